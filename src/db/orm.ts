@@ -1,0 +1,37 @@
+import { Migrator } from '@mikro-orm/migrations';
+import { defineConfig, MikroORM, type Options } from '@mikro-orm/postgresql';
+import { entities } from './entities.ts';
+
+const migrationsPath = new URL('../../migrations/', import.meta.url).pathname;
+
+/** The ORM options for a database URL; tests and the CLI override what they need. */
+export function ormOptions(clientUrl: string, overrides: Partial<Options> = {}): Options {
+  return defineConfig({
+    clientUrl,
+    entities,
+    extensions: [Migrator],
+    migrations: {
+      path: migrationsPath,
+      glob: '!(*.d).ts',
+      emit: 'ts',
+      transactional: true,
+      allOrNothing: true,
+      snapshot: false,
+      silent: true,
+    },
+    pool: { min: 0, max: 10 },
+    forceUtcTimezone: true,
+    debug: false,
+    ...overrides,
+  });
+}
+
+/** Opens the ORM; `migrate` applies pending migrations first. */
+export async function initORM(clientUrl: string, opts: { migrate?: boolean } & Partial<Options> = {}) {
+  const { migrate = false, ...overrides } = opts;
+  const orm = await MikroORM.init(ormOptions(clientUrl, overrides));
+  if (migrate) await orm.migrator.up();
+  return orm;
+}
+
+export type ORM = MikroORM;

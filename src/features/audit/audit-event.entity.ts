@@ -1,0 +1,26 @@
+import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { Account } from '../accounts/account.entity.ts';
+
+export const SURFACES = ['slack', 'web', 'job', 'system'] as const;
+export type Surface = (typeof SURFACES)[number];
+
+/** Who changed what, when, from which surface. Never updated. */
+export const AuditEvent = defineEntity({
+  name: 'AuditEvent',
+  tableName: 'audit_event',
+  properties: {
+    id: p.bigint('number').primary().autoincrement(),
+    account: () => p.manyToOne(Account).ref(),
+    actor: p.string(),
+    action: p.string(),
+    subjectType: p.string(),
+    subjectId: p.string().nullable(),
+    surface: p.enum(SURFACES),
+    data: p.json<Record<string, unknown>>().default('{}'),
+    createdAt: p
+      .datetime()
+      .onCreate(() => new Date())
+      .defaultRaw('now()'),
+  },
+});
+export type IAuditEvent = InferEntity<typeof AuditEvent>;

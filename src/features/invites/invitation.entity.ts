@@ -1,0 +1,32 @@
+import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { baseProperties } from '../../db/base.ts';
+import { Account } from '../accounts/account.entity.ts';
+import { User } from '../people/user.entity.ts';
+
+export const INVITATION_STATUSES = ['pending', 'accepted', 'cancelled', 'superseded'] as const;
+export type InvitationStatus = (typeof INVITATION_STATUSES)[number];
+export const DELIVERY_METHODS = ['slack_dm', 'email'] as const;
+export type DeliveryMethod = (typeof DELIVERY_METHODS)[number];
+
+/** An invitation sent to a user; its link token is stored only as a SHA-256 hash. */
+export const Invitation = defineEntity({
+  name: 'Invitation',
+  tableName: 'invitation',
+  properties: {
+    ...baseProperties,
+    account: () => p.manyToOne(Account).ref(),
+    user: () => p.manyToOne(User).ref(),
+    tokenHash: p.string().unique(),
+    status: p.enum(INVITATION_STATUSES).default('pending'),
+    expiresAt: p.datetime(),
+    invitedBy: p.string().nullable(),
+    personalMessage: p.text().nullable(),
+    deliveryMethod: p.enum(DELIVERY_METHODS).nullable(),
+    deliveredAt: p.datetime().nullable(),
+    deliveryAttempts: p.integer().default(0),
+    lastError: p.text().nullable(),
+    acceptedAt: p.datetime().nullable(),
+    cancelledAt: p.datetime().nullable(),
+  },
+});
+export type IInvitation = InferEntity<typeof Invitation>;

@@ -1,0 +1,43 @@
+import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { baseProperties } from '../../db/base.ts';
+import { Account, PermissionSet } from '../accounts/account.entity.ts';
+
+export const ROLES = ['employee', 'contractor', 'client'] as const;
+export type Role = (typeof ROLES)[number];
+export const PAID_ROLES: readonly Role[] = ['employee', 'contractor'];
+
+export const USER_STATUSES = ['locked', 'not_invited', 'invited', 'active', 'deactivated'] as const;
+export type UserStatus = (typeof USER_STATUSES)[number];
+/** Statuses in which a paid-role user holds a seat. */
+export const SEAT_HOLDING_STATUSES: readonly UserStatus[] = ['not_invited', 'invited', 'active'];
+
+/** A person with login access (or about to have it); unique per account by trimmed, lower-cased email. */
+export const User = defineEntity({
+  name: 'User',
+  tableName: 'app_user',
+  properties: {
+    ...baseProperties,
+    account: () => p.manyToOne(Account).ref(),
+    email: p.string(),
+    firstName: p.string().nullable(),
+    lastName: p.string().nullable(),
+    title: p.string().nullable(),
+    phone: p.string().nullable(),
+    role: p.enum(ROLES),
+    status: p.enum(USER_STATUSES),
+    permissionSet: () => p.manyToOne(PermissionSet).ref().nullable(),
+    slackUserId: p.string().nullable(),
+    addedBy: p.string().nullable(),
+    deactivatedAt: p.datetime().nullable(),
+  },
+});
+export type IUser = InferEntity<typeof User>;
+
+export function isPaidRole(role: Role): boolean {
+  return PAID_ROLES.includes(role);
+}
+
+export function displayName(user: { firstName?: string | null; lastName?: string | null; email: string }) {
+  const name = [user.firstName, user.lastName].filter(Boolean).join(' ').trim();
+  return name || user.email;
+}
