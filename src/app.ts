@@ -1,0 +1,189 @@
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import type { App } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
+import type { Config } from './config.ts';
+import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
+import { initORM, type ORM } from './db/orm.ts';
+import { SlackInstallation } from './features/accounts/account.entity.ts';
+import { ensureAccount } from './features/accounts/account.service.ts';
+import { features as allFeatures, type Deps, type Feature } from './features/index.ts';
+import { JobQueue } from './shared/jobs.ts';
+import { createLogger, type Logger } from './shared/logger.ts';
+import { createMailer, type Mailer } from './shared/mailer.ts';
+import { createSlackApp } from './slack/app.ts';
+import { Csrf, Router } from './web/router.ts';
+import { createHttpServer } from './web/server.ts';
+
+export type RosterOptions = {
+  config: Config;
+  logger?: Logger;
+  processBeforeResponse?: boolean;
+  features?: Feature[];
+  /** Bind address for the HTTP server; all interfaces by default. */
+  host?: string;
+};
+
+export type Roster = {
+  url: string;
+  port: number;
+  deps: Deps;
+  app: App;
+  orm: ORM;
+  jobs: JobQueue;
+  mailer: Mailer;
+  slack: WebClient;
+  stop(): Promise<void>;
+};
+
+/** Thrown when Slack refuses the bot token at startup; the message says what to check. */
+export class SlackAuthError extends Error {}
+
+/** Builds and starts everything: database, migrations, jobs, the Slack app and the HTTP server. */
+export async function startRoster(opts: RosterOptions): Promise<Roster> {
+  const { config } = opts;
+  const logger = opts.logger ?? createLogger(config.logLevel);
+  const cleanups: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      await cleanup().catch((err) => logger.warn({ err }, 'error while stopping'));
+    }
+  };
+
+  try {
+    let embedded: EmbeddedDatabase | undefined;
+    let databaseUrl = config.databaseUrl;
+    if (!databaseUrl) {
+      embedded = await startEmbeddedPostgres(config.dataDir, logger);
+      cleanups.push(() => embedded!.stop());
+      databaseUrl = embedded.url;
+    }
+
+    const orm = await initORM(databaseUrl, { migrate: true });
+    cleanups.push(() => orm.close(true));
+
+    const jobs = await JobQueue.start(databaseUrl, logger);
+    cleanups.push(() => jobs.stop());
+
+    const mailer = createMailer({
+      smtpUrl: config.smtpUrl,
+      from: config.mailFrom,
+      outboxDir: join(config.dataDir, 'outbox'),
+      logger,
+    });
+    cleanups.push(async () => mailer.close());
+
+    const { app, receiver } = createSlackApp({
+      config,
+      logger,
+      em: orm.em,
+      processBeforeResponse: opts.processBeforeResponse,
+    });
+    try {
+      await app.init();
+    } catch (err) {
+      throw new SlackAuthError(
+        `Slack did not accept SLACK_BOT_TOKEN (${(err as Error).message}). Check the token on the app's "OAuth & Permissions" page and that SLACK_API_URL (${config.slack.apiUrl}) is right.`,
+      );
+    }
+    await recordInstallation(app.client, orm, logger);
+
+    const router = new Router();
+    const deps: Deps = {
+      config,
+      logger,
+      orm,
+      jobs,
+      mailer,
+      slack: app.client,
+      router,
+      csrf: new Csrf(config.slack.signingSecret, config.publicUrl),
+    };
+    for (const feature of opts.features ?? allFeatures) {
+      await feature.jobs?.(deps);
+      feature.slack?.(app, deps);
+      feature.web?.(router, deps);
+    }
+
+    const server = createHttpServer({
+      orm,
+      logger,
+      router,
+      slackListener: receiver?.requestListener,
+      health: () => health(orm),
+    });
+    await listen(server, config.port, opts.host);
+    cleanups.push(() => close(server));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+
+    if (!receiver) {
+      await app.start();
+      cleanups.push(async () => {
+        await app.stop();
+      });
+    }
+    logger.info(
+      { port, mode: receiver ? 'http' : 'socket', database: embedded ? 'embedded' : 'DATABASE_URL' },
+      receiver
+        ? `Roster is listening on port ${port}; Slack requests go to /slack/events`
+        : 'Roster is connected in Socket Mode',
+    );
+    return { url: `http://127.0.0.1:${port}`, port, deps, app, orm, jobs, mailer, slack: app.client, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function recordInstallation(client: WebClient, orm: ORM, logger: Logger): Promise<void> {
+  const auth = await client.auth.test();
+  const teamId = auth.team_id;
+  if (!teamId || !auth.user_id) return;
+  const em = orm.em.fork();
+  await ensureAccount(em, teamId, auth.team ?? null);
+  await em.upsert(
+    SlackInstallation,
+    {
+      teamId,
+      teamName: auth.team ?? null,
+      enterpriseId: auth.enterprise_id ?? null,
+      appId: (auth as { app_id?: string }).app_id ?? null,
+      botUserId: auth.user_id,
+      botId: auth.bot_id ?? null,
+    },
+    { onConflictFields: ['teamId'], onConflictExcludeFields: ['id', 'createdAt'] },
+  );
+  logger.info({ team: teamId, teamName: auth.team }, 'connected to Slack');
+}
+
+async function health(orm: ORM): Promise<{ ok: boolean; body: Record<string, unknown> }> {
+  const started = performance.now();
+  try {
+    await orm.em.getConnection().execute('select 1');
+    return {
+      ok: true,
+      body: { status: 'ok', database: { state: 'up', latencyMs: Math.round(performance.now() - started) } },
+    };
+  } catch (err) {
+    return {
+      ok: false,
+      body: { status: 'error', database: { state: 'down', error: (err as Error).message } },
+    };
+  }
+}
+
+function listen(server: Server, port: number, host?: string): Promise<void> {
+  return new Promise((ok, fail) => {
+    server.once('error', fail);
+    server.listen(port, host, () => {
+      server.off('error', fail);
+      ok();
+    });
+  });
+}
+
+function close(server: Server): Promise<void> {
+  server.closeIdleConnections();
+  return new Promise((ok) => server.close(() => ok()));
+}

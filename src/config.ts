@@ -1,0 +1,99 @@
+import { z } from 'zod';
+
+const README_SLACK_APP = 'README.md, section "Create the Slack app" (the app is created from manifest.yml)';
+
+const optionalUrl = z.url().optional();
+
+const schema = z
+  .object({
+    SLACK_SIGNING_SECRET: z.string({ error: 'is missing' }).min(1, 'is missing'),
+    SLACK_BOT_TOKEN: z
+      .string({ error: 'is missing' })
+      .min(1, 'is missing')
+      .startsWith('xoxb-', 'must be a bot token (it starts with xoxb-)'),
+    SLACK_APP_TOKEN: z
+      .string()
+      .startsWith('xapp-', 'must be an app-level token (it starts with xapp-)')
+      .optional(),
+    SLACK_API_URL: z.url().default('https://slack.com/api/'),
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .optional(),
+    SMTP_URL: z
+      .string()
+      .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+      .optional(),
+    MAIL_FROM: z.string().min(3).default('Roster <roster@localhost>'),
+    PUBLIC_URL: optionalUrl,
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    DATA_DIR: z.string().min(1).default('.data'),
+    ROSTER_REQUIRE_DATABASE_URL: z.string().optional(),
+  })
+  .superRefine((env, ctx) => {
+    if (env.ROSTER_REQUIRE_DATABASE_URL && !env.DATABASE_URL) {
+      ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required in this deployment' });
+    }
+  });
+
+export type Config = {
+  slack: { signingSecret: string; botToken: string; appToken?: string; apiUrl: string };
+  databaseUrl?: string;
+  smtpUrl?: string;
+  mailFrom: string;
+  publicUrl: string;
+  port: number;
+  logLevel: string;
+  dataDir: string;
+};
+
+/** Every bad or missing setting, in one message a person can act on. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    const slackMissing = problems.some(
+      (p) => p.startsWith('SLACK_SIGNING_SECRET') || p.startsWith('SLACK_BOT_TOKEN'),
+    );
+    super(
+      [
+        'Roster cannot start because of its settings:',
+        ...problems.map((p) => `  - ${p}`),
+        slackMissing ? `Create the Slack app and copy its credentials: see ${README_SLACK_APP}.` : '',
+      ]
+        .filter(Boolean)
+        .join('\n'),
+    );
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Reads the settings from the environment; a pure function of `env`. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const blanksRemoved = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''),
+  );
+  const parsed = schema.safeParse(blanksRemoved);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'} ${i.message}`),
+    );
+  }
+  const e = parsed.data;
+  return {
+    slack: {
+      signingSecret: e.SLACK_SIGNING_SECRET,
+      botToken: e.SLACK_BOT_TOKEN,
+      appToken: e.SLACK_APP_TOKEN,
+      apiUrl: e.SLACK_API_URL.endsWith('/') ? e.SLACK_API_URL : `${e.SLACK_API_URL}/`,
+    },
+    databaseUrl: e.DATABASE_URL,
+    smtpUrl: e.SMTP_URL,
+    mailFrom: e.MAIL_FROM,
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    port: e.PORT,
+    logLevel: e.LOG_LEVEL,
+    dataDir: e.DATA_DIR,
+  };
+}

@@ -1,0 +1,30 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { App } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
+import type { Config } from '../config.ts';
+import type { JobQueue } from '../shared/jobs.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { Mailer } from '../shared/mailer.ts';
+import type { Csrf, Router } from '../web/router.ts';
+
+/** What every feature is built from; made once in the composition root. */
+export type Deps = {
+  config: Config;
+  logger: Logger;
+  orm: MikroORM;
+  jobs: JobQueue;
+  mailer: Mailer;
+  slack: WebClient;
+  router: Router;
+  csrf: Csrf;
+};
+
+/** A capability of Roster and the surfaces it adds: Slack listeners, web routes, background jobs. */
+export type Feature = {
+  name: string;
+  jobs?(deps: Deps): Promise<void>;
+  slack?(app: App, deps: Deps): void;
+  web?(router: Router, deps: Deps): void;
+};
+
+export const features: Feature[] = [];

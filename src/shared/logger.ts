@@ -1,0 +1,67 @@
+import { type Logger, pino } from 'pino';
+
+export type { Logger };
+
+/** Slack tokens, link tokens in URLs, and bearer headers, wherever they appear in a string. */
+const SECRET_PATTERNS: [RegExp, string][] = [
+  [/xox[abposr]-[A-Za-z0-9-]+/g, 'xox?-[redacted]'],
+  [/xapp-[A-Za-z0-9-]+/g, 'xapp-[redacted]'],
+  [/\/(invitations|join|confirm)\/[A-Za-z0-9_-]{16,}/g, '/$1/[redacted]'],
+  [/(Bearer\s+)[^\s"']+/gi, '$1[redacted]'],
+  [/(smtps?:\/\/[^:/\s]+:)[^@\s]+@/g, '$1[redacted]@'],
+  [/(postgres(?:ql)?:\/\/[^:/\s]+:)[^@\s]+@/g, '$1[redacted]@'],
+];
+
+export function scrub(text: string): string {
+  return SECRET_PATTERNS.reduce((s, [re, to]) => s.replace(re, to), text);
+}
+
+function scrubDeep(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return scrub(value);
+  if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => scrubDeep(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = scrubDeep(v, depth + 1);
+  return out;
+}
+
+const REDACT = [
+  'token',
+  '*.token',
+  'botToken',
+  '*.botToken',
+  'appToken',
+  '*.appToken',
+  'signingSecret',
+  '*.signingSecret',
+  'password',
+  '*.password',
+  'headers.authorization',
+  '*.headers.authorization',
+  'headers["x-slack-signature"]',
+  '*.headers["x-slack-signature"]',
+  'csrf',
+  '*.csrf',
+];
+
+/** The root logger: JSON lines, secrets redacted by key and scrubbed from strings. */
+export function createLogger(level = 'info', destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { app: 'roster' },
+      redact: { paths: REDACT, censor: '[redacted]' },
+      serializers: { err: pino.stdSerializers.err },
+      formatters: { log: (obj) => scrubDeep(obj) as Record<string, unknown> },
+      hooks: {
+        logMethod(args, method) {
+          method.apply(
+            this,
+            args.map((a) => (typeof a === 'string' ? scrub(a) : a)) as Parameters<typeof method>,
+          );
+        },
+      },
+    },
+    destination,
+  );
+}

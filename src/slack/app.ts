@@ -1,0 +1,89 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { App, type CodedError, HTTPReceiver } from '@slack/bolt';
+import type { ExtendedErrorHandlerArgs } from '@slack/bolt/dist/App.js';
+import type { Config } from '../config.ts';
+import { ensureAccount } from '../features/accounts/account.service.ts';
+import { isDomainError } from '../shared/errors.ts';
+import { referenceId } from '../shared/ids.ts';
+import type { Logger } from '../shared/logger.ts';
+import type { RosterContext } from './context.ts';
+import { surfaceOf, teamIdOf, userIdOf } from './context.ts';
+import { boltLogger } from './logger.ts';
+import { tellPerson } from './notify.ts';
+
+export type SlackAppOptions = {
+  config: Config;
+  logger: Logger;
+  em: EntityManager;
+  /** Wait for the handler before answering Slack's HTTP request; tests use it for determinism. */
+  processBeforeResponse?: boolean;
+};
+
+function unwrap(error: CodedError): unknown {
+  const e = error as CodedError & { original?: unknown; originals?: unknown[] };
+  return e.original ?? e.originals?.[0] ?? e;
+}
+
+/** The Bolt app: HTTP receiver at /slack/events (or Socket Mode), request middleware and one error handler. */
+export function createSlackApp(opts: SlackAppOptions): { app: App; receiver?: HTTPReceiver } {
+  const { config, logger } = opts;
+  const log = boltLogger(logger);
+  const socketMode = Boolean(config.slack.appToken);
+  const receiver = socketMode
+    ? undefined
+    : new HTTPReceiver({
+        signingSecret: config.slack.signingSecret,
+        endpoints: '/slack/events',
+        processBeforeResponse: opts.processBeforeResponse ?? false,
+        logger: log,
+      });
+  const app = new App({
+    token: config.slack.botToken,
+    signingSecret: config.slack.signingSecret,
+    ...(receiver ? { receiver } : { socketMode: true, appToken: config.slack.appToken }),
+    logger: log,
+    clientOptions: { slackApiUrl: config.slack.apiUrl, logger: log },
+    deferInitialization: true,
+    extendedErrorHandler: true,
+  });
+
+  app.use(async ({ body, context, next }) => {
+    const payload = body as Record<string, any>;
+    const teamId = context.teamId ?? teamIdOf(payload);
+    const userId = context.userId ?? userIdOf(payload);
+    const surface = surfaceOf(payload);
+    const em = opts.em.fork();
+    const requestLog = logger.child({ team: teamId, user: userId, surface });
+    if (!teamId) {
+      requestLog.warn('request without a team id ignored');
+      return;
+    }
+    const account = await ensureAccount(em, teamId);
+    const rc: RosterContext = { em, log: requestLog, account, teamId, userId, surface };
+    context.roster = rc;
+    await next();
+  });
+
+  app.error((async ({ error, body, context }: ExtendedErrorHandlerArgs) => {
+    const original = unwrap(error);
+    const rc = context.roster as RosterContext | undefined;
+    const requestLog = rc?.log ?? logger;
+    const payload = (body ?? {}) as Record<string, any>;
+    if (isDomainError(original)) {
+      requestLog.info({ code: original.code }, original.message);
+      await tellPerson(app.client, payload, original.message).catch((err) =>
+        requestLog.warn({ err }, 'could not tell the person about an error'),
+      );
+      return;
+    }
+    const ref = referenceId();
+    requestLog.error({ err: original, ref }, 'Slack request failed');
+    await tellPerson(
+      app.client,
+      payload,
+      `:warning: Something went wrong on our side. Please try again; if it keeps happening, give your admin this reference: \`${ref}\`.`,
+    ).catch((err) => requestLog.warn({ err }, 'could not tell the person about an error'));
+  }) as Parameters<typeof app.error>[0]);
+
+  return { app, receiver };
+}
