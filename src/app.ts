@@ -98,6 +98,8 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       slack: app.client,
       router,
       csrf: new Csrf(config.slack.signingSecret, config.publicUrl),
+      seats: new SeatService(jobs),
+      admins: new AdminDirectory(app.client),
     };
     for (const feature of opts.features ?? allFeatures) {
       await feature.jobs?.(deps);

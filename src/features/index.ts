@@ -6,6 +6,8 @@ import type { JobQueue } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Mailer } from '../shared/mailer.ts';
 import type { Csrf, Router } from '../web/router.ts';
+import type { AdminDirectory } from './seats/admins.ts';
+import type { SeatService } from './seats/seat.service.ts';
 
 /** What every feature is built from; made once in the composition root. */
 export type Deps = {
@@ -17,6 +19,8 @@ export type Deps = {
   slack: WebClient;
   router: Router;
   csrf: Csrf;
+  seats: SeatService;
+  admins: AdminDirectory;
 };
 
 /** A capability of Roster and the surfaces it adds: Slack listeners, web routes, background jobs. */

@@ -1,0 +1,389 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
+import { DomainError } from '../../shared/errors.ts';
+import type { JobQueue } from '../../shared/jobs.ts';
+import { Account, type IAccount, type IPermissionSet } from '../accounts/account.entity.ts';
+import { audit } from '../audit/audit.service.ts';
+import type { Surface } from '../audit/audit-event.entity.ts';
+import {
+  type IUser,
+  isPaidRole,
+  PAID_ROLES,
+  type Role,
+  SEAT_HOLDING_STATUSES,
+} from '../people/user.entity.ts';
+import { type ISeatRequest, SeatRequest, type SeatRequestKind } from './seat-request.entity.ts';
+
+export const REQUEST_TTL_DAYS = 14;
+
+export const SEAT_JOBS = {
+  postRequest: 'seats.post-request',
+  requestDecided: 'seats.request-decided',
+  expireRequests: 'seats.expire-requests',
+} as const;
+
+export type SeatUsage = { used: number; limit: number; free: number };
+
+export type Actor = { slackUserId: string; isAdmin: boolean; surface: Surface };
+
+/** What an approved request does: the flow that asked continues here, inside the approving transaction. */
+export type SeatFlow = {
+  approve(tx: EntityManager, request: ISeatRequest, account: IAccount): Promise<string>;
+};
+
+export type RequestInput = {
+  kind: SeatRequestKind;
+  email: string;
+  name?: string | null;
+  role: Role;
+  permissionSet?: IPermissionSet | null;
+  user?: IUser | null;
+  requestedBy: string;
+  payload?: Record<string, unknown>;
+};
+
+export type Decision = 'approve' | 'approve_add_seat' | 'reject';
+
+export type DecisionResult =
+  | { outcome: 'approved'; request: ISeatRequest; usage: SeatUsage; detail: string; seatAdded: boolean }
+  | { outcome: 'rejected'; request: ISeatRequest }
+  | { outcome: 'no_seat'; request: ISeatRequest; usage: SeatUsage }
+  | { outcome: 'already_decided'; request: ISeatRequest };
+
+/** Seat accounting: the one place that decides whether a paid seat may be taken. */
+export class SeatService {
+  private readonly jobs: JobQueue;
+  private readonly flows = new Map<SeatRequestKind, SeatFlow>();
+  private readonly now: () => Date;
+
+  constructor(jobs: JobQueue, now: () => Date = () => new Date()) {
+    this.jobs = jobs;
+    this.now = now;
+  }
+
+  /** Features register what approval of their kind of request does. */
+  register(kind: SeatRequestKind, flow: SeatFlow): void {
+    this.flows.set(kind, flow);
+  }
+
+  async usage(em: EntityManager, account: IAccount): Promise<SeatUsage> {
+    const [row] = await em.getConnection().execute<{ used: number; limit: number }[]>(
+      `select a.seat_limit as limit, (select count(*)::int from app_user u
+         where u.account_id = a.id and u.role in (?) and u.status in (?)) as used
+       from account a where a.id = ?`,
+      [PAID_ROLES, SEAT_HOLDING_STATUSES, account.id],
+      'all',
+      em.getTransactionContext(),
+    );
+    if (!row) throw new Error(`account ${account.id} not found`);
+    return { used: row.used, limit: row.limit, free: Math.max(0, row.limit - row.used) };
+  }
+
+  /**
+   * Locks the account's seats for the rest of the transaction and returns their usage. Every paid
+   * addition takes this lock first, so two of them never both see the last free seat.
+   */
+  async lock(tx: EntityManager, account: IAccount): Promise<SeatUsage> {
+    if (!tx.isInTransaction()) throw new Error('seats can only be locked inside a transaction');
+    await tx.flush();
+    await tx
+      .getConnection()
+      .execute(
+        'select id from account where id = ? for update',
+        [account.id],
+        'all',
+        tx.getTransactionContext(),
+      );
+    return this.usage(tx, account);
+  }
+
+  /**
+   * Takes a paid seat for an admin's addition, inside `tx`, before the user row that holds it is written.
+   * With no seat free, `addSeat` raises the limit by one; without it the admin is told there is none.
+   */
+  async take(
+    tx: EntityManager,
+    account: IAccount,
+    opts: { actor: Actor; addSeat?: boolean; subject: string },
+  ): Promise<{ usage: SeatUsage; seatAdded: boolean }> {
+    const usage = await this.lock(tx, account);
+    let seatAdded = false;
+    if (usage.free === 0) {
+      if (!opts.addSeat) {
+        throw new DomainError(
+          'no_seat',
+          `No paid seat is free (${usage.used} of ${usage.limit} used), so ${opts.subject} was not added.`,
+        );
+      }
+      await this.changeLimit(
+        tx,
+        account,
+        usage.limit,
+        usage.limit + 1,
+        opts.actor,
+        `added for ${opts.subject}`,
+      );
+      usage.limit += 1;
+      seatAdded = true;
+    }
+    usage.used += 1;
+    usage.free = usage.limit - usage.used;
+    audit(tx, {
+      account,
+      actor: opts.actor.slackUserId,
+      action: 'seat.taken',
+      subjectType: 'seat',
+      surface: opts.actor.surface,
+      data: { for: opts.subject, used: usage.used, limit: usage.limit, seatAdded },
+    });
+    return { usage, seatAdded };
+  }
+
+  /**
+   * Adds someone through the seat rules, inside `tx`: a free role goes straight through; an admin takes
+   * a seat (or, with `addSeat`, adds one); anyone else files a seat request that waits for an admin.
+   * `onNoSeat: 'request'` turns "no seat free" into a request too (a join through an admin's link).
+   */
+  async admit<T>(
+    tx: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    input: RequestInput & { addSeat?: boolean; onNoSeat?: 'error' | 'request' },
+    create: () => Promise<T>,
+  ): Promise<
+    { status: 'added'; value: T; seatAdded: boolean } | { status: 'requested'; request: ISeatRequest }
+  > {
+    if (!isPaidRole(input.role)) return { status: 'added', value: await create(), seatAdded: false };
+    if (actor.isAdmin) {
+      if (input.onNoSeat === 'request' && !input.addSeat) {
+        const usage = await this.lock(tx, account);
+        if (usage.free === 0)
+          return { status: 'requested', request: await this.request(tx, account, input, actor.surface) };
+      }
+      const taken = await this.take(tx, account, {
+        actor,
+        addSeat: input.addSeat,
+        subject: input.email.trim(),
+      });
+      return { status: 'added', value: await create(), seatAdded: taken.seatAdded };
+    }
+    return { status: 'requested', request: await this.request(tx, account, input, actor.surface) };
+  }
+
+  /** Records that a seat was given back (deactivation, a paid user made a client). */
+  freed(tx: EntityManager, account: IAccount, actor: Actor, subject: string): void {
+    audit(tx, {
+      account,
+      actor: actor.slackUserId,
+      action: 'seat.freed',
+      subjectType: 'seat',
+      surface: actor.surface,
+      data: { for: subject },
+    });
+  }
+
+  /** A requester's paid-seat addition: a pending request, posted to the admins by a background job. */
+  async request(
+    tx: EntityManager,
+    account: IAccount,
+    input: RequestInput,
+    surface: Surface,
+  ): Promise<ISeatRequest> {
+    const email = input.email.trim();
+    const pending = await tx.findOne(SeatRequest, {
+      account,
+      status: 'pending',
+      email: { $ilike: email.replace(/([%_\\])/g, '\\$1') },
+    });
+    if (pending) {
+      throw new DomainError('conflict', `A seat request for ${email} is already waiting for an admin.`);
+    }
+    const request = tx.create(SeatRequest, {
+      account,
+      kind: input.kind,
+      status: 'pending',
+      email,
+      name: input.name ?? null,
+      role: input.role,
+      permissionSet: input.permissionSet ?? null,
+      user: input.user ?? null,
+      requestedBy: input.requestedBy,
+      payload: input.payload ?? {},
+      expiresAt: new Date(this.now().getTime() + REQUEST_TTL_DAYS * 86_400_000),
+      messages: [],
+    });
+    audit(tx, {
+      account,
+      actor: input.requestedBy,
+      action: 'seat_request.created',
+      subjectType: 'seat_request',
+      subjectId: request.id,
+      surface,
+      data: { kind: input.kind, email, role: input.role },
+    });
+    try {
+      await tx.flush();
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) {
+        throw new DomainError('conflict', `A seat request for ${email} is already waiting for an admin.`);
+      }
+      throw err;
+    }
+    await this.jobs.send(SEAT_JOBS.postRequest, { requestId: request.id }, { em: tx });
+    return request;
+  }
+
+  /**
+   * An admin's decision on a request. Decides once: a double click, a retry or a second admin gets
+   * `already_decided`. Approval continues the flow that asked, in the same transaction as the seat.
+   */
+  async decide(
+    em: EntityManager,
+    account: IAccount,
+    input: { requestId: string; actor: Actor; decision: Decision; reason?: string | null },
+  ): Promise<DecisionResult> {
+    if (!input.actor.isAdmin) {
+      throw new DomainError('not_admin', 'Only admins can approve seat requests.');
+    }
+    return em.transactional(async (tx) => {
+      const [locked] = await tx
+        .getConnection()
+        .execute<{ id: string }[]>(
+          'select id from seat_request where id = ? and account_id = ? for update',
+          [input.requestId, account.id],
+          'all',
+          tx.getTransactionContext(),
+        );
+      if (!locked) throw new DomainError('not_found', 'That seat request no longer exists.');
+      const request = await tx.findOneOrFail(SeatRequest, input.requestId, { refresh: true });
+      if (request.status !== 'pending') return { outcome: 'already_decided', request };
+      if (request.expiresAt <= this.now()) {
+        request.status = 'expired';
+        await tx.flush();
+        await this.jobs.send(SEAT_JOBS.requestDecided, { requestId: request.id }, { em: tx });
+        return { outcome: 'already_decided', request };
+      }
+
+      const decidedAt = this.now();
+      if (input.decision === 'reject') {
+        Object.assign(request, {
+          status: 'rejected',
+          decidedBy: input.actor.slackUserId,
+          decidedAt,
+          reason: input.reason?.trim() || null,
+        });
+        audit(tx, {
+          account,
+          actor: input.actor.slackUserId,
+          action: 'seat_request.rejected',
+          subjectType: 'seat_request',
+          subjectId: request.id,
+          surface: input.actor.surface,
+          data: { email: request.email, reason: request.reason },
+        });
+        await tx.flush();
+        await this.jobs.send(SEAT_JOBS.requestDecided, { requestId: request.id }, { em: tx });
+        return { outcome: 'rejected', request };
+      }
+
+      const flow = this.flows.get(request.kind);
+      if (!flow) throw new Error(`no flow registered for seat requests of kind ${request.kind}`);
+      const usage = await this.lock(tx, account);
+      if (usage.free === 0 && input.decision !== 'approve_add_seat') {
+        return { outcome: 'no_seat', request, usage };
+      }
+      const taken = await this.take(tx, account, {
+        actor: input.actor,
+        addSeat: input.decision === 'approve_add_seat',
+        subject: request.email,
+      });
+      const detail = await flow.approve(tx, request, account);
+      Object.assign(request, { status: 'approved', decidedBy: input.actor.slackUserId, decidedAt });
+      audit(tx, {
+        account,
+        actor: input.actor.slackUserId,
+        action: 'seat_request.approved',
+        subjectType: 'seat_request',
+        subjectId: request.id,
+        surface: input.actor.surface,
+        data: { email: request.email, seatAdded: taken.seatAdded },
+      });
+      await tx.flush();
+      await this.jobs.send(SEAT_JOBS.requestDecided, { requestId: request.id }, { em: tx });
+      return { outcome: 'approved', request, usage: taken.usage, detail, seatAdded: taken.seatAdded };
+    });
+  }
+
+  /** Sets the number of paid seats; refuses a limit below the seats in use. */
+  async setLimit(em: EntityManager, account: IAccount, limit: number, actor: Actor): Promise<SeatUsage> {
+    if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can change the seat limit.');
+    if (!Number.isInteger(limit) || limit < 0 || limit > 100_000) {
+      throw new DomainError('invalid_input', 'The seat limit must be a whole number from 0 to 100000.');
+    }
+    return em.transactional(async (tx) => {
+      const usage = await this.lock(tx, account);
+      if (limit < usage.used) {
+        throw new DomainError(
+          'invalid_input',
+          `${usage.used} paid seats are in use, so the limit cannot be ${limit}. Deactivate people or make them clients first.`,
+        );
+      }
+      await this.changeLimit(tx, account, usage.limit, limit, actor, 'set');
+      return { used: usage.used, limit, free: limit - usage.used };
+    });
+  }
+
+  /** Marks pending requests past their expiry as expired and queues the requesters' notices. */
+  async expire(em: EntityManager): Promise<number> {
+    return em.transactional(async (tx) => {
+      const rows = await tx.getConnection().execute<{ id: string; account_id: string; email: string }[]>(
+        `update seat_request set status = 'expired', updated_at = now()
+           where status = 'pending' and expires_at <= ? returning id, account_id, email`,
+        [this.now()],
+        'all',
+        tx.getTransactionContext(),
+      );
+      for (const row of rows) {
+        audit(tx, {
+          account: tx.getReference(Account, row.account_id),
+          actor: 'roster',
+          action: 'seat_request.expired',
+          subjectType: 'seat_request',
+          subjectId: row.id,
+          surface: 'job',
+          data: { email: row.email },
+        });
+        await this.jobs.send(SEAT_JOBS.requestDecided, { requestId: row.id }, { em: tx });
+      }
+      await tx.flush();
+      return rows.length;
+    });
+  }
+
+  private async changeLimit(
+    tx: EntityManager,
+    account: IAccount,
+    from: number,
+    to: number,
+    actor: Actor,
+    why: string,
+  ) {
+    await tx
+      .getConnection()
+      .execute(
+        'update account set seat_limit = ?, updated_at = now() where id = ?',
+        [to, account.id],
+        'all',
+        tx.getTransactionContext(),
+      );
+    audit(tx, {
+      account,
+      actor: actor.slackUserId,
+      action: 'seat_limit.changed',
+      subjectType: 'account',
+      subjectId: account.id,
+      surface: actor.surface,
+      data: { from, to, why },
+    });
+  }
+}
