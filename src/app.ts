@@ -8,6 +8,8 @@ import { initORM, type ORM } from './db/orm.ts';
 import { SlackInstallation } from './features/accounts/account.entity.ts';
 import { ensureAccount } from './features/accounts/account.service.ts';
 import { features as allFeatures, type Deps, type Feature } from './features/index.ts';
+import { AdminDirectory } from './features/seats/admins.ts';
+import { SeatService } from './features/seats/seat.service.ts';
 import { JobQueue } from './shared/jobs.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
 import { createMailer, type Mailer } from './shared/mailer.ts';

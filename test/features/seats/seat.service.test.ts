@@ -2,7 +2,7 @@ import { initORM, type ORM } from '../../../src/db/orm.ts';
 import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
 import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
-import { type IUser, User } from '../../../src/features/people/user.entity.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
 import { type Actor, SEAT_JOBS, SeatService } from '../../../src/features/seats/seat.service.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { DomainError } from '../../../src/shared/errors.ts';
@@ -258,5 +258,3 @@ async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
-
-export type { IUser };
