@@ -1,0 +1,55 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { newToken } from '../../shared/ids.ts';
+import type { JobQueue } from '../../shared/jobs.ts';
+import type { IAccount } from '../accounts/account.entity.ts';
+import { audit } from '../audit/audit.service.ts';
+import type { Surface } from '../audit/audit-event.entity.ts';
+import type { IUser } from '../people/user.entity.ts';
+import { type IInvitation, Invitation } from './invitation.entity.ts';
+
+export const INVITE_JOBS = { deliver: 'invites.deliver' } as const;
+
+/**
+ * Creates a pending invitation for `user` inside `tx` (voiding any earlier one), marks the user invited
+ * and queues the delivery. The link's token is made when the invitation is delivered, so no usable
+ * token exists before then and only its hash is ever stored.
+ */
+export async function queueInvitation(
+  tx: EntityManager,
+  jobs: JobQueue,
+  input: {
+    account: IAccount;
+    user: IUser;
+    invitedBy: string;
+    personalMessage?: string | null;
+    surface: Surface;
+    now?: Date;
+  },
+): Promise<IInvitation> {
+  const now = input.now ?? new Date();
+  const earlier = await tx.find(Invitation, { user: input.user, status: 'pending' });
+  for (const inv of earlier) inv.status = 'superseded';
+  await tx.flush();
+  const invitation = tx.create(Invitation, {
+    account: input.account,
+    user: input.user,
+    tokenHash: newToken().hash,
+    status: 'pending',
+    expiresAt: new Date(now.getTime() + input.account.invitationExpiryDays * 86_400_000),
+    invitedBy: input.invitedBy,
+    personalMessage: input.personalMessage?.trim() || null,
+  });
+  input.user.status = 'invited';
+  audit(tx, {
+    account: input.account,
+    actor: input.invitedBy,
+    action: earlier.length ? 'invitation.resent' : 'invitation.created',
+    subjectType: 'invitation',
+    subjectId: invitation.id,
+    surface: input.surface,
+    data: { email: input.user.email },
+  });
+  await tx.flush();
+  await jobs.send(INVITE_JOBS.deliver, { invitationId: invitation.id }, { em: tx });
+  return invitation;
+}

@@ -1,0 +1,68 @@
+import { ref } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { IAccount, IPermissionSet } from '../accounts/account.entity.ts';
+import { PermissionSet } from '../accounts/account.entity.ts';
+import { Contact } from '../contacts/contact.entity.ts';
+import { type IUser, type Role, User, type UserStatus } from './user.entity.ts';
+
+/** Trimmed and lower-cased: the form in which two emails are the same person. */
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+const ESCAPE_LIKE = /([%_\\])/g;
+
+/** The user of an account with this email, whatever its case and surrounding spaces. */
+export async function findUserByEmail(
+  em: EntityManager,
+  account: IAccount,
+  email: string,
+): Promise<IUser | null> {
+  return em.findOne(User, { account, email: { $ilike: email.trim().replace(ESCAPE_LIKE, '\\$1') } });
+}
+
+export async function findContactByEmail(em: EntityManager, account: IAccount, email: string) {
+  return em.findOne(Contact, { account, email: { $ilike: email.trim().replace(ESCAPE_LIKE, '\\$1') } });
+}
+
+export async function permissionSetByName(em: EntityManager, account: IAccount, name: string) {
+  return em.findOne(PermissionSet, { account, name: { $ilike: name.trim().replace(ESCAPE_LIKE, '\\$1') } });
+}
+
+export type NewUser = {
+  email: string;
+  role: Role;
+  status: UserStatus;
+  permissionSet?: IPermissionSet | null;
+  addedBy?: string | null;
+  firstName?: string | null;
+  lastName?: string | null;
+  title?: string | null;
+  phone?: string | null;
+  slackUserId?: string | null;
+};
+
+/**
+ * Creates a user inside `tx`. A contact with the same email becomes that user: its name, title and
+ * phone fill what the caller left empty, and the contact stays, linked to the user.
+ */
+export async function createUser(tx: EntityManager, account: IAccount, input: NewUser): Promise<IUser> {
+  const email = input.email.trim();
+  const contact = await findContactByEmail(tx, account, email);
+  const [first, ...rest] = (contact?.name ?? '').trim().split(/\s+/);
+  const user = tx.create(User, {
+    account,
+    email,
+    role: input.role,
+    status: input.status,
+    permissionSet: input.permissionSet ?? null,
+    addedBy: input.addedBy ?? null,
+    firstName: input.firstName ?? (first || null),
+    lastName: input.lastName ?? (rest.join(' ') || null),
+    title: input.title ?? contact?.title ?? null,
+    phone: input.phone ?? contact?.phone ?? null,
+    slackUserId: input.slackUserId ?? null,
+  });
+  if (contact && !contact.user) contact.user = ref(user);
+  return user;
+}
