@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { Mailer } from '../shared/mailer.ts';
 import type { Csrf, Router } from '../web/router.ts';
 import type { AdminDirectory } from './seats/admins.ts';
+import { seatsFeature } from './seats/index.ts';
 import type { SeatService } from './seats/seat.service.ts';
 
 /** What every feature is built from; made once in the composition root. */
@@ -31,4 +32,4 @@ export type Feature = {
   web?(router: Router, deps: Deps): void;
 };
 
-export const features: Feature[] = [];
+export const features: Feature[] = [seatsFeature];

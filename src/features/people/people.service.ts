@@ -2,8 +2,17 @@ import { ref } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { IAccount, IPermissionSet } from '../accounts/account.entity.ts';
 import { PermissionSet } from '../accounts/account.entity.ts';
+import { audit } from '../audit/audit.service.ts';
 import { Contact } from '../contacts/contact.entity.ts';
-import { type IUser, type Role, User, type UserStatus } from './user.entity.ts';
+import type { Actor } from '../seats/seat.service.ts';
+import {
+  type IUser,
+  isPaidRole,
+  type Role,
+  SEAT_HOLDING_STATUSES,
+  User,
+  type UserStatus,
+} from './user.entity.ts';
 
 /** Trimmed and lower-cased: the form in which two emails are the same person. */
 export function normalizeEmail(email: string): string {
@@ -65,4 +74,39 @@ export async function createUser(tx: EntityManager, account: IAccount, input: Ne
   });
   if (contact && !contact.user) contact.user = ref(user);
   return user;
+}
+
+/**
+ * Deactivates the user a deleted Slack member was (by Slack id, else by email), freeing a paid seat.
+ * Harmless when repeated: an already deactivated user is left as it is.
+ */
+export async function deactivateFromSlack(
+  em: EntityManager,
+  seats: { freed(tx: EntityManager, account: IAccount, actor: Actor, subject: string): void },
+  account: IAccount,
+  slackUserId: string,
+  email?: string,
+): Promise<number> {
+  return em.transactional(async (tx) => {
+    const bySlackId = await tx.find(User, { account, slackUserId, status: { $ne: 'deactivated' } });
+    const byEmail = email && bySlackId.length === 0 ? await findUserByEmail(tx, account, email) : null;
+    const users = byEmail && byEmail.status !== 'deactivated' ? [byEmail] : bySlackId;
+    const actor: Actor = { slackUserId: 'slack', isAdmin: true, surface: 'slack' };
+    for (const user of users) {
+      const heldSeat = isPaidRole(user.role) && SEAT_HOLDING_STATUSES.includes(user.status);
+      user.status = 'deactivated';
+      user.deactivatedAt = new Date();
+      audit(tx, {
+        account,
+        actor: 'slack',
+        action: 'user.deactivated',
+        subjectType: 'user',
+        subjectId: user.id,
+        surface: 'slack',
+        data: { email: user.email, reason: 'deactivated in Slack' },
+      });
+      if (heldSeat) seats.freed(tx, account, actor, user.email);
+    }
+    return users.length;
+  });
 }

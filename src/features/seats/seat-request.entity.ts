@@ -36,7 +36,7 @@ export const SeatRequest = defineEntity({
     decidedAt: p.datetime().nullable(),
     reason: p.text().nullable(),
     expiresAt: p.datetime(),
-    messages: p.json<{ channel: string; ts: string }[]>().default('[]'),
+    messages: p.json<{ channel: string; ts: string; target?: string }[]>().default('[]'),
   },
 });
 export type ISeatRequest = InferEntity<typeof SeatRequest>;

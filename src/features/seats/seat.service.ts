@@ -18,6 +18,7 @@ export const REQUEST_TTL_DAYS = 14;
 
 export const SEAT_JOBS = {
   postRequest: 'seats.post-request',
+  refreshRequest: 'seats.refresh-request',
   requestDecided: 'seats.request-decided',
   expireRequests: 'seats.expire-requests',
 } as const;
@@ -298,7 +299,12 @@ export class SeatService {
         subject: request.email,
       });
       const detail = await flow.approve(tx, request, account);
-      Object.assign(request, { status: 'approved', decidedBy: input.actor.slackUserId, decidedAt });
+      Object.assign(request, {
+        status: 'approved',
+        decidedBy: input.actor.slackUserId,
+        decidedAt,
+        payload: { ...request.payload, outcome: detail },
+      });
       audit(tx, {
         account,
         actor: input.actor.slackUserId,

@@ -1,0 +1,16 @@
+import type { Feature } from '../index.ts';
+import { registerSeatJobs } from './seat.jobs.ts';
+import { registerSeatActions } from './slack/approval.actions.ts';
+import { registerSeatsCommand } from './slack/seats.command.ts';
+import { registerUserChange } from './slack/user-change.event.ts';
+
+/** Seats and approvals: /seats, the request messages with their buttons, expiry, deactivation from Slack. */
+export const seatsFeature: Feature = {
+  name: 'seats',
+  jobs: registerSeatJobs,
+  slack(app, deps) {
+    registerSeatActions(app, deps);
+    registerSeatsCommand(app, deps);
+    registerUserChange(app, deps);
+  },
+};

@@ -1,0 +1,79 @@
+import type { Deps } from '../index.ts';
+import { SEAT_JOBS } from './seat.service.ts';
+import { type ISeatRequest, SeatRequest } from './seat-request.entity.ts';
+import { outcomeForRequester, requestMessage } from './slack/request.message.ts';
+
+type RequestJob = { requestId: string };
+
+/** Posting requests to admins, keeping every copy up to date, telling requesters, expiring old requests. */
+export async function registerSeatJobs(deps: Deps): Promise<void> {
+  const { jobs, orm, slack, seats, admins, logger } = deps;
+
+  async function load(requestId: string) {
+    const em = orm.em.fork();
+    const request = await em.findOne(SeatRequest, requestId, { populate: ['account'] });
+    return { em, request };
+  }
+
+  async function updateCopies(request: ISeatRequest, em: ReturnType<typeof orm.em.fork>) {
+    const usage = await seats.usage(em, request.account.getEntity());
+    const message = requestMessage(request, usage);
+    for (const copy of request.messages) {
+      await slack.chat
+        .update({ channel: copy.channel, ts: copy.ts, ...message })
+        .catch((err) =>
+          logger.warn({ err, requestId: request.id }, 'could not update a seat request message'),
+        );
+    }
+  }
+
+  await jobs.define<RequestJob>(SEAT_JOBS.postRequest, async ({ requestId }) => {
+    const { em, request } = await load(requestId);
+    if (request?.status !== 'pending') return;
+    const account = request.account.getEntity();
+    const targets = account.approvalChannelId
+      ? [account.approvalChannelId]
+      : await admins.adminIds(em, account);
+    if (targets.length === 0) {
+      logger.warn({ requestId }, 'no admin to ask for a seat request');
+      await slack.chat.postMessage({
+        channel: request.requestedBy,
+        text: `:warning: Roster found no admin to approve the seat for ${request.email}. Ask a workspace admin to set an approval channel with \`/seats channel #channel\`.`,
+      });
+      return;
+    }
+    const message = requestMessage(request, await seats.usage(em, account));
+    // Posted copies are saved one by one, so a retry after a failure posts only the missing ones.
+    const posted = new Set(request.messages.map((m) => m.target ?? m.channel));
+    for (const target of targets) {
+      if (posted.has(target)) continue;
+      const res = await slack.chat.postMessage({ channel: target, ...message });
+      request.messages = [...request.messages, { channel: res.channel ?? target, ts: res.ts ?? '', target }];
+      await em.flush();
+    }
+  });
+
+  await jobs.define<RequestJob>(SEAT_JOBS.refreshRequest, async ({ requestId }) => {
+    const { em, request } = await load(requestId);
+    if (request) await updateCopies(request, em);
+  });
+
+  await jobs.define<RequestJob>(SEAT_JOBS.requestDecided, async ({ requestId }) => {
+    const { em, request } = await load(requestId);
+    if (!request) return;
+    await updateCopies(request, em);
+    if (request.payload.requesterNotified) return;
+    await slack.chat.postMessage({
+      channel: request.requestedBy,
+      text: outcomeForRequester(request, request.payload.outcome as string | undefined),
+    });
+    request.payload = { ...request.payload, requesterNotified: true };
+    await em.flush();
+  });
+
+  await jobs.define(SEAT_JOBS.expireRequests, async () => {
+    const expired = await seats.expire(orm.em.fork());
+    if (expired) logger.info({ expired }, 'seat requests expired');
+  });
+  await jobs.boss.schedule(SEAT_JOBS.expireRequests, '*/15 * * * *');
+}

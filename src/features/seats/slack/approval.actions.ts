@@ -1,0 +1,143 @@
+import type { App, BlockButtonAction, Context } from '@slack/bolt';
+import { z } from 'zod';
+import { DomainError } from '../../../shared/errors.ts';
+import { plain } from '../../../slack/blocks.ts';
+import { roster } from '../../../slack/context.ts';
+import type { Deps } from '../../index.ts';
+import { type Decision, type DecisionResult, SEAT_JOBS } from '../seat.service.ts';
+import { SeatRequest } from '../seat-request.entity.ts';
+import { decisionLine, REJECT_VIEW, SEAT_ACTIONS } from './request.message.ts';
+
+const NOT_ADMIN = 'Only admins can approve seat requests.';
+const requestId = z.uuid();
+
+/** Approve, Approve and add a seat, and Reject (with its reason modal) on seat request messages. */
+export function registerSeatActions(app: App, deps: Deps): void {
+  const decide = async (
+    args: { context: Context; userId: string; requestId: string },
+    decision: Decision,
+    reason?: string,
+  ): Promise<DecisionResult> => {
+    const { em, account } = roster(args.context);
+    const isAdmin = await deps.admins.isAdmin(em, account, args.userId);
+    return deps.seats.decide(em, account, {
+      requestId: args.requestId,
+      actor: { slackUserId: args.userId, isAdmin, surface: 'slack' },
+      decision,
+      reason,
+    });
+  };
+
+  const describe = async (result: DecisionResult): Promise<string> => {
+    switch (result.outcome) {
+      case 'approved':
+        return `:white_check_mark: Approved: ${result.request.email} has a seat (${result.usage.used} of ${result.usage.limit} used${result.seatAdded ? ', one seat added' : ''}). ${result.detail}`;
+      case 'rejected':
+        return `:x: Rejected the request for ${result.request.email}. <@${result.request.requestedBy}> has been told.`;
+      case 'no_seat':
+        return `:warning: No paid seat is free (${result.usage.used} of ${result.usage.limit} used), so ${result.request.email} was not approved. Use *Approve and add a seat* to raise the limit to ${result.usage.limit + 1}, or free a seat first.`;
+      case 'already_decided':
+        return `This request was already decided. ${decisionLine(result.request)}`;
+    }
+  };
+
+  for (const [actionId, decision] of [
+    [SEAT_ACTIONS.approve, 'approve'],
+    [SEAT_ACTIONS.approveAddSeat, 'approve_add_seat'],
+  ] as const) {
+    app.action<BlockButtonAction>(actionId, async ({ ack, action, body, context, respond }) => {
+      await ack();
+      const id = requestId.safeParse(action.value);
+      if (!id.success) throw new DomainError('not_found', 'That seat request no longer exists.');
+      try {
+        const result = await decide({ context, userId: body.user.id, requestId: id.data }, decision);
+        if (result.outcome === 'no_seat') {
+          await deps.jobs.send(SEAT_JOBS.refreshRequest, { requestId: id.data });
+        }
+        await respond({ response_type: 'ephemeral', replace_original: false, text: await describe(result) });
+      } catch (err) {
+        if (err instanceof DomainError && err.code === 'not_admin') {
+          await respond({ response_type: 'ephemeral', replace_original: false, text: NOT_ADMIN });
+          return;
+        }
+        throw err;
+      }
+    });
+  }
+
+  app.action<BlockButtonAction>(
+    SEAT_ACTIONS.reject,
+    async ({ ack, action, body, context, client, respond }) => {
+      await ack();
+      const { em, account } = roster(context);
+      const id = requestId.safeParse(action.value);
+      const request = id.success ? await em.findOne(SeatRequest, { id: id.data, account }) : null;
+      if (!request) throw new DomainError('not_found', 'That seat request no longer exists.');
+      if (!(await deps.admins.isAdmin(em, account, body.user.id))) {
+        await respond({ response_type: 'ephemeral', replace_original: false, text: NOT_ADMIN });
+        return;
+      }
+      if (request.status !== 'pending') {
+        await respond({
+          response_type: 'ephemeral',
+          replace_original: false,
+          text: `This request was already decided. ${decisionLine(request)}`,
+        });
+        return;
+      }
+      await client.views.open({
+        trigger_id: body.trigger_id,
+        view: {
+          type: 'modal',
+          callback_id: REJECT_VIEW,
+          private_metadata: request.id,
+          title: plain('Reject seat request'),
+          submit: plain('Reject'),
+          close: plain('Cancel'),
+          blocks: [
+            {
+              type: 'section',
+              text: {
+                type: 'mrkdwn',
+                text: `Reject the request for *${request.email}* from <@${request.requestedBy}>?`,
+              },
+            },
+            {
+              type: 'input',
+              block_id: 'reason',
+              optional: true,
+              label: plain('Reason (sent to the requester)'),
+              element: { type: 'plain_text_input', action_id: 'reason', multiline: true, max_length: 500 },
+            },
+          ],
+        },
+      });
+    },
+  );
+
+  app.view(REJECT_VIEW, async ({ ack, view, body, context }) => {
+    const id = requestId.safeParse(view.private_metadata);
+    const reason = view.state.values.reason?.reason?.value ?? undefined;
+    if (!id.success) {
+      await ack({ response_action: 'errors', errors: { reason: 'This request no longer exists.' } });
+      return;
+    }
+    try {
+      const result = await decide({ context, userId: body.user.id, requestId: id.data }, 'reject', reason);
+      if (result.outcome === 'already_decided') {
+        await ack({
+          response_action: 'errors',
+          errors: { reason: `Already decided. ${decisionLine(result.request)}` },
+        });
+        return;
+      }
+      await ack();
+    } catch (err) {
+      if (err instanceof DomainError) {
+        await ack({ response_action: 'errors', errors: { reason: err.message } });
+        return;
+      }
+      throw err;
+    }
+  });
+}

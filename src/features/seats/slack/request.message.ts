@@ -1,0 +1,99 @@
+import { actions, type Block, button, context, esc, section, slackDate } from '../../../slack/blocks.ts';
+import type { SeatUsage } from '../seat.service.ts';
+import type { ISeatRequest } from '../seat-request.entity.ts';
+
+const KIND_LABEL: Record<ISeatRequest['kind'], string> = {
+  invite: 'an invitation',
+  convert: 'a contact converted into a user',
+  join: 'a join through a join link',
+  import: 'a CSV import',
+  unlock: 'unlocking a user',
+  reactivate: 'reactivating a user',
+  role_change: 'a change to a paid role',
+};
+
+export const ROLE_LABEL = {
+  employee: 'Employee (paid seat)',
+  contractor: 'Contractor (paid seat)',
+  client: 'Client (free)',
+};
+
+export const SEAT_ACTIONS = {
+  approve: 'seat_approve',
+  approveAddSeat: 'seat_approve_add_seat',
+  reject: 'seat_reject',
+} as const;
+
+export const REJECT_VIEW = 'seat_reject_modal';
+
+function who(request: ISeatRequest): string {
+  return request.name ? `${esc(request.name)} (${esc(request.email)})` : esc(request.email);
+}
+
+/** The message admins see for a request: pending with buttons, or decided with who and when. */
+export function requestMessage(request: ISeatRequest, usage: SeatUsage): { text: string; blocks: Block[] } {
+  const text = `Seat request from <@${request.requestedBy}> for ${request.email}`;
+  const blocks: Block[] = [
+    section(
+      `:bust_in_silhouette: *Seat request* from <@${request.requestedBy}>\n*For:* ${who(request)}\n*Role:* ${ROLE_LABEL[request.role]}\n*Through:* ${KIND_LABEL[request.kind]}`,
+    ),
+  ];
+  if (request.status === 'pending') {
+    if (usage.free > 0) {
+      blocks.push(section(`*Seats:* ${usage.used} of ${usage.limit} used, ${usage.free} free`));
+      blocks.push(
+        actions(
+          `seat_request:${request.id}`,
+          button('Approve', SEAT_ACTIONS.approve, request.id, 'primary'),
+          button('Reject', SEAT_ACTIONS.reject, request.id, 'danger'),
+        ),
+      );
+    } else {
+      blocks.push(
+        section(
+          `:warning: *No paid seat is free* (${usage.used} of ${usage.limit} used). Approving adds one seat, making the limit ${usage.limit + 1}.`,
+        ),
+      );
+      blocks.push(
+        actions(
+          `seat_request:${request.id}`,
+          button('Approve and add a seat', SEAT_ACTIONS.approveAddSeat, request.id, 'primary'),
+          button('Reject', SEAT_ACTIONS.reject, request.id, 'danger'),
+        ),
+      );
+    }
+    blocks.push(context(`Expires ${slackDate(request.expiresAt)} if nobody decides.`));
+    return { text, blocks };
+  }
+  blocks.push(context(decisionLine(request)));
+  return { text: `${text}: ${request.status}`, blocks };
+}
+
+export function decisionLine(request: ISeatRequest): string {
+  const when = request.decidedAt ? slackDate(request.decidedAt) : '';
+  switch (request.status) {
+    case 'approved':
+      return `:white_check_mark: Approved by <@${request.decidedBy}> ${when}`;
+    case 'rejected':
+      return `:x: Rejected by <@${request.decidedBy}> ${when}${request.reason ? `: “${esc(request.reason)}”` : ''}`;
+    case 'expired':
+      return `:hourglass: Expired ${slackDate(request.expiresAt)}: nobody decided within 14 days.`;
+    default:
+      return 'Waiting for an admin.';
+  }
+}
+
+/** What the requester is told when their request is decided or expires. */
+export function outcomeForRequester(request: ISeatRequest, detail?: string): string {
+  const subject = `your request for a paid seat for ${request.email} (${ROLE_LABEL[request.role]})`;
+  switch (request.status) {
+    case 'approved':
+      return `:white_check_mark: <@${request.decidedBy}> approved ${subject}.${detail ? ` ${detail}` : ''}`;
+    case 'rejected':
+      return `:x: <@${request.decidedBy}> rejected ${subject}.${request.reason ? ` Reason: “${esc(request.reason)}”` : ' No reason was given.'}`;
+    case 'expired':
+      return `:hourglass: ${subject[0]!.toUpperCase()}${subject.slice(1)} expired: no admin decided within 14 days. Ask again if it is still needed.`;
+    default:
+      return `${subject} is waiting for an admin.`;
+  }
+}

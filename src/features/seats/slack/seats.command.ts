@@ -1,0 +1,113 @@
+import type { App } from '@slack/bolt';
+import {
+  actions,
+  type Block,
+  button,
+  esc,
+  context as note,
+  section,
+  slackDate,
+} from '../../../slack/blocks.ts';
+import { roster } from '../../../slack/context.ts';
+import { Account } from '../../accounts/account.entity.ts';
+import { audit } from '../../audit/audit.service.ts';
+import type { Deps } from '../../index.ts';
+import { SeatRequest } from '../seat-request.entity.ts';
+import { ROLE_LABEL, SEAT_ACTIONS } from './request.message.ts';
+
+const USAGE = [
+  '*`/seats`* shows paid seats used, the limit and the requests waiting for an admin.',
+  '*`/seats 25`* sets the limit to 25 (admins).',
+  '*`/seats channel #approvals`* posts seat requests to that channel; *`/seats channel dm`* sends them to every admin by DM (admins).',
+].join('\n');
+
+/** `/seats`, `/seats N`, `/seats channel …`. */
+export function registerSeatsCommand(app: App, deps: Deps): void {
+  app.command('/seats', async ({ ack, command, context, respond }) => {
+    await ack();
+    const { em, account, userId } = roster(context);
+    const text = command.text.trim();
+    const actor = async () => ({
+      slackUserId: command.user_id,
+      isAdmin: await deps.admins.isAdmin(em, account, userId ?? command.user_id),
+      surface: 'slack' as const,
+    });
+    const reply = (message: { text: string; blocks?: Block[] }) =>
+      respond({ response_type: 'ephemeral', ...message });
+
+    if (text === '' || text === 'list') {
+      const usage = await deps.seats.usage(em, account);
+      const pending = await em.find(
+        SeatRequest,
+        { account, status: 'pending' },
+        { orderBy: { createdAt: 'asc' }, limit: 20 },
+      );
+      const isAdmin = (await actor()).isAdmin;
+      const blocks: Block[] = [
+        section(
+          `*Paid seats:* ${usage.used} of ${usage.limit} used, ${usage.free} free.${isAdmin ? ' Change the limit with `/seats N`.' : ''}`,
+        ),
+      ];
+      if (pending.length === 0) blocks.push(note('No seat requests are waiting.'));
+      for (const r of pending) {
+        blocks.push(
+          section(
+            `• *${esc(r.email)}*: ${ROLE_LABEL[r.role]}, asked by <@${r.requestedBy}> ${slackDate(r.createdAt)}`,
+          ),
+        );
+        if (isAdmin) {
+          blocks.push(
+            actions(
+              `seat_request:${r.id}`,
+              usage.free > 0
+                ? button('Approve', SEAT_ACTIONS.approve, r.id, 'primary')
+                : button('Approve and add a seat', SEAT_ACTIONS.approveAddSeat, r.id, 'primary'),
+              button('Reject', SEAT_ACTIONS.reject, r.id, 'danger'),
+            ),
+          );
+        }
+      }
+      await reply({ text: `Paid seats: ${usage.used} of ${usage.limit} used`, blocks });
+      return;
+    }
+
+    const limit = /^\d+$/.exec(text);
+    if (limit) {
+      const usage = await deps.seats.setLimit(em, account, Number(text), await actor());
+      await reply({
+        text: `:white_check_mark: The seat limit is now ${usage.limit} (${usage.used} used, ${usage.free} free).`,
+      });
+      return;
+    }
+
+    const channel = /^channel\s+(?:<#(C[A-Z0-9]+)(?:\|[^>]*)?>|#?(C[A-Z0-9]+)|(dm))$/i.exec(text);
+    if (channel) {
+      if (!(await actor()).isAdmin) {
+        await reply({ text: 'Only admins can choose where seat requests go.' });
+        return;
+      }
+      const channelId = channel[1] ?? channel[2] ?? null;
+      const fresh = await em.findOneOrFail(Account, account.id);
+      const before = fresh.approvalChannelId;
+      fresh.approvalChannelId = channelId;
+      audit(em, {
+        account: fresh,
+        actor: command.user_id,
+        action: 'settings.approval_channel_changed',
+        subjectType: 'account',
+        subjectId: account.id,
+        surface: 'slack',
+        data: { from: before, to: channelId },
+      });
+      await em.flush();
+      await reply({
+        text: channelId
+          ? `:white_check_mark: Seat requests will be posted in <#${channelId}>. Invite Roster to that channel if it is private.`
+          : ':white_check_mark: Seat requests will be sent to every admin by DM.',
+      });
+      return;
+    }
+
+    await reply({ text: `I did not understand \`/seats ${text}\`.\n${USAGE}` });
+  });
+}

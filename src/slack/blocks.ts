@@ -1,0 +1,39 @@
+/** Small Block Kit builders, so messages read as what they say. */
+import type { KnownBlock } from '@slack/types';
+
+export type Block = KnownBlock;
+
+export const mrkdwn = (text: string) => ({ type: 'mrkdwn' as const, text });
+export const plain = (text: string) => ({ type: 'plain_text' as const, text, emoji: true });
+
+export const section = (text: string): Block => ({ type: 'section', text: mrkdwn(text) });
+export const context = (...texts: string[]): Block => ({ type: 'context', elements: texts.map(mrkdwn) });
+export const divider = (): Block => ({ type: 'divider' });
+export const header = (text: string): Block => ({ type: 'header', text: plain(text) });
+
+export type ButtonStyle = 'primary' | 'danger';
+
+export const button = (text: string, actionId: string, value: string, style?: ButtonStyle) => ({
+  type: 'button' as const,
+  text: plain(text),
+  action_id: actionId,
+  value,
+  ...(style ? { style } : {}),
+});
+
+export const actions = (blockId: string, ...elements: ReturnType<typeof button>[]): Block => ({
+  type: 'actions',
+  block_id: blockId,
+  elements,
+});
+
+/** Slack's date formatting: shown in each reader's own time zone, with a plain fallback. */
+export function slackDate(date: Date, format = '{date_short_pretty} at {time}'): string {
+  const seconds = Math.floor(date.getTime() / 1000);
+  return `<!date^${seconds}^${format}|${date.toISOString().replace('T', ' ').slice(0, 16)} UTC>`;
+}
+
+/** Text safe inside mrkdwn: Slack's three control characters escaped. */
+export function esc(text: string | null | undefined): string {
+  return (text ?? '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
