@@ -8,6 +8,7 @@ import { initORM, type ORM } from './db/orm.ts';
 import { SlackInstallation } from './features/accounts/account.entity.ts';
 import { ensureAccount } from './features/accounts/account.service.ts';
 import { features as allFeatures, type Deps, type Feature } from './features/index.ts';
+import { PeopleChanges } from './features/people/people.changes.ts';
 import { AdminDirectory } from './features/seats/admins.ts';
 import { SeatService } from './features/seats/seat.service.ts';
 import { JobQueue } from './shared/jobs.ts';
@@ -91,6 +92,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     await recordInstallation(app.client, orm, logger);
 
     const router = new Router();
+    const seats = new SeatService(jobs);
     const deps: Deps = {
       config,
       logger,
@@ -100,8 +102,9 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       slack: app.client,
       router,
       csrf: new Csrf(config.slack.signingSecret, config.publicUrl),
-      seats: new SeatService(jobs),
+      seats,
       admins: new AdminDirectory(app.client),
+      people: new PeopleChanges(seats, jobs),
     };
     for (const feature of opts.features ?? allFeatures) {
       await feature.jobs?.(deps);

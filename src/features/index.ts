@@ -6,6 +6,7 @@ import type { JobQueue } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Mailer } from '../shared/mailer.ts';
 import type { Csrf, Router } from '../web/router.ts';
+import type { PeopleChanges } from './people/people.changes.ts';
 import type { AdminDirectory } from './seats/admins.ts';
 import { seatsFeature } from './seats/index.ts';
 import type { SeatService } from './seats/seat.service.ts';
@@ -22,6 +23,7 @@ export type Deps = {
   csrf: Csrf;
   seats: SeatService;
   admins: AdminDirectory;
+  people: PeopleChanges;
 };
 
 /** A capability of Roster and the surfaces it adds: Slack listeners, web routes, background jobs. */

@@ -1,0 +1,159 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { DomainError } from '../../shared/errors.ts';
+import type { JobQueue } from '../../shared/jobs.ts';
+import type { IAccount } from '../accounts/account.entity.ts';
+import { audit } from '../audit/audit.service.ts';
+import { queueInvitation } from '../invites/invitation.service.ts';
+import type { Actor, SeatService } from '../seats/seat.service.ts';
+import type { ISeatRequest } from '../seats/seat-request.entity.ts';
+import {
+  displayName,
+  type IUser,
+  isPaidRole,
+  type Role,
+  SEAT_HOLDING_STATUSES,
+  User,
+} from './user.entity.ts';
+
+type Change = 'unlock' | 'reactivate' | 'role_change';
+
+export type ChangeResult =
+  | { status: 'done'; user: IUser; seatAdded: boolean }
+  | { status: 'requested'; request: ISeatRequest };
+
+/**
+ * Changes that give an existing user a paid seat again: unlocking an imported user, reactivating a
+ * deactivated one, making a client an employee or contractor. Each goes through the seat rules, so a
+ * requester's change waits for an admin, and the approval applies it.
+ */
+export class PeopleChanges {
+  private readonly seats: SeatService;
+  private readonly jobs: JobQueue;
+
+  constructor(seats: SeatService, jobs: JobQueue) {
+    this.seats = seats;
+    this.jobs = jobs;
+    for (const kind of ['unlock', 'reactivate', 'role_change'] as const) {
+      seats.register(kind, {
+        approve: async (tx, request, account) => {
+          const user = await tx.findOneOrFail(User, { id: request.user?.id, account });
+          const invite = Boolean(request.payload.sendInvitation);
+          await this.apply(tx, account, user, kind, request.role, invite, request.requestedBy);
+          return invite
+            ? `An invitation is on its way to ${user.email}.`
+            : `${user.email} can now be invited.`;
+        },
+      });
+    }
+  }
+
+  unlock(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    userId: string,
+    opts: { sendInvitation?: boolean } = {},
+  ) {
+    return this.change(em, account, actor, userId, 'unlock', undefined, opts);
+  }
+
+  reactivate(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    userId: string,
+    opts: { sendInvitation?: boolean } = {},
+  ) {
+    return this.change(em, account, actor, userId, 'reactivate', undefined, opts);
+  }
+
+  changeRole(em: EntityManager, account: IAccount, actor: Actor, userId: string, role: Role) {
+    return this.change(em, account, actor, userId, 'role_change', role, {});
+  }
+
+  private async change(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    userId: string,
+    kind: Change,
+    newRole: Role | undefined,
+    opts: { sendInvitation?: boolean; addSeat?: boolean },
+  ): Promise<ChangeResult> {
+    return em.transactional(async (tx) => {
+      const user = await tx.findOne(User, { id: userId, account });
+      if (!user) throw new DomainError('not_found', 'That person is not in Roster.');
+      const expected = { unlock: 'locked', reactivate: 'deactivated' } as const;
+      if (kind !== 'role_change' && user.status !== expected[kind]) {
+        throw new DomainError(
+          'conflict',
+          `${displayName(user)} is ${user.status.replace('_', ' ')}, not ${expected[kind]}.`,
+        );
+      }
+      const role = newRole ?? user.role;
+      if (kind === 'role_change' && role === user.role) {
+        throw new DomainError('conflict', `${displayName(user)} is already a ${role}.`);
+      }
+      // A change only needs a seat when the user ends up holding one: a paid role in a seat-holding status.
+      const endsHoldingSeat =
+        isPaidRole(role) && (kind !== 'role_change' || SEAT_HOLDING_STATUSES.includes(user.status));
+      const apply = () =>
+        this.apply(tx, account, user, kind, role, Boolean(opts.sendInvitation), actor.slackUserId);
+      if (!endsHoldingSeat) {
+        const wasHolding = isPaidRole(user.role) && SEAT_HOLDING_STATUSES.includes(user.status);
+        await apply();
+        if (wasHolding && kind === 'role_change') this.seats.freed(tx, account, actor, user.email);
+        return { status: 'done', user, seatAdded: false };
+      }
+      const result = await this.seats.admit(
+        tx,
+        account,
+        actor,
+        {
+          kind,
+          email: user.email,
+          name: displayName(user),
+          role,
+          user,
+          requestedBy: actor.slackUserId,
+          payload: { sendInvitation: Boolean(opts.sendInvitation) },
+          addSeat: opts.addSeat,
+        },
+        apply,
+      );
+      return result.status === 'added'
+        ? { status: 'done', user, seatAdded: result.seatAdded }
+        : { status: 'requested', request: result.request };
+    });
+  }
+
+  private async apply(
+    tx: EntityManager,
+    account: IAccount,
+    user: IUser,
+    kind: Change,
+    role: Role,
+    sendInvitation: boolean,
+    actorId: string,
+  ): Promise<void> {
+    const before = { status: user.status, role: user.role };
+    if (kind === 'role_change') {
+      user.role = role;
+    } else {
+      user.status = 'not_invited';
+      user.deactivatedAt = null;
+    }
+    audit(tx, {
+      account,
+      actor: actorId,
+      action: `user.${kind === 'role_change' ? 'role_changed' : kind === 'unlock' ? 'unlocked' : 'reactivated'}`,
+      subjectType: 'user',
+      subjectId: user.id,
+      surface: 'slack',
+      data: { email: user.email, before, after: { status: user.status, role: user.role } },
+    });
+    if (sendInvitation && kind !== 'role_change') {
+      await queueInvitation(tx, this.jobs, { account, user, invitedBy: actorId, surface: 'slack' });
+    }
+  }
+}
