@@ -12,7 +12,7 @@ const KIND_LABEL: Record<ISeatRequest['kind'], string> = {
   role_change: 'a change to a paid role',
 };
 
-export const ROLE_LABEL = {
+export const ROLE_LABEL: Record<string, string> = {
   employee: 'Employee (paid seat)',
   contractor: 'Contractor (paid seat)',
   client: 'Client (free)',

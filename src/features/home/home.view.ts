@@ -1,0 +1,140 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { type Block, context, divider, esc, header, section, slackDate } from '../../slack/blocks.ts';
+import type { IAccount } from '../accounts/account.entity.ts';
+import { CsvImport } from '../csv-import/csv-import.entity.ts';
+import { Invitation } from '../invites/invitation.entity.ts';
+import { JoinLink } from '../join-links/join-link.entity.ts';
+import { displayName, User } from '../people/user.entity.ts';
+import type { SeatUsage } from '../seats/seat.service.ts';
+import { SeatRequest } from '../seats/seat-request.entity.ts';
+import { ROLE_LABEL } from '../seats/slack/request.message.ts';
+
+const STATUS_LABEL = {
+  locked: 'imported, not yet unlocked',
+  not_invited: 'added, invitation not sent yet',
+  invited: 'invited, not yet accepted',
+  active: 'active',
+  deactivated: 'deactivated',
+};
+
+const HELP = [
+  '`/invite` invite people by Slack or email',
+  '`/contact` add or find contacts',
+  '`/seats` seats and pending requests',
+  '`/joinlink` post a join link (admins)',
+  'Drop a `.csv` file in this DM to import people (admins)',
+].join('\n');
+
+/** The Home tab: everyone sees their own status; admins also see seats, requests, invitations, links and imports. */
+export async function homeView(
+  em: EntityManager,
+  account: IAccount,
+  viewer: { slackUserId: string; email?: string; isAdmin: boolean },
+  usage: SeatUsage,
+) {
+  const me = await em.findOne(User, {
+    account,
+    $or: [
+      { slackUserId: viewer.slackUserId },
+      ...(viewer.email ? [{ email: { $ilike: viewer.email } }] : []),
+    ],
+  });
+  const blocks: Block[] = [header('Roster')];
+  blocks.push(
+    section(
+      me
+        ? `*You:* ${esc(displayName(me))}, ${ROLE_LABEL[me.role]}, ${STATUS_LABEL[me.status]}.`
+        : '*You:* not in Roster yet. Ask an admin for an invitation, or use a join link posted in a channel.',
+    ),
+  );
+  blocks.push(context(HELP));
+
+  if (viewer.isAdmin) {
+    blocks.push(divider(), header('Seats'));
+    blocks.push(
+      section(
+        `*${usage.used} of ${usage.limit}* paid seats used, ${usage.free} free. Set the limit with \`/seats N\`.${account.approvalChannelId ? ` Requests go to <#${account.approvalChannelId}>.` : ' Requests go to every admin by DM.'}`,
+      ),
+    );
+
+    const requests = await em.find(
+      SeatRequest,
+      { account, status: 'pending' },
+      { orderBy: { createdAt: 'asc' }, limit: 10 },
+    );
+    blocks.push(section(`*Pending seat requests* (${requests.length})`));
+    blocks.push(
+      context(
+        requests.length
+          ? requests
+              .map((r) => `• ${esc(r.email)}, ${ROLE_LABEL[r.role]}, asked by <@${r.requestedBy}>`)
+              .join('\n')
+          : 'None. `/seats` lists them with Approve and Reject buttons.',
+      ),
+    );
+
+    const invitations = await em.find(
+      Invitation,
+      { account, status: 'pending' },
+      { populate: ['user'], orderBy: { createdAt: 'desc' }, limit: 10 },
+    );
+    blocks.push(
+      section(`*Pending invitations* (${invitations.length}${invitations.length === 10 ? '+' : ''})`),
+    );
+    blocks.push(
+      context(
+        invitations.length
+          ? invitations
+              .map(
+                (i) =>
+                  `• ${esc(i.user.getEntity().email)}: ${i.deliveredAt ? `sent by ${i.deliveryMethod === 'email' ? 'email' : 'Slack DM'}` : 'being delivered'}, expires ${slackDate(i.expiresAt)}`,
+              )
+              .join('\n')
+          : 'None. `/invite pending` lists them with Resend and Cancel buttons.',
+      ),
+    );
+
+    const links = await em.find(
+      JoinLink,
+      { account, revokedAt: null, expiresAt: { $gt: new Date() } },
+      { orderBy: { createdAt: 'desc' }, limit: 10 },
+    );
+    blocks.push(section(`*Active join links* (${links.length})`));
+    blocks.push(
+      context(
+        links.length
+          ? links
+              .map(
+                (l) =>
+                  `• ${ROLE_LABEL[l.role]}${l.channelId ? ` in <#${l.channelId}>` : ''}: ${l.uses}${l.maxUses ? ` of ${l.maxUses}` : ''} used, expires ${slackDate(l.expiresAt)}`,
+              )
+              .join('\n')
+          : 'None. `/joinlink` posts one in a channel.',
+      ),
+    );
+
+    const imports = await em.find(CsvImport, { account }, { orderBy: { createdAt: 'desc' }, limit: 5 });
+    blocks.push(section('*Recent imports*'));
+    blocks.push(
+      context(
+        imports.length
+          ? imports.map((i) => `• ${esc(i.fileName)}: ${i.status}, ${slackDate(i.createdAt)}`).join('\n')
+          : 'None yet. Drop a `.csv` file in this DM to import people.',
+      ),
+    );
+
+    blocks.push(divider(), section('*Settings*'));
+    blocks.push(
+      context(
+        [
+          `Invitations expire after ${account.invitationExpiryDays} days.`,
+          account.allowedEmailDomains.length
+            ? `Allowed email domains: ${account.allowedEmailDomains.map(esc).join(', ')}.`
+            : 'Any email domain may join through a link unless the link limits it.',
+          `Seat requests: ${account.approvalChannelId ? `<#${account.approvalChannelId}>` : 'DM to every admin'} (\`/seats channel #channel\` or \`/seats channel dm\`).`,
+        ].join('\n'),
+      ),
+    );
+  }
+  return { type: 'home' as const, blocks };
+}
