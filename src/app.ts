@@ -46,10 +46,11 @@ export class SlackAuthError extends Error {}
 export async function startRoster(opts: RosterOptions): Promise<Roster> {
   const { config } = opts;
   const logger = opts.logger ?? createLogger(config.logLevel);
-  const cleanups: (() => Promise<void>)[] = [];
+  const cleanups: [string, () => Promise<void>][] = [];
   const stop = async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) {
-      await cleanup().catch((err) => logger.warn({ err }, 'error while stopping'));
+    for (const [name, cleanup] of cleanups.splice(0).reverse()) {
+      await cleanup().catch((err) => logger.warn({ err, step: name }, 'error while stopping'));
+      logger.debug({ step: name }, 'stopped');
     }
   };
 
@@ -58,15 +59,15 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     let databaseUrl = config.databaseUrl;
     if (!databaseUrl) {
       embedded = await startEmbeddedPostgres(config.dataDir, logger);
-      cleanups.push(() => embedded!.stop());
+      cleanups.push(['embedded database', () => embedded!.stop()]);
       databaseUrl = embedded.url;
     }
 
     const orm = await initORM(databaseUrl, { migrate: true });
-    cleanups.push(() => orm.close(true));
+    cleanups.push(['database pool', () => orm.close(true)]);
 
     const jobs = await JobQueue.start(databaseUrl, logger);
-    cleanups.push(() => jobs.stop());
+    cleanups.push(['jobs', () => jobs.stop()]);
 
     const mailer = createMailer({
       smtpUrl: config.smtpUrl,
@@ -74,7 +75,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       outboxDir: join(config.dataDir, 'outbox'),
       logger,
     });
-    cleanups.push(async () => mailer.close());
+    cleanups.push(['mailer', async () => mailer.close()]);
 
     const { app, receiver } = createSlackApp({
       config,
@@ -120,15 +121,18 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       health: () => health(orm),
     });
     await listen(server, config.port, opts.host);
-    cleanups.push(() => close(server));
+    cleanups.push(['http server', () => close(server)]);
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
 
     if (!receiver) {
       await app.start();
-      cleanups.push(async () => {
-        await app.stop();
-      });
+      cleanups.push([
+        'socket mode',
+        async () => {
+          await app.stop();
+        },
+      ]);
     }
     logger.info(
       { port, mode: receiver ? 'http' : 'socket', database: embedded ? 'embedded' : 'DATABASE_URL' },

@@ -26,6 +26,7 @@ export class JobQueue {
   readonly boss: PgBoss;
   private readonly logger: Logger;
   private readonly defined = new Set<string>();
+  stopping = false;
 
   private constructor(boss: PgBoss, logger: Logger) {
     this.boss = boss;
@@ -39,9 +40,20 @@ export class JobQueue {
       max: 5,
       application_name: 'roster-jobs',
     });
-    boss.on('error', (err) => logger.error({ err }, 'job queue error'));
+    const queue = new JobQueue(boss, logger);
+    let shutdownReported = false;
+    boss.on('error', (err: Error & { code?: string }) => {
+      // 57P01: the server ended the connection because it is shutting down, or because the queue
+      // itself is stopping (it ends its own LISTEN connection). Not a fault of Roster's.
+      if (err.code === '57P01') {
+        if (!queue.stopping && !shutdownReported) logger.warn('the database is shutting down');
+        shutdownReported = true;
+        return;
+      }
+      logger.error({ err: { message: err.message, code: err.code, stack: err.stack } }, 'job queue error');
+    });
     await boss.start();
-    return new JobQueue(boss, logger);
+    return queue;
   }
 
   /** Registers a queue and its worker. A failing handler is retried per `opts`. */
@@ -83,6 +95,7 @@ export class JobQueue {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.boss.stop({ graceful: true, timeout: 10_000 });
   }
 }
