@@ -37,7 +37,7 @@ export function registerSeatActions(app: App, deps: Deps): void {
       case 'no_seat':
         return `:warning: No paid seat is free (${result.usage.used} of ${result.usage.limit} used), so ${result.request.email} was not approved. Use *Approve and add a seat* to raise the limit to ${result.usage.limit + 1}, or free a seat first.`;
       case 'already_decided':
-        return `This request was already decided. ${decisionLine(result.request)}`;
+        return `The request for ${result.request.email} was already decided. ${decisionLine(result.request)}`;
     }
   };
 
@@ -81,7 +81,7 @@ export function registerSeatActions(app: App, deps: Deps): void {
         await respond({
           response_type: 'ephemeral',
           replace_original: false,
-          text: `This request was already decided. ${decisionLine(request)}`,
+          text: `The request for ${request.email} was already decided. ${decisionLine(request)}`,
         });
         return;
       }

@@ -1,0 +1,131 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { type Roster, startRoster } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { Account, type IAccount } from '../../src/features/accounts/account.entity.ts';
+import type { Feature } from '../../src/features/index.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import { createTestDatabase, type TestDatabase } from './database.ts';
+import { SlackDriver } from './slack-driver.ts';
+import { type Member, type SlackStandin, startSlackStandin } from './slack-standin.ts';
+import { type SmtpSink, startSmtpSink } from './smtp-sink.ts';
+
+export const TEAM_ID = 'T0001';
+export const SIGNING_SECRET = 'test-signing-secret';
+export const BOT_TOKEN = 'xoxb-test-bot-token';
+
+/** The workspace every test starts with: an owner, an admin and two members. */
+export const DEFAULT_MEMBERS: Member[] = [
+  {
+    id: 'UOWNER',
+    name: 'olive',
+    realName: 'Olive Owner',
+    email: 'olive@acme.test',
+    isOwner: true,
+    isAdmin: true,
+  },
+  { id: 'UADMIN', name: 'adam', realName: 'Adam Admin', email: 'adam@acme.test', isAdmin: true },
+  { id: 'UMANAGER', name: 'mia', realName: 'Mia Manager', email: 'mia@acme.test', title: 'Team lead' },
+  { id: 'UMEMBER', name: 'max', realName: 'Max Member', email: 'max@acme.test', phone: '+1 555 0100' },
+];
+
+export type TestApp = {
+  roster: Roster;
+  url: string;
+  standin: SlackStandin;
+  slack: SlackDriver;
+  smtp: SmtpSink;
+  db: TestDatabase;
+  /** A fresh EntityManager, to read what the app wrote. */
+  em(): EntityManager;
+  account(): Promise<IAccount>;
+  setSeatLimit(limit: number): Promise<void>;
+  stop(): Promise<void>;
+};
+
+/**
+ * The whole app, running as it does in production, against a fresh database, a Slack Web API stand-in
+ * and an SMTP sink, with Slack's requests answered only after their handlers finish.
+ */
+export async function startTestApp(
+  opts: { members?: Member[]; env?: Record<string, string>; features?: Feature[]; seatLimit?: number } = {},
+): Promise<TestApp> {
+  const db = await createTestDatabase();
+  const standin = await startSlackStandin({
+    members: opts.members ?? DEFAULT_MEMBERS,
+    teamId: TEAM_ID,
+    botToken: BOT_TOKEN,
+  });
+  const smtp = await startSmtpSink();
+  const config = loadConfig({
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_API_URL: standin.apiUrl,
+    DATABASE_URL: db.url,
+    SMTP_URL: smtp.url,
+    MAIL_FROM: 'Roster <roster@acme.test>',
+    PORT: '0',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    ...opts.env,
+  });
+  const roster = await startRoster({
+    config,
+    logger: createLogger(config.logLevel),
+    processBeforeResponse: true,
+    host: '127.0.0.1',
+    ...(opts.features ? { features: opts.features } : {}),
+  });
+  // Links in messages and emails point at the running app.
+  config.publicUrl = roster.url;
+  const slack = new SlackDriver({
+    appUrl: roster.url,
+    signingSecret: SIGNING_SECRET,
+    standin,
+    teamId: TEAM_ID,
+  });
+  const em = () => roster.orm.em.fork();
+  const account = () => em().findOneOrFail(Account, { teamId: TEAM_ID });
+  const app: TestApp = {
+    roster,
+    url: roster.url,
+    standin,
+    slack,
+    smtp,
+    db,
+    em,
+    account,
+    async setSeatLimit(limit) {
+      await em()
+        .getConnection()
+        .execute('update account set seat_limit = ? where team_id = ?', [limit, TEAM_ID]);
+    },
+    async stop() {
+      await roster.stop();
+      await standin.close();
+      await smtp.close();
+      await db.drop();
+    },
+  };
+  if (opts.seatLimit !== undefined) await app.setSeatLimit(opts.seatLimit);
+  return app;
+}
+
+/** Polls until `check` holds; for effects of background jobs. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs = 5000,
+): Promise<T> {
+  const start = Date.now();
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() - start > timeoutMs) {
+      throw last instanceof Error ? last : new Error('eventually: the condition did not hold in time');
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
