@@ -1,0 +1,318 @@
+import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
+import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
+import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { textOf } from '../../support/views.ts';
+
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await startTestApp({ seatLimit: 10 });
+});
+afterAll(() => t.stop());
+
+const requester = { slackUserId: 'UMANAGER', isAdmin: false, surface: 'slack' as const };
+
+/** A locked (imported) employee whose unlocking by a manager files a seat request. */
+async function pendingRequest(email: string) {
+  const em = t.em();
+  const account = await t.account();
+  const user = em.create(User, { account, email, role: 'employee', status: 'locked' });
+  await em.flush();
+  const result = await t.roster.deps.people.unlock(t.em(), account, requester, user.id);
+  if (result.status !== 'requested') throw new Error('expected a seat request');
+  return { requestId: result.request.id, userId: user.id };
+}
+
+/** The copy of a request's message that the bot posted in an admin's DM. */
+async function postedCopy(requestId: string, admin = 'UADMIN') {
+  return eventually(() =>
+    t.standin.messages.find(
+      (m) =>
+        m.method === 'chat.postMessage' &&
+        m.channel === `D${admin}` &&
+        JSON.stringify(m.blocks ?? []).includes(requestId),
+    ),
+  );
+}
+
+describe('/seats', () => {
+  it('shows seats used, the limit and pending requests', async () => {
+    await t.setSeatLimit(10);
+    const res = await t.slack.command('/seats', '', { user: 'UMEMBER' });
+    expect(res.status).toBe(200);
+    const reply = await t.standin.waitForResponse();
+    expect(textOf(reply.body)).toMatch(/Paid seats:\* 0 of 10 used, 10 free/);
+  });
+
+  it('lets an admin set the limit and refuses a non-admin', async () => {
+    await t.slack.command('/seats', '25', { user: 'UADMIN' });
+    const ok = await t.standin.waitForResponse((r) => JSON.stringify(r.body).includes('limit is now 25'));
+    expect(ok.body.text).toBe(':white_check_mark: The seat limit is now 25 (0 used, 25 free).');
+    expect((await t.account()).seatLimit).toBe(25);
+
+    await t.slack.command('/seats', '5', { user: 'UMEMBER' });
+    await t.standin.waitForResponse((r) =>
+      JSON.stringify(r.body).includes('Only admins can change the seat limit.'),
+    );
+    expect((await t.account()).seatLimit).toBe(25);
+  });
+
+  it('refuses a limit below the seats in use, with the reason', async () => {
+    const em = t.em();
+    const account = await t.account();
+    em.create(User, { account, email: 'inuse1@example.com', role: 'employee', status: 'active' });
+    em.create(User, { account, email: 'inuse2@example.com', role: 'contractor', status: 'invited' });
+    await em.flush();
+    await t.slack.command('/seats', '1', { user: 'UOWNER' });
+    const reply = await t.standin.waitForResponse((r) => JSON.stringify(r.body).includes('cannot be 1'));
+    expect(reply.body.text).toContain('2 paid seats are in use, so the limit cannot be 1.');
+    expect((await t.account()).seatLimit).toBe(25);
+  });
+
+  it('explains its usage when it does not understand', async () => {
+    await t.slack.command('/seats', 'lots please', { user: 'UADMIN' });
+    const reply = await t.standin.waitForResponse((r) =>
+      JSON.stringify(r.body).includes('did not understand'),
+    );
+    expect(reply.body.text).toContain('*`/seats 25`* sets the limit to 25 (admins).');
+  });
+});
+
+describe('seat requests in Slack', () => {
+  beforeEach(() => t.setSeatLimit(10));
+
+  it('posts a request to every admin with who asks, for whom, the role and the seats', async () => {
+    const { requestId } = await pendingRequest('ana@example.com');
+    for (const admin of ['UADMIN', 'UOWNER']) {
+      const copy = await postedCopy(requestId, admin);
+      const text = textOf(copy);
+      expect(text).toContain('<@UMANAGER>');
+      expect(text).toContain('ana@example.com');
+      expect(text).toContain('Employee (paid seat)');
+      expect(text).toMatch(/Seats:\* \d+ of 10 used/);
+      expect(text).toContain('Approve');
+      expect(text).toContain('Reject');
+    }
+    // Nobody else is asked.
+    expect(
+      t.standin.messages.filter((m) => m.channel === 'DUMEMBER' && JSON.stringify(m).includes(requestId)),
+    ).toHaveLength(0);
+  });
+
+  it('lets only admins approve: anyone else is told so and nothing changes', async () => {
+    const { requestId, userId } = await pendingRequest('bo@example.com');
+    const copy = await postedCopy(requestId);
+    await t.slack.clickButton(copy, { actionId: 'seat_approve' }, { user: 'UMEMBER' });
+    const reply = await t.standin.waitForResponse(
+      (r) => r.body.text === 'Only admins can approve seat requests.',
+    );
+    expect(reply.body.response_type).toBe('ephemeral');
+    expect((await t.em().findOneOrFail(SeatRequest, requestId)).status).toBe('pending');
+    expect((await t.em().findOneOrFail(User, userId)).status).toBe('locked');
+  });
+
+  it('approves once on a double click, a second admin and a Slack retry; updates every copy and tells the requester', async () => {
+    const { requestId, userId } = await pendingRequest('cy@example.com');
+    const adminCopy = await postedCopy(requestId, 'UADMIN');
+    const ownerCopy = await postedCopy(requestId, 'UOWNER');
+    const clicks = await Promise.all([
+      t.slack.clickButton(adminCopy, { actionId: 'seat_approve' }, { user: 'UADMIN' }),
+      t.slack.clickButton(adminCopy, { actionId: 'seat_approve' }, { user: 'UADMIN' }),
+      t.slack.clickButton(ownerCopy, { actionId: 'seat_approve' }, { user: 'UOWNER' }),
+    ]);
+    await clicks[0]!.resend();
+    expect(clicks.map((c) => c.status)).toEqual([200, 200, 200]);
+
+    const request = await t.em().findOneOrFail(SeatRequest, requestId);
+    expect(request.status).toBe('approved');
+    expect(['UADMIN', 'UOWNER']).toContain(request.decidedBy);
+    expect((await t.em().findOneOrFail(User, userId)).status).toBe('not_invited');
+    expect(await t.em().count(AuditEvent, { action: 'seat_request.approved', subjectId: requestId })).toBe(1);
+
+    for (const copy of [adminCopy, ownerCopy]) {
+      await eventually(() =>
+        t.standin.messages.find(
+          (m) =>
+            m.method === 'chat.update' &&
+            m.ts === copy.ts &&
+            textOf(m).includes(`Approved by <@${request.decidedBy}>`),
+        ),
+      );
+    }
+    const dm = await eventually(() =>
+      t.standin.messages.find(
+        (m) =>
+          m.method === 'chat.postMessage' &&
+          m.channel === 'DUMANAGER' &&
+          String(m.text).includes('cy@example.com'),
+      ),
+    );
+    expect(dm.text).toContain(
+      `<@${request.decidedBy}> approved your request for a paid seat for cy@example.com`,
+    );
+    const answers = t.standin.responses.filter((r) => JSON.stringify(r.body).includes('cy@example.com'));
+    expect(answers.some((r) => String(r.body.text).includes('already decided'))).toBe(true);
+  });
+
+  it('offers Approve and add a seat when none is free, and raises the limit by one', async () => {
+    const { requestId, userId } = await pendingRequest('dee@example.com');
+    const copy = await postedCopy(requestId);
+    const { used } = await t.roster.deps.seats.usage(t.em(), await t.account());
+    await t.setSeatLimit(used);
+
+    await t.slack.clickButton(copy, { actionId: 'seat_approve' }, { user: 'UADMIN' });
+    const reply = await t.standin.waitForResponse((r) =>
+      String(r.body.text).includes('No paid seat is free'),
+    );
+    expect(reply.body.text).toContain(`Use *Approve and add a seat* to raise the limit to ${used + 1}`);
+    expect((await t.em().findOneOrFail(SeatRequest, requestId)).status).toBe('pending');
+
+    const refreshed = await eventually(() =>
+      t.standin.messages.find(
+        (m) => m.method === 'chat.update' && m.ts === copy.ts && textOf(m).includes('Approve and add a seat'),
+      ),
+    );
+    expect(textOf(refreshed)).toContain('No paid seat is free');
+    await t.slack.clickButton(
+      { ...copy, blocks: refreshed.blocks },
+      { actionId: 'seat_approve_add_seat' },
+      { user: 'UADMIN' },
+    );
+    await eventually(async () => (await t.em().findOneOrFail(SeatRequest, requestId)).status === 'approved');
+    expect((await t.account()).seatLimit).toBe(used + 1);
+    expect((await t.em().findOneOrFail(User, userId)).status).toBe('not_invited');
+  });
+
+  it('rejects with a reason from the modal, and the requester gets the reason', async () => {
+    const { requestId, userId } = await pendingRequest('eve@example.com');
+    const copy = await postedCopy(requestId);
+    await t.slack.clickButton(copy, { actionId: 'seat_reject' }, { user: 'UOWNER' });
+    const view = t.standin.lastOpenedView();
+    expect(view.callback_id).toBe('seat_reject_modal');
+    const submitted = await t.slack.submitView(
+      view,
+      { reason: 'No budget this quarter' },
+      { user: 'UOWNER' },
+    );
+    expect(submitted.status).toBe(200);
+    const request = await t.em().findOneOrFail(SeatRequest, requestId);
+    expect(request).toMatchObject({
+      status: 'rejected',
+      reason: 'No budget this quarter',
+      decidedBy: 'UOWNER',
+    });
+    expect((await t.em().findOneOrFail(User, userId)).status).toBe('locked');
+    const dm = await eventually(() =>
+      t.standin.messages.find(
+        (m) => m.channel === 'DUMANAGER' && String(m.text).includes('rejected your request'),
+      ),
+    );
+    expect(dm.text).toContain('Reason: “No budget this quarter”');
+  });
+
+  it('expires requests nobody decided, updates the message and tells the requester', async () => {
+    const { requestId } = await pendingRequest('fay@example.com');
+    const copy = await postedCopy(requestId);
+    await t
+      .em()
+      .getConnection()
+      .execute(`update seat_request set expires_at = now() - interval '1 minute' where id = ?`, [requestId]);
+    await t.roster.deps.seats.expire(t.em());
+    expect((await t.em().findOneOrFail(SeatRequest, requestId)).status).toBe('expired');
+    await eventually(() =>
+      t.standin.messages.find(
+        (m) => m.method === 'chat.update' && m.ts === copy.ts && textOf(m).includes('Expired'),
+      ),
+    );
+    const dm = await eventually(() =>
+      t.standin.messages.find(
+        (m) =>
+          m.channel === 'DUMANAGER' &&
+          String(m.text).includes('fay@example.com') &&
+          String(m.text).includes('expired'),
+      ),
+    );
+    expect(dm.text).toContain('no admin decided within 14 days');
+  });
+
+  it('never passes the limit when admins approve through Slack while admins add people directly', async () => {
+    const account = await t.account();
+    const { used } = await t.roster.deps.seats.usage(t.em(), account);
+    await t.setSeatLimit(used + 10);
+    const requests = [];
+    for (let i = 0; i < 25; i++) requests.push(await pendingRequest(`race${i}@example.com`));
+    const copies = await Promise.all(requests.map((r) => postedCopy(r.requestId)));
+
+    const clicks = copies.flatMap((copy) => [
+      t.slack.clickButton(copy, { actionId: 'seat_approve' }, { user: 'UADMIN' }),
+      t.slack.clickButton(copy, { actionId: 'seat_approve' }, { user: 'UOWNER' }),
+    ]);
+    const direct = Array.from({ length: 25 }, (_, i) =>
+      t
+        .em()
+        .transactional((tx) =>
+          t.roster.deps.seats.admit(
+            tx,
+            account,
+            { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' },
+            { kind: 'invite', email: `direct${i}@example.com`, role: 'employee', requestedBy: 'UADMIN' },
+            async () =>
+              tx.create(User, {
+                account,
+                email: `direct${i}@example.com`,
+                role: 'employee',
+                status: 'not_invited',
+              }),
+          ),
+        )
+        .then(
+          () => 'added',
+          (err: Error) => err.message,
+        ),
+    );
+    const [clicked, added] = await Promise.all([Promise.all(clicks), Promise.all(direct)]);
+    expect(clicked.every((c) => c.status === 200)).toBe(true);
+
+    const after = await t.roster.deps.seats.usage(t.em(), account);
+    expect(after).toEqual({ used: used + 10, limit: used + 10, free: 0 });
+    const approved = await t
+      .em()
+      .count(SeatRequest, { id: { $in: requests.map((r) => r.requestId) }, status: 'approved' });
+    const addedCount = added.filter((a) => a === 'added').length;
+    expect(approved + addedCount).toBe(10);
+    for (const refusal of added.filter((a) => a !== 'added')) expect(refusal).toMatch(/No paid seat is free/);
+    // Each approval that found no seat said so to the admin who clicked.
+    const noSeatAnswers = t.standin.responses.filter((r) =>
+      String(r.body.text).includes('No paid seat is free'),
+    );
+    expect(noSeatAnswers.length).toBeGreaterThan(0);
+  });
+});
+
+describe('people deactivated in Slack', () => {
+  it('are deactivated in Roster and give their seat back, once however often Slack sends it', async () => {
+    const em = t.em();
+    const account = await t.account();
+    em.create(User, {
+      account,
+      email: 'max@acme.test',
+      role: 'employee',
+      status: 'active',
+      slackUserId: 'UMEMBER',
+    });
+    await em.flush();
+    const before = await t.roster.deps.seats.usage(t.em(), account);
+    const event = {
+      type: 'user_change',
+      user: { id: 'UMEMBER', deleted: true, profile: { email: 'max@acme.test' } },
+    };
+    const first = await t.slack.event(event, { eventId: 'Ev_DEL_1' });
+    await first.resend();
+    expect(first.status).toBe(200);
+    const user = await t.em().findOneOrFail(User, { account, slackUserId: 'UMEMBER' });
+    expect(user.status).toBe('deactivated');
+    expect(await t.roster.deps.seats.usage(t.em(), account)).toMatchObject({ used: before.used - 1 });
+    expect(await t.em().count(AuditEvent, { action: 'user.deactivated', subjectId: user.id })).toBe(1);
+  });
+});
