@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { Mailer } from '../shared/mailer.ts';
 import type { Csrf, Router } from '../web/router.ts';
 import { homeFeature } from './home/index.ts';
+import { invitesFeature } from './invites/index.ts';
 import type { PeopleChanges } from './people/people.changes.ts';
 import type { AdminDirectory } from './seats/admins.ts';
 import { seatsFeature } from './seats/index.ts';
@@ -35,4 +36,4 @@ export type Feature = {
   web?(router: Router, deps: Deps): void;
 };
 
-export const features: Feature[] = [seatsFeature, homeFeature];
+export const features: Feature[] = [seatsFeature, invitesFeature, homeFeature];
