@@ -6,6 +6,7 @@ import type { JobQueue } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Mailer } from '../shared/mailer.ts';
 import type { Csrf, Router } from '../web/router.ts';
+import { contactsFeature } from './contacts/index.ts';
 import { homeFeature } from './home/index.ts';
 import { invitesFeature } from './invites/index.ts';
 import type { PeopleChanges } from './people/people.changes.ts';
@@ -36,4 +37,4 @@ export type Feature = {
   web?(router: Router, deps: Deps): void;
 };
 
-export const features: Feature[] = [seatsFeature, invitesFeature, homeFeature];
+export const features: Feature[] = [seatsFeature, invitesFeature, contactsFeature, homeFeature];
