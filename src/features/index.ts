@@ -9,6 +9,7 @@ import type { Csrf, Router } from '../web/router.ts';
 import { contactsFeature } from './contacts/index.ts';
 import { homeFeature } from './home/index.ts';
 import { invitesFeature } from './invites/index.ts';
+import { joinLinksFeature } from './join-links/index.ts';
 import type { PeopleChanges } from './people/people.changes.ts';
 import type { AdminDirectory } from './seats/admins.ts';
 import { seatsFeature } from './seats/index.ts';
@@ -37,4 +38,10 @@ export type Feature = {
   web?(router: Router, deps: Deps): void;
 };
 
-export const features: Feature[] = [seatsFeature, invitesFeature, contactsFeature, homeFeature];
+export const features: Feature[] = [
+  seatsFeature,
+  invitesFeature,
+  contactsFeature,
+  joinLinksFeature,
+  homeFeature,
+];
