@@ -42,7 +42,9 @@ try {
     [account.id],
   );
   await conn.execute('analyze contact; analyze app_user');
-  console.log(`seeded 100,000 contacts and 2,000 users in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `seeded 100,000 contacts and 2,000 users in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
 
   const service = new ContactService({ register() {} } as never, {} as never);
   // Capture the exact SQL the service runs, then time it inside Postgres.
@@ -70,7 +72,9 @@ try {
     }
     times.sort((a, b) => a - b);
     const pick = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))]!.toFixed(2);
-    console.log(`${text.padEnd(16)} ${String(hits.length).padStart(4)}  ${pick(0.5).padStart(6)}  ${pick(0.95).padStart(6)}  ${times.at(-1)!.toFixed(2).padStart(6)}`);
+    console.log(
+      `${text.padEnd(16)} ${String(hits.length).padStart(4)}  ${pick(0.5).padStart(6)}  ${pick(0.95).padStart(6)}  ${times.at(-1)!.toFixed(2).padStart(6)}`,
+    );
   }
   await client.end();
   await orm.close(true);

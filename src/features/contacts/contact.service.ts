@@ -182,29 +182,27 @@ export class ContactService {
        limit ? offset ?`,
       [account.id, prefix, prefix, prefix, account.id, prefix, prefix, prefix, PAGE_SIZE + 1, offset],
     );
-    const hits = rows
-      .slice(0, PAGE_SIZE)
-      .map(
-        (r): SearchHit =>
-          r.kind === 'contact'
-            ? {
-                kind: 'contact',
-                id: r.id,
-                name: r.name,
-                email: r.email,
-                company: r.company,
-                convertedTo: r.converted_to,
-              }
-            : {
-                kind: 'user',
-                id: r.id,
-                name: r.name || r.email,
-                email: r.email,
-                company: null,
-                status: r.status,
-                role: r.role,
-              },
-      );
+    const hits = rows.slice(0, PAGE_SIZE).map(
+      (r): SearchHit =>
+        r.kind === 'contact'
+          ? {
+              kind: 'contact',
+              id: r.id,
+              name: r.name,
+              email: r.email,
+              company: r.company,
+              convertedTo: r.converted_to,
+            }
+          : {
+              kind: 'user',
+              id: r.id,
+              name: r.name || r.email,
+              email: r.email,
+              company: null,
+              status: r.status,
+              role: r.role,
+            },
+    );
     return { hits, more: rows.length > PAGE_SIZE };
   }
 
