@@ -1,16 +1,9 @@
-import type { Deps, Feature } from '../index.ts';
+import type { Feature } from '../index.ts';
+import { perApp } from '../per-app.ts';
 import { ContactService } from './contact.service.ts';
 import { registerContactListeners } from './slack/contact.listeners.ts';
 
-const services = new WeakMap<Deps, ContactService>();
-function contactsOf(deps: Deps): ContactService {
-  let service = services.get(deps);
-  if (!service) {
-    service = new ContactService(deps.seats, deps.jobs);
-    services.set(deps, service);
-  }
-  return service;
-}
+const contactsOf = perApp((deps) => new ContactService(deps.seats, deps.jobs));
 
 /** Contacts: /contact, add and edit, find alongside users, convert into users. */
 export const contactsFeature: Feature = {

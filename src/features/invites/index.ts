@@ -1,20 +1,12 @@
-import type { Deps, Feature } from '../index.ts';
+import type { Feature } from '../index.ts';
+import { perApp } from '../per-app.ts';
 import { defineDelivery } from './invite.delivery.ts';
 import { InviteService } from './invite.service.ts';
 import { registerInviteActions } from './slack/invite.actions.ts';
 import { registerInviteCommand } from './slack/invite.command.ts';
 import { registerAcceptPage } from './web/accept.page.ts';
 
-const services = new WeakMap<Deps, InviteService>();
-/** One service per running app (tests run several in one process). */
-function invitesOf(deps: Deps): InviteService {
-  let service = services.get(deps);
-  if (!service) {
-    service = new InviteService(deps.seats, deps.jobs);
-    services.set(deps, service);
-  }
-  return service;
-}
+const invitesOf = perApp((deps) => new InviteService(deps.seats, deps.jobs));
 
 /** Invitations: /invite, its modal and shortcuts, delivery by DM or email, the accept page, resend and cancel. */
 export const invitesFeature: Feature = {

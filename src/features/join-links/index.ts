@@ -1,20 +1,13 @@
 import { html as escapeText } from '../../web/html.ts';
 import { Account } from '../accounts/account.entity.ts';
-import type { Deps, Feature } from '../index.ts';
+import type { Feature } from '../index.ts';
+import { perApp } from '../per-app.ts';
 import { JOIN_JOBS, JoinLinkService } from './join-link.service.ts';
 import { registerJoinLinkListeners } from './slack/join-link.listeners.ts';
 import { joinLinkMessage } from './slack/join-link.views.ts';
 import { registerJoinPages } from './web/join.pages.ts';
 
-const services = new WeakMap<Deps, JoinLinkService>();
-function linksOf(deps: Deps): JoinLinkService {
-  let service = services.get(deps);
-  if (!service) {
-    service = new JoinLinkService(deps.seats, deps.jobs);
-    services.set(deps, service);
-  }
-  return service;
-}
+const linksOf = perApp((deps) => new JoinLinkService(deps.seats, deps.jobs));
 
 /** Join links: /joinlink for admins, the Join button and the join pages for everyone. */
 export const joinLinksFeature: Feature = {

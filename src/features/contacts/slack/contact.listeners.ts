@@ -1,6 +1,7 @@
 import type { App, BlockButtonAction, ViewSubmitAction } from '@slack/bolt';
 import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
+import { slackActor } from '../../../slack/actor.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { permissionSets } from '../../accounts/account.service.ts';
@@ -26,15 +27,6 @@ const uuid = z.uuid();
 
 /** `/contact`, the *Add contact* and *Save author as contact* shortcuts, find, edit and convert. */
 export function registerContactListeners(app: App, deps: Deps, contacts: ContactService): void {
-  const actorOf = async (context: Parameters<typeof roster>[0], userId: string) => {
-    const { em, account } = roster(context);
-    return {
-      slackUserId: userId,
-      isAdmin: await deps.admins.isAdmin(em, account, userId),
-      surface: 'slack' as const,
-    };
-  };
-
   app.command('/contact', async ({ ack, command, context, client, respond }) => {
     await ack();
     const text = command.text.trim();
@@ -97,7 +89,7 @@ export function registerContactListeners(app: App, deps: Deps, contacts: Contact
       return;
     }
     await ack();
-    const actor = await actorOf(context, body.user.id);
+    const actor = await slackActor(deps, context, body.user.id);
     const saved = editing
       ? await contacts.edit(em, account, actor, editing, parsed.value)
       : await contacts.add(em, account, actor, parsed.value);
@@ -174,7 +166,7 @@ export function registerContactListeners(app: App, deps: Deps, contacts: Contact
       const result = await contacts.convert(
         em,
         account,
-        await actorOf(context, body.user.id),
+        await slackActor(deps, context, body.user.id),
         view.private_metadata,
         {
           role,

@@ -1,5 +1,6 @@
 import type { View } from '@slack/types';
 import { actions, type Block, button, context, esc, plain, section } from '../../../slack/blocks.ts';
+import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import { statusText } from '../../invites/invite.service.ts';
 import { INVITE_ACTIONS } from '../../invites/slack/summary.ts';
@@ -51,18 +52,10 @@ export function contactModal(prefill: ContactFields, contactId?: string): View {
   };
 }
 
-const ROLE_OPTIONS = ['employee', 'contractor', 'client'].map((r) => ({
-  value: r,
-  text: plain(ROLE_LABEL[r]!),
-}));
-const SEND_NOW = { value: 'send_now', text: plain('Send invitation now') };
-
 export function convertModal(
   contact: { id: string; name: string; email?: string | null },
   sets: IPermissionSet[],
 ): View {
-  const options = sets.map((s) => ({ value: s.id, text: plain(s.name) }));
-  const member = options.find((o) => o.text.text === 'Member') ?? options[0];
   return {
     type: 'modal',
     callback_id: CONVERT_VIEW,
@@ -74,40 +67,9 @@ export function convertModal(
       section(
         `Give *${esc(contact.name)}* (${esc(contact.email ?? 'no email')}) a login. The contact stays, linked to the user.`,
       ),
-      {
-        type: 'input',
-        block_id: 'role',
-        label: plain('Role'),
-        element: {
-          type: 'static_select',
-          action_id: 'role',
-          options: ROLE_OPTIONS,
-          initial_option: ROLE_OPTIONS[0],
-        },
-      },
-      {
-        type: 'input',
-        block_id: 'permission_set',
-        label: plain('Permission set'),
-        element: {
-          type: 'static_select',
-          action_id: 'permission_set',
-          options,
-          ...(member ? { initial_option: member } : {}),
-        },
-      },
-      {
-        type: 'input',
-        block_id: 'send_now',
-        optional: true,
-        label: plain('Invitation'),
-        element: {
-          type: 'checkboxes',
-          action_id: 'send_now',
-          options: [SEND_NOW],
-          initial_options: [SEND_NOW],
-        },
-      },
+      roleInput('Role'),
+      permissionSetInput(sets),
+      sendNowInput(),
     ],
   };
 }

@@ -1,6 +1,7 @@
 import type { App, BlockButtonAction } from '@slack/bolt';
 import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
+import { slackActor } from '../../../slack/actor.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import type { Deps } from '../../index.ts';
@@ -13,15 +14,6 @@ const uuid = z.uuid();
 
 /** Resend, Send invitation and Cancel wherever they are shown; Accept in the invitation DM. */
 export function registerInviteActions(app: App, deps: Deps, invites: InviteService): void {
-  const actorOf = async (context: Parameters<typeof roster>[0], userId: string) => {
-    const { em, account } = roster(context);
-    return {
-      slackUserId: userId,
-      isAdmin: await deps.admins.isAdmin(em, account, userId),
-      surface: 'slack' as const,
-    };
-  };
-
   for (const [actionId, verb] of [
     [INVITE_ACTIONS.resend, 'resent'],
     [INVITE_ACTIONS.send, 'sent'],
@@ -31,7 +23,7 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
       const id = uuid.safeParse(action.value);
       if (!id.success) throw new DomainError('not_found', 'That person is no longer in Roster.');
       const { em, account } = roster(context);
-      const user = await invites.resend(em, account, await actorOf(context, body.user.id), id.data);
+      const user = await invites.resend(em, account, await slackActor(deps, context, body.user.id), id.data);
       await respond({
         response_type: 'ephemeral',
         replace_original: false,
@@ -45,7 +37,7 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
     const id = uuid.safeParse(action.value);
     if (!id.success) throw new DomainError('not_found', 'That person is no longer in Roster.');
     const { em, account } = roster(context);
-    const user = await invites.cancel(em, account, await actorOf(context, body.user.id), id.data);
+    const user = await invites.cancel(em, account, await slackActor(deps, context, body.user.id), id.data);
     await respond({
       response_type: 'ephemeral',
       replace_original: false,

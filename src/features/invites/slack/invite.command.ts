@@ -1,4 +1,5 @@
 import type { App, SlackViewAction, ViewSubmitAction } from '@slack/bolt';
+import { slackActor } from '../../../slack/actor.ts';
 import { type Block, esc, context as note, section, slackDate } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { firstTime } from '../../../slack/once.ts';
@@ -36,11 +37,7 @@ export function registerInviteCommand(app: App, deps: Deps, invites: InviteServi
     const text = command.text.trim();
     if (/^pending$/i.test(text)) {
       const { em, account } = roster(context);
-      const actor = {
-        slackUserId: command.user_id,
-        isAdmin: await deps.admins.isAdmin(em, account, command.user_id),
-        surface: 'slack' as const,
-      };
+      const actor = await slackActor(deps, context, command.user_id);
       const rows = await invites.pending(em, account, actor);
       const blocks: Block[] = [
         section(
@@ -112,11 +109,7 @@ export function registerInviteCommand(app: App, deps: Deps, invites: InviteServi
     // A retried submission (same view, same state) is handled once.
     if (!(await firstTime(em, `view:${view.id}:${view.hash}`))) return;
     const userId = body.user.id;
-    const actor = {
-      slackUserId: userId,
-      isAdmin: await deps.admins.isAdmin(em, account, userId),
-      surface: 'slack' as const,
-    };
+    const actor = await slackActor(deps, context, userId);
     const outcomes = await invites.invite(em, account, actor, {
       emails: parsed.emails,
       role,

@@ -9,16 +9,12 @@ import {
   section,
   slackDate,
 } from '../../../slack/blocks.ts';
+import { roleInput } from '../../../slack/inputs.ts';
 import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
 
 export const JOINLINK_VIEW = 'joinlink_modal';
 export const JOIN_ACTIONS = { join: 'joinlink_join', revoke: 'joinlink_revoke' } as const;
-
-const ROLE_OPTIONS = ['employee', 'contractor', 'client'].map((r) => ({
-  value: r,
-  text: plain(ROLE_LABEL[r]!),
-}));
 
 export function joinLinkModal(opts: { channelId?: string; defaultDomains: string[] }): View {
   return {
@@ -28,17 +24,7 @@ export function joinLinkModal(opts: { channelId?: string; defaultDomains: string
     submit: plain('Post'),
     close: plain('Cancel'),
     blocks: [
-      {
-        type: 'input',
-        block_id: 'role',
-        label: plain('People join as'),
-        element: {
-          type: 'static_select',
-          action_id: 'role',
-          options: ROLE_OPTIONS,
-          initial_option: ROLE_OPTIONS[0],
-        },
-      },
+      roleInput('People join as'),
       {
         type: 'input',
         block_id: 'expiry',
