@@ -46,11 +46,16 @@ export type SearchHit =
       name: string;
       email: string | null;
       company: string | null;
-      convertedTo: string | null;
+      convertedTo: { email: string; status: UserStatus } | null;
     }
   | { kind: 'user'; id: string; name: string; email: string; company: null; status: UserStatus; role: Role };
 
 export const PAGE_SIZE = 10;
+
+/** What follows a name's first word ("Lee" in "Ana Lee"); the expressions match the search indexes. */
+const NAME_REST = String.raw`^\s*\S+\s+`;
+const HAS_REST = String.raw`\S\s+\S`;
+const USER_NAME = "lower(btrim(coalesce(first_name, '') || ' ' || coalesce(last_name, '')))";
 
 /** Contacts: people without a login, found alongside users and converted into users through the seat rules. */
 export class ContactService {
@@ -155,7 +160,11 @@ export class ContactService {
     return contact;
   }
 
-  /** Contacts and users whose name, email or company starts with `text`, case-insensitively. */
+  /**
+   * Contacts and users whose name, surname, email or company starts with `text`, case-insensitively,
+   * ordered by what matched. Each branch reads only the first `offset + PAGE_SIZE + 1` entries of its
+   * own prefix index, so a prefix shared by every row costs no more than a rare one.
+   */
   async find(
     em: EntityManager,
     account: IAccount,
@@ -166,21 +175,38 @@ export class ContactService {
       .trim()
       .toLowerCase()
       .replace(/([%_\\])/g, '\\$1')}%`;
+    const enough = offset + PAGE_SIZE + 1;
+    // `using ~<~` sorts the way the text_pattern_ops indexes are ordered, so Postgres reads them in order
+    // and stops early instead of sorting every match.
+    const branch = (kind: 'contact' | 'user', table: string, key: string, extra = '') =>
+      `(select '${kind}' as kind, id, ${key} as k from ${table}
+         where account_id = ?${extra} and ${key} like ? order by ${key} using ~<~, id limit ?)`;
+    const branches = [
+      branch('contact', 'contact', 'lower(name)'),
+      branch(
+        'contact',
+        'contact',
+        `lower(regexp_replace(name, '${NAME_REST}', ''))`,
+        ` and name ~ '${HAS_REST}'`,
+      ),
+      branch('contact', 'contact', 'lower(email)'),
+      branch('contact', 'contact', 'lower(company)'),
+      branch('user', 'app_user', 'lower(email)'),
+      branch('user', 'app_user', USER_NAME),
+      branch('user', 'app_user', 'lower(last_name)'),
+    ];
     const rows = await em.getConnection().execute<Record<string, any>[]>(
-      `select * from (
-         select 'contact' as kind, c.id, c.name, c.email, c.company, c.user_id as converted_to, null as status, null as role
-         from contact c
-         where c.account_id = ? and (lower(c.name) like ? or lower(c.email) like ? or lower(c.company) like ?)
-         union all
-         select 'user', u.id, btrim(coalesce(u.first_name, '') || ' ' || coalesce(u.last_name, '')), u.email, null, null, u.status, u.role
-         from app_user u
-         where u.account_id = ? and (lower(u.email) like ?
-           or lower(btrim(coalesce(u.first_name, '') || ' ' || coalesce(u.last_name, ''))) like ?
-           or lower(u.last_name) like ?)
-       ) hits
-       order by lower(coalesce(nullif(name, ''), email)), kind, id
+      `with matched as (${branches.join(' union all ')}),
+       best as (select distinct on (kind, id) kind, id, k from matched order by kind, id, k using ~<~)
+       select b.kind, b.id, c.name, c.email, c.company, cu.email as converted_email,
+         cu.status as converted_status, u.first_name, u.last_name, u.email as user_email, u.status, u.role
+       from best b
+       left join contact c on b.kind = 'contact' and c.id = b.id
+       left join app_user cu on cu.id = c.user_id
+       left join app_user u on b.kind = 'user' and u.id = b.id
+       order by b.k using ~<~, b.kind, b.id
        limit ? offset ?`,
-      [account.id, prefix, prefix, prefix, account.id, prefix, prefix, prefix, PAGE_SIZE + 1, offset],
+      [...branches.flatMap(() => [account.id, prefix, enough]), PAGE_SIZE + 1, offset],
     );
     const hits = rows.slice(0, PAGE_SIZE).map(
       (r): SearchHit =>
@@ -191,13 +217,15 @@ export class ContactService {
               name: r.name,
               email: r.email,
               company: r.company,
-              convertedTo: r.converted_to,
+              convertedTo: r.converted_email
+                ? { email: r.converted_email, status: r.converted_status }
+                : null,
             }
           : {
               kind: 'user',
               id: r.id,
-              name: r.name || r.email,
-              email: r.email,
+              name: [r.first_name, r.last_name].filter(Boolean).join(' ') || r.user_email,
+              email: r.user_email,
               company: null,
               status: r.status,
               role: r.role,

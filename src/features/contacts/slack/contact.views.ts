@@ -103,7 +103,7 @@ export function findResults(
     if (hit.kind === 'contact') {
       blocks.push(
         section(
-          `*${esc(hit.name)}*${details ? ` · ${details}` : ''}\nContact${hit.convertedTo ? ', converted to a user' : ''}`,
+          `*${esc(hit.name)}*${details ? ` · ${details}` : ''}\nContact${hit.convertedTo ? `, converted to user ${esc(hit.convertedTo.email)} (${statusText(hit.convertedTo.status)})` : ''}`,
         ),
       );
       blocks.push(
