@@ -6,7 +6,7 @@ import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { permissionSets } from '../../accounts/account.service.ts';
 import type { Deps } from '../../index.ts';
-import { ROLES, type Role } from '../../people/user.entity.ts';
+import type { Role } from '../../people/user.entity.ts';
 import { Contact } from '../contact.entity.ts';
 import type { ContactService } from '../contact.service.ts';
 import {
@@ -90,13 +90,17 @@ export function registerContactListeners(app: App, deps: Deps, contacts: Contact
     }
     await ack();
     const actor = await slackActor(deps, context, body.user.id);
-    const saved = editing
-      ? await contacts.edit(em, account, actor, editing, parsed.value)
-      : await contacts.add(em, account, actor, parsed.value);
-    await client.chat.postMessage({
-      channel: body.user.id,
-      text: `:white_check_mark: ${editing ? 'Saved your changes to' : 'Added'} the contact *${esc(saved.name)}*${saved.email ? ` (${esc(saved.email)})` : ''}. Find it with \`/contact find ${esc(saved.name.split(' ')[0] ?? '')}\`.`,
-    });
+    let text: string;
+    if (editing) {
+      const { contact, changed } = await contacts.edit(em, account, actor, editing, parsed.value);
+      text = changed.length
+        ? `:white_check_mark: Saved your changes to the contact *${esc(contact.name)}* (${changed.join(', ')}).`
+        : `Nothing changed on the contact *${esc(contact.name)}*.`;
+    } else {
+      const contact = await contacts.add(em, account, actor, parsed.value);
+      text = `:white_check_mark: Added the contact *${esc(contact.name)}*${contact.email ? ` (${esc(contact.email)})` : ''}. Find it with \`/contact find ${esc(contact.name.split(' ')[0] ?? '')}\`.`;
+    }
+    await client.chat.postMessage({ channel: body.user.id, text });
   });
 
   app.action<BlockButtonAction>(CONTACT_ACTIONS.more, async ({ ack, action, context, respond }) => {
@@ -130,24 +134,7 @@ export function registerContactListeners(app: App, deps: Deps, contacts: Contact
   app.action<BlockButtonAction>(CONTACT_ACTIONS.convert, async ({ ack, action, body, context, client }) => {
     await ack();
     const { em, account } = roster(context);
-    const id = uuid.safeParse(action.value);
-    const contact = id.success
-      ? await em.findOne(Contact, { id: id.data, account }, { populate: ['user'] })
-      : null;
-    if (!contact) throw new DomainError('not_found', 'That contact no longer exists.');
-    if (contact.user) {
-      const user = contact.user.getEntity();
-      throw new DomainError(
-        'conflict',
-        `${contact.name} was already converted: they are user ${user.email} (${user.status.replace('_', ' ')}).`,
-      );
-    }
-    if (!contact.email) {
-      throw new DomainError(
-        'invalid_input',
-        `${contact.name} has no email address. Use Edit to add one, then convert.`,
-      );
-    }
+    const contact = await contacts.toConvert(em, account, action.value ?? '');
     await client.views.open({
       trigger_id: body.trigger_id,
       view: convertModal(contact, await permissionSets(em, account)),
@@ -156,38 +143,33 @@ export function registerContactListeners(app: App, deps: Deps, contacts: Contact
 
   app.view<ViewSubmitAction>(CONVERT_VIEW, async ({ ack, view, body, context, client }) => {
     const values = view.state.values;
-    const role = values.role?.role?.selected_option?.value as Role | undefined;
-    if (!role || !(ROLES as readonly string[]).includes(role)) {
-      await ack({ response_action: 'errors', errors: { role: 'Choose a role.' } });
+    const input = {
+      role: (values.role?.role?.selected_option?.value ?? '') as Role,
+      permissionSetId: values.permission_set?.permission_set?.selected_option?.value ?? null,
+      sendNow: (values.send_now?.send_now?.selected_options ?? []).length > 0,
+      email: values.email?.email?.value ?? null,
+    };
+    const { em, account } = roster(context);
+    const actor = await slackActor(deps, context, body.user.id);
+    const problems = await contacts.convertProblems(em, account, actor, view.private_metadata, input);
+    if (problems) {
+      // An error for a field the form does not show goes on the role, which every form has.
+      const errors: Record<string, string> = {};
+      for (const [field, message] of Object.entries(problems)) {
+        const block = field in values ? field : 'role';
+        errors[block] = errors[block] ? `${errors[block]} ${message}` : message;
+      }
+      await ack({ response_action: 'errors', errors });
       return;
     }
-    const { em, account } = roster(context);
-    try {
-      const result = await contacts.convert(
-        em,
-        account,
-        await slackActor(deps, context, body.user.id),
-        view.private_metadata,
-        {
-          role,
-          permissionSetId: values.permission_set?.permission_set?.selected_option?.value ?? null,
-          sendNow: (values.send_now?.send_now?.selected_options ?? []).length > 0,
-        },
-      );
-      await ack();
-      await client.chat.postMessage({
-        channel: body.user.id,
-        text:
-          result.status === 'converted'
-            ? `:white_check_mark: ${esc(result.user.email)} is now a user${result.user.status === 'invited' ? ' and the invitation is on its way' : ' (not invited yet: `/invite pending` sends it)'}.`
-            : `:hourglass_flowing_sand: ${esc(result.email)} takes a paid seat, so an admin has been asked to approve it. You will get a message when they decide.`,
-      });
-    } catch (err) {
-      if (err instanceof DomainError) {
-        await ack({ response_action: 'errors', errors: { role: err.message } });
-        return;
-      }
-      throw err;
-    }
+    await ack();
+    const result = await contacts.convert(em, account, actor, view.private_metadata, input);
+    await client.chat.postMessage({
+      channel: body.user.id,
+      text:
+        result.status === 'converted'
+          ? `:white_check_mark: ${esc(result.user.email)} is now a user${result.user.status === 'invited' ? ' and the invitation is on its way' : ' (not invited yet: `/invite pending` sends the invitation)'}. The contact stays, linked to the user.`
+          : `:hourglass_flowing_sand: ${esc(result.email)} takes a paid seat, so an admin has been asked to approve it. You will get a message when they decide.`,
+    });
   });
 }
