@@ -73,6 +73,39 @@ describe('adding contacts', () => {
     });
   });
 
+  it('opens the form from the Add contact shortcut, and from /contact add with a name and email', async () => {
+    await t.slack.shortcut({ user: 'UMANAGER', callbackId: 'add_contact' });
+    const empty = t.standin.lastOpenedView();
+    expect(empty.callback_id).toBe('contact_modal');
+    expect(empty.blocks.map((b: any) => b.block_id)).toEqual([
+      'name',
+      'email',
+      'phone',
+      'company',
+      'title',
+      'notes',
+    ]);
+    expect(empty.blocks.filter((b: any) => b.element.initial_value)).toEqual([]);
+    await t.slack.command('/contact', 'add Bea  Byrne bea@byrne.test', { user: 'UMANAGER' });
+    const filled = t.standin.lastOpenedView();
+    const initial = (id: string) => filled.blocks.find((b: any) => b.block_id === id).element.initial_value;
+    expect([initial('name'), initial('email')]).toEqual(['Bea Byrne', 'bea@byrne.test']);
+    await t.slack.submitView(filled, { company: 'Byrne & Co' }, { user: 'UMANAGER' });
+    expect(await t.em().findOne(Contact, { email: 'bea@byrne.test' })).toMatchObject({
+      name: 'Bea Byrne',
+      company: 'Byrne & Co',
+      addedBy: 'UMANAGER',
+    });
+  });
+
+  it('explains /contact when the subcommand is unknown', async () => {
+    const before = t.standin.responses.length;
+    await t.slack.command('/contact', 'delete ana', { user: 'UMEMBER' });
+    const body = (await eventually(() => t.standin.responses[before])).body;
+    expect(body.text).toContain('I did not understand `/contact delete ana`.');
+    expect(body.text).toContain('`/contact find ana`');
+  });
+
   it('refuses an email held by a user or another contact, naming the record, and writes nothing', async () => {
     const em = t.em();
     em.create(User, {
@@ -139,6 +172,10 @@ describe('finding', () => {
     expect(body.response_type).toBe('ephemeral');
     expect(textOf(body)).toContain('No contact or user matches “qwerty”.');
     expect(findButton(body.blocks, { actionId: 'contact_add_open' }).action.value).toBe('qwerty');
+    await t.slack.clickButton({ ...body, channel: 'C0GENERAL', ts: '1' }, 'Add contact', { user: 'UMEMBER' });
+    const view = t.standin.lastOpenedView();
+    expect(view.callback_id).toBe('contact_modal');
+    expect(view.blocks.find((b: any) => b.block_id === 'name').element.initial_value).toBe('qwerty');
   });
 
   it('finds one contact by the start of its company, with Convert and Edit', async () => {

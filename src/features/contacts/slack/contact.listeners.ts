@@ -20,10 +20,17 @@ import {
 } from './contact.views.ts';
 
 const USAGE = [
-  '*`/contact`* or *`/contact add`* opens the form to add a contact.',
+  '*`/contact`* or *`/contact add`* opens the form to add a contact (`/contact add Ana Lee ana@acme.com` fills it in).',
   '*`/contact find ana`* finds contacts and people whose name, email or company starts with “ana”.',
 ].join('\n');
 const uuid = z.uuid();
+
+/** `/contact add Ana Lee ana@acme.com`: an email-looking word fills the email, the rest the name. */
+function prefillFrom(text: string | undefined): ContactFields {
+  const words = (text ?? '').trim().split(/\s+/).filter(Boolean);
+  const email = words.find((w) => w.includes('@'));
+  return { name: words.filter((w) => w !== email).join(' '), email: email ?? '' };
+}
 
 /** `/contact`, the *Add contact* and *Save author as contact* shortcuts, find, edit and convert. */
 export function registerContactListeners(app: App, deps: Deps, contacts: ContactService): void {
@@ -31,8 +38,11 @@ export function registerContactListeners(app: App, deps: Deps, contacts: Contact
     await ack();
     const text = command.text.trim();
     const find = /^find(?:\s+(.*))?$/is.exec(text);
-    if (text === '' || /^add$/i.test(text)) {
-      await client.views.open({ trigger_id: command.trigger_id, view: contactModal({}) });
+    const add = /^add(?:\s+(.*))?$/is.exec(text);
+    if (text === '' || add) {
+      await client.views.open({ trigger_id: command.trigger_id, view: contactModal(prefillFrom(add?.[1])) });
+    } else if (/^help$/i.test(text)) {
+      await respond({ response_type: 'ephemeral', text: USAGE });
     } else if (find) {
       const query = (find[1] ?? '').trim();
       if (!query) {
@@ -58,10 +68,16 @@ export function registerContactListeners(app: App, deps: Deps, contacts: Contact
     await client.views.open({ trigger_id: shortcut.trigger_id, view: contactModal({}) });
   });
 
-  app.shortcut('save_author_contact', async ({ ack, shortcut, client }) => {
+  app.shortcut('save_author_contact', async ({ ack, shortcut, client, context }) => {
     await ack();
     const author = shortcut.type === 'message_action' ? shortcut.message.user : undefined;
-    const info = author ? await client.users.info({ user: author }).catch(() => null) : null;
+    // Without the profile the form still opens, empty, so the person can type the details in.
+    const info = author
+      ? await client.users.info({ user: author }).catch((err) => {
+          roster(context).log.warn({ err, author }, 'could not read the author profile to prefill a contact');
+          return null;
+        })
+      : null;
     const u = info?.user;
     const prefill: ContactFields = {
       name: u?.real_name || u?.profile?.real_name || u?.name || '',
@@ -118,7 +134,7 @@ export function registerContactListeners(app: App, deps: Deps, contacts: Contact
     const text = action.value ?? '';
     await client.views.open({
       trigger_id: body.trigger_id,
-      view: contactModal(text.includes('@') ? { email: text } : { name: text }),
+      view: contactModal(prefillFrom(text)),
     });
   });
 
