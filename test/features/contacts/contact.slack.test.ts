@@ -299,6 +299,13 @@ describe('converting and editing', () => {
         .em()
         .count(AuditEvent, { action: 'contact.converted', subjectId: contact.id, actor: 'UMEMBER' }),
     ).toBe(1);
+    const outcome = await t.standin.waitForCall(
+      'chat.postMessage',
+      (c) => c.args.channel === 'UMEMBER' && String(c.args.text).includes('approved your request'),
+    );
+    expect(outcome.args.text).toContain(
+      'for paul@partner.test (Employee (paid seat)). Paul Paid is now a user and the invitation is on its way',
+    );
   });
 
   it('says a contact was already converted, and names the user', async () => {
