@@ -6,6 +6,7 @@ import type { JobQueue } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Mailer } from '../shared/mailer.ts';
 import type { Csrf, Router } from '../web/router.ts';
+import { csvImportFeature } from './csv-import/index.ts';
 import { homeFeature } from './home/index.ts';
 import type { PeopleChanges } from './people/people.changes.ts';
 import type { AdminDirectory } from './seats/admins.ts';
@@ -35,4 +36,4 @@ export type Feature = {
   web?(router: Router, deps: Deps): void;
 };
 
-export const features: Feature[] = [seatsFeature, homeFeature];
+export const features: Feature[] = [seatsFeature, homeFeature, csvImportFeature];

@@ -563,6 +563,39 @@ export class CsvImportService {
     });
   }
 
+  /**
+   * Closes a previewed import in which no row would change anything (every row unchanged or in error):
+   * there is nothing to click Import for, so it is recorded as completed with its counts.
+   */
+  async completeUnchanged(importId: string): Promise<boolean> {
+    return this.orm.em.fork().transactional(async (tx) => {
+      const [moved] = await sql(tx)<{
+        account_id: string;
+        uploaded_by: string;
+        file_name: string;
+        counts: PreviewCounts;
+      }>(
+        `update csv_import set status = 'completed', finished_at = now(), updated_at = now(),
+           counts = counts || jsonb_build_object('created', 0, 'updated', 0, 'kept', counts->'unchanged',
+             'failed', counts->'error', 'noSeat', 0, 'invited', 0)
+         where id = ? and status = 'previewed' and (counts->>'create')::int + (counts->>'update')::int = 0
+         returning account_id, uploaded_by, file_name, counts`,
+        [importId],
+      );
+      if (!moved) return false;
+      audit(tx, {
+        account: tx.getReference(Account, moved.account_id),
+        actor: moved.uploaded_by,
+        action: 'csv_import.completed',
+        subjectType: 'csv_import',
+        subjectId: importId,
+        surface: 'slack',
+        data: { fileName: moved.file_name, nothingToChange: true, ...moved.counts },
+      });
+      return true;
+    });
+  }
+
   /** Imports stuck in `importing` (their process died): the job queue runs them again at startup. */
   async unfinished(): Promise<string[]> {
     const rows = await sql(this.orm.em.fork())<{ id: string }>(
