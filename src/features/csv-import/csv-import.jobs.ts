@@ -53,7 +53,11 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
         if (csvImport.messageTs) await slack.chat.update({ channel, ts: csvImport.messageTs, ...message });
         else await slack.chat.postMessage({ channel, ...message });
       };
-      if (csvImport.status === 'previewed') {
+      if (
+        csvImport.messageTs &&
+        ['previewed', 'completed'].includes(csvImport.status) &&
+        !csvImport.startedAt
+      ) {
         // A retry after the preview was stored but not shown.
         await show(previewMessage(await service.summary(em, importId)));
         return;

@@ -461,7 +461,7 @@ export class CsvImportService {
 
   /** The preview of a previewed import, rebuilt from what was stored. */
   async summary(em: EntityManager, importId: string): Promise<PreviewSummary> {
-    const csvImport = await em.findOneOrFail(CsvImport, importId, { populate: ['account'] });
+    const csvImport = await em.findOneOrFail(CsvImport, importId, { populate: ['account'], refresh: true });
     return {
       csvImport,
       counts: csvImport.counts as PreviewCounts,
