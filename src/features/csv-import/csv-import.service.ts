@@ -5,8 +5,8 @@ import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount, PermissionSet } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import { queueInvitation } from '../invites/invitation.service.ts';
-import { createUser, findUserByEmail } from '../people/people.service.ts';
-import { displayName, type IUser, isPaidRole, type Role } from '../people/user.entity.ts';
+import { createUser } from '../people/people.service.ts';
+import { displayName, type IUser, isPaidRole, type Role, User } from '../people/user.entity.ts';
 import type { Actor, SeatService, SeatUsage } from '../seats/seat.service.ts';
 import { CsvImport, type CsvRowOutcome, type CsvRowResult, type ICsvImport } from './csv-import.entity.ts';
 import { looksBinary, readCsv } from './csv-reader.ts';
@@ -120,6 +120,16 @@ type ExistingContact = {
 
 type BatchRow = { id: string; line: number; kind: 'user' | 'contact'; data: Record<string, any> };
 type Applied = { result: CsvRowResult; error?: string; invited?: boolean };
+
+/**
+ * The original cells are kept only for rows that can end in the error file: rows in error, and users
+ * asking for an invitation, who end in error when no paid seat is free.
+ */
+function keepCellsIfNeeded(row: StoredRow): StoredRow | Omit<StoredRow, 'cells'> {
+  if (row.outcome === 'error' || (row.data as Partial<UserData>).sendInvitation) return row;
+  const { cells: _, ...rest } = row;
+  return rest;
+}
 
 const differs = (wanted: string | null | undefined, current: string | null | undefined) =>
   wanted != null && wanted !== current;
@@ -249,11 +259,11 @@ export class CsvImportService {
         }
       }
       await exec(
-        `insert into csv_import_row (csv_import_id, line, data, cells, kind, key, target_id, outcome, error)
-         select ?, x.line, x.data, x.cells, x.kind, x.key, x.target_id, x.outcome, x.error
+        `/* csv:preview-rows */ insert into csv_import_row (csv_import_id, line, data, cells, kind, key, target_id, outcome, error)
+         select ?, x.line, x.data, coalesce(x.cells, '[]'::jsonb), x.kind, x.key, x.target_id, x.outcome, x.error
          from jsonb_to_recordset(?::jsonb) as x(line int, data jsonb, cells jsonb, kind text, key text,
            target_id uuid, outcome text, error text)`,
-        [importId, json(stored)],
+        [importId, json(stored.map(keepCellsIfNeeded))],
       );
     };
 
@@ -335,14 +345,14 @@ export class CsvImportService {
     const contacts = new Map<string, ExistingContact>();
     if (emailKeys.length) {
       for (const u of await exec<ExistingUser>(
-        `select id, lower(btrim(email)) as k, first_name, last_name, title, phone, role, status, permission_set_id
+        `/* csv:preview-users */ select id, lower(btrim(email)) as k, first_name, last_name, title, phone, role, status, permission_set_id
          from app_user where account_id = ? and lower(btrim(email)) in (select jsonb_array_elements_text(?::jsonb))`,
         [account.id, json(emailKeys)],
       )) {
         users.set(u.k, u);
       }
       for (const c of await exec<ExistingContact>(
-        `select id, lower(btrim(email)) as k, name, phone, company, title, notes from contact
+        `/* csv:preview-contacts */ select id, lower(btrim(email)) as k, name, phone, company, title, notes from contact
          where account_id = ? and email is not null and lower(btrim(email)) in (select jsonb_array_elements_text(?::jsonb))`,
         [account.id, json(emailKeys)],
       )) {
@@ -351,7 +361,7 @@ export class CsvImportService {
     }
     if (nameKeys.length) {
       for (const c of await exec<ExistingContact>(
-        `select distinct on (x.k) c.id, x.k, c.name, c.phone, c.company, c.title, c.notes
+        `/* csv:preview-named */ select distinct on (x.k) c.id, x.k, c.name, c.phone, c.company, c.title, c.notes
          from jsonb_to_recordset(?::jsonb) as x(k text, n text, c text)
          join contact c on c.account_id = ? and c.email is null and lower(btrim(c.name)) = x.n
            and lower(btrim(coalesce(c.company, ''))) = x.c
@@ -627,21 +637,25 @@ export class CsvImportService {
     const actor: Actor = { slackUserId: csvImport.importedBy ?? 'roster', isAdmin: true, surface: 'slack' };
     let { done, total } = await this.progress(importId);
     hooks.onProgress?.(done, total);
+    // Batches go forward through the rows by id, so each one starts where the last stopped.
+    let after = '0';
     for (let batch = 0; ; batch++) {
       if (hooks.maxBatches !== undefined && batch >= hooks.maxBatches) return null;
       const applied = await this.orm.em
         .fork()
-        .transactional((tx) => this.applyBatch(tx, csvImport, accountId, actor, batch, hooks));
-      if (applied === 0) {
+        .transactional((tx) => this.applyBatch(tx, csvImport, accountId, actor, after, batch, hooks));
+      if (!applied) {
         // Rows another worker holds are still unapplied: wait for them rather than finish early.
         ({ done, total } = await this.progress(importId));
         if (done < total) {
+          after = '0';
           await new Promise((r) => setTimeout(r, 250));
           continue;
         }
         break;
       }
-      done += applied;
+      after = applied.last;
+      done += applied.count;
       hooks.onProgress?.(Math.min(done, total), total);
     }
     return this.finish(importId, actor);
@@ -652,17 +666,18 @@ export class CsvImportService {
     csvImport: ICsvImport,
     accountId: string,
     actor: Actor,
+    after: string,
     batch: number,
     hooks: RunHooks,
-  ): Promise<number> {
+  ): Promise<{ count: number; last: string } | null> {
     const exec = sql(tx);
     const rows = await exec<BatchRow>(
-      `select id, line, kind, data from csv_import_row
-       where csv_import_id = ? and applied_at is null and outcome <> 'error'
+      `/* csv:batch */ select id, line, kind, data from csv_import_row
+       where csv_import_id = ? and id > ? and applied_at is null and outcome <> 'error'
        order by id limit ? for update skip locked`,
-      [csvImport.id, this.batchSize],
+      [csvImport.id, after, this.batchSize],
     );
-    if (!rows.length) return 0;
+    if (!rows.length) return null;
     const account = await tx.findOneOrFail(Account, accountId);
     const results = new Map<string, Applied>();
     const ctx = { tx, account, actor, importId: csvImport.id };
@@ -681,7 +696,7 @@ export class CsvImportService {
     }
 
     await exec(
-      `update csv_import_row r set applied_at = now(), result = x.result, error = coalesce(x.error, r.error),
+      `/* csv:mark */ update csv_import_row r set applied_at = now(), result = x.result, error = coalesce(x.error, r.error),
          data = case when x.invited then r.data || '{"invited": true}'::jsonb else r.data end
        from jsonb_to_recordset(?::jsonb) as x(id bigint, result text, error text, invited boolean)
        where r.id = x.id`,
@@ -695,7 +710,7 @@ export class CsvImportService {
       ],
     );
     await hooks.beforeCommit?.(batch);
-    return rows.length;
+    return { count: rows.length, last: String(rows.at(-1)?.id) };
   }
 
   /**
@@ -712,7 +727,12 @@ export class CsvImportService {
     const permissionSet = d.permissionSetId
       ? await tx.findOne(PermissionSet, { id: d.permissionSetId, account })
       : null;
-    const existing = await findUserByEmail(tx, account, d.email);
+    // By the (account, lower(btrim(email))) index: a case-insensitive LIKE would read every user.
+    const [found] = await sql(tx)<{ id: string }>(
+      'select id from app_user where account_id = ? and lower(btrim(email)) = ?',
+      [account.id, d.email.trim().toLowerCase()],
+    );
+    const existing = found ? await tx.findOneOrFail(User, found.id) : null;
     const invite = async (user: IUser) =>
       queueInvitation(tx, this.jobs, { account, user, invitedBy: actor.slackUserId, surface: actor.surface });
     try {
@@ -803,24 +823,26 @@ export class CsvImportService {
     rows: BatchRow[],
   ): Promise<Map<string, Applied>> {
     const exec = sql(ctx.tx);
-    const input = json(
-      rows.map((r) => ({
-        id: r.id,
-        email: r.data.email,
-        first_name: r.data.firstName,
-        last_name: r.data.lastName,
-        title: r.data.title,
-        phone: r.data.phone,
-        role: r.data.role,
-        permission_set_id: r.data.permissionSetId,
-      })),
-    );
+    const toInput = (list: BatchRow[]) =>
+      json(
+        list.map((r) => ({
+          id: r.id,
+          email: r.data.email,
+          first_name: r.data.firstName,
+          last_name: r.data.lastName,
+          title: r.data.title,
+          phone: r.data.phone,
+          role: r.data.role,
+          permission_set_id: r.data.permissionSetId,
+        })),
+      );
+    const input = toInput(rows);
     const x = `jsonb_to_recordset(?::jsonb) as x(id bigint, email text, first_name text, last_name text,
       title text, phone text, role text, permission_set_id uuid)`;
     const a = ctx.account.id;
     const who = ctx.actor.slackUserId;
     const created = await exec<{ id: string }>(
-      `with x as (select * from ${x}),
+      `/* csv:users-insert */ with x as (select * from ${x}),
        ins as (
          insert into app_user (id, account_id, email, first_name, last_name, title, phone, role, status,
            permission_set_id, added_by)
@@ -845,8 +867,12 @@ export class CsvImportService {
        select x.id from x join ins on lower(btrim(ins.email)) = lower(btrim(x.email))`,
       [input, a, a, who, a, a, who, ctx.importId],
     );
+    // Rows just created hold what the file says; only the others can need an update.
+    const fresh = new Set(created.map((c) => String(c.id)));
+    const others = rows.filter((r) => !fresh.has(String(r.id)));
+    if (!others.length) return this.outcomes(rows, created, []);
     const updated = await exec<{ id: string }>(
-      `with x as (select * from ${x}),
+      `/* csv:users-update */ with x as (select * from ${x}),
        upd as (
          update app_user u set first_name = coalesce(x.first_name, u.first_name),
            last_name = coalesce(x.last_name, u.last_name), title = coalesce(x.title, u.title),
@@ -866,7 +892,7 @@ export class CsvImportService {
          from upd
        )
        select id from upd`,
-      [input, a, a, who, ctx.importId],
+      [toInput(others), a, a, who, ctx.importId],
     );
     return this.outcomes(rows, created, updated);
   }
@@ -879,7 +905,7 @@ export class CsvImportService {
     const a = ctx.account.id;
     const who = ctx.actor.slackUserId;
     const changed = await sql(ctx.tx)<{ id: string; inserted: boolean }>(
-      `with x as (select * from jsonb_to_recordset(?::jsonb) as x(id bigint, name text, email text, phone text,
+      `/* csv:contacts */ with x as (select * from jsonb_to_recordset(?::jsonb) as x(id bigint, name text, email text, phone text,
          company text, title text, notes text)),
        up as (
          insert into contact as c (id, account_id, name, email, phone, company, title, notes, added_by)
@@ -919,7 +945,7 @@ export class CsvImportService {
     const a = ctx.account.id;
     const who = ctx.actor.slackUserId;
     const changed = await sql(ctx.tx)<{ id: string; what: 'created' | 'updated' }>(
-      `with x as (select * from jsonb_to_recordset(?::jsonb) as x(id bigint, name text, phone text,
+      `/* csv:named-contacts */ with x as (select * from jsonb_to_recordset(?::jsonb) as x(id bigint, name text, phone text,
          company text, title text, notes text)),
        m as (
          select distinct on (x.id) x.*, c.id as cid from x
