@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { Mailer } from '../shared/mailer.ts';
 import type { Csrf, Router } from '../web/router.ts';
 import { contactsFeature } from './contacts/index.ts';
+import { csvImportFeature } from './csv-import/index.ts';
 import { homeFeature } from './home/index.ts';
 import { invitesFeature } from './invites/index.ts';
 import { joinLinksFeature } from './join-links/index.ts';
@@ -43,5 +44,6 @@ export const features: Feature[] = [
   invitesFeature,
   contactsFeature,
   joinLinksFeature,
+  csvImportFeature,
   homeFeature,
 ];

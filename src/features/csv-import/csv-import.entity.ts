@@ -2,10 +2,21 @@ import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
 import { baseProperties } from '../../db/base.ts';
 import { Account } from '../accounts/account.entity.ts';
 
-export const CSV_IMPORT_STATUSES = ['previewed', 'importing', 'completed', 'cancelled', 'failed'] as const;
+export const CSV_IMPORT_STATUSES = [
+  'reading',
+  'previewed',
+  'importing',
+  'completed',
+  'cancelled',
+  'failed',
+] as const;
 export type CsvImportStatus = (typeof CSV_IMPORT_STATUSES)[number];
 export const CSV_ROW_OUTCOMES = ['create', 'update', 'unchanged', 'error'] as const;
 export type CsvRowOutcome = (typeof CSV_ROW_OUTCOMES)[number];
+export const CSV_ROW_RESULTS = ['created', 'updated', 'unchanged', 'error'] as const;
+export type CsvRowResult = (typeof CSV_ROW_RESULTS)[number];
+export const CSV_ROW_KINDS = ['user', 'contact'] as const;
+export type CsvRowKind = (typeof CSV_ROW_KINDS)[number];
 
 /** One uploaded CSV file: its preview, then its import. */
 export const CsvImport = defineEntity({
@@ -17,11 +28,21 @@ export const CsvImport = defineEntity({
     uploadedBy: p.string(),
     fileName: p.string(),
     fileId: p.string().nullable(),
-    fileSha256: p.string(),
+    fileSha256: p.string().nullable(),
     status: p.enum(CSV_IMPORT_STATUSES).default('previewed'),
     counts: p.json<Record<string, number>>().default('{}'),
+    /** The header of the file as it was written, for the error file. */
+    columns: p.json<string[]>().default('[]'),
+    warnings: p.json<string[]>().default('[]'),
+    /** Why the file as a whole was rejected. */
+    error: p.text().nullable(),
     channelId: p.string().nullable(),
+    /** The preview message. */
     messageTs: p.string().nullable(),
+    /** The progress message, then the summary. */
+    progressTs: p.string().nullable(),
+    importedBy: p.string().nullable(),
+    startedAt: p.datetime().nullable(),
     finishedAt: p.datetime().nullable(),
   },
 });
@@ -35,9 +56,18 @@ export const CsvImportRow = defineEntity({
     id: p.bigint('number').primary().autoincrement(),
     csvImport: () => p.manyToOne(CsvImport).ref(),
     line: p.integer(),
-    data: p.json<Record<string, string>>(),
+    /** The row's values, checked and normalised (see RowData in csv-rows.ts). */
+    data: p.json<Record<string, unknown>>(),
+    /** The cells as they were in the file. */
+    cells: p.json<string[]>().default('[]'),
+    kind: p.enum(CSV_ROW_KINDS).nullable(),
+    /** What the row is matched on: its lower-cased email, or name and company for a contact without one. */
+    key: p.text().nullable(),
+    /** The user or contact the preview matched. */
+    targetId: p.uuid().nullable(),
     outcome: p.enum(CSV_ROW_OUTCOMES),
     error: p.text().nullable(),
+    result: p.enum(CSV_ROW_RESULTS).nullable(),
     appliedAt: p.datetime().nullable(),
   },
 });

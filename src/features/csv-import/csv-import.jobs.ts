@@ -1,0 +1,174 @@
+import { isDomainError } from '../../shared/errors.ts';
+import { referenceId } from '../../shared/ids.ts';
+import type { Block } from '../../slack/blocks.ts';
+import type { Deps } from '../index.ts';
+import { CsvImport, type ICsvImport } from './csv-import.entity.ts';
+import { CSV_JOBS, type CsvImportService } from './csv-import.service.ts';
+import { checkFileInfo, downloadSlackFile, type SlackFileInfo } from './slack/download.ts';
+import {
+  previewMessage,
+  progressMessage,
+  rejectedMessage,
+  stoppedMessage,
+  summaryMessage,
+} from './slack/import.message.ts';
+import { ProgressReporter } from './slack/progress.ts';
+
+type ImportJob = { importId: string };
+
+export const PREVIEW_RETRIES = 3;
+export const RUN_RETRIES = 3;
+
+/**
+ * The slow parts of an import, off Slack's request: downloading and previewing the file, and running the
+ * import with its progress message. Imports left `importing` by a process that died are resumed at startup.
+ */
+export async function registerCsvImportJobs(deps: Deps, service: CsvImportService): Promise<void> {
+  const { jobs, orm, slack, logger, config } = deps;
+
+  async function uploadErrorFile(csvImport: ICsvImport, count: number, after: 'preview' | 'import') {
+    const content = await service.errorFile(csvImport.id);
+    if (!content || !csvImport.channelId) return;
+    const base = csvImport.fileName.replace(/\.csv$/i, '');
+    await slack.filesUploadV2({
+      channel_id: csvImport.channelId,
+      file: content,
+      filename: `${base}-errors.csv`,
+      title: `Rows in error from ${csvImport.fileName}`,
+      initial_comment:
+        after === 'preview'
+          ? `${count.toLocaleString('en-US')} ${count === 1 ? 'row' : 'rows'} of ${csvImport.fileName} will not be imported. Each is in this file with its line and reason: fix them and drop the file here again (Roster ignores the line and reason columns).`
+          : `Every row of ${csvImport.fileName} that was not imported, with its reason. Fix them and drop the file here again.`,
+    });
+  }
+
+  await jobs.define<ImportJob>(
+    CSV_JOBS.preview,
+    async ({ importId }, meta) => {
+      const em = orm.em.fork();
+      const csvImport = await em.findOne(CsvImport, importId);
+      if (!csvImport?.channelId) return;
+      const channel = csvImport.channelId;
+      const show = async (message: { text: string; blocks: Block[] }) => {
+        if (csvImport.messageTs) await slack.chat.update({ channel, ts: csvImport.messageTs, ...message });
+        else await slack.chat.postMessage({ channel, ...message });
+      };
+      if (
+        csvImport.messageTs &&
+        ['previewed', 'completed'].includes(csvImport.status) &&
+        !csvImport.startedAt
+      ) {
+        // A retry after the preview was stored but not shown.
+        await show(previewMessage(await service.summary(em, importId)));
+        return;
+      }
+      if (csvImport.status !== 'reading') return;
+      const log = logger.child({ importId, file: csvImport.fileId });
+      try {
+        const info = await slack.files.info({ file: csvImport.fileId ?? '' }).catch((err) => {
+          if ((err as { data?: { error?: string } }).data?.error === 'file_not_found')
+            return { file: undefined };
+          throw err;
+        });
+        const file = info.file as SlackFileInfo | undefined;
+        if (!file) {
+          await service.reject(importId, 'The file is no longer in Slack.');
+          await show(rejectedMessage(csvImport.fileName, 'The file is no longer in Slack; upload it again.'));
+          return;
+        }
+        checkFileInfo(file);
+        const bytes = await downloadSlackFile(file, config.slack.botToken);
+        let summary = await service.preview(importId, bytes);
+        if (await service.completeUnchanged(importId)) summary = await service.summary(em, importId);
+        log.info({ counts: summary.counts }, 'CSV file previewed');
+        await show(previewMessage(summary));
+        if (summary.counts.error) await uploadErrorFile(summary.csvImport, summary.counts.error, 'preview');
+      } catch (err) {
+        if (isDomainError(err)) {
+          await service.reject(importId, err.message);
+          await show(rejectedMessage(csvImport.fileName, err.message));
+          return;
+        }
+        if (meta.retryCount >= PREVIEW_RETRIES) {
+          const ref = referenceId();
+          log.error({ err, ref }, 'could not read a CSV file');
+          await service.reject(importId, `Roster failed to read it (reference ${ref}).`);
+          await show(
+            rejectedMessage(
+              csvImport.fileName,
+              `Something went wrong on our side while reading it. Please upload it again; if it keeps happening, give your admin this reference: ${ref}.`,
+            ),
+          );
+          return;
+        }
+        throw err;
+      }
+    },
+    { retryLimit: PREVIEW_RETRIES, retryDelay: 2, retryBackoff: true, expireInSeconds: 600 },
+  );
+
+  await jobs.define<ImportJob>(
+    CSV_JOBS.run,
+    async ({ importId }, meta) => {
+      const em = orm.em.fork();
+      const csvImport = await em.findOne(CsvImport, importId);
+      if (csvImport?.status !== 'importing' || !csvImport.channelId) return;
+      const channel = csvImport.channelId;
+      const log = logger.child({ importId });
+      const started = performance.now();
+      const seconds = () => (performance.now() - started) / 1000;
+      const first = await service.progress(importId);
+      if (!csvImport.progressTs) {
+        const posted = await slack.chat.postMessage({
+          channel,
+          ...progressMessage(csvImport.fileName, first.done, first.total, 0),
+        });
+        csvImport.progressTs = posted.ts ?? null;
+        await service.setMessage(importId, { progressTs: posted.ts });
+      }
+      const ts = csvImport.progressTs ?? '';
+      const reporter = new ProgressReporter(
+        (done, total) =>
+          slack.chat.update({ channel, ts, ...progressMessage(csvImport.fileName, done, total, seconds()) }),
+        { logger: log },
+      );
+      reporter.set(first.done, first.total);
+      reporter.start();
+      try {
+        const summary = await service.run(importId, {
+          onProgress: (done, total) => reporter.set(done, total),
+        });
+        await reporter.stop();
+        if (!summary) return;
+        log.info({ counts: summary.counts, seconds: seconds() }, 'CSV import completed');
+        await slack.chat.update({ channel, ts, ...summaryMessage(summary, seconds()) });
+        if (summary.counts.noSeat) await uploadErrorFile(summary.csvImport, summary.counts.failed, 'import');
+      } catch (err) {
+        await reporter.stop();
+        if (meta.retryCount >= RUN_RETRIES) {
+          const ref = referenceId();
+          log.error({ err, ref }, 'a CSV import stopped');
+          const { done, total } = await service.progress(importId);
+          await slack.chat.update({
+            channel,
+            ts,
+            ...stoppedMessage(importId, csvImport.fileName, done, total, ref),
+          });
+        }
+        throw err;
+      }
+    },
+    {
+      retryLimit: RUN_RETRIES,
+      retryDelay: 5,
+      retryBackoff: true,
+      expireInSeconds: 3600,
+      localConcurrency: 1,
+    },
+  );
+
+  for (const importId of await service.unfinished()) {
+    logger.info({ importId }, 'resuming a CSV import that did not finish');
+    await jobs.send(CSV_JOBS.run, { importId });
+  }
+}

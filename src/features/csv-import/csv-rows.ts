@@ -1,0 +1,230 @@
+import { z } from 'zod';
+import { DomainError } from '../../shared/errors.ts';
+import { ROLES, type Role } from '../people/user.entity.ts';
+import { restore } from './csv-writer.ts';
+
+/** The columns Roster reads, in template order. */
+export const COLUMNS = [
+  'type',
+  'first_name',
+  'last_name',
+  'name',
+  'email',
+  'role',
+  'permission_set',
+  'title',
+  'company',
+  'phone',
+  'notes',
+  'send_invitation',
+] as const;
+export type Column = (typeof COLUMNS)[number];
+
+/** Columns Roster adds to its error file: ignored without a warning when that file comes back fixed. */
+const OWN_COLUMNS = new Set(['line', 'reason']);
+
+/** "First Name", " first_name ", "FIRST-NAME" are all first_name. */
+export function normalizeHeader(header: string): string {
+  return header
+    .trim()
+    .toLowerCase()
+    .replace(/[\s\-.]+/g, '_');
+}
+
+export type Header = {
+  /** Where each known column is in the file. */
+  index: Partial<Record<Column, number>>;
+  /** The header as written. */
+  columns: string[];
+  warnings: string[];
+};
+
+/**
+ * Reads the header row. `email` and a name column (`first_name`, `last_name` or `name`) are required;
+ * unknown columns are named in a warning and ignored; a known column given twice rejects the file.
+ */
+export function readHeader(cells: string[]): Header {
+  const index: Partial<Record<Column, number>> = {};
+  const unknown: string[] = [];
+  cells.forEach((raw, i) => {
+    const name = normalizeHeader(raw);
+    if ((COLUMNS as readonly string[]).includes(name)) {
+      const column = name as Column;
+      const earlier = index[column];
+      if (earlier !== undefined) {
+        throw new DomainError(
+          'file_rejected',
+          `The column ${column} appears twice (columns ${earlier + 1} and ${i + 1}). Keep one and upload the file again.`,
+        );
+      }
+      index[column] = i;
+    } else if (name && !OWN_COLUMNS.has(name)) {
+      unknown.push(raw.trim());
+    } else if (!name && cells.some((c, j) => j > i && c.trim())) {
+      unknown.push(`(column ${i + 1}, no name)`);
+    }
+  });
+  const missing: string[] = [];
+  if (index.email === undefined) missing.push('email');
+  if (index.first_name === undefined && index.last_name === undefined && index.name === undefined) {
+    missing.push('first_name (or last_name)');
+  }
+  if (missing.length) {
+    throw new DomainError(
+      'file_rejected',
+      `The file has no ${missing.join(' and no ')} column. The first row must name the columns; download a template to see them.`,
+    );
+  }
+  const warnings = unknown.length
+    ? [
+        `Ignored ${unknown.length === 1 ? 'a column' : 'columns'} Roster does not know: ${unknown.join(', ')}.`,
+      ]
+    : [];
+  return { index, columns: cells, warnings };
+}
+
+export type UserRow = {
+  kind: 'user';
+  email: string;
+  firstName: string | null;
+  lastName: string | null;
+  title: string | null;
+  phone: string | null;
+  /** As written in the file; null when the cell is empty. */
+  role: Role | null;
+  /** The permission set's name as written; null when the cell is empty. */
+  permissionSet: string | null;
+  sendInvitation: boolean;
+};
+
+export type ContactRow = {
+  kind: 'contact';
+  name: string;
+  email: string | null;
+  phone: string | null;
+  company: string | null;
+  title: string | null;
+  notes: string | null;
+};
+
+export type ParsedRow = UserRow | ContactRow;
+
+const quoted = (v: unknown) => `"${String(v).slice(0, 60)}"`;
+const optional = (label: string, max = 255) =>
+  z
+    .string()
+    .max(max, { error: `${label} is longer than ${max} characters` })
+    .transform((v) => v || null);
+const emailFormat = z.email();
+const email = z.string().refine((v) => !v || (v.length <= 254 && emailFormat.safeParse(v).success), {
+  error: (iss) => `email ${quoted(iss.input)} is not a valid email address`,
+});
+const yesNo = z
+  .string()
+  .transform((v) => v.toLowerCase())
+  .pipe(
+    z.enum(['', 'yes', 'no', 'y', 'n', 'true', 'false', '1', '0'], {
+      error: (iss) => `send_invitation ${quoted(iss.input)} is not yes or no`,
+    }),
+  )
+  .transform((v) => ['yes', 'y', 'true', '1'].includes(v));
+
+const rowSchema = z
+  .object({
+    type: z
+      .string()
+      .transform((v) => v.toLowerCase() || 'user')
+      .pipe(
+        z.enum(['user', 'contact'], { error: (iss) => `type ${quoted(iss.input)} is not user or contact` }),
+      ),
+    email,
+    first_name: optional('first_name'),
+    last_name: optional('last_name'),
+    name: optional('name'),
+    role: z
+      .string()
+      .transform((v) => v.toLowerCase())
+      .pipe(
+        z.enum(['', ...ROLES], {
+          error: (iss) => `role ${quoted(iss.input)} is not one of ${ROLES.join(', ')}`,
+        }),
+      )
+      .transform((v) => (v || null) as Role | null),
+    permission_set: optional('permission_set'),
+    title: optional('title'),
+    company: optional('company'),
+    phone: optional('phone', 64),
+    notes: optional('notes', 5000),
+    send_invitation: yesNo,
+  })
+  .superRefine((row, ctx) => {
+    if (row.type === 'user' && !row.email) ctx.addIssue({ code: 'custom', message: 'a user needs an email' });
+    if (row.type === 'contact' && !row.first_name && !row.last_name && !row.name) {
+      ctx.addIssue({ code: 'custom', message: 'a contact needs a first_name or last_name' });
+    }
+    if (row.type === 'contact' && row.send_invitation) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'send_invitation is for users; a contact gets no invitation (make the row a user)',
+      });
+    }
+  });
+
+export type RowCheck = { ok: true; row: ParsedRow } | { ok: false; error: string };
+
+/** Checks one record against the header: its cell count, then every value. */
+export function checkRow(header: Header, cells: string[]): RowCheck {
+  const width = header.columns.length;
+  if (cells.length !== width && !(cells.length > width && cells.slice(width).every((c) => !c.trim()))) {
+    return {
+      ok: false,
+      error: `has ${cells.length} ${cells.length === 1 ? 'cell' : 'cells'} but the header has ${width} columns (a missing or extra comma?)`,
+    };
+  }
+  const input: Record<string, string> = {};
+  for (const column of COLUMNS) {
+    const at = header.index[column];
+    input[column] = at === undefined ? '' : restore((cells[at] ?? '').trim());
+  }
+  const parsed = rowSchema.safeParse(input);
+  if (!parsed.success) {
+    return { ok: false, error: [...new Set(parsed.error.issues.map((i) => i.message))].join('; ') };
+  }
+  const r = parsed.data;
+  if (r.type === 'user') {
+    const [first, ...rest] = (r.name ?? '').split(/\s+/);
+    return {
+      ok: true,
+      row: {
+        kind: 'user',
+        email: r.email,
+        firstName: r.first_name ?? (r.name ? first || null : null),
+        lastName: r.last_name ?? (r.name && !r.first_name ? rest.join(' ') || null : null),
+        title: r.title,
+        phone: r.phone,
+        role: r.role,
+        permissionSet: r.permission_set,
+        sendInvitation: r.send_invitation,
+      },
+    };
+  }
+  return {
+    ok: true,
+    row: {
+      kind: 'contact',
+      name: r.name ?? [r.first_name, r.last_name].filter(Boolean).join(' '),
+      email: r.email || null,
+      phone: r.phone,
+      company: r.company,
+      title: r.title,
+      notes: r.notes,
+    },
+  };
+}
+
+/** The key two rows are the same person by: the email, trimmed and lower-cased; else name and company. */
+export function rowKey(row: ParsedRow): string {
+  if (row.email) return row.email.trim().toLowerCase();
+  const contact = row as ContactRow;
+  return `name:${contact.name.trim().toLowerCase()}|${(contact.company ?? '').trim().toLowerCase()}`;
+}

@@ -1,0 +1,69 @@
+import { DomainError } from '../../../shared/errors.ts';
+import { formatBytes, isCsvName, MAX_FILE_BYTES } from '../csv-reader.ts';
+
+/** What Slack says about a file (files.info, a file_share event, a file_input). */
+export type SlackFileInfo = {
+  id?: string;
+  name?: string;
+  title?: string;
+  filetype?: string;
+  size?: number;
+  url_private_download?: string;
+  url_private?: string;
+};
+
+export function fileName(file: SlackFileInfo): string {
+  return file.name || file.title || 'the file';
+}
+
+/** Rejects a file by what Slack says of it, before a byte is read: not a .csv, or over the size limit. */
+export function checkFileInfo(file: SlackFileInfo): void {
+  const name = fileName(file);
+  if (!isCsvName(name, file.filetype)) {
+    throw new DomainError(
+      'file_rejected',
+      `${name} is not a CSV file. Roster imports .csv files: in Excel or Google Sheets, use File › Save as / Download › CSV.`,
+    );
+  }
+  if ((file.size ?? 0) > MAX_FILE_BYTES) {
+    throw new DomainError(
+      'file_rejected',
+      `${name} is ${formatBytes(file.size ?? 0)}; the limit is ${formatBytes(MAX_FILE_BYTES)}. Split it into smaller files and upload them one by one.`,
+    );
+  }
+}
+
+/**
+ * Downloads a Slack file with the bot token, stopping as soon as it passes the size limit, whatever
+ * size Slack announced.
+ */
+export async function downloadSlackFile(file: SlackFileInfo, botToken: string): Promise<Buffer> {
+  const url = file.url_private_download ?? file.url_private;
+  if (!url) throw new Error(`Slack gave no download URL for file ${file.id}`);
+  const res = await fetch(url, { headers: { authorization: `Bearer ${botToken}` } });
+  if (res.status === 404) {
+    throw new DomainError('file_rejected', `${fileName(file)} is no longer in Slack; upload it again.`);
+  }
+  if (!res.ok || !res.body) throw new Error(`downloading file ${file.id} failed with HTTP ${res.status}`);
+  if (res.headers.get('content-type')?.includes('text/html')) {
+    // Slack answers a download it does not authorise with its sign-in page.
+    throw new Error(`Slack sent a web page instead of file ${file.id}: is the files:read scope granted?`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_FILE_BYTES) {
+      await reader.cancel();
+      throw new DomainError(
+        'file_rejected',
+        `${fileName(file)} is over the ${formatBytes(MAX_FILE_BYTES)} limit. Split it into smaller files and upload them one by one.`,
+      );
+    }
+    chunks.push(Buffer.from(value));
+  }
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,125 @@
+import type { App, BlockButtonAction } from '@slack/bolt';
+import { z } from 'zod';
+import { DomainError } from '../../../shared/errors.ts';
+import { roster } from '../../../slack/context.ts';
+import type { Deps } from '../../index.ts';
+import type { Actor } from '../../seats/seat.service.ts';
+import type { CsvImportStatus } from '../csv-import.entity.ts';
+import { CSV_JOBS, type CsvImportService } from '../csv-import.service.ts';
+import { templateFile } from '../csv-writer.ts';
+import { CSV_ACTIONS, NOT_ADMIN, previewMessage } from './import.message.ts';
+
+const importId = z.uuid();
+
+const STATUS_LINE: Record<CsvImportStatus, string> = {
+  reading: 'is still being read',
+  previewed: 'is waiting for Import',
+  importing: 'is already being imported',
+  completed: 'was already imported',
+  cancelled: 'was cancelled; drop the file here again to import it',
+  failed: 'could not be read; drop a fixed file here again',
+};
+
+/** Import, Cancel and Resume on import messages, and the two template buttons. */
+export function registerImportActions(app: App, deps: Deps, service: CsvImportService): void {
+  const adminActor = async (context: Parameters<typeof roster>[0], userId: string): Promise<Actor> => {
+    const { em, account } = roster(context);
+    if (!(await deps.admins.isAdmin(em, account, userId))) throw new DomainError('not_admin', NOT_ADMIN);
+    return { slackUserId: userId, isAdmin: true, surface: 'slack' };
+  };
+  const parseId = (value: string | undefined) => {
+    const id = importId.safeParse(value);
+    if (!id.success) throw new DomainError('not_found', 'That import no longer exists.');
+    return id.data;
+  };
+
+  for (const [actionId, verb] of [
+    [CSV_ACTIONS.start, 'start'],
+    [CSV_ACTIONS.cancel, 'cancel'],
+  ] as const) {
+    app.action<BlockButtonAction>(actionId, async ({ ack, action, body, context, client, respond }) => {
+      await ack();
+      const actor = await adminActor(context, body.user.id);
+      const { em, account } = roster(context);
+      const id = parseId(action.value);
+      const result = await (verb === 'start' ? service.start : service.cancel).call(
+        service,
+        em,
+        account,
+        id,
+        actor,
+      );
+      const { csvImport } = result;
+      if (result.status === 'unchanged') {
+        const by = csvImport.importedBy ? ` (by <@${csvImport.importedBy}>)` : '';
+        await respond({
+          response_type: 'ephemeral',
+          replace_original: false,
+          text: `${csvImport.fileName} ${STATUS_LINE[csvImport.status as CsvImportStatus]}${csvImport.status === 'importing' || csvImport.status === 'completed' ? by : ''}.`,
+        });
+        return;
+      }
+      const summary = await service.summary(em, id);
+      const channel = body.channel?.id ?? csvImport.channelId;
+      const ts = body.message?.ts ?? csvImport.messageTs;
+      if (channel && ts) {
+        await client.chat.update({
+          channel,
+          ts,
+          ...previewMessage(
+            summary,
+            verb === 'start' ? { startedBy: actor.slackUserId } : { cancelledBy: actor.slackUserId },
+          ),
+        });
+      }
+    });
+  }
+
+  app.action<BlockButtonAction>(CSV_ACTIONS.resume, async ({ ack, action, body, context, respond }) => {
+    await ack();
+    await adminActor(context, body.user.id);
+    const { em, account } = roster(context);
+    const id = parseId(action.value);
+    const { csvImport } = await service.summary(em, id);
+    if (csvImport.account.id !== account.id)
+      throw new DomainError('not_found', 'That import no longer exists.');
+    if (csvImport.status !== 'importing') {
+      await respond({
+        response_type: 'ephemeral',
+        replace_original: false,
+        text: `${csvImport.fileName} ${STATUS_LINE[csvImport.status as CsvImportStatus]}.`,
+      });
+      return;
+    }
+    await deps.jobs.send(CSV_JOBS.run, { importId: id });
+    await respond({
+      response_type: 'ephemeral',
+      replace_original: false,
+      text: `Resuming the import of ${csvImport.fileName}: rows already applied are kept, the rest follow.`,
+    });
+  });
+
+  for (const [actionId, kind] of [
+    [CSV_ACTIONS.usersTemplate, 'users'],
+    [CSV_ACTIONS.contactsTemplate, 'contacts'],
+  ] as const) {
+    app.action<BlockButtonAction>(actionId, async ({ ack, body, client }) => {
+      await ack();
+      const channel =
+        body.channel?.id ??
+        (await client.conversations.open({ users: body.user.id })).channel?.id ??
+        body.user.id;
+      const file = templateFile(kind);
+      await client.filesUploadV2({
+        channel_id: channel,
+        file: file.content,
+        filename: file.filename,
+        title: file.title,
+        initial_comment:
+          kind === 'users'
+            ? 'The users template: one row per person. `email` is required; `role` is employee, contractor or client (employee if empty); `send_invitation` yes sends an invitation (it needs a paid seat for employees and contractors), otherwise the user is imported locked.'
+            : 'The contacts template: one row per contact. A first or last name is required; a contact without an email is matched on name and company when you import again.',
+      });
+    });
+  }
+}

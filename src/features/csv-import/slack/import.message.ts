@@ -1,0 +1,201 @@
+import { actions, type Block, button, context, esc, section } from '../../../slack/blocks.ts';
+import type { ImportSummary, PreviewSummary, RowError } from '../csv-import.service.ts';
+
+export const CSV_ACTIONS = {
+  start: 'csv_import_start',
+  cancel: 'csv_import_cancel',
+  resume: 'csv_import_resume',
+  usersTemplate: 'csv_template_users',
+  contactsTemplate: 'csv_template_contacts',
+} as const;
+
+export const IMPORT_SHORTCUT = 'import_csv';
+export const IMPORT_VIEW = 'csv_import_modal';
+
+export const NOT_ADMIN =
+  ':lock: Only admins can import people from a CSV file. Ask a workspace admin or owner to upload it.';
+
+const n = (value: number) => value.toLocaleString('en-US');
+const plural = (count: number, one: string, many = `${one}s`) => `${n(count)} ${count === 1 ? one : many}`;
+
+export function templateButtons(): Block {
+  return actions(
+    'csv_templates',
+    button('Download users template', CSV_ACTIONS.usersTemplate, 'users'),
+    button('Download contacts template', CSV_ACTIONS.contactsTemplate, 'contacts'),
+  );
+}
+
+export function readingMessage(fileName: string) {
+  const text = `:hourglass_flowing_sand: Reading ${esc(fileName)}… Roster checks every row first; nothing is imported until you click Import.`;
+  return { text, blocks: [section(text)] };
+}
+
+export function rejectedMessage(fileName: string, reason: string) {
+  const text = `:x: Roster could not read ${fileName}: ${reason}`;
+  return {
+    text,
+    blocks: [
+      section(`:x: *${esc(fileName)} was not imported.* ${esc(reason)}`),
+      context('Nothing was written. Fix the file and drop it here again, or start from a template:'),
+      templateButtons(),
+    ],
+  };
+}
+
+function errorLines(errors: RowError[], total: number): string {
+  const lines = errors.map((e) => {
+    const reason = e.reason.length > 200 ? `${e.reason.slice(0, 199)}…` : e.reason;
+    return `• Line ${e.line}: ${esc(reason)}`;
+  });
+  if (total > errors.length)
+    lines.push(`…and ${plural(total - errors.length, 'more row')}: see the error file.`);
+  return lines.join('\n');
+}
+
+/** The preview: what the file would do, the first errors, and the Import and Cancel buttons. */
+export function previewMessage(
+  summary: PreviewSummary,
+  state: { startedBy?: string; cancelledBy?: string } = {},
+) {
+  const { counts, seats, csvImport } = summary;
+  const name = esc(csvImport.fileName);
+  const changes = counts.create + counts.update;
+  const text = `Preview of ${csvImport.fileName}: ${n(counts.create)} to create, ${n(counts.update)} to update, ${n(counts.unchanged)} unchanged, ${n(counts.error)} in error.`;
+  const blocks: Block[] = [
+    section(
+      `:mag: *Preview of ${name}*: ${plural(counts.rows, 'row')} (${plural(counts.users, 'user')}, ${plural(counts.contacts, 'contact')}). Nothing has been imported yet.`,
+    ),
+    section(
+      [
+        `• *${n(counts.create)}* to create`,
+        `• *${n(counts.update)}* to update`,
+        `• *${n(counts.unchanged)}* unchanged (already in Roster as the file has them)`,
+        `• *${n(counts.error)}* in error${counts.error ? ', not imported: the error file lists them with the reason' : ''}`,
+      ].join('\n'),
+    ),
+  ];
+  const seatLine = [
+    `*Paid seats:* the file needs ${plural(counts.seatsNeeded, 'seat')}; ${n(seats.free)} free (${n(seats.used)} of ${n(seats.limit)} used).`,
+  ];
+  if (counts.invitations) {
+    seatLine.push(
+      `${plural(counts.invitations, 'invitation')} will be sent; everyone else is imported locked (no login, no seat).`,
+    );
+  } else {
+    seatLine.push('Users are imported locked: no login and no seat until they are invited.');
+  }
+  if (counts.seatsNeeded > seats.free) {
+    seatLine.push(
+      `:warning: ${plural(counts.seatsNeeded - seats.free, 'row')} asking for an invitation will end in error ("no paid seat free"). Raise the limit with \`/seats ${seats.limit + counts.seatsNeeded - seats.free}\` before importing, or import them later.`,
+    );
+  }
+  blocks.push(section(seatLine.join('\n')));
+  for (const warning of summary.warnings) blocks.push(context(`:information_source: ${esc(warning)}`));
+  if (summary.firstErrors.length) {
+    blocks.push(section(`*First errors*\n${errorLines(summary.firstErrors, counts.error)}`));
+  }
+  if (state.startedBy) {
+    blocks.push(context(`:arrow_forward: Import started by <@${state.startedBy}>. Progress below.`));
+  } else if (state.cancelledBy) {
+    blocks.push(context(`:no_entry_sign: Cancelled by <@${state.cancelledBy}>. Nothing was imported.`));
+  } else if (csvImport.status === 'completed' && changes === 0) {
+    blocks.push(context(':white_check_mark: Nothing to import: no row would change anything in Roster.'));
+  } else if (csvImport.status === 'previewed') {
+    blocks.push(
+      actions(
+        `csv_import:${csvImport.id}`,
+        button(`Import ${plural(changes, 'row')}`, CSV_ACTIONS.start, csvImport.id, 'primary'),
+        button('Cancel', CSV_ACTIONS.cancel, csvImport.id),
+      ),
+    );
+  }
+  blocks.push(templateButtons());
+  return { text, blocks };
+}
+
+/** A text progress bar: ▓ for done, ░ for to do. */
+export function progressBar(done: number, total: number, width = 20): string {
+  const ratio = total > 0 ? Math.min(1, done / total) : 1;
+  const filled = Math.round(ratio * width);
+  return `${'▓'.repeat(filled)}${'░'.repeat(width - filled)} ${Math.floor(ratio * 100)}%`;
+}
+
+export function progressMessage(fileName: string, done: number, total: number, seconds: number) {
+  const text = `Importing ${fileName}: ${n(done)} of ${n(total)} rows`;
+  return {
+    text,
+    blocks: [
+      section(`:inbox_tray: *Importing ${esc(fileName)}*\n\`${progressBar(done, total)}\``),
+      context(`${n(done)} of ${plural(total, 'row')} applied · ${Math.round(seconds)} s`),
+    ],
+  };
+}
+
+export function stoppedMessage(importId: string, fileName: string, done: number, total: number, ref: string) {
+  const text = `The import of ${fileName} stopped at ${n(done)} of ${n(total)} rows.`;
+  return {
+    text,
+    blocks: [
+      section(
+        `:warning: *The import of ${esc(fileName)} stopped* at ${n(done)} of ${plural(total, 'row')} (\`${progressBar(done, total)}\`). Rows already applied are kept; resuming applies the rest, none twice. Reference: \`${ref}\`.`,
+      ),
+      actions(`csv_import_resume:${importId}`, button('Resume', CSV_ACTIONS.resume, importId, 'primary')),
+    ],
+  };
+}
+
+/** The summary that replaces the progress message when the import is done. */
+export function summaryMessage(summary: ImportSummary, seconds: number) {
+  const { counts, csvImport } = summary;
+  const text = `Imported ${csvImport.fileName}: ${n(counts.created)} created, ${n(counts.updated)} updated, ${n(counts.kept)} unchanged, ${n(counts.failed)} in error.`;
+  const lines = [
+    `• *${n(counts.created)}* created`,
+    `• *${n(counts.updated)}* updated`,
+    `• *${n(counts.kept)}* unchanged`,
+    `• *${n(counts.failed)}* in error${counts.noSeat ? ` (${n(counts.noSeat)} because no paid seat was free)` : ''}`,
+  ];
+  if (counts.invited) lines.push(`• ${plural(counts.invited, 'invitation')} on the way`);
+  const blocks: Block[] = [
+    section(
+      `:white_check_mark: *Imported ${esc(csvImport.fileName)}* in ${Math.max(1, Math.round(seconds))} s`,
+    ),
+    section(lines.join('\n')),
+  ];
+  if (summary.firstErrors.length) {
+    blocks.push(section(`*Errors*\n${errorLines(summary.firstErrors, counts.failed)}`));
+  }
+  blocks.push(
+    context(
+      counts.failed
+        ? 'Fix the rows in the error file and drop it here again: rows already imported come out unchanged.'
+        : 'Importing the same file again changes nothing.',
+    ),
+  );
+  return { text, blocks };
+}
+
+export function importModal() {
+  return {
+    type: 'modal' as const,
+    callback_id: IMPORT_VIEW,
+    title: { type: 'plain_text' as const, text: 'Import from CSV' },
+    submit: { type: 'plain_text' as const, text: 'Preview' },
+    close: { type: 'plain_text' as const, text: 'Cancel' },
+    blocks: [
+      section(
+        'Upload a `.csv` file of users and contacts (up to 10 MB). Roster checks every row and sends you a preview in a DM; nothing is imported until you click *Import* there.',
+      ),
+      {
+        type: 'input',
+        block_id: 'file',
+        label: { type: 'plain_text', text: 'CSV file' },
+        element: { type: 'file_input', action_id: 'file', filetypes: ['csv'], max_files: 1 },
+      } as unknown as Block,
+      context(
+        'Columns: `type` (user or contact), `first_name`, `last_name`, `email`, `role`, `permission_set`, `title`, `company`, `phone`, `notes`, `send_invitation`. `email` and a name column are required.',
+      ),
+      templateButtons(),
+    ],
+  };
+}

@@ -1,0 +1,55 @@
+import type { App } from '@slack/bolt';
+import { DomainError, isDomainError } from '../../../shared/errors.ts';
+import { roster } from '../../../slack/context.ts';
+import type { Deps } from '../../index.ts';
+import type { CsvImportService } from '../csv-import.service.ts';
+import { checkFileInfo, type SlackFileInfo } from './download.ts';
+import { IMPORT_SHORTCUT, IMPORT_VIEW, importModal, NOT_ADMIN } from './import.message.ts';
+import { intakeUpload } from './intake.ts';
+
+/** The *Import from CSV* shortcut: a modal with a file input; the preview then arrives in the bot's DM. */
+export function registerImportShortcut(app: App, deps: Deps, service: CsvImportService): void {
+  app.shortcut(IMPORT_SHORTCUT, async ({ ack, shortcut, context, client }) => {
+    await ack();
+    const { em, account } = roster(context);
+    if (!(await deps.admins.isAdmin(em, account, shortcut.user.id))) {
+      throw new DomainError('not_admin', NOT_ADMIN);
+    }
+    await client.views.open({ trigger_id: shortcut.trigger_id, view: importModal() as never });
+  });
+
+  app.view(IMPORT_VIEW, async ({ ack, view, body, context, client }) => {
+    const { em, account } = roster(context);
+    const userId = body.user.id;
+    const refuse = (message: string) => ack({ response_action: 'errors', errors: { file: message } });
+    if (!(await deps.admins.isAdmin(em, account, userId))) {
+      await refuse('Only admins can import people from a CSV file.');
+      return;
+    }
+    const chosen = (view.state.values.file?.file as { files?: { id?: string }[] } | undefined)?.files ?? [];
+    const fileId = chosen[0]?.id;
+    if (!fileId) {
+      await refuse('Choose a .csv file to import.');
+      return;
+    }
+    const info = await client.files.info({ file: fileId }).catch(() => ({ file: undefined }));
+    const file = info.file as SlackFileInfo | undefined;
+    if (!file) {
+      await refuse('Slack could not find that file any more. Upload it again.');
+      return;
+    }
+    try {
+      checkFileInfo(file);
+    } catch (err) {
+      if (!isDomainError(err)) throw err;
+      await refuse(err.message);
+      return;
+    }
+    await ack();
+    await intakeUpload(deps, service, em, account, {
+      userId,
+      channel: userId,
+      file: { ...file, id: fileId },
+    });
+  });
+}

@@ -1,0 +1,53 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { isDomainError } from '../../../shared/errors.ts';
+import type { IAccount } from '../../accounts/account.entity.ts';
+import type { Deps } from '../../index.ts';
+import { CSV_JOBS, type CsvImportService } from '../csv-import.service.ts';
+import { checkFileInfo, fileName, type SlackFileInfo } from './download.ts';
+import { readingMessage, rejectedMessage } from './import.message.ts';
+
+/**
+ * Takes an admin's upload: rejects a file that is not CSV or too big before reading it, records it once
+ * per Slack file (a retried event finds it recorded and stops), says it is being read, and queues the
+ * preview. The caller has checked that the uploader is an admin.
+ */
+export async function intakeUpload(
+  deps: Deps,
+  service: CsvImportService,
+  em: EntityManager,
+  account: IAccount,
+  input: { userId: string; channel: string; file: SlackFileInfo; retry?: boolean },
+): Promise<void> {
+  const { file } = input;
+  const name = fileName(file);
+  try {
+    checkFileInfo(file);
+  } catch (err) {
+    if (!isDomainError(err)) throw err;
+    if (!input.retry)
+      await deps.slack.chat.postMessage({ channel: input.channel, ...rejectedMessage(name, err.message) });
+    return;
+  }
+  if (!file.id) throw new Error('a shared file without an id');
+  const { csvImport, duplicate } = await service.begin(em, account, {
+    uploadedBy: input.userId,
+    fileName: name,
+    fileId: file.id,
+    channelId: input.channel.startsWith('D') || input.channel.startsWith('C') ? input.channel : null,
+  });
+  if (duplicate) {
+    if (!input.retry) {
+      await deps.slack.chat.postMessage({
+        channel: input.channel,
+        text: `${name} was already uploaded: its preview is above (status: ${csvImport.status}). To import a changed file, upload it again as a new file.`,
+      });
+    }
+    return;
+  }
+  const posted = await deps.slack.chat.postMessage({ channel: input.channel, ...readingMessage(name) });
+  await service.setMessage(csvImport.id, {
+    channelId: posted.channel ?? input.channel,
+    messageTs: posted.ts,
+  });
+  await deps.jobs.send(CSV_JOBS.preview, { importId: csvImport.id });
+}

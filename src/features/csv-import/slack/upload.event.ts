@@ -1,0 +1,41 @@
+import type { App } from '@slack/bolt';
+import { roster } from '../../../slack/context.ts';
+import type { Deps } from '../../index.ts';
+import type { CsvImportService } from '../csv-import.service.ts';
+import type { SlackFileInfo } from './download.ts';
+import { NOT_ADMIN } from './import.message.ts';
+import { intakeUpload } from './intake.ts';
+
+type FileShare = {
+  subtype?: string;
+  channel_type?: string;
+  channel: string;
+  user?: string;
+  bot_id?: string;
+  files?: SlackFileInfo[];
+};
+
+/** A file shared in the bot's DM: an admin's CSV is previewed; anyone else is told who can import. */
+export function registerUploadEvent(app: App, deps: Deps, service: CsvImportService): void {
+  app.event('message', async ({ event, context }) => {
+    const message = event as unknown as FileShare;
+    if (message.subtype !== 'file_share' || message.channel_type !== 'im') return;
+    if (message.bot_id || !message.user || message.user === context.botUserId || !message.files?.length)
+      return;
+    const { em, account } = roster(context);
+    const retry = Boolean(context.retryNum);
+    // Who may import is settled before a byte of the file is read.
+    if (!(await deps.admins.isAdmin(em, account, message.user))) {
+      if (!retry) await deps.slack.chat.postMessage({ channel: message.channel, text: NOT_ADMIN });
+      return;
+    }
+    for (const file of message.files) {
+      await intakeUpload(deps, service, em, account, {
+        userId: message.user,
+        channel: message.channel,
+        file,
+        retry,
+      });
+    }
+  });
+}

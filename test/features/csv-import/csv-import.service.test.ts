@@ -1,0 +1,486 @@
+import { readFileSync } from 'node:fs';
+import { initORM, type ORM } from '../../../src/db/orm.ts';
+import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
+import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
+import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
+import { Contact } from '../../../src/features/contacts/contact.entity.ts';
+import { CsvImport, CsvImportRow } from '../../../src/features/csv-import/csv-import.entity.ts';
+import {
+  CSV_JOBS,
+  CsvImportService,
+  type PreviewSummary,
+} from '../../../src/features/csv-import/csv-import.service.ts';
+import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
+import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
+import { type Actor, SeatService } from '../../../src/features/seats/seat.service.ts';
+import { DomainError } from '../../../src/shared/errors.ts';
+import { JobQueue } from '../../../src/shared/jobs.ts';
+import { createLogger } from '../../../src/shared/logger.ts';
+import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
+
+let db: TestDatabase;
+let orm: ORM;
+let jobs: JobQueue;
+let seats: SeatService;
+let service: CsvImportService;
+const runJobs: string[] = [];
+const deliveries: string[] = [];
+
+const admin: Actor = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' };
+const member: Actor = { slackUserId: 'UMEMBER', isAdmin: false, surface: 'slack' };
+
+const fixture = (name: string) => readFileSync(new URL(`../../fixtures/csv/${name}`, import.meta.url));
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  orm = await initORM(db.url);
+  jobs = await JobQueue.start(db.url, createLogger('silent'));
+  await jobs.define<{ importId: string }>(CSV_JOBS.run, async (d) => void runJobs.push(d.importId));
+  await jobs.define<{ invitationId: string }>(
+    INVITE_JOBS.deliver,
+    async (d) => void deliveries.push(d.invitationId),
+  );
+  seats = new SeatService(jobs);
+  service = new CsvImportService({ orm, jobs, seats });
+});
+afterAll(async () => {
+  await jobs.stop();
+  await orm.close(true);
+  await db.drop();
+});
+
+let n = 0;
+async function freshAccount(seatLimit = 100): Promise<IAccount> {
+  const em = orm.em.fork();
+  const account = await ensureAccount(em, `T_CSV_${++n}`);
+  await em.getConnection().execute('update account set seat_limit = ? where id = ?', [seatLimit, account.id]);
+  return account;
+}
+
+async function preview(
+  account: IAccount,
+  content: Buffer | string,
+  name = 'people.csv',
+  using = service,
+): Promise<PreviewSummary> {
+  const { csvImport } = await using.begin(orm.em.fork(), account, {
+    uploadedBy: 'UADMIN',
+    fileName: name,
+    fileId: `F${++n}`,
+  });
+  return using.preview(csvImport.id, Buffer.isBuffer(content) ? content : Buffer.from(content));
+}
+
+async function rejection(account: IAccount, content: Buffer | string, name = 'people.csv') {
+  const err = await preview(account, content, name).catch((e) => e);
+  expect(err).toBeInstanceOf(DomainError);
+  expect(err.code).toBe('file_rejected');
+  return (err as DomainError).message;
+}
+
+async function importNow(account: IAccount, summary: PreviewSummary, using = service) {
+  const started = await using.start(orm.em.fork(), account, summary.csvImport.id, admin);
+  expect(started.status).toBe('started');
+  const done = await using.run(summary.csvImport.id);
+  if (!done) throw new Error('the import did not finish');
+  return done;
+}
+
+const users = async (account: IAccount) =>
+  (await orm.em.fork().find(User, { account })).sort((a, b) =>
+    a.email.toLowerCase().localeCompare(b.email.toLowerCase()),
+  );
+const contacts = (account: IAccount) =>
+  orm.em.fork().find(Contact, { account }, { orderBy: { name: 'asc' } });
+const rowsOf = (importId: string) =>
+  orm.em.fork().find(CsvImportRow, { csvImport: importId }, { orderBy: { line: 'asc' } });
+
+describe('CSV preview', () => {
+  it('decides every row and writes nothing to users or contacts', async () => {
+    const account = await freshAccount();
+    const summary = await preview(account, fixture('people.csv'));
+    expect(summary.counts).toMatchObject({
+      rows: 5,
+      create: 5,
+      update: 0,
+      unchanged: 0,
+      error: 0,
+      users: 3,
+      contacts: 2,
+      seatsNeeded: 0,
+    });
+    expect(summary.csvImport.status).toBe('previewed');
+    expect(summary.warnings).toEqual([]);
+    expect(await users(account)).toHaveLength(0);
+    expect(await contacts(account)).toHaveLength(0);
+    const rows = await rowsOf(summary.csvImport.id);
+    expect(rows.map((r) => [r.line, r.kind, r.outcome])).toEqual([
+      [2, 'user', 'create'],
+      [3, 'user', 'create'],
+      [4, 'user', 'create'],
+      [5, 'contact', 'create'],
+      [6, 'contact', 'create'],
+    ]);
+  });
+
+  it('reads a UTF-8 file with a byte order mark', async () => {
+    const account = await freshAccount();
+    const summary = await preview(account, fixture('bom.csv'));
+    expect(summary.counts).toMatchObject({ rows: 1, create: 1, error: 0 });
+    expect(summary.warnings).toEqual([]);
+    const [row] = await rowsOf(summary.csvImport.id);
+    expect(row?.data).toMatchObject({ email: 'bom@acme.test', firstName: 'Bom' });
+  });
+
+  it('reads Windows-1252 when the bytes are not UTF-8', async () => {
+    const account = await freshAccount();
+    const summary = await preview(account, fixture('windows-1252.csv'));
+    const [row] = await rowsOf(summary.csvImport.id);
+    expect(row?.data).toMatchObject({ firstName: 'José', lastName: 'Müller', title: 'Café € manager' });
+  });
+
+  it('reads CRLF line endings without stray carriage returns', async () => {
+    const account = await freshAccount();
+    const summary = await preview(account, fixture('crlf.csv'));
+    expect(summary.counts).toMatchObject({ rows: 2, create: 2, error: 0 });
+    const rows = await rowsOf(summary.csvImport.id);
+    expect(rows.map((r) => r.data.email)).toEqual(['carl@acme.test', 'cora@acme.test']);
+    expect(rows.map((r) => r.line)).toEqual([2, 3]);
+  });
+
+  it('keeps commas and line breaks inside quoted cells and numbers the lines after them', async () => {
+    const account = await freshAccount();
+    const summary = await preview(account, fixture('quoted-newlines.csv'));
+    const rows = await rowsOf(summary.csvImport.id);
+    expect(rows[0]?.data).toMatchObject({
+      company: 'Quote, Comma & Co',
+      notes: 'first line\nsecond line, with a comma\nthird "quoted" line',
+    });
+    // The first row spans lines 2 to 4, so the next starts on line 5.
+    expect(rows.map((r) => r.line)).toEqual([2, 5, 6]);
+    expect(summary.firstErrors).toEqual([
+      { line: 6, reason: 'email "not-an-email" is not a valid email address' },
+    ]);
+  });
+
+  it('turns ragged rows into row errors and reads the rest', async () => {
+    const account = await freshAccount();
+    const summary = await preview(account, fixture('ragged.csv'));
+    expect(summary.counts).toMatchObject({ rows: 4, create: 2, error: 2 });
+    expect(summary.firstErrors).toEqual([
+      { line: 3, reason: 'has 3 cells but the header has 4 columns (a missing or extra comma?)' },
+      { line: 4, reason: 'has 5 cells but the header has 4 columns (a missing or extra comma?)' },
+    ]);
+  });
+
+  it('rejects a file whose quote is never closed, naming the line, and keeps nothing of it', async () => {
+    const account = await freshAccount();
+    const { csvImport } = await service.begin(orm.em.fork(), account, {
+      uploadedBy: 'UADMIN',
+      fileName: 'open.csv',
+      fileId: 'FOPEN',
+    });
+    const err = await service.preview(csvImport.id, fixture('unclosed-quote.csv')).catch((e) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect(err.message).toBe(
+      'Line 3 opens a quoted cell (") that is never closed, so the rest of the file cannot be read. Add the missing " and upload the file again.',
+    );
+    const stored = await orm.em.fork().findOneOrFail(CsvImport, csvImport.id);
+    expect(stored.status).toBe('failed');
+    expect(stored.error).toBe(err.message);
+  });
+
+  it('rejects an empty file, a header without rows and a file missing a required column', async () => {
+    const account = await freshAccount();
+    expect(await rejection(account, fixture('empty.csv'), 'empty.csv')).toBe(
+      'empty.csv is empty. Download a template to start.',
+    );
+    expect(await rejection(account, fixture('header-only.csv'), 'header.csv')).toBe(
+      'header.csv has a header but no rows: add one row per person below it.',
+    );
+    expect(await rejection(account, fixture('missing-email.csv'))).toBe(
+      'The file has no email column. The first row must name the columns; download a template to see them.',
+    );
+    expect(await rejection(account, 'email,role\na@acme.test,employee\n')).toContain(
+      'no first_name (or last_name) column',
+    );
+  });
+
+  it('rejects a binary file even when it is named .csv', async () => {
+    const account = await freshAccount();
+    const zip = Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x14, 0x00, 0x06, 0x00]);
+    expect(await rejection(account, zip, 'workbook.csv')).toContain('workbook.csv is not a CSV file');
+  });
+
+  it('matches headers whatever their case and spaces, and names unknown columns in a warning', async () => {
+    const account = await freshAccount();
+    const summary = await preview(account, fixture('unknown-column.csv'));
+    expect(summary.warnings).toEqual(['Ignored columns Roster does not know: Favourite Colour, shoe size.']);
+    expect(summary.counts).toMatchObject({ rows: 1, create: 1, error: 0 });
+    const [row] = await rowsOf(summary.csvImport.id);
+    expect(row?.data).toMatchObject({ email: 'una.known@acme.test', firstName: 'Una', lastName: 'Known' });
+  });
+
+  it('gives every bad value a reason', async () => {
+    const account = await freshAccount();
+    const summary = await preview(account, fixture('bad-emails.csv'));
+    expect(summary.counts).toMatchObject({ rows: 5, create: 1, error: 4 });
+    expect(summary.firstErrors).toEqual([
+      { line: 3, reason: 'email "no-at-sign.acme.test" is not a valid email address' },
+      { line: 4, reason: 'email "two@@acme.test" is not a valid email address' },
+      { line: 5, reason: 'a user needs an email' },
+      {
+        line: 6,
+        reason:
+          'role "boss" is not one of employee, contractor, client; send_invitation "maybe" is not yes or no',
+      },
+    ]);
+  });
+
+  it('refuses a permission set the account does not have, naming the ones it has', async () => {
+    const account = await freshAccount();
+    const summary = await preview(
+      account,
+      'first_name,email,permission_set\nPat,pat@acme.test,Wizards\nSam,sam@acme.test,manager\n',
+    );
+    expect(summary.firstErrors).toEqual([
+      {
+        line: 2,
+        reason: 'permission set "Wizards" does not exist; the sets are Admin, Client, Manager, Member',
+      },
+    ]);
+    expect(summary.counts).toMatchObject({ create: 1, error: 1 });
+  });
+
+  it('finds duplicate emails in the file and against the database, whatever their case and spaces', async () => {
+    const account = await freshAccount();
+    const em = orm.em.fork();
+    em.create(User, { account, email: 'Existing@Acme.test', role: 'employee', status: 'locked' });
+    em.create(User, { account, email: 'owner@acme.test', role: 'employee', status: 'active' });
+    await em.flush();
+    const summary = await preview(account, fixture('duplicates.csv'));
+    expect(summary.counts).toMatchObject({ rows: 5, create: 1, update: 1, error: 3 });
+    expect(summary.firstErrors).toEqual([
+      { line: 3, reason: 'email DEE@Acme.Test is also on line 2' },
+      { line: 4, reason: 'email dee@ACME.test is also on line 2' },
+      {
+        line: 6,
+        reason:
+          'OWNER@acme.test is already a user in Roster (contacts are people without a login); make the row a user to update them',
+      },
+    ]);
+    const rows = await rowsOf(summary.csvImport.id);
+    expect(rows.find((r) => r.line === 5)?.outcome).toBe('update');
+
+    await importNow(account, summary);
+    const all = await users(account);
+    expect(all.map((u) => [u.email, u.firstName])).toEqual([
+      ['dee@acme.test', 'Dee'],
+      ['Existing@Acme.test', 'Existing'],
+      ['owner@acme.test', null],
+    ]);
+    expect(await contacts(account)).toHaveLength(0);
+  });
+
+  it('escapes cells that would run as formulas in the error file', async () => {
+    const account = await freshAccount();
+    const summary = await preview(account, fixture('formula.csv'));
+    expect(summary.counts.error).toBe(3);
+    const file = (await service.errorFile(summary.csvImport.id))?.toString('utf8') ?? '';
+    expect(file.startsWith('\ufefftype,first_name,last_name,email,notes,line,reason\r\n')).toBe(true);
+    const lines = file.slice(1).split('\r\n');
+    expect(lines[1]).toBe(
+      `user,Eve,Formula,not an email,"'=HYPERLINK(""http://evil.test"",""click"")",2,"email ""not an email"" is not a valid email address"`,
+    );
+    expect(lines[2]).toBe(
+      `user,Tab,Cell,also bad,'\t=1+2,3,"email ""also bad"" is not a valid email address"`,
+    );
+    expect(lines[3]).toBe(`user,Plus,Cell,'+bad,'@SUM(A1),4,"email ""+bad"" is not a valid email address"`);
+    expect(file).not.toMatch(/(^|,)"?[=+@\t-]/m);
+  });
+});
+
+describe('CSV import', () => {
+  it('imports users locked and contacts, links a contact to its user and records one audit event', async () => {
+    const account = await freshAccount(0);
+    const em = orm.em.fork();
+    em.create(Contact, { account, name: 'Ada L.', email: 'ADA@acme.test' });
+    await em.flush();
+    const summary = await preview(account, fixture('people.csv'));
+    const done = await importNow(account, summary);
+    expect(done.counts).toMatchObject({ created: 5, updated: 0, kept: 0, failed: 0, invited: 0 });
+    expect(done.csvImport.status).toBe('completed');
+
+    const all = await users(account);
+    expect(all.map((u) => [u.email, u.role, u.status, u.firstName])).toEqual([
+      ['ada@acme.test', 'employee', 'locked', 'Ada'],
+      ['grace@acme.test', 'contractor', 'locked', 'Grace'],
+      ['katherine@acme.test', 'client', 'locked', 'Katherine'],
+    ]);
+    expect((await seats.usage(orm.em.fork(), account)).used).toBe(0);
+    const people = await contacts(account);
+    expect(people.map((c) => [c.name, c.email, c.company, c.user?.id ?? null])).toEqual([
+      ['Ada L.', 'ADA@acme.test', null, all[0]?.id],
+      ['Alan Turing', 'alan@bletchley.test', 'Bletchley Ltd', null],
+      ['Joan Clarke', null, 'Bletchley Ltd', null],
+    ]);
+    const events = await orm.em
+      .fork()
+      .find(AuditEvent, { account, action: 'csv_import.completed', subjectId: summary.csvImport.id });
+    expect(events).toHaveLength(1);
+    expect(events[0]?.data).toMatchObject({ fileName: 'people.csv', rows: 5, created: 5, failed: 0 });
+  });
+
+  it('changes nothing when the same file is imported again', async () => {
+    const account = await freshAccount();
+    await importNow(account, await preview(account, fixture('people.csv')));
+    const before = {
+      users: (await users(account)).map((u) => ({ ...u, account: undefined })),
+      contacts: (await contacts(account)).map((c) => ({ ...c, account: undefined })),
+    };
+    const again = await preview(account, fixture('people.csv'));
+    expect(again.counts).toMatchObject({ rows: 5, create: 0, update: 0, unchanged: 5, error: 0 });
+    const done = await importNow(account, again);
+    expect(done.counts).toMatchObject({ created: 0, updated: 0, kept: 5 });
+    expect((await users(account)).map((u) => ({ ...u, account: undefined }))).toEqual(before.users);
+    expect((await contacts(account)).map((c) => ({ ...c, account: undefined }))).toEqual(before.contacts);
+  });
+
+  it('updates what changed, leaves empty cells alone and never changes a role', async () => {
+    const account = await freshAccount();
+    await importNow(account, await preview(account, fixture('people.csv')));
+    const summary = await preview(
+      account,
+      [
+        'type,first_name,last_name,email,role,title,company,phone',
+        'user,Ada,Lovelace,ada@acme.test,,Chief Engineer,,',
+        'user,Grace,Hopper,grace@acme.test,employee,,,',
+        'contact,Joan,Clarke,,,,Bletchley Ltd,+44 1908 640404',
+      ].join('\n'),
+    );
+    expect(summary.counts).toMatchObject({ update: 2, error: 1 });
+    expect(summary.firstErrors).toEqual([
+      {
+        line: 3,
+        reason: 'is already a contractor in Roster; the import does not change roles (change it in Roster)',
+      },
+    ]);
+    await importNow(account, summary);
+    const ada = (await users(account)).find((u) => u.email === 'ada@acme.test');
+    expect([ada?.title, ada?.phone]).toEqual(['Chief Engineer', '+44 20 7946 0001']);
+    const joan = (await contacts(account)).filter((c) => c.name === 'Joan Clarke');
+    expect(joan.map((c) => [c.phone, c.notes])).toEqual([
+      ['+44 1908 640404', 'No email: matched on name and company'],
+    ]);
+  });
+
+  it('invites rows that ask for it through the seat rules, and turns rows without a seat into errors', async () => {
+    const account = await freshAccount(1);
+    const summary = await preview(
+      account,
+      [
+        'first_name,last_name,email,role,send_invitation',
+        'Ivy,Invited,ivy@acme.test,employee,yes',
+        'Noel,NoSeat,noel@acme.test,contractor,yes',
+        'Cleo,Client,cleo@acme.test,client,yes',
+      ].join('\n'),
+    );
+    expect(summary.counts).toMatchObject({ create: 3, seatsNeeded: 2, invitations: 3 });
+    expect(summary.seats).toEqual({ used: 0, limit: 1, free: 1 });
+
+    const done = await importNow(account, summary);
+    expect(done.counts).toMatchObject({ created: 2, failed: 1, noSeat: 1, invited: 2 });
+    expect(done.firstErrors).toEqual([
+      {
+        line: 3,
+        reason:
+          'no paid seat free (1 of 1 used), so noel@acme.test was not imported; raise the limit with /seats and import the error file',
+      },
+    ]);
+    const all = await users(account);
+    expect(all.map((u) => [u.email, u.status])).toEqual([
+      ['cleo@acme.test', 'invited'],
+      ['ivy@acme.test', 'invited'],
+    ]);
+    const invitations = await orm.em.fork().find(Invitation, { account });
+    expect(invitations).toHaveLength(2);
+    expect((await service.errorFile(summary.csvImport.id))?.toString()).toContain('noel@acme.test');
+  });
+
+  it('unlocks and invites a locked user when a later file asks for an invitation', async () => {
+    const account = await freshAccount(5);
+    await importNow(account, await preview(account, 'first_name,email\nLou,lou@acme.test\n'));
+    const summary = await preview(account, 'first_name,email,send_invitation\nLou,lou@acme.test,yes\n');
+    expect(summary.counts).toMatchObject({ update: 1, seatsNeeded: 1, invitations: 1 });
+    await importNow(account, summary);
+    const [lou] = await users(account);
+    expect(lou?.status).toBe('invited');
+    expect((await seats.usage(orm.em.fork(), account)).used).toBe(1);
+    const again = await preview(account, 'first_name,email,send_invitation\nLou,lou@acme.test,yes\n');
+    expect(again.counts).toMatchObject({ unchanged: 1, seatsNeeded: 0, invitations: 0 });
+  });
+
+  it('starts once however often Import is clicked, and only for admins', async () => {
+    const account = await freshAccount();
+    const summary = await preview(account, fixture('crlf.csv'));
+    const id = summary.csvImport.id;
+    await expect(service.start(orm.em.fork(), account, id, member)).rejects.toThrow(
+      'Only admins can import people from a CSV file.',
+    );
+    const results = await Promise.all([1, 2, 3].map(() => service.start(orm.em.fork(), account, id, admin)));
+    expect(results.map((r) => r.status).sort()).toEqual(['started', 'unchanged', 'unchanged']);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(runJobs.filter((j) => j === id)).toHaveLength(1);
+    expect((await service.cancel(orm.em.fork(), account, id, admin)).status).toBe('unchanged');
+  });
+
+  it('finishes an import killed half way, with no duplicate and no lost row', async () => {
+    const account = await freshAccount();
+    const small = new CsvImportService({ orm, jobs, seats, batchSize: 10 });
+    const lines = ['type,first_name,last_name,email,company'];
+    for (let i = 0; i < 25; i++) lines.push(`user,User,${i},user${i}@acme.test,`);
+    for (let i = 0; i < 20; i++) lines.push(`contact,Contact,${i},,Co ${i % 3}`);
+    const summary = await preview(account, lines.join('\n'), 'big.csv', small);
+    const id = summary.csvImport.id;
+    expect((await small.start(orm.em.fork(), account, id, admin)).status).toBe('started');
+
+    // The process dies after two batches...
+    expect(await small.run(id, { maxBatches: 2 })).toBeNull();
+    expect(await small.progress(id)).toEqual({ done: 20, total: 45 });
+    // ...and the run that picks it up dies in the middle of its second batch, which is rolled back.
+    const failing = small.run(id, {
+      beforeCommit: (batch) => {
+        if (batch === 1) throw new Error('killed');
+      },
+    });
+    await expect(failing).rejects.toThrow('killed');
+    expect(await small.progress(id)).toEqual({ done: 30, total: 45 });
+    expect((await orm.em.fork().findOneOrFail(CsvImport, id)).status).toBe('importing');
+    expect(await small.unfinished()).toContain(id);
+
+    const progress: number[] = [];
+    const done = await small.run(id, { onProgress: (d) => progress.push(d) });
+    expect(progress).toEqual([30, 40, 45]);
+    expect(done?.counts).toMatchObject({ created: 45, failed: 0 });
+    expect(await users(account)).toHaveLength(25);
+    expect(await contacts(account)).toHaveLength(20);
+    const rows = await rowsOf(id);
+    expect(rows.every((r) => r.appliedAt && r.result === 'created')).toBe(true);
+    expect(
+      await orm.em.fork().count(AuditEvent, { account, action: 'csv_import.completed', subjectId: id }),
+    ).toBe(1);
+    // Running it yet again does nothing.
+    expect(await small.run(id)).toBeNull();
+    expect(await users(account)).toHaveLength(25);
+  });
+
+  it('reads the same Slack file once', async () => {
+    const account = await freshAccount();
+    const input = { uploadedBy: 'UADMIN', fileName: 'a.csv', fileId: 'FSAME' };
+    const first = await service.begin(orm.em.fork(), account, input);
+    const second = await service.begin(orm.em.fork(), account, input);
+    expect([first.duplicate, second.duplicate]).toEqual([false, true]);
+    expect(second.csvImport.id).toBe(first.csvImport.id);
+  });
+});

@@ -1,0 +1,384 @@
+import { readFileSync } from 'node:fs';
+import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
+import { Contact } from '../../../src/features/contacts/contact.entity.ts';
+import { CsvImport } from '../../../src/features/csv-import/csv-import.entity.ts';
+import { csvImports } from '../../../src/features/csv-import/index.ts';
+import { type Feature, features } from '../../../src/features/index.ts';
+import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
+import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
+import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import type { PostedMessage } from '../../support/slack-standin.ts';
+import { textOf } from '../../support/views.ts';
+
+// Until the invitations feature delivers them, invitations queued by an import go to a stand-in worker.
+const delivered: string[] = [];
+const invitesStandIn: Feature = {
+  name: 'invites-stand-in',
+  async jobs(deps) {
+    await deps.jobs.define<{ invitationId: string }>(INVITE_JOBS.deliver, async (d) => {
+      delivered.push(d.invitationId);
+    });
+  },
+};
+const withInvites = features.some((f) => f.name === 'invites') ? features : [...features, invitesStandIn];
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp({ seatLimit: 10, features: withInvites });
+});
+afterAll(() => t.stop());
+
+const fixture = (name: string) => readFileSync(new URL(`../../fixtures/csv/${name}`, import.meta.url));
+
+let fileNo = 0;
+function addFile(name: string, content: Buffer | string, opts: { size?: number; user?: string } = {}) {
+  return t.standin.addFile({ id: `F${String(++fileNo).padStart(6, '0')}`, name, content, ...opts });
+}
+
+/** Drops a file in the bot's DM, as Slack reports it: a message event with subtype file_share. */
+function shareInDm(user: string, file: ReturnType<typeof addFile>) {
+  return t.slack.event({
+    type: 'message',
+    subtype: 'file_share',
+    channel: `D${user}`,
+    channel_type: 'im',
+    user,
+    text: '',
+    files: [file],
+    ts: `${Date.now() / 1000}`,
+  });
+}
+
+/** The message as it stands now: the last post or update with that channel and ts. */
+function current(channel: string, ts: string): PostedMessage {
+  const versions = t.standin.messages.filter((m) => m.channel === channel && m.ts === ts);
+  const last = versions.at(-1);
+  if (!last) throw new Error(`no message ${ts} in ${channel}`);
+  return last;
+}
+
+/** Waits until the message that said "Reading <file>…" turns into something matching `pattern`. */
+async function readingOutcome(fileName: string, pattern: RegExp, channel = 'DUADMIN') {
+  const reading = await eventually(() =>
+    t.standin.messages.find(
+      (m) =>
+        m.method === 'chat.postMessage' && m.channel === channel && m.text?.includes(`Reading ${fileName}`),
+    ),
+  );
+  return eventually(() => {
+    const now = current(channel, reading.ts);
+    return pattern.test(textOf(now)) ? now : undefined;
+  }, 10_000);
+}
+
+/** The bytes of an uploaded file: the web client posts them as multipart form data to the upload URL. */
+function contentOf(upload: { content: Buffer }): string {
+  const raw = upload.content.toString('latin1');
+  const boundary = raw.match(/^--([^\r\n]+)\r\n/)?.[1];
+  if (!boundary) return upload.content.toString('utf8');
+  const part = raw.split(`--${boundary}`).find((p) => /filename=/.test(p)) ?? '';
+  const body = part.slice(part.indexOf('\r\n\r\n') + 4).replace(/\r\n$/, '');
+  return Buffer.from(body, 'latin1').toString('utf8');
+}
+
+const importOf = async (fileId: string) => t.em().findOne(CsvImport, { fileId });
+const usersNamed = async (...emails: string[]) =>
+  t.em().find(User, { email: { $in: emails } }, { orderBy: { email: 'asc' } });
+
+describe('uploading a CSV file in the bot DM', () => {
+  it('previews every row, imports on Import with progress, and a second upload changes nothing', async () => {
+    const file = addFile('people.csv', fixture('people.csv'));
+    const res = await shareInDm('UADMIN', file);
+    expect(res.status).toBe(200);
+    // Slack retries an event it thinks was lost: the same file must not be read twice.
+    await res.resend();
+
+    const preview = await readingOutcome('people.csv', /Preview of people\.csv/);
+    expect(textOf(preview)).toContain('*5* to create');
+    expect(textOf(preview)).toContain('*0* in error');
+    expect(textOf(preview)).toContain('the file needs 0 seats; 10 free (0 of 10 used)');
+    expect(await t.em().count(CsvImport, { fileId: file.id })).toBe(1);
+    expect(
+      t.standin.messages.filter(
+        (m) => m.method === 'chat.postMessage' && m.text?.includes('Reading people.csv'),
+      ),
+    ).toHaveLength(1);
+    // Nothing is written before Import.
+    expect(await usersNamed('ada@acme.test', 'grace@acme.test')).toHaveLength(0);
+    expect(t.standin.lastCall('files.info')?.args.file).toBe(file.id);
+
+    await t.slack.clickButton(preview, 'Import 5 rows', { user: 'UADMIN' });
+    expect(textOf(current('DUADMIN', preview.ts))).toContain('Import started by <@UADMIN>');
+    // A double click finds the import already under way.
+    await t.slack.clickButton(preview, 'Import 5 rows', { user: 'UADMIN' });
+    await t.standin.waitForResponse((r) =>
+      /people\.csv (is already being imported|was already imported)/.test(r.body.text),
+    );
+
+    const summary = await eventually(() =>
+      t.standin.messages.find((m) => m.method === 'chat.update' && m.text?.startsWith('Imported people.csv')),
+    );
+    expect(summary.text).toBe('Imported people.csv: 5 created, 0 updated, 0 unchanged, 0 in error.');
+    const progress = t.standin.messages.find(
+      (m) => m.method === 'chat.postMessage' && m.text?.startsWith('Importing people.csv'),
+    );
+    expect(progress?.ts).toBe(summary.ts);
+    expect(textOf(progress)).toMatch(/[▓░]{20} \d+%/);
+    const users = await usersNamed('ada@acme.test', 'grace@acme.test', 'katherine@acme.test');
+    expect(users.map((u) => [u.email, u.status])).toEqual([
+      ['ada@acme.test', 'locked'],
+      ['grace@acme.test', 'locked'],
+      ['katherine@acme.test', 'locked'],
+    ]);
+    expect(await t.em().count(Contact, { name: { $in: ['Alan Turing', 'Joan Clarke'] } })).toBe(2);
+    const csvImport = await importOf(file.id);
+    expect(csvImport?.status).toBe('completed');
+    expect(await t.em().count(AuditEvent, { action: 'csv_import.started', subjectId: csvImport?.id })).toBe(
+      1,
+    );
+    expect(await t.em().count(AuditEvent, { action: 'csv_import.completed', subjectId: csvImport?.id })).toBe(
+      1,
+    );
+
+    // The same file uploaded again: every row unchanged, nothing to import.
+    const again = addFile('people.csv', fixture('people.csv'));
+    await shareInDm('UADMIN', again);
+    const second = await eventually(() =>
+      t.standin.messages.find(
+        (m) =>
+          m.method === 'chat.update' &&
+          m.text === 'Preview of people.csv: 0 to create, 0 to update, 5 unchanged, 0 in error.',
+      ),
+    );
+    expect(textOf(second)).toContain('Nothing to import: no row would change anything in Roster.');
+    expect(() => t.slack.clickButton(second, { actionId: 'csv_import_start' }, { user: 'UADMIN' })).toThrow(
+      /no button/,
+    );
+    expect((await importOf(again.id))?.status).toBe('completed');
+    expect(await t.em().count(User, { email: { $like: '%@acme.test' }, status: 'locked' })).toBe(3);
+  });
+
+  it('tells a non-admin who can import and reads nothing', async () => {
+    const file = addFile('team.csv', fixture('people.csv'), { user: 'UMEMBER' });
+    const infoCalls = t.standin.callsTo('files.info').length;
+    await shareInDm('UMEMBER', file);
+    const reply = await eventually(() => t.standin.messagesTo('DUMEMBER').at(-1));
+    expect(reply.text).toBe(
+      ':lock: Only admins can import people from a CSV file. Ask a workspace admin or owner to upload it.',
+    );
+    expect(t.standin.callsTo('files.info')).toHaveLength(infoCalls);
+    expect(await importOf(file.id)).toBeNull();
+  });
+
+  it('refuses a file over 10 MB before reading it, and one that grows past 10 MB while downloading', async () => {
+    const big = addFile('huge.csv', 'type,email\n', { size: 11 * 1024 * 1024 });
+    await shareInDm('UADMIN', big);
+    const reply = await eventually(() =>
+      t.standin.messagesTo('DUADMIN').find((m) => m.text?.includes('huge.csv is 11.0 MB')),
+    );
+    expect(reply.text).toBe(
+      ':x: Roster could not read huge.csv: huge.csv is 11.0 MB; the limit is 10.0 MB. Split it into smaller files and upload them one by one.',
+    );
+    expect(await importOf(big.id)).toBeNull();
+
+    // Slack announced a small size, but the bytes keep coming: the download stops at the limit.
+    const lying = addFile('lying.csv', Buffer.alloc(10 * 1024 * 1024 + 10, 'a'), { size: 1000 });
+    await shareInDm('UADMIN', lying);
+    const refused = await readingOutcome('lying.csv', /was not imported/);
+    expect(textOf(refused)).toContain('lying.csv is over the 10.0 MB limit');
+    expect((await importOf(lying.id))?.status).toBe('failed');
+  });
+
+  it('refuses a file that is not CSV, by its name and by its content', async () => {
+    const pdf = addFile('report.pdf', '%PDF-1.7', { user: 'UADMIN' });
+    await shareInDm('UADMIN', pdf);
+    await eventually(() =>
+      t.standin.messagesTo('DUADMIN').find((m) => m.text?.includes('report.pdf is not a CSV file.')),
+    );
+    expect(await importOf(pdf.id)).toBeNull();
+
+    const workbook = addFile('workbook.csv', Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x00, 0x00, 0x08, 0x00]));
+    await shareInDm('UADMIN', workbook);
+    const refused = await readingOutcome('workbook.csv', /was not imported/);
+    expect(textOf(refused)).toContain('workbook.csv is not a CSV file: it holds binary data');
+    expect(textOf(refused)).toContain('Download users template');
+  });
+
+  it('names a file-level problem: an unclosed quote, a missing column, an empty file', async () => {
+    for (const [name, expected] of [
+      ['unclosed-quote.csv', 'Line 3 opens a quoted cell (") that is never closed'],
+      ['missing-email.csv', 'The file has no email column.'],
+      ['empty.csv', 'empty.csv is empty.'],
+      ['header-only.csv', 'header-only.csv has a header but no rows'],
+    ] as const) {
+      await shareInDm('UADMIN', addFile(name, fixture(name)));
+      const refused = await readingOutcome(name, /was not imported/);
+      expect(textOf(refused)).toContain(expected);
+    }
+  });
+
+  it('uploads an error file with the rows in error and their reasons, formulas defused', async () => {
+    await shareInDm('UADMIN', addFile('formula.csv', fixture('formula.csv')));
+    const preview = await readingOutcome('formula.csv', /Preview of formula\.csv/);
+    expect(textOf(preview)).toContain('• Line 2: email "not an email" is not a valid email address');
+    const upload = await eventually(() =>
+      t.standin.uploadedFiles.find((f) => f.filename === 'formula-errors.csv'),
+    );
+    expect(upload.channelId).toBe('DUADMIN');
+    const content = contentOf(upload);
+    expect(content).toContain(`"'=HYPERLINK(""http://evil.test"",""click"")"`);
+    expect(content).toContain("'@SUM(A1)");
+    expect(content).not.toMatch(/(^|,)"?[=+@\t-]/m);
+    // Nothing to import: every row is in error.
+    expect(textOf(preview)).not.toContain('Import 0 rows');
+  });
+
+  it('cancels a preview, and refuses Import from a non-admin', async () => {
+    await shareInDm('UADMIN', addFile('crlf.csv', fixture('crlf.csv')));
+    const preview = await readingOutcome('crlf.csv', /Preview of crlf\.csv/);
+    await t.slack.clickButton(preview, 'Import 2 rows', { user: 'UMEMBER' });
+    await t.standin.waitForResponse((r) => r.body.text?.startsWith(':lock: Only admins can import'));
+    await t.slack.clickButton(preview, 'Cancel', { user: 'UADMIN' });
+    expect(textOf(current('DUADMIN', preview.ts))).toContain('Cancelled by <@UADMIN>. Nothing was imported.');
+    await t.slack.clickButton(preview, 'Import 2 rows', { user: 'UADMIN' });
+    await t.standin.waitForResponse((r) => r.body.text?.startsWith('crlf.csv was cancelled'));
+    expect(await usersNamed('carl@acme.test', 'cora@acme.test')).toHaveLength(0);
+  });
+
+  it('sends the templates on request', async () => {
+    await shareInDm('UADMIN', addFile('bom.csv', fixture('bom.csv')));
+    const preview = await readingOutcome('bom.csv', /Preview of bom\.csv/);
+    await t.slack.clickButton(preview, 'Download users template', { user: 'UADMIN' });
+    await t.slack.clickButton(preview, 'Download contacts template', { user: 'UADMIN' });
+    const users = await eventually(() =>
+      t.standin.uploadedFiles.find((f) => f.filename === 'roster-users-template.csv'),
+    );
+    expect(users.channelId).toBe('DUADMIN');
+    expect(contentOf(users)).toMatch(
+      /^\ufefftype,first_name,last_name,email,role,permission_set,title,phone,send_invitation\r\n/,
+    );
+    const contacts = await eventually(() =>
+      t.standin.uploadedFiles.find((f) => f.filename === 'roster-contacts-template.csv'),
+    );
+    expect(contentOf(contacts)).toContain('type,first_name,last_name,email,phone,company,title,notes');
+  });
+
+  it('imports invitations through the seat rules and reports rows that found no free seat', async () => {
+    await t.setSeatLimit(1);
+    const csv = [
+      'first_name,last_name,email,role,send_invitation',
+      'Ivy,Invited,ivy.slack@acme.test,employee,yes',
+      'Noel,NoSeat,noel.slack@acme.test,contractor,yes',
+    ].join('\n');
+    await shareInDm('UADMIN', addFile('invites.csv', csv));
+    const preview = await readingOutcome('invites.csv', /Preview of invites\.csv/);
+    expect(textOf(preview)).toContain('the file needs 2 seats; 1 free (0 of 1 used)');
+    expect(textOf(preview)).toContain('1 row asking for an invitation will end in error');
+    await t.slack.clickButton(preview, 'Import 2 rows', { user: 'UADMIN' });
+    const summary = await eventually(() =>
+      t.standin.messages.find(
+        (m) => m.method === 'chat.update' && m.text?.startsWith('Imported invites.csv'),
+      ),
+    );
+    expect(textOf(summary)).toContain('(1 because no paid seat was free)');
+    expect(textOf(summary)).toContain('1 invitation on the way');
+    const [ivy] = await usersNamed('ivy.slack@acme.test');
+    expect(ivy?.status).toBe('invited');
+    expect(await usersNamed('noel.slack@acme.test')).toHaveLength(0);
+    expect(await t.em().count(Invitation, { user: ivy?.id })).toBe(1);
+    const errors = await eventually(() =>
+      t.standin.uploadedFiles.find((f) => f.filename === 'invites-errors.csv'),
+    );
+    expect(contentOf(errors)).toContain('no paid seat free (1 of 1 used), so noel.slack@acme.test');
+    await t.setSeatLimit(10);
+  });
+});
+
+describe('the Import from CSV shortcut', () => {
+  it('opens a modal with a file input and previews the chosen file in the DM', async () => {
+    await t.slack.shortcut({ user: 'UOWNER', callbackId: 'import_csv' });
+    const view = t.standin.lastOpenedView();
+    expect(view.callback_id).toBe('csv_import_modal');
+    const input = view.blocks.find((b: any) => b.type === 'input');
+    expect(input.element).toMatchObject({ type: 'file_input', filetypes: ['csv'], max_files: 1 });
+
+    const file = addFile('quoted-newlines.csv', fixture('quoted-newlines.csv'), { user: 'UOWNER' });
+    const res = await t.slack.submitView(view, { file: { files: [{ id: file.id }] } }, { user: 'UOWNER' });
+    expect(res.status).toBe(200);
+    expect(res.body).toBe('');
+    const preview = await readingOutcome('quoted-newlines.csv', /Preview of quoted-newlines\.csv/, 'DUOWNER');
+    expect(textOf(preview)).toContain('*2* to create');
+    expect(textOf(preview)).toContain('• Line 6: email "not-an-email" is not a valid email address');
+  });
+
+  it('keeps the modal open with the reason for a file that is too big or not CSV', async () => {
+    await t.slack.shortcut({ user: 'UADMIN', callbackId: 'import_csv' });
+    const view = t.standin.lastOpenedView();
+    const big = addFile('big.csv', 'email\n', { size: 20 * 1024 * 1024 });
+    const res = await t.slack.submitView(view, { file: { files: [{ id: big.id }] } }, { user: 'UADMIN' });
+    expect(res.json).toEqual({
+      response_action: 'errors',
+      errors: {
+        file: 'big.csv is 20.0 MB; the limit is 10.0 MB. Split it into smaller files and upload them one by one.',
+      },
+    });
+    const txt = addFile('notes.txt', 'email\n');
+    const res2 = await t.slack.submitView(view, { file: { files: [{ id: txt.id }] } }, { user: 'UADMIN' });
+    expect(res2.json?.errors?.file).toMatch(/^notes\.txt is not a CSV file/);
+    expect(await importOf(big.id)).toBeNull();
+    expect(await importOf(txt.id)).toBeNull();
+  });
+
+  it('tells a non-admin that only admins import, without opening the modal', async () => {
+    const opened = t.standin.callsTo('views.open').length;
+    await t.slack.shortcut({ user: 'UMANAGER', callbackId: 'import_csv' });
+    const reply = await eventually(() => t.standin.messagesTo('UMANAGER').at(-1));
+    expect(reply.text).toContain('Only admins can import people from a CSV file.');
+    expect(t.standin.callsTo('views.open')).toHaveLength(opened);
+  });
+});
+
+describe('an import that stopped half way', () => {
+  it('is finished by Resume with no duplicate and no lost row', async () => {
+    const service = csvImports(t.roster.deps);
+    const account = await t.account();
+    const lines = ['type,first_name,last_name,email,company'];
+    for (let i = 0; i < 1500; i++) lines.push(`user,Res,${i},resume${i}@acme.test,`);
+    for (let i = 0; i < 700; i++) lines.push(`contact,Con,${i},,Resume Co`);
+    const { csvImport } = await service.begin(t.em(), account, {
+      uploadedBy: 'UADMIN',
+      fileName: 'resume.csv',
+      fileId: 'FRESUME',
+      channelId: 'DUADMIN',
+    });
+    await service.preview(csvImport.id, Buffer.from(lines.join('\n')));
+    // Started, but the process died after one batch: no run job is left to finish it.
+    await t
+      .em()
+      .getConnection()
+      .execute(`update csv_import set status = 'importing', imported_by = 'UADMIN' where id = ?`, [
+        csvImport.id,
+      ]);
+    await service.run(csvImport.id, { maxBatches: 1 });
+    expect(await service.progress(csvImport.id)).toEqual({ done: 1000, total: 2200 });
+
+    await t.slack.blockAction({
+      user: 'UADMIN',
+      channel: 'DUADMIN',
+      message: { ts: '1.1', text: 'stopped', blocks: [] },
+      actions: [{ type: 'button', action_id: 'csv_import_resume', value: csvImport.id }],
+    });
+    await t.standin.waitForResponse((r) => r.body.text?.startsWith('Resuming the import of resume.csv'));
+    const summary = await eventually(
+      () =>
+        t.standin.messages.find(
+          (m) => m.method === 'chat.update' && m.text?.startsWith('Imported resume.csv'),
+        ),
+      15_000,
+    );
+    expect(summary.text).toBe('Imported resume.csv: 2,200 created, 0 updated, 0 unchanged, 0 in error.');
+    expect(await t.em().count(User, { email: { $like: 'resume%@acme.test' } })).toBe(1500);
+    expect(await t.em().count(Contact, { company: 'Resume Co' })).toBe(700);
+  });
+});
