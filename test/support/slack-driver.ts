@@ -1,197 +1,212 @@
 import { randomBytes } from 'node:crypto';
 import { signSlackRequest } from './signer.ts';
-import type { SlackStandin } from './slack-standin.ts';
-import { type ButtonMatch, type FieldValue, fillView, findButton } from './views.ts';
+import type { SlackObject, SlackStandin } from './slack-standin.ts';
+import {
+  type ButtonMatch,
+  type ElementMatch,
+  elementState,
+  type FieldValue,
+  fillView,
+  findButton,
+  findElement,
+} from './views.ts';
 
-export type SlackResult = {
-  status: number;
-  body: string;
-  json?: any;
-  /** Sends the identical request again, as Slack does when it retries. */
+/**
+ * The app's HTTP answer to one request: status, body text, and the body parsed if it is JSON (else undefined).
+ * `json` is `any` so a test can read what it expects of the app's answer without narrowing first.
+ */
+export type RawResult = { status: number; body: string; json?: any };
+
+export type SlackResult = RawResult & {
+  /** Sends the identical body again, freshly signed, with `x-slack-retry-num` one higher: Slack's retry. */
   resend(): Promise<SlackResult>;
 };
 
-type SendOptions = { staleTimestamp?: boolean; badSignature?: boolean; headers?: Record<string, string> };
-type As = { user: string; channel?: string } & SendOptions;
+export type SendOptions = {
+  /** Sign with a timestamp six minutes old (Bolt refuses over five). */
+  staleTimestamp?: boolean;
+  /** Sign with the wrong secret. */
+  badSignature?: boolean;
+  /** Mark the request as Slack's Nth retry (`x-slack-retry-num`, `x-slack-retry-reason`). */
+  retryNum?: number;
+  retryReason?: string;
+  headers?: Record<string, string>;
+};
 
-const id = (prefix: string) => `${prefix}${randomBytes(5).toString('hex').toUpperCase()}`;
+/** Who does it, and where (a channel id; commands default to C0GENERAL). */
+export type As = { user: string; channel?: string } & SendOptions;
+
+export type DriverOptions = {
+  /** The app's base URL, e.g. http://127.0.0.1:PORT; requests go to `${appUrl}/slack/events`. */
+  appUrl: string;
+  signingSecret: string;
+  standin: SlackStandin;
+  teamId?: string;
+  teamDomain?: string;
+};
+
+const APP_ID = 'AROSTER';
+const VERIFICATION_TOKEN = 'deprecated-verification-token';
+const FORM = 'application/x-www-form-urlencoded';
+
+const newId = (prefix: string) => `${prefix}${randomBytes(5).toString('hex').toUpperCase()}`;
+const actionTs = () => (Date.now() / 1000).toFixed(6);
+const channelName = (channel: string) => (channel.startsWith('D') ? 'directmessage' : 'general');
+
+function parseJson(text: string): SlackObject | undefined {
+  try {
+    const value: unknown = text ? JSON.parse(text) : undefined;
+    return value && typeof value === 'object' ? (value as SlackObject) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Sends what Slack sends to the app, signed as Slack signs it, over real HTTP: slash commands,
- * interactivity payloads and events; and does what a person does: submit a modal, click a button.
+ * interactivity payloads and events; and does what a person does: submit a modal, click a button,
+ * pick an option. Trigger ids it puts in requests are issued by the stand-in, which accepts each once.
  */
 export class SlackDriver {
+  readonly triggerIds: string[] = [];
   private readonly appUrl: string;
   private readonly signingSecret: string;
   private readonly standin: SlackStandin;
   private readonly teamId: string;
   private readonly teamDomain: string;
-  readonly triggerIds: string[] = [];
 
-  constructor(opts: {
-    appUrl: string;
-    signingSecret: string;
-    standin: SlackStandin;
-    teamId?: string;
-    teamDomain?: string;
-  }) {
-    this.appUrl = opts.appUrl;
+  constructor(opts: DriverOptions) {
+    this.appUrl = opts.appUrl.replace(/\/$/, '');
     this.signingSecret = opts.signingSecret;
     this.standin = opts.standin;
     this.teamId = opts.teamId ?? 'T0001';
     this.teamDomain = opts.teamDomain ?? 'acme';
   }
 
-  async sendSigned(
-    rawBody: string,
-    contentType: string,
-    opts: SendOptions & { retryNum?: number } = {},
-  ): Promise<SlackResult> {
+  /** Posts `rawBody` to /slack/events with the given headers only: no signature unless you add one. */
+  async raw(rawBody: string, contentType: string, headers: Record<string, string> = {}): Promise<RawResult> {
+    const res = await fetch(`${this.appUrl}/slack/events`, {
+      method: 'POST',
+      headers: { 'content-type': contentType, ...headers },
+      body: rawBody,
+    });
+    const body = await res.text();
+    return { status: res.status, body, json: parseJson(body) };
+  }
+
+  /** Posts `rawBody` signed as Slack signs it (or badly, or stale, if asked). */
+  async sendSigned(rawBody: string, contentType: string, opts: SendOptions = {}): Promise<SlackResult> {
     const ts = Math.floor(Date.now() / 1000) - (opts.staleTimestamp ? 6 * 60 : 0);
-    const headers: Record<string, string> = {
-      'content-type': contentType,
-      ...signSlackRequest(opts.badSignature ? 'not-the-secret' : this.signingSecret, rawBody, ts),
-      ...opts.headers,
-    };
+    const secret = opts.badSignature ? `not-${this.signingSecret}` : this.signingSecret;
+    const headers: Record<string, string> = { ...signSlackRequest(secret, rawBody, ts) };
     if (opts.retryNum) {
       headers['x-slack-retry-num'] = String(opts.retryNum);
-      headers['x-slack-retry-reason'] = 'http_timeout';
+      headers['x-slack-retry-reason'] = opts.retryReason ?? 'http_timeout';
     }
-    const res = await fetch(`${this.appUrl}/slack/events`, { method: 'POST', headers, body: rawBody });
-    const body = await res.text();
-    let json: any;
-    try {
-      json = body ? JSON.parse(body) : undefined;
-    } catch {
-      json = undefined;
-    }
+    const result = await this.raw(rawBody, contentType, { ...headers, ...opts.headers });
     return {
-      status: res.status,
-      body,
-      json,
+      ...result,
       resend: () => this.sendSigned(rawBody, contentType, { ...opts, retryNum: (opts.retryNum ?? 0) + 1 }),
     };
   }
 
-  private user(userId: string) {
-    const m = this.standin.members.get(userId);
-    return {
-      id: userId,
-      username: m?.name ?? userId.toLowerCase(),
-      name: m?.name ?? userId.toLowerCase(),
-      team_id: this.teamId,
-    };
-  }
-
-  private trigger(): string {
-    const t = `${Date.now()}.${randomBytes(4).readUInt32BE()}.${randomBytes(8).toString('hex')}`;
-    this.triggerIds.push(t);
-    return t;
-  }
-
-  /** A slash command, form-encoded as Slack sends it. */
+  /** A slash command, form-encoded as Slack sends it, with a fresh response_url and trigger_id. */
   command(command: string, text: string, as: As & { triggerId?: string }): Promise<SlackResult> {
     const channel = as.channel ?? 'C0GENERAL';
     const form = new URLSearchParams({
-      token: 'deprecated-verification-token',
+      token: VERIFICATION_TOKEN,
       team_id: this.teamId,
       team_domain: this.teamDomain,
       channel_id: channel,
-      channel_name: channel.startsWith('D') ? 'directmessage' : 'general',
+      channel_name: channelName(channel),
       user_id: as.user,
       user_name: this.user(as.user).name,
       command,
       text,
-      api_app_id: 'AROSTER',
+      api_app_id: APP_ID,
       is_enterprise_install: 'false',
       response_url: this.standin.responseUrl(),
-      trigger_id: as.triggerId ?? this.trigger(),
+      trigger_id: this.trigger(as.triggerId),
     });
-    return this.sendSigned(form.toString(), 'application/x-www-form-urlencoded', as);
+    return this.sendSigned(form.toString(), FORM, as);
   }
 
   /** Any interactivity payload: one form field, `payload`, holding JSON. */
-  interaction(payload: Record<string, unknown>, opts: SendOptions = {}): Promise<SlackResult> {
-    const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
-    return this.sendSigned(body, 'application/x-www-form-urlencoded', opts);
+  interaction(payload: SlackObject, opts: SendOptions = {}): Promise<SlackResult> {
+    return this.sendSigned(new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), FORM, opts);
   }
 
-  private envelope(type: string, user: string) {
-    return {
-      type,
-      team: { id: this.teamId, domain: this.teamDomain },
-      user: this.user(user),
-      api_app_id: 'AROSTER',
-      token: 'deprecated-verification-token',
-      trigger_id: this.trigger(),
-      is_enterprise_install: false,
-      enterprise: null,
-    };
-  }
-
+  /** A block_actions payload: from a message (`message`, `channel`) or a view (`view`). */
   blockAction(
     opts: {
       user: string;
-      actions: Record<string, unknown>[];
-      message?: Record<string, any>;
+      actions: SlackObject[];
+      message?: SlackObject;
       channel?: string;
-      view?: Record<string, any>;
-      container?: Record<string, unknown>;
+      view?: SlackObject;
+      container?: SlackObject;
+      state?: SlackObject;
     } & SendOptions,
   ): Promise<SlackResult> {
-    const channel = opts.channel ?? opts.message?.channel;
-    const payload: Record<string, unknown> = {
+    const { message, view } = opts;
+    const channel: string | undefined = opts.channel ?? message?.channel;
+    const isEphemeral = message?.method === 'chat.postEphemeral';
+    const payload: SlackObject = {
       ...this.envelope('block_actions', opts.user),
       container:
         opts.container ??
-        (opts.view
-          ? { type: 'view', view_id: opts.view.id }
-          : { type: 'message', message_ts: opts.message?.ts, channel_id: channel, is_ephemeral: false }),
-      actions: opts.actions.map((a) => ({ action_ts: `${Date.now() / 1000}`, ...a })),
-      state: { values: opts.view?.state?.values ?? {} },
+        (view
+          ? { type: 'view', view_id: view.id }
+          : { type: 'message', message_ts: message?.ts, channel_id: channel, is_ephemeral: isEphemeral }),
+      actions: opts.actions.map((a) => ({ action_ts: actionTs(), ...a })),
+      state: opts.state ?? { values: view?.state?.values ?? {} },
     };
-    if (opts.view) payload.view = opts.view;
-    if (opts.message) {
+    if (view) payload.view = view;
+    if (message) {
       payload.message = {
         type: 'message',
-        ts: opts.message.ts,
-        text: opts.message.text,
-        blocks: opts.message.blocks,
+        user: 'UBOT',
+        bot_id: 'BBOT',
+        app_id: APP_ID,
+        team: this.teamId,
+        ts: message.ts,
+        text: message.text,
+        blocks: message.blocks,
+        ...(message.thread_ts ? { thread_ts: message.thread_ts } : {}),
       };
-      payload.channel = { id: channel, name: 'general' };
-      payload.response_url = this.standin.responseUrl();
     }
+    if (channel) payload.channel = { id: channel, name: channelName(channel) };
+    if (!view) payload.response_url = this.standin.responseUrl();
     return this.interaction(payload, opts);
   }
 
-  viewSubmission(opts: { user: string; view: Record<string, any> } & SendOptions): Promise<SlackResult> {
+  /** A view_submission of `view` as given: pass a view whose `state.values` are filled (see fillView). */
+  viewSubmission(opts: { user: string; view: SlackObject } & SendOptions): Promise<SlackResult> {
     const payload = {
       ...this.envelope('view_submission', opts.user),
-      view: { team_id: this.teamId, app_id: 'AROSTER', bot_id: 'BBOT', ...opts.view },
+      view: { team_id: this.teamId, app_id: APP_ID, bot_id: 'BBOT', state: { values: {} }, ...opts.view },
       response_urls: [],
     };
     return this.interaction(payload, opts);
   }
 
-  viewClosed(opts: { user: string; view: Record<string, any> }): Promise<SlackResult> {
-    return this.interaction({
-      ...this.envelope('view_closed', opts.user),
-      view: opts.view,
-      is_cleared: false,
-    });
-  }
-
-  shortcut(opts: { user: string; callbackId: string } & SendOptions): Promise<SlackResult> {
+  /** The person closed the modal (sent only for views with notify_on_close). */
+  viewClosed(opts: { user: string; view: SlackObject } & SendOptions): Promise<SlackResult> {
     return this.interaction(
-      {
-        ...this.envelope('shortcut', opts.user),
-        callback_id: opts.callbackId,
-        action_ts: `${Date.now() / 1000}`,
-      },
+      { ...this.envelope('view_closed', opts.user), view: opts.view, is_cleared: false },
       opts,
     );
   }
 
+  /** A global shortcut, from the shortcuts menu. */
+  shortcut(opts: { user: string; callbackId: string } & SendOptions): Promise<SlackResult> {
+    return this.interaction(
+      { ...this.envelope('shortcut', opts.user), callback_id: opts.callbackId, action_ts: actionTs() },
+      opts,
+    );
+  }
+
+  /** A message shortcut, from a message's "More actions" menu. */
   messageShortcut(
     opts: {
       user: string;
@@ -205,53 +220,128 @@ export class SlackDriver {
       {
         ...this.envelope('message_action', opts.user),
         callback_id: opts.callbackId,
-        action_ts: `${Date.now() / 1000}`,
+        action_ts: actionTs(),
         message_ts: opts.message.ts,
         message: { type: 'message', ...opts.message },
-        channel: { id: channel, name: 'general' },
+        channel: { id: channel, name: channelName(channel) },
         response_url: this.standin.responseUrl(),
       },
       opts,
     );
   }
 
-  /** An event, in its event_callback envelope. A retry sends the same event_id with retry headers. */
-  event(event: Record<string, unknown>, opts: { eventId?: string } & SendOptions = {}): Promise<SlackResult> {
+  /**
+   * An event in its event_callback envelope. A retry (`retryNum`) carries the retry headers; give it the
+   * `eventId` of the delivery it repeats, as Slack does.
+   */
+  event(event: SlackObject, opts: { eventId?: string } & SendOptions = {}): Promise<SlackResult> {
+    const now = Date.now() / 1000;
     const body = JSON.stringify({
-      token: 'deprecated-verification-token',
+      token: VERIFICATION_TOKEN,
       team_id: this.teamId,
-      api_app_id: 'AROSTER',
-      event: { event_ts: `${Date.now() / 1000}`, ...event },
+      context_team_id: this.teamId,
+      api_app_id: APP_ID,
+      event: { event_ts: now.toFixed(6), ...event },
       type: 'event_callback',
-      event_id: opts.eventId ?? id('Ev'),
-      event_time: Math.floor(Date.now() / 1000),
+      event_id: opts.eventId ?? newId('Ev'),
+      event_time: Math.floor(now),
       authorizations: [{ team_id: this.teamId, user_id: 'UBOT', is_bot: true, is_enterprise_install: false }],
       is_ext_shared_channel: false,
     });
     return this.sendSigned(body, 'application/json', opts);
   }
 
-  /** Fills the view's inputs and submits it, as the person would. */
-  submitView(view: Record<string, any>, values: Record<string, FieldValue>, as: As): Promise<SlackResult> {
+  /** Slack's check of the Request URL when it is set in the app's settings. */
+  urlVerification(challenge: string, opts: SendOptions = {}): Promise<SlackResult> {
+    const body = JSON.stringify({ token: VERIFICATION_TOKEN, challenge, type: 'url_verification' });
+    return this.sendSigned(body, 'application/json', opts);
+  }
+
+  /** Fills the view's inputs (see fillView) and submits it, as the person would. */
+  submitView(view: SlackObject, values: Record<string, FieldValue>, as: As): Promise<SlackResult> {
     return this.viewSubmission({ ...as, view: fillView(view, values) });
   }
 
-  /** Clicks a button in a message the app posted (or a view it opened). */
-  clickButton(target: Record<string, any>, match: ButtonMatch, as: As): Promise<SlackResult> {
-    const { action, blockId } = findButton(target.blocks ?? [], match);
+  /**
+   * Clicks a button in a message (a recorded message, or anything with `blocks`, `channel` and `ts`) or in a
+   * view (anything of type modal or home, with `id`).
+   */
+  clickButton(target: SlackObject, match: ButtonMatch, as: As): Promise<SlackResult> {
+    const { action, blockId } = findButton(target.blocks, match);
     const clicked = {
       type: 'button',
       action_id: action.action_id,
       block_id: blockId,
-      value: action.value,
       text: action.text,
-      style: action.style,
+      ...(action.value !== undefined ? { value: action.value } : {}),
+      ...(action.style ? { style: action.style } : {}),
     };
-    const isView = typeof target.type === 'string' && ['modal', 'home'].includes(target.type);
+    return this.act(target, clicked, as);
+  }
+
+  /**
+   * Picks an option (or a user, channel, date...) in a select menu, overflow menu, radio buttons or
+   * checkboxes of a message or view, found by action id or block id; `value` as in fillView.
+   */
+  selectOption(target: SlackObject, match: ElementMatch, value: FieldValue, as: As): Promise<SlackResult> {
+    const { element, blockId } = findElement(target.blocks, match);
+    const where = `${element.type} ${blockId}/${element.action_id}`;
+    const state = elementState(element, value, where);
+    const action = {
+      ...state,
+      action_id: element.action_id,
+      block_id: blockId,
+      ...(element.placeholder ? { placeholder: element.placeholder } : {}),
+    };
+    return this.act(target, action, as, { [String(blockId)]: { [String(element.action_id)]: state } });
+  }
+
+  private act(
+    target: SlackObject,
+    action: SlackObject,
+    as: As,
+    changed: SlackObject = {},
+  ): Promise<SlackResult> {
+    const isView = target.type === 'modal' || target.type === 'home';
+    if (isView) {
+      const values = { ...(target.state?.values ?? {}), ...changed };
+      return this.blockAction({
+        ...as,
+        actions: [action],
+        view: { ...target, state: { values } },
+      });
+    }
     return this.blockAction({
       ...as,
-      actions: [clicked],
-      ...(isView ? { view: target } : { message: target, channel: target.channel }),
+      actions: [action],
+      message: target,
+      channel: as.channel ?? target.channel,
+      state: { values: changed },
     });
+  }
+
+  private user(userId: string) {
+    const m = this.standin.members.get(userId);
+    const name = m?.name ?? userId.toLowerCase();
+    return { id: userId, username: name, name, team_id: this.teamId };
+  }
+
+  private trigger(given?: string): string {
+    const id = this.standin.issueTriggerId(given);
+    this.triggerIds.push(id);
+    return id;
+  }
+
+  private envelope(type: string, user: string): SlackObject {
+    return {
+      type,
+      team: { id: this.teamId, domain: this.teamDomain },
+      user: this.user(user),
+      api_app_id: APP_ID,
+      token: VERIFICATION_TOKEN,
+      trigger_id: this.trigger(),
+      is_enterprise_install: false,
+      enterprise: null,
+    };
   }
 }

@@ -2,6 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/**
+ * A JSON object as it travels to or from Slack: blocks, views, payloads, API arguments. Its values are `any`
+ * on purpose: tests read arbitrary nested fields of what went over the wire.
+ */
+export type SlackObject = Record<string, any>;
+
 export type Member = {
   id: string;
   name: string;
@@ -16,18 +22,23 @@ export type Member = {
   tz?: string;
 };
 
-export type Call = { method: string; args: Record<string, any>; token?: string; at: number };
+/** One Web API call as the app made it: the method, its arguments (nested JSON parsed) and the bearer token. */
+export type Call = { method: string; args: SlackObject; token?: string; at: number };
+
 /** A message the app posted, updated or posted ephemerally, as Slack would hold it. */
-export type PostedMessage = {
-  method: string;
+export type PostedMessage = SlackObject & {
+  method: 'chat.postMessage' | 'chat.postEphemeral' | 'chat.update';
   channel: string;
   ts: string;
   text?: string;
-  blocks?: any[];
+  blocks?: SlackObject[];
+  /** For ephemeral messages: the one person who sees it. */
   user?: string;
-  [key: string]: any;
 };
-export type Response = { url: string; body: Record<string, any>; at: number };
+
+/** A JSON body the app posted to a response_url (what `respond()` sends). */
+export type Response = { url: string; body: SlackObject; at: number };
+
 export type SlackFile = {
   id: string;
   name: string;
@@ -38,7 +49,9 @@ export type SlackFile = {
   url_private: string;
   url_private_download: string;
   user: string;
+  created: number;
 };
+
 export type UploadedFile = {
   id: string;
   filename: string;
@@ -46,23 +59,44 @@ export type UploadedFile = {
   content: Buffer;
   channelId?: string;
   initialComment?: string;
+  threadTs?: string;
 };
 
-function parseArgs(raw: string, contentType: string | undefined): Record<string, any> {
-  let args: Record<string, any> = {};
+export type StandinOptions = { members?: Member[]; teamId?: string; botToken?: string };
+
+type Failure = { error?: string; status?: number; times: number; when?: (args: SlackObject) => boolean };
+
+/** Fields the Web API client sends as JSON strings inside form bodies. */
+const JSON_FIELDS = ['blocks', 'attachments', 'view', 'files', 'metadata', 'unfurls', 'user_auth_blocks'];
+
+const MIME_TYPES: Record<string, string> = {
+  csv: 'text/csv',
+  txt: 'text/plain',
+  text: 'text/plain',
+  json: 'application/json',
+  pdf: 'application/pdf',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+};
+
+/** Methods that need a trigger_id from an interaction, used once. */
+const TRIGGERED = new Set(['views.open', 'views.push']);
+
+function parseArgs(raw: string, contentType: string | undefined): SlackObject {
+  const args: SlackObject = {};
   if (contentType?.includes('application/json')) {
-    args = raw ? JSON.parse(raw) : {};
+    Object.assign(args, raw ? JSON.parse(raw) : {});
   } else {
     for (const [k, v] of new URLSearchParams(raw)) args[k] = v;
   }
-  // The Web API client sends nested values (blocks, view, attachments) as JSON strings in form bodies.
-  for (const [k, v] of Object.entries(args)) {
-    if (typeof v === 'string' && /^[[{]/.test(v.trim())) {
-      try {
-        args[k] = JSON.parse(v);
-      } catch {
-        // a plain string that happens to start with a bracket
-      }
+  for (const field of JSON_FIELDS) {
+    const v = args[field];
+    if (typeof v !== 'string') continue;
+    try {
+      args[field] = JSON.parse(v);
+    } catch {
+      // not JSON: leave it as sent, as Slack would then reject it
     }
   }
   return args;
@@ -77,38 +111,77 @@ function readRaw(req: IncomingMessage): Promise<Buffer> {
   });
 }
 
+/** The bytes of an upload: the file part of a multipart form (as the Web API client sends it), else the raw body. */
+async function uploadedBytes(raw: Buffer, contentType: string | undefined): Promise<Buffer> {
+  if (!contentType?.startsWith('multipart/form-data')) return raw;
+  const form = await new Request('http://upload/', {
+    method: 'POST',
+    headers: { 'content-type': contentType },
+    body: new Uint8Array(raw),
+  }).formData();
+  for (const [, value] of form) {
+    if (typeof value !== 'string') return Buffer.from(await value.arrayBuffer());
+  }
+  const text = form.get('body') ?? form.get('file') ?? form.get('content');
+  return Buffer.from(typeof text === 'string' ? text : '');
+}
+
+const randomId = (length: number) =>
+  randomBytes(length)
+    .toString('base64')
+    .replace(/[^A-Za-z0-9]/g, '')
+    .slice(0, length)
+    .padEnd(length, 'x');
+
+/** Slack gives blocks without a block_id, and interactive elements without an action_id, random ones. */
+function withIds(blocks: unknown): SlackObject[] | undefined {
+  if (!Array.isArray(blocks)) return undefined;
+  return (structuredClone(blocks) as SlackObject[]).map((block) => {
+    block.block_id ??= randomId(5);
+    const elements: SlackObject[] = [
+      ...(block.type === 'actions' && Array.isArray(block.elements) ? block.elements : []),
+      ...(block.accessory ? [block.accessory] : []),
+      ...(block.type === 'input' && block.element ? [block.element] : []),
+    ];
+    for (const el of elements) if (el.type !== 'image') el.action_id ??= randomId(5);
+    return block;
+  });
+}
+
 /**
  * A stand-in for Slack's Web API on 127.0.0.1: it answers the methods Roster uses with Slack's shapes,
- * keeps a directory of workspace members, and records every call so tests can assert on them.
+ * keeps a directory of workspace members, the views and messages the app made, serves files and takes
+ * uploads, and records every call so tests can assert on them and wait for them.
  */
 export class SlackStandin {
   readonly calls: Call[] = [];
   readonly messages: PostedMessage[] = [];
   readonly responses: Response[] = [];
-  readonly views = new Map<string, any>();
+  /** Every view the app opened, pushed, updated or published, by view id, as last set. */
+  readonly views = new Map<string, SlackObject>();
   readonly members = new Map<string, Member>();
   readonly files = new Map<string, SlackFile & { content: Buffer }>();
   readonly uploadedFiles: UploadedFile[] = [];
   readonly teamId: string;
   readonly botToken: string;
+  port = 0;
   private readonly server: Server;
-  private readonly failures = new Map<
-    string,
-    { error?: string; status?: number; times: number; when?: (args: Record<string, any>) => boolean }[]
-  >();
-  private readonly pendingUploads = new Map<string, { filename: string; content?: Buffer }>();
+  private readonly failures = new Map<string, Failure[]>();
+  private readonly pendingUploads = new Map<string, { filename: string; length: number; content?: Buffer }>();
+  private readonly triggers = new Map<string, { used: boolean }>();
+  private readonly homeViewIds = new Map<string, string>();
+  private readonly externalIds = new Map<string, string>();
   private readonly waiters = new Set<() => void>();
   private lastViewId?: string;
   private tsCounter = 0;
   private idCounter = 0;
-  port = 0;
 
-  constructor(opts: { members?: Member[]; teamId?: string; botToken?: string } = {}) {
+  constructor(opts: StandinOptions = {}) {
     this.teamId = opts.teamId ?? 'T0001';
     this.botToken = opts.botToken ?? 'xoxb-test-bot-token';
     for (const m of opts.members ?? []) this.addMember(m);
     this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err) => {
+      this.handle(req, res).catch((err: unknown) => {
         res.writeHead(500, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ ok: false, error: 'standin_error', detail: String(err) }));
       });
@@ -118,12 +191,17 @@ export class SlackStandin {
   get baseUrl(): string {
     return `http://127.0.0.1:${this.port}`;
   }
+
+  /** The base URL to give the Web API client (`slackApiUrl`). */
   get apiUrl(): string {
     return `${this.baseUrl}/api/`;
   }
 
   async listen(): Promise<void> {
-    await new Promise<void>((ok) => this.server.listen(0, '127.0.0.1', ok));
+    await new Promise<void>((ok, fail) => {
+      this.server.once('error', fail);
+      this.server.listen(0, '127.0.0.1', () => ok());
+    });
     this.port = (this.server.address() as AddressInfo).port;
   }
 
@@ -137,15 +215,16 @@ export class SlackStandin {
   }
 
   /** The next `times` calls of `method` (those matching `when`, if given) answer `{ ok: false, error }`. */
-  failNext(method: string, error: string, times = 1, when?: (args: Record<string, any>) => boolean): void {
+  failNext(method: string, error: string, times = 1, when?: (args: SlackObject) => boolean): void {
     this.failures.set(method, [...(this.failures.get(method) ?? []), { error, times, when }]);
   }
 
-  /** The next `times` calls of `method` answer with this HTTP status. */
+  /** The next `times` calls of `method` answer with this HTTP status (a 429 comes with `retry-after: 1`). */
   failWithStatus(method: string, status: number, times = 1): void {
     this.failures.set(method, [...(this.failures.get(method) ?? []), { status, times }]);
   }
 
+  /** A file in the workspace, downloadable from the stand-in with the bot token, and known to files.info. */
   addFile(f: {
     id: string;
     name: string;
@@ -154,23 +233,25 @@ export class SlackStandin {
     mimetype?: string;
     size?: number;
     user?: string;
+    title?: string;
   }): SlackFile {
     const content = Buffer.isBuffer(f.content) ? f.content : Buffer.from(f.content);
+    const extension = f.name.includes('.') ? (f.name.split('.').pop() ?? '').toLowerCase() : '';
     const file = {
       id: f.id,
       name: f.name,
-      title: f.name,
-      filetype: f.filetype ?? f.name.split('.').pop() ?? 'text',
-      mimetype: f.mimetype ?? 'text/csv',
+      title: f.title ?? f.name,
+      filetype: f.filetype ?? (extension || 'text'),
+      mimetype: f.mimetype ?? MIME_TYPES[extension] ?? 'application/octet-stream',
       size: f.size ?? content.length,
       url_private: `${this.baseUrl}/files/${f.id}/${encodeURIComponent(f.name)}`,
       url_private_download: `${this.baseUrl}/files/${f.id}/download/${encodeURIComponent(f.name)}`,
       user: f.user ?? 'UADMIN',
+      created: Math.floor(Date.now() / 1000),
       content,
     };
     this.files.set(f.id, file);
-    const { content: _, ...publicFile } = file;
-    return publicFile;
+    return this.publicFile(file);
   }
 
   /** A fresh response_url on this stand-in, as Slack puts in commands and interactions. */
@@ -178,20 +259,48 @@ export class SlackStandin {
     return `${this.baseUrl}/response/${randomBytes(6).toString('hex')}`;
   }
 
+  /**
+   * A trigger id as Slack puts in an interaction (`given`, or a new one). views.open and views.push accept
+   * only trigger ids issued here, each once, as Slack does.
+   */
+  issueTriggerId(given?: string): string {
+    const id =
+      given ??
+      `${Math.floor(Date.now() / 1000)}.${randomBytes(4).readUInt32BE()}.${randomBytes(16).toString('hex')}`;
+    this.triggers.set(id, { used: false });
+    return id;
+  }
+
   callsTo(method: string): Call[] {
     return this.calls.filter((c) => c.method === method);
   }
+
   lastCall(method: string): Call | undefined {
     return this.callsTo(method).at(-1);
   }
-  messagesTo(channel: string): PostedMessage[] {
+
+  /** Messages in a channel, or to a person: in their DM (D + user id) or shown only to them (ephemeral). */
+  messagesTo(channelOrUser: string): PostedMessage[] {
     return this.messages.filter(
-      (m) => m.channel === channel || m.channel === `D${channel}` || m.user === channel,
+      (m) => m.channel === channelOrUser || m.channel === `D${channelOrUser}` || m.user === channelOrUser,
     );
   }
-  lastOpenedView(): any {
-    if (!this.lastViewId) throw new Error('the app opened no view');
-    return this.views.get(this.lastViewId);
+
+  /** The last view opened (views.open) or pushed (views.push), as it now stands after any views.update. */
+  lastOpenedView(): SlackObject {
+    const view = this.lastViewId ? this.views.get(this.lastViewId) : undefined;
+    if (!view) {
+      throw new Error(
+        `the app opened no view; calls: ${this.calls.map((c) => c.method).join(', ') || 'none'}`,
+      );
+    }
+    return view;
+  }
+
+  /** The Home tab last published for a user. */
+  homeView(userId: string): SlackObject | undefined {
+    const id = this.homeViewIds.get(userId);
+    return id ? this.views.get(id) : undefined;
   }
 
   waitForCall(method: string, predicate: (c: Call) => boolean = () => true, timeoutMs = 5000): Promise<Call> {
@@ -202,19 +311,35 @@ export class SlackStandin {
     );
   }
 
+  /** The latest response_url post matching `predicate`, waiting for one if there is none yet. */
   waitForResponse(predicate: (r: Response) => boolean = () => true, timeoutMs = 5000): Promise<Response> {
     return this.waitFor(
-      () => [...this.responses].reverse().find(predicate),
+      () => this.responses.findLast(predicate),
       timeoutMs,
       () =>
-        `no matching response; received: ${JSON.stringify(this.responses.map((r) => r.body.text ?? r.body)).slice(0, 2000)}`,
+        `no matching response; received ${this.responses.length}: ${JSON.stringify(this.responses.map((r) => r.body.text ?? r.body)).slice(0, 2000)}`,
     );
   }
 
+  /** The first posted message matching `predicate`, waiting for one if there is none yet. */
+  waitForMessage(
+    predicate: (m: PostedMessage) => boolean = () => true,
+    timeoutMs = 5000,
+  ): Promise<PostedMessage> {
+    return this.waitFor(
+      () => this.messages.find(predicate),
+      timeoutMs,
+      () =>
+        `no matching message; posted ${this.messages.length}: ${JSON.stringify(this.messages.map((m) => `${m.method} ${m.channel}: ${m.text ?? ''}`)).slice(0, 2000)}`,
+    );
+  }
+
+  /** Forgets what the app did (calls, messages, responses, uploads); members, files, views and failures stay. */
   reset(): void {
     this.calls.length = 0;
     this.messages.length = 0;
     this.responses.length = 0;
+    this.uploadedFiles.length = 0;
   }
 
   private waitFor<T>(find: () => T | undefined, timeoutMs: number, explain: () => string): Promise<T> {
@@ -244,9 +369,12 @@ export class SlackStandin {
     for (const w of [...this.waiters]) w();
   }
 
+  /** Message timestamps: unique and increasing, shaped like Slack's (`1700000000.000100`). */
   private nextTs(): string {
     this.tsCounter += 1;
-    return `1700000000.${String(this.tsCounter).padStart(6, '0')}`;
+    const micros = 1_700_000_000_000_000n + BigInt(this.tsCounter) * 100n;
+    const s = micros.toString();
+    return `${s.slice(0, -6)}.${s.slice(-6)}`;
   }
 
   private nextId(prefix: string): string {
@@ -254,27 +382,39 @@ export class SlackStandin {
     return `${prefix}${String(this.idCounter).padStart(8, '0')}`;
   }
 
-  private userObject(m: Member) {
-    const [first, ...rest] = (m.realName ?? m.name).split(' ');
+  private publicFile(file: SlackFile & { content: Buffer }): SlackFile {
+    const { content: _, ...rest } = file;
+    return rest;
+  }
+
+  private userObject(m: Member): SlackObject {
+    const realName = m.realName ?? m.name;
+    const [first = '', ...rest] = realName.split(' ');
     return {
       id: m.id,
       team_id: this.teamId,
       name: m.name,
-      real_name: m.realName ?? m.name,
+      real_name: realName,
       deleted: Boolean(m.deleted),
       is_admin: Boolean(m.isAdmin),
       is_owner: Boolean(m.isOwner),
       is_primary_owner: false,
+      is_restricted: false,
+      is_ultra_restricted: false,
       is_bot: Boolean(m.isBot),
+      is_app_user: false,
       tz: m.tz ?? 'Europe/London',
       profile: {
         email: m.email,
-        real_name: m.realName ?? m.name,
+        real_name: realName,
+        real_name_normalized: realName,
         display_name: m.name,
+        display_name_normalized: m.name,
         first_name: first,
         last_name: rest.join(' '),
         title: m.title ?? '',
         phone: m.phone ?? '',
+        team: this.teamId,
       },
     };
   }
@@ -282,88 +422,97 @@ export class SlackStandin {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.baseUrl);
     const raw = await readRaw(req);
-    const json = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
+    const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
       res.end(JSON.stringify(body));
     };
+    const [, area, id] = url.pathname.split('/');
 
-    if (url.pathname.startsWith('/response/')) {
+    if (area === 'response' && req.method === 'POST') {
       this.responses.push({
         url: url.toString(),
         body: raw.length ? JSON.parse(raw.toString('utf8')) : {},
         at: Date.now(),
       });
       this.notify();
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok');
+      json(200, { ok: true });
       return;
     }
 
-    if (url.pathname.startsWith('/files/')) {
-      const id = url.pathname.split('/')[2] ?? '';
-      const file = this.files.get(id);
+    if (area === 'files' && (req.method === 'GET' || req.method === 'HEAD')) {
       if (req.headers.authorization !== `Bearer ${this.botToken}`) {
-        res.writeHead(403, { 'content-type': 'text/html' });
-        res.end('<html><body>Sign in to Slack</body></html>');
+        // Slack answers a download without a valid token with its sign-in page, not an error status.
+        res.writeHead(403, { 'content-type': 'text/html; charset=utf-8' });
+        res.end('<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in to Slack</body></html>');
         return;
       }
+      const file = this.files.get(id ?? '');
       if (!file) {
         res.writeHead(404, { 'content-type': 'text/plain' });
         res.end('not found');
         return;
       }
       res.writeHead(200, { 'content-type': file.mimetype, 'content-length': String(file.content.length) });
-      res.end(file.content);
+      res.end(req.method === 'HEAD' ? undefined : file.content);
       return;
     }
 
-    if (url.pathname.startsWith('/upload/')) {
-      const id = url.pathname.split('/')[2] ?? '';
-      const pending = this.pendingUploads.get(id);
+    if (area === 'upload' && req.method === 'POST') {
+      const pending = this.pendingUploads.get(id ?? '');
       if (!pending) {
-        res.writeHead(404);
-        res.end();
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('upload url not found');
         return;
       }
-      pending.content = raw;
+      pending.content = await uploadedBytes(raw, req.headers['content-type']);
       res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end(`OK - ${raw.length}`);
+      res.end(`OK - ${pending.content.length}`);
       return;
     }
 
-    if (!url.pathname.startsWith('/api/')) {
+    if (area !== 'api' || req.method !== 'POST') {
       json(404, { ok: false, error: 'not_found' });
       return;
     }
     const method = url.pathname.slice('/api/'.length);
     const args = parseArgs(raw.toString('utf8'), req.headers['content-type']);
-    const token = req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? (args.token as string | undefined);
+    const bearer = req.headers.authorization?.match(/^Bearer\s+(.+)$/i)?.[1];
+    const token = bearer ?? (typeof args.token === 'string' ? args.token : undefined);
     this.calls.push({ method, args, token, at: Date.now() });
 
     const queue = this.failures.get(method) ?? [];
     const failure = queue.find((f) => !f.when || f.when(args));
+    let status = 200;
+    let body: SlackObject;
     if (failure) {
       failure.times -= 1;
       if (failure.times <= 0) queue.splice(queue.indexOf(failure), 1);
-      this.notify();
-      if (failure.status) {
-        json(failure.status, { ok: false, error: 'fatal_error' });
-      } else {
-        json(200, { ok: false, error: failure.error });
-      }
-      return;
+      status = failure.status ?? 200;
+      body = { ok: false, error: failure.error ?? 'fatal_error' };
+    } else if (!token) {
+      body = { ok: false, error: 'not_authed' };
+    } else if (token !== this.botToken) {
+      body = { ok: false, error: 'invalid_auth' };
+    } else {
+      body = this.answer(method, args);
     }
-    if (token !== this.botToken) {
-      this.notify();
-      json(200, { ok: false, error: 'invalid_auth' });
-      return;
-    }
-    const body = this.answer(method, args);
     this.notify();
-    json(200, body);
+    json(status, body, status === 429 ? { 'retry-after': '1' } : {});
   }
 
-  private answer(method: string, args: Record<string, any>): Record<string, unknown> {
+  private answer(method: string, args: SlackObject): SlackObject {
+    if (TRIGGERED.has(method)) {
+      const trigger = this.triggers.get(String(args.trigger_id ?? args.interactivity_pointer ?? ''));
+      if (!trigger) {
+        return {
+          ok: false,
+          error: 'invalid_arguments',
+          response_metadata: { messages: ['invalid `trigger_id`'] },
+        };
+      }
+      if (trigger.used) return { ok: false, error: 'exchanged_trigger_id' };
+      trigger.used = true;
+    }
     switch (method) {
       case 'auth.test':
         return {
@@ -375,9 +524,13 @@ export class SlackStandin {
           user_id: 'UBOT',
           bot_id: 'BBOT',
           app_id: 'AROSTER',
+          is_enterprise_install: false,
         };
       case 'team.info':
-        return { ok: true, team: { id: this.teamId, name: 'Acme', domain: 'acme' } };
+        return {
+          ok: true,
+          team: { id: this.teamId, name: 'Acme', domain: 'acme', email_domain: 'acme.test', icon: {} },
+        };
       case 'users.info': {
         const m = this.members.get(String(args.user));
         return m ? { ok: true, user: this.userObject(m) } : { ok: false, error: 'user_not_found' };
@@ -391,104 +544,213 @@ export class SlackStandin {
         return {
           ok: true,
           members: [...this.members.values()].map((m) => this.userObject(m)),
+          cache_ts: Math.floor(Date.now() / 1000),
           response_metadata: { next_cursor: '' },
         };
       case 'conversations.open': {
-        const users = String(args.users ?? '');
-        return { ok: true, channel: { id: `D${users.split(',')[0]}` } };
+        const users = String(args.users ?? '').split(',')[0];
+        if (!users) return { ok: false, error: 'users_list_not_supplied' };
+        return { ok: true, channel: { id: `D${users}` } };
       }
-      case 'conversations.info':
-        return { ok: true, channel: { id: args.channel, name: 'general', is_member: true } };
+      case 'conversations.info': {
+        const channel = String(args.channel ?? '');
+        if (!channel) return { ok: false, error: 'channel_not_found' };
+        const isIm = channel.startsWith('D');
+        return {
+          ok: true,
+          channel: isIm
+            ? { id: channel, is_im: true, user: channel.slice(1) }
+            : { id: channel, name: 'general', is_channel: true, is_member: true, is_private: false },
+        };
+      }
       case 'chat.postMessage': {
+        if (!args.channel) return { ok: false, error: 'channel_not_found' };
+        if (!args.text && !args.blocks && !args.attachments) return { ok: false, error: 'no_text' };
         const channel = this.dmChannel(String(args.channel));
         const ts = this.nextTs();
-        const message = { ...args, method, channel, ts };
-        this.messages.push(message);
-        return { ok: true, channel, ts, message: { text: args.text, blocks: args.blocks, ts } };
+        const blocks = withIds(args.blocks);
+        this.messages.push({
+          ...args,
+          ...(blocks ? { blocks } : {}),
+          method: 'chat.postMessage',
+          channel,
+          ts,
+        });
+        return {
+          ok: true,
+          channel,
+          ts,
+          message: {
+            type: 'message',
+            user: 'UBOT',
+            bot_id: 'BBOT',
+            app_id: 'AROSTER',
+            text: args.text,
+            blocks,
+            ts,
+          },
+        };
       }
       case 'chat.postEphemeral': {
+        if (!args.channel) return { ok: false, error: 'channel_not_found' };
+        if (!args.user) return { ok: false, error: 'user_not_in_channel' };
+        if (!args.text && !args.blocks && !args.attachments) return { ok: false, error: 'no_text' };
         const ts = this.nextTs();
-        this.messages.push({ ...args, method, channel: String(args.channel), ts });
+        const blocks = withIds(args.blocks);
+        this.messages.push({
+          ...args,
+          ...(blocks ? { blocks } : {}),
+          method: 'chat.postEphemeral',
+          channel: String(args.channel),
+          ts,
+        });
         return { ok: true, message_ts: ts };
       }
       case 'chat.update': {
+        if (!args.channel) return { ok: false, error: 'channel_not_found' };
+        if (!args.ts) return { ok: false, error: 'message_not_found' };
         const channel = String(args.channel);
-        this.messages.push({ ...args, method, channel, ts: String(args.ts) });
-        return { ok: true, channel, ts: args.ts, text: args.text };
+        const blocks = withIds(args.blocks);
+        this.messages.push({
+          ...args,
+          ...(blocks ? { blocks } : {}),
+          method: 'chat.update',
+          channel,
+          ts: String(args.ts),
+        });
+        return {
+          ok: true,
+          channel,
+          ts: args.ts,
+          text: args.text,
+          message: { type: 'message', user: 'UBOT', bot_id: 'BBOT', text: args.text, blocks },
+        };
       }
       case 'chat.delete':
         return { ok: true, channel: args.channel, ts: args.ts };
       case 'chat.getPermalink':
         return {
           ok: true,
+          channel: args.channel,
           permalink: `https://acme.slack.com/archives/${args.channel}/p${String(args.message_ts).replace('.', '')}`,
         };
       case 'views.open':
-      case 'views.push': {
-        const id = this.nextId('V');
-        const view = {
-          ...args.view,
-          id,
-          hash: `${Date.now()}.${id}`,
-          team_id: this.teamId,
-          state: { values: {} },
-        };
-        this.views.set(id, view);
-        this.lastViewId = id;
-        return { ok: true, view };
-      }
-      case 'views.update': {
-        const id = String(args.view_id ?? '');
-        const existing = this.views.get(id);
-        if (!existing) return { ok: false, error: 'not_found' };
-        const view = {
-          ...args.view,
-          id,
-          hash: `${Date.now()}.${id}`,
-          team_id: this.teamId,
-          state: { values: {} },
-        };
-        this.views.set(id, view);
-        return { ok: true, view };
-      }
-      case 'views.publish': {
-        const id = this.nextId('VH');
-        const view = { ...args.view, id, team_id: this.teamId };
-        this.views.set(id, view);
-        return { ok: true, view };
-      }
+      case 'views.push':
+        return this.openView(method, args);
+      case 'views.update':
+        return this.updateView(args);
+      case 'views.publish':
+        return this.publishView(args);
       case 'files.info': {
         const file = this.files.get(String(args.file));
-        if (!file) return { ok: false, error: 'file_not_found' };
-        const { content: _, ...publicFile } = file;
-        return { ok: true, file: publicFile };
+        return file ? { ok: true, file: this.publicFile(file) } : { ok: false, error: 'file_not_found' };
       }
       case 'files.getUploadURLExternal': {
+        const length = Number(args.length);
+        if (!args.filename || !Number.isInteger(length) || length < 0) {
+          return { ok: false, error: 'invalid_arguments' };
+        }
         const id = this.nextId('F');
-        this.pendingUploads.set(id, { filename: String(args.filename) });
+        this.pendingUploads.set(id, { filename: String(args.filename), length });
         return { ok: true, upload_url: `${this.baseUrl}/upload/${id}`, file_id: id };
       }
-      case 'files.completeUploadExternal': {
-        const files = (Array.isArray(args.files) ? args.files : []) as { id: string; title?: string }[];
-        const done = [];
-        for (const f of files) {
-          const pending = this.pendingUploads.get(f.id);
-          if (!pending) return { ok: false, error: 'file_not_found' };
-          this.uploadedFiles.push({
-            id: f.id,
-            filename: pending.filename,
-            title: f.title,
-            content: pending.content ?? Buffer.alloc(0),
-            channelId: args.channel_id,
-            initialComment: args.initial_comment,
-          });
-          done.push({ id: f.id, title: f.title ?? pending.filename });
-        }
-        return { ok: true, files: done };
-      }
+      case 'files.completeUploadExternal':
+        return this.completeUploads(args);
       default:
         return { ok: false, error: 'unknown_method' };
     }
+  }
+
+  private viewFrom(spec: unknown, id: string, extra: SlackObject = {}): SlackObject | null {
+    if (!spec || typeof spec !== 'object' || !('type' in spec)) return null;
+    const view = spec as SlackObject;
+    return {
+      private_metadata: '',
+      callback_id: '',
+      external_id: '',
+      clear_on_close: false,
+      notify_on_close: false,
+      ...view,
+      blocks: withIds(view.blocks) ?? [],
+      id,
+      team_id: this.teamId,
+      state: { values: {} },
+      hash: `${Math.floor(Date.now() / 1000)}.${randomId(8)}`,
+      app_id: 'AROSTER',
+      bot_id: 'BBOT',
+      ...extra,
+    };
+  }
+
+  private openView(method: string, args: SlackObject): SlackObject {
+    const id = this.nextId('V');
+    const previous = method === 'views.push' && this.lastViewId ? this.views.get(this.lastViewId) : undefined;
+    const view = this.viewFrom(args.view, id, {
+      root_view_id: previous?.root_view_id ?? id,
+      previous_view_id: previous?.id ?? null,
+    });
+    if (!view) return { ok: false, error: 'invalid_arguments' };
+    if (view.external_id) {
+      if (this.externalIds.has(view.external_id)) return { ok: false, error: 'duplicate_external_id' };
+      this.externalIds.set(view.external_id, id);
+    }
+    this.views.set(id, view);
+    this.lastViewId = id;
+    return { ok: true, view };
+  }
+
+  private updateView(args: SlackObject): SlackObject {
+    const id = args.view_id ? String(args.view_id) : this.externalIds.get(String(args.external_id ?? ''));
+    const existing = id ? this.views.get(id) : undefined;
+    if (!id || !existing) return { ok: false, error: 'not_found' };
+    if (args.hash && args.hash !== existing.hash) return { ok: false, error: 'hash_conflict' };
+    const view = this.viewFrom(args.view, id, {
+      root_view_id: existing.root_view_id ?? id,
+      previous_view_id: existing.previous_view_id ?? null,
+    });
+    if (!view) return { ok: false, error: 'invalid_arguments' };
+    this.views.set(id, view);
+    return { ok: true, view };
+  }
+
+  private publishView(args: SlackObject): SlackObject {
+    const userId = String(args.user_id ?? '');
+    if (!userId) return { ok: false, error: 'invalid_arguments' };
+    // A person's Home tab keeps its view id across publishes.
+    const id = this.homeViewIds.get(userId) ?? this.nextId('VH');
+    const existing = this.views.get(id);
+    if (existing && args.hash && args.hash !== existing.hash) return { ok: false, error: 'hash_conflict' };
+    const view = this.viewFrom(args.view, id, { user_id: userId, root_view_id: id, previous_view_id: null });
+    if (!view) return { ok: false, error: 'invalid_arguments' };
+    if (view.type !== 'home') return { ok: false, error: 'invalid_arguments' };
+    this.homeViewIds.set(userId, id);
+    this.views.set(id, view);
+    return { ok: true, view };
+  }
+
+  private completeUploads(args: SlackObject): SlackObject {
+    const files = (Array.isArray(args.files) ? args.files : []) as { id: string; title?: string }[];
+    if (!files.length) return { ok: false, error: 'invalid_arguments' };
+    const done: SlackFile[] = [];
+    for (const f of files) {
+      const pending = this.pendingUploads.get(f.id);
+      if (!pending?.content) return { ok: false, error: 'file_not_found' };
+      this.pendingUploads.delete(f.id);
+      const title = f.title ?? pending.filename;
+      this.uploadedFiles.push({
+        id: f.id,
+        filename: pending.filename,
+        title,
+        content: pending.content,
+        channelId: args.channel_id,
+        initialComment: args.initial_comment,
+        threadTs: args.thread_ts,
+      });
+      done.push(
+        this.addFile({ id: f.id, name: pending.filename, title, content: pending.content, user: 'UBOT' }),
+      );
+    }
+    return { ok: true, files: done };
   }
 
   /** Slack answers a post to a user id in the bot's DM with that user, whose id starts with D. */
@@ -497,9 +759,7 @@ export class SlackStandin {
   }
 }
 
-export async function startSlackStandin(
-  opts: { members?: Member[]; teamId?: string; botToken?: string } = {},
-) {
+export async function startSlackStandin(opts: StandinOptions = {}): Promise<SlackStandin> {
   const standin = new SlackStandin(opts);
   await standin.listen();
   return standin;

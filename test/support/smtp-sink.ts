@@ -1,10 +1,22 @@
 import type { AddressInfo } from 'node:net';
-import { type ParsedMail, simpleParser } from 'mailparser';
+import { type AddressObject, type ParsedMail, simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 
+/** A received mail, parsed; `toText` is its To header as text (`a@x.test, B <b@y.test>`). */
 export type Mail = ParsedMail & { toText: string };
 
-/** A real SMTP server on 127.0.0.1 that keeps and parses every message; it can be stopped and restarted. */
+function addressText(field: AddressObject | AddressObject[] | undefined): string {
+  return [field ?? []]
+    .flat()
+    .map((a) => a.text)
+    .join(', ');
+}
+
+/**
+ * A real SMTP server on 127.0.0.1 that accepts any sender and recipient, without TLS or authentication, and
+ * keeps every message parsed. It can be stopped (connections are refused: a mail server that is down) and
+ * started again on the same port.
+ */
 export class SmtpSink {
   readonly messages: Mail[] = [];
   port = 0;
@@ -15,34 +27,37 @@ export class SmtpSink {
     return `smtp://127.0.0.1:${this.port}`;
   }
 
+  /** Listens (again) on 127.0.0.1: on a free port the first time, then on the same port. */
   async start(): Promise<void> {
+    if (this.server) return;
     const server = new SMTPServer({
       authOptional: true,
       disabledCommands: ['STARTTLS'],
       logger: false,
+      // Idle pooled client connections must not hold stop() up for smtp-server's default 30 s.
+      closeTimeout: 500,
       onData: (stream, _session, callback) => {
         simpleParser(stream)
           .then((mail) => {
-            const toText = [mail.to]
-              .flat()
-              .map((a) => (a && 'text' in a ? a.text : ''))
-              .join(', ');
-            this.messages.push(Object.assign(mail, { toText }));
+            this.messages.push(Object.assign(mail, { toText: addressText(mail.to) }));
             for (const w of [...this.waiters]) w();
             callback();
           })
-          .catch(callback);
+          .catch((err: Error) => callback(err));
       },
     });
     await new Promise<void>((ok, fail) => {
-      server.once('error', fail);
-      server.listen(this.port, '127.0.0.1', () => ok());
+      server.server.once('error', fail);
+      server.listen(this.port, '127.0.0.1', () => {
+        server.server.off('error', fail);
+        ok();
+      });
     });
     this.server = server;
     this.port = (server.server.address() as AddressInfo).port;
   }
 
-  /** Stops listening, so connections are refused: a mail server that is down. */
+  /** Stops listening and drops open connections, so connections are refused: a mail server that is down. */
   async stop(): Promise<void> {
     const server = this.server;
     this.server = undefined;
@@ -53,10 +68,13 @@ export class SmtpSink {
     return this.stop();
   }
 
+  /** Mails whose To header names `address` (case-insensitive). */
   messagesTo(address: string): Mail[] {
-    return this.messages.filter((m) => m.toText.toLowerCase().includes(address.toLowerCase()));
+    const wanted = address.toLowerCase();
+    return this.messages.filter((m) => m.toText.toLowerCase().includes(wanted));
   }
 
+  /** The first mail matching `predicate`, waiting for one if there is none yet. */
   waitForMail(predicate: (m: Mail) => boolean = () => true, timeoutMs = 10000): Promise<Mail> {
     const hit = this.messages.find(predicate);
     if (hit) return Promise.resolve(hit);
@@ -70,11 +88,8 @@ export class SmtpSink {
       };
       const timer = setTimeout(() => {
         cleanup();
-        fail(
-          new Error(
-            `no matching mail within ${timeoutMs} ms; received ${this.messages.length}: ${this.messages.map((m) => `${m.toText}: ${m.subject}`).join('; ')}`,
-          ),
-        );
+        const seen = this.messages.map((m) => `${m.toText}: ${m.subject}`).join('; ');
+        fail(new Error(`no matching mail within ${timeoutMs} ms; received ${this.messages.length}: ${seen}`));
       }, timeoutMs);
       const cleanup = () => {
         clearTimeout(timer);
@@ -89,10 +104,22 @@ export class SmtpSink {
   }
 }
 
-/** The http(s) links in a mail's text and HTML. */
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'", apos: "'" };
+const decodeEntities = (s: string) =>
+  s.replace(/&(amp|lt|gt|quot|#39|apos);/g, (_, e: string) => ENTITIES[e] ?? _);
+
+/**
+ * The http(s) links in a mail, in order and each once: the HTML's hrefs and any URL in its text or HTML,
+ * with HTML entities decoded and sentence punctuation after a URL left out.
+ */
 export function links(mail: ParsedMail): string[] {
-  const text = `${mail.text ?? ''}\n${typeof mail.html === 'string' ? mail.html : ''}`;
-  return [...new Set(text.match(/https?:\/\/[^\s"'<>)]+/g) ?? [])];
+  const html = typeof mail.html === 'string' ? mail.html : '';
+  const hrefs = [...html.matchAll(/href\s*=\s*["']([^"']+)["']/gi)].map((m) => m[1] ?? '');
+  const bare = `${mail.text ?? ''}\n${html}`.match(/https?:\/\/[^\s"'<>]+/g) ?? [];
+  const urls = [...hrefs, ...bare]
+    .map((u) => decodeEntities(u).replace(/[.,;:!?)\]]+$/, ''))
+    .filter((u) => /^https?:\/\//.test(u));
+  return [...new Set(urls)];
 }
 
 export async function startSmtpSink(): Promise<SmtpSink> {
