@@ -733,6 +733,16 @@ export class CsvImportService {
       [account.id, d.email.trim().toLowerCase()],
     );
     const existing = found ? await tx.findOneOrFail(User, found.id) : null;
+    const log = (user: IUser, action: string) =>
+      audit(tx, {
+        account,
+        actor: actor.slackUserId,
+        action,
+        subjectType: 'user',
+        subjectId: user.id,
+        surface: actor.surface,
+        data: { email: user.email, status: user.status, importId: ctx.importId },
+      });
     const invite = async (user: IUser) =>
       queueInvitation(tx, this.jobs, { account, user, invitedBy: actor.slackUserId, surface: actor.surface });
     try {
@@ -764,6 +774,7 @@ export class CsvImportService {
               phone: d.phone,
             });
             await invite(user);
+            log(user, 'user.imported');
             return user;
           },
         );
@@ -804,6 +815,7 @@ export class CsvImportService {
         invited = true;
       }
       Object.assign(existing, profile);
+      if (changed || invited) log(existing, 'user.updated');
       return { result: changed || invited ? 'updated' : 'unchanged', invited };
     } catch (err) {
       if (isDomainError(err) && err.code === 'no_seat') {
