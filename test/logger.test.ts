@@ -40,5 +40,8 @@ describe('logs', () => {
     expect(out).toContain('/invitations/[redacted]');
     expect(out).toContain('[redacted]');
     expect(lines).toHaveLength(3);
+    const logged = JSON.parse(lines[2]!);
+    expect(logged.err.message).toBe('failed to fetch https://x.test/join/[redacted] with Bearer [redacted]');
+    expect(logged.err.stack).toContain('logger.test.ts');
   });
 });

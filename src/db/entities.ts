@@ -3,7 +3,7 @@ import { AuditEvent } from '../features/audit/audit-event.entity.ts';
 import { Contact } from '../features/contacts/contact.entity.ts';
 import { CsvImport, CsvImportRow } from '../features/csv-import/csv-import.entity.ts';
 import { Invitation } from '../features/invites/invitation.entity.ts';
-import { JoinLink } from '../features/join-links/join-link.entity.ts';
+import { JoinConfirmation, JoinLink } from '../features/join-links/join-link.entity.ts';
 import { User } from '../features/people/user.entity.ts';
 import { SeatRequest } from '../features/seats/seat-request.entity.ts';
 
@@ -15,6 +15,7 @@ export const entities = [
   Contact,
   Invitation,
   JoinLink,
+  JoinConfirmation,
   SeatRequest,
   CsvImport,
   CsvImportRow,

@@ -6,8 +6,11 @@ import type { JobQueue } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Mailer } from '../shared/mailer.ts';
 import type { Csrf, Router } from '../web/router.ts';
+import { contactsFeature } from './contacts/index.ts';
 import { csvImportFeature } from './csv-import/index.ts';
 import { homeFeature } from './home/index.ts';
+import { invitesFeature } from './invites/index.ts';
+import { joinLinksFeature } from './join-links/index.ts';
 import type { PeopleChanges } from './people/people.changes.ts';
 import type { AdminDirectory } from './seats/admins.ts';
 import { seatsFeature } from './seats/index.ts';
@@ -36,4 +39,11 @@ export type Feature = {
   web?(router: Router, deps: Deps): void;
 };
 
-export const features: Feature[] = [seatsFeature, homeFeature, csvImportFeature];
+export const features: Feature[] = [
+  seatsFeature,
+  invitesFeature,
+  contactsFeature,
+  joinLinksFeature,
+  csvImportFeature,
+  homeFeature,
+];

@@ -67,16 +67,25 @@ export class JobQueue {
       notify: true,
     });
     this.defined.add(name);
-    await this.boss.work<T>(name, { localConcurrency, batchSize: 1 }, async ([job]) => {
-      if (!job) return;
-      const log = this.logger.child({ job: name, jobId: job.id });
-      try {
-        await handler(job.data, { id: job.id, retryCount: (job as { retryCount?: number }).retryCount ?? 0 });
-      } catch (err) {
-        log.warn({ err }, 'job failed; it will be retried if attempts remain');
-        throw err;
-      }
-    });
+    // NOTIFY wakes workers for new jobs at once; retries and delayed jobs are found by polling, which
+    // would otherwise wait 30 s between looks.
+    await this.boss.work<T>(
+      name,
+      { localConcurrency, batchSize: 1, notifyPollingIntervalSeconds: 2 },
+      async ([job]) => {
+        if (!job) return;
+        const log = this.logger.child({ job: name, jobId: job.id });
+        try {
+          await handler(job.data, {
+            id: job.id,
+            retryCount: (job as { retryCount?: number }).retryCount ?? 0,
+          });
+        } catch (err) {
+          log.warn({ err }, 'job failed; it will be retried if attempts remain');
+          throw err;
+        }
+      },
+    );
   }
 
   async send<T extends object>(name: string, data: T, opts: SendOptions = {}): Promise<string | null> {

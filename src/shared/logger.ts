@@ -19,6 +19,10 @@ export function scrub(text: string): string {
 function scrubDeep(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return scrub(value);
   if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) {
+    const { code } = value as Error & { code?: unknown };
+    return { type: value.name, message: scrub(value.message), stack: scrub(value.stack ?? ''), code };
+  }
   if (Array.isArray(value)) return value.map((v) => scrubDeep(v, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = scrubDeep(v, depth + 1);

@@ -112,7 +112,7 @@ export async function startTestApp(
 /** Polls until `check` holds; for effects of background jobs. */
 export async function eventually<T>(
   check: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-  timeoutMs = 5000,
+  timeoutMs = 10000,
 ): Promise<T> {
   const start = Date.now();
   let last: unknown;

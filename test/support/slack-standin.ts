@@ -92,7 +92,10 @@ export class SlackStandin {
   readonly teamId: string;
   readonly botToken: string;
   private readonly server: Server;
-  private readonly failures = new Map<string, { error?: string; status?: number; times: number }[]>();
+  private readonly failures = new Map<
+    string,
+    { error?: string; status?: number; times: number; when?: (args: Record<string, any>) => boolean }[]
+  >();
   private readonly pendingUploads = new Map<string, { filename: string; content?: Buffer }>();
   private readonly waiters = new Set<() => void>();
   private lastViewId?: string;
@@ -133,9 +136,9 @@ export class SlackStandin {
     this.members.set(m.id, m);
   }
 
-  /** The next `times` calls of `method` answer `{ ok: false, error }`. */
-  failNext(method: string, error: string, times = 1): void {
-    this.failures.set(method, [...(this.failures.get(method) ?? []), { error, times }]);
+  /** The next `times` calls of `method` (those matching `when`, if given) answer `{ ok: false, error }`. */
+  failNext(method: string, error: string, times = 1, when?: (args: Record<string, any>) => boolean): void {
+    this.failures.set(method, [...(this.failures.get(method) ?? []), { error, times, when }]);
   }
 
   /** The next `times` calls of `method` answer with this HTTP status. */
@@ -337,10 +340,11 @@ export class SlackStandin {
     const token = req.headers.authorization?.replace(/^Bearer\s+/i, '') ?? (args.token as string | undefined);
     this.calls.push({ method, args, token, at: Date.now() });
 
-    const failure = this.failures.get(method)?.[0];
+    const queue = this.failures.get(method) ?? [];
+    const failure = queue.find((f) => !f.when || f.when(args));
     if (failure) {
       failure.times -= 1;
-      if (failure.times <= 0) this.failures.get(method)?.shift();
+      if (failure.times <= 0) queue.splice(queue.indexOf(failure), 1);
       this.notify();
       if (failure.status) {
         json(failure.status, { ok: false, error: 'fatal_error' });

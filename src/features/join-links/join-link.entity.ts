@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
 import { baseProperties } from '../../db/base.ts';
 import { Account } from '../accounts/account.entity.ts';
@@ -21,6 +22,31 @@ export const JoinLink = defineEntity({
     createdBy: p.string(),
     channelId: p.string().nullable(),
     messageTs: p.string().nullable(),
+    expiryAnnouncedAt: p.datetime().nullable(),
   },
 });
 export type IJoinLink = InferEntity<typeof JoinLink>;
+
+/** A join through the link's web page, waiting for the person to confirm their email. */
+export const JoinConfirmation = defineEntity({
+  name: 'JoinConfirmation',
+  tableName: 'join_confirmation',
+  properties: {
+    id: p
+      .uuid()
+      .primary()
+      .onCreate(() => randomUUID()),
+    createdAt: p
+      .datetime()
+      .onCreate(() => new Date())
+      .defaultRaw('now()'),
+    joinLink: () => p.manyToOne(JoinLink).ref(),
+    email: p.string(),
+    name: p.string(),
+    tokenHash: p.string().unique(),
+    expiresAt: p.datetime(),
+    sentAt: p.datetime().nullable(),
+    usedAt: p.datetime().nullable(),
+  },
+});
+export type IJoinConfirmation = InferEntity<typeof JoinConfirmation>;

@@ -1,0 +1,20 @@
+import type { Feature } from '../index.ts';
+import { perApp } from '../per-app.ts';
+import { defineDelivery } from './invite.delivery.ts';
+import { InviteService } from './invite.service.ts';
+import { registerInviteActions } from './slack/invite.actions.ts';
+import { registerInviteCommand } from './slack/invite.command.ts';
+import { registerAcceptPage } from './web/accept.page.ts';
+
+const invitesOf = perApp((deps) => new InviteService(deps.seats, deps.jobs));
+
+/** Invitations: /invite, its modal and shortcuts, delivery by DM or email, the accept page, resend and cancel. */
+export const invitesFeature: Feature = {
+  name: 'invites',
+  jobs: (deps) => defineDelivery(deps, invitesOf(deps)),
+  slack(app, deps) {
+    registerInviteCommand(app, deps, invitesOf(deps));
+    registerInviteActions(app, deps, invitesOf(deps));
+  },
+  web: (router, deps) => registerAcceptPage(router, deps.csrf, invitesOf(deps)),
+};

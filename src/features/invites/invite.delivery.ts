@@ -1,0 +1,116 @@
+import { actions, button, context, esc, section, slackDate } from '../../slack/blocks.ts';
+import { escapeHtml } from '../../web/html.ts';
+import type { IAccount } from '../accounts/account.entity.ts';
+import type { Deps } from '../index.ts';
+import { displayName, type IUser } from '../people/user.entity.ts';
+import { ROLE_LABEL } from '../seats/slack/request.message.ts';
+import type { IInvitation } from './invitation.entity.ts';
+import { INVITE_JOBS } from './invitation.service.ts';
+import type { InviteService } from './invite.service.ts';
+import { INVITE_ACTIONS } from './slack/summary.ts';
+
+type Letter = {
+  inviter: string;
+  accountName: string;
+  role: string;
+  message: string | null;
+  link: string;
+  expires: Date;
+};
+
+/** The email: plain text and HTML saying who invites you, to what, as what, and the link. */
+export function invitationEmail(to: IUser, l: Letter) {
+  const subject = `${l.inviter} invited you to ${l.accountName}`;
+  const text = [
+    `Hello${to.firstName ? ` ${to.firstName}` : ''},`,
+    '',
+    `${l.inviter} invited you to join ${l.accountName} as ${l.role}.`,
+    ...(l.message ? ['', `“${l.message}”`] : []),
+    '',
+    `Accept the invitation: ${l.link}`,
+    '',
+    `The link works until ${l.expires.toUTCString()}. If you were not expecting this, you can ignore it.`,
+  ].join('\n');
+  const html = `<!doctype html><html><body style="font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;color:#1d1c1d;line-height:1.5">
+<p>Hello${to.firstName ? ` ${escapeHtml(to.firstName)}` : ''},</p>
+<p><strong>${escapeHtml(l.inviter)}</strong> invited you to join <strong>${escapeHtml(l.accountName)}</strong> as ${escapeHtml(l.role)}.</p>
+${l.message ? `<blockquote style="border-left:3px solid #ccc;margin:0;padding-left:1em">${escapeHtml(l.message)}</blockquote>` : ''}
+<p><a href="${escapeHtml(l.link)}" style="display:inline-block;background:#4a154b;color:#fff;padding:10px 18px;border-radius:6px;text-decoration:none;font-weight:600">Accept the invitation</a></p>
+<p style="color:#616061;font-size:13px">Or open ${escapeHtml(l.link)}<br>The link works until ${escapeHtml(l.expires.toUTCString())}. If you were not expecting this, you can ignore it.</p>
+</body></html>`;
+  return { subject, text, html };
+}
+
+function dm(invitation: IInvitation, l: Letter) {
+  return {
+    text: `${l.inviter} invited you to ${l.accountName} as ${l.role}`,
+    blocks: [
+      section(`:wave: *${esc(l.inviter)}* invited you to join *${esc(l.accountName)}* as ${esc(l.role)}.`),
+      ...(l.message ? [section(`> ${esc(l.message).replace(/\n/g, '\n> ')}`)] : []),
+      actions(
+        `invitation:${invitation.id}`,
+        button('Accept', INVITE_ACTIONS.accept, invitation.id, 'primary'),
+      ),
+      context(`Or open <${l.link}|the invitation page>. It works until ${slackDate(l.expires)}.`),
+    ],
+  };
+}
+
+/**
+ * Delivers an invitation: by Slack DM when the person is in the workspace, otherwise (or when the DM
+ * fails) by email. A failure is recorded and the job retried with backoff; a delivered invitation is
+ * never delivered again.
+ */
+export async function defineDelivery(deps: Deps, invites: InviteService): Promise<void> {
+  const { slack, mailer, orm, logger } = deps;
+  await deps.jobs.define<{ invitationId: string }>(
+    INVITE_JOBS.deliver,
+    async ({ invitationId }) => {
+      const ready = await invites.prepareDelivery(orm.em.fork(), invitationId);
+      if (!ready) return;
+      const { token, invitation, user, account } = ready;
+      const inviter = invitation.invitedBy
+        ? ((await deps.admins.slackPerson(invitation.invitedBy).catch(() => null))?.name ?? 'Someone')
+        : 'Someone';
+      const letter: Letter = {
+        inviter,
+        accountName: (account as IAccount).name ?? 'your company',
+        role: ROLE_LABEL[user.role] ?? user.role,
+        message: invitation.personalMessage ?? null,
+        link: `${deps.config.publicUrl}/invitations/${token}`,
+        expires: invitation.expiresAt,
+      };
+      const log = logger.child({
+        job: INVITE_JOBS.deliver,
+        invitationId,
+        attempt: invitation.deliveryAttempts,
+      });
+
+      let dmError: string | undefined;
+      const member = await slack.users.lookupByEmail({ email: user.email }).catch(() => null);
+      if (member?.user?.id && !member.user.deleted) {
+        try {
+          await slack.chat.postMessage({ channel: member.user.id, ...dm(invitation, letter) });
+          await invites.recordDelivery(orm.em.fork(), invitationId, {
+            method: 'slack_dm',
+            slackUserId: member.user.id,
+          });
+          log.info({ to: displayName(user), method: 'slack_dm' }, 'invitation delivered');
+          return;
+        } catch (err) {
+          dmError = `Slack DM failed: ${(err as Error).message}`;
+          log.warn({ err }, 'invitation DM failed; sending it by email');
+        }
+      }
+      try {
+        await mailer.send({ to: user.email, ...invitationEmail(user, letter) });
+      } catch (err) {
+        await invites.recordFailure(orm.em.fork(), invitationId, `Email failed: ${(err as Error).message}`);
+        throw err;
+      }
+      await invites.recordDelivery(orm.em.fork(), invitationId, { method: 'email', error: dmError });
+      log.info({ method: 'email' }, 'invitation delivered');
+    },
+    { retryLimit: 10, retryDelay: 1, retryBackoff: true, retryDelayMax: 300 },
+  );
+}

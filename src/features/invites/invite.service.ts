@@ -1,0 +1,452 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
+import { z } from 'zod';
+import { DomainError } from '../../shared/errors.ts';
+import { hashToken, newToken } from '../../shared/ids.ts';
+import type { JobQueue } from '../../shared/jobs.ts';
+import { Account, type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
+import { audit } from '../audit/audit.service.ts';
+import type { Surface } from '../audit/audit-event.entity.ts';
+import { createUser, findContactByEmail, findUserByEmail } from '../people/people.service.ts';
+import { type IUser, ROLES, type Role, User, type UserStatus } from '../people/user.entity.ts';
+import type { Actor, SeatService } from '../seats/seat.service.ts';
+import { type IInvitation, Invitation } from './invitation.entity.ts';
+import { queueInvitation } from './invitation.service.ts';
+
+export const MAX_EMAILS = 100;
+const emailSchema = z.email();
+
+/** Splits what a person typed into addresses: commas, semicolons, spaces or new lines; duplicates dropped. */
+export function parseEmails(text: string): { emails: string[]; invalid: string[]; duplicates: string[] } {
+  const seen = new Set<string>();
+  const emails: string[] = [];
+  const invalid: string[] = [];
+  const duplicates: string[] = [];
+  for (const raw of text.split(/[\s,;]+/)) {
+    const token = raw
+      .trim()
+      .replace(/^<?mailto:/i, '')
+      .replace(/^<|>$/g, '');
+    if (!token) continue;
+    // Slack turns typed addresses into <mailto:a@b.c|a@b.c>.
+    const email = token.includes('|') ? (token.split('|')[1] ?? token) : token;
+    if (!emailSchema.safeParse(email).success) {
+      invalid.push(email);
+      continue;
+    }
+    const key = email.toLowerCase();
+    if (seen.has(key)) {
+      duplicates.push(email);
+      continue;
+    }
+    seen.add(key);
+    emails.push(email);
+  }
+  return { emails, invalid, duplicates };
+}
+
+/** `/invite ana@x.com, bo@y.org contractor`: the addresses and the role, as typed. */
+export function parseInviteText(text: string): { emailsText: string; role?: Role } {
+  let role: Role | undefined;
+  const rest: string[] = [];
+  for (const token of text.split(/[\s,;]+/).filter(Boolean)) {
+    const lower = token.toLowerCase();
+    if ((ROLES as readonly string[]).includes(lower)) role = lower as Role;
+    else rest.push(token.replace(/^<mailto:[^|]*\|(.*)>$/, '$1'));
+  }
+  return { emailsText: rest.join('\n'), role };
+}
+
+export type InviteInput = {
+  emails: string[];
+  role: Role;
+  permissionSetId?: string | null;
+  sendNow: boolean;
+  personalMessage?: string | null;
+};
+
+export type InviteOutcome =
+  | { email: string; result: 'invited' | 'added' | 'converted'; user: IUser; sent: boolean }
+  | { email: string; result: 'exists'; user: IUser }
+  | { email: string; result: 'requested' }
+  | { email: string; result: 'refused'; reason: string };
+
+type Payload = { sendNow: boolean; personalMessage: string | null; permissionSetId: string | null };
+
+/** Inviting people, delivering and accepting invitations, and what can be done to them later. */
+export class InviteService {
+  private readonly seats: SeatService;
+  private readonly jobs: JobQueue;
+  private readonly now: () => Date;
+
+  constructor(seats: SeatService, jobs: JobQueue, now: () => Date = () => new Date()) {
+    this.seats = seats;
+    this.jobs = jobs;
+    this.now = now;
+    seats.register('invite', {
+      approve: async (tx, request, account) => {
+        const payload = request.payload as Payload;
+        const existing = await findUserByEmail(tx, account, request.email);
+        if (existing) return `${request.email} was already a user (${existing.status.replace('_', ' ')}).`;
+        const permissionSet = payload.permissionSetId
+          ? await tx.findOne(PermissionSet, { id: payload.permissionSetId, account })
+          : null;
+        await this.create(
+          tx,
+          account,
+          request.email,
+          request.role,
+          permissionSet,
+          request.requestedBy,
+          payload,
+          'slack',
+        );
+        return payload.sendNow
+          ? `The invitation is on its way to ${request.email}.`
+          : `${request.email} was added without an invitation.`;
+      },
+    });
+  }
+
+  /** Invites each address in its own transaction, so one refusal does not undo the others. */
+  async invite(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    input: InviteInput,
+  ): Promise<InviteOutcome[]> {
+    const permissionSet = input.permissionSetId
+      ? await em.findOne(PermissionSet, { id: input.permissionSetId, account })
+      : null;
+    if (input.permissionSetId && !permissionSet) {
+      throw new DomainError('invalid_input', 'That permission set no longer exists.', {
+        field: 'permission_set',
+      });
+    }
+    const payload: Payload = {
+      sendNow: input.sendNow,
+      personalMessage: input.personalMessage?.trim() || null,
+      permissionSetId: permissionSet?.id ?? null,
+    };
+    const outcomes: InviteOutcome[] = [];
+    for (const email of input.emails) {
+      outcomes.push(
+        await this.inviteOne(em.fork(), account, actor, email.trim(), input.role, permissionSet, payload),
+      );
+    }
+    return outcomes;
+  }
+
+  private async inviteOne(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    email: string,
+    role: Role,
+    permissionSet: IPermissionSet | null,
+    payload: Payload,
+  ): Promise<InviteOutcome> {
+    try {
+      return await em.transactional(async (tx) => {
+        const existing = await findUserByEmail(tx, account, email);
+        if (existing) return { email, result: 'exists', user: existing };
+        const converting = Boolean(await findContactByEmail(tx, account, email));
+        const result = await this.seats.admit(
+          tx,
+          account,
+          actor,
+          { kind: 'invite', email, role, permissionSet, requestedBy: actor.slackUserId, payload },
+          () =>
+            this.create(tx, account, email, role, permissionSet, actor.slackUserId, payload, actor.surface),
+        );
+        if (result.status === 'requested') return { email, result: 'requested' };
+        const user = result.value;
+        return {
+          email,
+          result: converting ? 'converted' : payload.sendNow ? 'invited' : 'added',
+          user,
+          sent: payload.sendNow,
+        };
+      });
+    } catch (err) {
+      if (err instanceof DomainError) return { email, result: 'refused', reason: err.message };
+      if (err instanceof UniqueConstraintViolationException) {
+        // Another request added the same person a moment ago (a retry, a double submit).
+        const user = await findUserByEmail(em.fork(), account, email);
+        if (user) return { email, result: 'exists', user };
+      }
+      throw err;
+    }
+  }
+
+  private async create(
+    tx: EntityManager,
+    account: IAccount,
+    email: string,
+    role: Role,
+    permissionSet: IPermissionSet | null,
+    addedBy: string,
+    payload: Payload,
+    surface: Surface,
+  ): Promise<IUser> {
+    const user = await createUser(tx, account, {
+      email,
+      role,
+      status: 'not_invited',
+      permissionSet,
+      addedBy,
+    });
+    audit(tx, {
+      account,
+      actor: addedBy,
+      action: 'user.added',
+      subjectType: 'user',
+      subjectId: user.id,
+      surface,
+      data: { email, role, sendNow: payload.sendNow },
+    });
+    if (payload.sendNow) {
+      await queueInvitation(tx, this.jobs, {
+        account,
+        user,
+        invitedBy: addedBy,
+        personalMessage: payload.personalMessage,
+        surface,
+      });
+    }
+    await tx.flush();
+    return user;
+  }
+
+  /**
+   * Readies an invitation for delivery: a fresh token, whose hash replaces any earlier one, and one
+   * more attempt counted. Null when there is nothing to deliver (cancelled, superseded, delivered).
+   */
+  async prepareDelivery(em: EntityManager, invitationId: string) {
+    return em.transactional(async (tx) => {
+      const [row] = await tx
+        .getConnection()
+        .execute<{ id: string }[]>(
+          `select id from invitation where id = ? and status = 'pending' and delivered_at is null for update`,
+          [invitationId],
+          'all',
+          tx.getTransactionContext(),
+        );
+      if (!row) return null;
+      const invitation = await tx.findOneOrFail(Invitation, invitationId, {
+        populate: ['user', 'account'],
+        refresh: true,
+      });
+      const { token, hash } = newToken();
+      invitation.tokenHash = hash;
+      invitation.deliveryAttempts += 1;
+      return {
+        token,
+        invitation,
+        user: invitation.user.getEntity(),
+        account: invitation.account.getEntity(),
+      };
+    });
+  }
+
+  async recordDelivery(
+    em: EntityManager,
+    invitationId: string,
+    result: { method: 'slack_dm' | 'email'; slackUserId?: string; error?: string },
+  ): Promise<void> {
+    await em.transactional(async (tx) => {
+      const invitation = await tx.findOneOrFail(Invitation, invitationId, { populate: ['user', 'account'] });
+      invitation.deliveredAt = this.now();
+      invitation.deliveryMethod = result.method;
+      invitation.lastError = result.error ?? null;
+      const user = invitation.user.getEntity();
+      if (result.slackUserId && !user.slackUserId) user.slackUserId = result.slackUserId;
+      audit(tx, {
+        account: invitation.account.getEntity(),
+        actor: 'roster',
+        action: 'invitation.delivered',
+        subjectType: 'invitation',
+        subjectId: invitation.id,
+        surface: 'job',
+        data: {
+          email: user.email,
+          method: result.method,
+          attempts: invitation.deliveryAttempts,
+          fellBackFrom: result.error,
+        },
+      });
+    });
+  }
+
+  async recordFailure(em: EntityManager, invitationId: string, error: string): Promise<void> {
+    await em
+      .getConnection()
+      .execute('update invitation set last_error = ?, updated_at = now() where id = ?', [
+        error.slice(0, 1000),
+        invitationId,
+      ]);
+  }
+
+  /** The invitation behind a link, if the link still works; anything else is `null`, whatever the reason. */
+  async findByToken(em: EntityManager, token: string) {
+    if (!/^[A-Za-z0-9_-]{40,64}$/.test(token)) return null;
+    const invitation = await em.findOne(
+      Invitation,
+      { tokenHash: hashToken(token) },
+      { populate: ['user', 'account'] },
+    );
+    if (!invitation) return null;
+    const usable = invitation.status === 'pending' && invitation.expiresAt > this.now();
+    return { invitation, usable };
+  }
+
+  /**
+   * Accepts an invitation: the user becomes active. Accepting twice (a double click) answers as the
+   * first time did, for a few minutes; after that a used link is just no longer valid.
+   */
+  async accept(
+    em: EntityManager,
+    by: { token?: string; invitationId?: string; slackUserId?: string },
+    surface: Surface,
+  ): Promise<{ user: IUser; account: IAccount; already: boolean } | null> {
+    return em.transactional(async (tx) => {
+      const where = by.token ? 'token_hash = ?' : 'id = ?';
+      const key = by.token ? hashToken(by.token) : by.invitationId;
+      const [row] = await tx
+        .getConnection()
+        .execute<{ id: string }[]>(
+          `select id from invitation where ${where} for update`,
+          [key],
+          'all',
+          tx.getTransactionContext(),
+        );
+      if (!row) return null;
+      const invitation = await tx.findOneOrFail(Invitation, row.id, {
+        populate: ['user', 'account'],
+        refresh: true,
+      });
+      const user = invitation.user.getEntity();
+      const account = invitation.account.getEntity();
+      if (invitation.status === 'accepted') {
+        const recent =
+          invitation.acceptedAt && this.now().getTime() - invitation.acceptedAt.getTime() < 10 * 60_000;
+        return recent ? { user, account, already: true } : null;
+      }
+      if (invitation.status !== 'pending' || invitation.expiresAt <= this.now() || user.status !== 'invited')
+        return null;
+      invitation.status = 'accepted';
+      invitation.acceptedAt = this.now();
+      user.status = 'active';
+      if (by.slackUserId && !user.slackUserId) user.slackUserId = by.slackUserId;
+      audit(tx, {
+        account,
+        actor: by.slackUserId ?? user.email,
+        action: 'invitation.accepted',
+        subjectType: 'invitation',
+        subjectId: invitation.id,
+        surface,
+        data: { email: user.email },
+      });
+      return { user, account, already: false };
+    });
+  }
+
+  /** Sends (or sends again) the invitation of a user who is invited or was added without one. */
+  async resend(em: EntityManager, account: IAccount, actor: Actor, userId: string): Promise<IUser> {
+    return em.transactional(async (tx) => {
+      const user = await this.userActorMayChange(tx, account, actor, userId);
+      if (user.status !== 'invited' && user.status !== 'not_invited') {
+        throw new DomainError(
+          'conflict',
+          `${user.email} is ${statusText(user.status)}, so there is no invitation to send.`,
+        );
+      }
+      await queueInvitation(tx, this.jobs, {
+        account,
+        user,
+        invitedBy: actor.slackUserId,
+        surface: actor.surface,
+      });
+      return user;
+    });
+  }
+
+  /** Cancels a pending invitation: its link stops working and the person no longer holds a seat. */
+  async cancel(em: EntityManager, account: IAccount, actor: Actor, userId: string): Promise<IUser> {
+    return em.transactional(async (tx) => {
+      const user = await this.userActorMayChange(tx, account, actor, userId);
+      if (user.status !== 'invited' && user.status !== 'not_invited') {
+        throw new DomainError(
+          'conflict',
+          `${user.email} is ${statusText(user.status)}: there is no invitation to cancel.`,
+        );
+      }
+      const pending = await tx.find(Invitation, { user, status: 'pending' });
+      for (const inv of pending) {
+        inv.status = 'cancelled';
+        inv.cancelledAt = this.now();
+      }
+      user.status = 'deactivated';
+      user.deactivatedAt = this.now();
+      audit(tx, {
+        account,
+        actor: actor.slackUserId,
+        action: 'invitation.cancelled',
+        subjectType: 'user',
+        subjectId: user.id,
+        surface: actor.surface,
+        data: { email: user.email, invitations: pending.map((i) => i.id) },
+      });
+      this.seats.freed(tx, account, actor, user.email);
+      return user;
+    });
+  }
+
+  /** Users whose invitation is pending or not yet sent: an admin sees all, anyone else those they added. */
+  async pending(em: EntityManager, account: IAccount, actor: Actor) {
+    const users = await em.find(
+      User,
+      {
+        account,
+        status: { $in: ['invited', 'not_invited'] },
+        ...(actor.isAdmin ? {} : { addedBy: actor.slackUserId }),
+      },
+      { orderBy: { updatedAt: 'desc' }, limit: 50 },
+    );
+    const invitations = await em.find(Invitation, {
+      user: { $in: users.map((u) => u.id) },
+      status: 'pending',
+    });
+    const byUser = new Map(invitations.map((i) => [i.user.id, i]));
+    return users.map((user) => ({ user, invitation: byUser.get(user.id) as IInvitation | undefined }));
+  }
+
+  private async userActorMayChange(
+    tx: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    userId: string,
+  ): Promise<IUser> {
+    const user = await tx.findOne(User, { id: userId, account });
+    if (!user) throw new DomainError('not_found', 'That person is no longer in Roster.');
+    if (!actor.isAdmin && user.addedBy !== actor.slackUserId) {
+      throw new DomainError('not_allowed', 'Only the person who invited them or an admin can do that.');
+    }
+    return user;
+  }
+}
+
+export function statusText(status: UserStatus): string {
+  return {
+    locked: 'locked (imported)',
+    not_invited: 'added but not invited yet',
+    invited: 'invited',
+    active: 'already active',
+    deactivated: 'deactivated',
+  }[status];
+}
+
+export async function accountName(em: EntityManager, account: IAccount): Promise<string> {
+  const fresh = await em.findOne(Account, account.id);
+  return fresh?.name ?? 'your company';
+}

@@ -1,0 +1,81 @@
+import type { App, BlockButtonAction } from '@slack/bolt';
+import { z } from 'zod';
+import { DomainError } from '../../../shared/errors.ts';
+import { slackActor } from '../../../slack/actor.ts';
+import { esc } from '../../../slack/blocks.ts';
+import { roster } from '../../../slack/context.ts';
+import type { Deps } from '../../index.ts';
+import { displayName } from '../../people/user.entity.ts';
+import { Invitation } from '../invitation.entity.ts';
+import type { InviteService } from '../invite.service.ts';
+import { INVITE_ACTIONS } from './summary.ts';
+
+const uuid = z.uuid();
+
+/** Resend, Send invitation and Cancel wherever they are shown; Accept in the invitation DM. */
+export function registerInviteActions(app: App, deps: Deps, invites: InviteService): void {
+  for (const [actionId, verb] of [
+    [INVITE_ACTIONS.resend, 'resent'],
+    [INVITE_ACTIONS.send, 'sent'],
+  ] as const) {
+    app.action<BlockButtonAction>(actionId, async ({ ack, action, body, context, respond }) => {
+      await ack();
+      const id = uuid.safeParse(action.value);
+      if (!id.success) throw new DomainError('not_found', 'That person is no longer in Roster.');
+      const { em, account } = roster(context);
+      const user = await invites.resend(em, account, await slackActor(deps, context, body.user.id), id.data);
+      await respond({
+        response_type: 'ephemeral',
+        replace_original: false,
+        text: `:envelope: Invitation ${verb} to ${esc(displayName(user))}${user.firstName ? ` (${esc(user.email)})` : ''}. ${verb === 'resent' ? 'The earlier link no longer works.' : ''}`.trim(),
+      });
+    });
+  }
+
+  app.action<BlockButtonAction>(INVITE_ACTIONS.cancel, async ({ ack, action, body, context, respond }) => {
+    await ack();
+    const id = uuid.safeParse(action.value);
+    if (!id.success) throw new DomainError('not_found', 'That person is no longer in Roster.');
+    const { em, account } = roster(context);
+    const user = await invites.cancel(em, account, await slackActor(deps, context, body.user.id), id.data);
+    await respond({
+      response_type: 'ephemeral',
+      replace_original: false,
+      text: `:x: Cancelled the invitation to ${esc(user.email)}. Their link no longer works and they no longer hold a seat.`,
+    });
+  });
+
+  app.action<BlockButtonAction>(INVITE_ACTIONS.accept, async ({ ack, action, body, context, respond }) => {
+    await ack();
+    const { em, account } = roster(context);
+    const id = uuid.safeParse(action.value);
+    const invitation = id.success
+      ? await em.findOne(Invitation, { id: id.data, account }, { populate: ['user'] })
+      : null;
+    const person = await deps.admins.slackPerson(body.user.id);
+    const invitee = invitation?.user.getEntity();
+    if (!invitation || !invitee)
+      throw new DomainError(
+        'link_invalid',
+        'This invitation is no longer valid. Ask the person who invited you to send a new one.',
+      );
+    if (!person.email || person.email.trim().toLowerCase() !== invitee.email.trim().toLowerCase()) {
+      throw new DomainError('not_allowed', `This invitation is for ${invitee.email}, not for you.`);
+    }
+    const result = await invites.accept(
+      em,
+      { invitationId: invitation.id, slackUserId: body.user.id },
+      'slack',
+    );
+    if (!result) {
+      throw new DomainError(
+        'link_invalid',
+        'This invitation is no longer valid. Ask the person who invited you to send a new one.',
+      );
+    }
+    await respond({
+      replace_original: true,
+      text: `:white_check_mark: You accepted the invitation: you are now an active member of ${esc(result.account.name ?? 'the account')}.`,
+    });
+  });
+}

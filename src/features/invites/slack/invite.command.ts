@@ -1,0 +1,122 @@
+import type { App, SlackViewAction, ViewSubmitAction } from '@slack/bolt';
+import { slackActor } from '../../../slack/actor.ts';
+import { type Block, esc, context as note, section, slackDate } from '../../../slack/blocks.ts';
+import { roster } from '../../../slack/context.ts';
+import { firstTime } from '../../../slack/once.ts';
+import { permissionSets } from '../../accounts/account.service.ts';
+import type { Deps } from '../../index.ts';
+import { displayName, ROLES, type Role } from '../../people/user.entity.ts';
+import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
+import { type InviteService, MAX_EMAILS, parseEmails, parseInviteText } from '../invite.service.ts';
+import { INVITE_VIEW, inviteModal } from './invite.modal.ts';
+import { inviteSummary, pendingActions } from './summary.ts';
+
+const HELP = [
+  '*`/invite`* opens the invite form.',
+  '*`/invite ana@example.com, bo@example.org contractor`* opens it filled in.',
+  '*`/invite pending`* lists invitations not yet accepted, with Resend, Send and Cancel.',
+].join('\n');
+
+/** `/invite`, the *Invite people* and *Invite author* shortcuts, and the invite modal's submission. */
+export function registerInviteCommand(app: App, deps: Deps, invites: InviteService): void {
+  const openModal = async (
+    client: App['client'],
+    triggerId: string,
+    context: Parameters<typeof roster>[0],
+    prefill: { emailsText?: string; role?: Role },
+  ) => {
+    const { em, account } = roster(context);
+    await client.views.open({
+      trigger_id: triggerId,
+      view: inviteModal({ ...prefill, permissionSets: await permissionSets(em, account) }),
+    });
+  };
+
+  app.command('/invite', async ({ ack, command, context, client, respond }) => {
+    await ack();
+    const text = command.text.trim();
+    if (/^pending$/i.test(text)) {
+      const { em, account } = roster(context);
+      const actor = await slackActor(deps, context, command.user_id);
+      const rows = await invites.pending(em, account, actor);
+      const blocks: Block[] = [
+        section(
+          rows.length
+            ? `*Invitations not yet accepted* (${rows.length}${actor.isAdmin ? '' : ', the ones you sent'})`
+            : actor.isAdmin
+              ? 'No invitation is waiting to be accepted.'
+              : 'None of the people you invited is waiting: everyone accepted, or you have not invited anyone yet.',
+        ),
+      ];
+      for (const { user, invitation } of rows.slice(0, 30)) {
+        const state =
+          user.status === 'not_invited'
+            ? 'added, invitation not sent'
+            : invitation?.deliveredAt
+              ? `invited by ${invitation.deliveryMethod === 'email' ? 'email' : 'Slack DM'}, expires ${slackDate(invitation.expiresAt)}`
+              : invitation?.lastError
+                ? `delivery failing, retrying (${esc(invitation.lastError.slice(0, 80))})`
+                : 'invitation being delivered';
+        blocks.push(
+          section(
+            `*${esc(displayName(user))}*${user.firstName ? ` (${esc(user.email)})` : ''}: ${ROLE_LABEL[user.role]}, ${state}`,
+          ),
+        );
+        blocks.push(pendingActions(user.id, user.status as 'invited' | 'not_invited'));
+      }
+      if (rows.length > 30) blocks.push(note(`…and ${rows.length - 30} more.`));
+      await respond({ response_type: 'ephemeral', text: 'Invitations not yet accepted', blocks });
+      return;
+    }
+    if (/^help$/i.test(text)) {
+      await respond({ response_type: 'ephemeral', text: HELP });
+      return;
+    }
+    await openModal(client, command.trigger_id, context, parseInviteText(text));
+  });
+
+  app.shortcut('invite_people', async ({ ack, shortcut, context, client }) => {
+    await ack();
+    await openModal(client, shortcut.trigger_id, context, {});
+  });
+
+  app.shortcut('invite_author', async ({ ack, shortcut, context, client }) => {
+    await ack();
+    const author = shortcut.type === 'message_action' ? shortcut.message.user : undefined;
+    const person = author ? await deps.admins.slackPerson(author).catch(() => null) : null;
+    await openModal(client, shortcut.trigger_id, context, { emailsText: person?.email ?? '' });
+  });
+
+  app.view<ViewSubmitAction | SlackViewAction>(INVITE_VIEW, async ({ ack, view, body, context, client }) => {
+    const values = view.state.values;
+    const parsed = parseEmails(values.emails?.emails?.value ?? '');
+    const role = (values.role?.role?.selected_option?.value ?? 'employee') as Role;
+    const errors: Record<string, string> = {};
+    if (parsed.invalid.length) {
+      errors.emails = `Not valid email addresses: ${parsed.invalid.slice(0, 10).join(', ')}${parsed.invalid.length > 10 ? ` and ${parsed.invalid.length - 10} more` : ''}. Fix or remove them.`;
+    } else if (parsed.emails.length === 0) {
+      errors.emails = 'Enter at least one email address.';
+    } else if (parsed.emails.length > MAX_EMAILS) {
+      errors.emails = `At most ${MAX_EMAILS} addresses at once; you entered ${parsed.emails.length}.`;
+    }
+    if (!(ROLES as readonly string[]).includes(role)) errors.role = 'Choose a role.';
+    if (Object.keys(errors).length) {
+      await ack({ response_action: 'errors', errors });
+      return;
+    }
+    await ack();
+    const { em, account } = roster(context);
+    // A retried submission (same view, same state) is handled once.
+    if (!(await firstTime(em, `view:${view.id}:${view.hash}`))) return;
+    const userId = body.user.id;
+    const actor = await slackActor(deps, context, userId);
+    const outcomes = await invites.invite(em, account, actor, {
+      emails: parsed.emails,
+      role,
+      permissionSetId: values.permission_set?.permission_set?.selected_option?.value ?? null,
+      sendNow: (values.send_now?.send_now?.selected_options ?? []).length > 0,
+      personalMessage: values.message?.message?.value ?? null,
+    });
+    await client.chat.postMessage({ channel: userId, ...inviteSummary(outcomes, role) });
+  });
+}

@@ -1,0 +1,62 @@
+import { actions, type Block, button, context, esc, section } from '../../../slack/blocks.ts';
+import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
+import { type InviteOutcome, statusText } from '../invite.service.ts';
+
+export const INVITE_ACTIONS = {
+  resend: 'invite_resend',
+  send: 'invite_send',
+  cancel: 'invite_cancel',
+  accept: 'invite_accept',
+} as const;
+
+function line(o: InviteOutcome): string {
+  switch (o.result) {
+    case 'invited':
+      return `:envelope: *${esc(o.email)}*: invited; the invitation is on its way.`;
+    case 'added':
+      return `:heavy_plus_sign: *${esc(o.email)}*: added without an invitation.`;
+    case 'converted':
+      return `:arrows_counterclockwise: *${esc(o.email)}*: was a contact, now a user${o.sent ? '; the invitation is on its way' : ' (not invited yet)'}. The contact's details are kept.`;
+    case 'exists':
+      return `:information_source: *${esc(o.email)}*: already in Roster, ${statusText(o.user.status)}.`;
+    case 'requested':
+      return `:hourglass_flowing_sand: *${esc(o.email)}*: takes a paid seat, so an admin has been asked to approve it. You will get a message when they decide.`;
+    case 'refused':
+      return `:no_entry: *${esc(o.email)}*: ${esc(o.reason)}`;
+  }
+}
+
+/** One message for the person who invited: every address and what happened to it. */
+export function inviteSummary(outcomes: InviteOutcome[], role: string): { text: string; blocks: Block[] } {
+  const done = outcomes.filter((o) => ['invited', 'added', 'converted'].includes(o.result)).length;
+  const text = `Invitations: ${done} of ${outcomes.length} added as ${ROLE_LABEL[role] ?? role}`;
+  const blocks: Block[] = [section(`*${text}*`)];
+  for (const o of outcomes.slice(0, 45)) {
+    if (o.result === 'exists' && (o.user.status === 'invited' || o.user.status === 'not_invited')) {
+      blocks.push({
+        type: 'section',
+        text: { type: 'mrkdwn', text: line(o) },
+        accessory: button(
+          o.user.status === 'invited' ? 'Resend' : 'Send invitation',
+          o.user.status === 'invited' ? INVITE_ACTIONS.resend : INVITE_ACTIONS.send,
+          o.user.id,
+        ),
+      });
+    } else {
+      blocks.push(section(line(o)));
+    }
+  }
+  if (outcomes.length > 45)
+    blocks.push(context(`…and ${outcomes.length - 45} more. \`/invite pending\` lists them all.`));
+  return { text, blocks };
+}
+
+export function pendingActions(userId: string, status: 'invited' | 'not_invited'): Block {
+  return actions(
+    `pending:${userId}`,
+    status === 'invited'
+      ? button('Resend', INVITE_ACTIONS.resend, userId)
+      : button('Send invitation', INVITE_ACTIONS.send, userId, 'primary'),
+    button('Cancel', INVITE_ACTIONS.cancel, userId, 'danger'),
+  );
+}

@@ -1,0 +1,68 @@
+import { html, page } from '../../../web/html.ts';
+import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
+import { displayName } from '../../people/user.entity.ts';
+import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
+import type { InviteService } from '../invite.service.ts';
+
+/** One answer for unknown, used, expired and cancelled links: it reveals nothing about which. */
+export const INVALID_INVITATION: WebResponse = {
+  status: 404,
+  html: page(
+    'Invitation no longer valid',
+    html`<h1>This invitation link is no longer valid</h1>
+<p>It may have expired, been replaced by a newer invitation, or been cancelled.</p>
+<p>Ask the person who invited you to send a new one.</p>`,
+  ),
+};
+
+/** `GET /invitations/:token` shows the invitation; its Accept button posts back, CSRF-protected. */
+export function registerAcceptPage(router: Router, csrf: Csrf, invites: InviteService): void {
+  router.add('GET', '/invitations/:token', async (req) => {
+    const found = await invites.findByToken(req.em, req.params.token ?? '');
+    if (!found?.usable) return INVALID_INVITATION;
+    const { invitation } = found;
+    const user = invitation.user.getEntity();
+    const account = invitation.account.getEntity();
+    const { field, cookie } = csrf.issue(req);
+    return {
+      headers: cookie ? { 'set-cookie': cookie } : {},
+      html: page(
+        'Accept your invitation',
+        html`<h1>You're invited to ${account.name ?? 'join the account'}</h1>
+<dl>
+  <dt>For</dt><dd>${displayName(user)}${user.firstName ? html` (${user.email})` : ''}</dd>
+  <dt>As</dt><dd>${ROLE_LABEL[user.role] ?? user.role}</dd>
+  <dt>Expires</dt><dd>${invitation.expiresAt.toUTCString()}</dd>
+</dl>
+${invitation.personalMessage ? html`<p>“${invitation.personalMessage}”</p>` : ''}
+<form method="post">
+  <input type="hidden" name="csrf" value="${field}">
+  <button type="submit">Accept invitation</button>
+</form>`,
+      ),
+    };
+  });
+
+  router.add('POST', '/invitations/:token', async (req) => {
+    if (!csrf.verify(req)) {
+      return {
+        status: 403,
+        html: page(
+          'Please try again',
+          html`<h1>Please try again</h1><p>This form expired or was sent from another page. <a href="${req.path}">Open the invitation again</a> and press Accept.</p>`,
+        ),
+      };
+    }
+    const result = await invites.accept(req.em, { token: req.params.token ?? '' }, 'web');
+    if (!result) return INVALID_INVITATION;
+    return {
+      html: page(
+        'Welcome',
+        html`<h1 class="ok">You're in</h1>
+<p>${displayName(result.user)}, you are now an active member of ${result.account.name ?? 'the account'} as ${ROLE_LABEL[result.user.role] ?? result.user.role}.</p>
+${result.already ? html`<p class="muted">You had already accepted this invitation.</p>` : ''}
+<p class="muted">You can close this page.</p>`,
+      ),
+    };
+  });
+}

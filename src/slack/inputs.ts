@@ -1,0 +1,59 @@
+import type { IPermissionSet } from '../features/accounts/account.entity.ts';
+import type { Role } from '../features/people/user.entity.ts';
+import { plain } from './blocks.ts';
+
+/** Modal inputs several forms share: role, permission set, and whether to send the invitation now. */
+const ROLE_OPTIONS = [
+  { value: 'employee', text: 'Employee · paid seat' },
+  { value: 'contractor', text: 'Contractor · paid seat' },
+  { value: 'client', text: 'Client · free' },
+].map((o) => ({ value: o.value, text: plain(o.text) }));
+
+export function roleInput(label: string, initial: Role = 'employee') {
+  return {
+    type: 'input' as const,
+    block_id: 'role',
+    label: plain(label),
+    element: {
+      type: 'static_select' as const,
+      action_id: 'role',
+      options: ROLE_OPTIONS,
+      initial_option: ROLE_OPTIONS.find((o) => o.value === initial),
+    },
+  };
+}
+
+export function permissionSetInput(sets: IPermissionSet[], role: Role = 'employee') {
+  const options = sets.map((s) => ({ value: s.id, text: plain(s.name) }));
+  const initial =
+    options.find((o) => o.text.text === (role === 'client' ? 'Client' : 'Member')) ?? options[0];
+  return {
+    type: 'input' as const,
+    block_id: 'permission_set',
+    label: plain('Permission set'),
+    element: {
+      type: 'static_select' as const,
+      action_id: 'permission_set',
+      options,
+      ...(initial ? { initial_option: initial } : {}),
+    },
+  };
+}
+
+const SEND_NOW = { value: 'send_now', text: plain('Send invitation now') };
+
+export function sendNowInput(hint?: string) {
+  return {
+    type: 'input' as const,
+    block_id: 'send_now',
+    optional: true,
+    label: plain('Invitation'),
+    ...(hint ? { hint: plain(hint) } : {}),
+    element: {
+      type: 'checkboxes' as const,
+      action_id: 'send_now',
+      options: [SEND_NOW],
+      initial_options: [SEND_NOW],
+    },
+  };
+}
