@@ -165,7 +165,7 @@ async function main() {
   let peak = process.memoryUsage().rss;
   const sampler = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage().rss);
-  }, 20);
+  }, 50);
   const logger = createLogger('warn');
   const orm = await initORM(url, { migrate: true });
   const jobs = await JobQueue.start(url, logger);
