@@ -23,7 +23,7 @@ import { JobQueue } from '../src/shared/jobs.ts';
 import { createLogger } from '../src/shared/logger.ts';
 
 /** The heap settings Roster runs with: a small young generation and a bounded old one. */
-export const NODE_FLAGS = ['--max-semi-space-size=16', '--max-old-space-size=256'];
+export const NODE_FLAGS = ['--max-semi-space-size=16', '--max-old-space-size=384'];
 const flagsGiven = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) =>
   a.startsWith('--max-semi-space-size'),
 );

@@ -1,14 +1,21 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { type EntityManager, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import { queueInvitation } from '../invites/invitation.service.ts';
-import { statusText } from '../invites/invite.service.ts';
-import { createUser, findContactByEmail, findUserByEmail } from '../people/people.service.ts';
-import { displayName, type IUser, type Role, type UserStatus } from '../people/user.entity.ts';
+import { createUser, findContactByEmail, findUserByEmail, normalizeEmail } from '../people/people.service.ts';
+import {
+  displayName,
+  type IUser,
+  isPaidRole,
+  ROLES,
+  type Role,
+  type UserStatus,
+} from '../people/user.entity.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
+import { SeatRequest } from '../seats/seat-request.entity.ts';
 import { Contact, type IContact } from './contact.entity.ts';
 
 const optional = (max: number) =>
@@ -38,6 +45,26 @@ export const contactInput = z.object({
   notes: optional(2000),
 });
 export type ContactInput = z.infer<typeof contactInput>;
+const CONTACT_FIELDS = ['name', 'email', 'phone', 'company', 'title', 'notes'] as const;
+
+export type ConvertInput = {
+  role: Role;
+  permissionSetId?: string | null;
+  sendNow: boolean;
+  /** Only for a contact that has no email yet. */
+  email?: string | null;
+};
+
+/** A user's status in a few words, as a person would say it. */
+export function statusLabel(status: UserStatus): string {
+  return {
+    locked: 'locked',
+    not_invited: 'not invited yet',
+    invited: 'invited',
+    active: 'active',
+    deactivated: 'deactivated',
+  }[status];
+}
 
 export type SearchHit =
   | {
@@ -46,11 +73,16 @@ export type SearchHit =
       name: string;
       email: string | null;
       company: string | null;
-      convertedTo: string | null;
+      convertedTo: { email: string; status: UserStatus } | null;
     }
   | { kind: 'user'; id: string; name: string; email: string; company: null; status: UserStatus; role: Role };
 
 export const PAGE_SIZE = 10;
+
+/** What follows a name's first word ("Lee" in "Ana Lee"); the expressions match the search indexes. */
+const NAME_REST = String.raw`^\s*\S+\s+`;
+const HAS_REST = String.raw`\S\s+\S`;
+const USER_NAME = "lower(btrim(coalesce(first_name, '') || ' ' || coalesce(last_name, '')))";
 
 /** Contacts: people without a login, found alongside users and converted into users through the seat rules. */
 export class ContactService {
@@ -61,24 +93,36 @@ export class ContactService {
     this.seats = seats;
     this.jobs = jobs;
     seats.register('convert', {
+      // The admin approved: convert as the requester asked, unless the contact became a user meanwhile.
       approve: async (tx, request, account) => {
-        const contact = await tx.findOneOrFail(Contact, { id: request.payload.contactId as string, account });
-        if (contact.user) return `${request.email} had already been converted.`;
+        const contact = await tx.findOne(
+          Contact,
+          { id: request.payload.contactId as string, account },
+          { populate: ['user'] },
+        );
+        if (!contact)
+          throw new DomainError('not_found', `The contact for ${request.email} no longer exists.`);
+        if (contact.user) {
+          return `${contact.name} had already been converted: they are user ${contact.user.getEntity().email}.`;
+        }
+        if (!contact.email)
+          throw new DomainError('conflict', `${contact.name} no longer has an email address.`);
+        const existing = await findUserByEmail(tx, account, contact.email);
+        if (existing) return `${contact.email} had already become a user (${statusLabel(existing.status)}).`;
         const permissionSet = request.permissionSet
           ? await tx.findOne(PermissionSet, request.permissionSet.id)
           : null;
-        await this.createFrom(
-          tx,
-          account,
-          contact,
-          request.role,
+        const sendNow = Boolean(request.payload.sendNow);
+        await this.createFrom(tx, account, contact, {
+          role: request.role,
           permissionSet,
-          Boolean(request.payload.sendNow),
-          request.requestedBy,
-        );
-        return request.payload.sendNow
-          ? `The invitation is on its way to ${request.email}.`
-          : `${request.email} is now a user (not invited yet).`;
+          sendNow,
+          actorId: request.requestedBy,
+          surface: 'slack',
+        });
+        return sendNow
+          ? `${contact.name} is now a user and the invitation is on its way to ${contact.email}.`
+          : `${contact.name} is now a user (${contact.email}, not invited yet).`;
       },
     });
   }
@@ -94,18 +138,35 @@ export class ContactService {
     return { ok: false, errors };
   }
 
-  /** An email must not already belong to a user or to another contact; the error names that record. */
-  async emailConflict(em: EntityManager, account: IAccount, email: string | null, exceptContactId?: string) {
+  /**
+   * What is wrong with giving a contact this email, naming the record that holds it, or null.
+   * `contactId` is the contact being edited: a converted contact keeps its user's email.
+   */
+  async emailConflict(
+    em: EntityManager,
+    account: IAccount,
+    email: string | null,
+    contactId?: string,
+  ): Promise<string | null> {
+    const self = contactId
+      ? await em.findOne(Contact, { id: contactId, account }, { populate: ['user'] })
+      : null;
+    const linked = self?.user?.getEntity();
+    if (linked) {
+      if (normalizeEmail(email ?? '') === normalizeEmail(linked.email)) return null;
+      return `${self!.name} was converted to the user ${linked.email}, so the email stays ${linked.email}.`;
+    }
     if (!email) return null;
     const user = await findUserByEmail(em, account, email);
-    if (user) return `${email} is already a user: ${displayName(user)}, ${statusText(user.status)}.`;
+    if (user) return `${email} is already a user (${displayName(user)}, ${statusLabel(user.status)}).`;
     const contact = await findContactByEmail(em, account, email);
-    if (contact && contact.id !== exceptContactId) {
+    if (contact && contact.id !== contactId) {
       return `${email} is already a contact: ${contact.name}${contact.company ? ` at ${contact.company}` : ''}.`;
     }
     return null;
   }
 
+  /** Adds a contact; an email held by a user or another contact is refused (DomainError on `email`). */
   async add(em: EntityManager, account: IAccount, actor: Actor, input: ContactInput): Promise<IContact> {
     const conflict = await this.emailConflict(em, account, input.email);
     if (conflict) throw new DomainError('conflict', conflict, { field: 'email' });
@@ -119,28 +180,30 @@ export class ContactService {
       surface: actor.surface,
       data: { name: input.name, email: input.email },
     });
-    await em.flush();
+    await this.flushUnique(em, input.email);
     return contact;
   }
 
+  /** Saves changes to a contact with the same checks as adding; returns what changed. */
   async edit(
     em: EntityManager,
     account: IAccount,
     actor: Actor,
     id: string,
     input: ContactInput,
-  ): Promise<IContact> {
+  ): Promise<{ contact: IContact; changed: string[] }> {
     const contact = await em.findOne(Contact, { id, account });
     if (!contact) throw new DomainError('not_found', 'That contact no longer exists.');
     const conflict = await this.emailConflict(em, account, input.email, id);
     if (conflict) throw new DomainError('conflict', conflict, { field: 'email' });
-    const before = {
-      name: contact.name,
-      email: contact.email,
-      phone: contact.phone,
-      company: contact.company,
-      title: contact.title,
-    };
+    const changes: Record<string, { from: string | null; to: string | null }> = {};
+    for (const field of CONTACT_FIELDS) {
+      const from = contact[field] ?? null;
+      const to = input[field] ?? null;
+      if (from !== to) changes[field] = { from, to };
+    }
+    const changed = Object.keys(changes);
+    if (changed.length === 0) return { contact, changed };
     Object.assign(contact, input);
     audit(em, {
       account,
@@ -149,13 +212,30 @@ export class ContactService {
       subjectType: 'contact',
       subjectId: contact.id,
       surface: actor.surface,
-      data: { before, after: input },
+      data: { changes },
     });
-    await em.flush();
-    return contact;
+    await this.flushUnique(em, input.email);
+    return { contact, changed };
   }
 
-  /** Contacts and users whose name, email or company starts with `text`, case-insensitively. */
+  /** Two people saving the same email at the same moment: the unique index decides, the loser is told. */
+  private async flushUnique(em: EntityManager, email: string | null): Promise<void> {
+    try {
+      await em.flush();
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) {
+        em.clear();
+        throw new DomainError('conflict', `${email} was just saved as another contact.`, { field: 'email' });
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Contacts and users whose name, surname, email or company starts with `text`, case-insensitively,
+   * ordered by what matched. Each branch reads only the first `offset + PAGE_SIZE + 1` entries of its
+   * own prefix index, so a prefix shared by every row costs no more than a rare one.
+   */
   async find(
     em: EntityManager,
     account: IAccount,
@@ -166,21 +246,38 @@ export class ContactService {
       .trim()
       .toLowerCase()
       .replace(/([%_\\])/g, '\\$1')}%`;
+    const enough = offset + PAGE_SIZE + 1;
+    // `using ~<~` sorts the way the text_pattern_ops indexes are ordered, so Postgres reads them in order
+    // and stops early instead of sorting every match.
+    const branch = (kind: 'contact' | 'user', table: string, key: string, extra = '') =>
+      `(select '${kind}' as kind, id, ${key} as k from ${table}
+         where account_id = ?${extra} and ${key} like ? order by ${key} using ~<~, id limit ?)`;
+    const branches = [
+      branch('contact', 'contact', 'lower(name)'),
+      branch(
+        'contact',
+        'contact',
+        `lower(regexp_replace(name, '${NAME_REST}', ''))`,
+        ` and name ~ '${HAS_REST}'`,
+      ),
+      branch('contact', 'contact', 'lower(email)'),
+      branch('contact', 'contact', 'lower(company)'),
+      branch('user', 'app_user', 'lower(email)'),
+      branch('user', 'app_user', USER_NAME),
+      branch('user', 'app_user', 'lower(last_name)'),
+    ];
     const rows = await em.getConnection().execute<Record<string, any>[]>(
-      `select * from (
-         select 'contact' as kind, c.id, c.name, c.email, c.company, c.user_id as converted_to, null as status, null as role
-         from contact c
-         where c.account_id = ? and (lower(c.name) like ? or lower(c.email) like ? or lower(c.company) like ?)
-         union all
-         select 'user', u.id, btrim(coalesce(u.first_name, '') || ' ' || coalesce(u.last_name, '')), u.email, null, null, u.status, u.role
-         from app_user u
-         where u.account_id = ? and (lower(u.email) like ?
-           or lower(btrim(coalesce(u.first_name, '') || ' ' || coalesce(u.last_name, ''))) like ?
-           or lower(u.last_name) like ?)
-       ) hits
-       order by lower(coalesce(nullif(name, ''), email)), kind, id
+      `with matched as (${branches.join(' union all ')}),
+       best as (select distinct on (kind, id) kind, id, k from matched order by kind, id, k using ~<~)
+       select b.kind, b.id, c.name, c.email, c.company, cu.email as converted_email,
+         cu.status as converted_status, u.first_name, u.last_name, u.email as user_email, u.status, u.role
+       from best b
+       left join contact c on b.kind = 'contact' and c.id = b.id
+       left join app_user cu on cu.id = c.user_id
+       left join app_user u on b.kind = 'user' and u.id = b.id
+       order by b.k using ~<~, b.kind, b.id
        limit ? offset ?`,
-      [account.id, prefix, prefix, prefix, account.id, prefix, prefix, prefix, PAGE_SIZE + 1, offset],
+      [...branches.flatMap(() => [account.id, prefix, enough]), PAGE_SIZE + 1, offset],
     );
     const hits = rows.slice(0, PAGE_SIZE).map(
       (r): SearchHit =>
@@ -191,13 +288,15 @@ export class ContactService {
               name: r.name,
               email: r.email,
               company: r.company,
-              convertedTo: r.converted_to,
+              convertedTo: r.converted_email
+                ? { email: r.converted_email, status: r.converted_status }
+                : null,
             }
           : {
               kind: 'user',
               id: r.id,
-              name: r.name || r.email,
-              email: r.email,
+              name: [r.first_name, r.last_name].filter(Boolean).join(' ') || r.user_email,
+              email: r.user_email,
               company: null,
               status: r.status,
               role: r.role,
@@ -206,18 +305,66 @@ export class ContactService {
     return { hits, more: rows.length > PAGE_SIZE };
   }
 
+  /** The contact behind a Convert button, or a DomainError when it is gone or already a user. */
+  async toConvert(em: EntityManager, account: IAccount, id: string): Promise<IContact> {
+    const contact = z.uuid().safeParse(id).success
+      ? await em.findOne(Contact, { id, account }, { populate: ['user'] })
+      : null;
+    return this.checkNotConverted(contact);
+  }
+
+  /**
+   * Why this contact cannot be converted as asked, as field errors of the convert form, or null.
+   * Checked before the form closes; `convert` checks again under a lock.
+   */
+  async convertProblems(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    contactId: string,
+    input: ConvertInput,
+  ): Promise<Record<string, string> | null> {
+    try {
+      const contact = await this.toConvert(em, account, contactId);
+      await this.checkConvertible(em, account, contact, input);
+      if (!actor.isAdmin && isPaidRole(input.role)) {
+        const email = contact.email ?? input.email?.trim() ?? '';
+        const waiting = await em.findOne(SeatRequest, {
+          account,
+          status: 'pending',
+          email: { $ilike: email.replace(/([%_\\])/g, '\\$1') },
+        });
+        if (waiting) return { role: `A seat request for ${email} is already waiting for an admin.` };
+      }
+      if (actor.isAdmin && isPaidRole(input.role)) {
+        const usage = await this.seats.usage(em, account);
+        if (usage.free === 0) {
+          return {
+            role: `No paid seat is free (${usage.used} of ${usage.limit} used). Raise the limit with \`/seats ${usage.limit + 1}\`, or choose Client.`,
+          };
+        }
+      }
+      return null;
+    } catch (err) {
+      if (err instanceof DomainError) return err.fields ?? { role: err.message };
+      throw err;
+    }
+  }
+
   /**
    * Converts a contact into a user through the seat rules: a free role or an admin goes straight
    * through; a requester's paid role waits for approval. The contact stays, linked to the user.
+   * A contact without an email takes `input.email` first.
    */
   async convert(
     em: EntityManager,
     account: IAccount,
     actor: Actor,
     contactId: string,
-    input: { role: Role; permissionSetId?: string | null; sendNow: boolean },
+    input: ConvertInput,
   ): Promise<{ status: 'converted'; user: IUser } | { status: 'requested'; email: string }> {
     return em.transactional(async (tx) => {
+      // Two clicks on Convert (or two people) queue here; the second sees the first one's user.
       const [locked] = await tx
         .getConnection()
         .execute<{ id: string }[]>(
@@ -226,27 +373,23 @@ export class ContactService {
           'all',
           tx.getTransactionContext(),
         );
-      if (!locked) throw new DomainError('not_found', 'That contact no longer exists.');
-      const contact = await tx.findOneOrFail(Contact, contactId, { populate: ['user'], refresh: true });
-      if (contact.user) {
-        const user = contact.user.getEntity();
-        throw new DomainError(
-          'conflict',
-          `${contact.name} was already converted: they are user ${user.email}, ${statusText(user.status)}.`,
-        );
-      }
-      if (!contact.email) {
-        throw new DomainError(
-          'invalid_input',
-          `${contact.name} has no email address. Edit the contact to add one, then convert it.`,
-        );
-      }
-      const existing = await findUserByEmail(tx, account, contact.email);
-      if (existing) {
-        throw new DomainError(
-          'conflict',
-          `${contact.email} is already a user (${statusText(existing.status)}).`,
-        );
+      const contact = locked
+        ? await tx.findOneOrFail(Contact, contactId, { populate: ['user'], refresh: true })
+        : null;
+      const email = await this.checkConvertible(tx, account, contact, input);
+      const found = contact!;
+      if (!found.email) {
+        found.email = email;
+        audit(tx, {
+          account,
+          actor: actor.slackUserId,
+          action: 'contact.edited',
+          subjectType: 'contact',
+          subjectId: found.id,
+          surface: actor.surface,
+          data: { changes: { email: { from: null, to: email } }, reason: 'converting to a user' },
+        });
+        await this.flushUnique(tx, email);
       }
       const permissionSet = input.permissionSetId
         ? await tx.findOne(PermissionSet, { id: input.permissionSetId, account })
@@ -257,49 +400,114 @@ export class ContactService {
         actor,
         {
           kind: 'convert',
-          email: contact.email,
-          name: contact.name,
+          email,
+          name: found.name,
           role: input.role,
           permissionSet,
           requestedBy: actor.slackUserId,
           payload: { contactId, sendNow: input.sendNow },
         },
         () =>
-          this.createFrom(tx, account, contact, input.role, permissionSet, input.sendNow, actor.slackUserId),
+          this.createFrom(tx, account, found, {
+            role: input.role,
+            permissionSet,
+            sendNow: input.sendNow,
+            actorId: actor.slackUserId,
+            surface: actor.surface,
+          }),
       );
       return result.status === 'added'
         ? { status: 'converted', user: result.value }
-        : { status: 'requested', email: contact.email };
+        : { status: 'requested', email };
     });
+  }
+
+  /** The email the converted user will have, or a DomainError saying why the contact cannot be converted. */
+  private async checkConvertible(
+    em: EntityManager,
+    account: IAccount,
+    found: IContact | null,
+    input: ConvertInput,
+  ): Promise<string> {
+    const contact = this.checkNotConverted(found);
+    if (!(ROLES as readonly string[]).includes(input.role)) {
+      throw new DomainError('invalid_input', 'Choose a role.', { field: 'role' });
+    }
+    let email = contact.email;
+    if (!email) {
+      const typed = contactInput.shape.email.safeParse(input.email);
+      if (!typed.success) {
+        throw new DomainError('invalid_input', typed.error.issues[0]!.message, { field: 'email' });
+      }
+      if (!typed.data) {
+        throw new DomainError(
+          'invalid_input',
+          `${contact.name} has no email address yet: enter the one the invitation should go to.`,
+          { field: 'email' },
+        );
+      }
+      const conflict = await this.emailConflict(em, account, typed.data, contact.id);
+      if (conflict) throw new DomainError('conflict', conflict, { field: 'email' });
+      email = typed.data;
+    }
+    const existing = await findUserByEmail(em, account, email);
+    if (existing) {
+      throw new DomainError(
+        'conflict',
+        `${email} is already a user (${displayName(existing)}, ${statusLabel(existing.status)}), so there is nothing to convert.`,
+      );
+    }
+    return email;
+  }
+
+  private checkNotConverted(contact: IContact | null): IContact {
+    if (!contact) throw new DomainError('not_found', 'That contact no longer exists.');
+    if (contact.user) {
+      const user = contact.user.getEntity();
+      throw new DomainError(
+        'conflict',
+        `${contact.name} was already converted: they are the user ${user.email} (${statusLabel(user.status)}).`,
+      );
+    }
+    return contact;
   }
 
   private async createFrom(
     tx: EntityManager,
     account: IAccount,
     contact: IContact,
-    role: Role,
-    permissionSet: IPermissionSet | null,
-    sendNow: boolean,
-    actorId: string,
+    opts: {
+      role: Role;
+      permissionSet: IPermissionSet | null;
+      sendNow: boolean;
+      actorId: string;
+      surface: Actor['surface'];
+    },
   ): Promise<IUser> {
     const user = await createUser(tx, account, {
       email: contact.email!,
-      role,
+      role: opts.role,
       status: 'not_invited',
-      permissionSet,
-      addedBy: actorId,
+      permissionSet: opts.permissionSet,
+      addedBy: opts.actorId,
     });
     audit(tx, {
       account,
-      actor: actorId,
+      actor: opts.actorId,
       action: 'contact.converted',
       subjectType: 'contact',
       subjectId: contact.id,
-      surface: 'slack',
-      data: { userId: user.id, email: contact.email, role, sendNow },
+      surface: opts.surface,
+      data: { userId: user.id, email: contact.email, role: opts.role, sendNow: opts.sendNow },
     });
-    if (sendNow)
-      await queueInvitation(tx, this.jobs, { account, user, invitedBy: actorId, surface: 'slack' });
+    if (opts.sendNow) {
+      await queueInvitation(tx, this.jobs, {
+        account,
+        user,
+        invitedBy: opts.actorId,
+        surface: opts.surface,
+      });
+    }
     await tx.flush();
     return user;
   }

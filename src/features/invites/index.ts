@@ -1,12 +1,12 @@
 import type { Feature } from '../index.ts';
 import { perApp } from '../per-app.ts';
-import { defineDelivery } from './invite.delivery.ts';
+import { defineDelivery, inviterName } from './invite.delivery.ts';
 import { InviteService } from './invite.service.ts';
 import { registerInviteActions } from './slack/invite.actions.ts';
 import { registerInviteCommand } from './slack/invite.command.ts';
 import { registerAcceptPage } from './web/accept.page.ts';
 
-const invitesOf = perApp((deps) => new InviteService(deps.seats, deps.jobs));
+export const invitesOf = perApp((deps) => new InviteService(deps.seats, deps.jobs));
 
 /** Invitations: /invite, its modal and shortcuts, delivery by DM or email, the accept page, resend and cancel. */
 export const invitesFeature: Feature = {
@@ -16,5 +16,6 @@ export const invitesFeature: Feature = {
     registerInviteCommand(app, deps, invitesOf(deps));
     registerInviteActions(app, deps, invitesOf(deps));
   },
-  web: (router, deps) => registerAcceptPage(router, deps.csrf, invitesOf(deps)),
+  web: (router, deps) =>
+    registerAcceptPage(router, deps.csrf, invitesOf(deps), (id) => inviterName(deps, id)),
 };

@@ -2,7 +2,7 @@ import { actions, button, context, esc, section, slackDate } from '../../slack/b
 import { escapeHtml } from '../../web/html.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import type { Deps } from '../index.ts';
-import { displayName, type IUser } from '../people/user.entity.ts';
+import type { IUser } from '../people/user.entity.ts';
 import { ROLE_LABEL } from '../seats/slack/request.message.ts';
 import type { IInvitation } from './invitation.entity.ts';
 import { INVITE_JOBS } from './invitation.service.ts';
@@ -57,60 +57,109 @@ function dm(invitation: IInvitation, l: Letter) {
 }
 
 /**
- * Delivers an invitation: by Slack DM when the person is in the workspace, otherwise (or when the DM
- * fails) by email. A failure is recorded and the job retried with backoff; a delivered invitation is
- * never delivered again.
+ * How long delivery keeps trying: quick retries first (a blip), then every ten minutes for a few hours (a
+ * mail server down for maintenance). Past the last attempt the inviter is told and can press Resend.
  */
-export async function defineDelivery(deps: Deps, invites: InviteService): Promise<void> {
+export const DELIVERY_RETRY = {
+  retryLimit: 30,
+  retryDelay: 1,
+  retryBackoff: true,
+  retryDelayMax: 600,
+} as const;
+
+/** The inviter's name as Slack shows it; a plain word when Slack cannot say. */
+export async function inviterName(deps: Deps, invitedBy: string | null | undefined): Promise<string> {
+  if (!invitedBy) return 'Someone';
+  const person = await deps.admins.slackPerson(invitedBy).catch(() => null);
+  return person?.name || 'Someone';
+}
+
+/**
+ * Delivers one invitation: by Slack DM when the person is in the workspace, otherwise (or when the DM
+ * fails) by email. A failure is recorded and thrown so the job is retried; on the last attempt the
+ * inviter is told. A delivered, cancelled or replaced invitation is never delivered again.
+ */
+export async function deliverInvitation(
+  deps: Deps,
+  invites: InviteService,
+  invitationId: string,
+  opts: { lastAttempt: boolean },
+): Promise<void> {
   const { slack, mailer, orm, logger } = deps;
+  const ready = await invites.prepareDelivery(orm.em.fork(), invitationId);
+  if (!ready) return;
+  const { token, invitation, user, account } = ready;
+  const letter: Letter = {
+    inviter: await inviterName(deps, invitation.invitedBy),
+    accountName: (account as IAccount).name ?? 'your company',
+    role: ROLE_LABEL[user.role] ?? user.role,
+    message: invitation.personalMessage ?? null,
+    link: `${deps.config.publicUrl}/invitations/${token}`,
+    expires: invitation.expiresAt,
+  };
+  const log = logger.child({ job: INVITE_JOBS.deliver, invitationId, attempt: invitation.deliveryAttempts });
+
+  let dmError: string | undefined;
+  const member = await slack.users.lookupByEmail({ email: user.email }).catch(() => null);
+  if (member?.user?.id && !member.user.deleted) {
+    try {
+      const opened = await slack.conversations.open({ users: member.user.id });
+      const channel = opened.channel?.id;
+      if (!channel) throw new Error('conversations.open returned no channel');
+      await slack.chat.postMessage({ channel, ...dm(invitation, letter) });
+      await invites.recordDelivery(orm.em.fork(), invitationId, {
+        method: 'slack_dm',
+        slackUserId: member.user.id,
+      });
+      log.info({ method: 'slack_dm' }, 'invitation delivered');
+      return;
+    } catch (err) {
+      dmError = `Slack DM failed: ${(err as Error).message}`;
+      log.warn({ err }, 'invitation DM failed; sending it by email');
+    }
+  }
+  try {
+    await mailer.send({ to: user.email, ...invitationEmail(user, letter) });
+  } catch (err) {
+    const error = `Email failed: ${(err as Error).message}`;
+    await invites.recordFailure(orm.em.fork(), invitationId, error, opts.lastAttempt);
+    if (opts.lastAttempt && invitation.invitedBy) {
+      await slack.chat
+        .postMessage({ channel: invitation.invitedBy, ...deliveryFailed(user, error) })
+        .catch((e) => log.warn({ err: e }, 'could not tell the inviter that delivery failed'));
+    }
+    throw err;
+  }
+  await invites.recordDelivery(orm.em.fork(), invitationId, { method: 'email', error: dmError });
+  log.info({ method: 'email' }, 'invitation delivered');
+}
+
+/** What the inviter reads when Roster has stopped trying: what failed, and the button that tries again. */
+function deliveryFailed(user: IUser, error: string) {
+  const text = `The invitation to ${user.email} could not be delivered`;
+  return {
+    text,
+    blocks: [
+      {
+        type: 'section' as const,
+        text: {
+          type: 'mrkdwn' as const,
+          text: `:warning: *${esc(text)}.* Roster kept trying for several hours; the last error was: ${esc(error.slice(0, 300))}\nCheck the address, then press *Resend* to try again.`,
+        },
+        accessory: button('Resend', INVITE_ACTIONS.resend, user.id),
+      },
+    ],
+  };
+}
+
+/** Registers the delivery job, retried with backoff per {@link DELIVERY_RETRY}. */
+export async function defineDelivery(deps: Deps, invites: InviteService): Promise<void> {
   await deps.jobs.define<{ invitationId: string }>(
     INVITE_JOBS.deliver,
-    async ({ invitationId }) => {
-      const ready = await invites.prepareDelivery(orm.em.fork(), invitationId);
-      if (!ready) return;
-      const { token, invitation, user, account } = ready;
-      const inviter = invitation.invitedBy
-        ? ((await deps.admins.slackPerson(invitation.invitedBy).catch(() => null))?.name ?? 'Someone')
-        : 'Someone';
-      const letter: Letter = {
-        inviter,
-        accountName: (account as IAccount).name ?? 'your company',
-        role: ROLE_LABEL[user.role] ?? user.role,
-        message: invitation.personalMessage ?? null,
-        link: `${deps.config.publicUrl}/invitations/${token}`,
-        expires: invitation.expiresAt,
-      };
-      const log = logger.child({
-        job: INVITE_JOBS.deliver,
-        invitationId,
-        attempt: invitation.deliveryAttempts,
-      });
-
-      let dmError: string | undefined;
-      const member = await slack.users.lookupByEmail({ email: user.email }).catch(() => null);
-      if (member?.user?.id && !member.user.deleted) {
-        try {
-          await slack.chat.postMessage({ channel: member.user.id, ...dm(invitation, letter) });
-          await invites.recordDelivery(orm.em.fork(), invitationId, {
-            method: 'slack_dm',
-            slackUserId: member.user.id,
-          });
-          log.info({ to: displayName(user), method: 'slack_dm' }, 'invitation delivered');
-          return;
-        } catch (err) {
-          dmError = `Slack DM failed: ${(err as Error).message}`;
-          log.warn({ err }, 'invitation DM failed; sending it by email');
-        }
-      }
-      try {
-        await mailer.send({ to: user.email, ...invitationEmail(user, letter) });
-      } catch (err) {
-        await invites.recordFailure(orm.em.fork(), invitationId, `Email failed: ${(err as Error).message}`);
-        throw err;
-      }
-      await invites.recordDelivery(orm.em.fork(), invitationId, { method: 'email', error: dmError });
-      log.info({ method: 'email' }, 'invitation delivered');
-    },
-    { retryLimit: 10, retryDelay: 1, retryBackoff: true, retryDelayMax: 300 },
+    ({ invitationId }, { retryCount }) =>
+      deliverInvitation(deps, invites, invitationId, {
+        lastAttempt: retryCount >= DELIVERY_RETRY.retryLimit,
+      }),
+    DELIVERY_RETRY,
   );
 }

@@ -8,7 +8,7 @@ import { Account, type IAccount, type IPermissionSet, PermissionSet } from '../a
 import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
 import { createUser, findContactByEmail, findUserByEmail } from '../people/people.service.ts';
-import { type IUser, ROLES, type Role, User, type UserStatus } from '../people/user.entity.ts';
+import { type IUser, isPaidRole, ROLES, type Role, User, type UserStatus } from '../people/user.entity.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
 import { type IInvitation, Invitation } from './invitation.entity.ts';
 import { queueInvitation } from './invitation.service.ts';
@@ -278,13 +278,27 @@ export class InviteService {
     });
   }
 
-  async recordFailure(em: EntityManager, invitationId: string, error: string): Promise<void> {
-    await em
-      .getConnection()
-      .execute('update invitation set last_error = ?, updated_at = now() where id = ?', [
-        error.slice(0, 1000),
-        invitationId,
-      ]);
+  /**
+   * Records a failed attempt. The last one (Roster stops retrying) is also an audit event, so the
+   * person's history shows the invitation never arrived.
+   */
+  async recordFailure(em: EntityManager, invitationId: string, error: string, gaveUp = false): Promise<void> {
+    await em.transactional(async (tx) => {
+      const invitation = await tx.findOne(Invitation, invitationId, { populate: ['user', 'account'] });
+      if (!invitation) return;
+      invitation.lastError = error.slice(0, 1000);
+      if (gaveUp) {
+        audit(tx, {
+          account: invitation.account.getEntity(),
+          actor: 'roster',
+          action: 'invitation.delivery_failed',
+          subjectType: 'invitation',
+          subjectId: invitation.id,
+          surface: 'job',
+          data: { email: invitation.user.getEntity().email, attempts: invitation.deliveryAttempts, error },
+        });
+      }
+    });
   }
 
   /** The invitation behind a link, if the link still works; anything else is `null`, whatever the reason. */
@@ -397,7 +411,7 @@ export class InviteService {
         surface: actor.surface,
         data: { email: user.email, invitations: pending.map((i) => i.id) },
       });
-      this.seats.freed(tx, account, actor, user.email);
+      if (isPaidRole(user.role)) this.seats.freed(tx, account, actor, user.email);
       return user;
     });
   }

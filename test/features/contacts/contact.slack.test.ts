@@ -73,6 +73,39 @@ describe('adding contacts', () => {
     });
   });
 
+  it('opens the form from the Add contact shortcut, and from /contact add with a name and email', async () => {
+    await t.slack.shortcut({ user: 'UMANAGER', callbackId: 'add_contact' });
+    const empty = t.standin.lastOpenedView();
+    expect(empty.callback_id).toBe('contact_modal');
+    expect(empty.blocks.map((b: any) => b.block_id)).toEqual([
+      'name',
+      'email',
+      'phone',
+      'company',
+      'title',
+      'notes',
+    ]);
+    expect(empty.blocks.filter((b: any) => b.element.initial_value)).toEqual([]);
+    await t.slack.command('/contact', 'add Bea  Byrne bea@byrne.test', { user: 'UMANAGER' });
+    const filled = t.standin.lastOpenedView();
+    const initial = (id: string) => filled.blocks.find((b: any) => b.block_id === id).element.initial_value;
+    expect([initial('name'), initial('email')]).toEqual(['Bea Byrne', 'bea@byrne.test']);
+    await t.slack.submitView(filled, { company: 'Byrne & Co' }, { user: 'UMANAGER' });
+    expect(await t.em().findOne(Contact, { email: 'bea@byrne.test' })).toMatchObject({
+      name: 'Bea Byrne',
+      company: 'Byrne & Co',
+      addedBy: 'UMANAGER',
+    });
+  });
+
+  it('explains /contact when the subcommand is unknown', async () => {
+    const before = t.standin.responses.length;
+    await t.slack.command('/contact', 'delete ana', { user: 'UMEMBER' });
+    const body = (await eventually(() => t.standin.responses[before])).body;
+    expect(body.text).toContain('I did not understand `/contact delete ana`.');
+    expect(body.text).toContain('`/contact find ana`');
+  });
+
   it('refuses an email held by a user or another contact, naming the record, and writes nothing', async () => {
     const em = t.em();
     em.create(User, {
@@ -88,7 +121,7 @@ describe('adding contacts', () => {
     const asUser = await addContact('UMEMBER', { name: 'Someone', email: ' TAKEN@acme.test ' });
     expect(asUser.json).toEqual({
       response_action: 'errors',
-      errors: { email: 'TAKEN@acme.test is already a user: Tess Taken, already active.' },
+      errors: { email: 'TAKEN@acme.test is already a user (Tess Taken, active).' },
     });
     const asContact = await addContact('UMEMBER', { name: 'Other Ana', email: 'Ana@Supplier.test' });
     expect(asContact.json?.errors).toEqual({
@@ -139,6 +172,10 @@ describe('finding', () => {
     expect(body.response_type).toBe('ephemeral');
     expect(textOf(body)).toContain('No contact or user matches “qwerty”.');
     expect(findButton(body.blocks, { actionId: 'contact_add_open' }).action.value).toBe('qwerty');
+    await t.slack.clickButton({ ...body, channel: 'C0GENERAL', ts: '1' }, 'Add contact', { user: 'UMEMBER' });
+    const view = t.standin.lastOpenedView();
+    expect(view.callback_id).toBe('contact_modal');
+    expect(view.blocks.find((b: any) => b.block_id === 'name').element.initial_value).toBe('qwerty');
   });
 
   it('finds one contact by the start of its company, with Convert and Edit', async () => {
@@ -234,6 +271,15 @@ describe('converting and editing', () => {
     );
     expect(told.text).toContain('an admin has been asked to approve it');
     expect(await t.em().findOne(User, { email: 'paul@partner.test' })).toBeNull();
+    await t.slack.clickButton(convertButton(contact.id), 'Convert to user', { user: 'UMANAGER' });
+    const again = await t.slack.submitView(
+      t.standin.lastOpenedView(),
+      { role: 'contractor' },
+      { user: 'UMANAGER' },
+    );
+    expect(again.json?.errors).toEqual({
+      role: 'A seat request for paul@partner.test is already waiting for an admin.',
+    });
     const request = await t.em().findOneOrFail(SeatRequest, { email: 'paul@partner.test' });
     expect(request.kind).toBe('convert');
     const decision = await t.roster.deps.seats.decide(t.em(), await t.account(), {
@@ -245,6 +291,21 @@ describe('converting and editing', () => {
     const user = await t.em().findOneOrFail(User, { email: 'paul@partner.test' });
     expect(user).toMatchObject({ role: 'employee', status: 'invited' });
     expect((await t.em().findOneOrFail(Contact, contact.id)).user?.id).toBe(user.id);
+    expect(decision.outcome === 'approved' && decision.detail).toBe(
+      'Paul Paid is now a user and the invitation is on its way to paul@partner.test.',
+    );
+    expect(
+      await t
+        .em()
+        .count(AuditEvent, { action: 'contact.converted', subjectId: contact.id, actor: 'UMEMBER' }),
+    ).toBe(1);
+    const outcome = await t.standin.waitForCall(
+      'chat.postMessage',
+      (c) => c.args.channel === 'UMEMBER' && String(c.args.text).includes('approved your request'),
+    );
+    expect(outcome.args.text).toContain(
+      'for paul@partner.test (Employee (paid seat)). Paul Paid is now a user and the invitation is on its way',
+    );
   });
 
   it('says a contact was already converted, and names the user', async () => {
@@ -252,17 +313,90 @@ describe('converting and editing', () => {
     await t.slack.clickButton(convertButton(contact.id), 'Convert to user', { user: 'UMEMBER' });
     const reply = await t.standin.waitForResponse((r) => String(r.body.text).includes('already converted'));
     expect(reply.body.text).toBe(
-      'Cleo Client was already converted: they are user cleo@partner.test (invited).',
+      'Cleo Client was already converted: they are the user cleo@partner.test (invited).',
     );
     expect(await t.em().count(User, { email: 'cleo@partner.test' })).toBe(1);
   });
 
-  it('asks for an email before converting a contact without one', async () => {
+  it('asks for an email when converting a contact without one, and saves it on the contact', async () => {
     const contact = await contactNamed('No Mail', null);
     await t.slack.clickButton(convertButton(contact.id), 'Convert to user', { user: 'UMEMBER' });
-    await t.standin.waitForResponse((r) =>
-      String(r.body.text).includes('No Mail has no email address. Use Edit to add one'),
+    const view = t.standin.lastOpenedView();
+    expect(view.blocks.map((b: any) => b.block_id)).toContain('email');
+    const blank = await t.slack.submitView(view, { role: 'client' }, { user: 'UMEMBER' });
+    expect(blank.json?.errors).toEqual({
+      email: 'No Mail has no email address yet: enter the one the invitation should go to.',
+    });
+    const bad = await t.slack.submitView(view, { role: 'client', email: 'nomail' }, { user: 'UMEMBER' });
+    expect(bad.json?.errors).toEqual({ email: 'Enter a valid email address, or leave it empty.' });
+    const taken = await t.slack.submitView(
+      view,
+      { role: 'client', email: 'ana@supplier.test' },
+      { user: 'UMEMBER' },
     );
+    expect(taken.json?.errors).toEqual({
+      email: 'ana@supplier.test is already a contact: Ana Lee at Supplier Ltd.',
+    });
+    expect(await t.em().count(User, { email: 'nomail' })).toBe(0);
+    const ok = await t.slack.submitView(
+      view,
+      { role: 'client', email: ' nomail@partner.test ', send_now: false },
+      { user: 'UMEMBER' },
+    );
+    expect(ok.json).toBeUndefined();
+    const user = await t.em().findOneOrFail(User, { email: 'nomail@partner.test' });
+    expect(user).toMatchObject({ role: 'client', status: 'not_invited', firstName: 'No', lastName: 'Mail' });
+    expect(await t.em().findOneOrFail(Contact, contact.id)).toMatchObject({
+      email: 'nomail@partner.test',
+      user: expect.objectContaining({ id: user.id }),
+    });
+    const told = await eventually(() =>
+      t.standin.messages.find(
+        (m) => m.channel === 'DUMEMBER' && String(m.text).includes('nomail@partner.test is now a user'),
+      ),
+    );
+    expect(told.text).toContain('not invited yet');
+    expect(await t.em().count(AuditEvent, { action: 'contact.edited', subjectId: contact.id })).toBe(1);
+  });
+
+  it('refuses a Convert clicked twice quickly: one user, and the second submission is told why', async () => {
+    const contact = await contactNamed('Dot Double', 'dot@partner.test');
+    await t.slack.clickButton(convertButton(contact.id), 'Convert to user', { user: 'UMEMBER' });
+    const view = t.standin.lastOpenedView();
+    const [first, second] = await Promise.all([
+      t.slack.submitView(view, { role: 'client' }, { user: 'UMEMBER' }),
+      t.slack.submitView(view, { role: 'client' }, { user: 'UMEMBER' }),
+    ]);
+    expect(await t.em().count(User, { email: 'dot@partner.test' })).toBe(1);
+    expect(await t.em().count(AuditEvent, { action: 'contact.converted', subjectId: contact.id })).toBe(1);
+    // Either the second saw the first's user before closing the form, or it lost the race under the lock.
+    const refused = [first, second].find((r) => r.json?.errors);
+    if (refused) {
+      expect(refused.json.errors.role).toContain('Dot Double was already converted');
+    } else {
+      await t.standin.waitForCall('chat.postMessage', (c) =>
+        String(c.args.text).includes('Dot Double was already converted'),
+      );
+    }
+  });
+
+  it('tells an admin when no paid seat is free, before closing the form', async () => {
+    const contact = await contactNamed('Fran Full', 'fran@partner.test');
+    const account = await t.account();
+    await t.setSeatLimit(await t.roster.deps.seats.usage(t.em(), account).then((u) => u.used));
+    try {
+      await t.slack.clickButton(convertButton(contact.id), 'Convert to user', { user: 'UADMIN' });
+      const res = await t.slack.submitView(
+        t.standin.lastOpenedView(),
+        { role: 'contractor' },
+        { user: 'UADMIN' },
+      );
+      expect(res.json?.errors?.role).toMatch(/^No paid seat is free \(\d+ of \d+ used\)\. Raise the limit/);
+      expect(await t.em().findOne(User, { email: 'fran@partner.test' })).toBeNull();
+      expect(await t.em().count(SeatRequest, { email: 'fran@partner.test' })).toBe(0);
+    } finally {
+      await t.setSeatLimit(10);
+    }
   });
 
   it('edits a contact from its Edit button, with the same checks', async () => {
@@ -276,7 +410,7 @@ describe('converting and editing', () => {
     const view = t.standin.lastOpenedView();
     expect(view.private_metadata).toBe(contact.id);
     const clash = await t.slack.submitView(view, { email: 'cleo@partner.test' }, { user: 'UMEMBER' });
-    expect(clash.json?.errors?.email).toBe('cleo@partner.test is already a user: Cleo Client, invited.');
+    expect(clash.json?.errors?.email).toBe('cleo@partner.test is already a user (Cleo Client, invited).');
     const ok = await t.slack.submitView(
       view,
       { title: 'Sales director', company: 'Supplier Group' },
@@ -290,5 +424,61 @@ describe('converting and editing', () => {
       company: 'Supplier Group',
     });
     expect(await t.em().count(AuditEvent, { action: 'contact.edited', subjectId: contact.id })).toBe(1);
+  });
+
+  it('edits a converted contact but keeps the email its user logs in with', async () => {
+    const contact = await t.em().findOneOrFail(Contact, { email: 'cleo@partner.test' });
+    await t.slack.clickButton(
+      {
+        channel: 'C0GENERAL',
+        ts: '1',
+        blocks: [
+          {
+            type: 'actions',
+            block_id: 'x',
+            elements: [
+              {
+                type: 'button',
+                action_id: 'contact_edit',
+                value: contact.id,
+                text: { type: 'plain_text', text: 'Edit' },
+              },
+            ],
+          },
+        ],
+      },
+      'Edit',
+      { user: 'UMEMBER' },
+    );
+    const view = t.standin.lastOpenedView();
+    const moved = await t.slack.submitView(view, { email: 'cleo@elsewhere.test' }, { user: 'UMEMBER' });
+    expect(moved.json?.errors).toEqual({
+      email: 'Cleo Client was converted to the user cleo@partner.test, so the email stays cleo@partner.test.',
+    });
+    const ok = await t.slack.submitView(view, { title: 'Buyer' }, { user: 'UMEMBER' });
+    expect(ok.json).toBeUndefined();
+    expect(await t.em().findOneOrFail(Contact, contact.id)).toMatchObject({
+      title: 'Buyer',
+      email: 'cleo@partner.test',
+    });
+    await t.standin.waitForCall('chat.postMessage', (c) =>
+      String(c.args.text).includes('Saved your changes to the contact *Cleo Client* (title)'),
+    );
+    const audits = await t.em().find(AuditEvent, { action: 'contact.edited', subjectId: contact.id });
+    expect(audits.map((a) => a.data)).toEqual([{ changes: { title: { from: null, to: 'Buyer' } } }]);
+    await t.slack.submitView(view, { title: 'Buyer' }, { user: 'UMEMBER' });
+    await t.standin.waitForCall('chat.postMessage', (c) =>
+      String(c.args.text).includes('Nothing changed on the contact *Cleo Client*'),
+    );
+    expect(await t.em().count(AuditEvent, { action: 'contact.edited', subjectId: contact.id })).toBe(1);
+  });
+
+  it('finds a contact by the start of the surname, and shows which user it became', async () => {
+    const body = await find('UMEMBER', 'CLIENT');
+    expect(textOf(body)).toContain(
+      '*Cleo Client* · cleo@partner.test · Partner\nContact, converted to user cleo@partner.test (invited)',
+    );
+    expect(findButton(body.blocks, { actionId: 'contact_edit' })).toBeDefined();
+    expect(() => findButton(body.blocks, { actionId: 'contact_convert' })).toThrow();
   });
 });

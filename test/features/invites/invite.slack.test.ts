@@ -70,6 +70,7 @@ describe('/invite, from the command to an active user', () => {
     await page.goto(link);
     expect(await page.textContent('h1')).toBe("You're invited to Acme");
     expect(await page.textContent('dl')).toContain('Employee (paid seat)');
+    expect(await page.textContent('dl')).toContain('Adam Admin');
     await page.click('button:has-text("Accept invitation")');
     await page.waitForSelector('h1.ok');
     expect(await page.textContent('h1')).toBe("You're in");
@@ -341,7 +342,7 @@ describe('delivery', () => {
 
   it('falls back to email when the Slack DM fails', async () => {
     t.standin.addMember({ id: 'UNEW', name: 'nell', realName: 'Nell New', email: 'nell@acme.test' });
-    t.standin.failNext('chat.postMessage', 'channel_not_found', 1, (args) => args.channel === 'UNEW');
+    t.standin.failNext('chat.postMessage', 'channel_not_found', 1, (args) => args.channel === 'DUNEW');
     await invite('UADMIN', '', { emails: 'nell@acme.test' });
     await inviteLink('nell@acme.test');
     const inv = await eventually(async () => {
@@ -349,6 +350,7 @@ describe('delivery', () => {
       return i?.deliveredAt ? i : null;
     });
     expect(inv.deliveryMethod).toBe('email');
+    expect(inv.lastError).toBe('Slack DM failed: An API error occurred: channel_not_found');
   });
 });
 

@@ -6,7 +6,7 @@ import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { permissionSets } from '../../accounts/account.service.ts';
 import type { Deps } from '../../index.ts';
-import { ROLES, type Role } from '../../people/user.entity.ts';
+import type { Role } from '../../people/user.entity.ts';
 import { Contact } from '../contact.entity.ts';
 import type { ContactService } from '../contact.service.ts';
 import {
@@ -20,10 +20,17 @@ import {
 } from './contact.views.ts';
 
 const USAGE = [
-  '*`/contact`* or *`/contact add`* opens the form to add a contact.',
+  '*`/contact`* or *`/contact add`* opens the form to add a contact (`/contact add Ana Lee ana@acme.com` fills it in).',
   '*`/contact find ana`* finds contacts and people whose name, email or company starts with “ana”.',
 ].join('\n');
 const uuid = z.uuid();
+
+/** `/contact add Ana Lee ana@acme.com`: an email-looking word fills the email, the rest the name. */
+function prefillFrom(text: string | undefined): ContactFields {
+  const words = (text ?? '').trim().split(/\s+/).filter(Boolean);
+  const email = words.find((w) => w.includes('@'));
+  return { name: words.filter((w) => w !== email).join(' '), email: email ?? '' };
+}
 
 /** `/contact`, the *Add contact* and *Save author as contact* shortcuts, find, edit and convert. */
 export function registerContactListeners(app: App, deps: Deps, contacts: ContactService): void {
@@ -31,8 +38,11 @@ export function registerContactListeners(app: App, deps: Deps, contacts: Contact
     await ack();
     const text = command.text.trim();
     const find = /^find(?:\s+(.*))?$/is.exec(text);
-    if (text === '' || /^add$/i.test(text)) {
-      await client.views.open({ trigger_id: command.trigger_id, view: contactModal({}) });
+    const add = /^add(?:\s+(.*))?$/is.exec(text);
+    if (text === '' || add) {
+      await client.views.open({ trigger_id: command.trigger_id, view: contactModal(prefillFrom(add?.[1])) });
+    } else if (/^help$/i.test(text)) {
+      await respond({ response_type: 'ephemeral', text: USAGE });
     } else if (find) {
       const query = (find[1] ?? '').trim();
       if (!query) {
@@ -58,10 +68,16 @@ export function registerContactListeners(app: App, deps: Deps, contacts: Contact
     await client.views.open({ trigger_id: shortcut.trigger_id, view: contactModal({}) });
   });
 
-  app.shortcut('save_author_contact', async ({ ack, shortcut, client }) => {
+  app.shortcut('save_author_contact', async ({ ack, shortcut, client, context }) => {
     await ack();
     const author = shortcut.type === 'message_action' ? shortcut.message.user : undefined;
-    const info = author ? await client.users.info({ user: author }).catch(() => null) : null;
+    // Without the profile the form still opens, empty, so the person can type the details in.
+    const info = author
+      ? await client.users.info({ user: author }).catch((err) => {
+          roster(context).log.warn({ err, author }, 'could not read the author profile to prefill a contact');
+          return null;
+        })
+      : null;
     const u = info?.user;
     const prefill: ContactFields = {
       name: u?.real_name || u?.profile?.real_name || u?.name || '',
@@ -90,13 +106,17 @@ export function registerContactListeners(app: App, deps: Deps, contacts: Contact
     }
     await ack();
     const actor = await slackActor(deps, context, body.user.id);
-    const saved = editing
-      ? await contacts.edit(em, account, actor, editing, parsed.value)
-      : await contacts.add(em, account, actor, parsed.value);
-    await client.chat.postMessage({
-      channel: body.user.id,
-      text: `:white_check_mark: ${editing ? 'Saved your changes to' : 'Added'} the contact *${esc(saved.name)}*${saved.email ? ` (${esc(saved.email)})` : ''}. Find it with \`/contact find ${esc(saved.name.split(' ')[0] ?? '')}\`.`,
-    });
+    let text: string;
+    if (editing) {
+      const { contact, changed } = await contacts.edit(em, account, actor, editing, parsed.value);
+      text = changed.length
+        ? `:white_check_mark: Saved your changes to the contact *${esc(contact.name)}* (${changed.join(', ')}).`
+        : `Nothing changed on the contact *${esc(contact.name)}*.`;
+    } else {
+      const contact = await contacts.add(em, account, actor, parsed.value);
+      text = `:white_check_mark: Added the contact *${esc(contact.name)}*${contact.email ? ` (${esc(contact.email)})` : ''}. Find it with \`/contact find ${esc(contact.name.split(' ')[0] ?? '')}\`.`;
+    }
+    await client.chat.postMessage({ channel: body.user.id, text });
   });
 
   app.action<BlockButtonAction>(CONTACT_ACTIONS.more, async ({ ack, action, context, respond }) => {
@@ -114,7 +134,7 @@ export function registerContactListeners(app: App, deps: Deps, contacts: Contact
     const text = action.value ?? '';
     await client.views.open({
       trigger_id: body.trigger_id,
-      view: contactModal(text.includes('@') ? { email: text } : { name: text }),
+      view: contactModal(prefillFrom(text)),
     });
   });
 
@@ -130,24 +150,7 @@ export function registerContactListeners(app: App, deps: Deps, contacts: Contact
   app.action<BlockButtonAction>(CONTACT_ACTIONS.convert, async ({ ack, action, body, context, client }) => {
     await ack();
     const { em, account } = roster(context);
-    const id = uuid.safeParse(action.value);
-    const contact = id.success
-      ? await em.findOne(Contact, { id: id.data, account }, { populate: ['user'] })
-      : null;
-    if (!contact) throw new DomainError('not_found', 'That contact no longer exists.');
-    if (contact.user) {
-      const user = contact.user.getEntity();
-      throw new DomainError(
-        'conflict',
-        `${contact.name} was already converted: they are user ${user.email} (${user.status.replace('_', ' ')}).`,
-      );
-    }
-    if (!contact.email) {
-      throw new DomainError(
-        'invalid_input',
-        `${contact.name} has no email address. Use Edit to add one, then convert.`,
-      );
-    }
+    const contact = await contacts.toConvert(em, account, action.value ?? '');
     await client.views.open({
       trigger_id: body.trigger_id,
       view: convertModal(contact, await permissionSets(em, account)),
@@ -156,38 +159,33 @@ export function registerContactListeners(app: App, deps: Deps, contacts: Contact
 
   app.view<ViewSubmitAction>(CONVERT_VIEW, async ({ ack, view, body, context, client }) => {
     const values = view.state.values;
-    const role = values.role?.role?.selected_option?.value as Role | undefined;
-    if (!role || !(ROLES as readonly string[]).includes(role)) {
-      await ack({ response_action: 'errors', errors: { role: 'Choose a role.' } });
+    const input = {
+      role: (values.role?.role?.selected_option?.value ?? '') as Role,
+      permissionSetId: values.permission_set?.permission_set?.selected_option?.value ?? null,
+      sendNow: (values.send_now?.send_now?.selected_options ?? []).length > 0,
+      email: values.email?.email?.value ?? null,
+    };
+    const { em, account } = roster(context);
+    const actor = await slackActor(deps, context, body.user.id);
+    const problems = await contacts.convertProblems(em, account, actor, view.private_metadata, input);
+    if (problems) {
+      // An error for a field the form does not show goes on the role, which every form has.
+      const errors: Record<string, string> = {};
+      for (const [field, message] of Object.entries(problems)) {
+        const block = field in values ? field : 'role';
+        errors[block] = errors[block] ? `${errors[block]} ${message}` : message;
+      }
+      await ack({ response_action: 'errors', errors });
       return;
     }
-    const { em, account } = roster(context);
-    try {
-      const result = await contacts.convert(
-        em,
-        account,
-        await slackActor(deps, context, body.user.id),
-        view.private_metadata,
-        {
-          role,
-          permissionSetId: values.permission_set?.permission_set?.selected_option?.value ?? null,
-          sendNow: (values.send_now?.send_now?.selected_options ?? []).length > 0,
-        },
-      );
-      await ack();
-      await client.chat.postMessage({
-        channel: body.user.id,
-        text:
-          result.status === 'converted'
-            ? `:white_check_mark: ${esc(result.user.email)} is now a user${result.user.status === 'invited' ? ' and the invitation is on its way' : ' (not invited yet: `/invite pending` sends it)'}.`
-            : `:hourglass_flowing_sand: ${esc(result.email)} takes a paid seat, so an admin has been asked to approve it. You will get a message when they decide.`,
-      });
-    } catch (err) {
-      if (err instanceof DomainError) {
-        await ack({ response_action: 'errors', errors: { role: err.message } });
-        return;
-      }
-      throw err;
-    }
+    await ack();
+    const result = await contacts.convert(em, account, actor, view.private_metadata, input);
+    await client.chat.postMessage({
+      channel: body.user.id,
+      text:
+        result.status === 'converted'
+          ? `:white_check_mark: ${esc(result.user.email)} is now a user${result.user.status === 'invited' ? ' and the invitation is on its way' : ' (not invited yet: `/invite pending` sends the invitation)'}. The contact stays, linked to the user.`
+          : `:hourglass_flowing_sand: ${esc(result.email)} takes a paid seat, so an admin has been asked to approve it. You will get a message when they decide.`,
+    });
   });
 }

@@ -65,8 +65,25 @@ export function convertModal(
     close: plain('Cancel'),
     blocks: [
       section(
-        `Give *${esc(contact.name)}* (${esc(contact.email ?? 'no email')}) a login. The contact stays, linked to the user.`,
+        contact.email
+          ? `Give *${esc(contact.name)}* (${esc(contact.email)}) a login. The contact stays, linked to the user.`
+          : `Give *${esc(contact.name)}* a login. The contact has no email yet: the one you enter is saved on the contact and becomes their login.`,
       ),
+      ...(contact.email
+        ? []
+        : [
+            {
+              type: 'input' as const,
+              block_id: 'email',
+              label: plain('Email'),
+              element: {
+                type: 'plain_text_input' as const,
+                action_id: 'email',
+                max_length: 254,
+                placeholder: plain('name@example.com'),
+              },
+            },
+          ]),
       roleInput('Role'),
       permissionSetInput(sets),
       sendNowInput(),
@@ -103,7 +120,7 @@ export function findResults(
     if (hit.kind === 'contact') {
       blocks.push(
         section(
-          `*${esc(hit.name)}*${details ? ` · ${details}` : ''}\nContact${hit.convertedTo ? ', converted to a user' : ''}`,
+          `*${esc(hit.name)}*${details ? ` · ${details}` : ''}\nContact${hit.convertedTo ? `, converted to user ${esc(hit.convertedTo.email)} (${statusText(hit.convertedTo.status)})` : ''}`,
         ),
       );
       blocks.push(

@@ -5,7 +5,7 @@ import { slackActor } from '../../../slack/actor.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import type { Deps } from '../../index.ts';
-import { displayName } from '../../people/user.entity.ts';
+import { displayName, isPaidRole } from '../../people/user.entity.ts';
 import { Invitation } from '../invitation.entity.ts';
 import type { InviteService } from '../invite.service.ts';
 import { INVITE_ACTIONS } from './summary.ts';
@@ -41,7 +41,7 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
     await respond({
       response_type: 'ephemeral',
       replace_original: false,
-      text: `:x: Cancelled the invitation to ${esc(user.email)}. Their link no longer works and they no longer hold a seat.`,
+      text: `:x: Cancelled the invitation to ${esc(user.email)}: their link no longer works and they are deactivated in Roster${isPaidRole(user.role) ? ', so their paid seat is free again' : ''}.`,
     });
   });
 

@@ -7,6 +7,7 @@ import { permissionSets } from '../../accounts/account.service.ts';
 import type { Deps } from '../../index.ts';
 import { displayName, ROLES, type Role } from '../../people/user.entity.ts';
 import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
+import { DELIVERY_RETRY } from '../invite.delivery.ts';
 import { type InviteService, MAX_EMAILS, parseEmails, parseInviteText } from '../invite.service.ts';
 import { INVITE_VIEW, inviteModal } from './invite.modal.ts';
 import { inviteSummary, pendingActions } from './summary.ts';
@@ -54,9 +55,11 @@ export function registerInviteCommand(app: App, deps: Deps, invites: InviteServi
             ? 'added, invitation not sent'
             : invitation?.deliveredAt
               ? `invited by ${invitation.deliveryMethod === 'email' ? 'email' : 'Slack DM'}, expires ${slackDate(invitation.expiresAt)}`
-              : invitation?.lastError
-                ? `delivery failing, retrying (${esc(invitation.lastError.slice(0, 80))})`
-                : 'invitation being delivered';
+              : invitation && invitation.deliveryAttempts > DELIVERY_RETRY.retryLimit
+                ? `:warning: delivery failed (${esc((invitation.lastError ?? '').slice(0, 80))}); check the address and press Resend`
+                : invitation?.lastError
+                  ? `delivery failing, retrying (${esc(invitation.lastError.slice(0, 80))})`
+                  : 'invitation being delivered';
         blocks.push(
           section(
             `*${esc(displayName(user))}*${user.firstName ? ` (${esc(user.email)})` : ''}: ${ROLE_LABEL[user.role]}, ${state}`,
@@ -100,12 +103,17 @@ export function registerInviteCommand(app: App, deps: Deps, invites: InviteServi
       errors.emails = `At most ${MAX_EMAILS} addresses at once; you entered ${parsed.emails.length}.`;
     }
     if (!(ROLES as readonly string[]).includes(role)) errors.role = 'Choose a role.';
+    const { em, account } = roster(context);
+    const permissionSetId = values.permission_set?.permission_set?.selected_option?.value ?? null;
+    const sets = await permissionSets(em, account);
+    if (permissionSetId && !sets.some((set) => set.id === permissionSetId)) {
+      errors.permission_set = 'That permission set no longer exists; choose another.';
+    }
     if (Object.keys(errors).length) {
       await ack({ response_action: 'errors', errors });
       return;
     }
     await ack();
-    const { em, account } = roster(context);
     // A retried submission (same view, same state) is handled once.
     if (!(await firstTime(em, `view:${view.id}:${view.hash}`))) return;
     const userId = body.user.id;
@@ -113,7 +121,7 @@ export function registerInviteCommand(app: App, deps: Deps, invites: InviteServi
     const outcomes = await invites.invite(em, account, actor, {
       emails: parsed.emails,
       role,
-      permissionSetId: values.permission_set?.permission_set?.selected_option?.value ?? null,
+      permissionSetId,
       sendNow: (values.send_now?.send_now?.selected_options ?? []).length > 0,
       personalMessage: values.message?.message?.value ?? null,
     });

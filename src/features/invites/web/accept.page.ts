@@ -16,13 +16,19 @@ export const INVALID_INVITATION: WebResponse = {
 };
 
 /** `GET /invitations/:token` shows the invitation; its Accept button posts back, CSRF-protected. */
-export function registerAcceptPage(router: Router, csrf: Csrf, invites: InviteService): void {
+export function registerAcceptPage(
+  router: Router,
+  csrf: Csrf,
+  invites: InviteService,
+  inviterName: (slackUserId: string | null | undefined) => Promise<string>,
+): void {
   router.add('GET', '/invitations/:token', async (req) => {
     const found = await invites.findByToken(req.em, req.params.token ?? '');
     if (!found?.usable) return INVALID_INVITATION;
     const { invitation } = found;
     const user = invitation.user.getEntity();
     const account = invitation.account.getEntity();
+    const inviter = await inviterName(invitation.invitedBy);
     const { field, cookie } = csrf.issue(req);
     return {
       headers: cookie ? { 'set-cookie': cookie } : {},
@@ -30,6 +36,7 @@ export function registerAcceptPage(router: Router, csrf: Csrf, invites: InviteSe
         'Accept your invitation',
         html`<h1>You're invited to ${account.name ?? 'join the account'}</h1>
 <dl>
+  <dt>Invited by</dt><dd>${inviter}</dd>
   <dt>For</dt><dd>${displayName(user)}${user.firstName ? html` (${user.email})` : ''}</dd>
   <dt>As</dt><dd>${ROLE_LABEL[user.role] ?? user.role}</dd>
   <dt>Expires</dt><dd>${invitation.expiresAt.toUTCString()}</dd>

@@ -1,0 +1,369 @@
+import { PermissionSet } from '../../../src/features/accounts/account.entity.ts';
+import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
+import { invitesOf } from '../../../src/features/invites/index.ts';
+import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
+import { DELIVERY_RETRY, deliverInvitation } from '../../../src/features/invites/invite.delivery.ts';
+import { createUser } from '../../../src/features/people/people.service.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
+import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
+import { newToken } from '../../../src/shared/ids.ts';
+import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { links } from '../../support/smtp-sink.ts';
+import { textOf } from '../../support/views.ts';
+
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await startTestApp({ seatLimit: 50 });
+});
+afterAll(() => t.stop());
+
+const userByEmail = (email: string) => t.em().findOne(User, { email });
+const summaries = (user: string) =>
+  t.standin.messages.filter((m) => m.channel === `D${user}` && String(m.text).startsWith('Invitations:'));
+const inviteLink = async (email: string) => {
+  const mail = await t.smtp.waitForMail((m) => m.toText.toLowerCase() === email.toLowerCase());
+  const link = links(mail).find((l) => l.includes('/invitations/'));
+  if (!link) throw new Error(`no invitation link in the mail to ${email}`);
+  return { mail, link };
+};
+const emailField = (view: any) => view.blocks.find((b: any) => b.block_id === 'emails').element;
+
+async function invite(user: string, text: string, values: Record<string, any> = {}) {
+  await t.slack.command('/invite', text, { user });
+  const view = t.standin.lastOpenedView();
+  expect(view.callback_id).toBe('invite_modal');
+  const before = summaries(user).length;
+  const result = await t.slack.submitView(view, values, { user });
+  const summary = result.json ? null : await eventually(() => summaries(user)[before]);
+  return { view, result, summary };
+}
+
+/** Waits until the queue has finished the job `id` and says how it ended. */
+async function jobEnded(id: string) {
+  return eventually(async () => {
+    const job = await t.roster.jobs.boss.getJobById('invites.deliver', id);
+    return job && ['completed', 'failed'].includes(job.state) ? job.state : null;
+  });
+}
+
+describe('the ways into the invite form', () => {
+  it('opens the form from the Invite people shortcut, with Send invitation now ticked', async () => {
+    await t.slack.shortcut({ user: 'UMANAGER', callbackId: 'invite_people' });
+    const view = t.standin.lastOpenedView();
+    expect(view.callback_id).toBe('invite_modal');
+    expect(emailField(view).initial_value).toBeUndefined();
+    const sendNow = view.blocks.find((b: any) => b.block_id === 'send_now').element;
+    expect(sendNow.initial_options.map((o: any) => o.value)).toEqual(['send_now']);
+    const roles = view.blocks.find((b: any) => b.block_id === 'role').element;
+    expect(roles.options.map((o: any) => o.text.text)).toEqual([
+      'Employee · paid seat',
+      'Contractor · paid seat',
+      'Client · free',
+    ]);
+    const sets = view.blocks.find((b: any) => b.block_id === 'permission_set').element;
+    expect(sets.options.map((o: any) => o.text.text)).toEqual(
+      expect.arrayContaining(['Admin', 'Manager', 'Member', 'Client']),
+    );
+  });
+
+  it("fills the form with a message author's email from the Invite author shortcut", async () => {
+    await t.slack.messageShortcut({
+      user: 'UADMIN',
+      callbackId: 'invite_author',
+      message: { ts: '1700000000.000100', user: 'UMEMBER', text: 'Can I get access?' },
+    });
+    const view = t.standin.lastOpenedView();
+    expect(view.callback_id).toBe('invite_modal');
+    expect(emailField(view).initial_value).toBe('max@acme.test');
+    expect(t.standin.callsTo('users.info').some((c) => c.args.user === 'UMEMBER')).toBe(true);
+  });
+
+  it('prefills addresses and role from /invite text, with Slack mailto links unwrapped', async () => {
+    await t.slack.command('/invite', '<mailto:ana@x.test|ana@x.test>, bo@y.test Contractor', {
+      user: 'UADMIN',
+    });
+    const view = t.standin.lastOpenedView();
+    expect(emailField(view).initial_value).toBe('ana@x.test\nbo@y.test');
+    const role = view.blocks.find((b: any) => b.block_id === 'role').element;
+    expect(role.initial_option.value).toBe('contractor');
+  });
+
+  it('turns away a permission set deleted while the form was open, writing nothing', async () => {
+    const em = t.em();
+    const set = em.create(PermissionSet, { account: await t.account(), name: 'Temporary' });
+    await em.flush();
+    await t.slack.command('/invite', 'stale@example.com', { user: 'UADMIN' });
+    const view = t.standin.lastOpenedView();
+    await t.em().nativeDelete(PermissionSet, { id: set.id });
+    const result = await t.slack.submitView(view, { permission_set: 'Temporary' }, { user: 'UADMIN' });
+    expect(result.json).toEqual({
+      response_action: 'errors',
+      errors: { permission_set: 'That permission set no longer exists; choose another.' },
+    });
+    expect(await userByEmail('stale@example.com')).toBeNull();
+  });
+});
+
+describe('seats', () => {
+  it('reports "no seat" per address and keeps the others when an admin runs out of seats', async () => {
+    const account = await t.account();
+    const used = await t.roster.deps.seats.usage(t.em(), account);
+    await t.setSeatLimit(used.used + 1);
+    try {
+      const { summary } = await invite('UADMIN', '', {
+        emails: 'seat-one@example.com, seat-two@example.com',
+      });
+      const text = textOf(summary!);
+      expect(text).toContain('seat-one@example.com*: invited');
+      expect(text).toContain(
+        `seat-two@example.com*: No paid seat is free (${used.used + 1} of ${used.used + 1} used), so seat-two@example.com was not added.`,
+      );
+      expect(String(summary!.text)).toBe('Invitations: 1 of 2 added as Employee (paid seat)');
+      expect(await userByEmail('seat-one@example.com')).toMatchObject({ status: 'invited' });
+      expect(await userByEmail('seat-two@example.com')).toBeNull();
+
+      // A client is free, so it goes through even with no seat left.
+      const client = await invite('UADMIN', 'free@partner.test client');
+      expect(textOf(client.summary)).toContain('free@partner.test*: invited');
+    } finally {
+      await t.setSeatLimit(50);
+    }
+  });
+
+  it("delivers a requester's paid invitation, personal message included, once an admin approves it", async () => {
+    await invite('UMEMBER', 'approved@example.com contractor', {
+      message: 'Welcome aboard, see you Monday.',
+    });
+    expect(await userByEmail('approved@example.com')).toBeNull();
+    const request = await t.em().findOneOrFail(SeatRequest, { email: 'approved@example.com' });
+    expect(request).toMatchObject({ kind: 'invite', status: 'pending', requestedBy: 'UMEMBER' });
+
+    const decided = await t.roster.deps.seats.decide(t.em(), await t.account(), {
+      requestId: request.id,
+      actor: { slackUserId: 'UOWNER', isAdmin: true, surface: 'slack' },
+      decision: 'approve',
+    });
+    expect(decided.outcome).toBe('approved');
+
+    const { mail } = await inviteLink('approved@example.com');
+    expect(mail.subject).toBe('Max Member invited you to Acme');
+    expect(mail.text).toContain('as Contractor (paid seat)');
+    expect(mail.text).toContain('Welcome aboard, see you Monday.');
+    expect(await userByEmail('approved@example.com')).toMatchObject({
+      role: 'contractor',
+      status: 'invited',
+      addedBy: 'UMEMBER',
+    });
+  });
+
+  it("adds a requester's paid person without an invitation when Send invitation now was unticked", async () => {
+    await invite('UMEMBER', 'quiet@example.com', { send_now: [] });
+    const request = await t.em().findOneOrFail(SeatRequest, { email: 'quiet@example.com' });
+    await t.roster.deps.seats.decide(t.em(), await t.account(), {
+      requestId: request.id,
+      actor: { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' },
+      decision: 'approve',
+    });
+    const user = await t.em().findOneOrFail(User, { email: 'quiet@example.com' });
+    expect(user.status).toBe('not_invited');
+    expect(await t.em().count(Invitation, { user: user.id })).toBe(0);
+  });
+});
+
+describe('the pending list and its buttons', () => {
+  it('shows a requester only the people they added, and an admin everyone', async () => {
+    await invite('UMANAGER', 'mine@partner.test client');
+    await invite('UADMIN', 'theirs@partner.test client');
+
+    await t.slack.command('/invite', 'pending', { user: 'UMANAGER' });
+    const own = await t.standin.waitForResponse((r) => textOf(r.body).includes('mine@partner.test'));
+    expect(textOf(own.body)).not.toContain('theirs@partner.test');
+    expect(textOf(own.body)).toContain('the ones you sent');
+
+    await t.slack.command('/invite', 'pending', { user: 'UOWNER' });
+    const all = await t.standin.waitForResponse(
+      (r) => textOf(r.body).includes('theirs@partner.test') && textOf(r.body).includes('mine@partner.test'),
+    );
+    const mine = await t.em().findOneOrFail(User, { email: 'mine@partner.test' });
+    const buttons = JSON.stringify(all.body.blocks);
+    expect(buttons).toContain(`"action_id":"invite_resend","value":"${mine.id}"`);
+    expect(buttons).toContain(`"action_id":"invite_cancel","value":"${mine.id}"`);
+  });
+
+  it('records an audit event for the invitation, its delivery, a resend, a cancellation', async () => {
+    await invite('UADMIN', 'audited@example.com');
+    await inviteLink('audited@example.com');
+    const user = await t.em().findOneOrFail(User, { email: 'audited@example.com' });
+    await eventually(async () => (await t.em().findOne(Invitation, { user: user.id }))?.deliveredAt);
+    const button = (actionId: string) => ({
+      blocks: [
+        {
+          type: 'actions',
+          block_id: 'b',
+          elements: [
+            { type: 'button', action_id: actionId, value: user.id, text: { type: 'plain_text', text: 'x' } },
+          ],
+        },
+      ],
+      channel: 'C0GENERAL',
+      ts: '10',
+    });
+    await t.slack.clickButton(button('invite_resend'), { actionId: 'invite_resend' }, { user: 'UADMIN' });
+    await eventually(() => t.smtp.messagesTo('audited@example.com').length === 2);
+    await t.slack.clickButton(button('invite_cancel'), { actionId: 'invite_cancel' }, { user: 'UADMIN' });
+    const cancelled = await t.standin.waitForResponse((r) =>
+      String(r.body.text).includes('Cancelled the invitation to audited@example.com'),
+    );
+    expect(cancelled.body.text).toContain('so their paid seat is free again');
+    expect(await userByEmail('audited@example.com')).toMatchObject({ status: 'deactivated' });
+
+    const invitations = await t.em().find(Invitation, { user: user.id }, { orderBy: { createdAt: 'asc' } });
+    expect(invitations.map((i) => i.status)).toEqual(['superseded', 'cancelled']);
+    const events = await t.em().find(
+      AuditEvent,
+      {
+        $or: [{ subjectId: { $in: invitations.map((i) => i.id) } }, { subjectId: user.id }],
+      },
+      { orderBy: { createdAt: 'asc' } },
+    );
+    expect(events.map((e) => e.action)).toEqual(
+      expect.arrayContaining([
+        'user.added',
+        'invitation.created',
+        'invitation.delivered',
+        'invitation.resent',
+        'invitation.cancelled',
+      ]),
+    );
+    expect(events.filter((e) => e.action === 'invitation.delivered')).toHaveLength(2);
+  });
+
+  it('tells a person who clicks Send invitation on someone they did not add that they may not', async () => {
+    await invite('UADMIN', '', { emails: 'notyours@example.com', send_now: [] });
+    const user = await t.em().findOneOrFail(User, { email: 'notyours@example.com' });
+    await t.slack.clickButton(
+      {
+        blocks: [
+          {
+            type: 'section',
+            block_id: 's',
+            text: { type: 'mrkdwn', text: 'x' },
+            accessory: {
+              type: 'button',
+              action_id: 'invite_send',
+              value: user.id,
+              text: { type: 'plain_text', text: 'Send invitation' },
+            },
+          },
+        ],
+        channel: 'C0GENERAL',
+        ts: '11',
+      },
+      { actionId: 'invite_send' },
+      { user: 'UMANAGER' },
+    );
+    await t.standin.waitForResponse((r) =>
+      String(r.body.text).includes('Only the person who invited them or an admin can do that.'),
+    );
+    expect((await userByEmail('notyours@example.com'))?.status).toBe('not_invited');
+    expect(await t.em().count(Invitation, { user: user.id })).toBe(0);
+  });
+});
+
+describe('delivery', () => {
+  it('opens a DM with a workspace member, and a double click on its Accept activates once', async () => {
+    t.standin.addMember({ id: 'UDORA', name: 'dora', realName: 'Dora Dev', email: 'dora@acme.test' });
+    await invite('UADMIN', 'Dora@Acme.test');
+    await t.standin.waitForCall('conversations.open', (c) => c.args.users === 'UDORA');
+    const dm = await eventually(() =>
+      t.standin.messages.find((m) => m.channel === 'DUDORA' && String(m.text).includes('invited you')),
+    );
+    await Promise.all([
+      t.slack.clickButton(dm, { actionId: 'invite_accept' }, { user: 'UDORA' }),
+      t.slack.clickButton(dm, { actionId: 'invite_accept' }, { user: 'UDORA' }),
+    ]);
+    await eventually(
+      () =>
+        t.standin.responses.filter((r) => String(r.body.text).includes('You accepted the invitation'))
+          .length === 2,
+    );
+    expect(await userByEmail('Dora@Acme.test')).toMatchObject({ status: 'active', slackUserId: 'UDORA' });
+    const user = await t.em().findOneOrFail(User, { email: 'Dora@Acme.test' });
+    const invitation = await t.em().findOneOrFail(Invitation, { user: user.id });
+    expect(invitation).toMatchObject({ status: 'accepted', deliveryMethod: 'slack_dm', deliveryAttempts: 1 });
+    expect(await t.em().count(AuditEvent, { action: 'invitation.accepted', subjectId: invitation.id })).toBe(
+      1,
+    );
+    expect(t.smtp.messagesTo('dora@acme.test')).toHaveLength(0);
+  });
+
+  it('does nothing when the delivery job runs again for an invitation already delivered', async () => {
+    await invite('UADMIN', 'once@example.com');
+    await inviteLink('once@example.com');
+    const user = await t.em().findOneOrFail(User, { email: 'once@example.com' });
+    const invitation = await eventually(async () => {
+      const i = await t.em().findOne(Invitation, { user: user.id });
+      return i?.deliveredAt ? i : null;
+    });
+    const jobId = await t.roster.deps.jobs.send('invites.deliver', { invitationId: invitation.id });
+    expect(await jobEnded(jobId!)).toBe('completed');
+    expect(t.smtp.messagesTo('once@example.com')).toHaveLength(1);
+    const after = await t.em().findOneOrFail(Invitation, invitation.id);
+    expect(after.deliveryAttempts).toBe(1);
+    expect(after.deliveredAt?.getTime()).toBe(invitation.deliveredAt?.getTime());
+  });
+
+  it('tells the inviter when the last attempt fails; their Resend button delivers a new invitation', async () => {
+    // An invitation already on its last attempt, built directly so no queued job races this test.
+    const em = t.em();
+    const account = await t.account();
+    const user = await createUser(em, account, {
+      email: 'unlucky@example.com',
+      role: 'client',
+      status: 'invited',
+      addedBy: 'UMANAGER',
+    });
+    const invitation = em.create(Invitation, {
+      account,
+      user,
+      tokenHash: newToken().hash,
+      expiresAt: new Date(Date.now() + 86_400_000),
+      invitedBy: 'UMANAGER',
+      deliveryAttempts: DELIVERY_RETRY.retryLimit,
+    });
+    await em.flush();
+
+    await t.smtp.stop();
+    try {
+      await expect(
+        deliverInvitation(t.roster.deps, invitesOf(t.roster.deps), invitation.id, { lastAttempt: true }),
+      ).rejects.toThrow();
+    } finally {
+      await t.smtp.start();
+    }
+
+    const told = await eventually(() =>
+      t.standin.messages.find(
+        (m) =>
+          m.channel === 'DUMANAGER' && String(m.text).includes('unlucky@example.com could not be delivered'),
+      ),
+    );
+    expect(textOf(told)).toContain('Email failed');
+    const failed = await t.em().findOneOrFail(Invitation, invitation.id);
+    expect(failed).toMatchObject({ deliveredAt: null, deliveryAttempts: DELIVERY_RETRY.retryLimit + 1 });
+    expect(failed.lastError).toMatch(/^Email failed/);
+    expect(
+      await t.em().count(AuditEvent, { action: 'invitation.delivery_failed', subjectId: invitation.id }),
+    ).toBe(1);
+
+    await t.slack.command('/invite', 'pending', { user: 'UMANAGER' });
+    const pending = await t.standin.waitForResponse((r) => textOf(r.body).includes('unlucky@example.com'));
+    expect(textOf(pending.body)).toContain('delivery failed');
+
+    await t.slack.clickButton(told, { actionId: 'invite_resend' }, { user: 'UMANAGER' });
+    const { mail } = await inviteLink('unlucky@example.com');
+    expect(mail.subject).toBe('Mia Manager invited you to Acme');
+    expect((await t.em().findOneOrFail(Invitation, invitation.id)).status).toBe('superseded');
+  });
+});
