@@ -7,7 +7,8 @@
  * It creates its own database on DATABASE_URL's server (default postgres://postgres@127.0.0.1:5432),
  * runs the migrations, and drops the database at the end. It runs under the heap settings Roster's
  * image uses (NODE_OPTIONS in the Dockerfile), starting itself again with them when they are missing.
- * BENCH_ROWS changes the size of the file; BENCH_LOG_SLOW=ms logs slower statements in Postgres' log.
+ * BENCH_ROWS changes the size of the file, BENCH_INVITE_EVERY how often a user asks for an invitation
+ * (default one in 200); BENCH_LOG_SLOW=ms logs slower statements in Postgres' log.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -165,7 +166,7 @@ async function main() {
   let peak = process.memoryUsage().rss;
   const sampler = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage().rss);
-  }, 20);
+  }, 50);
   const logger = createLogger('warn');
   const orm = await initORM(url, { migrate: true });
   const jobs = await JobQueue.start(url, logger);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { CompiledQuery, type Transaction } from 'kysely';
 import { DomainError, isDomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount, PermissionSet } from '../accounts/account.entity.ts';
@@ -77,9 +78,22 @@ const FIRST_ERRORS = 10;
 
 type Exec = <T = Record<string, unknown>>(sql: string, params?: unknown[]) => Promise<T[]>;
 
+/**
+ * Raw SQL on the EntityManager's connection (inside its transaction, if any), with `?` placeholders sent
+ * as bind parameters: the batches carry their rows as one JSON parameter, which must not be spliced into
+ * the SQL text.
+ */
 function sql(em: EntityManager): Exec {
-  return (query, params = []) =>
-    em.getConnection().execute(query, params, 'all', em.getTransactionContext()) as never;
+  return async (query, params = []) => {
+    let n = 0;
+    const compiled = CompiledQuery.raw(
+      query.replace(/\?/g, () => `$${++n}`),
+      params,
+    );
+    const trx = em.getTransactionContext<Transaction<unknown>>();
+    const result = await (trx ?? em.getConnection().getClient()).executeQuery(compiled);
+    return result.rows as never;
+  };
 }
 
 const json = (value: unknown) => JSON.stringify(value);
@@ -260,7 +274,7 @@ export class CsvImportService {
       }
       await exec(
         `/* csv:preview-rows */ insert into csv_import_row (csv_import_id, line, data, cells, kind, key, target_id, outcome, error)
-         select ?, x.line, x.data, coalesce(x.cells, '[]'::jsonb), x.kind, x.key, x.target_id, x.outcome, x.error
+         select ?::uuid, x.line, x.data, coalesce(x.cells, '[]'::jsonb), x.kind, x.key, x.target_id, x.outcome, x.error
          from jsonb_to_recordset(?::jsonb) as x(line int, data jsonb, cells jsonb, kind text, key text,
            target_id uuid, outcome text, error text)`,
         [importId, json(stored.map(keepCellsIfNeeded))],
@@ -733,6 +747,16 @@ export class CsvImportService {
       [account.id, d.email.trim().toLowerCase()],
     );
     const existing = found ? await tx.findOneOrFail(User, found.id) : null;
+    const log = (user: IUser, action: string) =>
+      audit(tx, {
+        account,
+        actor: actor.slackUserId,
+        action,
+        subjectType: 'user',
+        subjectId: user.id,
+        surface: actor.surface,
+        data: { email: user.email, status: user.status, importId: ctx.importId },
+      });
     const invite = async (user: IUser) =>
       queueInvitation(tx, this.jobs, { account, user, invitedBy: actor.slackUserId, surface: actor.surface });
     try {
@@ -764,6 +788,7 @@ export class CsvImportService {
               phone: d.phone,
             });
             await invite(user);
+            log(user, 'user.imported');
             return user;
           },
         );
@@ -804,6 +829,7 @@ export class CsvImportService {
         invited = true;
       }
       Object.assign(existing, profile);
+      if (changed || invited) log(existing, 'user.updated');
       return { result: changed || invited ? 'updated' : 'unchanged', invited };
     } catch (err) {
       if (isDomainError(err) && err.code === 'no_seat') {
@@ -846,9 +872,9 @@ export class CsvImportService {
        ins as (
          insert into app_user (id, account_id, email, first_name, last_name, title, phone, role, status,
            permission_set_id, added_by)
-         select gen_random_uuid(), ?, x.email, x.first_name, x.last_name, x.title, x.phone,
+         select gen_random_uuid(), ?::uuid, x.email, x.first_name, x.last_name, x.title, x.phone,
            coalesce(x.role, 'employee'), 'locked',
-           (select ps.id from permission_set ps where ps.id = x.permission_set_id and ps.account_id = ?), ?
+           (select ps.id from permission_set ps where ps.id = x.permission_set_id and ps.account_id = ?::uuid), ?::text
          from x
          on conflict (account_id, lower(btrim(email))) do nothing
          returning id, email
@@ -860,7 +886,7 @@ export class CsvImportService {
        ),
        logged as (
          insert into audit_event (account_id, actor, action, subject_type, subject_id, surface, data)
-         select ?, ?, 'user.imported', 'user', ins.id::text, 'slack',
+         select ?::uuid, ?::text, 'user.imported', 'user', ins.id::text, 'slack',
            jsonb_build_object('email', ins.email, 'status', 'locked', 'importId', ?::text)
          from ins
        )
@@ -887,7 +913,7 @@ export class CsvImportService {
        ),
        logged as (
          insert into audit_event (account_id, actor, action, subject_type, subject_id, surface, data)
-         select ?, ?, 'user.updated', 'user', upd.user_id::text, 'slack',
+         select ?::uuid, ?::text, 'user.updated', 'user', upd.user_id::text, 'slack',
            jsonb_build_object('email', upd.email, 'importId', ?::text)
          from upd
        )
@@ -909,7 +935,7 @@ export class CsvImportService {
          company text, title text, notes text)),
        up as (
          insert into contact as c (id, account_id, name, email, phone, company, title, notes, added_by)
-         select gen_random_uuid(), ?, x.name, x.email, x.phone, x.company, x.title, x.notes, ? from x
+         select gen_random_uuid(), ?::uuid, x.name, x.email, x.phone, x.company, x.title, x.notes, ?::text from x
          on conflict (account_id, lower(btrim(email))) where email is not null do update set
            name = excluded.name, phone = coalesce(excluded.phone, c.phone),
            company = coalesce(excluded.company, c.company), title = coalesce(excluded.title, c.title),
@@ -923,7 +949,7 @@ export class CsvImportService {
        ),
        logged as (
          insert into audit_event (account_id, actor, action, subject_type, subject_id, surface, data)
-         select ?, ?, case when up.inserted then 'contact.imported' else 'contact.updated' end, 'contact',
+         select ?::uuid, ?::text, case when up.inserted then 'contact.imported' else 'contact.updated' end, 'contact',
            up.id::text, 'slack', jsonb_build_object('email', up.email, 'importId', ?::text)
          from up
        )
@@ -968,16 +994,16 @@ export class CsvImportService {
        ),
        ins as (
          insert into contact (id, account_id, name, email, phone, company, title, notes, added_by)
-         select gen_random_uuid(), ?, x.name, null, x.phone, x.company, x.title, x.notes, ? from x
+         select gen_random_uuid(), ?::uuid, x.name, null, x.phone, x.company, x.title, x.notes, ?::text from x
          where not exists (select 1 from m where m.id = x.id)
          returning id
        ),
        logged as (
          insert into audit_event (account_id, actor, action, subject_type, subject_id, surface, data)
-         select ?::uuid, ?, 'contact.imported', 'contact', ins.id::text, 'slack', jsonb_build_object('importId', ?::text)
+         select ?::uuid, ?::text, 'contact.imported', 'contact', ins.id::text, 'slack', jsonb_build_object('importId', ?::text)
          from ins
          union all
-         select ?::uuid, ?, 'contact.updated', 'contact', upd.contact_id::text, 'slack', jsonb_build_object('importId', ?::text)
+         select ?::uuid, ?::text, 'contact.updated', 'contact', upd.contact_id::text, 'slack', jsonb_build_object('importId', ?::text)
          from upd
        )
        select id, 'updated' as what from upd

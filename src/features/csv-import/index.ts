@@ -1,21 +1,15 @@
-import type { Deps, Feature } from '../index.ts';
+import type { Feature } from '../index.ts';
+import { perApp } from '../per-app.ts';
 import { registerCsvImportJobs } from './csv-import.jobs.ts';
 import { CsvImportService } from './csv-import.service.ts';
 import { registerImportActions } from './slack/import.actions.ts';
 import { registerImportShortcut } from './slack/import.shortcut.ts';
 import { registerUploadEvent } from './slack/upload.event.ts';
 
-const services = new WeakMap<Deps, CsvImportService>();
-
-/** The import service of a running app: one per set of dependencies. */
-export function csvImports(deps: Deps): CsvImportService {
-  let service = services.get(deps);
-  if (!service) {
-    service = new CsvImportService({ orm: deps.orm, jobs: deps.jobs, seats: deps.seats });
-    services.set(deps, service);
-  }
-  return service;
-}
+/** The import service of a running app. */
+export const csvImports = perApp(
+  (deps) => new CsvImportService({ orm: deps.orm, jobs: deps.jobs, seats: deps.seats }),
+);
 
 /** CSV import: a file dropped in the bot's DM or chosen in the shortcut's modal, previewed, then imported. */
 export const csvImportFeature: Feature = {

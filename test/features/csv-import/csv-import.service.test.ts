@@ -330,6 +330,16 @@ describe('CSV import', () => {
       .find(AuditEvent, { account, action: 'csv_import.completed', subjectId: summary.csvImport.id });
     expect(events).toHaveLength(1);
     expect(events[0]?.data).toMatchObject({ fileName: 'people.csv', rows: 5, created: 5, failed: 0 });
+    const perPerson = await orm.em
+      .fork()
+      .find(AuditEvent, { account, action: { $in: ['user.imported', 'contact.imported'] } });
+    expect(perPerson.map((e) => e.action).sort()).toEqual([
+      'contact.imported',
+      'contact.imported',
+      'user.imported',
+      'user.imported',
+      'user.imported',
+    ]);
   });
 
   it('changes nothing when the same file is imported again', async () => {
@@ -405,6 +415,8 @@ describe('CSV import', () => {
     ]);
     const invitations = await orm.em.fork().find(Invitation, { account });
     expect(invitations).toHaveLength(2);
+    const imported = await orm.em.fork().find(AuditEvent, { account, action: 'user.imported' });
+    expect(imported.map((e) => e.data.email).sort()).toEqual(['cleo@acme.test', 'ivy@acme.test']);
     expect((await service.errorFile(summary.csvImport.id))?.toString()).toContain('noel@acme.test');
   });
 

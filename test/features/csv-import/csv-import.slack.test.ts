@@ -3,29 +3,15 @@ import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../../src/features/contacts/contact.entity.ts';
 import { CsvImport } from '../../../src/features/csv-import/csv-import.entity.ts';
 import { csvImports } from '../../../src/features/csv-import/index.ts';
-import { type Feature, features } from '../../../src/features/index.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
-import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
 import type { PostedMessage } from '../../support/slack-standin.ts';
 import { textOf } from '../../support/views.ts';
 
-// Until the invitations feature delivers them, invitations queued by an import go to a stand-in worker.
-const delivered: string[] = [];
-const invitesStandIn: Feature = {
-  name: 'invites-stand-in',
-  async jobs(deps) {
-    await deps.jobs.define<{ invitationId: string }>(INVITE_JOBS.deliver, async (d) => {
-      delivered.push(d.invitationId);
-    });
-  },
-};
-const withInvites = features.some((f) => f.name === 'invites') ? features : [...features, invitesStandIn];
-
 let t: TestApp;
 beforeAll(async () => {
-  t = await startTestApp({ seatLimit: 10, features: withInvites });
+  t = await startTestApp({ seatLimit: 10 });
 });
 afterAll(() => t.stop());
 
@@ -287,6 +273,9 @@ describe('uploading a CSV file in the bot DM', () => {
     expect(ivy?.status).toBe('invited');
     expect(await usersNamed('noel.slack@acme.test')).toHaveLength(0);
     expect(await t.em().count(Invitation, { user: ivy?.id })).toBe(1);
+    // Ivy is not in the workspace, so the invitation goes out by email.
+    await t.smtp.waitForMail((m) => m.toText.includes('ivy.slack@acme.test'));
+    expect(t.smtp.messagesTo('noel.slack@acme.test')).toHaveLength(0);
     const errors = await eventually(() =>
       t.standin.uploadedFiles.find((f) => f.filename === 'invites-errors.csv'),
     );
