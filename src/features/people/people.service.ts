@@ -1,4 +1,4 @@
-import { ref } from '@mikro-orm/core';
+import { raw, ref } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { IAccount, IPermissionSet } from '../accounts/account.entity.ts';
 import { PermissionSet } from '../accounts/account.entity.ts';
@@ -21,17 +21,17 @@ export function normalizeEmail(email: string): string {
 
 const ESCAPE_LIKE = /([%_\\])/g;
 
-/** The user of an account with this email, whatever its case and surrounding spaces. */
+/** The user of an account with this email, whatever its case and surrounding spaces; uses the unique index. */
 export async function findUserByEmail(
   em: EntityManager,
   account: IAccount,
   email: string,
 ): Promise<IUser | null> {
-  return em.findOne(User, { account, email: { $ilike: email.trim().replace(ESCAPE_LIKE, '\\$1') } });
+  return em.findOne(User, { account, [raw('lower(btrim(email))')]: normalizeEmail(email) });
 }
 
 export async function findContactByEmail(em: EntityManager, account: IAccount, email: string) {
-  return em.findOne(Contact, { account, email: { $ilike: email.trim().replace(ESCAPE_LIKE, '\\$1') } });
+  return em.findOne(Contact, { account, [raw('lower(btrim(email))')]: normalizeEmail(email) });
 }
 
 export async function permissionSetByName(em: EntityManager, account: IAccount, name: string) {
