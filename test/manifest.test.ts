@@ -179,7 +179,6 @@ describe('manifest.yml', () => {
   it('subscribes to the bot events Roster handles, with the Home tab on', () => {
     expect([...manifest.settings.event_subscriptions.bot_events].sort()).toEqual([
       'app_home_opened',
-      'file_shared',
       'message.im',
       'user_change',
     ]);
