@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
@@ -20,6 +20,8 @@ export default async function globalSetup(): Promise<void> {
       throw new Error(`ROSTER_TEST_ADMIN_URL does not answer: ${process.env.ROSTER_TEST_ADMIN_URL}`);
     }
     const dir = await mkdtemp(join(tmpdir(), 'roster-test-pg-'));
+    // As root, PostgreSQL runs as the postgres user, which must be able to enter the directory.
+    await chmod(dir, 0o755);
     const embedded = await startEmbeddedPostgres(dir, logger);
     (globalThis as { __rosterEmbedded?: { stop(): Promise<void> } }).__rosterEmbedded = embedded;
     adminUrl = withDatabase(embedded.url, 'postgres');
