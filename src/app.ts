@@ -126,7 +126,13 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     const port = typeof address === 'object' && address ? address.port : config.port;
 
     if (!receiver) {
-      await app.start();
+      try {
+        await app.start();
+      } catch (err) {
+        throw new SlackAuthError(
+          `Socket Mode could not connect to Slack (${(err as Error).message}). Check SLACK_APP_TOKEN: an app-level token with the connections:write scope, from the app's "Basic Information" page.`,
+        );
+      }
       cleanups.push([
         'socket mode',
         async () => {

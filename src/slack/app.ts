@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { App, type CodedError, HTTPReceiver } from '@slack/bolt';
+import { App, type CodedError, HTTPReceiver, SocketModeReceiver } from '@slack/bolt';
 import type { ExtendedErrorHandlerArgs } from '@slack/bolt/dist/App.js';
+import { WebClient } from '@slack/web-api';
 import type { Config } from '../config.ts';
 import { ensureAccount } from '../features/accounts/account.service.ts';
 import { isDomainError } from '../shared/errors.ts';
@@ -37,10 +38,11 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; receiver?: HT
         processBeforeResponse: opts.processBeforeResponse ?? false,
         logger: log,
       });
+  const socketReceiver = socketMode ? socketModeReceiver(config, log) : undefined;
   const app = new App({
     token: config.slack.botToken,
     signingSecret: config.slack.signingSecret,
-    ...(receiver ? { receiver } : { socketMode: true, appToken: config.slack.appToken }),
+    receiver: receiver ?? socketReceiver,
     logger: log,
     clientOptions: { slackApiUrl: config.slack.apiUrl, logger: log },
     deferInitialization: true,
@@ -86,4 +88,21 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; receiver?: HT
   }) as Parameters<typeof app.error>[0]);
 
   return { app, receiver };
+}
+
+/**
+ * Socket Mode's receiver opens its connection with apps.connections.open through a Web API client of its
+ * own, which Bolt builds on slack.com whatever the app's options say; it gets SLACK_API_URL like every
+ * other call.
+ */
+function socketModeReceiver(config: Config, log: ReturnType<typeof boltLogger>): SocketModeReceiver {
+  const appToken = config.slack.appToken ?? '';
+  const receiver = new SocketModeReceiver({ appToken, logger: log });
+  (receiver.client as unknown as { webClient: WebClient }).webClient = new WebClient(undefined, {
+    slackApiUrl: config.slack.apiUrl,
+    logger: log,
+    headers: { Authorization: `Bearer ${appToken}` },
+    retryConfig: { retries: 10, factor: 1.3 },
+  });
+  return receiver;
 }
