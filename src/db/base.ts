@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { p } from '@mikro-orm/core';
 
-/** Columns every table has: a UUID key and timestamps with time zone. */
-export const baseProperties = {
+/** A UUID key and the creation time, for rows that are written once. */
+export const createdProperties = {
   id: p
     .uuid()
     .primary()
@@ -11,6 +11,11 @@ export const baseProperties = {
     .datetime()
     .onCreate(() => new Date())
     .defaultRaw('now()'),
+};
+
+/** Columns every changing table has: a UUID key and timestamps with time zone. */
+export const baseProperties = {
+  ...createdProperties,
   updatedAt: p
     .datetime()
     .onCreate(() => new Date())

@@ -1,6 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
-import { baseProperties } from '../../db/base.ts';
+import { baseProperties, createdProperties } from '../../db/base.ts';
 import { Account } from '../accounts/account.entity.ts';
 import { ROLES } from '../people/user.entity.ts';
 
@@ -32,14 +31,7 @@ export const JoinConfirmation = defineEntity({
   name: 'JoinConfirmation',
   tableName: 'join_confirmation',
   properties: {
-    id: p
-      .uuid()
-      .primary()
-      .onCreate(() => randomUUID()),
-    createdAt: p
-      .datetime()
-      .onCreate(() => new Date())
-      .defaultRaw('now()'),
+    ...createdProperties,
     joinLink: () => p.manyToOne(JoinLink).ref(),
     email: p.string(),
     name: p.string(),
