@@ -1,62 +1,102 @@
-import { html as escapeText } from '../../web/html.ts';
-import { Account } from '../accounts/account.entity.ts';
-import type { Feature } from '../index.ts';
+import { esc } from '../../slack/blocks.ts';
+import { html } from '../../web/html.ts';
+import type { Deps, Feature } from '../index.ts';
 import { perApp } from '../per-app.ts';
+import type { ISeatRequest } from '../seats/seat-request.entity.ts';
+import { JoinLink } from './join-link.entity.ts';
+import { confirmationMail, joinDecision } from './join-link.messages.ts';
 import { JOIN_JOBS, JoinLinkService } from './join-link.service.ts';
 import { registerJoinLinkListeners } from './slack/join-link.listeners.ts';
 import { joinLinkMessage } from './slack/join-link.views.ts';
-import { registerJoinPages } from './web/join.pages.ts';
+import { JOIN_RATE_LIMITS, type RateLimits, registerJoinPages } from './web/join.pages.ts';
+import { RateLimiter } from './web/rate-limit.ts';
 
-const linksOf = perApp((deps) => new JoinLinkService(deps.seats, deps.jobs));
+/** Tells the person behind a join's seat request the decision: a DM when they joined from Slack, else email. */
+async function tellJoiner(deps: Deps, request: ISeatRequest): Promise<void> {
+  const account = request.account.isInitialized() ? request.account.getEntity() : null;
+  const name = account?.name ?? 'the account';
+  const { text, subject } = joinDecision(request, name);
+  const slackUserId = request.payload.slackUserId as string | null | undefined;
+  if (slackUserId) {
+    const icon =
+      { approved: ':tada:', rejected: ':x:', expired: ':hourglass:' }[request.status as string] ?? '';
+    await deps.slack.chat.postMessage({ channel: slackUserId, text: `${icon} ${esc(text)}`.trim() });
+    return;
+  }
+  await deps.mailer.send({ to: request.email, subject, text, html: html`<p>${text}</p>`.value });
+}
+
+const linksOf = perApp(
+  (deps) =>
+    new JoinLinkService(deps.seats, deps.jobs, { tellJoiner: (request) => tellJoiner(deps, request) }),
+);
+
+/** Redraws a link's channel message as its current notice (revoked, expired, full). */
+async function refreshMessage(deps: Deps, linkId: string): Promise<void> {
+  const link = await deps.orm.em.fork().findOne(JoinLink, linkId, { populate: ['account'] });
+  if (!link?.channelId || !link.messageTs) return;
+  await deps.slack.chat.update({
+    channel: link.channelId,
+    ts: link.messageTs,
+    ...joinLinkMessage(link, null, link.account.getEntity().name ?? 'the account'),
+  });
+}
+
+/** Join links with the join pages' rate limits given; tests use small ones. */
+export function createJoinLinksFeature(limits: RateLimits = JOIN_RATE_LIMITS): Feature {
+  return {
+    name: 'join-links',
+    async jobs(deps) {
+      const links = linksOf(deps);
+      await deps.jobs.define<{ confirmationId: string }>(
+        JOIN_JOBS.sendConfirmation,
+        async ({ confirmationId }) => {
+          const ready = await links.prepareConfirmation(deps.orm.em.fork(), confirmationId);
+          if (!ready) return;
+          const mail = confirmationMail({
+            accountName: ready.account.name ?? 'the account',
+            personName: ready.confirmation.name,
+            url: `${deps.config.publicUrl}/join/confirm/${ready.token}`,
+            alreadyIn: Boolean(ready.existing),
+          });
+          await deps.mailer.send({ to: ready.confirmation.email, ...mail });
+          await links.markSent(deps.orm.em.fork(), confirmationId);
+        },
+        { retryLimit: 8, retryDelay: 2, retryBackoff: true },
+      );
+      await deps.jobs.define<{ linkId: string }>(
+        JOIN_JOBS.refreshMessage,
+        ({ linkId }) => refreshMessage(deps, linkId),
+        { retryLimit: 5, retryDelay: 5, retryBackoff: true },
+      );
+      await deps.jobs.define(JOIN_JOBS.expireLinks, async () => {
+        await expireLinks(deps);
+      });
+      await deps.jobs.boss.schedule(JOIN_JOBS.expireLinks, '*/5 * * * *');
+    },
+    slack: (app, deps) => registerJoinLinkListeners(app, deps, linksOf(deps)),
+    web: (router, deps) =>
+      registerJoinPages(router, deps.csrf, linksOf(deps), {
+        limits,
+        limiter: new RateLimiter(limits.windowMs),
+      }),
+  };
+}
+
+/**
+ * Marks links past their expiry and replaces their messages by a notice. Runs every five minutes;
+ * a message Slack will not update (deleted, channel archived) is logged and left.
+ */
+export async function expireLinks(deps: Deps): Promise<number> {
+  const expired = await linksOf(deps).expireDue(deps.orm.em.fork());
+  for (const link of expired) {
+    await refreshMessage(deps, link.id).catch((err) =>
+      deps.logger.warn({ err, linkId: link.id }, 'could not mark a join link message expired'),
+    );
+  }
+  if (expired.length) deps.logger.info({ expired: expired.length }, 'join links expired');
+  return expired.length;
+}
 
 /** Join links: /joinlink for admins, the Join button and the join pages for everyone. */
-export const joinLinksFeature: Feature = {
-  name: 'join-links',
-  async jobs(deps) {
-    const links = linksOf(deps);
-    await deps.jobs.define<{ confirmationId: string }>(
-      JOIN_JOBS.sendConfirmation,
-      async ({ confirmationId }) => {
-        const ready = await links.prepareConfirmation(deps.orm.em.fork(), confirmationId);
-        if (!ready) return;
-        const accountName = ready.account.name ?? 'the account';
-        const url = `${deps.config.publicUrl}/join/confirm/${ready.token}`;
-        const mail = ready.existing
-          ? {
-              subject: `You already have access to ${accountName}`,
-              text: `Someone asked to join ${accountName} with this address, but you already have access. If it was not you, ignore this email.`,
-              html: escapeText`<p>Someone asked to join ${accountName} with this address, but you already have access.</p><p>If it was not you, ignore this email.</p>`
-                .value,
-            }
-          : {
-              subject: `Confirm your email to join ${accountName}`,
-              text: `Hello ${ready.confirmation.name},\n\nOpen this link within 24 hours to finish joining ${accountName}:\n${url}\n\nIf you did not ask to join, ignore this email.`,
-              html: escapeText`<p>Hello ${ready.confirmation.name},</p><p><a href="${url}">Confirm your email and join ${accountName}</a></p><p>Or open ${url} within 24 hours. If you did not ask to join, ignore this email.</p>`
-                .value,
-            };
-        await deps.mailer.send({ to: ready.confirmation.email, ...mail });
-        await links.markSent(deps.orm.em.fork(), confirmationId);
-      },
-      { retryLimit: 8, retryDelay: 2, retryBackoff: true },
-    );
-    await deps.jobs.define(JOIN_JOBS.expireLinks, async () => {
-      const em = deps.orm.em.fork();
-      for (const link of await links.expireDue(em)) {
-        if (!link.channelId || !link.messageTs) continue;
-        const account = await em.findOne(Account, link.account.id);
-        await deps.slack.chat
-          .update({
-            channel: link.channelId,
-            ts: link.messageTs,
-            ...joinLinkMessage(link, null, account?.name ?? 'the account'),
-          })
-          .catch((err) =>
-            deps.logger.warn({ err, linkId: link.id }, 'could not mark a join link message expired'),
-          );
-      }
-    });
-    await deps.jobs.boss.schedule(JOIN_JOBS.expireLinks, '*/10 * * * *');
-  },
-  slack: (app, deps) => registerJoinLinkListeners(app, deps, linksOf(deps)),
-  web: (router, deps) => registerJoinPages(router, deps.csrf, linksOf(deps)),
-};
+export const joinLinksFeature: Feature = createJoinLinksFeature();

@@ -1,3 +1,4 @@
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { z } from 'zod';
@@ -7,35 +8,64 @@ import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
-import { createUser, findUserByEmail, permissionSetByName } from '../people/people.service.ts';
+import {
+  createUser,
+  findUserByEmail,
+  normalizeEmail,
+  permissionSetByName,
+} from '../people/people.service.ts';
 import type { IUser, Role } from '../people/user.entity.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
+import { type ISeatRequest, SeatRequest } from '../seats/seat-request.entity.ts';
 import { type IJoinLink, JoinConfirmation, JoinLink } from './join-link.entity.ts';
 
 export const JOIN_JOBS = {
   sendConfirmation: 'join.send-confirmation',
   expireLinks: 'join.expire-links',
+  refreshMessage: 'join.refresh-message',
 } as const;
-const CONFIRMATION_HOURS = 24;
-const domainList = z
-  .string()
-  .transform((s) =>
-    s
-      .split(/[\s,;]+/)
-      .map((d) => d.trim().toLowerCase().replace(/^@/, ''))
-      .filter(Boolean),
-  )
-  .pipe(z.array(z.string().regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, 'Domains look like example.com')));
+export const CONFIRMATION_HOURS = 24;
+const TOKEN = /^[A-Za-z0-9_-]{40,64}$/;
+const DOMAIN = /^[a-z0-9-]+(\.[a-z0-9-]+)+$/;
 
+/** Reads "acme.com, @acme.co.uk" into lower-cased domains, or says which entry is not a domain. */
 export function parseDomains(text: string): { ok: true; domains: string[] } | { ok: false; error: string } {
-  const parsed = domainList.safeParse(text);
-  return parsed.success
-    ? { ok: true, domains: parsed.data }
-    : {
-        ok: false,
-        error: `Not a domain: ${text.split(/[\s,;]+/).find((d) => d && !/^@?[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(d))}. Domains look like example.com.`,
-      };
+  const domains = text
+    .split(/[\s,;]+/)
+    .map((d) => d.trim().toLowerCase().replace(/^@/, ''))
+    .filter(Boolean);
+  const bad = domains.find((d) => !DOMAIN.test(d));
+  if (bad) return { ok: false, error: `Not a domain: ${bad}. Domains look like example.com.` };
+  return { ok: true, domains: [...new Set(domains)] };
 }
+
+export function emailDomain(email: string): string {
+  const e = normalizeEmail(email);
+  return e.slice(e.lastIndexOf('@') + 1);
+}
+
+/** Whether the link admits this address; a link with no domains admits any. */
+export function domainAllowed(link: Pick<IJoinLink, 'allowedEmailDomains'>, email: string): boolean {
+  return link.allowedEmailDomains.length === 0 || link.allowedEmailDomains.includes(emailDomain(email));
+}
+
+export type LinkState = 'active' | 'full' | 'expired' | 'revoked';
+
+export function linkState(link: IJoinLink, now: Date): LinkState {
+  if (link.revokedAt) return 'revoked';
+  if (link.expiresAt <= now) return 'expired';
+  if (link.maxUses != null && link.uses >= link.maxUses) return 'full';
+  return 'active';
+}
+
+export const createInput = z.object({
+  role: z.enum(['employee', 'contractor', 'client']),
+  expiryDays: z.number().int().min(1).max(365),
+  maxUses: z.number().int().min(1).max(100_000).nullable(),
+  allowedDomains: z.array(z.string().regex(DOMAIN)),
+  channelId: z.string().min(1),
+});
+export type CreateInput = z.infer<typeof createInput>;
 
 export type Person = { email: string; name?: string | null; slackUserId?: string | null };
 
@@ -44,7 +74,14 @@ export type JoinResult =
   | { status: 'exists'; user: IUser }
   | { status: 'requested' }
   | { status: 'domain_not_allowed'; allowed: string[] }
+  | { status: 'link_full' }
   | { status: 'link_invalid' };
+
+type Options = {
+  now?: () => Date;
+  /** Tells a person who joined through a link what an admin decided on their seat request. */
+  tellJoiner?: (request: ISeatRequest) => Promise<void>;
+};
 
 /** Join links: created and revoked by admins, used by people to join on their own. */
 export class JoinLinkService {
@@ -52,10 +89,11 @@ export class JoinLinkService {
   private readonly jobs: JobQueue;
   private readonly now: () => Date;
 
-  constructor(seats: SeatService, jobs: JobQueue, now: () => Date = () => new Date()) {
+  constructor(seats: SeatService, jobs: JobQueue, opts: Options = {}) {
     this.seats = seats;
     this.jobs = jobs;
-    this.now = now;
+    this.now = opts.now ?? (() => new Date());
+    // The use was counted when the request was filed, so approving only creates the user.
     seats.register('join', {
       approve: async (tx, request, account) => {
         const existing = await findUserByEmail(tx, account, request.email);
@@ -70,42 +108,40 @@ export class JoinLinkService {
             slackUserId: (request.payload.slackUserId as string | null) ?? null,
           },
           request.payload.joinLinkId as string,
+          request.requestedBy,
+          'slack',
         );
         return `${request.email} is now an active member.`;
       },
+      ...(opts.tellJoiner ? { tell: opts.tellJoiner } : {}),
     });
   }
 
   /**
    * Creates a link and posts its message through `post`, in one transaction: when the message cannot be
-   * posted nothing is kept, so no link exists that nobody can see.
+   * posted nothing is kept, so no link exists that nobody can see. The raw token only ever reaches `post`.
    */
   async create(
     em: EntityManager,
     account: IAccount,
     actor: Actor,
-    input: {
-      role: Role;
-      expiryDays: number;
-      maxUses: number | null;
-      allowedDomains: string[];
-      channelId: string;
-    },
+    input: CreateInput,
     post: (link: IJoinLink, token: string) => Promise<{ channel: string; ts: string }>,
   ): Promise<IJoinLink> {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can post join links.');
+    const valid = createInput.parse(input);
     return em.transactional(async (tx) => {
       const { token, hash } = newToken();
       const link = tx.create(JoinLink, {
         account,
         tokenHash: hash,
-        role: input.role,
-        expiresAt: new Date(this.now().getTime() + input.expiryDays * 86_400_000),
-        maxUses: input.maxUses,
+        role: valid.role,
+        expiresAt: new Date(this.now().getTime() + valid.expiryDays * 86_400_000),
+        maxUses: valid.maxUses,
         uses: 0,
-        allowedEmailDomains: input.allowedDomains,
+        allowedEmailDomains: valid.allowedDomains,
         createdBy: actor.slackUserId,
-        channelId: input.channelId,
+        channelId: valid.channelId,
       });
       audit(tx, {
         account,
@@ -115,11 +151,11 @@ export class JoinLinkService {
         subjectId: link.id,
         surface: actor.surface,
         data: {
-          role: input.role,
-          expiryDays: input.expiryDays,
-          maxUses: input.maxUses,
-          domains: input.allowedDomains,
-          channel: input.channelId,
+          role: valid.role,
+          expiryDays: valid.expiryDays,
+          maxUses: valid.maxUses,
+          domains: valid.allowedDomains,
+          channel: valid.channelId,
         },
       });
       await tx.flush();
@@ -130,41 +166,62 @@ export class JoinLinkService {
     });
   }
 
-  async revoke(em: EntityManager, account: IAccount, actor: Actor, linkId: string): Promise<IJoinLink> {
+  /** Revokes a link; revoking it again changes nothing. */
+  async revoke(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    linkId: string,
+  ): Promise<{ link: IJoinLink; already: boolean }> {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can revoke join links.');
-    const link = await em.findOne(JoinLink, { id: linkId, account });
-    if (!link) throw new DomainError('not_found', 'That join link no longer exists.');
-    if (!link.revokedAt) {
+    return em.transactional(async (tx) => {
+      const link = await tx.findOne(
+        JoinLink,
+        { id: linkId, account },
+        { lockMode: LockMode.PESSIMISTIC_WRITE },
+      );
+      if (!link) throw new DomainError('not_found', 'That join link no longer exists.');
+      if (link.revokedAt) return { link, already: true };
       link.revokedAt = this.now();
       link.revokedBy = actor.slackUserId;
-      audit(em, {
+      audit(tx, {
         account,
         actor: actor.slackUserId,
         action: 'join_link.revoked',
         subjectType: 'join_link',
         subjectId: link.id,
         surface: actor.surface,
-        data: { uses: link.uses },
+        data: { uses: link.uses, maxUses: link.maxUses },
       });
-      await em.flush();
-    }
-    return link;
+      return { link, already: false };
+    });
   }
 
   list(em: EntityManager, account: IAccount) {
     return em.find(JoinLink, { account }, { orderBy: { createdAt: 'desc' }, limit: 25 });
   }
 
-  /** Links past their expiry that have not been announced as expired; marks them announced. */
+  /**
+   * Links past their expiry that were not yet announced: marks them announced and records the expiry,
+   * once each, however often and on however many instances this runs.
+   */
   async expireDue(em: EntityManager): Promise<IJoinLink[]> {
     return em.transactional(async (tx) => {
+      const rows = await tx.getConnection().execute<{ id: string }[]>(
+        `update join_link set expiry_announced_at = now(), updated_at = now()
+           where expires_at <= ? and expiry_announced_at is null and revoked_at is null
+           returning id`,
+        [this.now()],
+        'all',
+        tx.getTransactionContext(),
+      );
+      if (rows.length === 0) return [];
       const links = await tx.find(
         JoinLink,
-        { expiresAt: { $lte: this.now() }, expiryAnnouncedAt: null, revokedAt: null },
-        { populate: ['account'] },
+        { id: { $in: rows.map((r) => r.id) } },
+        { populate: ['account'], refresh: true },
       );
       for (const link of links) {
-        link.expiryAnnouncedAt = this.now();
         audit(tx, {
           account: link.account.getEntity(),
           actor: 'roster',
@@ -172,80 +229,120 @@ export class JoinLinkService {
           subjectType: 'join_link',
           subjectId: link.id,
           surface: 'job',
-          data: { uses: link.uses },
+          data: { uses: link.uses, maxUses: link.maxUses },
         });
       }
       return links;
     });
   }
 
-  /** The link behind a token, if it still works; unknown, expired and revoked are all `null`. */
+  /** The link behind a token, if it still works; unknown, expired, revoked and full are all `null`. */
   async findUsable(em: EntityManager, token: string): Promise<IJoinLink | null> {
-    if (!/^[A-Za-z0-9_-]{40,64}$/.test(token)) return null;
+    if (!TOKEN.test(token)) return null;
     const link = await em.findOne(JoinLink, { tokenHash: hashToken(token) }, { populate: ['account'] });
-    return link && usable(link, this.now()) ? link : null;
+    return link && linkState(link, this.now()) === 'active' ? link : null;
   }
 
   /**
-   * Someone joins through a link: domain checked, an existing user told their status, otherwise the
-   * link's use is counted and the user created active, or a seat request filed when no seat is free.
-   * The link row is locked by the count, so uses never pass the maximum.
+   * Someone joins through a link: domain checked, an existing user told their status, otherwise one use
+   * of the link counted and the user created active, or a seat request filed when no seat is free.
    */
   async join(em: EntityManager, linkId: string, person: Person, surface: Surface): Promise<JoinResult> {
-    const email = person.email.trim();
     try {
-      return await em.transactional(async (tx) => {
-        const link = await tx.findOne(JoinLink, linkId, { populate: ['account'] });
-        if (!link || !usable(link, this.now())) return { status: 'link_invalid' };
-        const account = link.account.getEntity();
-        const allowed = link.allowedEmailDomains.length
-          ? link.allowedEmailDomains
-          : account.allowedEmailDomains;
-        const domain = email.split('@')[1]?.toLowerCase() ?? '';
-        if (allowed.length && !allowed.includes(domain)) return { status: 'domain_not_allowed', allowed };
-        const existing = await findUserByEmail(tx, account, email);
-        if (existing) return { status: 'exists', user: existing };
-
-        const counted = await tx.getConnection().execute<{ uses: number }[]>(
-          `update join_link set uses = uses + 1, updated_at = now()
-             where id = ? and revoked_at is null and expires_at > ? and (max_uses is null or uses < max_uses)
-             returning uses`,
-          [link.id, this.now()],
-          'all',
-          tx.getTransactionContext(),
-        );
-        if (counted.length === 0) return { status: 'link_invalid' };
-
-        // The admin who posted the link agreed to paid seats while they are free; with none free the
-        // join waits for an admin like any other paid addition.
-        const actor: Actor = { slackUserId: person.slackUserId ?? email, isAdmin: true, surface };
-        const result = await this.seats.admit(
-          tx,
-          account,
-          actor,
-          {
-            kind: 'join',
-            email,
-            name: person.name ?? null,
-            role: link.role,
-            requestedBy: link.createdBy,
-            payload: { joinLinkId: link.id, slackUserId: person.slackUserId ?? null },
-            onNoSeat: 'request',
-          },
-          () => this.createMember(tx, account, link.role, person, link.id),
-        );
-        return result.status === 'added' ? { status: 'joined', user: result.value } : { status: 'requested' };
-      });
+      return await em.transactional((tx) => this.joinIn(tx, linkId, person, surface));
     } catch (err) {
-      // The same person joining twice at once: the second finds the first's user, or its pending request.
-      if (err instanceof UniqueConstraintViolationException) {
-        const link = await em.fork().findOneOrFail(JoinLink, linkId);
-        const user = await findUserByEmail(em.fork(), em.getReference(Account, link.account.id), email);
-        if (user) return { status: 'exists', user };
-      }
-      if (err instanceof DomainError && err.code === 'conflict') return { status: 'requested' };
-      throw err;
+      return this.raced(em, err, linkId, person.email);
     }
+  }
+
+  /**
+   * Uses are counted by one conditional UPDATE in the joining transaction: it locks the link's row, so
+   * concurrent joins queue on it and the last place goes to exactly one of them. The user (or the seat
+   * request) is written in the same transaction, so a use is never counted for nothing.
+   */
+  private async joinIn(
+    tx: EntityManager,
+    linkId: string,
+    person: Person,
+    surface: Surface,
+  ): Promise<JoinResult> {
+    const email = person.email.trim();
+    const link = await tx.findOne(JoinLink, linkId, { populate: ['account'] });
+    if (!link) return { status: 'link_invalid' };
+    const state = linkState(link, this.now());
+    if (state === 'revoked' || state === 'expired') return { status: 'link_invalid' };
+    const account = link.account.getEntity();
+    if (!domainAllowed(link, email))
+      return { status: 'domain_not_allowed', allowed: link.allowedEmailDomains };
+    const existing = await findUserByEmail(tx, account, email);
+    if (existing) return { status: 'exists', user: existing };
+
+    const [counted] = await tx.getConnection().execute<{ uses: number; max_uses: number | null }[]>(
+      `update join_link set uses = uses + 1, updated_at = now()
+         where id = ? and revoked_at is null and expires_at > ? and (max_uses is null or uses < max_uses)
+         returning uses, max_uses`,
+      [link.id, this.now()],
+      'all',
+      tx.getTransactionContext(),
+    );
+    if (!counted) return link.maxUses != null ? { status: 'link_full' } : { status: 'link_invalid' };
+
+    // The admin who posted the link approved paid seats for the people joining through it while seats
+    // are free, so the join acts with an admin's authority; with no seat free it becomes a seat request.
+    const actor: Actor = { slackUserId: person.slackUserId ?? email, isAdmin: true, surface };
+    const result = await this.seats.admit(
+      tx,
+      account,
+      actor,
+      {
+        kind: 'join',
+        email,
+        name: person.name ?? null,
+        role: link.role,
+        // A Slack joiner is the requester admins see; a web joiner has no Slack id, so the link's admin is.
+        requestedBy: person.slackUserId ?? link.createdBy,
+        payload: { joinLinkId: link.id, slackUserId: person.slackUserId ?? null, surface },
+        onNoSeat: 'request',
+      },
+      () => this.createMember(tx, account, link.role, person, link.id, actor.slackUserId, surface),
+    );
+    // A join waiting for an admin holds its place on the link, so approvals never take a link past
+    // its maximum.
+    audit(tx, {
+      account,
+      actor: actor.slackUserId,
+      action: 'join_link.used',
+      subjectType: 'join_link',
+      subjectId: link.id,
+      surface,
+      data: {
+        email,
+        outcome: result.status === 'added' ? 'joined' : 'seat_requested',
+        uses: counted.uses,
+        maxUses: counted.max_uses,
+        ...(result.status === 'added' ? { userId: result.value.id } : { seatRequestId: result.request.id }),
+      },
+    });
+    if (counted.max_uses != null && counted.uses >= counted.max_uses) {
+      // The last place went: the channel message should say the link is full.
+      await this.jobs.send(JOIN_JOBS.refreshMessage, { linkId: link.id }, { em: tx });
+    }
+    await tx.flush();
+    return result.status === 'added' ? { status: 'joined', user: result.value } : { status: 'requested' };
+  }
+
+  /** The same person joining twice at once: the second finds the first's user, or its pending request. */
+  private async raced(em: EntityManager, err: unknown, linkId: string, email: string): Promise<JoinResult> {
+    if (err instanceof DomainError && err.code === 'conflict') return { status: 'requested' };
+    if (err instanceof UniqueConstraintViolationException) {
+      const fresh = em.fork();
+      const link = await fresh.findOne(JoinLink, linkId);
+      const user = link
+        ? await findUserByEmail(fresh, fresh.getReference(Account, link.account.id), email)
+        : null;
+      if (user) return { status: 'exists', user };
+    }
+    throw err;
   }
 
   private async createMember(
@@ -254,6 +351,8 @@ export class JoinLinkService {
     role: Role,
     person: Person,
     linkId: string,
+    actor: string,
+    surface: Surface,
   ) {
     const [first, ...rest] = (person.name ?? '').trim().split(/\s+/);
     const permissionSet = await permissionSetByName(tx, account, role === 'client' ? 'Client' : 'Member');
@@ -269,28 +368,39 @@ export class JoinLinkService {
     });
     audit(tx, {
       account,
-      actor: person.slackUserId ?? person.email,
-      action: 'join_link.used',
-      subjectType: 'join_link',
-      subjectId: linkId,
-      surface: 'slack',
-      data: { email: person.email, userId: user.id, role },
+      actor,
+      action: 'user.added',
+      subjectType: 'user',
+      subjectId: user.id,
+      surface,
+      data: { email: user.email, role, status: 'active', joinLinkId: linkId },
     });
     await tx.flush();
     return user;
   }
 
-  /** A web join waits for the email to be confirmed; the confirmation email goes out from a job. */
+  /**
+   * A web join waits for the email to be confirmed; the confirmation email goes out from a job. The
+   * address must fit the link's domains (the link's message shows them, so saying so reveals nothing).
+   */
   async requestConfirmation(
     em: EntityManager,
     link: IJoinLink,
     person: { email: string; name: string },
   ): Promise<void> {
+    if (!domainAllowed(link, person.email)) {
+      throw new DomainError(
+        'not_allowed',
+        `This link is only for ${link.allowedEmailDomains.map((d) => `@${d}`).join(', ')} addresses.`,
+        { field: 'email' },
+      );
+    }
     await em.transactional(async (tx) => {
       const confirmation = tx.create(JoinConfirmation, {
         joinLink: link.id,
         email: person.email.trim(),
         name: person.name.trim(),
+        // Replaced when the email is sent: the raw token is made there and never stored or queued.
         tokenHash: newToken().hash,
         expiresAt: new Date(this.now().getTime() + CONFIRMATION_HOURS * 3_600_000),
       });
@@ -299,7 +409,10 @@ export class JoinLinkService {
     });
   }
 
-  /** Makes the confirmation's token (only its hash kept) for the email; null if already sent. */
+  /**
+   * Makes the confirmation's token (only its hash kept) for the email. Null when already sent, or when
+   * the link stopped working before the email could go out.
+   */
   async prepareConfirmation(em: EntityManager, confirmationId: string) {
     return em.transactional(async (tx) => {
       const confirmation = await tx.findOne(
@@ -308,11 +421,12 @@ export class JoinLinkService {
         { populate: ['joinLink', 'joinLink.account'] },
       );
       if (!confirmation) return null;
-      const { token, hash } = newToken();
-      confirmation.tokenHash = hash;
       const link = confirmation.joinLink.getEntity();
       const account = link.account.getEntity();
       const existing = await findUserByEmail(tx, account, confirmation.email);
+      if (!existing && linkState(link, this.now()) !== 'active') return null;
+      const { token, hash } = newToken();
+      confirmation.tokenHash = hash;
       return { token, confirmation, link, account, existing };
     });
   }
@@ -323,31 +437,61 @@ export class JoinLinkService {
       .execute('update join_confirmation set sent_at = now() where id = ?', [confirmationId]);
   }
 
-  /** Opening the emailed link joins, once; an unknown, used or expired token is `link_invalid`. */
+  /**
+   * Opening the emailed link joins, by the same rules as the button. The confirmation is used in the
+   * joining transaction, so it works once; opening it again shows where that left the person.
+   */
   async confirm(em: EntityManager, token: string): Promise<JoinResult & { accountName?: string | null }> {
-    if (!/^[A-Za-z0-9_-]{40,64}$/.test(token)) return { status: 'link_invalid' };
-    const [row] = await em
-      .getConnection()
-      .execute<{ id: string; join_link_id: string; email: string; name: string }[]>(
-        `update join_confirmation set used_at = now()
-         where token_hash = ? and used_at is null and expires_at > ? returning id, join_link_id, email, name`,
-        [hashToken(token), this.now()],
-      );
-    if (!row) return { status: 'link_invalid' };
-    const result = await this.join(em.fork(), row.join_link_id, { email: row.email, name: row.name }, 'web');
-    if (result.status === 'link_invalid' || result.status === 'domain_not_allowed') {
-      // Let the person try the same link again later rather than burning it.
-      await em.getConnection().execute('update join_confirmation set used_at = null where id = ?', [row.id]);
+    if (!TOKEN.test(token)) return { status: 'link_invalid' };
+    const hash = hashToken(token);
+    let claimed: { join_link_id: string; email: string } | undefined;
+    try {
+      return await em.transactional(async (tx) => {
+        const [row] = await tx
+          .getConnection()
+          .execute<{ join_link_id: string; email: string; name: string }[]>(
+            `update join_confirmation set used_at = now()
+               where token_hash = ? and used_at is null and expires_at > ? returning join_link_id, email, name`,
+            [hash, this.now()],
+            'all',
+            tx.getTransactionContext(),
+          );
+        if (!row) return this.confirmedBefore(tx, hash);
+        claimed = row;
+        const result = await this.joinIn(tx, row.join_link_id, { email: row.email, name: row.name }, 'web');
+        return { ...result, accountName: await this.accountName(tx, row.join_link_id) };
+      });
+    } catch (err) {
+      if (!claimed) throw err;
+      const result = await this.raced(em, err, claimed.join_link_id, claimed.email);
+      return { ...result, accountName: await this.accountName(em.fork(), claimed.join_link_id) };
     }
-    const link = await em.fork().findOne(JoinLink, row.join_link_id, { populate: ['account'] });
-    return { ...result, accountName: link?.account.getEntity().name };
   }
-}
 
-function usable(link: IJoinLink, now: Date): boolean {
-  return (
-    !link.revokedAt &&
-    link.expiresAt > now &&
-    (link.maxUses === null || link.maxUses === undefined || link.uses < link.maxUses)
-  );
+  /** A confirmation link opened a second time (a double click, a mail scanner first): where it left them. */
+  private async confirmedBefore(tx: EntityManager, hash: string) {
+    const used = await tx.findOne(
+      JoinConfirmation,
+      { tokenHash: hash, usedAt: { $ne: null } },
+      { populate: ['joinLink', 'joinLink.account'] },
+    );
+    if (!used) return { status: 'link_invalid' as const };
+    const account = used.joinLink.getEntity().account.getEntity();
+    const user = await findUserByEmail(tx, account, used.email);
+    if (user) return { status: 'exists' as const, user, accountName: account.name };
+    const pending = await tx.count(SeatRequest, {
+      account,
+      kind: 'join',
+      status: 'pending',
+      email: used.email,
+    });
+    return pending
+      ? { status: 'requested' as const, accountName: account.name }
+      : { status: 'link_invalid' as const };
+  }
+
+  private async accountName(em: EntityManager, linkId: string) {
+    const link = await em.findOne(JoinLink, linkId, { populate: ['account'] });
+    return link?.account.getEntity().name ?? null;
+  }
 }

@@ -63,10 +63,13 @@ export async function registerSeatJobs(deps: Deps): Promise<void> {
     if (!request) return;
     await updateCopies(request, em);
     if (request.payload.requesterNotified) return;
-    await slack.chat.postMessage({
-      channel: request.requestedBy,
-      text: outcomeForRequester(request, request.payload.outcome as string | undefined),
-    });
+    const tell = seats.flow(request.kind)?.tell;
+    if (tell) await tell(request);
+    else
+      await slack.chat.postMessage({
+        channel: request.requestedBy,
+        text: outcomeForRequester(request, request.payload.outcome as string | undefined),
+      });
     request.payload = { ...request.payload, requesterNotified: true };
     await em.flush();
   });

@@ -30,6 +30,11 @@ export type Actor = { slackUserId: string; isAdmin: boolean; surface: Surface };
 /** What an approved request does: the flow that asked continues here, inside the approving transaction. */
 export type SeatFlow = {
   approve(tx: EntityManager, request: ISeatRequest, account: IAccount): Promise<string>;
+  /**
+   * Tells whoever the request is for about its decision or expiry, in place of the default DM to
+   * `requestedBy` (a join through a link tells the person joining, who may not be in Slack at all).
+   */
+  tell?(request: ISeatRequest): Promise<void>;
 };
 
 export type RequestInput = {
@@ -65,6 +70,11 @@ export class SeatService {
   /** Features register what approval of their kind of request does. */
   register(kind: SeatRequestKind, flow: SeatFlow): void {
     this.flows.set(kind, flow);
+  }
+
+  /** The flow registered for a kind of request, if any. */
+  flow(kind: SeatRequestKind): SeatFlow | undefined {
+    return this.flows.get(kind);
   }
 
   async usage(em: EntityManager, account: IAccount): Promise<SeatUsage> {

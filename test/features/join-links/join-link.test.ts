@@ -1,18 +1,21 @@
 import type { Browser } from 'playwright-core';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
-import { JoinLink } from '../../../src/features/join-links/join-link.entity.ts';
+import { expireLinks } from '../../../src/features/join-links/index.ts';
+import { JoinConfirmation, JoinLink } from '../../../src/features/join-links/join-link.entity.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
-import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { hashToken } from '../../../src/shared/ids.ts';
+import { startTestApp, type TestApp } from '../../support/app.ts';
 import { launchBrowser } from '../../support/browser.ts';
 import { links } from '../../support/smtp-sink.ts';
 import { findButton, textOf } from '../../support/views.ts';
+import { httpFrom, openForm, postLink } from './support.ts';
 
 let t: TestApp;
 let browser: Browser;
 
 beforeAll(async () => {
-  t = await startTestApp({ seatLimit: 100 });
+  t = await startTestApp({ seatLimit: 1000 });
   browser = await launchBrowser();
 });
 afterAll(async () => {
@@ -20,55 +23,150 @@ afterAll(async () => {
   await t.stop();
 });
 
-/** An admin posts a link through /joinlink; returns the posted message, its URL and the row. */
-async function postLink(values: Record<string, any> = {}, channel = 'C0GENERAL') {
-  await t.slack.command('/joinlink', '', { user: 'UADMIN', channel });
-  const view = t.standin.lastOpenedView();
-  expect(view.callback_id).toBe('joinlink_modal');
-  const res = await t.slack.submitView(view, { channel, ...values }, { user: 'UADMIN' });
-  expect(res.json).toBeUndefined();
-  const message = t.standin.messages
-    .filter((m) => m.method === 'chat.postMessage' && m.channel === channel)
-    .at(-1)!;
-  const url = JSON.stringify(message.blocks).match(/http:\/\/127\.0\.0\.1:\d+\/join\/[A-Za-z0-9_-]+/)![0];
-  const linkId = findButton(message.blocks!, 'Join').action.value as string;
-  return { message, url, linkId };
+let people = 0;
+/** A new workspace member, so each test joins someone Roster does not know yet. */
+function member(email?: string): { id: string; email: string } {
+  const n = ++people;
+  const id = `UPERSON${n}`;
+  const address = email ?? `person${n}@acme.test`;
+  t.standin.addMember({ id, name: `person${n}`, realName: `Pat Person${n}`, email: address });
+  return { id, email: address };
 }
 
-const join = (message: Record<string, any>, user: string) => t.slack.clickButton(message, 'Join', { user });
-const lastAnswer = (text: string) => t.standin.waitForResponse((r) => String(r.body.text).includes(text));
+const click = (message: Record<string, any>, user: string) => t.slack.clickButton(message, 'Join', { user });
+/** The ephemeral answers Roster sent after `since` (an index into the recorded responses). */
+const answersSince = (since: number) => t.standin.responses.slice(since).map((r) => textOf(r.body));
+async function joinAs(message: Record<string, any>, user: string): Promise<string> {
+  const since = t.standin.responses.length;
+  await click(message, user);
+  const answers = answersSince(since);
+  expect(answers).toHaveLength(1);
+  return answers[0]!;
+}
+const linkRow = (id: string) => t.em().findOneOrFail(JoinLink, id);
+const audits = (action: string, subjectId: string) => t.em().count(AuditEvent, { action, subjectId });
+async function withSeatsFull<T>(fn: () => Promise<T>): Promise<T> {
+  const { used } = await t.roster.deps.seats.usage(t.em(), await t.account());
+  await t.setSeatLimit(used);
+  try {
+    return await fn();
+  } finally {
+    await t.setSeatLimit(1000);
+  }
+}
 
-describe('posting join links', () => {
-  it('lets only admins post a link', async () => {
-    const before = t.standin.callsTo('views.open').length;
-    await t.slack.command('/joinlink', '', { user: 'UMEMBER' });
-    await lastAnswer('Only admins can post join links.');
-    expect(t.standin.callsTo('views.open').length).toBe(before);
+describe('posting a join link', () => {
+  it('tells anyone but an admin that only admins post join links, and opens nothing', async () => {
+    for (const text of ['', 'create', 'list', 'revoke']) {
+      const since = t.standin.responses.length;
+      const views = t.standin.callsTo('views.open').length;
+      await t.slack.command('/joinlink', text, { user: 'UMEMBER' });
+      expect(answersSince(since)).toEqual(['Only admins can post join links.']);
+      expect(t.standin.responses.at(-1)!.body.response_type).toBe('ephemeral');
+      expect(t.standin.callsTo('views.open').length).toBe(views);
+    }
     expect(await t.em().count(JoinLink, {})).toBe(0);
   });
 
-  it('posts the link with a Join button, its URL and its terms, and confirms to the admin', async () => {
-    const { message, url, linkId } = await postLink({ max_uses: '5', domains: 'acme.test' });
-    expect(textOf(message)).toMatch(
-      /Employee \(paid seat\) · expires .* · 5 of 5 places left · only acme\.test addresses/,
+  it('refuses the form from someone who is not an admin, and writes nothing', async () => {
+    await t.slack.command('/joinlink', '', { user: 'UADMIN' });
+    const res = await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UMANAGER' });
+    expect(res.json).toEqual({
+      response_action: 'errors',
+      errors: { role: 'Only admins can post join links.' },
+    });
+    expect(await t.em().count(JoinLink, {})).toBe(0);
+    expect(t.standin.callsTo('chat.postMessage')).toHaveLength(0);
+  });
+
+  it('opens the form with the defaults: Employee, 30 days, the account domains, this channel', async () => {
+    await t
+      .em()
+      .getConnection()
+      .execute(
+        `update account set allowed_email_domains = '{acme.test,acme.example}' where team_id = 'T0001'`,
+      );
+    await t.slack.command('/joinlink', 'create', { user: 'UADMIN', channel: 'CTEAM' });
+    const view = t.standin.lastOpenedView();
+    const block = (id: string) => view.blocks.find((b: any) => b.block_id === id).element;
+    expect(block('role').initial_option.value).toBe('employee');
+    expect(block('expiry').initial_value).toBe('30');
+    expect(block('max_uses').initial_value).toBeUndefined();
+    expect(block('domains').initial_value).toBe('acme.test, acme.example');
+    expect(block('channel').initial_conversation).toBe('CTEAM');
+    await t
+      .em()
+      .getConnection()
+      .execute(`update account set allowed_email_domains = '{}' where team_id = 'T0001'`);
+  });
+
+  it('shows what is wrong on the form and creates nothing', async () => {
+    await t.slack.command('/joinlink', '', { user: 'UADMIN' });
+    const res = await t.slack.submitView(
+      t.standin.lastOpenedView(),
+      { expiry: '0', max_uses: '0', domains: 'acme.test, not a domain' },
+      { user: 'UADMIN' },
     );
-    const link = await t.em().findOneOrFail(JoinLink, linkId);
+    expect(res.json.errors).toEqual({
+      expiry: 'At least 1 day.',
+      max_uses: 'At least 1, or empty for no limit.',
+      domains: 'Not a domain: not. Domains look like example.com.',
+    });
+    expect(await t.em().count(JoinLink, {})).toBe(0);
+  });
+
+  it('posts a Join button, the URL and the terms in the channel, stores only the hash, and confirms', async () => {
+    const { message, url, token, linkId } = await postLink(t, {
+      role: 'contractor',
+      expiry: '10',
+      max_uses: '5',
+      domains: '@Acme.test',
+    });
+    expect(url).toBe(`${t.url}/join/${token}`);
+    expect(token.length).toBeGreaterThanOrEqual(43); // 256 random bits, base64url
+    const text = textOf(message);
+    expect(text).toContain('Join Acme');
+    expect(text).toContain(url);
+    expect(text).toMatch(
+      /Joins as Contractor \(paid seat\) · expires .* · up to 5 people · only @acme\.test addresses/,
+    );
+    expect(findButton(message.blocks, 'Join').action.action_id).toBe('joinlink_join');
+
+    const link = await linkRow(linkId);
     expect(link).toMatchObject({
+      role: 'contractor',
       maxUses: 5,
+      uses: 0,
       allowedEmailDomains: ['acme.test'],
       channelId: 'C0GENERAL',
       messageTs: message.ts,
+      createdBy: 'UADMIN',
+      tokenHash: hashToken(token),
     });
-    expect(url).not.toContain(link.tokenHash);
-    const confirmation = await eventually(() =>
-      t.standin.messages.find(
-        (m) => m.channel === 'DUADMIN' && String(m.text).includes('Posted a join link'),
-      ),
+    const days = (link.expiresAt.getTime() - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(9.9);
+    expect(days).toBeLessThanOrEqual(10);
+    // The raw token is nowhere in the database.
+    const [row] = await t
+      .em()
+      .getConnection()
+      .execute<{ hits: number }[]>(
+        `select (select count(*) from join_link where row_to_json(join_link)::text like ?)::int
+              + (select count(*) from audit_event where row_to_json(audit_event)::text like ?)::int as hits`,
+        [`%${token}%`, `%${token}%`],
+      );
+    expect(row?.hits).toBe(0);
+    expect(await audits('join_link.created', linkId)).toBe(1);
+
+    const confirmation = await t.standin.waitForMessage(
+      (m) => m.channel === 'DUADMIN' && String(m.text).includes('Posted a join link'),
     );
-    expect(confirmation.text).toContain('<#C0GENERAL>');
+    expect(confirmation.text).toContain(
+      'in <#C0GENERAL>: people join as Contractor (paid seat), for 10 days, up to 5 people, with @acme.test addresses',
+    );
   });
 
-  it('keeps nothing when the message cannot be posted, and says how to fix it', async () => {
+  it('keeps nothing when Roster cannot post in the channel, and says how to fix it', async () => {
     const count = await t.em().count(JoinLink, {});
     t.standin.failNext('chat.postMessage', 'not_in_channel', 1, (a) => a.channel === 'CPRIVATE');
     await t.slack.command('/joinlink', '', { user: 'UADMIN', channel: 'CPRIVATE' });
@@ -77,140 +175,268 @@ describe('posting join links', () => {
       { channel: 'CPRIVATE' },
       { user: 'UADMIN' },
     );
-    expect(res.json?.errors?.channel).toContain('Add Roster to that channel');
+    expect(res.json.response_action).toBe('errors');
+    expect(res.json.errors.channel).toMatch(/^Roster cannot post in that channel\. Add Roster to it/);
     expect(await t.em().count(JoinLink, {})).toBe(count);
+    expect(await t.em().count(AuditEvent, { action: 'join_link.created' })).toBe(count);
+    expect(t.standin.messagesTo('DUADMIN').filter((m) => String(m.text).includes('CPRIVATE'))).toHaveLength(
+      0,
+    );
   });
 });
 
 describe('joining with the button', () => {
-  it("creates an active user from the clicker's Slack identity, and tells them", async () => {
-    const { message, linkId } = await postLink();
-    await join(message, 'UMEMBER');
-    await lastAnswer('You joined Acme. Welcome!');
-    const user = await t.em().findOneOrFail(User, { email: 'max@acme.test' });
+  it("creates an active user from the clicker's Slack name and email, and tells them", async () => {
+    const person = member();
+    const { message, linkId } = await postLink(t);
+    expect(await joinAs(message, person.id)).toBe(':tada: You joined Acme as Employee (paid seat). Welcome!');
+    const user = await t.em().findOneOrFail(User, { email: person.email });
     expect(user).toMatchObject({
       status: 'active',
       role: 'employee',
-      slackUserId: 'UMEMBER',
-      firstName: 'Max',
-      lastName: 'Member',
+      slackUserId: person.id,
+      firstName: 'Pat',
+      lastName: `Person${people}`,
     });
-    expect((await t.em().findOneOrFail(JoinLink, linkId)).uses).toBe(1);
-    expect(await t.em().count(AuditEvent, { action: 'join_link.used', subjectId: linkId })).toBe(1);
+    expect((await linkRow(linkId)).uses).toBe(1);
+    expect(await audits('join_link.used', linkId)).toBe(1);
+    expect(await audits('user.added', user.id)).toBe(1);
   });
 
-  it('tells an existing user their status and counts no use', async () => {
-    const { message, linkId } = await postLink();
-    await join(message, 'UMEMBER');
-    await lastAnswer('You are already in Acme: already active.');
-    expect((await t.em().findOneOrFail(JoinLink, linkId)).uses).toBe(0);
-  });
-
-  it('refuses an email domain the link does not allow', async () => {
-    t.standin.addMember({ id: 'UGUEST', name: 'gail', realName: 'Gail Guest', email: 'gail@elsewhere.test' });
-    const { message } = await postLink({ domains: 'acme.test' });
-    await join(message, 'UGUEST');
-    await lastAnswer(
-      'This link is only for @acme.test addresses, and your Slack email is gail@elsewhere.test.',
+  it('tells someone already in Roster their status, and counts no use', async () => {
+    const { message, linkId } = await postLink(t);
+    expect(await joinAs(message, 'UMEMBER')).toBe(':tada: You joined Acme as Employee (paid seat). Welcome!');
+    expect(await joinAs(message, 'UMEMBER')).toBe(
+      'You are already in Acme (max@acme.test): already active. Nothing changed.',
     );
-    expect(await t.em().findOne(User, { email: 'gail@elsewhere.test' })).toBeNull();
+    expect((await linkRow(linkId)).uses).toBe(1);
+    expect(await t.em().count(User, { email: 'max@acme.test' })).toBe(1);
   });
 
-  it('files a seat request when no seat is free, and tells the person it waits for an admin', async () => {
-    t.standin.addMember({ id: 'UFULL', name: 'finn', realName: 'Finn Full', email: 'finn@acme.test' });
-    const { message } = await postLink();
-    const { used } = await t.roster.deps.seats.usage(t.em(), await t.account());
-    await t.setSeatLimit(used);
-    await join(message, 'UFULL');
-    await lastAnswer('an admin has been asked to approve your place in Acme');
-    expect(await t.em().findOne(User, { email: 'finn@acme.test' })).toBeNull();
-    const request = await t.em().findOneOrFail(SeatRequest, { email: 'finn@acme.test' });
-    expect(request).toMatchObject({ kind: 'join', status: 'pending', role: 'employee' });
-    const approved = await t.roster.deps.seats.decide(t.em(), await t.account(), {
+  it('refuses an email domain the link does not allow, naming the allowed ones', async () => {
+    const person = member('gail@elsewhere.test');
+    const { message, linkId } = await postLink(t, { domains: 'acme.test, acme.example' });
+    expect(await joinAs(message, person.id)).toBe(
+      'This link is only for @acme.test, @acme.example addresses, and your Slack email is gail@elsewhere.test. Ask an admin to invite you.',
+    );
+    expect(await t.em().findOne(User, { email: person.email })).toBeNull();
+    expect((await linkRow(linkId)).uses).toBe(0);
+  });
+
+  it('files a seat request when no seat is free; the approval makes them active and tells them', async () => {
+    const person = member();
+    const { message, linkId } = await postLink(t);
+    const answer = await withSeatsFull(() => joinAs(message, person.id));
+    expect(answer).toBe(
+      ':hourglass_flowing_sand: No paid seat is free right now, so an admin has been asked to approve your place in Acme. You will get a message when they decide.',
+    );
+    expect(await t.em().findOne(User, { email: person.email })).toBeNull();
+    const request = await t.em().findOneOrFail(SeatRequest, { email: person.email });
+    expect(request).toMatchObject({
+      kind: 'join',
+      status: 'pending',
+      role: 'employee',
+      requestedBy: person.id,
+    });
+    // Admins are asked, and see who wants to join.
+    const asked = await t.standin.waitForMessage(
+      (m) => m.channel === 'DUADMIN' && textOf(m).includes(`for ${person.email}`),
+    );
+    expect(textOf(asked)).toContain('a join through a join link');
+    // The waiting join holds its place on the link.
+    expect((await linkRow(linkId)).uses).toBe(1);
+    // A second click while it waits changes nothing.
+    expect(await withSeatsFull(() => joinAs(message, person.id))).toContain('an admin has been asked');
+    expect(await t.em().count(SeatRequest, { email: person.email })).toBe(1);
+
+    // Seats were full when it was posted, so it may offer to add one.
+    const approve = textOf(asked).includes('Approve and add a seat') ? 'Approve and add a seat' : 'Approve';
+    await t.slack.clickButton(asked, approve, { user: 'UADMIN' });
+    const user = await t.em().findOneOrFail(User, { email: person.email });
+    expect(user).toMatchObject({ status: 'active', slackUserId: person.id, role: 'employee' });
+    expect((await linkRow(linkId)).uses).toBe(1);
+    const told = await t.standin.waitForMessage(
+      (m) => m.channel === `D${person.id}` && String(m.text).includes('approved your place'),
+    );
+    expect(told.text).toBe(':tada: An admin approved your place: you are now in Acme. Welcome!');
+    // The admin who posted the link is not told as if they had asked.
+    expect(
+      t.standin.messagesTo('DUADMIN').some((m) => String(m.text).includes('approved your request')),
+    ).toBe(false);
+  });
+
+  it('tells the person when an admin rejects their place', async () => {
+    const person = member();
+    const { message } = await postLink(t);
+    await withSeatsFull(() => joinAs(message, person.id));
+    const request = await t.em().findOneOrFail(SeatRequest, { email: person.email });
+    await t.roster.deps.seats.decide(t.em(), await t.account(), {
       requestId: request.id,
       actor: { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' },
-      decision: 'approve_add_seat',
+      decision: 'reject',
+      reason: 'Contractors only',
     });
-    expect(approved.outcome).toBe('approved');
-    expect(await t.em().findOne(User, { email: 'finn@acme.test' })).toMatchObject({
-      status: 'active',
-      slackUserId: 'UFULL',
-    });
-    await t.setSeatLimit(100);
+    const told = await t.standin.waitForMessage((m) => m.channel === `D${person.id}`);
+    expect(told.text).toBe(
+      ':x: An admin did not approve your place in Acme. Their reason: “Contractors only”. Ask an admin if you think this is a mistake.',
+    );
+    expect(await t.em().findOne(User, { email: person.email })).toBeNull();
   });
 
-  it('revokes a link: the message says so, and the button and URL stop working', async () => {
-    t.standin.addMember({ id: 'ULATE', name: 'lou', realName: 'Lou Late', email: 'lou@acme.test' });
-    const { message, url, linkId } = await postLink();
+  it('says the link is full once everyone it admits has joined, and the message says so too', async () => {
+    const [first, second] = [member(), member()];
+    const { message, linkId } = await postLink(t, { max_uses: '1' });
+    expect(await joinAs(message, first.id)).toContain('You joined Acme');
+    expect(await joinAs(message, second.id)).toBe(
+      'This join link is full: everyone it admits has joined. Ask an admin in your workspace for a new one.',
+    );
+    const updated = await t.standin.waitForMessage((m) => m.method === 'chat.update' && m.ts === message.ts);
+    expect(textOf(updated)).toContain(
+      'This join link for *Acme* is full (1 of 1 joined). Ask an admin for a new one.',
+    );
+    expect(JSON.stringify(updated.blocks)).not.toContain('/join/');
+    expect(JSON.stringify(updated.blocks)).not.toContain('joinlink_join');
+    expect((await linkRow(linkId)).uses).toBe(1);
+  });
+
+  it('revokes from the list: the message loses its button and URL, and neither works any more', async () => {
+    const person = member();
+    const { message, url, linkId } = await postLink(t);
+    const since = t.standin.responses.length;
     await t.slack.command('/joinlink', 'list', { user: 'UADMIN' });
-    const list = await t.standin.waitForResponse((r) => textOf(r.body).includes('Join links'));
+    const list = t.standin.responses[since]!.body;
+    expect(textOf(list)).toContain('*Join links*');
+    // A member who got hold of the list cannot revoke.
     await t.slack.clickButton(
-      { ...list.body, channel: 'C0GENERAL', ts: '9' },
+      { ...list, channel: 'C0GENERAL', ts: '1.1' },
+      { actionId: 'joinlink_revoke', value: linkId },
+      { user: 'UMEMBER' },
+    );
+    expect(answersSince(since + 1)).toEqual(['Only admins can revoke join links.']);
+    expect((await linkRow(linkId)).revokedAt).toBeNull();
+
+    await t.slack.clickButton(
+      { ...list, channel: 'C0GENERAL', ts: '1.1' },
       { actionId: 'joinlink_revoke', value: linkId },
       { user: 'UADMIN' },
     );
-    await lastAnswer('Revoked. The link no longer works');
-    const updated = await eventually(() =>
-      t.standin.messages.find((m) => m.method === 'chat.update' && m.ts === message.ts),
+    const redrawn = t.standin.responses.at(-1)!.body;
+    expect(redrawn.replace_original).toBe(true);
+    expect(textOf(redrawn)).toContain(
+      ':no_entry_sign: Revoked the join link in <#C0GENERAL>: its button and URL no longer work. Its message says so.',
     );
-    expect(textOf(updated)).toContain('was revoked by <@UADMIN>');
+    expect(textOf(redrawn)).toMatch(/Employee \(paid seat\) in <#C0GENERAL>: 0 joined · \*revoked\*/);
+
+    const updated = await t.standin.waitForMessage((m) => m.method === 'chat.update' && m.ts === message.ts);
+    expect(textOf(updated)).toContain('This join link for *Acme* was revoked by <@UADMIN>');
     expect(JSON.stringify(updated.blocks)).not.toContain('/join/');
-    await join(message, 'ULATE');
-    await lastAnswer('This join link is no longer valid.');
+    expect(await joinAs(message, person.id)).toBe(
+      'This join link is no longer valid. Ask an admin in your workspace for a new one.',
+    );
+    expect(await t.em().findOne(User, { email: person.email })).toBeNull();
     expect((await fetch(url)).status).toBe(404);
-    expect(await t.em().count(AuditEvent, { action: 'join_link.revoked', subjectId: linkId })).toBe(1);
+    expect(await audits('join_link.revoked', linkId)).toBe(1);
+
+    // Revoking again (a double click, or by id) is harmless.
+    const again = t.standin.responses.length;
+    await t.slack.command('/joinlink', `revoke ${linkId}`, { user: 'UADMIN' });
+    expect(answersSince(again)[0]).toContain('That join link in <#C0GENERAL> was already revoked.');
+    expect(await audits('join_link.revoked', linkId)).toBe(1);
   });
 
-  it('marks expired links, updates their message, and gives their URL the same page as an unknown one', async () => {
-    const { message, url, linkId } = await postLink();
+  it('still revokes when the message is gone, and says it could not update it', async () => {
+    const { linkId } = await postLink(t);
+    t.standin.failNext('chat.update', 'message_not_found');
+    const since = t.standin.responses.length;
+    await t.slack.command('/joinlink', `revoke ${linkId}`, { user: 'UADMIN' });
+    expect(answersSince(since)[0]).toContain('Roster could not update its message');
+    expect((await linkRow(linkId)).revokedAt).not.toBeNull();
+  });
+
+  it('expires links: their message says so once, the audit records it, and the URL shows the unknown page', async () => {
+    const person = member();
+    const { message, url, linkId } = await postLink(t);
     await t
       .em()
       .getConnection()
       .execute(`update join_link set expires_at = now() - interval '1 minute' where id = ?`, [linkId]);
-    await t.roster.deps.jobs.send('join.expire-links', {});
-    const updated = await eventually(() =>
-      t.standin.messages.find((m) => m.method === 'chat.update' && m.ts === message.ts),
+    await expireLinks(t.roster.deps);
+    const updated = await t.standin.waitForMessage((m) => m.method === 'chat.update' && m.ts === message.ts);
+    expect(textOf(updated)).toMatch(/This join link for \*Acme\* expired .*\. Ask an admin for a new one\./);
+    expect(JSON.stringify(updated.blocks)).not.toContain('/join/');
+    expect(await expireLinks(t.roster.deps)).toBe(0);
+    expect(await audits('join_link.expired', linkId)).toBe(1);
+    expect(await joinAs(message, person.id)).toBe(
+      'This join link is no longer valid. Ask an admin in your workspace for a new one.',
     );
-    expect(textOf(updated)).toContain('was expired');
-    const [a, b] = await Promise.all([fetch(url), fetch(`${t.url}/join/${'A'.repeat(43)}`)]);
-    expect([a.status, b.status]).toEqual([404, 404]);
-    expect(await a.text()).toBe(await b.text());
-    expect(await t.em().count(AuditEvent, { action: 'join_link.expired', subjectId: linkId })).toBe(1);
+    const [expired, unknown] = await Promise.all([fetch(url), fetch(`${t.url}/join/${'A'.repeat(43)}`)]);
+    expect([expired.status, unknown.status]).toEqual([404, 404]);
+    expect(await expired.text()).toBe(await unknown.text());
   });
+
+  it('lets exactly 20 of 100 people in when they all click at once on a link for 20', async () => {
+    const { message, linkId } = await postLink(t, { max_uses: '20' });
+    const rush = Array.from({ length: 100 }, () => member());
+    const since = t.standin.responses.length;
+    const clicks = await Promise.all(rush.map((p) => click(message, p.id)));
+    expect(clicks.every((c) => c.status === 200)).toBe(true);
+    const answers = answersSince(since);
+    expect(answers).toHaveLength(100);
+    expect(answers.filter((a) => a.includes('You joined Acme'))).toHaveLength(20);
+    expect(answers.filter((a) => a.startsWith('This join link is full'))).toHaveLength(80);
+    expect(await t.em().count(User, { email: { $in: rush.map((p) => p.email) } })).toBe(20);
+    expect((await linkRow(linkId)).uses).toBe(20);
+    expect(await audits('join_link.used', linkId)).toBe(20);
+  }, 60_000);
 });
 
 describe('joining on the web page', () => {
   it('asks for name and email, emails a confirmation link, and joins when it is opened', async () => {
-    const { url, linkId } = await postLink({ role: 'contractor' });
+    const { url, linkId } = await postLink(t, { role: 'contractor' });
     const page = await browser.newPage();
     await page.goto(url);
-    expect(await page.textContent('h1')).toBe('Join');
+    expect(await page.textContent('h1')).toBe('Join Acme');
+    expect(await page.textContent('main')).toContain('You will join as Contractor (paid seat).');
     await page.fill('#name', 'Wanda Web');
     await page.fill('#email', 'wanda@outside.test');
     await page.click('button[type=submit]');
     await page.waitForSelector('text=Check your inbox');
+    expect(await page.textContent('main')).toContain('We sent an email to wanda@outside.test.');
     expect(await t.em().findOne(User, { email: 'wanda@outside.test' })).toBeNull();
 
     const mail = await t.smtp.waitForMail((m) => m.toText === 'wanda@outside.test');
     expect(mail.subject).toBe('Confirm your email to join Acme');
+    expect(mail.text).toContain('Hello Wanda Web');
     const confirm = links(mail).find((l) => l.includes('/join/confirm/'))!;
+    expect(confirm).toMatch(new RegExp(`^${t.url}/join/confirm/[A-Za-z0-9_-]{43}$`));
+    const confirmToken = confirm.split('/').at(-1)!;
+    const stored = await t.em().findOneOrFail(JoinConfirmation, { email: 'wanda@outside.test' });
+    expect(stored.tokenHash).toBe(hashToken(confirmToken));
+
     await page.goto(confirm);
     expect(await page.textContent('h1')).toBe("You're in");
-    await page.close();
-
+    expect(await page.textContent('main')).toContain('You joined Acme as Contractor (paid seat).');
     expect(await t.em().findOne(User, { email: 'wanda@outside.test' })).toMatchObject({
       status: 'active',
       role: 'contractor',
       firstName: 'Wanda',
       lastName: 'Web',
+      slackUserId: null,
     });
-    expect((await t.em().findOneOrFail(JoinLink, linkId)).uses).toBe(1);
-    const again = await fetch(confirm);
-    expect(again.status).toBe(404);
+    expect((await linkRow(linkId)).uses).toBe(1);
+    expect(
+      await t.em().count(AuditEvent, { action: 'join_link.used', subjectId: linkId, surface: 'web' }),
+    ).toBe(1);
+
+    // Opening it again (a double click, a mail scanner first) joins no one twice.
+    await page.goto(confirm);
+    expect(await page.textContent('h1')).toBe("You're already in");
+    await page.close();
+    expect((await linkRow(linkId)).uses).toBe(1);
   });
 
   it('answers the same whether or not the email is known, revealing nothing', async () => {
-    const { url } = await postLink();
+    const { url } = await postLink(t);
     const em = t.em();
     em.create(User, {
       account: await t.account(),
@@ -224,70 +450,127 @@ describe('joining on the web page', () => {
       await page.goto(url);
       await page.fill('#name', 'Someone');
       await page.fill('#email', email);
+      const response = page.waitForResponse((r) => r.request().method() === 'POST');
       await page.click('button[type=submit]');
-      await page.waitForSelector('h1');
+      const status = (await response).status();
       const text = (await page.textContent('main'))!.replace(email, '<email>');
       await page.close();
-      return text;
+      return { status, text };
     };
-    expect(await submit('known@outside.test')).toBe(await submit('nobody-yet@outside.test'));
-    const known = await t.smtp.waitForMail((m) => m.toText === 'known@outside.test');
-    expect(known.subject).toBe('You already have access to Acme');
+    const known = await submit('known@outside.test');
+    expect(known).toEqual(await submit('nobody-yet@outside.test'));
+    expect(known.status).toBe(200);
+    const mail = await t.smtp.waitForMail((m) => m.toText === 'known@outside.test');
+    expect(mail.subject).toBe('You already have access to Acme');
+    expect(links(mail).some((l) => l.includes('/join/confirm/'))).toBe(false);
   });
 
   it('shows the form again with what was wrong', async () => {
-    const { url } = await postLink();
+    const { url } = await postLink(t);
     const page = await browser.newPage();
     await page.goto(url);
-    await page.fill('#name', '');
+    await page.fill('#name', '   ');
     await page.fill('#email', 'not an email');
     await page.click('button[type=submit]');
     await page.waitForSelector('.error');
     const errors = await page.$$eval('.error', (els) => els.map((e) => e.textContent));
+    expect(await page.inputValue('#email')).toBe('not an email');
     await page.close();
-    expect(errors).toEqual(['Enter your name.', 'Enter a valid email address.']);
+    expect(errors).toEqual(['Enter your name.', 'Enter a valid email address, like name@example.com.']);
   });
 
-  it('limits how often one address can post, with a friendly page', async () => {
-    const { url } = await postLink();
+  it('refuses an address outside the link’s domains on the form, and sends nothing', async () => {
+    const { url } = await postLink(t, { domains: 'acme.test' });
     const page = await browser.newPage();
     await page.goto(url);
-    const csrf = await page.$eval('input[name=csrf]', (i) => (i as unknown as { value: string }).value);
-    const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+    expect(await page.textContent('main')).toContain('This link is for @acme.test addresses.');
+    await page.fill('#name', 'Olga Outsider');
+    await page.fill('#email', 'olga@elsewhere.test');
+    await page.click('button[type=submit]');
+    await page.waitForSelector('.error');
+    expect(await page.textContent('.error')).toBe('This link is only for @acme.test addresses.');
     await page.close();
-    const statuses: number[] = [];
-    for (let i = 0; i < 12; i++) {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
-        body: new URLSearchParams({ csrf, name: 'Spam', email: `spam${i}@outside.test` }).toString(),
-      });
-      statuses.push(res.status);
-      if (res.status === 429) expect(await res.text()).toContain('Please wait a minute');
-    }
-    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
+    expect(await t.em().count(JoinConfirmation, { email: 'olga@elsewhere.test' })).toBe(0);
   });
-});
 
-describe('counting uses', () => {
-  it('lets exactly 20 of 100 people join at once through a link with 20 places', async () => {
-    const { message, linkId } = await postLink({ max_uses: '20' });
-    for (let i = 0; i < 100; i++)
-      t.standin.addMember({
-        id: `URUSH${i}`,
-        name: `rush${i}`,
-        realName: `Rush ${i}`,
-        email: `rush${i}@acme.test`,
-      });
-    const clicks = await Promise.all(Array.from({ length: 100 }, (_, i) => join(message, `URUSH${i}`)));
-    expect(clicks.every((c) => c.status === 200)).toBe(true);
-    expect(await t.em().count(User, { email: { $like: 'rush%@acme.test' } })).toBe(20);
-    expect((await t.em().findOneOrFail(JoinLink, linkId)).uses).toBe(20);
-    const answers = t.standin.responses.filter((r) =>
-      /You joined Acme|no longer valid/.test(String(r.body.text)),
+  it('with no seat free, confirming files a seat request, and the approval is emailed', async () => {
+    const { url } = await postLink(t);
+    const form = await openForm('127.0.0.2', url);
+    expect((await form.submit('Sam Seatless', 'sam@outside.test')).status).toBe(200);
+    const mail = await t.smtp.waitForMail((m) => m.toText === 'sam@outside.test');
+    const confirm = links(mail).find((l) => l.includes('/join/confirm/'))!;
+    const page = await withSeatsFull(async () => {
+      const p = await browser.newPage();
+      await p.goto(confirm);
+      return p;
+    });
+    expect(await page.textContent('h1')).toBe('Almost there');
+    await page.close();
+    expect(await t.em().findOne(User, { email: 'sam@outside.test' })).toBeNull();
+    const request = await t.em().findOneOrFail(SeatRequest, { email: 'sam@outside.test' });
+    expect(request).toMatchObject({
+      kind: 'join',
+      status: 'pending',
+      name: 'Sam Seatless',
+      requestedBy: 'UADMIN',
+    });
+    await t.roster.deps.seats.decide(t.em(), await t.account(), {
+      requestId: request.id,
+      actor: { slackUserId: 'UOWNER', isAdmin: true, surface: 'slack' },
+      decision: 'approve',
+    });
+    expect(await t.em().findOne(User, { email: 'sam@outside.test' })).toMatchObject({ status: 'active' });
+    const told = await t.smtp.waitForMail(
+      (m) => m.toText === 'sam@outside.test' && m.subject === 'You joined Acme',
     );
-    expect(answers.filter((r) => String(r.body.text).includes('You joined')).length).toBeGreaterThanOrEqual(
-      20,
+    expect(told.text).toContain('An admin approved your place: you are now in Acme.');
+  });
+
+  it('gives expired, revoked and unknown links the same page, on the form and on its confirmation', async () => {
+    const revoked = await postLink(t);
+    const expired = await postLink(t);
+    const form = await openForm('127.0.0.3', revoked.url);
+    await form.submit('Late Larry', 'larry@outside.test');
+    const mail = await t.smtp.waitForMail((m) => m.toText === 'larry@outside.test');
+    const confirm = links(mail).find((l) => l.includes('/join/confirm/'))!;
+    await t.slack.command('/joinlink', `revoke ${revoked.linkId}`, { user: 'UADMIN' });
+    await t
+      .em()
+      .getConnection()
+      .execute(`update join_link set expires_at = now() - interval '1 second' where id = ?`, [
+        expired.linkId,
+      ]);
+
+    const pages = await Promise.all(
+      [revoked.url, expired.url, `${t.url}/join/${'x'.repeat(43)}`, `${t.url}/join/nonsense`].map(
+        async (u) => {
+          const res = await fetch(u);
+          return { status: res.status, body: await res.text() };
+        },
+      ),
     );
-  }, 60000);
+    expect(new Set(pages.map((p) => JSON.stringify(p))).size).toBe(1);
+    expect(pages[0]!.status).toBe(404);
+    expect(pages[0]!.body).toContain('This join link is no longer valid');
+    expect(pages[0]!.body).toContain('Ask an admin in your workspace for a new one.');
+
+    const opened = await fetch(confirm);
+    expect(opened.status).toBe(404);
+    expect(await opened.text()).toBe(pages[0]!.body);
+    expect(await t.em().findOne(User, { email: 'larry@outside.test' })).toBeNull();
+    const unknownConfirm = await fetch(`${t.url}/join/confirm/${'y'.repeat(43)}`);
+    expect(await unknownConfirm.text()).toBe(pages[0]!.body);
+  });
+
+  it('refuses a form posted without its CSRF cookie', async () => {
+    const { url } = await postLink(t);
+    const page = await httpFrom('127.0.0.4', url);
+    const csrf = page.body.match(/name="csrf" value="([^"]+)"/)![1]!;
+    const res = await httpFrom('127.0.0.4', url, {
+      method: 'POST',
+      body: new URLSearchParams({ csrf, name: 'No Cookie', email: 'nocookie@outside.test' }).toString(),
+    });
+    expect(res.status).toBe(403);
+    expect(await t.em().count(JoinConfirmation, { email: 'nocookie@outside.test' })).toBe(0);
+  });
 });

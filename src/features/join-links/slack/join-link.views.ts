@@ -12,6 +12,7 @@ import {
 import { roleInput } from '../../../slack/inputs.ts';
 import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
+import { linkState } from '../join-link.service.ts';
 
 export const JOINLINK_VIEW = 'joinlink_modal';
 export const JOIN_ACTIONS = { join: 'joinlink_join', revoke: 'joinlink_revoke' } as const;
@@ -80,40 +81,53 @@ export function joinLinkModal(opts: { channelId?: string; defaultDomains: string
   };
 }
 
-function terms(link: IJoinLink): string {
-  const left = link.maxUses
-    ? `${link.maxUses - link.uses} of ${link.maxUses} places left`
+function places(link: IJoinLink): string {
+  return link.maxUses
+    ? `up to ${link.maxUses} ${link.maxUses === 1 ? 'person' : 'people'}`
     : 'no limit on people';
-  const domains = link.allowedEmailDomains.length
-    ? ` · only ${link.allowedEmailDomains.map(esc).join(', ')} addresses`
-    : '';
-  return `${ROLE_LABEL[link.role]} · expires ${slackDate(link.expiresAt)} · ${left}${domains}`;
 }
 
-/** The message in the channel: Join button and URL while the link works, a plain notice after. */
+function terms(link: IJoinLink): string {
+  const domains = link.allowedEmailDomains.length
+    ? ` · only ${link.allowedEmailDomains.map((d) => `@${esc(d)}`).join(', ')} addresses`
+    : '';
+  return `Joins as ${ROLE_LABEL[link.role]} · expires ${slackDate(link.expiresAt)} · ${places(link)}${domains}`;
+}
+
+/**
+ * The message in the channel: the Join button, the URL and the terms while the link works; a plain
+ * notice once it is revoked, expired or full. The URL exists only in the first version (its token is
+ * not stored), so a notice never shows it.
+ */
 export function joinLinkMessage(
   link: IJoinLink,
   url: string | null,
   accountName: string,
+  now = new Date(),
 ): { text: string; blocks: Block[] } {
-  if (link.revokedAt || !url) {
-    const why = link.revokedAt
-      ? `revoked by <@${link.revokedBy}> ${slackDate(link.revokedAt)}`
-      : `expired ${slackDate(link.expiresAt)}`;
+  const state = linkState(link, now);
+  if (state !== 'active' || !url) {
+    const notice = {
+      revoked: `was revoked by <@${link.revokedBy}> ${link.revokedAt ? slackDate(link.revokedAt) : ''}`,
+      expired: `expired ${slackDate(link.expiresAt)}`,
+      full: `is full (${link.uses} of ${link.maxUses} joined)`,
+      active: 'no longer works',
+    }[state];
     return {
-      text: `This join link was ${link.revokedAt ? 'revoked' : 'expired'}.`,
+      text: `This join link ${notice.replace(/<[^>]*\|([^>]*)>/g, '$1')}.`,
       blocks: [
         section(
-          `:no_entry_sign: This join link for *${esc(accountName)}* was ${why}. Ask an admin for a new one.`,
+          `:no_entry_sign: This join link for *${esc(accountName)}* ${notice}. Ask an admin for a new one.`,
         ),
+        context(`${ROLE_LABEL[link.role]} · ${link.uses} joined`),
       ],
     };
   }
   return {
-    text: `Join ${accountName} on Roster`,
+    text: `Join ${accountName}: ${url}`,
     blocks: [
       section(
-        `:wave: *Join ${esc(accountName)}*\n<@${link.createdBy}> invites this channel to join. Click *Join* to get access with your Slack email, or open <${url}|the join page>.`,
+        `:wave: *Join ${esc(accountName)}*\n<@${link.createdBy}> invites this channel to join. Click *Join* to get access with your Slack email.\nNot in Slack, or want another address? Open ${url}`,
       ),
       actions(`joinlink:${link.id}`, button('Join', JOIN_ACTIONS.join, link.id, 'primary')),
       context(terms(link)),
@@ -121,20 +135,17 @@ export function joinLinkMessage(
   };
 }
 
-export function linkListBlocks(links: IJoinLink[], now: Date): Block[] {
-  if (links.length === 0) return [section('No join links yet. `/joinlink` posts one in a channel.')];
-  const blocks: Block[] = [section('*Join links*')];
+/** `/joinlink list`: each link with its channel, uses, state and expiry, and Revoke while it works. */
+export function linkListBlocks(links: IJoinLink[], now: Date, note?: string): Block[] {
+  const blocks: Block[] = note ? [section(note)] : [];
+  if (links.length === 0)
+    return [...blocks, section('No join links yet. `/joinlink` posts one in a channel.')];
+  blocks.push(section('*Join links*'));
   for (const link of links) {
-    const state = link.revokedAt
-      ? 'revoked'
-      : link.expiresAt <= now
-        ? 'expired'
-        : link.maxUses && link.uses >= link.maxUses
-          ? 'full'
-          : 'active';
-    const line = `${ROLE_LABEL[link.role]}${link.channelId ? ` in <#${link.channelId}>` : ''}: ${link.uses}${link.maxUses ? ` of ${link.maxUses}` : ''} joined, ${state}, expires ${slackDate(link.expiresAt)}`;
+    const state = linkState(link, now);
+    const line = `${ROLE_LABEL[link.role]}${link.channelId ? ` in <#${link.channelId}>` : ''}: ${link.uses}${link.maxUses ? ` of ${link.maxUses}` : ''} joined · *${state}* · ${state === 'expired' ? 'expired' : 'expires'} ${slackDate(link.expiresAt)}`;
     blocks.push(
-      state === 'active'
+      state === 'active' || state === 'full'
         ? {
             type: 'section',
             text: { type: 'mrkdwn', text: line },

@@ -1,42 +1,65 @@
 import { z } from 'zod';
+import { DomainError } from '../../../shared/errors.ts';
 import { html, page } from '../../../web/html.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
-import type { JoinLinkService } from '../join-link.service.ts';
+import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
+import { CONFIRMATION_HOURS, type JoinLinkService } from '../join-link.service.ts';
 import { RateLimiter } from './rate-limit.ts';
 
+export type RateLimits = { perIp: number; perLink: number; windowMs: number };
+
+/**
+ * How many join forms one address, and one link, may submit per window. Each submission sends an
+ * email, so these stop a script from mailing strangers or filling a link, not a team joining at once.
+ */
+export const JOIN_RATE_LIMITS: RateLimits = { perIp: 10, perLink: 60, windowMs: 60_000 };
+
+/** Expired, revoked, full and unknown links all get this page, so a token's page tells nothing about it. */
 const INVALID: WebResponse = {
   status: 404,
   html: page(
     'Join link no longer valid',
-    html`<h1>This join link is no longer valid</h1><p>It may have expired, been revoked or been used up.</p><p>Ask an admin in your workspace for a new one.</p>`,
+    html`<h1>This join link is no longer valid</h1><p>Ask an admin in your workspace for a new one.</p>`,
   ),
 };
-const TOO_MANY: WebResponse = {
-  status: 429,
-  headers: { 'retry-after': '60' },
-  html: page('Slow down', html`<h1>That was a lot of tries</h1><p>Please wait a minute, then try again.</p>`),
+const tooMany = (limits: RateLimits): WebResponse => {
+  const seconds = Math.ceil(limits.windowMs / 1000);
+  return {
+    status: 429,
+    headers: { 'retry-after': String(seconds) },
+    html: page(
+      'Too many tries',
+      html`<h1>Too many tries</h1><p>Lots of people have used this form in the last moment. Please wait a minute, then try again.</p>`,
+    ),
+  };
 };
 
 const form = z.object({
   name: z.string().trim().min(1, 'Enter your name.').max(200, 'That name is too long.'),
-  email: z.string().trim().pipe(z.email('Enter a valid email address.')),
+  email: z
+    .string()
+    .trim()
+    .max(254, 'That email address is too long.')
+    .pipe(z.email('Enter a valid email address, like name@example.com.')),
 });
 
 function joinForm(
+  intro: { accountName: string; role: string; domains: string[] },
   field: string,
   values: { name?: string; email?: string },
   errors: Record<string, string> = {},
 ) {
-  return html`<h1>Join</h1>
-<p>Enter your name and work email. We will email you a link to confirm it.</p>
+  return html`<h1>Join ${intro.accountName}</h1>
+<p>You will join as ${intro.role}. Enter your name and work email; we will email you a link to confirm it.</p>
+${intro.domains.length ? html`<p class="muted">This link is for ${intro.domains.map((d) => `@${d}`).join(', ')} addresses.</p>` : ''}
 <form method="post" novalidate>
   <input type="hidden" name="csrf" value="${field}">
   <label for="name">Name</label>
-  <input id="name" name="name" type="text" autocomplete="name" value="${values.name ?? ''}" required>
-  ${errors.name ? html`<p class="error">${errors.name}</p>` : ''}
+  <input id="name" name="name" type="text" autocomplete="name" maxlength="200" value="${values.name ?? ''}" required>
+  ${errors.name ? html`<p class="error" id="name-error">${errors.name}</p>` : ''}
   <label for="email">Work email</label>
-  <input id="email" name="email" type="email" autocomplete="email" value="${values.email ?? ''}" required>
-  ${errors.email ? html`<p class="error">${errors.email}</p>` : ''}
+  <input id="email" name="email" type="email" autocomplete="email" maxlength="254" value="${values.email ?? ''}" required>
+  ${errors.email ? html`<p class="error" id="email-error">${errors.email}</p>` : ''}
   <button type="submit">Send me the link</button>
 </form>`;
 }
@@ -46,21 +69,36 @@ export function registerJoinPages(
   router: Router,
   csrf: Csrf,
   links: JoinLinkService,
-  limiter = new RateLimiter(),
+  opts: { limits?: RateLimits; limiter?: RateLimiter } = {},
 ): void {
+  const limits = opts.limits ?? JOIN_RATE_LIMITS;
+  const limiter = opts.limiter ?? new RateLimiter(limits.windowMs);
+  const introOf = (link: NonNullable<Awaited<ReturnType<JoinLinkService['findUsable']>>>) => ({
+    accountName: link.account.getEntity().name ?? 'the account',
+    role: ROLE_LABEL[link.role] ?? link.role,
+    domains: link.allowedEmailDomains,
+  });
+
   router.add('GET', '/join/:token', async (req) => {
     const link = await links.findUsable(req.em, req.params.token ?? '');
     if (!link) return INVALID;
     const { field, cookie } = csrf.issue(req);
-    return { headers: cookie ? { 'set-cookie': cookie } : {}, html: page('Join', joinForm(field, {})) };
+    const intro = introOf(link);
+    return {
+      headers: cookie ? { 'set-cookie': cookie } : {},
+      html: page(`Join ${intro.accountName}`, joinForm(intro, field, {})),
+    };
   });
 
   router.add('POST', '/join/:token', async (req) => {
     const token = req.params.token ?? '';
-    if (!limiter.allow(`ip:${req.ip}`, 10) || !limiter.allow(`link:${token.slice(0, 16)}`, 60))
-      return TOO_MANY;
+    if (!limiter.allow(`ip:${req.ip}`, limits.perIp) || !limiter.allow(`link:${token}`, limits.perLink)) {
+      req.log.warn({ ip: req.ip }, 'join form rate limited');
+      return tooMany(limits);
+    }
     const link = await links.findUsable(req.em, token);
     if (!link) return INVALID;
+    const intro = introOf(link);
     if (!csrf.verify(req)) {
       return {
         status: 403,
@@ -71,17 +109,27 @@ export function registerJoinPages(
       };
     }
     const values = { name: req.form.get('name') ?? '', email: req.form.get('email') ?? '' };
+    const again = (errors: Record<string, string>): WebResponse => ({
+      status: 422,
+      html: page(`Join ${intro.accountName}`, joinForm(intro, csrf.issue(req).field, values, errors)),
+    });
     const parsed = form.safeParse(values);
     if (!parsed.success) {
-      const errors = Object.fromEntries(parsed.error.issues.map((i) => [String(i.path[0]), i.message]));
-      return { status: 422, html: page('Join', joinForm(csrf.issue(req).field, values, errors)) };
+      const errors: Record<string, string> = {};
+      for (const i of parsed.error.issues) errors[String(i.path[0])] ??= i.message;
+      return again(errors);
     }
-    await links.requestConfirmation(req.em, link, parsed.data);
+    try {
+      await links.requestConfirmation(req.em, link, parsed.data);
+    } catch (err) {
+      if (err instanceof DomainError && err.field) return again({ [err.field]: err.message });
+      throw err;
+    }
     // The same answer whether or not the address is known, so the page reveals nothing.
     return {
       html: page(
         'Check your inbox',
-        html`<h1>Check your inbox</h1><p>We sent an email to <strong>${parsed.data.email}</strong>. Open the link in it within 24 hours to finish joining.</p><p class="muted">Nothing there? Check your spam folder, or try again.</p>`,
+        html`<h1>Check your inbox</h1><p>We sent an email to <strong>${parsed.data.email}</strong>. Open the link in it within ${CONFIRMATION_HOURS} hours to finish joining ${intro.accountName}.</p><p class="muted">Nothing there after a few minutes? Check your spam folder, or fill in the form again.</p>`,
       ),
     };
   });
@@ -94,21 +142,21 @@ export function registerJoinPages(
         return {
           html: page(
             'Welcome',
-            html`<h1 class="ok">You're in</h1><p>You joined ${account}. Welcome!</p><p class="muted">You can close this page.</p>`,
+            html`<h1 class="ok">You're in</h1><p>You joined ${account} as ${ROLE_LABEL[result.user.role] ?? result.user.role}. Welcome!</p><p class="muted">You can close this page.</p>`,
           ),
         };
       case 'exists':
         return {
           html: page(
             'Already in',
-            html`<h1>You're already in</h1><p>This email already belongs to someone in ${account}.</p>`,
+            html`<h1>You're already in</h1><p>${result.user.email} already has a place in ${account}. Nothing changed.</p>`,
           ),
         };
       case 'requested':
         return {
           html: page(
             'Waiting for approval',
-            html`<h1>Almost there</h1><p>No paid seat is free right now, so an admin of ${account} has been asked to approve your place. You will hear from them.</p>`,
+            html`<h1>Almost there</h1><p>No paid seat is free right now, so an admin of ${account} has been asked to approve your place. We will email you when they decide.</p>`,
           ),
         };
       case 'domain_not_allowed':

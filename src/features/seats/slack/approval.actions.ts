@@ -33,7 +33,12 @@ export function registerSeatActions(app: App, deps: Deps): void {
       case 'approved':
         return `:white_check_mark: Approved: ${result.request.email} has a seat (${result.usage.used} of ${result.usage.limit} used${result.seatAdded ? ', one seat added' : ''}). ${result.detail}`;
       case 'rejected':
-        return `:x: Rejected the request for ${result.request.email}. <@${result.request.requestedBy}> has been told.`;
+        return `:x: Rejected the request for ${result.request.email}. ${
+          // A join's requester may be the admin who posted the link; the person joining is who hears.
+          result.request.kind === 'join'
+            ? 'They have been told.'
+            : `<@${result.request.requestedBy}> has been told.`
+        }`;
       case 'no_seat':
         return `:warning: No paid seat is free (${result.usage.used} of ${result.usage.limit} used), so ${result.request.email} was not approved. Use *Approve and add a seat* to raise the limit to ${result.usage.limit + 1}, or free a seat first.`;
       case 'already_decided':

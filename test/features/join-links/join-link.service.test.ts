@@ -1,0 +1,211 @@
+import { initORM, type ORM } from '../../../src/db/orm.ts';
+import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
+import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
+import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
+import { JoinConfirmation, JoinLink } from '../../../src/features/join-links/join-link.entity.ts';
+import {
+  type CreateInput,
+  JOIN_JOBS,
+  JoinLinkService,
+} from '../../../src/features/join-links/join-link.service.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
+import { type Actor, SEAT_JOBS, SeatService } from '../../../src/features/seats/seat.service.ts';
+import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
+import { DomainError } from '../../../src/shared/errors.ts';
+import { hashToken, newToken } from '../../../src/shared/ids.ts';
+import { JobQueue } from '../../../src/shared/jobs.ts';
+import { createLogger } from '../../../src/shared/logger.ts';
+import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
+
+let db: TestDatabase;
+let orm: ORM;
+let jobs: JobQueue;
+let seats: SeatService;
+let links: JoinLinkService;
+let clock = new Date();
+const refreshed: string[] = [];
+
+const admin: Actor = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' };
+const input = (over: Partial<CreateInput> = {}): CreateInput => ({
+  role: 'employee',
+  expiryDays: 30,
+  maxUses: null,
+  allowedDomains: [],
+  channelId: 'CGENERAL',
+  ...over,
+});
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  orm = await initORM(db.url);
+  jobs = await JobQueue.start(db.url, createLogger('silent'));
+  await jobs.define(SEAT_JOBS.postRequest, async () => {});
+  await jobs.define(SEAT_JOBS.requestDecided, async () => {});
+  await jobs.define(JOIN_JOBS.sendConfirmation, async () => {});
+  await jobs.define<{ linkId: string }>(JOIN_JOBS.refreshMessage, async (d) => void refreshed.push(d.linkId));
+  seats = new SeatService(jobs, () => clock);
+  links = new JoinLinkService(seats, jobs, { now: () => clock });
+});
+afterAll(async () => {
+  await jobs.stop();
+  await orm.close(true);
+  await db.drop();
+});
+
+let n = 0;
+async function freshAccount(limit = 1000): Promise<IAccount> {
+  const em = orm.em.fork();
+  const account = await ensureAccount(em, `T_JOIN_${++n}`);
+  await em.getConnection().execute('update account set seat_limit = ? where id = ?', [limit, account.id]);
+  return account;
+}
+
+async function newLink(account: IAccount, over: Partial<CreateInput> = {}) {
+  let token = '';
+  const link = await links.create(orm.em.fork(), account, admin, input(over), async (_link, t) => {
+    token = t;
+    return { channel: 'CGENERAL', ts: `${Date.now()}.000100` };
+  });
+  return { link, token };
+}
+
+const join = (linkId: string, email: string, slackUserId: string | null = null) =>
+  links.join(orm.em.fork(), linkId, { email, name: 'Some One', slackUserId }, slackUserId ? 'slack' : 'web');
+
+describe('JoinLinkService', () => {
+  it('lets only admins create links, and keeps nothing when the message cannot be posted', async () => {
+    const account = await freshAccount();
+    await expect(
+      links.create(orm.em.fork(), account, { ...admin, isAdmin: false }, input(), async () => ({
+        channel: 'C',
+        ts: '1',
+      })),
+    ).rejects.toMatchObject({ code: 'not_admin' });
+    await expect(
+      links.create(orm.em.fork(), account, admin, input(), async () => {
+        throw Object.assign(new Error('An API error occurred: not_in_channel'), {
+          data: { error: 'not_in_channel' },
+        });
+      }),
+    ).rejects.toThrow('not_in_channel');
+    expect(await orm.em.fork().count(JoinLink, { account })).toBe(0);
+    expect(await orm.em.fork().count(AuditEvent, { account })).toBe(0);
+  });
+
+  it('stores the hash of the token it hands to the poster, never the token', async () => {
+    const account = await freshAccount();
+    const { link, token } = await newLink(account);
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const row = await orm.em.fork().findOneOrFail(JoinLink, link.id);
+    expect(row.tokenHash).toBe(hashToken(token));
+    expect(await links.findUsable(orm.em.fork(), token)).toMatchObject({ id: link.id });
+    expect(await links.findUsable(orm.em.fork(), newToken().token)).toBeNull();
+    expect(await links.findUsable(orm.em.fork(), row.tokenHash)).toBeNull();
+  });
+
+  it('counts a waiting seat request as a use, so approvals never take a link past its maximum', async () => {
+    const account = await freshAccount(0);
+    const { link } = await newLink(account, { maxUses: 2 });
+    expect((await join(link.id, 'a@x.test', 'UA')).status).toBe('requested');
+    expect((await join(link.id, 'b@x.test', 'UB')).status).toBe('requested');
+    expect((await join(link.id, 'c@x.test', 'UC')).status).toBe('link_full');
+    expect((await orm.em.fork().findOneOrFail(JoinLink, link.id)).uses).toBe(2);
+    expect(await orm.em.fork().count(SeatRequest, { account, kind: 'join' })).toBe(2);
+    expect(refreshed).toContain(link.id);
+  });
+
+  it('joins the same person once when they click twice at the same moment', async () => {
+    const account = await freshAccount();
+    const { link } = await newLink(account);
+    const results = await Promise.all([
+      join(link.id, 'twice@x.test', 'UTWICE'),
+      join(link.id, 'Twice@X.test ', 'UTWICE'),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual(['exists', 'joined']);
+    expect(await orm.em.fork().count(User, { account })).toBe(1);
+    expect((await orm.em.fork().findOneOrFail(JoinLink, link.id)).uses).toBe(1);
+  });
+
+  it('admits any domain when the link names none, and only its domains when it does', async () => {
+    const account = await freshAccount();
+    await orm.em
+      .fork()
+      .getConnection()
+      .execute(`update account set allowed_email_domains = '{acme.test}' where id = ?`, [account.id]);
+    const open = await newLink(account);
+    expect((await join(open.link.id, 'anyone@elsewhere.test')).status).toBe('joined');
+    const closed = await newLink(account, { allowedDomains: ['acme.test'] });
+    expect(await join(closed.link.id, 'other@elsewhere.test')).toEqual({
+      status: 'domain_not_allowed',
+      allowed: ['acme.test'],
+    });
+    expect((await join(closed.link.id, 'Someone@ACME.test')).status).toBe('joined');
+  });
+
+  it('uses a confirmation once, and only before it expires', async () => {
+    const account = await freshAccount();
+    const { link } = await newLink(account);
+    const confirmToken = async (email: string) => {
+      await links.requestConfirmation(orm.em.fork(), link, { email, name: 'Web Person' });
+      const row = await orm.em.fork().findOneOrFail(JoinConfirmation, { email });
+      const ready = await links.prepareConfirmation(orm.em.fork(), row.id);
+      return ready!.token;
+    };
+    const token = await confirmToken('web@x.test');
+    expect((await links.confirm(orm.em.fork(), token)).status).toBe('joined');
+    expect((await links.confirm(orm.em.fork(), token)).status).toBe('exists');
+    expect((await orm.em.fork().findOneOrFail(JoinLink, link.id)).uses).toBe(1);
+
+    const late = await confirmToken('late@x.test');
+    clock = new Date(Date.now() + 25 * 3_600_000);
+    try {
+      expect((await links.confirm(orm.em.fork(), late)).status).toBe('link_invalid');
+    } finally {
+      clock = new Date();
+    }
+    expect(await orm.em.fork().findOne(User, { email: 'late@x.test' })).toBeNull();
+    expect((await links.confirm(orm.em.fork(), 'not-a-token')).status).toBe('link_invalid');
+  });
+
+  it('sends no confirmation for a link revoked before the email could go out', async () => {
+    const account = await freshAccount();
+    const { link } = await newLink(account);
+    await links.requestConfirmation(orm.em.fork(), link, { email: 'slow@x.test', name: 'Slow' });
+    await links.revoke(orm.em.fork(), account, admin, link.id);
+    const row = await orm.em.fork().findOneOrFail(JoinConfirmation, { email: 'slow@x.test' });
+    expect(await links.prepareConfirmation(orm.em.fork(), row.id)).toBeNull();
+  });
+
+  it('refuses a web join outside the link’s domains before anything is written', async () => {
+    const account = await freshAccount();
+    const { link } = await newLink(account, { allowedDomains: ['acme.test'] });
+    const err = await links
+      .requestConfirmation(orm.em.fork(), link, { email: 'x@elsewhere.test', name: 'X' })
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect(err).toMatchObject({ code: 'not_allowed', field: 'email' });
+    expect(await orm.em.fork().count(JoinConfirmation, { email: 'x@elsewhere.test' })).toBe(0);
+  });
+
+  it('announces each expired link once, however many sweeps run at the same time', async () => {
+    const account = await freshAccount();
+    const expiring = await newLink(account, { expiryDays: 1 });
+    const revoked = await newLink(account, { expiryDays: 1 });
+    await links.revoke(orm.em.fork(), account, admin, revoked.link.id);
+    clock = new Date(Date.now() + 2 * 86_400_000);
+    try {
+      const sweeps = await Promise.all([1, 2, 3].map(() => links.expireDue(orm.em.fork())));
+      const announced = sweeps.flat().filter((l) => l.account.id === account.id);
+      expect(announced.map((l) => l.id)).toEqual([expiring.link.id]);
+      expect(
+        await orm.em.fork().count(AuditEvent, { action: 'join_link.expired', subjectId: expiring.link.id }),
+      ).toBe(1);
+      expect(
+        await orm.em.fork().count(AuditEvent, { action: 'join_link.expired', subjectId: revoked.link.id }),
+      ).toBe(0);
+      expect((await join(expiring.link.id, 'after@x.test')).status).toBe('link_invalid');
+    } finally {
+      clock = new Date();
+    }
+  });
+});

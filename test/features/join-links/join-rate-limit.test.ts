@@ -1,0 +1,77 @@
+import { features } from '../../../src/features/index.ts';
+import { createJoinLinksFeature } from '../../../src/features/join-links/index.ts';
+import { JoinConfirmation } from '../../../src/features/join-links/join-link.entity.ts';
+import { RateLimiter } from '../../../src/features/join-links/web/rate-limit.ts';
+import { startTestApp, type TestApp } from '../../support/app.ts';
+import { openForm, postLink } from './support.ts';
+
+// Small limits, so the test shows each one without hundreds of requests: 3 a minute per address,
+// 5 a minute per link.
+const limits = { perIp: 3, perLink: 5, windowMs: 60_000 };
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await startTestApp({
+    features: features.map((f) => (f.name === 'join-links' ? createJoinLinksFeature(limits) : f)),
+  });
+});
+afterAll(() => t.stop());
+
+const sent = (email: string) => t.em().count(JoinConfirmation, { email });
+
+describe('rate limits on the join form', () => {
+  it('lets one address submit 3 times a minute, then shows a friendly page and sends nothing', async () => {
+    const { url } = await postLink(t);
+    const form = await openForm('127.0.0.11', url);
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await form.submit('Ok', `ok${i}@outside.test`)).status);
+    expect(statuses).toEqual([200, 200, 200]);
+
+    const limited = await form.submit('Spam', 'spam@outside.test');
+    expect(limited.status).toBe(429);
+    expect(limited.headers['retry-after']).toBe('60');
+    expect(limited.body).toContain('<h1>Too many tries</h1>');
+    expect(limited.body).toContain('Please wait a minute, then try again.');
+    expect(await sent('spam@outside.test')).toBe(0);
+
+    // Another address is not held back by the first one.
+    const other = await openForm('127.0.0.12', url);
+    expect((await other.submit('Other', 'other@outside.test')).status).toBe(200);
+  });
+
+  it('lets one link take 5 submissions a minute from all addresses together', async () => {
+    const { url } = await postLink(t);
+    const second = await postLink(t);
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const form = await openForm(`127.0.0.${20 + i}`, url);
+      statuses.push((await form.submit('Crowd', `crowd${i}@outside.test`)).status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+    expect(await sent('crowd5@outside.test')).toBe(0);
+    // The other link still works, from a fresh address.
+    const form = await openForm('127.0.0.40', second.url);
+    expect((await form.submit('Elsewhere', 'elsewhere@outside.test')).status).toBe(200);
+  });
+});
+
+describe('RateLimiter', () => {
+  it('slides its window: old hits stop counting, keys are counted apart', () => {
+    let now = 0;
+    const limiter = new RateLimiter(60_000, () => now);
+    for (const at of [0, 10_000, 20_000]) {
+      now = at;
+      expect(limiter.allow('a', 3)).toBe(true);
+    }
+    expect(limiter.allow('a', 3)).toBe(false);
+    expect(limiter.allow('b', 3)).toBe(true);
+    now = 59_999;
+    expect(limiter.allow('a', 3)).toBe(false);
+    // The hit at 0 leaves the window: one more is allowed, then the hit at 10 s still counts.
+    now = 60_000;
+    expect(limiter.allow('a', 3)).toBe(true);
+    expect(limiter.allow('a', 3)).toBe(false);
+    now = 70_000;
+    expect(limiter.allow('a', 3)).toBe(true);
+  });
+});
