@@ -15,6 +15,7 @@ import { JobQueue } from './shared/jobs.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
 import { createMailer, type Mailer } from './shared/mailer.ts';
 import { createSlackApp } from './slack/app.ts';
+import { PRUNE_RECEIPTS_JOB, pruneReceipts } from './slack/once.ts';
 import { Csrf, Router } from './web/router.ts';
 import { createHttpServer } from './web/server.ts';
 
@@ -91,6 +92,11 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       );
     }
     await recordInstallation(app.client, orm, logger);
+
+    await jobs.define(PRUNE_RECEIPTS_JOB, async () => {
+      await pruneReceipts(orm.em.fork());
+    });
+    await jobs.boss.schedule(PRUNE_RECEIPTS_JOB, '17 3 * * *');
 
     const router = new Router();
     const seats = new SeatService(jobs);

@@ -15,3 +15,16 @@ export async function firstTime(em: EntityManager, key: string): Promise<boolean
     );
   return rows.length === 1;
 }
+
+export const PRUNE_RECEIPTS_JOB = 'slack.prune-receipts';
+
+/** Receipts older than `days` are removed: Slack retries within minutes, so a week is ample. */
+export async function pruneReceipts(em: EntityManager, days = 7): Promise<number> {
+  const rows = await em
+    .getConnection()
+    .execute<{ key: string }[]>(
+      `delete from slack_receipt where created_at < now() - make_interval(days => ?) returning key`,
+      [days],
+    );
+  return rows.length;
+}
