@@ -286,3 +286,21 @@ export function textOf(target: unknown): string {
   ];
   return parts.join('\n');
 }
+
+/**
+ * A message holding one button, as the app shows it in a list or a summary: for a test that clicks a
+ * button on a record it already knows, without first asking for the list that carries it.
+ */
+export function buttonMessage(actionId: string, value: string, text = 'Button', ts = '1') {
+  return {
+    channel: 'C0GENERAL',
+    ts,
+    blocks: [
+      {
+        type: 'actions',
+        block_id: `${actionId}:${value}`,
+        elements: [{ type: 'button', action_id: actionId, value, text: { type: 'plain_text', text } }],
+      },
+    ],
+  };
+}

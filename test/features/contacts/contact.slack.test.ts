@@ -4,7 +4,7 @@ import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
 import { links } from '../../support/smtp-sink.ts';
-import { findButton, textOf } from '../../support/views.ts';
+import { buttonMessage, findButton, textOf } from '../../support/views.ts';
 
 let t: TestApp;
 
@@ -226,24 +226,7 @@ describe('converting and editing', () => {
     await em.flush();
     return contact;
   }
-  const convertButton = (id: string) => ({
-    channel: 'C0GENERAL',
-    ts: '1',
-    blocks: [
-      {
-        type: 'actions',
-        block_id: `contact:${id}`,
-        elements: [
-          {
-            type: 'button',
-            action_id: 'contact_convert',
-            value: id,
-            text: { type: 'plain_text', text: 'Convert to user' },
-          },
-        ],
-      },
-    ],
-  });
+  const convertButton = (id: string) => buttonMessage('contact_convert', id, 'Convert to user');
 
   it('converts a contact into a client straight away, keeps the contact linked and sends the invitation', async () => {
     const contact = await contactNamed('Cleo Client', 'cleo@partner.test');
@@ -428,28 +411,7 @@ describe('converting and editing', () => {
 
   it('edits a converted contact but keeps the email its user logs in with', async () => {
     const contact = await t.em().findOneOrFail(Contact, { email: 'cleo@partner.test' });
-    await t.slack.clickButton(
-      {
-        channel: 'C0GENERAL',
-        ts: '1',
-        blocks: [
-          {
-            type: 'actions',
-            block_id: 'x',
-            elements: [
-              {
-                type: 'button',
-                action_id: 'contact_edit',
-                value: contact.id,
-                text: { type: 'plain_text', text: 'Edit' },
-              },
-            ],
-          },
-        ],
-      },
-      'Edit',
-      { user: 'UMEMBER' },
-    );
+    await t.slack.clickButton(buttonMessage('contact_edit', contact.id, 'Edit'), 'Edit', { user: 'UMEMBER' });
     const view = t.standin.lastOpenedView();
     const moved = await t.slack.submitView(view, { email: 'cleo@elsewhere.test' }, { user: 'UMEMBER' });
     expect(moved.json?.errors).toEqual({

@@ -9,7 +9,7 @@ import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts'
 import { newToken } from '../../../src/shared/ids.ts';
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
 import { links } from '../../support/smtp-sink.ts';
-import { textOf } from '../../support/views.ts';
+import { buttonMessage, textOf } from '../../support/views.ts';
 
 let t: TestApp;
 
@@ -196,19 +196,7 @@ describe('the pending list and its buttons', () => {
     await inviteLink('audited@example.com');
     const user = await t.em().findOneOrFail(User, { email: 'audited@example.com' });
     await eventually(async () => (await t.em().findOne(Invitation, { user: user.id }))?.deliveredAt);
-    const button = (actionId: string) => ({
-      blocks: [
-        {
-          type: 'actions',
-          block_id: 'b',
-          elements: [
-            { type: 'button', action_id: actionId, value: user.id, text: { type: 'plain_text', text: 'x' } },
-          ],
-        },
-      ],
-      channel: 'C0GENERAL',
-      ts: '10',
-    });
+    const button = (actionId: string) => buttonMessage(actionId, user.id, 'x', '10');
     await t.slack.clickButton(button('invite_resend'), { actionId: 'invite_resend' }, { user: 'UADMIN' });
     await eventually(() => t.smtp.messagesTo('audited@example.com').length === 2);
     await t.slack.clickButton(button('invite_cancel'), { actionId: 'invite_cancel' }, { user: 'UADMIN' });
@@ -243,23 +231,7 @@ describe('the pending list and its buttons', () => {
     await invite('UADMIN', '', { emails: 'notyours@example.com', send_now: [] });
     const user = await t.em().findOneOrFail(User, { email: 'notyours@example.com' });
     await t.slack.clickButton(
-      {
-        blocks: [
-          {
-            type: 'section',
-            block_id: 's',
-            text: { type: 'mrkdwn', text: 'x' },
-            accessory: {
-              type: 'button',
-              action_id: 'invite_send',
-              value: user.id,
-              text: { type: 'plain_text', text: 'Send invitation' },
-            },
-          },
-        ],
-        channel: 'C0GENERAL',
-        ts: '11',
-      },
+      buttonMessage('invite_send', user.id, 'Send invitation', '11'),
       { actionId: 'invite_send' },
       { user: 'UMANAGER' },
     );

@@ -7,7 +7,7 @@ import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts'
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
 import { launchBrowser } from '../../support/browser.ts';
 import { links } from '../../support/smtp-sink.ts';
-import { textOf } from '../../support/views.ts';
+import { buttonMessage, textOf } from '../../support/views.ts';
 
 let t: TestApp;
 let browser: Browser;
@@ -273,26 +273,11 @@ describe('bad input and repetition', () => {
     await invite('UADMIN', '', { emails: 'guarded@example.com' });
     const user = await eventually(() => userByEmail('guarded@example.com'));
     await t.slack.clickButton(
-      {
-        blocks: [
-          {
-            type: 'actions',
-            block_id: 'b',
-            elements: [
-              {
-                type: 'button',
-                action_id: 'invite_cancel',
-                value: user.id,
-                text: { type: 'plain_text', text: 'Cancel' },
-              },
-            ],
-          },
-        ],
-        channel: 'C0GENERAL',
-        ts: '2',
-      },
+      buttonMessage('invite_cancel', user.id, 'Cancel', '2'),
       { actionId: 'invite_cancel' },
-      { user: 'UMEMBER' },
+      {
+        user: 'UMEMBER',
+      },
     );
     await t.standin.waitForResponse((r) =>
       String(r.body.text).includes('Only the person who invited them or an admin can do that.'),
