@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { IAccount } from '../accounts/account.entity.ts';
+import { Account, type IAccount } from '../accounts/account.entity.ts';
 import { AuditEvent, type Surface } from './audit-event.entity.ts';
 
 export type AuditEntry = {
@@ -23,4 +23,14 @@ export function audit(em: EntityManager, entry: AuditEntry): void {
     surface: entry.surface,
     data: entry.data ?? {},
   });
+}
+
+/**
+ * Records a refused attempt (a requester clicking an admin's button, a forged form) in its own
+ * transaction, so the record stays while the refused work rolls back.
+ */
+export async function auditRefusal(em: EntityManager, entry: AuditEntry): Promise<void> {
+  const own = em.fork({ clear: true });
+  audit(own, { ...entry, account: own.getReference(Account, entry.account.id) });
+  await own.flush();
 }

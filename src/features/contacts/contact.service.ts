@@ -5,6 +5,7 @@ import type { JobQueue } from '../../shared/jobs.ts';
 import { type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import { queueInvitation } from '../invites/invitation.service.ts';
+import { permissionSetToGrant } from '../people/grants.ts';
 import { createUser, findContactByEmail, findUserByEmail, normalizeEmail } from '../people/people.service.ts';
 import {
   displayName,
@@ -110,7 +111,7 @@ export class ContactService {
         const existing = await findUserByEmail(tx, account, contact.email);
         if (existing) return `${contact.email} had already become a user (${statusLabel(existing.status)}).`;
         const permissionSet = request.permissionSet
-          ? await tx.findOne(PermissionSet, request.permissionSet.id)
+          ? await tx.findOne(PermissionSet, { id: request.permissionSet.id, account })
           : null;
         const sendNow = Boolean(request.payload.sendNow);
         await this.createFrom(tx, account, contact, {
@@ -327,6 +328,7 @@ export class ContactService {
     try {
       const contact = await this.toConvert(em, account, contactId);
       await this.checkConvertible(em, account, contact, input);
+      await permissionSetToGrant(em, account, actor, input.permissionSetId, contact.email ?? contact.name);
       if (!actor.isAdmin && isPaidRole(input.role)) {
         const email = contact.email ?? input.email?.trim() ?? '';
         const waiting = await em.findOne(SeatRequest, {
@@ -391,9 +393,7 @@ export class ContactService {
         });
         await this.flushUnique(tx, email);
       }
-      const permissionSet = input.permissionSetId
-        ? await tx.findOne(PermissionSet, { id: input.permissionSetId, account })
-        : null;
+      const permissionSet = await permissionSetToGrant(tx, account, actor, input.permissionSetId, email);
       const result = await this.seats.admit(
         tx,
         account,

@@ -7,6 +7,7 @@ import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
+import { permissionSetToGrant } from '../people/grants.ts';
 import { createUser, findContactByEmail, findUserByEmail } from '../people/people.service.ts';
 import { type IUser, isPaidRole, ROLES, type Role, User, type UserStatus } from '../people/user.entity.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
@@ -14,6 +15,10 @@ import { type IInvitation, Invitation } from './invitation.entity.ts';
 import { queueInvitation } from './invitation.service.ts';
 
 export const MAX_EMAILS = 100;
+/** What the addresses field takes: Slack's own limit for a text input. */
+export const MAX_EMAILS_TEXT = 3000;
+/** The personal message's limit, the same in the form and here. */
+export const MAX_MESSAGE = 1000;
 const emailSchema = z.email();
 
 /** Splits what a person typed into addresses: commas, semicolons, spaces or new lines; duplicates dropped. */
@@ -115,14 +120,24 @@ export class InviteService {
     actor: Actor,
     input: InviteInput,
   ): Promise<InviteOutcome[]> {
-    const permissionSet = input.permissionSetId
-      ? await em.findOne(PermissionSet, { id: input.permissionSetId, account })
-      : null;
-    if (input.permissionSetId && !permissionSet) {
-      throw new DomainError('invalid_input', 'That permission set no longer exists.', {
-        field: 'permission_set',
-      });
+    const message = input.personalMessage?.trim() ?? '';
+    if (message.length > MAX_MESSAGE) {
+      throw new DomainError(
+        'invalid_input',
+        `Keep the personal message under ${MAX_MESSAGE} characters (it has ${message.length}).`,
+        { field: 'message' },
+      );
     }
+    if (input.emails.length > MAX_EMAILS) {
+      throw new DomainError('invalid_input', `At most ${MAX_EMAILS} addresses at once.`, { field: 'emails' });
+    }
+    const permissionSet = await permissionSetToGrant(
+      em,
+      account,
+      actor,
+      input.permissionSetId,
+      input.emails.join(', ').slice(0, 200),
+    );
     const payload: Payload = {
       sendNow: input.sendNow,
       personalMessage: input.personalMessage?.trim() || null,

@@ -11,7 +11,8 @@ export async function registerSeatJobs(deps: Deps): Promise<void> {
 
   async function load(requestId: string) {
     const em = orm.em.fork();
-    const request = await em.findOne(SeatRequest, requestId, { populate: ['account'] });
+    // The permission set is shown on the admins' message: an admin set is said in bold.
+    const request = await em.findOne(SeatRequest, requestId, { populate: ['account', 'permissionSet'] });
     return { em, request };
   }
 

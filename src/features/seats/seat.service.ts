@@ -3,7 +3,7 @@ import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount, type IPermissionSet } from '../accounts/account.entity.ts';
-import { audit } from '../audit/audit.service.ts';
+import { audit, auditRefusal } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
 import {
   type IUser,
@@ -15,6 +15,8 @@ import {
 import { type ISeatRequest, SeatRequest, type SeatRequestKind } from './seat-request.entity.ts';
 
 export const REQUEST_TTL_DAYS = 14;
+/** A reject reason's limit, the same in the form and here. */
+export const MAX_REASON = 500;
 
 export const SEAT_JOBS = {
   postRequest: 'seats.post-request',
@@ -254,7 +256,23 @@ export class SeatService {
     input: { requestId: string; actor: Actor; decision: Decision; reason?: string | null },
   ): Promise<DecisionResult> {
     if (!input.actor.isAdmin) {
+      await auditRefusal(em, {
+        account,
+        actor: input.actor.slackUserId,
+        action: 'seat_request.decision_refused',
+        subjectType: 'seat_request',
+        subjectId: /^[0-9a-f-]{36}$/i.test(input.requestId) ? input.requestId : null,
+        surface: input.actor.surface,
+        data: { decision: input.decision, reason: 'not an admin' },
+      });
       throw new DomainError('not_admin', 'Only admins can approve seat requests.');
+    }
+    if (input.reason && input.reason.trim().length > MAX_REASON) {
+      throw new DomainError(
+        'invalid_input',
+        `Keep the reason under ${MAX_REASON} characters (it has ${input.reason.trim().length}).`,
+        { field: 'reason' },
+      );
     }
     return em.transactional(async (tx) => {
       const [locked] = await tx
@@ -332,7 +350,18 @@ export class SeatService {
 
   /** Sets the number of paid seats; refuses a limit below the seats in use. */
   async setLimit(em: EntityManager, account: IAccount, limit: number, actor: Actor): Promise<SeatUsage> {
-    if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can change the seat limit.');
+    if (!actor.isAdmin) {
+      await auditRefusal(em, {
+        account,
+        actor: actor.slackUserId,
+        action: 'seat_limit.change_refused',
+        subjectType: 'account',
+        subjectId: account.id,
+        surface: actor.surface,
+        data: { to: limit, reason: 'not an admin' },
+      });
+      throw new DomainError('not_admin', 'Only admins can change the seat limit.');
+    }
     if (!Number.isInteger(limit) || limit < 0 || limit > 100_000) {
       throw new DomainError('invalid_input', 'The seat limit must be a whole number from 0 to 100000.');
     }

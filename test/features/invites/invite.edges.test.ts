@@ -61,10 +61,21 @@ describe('the ways into the invite form', () => {
       'Contractor · paid seat',
       'Client · free',
     ]);
+    // A requester is offered every set but the one that would make the person an admin.
     const sets = view.blocks.find((b: any) => b.block_id === 'permission_set').element;
-    expect(sets.options.map((o: any) => o.text.text)).toEqual(
-      expect.arrayContaining(['Admin', 'Manager', 'Member', 'Client']),
-    );
+    expect(sets.options.map((o: any) => o.text.text).sort()).toEqual(['Client', 'Manager', 'Member']);
+  });
+
+  it('offers an admin every permission set, Admin included', async () => {
+    await t.slack.shortcut({ user: 'UADMIN', callbackId: 'invite_people' });
+    const view = t.standin.lastOpenedView();
+    const sets = view.blocks.find((b: any) => b.block_id === 'permission_set').element;
+    expect(sets.options.map((o: any) => o.text.text).sort()).toEqual([
+      'Admin',
+      'Client',
+      'Manager',
+      'Member',
+    ]);
   });
 
   it("fills the form with a message author's email from the Invite author shortcut", async () => {
@@ -199,6 +210,10 @@ describe('the pending list and its buttons', () => {
     const button = (actionId: string) => buttonMessage(actionId, user.id, 'x', '10');
     await t.slack.clickButton(button('invite_resend'), { actionId: 'invite_resend' }, { user: 'UADMIN' });
     await eventually(() => t.smtp.messagesTo('audited@example.com').length === 2);
+    // The delivery is recorded just after the mail leaves.
+    await eventually(
+      async () => (await t.em().find(Invitation, { user: user.id, deliveredAt: { $ne: null } })).length === 2,
+    );
     await t.slack.clickButton(button('invite_cancel'), { actionId: 'invite_cancel' }, { user: 'UADMIN' });
     const cancelled = await t.standin.waitForResponse((r) =>
       String(r.body.text).includes('Cancelled the invitation to audited@example.com'),

@@ -6,6 +6,7 @@ import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { permissionSets } from '../../accounts/account.service.ts';
 import type { Deps } from '../../index.ts';
+import { grantable } from '../../people/grants.ts';
 import type { Role } from '../../people/user.entity.ts';
 import { Contact } from '../contact.entity.ts';
 import type { ContactService } from '../contact.service.ts';
@@ -24,6 +25,8 @@ const USAGE = [
   '*`/contact find ana`* finds contacts and people whose name, email or company starts with “ana”.',
 ].join('\n');
 const uuid = z.uuid();
+/** Longer than any name, email or company a person would start typing. */
+const MAX_SEARCH = 100;
 
 /** `/contact add Ana Lee ana@acme.com`: an email-looking word fills the email, the rest the name. */
 function prefillFrom(text: string | undefined): ContactFields {
@@ -45,6 +48,13 @@ export function registerContactListeners(app: App, deps: Deps, contacts: Contact
       await respond({ response_type: 'ephemeral', text: USAGE });
     } else if (find) {
       const query = (find[1] ?? '').trim();
+      if (query.length > MAX_SEARCH) {
+        await respond({
+          response_type: 'ephemeral',
+          text: `Search for at most ${MAX_SEARCH} characters: a name, an email or a company's first letters.`,
+        });
+        return;
+      }
       if (!query) {
         await respond({
           response_type: 'ephemeral',
@@ -122,7 +132,7 @@ export function registerContactListeners(app: App, deps: Deps, contacts: Contact
   app.action<BlockButtonAction>(CONTACT_ACTIONS.more, async ({ ack, action, context, respond }) => {
     await ack();
     const { q, o } = z
-      .object({ q: z.string(), o: z.number().int().min(0) })
+      .object({ q: z.string().max(MAX_SEARCH), o: z.number().int().min(0).max(10_000) })
       .parse(JSON.parse(action.value ?? '{}'));
     const { em, account } = roster(context);
     const { hits, more } = await contacts.find(em, account, q, o);
@@ -151,9 +161,10 @@ export function registerContactListeners(app: App, deps: Deps, contacts: Contact
     await ack();
     const { em, account } = roster(context);
     const contact = await contacts.toConvert(em, account, action.value ?? '');
+    const actor = await slackActor(deps, context, body.user.id);
     await client.views.open({
       trigger_id: body.trigger_id,
-      view: convertModal(contact, await permissionSets(em, account)),
+      view: convertModal(contact, grantable(await permissionSets(em, account), actor)),
     });
   });
 

@@ -5,10 +5,18 @@ import { roster } from '../../../slack/context.ts';
 import { firstTime } from '../../../slack/once.ts';
 import { permissionSets } from '../../accounts/account.service.ts';
 import type { Deps } from '../../index.ts';
+import { ADMIN_SET_REFUSED, auditRefusedGrant, grantable } from '../../people/grants.ts';
 import { displayName, ROLES, type Role } from '../../people/user.entity.ts';
 import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
 import { DELIVERY_RETRY } from '../invite.delivery.ts';
-import { type InviteService, MAX_EMAILS, parseEmails, parseInviteText } from '../invite.service.ts';
+import {
+  type InviteService,
+  MAX_EMAILS,
+  MAX_EMAILS_TEXT,
+  MAX_MESSAGE,
+  parseEmails,
+  parseInviteText,
+} from '../invite.service.ts';
 import { INVITE_VIEW, inviteModal } from './invite.modal.ts';
 import { inviteSummary, pendingActions } from './summary.ts';
 
@@ -24,12 +32,14 @@ export function registerInviteCommand(app: App, deps: Deps, invites: InviteServi
     client: App['client'],
     triggerId: string,
     context: Parameters<typeof roster>[0],
+    userId: string,
     prefill: { emailsText?: string; role?: Role },
   ) => {
     const { em, account } = roster(context);
+    const actor = await slackActor(deps, context, userId);
     await client.views.open({
       trigger_id: triggerId,
-      view: inviteModal({ ...prefill, permissionSets: await permissionSets(em, account) }),
+      view: inviteModal({ ...prefill, permissionSets: grantable(await permissionSets(em, account), actor) }),
     });
   };
 
@@ -75,27 +85,32 @@ export function registerInviteCommand(app: App, deps: Deps, invites: InviteServi
       await respond({ response_type: 'ephemeral', text: HELP });
       return;
     }
-    await openModal(client, command.trigger_id, context, parseInviteText(text));
+    await openModal(client, command.trigger_id, context, command.user_id, parseInviteText(text));
   });
 
   app.shortcut('invite_people', async ({ ack, shortcut, context, client }) => {
     await ack();
-    await openModal(client, shortcut.trigger_id, context, {});
+    await openModal(client, shortcut.trigger_id, context, shortcut.user.id, {});
   });
 
   app.shortcut('invite_author', async ({ ack, shortcut, context, client }) => {
     await ack();
     const author = shortcut.type === 'message_action' ? shortcut.message.user : undefined;
     const person = author ? await deps.admins.slackPerson(author).catch(() => null) : null;
-    await openModal(client, shortcut.trigger_id, context, { emailsText: person?.email ?? '' });
+    await openModal(client, shortcut.trigger_id, context, shortcut.user.id, {
+      emailsText: person?.email ?? '',
+    });
   });
 
   app.view<ViewSubmitAction | SlackViewAction>(INVITE_VIEW, async ({ ack, view, body, context, client }) => {
     const values = view.state.values;
-    const parsed = parseEmails(values.emails?.emails?.value ?? '');
+    const typed = values.emails?.emails?.value ?? '';
+    const parsed = parseEmails(typed.slice(0, MAX_EMAILS_TEXT));
     const role = (values.role?.role?.selected_option?.value ?? 'employee') as Role;
     const errors: Record<string, string> = {};
-    if (parsed.invalid.length) {
+    if (typed.length > MAX_EMAILS_TEXT) {
+      errors.emails = `Keep the addresses under ${MAX_EMAILS_TEXT} characters; invite the rest in another round.`;
+    } else if (parsed.invalid.length) {
       errors.emails = `Not valid email addresses: ${parsed.invalid.slice(0, 10).join(', ')}${parsed.invalid.length > 10 ? ` and ${parsed.invalid.length - 10} more` : ''}. Fix or remove them.`;
     } else if (parsed.emails.length === 0) {
       errors.emails = 'Enter at least one email address.';
@@ -106,11 +121,23 @@ export function registerInviteCommand(app: App, deps: Deps, invites: InviteServi
     const { em, account } = roster(context);
     const permissionSetId = values.permission_set?.permission_set?.selected_option?.value ?? null;
     const sets = await permissionSets(em, account);
-    if (permissionSetId && !sets.some((set) => set.id === permissionSetId)) {
+    const chosen = permissionSetId ? sets.find((set) => set.id === permissionSetId) : undefined;
+    if (permissionSetId && !chosen) {
       errors.permission_set = 'That permission set no longer exists; choose another.';
+    }
+    // The form never offers an admin set to a requester, so such a submission was made by hand.
+    const refusedGrant = chosen?.isAdmin && !(await slackActor(deps, context, body.user.id)).isAdmin;
+    if (refusedGrant) errors.permission_set = ADMIN_SET_REFUSED;
+    const message = values.message?.message?.value ?? '';
+    if (message.length > MAX_MESSAGE) {
+      errors.message = `Keep the personal message under ${MAX_MESSAGE} characters (it has ${message.length}).`;
     }
     if (Object.keys(errors).length) {
       await ack({ response_action: 'errors', errors });
+      if (refusedGrant && chosen) {
+        const actor = await slackActor(deps, context, body.user.id);
+        await auditRefusedGrant(em, account, actor, chosen, parsed.emails.join(', ').slice(0, 200));
+      }
       return;
     }
     await ack();

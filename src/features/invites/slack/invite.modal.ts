@@ -3,7 +3,7 @@ import { plain } from '../../../slack/blocks.ts';
 import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { Role } from '../../people/user.entity.ts';
-import { MAX_EMAILS } from '../invite.service.ts';
+import { MAX_EMAILS, MAX_EMAILS_TEXT, MAX_MESSAGE } from '../invite.service.ts';
 
 export const INVITE_VIEW = 'invite_modal';
 
@@ -29,6 +29,7 @@ export function inviteModal(opts: {
           type: 'plain_text_input',
           action_id: 'emails',
           multiline: true,
+          max_length: MAX_EMAILS_TEXT,
           placeholder: plain('ana@example.com, bo@example.org'),
           ...(opts.emailsText ? { initial_value: opts.emailsText } : {}),
         },
@@ -43,7 +44,7 @@ export function inviteModal(opts: {
         block_id: 'message',
         optional: true,
         label: plain('Personal message'),
-        element: { type: 'plain_text_input', action_id: 'message', multiline: true, max_length: 1000 },
+        element: { type: 'plain_text_input', action_id: 'message', multiline: true, max_length: MAX_MESSAGE },
       },
     ],
   };

@@ -3,8 +3,9 @@ import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
 import { plain } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
+import { auditRefusal } from '../../audit/audit.service.ts';
 import type { Deps } from '../../index.ts';
-import { type Decision, type DecisionResult, SEAT_JOBS } from '../seat.service.ts';
+import { type Decision, type DecisionResult, MAX_REASON, SEAT_JOBS } from '../seat.service.ts';
 import { SeatRequest } from '../seat-request.entity.ts';
 import { decisionLine, REJECT_VIEW, SEAT_ACTIONS } from './request.message.ts';
 
@@ -79,6 +80,15 @@ export function registerSeatActions(app: App, deps: Deps): void {
       const request = id.success ? await em.findOne(SeatRequest, { id: id.data, account }) : null;
       if (!request) throw new DomainError('not_found', 'That seat request no longer exists.');
       if (!(await deps.admins.isAdmin(em, account, body.user.id))) {
+        await auditRefusal(em, {
+          account,
+          actor: body.user.id,
+          action: 'seat_request.decision_refused',
+          subjectType: 'seat_request',
+          subjectId: request.id,
+          surface: 'slack',
+          data: { decision: 'reject', reason: 'not an admin' },
+        });
         await respond({ response_type: 'ephemeral', replace_original: false, text: NOT_ADMIN });
         return;
       }
@@ -112,7 +122,12 @@ export function registerSeatActions(app: App, deps: Deps): void {
               block_id: 'reason',
               optional: true,
               label: plain('Reason (sent to the requester)'),
-              element: { type: 'plain_text_input', action_id: 'reason', multiline: true, max_length: 500 },
+              element: {
+                type: 'plain_text_input',
+                action_id: 'reason',
+                multiline: true,
+                max_length: MAX_REASON,
+              },
             },
           ],
         },

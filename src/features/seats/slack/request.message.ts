@@ -33,9 +33,15 @@ function who(request: ISeatRequest): string {
 /** The message admins see for a request: pending with buttons, or decided with who and when. */
 export function requestMessage(request: ISeatRequest, usage: SeatUsage): { text: string; blocks: Block[] } {
   const text = `Seat request from <@${request.requestedBy}> for ${request.email}`;
+  const set = request.permissionSet?.isInitialized() ? request.permissionSet.getEntity() : null;
+  const grants = set
+    ? set.isAdmin
+      ? `\n:warning: *as ${esc(set.name)}: they will be able to approve seats and change the limit*`
+      : `\n*Permission set:* ${esc(set.name)}`
+    : '';
   const blocks: Block[] = [
     section(
-      `:bust_in_silhouette: *Seat request* from <@${request.requestedBy}>\n*For:* ${who(request)}\n*Role:* ${ROLE_LABEL[request.role]}\n*Through:* ${KIND_LABEL[request.kind]}`,
+      `:bust_in_silhouette: *Seat request* from <@${request.requestedBy}>\n*For:* ${who(request)}\n*Role:* ${ROLE_LABEL[request.role]}${grants}\n*Through:* ${KIND_LABEL[request.kind]}`,
     ),
   ];
   if (request.status === 'pending') {

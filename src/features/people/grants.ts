@@ -1,0 +1,60 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { DomainError } from '../../shared/errors.ts';
+import { type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
+import { auditRefusal } from '../audit/audit.service.ts';
+import type { Actor } from '../seats/seat.service.ts';
+
+export const ADMIN_SET_REFUSED =
+  'Only admins can give a permission set that makes its holder an admin (it lets them approve seats and change the limit). Choose another set, or ask an admin.';
+
+/** The permission sets an actor may hand out: admins all of them, anyone else those that grant no admin rights. */
+export function grantable<T extends IPermissionSet>(sets: T[], actor: Pick<Actor, 'isAdmin'>): T[] {
+  return actor.isAdmin ? sets : sets.filter((set) => !set.isAdmin);
+}
+
+/**
+ * The permission set an actor asked to give, looked up within the account and checked against who may
+ * give it. Whatever a form offered, a set that makes its holder an admin is refused to a non-admin: the
+ * refusal is audited in its own transaction, so it stays recorded while the caller's work rolls back.
+ */
+export async function permissionSetToGrant(
+  em: EntityManager,
+  account: IAccount,
+  actor: Actor,
+  permissionSetId: string | null | undefined,
+  subject: string,
+): Promise<IPermissionSet | null> {
+  if (!permissionSetId) return null;
+  const set = /^[0-9a-f-]{36}$/i.test(permissionSetId)
+    ? await em.findOne(PermissionSet, { id: permissionSetId, account })
+    : null;
+  if (!set) {
+    throw new DomainError('invalid_input', 'That permission set no longer exists; choose another.', {
+      field: 'permission_set',
+    });
+  }
+  if (set.isAdmin && !actor.isAdmin) {
+    await auditRefusedGrant(em, account, actor, set, subject);
+    throw new DomainError('not_admin', ADMIN_SET_REFUSED, { field: 'permission_set' });
+  }
+  return set;
+}
+
+/** Records that someone who is not an admin tried to give an admin permission set. */
+export async function auditRefusedGrant(
+  em: EntityManager,
+  account: IAccount,
+  actor: Actor,
+  set: IPermissionSet,
+  subject: string,
+): Promise<void> {
+  await auditRefusal(em, {
+    account,
+    actor: actor.slackUserId,
+    action: 'permission_set.grant_refused',
+    subjectType: 'permission_set',
+    subjectId: set.id,
+    surface: actor.surface,
+    data: { set: set.name, for: subject },
+  });
+}
