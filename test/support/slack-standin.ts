@@ -20,6 +20,8 @@ export type Member = {
   title?: string;
   phone?: string;
   tz?: string;
+  /** Another workspace's member seen through a shared channel (Slack Connect). */
+  teamId?: string;
 };
 
 /** One Web API call as the app made it: the method, its arguments (nested JSON parsed) and the bearer token. */
@@ -392,7 +394,7 @@ export class SlackStandin {
     const [first = '', ...rest] = realName.split(' ');
     return {
       id: m.id,
-      team_id: this.teamId,
+      team_id: m.teamId ?? this.teamId,
       name: m.name,
       real_name: realName,
       deleted: Boolean(m.deleted),

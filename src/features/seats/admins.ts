@@ -5,7 +5,14 @@ import { User } from '../people/user.entity.ts';
 
 const CACHE_MS = 5 * 60_000;
 
-type SlackPerson = { isWorkspaceAdmin: boolean; deleted: boolean; email?: string; name?: string };
+type SlackPerson = {
+  isWorkspaceAdmin: boolean;
+  deleted: boolean;
+  email?: string;
+  name?: string;
+  /** The workspaces the person belongs to: their own team, and every team of theirs on an Enterprise Grid. */
+  teams: string[];
+};
 
 /**
  * Who may approve seats, import and post join links: the workspace's Slack admins and owners
@@ -31,6 +38,7 @@ export class AdminDirectory {
       deleted: Boolean(u?.deleted),
       email: u?.profile?.email,
       name: u?.real_name || u?.profile?.real_name || u?.name,
+      teams: teamsOf(u ?? {}),
     };
     this.cache.set(userId, { at: this.now(), person });
     return person;
@@ -39,6 +47,8 @@ export class AdminDirectory {
   async isAdmin(em: EntityManager, account: IAccount, userId: string): Promise<boolean> {
     const person = await this.slackPerson(userId);
     if (person.deleted) return false;
+    // An admin of another organisation, met in a shared channel, is no admin here.
+    if (person.teams.length > 0 && !person.teams.includes(account.teamId)) return false;
     if (person.isWorkspaceAdmin) return true;
     const rosterAdmin = await em.count(User, {
       account,
@@ -56,7 +66,8 @@ export class AdminDirectory {
     do {
       const page = await this.slack.users.list({ limit: 200, cursor });
       for (const m of page.members ?? []) {
-        if (m.id && !m.deleted && !m.is_bot && (m.is_admin || m.is_owner)) ids.add(m.id);
+        if (m.id && !m.deleted && !m.is_bot && (m.is_admin || m.is_owner) && memberOf(m, account.teamId))
+          ids.add(m.id);
       }
       cursor = page.response_metadata?.next_cursor || undefined;
     } while (cursor);
@@ -73,4 +84,17 @@ export class AdminDirectory {
   forget(userId: string): void {
     this.cache.delete(userId);
   }
+}
+
+type Membership = { team_id?: string; enterprise_user?: { teams?: string[] } };
+
+/** The workspaces a Slack user belongs to: their own team, and every team of theirs on an Enterprise Grid. */
+function teamsOf(u: Membership): string[] {
+  return [u.team_id, ...(u.enterprise_user?.teams ?? [])].filter((t): t is string => Boolean(t));
+}
+
+/** Whether a Slack user is a member of this workspace, not someone met through a shared channel. */
+function memberOf(u: Membership, teamId: string): boolean {
+  const teams = teamsOf(u);
+  return teams.length === 0 || teams.includes(teamId);
 }
