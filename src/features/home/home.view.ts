@@ -1,9 +1,11 @@
+import { raw } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { type Block, context, divider, esc, header, section, slackDate } from '../../slack/blocks.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import { CsvImport } from '../csv-import/csv-import.entity.ts';
 import { Invitation } from '../invites/invitation.entity.ts';
 import { JoinLink } from '../join-links/join-link.entity.ts';
+import { normalizeEmail } from '../people/people.service.ts';
 import { displayName, User } from '../people/user.entity.ts';
 import type { SeatUsage } from '../seats/seat.service.ts';
 import { SeatRequest } from '../seats/seat-request.entity.ts';
@@ -36,7 +38,8 @@ export async function homeView(
     account,
     $or: [
       { slackUserId: viewer.slackUserId },
-      ...(viewer.email ? [{ email: { $ilike: viewer.email } }] : []),
+      // The same email whatever its case; compared whole, never as a pattern (an `_` would match any character).
+      ...(viewer.email ? [{ [raw('lower(btrim(email))')]: normalizeEmail(viewer.email) }] : []),
     ],
   });
   const blocks: Block[] = [header('Roster')];

@@ -27,16 +27,24 @@ export const JOIN_JOBS = {
 export const CONFIRMATION_HOURS = 24;
 const TOKEN = /^[A-Za-z0-9_-]{40,64}$/;
 const DOMAIN = /^[a-z0-9-]+(\.[a-z0-9-]+)+$/;
+/** Limits of a link's domain list, the same in the form and here. */
+export const MAX_DOMAINS_TEXT = 1000;
+export const MAX_DOMAINS = 50;
 
 /** Reads "acme.com, @acme.co.uk" into lower-cased domains, or says which entry is not a domain. */
 export function parseDomains(text: string): { ok: true; domains: string[] } | { ok: false; error: string } {
+  if (text.length > MAX_DOMAINS_TEXT) {
+    return { ok: false, error: `Keep the domains under ${MAX_DOMAINS_TEXT} characters.` };
+  }
   const domains = text
     .split(/[\s,;]+/)
     .map((d) => d.trim().toLowerCase().replace(/^@/, ''))
     .filter(Boolean);
   const bad = domains.find((d) => !DOMAIN.test(d));
-  if (bad) return { ok: false, error: `Not a domain: ${bad}. Domains look like example.com.` };
-  return { ok: true, domains: [...new Set(domains)] };
+  if (bad) return { ok: false, error: `Not a domain: ${bad.slice(0, 100)}. Domains look like example.com.` };
+  const unique = [...new Set(domains)];
+  if (unique.length > MAX_DOMAINS) return { ok: false, error: `At most ${MAX_DOMAINS} domains per link.` };
+  return { ok: true, domains: unique };
 }
 
 export function emailDomain(email: string): string {
@@ -62,7 +70,7 @@ export const createInput = z.object({
   role: z.enum(['employee', 'contractor', 'client']),
   expiryDays: z.number().int().min(1).max(365),
   maxUses: z.number().int().min(1).max(100_000).nullable(),
-  allowedDomains: z.array(z.string().regex(DOMAIN)),
+  allowedDomains: z.array(z.string().max(253).regex(DOMAIN)).max(MAX_DOMAINS),
   channelId: z.string().min(1),
 });
 export type CreateInput = z.infer<typeof createInput>;
@@ -247,9 +255,16 @@ export class JoinLinkService {
    * Someone joins through a link: domain checked, an existing user told their status, otherwise one use
    * of the link counted and the user created active, or a seat request filed when no seat is free.
    */
-  async join(em: EntityManager, linkId: string, person: Person, surface: Surface): Promise<JoinResult> {
+  async join(
+    em: EntityManager,
+    linkId: string,
+    person: Person,
+    surface: Surface,
+    /** The account the request came from: a link of another account answers as an unknown one. */
+    within?: IAccount,
+  ): Promise<JoinResult> {
     try {
-      return await em.transactional((tx) => this.joinIn(tx, linkId, person, surface));
+      return await em.transactional((tx) => this.joinIn(tx, linkId, person, surface, within));
     } catch (err) {
       return this.raced(em, err, linkId, person.email);
     }
@@ -265,9 +280,14 @@ export class JoinLinkService {
     linkId: string,
     person: Person,
     surface: Surface,
+    within?: IAccount,
   ): Promise<JoinResult> {
     const email = person.email.trim();
-    const link = await tx.findOne(JoinLink, linkId, { populate: ['account'] });
+    const link = await tx.findOne(
+      JoinLink,
+      { id: linkId, ...(within ? { account: within } : {}) },
+      { populate: ['account'] },
+    );
     if (!link) return { status: 'link_invalid' };
     const state = linkState(link, this.now());
     if (state === 'revoked' || state === 'expired') return { status: 'link_invalid' };

@@ -276,6 +276,7 @@ export function registerJoinLinkListeners(app: App, deps: Deps, links: JoinLinkS
           id.data,
           { email: person.email, name: person.name, slackUserId: body.user.id },
           'slack',
+          account,
         )
       : ({ status: 'link_invalid' } as const);
     const name = esc(accountName(account));

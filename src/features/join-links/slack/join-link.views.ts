@@ -12,7 +12,7 @@ import {
 import { roleInput } from '../../../slack/inputs.ts';
 import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
-import { linkState } from '../join-link.service.ts';
+import { linkState, MAX_DOMAINS_TEXT } from '../join-link.service.ts';
 
 export const JOINLINK_VIEW = 'joinlink_modal';
 export const JOIN_ACTIONS = { join: 'joinlink_join', revoke: 'joinlink_revoke' } as const;
@@ -62,6 +62,7 @@ export function joinLinkModal(opts: { channelId?: string; defaultDomains: string
         element: {
           type: 'plain_text_input',
           action_id: 'domains',
+          max_length: MAX_DOMAINS_TEXT,
           ...(opts.defaultDomains.length ? { initial_value: opts.defaultDomains.join(', ') } : {}),
         },
       },
