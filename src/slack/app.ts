@@ -11,6 +11,7 @@ import type { RosterContext } from './context.ts';
 import { surfaceOf, teamIdOf, userIdOf } from './context.ts';
 import { boltLogger } from './logger.ts';
 import { tellPerson } from './notify.ts';
+import { ReplayedRequest, refuseReplays } from './replay.ts';
 
 export type SlackAppOptions = {
   config: Config;
@@ -49,6 +50,8 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; receiver?: HT
     extendedErrorHandler: true,
   });
 
+  refuseReplays(app, opts.em, logger);
+
   app.use(async ({ body, context, next }) => {
     const payload = body as Record<string, any>;
     const teamId = context.teamId ?? teamIdOf(payload);
@@ -71,6 +74,7 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; receiver?: HT
     const rc = context.roster as RosterContext | undefined;
     const requestLog = rc?.log ?? logger;
     const payload = (body ?? {}) as Record<string, any>;
+    if (original instanceof ReplayedRequest) return;
     if (isDomainError(original)) {
       requestLog.info({ code: original.code }, original.message);
       await tellPerson(app.client, payload, original.message).catch((err) =>

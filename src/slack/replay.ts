@@ -1,0 +1,76 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { AckFn, App, ReceiverEvent } from '@slack/bolt';
+import { Account } from '../features/accounts/account.entity.ts';
+import { auditRefusal } from '../features/audit/audit.service.ts';
+import type { Logger } from '../shared/logger.ts';
+import { surfaceOf, teamIdOf, userIdOf } from './context.ts';
+import { firstTime } from './once.ts';
+
+/** Thrown inside a listener whose request was already handled; the error handler drops it quietly. */
+export class ReplayedRequest extends Error {
+  readonly key: string;
+  constructor(key: string) {
+    super('request already handled');
+    this.key = key;
+    this.name = 'ReplayedRequest';
+  }
+}
+
+/**
+ * The one key Slack gives each act of a person: every command, click, shortcut and form submission
+ * carries a trigger id of its own, every event an event id. A request sent again with the same key (a
+ * replay of a signed request within Slack's five-minute window, or Slack retrying an event) is the same
+ * act, so it must not act twice.
+ */
+export function replayKey(body: Record<string, any>): string | undefined {
+  if (typeof body.event_id === 'string') return `event:${body.event_id}`;
+  if (typeof body.trigger_id === 'string') return `trigger:${body.trigger_id}`;
+  return undefined;
+}
+
+/**
+ * Makes every Slack request act at most once, whatever its listener does. Interactive requests are
+ * recorded just after `ack()` (so the acknowledgement never waits for the database) and the listener
+ * stops there when the key was seen before; events, which Bolt acknowledges itself, are checked first.
+ */
+export function refuseReplays(app: App, em: EntityManager, logger: Logger): void {
+  const process = app.processEvent.bind(app);
+  const refused = async (body: Record<string, any>, key: string) => {
+    const teamId = teamIdOf(body) ?? body.team_id;
+    const log = logger.child({ team: teamId, user: userIdOf(body), surface: surfaceOf(body) });
+    log.warn({ key }, 'a Slack request arrived again and was not acted on');
+    const fork = em.fork();
+    const account = teamId ? await fork.findOne(Account, { teamId }) : null;
+    if (account) {
+      await auditRefusal(fork, {
+        account,
+        actor: userIdOf(body) ?? 'slack',
+        action: 'slack.replay_refused',
+        subjectType: 'request',
+        surface: 'slack',
+        data: { key, surface: surfaceOf(body) },
+      });
+    }
+  };
+
+  app.processEvent = async (event: ReceiverEvent) => {
+    const body = event.body as Record<string, any>;
+    const key = replayKey(body);
+    if (!key) return process(event);
+    if (key.startsWith('event:')) {
+      if (await firstTime(em.fork(), key)) return process(event);
+      await event.ack();
+      await refused(body, key);
+      return;
+    }
+    const ack = event.ack;
+    const once: AckFn<any> = async (response) => {
+      await ack(response);
+      if (!(await firstTime(em.fork(), key))) {
+        await refused(body, key);
+        throw new ReplayedRequest(key);
+      }
+    };
+    return process({ ...event, ack: once });
+  };
+}
