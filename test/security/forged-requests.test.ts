@@ -313,6 +313,63 @@ describe('account boundaries', () => {
   });
 });
 
+describe("an admin's buttons and forms pressed by a requester", () => {
+  it('refuses Revoke with a real link id, revokes nothing, and audits it', async () => {
+    const e = em();
+    const link = e.create(JoinLink, {
+      account: await t.account(),
+      tokenHash: hashToken(randomBytes(32).toString('base64url')),
+      role: 'employee',
+      expiresAt: new Date(Date.now() + 86_400_000),
+      uses: 0,
+      allowedEmailDomains: [],
+      createdBy: 'UADMIN',
+    });
+    await e.flush();
+    await t.slack.clickButton(buttonMessage(JOIN_ACTIONS.revoke, link.id, 'Revoke'), 'Revoke', {
+      user: 'UMANAGER',
+    });
+    await t.standin.waitForResponse((r) => textOf(r.body).includes('Only admins can revoke join links.'));
+    expect((await em().findOneOrFail(JoinLink, link.id)).revokedAt).toBeNull();
+    expect(
+      await em().count(AuditEvent, {
+        action: 'join_link.revoke_refused',
+        actor: 'UMANAGER',
+        subjectId: link.id,
+      }),
+    ).toBe(1);
+  });
+
+  it('refuses a seat approval with a real request id and audits it', async () => {
+    const e = em();
+    const request = e.create(SeatRequest, {
+      account: await t.account(),
+      kind: 'invite',
+      status: 'pending',
+      email: 'self.approved@acme.test',
+      role: 'employee',
+      requestedBy: 'UMANAGER',
+      payload: { sendNow: false, personalMessage: null, permissionSetId: null },
+      expiresAt: new Date(Date.now() + 86_400_000),
+      messages: [],
+    });
+    await e.flush();
+    await t.slack.clickButton(buttonMessage('seat_approve', request.id, 'Approve'), 'Approve', {
+      user: 'UMANAGER',
+    });
+    await t.standin.waitForResponse((r) => textOf(r.body).includes('Only admins can approve seat requests.'));
+    expect((await em().findOneOrFail(SeatRequest, request.id)).status).toBe('pending');
+    expect(await em().findOne(User, { email: 'self.approved@acme.test' })).toBeNull();
+    expect(
+      await em().count(AuditEvent, {
+        action: 'seat_request.decision_refused',
+        actor: 'UMANAGER',
+        subjectId: request.id,
+      }),
+    ).toBe(1);
+  });
+});
+
 describe('replays', () => {
   it('adds one contact when a signed form submission is sent twice', async () => {
     await t.slack.command('/contact', 'add Rita Replay rita@partner.test', { user: 'UMANAGER' });

@@ -6,6 +6,7 @@ import type { Logger } from '../../../shared/logger.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
+import { auditRefusal } from '../../audit/audit.service.ts';
 import type { Deps } from '../../index.ts';
 import { statusText } from '../../invites/invite.service.ts';
 import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
@@ -176,6 +177,14 @@ export function registerJoinLinkListeners(app: App, deps: Deps, links: JoinLinkS
     const isAdmin = await deps.admins.isAdmin(em, account, body.user.id);
     if (!isAdmin) {
       await ack({ response_action: 'errors', errors: { role: NOT_ADMIN } });
+      await auditRefusal(em, {
+        account,
+        actor: body.user.id,
+        action: 'join_link.create_refused',
+        subjectType: 'join_link',
+        surface: 'slack',
+        data: { reason: 'not an admin' },
+      });
       return;
     }
     if (!read.ok) {
@@ -238,6 +247,15 @@ export function registerJoinLinkListeners(app: App, deps: Deps, links: JoinLinkS
       const { em, account, log } = roster(context);
       const isAdmin = await deps.admins.isAdmin(em, account, body.user.id);
       if (!isAdmin) {
+        await auditRefusal(em, {
+          account,
+          actor: body.user.id,
+          action: 'join_link.revoke_refused',
+          subjectType: 'join_link',
+          subjectId: uuid.safeParse(action.value).data ?? null,
+          surface: 'slack',
+          data: { reason: 'not an admin' },
+        });
         await respond({
           response_type: 'ephemeral',
           replace_original: false,
