@@ -152,13 +152,20 @@ describe('JoinLinkService', () => {
       return ready!.token;
     };
     const token = await confirmToken('web@x.test');
+    // Looking a confirmation up, as its page does, uses nothing.
+    expect(await links.findConfirmation(orm.em.fork(), token)).toMatchObject({ email: 'web@x.test' });
+    expect(await links.findConfirmation(orm.em.fork(), token)).not.toBeNull();
+    expect(await orm.em.fork().findOne(User, { email: 'web@x.test' })).toBeNull();
     expect((await links.confirm(orm.em.fork(), token)).status).toBe('joined');
-    expect((await links.confirm(orm.em.fork(), token)).status).toBe('exists');
+    // Used once, it answers like an unknown token.
+    expect((await links.confirm(orm.em.fork(), token)).status).toBe('link_invalid');
+    expect(await links.findConfirmation(orm.em.fork(), token)).toBeNull();
     expect((await orm.em.fork().findOneOrFail(JoinLink, link.id)).uses).toBe(1);
 
     const late = await confirmToken('late@x.test');
     clock = new Date(Date.now() + 25 * 3_600_000);
     try {
+      expect(await links.findConfirmation(orm.em.fork(), late)).toBeNull();
       expect((await links.confirm(orm.em.fork(), late)).status).toBe('link_invalid');
     } finally {
       clock = new Date();

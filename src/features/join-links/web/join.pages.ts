@@ -34,6 +34,15 @@ const tooMany = (limits: RateLimits): WebResponse => {
   };
 };
 
+/** One answer for used, expired and unknown confirmation links: it says nothing about the person. */
+const INVALID_CONFIRMATION: WebResponse = {
+  status: 404,
+  html: page(
+    'Confirmation link no longer valid',
+    html`<h1>This confirmation link is no longer valid</h1><p>It may have been used already, or it expired. If you already pressed Confirm, there is nothing more to do.</p><p>Otherwise, open the join link again and fill in the form for a new email.</p>`,
+  ),
+};
+
 const form = z.object({
   name: z.string().trim().min(1, 'Enter your name.').max(200, 'That name is too long.'),
   email: z
@@ -134,7 +143,38 @@ export function registerJoinPages(
     };
   });
 
+  // Opening the emailed link only shows a Confirm button: mail scanners and link previews fetch links
+  // (GET and HEAD) before the person does, and must not join anyone.
   router.add('GET', '/join/confirm/:token', async (req) => {
+    const pending = await links.findConfirmation(req.em, req.params.token ?? '');
+    if (!pending) return INVALID_CONFIRMATION;
+    const account = pending.accountName ?? 'the account';
+    const { field, cookie } = csrf.issue(req);
+    return {
+      headers: cookie ? { 'set-cookie': cookie } : {},
+      html: page(
+        `Join ${account}`,
+        html`<h1>Confirm to join ${account}</h1>
+<p>You will join ${account} as ${ROLE_LABEL[pending.role] ?? pending.role} with ${pending.email}.</p>
+<form method="post">
+  <input type="hidden" name="csrf" value="${field}">
+  <button type="submit">Confirm</button>
+</form>
+<p class="muted">Did not ask to join? Close this page: nothing happens unless you press Confirm.</p>`,
+      ),
+    };
+  });
+
+  router.add('POST', '/join/confirm/:token', async (req) => {
+    if (!csrf.verify(req)) {
+      return {
+        status: 403,
+        html: page(
+          'Please try again',
+          html`<h1>Please try again</h1><p>This page expired or was sent from another page. <a href="${req.path}">Open the confirmation link again</a> and press Confirm.</p>`,
+        ),
+      };
+    }
     const result = await links.confirm(req.em, req.params.token ?? '');
     const account = result.accountName ?? 'the account';
     switch (result.status) {
@@ -168,7 +208,7 @@ export function registerJoinPages(
           ),
         };
       default:
-        return INVALID;
+        return INVALID_CONFIRMATION;
     }
   });
 }
