@@ -159,3 +159,39 @@ describe('the confirmation email', () => {
     });
   });
 });
+
+describe('the join form’s length limits', () => {
+  it('match the inputs’ maxlength', async () => {
+    const { url } = await postLink(t);
+    const page = await httpFrom(nextClient(), url);
+    expect(page.body).toMatch(/id="name"[^>]* maxlength="200"/);
+    expect(page.body).toMatch(/id="email"[^>]* maxlength="254"/);
+  });
+
+  it('refuse a name or email over the limit, naming it, without storing or echoing the value', async () => {
+    const { url } = await postLink(t);
+    const form = await openForm(nextClient(), url);
+    const longName = `Long${'n'.repeat(197)}`; // 201 characters
+    const nameRes = await form.submit(longName, 'longname@outside.test');
+    expect(nameRes.status).toBe(422);
+    expect(nameRes.body).toContain('Names can be at most 200 characters.');
+    expect(nameRes.body).not.toContain('nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn');
+    expect(nameRes.body).toContain('value="longname@outside.test"');
+
+    const longEmail = `${'e'.repeat(245)}@outside.test`; // 258 characters
+    const emailRes = await form.submit('Ella Long', longEmail);
+    expect(emailRes.status).toBe(422);
+    expect(emailRes.body).toContain('Email addresses can be at most 254 characters.');
+    expect(emailRes.body).not.toContain('eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee');
+
+    expect(await t.em().count(JoinConfirmation, { email: 'longname@outside.test' })).toBe(0);
+    expect(await t.em().count(JoinConfirmation, { email: longEmail })).toBe(0);
+
+    // At the limit exactly, the form goes through.
+    const fullName = `Full${'n'.repeat(196)}`; // 200 characters
+    expect((await form.submit(fullName, 'fullname@outside.test')).status).toBe(200);
+    expect(await t.em().findOneOrFail(JoinConfirmation, { email: 'fullname@outside.test' })).toMatchObject({
+      name: fullName,
+    });
+  });
+});

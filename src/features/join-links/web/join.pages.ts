@@ -43,14 +43,29 @@ const INVALID_CONFIRMATION: WebResponse = {
   ),
 };
 
+/** The form's limits: the inputs' maxlength and the server's check are these same numbers. */
+export const FIELD_LIMITS = { name: 200, email: 254 } as const;
+
 const form = z.object({
-  name: z.string().trim().min(1, 'Enter your name.').max(200, 'That name is too long.'),
+  name: z
+    .string()
+    .max(FIELD_LIMITS.name, `Names can be at most ${FIELD_LIMITS.name} characters.`)
+    .trim()
+    .min(1, 'Enter your name.'),
   email: z
     .string()
+    .max(FIELD_LIMITS.email, `Email addresses can be at most ${FIELD_LIMITS.email} characters.`)
     .trim()
-    .max(254, 'That email address is too long.')
     .pipe(z.email('Enter a valid email address, like name@example.com.')),
 });
+
+/** What the form shows again after an error: a value over its limit is left out, never echoed back. */
+function echoed(values: { name: string; email: string }) {
+  return {
+    name: values.name.length > FIELD_LIMITS.name ? '' : values.name,
+    email: values.email.length > FIELD_LIMITS.email ? '' : values.email,
+  };
+}
 
 function joinForm(
   intro: { accountName: string; role: string; domains: string[] },
@@ -64,10 +79,10 @@ ${intro.domains.length ? html`<p class="muted">This link is for ${intro.domains.
 <form method="post" novalidate>
   <input type="hidden" name="csrf" value="${field}">
   <label for="name">Name</label>
-  <input id="name" name="name" type="text" autocomplete="name" maxlength="200" value="${values.name ?? ''}" required>
+  <input id="name" name="name" type="text" autocomplete="name" maxlength="${FIELD_LIMITS.name}" value="${values.name ?? ''}" required>
   ${errors.name ? html`<p class="error" id="name-error">${errors.name}</p>` : ''}
   <label for="email">Work email</label>
-  <input id="email" name="email" type="email" autocomplete="email" maxlength="254" value="${values.email ?? ''}" required>
+  <input id="email" name="email" type="email" autocomplete="email" maxlength="${FIELD_LIMITS.email}" value="${values.email ?? ''}" required>
   ${errors.email ? html`<p class="error" id="email-error">${errors.email}</p>` : ''}
   <button type="submit">Send me the link</button>
 </form>`;
@@ -120,7 +135,7 @@ export function registerJoinPages(
     const values = { name: req.form.get('name') ?? '', email: req.form.get('email') ?? '' };
     const again = (errors: Record<string, string>): WebResponse => ({
       status: 422,
-      html: page(`Join ${intro.accountName}`, joinForm(intro, csrf.issue(req).field, values, errors)),
+      html: page(`Join ${intro.accountName}`, joinForm(intro, csrf.issue(req).field, echoed(values), errors)),
     });
     const parsed = form.safeParse(values);
     if (!parsed.success) {
