@@ -35,13 +35,17 @@ function clientIp(req: IncomingMessage): string {
 /** Far longer than any of Roster's links (a token is 43 characters), far shorter than Node's header limit. */
 const URL_LIMIT = 2000;
 
-/** The request's path and query, taken as a path even when it starts with `//`; refused when unreadable. */
+/**
+ * The request's path and query, taken as a path even when it starts with `//` (never as another host);
+ * a full URL, as some proxies send, counts by its path. Refused when unreadable.
+ */
 function requestUrl(raw: string | undefined): URL {
   const target = raw ?? '/';
-  if (!target.startsWith('/')) throw new BadRequest('This address is not one Roster serves.');
   if (target.length > URL_LIMIT) throw new BadRequest('This address is too long.');
+  const absolute = /^https?:\/\//i.test(target);
+  if (!absolute && !target.startsWith('/')) throw new BadRequest('This address is not one Roster serves.');
   try {
-    return new URL(`http://localhost${target}`);
+    return absolute ? new URL(target) : new URL(`http://localhost${target}`);
   } catch {
     throw new BadRequest('This address is not correctly written.');
   }

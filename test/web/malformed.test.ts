@@ -190,6 +190,14 @@ describe('malformed requests to the web pages get a 400 page, never a 500', () =
     expect(res.body).toContain('There is nothing here');
   });
 
+  it('serves a full URL as a proxy may send it, by its path, and refuses one that does not parse', async () => {
+    const page = await raw(`http://roster.example${joinPath}`);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('<h1>Join Acme</h1>');
+    await expectRefused(() => raw('http://[roster/join/x'), 'This address is not correctly written.');
+    await expectRefused(() => raw('*', { method: 'OPTIONS' }), 'This address is not one Roster serves.');
+  });
+
   it('ignores an undecodable cookie instead of failing: the page works and the CSRF cookie is issued anew', async () => {
     const logged = errorsLogged.length;
     const page = await raw(joinPath, { headers: { cookie: 'roster_csrf=%zz; other=%E0%A4%A' } });
