@@ -88,7 +88,9 @@ export function createHttpServer(deps: ServerDeps): Server {
   // Requests Node's parser refuses (a request line or headers over its limit, bytes HTTP does not allow)
   // never reach `handle`; answer them with the same page instead of Node's bare status line.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    // As Node's own handler does: an answer already under way on this connection cannot get another.
+    const current = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || current?.headersSent) {
       socket.destroy();
       return;
     }
