@@ -28,6 +28,44 @@ export type WebHandler = (req: WebRequest) => Promise<WebResponse>;
 
 type Route = { method: string; pattern: RegExp; keys: string[]; handler: WebHandler };
 
+/**
+ * A request Roster cannot read: a broken percent-escape, a body too large or of the wrong type. It gets a
+ * 400 page saying `message`, is logged without a stack, and reaches no handler.
+ */
+export class BadRequest extends Error {
+  readonly status = 400;
+  constructor(message: string) {
+    super(message);
+    this.name = 'BadRequest';
+  }
+}
+
+/** Strict percent-decoding: an escape that is not two hex digits, or bytes that are not UTF-8, are refused. */
+export function decodeStrict(value: string, plusIsSpace = false): string {
+  const text = plusIsSpace ? value.replace(/\+/g, ' ') : value;
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new BadRequest('Part of this address or form is not correctly encoded.');
+  }
+}
+
+/**
+ * Form and query text as browsers send it (`a=1&b=x+y`), refusing what no browser sends: broken escapes
+ * or invalid UTF-8, which URLSearchParams would quietly turn into other text.
+ */
+export function parseForm(text: string): URLSearchParams {
+  const out = new URLSearchParams();
+  for (const part of text.split('&')) {
+    if (!part) continue;
+    const i = part.indexOf('=');
+    const key = i < 0 ? part : part.slice(0, i);
+    const value = i < 0 ? '' : part.slice(i + 1);
+    out.append(decodeStrict(key, true), decodeStrict(value, true));
+  }
+  return out;
+}
+
 /** The routes of the web pages: `/invitations/:token` style paths, handlers return a response. */
 export class Router {
   private readonly routes: Route[] = [];
@@ -53,7 +91,7 @@ export class Router {
       if (route.method !== method && !(method === 'HEAD' && route.method === 'GET')) continue;
       const params: Record<string, string> = {};
       route.keys.forEach((k, i) => {
-        params[k] = decodeURIComponent(m[i + 1] ?? '');
+        params[k] = decodeStrict(m[i + 1] ?? '');
       });
       return { handler: route.handler, params };
     }
@@ -61,24 +99,44 @@ export class Router {
   }
 }
 
+/**
+ * Cookies by name. One that does not decode is left out rather than refused: cookies outlive the request
+ * (another app on the same host may have set it), so a 400 would lock that browser out; the CSRF cookie
+ * is then simply issued afresh.
+ */
 export function parseCookies(header: string | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of (header ?? '').split(';')) {
     const i = part.indexOf('=');
-    if (i > 0) out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
+    if (i <= 0) continue;
+    try {
+      out[part.slice(0, i).trim()] = decodeURIComponent(part.slice(i + 1).trim());
+    } catch {
+      // An undecodable value: as if the cookie were not there.
+    }
   }
   return out;
 }
 
-export async function readBody(req: IncomingMessage, limit = 64 * 1024): Promise<string> {
+/** The web pages' forms are a few short fields; anything near this size is not one of them. */
+export const FORM_BODY_LIMIT = 16 * 1024;
+
+/** A form body, refused before it is read when its declared length is too large, and while read otherwise. */
+export async function readBody(req: IncomingMessage, limit = FORM_BODY_LIMIT): Promise<string> {
+  const tooLarge = () => new BadRequest('This form sent more than Roster accepts.');
+  if (Number(req.headers['content-length'] ?? 0) > limit) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw Object.assign(new Error('body too large'), { status: 413 });
+    if (size > limit) throw tooLarge();
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new BadRequest('Part of this address or form is not correctly encoded.');
+  }
 }
 
 /**

@@ -9,7 +9,15 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { referenceId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { html, page } from './html.ts';
-import { parseCookies, type Router, readBody, send, type WebRequest } from './router.ts';
+import {
+  BadRequest,
+  parseCookies,
+  parseForm,
+  type Router,
+  readBody,
+  send,
+  type WebRequest,
+} from './router.ts';
 
 export type ServerDeps = {
   orm: MikroORM;
@@ -24,10 +32,44 @@ function clientIp(req: IncomingMessage): string {
   return req.socket.remoteAddress ?? 'unknown';
 }
 
+/** Far longer than any of Roster's links (a token is 43 characters), far shorter than Node's header limit. */
+const URL_LIMIT = 2000;
+
+/**
+ * The request's path and query, taken as a path even when it starts with `//` (never as another host);
+ * a full URL, as some proxies send, counts by its path. Refused when unreadable.
+ */
+function requestUrl(raw: string | undefined): URL {
+  const target = raw ?? '/';
+  if (target.length > URL_LIMIT) throw new BadRequest('This address is too long.');
+  const absolute = /^https?:\/\//i.test(target);
+  if (!absolute && !target.startsWith('/')) throw new BadRequest('This address is not one Roster serves.');
+  try {
+    return absolute ? new URL(target) : new URL(`http://localhost${target}`);
+  } catch {
+    throw new BadRequest('This address is not correctly written.');
+  }
+}
+
+function badRequestPage(reason: string): string {
+  return page(
+    'Bad request',
+    html`<h1>Roster could not read this request</h1><p>${reason}</p><p>Check the link you followed, or open the page again and send the form from there.</p>`,
+  );
+}
+
 /** One HTTP server for Slack's requests, the health check and the web pages. */
 export function createHttpServer(deps: ServerDeps): Server {
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     handle(deps, req, res).catch((err) => {
+      if (err instanceof BadRequest) {
+        // Anyone can send junk; it says nothing about Roster's health, so no error and no stack.
+        deps.logger.info({ reason: err.message, method: req.method }, 'malformed web request refused');
+        if (res.headersSent) res.end();
+        // The rest of a refused body is not read: the connection closes after the answer.
+        else send(res, { status: 400, headers: { connection: 'close' }, html: badRequestPage(err.message) });
+        return;
+      }
       const ref = referenceId();
       deps.logger.error({ err, ref, path: req.url?.split('?')[0] }, 'web request failed');
       if (!res.headersSent) {
@@ -43,10 +85,36 @@ export function createHttpServer(deps: ServerDeps): Server {
       }
     });
   });
+  // Requests Node's parser refuses (a request line or headers over its limit, bytes HTTP does not allow)
+  // never reach `handle`; answer them with the same page instead of Node's bare status line.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // As Node's own handler does: an answer already under way on this connection cannot get another.
+    const current = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || current?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      socket.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\n\r\n');
+      return;
+    }
+    deps.logger.info({ code: err.code }, 'unreadable HTTP request refused');
+    const body = badRequestPage(
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? 'This address, or what the browser sent with it, is too long.'
+        : 'The request was not well-formed HTTP.',
+    );
+    socket.end(
+      `HTTP/1.1 400 Bad Request\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-content-type-options: nosniff\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+  return server;
 }
 
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+
 async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+  const url = requestUrl(req.url);
   const method = req.method ?? 'GET';
 
   if (url.pathname === '/slack/events') {
@@ -79,13 +147,17 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
     return;
   }
   const isForm = method === 'POST';
+  if (isForm && req.headers['content-type']?.split(';')[0]?.trim().toLowerCase() !== FORM_TYPE) {
+    throw new BadRequest('This form was not sent the way its page sends it.');
+  }
+  const query = parseForm(url.search.slice(1));
   const body = isForm ? await readBody(req) : '';
   const request: WebRequest = {
     method,
     path: url.pathname,
     params: found.params,
-    query: url.searchParams,
-    form: new URLSearchParams(body),
+    query,
+    form: parseForm(body),
     ip: clientIp(req),
     cookies: parseCookies(req.headers.cookie),
     em: deps.orm.em.fork(),

@@ -55,7 +55,6 @@ export function createJoinLinksFeature(limits: RateLimits = JOIN_RATE_LIMITS): F
           if (!ready) return;
           const mail = confirmationMail({
             accountName: ready.account.name ?? 'the account',
-            personName: ready.confirmation.name,
             url: `${deps.config.publicUrl}/join/confirm/${ready.token}`,
             alreadyIn: Boolean(ready.existing),
           });

@@ -3,14 +3,18 @@ import { html } from '../../web/html.ts';
 import type { ISeatRequest } from '../seats/seat-request.entity.ts';
 import { CONFIRMATION_HOURS } from './join-link.service.ts';
 
-/** The confirmation email of a web join: a link to open, or, for a known address, a note that changes nothing. */
+/**
+ * The confirmation email of a web join: a link to open, or, for a known address, a note that changes
+ * nothing. It goes to an address nobody has confirmed yet, so it holds only Roster's own words and the
+ * admins' account name: the name typed on the public form stays out, or a stranger could write to anyone
+ * in Roster's voice ("Your account is suspended, log in at …").
+ */
 export function confirmationMail(opts: {
   accountName: string;
-  personName: string;
   url: string;
   alreadyIn: boolean;
 }): Omit<Mail, 'to'> {
-  const { accountName, personName, url } = opts;
+  const { accountName, url } = opts;
   if (opts.alreadyIn) {
     return {
       subject: `You already have access to ${accountName}`,
@@ -21,8 +25,8 @@ export function confirmationMail(opts: {
   }
   return {
     subject: `Confirm your email to join ${accountName}`,
-    text: `Hello ${personName},\n\nOpen this link within ${CONFIRMATION_HOURS} hours to finish joining ${accountName}:\n${url}\n\nIf you did not ask to join, ignore this email.`,
-    html: html`<p>Hello ${personName},</p><p><a href="${url}">Confirm your email and join ${accountName}</a></p><p>Or copy this link into your browser within ${CONFIRMATION_HOURS} hours: ${url}</p><p>If you did not ask to join, ignore this email.</p>`
+    text: `Hello,\n\nOpen this link within ${CONFIRMATION_HOURS} hours and press Confirm to finish joining ${accountName}:\n${url}\n\nIf you did not ask to join, ignore this email: nothing happens unless you press Confirm.`,
+    html: html`<p>Hello,</p><p><a href="${url}">Confirm your email and join ${accountName}</a></p><p>Or copy this link into your browser within ${CONFIRMATION_HOURS} hours, then press Confirm: ${url}</p><p>If you did not ask to join, ignore this email: nothing happens unless you press Confirm.</p>`
       .value,
   };
 }

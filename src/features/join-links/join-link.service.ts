@@ -16,7 +16,7 @@ import {
 } from '../people/people.service.ts';
 import type { IUser, Role } from '../people/user.entity.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
-import { type ISeatRequest, SeatRequest } from '../seats/seat-request.entity.ts';
+import type { ISeatRequest } from '../seats/seat-request.entity.ts';
 import { type IJoinLink, JoinConfirmation, JoinLink } from './join-link.entity.ts';
 
 export const JOIN_JOBS = {
@@ -458,8 +458,28 @@ export class JoinLinkService {
   }
 
   /**
-   * Opening the emailed link joins, by the same rules as the button. The confirmation is used in the
-   * joining transaction, so it works once; opening it again shows where that left the person.
+   * What an emailed confirmation would do, for the page its link opens: only reads, so a mail scanner
+   * fetching the link changes nothing. Null for a used, expired or unknown token, or a link that stopped.
+   */
+  async findConfirmation(
+    em: EntityManager,
+    token: string,
+  ): Promise<{ email: string; role: Role; accountName: string | null } | null> {
+    if (!TOKEN.test(token)) return null;
+    const confirmation = await em.findOne(
+      JoinConfirmation,
+      { tokenHash: hashToken(token), usedAt: null, expiresAt: { $gt: this.now() } },
+      { populate: ['joinLink', 'joinLink.account'] },
+    );
+    const link = confirmation?.joinLink.getEntity();
+    if (!confirmation || !link || linkState(link, this.now()) !== 'active') return null;
+    return { email: confirmation.email, role: link.role, accountName: link.account.getEntity().name ?? null };
+  }
+
+  /**
+   * Confirming (the Confirm button on the emailed link's page) joins, by the same rules as the Join
+   * button. The confirmation is used in the joining transaction, so it works once; a used one answers
+   * like an unknown one, so the link tells whoever holds it later nothing about the person.
    */
   async confirm(em: EntityManager, token: string): Promise<JoinResult & { accountName?: string | null }> {
     if (!TOKEN.test(token)) return { status: 'link_invalid' };
@@ -476,7 +496,7 @@ export class JoinLinkService {
             'all',
             tx.getTransactionContext(),
           );
-        if (!row) return this.confirmedBefore(tx, hash);
+        if (!row) return { status: 'link_invalid' as const };
         claimed = row;
         const result = await this.joinIn(tx, row.join_link_id, { email: row.email, name: row.name }, 'web');
         return { ...result, accountName: await this.accountName(tx, row.join_link_id) };
@@ -486,28 +506,6 @@ export class JoinLinkService {
       const result = await this.raced(em, err, claimed.join_link_id, claimed.email);
       return { ...result, accountName: await this.accountName(em.fork(), claimed.join_link_id) };
     }
-  }
-
-  /** A confirmation link opened a second time (a double click, a mail scanner first): where it left them. */
-  private async confirmedBefore(tx: EntityManager, hash: string) {
-    const used = await tx.findOne(
-      JoinConfirmation,
-      { tokenHash: hash, usedAt: { $ne: null } },
-      { populate: ['joinLink', 'joinLink.account'] },
-    );
-    if (!used) return { status: 'link_invalid' as const };
-    const account = used.joinLink.getEntity().account.getEntity();
-    const user = await findUserByEmail(tx, account, used.email);
-    if (user) return { status: 'exists' as const, user, accountName: account.name };
-    const pending = await tx.count(SeatRequest, {
-      account,
-      kind: 'join',
-      status: 'pending',
-      email: used.email,
-    });
-    return pending
-      ? { status: 'requested' as const, accountName: account.name }
-      : { status: 'link_invalid' as const };
   }
 
   private async accountName(em: EntityManager, linkId: string) {

@@ -406,7 +406,7 @@ describe('joining on the web page', () => {
 
     const mail = await t.smtp.waitForMail((m) => m.toText === 'wanda@outside.test');
     expect(mail.subject).toBe('Confirm your email to join Acme');
-    expect(mail.text).toContain('Hello Wanda Web');
+    expect(mail.text).toContain('press Confirm to finish joining Acme');
     const confirm = links(mail).find((l) => l.includes('/join/confirm/'))!;
     expect(confirm).toMatch(new RegExp(`^${t.url}/join/confirm/[A-Za-z0-9_-]{43}$`));
     const confirmToken = confirm.split('/').at(-1)!;
@@ -414,6 +414,10 @@ describe('joining on the web page', () => {
     expect(stored.tokenHash).toBe(hashToken(confirmToken));
 
     await page.goto(confirm);
+    expect(await page.textContent('h1')).toBe('Confirm to join Acme');
+    expect(await t.em().findOne(User, { email: 'wanda@outside.test' })).toBeNull();
+    await page.click('button:has-text("Confirm")');
+    await page.waitForSelector('h1.ok');
     expect(await page.textContent('h1')).toBe("You're in");
     expect(await page.textContent('main')).toContain('You joined Acme as Contractor (paid seat).');
     expect(await t.em().findOne(User, { email: 'wanda@outside.test' })).toMatchObject({
@@ -428,9 +432,9 @@ describe('joining on the web page', () => {
       await t.em().count(AuditEvent, { action: 'join_link.used', subjectId: linkId, surface: 'web' }),
     ).toBe(1);
 
-    // Opening it again (a double click, a mail scanner first) joins no one twice.
+    // Opening it again joins no one twice, and says only that the link is used up.
     await page.goto(confirm);
-    expect(await page.textContent('h1')).toBe("You're already in");
+    expect(await page.textContent('h1')).toBe('This confirmation link is no longer valid');
     await page.close();
     expect((await linkRow(linkId)).uses).toBe(1);
   });
@@ -502,6 +506,8 @@ describe('joining on the web page', () => {
     const page = await withSeatsFull(async () => {
       const p = await browser.newPage();
       await p.goto(confirm);
+      await p.click('button:has-text("Confirm")');
+      await p.waitForSelector('text=Almost there');
       return p;
     });
     expect(await page.textContent('h1')).toBe('Almost there');
@@ -556,10 +562,12 @@ describe('joining on the web page', () => {
 
     const opened = await fetch(confirm);
     expect(opened.status).toBe(404);
-    expect(await opened.text()).toBe(pages[0]!.body);
+    const confirmPage = await opened.text();
+    expect(confirmPage).toContain('This confirmation link is no longer valid');
     expect(await t.em().findOne(User, { email: 'larry@outside.test' })).toBeNull();
     const unknownConfirm = await fetch(`${t.url}/join/confirm/${'y'.repeat(43)}`);
-    expect(await unknownConfirm.text()).toBe(pages[0]!.body);
+    expect(unknownConfirm.status).toBe(404);
+    expect(await unknownConfirm.text()).toBe(confirmPage);
   });
 
   it('refuses a form posted without its CSRF cookie', async () => {

@@ -34,14 +34,38 @@ const tooMany = (limits: RateLimits): WebResponse => {
   };
 };
 
+/** One answer for used, expired and unknown confirmation links: it says nothing about the person. */
+const INVALID_CONFIRMATION: WebResponse = {
+  status: 404,
+  html: page(
+    'Confirmation link no longer valid',
+    html`<h1>This confirmation link is no longer valid</h1><p>It may have been used already, or it expired. If you already pressed Confirm, there is nothing more to do.</p><p>Otherwise, open the join link again and fill in the form for a new email.</p>`,
+  ),
+};
+
+/** The form's limits: the inputs' maxlength and the server's check are these same numbers. */
+export const FIELD_LIMITS = { name: 200, email: 254 } as const;
+
 const form = z.object({
-  name: z.string().trim().min(1, 'Enter your name.').max(200, 'That name is too long.'),
+  name: z
+    .string()
+    .max(FIELD_LIMITS.name, `Names can be at most ${FIELD_LIMITS.name} characters.`)
+    .trim()
+    .min(1, 'Enter your name.'),
   email: z
     .string()
+    .max(FIELD_LIMITS.email, `Email addresses can be at most ${FIELD_LIMITS.email} characters.`)
     .trim()
-    .max(254, 'That email address is too long.')
     .pipe(z.email('Enter a valid email address, like name@example.com.')),
 });
+
+/** What the form shows again after an error: a value over its limit is left out, never echoed back. */
+function echoed(values: { name: string; email: string }) {
+  return {
+    name: values.name.length > FIELD_LIMITS.name ? '' : values.name,
+    email: values.email.length > FIELD_LIMITS.email ? '' : values.email,
+  };
+}
 
 function joinForm(
   intro: { accountName: string; role: string; domains: string[] },
@@ -55,10 +79,10 @@ ${intro.domains.length ? html`<p class="muted">This link is for ${intro.domains.
 <form method="post" novalidate>
   <input type="hidden" name="csrf" value="${field}">
   <label for="name">Name</label>
-  <input id="name" name="name" type="text" autocomplete="name" maxlength="200" value="${values.name ?? ''}" required>
+  <input id="name" name="name" type="text" autocomplete="name" maxlength="${FIELD_LIMITS.name}" value="${values.name ?? ''}" required>
   ${errors.name ? html`<p class="error" id="name-error">${errors.name}</p>` : ''}
   <label for="email">Work email</label>
-  <input id="email" name="email" type="email" autocomplete="email" maxlength="254" value="${values.email ?? ''}" required>
+  <input id="email" name="email" type="email" autocomplete="email" maxlength="${FIELD_LIMITS.email}" value="${values.email ?? ''}" required>
   ${errors.email ? html`<p class="error" id="email-error">${errors.email}</p>` : ''}
   <button type="submit">Send me the link</button>
 </form>`;
@@ -111,7 +135,7 @@ export function registerJoinPages(
     const values = { name: req.form.get('name') ?? '', email: req.form.get('email') ?? '' };
     const again = (errors: Record<string, string>): WebResponse => ({
       status: 422,
-      html: page(`Join ${intro.accountName}`, joinForm(intro, csrf.issue(req).field, values, errors)),
+      html: page(`Join ${intro.accountName}`, joinForm(intro, csrf.issue(req).field, echoed(values), errors)),
     });
     const parsed = form.safeParse(values);
     if (!parsed.success) {
@@ -134,7 +158,38 @@ export function registerJoinPages(
     };
   });
 
+  // Opening the emailed link only shows a Confirm button: mail scanners and link previews fetch links
+  // (GET and HEAD) before the person does, and must not join anyone.
   router.add('GET', '/join/confirm/:token', async (req) => {
+    const pending = await links.findConfirmation(req.em, req.params.token ?? '');
+    if (!pending) return INVALID_CONFIRMATION;
+    const account = pending.accountName ?? 'the account';
+    const { field, cookie } = csrf.issue(req);
+    return {
+      headers: cookie ? { 'set-cookie': cookie } : {},
+      html: page(
+        `Join ${account}`,
+        html`<h1>Confirm to join ${account}</h1>
+<p>You will join ${account} as ${ROLE_LABEL[pending.role] ?? pending.role} with ${pending.email}.</p>
+<form method="post">
+  <input type="hidden" name="csrf" value="${field}">
+  <button type="submit">Confirm</button>
+</form>
+<p class="muted">Did not ask to join? Close this page: nothing happens unless you press Confirm.</p>`,
+      ),
+    };
+  });
+
+  router.add('POST', '/join/confirm/:token', async (req) => {
+    if (!csrf.verify(req)) {
+      return {
+        status: 403,
+        html: page(
+          'Please try again',
+          html`<h1>Please try again</h1><p>This page expired or was sent from another page. <a href="${req.path}">Open the confirmation link again</a> and press Confirm.</p>`,
+        ),
+      };
+    }
     const result = await links.confirm(req.em, req.params.token ?? '');
     const account = result.accountName ?? 'the account';
     switch (result.status) {
@@ -168,7 +223,7 @@ export function registerJoinPages(
           ),
         };
       default:
-        return INVALID;
+        return INVALID_CONFIRMATION;
     }
   });
 }
