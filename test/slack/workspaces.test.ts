@@ -43,7 +43,9 @@ async function rowCounts(): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (const { name } of tables) {
     const [schema, table] = name.split('.');
-    const [row] = await conn.execute<{ n: number }[]>(`select count(*)::int as n from "${schema}"."${table}"`);
+    const [row] = await conn.execute<{ n: number }[]>(
+      `select count(*)::int as n from "${schema}"."${table}"`,
+    );
     counts[name] = row!.n;
   }
   return counts;
@@ -129,4 +131,32 @@ describe('a workspace that has not installed Roster', () => {
     await t.standin.waitForResponse((r) => JSON.stringify(r.body).includes('limit is now 7'));
     expect((await t.account()).seatLimit).toBe(7);
   });
+
+  it('reads the account settings as another Roster instance left them, on the next request', async () => {
+    const conn = t.em().getConnection();
+    await conn.execute(
+      `update account set allowed_email_domains = '{acme.test}', approval_channel_id = 'CAPPROVALS'
+        where team_id = 'T0001'`,
+    );
+    // A command: the settings are read right after its ack.
+    await t.slack.command('/joinlink', '', { user: 'UADMIN' });
+    const domains = findInput(t.standin.lastOpenedView(), 'domains');
+    expect(domains?.initial_value).toBe('acme.test');
+    // An event: Slack has its ack before Roster looks at anything.
+    await t.slack.event({ type: 'app_home_opened', user: 'UADMIN', tab: 'home', channel: 'DUADMIN' });
+    const home = await t.standin.waitForCall('views.publish', (c) => c.args.user_id === 'UADMIN');
+    expect(textOf(home.args.view)).toContain('Requests go to <#CAPPROVALS>');
+
+    await conn.execute(`update account set allowed_email_domains = '{}' where team_id = 'T0001'`);
+    await t.slack.command('/joinlink', '', { user: 'UADMIN' });
+    expect(findInput(t.standin.lastOpenedView(), 'domains')?.initial_value).toBeUndefined();
+  });
 });
+
+/** The element of a view's input block, by block id. */
+function findInput(
+  view: { blocks?: { block_id?: string; element?: Record<string, unknown> }[] },
+  blockId: string,
+) {
+  return view.blocks?.find((b) => b.block_id === blockId)?.element;
+}
