@@ -5,6 +5,7 @@ import type { WebClient } from '@slack/web-api';
 import type { Config } from './config.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
 import { initORM, type ORM } from './db/orm.ts';
+import { AccountDirectory } from './features/accounts/account.directory.ts';
 import { SlackInstallation } from './features/accounts/account.entity.ts';
 import { ensureAccount } from './features/accounts/account.service.ts';
 import { features as allFeatures, type Deps, type Feature } from './features/index.ts';
@@ -78,10 +79,12 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     });
     cleanups.push(['mailer', async () => mailer.close()]);
 
+    const accounts = new AccountDirectory();
     const { app, receiver } = createSlackApp({
       config,
       logger,
       em: orm.em,
+      accounts,
       processBeforeResponse: opts.processBeforeResponse,
     });
     try {
@@ -92,6 +95,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       );
     }
     await recordInstallation(app.client, orm, logger);
+    await accounts.load(orm.em.fork());
 
     await jobs.define(PRUNE_RECEIPTS_JOB, async () => {
       await pruneReceipts(orm.em.fork());

@@ -1,9 +1,10 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { App, type CodedError, HTTPReceiver, SocketModeReceiver } from '@slack/bolt';
+import { App, type CodedError, HTTPReceiver, type ReceiverEvent, SocketModeReceiver } from '@slack/bolt';
 import type { ExtendedErrorHandlerArgs } from '@slack/bolt/dist/App.js';
 import { WebClient } from '@slack/web-api';
 import type { Config } from '../config.ts';
-import { ensureAccount } from '../features/accounts/account.service.ts';
+import type { AccountDirectory } from '../features/accounts/account.directory.ts';
+import { Account } from '../features/accounts/account.entity.ts';
 import { isDomainError } from '../shared/errors.ts';
 import { referenceId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -17,6 +18,8 @@ export type SlackAppOptions = {
   config: Config;
   logger: Logger;
   em: EntityManager;
+  /** The installed workspaces' accounts; requests from any other team are refused. */
+  accounts: AccountDirectory;
   /** Wait for the handler before answering Slack's HTTP request; tests use it for determinism. */
   processBeforeResponse?: boolean;
 };
@@ -24,6 +27,31 @@ export type SlackAppOptions = {
 function unwrap(error: CodedError): unknown {
   const e = error as CodedError & { original?: unknown; originals?: unknown[] };
   return e.original ?? e.originals?.[0] ?? e;
+}
+
+export const NOT_INSTALLED = 'Roster is not installed in this workspace.';
+
+/** Work to do right after a request's ack() has answered Slack; set by the middleware, run once. */
+type AfterAck = { run?: () => Promise<void> };
+
+/**
+ * Bolt's App, with every request's ack() followed by the work the middleware deferred past it (loading the
+ * account), so a listener that acks first answers Slack at once and still finds its account loaded.
+ */
+class RosterApp extends App {
+  override processEvent(event: ReceiverEvent): Promise<void> {
+    const afterAck: AfterAck = {};
+    return super.processEvent({
+      ...event,
+      ack: async (response?: unknown) => {
+        await event.ack(response);
+        const run = afterAck.run;
+        afterAck.run = undefined;
+        await run?.();
+      },
+      customProperties: { ...event.customProperties, rosterAfterAck: afterAck },
+    });
+  }
 }
 
 /** The Bolt app: HTTP receiver at /slack/events (or Socket Mode), request middleware and one error handler. */
@@ -40,7 +68,7 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; receiver?: HT
         logger: log,
       });
   const socketReceiver = socketMode ? socketModeReceiver(config, log) : undefined;
-  const app = new App({
+  const app = new RosterApp({
     token: config.slack.botToken,
     signingSecret: config.slack.signingSecret,
     receiver: receiver ?? socketReceiver,
@@ -48,23 +76,41 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; receiver?: HT
     clientOptions: { slackApiUrl: config.slack.apiUrl, logger: log },
     deferInitialization: true,
     extendedErrorHandler: true,
+    // Nothing reads context.conversation; Bolt's default store would run on every request.
+    convoStore: false,
   });
 
-  refuseReplays(app, opts.em, logger);
+  refuseReplays(app, opts.em, logger, opts.accounts);
 
-  app.use(async ({ body, context, next }) => {
+  app.use(async (args) => {
+    const { body, context, next } = args;
     const payload = body as Record<string, any>;
     const teamId = context.teamId ?? teamIdOf(payload);
-    const userId = context.userId ?? userIdOf(payload);
+    const identity = teamId ? opts.accounts.find(teamId) : undefined;
     const surface = surfaceOf(payload);
-    const em = opts.em.fork();
-    const requestLog = logger.child({ team: teamId, user: userId, surface });
-    if (!teamId) {
-      requestLog.warn('request without a team id ignored');
+    if (!identity) {
+      // Nothing is looked up or written for a workspace that has not installed Roster; Slack gets a plain ack.
+      logger.warn(
+        { team: teamId ?? null, surface },
+        'request from a workspace where Roster is not installed refused',
+      );
+      const ack = (args as { ack?: (response?: unknown) => Promise<void> }).ack;
+      await ack?.(payload.command ? { response_type: 'ephemeral', text: NOT_INSTALLED } : undefined);
       return;
     }
-    const account = await ensureAccount(em, teamId);
-    const rc: RosterContext = { em, log: requestLog, account, teamId, userId, surface };
+    const userId = context.userId ?? userIdOf(payload);
+    const em = opts.em.fork();
+    // The account's identity is known without the database; its settings are read once Slack has its ack,
+    // except where the ack waits for the handler anyway: events are acked before any middleware, and a view
+    // submission's ack carries the handler's validation errors.
+    const account = em.getReference(Account, identity.id);
+    const load = async () => {
+      await em.findOneOrFail(Account, identity.id);
+    };
+    if (payload.type === 'event_callback' || payload.type?.startsWith('view_')) await load();
+    else (context.rosterAfterAck as AfterAck).run = load;
+    const requestLog = logger.child({ team: teamId, user: userId, surface });
+    const rc: RosterContext = { em, log: requestLog, account, teamId: identity.teamId, userId, surface };
     context.roster = rc;
     await next();
   });

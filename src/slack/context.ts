@@ -7,6 +7,10 @@ import type { Logger } from '../shared/logger.ts';
 export type RosterContext = {
   em: EntityManager;
   log: Logger;
+  /**
+   * The request's account. Its id is known at once; its settings (name, approval channel, domains, expiry) are
+   * loaded when `ack()` returns, or before the handler for events and view submissions: read them after the ack.
+   */
   account: IAccount;
   teamId: string;
   userId?: string;

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { AckFn, App, ReceiverEvent } from '@slack/bolt';
+import type { AccountDirectory } from '../features/accounts/account.directory.ts';
 import { Account } from '../features/accounts/account.entity.ts';
 import { auditRefusal } from '../features/audit/audit.service.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -33,7 +34,7 @@ export function replayKey(body: Record<string, any>): string | undefined {
  * recorded just after `ack()` (so the acknowledgement never waits for the database) and the listener
  * stops there when the key was seen before; events, which Bolt acknowledges itself, are checked first.
  */
-export function refuseReplays(app: App, em: EntityManager, logger: Logger): void {
+export function refuseReplays(app: App, em: EntityManager, logger: Logger, accounts: AccountDirectory): void {
   const process = app.processEvent.bind(app);
   const refused = async (body: Record<string, any>, key: string) => {
     const teamId = teamIdOf(body) ?? body.team_id;
@@ -56,7 +57,9 @@ export function refuseReplays(app: App, em: EntityManager, logger: Logger): void
   app.processEvent = async (event: ReceiverEvent) => {
     const body = event.body as Record<string, any>;
     const key = replayKey(body);
-    if (!key) return process(event);
+    // A workspace that has not installed Roster is refused by the middleware, with nothing written.
+    const teamId = teamIdOf(body) ?? body.team_id;
+    if (!key || !teamId || !accounts.find(teamId)) return process(event);
     if (key.startsWith('event:')) {
       if (await firstTime(em.fork(), key)) return process(event);
       await event.ack();

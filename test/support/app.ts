@@ -3,7 +3,7 @@ import { type Roster, startRoster } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { Account, type IAccount } from '../../src/features/accounts/account.entity.ts';
 import type { Feature } from '../../src/features/index.ts';
-import { createLogger } from '../../src/shared/logger.ts';
+import { createLogger, type Logger } from '../../src/shared/logger.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { SlackDriver } from './slack-driver.ts';
 import { type Member, type SlackStandin, startSlackStandin } from './slack-standin.ts';
@@ -47,7 +47,14 @@ export type TestApp = {
  * and an SMTP sink, with Slack's requests answered only after their handlers finish.
  */
 export async function startTestApp(
-  opts: { members?: Member[]; env?: Record<string, string>; features?: Feature[]; seatLimit?: number } = {},
+  opts: {
+    members?: Member[];
+    env?: Record<string, string>;
+    features?: Feature[];
+    seatLimit?: number;
+    /** Where the app logs; by default a logger at LOG_LEVEL (silent unless set). */
+    logger?: Logger;
+  } = {},
 ): Promise<TestApp> {
   const db = await createTestDatabase();
   const standin = await startSlackStandin({
@@ -69,7 +76,7 @@ export async function startTestApp(
   });
   const roster = await startRoster({
     config,
-    logger: createLogger(config.logLevel),
+    logger: opts.logger ?? createLogger(config.logLevel),
     processBeforeResponse: true,
     host: '127.0.0.1',
     ...(opts.features ? { features: opts.features } : {}),
