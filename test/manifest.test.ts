@@ -155,11 +155,18 @@ describe('manifest.yml', () => {
     expect(manifest.settings.socket_mode_enabled).toBe(false);
   });
 
-  it('declares every slash command Roster handles, unescaped, with a usage hint', () => {
+  it('declares every slash command Roster handles, with a usage hint; only /people gets mentions escaped', () => {
     const commands = manifest.features.slash_commands;
-    expect(commands.map((c) => c.command).sort()).toEqual(['/contact', '/invite', '/joinlink', '/seats']);
+    expect(commands.map((c) => c.command).sort()).toEqual([
+      '/contact',
+      '/invite',
+      '/joinlink',
+      '/people',
+      '/seats',
+    ]);
     for (const c of commands) {
-      expect(c.should_escape).toBe(false);
+      // `/people @ana` must arrive as <@U…> to name one person; the others read typed text as it is.
+      expect(c.should_escape).toBe(c.command === '/people');
       expect(c.description.length).toBeGreaterThan(0);
       expect(c.usage_hint.length).toBeGreaterThan(0);
     }

@@ -11,6 +11,7 @@ import { csvImportFeature } from './csv-import/index.ts';
 import { homeFeature } from './home/index.ts';
 import { invitesFeature } from './invites/index.ts';
 import { joinLinksFeature } from './join-links/index.ts';
+import { peopleFeature } from './people/index.ts';
 import type { PeopleChanges } from './people/people.changes.ts';
 import type { AdminDirectory } from './seats/admins.ts';
 import { seatsFeature } from './seats/index.ts';
@@ -45,5 +46,6 @@ export const features: Feature[] = [
   contactsFeature,
   joinLinksFeature,
   csvImportFeature,
+  peopleFeature,
   homeFeature,
 ];

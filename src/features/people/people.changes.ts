@@ -52,7 +52,7 @@ export class PeopleChanges {
     account: IAccount,
     actor: Actor,
     userId: string,
-    opts: { sendInvitation?: boolean } = {},
+    opts: { sendInvitation?: boolean; addSeat?: boolean } = {},
   ) {
     return this.change(em, account, actor, userId, 'unlock', undefined, opts);
   }
@@ -62,13 +62,20 @@ export class PeopleChanges {
     account: IAccount,
     actor: Actor,
     userId: string,
-    opts: { sendInvitation?: boolean } = {},
+    opts: { sendInvitation?: boolean; addSeat?: boolean } = {},
   ) {
     return this.change(em, account, actor, userId, 'reactivate', undefined, opts);
   }
 
-  changeRole(em: EntityManager, account: IAccount, actor: Actor, userId: string, role: Role) {
-    return this.change(em, account, actor, userId, 'role_change', role, {});
+  changeRole(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    userId: string,
+    role: Role,
+    opts: { addSeat?: boolean } = {},
+  ) {
+    return this.change(em, account, actor, userId, 'role_change', role, opts);
   }
 
   private async change(

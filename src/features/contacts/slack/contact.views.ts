@@ -4,6 +4,7 @@ import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inpu
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import { statusText } from '../../invites/invite.service.ts';
 import { INVITE_ACTIONS } from '../../invites/slack/summary.ts';
+import { PERSON_ACTIONS } from '../../people/slack/blocks.ts';
 import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
 import type { SearchHit } from '../contact.service.ts';
 
@@ -132,21 +133,16 @@ export function findResults(
       );
     } else {
       const line = `*${esc(hit.name)}*${details ? ` · ${details}` : ''}\nUser, ${ROLE_LABEL[hit.role]}, ${statusText(hit.status)}`;
-      if (hit.status === 'invited') {
-        blocks.push({
-          type: 'section',
-          text: { type: 'mrkdwn', text: line },
-          accessory: button('Resend invitation', INVITE_ACTIONS.resend, hit.id),
-        });
-      } else if (hit.status === 'not_invited') {
-        blocks.push({
-          type: 'section',
-          text: { type: 'mrkdwn', text: line },
-          accessory: button('Send invitation', INVITE_ACTIONS.send, hit.id),
-        });
-      } else {
-        blocks.push(section(line));
-      }
+      const invite =
+        hit.status === 'invited'
+          ? [button('Resend invitation', INVITE_ACTIONS.resend, hit.id)]
+          : hit.status === 'not_invited'
+            ? [button('Send invitation', INVITE_ACTIONS.send, hit.id)]
+            : [];
+      blocks.push(
+        section(line),
+        actions(`user:${hit.id}`, button('Person card', PERSON_ACTIONS.open, hit.id), ...invite),
+      );
     }
   }
   if (more) {

@@ -1,0 +1,311 @@
+import { ref } from '@mikro-orm/core';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
+import { z } from 'zod';
+import { DomainError } from '../../shared/errors.ts';
+import type { IAccount, IPermissionSet } from '../accounts/account.entity.ts';
+import { audit } from '../audit/audit.service.ts';
+import { AuditEvent, type IAuditEvent } from '../audit/audit-event.entity.ts';
+import { Contact, type IContact } from '../contacts/contact.entity.ts';
+import { Invitation } from '../invites/invitation.entity.ts';
+import type { Actor, SeatService } from '../seats/seat.service.ts';
+import { permissionSetToGrant } from './grants.ts';
+import { findUserByEmail } from './people.service.ts';
+import { displayName, type IUser, isPaidRole, SEAT_HOLDING_STATUSES, User } from './user.entity.ts';
+
+export const HISTORY_SIZE = 20;
+
+const text = (max: number) =>
+  z
+    .string()
+    .trim()
+    .max(max, `Keep it under ${max} characters.`)
+    .nullable()
+    .optional()
+    .transform((v) => v || null);
+
+/** A person's details as an admin edits them; the same limits as the contact form. */
+export const detailsInput = z.object({
+  firstName: text(100),
+  lastName: text(100),
+  title: text(200),
+  phone: text(50),
+  company: text(200),
+  notes: text(2000),
+});
+export type DetailsInput = z.infer<typeof detailsInput>;
+
+export type PersonCard = {
+  user: IUser;
+  permissionSet: IPermissionSet | null;
+  contact: IContact | null;
+  invitation: { expiresAt: Date; deliveryMethod: string | null | undefined } | null;
+  history: IAuditEvent[];
+};
+
+/**
+ * One person as an admin sees them, and the changes that take no seat: deactivating, the permission set,
+ * the details and the login email. Changes that need a seat go through PeopleChanges and the seat rules.
+ */
+export class PersonService {
+  private readonly seats: SeatService;
+  private readonly now: () => Date;
+
+  constructor(seats: SeatService, now: () => Date = () => new Date()) {
+    this.seats = seats;
+    this.now = now;
+  }
+
+  /** The user of the account with this email, or behind this Slack id; null when there is none. */
+  async find(
+    em: EntityManager,
+    account: IAccount,
+    by: { email?: string; slackUserId?: string },
+  ): Promise<IUser | null> {
+    if (by.slackUserId) {
+      const bySlack = await em.findOne(User, { account, slackUserId: by.slackUserId });
+      if (bySlack) return bySlack;
+    }
+    return by.email ? findUserByEmail(em, account, by.email) : null;
+  }
+
+  /** Everything the person card shows, looked up within the account. */
+  async card(em: EntityManager, account: IAccount, userId: string): Promise<PersonCard> {
+    const user = z.uuid().safeParse(userId).success
+      ? await em.findOne(User, { id: userId, account }, { populate: ['permissionSet'] })
+      : null;
+    if (!user) throw new DomainError('not_found', 'That person is no longer in Roster.');
+    const contact = await em.findOne(Contact, { account, user });
+    const invitations = await em.find(Invitation, { account, user }, { orderBy: { createdAt: 'desc' } });
+    const pending = invitations.find((i) => i.status === 'pending');
+    const subjects = [user.id, ...invitations.map((i) => i.id), ...(contact ? [contact.id] : [])];
+    const history = await em.find(
+      AuditEvent,
+      { account, subjectId: { $in: subjects } },
+      { orderBy: { createdAt: 'desc', id: 'desc' }, limit: HISTORY_SIZE },
+    );
+    return {
+      user,
+      permissionSet: user.permissionSet?.isInitialized() ? user.permissionSet.getEntity() : null,
+      contact,
+      invitation: pending ? { expiresAt: pending.expiresAt, deliveryMethod: pending.deliveryMethod } : null,
+      history,
+    };
+  }
+
+  /**
+   * Deactivates a person: their seat is freed and a pending invitation cancelled, in one transaction.
+   * Says whether they were active, so whoever asked can tell them. Deactivating twice changes nothing.
+   */
+  async deactivate(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    userId: string,
+  ): Promise<{ user: IUser; wasActive: boolean; seatFreed: boolean; already: boolean }> {
+    requireAdmin(actor, 'deactivate people');
+    return em.transactional(async (tx) => {
+      const user = await this.locked(tx, account, userId);
+      if (user.status === 'deactivated') return { user, wasActive: false, seatFreed: false, already: true };
+      const before = user.status;
+      const seatFreed = isPaidRole(user.role) && SEAT_HOLDING_STATUSES.includes(user.status);
+      const pending = await tx.find(Invitation, { user, status: 'pending' });
+      for (const invitation of pending) {
+        invitation.status = 'cancelled';
+        invitation.cancelledAt = this.now();
+      }
+      user.status = 'deactivated';
+      user.deactivatedAt = this.now();
+      audit(tx, {
+        account,
+        actor: actor.slackUserId,
+        action: 'user.deactivated',
+        subjectType: 'user',
+        subjectId: user.id,
+        surface: actor.surface,
+        data: { email: user.email, before, invitationsCancelled: pending.length },
+      });
+      if (seatFreed) this.seats.freed(tx, account, actor, user.email);
+      return { user, wasActive: before === 'active', seatFreed, already: false };
+    });
+  }
+
+  /** Gives a person another permission set; a set that makes its holder an admin only from an admin. */
+  async changePermissionSet(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    userId: string,
+    permissionSetId: string,
+  ): Promise<{ user: IUser; set: IPermissionSet; changed: boolean }> {
+    requireAdmin(actor, 'change permission sets');
+    return em.transactional(async (tx) => {
+      const user = await this.locked(tx, account, userId);
+      const set = await permissionSetToGrant(tx, account, actor, permissionSetId, user.email);
+      if (!set)
+        throw new DomainError('invalid_input', 'Choose a permission set.', { field: 'permission_set' });
+      const from = user.permissionSet?.id ?? null;
+      if (from === set.id) return { user, set, changed: false };
+      user.permissionSet = ref(set);
+      audit(tx, {
+        account,
+        actor: actor.slackUserId,
+        action: 'user.permission_set_changed',
+        subjectType: 'user',
+        subjectId: user.id,
+        surface: actor.surface,
+        data: { email: user.email, from, to: set.id, set: set.name, grantsAdmin: set.isAdmin },
+      });
+      return { user, set, changed: true };
+    });
+  }
+
+  /**
+   * Edits a person's names, title and phone, and the company and notes kept on their linked contact
+   * details (created the first time they are needed). Returns the fields that changed.
+   */
+  async editDetails(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    userId: string,
+    raw: Record<string, unknown>,
+  ): Promise<{ user: IUser; changed: string[] }> {
+    requireAdmin(actor, "edit people's details");
+    const parsed = detailsInput.safeParse(raw);
+    if (!parsed.success) {
+      const fields: Record<string, string> = {};
+      for (const issue of parsed.error.issues) fields[String(issue.path[0])] ??= issue.message;
+      throw new DomainError('invalid_input', Object.values(fields)[0] ?? 'Check the details.', { fields });
+    }
+    const input = parsed.data;
+    return em.transactional(async (tx) => {
+      const user = await this.locked(tx, account, userId);
+      const changed: string[] = [];
+      for (const key of ['firstName', 'lastName', 'title', 'phone'] as const) {
+        if ((user[key] ?? null) !== input[key]) {
+          user[key] = input[key];
+          changed.push(key);
+        }
+      }
+      let contact = await tx.findOne(Contact, { account, user });
+      if (!contact && (input.company || input.notes)) {
+        contact = tx.create(Contact, {
+          account,
+          user,
+          name: displayName({ ...user, firstName: input.firstName, lastName: input.lastName }),
+          email: null,
+          addedBy: actor.slackUserId,
+        });
+      }
+      for (const key of ['company', 'notes'] as const) {
+        if (contact && (contact[key] ?? null) !== input[key]) {
+          contact[key] = input[key];
+          changed.push(key);
+        }
+      }
+      if (changed.length) {
+        audit(tx, {
+          account,
+          actor: actor.slackUserId,
+          action: 'user.edited',
+          subjectType: 'user',
+          subjectId: user.id,
+          surface: actor.surface,
+          data: { email: user.email, changed },
+        });
+      }
+      return { user, changed };
+    });
+  }
+
+  /**
+   * Changes the email a person logs in with. A pending invitation went to the old address, so it is
+   * cancelled; the admin sends a new one. Another user or contact with the new address is a clash.
+   */
+  async changeEmail(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    userId: string,
+    newEmail: string,
+  ): Promise<{ user: IUser; from: string; invitationCancelled: boolean }> {
+    requireAdmin(actor, "change people's login email");
+    const email = newEmail.trim();
+    if (email.length > 254 || !z.email().safeParse(email).success) {
+      throw new DomainError('invalid_input', 'Enter a valid email address, like name@example.com.', {
+        field: 'email',
+      });
+    }
+    try {
+      return await em.transactional(async (tx) => {
+        const user = await this.locked(tx, account, userId);
+        const from = user.email;
+        if (from.trim().toLowerCase() === email.toLowerCase()) {
+          throw new DomainError('conflict', `${email} is already their login email.`, { field: 'email' });
+        }
+        const clash = await findUserByEmail(tx, account, email);
+        if (clash) {
+          throw new DomainError('conflict', `${email} is already the login of ${displayName(clash)}.`, {
+            field: 'email',
+          });
+        }
+        const contactClash = await tx.findOne(Contact, {
+          account,
+          email: { $ilike: email.replace(/([%_\\])/g, '\\$1') },
+          user: { $ne: user.id },
+        });
+        if (contactClash) {
+          throw new DomainError(
+            'conflict',
+            `${email} belongs to the contact ${contactClash.name}: convert that contact instead, or change its email first.`,
+            { field: 'email' },
+          );
+        }
+        const pending = await tx.find(Invitation, { user, status: 'pending' });
+        for (const invitation of pending) {
+          invitation.status = 'cancelled';
+          invitation.cancelledAt = this.now();
+        }
+        if (pending.length && user.status === 'invited') user.status = 'not_invited';
+        user.email = email;
+        audit(tx, {
+          account,
+          actor: actor.slackUserId,
+          action: 'user.email_changed',
+          subjectType: 'user',
+          subjectId: user.id,
+          surface: actor.surface,
+          data: { from, to: email, invitationsCancelled: pending.length },
+        });
+        await tx.flush();
+        return { user, from, invitationCancelled: pending.length > 0 };
+      });
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) {
+        throw new DomainError('conflict', `${email} was just given to someone else.`, { field: 'email' });
+      }
+      throw err;
+    }
+  }
+
+  /** The user, locked for the rest of the transaction so a concurrent change waits for this one. */
+  private async locked(tx: EntityManager, account: IAccount, userId: string): Promise<IUser> {
+    const [row] = z.uuid().safeParse(userId).success
+      ? await tx
+          .getConnection()
+          .execute<{ id: string }[]>(
+            'select id from app_user where id = ? and account_id = ? for update',
+            [userId, account.id],
+            'all',
+            tx.getTransactionContext(),
+          )
+      : [];
+    if (!row) throw new DomainError('not_found', 'That person is no longer in Roster.');
+    return tx.findOneOrFail(User, row.id, { refresh: true, populate: ['permissionSet'] });
+  }
+}
+
+function requireAdmin(actor: Actor, what: string): void {
+  if (!actor.isAdmin) throw new DomainError('not_admin', `Only admins can ${what}.`);
+}

@@ -1,0 +1,57 @@
+import type { App } from '@slack/bolt';
+import { slackActor } from '../../../slack/actor.ts';
+import { esc } from '../../../slack/blocks.ts';
+import { roster } from '../../../slack/context.ts';
+import type { Deps } from '../../index.ts';
+import type { PersonService } from '../person.service.ts';
+import { personCard } from './blocks.ts';
+
+const HELP = [
+  '*`/people ana@example.com`* or *`/people @ana`* shows the person card: status, role, seat, details and history.',
+  'Admins change people from the card: unlock, deactivate, reactivate, change role or permission set, edit details, change the login email.',
+  'Anyone else sees the card and can ask an admin for a change that takes a paid seat.',
+].join('\n');
+
+/** What was typed after `/people`: a mention (`<@U123|ana>`), an email (plain or `<mailto:…|…>`), or help. */
+export function parsePeopleText(text: string): { slackUserId: string } | { email: string } | { help: true } {
+  const t = text.trim();
+  const mention = /^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$/.exec(t);
+  if (mention) return { slackUserId: mention[1]! };
+  const mailto = /^<mailto:([^|>]+)(?:\|[^>]*)?>$/i.exec(t);
+  const email = mailto ? mailto[1]! : t;
+  if (/^[^\s@<>]+@[^\s@<>]+$/.test(email) && email.length <= 254) return { email };
+  return { help: true };
+}
+
+/** `/people EMAIL|@someone`: the person card, with the actions the viewer may take. */
+export function registerPeopleCommand(app: App, deps: Deps, people: PersonService): void {
+  app.command('/people', async ({ ack, command, context, respond }) => {
+    await ack();
+    const parsed = parsePeopleText(command.text);
+    if ('help' in parsed) {
+      const typed = command.text.trim();
+      await respond({
+        response_type: 'ephemeral',
+        text: `${typed && !/^help$/i.test(typed) ? `I could not read \`${esc(typed.slice(0, 100))}\` as an email or a mention.\n` : ''}${HELP}`,
+      });
+      return;
+    }
+    const { em, account } = roster(context);
+    const actor = await slackActor(deps, context, command.user_id);
+    let user = await people.find(em, account, parsed);
+    if (!user && 'slackUserId' in parsed) {
+      const person = await deps.admins.slackPerson(parsed.slackUserId).catch(() => null);
+      if (person?.email) user = await people.find(em, account, { email: person.email });
+    }
+    if (!user) {
+      const who = 'email' in parsed ? esc(parsed.email) : `<@${parsed.slackUserId}>`;
+      await respond({
+        response_type: 'ephemeral',
+        text: `${who} is not a user in Roster. Invite them with \`/invite${'email' in parsed ? ` ${esc(parsed.email)}` : ''}\`, or look for contacts with \`/contact find\`.`,
+      });
+      return;
+    }
+    const card = await people.card(em, account, user.id);
+    await respond({ response_type: 'ephemeral', ...personCard(card, actor) });
+  });
+}

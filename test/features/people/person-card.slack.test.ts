@@ -1,0 +1,280 @@
+import { Account, PermissionSet } from '../../../src/features/accounts/account.entity.ts';
+import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
+import { Contact } from '../../../src/features/contacts/contact.entity.ts';
+import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
+import { personServiceOf } from '../../../src/features/people/index.ts';
+import { type IUser, type Role, User, type UserStatus } from '../../../src/features/people/user.entity.ts';
+import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
+import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { fillView, textOf } from '../../support/views.ts';
+
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await startTestApp({ seatLimit: 10 });
+});
+afterAll(() => t.stop());
+
+let n = 0;
+async function person(status: UserStatus, role: Role = 'employee', extra: Partial<IUser> = {}) {
+  const em = t.em();
+  const user = em.create(User, {
+    account: await t.account(),
+    email: `person${++n}@acme.test`,
+    firstName: 'Pat',
+    lastName: `Person${n}`,
+    role,
+    status,
+    addedBy: 'UADMIN',
+    ...extra,
+  });
+  await em.flush();
+  return user;
+}
+
+const fresh = (id: string) => t.em().findOneOrFail(User, id, { populate: ['permissionSet'] });
+const usedSeats = async () => (await t.roster.deps.seats.usage(t.em(), await t.account())).used;
+
+/** `/people EMAIL` as `user`: the ephemeral card Roster answered with. */
+async function card(user: string, text: string) {
+  const before = t.standin.responses.length;
+  await t.slack.command('/people', text, { user });
+  return eventually(() => t.standin.responses.slice(before).at(-1));
+}
+
+/** Presses a card button and submits the form it opened with `values`. */
+async function change(user: string, cardBody: any, buttonText: string, values: Record<string, any> = {}) {
+  await t.slack.clickButton(cardBody, buttonText, { user });
+  const view = t.standin.lastOpenedView();
+  expect(view.callback_id).toBe('person_change_modal');
+  return { view, result: await t.slack.submitView(view, values, { user }) };
+}
+
+describe('/people', () => {
+  it('shows an admin the card with status, seat, details and history, and the actions that fit', async () => {
+    const user = await person('locked', 'employee', { title: 'Engineer', phone: '+1 555 0101' });
+    const em = t.em();
+    em.create(Contact, {
+      account: await t.account(),
+      name: 'Pat',
+      email: null,
+      company: 'Acme Ltd',
+      notes: 'Met at the fair',
+      user,
+    });
+    await em.flush();
+    const res = await card('UADMIN', user.email);
+    const text = textOf(res.body);
+    expect(text).toContain(user.email);
+    expect(text).toContain('locked: imported, cannot log in until an admin unlocks them');
+    expect(text).toContain('holds no paid seat');
+    expect(text).toMatch(/Engineer[\s\S]*Acme Ltd[\s\S]*Met at the fair/);
+    expect(text).toContain('History');
+    const buttons = res.body.blocks.flatMap((b: any) => b.elements ?? []).map((e: any) => e.text?.text);
+    expect(buttons).toEqual([
+      'Unlock',
+      'Change role',
+      'Permission set',
+      'Edit details',
+      'Change email',
+      'Deactivate',
+    ]);
+  });
+
+  it('finds a person by @mention, as Slack escapes it', async () => {
+    const user = await person('active', 'client', { slackUserId: 'UMEMBER' });
+    const res = await card('UADMIN', '<@UMEMBER|max>');
+    expect(textOf(res.body)).toContain(user.email);
+  });
+
+  it('says who is not in Roster and how to invite them; help for anything else', async () => {
+    const missing = await card('UMANAGER', 'nobody@acme.test');
+    expect(textOf(missing.body)).toContain('is not a user in Roster');
+    expect(textOf(missing.body)).toContain('/invite nobody@acme.test');
+    const help = await card('UMANAGER', 'what is this');
+    expect(textOf(help.body)).toContain('could not read');
+    expect(textOf(help.body)).toContain('/people ana@example.com');
+  });
+
+  it('opens from the Person card button in /contact find results', async () => {
+    const user = await person('invited', 'employee', { lastName: 'Findable' });
+    await t.slack.command('/contact', 'find findable', { user: 'UMANAGER' });
+    const results = await t.standin.waitForResponse((r) => textOf(r.body).includes(user.email));
+    await t.slack.clickButton(results.body, 'Person card', { user: 'UMANAGER' });
+    const opened = await t.standin.waitForResponse((r) => textOf(r.body).includes('History'));
+    expect(textOf(opened.body)).toContain('invited, not yet accepted');
+  });
+
+  it('shows a requester the card read-only, with a way to ask for a seat-taking change', async () => {
+    const user = await person('locked');
+    const res = await card('UMANAGER', user.email);
+    const buttons = res.body.blocks.flatMap((b: any) => b.elements ?? []).map((e: any) => e.text?.text);
+    expect(buttons).toEqual(['Ask an admin to unlock']);
+    const { result } = await change('UMANAGER', res.body, 'Ask an admin to unlock');
+    expect(result.status).toBe(200);
+    const request = await eventually(() =>
+      t.em().findOne(SeatRequest, { email: user.email, status: 'pending' }),
+    );
+    expect(request.kind).toBe('unlock');
+    expect((await fresh(user.id)).status).toBe('locked');
+  });
+});
+
+describe('lifecycle changes from the card', () => {
+  it('unlocks an imported user into invited, taking a seat and sending the invitation', async () => {
+    const user = await person('locked');
+    const before = await usedSeats();
+    const res = await card('UADMIN', user.email);
+    await change('UADMIN', res.body, 'Unlock', { send_now: ['send_now'] });
+    expect((await fresh(user.id)).status).toBe('invited');
+    expect(await usedSeats()).toBe(before + 1);
+    await t.smtp.waitForMail((m) => m.toText === user.email);
+    await t.standin.waitForMessage((m) => m.channel === 'DUADMIN' && textOf(m).includes('Unlocked'));
+  });
+
+  it('offers to add a seat when none is free, and adds one only when asked', async () => {
+    const user = await person('locked');
+    const used = await usedSeats();
+    await t.setSeatLimit(used);
+    const res = await card('UADMIN', user.email);
+    const { view, result } = await change('UADMIN', res.body, 'Unlock', { send_now: [] });
+    expect(result.json.errors.add_seat).toMatch(/No paid seat is free[\s\S]*Add a seat if none is free/);
+    expect((await fresh(user.id)).status).toBe('locked');
+    const again = await t.slack.submitView(
+      view,
+      { send_now: [], add_seat: ['add_seat'] },
+      { user: 'UADMIN' },
+    );
+    expect(again.status).toBe(200);
+    expect((await fresh(user.id)).status).toBe('not_invited');
+    expect((await t.em().findOneOrFail(Account, (await t.account()).id)).seatLimit).toBe(used + 1);
+    await t.setSeatLimit(50);
+  });
+
+  it('deactivates: frees the seat, cancels the pending invitation, tells an active person', async () => {
+    const invited = await person('invited');
+    const em = t.em();
+    em.create(Invitation, {
+      account: await t.account(),
+      user: invited,
+      tokenHash: 'a'.repeat(64),
+      status: 'pending',
+      expiresAt: new Date(Date.now() + 86_400_000),
+    });
+    await em.flush();
+    const before = await usedSeats();
+    const res = await card('UADMIN', invited.email);
+    await t.slack.clickButton(res.body, 'Deactivate', { user: 'UADMIN' });
+    expect((await fresh(invited.id)).status).toBe('deactivated');
+    expect(await usedSeats()).toBe(before - 1);
+    expect((await t.em().findOneOrFail(Invitation, { user: invited.id })).status).toBe('cancelled');
+
+    const active = await person('active', 'employee', { slackUserId: 'UMANAGER' });
+    const activeCard = await card('UADMIN', active.email);
+    await t.slack.clickButton(activeCard.body, 'Deactivate', { user: 'UADMIN' });
+    await t.standin.waitForMessage(
+      (m) => m.channel === 'DUMANAGER' && textOf(m).includes('deactivated your access'),
+    );
+    expect(await t.em().count(AuditEvent, { action: 'user.deactivated', subjectId: active.id })).toBe(1);
+  });
+
+  it('reactivates a deactivated person through the seat rules', async () => {
+    const user = await person('deactivated');
+    const res = await card('UADMIN', user.email);
+    await change('UADMIN', res.body, 'Reactivate', { send_now: [] });
+    expect((await fresh(user.id)).status).toBe('not_invited');
+  });
+
+  it("changes a client's role to a paid one, and a paid one back, freeing the seat", async () => {
+    const user = await person('active', 'client');
+    const before = await usedSeats();
+    await change('UADMIN', (await card('UADMIN', user.email)).body, 'Change role', { role: 'contractor' });
+    expect((await fresh(user.id)).role).toBe('contractor');
+    expect(await usedSeats()).toBe(before + 1);
+    await change('UADMIN', (await card('UADMIN', user.email)).body, 'Change role', { role: 'client' });
+    expect(await usedSeats()).toBe(before);
+  });
+
+  it('changes the permission set; a requester cannot, even with a forged button', async () => {
+    const user = await person('active');
+    await change('UADMIN', (await card('UADMIN', user.email)).body, 'Permission set', {
+      permission_set: 'Manager',
+    });
+    expect((await fresh(user.id)).permissionSet?.getEntity().name).toBe('Manager');
+
+    const adminCard = (await card('UADMIN', user.email)).body;
+    await t.slack.clickButton(adminCard, 'Permission set', { user: 'UMANAGER' });
+    await t.standin.waitForResponse((r) => textOf(r.body).includes('Only admins can change that.'));
+    const admin = await t
+      .em()
+      .findOneOrFail(PermissionSet, { account: (await t.account()).id, isAdmin: true });
+    const service = personServiceOf(t.roster.deps);
+    await expect(
+      service.changePermissionSet(
+        t.em(),
+        await t.account(),
+        { slackUserId: 'UMANAGER', isAdmin: false, surface: 'slack' },
+        user.id,
+        admin.id,
+      ),
+    ).rejects.toMatchObject({ code: 'not_admin' });
+    expect((await fresh(user.id)).permissionSet?.getEntity().name).toBe('Manager');
+  });
+
+  it('edits details, keeping company and notes on the linked contact details', async () => {
+    const user = await person('active');
+    const res = await card('UADMIN', user.email);
+    const { view } = await change('UADMIN', res.body, 'Edit details', {
+      first_name: 'Patricia',
+      company: 'Globex',
+      notes: 'Prefers email',
+    });
+    const saved = await fresh(user.id);
+    expect(saved.firstName).toBe('Patricia');
+    const contact = await t.em().findOneOrFail(Contact, { user: user.id });
+    expect(contact).toMatchObject({ company: 'Globex', notes: 'Prefers email' });
+
+    const filled = fillView(view, {});
+    filled.state.values.notes = { notes: { type: 'plain_text_input', value: 'n'.repeat(2001) } };
+    const tooLong = await t.slack.viewSubmission({ user: 'UADMIN', view: filled });
+    expect(tooLong.json.errors.notes).toMatch(/under 2000 characters/);
+  });
+
+  it('changes the login email, refusing one that another person has, and cancels the old invitation', async () => {
+    const user = await person('not_invited');
+    const other = await person('active');
+    const res = await card('UADMIN', user.email);
+    const { view, result } = await change('UADMIN', res.body, 'Change email', {
+      email: other.email.toUpperCase(),
+    });
+    expect(result.json.errors.email).toContain('is already the login of');
+    const ok = await t.slack.submitView(view, { email: 'new.address@acme.test' }, { user: 'UADMIN' });
+    expect(ok.status).toBe(200);
+    expect((await fresh(user.id)).email).toBe('new.address@acme.test');
+    expect(await t.em().count(AuditEvent, { action: 'user.email_changed', subjectId: user.id })).toBe(1);
+  });
+});
+
+describe('races', () => {
+  it('lets exactly one of two admins unlock into the last seat', async () => {
+    const a = await person('locked');
+    const b = await person('locked');
+    await t.setSeatLimit(await usedSeats());
+    await t.setSeatLimit((await usedSeats()) + 1);
+    const account = await t.account();
+    const changes = t.roster.deps.people;
+    const results = await Promise.allSettled([
+      changes.unlock(t.em(), account, { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' }, a.id),
+      changes.unlock(t.em(), account, { slackUserId: 'UOWNER', isAdmin: true, surface: 'slack' }, b.id),
+    ]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(
+      results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code),
+    ).toEqual(['no_seat']);
+    const statuses = [(await fresh(a.id)).status, (await fresh(b.id)).status].sort();
+    expect(statuses).toEqual(['locked', 'not_invited']);
+    const usage = await t.roster.deps.seats.usage(t.em(), account);
+    expect(usage.used).toBe(usage.limit);
+    await t.setSeatLimit(50);
+  });
+});
