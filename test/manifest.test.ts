@@ -144,7 +144,7 @@ describe('manifest.yml', () => {
       manifest.settings.interactivity.request_url,
       manifest.settings.event_subscriptions.request_url,
     ];
-    expect(urls).toHaveLength(6);
+    expect(urls).toHaveLength(manifest.features.slash_commands.length + 2);
     for (const url of urls) {
       expect(url).toMatch(/^https:\/\//);
       expect(url.endsWith(EVENTS_URL_PATH)).toBe(true);

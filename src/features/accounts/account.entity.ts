@@ -13,6 +13,9 @@ export const Account = defineEntity({
     approvalChannelId: p.string().nullable(),
     allowedEmailDomains: p.array().default([]),
     invitationExpiryDays: p.integer().default(7),
+    /** Terms a new join link starts with; the admin may change them on the form. */
+    joinLinkExpiryDays: p.integer().default(30),
+    joinLinkMaxUses: p.integer().nullable(),
   },
 });
 export type IAccount = InferEntity<typeof Account>;

@@ -63,6 +63,7 @@ export function statusLabel(status: UserStatus): string {
     not_invited: 'not invited yet',
     invited: 'invited',
     active: 'active',
+    expired: 'invitation expired',
     deactivated: 'deactivated',
   }[status];
 }

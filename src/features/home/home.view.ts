@@ -16,6 +16,7 @@ const STATUS_LABEL = {
   not_invited: 'added, invitation not sent yet',
   invited: 'invited, not yet accepted',
   active: 'active',
+  expired: 'your invitation expired: ask the person who invited you for a new one',
   deactivated: 'deactivated',
 };
 

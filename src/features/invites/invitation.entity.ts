@@ -3,7 +3,7 @@ import { baseProperties } from '../../db/base.ts';
 import { Account } from '../accounts/account.entity.ts';
 import { User } from '../people/user.entity.ts';
 
-export const INVITATION_STATUSES = ['pending', 'accepted', 'cancelled', 'superseded'] as const;
+export const INVITATION_STATUSES = ['pending', 'accepted', 'cancelled', 'superseded', 'expired'] as const;
 export type InvitationStatus = (typeof INVITATION_STATUSES)[number];
 export const DELIVERY_METHODS = ['slack_dm', 'email'] as const;
 export type DeliveryMethod = (typeof DELIVERY_METHODS)[number];

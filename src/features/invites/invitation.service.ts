@@ -7,7 +7,7 @@ import type { Surface } from '../audit/audit-event.entity.ts';
 import type { IUser } from '../people/user.entity.ts';
 import { type IInvitation, Invitation } from './invitation.entity.ts';
 
-export const INVITE_JOBS = { deliver: 'invites.deliver' } as const;
+export const INVITE_JOBS = { deliver: 'invites.deliver', expire: 'invites.expire' } as const;
 
 /**
  * Creates a pending invitation for `user` inside `tx` (voiding any earlier one), marks the user invited

@@ -380,6 +380,60 @@ export class InviteService {
     });
   }
 
+  /**
+   * Invitations past their expiry: each becomes `expired`, and its user, if still only invited, becomes
+   * `expired` too and holds no seat. Rows another transaction holds (an acceptance in progress) are left
+   * for the next run. Returns how many invitations expired.
+   */
+  async expire(em: EntityManager, limit = 1000): Promise<number> {
+    return em.transactional(async (tx) => {
+      const rows = await tx.getConnection().execute<
+        {
+          id: string;
+          account_id: string;
+          user_id: string;
+          email: string;
+          role: Role;
+          user_expired: boolean;
+        }[]
+      >(
+        `with due as (
+           select i.id from invitation i
+            where i.status = 'pending' and i.expires_at <= ?
+            order by i.expires_at limit ? for update skip locked),
+         inv as (
+           update invitation set status = 'expired', updated_at = now()
+             from due where invitation.id = due.id
+             returning invitation.id, invitation.account_id, invitation.user_id),
+         users as (
+           update app_user set status = 'expired', updated_at = now()
+             from inv where app_user.id = inv.user_id and app_user.status = 'invited'
+             returning app_user.id)
+         select inv.id, inv.account_id, inv.user_id, u.email, u.role, (users.id is not null) as user_expired
+           from inv join app_user u on u.id = inv.user_id left join users on users.id = inv.user_id`,
+        [this.now(), limit],
+        'all',
+        tx.getTransactionContext(),
+      );
+      const actor: Actor = { slackUserId: 'roster', isAdmin: true, surface: 'job' };
+      for (const row of rows) {
+        const account = tx.getReference(Account, row.account_id);
+        audit(tx, {
+          account,
+          actor: 'roster',
+          action: 'invitation.expired',
+          subjectType: 'invitation',
+          subjectId: row.id,
+          surface: 'job',
+          data: { email: row.email, userExpired: row.user_expired },
+        });
+        if (row.user_expired && isPaidRole(row.role)) this.seats.freed(tx, account, actor, row.email);
+      }
+      await tx.flush();
+      return rows.length;
+    });
+  }
+
   /** Sends (or sends again) the invitation of a user who is invited or was added without one. */
   async resend(em: EntityManager, account: IAccount, actor: Actor, userId: string): Promise<IUser> {
     return em.transactional(async (tx) => {
@@ -431,23 +485,27 @@ export class InviteService {
     });
   }
 
-  /** Users whose invitation is pending or not yet sent: an admin sees all, anyone else those they added. */
-  async pending(em: EntityManager, account: IAccount, actor: Actor) {
-    const users = await em.find(
+  /**
+   * Users whose invitation is pending, not yet sent or expired, most recently changed first, at most
+   * `limit` of them and how many there are: an admin sees all, anyone else those they added.
+   */
+  async pending(em: EntityManager, account: IAccount, actor: Actor, limit = 50) {
+    const [users, total] = await em.findAndCount(
       User,
       {
         account,
-        status: { $in: ['invited', 'not_invited'] },
+        status: { $in: ['invited', 'not_invited', 'expired'] },
         ...(actor.isAdmin ? {} : { addedBy: actor.slackUserId }),
       },
-      { orderBy: { updatedAt: 'desc' }, limit: 50 },
+      { orderBy: { updatedAt: 'desc' }, limit },
     );
     const invitations = await em.find(Invitation, {
       user: { $in: users.map((u) => u.id) },
       status: 'pending',
     });
     const byUser = new Map(invitations.map((i) => [i.user.id, i]));
-    return users.map((user) => ({ user, invitation: byUser.get(user.id) as IInvitation | undefined }));
+    const rows = users.map((user) => ({ user, invitation: byUser.get(user.id) as IInvitation | undefined }));
+    return { rows, total };
   }
 
   private async userActorMayChange(
@@ -471,6 +529,7 @@ export function statusText(status: UserStatus): string {
     not_invited: 'added but not invited yet',
     invited: 'invited',
     active: 'already active',
+    expired: 'invitation expired',
     deactivated: 'deactivated',
   }[status];
 }

@@ -90,11 +90,12 @@ export class PeopleChanges {
     return em.transactional(async (tx) => {
       const user = await tx.findOne(User, { id: userId, account });
       if (!user) throw new DomainError('not_found', 'That person is not in Roster.');
-      const expected = { unlock: 'locked', reactivate: 'deactivated' } as const;
-      if (kind !== 'role_change' && user.status !== expected[kind]) {
+      // An expired invitation is brought back like a deactivation: the person needs a seat again.
+      const expected = { unlock: ['locked'], reactivate: ['deactivated', 'expired'] } as const;
+      if (kind !== 'role_change' && !(expected[kind] as readonly string[]).includes(user.status)) {
         throw new DomainError(
           'conflict',
-          `${displayName(user)} is ${user.status.replace('_', ' ')}, not ${expected[kind]}.`,
+          `${displayName(user)} is ${user.status.replace('_', ' ')}, not ${expected[kind].join(' or ')}.`,
         );
       }
       const role = newRole ?? user.role;

@@ -6,7 +6,14 @@ export const ROLES = ['employee', 'contractor', 'client'] as const;
 export type Role = (typeof ROLES)[number];
 export const PAID_ROLES: readonly Role[] = ['employee', 'contractor'];
 
-export const USER_STATUSES = ['locked', 'not_invited', 'invited', 'active', 'deactivated'] as const;
+export const USER_STATUSES = [
+  'locked',
+  'not_invited',
+  'invited',
+  'active',
+  'expired',
+  'deactivated',
+] as const;
 export type UserStatus = (typeof USER_STATUSES)[number];
 /** Statuses in which a paid-role user holds a seat. */
 export const SEAT_HOLDING_STATUSES: readonly UserStatus[] = ['not_invited', 'invited', 'active'];

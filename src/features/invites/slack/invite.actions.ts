@@ -5,7 +5,7 @@ import { slackActor } from '../../../slack/actor.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import type { Deps } from '../../index.ts';
-import { displayName, isPaidRole } from '../../people/user.entity.ts';
+import { displayName, isPaidRole, User } from '../../people/user.entity.ts';
 import { Invitation } from '../invitation.entity.ts';
 import type { InviteService } from '../invite.service.ts';
 import { INVITE_ACTIONS } from './summary.ts';
@@ -23,7 +23,22 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
       const id = uuid.safeParse(action.value);
       if (!id.success) throw new DomainError('not_found', 'That person is no longer in Roster.');
       const { em, account } = roster(context);
-      const user = await invites.resend(em, account, await slackActor(deps, context, body.user.id), id.data);
+      const actor = await slackActor(deps, context, body.user.id);
+      const expired = await em.findOne(User, { id: id.data, account, status: 'expired' });
+      if (expired) {
+        // The seat went back when the invitation expired: sending it again asks for one, like a new person.
+        const result = await deps.people.reactivate(em, account, actor, expired.id, { sendInvitation: true });
+        await respond({
+          response_type: 'ephemeral',
+          replace_original: false,
+          text:
+            result.status === 'done'
+              ? `:envelope: Invitation sent again to ${esc(expired.email)}${isPaidRole(expired.role) ? `; they hold a paid seat again${result.seatAdded ? ' (one seat was added)' : ''}` : ''}.`
+              : `:hourglass_flowing_sand: ${esc(expired.email)}'s invitation expired and their seat was freed, so an admin has been asked to approve a seat again. You will get a message when they decide.`,
+        });
+        return;
+      }
+      const user = await invites.resend(em, account, actor, id.data);
       await respond({
         response_type: 'ephemeral',
         replace_original: false,

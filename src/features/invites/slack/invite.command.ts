@@ -20,6 +20,9 @@ import {
 import { INVITE_VIEW, inviteModal } from './invite.modal.ts';
 import { inviteSummary, pendingActions } from './summary.ts';
 
+/** Two blocks a person, a heading and a last line: Slack takes at most 50 blocks in a message. */
+const SHOWN = 24;
+
 const HELP = [
   '*`/invite`* opens the invite form.',
   '*`/invite ana@example.com, bo@example.org contractor`* opens it filled in.',
@@ -49,35 +52,39 @@ export function registerInviteCommand(app: App, deps: Deps, invites: InviteServi
     if (/^pending$/i.test(text)) {
       const { em, account } = roster(context);
       const actor = await slackActor(deps, context, command.user_id);
-      const rows = await invites.pending(em, account, actor);
+      const { rows, total } = await invites.pending(em, account, actor, SHOWN);
       const blocks: Block[] = [
         section(
           rows.length
-            ? `*Invitations not yet accepted* (${rows.length}${actor.isAdmin ? '' : ', the ones you sent'})`
+            ? `*Invitations not yet accepted* (${total}${actor.isAdmin ? '' : ', the ones you sent'})`
             : actor.isAdmin
               ? 'No invitation is waiting to be accepted.'
               : 'None of the people you invited is waiting: everyone accepted, or you have not invited anyone yet.',
         ),
       ];
-      for (const { user, invitation } of rows.slice(0, 30)) {
+      for (const { user, invitation } of rows.slice(0, SHOWN)) {
         const state =
           user.status === 'not_invited'
             ? 'added, invitation not sent'
-            : invitation?.deliveredAt
-              ? `invited by ${invitation.deliveryMethod === 'email' ? 'email' : 'Slack DM'}, expires ${slackDate(invitation.expiresAt)}`
-              : invitation && invitation.deliveryAttempts > DELIVERY_RETRY.retryLimit
-                ? `:warning: delivery failed (${esc((invitation.lastError ?? '').slice(0, 80))}); check the address and press Resend`
-                : invitation?.lastError
-                  ? `delivery failing, retrying (${esc(invitation.lastError.slice(0, 80))})`
-                  : 'invitation being delivered';
+            : user.status === 'expired'
+              ? 'the invitation expired and the seat was freed; Resend asks for a seat again'
+              : invitation?.deliveredAt
+                ? `invited by ${invitation.deliveryMethod === 'email' ? 'email' : 'Slack DM'}, expires ${slackDate(invitation.expiresAt)}`
+                : invitation && invitation.deliveryAttempts > DELIVERY_RETRY.retryLimit
+                  ? `:warning: delivery failed (${esc((invitation.lastError ?? '').slice(0, 80))}); check the address and press Resend`
+                  : invitation?.lastError
+                    ? `delivery failing, retrying (${esc(invitation.lastError.slice(0, 80))})`
+                    : 'invitation being delivered';
         blocks.push(
           section(
             `*${esc(displayName(user))}*${user.firstName ? ` (${esc(user.email)})` : ''}: ${ROLE_LABEL[user.role]}, ${state}`,
           ),
         );
-        blocks.push(pendingActions(user.id, user.status as 'invited' | 'not_invited'));
+        blocks.push(pendingActions(user.id, user.status as 'invited' | 'not_invited' | 'expired'));
       }
-      if (rows.length > 30) blocks.push(note(`…and ${rows.length - 30} more.`));
+      if (total > rows.length) {
+        blocks.push(note(`…and ${total - rows.length} more. Find anyone with \`/people EMAIL\`.`));
+      }
       await respond({ response_type: 'ephemeral', text: 'Invitations not yet accepted', blocks });
       return;
     }

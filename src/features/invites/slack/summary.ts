@@ -51,7 +51,10 @@ export function inviteSummary(outcomes: InviteOutcome[], role: string): { text: 
   return { text, blocks };
 }
 
-export function pendingActions(userId: string, status: 'invited' | 'not_invited'): Block {
+export function pendingActions(userId: string, status: 'invited' | 'not_invited' | 'expired'): Block {
+  // An expired invitation has nothing left to cancel; sending it again asks for a seat again.
+  if (status === 'expired')
+    return actions(`pending:${userId}`, button('Resend', INVITE_ACTIONS.resend, userId));
   return actions(
     `pending:${userId}`,
     status === 'invited'

@@ -13,6 +13,7 @@ import {
 import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { IAuditEvent } from '../../audit/audit-event.entity.ts';
+import { INVITE_ACTIONS } from '../../invites/slack/summary.ts';
 import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
 import type { PersonCard } from '../person.service.ts';
 import { displayName, type IUser, isPaidRole, SEAT_HOLDING_STATUSES } from '../user.entity.ts';
@@ -33,6 +34,7 @@ const STATUS: Record<IUser['status'], string> = {
   not_invited: 'added, not invited yet',
   invited: 'invited, not yet accepted',
   active: 'active',
+  expired: 'invitation expired before it was accepted: Resend asks for a seat again',
   deactivated: 'deactivated: an admin can reactivate them',
 };
 
@@ -104,6 +106,8 @@ function adminButtons(user: IUser) {
   const out = [];
   if (user.status === 'locked') out.push(changeButton('Unlock', 'unlock', user));
   if (user.status === 'deactivated') out.push(changeButton('Reactivate', 'reactivate', user));
+  if (user.status === 'expired')
+    out.push(button('Resend invitation', INVITE_ACTIONS.resend, user.id, 'primary'));
   out.push(changeButton('Change role', 'role', user));
   out.push(changeButton('Permission set', 'permission_set', user));
   out.push(changeButton('Edit details', 'details', user));
@@ -130,6 +134,7 @@ function adminButtons(user: IUser) {
 function requesterButtons(user: IUser) {
   if (user.status === 'locked') return [changeButton('Ask an admin to unlock', 'unlock', user)];
   if (user.status === 'deactivated') return [changeButton('Ask an admin to reactivate', 'reactivate', user)];
+  if (user.status === 'expired') return [changeButton('Ask an admin to invite again', 'reactivate', user)];
   if (user.role === 'client') return [changeButton('Ask for a paid role', 'role', user)];
   return [];
 }
@@ -178,7 +183,7 @@ export function changeModal(
     case 'reactivate':
       return shell(opts.isAdmin ? 'Reactivate' : 'Ask to reactivate', opts.isAdmin ? 'Reactivate' : 'Ask', [
         intro(
-          `${who} is deactivated. Reactivating ${isPaidRole(user.role) ? 'takes a paid seat' : 'takes no seat (a client)'}.`,
+          `${who} ${user.status === 'expired' ? 'did not accept the invitation in time' : 'is deactivated'}. Reactivating ${isPaidRole(user.role) ? 'takes a paid seat' : 'takes no seat (a client)'}.`,
         ),
         sendNowInput(SEND_INVITE_HINT),
         ...addSeat,

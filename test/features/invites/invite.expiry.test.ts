@@ -1,0 +1,105 @@
+import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
+import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
+import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
+import { InviteService } from '../../../src/features/invites/invite.service.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
+import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
+import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { textOf } from '../../support/views.ts';
+
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await startTestApp({ seatLimit: 20 });
+});
+afterAll(() => t.stop());
+
+const used = async () => (await t.roster.deps.seats.usage(t.em(), await t.account())).used;
+
+/** The expiry as it runs in `days` days. */
+const expireIn = (days: number) =>
+  new InviteService(
+    t.roster.deps.seats,
+    t.roster.jobs,
+    () => new Date(Date.now() + days * 86_400_000),
+  ).expire(t.em());
+
+async function invite(as: string, email: string) {
+  await t.slack.command('/invite', `${email} employee`, { user: as });
+  await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: as });
+  const user = await eventually(() => t.em().findOne(User, { email }));
+  // Delivery holds the invitation's row for a moment; the expiry skips rows in use and takes them next run.
+  await eventually(async () => (await t.em().findOne(Invitation, { user: user.id }))?.deliveredAt);
+  return user;
+}
+
+describe('invitations that expire', () => {
+  it('frees the seat when the invitation expires, and only then', async () => {
+    const user = await invite('UADMIN', 'late@acme.test');
+    expect(user.status).toBe('invited');
+    const before = await used();
+    expect(await expireIn(6)).toBe(0);
+    expect(await expireIn(8)).toBe(1);
+    expect((await t.em().findOneOrFail(User, user.id)).status).toBe('expired');
+    expect((await t.em().findOneOrFail(Invitation, { user: user.id })).status).toBe('expired');
+    expect(await used()).toBe(before - 1);
+    expect(await t.em().count(AuditEvent, { action: 'invitation.expired' })).toBe(1);
+    expect(await t.em().count(AuditEvent, { action: 'seat.freed', data: { for: 'late@acme.test' } })).toBe(1);
+    // Running again finds nothing left to expire.
+    expect(await expireIn(8)).toBe(0);
+  });
+
+  it('runs on a schedule', async () => {
+    const schedules = await t.roster.jobs.boss.getSchedules();
+    expect(schedules.map((s: { name: string }) => s.name)).toContain(INVITE_JOBS.expire);
+  });
+
+  it("lists an expired invitation in /invite pending, and an admin's Resend takes a seat again", async () => {
+    const user = await invite('UADMIN', 'again@acme.test');
+    await expireIn(8);
+    const before = await used();
+    await t.slack.command('/invite', 'pending', { user: 'UADMIN' });
+    const list = await t.standin.waitForResponse((r) => textOf(r.body).includes('again@acme.test'));
+    expect(textOf(list.body)).toContain('the invitation expired and the seat was freed');
+    await t.slack.clickButton(list.body, { actionId: 'invite_resend', value: user.id }, { user: 'UADMIN' });
+    await t.standin.waitForResponse((r) =>
+      textOf(r.body).includes('Invitation sent again to again@acme.test'),
+    );
+    expect((await t.em().findOneOrFail(User, user.id)).status).toBe('invited');
+    expect(await used()).toBe(before + 1);
+    await t.smtp.waitForMail((m) => m.toText === 'again@acme.test' && String(m.subject).includes('invited you'));
+  });
+
+  it("turns a requester's Resend of an expired invitation into a seat request", async () => {
+    const user = await invite('UADMIN', 'requested@acme.test');
+    await t.em().nativeUpdate(User, { id: user.id }, { addedBy: 'UMANAGER' });
+    await expireIn(8);
+    await t.slack.clickButton(
+      {
+        blocks: [
+          {
+            type: 'actions',
+            elements: [
+              {
+                type: 'button',
+                action_id: 'invite_resend',
+                value: user.id,
+                text: { type: 'plain_text', text: 'Resend' },
+              },
+            ],
+          },
+        ],
+      },
+      'Resend',
+      { user: 'UMANAGER' },
+    );
+    await t.standin.waitForResponse((r) =>
+      textOf(r.body).includes('an admin has been asked to approve a seat again'),
+    );
+    const request = await t
+      .em()
+      .findOneOrFail(SeatRequest, { email: 'requested@acme.test', status: 'pending' });
+    expect(request.kind).toBe('reactivate');
+    expect((await t.em().findOneOrFail(User, user.id)).status).toBe('expired');
+  });
+});
