@@ -157,6 +157,11 @@ function withIds(blocks: unknown): SlackObject[] | undefined {
  */
 export class SlackStandin {
   readonly calls: Call[] = [];
+  /** Channels Roster can ask about; any other C… id answers as a public channel Roster is in. */
+  readonly channels = new Map<
+    string,
+    { name: string; is_private: boolean; is_member: boolean; is_archived?: boolean }
+  >([['C0GENERAL', { name: 'general', is_private: false, is_member: true }]]);
   readonly messages: PostedMessage[] = [];
   readonly responses: Response[] = [];
   /** Every view the app opened, pushed, updated or published, by view id, as last set. */
@@ -558,11 +563,27 @@ export class SlackStandin {
         const channel = String(args.channel ?? '');
         if (!channel) return { ok: false, error: 'channel_not_found' };
         const isIm = channel.startsWith('D');
+        const known = this.channels.get(channel);
+        if (known) return { ok: true, channel: { id: channel, is_channel: true, ...known } };
         return {
           ok: true,
           channel: isIm
             ? { id: channel, is_im: true, user: channel.slice(1) }
             : { id: channel, name: 'general', is_channel: true, is_member: true, is_private: false },
+        };
+      }
+      case 'conversations.list': {
+        const all = [...this.channels.entries()]
+          .filter(([, c]) => !(args.exclude_archived && c.is_archived))
+          .filter(([, c]) => !c.is_private || c.is_member)
+          .map(([id, c]) => ({ id, is_channel: true, ...c }));
+        const limit = Math.min(Number(args.limit ?? 100), 1000);
+        const start = Number(args.cursor ?? 0);
+        const next = start + limit < all.length ? String(start + limit) : '';
+        return {
+          ok: true,
+          channels: all.slice(start, start + limit),
+          response_metadata: { next_cursor: next },
         };
       }
       case 'chat.postMessage': {

@@ -1,6 +1,6 @@
 import { raw } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { type Block, context, divider, esc, header, section, slackDate } from '../../slack/blocks.ts';
+import { type Block, button, context, divider, esc, header, section, slackDate } from '../../slack/blocks.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import { CsvImport } from '../csv-import/csv-import.entity.ts';
 import { Invitation } from '../invites/invitation.entity.ts';
@@ -10,6 +10,7 @@ import { displayName, User } from '../people/user.entity.ts';
 import type { SeatUsage } from '../seats/seat.service.ts';
 import { SeatRequest } from '../seats/seat-request.entity.ts';
 import { ROLE_LABEL } from '../seats/slack/request.message.ts';
+import { SETTINGS_ACTION } from '../seats/slack/settings.ts';
 
 const STATUS_LABEL = {
   locked: 'imported, not yet unlocked',
@@ -48,7 +49,9 @@ export async function homeView(
     section(
       me
         ? `*You:* ${esc(displayName(me))}, ${ROLE_LABEL[me.role]}, ${STATUS_LABEL[me.status]}.`
-        : '*You:* not in Roster yet. Ask an admin for an invitation, or use a join link posted in a channel.',
+        : viewer.isAdmin
+          ? '*You:* an admin. You approve seat requests, post join links, import people from CSV files and change the settings below; you are not a user of the account yourself.'
+          : '*You:* not in Roster yet. Ask an admin for an invitation, or use a join link posted in a channel.',
     ),
   );
   blocks.push(context(HELP));
@@ -127,15 +130,19 @@ export async function homeView(
       ),
     );
 
-    blocks.push(divider(), section('*Settings*'));
+    blocks.push(divider(), {
+      type: 'section',
+      text: { type: 'mrkdwn', text: '*Settings*' },
+      accessory: button('Change settings', SETTINGS_ACTION, 'settings'),
+    });
     blocks.push(
       context(
         [
-          `Invitations expire after ${account.invitationExpiryDays} days.`,
+          `Invitations expire after ${account.invitationExpiryDays} days. New join links last ${account.joinLinkExpiryDays} days${account.joinLinkMaxUses ? ` and admit ${account.joinLinkMaxUses} people` : ''}.`,
           account.allowedEmailDomains.length
             ? `Allowed email domains: ${account.allowedEmailDomains.map(esc).join(', ')}.`
-            : 'Any email domain may join through a link unless the link limits it.',
-          `Seat requests: ${account.approvalChannelId ? `<#${account.approvalChannelId}>` : 'DM to every admin'} (\`/seats channel #channel\` or \`/seats channel dm\`).`,
+            : 'Invitations may go to any email domain; a join link may limit its own.',
+          `Seat requests: ${account.approvalChannelId ? `<#${account.approvalChannelId}>` : 'DM to every admin'}.`,
         ].join('\n'),
       ),
     );

@@ -144,7 +144,17 @@ export class InviteService {
       permissionSetId: permissionSet?.id ?? null,
     };
     const outcomes: InviteOutcome[] = [];
+    const allowed = (await em.findOne(Account, account.id))?.allowedEmailDomains ?? [];
     for (const email of input.emails) {
+      const domain = email.trim().toLowerCase().split('@').pop() ?? '';
+      if (allowed.length && !allowed.includes(domain)) {
+        outcomes.push({
+          email,
+          result: 'refused',
+          reason: `invitations go only to ${allowed.map((d) => `@${d}`).join(', ')} addresses. An admin can change that with \`/seats settings\`.`,
+        });
+        continue;
+      }
       outcomes.push(
         await this.inviteOne(em.fork(), account, actor, email.trim(), input.role, permissionSet, payload),
       );

@@ -1,7 +1,9 @@
+import { SettingsService } from '../accounts/settings.service.ts';
 import type { Feature } from '../index.ts';
 import { registerSeatJobs } from './seat.jobs.ts';
 import { registerSeatActions } from './slack/approval.actions.ts';
 import { registerSeatsCommand } from './slack/seats.command.ts';
+import { registerSettings } from './slack/settings.ts';
 import { registerUserChange } from './slack/user-change.event.ts';
 
 /** Seats and approvals: /seats, the request messages with their buttons, expiry, deactivation from Slack. */
@@ -12,5 +14,6 @@ export const seatsFeature: Feature = {
     registerSeatActions(app, deps);
     registerSeatsCommand(app, deps);
     registerUserChange(app, deps);
+    registerSettings(app, deps, new SettingsService(deps.seats));
   },
 };

@@ -67,7 +67,9 @@ describe('invitations that expire', () => {
     );
     expect((await t.em().findOneOrFail(User, user.id)).status).toBe('invited');
     expect(await used()).toBe(before + 1);
-    await t.smtp.waitForMail((m) => m.toText === 'again@acme.test' && String(m.subject).includes('invited you'));
+    await t.smtp.waitForMail(
+      (m) => m.toText === 'again@acme.test' && String(m.subject).includes('invited you'),
+    );
   });
 
   it("turns a requester's Resend of an expired invitation into a seat request", async () => {

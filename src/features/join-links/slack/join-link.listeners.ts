@@ -141,7 +141,12 @@ export function registerJoinLinkListeners(app: App, deps: Deps, links: JoinLinkS
       case 'create':
         await client.views.open({
           trigger_id: command.trigger_id,
-          view: joinLinkModal({ channelId: command.channel_id, defaultDomains: account.allowedEmailDomains }),
+          view: joinLinkModal({
+            channelId: command.channel_id,
+            defaultDomains: account.allowedEmailDomains,
+            expiryDays: account.joinLinkExpiryDays,
+            maxUses: account.joinLinkMaxUses,
+          }),
         });
         return;
       case 'list':

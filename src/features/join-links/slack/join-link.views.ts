@@ -17,7 +17,13 @@ import { linkState, MAX_DOMAINS_TEXT } from '../join-link.service.ts';
 export const JOINLINK_VIEW = 'joinlink_modal';
 export const JOIN_ACTIONS = { join: 'joinlink_join', revoke: 'joinlink_revoke' } as const;
 
-export function joinLinkModal(opts: { channelId?: string; defaultDomains: string[] }): View {
+export function joinLinkModal(opts: {
+  channelId?: string;
+  defaultDomains: string[];
+  /** The account's default terms for new links. */
+  expiryDays?: number;
+  maxUses?: number | null;
+}): View {
   return {
     type: 'modal',
     callback_id: JOINLINK_VIEW,
@@ -36,7 +42,7 @@ export function joinLinkModal(opts: { channelId?: string; defaultDomains: string
           is_decimal_allowed: false,
           min_value: '1',
           max_value: '365',
-          initial_value: '30',
+          initial_value: String(opts.expiryDays ?? 30),
         },
       },
       {
@@ -51,6 +57,7 @@ export function joinLinkModal(opts: { channelId?: string; defaultDomains: string
           is_decimal_allowed: false,
           min_value: '1',
           max_value: '100000',
+          ...(opts.maxUses ? { initial_value: String(opts.maxUses) } : {}),
         },
       },
       {

@@ -1,4 +1,5 @@
 import type { App } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
 import {
   actions,
   type Block,
@@ -14,16 +15,18 @@ import { audit } from '../../audit/audit.service.ts';
 import type { Deps } from '../../index.ts';
 import { SeatRequest } from '../seat-request.entity.ts';
 import { ROLE_LABEL, SEAT_ACTIONS } from './request.message.ts';
+import { channelProblem, openSettings } from './settings.ts';
 
 const USAGE = [
   '*`/seats`* shows paid seats used, the limit and the requests waiting for an admin.',
   '*`/seats 25`* sets the limit to 25 (admins).',
   '*`/seats channel #approvals`* posts seat requests to that channel; *`/seats channel dm`* sends them to every admin by DM (admins).',
+  '*`/seats settings`* opens the settings: approval channel, seat limit, allowed email domains, invitation expiry, join link terms (admins).',
 ].join('\n');
 
 /** `/seats`, `/seats N`, `/seats channel …`. */
 export function registerSeatsCommand(app: App, deps: Deps): void {
-  app.command('/seats', async ({ ack, command, context, respond }) => {
+  app.command('/seats', async ({ ack, command, context, respond, client }) => {
     await ack();
     const { em, account, userId } = roster(context);
     const text = command.text.trim();
@@ -71,6 +74,15 @@ export function registerSeatsCommand(app: App, deps: Deps): void {
       return;
     }
 
+    if (/^settings$/i.test(text)) {
+      await openSettings(deps, context, command.user_id, command.trigger_id, client);
+      return;
+    }
+    if (/^help$/i.test(text)) {
+      await reply({ text: USAGE });
+      return;
+    }
+
     const limit = /^\d+$/.exec(text);
     if (limit) {
       const usage = await deps.seats.setLimit(em, account, Number(text), await actor());
@@ -80,13 +92,29 @@ export function registerSeatsCommand(app: App, deps: Deps): void {
       return;
     }
 
-    const channel = /^channel\s+(?:<#(C[A-Z0-9]+)(?:\|[^>]*)?>|#?(C[A-Z0-9]+)|(dm))$/i.exec(text);
+    const channel =
+      /^channel\s+(?:<#([CG][A-Z0-9]+)(?:\|[^>]*)?>|#?([CG][A-Z0-9]{8,})|(dm)|#?([a-z0-9][a-z0-9_-]{0,79}))$/.exec(
+        text.replace(/^channel/i, 'channel'),
+      );
     if (channel) {
       if (!(await actor()).isAdmin) {
         await reply({ text: 'Only admins can choose where seat requests go.' });
         return;
       }
-      const channelId = channel[1] ?? channel[2] ?? null;
+      // Slack sends `#name` as typed unless the command escapes channels, which /seats does not.
+      const channelId =
+        channel[1] ?? channel[2] ?? (channel[4] ? await channelByName(client, channel[4]) : null);
+      if (channel[4] && !channelId) {
+        await reply({
+          text: `I found no channel named #${esc(channel[4])} that Roster can see. Check the name, or invite Roster to it if it is private.`,
+        });
+        return;
+      }
+      const problem = channelId ? await channelProblem(client, channelId) : null;
+      if (problem) {
+        await reply({ text: problem });
+        return;
+      }
       const fresh = await em.findOneOrFail(Account, account.id);
       const before = fresh.approvalChannelId;
       fresh.approvalChannelId = channelId;
@@ -102,7 +130,7 @@ export function registerSeatsCommand(app: App, deps: Deps): void {
       await em.flush();
       await reply({
         text: channelId
-          ? `:white_check_mark: Seat requests will be posted in <#${channelId}>. Invite Roster to that channel if it is private.`
+          ? `:white_check_mark: Seat requests will be posted in <#${channelId}>.`
           : ':white_check_mark: Seat requests will be sent to every admin by DM.',
       });
       return;
@@ -110,4 +138,22 @@ export function registerSeatsCommand(app: App, deps: Deps): void {
 
     await reply({ text: `I did not understand \`/seats ${text}\`.\n${USAGE}` });
   });
+}
+
+/** A channel's id from its name, reading the workspace's channels a page at a time (public, and private ones Roster is in). */
+async function channelByName(client: WebClient, name: string): Promise<string | null> {
+  let cursor: string | undefined;
+  for (let page = 0; page < 50; page++) {
+    const res = await client.conversations.list({
+      types: 'public_channel,private_channel',
+      exclude_archived: true,
+      limit: 1000,
+      cursor,
+    });
+    const found = res.channels?.find((c) => c.name === name.toLowerCase());
+    if (found?.id) return found.id;
+    cursor = res.response_metadata?.next_cursor || undefined;
+    if (!cursor) return null;
+  }
+  return null;
 }

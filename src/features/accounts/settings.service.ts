@@ -1,0 +1,159 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { z } from 'zod';
+import { DomainError } from '../../shared/errors.ts';
+import { audit, auditRefusal } from '../audit/audit.service.ts';
+import { parseDomains } from '../join-links/join-link.service.ts';
+import type { Actor, SeatService } from '../seats/seat.service.ts';
+import { Account, type IAccount } from './account.entity.ts';
+
+export const INVITATION_EXPIRY_DAYS = { min: 1, max: 90 } as const;
+export const JOIN_LINK_EXPIRY_DAYS = { min: 1, max: 365 } as const;
+export const JOIN_LINK_MAX_USES = 10_000;
+
+export type SettingsInput = {
+  approvalChannelId: string | null;
+  seatLimit: number;
+  allowedDomains: string;
+  invitationExpiryDays: number;
+  joinLinkExpiryDays: number;
+  joinLinkMaxUses: number | null;
+};
+
+const whole = (name: string, min: number, max: number) =>
+  z
+    .number({ error: `Enter ${name} as a whole number.` })
+    .int(`Enter ${name} as a whole number.`)
+    .min(min, `${name[0]!.toUpperCase()}${name.slice(1)} must be ${min} to ${max}.`)
+    .max(max, `${name[0]!.toUpperCase()}${name.slice(1)} must be ${min} to ${max}.`);
+
+const settings = z.object({
+  approvalChannelId: z
+    .string()
+    .regex(/^[CG][A-Z0-9]{2,30}$/, 'Choose a channel.')
+    .nullable(),
+  seatLimit: whole('the seat limit', 0, 100_000),
+  allowedDomains: z.string(),
+  invitationExpiryDays: whole(
+    'the invitation expiry',
+    INVITATION_EXPIRY_DAYS.min,
+    INVITATION_EXPIRY_DAYS.max,
+  ),
+  joinLinkExpiryDays: whole('the join link expiry', JOIN_LINK_EXPIRY_DAYS.min, JOIN_LINK_EXPIRY_DAYS.max),
+  joinLinkMaxUses: whole('the number of people a link admits', 1, JOIN_LINK_MAX_USES).nullable(),
+});
+
+const FIELD: Record<keyof SettingsInput, string> = {
+  approvalChannelId: 'approval_channel',
+  seatLimit: 'seat_limit',
+  allowedDomains: 'allowed_domains',
+  invitationExpiryDays: 'invitation_expiry',
+  joinLinkExpiryDays: 'join_link_expiry',
+  joinLinkMaxUses: 'join_link_max_uses',
+};
+
+/** The account's settings as admins change them from Slack: one form, every change audited. */
+export class SettingsService {
+  private readonly seats: SeatService;
+
+  constructor(seats: SeatService) {
+    this.seats = seats;
+  }
+
+  /**
+   * Checks and saves the settings; a value out of range is refused on its field with the range named,
+   * and nothing is saved. Returns what changed, in words.
+   */
+  async save(em: EntityManager, account: IAccount, actor: Actor, input: SettingsInput): Promise<string[]> {
+    if (!actor.isAdmin) {
+      await auditRefusal(em, {
+        account,
+        actor: actor.slackUserId,
+        action: 'settings.change_refused',
+        subjectType: 'account',
+        subjectId: account.id,
+        surface: actor.surface,
+        data: { reason: 'not an admin' },
+      });
+      throw new DomainError('not_admin', 'Only admins can change the settings.');
+    }
+    const parsed = settings.safeParse(input);
+    const fields: Record<string, string> = {};
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        fields[FIELD[issue.path[0] as keyof SettingsInput] ?? 'seat_limit'] ??= issue.message;
+      }
+    }
+    const domains = parseDomains(input.allowedDomains ?? '');
+    if (!domains.ok) fields.allowed_domains = domains.error;
+    if (!parsed.success || !domains.ok) {
+      throw new DomainError('invalid_input', Object.values(fields)[0] ?? 'Check the settings.', { fields });
+    }
+    const valid = parsed.data;
+    return em.transactional(async (tx) => {
+      const current = await tx.findOneOrFail(Account, account.id, { refresh: true });
+      const changes: string[] = [];
+      if (valid.seatLimit !== current.seatLimit) {
+        try {
+          await this.seats.setLimit(tx, account, valid.seatLimit, actor);
+        } catch (err) {
+          if (err instanceof DomainError)
+            throw new DomainError(err.code, err.message, { field: 'seat_limit' });
+          throw err;
+        }
+        changes.push(`the seat limit is ${valid.seatLimit}`);
+      }
+      const next = {
+        approvalChannelId: valid.approvalChannelId,
+        allowedEmailDomains: domains.domains,
+        invitationExpiryDays: valid.invitationExpiryDays,
+        joinLinkExpiryDays: valid.joinLinkExpiryDays,
+        joinLinkMaxUses: valid.joinLinkMaxUses,
+      };
+      const before = {
+        approvalChannelId: current.approvalChannelId ?? null,
+        allowedEmailDomains: current.allowedEmailDomains,
+        invitationExpiryDays: current.invitationExpiryDays,
+        joinLinkExpiryDays: current.joinLinkExpiryDays,
+        joinLinkMaxUses: current.joinLinkMaxUses ?? null,
+      };
+      const changed = (Object.keys(next) as (keyof typeof next)[]).filter(
+        (key) => JSON.stringify(before[key]) !== JSON.stringify(next[key]),
+      );
+      if (changed.length) {
+        await tx.nativeUpdate(Account, { id: account.id }, next);
+        audit(tx, {
+          account,
+          actor: actor.slackUserId,
+          action: 'settings.changed',
+          subjectType: 'account',
+          subjectId: account.id,
+          surface: actor.surface,
+          data: Object.fromEntries(changed.map((key) => [key, { from: before[key], to: next[key] }])),
+        });
+      }
+      if (changed.includes('approvalChannelId')) {
+        changes.push(
+          next.approvalChannelId
+            ? `seat requests go to <#${next.approvalChannelId}>`
+            : 'seat requests go to every admin by DM',
+        );
+      }
+      if (changed.includes('allowedEmailDomains')) {
+        changes.push(
+          next.allowedEmailDomains.length
+            ? `invitations and new join links are for ${next.allowedEmailDomains.map((d) => `@${d}`).join(', ')} addresses`
+            : 'invitations may go to any address',
+        );
+      }
+      if (changed.includes('invitationExpiryDays')) {
+        changes.push(`new invitations expire after ${next.invitationExpiryDays} days`);
+      }
+      if (changed.includes('joinLinkExpiryDays') || changed.includes('joinLinkMaxUses')) {
+        changes.push(
+          `new join links last ${next.joinLinkExpiryDays} days${next.joinLinkMaxUses ? ` and admit ${next.joinLinkMaxUses} people` : ''}`,
+        );
+      }
+      return changes;
+    });
+  }
+}

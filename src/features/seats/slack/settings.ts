@@ -1,0 +1,202 @@
+import type { App, BlockButtonAction, ViewSubmitAction } from '@slack/bolt';
+import type { View } from '@slack/types';
+import type { WebClient } from '@slack/web-api';
+import { DomainError } from '../../../shared/errors.ts';
+import { slackActor } from '../../../slack/actor.ts';
+import { plain } from '../../../slack/blocks.ts';
+import { roster } from '../../../slack/context.ts';
+import { Account, type IAccount } from '../../accounts/account.entity.ts';
+import {
+  INVITATION_EXPIRY_DAYS,
+  JOIN_LINK_EXPIRY_DAYS,
+  JOIN_LINK_MAX_USES,
+  type SettingsService,
+} from '../../accounts/settings.service.ts';
+import type { Deps } from '../../index.ts';
+import { MAX_DOMAINS_TEXT } from '../../join-links/join-link.service.ts';
+
+export const SETTINGS_VIEW = 'settings_modal';
+export const SETTINGS_ACTION = 'settings_open';
+
+const number = (
+  id: string,
+  label: string,
+  value: number | null,
+  min: number,
+  max: number,
+  optional = false,
+) => ({
+  type: 'input' as const,
+  block_id: id,
+  optional,
+  label: plain(label),
+  hint: plain(`${min} to ${max}.${optional ? ' Empty: no limit.' : ''}`),
+  element: {
+    type: 'number_input' as const,
+    action_id: id,
+    is_decimal_allowed: false,
+    min_value: String(min),
+    max_value: String(max),
+    ...(value != null ? { initial_value: String(value) } : {}),
+  },
+});
+
+/** The settings form, filled with the account's current settings. */
+export function settingsModal(account: IAccount): View {
+  return {
+    type: 'modal',
+    callback_id: SETTINGS_VIEW,
+    title: plain('Roster settings'),
+    submit: plain('Save'),
+    close: plain('Cancel'),
+    blocks: [
+      {
+        type: 'input',
+        block_id: 'approval_channel',
+        optional: true,
+        label: plain('Approval channel'),
+        hint: plain('Where seat requests are posted. Empty: a DM to every admin.'),
+        element: {
+          type: 'conversations_select',
+          action_id: 'approval_channel',
+          filter: {
+            include: ['public', 'private'],
+            exclude_bot_users: true,
+            exclude_external_shared_channels: true,
+          },
+          ...(account.approvalChannelId ? { initial_conversation: account.approvalChannelId } : {}),
+        },
+      },
+      number('seat_limit', 'Paid seats', account.seatLimit, 0, 100_000),
+      {
+        type: 'input',
+        block_id: 'allowed_domains',
+        optional: true,
+        label: plain('Allowed email domains'),
+        hint: plain(
+          'For example acme.com, acme.co.uk: invitations only to these, and new join links start with them. Empty: any.',
+        ),
+        element: {
+          type: 'plain_text_input',
+          action_id: 'allowed_domains',
+          max_length: MAX_DOMAINS_TEXT,
+          ...(account.allowedEmailDomains.length
+            ? { initial_value: account.allowedEmailDomains.join(', ') }
+            : {}),
+        },
+      },
+      number(
+        'invitation_expiry',
+        'Invitations expire after (days)',
+        account.invitationExpiryDays,
+        INVITATION_EXPIRY_DAYS.min,
+        INVITATION_EXPIRY_DAYS.max,
+      ),
+      number(
+        'join_link_expiry',
+        'New join links last (days)',
+        account.joinLinkExpiryDays,
+        JOIN_LINK_EXPIRY_DAYS.min,
+        JOIN_LINK_EXPIRY_DAYS.max,
+      ),
+      number(
+        'join_link_max_uses',
+        'New join links admit (people)',
+        account.joinLinkMaxUses ?? null,
+        1,
+        JOIN_LINK_MAX_USES,
+        true,
+      ),
+    ] as View['blocks'],
+  };
+}
+
+/**
+ * Whether Roster can post in a channel, or what to do about it: a private channel needs Roster invited,
+ * an archived one cannot be used. Public channels take posts through chat:write.public.
+ */
+export async function channelProblem(client: WebClient, channelId: string): Promise<string | null> {
+  try {
+    const info = await client.conversations.info({ channel: channelId });
+    const channel = info.channel;
+    if (channel?.is_archived) return 'That channel is archived. Choose another one.';
+    if (channel?.is_private && !channel.is_member) {
+      return `Roster is not in that private channel. Type \`/invite @roster\` in <#${channelId}> first, then save again.`;
+    }
+    return null;
+  } catch (err) {
+    const code = (err as { data?: { error?: string } }).data?.error;
+    if (code === 'channel_not_found') {
+      return 'Roster cannot see that channel: it is private and Roster is not in it. Type `/invite @roster` there first.';
+    }
+    throw err;
+  }
+}
+
+/** `/seats settings` and the Home tab's Settings button open the form; saving checks and applies it. */
+export function registerSettings(app: App, deps: Deps, settings: SettingsService): void {
+  app.action<BlockButtonAction>(SETTINGS_ACTION, async ({ ack, body, context, client }) => {
+    await ack();
+    await openSettings(deps, context, body.user.id, body.trigger_id, client);
+  });
+
+  app.view<ViewSubmitAction>(SETTINGS_VIEW, async ({ ack, view, body, context, client }) => {
+    const { em, account } = roster(context);
+    const v = view.state.values;
+    const num = (id: string) => {
+      const raw = v[id]?.[id]?.value;
+      return raw == null || raw === '' ? null : Number(raw);
+    };
+    const channelId = v.approval_channel?.approval_channel?.selected_conversation ?? null;
+    const actor = await slackActor(deps, context, body.user.id);
+    if (actor.isAdmin && channelId) {
+      const problem = await channelProblem(client, channelId);
+      if (problem) {
+        await ack({ response_action: 'errors', errors: { approval_channel: problem } });
+        return;
+      }
+    }
+    let changes: string[];
+    try {
+      changes = await settings.save(em, account, actor, {
+        approvalChannelId: channelId,
+        seatLimit: num('seat_limit') ?? Number.NaN,
+        allowedDomains: v.allowed_domains?.allowed_domains?.value ?? '',
+        invitationExpiryDays: num('invitation_expiry') ?? Number.NaN,
+        joinLinkExpiryDays: num('join_link_expiry') ?? Number.NaN,
+        joinLinkMaxUses: num('join_link_max_uses'),
+      });
+    } catch (err) {
+      if (err instanceof DomainError) {
+        await ack({ response_action: 'errors', errors: err.fields ?? { seat_limit: err.message } });
+        return;
+      }
+      throw err;
+    }
+    await ack();
+    await client.chat.postMessage({
+      channel: body.user.id,
+      text: changes.length
+        ? `:white_check_mark: Settings saved: ${changes.join('; ')}.`
+        : 'Settings saved; nothing had changed.',
+    });
+  });
+}
+
+/** Opens the settings form for an admin; anyone else is told who can. */
+export async function openSettings(
+  deps: Deps,
+  context: Parameters<typeof roster>[0],
+  userId: string,
+  triggerId: string,
+  client: WebClient,
+): Promise<void> {
+  const { em, account } = roster(context);
+  if (!(await deps.admins.isAdmin(em, account, userId))) {
+    throw new DomainError('not_admin', 'Only admins can change the settings.');
+  }
+  await client.views.open({
+    trigger_id: triggerId,
+    view: settingsModal(await em.findOneOrFail(Account, account.id, { refresh: true })),
+  });
+}

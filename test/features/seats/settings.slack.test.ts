@@ -1,0 +1,193 @@
+import { Account } from '../../../src/features/accounts/account.entity.ts';
+import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
+import { eventually, startTestApp, TEAM_ID, type TestApp } from '../../support/app.ts';
+import { fillView, textOf } from '../../support/views.ts';
+
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await startTestApp({ seatLimit: 10 });
+  t.standin.channels.set('CAPPROVALS', { name: 'approvals', is_private: false, is_member: false });
+  t.standin.channels.set('GSECRET', { name: 'secret', is_private: true, is_member: false });
+  t.standin.channels.set('COLDSTUFF', {
+    name: 'old-stuff',
+    is_private: false,
+    is_member: true,
+    is_archived: true,
+  });
+});
+afterAll(() => t.stop());
+
+const account = () => t.em().findOneOrFail(Account, { teamId: TEAM_ID });
+
+async function openSettings(user = 'UADMIN') {
+  await t.slack.command('/seats', 'settings', { user });
+  const view = t.standin.lastOpenedView();
+  expect(view.callback_id).toBe('settings_modal');
+  return view;
+}
+
+/** The settings form with `values` in place of what the form holds (channel and numbers as Slack sends them). */
+function withValues(view: any, values: Record<string, unknown>) {
+  const filled = fillView(view, {});
+  for (const [id, value] of Object.entries(values)) {
+    filled.state.values[id] =
+      id === 'approval_channel'
+        ? { [id]: { type: 'conversations_select', selected_conversation: value } }
+        : { [id]: { type: id === 'allowed_domains' ? 'plain_text_input' : 'number_input', value } };
+  }
+  return filled;
+}
+
+describe('the settings form', () => {
+  it('opens with the current settings and saves every change, audited', async () => {
+    const view = await openSettings();
+    const number = (id: string) => view.blocks.find((b: any) => b.block_id === id).element.initial_value;
+    expect(number('seat_limit')).toBe('10');
+    expect(number('invitation_expiry')).toBe('7');
+    expect(number('join_link_expiry')).toBe('30');
+
+    const res = await t.slack.viewSubmission({
+      user: 'UADMIN',
+      view: withValues(view, {
+        approval_channel: 'CAPPROVALS',
+        seat_limit: '12',
+        allowed_domains: 'acme.test, @acme.co.uk',
+        invitation_expiry: '14',
+        join_link_expiry: '10',
+        join_link_max_uses: '25',
+      }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.json).toBeUndefined();
+    expect(await account()).toMatchObject({
+      approvalChannelId: 'CAPPROVALS',
+      seatLimit: 12,
+      allowedEmailDomains: ['acme.test', 'acme.co.uk'],
+      invitationExpiryDays: 14,
+      joinLinkExpiryDays: 10,
+      joinLinkMaxUses: 25,
+    });
+    const told = await t.standin.waitForMessage(
+      (m) => m.channel === 'DUADMIN' && textOf(m).includes('Settings saved'),
+    );
+    expect(textOf(told)).toContain('the seat limit is 12');
+    expect(textOf(told)).toContain('new invitations expire after 14 days');
+    expect(await t.em().count(AuditEvent, { action: 'settings.changed' })).toBe(1);
+    expect(await t.em().count(AuditEvent, { action: 'seat_limit.changed' })).toBe(1);
+  });
+
+  it('names the range of a value out of it, and saves nothing', async () => {
+    const before = await account();
+    const view = await openSettings();
+    const res = await t.slack.viewSubmission({
+      user: 'UADMIN',
+      view: withValues(view, {
+        invitation_expiry: '91',
+        join_link_expiry: '0',
+        allowed_domains: 'not a domain',
+      }),
+    });
+    expect(res.json.errors.invitation_expiry).toMatch(/1 to 90/);
+    expect(res.json.errors.join_link_expiry).toMatch(/1 to 365/);
+    expect(res.json.errors.allowed_domains).toMatch(/Not a domain/);
+    expect((await account()).invitationExpiryDays).toBe(before.invitationExpiryDays);
+  });
+
+  it('refuses a seat limit below the seats in use, on its field', async () => {
+    const em = t.em();
+    for (const i of [1, 2, 3]) {
+      em.create(User, {
+        account: await account(),
+        email: `seated${i}@acme.test`,
+        role: 'employee',
+        status: 'active',
+      });
+    }
+    await em.flush();
+    const res = await t.slack.viewSubmission({
+      user: 'UADMIN',
+      view: withValues(await openSettings(), { seat_limit: '2' }),
+    });
+    expect(res.json.errors.seat_limit).toMatch(/3 paid seats are in use/);
+  });
+
+  it('says how to add Roster to a private channel, and refuses an archived one', async () => {
+    const view = await openSettings();
+    const secret = await t.slack.viewSubmission({
+      user: 'UADMIN',
+      view: withValues(view, { approval_channel: 'GSECRET' }),
+    });
+    expect(secret.json.errors.approval_channel).toContain('/invite @roster');
+    const archived = await t.slack.viewSubmission({
+      user: 'UADMIN',
+      view: withValues(view, { approval_channel: 'COLDSTUFF' }),
+    });
+    expect(archived.json.errors.approval_channel).toMatch(/archived/);
+    expect((await account()).approvalChannelId).toBe('CAPPROVALS');
+  });
+
+  it('is for admins: the command says so, and a forged submission changes nothing and is audited', async () => {
+    await t.slack.command('/seats', 'settings', { user: 'UMEMBER' });
+    await t.standin.waitForResponse((r) => textOf(r.body).includes('Only admins can change the settings.'));
+    const forged = await t.slack.viewSubmission({
+      user: 'UMEMBER',
+      view: withValues(
+        { id: 'VFORGED', callback_id: 'settings_modal', blocks: [] },
+        { seat_limit: '99', invitation_expiry: '7', join_link_expiry: '30' },
+      ),
+    });
+    expect(JSON.stringify(forged.json.errors)).toContain('Only admins can change the settings.');
+    expect((await account()).seatLimit).not.toBe(99);
+    expect(await t.em().count(AuditEvent, { action: 'settings.change_refused', actor: 'UMEMBER' })).toBe(1);
+  });
+});
+
+describe('/seats channel', () => {
+  it('takes the channel as Slack escapes it, or as a plain #name', async () => {
+    await t.slack.command('/seats', 'channel <#C0GENERAL|general>', { user: 'UADMIN' });
+    await eventually(async () => (await account()).approvalChannelId === 'C0GENERAL');
+    await t.slack.command('/seats', 'channel #approvals', { user: 'UADMIN' });
+    await eventually(async () => (await account()).approvalChannelId === 'CAPPROVALS');
+    await t.slack.command('/seats', 'channel #no-such-channel', { user: 'UADMIN' });
+    await t.standin.waitForResponse((r) =>
+      textOf(r.body).includes('I found no channel named #no-such-channel'),
+    );
+    await t.slack.command('/seats', 'channel #secret', { user: 'UADMIN' });
+    expect((await account()).approvalChannelId).toBe('CAPPROVALS');
+  });
+});
+
+describe('what the settings change', () => {
+  it('refuses invitations outside the allowed domains, address by address', async () => {
+    await t.em().nativeUpdate(Account, { teamId: TEAM_ID }, { allowedEmailDomains: ['acme.test'] });
+    await t.slack.command('/invite', 'in@acme.test out@gmail.test client', { user: 'UADMIN' });
+    await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UADMIN' });
+    const summary = await t.standin.waitForMessage(
+      (m) => m.channel === 'DUADMIN' && String(m.text).startsWith('Invitations:'),
+    );
+    expect(textOf(summary)).toContain('out@gmail.test');
+    expect(textOf(summary)).toContain('invitations go only to @acme.test addresses');
+    expect(await t.em().findOne(User, { email: 'in@acme.test' })).not.toBeNull();
+    expect(await t.em().findOne(User, { email: 'out@gmail.test' })).toBeNull();
+    await t.em().nativeUpdate(Account, { teamId: TEAM_ID }, { allowedEmailDomains: [] });
+  });
+
+  it('starts a new join link with the default terms', async () => {
+    await t.em().nativeUpdate(Account, { teamId: TEAM_ID }, { joinLinkExpiryDays: 10, joinLinkMaxUses: 25 });
+    await t.slack.command('/joinlink', 'create', { user: 'UADMIN' });
+    const view = t.standin.lastOpenedView();
+    const initial = (id: string) => view.blocks.find((b: any) => b.block_id === id).element.initial_value;
+    expect(initial('expiry')).toBe('10');
+    expect(initial('max_uses')).toBe('25');
+  });
+
+  it('shows an admin who is no user what they can do, and the Change settings button', async () => {
+    await t.slack.event({ type: 'app_home_opened', user: 'UOWNER', tab: 'home' });
+    const home = await eventually(() => t.standin.homeView('UOWNER'));
+    expect(textOf(home)).toContain('an admin. You approve seat requests');
+    await t.slack.clickButton(home, 'Change settings', { user: 'UOWNER' });
+    expect(t.standin.lastOpenedView().callback_id).toBe('settings_modal');
+  });
+});
