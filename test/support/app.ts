@@ -110,6 +110,13 @@ export async function startTestApp(
       await standin.close();
       await smtp.close();
       await db.drop();
+      // Slack would have refused these, and the person would have seen nothing: a test file that made
+      // Roster send one fails here even if its own assertions did not notice.
+      if (standin.refusedBlocks.length) {
+        throw new Error(
+          `Slack would refuse ${standin.refusedBlocks.length} message(s) or view(s) as invalid_blocks: ${JSON.stringify(standin.refusedBlocks).slice(0, 3000)}`,
+        );
+      }
     },
   };
   if (opts.seatLimit !== undefined) await app.setSeatLimit(opts.seatLimit);

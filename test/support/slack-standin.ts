@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { blockKitProblems, type Surface } from './block-kit.ts';
 
 /**
  * A JSON object as it travels to or from Slack: blocks, views, payloads, API arguments. Its values are `any`
@@ -84,6 +85,16 @@ const MIME_TYPES: Record<string, string> = {
 
 /** Methods that need a trigger_id from an interaction, used once. */
 const TRIGGERED = new Set(['views.open', 'views.push']);
+/** The methods whose blocks Slack checks against its limits, and which limits apply. */
+const BLOCK_SURFACES: Record<string, Surface> = {
+  'chat.postMessage': 'message',
+  'chat.postEphemeral': 'message',
+  'chat.update': 'message',
+  'views.open': 'modal',
+  'views.push': 'modal',
+  'views.update': 'modal',
+  'views.publish': 'home',
+};
 
 function parseArgs(raw: string, contentType: string | undefined): SlackObject {
   const args: SlackObject = {};
@@ -157,6 +168,8 @@ function withIds(blocks: unknown): SlackObject[] | undefined {
  */
 export class SlackStandin {
   readonly calls: Call[] = [];
+  /** Every message or view refused for breaking a Block Kit limit, with what Slack would say. */
+  readonly refusedBlocks: { method: string; problems: string[] }[] = [];
   /** Channels Roster can ask about; any other C… id answers as a public channel Roster is in. */
   readonly channels = new Map<
     string,
@@ -436,11 +449,15 @@ export class SlackStandin {
     const [, area, id] = url.pathname.split('/');
 
     if (area === 'response' && req.method === 'POST') {
-      this.responses.push({
-        url: url.toString(),
-        body: raw.length ? JSON.parse(raw.toString('utf8')) : {},
-        at: Date.now(),
-      });
+      const body = raw.length ? JSON.parse(raw.toString('utf8')) : {};
+      const problems = blockKitProblems('message', body);
+      if (problems.length) {
+        this.refusedBlocks.push({ method: 'response_url', problems });
+        this.notify();
+        json(400, { ok: false, error: 'invalid_blocks', errors: problems });
+        return;
+      }
+      this.responses.push({ url: url.toString(), body, at: Date.now() });
       this.notify();
       json(200, { ok: true });
       return;
@@ -508,6 +525,20 @@ export class SlackStandin {
   }
 
   private answer(method: string, args: SlackObject): SlackObject {
+    const surface = BLOCK_SURFACES[method];
+    if (surface) {
+      const target = surface === 'message' ? args : (args.view as SlackObject | undefined);
+      const problems = target ? blockKitProblems(surface, target) : [];
+      if (problems.length) {
+        this.refusedBlocks.push({ method, problems });
+        return {
+          ok: false,
+          error: 'invalid_blocks',
+          errors: problems,
+          response_metadata: { messages: problems },
+        };
+      }
+    }
     if (TRIGGERED.has(method)) {
       const trigger = this.triggers.get(String(args.trigger_id ?? args.interactivity_pointer ?? ''));
       if (!trigger) {

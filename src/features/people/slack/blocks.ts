@@ -20,7 +20,8 @@ import { displayName, type IUser, isPaidRole, SEAT_HOLDING_STATUSES } from '../u
 
 export const PERSON_ACTIONS = {
   open: 'person_open',
-  change: 'person_change',
+  /** One action id per change (Slack wants them unique within a block); the listener takes them all. */
+  change: /^person_change_/,
   deactivate: 'person_deactivate',
 } as const;
 export const PERSON_VIEW = 'person_change_modal';
@@ -100,7 +101,7 @@ export function personCard(
 }
 
 const changeButton = (text: string, change: Change, user: IUser) =>
-  button(text, PERSON_ACTIONS.change, JSON.stringify({ u: user.id, c: change }));
+  button(text, `person_change_${change}`, JSON.stringify({ u: user.id, c: change }));
 
 function adminButtons(user: IUser) {
   const out = [];
