@@ -6,6 +6,7 @@ import { CsvImport } from '../csv-import/csv-import.entity.ts';
 import { Invitation } from '../invites/invitation.entity.ts';
 import { JoinLink } from '../join-links/join-link.entity.ts';
 import { normalizeEmail } from '../people/people.service.ts';
+import { PERSON_ACTIONS } from '../people/slack/blocks.ts';
 import { displayName, User } from '../people/user.entity.ts';
 import type { SeatUsage } from '../seats/seat.service.ts';
 import { SeatRequest } from '../seats/seat-request.entity.ts';
@@ -88,18 +89,19 @@ export async function homeView(
     blocks.push(
       section(`*Pending invitations* (${invitations.length}${invitations.length === 10 ? '+' : ''})`),
     );
-    blocks.push(
-      context(
-        invitations.length
-          ? invitations
-              .map(
-                (i) =>
-                  `• ${esc(i.user.getEntity().email)}: ${i.deliveredAt ? `sent by ${i.deliveryMethod === 'email' ? 'email' : 'Slack DM'}` : 'being delivered'}, expires ${slackDate(i.expiresAt)}`,
-              )
-              .join('\n')
-          : 'None. `/invite pending` lists them with Resend and Cancel buttons.',
-      ),
-    );
+    if (invitations.length === 0) {
+      blocks.push(context('None. `/invite pending` lists them with Resend and Cancel buttons.'));
+    }
+    for (const i of invitations) {
+      blocks.push({
+        type: 'section',
+        text: {
+          type: 'mrkdwn',
+          text: `• ${esc(i.user.getEntity().email)}: ${i.deliveredAt ? `sent by ${i.deliveryMethod === 'email' ? 'email' : 'Slack DM'}` : 'being delivered'}, expires ${slackDate(i.expiresAt)}`,
+        },
+        accessory: button('Person card', PERSON_ACTIONS.open, i.user.id),
+      });
+    }
 
     const links = await em.find(
       JoinLink,

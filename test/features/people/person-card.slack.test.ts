@@ -105,6 +105,29 @@ describe('/people', () => {
     expect(textOf(opened.body)).toContain('invited, not yet accepted');
   });
 
+  it('opens from the App Home list of pending invitations, as a DM', async () => {
+    const user = await person('invited', 'employee', { lastName: 'Homebound' });
+    const em = t.em();
+    em.create(Invitation, {
+      account: await t.account(),
+      user,
+      tokenHash: 'b'.repeat(64),
+      status: 'pending',
+      expiresAt: new Date(Date.now() + 86_400_000),
+    });
+    await em.flush();
+    await t.slack.event({ type: 'app_home_opened', user: 'UADMIN', tab: 'home' });
+    const home = await eventually(() => {
+      const view = t.standin.homeView('UADMIN');
+      return view && textOf(view).includes(user.email) ? view : undefined;
+    });
+    await t.slack.clickButton(home, { actionId: 'person_open', value: user.id }, { user: 'UADMIN' });
+    const dm = await t.standin.waitForMessage(
+      (m) => m.channel === 'DUADMIN' && textOf(m).includes('Pat Homebound'),
+    );
+    expect(textOf(dm)).toContain('History');
+  });
+
   it('shows a requester the card read-only, with a way to ask for a seat-taking change', async () => {
     const user = await person('locked');
     const res = await card('UMANAGER', user.email);
@@ -276,5 +299,22 @@ describe('races', () => {
     const usage = await t.roster.deps.seats.usage(t.em(), account);
     expect(usage.used).toBe(usage.limit);
     await t.setSeatLimit(50);
+  });
+});
+
+describe('help', () => {
+  it('answers help on every command, for anyone', async () => {
+    for (const [command, expected] of [
+      ['/people', '/people ana@example.com'],
+      ['/seats', '/seats settings'],
+      ['/joinlink', '/joinlink list'],
+      ['/contact', '/contact find ana'],
+      ['/invite', '/invite pending'],
+    ]) {
+      const before = t.standin.responses.length;
+      await t.slack.command(command!, 'help', { user: 'UMEMBER' });
+      const answer = await eventually(() => t.standin.responses.slice(before).at(-1));
+      expect(textOf(answer.body)).toContain(expected);
+    }
   });
 });

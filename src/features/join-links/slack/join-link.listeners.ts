@@ -131,11 +131,18 @@ export function registerJoinLinkListeners(app: App, deps: Deps, links: JoinLinkS
   app.command('/joinlink', async ({ ack, command, context, client, respond }) => {
     await ack();
     const { em, account } = roster(context);
+    const [sub = '', arg] = command.text.trim().split(/\s+/);
+    if (sub.toLowerCase() === 'help') {
+      await respond({
+        response_type: 'ephemeral',
+        text: `${HELP} (Admins only: anyone can join through a posted link.)`,
+      });
+      return;
+    }
     if (!(await deps.admins.isAdmin(em, account, command.user_id))) {
       await respond({ response_type: 'ephemeral', text: NOT_ADMIN });
       return;
     }
-    const [sub = '', arg] = command.text.trim().split(/\s+/);
     switch (sub.toLowerCase()) {
       case '':
       case 'create':

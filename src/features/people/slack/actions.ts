@@ -2,7 +2,7 @@ import type { App, BlockButtonAction, ViewSubmitAction } from '@slack/bolt';
 import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
-import { esc } from '../../../slack/blocks.ts';
+import { esc, section } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { permissionSets } from '../../accounts/account.service.ts';
 import type { Deps } from '../../index.ts';
@@ -25,13 +25,21 @@ function readTarget(value: string | undefined): { u: string; c: Change } {
 
 /** The person card's buttons and the forms they open; every change is checked again by the services. */
 export function registerPeopleActions(app: App, deps: Deps, people: PersonService): void {
-  app.action<BlockButtonAction>(PERSON_ACTIONS.open, async ({ ack, action, body, context, respond }) => {
-    await ack();
-    const { em, account } = roster(context);
-    const card = await people.card(em, account, action.value ?? '');
-    const actor = await slackActor(deps, context, body.user.id);
-    await respond({ response_type: 'ephemeral', replace_original: false, ...personCard(card, actor) });
-  });
+  app.action<BlockButtonAction>(
+    PERSON_ACTIONS.open,
+    async ({ ack, action, body, context, respond, client }) => {
+      await ack();
+      const { em, account } = roster(context);
+      const card = await people.card(em, account, action.value ?? '');
+      const actor = await slackActor(deps, context, body.user.id);
+      // From a message the card answers in place; from the App Home, which has no reply address, by DM.
+      if (body.response_url) {
+        await respond({ response_type: 'ephemeral', replace_original: false, ...personCard(card, actor) });
+      } else {
+        await client.chat.postMessage({ channel: body.user.id, ...personCard(card, actor) });
+      }
+    },
+  );
 
   app.action<BlockButtonAction>(PERSON_ACTIONS.change, async ({ ack, action, body, context, client }) => {
     await ack();
@@ -73,15 +81,15 @@ export function registerPeopleActions(app: App, deps: Deps, people: PersonServic
           })
           .catch((err) => roster(context).log.warn({ err }, 'could not tell a deactivated person'));
       }
-      const card = await people.card(em, account, user.id);
-      await respond({
-        response_type: 'ephemeral',
-        replace_original: true,
-        ...personCard(card, actor),
-        text: already
-          ? `${displayName(user)} was already deactivated.`
-          : `:no_entry_sign: Deactivated ${displayName(user)}${seatFreed ? ': their paid seat is free again' : ''}.`,
-      });
+      const card = personCard(await people.card(em, account, user.id), actor);
+      const done = already
+        ? `${esc(displayName(user))} was already deactivated; nothing changed.`
+        : `:no_entry_sign: Deactivated ${esc(displayName(user))}${seatFreed ? ': their paid seat is free again' : ''}.`;
+      const message = { text: done, blocks: [section(done), ...card.blocks] };
+      // From a message the card is redrawn in place; from the App Home, which has no reply address, by DM.
+      if (body.response_url)
+        await respond({ response_type: 'ephemeral', replace_original: true, ...message });
+      else await client.chat.postMessage({ channel: body.user.id, ...message });
     },
   );
 
