@@ -7,7 +7,7 @@ import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
-import { createUser, findContactByEmail, findUserByEmail } from '../people/people.service.ts';
+import { createUser, findContactByEmail, findUserByEmail, lockUser } from '../people/people.service.ts';
 import { type IUser, isPaidRole, ROLES, type Role, User, type UserStatus } from '../people/user.entity.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
 import { type IInvitation, Invitation } from './invitation.entity.ts';
@@ -339,8 +339,9 @@ export class InviteService {
         populate: ['user', 'account'],
         refresh: true,
       });
-      const user = invitation.user.getEntity();
       const account = invitation.account.getEntity();
+      // A deactivation committing meanwhile must be seen, not overwritten with `active`.
+      const user = (await lockUser(tx, account, invitation.user.id)) ?? invitation.user.getEntity();
       if (invitation.status === 'accepted') {
         const recent =
           invitation.acceptedAt && this.now().getTime() - invitation.acceptedAt.getTime() < 10 * 60_000;
@@ -441,7 +442,8 @@ export class InviteService {
     actor: Actor,
     userId: string,
   ): Promise<IUser> {
-    const user = await tx.findOne(User, { id: userId, account });
+    // Locked: a resend must not set back to `invited` someone a cancel or deactivation just took out.
+    const user = await lockUser(tx, account, userId);
     if (!user) throw new DomainError('not_found', 'That person is no longer in Roster.');
     if (!actor.isAdmin && user.addedBy !== actor.slackUserId) {
       throw new DomainError('not_allowed', 'Only the person who invited them or an admin can do that.');

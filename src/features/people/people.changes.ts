@@ -6,14 +6,8 @@ import { audit } from '../audit/audit.service.ts';
 import { queueInvitation } from '../invites/invitation.service.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
 import type { ISeatRequest } from '../seats/seat-request.entity.ts';
-import {
-  displayName,
-  type IUser,
-  isPaidRole,
-  type Role,
-  SEAT_HOLDING_STATUSES,
-  User,
-} from './user.entity.ts';
+import { lockUser } from './people.service.ts';
+import { displayName, type IUser, isPaidRole, type Role, SEAT_HOLDING_STATUSES } from './user.entity.ts';
 
 type Change = 'unlock' | 'reactivate' | 'role_change';
 
@@ -36,7 +30,8 @@ export class PeopleChanges {
     for (const kind of ['unlock', 'reactivate', 'role_change'] as const) {
       seats.register(kind, {
         approve: async (tx, request, account) => {
-          const user = await tx.findOneOrFail(User, { id: request.user?.id, account });
+          const user = request.user ? await lockUser(tx, account, request.user.id) : null;
+          if (!user) throw new DomainError('not_found', 'That person is no longer in Roster.');
           const invite = Boolean(request.payload.sendInvitation);
           await this.apply(tx, account, user, kind, request.role, invite, request.requestedBy);
           return invite
@@ -81,7 +76,8 @@ export class PeopleChanges {
     opts: { sendInvitation?: boolean; addSeat?: boolean },
   ): Promise<ChangeResult> {
     return em.transactional(async (tx) => {
-      const user = await tx.findOne(User, { id: userId, account });
+      // Locked, so the status checked here is the one the change replaces (no cancel or deactivation lost).
+      const user = await lockUser(tx, account, userId);
       if (!user) throw new DomainError('not_found', 'That person is not in Roster.');
       const expected = { unlock: 'locked', reactivate: 'deactivated' } as const;
       if (kind !== 'role_change' && user.status !== expected[kind]) {
