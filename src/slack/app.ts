@@ -4,7 +4,7 @@ import type { ExtendedErrorHandlerArgs } from '@slack/bolt/dist/App.js';
 import { WebClient } from '@slack/web-api';
 import type { Config } from '../config.ts';
 import { ensureAccount } from '../features/accounts/account.service.ts';
-import { isDomainError } from '../shared/errors.ts';
+import { asDomainError } from '../shared/errors.ts';
 import { referenceId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { RosterContext } from './context.ts';
@@ -71,9 +71,10 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; receiver?: HT
     const rc = context.roster as RosterContext | undefined;
     const requestLog = rc?.log ?? logger;
     const payload = (body ?? {}) as Record<string, any>;
-    if (isDomainError(original)) {
-      requestLog.info({ code: original.code }, original.message);
-      await tellPerson(app.client, payload, original.message).catch((err) =>
+    const domain = asDomainError(original);
+    if (domain) {
+      requestLog.info({ code: domain.code }, domain.message);
+      await tellPerson(app.client, payload, domain.message).catch((err) =>
         requestLog.warn({ err }, 'could not tell the person about an error'),
       );
       return;
