@@ -3,7 +3,7 @@ import pg from 'pg';
 import { initORM, type ORM } from '../src/db/orm.ts';
 import { query, sql } from '../src/db/sql.ts';
 import { ensureAccount } from '../src/features/accounts/account.service.ts';
-import type { Feature } from '../src/features/index.ts';
+import type { Feature } from '../src/features/feature.ts';
 import { asDomainError } from '../src/shared/errors.ts';
 import { roster } from '../src/slack/context.ts';
 import { startTestApp } from './support/app.ts';

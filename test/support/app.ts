@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { type Roster, startRoster } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { Account, type IAccount } from '../../src/features/accounts/account.entity.ts';
-import type { Feature } from '../../src/features/index.ts';
+import type { Feature } from '../../src/features/feature.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { SlackDriver } from './slack-driver.ts';

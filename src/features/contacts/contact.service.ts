@@ -14,7 +14,7 @@ import {
   type Role,
   type UserStatus,
 } from '../people/user.entity.ts';
-import type { Actor, SeatService } from '../seats/seat.service.ts';
+import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import { SeatRequest } from '../seats/seat-request.entity.ts';
 import { Contact, type IContact } from './contact.entity.ts';
 
@@ -92,7 +92,11 @@ export class ContactService {
   constructor(seats: SeatService, jobs: JobQueue) {
     this.seats = seats;
     this.jobs = jobs;
-    seats.register('convert', {
+  }
+
+  /** What approving a seat request to convert a contact does; registered in the composition root. */
+  seatFlow(): SeatFlow {
+    return {
       // The admin approved: convert as the requester asked, unless the contact became a user meanwhile.
       approve: async (tx, request, account) => {
         const contact = await tx.findOne(
@@ -124,7 +128,7 @@ export class ContactService {
           ? `${contact.name} is now a user and the invitation is on its way to ${contact.email}.`
           : `${contact.name} is now a user (${contact.email}, not invited yet).`;
       },
-    });
+    };
   }
 
   /** Field errors for input a person typed, or the parsed values. */

@@ -1,7 +1,7 @@
 import { actions, button, context, esc, section, slackDate } from '../../slack/blocks.ts';
 import { escapeHtml } from '../../web/html.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
-import type { Deps } from '../index.ts';
+import type { Deps } from '../feature.ts';
 import type { IUser } from '../people/user.entity.ts';
 import { ROLE_LABEL } from '../seats/slack/request.message.ts';
 import type { IInvitation } from './invitation.entity.ts';

@@ -9,7 +9,7 @@ import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
 import { createUser, findContactByEmail, findUserByEmail, lockUser } from '../people/people.service.ts';
 import { type IUser, isPaidRole, ROLES, type Role, User, type UserStatus } from '../people/user.entity.ts';
-import type { Actor, SeatService } from '../seats/seat.service.ts';
+import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import { type IInvitation, Invitation } from './invitation.entity.ts';
 import { queueInvitation } from './invitation.service.ts';
 
@@ -83,7 +83,11 @@ export class InviteService {
     this.seats = seats;
     this.jobs = jobs;
     this.now = now;
-    seats.register('invite', {
+  }
+
+  /** What approving a seat request for an invitation does; registered in the composition root. */
+  seatFlow(): SeatFlow {
+    return {
       approve: async (tx, request, account) => {
         const payload = request.payload as Payload;
         const existing = await findUserByEmail(tx, account, request.email);
@@ -105,7 +109,7 @@ export class InviteService {
           ? `The invitation is on its way to ${request.email}.`
           : `${request.email} was added without an invitation.`;
       },
-    });
+    };
   }
 
   /** Invites each address in its own transaction, so one refusal does not undo the others. */

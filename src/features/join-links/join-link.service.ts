@@ -15,7 +15,7 @@ import {
   permissionSetByName,
 } from '../people/people.service.ts';
 import type { IUser, Role } from '../people/user.entity.ts';
-import type { Actor, SeatService } from '../seats/seat.service.ts';
+import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import { type ISeatRequest, SeatRequest } from '../seats/seat-request.entity.ts';
 import { type IJoinLink, JoinConfirmation, JoinLink } from './join-link.entity.ts';
 
@@ -88,13 +88,19 @@ export class JoinLinkService {
   private readonly seats: SeatService;
   private readonly jobs: JobQueue;
   private readonly now: () => Date;
+  private readonly tellJoiner?: (request: ISeatRequest) => Promise<void>;
 
   constructor(seats: SeatService, jobs: JobQueue, opts: Options = {}) {
     this.seats = seats;
     this.jobs = jobs;
     this.now = opts.now ?? (() => new Date());
+    this.tellJoiner = opts.tellJoiner;
+  }
+
+  /** What approving a join's seat request does; registered in the composition root. */
+  seatFlow(): SeatFlow {
     // The use was counted when the request was filed, so approving only creates the user.
-    seats.register('join', {
+    return {
       approve: async (tx, request, account) => {
         const existing = await findUserByEmail(tx, account, request.email);
         if (existing) return `${request.email} was already a user.`;
@@ -113,8 +119,8 @@ export class JoinLinkService {
         );
         return `${request.email} is now an active member.`;
       },
-      ...(opts.tellJoiner ? { tell: opts.tellJoiner } : {}),
-    });
+      ...(this.tellJoiner ? { tell: this.tellJoiner } : {}),
+    };
   }
 
   /**

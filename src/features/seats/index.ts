@@ -1,4 +1,4 @@
-import type { Feature } from '../index.ts';
+import type { Feature } from '../feature.ts';
 import { registerSeatJobs } from './seat.jobs.ts';
 import { registerSeatActions } from './slack/approval.actions.ts';
 import { registerSeatsCommand } from './slack/seats.command.ts';

@@ -1,6 +1,5 @@
 import { PermissionSet } from '../../../src/features/accounts/account.entity.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
-import { invitesOf } from '../../../src/features/invites/index.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { DELIVERY_RETRY, deliverInvitation } from '../../../src/features/invites/invite.delivery.ts';
 import { createUser } from '../../../src/features/people/people.service.ts';
@@ -309,7 +308,7 @@ describe('delivery', () => {
     await t.smtp.stop();
     try {
       await expect(
-        deliverInvitation(t.roster.deps, invitesOf(t.roster.deps), invitation.id, { lastAttempt: true }),
+        deliverInvitation(t.roster.deps, t.roster.deps.invites, invitation.id, { lastAttempt: true }),
       ).rejects.toThrow();
     } finally {
       await t.smtp.start();

@@ -45,6 +45,7 @@ beforeAll(async () => {
   await jobs.define<{ linkId: string }>(JOIN_JOBS.refreshMessage, async (d) => void refreshed.push(d.linkId));
   seats = new SeatService(jobs, () => clock);
   links = new JoinLinkService(seats, jobs, { now: () => clock });
+  seats.register('join', links.seatFlow());
 });
 afterAll(async () => {
   await jobs.stop();

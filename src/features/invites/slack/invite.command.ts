@@ -4,7 +4,7 @@ import { type Block, esc, context as note, section, slackDate } from '../../../s
 import { roster } from '../../../slack/context.ts';
 import { firstTime } from '../../../slack/once.ts';
 import { permissionSets } from '../../accounts/account.service.ts';
-import type { Deps } from '../../index.ts';
+import type { Deps } from '../../feature.ts';
 import { displayName, ROLES, type Role } from '../../people/user.entity.ts';
 import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
 import { DELIVERY_RETRY } from '../invite.delivery.ts';

@@ -6,7 +6,7 @@ import type { Logger } from '../../../shared/logger.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
-import type { Deps } from '../../index.ts';
+import type { Deps } from '../../feature.ts';
 import { statusText } from '../../invites/invite.service.ts';
 import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
