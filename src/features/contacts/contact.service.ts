@@ -5,6 +5,7 @@ import type { JobQueue } from '../../shared/jobs.ts';
 import { type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import { queueInvitation } from '../invites/invitation.service.ts';
+import { statusLabel } from '../people/labels.ts';
 import { createUser, findContactByEmail, findUserByEmail, normalizeEmail } from '../people/people.service.ts';
 import {
   displayName,
@@ -54,17 +55,6 @@ export type ConvertInput = {
   /** Only for a contact that has no email yet. */
   email?: string | null;
 };
-
-/** A user's status in a few words, as a person would say it. */
-export function statusLabel(status: UserStatus): string {
-  return {
-    locked: 'locked',
-    not_invited: 'not invited yet',
-    invited: 'invited',
-    active: 'active',
-    deactivated: 'deactivated',
-  }[status];
-}
 
 export type SearchHit =
   | {

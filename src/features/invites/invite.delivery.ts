@@ -2,8 +2,8 @@ import { actions, button, context, esc, section, slackDate } from '../../slack/b
 import { escapeHtml } from '../../web/html.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import type { Deps } from '../feature.ts';
+import { ROLE_LABEL } from '../people/labels.ts';
 import type { IUser } from '../people/user.entity.ts';
-import { ROLE_LABEL } from '../seats/slack/request.message.ts';
 import type { IInvitation } from './invitation.entity.ts';
 import { INVITE_JOBS } from './invitation.service.ts';
 import type { InviteService } from './invite.service.ts';

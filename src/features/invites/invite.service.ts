@@ -7,8 +7,9 @@ import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
+import { statusText } from '../people/labels.ts';
 import { createUser, findContactByEmail, findUserByEmail, lockUser } from '../people/people.service.ts';
-import { type IUser, isPaidRole, ROLES, type Role, User, type UserStatus } from '../people/user.entity.ts';
+import { type IUser, isPaidRole, ROLES, type Role, User } from '../people/user.entity.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import { type IInvitation, Invitation } from './invitation.entity.ts';
 import { queueInvitation } from './invitation.service.ts';
@@ -454,16 +455,6 @@ export class InviteService {
     }
     return user;
   }
-}
-
-export function statusText(status: UserStatus): string {
-  return {
-    locked: 'locked (imported)',
-    not_invited: 'added but not invited yet',
-    invited: 'invited',
-    active: 'already active',
-    deactivated: 'deactivated',
-  }[status];
 }
 
 export async function accountName(em: EntityManager, account: IAccount): Promise<string> {

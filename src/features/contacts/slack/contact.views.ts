@@ -2,9 +2,8 @@ import type { View } from '@slack/types';
 import { actions, type Block, button, context, esc, plain, section } from '../../../slack/blocks.ts';
 import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
-import { statusText } from '../../invites/invite.service.ts';
 import { INVITE_ACTIONS } from '../../invites/slack/summary.ts';
-import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
+import { ROLE_LABEL, statusText } from '../../people/labels.ts';
 import type { SearchHit } from '../contact.service.ts';
 
 export const CONTACT_VIEW = 'contact_modal';

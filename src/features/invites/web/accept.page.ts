@@ -1,7 +1,7 @@
 import { html, page } from '../../../web/html.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
+import { ROLE_LABEL } from '../../people/labels.ts';
 import { displayName } from '../../people/user.entity.ts';
-import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
 import type { InviteService } from '../invite.service.ts';
 
 /** One answer for unknown, used, expired and cancelled links: it reveals nothing about which. */

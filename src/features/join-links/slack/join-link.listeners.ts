@@ -7,8 +7,7 @@ import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
 import type { Deps } from '../../feature.ts';
-import { statusText } from '../../invites/invite.service.ts';
-import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
+import { ROLE_LABEL, statusText } from '../../people/labels.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
 import { type CreateInput, type JoinLinkService, parseDomains } from '../join-link.service.ts';
 import {

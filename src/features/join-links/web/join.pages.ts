@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
 import { html, page } from '../../../web/html.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
-import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
+import { ROLE_LABEL } from '../../people/labels.ts';
 import { CONFIRMATION_HOURS, type JoinLinkService } from '../join-link.service.ts';
 import { RateLimiter } from './rate-limit.ts';
 

@@ -1,4 +1,5 @@
 import { actions, type Block, button, context, esc, section, slackDate } from '../../../slack/blocks.ts';
+import { ROLE_LABEL } from '../../people/labels.ts';
 import type { SeatUsage } from '../seat.service.ts';
 import type { ISeatRequest } from '../seat-request.entity.ts';
 
@@ -10,12 +11,6 @@ const KIND_LABEL: Record<ISeatRequest['kind'], string> = {
   unlock: 'unlocking a user',
   reactivate: 'reactivating a user',
   role_change: 'a change to a paid role',
-};
-
-export const ROLE_LABEL: Record<string, string> = {
-  employee: 'Employee (paid seat)',
-  contractor: 'Contractor (paid seat)',
-  client: 'Client (free)',
 };
 
 export const SEAT_ACTIONS = {

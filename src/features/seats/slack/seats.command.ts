@@ -12,8 +12,9 @@ import { roster } from '../../../slack/context.ts';
 import { Account } from '../../accounts/account.entity.ts';
 import { audit } from '../../audit/audit.service.ts';
 import type { Deps } from '../../feature.ts';
+import { ROLE_LABEL } from '../../people/labels.ts';
 import { SeatRequest } from '../seat-request.entity.ts';
-import { ROLE_LABEL, SEAT_ACTIONS } from './request.message.ts';
+import { SEAT_ACTIONS } from './request.message.ts';
 
 const USAGE = [
   '*`/seats`* shows paid seats used, the limit and the requests waiting for an admin.',

@@ -1,0 +1,46 @@
+import type { Role, UserStatus } from './user.entity.ts';
+
+/**
+ * The words Roster uses for roles and statuses, in every message, view and page. Each status has a few
+ * forms because it appears in different sentences: a short label in parentheses, a fuller description
+ * on its own, and a phrase that follows "is".
+ */
+
+/** A role, with whether it takes a paid seat: "Employee (paid seat)". */
+export const ROLE_LABEL: Record<string, string> = {
+  employee: 'Employee (paid seat)',
+  contractor: 'Contractor (paid seat)',
+  client: 'Client (free)',
+} satisfies Record<Role, string>;
+
+/** A status in a few words, as a person would say it: "ana@x.com (not invited yet)". */
+export const STATUS_LABEL: Record<UserStatus, string> = {
+  locked: 'locked',
+  not_invited: 'not invited yet',
+  invited: 'invited',
+  active: 'active',
+  deactivated: 'deactivated',
+};
+
+/** A status described on its own, with what is still to happen: "You: Ana, …, invited, not yet accepted." */
+export const STATUS_DESCRIPTION: Record<UserStatus, string> = {
+  locked: 'imported, not yet unlocked',
+  not_invited: 'added, invitation not sent yet',
+  invited: 'invited, not yet accepted',
+  active: 'active',
+  deactivated: 'deactivated',
+};
+
+/** A status as it follows "is" or "already in Roster,": "ana@x.com is already active". */
+export function statusText(status: UserStatus): string {
+  return {
+    locked: 'locked (imported)',
+    not_invited: 'added but not invited yet',
+    invited: 'invited',
+    active: 'already active',
+    deactivated: 'deactivated',
+  }[status];
+}
+
+/** `statusLabel(s)` is `STATUS_LABEL[s]`, for callers that map over statuses. */
+export const statusLabel = (status: UserStatus): string => STATUS_LABEL[status];
