@@ -5,6 +5,7 @@ import type { WebClient } from '@slack/web-api';
 import type { Config } from './config.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
 import { initORM, type ORM } from './db/orm.ts';
+import { query, sql } from './db/sql.ts';
 import { SlackInstallation } from './features/accounts/account.entity.ts';
 import { ensureAccount } from './features/accounts/account.service.ts';
 import type { Deps, Feature } from './features/feature.ts';
@@ -179,7 +180,7 @@ async function recordInstallation(client: WebClient, orm: ORM, logger: Logger): 
 async function health(orm: ORM): Promise<{ ok: boolean; body: Record<string, unknown> }> {
   const started = performance.now();
   try {
-    await orm.em.getConnection().execute('select 1');
+    await query(orm.em.fork(), sql`select 1`);
     return {
       ok: true,
       body: { status: 'ok', database: { state: 'up', latencyMs: Math.round(performance.now() - started) } },

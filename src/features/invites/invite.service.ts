@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { z } from 'zod';
+import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import { hashToken, newToken } from '../../shared/ids.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
@@ -9,54 +9,10 @@ import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
 import { statusText } from '../people/labels.ts';
 import { createUser, findContactByEmail, findUserByEmail, lockUser } from '../people/people.service.ts';
-import { type IUser, isPaidRole, ROLES, type Role, User } from '../people/user.entity.ts';
+import { type IUser, isPaidRole, type Role, User } from '../people/user.entity.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import { type IInvitation, Invitation } from './invitation.entity.ts';
 import { queueInvitation } from './invitation.service.ts';
-
-export const MAX_EMAILS = 100;
-const emailSchema = z.email();
-
-/** Splits what a person typed into addresses: commas, semicolons, spaces or new lines; duplicates dropped. */
-export function parseEmails(text: string): { emails: string[]; invalid: string[]; duplicates: string[] } {
-  const seen = new Set<string>();
-  const emails: string[] = [];
-  const invalid: string[] = [];
-  const duplicates: string[] = [];
-  for (const raw of text.split(/[\s,;]+/)) {
-    const token = raw
-      .trim()
-      .replace(/^<?mailto:/i, '')
-      .replace(/^<|>$/g, '');
-    if (!token) continue;
-    // Slack turns typed addresses into <mailto:a@b.c|a@b.c>.
-    const email = token.includes('|') ? (token.split('|')[1] ?? token) : token;
-    if (!emailSchema.safeParse(email).success) {
-      invalid.push(email);
-      continue;
-    }
-    const key = email.toLowerCase();
-    if (seen.has(key)) {
-      duplicates.push(email);
-      continue;
-    }
-    seen.add(key);
-    emails.push(email);
-  }
-  return { emails, invalid, duplicates };
-}
-
-/** `/invite ana@x.com, bo@y.org contractor`: the addresses and the role, as typed. */
-export function parseInviteText(text: string): { emailsText: string; role?: Role } {
-  let role: Role | undefined;
-  const rest: string[] = [];
-  for (const token of text.split(/[\s,;]+/).filter(Boolean)) {
-    const lower = token.toLowerCase();
-    if ((ROLES as readonly string[]).includes(lower)) role = lower as Role;
-    else rest.push(token.replace(/^<mailto:[^|]*\|(.*)>$/, '$1'));
-  }
-  return { emailsText: rest.join('\n'), role };
-}
 
 export type InviteInput = {
   emails: string[];
@@ -229,14 +185,10 @@ export class InviteService {
    */
   async prepareDelivery(em: EntityManager, invitationId: string) {
     return em.transactional(async (tx) => {
-      const [row] = await tx
-        .getConnection()
-        .execute<{ id: string }[]>(
-          `select id from invitation where id = ? and status = 'pending' and delivered_at is null for update`,
-          [invitationId],
-          'all',
-          tx.getTransactionContext(),
-        );
+      const [row] = await query<{ id: string }>(
+        tx,
+        sql`select id from invitation where id = ${invitationId} and status = 'pending' and delivered_at is null for update`,
+      );
       if (!row) return null;
       const invitation = await tx.findOneOrFail(Invitation, invitationId, {
         populate: ['user', 'account'],
@@ -329,16 +281,8 @@ export class InviteService {
     surface: Surface,
   ): Promise<{ user: IUser; account: IAccount; already: boolean } | null> {
     return em.transactional(async (tx) => {
-      const where = by.token ? 'token_hash = ?' : 'id = ?';
-      const key = by.token ? hashToken(by.token) : by.invitationId;
-      const [row] = await tx
-        .getConnection()
-        .execute<{ id: string }[]>(
-          `select id from invitation where ${where} for update`,
-          [key],
-          'all',
-          tx.getTransactionContext(),
-        );
+      const where = by.token ? sql`token_hash = ${hashToken(by.token)}` : sql`id = ${by.invitationId}`;
+      const [row] = await query<{ id: string }>(tx, sql`select id from invitation where ${where} for update`);
       if (!row) return null;
       const invitation = await tx.findOneOrFail(Invitation, row.id, {
         populate: ['user', 'account'],

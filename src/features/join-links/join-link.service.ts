@@ -2,6 +2,7 @@ import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { z } from 'zod';
+import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import { hashToken, newToken } from '../../shared/ids.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
@@ -213,13 +214,11 @@ export class JoinLinkService {
    */
   async expireDue(em: EntityManager): Promise<IJoinLink[]> {
     return em.transactional(async (tx) => {
-      const rows = await tx.getConnection().execute<{ id: string }[]>(
-        `update join_link set expiry_announced_at = now(), updated_at = now()
-           where expires_at <= ? and expiry_announced_at is null and revoked_at is null
+      const rows = await query<{ id: string }>(
+        tx,
+        sql`update join_link set expiry_announced_at = now(), updated_at = now()
+           where expires_at <= ${this.now()} and expiry_announced_at is null and revoked_at is null
            returning id`,
-        [this.now()],
-        'all',
-        tx.getTransactionContext(),
       );
       if (rows.length === 0) return [];
       const links = await tx.find(
@@ -283,13 +282,11 @@ export class JoinLinkService {
     const existing = await findUserByEmail(tx, account, email);
     if (existing) return { status: 'exists', user: existing };
 
-    const [counted] = await tx.getConnection().execute<{ uses: number; max_uses: number | null }[]>(
-      `update join_link set uses = uses + 1, updated_at = now()
-         where id = ? and revoked_at is null and expires_at > ? and (max_uses is null or uses < max_uses)
+    const [counted] = await query<{ uses: number; max_uses: number | null }>(
+      tx,
+      sql`update join_link set uses = uses + 1, updated_at = now()
+         where id = ${link.id} and revoked_at is null and expires_at > ${this.now()} and (max_uses is null or uses < max_uses)
          returning uses, max_uses`,
-      [link.id, this.now()],
-      'all',
-      tx.getTransactionContext(),
     );
     if (!counted) return link.maxUses != null ? { status: 'link_full' } : { status: 'link_invalid' };
 
@@ -438,9 +435,7 @@ export class JoinLinkService {
   }
 
   async markSent(em: EntityManager, confirmationId: string): Promise<void> {
-    await em
-      .getConnection()
-      .execute('update join_confirmation set sent_at = now() where id = ?', [confirmationId]);
+    await query(em, sql`update join_confirmation set sent_at = now() where id = ${confirmationId}`);
   }
 
   /**
@@ -453,15 +448,11 @@ export class JoinLinkService {
     let claimed: { join_link_id: string; email: string } | undefined;
     try {
       return await em.transactional(async (tx) => {
-        const [row] = await tx
-          .getConnection()
-          .execute<{ join_link_id: string; email: string; name: string }[]>(
-            `update join_confirmation set used_at = now()
-               where token_hash = ? and used_at is null and expires_at > ? returning join_link_id, email, name`,
-            [hash, this.now()],
-            'all',
-            tx.getTransactionContext(),
-          );
+        const [row] = await query<{ join_link_id: string; email: string; name: string }>(
+          tx,
+          sql`update join_confirmation set used_at = now()
+               where token_hash = ${hash} and used_at is null and expires_at > ${this.now()} returning join_link_id, email, name`,
+        );
         if (!row) return this.confirmedBefore(tx, hash);
         claimed = row;
         const result = await this.joinIn(tx, row.join_link_id, { email: row.email, name: row.name }, 'web');

@@ -4,7 +4,7 @@ import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inpu
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import { INVITE_ACTIONS } from '../../invites/slack/summary.ts';
 import { ROLE_LABEL, statusText } from '../../people/labels.ts';
-import type { SearchHit } from '../contact.service.ts';
+import type { SearchHit } from '../contact.search.ts';
 
 export const CONTACT_VIEW = 'contact_modal';
 export const CONVERT_VIEW = 'contact_convert_modal';

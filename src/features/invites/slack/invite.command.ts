@@ -8,7 +8,8 @@ import type { Deps } from '../../feature.ts';
 import { ROLE_LABEL } from '../../people/labels.ts';
 import { displayName, ROLES, type Role } from '../../people/user.entity.ts';
 import { DELIVERY_RETRY } from '../invite.delivery.ts';
-import { type InviteService, MAX_EMAILS, parseEmails, parseInviteText } from '../invite.service.ts';
+import type { InviteService } from '../invite.service.ts';
+import { MAX_EMAILS, parseEmails, parseInviteText } from '../invite-text.ts';
 import { INVITE_VIEW, inviteModal } from './invite.modal.ts';
 import { inviteSummary, pendingActions } from './summary.ts';
 
