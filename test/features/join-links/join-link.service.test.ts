@@ -15,6 +15,7 @@ import { DomainError } from '../../../src/shared/errors.ts';
 import { hashToken, newToken } from '../../../src/shared/ids.ts';
 import { JobQueue } from '../../../src/shared/jobs.ts';
 import { createLogger } from '../../../src/shared/logger.ts';
+import { jobsDrained } from '../../support/app.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
 
 let db: TestDatabase;
@@ -112,6 +113,8 @@ describe('JoinLinkService', () => {
     expect((await join(link.id, 'c@x.test', 'UC')).status).toBe('link_full');
     expect((await orm.em.fork().findOneOrFail(JoinLink, link.id)).uses).toBe(2);
     expect(await orm.em.fork().count(SeatRequest, { account, kind: 'join' })).toBe(2);
+    // The full link's message is redrawn by a job: look once it has run.
+    await jobsDrained(orm.em, { queues: [JOIN_JOBS.refreshMessage] });
     expect(refreshed).toContain(link.id);
   });
 
