@@ -174,7 +174,7 @@ describe('a write past the limit that reaches Slack', () => {
     try {
       await t.slack.command('/careless', '', { user: 'UADMIN' });
       const texts = t.standin.responses.map((r) => String(r.body.text));
-      expect(texts).toEqual([expect.stringMatching(/^No paid seat is free, so nothing was changed/)]);
+      expect(texts).toEqual([expect.stringMatching(/^No paid seat is free, so that change was not made/)]);
       expect(await holders((await t.account()).id)).toBe(0);
     } finally {
       await t.stop();

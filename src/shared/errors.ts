@@ -46,7 +46,7 @@ export function asDomainError(e: unknown): DomainError | undefined {
   if ((e as { constraint?: unknown } | null)?.constraint === SEAT_LIMIT_CONSTRAINT) {
     return new DomainError(
       'no_seat',
-      'No paid seat is free, so nothing was changed. An admin can raise the limit with `/seats N`, or free a seat.',
+      'No paid seat is free, so that change was not made. An admin can raise the limit with `/seats N`, or free a seat.',
     );
   }
   return undefined;
