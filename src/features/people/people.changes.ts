@@ -78,7 +78,9 @@ export class PeopleChanges {
     opts: { sendInvitation?: boolean; addSeat?: boolean },
   ): Promise<ChangeResult> {
     return em.transactional(async (tx) => {
-      // Locked, so the status checked here is the one the change replaces (no cancel or deactivation lost).
+      // The account's seats first, then the person, the order an approval takes them in, so the two never
+      // deadlock; the person locked, so the status checked is the one the change replaces.
+      await this.seats.lock(tx, account);
       const user = await lockUser(tx, account, userId);
       if (!user) throw new DomainError('not_found', 'That person is not in Roster.');
       const expected = { unlock: 'locked', reactivate: 'deactivated' } as const;
