@@ -212,6 +212,8 @@ export class InviteService {
     result: { method: 'slack_dm' | 'email'; slackUserId?: string; error?: string },
   ): Promise<void> {
     await em.transactional(async (tx) => {
+      // The invitation before the person, the order an acceptance locks them in, so the two never deadlock.
+      await query(tx, sql`select id from invitation where id = ${invitationId} for update`);
       const invitation = await tx.findOneOrFail(Invitation, invitationId, { populate: ['user', 'account'] });
       invitation.deliveredAt = this.now();
       invitation.deliveryMethod = result.method;
