@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { initORM } from '../src/db/orm.ts';
 import { ensureAccount } from '../src/features/accounts/account.service.ts';
+import { searchStatement } from '../src/features/contacts/contact.search.ts';
 import { ContactService } from '../src/features/contacts/contact.service.ts';
 
 const adminUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -47,14 +48,7 @@ try {
     `seeded 100,000 contacts and 2,000 users in ${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
 
-  const service = new ContactService({ register() {} } as never, {} as never);
-  // Capture the exact SQL the service runs, then time it inside Postgres.
-  const queries: { sql: string; params: unknown[] }[] = [];
-  const original = conn.execute.bind(conn);
-  (conn as unknown as { execute: typeof conn.execute }).execute = ((sql: string, params: unknown[]) => {
-    queries.push({ sql, params });
-    return original(sql, params);
-  }) as typeof conn.execute;
+  const service = new ContactService({} as never, {} as never);
 
   // From the rarest prefix to the commonest: 'p' starts every contact's email, 'a' one name in ten and
   // many surnames (hex), '3f' a surname prefix ("Ana 3f…").
@@ -74,14 +68,12 @@ try {
   await client.connect();
   console.log('query            rows  p50 ms  p95 ms  max ms   (execution time inside Postgres, 30 runs)');
   for (const [text, offset] of cases) {
-    queries.length = 0;
     const { hits } = await service.find(em, account, text, offset);
-    const { sql, params } = queries[0]!;
-    let i = 0;
-    const numbered = sql.replace(/\?/g, () => `$${++i}`);
+    // The exact statement the service ran, timed inside Postgres.
+    const statement = searchStatement(account.id, text, offset).compile();
     const times: number[] = [];
     for (let run = 0; run < 30; run++) {
-      const res = await client.query(`explain (analyze, format json) ${numbered}`, params as unknown[]);
+      const res = await client.query(`explain (analyze, format json) ${statement.text}`, statement.values);
       times.push(res.rows[0]['QUERY PLAN'][0]['Execution Time']);
     }
     times.sort((a, b) => a - b);

@@ -25,7 +25,9 @@ export class Migration20261130000000_lifecycle extends Migration {
 
   override async down(): Promise<void> {
     this.addSql(`drop index if exists "invitation_pending_expiry_index";`);
-    this.addSql(`alter table "account" drop column "join_link_expiry_days", drop column "join_link_max_uses";`);
+    this.addSql(
+      `alter table "account" drop column "join_link_expiry_days", drop column "join_link_max_uses";`,
+    );
     this.addSql(`update "invitation" set "status" = 'cancelled' where "status" = 'expired';`);
     this.addSql(`alter table "invitation" drop constraint "invitation_status_check";`);
     this.addSql(

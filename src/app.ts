@@ -5,13 +5,13 @@ import type { WebClient } from '@slack/web-api';
 import type { Config } from './config.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
 import { initORM, type ORM } from './db/orm.ts';
+import { query, sql } from './db/sql.ts';
 import { AccountDirectory } from './features/accounts/account.directory.ts';
 import { SlackInstallation } from './features/accounts/account.entity.ts';
 import { ensureAccount } from './features/accounts/account.service.ts';
-import { features as allFeatures, type Deps, type Feature } from './features/index.ts';
-import { PeopleChanges } from './features/people/people.changes.ts';
-import { AdminDirectory } from './features/seats/admins.ts';
-import { SeatService } from './features/seats/seat.service.ts';
+import type { Deps, Feature } from './features/feature.ts';
+import { features as allFeatures } from './features/index.ts';
+import { buildServices } from './services.ts';
 import { JobQueue } from './shared/jobs.ts';
 import { createLogger, type Logger } from './shared/logger.ts';
 import { createMailer, type Mailer } from './shared/mailer.ts';
@@ -103,7 +103,6 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     await jobs.boss.schedule(PRUNE_RECEIPTS_JOB, '17 3 * * *');
 
     const router = new Router();
-    const seats = new SeatService(jobs);
     const deps: Deps = {
       config,
       logger,
@@ -113,9 +112,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       slack: app.client,
       router,
       csrf: new Csrf(config.slack.signingSecret, config.publicUrl),
-      seats,
-      admins: new AdminDirectory(app.client),
-      people: new PeopleChanges(seats, jobs),
+      ...buildServices({ orm, jobs, slack: app.client, mailer }),
     };
     for (const feature of opts.features ?? allFeatures) {
       await feature.jobs?.(deps);
@@ -187,7 +184,7 @@ async function recordInstallation(client: WebClient, orm: ORM, logger: Logger): 
 async function health(orm: ORM): Promise<{ ok: boolean; body: Record<string, unknown> }> {
   const started = performance.now();
   try {
-    await orm.em.getConnection().execute('select 1');
+    await query(orm.em.fork(), sql`select 1`);
     return {
       ok: true,
       body: { status: 'ok', database: { state: 'up', latencyMs: Math.round(performance.now() - started) } },

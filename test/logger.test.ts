@@ -1,7 +1,11 @@
 import { Writable } from 'node:stream';
+import { WebClient } from '@slack/web-api';
 import { createLogger } from '../src/shared/logger.ts';
+import { logUnhandledRejections } from '../src/shared/process-errors.ts';
+import { boltLogger } from '../src/slack/logger.ts';
+import { startSlackStandin } from './support/slack-standin.ts';
 
-function capture() {
+function capture(level = 'info') {
   const lines: string[] = [];
   const stream = new Writable({
     write(chunk, _enc, done) {
@@ -9,7 +13,7 @@ function capture() {
       done();
     },
   });
-  return { logger: createLogger('info', stream), lines };
+  return { logger: createLogger(level, stream), lines };
 }
 
 describe('logs', () => {
@@ -43,5 +47,54 @@ describe('logs', () => {
     const logged = JSON.parse(lines[2]!);
     expect(logged.err.message).toBe('failed to fetch https://x.test/join/[redacted] with Bearer [redacted]');
     expect(logged.err.stack).toContain('logger.test.ts');
+  });
+
+  it('keep the message and stack of the errors Bolt and the Web API client log', () => {
+    const { logger, lines } = capture();
+    const bolt = boltLogger(logger);
+    bolt.error('An unhandled error occurred while Bolt processed an event', new Error('views.open failed'));
+    bolt.warn('http request failed', { error: new Error('socket hang up') });
+    const first = JSON.parse(lines[0]!);
+    expect(first.msg).toBe('An unhandled error occurred while Bolt processed an event');
+    expect(first.err.message).toBe('views.open failed');
+    expect(first.err.stack).toContain('logger.test.ts');
+    expect(JSON.parse(lines[1]!).msg).toContain('socket hang up');
+  });
+
+  it("never write Slack's answers with people's emails and phone numbers, even at debug level", async () => {
+    const standin = await startSlackStandin({
+      members: [{ id: 'UANA', name: 'ana', email: 'ana.private@acme.test', phone: '+1 555 0199' }],
+      botToken: 'xoxb-test',
+    });
+    try {
+      const { logger, lines } = capture('debug');
+      const client = new WebClient('xoxb-test', {
+        slackApiUrl: standin.apiUrl,
+        logger: boltLogger(logger),
+        retryConfig: { retries: 0 },
+      });
+      const info = await client.users.info({ user: 'UANA' });
+      expect(info.user?.profile?.email).toBe('ana.private@acme.test');
+      await client.chat.postMessage({ channel: 'UANA', text: 'Invited bo.private@acme.test' });
+      const out = lines.join('');
+      expect(out).toContain('http request result (body not logged)');
+      expect(out).not.toMatch(/ana\.private|0199|bo\.private/);
+    } finally {
+      await standin.close();
+    }
+  });
+
+  it('record promises rejected with nobody listening', () => {
+    const { logger, lines } = capture();
+    const stop = logUnhandledRejections(logger);
+    try {
+      process.emit('unhandledRejection', new Error('nobody awaited this'), Promise.resolve());
+    } finally {
+      stop();
+    }
+    const logged = JSON.parse(lines[0]!);
+    expect(logged).toMatchObject({ level: 50, msg: 'unhandled promise rejection' });
+    expect(logged.err.message).toBe('nobody awaited this');
+    expect(process.listeners('unhandledRejection')).not.toContain(stop);
   });
 });

@@ -11,6 +11,8 @@ beforeAll(async () => {
   db = await createTestDatabase();
   orm = await initORM(db.url);
   accountId = (await ensureAccount(orm.em.fork(), 'T_SCHEMA')).id;
+  // The users these checks insert are paid seat holders: give them seats, or the seat limit refuses them.
+  await orm.em.getConnection().execute('update account set seat_limit = 10 where id = ?', [accountId]);
 });
 afterAll(async () => {
   await orm.close(true);

@@ -5,7 +5,7 @@ import { WebClient } from '@slack/web-api';
 import type { Config } from '../config.ts';
 import type { AccountDirectory } from '../features/accounts/account.directory.ts';
 import { Account } from '../features/accounts/account.entity.ts';
-import { isDomainError } from '../shared/errors.ts';
+import { asDomainError } from '../shared/errors.ts';
 import { referenceId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { RosterContext } from './context.ts';
@@ -121,9 +121,10 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; receiver?: HT
     const requestLog = rc?.log ?? logger;
     const payload = (body ?? {}) as Record<string, any>;
     if (original instanceof ReplayedRequest) return;
-    if (isDomainError(original)) {
-      requestLog.info({ code: original.code }, original.message);
-      await tellPerson(app.client, payload, original.message).catch((err) =>
+    const domain = asDomainError(original);
+    if (domain) {
+      requestLog.info({ code: domain.code }, domain.message);
+      await tellPerson(app.client, payload, domain.message).catch((err) =>
         requestLog.warn({ err }, 'could not tell the person about an error'),
       );
       return;

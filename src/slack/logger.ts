@@ -1,17 +1,57 @@
 import { type Logger as BoltLogger, LogLevel } from '@slack/bolt';
 import type { Logger } from '../shared/logger.ts';
 
+/**
+ * The Web API client logs, at debug level, the whole body of every request and response: users.info and
+ * users.list answers hold people's emails and phone numbers. Those lines keep only whether the call
+ * worked and its error.
+ */
+const BODY_LINE = /^(http request result|http request body): ([\s\S]*)$/;
+
+function bodySummary(json: string): Record<string, unknown> {
+  try {
+    const body = JSON.parse(json) as Record<string, unknown>;
+    return { ok: body.ok, error: body.error, bytes: json.length };
+  } catch {
+    return { bytes: json.length };
+  }
+}
+
+/** An argument as text; an Error nested in an object keeps its name and message (JSON makes it `{}`). */
+function asText(arg: unknown): string {
+  if (typeof arg === 'string') return arg;
+  try {
+    return JSON.stringify(arg, (_key, value) =>
+      value instanceof Error ? { name: value.name, message: value.message } : value,
+    );
+  } catch {
+    return String(arg);
+  }
+}
+
 /** Bolt's and the Web API client's log lines, through pino (so they are redacted like ours). */
 export function boltLogger(logger: Logger): BoltLogger {
   const log = logger.child({ component: 'bolt' });
   let level = LogLevel.INFO;
-  const line = (args: unknown[]) =>
-    args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ');
+  // An Error argument goes to pino as `err`, so its message and stack are kept.
+  const write = (method: 'debug' | 'info' | 'warn' | 'error', args: unknown[]) => {
+    const err = args.find((a): a is Error => a instanceof Error);
+    const text = args
+      .filter((a) => a !== err)
+      .map(asText)
+      .join(' ');
+    if (err) log[method]({ err }, text || err.message);
+    else log[method](text);
+  };
   return {
-    debug: (...args) => log.debug(line(args)),
-    info: (...args) => log.info(line(args)),
-    warn: (...args) => log.warn(line(args)),
-    error: (...args) => log.error(line(args)),
+    debug: (...args) => {
+      const body = typeof args[0] === 'string' ? BODY_LINE.exec(args[0]) : null;
+      if (body) log.debug({ slack: bodySummary(body[2] ?? '') }, `${body[1]} (body not logged)`);
+      else write('debug', args);
+    },
+    info: (...args) => write('info', args),
+    warn: (...args) => write('warn', args),
+    error: (...args) => write('error', args),
     setLevel: (l) => {
       level = l;
     },

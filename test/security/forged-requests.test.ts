@@ -3,7 +3,6 @@ import { Account, type IAccount, PermissionSet } from '../../src/features/accoun
 import { ensureAccount } from '../../src/features/accounts/account.service.ts';
 import { AuditEvent } from '../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../src/features/contacts/contact.entity.ts';
-import { invitesOf } from '../../src/features/invites/index.ts';
 import { JoinLink } from '../../src/features/join-links/join-link.entity.ts';
 import { parseDomains } from '../../src/features/join-links/join-link.service.ts';
 import { JOIN_ACTIONS } from '../../src/features/join-links/slack/join-link.views.ts';
@@ -127,7 +126,7 @@ describe('who may give the Admin permission set', () => {
   });
 
   it('refuses it in the service too, whatever a handler let through', async () => {
-    const invites = invitesOf(t.roster.deps);
+    const invites = t.roster.deps.invites;
     const attempt = invites.invite(
       em(),
       await t.account(),

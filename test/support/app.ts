@@ -1,8 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { type Roster, startRoster } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
+import { query, sql } from '../../src/db/sql.ts';
 import { Account, type IAccount } from '../../src/features/accounts/account.entity.ts';
-import type { Feature } from '../../src/features/index.ts';
+import type { Feature } from '../../src/features/feature.ts';
 import { createLogger, type Logger } from '../../src/shared/logger.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { SlackDriver } from './slack-driver.ts';
@@ -142,4 +143,30 @@ export async function eventually<T>(
     }
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * Resolves once the job queue has nothing left to do: no job waiting, running or due for a retry (in
+ * `queues`, counting retries scheduled later too; otherwise in every queue, counting what is due now).
+ * For checks that something did NOT happen: they look after the work that could have done it, not
+ * after a guessed pause. Jobs queued by jobs are waited for as well.
+ */
+export async function jobsDrained(
+  em: EntityManager,
+  opts: { queues?: string[]; timeoutMs?: number } = {},
+): Promise<void> {
+  const { queues, timeoutMs = 15000 } = opts;
+  const pending = async () => {
+    const [row] = await query<{ n: number }>(
+      em.fork(),
+      queues
+        ? sql`select count(*)::int as n from pgboss.job
+            where state in ('created', 'retry', 'active') and name = any(${queues})`
+        : sql`select count(*)::int as n from pgboss.job
+            where state in ('created', 'retry', 'active') and start_after <= now()`,
+    );
+    return row!.n;
+  };
+  // A job is marked done only after its handler returned, so the jobs it queued are counted by then.
+  await eventually(async () => (await pending()) === 0, timeoutMs);
 }

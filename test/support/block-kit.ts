@@ -45,7 +45,9 @@ export function blockKitProblems(surface: Surface, payload: Obj): string[] {
         over(`${at}.text`, text(block.text), 3000);
         if (Array.isArray(block.fields)) {
           if (block.fields.length > 10) problems.push(`${at} has ${block.fields.length} fields, over 10`);
-          block.fields.forEach((f: Obj, j: number) => over(`${at}.fields[${j}]`, text(f), 2000));
+          block.fields.forEach((f: Obj, j: number) => {
+            over(`${at}.fields[${j}]`, text(f), 2000);
+          });
         }
         if (!text(block.text) && !block.fields?.length) problems.push(`${at} has no text`);
         if (block.accessory) element(`${at}.accessory`, block.accessory);
@@ -56,7 +58,9 @@ export function blockKitProblems(surface: Surface, payload: Obj): string[] {
       case 'context':
         if ((block.elements ?? []).length > 10)
           problems.push(`${at} has ${block.elements.length} elements, over 10`);
-        (block.elements ?? []).forEach((e: Obj, j: number) => over(`${at}.elements[${j}]`, text(e), 3000));
+        (block.elements ?? []).forEach((e: Obj, j: number) => {
+          over(`${at}.elements[${j}]`, text(e), 3000);
+        });
         break;
       case 'actions': {
         const elements: Obj[] = block.elements ?? [];

@@ -1,23 +1,19 @@
 import { type EntityManager, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { z } from 'zod';
+import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import { queueInvitation } from '../invites/invitation.service.ts';
 import { permissionSetToGrant } from '../people/grants.ts';
+import { statusLabel } from '../people/labels.ts';
 import { createUser, findContactByEmail, findUserByEmail, normalizeEmail } from '../people/people.service.ts';
-import {
-  displayName,
-  type IUser,
-  isPaidRole,
-  ROLES,
-  type Role,
-  type UserStatus,
-} from '../people/user.entity.ts';
-import type { Actor, SeatService } from '../seats/seat.service.ts';
+import { displayName, type IUser, isPaidRole, ROLES, type Role } from '../people/user.entity.ts';
+import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import { SeatRequest } from '../seats/seat-request.entity.ts';
 import { Contact, type IContact } from './contact.entity.ts';
+import { type SearchHit, searchPeople } from './contact.search.ts';
 
 const optional = (max: number) =>
   z
@@ -56,36 +52,6 @@ export type ConvertInput = {
   email?: string | null;
 };
 
-/** A user's status in a few words, as a person would say it. */
-export function statusLabel(status: UserStatus): string {
-  return {
-    locked: 'locked',
-    not_invited: 'not invited yet',
-    invited: 'invited',
-    active: 'active',
-    expired: 'invitation expired',
-    deactivated: 'deactivated',
-  }[status];
-}
-
-export type SearchHit =
-  | {
-      kind: 'contact';
-      id: string;
-      name: string;
-      email: string | null;
-      company: string | null;
-      convertedTo: { email: string; status: UserStatus } | null;
-    }
-  | { kind: 'user'; id: string; name: string; email: string; company: null; status: UserStatus; role: Role };
-
-export const PAGE_SIZE = 10;
-
-/** What follows a name's first word ("Lee" in "Ana Lee"); the expressions match the search indexes. */
-const NAME_REST = String.raw`^\s*\S+\s+`;
-const HAS_REST = String.raw`\S\s+\S`;
-const USER_NAME = "lower(btrim(coalesce(first_name, '') || ' ' || coalesce(last_name, '')))";
-
 /** Contacts: people without a login, found alongside users and converted into users through the seat rules. */
 export class ContactService {
   private readonly seats: SeatService;
@@ -94,7 +60,11 @@ export class ContactService {
   constructor(seats: SeatService, jobs: JobQueue) {
     this.seats = seats;
     this.jobs = jobs;
-    seats.register('convert', {
+  }
+
+  /** What approving a seat request to convert a contact does; registered in the composition root. */
+  seatFlow(): SeatFlow {
+    return {
       // The admin approved: convert as the requester asked, unless the contact became a user meanwhile.
       approve: async (tx, request, account) => {
         const contact = await tx.findOne(
@@ -126,7 +96,7 @@ export class ContactService {
           ? `${contact.name} is now a user and the invitation is on its way to ${contact.email}.`
           : `${contact.name} is now a user (${contact.email}, not invited yet).`;
       },
-    });
+    };
   }
 
   /** Field errors for input a person typed, or the parsed values. */
@@ -233,78 +203,14 @@ export class ContactService {
     }
   }
 
-  /**
-   * Contacts and users whose name, surname, email or company starts with `text`, case-insensitively,
-   * ordered by what matched. Each branch reads only the first `offset + PAGE_SIZE + 1` entries of its
-   * own prefix index, so a prefix shared by every row costs no more than a rare one.
-   */
-  async find(
+  /** Contacts and users whose name, surname, email or company starts with `text` (see contact.search.ts). */
+  find(
     em: EntityManager,
     account: IAccount,
     text: string,
     offset = 0,
   ): Promise<{ hits: SearchHit[]; more: boolean }> {
-    const prefix = `${text
-      .trim()
-      .toLowerCase()
-      .replace(/([%_\\])/g, '\\$1')}%`;
-    const enough = offset + PAGE_SIZE + 1;
-    // `using ~<~` sorts the way the text_pattern_ops indexes are ordered, so Postgres reads them in order
-    // and stops early instead of sorting every match.
-    const branch = (kind: 'contact' | 'user', table: string, key: string, extra = '') =>
-      `(select '${kind}' as kind, id, ${key} as k from ${table}
-         where account_id = ?${extra} and ${key} like ? order by ${key} using ~<~, id limit ?)`;
-    const branches = [
-      branch('contact', 'contact', 'lower(name)'),
-      branch(
-        'contact',
-        'contact',
-        `lower(regexp_replace(name, '${NAME_REST}', ''))`,
-        ` and name ~ '${HAS_REST}'`,
-      ),
-      branch('contact', 'contact', 'lower(email)'),
-      branch('contact', 'contact', 'lower(company)'),
-      branch('user', 'app_user', 'lower(email)'),
-      branch('user', 'app_user', USER_NAME),
-      branch('user', 'app_user', 'lower(last_name)'),
-    ];
-    const rows = await em.getConnection().execute<Record<string, any>[]>(
-      `with matched as (${branches.join(' union all ')}),
-       best as (select distinct on (kind, id) kind, id, k from matched order by kind, id, k using ~<~)
-       select b.kind, b.id, c.name, c.email, c.company, cu.email as converted_email,
-         cu.status as converted_status, u.first_name, u.last_name, u.email as user_email, u.status, u.role
-       from best b
-       left join contact c on b.kind = 'contact' and c.id = b.id
-       left join app_user cu on cu.id = c.user_id
-       left join app_user u on b.kind = 'user' and u.id = b.id
-       order by b.k using ~<~, b.kind, b.id
-       limit ? offset ?`,
-      [...branches.flatMap(() => [account.id, prefix, enough]), PAGE_SIZE + 1, offset],
-    );
-    const hits = rows.slice(0, PAGE_SIZE).map(
-      (r): SearchHit =>
-        r.kind === 'contact'
-          ? {
-              kind: 'contact',
-              id: r.id,
-              name: r.name,
-              email: r.email,
-              company: r.company,
-              convertedTo: r.converted_email
-                ? { email: r.converted_email, status: r.converted_status }
-                : null,
-            }
-          : {
-              kind: 'user',
-              id: r.id,
-              name: [r.first_name, r.last_name].filter(Boolean).join(' ') || r.user_email,
-              email: r.user_email,
-              company: null,
-              status: r.status,
-              role: r.role,
-            },
-    );
-    return { hits, more: rows.length > PAGE_SIZE };
+    return searchPeople(em, account, text, offset);
   }
 
   /** The contact behind a Convert button, or a DomainError when it is gone or already a user. */
@@ -368,14 +274,10 @@ export class ContactService {
   ): Promise<{ status: 'converted'; user: IUser } | { status: 'requested'; email: string }> {
     return em.transactional(async (tx) => {
       // Two clicks on Convert (or two people) queue here; the second sees the first one's user.
-      const [locked] = await tx
-        .getConnection()
-        .execute<{ id: string }[]>(
-          'select id from contact where id = ? and account_id = ? for update',
-          [contactId, account.id],
-          'all',
-          tx.getTransactionContext(),
-        );
+      const [locked] = await query<{ id: string }>(
+        tx,
+        sql`select id from contact where id = ${contactId} and account_id = ${account.id} for update`,
+      );
       const contact = locked
         ? await tx.findOneOrFail(Contact, contactId, { populate: ['user'], refresh: true })
         : null;

@@ -1,7 +1,7 @@
 import { isDomainError } from '../../shared/errors.ts';
 import { referenceId } from '../../shared/ids.ts';
 import type { Block } from '../../slack/blocks.ts';
-import type { Deps } from '../index.ts';
+import type { Deps } from '../feature.ts';
 import { CsvImport, type ICsvImport } from './csv-import.entity.ts';
 import { CSV_JOBS, type CsvImportService } from './csv-import.service.ts';
 import { checkFileInfo, downloadSlackFile, type SlackFileInfo } from './slack/download.ts';

@@ -5,22 +5,13 @@ import type { IAccount } from '../accounts/account.entity.ts';
 import { CsvImport } from '../csv-import/csv-import.entity.ts';
 import { Invitation } from '../invites/invitation.entity.ts';
 import { JoinLink } from '../join-links/join-link.entity.ts';
+import { ROLE_LABEL, STATUS_DESCRIPTION } from '../people/labels.ts';
 import { normalizeEmail } from '../people/people.service.ts';
 import { PERSON_ACTIONS } from '../people/slack/blocks.ts';
 import { displayName, User } from '../people/user.entity.ts';
 import type { SeatUsage } from '../seats/seat.service.ts';
 import { SeatRequest } from '../seats/seat-request.entity.ts';
-import { ROLE_LABEL } from '../seats/slack/request.message.ts';
 import { SETTINGS_ACTION } from '../seats/slack/settings.ts';
-
-const STATUS_LABEL = {
-  locked: 'imported, not yet unlocked',
-  not_invited: 'added, invitation not sent yet',
-  invited: 'invited, not yet accepted',
-  active: 'active',
-  expired: 'your invitation expired: ask the person who invited you for a new one',
-  deactivated: 'deactivated',
-};
 
 const HELP = [
   '`/invite` invite people by Slack or email',
@@ -49,7 +40,7 @@ export async function homeView(
   blocks.push(
     section(
       me
-        ? `*You:* ${esc(displayName(me))}, ${ROLE_LABEL[me.role]}, ${STATUS_LABEL[me.status]}.`
+        ? `*You:* ${esc(displayName(me))}, ${ROLE_LABEL[me.role]}, ${STATUS_DESCRIPTION[me.status]}.`
         : viewer.isAdmin
           ? '*You:* an admin. You approve seat requests, post join links, import people from CSV files and change the settings below; you are not a user of the account yourself.'
           : '*You:* not in Roster yet. Ask an admin for an invitation, or use a join link posted in a channel.',

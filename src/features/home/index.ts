@@ -1,5 +1,5 @@
 import { roster } from '../../slack/context.ts';
-import type { Feature } from '../index.ts';
+import type { Feature } from '../feature.ts';
 import { homeView } from './home.view.ts';
 
 /** The App Home tab, rendered when someone opens it. */

@@ -1,9 +1,9 @@
 import { actions, button, context, esc, section, slackDate } from '../../slack/blocks.ts';
 import { escapeHtml } from '../../web/html.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
-import type { Deps } from '../index.ts';
+import type { Deps } from '../feature.ts';
+import { INVITEE_ROLE } from '../people/labels.ts';
 import type { IUser } from '../people/user.entity.ts';
-import { ROLE_LABEL } from '../seats/slack/request.message.ts';
 import type { IInvitation } from './invitation.entity.ts';
 import { INVITE_JOBS } from './invitation.service.ts';
 import type { InviteService } from './invite.service.ts';
@@ -92,7 +92,7 @@ export async function deliverInvitation(
   const letter: Letter = {
     inviter: await inviterName(deps, invitation.invitedBy),
     accountName: (account as IAccount).name ?? 'your company',
-    role: ROLE_LABEL[user.role] ?? user.role,
+    role: INVITEE_ROLE[user.role] ?? user.role,
     message: invitation.personalMessage ?? null,
     link: `${deps.config.publicUrl}/invitations/${token}`,
     expires: invitation.expiresAt,

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { z } from 'zod';
+import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import { hashToken, newToken } from '../../shared/ids.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
@@ -8,59 +8,13 @@ import { Account, type IAccount, type IPermissionSet, PermissionSet } from '../a
 import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
 import { permissionSetToGrant } from '../people/grants.ts';
-import { createUser, findContactByEmail, findUserByEmail } from '../people/people.service.ts';
-import { type IUser, isPaidRole, ROLES, type Role, User, type UserStatus } from '../people/user.entity.ts';
-import type { Actor, SeatService } from '../seats/seat.service.ts';
+import { statusText } from '../people/labels.ts';
+import { createUser, findContactByEmail, findUserByEmail, lockUser } from '../people/people.service.ts';
+import { type IUser, isPaidRole, type Role, User } from '../people/user.entity.ts';
+import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import { type IInvitation, Invitation } from './invitation.entity.ts';
 import { queueInvitation } from './invitation.service.ts';
-
-export const MAX_EMAILS = 100;
-/** What the addresses field takes: Slack's own limit for a text input. */
-export const MAX_EMAILS_TEXT = 3000;
-/** The personal message's limit, the same in the form and here. */
-export const MAX_MESSAGE = 1000;
-const emailSchema = z.email();
-
-/** Splits what a person typed into addresses: commas, semicolons, spaces or new lines; duplicates dropped. */
-export function parseEmails(text: string): { emails: string[]; invalid: string[]; duplicates: string[] } {
-  const seen = new Set<string>();
-  const emails: string[] = [];
-  const invalid: string[] = [];
-  const duplicates: string[] = [];
-  for (const raw of text.split(/[\s,;]+/)) {
-    const token = raw
-      .trim()
-      .replace(/^<?mailto:/i, '')
-      .replace(/^<|>$/g, '');
-    if (!token) continue;
-    // Slack turns typed addresses into <mailto:a@b.c|a@b.c>.
-    const email = token.includes('|') ? (token.split('|')[1] ?? token) : token;
-    if (!emailSchema.safeParse(email).success) {
-      invalid.push(email);
-      continue;
-    }
-    const key = email.toLowerCase();
-    if (seen.has(key)) {
-      duplicates.push(email);
-      continue;
-    }
-    seen.add(key);
-    emails.push(email);
-  }
-  return { emails, invalid, duplicates };
-}
-
-/** `/invite ana@x.com, bo@y.org contractor`: the addresses and the role, as typed. */
-export function parseInviteText(text: string): { emailsText: string; role?: Role } {
-  let role: Role | undefined;
-  const rest: string[] = [];
-  for (const token of text.split(/[\s,;]+/).filter(Boolean)) {
-    const lower = token.toLowerCase();
-    if ((ROLES as readonly string[]).includes(lower)) role = lower as Role;
-    else rest.push(token.replace(/^<mailto:[^|]*\|(.*)>$/, '$1'));
-  }
-  return { emailsText: rest.join('\n'), role };
-}
+import { MAX_EMAILS, MAX_MESSAGE } from './invite-text.ts';
 
 export type InviteInput = {
   emails: string[];
@@ -88,7 +42,11 @@ export class InviteService {
     this.seats = seats;
     this.jobs = jobs;
     this.now = now;
-    seats.register('invite', {
+  }
+
+  /** What approving a seat request for an invitation does; registered in the composition root. */
+  seatFlow(): SeatFlow {
+    return {
       approve: async (tx, request, account) => {
         const payload = request.payload as Payload;
         const existing = await findUserByEmail(tx, account, request.email);
@@ -110,7 +68,7 @@ export class InviteService {
           ? `The invitation is on its way to ${request.email}.`
           : `${request.email} was added without an invitation.`;
       },
-    });
+    };
   }
 
   /** Invites each address in its own transaction, so one refusal does not undo the others. */
@@ -249,14 +207,10 @@ export class InviteService {
    */
   async prepareDelivery(em: EntityManager, invitationId: string) {
     return em.transactional(async (tx) => {
-      const [row] = await tx
-        .getConnection()
-        .execute<{ id: string }[]>(
-          `select id from invitation where id = ? and status = 'pending' and delivered_at is null for update`,
-          [invitationId],
-          'all',
-          tx.getTransactionContext(),
-        );
+      const [row] = await query<{ id: string }>(
+        tx,
+        sql`select id from invitation where id = ${invitationId} and status = 'pending' and delivered_at is null for update`,
+      );
       if (!row) return null;
       const invitation = await tx.findOneOrFail(Invitation, invitationId, {
         populate: ['user', 'account'],
@@ -280,6 +234,8 @@ export class InviteService {
     result: { method: 'slack_dm' | 'email'; slackUserId?: string; error?: string },
   ): Promise<void> {
     await em.transactional(async (tx) => {
+      // The invitation before the person, the order an acceptance locks them in, so the two never deadlock.
+      await query(tx, sql`select id from invitation where id = ${invitationId} for update`);
       const invitation = await tx.findOneOrFail(Invitation, invitationId, { populate: ['user', 'account'] });
       invitation.deliveredAt = this.now();
       invitation.deliveryMethod = result.method;
@@ -349,23 +305,16 @@ export class InviteService {
     surface: Surface,
   ): Promise<{ user: IUser; account: IAccount; already: boolean } | null> {
     return em.transactional(async (tx) => {
-      const where = by.token ? 'token_hash = ?' : 'id = ?';
-      const key = by.token ? hashToken(by.token) : by.invitationId;
-      const [row] = await tx
-        .getConnection()
-        .execute<{ id: string }[]>(
-          `select id from invitation where ${where} for update`,
-          [key],
-          'all',
-          tx.getTransactionContext(),
-        );
+      const where = by.token ? sql`token_hash = ${hashToken(by.token)}` : sql`id = ${by.invitationId}`;
+      const [row] = await query<{ id: string }>(tx, sql`select id from invitation where ${where} for update`);
       if (!row) return null;
       const invitation = await tx.findOneOrFail(Invitation, row.id, {
         populate: ['user', 'account'],
         refresh: true,
       });
-      const user = invitation.user.getEntity();
       const account = invitation.account.getEntity();
+      // A deactivation committing meanwhile must be seen, not overwritten with `active`.
+      const user = (await lockUser(tx, account, invitation.user.id)) ?? invitation.user.getEntity();
       if (invitation.status === 'accepted') {
         const recent =
           invitation.acceptedAt && this.now().getTime() - invitation.acceptedAt.getTime() < 10 * 60_000;
@@ -524,24 +473,14 @@ export class InviteService {
     actor: Actor,
     userId: string,
   ): Promise<IUser> {
-    const user = await tx.findOne(User, { id: userId, account });
+    // Locked: a resend must not set back to `invited` someone a cancel or deactivation just took out.
+    const user = await lockUser(tx, account, userId);
     if (!user) throw new DomainError('not_found', 'That person is no longer in Roster.');
     if (!actor.isAdmin && user.addedBy !== actor.slackUserId) {
       throw new DomainError('not_allowed', 'Only the person who invited them or an admin can do that.');
     }
     return user;
   }
-}
-
-export function statusText(status: UserStatus): string {
-  return {
-    locked: 'locked (imported)',
-    not_invited: 'added but not invited yet',
-    invited: 'invited',
-    active: 'already active',
-    expired: 'invitation expired',
-    deactivated: 'deactivated',
-  }[status];
 }
 
 export async function accountName(em: EntityManager, account: IAccount): Promise<string> {

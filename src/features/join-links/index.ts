@@ -1,35 +1,11 @@
-import { esc } from '../../slack/blocks.ts';
-import { html } from '../../web/html.ts';
-import type { Deps, Feature } from '../index.ts';
-import { perApp } from '../per-app.ts';
-import type { ISeatRequest } from '../seats/seat-request.entity.ts';
+import type { Deps, Feature } from '../feature.ts';
 import { JoinLink } from './join-link.entity.ts';
-import { confirmationMail, joinDecision } from './join-link.messages.ts';
-import { JOIN_JOBS, JoinLinkService } from './join-link.service.ts';
+import { confirmationMail } from './join-link.messages.ts';
+import { JOIN_JOBS } from './join-link.service.ts';
 import { registerJoinLinkListeners } from './slack/join-link.listeners.ts';
 import { joinLinkMessage } from './slack/join-link.views.ts';
 import { JOIN_RATE_LIMITS, type RateLimits, registerJoinPages } from './web/join.pages.ts';
 import { RateLimiter } from './web/rate-limit.ts';
-
-/** Tells the person behind a join's seat request the decision: a DM when they joined from Slack, else email. */
-async function tellJoiner(deps: Deps, request: ISeatRequest): Promise<void> {
-  const account = request.account.isInitialized() ? request.account.getEntity() : null;
-  const name = account?.name ?? 'the account';
-  const { text, subject } = joinDecision(request, name);
-  const slackUserId = request.payload.slackUserId as string | null | undefined;
-  if (slackUserId) {
-    const icon =
-      { approved: ':tada:', rejected: ':x:', expired: ':hourglass:' }[request.status as string] ?? '';
-    await deps.slack.chat.postMessage({ channel: slackUserId, text: `${icon} ${esc(text)}`.trim() });
-    return;
-  }
-  await deps.mailer.send({ to: request.email, subject, text, html: html`<p>${text}</p>`.value });
-}
-
-const linksOf = perApp(
-  (deps) =>
-    new JoinLinkService(deps.seats, deps.jobs, { tellJoiner: (request) => tellJoiner(deps, request) }),
-);
 
 /** Redraws a link's channel message as its current notice (revoked, expired, full). */
 async function refreshMessage(deps: Deps, linkId: string): Promise<void> {
@@ -47,7 +23,7 @@ export function createJoinLinksFeature(limits: RateLimits = JOIN_RATE_LIMITS): F
   return {
     name: 'join-links',
     async jobs(deps) {
-      const links = linksOf(deps);
+      const links = deps.joinLinks;
       await deps.jobs.define<{ confirmationId: string }>(
         JOIN_JOBS.sendConfirmation,
         async ({ confirmationId }) => {
@@ -73,9 +49,9 @@ export function createJoinLinksFeature(limits: RateLimits = JOIN_RATE_LIMITS): F
       });
       await deps.jobs.boss.schedule(JOIN_JOBS.expireLinks, '*/5 * * * *');
     },
-    slack: (app, deps) => registerJoinLinkListeners(app, deps, linksOf(deps)),
+    slack: (app, deps) => registerJoinLinkListeners(app, deps, deps.joinLinks),
     web: (router, deps) =>
-      registerJoinPages(router, deps.csrf, linksOf(deps), {
+      registerJoinPages(router, deps.csrf, deps.joinLinks, {
         limits,
         limiter: new RateLimiter(limits.windowMs),
       }),
@@ -87,7 +63,7 @@ export function createJoinLinksFeature(limits: RateLimits = JOIN_RATE_LIMITS): F
  * a message Slack will not update (deleted, channel archived) is logged and left.
  */
 export async function expireLinks(deps: Deps): Promise<number> {
-  const expired = await linksOf(deps).expireDue(deps.orm.em.fork());
+  const expired = await deps.joinLinks.expireDue(deps.orm.em.fork());
   for (const link of expired) {
     await refreshMessage(deps, link.id).catch((err) =>
       deps.logger.warn({ err, linkId: link.id }, 'could not mark a join link message expired'),

@@ -2,6 +2,7 @@ import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { z } from 'zod';
+import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import { hashToken, newToken } from '../../shared/ids.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
@@ -15,8 +16,8 @@ import {
   permissionSetByName,
 } from '../people/people.service.ts';
 import type { IUser, Role } from '../people/user.entity.ts';
-import type { Actor, SeatService } from '../seats/seat.service.ts';
-import type { ISeatRequest } from '../seats/seat-request.entity.ts';
+import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
+import { type ISeatRequest, SeatRequest } from '../seats/seat-request.entity.ts';
 import { type IJoinLink, JoinConfirmation, JoinLink } from './join-link.entity.ts';
 
 export const JOIN_JOBS = {
@@ -96,13 +97,19 @@ export class JoinLinkService {
   private readonly seats: SeatService;
   private readonly jobs: JobQueue;
   private readonly now: () => Date;
+  private readonly tellJoiner?: (request: ISeatRequest) => Promise<void>;
 
   constructor(seats: SeatService, jobs: JobQueue, opts: Options = {}) {
     this.seats = seats;
     this.jobs = jobs;
     this.now = opts.now ?? (() => new Date());
+    this.tellJoiner = opts.tellJoiner;
+  }
+
+  /** What approving a join's seat request does; registered in the composition root. */
+  seatFlow(): SeatFlow {
     // The use was counted when the request was filed, so approving only creates the user.
-    seats.register('join', {
+    return {
       approve: async (tx, request, account) => {
         const existing = await findUserByEmail(tx, account, request.email);
         if (existing) return `${request.email} was already a user.`;
@@ -121,8 +128,8 @@ export class JoinLinkService {
         );
         return `${request.email} is now an active member.`;
       },
-      ...(opts.tellJoiner ? { tell: opts.tellJoiner } : {}),
-    });
+      ...(this.tellJoiner ? { tell: this.tellJoiner } : {}),
+    };
   }
 
   /**
@@ -215,13 +222,11 @@ export class JoinLinkService {
    */
   async expireDue(em: EntityManager): Promise<IJoinLink[]> {
     return em.transactional(async (tx) => {
-      const rows = await tx.getConnection().execute<{ id: string }[]>(
-        `update join_link set expiry_announced_at = now(), updated_at = now()
-           where expires_at <= ? and expiry_announced_at is null and revoked_at is null
+      const rows = await query<{ id: string }>(
+        tx,
+        sql`update join_link set expiry_announced_at = now(), updated_at = now()
+           where expires_at <= ${this.now()} and expiry_announced_at is null and revoked_at is null
            returning id`,
-        [this.now()],
-        'all',
-        tx.getTransactionContext(),
       );
       if (rows.length === 0) return [];
       const links = await tx.find(
@@ -297,13 +302,11 @@ export class JoinLinkService {
     const existing = await findUserByEmail(tx, account, email);
     if (existing) return { status: 'exists', user: existing };
 
-    const [counted] = await tx.getConnection().execute<{ uses: number; max_uses: number | null }[]>(
-      `update join_link set uses = uses + 1, updated_at = now()
-         where id = ? and revoked_at is null and expires_at > ? and (max_uses is null or uses < max_uses)
+    const [counted] = await query<{ uses: number; max_uses: number | null }>(
+      tx,
+      sql`update join_link set uses = uses + 1, updated_at = now()
+         where id = ${link.id} and revoked_at is null and expires_at > ${this.now()} and (max_uses is null or uses < max_uses)
          returning uses, max_uses`,
-      [link.id, this.now()],
-      'all',
-      tx.getTransactionContext(),
     );
     if (!counted) return link.maxUses != null ? { status: 'link_full' } : { status: 'link_invalid' };
 
@@ -452,9 +455,7 @@ export class JoinLinkService {
   }
 
   async markSent(em: EntityManager, confirmationId: string): Promise<void> {
-    await em
-      .getConnection()
-      .execute('update join_confirmation set sent_at = now() where id = ?', [confirmationId]);
+    await query(em, sql`update join_confirmation set sent_at = now() where id = ${confirmationId}`);
   }
 
   /**
@@ -487,15 +488,11 @@ export class JoinLinkService {
     let claimed: { join_link_id: string; email: string } | undefined;
     try {
       return await em.transactional(async (tx) => {
-        const [row] = await tx
-          .getConnection()
-          .execute<{ join_link_id: string; email: string; name: string }[]>(
-            `update join_confirmation set used_at = now()
-               where token_hash = ? and used_at is null and expires_at > ? returning join_link_id, email, name`,
-            [hash, this.now()],
-            'all',
-            tx.getTransactionContext(),
-          );
+        const [row] = await query<{ join_link_id: string; email: string; name: string }>(
+          tx,
+          sql`update join_confirmation set used_at = now()
+               where token_hash = ${hash} and used_at is null and expires_at > ${this.now()} returning join_link_id, email, name`,
+        );
         if (!row) return { status: 'link_invalid' as const };
         claimed = row;
         const result = await this.joinIn(tx, row.join_link_id, { email: row.email, name: row.name }, 'web');

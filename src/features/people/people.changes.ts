@@ -4,18 +4,14 @@ import type { JobQueue } from '../../shared/jobs.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import { queueInvitation } from '../invites/invitation.service.ts';
-import type { Actor, SeatService } from '../seats/seat.service.ts';
+import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import type { ISeatRequest } from '../seats/seat-request.entity.ts';
-import {
-  displayName,
-  type IUser,
-  isPaidRole,
-  type Role,
-  SEAT_HOLDING_STATUSES,
-  User,
-} from './user.entity.ts';
+import { lockUser } from './people.service.ts';
+import { displayName, type IUser, isPaidRole, type Role, SEAT_HOLDING_STATUSES } from './user.entity.ts';
 
-type Change = 'unlock' | 'reactivate' | 'role_change';
+/** The changes that may need a seat, each a kind of seat request. */
+export const PEOPLE_CHANGES = ['unlock', 'reactivate', 'role_change'] as const;
+type Change = (typeof PEOPLE_CHANGES)[number];
 
 export type ChangeResult =
   | { status: 'done'; user: IUser; seatAdded: boolean }
@@ -33,18 +29,19 @@ export class PeopleChanges {
   constructor(seats: SeatService, jobs: JobQueue) {
     this.seats = seats;
     this.jobs = jobs;
-    for (const kind of ['unlock', 'reactivate', 'role_change'] as const) {
-      seats.register(kind, {
-        approve: async (tx, request, account) => {
-          const user = await tx.findOneOrFail(User, { id: request.user?.id, account });
-          const invite = Boolean(request.payload.sendInvitation);
-          await this.apply(tx, account, user, kind, request.role, invite, request.requestedBy);
-          return invite
-            ? `An invitation is on its way to ${user.email}.`
-            : `${user.email} can now be invited.`;
-        },
-      });
-    }
+  }
+
+  /** What approving a seat request for one of these changes does; registered in the composition root. */
+  seatFlow(kind: Change): SeatFlow {
+    return {
+      approve: async (tx, request, account) => {
+        const user = request.user ? await lockUser(tx, account, request.user.id) : null;
+        if (!user) throw new DomainError('not_found', 'That person is no longer in Roster.');
+        const invite = Boolean(request.payload.sendInvitation);
+        await this.apply(tx, account, user, kind, request.role, invite, request.requestedBy);
+        return invite ? `An invitation is on its way to ${user.email}.` : `${user.email} can now be invited.`;
+      },
+    };
   }
 
   unlock(
@@ -88,7 +85,10 @@ export class PeopleChanges {
     opts: { sendInvitation?: boolean; addSeat?: boolean },
   ): Promise<ChangeResult> {
     return em.transactional(async (tx) => {
-      const user = await tx.findOne(User, { id: userId, account });
+      // The account's seats first, then the person, the order an approval takes them in, so the two never
+      // deadlock; the person locked, so the status checked is the one the change replaces.
+      await this.seats.lock(tx, account);
+      const user = await lockUser(tx, account, userId);
       if (!user) throw new DomainError('not_found', 'That person is not in Roster.');
       // An expired invitation is brought back like a deactivation: the person needs a seat again.
       const expected = { unlock: ['locked'], reactivate: ['deactivated', 'expired'] } as const;

@@ -1,5 +1,6 @@
 import { raw, ref } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { query, sql } from '../../db/sql.ts';
 import type { IAccount, IPermissionSet } from '../accounts/account.entity.ts';
 import { PermissionSet } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
@@ -28,6 +29,20 @@ export async function findUserByEmail(
   email: string,
 ): Promise<IUser | null> {
   return em.findOne(User, { account, [raw('lower(btrim(email))')]: normalizeEmail(email) });
+}
+
+/**
+ * Locks a user's row for the rest of `tx` and returns it as committed now, or null if the account has no
+ * such user. Every change that reads a user's status and then writes it takes this lock first, so a
+ * cancel or a deactivation committing in between is seen, never overwritten.
+ */
+export async function lockUser(tx: EntityManager, account: IAccount, userId: string): Promise<IUser | null> {
+  if (!tx.isInTransaction()) throw new Error('a user can only be locked inside a transaction');
+  const [row] = await query<{ id: string }>(
+    tx,
+    sql`select id from app_user where id = ${userId} and account_id = ${account.id} for update`,
+  );
+  return row ? tx.findOneOrFail(User, row.id, { refresh: true }) : null;
 }
 
 export async function findContactByEmail(em: EntityManager, account: IAccount, email: string) {
@@ -90,7 +105,13 @@ export async function deactivateFromSlack(
   return em.transactional(async (tx) => {
     const bySlackId = await tx.find(User, { account, slackUserId, status: { $ne: 'deactivated' } });
     const byEmail = email && bySlackId.length === 0 ? await findUserByEmail(tx, account, email) : null;
-    const users = byEmail && byEmail.status !== 'deactivated' ? [byEmail] : bySlackId;
+    const found = byEmail && byEmail.status !== 'deactivated' ? [byEmail] : bySlackId;
+    // Locked and read again: a resend or a reactivation in flight finishes first, and is then undone here.
+    const users: IUser[] = [];
+    for (const user of found) {
+      const locked = await lockUser(tx, account, user.id);
+      if (locked && locked.status !== 'deactivated') users.push(locked);
+    }
     const actor: Actor = { slackUserId: 'slack', isAdmin: true, surface: 'slack' };
     for (const user of users) {
       const heldSeat = isPaidRole(user.role) && SEAT_HOLDING_STATUSES.includes(user.status);

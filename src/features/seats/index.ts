@@ -1,5 +1,4 @@
-import { SettingsService } from '../accounts/settings.service.ts';
-import type { Feature } from '../index.ts';
+import type { Feature } from '../feature.ts';
 import { registerSeatJobs } from './seat.jobs.ts';
 import { registerSeatActions } from './slack/approval.actions.ts';
 import { registerSeatsCommand } from './slack/seats.command.ts';
@@ -14,6 +13,6 @@ export const seatsFeature: Feature = {
     registerSeatActions(app, deps);
     registerSeatsCommand(app, deps);
     registerUserChange(app, deps);
-    registerSettings(app, deps, new SettingsService(deps.seats));
+    registerSettings(app, deps, deps.settings);
   },
 };

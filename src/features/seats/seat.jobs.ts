@@ -1,4 +1,4 @@
-import type { Deps } from '../index.ts';
+import type { Deps } from '../feature.ts';
 import { SEAT_JOBS } from './seat.service.ts';
 import { type ISeatRequest, SeatRequest } from './seat-request.entity.ts';
 import { outcomeForRequester, requestMessage } from './slack/request.message.ts';

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
+import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount, type IPermissionSet } from '../accounts/account.entity.ts';
@@ -80,13 +81,11 @@ export class SeatService {
   }
 
   async usage(em: EntityManager, account: IAccount): Promise<SeatUsage> {
-    const [row] = await em.getConnection().execute<{ used: number; limit: number }[]>(
-      `select a.seat_limit as limit, (select count(*)::int from app_user u
-         where u.account_id = a.id and u.role in (?) and u.status in (?)) as used
-       from account a where a.id = ?`,
-      [PAID_ROLES, SEAT_HOLDING_STATUSES, account.id],
-      'all',
-      em.getTransactionContext(),
+    const [row] = await query<{ used: number; limit: number }>(
+      em,
+      sql`select a.seat_limit as limit, (select count(*)::int from app_user u
+         where u.account_id = a.id and u.role = any(${PAID_ROLES}) and u.status = any(${SEAT_HOLDING_STATUSES})) as used
+       from account a where a.id = ${account.id}`,
     );
     if (!row) throw new Error(`account ${account.id} not found`);
     return { used: row.used, limit: row.limit, free: Math.max(0, row.limit - row.used) };
@@ -99,14 +98,7 @@ export class SeatService {
   async lock(tx: EntityManager, account: IAccount): Promise<SeatUsage> {
     if (!tx.isInTransaction()) throw new Error('seats can only be locked inside a transaction');
     await tx.flush();
-    await tx
-      .getConnection()
-      .execute(
-        'select id from account where id = ? for update',
-        [account.id],
-        'all',
-        tx.getTransactionContext(),
-      );
+    await query(tx, sql`select id from account where id = ${account.id} for update`);
     return this.usage(tx, account);
   }
 
@@ -275,14 +267,10 @@ export class SeatService {
       );
     }
     return em.transactional(async (tx) => {
-      const [locked] = await tx
-        .getConnection()
-        .execute<{ id: string }[]>(
-          'select id from seat_request where id = ? and account_id = ? for update',
-          [input.requestId, account.id],
-          'all',
-          tx.getTransactionContext(),
-        );
+      const [locked] = await query<{ id: string }>(
+        tx,
+        sql`select id from seat_request where id = ${input.requestId} and account_id = ${account.id} for update`,
+      );
       if (!locked) throw new DomainError('not_found', 'That seat request no longer exists.');
       const request = await tx.findOneOrFail(SeatRequest, input.requestId, { refresh: true });
       if (request.status !== 'pending') return { outcome: 'already_decided', request };
@@ -381,12 +369,10 @@ export class SeatService {
   /** Marks pending requests past their expiry as expired and queues the requesters' notices. */
   async expire(em: EntityManager): Promise<number> {
     return em.transactional(async (tx) => {
-      const rows = await tx.getConnection().execute<{ id: string; account_id: string; email: string }[]>(
-        `update seat_request set status = 'expired', updated_at = now()
-           where status = 'pending' and expires_at <= ? returning id, account_id, email`,
-        [this.now()],
-        'all',
-        tx.getTransactionContext(),
+      const rows = await query<{ id: string; account_id: string; email: string }>(
+        tx,
+        sql`update seat_request set status = 'expired', updated_at = now()
+           where status = 'pending' and expires_at <= ${this.now()} returning id, account_id, email`,
       );
       for (const row of rows) {
         audit(tx, {
@@ -413,14 +399,7 @@ export class SeatService {
     actor: Actor,
     why: string,
   ) {
-    await tx
-      .getConnection()
-      .execute(
-        'update account set seat_limit = ?, updated_at = now() where id = ?',
-        [to, account.id],
-        'all',
-        tx.getTransactionContext(),
-      );
+    await query(tx, sql`update account set seat_limit = ${to}, updated_at = now() where id = ${account.id}`);
     audit(tx, {
       account,
       actor: actor.slackUserId,

@@ -287,7 +287,7 @@ describe('converting and editing', () => {
       (c) => c.args.channel === 'UMEMBER' && String(c.args.text).includes('approved your request'),
     );
     expect(outcome.args.text).toContain(
-      'for paul@partner.test (Employee (paid seat)). Paul Paid is now a user and the invitation is on its way',
+      'for paul@partner.test as Employee (paid seat). Paul Paid is now a user and the invitation is on its way',
     );
   });
 
@@ -438,7 +438,7 @@ describe('converting and editing', () => {
   it('finds a contact by the start of the surname, and shows which user it became', async () => {
     const body = await find('UMEMBER', 'CLIENT');
     expect(textOf(body)).toContain(
-      '*Cleo Client* · cleo@partner.test · Partner\nContact, converted to user cleo@partner.test (invited)',
+      '*Cleo Client* · cleo@partner.test · Partner\nContact, converted to user cleo@partner.test, invited',
     );
     expect(findButton(body.blocks, { actionId: 'contact_edit' })).toBeDefined();
     expect(() => findButton(body.blocks, { actionId: 'contact_convert' })).toThrow();

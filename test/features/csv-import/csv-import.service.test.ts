@@ -17,6 +17,7 @@ import { type Actor, SeatService } from '../../../src/features/seats/seat.servic
 import { DomainError } from '../../../src/shared/errors.ts';
 import { JobQueue } from '../../../src/shared/jobs.ts';
 import { createLogger } from '../../../src/shared/logger.ts';
+import { jobsDrained } from '../../support/app.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
 
 let db: TestDatabase;
@@ -442,7 +443,7 @@ describe('CSV import', () => {
     );
     const results = await Promise.all([1, 2, 3].map(() => service.start(orm.em.fork(), account, id, admin)));
     expect(results.map((r) => r.status).sort()).toEqual(['started', 'unchanged', 'unchanged']);
-    await new Promise((r) => setTimeout(r, 300));
+    await jobsDrained(orm.em);
     expect(runJobs.filter((j) => j === id)).toHaveLength(1);
     expect((await service.cancel(orm.em.fork(), account, id, admin)).status).toBe('unchanged');
   });

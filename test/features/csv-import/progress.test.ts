@@ -11,7 +11,7 @@ describe('the import progress message', () => {
     );
   });
 
-  it('is sent on a steady cadence however slow the batches, never twice at once, and by default within 2 s', async () => {
+  it('is sent on a steady cadence however slow the batches, never twice at once', async () => {
     const sent: { at: number; done: number }[] = [];
     let running = 0;
     let overlapped = false;
@@ -40,8 +40,5 @@ describe('the import progress message', () => {
     const gaps = sent.slice(1).map((s, i) => s.at - (sent[i]?.at ?? 0));
     expect(Math.max(...gaps)).toBeLessThan(120);
     expect(sent.at(-1)?.done).toBe(100);
-    expect(
-      (new ProgressReporter(async () => {}) as unknown as { intervalMs: number }).intervalMs,
-    ).toBeLessThanOrEqual(2000);
   });
 });

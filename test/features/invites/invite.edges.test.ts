@@ -1,6 +1,5 @@
 import { PermissionSet } from '../../../src/features/accounts/account.entity.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
-import { invitesOf } from '../../../src/features/invites/index.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { DELIVERY_RETRY, deliverInvitation } from '../../../src/features/invites/invite.delivery.ts';
 import { createUser } from '../../../src/features/people/people.service.ts';
@@ -159,7 +158,7 @@ describe('seats', () => {
 
     const { mail } = await inviteLink('approved@example.com');
     expect(mail.subject).toBe('Max Member invited you to Acme');
-    expect(mail.text).toContain('as Contractor (paid seat)');
+    expect(mail.text).toContain('as a contractor');
     expect(mail.text).toContain('Welcome aboard, see you Monday.');
     expect(await userByEmail('approved@example.com')).toMatchObject({
       role: 'contractor',
@@ -324,7 +323,7 @@ describe('delivery', () => {
     await t.smtp.stop();
     try {
       await expect(
-        deliverInvitation(t.roster.deps, invitesOf(t.roster.deps), invitation.id, { lastAttempt: true }),
+        deliverInvitation(t.roster.deps, t.roster.deps.invites, invitation.id, { lastAttempt: true }),
       ).rejects.toThrow();
     } finally {
       await t.smtp.start();

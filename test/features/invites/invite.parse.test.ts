@@ -1,4 +1,4 @@
-import { parseEmails, parseInviteText } from '../../../src/features/invites/invite.service.ts';
+import { parseEmails, parseInviteText } from '../../../src/features/invites/invite-text.ts';
 
 describe('parseEmails', () => {
   it('splits on commas, semicolons, spaces and new lines', () => {

@@ -2,9 +2,10 @@ import type { Browser } from 'playwright-core';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../../src/features/contacts/contact.entity.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
+import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
-import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import { launchBrowser } from '../../support/browser.ts';
 import { links } from '../../support/smtp-sink.ts';
 import { buttonMessage, textOf } from '../../support/views.ts';
@@ -56,20 +57,20 @@ describe('/invite, from the command to an active user', () => {
       t.standin.messages.find((m) => m.channel === 'DUMANAGER' && String(m.text).includes('invited you')),
     );
     expect(textOf(dm)).toContain('Adam Admin');
-    expect(textOf(dm)).toContain('Employee (paid seat)');
+    expect(textOf(dm)).toContain('as an employee');
     expect(JSON.stringify(dm.blocks)).toMatch(/\/invitations\/[A-Za-z0-9_-]{43}/);
 
     // The outsider gets an email, in text and HTML, with inviter, account, role and link.
     const { mail, link } = await inviteLink('Outsider@Example.com');
     expect(mail.subject).toBe('Adam Admin invited you to Acme');
-    expect(mail.text).toContain('as Employee (paid seat)');
+    expect(mail.text).toContain('as an employee');
     expect(mail.html).toContain('Accept the invitation');
     expect(new URL(link).origin).toBe(t.url);
 
     const page = await browser.newPage();
     await page.goto(link);
     expect(await page.textContent('h1')).toBe("You're invited to Acme");
-    expect(await page.textContent('dl')).toContain('Employee (paid seat)');
+    expect(await page.textContent('dl')).toContain('an employee');
     expect(await page.textContent('dl')).toContain('Adam Admin');
     await page.click('button:has-text("Accept invitation")');
     await page.waitForSelector('h1.ok');
@@ -167,7 +168,7 @@ describe('bad input and repetition', () => {
     await result.resend();
     await result.resend();
     await eventually(() => summaries('UADMIN').length > before);
-    await new Promise((r) => setTimeout(r, 200));
+    await jobsDrained(t.em());
     expect(summaries('UADMIN').length).toBe(before + 1);
     expect(await t.em().count(Invitation, { user: { email: 'retry@example.com' } })).toBe(1);
   });
@@ -321,7 +322,8 @@ describe('delivery', () => {
       return inv?.deliveredAt ? inv : null;
     }, 15000);
     expect(delivered.deliveryAttempts).toBeGreaterThanOrEqual(2);
-    await new Promise((r) => setTimeout(r, 1500));
+    // No delivery left waiting, not even a retry scheduled for later, could send a second email.
+    await jobsDrained(t.em(), { queues: [INVITE_JOBS.deliver] });
     expect(t.smtp.messagesTo('outage@example.com')).toHaveLength(1);
   }, 40000);
 

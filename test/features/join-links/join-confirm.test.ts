@@ -73,13 +73,13 @@ describe('the emailed confirmation link', () => {
     await page.goto(confirm);
     expect(await page.textContent('h1')).toBe('Confirm to join Acme');
     expect(await page.textContent('main')).toContain(
-      `You will join Acme as Employee (paid seat) with ${email}.`,
+      `You will join Acme as an employee with ${email}.`,
     );
     expect(await state(email, linkId)).toEqual(untouched);
 
     await page.click('button:has-text("Confirm")');
     await page.waitForSelector('h1.ok');
-    expect(await page.textContent('main')).toContain('You joined Acme as Employee (paid seat).');
+    expect(await page.textContent('main')).toContain('You joined Acme as an employee.');
     await page.close();
     const joined = await state(email, linkId);
     expect(joined.user).toMatchObject({ status: 'active', firstName: 'Web', lastName: 'Person' });

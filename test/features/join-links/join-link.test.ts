@@ -189,7 +189,7 @@ describe('joining with the button', () => {
   it("creates an active user from the clicker's Slack name and email, and tells them", async () => {
     const person = member();
     const { message, linkId } = await postLink(t);
-    expect(await joinAs(message, person.id)).toBe(':tada: You joined Acme as Employee (paid seat). Welcome!');
+    expect(await joinAs(message, person.id)).toBe(':tada: You joined Acme as an employee. Welcome!');
     const user = await t.em().findOneOrFail(User, { email: person.email });
     expect(user).toMatchObject({
       status: 'active',
@@ -205,7 +205,7 @@ describe('joining with the button', () => {
 
   it('tells someone already in Roster their status, and counts no use', async () => {
     const { message, linkId } = await postLink(t);
-    expect(await joinAs(message, 'UMEMBER')).toBe(':tada: You joined Acme as Employee (paid seat). Welcome!');
+    expect(await joinAs(message, 'UMEMBER')).toBe(':tada: You joined Acme as an employee. Welcome!');
     expect(await joinAs(message, 'UMEMBER')).toBe(
       'You are already in Acme (max@acme.test): already active. Nothing changed.',
     );
@@ -396,7 +396,7 @@ describe('joining on the web page', () => {
     const page = await browser.newPage();
     await page.goto(url);
     expect(await page.textContent('h1')).toBe('Join Acme');
-    expect(await page.textContent('main')).toContain('You will join as Contractor (paid seat).');
+    expect(await page.textContent('main')).toContain('You will join as a contractor.');
     await page.fill('#name', 'Wanda Web');
     await page.fill('#email', 'wanda@outside.test');
     await page.click('button[type=submit]');
@@ -419,7 +419,7 @@ describe('joining on the web page', () => {
     await page.click('button:has-text("Confirm")');
     await page.waitForSelector('h1.ok');
     expect(await page.textContent('h1')).toBe("You're in");
-    expect(await page.textContent('main')).toContain('You joined Acme as Contractor (paid seat).');
+    expect(await page.textContent('main')).toContain('You joined Acme as a contractor.');
     expect(await t.em().findOne(User, { email: 'wanda@outside.test' })).toMatchObject({
       status: 'active',
       role: 'contractor',

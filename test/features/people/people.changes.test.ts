@@ -4,7 +4,7 @@ import { ensureAccount } from '../../../src/features/accounts/account.service.ts
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
-import { PeopleChanges } from '../../../src/features/people/people.changes.ts';
+import { PEOPLE_CHANGES, PeopleChanges } from '../../../src/features/people/people.changes.ts';
 import { type Role, User, type UserStatus } from '../../../src/features/people/user.entity.ts';
 import { type Actor, SEAT_JOBS, SeatService } from '../../../src/features/seats/seat.service.ts';
 import { JobQueue } from '../../../src/shared/jobs.ts';
@@ -29,6 +29,7 @@ beforeAll(async () => {
   }
   seats = new SeatService(jobs);
   people = new PeopleChanges(seats, jobs);
+  for (const kind of PEOPLE_CHANGES) seats.register(kind, people.seatFlow(kind));
 });
 afterAll(async () => {
   await jobs.stop();

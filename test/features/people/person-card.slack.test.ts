@@ -2,7 +2,6 @@ import { Account, PermissionSet } from '../../../src/features/accounts/account.e
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../../src/features/contacts/contact.entity.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
-import { personServiceOf } from '../../../src/features/people/index.ts';
 import { type IUser, type Role, User, type UserStatus } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
@@ -231,7 +230,7 @@ describe('lifecycle changes from the card', () => {
     const admin = await t
       .em()
       .findOneOrFail(PermissionSet, { account: (await t.account()).id, isAdmin: true });
-    const service = personServiceOf(t.roster.deps);
+    const service = t.roster.deps.person;
     await expect(
       service.changePermissionSet(
         t.em(),

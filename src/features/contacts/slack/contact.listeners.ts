@@ -5,7 +5,7 @@ import { slackActor } from '../../../slack/actor.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { permissionSets } from '../../accounts/account.service.ts';
-import type { Deps } from '../../index.ts';
+import type { Deps } from '../../feature.ts';
 import { grantable } from '../../people/grants.ts';
 import type { Role } from '../../people/user.entity.ts';
 import { Contact } from '../contact.entity.ts';

@@ -2,11 +2,10 @@ import type { View } from '@slack/types';
 import { actions, type Block, button, context, esc, plain, section } from '../../../slack/blocks.ts';
 import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
-import { statusText } from '../../invites/invite.service.ts';
 import { INVITE_ACTIONS } from '../../invites/slack/summary.ts';
+import { ROLE_LABEL, statusText } from '../../people/labels.ts';
 import { PERSON_ACTIONS } from '../../people/slack/blocks.ts';
-import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
-import type { SearchHit } from '../contact.service.ts';
+import type { SearchHit } from '../contact.search.ts';
 
 export const CONTACT_VIEW = 'contact_modal';
 export const CONVERT_VIEW = 'contact_convert_modal';
@@ -121,7 +120,7 @@ export function findResults(
     if (hit.kind === 'contact') {
       blocks.push(
         section(
-          `*${esc(hit.name)}*${details ? ` · ${details}` : ''}\nContact${hit.convertedTo ? `, converted to user ${esc(hit.convertedTo.email)} (${statusText(hit.convertedTo.status)})` : ''}`,
+          `*${esc(hit.name)}*${details ? ` · ${details}` : ''}\nContact${hit.convertedTo ? `, converted to user ${esc(hit.convertedTo.email)}, ${statusText(hit.convertedTo.status)}` : ''}`,
         ),
       );
       blocks.push(

@@ -2,7 +2,7 @@ import type { App, BlockButtonAction } from '@slack/bolt';
 import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
 import { roster } from '../../../slack/context.ts';
-import type { Deps } from '../../index.ts';
+import type { Deps } from '../../feature.ts';
 import type { Actor } from '../../seats/seat.service.ts';
 import type { CsvImportStatus } from '../csv-import.entity.ts';
 import { CSV_JOBS, type CsvImportService } from '../csv-import.service.ts';

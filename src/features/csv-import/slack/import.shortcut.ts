@@ -1,7 +1,7 @@
 import type { App } from '@slack/bolt';
 import { DomainError, isDomainError } from '../../../shared/errors.ts';
 import { roster } from '../../../slack/context.ts';
-import type { Deps } from '../../index.ts';
+import type { Deps } from '../../feature.ts';
 import type { CsvImportService } from '../csv-import.service.ts';
 import { checkFileInfo, type SlackFileInfo } from './download.ts';
 import { IMPORT_SHORTCUT, IMPORT_VIEW, importModal, NOT_ADMIN } from './import.message.ts';

@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { isDomainError } from '../../../shared/errors.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
-import type { Deps } from '../../index.ts';
+import type { Deps } from '../../feature.ts';
 import { CSV_JOBS, type CsvImportService } from '../csv-import.service.ts';
 import { checkFileInfo, fileName, type SlackFileInfo } from './download.ts';
 import { readingMessage, rejectedMessage } from './import.message.ts';

@@ -1,6 +1,6 @@
 import type { App } from '@slack/bolt';
 import { roster } from '../../../slack/context.ts';
-import type { Deps } from '../../index.ts';
+import type { Deps } from '../../feature.ts';
 import type { CsvImportService } from '../csv-import.service.ts';
 import type { SlackFileInfo } from './download.ts';
 import { NOT_ADMIN } from './import.message.ts';

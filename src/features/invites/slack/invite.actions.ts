@@ -4,7 +4,7 @@ import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
-import type { Deps } from '../../index.ts';
+import type { Deps } from '../../feature.ts';
 import { displayName, isPaidRole, User } from '../../people/user.entity.ts';
 import { Invitation } from '../invitation.entity.ts';
 import type { InviteService } from '../invite.service.ts';

@@ -4,19 +4,13 @@ import { type Block, esc, context as note, section, slackDate } from '../../../s
 import { roster } from '../../../slack/context.ts';
 import { firstTime } from '../../../slack/once.ts';
 import { permissionSets } from '../../accounts/account.service.ts';
-import type { Deps } from '../../index.ts';
+import type { Deps } from '../../feature.ts';
 import { ADMIN_SET_REFUSED, auditRefusedGrant, grantable } from '../../people/grants.ts';
+import { ROLE_LABEL } from '../../people/labels.ts';
 import { displayName, ROLES, type Role } from '../../people/user.entity.ts';
-import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
 import { DELIVERY_RETRY } from '../invite.delivery.ts';
-import {
-  type InviteService,
-  MAX_EMAILS,
-  MAX_EMAILS_TEXT,
-  MAX_MESSAGE,
-  parseEmails,
-  parseInviteText,
-} from '../invite.service.ts';
+import type { InviteService } from '../invite.service.ts';
+import { MAX_EMAILS, MAX_EMAILS_TEXT, MAX_MESSAGE, parseEmails, parseInviteText } from '../invite-text.ts';
 import { INVITE_VIEW, inviteModal } from './invite.modal.ts';
 import { inviteSummary, pendingActions } from './summary.ts';
 

@@ -3,7 +3,7 @@ import { plain } from '../../../slack/blocks.ts';
 import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { Role } from '../../people/user.entity.ts';
-import { MAX_EMAILS, MAX_EMAILS_TEXT, MAX_MESSAGE } from '../invite.service.ts';
+import { MAX_EMAILS, MAX_EMAILS_TEXT, MAX_MESSAGE } from '../invite-text.ts';
 
 export const INVITE_VIEW = 'invite_modal';
 

@@ -1,6 +1,6 @@
 import { actions, type Block, button, context, esc, section } from '../../../slack/blocks.ts';
-import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
-import { type InviteOutcome, statusText } from '../invite.service.ts';
+import { ROLE_LABEL, statusText } from '../../people/labels.ts';
+import type { InviteOutcome } from '../invite.service.ts';
 
 export const INVITE_ACTIONS = {
   resend: 'invite_resend',

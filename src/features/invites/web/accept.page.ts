@@ -1,7 +1,7 @@
 import { html, page } from '../../../web/html.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
+import { INVITEE_ROLE } from '../../people/labels.ts';
 import { displayName } from '../../people/user.entity.ts';
-import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
 import type { InviteService } from '../invite.service.ts';
 
 /** One answer for unknown, used, expired and cancelled links: it reveals nothing about which. */
@@ -38,7 +38,7 @@ export function registerAcceptPage(
 <dl>
   <dt>Invited by</dt><dd>${inviter}</dd>
   <dt>For</dt><dd>${displayName(user)}${user.firstName ? html` (${user.email})` : ''}</dd>
-  <dt>As</dt><dd>${ROLE_LABEL[user.role] ?? user.role}</dd>
+  <dt>As</dt><dd>${INVITEE_ROLE[user.role] ?? user.role}</dd>
   <dt>Expires</dt><dd>${invitation.expiresAt.toUTCString()}</dd>
 </dl>
 ${invitation.personalMessage ? html`<p>“${invitation.personalMessage}”</p>` : ''}
@@ -66,7 +66,7 @@ ${invitation.personalMessage ? html`<p>“${invitation.personalMessage}”</p>` 
       html: page(
         'Welcome',
         html`<h1 class="ok">You're in</h1>
-<p>${displayName(result.user)}, you are now an active member of ${result.account.name ?? 'the account'} as ${ROLE_LABEL[result.user.role] ?? result.user.role}.</p>
+<p>${displayName(result.user)}, you are now an active member of ${result.account.name ?? 'the account'} as ${INVITEE_ROLE[result.user.role] ?? result.user.role}.</p>
 ${result.already ? html`<p class="muted">You had already accepted this invitation.</p>` : ''}
 <p class="muted">You can close this page.</p>`,
       ),

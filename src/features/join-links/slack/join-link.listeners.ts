@@ -7,9 +7,8 @@ import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
-import type { Deps } from '../../index.ts';
-import { statusText } from '../../invites/invite.service.ts';
-import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
+import type { Deps } from '../../feature.ts';
+import { INVITEE_ROLE, ROLE_LABEL, statusText } from '../../people/labels.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
 import { type CreateInput, type JoinLinkService, parseDomains } from '../join-link.service.ts';
 import {
@@ -313,7 +312,7 @@ export function registerJoinLinkListeners(app: App, deps: Deps, links: JoinLinkS
     let text: string;
     switch (result.status) {
       case 'joined':
-        text = `:tada: You joined ${name} as ${ROLE_LABEL[result.user.role]}. Welcome!`;
+        text = `:tada: You joined ${name} as ${INVITEE_ROLE[result.user.role]}. Welcome!`;
         break;
       case 'exists':
         text = `You are already in ${name} (${esc(result.user.email)}): ${statusText(result.user.status)}. Nothing changed.`;

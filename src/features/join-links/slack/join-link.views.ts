@@ -10,7 +10,7 @@ import {
   slackDate,
 } from '../../../slack/blocks.ts';
 import { roleInput } from '../../../slack/inputs.ts';
-import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
+import { ROLE_LABEL } from '../../people/labels.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
 import { linkState, MAX_DOMAINS_TEXT } from '../join-link.service.ts';
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
 import { html, page } from '../../../web/html.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
-import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
+import { INVITEE_ROLE } from '../../people/labels.ts';
 import { CONFIRMATION_HOURS, type JoinLinkService } from '../join-link.service.ts';
 import { RateLimiter } from './rate-limit.ts';
 
@@ -99,7 +99,7 @@ export function registerJoinPages(
   const limiter = opts.limiter ?? new RateLimiter(limits.windowMs);
   const introOf = (link: NonNullable<Awaited<ReturnType<JoinLinkService['findUsable']>>>) => ({
     accountName: link.account.getEntity().name ?? 'the account',
-    role: ROLE_LABEL[link.role] ?? link.role,
+    role: INVITEE_ROLE[link.role] ?? link.role,
     domains: link.allowedEmailDomains,
   });
 
@@ -170,7 +170,7 @@ export function registerJoinPages(
       html: page(
         `Join ${account}`,
         html`<h1>Confirm to join ${account}</h1>
-<p>You will join ${account} as ${ROLE_LABEL[pending.role] ?? pending.role} with ${pending.email}.</p>
+<p>You will join ${account} as ${INVITEE_ROLE[pending.role] ?? pending.role} with ${pending.email}.</p>
 <form method="post">
   <input type="hidden" name="csrf" value="${field}">
   <button type="submit">Confirm</button>
@@ -197,7 +197,7 @@ export function registerJoinPages(
         return {
           html: page(
             'Welcome',
-            html`<h1 class="ok">You're in</h1><p>You joined ${account} as ${ROLE_LABEL[result.user.role] ?? result.user.role}. Welcome!</p><p class="muted">You can close this page.</p>`,
+            html`<h1 class="ok">You're in</h1><p>You joined ${account} as ${INVITEE_ROLE[result.user.role] ?? result.user.role}. Welcome!</p><p class="muted">You can close this page.</p>`,
           ),
         };
       case 'exists':

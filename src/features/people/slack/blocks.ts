@@ -14,7 +14,7 @@ import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inpu
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { IAuditEvent } from '../../audit/audit-event.entity.ts';
 import { INVITE_ACTIONS } from '../../invites/slack/summary.ts';
-import { ROLE_LABEL } from '../../seats/slack/request.message.ts';
+import { ROLE_LABEL } from '../labels.ts';
 import type { PersonCard } from '../person.service.ts';
 import { displayName, type IUser, isPaidRole, SEAT_HOLDING_STATUSES } from '../user.entity.ts';
 

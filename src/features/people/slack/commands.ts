@@ -2,7 +2,7 @@ import type { App } from '@slack/bolt';
 import { slackActor } from '../../../slack/actor.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
-import type { Deps } from '../../index.ts';
+import type { Deps } from '../../feature.ts';
 import type { PersonService } from '../person.service.ts';
 import { personCard } from './blocks.ts';
 

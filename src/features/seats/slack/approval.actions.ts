@@ -4,7 +4,7 @@ import { DomainError } from '../../../shared/errors.ts';
 import { plain } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
-import type { Deps } from '../../index.ts';
+import type { Deps } from '../../feature.ts';
 import { type Decision, type DecisionResult, MAX_REASON, SEAT_JOBS } from '../seat.service.ts';
 import { SeatRequest } from '../seat-request.entity.ts';
 import { decisionLine, REJECT_VIEW, SEAT_ACTIONS } from './request.message.ts';

@@ -1,4 +1,5 @@
 import { actions, type Block, button, context, esc, section, slackDate } from '../../../slack/blocks.ts';
+import { ROLE_LABEL } from '../../people/labels.ts';
 import type { SeatUsage } from '../seat.service.ts';
 import type { ISeatRequest } from '../seat-request.entity.ts';
 
@@ -10,12 +11,6 @@ const KIND_LABEL: Record<ISeatRequest['kind'], string> = {
   unlock: 'unlocking a user',
   reactivate: 'reactivating a user',
   role_change: 'a change to a paid role',
-};
-
-export const ROLE_LABEL: Record<string, string> = {
-  employee: 'Employee (paid seat)',
-  contractor: 'Contractor (paid seat)',
-  client: 'Client (free)',
 };
 
 export const SEAT_ACTIONS = {
@@ -91,7 +86,7 @@ export function decisionLine(request: ISeatRequest): string {
 
 /** What the requester is told when their request is decided or expires. */
 export function outcomeForRequester(request: ISeatRequest, detail?: string): string {
-  const subject = `your request for a paid seat for ${request.email} (${ROLE_LABEL[request.role]})`;
+  const subject = `your request for a paid seat for ${request.email} as ${ROLE_LABEL[request.role]}`;
   switch (request.status) {
     case 'approved':
       return `:white_check_mark: <@${request.decidedBy}> approved ${subject}.${detail ? ` ${detail}` : ''}`;

@@ -12,9 +12,10 @@ import {
 import { roster } from '../../../slack/context.ts';
 import { Account } from '../../accounts/account.entity.ts';
 import { audit } from '../../audit/audit.service.ts';
-import type { Deps } from '../../index.ts';
+import type { Deps } from '../../feature.ts';
+import { ROLE_LABEL } from '../../people/labels.ts';
 import { SeatRequest } from '../seat-request.entity.ts';
-import { ROLE_LABEL, SEAT_ACTIONS } from './request.message.ts';
+import { SEAT_ACTIONS } from './request.message.ts';
 import { channelProblem, openSettings } from './settings.ts';
 
 const USAGE = [

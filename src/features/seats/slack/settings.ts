@@ -12,7 +12,7 @@ import {
   JOIN_LINK_MAX_USES,
   type SettingsService,
 } from '../../accounts/settings.service.ts';
-import type { Deps } from '../../index.ts';
+import type { Deps } from '../../feature.ts';
 import { MAX_DOMAINS_TEXT } from '../../join-links/join-link.service.ts';
 
 export const SETTINGS_VIEW = 'settings_modal';

@@ -1,6 +1,6 @@
 import type { App } from '@slack/bolt';
 import { roster } from '../../../slack/context.ts';
-import type { Deps } from '../../index.ts';
+import type { Deps } from '../../feature.ts';
 import { deactivateFromSlack } from '../../people/people.service.ts';
 
 /** A person deactivated in Slack is deactivated in Roster, and their seat is freed. */

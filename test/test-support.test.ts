@@ -1,6 +1,7 @@
 /**
- * The test bench itself, over real HTTP and SMTP: the Slack Web API stand-in as @slack/web-api sees it, the
- * signer, the driver against a real Bolt app, the view helpers, and the SMTP sink.
+ * What the other tests stand on, checked over real HTTP and SMTP: the Slack Web API stand-in as
+ * @slack/web-api sees it, the signer, the driver against a real Bolt app, the view helpers, and the
+ * SMTP sink.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -1,0 +1,21 @@
+import type { WebClient } from '@slack/web-api';
+import type { Mailer } from '../../shared/mailer.ts';
+import { esc } from '../../slack/blocks.ts';
+import { html } from '../../web/html.ts';
+import type { ISeatRequest } from '../seats/seat-request.entity.ts';
+import { joinDecision } from './join-link.messages.ts';
+
+/** Tells the person behind a join's seat request the decision: a DM when they joined from Slack, else email. */
+export async function tellJoiner(slack: WebClient, mailer: Mailer, request: ISeatRequest): Promise<void> {
+  const account = request.account.isInitialized() ? request.account.getEntity() : null;
+  const name = account?.name ?? 'the account';
+  const { text, subject } = joinDecision(request, name);
+  const slackUserId = request.payload.slackUserId as string | null | undefined;
+  if (slackUserId) {
+    const icon =
+      { approved: ':tada:', rejected: ':x:', expired: ':hourglass:' }[request.status as string] ?? '';
+    await slack.chat.postMessage({ channel: slackUserId, text: `${icon} ${esc(text)}`.trim() });
+    return;
+  }
+  await mailer.send({ to: request.email, subject, text, html: html`<p>${text}</p>`.value });
+}

@@ -1,0 +1,59 @@
+import type { Role, UserStatus } from './user.entity.ts';
+
+/**
+ * The words Roster uses for roles and statuses, in every message, view and page. Each status has a few
+ * forms because it appears in different sentences: a short label in parentheses, a fuller description
+ * on its own, and a phrase that follows "is".
+ */
+
+/** A role, with whether it takes a paid seat: "Employee (paid seat)". */
+export const ROLE_LABEL: Record<string, string> = {
+  employee: 'Employee (paid seat)',
+  contractor: 'Contractor (paid seat)',
+  client: 'Client (free)',
+} satisfies Record<Role, string>;
+
+/**
+ * A role as the person joining reads it, in invitations, join pages and their DMs: seats and billing are
+ * the admins' business, not theirs.
+ */
+export const INVITEE_ROLE: Record<string, string> = {
+  employee: 'an employee',
+  contractor: 'a contractor',
+  client: 'a client',
+} satisfies Record<Role, string>;
+
+/** A status in a few words, as a person would say it: "ana@x.com (not invited yet)". */
+export const STATUS_LABEL: Record<UserStatus, string> = {
+  locked: 'locked until an admin unlocks them',
+  not_invited: 'not invited yet',
+  invited: 'invited',
+  active: 'active',
+  expired: 'invitation expired',
+  deactivated: 'deactivated',
+};
+
+/** A status described on its own, with what is still to happen: "You: Ana, …, invited, not yet accepted." */
+export const STATUS_DESCRIPTION: Record<UserStatus, string> = {
+  locked: 'imported, and locked until an admin unlocks them',
+  not_invited: 'added, invitation not sent yet',
+  invited: 'invited, not yet accepted',
+  active: 'active',
+  expired: 'the invitation expired before it was accepted: ask for a new one',
+  deactivated: 'deactivated',
+};
+
+/** A status as it follows "is" or "already in Roster,": "ana@x.com is already active". */
+export function statusText(status: UserStatus): string {
+  return {
+    locked: 'locked: imported, and an admin unlocks them from `/people`',
+    not_invited: 'added but not invited yet',
+    invited: 'invited',
+    active: 'already active',
+    expired: 'invitation expired',
+    deactivated: 'deactivated',
+  }[status];
+}
+
+/** `statusLabel(s)` is `STATUS_LABEL[s]`, for callers that map over statuses. */
+export const statusLabel = (status: UserStatus): string => STATUS_LABEL[status];

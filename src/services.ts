@@ -1,0 +1,59 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { WebClient } from '@slack/web-api';
+import { SettingsService } from './features/accounts/settings.service.ts';
+import { ContactService } from './features/contacts/contact.service.ts';
+import { CsvImportService } from './features/csv-import/csv-import.service.ts';
+import type { Services } from './features/feature.ts';
+import { InviteService } from './features/invites/invite.service.ts';
+import { JoinLinkService } from './features/join-links/join-link.service.ts';
+import { tellJoiner } from './features/join-links/tell-joiner.ts';
+import { PEOPLE_CHANGES, PeopleChanges } from './features/people/people.changes.ts';
+import { PersonService } from './features/people/person.service.ts';
+import { AdminDirectory } from './features/seats/admins.ts';
+import { SeatService } from './features/seats/seat.service.ts';
+import { SEAT_REQUEST_KINDS, type SeatRequestKind } from './features/seats/seat-request.entity.ts';
+import type { JobQueue } from './shared/jobs.ts';
+import type { Mailer } from './shared/mailer.ts';
+
+/**
+ * Seat requests no flow answers: an import is started by an admin only, whose paid additions take a
+ * seat at once or fail, so no request of that kind is ever filed.
+ */
+export const KINDS_WITHOUT_FLOW: readonly SeatRequestKind[] = ['import'];
+
+/**
+ * Builds every service once and registers what approving each kind of seat request does, so an
+ * approval never depends on which features happen to be loaded.
+ */
+export function buildServices(infra: {
+  orm: MikroORM;
+  jobs: JobQueue;
+  slack: WebClient;
+  mailer: Mailer;
+}): Services {
+  const { orm, jobs, slack, mailer } = infra;
+  const seats = new SeatService(jobs);
+  const people = new PeopleChanges(seats, jobs);
+  const invites = new InviteService(seats, jobs);
+  const contacts = new ContactService(seats, jobs);
+  const joinLinks = new JoinLinkService(seats, jobs, {
+    tellJoiner: (request) => tellJoiner(slack, mailer, request),
+  });
+  seats.register('invite', invites.seatFlow());
+  seats.register('convert', contacts.seatFlow());
+  seats.register('join', joinLinks.seatFlow());
+  for (const kind of PEOPLE_CHANGES) seats.register(kind, people.seatFlow(kind));
+  const missing = SEAT_REQUEST_KINDS.filter((k) => !seats.flow(k) && !KINDS_WITHOUT_FLOW.includes(k));
+  if (missing.length) throw new Error(`no seat flow for requests of kind ${missing.join(', ')}`);
+  return {
+    seats,
+    admins: new AdminDirectory(slack),
+    people,
+    invites,
+    contacts,
+    joinLinks,
+    csvImports: new CsvImportService({ orm, jobs, seats }),
+    person: new PersonService(seats),
+    settings: new SettingsService(seats),
+  };
+}
