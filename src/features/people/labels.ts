@@ -43,6 +43,16 @@ export const STATUS_DESCRIPTION: Record<UserStatus, string> = {
   deactivated: 'deactivated',
 };
 
+/** A status on the person card, with what brings the person further: "locked: imported, …". */
+export const STATUS_EXPLAINED: Record<UserStatus, string> = {
+  locked: 'locked: imported, cannot log in until an admin unlocks them',
+  not_invited: 'added, not invited yet',
+  invited: 'invited, not yet accepted',
+  active: 'active',
+  expired: 'invitation expired before it was accepted: Resend asks for a seat again',
+  deactivated: 'deactivated: an admin can reactivate them',
+};
+
 /** A status as it follows "is" or "already in Roster,": "ana@x.com is already active". */
 export function statusText(status: UserStatus): string {
   return {

@@ -10,7 +10,7 @@ import { Contact, type IContact } from '../contacts/contact.entity.ts';
 import { Invitation } from '../invites/invitation.entity.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
 import { permissionSetToGrant } from './grants.ts';
-import { findUserByEmail } from './people.service.ts';
+import { findUserByEmail, lockUser } from './people.service.ts';
 import { displayName, type IUser, isPaidRole, SEAT_HOLDING_STATUSES, User } from './user.entity.ts';
 
 export const HISTORY_SIZE = 20;
@@ -291,18 +291,10 @@ export class PersonService {
 
   /** The user, locked for the rest of the transaction so a concurrent change waits for this one. */
   private async locked(tx: EntityManager, account: IAccount, userId: string): Promise<IUser> {
-    const [row] = z.uuid().safeParse(userId).success
-      ? await tx
-          .getConnection()
-          .execute<{ id: string }[]>(
-            'select id from app_user where id = ? and account_id = ? for update',
-            [userId, account.id],
-            'all',
-            tx.getTransactionContext(),
-          )
-      : [];
-    if (!row) throw new DomainError('not_found', 'That person is no longer in Roster.');
-    return tx.findOneOrFail(User, row.id, { refresh: true, populate: ['permissionSet'] });
+    const user = z.uuid().safeParse(userId).success ? await lockUser(tx, account, userId) : null;
+    if (!user) throw new DomainError('not_found', 'That person is no longer in Roster.');
+    await tx.populate(user, ['permissionSet']);
+    return user;
   }
 }
 

@@ -278,6 +278,22 @@ describe('lifecycle changes from the card', () => {
 });
 
 describe('races', () => {
+  it('never leaves a deactivated person holding a seat when Resend races Deactivate', async () => {
+    const account = await t.account();
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    const users = await Promise.all([1, 2, 3, 4, 5].map(() => person('invited')));
+    await Promise.allSettled(
+      users.flatMap((u) => [
+        t.roster.deps.invites.resend(t.em(), account, admin, u.id),
+        t.roster.deps.person.deactivate(t.em(), account, admin, u.id),
+      ]),
+    );
+    for (const u of users) {
+      expect((await fresh(u.id)).status).toBe('deactivated');
+      expect(await t.em().count(Invitation, { user: u.id, status: 'pending' })).toBe(0);
+    }
+  });
+
   it('lets exactly one of two admins unlock into the last seat', async () => {
     const a = await person('locked');
     const b = await person('locked');

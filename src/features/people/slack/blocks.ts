@@ -14,7 +14,7 @@ import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inpu
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { IAuditEvent } from '../../audit/audit-event.entity.ts';
 import { INVITE_ACTIONS } from '../../invites/slack/summary.ts';
-import { ROLE_LABEL } from '../labels.ts';
+import { ROLE_LABEL, STATUS_EXPLAINED } from '../labels.ts';
 import type { PersonCard } from '../person.service.ts';
 import { displayName, type IUser, isPaidRole, SEAT_HOLDING_STATUSES } from '../user.entity.ts';
 
@@ -29,15 +29,6 @@ export const PERSON_VIEW = 'person_change_modal';
 /** The changes a person card offers; each opens the form of the same name. */
 export const CHANGES = ['unlock', 'reactivate', 'role', 'permission_set', 'details', 'email'] as const;
 export type Change = (typeof CHANGES)[number];
-
-const STATUS: Record<IUser['status'], string> = {
-  locked: 'locked: imported, cannot log in until an admin unlocks them',
-  not_invited: 'added, not invited yet',
-  invited: 'invited, not yet accepted',
-  active: 'active',
-  expired: 'invitation expired before it was accepted: Resend asks for a seat again',
-  deactivated: 'deactivated: an admin can reactivate them',
-};
 
 /** The longest a section may be, with room to spare for Slack counting escaped characters. */
 const SECTION_MAX = 2900;
@@ -61,7 +52,7 @@ export function personCard(
   const holdsSeat = isPaidRole(user.role) && SEAT_HOLDING_STATUSES.includes(user.status);
   const facts = [
     `*Email:* ${esc(user.email)}${user.slackUserId ? ` · <@${user.slackUserId}>` : ''}`,
-    `*Status:* ${STATUS[user.status]}`,
+    `*Status:* ${STATUS_EXPLAINED[user.status]}`,
     `*Role:* ${ROLE_LABEL[user.role]} · ${holdsSeat ? 'holds a paid seat' : 'holds no paid seat'}`,
     `*Permission set:* ${permissionSet ? esc(permissionSet.name) : 'none'}${permissionSet?.isAdmin ? ' (a Roster admin while active)' : ''}`,
     `*Added by:* ${user.addedBy && /^U[A-Z0-9]+$/.test(user.addedBy) ? `<@${user.addedBy}>` : esc(user.addedBy ?? 'unknown')}, ${slackDate(user.createdAt)}`,
@@ -97,7 +88,7 @@ export function personCard(
       ),
     );
   }
-  return { text: `${name} (${user.email}): ${STATUS[user.status]}`, blocks };
+  return { text: `${name} (${user.email}): ${STATUS_EXPLAINED[user.status]}`, blocks };
 }
 
 const changeButton = (text: string, change: Change, user: IUser) =>
