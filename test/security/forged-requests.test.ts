@@ -59,6 +59,24 @@ function forgedSubmission(view: any, values: Record<string, any>, setId: string)
   return filled;
 }
 
+/** A seat request waiting for an admin, written straight to the database. */
+async function pendingRequest(accountId: string, email: string, requestedBy: string) {
+  const e = em();
+  const request = e.create(SeatRequest, {
+    account: e.getReference(Account, accountId),
+    kind: 'invite',
+    status: 'pending',
+    email,
+    role: 'employee',
+    requestedBy,
+    payload: { sendNow: false, personalMessage: null, permissionSetId: null },
+    expiresAt: new Date(Date.now() + 86_400_000),
+    messages: [],
+  });
+  await e.flush();
+  return request;
+}
+
 async function seatsLimitAs(user: string, limit: number) {
   await t.slack.command('/seats', String(limit), { user });
   return t.standin.waitForResponse((r) => /seat/i.test(textOf(r.body)));
@@ -227,19 +245,7 @@ describe('who may give the Admin permission set', () => {
 
 describe('account boundaries', () => {
   it("answers an approve click carrying another account's request id as unknown, and changes nothing", async () => {
-    const e = em();
-    const request = e.create(SeatRequest, {
-      account: e.getReference(Account, other.id),
-      kind: 'invite',
-      status: 'pending',
-      email: 'stranger@other.test',
-      role: 'employee',
-      requestedBy: 'UOTHER',
-      payload: { sendNow: false, personalMessage: null, permissionSetId: null },
-      expiresAt: new Date(Date.now() + 86_400_000),
-      messages: [],
-    });
-    await e.flush();
+    const request = await pendingRequest(other.id, 'stranger@other.test', 'UOTHER');
     await t.slack.clickButton(buttonMessage('seat_approve', request.id, 'Approve'), 'Approve', {
       user: 'UADMIN',
     });
@@ -340,19 +346,7 @@ describe("an admin's buttons and forms pressed by a requester", () => {
   });
 
   it('refuses a seat approval with a real request id and audits it', async () => {
-    const e = em();
-    const request = e.create(SeatRequest, {
-      account: await t.account(),
-      kind: 'invite',
-      status: 'pending',
-      email: 'self.approved@acme.test',
-      role: 'employee',
-      requestedBy: 'UMANAGER',
-      payload: { sendNow: false, personalMessage: null, permissionSetId: null },
-      expiresAt: new Date(Date.now() + 86_400_000),
-      messages: [],
-    });
-    await e.flush();
+    const request = await pendingRequest((await t.account()).id, 'self.approved@acme.test', 'UMANAGER');
     await t.slack.clickButton(buttonMessage('seat_approve', request.id, 'Approve'), 'Approve', {
       user: 'UMANAGER',
     });
@@ -421,19 +415,7 @@ describe('hostile input', () => {
   });
 
   it('refuses an over-long reject reason and leaves the request pending', async () => {
-    const e = em();
-    const request = e.create(SeatRequest, {
-      account: await t.account(),
-      kind: 'invite',
-      status: 'pending',
-      email: 'reason@acme.test',
-      role: 'employee',
-      requestedBy: 'UMANAGER',
-      payload: { sendNow: false, personalMessage: null, permissionSetId: null },
-      expiresAt: new Date(Date.now() + 86_400_000),
-      messages: [],
-    });
-    await e.flush();
+    const request = await pendingRequest((await t.account()).id, 'reason@acme.test', 'UMANAGER');
     const res = await t.slack.viewSubmission({
       user: 'UADMIN',
       view: {
