@@ -67,9 +67,6 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     const orm = await initORM(databaseUrl, { migrate: true });
     cleanups.push(['database pool', () => orm.close(true)]);
 
-    const jobs = await JobQueue.start(databaseUrl, logger);
-    cleanups.push(['jobs', () => jobs.stop()]);
-
     const mailer = createMailer({
       smtpUrl: config.smtpUrl,
       from: config.mailFrom,
@@ -77,6 +74,10 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       logger,
     });
     cleanups.push(['mailer', async () => mailer.close()]);
+
+    // Stopped before the mailer and the pool, so jobs still running can finish their work with them.
+    const jobs = await JobQueue.start(databaseUrl, logger);
+    cleanups.push(['jobs', () => jobs.stop()]);
 
     const { app, receiver } = createSlackApp({
       config,
@@ -206,7 +207,14 @@ function listen(server: Server, port: number, host?: string): Promise<void> {
   });
 }
 
+/** Stops taking requests and lets those in flight finish; keep-alive connections get a short grace. */
 function close(server: Server): Promise<void> {
-  server.closeIdleConnections();
-  return new Promise((ok) => server.close(() => ok()));
+  const cutoff = setTimeout(() => server.closeAllConnections(), 3000);
+  return new Promise((ok) => {
+    server.close(() => {
+      clearTimeout(cutoff);
+      ok();
+    });
+    server.closeIdleConnections();
+  });
 }
