@@ -4,8 +4,19 @@ const README_SLACK_APP = 'README.md, section "Create the Slack app" (the app is 
 
 const optionalUrl = z.url().optional();
 
+/** The settings that say where the database is; migrations need only these. */
+const databaseFields = {
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
+  DATA_DIR: z.string().min(1).default('.data'),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+};
+
 const schema = z
   .object({
+    ...databaseFields,
     SLACK_SIGNING_SECRET: z.string({ error: 'is missing' }).min(1, 'is missing'),
     SLACK_BOT_TOKEN: z
       .string({ error: 'is missing' })
@@ -16,10 +27,6 @@ const schema = z
       .startsWith('xapp-', 'must be an app-level token (it starts with xapp-)')
       .optional(),
     SLACK_API_URL: z.url().default('https://slack.com/api/'),
-    DATABASE_URL: z
-      .string()
-      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-      .optional(),
     SMTP_URL: z
       .string()
       .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
@@ -27,8 +34,6 @@ const schema = z
     MAIL_FROM: z.string().min(3).default('Roster <roster@localhost>'),
     PUBLIC_URL: optionalUrl,
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-    LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-    DATA_DIR: z.string().min(1).default('.data'),
     ROSTER_REQUIRE_DATABASE_URL: z.string().optional(),
   })
   .superRefine((env, ctx) => {
@@ -69,18 +74,30 @@ export class ConfigError extends Error {
   }
 }
 
-/** Reads the settings from the environment; a pure function of `env`. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+function parse<T>(zodSchema: z.ZodType<T>, env: NodeJS.ProcessEnv): T {
   const blanksRemoved = Object.fromEntries(
     Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''),
   );
-  const parsed = schema.safeParse(blanksRemoved);
+  const parsed = zodSchema.safeParse(blanksRemoved);
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'} ${i.message}`),
     );
   }
-  const e = parsed.data;
+  return parsed.data;
+}
+
+export type DatabaseConfig = Pick<Config, 'databaseUrl' | 'dataDir' | 'logLevel'>;
+
+/** Only where the database is (DATABASE_URL, or the embedded one under DATA_DIR), as the app reads it. */
+export function loadDatabaseConfig(env: NodeJS.ProcessEnv = process.env): DatabaseConfig {
+  const e = parse(z.object(databaseFields), env);
+  return { databaseUrl: e.DATABASE_URL, dataDir: e.DATA_DIR, logLevel: e.LOG_LEVEL };
+}
+
+/** Reads the settings from the environment; a pure function of `env`. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const e = parse(schema, env);
   return {
     slack: {
       signingSecret: e.SLACK_SIGNING_SECRET,
