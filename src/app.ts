@@ -2,7 +2,8 @@ import type { Server } from 'node:http';
 import { join } from 'node:path';
 import type { App } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
-import type { Config } from './config.ts';
+import nodemailer from 'nodemailer';
+import { type Config, configWarnings, isLocal } from './config.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
 import { initORM, type ORM } from './db/orm.ts';
 import { SlackInstallation } from './features/accounts/account.entity.ts';
@@ -12,7 +13,7 @@ import { PeopleChanges } from './features/people/people.changes.ts';
 import { AdminDirectory } from './features/seats/admins.ts';
 import { SeatService } from './features/seats/seat.service.ts';
 import { JobQueue } from './shared/jobs.ts';
-import { createLogger, type Logger } from './shared/logger.ts';
+import { createLogger, type Logger, scrub } from './shared/logger.ts';
 import { createMailer, type Mailer } from './shared/mailer.ts';
 import { createSlackApp } from './slack/app.ts';
 import { PRUNE_RECEIPTS_JOB, pruneReceipts } from './slack/once.ts';
@@ -54,6 +55,13 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       logger.debug({ step: name }, 'stopped');
     }
   };
+
+  for (const warning of configWarnings(config)) logger.warn(warning);
+  if (config.smtpUrl) {
+    const smtpUrl = config.smtpUrl;
+    // In the background: a mail server that is down must not keep Slack's requests waiting.
+    void smtpProblem(smtpUrl).then((problem) => problem && logger.warn(problem));
+  }
 
   try {
     let embedded: EmbeddedDatabase | undefined;
@@ -127,6 +135,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       slackListener: receiver?.requestListener,
       health: () => health(orm),
     });
+    if (isLocal(config.publicUrl)) warnWhenReachedFromElsewhere(server, config.publicUrl, logger);
     await listen(server, config.port, opts.host);
     cleanups.push(['http server', () => close(server)]);
     const address = server.address();
@@ -195,6 +204,37 @@ async function health(orm: ORM): Promise<{ ok: boolean; body: Record<string, unk
       body: { status: 'error', database: { state: 'down', error: (err as Error).message } },
     };
   }
+}
+
+/** Whether the SMTP server in SMTP_URL answers: undefined when it does, otherwise what to check. */
+export async function smtpProblem(smtpUrl: string): Promise<string | undefined> {
+  const transport = nodemailer.createTransport({
+    url: smtpUrl,
+    connectionTimeout: 5000,
+    greetingTimeout: 5000,
+    socketTimeout: 5000,
+  });
+  try {
+    await transport.verify();
+    return undefined;
+  } catch (err) {
+    return `SMTP_URL does not answer (${scrub((err as Error).message)}): emails will fail until it does. Check its host, port and credentials.`;
+  } finally {
+    transport.close();
+  }
+}
+
+/** PUBLIC_URL left local while people reach Roster at another address: its links would not open for them. */
+function warnWhenReachedFromElsewhere(server: Server, publicUrl: string, logger: Logger): void {
+  const onRequest = (req: { headers: { host?: string } }) => {
+    const host = req.headers.host;
+    if (!host || isLocal(`http://${host}`)) return;
+    server.off('request', onRequest);
+    logger.warn(
+      `Roster is reached at ${host} but PUBLIC_URL is ${publicUrl}: links in invitations and join links will not open for others. Set PUBLIC_URL to the address people reach Roster at.`,
+    );
+  };
+  server.on('request', onRequest);
 }
 
 function listen(server: Server, port: number, host?: string): Promise<void> {

@@ -35,6 +35,11 @@ const schema = z
     PUBLIC_URL: optionalUrl,
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     ROSTER_REQUIRE_DATABASE_URL: z.string().optional(),
+    NODE_ENV: z.string().optional(),
+    TRUST_PROXY: z
+      .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+      .default('false')
+      .transform((v) => v === 'true' || v === '1'),
   })
   .superRefine((env, ctx) => {
     if (env.ROSTER_REQUIRE_DATABASE_URL && !env.DATABASE_URL) {
@@ -51,6 +56,10 @@ export type Config = {
   port: number;
   logLevel: string;
   dataDir: string;
+  /** NODE_ENV=production: settings that only suit a laptop are warned about. */
+  production?: boolean;
+  /** Believe X-Forwarded-For (set when Roster runs behind a proxy that sets it). */
+  trustProxy?: boolean;
 };
 
 /** Every bad or missing setting, in one message a person can act on. */
@@ -112,5 +121,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     dataDir: e.DATA_DIR,
+    production: e.NODE_ENV === 'production',
+    trustProxy: e.TRUST_PROXY,
   };
+}
+
+/** Whether a URL points at this machine only (localhost, 127.x, ::1). */
+export function isLocal(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === 'localhost' || host === '[::1]' || host === '0.0.0.0' || /^127\./.test(host);
+}
+
+/** Settings that start but are probably not what the operator wants, each saying what to do. */
+export function configWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.production && isLocal(config.publicUrl)) {
+    warnings.push(
+      `PUBLIC_URL is ${config.publicUrl} while NODE_ENV=production: links in invitations and join links will not open for anyone else. Set PUBLIC_URL to the address people reach Roster at, e.g. https://roster.example.com.`,
+    );
+  }
+  if (config.production && !config.smtpUrl) {
+    warnings.push(
+      `SMTP_URL is not set while NODE_ENV=production: emails are only written to ${config.dataDir}/outbox/ and nobody receives them. Set SMTP_URL, e.g. smtp://user:password@mail.example.com:587.`,
+    );
+  }
+  return warnings;
 }
