@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import type { App } from '@slack/bolt';
-import type { WebClient } from '@slack/web-api';
+import type { App, SocketModeReceiver } from '@slack/bolt';
+import { ErrorCode, WebClient } from '@slack/web-api';
 import nodemailer from 'nodemailer';
 import { type Config, configWarnings, isLocal } from './config.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
@@ -16,6 +16,7 @@ import { JobQueue } from './shared/jobs.ts';
 import { createLogger, type Logger, scrub } from './shared/logger.ts';
 import { createMailer, type Mailer } from './shared/mailer.ts';
 import { createSlackApp } from './slack/app.ts';
+import { boltLogger } from './slack/logger.ts';
 import { PRUNE_RECEIPTS_JOB, pruneReceipts } from './slack/once.ts';
 import { Csrf, Router } from './web/router.ts';
 import { createHttpServer } from './web/server.ts';
@@ -93,15 +94,6 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       em: orm.em,
       processBeforeResponse: opts.processBeforeResponse,
     });
-    try {
-      await app.init();
-    } catch (err) {
-      throw new SlackAuthError(
-        `Slack did not accept SLACK_BOT_TOKEN (${(err as Error).message}). Check the token on the app's "OAuth & Permissions" page and that SLACK_API_URL (${config.slack.apiUrl}) is right.`,
-      );
-    }
-    await recordInstallation(app.client, orm, logger);
-
     await jobs.define(PRUNE_RECEIPTS_JOB, async () => {
       await pruneReceipts(orm.em.fork());
     });
@@ -128,12 +120,47 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       feature.web?.(router, deps);
     }
 
+    // Slack is checked with a bounded call first: the app's own client retries for about 30 minutes, and
+    // the HTTP port must open meanwhile so /healthz answers and /readyz says what is wrong.
+    const slack: SlackState = { ok: false, problem: 'connecting to Slack' };
+    let socket: { connected: boolean } | undefined;
+    const connectSlack = async (checked = false): Promise<boolean> => {
+      const problem = checked ? undefined : await slackProblem(config, logger);
+      if (problem) {
+        slack.problem = problem.message;
+        return false;
+      }
+      await app.init();
+      await recordInstallation(app.client, orm, logger);
+      if (!receiver) {
+        const client = (app as unknown as { receiver: SocketModeReceiver }).receiver.client;
+        socket = { connected: false };
+        const state = socket;
+        client.on('connected', () => (state.connected = true));
+        client.on('disconnected', () => (state.connected = false));
+        try {
+          await app.start();
+        } catch (err) {
+          throw new SlackAuthError(
+            `Socket Mode could not connect to Slack (${(err as Error).message}). Check SLACK_APP_TOKEN: an app-level token with the connections:write scope, from the app's "Basic Information" page.`,
+          );
+        }
+        cleanups.push(['socket mode', () => app.stop().then(() => {})]);
+      }
+      slack.ok = true;
+      slack.problem = undefined;
+      return true;
+    };
+
     const server = createHttpServer({
       orm,
       logger,
       router,
       slackListener: receiver?.requestListener,
-      health: () => health(orm),
+      slackProblem: () => (slack.ok ? undefined : slack.problem),
+      health: async () => ({ ok: true, body: { status: 'ok' } }),
+      ready: () => readiness({ orm, jobs, slack, socket }),
+      trustProxy: config.trustProxy,
     });
     if (isLocal(config.publicUrl)) warnWhenReachedFromElsewhere(server, config.publicUrl, logger);
     await listen(server, config.port, opts.host);
@@ -141,26 +168,44 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
 
-    if (!receiver) {
-      try {
-        await app.start();
-      } catch (err) {
-        throw new SlackAuthError(
-          `Socket Mode could not connect to Slack (${(err as Error).message}). Check SLACK_APP_TOKEN: an app-level token with the connections:write scope, from the app's "Basic Information" page.`,
+    const first = await slackProblem(config, logger);
+    if (first?.retry) {
+      logger.error(first.message);
+      // Tried again in the background until Slack answers; the stop ends the attempts.
+      let retrying: Promise<unknown> = Promise.resolve();
+      const timer = setInterval(() => {
+        retrying = retrying.then(() =>
+          connectSlack().then(
+            (ok) => {
+              if (ok) {
+                clearInterval(timer);
+                logger.info('Slack answers again: Roster is ready');
+              }
+            },
+            (err) => logger.error({ err }, 'could not connect to Slack'),
+          ),
         );
-      }
+      }, SLACK_RETRY_MS);
+      timer.unref();
       cleanups.push([
-        'socket mode',
+        'slack retries',
         async () => {
-          await app.stop();
+          clearInterval(timer);
+          await retrying;
         },
       ]);
+      slack.problem = first.message;
+    } else if (first) {
+      logger.error(first.message);
+      slack.problem = first.message;
+    } else {
+      await connectSlack(true);
     }
     logger.info(
       { port, mode: receiver ? 'http' : 'socket', database: embedded ? 'embedded' : 'DATABASE_URL' },
       receiver
         ? `Roster is listening on port ${port}; Slack requests go to /slack/events`
-        : 'Roster is connected in Socket Mode',
+        : `Roster is listening on port ${port} and ${slack.ok ? 'connected' : 'not connected'} in Socket Mode`,
     );
     return { url: `http://127.0.0.1:${port}`, port, deps, app, orm, jobs, mailer, slack: app.client, stop };
   } catch (err) {
@@ -190,20 +235,75 @@ async function recordInstallation(client: WebClient, orm: ORM, logger: Logger): 
   logger.info({ team: teamId, teamName: auth.team }, 'connected to Slack');
 }
 
-async function health(orm: ORM): Promise<{ ok: boolean; body: Record<string, unknown> }> {
-  const started = performance.now();
+/** How often Roster tries Slack again when it could not be reached at start. */
+const SLACK_RETRY_MS = 30_000;
+
+type SlackState = { ok: boolean; problem?: string };
+
+/**
+ * One bounded auth.test (no retries, 8 s): undefined when Slack accepts the bot token, otherwise a line
+ * that says what to check, and whether trying again later may help (Slack unreachable) or not (refused).
+ */
+export async function slackProblem(
+  config: Config,
+  logger: Logger,
+): Promise<{ message: string; retry: boolean } | undefined> {
+  const client = new WebClient(config.slack.botToken, {
+    slackApiUrl: config.slack.apiUrl,
+    retryConfig: { retries: 0 },
+    timeout: 8000,
+    logger: boltLogger(logger),
+  });
   try {
-    await orm.em.getConnection().execute('select 1');
-    return {
-      ok: true,
-      body: { status: 'ok', database: { state: 'up', latencyMs: Math.round(performance.now() - started) } },
-    };
+    await client.auth.test();
+    return undefined;
   } catch (err) {
+    const e = err as Error & { code?: string; data?: { error?: string } };
+    if (e.code === ErrorCode.PlatformError) {
+      return {
+        retry: false,
+        message: `Slack did not accept SLACK_BOT_TOKEN (${e.data?.error}). Check the token on the app's "OAuth & Permissions" page and that SLACK_API_URL (${config.slack.apiUrl}) is right; then restart Roster.`,
+      };
+    }
     return {
-      ok: false,
-      body: { status: 'error', database: { state: 'down', error: (err as Error).message } },
+      retry: true,
+      message: `Slack cannot be reached at ${config.slack.apiUrl} (${scrub(e.message)}). Check this machine's network and SLACK_API_URL; Roster tries again every ${SLACK_RETRY_MS / 1000} s.`,
     };
   }
+}
+
+/** /readyz: what must hold for Roster to do its work, each with the reason when it does not. */
+async function readiness(parts: {
+  orm: ORM;
+  jobs: JobQueue;
+  slack: SlackState;
+  socket?: { connected: boolean };
+}): Promise<{ ok: boolean; body: Record<string, unknown> }> {
+  const reasons: string[] = [];
+  const checks: Record<string, string> = {};
+  const started = performance.now();
+  try {
+    await parts.orm.em.getConnection().execute('select 1');
+    checks.database = `up (${Math.round(performance.now() - started)} ms)`;
+    const pending = await parts.orm.migrator.getPending();
+    checks.migrations = pending.length ? `${pending.length} pending` : 'applied';
+    if (pending.length) reasons.push(`migrations not applied: ${pending.map((m) => m.name).join(', ')}`);
+  } catch (err) {
+    checks.database = 'down';
+    reasons.push(`the database does not answer: ${scrub((err as Error).message)}`);
+  }
+  checks.queue = parts.jobs.stopping ? 'stopped' : 'running';
+  if (parts.jobs.stopping) reasons.push('the job queue is stopping');
+  checks.slack = parts.slack.ok ? 'ok' : 'not connected';
+  if (!parts.slack.ok) reasons.push(parts.slack.problem ?? 'not connected to Slack');
+  if (parts.socket) {
+    checks.socketMode = parts.socket.connected ? 'connected' : 'disconnected';
+    if (!parts.socket.connected) reasons.push('the Socket Mode connection to Slack is down');
+  }
+  return {
+    ok: reasons.length === 0,
+    body: { status: reasons.length === 0 ? 'ready' : 'not ready', reasons, checks },
+  };
 }
 
 /** Whether the SMTP server in SMTP_URL answers: undefined when it does, otherwise what to check. */
