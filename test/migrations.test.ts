@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { initORM } from '../src/db/orm.ts';
 import { schemaChanges } from '../src/db/schema-diff.ts';
-import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { createTestDatabase, type TestDatabase, testDatabasePrefix } from './support/database.ts';
 import { adminQuery, withDatabase } from './support/postgres.ts';
 
 const root = resolve(import.meta.dirname, '..');
@@ -53,7 +53,7 @@ describe('npm run migration:*', () => {
   const adminUrl = () => process.env.ROSTER_TEST_ADMIN_URL as string;
   let name: string;
   beforeAll(async () => {
-    name = `roster_test_migrate_${process.pid}`;
+    name = `${testDatabasePrefix()}migrate`;
     await adminQuery(adminUrl(), `create database "${name}"`);
   });
   afterAll(async () => {
