@@ -2,9 +2,9 @@ import type { ORM } from './orm.ts';
 
 /**
  * Tables the migrations create on purpose without an entity: they are used through SQL only
- * (slack_receipt: src/slack/once.ts).
+ * (slack_receipt: src/slack/once.ts; rate_limit_hit: src/features/join-links/web/rate-limit.ts).
  */
-const TABLES_WITHOUT_ENTITY = ['slack_receipt'];
+const TABLES_WITHOUT_ENTITY = ['slack_receipt', 'rate_limit_hit'];
 
 /**
  * Statements MikroORM proposes because the migrations keep a rule the entities do not describe, or

@@ -9,7 +9,7 @@ import { JOIN_JOBS, JoinLinkService } from './join-link.service.ts';
 import { registerJoinLinkListeners } from './slack/join-link.listeners.ts';
 import { joinLinkMessage } from './slack/join-link.views.ts';
 import { JOIN_RATE_LIMITS, type RateLimits, registerJoinPages } from './web/join.pages.ts';
-import { RateLimiter } from './web/rate-limit.ts';
+import { SharedRateLimiter } from './web/rate-limit.ts';
 
 /** Tells the person behind a join's seat request the decision: a DM when they joined from Slack, else email. */
 async function tellJoiner(deps: Deps, request: ISeatRequest): Promise<void> {
@@ -78,7 +78,8 @@ export function createJoinLinksFeature(limits: RateLimits = JOIN_RATE_LIMITS): F
     web: (router, deps) =>
       registerJoinPages(router, deps.csrf, linksOf(deps), {
         limits,
-        limiter: new RateLimiter(limits.windowMs),
+        // In the database, so that every instance on it counts together.
+        limiter: new SharedRateLimiter(deps.orm.em, limits.windowMs),
       }),
   };
 }
