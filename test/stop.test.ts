@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type SlackStandin, startSlackStandin } from './support/slack-standin.ts';
@@ -141,5 +142,33 @@ describe('stopping Roster', () => {
 
   it('SIGINT to node src/main.ts alone stops it cleanly', async () => {
     expectCleanStop(await stopOnce('node', 'SIGINT', 'process'));
+  }, 60_000);
+
+  it('answers a request that is in flight when the signal comes, then exits 0', async () => {
+    const run = await start('node');
+    const port = Number(run.output().match(/Roster is listening on port (\d+)/)?.[1]);
+    const body = 'csrf=x&name=Late&email=late%40example.com';
+    const answer = new Promise<number>((ok, fail) => {
+      const req = request(
+        { host: '127.0.0.1', port, method: 'POST', path: `/join/${'A'.repeat(43)}` },
+        (res) => {
+          res.resume();
+          res.on('end', () => ok(res.statusCode ?? 0));
+        },
+      );
+      req.setHeader('content-type', 'application/x-www-form-urlencoded');
+      req.setHeader('content-length', String(Buffer.byteLength(body)));
+      req.on('error', fail);
+      // Half the body now; the rest only after the stop has begun.
+      req.write(body.slice(0, 10));
+      setTimeout(() => {
+        kill(run.child.pid as number, 'SIGTERM');
+        setTimeout(() => req.end(body.slice(10)), 500);
+      }, 300);
+    });
+    // The link is unknown, so the page says so; what matters is that an answer came.
+    expect(await answer).toBe(404);
+    expect(await run.exited).toEqual({ code: 0, signal: null });
+    expect(leftovers(run.child.pid as number)).toEqual([]);
   }, 60_000);
 });
