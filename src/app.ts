@@ -86,7 +86,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
 
     // Stopped before the mailer and the pool, so jobs still running can finish their work with them.
     const jobs = await JobQueue.start(databaseUrl, logger);
-    cleanups.push(['jobs', () => jobs.stop()]);
+    cleanups.push(['jobs', () => jobs.stop((config.stopGraceSeconds ?? 5) * 1000)]);
 
     const { app, receiver } = createSlackApp({
       config,

@@ -36,6 +36,7 @@ const schema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     ROSTER_REQUIRE_DATABASE_URL: z.string().optional(),
     NODE_ENV: z.string().optional(),
+    STOP_GRACE_SECONDS: z.coerce.number().int().min(0).max(60).default(5),
     TRUST_PROXY: z
       .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
       .default('false')
@@ -60,6 +61,8 @@ export type Config = {
   production?: boolean;
   /** Believe X-Forwarded-For (set when Roster runs behind a proxy that sets it). */
   trustProxy?: boolean;
+  /** On a stop, how long running jobs may finish before they are handed back to the queue. */
+  stopGraceSeconds?: number;
 };
 
 /** Every bad or missing setting, in one message a person can act on. */
@@ -123,6 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: e.DATA_DIR,
     production: e.NODE_ENV === 'production',
     trustProxy: e.TRUST_PROXY,
+    stopGraceSeconds: e.STOP_GRACE_SECONDS,
   };
 }
 

@@ -3,9 +3,6 @@ import { type Roster, SlackAuthError, startRoster } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './shared/logger.ts';
 
-/** Roster exits within this long of a stop signal, whatever is still running. */
-const STOP_DEADLINE_MS = 9_000;
-
 // A .env file in the working directory is read when present; variables already set win over it.
 if (existsSync('.env')) process.loadEnvFile('.env');
 
@@ -21,6 +18,8 @@ try {
 }
 
 const logger = createLogger(config.logLevel);
+/** Roster exits within this long of a stop signal, whatever is still running: the jobs' grace and 4 s more. */
+const STOP_DEADLINE_MS = ((config.stopGraceSeconds ?? 5) + 4) * 1000;
 let roster: Roster | undefined;
 let stopping = false;
 

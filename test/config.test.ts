@@ -78,6 +78,8 @@ describe('settings', () => {
       production: true,
     });
     expect(loadConfig(base).trustProxy).toBe(false);
+    expect(loadConfig(base).stopGraceSeconds).toBe(5);
+    expect(() => loadConfig({ ...base, STOP_GRACE_SECONDS: '600' })).toThrow('STOP_GRACE_SECONDS');
   });
 });
 
