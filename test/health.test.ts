@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { Writable } from 'node:stream';
 import { startRoster } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
@@ -124,6 +125,22 @@ describe('a Slack that refuses the token or cannot be reached at start', () => {
       const event = await request(`${roster.url}/slack/events`, { method: 'POST', body: '{}' });
       expect(event.status).toBe(503);
       expect(JSON.parse(event.text).error).toBe(errors[0]);
+
+      // A request for another host name while PUBLIC_URL is local: said once, with what to do.
+      for (let i = 0; i < 2; i++) {
+        await new Promise((ok, fail) =>
+          httpRequest(`${roster.url}/healthz`, { headers: { host: 'roster.example.com' } }, (res) => {
+            res.resume();
+            res.on('end', ok);
+          })
+            .on('error', fail)
+            .end(),
+        );
+      }
+      const warnings = lines.filter((l) => l.level === 40 && /PUBLIC_URL/.test(l.msg)).map((l) => l.msg);
+      expect(warnings).toEqual([
+        'Roster is reached at roster.example.com but PUBLIC_URL is http://localhost:0: links in invitations and join links will not open for others. Set PUBLIC_URL to the address people reach Roster at.',
+      ]);
     } finally {
       await roster.stop();
     }
