@@ -1,8 +1,9 @@
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import type { App } from '@slack/bolt';
-import type { WebClient } from '@slack/web-api';
-import type { Config } from './config.ts';
+import type { App, SocketModeReceiver } from '@slack/bolt';
+import { ErrorCode, WebClient } from '@slack/web-api';
+import nodemailer from 'nodemailer';
+import { type Config, configWarnings, isLocal } from './config.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
 import { initORM, type ORM } from './db/orm.ts';
 import { query, sql } from './db/sql.ts';
@@ -13,9 +14,10 @@ import type { Deps, Feature } from './features/feature.ts';
 import { features as allFeatures } from './features/index.ts';
 import { buildServices } from './services.ts';
 import { JobQueue } from './shared/jobs.ts';
-import { createLogger, type Logger } from './shared/logger.ts';
+import { createLogger, type Logger, scrub } from './shared/logger.ts';
 import { createMailer, type Mailer } from './shared/mailer.ts';
 import { createSlackApp } from './slack/app.ts';
+import { boltLogger } from './slack/logger.ts';
 import { PRUNE_RECEIPTS_JOB, pruneReceipts } from './slack/once.ts';
 import { Csrf, Router } from './web/router.ts';
 import { createHttpServer } from './web/server.ts';
@@ -56,6 +58,13 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     }
   };
 
+  for (const warning of configWarnings(config)) logger.warn(warning);
+  if (config.smtpUrl) {
+    const smtpUrl = config.smtpUrl;
+    // In the background: a mail server that is down must not keep Slack's requests waiting.
+    void smtpProblem(smtpUrl).then((problem) => problem && logger.warn(problem));
+  }
+
   try {
     let embedded: EmbeddedDatabase | undefined;
     let databaseUrl = config.databaseUrl;
@@ -68,9 +77,6 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     const orm = await initORM(databaseUrl, { migrate: true });
     cleanups.push(['database pool', () => orm.close(true)]);
 
-    const jobs = await JobQueue.start(databaseUrl, logger);
-    cleanups.push(['jobs', () => jobs.stop()]);
-
     const mailer = createMailer({
       smtpUrl: config.smtpUrl,
       from: config.mailFrom,
@@ -80,6 +86,10 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     cleanups.push(['mailer', async () => mailer.close()]);
 
     const accounts = new AccountDirectory();
+    // Stopped before the mailer and the pool, so jobs still running can finish their work with them.
+    const jobs = await JobQueue.start(databaseUrl, logger);
+    cleanups.push(['jobs', () => jobs.stop((config.stopGraceSeconds ?? 5) * 1000)]);
+
     const { app, receiver } = createSlackApp({
       config,
       logger,
@@ -87,16 +97,6 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       accounts,
       processBeforeResponse: opts.processBeforeResponse,
     });
-    try {
-      await app.init();
-    } catch (err) {
-      throw new SlackAuthError(
-        `Slack did not accept SLACK_BOT_TOKEN (${(err as Error).message}). Check the token on the app's "OAuth & Permissions" page and that SLACK_API_URL (${config.slack.apiUrl}) is right.`,
-      );
-    }
-    await recordInstallation(app.client, orm, logger);
-    await accounts.load(orm.em.fork());
-
     await jobs.define(PRUNE_RECEIPTS_JOB, async () => {
       await pruneReceipts(orm.em.fork());
     });
@@ -120,38 +120,93 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       feature.web?.(router, deps);
     }
 
+    // Slack is checked with a bounded call first: the app's own client retries for about 30 minutes, and
+    // the HTTP port must open meanwhile so /healthz answers and /readyz says what is wrong.
+    const slack: SlackState = { ok: false, problem: 'connecting to Slack' };
+    let socket: { connected: boolean } | undefined;
+    const connectSlack = async (checked = false): Promise<boolean> => {
+      const problem = checked ? undefined : await slackProblem(config, logger);
+      if (problem) {
+        slack.problem = problem.message;
+        return false;
+      }
+      await app.init();
+      await recordInstallation(app.client, orm, logger);
+      await accounts.load(orm.em.fork());
+      if (!receiver) {
+        const client = (app as unknown as { receiver: SocketModeReceiver }).receiver.client;
+        socket = { connected: false };
+        const state = socket;
+        client.on('connected', () => (state.connected = true));
+        client.on('disconnected', () => (state.connected = false));
+        try {
+          await app.start();
+        } catch (err) {
+          throw new SlackAuthError(
+            `Socket Mode could not connect to Slack (${(err as Error).message}). Check SLACK_APP_TOKEN: an app-level token with the connections:write scope, from the app's "Basic Information" page.`,
+          );
+        }
+        cleanups.push(['socket mode', () => app.stop().then(() => {})]);
+      }
+      slack.ok = true;
+      slack.problem = undefined;
+      return true;
+    };
+
     const server = createHttpServer({
       orm,
       logger,
       router,
       slackListener: receiver?.requestListener,
-      health: () => health(orm),
+      slackProblem: () => (slack.ok ? undefined : slack.problem),
+      health: async () => ({ ok: true, body: { status: 'ok' } }),
+      ready: () => readiness({ orm, jobs, slack, socket }),
+      trustProxy: config.trustProxy,
     });
+    if (isLocal(config.publicUrl)) warnWhenReachedFromElsewhere(server, config.publicUrl, logger);
     await listen(server, config.port, opts.host);
     cleanups.push(['http server', () => close(server)]);
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
 
-    if (!receiver) {
-      try {
-        await app.start();
-      } catch (err) {
-        throw new SlackAuthError(
-          `Socket Mode could not connect to Slack (${(err as Error).message}). Check SLACK_APP_TOKEN: an app-level token with the connections:write scope, from the app's "Basic Information" page.`,
+    const first = await slackProblem(config, logger);
+    if (first?.retry) {
+      logger.error(first.message);
+      // Tried again in the background until Slack answers; the stop ends the attempts.
+      let retrying: Promise<unknown> = Promise.resolve();
+      const timer = setInterval(() => {
+        retrying = retrying.then(() =>
+          connectSlack().then(
+            (ok) => {
+              if (ok) {
+                clearInterval(timer);
+                logger.info('Slack answers again: Roster is ready');
+              }
+            },
+            (err) => logger.error({ err }, 'could not connect to Slack'),
+          ),
         );
-      }
+      }, SLACK_RETRY_MS);
+      timer.unref();
       cleanups.push([
-        'socket mode',
+        'slack retries',
         async () => {
-          await app.stop();
+          clearInterval(timer);
+          await retrying;
         },
       ]);
+      slack.problem = first.message;
+    } else if (first) {
+      logger.error(first.message);
+      slack.problem = first.message;
+    } else {
+      await connectSlack(true);
     }
     logger.info(
       { port, mode: receiver ? 'http' : 'socket', database: embedded ? 'embedded' : 'DATABASE_URL' },
       receiver
         ? `Roster is listening on port ${port}; Slack requests go to /slack/events`
-        : 'Roster is connected in Socket Mode',
+        : `Roster is listening on port ${port} and ${slack.ok ? 'connected' : 'not connected'} in Socket Mode`,
     );
     return { url: `http://127.0.0.1:${port}`, port, deps, app, orm, jobs, mailer, slack: app.client, stop };
   } catch (err) {
@@ -181,20 +236,106 @@ async function recordInstallation(client: WebClient, orm: ORM, logger: Logger): 
   logger.info({ team: teamId, teamName: auth.team }, 'connected to Slack');
 }
 
-async function health(orm: ORM): Promise<{ ok: boolean; body: Record<string, unknown> }> {
-  const started = performance.now();
+/** How often Roster tries Slack again when it could not be reached at start. */
+const SLACK_RETRY_MS = 30_000;
+
+type SlackState = { ok: boolean; problem?: string };
+
+/**
+ * One bounded auth.test (no retries, 8 s): undefined when Slack accepts the bot token, otherwise a line
+ * that says what to check, and whether trying again later may help (Slack unreachable) or not (refused).
+ */
+export async function slackProblem(
+  config: Config,
+  logger: Logger,
+): Promise<{ message: string; retry: boolean } | undefined> {
+  const client = new WebClient(config.slack.botToken, {
+    slackApiUrl: config.slack.apiUrl,
+    retryConfig: { retries: 0 },
+    timeout: 8000,
+    logger: boltLogger(logger),
+  });
   try {
-    await query(orm.em.fork(), sql`select 1`);
-    return {
-      ok: true,
-      body: { status: 'ok', database: { state: 'up', latencyMs: Math.round(performance.now() - started) } },
-    };
+    await client.auth.test();
+    return undefined;
   } catch (err) {
+    const e = err as Error & { code?: string; data?: { error?: string } };
+    if (e.code === ErrorCode.PlatformError) {
+      return {
+        retry: false,
+        message: `Slack did not accept SLACK_BOT_TOKEN (${e.data?.error}). Check the token on the app's "OAuth & Permissions" page and that SLACK_API_URL (${config.slack.apiUrl}) is right; then restart Roster.`,
+      };
+    }
     return {
-      ok: false,
-      body: { status: 'error', database: { state: 'down', error: (err as Error).message } },
+      retry: true,
+      message: `Slack cannot be reached at ${config.slack.apiUrl} (${scrub(e.message)}). Check this machine's network and SLACK_API_URL; Roster tries again every ${SLACK_RETRY_MS / 1000} s.`,
     };
   }
+}
+
+/** /readyz: what must hold for Roster to do its work, each with the reason when it does not. */
+async function readiness(parts: {
+  orm: ORM;
+  jobs: JobQueue;
+  slack: SlackState;
+  socket?: { connected: boolean };
+}): Promise<{ ok: boolean; body: Record<string, unknown> }> {
+  const reasons: string[] = [];
+  const checks: Record<string, string> = {};
+  const started = performance.now();
+  try {
+    await query(parts.orm.em.fork(), sql`select 1`);
+    checks.database = `up (${Math.round(performance.now() - started)} ms)`;
+    const pending = await parts.orm.migrator.getPending();
+    checks.migrations = pending.length ? `${pending.length} pending` : 'applied';
+    if (pending.length) reasons.push(`migrations not applied: ${pending.map((m) => m.name).join(', ')}`);
+  } catch (err) {
+    checks.database = 'down';
+    reasons.push(`the database does not answer: ${scrub((err as Error).message)}`);
+  }
+  checks.queue = parts.jobs.stopping ? 'stopped' : 'running';
+  if (parts.jobs.stopping) reasons.push('the job queue is stopping');
+  checks.slack = parts.slack.ok ? 'ok' : 'not connected';
+  if (!parts.slack.ok) reasons.push(parts.slack.problem ?? 'not connected to Slack');
+  if (parts.socket) {
+    checks.socketMode = parts.socket.connected ? 'connected' : 'disconnected';
+    if (!parts.socket.connected) reasons.push('the Socket Mode connection to Slack is down');
+  }
+  return {
+    ok: reasons.length === 0,
+    body: { status: reasons.length === 0 ? 'ready' : 'not ready', reasons, checks },
+  };
+}
+
+/** Whether the SMTP server in SMTP_URL answers: undefined when it does, otherwise what to check. */
+export async function smtpProblem(smtpUrl: string): Promise<string | undefined> {
+  const transport = nodemailer.createTransport({
+    url: smtpUrl,
+    connectionTimeout: 5000,
+    greetingTimeout: 5000,
+    socketTimeout: 5000,
+  });
+  try {
+    await transport.verify();
+    return undefined;
+  } catch (err) {
+    return `SMTP_URL does not answer (${scrub((err as Error).message)}): emails will fail until it does. Check its host, port and credentials.`;
+  } finally {
+    transport.close();
+  }
+}
+
+/** PUBLIC_URL left local while people reach Roster at another address: its links would not open for them. */
+function warnWhenReachedFromElsewhere(server: Server, publicUrl: string, logger: Logger): void {
+  const onRequest = (req: { headers: { host?: string } }) => {
+    const host = req.headers.host;
+    if (!host || isLocal(`http://${host}`)) return;
+    server.off('request', onRequest);
+    logger.warn(
+      `Roster is reached at ${host} but PUBLIC_URL is ${publicUrl}: links in invitations and join links will not open for others. Set PUBLIC_URL to the address people reach Roster at.`,
+    );
+  };
+  server.on('request', onRequest);
 }
 
 function listen(server: Server, port: number, host?: string): Promise<void> {
@@ -207,7 +348,14 @@ function listen(server: Server, port: number, host?: string): Promise<void> {
   });
 }
 
+/** Stops taking requests and lets those in flight finish; keep-alive connections get a short grace. */
 function close(server: Server): Promise<void> {
-  server.closeIdleConnections();
-  return new Promise((ok) => server.close(() => ok()));
+  const cutoff = setTimeout(() => server.closeAllConnections(), 3000);
+  return new Promise((ok) => {
+    server.close(() => {
+      clearTimeout(cutoff);
+      ok();
+    });
+    server.closeIdleConnections();
+  });
 }

@@ -4,8 +4,19 @@ const README_SLACK_APP = 'README.md, section "Create the Slack app" (the app is 
 
 const optionalUrl = z.url().optional();
 
+/** The settings that say where the database is; migrations need only these. */
+const databaseFields = {
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .optional(),
+  DATA_DIR: z.string().min(1).default('.data'),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+};
+
 const schema = z
   .object({
+    ...databaseFields,
     SLACK_SIGNING_SECRET: z.string({ error: 'is missing' }).min(1, 'is missing'),
     SLACK_BOT_TOKEN: z
       .string({ error: 'is missing' })
@@ -16,10 +27,6 @@ const schema = z
       .startsWith('xapp-', 'must be an app-level token (it starts with xapp-)')
       .optional(),
     SLACK_API_URL: z.url().default('https://slack.com/api/'),
-    DATABASE_URL: z
-      .string()
-      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-      .optional(),
     SMTP_URL: z
       .string()
       .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
@@ -27,9 +34,13 @@ const schema = z
     MAIL_FROM: z.string().min(3).default('Roster <roster@localhost>'),
     PUBLIC_URL: optionalUrl,
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-    LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-    DATA_DIR: z.string().min(1).default('.data'),
     ROSTER_REQUIRE_DATABASE_URL: z.string().optional(),
+    NODE_ENV: z.string().optional(),
+    STOP_GRACE_SECONDS: z.coerce.number().int().min(0).max(60).default(5),
+    TRUST_PROXY: z
+      .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+      .default('false')
+      .transform((v) => v === 'true' || v === '1'),
   })
   .superRefine((env, ctx) => {
     if (env.ROSTER_REQUIRE_DATABASE_URL && !env.DATABASE_URL) {
@@ -46,6 +57,12 @@ export type Config = {
   port: number;
   logLevel: string;
   dataDir: string;
+  /** NODE_ENV=production: settings that only suit a laptop are warned about. */
+  production?: boolean;
+  /** Believe X-Forwarded-For (set when Roster runs behind a proxy that sets it). */
+  trustProxy?: boolean;
+  /** On a stop, how long running jobs may finish before they are handed back to the queue. */
+  stopGraceSeconds?: number;
 };
 
 /** Every bad or missing setting, in one message a person can act on. */
@@ -69,18 +86,30 @@ export class ConfigError extends Error {
   }
 }
 
-/** Reads the settings from the environment; a pure function of `env`. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+function parse<T>(zodSchema: z.ZodType<T>, env: NodeJS.ProcessEnv): T {
   const blanksRemoved = Object.fromEntries(
     Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''),
   );
-  const parsed = schema.safeParse(blanksRemoved);
+  const parsed = zodSchema.safeParse(blanksRemoved);
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map((i) => `${i.path.join('.') || 'environment'} ${i.message}`),
     );
   }
-  const e = parsed.data;
+  return parsed.data;
+}
+
+export type DatabaseConfig = Pick<Config, 'databaseUrl' | 'dataDir' | 'logLevel'>;
+
+/** Only where the database is (DATABASE_URL, or the embedded one under DATA_DIR), as the app reads it. */
+export function loadDatabaseConfig(env: NodeJS.ProcessEnv = process.env): DatabaseConfig {
+  const e = parse(z.object(databaseFields), env);
+  return { databaseUrl: e.DATABASE_URL, dataDir: e.DATA_DIR, logLevel: e.LOG_LEVEL };
+}
+
+/** Reads the settings from the environment; a pure function of `env`. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const e = parse(schema, env);
   return {
     slack: {
       signingSecret: e.SLACK_SIGNING_SECRET,
@@ -95,5 +124,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     dataDir: e.DATA_DIR,
+    production: e.NODE_ENV === 'production',
+    trustProxy: e.TRUST_PROXY,
+    stopGraceSeconds: e.STOP_GRACE_SECONDS,
   };
+}
+
+/** Whether a URL points at this machine only (localhost, 127.x, ::1). */
+export function isLocal(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host === 'localhost' || host === '[::1]' || host === '0.0.0.0' || /^127\./.test(host);
+}
+
+/** Settings that start but are probably not what the operator wants, each saying what to do. */
+export function configWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.production && isLocal(config.publicUrl)) {
+    warnings.push(
+      `PUBLIC_URL is ${config.publicUrl} while NODE_ENV=production: links in invitations and join links will not open for anyone else. Set PUBLIC_URL to the address people reach Roster at, e.g. https://roster.example.com.`,
+    );
+  }
+  if (config.production && !config.smtpUrl) {
+    warnings.push(
+      `SMTP_URL is not set while NODE_ENV=production: emails are only written to ${config.dataDir}/outbox/ and nobody receives them. Set SMTP_URL, e.g. smtp://user:password@mail.example.com:587.`,
+    );
+  }
+  return warnings;
 }

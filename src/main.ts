@@ -1,6 +1,11 @@
-import { SlackAuthError, startRoster } from './app.ts';
+import { existsSync } from 'node:fs';
+import { type Roster, SlackAuthError, startRoster } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './shared/logger.ts';
+import { logUnhandledRejections } from './shared/process-errors.ts';
+
+// A .env file in the working directory is read when present; variables already set win over it.
+if (existsSync('.env')) process.loadEnvFile('.env');
 
 let config: ReturnType<typeof loadConfig>;
 try {
@@ -14,19 +19,47 @@ try {
 }
 
 const logger = createLogger(config.logLevel);
+logUnhandledRejections(logger);
+/** Roster exits within this long of a stop signal, whatever is still running: the jobs' grace and 4 s more. */
+const STOP_DEADLINE_MS = ((config.stopGraceSeconds ?? 5) + 4) * 1000;
+let roster: Roster | undefined;
+let stopping = false;
+
+async function shutdown(reason: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ reason }, 'stopping');
+  // A stop that hangs (a job that ignores the deadline, a stuck connection) must not keep the process alive.
+  setTimeout(() => {
+    logger.error(`Roster did not stop within ${STOP_DEADLINE_MS / 1000} s; exiting anyway`);
+    process.exit(1);
+  }, STOP_DEADLINE_MS).unref();
+  // While starting, startRoster() cleans up after itself; the stop happens when it returns.
+  if (!roster) return;
+  await roster.stop();
+  logger.info('stopped');
+  process.exit(0);
+}
+
+// Ctrl-C signals the whole process group, and npm forwards the same signal: the second one is ignored.
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGHUP', () => void shutdown('SIGHUP'));
+
+// Started by a parent that has gone away (npm killed on its own): stop rather than run on unattended.
+const parent = process.ppid;
+if (parent > 1) {
+  setInterval(() => {
+    if (process.ppid !== parent) void shutdown('the process that started Roster has exited');
+  }, 1000).unref();
+}
+
 try {
-  const roster = await startRoster({ config, logger });
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping');
-    await roster.stop();
-    logger.info('stopped');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  roster = await startRoster({ config, logger });
+  if (stopping) {
+    stopping = false;
+    await shutdown('stop requested while starting');
+  }
 } catch (err) {
   if (err instanceof SlackAuthError) {
     logger.fatal(err.message);

@@ -13,10 +13,10 @@ beforeAll(async () => {
 afterAll(() => t.stop());
 
 describe('the running app', () => {
-  it('answers /healthz with the database state', async () => {
+  it('answers /healthz while the process runs', async () => {
     const res = await fetch(`${t.url}/healthz`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: 'ok', database: { state: 'up' } });
+    expect(await res.json()).toEqual({ status: 'ok' });
   });
 
   it('records the workspace from auth.test at startup, with the bot token', async () => {

@@ -1,4 +1,11 @@
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { smtpProblem } from '../src/app.ts';
+import { ConfigError, configWarnings, loadConfig } from '../src/config.ts';
+import { startSmtpSink } from './support/smtp-sink.ts';
 
 const base = { SLACK_SIGNING_SECRET: 'secret', SLACK_BOT_TOKEN: 'xoxb-1' };
 
@@ -62,5 +69,78 @@ describe('settings', () => {
     expect(() => loadConfig({ ...base, SLACK_APP_TOKEN: 'xoxb-wrong' })).toThrow(
       'SLACK_APP_TOKEN must be an app-level token',
     );
+  });
+
+  it('refuses a TRUST_PROXY that is not true or false, and reads NODE_ENV', () => {
+    expect(() => loadConfig({ ...base, TRUST_PROXY: 'yes' })).toThrow('TRUST_PROXY must be true or false');
+    expect(loadConfig({ ...base, TRUST_PROXY: 'true', NODE_ENV: 'production' })).toMatchObject({
+      trustProxy: true,
+      production: true,
+    });
+    expect(loadConfig(base).trustProxy).toBe(false);
+    expect(loadConfig(base).stopGraceSeconds).toBe(5);
+    expect(() => loadConfig({ ...base, STOP_GRACE_SECONDS: '600' })).toThrow('STOP_GRACE_SECONDS');
+  });
+});
+
+describe('warnings at start', () => {
+  it('says what to do when production runs with a local PUBLIC_URL and without SMTP_URL', () => {
+    const warnings = configWarnings(loadConfig({ ...base, NODE_ENV: 'production' }));
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^PUBLIC_URL is http:\/\/localhost:3000 while NODE_ENV=production: .* Set PUBLIC_URL to/,
+      ),
+      expect.stringMatching(/^SMTP_URL is not set while NODE_ENV=production: .*outbox.* Set SMTP_URL/),
+    ]);
+  });
+
+  it('has nothing to say about a production setup with its own address and mail server', () => {
+    const config = loadConfig({
+      ...base,
+      NODE_ENV: 'production',
+      PUBLIC_URL: 'https://roster.example.com',
+      SMTP_URL: 'smtp://mail.example.com:587',
+    });
+    expect(configWarnings(config)).toEqual([]);
+    expect(configWarnings(loadConfig(base))).toEqual([]);
+  });
+
+  it('says when SMTP_URL does not answer, without its password', async () => {
+    const problem = await smtpProblem('smtp://roster:hunter2@127.0.0.1:9');
+    expect(problem).toMatch(
+      /^SMTP_URL does not answer \(.*ECONNREFUSED.*\): .*Check its host, port and credentials/,
+    );
+    expect(problem).not.toContain('hunter2');
+    const sink = await startSmtpSink();
+    try {
+      expect(await smtpProblem(sink.url)).toBeUndefined();
+    } finally {
+      await sink.close();
+    }
+  });
+
+  it('reads .env from the working directory and names the variable it refuses', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'roster-env-'));
+    try {
+      await writeFile(
+        join(dir, '.env'),
+        'SLACK_SIGNING_SECRET=from-dotenv\nSLACK_BOT_TOKEN=xoxb-from-dotenv\nPORT=eighty\n',
+      );
+      const main = resolve(import.meta.dirname, '../src/main.ts');
+      const run = promisify(execFile)(process.execPath, [main], {
+        cwd: dir,
+        env: { PATH: process.env.PATH },
+      });
+      const failed = await run.then(
+        () => undefined,
+        (err: { code: number; stderr: string }) => err,
+      );
+      expect(failed?.code).toBe(78);
+      expect(failed?.stderr).toContain('Roster cannot start because of its settings:\n  - PORT ');
+      // The Slack settings came from .env, so only PORT is named.
+      expect(failed?.stderr).not.toContain('SLACK_');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -2,7 +2,7 @@ import { Migrator } from '@mikro-orm/migrations';
 import { defineConfig, MikroORM, type Options } from '@mikro-orm/postgresql';
 import { entities } from './entities.ts';
 
-const migrationsPath = new URL('../../migrations/', import.meta.url).pathname;
+export const migrationsPath = new URL('../../migrations/', import.meta.url).pathname;
 
 /** The ORM options for a database URL; tests and the CLI override what they need. */
 export function ormOptions(clientUrl: string, overrides: Partial<Options> = {}): Options {

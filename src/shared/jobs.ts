@@ -103,8 +103,9 @@ export class JobQueue {
     return this.boss.send(name, data, { ...rest, ...(db ? { db } : {}) });
   }
 
-  async stop(): Promise<void> {
+  /** Lets running jobs finish for up to `graceMs`; those still running are then failed, to be retried later. */
+  async stop(graceMs = 5_000): Promise<void> {
     this.stopping = true;
-    await this.boss.stop({ graceful: true, timeout: 10_000 });
+    await this.boss.stop({ graceful: graceMs > 0, timeout: Math.max(graceMs, 1000) });
   }
 }

@@ -25,10 +25,23 @@ export type ServerDeps = {
   router: Router;
   /** Bolt's HTTP receiver, absent in Socket Mode. */
   slackListener?: RequestListener;
+  /** Why Slack's requests cannot be handled yet (Slack not reached at start), or undefined. */
+  slackProblem?: () => string | undefined;
+  /** Liveness: the process answers. */
   health: () => Promise<{ ok: boolean; body: Record<string, unknown> }>;
+  /** Readiness: everything Roster needs to do its work. */
+  ready?: () => Promise<{ ok: boolean; body: Record<string, unknown> }>;
+  /** Believe X-Forwarded-For (TRUST_PROXY): only behind a proxy that sets it, since anyone can send it. */
+  trustProxy?: boolean;
 };
 
-function clientIp(req: IncomingMessage): string {
+function clientIp(req: IncomingMessage, trustProxy = false): string {
+  const forwarded = req.headers['x-forwarded-for'];
+  if (trustProxy && typeof forwarded === 'string') {
+    // The proxy appends the address it saw: the last entry is the one a client cannot forge.
+    const last = forwarded.split(',').at(-1)?.trim();
+    if (last) return last;
+  }
   return req.socket.remoteAddress ?? 'unknown';
 }
 
@@ -56,6 +69,16 @@ function badRequestPage(reason: string): string {
     'Bad request',
     html`<h1>Roster could not read this request</h1><p>${reason}</p><p>Check the link you followed, or open the page again and send the form from there.</p>`,
   );
+}
+
+const READ_METHODS = ['GET', 'HEAD'];
+
+function methodNotAllowed(res: ServerResponse, allow: string[]): void {
+  send(res, {
+    status: 405,
+    headers: { allow: allow.join(', ') },
+    json: { error: `Use ${allow.join(' or ')} here.` },
+  });
 }
 
 /** One HTTP server for Slack's requests, the health check and the web pages. */
@@ -118,6 +141,11 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
   const method = req.method ?? 'GET';
 
   if (url.pathname === '/slack/events') {
+    // Slack only POSTs here; Bolt would answer anything else with an error and a stack trace in the log.
+    if (method !== 'POST') {
+      methodNotAllowed(res, ['POST']);
+      return;
+    }
     if (!deps.slackListener) {
       send(res, {
         status: 404,
@@ -125,13 +153,22 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
       });
       return;
     }
+    const problem = deps.slackProblem?.();
+    if (problem) {
+      send(res, { status: 503, headers: { 'retry-after': '30' }, json: { error: problem } });
+      return;
+    }
     deps.slackListener(req, res);
     return;
   }
 
-  if (url.pathname === '/healthz') {
-    const health = await deps.health();
-    send(res, { status: health.ok ? 200 : 503, json: health.body });
+  if (url.pathname === '/healthz' || (url.pathname === '/readyz' && deps.ready)) {
+    if (!READ_METHODS.includes(method)) {
+      methodNotAllowed(res, READ_METHODS);
+      return;
+    }
+    const check = url.pathname === '/healthz' ? await deps.health() : await deps.ready!();
+    send(res, { status: check.ok ? 200 : 503, json: check.body });
     return;
   }
 
@@ -158,7 +195,7 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
     params: found.params,
     query,
     form: parseForm(body),
-    ip: clientIp(req),
+    ip: clientIp(req, deps.trustProxy),
     cookies: parseCookies(req.headers.cookie),
     em: deps.orm.em.fork(),
     log: deps.logger.child({ surface: 'web', route: url.pathname.split('/')[1] }),

@@ -5,7 +5,7 @@ import { JOIN_JOBS } from './join-link.service.ts';
 import { registerJoinLinkListeners } from './slack/join-link.listeners.ts';
 import { joinLinkMessage } from './slack/join-link.views.ts';
 import { JOIN_RATE_LIMITS, type RateLimits, registerJoinPages } from './web/join.pages.ts';
-import { RateLimiter } from './web/rate-limit.ts';
+import { SharedRateLimiter } from './web/rate-limit.ts';
 
 /** Redraws a link's channel message as its current notice (revoked, expired, full). */
 async function refreshMessage(deps: Deps, linkId: string): Promise<void> {
@@ -53,7 +53,8 @@ export function createJoinLinksFeature(limits: RateLimits = JOIN_RATE_LIMITS): F
     web: (router, deps) =>
       registerJoinPages(router, deps.csrf, deps.joinLinks, {
         limits,
-        limiter: new RateLimiter(limits.windowMs),
+        // In the database, so that every instance on it counts together.
+        limiter: new SharedRateLimiter(deps.orm.em, limits.windowMs),
       }),
   };
 }

@@ -72,9 +72,7 @@ describe('the emailed confirmation link', () => {
     const page = await browser.newPage();
     await page.goto(confirm);
     expect(await page.textContent('h1')).toBe('Confirm to join Acme');
-    expect(await page.textContent('main')).toContain(
-      `You will join Acme as an employee with ${email}.`,
-    );
+    expect(await page.textContent('main')).toContain(`You will join Acme as an employee with ${email}.`);
     expect(await state(email, linkId)).toEqual(untouched);
 
     await page.click('button:has-text("Confirm")');

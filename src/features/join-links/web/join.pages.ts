@@ -4,7 +4,7 @@ import { html, page } from '../../../web/html.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
 import { INVITEE_ROLE } from '../../people/labels.ts';
 import { CONFIRMATION_HOURS, type JoinLinkService } from '../join-link.service.ts';
-import { RateLimiter } from './rate-limit.ts';
+import { type Limiter, RateLimiter } from './rate-limit.ts';
 
 export type RateLimits = { perIp: number; perLink: number; windowMs: number };
 
@@ -93,7 +93,7 @@ export function registerJoinPages(
   router: Router,
   csrf: Csrf,
   links: JoinLinkService,
-  opts: { limits?: RateLimits; limiter?: RateLimiter } = {},
+  opts: { limits?: RateLimits; limiter?: Limiter } = {},
 ): void {
   const limits = opts.limits ?? JOIN_RATE_LIMITS;
   const limiter = opts.limiter ?? new RateLimiter(limits.windowMs);
@@ -116,7 +116,10 @@ export function registerJoinPages(
 
   router.add('POST', '/join/:token', async (req) => {
     const token = req.params.token ?? '';
-    if (!limiter.allow(`ip:${req.ip}`, limits.perIp) || !limiter.allow(`link:${token}`, limits.perLink)) {
+    if (
+      !(await limiter.allow(`ip:${req.ip}`, limits.perIp)) ||
+      !(await limiter.allow(`link:${token}`, limits.perLink))
+    ) {
       req.log.warn({ ip: req.ip }, 'join form rate limited');
       return tooMany(limits);
     }

@@ -1,3 +1,5 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+
 /** A sliding one-minute window per key, in memory: enough to stop a script hammering one instance. */
 export class RateLimiter {
   private readonly hits = new Map<string, number[]>();
@@ -23,5 +25,51 @@ export class RateLimiter {
         if (times.every((t) => now - t >= this.windowMs)) this.hits.delete(k);
     }
     return true;
+  }
+}
+
+/** What the join pages need of a limiter: in memory (one process) or in Postgres (every instance). */
+export type Limiter = { allow(key: string, limit: number): boolean | Promise<boolean> };
+
+/**
+ * The same sliding window, kept in PostgreSQL (table rate_limit_hit) so every Roster instance on the
+ * database counts together. Each check holds a transaction lock on its key, so two instances never both
+ * take the last allowed hit.
+ */
+export class SharedRateLimiter implements Limiter {
+  private readonly em: EntityManager;
+  private readonly windowMs: number;
+  private checks = 0;
+
+  constructor(em: EntityManager, windowMs = 60_000) {
+    this.em = em;
+    this.windowMs = windowMs;
+  }
+
+  async allow(key: string, limit: number): Promise<boolean> {
+    // Now and then, forget the keys nobody has used within the window.
+    if (++this.checks % 500 === 0) {
+      await this.em
+        .fork()
+        .getConnection()
+        .execute('delete from rate_limit_hit where at < now() - make_interval(secs => ?)', [
+          this.windowMs / 1000,
+        ]);
+    }
+    return this.em.fork().transactional(async (tx) => {
+      const run = (sql: string, params: unknown[]) =>
+        tx.getConnection().execute<Record<string, unknown>[]>(sql, params, 'all', tx.getTransactionContext());
+      await run('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`rate:${key}`]);
+      await run('delete from rate_limit_hit where key = ? and at <= now() - make_interval(secs => ?)', [
+        key,
+        this.windowMs / 1000,
+      ]);
+      const inserted = await run(
+        `insert into rate_limit_hit (key, at)
+         select ?, now() where (select count(*) from rate_limit_hit where key = ?) < ? returning key`,
+        [key, key, limit],
+      );
+      return inserted.length > 0;
+    });
   }
 }

@@ -1,0 +1,104 @@
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadDatabaseConfig } from '../config.ts';
+import { createLogger } from '../shared/logger.ts';
+import { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded.ts';
+import { initORM, migrationsPath, type ORM } from './orm.ts';
+import { schemaChanges } from './schema-diff.ts';
+
+// `npm run migration:create|up|down`: the migrations, run against the app's own database (DATABASE_URL,
+// or the embedded PostgreSQL under DATA_DIR), configured exactly as `npm start` configures it.
+
+const USAGE = `usage:
+  npm run migration:create -- NAME   write migrations/MigrationYYYYMMDDHHMMSS_NAME.ts with what the entities need
+  npm run migration:create -- NAME --blank   the same, empty
+  npm run migration:up               apply the pending migrations
+  npm run migration:down             undo the last applied migration`;
+
+function timestamp(date = new Date()): string {
+  return date.toISOString().replace(/\D/g, '').slice(0, 14);
+}
+
+async function create(orm: ORM, args: string[]): Promise<string> {
+  const name = args.find((a) => !a.startsWith('-'));
+  if (!name || !/^[a-z][a-z0-9_]*$/.test(name)) {
+    throw new Error(
+      `Give the migration a name in snake_case, e.g. npm run migration:create -- add_team_notes\n${USAGE}`,
+    );
+  }
+  const pending = await orm.migrator.getPending();
+  if (pending.length > 0) {
+    throw new Error(
+      `This database lacks ${pending.length} migration(s) (${pending.map((m) => m.name).join(', ')}): run npm run migration:up first, so the new migration holds only what is new.`,
+    );
+  }
+  const changes = args.includes('--blank') ? { up: [], down: [] } : await schemaChanges(orm);
+  if (changes.up.length === 0 && !args.includes('--blank')) {
+    return 'The database already matches the entities: no migration written (add --blank for an empty one).';
+  }
+  const className = `Migration${timestamp()}_${name}`;
+  // Template literals, as the existing migrations write their SQL.
+  const literal = (line: string) => `\`${line.replace(/[`\\]/g, '\\$&').replace(/\$\{/g, '\\${')}\``;
+  const sql = (lines: string[]) => lines.map((line) => `    this.addSql(${literal(line)});`).join('\n');
+  const file = join(migrationsPath, `${className}.ts`);
+  await writeFile(
+    file,
+    `import { Migration } from '@mikro-orm/migrations';
+
+/** Say here what this migration changes and why. */
+export class ${className} extends Migration {
+  override async up(): Promise<void> {
+${sql(changes.up)}
+  }
+
+  override async down(): Promise<void> {
+${sql(changes.down)}
+  }
+}
+`,
+  );
+  return `Wrote ${file} (${changes.up.length} statement(s)); read it, then npm run migration:up.`;
+}
+
+async function run(orm: ORM, command: string | undefined, args: string[]): Promise<string> {
+  switch (command) {
+    case 'create':
+      return create(orm, args);
+    case 'up': {
+      const done = await orm.migrator.up();
+      return done.length ? `Applied ${done.map((m) => m.name).join(', ')}` : 'No pending migrations.';
+    }
+    case 'down': {
+      const done = await orm.migrator.down();
+      return done.length ? `Undid ${done.map((m) => m.name).join(', ')}` : 'No migration to undo.';
+    }
+    default:
+      throw new Error(USAGE);
+  }
+}
+
+if (existsSync('.env')) process.loadEnvFile('.env');
+let exitCode = 0;
+let embedded: EmbeddedDatabase | undefined;
+let orm: ORM | undefined;
+try {
+  const config = loadDatabaseConfig();
+  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  let url = config.databaseUrl;
+  if (!url) {
+    embedded = await startEmbeddedPostgres(config.dataDir, logger);
+    url = embedded.url;
+  }
+  console.log(`Database: ${embedded ? `the embedded one under ${config.dataDir}` : 'DATABASE_URL'}`);
+  orm = await initORM(url);
+  const [command, ...args] = process.argv.slice(2);
+  console.log(await run(orm, command, args));
+} catch (err) {
+  console.error(err instanceof Error ? err.message : String(err));
+  exitCode = 1;
+} finally {
+  await orm?.close(true);
+  await embedded?.stop();
+}
+process.exit(exitCode);

@@ -1,0 +1,166 @@
+import { request as httpRequest } from 'node:http';
+import { Writable } from 'node:stream';
+import { startRoster } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
+import { createLogger } from '../src/shared/logger.ts';
+import { startTestApp, type TestApp } from './support/app.ts';
+import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { type SlackStandin, startSlackStandin } from './support/slack-standin.ts';
+
+const request = (url: string, init?: RequestInit) =>
+  fetch(url, init).then(async (res) => ({
+    status: res.status,
+    headers: res.headers,
+    text: await res.text(),
+  }));
+
+describe('a running Roster', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(() => t.stop());
+
+  it('is ready: database, migrations, job queue and Slack all answer', async () => {
+    const res = await request(`${t.url}/readyz`);
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.text)).toEqual({
+      status: 'ready',
+      reasons: [],
+      checks: {
+        database: expect.stringMatching(/^up \(\d+ ms\)$/),
+        migrations: 'applied',
+        queue: 'running',
+        slack: 'ok',
+      },
+    });
+  });
+
+  it('is not ready while a migration is missing, and says which', async () => {
+    const conn = t.em().getConnection();
+    const [latest] = await conn.execute<{ name: string }[]>(
+      'select name from mikro_orm_migrations order by name desc limit 1',
+    );
+    await conn.execute('delete from mikro_orm_migrations where name = ?', [latest?.name]);
+    try {
+      const res = await request(`${t.url}/readyz`);
+      expect(res.status).toBe(503);
+      expect(JSON.parse(res.text)).toMatchObject({
+        status: 'not ready',
+        reasons: [`migrations not applied: ${latest?.name}`],
+        checks: { migrations: '1 pending' },
+      });
+    } finally {
+      await conn.execute('insert into mikro_orm_migrations (name) values (?)', [latest?.name]);
+    }
+  });
+
+  it('answers anything but a POST to /slack/events with 405, and unknown methods elsewhere without a stack trace', async () => {
+    for (const method of ['GET', 'PUT', 'DELETE', 'PATCH']) {
+      const res = await request(`${t.url}/slack/events`, { method });
+      expect({ method, status: res.status, allow: res.headers.get('allow') }).toEqual({
+        method,
+        status: 405,
+        allow: 'POST',
+      });
+      expect(res.text).not.toMatch(/\bat .*:\d+:\d+/);
+    }
+    expect((await request(`${t.url}/healthz`, { method: 'POST' })).status).toBe(405);
+    expect((await request(`${t.url}/readyz`, { method: 'DELETE' })).status).toBe(405);
+    const unknown = await request(`${t.url}/no/such/thing`, { method: 'PATCH' });
+    expect([404, 405]).toContain(unknown.status);
+    expect(unknown.text).not.toMatch(/\bat .*:\d+:\d+/);
+  });
+});
+
+describe('a Slack that refuses the token or cannot be reached at start', () => {
+  let db: TestDatabase;
+  let standin: SlackStandin;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    standin = await startSlackStandin({ teamId: 'T0001', botToken: 'xoxb-the-right-one' });
+  });
+  afterAll(async () => {
+    await standin.close();
+    await db.drop();
+  });
+
+  async function startWith(slackApiUrl: string) {
+    const lines: Record<string, any>[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const config = loadConfig({
+      SLACK_SIGNING_SECRET: 'secret',
+      SLACK_BOT_TOKEN: 'xoxb-a-revoked-one',
+      SLACK_API_URL: slackApiUrl,
+      DATABASE_URL: db.url,
+      PORT: '0',
+    });
+    const startedAt = Date.now();
+    const roster = await startRoster({ config, logger: createLogger('info', sink), host: '127.0.0.1' });
+    return { roster, lines, tookMs: Date.now() - startedAt };
+  }
+
+  it('says so in one line, opens the port anyway, and /readyz says why', async () => {
+    const { roster, lines, tookMs } = await startWith(standin.apiUrl);
+    try {
+      expect(tookMs).toBeLessThan(10_000);
+      const errors = lines.filter((l) => l.level >= 50).map((l) => l.msg);
+      expect(errors).toEqual([
+        expect.stringMatching(/^Slack did not accept SLACK_BOT_TOKEN \(invalid_auth\)\. Check/),
+      ]);
+      expect((await request(`${roster.url}/healthz`)).status).toBe(200);
+      const ready = await request(`${roster.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(JSON.parse(ready.text)).toMatchObject({
+        status: 'not ready',
+        reasons: [errors[0]],
+        checks: { slack: 'not connected', database: expect.stringMatching(/^up/) },
+      });
+      // Slack's requests are turned away with the reason rather than failing inside Bolt.
+      const event = await request(`${roster.url}/slack/events`, { method: 'POST', body: '{}' });
+      expect(event.status).toBe(503);
+      expect(JSON.parse(event.text).error).toBe(errors[0]);
+
+      // A request for another host name while PUBLIC_URL is local: said once, with what to do.
+      for (let i = 0; i < 2; i++) {
+        await new Promise((ok, fail) =>
+          httpRequest(`${roster.url}/healthz`, { headers: { host: 'roster.example.com' } }, (res) => {
+            res.resume();
+            res.on('end', ok);
+          })
+            .on('error', fail)
+            .end(),
+        );
+      }
+      const warnings = lines.filter((l) => l.level === 40 && /PUBLIC_URL/.test(l.msg)).map((l) => l.msg);
+      expect(warnings).toEqual([
+        'Roster is reached at roster.example.com but PUBLIC_URL is http://localhost:0: links in invitations and join links will not open for others. Set PUBLIC_URL to the address people reach Roster at.',
+      ]);
+    } finally {
+      await roster.stop();
+    }
+  });
+
+  it('says when Slack cannot be reached at all, within 10 seconds', async () => {
+    const { roster, lines, tookMs } = await startWith('http://127.0.0.1:9/api/');
+    try {
+      expect(tookMs).toBeLessThan(10_000);
+      const errors = lines.filter((l) => l.level >= 50).map((l) => l.msg);
+      expect(errors).toEqual([
+        expect.stringMatching(
+          /^Slack cannot be reached at http:\/\/127\.0\.0\.1:9\/api\/ \(.+\)\. Check .* tries again every 30 s\.$/,
+        ),
+      ]);
+      const ready = await request(`${roster.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(JSON.parse(ready.text).reasons).toEqual([errors[0]]);
+    } finally {
+      await roster.stop();
+    }
+  });
+});

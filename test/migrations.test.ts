@@ -1,0 +1,107 @@
+import { execFile } from 'node:child_process';
+import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { initORM } from '../src/db/orm.ts';
+import { schemaChanges } from '../src/db/schema-diff.ts';
+import { createTestDatabase, type TestDatabase, testDatabasePrefix } from './support/database.ts';
+import { adminQuery, withDatabase } from './support/postgres.ts';
+
+const root = resolve(import.meta.dirname, '..');
+const run = promisify(execFile);
+
+/** `npm run migration:<command>` as a developer runs it, with only these variables set. */
+async function migration(command: string, env: Record<string, string>, ...args: string[]) {
+  try {
+    const { stdout, stderr } = await run('npm', ['run', '-s', `migration:${command}`, '--', ...args], {
+      cwd: root,
+      env: { PATH: `${join(root, 'node_modules/.bin')}:${process.env.PATH}`, HOME: process.env.HOME, ...env },
+    });
+    return { code: 0, output: stdout + stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, output: e.stdout + e.stderr };
+  }
+}
+
+const migrationFiles = () => readdir(join(root, 'migrations'));
+
+describe('the migrations', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('build exactly the schema the entities describe: a forgotten migration fails here', async () => {
+    const orm = await initORM(db.url);
+    try {
+      expect(await schemaChanges(orm)).toEqual({ up: [], down: [] });
+      // The check sees a column the entities have and the database lacks.
+      await orm.em.getConnection().execute('alter table contact drop column phone');
+      expect((await schemaChanges(orm)).up).toEqual(['alter table "contact" add "phone" varchar(255) null;']);
+    } finally {
+      await orm.close(true);
+    }
+  });
+});
+
+describe('npm run migration:*', () => {
+  const adminUrl = () => process.env.ROSTER_TEST_ADMIN_URL as string;
+  let name: string;
+  beforeAll(async () => {
+    name = `${testDatabasePrefix()}migrate`;
+    await adminQuery(adminUrl(), `create database "${name}"`);
+  });
+  afterAll(async () => {
+    await adminQuery(adminUrl(), `drop database if exists "${name}" with (force)`);
+  });
+
+  it('applies, undoes and checks migrations on the database in DATABASE_URL', async () => {
+    const env = { DATABASE_URL: withDatabase(adminUrl(), name) };
+    const before = await migrationFiles();
+
+    const refused = await migration('create', env, 'too_early');
+    expect(refused.code).not.toBe(0);
+    expect(refused.output).toMatch(/This database lacks \d+ migration\(s\).*run npm run migration:up first/);
+
+    const up = await migration('up', env);
+    expect(up.code).toBe(0);
+    expect(up.output).toContain('Applied Migration20261123000000_initial');
+
+    const latest = before
+      .filter((f) => f.endsWith('.ts'))
+      .sort()
+      .at(-1)
+      ?.replace(/\.ts$/, '');
+    const down = await migration('down', env);
+    expect(down.output).toContain(`Undid ${latest}`);
+    expect((await migration('up', env)).output).toContain(`Applied ${latest}`);
+
+    const create = await migration('create', env, 'nothing_new');
+    const written = (await migrationFiles()).filter((f) => !before.includes(f));
+    // A file written here would be picked up by every later start: never leave one behind.
+    await Promise.all(written.map((f) => rm(join(root, 'migrations', f))));
+    expect(create.code).toBe(0);
+    expect(create.output).toContain('The database already matches the entities: no migration written');
+    expect(written).toEqual([]);
+  }, 60_000);
+
+  it('without DATABASE_URL, uses the embedded database under DATA_DIR, as npm start does', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'roster-migrate-'));
+    await chmod(dataDir, 0o755);
+    try {
+      const up = await migration('up', { DATA_DIR: dataDir });
+      expect(up.output).toContain(`Database: the embedded one under ${dataDir}`);
+      expect(up.output).toContain('Applied Migration20261123000000_initial');
+      expect(up.code).toBe(0);
+      const again = await migration('up', { DATA_DIR: dataDir });
+      expect(again.output).toContain('No pending migrations.');
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
+});

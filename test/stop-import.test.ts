@@ -1,0 +1,207 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { DEFAULT_MEMBERS, eventually } from './support/app.ts';
+import { SlackDriver } from './support/slack-driver.ts';
+import { type SlackStandin, startSlackStandin } from './support/slack-standin.ts';
+import { findButton } from './support/views.ts';
+
+// An operator stops Roster (SIGTERM to `npm start`'s process group) in the middle of a 10,000-row CSV
+// import, and starts it again: the import finishes with every row once.
+
+const root = resolve(import.meta.dirname, '..');
+const BOT_TOKEN = 'xoxb-import-stop';
+const SECRET = 'import-stop-secret';
+const ROWS = 10_000;
+
+let standin: SlackStandin;
+let dataDir: string;
+let slowSlack: Server;
+let slowSlackUrl: string;
+
+/**
+ * Slack's Web API as seen through a slow network: progress updates (chat.update) take 1.5 s each, so the
+ * import is surely still running when the stop comes (10,000 rows otherwise take about a second).
+ */
+function startSlowSlack(): Promise<void> {
+  slowSlack = createServer(async (req, res) => {
+    try {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      if (req.url?.includes('chat.update')) await new Promise((r) => setTimeout(r, 1500));
+      const answer = await fetch(`${standin.baseUrl}${req.url}`, {
+        method: req.method,
+        headers: Object.fromEntries(
+          Object.entries(req.headers).filter(
+            ([k, v]) => typeof v === 'string' && !['host', 'connection', 'content-length'].includes(k),
+          ),
+        ) as Record<string, string>,
+        body: req.method === 'GET' ? undefined : Buffer.concat(chunks),
+      });
+      res.writeHead(answer.status, {
+        'content-type': answer.headers.get('content-type') ?? 'application/json',
+      });
+      res.end(Buffer.from(await answer.arrayBuffer()));
+    } catch {
+      res.writeHead(502).end();
+    }
+  });
+  return new Promise((ok) =>
+    slowSlack.listen(0, '127.0.0.1', () => {
+      slowSlackUrl = `http://127.0.0.1:${(slowSlack.address() as AddressInfo).port}/api/`;
+      ok();
+    }),
+  );
+}
+
+beforeAll(async () => {
+  standin = await startSlackStandin({ members: DEFAULT_MEMBERS, teamId: 'T0001', botToken: BOT_TOKEN });
+  await startSlowSlack();
+  dataDir = await mkdtemp(join(tmpdir(), 'roster-stop-import-'));
+  await chmod(dataDir, 0o755);
+});
+afterAll(async () => {
+  slowSlack.closeAllConnections();
+  await new Promise((r) => slowSlack.close(r));
+  await standin.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+type Running = {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+  port: number;
+  pgPort: number;
+};
+
+async function start(): Promise<Running> {
+  const child = spawn('npm', ['start', '--silent'], {
+    cwd: root,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      PATH: `${join(root, 'node_modules/.bin')}:${process.env.PATH}`,
+      HOME: process.env.HOME,
+      SLACK_SIGNING_SECRET: SECRET,
+      SLACK_BOT_TOKEN: BOT_TOKEN,
+      SLACK_API_URL: slowSlackUrl,
+      DATA_DIR: dataDir,
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      // Running jobs are handed back at once, so the import is stopped in its middle.
+      STOP_GRACE_SECONDS: '0',
+    },
+  });
+  let output = '';
+  child.stdout?.on('data', (c) => (output += c));
+  child.stderr?.on('data', (c) => (output += c));
+  const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
+  const port = await eventually(() => output.match(/Roster is listening on port (\d+)/)?.[1], 60_000).catch(
+    () => {
+      child.kill('SIGKILL');
+      throw new Error(`Roster did not start:\n${output}`);
+    },
+  );
+  const pgPort = output.match(/"port":(\d+),"databaseDir".*embedded PostgreSQL started/)?.[1];
+  return { child, output: () => output, exited, port: Number(port), pgPort: Number(pgPort) };
+}
+
+async function query(pgPort: number, sql: string): Promise<Record<string, any>[]> {
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port: pgPort,
+    user: 'roster',
+    password: 'roster',
+    database: 'roster',
+  });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+const imported = async (pgPort: number) =>
+  (
+    await query(
+      pgPort,
+      `select count(*)::int as n, count(distinct lower(email))::int as distinct_n from app_user where email like 'bulk%'`,
+    )
+  )[0] as { n: number; distinct_n: number };
+
+describe('stopping in the middle of an import', () => {
+  it('finishes the import after a restart with 0 duplicated and 0 lost rows', async () => {
+    const csv = ['type,first_name,last_name,email,role'];
+    for (let i = 0; i < ROWS; i++) csv.push(`user,First${i},Last${i},bulk${i}@acme.test,employee`);
+    const file = standin.addFile({
+      id: 'F000001',
+      name: 'bulk.csv',
+      content: `${csv.join('\n')}\n`,
+      user: 'UADMIN',
+    });
+
+    const first = await start();
+    const slack = new SlackDriver({
+      appUrl: `http://127.0.0.1:${first.port}`,
+      signingSecret: SECRET,
+      standin,
+      teamId: 'T0001',
+    });
+    await slack.event({
+      type: 'message',
+      subtype: 'file_share',
+      channel: 'DUADMIN',
+      channel_type: 'im',
+      user: 'UADMIN',
+      text: '',
+      files: [file],
+      ts: `${Date.now() / 1000}`,
+    });
+    const preview = await eventually(
+      () =>
+        standin.messages
+          .filter((m) => m.channel === 'DUADMIN' && m.text?.startsWith('Preview of bulk.csv'))
+          .at(-1),
+      60_000,
+    );
+    const importButton = findButton(preview.blocks, { actionId: undefined }).action;
+    expect(importButton.text.text).toMatch(/^Import 10,?000 rows$/);
+    await slack.clickButton(preview, importButton.text.text, { user: 'UADMIN' });
+
+    // The signal comes as soon as the first rows are in.
+    const atSignal = await eventually(async () => {
+      const { n } = await imported(first.pgPort);
+      return n > 0 ? n : undefined;
+    }, 60_000);
+    process.kill(-(first.child.pid as number), 'SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(first.output()).not.toMatch(/"level":(50|60)/);
+    // The import was still running when Roster stopped: it was handed back, not finished.
+    expect(first.output()).not.toContain('CSV import completed');
+
+    const second = await start();
+    try {
+      const done = await eventually(async () => {
+        const [row] = await query(second.pgPort, `select status from csv_import where file_id = 'F000001'`);
+        return row?.status === 'completed' ? row : undefined;
+      }, 120_000);
+      expect(done.status).toBe('completed');
+      await eventually(() => second.output().includes('CSV import completed'));
+      expect({ atSignal: atSignal < ROWS, ...(await imported(second.pgPort)) }).toEqual({
+        atSignal: true,
+        n: ROWS,
+        distinct_n: ROWS,
+      });
+    } finally {
+      process.kill(-(second.child.pid as number), 'SIGTERM');
+      expect(await second.exited).toBe(0);
+    }
+  }, 240_000);
+});
