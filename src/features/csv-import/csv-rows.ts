@@ -20,6 +20,15 @@ export const COLUMNS = [
 ] as const;
 export type Column = (typeof COLUMNS)[number];
 
+const quoted = (v: unknown) => `"${String(v).slice(0, 60)}"`;
+
+/** The longest header cell Roster reads: a real column name is a few words. */
+export const MAX_HEADER_CHARS = 100;
+/** The longest cell Roster reads, whatever its column (the notes column's own limit). */
+export const MAX_CELL_CHARS = 5000;
+/** The database's limit on a contact's name, which first_name and last_name together must fit. */
+export const MAX_NAME_CHARS = 255;
+
 /** Columns Roster adds to its error file: ignored without a warning when that file comes back fixed. */
 const OWN_COLUMNS = new Set(['line', 'reason']);
 
@@ -46,6 +55,13 @@ export type Header = {
 export function readHeader(cells: string[]): Header {
   const index: Partial<Record<Column, number>> = {};
   const unknown: string[] = [];
+  const long = cells.findIndex((c) => c.length > MAX_HEADER_CHARS);
+  if (long !== -1) {
+    throw new DomainError(
+      'file_rejected',
+      `The header of column ${long + 1} (${quoted(cells[long])}…) is longer than ${MAX_HEADER_CHARS} characters, the limit for a column name. The first row must name the columns; download a template to see them.`,
+    );
+  }
   cells.forEach((raw, i) => {
     const name = normalizeHeader(raw);
     if ((COLUMNS as readonly string[]).includes(name)) {
@@ -109,7 +125,6 @@ export type ContactRow = {
 
 export type ParsedRow = UserRow | ContactRow;
 
-const quoted = (v: unknown) => `"${String(v).slice(0, 60)}"`;
 const optional = (label: string, max = 255) =>
   z
     .string()
@@ -181,6 +196,14 @@ export function checkRow(header: Header, cells: string[]): RowCheck {
       error: `has ${cells.length} ${cells.length === 1 ? 'cell' : 'cells'} but the header has ${width} columns (a missing or extra comma?)`,
     };
   }
+  const long = cells.findIndex((c) => c.length > MAX_CELL_CHARS);
+  if (long !== -1) {
+    const column = header.columns[long]?.trim() || `column ${long + 1}`;
+    return {
+      ok: false,
+      error: `the ${column} cell is longer than ${MAX_CELL_CHARS.toLocaleString('en-US')} characters, the limit for a cell`,
+    };
+  }
   const input: Record<string, string> = {};
   for (const column of COLUMNS) {
     const at = header.index[column];
@@ -208,11 +231,18 @@ export function checkRow(header: Header, cells: string[]): RowCheck {
       },
     };
   }
+  const name = r.name ?? [r.first_name, r.last_name].filter(Boolean).join(' ');
+  if (name.length > MAX_NAME_CHARS) {
+    return {
+      ok: false,
+      error: `the contact's name (first_name and last_name together) is longer than ${MAX_NAME_CHARS} characters`,
+    };
+  }
   return {
     ok: true,
     row: {
       kind: 'contact',
-      name: r.name ?? [r.first_name, r.last_name].filter(Boolean).join(' '),
+      name,
       email: r.email || null,
       phone: r.phone,
       company: r.company,

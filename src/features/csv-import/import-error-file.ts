@@ -1,0 +1,31 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { CsvImport } from './csv-import.entity.ts';
+import { BOM, csvLine } from './csv-writer.ts';
+import { sql } from './import-sql.ts';
+
+/**
+ * The error file of an import: the header and every row in error as they were in the file, with `line`
+ * and `reason` columns added; every cell defused against formulas. Null when no row is in error.
+ */
+export async function errorFile(orm: MikroORM, importId: string): Promise<Buffer | null> {
+  const em = orm.em.fork();
+  const csvImport = await em.findOneOrFail(CsvImport, importId);
+  const exec = sql(em);
+  const parts: string[] = [];
+  let after = 0;
+  for (;;) {
+    const page = await exec<{ line: number; cells: string[]; error: string | null }>(
+      `select line, cells, error from csv_import_row
+       where csv_import_id = $1 and (outcome = 'error' or result = 'error') and line > $2 order by line limit 5000`,
+      [importId, after],
+    );
+    if (!page.length) break;
+    if (!parts.length) parts.push(BOM + csvLine([...csvImport.columns, 'line', 'reason']));
+    for (const r of page) {
+      const cells = csvImport.columns.map((_, i) => r.cells[i] ?? '');
+      parts.push(csvLine([...cells, String(r.line), r.error ?? '']));
+    }
+    after = page.at(-1)?.line ?? after;
+  }
+  return parts.length ? Buffer.from(parts.join(''), 'utf8') : null;
+}
