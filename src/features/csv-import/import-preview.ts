@@ -9,7 +9,7 @@ import { PermissionSet } from '../accounts/account.entity.ts';
 import { isPaidRole, PAID_ROLES, type Role } from '../people/user.entity.ts';
 import type { SeatService } from '../seats/seat.service.ts';
 import { CsvImport } from './csv-import.entity.ts';
-import { BinaryFileError, type CsvSource, MAX_ROWS, readCsv } from './csv-reader.ts';
+import { BinaryFileError, type CsvSource, MAX_ROWS, readCsvBatches } from './csv-reader.ts';
 import { checkRow, type Header, readHeader, rowKey } from './csv-rows.ts';
 import { json, sql } from './import-sql.ts';
 import {
@@ -57,6 +57,7 @@ export async function previewFile(
   deps: { orm: MikroORM; seats: SeatService },
   importId: string,
   source: CsvSource,
+  maxRows = MAX_ROWS,
 ): Promise<PreviewSummary> {
   const em = deps.orm.em.fork();
   const csvImport = await em.findOneOrFail(CsvImport, importId, { populate: ['account'] });
@@ -89,41 +90,43 @@ export async function previewFile(
 
   async function* staged(): AsyncGenerator<string> {
     let out: string[] = [];
-    for await (const record of readCsv(hashing(source, hash))) {
-      if (!header) {
-        header = readHeader(record.cells);
-        continue;
-      }
-      if (++rows > MAX_ROWS) {
-        throw new DomainError(
-          'file_rejected',
-          `${csvImport.fileName} has more than ${MAX_ROWS.toLocaleString('en-US')} rows, the limit for one file. Split it into smaller files and upload them one by one.`,
-        );
-      }
-      const check = checkRow(header, record.cells);
-      if (!check.ok) {
-        out.push(line(record.line, record.cells, null, null, check.error, {}));
-      } else if (check.row.kind === 'contact') {
-        const { kind: _k, ...data } = check.row;
-        out.push(line(record.line, record.cells, 'contact', rowKey(check.row), null, data));
-      } else {
-        const row = check.row;
-        const set = row.permissionSet ? setByName.get(row.permissionSet.toLowerCase()) : undefined;
-        const { kind: _k, permissionSet: _p, ...values } = row;
-        const role = row.role ?? 'employee';
-        const data: UserData = {
-          ...values,
-          role,
-          permissionSetId: set?.id ?? defaultSet(role),
-          seatNeeded: row.sendInvitation && isPaidRole(role),
-          givenRole: row.role,
-          setId: set?.id ?? null,
-        };
-        const error =
-          row.permissionSet && !set
-            ? `permission set "${row.permissionSet}" does not exist; the sets are ${setNames}`
-            : null;
-        out.push(line(record.line, record.cells, 'user', rowKey(row), error, data));
+    for await (const batch of readCsvBatches(hashing(source, hash))) {
+      for (const record of batch) {
+        if (!header) {
+          header = readHeader(record.cells);
+          continue;
+        }
+        if (++rows > maxRows) {
+          throw new DomainError(
+            'file_rejected',
+            `${csvImport.fileName} has more than ${maxRows.toLocaleString('en-US')} rows, the limit for one file. Split it into smaller files and upload them one by one.`,
+          );
+        }
+        const check = checkRow(header, record.cells);
+        if (!check.ok) {
+          out.push(line(record.line, record.cells, null, null, check.error, {}));
+        } else if (check.row.kind === 'contact') {
+          const { kind: _k, ...data } = check.row;
+          out.push(line(record.line, record.cells, 'contact', rowKey(check.row), null, data));
+        } else {
+          const row = check.row;
+          const set = row.permissionSet ? setByName.get(row.permissionSet.toLowerCase()) : undefined;
+          const { kind: _k, permissionSet: _p, ...values } = row;
+          const role = row.role ?? 'employee';
+          const data: UserData = {
+            ...values,
+            role,
+            permissionSetId: set?.id ?? defaultSet(role),
+            seatNeeded: row.sendInvitation && isPaidRole(role),
+            givenRole: row.role,
+            setId: set?.id ?? null,
+          };
+          const error =
+            row.permissionSet && !set
+              ? `permission set "${row.permissionSet}" does not exist; the sets are ${setNames}`
+              : null;
+          out.push(line(record.line, record.cells, 'user', rowKey(row), error, data));
+        }
       }
       if (out.length >= COPY_ROWS) {
         yield `${out.join('\n')}\n`;
