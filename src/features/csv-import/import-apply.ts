@@ -14,6 +14,10 @@ function isRowFault(err: unknown): boolean {
 
 let savepoints = 0;
 
+// Every statement below reaches existing people and contacts through lateral or correlated lookups on
+// their (account, email) and (account, name, company) indexes: during a large import the planner's
+// statistics lag behind the tables, and a hash join would read every person of the account per batch.
+
 /**
  * Applies a batch of staged rows inside `tx`, set-based. A statement that fails because of a row's
  * values is rolled back to a savepoint and the batch applied again in halves, down to the single row at
@@ -104,8 +108,8 @@ async function applyUsers(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<stri
      ),
      linked as (
        update contact c set user_id = ins.id, updated_at = now() from ins
-       where c.account_id = $2 and c.user_id is null and c.email is not null
-         and lower(btrim(c.email)) = lower(btrim(ins.email))
+       where c.id = (select c2.id from contact c2 where c2.account_id = $2 and c2.email is not null
+         and lower(btrim(c2.email)) = lower(btrim(ins.email)) and c2.user_id is null)
      ),
      logged as (
        insert into audit_event (account_id, actor, action, subject_type, subject_id, surface, data)
@@ -127,7 +131,8 @@ async function applyUsers(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<stri
          last_name = coalesce(x.last_name, u.last_name), title = coalesce(x.title, u.title),
          phone = coalesce(x.phone, u.phone), updated_at = now()
        from x
-       where u.account_id = $2 and lower(btrim(u.email)) = lower(btrim(x.email))
+       where u.id = (select u2.id from app_user u2 where u2.account_id = $2
+           and lower(btrim(u2.email)) = lower(btrim(x.email)))
          and ((x.first_name is not null and x.first_name is distinct from u.first_name)
            or (x.last_name is not null and x.last_name is distinct from u.last_name)
            or (x.title is not null and x.title is distinct from u.title)
@@ -187,11 +192,13 @@ async function applyNamedContacts(ctx: ApplyContext, rows: BatchRow[]): Promise<
     `/* csv:named-contacts */ with x as (select * from jsonb_to_recordset($1::jsonb) as x(id bigint, name text, phone text,
        company text, title text, notes text)),
      m as (
-       select distinct on (x.id) x.*, c.id as cid from x
-       join contact c on c.account_id = $2 and c.email is null
-         and lower(btrim(c.name)) = lower(btrim(x.name))
-         and lower(btrim(coalesce(c.company, ''))) = lower(btrim(coalesce(x.company, '')))
-       order by x.id, c.created_at, c.id
+       select x.*, c.id as cid from x
+       join lateral (
+         select c.id from contact c where c.account_id = $2 and c.email is null
+           and lower(btrim(c.name)) = lower(btrim(x.name))
+           and lower(btrim(coalesce(c.company, ''))) = lower(btrim(coalesce(x.company, '')))
+         order by c.created_at, c.id limit 1
+       ) c on true
      ),
      upd as (
        update contact c set name = m.name, company = coalesce(m.company, c.company),

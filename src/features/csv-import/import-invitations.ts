@@ -43,7 +43,10 @@ export async function applyInvitedUsers(
   const current = await exec<Current>(
     `/* csv:invited-current */ select x.id, u.id as user_id, u.status, u.role
      from jsonb_to_recordset($1::jsonb) as x(id bigint, email text)
-     left join app_user u on u.account_id = $2 and lower(btrim(u.email)) = lower(btrim(x.email))`,
+     left join lateral (
+       select u.id, u.status, u.role from app_user u
+       where u.account_id = $2 and lower(btrim(u.email)) = lower(btrim(x.email))
+     ) u on true`,
     [json(rows.map((r) => ({ id: r.id, email: r.data.email }))), a],
   );
   const byId = new Map(current.map((c) => [String(c.id), c]));
@@ -113,10 +116,11 @@ export async function applyInvitedUsers(
     const created = await exec<{ id: string; user_id: string; email: string }>(
       `/* csv:invited-insert */ with x as (select * from ${recordset}),
        c as (
-         select distinct on (x.id) x.id, c.name, c.title, c.phone from x
-         join contact c on c.account_id = $2 and c.email is not null
-           and lower(btrim(c.email)) = lower(btrim(x.email))
-         order by x.id, c.created_at
+         select x.id, c.name, c.title, c.phone from x
+         join lateral (
+           select c.name, c.title, c.phone from contact c where c.account_id = $2 and c.email is not null
+             and lower(btrim(c.email)) = lower(btrim(x.email))
+         ) c on true
        ),
        ins as (
          insert into app_user (id, account_id, email, first_name, last_name, title, phone, role, status,
@@ -132,8 +136,8 @@ export async function applyInvitedUsers(
        ),
        linked as (
          update contact c set user_id = ins.id, updated_at = now() from ins
-         where c.account_id = $2 and c.user_id is null and c.email is not null
-           and lower(btrim(c.email)) = lower(btrim(ins.email))
+         where c.id = (select c2.id from contact c2 where c2.account_id = $2 and c2.email is not null
+           and lower(btrim(c2.email)) = lower(btrim(ins.email)) and c2.user_id is null)
        )
        select x.id, ins.id as user_id, ins.email from x join ins on lower(btrim(ins.email)) = lower(btrim(x.email))`,
       [json(creates.map(profile)), a, who],

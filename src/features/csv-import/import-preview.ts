@@ -167,8 +167,8 @@ export async function previewFile(
   }
 
   // Fresh statistics after a large COPY, so the diff joins against people and contacts are planned
-  // for the rows that are really there.
-  if (rows >= 10_000) await exec('analyze csv_import_row');
+  // for the rows that are really there; only the columns the joins use (the jsonb ones are costly).
+  if (rows >= 10_000) await exec('analyze csv_import_row (csv_import_id, kind, key, outcome)');
   await em.transactional((tx) => decideStaged(sql(tx), importId, account.id));
   const [counts] = await exec<PreviewCounts>(
     `/* csv:preview-counts */ select count(*)::int as rows,
