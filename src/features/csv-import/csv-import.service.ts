@@ -6,18 +6,15 @@ import { audit } from '../audit/audit.service.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
 import { CsvImport, type ICsvImport } from './csv-import.entity.ts';
 import { type CsvSource, MAX_ROWS } from './csv-reader.ts';
-import { applyRows } from './import-apply.ts';
 import { errorFile } from './import-error-file.ts';
 import { firstErrors, previewFile } from './import-preview.ts';
-import { json, sql } from './import-sql.ts';
+import { importProgress, runImport } from './import-run.ts';
+import { sql } from './import-sql.ts';
 import {
-  type Applied,
-  type BatchRow,
   CSV_JOBS,
   type ImportSummary,
   type PreviewCounts,
   type PreviewSummary,
-  type ResultCounts,
   type RunHooks,
   type StartResult,
 } from './import-types.ts';
@@ -34,10 +31,10 @@ export {
 } from './import-types.ts';
 
 /**
- * CSV imports, from upload to summary: records an upload, previews it (import-preview.ts stages and
- * decides the rows in Postgres), starts or cancels it, and applies it in batches (import-apply.ts), each
- * in its own transaction with its rows marked applied, so a run that stops anywhere can be run again and
- * finishes with no duplicate and no lost row.
+ * CSV imports, from upload to summary: the lifecycle of an import. It records an upload, previews it
+ * (import-preview.ts stages and decides the rows in Postgres), starts or cancels it, and runs it
+ * (import-run.ts applies it in batches, each in its own transaction with its rows marked applied, so a
+ * run that stops anywhere can be run again and finishes with no duplicate and no lost row).
  */
 export class CsvImportService {
   private readonly orm: MikroORM;
@@ -228,15 +225,9 @@ export class CsvImportService {
     );
     return rows.map((r) => r.id);
   }
-
   /** Rows to apply and rows applied, for the progress bar. */
-  async progress(importId: string): Promise<{ done: number; total: number }> {
-    const [row] = await sql(this.orm.em.fork())<{ done: number; total: number }>(
-      `select count(*) filter (where applied_at is not null)::int as done, count(*)::int as total
-       from csv_import_row where csv_import_id = $1 and outcome <> 'error'`,
-      [importId],
-    );
-    return row ?? { done: 0, total: 0 };
+  progress(importId: string): Promise<{ done: number; total: number }> {
+    return importProgress(this.orm, importId);
   }
 
   /**
@@ -244,123 +235,11 @@ export class CsvImportService {
    * Returns the summary once every row is applied, or null when the import is not (or no longer) running,
    * or when `hooks.maxBatches` stopped it early.
    */
-  async run(importId: string, hooks: RunHooks = {}): Promise<ImportSummary | null> {
-    const em = this.orm.em.fork();
-    const csvImport = await em.findOne(CsvImport, importId);
-    if (csvImport?.status !== 'importing') return null;
-    const accountId = csvImport.account.id;
-    const actor: Actor = { slackUserId: csvImport.importedBy ?? 'roster', isAdmin: true, surface: 'slack' };
-    let { done, total } = await this.progress(importId);
-    hooks.onProgress?.(done, total);
-    // Batches go forward through the rows by id, so each one starts where the last stopped.
-    let after = '0';
-    for (let batch = 0; ; batch++) {
-      if (hooks.maxBatches !== undefined && batch >= hooks.maxBatches) return null;
-      const applied = await this.orm.em
-        .fork()
-        .transactional((tx) => this.applyBatch(tx, importId, accountId, actor, after, batch, hooks));
-      if (!applied) {
-        // Rows another worker holds are still unapplied: wait for them rather than finish early.
-        ({ done, total } = await this.progress(importId));
-        if (done < total) {
-          after = '0';
-          await new Promise((r) => setTimeout(r, 250));
-          continue;
-        }
-        break;
-      }
-      after = applied.last;
-      done += applied.count;
-      hooks.onProgress?.(Math.min(done, total), total);
-    }
-    return this.finish(importId, actor);
-  }
-
-  private async applyBatch(
-    tx: EntityManager,
-    importId: string,
-    accountId: string,
-    actor: Actor,
-    after: string,
-    batch: number,
-    hooks: RunHooks,
-  ): Promise<{ count: number; last: string } | null> {
-    const exec = sql(tx);
-    // A batch commits its effects and its rows' applied marks together, so a commit lost in a crash
-    // loses both and the batch is simply applied again on resume: no need to wait for the disk.
-    await exec('set local synchronous_commit = off');
-    const rows = await exec<BatchRow>(
-      `/* csv:batch */ select id, line, kind, data from csv_import_row
-       where csv_import_id = $1 and id > $2 and applied_at is null and outcome <> 'error'
-       order by id limit $3 for update skip locked`,
-      [importId, after, this.batchSize],
+  run(importId: string, hooks: RunHooks = {}): Promise<ImportSummary | null> {
+    return runImport(
+      { orm: this.orm, jobs: this.jobs, seats: this.seats, batchSize: this.batchSize },
+      importId,
+      hooks,
     );
-    if (!rows.length) return null;
-    const account = await tx.findOneOrFail(Account, accountId);
-    const results = await applyRows(
-      { tx, account, actor, importId, jobs: this.jobs, seats: this.seats },
-      rows,
-    );
-    await exec(
-      `/* csv:mark */ update csv_import_row r set applied_at = now(), result = x.result, error = coalesce(x.error, r.error),
-         data = case when x.invited then r.data || '{"invited": true}'::jsonb else r.data end
-       from jsonb_to_recordset($1::jsonb) as x(id bigint, result text, error text, invited boolean)
-       where r.id = x.id`,
-      [
-        json(
-          rows.map((r) => {
-            const a: Applied = results.get(String(r.id)) ?? { result: 'unchanged' };
-            return { id: r.id, result: a.result, error: a.error ?? null, invited: Boolean(a.invited) };
-          }),
-        ),
-      ],
-    );
-    await hooks.beforeCommit?.(batch);
-    return { count: rows.length, last: String(rows.at(-1)?.id) };
-  }
-
-  /** Marks the import completed, once, with its counts and the audit event that records them. */
-  private async finish(importId: string, actor: Actor): Promise<ImportSummary | null> {
-    const em = this.orm.em.fork();
-    await em.transactional(async (tx) => {
-      const exec = sql(tx);
-      const [r] = await exec<ResultCounts>(
-        `select count(*) filter (where result = 'created')::int as created,
-           count(*) filter (where result = 'updated')::int as updated,
-           count(*) filter (where result = 'unchanged')::int as kept,
-           count(*) filter (where result = 'error' or outcome = 'error')::int as failed,
-           count(*) filter (where result = 'error' and error like 'no paid seat free%')::int as "noSeat",
-           count(*) filter (where (data->>'invited')::boolean)::int as invited
-         from csv_import_row where csv_import_id = $1`,
-        [importId],
-      );
-      const [moved] = await exec<{
-        id: string;
-        account_id: string;
-        file_name: string;
-        counts: PreviewCounts;
-      }>(
-        `update csv_import set status = 'completed', counts = counts || $1::jsonb, finished_at = now(), updated_at = now()
-         where id = $2 and status = 'importing' returning id, account_id, file_name, counts`,
-        [json(r), importId],
-      );
-      if (!moved) return;
-      audit(tx, {
-        account: tx.getReference(Account, moved.account_id),
-        actor: actor.slackUserId,
-        action: 'csv_import.completed',
-        subjectType: 'csv_import',
-        subjectId: importId,
-        surface: actor.surface,
-        data: { fileName: moved.file_name, ...moved.counts },
-      });
-    });
-    const csvImport = await em.findOneOrFail(CsvImport, importId, { refresh: true });
-    if (csvImport.status !== 'completed') return null;
-    return {
-      csvImport,
-      counts: csvImport.counts as PreviewCounts & ResultCounts,
-      firstErrors: await firstErrors(sql(em), importId),
-    };
   }
 }
