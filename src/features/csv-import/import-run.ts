@@ -85,6 +85,10 @@ async function applyBatch(
   // A batch commits its effects and its rows' applied marks together, so a commit lost in a crash
   // loses both and the batch is simply applied again on resume: no need to wait for the disk.
   await exec('set local synchronous_commit = off');
+  // The tables grow faster than autovacuum updates their statistics, and a planner that believes
+  // contacts or people are few chooses to scan them for every row of the batch; every lookup here has
+  // an index made for it.
+  await exec('set local enable_seqscan = off');
   const rows = await exec<BatchRow>(
     `/* csv:batch */ select id, line, kind, data from csv_import_row
        where csv_import_id = $1 and id > $2 and applied_at is null and outcome <> 'error'
