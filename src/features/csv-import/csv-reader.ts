@@ -13,8 +13,6 @@ export const MAX_ROWS = 1_000_000;
  */
 export const MAX_RECORD_CHARS = 256 * 1024;
 
-export type Encoding = 'utf8' | 'win1252';
-
 /** A record of the file and the line it starts on, as a text editor numbers lines. */
 export type CsvRecord = { line: number; cells: string[] };
 
@@ -22,16 +20,6 @@ export type CsvRecord = { line: number; cells: string[] };
 export type CsvSource = Buffer | AsyncIterable<Uint8Array>;
 
 const CHUNK = 64 * 1024;
-
-/** UTF-8 when the bytes are valid UTF-8 (with or without BOM), else Windows-1252, what Excel writes on Windows. */
-export function detectEncoding(bytes: Buffer): Encoding {
-  return isUtf8(bytes) ? 'utf8' : 'win1252';
-}
-
-/** Text files have no NUL byte; spreadsheets (.xlsx is a zip), PDFs and images do. */
-export function looksBinary(bytes: Buffer): boolean {
-  return bytes.includes(0);
-}
 
 /** Thrown by the reader when the bytes hold a NUL; the caller names the file in its message. */
 export class BinaryFileError extends Error {}
@@ -184,9 +172,4 @@ export async function* readCsvBatches(source: CsvSource): AsyncGenerator<CsvReco
   } finally {
     parser.destroy();
   }
-}
-
-/** The records of a CSV file one by one; see readCsvBatches. */
-export async function* readCsv(source: CsvSource): AsyncGenerator<CsvRecord> {
-  for await (const batch of readCsvBatches(source)) yield* batch;
 }
