@@ -46,6 +46,7 @@ export async function applyInvitedUsers(
      left join lateral (
        select u.id, u.status, u.role from app_user u
        where u.account_id = $2 and lower(btrim(u.email)) = lower(btrim(x.email))
+       limit 1
      ) u on true`,
     [json(rows.map((r) => ({ id: r.id, email: r.data.email }))), a],
   );
@@ -120,6 +121,7 @@ export async function applyInvitedUsers(
          join lateral (
            select c.name, c.title, c.phone from contact c where c.account_id = $2 and c.email is not null
              and lower(btrim(c.email)) = lower(btrim(x.email))
+           limit 1
          ) c on true
        ),
        ins as (
