@@ -53,38 +53,39 @@ async function* chunksOf(source: CsvSource): AsyncGenerator<Buffer> {
 }
 
 /**
- * Decodes as it reads: UTF-8 while the bytes are valid UTF-8, Windows-1252 from the first chunk that is
- * not (text before it was plain ASCII in practice, which both read the same), without holding the file.
- * The byte order mark is dropped; a NUL byte stops the read as a binary file.
+ * The file as UTF-8 bytes, as it reads: passed through untouched while the bytes are valid UTF-8 (the
+ * parser reads bytes, so valid UTF-8 is never decoded twice), converted from Windows-1252 from the first
+ * chunk that is not (text before it was plain ASCII in practice, which both read the same), without
+ * holding the file. The byte order mark is dropped; a NUL byte stops the read as a binary file.
  */
-export async function* decodeText(source: CsvSource): AsyncGenerator<string> {
+export async function* utf8Bytes(source: CsvSource): AsyncGenerator<Buffer> {
   let carry: Buffer = Buffer.alloc(0);
   let utf8 = true;
   let first = true;
   for await (const bytes of chunksOf(source)) {
     if (bytes.includes(0)) throw new BinaryFileError('binary data');
-    let text: string;
+    let out: Buffer;
     if (utf8) {
       const buf = carry.length ? Buffer.concat([carry, bytes]) : bytes;
       const cut = completeUtf8End(buf);
       if (isUtf8(buf.subarray(0, cut))) {
-        text = buf.toString('utf8', 0, cut);
+        out = buf.subarray(0, cut);
         carry = Buffer.from(buf.subarray(cut));
       } else {
         utf8 = false;
-        text = iconv.decode(buf, 'win1252');
+        out = Buffer.from(iconv.decode(buf, 'win1252'), 'utf8');
         carry = Buffer.alloc(0);
       }
     } else {
-      text = iconv.decode(bytes, 'win1252');
+      out = Buffer.from(iconv.decode(bytes, 'win1252'), 'utf8');
     }
-    if (first && text) {
+    if (first && out.length) {
       first = false;
-      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      if (out[0] === 0xef && out[1] === 0xbb && out[2] === 0xbf) out = out.subarray(3);
     }
-    if (text) yield text;
+    if (out.length) yield out;
   }
-  if (carry.length) yield iconv.decode(carry, 'win1252');
+  if (carry.length) yield Buffer.from(iconv.decode(carry, 'win1252'), 'utf8');
 }
 
 /**
@@ -135,8 +136,8 @@ export async function* readCsvBatches(source: CsvSource): AsyncGenerator<CsvReco
     return out;
   };
   try {
-    for await (const text of decodeText(source)) {
-      parser.write(text);
+    for await (const bytes of utf8Bytes(source)) {
+      parser.write(bytes);
       await settle();
       const out = take();
       if (out.length) yield out;
