@@ -1,4 +1,4 @@
-import { applyInvitedUsers } from './import-invitations.ts';
+import { applyInvitations, planInvitations } from './import-invitations.ts';
 import { json, sql } from './import-sql.ts';
 import type { Applied, ApplyContext, BatchRow } from './import-types.ts';
 
@@ -57,13 +57,9 @@ async function applyAll(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<string
   };
   if (withEmail.length) set(await applyContacts(ctx, withEmail));
   if (withoutEmail.length) set(await applyNamedContacts(ctx, withoutEmail));
-  let profileOnly: BatchRow[] = [];
-  if (invited.length) {
-    const done = await applyInvitedUsers(ctx, invited);
-    set(done.applied);
-    profileOnly = done.profileOnly;
-  }
-  if (users.length || profileOnly.length) set(await applyUsers(ctx, [...users, ...profileOnly]));
+  const plan = invited.length ? await planInvitations(ctx, invited) : { actions: [], profileOnly: [] };
+  if (users.length || plan.profileOnly.length) set(await applyUsers(ctx, [...users, ...plan.profileOnly]));
+  if (plan.actions.length) set(await applyInvitations(ctx, plan.actions));
   return results;
 }
 

@@ -9,7 +9,12 @@ import { json, sql } from './import-sql.ts';
 import type { Applied, ApplyContext, BatchRow } from './import-types.ts';
 
 type Current = { id: string; user_id: string | null; status: string | null; role: Role | null };
-type Action = { row: BatchRow; userId: string | null; kind: 'create' | 'unlock' | 'invite'; seat: boolean };
+export type Action = {
+  row: BatchRow;
+  userId: string | null;
+  kind: 'create' | 'unlock' | 'invite';
+  seat: boolean;
+};
 
 /**
  * Locks the account's seats until the transaction ends and counts them: the same account-row lock that
@@ -25,22 +30,16 @@ export async function lockSeatsForBatch(
   return seats.usage(tx, account);
 }
 
+/** What a user row asking for an invitation does, decided against the user as it is now. */
+export type InvitationPlan = { actions: Action[]; profileOnly: BatchRow[] };
+
 /**
- * User rows that ask for an invitation, set-based: new users are created invited, locked or not yet
- * invited ones are invited, each taking a paid seat where their role needs one, in file order until the
- * seats run out; the rest end in error and nothing of them is written. Their invitations, audit events
- * and delivery jobs are written in one statement each. Rows whose user needs no invitation any more
- * (already invited or active) come back as `profileOnly`, for the plain user update.
+ * Sorts user rows that ask for an invitation by what their user is now: new (created and invited),
+ * locked (unlocked and invited), not yet invited (invited), or already invited or active, which need
+ * no invitation any more and come back as `profileOnly`, for the plain user update.
  */
-export async function applyInvitedUsers(
-  ctx: ApplyContext,
-  rows: BatchRow[],
-): Promise<{ applied: Map<string, Applied>; profileOnly: BatchRow[] }> {
-  const exec = sql(ctx.tx);
-  const a = ctx.account.id;
-  const who = ctx.actor.slackUserId;
-  const applied = new Map<string, Applied>();
-  const current = await exec<Current>(
+export async function planInvitations(ctx: ApplyContext, rows: BatchRow[]): Promise<InvitationPlan> {
+  const current = await sql(ctx.tx)<Current>(
     `/* csv:invited-current */ select x.id, u.id as user_id, u.status, u.role
      from jsonb_to_recordset($1::jsonb) as x(id bigint, email text)
      left join lateral (
@@ -48,7 +47,7 @@ export async function applyInvitedUsers(
        where u.account_id = $2 and lower(btrim(u.email)) = lower(btrim(x.email))
        limit 1
      ) u on true`,
-    [json(rows.map((r) => ({ id: r.id, email: r.data.email }))), a],
+    [json(rows.map((r) => ({ id: r.id, email: r.data.email }))), ctx.account.id],
   );
   const byId = new Map(current.map((c) => [String(c.id), c]));
   const actions: Action[] = [];
@@ -70,7 +69,22 @@ export async function applyInvitedUsers(
       profileOnly.push(row);
     }
   }
-  if (!actions.length) return { applied, profileOnly };
+  return { actions, profileOnly };
+}
+
+/**
+ * Invites the planned rows, set-based: new users are created invited, locked or not yet invited ones
+ * are invited, each taking a paid seat where their role needs one, in file order until the seats run
+ * out; the rest end in error and nothing of them is written. Their invitations, audit events and
+ * delivery jobs are written in one statement each. The batch runs this last, so the account's seats
+ * stay locked only from here to its commit.
+ */
+export async function applyInvitations(ctx: ApplyContext, actions: Action[]): Promise<Map<string, Applied>> {
+  const exec = sql(ctx.tx);
+  const a = ctx.account.id;
+  const who = ctx.actor.slackUserId;
+  const applied = new Map<string, Applied>();
+  if (!actions.length) return applied;
 
   let usage: SeatUsage | null = null;
   const granted: Action[] = [];
@@ -94,7 +108,7 @@ export async function applyInvitedUsers(
   } else {
     granted.push(...actions);
   }
-  if (!granted.length) return { applied, profileOnly };
+  if (!granted.length) return applied;
 
   const profile = (x: Action) => ({
     id: x.row.id,
@@ -169,7 +183,7 @@ export async function applyInvitedUsers(
       });
     }
   }
-  if (!users.size) return { applied, profileOnly };
+  if (!users.size) return applied;
 
   const userIds = [...users.values()].map((u) => u.userId);
   const superseded = await exec<{ user_id: string }>(
@@ -228,7 +242,7 @@ export async function applyInvitedUsers(
   for (const [id, u] of users) {
     applied.set(id, { result: u.kind === 'create' ? 'created' : 'updated', invited: true });
   }
-  return { applied, profileOnly };
+  return applied;
 }
 
 /** One insert for every delivery job of the batch, inside its transaction: the jobs exist only if the rows do. */

@@ -286,6 +286,41 @@ describe('applying staged rows', () => {
     expect(errors.split('\r\n').filter((l) => l.includes('no paid seat free'))).toHaveLength(7);
   });
 
+  it('locks the account only in batches that take seats', async () => {
+    const account = await freshAccount();
+    // Whether another transaction could lock the account row at the moment a batch is about to commit.
+    // Every row a batch inserts refers to the account, and its foreign key holds a KEY SHARE lock on it
+    // until commit (a plain FOR UPDATE waits for that, for one batch); anything stronger is the seats.
+    const probe = async (file: string) => {
+      const summary = await preview(account, file);
+      expect((await service.start(orm.em.fork(), account, summary.csvImport.id, admin)).status).toBe(
+        'started',
+      );
+      let seen = 'not run';
+      await service.run(summary.csvImport.id, {
+        beforeCommit: async () => {
+          seen = await orm.em
+            .fork()
+            .transactional(async (tx) => {
+              await tx
+                .getConnection()
+                .execute(
+                  'select id from account where id = ? for no key update nowait',
+                  [account.id],
+                  'all',
+                  tx.getTransactionContext(),
+                );
+              return 'free';
+            })
+            .catch((err: Error) => (/could not obtain lock/.test(err.message) ? 'locked' : err.message));
+        },
+      });
+      return seen;
+    };
+    expect(await probe('first_name,email,company\nPlain,plain@acme.test,\n')).toBe('free');
+    expect(await probe('first_name,email,send_invitation\nPaid,paid@acme.test,yes\n')).toBe('locked');
+  });
+
   it('reports a row that fails at write time as that row, and writes the others', async () => {
     const account = await freshAccount();
     const summary = await preview(
