@@ -11,7 +11,8 @@ export async function errorFile(orm: MikroORM, importId: string): Promise<Buffer
   const em = orm.em.fork();
   const csvImport = await em.findOneOrFail(CsvImport, importId);
   const exec = sql(em);
-  const parts: string[] = [];
+  // Each page is turned into bytes at once: a million rows in error would not fit in the heap as text.
+  const parts: Buffer[] = [];
   let after = 0;
   for (;;) {
     const page = await exec<{ line: number; cells: string[]; error: string | null }>(
@@ -20,12 +21,13 @@ export async function errorFile(orm: MikroORM, importId: string): Promise<Buffer
       [importId, after],
     );
     if (!page.length) break;
-    if (!parts.length) parts.push(BOM + csvLine([...csvImport.columns, 'line', 'reason']));
+    const lines = parts.length ? [] : [BOM + csvLine([...csvImport.columns, 'line', 'reason'])];
     for (const r of page) {
       const cells = csvImport.columns.map((_, i) => r.cells[i] ?? '');
-      parts.push(csvLine([...cells, String(r.line), r.error ?? '']));
+      lines.push(csvLine([...cells, String(r.line), r.error ?? '']));
     }
+    parts.push(Buffer.from(lines.join(''), 'utf8'));
     after = page.at(-1)?.line ?? after;
   }
-  return parts.length ? Buffer.from(parts.join(''), 'utf8') : null;
+  return parts.length ? Buffer.concat(parts) : null;
 }
