@@ -258,6 +258,25 @@ describe('applying staged rows', () => {
     expect((await seats.usage(orm.em.fork(), account)).used).toBe(20);
   });
 
+  it('applies every row once when two workers run the same import at the same time', async () => {
+    const account = await freshAccount();
+    const small = new CsvImportService({ orm, jobs, seats, batchSize: 5 });
+    const lines = ['first_name,email,send_invitation'];
+    for (let i = 0; i < 30; i++) lines.push(`Twin${i},twin${i}@acme.test,${i % 2 ? 'yes' : 'no'}`);
+    const summary = await preview(account, lines.join('\n'), small);
+    const id = summary.csvImport.id;
+    expect((await small.start(orm.em.fork(), account, id, admin)).status).toBe('started');
+    const [a, b] = await Promise.all([small.run(id), small.run(id)]);
+    expect([a?.csvImport.status, b?.csvImport.status]).toEqual(['completed', 'completed']);
+    expect(a?.counts).toMatchObject({ created: 30, failed: 0, invited: 15 });
+    expect(await orm.em.fork().count(User, { account })).toBe(30);
+    expect(await orm.em.fork().count(Invitation, { account })).toBe(15);
+    expect(await deliveryJobs(account)).toBe(15);
+    expect(
+      await orm.em.fork().count(AuditEvent, { account, action: 'csv_import.completed', subjectId: id }),
+    ).toBe(1);
+  });
+
   it('stops giving seats at the limit: the first rows are invited, the rest are errors, used stays at the limit', async () => {
     const account = await freshAccount(5);
     const small = new CsvImportService({ orm, jobs, seats, batchSize: 4 });
