@@ -77,8 +77,9 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
           return;
         }
         checkFileInfo(file);
-        const bytes = await downloadSlackFile(file, config.slack.botToken);
-        let summary = await service.preview(importId, bytes);
+        // The download streams straight into the preview's staging rows: the file is never held whole.
+        const chunks = await downloadSlackFile(file, config.slack.botToken);
+        let summary = await service.preview(importId, chunks);
         if (await service.completeUnchanged(importId)) summary = await service.summary(em, importId);
         log.info({ counts: summary.counts }, 'CSV file previewed');
         await show(previewMessage(summary));

@@ -1,107 +1,176 @@
 import { isUtf8 } from 'node:buffer';
-import { Readable } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
 import iconv from 'iconv-lite';
 import { DomainError } from '../../shared/errors.ts';
 
-/** The largest file Roster reads. */
-export const MAX_FILE_BYTES = 10 * 1024 * 1024;
-
-export type Encoding = 'utf8' | 'win1252';
+/** The largest file Roster reads: checked against the size Slack announces, and again while downloading. */
+export const MAX_FILE_BYTES = 1024 * 1024 * 1024;
+/** The most rows one file may hold. */
+export const MAX_ROWS = 1_000_000;
+/**
+ * The longest row the parser holds: far above any real row (the longest allowed cell is 5,000
+ * characters), and what stops a quote that is never closed from swallowing a 1 GB file into memory.
+ */
+export const MAX_RECORD_CHARS = 256 * 1024;
 
 /** A record of the file and the line it starts on, as a text editor numbers lines. */
 export type CsvRecord = { line: number; cells: string[] };
 
+/** The bytes of a file as they arrive: a whole buffer, or chunks from a download. */
+export type CsvSource = Buffer | AsyncIterable<Uint8Array>;
+
 const CHUNK = 64 * 1024;
 
-/** UTF-8 when the bytes are valid UTF-8 (with or without BOM), else Windows-1252, what Excel writes on Windows. */
-export function detectEncoding(bytes: Buffer): Encoding {
-  return isUtf8(bytes) ? 'utf8' : 'win1252';
-}
-
-/** Text files have no NUL byte; spreadsheets (.xlsx is a zip), PDFs and images do. */
-export function looksBinary(bytes: Buffer): boolean {
-  return bytes.includes(0);
-}
+/** Thrown by the reader when the bytes hold a NUL; the caller names the file in its message. */
+export class BinaryFileError extends Error {}
 
 export function isCsvName(name: string, filetype?: string | null): boolean {
   return /\.csv$/i.test(name.trim()) || filetype?.toLowerCase() === 'csv';
 }
 
 export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024 * 1024) return `${(n / 1024 / 1024 / 1024).toFixed(1)} GB`;
   return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${Math.ceil(n / 1024)} KB`;
 }
 
+/** Where the last complete UTF-8 character of `buf` ends, so a character split across chunks waits for its tail. */
+function completeUtf8End(buf: Buffer): number {
+  for (let i = buf.length - 1, back = 0; i >= 0 && back < 4; i--, back++) {
+    const b = buf[i] as number;
+    if ((b & 0xc0) === 0x80) continue;
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return back + 1 >= need ? buf.length : i;
+  }
+  return buf.length;
+}
+
+async function* chunksOf(source: CsvSource): AsyncGenerator<Buffer> {
+  if (Buffer.isBuffer(source)) {
+    for (let i = 0; i < source.length; i += CHUNK) yield source.subarray(i, i + CHUNK);
+    return;
+  }
+  for await (const chunk of source) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
 /**
- * Streams the records of a CSV file: decoded from UTF-8 or Windows-1252, CRLF or LF, quoted fields with
- * commas and line breaks, blank lines skipped. Ragged rows come through as they are (the caller turns
- * them into row errors); a quote that is never closed rejects the file, naming the line it starts on.
+ * The file as UTF-8 bytes, as it reads: passed through untouched while the bytes are valid UTF-8 (the
+ * parser reads bytes, so valid UTF-8 is never decoded twice), converted from Windows-1252 from the first
+ * chunk that is not (text before it was plain ASCII in practice, which both read the same), without
+ * holding the file. The byte order mark is dropped; a NUL byte stops the read as a binary file.
  */
-export async function* readCsv(bytes: Buffer): AsyncGenerator<CsvRecord> {
-  const decoder = iconv.decodeStream(detectEncoding(bytes), { stripBOM: true });
+export async function* utf8Bytes(source: CsvSource): AsyncGenerator<Buffer> {
+  let carry: Buffer = Buffer.alloc(0);
+  let utf8 = true;
+  let first = true;
+  for await (const bytes of chunksOf(source)) {
+    if (bytes.includes(0)) throw new BinaryFileError('binary data');
+    let out: Buffer;
+    if (utf8) {
+      const buf = carry.length ? Buffer.concat([carry, bytes]) : bytes;
+      const cut = completeUtf8End(buf);
+      if (isUtf8(buf.subarray(0, cut))) {
+        out = buf.subarray(0, cut);
+        carry = Buffer.from(buf.subarray(cut));
+      } else {
+        utf8 = false;
+        out = Buffer.from(iconv.decode(buf, 'win1252'), 'utf8');
+        carry = Buffer.alloc(0);
+      }
+    } else {
+      out = Buffer.from(iconv.decode(bytes, 'win1252'), 'utf8');
+    }
+    if (first && out.length) {
+      first = false;
+      if (out[0] === 0xef && out[1] === 0xbb && out[2] === 0xbf) out = out.subarray(3);
+    }
+    if (out.length) yield out;
+  }
+  if (carry.length) yield Buffer.from(iconv.decode(carry, 'win1252'), 'utf8');
+}
+
+/**
+ * Streams the records of a CSV file, a chunk's worth at a time: decoded from UTF-8 or Windows-1252, CRLF
+ * or LF, quoted fields with commas and line breaks, blank lines skipped. Ragged rows come through as
+ * they are (the caller turns them into row errors); a quote that is never closed rejects the file,
+ * naming the line it starts on. Records are handed over in arrays rather than one await each, which
+ * costs more than parsing them.
+ */
+export async function* readCsvBatches(source: CsvSource): AsyncGenerator<CsvRecord[]> {
+  // Where the parser last finished a record, noted as it parses, for the line of a row it fails on.
+  let lastEnd = 0;
+  let lastEmpty = 0;
   const parser = parse({
-    bom: true,
+    on_record: (record: string[], context: { lines: number; empty_lines: number }) => {
+      lastEnd = context.lines;
+      lastEmpty = context.empty_lines;
+      return record;
+    },
     relax_column_count: true,
     relax_quotes: true,
     skip_empty_lines: true,
     skip_records_with_empty_values: true,
+    max_record_size: MAX_RECORD_CHARS,
     info: true,
   });
-  const chunks = function* () {
-    for (let i = 0; i < bytes.length; i += CHUNK) yield bytes.subarray(i, i + CHUNK);
+  let ready: CsvRecord[] = [];
+  let failure: unknown;
+  let ended = false;
+  parser.on('data', ({ record, info }: { record: string[]; info: { lines: number } }) => {
+    // info.lines is where the record ends; line breaks inside quoted cells say how many lines it spans.
+    let inside = 0;
+    for (const cell of record)
+      for (let i = cell.indexOf('\n'); i !== -1; i = cell.indexOf('\n', i + 1)) inside++;
+    ready.push({ line: info.lines - inside, cells: record });
+  });
+  parser.on('error', (err) => {
+    failure = err;
+  });
+  parser.on('end', () => {
+    ended = true;
+  });
+  const settle = () => new Promise<void>((ok) => setImmediate(ok));
+  const take = () => {
+    if (failure) throw failure;
+    const out = ready;
+    ready = [];
+    return out;
   };
-  const source = Readable.from(chunks()).pipe(decoder).pipe(parser);
-  let lastEnd = 0;
   try {
-    for await (const { record, info } of source as AsyncIterable<{
-      record: string[];
-      info: { lines: number };
-    }>) {
-      // info.lines is where the record ends; line breaks inside quoted cells say how many lines it spans.
-      let inside = 0;
-      for (const cell of record)
-        for (let i = cell.indexOf('\n'); i !== -1; i = cell.indexOf('\n', i + 1)) inside++;
-      lastEnd = info.lines;
-      yield { line: info.lines - inside, cells: record };
+    for await (const bytes of utf8Bytes(source)) {
+      parser.write(bytes);
+      await settle();
+      const out = take();
+      if (out.length) yield out;
     }
+    parser.end();
+    while (!ended && !failure) await settle();
+    const out = take();
+    if (out.length) yield out;
   } catch (err) {
     if (err instanceof CsvError) {
+      // The row that fails starts after the last one read and the blank lines skipped since.
+      const empty = (err as CsvError & { empty_lines?: number }).empty_lines ?? lastEmpty;
+      const line = lastEnd + 1 + Math.max(0, empty - lastEmpty);
       if (err.code === 'CSV_QUOTE_NOT_CLOSED') {
-        const line = unclosedQuoteLine(iconv.decode(bytes, detectEncoding(bytes))) ?? lastEnd + 1;
         throw new DomainError(
           'file_rejected',
           `Line ${line} opens a quoted cell (") that is never closed, so the rest of the file cannot be read. Add the missing " and upload the file again.`,
         );
       }
-      const line = (err as CsvError & { lines?: number }).lines;
+      if (err.code === 'CSV_MAX_RECORD_SIZE') {
+        throw new DomainError(
+          'file_rejected',
+          `The row on line ${line} is longer than ${MAX_RECORD_CHARS.toLocaleString('en-US')} characters (a quote that is never closed?), so the rest of the file cannot be read.`,
+        );
+      }
+      const at = (err as CsvError & { lines?: number }).lines;
       throw new DomainError(
         'file_rejected',
-        `The file is not valid CSV${line ? ` at line ${line}` : ''}: ${err.message.replace(/^[^:]*:\s*/, '')}`,
+        `The file is not valid CSV${at ? ` at line ${at}` : ''}: ${err.message.replace(/^[^:]*:\s*/, '')}`,
       );
     }
     throw err;
   } finally {
-    source.destroy();
+    parser.destroy();
   }
-}
-
-/** The line of the quote that opens a cell and is never closed, found the way the parser reads quotes. */
-export function unclosedQuoteLine(text: string): number | null {
-  let line = 1;
-  let opened: number | null = null;
-  let fieldStart = true;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (opened !== null) {
-      if (ch === '"') {
-        if (text[i + 1] === '"') i++;
-        else opened = null;
-      } else if (ch === '\n') line++;
-      continue;
-    }
-    if (ch === '"' && fieldStart) opened = line;
-    fieldStart = ch === ',' || ch === '\n' || ch === '\r';
-    if (ch === '\n') line++;
-  }
-  return opened;
 }

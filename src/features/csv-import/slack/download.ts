@@ -34,10 +34,14 @@ export function checkFileInfo(file: SlackFileInfo): void {
 }
 
 /**
- * Downloads a Slack file with the bot token, stopping as soon as it passes the size limit, whatever
- * size Slack announced.
+ * Downloads a Slack file with the bot token as a stream of chunks, read as they arrive (never the whole
+ * file at once), stopping as soon as it passes the size limit, whatever size Slack announced.
  */
-export async function downloadSlackFile(file: SlackFileInfo, botToken: string): Promise<Buffer> {
+export async function downloadSlackFile(
+  file: SlackFileInfo,
+  botToken: string,
+  maxBytes = MAX_FILE_BYTES,
+): Promise<AsyncIterable<Uint8Array>> {
   const url = file.url_private_download ?? file.url_private;
   if (!url) throw new Error(`Slack gave no download URL for file ${file.id}`);
   const res = await fetch(url, { headers: { authorization: `Bearer ${botToken}` } });
@@ -47,23 +51,27 @@ export async function downloadSlackFile(file: SlackFileInfo, botToken: string): 
   if (!res.ok || !res.body) throw new Error(`downloading file ${file.id} failed with HTTP ${res.status}`);
   if (res.headers.get('content-type')?.includes('text/html')) {
     // Slack answers a download it does not authorise with its sign-in page.
+    await res.body.cancel();
     throw new Error(`Slack sent a web page instead of file ${file.id}: is the files:read scope granted?`);
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
   const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_FILE_BYTES) {
-      await reader.cancel();
-      throw new DomainError(
-        'file_rejected',
-        `${fileName(file)} is over the ${formatBytes(MAX_FILE_BYTES)} limit. Split it into smaller files and upload them one by one.`,
-      );
+  return (async function* () {
+    let size = 0;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        size += value.byteLength;
+        if (size > maxBytes) {
+          throw new DomainError(
+            'file_rejected',
+            `${fileName(file)} is over the ${formatBytes(maxBytes)} limit. Split it into smaller files and upload them one by one.`,
+          );
+        }
+        yield value;
+      }
+    } finally {
+      await reader.cancel().catch(() => {});
     }
-    chunks.push(Buffer.from(value));
-  }
-  return Buffer.concat(chunks);
+  })();
 }

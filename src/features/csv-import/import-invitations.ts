@@ -1,0 +1,264 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Transaction } from 'kysely';
+import { CompiledQuery } from 'kysely';
+import type { IAccount } from '../accounts/account.entity.ts';
+import { INVITE_JOBS } from '../invites/invitation.service.ts';
+import { isPaidRole, type Role } from '../people/user.entity.ts';
+import type { SeatService, SeatUsage } from '../seats/seat.service.ts';
+import { json, sql } from './import-sql.ts';
+import type { Applied, ApplyContext, BatchRow } from './import-types.ts';
+
+type Current = { id: string; user_id: string | null; status: string | null; role: Role | null };
+export type Action = {
+  row: BatchRow;
+  userId: string | null;
+  kind: 'create' | 'unlock' | 'invite';
+  seat: boolean;
+};
+
+/**
+ * Locks the account's seats until the transaction ends and counts them: the same account-row lock that
+ * SeatService.lock takes, so a batch and any other paid addition or `/seats N` never both see the last
+ * free seat. The import takes it last in each batch, for the few statements that give the seats out.
+ */
+export async function lockSeatsForBatch(
+  tx: EntityManager,
+  seats: SeatService,
+  account: IAccount,
+): Promise<SeatUsage> {
+  await sql(tx)('select id from account where id = $1 for update', [account.id]);
+  return seats.usage(tx, account);
+}
+
+/** What a user row asking for an invitation does, decided against the user as it is now. */
+export type InvitationPlan = { actions: Action[]; profileOnly: BatchRow[] };
+
+/**
+ * Sorts user rows that ask for an invitation by what their user is now: new (created and invited),
+ * locked (unlocked and invited), not yet invited (invited), or already invited or active, which need
+ * no invitation any more and come back as `profileOnly`, for the plain user update.
+ */
+export async function planInvitations(ctx: ApplyContext, rows: BatchRow[]): Promise<InvitationPlan> {
+  const current = await sql(ctx.tx)<Current>(
+    `/* csv:invited-current */ select x.id, u.id as user_id, u.status, u.role
+     from jsonb_to_recordset($1::jsonb) as x(id bigint, email text)
+     left join lateral (
+       select u.id, u.status, u.role from app_user u
+       where u.account_id = $2 and lower(btrim(u.email)) = lower(btrim(x.email))
+       limit 1
+     ) u on true`,
+    [json(rows.map((r) => ({ id: r.id, email: r.data.email }))), ctx.account.id],
+  );
+  const byId = new Map(current.map((c) => [String(c.id), c]));
+  const actions: Action[] = [];
+  const profileOnly: BatchRow[] = [];
+  for (const row of rows) {
+    const c = byId.get(String(row.id));
+    if (!c?.user_id) {
+      actions.push({
+        row,
+        userId: null,
+        kind: 'create',
+        seat: isPaidRole((row.data.role ?? 'employee') as Role),
+      });
+    } else if (c.status === 'locked') {
+      actions.push({ row, userId: c.user_id, kind: 'unlock', seat: isPaidRole(c.role as Role) });
+    } else if (c.status === 'not_invited') {
+      actions.push({ row, userId: c.user_id, kind: 'invite', seat: false });
+    } else {
+      profileOnly.push(row);
+    }
+  }
+  return { actions, profileOnly };
+}
+
+/**
+ * Invites the planned rows, set-based: new users are created invited, locked or not yet invited ones
+ * are invited, each taking a paid seat where their role needs one, in file order until the seats run
+ * out; the rest end in error and nothing of them is written. Their invitations, audit events and
+ * delivery jobs are written in one statement each. The batch runs this last, so the account's seats
+ * stay locked only from here to its commit.
+ */
+export async function applyInvitations(ctx: ApplyContext, actions: Action[]): Promise<Map<string, Applied>> {
+  const exec = sql(ctx.tx);
+  const a = ctx.account.id;
+  const who = ctx.actor.slackUserId;
+  const applied = new Map<string, Applied>();
+  if (!actions.length) return applied;
+
+  let usage: SeatUsage | null = null;
+  const granted: Action[] = [];
+  const seatEvents: { email: string; used: number; limit: number }[] = [];
+  if (actions.some((x) => x.seat)) {
+    usage = await lockSeatsForBatch(ctx.tx, ctx.seats, ctx.account);
+    let used = usage.used;
+    for (const x of actions) {
+      if (!x.seat) granted.push(x);
+      else if (used < usage.limit) {
+        used++;
+        granted.push(x);
+        seatEvents.push({ email: String(x.row.data.email).trim(), used, limit: usage.limit });
+      } else {
+        applied.set(String(x.row.id), {
+          result: 'error',
+          error: `no paid seat free (${used} of ${usage.limit} used), so ${x.row.data.email} was not imported; raise the limit with /seats and import the error file`,
+        });
+      }
+    }
+  } else {
+    granted.push(...actions);
+  }
+  if (!granted.length) return applied;
+
+  const profile = (x: Action) => ({
+    id: x.row.id,
+    user_id: x.userId,
+    email: x.row.data.email,
+    first_name: x.row.data.firstName,
+    last_name: x.row.data.lastName,
+    title: x.row.data.title,
+    phone: x.row.data.phone,
+    role: x.row.data.role,
+    permission_set_id: x.row.data.permissionSetId,
+  });
+  const recordset = `jsonb_to_recordset($1::jsonb) as x(id bigint, user_id uuid, email text, first_name text,
+    last_name text, title text, phone text, role text, permission_set_id uuid)`;
+
+  // New users, invited at once; a contact with the same email fills what the row left empty and is linked.
+  const creates = granted.filter((x) => x.kind === 'create');
+  const users = new Map<string, { userId: string; email: string; kind: Action['kind'] }>();
+  if (creates.length) {
+    const created = await exec<{ id: string; user_id: string; email: string }>(
+      `/* csv:invited-insert */ with x as (select * from ${recordset}),
+       c as (
+         select x.id, c.name, c.title, c.phone from x
+         join lateral (
+           select c.name, c.title, c.phone from contact c where c.account_id = $2 and c.email is not null
+             and lower(btrim(c.email)) = lower(btrim(x.email))
+           limit 1
+         ) c on true
+       ),
+       ins as (
+         insert into app_user (id, account_id, email, first_name, last_name, title, phone, role, status,
+           permission_set_id, added_by)
+         select gen_random_uuid(), $2::uuid, btrim(x.email),
+           coalesce(x.first_name, nullif(split_part(btrim(c.name), ' ', 1), '')),
+           coalesce(x.last_name, nullif(btrim(substr(btrim(c.name), length(split_part(btrim(c.name), ' ', 1)) + 1)), '')),
+           coalesce(x.title, c.title), coalesce(x.phone, c.phone), coalesce(x.role, 'employee'), 'invited',
+           (select ps.id from permission_set ps where ps.id = x.permission_set_id and ps.account_id = $2::uuid), $3::text
+         from x left join c on c.id = x.id
+         on conflict (account_id, lower(btrim(email))) do nothing
+         returning id, email
+       ),
+       linked as (
+         update contact c set user_id = ins.id, updated_at = now() from ins
+         where c.id = (select c2.id from contact c2 where c2.account_id = $2 and c2.email is not null
+           and lower(btrim(c2.email)) = lower(btrim(ins.email)) and c2.user_id is null)
+       )
+       select x.id, ins.id as user_id, ins.email from x join ins on lower(btrim(ins.email)) = lower(btrim(x.email))`,
+      [json(creates.map(profile)), a, who],
+    );
+    for (const c of created) users.set(String(c.id), { userId: c.user_id, email: c.email, kind: 'create' });
+  }
+  // Locked and not-yet-invited users: invited, with the details the row gives. The status is checked
+  // again in the update itself, so a user deactivated meanwhile is left alone.
+  const existing = granted.filter((x) => x.kind !== 'create');
+  if (existing.length) {
+    const updated = await exec<{ id: string; user_id: string; email: string }>(
+      `/* csv:invited-update */ with x as (select * from ${recordset})
+       update app_user u set status = 'invited', first_name = coalesce(x.first_name, u.first_name),
+         last_name = coalesce(x.last_name, u.last_name), title = coalesce(x.title, u.title),
+         phone = coalesce(x.phone, u.phone), updated_at = now()
+       from x where u.id = x.user_id and u.account_id = $2 and u.status in ('locked', 'not_invited')
+       returning x.id, u.id as user_id, u.email`,
+      [json(existing.map(profile)), a],
+    );
+    for (const u of updated) users.set(String(u.id), { userId: u.user_id, email: u.email, kind: 'unlock' });
+  }
+  for (const x of granted) {
+    if (!users.has(String(x.row.id))) {
+      applied.set(String(x.row.id), {
+        result: 'error',
+        error: `${x.row.data.email} changed in Roster while the import ran, so it was not imported; import the error file again`,
+      });
+    }
+  }
+  if (!users.size) return applied;
+
+  const userIds = [...users.values()].map((u) => u.userId);
+  const superseded = await exec<{ user_id: string }>(
+    `update invitation set status = 'superseded', updated_at = now()
+     where account_id = $1 and user_id = any($2::uuid[]) and status = 'pending' returning user_id`,
+    [a, userIds],
+  );
+  const resent = new Set(superseded.map((s) => s.user_id));
+  // The link's token is made when the invitation is delivered; until then the hash matches no token.
+  const invitations = await exec<{ id: string; user_id: string }>(
+    `/* csv:invitations */ insert into invitation (id, account_id, user_id, token_hash, status, expires_at, invited_by)
+     select gen_random_uuid(), a.id, u.user_id,
+       encode(sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')), 'hex'),
+       'pending', now() + make_interval(days => a.invitation_expiry_days), $3
+     from unnest($2::uuid[]) as u(user_id) join account a on a.id = $1
+     returning id, user_id`,
+    [a, userIds, who],
+  );
+  const invitationOf = new Map(invitations.map((i) => [i.user_id, i.id]));
+
+  const events: { action: string; subject_type: string; subject_id: string | null; data: object }[] = [];
+  for (const u of users.values()) {
+    events.push({
+      action: u.kind === 'create' ? 'user.imported' : 'user.updated',
+      subject_type: 'user',
+      subject_id: u.userId,
+      data: { email: u.email, status: 'invited', importId: ctx.importId },
+    });
+    events.push({
+      action: resent.has(u.userId) ? 'invitation.resent' : 'invitation.created',
+      subject_type: 'invitation',
+      subject_id: invitationOf.get(u.userId) ?? null,
+      data: { email: u.email },
+    });
+  }
+  for (const s of seatEvents) {
+    events.push({
+      action: 'seat.taken',
+      subject_type: 'seat',
+      subject_id: null,
+      data: { for: s.email, used: s.used, limit: s.limit, seatAdded: false },
+    });
+  }
+  await exec(
+    `/* csv:invited-audit */ insert into audit_event (account_id, actor, action, subject_type, subject_id, surface, data)
+     select $2::uuid, $3::text, e.action, e.subject_type, e.subject_id, $4, e.data
+     from jsonb_to_recordset($1::jsonb) as e(action text, subject_type text, subject_id text, data jsonb)`,
+    [json(events), a, who, ctx.actor.surface],
+  );
+  await queueDeliveries(
+    ctx.tx,
+    ctx,
+    invitations.map((i) => i.id),
+  );
+
+  for (const [id, u] of users) {
+    applied.set(id, { result: u.kind === 'create' ? 'created' : 'updated', invited: true });
+  }
+  return applied;
+}
+
+/** One insert for every delivery job of the batch, inside its transaction: the jobs exist only if the rows do. */
+async function queueDeliveries(tx: EntityManager, ctx: ApplyContext, invitationIds: string[]) {
+  if (!invitationIds.length) return;
+  const trx = tx.getTransactionContext<Transaction<unknown>>();
+  if (!trx) throw new Error('invitations are queued inside the batch transaction');
+  const db = {
+    async executeSql(text: string, values: unknown[] = []) {
+      const res = await trx.executeQuery(CompiledQuery.raw(text, values));
+      return { rows: res.rows as unknown[] };
+    },
+  };
+  await ctx.jobs.boss.insert(
+    INVITE_JOBS.deliver,
+    invitationIds.map((invitationId) => ({ data: { invitationId } })),
+    { db },
+  );
+}

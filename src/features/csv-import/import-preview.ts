@@ -1,0 +1,312 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { DomainError } from '../../shared/errors.ts';
+import { PermissionSet } from '../accounts/account.entity.ts';
+import { isPaidRole, PAID_ROLES, type Role } from '../people/user.entity.ts';
+import type { SeatService } from '../seats/seat.service.ts';
+import { CsvImport } from './csv-import.entity.ts';
+import { BinaryFileError, type CsvSource, MAX_ROWS, readCsvBatches } from './csv-reader.ts';
+import { checkRow, type Header, readHeader, rowKey } from './csv-rows.ts';
+import { json, sql } from './import-sql.ts';
+import {
+  FIRST_ERRORS,
+  type PreviewCounts,
+  type PreviewSummary,
+  type RowError,
+  type UserData,
+} from './import-types.ts';
+
+/** Rows sent to COPY in one write: enough to keep the stream busy, few enough to keep memory flat. */
+const COPY_ROWS = 500;
+
+/** A value in COPY's text format: backslash, tab and line breaks escaped; null as \N. */
+function copyText(value: string | number | null): string {
+  if (value === null) return '\\N';
+  const s = String(value);
+  return /[\\\t\n\r]/.test(s)
+    ? s.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r')
+    : s;
+}
+
+/** Passes the bytes on while hashing them, so the file's SHA-256 is known without holding it. */
+async function* hashing(source: CsvSource, hash: ReturnType<typeof createHash>): AsyncGenerator<Buffer> {
+  if (Buffer.isBuffer(source)) {
+    hash.update(source);
+    yield source;
+    return;
+  }
+  for await (const chunk of source) {
+    hash.update(chunk);
+    yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  }
+}
+
+/**
+ * Reads a file into the import's staging rows and decides every row there: the file streams through
+ * the CSV parser, each row is checked (every value against its column's limit) and sent to Postgres with
+ * `COPY ... FROM STDIN` as it is read, so memory stays flat whatever the file's size. Duplicates within
+ * the file and the diff against existing people and contacts are then a few set-based statements over
+ * the staged rows, and the preview's counts and first errors are read from them. Nothing is written to
+ * users or contacts. A file that cannot be read as a whole is rejected with a DomainError saying why.
+ */
+export async function previewFile(
+  deps: { orm: MikroORM; seats: SeatService },
+  importId: string,
+  source: CsvSource,
+  maxRows = MAX_ROWS,
+): Promise<PreviewSummary> {
+  const em = deps.orm.em.fork();
+  const csvImport = await em.findOneOrFail(CsvImport, importId, { populate: ['account'] });
+  const account = csvImport.account.getEntity();
+  if (csvImport.status !== 'reading') {
+    throw new Error(`import ${importId} is ${csvImport.status}, not reading`);
+  }
+  const exec = sql(em);
+  // A preview that was interrupted and retried starts again from a clean slate.
+  await exec('delete from csv_import_row where csv_import_id = $1', [importId]);
+  const sets = await em.find(PermissionSet, { account }, { orderBy: { name: 'asc' } });
+  const setByName = new Map(sets.map((s) => [s.name.toLowerCase(), s]));
+  const setNames = sets.map((s) => s.name).join(', ');
+  const defaultSet = (role: Role) => setByName.get(role === 'client' ? 'client' : 'member')?.id ?? null;
+
+  const hash = createHash('sha256');
+  let header: Header | undefined;
+  let rows = 0;
+  const line = (
+    at: number,
+    cells: string[],
+    kind: string | null,
+    key: string | null,
+    error: string | null,
+    data: object,
+  ) =>
+    [importId, at, kind, key, error ? 'error' : 'create', error, json(data), json(cells)]
+      .map((v) => copyText(v as string | number | null))
+      .join('\t');
+
+  async function* staged(): AsyncGenerator<string> {
+    let out: string[] = [];
+    for await (const batch of readCsvBatches(hashing(source, hash))) {
+      for (const record of batch) {
+        if (!header) {
+          header = readHeader(record.cells);
+          continue;
+        }
+        if (++rows > maxRows) {
+          throw new DomainError(
+            'file_rejected',
+            `${csvImport.fileName} has more than ${maxRows.toLocaleString('en-US')} rows, the limit for one file. Split it into smaller files and upload them one by one.`,
+          );
+        }
+        const check = checkRow(header, record.cells);
+        if (!check.ok) {
+          out.push(line(record.line, record.cells, null, null, check.error, {}));
+        } else if (check.row.kind === 'contact') {
+          const { kind: _k, ...data } = check.row;
+          out.push(line(record.line, record.cells, 'contact', rowKey(check.row), null, data));
+        } else {
+          const row = check.row;
+          const set = row.permissionSet ? setByName.get(row.permissionSet.toLowerCase()) : undefined;
+          const { kind: _k, permissionSet: _p, ...values } = row;
+          const role = row.role ?? 'employee';
+          const data: UserData = {
+            ...values,
+            role,
+            permissionSetId: set?.id ?? defaultSet(role),
+            seatNeeded: row.sendInvitation && isPaidRole(role),
+            givenRole: row.role,
+            setId: set?.id ?? null,
+          };
+          const error =
+            row.permissionSet && !set
+              ? `permission set "${row.permissionSet}" does not exist; the sets are ${setNames}`
+              : null;
+          out.push(line(record.line, record.cells, 'user', rowKey(row), error, data));
+        }
+      }
+      if (out.length >= COPY_ROWS) {
+        yield `${out.join('\n')}\n`;
+        out = [];
+      }
+    }
+    if (out.length) yield `${out.join('\n')}\n`;
+  }
+
+  const client = new pg.Client({ connectionString: deps.orm.config.get('clientUrl') });
+  await client.connect();
+  try {
+    const copy = client.query(
+      copyFrom(
+        `copy csv_import_row (csv_import_id, line, kind, key, outcome, error, data, cells) from stdin`,
+      ),
+    );
+    await pipeline(Readable.from(staged()), copy);
+  } catch (err) {
+    if (err instanceof BinaryFileError) {
+      throw new DomainError(
+        'file_rejected',
+        `${csvImport.fileName} is not a CSV file: it holds binary data (an Excel workbook?). Save it as CSV (UTF-8) and upload it again.`,
+      );
+    }
+    throw err;
+  } finally {
+    await client.end().catch(() => {});
+  }
+  if (!header) {
+    throw new DomainError('file_rejected', `${csvImport.fileName} is empty. Download a template to start.`);
+  }
+  if (rows === 0) {
+    throw new DomainError(
+      'file_rejected',
+      `${csvImport.fileName} has a header but no rows: add one row per person below it.`,
+    );
+  }
+
+  // Fresh statistics after a large COPY, so the diff joins against people and contacts are planned
+  // for the rows that are really there; only the columns the joins use (the jsonb ones are costly).
+  if (rows >= 10_000) await exec('analyze csv_import_row (csv_import_id, kind, key, outcome)');
+  await em.transactional((tx) => decideStaged(sql(tx), importId, account.id));
+  const [counts] = await exec<PreviewCounts>(
+    `/* csv:preview-counts */ select count(*)::int as rows,
+       count(*) filter (where outcome = 'create')::int as "create",
+       count(*) filter (where outcome = 'update')::int as "update",
+       count(*) filter (where outcome = 'unchanged')::int as unchanged,
+       count(*) filter (where outcome = 'error')::int as error,
+       count(*) filter (where kind = 'user')::int as users,
+       count(*) filter (where kind = 'contact')::int as contacts,
+       count(*) filter (where kind = 'user' and outcome <> 'error' and (data->>'seatNeeded')::boolean)::int as "seatsNeeded",
+       count(*) filter (where kind = 'user' and outcome <> 'error' and (data->>'sendInvitation')::boolean
+         and (outcome = 'create' or (data->>'invite')::boolean))::int as invitations
+     from csv_import_row where csv_import_id = $1`,
+    [importId],
+  );
+  const [moved] = await exec<{ id: string }>(
+    `update csv_import set status = 'previewed', counts = $1::jsonb, columns = $2::jsonb, warnings = $3::jsonb,
+       file_sha256 = $4, updated_at = now()
+     where id = $5 and status = 'reading' returning id`,
+    [json(counts), json(header.columns), json(header.warnings), hash.digest('hex'), importId],
+  );
+  if (!moved) throw new Error(`import ${importId} changed while it was being read`);
+  await em.refresh(csvImport);
+  return {
+    csvImport,
+    counts: counts as PreviewCounts,
+    seats: await deps.seats.usage(em, account),
+    warnings: header.warnings,
+    firstErrors: await firstErrors(exec, importId),
+  };
+}
+
+/** The first rows in error of an import, in file order. */
+export function firstErrors(exec: ReturnType<typeof sql>, importId: string): Promise<RowError[]> {
+  return exec<RowError>(
+    `select line, error as reason from csv_import_row
+     where csv_import_id = $1 and (outcome = 'error' or result = 'error') order by line limit $2`,
+    [importId, FIRST_ERRORS],
+  );
+}
+
+/**
+ * Decides the staged rows that passed their checks, set-based: a row repeating an earlier one (same
+ * email whatever its case and spaces, or same name and company for a contact without one) is in error;
+ * a user row matching an existing user becomes an update, unchanged or an error (a role or permission
+ * set the import would change, an invitation for a deactivated user); a contact row matching a contact
+ * likewise, and one whose email belongs to a user is in error.
+ */
+async function decideStaged(exec: ReturnType<typeof sql>, importId: string, accountId: string) {
+  await exec(
+    `/* csv:dedupe */ update csv_import_row r set outcome = 'error',
+       error = case when coalesce(r.data->>'email', '') <> ''
+         then 'email ' || (r.data->>'email') || ' is also on line ' || d.first
+         else 'a contact with the same name and company (and no email) is on line ' || d.first end
+     from (select id, line, min(line) over (partition by key) as first
+           from csv_import_row where csv_import_id = $1 and key is not null) d
+     where r.id = d.id and d.line > d.first`,
+    [importId],
+  );
+  await exec(
+    `/* csv:diff-users */ with m as (
+       select r.id, u.id as user_id, u.role, u.status, u.permission_set_id, ps.name as set_name,
+         (r.data->>'givenRole') is not null and r.data->>'givenRole' <> u.role as role_differs,
+         (r.data->>'setId') is not null and (r.data->>'setId')::uuid is distinct from u.permission_set_id as set_differs,
+         (r.data->>'sendInvitation')::boolean and u.status in ('locked', 'not_invited') as invite,
+         (r.data->>'firstName' is not null and r.data->>'firstName' is distinct from u.first_name)
+           or (r.data->>'lastName' is not null and r.data->>'lastName' is distinct from u.last_name)
+           or (r.data->>'title' is not null and r.data->>'title' is distinct from u.title)
+           or (r.data->>'phone' is not null and r.data->>'phone' is distinct from u.phone) as changed
+       from csv_import_row r
+       join app_user u on u.account_id = $2 and lower(btrim(u.email)) = r.key
+       left join permission_set ps on ps.id = u.permission_set_id
+       where r.csv_import_id = $1 and r.kind = 'user' and r.outcome = 'create'
+     )
+     update csv_import_row r set target_id = m.user_id,
+       error = case
+         when m.role_differs then case when m.role = 'employee' then 'is already an ' else 'is already a ' end
+           || m.role || ' in Roster; the import does not change roles (change it in Roster)'
+         when m.set_differs then 'already has ' || coalesce('the permission set ' || m.set_name, 'no permission set')
+           || ' in Roster; the import does not change permission sets'
+         when (r.data->>'sendInvitation')::boolean and m.status = 'deactivated'
+           then 'is deactivated in Roster; reactivate them there before inviting them'
+         end,
+       outcome = case
+         when m.role_differs or m.set_differs or ((r.data->>'sendInvitation')::boolean and m.status = 'deactivated')
+           then 'error'
+         when m.changed or m.invite then 'update' else 'unchanged' end,
+       data = r.data || jsonb_build_object('role', m.role, 'permissionSetId', m.permission_set_id,
+         'seatNeeded', m.invite and m.status = 'locked' and m.role = any($3::text[]), 'invite', m.invite)
+     from m where r.id = m.id`,
+    [importId, accountId, PAID_ROLES],
+  );
+  await exec(
+    `/* csv:diff-contacts */ with m as (
+       select r.id, c.id as contact_id,
+         (r.data->>'name') is distinct from c.name
+           or (r.data->>'phone' is not null and r.data->>'phone' is distinct from c.phone)
+           or (r.data->>'company' is not null and r.data->>'company' is distinct from c.company)
+           or (r.data->>'title' is not null and r.data->>'title' is distinct from c.title)
+           or (r.data->>'notes' is not null and r.data->>'notes' is distinct from c.notes) as changed
+       from csv_import_row r
+       join contact c on c.account_id = $2 and c.email is not null and lower(btrim(c.email)) = r.key
+       where r.csv_import_id = $1 and r.kind = 'contact' and r.outcome = 'create'
+         and coalesce(r.data->>'email', '') <> ''
+     )
+     update csv_import_row r set target_id = m.contact_id,
+       outcome = case when m.changed then 'update' else 'unchanged' end
+     from m where r.id = m.id`,
+    [importId, accountId],
+  );
+  await exec(
+    `/* csv:contact-is-user */ update csv_import_row r set outcome = 'error',
+       error = (r.data->>'email') || ' is already a user in Roster (contacts are people without a login); make the row a user to update them'
+     from app_user u
+     where r.csv_import_id = $1 and r.kind = 'contact' and r.outcome = 'create'
+       and coalesce(r.data->>'email', '') <> ''
+       and u.account_id = $2 and lower(btrim(u.email)) = r.key`,
+    [importId, accountId],
+  );
+  await exec(
+    `/* csv:diff-named */ with m as (
+       select distinct on (r.id) r.id, c.id as contact_id,
+         (r.data->>'name') is distinct from c.name
+           or (r.data->>'phone' is not null and r.data->>'phone' is distinct from c.phone)
+           or (r.data->>'company' is not null and r.data->>'company' is distinct from c.company)
+           or (r.data->>'title' is not null and r.data->>'title' is distinct from c.title)
+           or (r.data->>'notes' is not null and r.data->>'notes' is distinct from c.notes) as changed
+       from csv_import_row r
+       join contact c on c.account_id = $2 and c.email is null
+         and lower(btrim(c.name)) = lower(btrim(r.data->>'name'))
+         and lower(btrim(coalesce(c.company, ''))) = lower(btrim(coalesce(r.data->>'company', '')))
+       where r.csv_import_id = $1 and r.kind = 'contact' and r.outcome = 'create'
+         and coalesce(r.data->>'email', '') = ''
+       order by r.id, c.created_at, c.id
+     )
+     update csv_import_row r set target_id = m.contact_id,
+       outcome = case when m.changed then 'update' else 'unchanged' end
+     from m where r.id = m.id`,
+    [importId, accountId],
+  );
+}

@@ -1,0 +1,89 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { JobQueue } from '../../shared/jobs.ts';
+import type { IAccount } from '../accounts/account.entity.ts';
+import type { Actor, SeatService, SeatUsage } from '../seats/seat.service.ts';
+import type { CsvRowResult, ICsvImport } from './csv-import.entity.ts';
+import type { ContactRow, UserRow } from './csv-rows.ts';
+
+export const CSV_JOBS = { preview: 'csv-import.preview', run: 'csv-import.run' } as const;
+
+/** How many row errors a preview or a summary shows; the error file has them all. */
+export const FIRST_ERRORS = 10;
+
+/** What a user row holds once previewed: the checked values plus what the preview resolved. */
+export type UserData = Omit<UserRow, 'kind' | 'permissionSet'> & {
+  permissionSetId: string | null;
+  seatNeeded: boolean;
+  /** The role as the file gave it (null when empty); `role` is what the user will have. */
+  givenRole?: string | null;
+  /** The permission set the file named, resolved to its id. */
+  setId?: string | null;
+  /** An existing user the import will invite. */
+  invite?: boolean;
+};
+export type ContactData = Omit<ContactRow, 'kind'>;
+
+export type PreviewCounts = {
+  rows: number;
+  create: number;
+  update: number;
+  unchanged: number;
+  error: number;
+  users: number;
+  contacts: number;
+  /** Paid seats the import would take: invitations asked for new or locked users with a paid role. */
+  seatsNeeded: number;
+  invitations: number;
+};
+
+export type ResultCounts = {
+  created: number;
+  updated: number;
+  kept: number;
+  failed: number;
+  noSeat: number;
+  invited: number;
+};
+
+export type RowError = { line: number; reason: string };
+
+export type PreviewSummary = {
+  csvImport: ICsvImport;
+  counts: PreviewCounts;
+  seats: SeatUsage;
+  warnings: string[];
+  firstErrors: RowError[];
+};
+
+export type ImportSummary = {
+  csvImport: ICsvImport;
+  counts: PreviewCounts & ResultCounts;
+  firstErrors: RowError[];
+};
+
+export type RunHooks = {
+  /** Called after every batch with the rows applied so far. */
+  onProgress?(done: number, total: number): void;
+  /** Stops after this many batches, as a process that dies there would. */
+  maxBatches?: number;
+  /** Runs inside each batch's transaction just before it commits; throwing rolls the batch back. */
+  beforeCommit?(batch: number): Promise<void> | void;
+};
+
+export type StartResult =
+  | { status: 'started'; csvImport: ICsvImport }
+  | { status: 'unchanged'; csvImport: ICsvImport };
+
+/** A staged row as a batch reads it. */
+export type BatchRow = { id: string; line: number; kind: 'user' | 'contact'; data: Record<string, any> };
+/** What applying one row did. */
+export type Applied = { result: CsvRowResult; error?: string; invited?: boolean };
+/** Everything a batch's statements need. */
+export type ApplyContext = {
+  tx: EntityManager;
+  account: IAccount;
+  actor: Actor;
+  importId: string;
+  jobs: JobQueue;
+  seats: SeatService;
+};

@@ -1,0 +1,390 @@
+import { initORM, type ORM } from '../../../src/db/orm.ts';
+import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
+import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
+import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
+import { Contact } from '../../../src/features/contacts/contact.entity.ts';
+import { CsvImport, CsvImportRow } from '../../../src/features/csv-import/csv-import.entity.ts';
+import {
+  CSV_JOBS,
+  CsvImportService,
+  type PreviewSummary,
+} from '../../../src/features/csv-import/csv-import.service.ts';
+import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
+import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
+import { type Actor, SeatService } from '../../../src/features/seats/seat.service.ts';
+import { DomainError } from '../../../src/shared/errors.ts';
+import { JobQueue } from '../../../src/shared/jobs.ts';
+import { createLogger } from '../../../src/shared/logger.ts';
+import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
+
+// The staging path of the CSV import on real Postgres: rows COPied into csv_import_row, decided there
+// with set-based SQL, and applied in set-based batches.
+
+let db: TestDatabase;
+let orm: ORM;
+let jobs: JobQueue;
+let seats: SeatService;
+let service: CsvImportService;
+
+const admin: Actor = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' };
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  orm = await initORM(db.url);
+  jobs = await JobQueue.start(db.url, createLogger('silent'));
+  await jobs.define(CSV_JOBS.run, async () => {});
+  // Deliveries stay queued, so the test can count them.
+  await jobs.boss.createQueue(INVITE_JOBS.deliver);
+  seats = new SeatService(jobs);
+  service = new CsvImportService({ orm, jobs, seats });
+});
+afterAll(async () => {
+  await jobs.stop();
+  await orm.close(true);
+  await db.drop();
+});
+
+let n = 0;
+async function freshAccount(seatLimit = 1000): Promise<IAccount> {
+  const em = orm.em.fork();
+  const account = await ensureAccount(em, `T_STAGE_${++n}`);
+  await em.getConnection().execute('update account set seat_limit = ? where id = ?', [seatLimit, account.id]);
+  return account;
+}
+
+async function preview(
+  account: IAccount,
+  content: Buffer | string | AsyncIterable<Uint8Array>,
+  using = service,
+): Promise<PreviewSummary> {
+  const { csvImport } = await using.begin(orm.em.fork(), account, {
+    uploadedBy: 'UADMIN',
+    fileName: 'people.csv',
+    fileId: `FS${++n}`,
+  });
+  return using.preview(csvImport.id, typeof content === 'string' ? Buffer.from(content) : content);
+}
+
+async function importNow(account: IAccount, summary: PreviewSummary, using = service) {
+  expect((await using.start(orm.em.fork(), account, summary.csvImport.id, admin)).status).toBe('started');
+  const done = await using.run(summary.csvImport.id);
+  if (!done) throw new Error('the import did not finish');
+  return done;
+}
+
+const usersOf = (account: IAccount) => orm.em.fork().find(User, { account }, { orderBy: { email: 'asc' } });
+const deliveryJobs = async (account: IAccount) => {
+  const [row] = await orm.em
+    .fork()
+    .getConnection()
+    .execute<{ n: number }[]>(
+      `select count(*)::int as n from pgboss.job j join invitation i on i.id = (j.data->>'invitationId')::uuid
+     where j.name = ? and i.account_id = ?`,
+      [INVITE_JOBS.deliver, account.id],
+    );
+  return row?.n ?? 0;
+};
+
+/** The bytes in chunks of `size`, as a download hands them over. */
+async function* chunked(bytes: Buffer, size: number): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < bytes.length; i += size) yield new Uint8Array(bytes.subarray(i, i + size));
+}
+
+describe('staging a file', () => {
+  it('finds duplicates anywhere in a large file, whatever their case, and keeps the first', async () => {
+    const account = await freshAccount();
+    const lines = ['first_name,email'];
+    for (let i = 0; i < 1500; i++) lines.push(`P${i},p${i}@acme.test`);
+    lines.push('Again,P3@ACME.test', 'Twice,  p1499@acme.test  ');
+    const summary = await preview(account, lines.join('\n'));
+    expect(summary.counts).toMatchObject({ rows: 1502, create: 1500, error: 2 });
+    expect(summary.firstErrors).toEqual([
+      { line: 1502, reason: 'email P3@ACME.test is also on line 5' },
+      { line: 1503, reason: 'email p1499@acme.test is also on line 1501' },
+    ]);
+  });
+
+  it('matches existing people and contacts by email whatever its case and spaces', async () => {
+    const account = await freshAccount();
+    const em = orm.em.fork();
+    em.create(User, {
+      account,
+      email: 'Mixed@Case.test',
+      role: 'employee',
+      status: 'locked',
+      firstName: 'M',
+    });
+    em.create(Contact, { account, name: 'Cy Contact', email: 'CY@case.test' });
+    await em.flush();
+    const summary = await preview(
+      account,
+      'type,first_name,last_name,email\nuser,M,,mixed@CASE.test\ncontact,Cy,Contact,cy@Case.Test\nuser,New,,new@case.test\n',
+    );
+    expect(summary.counts).toMatchObject({ rows: 3, create: 1, unchanged: 2, error: 0 });
+    const done = await importNow(account, summary);
+    expect(done.counts).toMatchObject({ created: 1, kept: 2 });
+    expect((await usersOf(account)).map((u) => u.email)).toEqual(['Mixed@Case.test', 'new@case.test']);
+    expect(await orm.em.fork().count(Contact, { account })).toBe(1);
+  });
+
+  it('reads a download in chunks: a character split between chunks, and Windows-1252 found late', async () => {
+    const account = await freshAccount();
+    const utf8 = Buffer.from(
+      'first_name,last_name,email\nJosé,Müller,jose@acme.test\nZoë,Ångström,zoe@acme.test\n',
+    );
+    const split = await preview(account, chunked(utf8, 29));
+    const rows = await orm.em
+      .fork()
+      .find(CsvImportRow, { csvImport: split.csvImport.id }, { orderBy: { line: 'asc' } });
+    expect(rows.map((r) => [r.data.firstName, r.data.lastName])).toEqual([
+      ['José', 'Müller'],
+      ['Zoë', 'Ångström'],
+    ]);
+
+    const ascii = 'first_name,email\n'.concat(
+      ...Array.from({ length: 300 }, (_, i) => `A${i},a${i}@acme.test\n`),
+    );
+    const latin = Buffer.concat([
+      Buffer.from(ascii),
+      Buffer.from([0x52, 0xe9, 0x6d, 0x79]),
+      Buffer.from(',remy@acme.test\n'),
+    ]);
+    const late = await preview(account, chunked(latin, 1024));
+    const [remy] = await orm.em.fork().find(CsvImportRow, { csvImport: late.csvImport.id, line: 302 });
+    expect(remy?.data.firstName).toBe('Rémy');
+  });
+
+  it('refuses an over-long header or cell at preview, naming the limit', async () => {
+    const account = await freshAccount();
+    const err = await preview(account, `first_name,email,${'x'.repeat(101)}\nA,a@acme.test,1\n`).catch(
+      (e) => e,
+    );
+    expect(err).toBeInstanceOf(DomainError);
+    expect(err.message).toContain('The header of column 3');
+    expect(err.message).toContain('is longer than 100 characters, the limit for a column name');
+
+    const summary = await preview(
+      account,
+      [
+        'type,first_name,last_name,email,notes,extra',
+        `user,Long,Cell,long@acme.test,,${'y'.repeat(5001)}`,
+        `contact,${'F'.repeat(200)},${'L'.repeat(200)},,,`,
+        `user,${'N'.repeat(256)},,name@acme.test,,`,
+        'user,Fine,Row,fine@acme.test,,',
+      ].join('\n'),
+    );
+    expect(summary.counts).toMatchObject({ rows: 4, create: 1, error: 3 });
+    expect(summary.firstErrors).toEqual([
+      { line: 2, reason: 'the extra cell is longer than 5,000 characters, the limit for a cell' },
+      {
+        line: 3,
+        reason: "the contact's name (first_name and last_name together) is longer than 255 characters",
+      },
+      { line: 4, reason: 'first_name is longer than 255 characters' },
+    ]);
+  });
+
+  it('refuses a file with more rows than the limit, saying so, and keeps nothing of it', async () => {
+    const account = await freshAccount();
+    const limited = new CsvImportService({ orm, jobs, seats, maxRows: 3 });
+    const err = await preview(
+      account,
+      'first_name,email\na,a@x.test\nb,b@x.test\nc,c@x.test\nd,d@x.test\n',
+      limited,
+    ).catch((e) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect(err.message).toBe(
+      'people.csv has more than 3 rows, the limit for one file. Split it into smaller files and upload them one by one.',
+    );
+    const failed = await orm.em.fork().find(CsvImport, { account, status: 'failed' });
+    expect(failed).toHaveLength(1);
+    expect(await orm.em.fork().count(CsvImportRow, { csvImport: failed[0]?.id })).toBe(0);
+  });
+});
+
+describe('applying staged rows', () => {
+  it('changes nothing, not even an audit event, when the same file is imported again', async () => {
+    const account = await freshAccount();
+    const file = [
+      'type,first_name,last_name,email,company,send_invitation',
+      'user,Ann,One,ann@acme.test,,yes',
+      'user,Ben,Two,ben@acme.test,,no',
+      'contact,Cat,Three,cat@acme.test,Acme,',
+      'contact,Dan,Four,,Acme,',
+    ].join('\n');
+    await importNow(account, await preview(account, file));
+    const events = await orm.em.fork().count(AuditEvent, { account });
+    const invitations = await orm.em.fork().count(Invitation, { account });
+    const again = await preview(account, file);
+    expect(again.counts).toMatchObject({ create: 0, update: 0, unchanged: 4, invitations: 0 });
+    expect(await service.completeUnchanged(again.csvImport.id)).toBe(true);
+    expect(await orm.em.fork().count(AuditEvent, { account, action: { $ne: 'csv_import.completed' } })).toBe(
+      events - 1,
+    );
+    expect(await orm.em.fork().count(Invitation, { account })).toBe(invitations);
+    expect(await deliveryJobs(account)).toBe(1);
+  });
+
+  it('resumes a stop in the middle of invited rows with no duplicate and no lost row', async () => {
+    const account = await freshAccount();
+    const small = new CsvImportService({ orm, jobs, seats, batchSize: 7 });
+    const lines = ['type,first_name,last_name,email,company,send_invitation'];
+    for (let i = 0; i < 20; i++) lines.push(`user,In,${i},in${i}@acme.test,,yes`);
+    for (let i = 0; i < 10; i++) lines.push(`contact,Co,${i},,Co ${i % 2},`);
+    const summary = await preview(account, lines.join('\n'), small);
+    const id = summary.csvImport.id;
+    expect((await small.start(orm.em.fork(), account, id, admin)).status).toBe('started');
+    expect(await small.run(id, { maxBatches: 1 })).toBeNull();
+    await expect(
+      small.run(id, {
+        beforeCommit: (batch) => {
+          if (batch === 1) throw new Error('killed');
+        },
+      }),
+    ).rejects.toThrow('killed');
+    expect(await small.progress(id)).toEqual({ done: 14, total: 30 });
+    const done = await small.run(id);
+    expect(done?.counts).toMatchObject({ created: 30, failed: 0, invited: 20 });
+    const users = await usersOf(account);
+    expect(users).toHaveLength(20);
+    expect(users.every((u) => u.status === 'invited')).toBe(true);
+    expect(await orm.em.fork().count(Invitation, { account })).toBe(20);
+    expect(await deliveryJobs(account)).toBe(20);
+    expect(await orm.em.fork().count(Contact, { account })).toBe(10);
+    expect(await orm.em.fork().count(AuditEvent, { account, action: 'seat.taken' })).toBe(
+      users.filter((u) => u.role !== 'client').length,
+    );
+    expect((await seats.usage(orm.em.fork(), account)).used).toBe(20);
+  });
+
+  it('applies every row once when two workers run the same import at the same time', async () => {
+    const account = await freshAccount();
+    const small = new CsvImportService({ orm, jobs, seats, batchSize: 5 });
+    const lines = ['first_name,email,send_invitation'];
+    for (let i = 0; i < 30; i++) lines.push(`Twin${i},twin${i}@acme.test,${i % 2 ? 'yes' : 'no'}`);
+    const summary = await preview(account, lines.join('\n'), small);
+    const id = summary.csvImport.id;
+    expect((await small.start(orm.em.fork(), account, id, admin)).status).toBe('started');
+    const [a, b] = await Promise.all([small.run(id), small.run(id)]);
+    expect([a?.csvImport.status, b?.csvImport.status]).toEqual(['completed', 'completed']);
+    expect(a?.counts).toMatchObject({ created: 30, failed: 0, invited: 15 });
+    expect(await orm.em.fork().count(User, { account })).toBe(30);
+    expect(await orm.em.fork().count(Invitation, { account })).toBe(15);
+    expect(await deliveryJobs(account)).toBe(15);
+    expect(
+      await orm.em.fork().count(AuditEvent, { account, action: 'csv_import.completed', subjectId: id }),
+    ).toBe(1);
+  });
+
+  it('stops giving seats at the limit: the first rows are invited, the rest are errors, used stays at the limit', async () => {
+    const account = await freshAccount(5);
+    const small = new CsvImportService({ orm, jobs, seats, batchSize: 4 });
+    const lines = ['first_name,email,role,send_invitation'];
+    for (let i = 0; i < 12; i++) lines.push(`S${i},s${String(i).padStart(2, '0')}@acme.test,employee,yes`);
+    lines.push('Cli,client@acme.test,client,yes');
+    const summary = await preview(account, lines.join('\n'), small);
+    expect(summary.counts).toMatchObject({ seatsNeeded: 12, invitations: 13 });
+    const done = await importNow(account, summary, small);
+    expect(done.counts).toMatchObject({ created: 6, failed: 7, noSeat: 7, invited: 6 });
+    expect(done.firstErrors[0]).toEqual({
+      line: 7,
+      reason:
+        'no paid seat free (5 of 5 used), so s05@acme.test was not imported; raise the limit with /seats and import the error file',
+    });
+    expect((await seats.usage(orm.em.fork(), account)).used).toBe(5);
+    expect((await usersOf(account)).map((u) => u.email)).toEqual([
+      'client@acme.test',
+      's00@acme.test',
+      's01@acme.test',
+      's02@acme.test',
+      's03@acme.test',
+      's04@acme.test',
+    ]);
+    const errors = (await service.errorFile(summary.csvImport.id))?.toString() ?? '';
+    expect(errors.split('\r\n').filter((l) => l.includes('no paid seat free'))).toHaveLength(7);
+  });
+
+  it('locks the account only in batches that take seats', async () => {
+    const account = await freshAccount();
+    // Whether another transaction could lock the account row at the moment a batch is about to commit.
+    // Every row a batch inserts refers to the account, and its foreign key holds a KEY SHARE lock on it
+    // until commit (a plain FOR UPDATE waits for that, for one batch); anything stronger is the seats.
+    const probe = async (file: string) => {
+      const summary = await preview(account, file);
+      expect((await service.start(orm.em.fork(), account, summary.csvImport.id, admin)).status).toBe(
+        'started',
+      );
+      let seen = 'not run';
+      await service.run(summary.csvImport.id, {
+        beforeCommit: async () => {
+          seen = await orm.em
+            .fork()
+            .transactional(async (tx) => {
+              await tx
+                .getConnection()
+                .execute(
+                  'select id from account where id = ? for no key update nowait',
+                  [account.id],
+                  'all',
+                  tx.getTransactionContext(),
+                );
+              return 'free';
+            })
+            .catch((err: Error) => (/could not obtain lock/.test(err.message) ? 'locked' : err.message));
+        },
+      });
+      return seen;
+    };
+    expect(await probe('first_name,email,company\nPlain,plain@acme.test,\n')).toBe('free');
+    expect(await probe('first_name,email,send_invitation\nPaid,paid@acme.test,yes\n')).toBe('locked');
+  });
+
+  it('reports a row that fails at write time as that row, and writes the others', async () => {
+    const account = await freshAccount();
+    const summary = await preview(
+      account,
+      [
+        'type,first_name,last_name,email,company,send_invitation',
+        'contact,Ok,One,ok1@acme.test,,',
+        'contact,Refused,Row,refused@acme.test,,',
+        'contact,Ok,Two,ok2@acme.test,,',
+        'user,Ivy,Inv,ivy@acme.test,,yes',
+        'user,Lou,Locked,lou@acme.test,,no',
+      ].join('\n'),
+    );
+    expect(summary.counts).toMatchObject({ create: 5, error: 0 });
+    // Something the preview could not know: the database refuses one of the rows when it is written.
+    const conn = orm.em.fork().getConnection();
+    await conn.execute(`create function refuse_contact() returns trigger language plpgsql as $$
+      begin
+        if new.email = 'refused@acme.test' then raise exception 'contact refused by a rule'; end if;
+        return new;
+      end $$`);
+    await conn.execute(
+      'create trigger refuse_contact before insert on contact for each row execute function refuse_contact()',
+    );
+    try {
+      const done = await importNow(account, summary);
+      expect(done.counts).toMatchObject({ created: 4, failed: 1, invited: 1 });
+      expect(done.firstErrors).toEqual([
+        { line: 3, reason: 'could not be written: contact refused by a rule' },
+      ]);
+    } finally {
+      await conn.execute('drop trigger refuse_contact on contact');
+      await conn.execute('drop function refuse_contact()');
+    }
+    expect(
+      (await orm.em.fork().find(Contact, { account }, { orderBy: { email: 'asc' } })).map((c) => c.email),
+    ).toEqual(['ok1@acme.test', 'ok2@acme.test']);
+    expect((await usersOf(account)).map((u) => [u.email, u.status])).toEqual([
+      ['ivy@acme.test', 'invited'],
+      ['lou@acme.test', 'locked'],
+    ]);
+    expect(await orm.em.fork().count(Invitation, { account })).toBe(1);
+    expect(await deliveryJobs(account)).toBe(1);
+    expect(await service.errorFile(summary.csvImport.id).then((b) => b?.toString())).toContain(
+      'refused@acme.test',
+    );
+  });
+});
