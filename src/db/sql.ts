@@ -55,10 +55,29 @@ sql.join = (parts: readonly Sql[], separator: string): Sql =>
  */
 export async function query<T = Record<string, unknown>>(em: EntityManager, statement: Sql): Promise<T[]> {
   const { text, values } = statement.compile();
+  return run<T>(em, text, values);
+}
+
+/** Runs a statement whose text already holds `$1..$n` placeholders; see {@link statements}. */
+export type Statements = <T = Record<string, unknown>>(text: string, values?: unknown[]) => Promise<T[]>;
+
+/**
+ * The same as {@link query}, for long set-based statements written with Postgres' own `$1..$n`
+ * placeholders (the CSV import's batches, whose rows travel as one JSON parameter). The text is sent as
+ * written and the values as bind parameters.
+ */
+export function statements(em: EntityManager): Statements {
+  return (text, values = []) => run(em, text, values);
+}
+
+/** A value sent as one jsonb parameter (`$1::jsonb`). */
+export const json = (value: unknown): string => JSON.stringify(value);
+
+async function run<T>(em: EntityManager, text: string, values: readonly unknown[]): Promise<T[]> {
   const trx = em.getTransactionContext<Transaction<unknown>>();
   try {
     const result = await (trx ?? em.getConnection().getClient()).executeQuery(
-      CompiledQuery.raw(text, values),
+      CompiledQuery.raw(text, [...values]),
     );
     return result.rows as T[];
   } catch (err) {

@@ -1,4 +1,5 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { statements } from '../../db/sql.ts';
 import { DomainError, isDomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount } from '../accounts/account.entity.ts';
@@ -9,7 +10,6 @@ import { type CsvSource, MAX_ROWS } from './csv-reader.ts';
 import { errorFile } from './import-error-file.ts';
 import { firstErrors, previewFile } from './import-preview.ts';
 import { importProgress, runImport } from './import-run.ts';
-import { sql } from './import-sql.ts';
 import {
   CSV_JOBS,
   type ImportSummary,
@@ -67,7 +67,7 @@ export class CsvImportService {
     account: IAccount,
     input: { uploadedBy: string; fileName: string; fileId: string; channelId?: string | null },
   ): Promise<{ csvImport: ICsvImport; duplicate: boolean }> {
-    const [inserted] = await sql(em)<{ id: string }>(
+    const [inserted] = await statements(em)<{ id: string }>(
       `insert into csv_import (id, account_id, uploaded_by, file_name, file_id, status, channel_id)
        values (gen_random_uuid(), $1, $2, $3, $4, 'reading', $5)
        on conflict (account_id, file_id) where file_id is not null do nothing returning id`,
@@ -81,7 +81,7 @@ export class CsvImportService {
 
   /** Rejects the file as a whole: nothing of it is kept but the reason. */
   async reject(importId: string, reason: string): Promise<void> {
-    const exec = sql(this.orm.em.fork());
+    const exec = statements(this.orm.em.fork());
     const moved = await exec(
       `update csv_import set status = 'failed', error = $1, finished_at = now(), updated_at = now()
        where id = $2 and status = 'reading' returning id`,
@@ -121,7 +121,7 @@ export class CsvImportService {
       counts: csvImport.counts as PreviewCounts,
       seats: await this.seats.usage(em, csvImport.account.getEntity()),
       warnings: csvImport.warnings,
-      firstErrors: await firstErrors(sql(em), importId),
+      firstErrors: await firstErrors(statements(em), importId),
     };
   }
 
@@ -137,7 +137,7 @@ export class CsvImportService {
   async start(em: EntityManager, account: IAccount, importId: string, actor: Actor): Promise<StartResult> {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can import people from a CSV file.');
     return em.transactional(async (tx) => {
-      const [moved] = await sql(tx)<{ id: string }>(
+      const [moved] = await statements(tx)<{ id: string }>(
         `update csv_import set status = 'importing', imported_by = $1, started_at = now(), updated_at = now()
          where id = $2 and account_id = $3 and status = 'previewed' returning id`,
         [actor.slackUserId, importId, account.id],
@@ -164,7 +164,7 @@ export class CsvImportService {
   async cancel(em: EntityManager, account: IAccount, importId: string, actor: Actor): Promise<StartResult> {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can cancel an import.');
     return em.transactional(async (tx) => {
-      const [moved] = await sql(tx)<{ id: string }>(
+      const [moved] = await statements(tx)<{ id: string }>(
         `update csv_import set status = 'cancelled', finished_at = now(), updated_at = now()
          where id = $1 and account_id = $2 and status = 'previewed' returning id`,
         [importId, account.id],
@@ -191,7 +191,7 @@ export class CsvImportService {
    */
   async completeUnchanged(importId: string): Promise<boolean> {
     return this.orm.em.fork().transactional(async (tx) => {
-      const [moved] = await sql(tx)<{
+      const [moved] = await statements(tx)<{
         account_id: string;
         uploaded_by: string;
         file_name: string;
@@ -220,7 +220,7 @@ export class CsvImportService {
 
   /** Imports stuck in `importing` (their process died): the job queue runs them again at startup. */
   async unfinished(): Promise<string[]> {
-    const rows = await sql(this.orm.em.fork())<{ id: string }>(
+    const rows = await statements(this.orm.em.fork())<{ id: string }>(
       `select id from csv_import where status = 'importing' order by started_at`,
     );
     return rows.map((r) => r.id);

@@ -1,5 +1,5 @@
+import { json, statements } from '../../db/sql.ts';
 import { applyInvitations, planInvitations } from './import-invitations.ts';
-import { json, sql } from './import-sql.ts';
 import type { Applied, ApplyContext, BatchRow } from './import-types.ts';
 
 /**
@@ -24,7 +24,7 @@ let savepoints = 0;
  * fault, which is reported as that row's error while every other row is written.
  */
 export async function applyRows(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<string, Applied>> {
-  const exec = sql(ctx.tx);
+  const exec = statements(ctx.tx);
   const name = `csv_rows_${++savepoints}`;
   await exec(`savepoint ${name}`);
   try {
@@ -72,7 +72,7 @@ function outcomes(rows: BatchRow[], created: { id: string }[], updated: { id: st
 
 /** Users without an invitation, set-based: created locked (no login, no seat), or their details updated. */
 async function applyUsers(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<string, Applied>> {
-  const exec = sql(ctx.tx);
+  const exec = statements(ctx.tx);
   const toInput = (list: BatchRow[]) =>
     json(
       list.map((r) => ({
@@ -149,7 +149,7 @@ async function applyUsers(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<stri
 
 /** Contacts with an email, set-based: created, or updated by email. */
 async function applyContacts(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<string, Applied>> {
-  const changed = await sql(ctx.tx)<{ id: string; inserted: boolean }>(
+  const changed = await statements(ctx.tx)<{ id: string; inserted: boolean }>(
     `/* csv:contacts */ with x as (select * from jsonb_to_recordset($1::jsonb) as x(id bigint, name text, email text, phone text,
        company text, title text, notes text)),
      up as (
@@ -184,7 +184,7 @@ async function applyContacts(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<s
 
 /** Contacts without an email, set-based: matched on name and company, so a second import finds them. */
 async function applyNamedContacts(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<string, Applied>> {
-  const changed = await sql(ctx.tx)<{ id: string; what: 'created' | 'updated' }>(
+  const changed = await statements(ctx.tx)<{ id: string; what: 'created' | 'updated' }>(
     `/* csv:named-contacts */ with x as (select * from jsonb_to_recordset($1::jsonb) as x(id bigint, name text, phone text,
        company text, title text, notes text)),
      m as (

@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { statements } from '../../db/sql.ts';
 import { CsvImport } from './csv-import.entity.ts';
 import { BOM, csvLine } from './csv-writer.ts';
-import { sql } from './import-sql.ts';
 
 /**
  * The error file of an import: the header and every row in error as they were in the file, with `line`
@@ -10,7 +10,7 @@ import { sql } from './import-sql.ts';
 export async function errorFile(orm: MikroORM, importId: string): Promise<Buffer | null> {
   const em = orm.em.fork();
   const csvImport = await em.findOneOrFail(CsvImport, importId);
-  const exec = sql(em);
+  const exec = statements(em);
   // Each page is turned into bytes at once: a million rows in error would not fit in the heap as text.
   const parts: Buffer[] = [];
   let after = 0;

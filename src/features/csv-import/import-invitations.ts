@@ -1,11 +1,11 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Transaction } from 'kysely';
 import { CompiledQuery } from 'kysely';
+import { json, statements } from '../../db/sql.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import { INVITE_JOBS } from '../invites/invitation.service.ts';
 import { isPaidRole, type Role } from '../people/user.entity.ts';
 import type { SeatService, SeatUsage } from '../seats/seat.service.ts';
-import { json, sql } from './import-sql.ts';
 import type { Applied, ApplyContext, BatchRow } from './import-types.ts';
 
 type Current = { id: string; user_id: string | null; status: string | null; role: Role | null };
@@ -26,7 +26,7 @@ export async function lockSeatsForBatch(
   seats: SeatService,
   account: IAccount,
 ): Promise<SeatUsage> {
-  await sql(tx)('select id from account where id = $1 for update', [account.id]);
+  await statements(tx)('select id from account where id = $1 for no key update', [account.id]);
   return seats.usage(tx, account);
 }
 
@@ -39,7 +39,7 @@ export type InvitationPlan = { actions: Action[]; profileOnly: BatchRow[] };
  * no invitation any more and come back as `profileOnly`, for the plain user update.
  */
 export async function planInvitations(ctx: ApplyContext, rows: BatchRow[]): Promise<InvitationPlan> {
-  const current = await sql(ctx.tx)<Current>(
+  const current = await statements(ctx.tx)<Current>(
     `/* csv:invited-current */ select x.id, u.id as user_id, u.status, u.role
      from jsonb_to_recordset($1::jsonb) as x(id bigint, email text)
      left join lateral (
@@ -80,7 +80,7 @@ export async function planInvitations(ctx: ApplyContext, rows: BatchRow[]): Prom
  * stay locked only from here to its commit.
  */
 export async function applyInvitations(ctx: ApplyContext, actions: Action[]): Promise<Map<string, Applied>> {
-  const exec = sql(ctx.tx);
+  const exec = statements(ctx.tx);
   const a = ctx.account.id;
   const who = ctx.actor.slackUserId;
   const applied = new Map<string, Applied>();

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { json, type Statements, statements } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import { PermissionSet } from '../accounts/account.entity.ts';
 import { isPaidRole, PAID_ROLES, type Role } from '../people/user.entity.ts';
@@ -11,7 +12,6 @@ import type { SeatService } from '../seats/seat.service.ts';
 import { CsvImport } from './csv-import.entity.ts';
 import { BinaryFileError, type CsvSource, MAX_ROWS, readCsvBatches } from './csv-reader.ts';
 import { checkRow, type Header, readHeader, rowKey } from './csv-rows.ts';
-import { json, sql } from './import-sql.ts';
 import {
   FIRST_ERRORS,
   type PreviewCounts,
@@ -65,7 +65,7 @@ export async function previewFile(
   if (csvImport.status !== 'reading') {
     throw new Error(`import ${importId} is ${csvImport.status}, not reading`);
   }
-  const exec = sql(em);
+  const exec = statements(em);
   // A preview that was interrupted and retried starts again from a clean slate.
   await exec('delete from csv_import_row where csv_import_id = $1', [importId]);
   const sets = await em.find(PermissionSet, { account }, { orderBy: { name: 'asc' } });
@@ -169,7 +169,7 @@ export async function previewFile(
   // Fresh statistics after a large COPY, so the diff joins against people and contacts are planned
   // for the rows that are really there; only the columns the joins use (the jsonb ones are costly).
   if (rows >= 10_000) await exec('analyze csv_import_row (csv_import_id, kind, key, outcome)');
-  await em.transactional((tx) => decideStaged(sql(tx), importId, account.id));
+  await em.transactional((tx) => decideStaged(statements(tx), importId, account.id));
   const [counts] = await exec<PreviewCounts>(
     `/* csv:preview-counts */ select count(*)::int as rows,
        count(*) filter (where outcome = 'create')::int as "create",
@@ -202,7 +202,7 @@ export async function previewFile(
 }
 
 /** The first rows in error of an import, in file order. */
-export function firstErrors(exec: ReturnType<typeof sql>, importId: string): Promise<RowError[]> {
+export function firstErrors(exec: Statements, importId: string): Promise<RowError[]> {
   return exec<RowError>(
     `select line, error as reason from csv_import_row
      where csv_import_id = $1 and (outcome = 'error' or result = 'error') order by line limit $2`,
@@ -217,7 +217,7 @@ export function firstErrors(exec: ReturnType<typeof sql>, importId: string): Pro
  * set the import would change, an invitation for a deactivated user); a contact row matching a contact
  * likewise, and one whose email belongs to a user is in error.
  */
-async function decideStaged(exec: ReturnType<typeof sql>, importId: string, accountId: string) {
+async function decideStaged(exec: Statements, importId: string, accountId: string) {
   await exec(
     `/* csv:dedupe */ update csv_import_row r set outcome = 'error',
        error = case when coalesce(r.data->>'email', '') <> ''

@@ -1,4 +1,5 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { json, statements } from '../../db/sql.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { Account } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
@@ -6,7 +7,6 @@ import type { Actor, SeatService } from '../seats/seat.service.ts';
 import { CsvImport } from './csv-import.entity.ts';
 import { applyRows } from './import-apply.ts';
 import { firstErrors } from './import-preview.ts';
-import { json, sql } from './import-sql.ts';
 import type {
   Applied,
   BatchRow,
@@ -30,7 +30,7 @@ export async function importProgress(
   orm: MikroORM,
   importId: string,
 ): Promise<{ done: number; total: number }> {
-  const [row] = await sql(orm.em.fork())<{ done: number; total: number }>(
+  const [row] = await statements(orm.em.fork())<{ done: number; total: number }>(
     `select count(*) filter (where applied_at is not null)::int as done, count(*)::int as total
        from csv_import_row where csv_import_id = $1 and outcome <> 'error'`,
     [importId],
@@ -67,7 +67,7 @@ export async function runImport(
       // each time the import has doubled them keeps its plans on the indexes, at a dozen cheap passes
       // for a million rows.
       for (const table of ['app_user', 'contact', 'invitation'])
-        await sql(em)(`analyze ${table} (account_id)`);
+        await statements(em)(`analyze ${table} (account_id)`);
       analyzedAt = applied;
     }
     const next = await deps.orm.em
@@ -99,7 +99,7 @@ async function applyBatch(
   hooks: RunHooks,
 ): Promise<{ count: number; last: string } | null> {
   const { importId, accountId, actor, after, batch } = at;
-  const exec = sql(tx);
+  const exec = statements(tx);
   // A batch commits its effects and its rows' applied marks together, so a commit lost in a crash
   // loses both and the batch is simply applied again on resume: no need to wait for the disk.
   await exec('set local synchronous_commit = off');
@@ -141,7 +141,7 @@ async function applyBatch(
 async function finish(orm: MikroORM, importId: string, actor: Actor): Promise<ImportSummary | null> {
   const em = orm.em.fork();
   await em.transactional(async (tx) => {
-    const exec = sql(tx);
+    const exec = statements(tx);
     const [r] = await exec<ResultCounts>(
       `select count(*) filter (where result = 'created')::int as created,
            count(*) filter (where result = 'updated')::int as updated,
@@ -178,6 +178,6 @@ async function finish(orm: MikroORM, importId: string, actor: Actor): Promise<Im
   return {
     csvImport,
     counts: csvImport.counts as PreviewCounts & ResultCounts,
-    firstErrors: await firstErrors(sql(em), importId),
+    firstErrors: await firstErrors(statements(em), importId),
   };
 }

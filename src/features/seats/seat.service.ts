@@ -98,7 +98,7 @@ export class SeatService {
   async lock(tx: EntityManager, account: IAccount): Promise<SeatUsage> {
     if (!tx.isInTransaction()) throw new Error('seats can only be locked inside a transaction');
     await tx.flush();
-    await query(tx, sql`select id from account where id = ${account.id} for update`);
+    await query(tx, sql`select id from account where id = ${account.id} for no key update`);
     return this.usage(tx, account);
   }
 
