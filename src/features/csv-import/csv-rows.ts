@@ -111,6 +111,9 @@ export type UserRow = {
   /** The permission set's name as written; null when the cell is empty. */
   permissionSet: string | null;
   sendInvitation: boolean;
+  /** Kept on the user's linked contact details, as converting a contact keeps them. */
+  company: string | null;
+  notes: string | null;
 };
 
 export type ContactRow = {
@@ -281,6 +284,8 @@ export function checkRow(header: Header, cells: string[]): RowCheck {
         role: r.role,
         permissionSet: r.permission_set,
         sendInvitation: r.send_invitation,
+        company: r.company,
+        notes: r.notes,
       },
     };
   }

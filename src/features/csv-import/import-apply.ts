@@ -60,7 +60,61 @@ async function applyAll(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<string
   const plan = invited.length ? await planInvitations(ctx, invited) : { actions: [], profileOnly: [] };
   if (users.length || plan.profileOnly.length) set(await applyUsers(ctx, [...users, ...plan.profileOnly]));
   if (plan.actions.length) set(await applyInvitations(ctx, plan.actions));
+  const detailed = rows.filter((r) => r.kind === 'user' && (r.data.company || r.data.notes));
+  if (detailed.length) {
+    for (const id of await applyUserDetails(ctx, detailed)) {
+      if (results.get(id)?.result === 'unchanged')
+        results.set(id, { ...results.get(id)!, result: 'updated' });
+    }
+  }
   return results;
+}
+
+/**
+ * A user row's company and notes, kept on the user's linked contact details as converting a contact
+ * keeps them: the first linked contact is updated, or one is made (without an email of its own, since
+ * the user's is their login). Returns the rows whose details changed.
+ */
+async function applyUserDetails(ctx: ApplyContext, rows: BatchRow[]): Promise<string[]> {
+  const changed = await statements(ctx.tx)<{ id: string }>(
+    `/* csv:user-details */ with x as (
+       select * from jsonb_to_recordset($1::jsonb) as x(id bigint, email text, name text, company text, notes text)),
+     u as (
+       select x.*, u.id as user_id, c.id as contact_id, c.company as old_company, c.notes as old_notes from x
+       join lateral (select id from app_user where account_id = $2 and lower(btrim(email)) = lower(btrim(x.email))) u on true
+       left join lateral (
+         select id, company, notes from contact where account_id = $2 and user_id = u.id order by created_at limit 1
+       ) c on true),
+     upd as (
+       update contact c set company = coalesce(u.company, c.company), notes = coalesce(u.notes, c.notes),
+         updated_at = now()
+       from u where c.id = u.contact_id
+         and ((u.company is not null and u.company is distinct from u.old_company)
+           or (u.notes is not null and u.notes is distinct from u.old_notes))
+       returning u.id),
+     ins as (
+       insert into contact (id, account_id, name, email, company, notes, user_id, added_by)
+       select gen_random_uuid(), $2::uuid, coalesce(nullif(btrim(u.name), ''), btrim(u.email)), null, u.company,
+         u.notes, u.user_id, $3::text
+       from u where u.contact_id is null
+       returning user_id)
+     select id from upd
+     union all select u.id from u join ins on ins.user_id = u.user_id`,
+    [
+      json(
+        rows.map((r) => ({
+          id: r.id,
+          email: r.data.email,
+          name: [r.data.firstName, r.data.lastName].filter(Boolean).join(' '),
+          company: r.data.company ?? null,
+          notes: r.data.notes ?? null,
+        })),
+      ),
+      ctx.account.id,
+      ctx.actor.slackUserId,
+    ],
+  );
+  return changed.map((c) => String(c.id));
 }
 
 function outcomes(rows: BatchRow[], created: { id: string }[], updated: { id: string }[]) {

@@ -237,10 +237,15 @@ async function decideStaged(exec: Statements, importId: string, accountId: strin
          (r.data->>'firstName' is not null and r.data->>'firstName' is distinct from u.first_name)
            or (r.data->>'lastName' is not null and r.data->>'lastName' is distinct from u.last_name)
            or (r.data->>'title' is not null and r.data->>'title' is distinct from u.title)
-           or (r.data->>'phone' is not null and r.data->>'phone' is distinct from u.phone) as changed
+           or (r.data->>'phone' is not null and r.data->>'phone' is distinct from u.phone)
+           or (r.data->>'company' is not null and r.data->>'company' is distinct from c.company)
+           or (r.data->>'notes' is not null and r.data->>'notes' is distinct from c.notes) as changed
        from csv_import_row r
        join app_user u on u.account_id = $2 and lower(btrim(u.email)) = r.key
        left join permission_set ps on ps.id = u.permission_set_id
+       left join lateral (
+         select company, notes from contact where account_id = $2 and user_id = u.id order by created_at limit 1
+       ) c on true
        where r.csv_import_id = $1 and r.kind = 'user' and r.outcome = 'create'
      )
      update csv_import_row r set target_id = m.user_id,

@@ -226,6 +226,34 @@ describe('applying staged rows', () => {
     expect(await deliveryJobs(account)).toBe(1);
   });
 
+  it("keeps a user row's company and notes on their contact details; the same file again changes nothing", async () => {
+    const account = await freshAccount();
+    const file = [
+      'type,first_name,last_name,email,company,notes,send_invitation',
+      'user,Eve,Five,eve@acme.test,Globex,Likes tea,no',
+      'user,Fay,Six,fay@acme.test,Initech,,yes',
+      'user,Gus,Seven,gus@acme.test,,,no',
+    ].join('\n');
+    await importNow(account, await preview(account, file));
+    const detailsOf = async (email: string) => {
+      const user = await orm.em.fork().findOneOrFail(User, { account, email });
+      return orm.em.fork().find(Contact, { account, user }, { orderBy: { createdAt: 'asc' } });
+    };
+    expect(await detailsOf('eve@acme.test')).toMatchObject([
+      { name: 'Eve Five', company: 'Globex', notes: 'Likes tea' },
+    ]);
+    expect(await detailsOf('fay@acme.test')).toMatchObject([{ company: 'Initech', notes: null }]);
+    expect(await detailsOf('gus@acme.test')).toEqual([]);
+
+    const again = await preview(account, file);
+    expect(again.counts).toMatchObject({ create: 0, update: 0, unchanged: 3 });
+
+    const changed = await preview(account, file.replace('Globex', 'Globex Ltd'));
+    expect(changed.counts).toMatchObject({ update: 1, unchanged: 2 });
+    await importNow(account, changed);
+    expect(await detailsOf('eve@acme.test')).toMatchObject([{ company: 'Globex Ltd', notes: 'Likes tea' }]);
+  });
+
   it('resumes a stop in the middle of invited rows with no duplicate and no lost row', async () => {
     const account = await freshAccount();
     const small = new CsvImportService({ orm, jobs, seats, batchSize: 7 });
