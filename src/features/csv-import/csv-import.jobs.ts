@@ -1,6 +1,7 @@
 import { isDomainError } from '../../shared/errors.ts';
 import { referenceId } from '../../shared/ids.ts';
 import type { Block } from '../../slack/blocks.ts';
+import { Account } from '../accounts/account.entity.ts';
 import type { Deps } from '../feature.ts';
 import { CsvImport, type ICsvImport } from './csv-import.entity.ts';
 import { CSV_JOBS, type CsvImportService } from './csv-import.service.ts';
@@ -142,7 +143,11 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
         await reporter.stop();
         if (!summary) return;
         log.info({ counts: summary.counts, seconds: seconds() }, 'CSV import completed');
-        await slack.chat.update({ channel, ts, ...summaryMessage(summary, seconds()) });
+        const em = orm.em.fork();
+        const account = await em.findOneOrFail(Account, summary.csvImport.account.id);
+        const locked = await deps.people.lockedFromImport(em, account, importId);
+        const { free } = await deps.seats.usage(em, account);
+        await slack.chat.update({ channel, ts, ...summaryMessage(summary, seconds(), { ...locked, free }) });
         if (summary.counts.noSeat) await uploadErrorFile(summary.csvImport, summary.counts.failed, 'import');
       } catch (err) {
         await reporter.stop();

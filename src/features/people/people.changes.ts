@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
@@ -7,7 +8,18 @@ import { queueInvitation } from '../invites/invitation.service.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import type { ISeatRequest } from '../seats/seat-request.entity.ts';
 import { lockUser } from './people.service.ts';
-import { displayName, type IUser, isPaidRole, type Role, SEAT_HOLDING_STATUSES } from './user.entity.ts';
+import {
+  displayName,
+  type IUser,
+  isPaidRole,
+  PAID_ROLES,
+  type Role,
+  SEAT_HOLDING_STATUSES,
+  User,
+} from './user.entity.ts';
+
+/** How many people one transaction of a bulk unlock takes: the seats stay locked only that long. */
+const BULK_BATCH = 100;
 
 /** The changes that may need a seat, each a kind of seat request. */
 export const PEOPLE_CHANGES = ['unlock', 'reactivate', 'role_change'] as const;
@@ -163,5 +175,64 @@ export class PeopleChanges {
     if (sendInvitation && kind !== 'role_change') {
       await queueInvitation(tx, this.jobs, { account, user, invitedBy: actorId, surface: 'slack' });
     }
+  }
+
+  /** The users an import created that are still locked: how many, and how many of them need a paid seat. */
+  async lockedFromImport(em: EntityManager, account: IAccount, importId: string) {
+    const [row] = await query<{ total: number; paid: number }>(
+      em,
+      sql`select count(*)::int as total, count(*) filter (where u.role = any(${PAID_ROLES}))::int as paid
+          from audit_event e join app_user u on u.id::text = e.subject_id
+          where e.account_id = ${account.id} and e.action = 'user.imported' and e.data->>'importId' = ${importId}
+            and u.account_id = ${account.id} and u.status = 'locked'`,
+    );
+    return { total: row?.total ?? 0, paid: row?.paid ?? 0 };
+  }
+
+  /**
+   * Unlocks and invites every user an import created that is still locked, in file order: clients
+   * always, paid roles while seats are free. Works in small transactions, so the account's seats are
+   * locked only for a moment at a time; stops cleanly at the limit and says how many are left.
+   */
+  async unlockImported(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    importId: string,
+  ): Promise<{ invited: number; left: number }> {
+    if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can unlock imported people.');
+    let invited = 0;
+    for (;;) {
+      const done = await em.transactional(async (tx) => {
+        const usage = await this.seats.lock(tx, account);
+        const pick = (paid: boolean, limit: number) =>
+          limit <= 0
+            ? Promise.resolve([] as { id: string }[])
+            : query<{ id: string }>(
+                tx,
+                sql`select u.id from audit_event e join app_user u on u.id::text = e.subject_id
+                    where e.account_id = ${account.id} and e.action = 'user.imported'
+                      and e.data->>'importId' = ${importId} and u.account_id = ${account.id}
+                      and u.status = 'locked' and (u.role = any(${PAID_ROLES})) = ${paid}
+                    order by e.id limit ${limit} for update of u skip locked`,
+              );
+        const rows = [
+          ...(await pick(false, BULK_BATCH)),
+          ...(await pick(true, Math.min(usage.free, BULK_BATCH))),
+        ];
+        for (const { id } of rows) {
+          const user = await tx.findOneOrFail(User, id, { refresh: true });
+          if (isPaidRole(user.role)) {
+            await this.seats.take(tx, account, { actor, subject: user.email });
+          }
+          await this.apply(tx, account, user, 'unlock', user.role, true, actor.slackUserId);
+        }
+        return rows.length;
+      });
+      invited += done;
+      if (done === 0) break;
+    }
+    const { total } = await this.lockedFromImport(em, account, importId);
+    return { invited, left: total };
   }
 }

@@ -376,3 +376,51 @@ describe('an import that stopped half way', () => {
     expect(await t.em().count(Contact, { company: 'Resume Co' })).toBe(700);
   });
 });
+
+describe('unlocking what an import left locked', () => {
+  it('offers Unlock and invite all with the seats it needs, stops at the limit, and finishes once seats are added', async () => {
+    const used = (await t.roster.deps.seats.usage(t.em(), await t.account())).used;
+    await t.setSeatLimit(used + 1);
+    const file = addFile(
+      'locked.csv',
+      [
+        'type,first_name,last_name,email,role,send_invitation',
+        'user,Lou,One,lou1@acme.test,employee,no',
+        'user,Lou,Two,lou2@acme.test,contractor,no',
+        'user,Lou,Three,lou3@acme.test,client,no',
+      ].join('\n'),
+    );
+    await shareInDm('UADMIN', file);
+    const preview = await readingOutcome('locked.csv', /Preview of locked\.csv/);
+    await t.slack.clickButton(preview, 'Import 3 rows', { user: 'UADMIN' });
+    const summary = await eventually(() =>
+      t.standin.messages.find((m) => m.method === 'chat.update' && m.text?.startsWith('Imported locked.csv')),
+    );
+    const shown = textOf(current('DUADMIN', summary.ts));
+    expect(shown).toContain('3 people are imported locked.');
+    expect(shown).toContain('2 of them need a paid seat; 1 seat is free. The first 1 get one');
+
+    // Only an admin may press it.
+    await t.slack.clickButton(current('DUADMIN', summary.ts), 'Unlock and invite all', { user: 'UMEMBER' });
+    await t.standin.waitForResponse((r) => /Only admins/.test(textOf(r.body)));
+    expect(await t.em().count(User, { email: { $like: 'lou%' }, status: 'locked' })).toBe(3);
+
+    await t.slack.clickButton(current('DUADMIN', summary.ts), 'Unlock and invite all', { user: 'UADMIN' });
+    const first = await t.standin.waitForResponse((r) =>
+      textOf(r.body).includes('Unlocked and invited 2 people'),
+    );
+    expect(textOf(first.body)).toContain('1 still locked: no paid seat was free');
+    const statusOf = async (email: string) => (await t.em().findOneOrFail(User, { email })).status;
+    expect(await statusOf('lou1@acme.test')).toBe('invited');
+    expect(await statusOf('lou2@acme.test')).toBe('locked');
+    expect(await statusOf('lou3@acme.test')).toBe('invited');
+    const usage = await t.roster.deps.seats.usage(t.em(), await t.account());
+    expect(usage.used).toBe(usage.limit);
+
+    await t.setSeatLimit(usage.limit + 1);
+    await t.slack.clickButton(current('DUADMIN', summary.ts), 'Unlock and invite all', { user: 'UADMIN' });
+    await t.standin.waitForResponse((r) => textOf(r.body).includes('Unlocked and invited 1 person'));
+    expect(await statusOf('lou2@acme.test')).toBe('invited');
+    await t.setSeatLimit(50);
+  });
+});

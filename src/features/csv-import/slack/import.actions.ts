@@ -4,7 +4,7 @@ import { DomainError } from '../../../shared/errors.ts';
 import { roster } from '../../../slack/context.ts';
 import type { Deps } from '../../feature.ts';
 import type { Actor } from '../../seats/seat.service.ts';
-import type { CsvImportStatus } from '../csv-import.entity.ts';
+import { CsvImport, type CsvImportStatus } from '../csv-import.entity.ts';
 import { CSV_JOBS, type CsvImportService } from '../csv-import.service.ts';
 import { templateFile } from '../csv-writer.ts';
 import { CSV_ACTIONS, NOT_ADMIN, previewMessage } from './import.message.ts';
@@ -32,6 +32,21 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
     if (!id.success) throw new DomainError('not_found', 'That import no longer exists.');
     return id.data;
   };
+
+  app.action<BlockButtonAction>(CSV_ACTIONS.unlockAll, async ({ ack, action, body, context, respond }) => {
+    await ack();
+    const actor = await adminActor(context, body.user.id);
+    const { em, account } = roster(context);
+    const id = parseId(action.value);
+    const csvImport = await em.findOne(CsvImport, { id, account });
+    if (!csvImport) throw new DomainError('not_found', 'That import no longer exists.');
+    const { invited, left } = await deps.people.unlockImported(em, account, actor, id);
+    await respond({
+      response_type: 'ephemeral',
+      replace_original: false,
+      text: `${invited ? `:envelope: Unlocked and invited ${invited.toLocaleString('en-US')} ${invited === 1 ? 'person' : 'people'} from ${csvImport.fileName}.` : `Nobody from ${csvImport.fileName} was left to unlock.`}${left ? ` ${left.toLocaleString('en-US')} still locked: no paid seat was free for them. Raise the limit with \`/seats N\` and press *Unlock and invite all* again.` : ''}`,
+    });
+  });
 
   for (const [actionId, verb] of [
     [CSV_ACTIONS.start, 'start'],

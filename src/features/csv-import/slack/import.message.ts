@@ -1,4 +1,4 @@
-import { actions, type Block, button, context, esc, section } from '../../../slack/blocks.ts';
+import { actions, type Block, button, context, esc, mrkdwn, plain, section } from '../../../slack/blocks.ts';
 import type { ImportSummary, PreviewSummary, RowError } from '../csv-import.service.ts';
 
 export const CSV_ACTIONS = {
@@ -7,6 +7,7 @@ export const CSV_ACTIONS = {
   resume: 'csv_import_resume',
   usersTemplate: 'csv_template_users',
   contactsTemplate: 'csv_template_contacts',
+  unlockAll: 'csv_import_unlock_all',
 } as const;
 
 export const IMPORT_SHORTCUT = 'import_csv';
@@ -146,7 +147,10 @@ export function stoppedMessage(importId: string, fileName: string, done: number,
 }
 
 /** The summary that replaces the progress message when the import is done. */
-export function summaryMessage(summary: ImportSummary, seconds: number) {
+/** Users an import left locked, and the seats free now: what Unlock and invite all would need. */
+export type StillLocked = { total: number; paid: number; free: number };
+
+export function summaryMessage(summary: ImportSummary, seconds: number, locked?: StillLocked) {
   const { counts, csvImport } = summary;
   const text = `Imported ${csvImport.fileName}: ${n(counts.created)} created, ${n(counts.updated)} updated, ${n(counts.kept)} unchanged, ${n(counts.failed)} in error.`;
   const lines = [
@@ -165,6 +169,7 @@ export function summaryMessage(summary: ImportSummary, seconds: number) {
   if (summary.firstErrors.length) {
     blocks.push(section(`*Errors*\n${errorLines(summary.firstErrors, counts.failed)}`));
   }
+  if (locked?.total) blocks.push(...unlockAllBlocks(csvImport.id, locked));
   blocks.push(
     context(
       counts.failed
@@ -198,4 +203,27 @@ export function importModal() {
       templateButtons(),
     ],
   };
+}
+
+/**
+ * The offer to unlock and invite everyone an import left locked, with the seats it needs said first, and
+ * what happens when there are not enough.
+ */
+export function unlockAllBlocks(importId: string, locked: StillLocked): Block[] {
+  const short = Math.max(0, locked.paid - locked.free);
+  const needs = locked.paid
+    ? `${plural(locked.paid, 'of them needs', 'of them need')} a paid seat; ${plural(locked.free, 'seat is', 'seats are')} free.${short ? ` The first ${n(locked.free)} get one; raise the limit with \`/seats N\` for the other ${n(short)}.` : ''}`
+    : 'All of them are clients: no paid seat is needed.';
+  return [
+    section(`*${plural(locked.total, 'person is', 'people are')} imported locked.* ${needs}`),
+    actions(`csv_unlock:${importId}`, {
+      ...button('Unlock and invite all', CSV_ACTIONS.unlockAll, importId, 'primary'),
+      confirm: {
+        title: plain('Unlock and invite?'),
+        text: mrkdwn(`Invite ${plural(locked.total, 'person', 'people')} now. ${needs}`),
+        confirm: plain('Unlock and invite'),
+        deny: plain('Cancel'),
+      },
+    } as ReturnType<typeof button>),
+  ];
 }
