@@ -201,7 +201,9 @@ describe('stopping in the middle of an import', () => {
       });
     } finally {
       process.kill(-(second.child.pid as number), 'SIGTERM');
-      expect(await second.exited).toBe(0);
+      const code = await second.exited;
+      if (code !== 0) console.log(second.output().slice(-3000));
+      expect(code).toBe(0);
     }
   }, 240_000);
 });

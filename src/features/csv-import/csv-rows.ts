@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { DomainError } from '../../shared/errors.ts';
-import { ROLES, type Role } from '../people/user.entity.ts';
+import { MISSING_LOGIN_DOMAIN, ROLES, type Role } from '../people/user.entity.ts';
 import { restore } from './csv-writer.ts';
 
 /** The columns Roster reads, in template order. */
@@ -114,6 +115,11 @@ export type UserRow = {
   /** Kept on the user's linked contact details, as converting a contact keeps them. */
   company: string | null;
   notes: string | null;
+  /**
+   * What the email column held when it was a name, not an address (exports from accounting systems do
+   * that): the user is imported locked with a placeholder login, and an admin gives them an email.
+   */
+  loginHint: string | null;
 };
 
 export type ContactRow = {
@@ -240,6 +246,41 @@ function quickParse(input: Record<string, string>): RowValues | null {
   return values;
 }
 
+/**
+ * A user row's email cell that holds a person's name rather than an address: a capitalised first and
+ * last name, no `@`. Anything else that is not an address stays an error.
+ */
+function loginHint(input: Record<string, string>): string | null {
+  const type = (input.type ?? '').toLowerCase() || 'user';
+  const value = (input.email ?? '').trim();
+  if (type !== 'user' || !value || value.includes('@') || value.length > 200) return null;
+  // A first and a last name, written as names are ("Ann Lee", "Zoë O'Neil", "Jan van Dijk"): one word
+  // alone ("not-an-email") or words in lower case ("not an email") stay an error.
+  const words = value.split(/ +/);
+  const isName =
+    words.length >= 2 &&
+    words.every((w) => /^\p{L}[\p{L}\p{M}'’.-]*$/u.test(w)) &&
+    /^\p{Lu}/u.test(words[0]!) &&
+    /^\p{Lu}/u.test(words.at(-1)!);
+  return isName ? value : null;
+}
+
+/** The same placeholder for the same name, so importing the file again finds the same person. */
+function missingLogin(hint: string): string {
+  const digest = createHash('sha256').update(hint.trim().toLowerCase()).digest('hex').slice(0, 20);
+  return `missing-${digest}@${MISSING_LOGIN_DOMAIN}`;
+}
+
+/** First and last name from the columns, else from `name`, else from the name that stood for the email. */
+function names(r: RowValues, hint: string | null): { firstName: string | null; lastName: string | null } {
+  const full = r.name ?? (!r.first_name && !r.last_name ? hint : null);
+  const [first, ...rest] = (full ?? '').split(/\s+/);
+  return {
+    firstName: r.first_name ?? (full ? first || null : null),
+    lastName: r.last_name ?? (full && !r.first_name ? rest.join(' ') || null : null),
+  };
+}
+
 /** Checks one record against the header: its cell count, then every value. */
 export function checkRow(header: Header, cells: string[]): RowCheck {
   const width = header.columns.length;
@@ -262,6 +303,16 @@ export function checkRow(header: Header, cells: string[]): RowCheck {
     const at = header.index[column];
     input[column] = at === undefined ? '' : restore((cells[at] ?? '').trim());
   }
+  const hint = loginHint(input);
+  if (hint) {
+    if (YES.has((input.send_invitation ?? '').toLowerCase())) {
+      return {
+        ok: false,
+        error: `email ${quoted(hint)} is a name, not an address, so no invitation can be sent; import the row without send_invitation and give them a login email on their card`,
+      };
+    }
+    input.email = missingLogin(hint);
+  }
   let r = quickParse(input);
   if (!r) {
     const parsed = rowSchema.safeParse(input);
@@ -271,14 +322,12 @@ export function checkRow(header: Header, cells: string[]): RowCheck {
     r = parsed.data;
   }
   if (r.type === 'user') {
-    const [first, ...rest] = (r.name ?? '').split(/\s+/);
     return {
       ok: true,
       row: {
         kind: 'user',
         email: r.email,
-        firstName: r.first_name ?? (r.name ? first || null : null),
-        lastName: r.last_name ?? (r.name && !r.first_name ? rest.join(' ') || null : null),
+        ...names(r, hint),
         title: r.title,
         phone: r.phone,
         role: r.role,
@@ -286,6 +335,7 @@ export function checkRow(header: Header, cells: string[]): RowCheck {
         sendInvitation: r.send_invitation,
         company: r.company,
         notes: r.notes,
+        loginHint: hint,
       },
     };
   }

@@ -138,20 +138,22 @@ async function applyUsers(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<stri
         phone: r.data.phone,
         role: r.data.role,
         permission_set_id: r.data.permissionSetId,
+        login_hint: r.data.loginHint ?? null,
       })),
     );
   const x = `jsonb_to_recordset($1::jsonb) as x(id bigint, email text, first_name text, last_name text,
-    title text, phone text, role text, permission_set_id uuid)`;
+    title text, phone text, role text, permission_set_id uuid, login_hint text)`;
   const a = ctx.account.id;
   const who = ctx.actor.slackUserId;
   const created = await exec<{ id: string }>(
     `/* csv:users-insert */ with x as (select * from ${x}),
      ins as (
        insert into app_user (id, account_id, email, first_name, last_name, title, phone, role, status,
-         permission_set_id, added_by)
+         permission_set_id, added_by, login_missing, login_hint)
        select gen_random_uuid(), $2::uuid, x.email, x.first_name, x.last_name, x.title, x.phone,
          coalesce(x.role, 'employee'), 'locked',
-         (select ps.id from permission_set ps where ps.id = x.permission_set_id and ps.account_id = $2::uuid), $3::text
+         (select ps.id from permission_set ps where ps.id = x.permission_set_id and ps.account_id = $2::uuid), $3::text,
+         x.login_hint is not null, x.login_hint
        from x
        on conflict (account_id, lower(btrim(email))) do nothing
        returning id, email

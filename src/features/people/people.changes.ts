@@ -110,6 +110,12 @@ export class PeopleChanges {
           `${displayName(user)} is ${user.status.replace('_', ' ')}, not ${expected[kind].join(' or ')}.`,
         );
       }
+      if (user.loginMissing && kind !== 'role_change') {
+        throw new DomainError(
+          'conflict',
+          `${displayName(user)} has no login email yet (the import gave “${user.loginHint ?? ''}”): set one with Change email on their card (\`/people\`) first.`,
+        );
+      }
       const role = newRole ?? user.role;
       if (kind === 'role_change' && role === user.role) {
         throw new DomainError('conflict', `${displayName(user)} is already a ${role}.`);
@@ -179,14 +185,14 @@ export class PeopleChanges {
 
   /** The users an import created that are still locked: how many, and how many of them need a paid seat. */
   async lockedFromImport(em: EntityManager, account: IAccount, importId: string) {
-    const [row] = await query<{ total: number; paid: number }>(
+    const [row] = await query<{ total: number; paid: number; noLogin: number }>(
       em,
-      sql`select count(*)::int as total, count(*) filter (where u.role = any(${PAID_ROLES}))::int as paid
-          from audit_event e join app_user u on u.id::text = e.subject_id
-          where e.account_id = ${account.id} and e.action = 'user.imported' and e.data->>'importId' = ${importId}
-            and u.account_id = ${account.id} and u.status = 'locked'`,
+      sql`select count(*)::int as total, count(*) filter (where u.role = any(${PAID_ROLES}) and not u.login_missing)::int as paid,
+            count(*) filter (where u.login_missing)::int as "noLogin"
+          from ${importedBy(account.id, importId)} e join app_user u on u.id = e.user_id
+          where u.account_id = ${account.id} and u.status = 'locked'`,
     );
-    return { total: row?.total ?? 0, paid: row?.paid ?? 0 };
+    return { total: row?.total ?? 0, paid: row?.paid ?? 0, noLogin: row?.noLogin ?? 0 };
   }
 
   /**
@@ -199,7 +205,7 @@ export class PeopleChanges {
     account: IAccount,
     actor: Actor,
     importId: string,
-  ): Promise<{ invited: number; left: number }> {
+  ): Promise<{ invited: number; left: number; noLogin: number }> {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can unlock imported people.');
     let invited = 0;
     for (;;) {
@@ -210,10 +216,9 @@ export class PeopleChanges {
             ? Promise.resolve([] as { id: string }[])
             : query<{ id: string }>(
                 tx,
-                sql`select u.id from audit_event e join app_user u on u.id::text = e.subject_id
-                    where e.account_id = ${account.id} and e.action = 'user.imported'
-                      and e.data->>'importId' = ${importId} and u.account_id = ${account.id}
-                      and u.status = 'locked' and (u.role = any(${PAID_ROLES})) = ${paid}
+                sql`select u.id from ${importedBy(account.id, importId)} e join app_user u on u.id = e.user_id
+                    where u.account_id = ${account.id} and u.status = 'locked' and not u.login_missing
+                      and (u.role = any(${PAID_ROLES})) = ${paid}
                     order by e.id limit ${limit} for update of u skip locked`,
               );
         const rows = [
@@ -232,7 +237,17 @@ export class PeopleChanges {
       invited += done;
       if (done === 0) break;
     }
-    const { total } = await this.lockedFromImport(em, account, importId);
-    return { invited, left: total };
+    const { total, noLogin } = await this.lockedFromImport(em, account, importId);
+    return { invited, left: total - noLogin, noLogin };
   }
+}
+
+/**
+ * The users an import created, in file order, from its audit events: filtered first, so the join to
+ * the users goes through their primary key.
+ */
+function importedBy(accountId: string, importId: string) {
+  return sql`(select id, subject_id::uuid as user_id from audit_event
+      where account_id = ${accountId} and action = 'user.imported' and data->>'importId' = ${importId}
+      offset 0)`;
 }

@@ -269,6 +269,9 @@ export class PersonService {
         }
         if (pending.length && user.status === 'invited') user.status = 'not_invited';
         user.email = email;
+        // An imported user without a login has one now, and can be unlocked and invited.
+        user.loginMissing = false;
+        user.loginHint = null;
         audit(tx, {
           account,
           actor: actor.slackUserId,

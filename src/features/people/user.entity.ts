@@ -5,6 +5,8 @@ import { Account, PermissionSet } from '../accounts/account.entity.ts';
 export const ROLES = ['employee', 'contractor', 'client'] as const;
 export type Role = (typeof ROLES)[number];
 export const PAID_ROLES: readonly Role[] = ['employee', 'contractor'];
+/** The domain of the placeholder logins of users imported without an email; `.invalid` never delivers. */
+export const MISSING_LOGIN_DOMAIN = 'login.invalid';
 
 export const USER_STATUSES = [
   'locked',
@@ -36,6 +38,10 @@ export const User = defineEntity({
     slackUserId: p.string().nullable(),
     addedBy: p.string().nullable(),
     deactivatedAt: p.datetime().nullable(),
+    /** Imported without a login email: `email` is a placeholder until an admin sets the real one. */
+    loginMissing: p.boolean().default(false),
+    /** What the import's email column held instead of an address (usually the person's name). */
+    loginHint: p.string().nullable(),
   },
 });
 export type IUser = InferEntity<typeof User>;

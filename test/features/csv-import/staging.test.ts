@@ -254,6 +254,36 @@ describe('applying staged rows', () => {
     expect(await detailsOf('eve@acme.test')).toMatchObject([{ company: 'Globex Ltd', notes: 'Likes tea' }]);
   });
 
+  it('imports a user whose email column holds a name as locked with the login marked missing', async () => {
+    const account = await freshAccount();
+    const file = [
+      'type,first_name,last_name,email,role,send_invitation',
+      'user,,,John Smith,employee,no',
+      "user,,,Zoë O'Neil,client,",
+      'user,,,Ann Invite,employee,yes',
+      'user,,,bad@,employee,no',
+    ].join('\n');
+    const summary = await preview(account, file);
+    expect(summary.counts).toMatchObject({ rows: 4, create: 2, error: 2 });
+    expect(summary.firstErrors.map((e) => e.reason)).toEqual([
+      expect.stringContaining('is a name, not an address, so no invitation can be sent'),
+      expect.stringContaining('is not a valid email address'),
+    ]);
+    await importNow(account, summary);
+    const john = await orm.em.fork().findOneOrFail(User, { account, loginHint: 'John Smith' });
+    expect(john).toMatchObject({
+      status: 'locked',
+      loginMissing: true,
+      firstName: 'John',
+      lastName: 'Smith',
+    });
+    expect(john.email).toMatch(/^missing-[0-9a-f]{20}@login\.invalid$/);
+    expect(await orm.em.fork().count(User, { account, loginMissing: true })).toBe(2);
+
+    const again = await preview(account, file);
+    expect(again.counts).toMatchObject({ create: 0, unchanged: 2, error: 2 });
+  });
+
   it('resumes a stop in the middle of invited rows with no duplicate and no lost row', async () => {
     const account = await freshAccount();
     const small = new CsvImportService({ orm, jobs, seats, batchSize: 7 });

@@ -277,6 +277,44 @@ describe('lifecycle changes from the card', () => {
   });
 });
 
+describe('a person imported without a login email', () => {
+  it('asks for a login email before they can be unlocked, then offers Unlock', async () => {
+    const user = await person('locked', 'employee', {
+      email: 'missing-0123456789abcdef0123@login.invalid',
+      loginMissing: true,
+      loginHint: 'Nora Nologin',
+    });
+    const res = await card('UADMIN', user.email);
+    expect(textOf(res.body)).toContain(
+      "*Login email:* missing. The import's email column said “Nora Nologin”",
+    );
+    const buttons = res.body.blocks.flatMap((b: any) => b.elements ?? []).map((e: any) => e.text?.text);
+    expect(buttons).not.toContain('Unlock');
+    expect(buttons).toContain('Set login email');
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    await expect(
+      t.roster.deps.people.unlock(t.em(), await t.account(), admin, user.id),
+    ).rejects.toMatchObject({
+      code: 'conflict',
+      message: expect.stringContaining('has no login email yet'),
+    });
+
+    const { result } = await change('UADMIN', res.body, 'Set login email', { email: 'nora@acme.test' });
+    expect(result.status).toBe(200);
+    await t.standin.waitForMessage((m) =>
+      textOf(m).includes('now logs in with nora@acme.test (they had none'),
+    );
+    expect(await fresh(user.id)).toMatchObject({
+      email: 'nora@acme.test',
+      loginMissing: false,
+      loginHint: null,
+    });
+    const after = await card('UADMIN', 'nora@acme.test');
+    const now = after.body.blocks.flatMap((b: any) => b.elements ?? []).map((e: any) => e.text?.text);
+    expect(now).toContain('Unlock');
+  });
+});
+
 describe('races', () => {
   it('never leaves a deactivated person holding a seat when Resend races Deactivate', async () => {
     const account = await t.account();

@@ -148,7 +148,7 @@ export function stoppedMessage(importId: string, fileName: string, done: number,
 
 /** The summary that replaces the progress message when the import is done. */
 /** Users an import left locked, and the seats free now: what Unlock and invite all would need. */
-export type StillLocked = { total: number; paid: number; free: number };
+export type StillLocked = { total: number; paid: number; free: number; noLogin?: number };
 
 export function summaryMessage(summary: ImportSummary, seconds: number, locked?: StillLocked) {
   const { counts, csvImport } = summary;
@@ -213,9 +213,12 @@ export function unlockAllBlocks(importId: string, locked: StillLocked): Block[] 
   const short = Math.max(0, locked.paid - locked.free);
   const needs = locked.paid
     ? `${plural(locked.paid, 'of them needs', 'of them need')} a paid seat; ${plural(locked.free, 'seat is', 'seats are')} free.${short ? ` The first ${n(locked.free)} get one; raise the limit with \`/seats N\` for the other ${n(short)}.` : ''}`
-    : 'All of them are clients: no paid seat is needed.';
+    : 'None of them needs a paid seat.';
+  const noLogin = locked.noLogin
+    ? ` ${plural(locked.noLogin, 'has', 'have')} no login email (the file gave a name): set it on their card with \`/people\` first.`
+    : '';
   return [
-    section(`*${plural(locked.total, 'person is', 'people are')} imported locked.* ${needs}`),
+    section(`*${plural(locked.total, 'person is', 'people are')} imported locked.* ${needs}${noLogin}`),
     actions(`csv_unlock:${importId}`, {
       ...button('Unlock and invite all', CSV_ACTIONS.unlockAll, importId, 'primary'),
       confirm: {

@@ -10,7 +10,7 @@ import { grantable } from '../grants.ts';
 import { ROLE_LABEL } from '../labels.ts';
 import type { ChangeResult } from '../people.changes.ts';
 import type { PersonService } from '../person.service.ts';
-import { displayName, ROLES, type Role } from '../user.entity.ts';
+import { displayName, MISSING_LOGIN_DOMAIN, ROLES, type Role } from '../user.entity.ts';
 import { CHANGES, type Change, changeModal, PERSON_ACTIONS, PERSON_VIEW, personCard } from './blocks.ts';
 
 const target = z.object({ u: z.uuid(), c: z.enum(CHANGES) });
@@ -159,7 +159,10 @@ export function registerPeopleActions(app: App, deps: Deps, people: PersonServic
             u,
             values.email?.email?.value ?? '',
           );
-          return `:white_check_mark: ${esc(displayName(user))} now logs in with ${esc(user.email)} (was ${esc(from)}).${invitationCancelled ? ' The invitation sent to the old address was cancelled: send a new one with `/invite pending`.' : ''}`;
+          const was = from.endsWith(`@${MISSING_LOGIN_DOMAIN}`)
+            ? 'they had none; they can now be unlocked'
+            : `was ${esc(from)}`;
+          return `:white_check_mark: ${esc(displayName(user))} now logs in with ${esc(user.email)} (${was}).${invitationCancelled ? ' The invitation sent to the old address was cancelled: send a new one with `/invite pending`.' : ''}`;
         }
       }
     }

@@ -51,7 +51,9 @@ export function personCard(
   const name = displayName(user);
   const holdsSeat = isPaidRole(user.role) && SEAT_HOLDING_STATUSES.includes(user.status);
   const facts = [
-    `*Email:* ${esc(user.email)}${user.slackUserId ? ` · <@${user.slackUserId}>` : ''}`,
+    user.loginMissing
+      ? `*Login email:* missing. The import's email column said “${esc(user.loginHint ?? '')}”: set their email with *Set login email* before they can be unlocked.`
+      : `*Email:* ${esc(user.email)}${user.slackUserId ? ` · <@${user.slackUserId}>` : ''}`,
     `*Status:* ${STATUS_EXPLAINED[user.status]}`,
     `*Role:* ${ROLE_LABEL[user.role]} · ${holdsSeat ? 'holds a paid seat' : 'holds no paid seat'}`,
     `*Permission set:* ${permissionSet ? esc(permissionSet.name) : 'none'}${permissionSet?.isAdmin ? ' (a Roster admin while active)' : ''}`,
@@ -96,14 +98,14 @@ const changeButton = (text: string, change: Change, user: IUser) =>
 
 function adminButtons(user: IUser) {
   const out = [];
-  if (user.status === 'locked') out.push(changeButton('Unlock', 'unlock', user));
+  if (user.status === 'locked' && !user.loginMissing) out.push(changeButton('Unlock', 'unlock', user));
   if (user.status === 'deactivated') out.push(changeButton('Reactivate', 'reactivate', user));
   if (user.status === 'expired')
     out.push(button('Resend invitation', INVITE_ACTIONS.resend, user.id, 'primary'));
   out.push(changeButton('Change role', 'role', user));
   out.push(changeButton('Permission set', 'permission_set', user));
   out.push(changeButton('Edit details', 'details', user));
-  out.push(changeButton('Change email', 'email', user));
+  out.push(changeButton(user.loginMissing ? 'Set login email' : 'Change email', 'email', user));
   if (user.status !== 'deactivated') {
     out.push({
       ...button('Deactivate', PERSON_ACTIONS.deactivate, user.id, 'danger'),
@@ -124,7 +126,8 @@ function adminButtons(user: IUser) {
 
 /** A requester may ask for the changes that take a seat; an admin decides. */
 function requesterButtons(user: IUser) {
-  if (user.status === 'locked') return [changeButton('Ask an admin to unlock', 'unlock', user)];
+  if (user.status === 'locked' && !user.loginMissing)
+    return [changeButton('Ask an admin to unlock', 'unlock', user)];
   if (user.status === 'deactivated') return [changeButton('Ask an admin to reactivate', 'reactivate', user)];
   if (user.status === 'expired') return [changeButton('Ask an admin to invite again', 'reactivate', user)];
   if (user.role === 'client') return [changeButton('Ask for a paid role', 'role', user)];
