@@ -172,9 +172,11 @@ export function summaryMessage(summary: ImportSummary, seconds: number, locked?:
   if (locked?.total) blocks.push(...unlockAllBlocks(csvImport.id, locked));
   blocks.push(
     context(
-      counts.failed
-        ? 'Fix the rows in the error file and drop it here again: rows already imported come out unchanged.'
-        : 'Importing the same file again changes nothing.',
+      `${
+        counts.failed
+          ? 'Fix the rows in the error file and drop it here again: rows already imported come out unchanged.'
+          : 'Importing the same file again changes nothing.'
+      } \`/people EMAIL\` opens anyone's card.`,
     ),
   );
   return { text, blocks };
