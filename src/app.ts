@@ -10,6 +10,7 @@ import { query, sql } from './db/sql.ts';
 import { AccountDirectory } from './features/accounts/account.directory.ts';
 import { SlackInstallation } from './features/accounts/account.entity.ts';
 import { ensureAccount } from './features/accounts/account.service.ts';
+import { DIRECTORY_JOBS } from './features/directory/index.ts';
 import type { Deps, Feature } from './features/feature.ts';
 import { features as allFeatures } from './features/index.ts';
 import { buildServices } from './services.ts';
@@ -133,6 +134,8 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       await app.init();
       await recordInstallation(app.client, orm, logger);
       await accounts.load(orm.em.fork());
+      // The directory mirror is filled now that the workspace is known (the job skips a fresh one).
+      if (jobs.has(DIRECTORY_JOBS.sync)) await jobs.send(DIRECTORY_JOBS.sync, {});
       if (!receiver) {
         const client = (app as unknown as { receiver: SocketModeReceiver }).receiver.client;
         socket = { connected: false };

@@ -3,6 +3,7 @@ import type { WebClient } from '@slack/web-api';
 import { SettingsService } from './features/accounts/settings.service.ts';
 import { ContactService } from './features/contacts/contact.service.ts';
 import { CsvImportService } from './features/csv-import/csv-import.service.ts';
+import { DirectoryService } from './features/directory/directory.service.ts';
 import type { Services } from './features/feature.ts';
 import { InviteService } from './features/invites/invite.service.ts';
 import { JoinLinkService } from './features/join-links/join-link.service.ts';
@@ -33,6 +34,7 @@ export function buildServices(infra: {
 }): Services {
   const { orm, jobs, slack, mailer } = infra;
   const seats = new SeatService(jobs);
+  const directory = new DirectoryService();
   const people = new PeopleChanges(seats, jobs);
   const invites = new InviteService(seats, jobs);
   const contacts = new ContactService(seats, jobs);
@@ -47,7 +49,8 @@ export function buildServices(infra: {
   if (missing.length) throw new Error(`no seat flow for requests of kind ${missing.join(', ')}`);
   return {
     seats,
-    admins: new AdminDirectory(slack),
+    admins: new AdminDirectory(slack, directory),
+    directory,
     people,
     invites,
     contacts,

@@ -187,6 +187,7 @@ describe('manifest.yml', () => {
     expect([...manifest.settings.event_subscriptions.bot_events].sort()).toEqual([
       'app_home_opened',
       'message.im',
+      'team_join',
       'user_change',
     ]);
     expect(manifest.features.app_home).toEqual({

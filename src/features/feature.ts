@@ -9,6 +9,7 @@ import type { Csrf, Router } from '../web/router.ts';
 import type { SettingsService } from './accounts/settings.service.ts';
 import type { ContactService } from './contacts/contact.service.ts';
 import type { CsvImportService } from './csv-import/csv-import.service.ts';
+import type { DirectoryService } from './directory/directory.service.ts';
 import type { InviteService } from './invites/invite.service.ts';
 import type { JoinLinkService } from './join-links/join-link.service.ts';
 import type { PeopleChanges } from './people/people.changes.ts';
@@ -26,6 +27,7 @@ export type Services = {
   joinLinks: JoinLinkService;
   csvImports: CsvImportService;
   person: PersonService;
+  directory: DirectoryService;
   settings: SettingsService;
 };
 

@@ -1,5 +1,6 @@
 import { contactsFeature } from './contacts/index.ts';
 import { csvImportFeature } from './csv-import/index.ts';
+import { directoryFeature } from './directory/index.ts';
 import type { Feature } from './feature.ts';
 import { homeFeature } from './home/index.ts';
 import { invitesFeature } from './invites/index.ts';
@@ -9,6 +10,7 @@ import { seatsFeature } from './seats/index.ts';
 
 /** Every feature of Roster, in the order their jobs, listeners and pages are registered. */
 export const features: Feature[] = [
+  directoryFeature,
   seatsFeature,
   invitesFeature,
   contactsFeature,

@@ -88,6 +88,11 @@ export class JobQueue {
     );
   }
 
+  /** Whether a job of this name is defined in this process (a feature left out defines none). */
+  has(name: string): boolean {
+    return this.defined.has(name);
+  }
+
   async send<T extends object>(name: string, data: T, opts: SendOptions = {}): Promise<string | null> {
     if (!this.defined.has(name)) throw new Error(`No job named ${name} is defined`);
     const { em, ...rest } = opts;

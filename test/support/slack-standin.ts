@@ -578,13 +578,20 @@ export class SlackStandin {
         const m = [...this.members.values()].find((x) => x.email?.toLowerCase() === email && !x.deleted);
         return m ? { ok: true, user: this.userObject(m) } : { ok: false, error: 'users_not_found' };
       }
-      case 'users.list':
+      case 'users.list': {
+        // Pages as Slack serves them: `limit` (at most 1,000) from an opaque cursor.
+        const all = [...this.members.values()];
+        const limit = Math.min(Math.max(Number(args.limit ?? 100) || 100, 1), 1000);
+        const start = args.cursor ? Number(Buffer.from(String(args.cursor), 'base64').toString()) : 0;
+        if (!Number.isInteger(start) || start < 0) return { ok: false, error: 'invalid_cursor' };
+        const next = start + limit < all.length ? Buffer.from(String(start + limit)).toString('base64') : '';
         return {
           ok: true,
-          members: [...this.members.values()].map((m) => this.userObject(m)),
+          members: all.slice(start, start + limit).map((m) => this.userObject(m)),
           cache_ts: Math.floor(Date.now() / 1000),
-          response_metadata: { next_cursor: '' },
+          response_metadata: { next_cursor: next },
         };
+      }
       case 'conversations.open': {
         const users = String(args.users ?? '').split(',')[0];
         if (!users) return { ok: false, error: 'users_list_not_supplied' };

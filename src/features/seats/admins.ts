@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { WebClient } from '@slack/web-api';
 import type { IAccount } from '../accounts/account.entity.ts';
+import { type DirectoryService, type Member, memberOf, PAGE_SIZE } from '../directory/directory.service.ts';
 import { User } from '../people/user.entity.ts';
 
 const CACHE_MS = 5 * 60_000;
@@ -10,21 +11,22 @@ type SlackPerson = {
   deleted: boolean;
   email?: string;
   name?: string;
-  /** The workspaces the person belongs to: their own team, and every team of theirs on an Enterprise Grid. */
-  teams: string[];
 };
 
 /**
- * Who may approve seats, import and post join links: the workspace's Slack admins and owners
- * (from users.info, cached for a few minutes) and active users whose permission set is Admin.
+ * Who may approve seats, import and post join links: the workspace's Slack admins and owners (from the
+ * directory mirror) and active users whose permission set is Admin.
  */
 export class AdminDirectory {
   private readonly slack: WebClient;
   private readonly cache = new Map<string, { at: number; person: SlackPerson }>();
   private readonly now: () => number;
 
-  constructor(slack: WebClient, now: () => number = Date.now) {
+  private readonly directory: DirectoryService;
+
+  constructor(slack: WebClient, directory: DirectoryService, now: () => number = Date.now) {
     this.slack = slack;
+    this.directory = directory;
     this.now = now;
   }
 
@@ -38,18 +40,17 @@ export class AdminDirectory {
       deleted: Boolean(u?.deleted),
       email: u?.profile?.email,
       name: u?.real_name || u?.profile?.real_name || u?.name,
-      teams: teamsOf(u ?? {}),
     };
     this.cache.set(userId, { at: this.now(), person });
     return person;
   }
 
   async isAdmin(em: EntityManager, account: IAccount, userId: string): Promise<boolean> {
-    const person = await this.slackPerson(userId);
-    if (person.deleted) return false;
+    const person = await this.member(em, account, userId);
+    if (!person || person.deleted) return false;
     // An admin of another organisation, met in a shared channel, is no admin here.
-    if (person.teams.length > 0 && !person.teams.includes(account.teamId)) return false;
-    if (person.isWorkspaceAdmin) return true;
+    if (person.teamIds.length > 0 && !person.teamIds.includes(account.teamId)) return false;
+    if (person.isAdmin || person.isOwner) return true;
     const rosterAdmin = await em.count(User, {
       account,
       slackUserId: userId,
@@ -59,18 +60,44 @@ export class AdminDirectory {
     return rosterAdmin > 0;
   }
 
-  /** Slack user ids of the workspace admins and owners, and of Roster's Admin users. */
+  /**
+   * A Slack user as the directory mirror knows them; one the mirror has not seen yet is asked of Slack
+   * (users.info) once and remembered there. Null for a user Slack does not know.
+   */
+  async member(em: EntityManager, account: IAccount, userId: string): Promise<Member | null> {
+    const known = await this.directory.byId(em, account, userId);
+    if (known) return known;
+    const res = await this.slack.users.info({ user: userId }).catch((err) => {
+      if ((err as { data?: { error?: string } }).data?.error === 'user_not_found') return null;
+      throw err;
+    });
+    const member = res?.user ? memberOf(res.user) : null;
+    if (member) await this.directory.upsert(em, account, [member]);
+    return member;
+  }
+
+  /**
+   * Slack user ids of the workspace admins and owners, and of Roster's Admin users. From the directory
+   * mirror once it has been synced: a constant cost however large the workspace. Before the first sync
+   * the directory is read page by page, filling the mirror on the way.
+   */
   async adminIds(em: EntityManager, account: IAccount): Promise<string[]> {
     const ids = new Set<string>();
-    let cursor: string | undefined;
-    do {
-      const page = await this.slack.users.list({ limit: 200, cursor });
-      for (const m of page.members ?? []) {
-        if (m.id && !m.deleted && !m.is_bot && (m.is_admin || m.is_owner) && memberOf(m, account.teamId))
-          ids.add(m.id);
-      }
-      cursor = page.response_metadata?.next_cursor || undefined;
-    } while (cursor);
+    if (await this.directory.syncedAt(em, account)) {
+      for (const id of await this.directory.adminIds(em, account)) ids.add(id);
+    } else {
+      let cursor: string | undefined;
+      do {
+        const page = await this.slack.users.list({ limit: PAGE_SIZE, cursor });
+        const members = (page.members ?? []).map((m) => memberOf(m)).filter((m): m is Member => !!m);
+        await this.directory.upsert(em, account, members);
+        for (const m of members) {
+          if (!m.deleted && !m.isBot && (m.isAdmin || m.isOwner) && inWorkspace(m, account.teamId))
+            ids.add(m.slackUserId);
+        }
+        cursor = page.response_metadata?.next_cursor || undefined;
+      } while (cursor);
+    }
     const rosterAdmins = await em.find(User, {
       account,
       status: 'active',
@@ -86,15 +113,7 @@ export class AdminDirectory {
   }
 }
 
-type Membership = { team_id?: string; enterprise_user?: { teams?: string[] } };
-
-/** The workspaces a Slack user belongs to: their own team, and every team of theirs on an Enterprise Grid. */
-function teamsOf(u: Membership): string[] {
-  return [u.team_id, ...(u.enterprise_user?.teams ?? [])].filter((t): t is string => Boolean(t));
-}
-
 /** Whether a Slack user is a member of this workspace, not someone met through a shared channel. */
-function memberOf(u: Membership, teamId: string): boolean {
-  const teams = teamsOf(u);
-  return teams.length === 0 || teams.includes(teamId);
+function inWorkspace(m: Member, teamId: string): boolean {
+  return m.teamIds.length === 0 || m.teamIds.includes(teamId);
 }

@@ -1,0 +1,208 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { WebClient } from '@slack/web-api';
+import { json, query, sql, statements } from '../../db/sql.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { IAccount } from '../accounts/account.entity.ts';
+
+/** A Slack user as Roster keeps them: enough to decide who is an admin and who is in the workspace. */
+export type Member = {
+  slackUserId: string;
+  email: string | null;
+  name: string | null;
+  title: string | null;
+  phone: string | null;
+  isAdmin: boolean;
+  isOwner: boolean;
+  isBot: boolean;
+  deleted: boolean;
+  /** Their own team, and every team of theirs on an Enterprise Grid. */
+  teamIds: string[];
+};
+
+/** users.list's page size: Slack serves at most 1,000 a page (Tier 2, about 20 pages a minute). */
+export const PAGE_SIZE = 1000;
+/** A directory older than this is synced again at start. */
+export const STALE_MS = 24 * 3_600_000;
+
+type SlackUser = {
+  id?: string;
+  team_id?: string;
+  deleted?: boolean;
+  is_bot?: boolean;
+  is_admin?: boolean;
+  is_owner?: boolean;
+  is_primary_owner?: boolean;
+  real_name?: string;
+  name?: string;
+  profile?: { email?: string; real_name?: string; title?: string; phone?: string };
+  enterprise_user?: { teams?: string[] };
+};
+
+/** A Slack user object (users.list, users.info, team_join, user_change) as a member row. */
+export function memberOf(u: SlackUser): Member | null {
+  if (!u.id) return null;
+  return {
+    slackUserId: u.id,
+    email: u.profile?.email?.trim() || null,
+    name: u.real_name || u.profile?.real_name || u.name || null,
+    title: u.profile?.title || null,
+    phone: u.profile?.phone || null,
+    isAdmin: Boolean(u.is_admin),
+    isOwner: Boolean(u.is_owner || u.is_primary_owner),
+    isBot: Boolean(u.is_bot),
+    deleted: Boolean(u.deleted),
+    teamIds: [u.team_id, ...(u.enterprise_user?.teams ?? [])].filter((t): t is string => Boolean(t)),
+  };
+}
+
+/**
+ * The workspace's directory in Postgres: who is a member, who is an admin, by Slack id and by email.
+ * Filled by a paced users.list sync that resumes from its cursor after a restart, and kept fresh by
+ * Slack's team_join and user_change events, so no request ever walks the directory.
+ */
+export class DirectoryService {
+  /** Writes members as Slack describes them now; one statement for a whole page. */
+  async upsert(em: EntityManager, account: IAccount, members: Member[]): Promise<void> {
+    if (!members.length) return;
+    await statements(em)(
+      `insert into slack_member (account_id, slack_user_id, email, name, title, phone, is_admin, is_owner,
+         is_bot, deleted, team_ids, updated_at)
+       select $2::uuid, m.id, m.email, m.name, m.title, m.phone, m.is_admin, m.is_owner, m.is_bot, m.deleted,
+         array(select jsonb_array_elements_text(m.team_ids)), now()
+       from jsonb_to_recordset($1::jsonb) as m(id text, email text, name text, title text, phone text,
+         is_admin boolean, is_owner boolean, is_bot boolean, deleted boolean, team_ids jsonb)
+       on conflict (account_id, slack_user_id) do update set email = excluded.email, name = excluded.name,
+         title = excluded.title, phone = excluded.phone, is_admin = excluded.is_admin,
+         is_owner = excluded.is_owner, is_bot = excluded.is_bot, deleted = excluded.deleted,
+         team_ids = excluded.team_ids, updated_at = now()`,
+      [
+        json(
+          members.map((m) => ({
+            id: m.slackUserId,
+            email: m.email,
+            name: m.name,
+            title: m.title,
+            phone: m.phone,
+            is_admin: m.isAdmin,
+            is_owner: m.isOwner,
+            is_bot: m.isBot,
+            deleted: m.deleted,
+            team_ids: m.teamIds,
+          })),
+        ),
+        account.id,
+      ],
+    );
+  }
+
+  /** One member by Slack id, or null when the directory has not seen them. */
+  async byId(em: EntityManager, account: IAccount, slackUserId: string): Promise<Member | null> {
+    const [row] = await query<Row>(
+      em,
+      sql`select * from slack_member where account_id = ${account.id} and slack_user_id = ${slackUserId}`,
+    );
+    return row ? fromRow(row) : null;
+  }
+
+  /** The workspace member with this email (not deleted), or null. */
+  async byEmail(em: EntityManager, account: IAccount, email: string): Promise<Member | null> {
+    const [row] = await query<Row>(
+      em,
+      sql`select * from slack_member where account_id = ${account.id}
+            and lower(btrim(email)) = ${email.trim().toLowerCase()} and not deleted
+          order by updated_at desc limit 1`,
+    );
+    return row ? fromRow(row) : null;
+  }
+
+  /** Slack ids of the workspace's admins and owners, from the mirror. */
+  async adminIds(em: EntityManager, account: IAccount): Promise<string[]> {
+    const rows = await query<{ slack_user_id: string }>(
+      em,
+      sql`select slack_user_id from slack_member where account_id = ${account.id}
+            and (is_admin or is_owner) and not deleted and not is_bot
+            and (cardinality(team_ids) = 0 or ${account.teamId} = any(team_ids))`,
+    );
+    return rows.map((r) => r.slack_user_id);
+  }
+
+  /** Whether a full sync has finished, and when. */
+  async syncedAt(em: EntityManager, account: IAccount): Promise<Date | null> {
+    const [row] = await query<{ finished_at: string | Date | null }>(
+      em,
+      sql`select finished_at from slack_directory_sync where account_id = ${account.id}`,
+    );
+    return row?.finished_at ? new Date(row.finished_at) : null;
+  }
+
+  /**
+   * Reads the whole directory, a page of 1,000 at a time, resuming from the cursor saved after each page
+   * (a restart loses at most one page). Paced by the Web API client's own rate-limit handling.
+   */
+  async sync(
+    em: EntityManager,
+    account: IAccount,
+    slack: WebClient,
+    log: Logger,
+  ): Promise<{ pages: number; members: number }> {
+    const [state] = await query<{ cursor: string | null; finished_at: Date | null }>(
+      em,
+      sql`insert into slack_directory_sync (account_id) values (${account.id})
+          on conflict (account_id) do update set account_id = excluded.account_id
+          returning cursor, finished_at`,
+    );
+    let cursor = state?.finished_at ? undefined : (state?.cursor ?? undefined);
+    if (!cursor) {
+      await query(
+        em,
+        sql`update slack_directory_sync set started_at = now(), pages = 0, cursor = null
+            where account_id = ${account.id}`,
+      );
+    }
+    let pages = 0;
+    let members = 0;
+    do {
+      const page = await slack.users.list({ limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) });
+      const rows = (page.members ?? []).map((u) => memberOf(u as SlackUser)).filter((m): m is Member => !!m);
+      await this.upsert(em, account, rows);
+      cursor = page.response_metadata?.next_cursor || undefined;
+      pages += 1;
+      members += rows.length;
+      await query(
+        em,
+        sql`update slack_directory_sync set cursor = ${cursor ?? null}, pages = pages + 1,
+              finished_at = ${cursor ? null : new Date()} where account_id = ${account.id}`,
+      );
+    } while (cursor);
+    log.info({ pages, members }, 'Slack directory synced');
+    return { pages, members };
+  }
+}
+
+type Row = {
+  slack_user_id: string;
+  email: string | null;
+  name: string | null;
+  title: string | null;
+  phone: string | null;
+  is_admin: boolean;
+  is_owner: boolean;
+  is_bot: boolean;
+  deleted: boolean;
+  team_ids: string[];
+};
+
+function fromRow(r: Row): Member {
+  return {
+    slackUserId: r.slack_user_id,
+    email: r.email,
+    name: r.name,
+    title: r.title,
+    phone: r.phone,
+    isAdmin: r.is_admin,
+    isOwner: r.is_owner,
+    isBot: r.is_bot,
+    deleted: r.deleted,
+    teamIds: r.team_ids,
+  };
+}

@@ -1,0 +1,50 @@
+import { query, sql } from '../../db/sql.ts';
+import { roster } from '../../slack/context.ts';
+import { Account } from '../accounts/account.entity.ts';
+import type { Feature } from '../feature.ts';
+import { memberOf, STALE_MS } from './directory.service.ts';
+
+export const DIRECTORY_JOBS = { sync: 'slack.directory-sync' } as const;
+
+/**
+ * The Slack directory mirror: synced at start when it is empty or stale and every night, kept fresh by
+ * team_join and user_change. One sync at a time, whichever instance takes the job.
+ */
+export const directoryFeature: Feature = {
+  name: 'directory',
+  async jobs(deps) {
+    const { jobs, orm, slack, logger, directory } = deps;
+    await jobs.define<{ force?: boolean }>(
+      DIRECTORY_JOBS.sync,
+      async ({ force }) => {
+        const em = orm.em.fork();
+        const installed = await query<{ id: string }>(
+          em,
+          sql`select a.id from slack_installation i join account a on a.team_id = i.team_id`,
+        );
+        for (const { id } of installed) {
+          const account = await em.findOneOrFail(Account, id);
+          const synced = await directory.syncedAt(em, account);
+          if (!force && synced && Date.now() - synced.getTime() < STALE_MS) continue;
+          await directory.sync(
+            em,
+            account,
+            slack,
+            logger.child({ job: DIRECTORY_JOBS.sync, team: account.teamId }),
+          );
+        }
+      },
+      { localConcurrency: 1, retryLimit: 10, retryDelay: 30, retryBackoff: true },
+    );
+    await jobs.boss.schedule(DIRECTORY_JOBS.sync, '23 4 * * *', { force: true });
+  },
+  slack(app, deps) {
+    for (const type of ['team_join', 'user_change'] as const) {
+      app.event(type, async ({ event, context }) => {
+        const { em, account } = roster(context);
+        const member = memberOf((event as { user: object }).user as Parameters<typeof memberOf>[0]);
+        if (member) await deps.directory.upsert(em, account, [member]);
+      });
+    }
+  },
+};

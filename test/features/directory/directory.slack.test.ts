@@ -1,0 +1,97 @@
+import { query, sql } from '../../../src/db/sql.ts';
+import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
+import { createLogger } from '../../../src/shared/logger.ts';
+import { DEFAULT_MEMBERS, eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import type { Member } from '../../support/slack-standin.ts';
+import { textOf } from '../../support/views.ts';
+
+const CROWD = 5_000;
+const crowd: Member[] = Array.from({ length: CROWD }, (_, i) => ({
+  id: `UCROWD${String(i).padStart(5, '0')}`,
+  name: `person${i}`,
+  email: `person${i}@acme.test`,
+}));
+
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await startTestApp({ seatLimit: 10, members: [...DEFAULT_MEMBERS, ...crowd] });
+  // The sync runs at start, as a job.
+  await eventually(
+    async () => (await t.roster.deps.directory.syncedAt(t.em(), await t.account())) !== null,
+    20_000,
+  );
+});
+afterAll(() => t.stop());
+
+const calls = (method: string) => t.standin.calls.filter((c) => c.method === method).length;
+
+describe('the Slack directory mirror', () => {
+  it('is filled at start by users.list, a thousand members a page', async () => {
+    const [row] = await query<{ n: number }>(
+      t.em(),
+      sql`select count(*)::int as n from slack_member where account_id = ${(await t.account()).id}`,
+    );
+    expect(row?.n).toBe(CROWD + DEFAULT_MEMBERS.length);
+    expect(calls('users.list')).toBe(Math.ceil((CROWD + DEFAULT_MEMBERS.length) / 1000));
+    expect(
+      t.standin.calls.filter((c) => c.method === 'users.list').every((c) => Number(c.args.limit) === 1000),
+    ).toBe(true);
+  });
+
+  it("costs a seat request a constant number of directory calls, whatever the workspace's size", async () => {
+    const before = {
+      list: calls('users.list'),
+      info: calls('users.info'),
+      lookup: calls('users.lookupByEmail'),
+    };
+    await t.slack.command('/invite', 'newcomer@acme.test employee', { user: 'UCROWD00042' });
+    await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UCROWD00042' });
+    const request = await eventually(() => t.em().findOne(SeatRequest, { email: 'newcomer@acme.test' }));
+    await eventually(async () => (await t.em().findOneOrFail(SeatRequest, request.id)).messages.length === 2);
+    const asked = (await t.em().findOneOrFail(SeatRequest, request.id)).messages.map((m) => m.target).sort();
+    expect(asked).toEqual(['UADMIN', 'UOWNER']);
+    expect(calls('users.list') - before.list).toBe(0);
+    expect(calls('users.info') - before.info).toBeLessThanOrEqual(1);
+  });
+
+  it('learns a new admin from team_join and a lost one from user_change, without asking Slack', async () => {
+    const info = calls('users.info');
+    const joiner = {
+      id: 'UJOINER',
+      team_id: 'T0001',
+      name: 'jo',
+      real_name: 'Jo Joiner',
+      is_admin: true,
+      profile: { email: 'jo@acme.test' },
+    };
+    await t.slack.event({ type: 'team_join', user: joiner });
+    await t.slack.command('/seats', '11', { user: 'UJOINER' });
+    await t.standin.waitForResponse((r) => textOf(r.body).includes('The seat limit is now 11'));
+
+    await t.slack.event({ type: 'user_change', user: { ...joiner, is_admin: false } });
+    await t.slack.command('/seats', '12', { user: 'UJOINER' });
+    await t.standin.waitForResponse((r) => /Only admins/.test(textOf(r.body)));
+    expect(calls('users.info')).toBe(info);
+  });
+
+  it('resumes a sync from its cursor after a stop, reading only the pages left', async () => {
+    const account = await t.account();
+    // As a sync stopped after its third page would have left it.
+    await query(
+      t.em(),
+      sql`update slack_directory_sync set finished_at = null, cursor = ${Buffer.from('3000').toString('base64')}
+          where account_id = ${account.id}`,
+    );
+    const before = calls('users.list');
+    const result = await t.roster.deps.directory.sync(
+      t.em(),
+      account,
+      t.roster.slack,
+      createLogger('silent'),
+    );
+    expect(result.pages).toBe(Math.ceil((CROWD + DEFAULT_MEMBERS.length - 3000) / 1000));
+    expect(calls('users.list') - before).toBe(result.pages);
+    expect(await t.roster.deps.directory.syncedAt(t.em(), account)).not.toBeNull();
+  });
+});
