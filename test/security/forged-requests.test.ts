@@ -5,7 +5,7 @@ import { AuditEvent } from '../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../src/features/contacts/contact.entity.ts';
 import { JoinLink } from '../../src/features/join-links/join-link.entity.ts';
 import { parseDomains } from '../../src/features/join-links/join-link.service.ts';
-import { JOIN_ACTIONS } from '../../src/features/join-links/slack/join-link.views.ts';
+import { JOIN_ACTIONS } from '../../src/features/join-links/slack/blocks.ts';
 import { User } from '../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../src/features/seats/seat-request.entity.ts';
 import { DomainError } from '../../src/shared/errors.ts';

@@ -1,5 +1,5 @@
 import type { Feature } from '../feature.ts';
-import { registerContactListeners } from './slack/contact.listeners.ts';
+import { registerContactListeners } from './slack/commands.ts';
 
 /** Contacts: /contact, add and edit, find alongside users, convert into users. */
 export const contactsFeature: Feature = {

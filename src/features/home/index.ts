@@ -1,6 +1,6 @@
 import { roster } from '../../slack/context.ts';
 import type { Feature } from '../feature.ts';
-import { homeView } from './home.view.ts';
+import { homeView } from './slack/views.ts';
 
 /** The App Home tab, rendered when someone opens it. */
 export const homeFeature: Feature = {

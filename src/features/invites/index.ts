@@ -1,8 +1,8 @@
 import type { Feature } from '../feature.ts';
 import { INVITE_JOBS } from './invitation.service.ts';
 import { defineDelivery, inviterName } from './invite.delivery.ts';
-import { registerInviteActions } from './slack/invite.actions.ts';
-import { registerInviteCommand } from './slack/invite.command.ts';
+import { registerInviteActions } from './slack/actions.ts';
+import { registerInviteCommand } from './slack/commands.ts';
 import { registerAcceptPage } from './web/accept.page.ts';
 
 /** Invitations: /invite, its modal and shortcuts, delivery by DM or email, the accept page, resend and cancel. */

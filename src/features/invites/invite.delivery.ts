@@ -7,7 +7,7 @@ import type { IUser } from '../people/user.entity.ts';
 import type { IInvitation } from './invitation.entity.ts';
 import { INVITE_JOBS } from './invitation.service.ts';
 import type { InviteService } from './invite.service.ts';
-import { INVITE_ACTIONS } from './slack/summary.ts';
+import { INVITE_ACTIONS } from './slack/blocks.ts';
 
 type Letter = {
   inviter: string;

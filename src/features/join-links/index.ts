@@ -2,8 +2,8 @@ import type { Deps, Feature } from '../feature.ts';
 import { JoinLink } from './join-link.entity.ts';
 import { confirmationMail } from './join-link.messages.ts';
 import { JOIN_JOBS } from './join-link.service.ts';
-import { registerJoinLinkListeners } from './slack/join-link.listeners.ts';
-import { joinLinkMessage } from './slack/join-link.views.ts';
+import { joinLinkMessage } from './slack/blocks.ts';
+import { registerJoinLinkListeners } from './slack/commands.ts';
 import { JOIN_RATE_LIMITS, type RateLimits, registerJoinPages } from './web/join.pages.ts';
 import { SharedRateLimiter } from './web/rate-limit.ts';
 

@@ -11,8 +11,8 @@ import { displayName, ROLES, type Role } from '../../people/user.entity.ts';
 import { DELIVERY_RETRY } from '../invite.delivery.ts';
 import type { InviteService } from '../invite.service.ts';
 import { MAX_EMAILS, MAX_EMAILS_TEXT, MAX_MESSAGE, parseEmails, parseInviteText } from '../invite-text.ts';
-import { INVITE_VIEW, inviteModal } from './invite.modal.ts';
-import { inviteSummary, pendingActions } from './summary.ts';
+import { inviteSummary, pendingActions } from './blocks.ts';
+import { INVITE_VIEW, inviteModal } from './views.ts';
 
 /** Two blocks a person, a heading and a last line: Slack takes at most 50 blocks in a message. */
 const SHOWN = 24;

@@ -1,17 +1,26 @@
 import { raw } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { type Block, button, context, divider, esc, header, section, slackDate } from '../../slack/blocks.ts';
-import type { IAccount } from '../accounts/account.entity.ts';
-import { CsvImport } from '../csv-import/csv-import.entity.ts';
-import { Invitation } from '../invites/invitation.entity.ts';
-import { JoinLink } from '../join-links/join-link.entity.ts';
-import { ROLE_LABEL, STATUS_DESCRIPTION } from '../people/labels.ts';
-import { normalizeEmail } from '../people/people.service.ts';
-import { PERSON_ACTIONS } from '../people/slack/blocks.ts';
-import { displayName, User } from '../people/user.entity.ts';
-import type { SeatUsage } from '../seats/seat.service.ts';
-import { SeatRequest } from '../seats/seat-request.entity.ts';
-import { SETTINGS_ACTION } from '../seats/slack/settings.ts';
+import {
+  type Block,
+  button,
+  context,
+  divider,
+  esc,
+  header,
+  section,
+  slackDate,
+} from '../../../slack/blocks.ts';
+import type { IAccount } from '../../accounts/account.entity.ts';
+import { CsvImport } from '../../csv-import/csv-import.entity.ts';
+import { Invitation } from '../../invites/invitation.entity.ts';
+import { JoinLink } from '../../join-links/join-link.entity.ts';
+import { ROLE_LABEL, STATUS_DESCRIPTION } from '../../people/labels.ts';
+import { normalizeEmail } from '../../people/people.service.ts';
+import { PERSON_ACTIONS } from '../../people/slack/blocks.ts';
+import { displayName, User } from '../../people/user.entity.ts';
+import type { SeatUsage } from '../../seats/seat.service.ts';
+import { SeatRequest } from '../../seats/seat-request.entity.ts';
+import { SETTINGS_ACTION } from '../../seats/slack/views.ts';
 
 const HELP = [
   '`/invite` invite people by Slack or email',

@@ -7,7 +7,7 @@ import { auditRefusal } from '../../audit/audit.service.ts';
 import type { Deps } from '../../feature.ts';
 import { type Decision, type DecisionResult, MAX_REASON, SEAT_JOBS } from '../seat.service.ts';
 import { SeatRequest } from '../seat-request.entity.ts';
-import { decisionLine, REJECT_VIEW, SEAT_ACTIONS } from './request.message.ts';
+import { decisionLine, REJECT_VIEW, SEAT_ACTIONS } from './blocks.ts';
 
 const NOT_ADMIN = 'Only admins can approve seat requests.';
 const requestId = z.uuid();

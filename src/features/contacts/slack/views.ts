@@ -2,7 +2,7 @@ import type { View } from '@slack/types';
 import { actions, type Block, button, context, esc, plain, section } from '../../../slack/blocks.ts';
 import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
-import { INVITE_ACTIONS } from '../../invites/slack/summary.ts';
+import { INVITE_ACTIONS } from '../../invites/slack/blocks.ts';
 import { ROLE_LABEL, statusText } from '../../people/labels.ts';
 import { PERSON_ACTIONS } from '../../people/slack/blocks.ts';
 import type { SearchHit } from '../contact.search.ts';

@@ -18,7 +18,7 @@ import {
   contactModal,
   convertModal,
   findResults,
-} from './contact.views.ts';
+} from './views.ts';
 
 const USAGE = [
   '*`/contact`* or *`/contact add`* opens the form to add a contact (`/contact add Ana Lee ana@acme.com` fills it in).',

@@ -11,13 +11,7 @@ import type { Deps } from '../../feature.ts';
 import { INVITEE_ROLE, ROLE_LABEL, statusText } from '../../people/labels.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
 import { type CreateInput, type JoinLinkService, parseDomains } from '../join-link.service.ts';
-import {
-  JOIN_ACTIONS,
-  JOINLINK_VIEW,
-  joinLinkMessage,
-  joinLinkModal,
-  linkListBlocks,
-} from './join-link.views.ts';
+import { JOIN_ACTIONS, JOINLINK_VIEW, joinLinkMessage, joinLinkModal, linkListBlocks } from './blocks.ts';
 
 const NOT_ADMIN = 'Only admins can post join links.';
 const HELP =
