@@ -1,20 +1,16 @@
+import type { App, ViewSubmitAction } from '@slack/bolt';
 import type { View } from '@slack/types';
-import { actions, type Block, button, context, esc, plain, section } from '../../../slack/blocks.ts';
+import { slackActor } from '../../../slack/actor.ts';
+import { esc, plain, section } from '../../../slack/blocks.ts';
+import { roster } from '../../../slack/context.ts';
 import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
-import { INVITE_ACTIONS } from '../../invites/slack/blocks.ts';
-import { ROLE_LABEL, statusText } from '../../people/labels.ts';
-import { PERSON_ACTIONS } from '../../people/slack/blocks.ts';
-import type { SearchHit } from '../contact.search.ts';
+import type { Deps } from '../../feature.ts';
+import type { Role } from '../../people/user.entity.ts';
+import type { ContactService } from '../contact.service.ts';
 
 export const CONTACT_VIEW = 'contact_modal';
 export const CONVERT_VIEW = 'contact_convert_modal';
-export const CONTACT_ACTIONS = {
-  convert: 'contact_convert',
-  edit: 'contact_edit',
-  more: 'contact_find_more',
-  add: 'contact_add_open',
-} as const;
 
 const FIELDS = [
   { id: 'name', label: 'Name', optional: false, multiline: false, max: 200 },
@@ -91,72 +87,75 @@ export function convertModal(
   };
 }
 
-/** Search results, with the buttons that fit each: convert and edit contacts, send or resend invitations. */
-export function findResults(
-  text: string,
-  hits: SearchHit[],
-  offset: number,
-  more: boolean,
-): { text: string; blocks: Block[] } {
-  if (hits.length === 0 && offset === 0) {
-    return {
-      text: `No contact or user matches “${text}”.`,
-      blocks: [
-        section(`No contact or user matches “${esc(text)}”.`),
-        actions('contact_none', button('Add contact', CONTACT_ACTIONS.add, text.slice(0, 150), 'primary')),
-      ],
-    };
-  }
-  const blocks: Block[] = [
-    section(
-      `*Matches for “${esc(text)}”* (${offset + 1}–${offset + hits.length}${more ? ', more below' : ''})`,
-    ),
-  ];
-  for (const hit of hits) {
-    const details = [hit.email, hit.company]
-      .filter(Boolean)
-      .map((v) => esc(v))
-      .join(' · ');
-    if (hit.kind === 'contact') {
-      blocks.push(
-        section(
-          `*${esc(hit.name)}*${details ? ` · ${details}` : ''}\nContact${hit.convertedTo ? `, converted to user ${esc(hit.convertedTo.email)}, ${statusText(hit.convertedTo.status)}` : ''}`,
-        ),
-      );
-      blocks.push(
-        actions(
-          `contact:${hit.id}`,
-          ...(hit.convertedTo ? [] : [button('Convert to user', CONTACT_ACTIONS.convert, hit.id)]),
-          button('Edit', CONTACT_ACTIONS.edit, hit.id),
-        ),
-      );
-    } else {
-      const line = `*${esc(hit.name)}*${details ? ` · ${details}` : ''}\nUser, ${ROLE_LABEL[hit.role]}, ${statusText(hit.status)}`;
-      const invite =
-        hit.status === 'invited'
-          ? [button('Resend invitation', INVITE_ACTIONS.resend, hit.id)]
-          : hit.status === 'not_invited'
-            ? [button('Send invitation', INVITE_ACTIONS.send, hit.id)]
-            : [];
-      blocks.push(
-        section(line),
-        actions(`user:${hit.id}`, button('Person card', PERSON_ACTIONS.open, hit.id), ...invite),
-      );
-    }
-  }
-  if (more) {
-    blocks.push(
-      actions(
-        'contact_more',
-        button(
-          'Show more',
-          CONTACT_ACTIONS.more,
-          JSON.stringify({ q: text.slice(0, 150), o: offset + hits.length }),
-        ),
-      ),
+/** `/contact add Ana Lee ana@acme.com`: an email-looking word fills the email, the rest the name. */
+export function prefillFrom(text: string | undefined): ContactFields {
+  const words = (text ?? '').trim().split(/\s+/).filter(Boolean);
+  const email = words.find((w) => w.includes('@'));
+  return { name: words.filter((w) => w !== email).join(' '), email: email ?? '' };
+}
+
+/** The add/edit contact form's and the convert form's submissions: field errors, or the change and a DM. */
+export function registerContactViews(app: App, deps: Deps, contacts: ContactService): void {
+  app.view<ViewSubmitAction>(CONTACT_VIEW, async ({ ack, view, body, context, client }) => {
+    const values = Object.fromEntries(
+      Object.entries(view.state.values).map(([block, v]) => [block, Object.values(v)[0]?.value ?? null]),
     );
-  } else {
-    blocks.push(context('That is all.'));
-  }
-  return { text: `Matches for “${text}”`, blocks };
+    const parsed = contacts.parse(values);
+    if (!parsed.ok) {
+      await ack({ response_action: 'errors', errors: parsed.errors });
+      return;
+    }
+    const { em, account } = roster(context);
+    const editing = view.private_metadata || undefined;
+    const conflict = await contacts.emailConflict(em, account, parsed.value.email, editing);
+    if (conflict) {
+      await ack({ response_action: 'errors', errors: { email: conflict } });
+      return;
+    }
+    await ack();
+    const actor = await slackActor(deps, context, body.user.id);
+    let text: string;
+    if (editing) {
+      const { contact, changed } = await contacts.edit(em, account, actor, editing, parsed.value);
+      text = changed.length
+        ? `:white_check_mark: Saved your changes to the contact *${esc(contact.name)}* (${changed.join(', ')}).`
+        : `Nothing changed on the contact *${esc(contact.name)}*.`;
+    } else {
+      const contact = await contacts.add(em, account, actor, parsed.value);
+      text = `:white_check_mark: Added the contact *${esc(contact.name)}*${contact.email ? ` (${esc(contact.email)})` : ''}. Find it with \`/contact find ${esc(contact.name.split(' ')[0] ?? '')}\`.`;
+    }
+    await client.chat.postMessage({ channel: body.user.id, text });
+  });
+
+  app.view<ViewSubmitAction>(CONVERT_VIEW, async ({ ack, view, body, context, client }) => {
+    const values = view.state.values;
+    const input = {
+      role: (values.role?.role?.selected_option?.value ?? '') as Role,
+      permissionSetId: values.permission_set?.permission_set?.selected_option?.value ?? null,
+      sendNow: (values.send_now?.send_now?.selected_options ?? []).length > 0,
+      email: values.email?.email?.value ?? null,
+    };
+    const { em, account } = roster(context);
+    const actor = await slackActor(deps, context, body.user.id);
+    const problems = await contacts.convertProblems(em, account, actor, view.private_metadata, input);
+    if (problems) {
+      // An error for a field the form does not show goes on the role, which every form has.
+      const errors: Record<string, string> = {};
+      for (const [field, message] of Object.entries(problems)) {
+        const block = field in values ? field : 'role';
+        errors[block] = errors[block] ? `${errors[block]} ${message}` : message;
+      }
+      await ack({ response_action: 'errors', errors });
+      return;
+    }
+    await ack();
+    const result = await contacts.convert(em, account, actor, view.private_metadata, input);
+    await client.chat.postMessage({
+      channel: body.user.id,
+      text:
+        result.status === 'converted'
+          ? `:white_check_mark: ${esc(result.user.email)} is now a user${result.user.status === 'invited' ? ' and the invitation is on its way' : ' (not invited yet: `/invite pending` sends the invitation)'}. The contact stays, linked to the user.`
+          : `:hourglass_flowing_sand: ${esc(result.email)} takes a paid seat, so an admin has been asked to approve it. You will get a message when they decide.`,
+    });
+  });
 }
