@@ -20,7 +20,7 @@ import { PERSON_ACTIONS } from '../../people/slack/blocks.ts';
 import { displayName, User } from '../../people/user.entity.ts';
 import type { SeatUsage } from '../../seats/seat.service.ts';
 import { SeatRequest } from '../../seats/seat-request.entity.ts';
-import { SETTINGS_ACTION } from '../../seats/slack/views.ts';
+import { SETTINGS_ACTION } from '../../seats/slack/blocks.ts';
 
 const HELP = [
   '`/invite` invite people by Slack or email',
