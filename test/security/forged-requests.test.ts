@@ -4,7 +4,7 @@ import { ensureAccount } from '../../src/features/accounts/account.service.ts';
 import { AuditEvent } from '../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../src/features/contacts/contact.entity.ts';
 import { JoinLink } from '../../src/features/join-links/join-link.entity.ts';
-import { parseDomains } from '../../src/features/join-links/join-link.service.ts';
+import { parseDomains } from '../../src/features/join-links/join-link.terms.ts';
 import { JOIN_ACTIONS } from '../../src/features/join-links/slack/blocks.ts';
 import { User } from '../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../src/features/seats/seat-request.entity.ts';

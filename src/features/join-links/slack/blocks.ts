@@ -2,7 +2,7 @@ import { actions, type Block, button, context, esc, section, slackDate } from '.
 import type { IAccount } from '../../accounts/account.entity.ts';
 import { ROLE_LABEL } from '../../people/labels.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
-import { linkState } from '../join-link.service.ts';
+import { linkState } from '../join-link.terms.ts';
 
 export const JOIN_ACTIONS = { join: 'joinlink_join', revoke: 'joinlink_revoke' } as const;
 

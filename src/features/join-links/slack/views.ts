@@ -8,12 +8,8 @@ import { auditRefusal } from '../../audit/audit.service.ts';
 import type { Deps } from '../../feature.ts';
 import { ROLE_LABEL } from '../../people/labels.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
-import {
-  type CreateInput,
-  type JoinLinkService,
-  MAX_DOMAINS_TEXT,
-  parseDomains,
-} from '../join-link.service.ts';
+import type { CreateInput, JoinLinkService } from '../join-link.service.ts';
+import { MAX_DOMAINS_TEXT, parseDomains } from '../join-link.terms.ts';
 import { accountName, joinLinkMessage, NOT_ADMIN } from './blocks.ts';
 
 export const JOINLINK_VIEW = 'joinlink_modal';

@@ -14,7 +14,7 @@ import {
   type SettingsService,
 } from '../../accounts/settings.service.ts';
 import type { Deps } from '../../feature.ts';
-import { MAX_DOMAINS_TEXT } from '../../join-links/join-link.service.ts';
+import { MAX_DOMAINS_TEXT } from '../../join-links/join-link.terms.ts';
 import { type Decision, type DecisionResult, MAX_REASON } from '../seat.service.ts';
 import type { ISeatRequest } from '../seat-request.entity.ts';
 import { decisionLine } from './blocks.ts';
