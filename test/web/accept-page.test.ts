@@ -106,7 +106,7 @@ describe('the invitation page, the other ways people reach it', () => {
     expect(body).toContain('“Welcome &lt;b&gt;aboard&lt;/b&gt; &amp; see you Monday”');
   });
 
-  it('answers a link nobody issued with the same page as a used one, and changes nothing', async () => {
+  it('answers a link nobody issued with the same page as a used one', async () => {
     const res = await fetch(`${t.url}/invitations/${'x'.repeat(43)}`);
     expect(res.status).toBe(404);
     expect(await res.text()).toContain('This invitation link is no longer valid');
