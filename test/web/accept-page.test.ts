@@ -68,3 +68,78 @@ describe('the invitation page', () => {
     expect(accepted.acceptedAt).toBeInstanceOf(Date);
   });
 });
+
+/** The page's form as a person's browser holds it: the CSRF field and the cookie that goes with it. */
+async function openForm(link: string) {
+  const res = await fetch(link);
+  expect(res.status).toBe(200);
+  const body = await res.text();
+  const field = /name="csrf" value="([^"]+)"/.exec(body)?.[1];
+  const cookie = res.headers.get('set-cookie')?.split(';')[0];
+  if (!field || !cookie) throw new Error('the invitation page has no CSRF field or cookie');
+  return { body, field, cookie };
+}
+
+const accept = (link: string, form: { field: string; cookie?: string }) =>
+  fetch(link, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      ...(form.cookie ? { cookie: form.cookie } : {}),
+    },
+    body: new URLSearchParams({ csrf: form.field }).toString(),
+  });
+
+describe('the invitation page, the other ways people reach it', () => {
+  it("shows the inviter's personal message, as they wrote it and escaped", async () => {
+    await t.slack.command('/invite', '', { user: 'UADMIN' });
+    await t.slack.submitView(
+      t.standin.lastOpenedView(),
+      { emails: 'quoted@example.com', message: 'Welcome <b>aboard</b> & see you Monday' },
+      { user: 'UADMIN' },
+    );
+    const mail = await t.smtp.waitForMail((m) => m.toText === 'quoted@example.com');
+    const link = links(mail).find((l) => l.includes('/invitations/'))!;
+    const { body } = await openForm(link);
+    expect(body).toContain('<dt>Invited by</dt><dd>Adam Admin</dd>');
+    expect(body).toContain('<dt>As</dt><dd>an employee</dd>');
+    expect(body).toContain('“Welcome &lt;b&gt;aboard&lt;/b&gt; &amp; see you Monday”');
+  });
+
+  it('answers a link nobody issued with the same page as a used one', async () => {
+    const res = await fetch(`${t.url}/invitations/${'x'.repeat(43)}`);
+    expect(res.status).toBe(404);
+    expect(await res.text()).toContain('This invitation link is no longer valid');
+  });
+
+  it('asks to try again when the form comes without its cookie, and leaves the invitation pending', async () => {
+    const email = 'nocookie@example.com';
+    const link = await invitationLink(email);
+    const form = await openForm(link);
+    const res = await accept(link, { field: form.field });
+    expect(res.status).toBe(403);
+    expect(await res.text()).toContain('This form expired or was sent from another page.');
+    expect(await state(email)).toMatchObject({ user: 'invited', invitation: 'pending', audits: 0 });
+  });
+
+  it('accepts once when Accept is pressed twice, and the second press says so', async () => {
+    const email = 'twice@example.com';
+    const link = await invitationLink(email);
+    const form = await openForm(link);
+    const first = await accept(link, form);
+    expect(first.status).toBe(200);
+    const firstBody = await first.text();
+    expect(firstBody).toContain('twice@example.com, you are now an active member of Acme as an employee.');
+    expect(firstBody).not.toContain('You had already accepted');
+
+    const second = await accept(link, form);
+    expect(second.status).toBe(200);
+    expect(await second.text()).toContain('You had already accepted this invitation.');
+    expect(await state(email)).toMatchObject({ user: 'active', invitation: 'accepted', audits: 1 });
+
+    // Opened again later, the link no longer shows a form.
+    const reopened = await fetch(link);
+    expect(reopened.status).toBe(404);
+    expect(await reopened.text()).toContain('This invitation link is no longer valid');
+  });
+});

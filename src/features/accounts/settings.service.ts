@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { DomainError } from '../../shared/errors.ts';
 import { audit, auditRefusal } from '../audit/audit.service.ts';
-import { parseDomains } from '../join-links/join-link.service.ts';
+import { parseDomains } from '../join-links/join-link.terms.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
 import { Account, type IAccount } from './account.entity.ts';
 

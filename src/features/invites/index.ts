@@ -1,8 +1,10 @@
 import type { Feature } from '../feature.ts';
 import { INVITE_JOBS } from './invitation.service.ts';
 import { defineDelivery, inviterName } from './invite.delivery.ts';
-import { registerInviteActions } from './slack/invite.actions.ts';
-import { registerInviteCommand } from './slack/invite.command.ts';
+import { registerInviteActions } from './slack/actions.ts';
+import { registerInviteCommand } from './slack/commands.ts';
+import { registerInviteShortcuts } from './slack/shortcuts.ts';
+import { registerInviteView } from './slack/views.ts';
 import { registerAcceptPage } from './web/accept.page.ts';
 
 /** Invitations: /invite, its modal and shortcuts, delivery by DM or email, the accept page, resend and cancel. */
@@ -18,6 +20,8 @@ export const invitesFeature: Feature = {
   },
   slack(app, deps) {
     registerInviteCommand(app, deps, deps.invites);
+    registerInviteShortcuts(app, deps);
+    registerInviteView(app, deps, deps.invites);
     registerInviteActions(app, deps, deps.invites);
   },
   web: (router, deps) => registerAcceptPage(router, deps.csrf, deps.invites, (id) => inviterName(deps, id)),

@@ -1,25 +1,14 @@
-import { actions, button, context, esc, section, slackDate } from '../../slack/blocks.ts';
 import { escapeHtml } from '../../web/html.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import type { Deps } from '../feature.ts';
 import { INVITEE_ROLE } from '../people/labels.ts';
 import type { IUser } from '../people/user.entity.ts';
-import type { IInvitation } from './invitation.entity.ts';
 import { INVITE_JOBS } from './invitation.service.ts';
 import type { InviteService } from './invite.service.ts';
-import { INVITE_ACTIONS } from './slack/summary.ts';
-
-type Letter = {
-  inviter: string;
-  accountName: string;
-  role: string;
-  message: string | null;
-  link: string;
-  expires: Date;
-};
+import { deliveryFailedMessage, type InvitationLetter, invitationDm } from './slack/blocks.ts';
 
 /** The email: plain text and HTML saying who invites you, to what, as what, and the link. */
-export function invitationEmail(to: IUser, l: Letter) {
+export function invitationEmail(to: IUser, l: InvitationLetter) {
   const subject = `${l.inviter} invited you to ${l.accountName}`;
   const text = [
     `Hello${to.firstName ? ` ${to.firstName}` : ''},`,
@@ -39,21 +28,6 @@ ${l.message ? `<blockquote style="border-left:3px solid #ccc;margin:0;padding-le
 <p style="color:#616061;font-size:13px">Or open ${escapeHtml(l.link)}<br>The link works until ${escapeHtml(l.expires.toUTCString())}. If you were not expecting this, you can ignore it.</p>
 </body></html>`;
   return { subject, text, html };
-}
-
-function dm(invitation: IInvitation, l: Letter) {
-  return {
-    text: `${l.inviter} invited you to ${l.accountName} as ${l.role}`,
-    blocks: [
-      section(`:wave: *${esc(l.inviter)}* invited you to join *${esc(l.accountName)}* as ${esc(l.role)}.`),
-      ...(l.message ? [section(`> ${esc(l.message).replace(/\n/g, '\n> ')}`)] : []),
-      actions(
-        `invitation:${invitation.id}`,
-        button('Accept', INVITE_ACTIONS.accept, invitation.id, 'primary'),
-      ),
-      context(`Or open <${l.link}|the invitation page>. It works until ${slackDate(l.expires)}.`),
-    ],
-  };
 }
 
 /**
@@ -89,7 +63,7 @@ export async function deliverInvitation(
   const ready = await invites.prepareDelivery(orm.em.fork(), invitationId);
   if (!ready) return;
   const { token, invitation, user, account } = ready;
-  const letter: Letter = {
+  const letter: InvitationLetter = {
     inviter: await inviterName(deps, invitation.invitedBy),
     accountName: (account as IAccount).name ?? 'your company',
     role: INVITEE_ROLE[user.role] ?? user.role,
@@ -106,7 +80,7 @@ export async function deliverInvitation(
       const opened = await slack.conversations.open({ users: member.user.id });
       const channel = opened.channel?.id;
       if (!channel) throw new Error('conversations.open returned no channel');
-      await slack.chat.postMessage({ channel, ...dm(invitation, letter) });
+      await slack.chat.postMessage({ channel, ...invitationDm(invitation.id, letter) });
       await invites.recordDelivery(orm.em.fork(), invitationId, {
         method: 'slack_dm',
         slackUserId: member.user.id,
@@ -125,31 +99,13 @@ export async function deliverInvitation(
     await invites.recordFailure(orm.em.fork(), invitationId, error, opts.lastAttempt);
     if (opts.lastAttempt && invitation.invitedBy) {
       await slack.chat
-        .postMessage({ channel: invitation.invitedBy, ...deliveryFailed(user, error) })
+        .postMessage({ channel: invitation.invitedBy, ...deliveryFailedMessage(user, error) })
         .catch((e) => log.warn({ err: e }, 'could not tell the inviter that delivery failed'));
     }
     throw err;
   }
   await invites.recordDelivery(orm.em.fork(), invitationId, { method: 'email', error: dmError });
   log.info({ method: 'email' }, 'invitation delivered');
-}
-
-/** What the inviter reads when Roster has stopped trying: what failed, and the button that tries again. */
-function deliveryFailed(user: IUser, error: string) {
-  const text = `The invitation to ${user.email} could not be delivered`;
-  return {
-    text,
-    blocks: [
-      {
-        type: 'section' as const,
-        text: {
-          type: 'mrkdwn' as const,
-          text: `:warning: *${esc(text)}.* Roster kept trying for several hours; the last error was: ${esc(error.slice(0, 300))}\nCheck the address, then press *Resend* to try again.`,
-        },
-        accessory: button('Resend', INVITE_ACTIONS.resend, user.id),
-      },
-    ],
-  };
 }
 
 /** Registers the delivery job, retried with backoff per {@link DELIVERY_RETRY}. */

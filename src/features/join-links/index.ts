@@ -2,8 +2,10 @@ import type { Deps, Feature } from '../feature.ts';
 import { JoinLink } from './join-link.entity.ts';
 import { confirmationMail } from './join-link.messages.ts';
 import { JOIN_JOBS } from './join-link.service.ts';
-import { registerJoinLinkListeners } from './slack/join-link.listeners.ts';
-import { joinLinkMessage } from './slack/join-link.views.ts';
+import { registerJoinLinkActions } from './slack/actions.ts';
+import { joinLinkMessage } from './slack/blocks.ts';
+import { registerJoinLinkCommand } from './slack/commands.ts';
+import { registerJoinLinkView } from './slack/views.ts';
 import { JOIN_RATE_LIMITS, type RateLimits, registerJoinPages } from './web/join.pages.ts';
 import { SharedRateLimiter } from './web/rate-limit.ts';
 
@@ -49,7 +51,11 @@ export function createJoinLinksFeature(limits: RateLimits = JOIN_RATE_LIMITS): F
       });
       await deps.jobs.boss.schedule(JOIN_JOBS.expireLinks, '*/5 * * * *');
     },
-    slack: (app, deps) => registerJoinLinkListeners(app, deps, deps.joinLinks),
+    slack(app, deps) {
+      registerJoinLinkCommand(app, deps, deps.joinLinks);
+      registerJoinLinkView(app, deps, deps.joinLinks);
+      registerJoinLinkActions(app, deps, deps.joinLinks);
+    },
     web: (router, deps) =>
       registerJoinPages(router, deps.csrf, deps.joinLinks, {
         limits,

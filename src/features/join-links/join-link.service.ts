@@ -9,16 +9,12 @@ import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
-import {
-  createUser,
-  findUserByEmail,
-  normalizeEmail,
-  permissionSetByName,
-} from '../people/people.service.ts';
+import { createUser, findUserByEmail, permissionSetByName } from '../people/people.service.ts';
 import type { IUser, Role } from '../people/user.entity.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
-import { type ISeatRequest, SeatRequest } from '../seats/seat-request.entity.ts';
+import type { ISeatRequest } from '../seats/seat-request.entity.ts';
 import { type IJoinLink, JoinConfirmation, JoinLink } from './join-link.entity.ts';
+import { DOMAIN, domainAllowed, linkState, MAX_DOMAINS } from './join-link.terms.ts';
 
 export const JOIN_JOBS = {
   sendConfirmation: 'join.send-confirmation',
@@ -27,45 +23,6 @@ export const JOIN_JOBS = {
 } as const;
 export const CONFIRMATION_HOURS = 24;
 const TOKEN = /^[A-Za-z0-9_-]{40,64}$/;
-const DOMAIN = /^[a-z0-9-]+(\.[a-z0-9-]+)+$/;
-/** Limits of a link's domain list, the same in the form and here. */
-export const MAX_DOMAINS_TEXT = 1000;
-export const MAX_DOMAINS = 50;
-
-/** Reads "acme.com, @acme.co.uk" into lower-cased domains, or says which entry is not a domain. */
-export function parseDomains(text: string): { ok: true; domains: string[] } | { ok: false; error: string } {
-  if (text.length > MAX_DOMAINS_TEXT) {
-    return { ok: false, error: `Keep the domains under ${MAX_DOMAINS_TEXT} characters.` };
-  }
-  const domains = text
-    .split(/[\s,;]+/)
-    .map((d) => d.trim().toLowerCase().replace(/^@/, ''))
-    .filter(Boolean);
-  const bad = domains.find((d) => !DOMAIN.test(d));
-  if (bad) return { ok: false, error: `Not a domain: ${bad.slice(0, 100)}. Domains look like example.com.` };
-  const unique = [...new Set(domains)];
-  if (unique.length > MAX_DOMAINS) return { ok: false, error: `At most ${MAX_DOMAINS} domains per link.` };
-  return { ok: true, domains: unique };
-}
-
-export function emailDomain(email: string): string {
-  const e = normalizeEmail(email);
-  return e.slice(e.lastIndexOf('@') + 1);
-}
-
-/** Whether the link admits this address; a link with no domains admits any. */
-export function domainAllowed(link: Pick<IJoinLink, 'allowedEmailDomains'>, email: string): boolean {
-  return link.allowedEmailDomains.length === 0 || link.allowedEmailDomains.includes(emailDomain(email));
-}
-
-export type LinkState = 'active' | 'full' | 'expired' | 'revoked';
-
-export function linkState(link: IJoinLink, now: Date): LinkState {
-  if (link.revokedAt) return 'revoked';
-  if (link.expiresAt <= now) return 'expired';
-  if (link.maxUses != null && link.uses >= link.maxUses) return 'full';
-  return 'active';
-}
 
 export const createInput = z.object({
   role: z.enum(['employee', 'contractor', 'client']),

@@ -1,9 +1,9 @@
 import type { Feature } from '../feature.ts';
 import { registerSeatJobs } from './seat.jobs.ts';
-import { registerSeatActions } from './slack/approval.actions.ts';
-import { registerSeatsCommand } from './slack/seats.command.ts';
-import { registerSettings } from './slack/settings.ts';
-import { registerUserChange } from './slack/user-change.event.ts';
+import { registerSeatActions } from './slack/actions.ts';
+import { registerSeatsCommand } from './slack/commands.ts';
+import { registerUserChange } from './slack/events.ts';
+import { registerSeatViews } from './slack/views.ts';
 
 /** Seats and approvals: /seats, the request messages with their buttons, expiry, deactivation from Slack. */
 export const seatsFeature: Feature = {
@@ -13,6 +13,6 @@ export const seatsFeature: Feature = {
     registerSeatActions(app, deps);
     registerSeatsCommand(app, deps);
     registerUserChange(app, deps);
-    registerSettings(app, deps, deps.settings);
+    registerSeatViews(app, deps, deps.settings);
   },
 };

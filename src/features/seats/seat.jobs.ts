@@ -1,7 +1,7 @@
 import type { Deps } from '../feature.ts';
 import { SEAT_JOBS } from './seat.service.ts';
 import { type ISeatRequest, SeatRequest } from './seat-request.entity.ts';
-import { outcomeForRequester, requestMessage } from './slack/request.message.ts';
+import { outcomeForRequester, requestMessage } from './slack/blocks.ts';
 
 type RequestJob = { requestId: string };
 

@@ -283,6 +283,23 @@ describe('joining with the button', () => {
     expect(await t.em().findOne(User, { email: person.email })).toBeNull();
   });
 
+  it('tells the person when nobody decided on their place in time', async () => {
+    const person = member();
+    const { message } = await postLink(t);
+    await withSeatsFull(() => joinAs(message, person.id));
+    const request = await t.em().findOneOrFail(SeatRequest, { email: person.email });
+    await t
+      .em()
+      .getConnection()
+      .execute(`update seat_request set expires_at = now() - interval '1 minute' where id = ?`, [request.id]);
+    await t.roster.deps.seats.expire(t.em());
+    const told = await t.standin.waitForMessage((m) => m.channel === `D${person.id}`);
+    expect(told.text).toBe(
+      ':hourglass: No admin decided on your place in Acme within 14 days, so the request expired. Ask an admin to invite you.',
+    );
+    expect(await t.em().findOne(User, { email: person.email })).toBeNull();
+  });
+
   it('says the link is full once everyone it admits has joined, and the message says so too', async () => {
     const [first, second] = [member(), member()];
     const { message, linkId } = await postLink(t, { max_uses: '1' });

@@ -13,7 +13,7 @@ import {
 import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { IAuditEvent } from '../../audit/audit-event.entity.ts';
-import { INVITE_ACTIONS } from '../../invites/slack/summary.ts';
+import { INVITE_ACTIONS } from '../../invites/slack/blocks.ts';
 import { ROLE_LABEL, STATUS_EXPLAINED } from '../labels.ts';
 import type { PersonCard } from '../person.service.ts';
 import { displayName, type IUser, isPaidRole, SEAT_HOLDING_STATUSES } from '../user.entity.ts';

@@ -19,7 +19,8 @@ export const SEAT_ACTIONS = {
   reject: 'seat_reject',
 } as const;
 
-export const REJECT_VIEW = 'seat_reject_modal';
+/** The Home tab's Settings button. */
+export const SETTINGS_ACTION = 'settings_open';
 
 function who(request: ISeatRequest): string {
   return request.name ? `${esc(request.name)} (${esc(request.email)})` : esc(request.email);

@@ -1,6 +1,7 @@
-import type { App, BlockButtonAction, ViewSubmitAction } from '@slack/bolt';
+import type { App, Context, ViewSubmitAction } from '@slack/bolt';
 import type { View } from '@slack/types';
 import type { WebClient } from '@slack/web-api';
+import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
 import { plain } from '../../../slack/blocks.ts';
@@ -13,10 +14,15 @@ import {
   type SettingsService,
 } from '../../accounts/settings.service.ts';
 import type { Deps } from '../../feature.ts';
-import { MAX_DOMAINS_TEXT } from '../../join-links/join-link.service.ts';
+import { MAX_DOMAINS_TEXT } from '../../join-links/join-link.terms.ts';
+import { type Decision, type DecisionResult, MAX_REASON } from '../seat.service.ts';
+import type { ISeatRequest } from '../seat-request.entity.ts';
+import { decisionLine } from './blocks.ts';
 
 export const SETTINGS_VIEW = 'settings_modal';
-export const SETTINGS_ACTION = 'settings_open';
+export const REJECT_VIEW = 'seat_reject_modal';
+
+const requestId = z.uuid();
 
 const number = (
   id: string,
@@ -133,11 +139,32 @@ export async function channelProblem(client: WebClient, channelId: string): Prom
   }
 }
 
-/** `/seats settings` and the Home tab's Settings button open the form; saving checks and applies it. */
-export function registerSettings(app: App, deps: Deps, settings: SettingsService): void {
-  app.action<BlockButtonAction>(SETTINGS_ACTION, async ({ ack, body, context, client }) => {
-    await ack();
-    await openSettings(deps, context, body.user.id, body.trigger_id, client);
+/** The Reject form asks why; the settings form, opened by `/seats settings` or the Home tab, is checked and applied. */
+export function registerSeatViews(app: App, deps: Deps, settings: SettingsService): void {
+  app.view(REJECT_VIEW, async ({ ack, view, body, context }) => {
+    const id = requestId.safeParse(view.private_metadata);
+    const reason = view.state.values.reason?.reason?.value ?? undefined;
+    if (!id.success) {
+      await ack({ response_action: 'errors', errors: { reason: 'This request no longer exists.' } });
+      return;
+    }
+    try {
+      const result = await decideAsAdmin(deps, context, body.user.id, id.data, 'reject', reason);
+      if (result.outcome === 'already_decided') {
+        await ack({
+          response_action: 'errors',
+          errors: { reason: `Already decided. ${decisionLine(result.request)}` },
+        });
+        return;
+      }
+      await ack();
+    } catch (err) {
+      if (err instanceof DomainError) {
+        await ack({ response_action: 'errors', errors: { reason: err.message } });
+        return;
+      }
+      throw err;
+    }
   });
 
   app.view<ViewSubmitAction>(SETTINGS_VIEW, async ({ ack, view, body, context, client }) => {
@@ -198,5 +225,57 @@ export async function openSettings(
   await client.views.open({
     trigger_id: triggerId,
     view: settingsModal(await em.findOneOrFail(Account, account.id, { refresh: true })),
+  });
+}
+
+/** The Reject form: who asked for whom, and an optional reason sent to the requester. */
+export function rejectModal(request: ISeatRequest): View {
+  return {
+    type: 'modal',
+    callback_id: REJECT_VIEW,
+    private_metadata: request.id,
+    title: plain('Reject seat request'),
+    submit: plain('Reject'),
+    close: plain('Cancel'),
+    blocks: [
+      {
+        type: 'section',
+        text: {
+          type: 'mrkdwn',
+          text: `Reject the request for *${request.email}* from <@${request.requestedBy}>?`,
+        },
+      },
+      {
+        type: 'input',
+        block_id: 'reason',
+        optional: true,
+        label: plain('Reason (sent to the requester)'),
+        element: {
+          type: 'plain_text_input',
+          action_id: 'reason',
+          multiline: true,
+          max_length: MAX_REASON,
+        },
+      },
+    ],
+  };
+}
+
+/** Decides a seat request as the Slack user who clicked; the service refuses anyone but an admin. */
+export async function decideAsAdmin(
+  deps: Deps,
+  context: Context,
+  userId: string,
+  id: string,
+  decision: Decision,
+  reason?: string,
+): Promise<DecisionResult> {
+  const { em, account } = roster(context);
+  const isAdmin = await deps.admins.isAdmin(em, account, userId);
+  return deps.seats.decide(em, account, {
+    requestId: id,
+    actor: { slackUserId: userId, isAdmin, surface: 'slack' },
+    decision,
+    reason,
   });
 }

@@ -1,93 +1,15 @@
-import type { View } from '@slack/types';
-import {
-  actions,
-  type Block,
-  button,
-  context,
-  esc,
-  plain,
-  section,
-  slackDate,
-} from '../../../slack/blocks.ts';
-import { roleInput } from '../../../slack/inputs.ts';
+import { actions, type Block, button, context, esc, section, slackDate } from '../../../slack/blocks.ts';
+import type { IAccount } from '../../accounts/account.entity.ts';
 import { ROLE_LABEL } from '../../people/labels.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
-import { linkState, MAX_DOMAINS_TEXT } from '../join-link.service.ts';
+import { linkState } from '../join-link.terms.ts';
 
-export const JOINLINK_VIEW = 'joinlink_modal';
 export const JOIN_ACTIONS = { join: 'joinlink_join', revoke: 'joinlink_revoke' } as const;
 
-export function joinLinkModal(opts: {
-  channelId?: string;
-  defaultDomains: string[];
-  /** The account's default terms for new links. */
-  expiryDays?: number;
-  maxUses?: number | null;
-}): View {
-  return {
-    type: 'modal',
-    callback_id: JOINLINK_VIEW,
-    title: plain('Post a join link'),
-    submit: plain('Post'),
-    close: plain('Cancel'),
-    blocks: [
-      roleInput('People join as'),
-      {
-        type: 'input',
-        block_id: 'expiry',
-        label: plain('Expires after (days)'),
-        element: {
-          type: 'number_input',
-          action_id: 'expiry',
-          is_decimal_allowed: false,
-          min_value: '1',
-          max_value: '365',
-          initial_value: String(opts.expiryDays ?? 30),
-        },
-      },
-      {
-        type: 'input',
-        block_id: 'max_uses',
-        optional: true,
-        label: plain('Maximum number of people'),
-        hint: plain('Leave empty for no limit.'),
-        element: {
-          type: 'number_input',
-          action_id: 'max_uses',
-          is_decimal_allowed: false,
-          min_value: '1',
-          max_value: '100000',
-          ...(opts.maxUses ? { initial_value: String(opts.maxUses) } : {}),
-        },
-      },
-      {
-        type: 'input',
-        block_id: 'domains',
-        optional: true,
-        label: plain('Allowed email domains'),
-        hint: plain('For example acme.com, acme.co.uk. Empty: anyone with the link.'),
-        element: {
-          type: 'plain_text_input',
-          action_id: 'domains',
-          max_length: MAX_DOMAINS_TEXT,
-          ...(opts.defaultDomains.length ? { initial_value: opts.defaultDomains.join(', ') } : {}),
-        },
-      },
-      {
-        type: 'input',
-        block_id: 'channel',
-        label: plain('Post it in'),
-        element: {
-          type: 'conversations_select',
-          action_id: 'channel',
-          default_to_current_conversation: true,
-          filter: { include: ['public', 'private'], exclude_bot_users: true },
-          ...(opts.channelId ? { initial_conversation: opts.channelId } : {}),
-        },
-      },
-    ],
-  };
-}
+export const NOT_ADMIN = 'Only admins can post join links.';
+
+/** The account's name as messages say it. */
+export const accountName = (account: IAccount): string => account.name ?? 'the account';
 
 function places(link: IJoinLink): string {
   return link.maxUses
@@ -163,4 +85,15 @@ export function linkListBlocks(links: IJoinLink[], now: Date, note?: string): Bl
     );
   }
   return blocks;
+}
+
+/** What the admin reads after revoking: whether it was already revoked, and whether its message says so. */
+export function revokedText(link: IJoinLink, already: boolean, messageUpdated: boolean): string {
+  const where = link.channelId ? ` in <#${link.channelId}>` : '';
+  const head = already
+    ? `That join link${where} was already revoked.`
+    : `:no_entry_sign: Revoked the join link${where}: its button and URL no longer work.`;
+  return messageUpdated
+    ? `${head} Its message says so.`
+    : `${head} Roster could not update its message (it may have been deleted); the link is revoked all the same.`;
 }

@@ -15,8 +15,8 @@ import { audit } from '../../audit/audit.service.ts';
 import type { Deps } from '../../feature.ts';
 import { ROLE_LABEL } from '../../people/labels.ts';
 import { SeatRequest } from '../seat-request.entity.ts';
-import { SEAT_ACTIONS } from './request.message.ts';
-import { channelProblem, openSettings } from './settings.ts';
+import { SEAT_ACTIONS } from './blocks.ts';
+import { channelProblem, openSettings } from './views.ts';
 
 const USAGE = [
   '*`/seats`* shows paid seats used, the limit and the requests waiting for an admin.',

@@ -8,7 +8,7 @@ import type { Deps } from '../../feature.ts';
 import { displayName, isPaidRole, User } from '../../people/user.entity.ts';
 import { Invitation } from '../invitation.entity.ts';
 import type { InviteService } from '../invite.service.ts';
-import { INVITE_ACTIONS } from './summary.ts';
+import { INVITE_ACTIONS } from './blocks.ts';
 
 const uuid = z.uuid();
 

@@ -1,34 +1,19 @@
-import type { App, BlockButtonAction, Context } from '@slack/bolt';
+import type { App, BlockButtonAction } from '@slack/bolt';
 import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
-import { plain } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
 import type { Deps } from '../../feature.ts';
-import { type Decision, type DecisionResult, MAX_REASON, SEAT_JOBS } from '../seat.service.ts';
+import { type DecisionResult, SEAT_JOBS } from '../seat.service.ts';
 import { SeatRequest } from '../seat-request.entity.ts';
-import { decisionLine, REJECT_VIEW, SEAT_ACTIONS } from './request.message.ts';
+import { decisionLine, SEAT_ACTIONS, SETTINGS_ACTION } from './blocks.ts';
+import { decideAsAdmin, openSettings, rejectModal } from './views.ts';
 
 const NOT_ADMIN = 'Only admins can approve seat requests.';
 const requestId = z.uuid();
 
-/** Approve, Approve and add a seat, and Reject (with its reason modal) on seat request messages. */
+/** Approve, Approve and add a seat, Reject (opening its reason form) on requests; the Home tab's Settings. */
 export function registerSeatActions(app: App, deps: Deps): void {
-  const decide = async (
-    args: { context: Context; userId: string; requestId: string },
-    decision: Decision,
-    reason?: string,
-  ): Promise<DecisionResult> => {
-    const { em, account } = roster(args.context);
-    const isAdmin = await deps.admins.isAdmin(em, account, args.userId);
-    return deps.seats.decide(em, account, {
-      requestId: args.requestId,
-      actor: { slackUserId: args.userId, isAdmin, surface: 'slack' },
-      decision,
-      reason,
-    });
-  };
-
   const describe = async (result: DecisionResult): Promise<string> => {
     switch (result.outcome) {
       case 'approved':
@@ -56,7 +41,7 @@ export function registerSeatActions(app: App, deps: Deps): void {
       const id = requestId.safeParse(action.value);
       if (!id.success) throw new DomainError('not_found', 'That seat request no longer exists.');
       try {
-        const result = await decide({ context, userId: body.user.id, requestId: id.data }, decision);
+        const result = await decideAsAdmin(deps, context, body.user.id, id.data, decision);
         if (result.outcome === 'no_seat') {
           await deps.jobs.send(SEAT_JOBS.refreshRequest, { requestId: id.data });
         }
@@ -102,62 +87,14 @@ export function registerSeatActions(app: App, deps: Deps): void {
       }
       await client.views.open({
         trigger_id: body.trigger_id,
-        view: {
-          type: 'modal',
-          callback_id: REJECT_VIEW,
-          private_metadata: request.id,
-          title: plain('Reject seat request'),
-          submit: plain('Reject'),
-          close: plain('Cancel'),
-          blocks: [
-            {
-              type: 'section',
-              text: {
-                type: 'mrkdwn',
-                text: `Reject the request for *${request.email}* from <@${request.requestedBy}>?`,
-              },
-            },
-            {
-              type: 'input',
-              block_id: 'reason',
-              optional: true,
-              label: plain('Reason (sent to the requester)'),
-              element: {
-                type: 'plain_text_input',
-                action_id: 'reason',
-                multiline: true,
-                max_length: MAX_REASON,
-              },
-            },
-          ],
-        },
+        view: rejectModal(request),
       });
     },
   );
 
-  app.view(REJECT_VIEW, async ({ ack, view, body, context }) => {
-    const id = requestId.safeParse(view.private_metadata);
-    const reason = view.state.values.reason?.reason?.value ?? undefined;
-    if (!id.success) {
-      await ack({ response_action: 'errors', errors: { reason: 'This request no longer exists.' } });
-      return;
-    }
-    try {
-      const result = await decide({ context, userId: body.user.id, requestId: id.data }, 'reject', reason);
-      if (result.outcome === 'already_decided') {
-        await ack({
-          response_action: 'errors',
-          errors: { reason: `Already decided. ${decisionLine(result.request)}` },
-        });
-        return;
-      }
-      await ack();
-    } catch (err) {
-      if (err instanceof DomainError) {
-        await ack({ response_action: 'errors', errors: { reason: err.message } });
-        return;
-      }
-      throw err;
-    }
+  // The Home tab's Settings button; `/seats settings` opens the same form.
+  app.action<BlockButtonAction>(SETTINGS_ACTION, async ({ ack, body, context, client }) => {
+    await ack();
+    await openSettings(deps, context, body.user.id, body.trigger_id, client);
   });
 }

@@ -1,4 +1,4 @@
-import { actions, type Block, button, context, esc, section } from '../../../slack/blocks.ts';
+import { actions, type Block, button, context, esc, section, slackDate } from '../../../slack/blocks.ts';
 import { ROLE_LABEL, statusText } from '../../people/labels.ts';
 import type { InviteOutcome } from '../invite.service.ts';
 
@@ -62,4 +62,48 @@ export function pendingActions(userId: string, status: 'invited' | 'not_invited'
       : button('Send invitation', INVITE_ACTIONS.send, userId, 'primary'),
     button('Cancel', INVITE_ACTIONS.cancel, userId, 'danger'),
   );
+}
+
+/** What an invitation says, whichever way it travels. */
+export type InvitationLetter = {
+  inviter: string;
+  accountName: string;
+  role: string;
+  message: string | null;
+  link: string;
+  expires: Date;
+};
+
+/** The invitation as a Slack DM: who invites you, to what, as what, with Accept and the page's link. */
+export function invitationDm(invitationId: string, l: InvitationLetter): { text: string; blocks: Block[] } {
+  return {
+    text: `${l.inviter} invited you to ${l.accountName} as ${l.role}`,
+    blocks: [
+      section(`:wave: *${esc(l.inviter)}* invited you to join *${esc(l.accountName)}* as ${esc(l.role)}.`),
+      ...(l.message ? [section(`> ${esc(l.message).replace(/\n/g, '\n> ')}`)] : []),
+      actions(`invitation:${invitationId}`, button('Accept', INVITE_ACTIONS.accept, invitationId, 'primary')),
+      context(`Or open <${l.link}|the invitation page>. It works until ${slackDate(l.expires)}.`),
+    ],
+  };
+}
+
+/** What the inviter reads when Roster has stopped trying: what failed, and the button that tries again. */
+export function deliveryFailedMessage(
+  user: { id: string; email: string },
+  error: string,
+): { text: string; blocks: Block[] } {
+  const text = `The invitation to ${user.email} could not be delivered`;
+  return {
+    text,
+    blocks: [
+      {
+        type: 'section',
+        text: {
+          type: 'mrkdwn',
+          text: `:warning: *${esc(text)}.* Roster kept trying for several hours; the last error was: ${esc(error.slice(0, 300))}\nCheck the address, then press *Resend* to try again.`,
+        },
+        accessory: button('Resend', INVITE_ACTIONS.resend, user.id),
+      },
+    ],
+  };
 }

@@ -1,17 +1,20 @@
-import { raw } from '@mikro-orm/core';
-import type { EntityManager } from '@mikro-orm/postgresql';
-import { type Block, button, context, divider, esc, header, section, slackDate } from '../../slack/blocks.ts';
-import type { IAccount } from '../accounts/account.entity.ts';
-import { CsvImport } from '../csv-import/csv-import.entity.ts';
-import { Invitation } from '../invites/invitation.entity.ts';
-import { JoinLink } from '../join-links/join-link.entity.ts';
-import { ROLE_LABEL, STATUS_DESCRIPTION } from '../people/labels.ts';
-import { normalizeEmail } from '../people/people.service.ts';
-import { PERSON_ACTIONS } from '../people/slack/blocks.ts';
-import { displayName, User } from '../people/user.entity.ts';
-import type { SeatUsage } from '../seats/seat.service.ts';
-import { SeatRequest } from '../seats/seat-request.entity.ts';
-import { SETTINGS_ACTION } from '../seats/slack/settings.ts';
+import {
+  type Block,
+  button,
+  context,
+  divider,
+  esc,
+  header,
+  section,
+  slackDate,
+} from '../../../slack/blocks.ts';
+import type { IAccount } from '../../accounts/account.entity.ts';
+import { ROLE_LABEL, STATUS_DESCRIPTION } from '../../people/labels.ts';
+import { PERSON_ACTIONS } from '../../people/slack/blocks.ts';
+import { displayName } from '../../people/user.entity.ts';
+import type { SeatUsage } from '../../seats/seat.service.ts';
+import { SETTINGS_ACTION } from '../../seats/slack/blocks.ts';
+import { type HomeData, INVITATIONS_SHOWN } from '../home.service.ts';
 
 const HELP = [
   '`/invite` invite people by Slack or email',
@@ -22,20 +25,13 @@ const HELP = [
 ].join('\n');
 
 /** The Home tab: everyone sees their own status; admins also see seats, requests, invitations, links and imports. */
-export async function homeView(
-  em: EntityManager,
+export function homeView(
+  data: HomeData,
   account: IAccount,
-  viewer: { slackUserId: string; email?: string; isAdmin: boolean },
+  viewer: { isAdmin: boolean },
   usage: SeatUsage,
-) {
-  const me = await em.findOne(User, {
-    account,
-    $or: [
-      { slackUserId: viewer.slackUserId },
-      // The same email whatever its case; compared whole, never as a pattern (an `_` would match any character).
-      ...(viewer.email ? [{ [raw('lower(btrim(email))')]: normalizeEmail(viewer.email) }] : []),
-    ],
-  });
+): { type: 'home'; blocks: Block[] } {
+  const { me, requests, invitations, links, imports } = data;
   const blocks: Block[] = [header('Roster')];
   blocks.push(
     section(
@@ -56,11 +52,6 @@ export async function homeView(
       ),
     );
 
-    const requests = await em.find(
-      SeatRequest,
-      { account, status: 'pending' },
-      { orderBy: { createdAt: 'asc' }, limit: 10 },
-    );
     blocks.push(section(`*Pending seat requests* (${requests.length})`));
     blocks.push(
       context(
@@ -72,13 +63,10 @@ export async function homeView(
       ),
     );
 
-    const invitations = await em.find(
-      Invitation,
-      { account, status: 'pending' },
-      { populate: ['user'], orderBy: { createdAt: 'desc' }, limit: 10 },
-    );
     blocks.push(
-      section(`*Pending invitations* (${invitations.length}${invitations.length === 10 ? '+' : ''})`),
+      section(
+        `*Pending invitations* (${invitations.length}${invitations.length === INVITATIONS_SHOWN ? '+' : ''})`,
+      ),
     );
     if (invitations.length === 0) {
       blocks.push(context('None. `/invite pending` lists them with Resend and Cancel buttons.'));
@@ -94,11 +82,6 @@ export async function homeView(
       });
     }
 
-    const links = await em.find(
-      JoinLink,
-      { account, revokedAt: null, expiresAt: { $gt: new Date() } },
-      { orderBy: { createdAt: 'desc' }, limit: 10 },
-    );
     blocks.push(section(`*Active join links* (${links.length})`));
     blocks.push(
       context(
@@ -113,7 +96,6 @@ export async function homeView(
       ),
     );
 
-    const imports = await em.find(CsvImport, { account }, { orderBy: { createdAt: 'desc' }, limit: 5 });
     blocks.push(section('*Recent imports*'));
     blocks.push(
       context(

@@ -1,0 +1,85 @@
+import { actions, type Block, button, context, esc, section } from '../../../slack/blocks.ts';
+import { INVITE_ACTIONS } from '../../invites/slack/blocks.ts';
+import { ROLE_LABEL, statusText } from '../../people/labels.ts';
+import { PERSON_ACTIONS } from '../../people/slack/blocks.ts';
+import type { SearchHit } from '../contact.search.ts';
+
+export const CONTACT_ACTIONS = {
+  convert: 'contact_convert',
+  edit: 'contact_edit',
+  more: 'contact_find_more',
+  add: 'contact_add_open',
+} as const;
+
+/** Longer than any name, email or company a person would start typing. */
+export const MAX_SEARCH = 100;
+
+/** Search results, with the buttons that fit each: convert and edit contacts, send or resend invitations. */
+export function findResults(
+  text: string,
+  hits: SearchHit[],
+  offset: number,
+  more: boolean,
+): { text: string; blocks: Block[] } {
+  if (hits.length === 0 && offset === 0) {
+    return {
+      text: `No contact or user matches “${text}”.`,
+      blocks: [
+        section(`No contact or user matches “${esc(text)}”.`),
+        actions('contact_none', button('Add contact', CONTACT_ACTIONS.add, text.slice(0, 150), 'primary')),
+      ],
+    };
+  }
+  const blocks: Block[] = [
+    section(
+      `*Matches for “${esc(text)}”* (${offset + 1}–${offset + hits.length}${more ? ', more below' : ''})`,
+    ),
+  ];
+  for (const hit of hits) {
+    const details = [hit.email, hit.company]
+      .filter(Boolean)
+      .map((v) => esc(v))
+      .join(' · ');
+    if (hit.kind === 'contact') {
+      blocks.push(
+        section(
+          `*${esc(hit.name)}*${details ? ` · ${details}` : ''}\nContact${hit.convertedTo ? `, converted to user ${esc(hit.convertedTo.email)}, ${statusText(hit.convertedTo.status)}` : ''}`,
+        ),
+      );
+      blocks.push(
+        actions(
+          `contact:${hit.id}`,
+          ...(hit.convertedTo ? [] : [button('Convert to user', CONTACT_ACTIONS.convert, hit.id)]),
+          button('Edit', CONTACT_ACTIONS.edit, hit.id),
+        ),
+      );
+    } else {
+      const line = `*${esc(hit.name)}*${details ? ` · ${details}` : ''}\nUser, ${ROLE_LABEL[hit.role]}, ${statusText(hit.status)}`;
+      const invite =
+        hit.status === 'invited'
+          ? [button('Resend invitation', INVITE_ACTIONS.resend, hit.id)]
+          : hit.status === 'not_invited'
+            ? [button('Send invitation', INVITE_ACTIONS.send, hit.id)]
+            : [];
+      blocks.push(
+        section(line),
+        actions(`user:${hit.id}`, button('Person card', PERSON_ACTIONS.open, hit.id), ...invite),
+      );
+    }
+  }
+  if (more) {
+    blocks.push(
+      actions(
+        'contact_more',
+        button(
+          'Show more',
+          CONTACT_ACTIONS.more,
+          JSON.stringify({ q: text.slice(0, 150), o: offset + hits.length }),
+        ),
+      ),
+    );
+  } else {
+    blocks.push(context('That is all.'));
+  }
+  return { text: `Matches for “${text}”`, blocks };
+}

@@ -1,0 +1,161 @@
+import type { App, ViewSubmitAction } from '@slack/bolt';
+import type { View } from '@slack/types';
+import { slackActor } from '../../../slack/actor.ts';
+import { esc, plain, section } from '../../../slack/blocks.ts';
+import { roster } from '../../../slack/context.ts';
+import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
+import type { IPermissionSet } from '../../accounts/account.entity.ts';
+import type { Deps } from '../../feature.ts';
+import type { Role } from '../../people/user.entity.ts';
+import type { ContactService } from '../contact.service.ts';
+
+export const CONTACT_VIEW = 'contact_modal';
+export const CONVERT_VIEW = 'contact_convert_modal';
+
+const FIELDS = [
+  { id: 'name', label: 'Name', optional: false, multiline: false, max: 200 },
+  { id: 'email', label: 'Email', optional: true, multiline: false, max: 254 },
+  { id: 'phone', label: 'Phone', optional: true, multiline: false, max: 50 },
+  { id: 'company', label: 'Company', optional: true, multiline: false, max: 200 },
+  { id: 'title', label: 'Title', optional: true, multiline: false, max: 200 },
+  { id: 'notes', label: 'Notes', optional: true, multiline: true, max: 2000 },
+] as const;
+
+export type ContactFields = Partial<Record<(typeof FIELDS)[number]['id'], string | null>>;
+
+/** Add or edit a contact; `contactId` in private_metadata means edit. */
+export function contactModal(prefill: ContactFields, contactId?: string): View {
+  return {
+    type: 'modal',
+    callback_id: CONTACT_VIEW,
+    private_metadata: contactId ?? '',
+    title: plain(contactId ? 'Edit contact' : 'Add contact'),
+    submit: plain('Save'),
+    close: plain('Cancel'),
+    blocks: FIELDS.map((f) => ({
+      type: 'input' as const,
+      block_id: f.id,
+      optional: f.optional,
+      label: plain(f.label),
+      element: {
+        type: 'plain_text_input' as const,
+        action_id: f.id,
+        multiline: f.multiline,
+        max_length: f.max,
+        ...(prefill[f.id] ? { initial_value: prefill[f.id] as string } : {}),
+      },
+    })),
+  };
+}
+
+export function convertModal(
+  contact: { id: string; name: string; email?: string | null },
+  sets: IPermissionSet[],
+): View {
+  return {
+    type: 'modal',
+    callback_id: CONVERT_VIEW,
+    private_metadata: contact.id,
+    title: plain('Convert to user'),
+    submit: plain('Convert'),
+    close: plain('Cancel'),
+    blocks: [
+      section(
+        contact.email
+          ? `Give *${esc(contact.name)}* (${esc(contact.email)}) a login. The contact stays, linked to the user.`
+          : `Give *${esc(contact.name)}* a login. The contact has no email yet: the one you enter is saved on the contact and becomes their login.`,
+      ),
+      ...(contact.email
+        ? []
+        : [
+            {
+              type: 'input' as const,
+              block_id: 'email',
+              label: plain('Email'),
+              element: {
+                type: 'plain_text_input' as const,
+                action_id: 'email',
+                max_length: 254,
+                placeholder: plain('name@example.com'),
+              },
+            },
+          ]),
+      roleInput('Role'),
+      permissionSetInput(sets),
+      sendNowInput(),
+    ],
+  };
+}
+
+/** `/contact add Ana Lee ana@acme.com`: an email-looking word fills the email, the rest the name. */
+export function prefillFrom(text: string | undefined): ContactFields {
+  const words = (text ?? '').trim().split(/\s+/).filter(Boolean);
+  const email = words.find((w) => w.includes('@'));
+  return { name: words.filter((w) => w !== email).join(' '), email: email ?? '' };
+}
+
+/** The add/edit contact form's and the convert form's submissions: field errors, or the change and a DM. */
+export function registerContactViews(app: App, deps: Deps, contacts: ContactService): void {
+  app.view<ViewSubmitAction>(CONTACT_VIEW, async ({ ack, view, body, context, client }) => {
+    const values = Object.fromEntries(
+      Object.entries(view.state.values).map(([block, v]) => [block, Object.values(v)[0]?.value ?? null]),
+    );
+    const parsed = contacts.parse(values);
+    if (!parsed.ok) {
+      await ack({ response_action: 'errors', errors: parsed.errors });
+      return;
+    }
+    const { em, account } = roster(context);
+    const editing = view.private_metadata || undefined;
+    const conflict = await contacts.emailConflict(em, account, parsed.value.email, editing);
+    if (conflict) {
+      await ack({ response_action: 'errors', errors: { email: conflict } });
+      return;
+    }
+    await ack();
+    const actor = await slackActor(deps, context, body.user.id);
+    let text: string;
+    if (editing) {
+      const { contact, changed } = await contacts.edit(em, account, actor, editing, parsed.value);
+      text = changed.length
+        ? `:white_check_mark: Saved your changes to the contact *${esc(contact.name)}* (${changed.join(', ')}).`
+        : `Nothing changed on the contact *${esc(contact.name)}*.`;
+    } else {
+      const contact = await contacts.add(em, account, actor, parsed.value);
+      text = `:white_check_mark: Added the contact *${esc(contact.name)}*${contact.email ? ` (${esc(contact.email)})` : ''}. Find it with \`/contact find ${esc(contact.name.split(' ')[0] ?? '')}\`.`;
+    }
+    await client.chat.postMessage({ channel: body.user.id, text });
+  });
+
+  app.view<ViewSubmitAction>(CONVERT_VIEW, async ({ ack, view, body, context, client }) => {
+    const values = view.state.values;
+    const input = {
+      role: (values.role?.role?.selected_option?.value ?? '') as Role,
+      permissionSetId: values.permission_set?.permission_set?.selected_option?.value ?? null,
+      sendNow: (values.send_now?.send_now?.selected_options ?? []).length > 0,
+      email: values.email?.email?.value ?? null,
+    };
+    const { em, account } = roster(context);
+    const actor = await slackActor(deps, context, body.user.id);
+    const problems = await contacts.convertProblems(em, account, actor, view.private_metadata, input);
+    if (problems) {
+      // An error for a field the form does not show goes on the role, which every form has.
+      const errors: Record<string, string> = {};
+      for (const [field, message] of Object.entries(problems)) {
+        const block = field in values ? field : 'role';
+        errors[block] = errors[block] ? `${errors[block]} ${message}` : message;
+      }
+      await ack({ response_action: 'errors', errors });
+      return;
+    }
+    await ack();
+    const result = await contacts.convert(em, account, actor, view.private_metadata, input);
+    await client.chat.postMessage({
+      channel: body.user.id,
+      text:
+        result.status === 'converted'
+          ? `:white_check_mark: ${esc(result.user.email)} is now a user${result.user.status === 'invited' ? ' and the invitation is on its way' : ' (not invited yet: `/invite pending` sends the invitation)'}. The contact stays, linked to the user.`
+          : `:hourglass_flowing_sand: ${esc(result.email)} takes a paid seat, so an admin has been asked to approve it. You will get a message when they decide.`,
+    });
+  });
+}

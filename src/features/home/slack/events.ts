@@ -1,0 +1,18 @@
+import type { App } from '@slack/bolt';
+import { roster } from '../../../slack/context.ts';
+import type { Deps } from '../../feature.ts';
+import { homeData } from '../home.service.ts';
+import { homeView } from './views.ts';
+
+/** Publishes the Home tab each time someone opens it, drawn from the database as it is now. */
+export function registerHomeEvents(app: App, deps: Deps): void {
+  app.event('app_home_opened', async ({ event, context, client }) => {
+    if (event.tab !== 'home') return;
+    const { em, account } = roster(context);
+    const person = await deps.admins.slackPerson(event.user);
+    const isAdmin = await deps.admins.isAdmin(em, account, event.user);
+    const usage = await deps.seats.usage(em, account);
+    const data = await homeData(em, account, { slackUserId: event.user, email: person.email, isAdmin });
+    await client.views.publish({ user_id: event.user, view: homeView(data, account, { isAdmin }, usage) });
+  });
+}

@@ -1,0 +1,73 @@
+import type { App } from '@slack/bolt';
+import { slackActor } from '../../../slack/actor.ts';
+import { type Block, esc, context as note, section, slackDate } from '../../../slack/blocks.ts';
+import { roster } from '../../../slack/context.ts';
+import type { Deps } from '../../feature.ts';
+import { ROLE_LABEL } from '../../people/labels.ts';
+import { displayName } from '../../people/user.entity.ts';
+import { DELIVERY_RETRY } from '../invite.delivery.ts';
+import type { InviteService } from '../invite.service.ts';
+import { parseInviteText } from '../invite-text.ts';
+import { pendingActions } from './blocks.ts';
+import { openInviteModal } from './views.ts';
+
+/** Two blocks a person, a heading and a last line: Slack takes at most 50 blocks in a message. */
+const SHOWN = 24;
+
+const HELP = [
+  '*`/invite`* opens the invite form.',
+  '*`/invite ana@example.com, bo@example.org contractor`* opens it filled in.',
+  '*`/invite pending`* lists invitations not yet accepted, with Resend, Send and Cancel.',
+].join('\n');
+
+/** `/invite`: the invite form (prefilled with what was typed), `pending` and `help`. */
+export function registerInviteCommand(app: App, deps: Deps, invites: InviteService): void {
+  app.command('/invite', async ({ ack, command, context, client, respond }) => {
+    await ack();
+    const text = command.text.trim();
+    if (/^pending$/i.test(text)) {
+      const { em, account } = roster(context);
+      const actor = await slackActor(deps, context, command.user_id);
+      const { rows, total } = await invites.pending(em, account, actor, SHOWN);
+      const blocks: Block[] = [
+        section(
+          rows.length
+            ? `*Invitations not yet accepted* (${total}${actor.isAdmin ? '' : ', the ones you sent'})`
+            : actor.isAdmin
+              ? 'No invitation is waiting to be accepted.'
+              : 'None of the people you invited is waiting: everyone accepted, or you have not invited anyone yet.',
+        ),
+      ];
+      for (const { user, invitation } of rows.slice(0, SHOWN)) {
+        const state =
+          user.status === 'not_invited'
+            ? 'added, invitation not sent'
+            : user.status === 'expired'
+              ? 'the invitation expired and the seat was freed; Resend asks for a seat again'
+              : invitation?.deliveredAt
+                ? `invited by ${invitation.deliveryMethod === 'email' ? 'email' : 'Slack DM'}, expires ${slackDate(invitation.expiresAt)}`
+                : invitation && invitation.deliveryAttempts > DELIVERY_RETRY.retryLimit
+                  ? `:warning: delivery failed (${esc((invitation.lastError ?? '').slice(0, 80))}); check the address and press Resend`
+                  : invitation?.lastError
+                    ? `delivery failing, retrying (${esc(invitation.lastError.slice(0, 80))})`
+                    : 'invitation being delivered';
+        blocks.push(
+          section(
+            `*${esc(displayName(user))}*${user.firstName ? ` (${esc(user.email)})` : ''}: ${ROLE_LABEL[user.role]}, ${state}`,
+          ),
+        );
+        blocks.push(pendingActions(user.id, user.status as 'invited' | 'not_invited' | 'expired'));
+      }
+      if (total > rows.length) {
+        blocks.push(note(`…and ${total - rows.length} more. Find anyone with \`/people EMAIL\`.`));
+      }
+      await respond({ response_type: 'ephemeral', text: 'Invitations not yet accepted', blocks });
+      return;
+    }
+    if (/^help$/i.test(text)) {
+      await respond({ response_type: 'ephemeral', text: HELP });
+      return;
+    }
+    await openInviteModal(deps, client, command.trigger_id, context, command.user_id, parseInviteText(text));
+  });
+}

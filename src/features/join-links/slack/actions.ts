@@ -1,0 +1,140 @@
+import type { App, BlockButtonAction, RespondFn } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
+import { z } from 'zod';
+import { DomainError } from '../../../shared/errors.ts';
+import type { Logger } from '../../../shared/logger.ts';
+import { esc } from '../../../slack/blocks.ts';
+import { roster } from '../../../slack/context.ts';
+import type { IAccount } from '../../accounts/account.entity.ts';
+import { auditRefusal } from '../../audit/audit.service.ts';
+import type { Deps } from '../../feature.ts';
+import { INVITEE_ROLE, statusText } from '../../people/labels.ts';
+import type { IJoinLink } from '../join-link.entity.ts';
+import type { JoinLinkService } from '../join-link.service.ts';
+import { accountName, JOIN_ACTIONS, joinLinkMessage, linkListBlocks, revokedText } from './blocks.ts';
+
+const uuid = z.uuid();
+
+/** Replaces a link's channel message by its current notice; the link's state is already committed. */
+export async function updateLinkMessage(
+  client: WebClient,
+  log: Logger,
+  link: IJoinLink,
+  account: IAccount,
+): Promise<boolean> {
+  if (!link.channelId || !link.messageTs) return true;
+  try {
+    await client.chat.update({
+      channel: link.channelId,
+      ts: link.messageTs,
+      ...joinLinkMessage(link, null, accountName(account)),
+    });
+    return true;
+  } catch (err) {
+    log.warn({ err, linkId: link.id }, 'could not update a join link message');
+    return false;
+  }
+}
+
+/** Shows the account's join links with their Revoke buttons, under `note` if given. */
+export async function showLinkList(
+  links: JoinLinkService,
+  respond: RespondFn,
+  em: Parameters<JoinLinkService['list']>[0],
+  account: IAccount,
+  note?: string,
+  replace = false,
+): Promise<void> {
+  const all = await links.list(em, account);
+  await respond({
+    response_type: 'ephemeral',
+    replace_original: replace,
+    text: note ?? 'Join links',
+    blocks: linkListBlocks(all, new Date(), note),
+  });
+}
+
+/** Revoke on the list (admins), and the Join button on a link's message (everyone). */
+export function registerJoinLinkActions(app: App, deps: Deps, links: JoinLinkService): void {
+  app.action<BlockButtonAction>(
+    JOIN_ACTIONS.revoke,
+    async ({ ack, action, body, context, client, respond }) => {
+      await ack();
+      const { em, account, log } = roster(context);
+      const isAdmin = await deps.admins.isAdmin(em, account, body.user.id);
+      if (!isAdmin) {
+        await auditRefusal(em, {
+          account,
+          actor: body.user.id,
+          action: 'join_link.revoke_refused',
+          subjectType: 'join_link',
+          subjectId: uuid.safeParse(action.value).data ?? null,
+          surface: 'slack',
+          data: { reason: 'not an admin' },
+        });
+        await respond({
+          response_type: 'ephemeral',
+          replace_original: false,
+          text: 'Only admins can revoke join links.',
+        });
+        return;
+      }
+      const id = uuid.safeParse(action.value);
+      if (!id.success) throw new DomainError('not_found', 'That join link no longer exists.');
+      const { link, already } = await links.revoke(
+        em,
+        account,
+        { slackUserId: body.user.id, isAdmin, surface: 'slack' },
+        id.data,
+      );
+      const updated = await updateLinkMessage(client, log, link, account);
+      // The list the button was on is redrawn, so the revoked link shows as revoked there too.
+      await showLinkList(links, respond, em, account, revokedText(link, already, updated), true);
+    },
+  );
+
+  app.action<BlockButtonAction>(JOIN_ACTIONS.join, async ({ ack, action, body, context, respond }) => {
+    await ack();
+    const { em, account } = roster(context);
+    const id = uuid.safeParse(action.value);
+    const person = await deps.admins.slackPerson(body.user.id);
+    if (!person.email) {
+      throw new DomainError(
+        'invalid_input',
+        'Slack did not give Roster your email address, so you cannot join with the button. Open the link in the message instead, or ask an admin to invite you.',
+      );
+    }
+    const result = id.success
+      ? await links.join(
+          em,
+          id.data,
+          { email: person.email, name: person.name, slackUserId: body.user.id },
+          'slack',
+          account,
+        )
+      : ({ status: 'link_invalid' } as const);
+    const name = esc(accountName(account));
+    let text: string;
+    switch (result.status) {
+      case 'joined':
+        text = `:tada: You joined ${name} as ${INVITEE_ROLE[result.user.role]}. Welcome!`;
+        break;
+      case 'exists':
+        text = `You are already in ${name} (${esc(result.user.email)}): ${statusText(result.user.status)}. Nothing changed.`;
+        break;
+      case 'requested':
+        text = `:hourglass_flowing_sand: No paid seat is free right now, so an admin has been asked to approve your place in ${name}. You will get a message when they decide.`;
+        break;
+      case 'domain_not_allowed':
+        text = `This link is only for ${result.allowed.map((d) => `@${esc(d)}`).join(', ')} addresses, and your Slack email is ${esc(person.email)}. Ask an admin to invite you.`;
+        break;
+      case 'link_full':
+        text =
+          'This join link is full: everyone it admits has joined. Ask an admin in your workspace for a new one.';
+        break;
+      default:
+        text = 'This join link is no longer valid. Ask an admin in your workspace for a new one.';
+    }
+    await respond({ response_type: 'ephemeral', replace_original: false, text });
+  });
+}

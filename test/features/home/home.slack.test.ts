@@ -1,0 +1,197 @@
+import { Account } from '../../../src/features/accounts/account.entity.ts';
+import { CsvImport } from '../../../src/features/csv-import/csv-import.entity.ts';
+import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
+import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
+import {
+  DEFAULT_MEMBERS,
+  eventually,
+  jobsDrained,
+  startTestApp,
+  TEAM_ID,
+  type TestApp,
+} from '../../support/app.ts';
+import { findButton, textOf } from '../../support/views.ts';
+import { postLink } from '../join-links/support.ts';
+
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await startTestApp({
+    seatLimit: 20,
+    members: [
+      ...DEFAULT_MEMBERS,
+      { id: 'UNEW', name: 'nina', realName: 'Nina New', email: 'nina@acme.test' },
+      { id: 'UCASE', name: 'cal', realName: 'Cal Case', email: 'Cal.Case@Acme.test' },
+    ],
+  });
+  t.standin.channels.set('CAPPROVALS', { name: 'approvals', is_private: false, is_member: true });
+});
+afterAll(() => t.stop());
+
+/** Opens the Home tab as `user`, as Slack reports it, and returns the view the app published. */
+async function openHome(user: string) {
+  const before = t.standin.callsTo('views.publish').length;
+  const res = await t.slack.event({ type: 'app_home_opened', user, tab: 'home', channel: `D${user}` });
+  expect(res.status).toBe(200);
+  // processBeforeResponse: the tab is published before Slack's request is answered.
+  expect(t.standin.callsTo('views.publish').length).toBe(before + 1);
+  const view = t.standin.homeView(user);
+  if (!view) throw new Error(`no Home tab was published for ${user}`);
+  expect(view.type).toBe('home');
+  return view;
+}
+
+/** Invites through /invite and its form, as `user`, and waits until every invitation is delivered. */
+async function invite(user: string, text: string) {
+  await t.slack.command('/invite', text, { user });
+  const view = t.standin.lastOpenedView();
+  expect(view.callback_id).toBe('invite_modal');
+  const res = await t.slack.submitView(view, {}, { user });
+  expect(res.json?.errors).toBeUndefined();
+  await jobsDrained(t.em());
+}
+
+describe('the Home tab, before anything happened', () => {
+  it('tells someone who is not in Roster how to get in, and shows them nothing of the admins', async () => {
+    const home = await openHome('UMEMBER');
+    const text = textOf(home);
+    expect(text).toContain('*You:* not in Roster yet. Ask an admin for an invitation, or use a join link');
+    expect(text).toContain('`/invite` invite people by Slack or email');
+    for (const adminOnly of ['Seats', 'Pending seat requests', 'Pending invitations', 'Recent imports']) {
+      expect(text).not.toContain(adminOnly);
+    }
+    expect(() => findButton(home.blocks, 'Change settings')).toThrow();
+  });
+
+  it('shows an admin who is not a user their role, the seats, and an empty line for each list', async () => {
+    const home = await openHome('UADMIN');
+    const text = textOf(home);
+    expect(text).toContain('*You:* an admin. You approve seat requests, post join links');
+    expect(text).toContain('*0 of 20* paid seats used, 20 free. Set the limit with `/seats N`.');
+    expect(text).toContain('Requests go to every admin by DM.');
+    expect(text).toContain('*Pending seat requests* (0)');
+    expect(text).toContain('None. `/seats` lists them with Approve and Reject buttons.');
+    expect(text).toContain('*Pending invitations* (0)');
+    expect(text).toContain('None. `/invite pending` lists them with Resend and Cancel buttons.');
+    expect(text).toContain('*Active join links* (0)');
+    expect(text).toContain('None. `/joinlink` posts one in a channel.');
+    expect(text).toContain('None yet. Drop a `.csv` file in this DM to import people.');
+    expect(text).toContain('Invitations expire after 7 days. New join links last 30 days.');
+    expect(text).toContain('Invitations may go to any email domain; a join link may limit its own.');
+    expect(text).toContain('Seat requests: DM to every admin.');
+    expect(findButton(home.blocks, 'Change settings').action.action_id).toBe('settings_open');
+  });
+
+  it('publishes nothing when the Messages tab is opened', async () => {
+    const before = t.standin.callsTo('views.publish').length;
+    const res = await t.slack.event({ type: 'app_home_opened', user: 'UADMIN', tab: 'messages' });
+    expect(res.status).toBe(200);
+    expect(t.standin.callsTo('views.publish').length).toBe(before);
+  });
+});
+
+describe('the Home tab of an admin with work waiting', () => {
+  beforeAll(async () => {
+    // A pending invitation by email, one the manager asked a seat for, a join link, an upload, settings.
+    await invite('UADMIN', 'nina@acme.test');
+    await invite('UMANAGER', 'hire@example.com contractor');
+    await postLink(t, { max_uses: '5', domains: 'acme.test' }, { channel: 'CAPPROVALS' });
+    t.standin.addFile({
+      id: 'FHOME01',
+      name: 'new-hires.csv',
+      content: 'type,first_name,last_name,email,role,send_invitation\nuser,Zoe,Zed,zoe@acme.test,client,no\n',
+      user: 'UADMIN',
+    });
+    await t.slack.event({
+      type: 'message',
+      subtype: 'file_share',
+      channel: 'DUADMIN',
+      channel_type: 'im',
+      user: 'UADMIN',
+      text: '',
+      files: [{ id: 'FHOME01', name: 'new-hires.csv' }],
+      ts: `${Date.now() / 1000}`,
+    });
+    await eventually(() => t.em().findOne(CsvImport, { fileId: 'FHOME01' }));
+    await jobsDrained(t.em());
+    const em = t.em();
+    const account = await em.findOneOrFail(Account, { teamId: TEAM_ID });
+    account.approvalChannelId = 'CAPPROVALS';
+    account.allowedEmailDomains = ['acme.test', 'example.com'];
+    account.joinLinkMaxUses = 50;
+    account.invitationExpiryDays = 14;
+    await em.flush();
+  });
+
+  it('lists the pending request, the invitation, the join link, the import and the settings', async () => {
+    const home = await openHome('UOWNER');
+    const text = textOf(home);
+    expect(text).toContain('*1 of 20* paid seats used, 19 free.');
+    expect(text).toContain('Requests go to <#CAPPROVALS>.');
+
+    expect(text).toContain('*Pending seat requests* (1)');
+    expect(text).toContain('• hire@example.com, Contractor (paid seat), asked by <@UMANAGER>');
+
+    expect(text).toContain('*Pending invitations* (1)');
+    expect(text).toMatch(/• nina@acme\.test: sent by Slack DM, expires <!date\^\d+\^/);
+
+    expect(text).toContain('*Active join links* (1)');
+    expect(text).toMatch(/• Employee \(paid seat\) in <#CAPPROVALS>: 0 of 5 used, expires <!date/);
+
+    expect(text).toMatch(/• new-hires\.csv: previewed, <!date/);
+
+    expect(text).toContain(
+      'Invitations expire after 14 days. New join links last 30 days and admit 50 people.',
+    );
+    expect(text).toContain('Allowed email domains: acme.test, example.com.');
+    expect(text).toContain('Seat requests: <#CAPPROVALS>.');
+  });
+
+  it("opens the invited person's card from the invitation's button", async () => {
+    const home = await openHome('UOWNER');
+    const invitation = await t.em().findOneOrFail(Invitation, { user: { email: 'nina@acme.test' } });
+    expect(findButton(home.blocks, 'Person card').action.value).toBe(invitation.user.id);
+    const before = t.standin.messagesTo('UOWNER').length;
+    await t.slack.clickButton(home, 'Person card', { user: 'UOWNER' });
+    // The App Home has no reply address, so the card arrives by DM.
+    const card = t.standin.messagesTo('UOWNER').slice(before).at(-1);
+    expect(textOf(card)).toContain('nina@acme.test');
+  });
+
+  it('no longer lists a seat request once an admin rejected it', async () => {
+    const request = await t.em().findOneOrFail(SeatRequest, { email: 'hire@example.com' });
+    const copy = await eventually(() =>
+      // Posted before the approval channel was set, so to the admins by DM.
+      t.standin.messages.find(
+        (m) => m.channel === 'DUADMIN' && JSON.stringify(m.blocks ?? []).includes(request.id),
+      ),
+    );
+    await t.slack.clickButton(copy, { actionId: 'seat_reject' }, { user: 'UADMIN' });
+    const reject = t.standin.lastOpenedView();
+    await t.slack.submitView(reject, { reason: 'Not this quarter' }, { user: 'UADMIN' });
+    const text = textOf(await openHome('UOWNER'));
+    expect(text).toContain('*Pending seat requests* (0)');
+    expect(text).not.toContain('hire@example.com');
+  });
+
+  it("says '+' once ten invitations are shown, since more may wait", async () => {
+    const emails = Array.from({ length: 10 }, (_, i) => `batch${i}@example.com`);
+    await invite('UADMIN', emails.join(', '));
+    const text = textOf(await openHome('UADMIN'));
+    expect(text).toContain('*Pending invitations* (10+)');
+  });
+});
+
+describe('the Home tab of a user', () => {
+  it('shows an invited person their own status, found by their Slack email before they accepted', async () => {
+    const text = textOf(await openHome('UNEW'));
+    expect(text).toContain('*You:* nina@acme.test, Employee (paid seat), invited, not yet accepted.');
+    expect(text).not.toContain('Pending seat requests');
+  });
+
+  it('matches the Slack email whatever its case', async () => {
+    await invite('UADMIN', 'cal.case@acme.test client');
+    const text = textOf(await openHome('UCASE'));
+    expect(text).toContain('Client (free), invited, not yet accepted.');
+  });
+});
