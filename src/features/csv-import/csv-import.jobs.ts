@@ -5,14 +5,14 @@ import { Account } from '../accounts/account.entity.ts';
 import type { Deps } from '../feature.ts';
 import { CsvImport, type ICsvImport } from './csv-import.entity.ts';
 import { CSV_JOBS, type CsvImportService } from './csv-import.service.ts';
-import { checkFileInfo, downloadSlackFile, type SlackFileInfo } from './slack/download.ts';
 import {
   previewMessage,
   progressMessage,
   rejectedMessage,
   stoppedMessage,
   summaryMessage,
-} from './slack/import.message.ts';
+} from './slack/blocks.ts';
+import { checkFileInfo, downloadSlackFile, type SlackFileInfo } from './slack/download.ts';
 import { ProgressReporter } from './slack/progress.ts';
 
 type ImportJob = { importId: string };

@@ -1,8 +1,9 @@
 import type { Deps, Feature } from '../feature.ts';
 import { registerCsvImportJobs } from './csv-import.jobs.ts';
-import { registerImportActions } from './slack/import.actions.ts';
-import { registerImportShortcut } from './slack/import.shortcut.ts';
-import { registerUploadEvent } from './slack/upload.event.ts';
+import { registerImportActions } from './slack/actions.ts';
+import { registerUploadEvent } from './slack/events.ts';
+import { registerImportShortcut } from './slack/shortcuts.ts';
+import { registerImportForm } from './slack/views.ts';
 
 /** The import service of a running app. */
 export const csvImports = (deps: Deps) => deps.csvImports;
@@ -14,7 +15,8 @@ export const csvImportFeature: Feature = {
   slack(app, deps) {
     const service = csvImports(deps);
     registerUploadEvent(app, deps, service);
-    registerImportShortcut(app, deps, service);
+    registerImportShortcut(app, deps);
+    registerImportForm(app, deps, service);
     registerImportActions(app, deps, service);
   },
 };

@@ -1,8 +1,8 @@
 import { query, sql } from '../../db/sql.ts';
-import { roster } from '../../slack/context.ts';
 import { Account } from '../accounts/account.entity.ts';
 import type { Feature } from '../feature.ts';
-import { memberOf, STALE_MS } from './directory.service.ts';
+import { STALE_MS } from './directory.service.ts';
+import { registerDirectoryEvents } from './slack/events.ts';
 
 export const DIRECTORY_JOBS = { sync: 'slack.directory-sync' } as const;
 
@@ -38,13 +38,5 @@ export const directoryFeature: Feature = {
     );
     await jobs.boss.schedule(DIRECTORY_JOBS.sync, '23 4 * * *', { force: true });
   },
-  slack(app, deps) {
-    for (const type of ['team_join', 'user_change'] as const) {
-      app.event(type, async ({ event, context }) => {
-        const { em, account } = roster(context);
-        const member = memberOf((event as { user: object }).user as Parameters<typeof memberOf>[0]);
-        if (member) await deps.directory.upsert(em, account, [member]);
-      });
-    }
-  },
+  slack: registerDirectoryEvents,
 };

@@ -1,4 +1,4 @@
-import { progressBar, progressMessage } from '../../../src/features/csv-import/slack/import.message.ts';
+import { progressBar, progressMessage } from '../../../src/features/csv-import/slack/blocks.ts';
 import { ProgressReporter } from '../../../src/features/csv-import/slack/progress.ts';
 
 describe('the import progress message', () => {

@@ -3,8 +3,8 @@ import { isDomainError } from '../../../shared/errors.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
 import type { Deps } from '../../feature.ts';
 import { CSV_JOBS, type CsvImportService } from '../csv-import.service.ts';
+import { readingMessage, rejectedMessage } from './blocks.ts';
 import { checkFileInfo, fileName, type SlackFileInfo } from './download.ts';
-import { readingMessage, rejectedMessage } from './import.message.ts';
 
 /**
  * Takes an admin's upload: rejects a file that is not CSV or too big before reading it, records it once

@@ -1,4 +1,5 @@
-import type { View } from '@slack/types';
+import { z } from 'zod';
+import { DomainError } from '../../../shared/errors.ts';
 import {
   actions,
   type Block,
@@ -10,8 +11,6 @@ import {
   section,
   slackDate,
 } from '../../../slack/blocks.ts';
-import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
-import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { IAuditEvent } from '../../audit/audit-event.entity.ts';
 import { INVITE_ACTIONS } from '../../invites/slack/blocks.ts';
 import { ROLE_LABEL, STATUS_EXPLAINED } from '../labels.ts';
@@ -33,7 +32,7 @@ export type Change = (typeof CHANGES)[number];
 /** The longest a section may be, with room to spare for Slack counting escaped characters. */
 const SECTION_MAX = 2900;
 
-function cut(text: string, max: number): string {
+export function cut(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
@@ -134,100 +133,13 @@ function requesterButtons(user: IUser) {
   return [];
 }
 
-const SEND_INVITE_HINT = 'Unticked, they can be invited later with /invite pending.';
-const ADD_SEAT = { value: 'add_seat', text: plain('Add a seat if none is free') };
+/** A card button's or form's target: the person and the change, checked as anything from a request is. */
+const target = z.object({ u: z.uuid(), c: z.enum(CHANGES) });
 
-/** The form for one change; `private_metadata` carries the person and the change. */
-export function changeModal(
-  user: IUser,
-  change: Change,
-  opts: { isAdmin: boolean; sets: IPermissionSet[]; company?: string | null; notes?: string | null },
-): View {
-  const name = displayName(user);
-  const addSeat = opts.isAdmin
-    ? [
-        {
-          type: 'input' as const,
-          block_id: 'add_seat',
-          optional: true,
-          label: plain('Seats'),
-          element: { type: 'checkboxes' as const, action_id: 'add_seat', options: [ADD_SEAT] },
-        },
-      ]
-    : [];
-  const intro = (text: string) => section(text);
-  const shell = (title: string, submit: string, blocks: unknown[]): View => ({
-    type: 'modal',
-    callback_id: PERSON_VIEW,
-    private_metadata: JSON.stringify({ u: user.id, c: change }),
-    title: plain(title),
-    submit: plain(submit),
-    close: plain('Cancel'),
-    blocks: blocks as View['blocks'],
-  });
-  const who = `*${esc(cut(name, 200))}* (${esc(user.email)})`;
-  switch (change) {
-    case 'unlock':
-      return shell(opts.isAdmin ? 'Unlock' : 'Ask to unlock', opts.isAdmin ? 'Unlock' : 'Ask', [
-        intro(
-          `${who} was imported and cannot log in yet. Unlocking ${isPaidRole(user.role) ? 'takes a paid seat' : 'takes no seat (a client)'}.`,
-        ),
-        sendNowInput(SEND_INVITE_HINT),
-        ...addSeat,
-      ]);
-    case 'reactivate':
-      return shell(opts.isAdmin ? 'Reactivate' : 'Ask to reactivate', opts.isAdmin ? 'Reactivate' : 'Ask', [
-        intro(
-          `${who} ${user.status === 'expired' ? 'did not accept the invitation in time' : 'is deactivated'}. Reactivating ${isPaidRole(user.role) ? 'takes a paid seat' : 'takes no seat (a client)'}.`,
-        ),
-        sendNowInput(SEND_INVITE_HINT),
-        ...addSeat,
-      ]);
-    case 'role':
-      return shell('Change role', opts.isAdmin ? 'Change' : 'Ask', [
-        intro(`${who} is ${ROLE_LABEL[user.role]}. A paid role takes a seat; a client frees it.`),
-        roleInput('New role', user.role),
-        ...addSeat,
-      ]);
-    case 'permission_set':
-      return shell('Permission set', 'Change', [intro(who), permissionSetInput(opts.sets, user.role)]);
-    case 'details':
-      return shell('Edit details', 'Save', [
-        textInput('first_name', 'First name', user.firstName, 100),
-        textInput('last_name', 'Last name', user.lastName, 100),
-        textInput('title', 'Title', user.title, 200),
-        textInput('phone', 'Phone', user.phone, 50),
-        textInput('company', 'Company', opts.company ?? null, 200),
-        textInput('notes', 'Notes', opts.notes ?? null, 2000, true),
-      ]);
-    case 'email':
-      return shell('Change login email', 'Change', [
-        intro(
-          `${who} logs in with this address. A pending invitation went to the old one, so it is cancelled; send a new one afterwards.`,
-        ),
-        { ...textInput('email', 'New login email', user.email, 254), optional: false },
-      ]);
-  }
-}
-
-function textInput(
-  id: string,
-  label: string,
-  value: string | null | undefined,
-  max: number,
-  multiline = false,
-) {
-  return {
-    type: 'input' as const,
-    block_id: id,
-    optional: true,
-    label: plain(label),
-    element: {
-      type: 'plain_text_input' as const,
-      action_id: id,
-      max_length: max,
-      multiline,
-      ...(value ? { initial_value: value.slice(0, max) } : {}),
-    },
-  };
+export function readTarget(value: string | undefined): { u: string; c: Change } {
+  try {
+    const parsed = target.safeParse(JSON.parse(value ?? ''));
+    if (parsed.success) return parsed.data;
+  } catch {}
+  throw new DomainError('not_found', 'That person is no longer in Roster.');
 }

@@ -1,23 +1,14 @@
 import type { App } from '@slack/bolt';
-import { DomainError, isDomainError } from '../../../shared/errors.ts';
+import { isDomainError } from '../../../shared/errors.ts';
 import { roster } from '../../../slack/context.ts';
 import type { Deps } from '../../feature.ts';
 import type { CsvImportService } from '../csv-import.service.ts';
+import { IMPORT_VIEW } from './blocks.ts';
 import { checkFileInfo, type SlackFileInfo } from './download.ts';
-import { IMPORT_SHORTCUT, IMPORT_VIEW, importModal, NOT_ADMIN } from './import.message.ts';
 import { intakeUpload } from './intake.ts';
 
-/** The *Import from CSV* shortcut: a modal with a file input; the preview then arrives in the bot's DM. */
-export function registerImportShortcut(app: App, deps: Deps, service: CsvImportService): void {
-  app.shortcut(IMPORT_SHORTCUT, async ({ ack, shortcut, context, client }) => {
-    await ack();
-    const { em, account } = roster(context);
-    if (!(await deps.admins.isAdmin(em, account, shortcut.user.id))) {
-      throw new DomainError('not_admin', NOT_ADMIN);
-    }
-    await client.views.open({ trigger_id: shortcut.trigger_id, view: importModal() as never });
-  });
-
+/** The *Import from CSV* form's submission: the chosen file is checked, then read like a file dropped in the DM. */
+export function registerImportForm(app: App, deps: Deps, service: CsvImportService): void {
   app.view(IMPORT_VIEW, async ({ ack, view, body, context, client }) => {
     const { em, account } = roster(context);
     const userId = body.user.id;

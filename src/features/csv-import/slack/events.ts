@@ -2,8 +2,8 @@ import type { App } from '@slack/bolt';
 import { roster } from '../../../slack/context.ts';
 import type { Deps } from '../../feature.ts';
 import type { CsvImportService } from '../csv-import.service.ts';
+import { NOT_ADMIN } from './blocks.ts';
 import type { SlackFileInfo } from './download.ts';
-import { NOT_ADMIN } from './import.message.ts';
 import { intakeUpload } from './intake.ts';
 
 type FileShare = {

@@ -7,7 +7,7 @@ import type { Actor } from '../../seats/seat.service.ts';
 import { CsvImport, type CsvImportStatus } from '../csv-import.entity.ts';
 import { CSV_JOBS, type CsvImportService } from '../csv-import.service.ts';
 import { templateFile } from '../csv-writer.ts';
-import { CSV_ACTIONS, NOT_ADMIN, previewMessage } from './import.message.ts';
+import { CSV_ACTIONS, NOT_ADMIN, previewMessage } from './blocks.ts';
 
 const importId = z.uuid();
 

@@ -1,0 +1,218 @@
+import type { App, ViewSubmitAction } from '@slack/bolt';
+import type { View } from '@slack/types';
+import { DomainError } from '../../../shared/errors.ts';
+import { slackActor } from '../../../slack/actor.ts';
+import { esc, plain, section } from '../../../slack/blocks.ts';
+import { roster } from '../../../slack/context.ts';
+import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
+import type { IPermissionSet } from '../../accounts/account.entity.ts';
+import type { Deps } from '../../feature.ts';
+import { ROLE_LABEL } from '../labels.ts';
+import type { ChangeResult } from '../people.changes.ts';
+import type { PersonService } from '../person.service.ts';
+import {
+  displayName,
+  type IUser,
+  isPaidRole,
+  MISSING_LOGIN_DOMAIN,
+  ROLES,
+  type Role,
+} from '../user.entity.ts';
+import { type Change, cut, PERSON_VIEW, readTarget } from './blocks.ts';
+
+/** The form each change on the person card opens, and what submitting it does. */
+export function registerPeopleForms(app: App, deps: Deps, people: PersonService): void {
+  app.view<ViewSubmitAction>(PERSON_VIEW, async ({ ack, view, body, context, client }) => {
+    const { em, account } = roster(context);
+    const { u, c } = readTarget(view.private_metadata);
+    const values = view.state.values;
+    const actor = await slackActor(deps, context, body.user.id);
+    const sendInvitation = (values.send_now?.send_now?.selected_options ?? []).length > 0;
+    const addSeat = actor.isAdmin && (values.add_seat?.add_seat?.selected_options ?? []).length > 0;
+    let text: string;
+    try {
+      text = await apply(c);
+    } catch (err) {
+      if (!(err instanceof DomainError)) throw err;
+      await ack({ response_action: 'errors', errors: fieldErrors(err, Object.keys(values)) });
+      return;
+    }
+    await ack();
+    await client.chat.postMessage({ channel: body.user.id, text });
+
+    async function apply(change: Change): Promise<string> {
+      switch (change) {
+        case 'unlock':
+        case 'reactivate': {
+          const result = await deps.people[change](em, account, actor, u, { sendInvitation, addSeat });
+          return outcome(
+            result,
+            (name) => `${change === 'unlock' ? 'Unlocked' : 'Reactivated'} ${name}`,
+            sendInvitation,
+          );
+        }
+        case 'role': {
+          const role = values.role?.role?.selected_option?.value as Role;
+          if (!(ROLES as readonly string[]).includes(role)) {
+            throw new DomainError('invalid_input', 'Choose a role.', { field: 'role' });
+          }
+          const result = await deps.people.changeRole(em, account, actor, u, role, { addSeat });
+          return outcome(result, (name) => `${name} is now ${ROLE_LABEL[role]}`, false);
+        }
+        case 'permission_set': {
+          const setId = values.permission_set?.permission_set?.selected_option?.value ?? '';
+          const { user, set, changed } = await people.changePermissionSet(em, account, actor, u, setId);
+          return changed
+            ? `:white_check_mark: ${esc(displayName(user))} now has the permission set *${esc(set.name)}*.`
+            : `${esc(displayName(user))} already had the permission set *${esc(set.name)}*; nothing changed.`;
+        }
+        case 'details': {
+          const field = (id: string) => values[id]?.[id]?.value ?? null;
+          const { user, changed } = await people.editDetails(em, account, actor, u, {
+            firstName: field('first_name'),
+            lastName: field('last_name'),
+            title: field('title'),
+            phone: field('phone'),
+            company: field('company'),
+            notes: field('notes'),
+          });
+          return changed.length
+            ? `:white_check_mark: Saved ${esc(displayName(user))}'s details (${changed.length} changed).`
+            : `Nothing changed in ${esc(displayName(user))}'s details.`;
+        }
+        case 'email': {
+          const { user, from, invitationCancelled } = await people.changeEmail(
+            em,
+            account,
+            actor,
+            u,
+            values.email?.email?.value ?? '',
+          );
+          const was = from.endsWith(`@${MISSING_LOGIN_DOMAIN}`)
+            ? 'they had none; they can now be unlocked'
+            : `was ${esc(from)}`;
+          return `:white_check_mark: ${esc(displayName(user))} now logs in with ${esc(user.email)} (${was}).${invitationCancelled ? ' The invitation sent to the old address was cancelled: send a new one with `/invite pending`.' : ''}`;
+        }
+      }
+    }
+  });
+}
+
+function outcome(result: ChangeResult, done: (name: string) => string, invited: boolean): string {
+  if (result.status === 'requested') {
+    return `:hourglass_flowing_sand: That takes a paid seat, so an admin has been asked to approve it for ${esc(result.request.email)}. You will get a message when they decide.`;
+  }
+  const name = esc(displayName(result.user));
+  return `:white_check_mark: ${done(name)}${invited ? '; the invitation is on its way' : ''}${result.seatAdded ? '. One paid seat was added for it' : ''}.`;
+}
+
+/** A refusal shown on the form: on the field it names, else on the first field the form has. */
+function fieldErrors(err: DomainError, blocks: string[]): Record<string, string> {
+  const block = (field: string) => field.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
+  const named = Object.entries(err.fields ?? {})
+    .map(([field, message]) => [block(field), message] as const)
+    .filter(([id]) => blocks.includes(id));
+  if (named.length) return Object.fromEntries(named);
+  if (err.code === 'no_seat' && blocks.includes('add_seat')) {
+    return { add_seat: `${err.message} Tick “Add a seat if none is free” to raise the limit by one.` };
+  }
+  return { [blocks[0] ?? 'role']: err.message };
+}
+
+const SEND_INVITE_HINT = 'Unticked, they can be invited later with /invite pending.';
+const ADD_SEAT = { value: 'add_seat', text: plain('Add a seat if none is free') };
+
+/** The form for one change; `private_metadata` carries the person and the change. */
+export function changeModal(
+  user: IUser,
+  change: Change,
+  opts: { isAdmin: boolean; sets: IPermissionSet[]; company?: string | null; notes?: string | null },
+): View {
+  const name = displayName(user);
+  const addSeat = opts.isAdmin
+    ? [
+        {
+          type: 'input' as const,
+          block_id: 'add_seat',
+          optional: true,
+          label: plain('Seats'),
+          element: { type: 'checkboxes' as const, action_id: 'add_seat', options: [ADD_SEAT] },
+        },
+      ]
+    : [];
+  const intro = (text: string) => section(text);
+  const shell = (title: string, submit: string, blocks: unknown[]): View => ({
+    type: 'modal',
+    callback_id: PERSON_VIEW,
+    private_metadata: JSON.stringify({ u: user.id, c: change }),
+    title: plain(title),
+    submit: plain(submit),
+    close: plain('Cancel'),
+    blocks: blocks as View['blocks'],
+  });
+  const who = `*${esc(cut(name, 200))}* (${esc(user.email)})`;
+  switch (change) {
+    case 'unlock':
+      return shell(opts.isAdmin ? 'Unlock' : 'Ask to unlock', opts.isAdmin ? 'Unlock' : 'Ask', [
+        intro(
+          `${who} was imported and cannot log in yet. Unlocking ${isPaidRole(user.role) ? 'takes a paid seat' : 'takes no seat (a client)'}.`,
+        ),
+        sendNowInput(SEND_INVITE_HINT),
+        ...addSeat,
+      ]);
+    case 'reactivate':
+      return shell(opts.isAdmin ? 'Reactivate' : 'Ask to reactivate', opts.isAdmin ? 'Reactivate' : 'Ask', [
+        intro(
+          `${who} ${user.status === 'expired' ? 'did not accept the invitation in time' : 'is deactivated'}. Reactivating ${isPaidRole(user.role) ? 'takes a paid seat' : 'takes no seat (a client)'}.`,
+        ),
+        sendNowInput(SEND_INVITE_HINT),
+        ...addSeat,
+      ]);
+    case 'role':
+      return shell('Change role', opts.isAdmin ? 'Change' : 'Ask', [
+        intro(`${who} is ${ROLE_LABEL[user.role]}. A paid role takes a seat; a client frees it.`),
+        roleInput('New role', user.role),
+        ...addSeat,
+      ]);
+    case 'permission_set':
+      return shell('Permission set', 'Change', [intro(who), permissionSetInput(opts.sets, user.role)]);
+    case 'details':
+      return shell('Edit details', 'Save', [
+        textInput('first_name', 'First name', user.firstName, 100),
+        textInput('last_name', 'Last name', user.lastName, 100),
+        textInput('title', 'Title', user.title, 200),
+        textInput('phone', 'Phone', user.phone, 50),
+        textInput('company', 'Company', opts.company ?? null, 200),
+        textInput('notes', 'Notes', opts.notes ?? null, 2000, true),
+      ]);
+    case 'email':
+      return shell('Change login email', 'Change', [
+        intro(
+          `${who} logs in with this address. A pending invitation went to the old one, so it is cancelled; send a new one afterwards.`,
+        ),
+        { ...textInput('email', 'New login email', user.email, 254), optional: false },
+      ]);
+  }
+}
+
+function textInput(
+  id: string,
+  label: string,
+  value: string | null | undefined,
+  max: number,
+  multiline = false,
+) {
+  return {
+    type: 'input' as const,
+    block_id: id,
+    optional: true,
+    label: plain(label),
+    element: {
+      type: 'plain_text_input' as const,
+      action_id: id,
+      max_length: max,
+      multiline,
+      ...(value ? { initial_value: value.slice(0, max) } : {}),
+    },
+  };
+}
