@@ -15,7 +15,8 @@ import { SeatRequest } from '../seats/seat-request.entity.ts';
 import { Contact, type IContact } from './contact.entity.ts';
 import { type SearchHit, searchPeople } from './contact.search.ts';
 
-const optional = (max: number) =>
+/** An optional text field of a form: trimmed, at most `max` characters, empty as null. */
+export const optionalText = (max: number) =>
   z
     .string()
     .trim()
@@ -36,10 +37,10 @@ export const contactInput = z.object({
       (v) => v === null || z.email().safeParse(v).success,
       'Enter a valid email address, or leave it empty.',
     ),
-  phone: optional(50),
-  company: optional(200),
-  title: optional(200),
-  notes: optional(2000),
+  phone: optionalText(50),
+  company: optionalText(200),
+  title: optionalText(200),
+  notes: optionalText(2000),
 });
 export type ContactInput = z.infer<typeof contactInput>;
 const CONTACT_FIELDS = ['name', 'email', 'phone', 'company', 'title', 'notes'] as const;

@@ -7,6 +7,7 @@ import type { IAccount, IPermissionSet } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import { AuditEvent, type IAuditEvent } from '../audit/audit-event.entity.ts';
 import { Contact, type IContact } from '../contacts/contact.entity.ts';
+import { optionalText } from '../contacts/contact.service.ts';
 import { Invitation } from '../invites/invitation.entity.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
 import { permissionSetToGrant } from './grants.ts';
@@ -15,23 +16,14 @@ import { displayName, type IUser, isPaidRole, SEAT_HOLDING_STATUSES, User } from
 
 export const HISTORY_SIZE = 20;
 
-const text = (max: number) =>
-  z
-    .string()
-    .trim()
-    .max(max, `Keep it under ${max} characters.`)
-    .nullable()
-    .optional()
-    .transform((v) => v || null);
-
 /** A person's details as an admin edits them; the same limits as the contact form. */
 export const detailsInput = z.object({
-  firstName: text(100),
-  lastName: text(100),
-  title: text(200),
-  phone: text(50),
-  company: text(200),
-  notes: text(2000),
+  firstName: optionalText(100),
+  lastName: optionalText(100),
+  title: optionalText(200),
+  phone: optionalText(50),
+  company: optionalText(200),
+  notes: optionalText(2000),
 });
 export type DetailsInput = z.infer<typeof detailsInput>;
 
