@@ -26,6 +26,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -51,12 +53,6 @@ const PHASE_TIMEOUT_MS = 10 * 60_000;
 const TARGET_ACK_RATIO = 1.2;
 const TARGET_SEATS_MS = 1000;
 
-if (process.env.BENCH_ROLE === 'app') {
-  await runApp();
-} else {
-  await main();
-}
-
 /** The child: Roster as in production, on 127.0.0.1, until its stdin closes. */
 async function runApp(): Promise<void> {
   const { startRoster } = await import('../src/app.ts');
@@ -70,6 +66,20 @@ async function runApp(): Promise<void> {
     processBeforeResponse: false,
   });
   console.log(`READY ${roster.url}`);
+  // Every 250 ms: the longest the event loop was held up (what an ack waits behind in this process) and
+  // the CPU this process used, so the parent can tell its own work from the machine's.
+  const { monitorEventLoopDelay } = await import('node:perf_hooks');
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  let cpu = process.cpuUsage();
+  setInterval(() => {
+    const used = process.cpuUsage(cpu);
+    cpu = process.cpuUsage();
+    console.log(
+      `STAT ${Date.now()} ${(delay.max / 1e6).toFixed(1)} ${((used.user + used.system) / 1000).toFixed(0)}`,
+    );
+    delay.reset();
+  }, 250).unref();
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
@@ -92,6 +102,7 @@ type SeatsCommand = {
   changedMs: number | null;
   reply: string;
 };
+type AppStat = { at: number; stallMs: number; cpuMs: number; machineBusy: number };
 type LockWait = {
   waiter: string;
   lock: string;
@@ -130,6 +141,8 @@ async function main(): Promise<void> {
   const smtpPort = (sink.server.address() as import('node:net').AddressInfo).port;
 
   let child: ChildProcess | undefined;
+  const appStats: AppStat[] = [];
+  const phases: { phase: string; at: number }[] = [];
   const db = new pg.Client({ connectionString: dbUrl.toString() });
   const sampler = new pg.Client({ connectionString: dbUrl.toString() });
   const watcher = new pg.Client({ connectionString: dbUrl.toString() });
@@ -140,7 +153,10 @@ async function main(): Promise<void> {
   }, 30 * 60_000);
   watchdog.unref();
   try {
-    child = spawn(process.execPath, [...NODE_FLAGS, fileURLToPath(import.meta.url)], {
+    const profile = process.env.BENCH_CPU_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, '--cpu-prof-interval=1000']
+      : [];
+    child = spawn(process.execPath, [...NODE_FLAGS, ...profile, fileURLToPath(import.meta.url)], {
       env: {
         ...process.env,
         BENCH_ROLE: 'app',
@@ -159,7 +175,10 @@ async function main(): Promise<void> {
       const lines = createInterface({ input: child!.stdout! });
       lines.on('line', (line) => {
         if (line.startsWith('READY ')) ok(line.slice('READY '.length));
-        else process.stderr.write(`app: ${line}\n`);
+        else if (line.startsWith('STAT ')) {
+          const [at, stall, cpuMs] = line.slice(5).split(' ').map(Number);
+          appStats.push({ at: at ?? 0, stallMs: stall ?? 0, cpuMs: cpuMs ?? 0, machineBusy: machineBusy() });
+        } else process.stderr.write(`app: ${line}\n`);
       });
       child!.once('exit', (code) => fail(new Error(`Roster exited (${code}) before it was ready`)));
     });
@@ -315,10 +334,12 @@ async function main(): Promise<void> {
 
       await paced(() => false, 5);
       phase = 'idle';
+      phases.push({ phase: 'ack idle', at: Date.now() });
       await paced(() => false, IDLE_SECONDS);
       let importDone = false;
       sampling = 'ack';
       const run = importFile('users', (p) => {
+        phases.push({ phase: `ack ${p}`, at: Date.now() });
         if (p === 'done') importDone = true;
         else phase = p;
       });
@@ -381,6 +402,7 @@ async function main(): Promise<void> {
       const failed = idle.failed + preview.failed + during.failed;
       if (failed || dropped)
         say(`   ${failed} not answered 200, ${dropped} not sent (over ${MAX_IN_FLIGHT} in flight)`);
+      printStats(say, appStats, phases, 'ack');
       printWaits(say, waits.ack ?? []);
     }
 
@@ -441,10 +463,12 @@ async function main(): Promise<void> {
           await sleep(Math.max(0, 1000 - (performance.now() - t0)));
         }
       };
+      phases.push({ phase: 'seats idle', at: Date.now() });
       await ticks(() => false, 10);
       let importDone = false;
       sampling = 'seats';
       const run = importFile('invited', (p) => {
+        phases.push({ phase: `seats ${p}`, at: Date.now() });
         if (p === 'done') importDone = true;
         else phase = p;
       });
@@ -498,6 +522,7 @@ async function main(): Promise<void> {
       if (odd.length) say(`   ${odd.length} commands without a proper reply: ${odd[0]?.reply}`);
       const sample = commands.find((c) => c.kind === 'refused');
       if (sample) say(`   /seats 50 answers: "${sample.reply.slice(0, 110)}"`);
+      printStats(say, appStats, phases, 'seats');
       printWaits(say, waits.seats ?? []);
       say(`   invitation mails received during the run: ${mails}`);
     }
@@ -518,6 +543,45 @@ async function main(): Promise<void> {
     await admin.query(`drop database if exists "${dbName}" with (force)`);
     await admin.end();
   }
+}
+
+/** Roster's process per phase: how long its event loop was held up, and its CPU beside the machine's. */
+function printStats(
+  say: (line: string) => void,
+  stats: AppStat[],
+  phases: { phase: string; at: number }[],
+  part: string,
+) {
+  const mine = phases.filter((p) => p.phase.startsWith(`${part} `));
+  say(
+    "   Roster's process, per 250 ms: event loop held up (p50, p99, max), its CPU, and the machine's (2 cores = 200%)",
+  );
+  for (let i = 0; i < mine.length - 1; i++) {
+    const from = mine[i]?.at ?? 0;
+    const to = mine[i + 1]?.at ?? 0;
+    const list = stats.filter((s) => s.at > from && s.at <= to);
+    if (!list.length) continue;
+    const stall = summary(list.map((s) => s.stallMs));
+    const cpu = list.reduce((t, s) => t + s.cpuMs, 0) / (list.length * 250);
+    const machine = list.reduce((t, s) => t + s.machineBusy, 0) / list.length;
+    say(
+      `   ${(mine[i]?.phase.slice(part.length + 1) ?? '').padEnd(10)} loop held ${stall.p50.toFixed(0)}/${stall.p99.toFixed(0)}/${stall.max.toFixed(0)} ms, Roster CPU ${(cpu * 100).toFixed(0)}%, machine ${machine.toFixed(0)}%`,
+    );
+  }
+}
+
+let lastCpu: number[] | null = null;
+/** The machine's busy CPU since the last call, in percent of one core (from /proc/stat). */
+function machineBusy(): number {
+  const fields =
+    readFileSync('/proc/stat', 'utf8').split('\n')[0]?.trim().split(/\s+/).slice(1).map(Number) ?? [];
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  const total = fields.reduce((a, b) => a + b, 0);
+  const before = lastCpu;
+  lastCpu = [idle, total];
+  if (!before) return 0;
+  const dTotal = total - (before[1] ?? 0);
+  return dTotal > 0 ? ((dTotal - (idle - (before[0] ?? 0))) / dTotal) * 100 * cpus().length : 0;
 }
 
 /** The lock waits seen, grouped by who waited for what, with the statement that held it. */
@@ -591,4 +655,10 @@ async function uptimeLoad(): Promise<string> {
   return loadavg()
     .map((v) => v.toFixed(1))
     .join(' ');
+}
+
+if (process.env.BENCH_ROLE === 'app') {
+  await runApp();
+} else {
+  await main();
 }
