@@ -68,17 +68,28 @@ async function runApp(): Promise<void> {
   console.log(`READY ${roster.url}`);
   // Every 250 ms: the longest the event loop was held up (what an ack waits behind in this process) and
   // the CPU this process used, so the parent can tell its own work from the machine's.
-  const { monitorEventLoopDelay } = await import('node:perf_hooks');
+  const { monitorEventLoopDelay, PerformanceObserver } = await import('node:perf_hooks');
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
+  // Garbage collection pauses the loop too: its longest pause and total in each interval.
+  let gcMax = 0;
+  let gcTotal = 0;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gcMax = Math.max(gcMax, e.duration);
+      gcTotal += e.duration;
+    }
+  }).observe({ entryTypes: ['gc'] });
   let cpu = process.cpuUsage();
   setInterval(() => {
     const used = process.cpuUsage(cpu);
     cpu = process.cpuUsage();
     console.log(
-      `STAT ${Date.now()} ${(delay.max / 1e6).toFixed(1)} ${((used.user + used.system) / 1000).toFixed(0)}`,
+      `STAT ${Date.now()} ${(delay.max / 1e6).toFixed(1)} ${((used.user + used.system) / 1000).toFixed(0)} ${gcMax.toFixed(1)} ${gcTotal.toFixed(1)}`,
     );
     delay.reset();
+    gcMax = 0;
+    gcTotal = 0;
   }, 250).unref();
   let stopping = false;
   const stop = async () => {
@@ -102,7 +113,16 @@ type SeatsCommand = {
   changedMs: number | null;
   reply: string;
 };
-type AppStat = { at: number; stallMs: number; cpuMs: number; machineBusy: number };
+type AppStat = {
+  at: number;
+  stallMs: number;
+  cpuMs: number;
+  gcMaxMs: number;
+  gcMs: number;
+  machineBusy: number;
+  /** How long Roster's main thread was ready to run but waited for a CPU (the machine's other work). */
+  cpuWaitMs: number;
+};
 type LockWait = {
   waiter: string;
   lock: string;
@@ -176,8 +196,16 @@ async function main(): Promise<void> {
       lines.on('line', (line) => {
         if (line.startsWith('READY ')) ok(line.slice('READY '.length));
         else if (line.startsWith('STAT ')) {
-          const [at, stall, cpuMs] = line.slice(5).split(' ').map(Number);
-          appStats.push({ at: at ?? 0, stallMs: stall ?? 0, cpuMs: cpuMs ?? 0, machineBusy: machineBusy() });
+          const [at, stall, cpuMs, gcMax, gcMs] = line.slice(5).split(' ').map(Number);
+          appStats.push({
+            at: at ?? 0,
+            stallMs: stall ?? 0,
+            cpuMs: cpuMs ?? 0,
+            gcMaxMs: gcMax ?? 0,
+            gcMs: gcMs ?? 0,
+            machineBusy: machineBusy(),
+            cpuWaitMs: cpuWait(child?.pid),
+          });
         } else process.stderr.write(`app: ${line}\n`);
       });
       child!.once('exit', (code) => fail(new Error(`Roster exited (${code}) before it was ready`)));
@@ -554,7 +582,7 @@ function printStats(
 ) {
   const mine = phases.filter((p) => p.phase.startsWith(`${part} `));
   say(
-    "   Roster's process, per 250 ms: event loop held up (p50, p99, max), its CPU, and the machine's (2 cores = 200%)",
+    "   Roster's process, per 250 ms: event loop held up (p50, p99, max; 10 ms resolution), GC, its CPU, its main thread's wait for a CPU, and the machine's CPU (2 cores = 200%)",
   );
   for (let i = 0; i < mine.length - 1; i++) {
     const from = mine[i]?.at ?? 0;
@@ -564,9 +592,26 @@ function printStats(
     const stall = summary(list.map((s) => s.stallMs));
     const cpu = list.reduce((t, s) => t + s.cpuMs, 0) / (list.length * 250);
     const machine = list.reduce((t, s) => t + s.machineBusy, 0) / list.length;
+    const gcShare = list.reduce((t, s) => t + s.gcMs, 0) / (list.length * 250);
+    const gcMax = Math.max(...list.map((s) => s.gcMaxMs));
+    const waited = list.reduce((t, s) => t + s.cpuWaitMs, 0) / (list.length * 250);
     say(
-      `   ${(mine[i]?.phase.slice(part.length + 1) ?? '').padEnd(10)} loop held ${stall.p50.toFixed(0)}/${stall.p99.toFixed(0)}/${stall.max.toFixed(0)} ms, Roster CPU ${(cpu * 100).toFixed(0)}%, machine ${machine.toFixed(0)}%`,
+      `   ${(mine[i]?.phase.slice(part.length + 1) ?? '').padEnd(10)} loop held ${stall.p50.toFixed(0)}/${stall.p99.toFixed(0)}/${stall.max.toFixed(0)} ms, GC pauses up to ${gcMax.toFixed(0)} ms (${(gcShare * 100).toFixed(0)}% of the time), Roster CPU ${(cpu * 100).toFixed(0)}%, waiting for a CPU ${(waited * 100).toFixed(0)}%, machine ${machine.toFixed(0)}%`,
     );
+  }
+}
+
+let lastWait: number | null = null;
+/** Run-queue wait of a process's main thread since the last call, in ms (from /proc/PID/schedstat). */
+function cpuWait(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const waited = Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e6;
+    const before = lastWait;
+    lastWait = waited;
+    return before === null ? 0 : waited - before;
+  } catch {
+    return 0;
   }
 }
 
