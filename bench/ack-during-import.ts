@@ -26,6 +26,8 @@
  *   node bench/ack-during-import.ts        (node_modules/.bin first on PATH; Postgres on 127.0.0.1:5432)
  *   BENCH_ROWS (100000, the most), BENCH_RATE (25 acks/s), BENCH_IDLE_SECONDS (30), BENCH_PARTS ("ack,seats"),
  *   BENCH_CPU_PROF=dir (a CPU profile of Roster's process, written there when it stops)
+ *   BENCH_SPLIT=1 (two instances on one database: Slack's requests to one that works no import or delivery
+ *   jobs, those jobs on the other; tells the import's share of Roster's event loop from the machine's load)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -50,6 +52,8 @@ const ROWS = Math.min(Number(process.env.BENCH_ROWS ?? 100_000), 100_000);
 const RATE = Math.max(1, Math.min(Number(process.env.BENCH_RATE ?? 25), 200));
 const IDLE_SECONDS = Math.max(5, Math.min(Number(process.env.BENCH_IDLE_SECONDS ?? 30), 300));
 const PARTS = (process.env.BENCH_PARTS ?? 'ack,seats').split(',').map((s) => s.trim());
+/** Two instances: Slack's requests to one that works no import jobs, the import on the other. */
+const SPLIT = process.env.BENCH_SPLIT === '1';
 /** At most this many acks in flight; a send that would pass it is counted as dropped, not queued. */
 const MAX_IN_FLIGHT = 200;
 /** Every wait for the app (a preview, an import) gives up after this long. */
@@ -62,6 +66,8 @@ async function runApp(): Promise<void> {
   const { startRoster } = await import('../src/app.ts');
   const { loadConfig } = await import('../src/config.ts');
   const { createLogger } = await import('../src/shared/logger.ts');
+  const { CSV_JOBS } = await import('../src/features/csv-import/import-types.ts');
+  const { INVITE_JOBS } = await import('../src/features/invites/invitation.service.ts');
   const config = loadConfig(process.env);
   const roster = await startRoster({
     config,
@@ -69,6 +75,11 @@ async function runApp(): Promise<void> {
     host: '127.0.0.1',
     processBeforeResponse: false,
   });
+  if (process.env.BENCH_NO_IMPORT_WORK) {
+    // Still able to queue these jobs (the queues stay defined), but another instance works them.
+    for (const queue of [CSV_JOBS.preview, CSV_JOBS.run, INVITE_JOBS.deliver])
+      await roster.jobs.boss.offWork(queue);
+  }
   console.log(`READY ${roster.url}`);
   // Every 250 ms: the longest the event loop was held up (what an ack waits behind in this process) and
   // the CPU this process used, so the parent can tell its own work from the machine's.
@@ -164,7 +175,7 @@ async function main(): Promise<void> {
   await new Promise<void>((ok) => sink.listen(0, '127.0.0.1', () => ok()));
   const smtpPort = (sink.server.address() as import('node:net').AddressInfo).port;
 
-  let child: ChildProcess | undefined;
+  const children: ChildProcess[] = [];
   const appStats: AppStat[] = [];
   const phases: { phase: string; at: number }[] = [];
   const db = new pg.Client({ connectionString: dbUrl.toString() });
@@ -172,7 +183,7 @@ async function main(): Promise<void> {
   const watcher = new pg.Client({ connectionString: dbUrl.toString() });
   const watchdog = setTimeout(() => {
     console.error('the bench ran over 30 minutes; stopping');
-    child?.kill('SIGKILL');
+    for (const c of children) c.kill('SIGKILL');
     process.exit(2);
   }, 30 * 60_000);
   watchdog.unref();
@@ -180,40 +191,50 @@ async function main(): Promise<void> {
     const profile = process.env.BENCH_CPU_PROF
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, '--cpu-prof-interval=1000']
       : [];
-    child = spawn(process.execPath, [...NODE_FLAGS, ...profile, fileURLToPath(import.meta.url)], {
-      env: {
-        ...process.env,
-        BENCH_ROLE: 'app',
-        SLACK_SIGNING_SECRET: SECRET,
-        SLACK_BOT_TOKEN: TOKEN,
-        SLACK_API_URL: standin.apiUrl,
-        DATABASE_URL: dbUrl.toString(),
-        SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
-        MAIL_FROM: 'Roster <roster@bench.test>',
-        PORT: '0',
-        LOG_LEVEL: process.env.BENCH_APP_LOG_LEVEL ?? 'error',
-      },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    const appUrl = await new Promise<string>((ok, fail) => {
-      const lines = createInterface({ input: child!.stdout! });
-      lines.on('line', (line) => {
-        if (line.startsWith('READY ')) ok(line.slice('READY '.length));
-        else if (line.startsWith('STAT ')) {
-          const [at, stall, cpuMs, gcMax, gcMs] = line.slice(5).split(' ').map(Number);
-          appStats.push({
-            at: at ?? 0,
-            stallMs: stall ?? 0,
-            cpuMs: cpuMs ?? 0,
-            gcMaxMs: gcMax ?? 0,
-            gcMs: gcMs ?? 0,
-            machineBusy: machineBusy(),
-            cpuWaitMs: cpuWait(child?.pid),
-          });
-        } else process.stderr.write(`app: ${line}\n`);
+    /** Starts one Roster process; `measured` is the one Slack's requests go to, whose stalls are reported. */
+    const startApp = (measured: boolean, env: Record<string, string> = {}) => {
+      const child = spawn(process.execPath, [...NODE_FLAGS, ...profile, fileURLToPath(import.meta.url)], {
+        env: {
+          ...process.env,
+          BENCH_ROLE: 'app',
+          SLACK_SIGNING_SECRET: SECRET,
+          SLACK_BOT_TOKEN: TOKEN,
+          SLACK_API_URL: standin.apiUrl,
+          DATABASE_URL: dbUrl.toString(),
+          SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
+          MAIL_FROM: 'Roster <roster@bench.test>',
+          PORT: '0',
+          LOG_LEVEL: process.env.BENCH_APP_LOG_LEVEL ?? 'error',
+          ...env,
+        },
+        stdio: ['pipe', 'pipe', 'inherit'],
       });
-      child!.once('exit', (code) => fail(new Error(`Roster exited (${code}) before it was ready`)));
-    });
+      children.push(child);
+      return new Promise<string>((ok, fail) => {
+        const lines = createInterface({ input: child.stdout! });
+        lines.on('line', (line) => {
+          if (line.startsWith('READY ')) ok(line.slice('READY '.length));
+          else if (line.startsWith('STAT ')) {
+            if (!measured) return;
+            const [at, stall, cpuMs, gcMax, gcMs] = line.slice(5).split(' ').map(Number);
+            appStats.push({
+              at: at ?? 0,
+              stallMs: stall ?? 0,
+              cpuMs: cpuMs ?? 0,
+              gcMaxMs: gcMax ?? 0,
+              gcMs: gcMs ?? 0,
+              machineBusy: machineBusy(),
+              cpuWaitMs: cpuWait(child.pid),
+            });
+          } else process.stderr.write(`app: ${line}\n`);
+        });
+        child.once('exit', (code) => fail(new Error(`Roster exited (${code}) before it was ready`)));
+      });
+    };
+    // Split: Slack's requests go to an instance that works no import or delivery jobs, and a second
+    // instance on the same database works them, so the acks no longer share an event loop with the import.
+    if (SPLIT) await startApp(false);
+    const appUrl = await startApp(true, SPLIT ? { BENCH_NO_IMPORT_WORK: '1' } : {});
     await db.connect();
     await sampler.connect();
     await watcher.connect();
@@ -326,7 +347,7 @@ async function main(): Promise<void> {
       console.log(line);
     };
     say(
-      `\nRoster in its own process (processBeforeResponse false, ${NODE_FLAGS.join(' ')}), ${ROWS.toLocaleString('en-US')}-row files, started ${started.toISOString()}, load average ${load}`,
+      `\n${SPLIT ? 'Two Roster instances (Slack to one that works no import or delivery jobs, the jobs on the other), each' : 'Roster'} in its own process (processBeforeResponse false, ${NODE_FLAGS.join(' ')}), ${ROWS.toLocaleString('en-US')}-row files, started ${started.toISOString()}, load average ${load}`,
     );
 
     if (PARTS.includes('ack')) {
@@ -563,8 +584,9 @@ async function main(): Promise<void> {
     await sampleLoop;
   } finally {
     clearTimeout(watchdog);
-    if (child && child.exitCode === null) {
-      const exited = new Promise((ok) => child!.once('exit', ok));
+    for (const child of children) {
+      if (child.exitCode !== null) continue;
+      const exited = new Promise((ok) => child.once('exit', ok));
       child.stdin?.end();
       await Promise.race([exited, sleep(20_000)]);
       if (child.exitCode === null) child.kill('SIGKILL');
