@@ -187,8 +187,14 @@ export class SlackStandin {
   port = 0;
   private readonly server: Server;
   private readonly failures = new Map<string, Failure[]>();
+  private readonly rateLimits = new Map<
+    string,
+    { max: number; windowMs: number; retryAfter: number; at: number[] }
+  >();
+  /** Calls answered 429 because of {@link limitRate}. */
+  readonly rateLimited: Call[] = [];
   private readonly pendingUploads = new Map<string, { filename: string; length: number; content?: Buffer }>();
-  private readonly triggers = new Map<string, { used: boolean }>();
+  private readonly triggers = new Map<string, { used: boolean; at: number }>();
   private readonly homeViewIds = new Map<string, string>();
   private readonly externalIds = new Map<string, string>();
   private readonly waiters = new Set<() => void>();
@@ -244,6 +250,14 @@ export class SlackStandin {
     this.failures.set(method, [...(this.failures.get(method) ?? []), { status, times }]);
   }
 
+  /**
+   * Slack's rate limit for a method: at most `max` calls in any `windowMs`; past it, HTTP 429 with
+   * `Retry-After: retryAfter` seconds, as Slack answers (its tiers are per minute; tests use short windows).
+   */
+  limitRate(method: string, limit: { max: number; windowMs: number; retryAfter: number }): void {
+    this.rateLimits.set(method, { ...limit, at: [] });
+  }
+
   /** A file in the workspace, downloadable from the stand-in with the bot token, and known to files.info. */
   addFile(f: {
     id: string;
@@ -287,7 +301,7 @@ export class SlackStandin {
     const id =
       given ??
       `${Math.floor(Date.now() / 1000)}.${randomBytes(4).readUInt32BE()}.${randomBytes(16).toString('hex')}`;
-    this.triggers.set(id, { used: false });
+    this.triggers.set(id, { used: false, at: Date.now() });
     return id;
   }
 
@@ -504,6 +518,18 @@ export class SlackStandin {
     const token = bearer ?? (typeof args.token === 'string' ? args.token : undefined);
     this.calls.push({ method, args, token, at: Date.now() });
 
+    const limit = this.rateLimits.get(method);
+    if (limit) {
+      const now = Date.now();
+      limit.at = limit.at.filter((t) => now - t < limit.windowMs);
+      if (limit.at.length >= limit.max) {
+        this.rateLimited.push(this.calls.at(-1)!);
+        this.notify();
+        json(429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(limit.retryAfter) });
+        return;
+      }
+      limit.at.push(now);
+    }
     const queue = this.failures.get(method) ?? [];
     const failure = queue.find((f) => !f.when || f.when(args));
     let status = 200;
@@ -549,6 +575,8 @@ export class SlackStandin {
         };
       }
       if (trigger.used) return { ok: false, error: 'exchanged_trigger_id' };
+      // Slack takes a trigger for 3 seconds after the person's action.
+      if (Date.now() - trigger.at > 3000) return { ok: false, error: 'expired_trigger_id' };
       trigger.used = true;
     }
     switch (method) {
