@@ -33,6 +33,18 @@ export function slackDate(date: Date, format = '{date_short_pretty} at {time}'):
   return `<!date^${seconds}^${format}|${date.toISOString().replace('T', ' ').slice(0, 16)} UTC>`;
 }
 
+/**
+ * `raw` escaped for mrkdwn and at most `max` characters long as Slack counts them, after escaping (an
+ * `&` becomes five characters): cut with "…" when it would not fit, never in the middle of an escape.
+ */
+export function escFit(raw: string, max: number): string {
+  const whole = esc(raw);
+  if (whole.length <= max) return whole;
+  let keep = Math.min(raw.length, max - 1);
+  while (keep > 0 && esc(raw.slice(0, keep)).length > max - 1) keep = Math.floor(keep * 0.9);
+  return `${esc(raw.slice(0, keep))}…`;
+}
+
 /** Text safe inside mrkdwn: Slack's three control characters escaped. */
 export function esc(text: string | null | undefined): string {
   return (text ?? '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

@@ -1,5 +1,5 @@
 import { User } from '../../src/features/people/user.entity.ts';
-import { startTestApp, type TestApp } from '../support/app.ts';
+import { eventually, startTestApp, type TestApp } from '../support/app.ts';
 import { blockKitProblems } from '../support/block-kit.ts';
 import { textOf } from '../support/views.ts';
 
@@ -95,6 +95,47 @@ describe('long lists stay within the limits', () => {
     expect(list.body.blocks.length).toBeLessThanOrEqual(50);
     expect(textOf(list.body)).toContain('(60)');
     expect(textOf(list.body)).toContain('…and 36 more');
+    expect(t.standin.refusedBlocks).toEqual([]);
+  });
+});
+
+describe('CSV previews stay within the limits', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ seatLimit: 10 });
+  });
+  afterAll(() => t.stop());
+
+  it('shows a file with 1,000 unknown columns and errors full of <, & and > without going over', async () => {
+    const unknown = Array.from({ length: 1000 }, (_, i) => `extra_<&>_${i}`);
+    const header = ['type', 'first_name', 'last_name', 'email', ...unknown].join(',');
+    const bad = Array.from(
+      { length: 40 },
+      (_, i) => `user,A,B,${'&'.repeat(150)}${i}@,${unknown.map(() => '').join(',')}`,
+    );
+    const file = t.standin.addFile({
+      id: 'FWIDE0001',
+      name: 'wide.csv',
+      content: [header, ...bad].join('\n'),
+    });
+    await t.slack.event({
+      type: 'message',
+      subtype: 'file_share',
+      channel: 'DUADMIN',
+      channel_type: 'im',
+      user: 'UADMIN',
+      text: '',
+      files: [file],
+      ts: `${Date.now() / 1000}`,
+    });
+    const preview = await eventually(
+      () =>
+        t.standin.messages.findLast((m) => m.channel === 'DUADMIN' && /Preview of wide\.csv/.test(textOf(m))),
+      20_000,
+    );
+    expect(textOf(preview)).toContain('Ignored 1000 columns Roster does not know');
+    expect(textOf(preview)).toContain('and 980 more');
+    expect(textOf(preview)).toMatch(/…and \d+ more rows?: see the error file/);
     expect(t.standin.refusedBlocks).toEqual([]);
   });
 });

@@ -94,7 +94,10 @@ export function readHeader(cells: string[]): Header {
   }
   const warnings = unknown.length
     ? [
-        `Ignored ${unknown.length === 1 ? 'a column' : 'columns'} Roster does not know: ${unknown.join(', ')}.`,
+        `Ignored ${unknown.length === 1 ? 'a column' : `${unknown.length} columns`} Roster does not know: ${unknown
+          .slice(0, 20)
+          .map((c) => (c.length > 40 ? `${c.slice(0, 39)}…` : c))
+          .join(', ')}${unknown.length > 20 ? ` and ${unknown.length - 20} more` : ''}.`,
       ]
     : [];
   return { index, columns: cells, warnings };

@@ -217,7 +217,9 @@ describe('CSV preview', () => {
   it('matches headers whatever their case and spaces, and names unknown columns in a warning', async () => {
     const account = await freshAccount();
     const summary = await preview(account, fixture('unknown-column.csv'));
-    expect(summary.warnings).toEqual(['Ignored columns Roster does not know: Favourite Colour, shoe size.']);
+    expect(summary.warnings).toEqual([
+      'Ignored 2 columns Roster does not know: Favourite Colour, shoe size.',
+    ]);
     expect(summary.counts).toMatchObject({ rows: 1, create: 1, error: 0 });
     const [row] = await rowsOf(summary.csvImport.id);
     expect(row?.data).toMatchObject({ email: 'una.known@acme.test', firstName: 'Una', lastName: 'Known' });

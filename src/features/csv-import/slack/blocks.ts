@@ -1,4 +1,14 @@
-import { actions, type Block, button, context, esc, mrkdwn, plain, section } from '../../../slack/blocks.ts';
+import {
+  actions,
+  type Block,
+  button,
+  context,
+  esc,
+  escFit,
+  mrkdwn,
+  plain,
+  section,
+} from '../../../slack/blocks.ts';
 import type { ImportSummary, PreviewSummary, RowError } from '../csv-import.service.ts';
 
 export const CSV_ACTIONS = {
@@ -44,13 +54,20 @@ export function rejectedMessage(fileName: string, reason: string) {
   };
 }
 
+/** Room for the error lines in a section (3,000 characters), with the heading and the last line. */
+const ERRORS_BUDGET = 2600;
+
 function errorLines(errors: RowError[], total: number): string {
-  const lines = errors.map((e) => {
-    const reason = e.reason.length > 200 ? `${e.reason.slice(0, 199)}…` : e.reason;
-    return `• Line ${e.line}: ${esc(reason)}`;
-  });
-  if (total > errors.length)
-    lines.push(`…and ${plural(total - errors.length, 'more row')}: see the error file.`);
+  const lines: string[] = [];
+  let used = 0;
+  for (const e of errors) {
+    const line = `• Line ${e.line}: ${escFit(e.reason, 250)}`;
+    if (used + line.length + 1 > ERRORS_BUDGET) break;
+    lines.push(line);
+    used += line.length + 1;
+  }
+  if (total > lines.length)
+    lines.push(`…and ${plural(total - lines.length, 'more row')}: see the error file.`);
   return lines.join('\n');
 }
 
@@ -92,7 +109,9 @@ export function previewMessage(
     );
   }
   blocks.push(section(seatLine.join('\n')));
-  for (const warning of summary.warnings) blocks.push(context(`:information_source: ${esc(warning)}`));
+  for (const warning of summary.warnings.slice(0, 5)) {
+    blocks.push(context(`:information_source: ${escFit(warning, 2900)}`));
+  }
   if (summary.firstErrors.length) {
     blocks.push(section(`*First errors*\n${errorLines(summary.firstErrors, counts.error)}`));
   }
