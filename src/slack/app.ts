@@ -10,6 +10,7 @@ import { referenceId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { RosterContext } from './context.ts';
 import { surfaceOf, teamIdOf, userIdOf } from './context.ts';
+import { slackRefusal } from './errors.ts';
 import { boltLogger } from './logger.ts';
 import { tellPerson } from './notify.ts';
 import { ReplayedRequest, refuseReplays } from './replay.ts';
@@ -125,6 +126,14 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; receiver?: HT
     if (domain) {
       requestLog.info({ code: domain.code }, domain.message);
       await tellPerson(app.client, payload, domain.message).catch((err) =>
+        requestLog.warn({ err }, 'could not tell the person about an error'),
+      );
+      return;
+    }
+    const refused = slackRefusal(original);
+    if (refused) {
+      requestLog.warn({ slackError: refused.code }, 'Slack refused a call made for a request');
+      await tellPerson(app.client, payload, refused.text).catch((err) =>
         requestLog.warn({ err }, 'could not tell the person about an error'),
       );
       return;

@@ -1,0 +1,35 @@
+/**
+ * What Slack's refusals mean for the person who acted, and what they can do about it. Slack answers a Web
+ * API call with an error code (`not_in_channel`, `missing_scope`, …); shown as a bare apology, the person
+ * could do nothing with it.
+ */
+export function slackRefusal(err: unknown): { code: string; text: string } | null {
+  const e = err as { code?: string; data?: { error?: string; needed?: string } };
+  if (e?.code !== 'slack_webapi_platform_error' || !e.data?.error) return null;
+  const code = e.data.error;
+  const text = WORDS[code]?.(e.data);
+  return text ? { code, text } : null;
+}
+
+const RETRY = 'Please try again.';
+
+const WORDS: Record<string, (data: { needed?: string }) => string> = {
+  expired_trigger_id: () => `:hourglass: Slack took too long to open the form. ${RETRY}`,
+  exchanged_trigger_id: () => `:hourglass: That form was already opened once. ${RETRY}`,
+  not_in_channel: () =>
+    ':no_entry: Roster is not in that channel. Type `/invite @roster` there, then try again.',
+  channel_not_found: () =>
+    ':no_entry: Roster cannot see that channel: it is private and Roster is not in it, or it no longer exists. Type `/invite @roster` there, or choose another channel.',
+  is_archived: () => ':no_entry: That channel is archived. Choose another channel.',
+  missing_scope: (data) =>
+    `:no_entry: Roster lacks a Slack permission${data.needed ? ` (\`${data.needed}\`)` : ''}. A workspace admin reinstalls Roster from its manifest (README: "Create the Slack app") to grant it.`,
+  token_revoked: () => ':no_entry: Roster’s Slack token was revoked. A workspace admin reinstalls Roster.',
+  invalid_auth: () =>
+    ':no_entry: Slack no longer accepts Roster’s token. A workspace admin reinstalls Roster.',
+  account_inactive: () =>
+    ':no_entry: Roster’s Slack app was deactivated. A workspace admin reinstalls Roster.',
+  ratelimited: () => `:hourglass: Slack asked Roster to slow down. Wait a minute, then try again.`,
+  cannot_dm_bot: () => ':no_entry: That is a bot: Roster cannot send it a message.',
+  user_not_found: () => ':no_entry: Slack does not know that person any more.',
+  user_disabled: () => ':no_entry: That person is deactivated in Slack.',
+};
