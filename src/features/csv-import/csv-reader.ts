@@ -95,6 +95,9 @@ export async function* utf8Bytes(source: CsvSource): AsyncGenerator<Buffer> {
  * naming the line it starts on. Records are handed over in arrays rather than one await each, which
  * costs more than parsing them.
  */
+/** How many bytes are parsed before the event loop gets a turn. */
+const PARSE_SLICE = 32 * 1024;
+
 export async function* readCsvBatches(source: CsvSource): AsyncGenerator<CsvRecord[]> {
   // Where the parser last finished a record, noted as it parses, for the line of a row it fails on.
   let lastEnd = 0;
@@ -137,10 +140,17 @@ export async function* readCsvBatches(source: CsvSource): AsyncGenerator<CsvReco
   };
   try {
     for await (const bytes of utf8Bytes(source)) {
-      parser.write(bytes);
-      await settle();
-      const out = take();
-      if (out.length) yield out;
+      // A large chunk is parsed a slice at a time: parsing is synchronous, and Slack's requests to this
+      // process wait for its event loop.
+      for (let at = 0, end = 0; at < bytes.length; at = end) {
+        // Cut between characters, never inside one: a UTF-8 continuation byte is 10xxxxxx.
+        end = Math.min(at + PARSE_SLICE, bytes.length);
+        while (end < bytes.length && end > at + 1 && ((bytes[end] ?? 0) & 0xc0) === 0x80) end--;
+        parser.write(bytes.subarray(at, end));
+        await settle();
+        const out = take();
+        if (out.length) yield out;
+      }
     }
     parser.end();
     while (!ended && !failure) await settle();

@@ -22,6 +22,8 @@ import {
 
 /** Rows sent to COPY in one write: enough to keep the stream busy, few enough to keep memory flat. */
 const COPY_ROWS = 500;
+/** How many rows are checked before the event loop gets a turn. */
+const CHECK_SLICE = 200;
 
 /** A value in COPY's text format: backslash, tab and line breaks escaped; null as \N. */
 function copyText(value: string | number | null): string {
@@ -90,8 +92,11 @@ export async function previewFile(
 
   async function* staged(): AsyncGenerator<string> {
     let out: string[] = [];
+    let checked = 0;
     for await (const batch of readCsvBatches(hashing(source, hash))) {
       for (const record of batch) {
+        // Checking rows is synchronous work: let the event loop answer Slack every few hundred rows.
+        if (++checked % CHECK_SLICE === 0) await new Promise<void>((ok) => setImmediate(ok));
         if (!header) {
           header = readHeader(record.cells);
           continue;
