@@ -74,16 +74,19 @@ export async function deliverInvitation(
   const log = logger.child({ job: INVITE_JOBS.deliver, invitationId, attempt: invitation.deliveryAttempts });
 
   let dmError: string | undefined;
-  const member = await slack.users.lookupByEmail({ email: user.email }).catch(() => null);
-  if (member?.user?.id && !member.user.deleted) {
+  // The directory mirror answers "is this person in Slack?"; Slack is asked only about an address it lacks.
+  const known = await deps.directory.byEmail(orm.em.fork(), account as IAccount, user.email);
+  const found = known ? null : await slack.users.lookupByEmail({ email: user.email }).catch(() => null);
+  const slackId = known?.slackUserId ?? (found?.user && !found.user.deleted ? found.user.id : undefined);
+  if (slackId) {
     try {
-      const opened = await slack.conversations.open({ users: member.user.id });
+      const opened = await slack.conversations.open({ users: slackId });
       const channel = opened.channel?.id;
       if (!channel) throw new Error('conversations.open returned no channel');
       await slack.chat.postMessage({ channel, ...invitationDm(invitation.id, letter) });
       await invites.recordDelivery(orm.em.fork(), invitationId, {
         method: 'slack_dm',
-        slackUserId: member.user.id,
+        slackUserId: slackId,
       });
       log.info({ method: 'slack_dm' }, 'invitation delivered');
       return;

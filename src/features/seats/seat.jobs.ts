@@ -1,9 +1,12 @@
 import type { Deps } from '../feature.ts';
 import { SEAT_JOBS } from './seat.service.ts';
 import { type ISeatRequest, SeatRequest } from './seat-request.entity.ts';
-import { outcomeForRequester, requestMessage } from './slack/blocks.ts';
+import { outcomeForRequester, requestMessage, withChannelRefused } from './slack/blocks.ts';
 
 type RequestJob = { requestId: string };
+
+/** What Slack says when a channel cannot take Roster's post. */
+const CHANNEL_GONE = new Set(['not_in_channel', 'channel_not_found', 'is_archived']);
 
 /** Posting requests to admins, keeping every copy up to date, telling requesters, expiring old requests. */
 export async function registerSeatJobs(deps: Deps): Promise<void> {
@@ -32,9 +35,35 @@ export async function registerSeatJobs(deps: Deps): Promise<void> {
     const { em, request } = await load(requestId);
     if (request?.status !== 'pending') return;
     const account = request.account.getEntity();
-    const targets = account.approvalChannelId
+    let targets = account.approvalChannelId
       ? [account.approvalChannelId]
       : await admins.adminIds(em, account);
+    let message = requestMessage(request, await seats.usage(em, account));
+    if (account.approvalChannelId && !request.messages.length) {
+      // The approval channel may have been archived, or Roster removed from it: the request goes to every
+      // admin by DM instead, and they are told why, so it is never left unseen.
+      try {
+        const res = await slack.chat.postMessage({ channel: account.approvalChannelId, ...message });
+        request.messages = [
+          {
+            channel: res.channel ?? account.approvalChannelId,
+            ts: res.ts ?? '',
+            target: account.approvalChannelId,
+          },
+        ];
+        await em.flush();
+        return;
+      } catch (err) {
+        const code = (err as { data?: { error?: string } }).data?.error;
+        if (!code || !CHANNEL_GONE.has(code)) throw err;
+        logger.warn(
+          { requestId, channel: account.approvalChannelId, slackError: code },
+          'approval channel refused a seat request; asking admins by DM',
+        );
+        targets = await admins.adminIds(em, account);
+        message = withChannelRefused(message, account.approvalChannelId, code);
+      }
+    }
     if (targets.length === 0) {
       logger.warn({ requestId }, 'no admin to ask for a seat request');
       await slack.chat.postMessage({
@@ -43,7 +72,6 @@ export async function registerSeatJobs(deps: Deps): Promise<void> {
       });
       return;
     }
-    const message = requestMessage(request, await seats.usage(em, account));
     // Posted copies are saved one by one, so a retry after a failure posts only the missing ones.
     const posted = new Set(request.messages.map((m) => m.target ?? m.channel));
     for (const target of targets) {

@@ -55,6 +55,14 @@ describe('the Slack directory mirror', () => {
     expect(calls('users.info') - before.info).toBeLessThanOrEqual(1);
   });
 
+  it('finds a workspace member for an invitation DM in the mirror, without users.lookupByEmail', async () => {
+    const before = calls('users.lookupByEmail');
+    await t.slack.command('/invite', 'person7@acme.test client', { user: 'UADMIN' });
+    await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UADMIN' });
+    await t.standin.waitForMessage((m) => m.channel === 'DUCROWD00007' && /invited you/.test(String(m.text)));
+    expect(calls('users.lookupByEmail')).toBe(before);
+  });
+
   it('learns a new admin from team_join and a lost one from user_change, without asking Slack', async () => {
     const info = calls('users.info');
     const joiner = {

@@ -191,3 +191,23 @@ describe('what the settings change', () => {
     expect(t.standin.lastOpenedView().callback_id).toBe('settings_modal');
   });
 });
+
+describe('an approval channel that refuses the post', () => {
+  it('sends the seat request to every admin by DM instead, saying why', async () => {
+    await t
+      .em()
+      .nativeUpdate(Account, { teamId: TEAM_ID }, { approvalChannelId: 'CAPPROVALS', seatLimit: 100 });
+    t.standin.failNext('chat.postMessage', 'is_archived', 1, (args) => args.channel === 'CAPPROVALS');
+    await t.slack.command('/invite', 'needs.a.seat@acme.test employee', { user: 'UMANAGER' });
+    await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UMANAGER' });
+    for (const admin of ['DUADMIN', 'DUOWNER']) {
+      const dm = await t.standin.waitForMessage(
+        (m) =>
+          m.channel === admin &&
+          textOf(m).includes('needs.a.seat@acme.test') &&
+          /Seat request/.test(textOf(m)),
+      );
+      expect(textOf(dm)).toContain('could not post in the approval channel <#CAPPROVALS> (is archived)');
+    }
+  });
+});

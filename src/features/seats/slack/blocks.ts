@@ -99,3 +99,20 @@ export function outcomeForRequester(request: ISeatRequest, detail?: string): str
       return `${subject} is waiting for an admin.`;
   }
 }
+
+/** A request's message sent by DM because the approval channel refused it, saying why and what to do. */
+export function withChannelRefused(
+  message: { text: string; blocks: Block[] },
+  channelId: string,
+  code: string,
+): { text: string; blocks: Block[] } {
+  return {
+    ...message,
+    blocks: [
+      ...message.blocks,
+      context(
+        `:warning: Roster could not post in the approval channel <#${channelId}> (${code.replace(/_/g, ' ')}), so this request came by DM. Choose another channel with \`/seats settings\`, or invite Roster to it.`,
+      ),
+    ],
+  };
+}
