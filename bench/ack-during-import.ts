@@ -280,16 +280,7 @@ async function main(): Promise<void> {
       const file = standin.addFile({ id: `FBENCH${fileNo}`, name, content, user: 'UADMIN' });
       const t0 = performance.now();
       onPhase('preview');
-      await slack.event({
-        type: 'message',
-        subtype: 'file_share',
-        channel: 'DUADMIN',
-        channel_type: 'im',
-        user: 'UADMIN',
-        text: '',
-        files: [file],
-        ts: `${Date.now() / 1000}`,
-      });
+      await slack.fileShare('UADMIN', file);
       const preview = await waitFor(
         () =>
           lastMessage(

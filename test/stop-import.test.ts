@@ -154,16 +154,7 @@ describe('stopping in the middle of an import', () => {
       standin,
       teamId: 'T0001',
     });
-    await slack.event({
-      type: 'message',
-      subtype: 'file_share',
-      channel: 'DUADMIN',
-      channel_type: 'im',
-      user: 'UADMIN',
-      text: '',
-      files: [file],
-      ts: `${Date.now() / 1000}`,
-    });
+    await slack.fileShare('UADMIN', file);
     const preview = await eventually(
       () =>
         standin.messages

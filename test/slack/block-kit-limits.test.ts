@@ -118,16 +118,7 @@ describe('CSV previews stay within the limits', () => {
       name: 'wide.csv',
       content: [header, ...bad].join('\n'),
     });
-    await t.slack.event({
-      type: 'message',
-      subtype: 'file_share',
-      channel: 'DUADMIN',
-      channel_type: 'im',
-      user: 'UADMIN',
-      text: '',
-      files: [file],
-      ts: `${Date.now() / 1000}`,
-    });
+    await t.slack.fileShare('UADMIN', file);
     const preview = await eventually(
       () =>
         t.standin.messages.findLast((m) => m.channel === 'DUADMIN' && /Preview of wide\.csv/.test(textOf(m))),

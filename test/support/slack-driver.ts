@@ -251,6 +251,27 @@ export class SlackDriver {
     return this.sendSigned(body, 'application/json', opts);
   }
 
+  /** A file dropped in the bot's DM, as Slack reports it: a message event with subtype file_share. */
+  fileShare(
+    user: string,
+    file: SlackObject,
+    opts: { eventId?: string } & SendOptions = {},
+  ): Promise<SlackResult> {
+    return this.event(
+      {
+        type: 'message',
+        subtype: 'file_share',
+        channel: `D${user}`,
+        channel_type: 'im',
+        user,
+        text: '',
+        files: [file],
+        ts: `${Date.now() / 1000}`,
+      },
+      opts,
+    );
+  }
+
   /** Slack's check of the Request URL when it is set in the app's settings. */
   urlVerification(challenge: string, opts: SendOptions = {}): Promise<SlackResult> {
     const body = JSON.stringify({ token: VERIFICATION_TOKEN, challenge, type: 'url_verification' });

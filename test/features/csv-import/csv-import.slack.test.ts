@@ -25,16 +25,7 @@ function addFile(name: string, content: Buffer | string, opts: { size?: number; 
 
 /** Drops a file in the bot's DM, as Slack reports it: a message event with subtype file_share. */
 function shareInDm(user: string, file: ReturnType<typeof addFile>) {
-  return t.slack.event({
-    type: 'message',
-    subtype: 'file_share',
-    channel: `D${user}`,
-    channel_type: 'im',
-    user,
-    text: '',
-    files: [file],
-    ts: `${Date.now() / 1000}`,
-  });
+  return t.slack.fileShare(user, file);
 }
 
 /** The message as it stands now: the last post or update with that channel and ts. */

@@ -102,16 +102,7 @@ describe('the Home tab of an admin with work waiting', () => {
       content: 'type,first_name,last_name,email,role,send_invitation\nuser,Zoe,Zed,zoe@acme.test,client,no\n',
       user: 'UADMIN',
     });
-    await t.slack.event({
-      type: 'message',
-      subtype: 'file_share',
-      channel: 'DUADMIN',
-      channel_type: 'im',
-      user: 'UADMIN',
-      text: '',
-      files: [{ id: 'FHOME01', name: 'new-hires.csv' }],
-      ts: `${Date.now() / 1000}`,
-    });
+    await t.slack.fileShare('UADMIN', { id: 'FHOME01', name: 'new-hires.csv' });
     await eventually(() => t.em().findOne(CsvImport, { fileId: 'FHOME01' }));
     await jobsDrained(t.em());
     const em = t.em();
