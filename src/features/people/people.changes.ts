@@ -3,7 +3,7 @@ import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
-import { audit } from '../audit/audit.service.ts';
+import { audit, auditRefusal } from '../audit/audit.service.ts';
 import { queueInvitation } from '../invites/invitation.service.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import type { ISeatRequest } from '../seats/seat-request.entity.ts';
@@ -126,6 +126,22 @@ export class PeopleChanges {
       const apply = () =>
         this.apply(tx, account, user, kind, role, Boolean(opts.sendInvitation), actor.slackUserId);
       if (!endsHoldingSeat) {
+        // Only a change that needs a seat can be asked of an admin; any other change to a person is theirs.
+        if (!actor.isAdmin) {
+          await auditRefusal(tx, {
+            account,
+            actor: actor.slackUserId,
+            action: `user.${kind}_refused`,
+            subjectType: 'user',
+            subjectId: user.id,
+            surface: actor.surface,
+            data: { email: user.email, reason: 'not an admin' },
+          });
+          throw new DomainError(
+            'not_admin',
+            `Only admins can change ${displayName(user)} that way; ask one.`,
+          );
+        }
         const wasHolding = isPaidRole(user.role) && SEAT_HOLDING_STATUSES.includes(user.status);
         await apply();
         if (wasHolding && kind === 'role_change') this.seats.freed(tx, account, actor, user.email);

@@ -113,9 +113,28 @@ describe('changes that need a seat', () => {
     const account = await setup(1);
     const id = await user(account, 'paid@example.com', 'employee', 'active');
     expect(await usage(account)).toMatchObject({ used: 1 });
-    await people.changeRole(orm.em.fork(), account, requester, id, 'client');
+    await people.changeRole(orm.em.fork(), account, admin, id, 'client');
     expect(await usage(account)).toMatchObject({ used: 0, free: 1 });
     expect(await orm.em.fork().count(AuditEvent, { account, action: 'seat.freed' })).toBe(1);
+  });
+
+  it('refuses a requester a change that needs no seat: only one that needs a seat can be asked of an admin', async () => {
+    const account = await setup(5);
+    const paid = await user(account, 'demote.me@example.com', 'employee', 'active');
+    const client = await user(account, 'client.gone@example.com', 'client', 'deactivated');
+    await expect(people.changeRole(orm.em.fork(), account, requester, paid, 'client')).rejects.toMatchObject({
+      code: 'not_admin',
+    });
+    await expect(people.reactivate(orm.em.fork(), account, requester, client)).rejects.toMatchObject({
+      code: 'not_admin',
+    });
+    expect(await usage(account)).toMatchObject({ used: 1 });
+    expect(
+      await orm.em.fork().count(AuditEvent, { account, action: 'user.role_change_refused', actor: 'UREQ' }),
+    ).toBe(1);
+    expect(
+      await orm.em.fork().count(AuditEvent, { account, action: 'user.reactivate_refused', actor: 'UREQ' }),
+    ).toBe(1);
   });
 
   it('says what is wrong when the user is not in the state the change expects', async () => {

@@ -125,11 +125,16 @@ function adminButtons(user: IUser) {
 
 /** A requester may ask for the changes that take a seat; an admin decides. */
 function requesterButtons(user: IUser) {
+  // A requester may only ask for what takes a paid seat; everything else about a person is an admin's.
+  if (!isPaidRole(user.role)) {
+    return SEAT_HOLDING_STATUSES.includes(user.status)
+      ? [changeButton('Ask for a paid role', 'role', user)]
+      : [];
+  }
   if (user.status === 'locked' && !user.loginMissing)
     return [changeButton('Ask an admin to unlock', 'unlock', user)];
   if (user.status === 'deactivated') return [changeButton('Ask an admin to reactivate', 'reactivate', user)];
   if (user.status === 'expired') return [changeButton('Ask an admin to invite again', 'reactivate', user)];
-  if (user.role === 'client') return [changeButton('Ask for a paid role', 'role', user)];
   return [];
 }
 
