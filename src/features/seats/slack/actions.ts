@@ -1,6 +1,7 @@
 import type { App, BlockButtonAction } from '@slack/bolt';
 import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
+import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
 import type { Deps } from '../../feature.ts';
@@ -81,7 +82,7 @@ export function registerSeatActions(app: App, deps: Deps): void {
         await respond({
           response_type: 'ephemeral',
           replace_original: false,
-          text: `The request for ${request.email} was already decided. ${decisionLine(request)}`,
+          text: `The request for ${esc(request.email)} was already decided. ${decisionLine(request)}`,
         });
         return;
       }

@@ -28,7 +28,7 @@ function who(request: ISeatRequest): string {
 
 /** The message admins see for a request: pending with buttons, or decided with who and when. */
 export function requestMessage(request: ISeatRequest, usage: SeatUsage): { text: string; blocks: Block[] } {
-  const text = `Seat request from <@${request.requestedBy}> for ${request.email}`;
+  const text = `Seat request from <@${request.requestedBy}> for ${esc(request.email)}`;
   const set = request.permissionSet?.isInitialized() ? request.permissionSet.getEntity() : null;
   const grants = set
     ? set.isAdmin
@@ -87,7 +87,7 @@ export function decisionLine(request: ISeatRequest): string {
 
 /** What the requester is told when their request is decided or expires. */
 export function outcomeForRequester(request: ISeatRequest, detail?: string): string {
-  const subject = `your request for a paid seat for ${request.email} as ${ROLE_LABEL[request.role]}`;
+  const subject = `your request for a paid seat for ${esc(request.email)} as ${ROLE_LABEL[request.role]}`;
   switch (request.status) {
     case 'approved':
       return `:white_check_mark: <@${request.decidedBy}> approved ${subject}.${detail ? ` ${detail}` : ''}`;

@@ -4,7 +4,7 @@ import type { WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
-import { plain } from '../../../slack/blocks.ts';
+import { esc, plain } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { Account, type IAccount } from '../../accounts/account.entity.ts';
 import {
@@ -242,7 +242,7 @@ export function rejectModal(request: ISeatRequest): View {
         type: 'section',
         text: {
           type: 'mrkdwn',
-          text: `Reject the request for *${request.email}* from <@${request.requestedBy}>?`,
+          text: `Reject the request for *${esc(request.email)}* from <@${request.requestedBy}>?`,
         },
       },
       {
