@@ -10,9 +10,11 @@ import { query, sql } from './db/sql.ts';
 import { AccountDirectory } from './features/accounts/account.directory.ts';
 import { SlackInstallation } from './features/accounts/account.entity.ts';
 import { ensureAccount } from './features/accounts/account.service.ts';
+import { CSV_JOBS } from './features/csv-import/csv-import.service.ts';
 import { DIRECTORY_JOBS } from './features/directory/index.ts';
 import type { Deps, Feature } from './features/feature.ts';
 import { features as allFeatures } from './features/index.ts';
+import { INVITE_JOBS } from './features/invites/invitation.service.ts';
 import { buildServices } from './services.ts';
 import { JobQueue } from './shared/jobs.ts';
 import { createLogger, type Logger, scrub } from './shared/logger.ts';
@@ -43,6 +45,9 @@ export type Roster = {
   slack: WebClient;
   stop(): Promise<void>;
 };
+
+/** The jobs that take long or come by the thousand: an instance with BULK_JOBS=false leaves them to others. */
+const BULK_QUEUES = [CSV_JOBS.preview, CSV_JOBS.run, INVITE_JOBS.deliver, DIRECTORY_JOBS.sync];
 
 /** Thrown when Slack refuses the bot token at startup; the message says what to check. */
 export class SlackAuthError extends Error {}
@@ -119,6 +124,11 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       await feature.jobs?.(deps);
       feature.slack?.(app, deps);
       feature.web?.(router, deps);
+    }
+    if (config.bulkJobs === false) {
+      // Still queued from here, worked by the instances that take bulk jobs.
+      for (const queue of BULK_QUEUES) if (jobs.has(queue)) await jobs.boss.offWork(queue);
+      logger.info({ queues: BULK_QUEUES }, 'bulk jobs are left to other instances (BULK_JOBS=false)');
     }
 
     // Slack is checked with a bounded call first: the app's own client retries for about 30 minutes, and

@@ -41,6 +41,10 @@ const schema = z
       .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
       .default('false')
       .transform((v) => v === 'true' || v === '1'),
+    BULK_JOBS: z
+      .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+      .default('true')
+      .transform((v) => v === 'true' || v === '1'),
   })
   .superRefine((env, ctx) => {
     if (env.ROSTER_REQUIRE_DATABASE_URL && !env.DATABASE_URL) {
@@ -63,6 +67,11 @@ export type Config = {
   trustProxy?: boolean;
   /** On a stop, how long running jobs may finish before they are handed back to the queue. */
   stopGraceSeconds?: number;
+  /**
+   * Work the bulk jobs (CSV imports, invitation deliveries, the directory sync) here; false leaves them to
+   * the instances that do, so this one's event loop answers Slack alone.
+   */
+  bulkJobs?: boolean;
 };
 
 /** Every bad or missing setting, in one message a person can act on. */
@@ -127,6 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     production: e.NODE_ENV === 'production',
     trustProxy: e.TRUST_PROXY,
     stopGraceSeconds: e.STOP_GRACE_SECONDS,
+    bulkJobs: e.BULK_JOBS,
   };
 }
 
