@@ -24,5 +24,6 @@ export const invitesFeature: Feature = {
     registerInviteView(app, deps, deps.invites);
     registerInviteActions(app, deps, deps.invites);
   },
-  web: (router, deps) => registerAcceptPage(router, deps.csrf, deps.invites, (id) => inviterName(deps, id)),
+  web: (router, deps) =>
+    registerAcceptPage(router, deps.csrf, deps.invites, (account, id) => inviterName(deps, account, id)),
 };

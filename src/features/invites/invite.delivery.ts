@@ -42,9 +42,13 @@ export const DELIVERY_RETRY = {
 } as const;
 
 /** The inviter's name as Slack shows it; a plain word when Slack cannot say. */
-export async function inviterName(deps: Deps, invitedBy: string | null | undefined): Promise<string> {
+export async function inviterName(
+  deps: Deps,
+  account: IAccount,
+  invitedBy: string | null | undefined,
+): Promise<string> {
   if (!invitedBy) return 'Someone';
-  const person = await deps.admins.slackPerson(invitedBy).catch(() => null);
+  const person = await deps.admins.member(deps.orm.em.fork(), account, invitedBy).catch(() => null);
   return person?.name || 'Someone';
 }
 
@@ -64,7 +68,7 @@ export async function deliverInvitation(
   if (!ready) return;
   const { token, invitation, user, account } = ready;
   const letter: InvitationLetter = {
-    inviter: await inviterName(deps, invitation.invitedBy),
+    inviter: await inviterName(deps, account as IAccount, invitation.invitedBy),
     accountName: (account as IAccount).name ?? 'your company',
     role: INVITEE_ROLE[user.role] ?? user.role,
     message: invitation.personalMessage ?? null,

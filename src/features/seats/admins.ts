@@ -4,22 +4,12 @@ import type { IAccount } from '../accounts/account.entity.ts';
 import { type DirectoryService, type Member, memberOf, PAGE_SIZE } from '../directory/directory.service.ts';
 import { User } from '../people/user.entity.ts';
 
-const CACHE_MS = 5 * 60_000;
-
-type SlackPerson = {
-  isWorkspaceAdmin: boolean;
-  deleted: boolean;
-  email?: string;
-  name?: string;
-};
-
 /**
  * Who may approve seats, import and post join links: the workspace's Slack admins and owners (from the
  * directory mirror) and active users whose permission set is Admin.
  */
 export class AdminDirectory {
   private readonly slack: WebClient;
-  private readonly cache = new Map<string, { at: number; person: SlackPerson }>();
   private readonly now: () => number;
 
   private readonly directory: DirectoryService;
@@ -28,21 +18,6 @@ export class AdminDirectory {
     this.slack = slack;
     this.directory = directory;
     this.now = now;
-  }
-
-  async slackPerson(userId: string): Promise<SlackPerson> {
-    const hit = this.cache.get(userId);
-    if (hit && this.now() - hit.at < CACHE_MS) return hit.person;
-    const res = await this.slack.users.info({ user: userId });
-    const u = res.user;
-    const person: SlackPerson = {
-      isWorkspaceAdmin: Boolean(u?.is_admin || u?.is_owner || u?.is_primary_owner),
-      deleted: Boolean(u?.deleted),
-      email: u?.profile?.email,
-      name: u?.real_name || u?.profile?.real_name || u?.name,
-    };
-    this.cache.set(userId, { at: this.now(), person });
-    return person;
   }
 
   async isAdmin(em: EntityManager, account: IAccount, userId: string): Promise<boolean> {
@@ -106,10 +81,6 @@ export class AdminDirectory {
     });
     for (const u of rosterAdmins) if (u.slackUserId) ids.add(u.slackUserId);
     return [...ids];
-  }
-
-  forget(userId: string): void {
-    this.cache.delete(userId);
   }
 }
 

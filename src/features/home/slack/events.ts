@@ -9,10 +9,14 @@ export function registerHomeEvents(app: App, deps: Deps): void {
   app.event('app_home_opened', async ({ event, context, client }) => {
     if (event.tab !== 'home') return;
     const { em, account } = roster(context);
-    const person = await deps.admins.slackPerson(event.user);
+    const person = await deps.admins.member(em, account, event.user);
     const isAdmin = await deps.admins.isAdmin(em, account, event.user);
     const usage = await deps.seats.usage(em, account);
-    const data = await homeData(em, account, { slackUserId: event.user, email: person.email, isAdmin });
+    const data = await homeData(em, account, {
+      slackUserId: event.user,
+      email: person?.email ?? undefined,
+      isAdmin,
+    });
     await client.views.publish({ user_id: event.user, view: homeView(data, account, { isAdmin }, usage) });
   });
 }

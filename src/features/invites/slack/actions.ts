@@ -67,14 +67,14 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
     const invitation = id.success
       ? await em.findOne(Invitation, { id: id.data, account }, { populate: ['user'] })
       : null;
-    const person = await deps.admins.slackPerson(body.user.id);
+    const person = await deps.admins.member(em, account, body.user.id);
     const invitee = invitation?.user.getEntity();
     if (!invitation || !invitee)
       throw new DomainError(
         'link_invalid',
         'This invitation is no longer valid. Ask the person who invited you to send a new one.',
       );
-    if (!person.email || person.email.trim().toLowerCase() !== invitee.email.trim().toLowerCase()) {
+    if (!person?.email || person.email.trim().toLowerCase() !== invitee.email.trim().toLowerCase()) {
       throw new DomainError('not_allowed', `This invitation is for ${invitee.email}, not for you.`);
     }
     const result = await invites.accept(

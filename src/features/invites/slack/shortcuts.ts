@@ -1,4 +1,5 @@
 import type { App } from '@slack/bolt';
+import { roster } from '../../../slack/context.ts';
 import type { Deps } from '../../feature.ts';
 import { openInviteModal } from './views.ts';
 
@@ -12,7 +13,8 @@ export function registerInviteShortcuts(app: App, deps: Deps): void {
   app.shortcut('invite_author', async ({ ack, shortcut, context, client }) => {
     await ack();
     const author = shortcut.type === 'message_action' ? shortcut.message.user : undefined;
-    const person = author ? await deps.admins.slackPerson(author).catch(() => null) : null;
+    const { em, account } = roster(context);
+    const person = author ? await deps.admins.member(em, account, author).catch(() => null) : null;
     await openInviteModal(deps, client, shortcut.trigger_id, context, shortcut.user.id, {
       emailsText: person?.email ?? '',
     });

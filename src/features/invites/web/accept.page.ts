@@ -1,5 +1,6 @@
 import { html, page } from '../../../web/html.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
+import type { IAccount } from '../../accounts/account.entity.ts';
 import { INVITEE_ROLE } from '../../people/labels.ts';
 import { displayName } from '../../people/user.entity.ts';
 import type { InviteService } from '../invite.service.ts';
@@ -20,7 +21,7 @@ export function registerAcceptPage(
   router: Router,
   csrf: Csrf,
   invites: InviteService,
-  inviterName: (slackUserId: string | null | undefined) => Promise<string>,
+  inviterName: (account: IAccount, slackUserId: string | null | undefined) => Promise<string>,
 ): void {
   router.add('GET', '/invitations/:token', async (req) => {
     const found = await invites.findByToken(req.em, req.params.token ?? '');
@@ -28,7 +29,7 @@ export function registerAcceptPage(
     const { invitation } = found;
     const user = invitation.user.getEntity();
     const account = invitation.account.getEntity();
-    const inviter = await inviterName(invitation.invitedBy);
+    const inviter = await inviterName(account, invitation.invitedBy);
     const { field, cookie } = csrf.issue(req);
     return {
       headers: cookie ? { 'set-cookie': cookie } : {},

@@ -97,8 +97,8 @@ export function registerJoinLinkActions(app: App, deps: Deps, links: JoinLinkSer
     await ack();
     const { em, account } = roster(context);
     const id = uuid.safeParse(action.value);
-    const person = await deps.admins.slackPerson(body.user.id);
-    if (!person.email) {
+    const person = await deps.admins.member(em, account, body.user.id);
+    if (!person?.email) {
       throw new DomainError(
         'invalid_input',
         'Slack did not give Roster your email address, so you cannot join with the button. Open the link in the message instead, or ask an admin to invite you.',
@@ -108,7 +108,7 @@ export function registerJoinLinkActions(app: App, deps: Deps, links: JoinLinkSer
       ? await links.join(
           em,
           id.data,
-          { email: person.email, name: person.name, slackUserId: body.user.id },
+          { email: person.email, name: person.name ?? undefined, slackUserId: body.user.id },
           'slack',
           account,
         )

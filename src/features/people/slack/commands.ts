@@ -40,7 +40,7 @@ export function registerPeopleCommand(app: App, deps: Deps, people: PersonServic
     const actor = await slackActor(deps, context, command.user_id);
     let user = await people.find(em, account, parsed);
     if (!user && 'slackUserId' in parsed) {
-      const person = await deps.admins.slackPerson(parsed.slackUserId).catch(() => null);
+      const person = await deps.admins.member(em, account, parsed.slackUserId).catch(() => null);
       if (person?.email) user = await people.find(em, account, { email: person.email });
     }
     if (!user) {

@@ -7,7 +7,6 @@ import { deactivateFromSlack } from '../../people/people.service.ts';
 export function registerUserChange(app: App, deps: Deps): void {
   app.event('user_change', async ({ event, context }) => {
     const user = event.user as { id: string; deleted?: boolean; profile?: { email?: string } };
-    deps.admins.forget(user.id);
     if (!user.deleted) return;
     const { em, account, log } = roster(context);
     const count = await deactivateFromSlack(em, deps.seats, account, user.id, user.profile?.email);
