@@ -9,10 +9,12 @@ import { createTestDatabase, type TestDatabase } from './database.ts';
 import { SlackDriver } from './slack-driver.ts';
 import { type Member, type SlackStandin, startSlackStandin } from './slack-standin.ts';
 import { type SmtpSink, startSmtpSink } from './smtp-sink.ts';
+import { SocketDriver, type SocketStandin, startSocketStandin } from './socket-standin.ts';
 
 export const TEAM_ID = 'T0001';
 export const SIGNING_SECRET = 'test-signing-secret';
 export const BOT_TOKEN = 'xoxb-test-bot-token';
+export const APP_TOKEN = 'xapp-1-AROSTER-test-app-token';
 
 /** The workspace every test starts with: an owner, an admin and two members. */
 export const DEFAULT_MEMBERS: Member[] = [
@@ -35,6 +37,8 @@ export type TestApp = {
   standin: SlackStandin;
   slack: SlackDriver;
   smtp: SmtpSink;
+  /** In Socket Mode (`socketMode: true`), Slack's end of the socket; `slack` then delivers through it. */
+  socket?: SocketStandin;
   db: TestDatabase;
   /** A fresh EntityManager, to read what the app wrote. */
   em(): EntityManager;
@@ -55,6 +59,8 @@ export async function startTestApp(
     seatLimit?: number;
     /** Where the app logs; by default a logger at LOG_LEVEL (silent unless set). */
     logger?: Logger;
+    /** Run in Socket Mode (SLACK_APP_TOKEN set) against a Socket Mode stand-in, instead of over HTTP. */
+    socketMode?: boolean;
   } = {},
 ): Promise<TestApp> {
   const db = await createTestDatabase();
@@ -63,6 +69,7 @@ export async function startTestApp(
     teamId: TEAM_ID,
     botToken: BOT_TOKEN,
   });
+  const socket = opts.socketMode ? await startSocketStandin({ standin, appToken: APP_TOKEN }) : undefined;
   const smtp = await startSmtpSink();
   const config = loadConfig({
     SLACK_SIGNING_SECRET: SIGNING_SECRET,
@@ -73,6 +80,7 @@ export async function startTestApp(
     MAIL_FROM: 'Roster <roster@acme.test>',
     PORT: '0',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    ...(socket ? { SLACK_APP_TOKEN: APP_TOKEN } : {}),
     ...opts.env,
   });
   const roster = await startRoster({
@@ -84,12 +92,9 @@ export async function startTestApp(
   });
   // Links in messages and emails point at the running app.
   config.publicUrl = roster.url;
-  const slack = new SlackDriver({
-    appUrl: roster.url,
-    signingSecret: SIGNING_SECRET,
-    standin,
-    teamId: TEAM_ID,
-  });
+  const slack = socket
+    ? new SocketDriver({ socket, standin, teamId: TEAM_ID })
+    : new SlackDriver({ appUrl: roster.url, signingSecret: SIGNING_SECRET, standin, teamId: TEAM_ID });
   const em = () => roster.orm.em.fork();
   const account = () => em().findOneOrFail(Account, { teamId: TEAM_ID });
   const app: TestApp = {
@@ -98,6 +103,7 @@ export async function startTestApp(
     standin,
     slack,
     smtp,
+    socket,
     db,
     em,
     account,
@@ -108,6 +114,7 @@ export async function startTestApp(
     },
     async stop() {
       await roster.stop();
+      await socket?.close();
       await standin.close();
       await smtp.close();
       await db.drop();
@@ -116,6 +123,12 @@ export async function startTestApp(
       if (standin.refusedBlocks.length) {
         throw new Error(
           `Slack would refuse ${standin.refusedBlocks.length} message(s) or view(s) as invalid_blocks: ${JSON.stringify(standin.refusedBlocks).slice(0, 3000)}`,
+        );
+      }
+      // Slack shows the person an error for a request not acknowledged within 3 seconds.
+      if (socket?.unacked.length) {
+        throw new Error(
+          `${socket.unacked.length} Socket Mode envelope(s) not acknowledged within 3 s: ${JSON.stringify(socket.unacked.map((e) => e.payload.command ?? e.payload.type ?? e.payload.event?.type))}`,
         );
       }
     },

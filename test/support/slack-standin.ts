@@ -198,6 +198,7 @@ export class SlackStandin {
   private readonly homeViewIds = new Map<string, string>();
   private readonly externalIds = new Map<string, string>();
   private readonly waiters = new Set<() => void>();
+  private readonly ownAnswers = new Map<string, (args: SlackObject, token?: string) => SlackObject>();
   private lastViewId?: string;
   private tsCounter = 0;
   private idCounter = 0;
@@ -256,6 +257,14 @@ export class SlackStandin {
    */
   limitRate(method: string, limit: { max: number; windowMs: number; retryAfter: number }): void {
     this.rateLimits.set(method, { ...limit, at: [] });
+  }
+
+  /**
+   * `method` is answered by `answer`, which checks the token itself: Socket Mode's apps.connections.open
+   * takes the app-level token, not the bot token (see socket-standin.ts).
+   */
+  answerWith(method: string, answer: (args: SlackObject, token?: string) => SlackObject): void {
+    this.ownAnswers.set(method, answer);
   }
 
   /** A file in the workspace, downloadable from the stand-in with the bot token, and known to files.info. */
@@ -539,6 +548,8 @@ export class SlackStandin {
       if (failure.times <= 0) queue.splice(queue.indexOf(failure), 1);
       status = failure.status ?? 200;
       body = { ok: false, error: failure.error ?? 'fatal_error' };
+    } else if (this.ownAnswers.has(method)) {
+      body = this.ownAnswers.get(method)!(args, token);
     } else if (!token) {
       body = { ok: false, error: 'not_authed' };
     } else if (token !== this.botToken) {
