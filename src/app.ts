@@ -22,6 +22,7 @@ import { createMailer, type Mailer } from './shared/mailer.ts';
 import { createSlackApp } from './slack/app.ts';
 import { boltLogger } from './slack/logger.ts';
 import { PRUNE_RECEIPTS_JOB, pruneReceipts } from './slack/once.ts';
+import { SocketHealth } from './slack/socket-health.ts';
 import { Csrf, Router } from './web/router.ts';
 import { createHttpServer } from './web/server.ts';
 
@@ -134,7 +135,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     // Slack is checked with a bounded call first: the app's own client retries for about 30 minutes, and
     // the HTTP port must open meanwhile so /healthz answers and /readyz says what is wrong.
     const slack: SlackState = { ok: false, problem: 'connecting to Slack' };
-    let socket: { connected: boolean } | undefined;
+    let socket: SocketHealth | undefined;
     const connectSlack = async (checked = false): Promise<boolean> => {
       const problem = checked ? undefined : await slackProblem(config, logger);
       if (problem) {
@@ -148,10 +149,8 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       if (jobs.has(DIRECTORY_JOBS.sync)) await jobs.send(DIRECTORY_JOBS.sync, {});
       if (!receiver) {
         const client = (app as unknown as { receiver: SocketModeReceiver }).receiver.client;
-        socket = { connected: false };
-        const state = socket;
-        client.on('connected', () => (state.connected = true));
-        client.on('disconnected', () => (state.connected = false));
+        socket = new SocketHealth(logger);
+        socket.watch(client);
         try {
           await app.start();
         } catch (err) {
@@ -291,7 +290,7 @@ async function readiness(parts: {
   orm: ORM;
   jobs: JobQueue;
   slack: SlackState;
-  socket?: { connected: boolean };
+  socket?: SocketHealth;
 }): Promise<{ ok: boolean; body: Record<string, unknown> }> {
   const reasons: string[] = [];
   const checks: Record<string, string> = {};
@@ -311,8 +310,9 @@ async function readiness(parts: {
   checks.slack = parts.slack.ok ? 'ok' : 'not connected';
   if (!parts.slack.ok) reasons.push(parts.slack.problem ?? 'not connected to Slack');
   if (parts.socket) {
-    checks.socketMode = parts.socket.connected ? 'connected' : 'disconnected';
-    if (!parts.socket.connected) reasons.push('the Socket Mode connection to Slack is down');
+    const { check, problem } = parts.socket.report();
+    checks.socketMode = check;
+    if (problem) reasons.push(problem);
   }
   return {
     ok: reasons.length === 0,
