@@ -80,7 +80,8 @@ export function searchStatement(accountId: string, text: string, offset = 0): Sq
     ),
     branch('contact', 'contact', 'lower(email)'),
     branch('contact', 'contact', 'lower(company)'),
-    branch('user', 'app_user', 'lower(email)'),
+    // A placeholder login (`missing-…@login.invalid`) is no address: typing "missing" finds nobody by it.
+    branch('user', 'app_user', 'lower(email)', ' and not login_missing'),
     branch('user', 'app_user', USER_NAME),
     branch('user', 'app_user', 'lower(last_name)'),
   ];

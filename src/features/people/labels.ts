@@ -1,10 +1,18 @@
-import type { Role, UserStatus } from './user.entity.ts';
+import { isPlaceholderLogin, type Role, type UserStatus } from './user.entity.ts';
 
 /**
  * The words Roster uses for roles and statuses, in every message, view and page. Each status has a few
  * forms because it appears in different sentences: a short label in parentheses, a fuller description
  * on its own, and a phrase that follows "is".
  */
+
+/** What a person reads where a user imported without an email would show a placeholder login. */
+export const NO_LOGIN_EMAIL = 'no login email yet';
+
+/** A user's login email as a person reads it: never the placeholder (`missing-…@login.invalid`). */
+export function loginEmail(email: string): string {
+  return isPlaceholderLogin(email) ? NO_LOGIN_EMAIL : email;
+}
 
 /** A role, with whether it takes a paid seat: "Employee (paid seat)". */
 export const ROLE_LABEL: Record<string, string> = {

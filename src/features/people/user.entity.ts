@@ -8,6 +8,11 @@ export const PAID_ROLES: readonly Role[] = ['employee', 'contractor'];
 /** The domain of the placeholder logins of users imported without an email; `.invalid` never delivers. */
 export const MISSING_LOGIN_DOMAIN = 'login.invalid';
 
+/** Whether `email` is the placeholder login of a user imported without an email, not an address. */
+export function isPlaceholderLogin(email: string | null | undefined): boolean {
+  return Boolean(email?.toLowerCase().endsWith(`@${MISSING_LOGIN_DOMAIN}`));
+}
+
 export const USER_STATUSES = [
   'locked',
   'not_invited',

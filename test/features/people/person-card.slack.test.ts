@@ -283,11 +283,29 @@ describe('a person imported without a login email', () => {
       email: 'missing-0123456789abcdef0123@login.invalid',
       loginMissing: true,
       loginHint: 'Nora Nologin',
+      firstName: 'Nora',
+      lastName: 'Nologin',
     });
     const res = await card('UADMIN', user.email);
     expect(textOf(res.body)).toContain(
       "*Login email:* missing. The import's email column said “Nora Nologin”",
     );
+    // The placeholder is no address: nobody reads it, anywhere.
+    expect(res.body.text).toBe(
+      'Nora Nologin (no login email yet): locked: imported, cannot log in until an admin unlocks them',
+    );
+    expect(JSON.stringify(res.body)).not.toContain('login.invalid');
+    const before = t.standin.responses.length;
+    await t.slack.command('/contact', 'find nora', { user: 'UMANAGER' });
+    const found = await eventually(() => t.standin.responses.slice(before).at(-1));
+    expect(textOf(found.body)).toContain(
+      '*Nora Nologin* · no login email yet\nUser, Employee (paid seat), locked',
+    );
+    expect(JSON.stringify(found.body)).not.toContain('login.invalid');
+    await t.slack.command('/contact', 'find missing-', { user: 'UMANAGER' });
+    const none = await eventually(() => t.standin.responses.slice(before + 1).at(-1));
+    expect(textOf(none.body)).toContain('No contact or user matches “missing-”.');
+
     const buttons = res.body.blocks.flatMap((b: any) => b.elements ?? []).map((e: any) => e.text?.text);
     expect(buttons).not.toContain('Unlock');
     expect(buttons).toContain('Set login email');
@@ -298,6 +316,12 @@ describe('a person imported without a login email', () => {
       code: 'conflict',
       message: expect.stringContaining('has no login email yet'),
     });
+
+    await t.slack.clickButton(res.body, 'Set login email', { user: 'UADMIN' });
+    const form = t.standin.lastOpenedView();
+    expect(JSON.stringify(form)).not.toContain('login.invalid');
+    expect(textOf(form)).toContain('(no login email yet) was imported without an email.');
+    expect(form.blocks.find((b: any) => b.block_id === 'email').element.initial_value).toBeUndefined();
 
     const { result } = await change('UADMIN', res.body, 'Set login email', { email: 'nora@acme.test' });
     expect(result.status).toBe(200);

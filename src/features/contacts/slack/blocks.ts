@@ -1,6 +1,6 @@
 import { actions, type Block, button, context, esc, section } from '../../../slack/blocks.ts';
 import { INVITE_ACTIONS } from '../../invites/slack/blocks.ts';
-import { ROLE_LABEL, statusText } from '../../people/labels.ts';
+import { loginEmail, ROLE_LABEL, statusText } from '../../people/labels.ts';
 import { PERSON_ACTIONS } from '../../people/slack/blocks.ts';
 import type { SearchHit } from '../contact.search.ts';
 
@@ -36,14 +36,14 @@ export function findResults(
     ),
   ];
   for (const hit of hits) {
-    const details = [hit.email, hit.company]
+    const details = [hit.kind === 'user' ? loginEmail(hit.email) : hit.email, hit.company]
       .filter(Boolean)
       .map((v) => esc(v))
       .join(' · ');
     if (hit.kind === 'contact') {
       blocks.push(
         section(
-          `*${esc(hit.name)}*${details ? ` · ${details}` : ''}\nContact${hit.convertedTo ? `, converted to user ${esc(hit.convertedTo.email)}, ${statusText(hit.convertedTo.status)}` : ''}`,
+          `*${esc(hit.name)}*${details ? ` · ${details}` : ''}\nContact${hit.convertedTo ? `, converted to user ${esc(loginEmail(hit.convertedTo.email))}, ${statusText(hit.convertedTo.status)}` : ''}`,
         ),
       );
       blocks.push(

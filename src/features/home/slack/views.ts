@@ -9,7 +9,7 @@ import {
   slackDate,
 } from '../../../slack/blocks.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
-import { ROLE_LABEL, STATUS_DESCRIPTION } from '../../people/labels.ts';
+import { loginEmail, ROLE_LABEL, STATUS_DESCRIPTION } from '../../people/labels.ts';
 import { PERSON_ACTIONS } from '../../people/slack/blocks.ts';
 import { displayName } from '../../people/user.entity.ts';
 import type { SeatUsage } from '../../seats/seat.service.ts';
@@ -57,7 +57,9 @@ export function homeView(
       context(
         requests.length
           ? requests
-              .map((r) => `• ${esc(r.email)}, ${ROLE_LABEL[r.role]}, asked by <@${r.requestedBy}>`)
+              .map(
+                (r) => `• ${esc(loginEmail(r.email))}, ${ROLE_LABEL[r.role]}, asked by <@${r.requestedBy}>`,
+              )
               .join('\n')
           : 'None. `/seats` lists them with Approve and Reject buttons.',
       ),
@@ -76,7 +78,7 @@ export function homeView(
         type: 'section',
         text: {
           type: 'mrkdwn',
-          text: `• ${esc(i.user.getEntity().email)}: ${i.deliveredAt ? `sent by ${i.deliveryMethod === 'email' ? 'email' : 'Slack DM'}` : 'being delivered'}, expires ${slackDate(i.expiresAt)}`,
+          text: `• ${esc(loginEmail(i.user.getEntity().email))}: ${i.deliveredAt ? `sent by ${i.deliveryMethod === 'email' ? 'email' : 'Slack DM'}` : 'being delivered'}, expires ${slackDate(i.expiresAt)}`,
         },
         accessory: button('Person card', PERSON_ACTIONS.open, i.user.id),
       });

@@ -5,6 +5,7 @@ import { slackActor } from '../../../slack/actor.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import type { Deps } from '../../feature.ts';
+import { loginEmail } from '../../people/labels.ts';
 import { displayName, isPaidRole, User } from '../../people/user.entity.ts';
 import { Invitation } from '../invitation.entity.ts';
 import type { InviteService } from '../invite.service.ts';
@@ -42,7 +43,7 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
       await respond({
         response_type: 'ephemeral',
         replace_original: false,
-        text: `:envelope: Invitation ${verb} to ${esc(displayName(user))}${user.firstName ? ` (${esc(user.email)})` : ''}. ${verb === 'resent' ? 'The earlier link no longer works.' : ''}`.trim(),
+        text: `:envelope: Invitation ${verb} to ${esc(displayName(user))}${user.firstName ? ` (${esc(loginEmail(user.email))})` : ''}. ${verb === 'resent' ? 'The earlier link no longer works.' : ''}`.trim(),
       });
     });
   }

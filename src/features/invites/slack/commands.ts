@@ -3,7 +3,7 @@ import { slackActor } from '../../../slack/actor.ts';
 import { type Block, esc, context as note, section, slackDate } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import type { Deps } from '../../feature.ts';
-import { ROLE_LABEL } from '../../people/labels.ts';
+import { loginEmail, ROLE_LABEL } from '../../people/labels.ts';
 import { displayName } from '../../people/user.entity.ts';
 import { DELIVERY_RETRY } from '../invite.delivery.ts';
 import type { InviteService } from '../invite.service.ts';
@@ -53,7 +53,7 @@ export function registerInviteCommand(app: App, deps: Deps, invites: InviteServi
                     : 'invitation being delivered';
         blocks.push(
           section(
-            `*${esc(displayName(user))}*${user.firstName ? ` (${esc(user.email)})` : ''}: ${ROLE_LABEL[user.role]}, ${state}`,
+            `*${esc(displayName(user))}*${user.firstName ? ` (${esc(loginEmail(user.email))})` : ''}: ${ROLE_LABEL[user.role]}, ${state}`,
           ),
         );
         blocks.push(pendingActions(user.id, user.status as 'invited' | 'not_invited' | 'expired'));

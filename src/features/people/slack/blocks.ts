@@ -13,7 +13,7 @@ import {
 } from '../../../slack/blocks.ts';
 import type { IAuditEvent } from '../../audit/audit-event.entity.ts';
 import { INVITE_ACTIONS } from '../../invites/slack/blocks.ts';
-import { ROLE_LABEL, STATUS_EXPLAINED } from '../labels.ts';
+import { loginEmail, ROLE_LABEL, STATUS_EXPLAINED } from '../labels.ts';
 import type { PersonCard } from '../person.service.ts';
 import { displayName, type IUser, isPaidRole, SEAT_HOLDING_STATUSES } from '../user.entity.ts';
 
@@ -89,7 +89,7 @@ export function personCard(
       ),
     );
   }
-  return { text: `${name} (${user.email}): ${STATUS_EXPLAINED[user.status]}`, blocks };
+  return { text: `${name} (${loginEmail(user.email)}): ${STATUS_EXPLAINED[user.status]}`, blocks };
 }
 
 const changeButton = (text: string, change: Change, user: IUser) =>

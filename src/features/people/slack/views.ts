@@ -7,17 +7,10 @@ import { roster } from '../../../slack/context.ts';
 import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { Deps } from '../../feature.ts';
-import { ROLE_LABEL } from '../labels.ts';
+import { loginEmail, ROLE_LABEL } from '../labels.ts';
 import type { ChangeResult } from '../people.changes.ts';
 import type { PersonService } from '../person.service.ts';
-import {
-  displayName,
-  type IUser,
-  isPaidRole,
-  MISSING_LOGIN_DOMAIN,
-  ROLES,
-  type Role,
-} from '../user.entity.ts';
+import { displayName, type IUser, isPaidRole, isPlaceholderLogin, ROLES, type Role } from '../user.entity.ts';
 import { type Change, cut, PERSON_VIEW, readTarget } from './blocks.ts';
 
 /** The form each change on the person card opens, and what submitting it does. */
@@ -88,7 +81,7 @@ export function registerPeopleForms(app: App, deps: Deps, people: PersonService)
             u,
             values.email?.email?.value ?? '',
           );
-          const was = from.endsWith(`@${MISSING_LOGIN_DOMAIN}`)
+          const was = isPlaceholderLogin(from)
             ? 'they had none; they can now be unlocked'
             : `was ${esc(from)}`;
           return `:white_check_mark: ${esc(displayName(user))} now logs in with ${esc(user.email)} (${was}).${invitationCancelled ? ' The invitation sent to the old address was cancelled: send a new one with `/invite pending`.' : ''}`;
@@ -100,7 +93,7 @@ export function registerPeopleForms(app: App, deps: Deps, people: PersonService)
 
 function outcome(result: ChangeResult, done: (name: string) => string, invited: boolean): string {
   if (result.status === 'requested') {
-    return `:hourglass_flowing_sand: That takes a paid seat, so an admin has been asked to approve it for ${esc(result.request.email)}. You will get a message when they decide.`;
+    return `:hourglass_flowing_sand: That takes a paid seat, so an admin has been asked to approve it for ${esc(loginEmail(result.request.email))}. You will get a message when they decide.`;
   }
   const name = esc(displayName(result.user));
   return `:white_check_mark: ${done(name)}${invited ? '; the invitation is on its way' : ''}${result.seatAdded ? '. One paid seat was added for it' : ''}.`;
@@ -150,7 +143,7 @@ export function changeModal(
     close: plain('Cancel'),
     blocks: blocks as View['blocks'],
   });
-  const who = `*${esc(cut(name, 200))}* (${esc(user.email)})`;
+  const who = `*${esc(cut(name, 200))}* (${esc(loginEmail(user.email))})`;
   switch (change) {
     case 'unlock':
       return shell(opts.isAdmin ? 'Unlock' : 'Ask to unlock', opts.isAdmin ? 'Unlock' : 'Ask', [
@@ -188,9 +181,14 @@ export function changeModal(
     case 'email':
       return shell('Change login email', 'Change', [
         intro(
-          `${who} logs in with this address. A pending invitation went to the old one, so it is cancelled; send a new one afterwards.`,
+          isPlaceholderLogin(user.email)
+            ? `${who} was imported without an email. The address you enter becomes their login, and then they can be unlocked.`
+            : `${who} logs in with this address. A pending invitation went to the old one, so it is cancelled; send a new one afterwards.`,
         ),
-        { ...textInput('email', 'New login email', user.email, 254), optional: false },
+        {
+          ...textInput('email', 'New login email', isPlaceholderLogin(user.email) ? null : user.email, 254),
+          optional: false,
+        },
       ]);
   }
 }

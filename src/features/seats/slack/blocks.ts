@@ -1,5 +1,5 @@
 import { actions, type Block, button, context, esc, section, slackDate } from '../../../slack/blocks.ts';
-import { ROLE_LABEL } from '../../people/labels.ts';
+import { loginEmail, ROLE_LABEL } from '../../people/labels.ts';
 import type { SeatUsage } from '../seat.service.ts';
 import type { ISeatRequest } from '../seat-request.entity.ts';
 
@@ -23,7 +23,9 @@ export const SEAT_ACTIONS = {
 export const SETTINGS_ACTION = 'settings_open';
 
 function who(request: ISeatRequest): string {
-  return request.name ? `${esc(request.name)} (${esc(request.email)})` : esc(request.email);
+  return request.name
+    ? `${esc(request.name)} (${esc(loginEmail(request.email))})`
+    : esc(loginEmail(request.email));
 }
 
 /** The message admins see for a request: pending with buttons, or decided with who and when. */
