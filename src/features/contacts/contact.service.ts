@@ -68,11 +68,15 @@ export class ContactService {
     return {
       // The admin approved: convert as the requester asked, unless the contact became a user meanwhile.
       approve: async (tx, request, account) => {
-        const contact = await tx.findOne(
-          Contact,
-          { id: request.payload.contactId as string, account },
-          { populate: ['user'] },
+        // The approval holds the account's seats already; the contact is locked after them, as in convert.
+        const contactId = request.payload.contactId as string;
+        const [locked] = await query<{ id: string }>(
+          tx,
+          sql`select id from contact where id = ${contactId} and account_id = ${account.id} for update`,
         );
+        const contact = locked
+          ? await tx.findOne(Contact, { id: contactId, account }, { populate: ['user'], refresh: true })
+          : null;
         if (!contact)
           throw new DomainError('not_found', `The contact for ${request.email} no longer exists.`);
         if (contact.user) {
@@ -274,7 +278,10 @@ export class ContactService {
     input: ConvertInput,
   ): Promise<{ status: 'converted'; user: IUser } | { status: 'requested'; email: string }> {
     return em.transactional(async (tx) => {
-      // Two clicks on Convert (or two people) queue here; the second sees the first one's user.
+      // The account's seats first, then the contact: the order an approval, an invitation and every other
+      // seat change take them in, so a conversion never deadlocks with them. Two clicks on Convert (or two
+      // people) queue here; the second sees the first one's user.
+      await this.seats.lock(tx, account);
       const [locked] = await query<{ id: string }>(
         tx,
         sql`select id from contact where id = ${contactId} and account_id = ${account.id} for update`,

@@ -93,7 +93,8 @@ export class SeatService {
 
   /**
    * Locks the account's seats for the rest of the transaction and returns their usage. Every paid
-   * addition takes this lock first, so two of them never both see the last free seat.
+   * addition takes this lock first, so two of them never both see the last free seat; and before any
+   * person or contact row it locks, so two transactions never hold them in opposite orders (a deadlock).
    */
   async lock(tx: EntityManager, account: IAccount): Promise<SeatUsage> {
     if (!tx.isInTransaction()) throw new Error('seats can only be locked inside a transaction');
