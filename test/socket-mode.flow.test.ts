@@ -190,4 +190,28 @@ describe('Roster in Socket Mode', () => {
     await socket.waitForConnections(opened + 1);
     await eventually(async () => (await readyz()).status === 200);
   });
+
+  it('keeps trying when Slack refuses a reconnect, says what to fix meanwhile, and is back once Slack accepts', async () => {
+    const opened = socket.connections.length;
+    const asked = t.standin.callsTo('apps.connections.open').length;
+    t.standin.failNext('apps.connections.open', 'invalid_auth');
+    socket.drop();
+    const refused = await eventually(async () => {
+      const r = await readyz();
+      return r.body.checks.socketMode.startsWith('disconnected') ? r : undefined;
+    }, 15_000);
+    expect(refused.status).toBe(503);
+    expect(refused.body.checks.socketMode).toContain(
+      'Slack refused SLACK_APP_TOKEN (invalid_auth) when reconnecting: generate a new app-level token',
+    );
+    expect(refused.body.reasons).toContainEqual(
+      expect.stringMatching(/^the Socket Mode connection to Slack is closed since /),
+    );
+    // Tried again after a pause, without a restart.
+    await socket.waitForConnections(opened + 1);
+    await eventually(async () => (await readyz()).status === 200);
+    expect(t.standin.callsTo('apps.connections.open')).toHaveLength(asked + 2);
+    const res = await t.slack.command('/seats', '', { user: 'UMEMBER' });
+    expect(res.status).toBe(200);
+  });
 });

@@ -1,5 +1,5 @@
 import type { SocketModeReceiver } from '@slack/bolt';
-import type { Logger } from '../shared/logger.ts';
+import { type Logger, scrub } from '../shared/logger.ts';
 
 export type SocketState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
 
@@ -12,6 +12,18 @@ const DISCONNECT_REASONS: Record<string, string> = {
   too_many_websockets: 'Slack refused another connection for the app (too_many_websockets)',
 };
 
+/** Errors of apps.connections.open that mean the app-level token itself is refused. */
+const TOKEN_REFUSED = new Set([
+  'not_authed',
+  'invalid_auth',
+  'account_inactive',
+  'token_revoked',
+  'token_expired',
+]);
+
+/** Pauses before trying again a reconnect that failed: 5 s, 10 s, 20 s, then every 30 s. */
+const RETRY_MS = [5_000, 10_000, 20_000, 30_000];
+
 /**
  * The Socket Mode connection as it really is: connected, reconnecting or disconnected, since when and why.
  * The client announces `disconnected` only when it is stopped for good; a dropped connection is seen by its
@@ -23,6 +35,9 @@ export class SocketHealth {
   /** Why the connection went down last, if known; cleared once it is up again. */
   reason?: string;
   private stopping = false;
+  private everConnected = false;
+  private failedReconnects = 0;
+  private retryTimer?: NodeJS.Timeout;
   private readonly logger: Logger;
 
   constructor(logger: Logger) {
@@ -30,12 +45,15 @@ export class SocketHealth {
   }
 
   watch(client: SocketModeReceiver['client']): void {
+    this.retryFailedReconnects(client);
     client.on('connecting', () => {
-      // A reconnect opens its connection with start() too: it stays "reconnecting" until it is up.
-      if (this.state !== 'reconnecting') this.set('connecting');
+      // A reconnect opens its connection with start() too: it stays what it was until it is up.
+      if (!this.everConnected) this.set('connecting');
     });
     client.on('connected', () => {
-      if (this.state === 'reconnecting') {
+      this.everConnected = true;
+      this.failedReconnects = 0;
+      if (this.state !== 'connecting') {
         const downMs = Date.now() - this.since.getTime();
         this.logger.info({ downMs }, 'Socket Mode connection to Slack is up again');
       }
@@ -68,6 +86,7 @@ export class SocketHealth {
     client.on('reconnecting', () => this.set('reconnecting'));
     client.on('disconnecting', () => {
       this.stopping = true;
+      clearTimeout(this.retryTimer);
     });
     client.on('disconnected', () => this.set('disconnected'));
   }
@@ -83,6 +102,37 @@ export class SocketHealth {
         ? `the Socket Mode connection to Slack is closed since ${since}${why}`
         : `the Socket Mode connection to Slack is down since ${since}${why}; Roster is reconnecting`;
     return { check, problem };
+  }
+
+  /**
+   * The client reconnects by calling its start() again, and when that fails for good (Slack unreachable,
+   * the app-level token refused) the rejection reaches nobody and it never tries again: Roster would stay
+   * cut off from Slack until restarted. Such a failure is said here and tried again after a pause.
+   */
+  private retryFailedReconnects(client: SocketModeReceiver['client']): void {
+    const start = client.start.bind(client);
+    client.start = async () => {
+      // The first start's errors reach startRoster, which says what to check.
+      if (!this.everConnected) return start();
+      try {
+        return await start();
+      } catch (err) {
+        if (this.stopping) return undefined as never;
+        const delay = RETRY_MS[Math.min(this.failedReconnects, RETRY_MS.length - 1)]!;
+        this.failedReconnects += 1;
+        const code = (err as { data?: { error?: string } }).data?.error;
+        if (code && TOKEN_REFUSED.has(code)) {
+          this.reason = `Slack refused SLACK_APP_TOKEN (${code}) when reconnecting: generate a new app-level token with the connections:write scope on the app's "Basic Information" page, set it and restart Roster`;
+          this.set('disconnected');
+        } else {
+          this.reason = `Slack could not be reached to reconnect (${scrub((err as Error).message)})`;
+        }
+        this.logger.error({ err, retryInMs: delay }, `Socket Mode could not reconnect: ${this.reason}`);
+        this.retryTimer = setTimeout(() => void client.start(), delay);
+        this.retryTimer.unref();
+        return undefined as never;
+      }
+    };
   }
 
   private set(state: SocketState): void {
