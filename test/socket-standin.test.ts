@@ -70,4 +70,18 @@ describe('the Socket Mode stand-in', () => {
     expect(seen.map((e) => e.type)).toEqual(['slash_commands', 'slash_commands']);
     ws.close();
   });
+
+  it("holds a message in a command's ack to Slack's Block Kit limits", async () => {
+    const { ws } = await connect((await open(APP_TOKEN)).url);
+    ws.on('message', (data) => {
+      const envelope = JSON.parse(String(data));
+      const blocks = Array.from({ length: 51 }, () => ({ type: 'divider' }));
+      ws.send(JSON.stringify({ envelope_id: envelope.envelope_id, payload: { text: 'too long', blocks } }));
+    });
+    await socket.deliver('slash_commands', { command: '/too-many-blocks' });
+    expect(standin.refusedBlocks).toEqual([
+      { method: 'socket ack (slash_commands)', problems: [expect.stringContaining('51 blocks')] },
+    ]);
+    ws.close();
+  });
 });

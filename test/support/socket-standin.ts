@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { blockKitProblems } from './block-kit.ts';
 import { type RawResult, type SendOptions, SlackDriver, type SlackResult } from './slack-driver.ts';
 import type { SlackObject, SlackStandin } from './slack-standin.ts';
 
@@ -49,11 +50,13 @@ export class SocketStandin {
   readonly connections: WebSocket[] = [];
   port = 0;
   private readonly server: WebSocketServer;
+  private readonly standin: SlackStandin;
   private readonly tickets = new Set<string>();
   private readonly pending = new Map<string, Pending>();
   private readonly waiters = new Set<() => void>();
 
   constructor(opts: { standin: SlackStandin; appToken: string; appId?: string }) {
+    this.standin = opts.standin;
     this.appToken = opts.appToken;
     this.appId = opts.appId ?? 'AROSTER';
     this.server = new WebSocketServer({
@@ -205,7 +208,22 @@ export class SocketStandin {
       afterMs: Date.now() - pending.sentAt,
     };
     this.acks.push(ack);
+    this.checkBlocks(pending.envelope, ack.payload);
     pending.resolve(ack);
+  }
+
+  /** A message or view in an ack is held to Slack's Block Kit limits like any other. */
+  private checkBlocks(envelope: Envelope, payload: SlackObject): void {
+    const action = payload.response_action;
+    const [surface, target] =
+      envelope.type === 'slash_commands' && (payload.text || payload.blocks)
+        ? (['message', payload] as const)
+        : (action === 'update' || action === 'push') && payload.view
+          ? (['modal', payload.view as SlackObject] as const)
+          : [];
+    const problems = surface && target ? blockKitProblems(surface, target) : [];
+    if (problems.length)
+      this.standin.refusedBlocks.push({ method: `socket ack (${envelope.type})`, problems });
   }
 
   private waitFor(check: () => boolean, timeoutMs: number, explain: () => string): Promise<void> {
