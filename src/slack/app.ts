@@ -15,6 +15,18 @@ import { boltLogger } from './logger.ts';
 import { tellPerson } from './notify.ts';
 import { ReplayedRequest, refuseReplays } from './replay.ts';
 
+/**
+ * The Web API client that answers people (listeners' `client`): it shares no queue with bulk work, and it
+ * never sleeps on a 429. A trigger_id lasts 3 s, so waiting out a Retry-After would lose the form anyway:
+ * the call fails at once and the person is told to try again (see src/slack/errors.ts). A network blip is
+ * retried twice, quickly.
+ */
+export const INTERACTIVE_CLIENT = {
+  rejectRateLimitedCalls: true,
+  retryConfig: { retries: 2, factor: 1, minTimeout: 100, maxTimeout: 300 },
+  timeout: 10_000,
+} as const;
+
 export type SlackAppOptions = {
   config: Config;
   logger: Logger;
@@ -74,7 +86,7 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; receiver?: HT
     signingSecret: config.slack.signingSecret,
     receiver: receiver ?? socketReceiver,
     logger: log,
-    clientOptions: { slackApiUrl: config.slack.apiUrl, logger: log },
+    clientOptions: { slackApiUrl: config.slack.apiUrl, logger: log, ...INTERACTIVE_CLIENT },
     deferInitialization: true,
     extendedErrorHandler: true,
     // Nothing reads context.conversation; Bolt's default store would run on every request.

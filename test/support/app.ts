@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../../src/shared/logger.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { SlackDriver } from './slack-driver.ts';
 import { type Member, type SlackStandin, startSlackStandin } from './slack-standin.ts';
+import type { TierOptions } from './slack-tiers.ts';
 import { type SmtpSink, startSmtpSink } from './smtp-sink.ts';
 
 export const TEAM_ID = 'T0001';
@@ -55,6 +56,8 @@ export async function startTestApp(
     seatLimit?: number;
     /** Where the app logs; by default a logger at LOG_LEVEL (silent unless set). */
     logger?: Logger;
+    /** The stand-in's rate limits: Slack's tiers by default (see test/support/slack-tiers.ts). */
+    tiers?: TierOptions;
   } = {},
 ): Promise<TestApp> {
   const db = await createTestDatabase();
@@ -62,6 +65,7 @@ export async function startTestApp(
     members: opts.members ?? DEFAULT_MEMBERS,
     teamId: TEAM_ID,
     botToken: BOT_TOKEN,
+    tiers: opts.tiers,
   });
   const smtp = await startSmtpSink();
   const config = loadConfig({
@@ -80,6 +84,7 @@ export async function startTestApp(
     logger: opts.logger ?? createLogger(config.logLevel),
     processBeforeResponse: true,
     host: '127.0.0.1',
+    ...(opts.tiers && opts.tiers.scale ? { slackPaceScale: opts.tiers.scale } : {}),
     ...(opts.features ? { features: opts.features } : {}),
   });
   // Links in messages and emails point at the running app.

@@ -4,6 +4,7 @@ import { slackActor } from '../../../slack/actor.ts';
 import { plain } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
+import { nowOrLater } from '../../../slack/later.ts';
 import { firstTime } from '../../../slack/once.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import { permissionSets } from '../../accounts/account.service.ts';
@@ -128,6 +129,10 @@ export function registerInviteView(app: App, deps: Deps, invites: InviteService)
       sendNow: (values.send_now?.send_now?.selected_options ?? []).length > 0,
       personalMessage: values.message?.message?.value ?? null,
     });
-    await client.chat.postMessage({ channel: userId, ...inviteSummary(outcomes, role) });
+    // The invitations exist now: their summary reaches the person even if Slack asks Roster to slow down.
+    await nowOrLater(deps.jobs, client, {
+      method: 'chat.postMessage',
+      args: { channel: userId, ...inviteSummary(outcomes, role) },
+    });
   });
 }
