@@ -264,6 +264,11 @@ export class SlackStandin {
     this.rateLimits.set(method, limit);
   }
 
+  /** Undoes {@link limitRate}: the method is limited by its tier again. */
+  clearRateLimit(method: string): void {
+    this.rateLimits.clear(method);
+  }
+
   /** A file in the workspace, downloadable from the stand-in with the bot token, and known to files.info. */
   addFile(f: {
     id: string;

@@ -1,4 +1,4 @@
-import type { SlackObject } from './slack-standin.ts';
+type Args = Record<string, unknown>;
 
 /**
  * Slack's Web API rate limits as documented (api.slack.com/apis/rate-limits and each method's page):
@@ -64,8 +64,14 @@ export class RateLimits {
     this.windows.delete(`method:${method}`);
   }
 
+  /** Back to Slack's tier for the method. */
+  clear(method: string): void {
+    this.overrides.delete(method);
+    this.windows.delete(`method:${method}`);
+  }
+
   /** The limits a call of `method` is counted against. */
-  limitsFor(method: string, args: SlackObject): { key: string; limit: Limit }[] {
+  limitsFor(method: string, args: Args): { key: string; limit: Limit }[] {
     const override = this.overrides.get(method);
     if (override) return [{ key: `method:${method}`, limit: override }];
     if (!this.tiersOn) return [];
@@ -83,7 +89,7 @@ export class RateLimits {
   }
 
   /** Counts the call, or refuses it: the seconds Slack would put in Retry-After. */
-  check(method: string, args: SlackObject, now = Date.now()): number | null {
+  check(method: string, args: Args, now = Date.now()): number | null {
     const limits = this.limitsFor(method, args);
     for (const { key, limit } of limits) {
       const at = (this.windows.get(key) ?? []).filter((t) => now - t < limit.windowMs);

@@ -4,7 +4,6 @@ import { slackActor } from '../../../slack/actor.ts';
 import { plain } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
-import { nowOrLater } from '../../../slack/later.ts';
 import { firstTime } from '../../../slack/once.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import { permissionSets } from '../../accounts/account.service.ts';
@@ -14,6 +13,7 @@ import { ROLES, type Role } from '../../people/user.entity.ts';
 import type { InviteService } from '../invite.service.ts';
 import { MAX_EMAILS, MAX_EMAILS_TEXT, MAX_MESSAGE, parseEmails } from '../invite-text.ts';
 import { inviteSummary } from './blocks.ts';
+import { tellInviter } from './progress.ts';
 
 export const INVITE_VIEW = 'invite_modal';
 
@@ -129,10 +129,6 @@ export function registerInviteView(app: App, deps: Deps, invites: InviteService)
       sendNow: (values.send_now?.send_now?.selected_options ?? []).length > 0,
       personalMessage: values.message?.message?.value ?? null,
     });
-    // The invitations exist now: their summary reaches the person even if Slack asks Roster to slow down.
-    await nowOrLater(deps.jobs, client, {
-      method: 'chat.postMessage',
-      args: { channel: userId, ...inviteSummary(outcomes, role) },
-    });
+    await tellInviter(deps, client, userId, outcomes, inviteSummary(outcomes, role));
   });
 }
