@@ -50,7 +50,7 @@ export type Roster = {
   jobs: JobQueue;
   mailer: Mailer;
   /** The paced client bulk work uses (deps.slack); listeners answer people through Bolt's own client. */
-  slack: WebClient;
+  slack: PacedWebClient;
   pacer: SlackPacer;
   stop(): Promise<void>;
 };

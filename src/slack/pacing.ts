@@ -196,6 +196,14 @@ export type PacedClientOptions = {
 export class PacedWebClient extends WebClient {
   private readonly pacing: Required<Omit<PacedClientOptions, 'logger'>> & { logger: Logger };
 
+  /** The pace multiplier (see {@link PacedClientOptions.scale}); a bench sets it back to 1 between runs. */
+  get scale(): number {
+    return this.pacing.scale;
+  }
+  set scale(value: number) {
+    this.pacing.scale = value;
+  }
+
   constructor(token: string, opts: PacedClientOptions & { client: WebClientOptions }) {
     super(token, { ...opts.client, rejectRateLimitedCalls: true });
     this.pacing = { maxWaitMs: 10_000, scale: 1, ...opts };

@@ -264,6 +264,11 @@ export class SlackStandin {
     this.rateLimits.set(method, limit);
   }
 
+  /** Shortens Slack's windows `scale` times from now on (1: Slack's own); benches use it. */
+  set tierScale(scale: number) {
+    this.rateLimits.scale = scale;
+  }
+
   /** Undoes {@link limitRate}: the method is limited by its tier again. */
   clearRateLimit(method: string): void {
     this.rateLimits.clear(method);

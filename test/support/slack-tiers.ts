@@ -51,7 +51,8 @@ export class RateLimits {
   private readonly windows = new Map<string, number[]>();
   private readonly overrides = new Map<string, Limit>();
   private readonly tiersOn: boolean;
-  private readonly scale: number;
+  /** How many times shorter every window is than Slack's (1: Slack's own). */
+  scale: number;
 
   constructor(opts: TierOptions = {}) {
     this.tiersOn = opts !== false;

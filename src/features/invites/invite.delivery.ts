@@ -133,6 +133,7 @@ export async function defineDelivery(deps: Deps, invites: InviteService): Promis
       deliverInvitation(deps, invites, invitationId, {
         lastAttempt: retryCount >= DELIVERY_RETRY.retryLimit,
       }),
-    DELIVERY_RETRY,
+    // Four at a time: Slack's pace (the shared buckets), not one worker's round trips, sets the rate.
+    { ...DELIVERY_RETRY, localConcurrency: 4 },
   );
 }
