@@ -19,7 +19,7 @@ import { buildServices } from './services.ts';
 import { JobQueue } from './shared/jobs.ts';
 import { createLogger, type Logger, scrub } from './shared/logger.ts';
 import { createMailer, type Mailer } from './shared/mailer.ts';
-import { createSlackApp } from './slack/app.ts';
+import { createSlackApp, INTERACTIVE_CLIENT } from './slack/app.ts';
 import { defineSlackCalls } from './slack/later.ts';
 import { boltLogger } from './slack/logger.ts';
 import { PRUNE_RECEIPTS_JOB, pruneReceipts } from './slack/once.ts';
@@ -125,6 +125,14 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       scale: opts.slackPaceScale ?? 1,
       client: { slackApiUrl: config.slack.apiUrl, logger: boltLogger(logger), retryConfig: BULK_RETRIES },
     });
+    // Counted in the same buckets, but a lookup a person may be waiting on never waits for its turn.
+    const promptSlack = new PacedWebClient(config.slack.botToken, {
+      pacer,
+      logger,
+      scale: opts.slackPaceScale ?? 1,
+      maxWaitMs: 0,
+      client: { slackApiUrl: config.slack.apiUrl, logger: boltLogger(logger), ...INTERACTIVE_CLIENT },
+    });
     await defineSlackCalls(jobs, bulkSlack);
     await jobs.define(PRUNE_RECEIPTS_JOB, async () => {
       await pruneReceipts(orm.em.fork());
@@ -142,7 +150,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       slack: bulkSlack,
       router,
       csrf: new Csrf(config.slack.signingSecret, config.publicUrl),
-      ...buildServices({ orm, jobs, slack: bulkSlack, mailer }),
+      ...buildServices({ orm, jobs, slack: bulkSlack, prompt: promptSlack, mailer }),
     };
     for (const feature of opts.features ?? allFeatures) {
       await feature.jobs?.(deps);
