@@ -125,13 +125,12 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       scale: opts.slackPaceScale ?? 1,
       client: { slackApiUrl: config.slack.apiUrl, logger: boltLogger(logger), retryConfig: BULK_RETRIES },
     });
-    // Counted in the same buckets, but a lookup a person may be waiting on never waits for its turn.
-    const promptSlack = new PacedWebClient(config.slack.botToken, {
-      pacer,
-      logger,
-      scale: opts.slackPaceScale ?? 1,
-      maxWaitMs: 0,
-      client: { slackApiUrl: config.slack.apiUrl, logger: boltLogger(logger), ...INTERACTIVE_CLIENT },
+    // A lookup a person may be waiting on (users.info on a mirror miss, inside a click) is made like the
+    // listeners' own calls: never paced, and a 429 is said at once rather than slept on.
+    const promptSlack = new WebClient(config.slack.botToken, {
+      slackApiUrl: config.slack.apiUrl,
+      logger: boltLogger(logger),
+      ...INTERACTIVE_CLIENT,
     });
     await defineSlackCalls(jobs, bulkSlack);
     await jobs.define(PRUNE_RECEIPTS_JOB, async () => {

@@ -30,7 +30,7 @@ export function buildServices(infra: {
   orm: MikroORM;
   jobs: JobQueue;
   slack: WebClient;
-  /** For lookups a person may be waiting on (users.info on a mirror miss): paced, but never waits. */
+  /** For lookups a person may be waiting on (users.info on a mirror miss): never paced, never sleeps on a 429. */
   prompt?: WebClient;
   mailer: Mailer;
 }): Services {

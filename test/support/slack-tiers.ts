@@ -32,9 +32,9 @@ export const STANDIN_TIERS: Record<string, keyof typeof TIER_PER_MINUTE> = {
   'chat.getPermalink': 4,
 };
 
-/** chat.postMessage: per channel (1 a second, bursts of 3) and per workspace. */
+/** chat.postMessage: per channel (1 a second, bursts of 3: a token bucket) and per workspace. */
 export const POST_MESSAGE_LIMITS = {
-  perChannel: { max: 3, windowMs: 3_000 },
+  perChannel: { burst: 3, perSecond: 1 },
   workspace: { max: 300, windowMs: 60_000 },
 };
 
@@ -49,6 +49,7 @@ export type TierOptions = false | { scale?: number };
  */
 export class RateLimits {
   private readonly windows = new Map<string, number[]>();
+  private readonly channels = new Map<string, { tokens: number; at: number }>();
   private readonly overrides = new Map<string, Limit>();
   private readonly tiersOn: boolean;
   /** How many times shorter every window is than Slack's (1: Slack's own). */
@@ -72,7 +73,7 @@ export class RateLimits {
   }
 
   /** The limits a call of `method` is counted against. */
-  limitsFor(method: string, args: Args): { key: string; limit: Limit }[] {
+  limitsFor(method: string, args: Args): { key: string; limit: Limit; channel?: boolean }[] {
     const override = this.overrides.get(method);
     if (override) return [{ key: `method:${method}`, limit: override }];
     if (!this.tiersOn) return [];
@@ -81,7 +82,7 @@ export class RateLimits {
       const channel = String(args.channel ?? '').replace(/^([UW])/, 'D$1');
       return [
         { key: 'method:chat.postMessage', limit: scaled(POST_MESSAGE_LIMITS.workspace) },
-        { key: `channel:${channel}`, limit: scaled(POST_MESSAGE_LIMITS.perChannel) },
+        { key: `channel:${channel}`, limit: { max: 0, windowMs: 0 }, channel: true },
       ];
     }
     const tier = STANDIN_TIERS[method];
@@ -92,7 +93,20 @@ export class RateLimits {
   /** Counts the call, or refuses it: the seconds Slack would put in Retry-After. */
   check(method: string, args: Args, now = Date.now()): number | null {
     const limits = this.limitsFor(method, args);
-    for (const { key, limit } of limits) {
+    const { burst, perSecond } = POST_MESSAGE_LIMITS.perChannel;
+    const rate = (perSecond * this.scale) / 1000;
+    const refill = (key: string) => {
+      const b = this.channels.get(key) ?? { tokens: burst, at: now };
+      return { tokens: Math.min(burst, b.tokens + (now - b.at) * rate), at: now };
+    };
+    for (const { key, limit, channel } of limits) {
+      if (channel) {
+        const b = refill(key);
+        this.channels.set(key, b);
+        // Slack's per-channel limit: about one a second, so the wait is the time to the next token.
+        if (b.tokens < 1) return Math.max(1, Math.ceil((1 - b.tokens) / rate / 1000));
+        continue;
+      }
       const at = (this.windows.get(key) ?? []).filter((t) => now - t < limit.windowMs);
       this.windows.set(key, at);
       if (at.length >= limit.max) {
@@ -100,7 +114,12 @@ export class RateLimits {
         return limit.retryAfter ?? Math.max(1, Math.ceil((oldest + limit.windowMs - now) / 1000));
       }
     }
-    for (const { key } of limits) this.windows.get(key)?.push(now);
+    for (const { key, channel } of limits) {
+      if (channel) {
+        const b = this.channels.get(key);
+        if (b) b.tokens -= 1;
+      } else this.windows.get(key)?.push(now);
+    }
     return null;
   }
 }
