@@ -51,7 +51,7 @@ export function buildServices(infra: {
   if (missing.length) throw new Error(`no seat flow for requests of kind ${missing.join(', ')}`);
   return {
     seats,
-    admins: new AdminDirectory(infra.prompt ?? slack, directory),
+    admins: new AdminDirectory(slack, directory, Date.now, infra.prompt),
     directory,
     people,
     invites,
