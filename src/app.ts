@@ -19,9 +19,11 @@ import { buildServices } from './services.ts';
 import { JobQueue } from './shared/jobs.ts';
 import { createLogger, type Logger, scrub } from './shared/logger.ts';
 import { createMailer, type Mailer } from './shared/mailer.ts';
-import { createSlackApp } from './slack/app.ts';
+import { createSlackApp, INTERACTIVE_CLIENT } from './slack/app.ts';
+import { defineSlackCalls } from './slack/later.ts';
 import { boltLogger } from './slack/logger.ts';
 import { PRUNE_RECEIPTS_JOB, pruneReceipts } from './slack/once.ts';
+import { PacedWebClient, SlackPacer } from './slack/pacing.ts';
 import { SocketHealth } from './slack/socket-health.ts';
 import { Csrf, Router } from './web/router.ts';
 import { createHttpServer } from './web/server.ts';
@@ -33,6 +35,11 @@ export type RosterOptions = {
   features?: Feature[];
   /** Bind address for the HTTP server; all interfaces by default. */
   host?: string;
+  /**
+   * Multiplies the pace of bulk Slack calls: for a Slack stand-in whose rate-limit windows are shortened by
+   * the same factor (benches). Slack itself is paced at 1.
+   */
+  slackPaceScale?: number;
 };
 
 export type Roster = {
@@ -43,12 +50,20 @@ export type Roster = {
   orm: ORM;
   jobs: JobQueue;
   mailer: Mailer;
-  slack: WebClient;
+  /** The paced client bulk work uses (deps.slack); listeners answer people through Bolt's own client. */
+  slack: PacedWebClient;
+  pacer: SlackPacer;
   stop(): Promise<void>;
 };
 
 /** The jobs that take long or come by the thousand: an instance with BULK_JOBS=false leaves them to others. */
 const BULK_QUEUES = [CSV_JOBS.preview, CSV_JOBS.run, INVITE_JOBS.deliver, DIRECTORY_JOBS.sync];
+
+/**
+ * A bulk call that fails on the network is tried again a few times within seconds; beyond that the job
+ * itself is retried later, rather than a worker sleeping for the Web API client's default half hour.
+ */
+const BULK_RETRIES = { retries: 3, factor: 2, minTimeout: 500, maxTimeout: 4000 };
 
 /** Thrown when Slack refuses the bot token at startup; the message says what to check. */
 export class SlackAuthError extends Error {}
@@ -104,8 +119,24 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       accounts,
       processBeforeResponse: opts.processBeforeResponse,
     });
+    const pacer = new SlackPacer(() => orm.em.fork());
+    const bulkSlack = new PacedWebClient(config.slack.botToken, {
+      pacer,
+      logger,
+      scale: opts.slackPaceScale ?? 1,
+      client: { slackApiUrl: config.slack.apiUrl, logger: boltLogger(logger), retryConfig: BULK_RETRIES },
+    });
+    // A lookup a person may be waiting on (users.info on a mirror miss, inside a click) is made like the
+    // listeners' own calls: never paced, and a 429 is said at once rather than slept on.
+    const promptSlack = new WebClient(config.slack.botToken, {
+      slackApiUrl: config.slack.apiUrl,
+      logger: boltLogger(logger),
+      ...INTERACTIVE_CLIENT,
+    });
+    await defineSlackCalls(jobs, bulkSlack);
     await jobs.define(PRUNE_RECEIPTS_JOB, async () => {
       await pruneReceipts(orm.em.fork());
+      await pacer.prune();
     });
     await jobs.boss.schedule(PRUNE_RECEIPTS_JOB, '17 3 * * *');
 
@@ -116,10 +147,10 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       orm,
       jobs,
       mailer,
-      slack: app.client,
+      slack: bulkSlack,
       router,
       csrf: new Csrf(config.slack.signingSecret, config.publicUrl),
-      ...buildServices({ orm, jobs, slack: app.client, mailer }),
+      ...buildServices({ orm, jobs, slack: bulkSlack, prompt: promptSlack, mailer }),
     };
     for (const feature of opts.features ?? allFeatures) {
       await feature.jobs?.(deps);
@@ -220,7 +251,18 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
         ? `Roster is listening on port ${port}; Slack requests go to /slack/events`
         : `Roster is listening on port ${port} and ${slack.ok ? 'connected' : 'not connected'} in Socket Mode`,
     );
-    return { url: `http://127.0.0.1:${port}`, port, deps, app, orm, jobs, mailer, slack: app.client, stop };
+    return {
+      url: `http://127.0.0.1:${port}`,
+      port,
+      deps,
+      app,
+      orm,
+      jobs,
+      mailer,
+      slack: bulkSlack,
+      pacer,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

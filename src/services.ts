@@ -30,6 +30,8 @@ export function buildServices(infra: {
   orm: MikroORM;
   jobs: JobQueue;
   slack: WebClient;
+  /** For lookups a person may be waiting on (users.info on a mirror miss): never paced, never sleeps on a 429. */
+  prompt?: WebClient;
   mailer: Mailer;
 }): Services {
   const { orm, jobs, slack, mailer } = infra;
@@ -49,7 +51,7 @@ export function buildServices(infra: {
   if (missing.length) throw new Error(`no seat flow for requests of kind ${missing.join(', ')}`);
   return {
     seats,
-    admins: new AdminDirectory(slack, directory),
+    admins: new AdminDirectory(slack, directory, Date.now, infra.prompt),
     directory,
     people,
     invites,

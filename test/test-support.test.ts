@@ -35,12 +35,14 @@ const MEMBERS: Member[] = [
 ];
 
 /** The Slack error code of a rejected Web API call, or the HTTP status of a failed one. */
-async function failure(call: Promise<unknown>): Promise<{ code: string; error?: string; status?: number }> {
+async function failure(
+  call: Promise<unknown>,
+): Promise<{ code: string; error?: string; status?: number; retryAfter?: number }> {
   try {
     await call;
   } catch (err) {
-    const e = err as { code: string; data?: { error?: string }; statusCode?: number };
-    return { code: e.code, error: e.data?.error, status: e.statusCode };
+    const e = err as { code: string; data?: { error?: string }; statusCode?: number; retryAfter?: number };
+    return { code: e.code, error: e.data?.error, status: e.statusCode, retryAfter: e.retryAfter };
   }
   throw new Error('the call succeeded');
 }
@@ -374,6 +376,72 @@ describe('the Slack stand-in, as @slack/web-api sees it', () => {
     await fetch(standin.responseUrl(), { method: 'POST', body: '{}' });
     standin.reset();
     expect([standin.calls.length, standin.messages.length, standin.responses.length]).toEqual([0, 0, 0]);
+  });
+});
+
+describe("the Slack stand-in's rate limits", () => {
+  let standin: SlackStandin;
+  let client: WebClient;
+  beforeEach(async () => {
+    standin = await startSlackStandin({ members: MEMBERS, teamId: 'TBENCH', botToken: BOT_TOKEN });
+    client = new WebClient(BOT_TOKEN, {
+      slackApiUrl: standin.apiUrl,
+      retryConfig: { retries: 0 },
+      rejectRateLimitedCalls: true,
+      logLevel: LogLevel.ERROR,
+    });
+  });
+  afterEach(() => standin.close());
+
+  it("enforces each method's tier by default: the 21st users.list in a minute gets 429 and Retry-After", async () => {
+    for (let i = 0; i < 20; i++) await client.users.list({ limit: 1 });
+    const refused = await failure(client.users.list({ limit: 1 }));
+    expect(refused).toMatchObject({ code: ErrorCode.RateLimitedError });
+    // Retry-After: until the first of the 20 leaves the minute's window.
+    expect(refused.retryAfter).toBeGreaterThanOrEqual(59);
+    expect(standin.rateLimited.map((c) => c.method)).toEqual(['users.list']);
+    // Another method has its own allowance (users.info is Tier 4).
+    expect((await client.users.info({ user: 'UADA' })).ok).toBe(true);
+  });
+
+  it('lets chat.postMessage post about one message a second per channel, other channels unaffected', async () => {
+    for (let i = 0; i < 3; i++) await client.chat.postMessage({ channel: 'C0GENERAL', text: `burst ${i}` });
+    expect(
+      await failure(client.chat.postMessage({ channel: 'C0GENERAL', text: 'one too many' })),
+    ).toMatchObject({
+      code: ErrorCode.RateLimitedError,
+    });
+    // A DM by user id and by D id are the same channel.
+    expect((await client.chat.postMessage({ channel: 'UBOB', text: 'hello' })).ok).toBe(true);
+    expect((await client.chat.postMessage({ channel: 'DUBOB', text: 'again' })).ok).toBe(true);
+    expect((await client.chat.postMessage({ channel: 'UBOB', text: 'third' })).ok).toBe(true);
+    expect(await failure(client.chat.postMessage({ channel: 'DUBOB', text: 'fourth' }))).toMatchObject({
+      code: ErrorCode.RateLimitedError,
+    });
+  });
+
+  it('shortens every window by a scale, and limitRate replaces one method’s limit until cleared', async () => {
+    await standin.close();
+    standin = await startSlackStandin({ members: MEMBERS, botToken: BOT_TOKEN, tiers: { scale: 60 } });
+    client = new WebClient(BOT_TOKEN, {
+      slackApiUrl: standin.apiUrl,
+      retryConfig: { retries: 0 },
+      rejectRateLimitedCalls: true,
+      logLevel: LogLevel.ERROR,
+    });
+    // Tier 2 over a one-second window: 20 calls, then 429 for about a second.
+    for (let i = 0; i < 20; i++) await client.users.list({ limit: 1 });
+    expect(await failure(client.users.list({ limit: 1 }))).toMatchObject({
+      code: ErrorCode.RateLimitedError,
+    });
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await client.users.list({ limit: 1 })).ok).toBe(true);
+
+    standin.limitRate('users.info', { max: 1, windowMs: 60_000, retryAfter: 30 });
+    await client.users.info({ user: 'UADA' });
+    expect(await failure(client.users.info({ user: 'UADA' }))).toMatchObject({ retryAfter: 30 });
+    standin.clearRateLimit('users.info');
+    expect((await client.users.info({ user: 'UADA' })).ok).toBe(true);
   });
 });
 

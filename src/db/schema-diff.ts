@@ -3,9 +3,16 @@ import type { ORM } from './orm.ts';
 /**
  * Tables the migrations create on purpose without an entity: they are used through SQL only
  * (slack_receipt: src/slack/once.ts; rate_limit_hit: src/features/join-links/web/rate-limit.ts;
- * slack_member and slack_directory_sync: src/features/directory/directory.service.ts).
+ * slack_member and slack_directory_sync: src/features/directory/directory.service.ts; slack_pace:
+ * src/slack/pacing.ts).
  */
-const TABLES_WITHOUT_ENTITY = ['slack_receipt', 'rate_limit_hit', 'slack_member', 'slack_directory_sync'];
+const TABLES_WITHOUT_ENTITY = [
+  'slack_receipt',
+  'rate_limit_hit',
+  'slack_member',
+  'slack_directory_sync',
+  'slack_pace',
+];
 
 /**
  * Statements MikroORM proposes because the migrations keep a rule the entities do not describe, or

@@ -19,6 +19,19 @@ export type SendOptions = {
   startAfter?: number | Date;
 };
 
+/**
+ * Thrown by a job that cannot do its work yet (Slack asked Roster to slow down): the job is queued again to
+ * start after `retryInMs`, without spending one of its retries or holding a worker meanwhile.
+ */
+export class TryLater extends Error {
+  readonly retryInMs: number;
+  constructor(retryInMs: number, message: string) {
+    super(message);
+    this.name = 'TryLater';
+    this.retryInMs = retryInMs;
+  }
+}
+
 type Handler<T> = (data: T, meta: { id: string; retryCount: number }) => Promise<void>;
 
 /** Background jobs on a Postgres-backed queue (pg-boss) in the app's own database. */
@@ -81,6 +94,13 @@ export class JobQueue {
             retryCount: (job as { retryCount?: number }).retryCount ?? 0,
           });
         } catch (err) {
+          if (err instanceof TryLater) {
+            // A new job, not a retry: waiting for Slack's pace is not a failure and must not use up attempts.
+            const seconds = Math.max(1, Math.ceil(err.retryInMs / 1000));
+            await this.boss.send(name, job.data as object, { startAfter: seconds });
+            log.info({ retryInSeconds: seconds }, err.message);
+            return;
+          }
           log.warn({ err }, 'job failed; it will be retried if attempts remain');
           throw err;
         }

@@ -15,6 +15,38 @@ import { boltLogger } from './logger.ts';
 import { tellPerson } from './notify.ts';
 import { ReplayedRequest, refuseReplays } from './replay.ts';
 
+/** The longest Retry-After a call that answers a person waits out; never for a call that spends a trigger. */
+const SHORT_RETRY_AFTER_S = 1;
+
+/**
+ * One short wait, at most: a message answering a person that meets Slack's per-channel limit (Retry-After
+ * of a second) goes out a second later. views.open and views.push never wait, since their trigger lasts
+ * only 3 s; any longer Retry-After is not waited out either: the 429 reaches the caller.
+ */
+const patientOnce: typeof fetch = async (input, init) => {
+  const res = await fetch(input, init);
+  if (res.status !== 429) return res;
+  const seconds = Number(res.headers.get('retry-after'));
+  const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+  if (!(seconds > 0 && seconds <= SHORT_RETRY_AFTER_S) || /\/views\.(open|push)$/.test(url)) return res;
+  await res.body?.cancel();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  return fetch(input, init);
+};
+
+/**
+ * The Web API client that answers people (listeners' `client`): it shares no queue with bulk work, and it
+ * never sleeps on a Retry-After longer than a second (none at all for a call spending a trigger). A
+ * trigger_id lasts 3 s, so waiting out a longer one would lose the form anyway: the call fails at once and
+ * the person is told to try again (see src/slack/errors.ts). A network blip is retried twice, quickly.
+ */
+export const INTERACTIVE_CLIENT = {
+  rejectRateLimitedCalls: true,
+  retryConfig: { retries: 2, factor: 1, minTimeout: 100, maxTimeout: 300 },
+  timeout: 10_000,
+  fetch: patientOnce,
+} as const;
+
 export type SlackAppOptions = {
   config: Config;
   logger: Logger;
@@ -74,7 +106,7 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; receiver?: HT
     signingSecret: config.slack.signingSecret,
     receiver: receiver ?? socketReceiver,
     logger: log,
-    clientOptions: { slackApiUrl: config.slack.apiUrl, logger: log },
+    clientOptions: { slackApiUrl: config.slack.apiUrl, logger: log, ...INTERACTIVE_CLIENT },
     deferInitialization: true,
     extendedErrorHandler: true,
     // Nothing reads context.conversation; Bolt's default store would run on every request.

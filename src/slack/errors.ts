@@ -1,10 +1,22 @@
+import { ErrorCode } from '@slack/web-api';
+import { TryLater } from '../shared/jobs.ts';
+
 /**
  * What Slack's refusals mean for the person who acted, and what they can do about it. Slack answers a Web
  * API call with an error code (`not_in_channel`, `missing_scope`, …); shown as a bare apology, the person
  * could do nothing with it.
  */
 export function slackRefusal(err: unknown): { code: string; text: string } | null {
-  const e = err as { code?: string; data?: { error?: string; needed?: string } };
+  const e = err as { code?: string; retryAfter?: number; data?: { error?: string; needed?: string } };
+  const busy = err instanceof TryLater;
+  if (e?.code === ErrorCode.RateLimitedError || busy) {
+    // Said at once rather than waited out: a form's trigger would expire meanwhile.
+    const seconds = Math.max(1, Math.ceil(busy ? err.retryInMs / 1000 : (e.retryAfter ?? 1)));
+    return {
+      code: 'ratelimited',
+      text: `:hourglass: Slack asked Roster to slow down for ${seconds} second${seconds === 1 ? '' : 's'}. Please try again then.`,
+    };
+  }
   if (e?.code !== 'slack_webapi_platform_error' || !e.data?.error) return null;
   const code = e.data.error;
   const text = WORDS[code]?.(e.data);

@@ -1,48 +1,145 @@
+import { initORM, type ORM } from '../../src/db/orm.ts';
+import { query, sql } from '../../src/db/sql.ts';
 import { Invitation } from '../../src/features/invites/invitation.entity.ts';
-import { DEFAULT_MEMBERS, eventually, startTestApp, type TestApp } from '../support/app.ts';
+import { SlackPacer } from '../../src/slack/pacing.ts';
+import { DEFAULT_MEMBERS, eventually, jobsDrained, startTestApp, type TestApp } from '../support/app.ts';
 import type { Member } from '../support/slack-standin.ts';
 
-const TEAM: Member[] = Array.from({ length: 20 }, (_, i) => ({
-  id: `UTEAM${String(i).padStart(2, '0')}`,
-  name: `teammate${i}`,
-  email: `teammate${i}@acme.test`,
-}));
+const crowd = (prefix: string, n: number): Member[] =>
+  Array.from({ length: n }, (_, i) => ({
+    id: `U${prefix}${String(i).padStart(3, '0')}`,
+    name: `${prefix.toLowerCase()}${i}`,
+    email: `${prefix.toLowerCase()}${i}@acme.test`,
+  }));
+const FIRST = crowd('FIRST', 50);
+const BURST = crowd('BURST', 100);
+const OTHERS = crowd('OTHER', 20);
 
 let t: TestApp;
 
 beforeAll(async () => {
-  t = await startTestApp({ seatLimit: 50, members: [...DEFAULT_MEMBERS, ...TEAM] });
+  // Slack's documented tiers, as the stand-in enforces them by default for every test.
+  t = await startTestApp({ seatLimit: 500, members: [...DEFAULT_MEMBERS, ...FIRST, ...BURST, ...OTHERS] });
+  await eventually(async () => (await t.roster.deps.directory.syncedAt(t.em(), await t.account())) !== null);
 });
 afterAll(() => t.stop());
 
-describe("Slack's rate limits", () => {
-  it('opens a form within 3 seconds of its trigger while invitation DMs are being rate-limited, and delivers every DM once', async () => {
-    // Bursts of DMs meet Slack's limit: 4 posts per 2 seconds, then 429 with Retry-After: 2.
-    t.standin.limitRate('chat.postMessage', { max: 4, windowMs: 2000, retryAfter: 2 });
-    await t.slack.command('/invite', TEAM.map((m) => m.email).join(' '), { user: 'UADMIN' });
-    await t.slack.submitView(t.standin.lastOpenedView(), { role: 'client' }, { user: 'UADMIN' });
-    await eventually(() => t.standin.rateLimited.length > 0, 15_000);
+const invite = async (user: string, members: Member[]) => {
+  await t.slack.command('/invite', '', { user });
+  await t.slack.submitView(
+    t.standin.lastOpenedView(),
+    { emails: members.map((m) => m.email).join(' '), role: 'client' },
+    { user },
+  );
+};
+const dmsTo = (m: Member) =>
+  t.standin.messages.filter(
+    (msg) =>
+      msg.method === 'chat.postMessage' && msg.channel === `D${m.id}` && /invited you/.test(String(msg.text)),
+  );
+const summaries = (user: string) =>
+  t.standin.messages.filter(
+    (m) =>
+      m.method === 'chat.postMessage' && m.channel === `D${user}` && /^Invitations:/.test(String(m.text)),
+  );
+const delivered = (members: Member[]) =>
+  t.em().count(Invitation, {
+    user: { email: { $in: members.map((m) => m.email ?? '') } },
+    deliveredAt: { $ne: null },
+  });
+const lastVersion = (ts: string) => t.standin.messages.filter((m) => m.ts === ts).at(-1);
 
-    // Someone types /invite meanwhile: the form must open before the trigger expires.
+describe("Slack's rate limits", () => {
+  it('opens a form within 3 s of its trigger while invitation DMs wait out a 20 s Retry-After, then delivers each DM and the summary once', async () => {
+    // Slack refuses chat.postMessage for a while, as it does when a workspace posts too much.
+    t.standin.limitRate('chat.postMessage', { max: 3, windowMs: 60_000, retryAfter: 20 });
+    await invite('UADMIN', FIRST);
+    await eventually(() => t.standin.rateLimited.some((c) => c.method === 'chat.postMessage'), 15_000);
+
+    // Someone types /invite meanwhile: the form opens before the trigger expires.
     const asked = Date.now();
     await t.slack.command('/invite', '', { user: 'UMANAGER' });
     const opened = await t.standin.waitForCall('views.open', (c) => c.at >= asked, 5000);
     expect(opened.at - asked).toBeLessThan(3000);
     expect(t.standin.lastOpenedView().callback_id).toBe('invite_modal');
 
-    // Every invitation is delivered, once, however many 429s it took.
-    await eventually(
-      async () => (await t.em().count(Invitation, { deliveredAt: { $ne: null } })) === TEAM.length,
-      60_000,
+    // One 429 holds chat.postMessage for every worker and instance: the queued DMs do not hammer Slack.
+    const [held] = await query<{ held: boolean }>(
+      t.em(),
+      sql`select held_until > now() as held from slack_pace where key = 'method:chat.postMessage'`,
     );
-    for (const m of TEAM) {
-      const dms = t.standin.messages.filter(
-        (msg) =>
-          msg.method === 'chat.postMessage' &&
-          msg.channel === `D${m.id}` &&
-          /invited you/.test(String(msg.text)),
-      );
-      expect(dms).toHaveLength(1);
-    }
-  }, 90_000);
+    expect(held?.held).toBe(true);
+
+    t.standin.clearRateLimit('chat.postMessage');
+    await eventually(async () => (await delivered(FIRST)) === FIRST.length, 90_000);
+    for (const m of FIRST) expect(dmsTo(m)).toHaveLength(1);
+    expect(t.standin.rateLimited.filter((c) => c.method === 'chat.postMessage').length).toBeLessThan(10);
+    // The summary was refused at first; it is posted once, when Slack allows, and ends with the count.
+    await eventually(() => summaries('UADMIN').length === 1, 30_000);
+    const ts = summaries('UADMIN')[0]!.ts;
+    await eventually(
+      () => /All 50 invitations delivered/.test(JSON.stringify(lastVersion(ts)?.blocks)),
+      30_000,
+    );
+    expect(summaries('UADMIN')).toHaveLength(1);
+  }, 150_000);
+
+  it('tells the person at once, without waiting out the Retry-After, when Slack refuses to open their form', async () => {
+    t.standin.limitRate('views.open', { max: 0, windowMs: 60_000, retryAfter: 30 });
+    const asked = Date.now();
+    await t.slack.command('/invite', '', { user: 'UMANAGER' });
+    const told = await t.standin.waitForResponse((r) => /slow down for 30 seconds/.test(String(r.body.text)));
+    expect(told.at - asked).toBeLessThan(3000);
+    t.standin.clearRateLimit('views.open');
+  });
+
+  it("delivers a burst of 100 invitations and another of 20 within Slack's limits: every DM and summary once, with progress", async () => {
+    await jobsDrained(t.em(), { timeoutMs: 60_000 });
+    const limitedBefore = t.standin.rateLimited.length;
+    // One round after the other, as fast as two admins can submit: their deliveries run together.
+    await invite('UADMIN', BURST);
+    await invite('UOWNER', OTHERS);
+    const ts = await eventually(() => summaries('UADMIN').find((m) => /100 of 100/.test(String(m.text)))?.ts);
+    await eventually(async () => (await delivered([...BURST, ...OTHERS])) === 120, 90_000);
+    for (const m of [...BURST, ...OTHERS]) expect(dmsTo(m)).toHaveLength(1);
+
+    // The inviter watched the count go up on their summary, which ends with the total.
+    await eventually(
+      () => /All 100 invitations delivered: 100 by Slack DM/.test(JSON.stringify(lastVersion(ts)?.blocks)),
+      30_000,
+    );
+    const counts = t.standin.messages
+      .filter((m) => m.ts === ts)
+      .map((m) => JSON.stringify(m.blocks).match(/Delivering: (\d+) of 100/)?.[1])
+      .filter(Boolean);
+    expect(counts.length).toBeGreaterThan(0);
+    expect(summaries('UADMIN').filter((m) => m.ts === ts)).toHaveLength(1);
+    await eventually(() => summaries('UOWNER').length === 1);
+    await jobsDrained(t.em(), { timeoutMs: 60_000 });
+    expect(summaries('UOWNER')).toHaveLength(1);
+    // Paced under Slack's limits: Slack never had to refuse a call.
+    expect(t.standin.rateLimited.slice(limitedBefore)).toEqual([]);
+  }, 150_000);
+});
+
+describe('pacing shared between instances', () => {
+  let other: ORM;
+  beforeAll(async () => {
+    other = await initORM(t.db.url);
+  });
+  afterAll(() => other.close(true));
+
+  it('takes turns from one bucket in Postgres, and a Retry-After held by one instance holds the other', async () => {
+    const one = new SlackPacer(() => t.em());
+    const two = new SlackPacer(() => other.em.fork());
+    const bucket = { key: 'method:test.shared', perMinute: 60, burst: 2 };
+    expect(await one.take(bucket)).toBe(0);
+    expect(await two.take(bucket)).toBe(0);
+    // Both tokens are spent: the next turn is about a second away, whichever instance asks.
+    const wait = await one.take(bucket);
+    expect(wait).toBeGreaterThan(500);
+    expect(wait).toBeLessThanOrEqual(1000);
+    await two.hold(bucket.key, 30_000);
+    expect(await one.take(bucket)).toBeGreaterThan(29_000);
+  });
 });

@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../../src/shared/logger.ts';
 import { createTestDatabase, type TestDatabase } from './database.ts';
 import { SlackDriver } from './slack-driver.ts';
 import { type Member, type SlackStandin, startSlackStandin } from './slack-standin.ts';
+import type { TierOptions } from './slack-tiers.ts';
 import { type SmtpSink, startSmtpSink } from './smtp-sink.ts';
 import { SocketDriver, type SocketStandin, startSocketStandin } from './socket-standin.ts';
 
@@ -61,6 +62,8 @@ export async function startTestApp(
     logger?: Logger;
     /** Run in Socket Mode (SLACK_APP_TOKEN set) against a Socket Mode stand-in, instead of over HTTP. */
     socketMode?: boolean;
+    /** The stand-in's rate limits: Slack's tiers by default (see test/support/slack-tiers.ts). */
+    tiers?: TierOptions;
   } = {},
 ): Promise<TestApp> {
   const db = await createTestDatabase();
@@ -68,6 +71,7 @@ export async function startTestApp(
     members: opts.members ?? DEFAULT_MEMBERS,
     teamId: TEAM_ID,
     botToken: BOT_TOKEN,
+    tiers: opts.tiers,
   });
   const socket = opts.socketMode ? await startSocketStandin({ standin, appToken: APP_TOKEN }) : undefined;
   const smtp = await startSmtpSink();
@@ -88,6 +92,8 @@ export async function startTestApp(
     logger: opts.logger ?? createLogger(config.logLevel),
     processBeforeResponse: true,
     host: '127.0.0.1',
+    // The app paces itself as fast as the stand-in's shortened windows allow.
+    slackPaceScale: (opts.tiers || undefined)?.scale ?? 1,
     ...(opts.features ? { features: opts.features } : {}),
   });
   // Links in messages and emails point at the running app.
@@ -160,7 +166,8 @@ export async function eventually<T>(
 
 /**
  * Resolves once the job queue has nothing left to do: no job waiting, running or due for a retry (in
- * `queues`, counting retries scheduled later too; otherwise in every queue, counting what is due now).
+ * `queues`, counting retries scheduled later too; otherwise in every queue, counting what is due within a
+ * minute, which includes work rescheduled to wait for Slack's rate limits).
  * For checks that something did NOT happen: they look after the work that could have done it, not
  * after a guessed pause. Jobs queued by jobs are waited for as well.
  */
@@ -175,8 +182,9 @@ export async function jobsDrained(
       queues
         ? sql`select count(*)::int as n from pgboss.job
             where state in ('created', 'retry', 'active') and name = any(${queues})`
-        : sql`select count(*)::int as n from pgboss.job
-            where state in ('created', 'retry', 'active') and start_after <= now()`,
+        : // Due within a minute: a job waiting its turn under Slack's rate limits comes back within seconds.
+          sql`select count(*)::int as n from pgboss.job
+            where state in ('created', 'retry', 'active') and start_after <= now() + interval '1 minute'`,
     );
     return row!.n;
   };

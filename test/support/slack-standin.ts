@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { blockKitProblems, type Surface } from './block-kit.ts';
+import { RateLimits, type TierOptions } from './slack-tiers.ts';
 
 /**
  * A JSON object as it travels to or from Slack: blocks, views, payloads, API arguments. Its values are `any`
@@ -65,7 +66,13 @@ export type UploadedFile = {
   threadTs?: string;
 };
 
-export type StandinOptions = { members?: Member[]; teamId?: string; botToken?: string };
+export type StandinOptions = {
+  members?: Member[];
+  teamId?: string;
+  botToken?: string;
+  /** Slack's rate-limit tiers, on by default; `{ scale: 10 }` shortens every window tenfold (benches). */
+  tiers?: TierOptions;
+};
 
 type Failure = { error?: string; status?: number; times: number; when?: (args: SlackObject) => boolean };
 
@@ -187,11 +194,8 @@ export class SlackStandin {
   port = 0;
   private readonly server: Server;
   private readonly failures = new Map<string, Failure[]>();
-  private readonly rateLimits = new Map<
-    string,
-    { max: number; windowMs: number; retryAfter: number; at: number[] }
-  >();
-  /** Calls answered 429 because of {@link limitRate}. */
+  private readonly rateLimits: RateLimits;
+  /** Calls answered 429 because they went over a rate limit (Slack's tiers, or one set by {@link limitRate}). */
   readonly rateLimited: Call[] = [];
   private readonly pendingUploads = new Map<string, { filename: string; length: number; content?: Buffer }>();
   private readonly triggers = new Map<string, { used: boolean; at: number }>();
@@ -206,6 +210,7 @@ export class SlackStandin {
   constructor(opts: StandinOptions = {}) {
     this.teamId = opts.teamId ?? 'T0001';
     this.botToken = opts.botToken ?? 'xoxb-test-bot-token';
+    this.rateLimits = new RateLimits(opts.tiers);
     for (const m of opts.members ?? []) this.addMember(m);
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
@@ -252,11 +257,22 @@ export class SlackStandin {
   }
 
   /**
-   * Slack's rate limit for a method: at most `max` calls in any `windowMs`; past it, HTTP 429 with
-   * `Retry-After: retryAfter` seconds, as Slack answers (its tiers are per minute; tests use short windows).
+   * Replaces Slack's rate limit for a method: at most `max` calls in any `windowMs`; past it, HTTP 429 with
+   * `Retry-After: retryAfter` seconds (by default, until the oldest call leaves the window). Every method
+   * is limited by its documented tier unless the stand-in was started with `tiers: false`.
    */
-  limitRate(method: string, limit: { max: number; windowMs: number; retryAfter: number }): void {
-    this.rateLimits.set(method, { ...limit, at: [] });
+  limitRate(method: string, limit: { max: number; windowMs: number; retryAfter?: number }): void {
+    this.rateLimits.set(method, limit);
+  }
+
+  /** Shortens Slack's windows `scale` times from now on (1: Slack's own); benches use it. */
+  set tierScale(scale: number) {
+    this.rateLimits.scale = scale;
+  }
+
+  /** Undoes {@link limitRate}: the method is limited by its tier again. */
+  clearRateLimit(method: string): void {
+    this.rateLimits.clear(method);
   }
 
   /**
@@ -527,17 +543,12 @@ export class SlackStandin {
     const token = bearer ?? (typeof args.token === 'string' ? args.token : undefined);
     this.calls.push({ method, args, token, at: Date.now() });
 
-    const limit = this.rateLimits.get(method);
-    if (limit) {
-      const now = Date.now();
-      limit.at = limit.at.filter((t) => now - t < limit.windowMs);
-      if (limit.at.length >= limit.max) {
-        this.rateLimited.push(this.calls.at(-1)!);
-        this.notify();
-        json(429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(limit.retryAfter) });
-        return;
-      }
-      limit.at.push(now);
+    const retryAfter = this.rateLimits.check(method, args);
+    if (retryAfter !== null) {
+      this.rateLimited.push(this.calls.at(-1)!);
+      this.notify();
+      json(429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(retryAfter) });
+      return;
     }
     const queue = this.failures.get(method) ?? [];
     const failure = queue.find((f) => !f.when || f.when(args));

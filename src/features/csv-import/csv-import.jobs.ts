@@ -1,6 +1,8 @@
 import { isDomainError } from '../../shared/errors.ts';
 import { referenceId } from '../../shared/ids.ts';
 import type { Block } from '../../slack/blocks.ts';
+import { nowOrLater } from '../../slack/later.ts';
+import { isSlackBusy } from '../../slack/pacing.ts';
 import { Account } from '../accounts/account.entity.ts';
 import type { Deps } from '../feature.ts';
 import { CsvImport, type ICsvImport } from './csv-import.entity.ts';
@@ -86,6 +88,8 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
         await show(previewMessage(summary));
         if (summary.counts.error) await uploadErrorFile(summary.csvImport, summary.counts.error, 'preview');
       } catch (err) {
+        // Slack being busy is not a failed read: the job comes back when Slack allows, whatever its retries.
+        if (isSlackBusy(err)) throw err;
         if (isDomainError(err)) {
           await service.reject(importId, err.message);
           await show(rejectedMessage(csvImport.fileName, err.message));
@@ -147,7 +151,11 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
         const account = await em.findOneOrFail(Account, summary.csvImport.account.id);
         const locked = await deps.people.lockedFromImport(em, account, importId);
         const { free } = await deps.seats.usage(em, account);
-        await slack.chat.update({ channel, ts, ...summaryMessage(summary, seconds(), { ...locked, free }) });
+        // The import is done: its summary replaces the progress bar even if Slack asks to wait first.
+        await nowOrLater(jobs, slack, {
+          method: 'chat.update',
+          args: { channel, ts, ...summaryMessage(summary, seconds(), { ...locked, free }) },
+        });
         if (summary.counts.noSeat) await uploadErrorFile(summary.csvImport, summary.counts.failed, 'import');
       } catch (err) {
         await reporter.stop();
@@ -155,10 +163,9 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
           const ref = referenceId();
           log.error({ err, ref }, 'a CSV import stopped');
           const { done, total } = await service.progress(importId);
-          await slack.chat.update({
-            channel,
-            ts,
-            ...stoppedMessage(importId, csvImport.fileName, done, total, ref),
+          await nowOrLater(jobs, slack, {
+            method: 'chat.update',
+            args: { channel, ts, ...stoppedMessage(importId, csvImport.fileName, done, total, ref) },
           });
         }
         throw err;

@@ -1,6 +1,7 @@
 import type { Feature } from '../feature.ts';
 import { INVITE_JOBS } from './invitation.service.ts';
 import { defineDelivery, inviterName } from './invite.delivery.ts';
+import { defineProgress } from './invite.progress.ts';
 import { registerInviteActions } from './slack/actions.ts';
 import { registerInviteCommand } from './slack/commands.ts';
 import { registerInviteShortcuts } from './slack/shortcuts.ts';
@@ -12,6 +13,7 @@ export const invitesFeature: Feature = {
   name: 'invites',
   async jobs(deps) {
     await defineDelivery(deps, deps.invites);
+    await defineProgress(deps);
     // Expired invitations give their seats back within minutes of their expiry.
     await deps.jobs.define(INVITE_JOBS.expire, async () => {
       await deps.invites.expire(deps.orm.em.fork());

@@ -1,3 +1,4 @@
+import { isSlackBusy } from '../../slack/pacing.ts';
 import { escapeHtml } from '../../web/html.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import type { Deps } from '../feature.ts';
@@ -48,7 +49,10 @@ export async function inviterName(
   invitedBy: string | null | undefined,
 ): Promise<string> {
   if (!invitedBy) return 'Someone';
-  const person = await deps.admins.member(deps.orm.em.fork(), account, invitedBy).catch(() => null);
+  const person = await deps.admins.member(deps.orm.em.fork(), account, invitedBy).catch((err) => {
+    if (isSlackBusy(err)) throw err;
+    return null;
+  });
   return person?.name || 'Someone';
 }
 
@@ -80,14 +84,19 @@ export async function deliverInvitation(
   let dmError: string | undefined;
   // The directory mirror answers "is this person in Slack?"; Slack is asked only about an address it lacks.
   const known = await deps.directory.byEmail(orm.em.fork(), account as IAccount, user.email);
-  const found = known ? null : await slack.users.lookupByEmail({ email: user.email }).catch(() => null);
+  const found = known
+    ? null
+    : await slack.users.lookupByEmail({ email: user.email }).catch((err) => {
+        // Slack being busy is not "not in Slack": the delivery waits for Slack rather than sending an email.
+        if (isSlackBusy(err)) throw err;
+        return null;
+      });
   const slackId = known?.slackUserId ?? (found?.user && !found.user.deleted ? found.user.id : undefined);
   if (slackId) {
     try {
-      const opened = await slack.conversations.open({ users: slackId });
-      const channel = opened.channel?.id;
-      if (!channel) throw new Error('conversations.open returned no channel');
-      await slack.chat.postMessage({ channel, ...invitationDm(invitation.id, letter) });
+      // Posted to the user id, which Slack delivers in the app's DM with them: no conversations.open
+      // (Tier 3, 50 a minute) per invitation.
+      await slack.chat.postMessage({ channel: slackId, ...invitationDm(invitation.id, letter) });
       await invites.recordDelivery(orm.em.fork(), invitationId, {
         method: 'slack_dm',
         slackUserId: slackId,
@@ -95,6 +104,7 @@ export async function deliverInvitation(
       log.info({ method: 'slack_dm' }, 'invitation delivered');
       return;
     } catch (err) {
+      if (isSlackBusy(err)) throw err;
       dmError = `Slack DM failed: ${(err as Error).message}`;
       log.warn({ err }, 'invitation DM failed; sending it by email');
     }
@@ -123,6 +133,7 @@ export async function defineDelivery(deps: Deps, invites: InviteService): Promis
       deliverInvitation(deps, invites, invitationId, {
         lastAttempt: retryCount >= DELIVERY_RETRY.retryLimit,
       }),
-    DELIVERY_RETRY,
+    // Four at a time: Slack's pace (the shared buckets), not one worker's round trips, sets the rate.
+    { ...DELIVERY_RETRY, localConcurrency: 4 },
   );
 }

@@ -10,12 +10,23 @@ import { User } from '../people/user.entity.ts';
  */
 export class AdminDirectory {
   private readonly slack: WebClient;
+  private readonly lookup: WebClient;
   private readonly now: () => number;
 
   private readonly directory: DirectoryService;
 
-  constructor(slack: WebClient, directory: DirectoryService, now: () => number = Date.now) {
+  /**
+   * `slack` walks the directory (paced bulk work); `lookup` asks about one person, which may happen while
+   * that person waits on a click (by default the same client).
+   */
+  constructor(
+    slack: WebClient,
+    directory: DirectoryService,
+    now: () => number = Date.now,
+    lookup: WebClient = slack,
+  ) {
     this.slack = slack;
+    this.lookup = lookup;
     this.directory = directory;
     this.now = now;
   }
@@ -42,7 +53,7 @@ export class AdminDirectory {
   async member(em: EntityManager, account: IAccount, userId: string): Promise<Member | null> {
     const known = await this.directory.byId(em, account, userId);
     if (known) return known;
-    const res = await this.slack.users.info({ user: userId }).catch((err) => {
+    const res = await this.lookup.users.info({ user: userId }).catch((err) => {
       if ((err as { data?: { error?: string } }).data?.error === 'user_not_found') return null;
       throw err;
     });

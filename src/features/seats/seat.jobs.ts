@@ -1,3 +1,4 @@
+import { isSlackBusy } from '../../slack/pacing.ts';
 import type { Deps } from '../feature.ts';
 import { SEAT_JOBS } from './seat.service.ts';
 import { type ISeatRequest, SeatRequest } from './seat-request.entity.ts';
@@ -23,11 +24,11 @@ export async function registerSeatJobs(deps: Deps): Promise<void> {
     const usage = await seats.usage(em, request.account.getEntity());
     const message = requestMessage(request, usage);
     for (const copy of request.messages) {
-      await slack.chat
-        .update({ channel: copy.channel, ts: copy.ts, ...message })
-        .catch((err) =>
-          logger.warn({ err, requestId: request.id }, 'could not update a seat request message'),
-        );
+      await slack.chat.update({ channel: copy.channel, ts: copy.ts, ...message }).catch((err) => {
+        // Slack being busy postpones the whole refresh (it redraws every copy); any other refusal is logged.
+        if (isSlackBusy(err)) throw err;
+        logger.warn({ err, requestId: request.id }, 'could not update a seat request message');
+      });
     }
   }
 

@@ -257,10 +257,10 @@ describe('the pending list and its buttons', () => {
 });
 
 describe('delivery', () => {
-  it('opens a DM with a workspace member, and a double click on its Accept activates once', async () => {
+  it('DMs a workspace member, and a double click on its Accept activates once', async () => {
     t.standin.addMember({ id: 'UDORA', name: 'dora', realName: 'Dora Dev', email: 'dora@acme.test' });
     await invite('UADMIN', 'Dora@Acme.test');
-    await t.standin.waitForCall('conversations.open', (c) => c.args.users === 'UDORA');
+    await t.standin.waitForCall('chat.postMessage', (c) => c.args.channel === 'UDORA');
     const dm = await eventually(() =>
       t.standin.messages.find((m) => m.channel === 'DUDORA' && String(m.text).includes('invited you')),
     );

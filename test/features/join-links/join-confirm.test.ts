@@ -11,7 +11,8 @@ let t: TestApp;
 let browser: Browser;
 
 beforeAll(async () => {
-  t = await startTestApp({ seatLimit: 1000 });
+  // These tests post many links to one channel within seconds: Slack's limits, ten times faster.
+  t = await startTestApp({ seatLimit: 1000, tiers: { scale: 10 } });
   browser = await launchBrowser();
 });
 afterAll(async () => {

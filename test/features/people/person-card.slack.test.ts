@@ -10,7 +10,8 @@ import { fillView, textOf } from '../../support/views.ts';
 let t: TestApp;
 
 beforeAll(async () => {
-  t = await startTestApp({ seatLimit: 10 });
+  // Cards and answers follow each other in one DM faster than a second: Slack's limits, ten times faster.
+  t = await startTestApp({ seatLimit: 10, tiers: { scale: 10 } });
 });
 afterAll(() => t.stop());
 

@@ -7,7 +7,8 @@ import { textOf } from '../../support/views.ts';
 let t: TestApp;
 
 beforeAll(async () => {
-  t = await startTestApp({ seatLimit: 10 });
+  // Dozens of requests go to the same admins' DMs within seconds: Slack's limits, ten times faster.
+  t = await startTestApp({ seatLimit: 10, tiers: { scale: 10 } });
 });
 afterAll(() => t.stop());
 
@@ -24,15 +25,20 @@ async function pendingRequest(email: string) {
   return { requestId: result.request.id, userId: user.id };
 }
 
-/** The copy of a request's message that the bot posted in an admin's DM. */
+/**
+ * The copy of a request's message that the bot posted in an admin's DM. Dozens of requests to one admin's
+ * DM take turns at about one message a second per channel (ten a second here), so this waits long enough.
+ */
 async function postedCopy(requestId: string, admin = 'UADMIN') {
-  return eventually(() =>
-    t.standin.messages.find(
-      (m) =>
-        m.method === 'chat.postMessage' &&
-        m.channel === `D${admin}` &&
-        JSON.stringify(m.blocks ?? []).includes(requestId),
-    ),
+  return eventually(
+    () =>
+      t.standin.messages.find(
+        (m) =>
+          m.method === 'chat.postMessage' &&
+          m.channel === `D${admin}` &&
+          JSON.stringify(m.blocks ?? []).includes(requestId),
+      ),
+    30_000,
   );
 }
 

@@ -18,7 +18,8 @@ export class ProgressReporter {
     opts: { intervalMs?: number; logger?: Logger } = {},
   ) {
     this.send = send;
-    this.intervalMs = opts.intervalMs ?? 1500;
+    // chat.update is Tier 3 (50 a minute): one update every 3 s leaves room for everything else.
+    this.intervalMs = opts.intervalMs ?? 3000;
     this.logger = opts.logger;
   }
 

@@ -51,6 +51,15 @@ export function inviteSummary(outcomes: InviteOutcome[], role: string): { text: 
   return { text, blocks };
 }
 
+/** A summary with a line on its deliveries under the heading, still within a message's 50 blocks. */
+export function withProgress(
+  summary: { text: string; blocks: Block[] },
+  line: string,
+): { text: string; blocks: Block[] } {
+  const [head, ...rest] = summary.blocks;
+  return { text: summary.text, blocks: [...(head ? [head] : []), context(line), ...rest].slice(0, 50) };
+}
+
 export function pendingActions(userId: string, status: 'invited' | 'not_invited' | 'expired'): Block {
   // An expired invitation has nothing left to cancel; sending it again asks for a seat again.
   if (status === 'expired')

@@ -13,6 +13,7 @@ import { ROLES, type Role } from '../../people/user.entity.ts';
 import type { InviteService } from '../invite.service.ts';
 import { MAX_EMAILS, MAX_EMAILS_TEXT, MAX_MESSAGE, parseEmails } from '../invite-text.ts';
 import { inviteSummary } from './blocks.ts';
+import { tellInviter } from './progress.ts';
 
 export const INVITE_VIEW = 'invite_modal';
 
@@ -128,6 +129,6 @@ export function registerInviteView(app: App, deps: Deps, invites: InviteService)
       sendNow: (values.send_now?.send_now?.selected_options ?? []).length > 0,
       personalMessage: values.message?.message?.value ?? null,
     });
-    await client.chat.postMessage({ channel: userId, ...inviteSummary(outcomes, role) });
+    await tellInviter(deps, client, userId, outcomes, inviteSummary(outcomes, role));
   });
 }

@@ -1,0 +1,47 @@
+import type { ChatPostMessageArguments, ChatUpdateArguments, WebClient } from '@slack/web-api';
+import { ErrorCode } from '@slack/web-api';
+import { type JobQueue, TryLater } from '../shared/jobs.ts';
+
+/** A message posted or updated by a job when Slack could not take it at once. */
+export const SLACK_CALL_JOB = 'slack.call';
+
+type LaterCall =
+  | { method: 'chat.postMessage'; args: ChatPostMessageArguments }
+  | { method: 'chat.update'; args: ChatUpdateArguments };
+
+/**
+ * Registers the job that makes a postponed post or update through the paced client; while Slack is still
+ * busy the job is rescheduled (see TryLater), so the message is late, never lost.
+ */
+export async function defineSlackCalls(jobs: JobQueue, slack: WebClient): Promise<void> {
+  await jobs.define<LaterCall>(SLACK_CALL_JOB, async (call) => {
+    if (call.method === 'chat.postMessage') await slack.chat.postMessage(call.args);
+    else if (call.method === 'chat.update') await slack.chat.update(call.args);
+  });
+}
+
+/** How long Slack asked to wait, when `err` says "not now"; undefined for any other error. */
+function busyFor(err: unknown): number | undefined {
+  if (err instanceof TryLater) return err.retryInMs;
+  const e = err as { code?: string; retryAfter?: number };
+  if (e?.code === ErrorCode.RateLimitedError) return Math.max(1, e.retryAfter ?? 1) * 1000;
+  return undefined;
+}
+
+/**
+ * Makes the call now; when Slack answers "slow down" (a 429 to the client that answers people, or the
+ * paced client's turn far away), queues it to be made once Slack allows. True when it was made now.
+ * Only for messages whose lateness is harmless and that are made once (a summary, a final update).
+ */
+export async function nowOrLater(jobs: JobQueue, slack: WebClient, call: LaterCall): Promise<boolean> {
+  try {
+    if (call.method === 'chat.postMessage') await slack.chat.postMessage(call.args);
+    else await slack.chat.update(call.args);
+    return true;
+  } catch (err) {
+    const waitMs = busyFor(err);
+    if (waitMs === undefined) throw err;
+    await jobs.boss.send(SLACK_CALL_JOB, call, { startAfter: Math.ceil(waitMs / 1000) });
+    return false;
+  }
+}

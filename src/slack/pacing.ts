@@ -1,0 +1,248 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import {
+  ErrorCode,
+  type WebAPICallResult,
+  type WebAPIRateLimitedError,
+  WebClient,
+  type WebClientOptions,
+} from '@slack/web-api';
+import { query, sql } from '../db/sql.ts';
+import { TryLater } from '../shared/jobs.ts';
+import type { Logger } from '../shared/logger.ts';
+
+/** Calls a minute Slack allows each tier of Web API methods, per method and workspace (its documented floors). */
+export const TIER_PER_MINUTE = { 1: 1, 2: 20, 3: 50, 4: 100 } as const;
+type Tier = keyof typeof TIER_PER_MINUTE;
+
+/** The tier of every Web API method Roster calls, from each method's page on api.slack.com. */
+export const METHOD_TIERS: Record<string, Tier> = {
+  'users.list': 2,
+  'conversations.list': 2,
+  'users.lookupByEmail': 3,
+  'conversations.open': 3,
+  'conversations.info': 3,
+  'chat.update': 3,
+  'chat.delete': 3,
+  'team.info': 3,
+  'users.info': 4,
+  'chat.postEphemeral': 4,
+  'views.open': 4,
+  'views.push': 4,
+  'views.update': 4,
+  'views.publish': 4,
+  'files.info': 4,
+  'files.getUploadURLExternal': 4,
+  'files.completeUploadExternal': 4,
+  // "Special" methods that allow hundreds a minute: paced as Tier 4.
+  'auth.test': 4,
+  'chat.getPermalink': 4,
+};
+
+/**
+ * chat.postMessage is limited per channel (about one message a second, short bursts allowed) and per
+ * workspace ("several hundred a minute"). Bulk work stays under both.
+ */
+export const POST_MESSAGE = { perChannelPerMinute: 50, workspacePerMinute: 180, workspaceBurst: 10 } as const;
+
+/**
+ * The share of each tier bulk work may use: the rest is left for the calls that answer a person right now,
+ * which are never paced. users.list is called only by bulk work (the directory sync), so it gets more.
+ */
+const BULK_SHARE = 0.75;
+const SHARE: Record<string, number> = { 'users.list': 0.85 };
+
+/** A bucket: `perMinute` calls a minute on average, at most `burst` at once after a quiet spell. */
+export type Bucket = { key: string; perMinute: number; burst: number };
+
+/** The buckets a bulk call of `method` takes a token from: the method's, and the channel's for a post. */
+export function bucketsFor(method: string, args: Record<string, unknown>, scale = 1): Bucket[] {
+  if (method === 'chat.postMessage') {
+    const buckets: Bucket[] = [
+      {
+        key: 'method:chat.postMessage',
+        perMinute: POST_MESSAGE.workspacePerMinute * scale,
+        burst: POST_MESSAGE.workspaceBurst,
+      },
+    ];
+    const channel = typeof args.channel === 'string' ? args.channel : undefined;
+    if (channel) {
+      buckets.push({
+        key: `channel:${channel}`,
+        perMinute: POST_MESSAGE.perChannelPerMinute * scale,
+        burst: 1,
+      });
+    }
+    return buckets;
+  }
+  const perMinute = TIER_PER_MINUTE[METHOD_TIERS[method] ?? 3];
+  return [
+    {
+      key: `method:${method}`,
+      perMinute: perMinute * (SHARE[method] ?? BULK_SHARE) * scale,
+      burst: Math.max(1, Math.floor(perMinute * 0.1)),
+    },
+  ];
+}
+
+/** Slack is busy for this work: the call was not made; try again after `retryInMs`. */
+export class SlackBusy extends TryLater {
+  readonly method: string;
+  constructor(method: string, retryInMs: number, why: string) {
+    super(retryInMs, `Slack paces ${method}: ${why}; trying again in ${Math.ceil(retryInMs / 1000)} s`);
+    this.name = 'SlackBusy';
+    this.method = method;
+  }
+}
+
+/** What pacing cost, for benches and logs. */
+export type PacingStats = {
+  taken: number;
+  waits: number;
+  waitedMs: number;
+  queries: number;
+  queryMs: number;
+};
+
+/**
+ * Token buckets in Postgres, shared by every Roster instance on the database: one statement per bucket
+ * takes a token (refilling it for the time passed) or says how long to wait, and a 429's Retry-After holds
+ * a bucket for every instance at once.
+ */
+export class SlackPacer {
+  readonly stats: PacingStats = { taken: 0, waits: 0, waitedMs: 0, queries: 0, queryMs: 0 };
+  private readonly em: () => EntityManager;
+
+  constructor(em: () => EntityManager) {
+    this.em = em;
+  }
+
+  /** Takes a token from `bucket`: 0 when taken, otherwise the milliseconds to wait (nothing taken). */
+  async take(bucket: Bucket): Promise<number> {
+    const rate = bucket.perMinute / 60;
+    const refilled = sql`least(${bucket.burst}::float8, p.tokens + extract(epoch from now() - p.refilled_at) * ${rate}::float8)`;
+    const open = sql`(p.held_until is null or p.held_until <= now())`;
+    const [row] = await this.run<{ granted: boolean; tokens: number; held_ms: number | null }>(
+      sql`insert into slack_pace as p (key, tokens, refilled_at, granted)
+          values (${bucket.key}, ${bucket.burst - 1}::float8, now(), true)
+          on conflict (key) do update set
+            granted = ${open} and ${refilled} >= 1,
+            tokens = ${refilled} - case when ${open} and ${refilled} >= 1 then 1 else 0 end,
+            refilled_at = now()
+          returning granted, tokens,
+            extract(epoch from greatest(held_until - now(), interval '0')) * 1000 as held_ms`,
+    );
+    if (!row) throw new Error('slack_pace: no row returned');
+    if (row.granted) {
+      this.stats.taken += 1;
+      return 0;
+    }
+    const heldMs = Number(row.held_ms ?? 0);
+    const refillMs = ((1 - Number(row.tokens)) / rate) * 1000;
+    return Math.max(1, Math.ceil(Math.max(heldMs, refillMs)));
+  }
+
+  /** Gives back a token taken for a call that was then not made. */
+  async giveBack(bucket: Bucket): Promise<void> {
+    await this.run(
+      sql`update slack_pace set tokens = least(${bucket.burst}::float8, tokens + 1) where key = ${bucket.key}`,
+    );
+  }
+
+  /** Slack answered 429: no instance calls this bucket's method until Retry-After has passed. */
+  async hold(key: string, retryAfterMs: number): Promise<void> {
+    await this.run(
+      sql`insert into slack_pace as p (key, tokens, refilled_at, held_until, granted)
+          values (${key}, 0, now(), now() + ${retryAfterMs} * interval '1 millisecond', false)
+          on conflict (key) do update set tokens = 0, refilled_at = now(),
+            held_until = greatest(coalesce(p.held_until, now()), excluded.held_until)`,
+    );
+  }
+
+  /** Forgets buckets of channels not posted to for an hour (one row per DM would otherwise pile up). */
+  async prune(): Promise<number> {
+    const rows = await this.run<{ key: string }>(
+      sql`delete from slack_pace where key like 'channel:%' and refilled_at < now() - interval '1 hour'
+          and (held_until is null or held_until < now()) returning key`,
+    );
+    return rows.length;
+  }
+
+  private async run<T>(statement: ReturnType<typeof sql>): Promise<T[]> {
+    const started = performance.now();
+    try {
+      return await query<T>(this.em(), statement);
+    } finally {
+      this.stats.queries += 1;
+      this.stats.queryMs += performance.now() - started;
+    }
+  }
+}
+
+export type PacedClientOptions = {
+  pacer: SlackPacer;
+  logger: Logger;
+  /** Longest a call waits in the process for its turn; past that it throws {@link SlackBusy}. */
+  maxWaitMs?: number;
+  /** Multiplies every pace: for a Slack stand-in whose windows are shortened by the same factor. */
+  scale?: number;
+};
+
+/**
+ * The Web API client for bulk work (jobs): every call first takes its turn from the shared buckets,
+ * waiting briefly when the turn is near and throwing {@link SlackBusy} when it is not, so a job is
+ * rescheduled instead of holding a worker. A 429 is never slept on here: it holds the method for every
+ * instance and the call throws {@link SlackBusy}. It shares no queue with the client that answers people.
+ */
+export class PacedWebClient extends WebClient {
+  private readonly pacing: Required<Omit<PacedClientOptions, 'logger'>> & { logger: Logger };
+
+  /** The pace multiplier (see {@link PacedClientOptions.scale}); a bench sets it back to 1 between runs. */
+  get scale(): number {
+    return this.pacing.scale;
+  }
+  set scale(value: number) {
+    this.pacing.scale = value;
+  }
+
+  constructor(token: string, opts: PacedClientOptions & { client: WebClientOptions }) {
+    super(token, { ...opts.client, rejectRateLimitedCalls: true });
+    this.pacing = { maxWaitMs: 10_000, scale: 1, ...opts };
+  }
+
+  override async apiCall(method: string, options: Record<string, unknown> = {}): Promise<WebAPICallResult> {
+    const { pacer, maxWaitMs, scale, logger } = this.pacing;
+    const buckets = bucketsFor(method, options, scale);
+    let budget = maxWaitMs;
+    for (let taken = 0; taken < buckets.length; ) {
+      const bucket = buckets[taken]!;
+      const waitMs = await pacer.take(bucket);
+      if (waitMs === 0) {
+        taken += 1;
+        continue;
+      }
+      // Tokens already taken are given back: a caller that waits or gives up must not spend them.
+      for (const got of buckets.slice(0, taken)) await pacer.giveBack(got);
+      taken = 0;
+      if (waitMs > budget) throw new SlackBusy(method, waitMs, `its turn is ${waitMs} ms away`);
+      pacer.stats.waits += 1;
+      pacer.stats.waitedMs += waitMs;
+      budget -= waitMs;
+      await new Promise((r) => setTimeout(r, waitMs));
+    }
+    try {
+      return await super.apiCall(method, options);
+    } catch (err) {
+      const e = err as WebAPIRateLimitedError;
+      if (e.code !== ErrorCode.RateLimitedError) throw err;
+      const retryMs = Math.max(1, e.retryAfter) * 1000;
+      logger.warn({ method, retryAfter: e.retryAfter }, 'Slack answered 429: holding the method back');
+      await pacer.hold(buckets[0]!.key, retryMs);
+      throw new SlackBusy(method, retryMs, `Slack asked to wait ${e.retryAfter} s`);
+    }
+  }
+}
+
+/** Whether an error from a Slack call means "not now" rather than "no": such work is retried, not given up. */
+export function isSlackBusy(err: unknown): boolean {
+  return err instanceof TryLater || (err as { code?: string })?.code === ErrorCode.RateLimitedError;
+}
