@@ -125,9 +125,13 @@ export async function registerScimJobs(deps: Deps): Promise<() => Promise<void>>
     { retryLimit: 2, retryDelay: 30, expireInSeconds: 6 * 3600, localConcurrency: 1 },
   );
 
-  await jobs.define(SCIM_JOBS.tick, async () => {
+  await jobs.define<{ untilAccount?: number }>(SCIM_JOBS.tick, async ({ untilAccount = 0 }) => {
     const em = orm.em.fork();
     const accounts = await query<{ id: string }>(em, sql`select id from account`);
+    // On a first start the account is created once Slack answers: look again shortly, for a while.
+    if (!accounts.length && untilAccount > 0) {
+      await jobs.send(SCIM_JOBS.tick, { untilAccount: untilAccount - 1 }, { startAfter: 1 });
+    }
     for (const { id } of accounts) await scim.applyEnvironment(em, id);
     const due = await query<{ accountId: string }>(
       em,
@@ -140,7 +144,7 @@ export async function registerScimJobs(deps: Deps): Promise<() => Promise<void>>
   });
   await jobs.boss.schedule(SCIM_JOBS.tick, '* * * * *');
   // At once too: the environment's connection should not wait a minute after a start.
-  await jobs.send(SCIM_JOBS.tick, {});
+  await jobs.send(SCIM_JOBS.tick, { untilAccount: scim.managed ? 120 : 0 });
 
   return await listen(orm.config.get('clientUrl') as string, log, (accountId) => {
     kick(accountId).catch((err) => log.warn({ err }, 'could not queue the SCIM sync'));

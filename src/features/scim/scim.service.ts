@@ -161,6 +161,7 @@ export class ScimService {
   }
 
   async status(em: EntityManager, accountId: string): Promise<ScimStatus> {
+    if (this.env) await this.applyEnvironment(em, accountId);
     const connection = await this.connection(em, accountId);
     const counts = { pending: 0, synced: 0, failed: 0, skipped: 0 } as Record<ScimSyncState, number>;
     if (connection) {
