@@ -131,6 +131,12 @@ export async function startScimServer(opts: { token?: string } = {}): Promise<Sc
   const calls: ScimServer['calls'] = [];
 
   const app = express();
+  // Express 5 parses `req.query` afresh on every read, so the routers' cast of startIndex and count to
+  // numbers would be lost (and every page would be SCIMMY's default 20): keep one parsed, writable copy.
+  app.use((req, _res, next) => {
+    Object.defineProperty(req, 'query', { value: { ...req.query }, writable: true, enumerable: true });
+    next();
+  });
   app.use('/scim/v2', (req, res, next) => {
     const call: ScimServer['calls'][number] = {
       method: req.method,

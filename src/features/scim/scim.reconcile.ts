@@ -9,7 +9,7 @@ import { applyStop, clearBackoff, pushBatch } from './scim.sync.ts';
 
 /** Users asked of the service per page of its list. */
 export const LIST_PAGE = 500;
-const BATCH = 200;
+const BATCH = 500;
 /** A reconciliation waits out this many pauses (429s, 5xx) in a row before it gives up for now. */
 const MAX_WAITS = 8;
 /** Names a report shows per kind of difference. */
