@@ -49,6 +49,8 @@ const MAX_TOKEN = 3000;
 export class ScimService {
   private readonly jobs: JobQueue;
   private readonly env?: { url: string; token: string };
+  /** Accounts whose managed connection this process has looked at since it started. */
+  private readonly retried = new Set<string>();
 
   constructor(jobs: JobQueue, env?: { url: string; token: string }) {
     this.jobs = jobs;
@@ -80,7 +82,18 @@ export class ScimService {
       if (existing?.managed) await this.remove(em, accountId);
       return;
     }
-    if (existing?.managed && existing.baseUrl === this.env.url) return;
+    if (existing?.managed && existing.baseUrl === this.env.url) {
+      // A refused SCIM_TOKEN is fixed by restarting with another: each process tries its token again once.
+      if (existing.refusedAt && !this.retried.has(accountId)) {
+        await query(
+          em,
+          sql`update scim_connection set refused_at = null, problem = null, updated_at = now() where id = ${existing.id}`,
+        );
+      }
+      this.retried.add(accountId);
+      return;
+    }
+    this.retried.add(accountId);
     if (existing) await this.remove(em, accountId);
     await em.transactional(async (tx) => {
       const inserted = await query(

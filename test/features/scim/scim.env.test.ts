@@ -1,7 +1,7 @@
 import { query, sql } from '../../../src/db/sql.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { ScimConnection, ScimSync } from '../../../src/features/scim/scim.entity.ts';
-import { SCIM_JOBS } from '../../../src/features/scim/scim.service.ts';
+import { SCIM_JOBS, ScimService } from '../../../src/features/scim/scim.service.ts';
 import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import { type ScimServer, startScimServer } from '../../support/scim-server.ts';
 import { textOf } from '../../support/views.ts';
@@ -103,5 +103,23 @@ describe('a SCIM service set by SCIM_URL and SCIM_TOKEN', () => {
     expect(server.byUserName('bulk1@acme.test')!.name.givenName).toBe('E');
     const row = await t.em().findOneOrFail(ScimSync, { userId: user.id });
     expect(row.state).toBe('synced');
+  });
+
+  it('tries a refused SCIM_TOKEN again after a restart, once', async () => {
+    const id = await accountId();
+    await query(
+      t.em(),
+      sql`update scim_connection set refused_at = now(), problem = 'refused' where account_id = ${id}`,
+    );
+    // The service as a restarted process builds it.
+    const restarted = new ScimService(t.roster.jobs, { url: server.url, token: server.token });
+    await restarted.applyEnvironment(t.em(), id);
+    expect((await t.em().findOneOrFail(ScimConnection, { account: id })).refusedAt).toBeNull();
+    await query(
+      t.em(),
+      sql`update scim_connection set refused_at = now(), problem = 'refused' where account_id = ${id}`,
+    );
+    await restarted.applyEnvironment(t.em(), id);
+    expect((await t.em().findOneOrFail(ScimConnection, { account: id })).refusedAt).not.toBeNull();
   });
 });

@@ -8,7 +8,8 @@ import { auditRefusal } from '../../audit/audit.service.ts';
 import type { Deps } from '../../feature.ts';
 import type { Actor } from '../../seats/seat.service.ts';
 import { parseConnection } from '../scim.service.ts';
-import { SCIM_ACTIONS, SCIM_VIEW, SYNC_QUEUED, scimModal } from './blocks.ts';
+import { SCIM_ACTIONS, SCIM_VIEW, SYNC_QUEUED } from './blocks.ts';
+import { scimModal } from './views.ts';
 
 const NOT_ADMIN = 'Only admins can manage SCIM provisioning.';
 
