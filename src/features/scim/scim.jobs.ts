@@ -67,7 +67,8 @@ export async function registerScimJobs(deps: Deps): Promise<() => Promise<void>>
         await new Promise((r) => setTimeout(r, Math.max(wait, 0)));
       }
     },
-    { policy: 'stately', retryLimit: 10, retryDelay: 5, localConcurrency: 2 },
+    // A drain of many people runs long; if it outlived its expiry, a second one would only share its work.
+    { policy: 'stately', retryLimit: 10, retryDelay: 5, localConcurrency: 2, expireInSeconds: 3600 },
   );
 
   await jobs.define<AccountJob>(SCIM_JOBS.wake, async ({ accountId }) => {
@@ -122,10 +123,13 @@ export async function registerScimJobs(deps: Deps): Promise<() => Promise<void>>
       // Anything a change left pending meanwhile.
       await kick(accountId);
     },
-    { retryLimit: 2, retryDelay: 30, expireInSeconds: 6 * 3600, localConcurrency: 1 },
+    // One queued and one running per account: a double click does not reconcile twice.
+    { policy: 'stately', retryLimit: 2, retryDelay: 30, expireInSeconds: 6 * 3600, localConcurrency: 1 },
   );
 
-  await jobs.define<{ untilAccount?: number }>(SCIM_JOBS.tick, async ({ untilAccount = 0 }) => {
+  // The schedule's jobs carry no data (null); the one sent at start carries how long to wait for an account.
+  await jobs.define<{ untilAccount?: number }>(SCIM_JOBS.tick, async (data) => {
+    const untilAccount = data?.untilAccount ?? 0;
     const em = orm.em.fork();
     const accounts = await query<{ id: string }>(em, sql`select id from account`);
     // On a first start the account is created once Slack answers: look again shortly, for a while.

@@ -102,7 +102,9 @@ export class ScimService {
           values (gen_random_uuid(), ${accountId}, ${this.env!.url}, null, true, 'SCIM_URL')
           on conflict (account_id) do nothing returning id`,
       );
-      if (inserted.length) await this.jobs.send(SCIM_JOBS.reconcile, { accountId }, { em: tx });
+      if (inserted.length) {
+        await this.jobs.send(SCIM_JOBS.reconcile, { accountId }, { em: tx, singletonKey: accountId });
+      }
     });
   }
 
@@ -138,7 +140,7 @@ export class ScimService {
       await this.jobs.send(
         SCIM_JOBS.reconcile,
         { accountId: account.id, requestedBy: actor.slackUserId },
-        { em: tx },
+        { em: tx, singletonKey: account.id },
       );
     });
   }
@@ -165,12 +167,20 @@ export class ScimService {
     });
   }
 
-  /** Queues a full reconciliation whose report goes to `requestedBy`; refused without a connection. */
-  async syncNow(em: EntityManager, account: IAccount, actor: Actor): Promise<void> {
+  /**
+   * Queues a full reconciliation whose report goes to the actor; false when one is already waiting to start
+   * (its report goes to whoever asked first). Refused without a connection.
+   */
+  async syncNow(em: EntityManager, account: IAccount, actor: Actor): Promise<boolean> {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can sync the SCIM service.');
     const connection = await this.connection(em, account.id);
     if (!connection) throw new DomainError('not_found', 'No SCIM service is connected.');
-    await this.jobs.send(SCIM_JOBS.reconcile, { accountId: account.id, requestedBy: actor.slackUserId });
+    const id = await this.jobs.send(
+      SCIM_JOBS.reconcile,
+      { accountId: account.id, requestedBy: actor.slackUserId },
+      { singletonKey: account.id },
+    );
+    return id !== null;
   }
 
   async status(em: EntityManager, accountId: string): Promise<ScimStatus> {

@@ -8,7 +8,7 @@ import { auditRefusal } from '../../audit/audit.service.ts';
 import type { Deps } from '../../feature.ts';
 import type { Actor } from '../../seats/seat.service.ts';
 import { parseConnection } from '../scim.service.ts';
-import { SCIM_ACTIONS, SCIM_VIEW, SYNC_QUEUED } from './blocks.ts';
+import { SCIM_ACTIONS, SCIM_VIEW, SYNC_QUEUED, SYNC_WAITING } from './blocks.ts';
 import { scimModal } from './views.ts';
 
 const NOT_ADMIN = 'Only admins can manage SCIM provisioning.';
@@ -100,8 +100,8 @@ export function registerScimActions(app: App, deps: Deps): void {
     await ack();
     const actor = await admin(context, body.user.id, 'sync now');
     const { em, account } = roster(context);
-    await scim.syncNow(em, account, actor);
-    if (body.view?.id) await refresh(client, context, body.view.id, SYNC_QUEUED);
+    const queued = await scim.syncNow(em, account, actor);
+    if (body.view?.id) await refresh(client, context, body.view.id, queued ? SYNC_QUEUED : SYNC_WAITING);
   });
 
   app.action<BlockButtonAction>(SCIM_ACTIONS.disconnect, async ({ ack, body, context, client }) => {

@@ -131,3 +131,5 @@ export function failuresMessage(baseUrl: string, failed: { name: string; error: 
 
 /** Confirmation that a Sync now is queued. */
 export const SYNC_QUEUED = 'Sync started: Roster sends you its progress and report by DM.';
+export const SYNC_WAITING =
+  'A sync is already waiting to start: its report goes to the admin who asked for it.';
