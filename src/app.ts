@@ -150,10 +150,11 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       slack: bulkSlack,
       router,
       csrf: new Csrf(config.slack.signingSecret, config.publicUrl),
-      ...buildServices({ orm, jobs, slack: bulkSlack, prompt: promptSlack, mailer }),
+      ...buildServices({ orm, jobs, slack: bulkSlack, prompt: promptSlack, mailer, scim: config.scim }),
     };
     for (const feature of opts.features ?? allFeatures) {
-      await feature.jobs?.(deps);
+      const stopFeature = await feature.jobs?.(deps);
+      if (stopFeature) cleanups.push([`${feature.name} jobs`, stopFeature]);
       feature.slack?.(app, deps);
       feature.web?.(router, deps);
     }

@@ -41,6 +41,8 @@ const schema = z
       .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
       .default('false')
       .transform((v) => v === 'true' || v === '1'),
+    SCIM_URL: z.url().optional(),
+    SCIM_TOKEN: z.string().min(1).optional(),
     BULK_JOBS: z
       .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
       .default('true')
@@ -49,6 +51,12 @@ const schema = z
   .superRefine((env, ctx) => {
     if (env.ROSTER_REQUIRE_DATABASE_URL && !env.DATABASE_URL) {
       ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required in this deployment' });
+    }
+    if (env.SCIM_URL && !env.SCIM_TOKEN) {
+      ctx.addIssue({ code: 'custom', path: ['SCIM_TOKEN'], message: 'is required with SCIM_URL' });
+    }
+    if (env.SCIM_TOKEN && !env.SCIM_URL) {
+      ctx.addIssue({ code: 'custom', path: ['SCIM_URL'], message: 'is required with SCIM_TOKEN' });
     }
   });
 
@@ -72,6 +80,8 @@ export type Config = {
    * the instances that do, so this one's event loop answers Slack alone.
    */
   bulkJobs?: boolean;
+  /** The SCIM 2.0 service set by the deployment (SCIM_URL, SCIM_TOKEN); Slack then shows it as managed. */
+  scim?: { url: string; token: string };
 };
 
 /** Every bad or missing setting, in one message a person can act on. */
@@ -137,6 +147,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: e.TRUST_PROXY,
     stopGraceSeconds: e.STOP_GRACE_SECONDS,
     bulkJobs: e.BULK_JOBS,
+    ...(e.SCIM_URL && e.SCIM_TOKEN ? { scim: { url: e.SCIM_URL, token: e.SCIM_TOKEN } } : {}),
   };
 }
 

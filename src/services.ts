@@ -10,6 +10,7 @@ import { JoinLinkService } from './features/join-links/join-link.service.ts';
 import { tellJoiner } from './features/join-links/tell-joiner.ts';
 import { PEOPLE_CHANGES, PeopleChanges } from './features/people/people.changes.ts';
 import { PersonService } from './features/people/person.service.ts';
+import { ScimService } from './features/scim/scim.service.ts';
 import { AdminDirectory } from './features/seats/admins.ts';
 import { SeatService } from './features/seats/seat.service.ts';
 import { SEAT_REQUEST_KINDS, type SeatRequestKind } from './features/seats/seat-request.entity.ts';
@@ -33,6 +34,8 @@ export function buildServices(infra: {
   /** For lookups a person may be waiting on (users.info on a mirror miss): never paced, never sleeps on a 429. */
   prompt?: WebClient;
   mailer: Mailer;
+  /** The SCIM service set by the deployment, if any (SCIM_URL, SCIM_TOKEN). */
+  scim?: { url: string; token: string };
 }): Services {
   const { orm, jobs, slack, mailer } = infra;
   const seats = new SeatService(jobs);
@@ -60,5 +63,6 @@ export function buildServices(infra: {
     csvImports: new CsvImportService({ orm, jobs, seats }),
     person: new PersonService(seats),
     settings: new SettingsService(seats),
+    scim: new ScimService(jobs, infra.scim),
   };
 }

@@ -5,6 +5,7 @@ import { CsvImport, CsvImportRow } from '../features/csv-import/csv-import.entit
 import { Invitation } from '../features/invites/invitation.entity.ts';
 import { JoinConfirmation, JoinLink } from '../features/join-links/join-link.entity.ts';
 import { User } from '../features/people/user.entity.ts';
+import { ScimConnection, ScimSync } from '../features/scim/scim.entity.ts';
 import { SeatRequest } from '../features/seats/seat-request.entity.ts';
 
 export const entities = [
@@ -20,4 +21,6 @@ export const entities = [
   CsvImport,
   CsvImportRow,
   AuditEvent,
+  ScimConnection,
+  ScimSync,
 ];

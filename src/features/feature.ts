@@ -14,6 +14,7 @@ import type { InviteService } from './invites/invite.service.ts';
 import type { JoinLinkService } from './join-links/join-link.service.ts';
 import type { PeopleChanges } from './people/people.changes.ts';
 import type { PersonService } from './people/person.service.ts';
+import type { ScimService } from './scim/scim.service.ts';
 import type { AdminDirectory } from './seats/admins.ts';
 import type { SeatService } from './seats/seat.service.ts';
 
@@ -29,6 +30,7 @@ export type Services = {
   person: PersonService;
   directory: DirectoryService;
   settings: SettingsService;
+  scim: ScimService;
 };
 
 /** What every feature is built from; made once in the composition root (src/app.ts). */
@@ -46,7 +48,8 @@ export type Deps = Services & {
 /** A capability of Roster and the surfaces it adds: Slack listeners, web routes, background jobs. */
 export type Feature = {
   name: string;
-  jobs?(deps: Deps): Promise<void>;
+  /** Defines the feature's jobs; may return a stop for what it keeps running (run when Roster stops). */
+  jobs?(deps: Deps): Promise<void | (() => Promise<void>)>;
   slack?(app: App, deps: Deps): void;
   web?(router: Router, deps: Deps): void;
 };

@@ -6,6 +6,7 @@ import { homeFeature } from './home/index.ts';
 import { invitesFeature } from './invites/index.ts';
 import { joinLinksFeature } from './join-links/index.ts';
 import { peopleFeature } from './people/index.ts';
+import { scimFeature } from './scim/index.ts';
 import { seatsFeature } from './seats/index.ts';
 
 /** Every feature of Roster, in the order their jobs, listeners and pages are registered. */
@@ -17,5 +18,6 @@ export const features: Feature[] = [
   joinLinksFeature,
   csvImportFeature,
   peopleFeature,
+  scimFeature,
   homeFeature,
 ];

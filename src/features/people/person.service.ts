@@ -9,6 +9,7 @@ import { AuditEvent, type IAuditEvent } from '../audit/audit-event.entity.ts';
 import { Contact, type IContact } from '../contacts/contact.entity.ts';
 import { optionalText } from '../contacts/contact.service.ts';
 import { Invitation } from '../invites/invitation.entity.ts';
+import { type PersonSyncState, personSyncState } from '../scim/scim.service.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
 import { permissionSetToGrant } from './grants.ts';
 import { findUserByEmail, lockUser } from './people.service.ts';
@@ -33,6 +34,8 @@ export type PersonCard = {
   contact: IContact | null;
   invitation: { expiresAt: Date; deliveryMethod: string | null | undefined } | null;
   history: IAuditEvent[];
+  /** Where they stand with the connected SCIM service; null without one. */
+  scim: PersonSyncState | null;
 };
 
 /**
@@ -82,6 +85,7 @@ export class PersonService {
       contact,
       invitation: pending ? { expiresAt: pending.expiresAt, deliveryMethod: pending.deliveryMethod } : null,
       history,
+      scim: await personSyncState(em, account.id, user.id),
     };
   }
 

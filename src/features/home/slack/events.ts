@@ -17,6 +17,10 @@ export function registerHomeEvents(app: App, deps: Deps): void {
       email: person?.email ?? undefined,
       isAdmin,
     });
-    await client.views.publish({ user_id: event.user, view: homeView(data, account, { isAdmin }, usage) });
+    const scim = isAdmin ? await deps.scim.status(em, account.id) : undefined;
+    await client.views.publish({
+      user_id: event.user,
+      view: homeView(data, account, { isAdmin }, usage, scim),
+    });
   });
 }

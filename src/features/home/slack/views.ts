@@ -12,6 +12,8 @@ import type { IAccount } from '../../accounts/account.entity.ts';
 import { loginEmail, ROLE_LABEL, STATUS_DESCRIPTION } from '../../people/labels.ts';
 import { PERSON_ACTIONS } from '../../people/slack/blocks.ts';
 import { displayName } from '../../people/user.entity.ts';
+import type { ScimStatus } from '../../scim/scim.service.ts';
+import { scimHomeBlocks } from '../../scim/slack/blocks.ts';
 import type { SeatUsage } from '../../seats/seat.service.ts';
 import { SETTINGS_ACTION } from '../../seats/slack/blocks.ts';
 import { type HomeData, INVITATIONS_SHOWN } from '../home.service.ts';
@@ -30,6 +32,7 @@ export function homeView(
   account: IAccount,
   viewer: { isAdmin: boolean },
   usage: SeatUsage,
+  scim?: ScimStatus,
 ): { type: 'home'; blocks: Block[] } {
   const { me, requests, invitations, links, imports } = data;
   const blocks: Block[] = [header('Roster')];
@@ -123,6 +126,7 @@ export function homeView(
         ].join('\n'),
       ),
     );
+    if (scim) blocks.push(...scimHomeBlocks(scim));
   }
   return { type: 'home' as const, blocks };
 }

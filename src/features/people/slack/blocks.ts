@@ -13,6 +13,7 @@ import {
 } from '../../../slack/blocks.ts';
 import type { IAuditEvent } from '../../audit/audit-event.entity.ts';
 import { INVITE_ACTIONS } from '../../invites/slack/blocks.ts';
+import { personSyncLine } from '../../scim/slack/blocks.ts';
 import { loginEmail, ROLE_LABEL, STATUS_EXPLAINED } from '../labels.ts';
 import type { PersonCard } from '../person.service.ts';
 import { displayName, type IUser, isPaidRole, SEAT_HOLDING_STATUSES } from '../user.entity.ts';
@@ -62,6 +63,7 @@ export function personCard(
           `*Invitation:* ${invitation.deliveryMethod === 'email' ? 'by email' : invitation.deliveryMethod === 'slack_dm' ? 'by Slack DM' : 'being delivered'}, expires ${slackDate(invitation.expiresAt)}`,
         ]
       : []),
+    ...(viewer.isAdmin ? [personSyncLine(card.scim)].filter((l) => l !== null) : []),
   ];
   const details = [
     user.title ? `*Title:* ${esc(user.title)}` : '',

@@ -1,0 +1,180 @@
+/** What went wrong with a call to the SCIM service, as Roster must react to it. */
+export type ScimFailure =
+  /** 401/403: the token is refused; nothing more can be sent until an admin connects again. */
+  | 'unauthorized'
+  /** 429: the service asks Roster to slow down for `retryAfterMs`. */
+  | 'rate_limited'
+  /** 5xx, a timeout or no answer: worth trying again later. */
+  | 'transient'
+  /** 409: a user with that userName already exists. */
+  | 'conflict'
+  /** 404: no such resource. */
+  | 'not_found'
+  /** 400 and other 4xx: the service refuses what was sent; trying again will not help. */
+  | 'rejected';
+
+/** A failed SCIM call: the kind of failure, the HTTP status (0 without an answer) and the service's own words. */
+export class ScimError extends Error {
+  readonly kind: ScimFailure;
+  readonly status: number;
+  readonly retryAfterMs?: number;
+  constructor(kind: ScimFailure, status: number, message: string, retryAfterMs?: number) {
+    super(message);
+    this.name = 'ScimError';
+    this.kind = kind;
+    this.status = status;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** A User resource as the service returns it; only what Roster reads is typed. */
+export type RemoteUser = {
+  id: string;
+  userName: string;
+  externalId?: string;
+  active?: boolean;
+  name?: { givenName?: string; familyName?: string; formatted?: string };
+  displayName?: string;
+  title?: string;
+  emails?: { value: string; primary?: boolean; type?: string }[];
+  phoneNumbers?: { value: string; primary?: boolean; type?: string }[];
+  roles?: { value: string; primary?: boolean }[];
+};
+
+export type PatchOperation = { op: 'add' | 'replace' | 'remove'; path?: string; value?: unknown };
+
+type ListResponse = {
+  totalResults?: number;
+  itemsPerPage?: number;
+  startIndex?: number;
+  Resources?: RemoteUser[];
+};
+
+const SCIM_JSON = 'application/scim+json';
+const DEFAULT_TIMEOUT_MS = 15_000;
+/** Used when a 429 carries no usable Retry-After. */
+const DEFAULT_RETRY_AFTER_MS = 30_000;
+
+/** The seconds (or HTTP date) of a Retry-After header, in milliseconds; undefined when absent or unreadable. */
+export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** A SCIM value must be quoted in a filter; `"` and `\` are escaped as in JSON strings (RFC 7644 3.4.2.2). */
+export function filterString(value: string): string {
+  return JSON.stringify(value);
+}
+
+/**
+ * A small SCIM 2.0 client for the Users endpoint, with a bearer token. Every failure is a {@link ScimError}
+ * saying how to react; the token never appears in an error.
+ */
+export class ScimClient {
+  readonly baseUrl: string;
+  private readonly token: string;
+  private readonly timeoutMs: number;
+
+  constructor(baseUrl: string, token: string, opts: { timeoutMs?: number } = {}) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.token = token;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  /** Checks the URL and the token: the service's configuration, or failing that one user of the list. */
+  async check(): Promise<void> {
+    try {
+      await this.call('GET', '/ServiceProviderConfig');
+    } catch (err) {
+      if (err instanceof ScimError && err.kind === 'not_found') {
+        await this.call('GET', '/Users?count=1');
+        return;
+      }
+      throw err;
+    }
+  }
+
+  async findByUserName(userName: string): Promise<RemoteUser | null> {
+    const filter = encodeURIComponent(`userName eq ${filterString(userName)}`);
+    const list = await this.call<ListResponse>('GET', `/Users?filter=${filter}`);
+    const wanted = userName.toLowerCase();
+    return list.Resources?.find((u) => u.userName?.toLowerCase() === wanted) ?? null;
+  }
+
+  /** One page of the Users list, from 1-based `startIndex`. */
+  async listUsers(startIndex: number, count: number): Promise<{ users: RemoteUser[]; total: number }> {
+    const list = await this.call<ListResponse>('GET', `/Users?startIndex=${startIndex}&count=${count}`);
+    const users = list.Resources ?? [];
+    return { users, total: list.totalResults ?? users.length };
+  }
+
+  async get(id: string): Promise<RemoteUser> {
+    return this.call<RemoteUser>('GET', `/Users/${encodeURIComponent(id)}`);
+  }
+
+  async create(user: Record<string, unknown>): Promise<RemoteUser> {
+    return this.call<RemoteUser>('POST', '/Users', user);
+  }
+
+  async patch(id: string, operations: PatchOperation[]): Promise<RemoteUser | undefined> {
+    return this.call<RemoteUser | undefined>('PATCH', `/Users/${encodeURIComponent(id)}`, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: operations,
+    });
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          accept: `${SCIM_JSON}, application/json`,
+          ...(body !== undefined ? { 'content-type': SCIM_JSON } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(this.timeoutMs),
+        redirect: 'error',
+      });
+    } catch (err) {
+      const e = err as Error;
+      const what =
+        e.name === 'TimeoutError'
+          ? `no answer within ${this.timeoutMs / 1000} s`
+          : ((e.cause as Error)?.message ?? e.message);
+      throw new ScimError('transient', 0, `${method} ${path.split('?')[0]}: ${what}`);
+    }
+    const text = await res.text();
+    if (res.ok) return (text ? JSON.parse(text) : undefined) as T;
+    const detail = errorDetail(text) ?? res.statusText;
+    const where = `${method} ${path.split('?')[0]} answered ${res.status}${detail ? `: ${detail}` : ''}`;
+    if (res.status === 401 || res.status === 403) throw new ScimError('unauthorized', res.status, where);
+    if (res.status === 429) {
+      throw new ScimError(
+        'rate_limited',
+        429,
+        where,
+        retryAfterMs(res.headers.get('retry-after')) ?? DEFAULT_RETRY_AFTER_MS,
+      );
+    }
+    if (res.status >= 500 || res.status === 408) {
+      throw new ScimError('transient', res.status, where, retryAfterMs(res.headers.get('retry-after')));
+    }
+    if (res.status === 409) throw new ScimError('conflict', 409, where);
+    if (res.status === 404) throw new ScimError('not_found', 404, where);
+    throw new ScimError('rejected', res.status, where);
+  }
+}
+
+/** The `detail` of a SCIM error response, cut short; undefined for anything else. */
+function errorDetail(text: string): string | undefined {
+  try {
+    const detail = (JSON.parse(text) as { detail?: unknown }).detail;
+    return typeof detail === 'string' ? detail.slice(0, 300) : undefined;
+  } catch {
+    return text ? text.slice(0, 200) : undefined;
+  }
+}

@@ -1,0 +1,198 @@
+import pg from 'pg';
+import { query, sql } from '../../db/sql.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { Account } from '../accounts/account.entity.ts';
+import { ProgressReporter } from '../csv-import/slack/progress.ts';
+import type { Deps } from '../feature.ts';
+import { ScimConnection } from './scim.entity.ts';
+import { reconcile } from './scim.reconcile.ts';
+import { SCIM_JOBS } from './scim.service.ts';
+import { drain } from './scim.sync.ts';
+import { failuresMessage, progressMessage, refusedMessage, reportMessage } from './slack/blocks.ts';
+
+type AccountJob = { accountId: string };
+type ReconcileJob = AccountJob & { requestedBy?: string };
+
+/** Pauses up to this long are waited out by the running sync rather than by a delayed job. */
+const SHORT_PAUSE_MS = 5000;
+
+/** The channel the triggers on `app_user` notify with an account id when they mark people pending. */
+export const SCIM_CHANNEL = 'roster_scim';
+
+/**
+ * SCIM provisioning's jobs: the per-account sync (woken by the triggers' notifications, by delayed wakes
+ * after a pause, and every minute as a safety net) and the full reconciliation. Returns the stop of the
+ * notification listener.
+ */
+export async function registerScimJobs(deps: Deps): Promise<() => Promise<void>> {
+  const { jobs, orm, slack, admins, scim, logger } = deps;
+  const log = logger.child({ feature: 'scim' });
+
+  const kick = (accountId: string) => jobs.send(SCIM_JOBS.sync, { accountId }, { singletonKey: accountId });
+
+  const tellAdmins = async (accountId: string, message: { text: string; blocks: unknown[] }) => {
+    const em = orm.em.fork();
+    const account = await em.findOneOrFail(Account, accountId);
+    for (const id of await admins.adminIds(em, account)) {
+      await slack.chat
+        .postMessage({ channel: id, ...(message as { text: string }) })
+        .catch((err) => log.warn({ err, admin: id }, 'could not tell an admin about SCIM provisioning'));
+    }
+  };
+
+  await jobs.define<AccountJob>(
+    SCIM_JOBS.sync,
+    async ({ accountId }) => {
+      for (;;) {
+        const em = orm.em.fork();
+        const connection = await em.findOne(ScimConnection, { account: accountId });
+        if (!connection) return;
+        const result = await drain(em, connection, scim.client(connection));
+        if (result.synced || result.failed.length) {
+          log.info({ accountId, synced: result.synced, failed: result.failed.length }, 'SCIM sync');
+        }
+        if (result.refused) {
+          log.warn({ accountId, problem: result.refused }, 'the SCIM service refused the token');
+          await tellAdmins(accountId, refusedMessage(connection.baseUrl, result.refused, connection.managed));
+        }
+        if (result.failed.length)
+          await tellAdmins(accountId, failuresMessage(connection.baseUrl, result.failed));
+        if (!result.wakeAt) return;
+        const wait = result.wakeAt.getTime() - Date.now();
+        // A short pause is waited out here; a longer one frees the worker until a wake job is due.
+        if (wait > SHORT_PAUSE_MS || jobs.stopping) {
+          await jobs.send(SCIM_JOBS.wake, { accountId }, { startAfter: result.wakeAt });
+          return;
+        }
+        await new Promise((r) => setTimeout(r, Math.max(wait, 0)));
+      }
+    },
+    // A drain of many people runs long; if it outlived its expiry, a second one would only share its work.
+    { policy: 'stately', retryLimit: 10, retryDelay: 5, localConcurrency: 2, expireInSeconds: 3600 },
+  );
+
+  await jobs.define<AccountJob>(SCIM_JOBS.wake, async ({ accountId }) => {
+    await kick(accountId);
+  });
+
+  await jobs.define<ReconcileJob>(
+    SCIM_JOBS.reconcile,
+    async ({ accountId, requestedBy }) => {
+      const em = orm.em.fork();
+      const connection = await em.findOne(ScimConnection, { account: accountId });
+      if (!connection) return;
+      const to = requestedBy
+        ? await slack.conversations.open({ users: requestedBy }).catch(() => null)
+        : null;
+      const channel = to?.channel?.id;
+      const first = channel
+        ? await slack.chat.postMessage({ channel, ...progressMessage(connection.baseUrl, 0, 0) })
+        : null;
+      const progress = new ProgressReporter(
+        async (done, total) => {
+          if (channel && first?.ts) {
+            await slack.chat.update({
+              channel,
+              ts: first.ts,
+              ...progressMessage(connection.baseUrl, done, total),
+            });
+          }
+        },
+        { logger: log },
+      );
+      progress.start();
+      let report: Awaited<ReturnType<typeof reconcile>>;
+      try {
+        report = await reconcile(em, connection, scim.client(connection), (done, total) =>
+          progress.set(done, total),
+        );
+      } finally {
+        await progress.stop();
+      }
+      log.info(
+        { accountId, created: report.created.count, updated: report.updated.count, stopped: report.stopped },
+        'SCIM reconciliation',
+      );
+      const message = reportMessage(connection.baseUrl, report);
+      if (channel && first?.ts) await slack.chat.update({ channel, ts: first.ts, ...message });
+      if (report.newlyRefused && report.stopped) {
+        await tellAdmins(accountId, refusedMessage(connection.baseUrl, report.stopped, connection.managed));
+      } else if (!requestedBy && report.failed.count) {
+        await tellAdmins(accountId, message);
+      }
+      // Anything a change left pending meanwhile.
+      await kick(accountId);
+    },
+    // One queued and one running per account: a double click does not reconcile twice.
+    { policy: 'stately', retryLimit: 2, retryDelay: 30, expireInSeconds: 6 * 3600, localConcurrency: 1 },
+  );
+
+  // The schedule's jobs carry no data (null); the one sent at start carries how long to wait for an account.
+  await jobs.define<{ untilAccount?: number }>(SCIM_JOBS.tick, async (data) => {
+    const untilAccount = data?.untilAccount ?? 0;
+    const em = orm.em.fork();
+    const accounts = await query<{ id: string }>(em, sql`select id from account`);
+    // On a first start the account is created once Slack answers: look again shortly, for a while.
+    if (!accounts.length && untilAccount > 0) {
+      await jobs.send(SCIM_JOBS.tick, { untilAccount: untilAccount - 1 }, { startAfter: 1 });
+    }
+    for (const { id } of accounts) await scim.applyEnvironment(em, id);
+    const due = await query<{ accountId: string }>(
+      em,
+      sql`select c.account_id as "accountId" from scim_connection c
+        where c.refused_at is null and (c.paused_until is null or c.paused_until <= now())
+          and exists (select 1 from scim_sync s where s.account_id = c.account_id and s.state = 'pending'
+            and s.next_attempt_at <= now() and (s.leased_until is null or s.leased_until < now()))`,
+    );
+    for (const { accountId } of due) await kick(accountId);
+  });
+  await jobs.boss.schedule(SCIM_JOBS.tick, '* * * * *');
+  // At once too: the environment's connection should not wait a minute after a start.
+  await jobs.send(SCIM_JOBS.tick, { untilAccount: scim.managed ? 120 : 0 });
+
+  return await listen(orm.config.get('clientUrl') as string, log, (accountId) => {
+    kick(accountId).catch((err) => log.warn({ err }, 'could not queue the SCIM sync'));
+  });
+}
+
+/**
+ * Listens for the triggers' notifications on a connection of its own, reconnecting after a loss (the
+ * minute's tick covers what arrives meanwhile). Returns its stop.
+ */
+async function listen(
+  url: string,
+  log: Logger,
+  onAccount: (accountId: string) => void,
+): Promise<() => Promise<void>> {
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  const connect = async () => {
+    const c = new pg.Client({ connectionString: url, application_name: 'roster-scim-listener' });
+    client = c;
+    c.on('notification', (msg) => {
+      if (msg.channel === SCIM_CHANNEL && msg.payload) onAccount(msg.payload);
+    });
+    c.on('error', (err) => {
+      if (!stopped) log.warn({ err }, 'the SCIM listener lost its connection; reconnecting');
+    });
+    c.on('end', () => {
+      if (stopped) return;
+      retry = setTimeout(() => void connect(), 5000);
+      retry.unref();
+    });
+    try {
+      await c.connect();
+      await c.query(`listen ${SCIM_CHANNEL}`);
+    } catch (err) {
+      if (!stopped) log.warn({ err }, 'the SCIM listener could not connect; trying again');
+      await c.end().catch(() => {});
+    }
+  };
+  await connect();
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    await client?.end().catch(() => {});
+  };
+}

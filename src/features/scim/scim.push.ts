@@ -1,0 +1,234 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { json, query, sql } from '../../db/sql.ts';
+import { displayName } from '../people/user.entity.ts';
+import { type RemoteUser, type ScimClient, ScimError } from './scim.client.ts';
+import {
+  changeKinds,
+  createBody,
+  desiredShape,
+  patchOperations,
+  remoteShape,
+  type Shape,
+  type SyncedUser,
+} from './scim.mapping.ts';
+
+/** A user's sync row claimed by this worker, with the user's synced columns as they are now. */
+export type Claimed = SyncedUser & {
+  remoteId: string | null;
+  version: number;
+  pushed: Shape | null;
+  attempts: number;
+};
+
+/** How one person's push ended. */
+export type Outcome =
+  | {
+      userId: string;
+      result: 'synced';
+      how: 'created' | 'linked' | 'updated' | 'unchanged';
+      kinds: ('details' | 'deactivated' | 'reactivated')[];
+      remoteId: string;
+      shape: Shape;
+    }
+  | { userId: string; result: 'skipped' }
+  | { userId: string; result: 'failed'; error: ScimError };
+
+/** How long a claim lasts: a worker that dies mid-push leaves the person to be taken again after this. */
+const LEASE = '5 minutes';
+/** After this many transient failures in a row, a person is marked failed and admins are told. */
+export const MAX_ATTEMPTS = 12;
+
+const CLAIMED_COLUMNS = sql`s.user_id as "id", s.remote_id as "remoteId", s.version, s.pushed, s.attempts,
+  u.email, u.first_name as "firstName", u.last_name as "lastName", u.title, u.phone, u.role, u.status,
+  u.login_missing as "loginMissing"`;
+
+/**
+ * Claims up to `limit` due pending people of the account, oldest change first. Rows locked or leased by
+ * another worker are skipped, so each person is pushed by one worker at a time, in the order of their changes.
+ */
+export function claimDue(em: EntityManager, accountId: string, limit: number): Promise<Claimed[]> {
+  return query<Claimed>(
+    em,
+    sql`update scim_sync s set leased_until = now() + ${LEASE}::interval
+      from app_user u
+      where u.id = s.user_id and s.user_id in (
+        select user_id from scim_sync
+        where account_id = ${accountId} and state = 'pending' and next_attempt_at <= now()
+          and (leased_until is null or leased_until < now())
+        order by next_attempt_at, user_id
+        limit ${limit}
+        for update skip locked)
+      returning ${CLAIMED_COLUMNS}`,
+  );
+}
+
+/** Claims these people whatever their state (for a full reconciliation), skipping those another worker holds. */
+export function claimUsers(em: EntityManager, accountId: string, userIds: string[]): Promise<Claimed[]> {
+  return query<Claimed>(
+    em,
+    sql`update scim_sync s set leased_until = now() + ${LEASE}::interval
+      from app_user u
+      where u.id = s.user_id and s.user_id in (
+        select user_id from scim_sync
+        where account_id = ${accountId} and user_id = any(${userIds}::uuid[])
+          and (leased_until is null or leased_until < now())
+        for update skip locked)
+      returning ${CLAIMED_COLUMNS}`,
+  );
+}
+
+/**
+ * Makes the service hold what Roster holds for one person. `known` is the person's user in the service
+ * when the caller has just listed it (null: not there), or undefined to look it up.
+ */
+export async function pushOne(client: ScimClient, row: Claimed, known?: RemoteUser | null): Promise<Outcome> {
+  if (row.loginMissing) return { userId: row.id, result: 'skipped' };
+  const desired = desiredShape(row);
+  let remoteId = row.remoteId;
+  let current: Shape | null = null;
+  let how: 'linked' | undefined;
+  if (known !== undefined) {
+    remoteId = known?.id ?? null;
+    current = known ? remoteShape(known) : null;
+    if (known && known.id !== row.remoteId) how = 'linked';
+  } else if (remoteId) {
+    current = row.pushed;
+    if (!current) {
+      const remote = await client.get(remoteId).catch(gone);
+      remoteId = remote?.id ?? null;
+      current = remote ? remoteShape(remote) : null;
+    }
+  }
+  if (!remoteId) {
+    // A listing that just said "not there" needs no lookup.
+    const found = known === undefined ? await client.findByUserName(desired.userName) : null;
+    if (!found) {
+      try {
+        const created = await client.create(createBody(row.id, desired));
+        return {
+          userId: row.id,
+          result: 'synced',
+          how: 'created',
+          kinds: [],
+          remoteId: created.id,
+          shape: desired,
+        };
+      } catch (err) {
+        if (!(err instanceof ScimError && err.kind === 'conflict')) throw err;
+      }
+    }
+    // Created meanwhile by someone else, or refused as a duplicate: link to the one that exists.
+    const existing = found ?? (await client.findByUserName(desired.userName));
+    if (!existing) {
+      throw new ScimError(
+        'rejected',
+        409,
+        `the service says ${desired.userName} exists but does not list it`,
+      );
+    }
+    remoteId = existing.id;
+    current = remoteShape(existing);
+    how = 'linked';
+  }
+  const ops = patchOperations(current ?? desired, desired);
+  if (ops.length) {
+    try {
+      await client.patch(remoteId, ops);
+    } catch (err) {
+      // Deleted in the service behind Roster's back: create it again.
+      if (err instanceof ScimError && err.kind === 'not_found' && known === undefined) {
+        return pushOne(client, { ...row, remoteId: null, pushed: null }, null);
+      }
+      throw err;
+    }
+  }
+  return {
+    userId: row.id,
+    result: 'synced',
+    how: how ?? (ops.length ? 'updated' : 'unchanged'),
+    kinds: current ? changeKinds(current, desired) : [],
+    remoteId,
+    shape: desired,
+  };
+}
+
+function gone(err: unknown): null {
+  if (err instanceof ScimError && err.kind === 'not_found') return null;
+  throw err;
+}
+
+/** A person's push that failed in a way that is the person's (a refused value), not the service's. */
+export function personal(error: ScimError): boolean {
+  return error.kind === 'rejected' || error.kind === 'conflict' || error.kind === 'not_found';
+}
+
+/**
+ * Records outcomes in one statement. A person whose row changed while being pushed (the version moved)
+ * stays pending, to be pushed again with the newer values. Transient failures back off per person and
+ * become `failed` after {@link MAX_ATTEMPTS}; `release`d people are handed back untouched.
+ */
+export async function recordOutcomes(
+  em: EntityManager,
+  rows: Claimed[],
+  outcomes: Outcome[],
+  release: string[] = [],
+): Promise<void> {
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const records = outcomes.map((o) => {
+    const row = byId.get(o.userId)!;
+    if (o.result === 'synced') {
+      return {
+        user_id: o.userId,
+        version: row.version,
+        state: 'synced',
+        remote_id: o.remoteId,
+        pushed: o.shape,
+      };
+    }
+    if (o.result === 'skipped') return { user_id: o.userId, version: row.version, state: 'skipped' };
+    if (personal(o.error)) {
+      return { user_id: o.userId, version: row.version, state: 'failed', error: o.error.message };
+    }
+    // The service's state, not the person's: they wait for the connection's pause, with no attempt counted.
+    if (o.error.kind === 'rate_limited' || o.error.kind === 'unauthorized') {
+      return { user_id: o.userId, version: row.version, state: 'release' };
+    }
+    const attempts = row.attempts + 1;
+    return {
+      user_id: o.userId,
+      version: row.version,
+      state: attempts >= MAX_ATTEMPTS ? 'failed' : 'retry',
+      error: o.error.message,
+      attempts,
+      delay_s: Math.min(2 ** (attempts - 1), 1800),
+    };
+  });
+  for (const id of release) records.push({ user_id: id, version: byId.get(id)!.version, state: 'release' });
+  if (!records.length) return;
+  await query(
+    em,
+    sql`update scim_sync s set
+        state = case
+          when r.state in ('retry', 'release') then s.state
+          when s.version <> r.version then 'pending'
+          else r.state end,
+        remote_id = case when r.state = 'synced' then r.remote_id else s.remote_id end,
+        pushed = case when r.state = 'synced' then r.pushed else s.pushed end,
+        last_synced_at = case when r.state = 'synced' then now() else s.last_synced_at end,
+        last_error = case when r.state in ('synced', 'skipped') then null when r.state = 'release' then s.last_error else r.error end,
+        attempts = case when r.state = 'retry' then r.attempts when r.state = 'release' then s.attempts else 0 end,
+        next_attempt_at = case
+          when r.state = 'retry' and s.version = r.version then now() + make_interval(secs => r.delay_s)
+          else s.next_attempt_at end,
+        leased_until = null,
+        updated_at = now()
+      from jsonb_to_recordset(${json(records)}::jsonb)
+        as r(user_id uuid, version int, state text, remote_id text, pushed jsonb, error text, attempts int, delay_s int)
+      where s.user_id = r.user_id`,
+  );
+}
+
+/** A person as a report names them. */
+export function nameOf(row: Claimed): string {
+  return displayName(row);
+}

@@ -1,0 +1,155 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { query, sql } from '../../db/sql.ts';
+import type { RemoteUser, ScimClient } from './scim.client.ts';
+import { ScimError } from './scim.client.ts';
+import type { IScimConnection } from './scim.entity.ts';
+import {
+  type Claimed,
+  claimDue,
+  MAX_ATTEMPTS,
+  nameOf,
+  type Outcome,
+  personal,
+  pushOne,
+  recordOutcomes,
+} from './scim.push.ts';
+
+/** People pushed at once: calls in flight to the service, each for a different person. */
+export const CONCURRENCY = 8;
+const CLAIM_SIZE = 40;
+/** The longest pause after consecutive 5xx or timeouts; a 429's Retry-After is honoured whatever its length. */
+const MAX_BACKOFF_S = 300;
+
+/** What a run of pushes came to: problems are for the admins, `wakeAt` is when to try again. */
+export type RunResult = {
+  synced: number;
+  /** People the service refused (400, unresolvable 409) or that failed too often: told to admins. */
+  failed: { name: string; error: string }[];
+  /** The service refused the token just now (told once). */
+  refused?: string;
+  wakeAt?: Date;
+};
+
+/** A batch's stop: why the service should not be called again now. */
+export type Stop = { error: ScimError; kind: 'unauthorized' | 'rate_limited' | 'transient' };
+
+/**
+ * Pushes `rows` with {@link CONCURRENCY} calls in flight. Stops early (leaving the rest unpushed) when the
+ * service refuses the token, asks to slow down or fails: the caller hands those people back.
+ */
+export async function pushBatch(
+  client: ScimClient,
+  rows: Claimed[],
+  known?: (row: Claimed) => RemoteUser | null | undefined,
+): Promise<{ outcomes: Outcome[]; untouched: string[]; stop?: Stop }> {
+  const outcomes: Outcome[] = [];
+  let stop: Stop | undefined;
+  let next = 0;
+  const worker = async () => {
+    while (!stop && next < rows.length) {
+      const row = rows[next++]!;
+      try {
+        outcomes.push(await pushOne(client, row, known?.(row)));
+      } catch (err) {
+        if (!(err instanceof ScimError)) throw err;
+        outcomes.push({ userId: row.id, result: 'failed', error: err });
+        if (!personal(err)) stop ??= { error: err, kind: err.kind as Stop['kind'] };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, rows.length) }, worker));
+  const done = new Set(outcomes.map((o) => o.userId));
+  return { outcomes, untouched: rows.filter((r) => !done.has(r.id)).map((r) => r.id), stop };
+}
+
+/**
+ * Reacts to a stop at the connection: a refused token stops syncing until an admin connects again (true
+ * when this is news), a 429 pauses for its Retry-After, a 5xx or timeout backs off, doubling each time.
+ * Returns when the service may be called again.
+ */
+export async function applyStop(
+  em: EntityManager,
+  connection: IScimConnection,
+  stop: Stop,
+): Promise<{ newlyRefused: boolean; wakeAt?: Date }> {
+  if (stop.kind === 'unauthorized') {
+    const marked = await query(
+      em,
+      sql`update scim_connection set refused_at = now(), problem = ${stop.error.message}, updated_at = now()
+        where id = ${connection.id} and refused_at is null returning id`,
+    );
+    return { newlyRefused: marked.length > 0 };
+  }
+  const [row] = await query<{ pausedUntil: Date }>(
+    em,
+    stop.kind === 'rate_limited'
+      ? sql`update scim_connection set paused_until = now() + make_interval(secs => ${(stop.error.retryAfterMs ?? 0) / 1000}),
+          updated_at = now() where id = ${connection.id} returning paused_until as "pausedUntil"`
+      : sql`update scim_connection set failures = failures + 1,
+          paused_until = now() + make_interval(secs => greatest(${(stop.error.retryAfterMs ?? 0) / 1000},
+            least(power(2, failures)::int, ${MAX_BACKOFF_S}))),
+          updated_at = now() where id = ${connection.id} returning paused_until as "pausedUntil"`,
+  );
+  return { newlyRefused: false, wakeAt: row ? new Date(row.pausedUntil) : undefined };
+}
+
+/** The service answered well: the backoff starts over. */
+export async function clearBackoff(em: EntityManager, connection: IScimConnection): Promise<void> {
+  await query(
+    em,
+    sql`update scim_connection set failures = 0, paused_until = null where id = ${connection.id} and failures > 0`,
+  );
+}
+
+/**
+ * Pushes every due pending person of the account, oldest change first, until none is left or the service
+ * says to stop. Each person is claimed before their push and recorded after it, so several workers share
+ * the work without pushing one person twice at once.
+ */
+export async function drain(
+  em: EntityManager,
+  connection: IScimConnection,
+  client: ScimClient,
+): Promise<RunResult> {
+  const result: RunResult = { synced: 0, failed: [] };
+  if (connection.refusedAt) return result;
+  if (connection.pausedUntil && connection.pausedUntil > new Date()) {
+    return { ...result, wakeAt: connection.pausedUntil };
+  }
+  const accountId = connection.account.id;
+  for (;;) {
+    const rows = await claimDue(em, accountId, CLAIM_SIZE);
+    if (!rows.length) break;
+    const { outcomes, untouched, stop } = await pushBatch(client, rows);
+    await recordOutcomes(em, rows, outcomes, untouched);
+    collect(result, rows, outcomes);
+    if (stop) {
+      const { newlyRefused, wakeAt } = await applyStop(em, connection, stop);
+      if (newlyRefused) result.refused = stop.error.message;
+      result.wakeAt = wakeAt;
+      return result;
+    }
+    if (result.synced) await clearBackoff(em, connection);
+  }
+  // People backing off after a transient failure: wake when the first is due.
+  const [next] = await query<{ at: Date | null }>(
+    em,
+    sql`select min(next_attempt_at) as at from scim_sync
+      where account_id = ${accountId} and state = 'pending' and next_attempt_at > now()`,
+  );
+  if (next?.at) result.wakeAt = new Date(next.at);
+  return result;
+}
+
+/** Adds a batch's outcomes to the run's counts; people who are now `failed` are named. */
+export function collect(result: RunResult, rows: Claimed[], outcomes: Outcome[]): void {
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  for (const o of outcomes) {
+    if (o.result === 'synced') result.synced++;
+    if (o.result !== 'failed') continue;
+    const row = byId.get(o.userId)!;
+    if (personal(o.error) || row.attempts + 1 >= MAX_ATTEMPTS) {
+      result.failed.push({ name: nameOf(row), error: o.error.message });
+    }
+  }
+}

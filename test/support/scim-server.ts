@@ -1,0 +1,231 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import express from 'express';
+import SCIMMY from 'scimmy';
+import SCIMMYRouters from 'scimmy-routers';
+
+/** A user as the server stores it: what SCIM clients sent, plus its id. */
+export type StoredUser = Record<string, any> & { id: string; userName: string };
+
+/** A fault the server answers with instead of doing the call, for the next `times` matching calls. */
+type Fault = {
+  status: number;
+  times: number;
+  retryAfter?: number;
+  delayMs?: number;
+  when: (req: express.Request) => boolean;
+};
+
+export type ScimServer = {
+  /** The base URL Roster is given, ending in /scim/v2. */
+  url: string;
+  token: string;
+  /** The users, by id: read to check what Roster did, or changed to simulate changes behind its back. */
+  users: Map<string, StoredUser>;
+  /** Every call that reached the server (faults included), in order. */
+  calls: { method: string; path: string; query: string; at: number; status?: number }[];
+  /** The next `times` matching calls get `status` (429 with Retry-After `retryAfter` seconds). */
+  fail(
+    status: number,
+    opts?: { times?: number; retryAfter?: number; when?: (req: express.Request) => boolean },
+  ): void;
+  /** The next `times` matching calls answer only after `delayMs`. */
+  slow(delayMs: number, opts?: { times?: number; when?: (req: express.Request) => boolean }): void;
+  /** Refuses users for which `rule` returns a reason, with 400 invalidValue (a schema rule of the product). */
+  rejectWhen(rule: ((user: Record<string, any>) => string | undefined) | undefined): void;
+  byUserName(userName: string): StoredUser | undefined;
+  /** Adds a user directly, as the product's own admins would. */
+  add(user: Omit<StoredUser, 'id'>): StoredUser;
+  /** Deletes a user directly, behind the client's back. */
+  remove(id: string): void;
+  reset(): void;
+  close(): Promise<void>;
+};
+
+let active:
+  | {
+      users: Map<string, StoredUser>;
+      byName: Map<string, string>;
+      reject?: (user: Record<string, any>) => string | undefined;
+    }
+  | undefined;
+let declared = false;
+
+const clean = (value: unknown) => JSON.parse(JSON.stringify(value));
+const ERROR_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:Error';
+
+/** Declares the User resource once per process (SCIMMY keeps its declarations globally). */
+function declare(): void {
+  if (declared) return;
+  declared = true;
+  SCIMMY.Config.set({ patch: true, filter: 1000, sort: false, bulk: false });
+  SCIMMY.Resources.declare(SCIMMY.Resources.User)
+    .ingress(async (resource: any, instance: any) => {
+      const store = active!;
+      const data = clean(instance);
+      delete data.meta;
+      const userName = String(data.userName ?? '').toLowerCase();
+      const reason = store.reject?.(data);
+      if (reason) throw new SCIMMY.Types.Error(400, 'invalidValue', reason);
+      const holder = store.byName.get(userName);
+      if (holder && holder !== resource.id) {
+        throw new SCIMMY.Types.Error(409, 'uniqueness', `userName ${userName} is already taken`);
+      }
+      if (resource.id) {
+        const existing = store.users.get(resource.id);
+        if (!existing) throw new SCIMMY.Types.Error(404, null as any, `Resource ${resource.id} not found`);
+        store.byName.delete(existing.userName.toLowerCase());
+      }
+      const id = resource.id ?? randomUUID();
+      const now = new Date().toISOString();
+      const user = { ...data, id, meta: { resourceType: 'User', created: now, lastModified: now } };
+      store.users.set(id, user);
+      store.byName.set(userName, id);
+      return user;
+    })
+    .egress(async (resource: any, req: express.Request) => {
+      const store = active!;
+      if (resource.id) {
+        const user = store.users.get(resource.id);
+        if (!user) throw new SCIMMY.Types.Error(404, null as any, `Resource ${resource.id} not found`);
+        return user;
+      }
+      const filter = typeof req.query.filter === 'string' ? req.query.filter : undefined;
+      const exact = filter?.match(/^userName eq "((?:[^"\\]|\\.)*)"$/i);
+      let list: StoredUser[];
+      if (exact) {
+        const id = store.byName.get(JSON.parse(`"${exact[1]}"`).toLowerCase());
+        list = id ? [store.users.get(id)!] : [];
+      } else {
+        list = [...store.users.values()];
+        if (resource.filter) list = resource.filter.match(list);
+      }
+      // Only the page is handed back (SCIMMY would otherwise format every user for each page).
+      const constraints = resource.constraints ?? {};
+      const start = Math.max(1, Number(constraints.startIndex ?? 1));
+      const count = Math.max(0, Number(constraints.count ?? 20));
+      if (resource.constraints) resource.constraints.totalResults = list.length;
+      return list.slice(start - 1, start - 1 + count);
+    })
+    .degress(async (resource: any) => {
+      const store = active!;
+      const user = store.users.get(resource.id);
+      if (!user) throw new SCIMMY.Types.Error(404, null as any, `Resource ${resource.id} not found`);
+      store.users.delete(resource.id);
+      store.byName.delete(user.userName.toLowerCase());
+    });
+}
+
+/**
+ * A real SCIM 2.0 service (SCIMMY behind its Express routers) on 127.0.0.1, with an in-memory store, bearer
+ * token auth and unique userNames, plus knobs for the failures a client must survive: 429 with Retry-After,
+ * 5xx, slow answers, and refusals of chosen users. One per process at a time (SCIMMY's declarations are global).
+ */
+export async function startScimServer(opts: { token?: string } = {}): Promise<ScimServer> {
+  declare();
+  const token = opts.token ?? `scim-token-${randomUUID()}`;
+  const users = new Map<string, StoredUser>();
+  const byName = new Map<string, string>();
+  active = { users, byName };
+  const faults: Fault[] = [];
+  const calls: ScimServer['calls'] = [];
+
+  const app = express();
+  // Express 5 parses `req.query` afresh on every read, so the routers' cast of startIndex and count to
+  // numbers would be lost (and every page would be SCIMMY's default 20): keep one parsed, writable copy.
+  app.use((req, _res, next) => {
+    Object.defineProperty(req, 'query', { value: { ...req.query }, writable: true, enumerable: true });
+    next();
+  });
+  app.use('/scim/v2', (req, res, next) => {
+    const call: ScimServer['calls'][number] = {
+      method: req.method,
+      path: req.path,
+      query: req.url.split('?')[1] ?? '',
+      at: Date.now(),
+    };
+    calls.push(call);
+    res.on('finish', () => {
+      call.status = res.statusCode;
+    });
+    const fault = faults.find((f) => f.times > 0 && f.when(req));
+    if (!fault) return next();
+    fault.times--;
+    if (fault.delayMs !== undefined) {
+      setTimeout(next, fault.delayMs);
+      return;
+    }
+    if (fault.retryAfter !== undefined) res.set('Retry-After', String(fault.retryAfter));
+    res
+      .status(fault.status)
+      .type('application/scim+json')
+      .send({
+        schemas: [ERROR_SCHEMA],
+        status: String(fault.status),
+        detail: `fault injected by the test (${fault.status})`,
+      });
+  });
+  app.use(
+    '/scim/v2',
+    new SCIMMYRouters({
+      type: 'bearer',
+      docUri: 'https://example.test/scim',
+      handler: (req: express.Request) => {
+        if (req.header('authorization') !== `Bearer ${token}`) throw new Error('Bearer token refused');
+        return 'roster';
+      },
+      context: (req: express.Request) => req,
+    }),
+  );
+  const server: Server = await new Promise((ok) => {
+    const s = app.listen(0, '127.0.0.1', () => ok(s));
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const always = () => true;
+
+  return {
+    url: `http://127.0.0.1:${port}/scim/v2`,
+    token,
+    users,
+    calls,
+    fail(status, o = {}) {
+      faults.push({ status, times: o.times ?? 1, retryAfter: o.retryAfter, when: o.when ?? always });
+    },
+    slow(delayMs, o = {}) {
+      faults.push({ status: 0, times: o.times ?? 1, delayMs, when: o.when ?? always });
+    },
+    rejectWhen(rule) {
+      active!.reject = rule;
+    },
+    byUserName(userName) {
+      const id = byName.get(userName.toLowerCase());
+      return id ? users.get(id) : undefined;
+    },
+    add(user) {
+      const id = randomUUID();
+      const stored = { ...user, id } as StoredUser;
+      users.set(id, stored);
+      byName.set(user.userName.toLowerCase(), id);
+      return stored;
+    },
+    remove(id) {
+      const user = users.get(id);
+      if (!user) return;
+      users.delete(id);
+      byName.delete(user.userName.toLowerCase());
+    },
+    reset() {
+      users.clear();
+      byName.clear();
+      faults.length = 0;
+      calls.length = 0;
+      active!.reject = undefined;
+    },
+    close: () =>
+      new Promise<void>((ok) => {
+        server.closeAllConnections();
+        server.close(() => ok());
+      }),
+  };
+}
