@@ -15,6 +15,7 @@ import { DIRECTORY_JOBS } from './features/directory/index.ts';
 import type { Deps, Feature } from './features/feature.ts';
 import { features as allFeatures } from './features/index.ts';
 import { INVITE_JOBS } from './features/invites/invitation.service.ts';
+import { SCIM_JOBS } from './features/scim/scim.service.ts';
 import { buildServices } from './services.ts';
 import { JobQueue } from './shared/jobs.ts';
 import { createLogger, type Logger, scrub } from './shared/logger.ts';
@@ -57,7 +58,14 @@ export type Roster = {
 };
 
 /** The jobs that take long or come by the thousand: an instance with BULK_JOBS=false leaves them to others. */
-const BULK_QUEUES = [CSV_JOBS.preview, CSV_JOBS.run, INVITE_JOBS.deliver, DIRECTORY_JOBS.sync];
+const BULK_QUEUES = [
+  CSV_JOBS.preview,
+  CSV_JOBS.run,
+  INVITE_JOBS.deliver,
+  DIRECTORY_JOBS.sync,
+  SCIM_JOBS.sync,
+  SCIM_JOBS.reconcile,
+];
 
 /**
  * A bulk call that fails on the network is tried again a few times within seconds; beyond that the job
