@@ -1,0 +1,26 @@
+import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { baseProperties } from '../../db/base.ts';
+import { Account } from '../accounts/account.entity.ts';
+
+/**
+ * A read token for the API, created by an admin in Slack or set by the deployment (API_TOKEN). Only the
+ * SHA-256 hash of the token is stored; `hint` is its recognisable start, shown in lists.
+ */
+export const ApiToken = defineEntity({
+  name: 'ApiToken',
+  tableName: 'api_token',
+  properties: {
+    ...baseProperties,
+    account: () => p.manyToOne(Account).ref(),
+    name: p.string(),
+    tokenHash: p.string().unique(),
+    hint: p.string(),
+    /** Set by the deployment's API_TOKEN: shown in Slack, revoked only by changing the environment. */
+    managed: p.boolean().default(false),
+    createdBy: p.string(),
+    lastUsedAt: p.datetime().nullable(),
+    revokedAt: p.datetime().nullable(),
+    revokedBy: p.string().nullable(),
+  },
+});
+export type IApiToken = InferEntity<typeof ApiToken>;
