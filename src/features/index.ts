@@ -1,3 +1,4 @@
+import { apiFeature } from './api/index.ts';
 import { contactsFeature } from './contacts/index.ts';
 import { csvImportFeature } from './csv-import/index.ts';
 import { directoryFeature } from './directory/index.ts';
@@ -18,4 +19,5 @@ export const features: Feature[] = [
   csvImportFeature,
   peopleFeature,
   homeFeature,
+  apiFeature,
 ];
