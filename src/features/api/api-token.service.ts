@@ -4,7 +4,7 @@ import { type EntityManager, UniqueConstraintViolationException } from '@mikro-o
 import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import { hashToken } from '../../shared/ids.ts';
-import type { IAccount } from '../accounts/account.entity.ts';
+import { Account, type IAccount } from '../accounts/account.entity.ts';
 import { audit, auditRefusal } from '../audit/audit.service.ts';
 import type { Actor } from '../seats/seat.service.ts';
 import { ApiToken, type IApiToken } from './api-token.entity.ts';
@@ -41,7 +41,7 @@ export class ApiTokenService {
   async list(em: EntityManager, account: IAccount): Promise<IApiToken[]> {
     return em.find(
       ApiToken,
-      { account, revokedAt: null },
+      { account: account.id, revokedAt: null },
       { orderBy: { managed: 'desc', createdAt: 'asc' }, refresh: true },
     );
   }
@@ -69,7 +69,7 @@ export class ApiTokenService {
       const row = await em.transactional(async (tx) => {
         // One creation at a time per account, so two at once cannot both pass the count.
         await query(tx, sql`select id from account where id = ${account.id} for no key update`);
-        const active = await tx.count(ApiToken, { account, revokedAt: null });
+        const active = await tx.count(ApiToken, { account: account.id, revokedAt: null });
         if (active >= MAX_TOKENS) {
           throw new DomainError(
             'not_allowed',
@@ -78,14 +78,14 @@ export class ApiTokenService {
           );
         }
         const created = tx.create(ApiToken, {
-          account,
+          account: tx.getReference(Account, account.id),
           name,
           tokenHash: hash,
           hint,
           createdBy: actor.slackUserId,
         });
         audit(tx, {
-          account,
+          account: tx.getReference(Account, account.id),
           actor: actor.slackUserId,
           action: 'api_token.created',
           subjectType: 'api_token',
@@ -133,7 +133,7 @@ export class ApiTokenService {
       row.revokedAt = new Date();
       row.revokedBy = actor.slackUserId;
       audit(tx, {
-        account,
+        account: tx.getReference(Account, account.id),
         actor: actor.slackUserId,
         action: 'api_token.revoked',
         subjectType: 'api_token',
@@ -181,7 +181,7 @@ export class ApiTokenService {
       );
       for (const r of retired) {
         audit(tx, {
-          account,
+          account: tx.getReference(Account, account.id),
           actor: DEPLOYMENT,
           action: 'api_token.revoked',
           subjectType: 'api_token',
@@ -202,7 +202,7 @@ export class ApiTokenService {
       );
       if (row) {
         audit(tx, {
-          account,
+          account: tx.getReference(Account, account.id),
           actor: DEPLOYMENT,
           action: 'api_token.created',
           subjectType: 'api_token',

@@ -24,7 +24,9 @@ const after = (alias: string, position: Position | null, idType: 'uuid' | 'bigin
     ? sql`(${sql.raw(`${alias}.change_xid, ${alias}.id`)}) > (${position.xid}::xid8, ${position.id}::${sql.raw(idType)})`
     : sql`true`;
 
-const iso = (value: Date | null): string | null => (value ? value.toISOString() : null);
+/** A timestamp column as ISO 8601 in UTC, to the microsecond Postgres keeps (so updated_since can take it back exactly). */
+const iso = (column: string) =>
+  `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as ${column.split('.').at(-1)}`;
 
 async function pageOf<R extends { change_xid: string; id: string | number }, T>(
   em: EntityManager,
@@ -55,15 +57,15 @@ type PersonRow = {
   permission_set: string | null;
   slack_user_id: string | null;
   login_missing: boolean;
-  deactivated_at: Date | null;
-  created_at: Date;
-  updated_at: Date;
+  deactivated_at: string | null;
+  created_at: string;
+  updated_at: string;
   change_xid: string;
 };
 
 const PERSON_COLUMNS = sql.raw(`u.id, u.email, u.first_name, u.last_name, u.title, u.phone, u.role, u.status,
-  ps.name as permission_set, u.slack_user_id, u.login_missing, u.deactivated_at, u.created_at, u.updated_at,
-  u.change_xid::text as change_xid`);
+  ps.name as permission_set, u.slack_user_id, u.login_missing, ${iso('u.deactivated_at')}, ${iso('u.created_at')},
+  ${iso('u.updated_at')}, u.change_xid::text as change_xid`);
 
 function person(row: PersonRow): PersonOut {
   return {
@@ -79,9 +81,9 @@ function person(row: PersonRow): PersonOut {
     permission_set: row.permission_set,
     slack_user_id: row.slack_user_id,
     login_missing: row.login_missing,
-    deactivated_at: iso(row.deactivated_at),
-    created_at: iso(row.created_at)!,
-    updated_at: iso(row.updated_at)!,
+    deactivated_at: row.deactivated_at,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
   };
 }
 
@@ -133,8 +135,8 @@ type ContactRow = {
   title: string | null;
   notes: string | null;
   user_id: string | null;
-  created_at: Date;
-  updated_at: Date;
+  created_at: string;
+  updated_at: string;
   change_xid: string;
 };
 
@@ -158,8 +160,8 @@ export function listContacts(
   ];
   return pageOf<ContactRow, ContactOut>(
     em,
-    sql`select c.id, c.name, c.email, c.phone, c.company, c.title, c.notes, c.user_id, c.created_at,
-        c.updated_at, c.change_xid::text as change_xid
+    sql`select c.id, c.name, c.email, c.phone, c.company, c.title, c.notes, c.user_id,
+        ${sql.raw(iso('c.created_at'))}, ${sql.raw(iso('c.updated_at'))}, c.change_xid::text as change_xid
       from contact c where ${sql.join(where, ' and ')} order by c.change_xid, c.id limit ${limit + 1}`,
     limit,
     (row) => ({
@@ -172,8 +174,8 @@ export function listContacts(
       notes: row.notes,
       status: row.user_id ? 'converted' : 'contact',
       person_id: row.user_id,
-      created_at: iso(row.created_at)!,
-      updated_at: iso(row.updated_at)!,
+      created_at: row.created_at,
+      updated_at: row.updated_at,
     }),
   );
 }
@@ -186,7 +188,7 @@ type AuditRow = {
   subject_id: string | null;
   surface: AuditEventOut['surface'];
   data: Record<string, unknown>;
-  created_at: Date;
+  created_at: string;
   change_xid: string;
 };
 
@@ -206,8 +208,8 @@ export function listAuditEvents(
   ];
   return pageOf<AuditRow, AuditEventOut>(
     em,
-    sql`select e.id, e.action, e.actor, e.subject_type, e.subject_id, e.surface, e.data, e.created_at,
-        e.change_xid::text as change_xid
+    sql`select e.id, e.action, e.actor, e.subject_type, e.subject_id, e.surface, e.data,
+        ${sql.raw(iso('e.created_at'))}, e.change_xid::text as change_xid
       from audit_event e where ${sql.join(where, ' and ')} order by e.change_xid, e.id limit ${limit + 1}`,
     limit,
     (row) => ({
@@ -218,7 +220,7 @@ export function listAuditEvents(
       subject_id: row.subject_id,
       surface: row.surface,
       data: row.data ?? {},
-      created_at: iso(row.created_at)!,
+      created_at: row.created_at,
     }),
   );
 }
