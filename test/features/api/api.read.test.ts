@@ -181,7 +181,6 @@ describe('people', () => {
 
 describe('paging while rows change', () => {
   it('never skips a row and hands changed rows out again, later, with their new values', async () => {
-    const em = t.em();
     const acct = await newAccount('T0PAGING');
     const tok = await tokenFor(t, acct, 'Pager');
     const ids: string[] = [];
@@ -217,7 +216,6 @@ describe('paging while rows change', () => {
   });
 
   it('holds back a change while an older transaction is open, so a later commit is never skipped', async () => {
-    const em = t.em();
     const acct = await newAccount('T0LAG');
     const tok = await tokenFor(t, acct, 'Lag reader');
     const slow = await addPerson(acct, 'slow@lag.test');

@@ -7,7 +7,7 @@ export type ApiAnswer = { status: number; headers: Headers; body: any; text: str
 
 type Validator = ((data: unknown) => boolean) & { errors?: unknown };
 
-const escape = (segment: string) => segment.replace(/~/g, '~0').replace(/\//g, '~1');
+const pointerSegment = (segment: string) => segment.replace(/~/g, '~0').replace(/\//g, '~1');
 
 /**
  * Calls the running app's API over HTTP and checks every answer against the OpenAPI document the app
@@ -94,7 +94,7 @@ export class ApiClient {
           `${method} ${path} answered ${answer.status} as ${type}; the document says ${content.join(', ')}`,
         );
       }
-      pointer = `/paths/${escape(template)}/get/responses/${answer.status}/content/${escape(type)}/schema`;
+      pointer = `/paths/${pointerSegment(template)}/get/responses/${answer.status}/content/${pointerSegment(type)}/schema`;
     } else {
       // Paths and methods outside the document still answer as RFC 9457 problems.
       expect(type).toBe('application/problem+json');
