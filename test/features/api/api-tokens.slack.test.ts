@@ -70,7 +70,11 @@ describe('creating a token in App Home', () => {
 
   it('refuses an empty or taken name on its field, creating nothing', async () => {
     const before = await t.em().count(ApiToken, {});
-    const taken = await t.slack.submitView(await openTokens(), { name: '  product   SYNC ' }, { user: 'UADMIN' });
+    const taken = await t.slack.submitView(
+      await openTokens(),
+      { name: '  product   SYNC ' },
+      { user: 'UADMIN' },
+    );
     expect(taken.json.errors.name).toMatch(/already named/);
     const empty = await t.slack.submitView(await openTokens(), { name: '   ' }, { user: 'UADMIN' });
     expect(empty.json.errors.name).toBe('Enter a name for the token.');
@@ -118,7 +122,10 @@ describe('only admins', () => {
     const forged = { id: 'VFORGED', type: 'modal', callback_id: 'api_tokens_modal', blocks: [] };
     const res = await t.slack.viewSubmission({
       user: 'UMEMBER',
-      view: { ...forged, state: { values: { name: { name: { type: 'plain_text_input', value: 'Mine now' } } } } },
+      view: {
+        ...forged,
+        state: { values: { name: { name: { type: 'plain_text_input', value: 'Mine now' } } } },
+      },
     });
     expect(res.json.errors.name).toBe('Only admins can manage API tokens.');
     expect(await t.em().count(ApiToken, {})).toBe(before);
@@ -148,7 +155,9 @@ describe('only admins', () => {
       actions: [{ type: 'button', action_id: 'api_token_revoke', value: row.id }],
       view: { id: 'VLIST', type: 'modal', callback_id: 'api_tokens_modal', hash: 'h2', blocks: [] },
     });
-    expect(JSON.stringify(t.standin.callsTo('views.update').at(-1)!.args)).toContain('That token no longer exists.');
+    expect(JSON.stringify(t.standin.callsTo('views.update').at(-1)!.args)).toContain(
+      'That token no longer exists.',
+    );
     expect((await people(theirs)).status).toBe(200);
   });
 });
@@ -157,7 +166,11 @@ describe('API_TOKEN from the environment', () => {
   it('is stored hashed at start, reads the API, and shows as managed by the deployment without Revoke', async () => {
     expect((await people(DEPLOYMENT_TOKEN)).status).toBe(200);
     const row = await t.em().findOneOrFail(ApiToken, { managed: true, revokedAt: null });
-    expect(row).toMatchObject({ tokenHash: sha256(DEPLOYMENT_TOKEN), name: 'API_TOKEN', createdBy: 'deployment' });
+    expect(row).toMatchObject({
+      tokenHash: sha256(DEPLOYMENT_TOKEN),
+      name: 'API_TOKEN',
+      createdBy: 'deployment',
+    });
     expect((await t.account()).id).toBe(row.account.id);
     const list = await openTokens();
     expect(textOf(list)).toContain('Managed by the deployment (`API_TOKEN`)');
@@ -169,7 +182,9 @@ describe('API_TOKEN from the environment', () => {
       actions: [{ type: 'button', action_id: 'api_token_revoke', value: row.id }],
       view: { ...list, hash: 'h3' },
     });
-    expect(JSON.stringify(t.standin.callsTo('views.update').at(-1)!.args)).toContain('change or remove API_TOKEN');
+    expect(JSON.stringify(t.standin.callsTo('views.update').at(-1)!.args)).toContain(
+      'change or remove API_TOKEN',
+    );
     expect((await people(DEPLOYMENT_TOKEN)).status).toBe(200);
   });
 

@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import pg from 'pg';
 import { query, sql } from '../../../src/db/sql.ts';
 import { Account, type IAccount, PermissionSet } from '../../../src/features/accounts/account.entity.ts';
@@ -103,9 +104,28 @@ describe('the OpenAPI document', () => {
         '/api/v1/audit-events',
       ]),
     );
-    for (const name of ['Person', 'Contact', 'AuditEvent', 'PersonPage', 'Problem']) {
-      expect(doc.components.schemas[name]).toBeDefined();
-      expect(doc.components.schemas[name].$id).toBeUndefined();
+    // Each schema is a valid JSON Schema 2020-12 (ajv checks it against the draft's meta-schema).
+    const ajv = new Ajv2020({ strict: true, allErrors: true });
+    for (const name of [
+      'Person',
+      'Contact',
+      'AuditEvent',
+      'PersonPage',
+      'ContactPage',
+      'AuditEventPage',
+      'Problem',
+    ]) {
+      const schema = doc.components.schemas[name];
+      expect(schema.$id).toBeUndefined();
+      expect(ajv.validateSchema(schema)).toBe(true);
+    }
+    // Every operation answers errors as problem+json, and lists the statuses it can answer.
+    for (const [path, item] of Object.entries<any>(doc.paths)) {
+      for (const [status, response] of Object.entries<any>(item.get.responses)) {
+        if (Number(status) >= 400)
+          expect(Object.keys(response.content)).toEqual(['application/problem+json']);
+      }
+      if (path !== '/api/v1/openapi.json') expect(item.get.responses['401']).toBeDefined();
     }
   });
 });
