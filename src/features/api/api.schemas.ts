@@ -54,7 +54,7 @@ export type ContactOut = z.infer<typeof Contact>;
 export const AuditEvent = z
   .object({
     id: z.int().min(1),
-    action: z.string().describe('What happened, e.g. user.created, user.deactivated, seat_limit.changed.'),
+    action: z.string().describe('What happened, e.g. user.added, user.deactivated, seat_limit.changed.'),
     actor: z.string().describe('The Slack user id who did it, or system, deployment, an email address.'),
     subject_type: z.string(),
     subject_id: nullableText,
