@@ -151,19 +151,15 @@ export class ApiTokenService {
    */
   async authenticate(em: EntityManager, bearer: string): Promise<ApiCaller | null> {
     if (!TOKEN_PATTERN.test(bearer)) return null;
-    const [row] = await query<{ id: string; account_id: string }>(
+    const [row] = await query<{ id: string; account_id: string; stale: boolean }>(
       em,
-      sql`update api_token set last_used_at = now()
-        where token_hash = ${hashToken(bearer)} and revoked_at is null
-          and (last_used_at is null or last_used_at < now() - make_interval(secs => ${LAST_USED_RESOLUTION_SECONDS}))
-        returning id, account_id`,
+      sql`select id, account_id,
+          (last_used_at is null or last_used_at < now() - make_interval(secs => ${LAST_USED_RESOLUTION_SECONDS})) as stale
+        from api_token where token_hash = ${hashToken(bearer)} and revoked_at is null`,
     );
-    if (row) return { tokenId: row.id, accountId: row.account_id };
-    const [seen] = await query<{ id: string; account_id: string }>(
-      em,
-      sql`select id, account_id from api_token where token_hash = ${hashToken(bearer)} and revoked_at is null`,
-    );
-    return seen ? { tokenId: seen.id, accountId: seen.account_id } : null;
+    if (!row) return null;
+    if (row.stale) await query(em, sql`update api_token set last_used_at = now() where id = ${row.id}`);
+    return { tokenId: row.id, accountId: row.account_id };
   }
 
   /**
