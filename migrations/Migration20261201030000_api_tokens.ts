@@ -16,7 +16,7 @@ import { Migration } from '@mikro-orm/migrations';
 export class Migration20261201030000_api_tokens extends Migration {
   override async up(): Promise<void> {
     this.addSql(
-      `create table "api_token" ("id" uuid not null, "created_at" timestamptz not null default now(), "updated_at" timestamptz not null default now(), "account_id" uuid not null, "name" varchar(255) not null, "token_hash" varchar(255) not null, "hint" varchar(255) not null, "managed" boolean not null default false, "created_by" varchar(255) not null, "last_used_at" timestamptz null, "revoked_at" timestamptz null, "revoked_by" varchar(255) null, primary key ("id"));`,
+      `create table "api_token" ("id" uuid not null, "created_at" timestamptz not null default now(), "updated_at" timestamptz not null default now(), "account_id" uuid not null, "name" varchar(255) not null, "token_hash" varchar(255) not null, "hint" varchar(255) not null, "scope" text not null default 'read', "managed" boolean not null default false, "created_by" varchar(255) not null, "expires_at" timestamptz null, "last_used_at" timestamptz null, "revoked_at" timestamptz null, "revoked_by" varchar(255) null, primary key ("id"));`,
     );
     this.addSql(
       `alter table "api_token" add constraint "api_token_token_hash_unique" unique ("token_hash");`,
@@ -27,6 +27,8 @@ export class Migration20261201030000_api_tokens extends Migration {
     this.addSql(
       `alter table "api_token" add constraint "api_token_token_hash_check" check ("token_hash" ~ '^[0-9a-f]{64}$');`,
     );
+    // Every token reads; a later write API gives its tokens another scope, so no existing token gains it.
+    this.addSql(`alter table "api_token" add constraint "api_token_scope_check" check ("scope" in ('read'));`);
     this.addSql(
       `create unique index "api_token_account_name_unique" on "api_token" ("account_id", lower("name")) where "revoked_at" is null and not "managed";`,
     );

@@ -24,6 +24,10 @@ export const DEPLOYMENT_TOKEN_NAME = 'API_TOKEN';
 /** last_used_at is written at most this often per token, so reading does not turn into writing. */
 const LAST_USED_RESOLUTION_SECONDS = 60;
 
+/** How long a new token works, in days, as the creation form offers it; null: until revoked. */
+export const TOKEN_LIFETIMES = [30, 90, 365, null] as const;
+export type TokenLifetime = (typeof TOKEN_LIFETIMES)[number];
+
 /** A new token: shown once to whoever created it; only its hash is kept. */
 export function newApiToken(): { token: string; hash: string; hint: string } {
   const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
@@ -31,13 +35,13 @@ export function newApiToken(): { token: string; hash: string; hint: string } {
 }
 
 /** The account and token behind a request to the API. */
-export type ApiCaller = { tokenId: string; accountId: string };
+export type ApiCaller = { tokenId: string; accountId: string; scope: string };
 
 const NOT_ADMIN = 'Only admins can manage API tokens.';
 
 /** API tokens: created and revoked by admins, looked up by hash on every API request. */
 export class ApiTokenService {
-  /** The account's tokens that work, the deployment's first, then the oldest first. */
+  /** The account's tokens not revoked (expired ones too, until revoked), the deployment's first, then the oldest. */
   async list(em: EntityManager, account: IAccount): Promise<IApiToken[]> {
     return em.find(
       ApiToken,
@@ -55,8 +59,12 @@ export class ApiTokenService {
     account: IAccount,
     actor: Actor,
     rawName: string,
+    lifetime: TokenLifetime = null,
   ): Promise<{ token: string; row: IApiToken }> {
     await this.requireAdmin(em, account, actor, 'api_token.create_refused');
+    if (!TOKEN_LIFETIMES.includes(lifetime)) {
+      throw new DomainError('invalid_input', 'Choose how long the token works.', { field: 'expires' });
+    }
     const name = rawName.trim().replace(/\s+/g, ' ');
     if (!name) throw new DomainError('invalid_input', 'Enter a name for the token.', { field: 'name' });
     if (name.length > TOKEN_NAME_MAX) {
@@ -83,6 +91,7 @@ export class ApiTokenService {
           tokenHash: hash,
           hint,
           createdBy: actor.slackUserId,
+          expiresAt: lifetime ? new Date(Date.now() + lifetime * 86_400_000) : null,
         });
         audit(tx, {
           account: tx.getReference(Account, account.id),
@@ -91,7 +100,7 @@ export class ApiTokenService {
           subjectType: 'api_token',
           subjectId: created.id,
           surface: actor.surface,
-          data: { name, hint },
+          data: { name, hint, expiresInDays: lifetime },
         });
         return created;
       });
@@ -146,20 +155,21 @@ export class ApiTokenService {
   }
 
   /**
-   * The working token a bearer value is, or null: unknown, revoked and malformed values are alike to the
-   * caller. Notes when the token was last used, to the minute.
+   * The working token a bearer value is, or null: unknown, revoked, expired and malformed values are alike
+   * to the caller. Notes when the token was last used, to the minute.
    */
   async authenticate(em: EntityManager, bearer: string): Promise<ApiCaller | null> {
     if (!TOKEN_PATTERN.test(bearer)) return null;
-    const [row] = await query<{ id: string; account_id: string; stale: boolean }>(
+    const [row] = await query<{ id: string; account_id: string; scope: string; stale: boolean }>(
       em,
-      sql`select id, account_id,
+      sql`select id, account_id, scope,
           (last_used_at is null or last_used_at < now() - make_interval(secs => ${LAST_USED_RESOLUTION_SECONDS})) as stale
-        from api_token where token_hash = ${hashToken(bearer)} and revoked_at is null`,
+        from api_token where token_hash = ${hashToken(bearer)} and revoked_at is null
+          and (expires_at is null or expires_at > now())`,
     );
     if (!row) return null;
     if (row.stale) await query(em, sql`update api_token set last_used_at = now() where id = ${row.id}`);
-    return { tokenId: row.id, accountId: row.account_id };
+    return { tokenId: row.id, accountId: row.account_id, scope: row.scope };
   }
 
   /**
@@ -192,7 +202,7 @@ export class ApiTokenService {
         sql`insert into api_token (id, account_id, name, token_hash, hint, managed, created_by)
           values (${randomUUID()}, ${account.id}, ${DEPLOYMENT_TOKEN_NAME}, ${hash}, ${token.slice(0, HINT_LENGTH)}, true, ${DEPLOYMENT})
           on conflict (token_hash) do update set account_id = excluded.account_id, managed = true,
-            revoked_at = null, revoked_by = null, updated_at = now()
+            revoked_at = null, revoked_by = null, expires_at = null, updated_at = now()
             where api_token.revoked_at is not null or api_token.account_id <> excluded.account_id or not api_token.managed
           returning id`,
       );

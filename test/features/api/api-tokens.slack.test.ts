@@ -37,8 +37,12 @@ async function openTokens(user = 'UADMIN') {
 }
 
 /** Creates a token through the modal and returns it as the admin sees it, that one time. */
-async function createToken(name: string, user = 'UADMIN'): Promise<string> {
-  const res = await t.slack.submitView(await openTokens(user), { name }, { user });
+async function createToken(name: string, user = 'UADMIN', expires?: string): Promise<string> {
+  const res = await t.slack.submitView(
+    await openTokens(user),
+    { name, ...(expires ? { expires } : {}) },
+    { user },
+  );
   expect(res.json?.response_action).toBe('update');
   const shown = textOf(res.json.view);
   const token = TOKEN.exec(shown)?.[0];
@@ -66,6 +70,43 @@ describe('creating a token in App Home', () => {
     expect(textOf(list)).toContain('*Product sync*');
     expect(textOf(list)).toContain(`\`${token.slice(0, 11)}…\``);
     expect(JSON.stringify(t.standin.calls)).not.toContain(token.slice(7));
+  });
+
+  it('makes a token that works for the days chosen (a year unless changed), and not a day longer', async () => {
+    const token = await createToken('Trial', 'UADMIN', '30');
+    const row = await t.em().findOneOrFail(ApiToken, { name: 'Trial' });
+    const days = (row.expiresAt!.getTime() - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(29.9);
+    expect(days).toBeLessThanOrEqual(30);
+    expect((await people(token)).status).toBe(200);
+    const yearly = await t.em().findOneOrFail(ApiToken, { name: 'Product sync' });
+    expect((yearly.expiresAt!.getTime() - Date.now()) / 86_400_000).toBeGreaterThan(364.9);
+
+    // Its time is up: the same 401 as any unknown token, and the list says so.
+    await query(
+      t.em(),
+      sql`update api_token set expires_at = now() - interval '1 second' where id = ${row.id}`,
+    );
+    const expired = await people(token);
+    expect(expired.status).toBe(401);
+    expect(expired.text).toBe((await people(`roster_${'q'.repeat(43)}`)).text);
+    expect(textOf(await openTokens())).toContain(':hourglass: Expired');
+  });
+
+  it('refuses a lifetime the form does not offer', async () => {
+    const view = await openTokens();
+    const filled = {
+      ...view,
+      state: {
+        values: {
+          name: { name: { type: 'plain_text_input', value: 'Forever and a day' } },
+          expires: { expires: { type: 'static_select', selected_option: { value: '9999' } } },
+        },
+      },
+    };
+    const res = await t.slack.viewSubmission({ user: 'UADMIN', view: filled });
+    expect(res.json.errors).toEqual({ expires: 'Choose how long the token works.' });
+    expect(await t.em().count(ApiToken, { name: 'Forever and a day' })).toBe(0);
   });
 
   it('refuses an empty or taken name on its field, creating nothing', async () => {

@@ -5,7 +5,13 @@ import { slackActor } from '../../../slack/actor.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import type { Deps } from '../../feature.ts';
-import { API_TOKEN_ACTIONS, API_TOKEN_NAME_BLOCK, API_TOKENS_VIEW } from './blocks.ts';
+import type { TokenLifetime } from '../api-token.service.ts';
+import {
+  API_TOKEN_ACTIONS,
+  API_TOKEN_EXPIRES_BLOCK,
+  API_TOKEN_NAME_BLOCK,
+  API_TOKENS_VIEW,
+} from './blocks.ts';
 import { createdModal, tokensModal } from './views.ts';
 
 const tokenId = z.uuid();
@@ -54,14 +60,19 @@ export function registerApiTokenSlack(app: App, deps: Deps): void {
 
   app.view<ViewSubmitAction>(API_TOKENS_VIEW, async ({ ack, view, body, context }) => {
     const { em, account } = roster(context);
-    const name = view.state.values[API_TOKEN_NAME_BLOCK]?.[API_TOKEN_NAME_BLOCK]?.value ?? '';
+    const values = view.state.values;
+    const name = values[API_TOKEN_NAME_BLOCK]?.[API_TOKEN_NAME_BLOCK]?.value ?? '';
+    const chosen = values[API_TOKEN_EXPIRES_BLOCK]?.[API_TOKEN_EXPIRES_BLOCK]?.selected_option?.value;
+    // A menu value no form offered is passed on as it is, for the service to refuse.
+    const lifetime = (chosen === 'never' ? null : chosen ? Number(chosen) : Number.NaN) as TokenLifetime;
     const actor = await slackActor(deps, context, body.user.id);
     try {
-      const { token, row } = await service.create(em, account, actor, name);
-      await ack({ response_action: 'update', view: createdModal(row.name, token) });
+      const { token, row } = await service.create(em, account, actor, name, lifetime);
+      await ack({ response_action: 'update', view: createdModal(row.name, token, row.expiresAt ?? null) });
     } catch (err) {
       if (!(err instanceof DomainError)) throw err;
-      await ack({ response_action: 'errors', errors: { [API_TOKEN_NAME_BLOCK]: err.message } });
+      const field = err.field === API_TOKEN_EXPIRES_BLOCK ? API_TOKEN_EXPIRES_BLOCK : API_TOKEN_NAME_BLOCK;
+      await ack({ response_action: 'errors', errors: { [field]: err.message } });
     }
   });
 }

@@ -6,3 +6,4 @@ export const API_TOKEN_ACTIONS = {
 
 export const API_TOKENS_VIEW = 'api_tokens_modal';
 export const API_TOKEN_NAME_BLOCK = 'name';
+export const API_TOKEN_EXPIRES_BLOCK = 'expires';

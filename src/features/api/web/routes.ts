@@ -44,7 +44,8 @@ export function registerApiRoutes(router: Router, deps: Deps): void {
     const header = req.raw.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     const caller = match ? await deps.apiTokens.authenticate(req.em, match[1]!) : null;
-    if (!caller) throw UNAUTHORIZED;
+    // Every route here reads; a token of any other scope is not one this API knows.
+    if (caller?.scope !== 'read') throw UNAUTHORIZED;
     return caller;
   };
 
