@@ -20,6 +20,7 @@ import pg from 'pg';
 import { startRoster } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { Account } from '../src/features/accounts/account.entity.ts';
+import { SETTLED_BELOW } from '../src/features/api/api.queries.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { DEFAULT_MEMBERS } from '../test/support/app.ts';
 import { startSlackStandin } from '../test/support/slack-standin.ts';
@@ -127,7 +128,7 @@ try {
   ).rows;
   const explain = await db.query(
     `explain (analyze, format json) select u.*, (select ps.name from permission_set ps where ps.id = u.permission_set_id)
-     from app_user u where u.account_id = $1 and u.change_xid < pg_snapshot_xmin(pg_current_snapshot())
+     from app_user u where u.account_id = $1 and u.change_xid < ${SETTLED_BELOW.compile().text}
        and (u.change_xid, u.id) > ($2::xid8, $3::uuid) order by u.change_xid, u.id limit ${PAGE + 1}`,
     [account.id, middle.x, middle.id],
   );

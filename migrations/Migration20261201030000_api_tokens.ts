@@ -6,10 +6,12 @@ import { Migration } from '@mikro-orm/migrations';
  * - `change_xid` is the transaction that last wrote the row (`pg_current_xact_id()`), set by a trigger on
  *   every insert and update whatever code runs it: the ORM, the CSV import's set-based SQL, a manual fix.
  *   The API lists rows in (change_xid, id) order and only those whose transaction ended before every
- *   transaction still running began (`change_xid < pg_snapshot_xmin(pg_current_snapshot())`). A change
+ *   transaction still running in this database began (src/features/api/api.queries.ts). A change
  *   that commits later therefore always lands after any cursor already handed out: paging never skips it.
  *   Timestamps and sequence values cannot promise that, since transactions commit out of the order in
  *   which they took them.
+ * - Positions are transaction ids of this database server. A dump restored on another server brings
+ *   positions that server has not reached yet; Roster resets those at start (src/features/api/api.positions.ts).
  * - The same trigger keeps `updated_at` current on every update that changes the row, so the API's
  *   `updated_since` filter holds on every path.
  */
@@ -28,7 +30,9 @@ export class Migration20261201030000_api_tokens extends Migration {
       `alter table "api_token" add constraint "api_token_token_hash_check" check ("token_hash" ~ '^[0-9a-f]{64}$');`,
     );
     // Every token reads; a later write API gives its tokens another scope, so no existing token gains it.
-    this.addSql(`alter table "api_token" add constraint "api_token_scope_check" check ("scope" in ('read'));`);
+    this.addSql(
+      `alter table "api_token" add constraint "api_token_scope_check" check ("scope" in ('read'));`,
+    );
     this.addSql(
       `create unique index "api_token_account_name_unique" on "api_token" ("account_id", lower("name")) where "revoked_at" is null and not "managed";`,
     );
@@ -45,6 +49,8 @@ export class Migration20261201030000_api_tokens extends Migration {
 begin
   if TG_OP = 'UPDATE' then
     if NEW is not distinct from OLD then return NEW; end if;
+    -- A statement that sets the position itself (Roster's repair after a restore) is taken as written.
+    if NEW.change_xid is distinct from OLD.change_xid then return NEW; end if;
     NEW.updated_at := now();
   end if;
   NEW.change_xid := pg_current_xact_id();

@@ -13,11 +13,24 @@ export type AuditFilters = { since?: string };
 export type Page<T> = { rows: T[]; last: Position | null; hasMore: boolean };
 
 /**
- * Rows whose writing transaction ended before every transaction still running began. A row written by a
- * transaction still open (or one that began before it) waits: once it shows, it sorts after every
+ * The change position below which every transaction has ended, for this statement's snapshot: the oldest
+ * transaction still running at the snapshot, or the snapshot's horizon when none is. Transactions running
+ * in other databases of the server cannot have written these tables, so they do not count; they are told
+ * apart by pg_stat_activity, and a running transaction it does not show (one that ended since the snapshot,
+ * a prepared one, one whose details this role may not see) counts, to be safe.
+ */
+export const SETTLED_BELOW = sql.raw(`(select coalesce(min(x), pg_snapshot_xmax(pg_current_snapshot()))
+  from pg_snapshot_xip(pg_current_snapshot()) x
+  where ((x::text)::bigint % 4294967296) not in (
+    select backend_xid::text::bigint from pg_stat_activity
+    where backend_xid is not null and datname is distinct from current_database()))`);
+
+/**
+ * Rows whose writing transaction ended before every transaction still running here began. A row written
+ * by a transaction still open (or one that began before it) waits: once it shows, it sorts after every
  * position already handed out, so a client that follows the cursor sees every change, in order.
  */
-const settled = (alias: string) => sql.raw(`${alias}.change_xid < pg_snapshot_xmin(pg_current_snapshot())`);
+const settled = (alias: string) => sql`${sql.raw(alias)}.change_xid < ${SETTLED_BELOW}`;
 
 const after = (alias: string, position: Position | null, idType: 'uuid' | 'bigint') =>
   position

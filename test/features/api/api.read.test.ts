@@ -4,11 +4,15 @@ import pg from 'pg';
 import { query, sql } from '../../../src/db/sql.ts';
 import { Account, type IAccount, PermissionSet } from '../../../src/features/accounts/account.entity.ts';
 import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
+import { encodeCursor } from '../../../src/features/api/api.params.ts';
+import { resetPositionsFromElsewhere } from '../../../src/features/api/api.positions.ts';
+import { cursorSigningKey } from '../../../src/features/api/web/routes.ts';
 import { audit } from '../../../src/features/audit/audit.service.ts';
 import { Contact } from '../../../src/features/contacts/contact.entity.ts';
 import { type Role, User, type UserStatus } from '../../../src/features/people/user.entity.ts';
 import { createLogger } from '../../../src/shared/logger.ts';
-import { startTestApp, type TestApp } from '../../support/app.ts';
+import { SIGNING_SECRET, startTestApp, type TestApp } from '../../support/app.ts';
+import { createTestDatabase } from '../../support/database.ts';
 import { ApiClient, allPages, settled, tokenFor } from './support.ts';
 
 const RATE_LIMIT = 150;
@@ -264,6 +268,75 @@ describe('paging while rows change', () => {
     expect(after.rows.find((r) => r.id === slow).title).toBe('Slow writer');
     // Asked again with the last cursor, nothing new: each change is handed out once it settled.
     expect((await allPages(api, '/api/v1/people', tok, { cursor: after.cursor })).rows).toEqual([]);
+  });
+});
+
+describe('other databases on the same server', () => {
+  it('hold nothing back: a transaction open there does not delay changes here', async () => {
+    const acct = await newAccount('T0NEIGHBOUR');
+    const tok = await tokenFor(t, acct, 'Neighbour reader');
+    const elsewhere = await createTestDatabase();
+    const client = new pg.Client({ connectionString: elsewhere.url });
+    await client.connect();
+    try {
+      await client.query('begin');
+      await client.query('create table busy (n int)');
+      await client.query('insert into busy values (1)');
+      // Written here after the other database's transaction began, and committed while it stays open.
+      const id = await addPerson(acct, 'neighbour@acme.test');
+      // Only this database's own transactions are waited for (pg-boss's, at most milliseconds).
+      await settled(t);
+      const listed = await allPages(api, '/api/v1/people', tok, {});
+      expect(listed.rows.map((r) => r.id)).toEqual([id]);
+      await client.query('rollback');
+    } finally {
+      await client.end();
+      await elsewhere.drop();
+    }
+  });
+});
+
+describe('after a restore on another database server', () => {
+  it('resets positions the server has not reached, and refuses cursors issued before', async () => {
+    const acct = await newAccount('T0RESTORED');
+    const tok = await tokenFor(t, acct, 'Restored reader');
+    const ids = [await addPerson(acct, 'r1@restored.test'), await addPerson(acct, 'r2@restored.test')];
+    await settled(t);
+    // As a dump from a busier server brings them: positions far ahead of this server's transactions.
+    const [ahead] = await query<{ x: string }>(
+      t.em(),
+      sql`select ((pg_snapshot_xmax(pg_current_snapshot())::text)::bigint + 1000000000)::text as x`,
+    );
+    const stamps = sql`select id, updated_at::text as u from app_user where account_id = ${acct.id} order by id`;
+    const before = await query(t.em(), stamps);
+    await query(
+      t.em(),
+      sql`update app_user set change_xid = ${ahead!.x}::xid8 where account_id = ${acct.id}`,
+    );
+    expect((await allPages(api, '/api/v1/people', tok, {})).rows).toEqual([]);
+    const oldCursor = encodeCursor(cursorSigningKey(SIGNING_SECRET), 'people', '[]', {
+      xid: ahead!.x,
+      id: ids[0]!,
+    });
+    const refused = await api.get('/api/v1/people', { token: tok, query: { cursor: oldCursor } });
+    expect(refused.status).toBe(400);
+    expect(refused.body.detail).toMatch(/before the database was restored/);
+
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    expect(await resetPositionsFromElsewhere(t.em(), createLogger('info', sink))).toBe(2);
+    expect(lines.join('')).toContain('restored from a dump?');
+    await settled(t);
+    const listed = await allPages(api, '/api/v1/people', tok, {});
+    expect(listed.rows.map((r) => r.id).sort()).toEqual([...ids].sort());
+    // The people themselves did not change.
+    expect(await query(t.em(), stamps)).toEqual(before);
+    expect(await resetPositionsFromElsewhere(t.em(), createLogger('silent'))).toBe(0);
   });
 });
 

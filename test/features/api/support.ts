@@ -1,6 +1,7 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { query, sql } from '../../../src/db/sql.ts';
 import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
+import { SETTLED_BELOW } from '../../../src/features/api/api.queries.ts';
 import type { TestApp } from '../../support/app.ts';
 
 export type ApiAnswer = { status: number; headers: Headers; body: any; text: string };
@@ -144,15 +145,15 @@ export async function allPages(
 }
 
 /**
- * Waits until every write to people, contacts and audit events has settled (no transaction that began
- * before it is still open anywhere on the server), so the API lists it. Asks the database, not the API,
+ * Waits until every write to people, contacts and audit events has settled (no transaction of this
+ * database that began before it is still open), so the API lists it. Asks the database, not the API,
  * so the waiting spends none of a token's rate limit.
  */
 export async function settled(t: TestApp): Promise<void> {
   const check = async () => {
     const [row] = await query<{ ok: boolean }>(
       t.em(),
-      sql`select pg_snapshot_xmin(pg_current_snapshot()) > greatest(
+      sql`select ${SETTLED_BELOW} > greatest(
           (select max(change_xid) from app_user), (select max(change_xid) from contact),
           (select max(change_xid) from audit_event)) as ok`,
     );

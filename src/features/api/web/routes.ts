@@ -2,12 +2,13 @@ import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import { query, sql } from '../../../db/sql.ts';
 import { referenceId } from '../../../shared/ids.ts';
-import { ApiProblem, invalidParameters } from '../../../web/problem.ts';
+import { ApiProblem, invalidCursor, invalidParameters } from '../../../web/problem.ts';
 import type { Router, WebRequest, WebResponse } from '../../../web/router.ts';
 import type { Deps } from '../../feature.ts';
 import { SharedRateLimiter } from '../../join-links/web/rate-limit.ts';
 import { openApiDocument } from '../api.openapi.ts';
 import { encodeCursor, type ListKind, parseList } from '../api.params.ts';
+import { fromElsewhere } from '../api.positions.ts';
 import {
   auditPosition,
   findPerson,
@@ -31,6 +32,10 @@ const UNAUTHORIZED = new ApiProblem(
 const NOT_FOUND = (what: string) => new ApiProblem(404, `${what} does not exist in this account.`);
 
 const uuid = z.uuid();
+
+/** The key cursors are signed with, derived from the signing secret so every instance shares it. */
+export const cursorSigningKey = (secret: string): Buffer =>
+  createHmac('sha256', secret).update('roster-api-cursor').digest();
 
 /** The read API under /api/v1: bearer tokens, per-token rate limits, JSON answers, problem+json errors. */
 export function registerApiRoutes(router: Router, deps: Deps): void {
@@ -91,6 +96,11 @@ export function registerApiRoutes(router: Router, deps: Deps): void {
     ) =>
     async (req: WebRequest, caller: ApiCaller): Promise<WebResponse> => {
       const request = parseList(cursorKey, kind, req.query);
+      if (request.from && (await fromElsewhere(req.em, request.from))) {
+        throw invalidCursor(
+          'This cursor was issued before the database was restored or moved. Start again without cursor (and upsert by id).',
+        );
+      }
       const page = await read(req, caller, request);
       return {
         json: {
