@@ -121,7 +121,11 @@ function readCursor(key: Buffer, kind: ListKind, text: string): z.infer<typeof c
  * fit are refused with every problem named. With a cursor, the filters may be left out (the cursor
  * remembers them) or repeated; changing them is refused.
  */
-export function parseList<K extends ListKind>(key: Buffer, kind: K, query: URLSearchParams): ListRequest<K> {
+export function parseList<K extends ListKind>(
+  cursorKey: Buffer,
+  kind: K,
+  query: URLSearchParams,
+): ListRequest<K> {
   const issues: Issue[] = [];
   const allowed = PARAMETERS[kind];
   const seen = new Set<string>();
@@ -178,7 +182,7 @@ export function parseList<K extends ListKind>(key: Buffer, kind: K, query: URLSe
   if (rawCursor === undefined) {
     return { kind, filters: filters as Filters[K], limit, from: null, afterEventId, fingerprint };
   }
-  const cursor = readCursor(key, kind, rawCursor);
+  const cursor = readCursor(cursorKey, kind, rawCursor);
   // A cursor may come without its filters: it carries the ones it was issued with.
   const bare = Object.keys(filters).length === 0 && afterEventId === undefined;
   if (!bare && cursor.f !== fingerprint) {

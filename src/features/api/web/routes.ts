@@ -39,9 +39,7 @@ export const cursorSigningKey = (secret: string): Buffer =>
 
 /** The read API under /api/v1: bearer tokens, per-token rate limits, JSON answers, problem+json errors. */
 export function registerApiRoutes(router: Router, deps: Deps): void {
-  const cursorKey = createHmac('sha256', deps.config.slack.signingSecret)
-    .update('roster-api-cursor')
-    .digest();
+  const cursorKey = cursorSigningKey(deps.config.slack.signingSecret);
   const limiter = new SharedRateLimiter(deps.orm.em, WINDOW_MS);
   const perMinute = deps.config.apiRateLimit ?? DEFAULT_RATE_LIMIT;
 
