@@ -10,7 +10,7 @@ import { encodeCursor } from '../../../src/features/api/api.params.ts';
 import { resetPositionsFromElsewhere } from '../../../src/features/api/api.positions.ts';
 import { cursorSigningKey } from '../../../src/features/api/web/routes.ts';
 import { createLogger } from '../../../src/shared/logger.ts';
-import { SIGNING_SECRET, type TestApp } from '../../support/app.ts';
+import { eventually, SIGNING_SECRET, type TestApp } from '../../support/app.ts';
 import { createTestDatabase } from '../../support/database.ts';
 import { type ApiApp, addPerson, newAccount, rename, startApiApp } from './fixture.ts';
 import { type ApiClient, allPages, settled, tokenFor } from './support.ts';
@@ -160,6 +160,70 @@ describe('after a restore on another database server', () => {
     // The people themselves did not change.
     expect(await query(t.em(), stamps)).toEqual(before);
     expect(await resetPositionsFromElsewhere(t.em(), createLogger('silent'))).toBe(0);
+  });
+});
+
+describe('changes made by a CSV import', () => {
+  it('reach a client following the cursor, with updated_at moved, like any other change', async () => {
+    const acct = await newAccount(t, 'T0IMPORT');
+    const tok = await tokenFor(t, acct, 'Import follower');
+    const csv = t.roster.deps.csvImports;
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    let files = 0;
+    const importFile = async (content: string) => {
+      const { csvImport } = await csv.begin(t.em(), acct, {
+        uploadedBy: 'UADMIN',
+        fileName: 'people.csv',
+        fileId: `F${++files}`,
+        channelId: 'DUADMIN',
+      });
+      const summary = await csv.preview(csvImport.id, Buffer.from(content));
+      expect(summary.counts.error).toBe(0);
+      expect((await csv.start(t.em(), acct, csvImport.id, admin)).status).toBe('started');
+      await eventually(async () => {
+        const [row] = await query<{ status: string }>(
+          t.em(),
+          sql`select status from csv_import where id = ${csvImport.id}`,
+        );
+        return row?.status === 'completed';
+      });
+      await settled(t);
+    };
+    await importFile(
+      [
+        'type,first_name,last_name,email,role,title,company',
+        'user,Ada,Lovelace,ada@acme.test,employee,Engineer,',
+        'user,Grace,Hopper,grace@acme.test,contractor,Advisor,',
+        'contact,Alan,Turing,alan@bletchley.test,,Buyer,Bletchley Ltd',
+      ].join('\n'),
+    );
+    const first = await allPages(api, '/api/v1/people', tok, {});
+    expect(first.rows.map((p) => p.email).sort()).toEqual(['ada@acme.test', 'grace@acme.test']);
+    const contactsFirst = await allPages(api, '/api/v1/contacts', tok, {});
+    expect(contactsFirst.rows.map((c) => c.name)).toEqual(['Alan Turing']);
+    const adaBefore = first.rows.find((p) => p.email === 'ada@acme.test');
+
+    // The import's update statements change Ada and Alan in batches of set-based SQL.
+    await importFile(
+      [
+        'type,first_name,last_name,email,role,title,company',
+        'user,Ada,Lovelace,ada@acme.test,,Chief Engineer,',
+        'contact,Alan,Turing,alan@bletchley.test,,Buyer,Bletchley Park',
+      ].join('\n'),
+    );
+    const changed = await allPages(api, '/api/v1/people', tok, { cursor: first.cursor });
+    expect(changed.rows).toHaveLength(1);
+    expect(changed.rows[0]).toMatchObject({ id: adaBefore.id, title: 'Chief Engineer' });
+    expect(changed.rows[0].updated_at > adaBefore.updated_at).toBe(true);
+    const since = await api.get('/api/v1/people', {
+      token: tok,
+      query: { updated_since: adaBefore.updated_at },
+    });
+    expect(since.body.data.map((p: any) => p.email)).toContain('ada@acme.test');
+    const contactsChanged = await allPages(api, '/api/v1/contacts', tok, { cursor: contactsFirst.cursor });
+    expect(contactsChanged.rows).toEqual([
+      expect.objectContaining({ name: 'Alan Turing', company: 'Bletchley Park' }),
+    ]);
   });
 });
 
