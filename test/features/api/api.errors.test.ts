@@ -54,6 +54,9 @@ describe('bad requests', () => {
       /role is not a parameter of \/api\/v1\/contacts/,
     );
     expect((await bad('/api/v1/audit-events', { since: 'last week' })).errors[0].parameter).toBe('since');
+    const garbled = await api.get('/api/v1/people?status=%ZZ', { token });
+    expect(garbled.status).toBe(400);
+    expect(garbled.body.detail).toMatch(/not correctly encoded/);
     const repeated = await api.get('/api/v1/people?status=active&status=invited', { token });
     expect(repeated.status).toBe(400);
     expect(repeated.body.errors[0].detail).toMatch(/Give status once/);
