@@ -81,7 +81,7 @@ export class ApiTokenService {
         if (active >= MAX_TOKENS) {
           throw new DomainError(
             'not_allowed',
-            `An account can have ${MAX_TOKENS} working tokens. Revoke one you no longer use first.`,
+            `An account can have ${MAX_TOKENS} tokens that are not revoked (expired ones count). Revoke one you no longer use first.`,
             { field: 'name' },
           );
         }
