@@ -123,6 +123,23 @@ describe('creating a token in App Home', () => {
   });
 });
 
+describe('the cap', () => {
+  it('refuses a 21st token that is not revoked, on the name field, until one is revoked', async () => {
+    const account = await ensureAccount(t.em(), 'T0MANY', 'Many tokens');
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    for (let i = 1; i <= 20; i++) await tokenFor(t, account, `Token ${i}`);
+    const refused = await t.roster.deps.apiTokens
+      .create(t.em(), account, admin, 'One too many')
+      .catch((e) => e);
+    expect(refused.fields).toEqual({ name: expect.stringContaining('20 tokens that are not revoked') });
+    const first = await t.em().findOneOrFail(ApiToken, { account: account.id, name: 'Token 1' });
+    await t.roster.deps.apiTokens.revoke(t.em(), account, admin, first.id);
+    await expect(
+      t.roster.deps.apiTokens.create(t.em(), account, admin, 'One too many'),
+    ).resolves.toBeDefined();
+  });
+});
+
 describe('revoking', () => {
   it('stops the token at once, with the same 401 as a token that never existed', async () => {
     const token = await createToken('Short lived');
