@@ -8,7 +8,7 @@ import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
 import { initORM, type ORM } from './db/orm.ts';
 import { query, sql } from './db/sql.ts';
 import { AccountDirectory } from './features/accounts/account.directory.ts';
-import { SlackInstallation } from './features/accounts/account.entity.ts';
+import { type IAccount, SlackInstallation } from './features/accounts/account.entity.ts';
 import { ensureAccount } from './features/accounts/account.service.ts';
 import { CSV_JOBS } from './features/csv-import/csv-import.service.ts';
 import { DIRECTORY_JOBS } from './features/directory/index.ts';
@@ -183,7 +183,9 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
         return false;
       }
       await app.init();
-      await recordInstallation(app.client, orm, logger);
+      const installed = await recordInstallation(app.client, orm, logger);
+      // API_TOKEN belongs to the workspace of SLACK_BOT_TOKEN, the one this deployment serves.
+      if (installed) await deps.apiTokens.applyDeploymentToken(orm.em.fork(), installed, config.apiToken);
       await accounts.load(orm.em.fork());
       // The directory mirror is filled now that the workspace is known (the job skips a fresh one).
       if (jobs.has(DIRECTORY_JOBS.sync)) await jobs.send(DIRECTORY_JOBS.sync, {});
@@ -278,12 +280,17 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
   }
 }
 
-async function recordInstallation(client: WebClient, orm: ORM, logger: Logger): Promise<void> {
+/** Records the bot token's workspace and returns its account. */
+async function recordInstallation(
+  client: WebClient,
+  orm: ORM,
+  logger: Logger,
+): Promise<IAccount | undefined> {
   const auth = await client.auth.test();
   const teamId = auth.team_id;
-  if (!teamId || !auth.user_id) return;
+  if (!teamId || !auth.user_id) return undefined;
   const em = orm.em.fork();
-  await ensureAccount(em, teamId, auth.team ?? null);
+  const account = await ensureAccount(em, teamId, auth.team ?? null);
   await em.upsert(
     SlackInstallation,
     {
@@ -297,6 +304,7 @@ async function recordInstallation(client: WebClient, orm: ORM, logger: Logger): 
     { onConflictFields: ['teamId'], onConflictExcludeFields: ['id', 'createdAt'] },
   );
   logger.info({ team: teamId, teamName: auth.team }, 'connected to Slack');
+  return account;
 }
 
 /** How often Roster tries Slack again when it could not be reached at start. */

@@ -47,6 +47,19 @@ const schema = z
       .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
       .default('true')
       .transform((v) => v === 'true' || v === '1'),
+    API_TOKEN: z
+      .string()
+      .regex(
+        /^roster_[A-Za-z0-9_-]{32,200}$/,
+        'must be roster_ followed by at least 32 letters, digits, - or _ (README, "Read API")',
+      )
+      .optional(),
+    API_RATE_LIMIT: z.coerce
+      .number({ error: 'must be a whole number' })
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .max(100_000, 'must be at most 100000')
+      .default(600),
   })
   .superRefine((env, ctx) => {
     if (env.ROSTER_REQUIRE_DATABASE_URL && !env.DATABASE_URL) {
@@ -82,6 +95,10 @@ export type Config = {
   bulkJobs?: boolean;
   /** The SCIM 2.0 service set by the deployment (SCIM_URL, SCIM_TOKEN); Slack then shows it as managed. */
   scim?: { url: string; token: string };
+  /** A read API token set by the deployment; stored hashed for the account of SLACK_BOT_TOKEN's workspace. */
+  apiToken?: string;
+  /** Read API requests per minute per token. */
+  apiRateLimit?: number;
 };
 
 /** Every bad or missing setting, in one message a person can act on. */
@@ -148,6 +165,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stopGraceSeconds: e.STOP_GRACE_SECONDS,
     bulkJobs: e.BULK_JOBS,
     ...(e.SCIM_URL && e.SCIM_TOKEN ? { scim: { url: e.SCIM_URL, token: e.SCIM_TOKEN } } : {}),
+    apiToken: e.API_TOKEN,
+    apiRateLimit: e.API_RATE_LIMIT,
   };
 }
 

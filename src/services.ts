@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { WebClient } from '@slack/web-api';
 import { SettingsService } from './features/accounts/settings.service.ts';
+import { ApiTokenService } from './features/api/api-token.service.ts';
 import { ContactService } from './features/contacts/contact.service.ts';
 import { CsvImportService } from './features/csv-import/csv-import.service.ts';
 import { DirectoryService } from './features/directory/directory.service.ts';
@@ -64,5 +65,6 @@ export function buildServices(infra: {
     person: new PersonService(seats),
     settings: new SettingsService(seats),
     scim: new ScimService(jobs, infra.scim),
+    apiTokens: new ApiTokenService(),
   };
 }

@@ -21,6 +21,23 @@ describe('settings', () => {
     });
   });
 
+  it('takes API_TOKEN only in the roster_ form, without repeating a wrong value, and API_RATE_LIMIT as a number', () => {
+    const good = `roster_${'a'.repeat(43)}`;
+    expect(loadConfig({ ...base, API_TOKEN: good })).toMatchObject({ apiToken: good, apiRateLimit: 600 });
+    expect(loadConfig({ ...base, API_RATE_LIMIT: '30' }).apiRateLimit).toBe(30);
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({ ...base, API_TOKEN: 'secret-but-short', API_RATE_LIMIT: '0' });
+    } catch (e) {
+      error = e as ConfigError;
+    }
+    expect(error?.problems).toEqual([
+      'API_TOKEN must be roster_ followed by at least 32 letters, digits, - or _ (README, "Read API")',
+      'API_RATE_LIMIT must be at least 1',
+    ]);
+    expect(error?.message).not.toContain('secret-but-short');
+  });
+
   it('names every bad or missing setting in one error', () => {
     let error: ConfigError | undefined;
     try {

@@ -49,6 +49,20 @@ describe('logs', () => {
     expect(logged.err.stack).toContain('logger.test.ts');
   });
 
+  it('scrub read API tokens wherever they appear, and redact the Authorization header', () => {
+    const { logger, lines } = capture();
+    const token = 'roster_Q2hhbmdlIG1lOiBub3QgYSByZWFsIHRva2VuIGF0IGFsbA';
+    logger.info(
+      { headers: { authorization: `Bearer ${token}` }, query: `cursor=x&t=${token}` },
+      `got ${token}`,
+    );
+    logger.error({ err: new Error(`refused ${token}`) }, 'failed');
+    const out = lines.join('');
+    expect(out).not.toContain('Q2hhbmdlIG1l');
+    expect(out).toContain('roster_[redacted]');
+    expect(JSON.parse(lines[1]!).err.message).toBe('refused roster_[redacted]');
+  });
+
   it('keep the message and stack of the errors Bolt and the Web API client log', () => {
     const { logger, lines } = capture();
     const bolt = boltLogger(logger);

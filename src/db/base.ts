@@ -22,3 +22,11 @@ export const baseProperties = {
     .onUpdate(() => new Date())
     .defaultRaw('now()'),
 };
+
+/**
+ * The transaction that last wrote the row, set by the database on every insert and update; the read API
+ * lists rows in this order (see the api_tokens migration). Never loaded unless asked for.
+ */
+export const changeProperties = {
+  changeXid: p.string().columnType('xid8').defaultRaw('pg_current_xact_id()').lazy(),
+};

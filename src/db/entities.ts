@@ -1,4 +1,5 @@
 import { Account, PermissionSet, SlackInstallation } from '../features/accounts/account.entity.ts';
+import { ApiToken } from '../features/api/api-token.entity.ts';
 import { AuditEvent } from '../features/audit/audit-event.entity.ts';
 import { Contact } from '../features/contacts/contact.entity.ts';
 import { CsvImport, CsvImportRow } from '../features/csv-import/csv-import.entity.ts';
@@ -23,4 +24,5 @@ export const entities = [
   AuditEvent,
   ScimConnection,
   ScimSync,
+  ApiToken,
 ];

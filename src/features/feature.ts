@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger.ts';
 import type { Mailer } from '../shared/mailer.ts';
 import type { Csrf, Router } from '../web/router.ts';
 import type { SettingsService } from './accounts/settings.service.ts';
+import type { ApiTokenService } from './api/api-token.service.ts';
 import type { ContactService } from './contacts/contact.service.ts';
 import type { CsvImportService } from './csv-import/csv-import.service.ts';
 import type { DirectoryService } from './directory/directory.service.ts';
@@ -31,6 +32,7 @@ export type Services = {
   directory: DirectoryService;
   settings: SettingsService;
   scim: ScimService;
+  apiTokens: ApiTokenService;
 };
 
 /** What every feature is built from; made once in the composition root (src/app.ts). */

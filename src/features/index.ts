@@ -1,3 +1,4 @@
+import { apiFeature } from './api/index.ts';
 import { contactsFeature } from './contacts/index.ts';
 import { csvImportFeature } from './csv-import/index.ts';
 import { directoryFeature } from './directory/index.ts';
@@ -20,4 +21,5 @@ export const features: Feature[] = [
   peopleFeature,
   scimFeature,
   homeFeature,
+  apiFeature,
 ];

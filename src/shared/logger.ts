@@ -2,10 +2,11 @@ import { type Logger, pino } from 'pino';
 
 export type { Logger };
 
-/** Slack tokens, link tokens in URLs, and bearer headers, wherever they appear in a string. */
+/** Slack tokens, API tokens, link tokens in URLs, and bearer headers, wherever they appear in a string. */
 const SECRET_PATTERNS: [RegExp, string][] = [
   [/xox[abposr]-[A-Za-z0-9-]+/g, 'xox?-[redacted]'],
   [/xapp-[A-Za-z0-9-]+/g, 'xapp-[redacted]'],
+  [/roster_[A-Za-z0-9_-]{16,}/g, 'roster_[redacted]'],
   [/\/(invitations|join|confirm)\/[A-Za-z0-9_-]{16,}/g, '/$1/[redacted]'],
   [/(Bearer\s+)[^\s"']+/gi, '$1[redacted]'],
   [/(smtps?:\/\/[^:/\s]+:)[^@\s]+@/g, '$1[redacted]@'],

@@ -20,6 +20,8 @@ export type WebResponse = {
   status?: number;
   html?: string;
   json?: unknown;
+  /** The type of a JSON answer when not plain application/json, e.g. application/problem+json. */
+  contentType?: string;
   headers?: Record<string, string | string[]>;
   redirect?: string;
 };
@@ -188,7 +190,7 @@ export function send(res: ServerResponse, r: WebResponse): void {
     return;
   }
   if (r.json !== undefined) {
-    res.writeHead(r.status ?? 200, { ...headers, 'content-type': 'application/json' });
+    res.writeHead(r.status ?? 200, { ...headers, 'content-type': r.contentType ?? 'application/json' });
     res.end(JSON.stringify(r.json));
     return;
   }

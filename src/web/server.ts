@@ -9,6 +9,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { referenceId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { html, page } from './html.ts';
+import { ApiProblem, isApiPath } from './problem.ts';
 import {
   BadRequest,
   parseCookies,
@@ -90,7 +91,11 @@ export function createHttpServer(deps: ServerDeps): Server {
         deps.logger.info({ reason: err.message, method: req.method }, 'malformed web request refused');
         if (res.headersSent) res.end();
         // The rest of a refused body is not read: the connection closes after the answer.
-        else send(res, { status: 400, headers: { connection: 'close' }, html: badRequestPage(err.message) });
+        else if (isApiPath(req.url)) {
+          const answer = new ApiProblem(400, err.message, { headers: { connection: 'close' } }).response();
+          send(res, answer);
+        } else
+          send(res, { status: 400, headers: { connection: 'close' }, html: badRequestPage(err.message) });
         return;
       }
       const ref = referenceId();
@@ -173,6 +178,16 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
   }
 
   const found = deps.router.match(method, url.pathname);
+  if ((found === null || found === 'wrong_method') && isApiPath(url.pathname)) {
+    const answer =
+      found === null
+        ? new ApiProblem(404, `${url.pathname} is not part of the API; /api/v1/openapi.json lists what is.`)
+        : new ApiProblem(405, 'The API only reads: use GET.', {
+            headers: { allow: READ_METHODS.join(', ') },
+          });
+    send(res, answer.response());
+    return;
+  }
   if (found === null || found === 'wrong_method') {
     send(res, {
       status: found === null ? 404 : 405,

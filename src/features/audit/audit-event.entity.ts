@@ -1,4 +1,5 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { changeProperties } from '../../db/base.ts';
 import { Account } from '../accounts/account.entity.ts';
 
 export const SURFACES = ['slack', 'web', 'job', 'system'] as const;
@@ -21,6 +22,7 @@ export const AuditEvent = defineEntity({
       .datetime()
       .onCreate(() => new Date())
       .defaultRaw('now()'),
+    ...changeProperties,
   },
 });
 export type IAuditEvent = InferEntity<typeof AuditEvent>;

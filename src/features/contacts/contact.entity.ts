@@ -1,5 +1,5 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
-import { baseProperties } from '../../db/base.ts';
+import { baseProperties, changeProperties } from '../../db/base.ts';
 import { Account } from '../accounts/account.entity.ts';
 import { User } from '../people/user.entity.ts';
 
@@ -9,6 +9,7 @@ export const Contact = defineEntity({
   tableName: 'contact',
   properties: {
     ...baseProperties,
+    ...changeProperties,
     account: () => p.manyToOne(Account).ref(),
     name: p.string(),
     email: p.string().nullable(),

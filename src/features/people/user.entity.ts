@@ -1,5 +1,5 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
-import { baseProperties } from '../../db/base.ts';
+import { baseProperties, changeProperties } from '../../db/base.ts';
 import { Account, PermissionSet } from '../accounts/account.entity.ts';
 
 export const ROLES = ['employee', 'contractor', 'client'] as const;
@@ -31,6 +31,7 @@ export const User = defineEntity({
   tableName: 'app_user',
   properties: {
     ...baseProperties,
+    ...changeProperties,
     account: () => p.manyToOne(Account).ref(),
     email: p.string(),
     firstName: p.string().nullable(),

@@ -9,6 +9,7 @@ import {
   slackDate,
 } from '../../../slack/blocks.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
+import { API_TOKEN_ACTIONS } from '../../api/slack/blocks.ts';
 import { loginEmail, ROLE_LABEL, STATUS_DESCRIPTION } from '../../people/labels.ts';
 import { PERSON_ACTIONS } from '../../people/slack/blocks.ts';
 import { displayName } from '../../people/user.entity.ts';
@@ -127,6 +128,14 @@ export function homeView(
       ),
     );
     if (scim) blocks.push(...scimHomeBlocks(scim));
+    blocks.push({
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: '*API tokens*: let your product read people, contacts and the audit trail.',
+      },
+      accessory: button('API tokens', API_TOKEN_ACTIONS.open, 'api_tokens'),
+    });
   }
   return { type: 'home' as const, blocks };
 }

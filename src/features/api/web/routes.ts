@@ -1,0 +1,164 @@
+import { createHmac } from 'node:crypto';
+import { z } from 'zod';
+import { query, sql } from '../../../db/sql.ts';
+import { referenceId } from '../../../shared/ids.ts';
+import { ApiProblem, invalidCursor, invalidParameters } from '../../../web/problem.ts';
+import type { Router, WebRequest, WebResponse } from '../../../web/router.ts';
+import type { Deps } from '../../feature.ts';
+import { SharedRateLimiter } from '../../join-links/web/rate-limit.ts';
+import { openApiDocument } from '../api.openapi.ts';
+import { encodeCursor, type ListKind, parseList } from '../api.params.ts';
+import { fromElsewhere } from '../api.positions.ts';
+import {
+  auditPosition,
+  findPerson,
+  listAuditEvents,
+  listContacts,
+  listPeople,
+  type Page,
+} from '../api.queries.ts';
+import type { ApiCaller } from '../api-token.service.ts';
+
+/** Requests per minute per token when API_RATE_LIMIT is not set. */
+export const DEFAULT_RATE_LIMIT = 600;
+const WINDOW_MS = 60_000;
+
+const UNAUTHORIZED = new ApiProblem(
+  401,
+  'Send a working API token as “Authorization: Bearer roster_…”. Admins create and revoke tokens in Slack: App Home → API tokens.',
+  { headers: { 'www-authenticate': 'Bearer realm="Roster API"' } },
+);
+
+const NOT_FOUND = (what: string) => new ApiProblem(404, `${what} does not exist in this account.`);
+
+const uuid = z.uuid();
+
+/** The key cursors are signed with, derived from the signing secret so every instance shares it. */
+export const cursorSigningKey = (secret: string): Buffer =>
+  createHmac('sha256', secret).update('roster-api-cursor').digest();
+
+/** The read API under /api/v1: bearer tokens, per-token rate limits, JSON answers, problem+json errors. */
+export function registerApiRoutes(router: Router, deps: Deps): void {
+  const cursorKey = cursorSigningKey(deps.config.slack.signingSecret);
+  const limiter = new SharedRateLimiter(deps.orm.em, WINDOW_MS);
+  const perMinute = deps.config.apiRateLimit ?? DEFAULT_RATE_LIMIT;
+
+  const authenticate = async (req: WebRequest): Promise<ApiCaller> => {
+    const header = req.raw.headers.authorization ?? '';
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    const caller = match ? await deps.apiTokens.authenticate(req.em, match[1]!) : null;
+    // Every route here reads; a token of any other scope is not one this API knows.
+    if (caller?.scope !== 'read') throw UNAUTHORIZED;
+    return caller;
+  };
+
+  const throttle = async (req: WebRequest, caller: ApiCaller): Promise<void> => {
+    const key = `api:${caller.tokenId}`;
+    if (await limiter.allow(key, perMinute)) return;
+    const [row] = await query<{ wait: number | null }>(
+      req.em,
+      sql`select ceil(extract(epoch from min(at) + make_interval(secs => ${WINDOW_MS / 1000}) - now()))::int as wait
+        from rate_limit_hit where key = ${key}`,
+    );
+    const wait = Math.max(1, row?.wait ?? 1);
+    throw new ApiProblem(
+      429,
+      `This token has made ${perMinute} requests within a minute, its limit. Try again in ${wait} s.`,
+      { headers: { 'retry-after': String(wait) } },
+    );
+  };
+
+  const endpoint =
+    (handler: (req: WebRequest, caller: ApiCaller) => Promise<WebResponse>) =>
+    async (req: WebRequest): Promise<WebResponse> => {
+      try {
+        const caller = await authenticate(req);
+        await throttle(req, caller);
+        return await handler(req, caller);
+      } catch (err) {
+        if (err instanceof ApiProblem) return err.response();
+        const ref = referenceId();
+        req.log.error({ err, ref, path: req.path }, 'API request failed');
+        return new ApiProblem(500, `Roster could not answer this request. Reference: ${ref}.`).response();
+      }
+    };
+
+  const list =
+    <K extends ListKind, T>(
+      kind: K,
+      read: (
+        req: WebRequest,
+        caller: ApiCaller,
+        request: ReturnType<typeof parseList<K>>,
+      ) => Promise<Page<T>>,
+    ) =>
+    async (req: WebRequest, caller: ApiCaller): Promise<WebResponse> => {
+      const request = parseList(cursorKey, kind, req.query);
+      if (request.from && (await fromElsewhere(req.em, request.from))) {
+        throw invalidCursor(
+          'This cursor was issued before the database was restored or moved. Start again without cursor (and upsert by id).',
+        );
+      }
+      const page = await read(req, caller, request);
+      return {
+        json: {
+          data: page.rows,
+          has_more: page.hasMore,
+          next_cursor: encodeCursor(cursorKey, kind, request.fingerprint, page.last ?? request.from),
+        },
+      };
+    };
+
+  router.add('GET', '/api/v1/openapi.json', async () => ({
+    json: openApiDocument(deps.config.publicUrl),
+    headers: { 'cache-control': 'public, max-age=300' },
+  }));
+
+  router.add(
+    'GET',
+    '/api/v1/people',
+    endpoint(
+      list('people', (req, caller, r) => listPeople(req.em, caller.accountId, r.filters, r.from, r.limit)),
+    ),
+  );
+
+  router.add(
+    'GET',
+    '/api/v1/people/:id',
+    endpoint(async (req, caller) => {
+      const id = req.params.id ?? '';
+      const found = uuid.safeParse(id).success ? await findPerson(req.em, caller.accountId, id) : null;
+      if (!found) throw NOT_FOUND(`Person ${id}`);
+      return { json: found };
+    }),
+  );
+
+  router.add(
+    'GET',
+    '/api/v1/contacts',
+    endpoint(
+      list('contacts', (req, caller, r) =>
+        listContacts(req.em, caller.accountId, r.filters, r.from, r.limit),
+      ),
+    ),
+  );
+
+  router.add(
+    'GET',
+    '/api/v1/audit-events',
+    endpoint(
+      list('audit-events', async (req, caller, r) => {
+        if (r.afterEventId && !r.from) {
+          const start = await auditPosition(req.em, caller.accountId, r.afterEventId);
+          if (!start) {
+            throw invalidParameters([
+              { parameter: 'since', detail: `This account has no audit event ${r.afterEventId}.` },
+            ]);
+          }
+          r.from = start;
+        }
+        return listAuditEvents(req.em, caller.accountId, r.filters, r.from, r.limit);
+      }),
+    ),
+  );
+}

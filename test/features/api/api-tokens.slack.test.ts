@@ -1,0 +1,263 @@
+import { createHash } from 'node:crypto';
+import { query, sql } from '../../../src/db/sql.ts';
+import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
+import { ApiToken } from '../../../src/features/api/api-token.entity.ts';
+import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
+import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { textOf } from '../../support/views.ts';
+import { ApiClient, tokenFor } from './support.ts';
+
+/** The deployment's token, as an operator would generate it. */
+const DEPLOYMENT_TOKEN = `roster_${'d3pl0y'.repeat(8)}`;
+const TOKEN = /roster_[A-Za-z0-9_-]{43}/;
+let t: TestApp;
+let api: ApiClient;
+
+beforeAll(async () => {
+  t = await startTestApp({ seatLimit: 10, env: { API_TOKEN: DEPLOYMENT_TOKEN } });
+  api = new ApiClient(t);
+});
+afterAll(() => t.stop());
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+async function openHome(user: string) {
+  await t.slack.event({ type: 'app_home_opened', user, tab: 'home', channel: `D${user}` });
+  const view = t.standin.homeView(user);
+  if (!view) throw new Error(`no Home tab for ${user}`);
+  return view;
+}
+
+/** App Home → API tokens, as an admin: the list modal. */
+async function openTokens(user = 'UADMIN') {
+  await t.slack.clickButton(await openHome(user), 'API tokens', { user });
+  const view = t.standin.lastOpenedView();
+  expect(view.callback_id).toBe('api_tokens_modal');
+  return view;
+}
+
+/** Creates a token through the modal and returns it as the admin sees it, that one time. */
+async function createToken(name: string, user = 'UADMIN', expires?: string): Promise<string> {
+  const res = await t.slack.submitView(
+    await openTokens(user),
+    { name, ...(expires ? { expires } : {}) },
+    { user },
+  );
+  expect(res.json?.response_action).toBe('update');
+  const shown = textOf(res.json.view);
+  const token = TOKEN.exec(shown)?.[0];
+  if (!token) throw new Error(`no token in ${shown}`);
+  return token;
+}
+
+const people = (token: string) => api.get('/api/v1/people', { token });
+
+describe('creating a token in App Home', () => {
+  it('shows the token once, stores only its hash, and the token reads the API', async () => {
+    const token = await createToken('Product sync');
+    expect((await people(token)).status).toBe(200);
+
+    const row = await t.em().findOneOrFail(ApiToken, { name: 'Product sync' });
+    expect(row.tokenHash).toBe(sha256(token));
+    expect(row.hint).toBe(token.slice(0, 11));
+    expect(row.createdBy).toBe('UADMIN');
+    const everything = JSON.stringify(await query(t.em(), sql`select * from api_token`));
+    expect(everything).not.toContain(token.slice(7));
+    expect(await t.em().count(AuditEvent, { action: 'api_token.created', actor: 'UADMIN' })).toBe(1);
+
+    // Listed again: by name and hint only. Nothing Roster sent to Slack holds the token itself.
+    const list = await openTokens();
+    expect(textOf(list)).toContain('*Product sync*');
+    expect(textOf(list)).toContain(`\`${token.slice(0, 11)}…\``);
+    expect(JSON.stringify(t.standin.calls)).not.toContain(token.slice(7));
+  });
+
+  it('makes a token that works for the days chosen (a year unless changed), and not a day longer', async () => {
+    const token = await createToken('Trial', 'UADMIN', '30');
+    const row = await t.em().findOneOrFail(ApiToken, { name: 'Trial' });
+    const days = (row.expiresAt!.getTime() - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(29.9);
+    expect(days).toBeLessThanOrEqual(30);
+    expect((await people(token)).status).toBe(200);
+    const yearly = await t.em().findOneOrFail(ApiToken, { name: 'Product sync' });
+    expect((yearly.expiresAt!.getTime() - Date.now()) / 86_400_000).toBeGreaterThan(364.9);
+
+    // Its time is up: the same 401 as any unknown token, and the list says so.
+    await query(
+      t.em(),
+      sql`update api_token set expires_at = now() - interval '1 second' where id = ${row.id}`,
+    );
+    const expired = await people(token);
+    expect(expired.status).toBe(401);
+    expect(expired.text).toBe((await people(`roster_${'q'.repeat(43)}`)).text);
+    expect(textOf(await openTokens())).toContain(':hourglass: Expired');
+  });
+
+  it('refuses a lifetime the form does not offer', async () => {
+    const view = await openTokens();
+    const filled = {
+      ...view,
+      state: {
+        values: {
+          name: { name: { type: 'plain_text_input', value: 'Forever and a day' } },
+          expires: { expires: { type: 'static_select', selected_option: { value: '9999' } } },
+        },
+      },
+    };
+    const res = await t.slack.viewSubmission({ user: 'UADMIN', view: filled });
+    expect(res.json.errors).toEqual({ expires: 'Choose how long the token works.' });
+    expect(await t.em().count(ApiToken, { name: 'Forever and a day' })).toBe(0);
+  });
+
+  it('refuses an empty or taken name on its field, creating nothing', async () => {
+    const before = await t.em().count(ApiToken, {});
+    const taken = await t.slack.submitView(
+      await openTokens(),
+      { name: '  product   SYNC ' },
+      { user: 'UADMIN' },
+    );
+    expect(taken.json.errors.name).toMatch(/already named/);
+    const empty = await t.slack.submitView(await openTokens(), { name: '   ' }, { user: 'UADMIN' });
+    expect(empty.json.errors.name).toBe('Enter a name for the token.');
+    expect(await t.em().count(ApiToken, {})).toBe(before);
+  });
+});
+
+describe('the cap', () => {
+  it('refuses a 21st token that is not revoked, on the name field, until one is revoked', async () => {
+    const account = await ensureAccount(t.em(), 'T0MANY', 'Many tokens');
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    for (let i = 1; i <= 20; i++) await tokenFor(t, account, `Token ${i}`);
+    const refused = await t.roster.deps.apiTokens
+      .create(t.em(), account, admin, 'One too many')
+      .catch((e) => e);
+    expect(refused.fields).toEqual({ name: expect.stringContaining('20 tokens that are not revoked') });
+    const first = await t.em().findOneOrFail(ApiToken, { account: account.id, name: 'Token 1' });
+    await t.roster.deps.apiTokens.revoke(t.em(), account, admin, first.id);
+    await expect(
+      t.roster.deps.apiTokens.create(t.em(), account, admin, 'One too many'),
+    ).resolves.toBeDefined();
+  });
+});
+
+describe('revoking', () => {
+  it('stops the token at once, with the same 401 as a token that never existed', async () => {
+    const token = await createToken('Short lived');
+    expect((await people(token)).status).toBe(200);
+    const list = await openTokens();
+    const row = await t.em().findOneOrFail(ApiToken, { name: 'Short lived' });
+    await t.slack.clickButton(list, { actionId: 'api_token_revoke', value: row.id }, { user: 'UADMIN' });
+    const updated = t.standin.lastOpenedView();
+    expect(textOf(updated)).toContain('*Short lived* is revoked');
+    expect(textOf(updated)).not.toContain('*Short lived*  `');
+
+    const revoked = await people(token);
+    const unknown = await people(`roster_${'z'.repeat(43)}`);
+    expect(revoked.status).toBe(401);
+    expect(revoked.text).toBe(unknown.text);
+    expect(await t.em().count(AuditEvent, { action: 'api_token.revoked', subjectId: row.id })).toBe(1);
+  });
+});
+
+describe('only admins', () => {
+  it('show the button to admins only, and refuse a member who forges the click', async () => {
+    expect(textOf(await openHome('UMEMBER'))).not.toContain('API tokens');
+    const opened = t.standin.callsTo('views.open').length;
+    await t.slack.blockAction({
+      user: 'UMEMBER',
+      actions: [{ type: 'button', action_id: 'api_tokens_open', value: 'api_tokens' }],
+      container: { type: 'view', view_id: 'VHOME' },
+      view: { id: 'VHOME', type: 'home', blocks: [] },
+    });
+    await eventually(() =>
+      t.standin.messages.some((m) => textOf(m).includes('Only admins can manage API tokens.')),
+    );
+    expect(t.standin.callsTo('views.open').length).toBe(opened);
+  });
+
+  it('refuse a forged submission and a forged revoke, audited, changing nothing', async () => {
+    const before = await t.em().count(ApiToken, {});
+    const forged = { id: 'VFORGED', type: 'modal', callback_id: 'api_tokens_modal', blocks: [] };
+    const res = await t.slack.viewSubmission({
+      user: 'UMEMBER',
+      view: {
+        ...forged,
+        state: { values: { name: { name: { type: 'plain_text_input', value: 'Mine now' } } } },
+      },
+    });
+    expect(res.json.errors.name).toBe('Only admins can manage API tokens.');
+    expect(await t.em().count(ApiToken, {})).toBe(before);
+    expect(await t.em().count(AuditEvent, { action: 'api_token.create_refused', actor: 'UMEMBER' })).toBe(1);
+
+    const token = await createToken('Kept');
+    const row = await t.em().findOneOrFail(ApiToken, { name: 'Kept' });
+    await t.slack.blockAction({
+      user: 'UMEMBER',
+      actions: [{ type: 'button', action_id: 'api_token_revoke', value: row.id }],
+      view: { ...forged, hash: 'h1' },
+    });
+    expect((await people(token)).status).toBe(200);
+    expect(await t.em().count(AuditEvent, { action: 'api_token.revoke_refused', actor: 'UMEMBER' })).toBe(1);
+    // The member sees the refusal, not the account's tokens.
+    const shown = t.standin.callsTo('views.update').at(-1)!;
+    expect(JSON.stringify(shown.args)).toContain('Only admins can manage API tokens.');
+    expect(JSON.stringify(shown.args)).not.toContain('*Kept*');
+  });
+
+  it('cannot revoke another account’s token, even as an admin', async () => {
+    const other = await ensureAccount(t.em(), 'T0ELSEWHERE', 'Elsewhere');
+    const theirs = await tokenFor(t, other, 'Theirs');
+    const row = await t.em().findOneOrFail(ApiToken, { tokenHash: sha256(theirs) });
+    await t.slack.blockAction({
+      user: 'UADMIN',
+      actions: [{ type: 'button', action_id: 'api_token_revoke', value: row.id }],
+      view: { id: 'VLIST', type: 'modal', callback_id: 'api_tokens_modal', hash: 'h2', blocks: [] },
+    });
+    expect(JSON.stringify(t.standin.callsTo('views.update').at(-1)!.args)).toContain(
+      'That token no longer exists.',
+    );
+    expect((await people(theirs)).status).toBe(200);
+  });
+});
+
+describe('API_TOKEN from the environment', () => {
+  it('is stored hashed at start, reads the API, and shows as managed by the deployment without Revoke', async () => {
+    expect((await people(DEPLOYMENT_TOKEN)).status).toBe(200);
+    const row = await t.em().findOneOrFail(ApiToken, { managed: true, revokedAt: null });
+    expect(row).toMatchObject({
+      tokenHash: sha256(DEPLOYMENT_TOKEN),
+      name: 'API_TOKEN',
+      createdBy: 'deployment',
+    });
+    expect((await t.account()).id).toBe(row.account.id);
+    const list = await openTokens();
+    expect(textOf(list)).toContain('Managed by the deployment (`API_TOKEN`)');
+    expect(JSON.stringify(list)).not.toContain(`"value":"${row.id}"`);
+
+    // A forged Revoke of it is refused with what to do instead.
+    await t.slack.blockAction({
+      user: 'UADMIN',
+      actions: [{ type: 'button', action_id: 'api_token_revoke', value: row.id }],
+      view: { ...list, hash: 'h3' },
+    });
+    expect(JSON.stringify(t.standin.callsTo('views.update').at(-1)!.args)).toContain(
+      'change or remove API_TOKEN',
+    );
+    expect((await people(DEPLOYMENT_TOKEN)).status).toBe(200);
+  });
+
+  it('follows the environment: a changed API_TOKEN replaces the old one, an unset one removes it', async () => {
+    const account = await t.account();
+    const next = `roster_${'n3xt'.repeat(10)}`;
+    await t.roster.deps.apiTokens.applyDeploymentToken(t.em(), account, next);
+    expect((await people(DEPLOYMENT_TOKEN)).status).toBe(401);
+    expect((await people(next)).status).toBe(200);
+    // Started again with the same setting: nothing changes, nothing is audited twice.
+    const audited = await t.em().count(AuditEvent, { actor: 'deployment' });
+    await t.roster.deps.apiTokens.applyDeploymentToken(t.em(), account, next);
+    expect(await t.em().count(AuditEvent, { actor: 'deployment' })).toBe(audited);
+    await t.roster.deps.apiTokens.applyDeploymentToken(t.em(), account, undefined);
+    expect((await people(next)).status).toBe(401);
+    expect(await t.em().count(ApiToken, { managed: true, revokedAt: null })).toBe(0);
+  });
+});
