@@ -245,7 +245,7 @@ async function applyNamedContacts(ctx: ApplyContext, rows: BatchRow[]): Promise<
        company text, title text, notes text)),
      m as (
        select x.*, c.id as cid from x
-       join lateral (
+       left join lateral (
          select c.id from contact c where c.account_id = $2 and c.email is null
            and lower(btrim(c.name)) = lower(btrim(x.name))
            and lower(btrim(coalesce(c.company, ''))) = lower(btrim(coalesce(x.company, '')))
@@ -266,8 +266,8 @@ async function applyNamedContacts(ctx: ApplyContext, rows: BatchRow[]): Promise<
      ),
      ins as (
        insert into contact (id, account_id, name, email, phone, company, title, notes, added_by)
-       select gen_random_uuid(), $2::uuid, x.name, null, x.phone, x.company, x.title, x.notes, $3::text from x
-       where not exists (select 1 from m where m.id = x.id)
+       select gen_random_uuid(), $2::uuid, m.name, null, m.phone, m.company, m.title, m.notes, $3::text from m
+       where m.cid is null
        returning id
      ),
      logged as (
@@ -280,7 +280,7 @@ async function applyNamedContacts(ctx: ApplyContext, rows: BatchRow[]): Promise<
      )
      select id, 'updated' as what from upd
      union all
-     select x.id, 'created' from x where not exists (select 1 from m where m.id = x.id)`,
+     select m.id, 'created' from m where m.cid is null`,
     [json(rows.map((r) => ({ id: r.id, ...r.data }))), ctx.account.id, ctx.actor.slackUserId, ctx.importId],
   );
   return outcomes(

@@ -75,7 +75,14 @@ export type StartResult =
   | { status: 'unchanged'; csvImport: ICsvImport };
 
 /** A staged row as a batch reads it. */
-export type BatchRow = { id: string; line: number; kind: 'user' | 'contact'; data: Record<string, any> };
+export type BatchRow = {
+  id: string;
+  line: number;
+  kind: 'user' | 'contact';
+  /** What the preview decided; rows in error are never applied. */
+  outcome?: 'create' | 'update' | 'unchanged';
+  data: Record<string, any>;
+};
 /** What applying one row did. */
 export type Applied = { result: CsvRowResult; error?: string; invited?: boolean };
 /** Everything a batch's statements need. */

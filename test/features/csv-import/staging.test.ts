@@ -316,6 +316,20 @@ describe('applying staged rows', () => {
     expect((await seats.usage(orm.em.fork(), account)).used).toBe(20);
   });
 
+  it('fails an import whose staged rows a database crash emptied, asking for the file again', async () => {
+    const account = await freshAccount();
+    const summary = await preview(account, 'first_name,email\nLost,lost@acme.test\n');
+    const id = summary.csvImport.id;
+    expect((await service.start(orm.em.fork(), account, id, admin)).status).toBe('started');
+    // What crash recovery does to an unlogged table.
+    await orm.em.fork().getConnection().execute('delete from csv_import_row where csv_import_id = ?', [id]);
+    expect(await service.run(id)).toBeNull();
+    const failed = await orm.em.fork().findOneOrFail(CsvImport, id);
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toContain('Upload the file again');
+    expect(await orm.em.fork().count(User, { account })).toBe(0);
+  });
+
   it('applies every row once when two workers run the same import at the same time', async () => {
     const account = await freshAccount();
     const small = new CsvImportService({ orm, jobs, seats, batchSize: 5 });
