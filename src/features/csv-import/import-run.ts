@@ -20,13 +20,13 @@ import type {
 const BATCH_LOCK = 0x43535649;
 
 /** Rows written to a table before the first refresh of its statistics. */
-const ANALYZE_FROM = 4000;
+const ANALYZE_FROM = 1000;
 
 /**
  * Rows asking for an invitation in one batch, whatever the batch size: such a batch holds the account's
  * seat lock from counting its seats to its commit, and another admin's `/seats` waits for it.
  */
-export const INVITED_PER_BATCH = 250;
+export const INVITED_PER_BATCH = 1000;
 
 /** What running an import needs. */
 export type RunDeps = { orm: MikroORM; jobs: JobQueue; seats: SeatService; batchSize: number };
@@ -132,17 +132,6 @@ async function rowsLost(orm: MikroORM, importId: string, rows: number): Promise<
   return true;
 }
 
-/** The rows of the next batch: up to `size` in file order, with at most INVITED_PER_BATCH invitations. */
-function cutBatch(rows: BatchRow[]): BatchRow[] {
-  let invited = 0;
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i] as BatchRow;
-    if (row.kind === 'user' && row.data.sendInvitation && ++invited > INVITED_PER_BATCH)
-      return rows.slice(0, i);
-  }
-  return rows;
-}
-
 /** One batch: the next rows in file order, applied, and the import's applied mark moved past them, in `tx`. */
 async function applyBatch(
   deps: RunDeps,
@@ -162,15 +151,19 @@ async function applyBatch(
     importId,
   ]);
   if (!turn?.ok) return 'busy';
-  const fetched = await exec<BatchRow>(
-    `/* csv:batch */ select r.id, r.line, r.kind, r.outcome, r.data from csv_import_row r
+  // The next rows in file order, up to the batch size, cut before the invitation past INVITED_PER_BATCH.
+  const rows = await exec<BatchRow>(
+    `/* csv:batch */ select id, line, kind, outcome, data from (
+       select r.id, r.line, r.kind, r.outcome, r.data,
+         count(*) filter (where r.kind = 'user' and (r.data->>'sendInvitation')::boolean) over (order by r.id) as invited
+       from csv_import_row r
        where r.csv_import_id = $1 and r.outcome <> 'error'
          and r.id > (select applied_through from csv_import where id = $1 and status = 'importing')
-       order by r.id limit $2`,
-    [importId, deps.batchSize],
+       order by r.id limit $2) b
+     where b.invited <= $3 order by id`,
+    [importId, deps.batchSize, INVITED_PER_BATCH],
   );
-  if (!fetched.length) return 'done';
-  const rows = cutBatch(fetched);
+  if (!rows.length) return 'done';
   const account = await tx.findOneOrFail(Account, accountId);
   const results = await applyRows({ tx, account, actor, importId, jobs: deps.jobs, seats: deps.seats }, rows);
   // Only rows whose application differs from their preview keep a result of their own.

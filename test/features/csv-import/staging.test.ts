@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { initORM, type ORM } from '../../../src/db/orm.ts';
 import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
 import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
@@ -16,6 +17,7 @@ import { type Actor, SeatService } from '../../../src/features/seats/seat.servic
 import { DomainError } from '../../../src/shared/errors.ts';
 import { JobQueue } from '../../../src/shared/jobs.ts';
 import { createLogger } from '../../../src/shared/logger.ts';
+import { eventually } from '../../support/app.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
 
 // The staging path of the CSV import on real Postgres: rows COPied into csv_import_row, decided there
@@ -375,6 +377,58 @@ describe('applying staged rows', () => {
     ]);
     const errors = (await service.errorFile(summary.csvImport.id))?.toString() ?? '';
     expect(errors.split('\r\n').filter((l) => l.includes('no paid seat free'))).toHaveLength(7);
+  });
+
+  it('gives seats out again under the lock when another admin took them while a batch was written', async () => {
+    const account = await freshAccount(6);
+    const lines = ['first_name,email,role,send_invitation'];
+    for (let i = 0; i < 4; i++) lines.push(`R${i},race${i}@acme.test,employee,yes`);
+    const summary = await preview(account, lines.join('\n'));
+    const id = summary.csvImport.id;
+    expect((await service.start(orm.em.fork(), account, id, admin)).status).toBe('started');
+    // Another paid addition holds the seat lock with 4 seats taken, not yet committed: the batch sees 6
+    // free seats, writes its 4 users, then waits for the lock to count again.
+    const other = new pg.Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      await other.query('begin');
+      await other.query('select id from account where id = $1 for no key update', [account.id]);
+      for (let i = 0; i < 4; i++) {
+        await other.query(
+          `insert into app_user (id, account_id, email, role, status) values (gen_random_uuid(), $1, $2, 'employee', 'invited')`,
+          [account.id, `other${i}@acme.test`],
+        );
+      }
+      const running = service.run(id);
+      await eventually(async () => {
+        const [waiting] = await orm.em
+          .fork()
+          .getConnection()
+          .execute<{ n: number }[]>(
+            `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+          );
+        return (waiting?.n ?? 0) > 0 || undefined;
+      });
+      await other.query('commit');
+      const done = await running;
+      expect(done?.counts).toMatchObject({ created: 2, failed: 2, noSeat: 2, invited: 2 });
+    } finally {
+      await other.end();
+    }
+    expect((await seats.usage(orm.em.fork(), account)).used).toBe(6);
+    expect((await usersOf(account)).map((u) => u.email).filter((e) => e.startsWith('race'))).toEqual([
+      'race0@acme.test',
+      'race1@acme.test',
+    ]);
+    expect(await orm.em.fork().count(Invitation, { account })).toBe(2);
+    expect(await deliveryJobs(account)).toBe(2);
+    const taken = await orm.em
+      .fork()
+      .find(AuditEvent, { account, action: 'seat.taken' }, { orderBy: { id: 'asc' } });
+    expect(taken.map((e) => e.data)).toEqual([
+      { for: 'race0@acme.test', used: 5, limit: 6, seatAdded: false },
+      { for: 'race1@acme.test', used: 6, limit: 6, seatAdded: false },
+    ]);
   });
 
   it('locks the account only in batches that take seats', async () => {
