@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { initORM, type ORM } from '../../../src/db/orm.ts';
 import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
@@ -316,6 +319,28 @@ describe('applying staged rows', () => {
       users.filter((u) => u.role !== 'client').length,
     );
     expect((await seats.usage(orm.em.fork(), account)).used).toBe(20);
+  });
+
+  it('writes an error file of many pages to disk, the same bytes as in memory', async () => {
+    const account = await freshAccount();
+    const lines = ['first_name,email,role'];
+    for (let i = 0; i < 12_000; i++) lines.push(`=Bad${i},bad${i}@acme.test,${i % 2 ? 'boss' : 'chief'}`);
+    const summary = await preview(account, lines.join('\n'));
+    expect(summary.counts.error).toBe(12_000);
+    const dir = await mkdtemp(join(tmpdir(), 'roster-error-file-'));
+    try {
+      const path = join(dir, 'errors.csv');
+      expect(await service.writeErrorFile(summary.csvImport.id, path)).toBe(true);
+      const written = await readFile(path);
+      expect(written.equals((await service.errorFile(summary.csvImport.id)) as Buffer)).toBe(true);
+      const text = written.toString('utf8').split('\r\n');
+      expect(text[0]).toBe('\ufefffirst_name,email,role,line,reason');
+      expect(text[1]).toMatch(/^'=Bad0,bad0@acme\.test,chief,2,/);
+      expect(text.at(-2)).toMatch(/^'=Bad11999,bad11999@acme\.test,boss,12001,/);
+      expect(text).toHaveLength(12_002);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('fails an import whose staged rows a database crash emptied, asking for the file again', async () => {
