@@ -81,6 +81,11 @@ export type BatchRow = {
   kind: 'user' | 'contact';
   /** What the preview decided; rows in error are never applied. */
   outcome?: 'create' | 'update' | 'unchanged';
+  /**
+   * A row asking for an invitation: all its values. Any other: what sorts it (`email`, `invite`);
+   * the statements read its values from the staged row. Both say whether it has company or notes
+   * (`detailed`).
+   */
   data: Record<string, any>;
 };
 /** What applying one row did. */
