@@ -91,7 +91,8 @@ export async function applyInvitations(ctx: ApplyContext, actions: Action[]): Pr
   const needed = actions.filter((x) => x.seat).length;
   if (!needed) return (await writeInvitations(ctx, actions)).applied;
   const exec = statements(ctx.tx);
-  if (needed <= (await ctx.seats.usage(ctx.tx, ctx.account)).free) {
+  const free = ctx.seatsFree.value ?? (await ctx.seats.usage(ctx.tx, ctx.account)).free;
+  if (needed <= free) {
     const name = `csv_seats_${++savepoints}`;
     await exec(`savepoint ${name}`);
     const written = await writeInvitations(ctx, actions);
@@ -99,6 +100,7 @@ export async function applyInvitations(ctx: ApplyContext, actions: Action[]): Pr
     if (usage.used <= usage.limit) {
       await exec(`release savepoint ${name}`);
       await auditSeats(ctx, written.seated, usage.used - written.seated.length, usage.limit);
+      ctx.seatsFree.value = usage.limit - usage.used;
       return written.applied;
     }
     await exec(`rollback to savepoint ${name}`);
@@ -121,6 +123,7 @@ export async function applyInvitations(ctx: ApplyContext, actions: Action[]): Pr
   }
   const written = await writeInvitations(ctx, granted);
   await auditSeats(ctx, written.seated, usage.used, usage.limit);
+  ctx.seatsFree.value = Math.max(0, usage.limit - usage.used - written.seated.length);
   for (const [id, a] of refused) written.applied.set(id, a);
   return written.applied;
 }

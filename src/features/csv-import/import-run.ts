@@ -23,8 +23,9 @@ const BATCH_LOCK = 0x43535649;
 const ANALYZE_FROM = 1000;
 
 /**
- * Rows asking for an invitation in one batch, whatever the batch size: such a batch holds the account's
- * seat lock from counting its seats to its commit, and another admin's `/seats` waits for it.
+ * Rows asking for an invitation in one batch, whatever the batch size: a batch that takes seats holds
+ * the account's seat lock from its last count to its commit (see applyInvitations), and another admin's
+ * `/seats` waits for it.
  */
 export const INVITED_PER_BATCH = 1000;
 
@@ -83,6 +84,7 @@ export async function runImport(
   hooks.onProgress?.(done, total);
   // Each table's statistics are refreshed as the import grows it (see below), counted by kind of row.
   const written = { user: 0, contact: 0 };
+  const seatsFree = { value: null as number | null };
   const analyzedAt = { user: 0, contact: 0 };
   for (let batch = 0; ; batch++) {
     if (hooks.maxBatches !== undefined && batch >= hooks.maxBatches) return null;
@@ -98,7 +100,7 @@ export async function runImport(
     }
     const next = await deps.orm.em
       .fork()
-      .transactional((tx) => applyBatch(deps, tx, { importId, accountId, actor, batch }, hooks));
+      .transactional((tx) => applyBatch(deps, tx, { importId, accountId, actor, batch, seatsFree }, hooks));
     if (next === 'busy') {
       // Another worker is applying a batch: wait for it rather than finish early.
       await new Promise((r) => setTimeout(r, 250));
@@ -136,7 +138,13 @@ async function rowsLost(orm: MikroORM, importId: string, rows: number): Promise<
 async function applyBatch(
   deps: RunDeps,
   tx: EntityManager,
-  at: { importId: string; accountId: string; actor: Actor; batch: number },
+  at: {
+    importId: string;
+    accountId: string;
+    actor: Actor;
+    batch: number;
+    seatsFree: { value: number | null };
+  },
   hooks: RunHooks,
 ): Promise<{ count: number; users: number } | 'busy' | 'done'> {
   const { importId, accountId, actor, batch } = at;
@@ -171,7 +179,10 @@ async function applyBatch(
   );
   if (!rows.length) return 'done';
   const account = await tx.findOneOrFail(Account, accountId);
-  const results = await applyRows({ tx, account, actor, importId, jobs: deps.jobs, seats: deps.seats }, rows);
+  const results = await applyRows(
+    { tx, account, actor, importId, jobs: deps.jobs, seats: deps.seats, seatsFree: at.seatsFree },
+    rows,
+  );
   // Only rows whose application differs from their preview keep a result of their own.
   const differing = rows.flatMap((r) => {
     const a: Applied = results.get(String(r.id)) ?? { result: 'unchanged' };

@@ -98,4 +98,10 @@ export type ApplyContext = {
   importId: string;
   jobs: JobQueue;
   seats: SeatService;
+  /**
+   * The seats free after the import's last batch that took seats, counted under the seat lock: the
+   * next batch trusts it instead of counting again before it writes (the count under the lock before
+   * its commit still decides). Null until a batch has counted.
+   */
+  seatsFree: { value: number | null };
 };
