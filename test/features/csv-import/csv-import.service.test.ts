@@ -481,8 +481,7 @@ describe('CSV import', () => {
     expect(await users(account)).toHaveLength(25);
     expect(await contacts(account)).toHaveLength(20);
     expect(await small.progress(id)).toEqual({ done: 45, total: 45 });
-    // Every row did what its preview said: none keeps a result of its own.
-    expect((await rowsOf(id)).filter((r) => r.result !== null)).toEqual([]);
+    expect((await rowsOf(id)).filter((r) => r.result !== null)).toEqual([]); // all as previewed
     expect(
       await orm.em.fork().count(AuditEvent, { account, action: 'csv_import.completed', subjectId: id }),
     ).toBe(1);
