@@ -20,7 +20,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +60,8 @@ type Result = {
   /** RSS with the app loaded, just before the preview: what the import adds is the difference. */
   baseRssMb: number;
   copyS: number;
+  /** The machine's 1-minute load average when the scenario started and ended (2 cores). */
+  load: [number, number];
 };
 
 const serverUrl = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
@@ -182,6 +184,7 @@ async function runScenario(scenario: string): Promise<void> {
     peak = process.memoryUsage().rss;
     const baseRssMb = peak / 1024 / 1024;
 
+    const loadAtStart = loadavg()[0] ?? 0;
     const started = performance.now();
     const { csvImport } = await service.begin(orm.em.fork(), account, {
       uploadedBy: 'UBENCH',
@@ -216,6 +219,7 @@ async function runScenario(scenario: string): Promise<void> {
       rssMb: peak / 1024 / 1024,
       baseRssMb,
       copyS,
+      load: [loadAtStart, loadavg()[0] ?? 0],
     };
     console.log(`RESULT ${JSON.stringify(result)}`);
   } finally {
@@ -238,7 +242,7 @@ function report(results: Result[]): boolean {
   console.log(`node flags: ${NODE_FLAGS.join(' ')}`);
   for (const r of results) {
     console.log(
-      `\n${r.scenario}: ${n(r.rows)} rows, ${n(r.invitations)} invitations, ${r.fileMb.toFixed(1)} MB`,
+      `\n${r.scenario}: ${n(r.rows)} rows, ${n(r.invitations)} invitations, ${r.fileMb.toFixed(1)} MB (load average ${r.load[0].toFixed(1)} at the start, ${r.load[1].toFixed(1)} at the end, on ${cpus().length} cores)`,
     );
     out('', `${'Roster'.padEnd(30)}plain COPY`);
     out(

@@ -44,11 +44,13 @@ export const CsvImport = defineEntity({
     importedBy: p.string().nullable(),
     startedAt: p.datetime().nullable(),
     finishedAt: p.datetime().nullable(),
+    /** The id of the last row applied: every row up to it is applied, and none after it. */
+    appliedThrough: p.bigint('number').defaultRaw('0'),
   },
 });
 export type ICsvImport = InferEntity<typeof CsvImport>;
 
-/** One row of an import: what the preview decided for it and whether it has been applied. */
+/** One row of an import: what the preview decided for it and, where it differs, what applying it did. */
 export const CsvImportRow = defineEntity({
   name: 'CsvImportRow',
   tableName: 'csv_import_row',
@@ -67,8 +69,8 @@ export const CsvImportRow = defineEntity({
     targetId: p.uuid().nullable(),
     outcome: p.enum(CSV_ROW_OUTCOMES),
     error: p.text().nullable(),
+    /** What applying the row did, when that differs from its outcome (an error, a row changed meanwhile). */
     result: p.enum(CSV_ROW_RESULTS).nullable(),
-    appliedAt: p.datetime().nullable(),
   },
 });
 export type ICsvImportRow = InferEntity<typeof CsvImportRow>;

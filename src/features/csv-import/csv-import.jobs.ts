@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { isDomainError } from '../../shared/errors.ts';
 import { referenceId } from '../../shared/ids.ts';
 import type { Block } from '../../slack/blocks.ts';
@@ -16,6 +19,7 @@ import {
 } from './slack/blocks.ts';
 import { checkFileInfo, downloadSlackFile, type SlackFileInfo } from './slack/download.ts';
 import { ProgressReporter } from './slack/progress.ts';
+import { uploadFromDisk } from './slack/upload.ts';
 
 type ImportJob = { importId: string };
 
@@ -30,19 +34,26 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
   const { jobs, orm, slack, logger, config } = deps;
 
   async function uploadErrorFile(csvImport: ICsvImport, count: number, after: 'preview' | 'import') {
-    const content = await service.errorFile(csvImport.id);
-    if (!content || !csvImport.channelId) return;
-    const base = csvImport.fileName.replace(/\.csv$/i, '');
-    await slack.filesUploadV2({
-      channel_id: csvImport.channelId,
-      file: content,
-      filename: `${base}-errors.csv`,
-      title: `Rows in error from ${csvImport.fileName}`,
-      initial_comment:
-        after === 'preview'
-          ? `${count.toLocaleString('en-US')} ${count === 1 ? 'row' : 'rows'} of ${csvImport.fileName} will not be imported. Each is in this file with its line and reason: fix them and drop the file here again (Roster ignores the line and reason columns).`
-          : `Every row of ${csvImport.fileName} that was not imported, with its reason. Fix them and drop the file here again.`,
-    });
+    if (!csvImport.channelId) return;
+    // Written to disk and uploaded from there: a million rows in error never sit in memory.
+    const dir = await mkdtemp(join(tmpdir(), 'roster-errors-'));
+    try {
+      const path = join(dir, 'errors.csv');
+      if (!(await service.writeErrorFile(csvImport.id, path))) return;
+      const base = csvImport.fileName.replace(/\.csv$/i, '');
+      await uploadFromDisk(slack, {
+        path,
+        channel: csvImport.channelId,
+        filename: `${base}-errors.csv`,
+        title: `Rows in error from ${csvImport.fileName}`,
+        initialComment:
+          after === 'preview'
+            ? `${count.toLocaleString('en-US')} ${count === 1 ? 'row' : 'rows'} of ${csvImport.fileName} will not be imported. Each is in this file with its line and reason: fix them and drop the file here again (Roster ignores the line and reason columns).`
+            : `Every row of ${csvImport.fileName} that was not imported, with its reason. Fix them and drop the file here again.`,
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   await jobs.define<ImportJob>(

@@ -7,7 +7,7 @@ import { audit } from '../audit/audit.service.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
 import { CsvImport, type ICsvImport } from './csv-import.entity.ts';
 import { type CsvSource, MAX_ROWS } from './csv-reader.ts';
-import { errorFile } from './import-error-file.ts';
+import { errorFile, writeErrorFileTo } from './import-error-file.ts';
 import { firstErrors, previewFile } from './import-preview.ts';
 import { importProgress, runImport } from './import-run.ts';
 import {
@@ -128,6 +128,11 @@ export class CsvImportService {
   /** The rows in error, as a CSV file to fix and upload again; null when there are none. */
   errorFile(importId: string): Promise<Buffer | null> {
     return errorFile(this.orm, importId);
+  }
+
+  /** The same file written to `path`, a page of rows at a time; false when no row is in error. */
+  writeErrorFile(importId: string, path: string): Promise<boolean> {
+    return writeErrorFileTo(this.orm, importId, path);
   }
 
   /**

@@ -1,4 +1,4 @@
-import { json, statements } from '../../db/sql.ts';
+import { statements } from '../../db/sql.ts';
 import { applyInvitations, planInvitations } from './import-invitations.ts';
 import type { Applied, ApplyContext, BatchRow } from './import-types.ts';
 
@@ -13,6 +13,17 @@ function isRowFault(err: unknown): boolean {
 }
 
 let savepoints = 0;
+
+// The statements read each row's values from its staged row (csv_import_row) by id: the batch reads
+// only the ids and what sorts them into statements, so no row's values cross to Node and back.
+
+/** The ids of `rows`, as one bigint[] parameter. */
+const ids = (rows: BatchRow[]) => rows.map((r) => r.id);
+
+/** A contact row's values, from its staged row. */
+const CONTACT_ROWS = `select r.id, r.data->>'name' as name, r.data->>'email' as email, r.data->>'phone' as phone,
+    r.data->>'company' as company, r.data->>'title' as title, r.data->>'notes' as notes
+  from csv_import_row r where r.id = any($1::bigint[])`;
 
 // Every statement below reaches existing people and contacts through lateral or correlated lookups on
 // their (account, email) and (account, name, company) indexes: during a large import the planner's
@@ -60,7 +71,7 @@ async function applyAll(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<string
   const plan = invited.length ? await planInvitations(ctx, invited) : { actions: [], profileOnly: [] };
   if (users.length || plan.profileOnly.length) set(await applyUsers(ctx, [...users, ...plan.profileOnly]));
   if (plan.actions.length) set(await applyInvitations(ctx, plan.actions));
-  const detailed = rows.filter((r) => r.kind === 'user' && (r.data.company || r.data.notes));
+  const detailed = rows.filter((r) => r.kind === 'user' && r.data.detailed);
   if (detailed.length) {
     for (const id of await applyUserDetails(ctx, detailed)) {
       if (results.get(id)?.result === 'unchanged')
@@ -78,7 +89,10 @@ async function applyAll(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<string
 async function applyUserDetails(ctx: ApplyContext, rows: BatchRow[]): Promise<string[]> {
   const changed = await statements(ctx.tx)<{ id: string }>(
     `/* csv:user-details */ with x as (
-       select * from jsonb_to_recordset($1::jsonb) as x(id bigint, email text, name text, company text, notes text)),
+       select r.id, r.data->>'email' as email,
+         concat_ws(' ', nullif(r.data->>'firstName', ''), nullif(r.data->>'lastName', '')) as name,
+         r.data->>'company' as company, r.data->>'notes' as notes
+       from csv_import_row r where r.id = any($1::bigint[])),
      u as (
        select x.*, u.id as user_id, c.id as contact_id, c.company as old_company, c.notes as old_notes from x
        join lateral (select id from app_user where account_id = $2 and lower(btrim(email)) = lower(btrim(x.email))) u on true
@@ -100,19 +114,7 @@ async function applyUserDetails(ctx: ApplyContext, rows: BatchRow[]): Promise<st
        returning user_id)
      select id from upd
      union all select u.id from u join ins on ins.user_id = u.user_id`,
-    [
-      json(
-        rows.map((r) => ({
-          id: r.id,
-          email: r.data.email,
-          name: [r.data.firstName, r.data.lastName].filter(Boolean).join(' '),
-          company: r.data.company ?? null,
-          notes: r.data.notes ?? null,
-        })),
-      ),
-      ctx.account.id,
-      ctx.actor.slackUserId,
-    ],
+    [ids(rows), ctx.account.id, ctx.actor.slackUserId],
   );
   return changed.map((c) => String(c.id));
 }
@@ -127,22 +129,11 @@ function outcomes(rows: BatchRow[], created: { id: string }[], updated: { id: st
 /** Users without an invitation, set-based: created locked (no login, no seat), or their details updated. */
 async function applyUsers(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<string, Applied>> {
   const exec = statements(ctx.tx);
-  const toInput = (list: BatchRow[]) =>
-    json(
-      list.map((r) => ({
-        id: r.id,
-        email: r.data.email,
-        first_name: r.data.firstName,
-        last_name: r.data.lastName,
-        title: r.data.title,
-        phone: r.data.phone,
-        role: r.data.role,
-        permission_set_id: r.data.permissionSetId,
-        login_hint: r.data.loginHint ?? null,
-      })),
-    );
-  const x = `jsonb_to_recordset($1::jsonb) as x(id bigint, email text, first_name text, last_name text,
-    title text, phone text, role text, permission_set_id uuid, login_hint text)`;
+  const x = `(select r.id, r.data->>'email' as email, r.data->>'firstName' as first_name,
+      r.data->>'lastName' as last_name, r.data->>'title' as title, r.data->>'phone' as phone,
+      r.data->>'role' as role, (r.data->>'permissionSetId')::uuid as permission_set_id,
+      r.data->>'loginHint' as login_hint
+    from csv_import_row r where r.id = any($1::bigint[])) x`;
   const a = ctx.account.id;
   const who = ctx.actor.slackUserId;
   const created = await exec<{ id: string }>(
@@ -170,7 +161,7 @@ async function applyUsers(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<stri
        from ins
      )
      select x.id from x join ins on lower(btrim(ins.email)) = lower(btrim(x.email))`,
-    [toInput(rows), a, who, ctx.importId],
+    [ids(rows), a, who, ctx.importId],
   );
   // Rows just created hold what the file says; only the others can need an update.
   const fresh = new Set(created.map((c) => String(c.id)));
@@ -198,7 +189,7 @@ async function applyUsers(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<stri
        from upd
      )
      select id from upd`,
-    [toInput(others), a, who, ctx.importId],
+    [ids(others), a, who, ctx.importId],
   );
   return outcomes(rows, created, updated);
 }
@@ -206,8 +197,7 @@ async function applyUsers(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<stri
 /** Contacts with an email, set-based: created, or updated by email. */
 async function applyContacts(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<string, Applied>> {
   const changed = await statements(ctx.tx)<{ id: string; inserted: boolean }>(
-    `/* csv:contacts */ with x as (select * from jsonb_to_recordset($1::jsonb) as x(id bigint, name text, email text, phone text,
-       company text, title text, notes text)),
+    `/* csv:contacts */ with x as (${CONTACT_ROWS}),
      up as (
        insert into contact as c (id, account_id, name, email, phone, company, title, notes, added_by)
        select gen_random_uuid(), $2::uuid, x.name, x.email, x.phone, x.company, x.title, x.notes, $3::text from x
@@ -229,7 +219,7 @@ async function applyContacts(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<s
        from up
      )
      select x.id, up.inserted from x join up on lower(btrim(up.email)) = lower(btrim(x.email))`,
-    [json(rows.map((r) => ({ id: r.id, ...r.data }))), ctx.account.id, ctx.actor.slackUserId, ctx.importId],
+    [ids(rows), ctx.account.id, ctx.actor.slackUserId, ctx.importId],
   );
   return outcomes(
     rows,
@@ -241,11 +231,10 @@ async function applyContacts(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<s
 /** Contacts without an email, set-based: matched on name and company, so a second import finds them. */
 async function applyNamedContacts(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<string, Applied>> {
   const changed = await statements(ctx.tx)<{ id: string; what: 'created' | 'updated' }>(
-    `/* csv:named-contacts */ with x as (select * from jsonb_to_recordset($1::jsonb) as x(id bigint, name text, phone text,
-       company text, title text, notes text)),
+    `/* csv:named-contacts */ with x as (${CONTACT_ROWS}),
      m as (
        select x.*, c.id as cid from x
-       join lateral (
+       left join lateral (
          select c.id from contact c where c.account_id = $2 and c.email is null
            and lower(btrim(c.name)) = lower(btrim(x.name))
            and lower(btrim(coalesce(c.company, ''))) = lower(btrim(coalesce(x.company, '')))
@@ -266,8 +255,8 @@ async function applyNamedContacts(ctx: ApplyContext, rows: BatchRow[]): Promise<
      ),
      ins as (
        insert into contact (id, account_id, name, email, phone, company, title, notes, added_by)
-       select gen_random_uuid(), $2::uuid, x.name, null, x.phone, x.company, x.title, x.notes, $3::text from x
-       where not exists (select 1 from m where m.id = x.id)
+       select gen_random_uuid(), $2::uuid, m.name, null, m.phone, m.company, m.title, m.notes, $3::text from m
+       where m.cid is null
        returning id
      ),
      logged as (
@@ -280,8 +269,8 @@ async function applyNamedContacts(ctx: ApplyContext, rows: BatchRow[]): Promise<
      )
      select id, 'updated' as what from upd
      union all
-     select x.id, 'created' from x where not exists (select 1 from m where m.id = x.id)`,
-    [json(rows.map((r) => ({ id: r.id, ...r.data }))), ctx.account.id, ctx.actor.slackUserId, ctx.importId],
+     select m.id, 'created' from m where m.cid is null`,
+    [ids(rows), ctx.account.id, ctx.actor.slackUserId, ctx.importId],
   );
   return outcomes(
     rows,

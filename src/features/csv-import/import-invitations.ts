@@ -19,7 +19,7 @@ export type Action = {
 /**
  * Locks the account's seats until the transaction ends and counts them: the same account-row lock that
  * SeatService.lock takes, so a batch and any other paid addition or `/seats N` never both see the last
- * free seat. The import takes it last in each batch, for the few statements that give the seats out.
+ * free seat. The import takes it as late in each batch as it can (see applyInvitations).
  */
 export async function lockSeatsForBatch(
   tx: EntityManager,
@@ -72,44 +72,86 @@ export async function planInvitations(ctx: ApplyContext, rows: BatchRow[]): Prom
   return { actions, profileOnly };
 }
 
+let savepoints = 0;
+
 /**
  * Invites the planned rows, set-based: new users are created invited, locked or not yet invited ones
  * are invited, each taking a paid seat where their role needs one, in file order until the seats run
  * out; the rest end in error and nothing of them is written. Their invitations, audit events and
- * delivery jobs are written in one statement each. The batch runs this last, so the account's seats
- * stay locked only from here to its commit.
+ * delivery jobs are written in one statement each.
+ *
+ * The account's seat lock is what another admin's `/seats` and every paid addition wait for, so it is
+ * held as briefly as possible: when the seats the batch needs look free, everything is written first
+ * and the lock is taken only to count the seats again, with the batch's own users, just before the
+ * commit. Should the count pass the limit (another admin took seats or lowered the limit meanwhile),
+ * the writes are rolled back and the batch gives seats out under the lock, in file order.
  */
 export async function applyInvitations(ctx: ApplyContext, actions: Action[]): Promise<Map<string, Applied>> {
+  if (!actions.length) return new Map();
+  const needed = actions.filter((x) => x.seat).length;
+  if (!needed) return (await writeInvitations(ctx, actions)).applied;
+  const exec = statements(ctx.tx);
+  const free = ctx.seatsFree.value ?? (await ctx.seats.usage(ctx.tx, ctx.account)).free;
+  if (needed <= free) {
+    const name = `csv_seats_${++savepoints}`;
+    await exec(`savepoint ${name}`);
+    const written = await writeInvitations(ctx, actions);
+    const usage = await lockSeatsForBatch(ctx.tx, ctx.seats, ctx.account);
+    if (usage.used <= usage.limit) {
+      await exec(`release savepoint ${name}`);
+      await auditSeats(ctx, written.seated, usage.used - written.seated.length, usage.limit);
+      ctx.seatsFree.value = usage.limit - usage.used;
+      return written.applied;
+    }
+    await exec(`rollback to savepoint ${name}`);
+  }
+  const usage = await lockSeatsForBatch(ctx.tx, ctx.seats, ctx.account);
+  const refused = new Map<string, Applied>();
+  const granted: Action[] = [];
+  let used = usage.used;
+  for (const x of actions) {
+    if (!x.seat) granted.push(x);
+    else if (used < usage.limit) {
+      used++;
+      granted.push(x);
+    } else {
+      refused.set(String(x.row.id), {
+        result: 'error',
+        error: `no paid seat free (${used} of ${usage.limit} used), so ${x.row.data.email} was not imported; raise the limit with /seats and import the error file`,
+      });
+    }
+  }
+  const written = await writeInvitations(ctx, granted);
+  await auditSeats(ctx, written.seated, usage.used, usage.limit);
+  ctx.seatsFree.value = Math.max(0, usage.limit - usage.used - written.seated.length);
+  for (const [id, a] of refused) written.applied.set(id, a);
+  return written.applied;
+}
+
+/** One `seat.taken` audit event per seat given, numbered from the seats used before the batch. */
+async function auditSeats(ctx: ApplyContext, seated: string[], usedBefore: number, limit: number) {
+  if (!seated.length) return;
+  await statements(ctx.tx)(
+    `/* csv:seats-audit */ insert into audit_event (account_id, actor, action, subject_type, subject_id, surface, data)
+     select $2::uuid, $3::text, 'seat.taken', 'seat', null, $4,
+       jsonb_build_object('for', e.email, 'used', $5::int + e.n, 'limit', $6::int, 'seatAdded', false)
+     from unnest($1::text[]) with ordinality as e(email, n)`,
+    [seated, ctx.account.id, ctx.actor.slackUserId, ctx.actor.surface, usedBefore, limit],
+  );
+}
+
+/**
+ * Writes the invitations of `granted`, whose seats are settled: the users, their invitations, audit
+ * events and delivery jobs. Returns each row's result and the emails of the rows that took a seat.
+ */
+async function writeInvitations(
+  ctx: ApplyContext,
+  granted: Action[],
+): Promise<{ applied: Map<string, Applied>; seated: string[] }> {
   const exec = statements(ctx.tx);
   const a = ctx.account.id;
   const who = ctx.actor.slackUserId;
   const applied = new Map<string, Applied>();
-  if (!actions.length) return applied;
-
-  let usage: SeatUsage | null = null;
-  const granted: Action[] = [];
-  const seatEvents: { email: string; used: number; limit: number }[] = [];
-  if (actions.some((x) => x.seat)) {
-    usage = await lockSeatsForBatch(ctx.tx, ctx.seats, ctx.account);
-    let used = usage.used;
-    for (const x of actions) {
-      if (!x.seat) granted.push(x);
-      else if (used < usage.limit) {
-        used++;
-        granted.push(x);
-        seatEvents.push({ email: String(x.row.data.email).trim(), used, limit: usage.limit });
-      } else {
-        applied.set(String(x.row.id), {
-          result: 'error',
-          error: `no paid seat free (${used} of ${usage.limit} used), so ${x.row.data.email} was not imported; raise the limit with /seats and import the error file`,
-        });
-      }
-    }
-  } else {
-    granted.push(...actions);
-  }
-  if (!granted.length) return applied;
-
   const profile = (x: Action) => ({
     id: x.row.id,
     user_id: x.userId,
@@ -175,22 +217,28 @@ export async function applyInvitations(ctx: ApplyContext, actions: Action[]): Pr
     );
     for (const u of updated) users.set(String(u.id), { userId: u.user_id, email: u.email, kind: 'unlock' });
   }
+  const seated: string[] = [];
   for (const x of granted) {
-    if (!users.has(String(x.row.id))) {
+    const user = users.get(String(x.row.id));
+    if (user && x.seat) seated.push(String(x.row.data.email).trim());
+    if (!user) {
       applied.set(String(x.row.id), {
         result: 'error',
         error: `${x.row.data.email} changed in Roster while the import ran, so it was not imported; import the error file again`,
       });
     }
   }
-  if (!users.size) return applied;
+  if (!users.size) return { applied, seated };
 
-  const userIds = [...users.values()].map((u) => u.userId);
-  const superseded = await exec<{ user_id: string }>(
-    `update invitation set status = 'superseded', updated_at = now()
-     where account_id = $1 and user_id = any($2::uuid[]) and status = 'pending' returning user_id`,
-    [a, userIds],
-  );
+  // Only a user who was there before the import can have a pending invitation to supersede.
+  const before = [...users.values()].filter((u) => u.kind !== 'create').map((u) => u.userId);
+  const superseded = before.length
+    ? await exec<{ user_id: string }>(
+        `update invitation set status = 'superseded', updated_at = now()
+         where account_id = $1 and user_id = any($2::uuid[]) and status = 'pending' returning user_id`,
+        [a, before],
+      )
+    : [];
   const resent = new Set(superseded.map((s) => s.user_id));
   // The link's token is made when the invitation is delivered; until then the hash matches no token.
   const invitations = await exec<{ id: string; user_id: string }>(
@@ -200,7 +248,7 @@ export async function applyInvitations(ctx: ApplyContext, actions: Action[]): Pr
        'pending', now() + make_interval(days => a.invitation_expiry_days), $3
      from unnest($2::uuid[]) as u(user_id) join account a on a.id = $1
      returning id, user_id`,
-    [a, userIds, who],
+    [a, [...users.values()].map((u) => u.userId), who],
   );
   const invitationOf = new Map(invitations.map((i) => [i.user_id, i.id]));
 
@@ -219,14 +267,6 @@ export async function applyInvitations(ctx: ApplyContext, actions: Action[]): Pr
       data: { email: u.email },
     });
   }
-  for (const s of seatEvents) {
-    events.push({
-      action: 'seat.taken',
-      subject_type: 'seat',
-      subject_id: null,
-      data: { for: s.email, used: s.used, limit: s.limit, seatAdded: false },
-    });
-  }
   await exec(
     `/* csv:invited-audit */ insert into audit_event (account_id, actor, action, subject_type, subject_id, surface, data)
      select $2::uuid, $3::text, e.action, e.subject_type, e.subject_id, $4, e.data
@@ -242,7 +282,7 @@ export async function applyInvitations(ctx: ApplyContext, actions: Action[]): Pr
   for (const [id, u] of users) {
     applied.set(id, { result: u.kind === 'create' ? 'created' : 'updated', invited: true });
   }
-  return applied;
+  return { applied, seated };
 }
 
 /** One insert for every delivery job of the batch, inside its transaction: the jobs exist only if the rows do. */

@@ -19,11 +19,36 @@ import type {
 /** The advisory lock namespace of import batches ("CSVI"). */
 const BATCH_LOCK = 0x43535649;
 
-/** Rows applied before the first refresh of the tables' statistics. */
-const ANALYZE_FROM = 4000;
+/** Rows written to a table before the first refresh of its statistics. */
+const ANALYZE_FROM = 1000;
+
+/**
+ * Rows asking for an invitation in one batch, whatever the batch size: a batch that takes seats holds
+ * the account's seat lock from its last count to its commit (see applyInvitations), and another admin's
+ * `/seats` waits for it.
+ */
+export const INVITED_PER_BATCH = 1000;
 
 /** What running an import needs. */
 export type RunDeps = { orm: MikroORM; jobs: JobQueue; seats: SeatService; batchSize: number };
+
+/**
+ * A row's result and invitation as its preview decided them, in SQL over csv_import_row: what applying it
+ * does unless something changed in between. Only a row whose application differs stores its own.
+ */
+const PLANNED_RESULT = `case outcome when 'create' then 'created' when 'update' then 'updated' else 'unchanged' end`;
+const PLANNED_INVITED = `(kind = 'user' and coalesce((data->>'sendInvitation')::boolean, false)
+  and (outcome = 'create' or coalesce((data->>'invite')::boolean, false)))`;
+
+/** The same decision for a row in hand. */
+function planned(row: BatchRow): Required<Pick<Applied, 'result' | 'invited'>> {
+  const result = row.outcome === 'create' ? 'created' : row.outcome === 'update' ? 'updated' : 'unchanged';
+  const invited =
+    row.kind === 'user' &&
+    Boolean(row.data.sendInvitation) &&
+    (row.outcome === 'create' || Boolean(row.data.invite));
+  return { result, invited };
+}
 
 /** Rows to apply and rows applied, for the progress bar. */
 export async function importProgress(
@@ -31,17 +56,18 @@ export async function importProgress(
   importId: string,
 ): Promise<{ done: number; total: number }> {
   const [row] = await statements(orm.em.fork())<{ done: number; total: number }>(
-    `select count(*) filter (where applied_at is not null)::int as done, count(*)::int as total
-       from csv_import_row where csv_import_id = $1 and outcome <> 'error'`,
+    `select count(*) filter (where r.id <= i.applied_through)::int as done, count(*)::int as total
+       from csv_import_row r join csv_import i on i.id = r.csv_import_id
+       where r.csv_import_id = $1 and r.outcome <> 'error'`,
     [importId],
   );
   return row ?? { done: 0, total: 0 };
 }
 
 /**
- * Applies an import's rows in batches, each in its own transaction with its rows marked applied.
- * Returns the summary once every row is applied, or null when the import is not (or no longer) running,
- * or when `hooks.maxBatches` stopped it early.
+ * Applies an import's rows in batches, each in its own transaction with the import's applied mark moved
+ * past it. Returns the summary once every row is applied, or null when the import is not (or no longer)
+ * running, or when `hooks.maxBatches` stopped it early.
  */
 export async function runImport(
   deps: RunDeps,
@@ -53,88 +79,138 @@ export async function runImport(
   if (csvImport?.status !== 'importing') return null;
   const accountId = csvImport.account.id;
   const actor: Actor = { slackUserId: csvImport.importedBy ?? 'roster', isAdmin: true, surface: 'slack' };
+  if (await rowsLost(deps.orm, importId, csvImport.counts.rows ?? 0)) return null;
   let { done, total } = await importProgress(deps.orm, importId);
   hooks.onProgress?.(done, total);
-  // Batches go forward through the rows by id, so each one starts where the last stopped.
-  let after = '0';
-  let analyzedAt = 0;
-  let applied = 0;
+  // Each table's statistics are refreshed as the import grows it (see below), counted by kind of row.
+  const written = { user: 0, contact: 0 };
+  const seatsFree = { value: null as number | null };
+  const analyzedAt = { user: 0, contact: 0 };
   for (let batch = 0; ; batch++) {
     if (hooks.maxBatches !== undefined && batch >= hooks.maxBatches) return null;
-    if (applied >= Math.max(2 * analyzedAt, ANALYZE_FROM)) {
+    for (const kind of ['user', 'contact'] as const) {
+      if (written[kind] < Math.max(2 * analyzedAt[kind], ANALYZE_FROM)) continue;
       // People and contacts grow faster than autovacuum refreshes their statistics, and a planner that
-      // believes them few hashes the whole table for a batch of lookups. Refreshing the row counts
-      // each time the import has doubled them keeps its plans on the indexes, at a dozen cheap passes
-      // for a million rows.
-      for (const table of ['app_user', 'contact', 'invitation'])
-        await statements(em)(`analyze ${table} (account_id)`);
-      analyzedAt = applied;
+      // believes them few picks any index on the account (or hashes the whole table) for a batch of
+      // lookups. Refreshing a table's row counts each time the import has doubled what it wrote there
+      // keeps its plans on the right indexes, at a dozen cheap passes for a million rows.
+      const tables = kind === 'user' ? ['app_user', 'invitation'] : ['contact'];
+      for (const table of tables) await statements(em)(`analyze ${table} (account_id)`);
+      analyzedAt[kind] = written[kind];
     }
     const next = await deps.orm.em
       .fork()
-      .transactional((tx) => applyBatch(deps, tx, { importId, accountId, actor, after, batch }, hooks));
-    if (!next) {
-      // Another worker is applying a batch, or holds rows still unapplied: wait rather than finish early.
-      ({ done, total } = await importProgress(deps.orm, importId));
-      if (done < total) {
-        after = '0';
-        await new Promise((r) => setTimeout(r, 250));
-        continue;
-      }
-      break;
+      .transactional((tx) => applyBatch(deps, tx, { importId, accountId, actor, batch, seatsFree }, hooks));
+    if (next === 'busy') {
+      // Another worker is applying a batch: wait for it rather than finish early.
+      await new Promise((r) => setTimeout(r, 250));
+      continue;
     }
-    after = next.last;
+    if (next === 'done') break;
     done += next.count;
-    applied += next.count;
+    written.user += next.users;
+    written.contact += next.count - next.users;
     hooks.onProgress?.(Math.min(done, total), total);
+    // Let the event loop answer Slack between batches.
+    await new Promise<void>((ok) => setImmediate(ok));
   }
   return finish(deps.orm, importId, actor);
 }
 
-/** One batch: the next rows in file order, applied, marked applied, in `tx`. */
+/**
+ * Staged rows live in an unlogged table, which a database crash empties. An import whose rows are gone
+ * cannot go on: it fails, saying to upload the file again. True when that happened.
+ */
+async function rowsLost(orm: MikroORM, importId: string, rows: number): Promise<boolean> {
+  const exec = statements(orm.em.fork());
+  const [staged] = await exec('select 1 from csv_import_row where csv_import_id = $1 limit 1', [importId]);
+  if (staged || rows === 0) return false;
+  await exec(
+    `update csv_import set status = 'failed', finished_at = now(), updated_at = now(),
+       error = 'The rows read from the file were lost when the database restarted. Upload the file again to import it.'
+     where id = $1 and status = 'importing'`,
+    [importId],
+  );
+  return true;
+}
+
+/** One batch: the next rows in file order, applied, and the import's applied mark moved past them, in `tx`. */
 async function applyBatch(
   deps: RunDeps,
   tx: EntityManager,
-  at: { importId: string; accountId: string; actor: Actor; after: string; batch: number },
+  at: {
+    importId: string;
+    accountId: string;
+    actor: Actor;
+    batch: number;
+    seatsFree: { value: number | null };
+  },
   hooks: RunHooks,
-): Promise<{ count: number; last: string } | null> {
-  const { importId, accountId, actor, after, batch } = at;
+): Promise<{ count: number; users: number } | 'busy' | 'done'> {
+  const { importId, accountId, actor, batch } = at;
   const exec = statements(tx);
-  // A batch commits its effects and its rows' applied marks together, so a commit lost in a crash
-  // loses both and the batch is simply applied again on resume: no need to wait for the disk.
+  // A batch commits its effects and its applied mark together, so a commit lost in a crash loses both
+  // and the batch is simply applied again on resume: no need to wait for the disk.
   await exec('set local synchronous_commit = off');
   // One batch of an import at a time, whoever runs it: a second worker (a Resume clicked while the
-  // job runs) waits its turn. Cheaper than locking every row of the batch, which writes each one.
+  // job runs) waits its turn, then reads the applied mark the first one moved.
   const [turn] = await exec<{ ok: boolean }>('select pg_try_advisory_xact_lock($1, hashtext($2)) as ok', [
     BATCH_LOCK,
     importId,
   ]);
-  if (!turn?.ok) return null;
+  if (!turn?.ok) return 'busy';
+  // The next rows in file order, up to the batch size, cut before the invitation past INVITED_PER_BATCH.
   const rows = await exec<BatchRow>(
-    `/* csv:batch */ select id, line, kind, data from csv_import_row
-       where csv_import_id = $1 and id > $2 and applied_at is null and outcome <> 'error'
-       order by id limit $3`,
-    [importId, after, deps.batchSize],
+    `/* csv:batch */ select id, line, kind, outcome, data from (
+       select r.id, r.line, r.kind, r.outcome,
+         -- What sorts a row into its statement; the values of rows asking for an invitation, which are
+         -- sorted further against their user as it is now (see planInvitations).
+         case when r.kind = 'user' and (r.data->>'sendInvitation')::boolean then r.data else
+           jsonb_build_object('email', r.data->'email', 'invite', r.data->'invite') end
+         || jsonb_build_object('detailed',
+           coalesce(r.data->>'company', '') <> '' or coalesce(r.data->>'notes', '') <> '') as data,
+         count(*) filter (where r.kind = 'user' and (r.data->>'sendInvitation')::boolean) over (order by r.id) as invited
+       from csv_import_row r
+       where r.csv_import_id = $1 and r.outcome <> 'error'
+         and r.id > (select applied_through from csv_import where id = $1 and status = 'importing')
+       order by r.id limit $2) b
+     where b.invited <= $3 order by id`,
+    [importId, deps.batchSize, INVITED_PER_BATCH],
   );
-  if (!rows.length) return null;
+  if (!rows.length) return 'done';
   const account = await tx.findOneOrFail(Account, accountId);
-  const results = await applyRows({ tx, account, actor, importId, jobs: deps.jobs, seats: deps.seats }, rows);
-  await exec(
-    `/* csv:mark */ update csv_import_row r set applied_at = now(), result = x.result, error = coalesce(x.error, r.error),
-         data = case when x.invited then r.data || '{"invited": true}'::jsonb else r.data end
-       from jsonb_to_recordset($1::jsonb) as x(id bigint, result text, error text, invited boolean)
-       where r.id = x.id`,
-    [
-      json(
-        rows.map((r) => {
-          const a: Applied = results.get(String(r.id)) ?? { result: 'unchanged' };
-          return { id: r.id, result: a.result, error: a.error ?? null, invited: Boolean(a.invited) };
-        }),
-      ),
-    ],
+  const results = await applyRows(
+    { tx, account, actor, importId, jobs: deps.jobs, seats: deps.seats, seatsFree: at.seatsFree },
+    rows,
   );
+  // Only rows whose application differs from their preview keep a result of their own.
+  const differing = rows.flatMap((r) => {
+    const a: Applied = results.get(String(r.id)) ?? { result: 'unchanged' };
+    const plan = planned(r);
+    const invited = a.result !== 'error' && Boolean(a.invited);
+    if (a.result === plan.result && !a.error && (a.result === 'error' || invited === plan.invited)) return [];
+    return [
+      {
+        id: r.id,
+        result: a.result,
+        error: a.error ?? null,
+        invited: invited === plan.invited ? null : invited,
+      },
+    ];
+  });
+  if (differing.length) {
+    await exec(
+      `/* csv:differing */ update csv_import_row r set result = x.result, error = coalesce(x.error, r.error),
+           data = case when x.invited is null then r.data else r.data || jsonb_build_object('invited', x.invited) end
+         from jsonb_to_recordset($1::jsonb) as x(id bigint, result text, error text, invited boolean)
+         where r.id = x.id`,
+      [json(differing)],
+    );
+  }
+  const last = String(rows.at(-1)?.id);
+  await exec('/* csv:mark */ update csv_import set applied_through = $2 where id = $1', [importId, last]);
   await hooks.beforeCommit?.(batch);
-  return { count: rows.length, last: String(rows.at(-1)?.id) };
+  return { count: rows.length, users: rows.filter((r) => r.kind === 'user').length };
 }
 
 /** Marks the import completed, once, with its counts and the audit event that records them. */
@@ -143,13 +219,17 @@ async function finish(orm: MikroORM, importId: string, actor: Actor): Promise<Im
   await em.transactional(async (tx) => {
     const exec = statements(tx);
     const [r] = await exec<ResultCounts>(
-      `select count(*) filter (where result = 'created')::int as created,
-           count(*) filter (where result = 'updated')::int as updated,
-           count(*) filter (where result = 'unchanged')::int as kept,
+      `with r as (
+         select outcome, error, coalesce(result, ${PLANNED_RESULT}) as result,
+           coalesce((data->>'invited')::boolean, ${PLANNED_INVITED}) as invited
+         from csv_import_row where csv_import_id = $1)
+       select count(*) filter (where outcome <> 'error' and result = 'created')::int as created,
+           count(*) filter (where outcome <> 'error' and result = 'updated')::int as updated,
+           count(*) filter (where outcome <> 'error' and result = 'unchanged')::int as kept,
            count(*) filter (where result = 'error' or outcome = 'error')::int as failed,
            count(*) filter (where result = 'error' and error like 'no paid seat free%')::int as "noSeat",
-           count(*) filter (where (data->>'invited')::boolean)::int as invited
-         from csv_import_row where csv_import_id = $1`,
+           count(*) filter (where outcome <> 'error' and result <> 'error' and invited)::int as invited
+         from r`,
       [importId],
     );
     const [moved] = await exec<{

@@ -75,7 +75,19 @@ export type StartResult =
   | { status: 'unchanged'; csvImport: ICsvImport };
 
 /** A staged row as a batch reads it. */
-export type BatchRow = { id: string; line: number; kind: 'user' | 'contact'; data: Record<string, any> };
+export type BatchRow = {
+  id: string;
+  line: number;
+  kind: 'user' | 'contact';
+  /** What the preview decided; rows in error are never applied. */
+  outcome?: 'create' | 'update' | 'unchanged';
+  /**
+   * A row asking for an invitation: all its values. Any other: what sorts it (`email`, `invite`);
+   * the statements read its values from the staged row. Both say whether it has company or notes
+   * (`detailed`).
+   */
+  data: Record<string, any>;
+};
 /** What applying one row did. */
 export type Applied = { result: CsvRowResult; error?: string; invited?: boolean };
 /** Everything a batch's statements need. */
@@ -86,4 +98,10 @@ export type ApplyContext = {
   importId: string;
   jobs: JobQueue;
   seats: SeatService;
+  /**
+   * The seats free after the import's last batch that took seats, counted under the seat lock: the
+   * next batch trusts it instead of counting again before it writes (the count under the lock before
+   * its commit still decides). Null until a batch has counted.
+   */
+  seatsFree: { value: number | null };
 };
