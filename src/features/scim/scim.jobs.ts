@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { query, sql } from '../../db/sql.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { nowOrLater } from '../../slack/later.ts';
 import { Account } from '../accounts/account.entity.ts';
 import { ProgressReporter } from '../csv-import/slack/progress.ts';
 import type { Deps } from '../feature.ts';
@@ -34,9 +35,12 @@ export async function registerScimJobs(deps: Deps): Promise<() => Promise<void>>
     const em = orm.em.fork();
     const account = await em.findOneOrFail(Account, accountId);
     for (const id of await admins.adminIds(em, account)) {
-      await slack.chat
-        .postMessage({ channel: id, ...(message as { text: string }) })
-        .catch((err) => log.warn({ err, admin: id }, 'could not tell an admin about SCIM provisioning'));
+      // While Slack is busy the notice is queued and posted later: an admin told nothing would never learn
+      // that syncing stopped, since it is told once.
+      await nowOrLater(jobs, slack, {
+        method: 'chat.postMessage',
+        args: { channel: id, ...(message as { text: string }) },
+      }).catch((err) => log.warn({ err, admin: id }, 'could not tell an admin about SCIM provisioning'));
     }
   };
 
@@ -81,18 +85,22 @@ export async function registerScimJobs(deps: Deps): Promise<() => Promise<void>>
       const em = orm.em.fork();
       const connection = await em.findOne(ScimConnection, { account: accountId });
       if (!connection) return;
-      const to = requestedBy
-        ? await slack.conversations.open({ users: requestedBy }).catch(() => null)
-        : null;
-      const channel = to?.channel?.id;
+      // A DM is posted to the user id itself: no conversations.open turn to wait for. A progress message
+      // Slack cannot take now is skipped; the report is then posted on its own, later if need be.
+      const channel = requestedBy;
       const first = channel
-        ? await slack.chat.postMessage({ channel, ...progressMessage(connection.baseUrl, 0, 0) })
+        ? await slack.chat
+            .postMessage({ channel, ...progressMessage(connection.baseUrl, 0, 0) })
+            .catch((err) => {
+              log.warn({ err }, 'could not post the SCIM sync progress');
+              return null;
+            })
         : null;
       const progress = new ProgressReporter(
         async (done, total) => {
-          if (channel && first?.ts) {
+          if (first?.ts && first.channel) {
             await slack.chat.update({
-              channel,
+              channel: first.channel,
               ts: first.ts,
               ...progressMessage(connection.baseUrl, done, total),
             });
@@ -114,7 +122,14 @@ export async function registerScimJobs(deps: Deps): Promise<() => Promise<void>>
         'SCIM reconciliation',
       );
       const message = reportMessage(connection.baseUrl, report);
-      if (channel && first?.ts) await slack.chat.update({ channel, ts: first.ts, ...message });
+      if (channel && first?.ts && first.channel) {
+        await nowOrLater(jobs, slack, {
+          method: 'chat.update',
+          args: { channel: first.channel, ts: first.ts, ...message },
+        });
+      } else if (channel) {
+        await nowOrLater(jobs, slack, { method: 'chat.postMessage', args: { channel, ...message } });
+      }
       if (report.newlyRefused && report.stopped) {
         await tellAdmins(accountId, refusedMessage(connection.baseUrl, report.stopped, connection.managed));
       } else if (!requestedBy && report.failed.count) {
