@@ -3,9 +3,18 @@ import type { ORM } from './orm.ts';
 /**
  * Tables the migrations create on purpose without an entity: they are used through SQL only
  * (slack_receipt: src/slack/once.ts; rate_limit_hit: src/features/join-links/web/rate-limit.ts;
- * slack_member and slack_directory_sync: src/features/directory/directory.service.ts).
+ * slack_member and slack_directory_sync: src/features/directory/directory.service.ts; webhook_endpoint,
+ * webhook_delivery and webhook_attempt: src/features/webhooks/, filled by a trigger on audit_event).
  */
-const TABLES_WITHOUT_ENTITY = ['slack_receipt', 'rate_limit_hit', 'slack_member', 'slack_directory_sync'];
+const TABLES_WITHOUT_ENTITY = [
+  'slack_receipt',
+  'rate_limit_hit',
+  'slack_member',
+  'slack_directory_sync',
+  'webhook_endpoint',
+  'webhook_delivery',
+  'webhook_attempt',
+];
 
 /**
  * Statements MikroORM proposes because the migrations keep a rule the entities do not describe, or
@@ -13,8 +22,8 @@ const TABLES_WITHOUT_ENTITY = ['slack_receipt', 'rate_limit_hit', 'slack_member'
  */
 const KNOWN_DIFFERENCES: { statement: RegExp; why: string }[] = [
   {
-    statement: /^drop (trigger if exists "\w+" on "\w+"|function if exists "\w+"\(\));$/,
-    why: 'the seat-limit backstop: constraint triggers, which entities cannot describe',
+    statement: /^drop (trigger if exists "\w+" on "\w+"|function if exists "\w+"\([\w ]*\));$/,
+    why: 'the seat-limit backstop and the webhook outbox: triggers and their functions, which entities cannot describe',
   },
   {
     statement: /^drop index "[\w]+";$/,
