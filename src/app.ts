@@ -121,7 +121,8 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       ...buildServices({ orm, jobs, slack: app.client, mailer }),
     };
     for (const feature of opts.features ?? allFeatures) {
-      await feature.jobs?.(deps);
+      const stopFeature = await feature.jobs?.(deps);
+      if (stopFeature) cleanups.push([`${feature.name} jobs`, stopFeature]);
       feature.slack?.(app, deps);
       feature.web?.(router, deps);
     }

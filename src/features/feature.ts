@@ -46,7 +46,8 @@ export type Deps = Services & {
 /** A capability of Roster and the surfaces it adds: Slack listeners, web routes, background jobs. */
 export type Feature = {
   name: string;
-  jobs?(deps: Deps): Promise<void>;
+  /** Defines the feature's jobs; what it returns, if anything, is called when Roster stops. */
+  jobs?(deps: Deps): Promise<void | (() => Promise<void>)>;
   slack?(app: App, deps: Deps): void;
   web?(router: Router, deps: Deps): void;
 };

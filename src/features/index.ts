@@ -7,6 +7,7 @@ import { invitesFeature } from './invites/index.ts';
 import { joinLinksFeature } from './join-links/index.ts';
 import { peopleFeature } from './people/index.ts';
 import { seatsFeature } from './seats/index.ts';
+import { webhooksFeature } from './webhooks/index.ts';
 
 /** Every feature of Roster, in the order their jobs, listeners and pages are registered. */
 export const features: Feature[] = [
@@ -18,4 +19,5 @@ export const features: Feature[] = [
   csvImportFeature,
   peopleFeature,
   homeFeature,
+  webhooksFeature,
 ];

@@ -10,6 +10,8 @@ export type JobOptions = {
   retryDelayMax?: number;
   expireInSeconds?: number;
   localConcurrency?: number;
+  /** pg-boss' queue policy; `stately` keeps at most one job queued and one running per singletonKey. */
+  policy?: 'standard' | 'short' | 'singleton' | 'stately';
 };
 
 export type SendOptions = {

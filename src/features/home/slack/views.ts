@@ -14,6 +14,7 @@ import { PERSON_ACTIONS } from '../../people/slack/blocks.ts';
 import { displayName } from '../../people/user.entity.ts';
 import type { SeatUsage } from '../../seats/seat.service.ts';
 import { SETTINGS_ACTION } from '../../seats/slack/blocks.ts';
+import { webhooksHomeBlock } from '../../webhooks/slack/blocks.ts';
 import { type HomeData, INVITATIONS_SHOWN } from '../home.service.ts';
 
 const HELP = [
@@ -121,6 +122,7 @@ export function homeView(
         ].join('\n'),
       ),
     );
+    blocks.push(webhooksHomeBlock());
   }
   return { type: 'home' as const, blocks };
 }
