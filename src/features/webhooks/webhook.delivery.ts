@@ -183,15 +183,18 @@ export class WebhookSender {
             select d.id, ${endpointId}, ${row.account_id}, ${row.attempts}, ${outcome.status}, ${outcome.error},
               ${outcome.durationMs}, case when d.status = 'failed' then 'failed' else 'retrying' end from d`,
       );
+      await query(
+        tx,
+        sql`update webhook_endpoint set failing_since = now() where id = ${endpointId} and failing_since is null`,
+      );
+      // The row lock makes one transaction the one that turns it off, and tells the admins.
       const disabled = await query<{ id: string }>(
         tx,
-        sql`with w as (update webhook_endpoint set failing_since = coalesce(failing_since, now())
-              where id = ${endpointId} returning id, enabled, failing_since)
-            update webhook_endpoint e set enabled = false, updated_at = now(),
-              disabled_reason = 'failing since ' || to_char(w.failing_since at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')
-            from w where e.id = w.id and w.enabled
-              and w.failing_since <= now() - make_interval(secs => ${p.disableAfterMs / 1000})
-            returning e.id`,
+        sql`update webhook_endpoint set enabled = false, updated_at = now(),
+              disabled_reason = 'failing since ' || to_char(failing_since at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')
+            where id = ${endpointId} and enabled
+              and failing_since <= now() - make_interval(secs => ${p.disableAfterMs / 1000})
+            returning id`,
       );
       if (disabled.length) {
         this.logger.warn({ endpointId }, 'webhook endpoint turned off after failing for too long');
@@ -235,7 +238,7 @@ export async function send(url: string, signer: Webhook, row: Claimed, timeoutMs
     const e = err as Error & { cause?: { code?: string } };
     const error =
       e.name === 'TimeoutError'
-        ? `no answer within ${Math.round(timeoutMs / 1000)} s`
+        ? `no answer within ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`}`
         : (e.cause?.code ?? e.message).slice(0, 200);
     return { ok: false, status: null, error, durationMs };
   }

@@ -42,6 +42,8 @@ export type Receiver = {
   rejected: { headers: IncomingMessage['headers']; body: string; reason: string }[];
   /** Every request that arrived, whatever the answer. */
   hits: number;
+  /** The webhook-id of each request answered 500. */
+  failedIds: string[];
   mode: 'ok' | 'fail' | 'slow';
   down(): Promise<void>;
   up(): Promise<void>;
@@ -59,6 +61,7 @@ export async function startReceiver(opts: { secret?: string; path?: string } = {
     received: [],
     rejected: [],
     hits: 0,
+    failedIds: [],
     mode: 'ok',
     async down() {
       await new Promise<void>((ok) => {
@@ -85,6 +88,7 @@ export async function startReceiver(opts: { secret?: string; path?: string } = {
         receiver.hits += 1;
         const body = Buffer.concat(chunks).toString('utf8');
         if (receiver.mode === 'fail') {
+          receiver.failedIds.push(String(req.headers['webhook-id']));
           res.writeHead(500).end('down for maintenance');
           return;
         }
