@@ -91,7 +91,7 @@ export function webhookUrlProblem(url: string, production: boolean): string | nu
   if (parsed.protocol === 'https:') return null;
   const local = parsed.hostname === 'localhost' || parsed.hostname === '127.0.0.1';
   if (parsed.protocol === 'http:' && local && !production) return null;
-  return production || !local
+  return production
     ? 'must start with https://'
     : 'must start with https:// (or http:// to localhost or 127.0.0.1)';
 }
