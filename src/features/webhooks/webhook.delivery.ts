@@ -93,28 +93,61 @@ export class WebhookSender {
     if (!endpoint?.enabled) return { attempts: 0, more: false };
     const signer = new Webhook(endpoint.secret);
     const deadline = Date.now() + this.policy.jobBudgetMs;
-    const inFlight = new Set<Promise<void>>();
+    const { concurrency } = this.policy;
+    const inFlight = new Set<Promise<unknown>>();
+    // Claimed ahead of the sends, so a claim never holds up a free slot; each claimed row is the oldest
+    // pending event of its subject, so nothing here can overtake an earlier event of the same subject.
+    const ready: Claimed[] = [];
+    let claiming: Promise<unknown> | null = null;
+    let drained = false;
     let attempts = 0;
     let more = false;
     for (;;) {
-      if (Date.now() >= deadline) {
+      const late = Date.now() >= deadline;
+      if (!late && !claiming && !drained && ready.length < concurrency) {
+        const limit = 2 * concurrency - ready.length - inFlight.size;
+        if (limit > 0) {
+          const claim: Promise<unknown> = this.claim(em, endpointId, limit)
+            .then((rows) => {
+              ready.push(...rows);
+              drained = rows.length === 0;
+            })
+            .finally(() => {
+              claiming = null;
+            });
+          claiming = claim;
+        }
+      }
+      while (!late && ready.length && inFlight.size < concurrency) {
+        const row = ready.shift()!;
+        attempts += 1;
+        const task: Promise<unknown> = this.deliverOne(em, endpoint, signer, row)
+          .catch((err) => this.logger.error({ err, endpointId, delivery: row.id }, 'webhook delivery failed'))
+          .finally(() => {
+            inFlight.delete(task);
+            // A finished delivery may let the next event of its subject go.
+            drained = false;
+          });
+        inFlight.add(task);
+      }
+      if (late) {
         more = true;
         break;
       }
-      const free = this.policy.concurrency - inFlight.size;
-      const rows = free > 0 ? await this.claim(em, endpointId, free) : [];
-      for (const row of rows) {
-        attempts += 1;
-        const task: Promise<void> = this.deliverOne(em, endpoint, signer, row)
-          .catch((err) => this.logger.error({ err, endpointId, delivery: row.id }, 'webhook delivery failed'))
-          .finally(() => inFlight.delete(task));
-        inFlight.add(task);
-      }
-      if (inFlight.size === 0) break;
-      // A finished delivery may let the next event of its subject go: claim again as each one ends.
-      await Promise.race(inFlight);
+      const waits = [...inFlight, ...(claiming ? [claiming] : [])];
+      if (waits.length === 0) break;
+      await Promise.race(waits);
     }
-    await Promise.all(inFlight);
+    await Promise.all([...inFlight, ...(claiming ? [claiming] : [])]);
+    // Claimed but not sent before the budget ran out: handed back at once rather than when the lease ends.
+    if (ready.length) {
+      await query(
+        em,
+        sql`update webhook_delivery set lease_until = null, attempts = attempts - 1
+            where id = any(${ready.map((r) => r.id)}::bigint[])`,
+      );
+      more = true;
+    }
     return { attempts, more };
   }
 
@@ -149,25 +182,64 @@ export class WebhookSender {
     await this.record(em, endpoint.id, row, outcome);
   }
 
+  private waiting: {
+    em: EntityManager;
+    endpointId: string;
+    row: Claimed;
+    outcome: Outcome;
+    done: () => void;
+    fail: (e: unknown) => void;
+  }[] = [];
+  private flushing = false;
+
+  /**
+   * Records a success. Successes that end while a write is under way are written together by the next
+   * one (one statement for many), so recording costs little per delivery under load; each caller resumes
+   * once its own row is written, and only then can the next event of its subject be claimed.
+   */
+  private delivered(em: EntityManager, endpointId: string, row: Claimed, outcome: Outcome): Promise<void> {
+    return new Promise<void>((done, fail) => {
+      this.waiting.push({ em, endpointId, row, outcome, done, fail });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.waiting.length) {
+        const batch = this.waiting.splice(0, 500);
+        try {
+          await query(
+            batch[0]!.em,
+            sql`with r as (select * from unnest(${batch.map((b) => b.row.id)}::bigint[],
+                  ${batch.map((b) => b.endpointId)}::uuid[], ${batch.map((b) => b.row.account_id)}::uuid[],
+                  ${batch.map((b) => b.row.attempts)}::int[], ${batch.map((b) => b.outcome.status)}::int[],
+                  ${batch.map((b) => b.outcome.durationMs)}::int[])
+                  as r(id, endpoint_id, account_id, attempt, status, duration_ms)),
+                d as (update webhook_delivery w set status = 'delivered', delivered_at = now(), lease_until = null,
+                    last_attempt_at = now(), last_response_status = r.status, last_error = null
+                  from r where w.id = r.id),
+                a as (insert into webhook_attempt (delivery_id, endpoint_id, account_id, attempt, response_status, duration_ms, outcome)
+                  select r.id, r.endpoint_id, r.account_id, r.attempt, r.status, r.duration_ms, 'delivered' from r order by r.id)
+              update webhook_endpoint set failing_since = null
+              where id in (select endpoint_id from r) and failing_since is not null`,
+          );
+          for (const b of batch) b.done();
+        } catch (err) {
+          for (const b of batch) b.fail(err);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
   /** Writes an attempt's outcome: delivered, retried later with backoff, or given up; and the endpoint's health. */
   async record(em: EntityManager, endpointId: string, row: Claimed, outcome: Outcome): Promise<void> {
     const p = this.policy;
+    if (outcome.ok) return this.delivered(em, endpointId, row, outcome);
     await em.fork().transactional(async (tx) => {
-      if (outcome.ok) {
-        await query(
-          tx,
-          sql`with d as (update webhook_delivery set status = 'delivered', delivered_at = now(), lease_until = null,
-                last_attempt_at = now(), last_response_status = ${outcome.status}, last_error = null
-              where id = ${row.id} returning id)
-              insert into webhook_attempt (delivery_id, endpoint_id, account_id, attempt, response_status, duration_ms, outcome)
-              select d.id, ${endpointId}, ${row.account_id}, ${row.attempts}, ${outcome.status}, ${outcome.durationMs}, 'delivered' from d`,
-        );
-        await query(
-          tx,
-          sql`update webhook_endpoint set failing_since = null where id = ${endpointId} and failing_since is not null`,
-        );
-        return;
-      }
       // Exponential backoff with a little jitter, so a receiver coming back is not hit by every retry at once.
       const delayMs = Math.min(p.retryBaseMs * 2 ** Math.min(row.attempts - 1, 30), p.retryMaxMs);
       const jittered = Math.round(delayMs * (0.9 + Math.random() * 0.2));
