@@ -90,7 +90,7 @@ export class Migration20261201010000_webhooks extends Migration {
       `create index "webhook_delivery_subject_index" on "webhook_delivery" ("endpoint_id", "subject", "id") where "status" = 'pending';`,
     );
     this.addSql(
-      `create index "webhook_delivery_pending_index" on "webhook_delivery" ("endpoint_id", "id") where "status" = 'pending';`,
+      `create index "webhook_delivery_pending_index" on "webhook_delivery" ("endpoint_id", "next_attempt_at", "id") where "status" = 'pending';`,
     );
     this.addSql(`create table "webhook_attempt" (
       "id" bigserial primary key,

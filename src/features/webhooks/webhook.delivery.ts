@@ -163,7 +163,9 @@ export class WebhookSender {
                 where e.endpoint_id = d.endpoint_id and e.subject = d.subject and e.status = 'pending'
                   and e.id < d.id)
               and exists (select 1 from webhook_endpoint w where w.id = d.endpoint_id and w.enabled)
-            order by d.id limit ${limit}
+            -- By due time, which only the pending index gives: ordered by id, Postgres may walk the primary
+            -- key through every delivered row (kept 30 days) on each claim.
+            order by d.next_attempt_at, d.id limit ${limit}
             for update of d skip locked)
           update webhook_delivery d set attempts = d.attempts + 1,
             lease_until = now() + make_interval(secs => ${leaseMs / 1000})
