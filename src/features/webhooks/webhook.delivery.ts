@@ -104,8 +104,9 @@ export class WebhookSender {
     let more = false;
     for (;;) {
       const late = Date.now() >= deadline;
-      if (!late && !claiming && !drained && ready.length < concurrency) {
-        const limit = 2 * concurrency - ready.length - inFlight.size;
+      // Up to four slots' worth claimed ahead: one claim (a round trip) then feeds many sends.
+      if (!late && !claiming && !drained && ready.length < 2 * concurrency) {
+        const limit = 4 * concurrency - ready.length - inFlight.size;
         if (limit > 0) {
           const claim: Promise<unknown> = this.claim(em, endpointId, limit)
             .then((rows) => {

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { query, sql } from '../../db/sql.ts';
+import { Account } from '../accounts/account.entity.ts';
 import type { Deps } from '../feature.ts';
 import { webhookDisabledText } from './slack/blocks.ts';
 import type { WebhookSender } from './webhook.delivery.ts';
@@ -49,16 +50,10 @@ export async function registerWebhookJobs(deps: Deps, sender: WebhookSender): Pr
       sql`select response_status, error from webhook_attempt where endpoint_id = ${endpointId} order by id desc limit 1`,
     );
     // The deployment's endpoint serves every account: each one's admins are told.
-    const accounts = await query<{ id: string; team_id: string }>(
-      em,
-      endpoint.account_id
-        ? sql`select id, team_id from account where id = ${endpoint.account_id}`
-        : sql`select id, team_id from account`,
-    );
+    const accounts = await em.find(Account, endpoint.account_id ? { id: endpoint.account_id } : {});
     const text = webhookDisabledText(endpoint.url, endpoint.disabled_reason, last);
     for (const account of accounts) {
-      const ids = await admins.adminIds(em, { id: account.id, teamId: account.team_id } as never);
-      for (const id of ids) {
+      for (const id of await admins.adminIds(em, account)) {
         await slack.chat
           .postMessage({ channel: id, text })
           .catch((err) =>
