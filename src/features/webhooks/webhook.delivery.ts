@@ -73,10 +73,11 @@ export class WebhookSender {
   async dueEndpoints(em: EntityManager): Promise<string[]> {
     const rows = await query<{ endpoint_id: string }>(
       em,
-      sql`select distinct d.endpoint_id from webhook_delivery d
-          join webhook_endpoint w on w.id = d.endpoint_id and w.enabled
-          where d.status = 'pending' and d.next_attempt_at <= now()
-            and (d.lease_until is null or d.lease_until < now())`,
+      // Per endpoint, the first due delivery found ends the look: the sweep costs the same whatever waits.
+      sql`select w.id as endpoint_id from webhook_endpoint w
+          where w.enabled and exists (select 1 from webhook_delivery d
+            where d.endpoint_id = w.id and d.status = 'pending' and d.next_attempt_at <= now()
+              and (d.lease_until is null or d.lease_until < now()))`,
     );
     return rows.map((r) => r.endpoint_id);
   }
@@ -160,9 +161,10 @@ export class WebhookSender {
             select d.id from webhook_delivery d
             where d.endpoint_id = ${endpointId} and d.status = 'pending' and d.next_attempt_at <= now()
               and (d.lease_until is null or d.lease_until < now())
-              and not exists (select 1 from webhook_delivery e
-                where e.endpoint_id = d.endpoint_id and e.subject = d.subject and e.status = 'pending'
-                  and e.id < d.id)
+              -- The subject's oldest pending event only. A subquery run per row, with the subject as its
+              -- parameter, so it always probes the subject index, whatever the table's statistics say.
+              and d.id = (select min(e.id) from webhook_delivery e
+                where e.endpoint_id = d.endpoint_id and e.subject = d.subject and e.status = 'pending')
               and exists (select 1 from webhook_endpoint w where w.id = d.endpoint_id and w.enabled)
             -- By due time, which only the pending index gives: ordered by id, Postgres may walk the primary
             -- key through every delivered row (kept 30 days) on each claim.
