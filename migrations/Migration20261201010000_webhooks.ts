@@ -36,7 +36,9 @@ const ACTIONS = [
  * constraint trigger on `audit_event`, deferred to commit, turns each audited change into outbox rows
  * (one per enabled endpoint that wants the event): the rows commit with the change or not at all, so no
  * change is missed and none is sent that did not happen. No cursor over the audit ids is kept (bigserial
- * ids can commit out of order); deliveries are claimed by status with `for update skip locked`.
+ * ids can commit out of order); deliveries are claimed by status with `for update skip locked`. Each
+ * endpoint's events of one subject (a person, a contact…) form a chain, delivered oldest first; the chain
+ * is one indexed column, so finding a chain's oldest pending event is one probe of its own index.
  *
  * The payload is built at commit, when every statement of the transaction has run: the person, contact,
  * seat request or import as the change left it. The trigger tells the app with `pg_notify`, which
@@ -70,6 +72,7 @@ export class Migration20261201010000_webhooks extends Migration {
       "msg_id" text not null,
       "event_type" text not null,
       "subject" text not null,
+      "chain" text generated always as ("endpoint_id"::text || ' ' || "subject") stored,
       "payload" jsonb not null,
       "audit_event_id" bigint null,
       "status" text not null default 'pending',
@@ -87,7 +90,7 @@ export class Migration20261201010000_webhooks extends Migration {
       `create index "webhook_delivery_due_index" on "webhook_delivery" ("next_attempt_at") where "status" = 'pending';`,
     );
     this.addSql(
-      `create index "webhook_delivery_subject_index" on "webhook_delivery" ("endpoint_id", "subject", "id") where "status" = 'pending';`,
+      `create index "webhook_delivery_chain_index" on "webhook_delivery" ("chain", "id") where "status" = 'pending';`,
     );
     this.addSql(
       `create index "webhook_delivery_pending_index" on "webhook_delivery" ("endpoint_id", "next_attempt_at", "id") where "status" = 'pending';`,

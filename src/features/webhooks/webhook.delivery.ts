@@ -161,10 +161,9 @@ export class WebhookSender {
             select d.id from webhook_delivery d
             where d.endpoint_id = ${endpointId} and d.status = 'pending' and d.next_attempt_at <= now()
               and (d.lease_until is null or d.lease_until < now())
-              -- The subject's oldest pending event only. A subquery run per row, with the subject as its
-              -- parameter, so it always probes the subject index, whatever the table's statistics say.
-              and d.id = (select min(e.id) from webhook_delivery e
-                where e.endpoint_id = d.endpoint_id and e.subject = d.subject and e.status = 'pending')
+              -- The subject's oldest pending event only: a subquery run per row with the chain (endpoint and
+              -- subject) as its parameter, which only the chain index answers, whatever the statistics say.
+              and d.id = (select min(e.id) from webhook_delivery e where e.chain = d.chain and e.status = 'pending')
               and exists (select 1 from webhook_endpoint w where w.id = d.endpoint_id and w.enabled)
             -- By due time, which only the pending index gives: ordered by id, Postgres may walk the primary
             -- key through every delivered row (kept 30 days) on each claim.
