@@ -60,6 +60,14 @@ const schema = z
       .min(1, 'must be at least 1')
       .max(100_000, 'must be at most 100000')
       .default(600),
+    WEBHOOK_URL: z.url({ error: 'must be a URL' }).optional(),
+    WEBHOOK_SECRET: z
+      .string()
+      .refine(
+        isWebhookSecret,
+        'must be a signing secret in the whsec_… form (whsec_ and base64 of 24 to 64 bytes)',
+      )
+      .optional(),
   })
   .superRefine((env, ctx) => {
     if (env.ROSTER_REQUIRE_DATABASE_URL && !env.DATABASE_URL) {
@@ -71,7 +79,43 @@ const schema = z
     if (env.SCIM_TOKEN && !env.SCIM_URL) {
       ctx.addIssue({ code: 'custom', path: ['SCIM_URL'], message: 'is required with SCIM_TOKEN' });
     }
+    if (env.WEBHOOK_URL && !env.WEBHOOK_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'is missing: WEBHOOK_URL needs it' });
+    }
+    if (env.WEBHOOK_SECRET && !env.WEBHOOK_URL) {
+      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_URL'], message: 'is missing: WEBHOOK_SECRET needs it' });
+    }
+    const problem = env.WEBHOOK_URL && webhookUrlProblem(env.WEBHOOK_URL, env.NODE_ENV === 'production');
+    if (problem) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_URL'], message: problem });
   });
+
+/** Standard Webhooks' secret form: `whsec_` and the base64 of the key (24 to 64 bytes). */
+export function isWebhookSecret(value: string): boolean {
+  const m = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(value);
+  if (!m?.[1] || m[1].length % 4 !== 0) return false;
+  const bytes = Buffer.from(m[1], 'base64').length;
+  return bytes >= 24 && bytes <= 64;
+}
+
+/**
+ * Why a webhook URL cannot be used, or null: https only, except http to this machine (localhost,
+ * 127.0.0.1) outside production, for trying a receiver locally.
+ */
+export function webhookUrlProblem(url: string, production: boolean): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'must be a URL, like https://example.com/webhooks';
+  }
+  if (parsed.username || parsed.password) return 'must not hold a user name or password';
+  if (parsed.protocol === 'https:') return null;
+  const local = parsed.hostname === 'localhost' || parsed.hostname === '127.0.0.1';
+  if (parsed.protocol === 'http:' && local && !production) return null;
+  return production
+    ? 'must start with https://'
+    : 'must start with https:// (or http:// to localhost or 127.0.0.1)';
+}
 
 export type Config = {
   slack: { signingSecret: string; botToken: string; appToken?: string; apiUrl: string };
@@ -99,6 +143,8 @@ export type Config = {
   apiToken?: string;
   /** Read API requests per minute per token. */
   apiRateLimit?: number;
+  /** One webhook endpoint set by the deployment (WEBHOOK_URL, WEBHOOK_SECRET), for every event. */
+  webhook?: { url: string; secret: string };
 };
 
 /** Every bad or missing setting, in one message a person can act on. */
@@ -167,6 +213,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...(e.SCIM_URL && e.SCIM_TOKEN ? { scim: { url: e.SCIM_URL, token: e.SCIM_TOKEN } } : {}),
     apiToken: e.API_TOKEN,
     apiRateLimit: e.API_RATE_LIMIT,
+    webhook: e.WEBHOOK_URL && e.WEBHOOK_SECRET ? { url: e.WEBHOOK_URL, secret: e.WEBHOOK_SECRET } : undefined,
   };
 }
 

@@ -4,7 +4,8 @@ import type { ORM } from './orm.ts';
  * Tables the migrations create on purpose without an entity: they are used through SQL only
  * (slack_receipt: src/slack/once.ts; rate_limit_hit: src/features/join-links/web/rate-limit.ts;
  * slack_member and slack_directory_sync: src/features/directory/directory.service.ts; slack_pace:
- * src/slack/pacing.ts).
+ * src/slack/pacing.ts; webhook_endpoint, webhook_delivery and webhook_attempt: src/features/webhooks/,
+ * filled by a trigger on audit_event).
  */
 const TABLES_WITHOUT_ENTITY = [
   'slack_receipt',
@@ -12,6 +13,9 @@ const TABLES_WITHOUT_ENTITY = [
   'slack_member',
   'slack_directory_sync',
   'slack_pace',
+  'webhook_endpoint',
+  'webhook_delivery',
+  'webhook_attempt',
 ];
 
 /**
@@ -20,8 +24,8 @@ const TABLES_WITHOUT_ENTITY = [
  */
 const KNOWN_DIFFERENCES: { statement: RegExp; why: string }[] = [
   {
-    statement: /^drop (trigger if exists "\w+" on "\w+"|function if exists "\w+"\(\));$/,
-    why: 'the seat-limit backstop: constraint triggers, which entities cannot describe',
+    statement: /^drop (trigger if exists "\w+" on "\w+"|function if exists "\w+"\([\w ]*\));$/,
+    why: 'the seat-limit backstop and the webhook outbox: triggers and their functions, which entities cannot describe',
   },
   {
     statement: /^drop index "[\w]+";$/,

@@ -9,6 +9,7 @@ import { joinLinksFeature } from './join-links/index.ts';
 import { peopleFeature } from './people/index.ts';
 import { scimFeature } from './scim/index.ts';
 import { seatsFeature } from './seats/index.ts';
+import { webhooksFeature } from './webhooks/index.ts';
 
 /** Every feature of Roster, in the order their jobs, listeners and pages are registered. */
 export const features: Feature[] = [
@@ -22,4 +23,5 @@ export const features: Feature[] = [
   scimFeature,
   homeFeature,
   apiFeature,
+  webhooksFeature,
 ];

@@ -277,6 +277,17 @@ export class SeatService {
       if (request.status !== 'pending') return { outcome: 'already_decided', request };
       if (request.expiresAt <= this.now()) {
         request.status = 'expired';
+        // Expired here rather than by the expiry job: audited the same way, so the history (and the
+        // seat_request.decided webhook) says so.
+        audit(tx, {
+          account,
+          actor: 'roster',
+          action: 'seat_request.expired',
+          subjectType: 'seat_request',
+          subjectId: request.id,
+          surface: 'job',
+          data: { email: request.email },
+        });
         await tx.flush();
         await this.jobs.send(SEAT_JOBS.requestDecided, { requestId: request.id }, { em: tx });
         return { outcome: 'already_decided', request };

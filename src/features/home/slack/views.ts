@@ -17,6 +17,7 @@ import type { ScimStatus } from '../../scim/scim.service.ts';
 import { scimHomeBlocks } from '../../scim/slack/blocks.ts';
 import type { SeatUsage } from '../../seats/seat.service.ts';
 import { SETTINGS_ACTION } from '../../seats/slack/blocks.ts';
+import { webhooksHomeBlock } from '../../webhooks/slack/blocks.ts';
 import { type HomeData, INVITATIONS_SHOWN } from '../home.service.ts';
 
 const HELP = [
@@ -136,6 +137,7 @@ export function homeView(
       },
       accessory: button('API tokens', API_TOKEN_ACTIONS.open, 'api_tokens'),
     });
+    blocks.push(webhooksHomeBlock());
   }
   return { type: 'home' as const, blocks };
 }

@@ -1,0 +1,94 @@
+import type { App, BlockButtonAction } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
+import { DomainError } from '../../../shared/errors.ts';
+import { slackActor } from '../../../slack/actor.ts';
+import { esc } from '../../../slack/blocks.ts';
+import { roster } from '../../../slack/context.ts';
+import type { Deps } from '../../feature.ts';
+import type { WebhookEndpoints } from '../webhook.endpoints.ts';
+import { addEndpointModal, endpointsModal, logModal, WEBHOOK_ACTIONS } from './blocks.ts';
+
+type ButtonArgs = { body: BlockButtonAction; client: WebClient };
+
+/**
+ * Shows `notice` where the admin is: the Webhooks modal redrawn when the click came from it, else a DM
+ * (a button of a forged or stale payload has no modal to redraw).
+ */
+async function answer(
+  { body, client }: ButtonArgs,
+  draw: () => Promise<Parameters<typeof endpointsModal>>,
+): Promise<void> {
+  const [endpoints, notice] = await draw();
+  if (body.view?.id) {
+    await client.views.update({ view_id: body.view.id, view: endpointsModal(endpoints, notice) });
+  } else if (notice) {
+    await client.chat.postMessage({ channel: body.user.id, text: notice });
+  }
+}
+
+/** The Home tab's Webhooks button and the buttons of the Webhooks modal; the service checks admin again. */
+export function registerWebhookActions(app: App, deps: Deps, endpoints: WebhookEndpoints): void {
+  app.action<BlockButtonAction>(WEBHOOK_ACTIONS.open, async ({ ack, body, context, client }) => {
+    await ack();
+    const { em, account } = roster(context);
+    const actor = await slackActor(deps, context, body.user.id);
+    if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can manage webhooks.');
+    await client.views.open({
+      trigger_id: body.trigger_id,
+      view: endpointsModal(await endpoints.list(em, account)),
+    });
+  });
+
+  app.action<BlockButtonAction>(WEBHOOK_ACTIONS.add, async ({ ack, body, context, client }) => {
+    await ack();
+    const actor = await slackActor(deps, context, body.user.id);
+    if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can add webhook endpoints.');
+    await client.views.push({ trigger_id: body.trigger_id, view: addEndpointModal() });
+  });
+
+  app.action<BlockButtonAction>(WEBHOOK_ACTIONS.log, async ({ ack, action, body, context, client }) => {
+    await ack();
+    const { em, account } = roster(context);
+    const actor = await slackActor(deps, context, body.user.id);
+    const { endpoint, attempts } = await endpoints.attempts(em, account, actor, action.value ?? '');
+    await client.views.push({ trigger_id: body.trigger_id, view: logModal(endpoint, attempts) });
+  });
+
+  app.action<BlockButtonAction>(WEBHOOK_ACTIONS.test, async ({ ack, action, body, context, client }) => {
+    await ack();
+    const { em, account } = roster(context);
+    const actor = await slackActor(deps, context, body.user.id);
+    const msgId = await endpoints.sendTest(em, account, actor, action.value ?? '');
+    await answer({ body, client }, async () => [
+      await endpoints.list(em, account),
+      `:outbox_tray: Test event \`${msgId}\` is on its way. *Delivery log* shows how it went.`,
+    ]);
+  });
+
+  for (const enabled of [true, false]) {
+    const id = enabled ? WEBHOOK_ACTIONS.enable : WEBHOOK_ACTIONS.disable;
+    app.action<BlockButtonAction>(id, async ({ ack, action, body, context, client }) => {
+      await ack();
+      const { em, account } = roster(context);
+      const actor = await slackActor(deps, context, body.user.id);
+      const endpoint = await endpoints.setEnabled(em, account, actor, action.value ?? '', enabled);
+      await answer({ body, client }, async () => [
+        await endpoints.list(em, account),
+        enabled
+          ? `:large_green_circle: ${esc(endpoint.url)} is enabled; what was waiting goes out now.`
+          : `:red_circle: ${esc(endpoint.url)} is disabled: no events are queued for it until it is enabled.`,
+      ]);
+    });
+  }
+
+  app.action<BlockButtonAction>(WEBHOOK_ACTIONS.remove, async ({ ack, action, body, context, client }) => {
+    await ack();
+    const { em, account } = roster(context);
+    const actor = await slackActor(deps, context, body.user.id);
+    const endpoint = await endpoints.remove(em, account, actor, action.value ?? '');
+    await answer({ body, client }, async () => [
+      await endpoints.list(em, account),
+      `:wastebasket: ${esc(endpoint.url)} was deleted.`,
+    ]);
+  });
+}

@@ -1,0 +1,321 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Webhook } from 'standardwebhooks';
+import { query, sql } from '../../db/sql.ts';
+import type { Logger } from '../../shared/logger.ts';
+
+/** How deliveries are paced; every figure can be changed, so tests and benches need not wait hours. */
+export type WebhookPolicy = {
+  /** How long one HTTP call may take before it counts as failed. */
+  timeoutMs: number;
+  /** The first retry waits this long; each next one twice as long, up to `retryMaxMs`. */
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** A delivery is retried until it is this old, then given up (its successors for the subject go on). */
+  retryForMs: number;
+  /** An endpoint that has answered nothing but failures for this long is turned off and its admins told. */
+  disableAfterMs: number;
+  /** Requests in flight at once to one endpoint (each for a different person or contact). */
+  concurrency: number;
+  /** How long one delivery job works before it hands over to the next (so one endpoint cannot hog a worker). */
+  jobBudgetMs: number;
+  /** How often each instance looks for deliveries that have come due (retries); new events wake it at once. */
+  sweepMs: number;
+};
+
+export const DEFAULT_POLICY: WebhookPolicy = {
+  timeoutMs: 10_000,
+  retryBaseMs: 5_000,
+  retryMaxMs: 60 * 60_000,
+  retryForMs: 25 * 60 * 60_000,
+  disableAfterMs: 24 * 60 * 60_000,
+  concurrency: 16,
+  jobBudgetMs: 20_000,
+  sweepMs: 1_000,
+};
+
+type Claimed = {
+  id: string;
+  account_id: string;
+  msg_id: string;
+  event_type: string;
+  payload: { type: string; timestamp: string; data: unknown };
+  attempts: number;
+};
+
+type EndpointRow = { id: string; url: string; secret: string; enabled: boolean };
+
+export type Outcome = { ok: boolean; status: number | null; error: string | null; durationMs: number };
+
+/**
+ * Sends an endpoint's due deliveries, signed per Standard Webhooks. Deliveries are claimed from the
+ * outbox by status, never by a cursor, under a lease: a delivery whose sender died is claimed again when
+ * its lease runs out (at-least-once; the webhook-id stays the same, so receivers drop repeats). A delivery
+ * waits while an earlier one for the same person or contact is pending, so each subject's events arrive
+ * in order; different subjects go out side by side.
+ */
+export class WebhookSender {
+  readonly policy: WebhookPolicy;
+  private readonly logger: Logger;
+  private readonly onDisabled: (tx: EntityManager, endpointId: string) => Promise<void>;
+
+  constructor(opts: {
+    policy: WebhookPolicy;
+    logger: Logger;
+    /** Called in the transaction that turned an endpoint off, to queue the notice to its admins. */
+    onDisabled: (tx: EntityManager, endpointId: string) => Promise<void>;
+  }) {
+    this.policy = opts.policy;
+    this.logger = opts.logger;
+    this.onDisabled = opts.onDisabled;
+  }
+
+  /** Endpoints with deliveries due now, for the sweep to queue a delivery job each. */
+  async dueEndpoints(em: EntityManager): Promise<string[]> {
+    const rows = await query<{ endpoint_id: string }>(
+      em,
+      // Per endpoint, the first due delivery found ends the look: the sweep costs the same whatever waits.
+      sql`select w.id as endpoint_id from webhook_endpoint w
+          where w.enabled and exists (select 1 from webhook_delivery d
+            where d.endpoint_id = w.id and d.status = 'pending' and d.next_attempt_at <= now()
+              and (d.lease_until is null or d.lease_until < now()))`,
+    );
+    return rows.map((r) => r.endpoint_id);
+  }
+
+  /**
+   * Delivers what is due for one endpoint, `concurrency` at a time, until nothing is due or the job's
+   * budget is spent. Returns how many attempts were made and whether work may be left.
+   */
+  async run(em: EntityManager, endpointId: string): Promise<{ attempts: number; more: boolean }> {
+    const [endpoint] = await query<EndpointRow>(
+      em,
+      sql`select id, url, secret, enabled from webhook_endpoint where id = ${endpointId}`,
+    );
+    if (!endpoint?.enabled) return { attempts: 0, more: false };
+    const signer = new Webhook(endpoint.secret);
+    const deadline = Date.now() + this.policy.jobBudgetMs;
+    const { concurrency } = this.policy;
+    const inFlight = new Set<Promise<unknown>>();
+    // Claimed ahead of the sends, so a claim never holds up a free slot; each claimed row is the oldest
+    // pending event of its subject, so nothing here can overtake an earlier event of the same subject.
+    const ready: Claimed[] = [];
+    let claiming: Promise<unknown> | null = null;
+    let drained = false;
+    let attempts = 0;
+    let more = false;
+    for (;;) {
+      const late = Date.now() >= deadline;
+      // Up to four slots' worth claimed ahead: one claim (a round trip) then feeds many sends.
+      if (!late && !claiming && !drained && ready.length < 2 * concurrency) {
+        const limit = 4 * concurrency - ready.length - inFlight.size;
+        if (limit > 0) {
+          const claim: Promise<unknown> = this.claim(em, endpointId, limit)
+            .then((rows) => {
+              ready.push(...rows);
+              drained = rows.length === 0;
+            })
+            .finally(() => {
+              claiming = null;
+            });
+          claiming = claim;
+        }
+      }
+      while (!late && ready.length && inFlight.size < concurrency) {
+        const row = ready.shift()!;
+        attempts += 1;
+        const task: Promise<unknown> = this.deliverOne(em, endpoint, signer, row)
+          .catch((err) => this.logger.error({ err, endpointId, delivery: row.id }, 'webhook delivery failed'))
+          .finally(() => {
+            inFlight.delete(task);
+            // A finished delivery may let the next event of its subject go.
+            drained = false;
+          });
+        inFlight.add(task);
+      }
+      if (late) {
+        more = true;
+        break;
+      }
+      const waits = [...inFlight, ...(claiming ? [claiming] : [])];
+      if (waits.length === 0) break;
+      await Promise.race(waits);
+    }
+    await Promise.all([...inFlight, ...(claiming ? [claiming] : [])]);
+    // Claimed but not sent before the budget ran out: handed back at once rather than when the lease ends.
+    if (ready.length) {
+      await query(
+        em,
+        sql`update webhook_delivery set lease_until = null, attempts = attempts - 1
+            where id = any(${ready.map((r) => r.id)}::bigint[])`,
+      );
+      more = true;
+    }
+    return { attempts, more };
+  }
+
+  private async claim(em: EntityManager, endpointId: string, limit: number): Promise<Claimed[]> {
+    const leaseMs = this.policy.timeoutMs + 30_000;
+    return query<Claimed>(
+      em,
+      sql`with picked as (
+            select d.id from webhook_delivery d
+            where d.endpoint_id = ${endpointId} and d.status = 'pending' and d.next_attempt_at <= now()
+              and (d.lease_until is null or d.lease_until < now())
+              -- The subject's oldest pending event only: a subquery run per row with the chain (endpoint and
+              -- subject) as its parameter, which only the chain index answers, whatever the statistics say.
+              and d.id = (select min(e.id) from webhook_delivery e where e.chain = d.chain and e.status = 'pending')
+              and exists (select 1 from webhook_endpoint w where w.id = d.endpoint_id and w.enabled)
+            -- By due time, which only the pending index gives: ordered by id, Postgres may walk the primary
+            -- key through every delivered row (kept 30 days) on each claim.
+            order by d.next_attempt_at, d.id limit ${limit}
+            for update of d skip locked)
+          update webhook_delivery d set attempts = d.attempts + 1,
+            lease_until = now() + make_interval(secs => ${leaseMs / 1000})
+          from picked where d.id = picked.id
+          returning d.id, d.account_id, d.msg_id, d.event_type, d.payload, d.attempts`,
+    );
+  }
+
+  private async deliverOne(
+    em: EntityManager,
+    endpoint: EndpointRow,
+    signer: Webhook,
+    row: Claimed,
+  ): Promise<void> {
+    const outcome = await send(endpoint.url, signer, row, this.policy.timeoutMs);
+    await this.record(em, endpoint.id, row, outcome);
+  }
+
+  private waiting: {
+    em: EntityManager;
+    endpointId: string;
+    row: Claimed;
+    outcome: Outcome;
+    done: () => void;
+    fail: (e: unknown) => void;
+  }[] = [];
+  private flushing = false;
+
+  /**
+   * Records a success. Successes that end while a write is under way are written together by the next
+   * one (one statement for many), so recording costs little per delivery under load; each caller resumes
+   * once its own row is written, and only then can the next event of its subject be claimed.
+   */
+  private delivered(em: EntityManager, endpointId: string, row: Claimed, outcome: Outcome): Promise<void> {
+    return new Promise<void>((done, fail) => {
+      this.waiting.push({ em, endpointId, row, outcome, done, fail });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.waiting.length) {
+        const batch = this.waiting.splice(0, 500);
+        try {
+          await query(
+            batch[0]!.em,
+            sql`with r as (select * from unnest(${batch.map((b) => b.row.id)}::bigint[],
+                  ${batch.map((b) => b.endpointId)}::uuid[], ${batch.map((b) => b.row.account_id)}::uuid[],
+                  ${batch.map((b) => b.row.attempts)}::int[], ${batch.map((b) => b.outcome.status)}::int[],
+                  ${batch.map((b) => b.outcome.durationMs)}::int[])
+                  as r(id, endpoint_id, account_id, attempt, status, duration_ms)),
+                d as (update webhook_delivery w set status = 'delivered', delivered_at = now(), lease_until = null,
+                    last_attempt_at = now(), last_response_status = r.status, last_error = null
+                  from r where w.id = r.id),
+                a as (insert into webhook_attempt (delivery_id, endpoint_id, account_id, attempt, response_status, duration_ms, outcome)
+                  select r.id, r.endpoint_id, r.account_id, r.attempt, r.status, r.duration_ms, 'delivered' from r order by r.id)
+              update webhook_endpoint set failing_since = null
+              where id in (select endpoint_id from r) and failing_since is not null`,
+          );
+          for (const b of batch) b.done();
+        } catch (err) {
+          for (const b of batch) b.fail(err);
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /** Writes an attempt's outcome: delivered, retried later with backoff, or given up; and the endpoint's health. */
+  async record(em: EntityManager, endpointId: string, row: Claimed, outcome: Outcome): Promise<void> {
+    const p = this.policy;
+    if (outcome.ok) return this.delivered(em, endpointId, row, outcome);
+    await em.fork().transactional(async (tx) => {
+      // Exponential backoff with a little jitter, so a receiver coming back is not hit by every retry at once.
+      const delayMs = Math.min(p.retryBaseMs * 2 ** Math.min(row.attempts - 1, 30), p.retryMaxMs);
+      const jittered = Math.round(delayMs * (0.9 + Math.random() * 0.2));
+      await query(
+        tx,
+        sql`with d as (update webhook_delivery set lease_until = null, last_attempt_at = now(),
+                last_response_status = ${outcome.status}, last_error = ${outcome.error},
+                status = case when created_at + make_interval(secs => ${p.retryForMs / 1000}) <= now()
+                  then 'failed' else 'pending' end,
+                next_attempt_at = now() + make_interval(secs => ${jittered / 1000})
+              where id = ${row.id} returning id, status)
+            insert into webhook_attempt (delivery_id, endpoint_id, account_id, attempt, response_status, error, duration_ms, outcome)
+            select d.id, ${endpointId}, ${row.account_id}, ${row.attempts}, ${outcome.status}, ${outcome.error},
+              ${outcome.durationMs}, case when d.status = 'failed' then 'failed' else 'retrying' end from d`,
+      );
+      await query(
+        tx,
+        sql`update webhook_endpoint set failing_since = now() where id = ${endpointId} and failing_since is null`,
+      );
+      // The row lock makes one transaction the one that turns it off, and tells the admins.
+      const disabled = await query<{ id: string }>(
+        tx,
+        sql`update webhook_endpoint set enabled = false, updated_at = now(),
+              disabled_reason = 'failing since ' || to_char(failing_since at time zone 'UTC', 'YYYY-MM-DD HH24:MI "UTC"')
+            where id = ${endpointId} and enabled
+              and failing_since <= now() - make_interval(secs => ${p.disableAfterMs / 1000})
+            returning id`,
+      );
+      if (disabled.length) {
+        this.logger.warn({ endpointId }, 'webhook endpoint turned off after failing for too long');
+        await this.onDisabled(tx, endpointId);
+      }
+    });
+  }
+}
+
+/** One signed POST. Anything but a 2xx answer within the timeout is a failure; redirects are not followed. */
+export async function send(url: string, signer: Webhook, row: Claimed, timeoutMs: number): Promise<Outcome> {
+  // The payload in the order Standard Webhooks shows it; the body signed is exactly the body sent.
+  const body = JSON.stringify({
+    type: row.payload.type,
+    timestamp: row.payload.timestamp,
+    data: row.payload.data,
+  });
+  const now = new Date();
+  const started = performance.now();
+  try {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'Roster-Webhooks/1.0',
+        'webhook-id': row.msg_id,
+        'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+        'webhook-signature': signer.sign(row.msg_id, now, body),
+      },
+      body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    // The answer's body is not needed; reading it lets the connection be reused.
+    await res.arrayBuffer().catch(() => undefined);
+    const durationMs = Math.round(performance.now() - started);
+    const ok = res.status >= 200 && res.status < 300;
+    return { ok, status: res.status, error: ok ? null : `HTTP ${res.status}`, durationMs };
+  } catch (err) {
+    const durationMs = Math.round(performance.now() - started);
+    const e = err as Error & { cause?: { code?: string } };
+    const error =
+      e.name === 'TimeoutError'
+        ? `no answer within ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`}`
+        : (e.cause?.code ?? e.message).slice(0, 200);
+    return { ok: false, status: null, error, durationMs };
+  }
+}

@@ -1,0 +1,283 @@
+import { randomUUID } from 'node:crypto';
+import { query, sql } from '../../../src/db/sql.ts';
+import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
+import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
+import { newSecret } from '../../../src/features/webhooks/webhook.endpoints.ts';
+import { createLogger } from '../../../src/shared/logger.ts';
+import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { textOf } from '../../support/views.ts';
+import { addEndpoint, featuresWith, openWebhooks, type Receiver, startReceiver } from './support.ts';
+
+/** Everything the app logs, to check that no secret ever reaches the log. */
+const logged: string[] = [];
+const logger = createLogger('debug', {
+  write(line: string) {
+    logged.push(line);
+  },
+});
+
+let t: TestApp;
+let hooks: Receiver;
+
+beforeAll(async () => {
+  hooks = await startReceiver();
+  t = await startTestApp({ seatLimit: 10, features: featuresWith(), logger });
+});
+afterAll(async () => {
+  await t.stop();
+  await hooks.close();
+});
+
+const endpointRows = () =>
+  query<{ id: string; url: string; secret: string; enabled: boolean; events: string[] | null }>(
+    t.em(),
+    sql`select id, url, secret, enabled, events from webhook_endpoint order by created_at`,
+  );
+/** Every view Roster opened, pushed, updated or published since the start, as Slack received them. */
+const viewsSent = () =>
+  ['views.open', 'views.push', 'views.update', 'views.publish'].flatMap((m) =>
+    t.standin.callsTo(m).map((c) => JSON.stringify(c.args)),
+  );
+
+describe('managing webhook endpoints from the App Home', () => {
+  let endpointId: string;
+  let secret: string;
+
+  it('adds an endpoint and shows its signing secret once, in the whsec_ form', async () => {
+    const list = await openWebhooks(t);
+    expect(textOf(list)).toContain('No endpoints yet');
+    const added = await addEndpoint(t, hooks.url);
+    ({ secret, id: endpointId } = added);
+    hooks.secret = secret;
+    expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    expect(textOf(added.view)).toContain('Roster will not show it again');
+    const [row] = await endpointRows();
+    expect(row).toMatchObject({ id: endpointId, url: hooks.url, secret, enabled: true, events: null });
+    // The list underneath was redrawn with the new endpoint, without the secret.
+    const redrawn = t.standin.callsTo('views.update').at(-1)!;
+    expect(JSON.stringify(redrawn.args)).toContain(hooks.url);
+    expect(JSON.stringify(redrawn.args)).not.toContain(secret);
+    // Never again: reopened, the list does not hold it; nor do the audit log or the app's log.
+    const again = await openWebhooks(t);
+    expect(textOf(again)).toContain(hooks.url);
+    expect(textOf(again)).toContain('every event');
+    expect(viewsSent().filter((v) => v.includes(secret))).toHaveLength(0);
+    const audit = await t.em().findOneOrFail(AuditEvent, { action: 'webhook.endpoint_added' });
+    expect(JSON.stringify(audit.data)).not.toContain(secret);
+    expect(audit.data).toMatchObject({ url: hooks.url });
+    expect(logged.join('\n')).not.toContain(secret.slice(6, 30));
+  });
+
+  it('refuses a URL that is not https (or local), and one too long, on the field', async () => {
+    const list = await openWebhooks(t);
+    for (const [url, words] of [
+      ['http://example.com/hooks', 'must start with https://'],
+      ['ftp://127.0.0.1/x', 'must start with https://'],
+      ['not a url', 'must be a URL'],
+      ['https://user:pw@example.com/', 'must not hold a user name or password'],
+      [`https://example.com/${'x'.repeat(500)}`, 'Keep the URL under 500 characters'],
+    ] as const) {
+      await t.slack.clickButton(list, { actionId: 'webhooks_add' }, { user: 'UADMIN' });
+      const res = await t.slack.submitView(t.standin.lastOpenedView(), { url }, { user: 'UADMIN' });
+      expect(res.json).toMatchObject({
+        response_action: 'errors',
+        errors: { url: expect.stringContaining(words) },
+      });
+    }
+    expect(await endpointRows()).toHaveLength(1);
+  });
+
+  it('sends a test event the receiver verifies, and says so in the list', async () => {
+    const list = await openWebhooks(t);
+    await t.slack.clickButton(list, { actionId: 'webhooks_test', value: endpointId }, { user: 'UADMIN' });
+    const got = await hooks.waitFor((r) => r.type === 'webhook.test');
+    expect(got.body.data).toMatchObject({
+      endpoint: { id: endpointId, url: hooks.url },
+      account: { team_id: 'T0001' },
+      change: { actor: 'UADMIN', surface: 'slack' },
+    });
+    const redrawn = t.standin.lastOpenedView();
+    expect(textOf(redrawn)).toContain(`Test event \`${got.id}\` is on its way`);
+    // The delivery log shows it.
+    await eventually(async () => {
+      await t.slack.clickButton(redrawn, { actionId: 'webhooks_log', value: endpointId }, { user: 'UADMIN' });
+      return textOf(t.standin.lastOpenedView()).includes(got.id);
+    });
+  });
+
+  it('disables and enables: disabled, no event is queued for it', async () => {
+    const list = await openWebhooks(t);
+    await t.slack.clickButton(list, { actionId: 'webhooks_disable', value: endpointId }, { user: 'UADMIN' });
+    expect(textOf(t.standin.lastOpenedView())).toContain(':red_circle: Off (disabled by an admin)');
+    const [{ n: before }] = (await query<{ n: number }>(
+      t.em(),
+      sql`select count(*)::int as n from webhook_delivery where endpoint_id = ${endpointId}`,
+    )) as [{ n: number }];
+    await t.slack.command('/seats', '11', { user: 'UADMIN' });
+    const [{ n: after }] = (await query<{ n: number }>(
+      t.em(),
+      sql`select count(*)::int as n from webhook_delivery where endpoint_id = ${endpointId}`,
+    )) as [{ n: number }];
+    expect(after).toBe(before);
+    await t.slack.clickButton(
+      t.standin.lastOpenedView(),
+      { actionId: 'webhooks_enable', value: endpointId },
+      {
+        user: 'UADMIN',
+      },
+    );
+    expect((await endpointRows())[0]!.enabled).toBe(true);
+    await t.slack.command('/seats', '12', { user: 'UADMIN' });
+    await hooks.waitFor((r) => r.type === 'seat_limit.changed' && r.body.data.seats.to === 12);
+    expect(hooks.ofType('seat_limit.changed').map((r) => r.body.data.seats.to)).toEqual([12]);
+  });
+
+  it('refuses everything to a non-admin, even with forged payloads, and records the refusal', async () => {
+    // The Home tab of a member has no Webhooks button.
+    await t.slack.event({ type: 'app_home_opened', user: 'UMEMBER', tab: 'home', channel: 'DUMEMBER' });
+    expect(JSON.stringify(t.standin.homeView('UMEMBER'))).not.toContain('webhooks_open');
+    const opened = t.standin.callsTo('views.open').length;
+    const forged = (actionId: string) =>
+      t.slack.blockAction({
+        user: 'UMEMBER',
+        actions: [{ type: 'button', action_id: actionId, block_id: 'b', value: endpointId }],
+        channel: 'DUMEMBER',
+      });
+    for (const action of ['webhooks_open', 'webhooks_add']) {
+      await forged(action);
+    }
+    expect(t.standin.callsTo('views.open').length).toBe(opened);
+    for (const action of ['webhooks_delete', 'webhooks_disable', 'webhooks_test', 'webhooks_log']) {
+      await forged(action);
+    }
+    await t.standin.waitForResponse((r) => String(r.body.text).includes('Only admins can manage webhooks'));
+    await t.standin.waitForResponse((r) =>
+      String(r.body.text).includes('Only admins can delete webhook endpoints'),
+    );
+    expect(await endpointRows()).toMatchObject([{ id: endpointId, enabled: true }]);
+    expect(hooks.ofType('webhook.test')).toHaveLength(1);
+    // A forged submission of the add form.
+    const res = await t.slack.viewSubmission({
+      user: 'UMEMBER',
+      view: {
+        callback_id: 'webhooks_add_modal',
+        state: { values: { url: { url: { type: 'plain_text_input', value: 'https://evil.example/hook' } } } },
+      },
+    });
+    expect(res.json).toMatchObject({
+      response_action: 'errors',
+      errors: { url: 'Only admins can add webhook endpoints.' },
+    });
+    expect(await endpointRows()).toHaveLength(1);
+    expect(
+      await t.em().count(AuditEvent, { action: 'webhook.change_refused', actor: 'UMEMBER' }),
+    ).toBeGreaterThanOrEqual(5);
+  });
+
+  it("finds no endpoint of another account, whatever id an admin's payload carries", async () => {
+    const other = await ensureAccount(t.em(), 'T_OTHER');
+    const foreignId = randomUUID();
+    await query(
+      t.em(),
+      sql`insert into webhook_endpoint (id, account_id, url, secret) values (${foreignId}, ${other.id}, 'https://other.example/h', ${newSecret()})`,
+    );
+    await t.slack.blockAction({
+      user: 'UADMIN',
+      actions: [{ type: 'button', action_id: 'webhooks_delete', block_id: 'b', value: foreignId }],
+      channel: 'DUADMIN',
+    });
+    await t.standin.waitForResponse((r) =>
+      String(r.body.text).includes('That webhook endpoint no longer exists.'),
+    );
+    const list = await openWebhooks(t);
+    expect(textOf(list)).not.toContain('other.example');
+    const [row] = await query(t.em(), sql`select id from webhook_endpoint where id = ${foreignId}`);
+    expect(row).toBeDefined();
+  });
+
+  it('takes only the chosen events, and deletes an endpoint after confirmation', async () => {
+    const only = await startReceiver({ path: '/limits' });
+    try {
+      const added = await addEndpoint(t, only.url, ['seat_limit.changed']);
+      only.secret = added.secret;
+      expect(textOf(await openWebhooks(t))).toContain('`seat_limit.changed`');
+      await t.slack.command('/seats', '13', { user: 'UADMIN' });
+      await t.slack.command('/contact', 'add', { user: 'UADMIN' });
+      await t.slack.submitView(t.standin.lastOpenedView(), { name: 'Zed' }, { user: 'UADMIN' });
+      await hooks.waitFor((r) => r.type === 'contact.created');
+      await only.waitFor((r) => r.type === 'seat_limit.changed');
+      expect(only.received.map((r) => r.type)).toEqual(['seat_limit.changed']);
+
+      const list = await openWebhooks(t);
+      const button = list.blocks
+        .flatMap((b: any) => b.elements ?? [])
+        .find((e: any) => e.action_id === 'webhooks_delete' && e.value === added.id);
+      expect(button.confirm.title.text).toBe('Delete this endpoint?');
+      await t.slack.clickButton(list, { actionId: 'webhooks_delete', value: added.id }, { user: 'UADMIN' });
+      expect(textOf(t.standin.lastOpenedView())).toContain('was deleted');
+      expect((await endpointRows()).map((r) => r.url)).not.toContain(only.url);
+    } finally {
+      await only.close();
+    }
+  });
+
+  it('holds at most ten endpoints per account, and the list stays within Block Kit limits', async () => {
+    for (let i = (await endpointRows()).filter((r) => !r.url.includes('other.example')).length; i < 10; i++) {
+      await addEndpoint(t, `https://hooks${i}.example/${'x'.repeat(400)}`);
+    }
+    const list = await openWebhooks(t);
+    expect(JSON.stringify(list)).not.toContain('webhooks_add"');
+    // Forged past the missing button: refused.
+    const res = await t.slack.viewSubmission({
+      user: 'UADMIN',
+      view: {
+        callback_id: 'webhooks_add_modal',
+        state: { values: { url: { url: { type: 'plain_text_input', value: 'https://eleven.example/' } } } },
+      },
+    });
+    expect(res.json.errors.url).toContain('10 webhook endpoints');
+    expect(t.standin.refusedBlocks).toEqual([]);
+  });
+});
+
+describe('the endpoint set by the deployment (WEBHOOK_URL, WEBHOOK_SECRET)', () => {
+  let d: TestApp;
+  let deployed: Receiver;
+  const secret = newSecret();
+
+  beforeAll(async () => {
+    deployed = await startReceiver({ secret, path: '/deployed' });
+    d = await startTestApp({
+      seatLimit: 10,
+      features: featuresWith(),
+      env: { WEBHOOK_URL: deployed.url, WEBHOOK_SECRET: secret },
+    });
+  });
+  afterAll(async () => {
+    await d.stop();
+    await deployed.close();
+  });
+
+  it('gets every event, signed with WEBHOOK_SECRET, and shows in Slack as managed by the deployment', async () => {
+    await d.slack.command('/seats', '15', { user: 'UADMIN' });
+    const got = await deployed.waitFor((r) => r.type === 'seat_limit.changed');
+    expect(got.body.data.seats.limit).toBe(15);
+
+    const list = await openWebhooks(d);
+    expect(textOf(list)).toContain('Managed by the deployment (WEBHOOK_URL)');
+    expect(JSON.stringify(list)).not.toContain('webhooks_delete');
+    const [row] = await query<{ id: string }>(d.em(), sql`select id from webhook_endpoint where managed`);
+    await d.slack.clickButton(list, { actionId: 'webhooks_test', value: row!.id }, { user: 'UADMIN' });
+    await deployed.waitFor((r) => r.type === 'webhook.test');
+
+    // Not deletable, even by a forged button.
+    await d.slack.blockAction({
+      user: 'UADMIN',
+      actions: [{ type: 'button', action_id: 'webhooks_delete', block_id: 'b', value: row!.id }],
+      channel: 'DUADMIN',
+    });
+    await d.standin.waitForResponse((r) => String(r.body.text).includes('managed by the deployment'));
+    expect(await query(d.em(), sql`select id from webhook_endpoint where managed`)).toHaveLength(1);
+    expect(deployed.rejected).toEqual([]);
+  });
+});
