@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { query, sql } from '../../db/sql.ts';
+import { nowOrLater } from '../../slack/later.ts';
 import { Account } from '../accounts/account.entity.ts';
 import type { Deps } from '../feature.ts';
 import { webhookDisabledText } from './slack/blocks.ts';
@@ -54,11 +55,11 @@ export async function registerWebhookJobs(deps: Deps, sender: WebhookSender): Pr
     const text = webhookDisabledText(endpoint.url, endpoint.disabled_reason, last);
     for (const account of accounts) {
       for (const id of await admins.adminIds(em, account)) {
-        await slack.chat
-          .postMessage({ channel: id, text })
-          .catch((err) =>
+        // Queued for later while Slack is busy: an admin is told of the disable once.
+        await nowOrLater(jobs, slack, { method: 'chat.postMessage', args: { channel: id, text } }).catch(
+          (err) =>
             logger.warn({ err, user: id }, 'could not tell an admin their webhook endpoint was turned off'),
-          );
+        );
       }
     }
   });
