@@ -1,6 +1,7 @@
 import { initORM, type ORM } from '../../src/db/orm.ts';
 import { query, sql } from '../../src/db/sql.ts';
 import { Invitation } from '../../src/features/invites/invitation.entity.ts';
+import { User } from '../../src/features/people/user.entity.ts';
 import { SlackPacer } from '../../src/slack/pacing.ts';
 import { DEFAULT_MEMBERS, eventually, jobsDrained, startTestApp, type TestApp } from '../support/app.ts';
 import type { Member } from '../support/slack-standin.ts';
@@ -92,6 +93,25 @@ describe("Slack's rate limits", () => {
     expect(told.at - asked).toBeLessThan(3000);
     t.standin.clearRateLimit('views.open');
   });
+
+  it('previews a CSV dropped while Slack refuses posts: the preview comes late, never lost', async () => {
+    await jobsDrained(t.em(), { timeoutMs: 60_000 });
+    t.standin.limitRate('chat.postMessage', { max: 0, windowMs: 60_000, retryAfter: 2 });
+    const csv = 'type,first_name,last_name,email,role\nuser,Busy,Day,busy@acme.test,client\n';
+    await t.slack.fileShare('UADMIN', t.standin.addFile({ id: 'FBUSY1', name: 'busy.csv', content: csv }));
+    // The "Reading…" message was refused; the import is recorded and its preview queued all the same.
+    await eventually(() => t.standin.rateLimited.some((c) => c.method === 'chat.postMessage'));
+    t.standin.clearRateLimit('chat.postMessage');
+    const preview = await eventually(
+      () =>
+        t.standin.messages.find(
+          (m) => m.channel === 'DUADMIN' && /Preview of busy\.csv/.test(String(m.text)),
+        ),
+      30_000,
+    );
+    await t.slack.clickButton(preview, 'Import 1 row', { user: 'UADMIN' });
+    await eventually(() => t.em().findOne(User, { email: 'busy@acme.test' }), 30_000);
+  }, 90_000);
 
   it("delivers a burst of 100 invitations and another of 20 within Slack's limits: every DM and summary once, with progress", async () => {
     await jobsDrained(t.em(), { timeoutMs: 60_000 });

@@ -1,5 +1,6 @@
 import type { App } from '@slack/bolt';
 import { roster } from '../../../slack/context.ts';
+import { nowOrLater } from '../../../slack/later.ts';
 import type { Deps } from '../../feature.ts';
 import type { CsvImportService } from '../csv-import.service.ts';
 import { NOT_ADMIN } from './blocks.ts';
@@ -26,7 +27,12 @@ export function registerUploadEvent(app: App, deps: Deps, service: CsvImportServ
     const retry = Boolean(context.retryNum);
     // Who may import is settled before a byte of the file is read.
     if (!(await deps.admins.isAdmin(em, account, message.user))) {
-      if (!retry) await deps.slack.chat.postMessage({ channel: message.channel, text: NOT_ADMIN });
+      if (!retry) {
+        await nowOrLater(deps.jobs, deps.slack, {
+          method: 'chat.postMessage',
+          args: { channel: message.channel, text: NOT_ADMIN },
+        });
+      }
       return;
     }
     for (const file of message.files) {

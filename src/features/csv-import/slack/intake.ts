@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { isDomainError } from '../../../shared/errors.ts';
+import { nowOrLater } from '../../../slack/later.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
 import type { Deps } from '../../feature.ts';
 import { CSV_JOBS, type CsvImportService } from '../csv-import.service.ts';
@@ -24,8 +25,12 @@ export async function intakeUpload(
     checkFileInfo(file);
   } catch (err) {
     if (!isDomainError(err)) throw err;
-    if (!input.retry)
-      await deps.slack.chat.postMessage({ channel: input.channel, ...rejectedMessage(name, err.message) });
+    if (!input.retry) {
+      await nowOrLater(deps.jobs, deps.slack, {
+        method: 'chat.postMessage',
+        args: { channel: input.channel, ...rejectedMessage(name, err.message) },
+      });
+    }
     return;
   }
   if (!file.id) throw new Error('a shared file without an id');
@@ -37,17 +42,29 @@ export async function intakeUpload(
   });
   if (duplicate) {
     if (!input.retry) {
-      await deps.slack.chat.postMessage({
-        channel: input.channel,
-        text: `${name} was already uploaded: its preview is above (status: ${csvImport.status}). To import a changed file, upload it again as a new file.`,
+      await nowOrLater(deps.jobs, deps.slack, {
+        method: 'chat.postMessage',
+        args: {
+          channel: input.channel,
+          text: `${name} was already uploaded: its preview is above (status: ${csvImport.status}). To import a changed file, upload it again as a new file.`,
+        },
       });
     }
     return;
   }
-  const posted = await deps.slack.chat.postMessage({ channel: input.channel, ...readingMessage(name) });
-  await service.setMessage(csvImport.id, {
-    channelId: posted.channel ?? input.channel,
-    messageTs: posted.ts,
-  });
+  // The import is recorded, so a retried event stops at `duplicate` above: the preview is queued whatever
+  // happens to the "Reading…" message. When Slack is too busy to take it, the preview is posted on its own.
+  const posted = await deps.slack.chat
+    .postMessage({ channel: input.channel, ...readingMessage(name) })
+    .catch((err) => {
+      deps.logger.warn({ err, importId: csvImport.id }, 'could not post the reading message');
+      return undefined;
+    });
+  if (posted?.ts) {
+    await service.setMessage(csvImport.id, {
+      channelId: posted.channel ?? input.channel,
+      messageTs: posted.ts,
+    });
+  }
   await deps.jobs.send(CSV_JOBS.preview, { importId: csvImport.id });
 }
