@@ -20,8 +20,7 @@ let second: Roster;
 let secondSlack: SlackDriver;
 
 beforeAll(async () => {
-  // Dozens of requests go to the same admins' DMs within seconds: Slack's limits, ten times faster.
-  t = await startTestApp({ features: withLimits, seatLimit: 10, tiers: { scale: 10 } });
+  t = await startTestApp({ features: withLimits, seatLimit: 10 });
   const config = loadConfig({
     SLACK_SIGNING_SECRET: SIGNING_SECRET,
     SLACK_BOT_TOKEN: BOT_TOKEN,

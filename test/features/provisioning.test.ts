@@ -20,7 +20,7 @@ let token: string;
 beforeAll(async () => {
   hooks = await startReceiver();
   scim = await startScimServer();
-  t = await startTestApp({ seatLimit: 20, features: featuresWith(), tiers: { scale: 10 } });
+  t = await startTestApp({ seatLimit: 20, features: featuresWith() });
   hooks.secret = (await addEndpoint(t, hooks.url)).secret;
   await connect(t, scim);
   api = new ApiClient(t);

@@ -14,8 +14,7 @@ let t: TestApp;
 let browser: Browser;
 
 beforeAll(async () => {
-  // One admin gets a summary a second or faster in their DM: Slack's limits, ten times faster.
-  t = await startTestApp({ seatLimit: 20, tiers: { scale: 10 } });
+  t = await startTestApp({ seatLimit: 20 });
   browser = await launchBrowser();
 });
 afterAll(async () => {

@@ -11,8 +11,7 @@ let t: TestApp;
 let browser: Browser;
 
 beforeAll(async () => {
-  // These tests post many links to one channel within seconds: Slack's limits, ten times faster.
-  t = await startTestApp({ seatLimit: 1000, tiers: { scale: 10 } });
+  t = await startTestApp({ seatLimit: 1000 });
   browser = await launchBrowser();
 });
 afterAll(async () => {

@@ -10,8 +10,7 @@ import { fillView, textOf } from '../../support/views.ts';
 let t: TestApp;
 
 beforeAll(async () => {
-  // Cards and answers follow each other in one DM faster than a second: Slack's limits, ten times faster.
-  t = await startTestApp({ seatLimit: 10, tiers: { scale: 10 } });
+  t = await startTestApp({ seatLimit: 10 });
 });
 afterAll(() => t.stop());
 

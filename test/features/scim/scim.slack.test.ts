@@ -11,7 +11,7 @@ let server: ScimServer;
 
 beforeAll(async () => {
   server = await startScimServer();
-  t = await startTestApp({ seatLimit: 50, tiers: { scale: 10 } });
+  t = await startTestApp({ seatLimit: 50 });
 });
 afterAll(async () => {
   await t.stop();

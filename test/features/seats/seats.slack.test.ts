@@ -7,8 +7,7 @@ import { textOf } from '../../support/views.ts';
 let t: TestApp;
 
 beforeAll(async () => {
-  // Dozens of requests go to the same admins' DMs within seconds: Slack's limits, ten times faster.
-  t = await startTestApp({ seatLimit: 10, tiers: { scale: 10 } });
+  t = await startTestApp({ seatLimit: 10 });
 });
 afterAll(() => t.stop());
 
