@@ -158,7 +158,15 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       slack: bulkSlack,
       router,
       csrf: new Csrf(config.slack.signingSecret, config.publicUrl),
-      ...buildServices({ orm, jobs, slack: bulkSlack, prompt: promptSlack, mailer, scim: config.scim }),
+      ...buildServices({
+        orm,
+        jobs,
+        slack: bulkSlack,
+        prompt: promptSlack,
+        mailer,
+        scim: config.scim,
+        allowPrivateUrls: config.allowPrivateUrls ?? !config.production,
+      }),
     };
     for (const feature of opts.features ?? allFeatures) {
       const stopFeature = await feature.jobs?.(deps);

@@ -60,6 +60,10 @@ const schema = z
       .min(1, 'must be at least 1')
       .max(100_000, 'must be at most 100000')
       .default(600),
+    ALLOW_PRIVATE_URLS: z
+      .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+      .default('false')
+      .transform((v) => v === 'true' || v === '1'),
     WEBHOOK_URL: z.url({ error: 'must be a URL' }).optional(),
     WEBHOOK_SECRET: z
       .string()
@@ -143,6 +147,11 @@ export type Config = {
   apiToken?: string;
   /** Read API requests per minute per token. */
   apiRateLimit?: number;
+  /**
+   * Webhook and SCIM URLs may reach this machine and private networks: always outside production, and in
+   * production when ALLOW_PRIVATE_URLS is set (see src/shared/outbound.ts).
+   */
+  allowPrivateUrls?: boolean;
   /** One webhook endpoint set by the deployment (WEBHOOK_URL, WEBHOOK_SECRET), for every event. */
   webhook?: { url: string; secret: string };
 };
@@ -213,6 +222,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...(e.SCIM_URL && e.SCIM_TOKEN ? { scim: { url: e.SCIM_URL, token: e.SCIM_TOKEN } } : {}),
     apiToken: e.API_TOKEN,
     apiRateLimit: e.API_RATE_LIMIT,
+    allowPrivateUrls: e.NODE_ENV !== 'production' || e.ALLOW_PRIVATE_URLS,
     webhook: e.WEBHOOK_URL && e.WEBHOOK_SECRET ? { url: e.WEBHOOK_URL, secret: e.WEBHOOK_SECRET } : undefined,
   };
 }

@@ -37,6 +37,8 @@ export function buildServices(infra: {
   mailer: Mailer;
   /** The SCIM service set by the deployment, if any (SCIM_URL, SCIM_TOKEN). */
   scim?: { url: string; token: string };
+  /** Whether webhook and SCIM URLs may be on this machine or a private network (ALLOW_PRIVATE_URLS). */
+  allowPrivateUrls?: boolean;
 }): Services {
   const { orm, jobs, slack, mailer } = infra;
   const seats = new SeatService(jobs);
@@ -64,7 +66,7 @@ export function buildServices(infra: {
     csvImports: new CsvImportService({ orm, jobs, seats }),
     person: new PersonService(seats),
     settings: new SettingsService(seats),
-    scim: new ScimService(jobs, infra.scim),
+    scim: new ScimService(jobs, infra.scim, { allowPrivate: infra.allowPrivateUrls ?? true }),
     apiTokens: new ApiTokenService(),
   };
 }

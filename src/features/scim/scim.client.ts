@@ -1,3 +1,5 @@
+import { outboundProblem } from '../../shared/outbound.ts';
+
 /** What went wrong with a call to the SCIM service, as Roster must react to it. */
 export type ScimFailure =
   /** 401/403: the token is refused; nothing more can be sent until an admin connects again. */
@@ -76,11 +78,13 @@ export class ScimClient {
   readonly baseUrl: string;
   private readonly token: string;
   private readonly timeoutMs: number;
+  private readonly allowPrivate: boolean;
 
-  constructor(baseUrl: string, token: string, opts: { timeoutMs?: number } = {}) {
+  constructor(baseUrl: string, token: string, opts: { timeoutMs?: number; allowPrivate?: boolean } = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.token = token;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.allowPrivate = opts.allowPrivate ?? true;
   }
 
   /** Checks the URL and the token: the service's configuration, or failing that one user of the list. */
@@ -126,6 +130,9 @@ export class ScimClient {
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    // Checked at every call: the token goes with it, and a name can come to resolve elsewhere.
+    const refused = await outboundProblem(this.baseUrl, this.allowPrivate);
+    if (refused) throw new ScimError('rejected', 0, `${method} ${path.split('?')[0]}: ${refused}`);
     let res: Response;
     try {
       res = await fetch(`${this.baseUrl}${path}`, {
@@ -147,8 +154,20 @@ export class ScimClient {
           : ((e.cause as Error)?.message ?? e.message);
       throw new ScimError('transient', 0, `${method} ${path.split('?')[0]}: ${what}`);
     }
-    const text = await res.text();
-    if (res.ok) return (text ? JSON.parse(text) : undefined) as T;
+    const text = await readCapped(res, MAX_ANSWER_BYTES);
+    if (res.ok) {
+      try {
+        return (text ? JSON.parse(text) : undefined) as T;
+      } catch {
+        // A page that is not SCIM (a login page, a product's home): said like any refusal, never a crash
+        // that would leave people leased and no one told.
+        throw new ScimError(
+          'rejected',
+          res.status,
+          `${method} ${path.split('?')[0]} answered ${res.status} with something that is not JSON; is this the SCIM base URL?`,
+        );
+      }
+    }
     const detail = errorDetail(text) ?? res.statusText;
     const where = `${method} ${path.split('?')[0]} answered ${res.status}${detail ? `: ${detail}` : ''}`;
     if (res.status === 401 || res.status === 403) throw new ScimError('unauthorized', res.status, where);
@@ -177,4 +196,26 @@ function errorDetail(text: string): string | undefined {
   } catch {
     return text ? text.slice(0, 200) : undefined;
   }
+}
+
+/** SCIM answers Roster reads are small (a page of users is well under this); more is cut off. */
+const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
+
+/** The answer's body as text, read no further than `max` bytes. */
+async function readCapped(res: Response, max: number): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => undefined);
+      throw new ScimError('rejected', res.status, `the answer was larger than ${max / 1024 / 1024} MB`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

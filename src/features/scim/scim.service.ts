@@ -52,9 +52,13 @@ export class ScimService {
   /** Accounts whose managed connection this process has looked at since it started. */
   private readonly retried = new Set<string>();
 
-  constructor(jobs: JobQueue, env?: { url: string; token: string }) {
+  /** Whether the service may be on this machine or a private network (src/shared/outbound.ts). */
+  private readonly allowPrivate: boolean;
+
+  constructor(jobs: JobQueue, env?: { url: string; token: string }, opts: { allowPrivate?: boolean } = {}) {
     this.jobs = jobs;
     this.env = env;
+    this.allowPrivate = opts.allowPrivate ?? true;
   }
 
   /** Whether the deployment sets the connection (SCIM_URL, SCIM_TOKEN): Slack may not change it then. */
@@ -65,7 +69,7 @@ export class ScimService {
   /** A client for a connection, with its token (the environment's for a managed one). */
   client(connection: IScimConnection, opts: { timeoutMs?: number } = {}): ScimClient {
     const token = connection.managed ? this.env?.token : connection.token;
-    return new ScimClient(connection.baseUrl, token ?? '', opts);
+    return new ScimClient(connection.baseUrl, token ?? '', { allowPrivate: this.allowPrivate, ...opts });
   }
 
   async connection(em: EntityManager, accountId: string): Promise<IScimConnection | null> {
@@ -120,7 +124,7 @@ export class ScimService {
       throw new DomainError('not_allowed', 'The SCIM service is managed by the deployment (SCIM_URL).');
     }
     const { url, token } = parseConnection(input);
-    await checkConnection(new ScimClient(url, token, { timeoutMs: 8000 }));
+    await checkConnection(new ScimClient(url, token, { timeoutMs: 8000, allowPrivate: this.allowPrivate }));
     await em.transactional(async (tx) => {
       await this.remove(tx, account.id);
       await query(

@@ -18,6 +18,7 @@ export function createWebhooksFeature(policy: Partial<WebhookPolicy> = {}): Feat
       const sender = new WebhookSender({
         policy: { ...DEFAULT_POLICY, ...policy },
         logger: deps.logger.child({ feature: 'webhooks' }),
+        allowPrivate: deps.config.allowPrivateUrls ?? !deps.config.production,
         onDisabled: async (tx, endpointId) => {
           await deps.jobs.send(WEBHOOK_JOBS.disabled, { endpointId }, { em: tx });
         },
@@ -25,7 +26,10 @@ export function createWebhooksFeature(policy: Partial<WebhookPolicy> = {}): Feat
       return registerWebhookJobs(deps, sender);
     },
     slack(app, deps) {
-      const endpoints = new WebhookEndpoints({ production: deps.config.production });
+      const endpoints = new WebhookEndpoints({
+        production: deps.config.production,
+        allowPrivate: deps.config.allowPrivateUrls ?? !deps.config.production,
+      });
       registerWebhookActions(app, deps, endpoints);
       registerWebhookViews(app, deps, endpoints);
     },

@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Webhook } from 'standardwebhooks';
 import { query, sql } from '../../db/sql.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { outboundProblem } from '../../shared/outbound.ts';
 
 /** How deliveries are paced; every figure can be changed, so tests and benches need not wait hours. */
 export type WebhookPolicy = {
@@ -57,16 +58,20 @@ export class WebhookSender {
   readonly policy: WebhookPolicy;
   private readonly logger: Logger;
   private readonly onDisabled: (tx: EntityManager, endpointId: string) => Promise<void>;
+  private readonly allowPrivate: boolean;
 
   constructor(opts: {
     policy: WebhookPolicy;
     logger: Logger;
+    /** Whether endpoints may be on this machine or a private network (src/shared/outbound.ts). */
+    allowPrivate?: boolean;
     /** Called in the transaction that turned an endpoint off, to queue the notice to its admins. */
     onDisabled: (tx: EntityManager, endpointId: string) => Promise<void>;
   }) {
     this.policy = opts.policy;
     this.logger = opts.logger;
     this.onDisabled = opts.onDisabled;
+    this.allowPrivate = opts.allowPrivate ?? false;
   }
 
   /** Endpoints with deliveries due now, for the sweep to queue a delivery job each. */
@@ -182,7 +187,7 @@ export class WebhookSender {
     signer: Webhook,
     row: Claimed,
   ): Promise<void> {
-    const outcome = await send(endpoint.url, signer, row, this.policy.timeoutMs);
+    const outcome = await send(endpoint.url, signer, row, this.policy.timeoutMs, this.allowPrivate);
     await this.record(em, endpoint.id, row, outcome);
   }
 
@@ -281,7 +286,16 @@ export class WebhookSender {
 }
 
 /** One signed POST. Anything but a 2xx answer within the timeout is a failure; redirects are not followed. */
-export async function send(url: string, signer: Webhook, row: Claimed, timeoutMs: number): Promise<Outcome> {
+export async function send(
+  url: string,
+  signer: Webhook,
+  row: Claimed,
+  timeoutMs: number,
+  allowPrivate = false,
+): Promise<Outcome> {
+  // Checked at every call, not only when the endpoint was added: a name can come to resolve elsewhere.
+  const refused = await outboundProblem(url, allowPrivate);
+  if (refused) return { ok: false, status: null, error: refused.slice(0, 200), durationMs: 0 };
   // The payload in the order Standard Webhooks shows it; the body signed is exactly the body sent.
   const body = JSON.stringify({
     type: row.payload.type,
@@ -304,8 +318,8 @@ export async function send(url: string, signer: Webhook, row: Claimed, timeoutMs
       redirect: 'manual',
       signal: AbortSignal.timeout(timeoutMs),
     });
-    // The answer's body is not needed; reading it lets the connection be reused.
-    await res.arrayBuffer().catch(() => undefined);
+    // The answer's body is not needed, and is not read: a receiver could send any amount.
+    await res.body?.cancel().catch(() => undefined);
     const durationMs = Math.round(performance.now() - started);
     const ok = res.status >= 200 && res.status < 300;
     return { ok, status: res.status, error: ok ? null : `HTTP ${res.status}`, durationMs };

@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { webhookUrlProblem } from '../../config.ts';
 import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
+import { outboundProblem } from '../../shared/outbound.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import { audit, auditRefusal } from '../audit/audit.service.ts';
 import type { Actor } from '../seats/seat.service.ts';
@@ -59,9 +60,11 @@ export function newMessageId(): string {
  */
 export class WebhookEndpoints {
   private readonly production: boolean;
+  private readonly allowPrivate: boolean;
 
-  constructor(opts: { production?: boolean } = {}) {
+  constructor(opts: { production?: boolean; allowPrivate?: boolean } = {}) {
     this.production = opts.production ?? false;
+    this.allowPrivate = opts.allowPrivate ?? !this.production;
   }
 
   async list(em: EntityManager, account: IAccount): Promise<Endpoint[]> {
@@ -116,6 +119,11 @@ export class WebhookEndpoints {
     }
     const problem = webhookUrlProblem(url, this.production);
     if (problem) throw new DomainError('invalid_input', `The URL ${problem}.`, { field: 'url' });
+    const unreachable = await outboundProblem(url, this.allowPrivate);
+    if (unreachable)
+      throw new DomainError('invalid_input', `The URL's host ${unreachable.replace(/^\S+ /, '')}.`, {
+        field: 'url',
+      });
     const unknown = input.events.filter((e) => !isWebhookEventType(e));
     if (unknown.length) {
       throw new DomainError('invalid_input', `Roster sends no event called ${unknown.join(', ')}.`, {
@@ -168,6 +176,14 @@ export class WebhookEndpoints {
   ): Promise<Endpoint> {
     await this.requireAdmin(em, account, actor, enabled ? 'enable' : 'disable');
     const endpoint = await this.mustFind(em, account, id);
+    // The deployment's endpoint serves every workspace: one workspace's admin may turn it back on after
+    // it was turned off for failing, but not off for everyone.
+    if (endpoint.managed && !enabled) {
+      throw new DomainError(
+        'invalid_input',
+        'This endpoint is managed by the deployment (WEBHOOK_URL) and serves every workspace: it can only be turned off there.',
+      );
+    }
     await em.transactional(async (tx) => {
       await query(
         tx,

@@ -278,6 +278,25 @@ describe('the endpoint set by the deployment (WEBHOOK_URL, WEBHOOK_SECRET)', () 
     });
     await d.standin.waitForResponse((r) => String(r.body.text).includes('managed by the deployment'));
     expect(await query(d.em(), sql`select id from webhook_endpoint where managed`)).toHaveLength(1);
+
+    // Nor turned off for every workspace by one workspace's admin, even by a forged button.
+    expect(JSON.stringify(list)).not.toContain('webhooks_disable');
+    const before = d.standin.responses.length;
+    await d.slack.blockAction({
+      user: 'UADMIN',
+      actions: [{ type: 'button', action_id: 'webhooks_disable', block_id: 'b', value: row!.id }],
+      channel: 'DUADMIN',
+    });
+    await d.standin.waitForResponse(
+      (r) =>
+        d.standin.responses.indexOf(r) >= before &&
+        String(r.body.text).includes('can only be turned off there'),
+    );
+    const [still] = await query<{ enabled: boolean }>(
+      d.em(),
+      sql`select enabled from webhook_endpoint where managed`,
+    );
+    expect(still!.enabled).toBe(true);
     expect(deployed.rejected).toEqual([]);
   });
 });

@@ -81,9 +81,12 @@ export function endpointsModal(endpoints: Endpoint[], notice?: string): View {
     const buttons = [
       button('Delivery log', WEBHOOK_ACTIONS.log, e.id),
       button('Send test event', WEBHOOK_ACTIONS.test, e.id),
-      e.enabled
-        ? button('Disable', WEBHOOK_ACTIONS.disable, e.id)
-        : button('Enable', WEBHOOK_ACTIONS.enable, e.id, 'primary'),
+      // The deployment's endpoint serves every workspace: turned off only where it is set.
+      ...(e.enabled
+        ? e.managed
+          ? []
+          : [button('Disable', WEBHOOK_ACTIONS.disable, e.id)]
+        : [button('Enable', WEBHOOK_ACTIONS.enable, e.id, 'primary')]),
     ];
     const remove = e.managed
       ? []
