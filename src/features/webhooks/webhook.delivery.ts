@@ -228,9 +228,12 @@ export class WebhookSender {
                   as r(id, endpoint_id, account_id, attempt, status, duration_ms)),
                 d as (update webhook_delivery w set status = 'delivered', delivered_at = now(), lease_until = null,
                     last_attempt_at = now(), last_response_status = r.status, last_error = null
-                  from r where w.id = r.id),
+                  from r where w.id = r.id
+                  returning r.*),
+                -- Attempts only for the deliveries still there: an endpoint deleted meanwhile took its own
+                -- with it, and one missing row must not fail the batch (and resend the others).
                 a as (insert into webhook_attempt (delivery_id, endpoint_id, account_id, attempt, response_status, duration_ms, outcome)
-                  select r.id, r.endpoint_id, r.account_id, r.attempt, r.status, r.duration_ms, 'delivered' from r order by r.id)
+                  select d.id, d.endpoint_id, d.account_id, d.attempt, d.status, d.duration_ms, 'delivered' from d order by d.id)
               update webhook_endpoint set failing_since = null
               where id in (select endpoint_id from r) and failing_since is not null`,
           );
