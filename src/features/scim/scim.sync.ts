@@ -118,6 +118,13 @@ export async function drain(
   }
   const accountId = connection.account.id;
   for (;;) {
+    // Disconnected, or connected to another service, since this drain began: what is pending now belongs
+    // to the new connection, whose own drain pushes it; this client speaks to the old service.
+    const [current] = await query<{ id: string }>(
+      em,
+      sql`select id from scim_connection where id = ${connection.id}`,
+    );
+    if (!current) return result;
     const rows = await claimDue(em, accountId, CLAIM_SIZE);
     if (!rows.length) break;
     const { outcomes, untouched, stop } = await pushBatch(client, rows);

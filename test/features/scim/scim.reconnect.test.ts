@@ -1,0 +1,64 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { query, sql } from '../../../src/db/sql.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
+import { ScimClient } from '../../../src/features/scim/scim.client.ts';
+import { ScimConnection } from '../../../src/features/scim/scim.entity.ts';
+import { drain } from '../../../src/features/scim/scim.sync.ts';
+import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { type ScimServer, startScimServer } from '../../support/scim-server.ts';
+import { connect, remoteUser } from './support.ts';
+
+// A sync already running when an admin disconnects and connects again must not push the new connection's
+// pending people through its old client (to the old service, recording them synced there).
+
+let t: TestApp;
+let server: ScimServer;
+/** Stands for the service the old connection spoke to: it only counts what reaches it. */
+let old: Server;
+let oldUrl: string;
+let oldCalls = 0;
+
+beforeAll(async () => {
+  server = await startScimServer();
+  old = createServer((_req, res) => {
+    oldCalls++;
+    res.writeHead(500).end();
+  });
+  await new Promise<void>((r) => old.listen(0, '127.0.0.1', r));
+  oldUrl = `http://127.0.0.1:${(old.address() as AddressInfo).port}/scim/v2`;
+  t = await startTestApp({ seatLimit: 50 });
+});
+afterAll(async () => {
+  await t.stop();
+  await server.close();
+  await new Promise((r) => old.close(r));
+});
+
+it('stops a drain whose connection was replaced, leaving the old service alone', async () => {
+  await t.slack.command('/invite', 'mia@acme.test employee', { user: 'UADMIN' });
+  await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UADMIN' });
+  await eventually(() => t.em().findOne(User, { email: 'mia@acme.test' }));
+  await connect(t, server);
+  await remoteUser(server, 'mia@acme.test');
+  const account = await t.account();
+  const replaced = await t.em().findOneOrFail(ScimConnection, { account: account.id });
+
+  const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+  await t.roster.deps.scim.disconnect(t.em(), account, admin);
+  await connect(t, server);
+  await eventually(async () => {
+    const [row] = await query<{ state: string }>(t.em(), sql`select state from scim_sync`);
+    return row?.state === 'synced';
+  });
+  // Mia is pending again for the new connection when a drain begun for the replaced one goes on.
+  await query(
+    t.em(),
+    sql`update scim_sync set state = 'pending', next_attempt_at = now(), leased_until = null, version = version + 1
+        where account_id = ${account.id}`,
+  );
+  const result = await drain(t.em(), replaced, new ScimClient(oldUrl, 'old-token'));
+  expect(result.synced).toBe(0);
+  expect(result.failed).toEqual([]);
+  expect(oldCalls).toBe(0);
+});
