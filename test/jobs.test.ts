@@ -1,7 +1,7 @@
 import { initORM, type ORM } from '../src/db/orm.ts';
 import { ensureAccount } from '../src/features/accounts/account.service.ts';
 import { Contact } from '../src/features/contacts/contact.entity.ts';
-import { JobQueue } from '../src/shared/jobs.ts';
+import { JobQueue, TryLater } from '../src/shared/jobs.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { eventually } from './support/app.ts';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
@@ -52,6 +52,30 @@ describe('background jobs', () => {
         `select count(*)::int as n from pgboss.job where data->>'name' = 'rolled back'`,
       );
     expect(row?.n).toBe(0);
+  });
+
+  it('reschedule a job that must wait for Slack with its singleton key, one per key in a stately queue', async () => {
+    const tries = new Map<string, number>();
+    await jobs.define<{ key: string }>(
+      'test.paced',
+      async ({ key }) => {
+        const n = (tries.get(key) ?? 0) + 1;
+        tries.set(key, n);
+        if (n === 1) throw new TryLater(1000, 'Slack is busy');
+      },
+      { policy: 'stately' },
+    );
+    await jobs.send('test.paced', { key: 'a' }, { singletonKey: 'a' });
+    await jobs.send('test.paced', { key: 'b' }, { singletonKey: 'b' });
+    // Both come back: keyless copies would share one slot of the stately queue and the second be dropped.
+    await eventually(() => tries.get('a') === 2 && tries.get('b') === 2, 15_000);
+    const keys = await orm.em
+      .fork()
+      .getConnection()
+      .execute<{ singleton_key: string | null }[]>(
+        `select singleton_key from pgboss.job where name = 'test.paced' order by created_on`,
+      );
+    expect(keys.map((k) => k.singleton_key).sort()).toEqual(['a', 'a', 'b', 'b']);
   });
 
   it('refuse a job name nobody handles, instead of queueing it forever', async () => {

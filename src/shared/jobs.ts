@@ -86,7 +86,8 @@ export class JobQueue {
     // would otherwise wait 30 s between looks.
     await this.boss.work<T>(
       name,
-      { localConcurrency, batchSize: 1, notifyPollingIntervalSeconds: 2 },
+      // Metadata for the singleton key, which a job rescheduled for Slack's pace keeps (see below).
+      { localConcurrency, batchSize: 1, notifyPollingIntervalSeconds: 2, includeMetadata: true },
       async ([job]) => {
         if (!job) return;
         const log = this.logger.child({ job: name, jobId: job.id });
@@ -99,7 +100,13 @@ export class JobQueue {
           if (err instanceof TryLater) {
             // A new job, not a retry: waiting for Slack's pace is not a failure and must not use up attempts.
             const seconds = Math.max(1, Math.ceil(err.retryInMs / 1000));
-            await this.boss.send(name, job.data as object, { startAfter: seconds });
+            const key = (job as { singletonKey?: string | null }).singletonKey;
+            // With its singleton key: a keyless copy would escape the one-per-key limit of its queue, and
+            // in a stately queue collide with other keyless copies and be dropped.
+            await this.boss.send(name, job.data as object, {
+              startAfter: seconds,
+              ...(key ? { singletonKey: key } : {}),
+            });
             log.info({ retryInSeconds: seconds }, err.message);
             return;
           }
