@@ -1,3 +1,4 @@
+import { nowOrLater } from '../../slack/later.ts';
 import { isSlackBusy } from '../../slack/pacing.ts';
 import { escapeHtml } from '../../web/html.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
@@ -67,7 +68,7 @@ export async function deliverInvitation(
   invitationId: string,
   opts: { lastAttempt: boolean },
 ): Promise<void> {
-  const { slack, mailer, orm, logger } = deps;
+  const { slack, mailer, orm, logger, jobs } = deps;
   const ready = await invites.prepareDelivery(orm.em.fork(), invitationId);
   if (!ready) return;
   const { token, invitation, user, account } = ready;
@@ -115,9 +116,11 @@ export async function deliverInvitation(
     const error = `Email failed: ${(err as Error).message}`;
     await invites.recordFailure(orm.em.fork(), invitationId, error, opts.lastAttempt);
     if (opts.lastAttempt && invitation.invitedBy) {
-      await slack.chat
-        .postMessage({ channel: invitation.invitedBy, ...deliveryFailedMessage(user, error) })
-        .catch((e) => log.warn({ err: e }, 'could not tell the inviter that delivery failed'));
+      // The inviter's only notice: queued while Slack is busy, not dropped.
+      await nowOrLater(jobs, slack, {
+        method: 'chat.postMessage',
+        args: { channel: invitation.invitedBy, ...deliveryFailedMessage(user, error) },
+      }).catch((e) => log.warn({ err: e }, 'could not tell the inviter that delivery failed'));
     }
     throw err;
   }

@@ -122,13 +122,17 @@ export async function registerScimJobs(deps: Deps): Promise<() => Promise<void>>
         'SCIM reconciliation',
       );
       const message = reportMessage(connection.baseUrl, report);
+      // A report Slack refuses outright is logged: failing the job would run the whole reconciliation again.
+      const reported = (err: unknown) => log.warn({ err }, 'could not post the SCIM sync report');
       if (channel && first?.ts && first.channel) {
         await nowOrLater(jobs, slack, {
           method: 'chat.update',
           args: { channel: first.channel, ts: first.ts, ...message },
-        });
+        }).catch(reported);
       } else if (channel) {
-        await nowOrLater(jobs, slack, { method: 'chat.postMessage', args: { channel, ...message } });
+        await nowOrLater(jobs, slack, { method: 'chat.postMessage', args: { channel, ...message } }).catch(
+          reported,
+        );
       }
       if (report.newlyRefused && report.stopped) {
         await tellAdmins(accountId, refusedMessage(connection.baseUrl, report.stopped, connection.managed));
