@@ -32,6 +32,8 @@ for (const [net, prefix] of [
   BLOCKED.addSubnet(net, prefix, 'ipv6');
 }
 
+const LOOKUP_TIMEOUT_MS = 1000;
+
 function blocked(address: string): boolean {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
   if (mapped) return BLOCKED.check(mapped, 'ipv4');
@@ -51,11 +53,14 @@ export async function outboundProblem(url: string, allowPrivate: boolean): Promi
   let addresses: string[];
   if (isIP(host)) addresses = [host];
   else {
-    try {
-      addresses = (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
-    } catch {
-      return null;
-    }
+    // Bounded: this runs before a form's ack, and a slow resolver would pass Slack's 3 s. A name that does
+    // not resolve in time is let through here; every call checks it again.
+    const resolved = await Promise.race([
+      lookup(host, { all: true, verbatim: true }).catch(() => null),
+      new Promise<null>((r) => setTimeout(() => r(null), LOOKUP_TIMEOUT_MS).unref()),
+    ]);
+    if (!resolved) return null;
+    addresses = resolved.map((a) => a.address);
   }
   return addresses.some(blocked)
     ? `${host} is on this machine or a private network, which Roster does not call (an operator can allow it with ALLOW_PRIVATE_URLS=true)`
