@@ -61,6 +61,9 @@ describe('logs', () => {
     expect(out).not.toContain('Q2hhbmdlIG1l');
     expect(out).toContain('roster_[redacted]');
     expect(JSON.parse(lines[1]!).err.message).toBe('refused roster_[redacted]');
+    // Roster's own database functions are named roster_…; an error naming one stays readable.
+    logger.error({ err: new Error('in roster_check_seat_limit()') }, 'failed');
+    expect(JSON.parse(lines[2]!).err.message).toBe('in roster_check_seat_limit()');
   });
 
   it('keep the message and stack of the errors Bolt and the Web API client log', () => {

@@ -6,7 +6,7 @@ export type { Logger };
 const SECRET_PATTERNS: [RegExp, string][] = [
   [/xox[abposr]-[A-Za-z0-9-]+/g, 'xox?-[redacted]'],
   [/xapp-[A-Za-z0-9-]+/g, 'xapp-[redacted]'],
-  [/roster_[A-Za-z0-9_-]{16,}/g, 'roster_[redacted]'],
+  [/roster_[A-Za-z0-9_-]{32,}/g, 'roster_[redacted]'],
   [/\/(invitations|join|confirm)\/[A-Za-z0-9_-]{16,}/g, '/$1/[redacted]'],
   [/(Bearer\s+)[^\s"']+/gi, '$1[redacted]'],
   [/(smtps?:\/\/[^:/\s]+:)[^@\s]+@/g, '$1[redacted]@'],
