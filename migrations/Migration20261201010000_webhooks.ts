@@ -117,7 +117,7 @@ export class Migration20261201010000_webhooks extends Migration {
 $$;`);
     this.addSql(`create function "webhook_person"(uid uuid) returns jsonb language sql stable as $$
   select jsonb_build_object(
-    'id', u.id, 'email', u.email, 'first_name', u.first_name, 'last_name', u.last_name,
+    'id', u.id, 'email', case when u.login_missing then null else u.email end, 'first_name', u.first_name, 'last_name', u.last_name,
     'name', nullif(btrim(concat_ws(' ', u.first_name, u.last_name)), ''),
     'title', u.title, 'phone', u.phone, 'role', u.role, 'status', u.status,
     'seat', u.role in ('employee', 'contractor') and u.status in ('not_invited', 'invited', 'active'),
