@@ -3,19 +3,17 @@ import { join } from 'node:path';
 import type { App, SocketModeReceiver } from '@slack/bolt';
 import { ErrorCode, WebClient } from '@slack/web-api';
 import nodemailer from 'nodemailer';
-import { type Config, configWarnings, isLocal } from './config.ts';
+import { BULK_QUEUES, type BulkThread, isBulkQueue, startBulkThread } from './bulk.ts';
+import { type BulkJobs, type Config, configWarnings, isLocal } from './config.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
 import { initORM, type ORM } from './db/orm.ts';
 import { query, sql } from './db/sql.ts';
 import { AccountDirectory } from './features/accounts/account.directory.ts';
 import { type IAccount, SlackInstallation } from './features/accounts/account.entity.ts';
 import { ensureAccount } from './features/accounts/account.service.ts';
-import { CSV_JOBS } from './features/csv-import/csv-import.service.ts';
 import { DIRECTORY_JOBS } from './features/directory/index.ts';
 import type { Deps, Feature } from './features/feature.ts';
 import { features as allFeatures } from './features/index.ts';
-import { INVITE_JOBS } from './features/invites/invitation.service.ts';
-import { SCIM_JOBS } from './features/scim/scim.service.ts';
 import { buildServices } from './services.ts';
 import { JobQueue } from './shared/jobs.ts';
 import { createLogger, type Logger, scrub } from './shared/logger.ts';
@@ -57,21 +55,65 @@ export type Roster = {
   stop(): Promise<void>;
 };
 
-/** The jobs that take long or come by the thousand: an instance with BULK_JOBS=false leaves them to others. */
-const BULK_QUEUES = [
-  CSV_JOBS.preview,
-  CSV_JOBS.run,
-  INVITE_JOBS.deliver,
-  DIRECTORY_JOBS.sync,
-  SCIM_JOBS.sync,
-  SCIM_JOBS.reconcile,
-];
-
 /**
  * A bulk call that fails on the network is tried again a few times within seconds; beyond that the job
  * itself is retried later, rather than a worker sleeping for the Web API client's default half hour.
  */
 const BULK_RETRIES = { retries: 3, factor: 2, minTimeout: 500, maxTimeout: 4000 };
+
+/**
+ * What both of Roster's threads are built from: the Slack clients, the job queue's shared jobs and the
+ * services. The main thread adds the Slack listeners and web pages; the bulk jobs thread only the jobs.
+ */
+export async function composeRoster(parts: {
+  config: Config;
+  logger: Logger;
+  orm: ORM;
+  jobs: JobQueue;
+  mailer: Mailer;
+  slackPaceScale?: number;
+}): Promise<{ deps: Deps; pacer: SlackPacer; slack: PacedWebClient }> {
+  const { config, logger, orm, jobs, mailer } = parts;
+  const pacer = new SlackPacer(() => orm.em.fork());
+  const slack = new PacedWebClient(config.slack.botToken, {
+    pacer,
+    logger,
+    scale: parts.slackPaceScale ?? 1,
+    client: { slackApiUrl: config.slack.apiUrl, logger: boltLogger(logger), retryConfig: BULK_RETRIES },
+  });
+  // A lookup a person may be waiting on (users.info on a mirror miss, inside a click) is made like the
+  // listeners' own calls: never paced, and a 429 is said at once rather than slept on.
+  const promptSlack = new WebClient(config.slack.botToken, {
+    slackApiUrl: config.slack.apiUrl,
+    logger: boltLogger(logger),
+    ...INTERACTIVE_CLIENT,
+  });
+  await defineSlackCalls(jobs, slack);
+  await jobs.define(PRUNE_RECEIPTS_JOB, async () => {
+    await pruneReceipts(orm.em.fork());
+    await pacer.prune();
+  });
+  const deps: Deps = {
+    config,
+    logger,
+    orm,
+    jobs,
+    mailer,
+    slack,
+    router: new Router(),
+    csrf: new Csrf(config.slack.signingSecret, config.publicUrl),
+    ...buildServices({
+      orm,
+      jobs,
+      slack,
+      prompt: promptSlack,
+      mailer,
+      scim: config.scim,
+      allowPrivateUrls: config.allowPrivateUrls ?? !config.production,
+    }),
+  };
+  return { deps, pacer, slack };
+}
 
 /** Thrown when Slack refuses the bot token at startup; the message says what to check. */
 export class SlackAuthError extends Error {}
@@ -116,8 +158,11 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     cleanups.push(['mailer', async () => mailer.close()]);
 
     const accounts = new AccountDirectory();
+    const bulk = config.bulkJobs ?? 'thread';
     // Stopped before the mailer and the pool, so jobs still running can finish their work with them.
-    const jobs = await JobQueue.start(databaseUrl, logger);
+    const jobs = await JobQueue.start(databaseUrl, logger, {
+      works: bulk === 'inline' ? () => true : (name) => !isBulkQueue(name),
+    });
     cleanups.push(['jobs', () => jobs.stop((config.stopGraceSeconds ?? 5) * 1000)]);
 
     const { app, receiver } = createSlackApp({
@@ -127,57 +172,38 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       accounts,
       processBeforeResponse: opts.processBeforeResponse,
     });
-    const pacer = new SlackPacer(() => orm.em.fork());
-    const bulkSlack = new PacedWebClient(config.slack.botToken, {
+    const {
+      deps,
       pacer,
-      logger,
-      scale: opts.slackPaceScale ?? 1,
-      client: { slackApiUrl: config.slack.apiUrl, logger: boltLogger(logger), retryConfig: BULK_RETRIES },
-    });
-    // A lookup a person may be waiting on (users.info on a mirror miss, inside a click) is made like the
-    // listeners' own calls: never paced, and a 429 is said at once rather than slept on.
-    const promptSlack = new WebClient(config.slack.botToken, {
-      slackApiUrl: config.slack.apiUrl,
-      logger: boltLogger(logger),
-      ...INTERACTIVE_CLIENT,
-    });
-    await defineSlackCalls(jobs, bulkSlack);
-    await jobs.define(PRUNE_RECEIPTS_JOB, async () => {
-      await pruneReceipts(orm.em.fork());
-      await pacer.prune();
-    });
-    await jobs.boss.schedule(PRUNE_RECEIPTS_JOB, '17 3 * * *');
-
-    const router = new Router();
-    const deps: Deps = {
+      slack: bulkSlack,
+    } = await composeRoster({
       config,
       logger,
       orm,
       jobs,
       mailer,
-      slack: bulkSlack,
-      router,
-      csrf: new Csrf(config.slack.signingSecret, config.publicUrl),
-      ...buildServices({
-        orm,
-        jobs,
-        slack: bulkSlack,
-        prompt: promptSlack,
-        mailer,
-        scim: config.scim,
-        allowPrivateUrls: config.allowPrivateUrls ?? !config.production,
-      }),
-    };
+      slackPaceScale: opts.slackPaceScale,
+    });
+    await jobs.boss.schedule(PRUNE_RECEIPTS_JOB, '17 3 * * *');
     for (const feature of opts.features ?? allFeatures) {
       const stopFeature = await feature.jobs?.(deps);
       if (stopFeature) cleanups.push([`${feature.name} jobs`, stopFeature]);
       feature.slack?.(app, deps);
-      feature.web?.(router, deps);
+      feature.web?.(deps.router, deps);
     }
-    if (config.bulkJobs === false) {
-      // Still queued from here, worked by the instances that take bulk jobs.
-      for (const queue of BULK_QUEUES) if (jobs.has(queue)) await jobs.boss.offWork(queue);
-      logger.info({ queues: BULK_QUEUES }, 'bulk jobs are left to other instances (BULK_JOBS=false)');
+    let bulkThread: BulkThread | undefined;
+    if (bulk === 'thread') {
+      // Started once this thread's queues and migrations are in place; stopped before them.
+      bulkThread = await startBulkThread({
+        config,
+        databaseUrl,
+        slackPaceScale: opts.slackPaceScale ?? 1,
+        logger,
+      });
+      const thread = bulkThread;
+      cleanups.push(['bulk jobs thread', () => thread.stop()]);
+    } else if (bulk === 'off') {
+      logger.info({ queues: BULK_QUEUES }, 'bulk jobs are left to other instances (BULK_JOBS=off)');
     }
 
     // Slack is checked with a bounded call first: the app's own client retries for about 30 minutes, and
@@ -218,11 +244,11 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     const server = createHttpServer({
       orm,
       logger,
-      router,
+      router: deps.router,
       slackListener: receiver?.requestListener,
       slackProblem: () => (slack.ok ? undefined : slack.problem),
       health: async () => ({ ok: true, body: { status: 'ok' } }),
-      ready: () => readiness({ orm, jobs, slack, socket }),
+      ready: () => readiness({ orm, jobs, slack, socket, bulk, bulkThread }),
       trustProxy: config.trustProxy,
     });
     if (isLocal(config.publicUrl)) warnWhenReachedFromElsewhere(server, config.publicUrl, logger);
@@ -358,6 +384,8 @@ async function readiness(parts: {
   jobs: JobQueue;
   slack: SlackState;
   socket?: SocketHealth;
+  bulk: BulkJobs;
+  bulkThread?: BulkThread;
 }): Promise<{ ok: boolean; body: Record<string, unknown> }> {
   const reasons: string[] = [];
   const checks: Record<string, string> = {};
@@ -374,6 +402,13 @@ async function readiness(parts: {
   }
   checks.queue = parts.jobs.stopping ? 'stopped' : 'running';
   if (parts.jobs.stopping) reasons.push('the job queue is stopping');
+  if (parts.bulkThread) {
+    const { running, since } = parts.bulkThread.state();
+    checks.bulkJobs = running ? 'own thread' : `own thread, restarting since ${since.toISOString()}`;
+    if (!running) reasons.push('the thread that works imports and deliveries stopped and is starting again');
+  } else {
+    checks.bulkJobs = parts.bulk === 'off' ? 'left to other instances' : 'inline';
+  }
   checks.slack = parts.slack.ok ? 'ok' : 'not connected';
   if (!parts.slack.ok) reasons.push(parts.slack.problem ?? 'not connected to Slack');
   if (parts.socket) {

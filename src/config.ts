@@ -44,9 +44,11 @@ const schema = z
     SCIM_URL: z.url().optional(),
     SCIM_TOKEN: z.string().min(1).optional(),
     BULK_JOBS: z
-      .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
-      .default('true')
-      .transform((v) => v === 'true' || v === '1'),
+      .enum(['thread', 'inline', 'off', 'true', 'false', '1', '0'], {
+        error: 'must be thread, inline or off',
+      })
+      .default('thread')
+      .transform((v): BulkJobs => (v === 'inline' ? 'inline' : ['off', 'false', '0'].includes(v) ? 'off' : 'thread')),
     API_TOKEN: z
       .string()
       .regex(
@@ -121,6 +123,9 @@ export function webhookUrlProblem(url: string, production: boolean): string | nu
     : 'must start with https:// (or http:// to localhost or 127.0.0.1)';
 }
 
+/** Where an instance works its bulk jobs (BULK_JOBS). */
+export type BulkJobs = 'thread' | 'inline' | 'off';
+
 export type Config = {
   slack: { signingSecret: string; botToken: string; appToken?: string; apiUrl: string };
   databaseUrl?: string;
@@ -137,10 +142,11 @@ export type Config = {
   /** On a stop, how long running jobs may finish before they are handed back to the queue. */
   stopGraceSeconds?: number;
   /**
-   * Work the bulk jobs (CSV imports, invitation deliveries, the directory sync) here; false leaves them to
-   * the instances that do, so this one's event loop answers Slack alone.
+   * Where the bulk jobs (CSV imports, invitation deliveries, the directory sync, SCIM pushes) are worked:
+   * in a thread of their own (the default), so a large import never holds up the event loop that
+   * acknowledges Slack; `inline` on that event loop; `off` leaves them to other instances.
    */
-  bulkJobs?: boolean;
+  bulkJobs?: BulkJobs;
   /** The SCIM 2.0 service set by the deployment (SCIM_URL, SCIM_TOKEN); Slack then shows it as managed. */
   scim?: { url: string; token: string };
   /** A read API token set by the deployment; stored hashed for the account of SLACK_BOT_TOKEN's workspace. */

@@ -31,6 +31,7 @@ describe('a running Roster', () => {
         database: expect.stringMatching(/^up \(\d+ ms\)$/),
         migrations: 'applied',
         queue: 'running',
+        bulkJobs: 'inline',
         slack: 'ok',
       },
     });

@@ -36,26 +36,38 @@ export class TryLater extends Error {
 
 type Handler<T> = (data: T, meta: { id: string; retryCount: number }) => Promise<void>;
 
+/**
+ * Which queues this process works: every queue is defined (so any job can be sent from here), but only
+ * those `works` accepts get a worker. Roster's bulk jobs are worked by their own thread this way.
+ */
+export type WorkFilter = (name: string) => boolean;
+
 /** Background jobs on a Postgres-backed queue (pg-boss) in the app's own database. */
 export class JobQueue {
   readonly boss: PgBoss;
   private readonly logger: Logger;
   private readonly defined = new Set<string>();
+  private readonly works: WorkFilter;
   stopping = false;
 
-  private constructor(boss: PgBoss, logger: Logger) {
+  private constructor(boss: PgBoss, logger: Logger, works: WorkFilter) {
     this.boss = boss;
     this.logger = logger;
+    this.works = works;
   }
 
-  static async start(connectionString: string, logger: Logger): Promise<JobQueue> {
+  static async start(
+    connectionString: string,
+    logger: Logger,
+    opts: { works?: WorkFilter } = {},
+  ): Promise<JobQueue> {
     const boss = new PgBoss({
       connectionString,
       useListenNotify: true,
       max: 5,
       application_name: 'roster-jobs',
     });
-    const queue = new JobQueue(boss, logger);
+    const queue = new JobQueue(boss, logger, opts.works ?? (() => true));
     let shutdownReported = false;
     boss.on('error', (err: Error & { code?: string }) => {
       // 57P01: the server ended the connection because it is shutting down, or because the queue
@@ -82,6 +94,7 @@ export class JobQueue {
       notify: true,
     });
     this.defined.add(name);
+    if (!this.works(name)) return;
     // NOTIFY wakes workers for new jobs at once; retries and delayed jobs are found by polling, which
     // would otherwise wait 30 s between looks.
     await this.boss.work<T>(
@@ -115,6 +128,11 @@ export class JobQueue {
         }
       },
     );
+  }
+
+  /** Whether this process works the jobs of this queue (see WorkFilter). */
+  worksOn(name: string): boolean {
+    return this.defined.has(name) && this.works(name);
   }
 
   /** Whether a job of this name is defined in this process (a feature left out defines none). */

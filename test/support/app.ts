@@ -84,6 +84,9 @@ export async function startTestApp(
     MAIL_FROM: 'Roster <roster@acme.test>',
     PORT: '0',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
+    // On the test's own event loop, where a test can see and shape them (a subset of features, the
+    // stand-in's pace); test/bulk-thread.test.ts runs them in their thread as in production.
+    BULK_JOBS: 'inline',
     ...(socket ? { SLACK_APP_TOKEN: APP_TOKEN } : {}),
     ...opts.env,
   });

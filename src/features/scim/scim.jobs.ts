@@ -25,7 +25,7 @@ export const SCIM_CHANNEL = 'roster_scim';
  * after a pause, and every minute as a safety net) and the full reconciliation. Returns the stop of the
  * notification listener.
  */
-export async function registerScimJobs(deps: Deps): Promise<() => Promise<void>> {
+export async function registerScimJobs(deps: Deps): Promise<(() => Promise<void>) | undefined> {
   const { jobs, orm, slack, admins, scim, logger } = deps;
   const log = logger.child({ feature: 'scim' });
 
@@ -166,6 +166,8 @@ export async function registerScimJobs(deps: Deps): Promise<() => Promise<void>>
     for (const { accountId } of due) await kick(accountId);
   });
   await jobs.boss.schedule(SCIM_JOBS.tick, '* * * * *');
+  // The thread that works the tick (not the bulk jobs thread) also listens, once per process.
+  if (!jobs.worksOn(SCIM_JOBS.tick)) return undefined;
   // At once too: the environment's connection should not wait a minute after a start.
   await jobs.send(SCIM_JOBS.tick, { untilAccount: scim.managed ? 120 : 0 });
 

@@ -21,7 +21,10 @@ const KEEP_DAYS = 30;
  * sweep that finds retries that have come due. The notice to admins when an endpoint is turned off, and
  * a daily prune of the log.
  */
-export async function registerWebhookJobs(deps: Deps, sender: WebhookSender): Promise<() => Promise<void>> {
+export async function registerWebhookJobs(
+  deps: Deps,
+  sender: WebhookSender,
+): Promise<(() => Promise<void>) | undefined> {
   const { jobs, orm, logger, slack, admins } = deps;
   await jobs.define<{ endpointId: string }>(
     WEBHOOK_JOBS.deliver,
@@ -73,7 +76,8 @@ export async function registerWebhookJobs(deps: Deps, sender: WebhookSender): Pr
   });
   await jobs.boss.schedule(WEBHOOK_JOBS.prune, '41 3 * * *');
 
-  return startSweep(deps, sender);
+  // Where deliveries are worked (not in the bulk jobs thread), the outbox is watched.
+  return jobs.worksOn(WEBHOOK_JOBS.deliver) ? startSweep(deps, sender) : undefined;
 }
 
 /**

@@ -1,0 +1,113 @@
+import { Worker } from 'node:worker_threads';
+import type { Config } from './config.ts';
+import { CSV_JOBS } from './features/csv-import/import-types.ts';
+import { DIRECTORY_JOBS } from './features/directory/index.ts';
+import { INVITE_JOBS } from './features/invites/invitation.service.ts';
+import { SCIM_JOBS } from './features/scim/scim.service.ts';
+import type { Logger } from './shared/logger.ts';
+
+/** The jobs that take long or come by the thousand: CSV imports, invitation deliveries, syncs. */
+export const BULK_QUEUES: readonly string[] = [
+  CSV_JOBS.preview,
+  CSV_JOBS.run,
+  INVITE_JOBS.deliver,
+  DIRECTORY_JOBS.sync,
+  SCIM_JOBS.sync,
+  SCIM_JOBS.reconcile,
+];
+
+export const isBulkQueue = (name: string) => BULK_QUEUES.includes(name);
+
+/** What the bulk jobs thread is started with (copied into the thread, so plain data only). */
+export type BulkThreadData = { config: Config; databaseUrl: string; slackPaceScale: number };
+
+/** Messages between the threads. */
+export type BulkMessage = { type: 'ready' } | { type: 'stop' } | { type: 'stopped' };
+
+export type BulkThread = {
+  /** Whether the thread is working its jobs, and since when it is not. */
+  state(): { running: boolean; since: Date };
+  stop(): Promise<void>;
+};
+
+/** How long a stopping thread may take beyond its jobs' grace before it is ended. */
+const STOP_MARGIN_MS = 3_000;
+/** A thread that failed is started again after this long. */
+const RESTART_MS = 5_000;
+
+/**
+ * Starts the thread that works the bulk jobs, with its own event loop, heap, database pool and Slack
+ * client, so that reading and applying a large file or delivering thousands of invitations never holds
+ * up the event loop that acknowledges Slack. Resolves once the thread works its queues; a thread that
+ * fails later is logged and started again. A thread that cannot start at all rejects, with its error.
+ */
+export async function startBulkThread(opts: {
+  config: Config;
+  databaseUrl: string;
+  slackPaceScale: number;
+  logger: Logger;
+}): Promise<BulkThread> {
+  const { logger } = opts;
+  const data: BulkThreadData = {
+    config: opts.config,
+    databaseUrl: opts.databaseUrl,
+    slackPaceScale: opts.slackPaceScale,
+  };
+  let worker: Worker | undefined;
+  let running = false;
+  let since = new Date();
+  let stopping = false;
+  let restart: NodeJS.Timeout | undefined;
+
+  const launch = () =>
+    new Promise<void>((ready, failed) => {
+      const w = new Worker(new URL('./bulk-thread.ts', import.meta.url), { workerData: data });
+      worker = w;
+      let started = false;
+      w.on('message', (m: BulkMessage) => {
+        if (m.type !== 'ready') return;
+        started = true;
+        running = true;
+        since = new Date();
+        ready();
+      });
+      w.on('error', (err) => {
+        logger.error({ err }, 'the bulk jobs thread failed');
+        if (!started) failed(err);
+      });
+      w.on('exit', (code) => {
+        if (worker === w) worker = undefined;
+        if (running) since = new Date();
+        running = false;
+        if (!started) failed(new Error(`the bulk jobs thread exited with code ${code} while starting`));
+        if (stopping || !started) return;
+        // Its jobs go back to the queue when their leases run out; the new thread picks them up.
+        logger.error({ code }, `the bulk jobs thread stopped; starting it again in ${RESTART_MS / 1000} s`);
+        restart = setTimeout(() => {
+          launch().catch((err) => logger.error({ err }, 'the bulk jobs thread could not start again'));
+        }, RESTART_MS);
+        restart.unref();
+      });
+    });
+
+  await launch();
+  logger.debug({ queues: BULK_QUEUES }, 'bulk jobs are worked by their own thread');
+  return {
+    state: () => ({ running, since }),
+    async stop() {
+      stopping = true;
+      clearTimeout(restart);
+      const w = worker;
+      if (!w) return;
+      const exited = new Promise<void>((done) => w.once('exit', () => done()));
+      const deadline = (opts.config.stopGraceSeconds ?? 5) * 1000 + STOP_MARGIN_MS;
+      const timer = setTimeout(() => {
+        logger.warn('the bulk jobs thread did not stop in time; ending it');
+        void w.terminate();
+      }, deadline);
+      w.postMessage({ type: 'stop' } satisfies BulkMessage);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
