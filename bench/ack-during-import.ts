@@ -5,7 +5,8 @@
  * idle; `/seats 50` by another admin answered in under 1 s.
  *
  * Roster runs in its own process, as in production (processBeforeResponse false, the image's heap
- * settings, its own pg-boss workers running the import and the invitation deliveries), bound to 127.0.0.1.
+ * settings, its own pg-boss workers running the import and the invitation deliveries in their own thread unless BULK_JOBS says otherwise), bound
+ * to 127.0.0.1.
  * This process holds the Slack stand-in, a mail sink that accepts and drops mail, and the load; it drives
  * the import as an admin does: the file shared in the bot's DM, the preview awaited, **Import** clicked.
  *
@@ -66,8 +67,6 @@ async function runApp(): Promise<void> {
   const { startRoster } = await import('../src/app.ts');
   const { loadConfig } = await import('../src/config.ts');
   const { createLogger } = await import('../src/shared/logger.ts');
-  const { CSV_JOBS } = await import('../src/features/csv-import/import-types.ts');
-  const { INVITE_JOBS } = await import('../src/features/invites/invitation.service.ts');
   const config = loadConfig(process.env);
   const roster = await startRoster({
     config,
@@ -75,11 +74,6 @@ async function runApp(): Promise<void> {
     host: '127.0.0.1',
     processBeforeResponse: false,
   });
-  if (process.env.BENCH_NO_IMPORT_WORK) {
-    // Still able to queue these jobs (the queues stay defined), but another instance works them.
-    for (const queue of [CSV_JOBS.preview, CSV_JOBS.run, INVITE_JOBS.deliver])
-      await roster.jobs.boss.offWork(queue);
-  }
   console.log(`READY ${roster.url}`);
   // Every 250 ms: the longest the event loop was held up (what an ack waits behind in this process) and
   // the CPU this process used, so the parent can tell its own work from the machine's.
@@ -233,8 +227,9 @@ async function main(): Promise<void> {
     };
     // Split: Slack's requests go to an instance that works no import or delivery jobs, and a second
     // instance on the same database works them, so the acks no longer share an event loop with the import.
-    if (SPLIT) await startApp(false);
-    const appUrl = await startApp(true, SPLIT ? { BENCH_NO_IMPORT_WORK: '1' } : {});
+    // Split: the jobs on an instance of their own (on its event loop), Slack's requests to one that works none.
+    if (SPLIT) await startApp(false, { BULK_JOBS: 'inline' });
+    const appUrl = await startApp(true, SPLIT ? { BULK_JOBS: 'off' } : {});
     await db.connect();
     await sampler.connect();
     await watcher.connect();
@@ -338,7 +333,7 @@ async function main(): Promise<void> {
       console.log(line);
     };
     say(
-      `\n${SPLIT ? 'Two Roster instances (Slack to one that works no import or delivery jobs, the jobs on the other), each' : 'Roster'} in its own process (processBeforeResponse false, ${NODE_FLAGS.join(' ')}), ${ROWS.toLocaleString('en-US')}-row files, started ${started.toISOString()}, load average ${load}`,
+      `\n${SPLIT ? 'Two Roster instances (Slack to one that works no import or delivery jobs, the jobs on the other), each' : `Roster (BULK_JOBS=${process.env.BULK_JOBS ?? 'thread'})`} in its own process (processBeforeResponse false, ${NODE_FLAGS.join(' ')}), ${ROWS.toLocaleString('en-US')}-row files, started ${started.toISOString()}, load average ${load}`,
     );
 
     if (PARTS.includes('ack')) {

@@ -75,7 +75,7 @@ describe('the bulk jobs thread', () => {
     });
     // Tara is not in the workspace: the thread mails her, and the link opens on this app.
     const mail = await t.smtp.waitForMail((m) => m.toText.includes('tara.thread@acme.test'), 20_000);
-    const link = mail.text.match(/http:\/\/127\.0\.0\.1:\d+\/\S+/)?.[0];
+    const link = (mail.text ?? '').match(/http:\/\/127\.0\.0\.1:\d+\/\S+/)?.[0];
     expect(link).toBeDefined();
     expect(new URL(link as string).port).toBe(String(port));
     const page = await fetch(link as string);
