@@ -52,6 +52,8 @@ export type Roster = {
   /** The paced client bulk work uses (deps.slack); listeners answer people through Bolt's own client. */
   slack: PacedWebClient;
   pacer: SlackPacer;
+  /** The thread that works the bulk jobs, when BULK_JOBS is `thread`. */
+  bulkThread?: BulkThread;
   stop(): Promise<void>;
 };
 
@@ -306,6 +308,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       mailer,
       slack: bulkSlack,
       pacer,
+      bulkThread,
       stop,
     };
   } catch (err) {

@@ -27,6 +27,8 @@ export type BulkMessage = { type: 'ready' } | { type: 'stop' } | { type: 'stoppe
 export type BulkThread = {
   /** Whether the thread is working its jobs, and since when it is not. */
   state(): { running: boolean; since: Date };
+  /** The thread now running, if any (for diagnostics). */
+  current(): Worker | undefined;
   stop(): Promise<void>;
 };
 
@@ -94,6 +96,7 @@ export async function startBulkThread(opts: {
   logger.debug({ queues: BULK_QUEUES }, 'bulk jobs are worked by their own thread');
   return {
     state: () => ({ running, since }),
+    current: () => worker,
     async stop() {
       stopping = true;
       clearTimeout(restart);

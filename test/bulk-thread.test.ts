@@ -83,7 +83,32 @@ describe('the bulk jobs thread', () => {
     expect(await page.text()).toContain('Tara');
   });
 
-  it('stops with the app, its connections closed, and starts again on the same database', async () => {
+  it('is started again after it fails, and /readyz says so meanwhile', async () => {
+    const first = t.roster.bulkThread?.current();
+    expect(first).toBeDefined();
+    await first?.terminate();
+    const down = await fetch(`${t.url}/readyz`);
+    expect(down.status).toBe(503);
+    expect(await down.json()).toMatchObject({
+      checks: { bulkJobs: expect.stringMatching(/^own thread, restarting since /) },
+      reasons: ['the thread that works imports and deliveries stopped and is starting again'],
+    });
+    await eventually(async () => (await fetch(`${t.url}/readyz`)).status === 200, 20_000);
+    expect(t.roster.bulkThread?.current()).not.toBe(first);
+    // The new thread works the queues: a file shared now is previewed.
+    const csv = 'first_name,last_name,email\nRita,Restart,rita.restart@acme.test\n';
+    const file = t.standin.addFile({ id: 'FTHREAD002', name: 'again.csv', content: csv, user: 'UADMIN' });
+    await t.slack.fileShare('UADMIN', file);
+    await eventually(
+      () =>
+        t.standin.messages.findLast(
+          (m) => m.channel === 'DUADMIN' && /Preview of again\.csv/.test(textOf(m)),
+        ),
+      20_000,
+    );
+  });
+
+  it('stops with the app, its connections closed', async () => {
     const other = await startTestApp({ env: { BULK_JOBS: 'thread' } });
     const connections = async () => {
       const client = new pg.Client({ connectionString: other.db.url });
