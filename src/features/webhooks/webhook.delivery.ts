@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Webhook } from 'standardwebhooks';
 import { query, sql } from '../../db/sql.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { outboundProblem } from '../../shared/outbound.ts';
+import { type OutboundError, outboundRequest } from '../../shared/outbound.ts';
 
 /** How deliveries are paced; every figure can be changed, so tests and benches need not wait hours. */
 export type WebhookPolicy = {
@@ -288,7 +288,11 @@ export class WebhookSender {
   }
 }
 
-/** One signed POST. Anything but a 2xx answer within the timeout is a failure; redirects are not followed. */
+/**
+ * One signed POST. Anything but a 2xx answer within the timeout is a failure; redirects are not followed.
+ * Without `allowPrivate` the connection itself refuses this machine and private networks (at every call:
+ * a name can come to resolve elsewhere, even between a check and the connection).
+ */
 export async function send(
   url: string,
   signer: Webhook,
@@ -296,9 +300,6 @@ export async function send(
   timeoutMs: number,
   allowPrivate = false,
 ): Promise<Outcome> {
-  // Checked at every call, not only when the endpoint was added: a name can come to resolve elsewhere.
-  const refused = await outboundProblem(url, allowPrivate);
-  if (refused) return { ok: false, status: null, error: refused.slice(0, 200), durationMs: 0 };
   // The payload in the order Standard Webhooks shows it; the body signed is exactly the body sent.
   const body = JSON.stringify({
     type: row.payload.type,
@@ -308,7 +309,7 @@ export async function send(
   const now = new Date();
   const started = performance.now();
   try {
-    const res = await fetch(url, {
+    const res = await outboundRequest(url, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
@@ -318,21 +319,23 @@ export async function send(
         'webhook-signature': signer.sign(row.msg_id, now, body),
       },
       body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutMs),
+      timeoutMs,
+      allowPrivate,
     });
-    // The answer's body is not needed, and is not read: a receiver could send any amount.
-    await res.body?.cancel().catch(() => undefined);
+    // The answer's body is not needed, and is not kept: a receiver could send any amount.
+    res.discard();
     const durationMs = Math.round(performance.now() - started);
     const ok = res.status >= 200 && res.status < 300;
     return { ok, status: res.status, error: ok ? null : `HTTP ${res.status}`, durationMs };
   } catch (err) {
     const durationMs = Math.round(performance.now() - started);
-    const e = err as Error & { cause?: { code?: string } };
+    const e = err as OutboundError;
     const error =
-      e.name === 'TimeoutError'
+      e.code === 'TIMEOUT'
         ? `no answer within ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`}`
-        : (e.cause?.code ?? e.message).slice(0, 200);
+        : e.code === 'PRIVATE_ADDRESS'
+          ? e.message.slice(0, 200)
+          : (e.code ?? e.message).slice(0, 200);
     return { ok: false, status: null, error, durationMs };
   }
 }
