@@ -18,6 +18,8 @@ export const SCIM_JOBS = {
   reconcile: 'scim.reconcile',
   /** Every minute: connections set by the environment, and anything a missed notification left pending. */
   tick: 'scim.tick',
+  /** A notice to an account's admins (token refused, people refused, a reconciliation's failures). */
+  notice: 'scim.notice',
 } as const;
 
 /** The connection as Slack shows it: never the token. */
