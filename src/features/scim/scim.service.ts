@@ -189,8 +189,11 @@ export class ScimService {
     return id !== null;
   }
 
+  /**
+   * What the SCIM view and the Home tab show; reads only (it runs before a view opens). The environment's
+   * connection is applied by the jobs, at start and every minute: until then it shows as `managedByEnv`.
+   */
   async status(em: EntityManager, accountId: string): Promise<ScimStatus> {
-    if (this.env) await this.applyEnvironment(em, accountId);
     const connection = await this.connection(em, accountId);
     const counts = { pending: 0, synced: 0, failed: 0, skipped: 0 } as Record<ScimSyncState, number>;
     if (connection) {
