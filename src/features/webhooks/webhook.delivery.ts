@@ -48,6 +48,15 @@ type EndpointRow = { id: string; url: string; secret: string; enabled: boolean }
 export type Outcome = { ok: boolean; status: number | null; error: string | null; durationMs: number };
 
 /**
+ * Endpoints with deliveries due now. Per endpoint, the first due delivery found ends the look (in the
+ * pending index, by endpoint and due time): the sweep costs the same whatever waits or was delivered.
+ */
+export const DUE_ENDPOINTS = sql`select w.id as endpoint_id from webhook_endpoint w
+    where w.enabled and exists (select 1 from webhook_delivery d
+      where d.endpoint_id = w.id and d.status = 'pending' and d.next_attempt_at <= now()
+        and (d.lease_until is null or d.lease_until < now()))`;
+
+/**
  * Sends an endpoint's due deliveries, signed per Standard Webhooks. Deliveries are claimed from the
  * outbox by status, never by a cursor, under a lease: a delivery whose sender died is claimed again when
  * its lease runs out (at-least-once; the webhook-id stays the same, so receivers drop repeats). A delivery
@@ -76,14 +85,7 @@ export class WebhookSender {
 
   /** Endpoints with deliveries due now, for the sweep to queue a delivery job each. */
   async dueEndpoints(em: EntityManager): Promise<string[]> {
-    const rows = await query<{ endpoint_id: string }>(
-      em,
-      // Per endpoint, the first due delivery found ends the look: the sweep costs the same whatever waits.
-      sql`select w.id as endpoint_id from webhook_endpoint w
-          where w.enabled and exists (select 1 from webhook_delivery d
-            where d.endpoint_id = w.id and d.status = 'pending' and d.next_attempt_at <= now()
-              and (d.lease_until is null or d.lease_until < now()))`,
-    );
+    const rows = await query<{ endpoint_id: string }>(em, DUE_ENDPOINTS);
     return rows.map((r) => r.endpoint_id);
   }
 
