@@ -1,6 +1,8 @@
 import { query, sql } from '../../../src/db/sql.ts';
+import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
 import { features } from '../../../src/features/index.ts';
 import { DUE_ENDPOINTS } from '../../../src/features/webhooks/webhook.delivery.ts';
+import { WebhookEndpoints } from '../../../src/features/webhooks/webhook.endpoints.ts';
 import { PRUNE_DELIVERIES } from '../../../src/features/webhooks/webhook.jobs.ts';
 import { startTestApp, type TestApp } from '../../support/app.ts';
 
@@ -73,5 +75,21 @@ describe('the statements over webhook deliveries, on a month of them', () => {
       sql`select indexname from pg_indexes where tablename = 'webhook_delivery' order by indexname`,
     );
     expect(rows.map((r) => r.indexname)).not.toContain('webhook_delivery_due_index');
+  });
+});
+
+describe('one endpoint', () => {
+  it('is found by id within its account, with its own pending count; another account’s id finds nothing', async () => {
+    const endpoints = new WebhookEndpoints();
+    const account = await t.account();
+    const all = await endpoints.list(t.em(), account);
+    expect(all).toHaveLength(5);
+    for (const e of all) {
+      const one = await endpoints.find(t.em(), account, e.id);
+      expect(one).toEqual(e);
+    }
+    const other = await ensureAccount(t.em(), 'T0OTHER', 'Other');
+    expect(await endpoints.find(t.em(), other, all[0]!.id)).toBeNull();
+    expect(await endpoints.find(t.em(), account, 'not-an-id')).toBeNull();
   });
 });
