@@ -37,6 +37,21 @@ for (const [net, prefix] of [
 
 const LOOKUP_TIMEOUT_MS = 1000;
 
+/**
+ * An admin-entered URL as the audit log and logs keep it: scheme, host and path. A receiver's URL may carry
+ * a token in its query string (or fragment, or user name), which only the endpoint itself needs.
+ */
+export function redactedUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return '[not a URL]';
+  }
+  const hidden = parsed.search || parsed.hash ? '?[redacted]' : '';
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname}${hidden}`;
+}
+
 function blocked(address: string): boolean {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
   if (mapped) return BLOCKED.check(mapped, 'ipv4');

@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { webhookUrlProblem } from '../../config.ts';
 import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
-import { outboundProblem } from '../../shared/outbound.ts';
+import { outboundProblem, redactedUrl } from '../../shared/outbound.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import { audit, auditRefusal } from '../audit/audit.service.ts';
 import type { Actor } from '../seats/seat.service.ts';
@@ -165,7 +165,7 @@ export class WebhookEndpoints {
         subjectType: 'webhook_endpoint',
         subjectId: id,
         surface: actor.surface,
-        data: { url, events },
+        data: { url: redactedUrl(url), events },
       });
     });
     const endpoint = await this.find(em, account, id);
@@ -213,7 +213,7 @@ export class WebhookEndpoints {
         subjectType: 'webhook_endpoint',
         subjectId: endpoint.id,
         surface: actor.surface,
-        data: { url: endpoint.url },
+        data: { url: redactedUrl(endpoint.url) },
       });
     });
     return (await this.find(em, account, endpoint.id))!;
@@ -241,7 +241,7 @@ export class WebhookEndpoints {
         subjectType: 'webhook_endpoint',
         subjectId: endpoint.id,
         surface: actor.surface,
-        data: { url: endpoint.url },
+        data: { url: redactedUrl(endpoint.url) },
       });
     });
     return endpoint;
@@ -283,7 +283,7 @@ export class WebhookEndpoints {
         subjectType: 'webhook_endpoint',
         subjectId: endpoint.id,
         surface: actor.surface,
-        data: { url: endpoint.url, msgId },
+        data: { url: redactedUrl(endpoint.url), msgId },
       });
     });
     return msgId;
