@@ -121,15 +121,17 @@ function guardedLookup(
 }
 
 // Kept-alive connections per kind: one opened while private addresses were allowed is never reused by a
-// call that may not reach them.
+// call that may not reach them. An idle connection is closed after a few seconds (as Node's own agent
+// does), before most servers close theirs and a call on it would fail.
+const IDLE_MS = 4000;
 const agents = {
   guarded: {
-    'http:': new http.Agent({ keepAlive: true, lookup: guardedLookup }),
-    'https:': new https.Agent({ keepAlive: true, lookup: guardedLookup }),
+    'http:': new http.Agent({ keepAlive: true, timeout: IDLE_MS, lookup: guardedLookup }),
+    'https:': new https.Agent({ keepAlive: true, timeout: IDLE_MS, lookup: guardedLookup }),
   },
   open: {
-    'http:': new http.Agent({ keepAlive: true }),
-    'https:': new https.Agent({ keepAlive: true }),
+    'http:': new http.Agent({ keepAlive: true, timeout: IDLE_MS }),
+    'https:': new https.Agent({ keepAlive: true, timeout: IDLE_MS }),
   },
 };
 
