@@ -66,6 +66,19 @@ describe('logs', () => {
     expect(JSON.parse(lines[2]!).err.message).toBe('in roster_check_seat_limit()');
   });
 
+  it('keep a URL’s scheme, host and path but not its query string, where a receiver’s token may be', () => {
+    const { logger, lines } = capture();
+    logger.warn(
+      { url: 'https://hooks.example.com/in/roster?token=s3cr3t-hook&x=1' },
+      'no answer from https://hooks.example.com/in/roster?token=s3cr3t-hook',
+    );
+    const out = lines.join('');
+    expect(out).not.toContain('s3cr3t-hook');
+    const logged = JSON.parse(lines[0]!);
+    expect(logged.url).toBe('https://hooks.example.com/in/roster?[redacted]');
+    expect(logged.msg).toBe('no answer from https://hooks.example.com/in/roster?[redacted]');
+  });
+
   it('keep the message and stack of the errors Bolt and the Web API client log', () => {
     const { logger, lines } = capture();
     const bolt = boltLogger(logger);

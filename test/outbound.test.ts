@@ -1,10 +1,16 @@
+import dns from 'node:dns';
+import dnsPromises from 'node:dns/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
+import { query, sql } from '../src/db/sql.ts';
+import { features } from '../src/features/index.ts';
 import { ScimClient, ScimError } from '../src/features/scim/scim.client.ts';
-import { send } from '../src/features/webhooks/webhook.delivery.ts';
+import { DEFAULT_POLICY, send, WebhookSender } from '../src/features/webhooks/webhook.delivery.ts';
+import { createLogger } from '../src/shared/logger.ts';
 import { outboundProblem } from '../src/shared/outbound.ts';
-import { startReceiver } from './features/webhooks/support.ts';
+import { FAST, startReceiver } from './features/webhooks/support.ts';
+import { startTestApp } from './support/app.ts';
 import { type ScimServer, startScimServer } from './support/scim-server.ts';
 
 // URLs admins enter (webhook endpoints, SCIM services) may not reach this machine or private networks in
@@ -52,6 +58,23 @@ describe('calls refused before they leave', () => {
     expect(scim.calls.length).toBeGreaterThan(before);
   });
 
+  it('a SCIM service whose name turns to this machine after the check gets no call, nor the token', async () => {
+    const restore = rebind();
+    try {
+      const before = scim.calls.length;
+      const client = new ScimClient(scim.url.replace('127.0.0.1', 'rebind.example'), scim.token, {
+        allowPrivate: false,
+      });
+      const err = await client.check().catch((e) => e);
+      expect(err).toBeInstanceOf(ScimError);
+      expect(err.kind).toBe('rejected');
+      expect(err.message).toContain('rebind.example is on this machine or a private network');
+      expect(scim.calls.length).toBe(before);
+    } finally {
+      restore();
+    }
+  });
+
   it('a webhook endpoint on this machine gets no POST; the attempt records why', async () => {
     const receiver = await startReceiver();
     try {
@@ -71,6 +94,111 @@ describe('calls refused before they leave', () => {
       receiver.secret = secret;
       expect((await send(receiver.url, new Webhook(secret), row, 2000, true)).ok).toBe(true);
       expect(receiver.hits).toBe(1);
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
+/**
+ * A name whose DNS answers a public address to whoever checks it and this machine to the connection that
+ * follows (DNS rebinding). Both of Node's resolvers are answered for `rebind.example` only: the promise one
+ * (a check made apart) with a public address, the callback one (which connections use) with 127.0.0.1.
+ */
+function rebind(): () => void {
+  const lookup = dns.lookup;
+  const lookupAsync = dnsPromises.lookup;
+  const local = { address: '127.0.0.1', family: 4 };
+  const publicAddress = { address: '93.184.216.34', family: 4 };
+  (dns as any).lookup = (host: string, options: any, callback?: any) => {
+    const cb = typeof options === 'function' ? options : callback;
+    const opts =
+      typeof options === 'function' ? {} : typeof options === 'number' ? { family: options } : options;
+    if (host !== 'rebind.example') return lookup(host, opts, cb);
+    process.nextTick(() => (opts.all ? cb(null, [local]) : cb(null, local.address, local.family)));
+  };
+  (dnsPromises as any).lookup = (host: string, options: any) =>
+    host === 'rebind.example'
+      ? Promise.resolve(options?.all ? [publicAddress] : publicAddress)
+      : lookupAsync(host, options);
+  return () => {
+    (dns as any).lookup = lookup;
+    (dnsPromises as any).lookup = lookupAsync;
+  };
+}
+
+describe('a name that resolves to this machine by the time Roster connects', () => {
+  it('a webhook delivery reaches nothing: the connection refuses it and the delivery log says why', async () => {
+    const receiver = await startReceiver();
+    // Without Roster's own sender, so only the one below, refusing private addresses, delivers.
+    const t = await startTestApp({ features: features.filter((f) => f.name !== 'webhooks') });
+    const restore = rebind();
+    try {
+      const secret = `whsec_${Buffer.alloc(32, 9).toString('base64')}`;
+      receiver.secret = secret;
+      const url = `http://rebind.example:${new URL(receiver.url).port}/hooks`;
+      // Whoever checks the name apart from the connection is told a public address.
+      expect(await outboundProblem(url, false)).toBeNull();
+      const account = await t.account();
+      const [endpoint] = await query<{ id: string }>(
+        t.em(),
+        sql`insert into webhook_endpoint (id, account_id, url, secret)
+            values (gen_random_uuid(), ${account.id}, ${url}, ${secret}) returning id`,
+      );
+      await query(
+        t.em(),
+        sql`insert into webhook_delivery (endpoint_id, account_id, msg_id, event_type, subject, payload)
+            values (${endpoint!.id}, ${account.id}, 'msg_rebind', 'webhook.test', 'webhook:x',
+              ${JSON.stringify({ type: 'webhook.test', timestamp: new Date().toISOString(), data: {} })}::jsonb)`,
+      );
+      const sender = new WebhookSender({
+        policy: { ...DEFAULT_POLICY, ...FAST },
+        logger: createLogger('silent'),
+        allowPrivate: false,
+        onDisabled: async () => undefined,
+      });
+      expect(await sender.run(t.em(), endpoint!.id)).toMatchObject({ attempts: 1 });
+      expect(receiver.hits).toBe(0);
+      const [attempt] = await query<{ outcome: string; error: string; response_status: number | null }>(
+        t.em(),
+        sql`select outcome, error, response_status from webhook_attempt where endpoint_id = ${endpoint!.id}`,
+      );
+      expect(attempt).toMatchObject({ outcome: 'retrying', response_status: null });
+      expect(attempt!.error).toMatch(/^rebind\.example is on this machine or a private network/);
+      const [delivery] = await query<{ status: string; last_error: string }>(
+        t.em(),
+        sql`select status, last_error from webhook_delivery where endpoint_id = ${endpoint!.id}`,
+      );
+      expect(delivery).toMatchObject({ status: 'pending', last_error: attempt!.error });
+    } finally {
+      restore();
+      await t.stop();
+      await receiver.close();
+    }
+  });
+
+  it('a webhook to localhost gets no POST when private addresses are not allowed', async () => {
+    const receiver = await startReceiver();
+    try {
+      const row = {
+        id: '1',
+        account_id: 'a',
+        msg_id: 'msg_2',
+        event_type: 'webhook.test',
+        payload: { type: 'webhook.test', timestamp: new Date().toISOString(), data: {} },
+        attempts: 1,
+      };
+      const url = `http://localhost:${new URL(receiver.url).port}/hooks`;
+      const refused = await send(
+        url,
+        new Webhook(`whsec_${Buffer.alloc(32, 3).toString('base64')}`),
+        row,
+        2000,
+        false,
+      );
+      expect(refused).toMatchObject({ ok: false, status: null });
+      expect(refused.error).toContain('localhost is on this machine or a private network');
+      expect(receiver.hits).toBe(0);
     } finally {
       await receiver.close();
     }

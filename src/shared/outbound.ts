@@ -1,4 +1,7 @@
-import { lookup } from 'node:dns/promises';
+import dns, { type LookupAddress, type LookupOptions } from 'node:dns';
+import dnsPromises from 'node:dns/promises';
+import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import https from 'node:https';
 import { BlockList, isIP } from 'node:net';
 
 /**
@@ -34,6 +37,21 @@ for (const [net, prefix] of [
 
 const LOOKUP_TIMEOUT_MS = 1000;
 
+/**
+ * An admin-entered URL as the audit log and logs keep it: scheme, host and path. A receiver's URL may carry
+ * a token in its query string (or fragment, or user name), which only the endpoint itself needs.
+ */
+export function redactedUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return '[not a URL]';
+  }
+  const hidden = parsed.search || parsed.hash ? '?[redacted]' : '';
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname}${hidden}`;
+}
+
 function blocked(address: string): boolean {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
   if (mapped) return BLOCKED.check(mapped, 'ipv4');
@@ -56,13 +74,167 @@ export async function outboundProblem(url: string, allowPrivate: boolean): Promi
     // Bounded: this runs before a form's ack, and a slow resolver would pass Slack's 3 s. A name that does
     // not resolve in time is let through here; every call checks it again.
     const resolved = await Promise.race([
-      lookup(host, { all: true, verbatim: true }).catch(() => null),
+      dnsPromises.lookup(host, { all: true, verbatim: true }).catch(() => null),
       new Promise<null>((r) => setTimeout(() => r(null), LOOKUP_TIMEOUT_MS).unref()),
     ]);
     if (!resolved) return null;
     addresses = resolved.map((a) => a.address);
   }
-  return addresses.some(blocked)
-    ? `${host} is on this machine or a private network, which Roster does not call (an operator can allow it with ALLOW_PRIVATE_URLS=true)`
-    : null;
+  return addresses.some(blocked) ? privateMessage(host) : null;
+}
+
+function privateMessage(host: string): string {
+  return `${host} is on this machine or a private network, which Roster does not call (an operator can allow it with ALLOW_PRIVATE_URLS=true)`;
+}
+
+/**
+ * Why a call failed before an answer: `PRIVATE_ADDRESS` (refused, see above), `TIMEOUT`, `TOO_LARGE` (an
+ * answer over the limit read) or the system's code (ECONNREFUSED, ENOTFOUND…).
+ */
+export class OutboundError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'OutboundError';
+    this.code = code;
+  }
+}
+
+/**
+ * The resolver of the connection itself. The address a call connects to is the address checked here, in
+ * the same lookup: a check made apart from the connection could be answered with a public address and the
+ * connection a moment later with 127.0.0.1 (DNS rebinding).
+ */
+function guardedLookup(
+  hostname: string,
+  options: LookupOptions,
+  callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
+): void {
+  dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return callback(err, []);
+    if (addresses.length === 0 || addresses.some((a) => blocked(a.address))) {
+      return callback(new OutboundError('PRIVATE_ADDRESS', privateMessage(hostname)), []);
+    }
+    if (options.all) return callback(null, addresses);
+    callback(null, addresses[0]!.address, addresses[0]!.family);
+  });
+}
+
+// Kept-alive connections per kind: one opened while private addresses were allowed is never reused by a
+// call that may not reach them. An idle connection is closed after a few seconds (as Node's own agent
+// does), before most servers close theirs and a call on it would fail.
+const IDLE_MS = 4000;
+const agents = {
+  guarded: {
+    'http:': new http.Agent({ keepAlive: true, timeout: IDLE_MS, lookup: guardedLookup }),
+    'https:': new https.Agent({ keepAlive: true, timeout: IDLE_MS, lookup: guardedLookup }),
+  },
+  open: {
+    'http:': new http.Agent({ keepAlive: true, timeout: IDLE_MS }),
+    'https:': new https.Agent({ keepAlive: true, timeout: IDLE_MS }),
+  },
+};
+
+/** How much of an answer nobody reads is drained before the connection is closed instead. */
+const DISCARD_MAX_BYTES = 64 * 1024;
+
+/** An answer to {@link outboundRequest}: its body is read with `text` or dropped with `discard`. */
+export type OutboundAnswer = {
+  status: number;
+  statusText: string;
+  headers: IncomingHttpHeaders;
+  /** The body as UTF-8 text, read no further than `maxBytes` (more is an `OutboundError` `TOO_LARGE`). */
+  text(maxBytes: number): Promise<string>;
+  /** Drops the answer unread (a receiver could send any amount). */
+  discard(): void;
+};
+
+/**
+ * One HTTP call to an admin-entered URL. Without `allowPrivate`, the connection's own lookup refuses a host
+ * that resolves to this machine or a private network, and an address in the URL is checked before any
+ * connection; either way the call fails with an `OutboundError` `PRIVATE_ADDRESS` and nothing is sent.
+ * Redirects are not followed (a 3xx is the answer). `timeoutMs` bounds the whole call, answer read included.
+ */
+export function outboundRequest(
+  url: string,
+  opts: {
+    method: string;
+    headers: Record<string, string>;
+    body?: string;
+    timeoutMs: number;
+    allowPrivate: boolean;
+  },
+): Promise<OutboundAnswer> {
+  const target = new URL(url);
+  const host = target.hostname.replace(/^\[|\]$/g, '');
+  if (target.protocol !== 'http:' && target.protocol !== 'https:') {
+    return Promise.reject(new OutboundError('BAD_URL', `${target.protocol} URLs are not called`));
+  }
+  if (!opts.allowPrivate && blocked(host)) {
+    return Promise.reject(new OutboundError('PRIVATE_ADDRESS', privateMessage(host)));
+  }
+  const protocol = target.protocol;
+  const mod = protocol === 'https:' ? https : http;
+  const agent = agents[opts.allowPrivate ? 'open' : 'guarded'][protocol];
+  return new Promise<OutboundAnswer>((resolve, reject) => {
+    let timedOut = false;
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.body !== undefined) headers['content-length'] = String(Buffer.byteLength(opts.body));
+    const req = mod.request(target, { method: opts.method, headers, agent });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      req.destroy(new OutboundError('TIMEOUT', `no answer within ${opts.timeoutMs} ms`));
+    }, opts.timeoutMs);
+    const failure = (err: unknown): OutboundError => {
+      if (timedOut) return new OutboundError('TIMEOUT', `no answer within ${opts.timeoutMs} ms`);
+      if (err instanceof OutboundError) return err;
+      const e = err as NodeJS.ErrnoException;
+      return new OutboundError(e.code ?? 'ERROR', e.message || String(e.code));
+    };
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(failure(err));
+    });
+    req.on('response', (res: IncomingMessage) => {
+      resolve({
+        status: res.statusCode ?? 0,
+        statusText: res.statusMessage ?? '',
+        headers: res.headers,
+        async text(maxBytes) {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          try {
+            for await (const chunk of res) {
+              size += (chunk as Buffer).byteLength;
+              if (size > maxBytes) {
+                throw new OutboundError(
+                  'TOO_LARGE',
+                  `the answer was larger than ${maxBytes / 1024 / 1024} MB`,
+                );
+              }
+              chunks.push(chunk as Buffer);
+            }
+          } catch (err) {
+            req.destroy();
+            throw failure(err);
+          } finally {
+            clearTimeout(timer);
+          }
+          return Buffer.concat(chunks).toString('utf8');
+        },
+        discard() {
+          // Drained and dropped, so the connection can serve the next call; a long answer is cut off.
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.byteLength;
+            if (size > DISCARD_MAX_BYTES) res.destroy();
+          });
+          res.on('error', () => undefined);
+          res.on('close', () => clearTimeout(timer));
+          res.resume();
+        },
+      });
+    });
+    req.end(opts.body);
+  });
 }

@@ -179,15 +179,17 @@ export class ApiTokenService {
   async applyDeploymentToken(em: EntityManager, account: IAccount, token: string | undefined): Promise<void> {
     const hash = token ? hashToken(token) : null;
     await em.transactional(async (tx) => {
-      const retired = await query<{ id: string; name: string; hint: string }>(
+      // The deployment's token may have served another workspace before: each one retired is audited in
+      // the account it belonged to, whose admins read that log.
+      const retired = await query<{ id: string; account_id: string; name: string; hint: string }>(
         tx,
         sql`update api_token set revoked_at = now(), revoked_by = ${DEPLOYMENT}, updated_at = now()
           where managed and revoked_at is null and (account_id <> ${account.id} or token_hash is distinct from ${hash})
-          returning id, name, hint`,
+          returning id, account_id, name, hint`,
       );
       for (const r of retired) {
         audit(tx, {
-          account: tx.getReference(Account, account.id),
+          account: tx.getReference(Account, r.account_id),
           actor: DEPLOYMENT,
           action: 'api_token.revoked',
           subjectType: 'api_token',

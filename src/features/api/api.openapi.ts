@@ -20,9 +20,12 @@ const errors = {
   '401': problem('No working API token: missing, unknown or revoked tokens get the same answer.', {
     'WWW-Authenticate': { schema: { type: 'string' } },
   }),
-  '429': problem('Over the token’s rate limit; try again after Retry-After seconds.', {
-    'Retry-After': { description: 'Seconds to wait.', schema: { type: 'integer', minimum: 1 } },
-  }),
+  '429': problem(
+    'Over the token’s rate limit, or too many requests with a missing or unknown token from this address; try again after Retry-After seconds.',
+    {
+      'Retry-After': { description: 'Seconds to wait.', schema: { type: 'integer', minimum: 1 } },
+    },
+  ),
 };
 
 const query = (name: string, description: string, schema: Record<string, unknown>) => ({

@@ -1,4 +1,4 @@
-import { outboundProblem } from '../../shared/outbound.ts';
+import { type OutboundAnswer, type OutboundError, outboundRequest } from '../../shared/outbound.ts';
 
 /** What went wrong with a call to the SCIM service, as Roster must react to it. */
 export type ScimFailure =
@@ -130,12 +130,13 @@ export class ScimClient {
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    // Checked at every call: the token goes with it, and a name can come to resolve elsewhere.
-    const refused = await outboundProblem(this.baseUrl, this.allowPrivate);
-    if (refused) throw new ScimError('rejected', 0, `${method} ${path.split('?')[0]}: ${refused}`);
-    let res: Response;
+    const where = `${method} ${path.split('?')[0]}`;
+    let res: OutboundAnswer;
+    let text: string;
     try {
-      res = await fetch(`${this.baseUrl}${path}`, {
+      // The token goes with every call: without allowPrivate, the connection itself refuses this machine
+      // and private networks, whatever the name resolved to when it was checked before.
+      res = await outboundRequest(`${this.baseUrl}${path}`, {
         method,
         headers: {
           authorization: `Bearer ${this.token}`,
@@ -143,19 +144,22 @@ export class ScimClient {
           ...(body !== undefined ? { 'content-type': SCIM_JSON } : {}),
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(this.timeoutMs),
-        redirect: 'error',
+        timeoutMs: this.timeoutMs,
+        allowPrivate: this.allowPrivate,
       });
+      text = await res.text(MAX_ANSWER_BYTES);
     } catch (err) {
-      const e = err as Error;
-      const what =
-        e.name === 'TimeoutError'
-          ? `no answer within ${this.timeoutMs / 1000} s`
-          : ((e.cause as Error)?.message ?? e.message);
-      throw new ScimError('transient', 0, `${method} ${path.split('?')[0]}: ${what}`);
+      const e = err as OutboundError;
+      if (e.code === 'PRIVATE_ADDRESS') throw new ScimError('rejected', 0, `${where}: ${e.message}`);
+      if (e.code === 'TOO_LARGE') throw new ScimError('rejected', 0, `${where}: ${e.message}`);
+      const what = e.code === 'TIMEOUT' ? `no answer within ${this.timeoutMs / 1000} s` : e.message;
+      throw new ScimError('transient', 0, `${where}: ${what}`);
     }
-    const text = await readCapped(res, MAX_ANSWER_BYTES);
-    if (res.ok) {
+    if (res.status >= 300 && res.status < 400) {
+      // Redirects are not followed: the token would go wherever the answer points.
+      throw new ScimError('transient', res.status, `${where}: unexpected redirect (${res.status})`);
+    }
+    if (res.status >= 200 && res.status < 300) {
       try {
         return (text ? JSON.parse(text) : undefined) as T;
       } catch {
@@ -164,27 +168,27 @@ export class ScimClient {
         throw new ScimError(
           'rejected',
           res.status,
-          `${method} ${path.split('?')[0]} answered ${res.status} with something that is not JSON; is this the SCIM base URL?`,
+          `${where} answered ${res.status} with something that is not JSON; is this the SCIM base URL?`,
         );
       }
     }
     const detail = errorDetail(text) ?? res.statusText;
-    const where = `${method} ${path.split('?')[0]} answered ${res.status}${detail ? `: ${detail}` : ''}`;
-    if (res.status === 401 || res.status === 403) throw new ScimError('unauthorized', res.status, where);
+    const answered = `${where} answered ${res.status}${detail ? `: ${detail}` : ''}`;
+    if (res.status === 401 || res.status === 403) throw new ScimError('unauthorized', res.status, answered);
     if (res.status === 429) {
       throw new ScimError(
         'rate_limited',
         429,
-        where,
-        retryAfterMs(res.headers.get('retry-after')) ?? DEFAULT_RETRY_AFTER_MS,
+        answered,
+        retryAfterMs(header(res, 'retry-after')) ?? DEFAULT_RETRY_AFTER_MS,
       );
     }
     if (res.status >= 500 || res.status === 408) {
-      throw new ScimError('transient', res.status, where, retryAfterMs(res.headers.get('retry-after')));
+      throw new ScimError('transient', res.status, answered, retryAfterMs(header(res, 'retry-after')));
     }
-    if (res.status === 409) throw new ScimError('conflict', 409, where);
-    if (res.status === 404) throw new ScimError('not_found', 404, where);
-    throw new ScimError('rejected', res.status, where);
+    if (res.status === 409) throw new ScimError('conflict', 409, answered);
+    if (res.status === 404) throw new ScimError('not_found', 404, answered);
+    throw new ScimError('rejected', res.status, answered);
   }
 }
 
@@ -201,21 +205,7 @@ function errorDetail(text: string): string | undefined {
 /** SCIM answers Roster reads are small (a page of users is well under this); more is cut off. */
 const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
 
-/** The answer's body as text, read no further than `max` bytes. */
-async function readCapped(res: Response, max: number): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => undefined);
-      throw new ScimError('rejected', res.status, `the answer was larger than ${max / 1024 / 1024} MB`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+function header(res: OutboundAnswer, name: string): string | null {
+  const value = res.headers[name];
+  return (Array.isArray(value) ? value[0] : value) ?? null;
 }

@@ -1,7 +1,9 @@
 import pg from 'pg';
 import { query, sql } from '../../db/sql.ts';
+import { TryLater } from '../../shared/jobs.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { nowOrLater } from '../../slack/later.ts';
+import { isSlackBusy } from '../../slack/pacing.ts';
 import { Account } from '../accounts/account.entity.ts';
 import { ProgressReporter } from '../csv-import/slack/progress.ts';
 import type { Deps } from '../feature.ts';
@@ -13,6 +15,7 @@ import { failuresMessage, progressMessage, refusedMessage, reportMessage } from 
 
 type AccountJob = { accountId: string };
 type ReconcileJob = AccountJob & { requestedBy?: string };
+type NoticeJob = AccountJob & { message: { text: string; blocks: unknown[] } };
 
 /** Pauses up to this long are waited out by the running sync rather than by a delayed job. */
 const SHORT_PAUSE_MS = 5000;
@@ -31,18 +34,43 @@ export async function registerScimJobs(deps: Deps): Promise<(() => Promise<void>
 
   const kick = (accountId: string) => jobs.send(SCIM_JOBS.sync, { accountId }, { singletonKey: accountId });
 
+  // A notice is told once (the token refused, people refused): queued as a job of its own, so a Slack too
+  // busy to list the admins postpones it rather than losing it, and the work that found it is not redone.
   const tellAdmins = async (accountId: string, message: { text: string; blocks: unknown[] }) => {
-    const em = orm.em.fork();
-    const account = await em.findOneOrFail(Account, accountId);
-    for (const id of await admins.adminIds(em, account)) {
-      // While Slack is busy the notice is queued and posted later: an admin told nothing would never learn
-      // that syncing stopped, since it is told once.
-      await nowOrLater(jobs, slack, {
-        method: 'chat.postMessage',
-        args: { channel: id, ...(message as { text: string }) },
-      }).catch((err) => log.warn({ err, admin: id }, 'could not tell an admin about SCIM provisioning'));
-    }
+    await jobs.send<NoticeJob>(SCIM_JOBS.notice, { accountId, message });
   };
+
+  await jobs.define<NoticeJob>(
+    SCIM_JOBS.notice,
+    async ({ accountId, message }) => {
+      const em = orm.em.fork();
+      const account = await em.findOne(Account, accountId);
+      if (!account) return;
+      let ids: string[];
+      try {
+        // Before the directory mirror has synced this reads Slack's member list, which may be busy.
+        ids = await admins.adminIds(em, account);
+      } catch (err) {
+        // Nothing is posted yet: the job is queued again for when Slack allows, without using up retries.
+        if (isSlackBusy(err) && !(err instanceof TryLater)) {
+          throw new TryLater(
+            Math.max(1, (err as { retryAfter?: number }).retryAfter ?? 30) * 1000,
+            'Slack is busy',
+          );
+        }
+        throw err;
+      }
+      // From here nothing throws: a retry would tell the admins already told a second time.
+      for (const id of ids) {
+        // While Slack is busy the post is queued and made later.
+        await nowOrLater(jobs, slack, {
+          method: 'chat.postMessage',
+          args: { channel: id, ...(message as { text: string }) },
+        }).catch((err) => log.warn({ err, admin: id }, 'could not tell an admin about SCIM provisioning'));
+      }
+    },
+    { retryLimit: 10, retryDelay: 30, retryBackoff: true },
+  );
 
   await jobs.define<AccountJob>(
     SCIM_JOBS.sync,

@@ -18,6 +18,8 @@ export const SCIM_JOBS = {
   reconcile: 'scim.reconcile',
   /** Every minute: connections set by the environment, and anything a missed notification left pending. */
   tick: 'scim.tick',
+  /** A notice to an account's admins (token refused, people refused, a reconciliation's failures). */
+  notice: 'scim.notice',
 } as const;
 
 /** The connection as Slack shows it: never the token. */
@@ -187,8 +189,11 @@ export class ScimService {
     return id !== null;
   }
 
+  /**
+   * What the SCIM view and the Home tab show; reads only (it runs before a view opens). The environment's
+   * connection is applied by the jobs, at start and every minute: until then it shows as `managedByEnv`.
+   */
   async status(em: EntityManager, accountId: string): Promise<ScimStatus> {
-    if (this.env) await this.applyEnvironment(em, accountId);
     const connection = await this.connection(em, accountId);
     const counts = { pending: 0, synced: 0, failed: 0, skipped: 0 } as Record<ScimSyncState, number>;
     if (connection) {

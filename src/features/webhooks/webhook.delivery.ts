@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Webhook } from 'standardwebhooks';
 import { query, sql } from '../../db/sql.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { outboundProblem } from '../../shared/outbound.ts';
+import { type OutboundError, outboundRequest } from '../../shared/outbound.ts';
 
 /** How deliveries are paced; every figure can be changed, so tests and benches need not wait hours. */
 export type WebhookPolicy = {
@@ -48,6 +48,15 @@ type EndpointRow = { id: string; url: string; secret: string; enabled: boolean }
 export type Outcome = { ok: boolean; status: number | null; error: string | null; durationMs: number };
 
 /**
+ * Endpoints with deliveries due now. Per endpoint, the first due delivery found ends the look (in the
+ * pending index, by endpoint and due time): the sweep costs the same whatever waits or was delivered.
+ */
+export const DUE_ENDPOINTS = sql`select w.id as endpoint_id from webhook_endpoint w
+    where w.enabled and exists (select 1 from webhook_delivery d
+      where d.endpoint_id = w.id and d.status = 'pending' and d.next_attempt_at <= now()
+        and (d.lease_until is null or d.lease_until < now()))`;
+
+/**
  * Sends an endpoint's due deliveries, signed per Standard Webhooks. Deliveries are claimed from the
  * outbox by status, never by a cursor, under a lease: a delivery whose sender died is claimed again when
  * its lease runs out (at-least-once; the webhook-id stays the same, so receivers drop repeats). A delivery
@@ -76,14 +85,7 @@ export class WebhookSender {
 
   /** Endpoints with deliveries due now, for the sweep to queue a delivery job each. */
   async dueEndpoints(em: EntityManager): Promise<string[]> {
-    const rows = await query<{ endpoint_id: string }>(
-      em,
-      // Per endpoint, the first due delivery found ends the look: the sweep costs the same whatever waits.
-      sql`select w.id as endpoint_id from webhook_endpoint w
-          where w.enabled and exists (select 1 from webhook_delivery d
-            where d.endpoint_id = w.id and d.status = 'pending' and d.next_attempt_at <= now()
-              and (d.lease_until is null or d.lease_until < now()))`,
-    );
+    const rows = await query<{ endpoint_id: string }>(em, DUE_ENDPOINTS);
     return rows.map((r) => r.endpoint_id);
   }
 
@@ -288,7 +290,11 @@ export class WebhookSender {
   }
 }
 
-/** One signed POST. Anything but a 2xx answer within the timeout is a failure; redirects are not followed. */
+/**
+ * One signed POST. Anything but a 2xx answer within the timeout is a failure; redirects are not followed.
+ * Without `allowPrivate` the connection itself refuses this machine and private networks (at every call:
+ * a name can come to resolve elsewhere, even between a check and the connection).
+ */
 export async function send(
   url: string,
   signer: Webhook,
@@ -296,9 +302,6 @@ export async function send(
   timeoutMs: number,
   allowPrivate = false,
 ): Promise<Outcome> {
-  // Checked at every call, not only when the endpoint was added: a name can come to resolve elsewhere.
-  const refused = await outboundProblem(url, allowPrivate);
-  if (refused) return { ok: false, status: null, error: refused.slice(0, 200), durationMs: 0 };
   // The payload in the order Standard Webhooks shows it; the body signed is exactly the body sent.
   const body = JSON.stringify({
     type: row.payload.type,
@@ -308,7 +311,7 @@ export async function send(
   const now = new Date();
   const started = performance.now();
   try {
-    const res = await fetch(url, {
+    const res = await outboundRequest(url, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
@@ -318,21 +321,23 @@ export async function send(
         'webhook-signature': signer.sign(row.msg_id, now, body),
       },
       body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutMs),
+      timeoutMs,
+      allowPrivate,
     });
-    // The answer's body is not needed, and is not read: a receiver could send any amount.
-    await res.body?.cancel().catch(() => undefined);
+    // The answer's body is not needed, and is not kept: a receiver could send any amount.
+    res.discard();
     const durationMs = Math.round(performance.now() - started);
     const ok = res.status >= 200 && res.status < 300;
     return { ok, status: res.status, error: ok ? null : `HTTP ${res.status}`, durationMs };
   } catch (err) {
     const durationMs = Math.round(performance.now() - started);
-    const e = err as Error & { cause?: { code?: string } };
+    const e = err as OutboundError;
     const error =
-      e.name === 'TimeoutError'
+      e.code === 'TIMEOUT'
         ? `no answer within ${timeoutMs < 1000 ? `${timeoutMs} ms` : `${Math.round(timeoutMs / 1000)} s`}`
-        : (e.cause?.code ?? e.message).slice(0, 200);
+        : e.code === 'PRIVATE_ADDRESS'
+          ? e.message.slice(0, 200)
+          : (e.code ?? e.message).slice(0, 200);
     return { ok: false, status: null, error, durationMs };
   }
 }

@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { webhookUrlProblem } from '../../config.ts';
 import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
-import { outboundProblem } from '../../shared/outbound.ts';
+import { outboundProblem, redactedUrl } from '../../shared/outbound.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import { audit, auditRefusal } from '../audit/audit.service.ts';
 import type { Actor } from '../seats/seat.service.ts';
@@ -68,6 +68,18 @@ export class WebhookEndpoints {
   }
 
   async list(em: EntityManager, account: IAccount): Promise<Endpoint[]> {
+    return this.select(em, account);
+  }
+
+  /** One endpoint of this account (or the deployment's), or null: an id from elsewhere finds nothing. */
+  async find(em: EntityManager, account: IAccount, id: string): Promise<Endpoint | null> {
+    if (!UUID.test(id)) return null;
+    const [endpoint] = await this.select(em, account, id);
+    return endpoint ?? null;
+  }
+
+  /** The account's endpoints and the deployment's, with their pending count and last attempt; or just `id`. */
+  private async select(em: EntityManager, account: IAccount, id?: string): Promise<Endpoint[]> {
     const rows = await query<Record<string, any>>(
       em,
       sql`select w.*,
@@ -77,7 +89,7 @@ export class WebhookEndpoints {
           from webhook_endpoint w
           left join lateral (select at, outcome, response_status from webhook_attempt a
             where a.endpoint_id = w.id and a.account_id = ${account.id} order by a.id desc limit 1) a on true
-          where w.account_id = ${account.id} or w.managed
+          where (w.account_id = ${account.id} or w.managed) ${id ? sql`and w.id = ${id}` : sql``}
           order by w.managed desc, w.created_at`,
     );
     return rows.map((r) => ({
@@ -95,12 +107,6 @@ export class WebhookEndpoints {
       lastOutcome: r.last_outcome,
       lastResponseStatus: r.last_status,
     }));
-  }
-
-  /** One endpoint of this account (or the deployment's), or null: an id from elsewhere finds nothing. */
-  async find(em: EntityManager, account: IAccount, id: string): Promise<Endpoint | null> {
-    if (!UUID.test(id)) return null;
-    return (await this.list(em, account)).find((e) => e.id === id) ?? null;
   }
 
   /** Adds an endpoint; returns it with its signing secret, which is shown this once and never again. */
@@ -159,7 +165,7 @@ export class WebhookEndpoints {
         subjectType: 'webhook_endpoint',
         subjectId: id,
         surface: actor.surface,
-        data: { url, events },
+        data: { url: redactedUrl(url), events },
       });
     });
     const endpoint = await this.find(em, account, id);
@@ -207,7 +213,7 @@ export class WebhookEndpoints {
         subjectType: 'webhook_endpoint',
         subjectId: endpoint.id,
         surface: actor.surface,
-        data: { url: endpoint.url },
+        data: { url: redactedUrl(endpoint.url) },
       });
     });
     return (await this.find(em, account, endpoint.id))!;
@@ -235,7 +241,7 @@ export class WebhookEndpoints {
         subjectType: 'webhook_endpoint',
         subjectId: endpoint.id,
         surface: actor.surface,
-        data: { url: endpoint.url },
+        data: { url: redactedUrl(endpoint.url) },
       });
     });
     return endpoint;
@@ -277,7 +283,7 @@ export class WebhookEndpoints {
         subjectType: 'webhook_endpoint',
         subjectId: endpoint.id,
         surface: actor.surface,
-        data: { url: endpoint.url, msgId },
+        data: { url: redactedUrl(endpoint.url), msgId },
       });
     });
     return msgId;

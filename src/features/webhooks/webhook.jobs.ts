@@ -15,6 +15,10 @@ export const WEBHOOK_JOBS = {
 /** How long delivered and given-up deliveries (and their attempts) are kept for the log. */
 const KEEP_DAYS = 30;
 
+/** The daily prune of deliveries done with (their attempts go with them), by the index on when they ended. */
+export const PRUNE_DELIVERIES = sql`delete from webhook_delivery where status <> 'pending'
+    and coalesce(delivered_at, last_attempt_at, created_at) < now() - make_interval(days => ${KEEP_DAYS})`;
+
 /**
  * The delivery jobs: one `webhooks.deliver` job at a time per endpoint (pg-boss' stately policy keeps
  * one queued and one running per endpoint), queued when the outbox trigger's NOTIFY arrives and by a
@@ -68,11 +72,7 @@ export async function registerWebhookJobs(
   });
 
   await jobs.define(WEBHOOK_JOBS.prune, async () => {
-    await query(
-      orm.em.fork(),
-      sql`delete from webhook_delivery where status <> 'pending'
-          and coalesce(delivered_at, last_attempt_at, created_at) < now() - make_interval(days => ${KEEP_DAYS})`,
-    );
+    await query(orm.em.fork(), PRUNE_DELIVERIES);
   });
   await jobs.boss.schedule(WEBHOOK_JOBS.prune, '41 3 * * *');
 

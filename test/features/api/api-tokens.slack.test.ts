@@ -260,4 +260,22 @@ describe('API_TOKEN from the environment', () => {
     expect((await people(next)).status).toBe(401);
     expect(await t.em().count(ApiToken, { managed: true, revokedAt: null })).toBe(0);
   });
+
+  it('retires a token that served another workspace in that workspace’s audit log', async () => {
+    const here = await t.account();
+    const before = await ensureAccount(t.em(), 'T0MOVED', 'Moved from');
+    const old = `roster_${'m0ved'.repeat(8)}`;
+    await t.roster.deps.apiTokens.applyDeploymentToken(t.em(), before, old);
+    const theirs = await t.em().findOneOrFail(ApiToken, { managed: true, revokedAt: null });
+    expect(theirs.account.id).toBe(before.id);
+    // The deployment now serves this workspace, with another token.
+    const now = `roster_${'h3re'.repeat(10)}`;
+    await t.roster.deps.apiTokens.applyDeploymentToken(t.em(), here, now);
+    const revoked = await t.em().find(AuditEvent, { action: 'api_token.revoked', subjectId: theirs.id });
+    expect(revoked).toHaveLength(1);
+    expect(revoked[0]!.account.id).toBe(before.id);
+    expect(revoked[0]!.data).toMatchObject({ reason: 'API_TOKEN changed' });
+    expect(await t.em().count(AuditEvent, { account: here.id, subjectId: theirs.id })).toBe(0);
+    await t.roster.deps.apiTokens.applyDeploymentToken(t.em(), here, undefined);
+  });
 });

@@ -122,4 +122,31 @@ describe('a SCIM service set by SCIM_URL and SCIM_TOKEN', () => {
     await restarted.applyEnvironment(t.em(), id);
     expect((await t.em().findOneOrFail(ScimConnection, { account: id })).refusedAt).not.toBeNull();
   });
+
+  it('opening the SCIM view only reads: a restarted process applies SCIM_URL in its jobs, not in the view', async () => {
+    const id = await accountId();
+    const restarted = new ScimService(t.roster.jobs, { url: server.url, token: server.token });
+    await query(
+      t.em(),
+      sql`update scim_connection set refused_at = now(), problem = 'refused' where account_id = ${id}`,
+    );
+    // In a read-only transaction any write fails: the status a view shows is read, nothing more.
+    const status = await t.em().transactional(async (tx) => {
+      await query(tx, sql`set transaction read only`);
+      return restarted.status(tx, id);
+    });
+    expect(status).toMatchObject({ connected: true, managed: true, managedByEnv: true, refused: 'refused' });
+    // Not yet reached by the environment (a first start): shown as the deployment's, and written by the jobs.
+    await query(t.em(), sql`delete from scim_connection where account_id = ${id}`);
+    const before = await t.em().transactional(async (tx) => {
+      await query(tx, sql`set transaction read only`);
+      return restarted.status(tx, id);
+    });
+    expect(before).toMatchObject({ connected: false, managedByEnv: true, baseUrl: server.url });
+    await restarted.applyEnvironment(t.em(), id);
+    expect(await t.em().findOne(ScimConnection, { account: id })).toMatchObject({
+      managed: true,
+      refusedAt: null,
+    });
+  });
 });

@@ -21,6 +21,12 @@ import type { ApiCaller } from '../api-token.service.ts';
 
 /** Requests per minute per token when API_RATE_LIMIT is not set. */
 export const DEFAULT_RATE_LIMIT = 600;
+/**
+ * Failed authentications a client address may make within a minute. Past it, every request from that
+ * address is refused until the minute has passed, whatever token it carries: a guess that happened to be
+ * right must not stand out from the wrong ones.
+ */
+export const FAILED_AUTH_LIMIT = 30;
 const WINDOW_MS = 60_000;
 
 const UNAUTHORIZED = new ApiProblem(
@@ -52,15 +58,51 @@ export function registerApiRoutes(router: Router, deps: Deps): void {
     return caller;
   };
 
-  const throttle = async (req: WebRequest, caller: ApiCaller): Promise<void> => {
-    const key = `api:${caller.tokenId}`;
-    if (await limiter.allow(key, perMinute)) return;
+  /** Seconds until the oldest hit of `key` leaves the window, at least 1. */
+  const waitFor = async (req: WebRequest, key: string): Promise<number> => {
     const [row] = await query<{ wait: number | null }>(
       req.em,
       sql`select ceil(extract(epoch from min(at) + make_interval(secs => ${WINDOW_MS / 1000}) - now()))::int as wait
         from rate_limit_hit where key = ${key}`,
     );
-    const wait = Math.max(1, row?.wait ?? 1);
+    return Math.max(1, row?.wait ?? 1);
+  };
+
+  // Addresses over FAILED_AUTH_LIMIT, until when: known to this instance, so a well-behaved client costs
+  // nothing more; another instance learns it from the shared count at the address's next failure there.
+  const guessing = new Map<string, number>();
+  const tooManyFailures = (wait: number) =>
+    new ApiProblem(
+      429,
+      `Too many requests from this address with a missing or unknown token (${FAILED_AUTH_LIMIT} within a minute). Try again in ${wait} s.`,
+      { headers: { 'retry-after': String(wait) } },
+    );
+
+  const refuseGuessing = (req: WebRequest): void => {
+    const until = guessing.get(req.ip);
+    if (until === undefined) return;
+    const wait = Math.ceil((until - Date.now()) / 1000);
+    if (wait > 0) throw tooManyFailures(wait);
+    guessing.delete(req.ip);
+  };
+
+  const failedAuthentication = async (req: WebRequest): Promise<void> => {
+    const key = `api:unauthorized:${req.ip}`;
+    if (await limiter.allow(key, FAILED_AUTH_LIMIT)) return;
+    const wait = await waitFor(req, key);
+    if (guessing.size > 10_000) {
+      const now = Date.now();
+      for (const [ip, until] of guessing) if (until <= now) guessing.delete(ip);
+    }
+    guessing.set(req.ip, Date.now() + wait * 1000);
+    req.log.warn({ ip: req.ip }, 'API requests with unknown tokens refused for a while');
+    throw tooManyFailures(wait);
+  };
+
+  const throttle = async (req: WebRequest, caller: ApiCaller): Promise<void> => {
+    const key = `api:${caller.tokenId}`;
+    if (await limiter.allow(key, perMinute)) return;
+    const wait = await waitFor(req, key);
     throw new ApiProblem(
       429,
       `This token has made ${perMinute} requests within a minute, its limit. Try again in ${wait} s.`,
@@ -72,7 +114,14 @@ export function registerApiRoutes(router: Router, deps: Deps): void {
     (handler: (req: WebRequest, caller: ApiCaller) => Promise<WebResponse>) =>
     async (req: WebRequest): Promise<WebResponse> => {
       try {
-        const caller = await authenticate(req);
+        refuseGuessing(req);
+        let caller: ApiCaller;
+        try {
+          caller = await authenticate(req);
+        } catch (err) {
+          if (err === UNAUTHORIZED) await failedAuthentication(req);
+          throw err;
+        }
         await throttle(req, caller);
         return await handler(req, caller);
       } catch (err) {

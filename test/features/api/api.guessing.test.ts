@@ -1,0 +1,44 @@
+/**
+ * Requests with missing or unknown tokens are limited per client address: past FAILED_AUTH_LIMIT within a
+ * minute the address waits, whatever token it sends next, while other addresses go on as before. Every
+ * answer is checked against the served OpenAPI document.
+ */
+import { FAILED_AUTH_LIMIT } from '../../../src/features/api/web/routes.ts';
+import { startTestApp, type TestApp } from '../../support/app.ts';
+import { ApiClient, tokenFor } from './support.ts';
+
+let t: TestApp;
+let api: ApiClient;
+let token: string;
+
+beforeAll(async () => {
+  // Behind a proxy that names the client in X-Forwarded-For, as in most deployments.
+  t = await startTestApp({ env: { TRUST_PROXY: 'true' } });
+  api = new ApiClient(t);
+  token = await tokenFor(t, await t.account(), 'Reader');
+});
+afterAll(() => t.stop());
+
+const from = (ip: string, bearer?: string) =>
+  api.get('/api/v1/people', { token: bearer, query: { limit: '1' }, headers: { 'x-forwarded-for': ip } });
+
+it('makes an address that keeps sending unknown tokens wait, with Retry-After, and no other', async () => {
+  const guesser = '203.0.113.7';
+  for (let i = 0; i < FAILED_AUTH_LIMIT; i++) {
+    const res = await from(guesser, `roster_${String(i).padStart(43, 'g')}`);
+    expect(res.status).toBe(401);
+  }
+  const limited = await from(guesser, `roster_${'h'.repeat(43)}`);
+  expect(limited.status).toBe(429);
+  expect(limited.headers.get('content-type')).toBe('application/problem+json');
+  const wait = Number(limited.headers.get('retry-after'));
+  expect(wait).toBeGreaterThanOrEqual(1);
+  expect(wait).toBeLessThanOrEqual(60);
+  expect(limited.body.detail).toContain(`Try again in ${wait} s`);
+  // A working token from that address waits too: a right guess looks like a wrong one.
+  expect((await from(guesser, token)).status).toBe(429);
+  expect((await from(guesser)).status).toBe(429);
+  // Other addresses are not affected, with or without a working token.
+  expect((await from('198.51.100.20', token)).status).toBe(200);
+  expect((await from('198.51.100.21', `roster_${'h'.repeat(43)}`)).status).toBe(401);
+});

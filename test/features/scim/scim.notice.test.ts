@@ -1,0 +1,69 @@
+import { query, sql } from '../../../src/db/sql.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
+import { ScimConnection } from '../../../src/features/scim/scim.entity.ts';
+import type { Actor } from '../../../src/features/seats/seat.service.ts';
+import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { type ScimServer, startScimServer } from '../../support/scim-server.ts';
+import { textOf } from '../../support/views.ts';
+import { connect, syncState } from './support.ts';
+
+// The admins are told once that the service refused the token. Before the Slack directory mirror has
+// synced, finding the admins reads Slack's member list, which Slack may pace: the notice then waits for
+// Slack, and still arrives, once.
+
+let t: TestApp;
+let server: ScimServer;
+const admin: Actor = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' };
+
+beforeAll(async () => {
+  server = await startScimServer();
+  t = await startTestApp({ seatLimit: 50 });
+});
+afterAll(async () => {
+  await t.stop();
+  await server.close();
+});
+
+const stopped = (user: string) =>
+  t.standin.messages.filter((m) => m.channel === `D${user}` && /SCIM provisioning stopped/.test(textOf(m)));
+
+it('tells the admins of a refused token once Slack can list them, and only once', async () => {
+  const account = await t.account();
+  const em = t.em();
+  const user = em.create(User, { account, email: 'nina@acme.test', role: 'employee', status: 'active' });
+  await em.flush();
+  await connect(t, server);
+  await syncState(t, 'nina@acme.test');
+
+  // The mirror not synced yet, and Slack's member list busy for longer than a job waits for its turn.
+  await eventually(async () => {
+    const [row] = await query<{ finished_at: Date | null }>(
+      t.em(),
+      sql`select finished_at from slack_directory_sync`,
+    );
+    return row?.finished_at ?? undefined;
+  });
+  await query(t.em(), sql`delete from slack_directory_sync`);
+  await t.roster.pacer.hold('method:users.list', 12_000);
+  const listsBefore = t.standin.callsTo('users.list').length;
+
+  await query(t.em(), sql`update scim_connection set token = 'revoked-token'`);
+  await t.roster.deps.person.deactivate(t.em(), account, admin, user.id);
+  await eventually(async () => {
+    const c = await t.em().findOne(ScimConnection, { account: account.id });
+    return c?.refusedAt ?? undefined;
+  });
+  // Slack is not asked while it is busy, and no one is told yet.
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(t.standin.callsTo('users.list').length).toBe(listsBefore);
+  expect(stopped('UADMIN')).toHaveLength(0);
+
+  // Once Slack allows, every admin is told, once.
+  const told = await eventually(() => stopped('UADMIN')[0], 25_000);
+  expect(textOf(told)).toContain('refused Roster');
+  expect(textOf(told)).not.toContain('revoked-token');
+  await eventually(() => stopped('UOWNER')[0]);
+  await new Promise((r) => setTimeout(r, 2000));
+  expect(stopped('UADMIN')).toHaveLength(1);
+  expect(stopped('UOWNER')).toHaveLength(1);
+}, 60_000);
