@@ -186,6 +186,8 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       mailer,
       slackPaceScale: opts.slackPaceScale,
     });
+    // First thing on a stop: jobs waiting for Slack's pace give up and are queued again within the grace.
+    cleanups.push(['slack pacing', async () => bulkSlack.close()]);
     await jobs.boss.schedule(PRUNE_RECEIPTS_JOB, '17 3 * * *');
     for (const feature of opts.features ?? allFeatures) {
       const stopFeature = await feature.jobs?.(deps);

@@ -195,6 +195,9 @@ export type PacedClientOptions = {
  */
 export class PacedWebClient extends WebClient {
   private readonly pacing: Required<Omit<PacedClientOptions, 'logger'>> & { logger: Logger };
+  /** Set when Roster stops: calls waiting for their turn give up at once, so their jobs can be requeued. */
+  private closed = false;
+  private readonly sleepers = new Set<() => void>();
 
   /** The pace multiplier (see {@link PacedClientOptions.scale}); a bench sets it back to 1 between runs. */
   get scale(): number {
@@ -209,8 +212,28 @@ export class PacedWebClient extends WebClient {
     this.pacing = { maxWaitMs: 10_000, scale: 1, ...opts };
   }
 
+  /** Ends every wait for a turn now and refuses new ones: called first when Roster stops. */
+  close(): void {
+    this.closed = true;
+    for (const wake of this.sleepers) wake();
+    this.sleepers.clear();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((done) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        done();
+      };
+      const timer = setTimeout(wake, ms);
+      this.sleepers.add(wake);
+    });
+  }
+
   override async apiCall(method: string, options: Record<string, unknown> = {}): Promise<WebAPICallResult> {
     const { pacer, maxWaitMs, scale, logger } = this.pacing;
+    if (this.closed) throw new SlackBusy(method, 1000, 'Roster is stopping');
     const buckets = bucketsFor(method, options, scale);
     let budget = maxWaitMs;
     for (;;) {
@@ -228,7 +251,8 @@ export class PacedWebClient extends WebClient {
         pacer.stats.waits += 1;
         pacer.stats.waitedMs += waitMs;
         budget -= waitMs;
-        await new Promise((r) => setTimeout(r, waitMs));
+        await this.sleep(waitMs);
+        if (this.closed) throw new SlackBusy(method, waitMs, 'Roster is stopping');
       }
       try {
         return await super.apiCall(method, options);

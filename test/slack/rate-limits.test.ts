@@ -2,8 +2,16 @@ import { initORM, type ORM } from '../../src/db/orm.ts';
 import { query, sql } from '../../src/db/sql.ts';
 import { Invitation } from '../../src/features/invites/invitation.entity.ts';
 import { User } from '../../src/features/people/user.entity.ts';
-import { SlackPacer } from '../../src/slack/pacing.ts';
-import { DEFAULT_MEMBERS, eventually, jobsDrained, startTestApp, type TestApp } from '../support/app.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import { PacedWebClient, SlackPacer } from '../../src/slack/pacing.ts';
+import {
+  BOT_TOKEN,
+  DEFAULT_MEMBERS,
+  eventually,
+  jobsDrained,
+  startTestApp,
+  type TestApp,
+} from '../support/app.ts';
 import type { Member } from '../support/slack-standin.ts';
 
 const crowd = (prefix: string, n: number): Member[] =>
@@ -161,5 +169,27 @@ describe('pacing shared between instances', () => {
     expect(wait).toBeLessThanOrEqual(1000);
     await two.hold(bucket.key, 30_000);
     expect(await one.take(bucket)).toBeGreaterThan(29_000);
+  });
+
+  it('ends a wait for a turn at once when Roster stops, so the job is queued again rather than outliving the stop', async () => {
+    const pacer = new SlackPacer(() => t.em());
+    const client = new PacedWebClient(BOT_TOKEN, {
+      pacer,
+      logger: createLogger('silent'),
+      client: { slackApiUrl: t.standin.apiUrl },
+    });
+    // Within the 10 s a job may wait in the process: the call sleeps until its turn.
+    await pacer.hold('method:users.info', 6_000);
+    const started = Date.now();
+    const call = client.users.info({ user: 'UMEMBER' }).then(
+      () => 'answered',
+      (err: Error) => err.name,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    client.close();
+    expect(await call).toBe('SlackBusy');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    // And a call made after the stop does not wait at all.
+    await expect(client.users.info({ user: 'UMEMBER' })).rejects.toMatchObject({ name: 'SlackBusy' });
   });
 });
