@@ -163,12 +163,12 @@ async function applyBatch(
   const rows = await exec<BatchRow>(
     `/* csv:batch */ select id, line, kind, outcome, data from (
        select r.id, r.line, r.kind, r.outcome,
-         -- What sorts a row into its statement; the values of rows asking for an invitation, which are
-         -- sorted further against their user as it is now (see planInvitations).
-         case when r.kind = 'user' and (r.data->>'sendInvitation')::boolean then r.data else
-           jsonb_build_object('email', r.data->'email', 'invite', r.data->'invite') end
-         || jsonb_build_object('detailed',
-           coalesce(r.data->>'company', '') <> '' or coalesce(r.data->>'notes', '') <> '') as data,
+         -- What sorts a row into its statement; for a row asking for an invitation also its role, by
+         -- which it is sorted further against its user as it is now (see planInvitations).
+         jsonb_build_object('email', r.data->'email', 'invite', r.data->'invite', 'detailed',
+           coalesce(r.data->>'company', '') <> '' or coalesce(r.data->>'notes', '') <> '')
+         || case when r.kind = 'user' and (r.data->>'sendInvitation')::boolean
+           then jsonb_build_object('sendInvitation', true, 'role', r.data->'role') else '{}'::jsonb end as data,
          count(*) filter (where r.kind = 'user' and (r.data->>'sendInvitation')::boolean) over (order by r.id) as invited
        from csv_import_row r
        where r.csv_import_id = $1 and r.outcome <> 'error'
