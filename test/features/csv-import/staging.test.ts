@@ -106,6 +106,28 @@ describe('staging a file', () => {
     ]);
   });
 
+  it('keeps backslashes, tabs, quotes and line breaks in cells as written', async () => {
+    const account = await freshAccount();
+    const notes = 'C:\\path\\to\tfile, "quoted"\nsecond line \\N';
+    const lines = [
+      'type,first_name,last_name,email,company,notes,role',
+      `contact,Back,Slash,back@acme.test,Co \\ Ltd,"${notes.replace(/"/g, '""')}",`,
+      `user,Bad,Role,bad@acme.test,,"tab\there \\N",boss`,
+    ];
+    const summary = await preview(account, lines.join('\r\n'));
+    expect(summary.counts).toMatchObject({ rows: 2, create: 1, error: 1 });
+    const staged = await orm.em
+      .fork()
+      .find(CsvImportRow, { csvImport: summary.csvImport.id }, { orderBy: { line: 'asc' } });
+    expect(staged.map((r) => r.cells)).toEqual([
+      ['contact', 'Back', 'Slash', 'back@acme.test', 'Co \\ Ltd', notes, ''],
+      ['user', 'Bad', 'Role', 'bad@acme.test', '', 'tab\there \\N', 'boss'],
+    ]);
+    await importNow(account, summary);
+    const contact = await orm.em.fork().findOneOrFail(Contact, { account, email: 'back@acme.test' });
+    expect(contact).toMatchObject({ name: 'Back Slash', company: 'Co \\ Ltd', notes });
+  });
+
   it('matches existing people and contacts by email whatever its case and spaces', async () => {
     const account = await freshAccount();
     const em = orm.em.fork();
