@@ -1,7 +1,10 @@
 /**
  * CSV import benchmark: Roster's preview + import of a generated file, end to end through the import
- * service, printed beside a plain Postgres `COPY` of the same file into a plain table, measured in the
- * same run, with the targets next to each figure.
+ * service, printed beside two references measured in the same run: a plain Postgres `COPY` of the same
+ * file into a plain table, and the "Postgres floor", the same rows written by one bare
+ * `INSERT ... SELECT` into Roster's own app_user, contact and audit_event tables (their real indexes,
+ * constraints and triggers) for a scratch account: what the schema itself costs, whatever the code.
+ * The targets are printed next to each figure.
  *
  *   node bench/csv-import.ts            (with node_modules/.bin first on PATH, for Node 24)
  *
@@ -18,7 +21,7 @@
  * Roster's image uses (NODE_OPTIONS in the Dockerfile).
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,6 +63,8 @@ type Result = {
   /** RSS with the app loaded, just before the preview: what the import adds is the difference. */
   baseRssMb: number;
   copyS: number;
+  /** The same rows in one INSERT ... SELECT into Roster's tables (see postgresFloor). */
+  floorS: number;
   /** The machine's 1-minute load average when the scenario started and ended (2 cores). */
   load: [number, number];
 };
@@ -142,6 +147,56 @@ async function plainCopy(url: string, path: string, rows: number): Promise<numbe
   }
 }
 
+/**
+ * The rows COPY loaded (bench_copy), written by one statement into Roster's own tables for a scratch
+ * account, committed: users as the import makes them (locked, or invited when they ask for an
+ * invitation), contacts, and one audit event each. No staging, checks, batches, invitations or jobs:
+ * what the schema costs for the same rows, indexes, constraints and triggers included.
+ */
+async function postgresFloor(url: string, rows: number): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const account = randomUUID();
+    await client.query(
+      `insert into account (id, team_id, name, seat_limit) values ($1, 'T_FLOOR', 'Floor', $2)`,
+      [account, rows + 10],
+    );
+    await client.query('analyze bench_copy');
+    const started = performance.now();
+    await client.query('begin');
+    const { rows: written } = await client.query(
+      `with u as (
+         insert into app_user (id, account_id, email, first_name, last_name, title, phone, role, status, added_by)
+         select gen_random_uuid(), $1::uuid, b.email, b.first_name, b.last_name, b.title, b.phone,
+           coalesce(nullif(b.role, ''), 'employee'),
+           case when b.send_invitation = 'yes' then 'invited' else 'locked' end, 'UBENCH'
+         from bench_copy b where b.type = 'user'
+         returning id, email, status),
+       c as (
+         insert into contact (id, account_id, name, email, phone, company, title, notes, added_by)
+         select gen_random_uuid(), $1::uuid, concat_ws(' ', b.first_name, b.last_name), nullif(b.email, ''),
+           b.phone, b.company, b.title, b.notes, 'UBENCH'
+         from bench_copy b where b.type = 'contact'
+         returning id, email)
+       insert into audit_event (account_id, actor, action, subject_type, subject_id, surface, data)
+       select $1::uuid, 'UBENCH', 'user.imported', 'user', u.id::text, 'slack',
+         jsonb_build_object('email', u.email, 'status', u.status) from u
+       union all
+       select $1::uuid, 'UBENCH', 'contact.imported', 'contact', c.id::text, 'slack',
+         jsonb_build_object('email', c.email) from c
+       returning id`,
+      [account],
+    );
+    await client.query('commit');
+    const seconds = (performance.now() - started) / 1000;
+    if (written.length !== rows) throw new Error(`the floor wrote ${written.length} rows, expected ${rows}`);
+    return seconds;
+  } finally {
+    await client.end();
+  }
+}
+
 /** One scenario in this process: prints its result as one JSON line for the parent. */
 async function runScenario(scenario: string): Promise<void> {
   const dbName = `roster_bench_${randomBytes(4).toString('hex')}`;
@@ -208,6 +263,7 @@ async function runScenario(scenario: string): Promise<void> {
       throw new Error(`expected ${ROWS} rows created, got ${JSON.stringify(c)}`);
     }
     const copyS = await plainCopy(url, path, ROWS);
+    const floorS = await postgresFloor(url, ROWS);
     const result: Result = {
       scenario,
       rows: ROWS,
@@ -219,6 +275,7 @@ async function runScenario(scenario: string): Promise<void> {
       rssMb: peak / 1024 / 1024,
       baseRssMb,
       copyS,
+      floorS,
       load: [loadAtStart, loadavg()[0] ?? 0],
     };
     console.log(`RESULT ${JSON.stringify(result)}`);
@@ -244,17 +301,21 @@ function report(results: Result[]): boolean {
     console.log(
       `\n${r.scenario}: ${n(r.rows)} rows, ${n(r.invitations)} invitations, ${r.fileMb.toFixed(1)} MB (load average ${r.load[0].toFixed(1)} at the start, ${r.load[1].toFixed(1)} at the end, on ${cpus().length} cores)`,
     );
-    out('', `${'Roster'.padEnd(30)}plain COPY`);
+    out('', `${'Roster'.padEnd(30)}${'plain COPY'.padEnd(14)}Postgres floor`);
     out(
       'seconds',
-      `${`${r.totalS.toFixed(2)} (preview ${r.previewS.toFixed(2)}, import ${r.importS.toFixed(2)})`.padEnd(30)}${r.copyS.toFixed(2)}`,
+      `${`${r.totalS.toFixed(2)} (preview ${r.previewS.toFixed(2)}, import ${r.importS.toFixed(2)})`.padEnd(30)}${r.copyS.toFixed(2).padEnd(14)}${r.floorS.toFixed(2)}`,
     );
-    out('rows per second', `${n(r.rows / r.totalS).padEnd(30)}${n(r.rows / r.copyS)}`);
+    out(
+      'rows per second',
+      `${n(r.rows / r.totalS).padEnd(30)}${n(r.rows / r.copyS).padEnd(14)}${n(r.rows / r.floorS)}`,
+    );
     const ratio = r.totalS / r.copyS;
     out(
       'ratio to COPY',
       `${ratio.toFixed(1)}x  (target <= ${TARGET.ratioToCopy}x: ${check(ratio <= TARGET.ratioToCopy)})`,
     );
+    out('ratio to floor', `${(r.totalS / r.floorS).toFixed(1)}x`);
     if (r.rows >= 1_000_000) {
       out(
         '1M rows',

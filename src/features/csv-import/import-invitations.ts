@@ -152,26 +152,22 @@ async function writeInvitations(
   const a = ctx.account.id;
   const who = ctx.actor.slackUserId;
   const applied = new Map<string, Applied>();
-  const profile = (x: Action) => ({
-    id: x.row.id,
-    user_id: x.userId,
-    email: x.row.data.email,
-    first_name: x.row.data.firstName,
-    last_name: x.row.data.lastName,
-    title: x.row.data.title,
-    phone: x.row.data.phone,
-    role: x.row.data.role,
-    permission_set_id: x.row.data.permissionSetId,
-  });
-  const recordset = `jsonb_to_recordset($1::jsonb) as x(id bigint, user_id uuid, email text, first_name text,
-    last_name text, title text, phone text, role text, permission_set_id uuid)`;
+  // The rows' values, read from their staged rows by id, beside the user each one is for.
+  const staged = (
+    userIds: string,
+  ) => `(select a.id, a.user_id, r.data->>'email' as email, r.data->>'firstName' as first_name,
+      r.data->>'lastName' as last_name, r.data->>'title' as title, r.data->>'phone' as phone,
+      r.data->>'role' as role, (r.data->>'permissionSetId')::uuid as permission_set_id
+    from unnest($1::bigint[], ${userIds}::uuid[]) as a(id, user_id) join csv_import_row r on r.id = a.id) x`;
+  const rowIds = (list: Action[]) => list.map((g) => g.row.id);
+  const userIds = (list: Action[]) => list.map((g) => g.userId);
 
   // New users, invited at once; a contact with the same email fills what the row left empty and is linked.
   const creates = granted.filter((x) => x.kind === 'create');
   const users = new Map<string, { userId: string; email: string; kind: Action['kind'] }>();
   if (creates.length) {
     const created = await exec<{ id: string; user_id: string; email: string }>(
-      `/* csv:invited-insert */ with x as (select * from ${recordset}),
+      `/* csv:invited-insert */ with x as (select * from ${staged('$4')}),
        c as (
          select x.id, c.name, c.title, c.phone from x
          join lateral (
@@ -198,7 +194,7 @@ async function writeInvitations(
            and lower(btrim(c2.email)) = lower(btrim(ins.email)) and c2.user_id is null)
        )
        select x.id, ins.id as user_id, ins.email from x join ins on lower(btrim(ins.email)) = lower(btrim(x.email))`,
-      [json(creates.map(profile)), a, who],
+      [rowIds(creates), a, who, userIds(creates)],
     );
     for (const c of created) users.set(String(c.id), { userId: c.user_id, email: c.email, kind: 'create' });
   }
@@ -207,13 +203,13 @@ async function writeInvitations(
   const existing = granted.filter((x) => x.kind !== 'create');
   if (existing.length) {
     const updated = await exec<{ id: string; user_id: string; email: string }>(
-      `/* csv:invited-update */ with x as (select * from ${recordset})
+      `/* csv:invited-update */ with x as (select * from ${staged('$3')})
        update app_user u set status = 'invited', first_name = coalesce(x.first_name, u.first_name),
          last_name = coalesce(x.last_name, u.last_name), title = coalesce(x.title, u.title),
          phone = coalesce(x.phone, u.phone), updated_at = now()
        from x where u.id = x.user_id and u.account_id = $2 and u.status in ('locked', 'not_invited')
        returning x.id, u.id as user_id, u.email`,
-      [json(existing.map(profile)), a],
+      [rowIds(existing), a, userIds(existing)],
     );
     for (const u of updated) users.set(String(u.id), { userId: u.user_id, email: u.email, kind: 'unlock' });
   }
@@ -239,39 +235,42 @@ async function writeInvitations(
         [a, before],
       )
     : [];
-  const resent = new Set(superseded.map((s) => s.user_id));
   // The link's token is made when the invitation is delivered; until then the hash matches no token.
-  const invitations = await exec<{ id: string; user_id: string }>(
-    `/* csv:invitations */ insert into invitation (id, account_id, user_id, token_hash, status, expires_at, invited_by)
-     select gen_random_uuid(), a.id, u.user_id,
-       encode(sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')), 'hex'),
-       'pending', now() + make_interval(days => a.invitation_expiry_days), $3
-     from unnest($2::uuid[]) as u(user_id) join account a on a.id = $1
-     returning id, user_id`,
-    [a, [...users.values()].map((u) => u.userId), who],
-  );
-  const invitationOf = new Map(invitations.map((i) => [i.user_id, i.id]));
-
-  const events: { action: string; subject_type: string; subject_id: string | null; data: object }[] = [];
-  for (const u of users.values()) {
-    events.push({
-      action: u.kind === 'create' ? 'user.imported' : 'user.updated',
-      subject_type: 'user',
-      subject_id: u.userId,
-      data: { email: u.email, status: 'invited', importId: ctx.importId },
-    });
-    events.push({
-      action: resent.has(u.userId) ? 'invitation.resent' : 'invitation.created',
-      subject_type: 'invitation',
-      subject_id: invitationOf.get(u.userId) ?? null,
-      data: { email: u.email },
-    });
-  }
-  await exec(
-    `/* csv:invited-audit */ insert into audit_event (account_id, actor, action, subject_type, subject_id, surface, data)
-     select $2::uuid, $3::text, e.action, e.subject_type, e.subject_id, $4, e.data
-     from jsonb_to_recordset($1::jsonb) as e(action text, subject_type text, subject_id text, data jsonb)`,
-    [json(events), a, who, ctx.actor.surface],
+  // Each user's audit events (imported or updated, then the invitation created or resent) are written
+  // by the same statement, in the users' order.
+  const list = [...users.values()];
+  const invitations = await exec<{ id: string }>(
+    `/* csv:invitations */ with u as (
+       select * from unnest($2::uuid[], $4::text[], $5::text[]) with ordinality as u(user_id, email, kind, n)),
+     inv as (
+       insert into invitation (id, account_id, user_id, token_hash, status, expires_at, invited_by)
+       select gen_random_uuid(), a.id, u.user_id,
+         encode(sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')), 'hex'),
+         'pending', now() + make_interval(days => a.invitation_expiry_days), $3::text
+       from u join account a on a.id = $1
+       returning id, user_id),
+     logged as (
+       insert into audit_event (account_id, actor, action, subject_type, subject_id, surface, data)
+       select $1::uuid, $3::text, e.action, e.subject_type, e.subject_id, $7, e.data
+       from u join inv on inv.user_id = u.user_id
+       cross join lateral (values
+         (1, case when u.kind = 'create' then 'user.imported' else 'user.updated' end, 'user', u.user_id::text,
+           jsonb_build_object('email', u.email, 'status', 'invited', 'importId', $8::text)),
+         (2, case when u.user_id = any($6::uuid[]) then 'invitation.resent' else 'invitation.created' end,
+           'invitation', inv.id::text, jsonb_build_object('email', u.email))
+       ) as e(k, action, subject_type, subject_id, data)
+       order by u.n, e.k)
+     select inv.id from inv join u on u.user_id = inv.user_id order by u.n`,
+    [
+      a,
+      list.map((u) => u.userId),
+      who,
+      list.map((u) => u.email),
+      list.map((u) => u.kind),
+      superseded.map((s) => s.user_id),
+      ctx.actor.surface,
+      ctx.importId,
+    ],
   );
   await queueDeliveries(
     ctx.tx,

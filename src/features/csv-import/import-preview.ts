@@ -34,6 +34,15 @@ function copyText(value: string | number | null): string {
     : s;
 }
 
+/**
+ * A value as JSON in COPY's text format: JSON.stringify already writes line breaks and tabs inside
+ * strings as escapes, so only its backslashes need doubling.
+ */
+function copyJson(value: unknown): string {
+  const s = json(value);
+  return s.includes('\\') ? s.replace(/\\/g, '\\\\') : s;
+}
+
 /** Passes the bytes on while hashing them, so the file's SHA-256 is known without holding it. */
 async function* hashing(source: CsvSource, hash: ReturnType<typeof createHash>): AsyncGenerator<Buffer> {
   if (Buffer.isBuffer(source)) {
@@ -78,6 +87,8 @@ export async function previewFile(
   const hash = createHash('sha256');
   let header: Header | undefined;
   let rows = 0;
+  // One staged row in COPY's text format, written out rather than mapped and joined: it is built once
+  // per row of the file. The import's id, the line and the kind never need escaping.
   const line = (
     at: number,
     cells: string[],
@@ -86,9 +97,7 @@ export async function previewFile(
     error: string | null,
     data: object,
   ) =>
-    [importId, at, kind, key, error ? 'error' : 'create', error, json(data), json(cells)]
-      .map((v) => copyText(v as string | number | null))
-      .join('\t');
+    `${importId}\t${at}\t${kind ?? '\\N'}\t${copyText(key)}\t${error ? 'error' : 'create'}\t${copyText(error)}\t${copyJson(data)}\t${copyJson(cells)}`;
 
   async function* staged(): AsyncGenerator<string> {
     let out: string[] = [];

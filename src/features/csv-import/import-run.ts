@@ -160,23 +160,48 @@ async function applyBatch(
   ]);
   if (!turn?.ok) return 'busy';
   // The next rows in file order, up to the batch size, cut before the invitation past INVITED_PER_BATCH.
-  const rows = await exec<BatchRow>(
-    `/* csv:batch */ select id, line, kind, outcome, data from (
-       select r.id, r.line, r.kind, r.outcome,
-         -- What sorts a row into its statement; the values of rows asking for an invitation, which are
-         -- sorted further against their user as it is now (see planInvitations).
-         case when r.kind = 'user' and (r.data->>'sendInvitation')::boolean then r.data else
-           jsonb_build_object('email', r.data->'email', 'invite', r.data->'invite') end
-         || jsonb_build_object('detailed',
-           coalesce(r.data->>'company', '') <> '' or coalesce(r.data->>'notes', '') <> '') as data,
-         count(*) filter (where r.kind = 'user' and (r.data->>'sendInvitation')::boolean) over (order by r.id) as invited
-       from csv_import_row r
-       where r.csv_import_id = $1 and r.outcome <> 'error'
-         and r.id > (select applied_through from csv_import where id = $1 and status = 'importing')
-       order by r.id limit $2) b
+  // The running count of invitations is the window's run condition: the scan stops at the cut, and only
+  // the rows returned have what sorts them built.
+  const picked = await exec<{
+    id: string;
+    line: number;
+    kind: BatchRow['kind'];
+    outcome: BatchRow['outcome'];
+    email: string | null;
+    invite: boolean | null;
+    detailed: boolean;
+    send_invitation: boolean;
+    role: string | null;
+  }>(
+    // What sorts a row into its statement; for a row asking for an invitation also its role, by which
+    // it is sorted further against its user as it is now (see planInvitations).
+    `/* csv:batch */ select id, line, kind, outcome, data->>'email' as email, (data->>'invite')::boolean as invite,
+       coalesce(data->>'company', '') <> '' or coalesce(data->>'notes', '') <> '' as detailed,
+       kind = 'user' and coalesce((data->>'sendInvitation')::boolean, false) as send_invitation,
+       data->>'role' as role
+     from (
+       select l.*, count(*) filter (where l.kind = 'user' and (l.data->>'sendInvitation')::boolean)
+         over (order by l.id) as invited
+       from (
+         select r.id, r.line, r.kind, r.outcome, r.data from csv_import_row r
+         where r.csv_import_id = $1 and r.outcome <> 'error'
+           and r.id > (select applied_through from csv_import where id = $1 and status = 'importing')
+         order by r.id limit $2) l) b
      where b.invited <= $3 order by id`,
     [importId, deps.batchSize, INVITED_PER_BATCH],
   );
+  const rows: BatchRow[] = picked.map((r) => ({
+    id: r.id,
+    line: r.line,
+    kind: r.kind,
+    outcome: r.outcome,
+    data: {
+      email: r.email,
+      invite: r.invite,
+      detailed: r.detailed,
+      ...(r.send_invitation ? { sendInvitation: true, role: r.role } : {}),
+    },
+  }));
   if (!rows.length) return 'done';
   const account = await tx.findOneOrFail(Account, accountId);
   const results = await applyRows(

@@ -82,9 +82,9 @@ export type BatchRow = {
   /** What the preview decided; rows in error are never applied. */
   outcome?: 'create' | 'update' | 'unchanged';
   /**
-   * A row asking for an invitation: all its values. Any other: what sorts it (`email`, `invite`);
-   * the statements read its values from the staged row. Both say whether it has company or notes
-   * (`detailed`).
+   * What sorts the row into its statement (`email`, `invite`, whether it has company or notes:
+   * `detailed`; for a row asking for an invitation `sendInvitation` and `role`); the statements read
+   * its values from the staged row.
    */
   data: Record<string, any>;
 };

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../../src/features/contacts/contact.entity.ts';
 import { CsvImport } from '../../../src/features/csv-import/csv-import.entity.ts';
+import { BATCH_SIZE } from '../../../src/features/csv-import/csv-import.service.ts';
 import { csvImports } from '../../../src/features/csv-import/index.ts';
 import { downloadSlackFile } from '../../../src/features/csv-import/slack/download.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
@@ -329,8 +330,11 @@ describe('an import that stopped half way', () => {
     const service = csvImports(t.roster.deps);
     const account = await t.account();
     const lines = ['type,first_name,last_name,email,company'];
-    for (let i = 0; i < 1500; i++) lines.push(`user,Res,${i},resume${i}@acme.test,`);
-    for (let i = 0; i < 700; i++) lines.push(`contact,Con,${i},,Resume Co`);
+    // One batch and a tenth: three quarters users, the rest contacts.
+    const users = (BATCH_SIZE * 3) / 4;
+    const contacts = (BATCH_SIZE * 11) / 10 - users;
+    for (let i = 0; i < users; i++) lines.push(`user,Res,${i},resume${i}@acme.test,`);
+    for (let i = 0; i < contacts; i++) lines.push(`contact,Con,${i},,Resume Co`);
     const { csvImport } = await service.begin(t.em(), account, {
       uploadedBy: 'UADMIN',
       fileName: 'resume.csv',
@@ -338,7 +342,7 @@ describe('an import that stopped half way', () => {
       channelId: 'DUADMIN',
     });
     await service.preview(csvImport.id, Buffer.from(lines.join('\n')));
-    // Started, but the process died after one batch (2,000 rows): no run job is left to finish it.
+    // Started, but the process died after one batch: no run job is left to finish it.
     await t
       .em()
       .getConnection()
@@ -346,7 +350,7 @@ describe('an import that stopped half way', () => {
         csvImport.id,
       ]);
     await service.run(csvImport.id, { maxBatches: 1 });
-    expect(await service.progress(csvImport.id)).toEqual({ done: 2000, total: 2200 });
+    expect(await service.progress(csvImport.id)).toEqual({ done: BATCH_SIZE, total: users + contacts });
 
     await t.slack.blockAction({
       user: 'UADMIN',
@@ -362,9 +366,11 @@ describe('an import that stopped half way', () => {
         ),
       15_000,
     );
-    expect(summary.text).toBe('Imported resume.csv: 2,200 created, 0 updated, 0 unchanged, 0 in error.');
-    expect(await t.em().count(User, { email: { $like: 'resume%@acme.test' } })).toBe(1500);
-    expect(await t.em().count(Contact, { company: 'Resume Co' })).toBe(700);
+    expect(summary.text).toBe(
+      `Imported resume.csv: ${(users + contacts).toLocaleString('en-US')} created, 0 updated, 0 unchanged, 0 in error.`,
+    );
+    expect(await t.em().count(User, { email: { $like: 'resume%@acme.test' } })).toBe(users);
+    expect(await t.em().count(Contact, { company: 'Resume Co' })).toBe(contacts);
   });
 });
 

@@ -9,6 +9,7 @@ import {
   CsvImportService,
   type PreviewSummary,
 } from '../../../src/features/csv-import/csv-import.service.ts';
+import { INVITED_PER_BATCH } from '../../../src/features/csv-import/import-run.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
@@ -103,6 +104,28 @@ describe('staging a file', () => {
       { line: 1502, reason: 'email P3@ACME.test is also on line 5' },
       { line: 1503, reason: 'email p1499@acme.test is also on line 1501' },
     ]);
+  });
+
+  it('keeps backslashes, tabs, quotes and line breaks in cells as written', async () => {
+    const account = await freshAccount();
+    const notes = 'C:\\path\\to\tfile, "quoted"\nsecond line \\N';
+    const lines = [
+      'type,first_name,last_name,email,company,notes,role',
+      `contact,Back,Slash,back@acme.test,Co \\ Ltd,"${notes.replace(/"/g, '""')}",`,
+      `user,Bad,Role,bad@acme.test,,"tab\there \\N",boss`,
+    ];
+    const summary = await preview(account, lines.join('\r\n'));
+    expect(summary.counts).toMatchObject({ rows: 2, create: 1, error: 1 });
+    const staged = await orm.em
+      .fork()
+      .find(CsvImportRow, { csvImport: summary.csvImport.id }, { orderBy: { line: 'asc' } });
+    expect(staged.map((r) => r.cells)).toEqual([
+      ['contact', 'Back', 'Slash', 'back@acme.test', 'Co \\ Ltd', notes, ''],
+      ['user', 'Bad', 'Role', 'bad@acme.test', '', 'tab\there \\N', 'boss'],
+    ]);
+    await importNow(account, summary);
+    const contact = await orm.em.fork().findOneOrFail(Contact, { account, email: 'back@acme.test' });
+    expect(contact).toMatchObject({ name: 'Back Slash', company: 'Co \\ Ltd', notes });
   });
 
   it('matches existing people and contacts by email whatever its case and spaces', async () => {
@@ -314,6 +337,25 @@ describe('applying staged rows', () => {
       users.filter((u) => u.role !== 'client').length,
     );
     expect((await seats.usage(orm.em.fork(), account)).used).toBe(20);
+  });
+
+  it('cuts a batch before the invitation past INVITED_PER_BATCH, and the next batch goes on from there', async () => {
+    const account = await freshAccount();
+    const lines = ['first_name,email,role,send_invitation'];
+    for (let i = 0; i < 10; i++) lines.push(`Plain${i},plain${i}@acme.test,client,no`);
+    for (let i = 0; i < INVITED_PER_BATCH + 5; i++) lines.push(`Inv${i},inv${i}@acme.test,client,yes`);
+    for (let i = 0; i < 10; i++) lines.push(`After${i},after${i}@acme.test,client,no`);
+    const summary = await preview(account, lines.join('\n'));
+    const id = summary.csvImport.id;
+    expect((await service.start(orm.em.fork(), account, id, admin)).status).toBe('started');
+    expect(await service.run(id, { maxBatches: 1 })).toBeNull();
+    const total = 20 + INVITED_PER_BATCH + 5;
+    expect(await service.progress(id)).toEqual({ done: 10 + INVITED_PER_BATCH, total });
+    expect(await orm.em.fork().count(Invitation, { account })).toBe(INVITED_PER_BATCH);
+    const done = await service.run(id);
+    expect(done?.counts).toMatchObject({ created: total, failed: 0, invited: INVITED_PER_BATCH + 5 });
+    expect(await orm.em.fork().count(Invitation, { account })).toBe(INVITED_PER_BATCH + 5);
+    expect(await orm.em.fork().count(User, { account, status: 'locked' })).toBe(20);
   });
 
   it('applies every row once when two workers run the same import at the same time', async () => {
