@@ -78,6 +78,33 @@ describe('the settings form', () => {
     expect(await t.em().count(AuditEvent, { action: 'seat_limit.changed' })).toBe(1);
   });
 
+  it('answers Slack at once while an import holds the seats, and saves the new limit after', async () => {
+    const view = await openSettings();
+    const acct = await account();
+    let locked!: () => void;
+    const taken = new Promise<void>((r) => {
+      locked = r;
+    });
+    const held = t.em().transactional(async (tx) => {
+      await t.roster.deps.seats.lock(tx, acct);
+      locked();
+      await new Promise((r) => setTimeout(r, 4000));
+    });
+    await taken;
+    // Slack gives up on an ack after 3 s; the seats stay locked for 4.
+    const res = await t.slack.viewSubmission({
+      user: 'UADMIN',
+      view: withValues(view, { seat_limit: String(acct.seatLimit + 1) }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.json).toBeUndefined();
+    await held;
+    expect((await account()).seatLimit).toBe(acct.seatLimit + 1);
+    await t.standin.waitForMessage(
+      (m) => m.channel === 'DUADMIN' && textOf(m).includes(`the seat limit is ${acct.seatLimit + 1}`),
+    );
+  });
+
   it('names the range of a value out of it, and saves nothing', async () => {
     const before = await account();
     const view = await openSettings();
