@@ -315,6 +315,32 @@ describe('the Import from CSV shortcut', () => {
     expect(await importOf(txt.id)).toBeNull();
   });
 
+  it('closes the form in time when Slack is slow to describe the file, and reads or refuses it after', async () => {
+    await t.slack.shortcut({ user: 'UOWNER', callbackId: 'import_csv' });
+    const view = t.standin.lastOpenedView();
+    const file = addFile('slow-info.csv', fixture('quoted-newlines.csv'), { user: 'UOWNER' });
+    t.standin.delayNext('files.info', 3500);
+    const res = await t.slack.submitView(view, { file: { files: [{ id: file.id }] } }, { user: 'UOWNER' });
+    expect(res.status).toBe(200);
+    expect(res.body).toBe('');
+    await readingOutcome('slow-info.csv', /Preview of slow-info\.csv/, 'DUOWNER');
+
+    await t.slack.shortcut({ user: 'UOWNER', callbackId: 'import_csv' });
+    const txt = addFile('slow-notes.txt', 'email\n', { user: 'UOWNER' });
+    t.standin.delayNext('files.info', 3500);
+    const refused = await t.slack.submitView(
+      t.standin.lastOpenedView(),
+      { file: { files: [{ id: txt.id }] } },
+      { user: 'UOWNER' },
+    );
+    expect(refused.status).toBe(200);
+    const told = await t.standin.waitForMessage(
+      (m) => m.channel === 'DUOWNER' && textOf(m).includes('slow-notes.txt is not a CSV file'),
+    );
+    expect(textOf(told)).toContain('Nothing was imported.');
+    expect(await importOf(txt.id)).toBeNull();
+  });
+
   it('tells a non-admin that only admins import, without opening the modal', async () => {
     const opened = t.standin.callsTo('views.open').length;
     await t.slack.shortcut({ user: 'UMANAGER', callbackId: 'import_csv' });
