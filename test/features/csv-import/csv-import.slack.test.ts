@@ -6,7 +6,7 @@ import { csvImports } from '../../../src/features/csv-import/index.ts';
 import { downloadSlackFile } from '../../../src/features/csv-import/slack/download.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
-import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import type { PostedMessage } from '../../support/slack-standin.ts';
 import { textOf } from '../../support/views.ts';
 
@@ -61,6 +61,8 @@ function contentOf(upload: { content: Buffer }): string {
 }
 
 const importOf = async (fileId: string) => t.em().findOne(CsvImport, { fileId });
+const paidSeatsUsed = async () => (await t.roster.deps.seats.usage(t.em(), await t.account())).used;
+
 const usersNamed = async (...emails: string[]) =>
   t.em().find(User, { email: { $in: emails } }, { orderBy: { email: 'asc' } });
 
@@ -278,6 +280,41 @@ describe('uploading a CSV file in the bot DM', () => {
     expect(contentOf(errors)).toContain('no paid seat free (1 of 1 used), so noel.slack@acme.test');
     await t.setSeatLimit(10);
   });
+});
+
+describe('the error file of an import while Slack is busy', () => {
+  it('is uploaded once Slack allows, exactly once, after the import completed', async () => {
+    await t.setSeatLimit(await paidSeatsUsed());
+    const csv = [
+      'first_name,last_name,email,role,send_invitation',
+      'Bea,Busy,bea.busy@acme.test,employee,yes',
+    ].join('\n');
+    await shareInDm('UADMIN', addFile('busy.csv', csv));
+    const preview = await readingOutcome('busy.csv', /Preview of busy\.csv/);
+    // Slack refuses to complete uploads for longer than a job waits: the upload has to come back later.
+    t.standin.limitRate('files.completeUploadExternal', { max: 0, windowMs: 60_000, retryAfter: 11 });
+    await t.slack.clickButton(preview, 'Import 1 row', { user: 'UADMIN' });
+    await eventually(
+      () => t.standin.rateLimited.some((c) => c.method === 'files.completeUploadExternal'),
+      15_000,
+    );
+    t.standin.clearRateLimit('files.completeUploadExternal');
+    const summary = await eventually(() =>
+      t.standin.messages.find((m) => m.method === 'chat.update' && m.text?.startsWith('Imported busy.csv')),
+    );
+    expect(textOf(summary)).toContain('(1 because no paid seat was free)');
+    const errors = await eventually(
+      () => t.standin.uploadedFiles.find((f) => f.filename === 'busy-errors.csv'),
+      30_000,
+    );
+    expect(contentOf(errors)).toContain('bea.busy@acme.test');
+    await jobsDrained(t.em());
+    expect(t.standin.uploadedFiles.filter((f) => f.filename === 'busy-errors.csv')).toHaveLength(1);
+    expect(
+      t.standin.messages.filter((m) => m.method === 'chat.update' && m.text?.startsWith('Imported busy.csv')),
+    ).toHaveLength(1);
+    await t.setSeatLimit(10);
+  }, 60_000);
 });
 
 describe('the Import from CSV shortcut', () => {
