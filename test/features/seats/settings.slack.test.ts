@@ -1,7 +1,7 @@
 import { Account } from '../../../src/features/accounts/account.entity.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
-import { eventually, startTestApp, TEAM_ID, type TestApp } from '../../support/app.ts';
+import { eventually, jobsDrained, startTestApp, TEAM_ID, type TestApp } from '../../support/app.ts';
 import { fillView, textOf } from '../../support/views.ts';
 
 let t: TestApp;
@@ -236,5 +236,30 @@ describe('an approval channel that refuses the post', () => {
       );
       expect(textOf(dm)).toContain('could not post in the approval channel <#CAPPROVALS> (is archived)');
     }
+  });
+
+  it('keeps to the DMs when a DM fails and the job is retried: one copy per admin, none in the channel', async () => {
+    await t
+      .em()
+      .nativeUpdate(Account, { teamId: TEAM_ID }, { approvalChannelId: 'CAPPROVALS', seatLimit: 100 });
+    t.standin.failNext('chat.postMessage', 'is_archived', 1, (args) => args.channel === 'CAPPROVALS');
+    // One admin's DM fails once: the job is retried.
+    t.standin.failNext('chat.postMessage', 'internal_error', 1, (args) => args.channel === 'UADMIN');
+    const isRequest = (m: { channel?: string }) =>
+      textOf(m).includes('retried.seat@acme.test') && /Seat request/.test(textOf(m));
+    await t.slack.command('/invite', 'retried.seat@acme.test employee', { user: 'UMANAGER' });
+    await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UMANAGER' });
+    for (const admin of ['DUADMIN', 'DUOWNER']) {
+      const dm = await t.standin.waitForMessage((m) => m.channel === admin && isRequest(m), 15_000);
+      expect(textOf(dm)).toContain('could not post in the approval channel <#CAPPROVALS> (is archived)');
+    }
+    await jobsDrained(t.em());
+    const posts = t.standin.messages.filter((m) => m.method === 'chat.postMessage' && isRequest(m));
+    expect(posts.map((m) => m.channel).sort()).toEqual(['DUADMIN', 'DUOWNER']);
+    expect(
+      t.standin
+        .callsTo('chat.postMessage')
+        .filter((c) => c.args.channel === 'CAPPROVALS' && String(c.args.text).includes('retried.seat')),
+    ).toHaveLength(1);
   });
 });
