@@ -32,8 +32,13 @@ export class AdminDirectory {
   }
 
   async isAdmin(em: EntityManager, account: IAccount, userId: string): Promise<boolean> {
-    const person = await this.member(em, account, userId);
+    return this.isAdminMember(em, account, await this.member(em, account, userId));
+  }
+
+  /** Whether `person`, as {@link member} found them, is an admin: for a caller that needs the member too. */
+  async isAdminMember(em: EntityManager, account: IAccount, person: Member | null): Promise<boolean> {
     if (!person || person.deleted) return false;
+    const userId = person.slackUserId;
     // An admin of another organisation, met in a shared channel, is no admin here.
     if (person.teamIds.length > 0 && !person.teamIds.includes(account.teamId)) return false;
     if (person.isAdmin || person.isOwner) return true;
