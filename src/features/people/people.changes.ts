@@ -7,7 +7,7 @@ import type { IAccount } from '../accounts/account.entity.ts';
 import { audit, auditRefusal } from '../audit/audit.service.ts';
 import { queueInvitation } from '../invites/invitation.service.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
-import type { ISeatRequest } from '../seats/seat-request.entity.ts';
+import { type ISeatRequest, SeatRequest } from '../seats/seat-request.entity.ts';
 import { lockUser } from './people.service.ts';
 import {
   displayName,
@@ -111,6 +111,16 @@ export class PeopleChanges {
         isPaidRole(role) && (kind !== 'role_change' || SEAT_HOLDING_STATUSES.includes(user.status));
       if (endsHoldingSeat && actor.isAdmin && !opts.addSeat) {
         this.seats.refuseWhenFull(await this.seats.usage(em, account), user.email);
+      }
+      if (endsHoldingSeat && !actor.isAdmin) {
+        const email = user.email.trim();
+        const waiting = await em.count(SeatRequest, {
+          account,
+          status: 'pending',
+          email: { $ilike: email.replace(/([%_\\])/g, '\\$1') },
+        });
+        if (waiting)
+          throw new DomainError('conflict', `A seat request for ${email} is already waiting for an admin.`);
       }
       return null;
     } catch (err) {

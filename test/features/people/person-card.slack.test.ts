@@ -139,6 +139,13 @@ describe('/people', () => {
     );
     expect(request.kind).toBe('unlock');
     expect((await fresh(user.id)).status).toBe('locked');
+
+    // Asking again, from a card opened before: the form says a request is already waiting.
+    const again = await change('UMANAGER', res.body, 'Ask an admin to unlock');
+    expect(again.result.json.errors.send_now).toBe(
+      `A seat request for ${user.email} is already waiting for an admin.`,
+    );
+    expect(await t.em().count(SeatRequest, { email: user.email })).toBe(1);
   });
 });
 
