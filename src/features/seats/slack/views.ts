@@ -17,7 +17,7 @@ import {
 import type { Deps } from '../../feature.ts';
 import { MAX_DOMAINS_TEXT } from '../../join-links/join-link.terms.ts';
 import { type Decision, type DecisionResult, MAX_REASON } from '../seat.service.ts';
-import type { ISeatRequest } from '../seat-request.entity.ts';
+import { type ISeatRequest, SeatRequest } from '../seat-request.entity.ts';
 import { decisionLine } from './blocks.ts';
 
 export const SETTINGS_VIEW = 'settings_modal';
@@ -150,30 +150,54 @@ export async function channelProblem(
 
 /** The Reject form asks why; the settings form, opened by `/seats settings` or the Home tab, is checked and applied. */
 export function registerSeatViews(app: App, deps: Deps, settings: SettingsService): void {
-  app.view(REJECT_VIEW, async ({ ack, view, body, context }) => {
+  app.view(REJECT_VIEW, async ({ ack, view, body, context, client }) => {
+    const { em, account } = roster(context);
     const id = requestId.safeParse(view.private_metadata);
     const reason = view.state.values.reason?.reason?.value ?? undefined;
+    const refuse = (message: string) => ack({ response_action: 'errors', errors: { reason: message } });
     if (!id.success) {
-      await ack({ response_action: 'errors', errors: { reason: 'This request no longer exists.' } });
+      await refuse('This request no longer exists.');
       return;
     }
+    // Read without a lock before the ack: an approval of the same request may hold it while it waits for
+    // the account's seats behind an import. The decision is made after the ack, under the lock.
+    const request = await em.findOne(SeatRequest, { id: id.data, account });
+    if (!request) {
+      await refuse('That seat request no longer exists.');
+      return;
+    }
+    if (request.status !== 'pending') {
+      await refuse(`Already decided. ${decisionLine(request)}`);
+      return;
+    }
+    if (reason && reason.trim().length > MAX_REASON) {
+      await refuse(`Keep the reason under ${MAX_REASON} characters (it has ${reason.trim().length}).`);
+      return;
+    }
+    if (!(await deps.admins.isAdmin(em, account, body.user.id))) {
+      // Refused and audited at once: no lock is taken for someone who may not decide.
+      try {
+        await decideAsAdmin(deps, context, body.user.id, id.data, 'reject', reason);
+      } catch (err) {
+        if (!(err instanceof DomainError)) throw err;
+        await refuse(err.message);
+        return;
+      }
+      // Made an admin in between: decided above.
+      await ack();
+      return;
+    }
+    await ack();
+    let text: string | undefined;
     try {
       const result = await decideAsAdmin(deps, context, body.user.id, id.data, 'reject', reason);
-      if (result.outcome === 'already_decided') {
-        await ack({
-          response_action: 'errors',
-          errors: { reason: `Already decided. ${decisionLine(result.request)}` },
-        });
-        return;
-      }
-      await ack();
+      // Someone else decided it between the form's check and now: the form is closed, so the admin hears it here.
+      if (result.outcome === 'already_decided') text = `Already decided. ${decisionLine(result.request)}`;
     } catch (err) {
-      if (err instanceof DomainError) {
-        await ack({ response_action: 'errors', errors: { reason: err.message } });
-        return;
-      }
-      throw err;
+      if (!(err instanceof DomainError)) throw err;
+      text = `:no_entry: ${err.message}`;
     }
+    if (text) await client.chat.postMessage({ channel: body.user.id, text });
   });
 
   app.view<ViewSubmitAction>(SETTINGS_VIEW, async ({ ack, view, body, context, client }) => {
