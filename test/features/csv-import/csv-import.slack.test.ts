@@ -317,6 +317,26 @@ describe('the error file of an import while Slack is busy', () => {
   }, 60_000);
 });
 
+describe('the error file of a preview while Slack is busy', () => {
+  it('is uploaded once Slack allows, exactly once', async () => {
+    const csv = ['email,first_name', 'not-an-email,Nina', 'ok.busy@acme.test,Otto'].join('\n');
+    const refused = () => t.standin.rateLimited.filter((c) => c.method === 'files.completeUploadExternal');
+    const before = refused().length;
+    t.standin.limitRate('files.completeUploadExternal', { max: 0, windowMs: 60_000, retryAfter: 11 });
+    await shareInDm('UADMIN', addFile('busy-preview.csv', csv));
+    await readingOutcome('busy-preview.csv', /Preview of busy-preview\.csv/);
+    await eventually(() => refused().length > before, 15_000);
+    t.standin.clearRateLimit('files.completeUploadExternal');
+    const errors = await eventually(
+      () => t.standin.uploadedFiles.find((f) => f.filename === 'busy-preview-errors.csv'),
+      30_000,
+    );
+    expect(contentOf(errors)).toContain('not-an-email');
+    await jobsDrained(t.em());
+    expect(t.standin.uploadedFiles.filter((f) => f.filename === 'busy-preview-errors.csv')).toHaveLength(1);
+  }, 60_000);
+});
+
 describe('the Import from CSV shortcut', () => {
   it('opens a modal with a file input and previews the chosen file in the DM', async () => {
     await t.slack.shortcut({ user: 'UOWNER', callbackId: 'import_csv' });
