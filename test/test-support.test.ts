@@ -562,6 +562,14 @@ describe('the driver, against a real Bolt app', () => {
     app.event('app_home_opened', async ({ event, context }) => {
       seen.push({ kind: 'event', body: event, context });
     });
+    app.command('/slow-ack', async ({ ack }) => {
+      await new Promise((r) => setTimeout(r, 3200));
+      await ack();
+    });
+    app.command('/slow-after-ack', async ({ ack }) => {
+      await ack();
+      await new Promise((r) => setTimeout(r, 3200));
+    });
     app.shortcut('global_sc', async ({ ack, body }) => {
       seen.push({ kind: 'shortcut', body, context: {} });
       await ack();
@@ -608,6 +616,17 @@ describe('the driver, against a real Bolt app', () => {
       private_metadata: 'C0GENERAL',
     });
     expect(standin.lastCall('views.open')?.token).toBe(BOT_TOKEN);
+  });
+
+  it('fails a request the app acknowledges after 3 s, as Slack shows the person an error; slow work after the ack is fine', async () => {
+    await expect(slack.command('/slow-ack', '', { user: 'UADA' })).rejects.toThrow(
+      /did not acknowledge the command \/slow-ack within 3 s/,
+    );
+    expect(slack.unacked.map((u) => u.what)).toEqual(['the command /slow-ack']);
+    const res = await slack.command('/slow-after-ack', '', { user: 'UADA' });
+    expect(res.status).toBe(200);
+    expect(slack.unacked).toHaveLength(1);
+    slack.unacked.length = 0;
   });
 
   it('submits the opened view with state.values filled as Slack fills them', async () => {

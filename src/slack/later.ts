@@ -1,23 +1,34 @@
-import type { ChatPostMessageArguments, ChatUpdateArguments, WebClient } from '@slack/web-api';
+import type {
+  ChatDeleteArguments,
+  ChatPostMessageArguments,
+  ChatUpdateArguments,
+  WebClient,
+} from '@slack/web-api';
 import { ErrorCode } from '@slack/web-api';
 import { type JobQueue, TryLater } from '../shared/jobs.ts';
 
-/** A message posted or updated by a job when Slack could not take it at once. */
+/** A message posted, updated or deleted by a job when Slack could not take it at once. */
 export const SLACK_CALL_JOB = 'slack.call';
 
 type LaterCall =
   | { method: 'chat.postMessage'; args: ChatPostMessageArguments }
-  | { method: 'chat.update'; args: ChatUpdateArguments };
+  | { method: 'chat.update'; args: ChatUpdateArguments }
+  | { method: 'chat.delete'; args: ChatDeleteArguments };
 
 /**
- * Registers the job that makes a postponed post or update through the paced client; while Slack is still
+ * Registers the job that makes a postponed post, update or delete through the paced client; while Slack is still
  * busy the job is rescheduled (see TryLater), so the message is late, never lost.
  */
 export async function defineSlackCalls(jobs: JobQueue, slack: WebClient): Promise<void> {
   await jobs.define<LaterCall>(SLACK_CALL_JOB, async (call) => {
-    if (call.method === 'chat.postMessage') await slack.chat.postMessage(call.args);
-    else if (call.method === 'chat.update') await slack.chat.update(call.args);
+    await make(slack, call);
   });
+}
+
+async function make(slack: WebClient, call: LaterCall): Promise<void> {
+  if (call.method === 'chat.postMessage') await slack.chat.postMessage(call.args);
+  else if (call.method === 'chat.update') await slack.chat.update(call.args);
+  else if (call.method === 'chat.delete') await slack.chat.delete(call.args);
 }
 
 /** How long Slack asked to wait, when `err` says "not now"; undefined for any other error. */
@@ -31,12 +42,12 @@ function busyFor(err: unknown): number | undefined {
 /**
  * Makes the call now; when Slack answers "slow down" (a 429 to the client that answers people, or the
  * paced client's turn far away), queues it to be made once Slack allows. True when it was made now.
- * Only for messages whose lateness is harmless and that are made once (a summary, a final update).
+ * Only for messages whose lateness is harmless and that are made once (a summary, a final update, taking
+ * down a post that should not be there).
  */
 export async function nowOrLater(jobs: JobQueue, slack: WebClient, call: LaterCall): Promise<boolean> {
   try {
-    if (call.method === 'chat.postMessage') await slack.chat.postMessage(call.args);
-    else await slack.chat.update(call.args);
+    await make(slack, call);
     return true;
   } catch (err) {
     const waitMs = busyFor(err);

@@ -135,6 +135,11 @@ export async function startTestApp(
         );
       }
       // Slack shows the person an error for a request not acknowledged within 3 seconds.
+      if (!socket && slack.unacked.length) {
+        throw new Error(
+          `${slack.unacked.length} request(s) not acknowledged within 3 s: ${JSON.stringify(slack.unacked)}`,
+        );
+      }
       if (socket?.unacked.length) {
         throw new Error(
           `${socket.unacked.length} Socket Mode envelope(s) not acknowledged within 3 s: ${JSON.stringify(socket.unacked.map((e) => e.payload.command ?? e.payload.type ?? e.payload.event?.type))}`,

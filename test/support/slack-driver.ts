@@ -48,10 +48,26 @@ export type DriverOptions = {
 const APP_ID = 'AROSTER';
 const VERIFICATION_TOKEN = 'deprecated-verification-token';
 const FORM = 'application/x-www-form-urlencoded';
+/** Slack waits this long for an ack before it tells the person something went wrong (or retries an event). */
+const ACK_WITHIN_MS = 3000;
 
 const newId = (prefix: string) => `${prefix}${randomBytes(5).toString('hex').toUpperCase()}`;
 const actionTs = () => (Date.now() / 1000).toFixed(6);
 const channelName = (channel: string) => (channel.startsWith('D') ? 'directmessage' : 'general');
+
+/** A short name for a request body: the command, the interaction's type and callback, or the event type. */
+function requestName(rawBody: string, contentType: string): string {
+  if (contentType === FORM) {
+    const form = new URLSearchParams(rawBody);
+    const command = form.get('command');
+    if (command) return `the command ${command}`;
+    const payload = parseJson(form.get('payload') ?? '');
+    const callback = payload?.view?.callback_id ?? payload?.callback_id ?? payload?.actions?.[0]?.action_id;
+    return `a ${payload?.type ?? 'request'}${callback ? ` (${callback})` : ''}`;
+  }
+  const body = parseJson(rawBody);
+  return body?.event?.type ? `the event ${body.event.type}` : `a ${body?.type ?? 'request'}`;
+}
 
 function parseJson(text: string): SlackObject | undefined {
   try {
@@ -69,6 +85,8 @@ function parseJson(text: string): SlackObject | undefined {
  */
 export class SlackDriver {
   readonly triggerIds: string[] = [];
+  /** Requests the app did not acknowledge within 3 s, as Slack counts: each also failed its send. */
+  readonly unacked: { what: string; tookMs: number }[] = [];
   private readonly appUrl: string;
   private readonly signingSecret: string;
   private readonly standin: SlackStandin;
@@ -103,7 +121,18 @@ export class SlackDriver {
       headers['x-slack-retry-num'] = String(opts.retryNum);
       headers['x-slack-retry-reason'] = opts.retryReason ?? 'http_timeout';
     }
+    const sentAt = Date.now();
     const result = await this.raw(rawBody, contentType, { ...headers, ...opts.headers });
+    const tookMs = Date.now() - sentAt;
+    // Bolt answers 404 with no body for a request not acknowledged in time; Slack would have shown the
+    // person an error by then (or retried the event), whatever the app did afterwards.
+    if (result.status === 404 && !result.body && tookMs >= ACK_WITHIN_MS) {
+      const what = requestName(rawBody, contentType);
+      this.unacked.push({ what, tookMs });
+      throw new Error(
+        `Roster did not acknowledge ${what} within 3 s (no ack after ${tookMs} ms): Slack would have shown the person an error`,
+      );
+    }
     return {
       ...result,
       resend: () => this.sendSigned(rawBody, contentType, { ...opts, retryNum: (opts.retryNum ?? 0) + 1 }),

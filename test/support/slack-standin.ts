@@ -194,6 +194,7 @@ export class SlackStandin {
   port = 0;
   private readonly server: Server;
   private readonly failures = new Map<string, Failure[]>();
+  private readonly delays = new Map<string, number[]>();
   private readonly rateLimits: RateLimits;
   /** Calls answered 429 because they went over a rate limit (Slack's tiers, or one set by {@link limitRate}). */
   readonly rateLimited: Call[] = [];
@@ -249,6 +250,14 @@ export class SlackStandin {
   /** The next `times` calls of `method` (those matching `when`, if given) answer `{ ok: false, error }`. */
   failNext(method: string, error: string, times = 1, when?: (args: SlackObject) => boolean): void {
     this.failures.set(method, [...(this.failures.get(method) ?? []), { error, times, when }]);
+  }
+
+  /**
+   * The next `times` calls of `method` are answered `ms` later, as when Slack is slow; the call takes effect
+   * (a message appears) only then.
+   */
+  delayNext(method: string, ms: number, times = 1): void {
+    this.delays.set(method, [...(this.delays.get(method) ?? []), ...Array<number>(times).fill(ms)]);
   }
 
   /** The next `times` calls of `method` answer with this HTTP status (a 429 comes with `retry-after: 1`). */
@@ -542,6 +551,8 @@ export class SlackStandin {
     const bearer = req.headers.authorization?.match(/^Bearer\s+(.+)$/i)?.[1];
     const token = bearer ?? (typeof args.token === 'string' ? args.token : undefined);
     this.calls.push({ method, args, token, at: Date.now() });
+    const delay = this.delays.get(method)?.shift();
+    if (delay) await new Promise((r) => setTimeout(r, delay));
 
     const retryAfter = this.rateLimits.check(method, args);
     if (retryAfter !== null) {

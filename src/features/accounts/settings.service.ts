@@ -60,35 +60,40 @@ export class SettingsService {
   }
 
   /**
+   * What saving `input` would refuse, found by reading only (no lock), so the form shows it on its fields
+   * before Slack's 3 s are up; null when it looks possible. save() checks again under the seats' lock.
+   */
+  async problems(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    input: SettingsInput,
+  ): Promise<DomainError | null> {
+    try {
+      await refuseNonAdmin(em, account, actor);
+      const { valid } = parseSettings(input);
+      const usage = await this.seats.usage(em, account);
+      if (valid.seatLimit !== usage.limit && valid.seatLimit < usage.used) {
+        return new DomainError(
+          'invalid_input',
+          `${usage.used} paid seats are in use, so the limit cannot be ${valid.seatLimit}. Deactivate people or make them clients first.`,
+          { field: 'seat_limit' },
+        );
+      }
+      return null;
+    } catch (err) {
+      if (err instanceof DomainError) return err;
+      throw err;
+    }
+  }
+
+  /**
    * Checks and saves the settings; a value out of range is refused on its field with the range named,
    * and nothing is saved. Returns what changed, in words.
    */
   async save(em: EntityManager, account: IAccount, actor: Actor, input: SettingsInput): Promise<string[]> {
-    if (!actor.isAdmin) {
-      await auditRefusal(em, {
-        account,
-        actor: actor.slackUserId,
-        action: 'settings.change_refused',
-        subjectType: 'account',
-        subjectId: account.id,
-        surface: actor.surface,
-        data: { reason: 'not an admin' },
-      });
-      throw new DomainError('not_admin', 'Only admins can change the settings.');
-    }
-    const parsed = settings.safeParse(input);
-    const fields: Record<string, string> = {};
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) {
-        fields[FIELD[issue.path[0] as keyof SettingsInput] ?? 'seat_limit'] ??= issue.message;
-      }
-    }
-    const domains = parseDomains(input.allowedDomains ?? '');
-    if (!domains.ok) fields.allowed_domains = domains.error;
-    if (!parsed.success || !domains.ok) {
-      throw new DomainError('invalid_input', Object.values(fields)[0] ?? 'Check the settings.', { fields });
-    }
-    const valid = parsed.data;
+    await refuseNonAdmin(em, account, actor);
+    const { valid, domains } = parseSettings(input);
     return em.transactional(async (tx) => {
       const current = await tx.findOneOrFail(Account, account.id, { refresh: true });
       const changes: string[] = [];
@@ -156,4 +161,34 @@ export class SettingsService {
       return changes;
     });
   }
+}
+
+function parseSettings(input: SettingsInput) {
+  const parsed = settings.safeParse(input);
+  const fields: Record<string, string> = {};
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      fields[FIELD[issue.path[0] as keyof SettingsInput] ?? 'seat_limit'] ??= issue.message;
+    }
+  }
+  const domains = parseDomains(input.allowedDomains ?? '');
+  if (!domains.ok) fields.allowed_domains = domains.error;
+  if (!parsed.success || !domains.ok) {
+    throw new DomainError('invalid_input', Object.values(fields)[0] ?? 'Check the settings.', { fields });
+  }
+  return { valid: parsed.data, domains };
+}
+
+async function refuseNonAdmin(em: EntityManager, account: IAccount, actor: Actor): Promise<void> {
+  if (actor.isAdmin) return;
+  await auditRefusal(em, {
+    account,
+    actor: actor.slackUserId,
+    action: 'settings.change_refused',
+    subjectType: 'account',
+    subjectId: account.id,
+    surface: actor.surface,
+    data: { reason: 'not an admin' },
+  });
+  throw new DomainError('not_admin', 'Only admins can change the settings.');
 }

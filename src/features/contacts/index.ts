@@ -9,7 +9,7 @@ export const contactsFeature: Feature = {
   name: 'contacts',
   slack(app, deps) {
     registerContactCommand(app, deps.contacts);
-    registerContactShortcuts(app);
+    registerContactShortcuts(app, deps);
     registerContactViews(app, deps, deps.contacts);
     registerContactActions(app, deps, deps.contacts);
   },

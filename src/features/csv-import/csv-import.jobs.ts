@@ -1,15 +1,18 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { statements } from '../../db/sql.ts';
 import { isDomainError } from '../../shared/errors.ts';
 import { referenceId } from '../../shared/ids.ts';
 import type { Block } from '../../slack/blocks.ts';
 import { nowOrLater } from '../../slack/later.ts';
+import { firstTime } from '../../slack/once.ts';
 import { isSlackBusy } from '../../slack/pacing.ts';
 import { Account } from '../accounts/account.entity.ts';
 import type { Deps } from '../feature.ts';
 import { CsvImport, type ICsvImport } from './csv-import.entity.ts';
-import { CSV_JOBS, type CsvImportService } from './csv-import.service.ts';
+import { CSV_JOBS, type CsvImportService, type ImportSummary } from './csv-import.service.ts';
+import { firstErrors } from './import-preview.ts';
 import {
   previewMessage,
   progressMessage,
@@ -22,6 +25,14 @@ import { ProgressReporter } from './slack/progress.ts';
 import { uploadFromDisk } from './slack/upload.ts';
 
 type ImportJob = { importId: string };
+/** What follows a completed import: its summary and, when rows found no seat, queueing the error file. */
+type FinishJob = { importId: string; seconds: number };
+
+/** The file of every row in error, uploaded after a preview or an import. */
+type ErrorFileJob = { importId: string; after: 'preview' | 'import'; count: number };
+
+export const FINISH_JOB = 'csv-import.finish';
+export const ERROR_FILE_JOB = 'csv-import.error-file';
 
 export const PREVIEW_RETRIES = 3;
 export const RUN_RETRIES = 3;
@@ -56,6 +67,51 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
     }
   }
 
+  // Defined first: the preview and run jobs queue these.
+  await jobs.define<ErrorFileJob>(
+    ERROR_FILE_JOB,
+    async ({ importId, after, count }) => {
+      const csvImport = await orm.em.fork().findOne(CsvImport, importId);
+      if (!csvImport) return;
+      await once(`csv-import:${importId}:error-file:${after}`, () =>
+        uploadErrorFile(csvImport, count, after),
+      );
+    },
+    { retryLimit: RUN_RETRIES, retryDelay: 5, retryBackoff: true, expireInSeconds: 1800 },
+  );
+
+  await jobs.define<FinishJob>(
+    FINISH_JOB,
+    async ({ importId, seconds }) => {
+      const em = orm.em.fork();
+      const csvImport = await em.findOne(CsvImport, importId);
+      if (csvImport?.status !== 'completed' || !csvImport.channelId) return;
+      const channel = csvImport.channelId;
+      const summary: ImportSummary = {
+        csvImport,
+        counts: csvImport.counts as ImportSummary['counts'],
+        firstErrors: await firstErrors(statements(em), importId),
+      };
+      const took =
+        seconds ||
+        (csvImport.startedAt && csvImport.finishedAt
+          ? (csvImport.finishedAt.getTime() - csvImport.startedAt.getTime()) / 1000
+          : 0);
+      await once(`csv-import:${importId}:summary`, async () => {
+        const account = await em.findOneOrFail(Account, csvImport.account.id);
+        const locked = await deps.people.lockedFromImport(em, account, importId);
+        const { free } = await deps.seats.usage(em, account);
+        const message = summaryMessage(summary, took, { ...locked, free });
+        // The summary replaces the progress bar; without one (it could not be posted) it is posted.
+        if (csvImport.progressTs) await slack.chat.update({ channel, ts: csvImport.progressTs, ...message });
+        else await slack.chat.postMessage({ channel, ...message });
+      });
+      if (summary.counts.noSeat) await sendErrorFile(importId, 'import', summary.counts.failed);
+    },
+    // Slack being busy reschedules the job (TryLater) without spending these.
+    { retryLimit: RUN_RETRIES, retryDelay: 5, retryBackoff: true, expireInSeconds: 1800 },
+  );
+
   await jobs.define<ImportJob>(
     CSV_JOBS.preview,
     async ({ importId }, meta) => {
@@ -72,8 +128,10 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
         ['previewed', 'completed'].includes(csvImport.status) &&
         !csvImport.startedAt
       ) {
-        // A retry after the preview was stored but not shown.
-        await show(previewMessage(await service.summary(em, importId)));
+        // A retry after the preview was stored but not shown (or its error file not yet queued).
+        const summary = await service.summary(em, importId);
+        await show(previewMessage(summary));
+        if (summary.counts.error) await sendErrorFile(importId, 'preview', summary.counts.error);
         return;
       }
       if (csvImport.status !== 'reading') return;
@@ -97,7 +155,7 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
         if (await service.completeUnchanged(importId)) summary = await service.summary(em, importId);
         log.info({ counts: summary.counts }, 'CSV file previewed');
         await show(previewMessage(summary));
-        if (summary.counts.error) await uploadErrorFile(summary.csvImport, summary.counts.error, 'preview');
+        if (summary.counts.error) await sendErrorFile(importId, 'preview', summary.counts.error);
       } catch (err) {
         // Slack being busy is not a failed read: the job comes back when Slack allows, whatever its retries.
         if (isSlackBusy(err)) throw err;
@@ -129,6 +187,12 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
     async ({ importId }, meta) => {
       const em = orm.em.fork();
       const csvImport = await em.findOne(CsvImport, importId);
+      if (csvImport?.status === 'completed' && csvImport.channelId) {
+        // A retry of a run that completed the import but stopped before queueing what follows: queued now.
+        // The summary and the error file are each made once, however often this happens.
+        await jobs.send<FinishJob>(FINISH_JOB, { importId, seconds: 0 });
+        return;
+      }
       if (csvImport?.status !== 'importing' || !csvImport.channelId) return;
       const channel = csvImport.channelId;
       const log = logger.child({ importId });
@@ -158,16 +222,9 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
         await reporter.stop();
         if (!summary) return;
         log.info({ counts: summary.counts, seconds: seconds() }, 'CSV import completed');
-        const em = orm.em.fork();
-        const account = await em.findOneOrFail(Account, summary.csvImport.account.id);
-        const locked = await deps.people.lockedFromImport(em, account, importId);
-        const { free } = await deps.seats.usage(em, account);
-        // The import is done: its summary replaces the progress bar even if Slack asks to wait first.
-        await nowOrLater(jobs, slack, {
-          method: 'chat.update',
-          args: { channel, ts, ...summaryMessage(summary, seconds(), { ...locked, free }) },
-        });
-        if (summary.counts.noSeat) await uploadErrorFile(summary.csvImport, summary.counts.failed, 'import');
+        // The summary and the error file wait for Slack in a job of their own: a retry of this job finds
+        // the import completed, and would make neither.
+        await jobs.send<FinishJob>(FINISH_JOB, { importId, seconds: seconds() });
       } catch (err) {
         await reporter.stop();
         if (meta.retryCount >= RUN_RETRIES) {
@@ -190,6 +247,25 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
       localConcurrency: 1,
     },
   );
+
+  /**
+   * Queues the upload of an error file: in a job of its own, so Slack being busy postpones it (the job comes
+   * back when Slack allows) instead of losing it with a preview or run that is not repeated.
+   */
+  function sendErrorFile(importId: string, after: 'preview' | 'import', count: number) {
+    return jobs.send<ErrorFileJob>(ERROR_FILE_JOB, { importId, after, count });
+  }
+
+  /**
+   * Does `work` unless it was done before: the receipt is written in the same transaction, kept only once
+   * the work succeeded, so a job rescheduled while Slack is busy does it later, and a repeat does nothing.
+   * A second copy running at the same moment waits on the receipt, then finds it.
+   */
+  async function once(key: string, work: () => Promise<void>): Promise<void> {
+    await orm.em.fork().transactional(async (tx) => {
+      if (await firstTime(tx, key)) await work();
+    });
+  }
 
   for (const importId of await service.unfinished()) {
     logger.info({ importId }, 'resuming a CSV import that did not finish');

@@ -143,7 +143,7 @@ export class DirectoryService {
     em: EntityManager,
     account: IAccount,
     slack: WebClient,
-    log: Logger,
+    log?: Logger,
   ): Promise<{ pages: number; members: number }> {
     const [state] = await query<{ cursor: string | null; finished_at: Date | null }>(
       em,
@@ -174,7 +174,7 @@ export class DirectoryService {
               finished_at = ${cursor ? null : new Date()} where account_id = ${account.id}`,
       );
     } while (cursor);
-    log.info({ pages, members }, 'Slack directory synced');
+    log?.info({ pages, members }, 'Slack directory synced');
     return { pages, members };
   }
 }

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { z } from 'zod';
 import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
@@ -6,7 +7,7 @@ import type { IAccount } from '../accounts/account.entity.ts';
 import { audit, auditRefusal } from '../audit/audit.service.ts';
 import { queueInvitation } from '../invites/invitation.service.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
-import type { ISeatRequest } from '../seats/seat-request.entity.ts';
+import { type ISeatRequest, SeatRequest } from '../seats/seat-request.entity.ts';
 import { lockUser } from './people.service.ts';
 import {
   displayName,
@@ -87,6 +88,47 @@ export class PeopleChanges {
     return this.change(em, account, actor, userId, 'role_change', role, opts);
   }
 
+  /**
+   * Why the change would be refused, found by reading only (no lock, no write), so a form can show it
+   * before Slack's 3 s are up; null when it looks possible. The change itself checks again under its locks.
+   */
+  async problem(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    userId: string,
+    kind: Change,
+    newRole: Role | undefined,
+    opts: { addSeat?: boolean } = {},
+  ): Promise<DomainError | null> {
+    try {
+      const user = z.uuid().safeParse(userId).success
+        ? await em.findOne(User, { id: userId, account })
+        : null;
+      if (!user) throw new DomainError('not_found', 'That person is not in Roster.');
+      const role = refuseChange(user, kind, newRole);
+      const endsHoldingSeat =
+        isPaidRole(role) && (kind !== 'role_change' || SEAT_HOLDING_STATUSES.includes(user.status));
+      if (endsHoldingSeat && actor.isAdmin && !opts.addSeat) {
+        this.seats.refuseWhenFull(await this.seats.usage(em, account), user.email);
+      }
+      if (endsHoldingSeat && !actor.isAdmin) {
+        const email = user.email.trim();
+        const waiting = await em.count(SeatRequest, {
+          account,
+          status: 'pending',
+          email: { $ilike: email.replace(/([%_\\])/g, '\\$1') },
+        });
+        if (waiting)
+          throw new DomainError('conflict', `A seat request for ${email} is already waiting for an admin.`);
+      }
+      return null;
+    } catch (err) {
+      if (err instanceof DomainError) return err;
+      throw err;
+    }
+  }
+
   private async change(
     em: EntityManager,
     account: IAccount,
@@ -102,24 +144,7 @@ export class PeopleChanges {
       await this.seats.lock(tx, account);
       const user = await lockUser(tx, account, userId);
       if (!user) throw new DomainError('not_found', 'That person is not in Roster.');
-      // An expired invitation is brought back like a deactivation: the person needs a seat again.
-      const expected = { unlock: ['locked'], reactivate: ['deactivated', 'expired'] } as const;
-      if (kind !== 'role_change' && !(expected[kind] as readonly string[]).includes(user.status)) {
-        throw new DomainError(
-          'conflict',
-          `${displayName(user)} is ${user.status.replace('_', ' ')}, not ${expected[kind].join(' or ')}.`,
-        );
-      }
-      if (user.loginMissing && kind !== 'role_change') {
-        throw new DomainError(
-          'conflict',
-          `${displayName(user)} has no login email yet (the import gave “${user.loginHint ?? ''}”): set one with Change email on their card (\`/people\`) first.`,
-        );
-      }
-      const role = newRole ?? user.role;
-      if (kind === 'role_change' && role === user.role) {
-        throw new DomainError('conflict', `${displayName(user)} is already a ${role}.`);
-      }
+      const role = refuseChange(user, kind, newRole);
       // A change only needs a seat when the user ends up holding one: a paid role in a seat-holding status.
       const endsHoldingSeat =
         isPaidRole(role) && (kind !== 'role_change' || SEAT_HOLDING_STATUSES.includes(user.status));
@@ -266,4 +291,27 @@ function importedBy(accountId: string, importId: string) {
   return sql`(select id, subject_id::uuid as user_id from audit_event
       where account_id = ${accountId} and action = 'user.imported' and data->>'importId' = ${importId}
       offset 0)`;
+}
+
+/** The role the person ends up with; refuses a change that does not fit the person as they are. */
+function refuseChange(user: IUser, kind: Change, newRole: Role | undefined): Role {
+  // An expired invitation is brought back like a deactivation: the person needs a seat again.
+  const expected = { unlock: ['locked'], reactivate: ['deactivated', 'expired'] } as const;
+  if (kind !== 'role_change' && !(expected[kind] as readonly string[]).includes(user.status)) {
+    throw new DomainError(
+      'conflict',
+      `${displayName(user)} is ${user.status.replace('_', ' ')}, not ${expected[kind].join(' or ')}.`,
+    );
+  }
+  if (user.loginMissing && kind !== 'role_change') {
+    throw new DomainError(
+      'conflict',
+      `${displayName(user)} has no login email yet (the import gave “${user.loginHint ?? ''}”): set one with Change email on their card (\`/people\`) first.`,
+    );
+  }
+  const role = newRole ?? user.role;
+  if (kind === 'role_change' && role === user.role) {
+    throw new DomainError('conflict', `${displayName(user)} is already a ${role}.`);
+  }
+  return role;
 }

@@ -168,13 +168,7 @@ export class PersonService {
     raw: Record<string, unknown>,
   ): Promise<{ user: IUser; changed: string[] }> {
     requireAdmin(actor, "edit people's details");
-    const parsed = detailsInput.safeParse(raw);
-    if (!parsed.success) {
-      const fields: Record<string, string> = {};
-      for (const issue of parsed.error.issues) fields[String(issue.path[0])] ??= issue.message;
-      throw new DomainError('invalid_input', Object.values(fields)[0] ?? 'Check the details.', { fields });
-    }
-    const input = parsed.data;
+    const input = parseDetails(raw);
     return em.transactional(async (tx) => {
       const user = await this.locked(tx, account, userId);
       const changed: string[] = [];
@@ -227,37 +221,12 @@ export class PersonService {
     newEmail: string,
   ): Promise<{ user: IUser; from: string; invitationCancelled: boolean }> {
     requireAdmin(actor, "change people's login email");
-    const email = newEmail.trim();
-    if (email.length > 254 || !z.email().safeParse(email).success) {
-      throw new DomainError('invalid_input', 'Enter a valid email address, like name@example.com.', {
-        field: 'email',
-      });
-    }
+    const email = validEmail(newEmail);
     try {
       return await em.transactional(async (tx) => {
         const user = await this.locked(tx, account, userId);
         const from = user.email;
-        if (from.trim().toLowerCase() === email.toLowerCase()) {
-          throw new DomainError('conflict', `${email} is already their login email.`, { field: 'email' });
-        }
-        const clash = await findUserByEmail(tx, account, email);
-        if (clash) {
-          throw new DomainError('conflict', `${email} is already the login of ${displayName(clash)}.`, {
-            field: 'email',
-          });
-        }
-        const contactClash = await tx.findOne(Contact, {
-          account,
-          email: { $ilike: email.replace(/([%_\\])/g, '\\$1') },
-          user: { $ne: user.id },
-        });
-        if (contactClash) {
-          throw new DomainError(
-            'conflict',
-            `${email} belongs to the contact ${contactClash.name}: convert that contact instead, or change its email first.`,
-            { field: 'email' },
-          );
-        }
+        await refuseEmail(tx, account, user, email);
         const pending = await tx.find(Invitation, { user, status: 'pending' });
         for (const invitation of pending) {
           invitation.status = 'cancelled';
@@ -288,6 +257,30 @@ export class PersonService {
     }
   }
 
+  /**
+   * Why changing the person's login email to `newEmail` would be refused, found by reading only, so the form
+   * can show it at once; null when it looks possible. changeEmail checks again under the person's lock.
+   */
+  async emailProblem(
+    em: EntityManager,
+    account: IAccount,
+    userId: string,
+    newEmail: string,
+  ): Promise<DomainError | null> {
+    try {
+      const email = validEmail(newEmail);
+      const user = z.uuid().safeParse(userId).success
+        ? await em.findOne(User, { id: userId, account })
+        : null;
+      if (!user) throw new DomainError('not_found', 'That person is no longer in Roster.');
+      await refuseEmail(em, account, user, email);
+      return null;
+    } catch (err) {
+      if (err instanceof DomainError) return err;
+      throw err;
+    }
+  }
+
   /** The user, locked for the rest of the transaction so a concurrent change waits for this one. */
   private async locked(tx: EntityManager, account: IAccount, userId: string): Promise<IUser> {
     const user = z.uuid().safeParse(userId).success ? await lockUser(tx, account, userId) : null;
@@ -299,4 +292,48 @@ export class PersonService {
 
 function requireAdmin(actor: Actor, what: string): void {
   if (!actor.isAdmin) throw new DomainError('not_admin', `Only admins can ${what}.`);
+}
+
+/** A person's details, checked against the form's limits; a refusal names each field that is off. */
+export function parseDetails(raw: Record<string, unknown>): DetailsInput {
+  const parsed = detailsInput.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const fields: Record<string, string> = {};
+  for (const issue of parsed.error.issues) fields[String(issue.path[0])] ??= issue.message;
+  throw new DomainError('invalid_input', Object.values(fields)[0] ?? 'Check the details.', { fields });
+}
+
+function validEmail(raw: string): string {
+  const email = raw.trim();
+  if (email.length > 254 || !z.email().safeParse(email).success) {
+    throw new DomainError('invalid_input', 'Enter a valid email address, like name@example.com.', {
+      field: 'email',
+    });
+  }
+  return email;
+}
+
+/** Refuses a login email the person already has, or one another user or contact of the account has. */
+async function refuseEmail(em: EntityManager, account: IAccount, user: IUser, email: string): Promise<void> {
+  if (user.email.trim().toLowerCase() === email.toLowerCase()) {
+    throw new DomainError('conflict', `${email} is already their login email.`, { field: 'email' });
+  }
+  const clash = await findUserByEmail(em, account, email);
+  if (clash) {
+    throw new DomainError('conflict', `${email} is already the login of ${displayName(clash)}.`, {
+      field: 'email',
+    });
+  }
+  const contactClash = await em.findOne(Contact, {
+    account,
+    email: { $ilike: email.replace(/([%_\\])/g, '\\$1') },
+    user: { $ne: user.id },
+  });
+  if (contactClash) {
+    throw new DomainError(
+      'conflict',
+      `${email} belongs to the contact ${contactClash.name}: convert that contact instead, or change its email first.`,
+      { field: 'email' },
+    );
+  }
 }

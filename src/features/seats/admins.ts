@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { WebClient } from '@slack/web-api';
 import type { IAccount } from '../accounts/account.entity.ts';
-import { type DirectoryService, type Member, memberOf, PAGE_SIZE } from '../directory/directory.service.ts';
+import { type DirectoryService, type Member, memberOf } from '../directory/directory.service.ts';
 import { User } from '../people/user.entity.ts';
 
 /**
@@ -32,8 +32,13 @@ export class AdminDirectory {
   }
 
   async isAdmin(em: EntityManager, account: IAccount, userId: string): Promise<boolean> {
-    const person = await this.member(em, account, userId);
+    return this.isAdminMember(em, account, await this.member(em, account, userId));
+  }
+
+  /** Whether `person`, as {@link member} found them, is an admin: for a caller that needs the member too. */
+  async isAdminMember(em: EntityManager, account: IAccount, person: Member | null): Promise<boolean> {
     if (!person || person.deleted) return false;
+    const userId = person.slackUserId;
     // An admin of another organisation, met in a shared channel, is no admin here.
     if (person.teamIds.length > 0 && !person.teamIds.includes(account.teamId)) return false;
     if (person.isAdmin || person.isOwner) return true;
@@ -63,27 +68,13 @@ export class AdminDirectory {
   }
 
   /**
-   * Slack user ids of the workspace admins and owners, and of Roster's Admin users. From the directory
-   * mirror once it has been synced: a constant cost however large the workspace. Before the first sync
-   * the directory is read page by page, filling the mirror on the way.
+   * Slack user ids of the workspace admins and owners, and of Roster's Admin users, from the directory
+   * mirror: a constant cost however large the workspace. Before the first sync has finished, it is run here
+   * (resuming where a sync stopped), so the walk of the directory is made once and later calls read the mirror.
    */
   async adminIds(em: EntityManager, account: IAccount): Promise<string[]> {
-    const ids = new Set<string>();
-    if (await this.directory.syncedAt(em, account)) {
-      for (const id of await this.directory.adminIds(em, account)) ids.add(id);
-    } else {
-      let cursor: string | undefined;
-      do {
-        const page = await this.slack.users.list({ limit: PAGE_SIZE, cursor });
-        const members = (page.members ?? []).map((m) => memberOf(m)).filter((m): m is Member => !!m);
-        await this.directory.upsert(em, account, members);
-        for (const m of members) {
-          if (!m.deleted && !m.isBot && (m.isAdmin || m.isOwner) && inWorkspace(m, account.teamId))
-            ids.add(m.slackUserId);
-        }
-        cursor = page.response_metadata?.next_cursor || undefined;
-      } while (cursor);
-    }
+    if (!(await this.directory.syncedAt(em, account))) await this.directory.sync(em, account, this.slack);
+    const ids = new Set(await this.directory.adminIds(em, account));
     const rosterAdmins = await em.find(User, {
       account,
       status: 'active',
@@ -93,9 +84,4 @@ export class AdminDirectory {
     for (const u of rosterAdmins) if (u.slackUserId) ids.add(u.slackUserId);
     return [...ids];
   }
-}
-
-/** Whether a Slack user is a member of this workspace, not someone met through a shared channel. */
-function inWorkspace(m: Member, teamId: string): boolean {
-  return m.teamIds.length === 0 || m.teamIds.includes(teamId);
 }

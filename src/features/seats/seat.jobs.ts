@@ -36,33 +36,31 @@ export async function registerSeatJobs(deps: Deps): Promise<void> {
     const { em, request } = await load(requestId);
     if (request?.status !== 'pending') return;
     const account = request.account.getEntity();
-    let targets = account.approvalChannelId
-      ? [account.approvalChannelId]
-      : await admins.adminIds(em, account);
+    // A channel that refused the request once is not tried again: a retry finishes the DMs to the admins.
+    const refused = request.payload.channelRefused as { channel: string; code: string } | undefined;
+    const channel = refused ? null : (account.approvalChannelId ?? null);
+    let targets = channel ? [channel] : await admins.adminIds(em, account);
     let message = requestMessage(request, await seats.usage(em, account));
-    if (account.approvalChannelId && !request.messages.length) {
+    if (refused) message = withChannelRefused(message, refused.channel, refused.code);
+    if (channel && !request.messages.length) {
       // The approval channel may have been archived, or Roster removed from it: the request goes to every
       // admin by DM instead, and they are told why, so it is never left unseen.
       try {
-        const res = await slack.chat.postMessage({ channel: account.approvalChannelId, ...message });
-        request.messages = [
-          {
-            channel: res.channel ?? account.approvalChannelId,
-            ts: res.ts ?? '',
-            target: account.approvalChannelId,
-          },
-        ];
+        const res = await slack.chat.postMessage({ channel, ...message });
+        request.messages = [{ channel: res.channel ?? channel, ts: res.ts ?? '', target: channel }];
         await em.flush();
         return;
       } catch (err) {
         const code = (err as { data?: { error?: string } }).data?.error;
         if (!code || !CHANNEL_GONE.has(code)) throw err;
         logger.warn(
-          { requestId, channel: account.approvalChannelId, slackError: code },
+          { requestId, channel, slackError: code },
           'approval channel refused a seat request; asking admins by DM',
         );
+        request.payload = { ...request.payload, channelRefused: { channel, code } };
+        await em.flush();
         targets = await admins.adminIds(em, account);
-        message = withChannelRefused(message, account.approvalChannelId, code);
+        message = withChannelRefused(message, channel, code);
       }
     }
     if (targets.length === 0) {

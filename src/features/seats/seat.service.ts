@@ -103,6 +103,15 @@ export class SeatService {
     return this.usage(tx, account);
   }
 
+  /** Refuses an admin's paid addition for `subject` when no seat is free in `usage`. */
+  refuseWhenFull(usage: SeatUsage, subject: string): void {
+    if (usage.free > 0) return;
+    throw new DomainError(
+      'no_seat',
+      `No paid seat is free (${usage.used} of ${usage.limit} used), so ${subject} was not added.`,
+    );
+  }
+
   /**
    * Takes a paid seat for an admin's addition, inside `tx`, before the user row that holds it is written.
    * With no seat free, `addSeat` raises the limit by one; without it the admin is told there is none.
@@ -115,12 +124,7 @@ export class SeatService {
     const usage = await this.lock(tx, account);
     let seatAdded = false;
     if (usage.free === 0) {
-      if (!opts.addSeat) {
-        throw new DomainError(
-          'no_seat',
-          `No paid seat is free (${usage.used} of ${usage.limit} used), so ${opts.subject} was not added.`,
-        );
-      }
+      if (!opts.addSeat) this.refuseWhenFull(usage, opts.subject);
       await this.changeLimit(
         tx,
         account,

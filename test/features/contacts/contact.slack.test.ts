@@ -53,6 +53,10 @@ describe('adding contacts', () => {
   });
 
   it('saves a message author as a contact, prefilled from their Slack profile', async () => {
+    await eventually(
+      async () => (await t.roster.deps.directory.syncedAt(t.em(), await t.account())) !== null,
+    );
+    const infos = t.standin.callsTo('users.info').length;
     await t.slack.messageShortcut({
       user: 'UADMIN',
       callbackId: 'save_author_contact',
@@ -66,6 +70,8 @@ describe('adding contacts', () => {
       undefined,
       '+1 555 0100',
     ]);
+    // The profile comes from the directory mirror: Slack is not asked while the form's trigger runs out.
+    expect(t.standin.callsTo('users.info')).toHaveLength(infos);
     await t.slack.submitView(view, {}, { user: 'UADMIN' });
     expect(await t.em().findOne(Contact, { email: 'max@acme.test' })).toMatchObject({
       name: 'Max Member',

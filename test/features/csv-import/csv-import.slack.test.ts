@@ -7,7 +7,7 @@ import { csvImports } from '../../../src/features/csv-import/index.ts';
 import { downloadSlackFile } from '../../../src/features/csv-import/slack/download.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
-import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import type { PostedMessage } from '../../support/slack-standin.ts';
 import { textOf } from '../../support/views.ts';
 
@@ -62,6 +62,8 @@ function contentOf(upload: { content: Buffer }): string {
 }
 
 const importOf = async (fileId: string) => t.em().findOne(CsvImport, { fileId });
+const paidSeatsUsed = async () => (await t.roster.deps.seats.usage(t.em(), await t.account())).used;
+
 const usersNamed = async (...emails: string[]) =>
   t.em().find(User, { email: { $in: emails } }, { orderBy: { email: 'asc' } });
 
@@ -281,6 +283,61 @@ describe('uploading a CSV file in the bot DM', () => {
   });
 });
 
+describe('the error file of an import while Slack is busy', () => {
+  it('is uploaded once Slack allows, exactly once, after the import completed', async () => {
+    await t.setSeatLimit(await paidSeatsUsed());
+    const csv = [
+      'first_name,last_name,email,role,send_invitation',
+      'Bea,Busy,bea.busy@acme.test,employee,yes',
+    ].join('\n');
+    await shareInDm('UADMIN', addFile('busy.csv', csv));
+    const preview = await readingOutcome('busy.csv', /Preview of busy\.csv/);
+    // Slack refuses to complete uploads for longer than a job waits: the upload has to come back later.
+    t.standin.limitRate('files.completeUploadExternal', { max: 0, windowMs: 60_000, retryAfter: 11 });
+    await t.slack.clickButton(preview, 'Import 1 row', { user: 'UADMIN' });
+    await eventually(
+      () => t.standin.rateLimited.some((c) => c.method === 'files.completeUploadExternal'),
+      15_000,
+    );
+    t.standin.clearRateLimit('files.completeUploadExternal');
+    const summary = await eventually(() =>
+      t.standin.messages.find((m) => m.method === 'chat.update' && m.text?.startsWith('Imported busy.csv')),
+    );
+    expect(textOf(summary)).toContain('(1 because no paid seat was free)');
+    const errors = await eventually(
+      () => t.standin.uploadedFiles.find((f) => f.filename === 'busy-errors.csv'),
+      30_000,
+    );
+    expect(contentOf(errors)).toContain('bea.busy@acme.test');
+    await jobsDrained(t.em());
+    expect(t.standin.uploadedFiles.filter((f) => f.filename === 'busy-errors.csv')).toHaveLength(1);
+    expect(
+      t.standin.messages.filter((m) => m.method === 'chat.update' && m.text?.startsWith('Imported busy.csv')),
+    ).toHaveLength(1);
+    await t.setSeatLimit(10);
+  }, 60_000);
+});
+
+describe('the error file of a preview while Slack is busy', () => {
+  it('is uploaded once Slack allows, exactly once', async () => {
+    const csv = ['email,first_name', 'not-an-email,Nina', 'ok.busy@acme.test,Otto'].join('\n');
+    const refused = () => t.standin.rateLimited.filter((c) => c.method === 'files.completeUploadExternal');
+    const before = refused().length;
+    t.standin.limitRate('files.completeUploadExternal', { max: 0, windowMs: 60_000, retryAfter: 11 });
+    await shareInDm('UADMIN', addFile('busy-preview.csv', csv));
+    await readingOutcome('busy-preview.csv', /Preview of busy-preview\.csv/);
+    await eventually(() => refused().length > before, 15_000);
+    t.standin.clearRateLimit('files.completeUploadExternal');
+    const errors = await eventually(
+      () => t.standin.uploadedFiles.find((f) => f.filename === 'busy-preview-errors.csv'),
+      30_000,
+    );
+    expect(contentOf(errors)).toContain('not-an-email');
+    await jobsDrained(t.em());
+    expect(t.standin.uploadedFiles.filter((f) => f.filename === 'busy-preview-errors.csv')).toHaveLength(1);
+  }, 60_000);
+});
+
 describe('the Import from CSV shortcut', () => {
   it('opens a modal with a file input and previews the chosen file in the DM', async () => {
     await t.slack.shortcut({ user: 'UOWNER', callbackId: 'import_csv' });
@@ -313,6 +370,32 @@ describe('the Import from CSV shortcut', () => {
     const res2 = await t.slack.submitView(view, { file: { files: [{ id: txt.id }] } }, { user: 'UADMIN' });
     expect(res2.json?.errors?.file).toMatch(/^notes\.txt is not a CSV file/);
     expect(await importOf(big.id)).toBeNull();
+    expect(await importOf(txt.id)).toBeNull();
+  });
+
+  it('closes the form in time when Slack is slow to describe the file, and reads or refuses it after', async () => {
+    await t.slack.shortcut({ user: 'UOWNER', callbackId: 'import_csv' });
+    const view = t.standin.lastOpenedView();
+    const file = addFile('slow-info.csv', fixture('quoted-newlines.csv'), { user: 'UOWNER' });
+    t.standin.delayNext('files.info', 3500);
+    const res = await t.slack.submitView(view, { file: { files: [{ id: file.id }] } }, { user: 'UOWNER' });
+    expect(res.status).toBe(200);
+    expect(res.body).toBe('');
+    await readingOutcome('slow-info.csv', /Preview of slow-info\.csv/, 'DUOWNER');
+
+    await t.slack.shortcut({ user: 'UOWNER', callbackId: 'import_csv' });
+    const txt = addFile('slow-notes.txt', 'email\n', { user: 'UOWNER' });
+    t.standin.delayNext('files.info', 3500);
+    const refused = await t.slack.submitView(
+      t.standin.lastOpenedView(),
+      { file: { files: [{ id: txt.id }] } },
+      { user: 'UOWNER' },
+    );
+    expect(refused.status).toBe(200);
+    const told = await t.standin.waitForMessage(
+      (m) => m.channel === 'DUOWNER' && textOf(m).includes('slow-notes.txt is not a CSV file'),
+    );
+    expect(textOf(told)).toContain('Nothing was imported.');
     expect(await importOf(txt.id)).toBeNull();
   });
 

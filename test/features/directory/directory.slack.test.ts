@@ -83,6 +83,22 @@ describe('the Slack directory mirror', () => {
     expect(calls('users.info')).toBe(info);
   });
 
+  it('finishes the first sync when the admins are needed before it, so the directory is walked once', async () => {
+    const account = await t.account();
+    // As before the first sync has finished.
+    await query(
+      t.em(),
+      sql`update slack_directory_sync set finished_at = null, cursor = null where account_id = ${account.id}`,
+    );
+    const pages = Math.ceil((CROWD + DEFAULT_MEMBERS.length) / 1000);
+    const before = calls('users.list');
+    expect((await t.roster.deps.admins.adminIds(t.em(), account)).sort()).toEqual(['UADMIN', 'UOWNER']);
+    expect(calls('users.list') - before).toBe(pages);
+    expect(await t.roster.deps.directory.syncedAt(t.em(), account)).not.toBeNull();
+    expect((await t.roster.deps.admins.adminIds(t.em(), account)).sort()).toEqual(['UADMIN', 'UOWNER']);
+    expect(calls('users.list') - before).toBe(pages);
+  });
+
   it('resumes a sync from its cursor after a stop, reading only the pages left', async () => {
     const account = await t.account();
     // As a sync stopped after its third page would have left it.

@@ -82,6 +82,13 @@ describe('the Home tab, before anything happened', () => {
     expect(findButton(home.blocks, 'Change settings').action.action_id).toBe('settings_open');
   });
 
+  it('asks Slack once about someone the directory does not know, and shows them the member tab', async () => {
+    const asked = () => t.standin.callsTo('users.info').filter((c) => c.args.user === 'UNOBODY').length;
+    const home = await openHome('UNOBODY');
+    expect(asked()).toBe(1);
+    expect(() => findButton(home.blocks, 'Change settings')).toThrow();
+  });
+
   it('publishes nothing when the Messages tab is opened', async () => {
     const before = t.standin.callsTo('views.publish').length;
     const res = await t.slack.event({ type: 'app_home_opened', user: 'UADMIN', tab: 'messages' });

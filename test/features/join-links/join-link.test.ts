@@ -167,6 +167,24 @@ describe('posting a join link', () => {
     );
   });
 
+  it('takes down a post that lands after the admin was told it took too long, and keeps no link', async () => {
+    const count = await t.em().count(JoinLink, {});
+    await t.slack.command('/joinlink', '', { user: 'UADMIN' });
+    const view = t.standin.lastOpenedView();
+    // Slack takes the post but answers after Roster stopped waiting for it.
+    t.standin.delayNext('chat.postMessage', 3500);
+    const res = await t.slack.submitView(view, { channel: 'C0GENERAL' }, { user: 'UADMIN' });
+    expect(res.json.errors.channel).toBe(
+      'Slack took too long to post the message, so no link was made. Please post again.',
+    );
+    const deleted = await t.standin.waitForCall('chat.delete', () => true, 10_000);
+    const late = t.standin.messages.find((m) => m.method === 'chat.postMessage' && m.ts === deleted.args.ts);
+    expect(late?.channel).toBe('C0GENERAL');
+    expect(textOf(late!)).toContain('Join Acme');
+    expect(deleted.args.channel).toBe('C0GENERAL');
+    expect(await t.em().count(JoinLink, {})).toBe(count);
+  });
+
   it('keeps nothing when Roster cannot post in the channel, and says how to fix it', async () => {
     const count = await t.em().count(JoinLink, {});
     t.standin.failNext('chat.postMessage', 'not_in_channel', 1, (a) => a.channel === 'CPRIVATE');

@@ -139,6 +139,13 @@ describe('/people', () => {
     );
     expect(request.kind).toBe('unlock');
     expect((await fresh(user.id)).status).toBe('locked');
+
+    // Asking again, from a card opened before: the form says a request is already waiting.
+    const again = await change('UMANAGER', res.body, 'Ask an admin to unlock');
+    expect(again.result.json.errors.send_now).toBe(
+      `A seat request for ${user.email} is already waiting for an admin.`,
+    );
+    expect(await t.em().count(SeatRequest, { email: user.email })).toBe(1);
   });
 });
 
@@ -274,6 +281,70 @@ describe('lifecycle changes from the card', () => {
     expect(ok.status).toBe(200);
     expect((await fresh(user.id)).email).toBe('new.address@acme.test');
     expect(await t.em().count(AuditEvent, { action: 'user.email_changed', subjectId: user.id })).toBe(1);
+  });
+});
+
+describe('a change made while a CSV import holds the seats', () => {
+  /** Holds the account's seat lock for `ms`, as a running import batch does. */
+  async function holdSeats(ms: number): Promise<{ held: Promise<void> }> {
+    const account = await t.account();
+    let locked!: () => void;
+    const taken = new Promise<void>((r) => {
+      locked = r;
+    });
+    const held = t.em().transactional(async (tx) => {
+      await t.roster.deps.seats.lock(tx, account);
+      locked();
+      await new Promise((r) => setTimeout(r, ms));
+    });
+    await taken;
+    return { held };
+  }
+
+  it('acknowledges the form at once and applies the unlock when the seats are free, by DM', async () => {
+    const user = await person('locked');
+    const res = await card('UADMIN', user.email);
+    await t.slack.clickButton(res.body, 'Unlock', { user: 'UADMIN' });
+    const view = t.standin.lastOpenedView();
+    const { held } = await holdSeats(4000);
+    // Slack gives up on an ack after 3 s; the seats stay locked for 4.
+    const result = await t.slack.submitView(view, { send_now: [] }, { user: 'UADMIN' });
+    expect(result.status).toBe(200);
+    expect(result.body).toBe('');
+    await held;
+    expect((await fresh(user.id)).status).toBe('not_invited');
+    await t.standin.waitForMessage(
+      (m) => m.channel === 'DUADMIN' && textOf(m).includes(`Unlocked ${user.firstName}`),
+    );
+  });
+
+  it('tells the admin by DM when the last seat went to someone else after the form closed', async () => {
+    const a = await person('locked');
+    const b = await person('locked');
+    await t.setSeatLimit((await usedSeats()) + 1);
+    const views = [];
+    for (const u of [a, b]) {
+      await t.slack.clickButton((await card('UADMIN', u.email)).body, 'Unlock', { user: 'UADMIN' });
+      views.push(t.standin.lastOpenedView());
+    }
+    const { held } = await holdSeats(500);
+    // Both forms see a free seat; only one of them gets it once the seats are free again.
+    const results = await Promise.all(
+      views.map((view) => t.slack.submitView(view, { send_now: [] }, { user: 'UADMIN' })),
+    );
+    await held;
+    expect(results.map((r) => r.status)).toEqual([200, 200]);
+    expect(results.map((r) => r.json?.errors)).toEqual([undefined, undefined]);
+    const statuses = [(await fresh(a.id)).status, (await fresh(b.id)).status].sort();
+    expect(statuses).toEqual(['locked', 'not_invited']);
+    const loser = (await fresh(a.id)).status === 'locked' ? a : b;
+    await t.standin.waitForMessage(
+      (m) =>
+        m.channel === 'DUADMIN' &&
+        textOf(m).includes(`No paid seat is free`) &&
+        textOf(m).includes(`${loser.email} was not added`),
+    );
+    await t.setSeatLimit(50);
   });
 });
 

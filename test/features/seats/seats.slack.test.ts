@@ -325,3 +325,69 @@ describe('people deactivated in Slack', () => {
     expect(await t.em().count(AuditEvent, { action: 'user.deactivated', subjectId: user.id })).toBe(1);
   });
 });
+
+describe('the Reject form while an approval holds the request', () => {
+  it('closes the Reject form at once while an approval of the same request waits for the seats', async () => {
+    const { requestId } = await pendingRequest('gil@example.com');
+    const copy = await postedCopy(requestId);
+    await t.slack.clickButton(copy, { actionId: 'seat_reject' }, { user: 'UOWNER' });
+    const view = t.standin.lastOpenedView();
+    // An approval in progress holds the request while it waits for the account's seats, for 4 s.
+    let locked!: () => void;
+    const taken = new Promise<void>((r) => {
+      locked = r;
+    });
+    const held = t.em().transactional(async (tx) => {
+      await tx
+        .getConnection()
+        .execute(
+          'select id from seat_request where id = ? for update',
+          [requestId],
+          'all',
+          tx.getTransactionContext(),
+        );
+      locked();
+      await new Promise((r) => setTimeout(r, 4000));
+    });
+    await taken;
+    const submitted = await t.slack.submitView(view, { reason: 'Not now' }, { user: 'UOWNER' });
+    expect(submitted.status).toBe(200);
+    expect(submitted.json).toBeUndefined();
+    await held;
+    expect(await t.em().findOneOrFail(SeatRequest, requestId)).toMatchObject({
+      status: 'rejected',
+      reason: 'Not now',
+    });
+  });
+
+  it('tells the admin by DM when the request they rejected was approved while the form closed', async () => {
+    const { requestId } = await pendingRequest('hal@example.com');
+    const copy = await postedCopy(requestId);
+    await t.slack.clickButton(copy, { actionId: 'seat_reject' }, { user: 'UOWNER' });
+    const view = t.standin.lastOpenedView();
+    let locked!: () => void;
+    const taken = new Promise<void>((r) => {
+      locked = r;
+    });
+    // Another admin's approval holds the request, then approves it.
+    const held = t.em().transactional(async (tx) => {
+      const exec = (q: string) =>
+        tx.getConnection().execute(q, [requestId], 'run', tx.getTransactionContext());
+      await exec('select id from seat_request where id = ? for update');
+      locked();
+      await new Promise((r) => setTimeout(r, 500));
+      await exec(
+        `update seat_request set status = 'approved', decided_by = 'UADMIN', decided_at = now() where id = ?`,
+      );
+    });
+    await taken;
+    const submitted = await t.slack.submitView(view, { reason: 'Not now' }, { user: 'UOWNER' });
+    expect(submitted.json).toBeUndefined();
+    await held;
+    const told = await t.standin.waitForMessage(
+      (m) => m.channel === 'DUOWNER' && textOf(m).startsWith('Already decided.'),
+    );
+    expect(textOf(told)).toContain('UADMIN');
+    expect((await t.em().findOneOrFail(SeatRequest, requestId)).status).toBe('approved');
+  });
+});

@@ -1,7 +1,7 @@
 import { Account } from '../../../src/features/accounts/account.entity.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
-import { eventually, startTestApp, TEAM_ID, type TestApp } from '../../support/app.ts';
+import { eventually, jobsDrained, startTestApp, TEAM_ID, type TestApp } from '../../support/app.ts';
 import { fillView, textOf } from '../../support/views.ts';
 
 let t: TestApp;
@@ -76,6 +76,33 @@ describe('the settings form', () => {
     expect(textOf(told)).toContain('new invitations expire after 14 days');
     expect(await t.em().count(AuditEvent, { action: 'settings.changed' })).toBe(1);
     expect(await t.em().count(AuditEvent, { action: 'seat_limit.changed' })).toBe(1);
+  });
+
+  it('answers Slack at once while an import holds the seats, and saves the new limit after', async () => {
+    const view = await openSettings();
+    const acct = await account();
+    let locked!: () => void;
+    const taken = new Promise<void>((r) => {
+      locked = r;
+    });
+    const held = t.em().transactional(async (tx) => {
+      await t.roster.deps.seats.lock(tx, acct);
+      locked();
+      await new Promise((r) => setTimeout(r, 4000));
+    });
+    await taken;
+    // Slack gives up on an ack after 3 s; the seats stay locked for 4.
+    const res = await t.slack.viewSubmission({
+      user: 'UADMIN',
+      view: withValues(view, { seat_limit: String(acct.seatLimit + 1) }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.json).toBeUndefined();
+    await held;
+    expect((await account()).seatLimit).toBe(acct.seatLimit + 1);
+    await t.standin.waitForMessage(
+      (m) => m.channel === 'DUADMIN' && textOf(m).includes(`the seat limit is ${acct.seatLimit + 1}`),
+    );
   });
 
   it('names the range of a value out of it, and saves nothing', async () => {
@@ -209,5 +236,30 @@ describe('an approval channel that refuses the post', () => {
       );
       expect(textOf(dm)).toContain('could not post in the approval channel <#CAPPROVALS> (is archived)');
     }
+  });
+
+  it('keeps to the DMs when a DM fails and the job is retried: one copy per admin, none in the channel', async () => {
+    await t
+      .em()
+      .nativeUpdate(Account, { teamId: TEAM_ID }, { approvalChannelId: 'CAPPROVALS', seatLimit: 100 });
+    t.standin.failNext('chat.postMessage', 'is_archived', 1, (args) => args.channel === 'CAPPROVALS');
+    // One admin's DM fails once: the job is retried.
+    t.standin.failNext('chat.postMessage', 'internal_error', 1, (args) => args.channel === 'UADMIN');
+    const isRequest = (m: { channel?: string }) =>
+      textOf(m).includes('retried.seat@acme.test') && /Seat request/.test(textOf(m));
+    await t.slack.command('/invite', 'retried.seat@acme.test employee', { user: 'UMANAGER' });
+    await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UMANAGER' });
+    for (const admin of ['DUADMIN', 'DUOWNER']) {
+      const dm = await t.standin.waitForMessage((m) => m.channel === admin && isRequest(m), 15_000);
+      expect(textOf(dm)).toContain('could not post in the approval channel <#CAPPROVALS> (is archived)');
+    }
+    await jobsDrained(t.em());
+    const posts = t.standin.messages.filter((m) => m.method === 'chat.postMessage' && isRequest(m));
+    expect(posts.map((m) => m.channel).sort()).toEqual(['DUADMIN', 'DUOWNER']);
+    expect(
+      t.standin
+        .callsTo('chat.postMessage')
+        .filter((c) => c.args.channel === 'CAPPROVALS' && String(c.args.text).includes('retried.seat')),
+    ).toHaveLength(1);
   });
 });

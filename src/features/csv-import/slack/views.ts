@@ -23,24 +23,48 @@ export function registerImportForm(app: App, deps: Deps, service: CsvImportServi
       await refuse('Choose a .csv file to import.');
       return;
     }
-    const info = await client.files.info({ file: fileId }).catch(() => ({ file: undefined }));
-    const file = info.file as SlackFileInfo | undefined;
-    if (!file) {
-      await refuse('Slack could not find that file any more. Upload it again.');
-      return;
-    }
-    try {
-      checkFileInfo(file);
-    } catch (err) {
-      if (!isDomainError(err)) throw err;
-      await refuse(err.message);
+    const asked = client.files.info({ file: fileId }).then(
+      (info) => ({ file: info.file as SlackFileInfo | undefined }),
+      () => ({ file: undefined }),
+    );
+    // The form waits for Slack's answer only so long: past that it closes, and what is wrong with the file
+    // comes by DM instead of on the form.
+    const answered = await Promise.race([asked, after(FILE_CHECK_MS)]);
+    const problem = answered ? fileProblem(answered.file) : null;
+    if (problem) {
+      await refuse(problem);
       return;
     }
     await ack();
+    const file = (answered ?? (await asked)).file;
+    const late = answered ? null : fileProblem(file);
+    if (late || !file) {
+      await client.chat.postMessage({ channel: userId, text: `:no_entry: ${late} Nothing was imported.` });
+      return;
+    }
     await intakeUpload(deps, service, em, account, {
       userId,
       channel: userId,
       file: { ...file, id: fileId },
     });
   });
+}
+
+/** How long the form waits for Slack to describe the chosen file before its ack. */
+const FILE_CHECK_MS = 1500;
+
+function after(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref());
+}
+
+/** What is wrong with the chosen file, in words for the admin; null when it can be read. */
+function fileProblem(file: SlackFileInfo | undefined): string | null {
+  if (!file) return 'Slack could not find that file any more. Upload it again.';
+  try {
+    checkFileInfo(file);
+    return null;
+  } catch (err) {
+    if (!isDomainError(err)) throw err;
+    return err.message;
+  }
 }

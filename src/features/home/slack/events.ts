@@ -10,7 +10,7 @@ export function registerHomeEvents(app: App, deps: Deps): void {
     if (event.tab !== 'home') return;
     const { em, account } = roster(context);
     const person = await deps.admins.member(em, account, event.user);
-    const isAdmin = await deps.admins.isAdmin(em, account, event.user);
+    const isAdmin = await deps.admins.isAdminMember(em, account, person);
     const usage = await deps.seats.usage(em, account);
     const data = await homeData(em, account, {
       slackUserId: event.user,

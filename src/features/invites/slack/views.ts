@@ -10,6 +10,7 @@ import { permissionSets } from '../../accounts/account.service.ts';
 import type { Deps } from '../../feature.ts';
 import { ADMIN_SET_REFUSED, auditRefusedGrant, grantable } from '../../people/grants.ts';
 import { ROLES, type Role } from '../../people/user.entity.ts';
+import type { Actor } from '../../seats/seat.service.ts';
 import type { InviteService } from '../invite.service.ts';
 import { MAX_EMAILS, MAX_EMAILS_TEXT, MAX_MESSAGE, parseEmails } from '../invite-text.ts';
 import { inviteSummary } from './blocks.ts';
@@ -103,7 +104,13 @@ export function registerInviteView(app: App, deps: Deps, invites: InviteService)
       errors.permission_set = 'That permission set no longer exists; choose another.';
     }
     // The form never offers an admin set to a requester, so such a submission was made by hand.
-    const refusedGrant = chosen?.isAdmin && !(await slackActor(deps, context, body.user.id)).isAdmin;
+    // Who submitted, asked once however many times it is needed below.
+    let asked: Promise<Actor> | undefined;
+    const actorOf = () => {
+      asked ??= slackActor(deps, context, body.user.id);
+      return asked;
+    };
+    const refusedGrant = chosen?.isAdmin && !(await actorOf()).isAdmin;
     if (refusedGrant) errors.permission_set = ADMIN_SET_REFUSED;
     const message = values.message?.message?.value ?? '';
     if (message.length > MAX_MESSAGE) {
@@ -112,7 +119,7 @@ export function registerInviteView(app: App, deps: Deps, invites: InviteService)
     if (Object.keys(errors).length) {
       await ack({ response_action: 'errors', errors });
       if (refusedGrant && chosen) {
-        const actor = await slackActor(deps, context, body.user.id);
+        const actor = await actorOf();
         await auditRefusedGrant(em, account, actor, chosen, parsed.emails.join(', ').slice(0, 200));
       }
       return;
@@ -121,7 +128,7 @@ export function registerInviteView(app: App, deps: Deps, invites: InviteService)
     // A retried submission (same view, same state) is handled once.
     if (!(await firstTime(em, `view:${view.id}:${view.hash}`))) return;
     const userId = body.user.id;
-    const actor = await slackActor(deps, context, userId);
+    const actor = await actorOf();
     const outcomes = await invites.invite(em, account, actor, {
       emails: parsed.emails,
       role,

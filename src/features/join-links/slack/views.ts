@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { plain } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { roleInput } from '../../../slack/inputs.ts';
+import { nowOrLater } from '../../../slack/later.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
 import type { Deps } from '../../feature.ts';
 import { ROLE_LABEL } from '../../people/labels.ts';
@@ -180,6 +181,17 @@ export function registerJoinLinkView(app: App, deps: Deps, links: JoinLinkServic
     }
     const { input } = read;
     const name = accountName(account);
+    const deleteLatePost = async (posting: Promise<{ channel?: string; ts?: string }>) => {
+      const late = await posting.catch(() => null);
+      if (!late?.ts) return;
+      const channel = late.channel ?? input.channelId;
+      log.warn({ channel, ts: late.ts }, 'a join link post came after its timeout; deleting it');
+      // Deleted later if Slack asks to wait.
+      await nowOrLater(deps.jobs, client, { method: 'chat.delete', args: { channel, ts: late.ts } }).catch(
+        (err: unknown) =>
+          log.error({ err, channel, ts: late.ts }, 'could not delete a join link post that came too late'),
+      );
+    };
     let link: IJoinLink;
     try {
       // Posting is part of creating: the message is the only place the link's URL ever exists, so the
@@ -190,14 +202,19 @@ export function registerJoinLinkView(app: App, deps: Deps, links: JoinLinkServic
         { slackUserId: body.user.id, isAdmin, surface: 'slack' },
         input,
         async (created, token) => {
-          const res = await withTimeout(
-            client.chat.postMessage({
-              channel: input.channelId,
-              ...joinLinkMessage(created, `${deps.config.publicUrl}/join/${token}`, name),
-            }),
-            POST_TIMEOUT_MS,
-          );
-          return { channel: res.channel ?? input.channelId, ts: res.ts ?? '' };
+          const posting = client.chat.postMessage({
+            channel: input.channelId,
+            ...joinLinkMessage(created, `${deps.config.publicUrl}/join/${token}`, name),
+          });
+          try {
+            const res = await withTimeout(posting, POST_TIMEOUT_MS);
+            return { channel: res.channel ?? input.channelId, ts: res.ts ?? '' };
+          } catch (err) {
+            // The admin is told no link was made, and none is kept: a post that lands after all is taken
+            // down, or people would see a Join button for a link that does not exist.
+            if (slackError(err) === 'timeout') void deleteLatePost(posting);
+            throw err;
+          }
         },
       );
     } catch (err) {

@@ -5,15 +5,20 @@ import { slackActor } from '../../../slack/actor.ts';
 import { esc, plain, section } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
+import { firstTime } from '../../../slack/once.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { Deps } from '../../feature.ts';
 import { loginEmail, ROLE_LABEL } from '../labels.ts';
 import type { ChangeResult } from '../people.changes.ts';
-import type { PersonService } from '../person.service.ts';
+import { type PersonService, parseDetails } from '../person.service.ts';
 import { displayName, type IUser, isPaidRole, isPlaceholderLogin, ROLES, type Role } from '../user.entity.ts';
 import { type Change, cut, PERSON_VIEW, readTarget } from './blocks.ts';
 
-/** The form each change on the person card opens, and what submitting it does. */
+/**
+ * The form each change on the person card opens, and what submitting it does. What can be checked by reading
+ * alone is checked before the ack, so the form shows it on its field; the change itself, which may wait for
+ * the account's seats behind an import, is made after the ack and its outcome, or refusal, sent by DM.
+ */
 export function registerPeopleForms(app: App, deps: Deps, people: PersonService): void {
   app.view<ViewSubmitAction>(PERSON_VIEW, async ({ ack, view, body, context, client }) => {
     const { em, account } = roster(context);
@@ -22,16 +27,65 @@ export function registerPeopleForms(app: App, deps: Deps, people: PersonService)
     const actor = await slackActor(deps, context, body.user.id);
     const sendInvitation = (values.send_now?.send_now?.selected_options ?? []).length > 0;
     const addSeat = actor.isAdmin && (values.add_seat?.add_seat?.selected_options ?? []).length > 0;
+    const role = values.role?.role?.selected_option?.value as Role;
+    const setId = values.permission_set?.permission_set?.selected_option?.value ?? '';
+    const field = (id: string) => values[id]?.[id]?.value ?? null;
+    const details = {
+      firstName: field('first_name'),
+      lastName: field('last_name'),
+      title: field('title'),
+      phone: field('phone'),
+      company: field('company'),
+      notes: field('notes'),
+    };
+    const email = values.email?.email?.value ?? '';
+
+    const problem = await check(c);
+    if (problem) {
+      await ack({ response_action: 'errors', errors: fieldErrors(problem, Object.keys(values)) });
+      return;
+    }
+    await ack();
+    // A retried submission (same view, same state) is applied once.
+    if (!(await firstTime(em, `view:${view.id}:${view.hash}`))) return;
     let text: string;
     try {
       text = await apply(c);
     } catch (err) {
+      // The form is closed by now: a refusal found under the locks (someone else took the last seat, changed
+      // the person meanwhile) reaches the admin by DM.
       if (!(err instanceof DomainError)) throw err;
-      await ack({ response_action: 'errors', errors: fieldErrors(err, Object.keys(values)) });
-      return;
+      text = `:no_entry: ${err.message} Nothing was changed.`;
     }
-    await ack();
     await client.chat.postMessage({ channel: body.user.id, text });
+
+    /** Reads only: no lock is taken, so the ack never waits behind a running import. */
+    async function check(change: Change): Promise<DomainError | null> {
+      switch (change) {
+        case 'unlock':
+        case 'reactivate':
+          return deps.people.problem(em, account, actor, u, change, undefined, { addSeat });
+        case 'role':
+          if (!(ROLES as readonly string[]).includes(role)) {
+            return new DomainError('invalid_input', 'Choose a role.', { field: 'role' });
+          }
+          return deps.people.problem(em, account, actor, u, 'role_change', role, { addSeat });
+        case 'permission_set':
+          return setId
+            ? null
+            : new DomainError('invalid_input', 'Choose a permission set.', { field: 'permission_set' });
+        case 'details':
+          try {
+            parseDetails(details);
+            return null;
+          } catch (err) {
+            if (err instanceof DomainError) return err;
+            throw err;
+          }
+        case 'email':
+          return people.emailProblem(em, account, u, email);
+      }
+    }
 
     async function apply(change: Change): Promise<string> {
       switch (change) {
@@ -45,42 +99,23 @@ export function registerPeopleForms(app: App, deps: Deps, people: PersonService)
           );
         }
         case 'role': {
-          const role = values.role?.role?.selected_option?.value as Role;
-          if (!(ROLES as readonly string[]).includes(role)) {
-            throw new DomainError('invalid_input', 'Choose a role.', { field: 'role' });
-          }
           const result = await deps.people.changeRole(em, account, actor, u, role, { addSeat });
           return outcome(result, (name) => `${name} is now ${ROLE_LABEL[role]}`, false);
         }
         case 'permission_set': {
-          const setId = values.permission_set?.permission_set?.selected_option?.value ?? '';
           const { user, set, changed } = await people.changePermissionSet(em, account, actor, u, setId);
           return changed
             ? `:white_check_mark: ${esc(displayName(user))} now has the permission set *${esc(set.name)}*.`
             : `${esc(displayName(user))} already had the permission set *${esc(set.name)}*; nothing changed.`;
         }
         case 'details': {
-          const field = (id: string) => values[id]?.[id]?.value ?? null;
-          const { user, changed } = await people.editDetails(em, account, actor, u, {
-            firstName: field('first_name'),
-            lastName: field('last_name'),
-            title: field('title'),
-            phone: field('phone'),
-            company: field('company'),
-            notes: field('notes'),
-          });
+          const { user, changed } = await people.editDetails(em, account, actor, u, details);
           return changed.length
             ? `:white_check_mark: Saved ${esc(displayName(user))}'s details (${changed.length} changed).`
             : `Nothing changed in ${esc(displayName(user))}'s details.`;
         }
         case 'email': {
-          const { user, from, invitationCancelled } = await people.changeEmail(
-            em,
-            account,
-            actor,
-            u,
-            values.email?.email?.value ?? '',
-          );
+          const { user, from, invitationCancelled } = await people.changeEmail(em, account, actor, u, email);
           const was = isPlaceholderLogin(from)
             ? 'they had none; they can now be unlocked'
             : `was ${esc(from)}`;

@@ -6,6 +6,7 @@ import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
 import { esc, plain } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
+import { firstTime } from '../../../slack/once.ts';
 import { Account, type IAccount } from '../../accounts/account.entity.ts';
 import {
   INVITATION_EXPIRY_DAYS,
@@ -16,7 +17,7 @@ import {
 import type { Deps } from '../../feature.ts';
 import { MAX_DOMAINS_TEXT } from '../../join-links/join-link.terms.ts';
 import { type Decision, type DecisionResult, MAX_REASON } from '../seat.service.ts';
-import type { ISeatRequest } from '../seat-request.entity.ts';
+import { type ISeatRequest, SeatRequest } from '../seat-request.entity.ts';
 import { decisionLine } from './blocks.ts';
 
 export const SETTINGS_VIEW = 'settings_modal';
@@ -121,9 +122,17 @@ export function settingsModal(account: IAccount): View {
  * Whether Roster can post in a channel, or what to do about it: a private channel needs Roster invited,
  * an archived one cannot be used. Public channels take posts through chat:write.public.
  */
-export async function channelProblem(client: WebClient, channelId: string): Promise<string | null> {
+export async function channelProblem(
+  client: WebClient,
+  channelId: string,
+  withinMs?: number,
+): Promise<string | null> {
   try {
-    const info = await client.conversations.info({ channel: channelId });
+    const ask = client.conversations.info({ channel: channelId });
+    // Before a form's ack the answer is waited for only so long; without one the channel is taken as chosen,
+    // and the approval job falls back to DMs if it cannot post there.
+    const info = withinMs === undefined ? await ask : await Promise.race([ask, after(withinMs)]);
+    if (!info) return null;
     const channel = info.channel;
     if (channel?.is_archived) return 'That channel is archived. Choose another one.';
     if (channel?.is_private && !channel.is_member) {
@@ -141,30 +150,54 @@ export async function channelProblem(client: WebClient, channelId: string): Prom
 
 /** The Reject form asks why; the settings form, opened by `/seats settings` or the Home tab, is checked and applied. */
 export function registerSeatViews(app: App, deps: Deps, settings: SettingsService): void {
-  app.view(REJECT_VIEW, async ({ ack, view, body, context }) => {
+  app.view(REJECT_VIEW, async ({ ack, view, body, context, client }) => {
+    const { em, account } = roster(context);
     const id = requestId.safeParse(view.private_metadata);
     const reason = view.state.values.reason?.reason?.value ?? undefined;
+    const refuse = (message: string) => ack({ response_action: 'errors', errors: { reason: message } });
     if (!id.success) {
-      await ack({ response_action: 'errors', errors: { reason: 'This request no longer exists.' } });
+      await refuse('This request no longer exists.');
       return;
     }
+    // Read without a lock before the ack: an approval of the same request may hold it while it waits for
+    // the account's seats behind an import. The decision is made after the ack, under the lock.
+    const request = await em.findOne(SeatRequest, { id: id.data, account });
+    if (!request) {
+      await refuse('That seat request no longer exists.');
+      return;
+    }
+    if (request.status !== 'pending') {
+      await refuse(`Already decided. ${decisionLine(request)}`);
+      return;
+    }
+    if (reason && reason.trim().length > MAX_REASON) {
+      await refuse(`Keep the reason under ${MAX_REASON} characters (it has ${reason.trim().length}).`);
+      return;
+    }
+    if (!(await deps.admins.isAdmin(em, account, body.user.id))) {
+      // Refused and audited at once: no lock is taken for someone who may not decide.
+      try {
+        await decideAsAdmin(deps, context, body.user.id, id.data, 'reject', reason);
+      } catch (err) {
+        if (!(err instanceof DomainError)) throw err;
+        await refuse(err.message);
+        return;
+      }
+      // Made an admin in between: decided above.
+      await ack();
+      return;
+    }
+    await ack();
+    let text: string | undefined;
     try {
       const result = await decideAsAdmin(deps, context, body.user.id, id.data, 'reject', reason);
-      if (result.outcome === 'already_decided') {
-        await ack({
-          response_action: 'errors',
-          errors: { reason: `Already decided. ${decisionLine(result.request)}` },
-        });
-        return;
-      }
-      await ack();
+      // Someone else decided it between the form's check and now: the form is closed, so the admin hears it here.
+      if (result.outcome === 'already_decided') text = `Already decided. ${decisionLine(result.request)}`;
     } catch (err) {
-      if (err instanceof DomainError) {
-        await ack({ response_action: 'errors', errors: { reason: err.message } });
-        return;
-      }
-      throw err;
+      if (!(err instanceof DomainError)) throw err;
+      text = `:no_entry: ${err.message}`;
     }
+    if (text) await client.chat.postMessage({ channel: body.user.id, text });
   });
 
   app.view<ViewSubmitAction>(SETTINGS_VIEW, async ({ ack, view, body, context, client }) => {
@@ -177,37 +210,51 @@ export function registerSeatViews(app: App, deps: Deps, settings: SettingsServic
     const channelId = v.approval_channel?.approval_channel?.selected_conversation ?? null;
     const actor = await slackActor(deps, context, body.user.id);
     if (actor.isAdmin && channelId) {
-      const problem = await channelProblem(client, channelId);
+      const problem = await channelProblem(client, channelId, CHANNEL_CHECK_MS);
       if (problem) {
         await ack({ response_action: 'errors', errors: { approval_channel: problem } });
         return;
       }
     }
-    let changes: string[];
-    try {
-      changes = await settings.save(em, account, actor, {
-        approvalChannelId: channelId,
-        seatLimit: num('seat_limit') ?? Number.NaN,
-        allowedDomains: v.allowed_domains?.allowed_domains?.value ?? '',
-        invitationExpiryDays: num('invitation_expiry') ?? Number.NaN,
-        joinLinkExpiryDays: num('join_link_expiry') ?? Number.NaN,
-        joinLinkMaxUses: num('join_link_max_uses'),
+    const input = {
+      approvalChannelId: channelId,
+      seatLimit: num('seat_limit') ?? Number.NaN,
+      allowedDomains: v.allowed_domains?.allowed_domains?.value ?? '',
+      invitationExpiryDays: num('invitation_expiry') ?? Number.NaN,
+      joinLinkExpiryDays: num('join_link_expiry') ?? Number.NaN,
+      joinLinkMaxUses: num('join_link_max_uses'),
+    };
+    // Read-only checks before the ack; saving may wait for the account's seats behind an import.
+    const problem = await settings.problems(em, account, actor, input);
+    if (problem) {
+      await ack({
+        response_action: 'errors',
+        errors: problem.fields ?? { seat_limit: problem.message },
       });
-    } catch (err) {
-      if (err instanceof DomainError) {
-        await ack({ response_action: 'errors', errors: err.fields ?? { seat_limit: err.message } });
-        return;
-      }
-      throw err;
+      return;
     }
     await ack();
-    await client.chat.postMessage({
-      channel: body.user.id,
-      text: changes.length
+    if (!(await firstTime(em, `view:${view.id}:${view.hash}`))) return;
+    let text: string;
+    try {
+      const changes = await settings.save(em, account, actor, input);
+      text = changes.length
         ? `:white_check_mark: Settings saved: ${changes.join('; ')}.`
-        : 'Settings saved; nothing had changed.',
-    });
+        : 'Settings saved; nothing had changed.';
+    } catch (err) {
+      // The form is closed by now: a refusal found under the lock reaches the admin by DM.
+      if (!(err instanceof DomainError)) throw err;
+      text = `:no_entry: ${err.message} The settings were not saved.`;
+    }
+    await client.chat.postMessage({ channel: body.user.id, text });
   });
+}
+
+/** How long the settings form waits for Slack to describe the chosen channel before its ack. */
+const CHANNEL_CHECK_MS = 1500;
+
+function after(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref());
 }
 
 /** Opens the settings form for an admin; anyone else is told who can. */
