@@ -48,7 +48,9 @@ const schema = z
         error: 'must be thread, inline or off',
       })
       .default('thread')
-      .transform((v): BulkJobs => (v === 'inline' ? 'inline' : ['off', 'false', '0'].includes(v) ? 'off' : 'thread')),
+      .transform(
+        (v): BulkJobs => (v === 'inline' ? 'inline' : ['off', 'false', '0'].includes(v) ? 'off' : 'thread'),
+      ),
     API_TOKEN: z
       .string()
       .regex(
