@@ -292,7 +292,7 @@ describe('seat requests in Slack', () => {
       String(r.body.text).includes('No paid seat is free'),
     );
     expect(noSeatAnswers.length).toBeGreaterThan(0);
-  });
+  }, 90_000); // 25 requests posted to one approval channel at Slack's 1 message a second
 });
 
 describe('people deactivated in Slack', () => {
