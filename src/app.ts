@@ -165,7 +165,17 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     const jobs = await JobQueue.start(databaseUrl, logger, {
       works: bulk === 'inline' ? () => true : (name) => !isBulkQueue(name),
     });
-    cleanups.push(['jobs', () => jobs.stop((config.stopGraceSeconds ?? 5) * 1000)]);
+    // Both threads' jobs get the same grace, at the same time: jobs waiting for their turn at Slack's pace give
+    // up first (queued again), and the bulk jobs thread stops alongside this thread's queue.
+    let bulkSlack: PacedWebClient | undefined;
+    let bulkThread: BulkThread | undefined;
+    cleanups.push([
+      'jobs',
+      async () => {
+        bulkSlack?.close();
+        await Promise.all([bulkThread?.stop(), jobs.stop((config.stopGraceSeconds ?? 5) * 1000)]);
+      },
+    ]);
 
     const { app, receiver } = createSlackApp({
       config,
@@ -174,11 +184,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       accounts,
       processBeforeResponse: opts.processBeforeResponse,
     });
-    const {
-      deps,
-      pacer,
-      slack: bulkSlack,
-    } = await composeRoster({
+    const composed = await composeRoster({
       config,
       logger,
       orm,
@@ -186,8 +192,8 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       mailer,
       slackPaceScale: opts.slackPaceScale,
     });
-    // First thing on a stop: jobs waiting for Slack's pace give up and are queued again within the grace.
-    cleanups.push(['slack pacing', async () => bulkSlack.close()]);
+    const { deps, pacer } = composed;
+    bulkSlack = composed.slack;
     await jobs.boss.schedule(PRUNE_RECEIPTS_JOB, '17 3 * * *');
     for (const feature of opts.features ?? allFeatures) {
       const stopFeature = await feature.jobs?.(deps);
@@ -195,17 +201,14 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       feature.slack?.(app, deps);
       feature.web?.(deps.router, deps);
     }
-    let bulkThread: BulkThread | undefined;
     if (bulk === 'thread') {
-      // Started once this thread's queues and migrations are in place; stopped before them.
+      // Started once this thread's queues and migrations are in place; stopped with them (see 'jobs').
       bulkThread = await startBulkThread({
         config,
         databaseUrl,
         slackPaceScale: opts.slackPaceScale ?? 1,
         logger,
       });
-      const thread = bulkThread;
-      cleanups.push(['bulk jobs thread', () => thread.stop()]);
     } else if (bulk === 'off') {
       logger.info({ queues: BULK_QUEUES }, 'bulk jobs are left to other instances (BULK_JOBS=off)');
     }
@@ -308,7 +311,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       orm,
       jobs,
       mailer,
-      slack: bulkSlack,
+      slack: composed.slack,
       pacer,
       bulkThread,
       stop,
@@ -409,8 +412,9 @@ async function readiness(parts: {
   if (parts.jobs.stopping) reasons.push('the job queue is stopping');
   if (parts.bulkThread) {
     const { running, since } = parts.bulkThread.state();
+    // Said, but not a reason to take this instance out of a load balancer: it still answers Slack, and
+    // its imports and deliveries wait in the queue (or are worked by another instance) meanwhile.
     checks.bulkJobs = running ? 'own thread' : `own thread, restarting since ${since.toISOString()}`;
-    if (!running) reasons.push('the thread that works imports and deliveries stopped and is starting again');
   } else {
     checks.bulkJobs = parts.bulk === 'off' ? 'left to other instances' : 'inline';
   }

@@ -2,6 +2,8 @@
  * The bulk jobs thread (see startBulkThread in bulk.ts): Roster's services on a database pool of their
  * own, working only the bulk queues, until the main thread asks it to stop.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { composeRoster } from './app.ts';
@@ -13,12 +15,16 @@ import { createLogger } from './shared/logger.ts';
 import { createMailer } from './shared/mailer.ts';
 import { logUnhandledRejections } from './shared/process-errors.ts';
 
+/** The bulk jobs thread's nice value: 10 lets a busy thread that answers Slack run first. */
+const BULK_NICE = 10;
+
 const { config, databaseUrl, slackPaceScale } = workerData as BulkThreadData;
 const port = parentPort;
 if (!port) throw new Error('bulk-thread.ts runs as the bulk jobs thread, started by startBulkThread');
 
 const logger = createLogger(config.logLevel).child({ thread: 'bulk' });
 logUnhandledRejections(logger);
+lowerPriority();
 const stops: (() => Promise<void>)[] = [];
 const stopAll = async () => {
   for (const stop of stops.splice(0).reverse()) {
@@ -59,3 +65,19 @@ port.on('message', (m: BulkMessage) => {
   });
 });
 port.postMessage({ type: 'ready' } satisfies BulkMessage);
+
+/**
+ * Bulk work yields the CPU to the thread that answers Slack: this thread runs at a lower priority (a
+ * higher nice value, as Linux sets it per thread). Elsewhere, or where it cannot be set, it runs as is.
+ */
+function lowerPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, BULK_NICE);
+  } catch (err) {
+    logger.debug(
+      { err: { message: (err as Error).message } },
+      'the bulk jobs thread runs at normal priority',
+    );
+  }
+}

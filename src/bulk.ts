@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Config } from './config.ts';
+import { ERROR_FILE_JOB, FINISH_JOB } from './features/csv-import/csv-import.jobs.ts';
 import { CSV_JOBS } from './features/csv-import/import-types.ts';
 import { DIRECTORY_JOBS } from './features/directory/index.ts';
 import { INVITE_JOBS } from './features/invites/invitation.service.ts';
@@ -10,6 +11,9 @@ import type { Logger } from './shared/logger.ts';
 export const BULK_QUEUES: readonly string[] = [
   CSV_JOBS.preview,
   CSV_JOBS.run,
+  // What follows an import: its summary, and its error file (read, written and uploaded a page at a time).
+  FINISH_JOB,
+  ERROR_FILE_JOB,
   INVITE_JOBS.deliver,
   DIRECTORY_JOBS.sync,
   SCIM_JOBS.sync,
@@ -34,8 +38,11 @@ export type BulkThread = {
 
 /** How long a stopping thread may take beyond its jobs' grace before it is ended. */
 const STOP_MARGIN_MS = 3_000;
-/** A thread that failed is started again after this long. */
+/** A thread that failed is started again after this long, doubled for each failure in a row, up to the most. */
 const RESTART_MS = 5_000;
+const MAX_RESTART_MS = 5 * 60_000;
+/** A thread that ran this long before failing counts as a first failure again. */
+const STEADY_MS = 60_000;
 
 /**
  * Starts the thread that works the bulk jobs, with its own event loop, heap, database pool and Slack
@@ -60,15 +67,31 @@ export async function startBulkThread(opts: {
   let since = new Date();
   let stopping = false;
   let restart: NodeJS.Timeout | undefined;
+  /** Restarts since the thread last ran for a while: each waits twice as long as the one before. */
+  let failures = 0;
+
+  const scheduleRestart = () => {
+    if (stopping) return;
+    const delay = Math.min(RESTART_MS * 2 ** failures, MAX_RESTART_MS);
+    failures += 1;
+    logger.error(`the bulk jobs thread is not running; starting it again in ${Math.round(delay / 1000)} s`);
+    restart = setTimeout(() => {
+      launch().catch((err) => {
+        logger.error({ err }, 'the bulk jobs thread could not start');
+        scheduleRestart();
+      });
+    }, delay);
+    restart.unref();
+  };
 
   const launch = () =>
     new Promise<void>((ready, failed) => {
       const w = new Worker(new URL('./bulk-thread.ts', import.meta.url), { workerData: data });
       worker = w;
-      let started = false;
+      let started = 0;
       w.on('message', (m: BulkMessage) => {
         if (m.type !== 'ready') return;
-        started = true;
+        started = Date.now();
         running = true;
         since = new Date();
         ready();
@@ -81,14 +104,16 @@ export async function startBulkThread(opts: {
         if (worker === w) worker = undefined;
         if (running) since = new Date();
         running = false;
-        if (!started) failed(new Error(`the bulk jobs thread exited with code ${code} while starting`));
-        if (stopping || !started) return;
+        if (!started) {
+          failed(new Error(`the bulk jobs thread exited with code ${code} while starting`));
+          return;
+        }
+        if (stopping) return;
+        // A thread that ran for a while failed by accident, not on every start: the next try comes soon.
+        if (Date.now() - started > STEADY_MS) failures = 0;
         // Its jobs go back to the queue when their leases run out; the new thread picks them up.
-        logger.error({ code }, `the bulk jobs thread stopped; starting it again in ${RESTART_MS / 1000} s`);
-        restart = setTimeout(() => {
-          launch().catch((err) => logger.error({ err }, 'the bulk jobs thread could not start again'));
-        }, RESTART_MS);
-        restart.unref();
+        logger.error({ code }, 'the bulk jobs thread stopped');
+        scheduleRestart();
       });
     });
 

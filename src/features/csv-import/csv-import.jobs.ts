@@ -267,7 +267,16 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
     });
   }
 
+  // Where imports are run (the bulk jobs thread by default), one that did not finish is resumed, unless
+  // its run is already queued (a job handed back by a stop is retried by the queue itself).
+  if (!jobs.worksOn(CSV_JOBS.run)) return;
+  const queued = new Set(
+    (await jobs.boss.findJobs<{ importId: string }>(CSV_JOBS.run, { queued: true })).map(
+      (j) => j.data.importId,
+    ),
+  );
   for (const importId of await service.unfinished()) {
+    if (queued.has(importId)) continue;
     logger.info({ importId }, 'resuming a CSV import that did not finish');
     await jobs.send(CSV_JOBS.run, { importId });
   }
