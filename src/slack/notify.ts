@@ -1,4 +1,9 @@
 import type { WebClient } from '@slack/web-api';
+import { DomainError } from '../shared/errors.ts';
+import { referenceId } from '../shared/ids.ts';
+import type { JobQueue } from '../shared/jobs.ts';
+import type { Logger } from '../shared/logger.ts';
+import { nowOrLater } from './later.ts';
 
 type AnyBody = Record<string, any>;
 
@@ -28,4 +33,33 @@ export async function tellPerson(client: WebClient, body: AnyBody, text: string)
     }
   }
   await client.chat.postMessage({ channel: user, text });
+}
+
+/**
+ * Makes the change a form asked for once the form is closed (acknowledged), and tells its submitter the
+ * outcome by DM: the confirmation `work` returns (nothing when it returns undefined), a refusal found
+ * only now (a DomainError), or, for anything else, that nothing was changed, with a reference to the
+ * logged error. The DM waits for Slack when Slack asks Roster to slow down, rather than being dropped.
+ */
+export async function afterAck(
+  deps: { jobs: JobQueue; logger: Logger },
+  client: WebClient,
+  user: string,
+  work: () => Promise<string | undefined>,
+  refused: (message: string) => string,
+): Promise<void> {
+  let text: string | undefined;
+  try {
+    text = await work();
+  } catch (err) {
+    if (err instanceof DomainError) {
+      text = refused(err.message);
+    } else {
+      const ref = referenceId();
+      deps.logger.error({ err, ref, user }, 'a form failed after it was acknowledged');
+      text = `:warning: Something went wrong on Roster's side and nothing was changed. Please try again in a moment; if it keeps happening, give your admin this reference: \`${ref}\`.`;
+    }
+  }
+  if (text)
+    await nowOrLater(deps.jobs, client, { method: 'chat.postMessage', args: { channel: user, text } });
 }

@@ -5,6 +5,7 @@ import { slackActor } from '../../../slack/actor.ts';
 import { esc, plain, section } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
+import { afterAck } from '../../../slack/notify.ts';
 import { firstTime } from '../../../slack/once.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { Deps } from '../../feature.ts';
@@ -48,16 +49,15 @@ export function registerPeopleForms(app: App, deps: Deps, people: PersonService)
     await ack();
     // A retried submission (same view, same state) is applied once.
     if (!(await firstTime(em, `view:${view.id}:${view.hash}`))) return;
-    let text: string;
-    try {
-      text = await apply(c);
-    } catch (err) {
-      // The form is closed by now: a refusal found under the locks (someone else took the last seat, changed
-      // the person meanwhile) reaches the admin by DM.
-      if (!(err instanceof DomainError)) throw err;
-      text = `:no_entry: ${err.message} Nothing was changed.`;
-    }
-    await client.chat.postMessage({ channel: body.user.id, text });
+    // The form is closed by now: a refusal found under the locks (someone else took the last seat, changed
+    // the person meanwhile) reaches the admin by DM.
+    await afterAck(
+      deps,
+      client,
+      body.user.id,
+      () => apply(c),
+      (m) => `:no_entry: ${m} Nothing was changed.`,
+    );
 
     /** Reads only: no lock is taken, so the ack never waits behind a running import. */
     async function check(change: Change): Promise<DomainError | null> {

@@ -6,6 +6,7 @@ import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
 import { esc, plain } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
+import { afterAck } from '../../../slack/notify.ts';
 import { firstTime } from '../../../slack/once.ts';
 import { Account, type IAccount } from '../../accounts/account.entity.ts';
 import {
@@ -188,16 +189,19 @@ export function registerSeatViews(app: App, deps: Deps, settings: SettingsServic
       return;
     }
     await ack();
-    let text: string | undefined;
-    try {
-      const result = await decideAsAdmin(deps, context, body.user.id, id.data, 'reject', reason);
-      // Someone else decided it between the form's check and now: the form is closed, so the admin hears it here.
-      if (result.outcome === 'already_decided') text = `Already decided. ${decisionLine(result.request)}`;
-    } catch (err) {
-      if (!(err instanceof DomainError)) throw err;
-      text = `:no_entry: ${err.message}`;
-    }
-    if (text) await client.chat.postMessage({ channel: body.user.id, text });
+    await afterAck(
+      deps,
+      client,
+      body.user.id,
+      async () => {
+        const result = await decideAsAdmin(deps, context, body.user.id, id.data, 'reject', reason);
+        // Someone else decided it between the form's check and now: the form is closed, so the admin hears it here.
+        return result.outcome === 'already_decided'
+          ? `Already decided. ${decisionLine(result.request)}`
+          : undefined;
+      },
+      (m) => `:no_entry: ${m}`,
+    );
   });
 
   app.view<ViewSubmitAction>(SETTINGS_VIEW, async ({ ack, view, body, context, client }) => {
@@ -235,18 +239,19 @@ export function registerSeatViews(app: App, deps: Deps, settings: SettingsServic
     }
     await ack();
     if (!(await firstTime(em, `view:${view.id}:${view.hash}`))) return;
-    let text: string;
-    try {
-      const changes = await settings.save(em, account, actor, input);
-      text = changes.length
-        ? `:white_check_mark: Settings saved: ${changes.join('; ')}.`
-        : 'Settings saved; nothing had changed.';
-    } catch (err) {
-      // The form is closed by now: a refusal found under the lock reaches the admin by DM.
-      if (!(err instanceof DomainError)) throw err;
-      text = `:no_entry: ${err.message} The settings were not saved.`;
-    }
-    await client.chat.postMessage({ channel: body.user.id, text });
+    // The form is closed by now: a refusal found under the lock reaches the admin by DM.
+    await afterAck(
+      deps,
+      client,
+      body.user.id,
+      async () => {
+        const changes = await settings.save(em, account, actor, input);
+        return changes.length
+          ? `:white_check_mark: Settings saved: ${changes.join('; ')}.`
+          : 'Settings saved; nothing had changed.';
+      },
+      (m) => `:no_entry: ${m} The settings were not saved.`,
+    );
   });
 }
 
