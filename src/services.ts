@@ -5,6 +5,7 @@ import { ApiTokenService } from './features/api/api-token.service.ts';
 import { ContactService } from './features/contacts/contact.service.ts';
 import { CsvImportService } from './features/csv-import/csv-import.service.ts';
 import { DirectoryService } from './features/directory/directory.service.ts';
+import { DIRECTORY_JOBS } from './features/directory/index.ts';
 import type { Services } from './features/feature.ts';
 import { InviteService } from './features/invites/invite.service.ts';
 import { JoinLinkService } from './features/join-links/join-link.service.ts';
@@ -57,7 +58,11 @@ export function buildServices(infra: {
   if (missing.length) throw new Error(`no seat flow for requests of kind ${missing.join(', ')}`);
   return {
     seats,
-    admins: new AdminDirectory(slack, directory, Date.now, infra.prompt),
+    admins: new AdminDirectory(slack, directory, Date.now, infra.prompt, async () => {
+      if (!jobs.has(DIRECTORY_JOBS.sync)) return false;
+      await jobs.sendUnlessQueued(DIRECTORY_JOBS.sync, {});
+      return true;
+    }),
     directory,
     people,
     invites,

@@ -155,6 +155,12 @@ export class JobQueue {
     return this.boss.send(name, data, { ...rest, ...(db ? { db } : {}) });
   }
 
+  /** Sends a job unless one of this name is already queued (not yet started): for "do it soon" requests. */
+  async sendUnlessQueued<T extends object>(name: string, data: T): Promise<string | null> {
+    const queued = await this.boss.findJobs(name, { queued: true, limit: 1 });
+    return queued.length ? null : this.send(name, data);
+  }
+
   /** Lets running jobs finish for up to `graceMs`; those still running are then failed, to be retried later. */
   async stop(graceMs = 5_000): Promise<void> {
     this.stopping = true;

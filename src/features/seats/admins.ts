@@ -1,8 +1,12 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { WebClient } from '@slack/web-api';
+import { TryLater } from '../../shared/jobs.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import { type DirectoryService, type Member, memberOf } from '../directory/directory.service.ts';
 import { User } from '../people/user.entity.ts';
+
+/** How soon a job waiting for the first directory sync looks again. */
+const SYNC_POLL_MS = 5_000;
 
 /**
  * Who may approve seats, import and post join links: the workspace's Slack admins and owners (from the
@@ -14,6 +18,11 @@ export class AdminDirectory {
   private readonly now: () => number;
 
   private readonly directory: DirectoryService;
+  /**
+   * Queues the directory sync job, true when it could; otherwise (no such job here) a caller that needs
+   * the mirror syncs it itself.
+   */
+  private readonly requestSync?: () => Promise<boolean>;
 
   /**
    * `slack` walks the directory (paced bulk work); `lookup` asks about one person, which may happen while
@@ -24,7 +33,9 @@ export class AdminDirectory {
     directory: DirectoryService,
     now: () => number = Date.now,
     lookup: WebClient = slack,
+    requestSync?: () => Promise<boolean>,
   ) {
+    this.requestSync = requestSync;
     this.slack = slack;
     this.lookup = lookup;
     this.directory = directory;
@@ -69,11 +80,21 @@ export class AdminDirectory {
 
   /**
    * Slack user ids of the workspace admins and owners, and of Roster's Admin users, from the directory
-   * mirror: a constant cost however large the workspace. Before the first sync has finished, it is run here
-   * (resuming where a sync stopped), so the walk of the directory is made once and later calls read the mirror.
+   * mirror: a constant cost however large the workspace. Before the first sync has finished, the sync job
+   * is queued and the caller (a job) is told to try again shortly (TryLater): the directory is walked once,
+   * by that job, never by two walks at once or on the thread that answers Slack.
    */
   async adminIds(em: EntityManager, account: IAccount): Promise<string[]> {
-    if (!(await this.directory.syncedAt(em, account))) await this.directory.sync(em, account, this.slack);
+    if (!(await this.directory.syncedAt(em, account))) {
+      if (!(await this.requestSync?.())) {
+        await this.directory.sync(em, account, this.slack);
+      } else {
+        throw new TryLater(
+          SYNC_POLL_MS,
+          'the Slack directory is still being read; the admins are known once it is',
+        );
+      }
+    }
     const ids = new Set(await this.directory.adminIds(em, account));
     const rosterAdmins = await em.find(User, {
       account,
