@@ -1,3 +1,4 @@
+import { json, query, sql } from '../../db/sql.ts';
 import { isSlackBusy } from '../../slack/pacing.ts';
 import type { Deps } from '../feature.ts';
 import { SEAT_JOBS } from './seat.service.ts';
@@ -57,8 +58,14 @@ export async function registerSeatJobs(deps: Deps): Promise<void> {
           { requestId, channel, slackError: code },
           'approval channel refused a seat request; asking admins by DM',
         );
-        request.payload = { ...request.payload, channelRefused: { channel, code } };
-        await em.flush();
+        // Merged into the stored payload in SQL, and only while the request waits: an admin deciding it
+        // meanwhile wrote the payload too, and the copy loaded with this job would undo their decision.
+        const [waiting] = await query<{ id: string }>(
+          em,
+          sql`update seat_request set payload = payload || ${json({ channelRefused: { channel, code } })}::jsonb
+              where id = ${request.id} and status = 'pending' returning id`,
+        );
+        if (!waiting) return;
         targets = await admins.adminIds(em, account);
         message = withChannelRefused(message, channel, code);
       }
