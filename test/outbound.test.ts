@@ -26,6 +26,11 @@ describe('which addresses an admin-entered URL may reach', () => {
     'https://[::1]/hooks',
     'https://[::ffff:127.0.0.1]/hooks',
     'https://[fd00::1]/hooks',
+    // IPv4 inside IPv6: NAT64 and 6to4 addresses of 10.0.0.1, an IPv4-compatible one of 127.0.0.1.
+    'https://[64:ff9b::a00:1]/hooks',
+    'https://[64:ff9b:1::a00:1]/hooks',
+    'https://[2002:a00:1::1]/hooks',
+    'https://[::7f00:1]/hooks',
     'https://localhost/hooks',
   ])('refuses %s in production', async (url) => {
     expect(await outboundProblem(url, false)).toMatch(/private network.*ALLOW_PRIVATE_URLS/);

@@ -28,6 +28,12 @@ for (const [net, prefix] of [
 for (const [net, prefix] of [
   ['::', 128],
   ['::1', 128],
+  // IPv4 inside IPv6: IPv4-compatible, NAT64 (well-known and local-use prefixes) and 6to4 addresses reach
+  // whatever IPv4 address they embed, private ones included.
+  ['::', 96],
+  ['64:ff9b::', 96],
+  ['64:ff9b:1::', 48],
+  ['2002::', 16],
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],
