@@ -346,6 +346,32 @@ describe('a change made while a CSV import holds the seats', () => {
     );
     await t.setSeatLimit(50);
   });
+
+  it('tells the admin by DM, with a reference, when the change fails after the form closed, and changes nothing', async () => {
+    const user = await person('locked');
+    await t.slack.clickButton((await card('UADMIN', user.email)).body, 'Unlock', { user: 'UADMIN' });
+    const view = t.standin.lastOpenedView();
+    // A fault in the database itself, only for this person's row, once the form has been checked.
+    const conn = t.em().getConnection();
+    await conn.execute(`create function test_fail_unlock() returns trigger language plpgsql as $$
+      begin raise exception 'disk on fire' using errcode = 'XX000'; end $$`);
+    await conn.execute(`create trigger test_fail_unlock before update on app_user for each row
+      when (old.id = '${user.id}') execute function test_fail_unlock()`);
+    try {
+      const result = await t.slack.submitView(view, { send_now: [] }, { user: 'UADMIN' });
+      expect(result.status).toBe(200);
+      expect(result.json?.errors).toBeUndefined();
+      const dm = await t.standin.waitForMessage(
+        (m) => m.channel === 'DUADMIN' && textOf(m).includes("Something went wrong on Roster's side"),
+      );
+      expect(textOf(dm)).toMatch(/nothing was changed.*reference: `[0-9a-f]{8}`/s);
+      expect(textOf(dm)).not.toContain('disk on fire');
+      expect((await fresh(user.id)).status).toBe('locked');
+    } finally {
+      await conn.execute('drop trigger test_fail_unlock on app_user');
+      await conn.execute('drop function test_fail_unlock()');
+    }
+  });
 });
 
 describe('a person imported without a login email', () => {
