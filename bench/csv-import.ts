@@ -301,14 +301,14 @@ function report(results: Result[]): boolean {
     console.log(
       `\n${r.scenario}: ${n(r.rows)} rows, ${n(r.invitations)} invitations, ${r.fileMb.toFixed(1)} MB (load average ${r.load[0].toFixed(1)} at the start, ${r.load[1].toFixed(1)} at the end, on ${cpus().length} cores)`,
     );
-    out('', `${'Roster'.padEnd(30)}${'plain COPY'.padEnd(14)}Postgres floor`);
+    out('', `${'Roster'.padEnd(40)}${'plain COPY'.padEnd(14)}Postgres floor`);
     out(
       'seconds',
-      `${`${r.totalS.toFixed(2)} (preview ${r.previewS.toFixed(2)}, import ${r.importS.toFixed(2)})`.padEnd(30)}${r.copyS.toFixed(2).padEnd(14)}${r.floorS.toFixed(2)}`,
+      `${`${r.totalS.toFixed(2)} (preview ${r.previewS.toFixed(2)}, import ${r.importS.toFixed(2)})`.padEnd(40)}${r.copyS.toFixed(2).padEnd(14)}${r.floorS.toFixed(2)}`,
     );
     out(
       'rows per second',
-      `${n(r.rows / r.totalS).padEnd(30)}${n(r.rows / r.copyS).padEnd(14)}${n(r.rows / r.floorS)}`,
+      `${n(r.rows / r.totalS).padEnd(40)}${n(r.rows / r.copyS).padEnd(14)}${n(r.rows / r.floorS)}`,
     );
     const ratio = r.totalS / r.copyS;
     out(
