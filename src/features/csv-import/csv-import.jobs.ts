@@ -120,8 +120,15 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
       if (!csvImport?.channelId) return;
       const channel = csvImport.channelId;
       const show = async (message: { text: string; blocks: Block[] }) => {
-        if (csvImport.messageTs) await slack.chat.update({ channel, ts: csvImport.messageTs, ...message });
-        else await slack.chat.postMessage({ channel, ...message });
+        if (csvImport.messageTs) {
+          await slack.chat.update({ channel, ts: csvImport.messageTs, ...message });
+          return;
+        }
+        // The "Reading…" message never made it: the preview is posted instead, and kept as the import's
+        // message (in the DM's own id when the import was addressed to the uploader's user id).
+        const posted = await slack.chat.postMessage({ channel, ...message });
+        if (posted.ts)
+          await service.setMessage(importId, { channelId: posted.channel ?? channel, messageTs: posted.ts });
       };
       if (
         csvImport.messageTs &&

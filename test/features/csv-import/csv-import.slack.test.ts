@@ -355,6 +355,32 @@ describe('the Import from CSV shortcut', () => {
     expect(textOf(preview)).toContain('• Line 6: email "not-an-email" is not a valid email address');
   });
 
+  it('previews a file chosen in the modal even when Slack refused the "Reading…" message', async () => {
+    await t.slack.shortcut({ user: 'UOWNER', callbackId: 'import_csv' });
+    const view = t.standin.lastOpenedView();
+    const file = addFile(
+      'refused-reading.csv',
+      'first_name,last_name,email\nRay,Refused,ray.refused@acme.test\n',
+      {
+        user: 'UOWNER',
+      },
+    );
+    t.standin.failNext('chat.postMessage', 'internal_error', 1, (args) =>
+      String(args.text).includes('Reading'),
+    );
+    const res = await t.slack.submitView(view, { file: { files: [{ id: file.id }] } }, { user: 'UOWNER' });
+    expect(res.status).toBe(200);
+    const preview = await t.standin.waitForMessage(
+      (m) => m.channel === 'DUOWNER' && /Preview of refused-reading\.csv/.test(textOf(m)),
+    );
+    expect(textOf(preview)).toContain('*1* to create');
+    // The preview became the import's message, in the DM: Import works from it.
+    await eventually(async () => (await importOf(file.id))?.messageTs === preview.ts);
+    expect((await importOf(file.id))?.channelId).toBe('DUOWNER');
+    await t.slack.clickButton(preview, 'Import 1 row', { user: 'UOWNER' });
+    await eventually(async () => (await importOf(file.id))?.status === 'completed');
+  });
+
   it('keeps the modal open with the reason for a file that is too big or not CSV', async () => {
     await t.slack.shortcut({ user: 'UADMIN', callbackId: 'import_csv' });
     const view = t.standin.lastOpenedView();
