@@ -1,26 +1,22 @@
 import { readFileSync } from 'node:fs';
-import { initORM, type ORM } from '../../../src/db/orm.ts';
+import type { ORM } from '../../../src/db/orm.ts';
 import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
-import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../../src/features/contacts/contact.entity.ts';
 import { CsvImport, CsvImportRow } from '../../../src/features/csv-import/csv-import.entity.ts';
 import {
-  CSV_JOBS,
   CsvImportService,
   type PreviewSummary,
 } from '../../../src/features/csv-import/csv-import.service.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
-import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
-import { type Actor, SeatService } from '../../../src/features/seats/seat.service.ts';
+import type { Actor, SeatService } from '../../../src/features/seats/seat.service.ts';
 import { DomainError } from '../../../src/shared/errors.ts';
-import { JobQueue } from '../../../src/shared/jobs.ts';
-import { createLogger } from '../../../src/shared/logger.ts';
+import type { JobQueue } from '../../../src/shared/jobs.ts';
 import { jobsDrained } from '../../support/app.ts';
-import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
+import { admin, type ImportTestbed, startImportTestbed } from './support.ts';
 
-let db: TestDatabase;
+let bed: ImportTestbed;
 let orm: ORM;
 let jobs: JobQueue;
 let seats: SeatService;
@@ -28,50 +24,26 @@ let service: CsvImportService;
 const runJobs: string[] = [];
 const deliveries: string[] = [];
 
-const admin: Actor = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' };
 const member: Actor = { slackUserId: 'UMEMBER', isAdmin: false, surface: 'slack' };
 
 const fixture = (name: string) => readFileSync(new URL(`../../fixtures/csv/${name}`, import.meta.url));
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  orm = await initORM(db.url);
-  jobs = await JobQueue.start(db.url, createLogger('silent'));
-  await jobs.define<{ importId: string }>(CSV_JOBS.run, async (d) => void runJobs.push(d.importId));
-  await jobs.define<{ invitationId: string }>(
-    INVITE_JOBS.deliver,
-    async (d) => void deliveries.push(d.invitationId),
-  );
-  seats = new SeatService(jobs);
-  service = new CsvImportService({ orm, jobs, seats });
+  bed = await startImportTestbed({
+    onRun: (importId) => void runJobs.push(importId),
+    onDeliver: (invitationId) => void deliveries.push(invitationId),
+  });
+  ({ orm, jobs, seats, service } = bed);
 });
-afterAll(async () => {
-  await jobs.stop();
-  await orm.close(true);
-  await db.drop();
-});
+afterAll(() => bed.stop());
 
-let n = 0;
-async function freshAccount(seatLimit = 100): Promise<IAccount> {
-  const em = orm.em.fork();
-  const account = await ensureAccount(em, `T_CSV_${++n}`);
-  await em.getConnection().execute('update account set seat_limit = ? where id = ?', [seatLimit, account.id]);
-  return account;
-}
-
-async function preview(
+const freshAccount = (seatLimit = 100) => bed.freshAccount(seatLimit);
+const preview = (
   account: IAccount,
   content: Buffer | string,
   name = 'people.csv',
   using = service,
-): Promise<PreviewSummary> {
-  const { csvImport } = await using.begin(orm.em.fork(), account, {
-    uploadedBy: 'UADMIN',
-    fileName: name,
-    fileId: `F${++n}`,
-  });
-  return using.preview(csvImport.id, Buffer.isBuffer(content) ? content : Buffer.from(content));
-}
+): Promise<PreviewSummary> => bed.preview(account, content, { name, using });
 
 async function rejection(account: IAccount, content: Buffer | string, name = 'people.csv') {
   const err = await preview(account, content, name).catch((e) => e);

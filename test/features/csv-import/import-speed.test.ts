@@ -2,68 +2,40 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { initORM, type ORM } from '../../../src/db/orm.ts';
+import type { ORM } from '../../../src/db/orm.ts';
 import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
-import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { CsvImport } from '../../../src/features/csv-import/csv-import.entity.ts';
-import {
-  CSV_JOBS,
+import type {
   CsvImportService,
-  type PreviewSummary,
+  PreviewSummary,
 } from '../../../src/features/csv-import/csv-import.service.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
-import { type Actor, SeatService } from '../../../src/features/seats/seat.service.ts';
-import { JobQueue } from '../../../src/shared/jobs.ts';
-import { createLogger } from '../../../src/shared/logger.ts';
+import type { SeatService } from '../../../src/features/seats/seat.service.ts';
 import { eventually } from '../../support/app.ts';
-import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
+import type { TestDatabase } from '../../support/database.ts';
+import { admin, type ImportTestbed, startImportTestbed } from './support.ts';
 
 // What makes large imports fast without losing anything, on real Postgres: the seat lock taken only to
 // count again before the commit, staged rows that a crash can empty, the error file written to disk.
 
+let bed: ImportTestbed;
 let db: TestDatabase;
 let orm: ORM;
-let jobs: JobQueue;
 let seats: SeatService;
 let service: CsvImportService;
 
-const admin: Actor = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' };
-
 beforeAll(async () => {
-  db = await createTestDatabase();
-  orm = await initORM(db.url);
-  jobs = await JobQueue.start(db.url, createLogger('silent'));
-  await jobs.define(CSV_JOBS.run, async () => {});
-  // Deliveries stay queued, so the test can count them.
-  await jobs.boss.createQueue(INVITE_JOBS.deliver);
-  seats = new SeatService(jobs);
-  service = new CsvImportService({ orm, jobs, seats });
+  bed = await startImportTestbed();
+  ({ db, orm, seats, service } = bed);
 });
-afterAll(async () => {
-  await jobs.stop();
-  await orm.close(true);
-  await db.drop();
-});
+afterAll(() => bed.stop());
 
-let n = 0;
-async function freshAccount(seatLimit = 1000): Promise<IAccount> {
-  const em = orm.em.fork();
-  const account = await ensureAccount(em, `T_SPEED_${++n}`);
-  await em.getConnection().execute('update account set seat_limit = ? where id = ?', [seatLimit, account.id]);
-  return account;
-}
-
-async function preview(account: IAccount, content: string): Promise<PreviewSummary> {
-  const { csvImport } = await service.begin(orm.em.fork(), account, {
-    uploadedBy: 'UADMIN',
-    fileName: 'people.csv',
-    fileId: `FSP${++n}`,
-  });
-  return service.preview(csvImport.id, Buffer.from(content));
-}
+const freshAccount = (seatLimit = 1000) => bed.freshAccount(seatLimit);
+const preview = (account: IAccount, content: string): Promise<PreviewSummary> =>
+  bed.preview(account, content);
 
 const usersOf = (account: IAccount) => orm.em.fork().find(User, { account }, { orderBy: { email: 'asc' } });
 const deliveryJobs = async (account: IAccount) => {

@@ -1,11 +1,9 @@
-import { initORM, type ORM } from '../../../src/db/orm.ts';
+import type { ORM } from '../../../src/db/orm.ts';
 import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
-import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../../src/features/contacts/contact.entity.ts';
 import { CsvImport, CsvImportRow } from '../../../src/features/csv-import/csv-import.entity.ts';
 import {
-  CSV_JOBS,
   CsvImportService,
   type PreviewSummary,
 } from '../../../src/features/csv-import/csv-import.service.ts';
@@ -13,59 +11,32 @@ import { INVITED_PER_BATCH } from '../../../src/features/csv-import/import-run.t
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
-import { type Actor, SeatService } from '../../../src/features/seats/seat.service.ts';
+import type { SeatService } from '../../../src/features/seats/seat.service.ts';
 import { DomainError } from '../../../src/shared/errors.ts';
-import { JobQueue } from '../../../src/shared/jobs.ts';
-import { createLogger } from '../../../src/shared/logger.ts';
-import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
+import type { JobQueue } from '../../../src/shared/jobs.ts';
+import { admin, type ImportTestbed, startImportTestbed } from './support.ts';
 
 // The staging path of the CSV import on real Postgres: rows COPied into csv_import_row, decided there
 // with set-based SQL, and applied in set-based batches.
 
-let db: TestDatabase;
+let bed: ImportTestbed;
 let orm: ORM;
 let jobs: JobQueue;
 let seats: SeatService;
 let service: CsvImportService;
 
-const admin: Actor = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' };
-
 beforeAll(async () => {
-  db = await createTestDatabase();
-  orm = await initORM(db.url);
-  jobs = await JobQueue.start(db.url, createLogger('silent'));
-  await jobs.define(CSV_JOBS.run, async () => {});
-  // Deliveries stay queued, so the test can count them.
-  await jobs.boss.createQueue(INVITE_JOBS.deliver);
-  seats = new SeatService(jobs);
-  service = new CsvImportService({ orm, jobs, seats });
+  bed = await startImportTestbed();
+  ({ orm, jobs, seats, service } = bed);
 });
-afterAll(async () => {
-  await jobs.stop();
-  await orm.close(true);
-  await db.drop();
-});
+afterAll(() => bed.stop());
 
-let n = 0;
-async function freshAccount(seatLimit = 1000): Promise<IAccount> {
-  const em = orm.em.fork();
-  const account = await ensureAccount(em, `T_STAGE_${++n}`);
-  await em.getConnection().execute('update account set seat_limit = ? where id = ?', [seatLimit, account.id]);
-  return account;
-}
-
-async function preview(
+const freshAccount = (seatLimit = 1000) => bed.freshAccount(seatLimit);
+const preview = (
   account: IAccount,
   content: Buffer | string | AsyncIterable<Uint8Array>,
   using = service,
-): Promise<PreviewSummary> {
-  const { csvImport } = await using.begin(orm.em.fork(), account, {
-    uploadedBy: 'UADMIN',
-    fileName: 'people.csv',
-    fileId: `FS${++n}`,
-  });
-  return using.preview(csvImport.id, typeof content === 'string' ? Buffer.from(content) : content);
-}
+): Promise<PreviewSummary> => bed.preview(account, content, { using });
 
 async function importNow(account: IAccount, summary: PreviewSummary, using = service) {
   expect((await using.start(orm.em.fork(), account, summary.csvImport.id, admin)).status).toBe('started');
