@@ -10,6 +10,8 @@ export type WebRequest = {
   query: URLSearchParams;
   form: URLSearchParams;
   ip: string;
+  /** What rate limits count the client by (see clientNetwork): its IPv4 address or IPv6 /64. */
+  network: string;
   cookies: Record<string, string>;
   em: EntityManager;
   log: Logger;

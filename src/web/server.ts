@@ -46,6 +46,31 @@ function clientIp(req: IncomingMessage, trustProxy = false): string {
   return req.socket.remoteAddress ?? 'unknown';
 }
 
+/**
+ * What a rate limit counts a client by: its IPv4 address, or the /64 block of its IPv6 address (one
+ * subscriber or host usually holds a whole /64, and could otherwise send from a new address every time).
+ * An IPv4 address written as IPv6 (::ffff:a.b.c.d) is the IPv4 address.
+ */
+export function clientNetwork(ip: string): string {
+  const address = ip.split('%')[0] ?? ip;
+  const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  if (v4) return v4;
+  if (!address.includes(':')) return address;
+  const [head = '', tail] = address.split('::');
+  const groups = (part: string) =>
+    part ? part.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g])) : [];
+  const front = groups(head);
+  const back = tail === undefined ? [] : groups(tail);
+  const all =
+    tail === undefined
+      ? front
+      : [...front, ...Array(Math.max(0, 8 - front.length - back.length)).fill('0'), ...back];
+  return `${all
+    .slice(0, 4)
+    .map((g) => (Number.parseInt(g, 16) || 0).toString(16))
+    .join(':')}::/64`;
+}
+
 /** Far longer than any of Roster's links (a token is 43 characters), far shorter than Node's header limit. */
 const URL_LIMIT = 2000;
 
@@ -211,6 +236,7 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
     query,
     form: parseForm(body),
     ip: clientIp(req, deps.trustProxy),
+    network: clientNetwork(clientIp(req, deps.trustProxy)),
     cookies: parseCookies(req.headers.cookie),
     em: deps.orm.em.fork(),
     log: deps.logger.child({ surface: 'web', route: url.pathname.split('/')[1] }),

@@ -4,6 +4,7 @@
  * answer is checked against the served OpenAPI document.
  */
 import { FAILED_AUTH_LIMIT } from '../../../src/features/api/web/routes.ts';
+import { clientNetwork } from '../../../src/web/server.ts';
 import { startTestApp, type TestApp } from '../../support/app.ts';
 import { ApiClient, tokenFor } from './support.ts';
 
@@ -41,4 +42,27 @@ it('makes an address that keeps sending unknown tokens wait, with Retry-After, a
   // Other addresses are not affected, with or without a working token.
   expect((await from('198.51.100.20', token)).status).toBe(200);
   expect((await from('198.51.100.21', `roster_${'h'.repeat(43)}`)).status).toBe(401);
+});
+
+it('counts an IPv6 client by its /64, so a new address for every guess does not escape the limit', async () => {
+  const prefix = '2001:db8:77:1';
+  for (let i = 0; i < FAILED_AUTH_LIMIT; i++) {
+    const res = await from(`${prefix}::${(i + 1).toString(16)}`, `roster_${String(i).padStart(43, 'k')}`);
+    expect(res.status).toBe(401);
+  }
+  expect((await from(`${prefix}:ffff:ffff:ffff:ffff`, `roster_${'k'.repeat(43)}`)).status).toBe(429);
+  // The next /64 is someone else.
+  expect((await from('2001:db8:77:2::1', token)).status).toBe(200);
+});
+
+it.each([
+  ['203.0.113.7', '203.0.113.7'],
+  ['::ffff:203.0.113.7', '203.0.113.7'],
+  ['2001:db8:77:1::5', '2001:db8:77:1::/64'],
+  ['2001:0db8:0077:0001:aaaa:bbbb:cccc:dddd', '2001:db8:77:1::/64'],
+  ['2001:db8::1', '2001:db8:0:0::/64'],
+  ['::1', '0:0:0:0::/64'],
+  ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+])('counts %s as %s', (ip, network) => {
+  expect(clientNetwork(ip)).toBe(network);
 });

@@ -79,23 +79,26 @@ export function registerApiRoutes(router: Router, deps: Deps): void {
     );
 
   const refuseGuessing = (req: WebRequest): void => {
-    const until = guessing.get(req.ip);
+    const until = guessing.get(req.network);
     if (until === undefined) return;
     const wait = Math.ceil((until - Date.now()) / 1000);
     if (wait > 0) throw tooManyFailures(wait);
-    guessing.delete(req.ip);
+    guessing.delete(req.network);
   };
 
   const failedAuthentication = async (req: WebRequest): Promise<void> => {
-    const key = `api:unauthorized:${req.ip}`;
+    const key = `api:unauthorized:${req.network}`;
     if (await limiter.allow(key, FAILED_AUTH_LIMIT)) return;
     const wait = await waitFor(req, key);
     if (guessing.size > 10_000) {
       const now = Date.now();
       for (const [ip, until] of guessing) if (until <= now) guessing.delete(ip);
     }
-    guessing.set(req.ip, Date.now() + wait * 1000);
-    req.log.warn({ ip: req.ip }, 'API requests with unknown tokens refused for a while');
+    guessing.set(req.network, Date.now() + wait * 1000);
+    req.log.warn(
+      { ip: req.ip, network: req.network },
+      'API requests with unknown tokens refused for a while',
+    );
     throw tooManyFailures(wait);
   };
 

@@ -117,7 +117,7 @@ export function registerJoinPages(
   router.add('POST', '/join/:token', async (req) => {
     const token = req.params.token ?? '';
     if (
-      !(await limiter.allow(`ip:${req.ip}`, limits.perIp)) ||
+      !(await limiter.allow(`ip:${req.network}`, limits.perIp)) ||
       !(await limiter.allow(`link:${token}`, limits.perLink))
     ) {
       req.log.warn({ ip: req.ip }, 'join form rate limited');
