@@ -7,10 +7,10 @@ import { isSlackBusy } from '../../slack/pacing.ts';
 import { Account } from '../accounts/account.entity.ts';
 import { ProgressReporter } from '../csv-import/slack/progress.ts';
 import type { Deps } from '../feature.ts';
-import { ScimConnection } from './scim.entity.ts';
+import { type IScimConnection, ScimConnection } from './scim.entity.ts';
 import { reconcile } from './scim.reconcile.ts';
 import { SCIM_JOBS } from './scim.service.ts';
-import { drain } from './scim.sync.ts';
+import { drain, type OnRefused } from './scim.sync.ts';
 import { failuresMessage, progressMessage, refusedMessage, reportMessage } from './slack/blocks.ts';
 
 type AccountJob = { accountId: string };
@@ -39,6 +39,18 @@ export async function registerScimJobs(deps: Deps): Promise<(() => Promise<void>
   const tellAdmins = async (accountId: string, message: { text: string; blocks: unknown[] }) => {
     await jobs.send<NoticeJob>(SCIM_JOBS.notice, { accountId, message });
   };
+  // The token refused: told in the transaction that marks the connection refused.
+  const tellRefused =
+    (connection: IScimConnection): OnRefused =>
+    (tx, problem) =>
+      jobs.send<NoticeJob>(
+        SCIM_JOBS.notice,
+        {
+          accountId: connection.account.id,
+          message: refusedMessage(connection.baseUrl, problem, connection.managed),
+        },
+        { em: tx },
+      );
 
   await jobs.define<NoticeJob>(
     SCIM_JOBS.notice,
@@ -79,14 +91,12 @@ export async function registerScimJobs(deps: Deps): Promise<(() => Promise<void>
         const em = orm.em.fork();
         const connection = await em.findOne(ScimConnection, { account: accountId });
         if (!connection) return;
-        const result = await drain(em, connection, scim.client(connection));
+        const result = await drain(em, connection, scim.client(connection), tellRefused(connection));
         if (result.synced || result.failed.length) {
           log.info({ accountId, synced: result.synced, failed: result.failed.length }, 'SCIM sync');
         }
-        if (result.refused) {
+        if (result.refused)
           log.warn({ accountId, problem: result.refused }, 'the SCIM service refused the token');
-          await tellAdmins(accountId, refusedMessage(connection.baseUrl, result.refused, connection.managed));
-        }
         if (result.failed.length)
           await tellAdmins(accountId, failuresMessage(connection.baseUrl, result.failed));
         if (!result.wakeAt) return;
@@ -139,8 +149,12 @@ export async function registerScimJobs(deps: Deps): Promise<(() => Promise<void>
       progress.start();
       let report: Awaited<ReturnType<typeof reconcile>>;
       try {
-        report = await reconcile(em, connection, scim.client(connection), (done, total) =>
-          progress.set(done, total),
+        report = await reconcile(
+          em,
+          connection,
+          scim.client(connection),
+          (done, total) => progress.set(done, total),
+          tellRefused(connection),
         );
       } finally {
         await progress.stop();
@@ -162,9 +176,8 @@ export async function registerScimJobs(deps: Deps): Promise<(() => Promise<void>
           reported,
         );
       }
-      if (report.newlyRefused && report.stopped) {
-        await tellAdmins(accountId, refusedMessage(connection.baseUrl, report.stopped, connection.managed));
-      } else if (!requestedBy && report.failed.count) {
+      // A token refused was told when the connection was marked refused (see tellRefused).
+      if (!report.newlyRefused && !requestedBy && report.failed.count) {
         await tellAdmins(accountId, message);
       }
       // Anything a change left pending meanwhile.

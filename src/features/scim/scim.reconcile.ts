@@ -5,7 +5,7 @@ import { ScimError } from './scim.client.ts';
 import type { IScimConnection } from './scim.entity.ts';
 import { desiredShape } from './scim.mapping.ts';
 import { claimUsers, nameOf, personal, recordOutcomes } from './scim.push.ts';
-import { applyStop, clearBackoff, pushBatch } from './scim.sync.ts';
+import { applyStop, clearBackoff, type OnRefused, pushBatch } from './scim.sync.ts';
 
 /** Users asked of the service per page of its list. */
 export const LIST_PAGE = 500;
@@ -57,6 +57,7 @@ export async function reconcile(
   connection: IScimConnection,
   client: ScimClient,
   progress: (done: number, total: number) => void = () => {},
+  onRefused?: OnRefused,
 ): Promise<ReconcileReport> {
   const accountId = connection.account.id;
   const report: ReconcileReport = {
@@ -96,7 +97,7 @@ export async function reconcile(
   };
   const waitOrStop = async (err: ScimError): Promise<boolean> => {
     const kind = err.kind === 'unauthorized' || err.kind === 'rate_limited' ? err.kind : 'transient';
-    const { newlyRefused, wakeAt } = await applyStop(em, connection, { error: err, kind });
+    const { newlyRefused, wakeAt } = await applyStop(em, connection, { error: err, kind }, onRefused);
     if (kind === 'unauthorized' || ++waits > MAX_WAITS) {
       report.stopped = err.message;
       report.newlyRefused = newlyRefused;

@@ -62,6 +62,9 @@ export async function pushBatch(
   return { outcomes, untouched: rows.filter((r) => !done.has(r.id)).map((r) => r.id), stop };
 }
 
+/** Queues, in the transaction that marks the connection refused, what tells the admins why. */
+export type OnRefused = (tx: EntityManager, problem: string) => Promise<unknown>;
+
 /**
  * Reacts to a stop at the connection: a refused token stops syncing until an admin connects again (true
  * when this is news), a 429 pauses for its Retry-After, a 5xx or timeout backs off, doubling each time.
@@ -71,14 +74,21 @@ export async function applyStop(
   em: EntityManager,
   connection: IScimConnection,
   stop: Stop,
+  onRefused?: OnRefused,
 ): Promise<{ newlyRefused: boolean; wakeAt?: Date }> {
   if (stop.kind === 'unauthorized') {
-    const marked = await query(
-      em,
-      sql`update scim_connection set refused_at = now(), problem = ${stop.error.message}, updated_at = now()
-        where id = ${connection.id} and refused_at is null returning id`,
-    );
-    return { newlyRefused: marked.length > 0 };
+    // The refusal and what tells the admins about it commit together: a sync that stops after it finds the
+    // connection refused and pushes nothing more, so a notice queued later could be lost for good.
+    const newlyRefused = await em.transactional(async (tx) => {
+      const marked = await query(
+        tx,
+        sql`update scim_connection set refused_at = now(), problem = ${stop.error.message}, updated_at = now()
+          where id = ${connection.id} and refused_at is null returning id`,
+      );
+      if (marked.length) await onRefused?.(tx, stop.error.message);
+      return marked.length > 0;
+    });
+    return { newlyRefused };
   }
   const [row] = await query<{ pausedUntil: Date }>(
     em,
@@ -110,6 +120,7 @@ export async function drain(
   em: EntityManager,
   connection: IScimConnection,
   client: ScimClient,
+  onRefused?: OnRefused,
 ): Promise<RunResult> {
   const result: RunResult = { synced: 0, failed: [] };
   if (connection.refusedAt) return result;
@@ -131,7 +142,7 @@ export async function drain(
     await recordOutcomes(em, rows, outcomes, untouched);
     collect(result, rows, outcomes);
     if (stop) {
-      const { newlyRefused, wakeAt } = await applyStop(em, connection, stop);
+      const { newlyRefused, wakeAt } = await applyStop(em, connection, stop, onRefused);
       if (newlyRefused) result.refused = stop.error.message;
       result.wakeAt = wakeAt;
       return result;

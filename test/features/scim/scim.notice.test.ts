@@ -1,6 +1,8 @@
 import { query, sql } from '../../../src/db/sql.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
+import { ScimError } from '../../../src/features/scim/scim.client.ts';
 import { ScimConnection } from '../../../src/features/scim/scim.entity.ts';
+import { applyStop, type Stop } from '../../../src/features/scim/scim.sync.ts';
 import type { Actor } from '../../../src/features/seats/seat.service.ts';
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
 import { type ScimServer, startScimServer } from '../../support/scim-server.ts';
@@ -67,3 +69,29 @@ it('tells the admins of a refused token once Slack can list them, and only once'
   expect(stopped('UADMIN')).toHaveLength(1);
   expect(stopped('UOWNER')).toHaveLength(1);
 }, 60_000);
+
+it('marks a connection refused only together with its notice: a notice that cannot be queued leaves it to be found again', async () => {
+  const account = await t.account();
+  const em = t.em();
+  await query(em, sql`update scim_connection set refused_at = null where account_id = ${account.id}`);
+  const connection = await em.findOneOrFail(ScimConnection, { account: account.id });
+  const stop: Stop = { kind: 'unauthorized', error: new ScimError('unauthorized', 401, 'token refused') };
+  const refusedAt = async () =>
+    (await t.em().findOneOrFail(ScimConnection, { account: account.id }, { refresh: true })).refusedAt;
+
+  // The notice fails to be queued (the database fails mid-way): nothing of the refusal is kept.
+  await expect(
+    applyStop(em, connection, stop, async () => {
+      throw new Error('could not queue');
+    }),
+  ).rejects.toThrow('could not queue');
+  expect(await refusedAt()).toBeNull();
+
+  // Found again on the next push: marked and told, once however often it is found after that.
+  const told: string[] = [];
+  const tell = async (_tx: unknown, problem: string) => void told.push(problem);
+  expect((await applyStop(em, connection, stop, tell)).newlyRefused).toBe(true);
+  expect((await applyStop(em, connection, stop, tell)).newlyRefused).toBe(false);
+  expect(told).toEqual(['token refused']);
+  expect(await refusedAt()).not.toBeNull();
+});
