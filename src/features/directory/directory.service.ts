@@ -126,6 +126,23 @@ export class DirectoryService {
     return rows.map((r) => r.slack_user_id);
   }
 
+  /**
+   * For a caller waiting on the first full sync: when it finished (null while it has not), and since when
+   * the mirror has been awaited, that is when the current sync started or, before any, when first asked.
+   */
+  async awaited(em: EntityManager, account: IAccount): Promise<{ finishedAt: Date | null; since: Date }> {
+    const [row] = await query<{ finished_at: Date | null; started_at: Date }>(
+      em,
+      sql`insert into slack_directory_sync (account_id) values (${account.id})
+          on conflict (account_id) do update set account_id = excluded.account_id
+          returning finished_at, started_at`,
+    );
+    return {
+      finishedAt: row?.finished_at ? new Date(row.finished_at) : null,
+      since: row ? new Date(row.started_at) : new Date(),
+    };
+  }
+
   /** Whether a full sync has finished, and when. */
   async syncedAt(em: EntityManager, account: IAccount): Promise<Date | null> {
     const [row] = await query<{ finished_at: string | Date | null }>(

@@ -7,6 +7,8 @@ import { User } from '../people/user.entity.ts';
 
 /** How soon a job waiting for the first directory sync looks again. */
 const SYNC_POLL_MS = 5_000;
+/** How long jobs wait for the first directory sync before they make do with what the mirror knows. */
+const FIRST_SYNC_PATIENCE_MS = 15 * 60_000;
 
 /**
  * Who may approve seats, import and post join links: the workspace's Slack admins and owners (from the
@@ -85,15 +87,19 @@ export class AdminDirectory {
    * by that job, never by two walks at once or on the thread that answers Slack.
    */
   async adminIds(em: EntityManager, account: IAccount): Promise<string[]> {
-    if (!(await this.directory.syncedAt(em, account))) {
+    const { finishedAt, since } = await this.directory.awaited(em, account);
+    if (!finishedAt) {
+      const waiting = this.now() - since.getTime() < FIRST_SYNC_PATIENCE_MS;
       if (!(await this.requestSync?.())) {
         await this.directory.sync(em, account, this.slack);
-      } else {
+      } else if (waiting) {
         throw new TryLater(
           SYNC_POLL_MS,
           'the Slack directory is still being read; the admins are known once it is',
         );
       }
+      // A sync that has not finished in that long (Slack refusing users.list, say) is not waited for
+      // forever: the admins the mirror knows so far, and Roster's own, are asked.
     }
     const ids = new Set(await this.directory.adminIds(em, account));
     const rosterAdmins = await em.find(User, {

@@ -107,6 +107,20 @@ describe('the Slack directory mirror', () => {
     expect(calls('users.list') - before).toBe(pages);
   }, 60_000);
 
+  it('does not keep jobs waiting for a first sync that never finishes: after a while the admins known so far are asked', async () => {
+    const account = await t.account();
+    // A first sync that started 20 minutes ago and never finished (Slack refusing users.list, say).
+    await query(
+      t.em(),
+      sql`update slack_directory_sync set finished_at = null, started_at = now() - interval '20 minutes'
+          where account_id = ${account.id}`,
+    );
+    expect((await t.roster.deps.admins.adminIds(t.em(), account)).sort()).toEqual(['UADMIN', 'UOWNER']);
+    // The sync asked for meanwhile finishes it, at Slack's pace for users.list.
+    await jobsDrained(t.em(), { queues: ['slack.directory-sync'], timeoutMs: 50_000 });
+    expect(await t.roster.deps.directory.syncedAt(t.em(), account)).not.toBeNull();
+  }, 60_000);
+
   it('resumes a sync from its cursor after a stop, reading only the pages left', async () => {
     const account = await t.account();
     // As a sync stopped after its third page would have left it.
