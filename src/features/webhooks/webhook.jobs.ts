@@ -60,14 +60,16 @@ export async function registerWebhookJobs(
     // The deployment's endpoint serves every account: each one's admins are told.
     const accounts = await em.find(Account, endpoint.account_id ? { id: endpoint.account_id } : {});
     const text = webhookDisabledText(endpoint.url, endpoint.disabled_reason, last);
-    for (const account of accounts) {
-      for (const id of await admins.adminIds(em, account)) {
-        // Queued for later while Slack is busy: an admin is told of the disable once.
-        await nowOrLater(jobs, slack, { method: 'chat.postMessage', args: { channel: id, text } }).catch(
-          (err) =>
-            logger.warn({ err, user: id }, 'could not tell an admin their webhook endpoint was turned off'),
-        );
-      }
+    // Every account's admins are found before anyone is told: finding them may say "try again later",
+    // and a retry must not tell the admins of the accounts before it a second time.
+    const ids = new Set<string>();
+    for (const account of accounts) for (const id of await admins.adminIds(em, account)) ids.add(id);
+    for (const id of ids) {
+      // Queued for later while Slack is busy: an admin is told of the disable once.
+      await nowOrLater(jobs, slack, { method: 'chat.postMessage', args: { channel: id, text } }).catch(
+        (err) =>
+          logger.warn({ err, user: id }, 'could not tell an admin their webhook endpoint was turned off'),
+      );
     }
   });
 
