@@ -38,9 +38,9 @@ export async function intakeUpload(
     uploadedBy: input.userId,
     fileName: name,
     fileId: file.id,
-    // A channel or DM, or the uploader's user id (the Import from CSV form): posting to a user id posts in
+    // A channel or DM, or the uploader's user id (U…, or W… on Enterprise Grid; the Import from CSV form): posting to a user id posts in
     // their DM with Roster, and the DM's own id is kept once a post there answers with it.
-    channelId: /^[CDGU]/.test(input.channel) ? input.channel : null,
+    channelId: /^[CDGUW]/.test(input.channel) ? input.channel : null,
   });
   if (duplicate) {
     if (!input.retry) {
