@@ -52,7 +52,10 @@ function clientIp(req: IncomingMessage, trustProxy = false): string {
  * An IPv4 address written as IPv6 (::ffff:a.b.c.d) is the IPv4 address.
  */
 export function clientNetwork(ip: string): string {
-  const address = ip.split('%')[0] ?? ip;
+  // Some proxies write the client's port too: 203.0.113.7:51234, [2001:db8::1]:51234.
+  const unported =
+    /^\[([^\]]+)\](?::\d+)?$/.exec(ip)?.[1] ?? /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(ip)?.[1] ?? ip;
+  const address = unported.split('%')[0] ?? unported;
   const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
   if (v4) return v4;
   if (!address.includes(':')) return address;
