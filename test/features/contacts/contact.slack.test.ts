@@ -327,6 +327,8 @@ describe('converting and editing', () => {
       email: 'ana@supplier.test is already a contact: Ana Lee at Supplier Ltd.',
     });
     expect(await t.em().count(User, { email: 'nomail' })).toBe(0);
+    // Slack asks Roster to slow down as the confirmation goes out: it comes a moment later, not never.
+    t.standin.failWithStatus('chat.postMessage', 429);
     const ok = await t.slack.submitView(
       view,
       { role: 'client', email: ' nomail@partner.test ', send_now: false },

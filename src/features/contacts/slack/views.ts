@@ -4,6 +4,7 @@ import { slackActor } from '../../../slack/actor.ts';
 import { esc, plain, section } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
+import { afterAck } from '../../../slack/notify.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { Deps } from '../../feature.ts';
 import type { Role } from '../../people/user.entity.ts';
@@ -113,18 +114,24 @@ export function registerContactViews(app: App, deps: Deps, contacts: ContactServ
       return;
     }
     await ack();
-    const actor = await slackActor(deps, context, body.user.id);
-    let text: string;
-    if (editing) {
-      const { contact, changed } = await contacts.edit(em, account, actor, editing, parsed.value);
-      text = changed.length
-        ? `:white_check_mark: Saved your changes to the contact *${esc(contact.name)}* (${changed.join(', ')}).`
-        : `Nothing changed on the contact *${esc(contact.name)}*.`;
-    } else {
-      const contact = await contacts.add(em, account, actor, parsed.value);
-      text = `:white_check_mark: Added the contact *${esc(contact.name)}*${contact.email ? ` (${esc(contact.email)})` : ''}. Find it with \`/contact find ${esc(contact.name.split(' ')[0] ?? '')}\`.`;
-    }
-    await client.chat.postMessage({ channel: body.user.id, text });
+    // The outcome by DM, which waits for Slack when it asks Roster to slow down rather than being lost.
+    await afterAck(
+      deps,
+      client,
+      body.user.id,
+      async () => {
+        const actor = await slackActor(deps, context, body.user.id);
+        if (editing) {
+          const { contact, changed } = await contacts.edit(em, account, actor, editing, parsed.value);
+          return changed.length
+            ? `:white_check_mark: Saved your changes to the contact *${esc(contact.name)}* (${changed.join(', ')}).`
+            : `Nothing changed on the contact *${esc(contact.name)}*.`;
+        }
+        const contact = await contacts.add(em, account, actor, parsed.value);
+        return `:white_check_mark: Added the contact *${esc(contact.name)}*${contact.email ? ` (${esc(contact.email)})` : ''}. Find it with \`/contact find ${esc(contact.name.split(' ')[0] ?? '')}\`.`;
+      },
+      (m) => `:no_entry: ${m} Nothing was saved.`,
+    );
   });
 
   app.view<ViewSubmitAction>(CONVERT_VIEW, async ({ ack, view, body, context, client }) => {
@@ -149,13 +156,17 @@ export function registerContactViews(app: App, deps: Deps, contacts: ContactServ
       return;
     }
     await ack();
-    const result = await contacts.convert(em, account, actor, view.private_metadata, input);
-    await client.chat.postMessage({
-      channel: body.user.id,
-      text:
-        result.status === 'converted'
+    await afterAck(
+      deps,
+      client,
+      body.user.id,
+      async () => {
+        const result = await contacts.convert(em, account, actor, view.private_metadata, input);
+        return result.status === 'converted'
           ? `:white_check_mark: ${esc(result.user.email)} is now a user${result.user.status === 'invited' ? ' and the invitation is on its way' : ' (not invited yet: `/invite pending` sends the invitation)'}. The contact stays, linked to the user.`
-          : `:hourglass_flowing_sand: ${esc(result.email)} takes a paid seat, so an admin has been asked to approve it. You will get a message when they decide.`,
-    });
+          : `:hourglass_flowing_sand: ${esc(result.email)} takes a paid seat, so an admin has been asked to approve it. You will get a message when they decide.`;
+      },
+      (m) => `:no_entry: ${m} The contact was not converted.`,
+    );
   });
 }
