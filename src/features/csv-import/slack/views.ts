@@ -1,6 +1,7 @@
 import type { App } from '@slack/bolt';
 import { isDomainError } from '../../../shared/errors.ts';
 import { roster } from '../../../slack/context.ts';
+import { nowOrLater } from '../../../slack/later.ts';
 import type { Deps } from '../../feature.ts';
 import type { CsvImportService } from '../csv-import.service.ts';
 import { IMPORT_VIEW } from './blocks.ts';
@@ -39,7 +40,10 @@ export function registerImportForm(app: App, deps: Deps, service: CsvImportServi
     const file = (answered ?? (await asked)).file;
     const late = answered ? null : fileProblem(file);
     if (late || !file) {
-      await client.chat.postMessage({ channel: userId, text: `:no_entry: ${late} Nothing was imported.` });
+      await nowOrLater(deps.jobs, client, {
+        method: 'chat.postMessage',
+        args: { channel: userId, text: `:no_entry: ${late} Nothing was imported.` },
+      });
       return;
     }
     await intakeUpload(deps, service, em, account, {

@@ -238,9 +238,12 @@ export function registerJoinLinkView(app: App, deps: Deps, links: JoinLinkServic
     }
     await ack();
     log.info({ linkId: link.id, channel: link.channelId }, 'join link posted');
-    await client.chat.postMessage({
-      channel: body.user.id,
-      text: `:white_check_mark: Posted a join link in <#${link.channelId}>: people join as ${ROLE_LABEL[link.role]}, for ${input.expiryDays} days${link.maxUses ? `, up to ${link.maxUses} people` : ''}${link.allowedEmailDomains.length ? `, with ${link.allowedEmailDomains.map((d) => `@${d}`).join(', ')} addresses` : ''}. \`/joinlink list\` shows it with a Revoke button.`,
+    await nowOrLater(deps.jobs, client, {
+      method: 'chat.postMessage',
+      args: {
+        channel: body.user.id,
+        text: `:white_check_mark: Posted a join link in <#${link.channelId}>: people join as ${ROLE_LABEL[link.role]}, for ${input.expiryDays} days${link.maxUses ? `, up to ${link.maxUses} people` : ''}${link.allowedEmailDomains.length ? `, with ${link.allowedEmailDomains.map((d) => `@${d}`).join(', ')} addresses` : ''}. \`/joinlink list\` shows it with a Revoke button.`,
+      },
     });
   });
 }
