@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Transaction } from 'kysely';
 import { CompiledQuery } from 'kysely';
@@ -163,6 +164,7 @@ async function writeInvitations(
   const userIds = (list: Action[]) => list.map((g) => g.userId);
 
   // New users, invited at once; a contact with the same email fills what the row left empty and is linked.
+  // Their ids are chosen here, so each inserted user is matched to its row by id, not by email.
   const creates = granted.filter((x) => x.kind === 'create');
   const users = new Map<string, { userId: string; email: string; kind: Action['kind'] }>();
   if (creates.length) {
@@ -179,7 +181,7 @@ async function writeInvitations(
        ins as (
          insert into app_user (id, account_id, email, first_name, last_name, title, phone, role, status,
            permission_set_id, added_by)
-         select gen_random_uuid(), $2::uuid, btrim(x.email),
+         select x.user_id, $2::uuid, btrim(x.email),
            coalesce(x.first_name, nullif(split_part(btrim(c.name), ' ', 1), '')),
            coalesce(x.last_name, nullif(btrim(substr(btrim(c.name), length(split_part(btrim(c.name), ' ', 1)) + 1)), '')),
            coalesce(x.title, c.title), coalesce(x.phone, c.phone), coalesce(x.role, 'employee'), 'invited',
@@ -193,8 +195,8 @@ async function writeInvitations(
          where c.id = (select c2.id from contact c2 where c2.account_id = $2 and c2.email is not null
            and lower(btrim(c2.email)) = lower(btrim(ins.email)) and c2.user_id is null)
        )
-       select x.id, ins.id as user_id, ins.email from x join ins on lower(btrim(ins.email)) = lower(btrim(x.email))`,
-      [rowIds(creates), a, who, userIds(creates)],
+       select x.id, ins.id as user_id, ins.email from x join ins on ins.id = x.user_id`,
+      [rowIds(creates), a, who, creates.map(() => randomUUID())],
     );
     for (const c of created) users.set(String(c.id), { userId: c.user_id, email: c.email, kind: 'create' });
   }
@@ -235,7 +237,7 @@ async function writeInvitations(
         [a, before],
       )
     : [];
-  // The link's token is made when the invitation is delivered; until then the hash matches no token.
+  // The link's token is made when the invitation is delivered (its hash is null until then).
   // Each user's audit events (imported or updated, then the invitation created or resent) are written
   // by the same statement, in the users' order.
   const list = [...users.values()];
@@ -244,9 +246,7 @@ async function writeInvitations(
        select * from unnest($2::uuid[], $4::text[], $5::text[]) with ordinality as u(user_id, email, kind, n)),
      inv as (
        insert into invitation (id, account_id, user_id, token_hash, status, expires_at, invited_by)
-       select gen_random_uuid(), a.id, u.user_id,
-         encode(sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')), 'hex'),
-         'pending', now() + make_interval(days => a.invitation_expiry_days), $3::text
+       select gen_random_uuid(), a.id, u.user_id, null, 'pending', now() + make_interval(days => a.invitation_expiry_days), $3::text
        from u join account a on a.id = $1
        returning id, user_id),
      logged as (
