@@ -8,7 +8,10 @@ export type InvitationStatus = (typeof INVITATION_STATUSES)[number];
 export const DELIVERY_METHODS = ['slack_dm', 'email'] as const;
 export type DeliveryMethod = (typeof DELIVERY_METHODS)[number];
 
-/** An invitation sent to a user; its link token is stored only as a SHA-256 hash. */
+/**
+ * An invitation sent to a user; its link token is stored only as a SHA-256 hash, made when the invitation
+ * is delivered (null until then).
+ */
 export const Invitation = defineEntity({
   name: 'Invitation',
   tableName: 'invitation',
@@ -16,7 +19,7 @@ export const Invitation = defineEntity({
     ...baseProperties,
     account: () => p.manyToOne(Account).ref(),
     user: () => p.manyToOne(User).ref(),
-    tokenHash: p.string().unique(),
+    tokenHash: p.string().nullable().unique(),
     status: p.enum(INVITATION_STATUSES).default('pending'),
     expiresAt: p.datetime(),
     invitedBy: p.string().nullable(),

@@ -1,5 +1,4 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { newToken } from '../../shared/ids.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
@@ -33,7 +32,7 @@ export async function queueInvitation(
   const invitation = tx.create(Invitation, {
     account: input.account,
     user: input.user,
-    tokenHash: newToken().hash,
+    tokenHash: null,
     status: 'pending',
     expiresAt: new Date(now.getTime() + input.account.invitationExpiryDays * 86_400_000),
     invitedBy: input.invitedBy,

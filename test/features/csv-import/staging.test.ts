@@ -302,6 +302,8 @@ describe('applying staged rows', () => {
     expect(users).toHaveLength(20);
     expect(users.every((u) => u.status === 'invited')).toBe(true);
     expect(await orm.em.fork().count(Invitation, { account })).toBe(20);
+    // Not delivered yet, so no link token exists: the delivery makes it.
+    expect(await orm.em.fork().count(Invitation, { account, tokenHash: null })).toBe(20);
     expect(await deliveryJobs(account)).toBe(20);
     expect(await orm.em.fork().count(Contact, { account })).toBe(10);
     expect(await orm.em.fork().count(AuditEvent, { account, action: 'seat.taken' })).toBe(
