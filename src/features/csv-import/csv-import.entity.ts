@@ -56,7 +56,8 @@ export const CsvImportRow = defineEntity({
   tableName: 'csv_import_row',
   properties: {
     id: p.bigint('number').primary().autoincrement(),
-    csvImport: () => p.manyToOne(CsvImport).ref(),
+    /** No foreign key: the rows of a file are written in one COPY for the import just made (see the migration). */
+    csvImport: () => p.manyToOne(CsvImport).ref().createForeignKeyConstraint(false),
     line: p.integer(),
     /** The row's values, checked and normalised (see RowData in csv-rows.ts). */
     data: p.json<Record<string, unknown>>(),
