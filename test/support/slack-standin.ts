@@ -54,6 +54,8 @@ export type SlackFile = {
   url_private_download: string;
   user: string;
   created: number;
+  /** Where the file is shared, as files.info lists it: by conversation, the messages that share it. */
+  shares?: { public?: Record<string, { ts: string }[]>; private?: Record<string, { ts: string }[]> };
 };
 
 export type UploadedFile = {
@@ -204,6 +206,7 @@ export class SlackStandin {
   private readonly externalIds = new Map<string, string>();
   private readonly waiters = new Set<() => void>();
   private readonly ownAnswers = new Map<string, (args: SlackObject, token?: string) => SlackObject>();
+  private readonly hooks = new Map<string, (args: SlackObject) => Promise<void>>();
   private lastViewId?: string;
   private tsCounter = 0;
   private idCounter = 0;
@@ -290,6 +293,15 @@ export class SlackStandin {
    */
   answerWith(method: string, answer: (args: SlackObject, token?: string) => SlackObject): void {
     this.ownAnswers.set(method, answer);
+  }
+
+  /**
+   * Runs `hook` on every call of `method` before it is answered (the call waits for it), to look at the
+   * world while Roster waits on Slack; `null` removes it.
+   */
+  whileAnswering(method: string, hook: ((args: SlackObject) => Promise<void>) | null): void {
+    if (hook) this.hooks.set(method, hook);
+    else this.hooks.delete(method);
   }
 
   /** A file in the workspace, downloadable from the stand-in with the bot token, and known to files.info. */
@@ -553,6 +565,7 @@ export class SlackStandin {
     this.calls.push({ method, args, token, at: Date.now() });
     const delay = this.delays.get(method)?.shift();
     if (delay) await new Promise((r) => setTimeout(r, delay));
+    await this.hooks.get(method)?.(args);
 
     const retryAfter = this.rateLimits.check(method, args);
     if (retryAfter !== null) {
@@ -868,9 +881,14 @@ export class SlackStandin {
         initialComment: args.initial_comment,
         threadTs: args.thread_ts,
       });
-      done.push(
-        this.addFile({ id: f.id, name: pending.filename, title, content: pending.content, user: 'UBOT' }),
-      );
+      this.addFile({ id: f.id, name: pending.filename, title, content: pending.content, user: 'UBOT' });
+      const stored = this.files.get(f.id)!;
+      if (typeof args.channel_id === 'string') {
+        const channel = this.dmChannel(args.channel_id);
+        const share = { [channel]: [{ ts: this.nextTs() }] };
+        stored.shares = /^C/.test(channel) ? { public: share } : { private: share };
+      }
+      done.push(this.publicFile(stored));
     }
     return { ok: true, files: done };
   }

@@ -6,7 +6,7 @@ import { isDomainError } from '../../shared/errors.ts';
 import { referenceId } from '../../shared/ids.ts';
 import type { Block } from '../../slack/blocks.ts';
 import { nowOrLater } from '../../slack/later.ts';
-import { firstTime } from '../../slack/once.ts';
+import { type OnceRun, onceAcross } from '../../slack/once.ts';
 import { isSlackBusy } from '../../slack/pacing.ts';
 import { Account } from '../accounts/account.entity.ts';
 import type { Deps } from '../feature.ts';
@@ -22,7 +22,7 @@ import {
 } from './slack/blocks.ts';
 import { checkFileInfo, downloadSlackFile, type SlackFileInfo } from './slack/download.ts';
 import { ProgressReporter } from './slack/progress.ts';
-import { uploadFromDisk } from './slack/upload.ts';
+import { uploadCompleted, uploadFromDisk } from './slack/upload.ts';
 
 type ImportJob = { importId: string };
 /** What follows a completed import: its summary and, when rows found no seat, queueing the error file. */
@@ -44,24 +44,36 @@ export const RUN_RETRIES = 3;
 export async function registerCsvImportJobs(deps: Deps, service: CsvImportService): Promise<void> {
   const { jobs, orm, slack, logger, config } = deps;
 
-  async function uploadErrorFile(csvImport: ICsvImport, count: number, after: 'preview' | 'import') {
-    if (!csvImport.channelId) return;
+  async function uploadErrorFile(
+    csvImport: ICsvImport,
+    count: number,
+    after: 'preview' | 'import',
+    run: OnceRun,
+  ) {
+    const channel = csvImport.channelId;
+    if (!channel) return;
+    // An earlier try stopped after it began uploading: if Slack completed that upload, it is not made again.
+    if (run.noted && (await uploadCompleted(slack, run.noted))) return;
     // Written to disk and uploaded from there: a million rows in error never sit in memory.
     const dir = await mkdtemp(join(tmpdir(), 'roster-errors-'));
     try {
       const path = join(dir, 'errors.csv');
       if (!(await service.writeErrorFile(csvImport.id, path))) return;
       const base = csvImport.fileName.replace(/\.csv$/i, '');
-      await uploadFromDisk(slack, {
-        path,
-        channel: csvImport.channelId,
-        filename: `${base}-errors.csv`,
-        title: `Rows in error from ${csvImport.fileName}`,
-        initialComment:
-          after === 'preview'
-            ? `${count.toLocaleString('en-US')} ${count === 1 ? 'row' : 'rows'} of ${csvImport.fileName} will not be imported. Each is in this file with its line and reason: fix them and drop the file here again (Roster ignores the line and reason columns).`
-            : `Every row of ${csvImport.fileName} that was not imported, with its reason. Fix them and drop the file here again.`,
-      });
+      await uploadFromDisk(
+        slack,
+        {
+          path,
+          channel,
+          filename: `${base}-errors.csv`,
+          title: `Rows in error from ${csvImport.fileName}`,
+          initialComment:
+            after === 'preview'
+              ? `${count.toLocaleString('en-US')} ${count === 1 ? 'row' : 'rows'} of ${csvImport.fileName} will not be imported. Each is in this file with its line and reason: fix them and drop the file here again (Roster ignores the line and reason columns).`
+              : `Every row of ${csvImport.fileName} that was not imported, with its reason. Fix them and drop the file here again.`,
+        },
+        (fileId) => run.note(fileId),
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -73,8 +85,8 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
     async ({ importId, after, count }) => {
       const csvImport = await orm.em.fork().findOne(CsvImport, importId);
       if (!csvImport) return;
-      await once(`csv-import:${importId}:error-file:${after}`, () =>
-        uploadErrorFile(csvImport, count, after),
+      await once(`csv-import:${importId}:error-file:${after}`, (run) =>
+        uploadErrorFile(csvImport, count, after, run),
       );
     },
     { retryLimit: RUN_RETRIES, retryDelay: 5, retryBackoff: true, expireInSeconds: 1800 },
@@ -264,14 +276,12 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
   }
 
   /**
-   * Does `work` unless it was done before: the receipt is written in the same transaction, kept only once
-   * the work succeeded, so a job rescheduled while Slack is busy does it later, and a repeat does nothing.
-   * A second copy running at the same moment waits on the receipt, then finds it.
+   * Does `work` unless it was done before, with no transaction open while it calls Slack (see
+   * {@link onceAcross}): a job rescheduled while Slack is busy does it later, a repeat does nothing, and a
+   * second copy running at the same moment comes back shortly to find it done.
    */
-  async function once(key: string, work: () => Promise<void>): Promise<void> {
-    await orm.em.fork().transactional(async (tx) => {
-      if (await firstTime(tx, key)) await work();
-    });
+  async function once(key: string, work: (run: OnceRun) => Promise<void>): Promise<void> {
+    await onceAcross(orm.em.fork(), key, work, logger);
   }
 
   // Where imports are run (the bulk jobs thread by default), one that did not finish is resumed, unless

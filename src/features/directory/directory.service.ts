@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { WebClient } from '@slack/web-api';
 import { json, query, sql, statements } from '../../db/sql.ts';
@@ -23,6 +24,15 @@ export type Member = {
 export const PAGE_SIZE = 1000;
 /** A directory older than this is synced again at start. */
 export const STALE_MS = 24 * 3_600_000;
+/**
+ * How long a sync's claim on its workspace lasts unless renewed (every {@link LEASE_RENEW_MS} while it
+ * runs): when the instance running it dies, another sync may take over this long after its last renewal.
+ */
+export const LEASE_MS = 90_000;
+export const LEASE_RENEW_MS = 20_000;
+
+/** What a sync did: the pages and members it read, or `running` when another sync holds the workspace. */
+export type SyncResult = { pages: number; members: number; running?: false } | { running: true };
 
 type SlackUser = {
   id?: string;
@@ -155,44 +165,82 @@ export class DirectoryService {
   /**
    * Reads the whole directory, a page of 1,000 at a time, resuming from the cursor saved after each page
    * (a restart loses at most one page). Paced by the Web API client's own rate-limit handling.
+   *
+   * One sync per workspace at a time, across every instance on the database: the sync first takes the
+   * workspace's lease (a row update, no transaction held), renews it while it runs and gives it back at
+   * the end. A sync that finds the lease held returns `{ running: true }` at once, without calling Slack;
+   * a lease whose holder died lapses after {@link LEASE_MS}, and the next sync resumes from the cursor.
    */
-  async sync(
-    em: EntityManager,
-    account: IAccount,
-    slack: WebClient,
-    log?: Logger,
-  ): Promise<{ pages: number; members: number }> {
+  async sync(em: EntityManager, account: IAccount, slack: WebClient, log?: Logger): Promise<SyncResult> {
+    const holder = randomUUID();
+    await query(
+      em,
+      sql`insert into slack_directory_sync (account_id) values (${account.id}) on conflict (account_id) do nothing`,
+    );
     const [state] = await query<{ cursor: string | null; finished_at: Date | null }>(
       em,
-      sql`insert into slack_directory_sync (account_id) values (${account.id})
-          on conflict (account_id) do update set account_id = excluded.account_id
+      sql`update slack_directory_sync set lease_holder = ${holder},
+            lease_until = now() + make_interval(secs => ${LEASE_MS / 1000})
+          where account_id = ${account.id} and (lease_until is null or lease_until < now())
           returning cursor, finished_at`,
     );
-    let cursor = state?.finished_at ? undefined : (state?.cursor ?? undefined);
-    if (!cursor) {
-      await query(
-        em,
-        sql`update slack_directory_sync set started_at = now(), pages = 0, cursor = null
-            where account_id = ${account.id}`,
-      );
+    if (!state) {
+      log?.info('a Slack directory sync is already running for this workspace; this one ends');
+      return { running: true };
     }
-    let pages = 0;
-    let members = 0;
-    do {
-      const page = await slack.users.list({ limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) });
-      const rows = (page.members ?? []).map((u) => memberOf(u as SlackUser)).filter((m): m is Member => !!m);
-      await this.upsert(em, account, rows);
-      cursor = page.response_metadata?.next_cursor || undefined;
-      pages += 1;
-      members += rows.length;
+    const renew = setInterval(() => {
+      query(
+        em.fork(),
+        sql`update slack_directory_sync set lease_until = now() + make_interval(secs => ${LEASE_MS / 1000})
+            where account_id = ${account.id} and lease_holder = ${holder}`,
+      ).catch((err: unknown) => log?.warn({ err }, 'could not renew the Slack directory sync lease'));
+    }, LEASE_RENEW_MS);
+    renew.unref();
+    try {
+      let cursor = state.finished_at ? undefined : (state.cursor ?? undefined);
+      if (!cursor) {
+        await query(
+          em,
+          sql`update slack_directory_sync set started_at = now(), pages = 0, cursor = null
+              where account_id = ${account.id} and lease_holder = ${holder}`,
+        );
+      }
+      let pages = 0;
+      let members = 0;
+      do {
+        const page = await slack.users.list({ limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) });
+        const rows = (page.members ?? [])
+          .map((u) => memberOf(u as SlackUser))
+          .filter((m): m is Member => !!m);
+        await this.upsert(em, account, rows);
+        cursor = page.response_metadata?.next_cursor || undefined;
+        pages += 1;
+        members += rows.length;
+        const kept = await query<{ account_id: string }>(
+          em,
+          sql`update slack_directory_sync set cursor = ${cursor ?? null}, pages = pages + 1,
+                finished_at = ${cursor ? null : new Date()},
+                lease_until = now() + make_interval(secs => ${LEASE_MS / 1000})
+              where account_id = ${account.id} and lease_holder = ${holder} returning account_id`,
+        );
+        if (!kept.length) {
+          // This instance stalled past its lease and another sync took over: it goes on from the cursor.
+          log?.warn({ pages }, 'the Slack directory sync lost its lease to another; this one ends');
+          return { running: true };
+        }
+      } while (cursor);
+      log?.info({ pages, members }, 'Slack directory synced');
+      return { pages, members };
+    } finally {
+      clearInterval(renew);
+      // Given back for the next sync (a job rescheduled while Slack is busy resumes at once); if this
+      // fails, the lease lapses on its own.
       await query(
-        em,
-        sql`update slack_directory_sync set cursor = ${cursor ?? null}, pages = pages + 1,
-              finished_at = ${cursor ? null : new Date()} where account_id = ${account.id}`,
-      );
-    } while (cursor);
-    log?.info({ pages, members }, 'Slack directory synced');
-    return { pages, members };
+        em.fork(),
+        sql`update slack_directory_sync set lease_holder = null, lease_until = null
+            where account_id = ${account.id} and lease_holder = ${holder}`,
+      ).catch((err: unknown) => log?.warn({ err }, 'could not give back the Slack directory sync lease'));
+    }
   }
 }
 

@@ -8,7 +8,8 @@ export const DIRECTORY_JOBS = { sync: 'slack.directory-sync' } as const;
 
 /**
  * The Slack directory mirror: synced at start when it is empty or stale and every night, kept fresh by
- * team_join and user_change. One sync at a time, whichever instance takes the job.
+ * team_join and user_change. One sync per workspace at a time across every instance (a lease in
+ * slack_directory_sync): a job that finds another sync running ends quietly, as that sync is doing its work.
  */
 export const directoryFeature: Feature = {
   name: 'directory',

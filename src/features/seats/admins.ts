@@ -91,7 +91,14 @@ export class AdminDirectory {
     if (!finishedAt) {
       const waiting = this.now() - since.getTime() < FIRST_SYNC_PATIENCE_MS;
       if (!(await this.requestSync?.())) {
-        await this.directory.sync(em, account, this.slack);
+        const synced = await this.directory.sync(em, account, this.slack);
+        // Another instance is reading it: as when the sync job was queued.
+        if (synced.running && waiting) {
+          throw new TryLater(
+            SYNC_POLL_MS,
+            'the Slack directory is still being read; the admins are known once it is',
+          );
+        }
       } else if (waiting) {
         throw new TryLater(
           SYNC_POLL_MS,
