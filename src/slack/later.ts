@@ -32,7 +32,7 @@ async function make(slack: WebClient, call: LaterCall): Promise<void> {
 }
 
 /** How long Slack asked to wait, when `err` says "not now"; undefined for any other error. */
-function busyFor(err: unknown): number | undefined {
+export function busyFor(err: unknown): number | undefined {
   if (err instanceof TryLater) return err.retryInMs;
   const e = err as { code?: string; retryAfter?: number };
   if (e?.code === ErrorCode.RateLimitedError) return Math.max(1, e.retryAfter ?? 1) * 1000;

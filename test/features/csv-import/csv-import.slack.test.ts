@@ -231,6 +231,28 @@ describe('uploading a CSV file in the bot DM', () => {
     expect(await usersNamed('carl@acme.test', 'cora@acme.test')).toHaveLength(0);
   });
 
+  it('cancels a preview while Slack refuses updates for a while: the preview says so once Slack allows, once', async () => {
+    const csv = 'type,first_name,last_name,email,role\nuser,Slow,Lane,slow.lane@acme.test,client\n';
+    await shareInDm('UADMIN', addFile('slow.csv', csv));
+    const preview = await readingOutcome('slow.csv', /Preview of slow\.csv/);
+    const cancelled = () =>
+      t.standin.messages.filter(
+        (m) => m.method === 'chat.update' && m.ts === preview.ts && /Cancelled by <@UADMIN>/.test(textOf(m)),
+      );
+    const limitedBefore = t.standin.rateLimited.length;
+    const answered = t.standin.responses.length;
+    t.standin.limitRate('chat.update', { max: 0, windowMs: 60_000, retryAfter: 3 });
+    await t.slack.clickButton(preview, 'Cancel', { user: 'UADMIN' });
+    expect((await t.em().findOneOrFail(CsvImport, { fileName: 'slow.csv' })).status).toBe('cancelled');
+    expect(t.standin.rateLimited.slice(limitedBefore).some((c) => c.method === 'chat.update')).toBe(true);
+    t.standin.clearRateLimit('chat.update');
+    await eventually(() => cancelled().length > 0, 20_000);
+    await jobsDrained(t.em(), { timeoutMs: 30_000 });
+    expect(cancelled()).toHaveLength(1);
+    // The cancellation was made: the admin is not asked to try again.
+    expect(t.standin.responses.slice(answered).map((r) => String(r.body.text))).toEqual([]);
+  }, 60_000);
+
   it('sends the templates on request', async () => {
     await shareInDm('UADMIN', addFile('bom.csv', fixture('bom.csv')));
     const preview = await readingOutcome('bom.csv', /Preview of bom\.csv/);

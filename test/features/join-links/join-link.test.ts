@@ -6,7 +6,7 @@ import { JoinConfirmation, JoinLink } from '../../../src/features/join-links/joi
 import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { hashToken } from '../../../src/shared/ids.ts';
-import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import { launchBrowser } from '../../support/browser.ts';
 import { links } from '../../support/smtp-sink.ts';
 import { findButton, textOf } from '../../support/views.ts';
@@ -388,6 +388,26 @@ describe('joining with the button', () => {
     expect(answersSince(since)[0]).toContain('Roster could not update its message');
     expect((await linkRow(linkId)).revokedAt).not.toBeNull();
   });
+
+  it('revokes while Slack refuses updates for a while: the message says so once Slack allows, once', async () => {
+    const { message, linkId } = await postLink(t);
+    const updates = () => t.standin.messages.filter((m) => m.method === 'chat.update' && m.ts === message.ts);
+    const limitedBefore = t.standin.rateLimited.length;
+    t.standin.limitRate('chat.update', { max: 0, windowMs: 60_000, retryAfter: 3 });
+    const since = t.standin.responses.length;
+    await t.slack.command('/joinlink', `revoke ${linkId}`, { user: 'UADMIN' });
+    expect(answersSince(since)[0]).toContain(
+      'Slack asked Roster to slow down, so its message will say so in a moment.',
+    );
+    expect((await linkRow(linkId)).revokedAt).not.toBeNull();
+    expect(t.standin.rateLimited.slice(limitedBefore).some((c) => c.method === 'chat.update')).toBe(true);
+    t.standin.clearRateLimit('chat.update');
+    const updated = await eventually(() => updates()[0], 20_000);
+    expect(textOf(updated)).toContain('This join link for *Acme* was revoked by <@UADMIN>');
+    expect(JSON.stringify(updated.blocks)).not.toContain('joinlink_join');
+    await jobsDrained(t.em(), { timeoutMs: 30_000 });
+    expect(updates()).toHaveLength(1);
+  }, 60_000);
 
   it('expires links: their message says so once, the audit records it, and the URL shows the unknown page', async () => {
     const person = member();

@@ -4,7 +4,7 @@ import { Contact } from '../../../src/features/contacts/contact.entity.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { type IUser, type Role, User, type UserStatus } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
-import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import { fillView, textOf } from '../../support/views.ts';
 
 let t: TestApp;
@@ -126,6 +126,41 @@ describe('/people', () => {
     );
     expect(textOf(dm)).toContain('History');
   });
+
+  it('sends the App Home card, the deactivation and the notice to the person once Slack allows, when it refuses posts', async () => {
+    const user = await person('active', 'employee', { lastName: 'Latecard', slackUserId: 'ULATE' });
+    await t.slack.event({ type: 'app_home_opened', user: 'UADMIN', tab: 'home' });
+    const home = await eventually(() => t.standin.homeView('UADMIN'));
+    const posted = (channel: string, pattern: RegExp) =>
+      t.standin.messages.filter(
+        (m) => m.method === 'chat.postMessage' && m.channel === channel && pattern.test(textOf(m)),
+      );
+    const limitedBefore = t.standin.rateLimited.length;
+    t.standin.limitRate('chat.postMessage', { max: 0, windowMs: 60_000, retryAfter: 3 });
+    // The App Home has no reply address: the card goes by DM, which Slack refuses for now.
+    await t.slack.blockAction({
+      user: 'UADMIN',
+      actions: [{ type: 'button', action_id: 'person_open', block_id: 'b', value: user.id }],
+      view: home,
+    });
+    await t.slack.blockAction({
+      user: 'UADMIN',
+      actions: [{ type: 'button', action_id: 'person_deactivate', block_id: 'b', value: user.id }],
+      view: home,
+    });
+    expect((await fresh(user.id)).status).toBe('deactivated');
+    expect(
+      t.standin.rateLimited.slice(limitedBefore).filter((c) => c.method === 'chat.postMessage'),
+    ).toHaveLength(3);
+    t.standin.clearRateLimit('chat.postMessage');
+    // Each comes once Slack allows, once.
+    await eventually(() => posted('DUADMIN', /Pat Latecard/).length === 2, 20_000);
+    await eventually(() => posted('DULATE', /deactivated your access/).length === 1, 20_000);
+    await jobsDrained(t.em(), { timeoutMs: 30_000 });
+    expect(posted('DUADMIN', /Pat Latecard/)).toHaveLength(2);
+    expect(posted('DUADMIN', /Deactivated Pat Latecard/)).toHaveLength(1);
+    expect(posted('DULATE', /deactivated your access/)).toHaveLength(1);
+  }, 60_000);
 
   it('shows a requester the card read-only, with a way to ask for a seat-taking change', async () => {
     const user = await person('locked');

@@ -4,7 +4,7 @@ import { ensureAccount } from '../../../src/features/accounts/account.service.ts
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { newSecret } from '../../../src/features/webhooks/webhook.endpoints.ts';
 import { createLogger } from '../../../src/shared/logger.ts';
-import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import { textOf } from '../../support/views.ts';
 import { addEndpoint, featuresWith, openWebhooks, type Receiver, startReceiver } from './support.ts';
 
@@ -131,6 +131,37 @@ describe('managing webhook endpoints from the App Home', () => {
     await hooks.waitFor((r) => r.type === 'seat_limit.changed' && r.body.data.seats.to === 12);
     expect(hooks.ofType('seat_limit.changed').map((r) => r.body.data.seats.to)).toEqual([12]);
   });
+
+  it('tells an admin whose click came from a message by DM, even while Slack refuses posts for a while', async () => {
+    const notices = () =>
+      t.standin.messages.filter(
+        (m) =>
+          m.method === 'chat.postMessage' &&
+          m.channel === 'DUADMIN' &&
+          /is disabled: no events/.test(String(m.text)),
+      );
+    const before = notices().length;
+    const limitedBefore = t.standin.rateLimited.length;
+    t.standin.limitRate('chat.postMessage', { max: 0, windowMs: 60_000, retryAfter: 3 });
+    // A button of a message (no modal to redraw): the notice goes by DM, which Slack refuses for now.
+    await t.slack.blockAction({
+      user: 'UADMIN',
+      actions: [{ type: 'button', action_id: 'webhooks_disable', block_id: 'b', value: endpointId }],
+      channel: 'DUADMIN',
+    });
+    expect((await endpointRows())[0]!.enabled).toBe(false);
+    expect(t.standin.rateLimited.slice(limitedBefore).some((c) => c.method === 'chat.postMessage')).toBe(
+      true,
+    );
+    t.standin.clearRateLimit('chat.postMessage');
+    // The change was made: its notice comes once Slack allows, once.
+    await eventually(() => notices().length > before, 20_000);
+    await jobsDrained(t.em(), { timeoutMs: 30_000 });
+    expect(notices()).toHaveLength(before + 1);
+    const list = await openWebhooks(t);
+    await t.slack.clickButton(list, { actionId: 'webhooks_enable', value: endpointId }, { user: 'UADMIN' });
+    expect((await endpointRows())[0]!.enabled).toBe(true);
+  }, 60_000);
 
   it('refuses everything to a non-admin, even with forged payloads, and records the refusal', async () => {
     // The Home tab of a member has no Webhooks button.

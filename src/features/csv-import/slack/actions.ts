@@ -2,6 +2,7 @@ import type { App, BlockButtonAction } from '@slack/bolt';
 import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
 import { roster } from '../../../slack/context.ts';
+import { nowOrLater } from '../../../slack/later.ts';
 import type { Deps } from '../../feature.ts';
 import type { Actor } from '../../seats/seat.service.ts';
 import { CsvImport, type CsvImportStatus } from '../csv-import.entity.ts';
@@ -77,14 +78,19 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
       const summary = await service.summary(em, id);
       const channel = body.channel?.id ?? csvImport.channelId;
       const ts = body.message?.ts ?? csvImport.messageTs;
+      // The import is already started or cancelled: when Slack asks Roster to slow down, the preview is
+      // redrawn once Slack allows rather than left offering its buttons.
       if (channel && ts) {
-        await client.chat.update({
-          channel,
-          ts,
-          ...previewMessage(
-            summary,
-            verb === 'start' ? { startedBy: actor.slackUserId } : { cancelledBy: actor.slackUserId },
-          ),
+        await nowOrLater(deps.jobs, client, {
+          method: 'chat.update',
+          args: {
+            channel,
+            ts,
+            ...previewMessage(
+              summary,
+              verb === 'start' ? { startedBy: actor.slackUserId } : { cancelledBy: actor.slackUserId },
+            ),
+          },
         });
       }
     });

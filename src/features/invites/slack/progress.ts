@@ -1,13 +1,13 @@
 import type { App } from '@slack/bolt';
 import type { Block } from '../../../slack/blocks.ts';
-import { isSlackBusy } from '../../../slack/pacing.ts';
+import { busyFor } from '../../../slack/later.ts';
 import type { Deps } from '../../feature.ts';
 import { INVITE_PROGRESS_JOB, type ProgressJob } from '../invite.progress.ts';
 import type { InviteOutcome } from '../invite.service.ts';
 
 /**
  * Shows the inviter their summary at once, and has a job follow the deliveries on it. When Slack asks
- * Roster to slow down, the job posts the summary as soon as Slack allows: it is late, never lost.
+ * Roster to slow down, the job posts the summary once the Retry-After has passed: it is late, never lost.
  */
 export async function tellInviter(
   deps: Deps,
@@ -32,7 +32,9 @@ export async function tellInviter(
       },
     );
   } catch (err) {
-    if (!isSlackBusy(err)) throw err;
-    await deps.jobs.send(INVITE_PROGRESS_JOB, job, { startAfter: 2 });
+    const waitMs = busyFor(err);
+    if (waitMs === undefined) throw err;
+    // Not before the Retry-After Slack gave: asking again sooner would only be refused again.
+    await deps.jobs.send(INVITE_PROGRESS_JOB, job, { startAfter: Math.max(2, Math.ceil(waitMs / 1000)) });
   }
 }

@@ -5,34 +5,49 @@ import { DomainError } from '../../../shared/errors.ts';
 import type { Logger } from '../../../shared/logger.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
+import { nowOrLater } from '../../../slack/later.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
 import type { Deps } from '../../feature.ts';
 import { INVITEE_ROLE, statusText } from '../../people/labels.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
 import type { JoinLinkService } from '../join-link.service.ts';
-import { accountName, JOIN_ACTIONS, joinLinkMessage, linkListBlocks, revokedText } from './blocks.ts';
+import {
+  accountName,
+  JOIN_ACTIONS,
+  joinLinkMessage,
+  linkListBlocks,
+  type MessageUpdate,
+  revokedText,
+} from './blocks.ts';
 
 const uuid = z.uuid();
 
-/** Replaces a link's channel message by its current notice; the link's state is already committed. */
+/**
+ * Replaces a link's channel message by its current notice; the link's state is already committed, so when
+ * Slack asks Roster to slow down the message is redrawn by a job once Slack allows, not left showing Join.
+ */
 export async function updateLinkMessage(
+  deps: Pick<Deps, 'jobs'>,
   client: WebClient,
   log: Logger,
   link: IJoinLink,
   account: IAccount,
-): Promise<boolean> {
-  if (!link.channelId || !link.messageTs) return true;
+): Promise<MessageUpdate> {
+  if (!link.channelId || !link.messageTs) return 'updated';
   try {
-    await client.chat.update({
-      channel: link.channelId,
-      ts: link.messageTs,
-      ...joinLinkMessage(link, null, accountName(account)),
+    const now = await nowOrLater(deps.jobs, client, {
+      method: 'chat.update',
+      args: {
+        channel: link.channelId,
+        ts: link.messageTs,
+        ...joinLinkMessage(link, null, accountName(account)),
+      },
     });
-    return true;
+    return now ? 'updated' : 'later';
   } catch (err) {
     log.warn({ err, linkId: link.id }, 'could not update a join link message');
-    return false;
+    return 'failed';
   }
 }
 
@@ -87,7 +102,7 @@ export function registerJoinLinkActions(app: App, deps: Deps, links: JoinLinkSer
         { slackUserId: body.user.id, isAdmin, surface: 'slack' },
         id.data,
       );
-      const updated = await updateLinkMessage(client, log, link, account);
+      const updated = await updateLinkMessage(deps, client, log, link, account);
       // The list the button was on is redrawn, so the revoked link shows as revoked there too.
       await showLinkList(links, respond, em, account, revokedText(link, already, updated), true);
     },

@@ -87,13 +87,17 @@ export function linkListBlocks(links: IJoinLink[], now: Date, note?: string): Bl
   return blocks;
 }
 
+/** Whether a link's channel message was redrawn: now, by a job once Slack allows, or not at all. */
+export type MessageUpdate = 'updated' | 'later' | 'failed';
+
 /** What the admin reads after revoking: whether it was already revoked, and whether its message says so. */
-export function revokedText(link: IJoinLink, already: boolean, messageUpdated: boolean): string {
+export function revokedText(link: IJoinLink, already: boolean, message: MessageUpdate): string {
   const where = link.channelId ? ` in <#${link.channelId}>` : '';
   const head = already
     ? `That join link${where} was already revoked.`
     : `:no_entry_sign: Revoked the join link${where}: its button and URL no longer work.`;
-  return messageUpdated
-    ? `${head} Its message says so.`
-    : `${head} Roster could not update its message (it may have been deleted); the link is revoked all the same.`;
+  if (message === 'updated') return `${head} Its message says so.`;
+  if (message === 'later')
+    return `${head} Slack asked Roster to slow down, so its message will say so in a moment.`;
+  return `${head} Roster could not update its message (it may have been deleted); the link is revoked all the same.`;
 }

@@ -57,7 +57,7 @@ export function registerJoinLinkCommand(app: App, deps: Deps, links: JoinLinkSer
           { slackUserId: command.user_id, isAdmin: true, surface: 'slack' },
           id.data,
         );
-        const updated = await updateLinkMessage(client, roster(context).log, link, account);
+        const updated = await updateLinkMessage(deps, client, roster(context).log, link, account);
         await respond({ response_type: 'ephemeral', text: revokedText(link, already, updated) });
         return;
       }

@@ -3,6 +3,7 @@ import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
 import { esc, section } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
+import { nowOrLater } from '../../../slack/later.ts';
 import { permissionSets } from '../../accounts/account.service.ts';
 import type { Deps } from '../../feature.ts';
 import { grantable } from '../grants.ts';
@@ -20,11 +21,15 @@ export function registerPeopleActions(app: App, deps: Deps, people: PersonServic
       const { em, account } = roster(context);
       const card = await people.card(em, account, action.value ?? '');
       const actor = await slackActor(deps, context, body.user.id);
-      // From a message the card answers in place; from the App Home, which has no reply address, by DM.
+      // From a message the card answers in place; from the App Home, which has no reply address, by DM,
+      // which waits for Slack when Slack asks Roster to slow down.
       if (body.response_url) {
         await respond({ response_type: 'ephemeral', replace_original: false, ...personCard(card, actor) });
       } else {
-        await client.chat.postMessage({ channel: body.user.id, ...personCard(card, actor) });
+        await nowOrLater(deps.jobs, client, {
+          method: 'chat.postMessage',
+          args: { channel: body.user.id, ...personCard(card, actor) },
+        });
       }
     },
   );
@@ -62,22 +67,29 @@ export function registerPeopleActions(app: App, deps: Deps, people: PersonServic
         action.value ?? '',
       );
       if (wasActive && user.slackUserId) {
-        await client.chat
-          .postMessage({
+        // Told once Slack allows when it asks Roster to slow down: the deactivation is already made.
+        await nowOrLater(deps.jobs, client, {
+          method: 'chat.postMessage',
+          args: {
             channel: user.slackUserId,
             text: 'An admin deactivated your access to your company’s account. Ask them if you think this is a mistake.',
-          })
-          .catch((err) => roster(context).log.warn({ err }, 'could not tell a deactivated person'));
+          },
+        }).catch((err) => roster(context).log.warn({ err }, 'could not tell a deactivated person'));
       }
       const card = personCard(await people.card(em, account, user.id), actor);
       const done = already
         ? `${esc(displayName(user))} was already deactivated; nothing changed.`
         : `:no_entry_sign: Deactivated ${esc(displayName(user))}${seatFreed ? ': their paid seat is free again' : ''}.`;
       const message = { text: done, blocks: [section(done), ...card.blocks] };
-      // From a message the card is redrawn in place; from the App Home, which has no reply address, by DM.
+      // From a message the card is redrawn in place; from the App Home, which has no reply address, by DM
+      // (late rather than lost when Slack asks Roster to slow down).
       if (body.response_url)
         await respond({ response_type: 'ephemeral', replace_original: true, ...message });
-      else await client.chat.postMessage({ channel: body.user.id, ...message });
+      else
+        await nowOrLater(deps.jobs, client, {
+          method: 'chat.postMessage',
+          args: { channel: body.user.id, ...message },
+        });
     },
   );
 }

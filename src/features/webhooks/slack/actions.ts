@@ -4,25 +4,30 @@ import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
+import { nowOrLater } from '../../../slack/later.ts';
 import type { Deps } from '../../feature.ts';
 import type { WebhookEndpoints } from '../webhook.endpoints.ts';
 import { addEndpointModal, endpointsModal, logModal, WEBHOOK_ACTIONS } from './blocks.ts';
 
-type ButtonArgs = { body: BlockButtonAction; client: WebClient };
+type ButtonArgs = { deps: Deps; body: BlockButtonAction; client: WebClient };
 
 /**
  * Shows `notice` where the admin is: the Webhooks modal redrawn when the click came from it, else a DM
- * (a button of a forged or stale payload has no modal to redraw).
+ * (a button of a forged or stale payload has no modal to redraw). The DM waits for Slack when Slack asks
+ * Roster to slow down: the change is already made, so its notice is late rather than lost.
  */
 async function answer(
-  { body, client }: ButtonArgs,
+  { deps, body, client }: ButtonArgs,
   draw: () => Promise<Parameters<typeof endpointsModal>>,
 ): Promise<void> {
   const [endpoints, notice] = await draw();
   if (body.view?.id) {
     await client.views.update({ view_id: body.view.id, view: endpointsModal(endpoints, notice) });
   } else if (notice) {
-    await client.chat.postMessage({ channel: body.user.id, text: notice });
+    await nowOrLater(deps.jobs, client, {
+      method: 'chat.postMessage',
+      args: { channel: body.user.id, text: notice },
+    });
   }
 }
 
@@ -59,7 +64,7 @@ export function registerWebhookActions(app: App, deps: Deps, endpoints: WebhookE
     const { em, account } = roster(context);
     const actor = await slackActor(deps, context, body.user.id);
     const msgId = await endpoints.sendTest(em, account, actor, action.value ?? '');
-    await answer({ body, client }, async () => [
+    await answer({ deps, body, client }, async () => [
       await endpoints.list(em, account),
       `:outbox_tray: Test event \`${msgId}\` is on its way. *Delivery log* shows how it went.`,
     ]);
@@ -72,7 +77,7 @@ export function registerWebhookActions(app: App, deps: Deps, endpoints: WebhookE
       const { em, account } = roster(context);
       const actor = await slackActor(deps, context, body.user.id);
       const endpoint = await endpoints.setEnabled(em, account, actor, action.value ?? '', enabled);
-      await answer({ body, client }, async () => [
+      await answer({ deps, body, client }, async () => [
         await endpoints.list(em, account),
         enabled
           ? `:large_green_circle: ${esc(endpoint.url)} is enabled; what was waiting goes out now.`
@@ -86,7 +91,7 @@ export function registerWebhookActions(app: App, deps: Deps, endpoints: WebhookE
     const { em, account } = roster(context);
     const actor = await slackActor(deps, context, body.user.id);
     const endpoint = await endpoints.remove(em, account, actor, action.value ?? '');
-    await answer({ body, client }, async () => [
+    await answer({ deps, body, client }, async () => [
       await endpoints.list(em, account),
       `:wastebasket: ${esc(endpoint.url)} was deleted.`,
     ]);
