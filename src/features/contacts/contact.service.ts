@@ -6,6 +6,7 @@ import type { JobQueue } from '../../shared/jobs.ts';
 import { type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import { queueInvitation } from '../invites/invitation.service.ts';
+import { FIELD_MAX, keptOrNew } from '../people/field-limits.ts';
 import { permissionSetToGrant } from '../people/grants.ts';
 import { statusLabel } from '../people/labels.ts';
 import { createUser, findContactByEmail, findUserByEmail, normalizeEmail } from '../people/people.service.ts';
@@ -26,7 +27,11 @@ export const optionalText = (max: number) =>
     .transform((v) => v || null);
 
 export const contactInput = z.object({
-  name: z.string().trim().min(1, 'Enter a name.').max(200, 'Keep it under 200 characters.'),
+  name: z
+    .string()
+    .trim()
+    .min(1, 'Enter a name.')
+    .max(FIELD_MAX.name, `Keep it under ${FIELD_MAX.name} characters.`),
   email: z
     .string()
     .trim()
@@ -37,10 +42,10 @@ export const contactInput = z.object({
       (v) => v === null || z.email().safeParse(v).success,
       'Enter a valid email address, or leave it empty.',
     ),
-  phone: optionalText(50),
-  company: optionalText(200),
-  title: optionalText(200),
-  notes: optionalText(2000),
+  phone: optionalText(FIELD_MAX.phone),
+  company: optionalText(FIELD_MAX.company),
+  title: optionalText(FIELD_MAX.title),
+  notes: optionalText(FIELD_MAX.notes),
 });
 export type ContactInput = z.infer<typeof contactInput>;
 const CONTACT_FIELDS = ['name', 'email', 'phone', 'company', 'title', 'notes'] as const;
@@ -161,7 +166,10 @@ export class ContactService {
     return contact;
   }
 
-  /** Saves changes to a contact with the same checks as adding; returns what changed. */
+  /**
+   * Saves changes to a contact with the same checks as adding; returns what changed. A field left empty
+   * keeps a stored value too long for the form to have shown it (`keptOrNew`).
+   */
   async edit(
     em: EntityManager,
     account: IAccount,
@@ -171,6 +179,10 @@ export class ContactService {
   ): Promise<{ contact: IContact; changed: string[] }> {
     const contact = await em.findOne(Contact, { id, account });
     if (!contact) throw new DomainError('not_found', 'That contact no longer exists.');
+    input = { ...input };
+    for (const field of ['phone', 'company', 'title', 'notes'] as const) {
+      input[field] = keptOrNew(contact[field], input[field], FIELD_MAX[field]);
+    }
     const conflict = await this.emailConflict(em, account, input.email, id);
     if (conflict) throw new DomainError('conflict', conflict, { field: 'email' });
     const changes: Record<string, { from: string | null; to: string | null }> = {};
