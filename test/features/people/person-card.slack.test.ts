@@ -80,6 +80,20 @@ describe('/people', () => {
     ]);
   });
 
+  it("shows the card of a person with long names, shortening them in Deactivate's confirmation", async () => {
+    const user = await person('active', 'employee', {
+      firstName: 'F'.repeat(255),
+      lastName: 'L'.repeat(255),
+    });
+    const res = await card('UADMIN', user.email);
+    const deactivate = res.body.blocks
+      .flatMap((b: any) => b.elements ?? [])
+      .find((e: any) => e.action_id === 'person_deactivate');
+    const text = deactivate.confirm.text.text;
+    expect(text.length).toBeLessThanOrEqual(300);
+    expect(text).toMatch(/^F{100}.*… will no longer be able to log in, and their paid seat is freed\./);
+  });
+
   it('finds a person by @mention, as Slack escapes it', async () => {
     const user = await person('active', 'client', { slackUserId: 'UMEMBER' });
     const res = await card('UADMIN', '<@UMEMBER|max>');
