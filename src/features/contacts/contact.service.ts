@@ -26,6 +26,9 @@ export const optionalText = (max: number) =>
     .nullable()
     .transform((v) => v || null);
 
+/** Whether `id` can be a row's id: anything else from a request is a contact that does not exist. */
+const isId = (id: string) => z.uuid().safeParse(id).success;
+
 export const contactInput = z.object({
   name: z
     .string()
@@ -130,9 +133,10 @@ export class ContactService {
     email: string | null,
     contactId?: string,
   ): Promise<string | null> {
-    const self = contactId
-      ? await em.findOne(Contact, { id: contactId, account }, { populate: ['user'] })
-      : null;
+    const self =
+      contactId && isId(contactId)
+        ? await em.findOne(Contact, { id: contactId, account }, { populate: ['user'] })
+        : null;
     const linked = self?.user?.getEntity();
     if (linked) {
       if (normalizeEmail(email ?? '') === normalizeEmail(linked.email)) return null;
@@ -177,7 +181,7 @@ export class ContactService {
     id: string,
     input: ContactInput,
   ): Promise<{ contact: IContact; changed: string[] }> {
-    const contact = await em.findOne(Contact, { id, account });
+    const contact = isId(id) ? await em.findOne(Contact, { id, account }) : null;
     if (!contact) throw new DomainError('not_found', 'That contact no longer exists.');
     input = { ...input };
     for (const field of ['phone', 'company', 'title', 'notes'] as const) {
@@ -232,9 +236,7 @@ export class ContactService {
 
   /** The contact behind a Convert button, or a DomainError when it is gone or already a user. */
   async toConvert(em: EntityManager, account: IAccount, id: string): Promise<IContact> {
-    const contact = z.uuid().safeParse(id).success
-      ? await em.findOne(Contact, { id, account }, { populate: ['user'] })
-      : null;
+    const contact = isId(id) ? await em.findOne(Contact, { id, account }, { populate: ['user'] }) : null;
     return this.checkNotConverted(contact);
   }
 
@@ -294,10 +296,12 @@ export class ContactService {
       // seat change take them in, so a conversion never deadlocks with them. Two clicks on Convert (or two
       // people) queue here; the second sees the first one's user.
       await this.seats.lock(tx, account);
-      const [locked] = await query<{ id: string }>(
-        tx,
-        sql`select id from contact where id = ${contactId} and account_id = ${account.id} for update`,
-      );
+      const [locked] = isId(contactId)
+        ? await query<{ id: string }>(
+            tx,
+            sql`select id from contact where id = ${contactId} and account_id = ${account.id} for update`,
+          )
+        : [];
       const contact = locked
         ? await tx.findOneOrFail(Contact, contactId, { populate: ['user'], refresh: true })
         : null;
