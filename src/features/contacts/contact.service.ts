@@ -179,14 +179,19 @@ export class ContactService {
     account: IAccount,
     actor: Actor,
     id: string,
-    input: ContactInput,
+    submitted: ContactInput,
   ): Promise<{ contact: IContact; changed: string[] }> {
     const contact = isId(id) ? await em.findOne(Contact, { id, account }) : null;
     if (!contact) throw new DomainError('not_found', 'That contact no longer exists.');
-    input = { ...input };
-    for (const field of ['phone', 'company', 'title', 'notes'] as const) {
-      input[field] = keptOrNew(contact[field], input[field], FIELD_MAX[field]);
-    }
+    const kept = (field: 'phone' | 'company' | 'title' | 'notes') =>
+      keptOrNew(contact[field], submitted[field], FIELD_MAX[field]);
+    const input: ContactInput = {
+      ...submitted,
+      phone: kept('phone'),
+      company: kept('company'),
+      title: kept('title'),
+      notes: kept('notes'),
+    };
     const conflict = await this.emailConflict(em, account, input.email, id);
     if (conflict) throw new DomainError('conflict', conflict, { field: 'email' });
     const changes: Record<string, { from: string | null; to: string | null }> = {};
