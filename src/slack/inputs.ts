@@ -1,4 +1,5 @@
 import type { IPermissionSet } from '../features/accounts/account.entity.ts';
+import { tooLongToShow } from '../features/people/field-limits.ts';
 import type { Role } from '../features/people/user.entity.ts';
 import { plain } from './blocks.ts';
 
@@ -54,6 +55,40 @@ export function sendNowInput(hint?: string) {
       action_id: 'send_now',
       options: [SEND_NOW],
       initial_options: [SEND_NOW],
+    },
+  };
+}
+
+/**
+ * A text input for a stored value: filled with it when it fits `max`; otherwise left empty with a hint
+ * saying the value is kept unless something new is typed, as a form must never cut what it cannot show.
+ */
+export function detailInput(
+  id: string,
+  label: string,
+  value: string | null | undefined,
+  max: number,
+  opts: { multiline?: boolean; optional?: boolean } = {},
+) {
+  const hidden = tooLongToShow(value, max);
+  return {
+    type: 'input' as const,
+    block_id: id,
+    optional: opts.optional ?? true,
+    label: plain(label),
+    ...(hidden
+      ? {
+          hint: plain(
+            `This field holds ${value.length.toLocaleString('en-US')} characters, more than this form can show (${max.toLocaleString('en-US')}). Left empty, it is kept as it is; anything you type here replaces it.`,
+          ),
+        }
+      : {}),
+    element: {
+      type: 'plain_text_input' as const,
+      action_id: id,
+      max_length: max,
+      multiline: opts.multiline ?? false,
+      ...(value && !hidden ? { initial_value: value } : {}),
     },
   };
 }

@@ -363,6 +363,64 @@ describe("an admin's buttons and forms pressed by a requester", () => {
   });
 });
 
+describe('junk ids', () => {
+  const dm = (user: string, pattern: RegExp) =>
+    t.standin.waitForMessage((m) => m.channel === `D${user}` && pattern.test(textOf(m)));
+
+  it('answers a contact form whose contact id is not an id as a contact that no longer exists', async () => {
+    const contacts = await em().count(Contact, {});
+    await t.slack.command('/contact', 'add Junk Id junk.id@partner.test', { user: 'UMEMBER' });
+    const view = t.standin.lastOpenedView();
+    const res = await t.slack.submitView(
+      { ...view, private_metadata: 'not-a-uuid' },
+      {},
+      { user: 'UMEMBER' },
+    );
+    expect(res.status).toBe(200);
+    expect(res.json).toBeUndefined();
+    await dm('UMEMBER', /That contact no longer exists\. Nothing was saved\./);
+    expect(await em().count(Contact, {})).toBe(contacts);
+  });
+
+  it('answers a Show more button with a value Roster did not write as results that no longer exist', async () => {
+    for (const value of ['{not json', JSON.stringify({ q: 'a', o: -1 }), '']) {
+      const before = t.standin.responses.length;
+      await t.slack.clickButton(buttonMessage('contact_find_more', value, 'Show more'), 'Show more', {
+        user: 'UMEMBER',
+      });
+      const answer = await eventually(() => t.standin.responses.slice(before).at(-1));
+      expect(textOf(answer.body)).toContain('Those search results no longer exist');
+    }
+  });
+
+  it('answers a permission set id that is not an id as a set that no longer exists', async () => {
+    const e = em();
+    const user = e.create(User, {
+      account: await t.account(),
+      email: 'dashes@acme.test',
+      firstName: 'Dash',
+      lastName: 'Es',
+      role: 'employee',
+      status: 'active',
+    });
+    await e.flush();
+    const before = t.standin.responses.length;
+    await t.slack.command('/people', user.email, { user: 'UADMIN' });
+    const card = await eventually(() => t.standin.responses.slice(before).at(-1));
+    await t.slack.clickButton(card.body, 'Permission set', { user: 'UADMIN' });
+    const view = t.standin.lastOpenedView();
+    const res = await t.slack.viewSubmission({
+      user: 'UADMIN',
+      view: forgedSubmission(view, {}, '-'.repeat(36)),
+    });
+    expect(res.status).toBe(200);
+    await dm('UADMIN', /That permission set no longer exists; choose another\. Nothing was changed\./);
+    expect(
+      (await em().findOneOrFail(User, user.id, { populate: ['permissionSet'] })).permissionSet,
+    ).toBeNull();
+  });
+});
+
 describe('replays', () => {
   it('adds one contact when a signed form submission is sent twice', async () => {
     await t.slack.command('/contact', 'add Rita Replay rita@partner.test', { user: 'UMANAGER' });

@@ -65,6 +65,20 @@ describe("the Slack stand-in's Block Kit limits", () => {
         blocks: [section('a'), { ...section('b'), block_id: 'x' }, { ...section('c'), block_id: 'x' }],
       })[0],
     ).toMatch(/not unique/);
+    const confirm = (text: string, yes = 'Yes') => ({
+      ...button('Go', 'go'),
+      confirm: {
+        title: { type: 'plain_text', text: 'Sure?' },
+        text: { type: 'mrkdwn', text },
+        confirm: { type: 'plain_text', text: yes },
+        deny: { type: 'plain_text', text: 'No' },
+      },
+    });
+    const confirmed = (e: object) =>
+      blockKitProblems('message', { blocks: [{ type: 'actions', elements: [e] }] });
+    expect(confirmed(confirm('t'.repeat(300)))).toEqual([]);
+    expect(confirmed(confirm('t'.repeat(301)))[0]).toMatch(/confirm\.text is 301 characters, over 300/);
+    expect(confirmed(confirm('ok', 'y'.repeat(31)))[0]).toMatch(/confirm\.confirm is 31 characters, over 30/);
   });
 });
 

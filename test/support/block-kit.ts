@@ -86,6 +86,7 @@ export function blockKitProblems(surface: Surface, payload: Obj): string[] {
   function element(at: string, e: Obj): void {
     if (e.action_id !== undefined) over(`${at}.action_id`, String(e.action_id), 255);
     if (e.placeholder) over(`${at}.placeholder`, text(e.placeholder), 150);
+    if (e.confirm) confirm(`${at}.confirm`, e.confirm);
     switch (e.type) {
       case 'button':
         over(`${at}.text`, text(e.text), 75);
@@ -109,5 +110,16 @@ export function blockKitProblems(surface: Surface, payload: Obj): string[] {
         if (e.max_length !== undefined && e.max_length > 3000) problems.push(`${at}.max_length over 3000`);
         break;
     }
+  }
+
+  /** A confirmation dialog: title 100, text 300, its two buttons 30 characters each. */
+  function confirm(at: string, c: Obj): void {
+    for (const field of ['title', 'text', 'confirm', 'deny'] as const) {
+      if (!c[field]) problems.push(`${at} has no ${field}`);
+    }
+    over(`${at}.title`, text(c.title), 100);
+    over(`${at}.text`, text(c.text), 300);
+    over(`${at}.confirm`, text(c.confirm), 30);
+    over(`${at}.deny`, text(c.deny), 30);
   }
 }

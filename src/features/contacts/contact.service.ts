@@ -6,6 +6,7 @@ import type { JobQueue } from '../../shared/jobs.ts';
 import { type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import { queueInvitation } from '../invites/invitation.service.ts';
+import { FIELD_MAX, keptOrNew } from '../people/field-limits.ts';
 import { permissionSetToGrant } from '../people/grants.ts';
 import { statusLabel } from '../people/labels.ts';
 import { createUser, findContactByEmail, findUserByEmail, normalizeEmail } from '../people/people.service.ts';
@@ -25,8 +26,15 @@ export const optionalText = (max: number) =>
     .nullable()
     .transform((v) => v || null);
 
+/** Whether `id` can be a row's id: anything else from a request is a contact that does not exist. */
+const isId = (id: string) => z.uuid().safeParse(id).success;
+
 export const contactInput = z.object({
-  name: z.string().trim().min(1, 'Enter a name.').max(200, 'Keep it under 200 characters.'),
+  name: z
+    .string()
+    .trim()
+    .min(1, 'Enter a name.')
+    .max(FIELD_MAX.name, `Keep it under ${FIELD_MAX.name} characters.`),
   email: z
     .string()
     .trim()
@@ -37,10 +45,10 @@ export const contactInput = z.object({
       (v) => v === null || z.email().safeParse(v).success,
       'Enter a valid email address, or leave it empty.',
     ),
-  phone: optionalText(50),
-  company: optionalText(200),
-  title: optionalText(200),
-  notes: optionalText(2000),
+  phone: optionalText(FIELD_MAX.phone),
+  company: optionalText(FIELD_MAX.company),
+  title: optionalText(FIELD_MAX.title),
+  notes: optionalText(FIELD_MAX.notes),
 });
 export type ContactInput = z.infer<typeof contactInput>;
 const CONTACT_FIELDS = ['name', 'email', 'phone', 'company', 'title', 'notes'] as const;
@@ -125,9 +133,10 @@ export class ContactService {
     email: string | null,
     contactId?: string,
   ): Promise<string | null> {
-    const self = contactId
-      ? await em.findOne(Contact, { id: contactId, account }, { populate: ['user'] })
-      : null;
+    const self =
+      contactId && isId(contactId)
+        ? await em.findOne(Contact, { id: contactId, account }, { populate: ['user'] })
+        : null;
     const linked = self?.user?.getEntity();
     if (linked) {
       if (normalizeEmail(email ?? '') === normalizeEmail(linked.email)) return null;
@@ -161,16 +170,28 @@ export class ContactService {
     return contact;
   }
 
-  /** Saves changes to a contact with the same checks as adding; returns what changed. */
+  /**
+   * Saves changes to a contact with the same checks as adding; returns what changed. A field left empty
+   * keeps a stored value too long for the form to have shown it (`keptOrNew`).
+   */
   async edit(
     em: EntityManager,
     account: IAccount,
     actor: Actor,
     id: string,
-    input: ContactInput,
+    submitted: ContactInput,
   ): Promise<{ contact: IContact; changed: string[] }> {
-    const contact = await em.findOne(Contact, { id, account });
+    const contact = isId(id) ? await em.findOne(Contact, { id, account }) : null;
     if (!contact) throw new DomainError('not_found', 'That contact no longer exists.');
+    const kept = (field: 'phone' | 'company' | 'title' | 'notes') =>
+      keptOrNew(contact[field], submitted[field], FIELD_MAX[field]);
+    const input: ContactInput = {
+      ...submitted,
+      phone: kept('phone'),
+      company: kept('company'),
+      title: kept('title'),
+      notes: kept('notes'),
+    };
     const conflict = await this.emailConflict(em, account, input.email, id);
     if (conflict) throw new DomainError('conflict', conflict, { field: 'email' });
     const changes: Record<string, { from: string | null; to: string | null }> = {};
@@ -220,9 +241,7 @@ export class ContactService {
 
   /** The contact behind a Convert button, or a DomainError when it is gone or already a user. */
   async toConvert(em: EntityManager, account: IAccount, id: string): Promise<IContact> {
-    const contact = z.uuid().safeParse(id).success
-      ? await em.findOne(Contact, { id, account }, { populate: ['user'] })
-      : null;
+    const contact = isId(id) ? await em.findOne(Contact, { id, account }, { populate: ['user'] }) : null;
     return this.checkNotConverted(contact);
   }
 
@@ -282,10 +301,12 @@ export class ContactService {
       // seat change take them in, so a conversion never deadlocks with them. Two clicks on Convert (or two
       // people) queue here; the second sees the first one's user.
       await this.seats.lock(tx, account);
-      const [locked] = await query<{ id: string }>(
-        tx,
-        sql`select id from contact where id = ${contactId} and account_id = ${account.id} for update`,
-      );
+      const [locked] = isId(contactId)
+        ? await query<{ id: string }>(
+            tx,
+            sql`select id from contact where id = ${contactId} and account_id = ${account.id} for update`,
+          )
+        : [];
       const contact = locked
         ? await tx.findOneOrFail(Contact, contactId, { populate: ['user'], refresh: true })
         : null;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { DomainError } from '../../shared/errors.ts';
+import { FIELD_MAX } from '../people/field-limits.ts';
 import { MISSING_LOGIN_DOMAIN, ROLES, type Role } from '../people/user.entity.ts';
 import { restore } from './csv-writer.ts';
 
@@ -25,10 +26,10 @@ const quoted = (v: unknown) => `"${String(v).slice(0, 60)}"`;
 
 /** The longest header cell Roster reads: a real column name is a few words. */
 export const MAX_HEADER_CHARS = 100;
-/** The longest cell Roster reads, whatever its column (the notes column's own limit). */
+/** The longest cell Roster reads, whatever its column; each column has its own, lower limit (FIELD_MAX). */
 export const MAX_CELL_CHARS = 5000;
-/** The database's limit on a contact's name, which first_name and last_name together must fit. */
-export const MAX_NAME_CHARS = 255;
+/** The limit on a contact's name, which first_name and last_name together must fit. */
+export const MAX_NAME_CHARS = FIELD_MAX.name;
 
 /** Columns Roster adds to its error file: ignored without a warning when that file comes back fixed. */
 const OWN_COLUMNS = new Set(['line', 'reason']);
@@ -165,9 +166,9 @@ const rowSchema = z
         z.enum(['user', 'contact'], { error: (iss) => `type ${quoted(iss.input)} is not user or contact` }),
       ),
     email,
-    first_name: optional('first_name'),
-    last_name: optional('last_name'),
-    name: optional('name'),
+    first_name: optional('first_name', FIELD_MAX.firstName),
+    last_name: optional('last_name', FIELD_MAX.lastName),
+    name: optional('name', FIELD_MAX.name),
     role: z
       .string()
       .transform((v) => v.toLowerCase())
@@ -178,10 +179,10 @@ const rowSchema = z
       )
       .transform((v) => (v || null) as Role | null),
     permission_set: optional('permission_set'),
-    title: optional('title'),
-    company: optional('company'),
-    phone: optional('phone', 64),
-    notes: optional('notes', 5000),
+    title: optional('title', FIELD_MAX.title),
+    company: optional('company', FIELD_MAX.company),
+    phone: optional('phone', FIELD_MAX.phone),
+    notes: optional('notes', FIELD_MAX.notes),
     send_invitation: yesNo,
   })
   .superRefine((row, ctx) => {
@@ -204,14 +205,14 @@ type RowValues = z.infer<typeof rowSchema>;
 const YES = new Set(['yes', 'y', 'true', '1']);
 const YES_OR_NO = new Set(['', 'yes', 'no', 'y', 'n', 'true', 'false', '1', '0']);
 const OPTIONAL_MAX: [keyof RowValues, number][] = [
-  ['first_name', 255],
-  ['last_name', 255],
-  ['name', 255],
+  ['first_name', FIELD_MAX.firstName],
+  ['last_name', FIELD_MAX.lastName],
+  ['name', FIELD_MAX.name],
   ['permission_set', 255],
-  ['title', 255],
-  ['company', 255],
-  ['phone', 64],
-  ['notes', 5000],
+  ['title', FIELD_MAX.title],
+  ['company', FIELD_MAX.company],
+  ['phone', FIELD_MAX.phone],
+  ['notes', FIELD_MAX.notes],
 ];
 
 /**

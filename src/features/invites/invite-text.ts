@@ -48,3 +48,20 @@ export function parseInviteText(text: string): { emailsText: string; role?: Role
   }
   return { emailsText: rest.join('\n'), role };
 }
+
+/**
+ * Why typed addresses cannot go into the invite form, or null: more than it takes at once (the form would
+ * refuse them, and Slack refuses to open a form filled with over 3,000 characters). The whole list is
+ * refused rather than cut, so nobody is left out without the person noticing.
+ */
+export function tooManyToFill(emailsText: string): string | null {
+  const { emails } = parseEmails(emailsText);
+  const count = (n: number) => n.toLocaleString('en-US');
+  if (emails.length > MAX_EMAILS) {
+    return `At most ${MAX_EMAILS} addresses at once; you entered ${count(emails.length)}. Nobody was invited: run \`/invite\` again with up to ${MAX_EMAILS} of them, and the rest in another round.`;
+  }
+  if (emailsText.length > MAX_EMAILS_TEXT) {
+    return `Keep the addresses under ${count(MAX_EMAILS_TEXT)} characters at once; you entered ${count(emailsText.length)}. Nobody was invited: run \`/invite\` again with fewer of them, and the rest in another round.`;
+  }
+  return null;
+}

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { z } from 'zod';
 import { DomainError } from '../../shared/errors.ts';
 import { type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
 import { auditRefusal } from '../audit/audit.service.ts';
@@ -25,7 +26,7 @@ export async function permissionSetToGrant(
   subject: string,
 ): Promise<IPermissionSet | null> {
   if (!permissionSetId) return null;
-  const set = /^[0-9a-f-]{36}$/i.test(permissionSetId)
+  const set = z.uuid().safeParse(permissionSetId).success
     ? await em.findOne(PermissionSet, { id: permissionSetId, account })
     : null;
   if (!set) {

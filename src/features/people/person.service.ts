@@ -11,6 +11,7 @@ import { optionalText } from '../contacts/contact.service.ts';
 import { Invitation } from '../invites/invitation.entity.ts';
 import { type PersonSyncState, personSyncState } from '../scim/scim.service.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
+import { FIELD_MAX, keptOrNew } from './field-limits.ts';
 import { permissionSetToGrant } from './grants.ts';
 import { findUserByEmail, lockUser } from './people.service.ts';
 import { displayName, type IUser, isPaidRole, SEAT_HOLDING_STATUSES, User } from './user.entity.ts';
@@ -19,12 +20,12 @@ export const HISTORY_SIZE = 20;
 
 /** A person's details as an admin edits them; the same limits as the contact form. */
 export const detailsInput = z.object({
-  firstName: optionalText(100),
-  lastName: optionalText(100),
-  title: optionalText(200),
-  phone: optionalText(50),
-  company: optionalText(200),
-  notes: optionalText(2000),
+  firstName: optionalText(FIELD_MAX.firstName),
+  lastName: optionalText(FIELD_MAX.lastName),
+  title: optionalText(FIELD_MAX.title),
+  phone: optionalText(FIELD_MAX.phone),
+  company: optionalText(FIELD_MAX.company),
+  notes: optionalText(FIELD_MAX.notes),
 });
 export type DetailsInput = z.infer<typeof detailsInput>;
 
@@ -158,7 +159,8 @@ export class PersonService {
 
   /**
    * Edits a person's names, title and phone, and the company and notes kept on their linked contact
-   * details (created the first time they are needed). Returns the fields that changed.
+   * details (created the first time they are needed). Returns the fields that changed. A field left empty
+   * keeps a stored value too long for the form to have shown it (`keptOrNew`).
    */
   async editDetails(
     em: EntityManager,
@@ -173,8 +175,9 @@ export class PersonService {
       const user = await this.locked(tx, account, userId);
       const changed: string[] = [];
       for (const key of ['firstName', 'lastName', 'title', 'phone'] as const) {
-        if ((user[key] ?? null) !== input[key]) {
-          user[key] = input[key];
+        const value = keptOrNew(user[key], input[key], FIELD_MAX[key]);
+        if ((user[key] ?? null) !== value) {
+          user[key] = value;
           changed.push(key);
         }
       }
@@ -183,14 +186,17 @@ export class PersonService {
         contact = tx.create(Contact, {
           account,
           user,
-          name: displayName({ ...user, firstName: input.firstName, lastName: input.lastName }),
+          // A label for the contact details, the person's names stay whole on the user: two names of
+          // 255 characters each would not fit the contact's name.
+          name: displayName(user).slice(0, FIELD_MAX.name),
           email: null,
           addedBy: actor.slackUserId,
         });
       }
       for (const key of ['company', 'notes'] as const) {
-        if (contact && (contact[key] ?? null) !== input[key]) {
-          contact[key] = input[key];
+        const value = keptOrNew(contact?.[key], input[key], FIELD_MAX[key]);
+        if (contact && (contact[key] ?? null) !== value) {
+          contact[key] = value;
           changed.push(key);
         }
       }

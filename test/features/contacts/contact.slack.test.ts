@@ -417,6 +417,53 @@ describe('converting and editing', () => {
     expect(await t.em().count(AuditEvent, { action: 'contact.edited', subjectId: contact.id })).toBe(1);
   });
 
+  it('edits a contact a CSV import wrote with long fields, keeping notes too long for the form', async () => {
+    const e = t.em();
+    const name = `Long ${'N'.repeat(250)}`;
+    const notes = `${'Notes from an older import. '.repeat(143)}end`;
+    expect(notes.length).toBeGreaterThan(3000);
+    const long = e.create(Contact, { account: await t.account(), name, title: 'T'.repeat(255), notes });
+    const mid = e.create(Contact, { account: await t.account(), name: 'Mid Notes', notes: 'm'.repeat(2500) });
+    await e.flush();
+    const saves = (who: string) =>
+      t.standin.messages.filter((m) => m.channel === 'DUMEMBER' && textOf(m).includes(`contact *${who}*`));
+
+    await t.slack.clickButton(buttonMessage('contact_edit', long.id, 'Edit'), 'Edit', { user: 'UMEMBER' });
+    const view = t.standin.lastOpenedView();
+    const input = (id: string) => view.blocks.find((b: any) => b.block_id === id);
+    expect(input('name').element.initial_value).toBe(name);
+    expect(input('title').element.initial_value).toBe('T'.repeat(255));
+    expect(input('notes').element.initial_value).toBeUndefined();
+    expect(textOf(input('notes').hint)).toContain(`holds ${notes.length.toLocaleString('en-US')} characters`);
+    const ok = await t.slack.submitView(view, { phone: '+1 555 0199' }, { user: 'UMEMBER' });
+    expect(ok.json).toBeUndefined();
+    expect(textOf(await eventually(() => saves(name)[0]))).toContain('(phone)');
+    expect(await t.em().findOneOrFail(Contact, long.id)).toMatchObject({
+      name,
+      title: 'T'.repeat(255),
+      notes,
+      phone: '+1 555 0199',
+    });
+
+    await t.slack.clickButton(buttonMessage('contact_edit', mid.id, 'Edit'), 'Edit', { user: 'UMEMBER' });
+    const midView = t.standin.lastOpenedView();
+    expect(midView.blocks.find((b: any) => b.block_id === 'notes').element.initial_value).toBe(
+      'm'.repeat(2500),
+    );
+    const saved = await t.slack.submitView(midView, { company: 'Mid Co' }, { user: 'UMEMBER' });
+    expect(saved.json).toBeUndefined();
+    expect(await t.em().findOneOrFail(Contact, mid.id)).toMatchObject({
+      notes: 'm'.repeat(2500),
+      company: 'Mid Co',
+    });
+
+    // Typing in the notes replaces the long ones.
+    await t.slack.clickButton(buttonMessage('contact_edit', long.id, 'Edit'), 'Edit', { user: 'UMEMBER' });
+    await t.slack.submitView(t.standin.lastOpenedView(), { notes: 'Short' }, { user: 'UMEMBER' });
+    await eventually(() => saves(name)[1]);
+    expect((await t.em().findOneOrFail(Contact, long.id)).notes).toBe('Short');
+  });
+
   it('edits a converted contact but keeps the email its user logs in with', async () => {
     const contact = await t.em().findOneOrFail(Contact, { email: 'cleo@partner.test' });
     await t.slack.clickButton(buttonMessage('contact_edit', contact.id, 'Edit'), 'Edit', { user: 'UMEMBER' });

@@ -165,10 +165,12 @@ describe('staging a file', () => {
         `user,Long,Cell,long@acme.test,,${'y'.repeat(5001)}`,
         `contact,${'F'.repeat(200)},${'L'.repeat(200)},,,`,
         `user,${'N'.repeat(256)},,name@acme.test,,`,
+        `user,Long,Notes,notes@acme.test,${'n'.repeat(3001)},`,
+        `user,Full,Notes,full@acme.test,${'n'.repeat(3000)},`,
         'user,Fine,Row,fine@acme.test,,',
       ].join('\n'),
     );
-    expect(summary.counts).toMatchObject({ rows: 4, create: 1, error: 3 });
+    expect(summary.counts).toMatchObject({ rows: 6, create: 2, error: 4 });
     expect(summary.firstErrors).toEqual([
       { line: 2, reason: 'the extra cell is longer than 5,000 characters, the limit for a cell' },
       {
@@ -176,6 +178,8 @@ describe('staging a file', () => {
         reason: "the contact's name (first_name and last_name together) is longer than 255 characters",
       },
       { line: 4, reason: 'first_name is longer than 255 characters' },
+      // The notes the person's Edit details form can show, as Slack's text inputs take 3,000 characters.
+      { line: 5, reason: 'notes is longer than 3000 characters' },
     ]);
   });
 

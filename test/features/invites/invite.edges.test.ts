@@ -98,6 +98,29 @@ describe('the ways into the invite form', () => {
     expect(role.initial_option.value).toBe('contractor');
   });
 
+  it('answers a pasted list longer than the form takes with the limit, opening no form and inviting nobody', async () => {
+    const opened = t.standin.callsTo('views.open').length;
+    const pasted = Array.from({ length: 130 }, (_, i) => `pasted.person${i}@example-partner.test`);
+    const text = pasted.join(', ');
+    expect(text.length).toBeGreaterThan(3000);
+    const before = t.standin.responses.length;
+    await t.slack.command('/invite', `${text} client`, { user: 'UADMIN' });
+    const answer = await eventually(() => t.standin.responses.slice(before).at(-1));
+    expect(answer.body.response_type).toBe('ephemeral');
+    expect(textOf(answer.body)).toContain('At most 100 addresses at once; you entered 130.');
+
+    // Fewer than 100 addresses can still be more characters than the form shows.
+    const long = Array.from({ length: 60 }, (_, i) => `${'l'.repeat(50)}.${i}@example-partner.test`).join(
+      ' ',
+    );
+    await t.slack.command('/invite', long, { user: 'UADMIN' });
+    const second = await eventually(() => t.standin.responses.slice(before + 1).at(-1));
+    expect(textOf(second.body)).toContain(`Keep the addresses under 3,000 characters at once; you entered`);
+
+    expect(t.standin.callsTo('views.open').length).toBe(opened);
+    expect(await userByEmail(pasted[0]!)).toBeNull();
+  });
+
   it('turns away a permission set deleted while the form was open, writing nothing', async () => {
     const em = t.em();
     const set = em.create(PermissionSet, { account: await t.account(), name: 'Temporary' });

@@ -80,6 +80,20 @@ describe('/people', () => {
     ]);
   });
 
+  it("shows the card of a person with long names, shortening them in Deactivate's confirmation", async () => {
+    const user = await person('active', 'employee', {
+      firstName: 'F'.repeat(255),
+      lastName: 'L'.repeat(255),
+    });
+    const res = await card('UADMIN', user.email);
+    const deactivate = res.body.blocks
+      .flatMap((b: any) => b.elements ?? [])
+      .find((e: any) => e.action_id === 'person_deactivate');
+    const text = deactivate.confirm.text.text;
+    expect(text.length).toBeLessThanOrEqual(300);
+    expect(text).toMatch(/^F{100}.*… will no longer be able to log in, and their paid seat is freed\./);
+  });
+
   it('finds a person by @mention, as Slack escapes it', async () => {
     const user = await person('active', 'client', { slackUserId: 'UMEMBER' });
     const res = await card('UADMIN', '<@UMEMBER|max>');
@@ -299,9 +313,41 @@ describe('lifecycle changes from the card', () => {
     expect(contact).toMatchObject({ company: 'Globex', notes: 'Prefers email' });
 
     const filled = fillView(view, {});
-    filled.state.values.notes = { notes: { type: 'plain_text_input', value: 'n'.repeat(2001) } };
+    filled.state.values.notes = { notes: { type: 'plain_text_input', value: 'n'.repeat(3001) } };
     const tooLong = await t.slack.viewSubmission({ user: 'UADMIN', view: filled });
-    expect(tooLong.json.errors.notes).toMatch(/under 2000 characters/);
+    expect(tooLong.json.errors.notes).toMatch(/under 3000 characters/);
+  });
+
+  it('shows every detail a CSV import may hold whole, and keeps notes too long for the form unless replaced', async () => {
+    const title = `Head of ${'T'.repeat(247)}`;
+    const user = await person('active', 'employee', { title, lastName: 'L'.repeat(255) });
+    const notes = `${'Imported before the limits agreed. '.repeat(114)}end`;
+    expect(notes.length).toBeGreaterThan(3000);
+    const e = t.em();
+    e.create(Contact, { account: await t.account(), user, name: 'Pat', notes, company: 'C'.repeat(255) });
+    await e.flush();
+    const saves = () =>
+      t.standin.messages.filter(
+        (m) => m.channel === 'DUADMIN' && textOf(m).includes(`Saved Pat ${'L'.repeat(255)}'s details`),
+      );
+
+    const res = await card('UADMIN', user.email);
+    const { view } = await change('UADMIN', res.body, 'Edit details', { title: 'Director' });
+    const input = (id: string) => view.blocks.find((b: any) => b.block_id === id);
+    expect(input('last_name').element.initial_value).toBe('L'.repeat(255));
+    expect(input('company').element.initial_value).toBe('C'.repeat(255));
+    expect(input('notes').element.initial_value).toBeUndefined();
+    expect(input('notes').hint.text).toContain(`holds ${notes.length.toLocaleString('en-US')} characters`);
+
+    expect(textOf(await eventually(() => saves()[0]))).toContain('(1 changed)');
+    expect(await fresh(user.id)).toMatchObject({ title: 'Director', lastName: 'L'.repeat(255) });
+    const contact = await t.em().findOneOrFail(Contact, { user: user.id });
+    expect(contact).toMatchObject({ notes, company: 'C'.repeat(255) });
+
+    // Typing in the field replaces the long notes.
+    await change('UADMIN', (await card('UADMIN', user.email)).body, 'Edit details', { notes: 'Short now' });
+    expect(textOf(await eventually(() => saves()[1]))).toContain('(1 changed)');
+    expect((await t.em().findOneOrFail(Contact, { user: user.id })).notes).toBe('Short now');
   });
 
   it('changes the login email, refusing one that another person has, and cancels the old invitation', async () => {

@@ -12,14 +12,31 @@ import { CONTACT_ACTIONS, findResults, MAX_SEARCH } from './blocks.ts';
 import { contactModal, convertModal, prefillFrom } from './views.ts';
 
 const uuid = z.uuid();
+/** What a Show more button carries: the search and where the next page starts. */
+const morePage = z.object({ q: z.string().max(MAX_SEARCH), o: z.number().int().min(0).max(10_000) });
+
+/** A Show more button's value, or null for anything Roster did not write (a forged or mangled request). */
+function readMore(value: string | undefined): z.infer<typeof morePage> | null {
+  try {
+    const parsed = morePage.safeParse(JSON.parse(value ?? ''));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
 
 /** The buttons on search results: Show more, Add contact, Edit, Convert to user. */
 export function registerContactActions(app: App, deps: Deps, contacts: ContactService): void {
   app.action<BlockButtonAction>(CONTACT_ACTIONS.more, async ({ ack, action, context, respond }) => {
     await ack();
-    const { q, o } = z
-      .object({ q: z.string().max(MAX_SEARCH), o: z.number().int().min(0).max(10_000) })
-      .parse(JSON.parse(action.value ?? '{}'));
+    const page = readMore(action.value);
+    if (!page) {
+      throw new DomainError(
+        'not_found',
+        'Those search results no longer exist. Search again with `/contact find TEXT`.',
+      );
+    }
+    const { q, o } = page;
     const { em, account } = roster(context);
     const { hits, more } = await contacts.find(em, account, q, o);
     await respond({ response_type: 'ephemeral', replace_original: false, ...findResults(q, hits, o, more) });

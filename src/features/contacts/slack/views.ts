@@ -3,10 +3,11 @@ import type { View } from '@slack/types';
 import { slackActor } from '../../../slack/actor.ts';
 import { esc, plain, section } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
-import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
+import { detailInput, permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
 import { afterAck } from '../../../slack/notify.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { Deps } from '../../feature.ts';
+import { FIELD_MAX } from '../../people/field-limits.ts';
 import type { Role } from '../../people/user.entity.ts';
 import type { ContactService } from '../contact.service.ts';
 
@@ -14,17 +15,21 @@ export const CONTACT_VIEW = 'contact_modal';
 export const CONVERT_VIEW = 'contact_convert_modal';
 
 const FIELDS = [
-  { id: 'name', label: 'Name', optional: false, multiline: false, max: 200 },
-  { id: 'email', label: 'Email', optional: true, multiline: false, max: 254 },
-  { id: 'phone', label: 'Phone', optional: true, multiline: false, max: 50 },
-  { id: 'company', label: 'Company', optional: true, multiline: false, max: 200 },
-  { id: 'title', label: 'Title', optional: true, multiline: false, max: 200 },
-  { id: 'notes', label: 'Notes', optional: true, multiline: true, max: 2000 },
+  { id: 'name', label: 'Name', optional: false, multiline: false, max: FIELD_MAX.name },
+  { id: 'email', label: 'Email', optional: true, multiline: false, max: FIELD_MAX.email },
+  { id: 'phone', label: 'Phone', optional: true, multiline: false, max: FIELD_MAX.phone },
+  { id: 'company', label: 'Company', optional: true, multiline: false, max: FIELD_MAX.company },
+  { id: 'title', label: 'Title', optional: true, multiline: false, max: FIELD_MAX.title },
+  { id: 'notes', label: 'Notes', optional: true, multiline: true, max: FIELD_MAX.notes },
 ] as const;
 
 export type ContactFields = Partial<Record<(typeof FIELDS)[number]['id'], string | null>>;
 
-/** Add or edit a contact; `contactId` in private_metadata means edit. */
+/**
+ * Add or edit a contact; `contactId` in private_metadata means edit. Editing shows the stored values, and
+ * one too long for its field is left out and kept (`detailInput`); adding starts from a suggestion (a
+ * command's text, a Slack profile), which is cut to the field, as nothing is stored yet.
+ */
 export function contactModal(prefill: ContactFields, contactId?: string): View {
   return {
     type: 'modal',
@@ -33,19 +38,13 @@ export function contactModal(prefill: ContactFields, contactId?: string): View {
     title: plain(contactId ? 'Edit contact' : 'Add contact'),
     submit: plain('Save'),
     close: plain('Cancel'),
-    blocks: FIELDS.map((f) => ({
-      type: 'input' as const,
-      block_id: f.id,
-      optional: f.optional,
-      label: plain(f.label),
-      element: {
-        type: 'plain_text_input' as const,
-        action_id: f.id,
+    blocks: FIELDS.map((f) => {
+      const value = prefill[f.id];
+      return detailInput(f.id, f.label, contactId ? value : value?.slice(0, f.max), f.max, {
         multiline: f.multiline,
-        max_length: f.max,
-        ...(prefill[f.id] ? { initial_value: prefill[f.id] as string } : {}),
-      },
-    })),
+        optional: f.optional,
+      });
+    }),
   };
 }
 

@@ -7,7 +7,7 @@ import { loginEmail, ROLE_LABEL } from '../../people/labels.ts';
 import { displayName } from '../../people/user.entity.ts';
 import { DELIVERY_RETRY } from '../invite.delivery.ts';
 import type { InviteService } from '../invite.service.ts';
-import { parseInviteText } from '../invite-text.ts';
+import { parseInviteText, tooManyToFill } from '../invite-text.ts';
 import { pendingActions } from './blocks.ts';
 import { openInviteModal } from './views.ts';
 
@@ -68,6 +68,12 @@ export function registerInviteCommand(app: App, deps: Deps, invites: InviteServi
       await respond({ response_type: 'ephemeral', text: HELP });
       return;
     }
-    await openInviteModal(deps, client, command.trigger_id, context, command.user_id, parseInviteText(text));
+    const prefill = parseInviteText(text);
+    const tooMany = tooManyToFill(prefill.emailsText);
+    if (tooMany) {
+      await respond({ response_type: 'ephemeral', text: `:no_entry: ${tooMany}` });
+      return;
+    }
+    await openInviteModal(deps, client, command.trigger_id, context, command.user_id, prefill);
   });
 }

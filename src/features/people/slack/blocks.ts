@@ -6,6 +6,7 @@ import {
   button,
   context,
   esc,
+  escFit,
   header,
   plain,
   section,
@@ -114,7 +115,8 @@ function adminButtons(user: IUser) {
         title: plain('Deactivate?'),
         text: {
           type: 'mrkdwn' as const,
-          text: `${esc(displayName(user))} will no longer be able to log in${isPaidRole(user.role) && SEAT_HOLDING_STATUSES.includes(user.status) ? ', and their paid seat is freed' : ''}. An admin can reactivate them later.`,
+          // Slack takes at most 300 characters here: a long name is shortened, not the card refused.
+          text: `${escFit(displayName(user), 150)} will no longer be able to log in${isPaidRole(user.role) && SEAT_HOLDING_STATUSES.includes(user.status) ? ', and their paid seat is freed' : ''}. An admin can reactivate them later.`,
         },
         confirm: plain('Deactivate'),
         deny: plain('Cancel'),

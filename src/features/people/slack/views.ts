@@ -4,11 +4,12 @@ import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
 import { esc, plain, section } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
-import { permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
+import { detailInput, permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
 import { afterAck } from '../../../slack/notify.ts';
 import { firstTime } from '../../../slack/once.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { Deps } from '../../feature.ts';
+import { FIELD_MAX } from '../field-limits.ts';
 import { loginEmail, ROLE_LABEL } from '../labels.ts';
 import type { ChangeResult } from '../people.changes.ts';
 import { type PersonService, parseDetails } from '../person.service.ts';
@@ -206,12 +207,12 @@ export function changeModal(
       return shell('Permission set', 'Change', [intro(who), permissionSetInput(opts.sets, user.role)]);
     case 'details':
       return shell('Edit details', 'Save', [
-        textInput('first_name', 'First name', user.firstName, 100),
-        textInput('last_name', 'Last name', user.lastName, 100),
-        textInput('title', 'Title', user.title, 200),
-        textInput('phone', 'Phone', user.phone, 50),
-        textInput('company', 'Company', opts.company ?? null, 200),
-        textInput('notes', 'Notes', opts.notes ?? null, 2000, true),
+        detailInput('first_name', 'First name', user.firstName, FIELD_MAX.firstName),
+        detailInput('last_name', 'Last name', user.lastName, FIELD_MAX.lastName),
+        detailInput('title', 'Title', user.title, FIELD_MAX.title),
+        detailInput('phone', 'Phone', user.phone, FIELD_MAX.phone),
+        detailInput('company', 'Company', opts.company ?? null, FIELD_MAX.company),
+        detailInput('notes', 'Notes', opts.notes ?? null, FIELD_MAX.notes, { multiline: true }),
       ]);
     case 'email':
       return shell('Change login email', 'Change', [
@@ -220,32 +221,13 @@ export function changeModal(
             ? `${who} was imported without an email. The address you enter becomes their login, and then they can be unlocked.`
             : `${who} logs in with this address. A pending invitation went to the old one, so it is cancelled; send a new one afterwards.`,
         ),
-        {
-          ...textInput('email', 'New login email', isPlaceholderLogin(user.email) ? null : user.email, 254),
-          optional: false,
-        },
+        detailInput(
+          'email',
+          'New login email',
+          isPlaceholderLogin(user.email) ? null : user.email,
+          FIELD_MAX.email,
+          { optional: false },
+        ),
       ]);
   }
-}
-
-function textInput(
-  id: string,
-  label: string,
-  value: string | null | undefined,
-  max: number,
-  multiline = false,
-) {
-  return {
-    type: 'input' as const,
-    block_id: id,
-    optional: true,
-    label: plain(label),
-    element: {
-      type: 'plain_text_input' as const,
-      action_id: id,
-      max_length: max,
-      multiline,
-      ...(value ? { initial_value: value.slice(0, max) } : {}),
-    },
-  };
 }
