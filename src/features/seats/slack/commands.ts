@@ -24,6 +24,9 @@ const USAGE = [
   '*`/seats settings`* opens the settings: approval channel, seat limit, allowed email domains, invitation expiry, join link terms (admins).',
 ].join('\n');
 
+/** How many waiting requests `/seats` lists, with their buttons: two blocks each, within a message's 50. */
+const REQUESTS_SHOWN = 20;
+
 /** `/seats`, `/seats N`, `/seats channel …`. */
 export function registerSeatsCommand(app: App, deps: Deps): void {
   app.command('/seats', async ({ ack, command, context, respond, client }) => {
@@ -40,10 +43,10 @@ export function registerSeatsCommand(app: App, deps: Deps): void {
 
     if (text === '' || text === 'list') {
       const usage = await deps.seats.usage(em, account);
-      const pending = await em.find(
+      const [pending, waiting] = await em.findAndCount(
         SeatRequest,
         { account, status: 'pending' },
-        { orderBy: { createdAt: 'asc' }, limit: 20 },
+        { orderBy: { createdAt: 'asc' }, limit: REQUESTS_SHOWN },
       );
       const isAdmin = (await actor()).isAdmin;
       const blocks: Block[] = [
@@ -69,6 +72,13 @@ export function registerSeatsCommand(app: App, deps: Deps): void {
             ),
           );
         }
+      }
+      if (waiting > pending.length) {
+        blocks.push(
+          note(
+            `…and ${waiting - pending.length} more waiting (${waiting} in all; the oldest are shown first).`,
+          ),
+        );
       }
       await reply({ text: `Paid seats: ${usage.used} of ${usage.limit} used`, blocks });
       return;
