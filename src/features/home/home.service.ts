@@ -8,8 +8,8 @@ import { normalizeEmail } from '../people/people.service.ts';
 import { type IUser, User } from '../people/user.entity.ts';
 import { type ISeatRequest, SeatRequest } from '../seats/seat-request.entity.ts';
 
-/** How many pending invitations the tab lists; at this many it says there may be more. */
-export const INVITATIONS_SHOWN = 10;
+/** How many of each list the tab shows; past it, the tab says how many more there are. */
+export const SHOWN = { requests: 10, invitations: 10, links: 10 } as const;
 
 /** Who opened the Home tab: their Slack id, their Slack email if Slack gave it, and whether they are an admin. */
 export type HomeViewer = { slackUserId: string; email?: string; isAdmin: boolean };
@@ -17,12 +17,14 @@ export type HomeViewer = { slackUserId: string; email?: string; isAdmin: boolean
 /** What the Home tab shows: the viewer's own row, and for admins what waits for them. */
 export type HomeData = {
   me: IUser | null;
-  /** The oldest pending seat requests first, at most 10; empty for a non-admin. */
+  /** The oldest pending seat requests first, at most {@link SHOWN}; empty for a non-admin. */
   requests: ISeatRequest[];
-  /** The newest pending invitations, at most {@link INVITATIONS_SHOWN}; empty for a non-admin. */
+  /** The newest pending invitations, at most {@link SHOWN}; empty for a non-admin. */
   invitations: IInvitation[];
-  /** Join links neither revoked nor expired, the newest first, at most 10; empty for a non-admin. */
+  /** Join links neither revoked nor expired, the newest first, at most {@link SHOWN}; empty for a non-admin. */
   links: IJoinLink[];
+  /** How many of each there are in all, the ones not shown included. */
+  counts: { requests: number; invitations: number; links: number };
   /** The last 5 CSV imports; empty for a non-admin. */
   imports: ICsvImport[];
 };
@@ -37,22 +39,39 @@ export async function homeData(em: EntityManager, account: IAccount, viewer: Hom
       ...(viewer.email ? [{ [raw('lower(btrim(email))')]: normalizeEmail(viewer.email) }] : []),
     ],
   });
-  if (!viewer.isAdmin) return { me, requests: [], invitations: [], links: [], imports: [] };
-  const requests = await em.find(
-    SeatRequest,
-    { account, status: 'pending' },
-    { orderBy: { createdAt: 'asc' }, limit: 10 },
-  );
-  const invitations = await em.find(
-    Invitation,
-    { account, status: 'pending' },
-    { populate: ['user'], orderBy: { createdAt: 'desc' }, limit: INVITATIONS_SHOWN },
-  );
-  const links = await em.find(
-    JoinLink,
-    { account, revokedAt: null, expiresAt: { $gt: new Date() } },
-    { orderBy: { createdAt: 'desc' }, limit: 10 },
-  );
+  if (!viewer.isAdmin) {
+    return {
+      me,
+      requests: [],
+      invitations: [],
+      links: [],
+      imports: [],
+      counts: { requests: 0, invitations: 0, links: 0 },
+    };
+  }
+  const pendingRequests = { account, status: 'pending' } as const;
+  const requests = await em.find(SeatRequest, pendingRequests, {
+    orderBy: { createdAt: 'asc' },
+    limit: SHOWN.requests,
+  });
+  const pendingInvitations = { account, status: 'pending' } as const;
+  const invitations = await em.find(Invitation, pendingInvitations, {
+    populate: ['user'],
+    orderBy: { createdAt: 'desc' },
+    limit: SHOWN.invitations,
+  });
+  const activeLinks = { account, revokedAt: null, expiresAt: { $gt: new Date() } };
+  const links = await em.find(JoinLink, activeLinks, { orderBy: { createdAt: 'desc' }, limit: SHOWN.links });
   const imports = await em.find(CsvImport, { account }, { orderBy: { createdAt: 'desc' }, limit: 5 });
-  return { me, requests, invitations, links, imports };
+  // A full page may not be all there is: those are counted.
+  const counts = {
+    requests:
+      requests.length < SHOWN.requests ? requests.length : await em.count(SeatRequest, pendingRequests),
+    invitations:
+      invitations.length < SHOWN.invitations
+        ? invitations.length
+        : await em.count(Invitation, pendingInvitations),
+    links: links.length < SHOWN.links ? links.length : await em.count(JoinLink, activeLinks),
+  };
+  return { me, requests, invitations, links, imports, counts };
 }

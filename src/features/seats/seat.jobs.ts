@@ -33,9 +33,31 @@ export async function registerSeatJobs(deps: Deps): Promise<void> {
     }
   }
 
+  /** The request's status as stored now: an admin may decide it while its copies are being posted. */
+  async function pending(em: ReturnType<typeof orm.em.fork>, requestId: string): Promise<boolean> {
+    const [row] = await query<{ status: string }>(
+      em,
+      sql`select status from seat_request where id = ${requestId}`,
+    );
+    return row?.status === 'pending';
+  }
+
+  /**
+   * A decision redraws the copies saved when its job runs. One made while copies were still being posted
+   * may have missed the later ones, so once every copy posted is saved, a decided request is redrawn again.
+   */
+  async function redrawIfDecided(em: ReturnType<typeof orm.em.fork>, requestId: string) {
+    if (!(await pending(em, requestId))) await jobs.send(SEAT_JOBS.refreshRequest, { requestId });
+  }
+
   await jobs.define<RequestJob>(SEAT_JOBS.postRequest, async ({ requestId }) => {
     const { em, request } = await load(requestId);
-    if (request?.status !== 'pending') return;
+    if (!request) return;
+    if (request.status !== 'pending') {
+      // A retry after a run that posted copies and then failed: the decision may not have seen them all.
+      if (request.messages.length) await jobs.send(SEAT_JOBS.refreshRequest, { requestId });
+      return;
+    }
     const account = request.account.getEntity();
     // A channel that refused the request once is not tried again: a retry finishes the DMs to the admins.
     const refused = request.payload.channelRefused as { channel: string; code: string } | undefined;
@@ -50,6 +72,7 @@ export async function registerSeatJobs(deps: Deps): Promise<void> {
         const res = await slack.chat.postMessage({ channel, ...message });
         request.messages = [{ channel: res.channel ?? channel, ts: res.ts ?? '', target: channel }];
         await em.flush();
+        await redrawIfDecided(em, request.id);
         return;
       } catch (err) {
         const code = (err as { data?: { error?: string } }).data?.error;
@@ -79,13 +102,17 @@ export async function registerSeatJobs(deps: Deps): Promise<void> {
       return;
     }
     // Posted copies are saved one by one, so a retry after a failure posts only the missing ones.
+    // Posting to many admins takes minutes at Slack's pace: once an admin has decided, the rest are not
+    // sent a request they can no longer act on.
     const posted = new Set(request.messages.map((m) => m.target ?? m.channel));
     for (const target of targets) {
       if (posted.has(target)) continue;
+      if (!(await pending(em, request.id))) break;
       const res = await slack.chat.postMessage({ channel: target, ...message });
       request.messages = [...request.messages, { channel: res.channel ?? target, ts: res.ts ?? '', target }];
       await em.flush();
     }
+    await redrawIfDecided(em, request.id);
   });
 
   await jobs.define<RequestJob>(SEAT_JOBS.refreshRequest, async ({ requestId }) => {

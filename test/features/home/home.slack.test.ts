@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto';
 import { Account } from '../../../src/features/accounts/account.entity.ts';
 import { CsvImport } from '../../../src/features/csv-import/csv-import.entity.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
+import { JoinLink } from '../../../src/features/join-links/join-link.entity.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import {
   DEFAULT_MEMBERS,
@@ -172,11 +175,86 @@ describe('the Home tab of an admin with work waiting', () => {
     expect(text).not.toContain('hire@example.com');
   });
 
-  it("says '+' once ten invitations are shown, since more may wait", async () => {
+  it('shows ten invitations and says how many more wait', async () => {
     const emails = Array.from({ length: 10 }, (_, i) => `batch${i}@example.com`);
     await invite('UADMIN', emails.join(', '));
     const text = textOf(await openHome('UADMIN'));
-    expect(text).toContain('*Pending invitations* (10+)');
+    // Nina's and the ten just sent.
+    expect(text).toContain('*Pending invitations* (11)');
+    expect(text).toContain('…and 1 more (`/invite pending` lists them).');
+  });
+});
+
+describe('the Home tab of an admin with more waiting than it shows', () => {
+  const shown = (text: string, title: string) => {
+    // A count shown as "10+" reads as 10.
+    const m = new RegExp(`\\*${title}\\* \\((\\d+)\\+?\\)`).exec(text);
+    if (!m) throw new Error(`no count for ${title} in ${text}`);
+    return Number(m[1]);
+  };
+
+  it('counts every pending request, invitation and active join link of the account, and says how many more', async () => {
+    const before = textOf(await openHome('UOWNER'));
+    const was = {
+      requests: shown(before, 'Pending seat requests'),
+      invitations: shown(before, 'Pending invitations'),
+      links: shown(before, 'Active join links'),
+    };
+    const em = t.em();
+    const account = await em.findOneOrFail(Account, { teamId: TEAM_ID });
+    const other = em.create(Account, { teamId: 'T0OTHER', name: 'Other' });
+    const inAWeek = new Date(Date.now() + 7 * 86_400_000);
+    const request = (owner: typeof account, email: string) =>
+      em.create(SeatRequest, {
+        account: owner,
+        kind: 'invite',
+        status: 'pending',
+        email,
+        role: 'employee',
+        requestedBy: 'UMANAGER',
+        expiresAt: inAWeek,
+      });
+    const link = (owner: typeof account, i: number) =>
+      em.create(JoinLink, {
+        account: owner,
+        tokenHash: createHash('sha256').update(`home-count-${owner.teamId}-${i}`).digest('hex'),
+        expiresAt: inAWeek,
+        createdBy: 'UADMIN',
+      });
+    const invitation = (owner: typeof account, i: number) =>
+      em.create(Invitation, {
+        account: owner,
+        user: em.create(User, {
+          account: owner,
+          email: `waiting${i}@${owner.teamId.toLowerCase()}.test`,
+          role: 'client',
+          status: 'invited',
+        }),
+        expiresAt: inAWeek,
+      });
+    for (let i = 0; i < 500; i++) request(account, `queued${i}@example.com`);
+    for (let i = 0; i < 15; i++) link(account, i);
+    for (let i = 0; i < 12; i++) invitation(account, i);
+    // Another organisation's are not this account's.
+    for (let i = 0; i < 40; i++) request(other, `other${i}@example.com`);
+    for (let i = 0; i < 20; i++) link(other, i);
+    for (let i = 0; i < 20; i++) invitation(other, i);
+    // Already decided, revoked or expired: not waiting.
+    request(account, 'decided@example.com').status = 'approved';
+    link(account, 100).revokedAt = new Date();
+    link(account, 101).expiresAt = new Date(Date.now() - 60_000);
+    await em.flush();
+
+    const home = await openHome('UOWNER');
+    const text = textOf(home);
+    const now = { requests: was.requests + 500, invitations: was.invitations + 12, links: was.links + 15 };
+    expect(shown(text, 'Pending seat requests')).toBe(now.requests);
+    expect(shown(text, 'Pending invitations')).toBe(now.invitations);
+    expect(shown(text, 'Active join links')).toBe(now.links);
+    expect(text).toContain(`…and ${now.requests - 10} more (the oldest are shown first).`);
+    expect(text).toContain(`…and ${now.invitations - 10} more (\`/invite pending\` lists them).`);
+    expect(text).toContain(`…and ${now.links - 10} more (the newest are shown first).`);
+    expect(text.match(/• queued\d+@example\.com/g)?.length ?? 0).toBeLessThanOrEqual(10);
   });
 });
 

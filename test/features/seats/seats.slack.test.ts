@@ -295,6 +295,41 @@ describe('seat requests in Slack', () => {
   }, 90_000); // 25 requests posted to one approval channel at Slack's 1 message a second
 });
 
+describe('/seats with more requests waiting than it lists', () => {
+  it('lists the oldest 20 with their buttons and says how many more wait', async () => {
+    const em = t.em();
+    const account = await t.account();
+    const expiresAt = new Date(Date.now() + 86_400_000);
+    for (let i = 0; i < 45; i++) {
+      em.create(SeatRequest, {
+        account,
+        kind: 'invite',
+        status: 'pending',
+        email: `waiting${i}@example.com`,
+        role: 'employee',
+        requestedBy: 'UMANAGER',
+        expiresAt,
+      });
+    }
+    await em.flush();
+    try {
+      const waiting = await t.em().count(SeatRequest, { account, status: 'pending' });
+      expect(waiting).toBeGreaterThan(20);
+      const before = t.standin.responses.length;
+      await t.slack.command('/seats', '', { user: 'UADMIN' });
+      const [reply] = t.standin.responses.slice(before);
+      const text = textOf(reply!.body);
+      expect(text.match(/• \*/g)).toHaveLength(20);
+      expect(JSON.stringify(reply!.body.blocks).match(/"seat_reject"/g)).toHaveLength(20);
+      expect(text).toContain(
+        `…and ${waiting - 20} more waiting (${waiting} in all; the oldest are shown first).`,
+      );
+    } finally {
+      await t.em().nativeDelete(SeatRequest, { email: { $like: 'waiting%@example.com' } });
+    }
+  });
+});
+
 describe('people deactivated in Slack', () => {
   it('are deactivated in Roster and give their seat back, once however often Slack sends it', async () => {
     const em = t.em();

@@ -172,17 +172,51 @@ describe('the settings form', () => {
 });
 
 describe('/seats channel', () => {
-  it('takes the channel as Slack escapes it, or as a plain #name', async () => {
+  it('takes the channel as Slack escapes it, or its bare id', async () => {
     await t.slack.command('/seats', 'channel <#C0GENERAL|general>', { user: 'UADMIN' });
     await eventually(async () => (await account()).approvalChannelId === 'C0GENERAL');
-    await t.slack.command('/seats', 'channel #approvals', { user: 'UADMIN' });
+    await t.slack.command('/seats', 'channel CAPPROVALS', { user: 'UADMIN' });
     await eventually(async () => (await account()).approvalChannelId === 'CAPPROVALS');
-    await t.slack.command('/seats', 'channel #no-such-channel', { user: 'UADMIN' });
-    await t.standin.waitForResponse((r) =>
-      textOf(r.body).includes('I found no channel named #no-such-channel'),
-    );
-    await t.slack.command('/seats', 'channel #secret', { user: 'UADMIN' });
+    await t.slack.command('/seats', 'channel <#GSECRET|>', { user: 'UADMIN' });
+    await t.standin.waitForResponse((r) => textOf(r.body).includes('Roster is not in that private channel'));
     expect((await account()).approvalChannelId).toBe('CAPPROVALS');
+  });
+
+  it('answers a name Slack did not escape at once, in a workspace of 25,000 channels, without reading them', async () => {
+    for (let i = 0; i < 25_000; i++) {
+      t.standin.channels.set(`CBULK${String(i).padStart(6, '0')}`, {
+        name: `team-${i}`,
+        is_private: false,
+        is_member: false,
+      });
+    }
+    t.standin.channels.set('CLASTONE', { name: 'last-one', is_private: false, is_member: true });
+    try {
+      const listed = t.standin.callsTo('conversations.list').length;
+      for (const name of ['#last-one', 'approvals']) {
+        const before = t.standin.responses.length;
+        const res = await t.slack.command('/seats', `channel ${name}`, { user: 'UADMIN' });
+        expect(res.status).toBe(200);
+        const [answer] = t.standin.responses.slice(before);
+        expect(answer?.body.response_type).toBe('ephemeral');
+        expect(textOf(answer!.body)).toContain(
+          `I could not tell which channel #${name.replace(/^#/, '')} is: Slack sent the name as plain text.`,
+        );
+        expect(textOf(answer!.body)).toContain('pick the channel from Slack');
+        expect(textOf(answer!.body)).toContain('`/seats settings`');
+      }
+      expect(t.standin.callsTo('conversations.list').length).toBe(listed);
+      expect((await account()).approvalChannelId).toBe('CAPPROVALS');
+
+      // Picked from Slack's list, the same channel is taken straight away.
+      await t.slack.command('/seats', 'channel <#CLASTONE|last-one>', { user: 'UADMIN' });
+      await eventually(async () => (await account()).approvalChannelId === 'CLASTONE');
+      expect(t.standin.callsTo('conversations.list').length).toBe(listed);
+    } finally {
+      for (const id of [...t.standin.channels.keys()]) {
+        if (id.startsWith('CBULK') || id === 'CLASTONE') t.standin.channels.delete(id);
+      }
+    }
   });
 });
 

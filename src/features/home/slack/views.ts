@@ -18,7 +18,7 @@ import { scimHomeBlocks } from '../../scim/slack/blocks.ts';
 import type { SeatUsage } from '../../seats/seat.service.ts';
 import { SETTINGS_ACTION } from '../../seats/slack/blocks.ts';
 import { webhooksHomeBlock } from '../../webhooks/slack/blocks.ts';
-import { type HomeData, INVITATIONS_SHOWN } from '../home.service.ts';
+import type { HomeData } from '../home.service.ts';
 
 const HELP = [
   '`/invite` invite people by Slack or email',
@@ -28,6 +28,11 @@ const HELP = [
   'Drop a `.csv` file in this DM to import people (admins)',
 ].join('\n');
 
+/** The line saying how many of a list were left out, if any: `…and 490 more (where to see them).` */
+function more(total: number, shown: number, where: string): string[] {
+  return total > shown ? [`…and ${total - shown} more (${where}).`] : [];
+}
+
 /** The Home tab: everyone sees their own status; admins also see seats, requests, invitations, links and imports. */
 export function homeView(
   data: HomeData,
@@ -36,7 +41,7 @@ export function homeView(
   usage: SeatUsage,
   scim?: ScimStatus,
 ): { type: 'home'; blocks: Block[] } {
-  const { me, requests, invitations, links, imports } = data;
+  const { me, requests, invitations, links, imports, counts } = data;
   const blocks: Block[] = [header('Roster')];
   blocks.push(
     section(
@@ -57,24 +62,21 @@ export function homeView(
       ),
     );
 
-    blocks.push(section(`*Pending seat requests* (${requests.length})`));
+    blocks.push(section(`*Pending seat requests* (${counts.requests})`));
     blocks.push(
       context(
         requests.length
-          ? requests
-              .map(
+          ? [
+              ...requests.map(
                 (r) => `• ${esc(loginEmail(r.email))}, ${ROLE_LABEL[r.role]}, asked by <@${r.requestedBy}>`,
-              )
-              .join('\n')
+              ),
+              ...more(counts.requests, requests.length, 'the oldest are shown first'),
+            ].join('\n')
           : 'None. `/seats` lists them with Approve and Reject buttons.',
       ),
     );
 
-    blocks.push(
-      section(
-        `*Pending invitations* (${invitations.length}${invitations.length === INVITATIONS_SHOWN ? '+' : ''})`,
-      ),
-    );
+    blocks.push(section(`*Pending invitations* (${counts.invitations})`));
     if (invitations.length === 0) {
       blocks.push(context('None. `/invite pending` lists them with Resend and Cancel buttons.'));
     }
@@ -88,17 +90,20 @@ export function homeView(
         accessory: button('Person card', PERSON_ACTIONS.open, i.user.id),
       });
     }
+    const moreInvitations = more(counts.invitations, invitations.length, '`/invite pending` lists them');
+    if (moreInvitations.length) blocks.push(context(moreInvitations.join('\n')));
 
-    blocks.push(section(`*Active join links* (${links.length})`));
+    blocks.push(section(`*Active join links* (${counts.links})`));
     blocks.push(
       context(
         links.length
-          ? links
-              .map(
+          ? [
+              ...links.map(
                 (l) =>
                   `• ${ROLE_LABEL[l.role]}${l.channelId ? ` in <#${l.channelId}>` : ''}: ${l.uses}${l.maxUses ? ` of ${l.maxUses}` : ''} used, expires ${slackDate(l.expiresAt)}`,
-              )
-              .join('\n')
+              ),
+              ...more(counts.links, links.length, 'the newest are shown first'),
+            ].join('\n')
           : 'None. `/joinlink` posts one in a channel.',
       ),
     );

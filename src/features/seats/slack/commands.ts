@@ -1,5 +1,4 @@
 import type { App } from '@slack/bolt';
-import type { WebClient } from '@slack/web-api';
 import {
   actions,
   type Block,
@@ -21,9 +20,12 @@ import { channelProblem, openSettings } from './views.ts';
 const USAGE = [
   '*`/seats`* shows paid seats used, the limit and the requests waiting for an admin.',
   '*`/seats 25`* sets the limit to 25 (admins).',
-  '*`/seats channel #approvals`* posts seat requests to that channel; *`/seats channel dm`* sends them to every admin by DM (admins).',
+  "*`/seats channel #approvals`* (pick the channel from Slack's list as you type `#`) posts seat requests to that channel; *`/seats channel dm`* sends them to every admin by DM (admins).",
   '*`/seats settings`* opens the settings: approval channel, seat limit, allowed email domains, invitation expiry, join link terms (admins).',
 ].join('\n');
+
+/** How many waiting requests `/seats` lists, with their buttons: two blocks each, within a message's 50. */
+const REQUESTS_SHOWN = 20;
 
 /** `/seats`, `/seats N`, `/seats channel …`. */
 export function registerSeatsCommand(app: App, deps: Deps): void {
@@ -41,10 +43,10 @@ export function registerSeatsCommand(app: App, deps: Deps): void {
 
     if (text === '' || text === 'list') {
       const usage = await deps.seats.usage(em, account);
-      const pending = await em.find(
+      const [pending, waiting] = await em.findAndCount(
         SeatRequest,
         { account, status: 'pending' },
-        { orderBy: { createdAt: 'asc' }, limit: 20 },
+        { orderBy: { createdAt: 'asc' }, limit: REQUESTS_SHOWN },
       );
       const isAdmin = (await actor()).isAdmin;
       const blocks: Block[] = [
@@ -71,6 +73,13 @@ export function registerSeatsCommand(app: App, deps: Deps): void {
           );
         }
       }
+      if (waiting > pending.length) {
+        blocks.push(
+          note(
+            `…and ${waiting - pending.length} more waiting (${waiting} in all; the oldest are shown first).`,
+          ),
+        );
+      }
       await reply({ text: `Paid seats: ${usage.used} of ${usage.limit} used`, blocks });
       return;
     }
@@ -93,24 +102,23 @@ export function registerSeatsCommand(app: App, deps: Deps): void {
       return;
     }
 
-    const channel =
-      /^channel\s+(?:<#([CG][A-Z0-9]+)(?:\|[^>]*)?>|#?([CG][A-Z0-9]{8,})|(dm)|#?([a-z0-9][a-z0-9_-]{0,79}))$/.exec(
-        text.replace(/^channel/i, 'channel'),
-      );
+    const channel = /^channel\s+(?:<#([CG][A-Z0-9]+)(?:\|[^>]*)?>|#?([CG][A-Z0-9]{8,})|(dm)|#?(\S+))$/.exec(
+      text.replace(/^channel/i, 'channel'),
+    );
     if (channel) {
       if (!(await actor()).isAdmin) {
         await reply({ text: 'Only admins can choose where seat requests go.' });
         return;
       }
-      // Slack sends `#name` as typed unless the command escapes channels, which /seats does not.
-      const channelId =
-        channel[1] ?? channel[2] ?? (channel[4] ? await channelByName(client, channel[4]) : null);
-      if (channel[4] && !channelId) {
+      // Slack escapes a channel picked from its list as <#C…|name>. A name it left as typed is not looked
+      // up: finding it means reading every channel of the workspace, which Slack allows only slowly.
+      if (channel[4]) {
         await reply({
-          text: `I found no channel named #${esc(channel[4])} that Roster can see. Check the name, or invite Roster to it if it is private.`,
+          text: `I could not tell which channel #${esc(channel[4])} is: Slack sent the name as plain text. Type \`/seats channel #\` and pick the channel from Slack's list, or choose it with the channel picker in \`/seats settings\`.`,
         });
         return;
       }
+      const channelId = channel[1] ?? channel[2] ?? null;
       const problem = channelId ? await channelProblem(client, channelId) : null;
       if (problem) {
         await reply({ text: problem });
@@ -139,22 +147,4 @@ export function registerSeatsCommand(app: App, deps: Deps): void {
 
     await reply({ text: `I did not understand \`/seats ${text}\`.\n${USAGE}` });
   });
-}
-
-/** A channel's id from its name, reading the workspace's channels a page at a time (public, and private ones Roster is in). */
-async function channelByName(client: WebClient, name: string): Promise<string | null> {
-  let cursor: string | undefined;
-  for (let page = 0; page < 50; page++) {
-    const res = await client.conversations.list({
-      types: 'public_channel,private_channel',
-      exclude_archived: true,
-      limit: 1000,
-      cursor,
-    });
-    const found = res.channels?.find((c) => c.name === name.toLowerCase());
-    if (found?.id) return found.id;
-    cursor = res.response_metadata?.next_cursor || undefined;
-    if (!cursor) return null;
-  }
-  return null;
 }
