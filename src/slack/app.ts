@@ -14,6 +14,7 @@ import { slackRefusal } from './errors.ts';
 import { boltLogger } from './logger.ts';
 import { tellPerson } from './notify.ts';
 import { ReplayedRequest, refuseReplays } from './replay.ts';
+import { refuseForeignResponseUrls } from './response-url.ts';
 
 /** The longest Retry-After a call that answers a person waits out; never for a call that spends a trigger. */
 const SHORT_RETRY_AFTER_S = 1;
@@ -114,6 +115,7 @@ export function createSlackApp(opts: SlackAppOptions): { app: App; receiver?: HT
   });
 
   refuseReplays(app, opts.em, logger, opts.accounts);
+  refuseForeignResponseUrls(app, config.slack.apiUrl, logger);
 
   app.use(async (args) => {
     const { body, context, next } = args;

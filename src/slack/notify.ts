@@ -4,17 +4,19 @@ import { referenceId } from '../shared/ids.ts';
 import type { JobQueue } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
 import { nowOrLater } from './later.ts';
+import { isSlackResponseUrl } from './response-url.ts';
 
 type AnyBody = Record<string, any>;
 
 /**
  * Tells the person behind a Slack request something only they should see: through the request's
- * response_url when it has one, else an ephemeral message in the channel, else a DM from the bot.
+ * response_url when it has one on Slack, else an ephemeral message in the channel, else a DM from the bot.
  */
 export async function tellPerson(client: WebClient, body: AnyBody, text: string): Promise<void> {
   const responseUrl: string | undefined = body.response_url ?? body.response_urls?.[0]?.response_url;
   const user: string | undefined = body.user_id ?? body.user?.id;
-  if (responseUrl) {
+  // Only a response_url on Slack is posted to; any other is passed over for the Web API.
+  if (responseUrl && isSlackResponseUrl(responseUrl, client.slackApiUrl)) {
     const res = await fetch(responseUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -66,6 +66,15 @@ export function memberOf(u: SlackUser): Member | null {
 }
 
 /**
+ * Whether `member` is of the workspace `teamId`: their own team or, on an Enterprise Grid, one of their
+ * teams. A member Slack names no team for counts as one. Someone of another organisation, met through a
+ * Slack Connect channel, is not.
+ */
+export function isOfWorkspace(member: Pick<Member, 'teamIds'>, teamId: string): boolean {
+  return member.teamIds.length === 0 || member.teamIds.includes(teamId);
+}
+
+/**
  * The workspace's directory in Postgres: who is a member, who is an admin, by Slack id and by email.
  * Filled by a paced users.list sync that resumes from its cursor after a restart, and kept fresh by
  * Slack's team_join and user_change events, so no request ever walks the directory.

@@ -52,3 +52,12 @@ export async function queueInvitation(
   await jobs.send(INVITE_JOBS.deliver, { invitationId: invitation.id }, { em: tx });
   return invitation;
 }
+
+/**
+ * The personal message of `user`'s latest invitation, for an invitation sent again (a resend, an expired
+ * one sent anew): the inviter's words stay in the new DM, email and accept page.
+ */
+export async function latestPersonalMessage(tx: EntityManager, user: IUser): Promise<string | null> {
+  const latest = await tx.findOne(Invitation, { user }, { orderBy: { createdAt: 'desc' } });
+  return latest?.personalMessage ?? null;
+}

@@ -13,7 +13,7 @@ import { createUser, findContactByEmail, findUserByEmail, lockUser } from '../pe
 import { type IUser, isPaidRole, type Role, User } from '../people/user.entity.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import { type IInvitation, Invitation } from './invitation.entity.ts';
-import { queueInvitation } from './invitation.service.ts';
+import { latestPersonalMessage, queueInvitation } from './invitation.service.ts';
 import { MAX_EMAILS, MAX_MESSAGE } from './invite-text.ts';
 
 export type InviteInput = {
@@ -407,6 +407,7 @@ export class InviteService {
         account,
         user,
         invitedBy: actor.slackUserId,
+        personalMessage: await latestPersonalMessage(tx, user),
         surface: actor.surface,
       });
       return user;

@@ -5,7 +5,7 @@ import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import { audit, auditRefusal } from '../audit/audit.service.ts';
-import { queueInvitation } from '../invites/invitation.service.ts';
+import { latestPersonalMessage, queueInvitation } from '../invites/invitation.service.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import { type ISeatRequest, SeatRequest } from '../seats/seat-request.entity.ts';
 import { lockUser } from './people.service.ts';
@@ -220,7 +220,16 @@ export class PeopleChanges {
       data: { email: user.email, before, after: { status: user.status, role: user.role } },
     });
     if (sendInvitation && kind !== 'role_change') {
-      await queueInvitation(tx, this.jobs, { account, user, invitedBy: actorId, surface: 'slack' });
+      // An expired invitation sent anew keeps its personal message; an unlock or a reactivation of someone
+      // deactivated is a new start.
+      const personalMessage = before.status === 'expired' ? await latestPersonalMessage(tx, user) : null;
+      await queueInvitation(tx, this.jobs, {
+        account,
+        user,
+        invitedBy: actorId,
+        personalMessage,
+        surface: 'slack',
+      });
     }
   }
 

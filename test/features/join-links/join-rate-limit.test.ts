@@ -3,7 +3,7 @@ import { createJoinLinksFeature } from '../../../src/features/join-links/index.t
 import { JoinConfirmation } from '../../../src/features/join-links/join-link.entity.ts';
 import { RateLimiter } from '../../../src/features/join-links/web/rate-limit.ts';
 import { startTestApp, type TestApp } from '../../support/app.ts';
-import { openForm, postLink } from './support.ts';
+import { httpFrom, openForm, postLink } from './support.ts';
 
 // Small limits, so the test shows each one without hundreds of requests: 3 a minute per address,
 // 5 a minute per link.
@@ -52,6 +52,43 @@ describe('rate limits on the join form', () => {
     // The other link still works, from a fresh address.
     const form = await openForm('127.0.0.40', second.url);
     expect((await form.submit('Elsewhere', 'elsewhere@outside.test')).status).toBe(200);
+  });
+});
+
+describe('junk posted to a link', () => {
+  it('does not use up the link: a real joiner still gets through after junk from many addresses', async () => {
+    const { url } = await postLink(t);
+    // Six addresses post everything their own limit lets through, none of it a form Roster handed out:
+    // no form token, a made-up one, and a real one with the fields left empty.
+    const junk: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const from = `127.0.0.${60 + i}`;
+      const bogus = new URLSearchParams({ name: 'Junk', email: `junk${i}@outside.test` });
+      junk.push((await httpFrom(from, url, { method: 'POST', body: bogus.toString() })).status);
+      bogus.set('csrf', 'made-up');
+      junk.push((await httpFrom(from, url, { method: 'POST', body: bogus.toString() })).status);
+      const form = await openForm(from, url);
+      junk.push((await form.submit('', '')).status);
+    }
+    expect(junk).toEqual(Array.from({ length: 6 }, () => [403, 403, 422]).flat());
+    expect(await t.em().count(JoinConfirmation, { email: { $like: 'junk%' } })).toBe(0);
+
+    const joiner = await openForm('127.0.0.70', url);
+    const res = await joiner.submit('Real Person', 'real@outside.test');
+    expect(res.status).toBe(200);
+    expect(res.body).toContain('Check your inbox');
+    expect(await sent('real@outside.test')).toBe(1);
+  });
+
+  it('still limits each address, whatever it posts: guessing tokens stays slow', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const guess = `${t.url}/join/guess${'x'.repeat(30)}${i}`;
+      statuses.push(
+        (await httpFrom('127.0.0.80', guess, { method: 'POST', body: 'name=a&email=a%40b.test' })).status,
+      );
+    }
+    expect(statuses).toEqual([404, 404, 404, 429]);
   });
 });
 

@@ -116,11 +116,9 @@ export function registerJoinPages(
 
   router.add('POST', '/join/:token', async (req) => {
     const token = req.params.token ?? '';
-    if (
-      !(await limiter.allow(`ip:${req.network}`, limits.perIp)) ||
-      !(await limiter.allow(`link:${token}`, limits.perLink))
-    ) {
-      req.log.warn({ ip: req.ip }, 'join form rate limited');
+    // Every post counts against its address, so guessing tokens or posting junk stays slow.
+    if (!(await limiter.allow(`ip:${req.network}`, limits.perIp))) {
+      req.log.warn({ ip: req.ip }, 'join form rate limited: address');
       return tooMany(limits);
     }
     const link = await links.findUsable(req.em, token);
@@ -145,6 +143,12 @@ export function registerJoinPages(
       const errors: Record<string, string> = {};
       for (const i of parsed.error.issues) errors[String(i.path[0])] ??= i.message;
       return again(errors);
+    }
+    // Only a submission that would send an email counts against the link: junk posted from a few
+    // addresses (no form token, another page's, an empty field) must not use up the link for everyone.
+    if (!(await limiter.allow(`link:${link.id}`, limits.perLink))) {
+      req.log.warn({ ip: req.ip, joinLink: link.id }, 'join form rate limited: link');
+      return tooMany(limits);
     }
     try {
       await links.requestConfirmation(req.em, link, parsed.data);
