@@ -153,6 +153,8 @@ describe('stopping in the middle of an import', () => {
       signingSecret: SECRET,
       standin,
       teamId: 'T0001',
+      // Roster reaches Slack through the slow proxy, so Slack's response_urls are on the proxy too.
+      responseOrigin: new URL(slowSlackUrl).origin,
     });
     await slack.fileShare('UADMIN', file);
     const preview = await eventually(

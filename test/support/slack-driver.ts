@@ -43,6 +43,11 @@ export type DriverOptions = {
   standin: SlackStandin;
   teamId?: string;
   teamDomain?: string;
+  /**
+   * Where response_urls point, when the app reaches Slack through something in front of the stand-in
+   * (SLACK_API_URL on another port): Roster posts only to a response_url on its Slack API's origin.
+   */
+  responseOrigin?: string;
 };
 
 const APP_ID = 'AROSTER';
@@ -92,13 +97,21 @@ export class SlackDriver {
   private readonly standin: SlackStandin;
   private readonly teamId: string;
   private readonly teamDomain: string;
+  private readonly responseOrigin: string | undefined;
 
   constructor(opts: DriverOptions) {
+    this.responseOrigin = opts.responseOrigin;
     this.appUrl = opts.appUrl.replace(/\/$/, '');
     this.signingSecret = opts.signingSecret;
     this.standin = opts.standin;
     this.teamId = opts.teamId ?? 'T0001';
     this.teamDomain = opts.teamDomain ?? 'acme';
+  }
+
+  /** A fresh response_url on the stand-in, or on `responseOrigin` when one is given. */
+  private responseUrl(): string {
+    const url = new URL(this.standin.responseUrl());
+    return this.responseOrigin ? `${this.responseOrigin}${url.pathname}` : url.href;
   }
 
   /** Posts `rawBody` to /slack/events with the given headers only: no signature unless you add one. */
@@ -154,7 +167,7 @@ export class SlackDriver {
       text,
       api_app_id: APP_ID,
       is_enterprise_install: 'false',
-      response_url: this.standin.responseUrl(),
+      response_url: this.responseUrl(),
       trigger_id: this.trigger(as.triggerId),
     });
     return this.sendSigned(form.toString(), FORM, as);
@@ -205,7 +218,7 @@ export class SlackDriver {
       };
     }
     if (channel) payload.channel = { id: channel, name: channelName(channel) };
-    if (!view) payload.response_url = this.standin.responseUrl();
+    if (!view) payload.response_url = this.responseUrl();
     return this.interaction(payload, opts);
   }
 
@@ -253,7 +266,7 @@ export class SlackDriver {
         message_ts: opts.message.ts,
         message: { type: 'message', ...opts.message },
         channel: { id: channel, name: channelName(channel) },
-        response_url: this.standin.responseUrl(),
+        response_url: this.responseUrl(),
       },
       opts,
     );
