@@ -340,6 +340,75 @@ describe('the error file of an import while Slack is busy', () => {
   }, 60_000);
 });
 
+describe("Slack's retry of an upload whose first delivery failed", () => {
+  /**
+   * Shares `file` in `user`'s DM as Slack's first try, while Roster's database cannot record the event (a
+   * blip): that try fails and nothing of it runs. Returns Slack's retry of it, sent once the database is
+   * back: the same event id, with `x-slack-retry-num: 1`.
+   */
+  async function shareWhileDatabaseBlips(user: string, file: ReturnType<typeof addFile>, eventId: string) {
+    const conn = t.em().getConnection();
+    await conn.execute('alter table slack_receipt rename to slack_receipt_away');
+    try {
+      expect((await t.slack.fileShare(user, file, { eventId })).status).toBe(500);
+    } finally {
+      await conn.execute('alter table slack_receipt_away rename to slack_receipt');
+    }
+    const retry = await t.slack.fileShare(user, file, { eventId, retryNum: 1 });
+    expect(retry.status).toBe(200);
+    return retry;
+  }
+
+  /** Slack retries once more although Roster answered: Roster records that it refused the same event. */
+  async function retryRefused(retry: { resend(): Promise<unknown> }, eventId: string) {
+    await retry.resend();
+    await eventually(
+      async () =>
+        (await t
+          .em()
+          .count(AuditEvent, { action: 'slack.replay_refused', data: { key: `event:${eventId}` } })) === 1,
+    );
+  }
+
+  const postsTo = (channel: string, text: string) =>
+    t.standin.messages.filter(
+      (m) => m.method === 'chat.postMessage' && m.channel === channel && textOf(m).includes(text),
+    );
+
+  it('tells a non-admin who can import, once', async () => {
+    const told = () => postsTo('DUMEMBER', 'Only admins can import').length;
+    const before = told();
+    const file = addFile('retried-member.csv', fixture('people.csv'), { user: 'UMEMBER' });
+    const retry = await shareWhileDatabaseBlips('UMEMBER', file, `Ev${file.id}`);
+    expect(told()).toBe(before + 1);
+    await retryRefused(retry, `Ev${file.id}`);
+    expect(told()).toBe(before + 1);
+    expect(await importOf(file.id)).toBeNull();
+  });
+
+  it('tells an admin that a file is not CSV, once', async () => {
+    const file = addFile('retried.pdf', '%PDF-1.7', { user: 'UADMIN' });
+    const retry = await shareWhileDatabaseBlips('UADMIN', file, `Ev${file.id}`);
+    expect(postsTo('DUADMIN', 'retried.pdf is not a CSV file.')).toHaveLength(1);
+    await retryRefused(retry, `Ev${file.id}`);
+    expect(postsTo('DUADMIN', 'retried.pdf is not a CSV file.')).toHaveLength(1);
+    expect(await importOf(file.id)).toBeNull();
+  });
+
+  it('tells an admin who shares a file again that it was read already, once', async () => {
+    const file = addFile('retried-again.csv', fixture('people.csv'));
+    await shareInDm('UADMIN', file);
+    await readingOutcome('retried-again.csv', /Preview of retried-again\.csv/);
+    // The same Slack file shared again, in a new message: a new event, whose first delivery fails.
+    const retry = await shareWhileDatabaseBlips('UADMIN', file, `EvAgain${file.id}`);
+    expect(postsTo('DUADMIN', 'retried-again.csv was already uploaded')).toHaveLength(1);
+    await retryRefused(retry, `EvAgain${file.id}`);
+    expect(postsTo('DUADMIN', 'retried-again.csv was already uploaded')).toHaveLength(1);
+    expect(postsTo('DUADMIN', 'Reading retried-again.csv')).toHaveLength(1);
+    expect(await t.em().count(CsvImport, { fileId: file.id })).toBe(1);
+  });
+});
+
 describe('the error file of a preview while Slack is busy', () => {
   it('is uploaded once Slack allows, exactly once', async () => {
     const csv = ['email,first_name', 'not-an-email,Nina', 'ok.busy@acme.test,Otto'].join('\n');
