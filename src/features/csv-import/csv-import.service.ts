@@ -211,7 +211,7 @@ export class CsvImportService {
       }>(
         `update csv_import set status = 'completed', finished_at = now(), updated_at = now(),
            counts = counts || jsonb_build_object('created', 0, 'updated', 0, 'kept', counts->'unchanged',
-             'failed', counts->'error', 'noSeat', 0, 'invited', 0)
+             'failed', counts->'error', 'failedInRun', 0, 'noSeat', 0, 'invited', 0)
          where id = $1 and status = 'previewed' and (counts->>'create')::int + (counts->>'update')::int = 0
          returning account_id, uploaded_by, file_name, counts`,
         [importId],

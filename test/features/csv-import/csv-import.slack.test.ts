@@ -305,6 +305,57 @@ describe('uploading a CSV file in the bot DM', () => {
   });
 });
 
+describe('the error file after an import', () => {
+  it('lists a row the database refused while it was written, in plain words', async () => {
+    const csv = [
+      'type,first_name,last_name,email',
+      'contact,Wes,Written,wes.written@acme.test',
+      'contact,Rae,Refused,rae.refused@acme.test',
+    ].join('\n');
+    await shareInDm('UADMIN', addFile('refused-row.csv', csv));
+    const preview = await readingOutcome('refused-row.csv', /Preview of refused-row\.csv/);
+    expect(textOf(preview)).toContain('*0* in error');
+    // Something the preview could not know: the database refuses one of the rows when it is written.
+    const conn = t.em().getConnection();
+    await conn.execute(`create function refuse_rae() returns trigger language plpgsql as $$
+      begin
+        if new.email = 'rae.refused@acme.test' then
+          raise exception 'new row for relation "contact" violates check constraint "contact_rae_check"';
+        end if;
+        return new;
+      end $$`);
+    await conn.execute(
+      'create trigger refuse_rae before insert on contact for each row execute function refuse_rae()',
+    );
+    try {
+      await t.slack.clickButton(preview, 'Import 2 rows', { user: 'UADMIN' });
+      const summary = await eventually(() =>
+        t.standin.messages.find(
+          (m) => m.method === 'chat.update' && m.text?.startsWith('Imported refused-row.csv'),
+        ),
+      );
+      expect(summary.text).toBe('Imported refused-row.csv: 1 created, 0 updated, 0 unchanged, 1 in error.');
+      expect(textOf(summary)).toContain('Fix the rows in the error file');
+      const errors = await eventually(() =>
+        t.standin.uploadedFiles.find((f) => f.filename === 'refused-row-errors.csv'),
+      );
+      expect(errors.channelId).toBe('DUADMIN');
+      const content = contentOf(errors);
+      expect(content).toContain('rae.refused@acme.test');
+      expect(content).toContain('could not be written: Roster refused one of its values (reference ');
+      expect(content).not.toContain('wes.written@acme.test');
+      // The database's own words (its constraint, its relation) are for the log, not for the admin.
+      expect(content).not.toMatch(/constraint|relation|contact_rae_check/);
+      expect(textOf(summary)).not.toMatch(/constraint|relation|contact_rae_check/);
+    } finally {
+      await conn.execute('drop trigger refuse_rae on contact');
+      await conn.execute('drop function refuse_rae()');
+    }
+    await jobsDrained(t.em());
+    expect(t.standin.uploadedFiles.filter((f) => f.filename === 'refused-row-errors.csv')).toHaveLength(1);
+  });
+});
+
 describe('the error file of an import while Slack is busy', () => {
   it('is uploaded once Slack allows, exactly once, after the import completed', async () => {
     await t.setSeatLimit(await paidSeatsUsed());
