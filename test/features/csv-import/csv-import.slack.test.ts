@@ -485,6 +485,8 @@ describe('the Import from CSV shortcut', () => {
     await t.slack.shortcut({ user: 'UOWNER', callbackId: 'import_csv' });
     const view = t.standin.lastOpenedView();
     expect(view.callback_id).toBe('csv_import_modal');
+    // The limits the modal states are the ones the reader enforces.
+    expect(textOf(view)).toContain('(up to 1 GB and 1,000,000 rows)');
     const input = view.blocks.find((b: any) => b.type === 'input');
     expect(input.element).toMatchObject({ type: 'file_input', filetypes: ['csv'], max_files: 1 });
 

@@ -10,6 +10,7 @@ import {
   section,
 } from '../../../slack/blocks.ts';
 import type { ImportSummary, PreviewSummary, RowError } from '../csv-import.service.ts';
+import { formatBytes, MAX_FILE_BYTES, MAX_ROWS } from '../csv-reader.ts';
 
 export const CSV_ACTIONS = {
   start: 'csv_import_start',
@@ -201,6 +202,9 @@ export function summaryMessage(summary: ImportSummary, seconds: number, locked?:
   return { text, blocks };
 }
 
+/** The limits the reader enforces, as the modal states them: "1 GB and 1,000,000 rows". */
+const FILE_LIMITS = `${formatBytes(MAX_FILE_BYTES).replace(/\.0 /, ' ')} and ${n(MAX_ROWS)} rows`;
+
 export function importModal() {
   return {
     type: 'modal' as const,
@@ -210,7 +214,7 @@ export function importModal() {
     close: { type: 'plain_text' as const, text: 'Cancel' },
     blocks: [
       section(
-        'Upload a `.csv` file of users and contacts (up to 10 MB). Roster checks every row and sends you a preview in a DM; nothing is imported until you click *Import* there.',
+        `Upload a \`.csv\` file of users and contacts (up to ${FILE_LIMITS}). Roster checks every row and sends you a preview in a DM; nothing is imported until you click *Import* there.`,
       ),
       {
         type: 'input',
