@@ -215,8 +215,18 @@ describe('uploading a CSV file in the bot DM', () => {
     expect(content).toContain(`"'=HYPERLINK(""http://evil.test"",""click"")"`);
     expect(content).toContain("'@SUM(A1)");
     expect(content).not.toMatch(/(^|,)"?[=+@\t-]/m);
-    // Nothing to import: every row is in error.
+    // Nothing to import: every row is in error, which the preview says, pointing to the error file.
     expect(textOf(preview)).not.toContain('Import 0 rows');
+    expect(textOf(preview)).toContain(
+      ':x: *Nothing to import:* every row is in error (3 rows). Roster posts the error file below',
+    );
+    expect(textOf(preview)).not.toContain(':white_check_mark:');
+    expect(textOf(preview)).not.toContain('no row would change anything');
+    const csvImport = await t.em().findOneOrFail(CsvImport, { fileName: 'formula.csv' });
+    const audited = await t.em().find(AuditEvent, { subjectId: csvImport.id });
+    expect(audited.map((e) => [e.action, e.data.reason])).toEqual([
+      ['csv_import.not_imported', 'every row in error'],
+    ]);
   });
 
   it('cancels a preview, and refuses Import from a non-admin', async () => {

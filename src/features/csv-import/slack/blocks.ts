@@ -120,6 +120,18 @@ export function previewMessage(
     blocks.push(context(`:arrow_forward: Import started by <@${state.startedBy}>. Progress below.`));
   } else if (state.cancelledBy) {
     blocks.push(context(`:no_entry_sign: Cancelled by <@${state.cancelledBy}>. Nothing was imported.`));
+  } else if (csvImport.status === 'completed' && changes === 0 && counts.error) {
+    // Nothing could be imported, but not because it is all there already: the rows in error need fixing.
+    const which = counts.unchanged
+      ? `every row that would change Roster is in error (${plural(counts.error, 'row')}; the other ${n(counts.unchanged)} are already in Roster as the file has them)`
+      : counts.error === 1
+        ? 'its only row is in error'
+        : `every row is in error (${plural(counts.error, 'row')})`;
+    blocks.push(
+      section(
+        `:x: *Nothing to import:* ${which}. Roster posts the error file below, with each row's line and reason: fix the rows there and drop the file here again.`,
+      ),
+    );
   } else if (csvImport.status === 'completed' && changes === 0) {
     blocks.push(context(':white_check_mark: Nothing to import: no row would change anything in Roster.'));
   } else if (csvImport.status === 'previewed') {
