@@ -25,7 +25,7 @@ import { ProgressReporter } from './slack/progress.ts';
 import { uploadCompleted, uploadFromDisk } from './slack/upload.ts';
 
 type ImportJob = { importId: string };
-/** What follows a completed import: its summary and, when rows found no seat, queueing the error file. */
+/** What follows a completed import: its summary and, when rows ended in error as written, the error file. */
 type FinishJob = { importId: string; seconds: number };
 
 /** The file of every row in error, uploaded after a preview or an import. */
@@ -118,7 +118,11 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
         if (csvImport.progressTs) await slack.chat.update({ channel, ts: csvImport.progressTs, ...message });
         else await slack.chat.postMessage({ channel, ...message });
       });
-      if (summary.counts.noSeat) await sendErrorFile(importId, 'import', summary.counts.failed);
+      // Rows in error at preview time were in the preview's error file; any row that ended in error while
+      // the import wrote it (no paid seat, refused by the database, changed meanwhile) is in a new one, with
+      // them. Imports recorded before failedInRun was counted have only noSeat.
+      if (summary.counts.failedInRun ?? summary.counts.noSeat)
+        await sendErrorFile(importId, 'import', summary.counts.failed);
     },
     // Slack being busy reschedules the job (TryLater) without spending these.
     { retryLimit: RUN_RETRIES, retryDelay: 5, retryBackoff: true, expireInSeconds: 1800 },
@@ -236,6 +240,7 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
       reporter.start();
       try {
         const summary = await service.run(importId, {
+          log,
           onProgress: (done, total) => reporter.set(done, total),
         });
         await reporter.stop();

@@ -199,7 +199,9 @@ export class CsvImportService {
 
   /**
    * Closes a previewed import in which no row would change anything (every row unchanged or in error):
-   * there is nothing to click Import for, so it is recorded as completed with its counts.
+   * there is nothing to click Import for, so it is recorded as completed with its counts. The audit says
+   * which: `csv_import.completed` with nothingToChange when every row is unchanged, `csv_import.not_imported`
+   * when rows are in error (nothing of them could be imported; the error file lists them).
    */
   async completeUnchanged(importId: string): Promise<boolean> {
     return this.orm.em.fork().transactional(async (tx) => {
@@ -211,20 +213,29 @@ export class CsvImportService {
       }>(
         `update csv_import set status = 'completed', finished_at = now(), updated_at = now(),
            counts = counts || jsonb_build_object('created', 0, 'updated', 0, 'kept', counts->'unchanged',
-             'failed', counts->'error', 'noSeat', 0, 'invited', 0)
+             'failed', counts->'error', 'failedInRun', 0, 'noSeat', 0, 'invited', 0)
          where id = $1 and status = 'previewed' and (counts->>'create')::int + (counts->>'update')::int = 0
          returning account_id, uploaded_by, file_name, counts`,
         [importId],
       );
       if (!moved) return false;
+      const inError = moved.counts.error > 0;
       audit(tx, {
         account: tx.getReference(Account, moved.account_id),
         actor: moved.uploaded_by,
-        action: 'csv_import.completed',
+        action: inError ? 'csv_import.not_imported' : 'csv_import.completed',
         subjectType: 'csv_import',
         subjectId: importId,
         surface: 'slack',
-        data: { fileName: moved.file_name, nothingToChange: true, ...moved.counts },
+        data: {
+          fileName: moved.file_name,
+          ...(inError
+            ? {
+                reason: moved.counts.unchanged ? 'rows in error, the others unchanged' : 'every row in error',
+              }
+            : { nothingToChange: true }),
+          ...moved.counts,
+        },
       });
       return true;
     });

@@ -1,4 +1,5 @@
 import { statements } from '../../db/sql.ts';
+import { referenceId } from '../../shared/ids.ts';
 import { applyInvitations, planInvitations } from './import-invitations.ts';
 import type { Applied, ApplyContext, BatchRow } from './import-types.ts';
 
@@ -10,6 +11,20 @@ import type { Applied, ApplyContext, BatchRow } from './import-types.ts';
 function isRowFault(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
   return typeof code === 'string' && /^(22|23|P0)/.test(code);
+}
+
+/**
+ * What the database's refusal of one row means, in words for the admin who fixes the file: the database's
+ * own message (constraint names, SQL types) stays in the log, under the reference the row gives.
+ */
+export function refusalInWords(err: unknown): string {
+  const code = String((err as { code?: unknown })?.code ?? '');
+  if (code === '22001') return 'a value is longer than Roster can keep';
+  if (code.startsWith('22')) return 'a value is not in a form Roster can keep';
+  if (code === '23505') return 'it clashes with a person or contact already in Roster';
+  if (code === '23502') return 'a value Roster needs is missing';
+  if (code === '23503') return 'it refers to something that is no longer in Roster';
+  return 'Roster refused one of its values';
 }
 
 let savepoints = 0;
@@ -45,9 +60,15 @@ export async function applyRows(ctx: ApplyContext, rows: BatchRow[]): Promise<Ma
   } catch (err) {
     await exec(`rollback to savepoint ${name}`);
     if (!isRowFault(err)) throw err;
-    if (rows.length === 1) {
-      const message = (err as Error).message.replace(/\s+/g, ' ').slice(0, 300);
-      return new Map([[String(rows[0]?.id), { result: 'error', error: `could not be written: ${message}` }]]);
+    const [only] = rows;
+    if (only && rows.length === 1) {
+      const ref = referenceId();
+      ctx.log?.warn(
+        { err, ref, importId: ctx.importId, line: only.line },
+        'the database refused a row of a CSV import',
+      );
+      const error = `could not be written: ${refusalInWords(err)} (reference ${ref}). Check the row's values and import the error file again`;
+      return new Map([[String(only.id), { result: 'error', error }]]);
     }
     const half = Math.ceil(rows.length / 2);
     const first = await applyRows(ctx, rows.slice(0, half));

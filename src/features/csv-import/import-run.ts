@@ -205,7 +205,16 @@ async function applyBatch(
   if (!rows.length) return 'done';
   const account = await tx.findOneOrFail(Account, accountId);
   const results = await applyRows(
-    { tx, account, actor, importId, jobs: deps.jobs, seats: deps.seats, seatsFree: at.seatsFree },
+    {
+      tx,
+      account,
+      actor,
+      importId,
+      jobs: deps.jobs,
+      seats: deps.seats,
+      seatsFree: at.seatsFree,
+      log: hooks.log,
+    },
     rows,
   );
   // Only rows whose application differs from their preview keep a result of their own.
@@ -252,6 +261,7 @@ async function finish(orm: MikroORM, importId: string, actor: Actor): Promise<Im
            count(*) filter (where outcome <> 'error' and result = 'updated')::int as updated,
            count(*) filter (where outcome <> 'error' and result = 'unchanged')::int as kept,
            count(*) filter (where result = 'error' or outcome = 'error')::int as failed,
+           count(*) filter (where outcome <> 'error' and result = 'error')::int as "failedInRun",
            count(*) filter (where result = 'error' and error like 'no paid seat free%')::int as "noSeat",
            count(*) filter (where outcome <> 'error' and result <> 'error' and invited)::int as invited
          from r`,

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { JobQueue } from '../../shared/jobs.ts';
+import type { Logger } from '../../shared/logger.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import type { Actor, SeatService, SeatUsage } from '../seats/seat.service.ts';
 import type { CsvRowResult, ICsvImport } from './csv-import.entity.ts';
@@ -41,6 +42,8 @@ export type ResultCounts = {
   updated: number;
   kept: number;
   failed: number;
+  /** Rows the preview found fine that ended in error while the import wrote them (`noSeat` among them). */
+  failedInRun: number;
   noSeat: number;
   invited: number;
 };
@@ -62,6 +65,8 @@ export type ImportSummary = {
 };
 
 export type RunHooks = {
+  /** Where a row the database refused is logged with the database's own words (the row says it plainly). */
+  log?: Logger;
   /** Called after every batch with the rows applied so far. */
   onProgress?(done: number, total: number): void;
   /** Stops after this many batches, as a process that dies there would. */
@@ -104,4 +109,6 @@ export type ApplyContext = {
    * its commit still decides). Null until a batch has counted.
    */
   seatsFree: { value: number | null };
+  /** Where a row the database refused is logged with the database's own words. */
+  log?: Logger;
 };

@@ -332,6 +332,33 @@ describe('CSV import', () => {
     expect((await contacts(account)).map((c) => ({ ...c, account: undefined }))).toEqual(before.contacts);
   });
 
+  it('closes a preview with nothing to import, audited as not imported when rows are in error', async () => {
+    const account = await freshAccount();
+    const closed = async (content: string) => {
+      const summary = await preview(account, content);
+      expect(await service.completeUnchanged(summary.csvImport.id)).toBe(true);
+      const events = await orm.em.fork().find(AuditEvent, { account, subjectId: summary.csvImport.id });
+      return {
+        counts: summary.counts,
+        events: events.map((e) => [e.action, e.data.reason, e.data.nothingToChange]),
+      };
+    };
+    // Every row in error.
+    const broken = await closed('first_name,email\nBad,not-an-email\nWorse,also bad\n');
+    expect(broken.counts).toMatchObject({ create: 0, update: 0, unchanged: 0, error: 2 });
+    expect(broken.events).toEqual([['csv_import.not_imported', 'every row in error', undefined]]);
+    // Some rows already in Roster as the file has them, the rest in error: not imported either.
+    await importNow(account, await preview(account, 'first_name,email\nKept,kept@acme.test\n'));
+    const mixed = await closed('first_name,email\nKept,kept@acme.test\nBad,not-an-email\n');
+    expect(mixed.counts).toMatchObject({ create: 0, update: 0, unchanged: 1, error: 1 });
+    expect(mixed.events).toEqual([
+      ['csv_import.not_imported', 'rows in error, the others unchanged', undefined],
+    ]);
+    // Every row unchanged: completed, with nothing to change.
+    const same = await closed('first_name,email\nKept,kept@acme.test\n');
+    expect(same.events).toEqual([['csv_import.completed', undefined, true]]);
+  });
+
   it('updates what changed, leaves empty cells alone and never changes a role', async () => {
     const account = await freshAccount();
     await importNow(account, await preview(account, fixture('people.csv')));

@@ -215,8 +215,18 @@ describe('uploading a CSV file in the bot DM', () => {
     expect(content).toContain(`"'=HYPERLINK(""http://evil.test"",""click"")"`);
     expect(content).toContain("'@SUM(A1)");
     expect(content).not.toMatch(/(^|,)"?[=+@\t-]/m);
-    // Nothing to import: every row is in error.
+    // Nothing to import: every row is in error, which the preview says, pointing to the error file.
     expect(textOf(preview)).not.toContain('Import 0 rows');
+    expect(textOf(preview)).toContain(
+      ':x: *Nothing to import:* every row is in error (3 rows). Roster posts the error file below',
+    );
+    expect(textOf(preview)).not.toContain(':white_check_mark:');
+    expect(textOf(preview)).not.toContain('no row would change anything');
+    const csvImport = await t.em().findOneOrFail(CsvImport, { fileName: 'formula.csv' });
+    const audited = await t.em().find(AuditEvent, { subjectId: csvImport.id });
+    expect(audited.map((e) => [e.action, e.data.reason])).toEqual([
+      ['csv_import.not_imported', 'every row in error'],
+    ]);
   });
 
   it('cancels a preview, and refuses Import from a non-admin', async () => {
@@ -305,6 +315,57 @@ describe('uploading a CSV file in the bot DM', () => {
   });
 });
 
+describe('the error file after an import', () => {
+  it('lists a row the database refused while it was written, in plain words', async () => {
+    const csv = [
+      'type,first_name,last_name,email',
+      'contact,Wes,Written,wes.written@acme.test',
+      'contact,Rae,Refused,rae.refused@acme.test',
+    ].join('\n');
+    await shareInDm('UADMIN', addFile('refused-row.csv', csv));
+    const preview = await readingOutcome('refused-row.csv', /Preview of refused-row\.csv/);
+    expect(textOf(preview)).toContain('*0* in error');
+    // Something the preview could not know: the database refuses one of the rows when it is written.
+    const conn = t.em().getConnection();
+    await conn.execute(`create function refuse_rae() returns trigger language plpgsql as $$
+      begin
+        if new.email = 'rae.refused@acme.test' then
+          raise exception 'new row for relation "contact" violates check constraint "contact_rae_check"';
+        end if;
+        return new;
+      end $$`);
+    await conn.execute(
+      'create trigger refuse_rae before insert on contact for each row execute function refuse_rae()',
+    );
+    try {
+      await t.slack.clickButton(preview, 'Import 2 rows', { user: 'UADMIN' });
+      const summary = await eventually(() =>
+        t.standin.messages.find(
+          (m) => m.method === 'chat.update' && m.text?.startsWith('Imported refused-row.csv'),
+        ),
+      );
+      expect(summary.text).toBe('Imported refused-row.csv: 1 created, 0 updated, 0 unchanged, 1 in error.');
+      expect(textOf(summary)).toContain('Fix the rows in the error file');
+      const errors = await eventually(() =>
+        t.standin.uploadedFiles.find((f) => f.filename === 'refused-row-errors.csv'),
+      );
+      expect(errors.channelId).toBe('DUADMIN');
+      const content = contentOf(errors);
+      expect(content).toContain('rae.refused@acme.test');
+      expect(content).toContain('could not be written: Roster refused one of its values (reference ');
+      expect(content).not.toContain('wes.written@acme.test');
+      // The database's own words (its constraint, its relation) are for the log, not for the admin.
+      expect(content).not.toMatch(/constraint|relation|contact_rae_check/);
+      expect(textOf(summary)).not.toMatch(/constraint|relation|contact_rae_check/);
+    } finally {
+      await conn.execute('drop trigger refuse_rae on contact');
+      await conn.execute('drop function refuse_rae()');
+    }
+    await jobsDrained(t.em());
+    expect(t.standin.uploadedFiles.filter((f) => f.filename === 'refused-row-errors.csv')).toHaveLength(1);
+  });
+});
+
 describe('the error file of an import while Slack is busy', () => {
   it('is uploaded once Slack allows, exactly once, after the import completed', async () => {
     await t.setSeatLimit(await paidSeatsUsed());
@@ -340,6 +401,75 @@ describe('the error file of an import while Slack is busy', () => {
   }, 60_000);
 });
 
+describe("Slack's retry of an upload whose first delivery failed", () => {
+  /**
+   * Shares `file` in `user`'s DM as Slack's first try, while Roster's database cannot record the event (a
+   * blip): that try fails and nothing of it runs. Returns Slack's retry of it, sent once the database is
+   * back: the same event id, with `x-slack-retry-num: 1`.
+   */
+  async function shareWhileDatabaseBlips(user: string, file: ReturnType<typeof addFile>, eventId: string) {
+    const conn = t.em().getConnection();
+    await conn.execute('alter table slack_receipt rename to slack_receipt_away');
+    try {
+      expect((await t.slack.fileShare(user, file, { eventId })).status).toBe(500);
+    } finally {
+      await conn.execute('alter table slack_receipt_away rename to slack_receipt');
+    }
+    const retry = await t.slack.fileShare(user, file, { eventId, retryNum: 1 });
+    expect(retry.status).toBe(200);
+    return retry;
+  }
+
+  /** Slack retries once more although Roster answered: Roster records that it refused the same event. */
+  async function retryRefused(retry: { resend(): Promise<unknown> }, eventId: string) {
+    await retry.resend();
+    await eventually(
+      async () =>
+        (await t
+          .em()
+          .count(AuditEvent, { action: 'slack.replay_refused', data: { key: `event:${eventId}` } })) === 1,
+    );
+  }
+
+  const postsTo = (channel: string, text: string) =>
+    t.standin.messages.filter(
+      (m) => m.method === 'chat.postMessage' && m.channel === channel && textOf(m).includes(text),
+    );
+
+  it('tells a non-admin who can import, once', async () => {
+    const told = () => postsTo('DUMEMBER', 'Only admins can import').length;
+    const before = told();
+    const file = addFile('retried-member.csv', fixture('people.csv'), { user: 'UMEMBER' });
+    const retry = await shareWhileDatabaseBlips('UMEMBER', file, `Ev${file.id}`);
+    expect(told()).toBe(before + 1);
+    await retryRefused(retry, `Ev${file.id}`);
+    expect(told()).toBe(before + 1);
+    expect(await importOf(file.id)).toBeNull();
+  });
+
+  it('tells an admin that a file is not CSV, once', async () => {
+    const file = addFile('retried.pdf', '%PDF-1.7', { user: 'UADMIN' });
+    const retry = await shareWhileDatabaseBlips('UADMIN', file, `Ev${file.id}`);
+    expect(postsTo('DUADMIN', 'retried.pdf is not a CSV file.')).toHaveLength(1);
+    await retryRefused(retry, `Ev${file.id}`);
+    expect(postsTo('DUADMIN', 'retried.pdf is not a CSV file.')).toHaveLength(1);
+    expect(await importOf(file.id)).toBeNull();
+  });
+
+  it('tells an admin who shares a file again that it was read already, once', async () => {
+    const file = addFile('retried-again.csv', fixture('people.csv'));
+    await shareInDm('UADMIN', file);
+    await readingOutcome('retried-again.csv', /Preview of retried-again\.csv/);
+    // The same Slack file shared again, in a new message: a new event, whose first delivery fails.
+    const retry = await shareWhileDatabaseBlips('UADMIN', file, `EvAgain${file.id}`);
+    expect(postsTo('DUADMIN', 'retried-again.csv was already uploaded')).toHaveLength(1);
+    await retryRefused(retry, `EvAgain${file.id}`);
+    expect(postsTo('DUADMIN', 'retried-again.csv was already uploaded')).toHaveLength(1);
+    expect(postsTo('DUADMIN', 'Reading retried-again.csv')).toHaveLength(1);
+    expect(await t.em().count(CsvImport, { fileId: file.id })).toBe(1);
+  });
+});
+
 describe('the error file of a preview while Slack is busy', () => {
   it('is uploaded once Slack allows, exactly once', async () => {
     const csv = ['email,first_name', 'not-an-email,Nina', 'ok.busy@acme.test,Otto'].join('\n');
@@ -365,6 +495,8 @@ describe('the Import from CSV shortcut', () => {
     await t.slack.shortcut({ user: 'UOWNER', callbackId: 'import_csv' });
     const view = t.standin.lastOpenedView();
     expect(view.callback_id).toBe('csv_import_modal');
+    // The limits the modal states are the ones the reader enforces.
+    expect(textOf(view)).toContain('(up to 1 GB and 1,000,000 rows)');
     const input = view.blocks.find((b: any) => b.type === 'input');
     expect(input.element).toMatchObject({ type: 'file_input', filetypes: ['csv'], max_files: 1 });
 

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import type { ORM } from '../../../src/db/orm.ts';
 import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
@@ -14,6 +15,7 @@ import { User } from '../../../src/features/people/user.entity.ts';
 import type { SeatService } from '../../../src/features/seats/seat.service.ts';
 import { DomainError } from '../../../src/shared/errors.ts';
 import type { JobQueue } from '../../../src/shared/jobs.ts';
+import { createLogger } from '../../../src/shared/logger.ts';
 import { admin, type ImportTestbed, startImportTestbed } from './support.ts';
 
 // The staging path of the CSV import on real Postgres: rows COPied into csv_import_row, decided there
@@ -32,6 +34,21 @@ beforeAll(async () => {
 afterAll(() => bed.stop());
 
 const freshAccount = (seatLimit = 1000) => bed.freshAccount(seatLimit);
+
+/** A logger whose entries the test reads. */
+function captureLog() {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  return {
+    logger: createLogger('info', stream),
+    entries: () => lines.map((l) => JSON.parse(l) as Record<string, any>),
+  };
+}
 const preview = (
   account: IAccount,
   content: Buffer | string | AsyncIterable<Uint8Array>,
@@ -441,12 +458,26 @@ describe('applying staged rows', () => {
     await conn.execute(
       'create trigger refuse_contact before insert on contact for each row execute function refuse_contact()',
     );
+    const log = captureLog();
     try {
-      const done = await importNow(account, summary);
-      expect(done.counts).toMatchObject({ created: 4, failed: 1, invited: 1 });
-      expect(done.firstErrors).toEqual([
-        { line: 3, reason: 'could not be written: contact refused by a rule' },
-      ]);
+      expect((await service.start(orm.em.fork(), account, summary.csvImport.id, admin)).status).toBe(
+        'started',
+      );
+      const done = await service.run(summary.csvImport.id, { log: log.logger });
+      if (!done) throw new Error('the import did not finish');
+      expect(done.counts).toMatchObject({ created: 4, failed: 1, failedInRun: 1, noSeat: 0, invited: 1 });
+      // The admin reads what is wrong in plain words; the database's own words are in the log, under the
+      // reference the row gives.
+      const [error] = done.firstErrors;
+      expect(error?.line).toBe(3);
+      const ref = error?.reason.match(/\(reference (\w+)\)/)?.[1];
+      expect(error?.reason).toBe(
+        `could not be written: Roster refused one of its values (reference ${ref}). Check the row's values and import the error file again`,
+      );
+      expect(error?.reason).not.toContain('contact refused by a rule');
+      const logged = log.entries().find((e) => e.ref === ref);
+      expect(logged).toMatchObject({ line: 3, importId: summary.csvImport.id, err: { code: 'P0001' } });
+      expect(JSON.stringify(logged)).toContain('contact refused by a rule');
     } finally {
       await conn.execute('drop trigger refuse_contact on contact');
       await conn.execute('drop function refuse_contact()');

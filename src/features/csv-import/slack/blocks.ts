@@ -10,6 +10,7 @@ import {
   section,
 } from '../../../slack/blocks.ts';
 import type { ImportSummary, PreviewSummary, RowError } from '../csv-import.service.ts';
+import { formatBytes, MAX_FILE_BYTES, MAX_ROWS } from '../csv-reader.ts';
 
 export const CSV_ACTIONS = {
   start: 'csv_import_start',
@@ -119,6 +120,18 @@ export function previewMessage(
     blocks.push(context(`:arrow_forward: Import started by <@${state.startedBy}>. Progress below.`));
   } else if (state.cancelledBy) {
     blocks.push(context(`:no_entry_sign: Cancelled by <@${state.cancelledBy}>. Nothing was imported.`));
+  } else if (csvImport.status === 'completed' && changes === 0 && counts.error) {
+    // Nothing could be imported, but not because it is all there already: the rows in error need fixing.
+    const which = counts.unchanged
+      ? `every row that would change Roster is in error (${plural(counts.error, 'row')}; the other ${n(counts.unchanged)} are already in Roster as the file has them)`
+      : counts.error === 1
+        ? 'its only row is in error'
+        : `every row is in error (${plural(counts.error, 'row')})`;
+    blocks.push(
+      section(
+        `:x: *Nothing to import:* ${which}. Roster posts the error file below, with each row's line and reason: fix the rows there and drop the file here again.`,
+      ),
+    );
   } else if (csvImport.status === 'completed' && changes === 0) {
     blocks.push(context(':white_check_mark: Nothing to import: no row would change anything in Roster.'));
   } else if (csvImport.status === 'previewed') {
@@ -201,6 +214,9 @@ export function summaryMessage(summary: ImportSummary, seconds: number, locked?:
   return { text, blocks };
 }
 
+/** The limits the reader enforces, as the modal states them: "1 GB and 1,000,000 rows". */
+const FILE_LIMITS = `${formatBytes(MAX_FILE_BYTES).replace(/\.0 /, ' ')} and ${n(MAX_ROWS)} rows`;
+
 export function importModal() {
   return {
     type: 'modal' as const,
@@ -210,7 +226,7 @@ export function importModal() {
     close: { type: 'plain_text' as const, text: 'Cancel' },
     blocks: [
       section(
-        'Upload a `.csv` file of users and contacts (up to 10 MB). Roster checks every row and sends you a preview in a DM; nothing is imported until you click *Import* there.',
+        `Upload a \`.csv\` file of users and contacts (up to ${FILE_LIMITS}). Roster checks every row and sends you a preview in a DM; nothing is imported until you click *Import* there.`,
       ),
       {
         type: 'input',

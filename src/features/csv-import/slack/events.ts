@@ -24,15 +24,14 @@ export function registerUploadEvent(app: App, deps: Deps, service: CsvImportServ
     if (message.bot_id || !message.user || message.user === context.botUserId || !message.files?.length)
       return;
     const { em, account } = roster(context);
-    const retry = Boolean(context.retryNum);
-    // Who may import is settled before a byte of the file is read.
+    // Who may import is settled before a byte of the file is read. Every answer below is given even when
+    // Slack marks the delivery as a retry: a delivery whose event was handled before never gets here
+    // (refuseReplays drops it by its event id), so a retry that does is one whose first try never ran.
     if (!(await deps.admins.isAdmin(em, account, message.user))) {
-      if (!retry) {
-        await nowOrLater(deps.jobs, deps.slack, {
-          method: 'chat.postMessage',
-          args: { channel: message.channel, text: NOT_ADMIN },
-        });
-      }
+      await nowOrLater(deps.jobs, deps.slack, {
+        method: 'chat.postMessage',
+        args: { channel: message.channel, text: NOT_ADMIN },
+      });
       return;
     }
     for (const file of message.files) {
@@ -40,7 +39,6 @@ export function registerUploadEvent(app: App, deps: Deps, service: CsvImportServ
         userId: message.user,
         channel: message.channel,
         file,
-        retry,
       });
     }
   });

@@ -9,15 +9,17 @@ import { checkFileInfo, fileName, type SlackFileInfo } from './download.ts';
 
 /**
  * Takes an admin's upload: rejects a file that is not CSV or too big before reading it, records it once
- * per Slack file (a retried event finds it recorded and stops), says it is being read, and queues the
- * preview. The caller has checked that the uploader is an admin.
+ * per Slack file (the same file shared again finds it recorded and is told so), says it is being read, and
+ * queues the preview. The caller has checked that the uploader is an admin. A Slack retry of a delivery
+ * that was handled never arrives here (refuseReplays drops it), so every answer is given whatever the
+ * retry count: a retry that arrives is one whose first delivery never ran.
  */
 export async function intakeUpload(
   deps: Deps,
   service: CsvImportService,
   em: EntityManager,
   account: IAccount,
-  input: { userId: string; channel: string; file: SlackFileInfo; retry?: boolean },
+  input: { userId: string; channel: string; file: SlackFileInfo },
 ): Promise<void> {
   const { file } = input;
   const name = fileName(file);
@@ -25,12 +27,10 @@ export async function intakeUpload(
     checkFileInfo(file);
   } catch (err) {
     if (!isDomainError(err)) throw err;
-    if (!input.retry) {
-      await nowOrLater(deps.jobs, deps.slack, {
-        method: 'chat.postMessage',
-        args: { channel: input.channel, ...rejectedMessage(name, err.message) },
-      });
-    }
+    await nowOrLater(deps.jobs, deps.slack, {
+      method: 'chat.postMessage',
+      args: { channel: input.channel, ...rejectedMessage(name, err.message) },
+    });
     return;
   }
   if (!file.id) throw new Error('a shared file without an id');
@@ -43,19 +43,18 @@ export async function intakeUpload(
     channelId: /^[CDGUW]/.test(input.channel) ? input.channel : null,
   });
   if (duplicate) {
-    if (!input.retry) {
-      await nowOrLater(deps.jobs, deps.slack, {
-        method: 'chat.postMessage',
-        args: {
-          channel: input.channel,
-          text: `${name} was already uploaded: its preview is above (status: ${csvImport.status}). To import a changed file, upload it again as a new file.`,
-        },
-      });
-    }
+    await nowOrLater(deps.jobs, deps.slack, {
+      method: 'chat.postMessage',
+      args: {
+        channel: input.channel,
+        text: `${name} was already uploaded: its preview is above (status: ${csvImport.status}). To import a changed file, upload it again as a new file.`,
+      },
+    });
     return;
   }
-  // The import is recorded, so a retried event stops at `duplicate` above: the preview is queued whatever
-  // happens to the "Reading…" message. When Slack is too busy to take it, the preview is posted on its own.
+  // The import is recorded, so the same file shared again stops at `duplicate` above: the preview is queued
+  // whatever happens to the "Reading…" message. When Slack is too busy to take it, the preview is posted on
+  // its own.
   const posted = await deps.slack.chat
     .postMessage({ channel: input.channel, ...readingMessage(name) })
     .catch((err) => {
