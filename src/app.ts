@@ -125,12 +125,15 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
   const { config } = opts;
   const logger = opts.logger ?? createLogger(config.logLevel);
   const cleanups: [string, () => Promise<void>][] = [];
-  const stop = async () => {
+  const cleanUp = async () => {
     for (const [name, cleanup] of cleanups.splice(0).reverse()) {
       await cleanup().catch((err) => logger.warn({ err, step: name }, 'error while stopping'));
       logger.debug({ step: name }, 'stopped');
     }
   };
+  const graceMs = (config.stopGraceSeconds ?? 5) * 1000;
+  /** When the stop's grace ends: Slack requests still being worked and running jobs share it. */
+  let graceEnds = 0;
 
   for (const warning of configWarnings(config)) logger.warn(warning);
   if (config.smtpUrl) {
@@ -169,11 +172,14 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     // up first (queued again), and the bulk jobs thread stops alongside this thread's queue.
     let bulkSlack: PacedWebClient | undefined;
     let bulkThread: BulkThread | undefined;
+    let bulkThreadStopped: Promise<void> | undefined;
     cleanups.push([
       'jobs',
       async () => {
         bulkSlack?.close();
-        await Promise.all([bulkThread?.stop(), jobs.stop((config.stopGraceSeconds ?? 5) * 1000)]);
+        // What is left of the grace, if Slack requests still being worked took part of it (the jobs ran on).
+        const left = graceEnds ? Math.max(0, graceEnds - Date.now()) : graceMs;
+        await Promise.all([bulkThreadStopped ?? bulkThread?.stop(), jobs.stop(left)]);
       },
     ]);
 
@@ -201,6 +207,26 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       feature.slack?.(app, deps);
       feature.web?.(deps.router, deps);
     }
+    // Run once Slack's requests no longer come in (the HTTP server and the socket are closed before it): a
+    // listener goes on after its ack has answered Slack, and still needs the jobs, the mailer and the pool.
+    cleanups.push([
+      'slack requests',
+      async () => {
+        // The bulk jobs thread serves no Slack request: its stop (and its jobs' grace) starts now, as before.
+        bulkThreadStopped = bulkThread?.stop();
+        // Awaited (and any failure logged) with the jobs, below.
+        bulkThreadStopped?.catch(() => {});
+        if (app.inFlight === 0) return;
+        logger.info({ requests: app.inFlight }, 'waiting for Slack requests still being worked');
+        const wait = graceEnds ? Math.max(0, graceEnds - Date.now()) : graceMs;
+        if (!(await app.settle(wait))) {
+          logger.warn(
+            { requests: app.inFlight },
+            `Slack requests still being worked after the stop's grace (STOP_GRACE_SECONDS=${graceMs / 1000}); stopping anyway`,
+          );
+        }
+      },
+    ]);
     if (bulk === 'thread') {
       // Started once this thread's queues and migrations are in place; stopped with them (see 'jobs').
       bulkThread = await startBulkThread({
@@ -303,6 +329,14 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
         ? `Roster is listening on port ${port}; Slack requests go to /slack/events`
         : `Roster is listening on port ${port} and ${slack.ok ? 'connected' : 'not connected'} in Socket Mode`,
     );
+    let stopped: Promise<void> | undefined;
+    const stop = () => {
+      stopped ??= (async () => {
+        graceEnds = Date.now() + graceMs;
+        await cleanUp();
+      })();
+      return stopped;
+    };
     return {
       url: `http://127.0.0.1:${port}`,
       port,
@@ -317,7 +351,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       stop,
     };
   } catch (err) {
-    await stop();
+    await cleanUp();
     throw err;
   }
 }
