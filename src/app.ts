@@ -151,7 +151,11 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       databaseUrl = embedded.url;
     }
 
-    const orm = await initORM(databaseUrl, { migrate: true });
+    // Replicas started together take turns at the migrations (an advisory lock): one applies them.
+    const orm = await initORM(databaseUrl, {
+      migrate: true,
+      onLockWait: () => logger.info('another instance is applying migrations; waiting for it'),
+    });
     cleanups.push(['database pool', () => orm.close(true)]);
 
     const mailer = createMailer({
