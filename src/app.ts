@@ -246,6 +246,8 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     // Slack is checked with a bounded call first: the app's own client retries for about 30 minutes, and
     // the HTTP port must open meanwhile so /healthz answers and /readyz says what is wrong.
     const slack: SlackState = { ok: false, problem: 'connecting to Slack' };
+    /** Set when the stop begins: /readyz then answers 503 "stopping", through the drain and after. */
+    let stopping = false;
     let socket: SocketHealth | undefined;
     const connectSlack = async (checked = false): Promise<boolean> => {
       const problem = checked ? undefined : await slackProblem(config, logger);
@@ -285,7 +287,10 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       slackListener: receiver?.requestListener,
       slackProblem: () => (slack.ok ? undefined : slack.problem),
       health: async () => ({ ok: true, body: { status: 'ok' } }),
-      ready: () => readiness({ orm, jobs, slack, socket, bulk, bulkThread }),
+      ready: async () =>
+        stopping
+          ? { ok: false, body: { status: 'stopping', reasons: ['Roster is stopping'] } }
+          : readiness({ orm, jobs, slack, socket, bulk, bulkThread }),
       trustProxy: config.trustProxy,
     });
     if (isLocal(config.publicUrl)) warnWhenReachedFromElsewhere(server, config.publicUrl, logger);
@@ -336,6 +341,14 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     let stopped: Promise<void> | undefined;
     const stop = () => {
       stopped ??= (async () => {
+        stopping = true;
+        const drainMs = (config.stopDrainSeconds ?? 0) * 1000;
+        if (drainMs > 0) {
+          // A load balancer that reads /readyz sends new requests elsewhere meanwhile; those that still
+          // come here (Slack's included) are served as usual.
+          logger.info({ seconds: drainMs / 1000 }, 'draining: /readyz answers 503 until the port closes');
+          await new Promise((r) => setTimeout(r, drainMs));
+        }
         graceEnds = Date.now() + graceMs;
         await cleanUp();
       })();
