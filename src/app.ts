@@ -125,12 +125,15 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
   const { config } = opts;
   const logger = opts.logger ?? createLogger(config.logLevel);
   const cleanups: [string, () => Promise<void>][] = [];
-  const stop = async () => {
+  const cleanUp = async () => {
     for (const [name, cleanup] of cleanups.splice(0).reverse()) {
       await cleanup().catch((err) => logger.warn({ err, step: name }, 'error while stopping'));
       logger.debug({ step: name }, 'stopped');
     }
   };
+  const graceMs = (config.stopGraceSeconds ?? 5) * 1000;
+  /** When the stop's grace ends: Slack requests still being worked and running jobs share it. */
+  let graceEnds = 0;
 
   for (const warning of configWarnings(config)) logger.warn(warning);
   if (config.smtpUrl) {
@@ -148,7 +151,11 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       databaseUrl = embedded.url;
     }
 
-    const orm = await initORM(databaseUrl, { migrate: true });
+    // Replicas started together take turns at the migrations (an advisory lock): one applies them.
+    const orm = await initORM(databaseUrl, {
+      migrate: true,
+      onLockWait: () => logger.info('another instance is applying migrations; waiting for it'),
+    });
     cleanups.push(['database pool', () => orm.close(true)]);
 
     const mailer = createMailer({
@@ -169,11 +176,14 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     // up first (queued again), and the bulk jobs thread stops alongside this thread's queue.
     let bulkSlack: PacedWebClient | undefined;
     let bulkThread: BulkThread | undefined;
+    let bulkThreadStopped: Promise<void> | undefined;
     cleanups.push([
       'jobs',
       async () => {
         bulkSlack?.close();
-        await Promise.all([bulkThread?.stop(), jobs.stop((config.stopGraceSeconds ?? 5) * 1000)]);
+        // What is left of the grace, if Slack requests still being worked took part of it (the jobs ran on).
+        const left = graceEnds ? Math.max(0, graceEnds - Date.now()) : graceMs;
+        await Promise.all([bulkThreadStopped ?? bulkThread?.stop(), jobs.stop(left)]);
       },
     ]);
 
@@ -201,6 +211,26 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       feature.slack?.(app, deps);
       feature.web?.(deps.router, deps);
     }
+    // Run once Slack's requests no longer come in (the HTTP server and the socket are closed before it): a
+    // listener goes on after its ack has answered Slack, and still needs the jobs, the mailer and the pool.
+    cleanups.push([
+      'slack requests',
+      async () => {
+        // The bulk jobs thread serves no Slack request: its stop (and its jobs' grace) starts now, as before.
+        bulkThreadStopped = bulkThread?.stop();
+        // Awaited (and any failure logged) with the jobs, below.
+        bulkThreadStopped?.catch(() => {});
+        if (app.inFlight === 0) return;
+        logger.info({ requests: app.inFlight }, 'waiting for Slack requests still being worked');
+        const wait = graceEnds ? Math.max(0, graceEnds - Date.now()) : graceMs;
+        if (!(await app.settle(wait))) {
+          logger.warn(
+            { requests: app.inFlight },
+            `Slack requests still being worked after the stop's grace (STOP_GRACE_SECONDS=${graceMs / 1000}); stopping anyway`,
+          );
+        }
+      },
+    ]);
     if (bulk === 'thread') {
       // Started once this thread's queues and migrations are in place; stopped with them (see 'jobs').
       bulkThread = await startBulkThread({
@@ -216,6 +246,8 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     // Slack is checked with a bounded call first: the app's own client retries for about 30 minutes, and
     // the HTTP port must open meanwhile so /healthz answers and /readyz says what is wrong.
     const slack: SlackState = { ok: false, problem: 'connecting to Slack' };
+    /** Set when the stop begins: /readyz then answers 503 "stopping", through the drain and after. */
+    let stopping = false;
     let socket: SocketHealth | undefined;
     const connectSlack = async (checked = false): Promise<boolean> => {
       const problem = checked ? undefined : await slackProblem(config, logger);
@@ -255,7 +287,10 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       slackListener: receiver?.requestListener,
       slackProblem: () => (slack.ok ? undefined : slack.problem),
       health: async () => ({ ok: true, body: { status: 'ok' } }),
-      ready: () => readiness({ orm, jobs, slack, socket, bulk, bulkThread }),
+      ready: async () =>
+        stopping
+          ? { ok: false, body: { status: 'stopping', reasons: ['Roster is stopping'] } }
+          : readiness({ orm, jobs, slack, socket, bulk, bulkThread }),
       trustProxy: config.trustProxy,
     });
     if (isLocal(config.publicUrl)) warnWhenReachedFromElsewhere(server, config.publicUrl, logger);
@@ -303,6 +338,22 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
         ? `Roster is listening on port ${port}; Slack requests go to /slack/events`
         : `Roster is listening on port ${port} and ${slack.ok ? 'connected' : 'not connected'} in Socket Mode`,
     );
+    let stopped: Promise<void> | undefined;
+    const stop = () => {
+      stopped ??= (async () => {
+        stopping = true;
+        const drainMs = (config.stopDrainSeconds ?? 0) * 1000;
+        if (drainMs > 0) {
+          // A load balancer that reads /readyz sends new requests elsewhere meanwhile; those that still
+          // come here (Slack's included) are served as usual.
+          logger.info({ seconds: drainMs / 1000 }, 'draining: /readyz answers 503 until the port closes');
+          await new Promise((r) => setTimeout(r, drainMs));
+        }
+        graceEnds = Date.now() + graceMs;
+        await cleanUp();
+      })();
+      return stopped;
+    };
     return {
       url: `http://127.0.0.1:${port}`,
       port,
@@ -317,7 +368,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       stop,
     };
   } catch (err) {
-    await stop();
+    await cleanUp();
     throw err;
   }
 }

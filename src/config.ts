@@ -37,6 +37,7 @@ const schema = z
     ROSTER_REQUIRE_DATABASE_URL: z.string().optional(),
     NODE_ENV: z.string().optional(),
     STOP_GRACE_SECONDS: z.coerce.number().int().min(0).max(60).default(5),
+    STOP_DRAIN_SECONDS: z.coerce.number().int().min(0).max(300).default(0),
     TRUST_PROXY: z
       .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
       .default('false')
@@ -144,6 +145,11 @@ export type Config = {
   /** On a stop, how long running jobs may finish before they are handed back to the queue. */
   stopGraceSeconds?: number;
   /**
+   * On a stop, how long /readyz answers 503 "stopping" while Roster still serves, before its port closes:
+   * time for a load balancer to take it out. 0 (the default) closes at once.
+   */
+  stopDrainSeconds?: number;
+  /**
    * Where the bulk jobs (CSV imports, invitation deliveries, the directory sync, SCIM pushes) are worked:
    * in a thread of their own (the default), so a large import never holds up the event loop that
    * acknowledges Slack; `inline` on that event loop; `off` leaves them to other instances.
@@ -226,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     production: e.NODE_ENV === 'production',
     trustProxy: e.TRUST_PROXY,
     stopGraceSeconds: e.STOP_GRACE_SECONDS,
+    stopDrainSeconds: e.STOP_DRAIN_SECONDS,
     bulkJobs: e.BULK_JOBS,
     ...(e.SCIM_URL && e.SCIM_TOKEN ? { scim: { url: e.SCIM_URL, token: e.SCIM_TOKEN } } : {}),
     apiToken: e.API_TOKEN,

@@ -20,8 +20,11 @@ try {
 
 const logger = createLogger(config.logLevel);
 logUnhandledRejections(logger);
-/** Roster exits within this long of a stop signal, whatever is still running: the jobs' grace and 4 s more. */
-const STOP_DEADLINE_MS = ((config.stopGraceSeconds ?? 5) + 4) * 1000;
+/**
+ * Roster exits within this long of a stop signal, whatever is still running: the drain, the grace (shared by
+ * Slack requests still being worked and running jobs) and 4 s more.
+ */
+const STOP_DEADLINE_MS = ((config.stopDrainSeconds ?? 0) + (config.stopGraceSeconds ?? 5) + 4) * 1000;
 let roster: Roster | undefined;
 let stopping = false;
 

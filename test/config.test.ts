@@ -98,6 +98,13 @@ describe('settings', () => {
     expect(loadConfig(base).stopGraceSeconds).toBe(5);
     expect(() => loadConfig({ ...base, STOP_GRACE_SECONDS: '600' })).toThrow('STOP_GRACE_SECONDS');
   });
+
+  it('drains for STOP_DRAIN_SECONDS on a stop: none unless set, at most 300', () => {
+    expect(loadConfig(base).stopDrainSeconds).toBe(0);
+    expect(loadConfig({ ...base, STOP_DRAIN_SECONDS: '15' }).stopDrainSeconds).toBe(15);
+    expect(() => loadConfig({ ...base, STOP_DRAIN_SECONDS: '301' })).toThrow('STOP_DRAIN_SECONDS');
+    expect(() => loadConfig({ ...base, STOP_DRAIN_SECONDS: 'soon' })).toThrow('STOP_DRAIN_SECONDS');
+  });
 });
 
 describe('warnings at start', () => {

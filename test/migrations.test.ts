@@ -105,3 +105,59 @@ describe('npm run migration:*', () => {
     }
   }, 90_000);
 });
+
+describe('instances that start together on a database with pending migrations', () => {
+  const adminUrl = () => process.env.ROSTER_TEST_ADMIN_URL as string;
+  const names: string[] = [];
+  const freshDatabase = async (suffix: string) => {
+    const name = `${testDatabasePrefix()}${suffix}`;
+    names.push(name);
+    await adminQuery(adminUrl(), `create database "${name}"`);
+    return withDatabase(adminUrl(), name);
+  };
+  afterAll(async () => {
+    for (const name of names) await adminQuery(adminUrl(), `drop database if exists "${name}" with (force)`);
+  });
+
+  /** Each migration file and how many times the database records it as applied. */
+  const recorded = async (url: string) => {
+    const { rows } = await adminQuery(
+      url,
+      'select name, count(*)::int as n from mikro_orm_migrations group by name order by name',
+    );
+    return rows.map((r) => `${r.name} ${r.n}`);
+  };
+  const everyMigrationOnce = async () =>
+    (await migrationFiles())
+      .filter((f) => f.endsWith('.ts'))
+      .sort()
+      .map((f) => `${f.replace(/\.ts$/, '')} 1`);
+
+  it('three starts at once: all start, and every migration is applied once', async () => {
+    const url = await freshDatabase('together');
+    const starts = await Promise.allSettled([
+      initORM(url, { migrate: true }),
+      initORM(url, { migrate: true }),
+      initORM(url, { migrate: true }),
+    ]);
+    await Promise.all(starts.map((s) => (s.status === 'fulfilled' ? s.value.close(true) : undefined)));
+    expect(starts.map((s) => (s.status === 'fulfilled' ? 'started' : String(s.reason)))).toEqual([
+      'started',
+      'started',
+      'started',
+    ]);
+    expect(await recorded(url)).toEqual(await everyMigrationOnce());
+  }, 60_000);
+
+  it('two npm run migration:up at once: both succeed, and every migration is applied once', async () => {
+    const url = await freshDatabase('together_cli');
+    const [a, b] = await Promise.all([
+      migration('up', { DATABASE_URL: url }),
+      migration('up', { DATABASE_URL: url }),
+    ]);
+    expect({ a: a.code, b: b.code }).toEqual({ a: 0, b: 0 });
+    // One applied them; the other waited and found nothing left, or applied what was left.
+    expect(`${a.output}\n${b.output}`).toContain('Applied Migration20261123000000_initial');
+    expect(await recorded(url)).toEqual(await everyMigrationOnce());
+  }, 90_000);
+});

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { loadDatabaseConfig } from '../config.ts';
 import { createLogger } from '../shared/logger.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded.ts';
-import { initORM, migrationsPath, type ORM } from './orm.ts';
+import { initORM, migrationsPath, type ORM, withMigrationLock } from './orm.ts';
 import { schemaChanges } from './schema-diff.ts';
 
 // `npm run migration:create|up|down`: the migrations, run against the app's own database (DATABASE_URL,
@@ -61,16 +61,18 @@ ${sql(changes.down)}
   return `Wrote ${file} (${changes.up.length} statement(s)); read it, then npm run migration:up.`;
 }
 
+const waiting = () => console.log('Another Roster is applying migrations to this database; waiting for it.');
+
 async function run(orm: ORM, command: string | undefined, args: string[]): Promise<string> {
   switch (command) {
     case 'create':
       return create(orm, args);
     case 'up': {
-      const done = await orm.migrator.up();
+      const done = await withMigrationLock(orm, () => orm.migrator.up(), waiting);
       return done.length ? `Applied ${done.map((m) => m.name).join(', ')}` : 'No pending migrations.';
     }
     case 'down': {
-      const done = await orm.migrator.down();
+      const done = await withMigrationLock(orm, () => orm.migrator.down(), waiting);
       return done.length ? `Undid ${done.map((m) => m.name).join(', ')}` : 'No migration to undo.';
     }
     default:

@@ -1,6 +1,6 @@
 import { Migrator } from '@mikro-orm/migrations';
 import { defineConfig, MikroORM, type Options } from '@mikro-orm/postgresql';
-import { CompiledQuery, type DatabaseConnection } from 'kysely';
+import { CompiledQuery, type DatabaseConnection, sql } from 'kysely';
 import { entities } from './entities.ts';
 
 export const migrationsPath = new URL('../../migrations/', import.meta.url).pathname;
@@ -34,12 +34,52 @@ export function ormOptions(clientUrl: string, overrides: Partial<Options> = {}):
   });
 }
 
-/** Opens the ORM; `migrate` applies pending migrations first. */
-export async function initORM(clientUrl: string, opts: { migrate?: boolean } & Partial<Options> = {}) {
-  const { migrate = false, ...overrides } = opts;
+/** Opens the ORM; `migrate` applies pending migrations first (see {@link withMigrationLock}). */
+export async function initORM(
+  clientUrl: string,
+  opts: { migrate?: boolean; onLockWait?: () => void } & Partial<Options> = {},
+) {
+  const { migrate = false, onLockWait, ...overrides } = opts;
   const orm = await MikroORM.init(ormOptions(clientUrl, overrides));
-  if (migrate) await orm.migrator.up();
+  if (migrate) {
+    try {
+      await withMigrationLock(orm, () => orm.migrator.up(), onLockWait);
+    } catch (err) {
+      await orm.close(true);
+      throw err;
+    }
+  }
   return orm;
 }
+
+/**
+ * Runs `work` (applying or undoing migrations) while this session holds Roster's migration lock, a
+ * Postgres advisory lock: instances started together (replicas of one deployment, `npm run migration:up`
+ * beside a start) take turns, and each reads what is still pending only once it holds the lock, so a
+ * migration runs once and the others find it applied. The lock belongs to one connection held for the
+ * while, and Postgres frees it when that connection ends, even if the process dies half-way.
+ */
+export async function withMigrationLock<T>(orm: MikroORM, work: () => Promise<T>, onWait?: () => void) {
+  return orm.em
+    .getConnection()
+    .getClient()
+    .connection()
+    .execute(async (db) => {
+      const key = sql`hashtext(${MIGRATION_LOCK})`;
+      const { rows } = await sql<{ got: boolean }>`select pg_try_advisory_lock(${key}) as got`.execute(db);
+      if (!rows[0]?.got) {
+        onWait?.();
+        await sql`select pg_advisory_lock(${key})`.execute(db);
+      }
+      try {
+        return await work();
+      } finally {
+        await sql`select pg_advisory_unlock(${key})`.execute(db);
+      }
+    });
+}
+
+/** Names Roster's advisory lock around migrations (hashed to the lock's number). */
+const MIGRATION_LOCK = 'roster:migrations';
 
 export type ORM = MikroORM;

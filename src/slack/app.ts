@@ -71,11 +71,15 @@ type AfterAck = { run?: () => Promise<void> };
 /**
  * Bolt's App, with every request's ack() followed by the work the middleware deferred past it (loading the
  * account), so a listener that acks first answers Slack at once and still finds its account loaded.
+ * It keeps count of the requests still being worked: their listeners go on after the ack has answered
+ * Slack (over HTTP and in Socket Mode alike), so a stop waits for them before it closes the database.
  */
-class RosterApp extends App {
+export class RosterApp extends App {
+  readonly #inFlight = new Set<Promise<unknown>>();
+
   override processEvent(event: ReceiverEvent): Promise<void> {
     const afterAck: AfterAck = {};
-    return super.processEvent({
+    const work = super.processEvent({
       ...event,
       ack: async (response?: unknown) => {
         await event.ack(response);
@@ -85,11 +89,40 @@ class RosterApp extends App {
       },
       customProperties: { ...event.customProperties, rosterAfterAck: afterAck },
     });
+    const tracked = work.catch(() => {});
+    this.#inFlight.add(tracked);
+    void tracked.finally(() => this.#inFlight.delete(tracked));
+    return work;
+  }
+
+  /** Requests whose listeners are still at work. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /**
+   * Resolves once every request being worked has finished (including any that started meanwhile), or
+   * after `timeoutMs`; true when none was left.
+   */
+  async settle(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((r) => {
+      timer = setTimeout(() => r(false), timeoutMs);
+    });
+    try {
+      while (this.#inFlight.size > 0) {
+        const done = await Promise.race([Promise.all([...this.#inFlight]).then(() => true), timeout]);
+        if (!done) return false;
+      }
+      return true;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 
 /** The Bolt app: HTTP receiver at /slack/events (or Socket Mode), request middleware and one error handler. */
-export function createSlackApp(opts: SlackAppOptions): { app: App; receiver?: HTTPReceiver } {
+export function createSlackApp(opts: SlackAppOptions): { app: RosterApp; receiver?: HTTPReceiver } {
   const { config, logger } = opts;
   const log = boltLogger(logger);
   const socketMode = Boolean(config.slack.appToken);

@@ -64,6 +64,11 @@ export async function startTestApp(
     socketMode?: boolean;
     /** The stand-in's rate limits: Slack's tiers by default (see test/support/slack-tiers.ts). */
     tiers?: TierOptions;
+    /**
+     * Answer Slack's HTTP requests only once their handlers finish (the default here, for determinism);
+     * false answers at the ack, as in production, and the handler runs on after the answer.
+     */
+    processBeforeResponse?: boolean;
   } = {},
 ): Promise<TestApp> {
   const db = await createTestDatabase();
@@ -93,7 +98,7 @@ export async function startTestApp(
   const roster = await startRoster({
     config,
     logger: opts.logger ?? createLogger(config.logLevel),
-    processBeforeResponse: true,
+    processBeforeResponse: opts.processBeforeResponse ?? true,
     host: '127.0.0.1',
     // The app paces itself as fast as the stand-in's shortened windows allow.
     slackPaceScale: (opts.tiers || undefined)?.scale ?? 1,
