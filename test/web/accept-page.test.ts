@@ -143,3 +143,57 @@ describe('the invitation page, the other ways people reach it', () => {
     expect(await reopened.text()).toContain('This invitation link is no longer valid');
   });
 });
+
+describe('a link that no longer works', () => {
+  /** What the page says, as a person reads it in the browser. */
+  async function readInBrowser(link: string) {
+    const page = await browser.newPage();
+    try {
+      const res = await page.goto(link);
+      return {
+        status: res?.status(),
+        h1: await page.textContent('h1'),
+        text: await page.textContent('body'),
+      };
+    } finally {
+      await page.close();
+    }
+  }
+
+  it('tells someone who already accepted that there is nothing more to do, in one answer for used, expired and unknown links', async () => {
+    const usedLink = await invitationLink('accepted-earlier@example.com');
+    expect((await accept(usedLink, await openForm(usedLink))).status).toBe(200);
+    const expiredLink = await invitationLink('expired-link@example.com');
+    const expired = await t.em().findOneOrFail(User, { email: 'expired-link@example.com' });
+    await t
+      .em()
+      .getConnection()
+      .execute(`update invitation set expires_at = now() - interval '1 minute' where user_id = ?`, [
+        expired.id,
+      ]);
+    const unknownLink = `${t.url}/invitations/${'u'.repeat(43)}`;
+
+    const answers = await Promise.all(
+      [usedLink, expiredLink, unknownLink].map(async (link) => {
+        const res = await fetch(link);
+        return { status: res.status, body: await res.text() };
+      }),
+    );
+    for (const answer of answers) expect(answer).toEqual(answers[0]);
+
+    const seen = await readInBrowser(usedLink);
+    expect(seen.status).toBe(404);
+    expect(seen.h1).toBe('This invitation link is no longer valid');
+    expect(seen.text).toContain(
+      'If you already accepted this invitation, there is nothing more to do: you are in.',
+    );
+    expect(seen.text).toContain('ask the person who invited you to send a new one');
+    expect(await readInBrowser(unknownLink)).toEqual(seen);
+    expect(await readInBrowser(expiredLink)).toEqual(seen);
+    // Reading the page changed nothing.
+    const expiredState = await state('expired-link@example.com');
+    expect(expiredState.audits).toBe(0);
+    expect(expiredState.user).not.toBe('active');
+    expect(await state('accepted-earlier@example.com')).toMatchObject({ user: 'active', audits: 1 });
+  });
+});

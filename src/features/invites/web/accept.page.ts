@@ -5,14 +5,18 @@ import { INVITEE_ROLE } from '../../people/labels.ts';
 import { displayName } from '../../people/user.entity.ts';
 import type { InviteService } from '../invite.service.ts';
 
-/** One answer for unknown, used, expired and cancelled links: it reveals nothing about which. */
+/**
+ * One answer for unknown, used, expired and cancelled links: it reveals nothing about which. A person who
+ * already accepted and opens the link again reads that there is nothing more to do, rather than only
+ * being sent to ask for a new invitation they do not need.
+ */
 export const INVALID_INVITATION: WebResponse = {
   status: 404,
   html: page(
     'Invitation no longer valid',
     html`<h1>This invitation link is no longer valid</h1>
-<p>It may have expired, been replaced by a newer invitation, or been cancelled.</p>
-<p>Ask the person who invited you to send a new one.</p>`,
+<p>A link works only once. If you already accepted this invitation, there is nothing more to do: you are in.</p>
+<p>Otherwise it may have expired, been replaced by a newer invitation, or been cancelled: ask the person who invited you to send a new one.</p>`,
   ),
 };
 
