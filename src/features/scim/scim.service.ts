@@ -3,6 +3,7 @@ import { isLocal } from '../../config.ts';
 import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
+import { redactedUrl } from '../../shared/outbound.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import type { Actor } from '../seats/seat.service.ts';
@@ -141,7 +142,8 @@ export class ScimService {
         subjectType: 'account',
         subjectId: account.id,
         surface: actor.surface,
-        data: { url },
+        // Read API tokens can list the audit log: it keeps the URL without anything that might be a secret.
+        data: { url: redactedUrl(url) },
       });
       await this.jobs.send(
         SCIM_JOBS.reconcile,
@@ -274,7 +276,25 @@ function parseUrl(raw: string): string {
   if (!secure || raw.length > MAX_URL) {
     throw new DomainError('invalid_input', 'The base URL must start with https://.', { field: 'url' });
   }
+  const problem = scimBaseUrlProblem(url);
+  if (problem) throw new DomainError('invalid_input', problem, { field: 'url' });
   return url.toString().replace(/\/+$/, '');
+}
+
+/**
+ * Why a URL cannot be a SCIM base URL, or null. Roster appends paths (`/Users`, `/ServiceProviderConfig`)
+ * to it, so a query string or fragment would end up before them and break every call; and a user name or
+ * password, like a key in the query string, would be kept and shown as part of the URL (audit log, Slack).
+ */
+function scimBaseUrlProblem(url: URL): string | null {
+  if (url.username || url.password) {
+    return 'The URL must not hold a user name or password: Roster signs in with the token, and admins see the URL. Enter the base URL alone, e.g. https://app.example.com/scim/v2.';
+  }
+  // `href`, not `search`/`hash`: a bare "?" or "#" leaves those empty but stays in the URL.
+  if (url.href.includes('?') || url.href.includes('#')) {
+    return 'The URL must not have a ?query or #fragment: Roster adds /Users and other paths after it, which they would break. Enter the base URL alone, e.g. https://app.example.com/scim/v2; a key the service gave you goes in Bearer token.';
+  }
+  return null;
 }
 
 /** Calls the service once; a failure becomes a message for the form, saying what to check. */

@@ -83,6 +83,31 @@ describe('connecting from the App Home', () => {
     expect(server.calls).toHaveLength(0);
   });
 
+  it('refuses a base URL with a user name, password, query or fragment, saying why, before calling anything', async () => {
+    const calls = server.calls.length;
+    const submit = async (url: string) =>
+      (await t.slack.submitView(await openScimForm(t), { url, token: server.token }, { user: 'UADMIN' })).json
+        ?.errors?.url;
+    const queryAnswer =
+      'The URL must not have a ?query or #fragment: Roster adds /Users and other paths after it, which they would break. Enter the base URL alone, e.g. https://app.example.com/scim/v2; a key the service gave you goes in Bearer token.';
+    for (const url of [
+      `${server.url}?tenant=1`,
+      `${server.url}?key=abc123`,
+      `${server.url}#users`,
+      `${server.url}?`,
+    ]) {
+      expect(await submit(url)).toBe(queryAnswer);
+    }
+    expect(await submit(server.url.replace('http://', 'http://provisioner:hunter2@'))).toBe(
+      'The URL must not hold a user name or password: Roster signs in with the token, and admins see the URL. Enter the base URL alone, e.g. https://app.example.com/scim/v2.',
+    );
+    expect(server.calls.length).toBe(calls);
+    expect(await t.em().count(ScimConnection, {})).toBe(0);
+    const audited = JSON.stringify(await t.em().find(AuditEvent, { action: { $like: 'scim.%' } }));
+    expect(audited).not.toContain('hunter2');
+    expect(audited).not.toContain('abc123');
+  });
+
   it('checks the connection before saving, with a clear error, then connects and reconciles', async () => {
     let form = await connect(t, server, 'wrong-token');
     expect(textOf(form)).toContain('Not connected: The service refused the token (401)');
@@ -103,6 +128,8 @@ describe('connecting from the App Home', () => {
     expect(JSON.stringify(shown)).not.toContain(server.token);
     expect(JSON.stringify((await openHome(t, 'UADMIN')).blocks)).not.toContain(server.token);
     expect(textOf(shown)).toContain(`Connected to ${server.url}`);
+    const connected = await t.em().findOneOrFail(AuditEvent, { action: 'scim.connected' });
+    expect(connected.data).toEqual({ url: server.url });
   });
 });
 
