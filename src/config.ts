@@ -2,7 +2,56 @@ import { z } from 'zod';
 
 const README_SLACK_APP = 'README.md, section "Create the Slack app" (the app is created from manifest.yml)';
 
-const optionalUrl = z.url().optional();
+/** A value repeated in a message, cut short; only for settings that hold no secret. */
+const shown = (value: string) => JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+
+/** A whole number from `min` to `max`; anything else is refused as not being `what`, repeating the value. */
+function wholeNumber(what: string, min: number, max: number) {
+  return z.string().transform((value, ctx) => {
+    const n = /^\d+$/.test(value.trim()) ? Number(value.trim()) : Number.NaN;
+    if (n >= min && n <= max) return n;
+    // `continue`: the checks across settings below still run, so one message names every problem.
+    ctx.addIssue({ code: 'custom', message: `must be ${what}, got ${shown(value)}`, continue: true });
+    return z.NEVER;
+  });
+}
+
+/**
+ * An http(s) URL that Roster adds paths to, so it must be the base alone: no query string or fragment (they
+ * would land before the paths) and no user name or password (the URL is shown and logged). The value is
+ * not repeated in the message, as it might hold a secret.
+ */
+function baseUrl(example: string) {
+  return z.string().superRefine((value, ctx) => {
+    const problem = baseUrlProblem(value, example);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+}
+
+function baseUrlProblem(value: string, example: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `must be an http(s) URL like ${example}`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must be an http(s) URL like ${example}`;
+  if (url.username || url.password) return `must not hold a user name or password: set it like ${example}`;
+  if (url.href.includes('?') || url.href.includes('#')) {
+    return `must not have a ?query or #fragment, since Roster adds paths after it: set it like ${example}`;
+  }
+  return null;
+}
+
+/** One of `values`; the message repeats what it got. A refinement, so the other checks still run. */
+function oneOf<const T extends string>(values: readonly T[], what: string) {
+  return z
+    .string()
+    .refine((value) => (values as readonly string[]).includes(value), {
+      error: (issue) => `must be ${what}, got ${shown(String(issue.input))}`,
+    })
+    .transform((value) => value as T);
+}
 
 /** The settings that say where the database is; migrations need only these. */
 const databaseFields = {
@@ -11,7 +60,10 @@ const databaseFields = {
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
     .optional(),
   DATA_DIR: z.string().min(1).default('.data'),
-  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  LOG_LEVEL: oneOf(
+    ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
+    'one of trace, debug, info, warn, error, fatal or silent',
+  ).default('info'),
 };
 
 const schema = z
@@ -26,28 +78,27 @@ const schema = z
       .string()
       .startsWith('xapp-', 'must be an app-level token (it starts with xapp-)')
       .optional(),
-    SLACK_API_URL: z.url().default('https://slack.com/api/'),
+    SLACK_API_URL: baseUrl('https://slack.com/api/').default('https://slack.com/api/'),
     SMTP_URL: z
       .string()
       .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
       .optional(),
-    MAIL_FROM: z.string().min(3).default('Roster <roster@localhost>'),
-    PUBLIC_URL: optionalUrl,
-    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    MAIL_FROM: z
+      .string()
+      .regex(/\S@\S/, 'must be an email address, like roster@example.com or Roster <roster@example.com>')
+      .default('Roster <roster@localhost>'),
+    PUBLIC_URL: baseUrl('https://roster.example.com').optional(),
+    PORT: wholeNumber('a port number (1-65535, or 0 for any free port)', 0, 65535).default(3000),
     ROSTER_REQUIRE_DATABASE_URL: z.string().optional(),
     NODE_ENV: z.string().optional(),
-    STOP_GRACE_SECONDS: z.coerce.number().int().min(0).max(60).default(5),
-    STOP_DRAIN_SECONDS: z.coerce.number().int().min(0).max(300).default(0),
-    TRUST_PROXY: z
-      .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+    STOP_GRACE_SECONDS: wholeNumber('a whole number of seconds from 0 to 60', 0, 60).default(5),
+    STOP_DRAIN_SECONDS: wholeNumber('a whole number of seconds from 0 to 300', 0, 300).default(0),
+    TRUST_PROXY: oneOf(['true', 'false', '1', '0'], 'true or false')
       .default('false')
       .transform((v) => v === 'true' || v === '1'),
-    SCIM_URL: z.url().optional(),
-    SCIM_TOKEN: z.string().min(1).optional(),
-    BULK_JOBS: z
-      .enum(['thread', 'inline', 'off', 'true', 'false', '1', '0'], {
-        error: 'must be thread, inline or off',
-      })
+    SCIM_URL: baseUrl('https://app.example.com/scim/v2').optional(),
+    SCIM_TOKEN: z.string().optional(),
+    BULK_JOBS: oneOf(['thread', 'inline', 'off', 'true', 'false', '1', '0'], 'thread, inline or off')
       .default('thread')
       .transform(
         (v): BulkJobs => (v === 'inline' ? 'inline' : ['off', 'false', '0'].includes(v) ? 'off' : 'thread'),
@@ -59,17 +110,12 @@ const schema = z
         'must be roster_ followed by at least 32 letters, digits, - or _ (README, "Read API")',
       )
       .optional(),
-    API_RATE_LIMIT: z.coerce
-      .number({ error: 'must be a whole number' })
-      .int('must be a whole number')
-      .min(1, 'must be at least 1')
-      .max(100_000, 'must be at most 100000')
-      .default(600),
-    ALLOW_PRIVATE_URLS: z
-      .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+    API_RATE_LIMIT: wholeNumber('a whole number from 1 to 100000', 1, 100_000).default(600),
+    ALLOW_PRIVATE_URLS: oneOf(['true', 'false', '1', '0'], 'true or false')
       .default('false')
       .transform((v) => v === 'true' || v === '1'),
-    WEBHOOK_URL: z.url({ error: 'must be a URL' }).optional(),
+    // Checked below with NODE_ENV (webhookUrlProblem); a query string is allowed, the URL is called as is.
+    WEBHOOK_URL: z.string().optional(),
     WEBHOOK_SECRET: z
       .string()
       .refine(

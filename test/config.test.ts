@@ -33,7 +33,7 @@ describe('settings', () => {
     }
     expect(error?.problems).toEqual([
       'API_TOKEN must be roster_ followed by at least 32 letters, digits, - or _ (README, "Read API")',
-      'API_RATE_LIMIT must be at least 1',
+      'API_RATE_LIMIT must be a whole number from 1 to 100000, got "0"',
     ]);
     expect(error?.message).not.toContain('secret-but-short');
   });
@@ -104,6 +104,110 @@ describe('settings', () => {
     expect(loadConfig({ ...base, STOP_DRAIN_SECONDS: '15' }).stopDrainSeconds).toBe(15);
     expect(() => loadConfig({ ...base, STOP_DRAIN_SECONDS: '301' })).toThrow('STOP_DRAIN_SECONDS');
     expect(() => loadConfig({ ...base, STOP_DRAIN_SECONDS: 'soon' })).toThrow('STOP_DRAIN_SECONDS');
+  });
+});
+
+describe('settings with a wrong value', () => {
+  /** The problems `loadConfig` names for these settings (added to working Slack ones), or [] when it starts. */
+  function problems(env: Record<string, string>): string[] {
+    try {
+      loadConfig({ ...base, ...env });
+      return [];
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      return e.problems;
+    }
+  }
+
+  it('says what a number must be, repeating what it got', () => {
+    const port = (got: string) =>
+      `PORT must be a port number (1-65535, or 0 for any free port), got "${got}"`;
+    for (const value of ['abc', '70000', '-1', '3000.5', '80 80']) {
+      expect(problems({ PORT: value })).toEqual([port(value)]);
+    }
+    expect(problems({ STOP_GRACE_SECONDS: '90' })).toEqual([
+      'STOP_GRACE_SECONDS must be a whole number of seconds from 0 to 60, got "90"',
+    ]);
+    expect(problems({ STOP_DRAIN_SECONDS: '600' })).toEqual([
+      'STOP_DRAIN_SECONDS must be a whole number of seconds from 0 to 300, got "600"',
+    ]);
+    expect(problems({ STOP_GRACE_SECONDS: 'soon' })).toEqual([
+      'STOP_GRACE_SECONDS must be a whole number of seconds from 0 to 60, got "soon"',
+    ]);
+    expect(loadConfig({ ...base, PORT: '0', STOP_GRACE_SECONDS: '60' })).toMatchObject({
+      port: 0,
+      stopGraceSeconds: 60,
+    });
+    expect(loadConfig({ ...base, PORT: '8080' }).port).toBe(8080);
+  });
+
+  it('takes only http(s) URLs for PUBLIC_URL, SLACK_API_URL and SCIM_URL, as a base Roster adds paths to', () => {
+    const publicUrl = 'PUBLIC_URL must be an http(s) URL like https://roster.example.com';
+    expect(problems({ PUBLIC_URL: 'roster.example.com' })).toEqual([publicUrl]);
+    expect(problems({ PUBLIC_URL: 'ftp://roster.example.com' })).toEqual([publicUrl]);
+    expect(problems({ PUBLIC_URL: 'https://roster.example.com/?team=1' })).toEqual([
+      'PUBLIC_URL must not have a ?query or #fragment, since Roster adds paths after it: set it like https://roster.example.com',
+    ]);
+    expect(problems({ PUBLIC_URL: 'https://roster.example.com/#top' })).toHaveLength(1);
+    expect(problems({ SLACK_API_URL: 'ftp://slack.example.com/api/' })).toEqual([
+      'SLACK_API_URL must be an http(s) URL like https://slack.com/api/',
+    ]);
+    const scim = { SCIM_TOKEN: 'scim-token' };
+    expect(problems({ ...scim, SCIM_URL: 'ftp://app.example.com/scim/v2' })).toEqual([
+      'SCIM_URL must be an http(s) URL like https://app.example.com/scim/v2',
+    ]);
+    expect(problems({ ...scim, SCIM_URL: 'https://app.example.com/scim/v2?tenant=1' })).toEqual([
+      'SCIM_URL must not have a ?query or #fragment, since Roster adds paths after it: set it like https://app.example.com/scim/v2',
+    ]);
+    const withPassword = problems({ ...scim, SCIM_URL: 'https://roster:hunter2@app.example.com/scim/v2' });
+    expect(withPassword).toEqual([
+      'SCIM_URL must not hold a user name or password: set it like https://app.example.com/scim/v2',
+    ]);
+    expect(loadConfig({ ...base, PUBLIC_URL: 'http://10.0.0.5:3000/roster/' }).publicUrl).toBe(
+      'http://10.0.0.5:3000/roster',
+    );
+    expect(loadConfig({ ...base, ...scim, SCIM_URL: 'https://app.example.com/scim/v2' }).scim).toEqual({
+      url: 'https://app.example.com/scim/v2',
+      token: 'scim-token',
+    });
+  });
+
+  it("names every wrong setting at once in its own words, never the library's", () => {
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({
+        ...base,
+        PORT: 'abc',
+        STOP_GRACE_SECONDS: '90',
+        TRUST_PROXY: 'yes',
+        BULK_JOBS: 'sometimes',
+        API_RATE_LIMIT: 'lots',
+        PUBLIC_URL: 'roster.example.com',
+        SLACK_API_URL: 'slack',
+        LOG_LEVEL: 'verbose',
+        MAIL_FROM: 'me',
+        SCIM_URL: 'https://user:hunter2@app.example.com/scim/v2?key=abc123',
+        SCIM_TOKEN: 'scim-token',
+        WEBHOOK_URL: 'ftp://hooks.example.com',
+        WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 1).toString('base64')}`,
+      });
+    } catch (e) {
+      error = e as ConfigError;
+    }
+    expect(error?.problems).toEqual([
+      'LOG_LEVEL must be one of trace, debug, info, warn, error, fatal or silent, got "verbose"',
+      'SLACK_API_URL must be an http(s) URL like https://slack.com/api/',
+      'MAIL_FROM must be an email address, like roster@example.com or Roster <roster@example.com>',
+      'PUBLIC_URL must be an http(s) URL like https://roster.example.com',
+      'PORT must be a port number (1-65535, or 0 for any free port), got "abc"',
+      'STOP_GRACE_SECONDS must be a whole number of seconds from 0 to 60, got "90"',
+      'TRUST_PROXY must be true or false, got "yes"',
+      'SCIM_URL must not hold a user name or password: set it like https://app.example.com/scim/v2',
+      'BULK_JOBS must be thread, inline or off, got "sometimes"',
+      'API_RATE_LIMIT must be a whole number from 1 to 100000, got "lots"',
+      'WEBHOOK_URL must start with https:// (or http:// to localhost or 127.0.0.1)',
+    ]);
+    expect(error?.message).not.toMatch(/hunter2|abc123|Invalid|expected|Too (big|small)/);
   });
 });
 
