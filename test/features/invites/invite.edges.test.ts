@@ -306,6 +306,33 @@ describe('delivery', () => {
     expect(t.smtp.messagesTo('dora@acme.test')).toHaveLength(0);
   });
 
+  it('tells an invitee who clicks Accept again long after accepting that there is nothing more to do', async () => {
+    t.standin.addMember({ id: 'UERIN', name: 'erin', realName: 'Erin Early', email: 'erin@acme.test' });
+    await invite('UADMIN', 'erin@acme.test');
+    const dm = await eventually(() =>
+      t.standin.messages.find((m) => m.channel === 'DUERIN' && String(m.text).includes('invited you')),
+    );
+    await t.slack.clickButton(dm, { actionId: 'invite_accept' }, { user: 'UERIN' });
+    await eventually(() =>
+      t.standin.responses.find((r) => String(r.body.text).includes('You accepted the invitation')),
+    );
+    const user = await t.em().findOneOrFail(User, { email: 'erin@acme.test' });
+    // An hour later: past the window in which a repeat click is answered as the same acceptance.
+    await t
+      .em()
+      .nativeUpdate(Invitation, { user: user.id }, { acceptedAt: new Date(Date.now() - 3_600_000) });
+    const before = t.standin.responses.length;
+    await t.slack.clickButton(dm, { actionId: 'invite_accept' }, { user: 'UERIN' });
+    const answer = await eventually(() => t.standin.responses.slice(before).find((r) => r.body.text));
+    expect(String(answer.body.text)).toContain('You already accepted this invitation');
+    expect(String(answer.body.text)).not.toContain('Ask the person who invited you');
+    const invitation = await t.em().findOneOrFail(Invitation, { user: user.id });
+    expect(await t.em().count(AuditEvent, { action: 'invitation.accepted', subjectId: invitation.id })).toBe(
+      1,
+    );
+    expect(await userByEmail('erin@acme.test')).toMatchObject({ status: 'active', slackUserId: 'UERIN' });
+  });
+
   it('does nothing when the delivery job runs again for an invitation already delivered', async () => {
     await invite('UADMIN', 'once@example.com');
     await inviteLink('once@example.com');

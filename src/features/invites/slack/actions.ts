@@ -84,6 +84,18 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
       'slack',
     );
     if (!result) {
+      // The invitee is known here (Slack says who clicked, and the email matched): one who accepted long
+      // ago is told so, not sent to ask for a new invitation.
+      const now = await em
+        .fork()
+        .findOne(Invitation, { id: invitation.id, account }, { populate: ['user', 'account'] });
+      if (now?.status === 'accepted' && now.user.getEntity().slackUserId === body.user.id) {
+        await respond({
+          replace_original: true,
+          text: `:white_check_mark: You already accepted this invitation: you are a member of ${esc(now.account.getEntity().name ?? 'the account')}. There is nothing more to do.`,
+        });
+        return;
+      }
       throw new DomainError(
         'link_invalid',
         'This invitation is no longer valid. Ask the person who invited you to send a new one.',
