@@ -1,12 +1,17 @@
-import { type Roster, startRoster } from '../src/app.ts';
-import { loadConfig } from '../src/config.ts';
+import type { Roster } from '../src/app.ts';
 import { features } from '../src/features/index.ts';
 import { createJoinLinksFeature } from '../src/features/join-links/index.ts';
 import { User } from '../src/features/people/user.entity.ts';
 import { SeatRequest } from '../src/features/seats/seat-request.entity.ts';
-import { createLogger } from '../src/shared/logger.ts';
 import { openForm, postLink } from './features/join-links/support.ts';
-import { BOT_TOKEN, eventually, SIGNING_SECRET, startTestApp, TEAM_ID, type TestApp } from './support/app.ts';
+import {
+  eventually,
+  SIGNING_SECRET,
+  startSecondInstance,
+  startTestApp,
+  TEAM_ID,
+  type TestApp,
+} from './support/app.ts';
 import { SlackDriver } from './support/slack-driver.ts';
 
 // Two Roster processes' worth of app (each its own pool, job workers, HTTP server) on one database, as two
@@ -21,27 +26,8 @@ let secondSlack: SlackDriver;
 
 beforeAll(async () => {
   t = await startTestApp({ features: withLimits, seatLimit: 10 });
-  const config = loadConfig({
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    SLACK_BOT_TOKEN: BOT_TOKEN,
-    SLACK_API_URL: t.standin.apiUrl,
-    DATABASE_URL: t.db.url,
-    SMTP_URL: t.smtp.url,
-    MAIL_FROM: 'Roster <roster@acme.test>',
-    PORT: '0',
-    LOG_LEVEL: 'silent',
-    // The second instance stands behind a proxy that sets X-Forwarded-For; the first does not trust it.
-    TRUST_PROXY: 'true',
-  });
-  second = await startRoster({
-    config,
-    logger: createLogger('silent'),
-    processBeforeResponse: true,
-    host: '127.0.0.1',
-    features: withLimits,
-    slackPaceScale: 10,
-  });
-  config.publicUrl = second.url;
+  // The second instance stands behind a proxy that sets X-Forwarded-For; the first does not trust it.
+  second = await startSecondInstance(t, { env: { TRUST_PROXY: 'true' }, features: withLimits });
   secondSlack = new SlackDriver({
     appUrl: second.url,
     signingSecret: SIGNING_SECRET,

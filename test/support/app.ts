@@ -204,3 +204,34 @@ export async function jobsDrained(
   // A job is marked done only after its handler returned, so the jobs it queued are counted by then.
   await eventually(async () => (await pending()) === 0, timeoutMs);
 }
+
+/**
+ * Another Roster instance on `t`'s database, Slack stand-in and mail sink, with its own job workers, as a
+ * second replica of one deployment would run. `env` adds or overrides settings; the caller stops it.
+ */
+export async function startSecondInstance(
+  t: TestApp,
+  opts: { env?: Record<string, string>; features?: Feature[]; slackPaceScale?: number } = {},
+): Promise<Roster> {
+  const config = loadConfig({
+    SLACK_SIGNING_SECRET: SIGNING_SECRET,
+    SLACK_BOT_TOKEN: BOT_TOKEN,
+    SLACK_API_URL: t.standin.apiUrl,
+    DATABASE_URL: t.db.url,
+    SMTP_URL: t.smtp.url,
+    MAIL_FROM: 'Roster <roster@acme.test>',
+    PORT: '0',
+    LOG_LEVEL: 'silent',
+    ...opts.env,
+  });
+  const roster = await startRoster({
+    config,
+    logger: createLogger('silent'),
+    processBeforeResponse: true,
+    host: '127.0.0.1',
+    slackPaceScale: opts.slackPaceScale ?? 10,
+    ...(opts.features ? { features: opts.features } : {}),
+  });
+  config.publicUrl = roster.url;
+  return roster;
+}

@@ -1,14 +1,11 @@
-import { type Roster, startRoster } from '../../../src/app.ts';
-import { loadConfig } from '../../../src/config.ts';
+import type { Roster } from '../../../src/app.ts';
 import { query, sql } from '../../../src/db/sql.ts';
 import { DIRECTORY_JOBS } from '../../../src/features/directory/index.ts';
-import { createLogger } from '../../../src/shared/logger.ts';
 import {
-  BOT_TOKEN,
   DEFAULT_MEMBERS,
   eventually,
   jobsDrained,
-  SIGNING_SECRET,
+  startSecondInstance,
   startTestApp,
   type TestApp,
 } from '../../support/app.ts';
@@ -37,24 +34,7 @@ beforeAll(async () => {
     async () => (await t.roster.deps.directory.syncedAt(t.em(), await t.account())) !== null,
     20_000,
   );
-  const config = loadConfig({
-    SLACK_SIGNING_SECRET: SIGNING_SECRET,
-    SLACK_BOT_TOKEN: BOT_TOKEN,
-    SLACK_API_URL: t.standin.apiUrl,
-    DATABASE_URL: t.db.url,
-    SMTP_URL: t.smtp.url,
-    MAIL_FROM: 'Roster <roster@acme.test>',
-    PORT: '0',
-    LOG_LEVEL: 'silent',
-    BULK_JOBS: 'inline',
-  });
-  second = await startRoster({
-    config,
-    logger: createLogger('silent'),
-    processBeforeResponse: true,
-    host: '127.0.0.1',
-    slackPaceScale: 10,
-  });
+  second = await startSecondInstance(t, { env: { BULK_JOBS: 'inline' } });
   // The second instance's own start-up sync finds the mirror fresh.
   await jobsDrained(t.em(), { queues: [DIRECTORY_JOBS.sync] });
 }, 60_000);
