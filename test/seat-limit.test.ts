@@ -157,6 +157,122 @@ describe('the seat limit in the database', () => {
   });
 });
 
+describe('the seat count the database keeps', () => {
+  /** The kept count beside a fresh count of the rows, as another connection sees both after commit. */
+  async function kept(accountId: string): Promise<{ kept: number; counted: number }> {
+    const [row] = await run(
+      sql`select coalesce((select used from seat_usage where account_id = ${accountId}), 0) as kept`,
+    );
+    return { kept: row!.kept, counted: await holders(accountId) };
+  }
+
+  it('follows every kind of write: inserts, status and role changes, moves, deletes and rollbacks', async () => {
+    const id = await account(100);
+    const other = await account(100);
+    await run(insertUsers(id, 10, 'employee', 'active'));
+    await run(insertUsers(id, 5, 'contractor', 'locked'));
+    await run(insertUsers(id, 5, 'client', 'active'));
+    expect(await kept(id)).toEqual({ kept: 10, counted: 10 });
+
+    await run(sql`update app_user set status = 'not_invited' where account_id = ${id} and status = 'locked'`);
+    await run(sql`update app_user set role = 'contractor' where account_id = ${id} and role = 'client'`);
+    expect(await kept(id)).toEqual({ kept: 20, counted: 20 });
+
+    // A statement that changes nothing about seats, one that swaps roles, and one that frees seats.
+    await run(sql`update app_user set first_name = 'Ada' where account_id = ${id}`);
+    await run(sql`update app_user set role = case role when 'employee' then 'contractor' else 'employee' end
+      where account_id = ${id}`);
+    await run(sql`update app_user set status = 'deactivated' where id in
+      (select id from app_user where account_id = ${id} order by email limit 4)`);
+    expect(await kept(id)).toEqual({ kept: 16, counted: 16 });
+
+    // Moved to another account, and deleted.
+    await run(sql`update app_user set account_id = ${other} where id in
+      (select id from app_user where account_id = ${id} and status = 'active' order by email limit 3)`);
+    await run(sql`delete from app_user where id in
+      (select id from app_user where account_id = ${id} and status = 'active' order by email limit 2)`);
+    expect(await kept(id)).toEqual({ kept: 11, counted: 11 });
+    expect(await kept(other)).toEqual({ kept: 3, counted: 3 });
+
+    // Rolled back, whole or to a savepoint: nothing of it counts.
+    const client = await connect();
+    await client.query('begin');
+    await client.query(`update app_user set status = 'deactivated' where account_id = $1`, [id]);
+    await client.query('savepoint s');
+    await client.query(
+      `insert into app_user (id, account_id, email, role, status) values ($1, $2, 'gone@example.com', 'employee', 'active')`,
+      [randomUUID(), id],
+    );
+    await client.query('rollback to savepoint s');
+    await client.query('rollback');
+    expect(await kept(id)).toEqual({ kept: 11, counted: 11 });
+  });
+
+  it("counts a transaction's own uncommitted changes for it, and for no other", async () => {
+    const id = await account(10);
+    await run(insertUsers(id, 2, 'employee', 'active'));
+    const usedAs = async (c: pg.Client) =>
+      (
+        await c.query(
+          `select (coalesce((select used from seat_usage where account_id = $1), 0)
+             + coalesce((select sum(delta) from seat_change where account_id = $1), 0))::int as used`,
+          [id],
+        )
+      ).rows[0].used;
+    const [a, b] = [await connect(), await connect()];
+    await a.query('begin');
+    await a.query(
+      `insert into app_user (id, account_id, email, role, status)
+       select gen_random_uuid(), $1, 'mine-' || g || '@example.com', 'employee', 'invited' from generate_series(1, 3) g`,
+      [id],
+    );
+    expect(await usedAs(a)).toBe(5);
+    expect(await usedAs(b)).toBe(2);
+    await a.query('commit');
+    expect(await usedAs(b)).toBe(5);
+    const [left] = await run(sql`select count(*)::int as n from seat_change where account_id = ${id}`);
+    expect(left!.n).toBe(0);
+  });
+
+  it('lowers the limit in the same transaction that frees the seats', async () => {
+    const id = await account(3);
+    await run(insertUsers(id, 3, 'employee', 'active'));
+    const client = await connect();
+    await client.query('begin');
+    await client.query(`update account set seat_limit = 1 where id = $1`, [id]);
+    await client.query(
+      `update app_user set status = 'deactivated' where id in (select id from app_user where account_id = $1 limit 2)`,
+      [id],
+    );
+    await client.query('commit');
+    expect(await kept(id)).toEqual({ kept: 1, counted: 1 });
+  });
+
+  it('stays exact when many transactions take and free seats at once', async () => {
+    const id = await account(40);
+    const workers = await Promise.all(Array.from({ length: 8 }, () => connect()));
+    await Promise.all(
+      workers.map(async (c, w) => {
+        for (let i = 0; i < 10; i++) {
+          await c.query('begin');
+          await c.query(
+            `insert into app_user (id, account_id, email, role, status) values ($1, $2, $3, 'employee', 'invited')`,
+            [randomUUID(), id, `w${w}-${i}@example.com`],
+          );
+          if (i % 2)
+            await c.query(`update app_user set status = 'deactivated' where email = $1`, [
+              `w${w}-${i - 1}@example.com`,
+            ]);
+          await c.query('commit').catch(() => c.query('rollback'));
+        }
+      }),
+    );
+    const { kept: k, counted } = await kept(id);
+    expect(k).toBe(counted);
+    expect(counted).toBe(40);
+  });
+});
+
 describe('a write past the limit that reaches Slack', () => {
   it('tells the person no seat is free instead of apologising for an error', async () => {
     // A command standing for a future code path that forgot the seat service.

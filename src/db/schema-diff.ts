@@ -5,7 +5,8 @@ import type { ORM } from './orm.ts';
  * (slack_receipt and slack_once: src/slack/once.ts; rate_limit_hit: src/features/join-links/web/rate-limit.ts;
  * slack_member and slack_directory_sync: src/features/directory/directory.service.ts; slack_pace:
  * src/slack/pacing.ts; webhook_endpoint, webhook_delivery and webhook_attempt: src/features/webhooks/,
- * filled by a trigger on audit_event).
+ * filled by a trigger on audit_event; seat_usage and seat_change: the seat count, kept by triggers on
+ * app_user and read by src/features/seats/seat.service.ts).
  */
 const TABLES_WITHOUT_ENTITY = [
   'slack_receipt',
@@ -17,6 +18,8 @@ const TABLES_WITHOUT_ENTITY = [
   'webhook_endpoint',
   'webhook_delivery',
   'webhook_attempt',
+  'seat_usage',
+  'seat_change',
 ];
 
 /**

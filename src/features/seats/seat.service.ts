@@ -6,13 +6,7 @@ import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount, type IPermissionSet } from '../accounts/account.entity.ts';
 import { audit, auditRefusal } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
-import {
-  type IUser,
-  isPaidRole,
-  PAID_ROLES,
-  type Role,
-  SEAT_HOLDING_STATUSES,
-} from '../people/user.entity.ts';
+import { type IUser, isPaidRole, type Role } from '../people/user.entity.ts';
 import { type ISeatRequest, SeatRequest, type SeatRequestKind } from './seat-request.entity.ts';
 
 export const REQUEST_TTL_DAYS = 14;
@@ -80,11 +74,17 @@ export class SeatService {
     return this.flows.get(kind);
   }
 
+  /**
+   * The account's paid seats as this transaction sees them: the committed count the database keeps
+   * (`seat_usage`) plus the changes this transaction has made and not yet committed (`seat_change`,
+   * which no other transaction sees). Reading it costs the same for ten seat holders as for 100,000.
+   */
   async usage(em: EntityManager, account: IAccount): Promise<SeatUsage> {
     const [row] = await query<{ used: number; limit: number }>(
       em,
-      sql`select a.seat_limit as limit, (select count(*)::int from app_user u
-         where u.account_id = a.id and u.role = any(${PAID_ROLES}) and u.status = any(${SEAT_HOLDING_STATUSES})) as used
+      sql`select a.seat_limit as limit,
+         (coalesce((select s.used from seat_usage s where s.account_id = a.id), 0)
+           + coalesce((select sum(c.delta) from seat_change c where c.account_id = a.id), 0))::int as used
        from account a where a.id = ${account.id}`,
     );
     if (!row) throw new Error(`account ${account.id} not found`);
