@@ -5,13 +5,16 @@ import { Account } from '../accounts/account.entity.ts';
 export const SURFACES = ['slack', 'web', 'job', 'system'] as const;
 export type Surface = (typeof SURFACES)[number];
 
-/** Who changed what, when, from which surface. Never updated. */
+/**
+ * Who changed what, when, from which surface. Never updated. An append-only log, written for the account
+ * its request was resolved to, so it keeps no foreign key to that account (a lookup for every event).
+ */
 export const AuditEvent = defineEntity({
   name: 'AuditEvent',
   tableName: 'audit_event',
   properties: {
     id: p.bigint('number').primary().autoincrement(),
-    account: () => p.manyToOne(Account).ref(),
+    account: () => p.manyToOne(Account).ref().createForeignKeyConstraint(false),
     actor: p.string(),
     action: p.string(),
     subjectType: p.string(),

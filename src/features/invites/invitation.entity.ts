@@ -10,7 +10,7 @@ export type DeliveryMethod = (typeof DELIVERY_METHODS)[number];
 
 /**
  * An invitation sent to a user; its link token is stored only as a SHA-256 hash, made when the invitation
- * is delivered (null until then).
+ * is delivered (null until then). Unique among delivered links (a partial index the migrations make).
  */
 export const Invitation = defineEntity({
   name: 'Invitation',
@@ -19,7 +19,7 @@ export const Invitation = defineEntity({
     ...baseProperties,
     account: () => p.manyToOne(Account).ref(),
     user: () => p.manyToOne(User).ref(),
-    tokenHash: p.string().nullable().unique(),
+    tokenHash: p.string().nullable(),
     status: p.enum(INVITATION_STATUSES).default('pending'),
     expiresAt: p.datetime(),
     invitedBy: p.string().nullable(),
