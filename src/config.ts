@@ -43,6 +43,50 @@ function baseUrlProblem(value: string, example: string): string | null {
   return null;
 }
 
+/** Why a SCIM base URL cannot be used (see {@link scimUrlFault}). */
+export type ScimUrlFault = 'not_url' | 'insecure' | 'too_long' | 'credentials' | 'query';
+
+/** The longest SCIM base URL Roster keeps. */
+export const MAX_SCIM_URL = 500;
+
+/**
+ * Why a URL cannot be a SCIM base URL, or null; the one rule for the connect form, SCIM_URL and connections
+ * saved before it. The token travels with every call, so plain http only to this machine. Roster appends
+ * paths (`/Users`, `/ServiceProviderConfig`) to the URL, so a query string or fragment would end up before
+ * them and break every call; a user name or password would be kept and shown as part of the URL.
+ */
+export function scimUrlFault(raw: string): ScimUrlFault | null {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return 'not_url';
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLocal(url.toString()))) return 'insecure';
+  if (raw.length > MAX_SCIM_URL) return 'too_long';
+  if (url.username || url.password) return 'credentials';
+  // `href`, not `search`/`hash`: a bare "?" or "#" leaves those empty but stays in the URL.
+  if (url.href.includes('?') || url.href.includes('#')) return 'query';
+  return null;
+}
+
+const SCIM_URL_EXAMPLE = 'https://app.example.com/scim/v2';
+
+/** SCIM_URL, checked as the connect form checks a URL; the value is not repeated (it might hold a secret). */
+const scimUrl = z.string().superRefine((value, ctx) => {
+  const fault = scimUrlFault(value);
+  if (!fault) return;
+  const message =
+    fault === 'not_url' || !/^https?:\/\//i.test(value)
+      ? `must be an http(s) URL like ${SCIM_URL_EXAMPLE}`
+      : fault === 'insecure'
+        ? `must start with https:// (plain http:// only to this machine: localhost or 127.0.0.1), since Roster sends SCIM_TOKEN with every call: set it like ${SCIM_URL_EXAMPLE}`
+        : fault === 'too_long'
+          ? `must be at most ${MAX_SCIM_URL} characters`
+          : (baseUrlProblem(value, SCIM_URL_EXAMPLE) ?? `must be a base URL like ${SCIM_URL_EXAMPLE}`);
+  ctx.addIssue({ code: 'custom', message });
+});
+
 /** One of `values`; the message repeats what it got. A refinement, so the other checks still run. */
 function oneOf<const T extends string>(values: readonly T[], what: string) {
   return z
@@ -96,7 +140,7 @@ const schema = z
     TRUST_PROXY: oneOf(['true', 'false', '1', '0'], 'true or false')
       .default('false')
       .transform((v) => v === 'true' || v === '1'),
-    SCIM_URL: baseUrl('https://app.example.com/scim/v2').optional(),
+    SCIM_URL: scimUrl.optional(),
     SCIM_TOKEN: z.string().optional(),
     BULK_JOBS: oneOf(['thread', 'inline', 'off', 'true', 'false', '1', '0'], 'thread, inline or off')
       .default('thread')

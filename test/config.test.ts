@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { smtpProblem } from '../src/app.ts';
 import { ConfigError, configWarnings, loadConfig } from '../src/config.ts';
+import { parseConnection } from '../src/features/scim/scim.service.ts';
 import { startSmtpSink } from './support/smtp-sink.ts';
 
 const base = { SLACK_SIGNING_SECRET: 'secret', SLACK_BOT_TOKEN: 'xoxb-1' };
@@ -170,6 +171,46 @@ describe('settings with a wrong value', () => {
       url: 'https://app.example.com/scim/v2',
       token: 'scim-token',
     });
+  });
+
+  it('checks SCIM_URL as the connect form checks a URL: https, plain http only to this machine, at most 500 characters', () => {
+    const scim = { SCIM_TOKEN: 'scim-token' };
+    const insecure =
+      'SCIM_URL must start with https:// (plain http:// only to this machine: localhost or 127.0.0.1), since Roster sends SCIM_TOKEN with every call: set it like https://app.example.com/scim/v2';
+    for (const url of [
+      'http://app.example.com/scim/v2',
+      'http://10.0.0.5:8080/scim',
+      'HTTP://scim.internal/v2',
+    ]) {
+      expect(problems({ ...scim, SCIM_URL: url })).toEqual([insecure]);
+    }
+    expect(problems({ ...scim, SCIM_URL: `https://app.example.com/${'a'.repeat(500)}` })).toEqual([
+      'SCIM_URL must be at most 500 characters',
+    ]);
+    // The form's own rule, as it answers the same URLs.
+    expect(() => parseConnection({ url: 'http://app.example.com/scim/v2', token: 't' })).toThrow(
+      'The base URL must start with https://.',
+    );
+    expect(() => parseConnection({ url: `https://app.example.com/${'a'.repeat(500)}`, token: 't' })).toThrow(
+      'The base URL must be at most 500 characters.',
+    );
+    for (const url of [
+      'http://localhost:3001/scim/v2',
+      'http://127.0.0.1:9000/scim',
+      'https://app.example.com/v2',
+    ]) {
+      expect(loadConfig({ ...base, ...scim, SCIM_URL: url }).scim?.url).toBe(url);
+      expect(parseConnection({ url, token: 't' }).url).toBe(url);
+    }
+    // Roster does not start: the message is the one a person reads.
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({ ...base, ...scim, SCIM_URL: 'http://scim:s3cret@app.example.com/scim/v2' });
+    } catch (e) {
+      error = e as ConfigError;
+    }
+    expect(error?.message).toBe(`Roster cannot start because of its settings:\n  - ${insecure}`);
+    expect(error?.message).not.toContain('s3cret');
   });
 
   it("names every wrong setting at once in its own words, never the library's", () => {

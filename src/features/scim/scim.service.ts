@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { isLocal } from '../../config.ts';
+import { MAX_SCIM_URL, type ScimUrlFault, scimUrlFault } from '../../config.ts';
 import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
@@ -45,7 +45,6 @@ export type PersonSyncState = {
   attempts: number;
 };
 
-const MAX_URL = 500;
 const MAX_TOKEN = 3000;
 
 /** The SCIM connection of each account: connecting (after checking it), disconnecting, and its status. */
@@ -259,43 +258,21 @@ export function parseConnection(input: { url: string; token: string }): { url: s
 }
 
 function parseUrl(raw: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new DomainError(
-      'invalid_input',
-      'Enter the base URL of the SCIM service, e.g. https://app.example.com/scim/v2.',
-      {
-        field: 'url',
-      },
-    );
-  }
-  // The token travels with every call: plain http only to this machine.
-  const secure = url.protocol === 'https:' || (url.protocol === 'http:' && isLocal(url.toString()));
-  if (!secure || raw.length > MAX_URL) {
-    throw new DomainError('invalid_input', 'The base URL must start with https://.', { field: 'url' });
-  }
-  const problem = scimBaseUrlProblem(url);
-  if (problem) throw new DomainError('invalid_input', problem, { field: 'url' });
-  return url.toString().replace(/\/+$/, '');
+  const fault = scimUrlFault(raw);
+  if (fault) throw new DomainError('invalid_input', FORM_URL_PROBLEMS[fault], { field: 'url' });
+  return new URL(raw).toString().replace(/\/+$/, '');
 }
 
-/**
- * Why a URL cannot be a SCIM base URL, or null. Roster appends paths (`/Users`, `/ServiceProviderConfig`)
- * to it, so a query string or fragment would end up before them and break every call; and a user name or
- * password, like a key in the query string, would be kept and shown as part of the URL (audit log, Slack).
- */
-function scimBaseUrlProblem(url: URL): string | null {
-  if (url.username || url.password) {
-    return 'The URL must not hold a user name or password: Roster signs in with the token, and admins see the URL. Enter the base URL alone, e.g. https://app.example.com/scim/v2.';
-  }
-  // `href`, not `search`/`hash`: a bare "?" or "#" leaves those empty but stays in the URL.
-  if (url.href.includes('?') || url.href.includes('#')) {
-    return 'The URL must not have a ?query or #fragment: Roster adds /Users and other paths after it, which they would break. Enter the base URL alone, e.g. https://app.example.com/scim/v2; a key the service gave you goes in Bearer token.';
-  }
-  return null;
-}
+const EXAMPLE = 'https://app.example.com/scim/v2';
+
+/** What the connect form says of a URL it refuses. */
+const FORM_URL_PROBLEMS: Record<ScimUrlFault, string> = {
+  not_url: `Enter the base URL of the SCIM service, e.g. ${EXAMPLE}.`,
+  insecure: 'The base URL must start with https://.',
+  too_long: `The base URL must be at most ${MAX_SCIM_URL} characters.`,
+  credentials: `The URL must not hold a user name or password: Roster signs in with the token, and admins see the URL. Enter the base URL alone, e.g. ${EXAMPLE}.`,
+  query: `The URL must not have a ?query or #fragment: Roster adds /Users and other paths after it, which they would break. Enter the base URL alone, e.g. ${EXAMPLE}; a key the service gave you goes in Bearer token.`,
+};
 
 /** Calls the service once; a failure becomes a message for the form, saying what to check. */
 async function checkConnection(client: ScimClient): Promise<void> {
