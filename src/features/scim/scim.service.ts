@@ -29,6 +29,8 @@ export type ScimStatus = {
   managed: boolean;
   baseUrl?: string;
   refused?: string | null;
+  /** The connection was saved with a URL Roster no longer takes (see savedUrlProblem): why, for the admins. */
+  unusableUrl?: string | null;
   pausedUntil?: Date | null;
   lastReconciledAt?: Date | null;
   counts: Record<ScimSyncState, number>;
@@ -182,6 +184,8 @@ export class ScimService {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can sync the SCIM service.');
     const connection = await this.connection(em, account.id);
     if (!connection) throw new DomainError('not_found', 'No SCIM service is connected.');
+    const unusable = savedUrlProblem(connection.baseUrl);
+    if (unusable) throw new DomainError('invalid_input', unusable);
     const id = await this.jobs.send(
       SCIM_JOBS.reconcile,
       { accountId: account.id, requestedBy: actor.slackUserId },
@@ -204,16 +208,46 @@ export class ScimService {
       );
       for (const r of rows) counts[r.state] = r.n;
     }
+    const unusableUrl = connection ? savedUrlProblem(connection.baseUrl) : null;
     return {
       connected: !!connection,
       managed: connection?.managed ?? false,
       managedByEnv: !!this.env,
-      baseUrl: connection?.baseUrl ?? this.env?.url,
+      // Shown in Slack: a saved URL that may hold a secret is shown without it.
+      baseUrl: connection
+        ? unusableUrl
+          ? redactedUrl(connection.baseUrl)
+          : connection.baseUrl
+        : this.env?.url,
+      unusableUrl,
       refused: connection?.refusedAt ? connection.problem : null,
       pausedUntil: connection?.pausedUntil,
       lastReconciledAt: connection?.lastReconciledAt,
       counts,
     };
+  }
+
+  /**
+   * Stops a connection saved with a URL Roster no longer takes (see savedUrlProblem) before anything is sent
+   * to it: it is marked refused with the reason, and `onRefused` (what tells the admins) is queued in the
+   * same transaction, once. False when the URL is fine. Changes stay pending until an admin connects again.
+   */
+  async stopUnusableUrl(
+    em: EntityManager,
+    connection: IScimConnection,
+    onRefused: (tx: EntityManager, problem: string) => Promise<unknown>,
+  ): Promise<boolean> {
+    const problem = savedUrlProblem(connection.baseUrl);
+    if (!problem) return false;
+    await em.transactional(async (tx) => {
+      const marked = await query(
+        tx,
+        sql`update scim_connection set refused_at = now(), problem = ${problem}, updated_at = now()
+          where id = ${connection.id} and refused_at is null returning id`,
+      );
+      if (marked.length) await onRefused(tx, problem);
+    });
+    return true;
   }
 
   /** Deletes the connection and the sync states that point into that service. */
@@ -273,6 +307,22 @@ const FORM_URL_PROBLEMS: Record<ScimUrlFault, string> = {
   credentials: `The URL must not hold a user name or password: Roster signs in with the token, and admins see the URL. Enter the base URL alone, e.g. ${EXAMPLE}.`,
   query: `The URL must not have a ?query or #fragment: Roster adds /Users and other paths after it, which they would break. Enter the base URL alone, e.g. ${EXAMPLE}; a key the service gave you goes in Bearer token.`,
 };
+
+/**
+ * Why a connection saved before the form refused such URLs cannot be used, for the admins; null when its
+ * URL is fine. Its URL is not changed behind their back: they connect again with the base URL alone.
+ */
+export function savedUrlProblem(baseUrl: string): string | null {
+  const fault = scimUrlFault(baseUrl);
+  if (!fault) return null;
+  const why =
+    fault === 'credentials'
+      ? 'holds a user name or password, which Roster never sends (it signs in with the token) and which admins would see'
+      : fault === 'query'
+        ? 'has a ?query or #fragment, which ends up before the /Users path Roster adds, so calls do not reach the service as meant'
+        : 'is not an https:// base URL';
+  return `The saved URL ${redactedUrl(baseUrl)} ${why}. Connect again with the base URL alone (e.g. ${EXAMPLE}) and the bearer token.`;
+}
 
 /** Calls the service once; a failure becomes a message for the form, saying what to check. */
 async function checkConnection(client: ScimClient): Promise<void> {
