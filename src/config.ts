@@ -110,83 +110,87 @@ const databaseFields = {
   ).default('info'),
 };
 
-const schema = z
-  .object({
-    ...databaseFields,
-    SLACK_SIGNING_SECRET: z.string({ error: 'is missing' }).min(1, 'is missing'),
-    SLACK_BOT_TOKEN: z
-      .string({ error: 'is missing' })
-      .min(1, 'is missing')
-      .startsWith('xoxb-', 'must be a bot token (it starts with xoxb-)'),
-    SLACK_APP_TOKEN: z
-      .string()
-      .startsWith('xapp-', 'must be an app-level token (it starts with xapp-)')
-      .optional(),
-    SLACK_API_URL: baseUrl('https://slack.com/api/').default('https://slack.com/api/'),
-    SMTP_URL: z
-      .string()
-      .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
-      .optional(),
-    MAIL_FROM: z
-      .string()
-      .regex(/\S@\S/, 'must be an email address, like roster@example.com or Roster <roster@example.com>')
-      .default('Roster <roster@localhost>'),
-    PUBLIC_URL: baseUrl('https://roster.example.com').optional(),
-    PORT: wholeNumber('a port number (1-65535, or 0 for any free port)', 0, 65535).default(3000),
-    ROSTER_REQUIRE_DATABASE_URL: z.string().optional(),
-    NODE_ENV: z.string().optional(),
-    STOP_GRACE_SECONDS: wholeNumber('a whole number of seconds from 0 to 60', 0, 60).default(5),
-    STOP_DRAIN_SECONDS: wholeNumber('a whole number of seconds from 0 to 300', 0, 300).default(0),
-    TRUST_PROXY: oneOf(['true', 'false', '1', '0'], 'true or false')
-      .default('false')
-      .transform((v) => v === 'true' || v === '1'),
-    SCIM_URL: scimUrl.optional(),
-    SCIM_TOKEN: z.string().optional(),
-    BULK_JOBS: oneOf(['thread', 'inline', 'off', 'true', 'false', '1', '0'], 'thread, inline or off')
-      .default('thread')
-      .transform(
-        (v): BulkJobs => (v === 'inline' ? 'inline' : ['off', 'false', '0'].includes(v) ? 'off' : 'thread'),
-      ),
-    API_TOKEN: z
-      .string()
-      .regex(
-        /^roster_[A-Za-z0-9_-]{32,200}$/,
-        'must be roster_ followed by at least 32 letters, digits, - or _ (README, "Read API")',
-      )
-      .optional(),
-    API_RATE_LIMIT: wholeNumber('a whole number from 1 to 100000', 1, 100_000).default(600),
-    ALLOW_PRIVATE_URLS: oneOf(['true', 'false', '1', '0'], 'true or false')
-      .default('false')
-      .transform((v) => v === 'true' || v === '1'),
-    // Checked below with NODE_ENV (webhookUrlProblem); a query string is allowed, the URL is called as is.
-    WEBHOOK_URL: z.string().optional(),
-    WEBHOOK_SECRET: z
-      .string()
-      .refine(
-        isWebhookSecret,
-        'must be a signing secret in the whsec_… form (whsec_ and base64 of 24 to 64 bytes)',
-      )
-      .optional(),
-  })
-  .superRefine((env, ctx) => {
-    if (env.ROSTER_REQUIRE_DATABASE_URL && !env.DATABASE_URL) {
-      ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required in this deployment' });
-    }
-    if (env.SCIM_URL && !env.SCIM_TOKEN) {
-      ctx.addIssue({ code: 'custom', path: ['SCIM_TOKEN'], message: 'is required with SCIM_URL' });
-    }
-    if (env.SCIM_TOKEN && !env.SCIM_URL) {
-      ctx.addIssue({ code: 'custom', path: ['SCIM_URL'], message: 'is required with SCIM_TOKEN' });
-    }
-    if (env.WEBHOOK_URL && !env.WEBHOOK_SECRET) {
-      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'is missing: WEBHOOK_URL needs it' });
-    }
-    if (env.WEBHOOK_SECRET && !env.WEBHOOK_URL) {
-      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_URL'], message: 'is missing: WEBHOOK_SECRET needs it' });
-    }
-    const problem = env.WEBHOOK_URL && webhookUrlProblem(env.WEBHOOK_URL, env.NODE_ENV === 'production');
-    if (problem) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_URL'], message: problem });
-  });
+/** Every setting, each read from the environment variable of its name. */
+const fields = {
+  ...databaseFields,
+  SLACK_SIGNING_SECRET: z.string({ error: 'is missing' }).min(1, 'is missing'),
+  SLACK_BOT_TOKEN: z
+    .string({ error: 'is missing' })
+    .min(1, 'is missing')
+    .startsWith('xoxb-', 'must be a bot token (it starts with xoxb-)'),
+  SLACK_APP_TOKEN: z
+    .string()
+    .startsWith('xapp-', 'must be an app-level token (it starts with xapp-)')
+    .optional(),
+  SLACK_API_URL: baseUrl('https://slack.com/api/').default('https://slack.com/api/'),
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+    .optional(),
+  MAIL_FROM: z
+    .string()
+    .regex(/\S@\S/, 'must be an email address, like roster@example.com or Roster <roster@example.com>')
+    .default('Roster <roster@localhost>'),
+  PUBLIC_URL: baseUrl('https://roster.example.com').optional(),
+  PORT: wholeNumber('a port number (1-65535, or 0 for any free port)', 0, 65535).default(3000),
+  ROSTER_REQUIRE_DATABASE_URL: z.string().optional(),
+  NODE_ENV: z.string().optional(),
+  STOP_GRACE_SECONDS: wholeNumber('a whole number of seconds from 0 to 60', 0, 60).default(5),
+  STOP_DRAIN_SECONDS: wholeNumber('a whole number of seconds from 0 to 300', 0, 300).default(0),
+  TRUST_PROXY: oneOf(['true', 'false', '1', '0'], 'true or false')
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
+  SCIM_URL: scimUrl.optional(),
+  SCIM_TOKEN: z.string().optional(),
+  BULK_JOBS: oneOf(['thread', 'inline', 'off', 'true', 'false', '1', '0'], 'thread, inline or off')
+    .default('thread')
+    .transform(
+      (v): BulkJobs => (v === 'inline' ? 'inline' : ['off', 'false', '0'].includes(v) ? 'off' : 'thread'),
+    ),
+  API_TOKEN: z
+    .string()
+    .regex(
+      /^roster_[A-Za-z0-9_-]{32,200}$/,
+      'must be roster_ followed by at least 32 letters, digits, - or _ (README, "Read API")',
+    )
+    .optional(),
+  API_RATE_LIMIT: wholeNumber('a whole number from 1 to 100000', 1, 100_000).default(600),
+  ALLOW_PRIVATE_URLS: oneOf(['true', 'false', '1', '0'], 'true or false')
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
+  // Checked below with NODE_ENV (webhookUrlProblem); a query string is allowed, the URL is called as is.
+  WEBHOOK_URL: z.string().optional(),
+  WEBHOOK_SECRET: z
+    .string()
+    .refine(
+      isWebhookSecret,
+      'must be a signing secret in the whsec_… form (whsec_ and base64 of 24 to 64 bytes)',
+    )
+    .optional(),
+};
+
+/** The names of every environment variable Roster reads as a setting. */
+export const SETTING_NAMES = Object.keys(fields);
+
+const schema = z.object(fields).superRefine((env, ctx) => {
+  if (env.ROSTER_REQUIRE_DATABASE_URL && !env.DATABASE_URL) {
+    ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required in this deployment' });
+  }
+  if (env.SCIM_URL && !env.SCIM_TOKEN) {
+    ctx.addIssue({ code: 'custom', path: ['SCIM_TOKEN'], message: 'is required with SCIM_URL' });
+  }
+  if (env.SCIM_TOKEN && !env.SCIM_URL) {
+    ctx.addIssue({ code: 'custom', path: ['SCIM_URL'], message: 'is required with SCIM_TOKEN' });
+  }
+  if (env.WEBHOOK_URL && !env.WEBHOOK_SECRET) {
+    ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'is missing: WEBHOOK_URL needs it' });
+  }
+  if (env.WEBHOOK_SECRET && !env.WEBHOOK_URL) {
+    ctx.addIssue({ code: 'custom', path: ['WEBHOOK_URL'], message: 'is missing: WEBHOOK_SECRET needs it' });
+  }
+  const problem = env.WEBHOOK_URL && webhookUrlProblem(env.WEBHOOK_URL, env.NODE_ENV === 'production');
+  if (problem) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_URL'], message: problem });
+});
 
 /** Standard Webhooks' secret form: `whsec_` and the base64 of the key (24 to 64 bytes). */
 export function isWebhookSecret(value: string): boolean {

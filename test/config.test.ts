@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { smtpProblem } from '../src/app.ts';
-import { ConfigError, configWarnings, loadConfig } from '../src/config.ts';
+import { ConfigError, configWarnings, loadConfig, SETTING_NAMES } from '../src/config.ts';
 import { parseConnection } from '../src/features/scim/scim.service.ts';
 import { startSmtpSink } from './support/smtp-sink.ts';
 
@@ -311,5 +311,27 @@ describe('warnings at start', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('where the settings are written down', () => {
+  const root = resolve(import.meta.dirname, '..');
+
+  it('.env.example lists every setting Roster reads, each under a comment line, and nothing else', async () => {
+    const lines = (await readFile(join(root, '.env.example'), 'utf8')).split('\n');
+    const listed = lines.flatMap((line, i) => {
+      const name = /^([A-Z][A-Z0-9_]*)=/.exec(line)?.[1];
+      return name ? [{ name, comment: lines[i - 1]?.startsWith('# ') ?? false }] : [];
+    });
+    expect(listed.map((l) => l.name).sort()).toEqual([...SETTING_NAMES].sort());
+    expect(listed.filter((l) => !l.comment).map((l) => l.name)).toEqual([]);
+  });
+
+  it("README's settings table has a row for every setting Roster reads", async () => {
+    const readme = await readFile(join(root, 'README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('| variable | meaning | default |'));
+    const rows = table.slice(0, table.indexOf('\n\n')).split('\n');
+    const named = rows.flatMap((row) => [...(row.split(' | ')[0] ?? '').matchAll(/`([A-Z][A-Z0-9_]*)`/g)]);
+    expect(named.map((m) => m[1]).sort()).toEqual([...SETTING_NAMES].sort());
   });
 });
