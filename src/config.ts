@@ -43,6 +43,50 @@ function baseUrlProblem(value: string, example: string): string | null {
   return null;
 }
 
+/** Why a SCIM base URL cannot be used (see {@link scimUrlFault}). */
+export type ScimUrlFault = 'not_url' | 'insecure' | 'too_long' | 'credentials' | 'query';
+
+/** The longest SCIM base URL Roster keeps. */
+export const MAX_SCIM_URL = 500;
+
+/**
+ * Why a URL cannot be a SCIM base URL, or null; the one rule for the connect form, SCIM_URL and connections
+ * saved before it. The token travels with every call, so plain http only to this machine. Roster appends
+ * paths (`/Users`, `/ServiceProviderConfig`) to the URL, so a query string or fragment would end up before
+ * them and break every call; a user name or password would be kept and shown as part of the URL.
+ */
+export function scimUrlFault(raw: string): ScimUrlFault | null {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return 'not_url';
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLocal(url.toString()))) return 'insecure';
+  if (raw.length > MAX_SCIM_URL) return 'too_long';
+  if (url.username || url.password) return 'credentials';
+  // `href`, not `search`/`hash`: a bare "?" or "#" leaves those empty but stays in the URL.
+  if (url.href.includes('?') || url.href.includes('#')) return 'query';
+  return null;
+}
+
+const SCIM_URL_EXAMPLE = 'https://app.example.com/scim/v2';
+
+/** SCIM_URL, checked as the connect form checks a URL; the value is not repeated (it might hold a secret). */
+const scimUrl = z.string().superRefine((value, ctx) => {
+  const fault = scimUrlFault(value);
+  if (!fault) return;
+  const message =
+    fault === 'not_url' || !/^https?:\/\//i.test(value)
+      ? `must be an http(s) URL like ${SCIM_URL_EXAMPLE}`
+      : fault === 'insecure'
+        ? `must start with https:// (plain http:// only to this machine: localhost or 127.0.0.1), since Roster sends SCIM_TOKEN with every call: set it like ${SCIM_URL_EXAMPLE}`
+        : fault === 'too_long'
+          ? `must be at most ${MAX_SCIM_URL} characters`
+          : (baseUrlProblem(value, SCIM_URL_EXAMPLE) ?? `must be a base URL like ${SCIM_URL_EXAMPLE}`);
+  ctx.addIssue({ code: 'custom', message });
+});
+
 /** One of `values`; the message repeats what it got. A refinement, so the other checks still run. */
 function oneOf<const T extends string>(values: readonly T[], what: string) {
   return z
@@ -66,83 +110,87 @@ const databaseFields = {
   ).default('info'),
 };
 
-const schema = z
-  .object({
-    ...databaseFields,
-    SLACK_SIGNING_SECRET: z.string({ error: 'is missing' }).min(1, 'is missing'),
-    SLACK_BOT_TOKEN: z
-      .string({ error: 'is missing' })
-      .min(1, 'is missing')
-      .startsWith('xoxb-', 'must be a bot token (it starts with xoxb-)'),
-    SLACK_APP_TOKEN: z
-      .string()
-      .startsWith('xapp-', 'must be an app-level token (it starts with xapp-)')
-      .optional(),
-    SLACK_API_URL: baseUrl('https://slack.com/api/').default('https://slack.com/api/'),
-    SMTP_URL: z
-      .string()
-      .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
-      .optional(),
-    MAIL_FROM: z
-      .string()
-      .regex(/\S@\S/, 'must be an email address, like roster@example.com or Roster <roster@example.com>')
-      .default('Roster <roster@localhost>'),
-    PUBLIC_URL: baseUrl('https://roster.example.com').optional(),
-    PORT: wholeNumber('a port number (1-65535, or 0 for any free port)', 0, 65535).default(3000),
-    ROSTER_REQUIRE_DATABASE_URL: z.string().optional(),
-    NODE_ENV: z.string().optional(),
-    STOP_GRACE_SECONDS: wholeNumber('a whole number of seconds from 0 to 60', 0, 60).default(5),
-    STOP_DRAIN_SECONDS: wholeNumber('a whole number of seconds from 0 to 300', 0, 300).default(0),
-    TRUST_PROXY: oneOf(['true', 'false', '1', '0'], 'true or false')
-      .default('false')
-      .transform((v) => v === 'true' || v === '1'),
-    SCIM_URL: baseUrl('https://app.example.com/scim/v2').optional(),
-    SCIM_TOKEN: z.string().optional(),
-    BULK_JOBS: oneOf(['thread', 'inline', 'off', 'true', 'false', '1', '0'], 'thread, inline or off')
-      .default('thread')
-      .transform(
-        (v): BulkJobs => (v === 'inline' ? 'inline' : ['off', 'false', '0'].includes(v) ? 'off' : 'thread'),
-      ),
-    API_TOKEN: z
-      .string()
-      .regex(
-        /^roster_[A-Za-z0-9_-]{32,200}$/,
-        'must be roster_ followed by at least 32 letters, digits, - or _ (README, "Read API")',
-      )
-      .optional(),
-    API_RATE_LIMIT: wholeNumber('a whole number from 1 to 100000', 1, 100_000).default(600),
-    ALLOW_PRIVATE_URLS: oneOf(['true', 'false', '1', '0'], 'true or false')
-      .default('false')
-      .transform((v) => v === 'true' || v === '1'),
-    // Checked below with NODE_ENV (webhookUrlProblem); a query string is allowed, the URL is called as is.
-    WEBHOOK_URL: z.string().optional(),
-    WEBHOOK_SECRET: z
-      .string()
-      .refine(
-        isWebhookSecret,
-        'must be a signing secret in the whsec_… form (whsec_ and base64 of 24 to 64 bytes)',
-      )
-      .optional(),
-  })
-  .superRefine((env, ctx) => {
-    if (env.ROSTER_REQUIRE_DATABASE_URL && !env.DATABASE_URL) {
-      ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required in this deployment' });
-    }
-    if (env.SCIM_URL && !env.SCIM_TOKEN) {
-      ctx.addIssue({ code: 'custom', path: ['SCIM_TOKEN'], message: 'is required with SCIM_URL' });
-    }
-    if (env.SCIM_TOKEN && !env.SCIM_URL) {
-      ctx.addIssue({ code: 'custom', path: ['SCIM_URL'], message: 'is required with SCIM_TOKEN' });
-    }
-    if (env.WEBHOOK_URL && !env.WEBHOOK_SECRET) {
-      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'is missing: WEBHOOK_URL needs it' });
-    }
-    if (env.WEBHOOK_SECRET && !env.WEBHOOK_URL) {
-      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_URL'], message: 'is missing: WEBHOOK_SECRET needs it' });
-    }
-    const problem = env.WEBHOOK_URL && webhookUrlProblem(env.WEBHOOK_URL, env.NODE_ENV === 'production');
-    if (problem) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_URL'], message: problem });
-  });
+/** Every setting, each read from the environment variable of its name. */
+const fields = {
+  ...databaseFields,
+  SLACK_SIGNING_SECRET: z.string({ error: 'is missing' }).min(1, 'is missing'),
+  SLACK_BOT_TOKEN: z
+    .string({ error: 'is missing' })
+    .min(1, 'is missing')
+    .startsWith('xoxb-', 'must be a bot token (it starts with xoxb-)'),
+  SLACK_APP_TOKEN: z
+    .string()
+    .startsWith('xapp-', 'must be an app-level token (it starts with xapp-)')
+    .optional(),
+  SLACK_API_URL: baseUrl('https://slack.com/api/').default('https://slack.com/api/'),
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+    .optional(),
+  MAIL_FROM: z
+    .string()
+    .regex(/\S@\S/, 'must be an email address, like roster@example.com or Roster <roster@example.com>')
+    .default('Roster <roster@localhost>'),
+  PUBLIC_URL: baseUrl('https://roster.example.com').optional(),
+  PORT: wholeNumber('a port number (1-65535, or 0 for any free port)', 0, 65535).default(3000),
+  ROSTER_REQUIRE_DATABASE_URL: z.string().optional(),
+  NODE_ENV: z.string().optional(),
+  STOP_GRACE_SECONDS: wholeNumber('a whole number of seconds from 0 to 60', 0, 60).default(5),
+  STOP_DRAIN_SECONDS: wholeNumber('a whole number of seconds from 0 to 300', 0, 300).default(0),
+  TRUST_PROXY: oneOf(['true', 'false', '1', '0'], 'true or false')
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
+  SCIM_URL: scimUrl.optional(),
+  SCIM_TOKEN: z.string().optional(),
+  BULK_JOBS: oneOf(['thread', 'inline', 'off', 'true', 'false', '1', '0'], 'thread, inline or off')
+    .default('thread')
+    .transform(
+      (v): BulkJobs => (v === 'inline' ? 'inline' : ['off', 'false', '0'].includes(v) ? 'off' : 'thread'),
+    ),
+  API_TOKEN: z
+    .string()
+    .regex(
+      /^roster_[A-Za-z0-9_-]{32,200}$/,
+      'must be roster_ followed by at least 32 letters, digits, - or _ (README, "Read API")',
+    )
+    .optional(),
+  API_RATE_LIMIT: wholeNumber('a whole number from 1 to 100000', 1, 100_000).default(600),
+  ALLOW_PRIVATE_URLS: oneOf(['true', 'false', '1', '0'], 'true or false')
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
+  // Checked below with NODE_ENV (webhookUrlProblem); a query string is allowed, the URL is called as is.
+  WEBHOOK_URL: z.string().optional(),
+  WEBHOOK_SECRET: z
+    .string()
+    .refine(
+      isWebhookSecret,
+      'must be a signing secret in the whsec_… form (whsec_ and base64 of 24 to 64 bytes)',
+    )
+    .optional(),
+};
+
+/** The names of every environment variable Roster reads as a setting. */
+export const SETTING_NAMES = Object.keys(fields);
+
+const schema = z.object(fields).superRefine((env, ctx) => {
+  if (env.ROSTER_REQUIRE_DATABASE_URL && !env.DATABASE_URL) {
+    ctx.addIssue({ code: 'custom', path: ['DATABASE_URL'], message: 'is required in this deployment' });
+  }
+  if (env.SCIM_URL && !env.SCIM_TOKEN) {
+    ctx.addIssue({ code: 'custom', path: ['SCIM_TOKEN'], message: 'is required with SCIM_URL' });
+  }
+  if (env.SCIM_TOKEN && !env.SCIM_URL) {
+    ctx.addIssue({ code: 'custom', path: ['SCIM_URL'], message: 'is required with SCIM_TOKEN' });
+  }
+  if (env.WEBHOOK_URL && !env.WEBHOOK_SECRET) {
+    ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'is missing: WEBHOOK_URL needs it' });
+  }
+  if (env.WEBHOOK_SECRET && !env.WEBHOOK_URL) {
+    ctx.addIssue({ code: 'custom', path: ['WEBHOOK_URL'], message: 'is missing: WEBHOOK_SECRET needs it' });
+  }
+  const problem = env.WEBHOOK_URL && webhookUrlProblem(env.WEBHOOK_URL, env.NODE_ENV === 'production');
+  if (problem) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_URL'], message: problem });
+});
 
 /** Standard Webhooks' secret form: `whsec_` and the base64 of the key (24 to 64 bytes). */
 export function isWebhookSecret(value: string): boolean {

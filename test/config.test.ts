@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { smtpProblem } from '../src/app.ts';
-import { ConfigError, configWarnings, loadConfig } from '../src/config.ts';
+import { ConfigError, configWarnings, loadConfig, SETTING_NAMES } from '../src/config.ts';
+import { parseConnection } from '../src/features/scim/scim.service.ts';
 import { startSmtpSink } from './support/smtp-sink.ts';
 
 const base = { SLACK_SIGNING_SECRET: 'secret', SLACK_BOT_TOKEN: 'xoxb-1' };
@@ -172,6 +173,46 @@ describe('settings with a wrong value', () => {
     });
   });
 
+  it('checks SCIM_URL as the connect form checks a URL: https, plain http only to this machine, at most 500 characters', () => {
+    const scim = { SCIM_TOKEN: 'scim-token' };
+    const insecure =
+      'SCIM_URL must start with https:// (plain http:// only to this machine: localhost or 127.0.0.1), since Roster sends SCIM_TOKEN with every call: set it like https://app.example.com/scim/v2';
+    for (const url of [
+      'http://app.example.com/scim/v2',
+      'http://10.0.0.5:8080/scim',
+      'HTTP://scim.internal/v2',
+    ]) {
+      expect(problems({ ...scim, SCIM_URL: url })).toEqual([insecure]);
+    }
+    expect(problems({ ...scim, SCIM_URL: `https://app.example.com/${'a'.repeat(500)}` })).toEqual([
+      'SCIM_URL must be at most 500 characters',
+    ]);
+    // The form's own rule, as it answers the same URLs.
+    expect(() => parseConnection({ url: 'http://app.example.com/scim/v2', token: 't' })).toThrow(
+      'The base URL must start with https://.',
+    );
+    expect(() => parseConnection({ url: `https://app.example.com/${'a'.repeat(500)}`, token: 't' })).toThrow(
+      'The base URL must be at most 500 characters.',
+    );
+    for (const url of [
+      'http://localhost:3001/scim/v2',
+      'http://127.0.0.1:9000/scim',
+      'https://app.example.com/v2',
+    ]) {
+      expect(loadConfig({ ...base, ...scim, SCIM_URL: url }).scim?.url).toBe(url);
+      expect(parseConnection({ url, token: 't' }).url).toBe(url);
+    }
+    // Roster does not start: the message is the one a person reads.
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({ ...base, ...scim, SCIM_URL: 'http://scim:s3cret@app.example.com/scim/v2' });
+    } catch (e) {
+      error = e as ConfigError;
+    }
+    expect(error?.message).toBe(`Roster cannot start because of its settings:\n  - ${insecure}`);
+    expect(error?.message).not.toContain('s3cret');
+  });
+
   it("names every wrong setting at once in its own words, never the library's", () => {
     let error: ConfigError | undefined;
     try {
@@ -270,5 +311,27 @@ describe('warnings at start', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('where the settings are written down', () => {
+  const root = resolve(import.meta.dirname, '..');
+
+  it('.env.example lists every setting Roster reads, each under a comment line, and nothing else', async () => {
+    const lines = (await readFile(join(root, '.env.example'), 'utf8')).split('\n');
+    const listed = lines.flatMap((line, i) => {
+      const name = /^([A-Z][A-Z0-9_]*)=/.exec(line)?.[1];
+      return name ? [{ name, comment: lines[i - 1]?.startsWith('# ') ?? false }] : [];
+    });
+    expect(listed.map((l) => l.name).sort()).toEqual([...SETTING_NAMES].sort());
+    expect(listed.filter((l) => !l.comment).map((l) => l.name)).toEqual([]);
+  });
+
+  it("README's settings table has a row for every setting Roster reads", async () => {
+    const readme = await readFile(join(root, 'README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('| variable | meaning | default |'));
+    const rows = table.slice(0, table.indexOf('\n\n')).split('\n');
+    const named = rows.flatMap((row) => [...(row.split(' | ')[0] ?? '').matchAll(/`([A-Z][A-Z0-9_]*)`/g)]);
+    expect(named.map((m) => m[1]).sort()).toEqual([...SETTING_NAMES].sort());
   });
 });

@@ -79,6 +79,29 @@ describe('logs', () => {
     expect(logged.msg).toBe('no answer from https://hooks.example.com/in/roster?[redacted]');
   });
 
+  it('keep no user name or password of an http(s) URL, as a SCIM service URL saved long ago may hold', () => {
+    const { logger, lines } = capture();
+    logger.warn(
+      {
+        url: 'https://provisioner:hunter2@app.example.com/scim/v2',
+        err: new Error('GET http://ops@127.0.0.1:3001/scim/v2/Users failed'),
+        scim: { token: 'scim-s3cret' },
+      },
+      'no answer from HTTPS://provisioner:hunter2@app.example.com/scim/v2?key=abc123 with Bearer scim-s3cret',
+    );
+    const out = lines.join('');
+    expect(out).not.toMatch(/hunter2|provisioner|ops@|abc123|scim-s3cret/);
+    const logged = JSON.parse(lines[0]!);
+    expect(logged.url).toBe('https://[redacted]@app.example.com/scim/v2');
+    expect(logged.err.message).toBe('GET http://[redacted]@127.0.0.1:3001/scim/v2/Users failed');
+    expect(logged.msg).toBe(
+      'no answer from HTTPS://[redacted]@app.example.com/scim/v2?[redacted] with Bearer [redacted]',
+    );
+    // An address after a path is not a user name.
+    logger.info('see https://example.com/people/@ana and mailto:ana@example.com');
+    expect(JSON.parse(lines[1]!).msg).toBe('see https://example.com/people/@ana and mailto:ana@example.com');
+  });
+
   it('keep the message and stack of the errors Bolt and the Web API client log', () => {
     const { logger, lines } = capture();
     const bolt = boltLogger(logger);

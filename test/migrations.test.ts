@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { initORM } from '../src/db/orm.ts';
 import { schemaChanges } from '../src/db/schema-diff.ts';
+import { redactedUrl } from '../src/shared/outbound.ts';
 import { createTestDatabase, type TestDatabase, testDatabasePrefix } from './support/database.ts';
 import { adminQuery, withDatabase } from './support/postgres.ts';
 
@@ -160,4 +161,73 @@ describe('instances that start together on a database with pending migrations', 
     expect(`${a.output}\n${b.output}`).toContain('Applied Migration20261123000000_initial');
     expect(await recorded(url)).toEqual(await everyMigrationOnce());
   }, 90_000);
+});
+
+describe('20261204120000: scim.connected events keep only scheme, host and path', () => {
+  const name = 'Migration20261204120000_scim_connected_url_redacted';
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('redacts the URLs older events hold as the admin entered them, as newer events are written', async () => {
+    const orm = await initORM(db.url);
+    try {
+      const sql = (text: string, params: unknown[] = []) =>
+        orm.em.getConnection().execute<Record<string, any>[]>(text, params);
+      const [account] = await sql(
+        `insert into account (id, team_id) values (gen_random_uuid(), 'T_MIGRATE') returning id`,
+      );
+      // As the connect form stored them before it refused such URLs (the WHATWG parser's own writing).
+      const entered: [string, string][] = [
+        ['https://provisioner:hunter2@app.example.com/scim/v2', 'https://app.example.com/scim/v2'],
+        ['https://app.example.com/scim/v2?key=abc123', 'https://app.example.com/scim/v2?[redacted]'],
+        ['https://app.example.com:8443/scim/v2#users', 'https://app.example.com:8443/scim/v2?[redacted]'],
+        [
+          'http://ops:p%40ss%3Aword@localhost:3001/scim?tenant=1&x=2#f',
+          'http://localhost:3001/scim?[redacted]',
+        ],
+        ['https://keyonly@app.example.com/scim/v2?', 'https://app.example.com/scim/v2'],
+        ['https://app.example.com/scim/v2', 'https://app.example.com/scim/v2'],
+        ['https://app.example.com/scim/v2?[redacted]', 'https://app.example.com/scim/v2?[redacted]'],
+        ['https://u:secret@app.example.com', 'https://app.example.com/'],
+      ];
+      const insert = (action: string, data: unknown) =>
+        sql(
+          `insert into audit_event (account_id, actor, action, subject_type, surface, data)
+            values (?, 'UADMIN', ?, 'account', 'slack', ?::jsonb) returning id, change_xid::text as xid`,
+          [account!.id, action, JSON.stringify(data)],
+        ).then((rows) => rows[0]!);
+      const rows = [];
+      for (const [url] of entered) rows.push(await insert('scim.connected', { url, note: 'kept' }));
+      // Other events are not the migration's to change.
+      const webhook = await insert('webhook.endpoint_added', {
+        url: 'https://hooks.example.com/in?token=t0k',
+      });
+      const noUrl = await insert('scim.connected', {});
+
+      await sql(`delete from mikro_orm_migrations where name = ?`, [name]);
+      expect((await orm.migrator.up({ migrations: [name] })).map((m) => m.name)).toEqual([name]);
+
+      const stored = async (id: string) =>
+        (await sql(`select data, change_xid::text as xid from audit_event where id = ?`, [id]))[0]!;
+      for (const [i, [url, kept]] of entered.entries()) {
+        const row = await stored(rows[i]!.id);
+        expect({ url, data: row.data }).toEqual({ url, data: { url: kept, note: 'kept' } });
+        // The rule the app applies to new events.
+        expect(row.data.url).toBe(redactedUrl(url));
+        // The read API lists each audit event once: its place in the list stays.
+        expect(row.xid).toBe(rows[i]!.xid);
+      }
+      expect((await stored(webhook.id)).data).toEqual({ url: 'https://hooks.example.com/in?token=t0k' });
+      expect((await stored(noUrl.id)).data).toEqual({});
+      const all = JSON.stringify(await sql(`select data from audit_event where action = 'scim.connected'`));
+      expect(all).not.toMatch(/hunter2|abc123|p%40ss|secret|keyonly|tenant/);
+    } finally {
+      await orm.close(true);
+    }
+  });
 });

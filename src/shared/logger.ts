@@ -3,8 +3,9 @@ import { type Logger, pino } from 'pino';
 export type { Logger };
 
 /**
- * Slack tokens, API tokens, link tokens in URLs, bearer headers, and the query strings of URLs (a webhook
- * receiver's URL may carry its token there), wherever they appear in a string.
+ * Slack tokens, API tokens, link tokens in URLs, bearer headers, and the user names, passwords and query
+ * strings of URLs (a webhook receiver's or SCIM service's URL may carry a secret there), wherever they
+ * appear in a string.
  */
 const SECRET_PATTERNS: [RegExp, string][] = [
   [/xox[abposr]-[A-Za-z0-9-]+/g, 'xox?-[redacted]'],
@@ -14,7 +15,8 @@ const SECRET_PATTERNS: [RegExp, string][] = [
   [/(Bearer\s+)[^\s"']+/gi, '$1[redacted]'],
   [/(smtps?:\/\/[^:/\s]+:)[^@\s]+@/g, '$1[redacted]@'],
   [/(postgres(?:ql)?:\/\/[^:/\s]+:)[^@\s]+@/g, '$1[redacted]@'],
-  [/(https?:\/\/[^\s"'?#]+)[?#][^\s"']*/g, '$1?[redacted]'],
+  [/(https?:\/\/)[^\s"'/?#@]+@/gi, '$1[redacted]@'],
+  [/(https?:\/\/[^\s"'?#]+)[?#][^\s"']*/gi, '$1?[redacted]'],
 ];
 
 export function scrub(text: string): string {

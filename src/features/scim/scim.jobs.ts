@@ -1,3 +1,4 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
 import pg from 'pg';
 import { query, sql } from '../../db/sql.ts';
 import { TryLater } from '../../shared/jobs.ts';
@@ -11,7 +12,13 @@ import { type IScimConnection, ScimConnection } from './scim.entity.ts';
 import { reconcile } from './scim.reconcile.ts';
 import { SCIM_JOBS } from './scim.service.ts';
 import { drain, type OnRefused } from './scim.sync.ts';
-import { failuresMessage, progressMessage, refusedMessage, reportMessage } from './slack/blocks.ts';
+import {
+  failuresMessage,
+  progressMessage,
+  refusedMessage,
+  reportMessage,
+  unusableUrlMessage,
+} from './slack/blocks.ts';
 
 type AccountJob = { accountId: string };
 type ReconcileJob = AccountJob & { requestedBy?: string };
@@ -52,6 +59,20 @@ export async function registerScimJobs(deps: Deps): Promise<(() => Promise<void>
         { em: tx },
       );
 
+  // A connection saved with a URL Roster no longer takes: stopped before any call, the admins told once.
+  const stoppedForUrl = async (em: EntityManager, connection: IScimConnection) => {
+    const stopped = await scim.stopUnusableUrl(em, connection, (tx, problem) =>
+      jobs.send<NoticeJob>(
+        SCIM_JOBS.notice,
+        { accountId: connection.account.id, message: unusableUrlMessage(problem) },
+        { em: tx },
+      ),
+    );
+    // The reason names the URL redacted; the account is enough to find it.
+    if (stopped) log.warn({ accountId: connection.account.id }, 'the saved SCIM URL can no longer be used');
+    return stopped;
+  };
+
   await jobs.define<NoticeJob>(
     SCIM_JOBS.notice,
     async ({ accountId, message }) => {
@@ -91,6 +112,7 @@ export async function registerScimJobs(deps: Deps): Promise<(() => Promise<void>
         const em = orm.em.fork();
         const connection = await em.findOne(ScimConnection, { account: accountId });
         if (!connection) return;
+        if (await stoppedForUrl(em, connection)) return;
         const result = await drain(em, connection, scim.client(connection), tellRefused(connection));
         if (result.synced || result.failed.length) {
           log.info({ accountId, synced: result.synced, failed: result.failed.length }, 'SCIM sync');
@@ -123,6 +145,7 @@ export async function registerScimJobs(deps: Deps): Promise<(() => Promise<void>
       const em = orm.em.fork();
       const connection = await em.findOne(ScimConnection, { account: accountId });
       if (!connection) return;
+      if (await stoppedForUrl(em, connection)) return;
       // A DM is posted to the user id itself: no conversations.open turn to wait for. A progress message
       // Slack cannot take now is skipped; the report is then posted on its own, later if need be.
       const channel = requestedBy;
@@ -204,7 +227,14 @@ export async function registerScimJobs(deps: Deps): Promise<(() => Promise<void>
           and exists (select 1 from scim_sync s where s.account_id = c.account_id and s.state = 'pending'
             and s.next_attempt_at <= now() and (s.leased_until is null or s.leased_until < now()))`,
     );
-    for (const { accountId } of due) await kick(accountId);
+    // Connections saved with a URL Roster no longer takes (a user name or password, ?query or #fragment):
+    // their sync stops them and tells the admins, without waiting for someone to change.
+    const unusable = await query<{ accountId: string }>(
+      em,
+      sql`select account_id as "accountId" from scim_connection
+        where refused_at is null and base_url ~ '^[^/]*//[^/?#]*@|[?#]'`,
+    );
+    for (const { accountId } of [...due, ...unusable]) await kick(accountId);
   });
   await jobs.boss.schedule(SCIM_JOBS.tick, '* * * * *');
   // The thread that works the tick (not the bulk jobs thread) also listens, once per process.

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { isLocal } from '../../config.ts';
+import { MAX_SCIM_URL, type ScimUrlFault, scimUrlFault } from '../../config.ts';
 import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
@@ -29,6 +29,8 @@ export type ScimStatus = {
   managed: boolean;
   baseUrl?: string;
   refused?: string | null;
+  /** The connection was saved with a URL Roster no longer takes (see savedUrlProblem): why, for the admins. */
+  unusableUrl?: string | null;
   pausedUntil?: Date | null;
   lastReconciledAt?: Date | null;
   counts: Record<ScimSyncState, number>;
@@ -45,7 +47,6 @@ export type PersonSyncState = {
   attempts: number;
 };
 
-const MAX_URL = 500;
 const MAX_TOKEN = 3000;
 
 /** The SCIM connection of each account: connecting (after checking it), disconnecting, and its status. */
@@ -183,6 +184,8 @@ export class ScimService {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can sync the SCIM service.');
     const connection = await this.connection(em, account.id);
     if (!connection) throw new DomainError('not_found', 'No SCIM service is connected.');
+    const unusable = savedUrlProblem(connection.baseUrl);
+    if (unusable) throw new DomainError('invalid_input', unusable);
     const id = await this.jobs.send(
       SCIM_JOBS.reconcile,
       { accountId: account.id, requestedBy: actor.slackUserId },
@@ -205,16 +208,46 @@ export class ScimService {
       );
       for (const r of rows) counts[r.state] = r.n;
     }
+    const unusableUrl = connection ? savedUrlProblem(connection.baseUrl) : null;
     return {
       connected: !!connection,
       managed: connection?.managed ?? false,
       managedByEnv: !!this.env,
-      baseUrl: connection?.baseUrl ?? this.env?.url,
+      // Shown in Slack: a saved URL that may hold a secret is shown without it.
+      baseUrl: connection
+        ? unusableUrl
+          ? redactedUrl(connection.baseUrl)
+          : connection.baseUrl
+        : this.env?.url,
+      unusableUrl,
       refused: connection?.refusedAt ? connection.problem : null,
       pausedUntil: connection?.pausedUntil,
       lastReconciledAt: connection?.lastReconciledAt,
       counts,
     };
+  }
+
+  /**
+   * Stops a connection saved with a URL Roster no longer takes (see savedUrlProblem) before anything is sent
+   * to it: it is marked refused with the reason, and `onRefused` (what tells the admins) is queued in the
+   * same transaction, once. False when the URL is fine. Changes stay pending until an admin connects again.
+   */
+  async stopUnusableUrl(
+    em: EntityManager,
+    connection: IScimConnection,
+    onRefused: (tx: EntityManager, problem: string) => Promise<unknown>,
+  ): Promise<boolean> {
+    const problem = savedUrlProblem(connection.baseUrl);
+    if (!problem) return false;
+    await em.transactional(async (tx) => {
+      const marked = await query(
+        tx,
+        sql`update scim_connection set refused_at = now(), problem = ${problem}, updated_at = now()
+          where id = ${connection.id} and refused_at is null returning id`,
+      );
+      if (marked.length) await onRefused(tx, problem);
+    });
+    return true;
   }
 
   /** Deletes the connection and the sync states that point into that service. */
@@ -259,42 +292,36 @@ export function parseConnection(input: { url: string; token: string }): { url: s
 }
 
 function parseUrl(raw: string): string {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new DomainError(
-      'invalid_input',
-      'Enter the base URL of the SCIM service, e.g. https://app.example.com/scim/v2.',
-      {
-        field: 'url',
-      },
-    );
-  }
-  // The token travels with every call: plain http only to this machine.
-  const secure = url.protocol === 'https:' || (url.protocol === 'http:' && isLocal(url.toString()));
-  if (!secure || raw.length > MAX_URL) {
-    throw new DomainError('invalid_input', 'The base URL must start with https://.', { field: 'url' });
-  }
-  const problem = scimBaseUrlProblem(url);
-  if (problem) throw new DomainError('invalid_input', problem, { field: 'url' });
-  return url.toString().replace(/\/+$/, '');
+  const fault = scimUrlFault(raw);
+  if (fault) throw new DomainError('invalid_input', FORM_URL_PROBLEMS[fault], { field: 'url' });
+  return new URL(raw).toString().replace(/\/+$/, '');
 }
 
+const EXAMPLE = 'https://app.example.com/scim/v2';
+
+/** What the connect form says of a URL it refuses. */
+const FORM_URL_PROBLEMS: Record<ScimUrlFault, string> = {
+  not_url: `Enter the base URL of the SCIM service, e.g. ${EXAMPLE}.`,
+  insecure: 'The base URL must start with https://.',
+  too_long: `The base URL must be at most ${MAX_SCIM_URL} characters.`,
+  credentials: `The URL must not hold a user name or password: Roster signs in with the token, and admins see the URL. Enter the base URL alone, e.g. ${EXAMPLE}.`,
+  query: `The URL must not have a ?query or #fragment: Roster adds /Users and other paths after it, which they would break. Enter the base URL alone, e.g. ${EXAMPLE}; a key the service gave you goes in Bearer token.`,
+};
+
 /**
- * Why a URL cannot be a SCIM base URL, or null. Roster appends paths (`/Users`, `/ServiceProviderConfig`)
- * to it, so a query string or fragment would end up before them and break every call; and a user name or
- * password, like a key in the query string, would be kept and shown as part of the URL (audit log, Slack).
+ * Why a connection saved before the form refused such URLs cannot be used, for the admins; null when its
+ * URL is fine. Its URL is not changed behind their back: they connect again with the base URL alone.
  */
-function scimBaseUrlProblem(url: URL): string | null {
-  if (url.username || url.password) {
-    return 'The URL must not hold a user name or password: Roster signs in with the token, and admins see the URL. Enter the base URL alone, e.g. https://app.example.com/scim/v2.';
-  }
-  // `href`, not `search`/`hash`: a bare "?" or "#" leaves those empty but stays in the URL.
-  if (url.href.includes('?') || url.href.includes('#')) {
-    return 'The URL must not have a ?query or #fragment: Roster adds /Users and other paths after it, which they would break. Enter the base URL alone, e.g. https://app.example.com/scim/v2; a key the service gave you goes in Bearer token.';
-  }
-  return null;
+export function savedUrlProblem(baseUrl: string): string | null {
+  const fault = scimUrlFault(baseUrl);
+  if (!fault) return null;
+  const why =
+    fault === 'credentials'
+      ? 'holds a user name or password, which Roster never sends (it signs in with the token) and which admins would see'
+      : fault === 'query'
+        ? 'has a ?query or #fragment, which ends up before the /Users path Roster adds, so calls do not reach the service as meant'
+        : 'is not an https:// base URL';
+  return `The saved URL ${redactedUrl(baseUrl)} ${why}. Connect again with the base URL alone (e.g. ${EXAMPLE}) and the bearer token.`;
 }
 
 /** Calls the service once; a failure becomes a message for the form, saying what to check. */

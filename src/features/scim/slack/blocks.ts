@@ -26,11 +26,13 @@ export function statusLine(status: ScimStatus): string {
     ...(counts.failed ? [`*${n(counts.failed)} failed*`] : []),
     ...(counts.skipped ? [`${n(counts.skipped)} without a login email`] : []),
   ];
-  const problem = status.refused
-    ? `\n:warning: *Syncing stopped: the service refused the token.* ${escFit(status.refused, 300)} Connect again with a valid token.`
-    : status.pausedUntil && status.pausedUntil > new Date()
-      ? `\nPaused until ${slackDate(status.pausedUntil, '{time}')}: the service asked Roster to slow down or did not answer.`
-      : '';
+  const problem = status.unusableUrl
+    ? `\n:warning: *Syncing stopped: the saved URL can no longer be used.* ${escFit(status.unusableUrl, 400)} Changes made meanwhile are kept and sent once it is connected again.`
+    : status.refused
+      ? `\n:warning: *Syncing stopped: the service refused the token.* ${escFit(status.refused, 300)} Connect again with a valid token.`
+      : status.pausedUntil && status.pausedUntil > new Date()
+        ? `\nPaused until ${slackDate(status.pausedUntil, '{time}')}: the service asked Roster to slow down or did not answer.`
+        : '';
   return `${status.managed ? 'Managed by the deployment (SCIM_URL). ' : ''}Connected to ${escFit(status.baseUrl ?? '', 300)}: ${parts.join(', ')}.${status.lastReconciledAt ? ` Last full sync ${slackDate(status.lastReconciledAt)}.` : ''}${problem}`;
 }
 
@@ -118,6 +120,12 @@ function escapeCut(text: string): string {
 /** Admins are told the token is refused: nothing more is sent until someone connects again. */
 export function refusedMessage(baseUrl: string, problem: string, managed: boolean) {
   const text = `:warning: *SCIM provisioning stopped:* ${escFit(baseUrl, 300)} refused Roster's token (${escFit(problem, 400)}). ${managed ? 'Set a valid SCIM_TOKEN and restart Roster.' : 'Open the App Home, *SCIM provisioning* → *Manage*, and connect again with a valid token.'} Changes made meanwhile are kept and sent once it works again.`;
+  return { text, blocks: [section(text)] };
+}
+
+/** Admins are told a connection saved with a URL Roster no longer takes is stopped (see savedUrlProblem). */
+export function unusableUrlMessage(problem: string) {
+  const text = `:warning: *SCIM provisioning stopped:* ${escFit(problem, 600)} Open the App Home, *SCIM provisioning* → *Manage*, to connect again. Changes made meanwhile are kept and sent once it is connected again.`;
   return { text, blocks: [section(text)] };
 }
 

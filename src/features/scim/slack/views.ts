@@ -3,12 +3,17 @@ import { actions, type Block, button, context, plain, section } from '../../../s
 import type { ScimStatus } from '../scim.service.ts';
 import { SCIM_ACTIONS, SCIM_VIEW, statusLine } from './blocks.ts';
 
-/** The SCIM form: connect when nothing is connected; otherwise the status, Sync now and Disconnect. */
+/**
+ * The SCIM form: connect when nothing is connected, or when the saved URL can no longer be used; otherwise
+ * the status, Sync now and Disconnect.
+ */
 export function scimModal(status: ScimStatus, note?: string): View {
   const blocks: Block[] = [section(statusLine(status))];
   const editable = !status.managedByEnv;
   if (note) blocks.push(context(note));
-  if (!status.connected && editable) {
+  // A connection saved with a URL Roster no longer takes is replaced by connecting again, here.
+  const canSubmit = (!status.connected || !!status.unusableUrl) && editable;
+  if (canSubmit) {
     blocks.push(
       {
         type: 'input',
@@ -25,8 +30,9 @@ export function scimModal(status: ScimStatus, note?: string): View {
         element: { type: 'plain_text_input', action_id: 'token', max_length: 3000 },
       },
     );
-  } else if (status.connected) {
-    const buttons = [button('Sync now', SCIM_ACTIONS.syncNow, 'sync', 'primary')];
+  }
+  if (status.connected) {
+    const buttons = status.unusableUrl ? [] : [button('Sync now', SCIM_ACTIONS.syncNow, 'sync', 'primary')];
     if (editable) {
       buttons.push({
         ...button('Disconnect', SCIM_ACTIONS.disconnect, 'disconnect', 'danger'),
@@ -42,7 +48,7 @@ export function scimModal(status: ScimStatus, note?: string): View {
         },
       } as ReturnType<typeof button>);
     }
-    blocks.push(actions('scim_actions', ...buttons));
+    if (buttons.length) blocks.push(actions('scim_actions', ...buttons));
     blocks.push(
       context(
         'Roster keeps the service’s users equal to its own: names, email, role, and active only while a person is active in Roster. *Sync now* compares everyone and reports what differed.',
@@ -55,7 +61,6 @@ export function scimModal(status: ScimStatus, note?: string): View {
         'This connection is set by the deployment (SCIM_URL and SCIM_TOKEN) and cannot be changed here.',
       ),
     );
-  const canSubmit = !status.connected && editable;
   return {
     type: 'modal' as const,
     callback_id: SCIM_VIEW,
