@@ -1,6 +1,8 @@
 /**
- * What the database's seat-limit check costs: bulk writes of app_user timed with its triggers enabled
- * and, as the reference, with them disabled, in the same run on the same database.
+ * What the database's seat count and limit check cost: bulk writes of app_user timed with its triggers
+ * enabled and, as the reference, with them disabled, in the same run on the same database; then what
+ * reading the seats in use costs an account of BENCH_HOLDERS paid people (default 100,000): the kept
+ * count as Roster reads it, beside counting the people as it did before.
  *
  *   node bench/seat-limit.ts            (with node_modules/.bin on PATH, for Node 24)
  *
@@ -22,7 +24,12 @@ await admin.query(`create database "${dbName}"`);
 const url = new URL(adminUrl);
 url.pathname = `/${dbName}`;
 
-const TRIGGERS = ['app_user_seat_limit_insert', 'app_user_seat_limit_update'];
+const holdersCount = Number(process.env.BENCH_HOLDERS ?? 100_000);
+const TRIGGERS = [
+  'app_user_seat_change_insert',
+  'app_user_seat_change_update',
+  'app_user_seat_change_delete',
+];
 
 try {
   const orm = await initORM(url.toString(), { migrate: true });
@@ -74,6 +81,43 @@ try {
     );
   }
   for (const t of TRIGGERS) await db.query(`alter table app_user enable trigger ${t}`);
+
+  const big = (
+    await db.query(
+      `insert into account (id, team_id, seat_limit) values (gen_random_uuid(), 'T_BIG', $1) returning id`,
+      [holdersCount + 1000],
+    )
+  ).rows[0].id as string;
+  await db.query(`insert into app_user (id, account_id, email, role, status)
+    select gen_random_uuid(), '${big}', 'big' || g || '@x.test', 'employee', 'invited' from generate_series(1, ${holdersCount}) g`);
+  await db.query('vacuum analyze app_user');
+  const reads: [string, string][] = [
+    [
+      'kept count (Roster)',
+      `select (coalesce((select used from seat_usage where account_id = $1), 0)
+        + coalesce((select sum(delta) from seat_change where account_id = $1), 0))::int as used`,
+    ],
+    [
+      'count(*) of the people',
+      `select count(*)::int as used from app_user where account_id = $1
+        and role in ('employee', 'contractor') and status in ('not_invited', 'invited', 'active')`,
+    ],
+  ];
+  console.log(
+    `\nseats in use of an account with ${holdersCount.toLocaleString('en')} paid people   ms (median of ${runs})`,
+  );
+  const found: number[] = [];
+  for (const [name, text] of reads) {
+    const timings: number[] = [];
+    for (let run = 0; run < runs; run++) {
+      const started = performance.now();
+      found.push((await db.query(text, [big])).rows[0].used);
+      timings.push(performance.now() - started);
+    }
+    timings.sort((a, b) => a - b);
+    console.log(`  ${name.padEnd(26)} ${timings[Math.floor(runs / 2)]!.toFixed(2).padStart(8)}`);
+  }
+  if (new Set(found).size !== 1) throw new Error(`the two reads disagree: ${[...new Set(found)].join(', ')}`);
   await db.end();
 } finally {
   await admin.query(`drop database if exists "${dbName}" with (force)`);
