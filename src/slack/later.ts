@@ -23,8 +23,8 @@ type LaterCall =
     };
 
 /**
- * Registers the job that makes a postponed post, update, delete or modal redraw through the paced client; while Slack is still
- * busy the job is rescheduled (see TryLater), so the message is late, never lost.
+ * Registers the job that makes a postponed post, update, delete or modal redraw through the paced client;
+ * while Slack is still busy the job is rescheduled (see TryLater), so the message is late, never lost.
  */
 export async function defineSlackCalls(jobs: JobQueue, slack: WebClient): Promise<void> {
   await jobs.define<LaterCall>(SLACK_CALL_JOB, async (call) => {
