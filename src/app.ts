@@ -192,6 +192,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       logger,
       em: orm.em,
       accounts,
+      jobs,
       processBeforeResponse: opts.processBeforeResponse,
     });
     const composed = await composeRoster({

@@ -7,6 +7,7 @@ import type { AccountDirectory } from '../features/accounts/account.directory.ts
 import { Account } from '../features/accounts/account.entity.ts';
 import { asDomainError } from '../shared/errors.ts';
 import { referenceId } from '../shared/ids.ts';
+import type { JobQueue } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { RosterContext } from './context.ts';
 import { surfaceOf, teamIdOf, userIdOf } from './context.ts';
@@ -54,6 +55,8 @@ export type SlackAppOptions = {
   em: EntityManager;
   /** The installed workspaces' accounts; requests from any other team are refused. */
   accounts: AccountDirectory;
+  /** Where a message to a person goes when Slack asks Roster to slow down (see nowOrLater). */
+  jobs: JobQueue;
   /** Wait for the handler before answering Slack's HTTP request; tests use it for determinism. */
   processBeforeResponse?: boolean;
 };
@@ -192,7 +195,7 @@ export function createSlackApp(opts: SlackAppOptions): { app: RosterApp; receive
     const domain = asDomainError(original);
     if (domain) {
       requestLog.info({ code: domain.code }, domain.message);
-      await tellPerson(app.client, payload, domain.message).catch((err) =>
+      await tellPerson(opts.jobs, app.client, payload, domain.message).catch((err) =>
         requestLog.warn({ err }, 'could not tell the person about an error'),
       );
       return;
@@ -200,7 +203,7 @@ export function createSlackApp(opts: SlackAppOptions): { app: RosterApp; receive
     const refused = slackRefusal(original);
     if (refused) {
       requestLog.warn({ slackError: refused.code }, 'Slack refused a call made for a request');
-      await tellPerson(app.client, payload, refused.text).catch((err) =>
+      await tellPerson(opts.jobs, app.client, payload, refused.text).catch((err) =>
         requestLog.warn({ err }, 'could not tell the person about an error'),
       );
       return;
@@ -208,6 +211,7 @@ export function createSlackApp(opts: SlackAppOptions): { app: RosterApp; receive
     const ref = referenceId();
     requestLog.error({ err: original, ref }, 'Slack request failed');
     await tellPerson(
+      opts.jobs,
       app.client,
       payload,
       `:warning: Something went wrong on our side. Please try again; if it keeps happening, give your admin this reference: \`${ref}\`.`,

@@ -11,8 +11,14 @@ type AnyBody = Record<string, any>;
 /**
  * Tells the person behind a Slack request something only they should see: through the request's
  * response_url when it has one on Slack, else an ephemeral message in the channel, else a DM from the bot.
+ * The DM waits for Slack when Slack asks Roster to slow down (it comes late rather than not at all).
  */
-export async function tellPerson(client: WebClient, body: AnyBody, text: string): Promise<void> {
+export async function tellPerson(
+  jobs: JobQueue,
+  client: WebClient,
+  body: AnyBody,
+  text: string,
+): Promise<void> {
   const responseUrl: string | undefined = body.response_url ?? body.response_urls?.[0]?.response_url;
   const user: string | undefined = body.user_id ?? body.user?.id;
   // Only a response_url on Slack is posted to; any other is passed over for the Web API.
@@ -31,10 +37,10 @@ export async function tellPerson(client: WebClient, body: AnyBody, text: string)
       await client.chat.postEphemeral({ channel, user, text });
       return;
     } catch {
-      // The bot may not be in that channel; a DM still reaches the person.
+      // The bot may not be in that channel, or Slack asks Roster to slow down: a DM still reaches the person.
     }
   }
-  await client.chat.postMessage({ channel: user, text });
+  await nowOrLater(jobs, client, { method: 'chat.postMessage', args: { channel: user, text } });
 }
 
 /**

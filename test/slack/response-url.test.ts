@@ -119,7 +119,7 @@ describe('a response_url that is not on Slack', () => {
   it('is passed over when Roster tells a person about an error, who is told through the Web API', async () => {
     const client = new WebClient(BOT_TOKEN, { slackApiUrl: t.standin.apiUrl, retryConfig: { retries: 0 } });
     const body = { user_id: 'UMEMBER', channel_id: 'C0GENERAL', response_url: `${elsewhereUrl}/errors` };
-    await tellPerson(client, body, 'That did not work.');
+    await tellPerson(t.roster.jobs, client, body, 'That did not work.');
     expect(received).toEqual([]);
     const told = await t.standin.waitForCall('chat.postEphemeral', (c) => c.args.user === 'UMEMBER');
     expect(told.args.text).toBe('That did not work.');

@@ -3,7 +3,7 @@ import { query, sql } from '../../../src/db/sql.ts';
 import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
 import { ApiToken } from '../../../src/features/api/api-token.entity.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
-import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import { textOf } from '../../support/views.ts';
 import { ApiClient, tokenFor } from './support.ts';
 
@@ -157,6 +157,39 @@ describe('revoking', () => {
     expect(revoked.text).toBe(unknown.text);
     expect(await t.em().count(AuditEvent, { action: 'api_token.revoked', subjectId: row.id })).toBe(1);
   });
+});
+
+describe('revoking while Slack asks Roster to slow down', () => {
+  it('redraws the list with the revocation once the Retry-After has passed, once, without asking to try again', async () => {
+    await createToken('Busy day');
+    const list = await openTokens();
+    const row = await t.em().findOneOrFail(ApiToken, { name: 'Busy day' });
+    const redraws = () =>
+      t.standin
+        .callsTo('views.update')
+        .filter(
+          (c) =>
+            c.args.view_id === list.id &&
+            JSON.stringify(c.args.view).includes('*Busy day* is revoked') &&
+            !t.standin.rateLimited.includes(c),
+        );
+    const limitedBefore = t.standin.rateLimited.length;
+    // Longer than the one second the client that answers people waits out itself.
+    t.standin.limitRate('views.update', { max: 0, windowMs: 60_000, retryAfter: 2 });
+    await t.slack.clickButton(list, { actionId: 'api_token_revoke', value: row.id }, { user: 'UADMIN' });
+    const refused = t.standin.rateLimited.slice(limitedBefore).find((c) => c.method === 'views.update');
+    expect(refused?.args.view_id).toBe(list.id);
+    // Revoked at once, whatever Slack says about the redraw.
+    expect((await t.em().findOneOrFail(ApiToken, row.id)).revokedAt).not.toBeNull();
+    t.standin.clearRateLimit('views.update');
+
+    await eventually(() => redraws().length > 0, 20_000);
+    expect(redraws()[0]!.at).toBeGreaterThanOrEqual(refused!.at + 2000);
+    expect(textOf(t.standin.views.get(list.id)!)).toContain('*Busy day* is revoked');
+    await jobsDrained(t.em(), { timeoutMs: 30_000 });
+    expect(redraws()).toHaveLength(1);
+    expect(t.standin.messages.some((m) => /slow down/.test(String(m.text)))).toBe(false);
+  }, 60_000);
 });
 
 describe('only admins', () => {

@@ -1,7 +1,7 @@
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { ScimConnection, ScimSync } from '../../../src/features/scim/scim.entity.ts';
-import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import { type ScimServer, startScimServer } from '../../support/scim-server.ts';
 import { textOf } from '../../support/views.ts';
 import { connect, dmTo, openHome, openScimForm, remoteUser, syncState } from './support.ts';
@@ -107,6 +107,37 @@ describe('connecting from the App Home', () => {
     expect(audited).not.toContain('hunter2');
     expect(audited).not.toContain('abc123');
   });
+
+  it('shows the outcome of the check once the Retry-After has passed, once, when Slack refuses the redraw', async () => {
+    const form = await openScimForm(t);
+    const outcomes = () =>
+      t.standin
+        .callsTo('views.update')
+        .filter(
+          (c) =>
+            c.args.view_id === form.id &&
+            /Not connected: The service refused the token/.test(JSON.stringify(c.args.view)) &&
+            !t.standin.rateLimited.includes(c),
+        );
+    const limitedBefore = t.standin.rateLimited.length;
+    // Longer than the one second the client that answers people waits out itself.
+    t.standin.limitRate('views.update', { max: 0, windowMs: 60_000, retryAfter: 2 });
+    const res = await t.slack.submitView(form, { url: server.url, token: 'wrong-token' }, { user: 'UADMIN' });
+    expect(res.json?.response_action).toBe('update');
+    const refused = await eventually(() =>
+      t.standin.rateLimited.slice(limitedBefore).find((c) => c.method === 'views.update'),
+    );
+    expect(refused.args.view_id).toBe(form.id);
+    t.standin.clearRateLimit('views.update');
+
+    await eventually(() => outcomes().length > 0, 20_000);
+    expect(outcomes()[0]!.at).toBeGreaterThanOrEqual(refused.at + 2000);
+    expect(textOf(t.standin.views.get(form.id)!)).toContain('Not connected: The service refused the token');
+    await jobsDrained(t.em(), { timeoutMs: 30_000 });
+    expect(outcomes()).toHaveLength(1);
+    expect(t.standin.messages.some((m) => /slow down/.test(String(m.text)))).toBe(false);
+    expect(await t.em().count(ScimConnection, {})).toBe(0);
+  }, 60_000);
 
   it('checks the connection before saving, with a clear error, then connects and reconciles', async () => {
     let form = await connect(t, server, 'wrong-token');

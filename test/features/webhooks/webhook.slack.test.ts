@@ -163,6 +163,67 @@ describe('managing webhook endpoints from the App Home', () => {
     expect((await endpointRows())[0]!.enabled).toBe(true);
   }, 60_000);
 
+  it('redraws the modal with the notice once the Retry-After has passed, once, when Slack refuses the redraw', async () => {
+    const list = await openWebhooks(t);
+    const redraws = () =>
+      t.standin
+        .callsTo('views.update')
+        .filter(
+          (c) =>
+            c.args.view_id === list.id &&
+            /is disabled: no events/.test(JSON.stringify(c.args.view)) &&
+            !t.standin.rateLimited.includes(c),
+        );
+    const limitedBefore = t.standin.rateLimited.length;
+    // Longer than the one second the client that answers people waits out itself.
+    t.standin.limitRate('views.update', { max: 0, windowMs: 60_000, retryAfter: 2 });
+    await t.slack.clickButton(list, { actionId: 'webhooks_disable', value: endpointId }, { user: 'UADMIN' });
+    expect((await endpointRows())[0]!.enabled).toBe(false);
+    const refused = t.standin.rateLimited.slice(limitedBefore).find((c) => c.method === 'views.update');
+    expect(refused?.args.view_id).toBe(list.id);
+    t.standin.clearRateLimit('views.update');
+
+    await eventually(() => redraws().length > 0, 20_000);
+    expect(redraws()[0]!.at).toBeGreaterThanOrEqual(refused!.at + 2000);
+    expect(textOf(t.standin.views.get(list.id)!)).toContain('is disabled: no events are queued');
+    await jobsDrained(t.em(), { timeoutMs: 30_000 });
+    expect(redraws()).toHaveLength(1);
+    // The change was made: the admin is not asked to try it again.
+    expect(t.standin.messages.some((m) => /slow down/.test(String(m.text)))).toBe(false);
+    expect(t.standin.responses.some((r) => /slow down/.test(String(r.body.text)))).toBe(false);
+    await t.slack.clickButton(
+      t.standin.views.get(list.id)!,
+      { actionId: 'webhooks_enable', value: endpointId },
+      { user: 'UADMIN' },
+    );
+    expect((await endpointRows())[0]!.enabled).toBe(true);
+  }, 60_000);
+
+  it('tells the notice by DM when the modal was closed before Slack allowed its redraw', async () => {
+    const list = await openWebhooks(t);
+    const notices = () =>
+      t.standin.messages.filter(
+        (m) =>
+          m.method === 'chat.postMessage' &&
+          m.channel === 'DUADMIN' &&
+          /is disabled: no events/.test(String(m.text)),
+      );
+    const before = notices().length;
+    const limitedBefore = t.standin.rateLimited.length;
+    t.standin.limitRate('views.update', { max: 0, windowMs: 60_000, retryAfter: 2 });
+    await t.slack.clickButton(list, { actionId: 'webhooks_disable', value: endpointId }, { user: 'UADMIN' });
+    expect(t.standin.rateLimited.slice(limitedBefore).some((c) => c.method === 'views.update')).toBe(true);
+    // The admin closes the modal: Slack no longer knows the view.
+    t.standin.views.delete(list.id);
+    t.standin.clearRateLimit('views.update');
+    await eventually(() => notices().length > before, 20_000);
+    await jobsDrained(t.em(), { timeoutMs: 30_000 });
+    expect(notices()).toHaveLength(before + 1);
+    const again = await openWebhooks(t);
+    await t.slack.clickButton(again, { actionId: 'webhooks_enable', value: endpointId }, { user: 'UADMIN' });
+    expect((await endpointRows())[0]!.enabled).toBe(true);
+  }, 60_000);
+
   it('refuses everything to a non-admin, even with forged payloads, and records the refusal', async () => {
     // The Home tab of a member has no Webhooks button.
     await t.slack.event({ type: 'app_home_opened', user: 'UMEMBER', tab: 'home', channel: 'DUMEMBER' });

@@ -4,6 +4,7 @@ import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
+import { nowOrLater } from '../../../slack/later.ts';
 import type { Deps } from '../../feature.ts';
 import type { TokenLifetime } from '../api-token.service.ts';
 import {
@@ -51,10 +52,11 @@ export function registerApiTokenSlack(app: App, deps: Deps): void {
     if (!view) return;
     // Someone who may not manage tokens sees the refusal, not the list.
     const tokens = actor.isAdmin ? await service.list(em, account) : [];
-    await client.views.update({
-      view_id: view.id,
-      hash: view.hash,
-      view: tokensModal(tokens, apiUrl(), notice),
+    // The revocation is made: its notice waits for Slack when Slack asks Roster to slow down.
+    await nowOrLater(deps.jobs, client, {
+      method: 'views.update',
+      args: { view_id: view.id, hash: view.hash, view: tokensModal(tokens, apiUrl(), notice) },
+      ifClosed: { channel: body.user.id, text: notice },
     });
   });
 

@@ -4,6 +4,7 @@ import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
 import { plain, section } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
+import { nowOrLater } from '../../../slack/later.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
 import type { Deps } from '../../feature.ts';
 import type { Actor } from '../../seats/seat.service.ts';
@@ -38,14 +39,22 @@ export function registerScimActions(app: App, deps: Deps): void {
     throw new DomainError('not_admin', NOT_ADMIN);
   };
 
+  /**
+   * Redraws the form with the outcome of what was just done; when Slack asks Roster to slow down, once
+   * Slack allows (by DM if the form was closed meanwhile), since the change is already made.
+   */
   const refresh = async (
     client: WebClient,
     context: Parameters<typeof roster>[0],
     viewId: string,
     note: string,
   ) => {
-    const { em, account } = roster(context);
-    await client.views.update({ view_id: viewId, view: scimModal(await scim.status(em, account.id), note) });
+    const { em, account, userId } = roster(context);
+    await nowOrLater(deps.jobs, client, {
+      method: 'views.update',
+      args: { view_id: viewId, view: scimModal(await scim.status(em, account.id), note) },
+      ...(userId ? { ifClosed: { channel: userId, text: note } } : {}),
+    });
   };
 
   app.action<BlockButtonAction>(SCIM_ACTIONS.open, async ({ ack, body, context, client }) => {

@@ -13,8 +13,9 @@ type ButtonArgs = { deps: Deps; body: BlockButtonAction; client: WebClient };
 
 /**
  * Shows `notice` where the admin is: the Webhooks modal redrawn when the click came from it, else a DM
- * (a button of a forged or stale payload has no modal to redraw). The DM waits for Slack when Slack asks
- * Roster to slow down: the change is already made, so its notice is late rather than lost.
+ * (a button of a forged or stale payload has no modal to redraw). Either waits for Slack when Slack asks
+ * Roster to slow down: the change is already made, so its notice is late rather than lost (by DM, if the
+ * modal was closed meanwhile).
  */
 async function answer(
   { deps, body, client }: ButtonArgs,
@@ -22,7 +23,11 @@ async function answer(
 ): Promise<void> {
   const [endpoints, notice] = await draw();
   if (body.view?.id) {
-    await client.views.update({ view_id: body.view.id, view: endpointsModal(endpoints, notice) });
+    await nowOrLater(deps.jobs, client, {
+      method: 'views.update',
+      args: { view_id: body.view.id, view: endpointsModal(endpoints, notice) },
+      ...(notice ? { ifClosed: { channel: body.user.id, text: notice } } : {}),
+    });
   } else if (notice) {
     await nowOrLater(deps.jobs, client, {
       method: 'chat.postMessage',

@@ -2,6 +2,7 @@ import type { App, ViewSubmitAction } from '@slack/bolt';
 import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
 import { roster } from '../../../slack/context.ts';
+import { nowOrLater } from '../../../slack/later.ts';
 import type { Deps } from '../../feature.ts';
 import type { WebhookEndpoints } from '../webhook.endpoints.ts';
 import { endpointsModal, secretModal, WEBHOOK_VIEWS } from './blocks.ts';
@@ -28,11 +29,13 @@ export function registerWebhookViews(app: App, deps: Deps, endpoints: WebhookEnd
       throw err;
     }
     await ack({ response_action: 'update', view: secretModal(added.endpoint, added.secret) });
-    // The list underneath shows the new endpoint when the secret is closed.
+    // The list underneath shows the new endpoint when the secret is closed (a little later if Slack asks
+    // Roster to slow down), so the admin does not add it again.
     if (view.previous_view_id) {
-      await client.views
-        .update({ view_id: view.previous_view_id, view: endpointsModal(await endpoints.list(em, account)) })
-        .catch((err) => roster(context).log.warn({ err }, 'could not redraw the webhooks list'));
+      await nowOrLater(deps.jobs, client, {
+        method: 'views.update',
+        args: { view_id: view.previous_view_id, view: endpointsModal(await endpoints.list(em, account)) },
+      }).catch((err) => roster(context).log.warn({ err }, 'could not redraw the webhooks list'));
     }
   });
 }
