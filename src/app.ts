@@ -111,7 +111,7 @@ export async function composeRoster(parts: {
       prompt: promptSlack,
       mailer,
       scim: config.scim,
-      allowPrivateUrls: config.allowPrivateUrls ?? !config.production,
+      allowPrivateUrls: config.allowPrivateUrls ?? false,
     }),
   };
   return { deps, pacer, slack };
