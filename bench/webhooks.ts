@@ -104,6 +104,8 @@ const start = (withWebhooks: boolean) =>
       SMTP_URL: smtp.url,
       PORT: '0',
       LOG_LEVEL: 'silent',
+      // The receiver is on this machine.
+      ALLOW_PRIVATE_URLS: 'true',
     }),
     logger: createLogger('silent'),
     host: '127.0.0.1',

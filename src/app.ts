@@ -111,7 +111,7 @@ export async function composeRoster(parts: {
       prompt: promptSlack,
       mailer,
       scim: config.scim,
-      allowPrivateUrls: config.allowPrivateUrls ?? !config.production,
+      allowPrivateUrls: config.allowPrivateUrls ?? false,
     }),
   };
   return { deps, pacer, slack };
@@ -374,7 +374,21 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
   }
 }
 
-/** Records the bot token's workspace and returns its account. */
+/**
+ * The workspace's name as Slack has it now (team.info, which the team:read scope allows), so a workspace
+ * renamed while Roster was stopped is named right; auth.test's name if team.info cannot be read.
+ */
+async function workspaceName(client: WebClient, logger: Logger, fallback?: string): Promise<string | null> {
+  try {
+    const info = await client.team.info();
+    return info.team?.name ?? fallback ?? null;
+  } catch (err) {
+    logger.warn({ err }, "could not read the workspace's name with team.info; using auth.test's");
+    return fallback ?? null;
+  }
+}
+
+/** Records the bot token's workspace, under its current name, and returns its account. */
 async function recordInstallation(
   client: WebClient,
   orm: ORM,
@@ -383,13 +397,14 @@ async function recordInstallation(
   const auth = await client.auth.test();
   const teamId = auth.team_id;
   if (!teamId || !auth.user_id) return undefined;
+  const name = await workspaceName(client, logger, auth.team);
   const em = orm.em.fork();
-  const account = await ensureAccount(em, teamId, auth.team ?? null);
+  const account = await ensureAccount(em, teamId, name);
   await em.upsert(
     SlackInstallation,
     {
       teamId,
-      teamName: auth.team ?? null,
+      teamName: name,
       enterpriseId: auth.enterprise_id ?? null,
       appId: (auth as { app_id?: string }).app_id ?? null,
       botUserId: auth.user_id,
@@ -397,7 +412,7 @@ async function recordInstallation(
     },
     { onConflictFields: ['teamId'], onConflictExcludeFields: ['id', 'createdAt'] },
   );
-  logger.info({ team: teamId, teamName: auth.team }, 'connected to Slack');
+  logger.info({ team: teamId, teamName: name }, 'connected to Slack');
   return account;
 }
 

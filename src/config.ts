@@ -256,8 +256,8 @@ export type Config = {
   /** Read API requests per minute per token. */
   apiRateLimit?: number;
   /**
-   * Webhook and SCIM URLs may reach this machine and private networks: always outside production, and in
-   * production when ALLOW_PRIVATE_URLS is set (see src/shared/outbound.ts).
+   * Webhook and SCIM URLs may reach this machine and private networks (ALLOW_PRIVATE_URLS, off unless set,
+   * in every environment: see src/shared/outbound.ts).
    */
   allowPrivateUrls?: boolean;
   /** One webhook endpoint set by the deployment (WEBHOOK_URL, WEBHOOK_SECRET), for every event. */
@@ -331,7 +331,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...(e.SCIM_URL && e.SCIM_TOKEN ? { scim: { url: e.SCIM_URL, token: e.SCIM_TOKEN } } : {}),
     apiToken: e.API_TOKEN,
     apiRateLimit: e.API_RATE_LIMIT,
-    allowPrivateUrls: e.NODE_ENV !== 'production' || e.ALLOW_PRIVATE_URLS,
+    allowPrivateUrls: e.ALLOW_PRIVATE_URLS,
     webhook: e.WEBHOOK_URL && e.WEBHOOK_SECRET ? { url: e.WEBHOOK_URL, secret: e.WEBHOOK_SECRET } : undefined,
   };
 }
@@ -353,6 +353,12 @@ export function configWarnings(config: Config): string[] {
   if (config.production && !config.smtpUrl) {
     warnings.push(
       `SMTP_URL is not set while NODE_ENV=production: emails are only written to ${config.dataDir}/outbox/ and nobody receives them. Set SMTP_URL, e.g. smtp://user:password@mail.example.com:587.`,
+    );
+  }
+  // Mail servers refuse, and receivers file as spam, mail from an address at localhost.
+  if (config.production && config.smtpUrl && /@localhost>?$/i.test(config.mailFrom.trim())) {
+    warnings.push(
+      `MAIL_FROM is ${config.mailFrom} while NODE_ENV=production: mail servers refuse or mark as spam mail from localhost. Set MAIL_FROM to an address of your domain, e.g. Roster <roster@example.com>.`,
     );
   }
   return warnings;

@@ -71,7 +71,7 @@ export function buildServices(infra: {
     csvImports: new CsvImportService({ orm, jobs, seats }),
     person: new PersonService(seats),
     settings: new SettingsService(seats),
-    scim: new ScimService(jobs, infra.scim, { allowPrivate: infra.allowPrivateUrls ?? true }),
+    scim: new ScimService(jobs, infra.scim, { allowPrivate: infra.allowPrivateUrls ?? false }),
     apiTokens: new ApiTokenService(),
   };
 }

@@ -100,6 +100,18 @@ describe('settings', () => {
     expect(() => loadConfig({ ...base, STOP_GRACE_SECONDS: '600' })).toThrow('STOP_GRACE_SECONDS');
   });
 
+  it('keeps admin-entered URLs off private networks in every environment unless ALLOW_PRIVATE_URLS says so', () => {
+    // A VM set up from the quick start has no NODE_ENV: it must not reach 169.254.169.254 either.
+    expect(loadConfig(base).allowPrivateUrls).toBe(false);
+    expect(loadConfig({ ...base, NODE_ENV: 'development' }).allowPrivateUrls).toBe(false);
+    expect(loadConfig({ ...base, NODE_ENV: 'production' }).allowPrivateUrls).toBe(false);
+    expect(loadConfig({ ...base, ALLOW_PRIVATE_URLS: 'true' }).allowPrivateUrls).toBe(true);
+    expect(loadConfig({ ...base, ALLOW_PRIVATE_URLS: '1', NODE_ENV: 'production' }).allowPrivateUrls).toBe(
+      true,
+    );
+    expect(loadConfig({ ...base, ALLOW_PRIVATE_URLS: 'false' }).allowPrivateUrls).toBe(false);
+  });
+
   it('drains for STOP_DRAIN_SECONDS on a stop: none unless set, at most 300', () => {
     expect(loadConfig(base).stopDrainSeconds).toBe(0);
     expect(loadConfig({ ...base, STOP_DRAIN_SECONDS: '15' }).stopDrainSeconds).toBe(15);
@@ -263,12 +275,30 @@ describe('warnings at start', () => {
     ]);
   });
 
+  it('says when production sends through SMTP_URL from the default MAIL_FROM at localhost', () => {
+    const env = {
+      ...base,
+      NODE_ENV: 'production',
+      PUBLIC_URL: 'https://roster.example.com',
+      SMTP_URL: 'smtp://mail.example.com:587',
+    };
+    expect(configWarnings(loadConfig(env))).toEqual([
+      expect.stringMatching(
+        /^MAIL_FROM is Roster <roster@localhost> while NODE_ENV=production: .* Set MAIL_FROM to an address of your domain/,
+      ),
+    ]);
+    expect(configWarnings(loadConfig({ ...env, MAIL_FROM: 'roster@localhost' }))).toHaveLength(1);
+    // Trying Roster out, or writing mail to the outbox only, the default is fine.
+    expect(configWarnings(loadConfig({ ...env, NODE_ENV: '' }))).toEqual([]);
+  });
+
   it('has nothing to say about a production setup with its own address and mail server', () => {
     const config = loadConfig({
       ...base,
       NODE_ENV: 'production',
       PUBLIC_URL: 'https://roster.example.com',
       SMTP_URL: 'smtp://mail.example.com:587',
+      MAIL_FROM: 'Roster <roster@example.com>',
     });
     expect(configWarnings(config)).toEqual([]);
     expect(configWarnings(loadConfig(base))).toEqual([]);

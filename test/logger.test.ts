@@ -66,6 +66,20 @@ describe('logs', () => {
     expect(JSON.parse(lines[2]!).err.message).toBe('in roster_check_seat_limit()');
   });
 
+  it('keep no response_url, by its host, its key, or inside a Slack payload written out as text', () => {
+    const { logger, lines } = capture('debug');
+    const secret = 'T0001/1234567890/ZmFrZS1yZXNwb25zZS11cmw';
+    logger.debug(
+      `Received a message on the WebSocket: {"payload":{"response_url":"https:\\/\\/hooks.slack.com\\/commands\\/${secret.replaceAll('/', '\\/')}","command":"/invite"}}`,
+    );
+    logger.info({ body: { response_url: `https://roster-standin.test/response/${secret}` } }, 'posted');
+    logger.warn(`could not post to https://hooks.slack.com/actions/${secret}`);
+    const out = lines.join('');
+    expect(out).not.toContain('ZmFrZS1yZXNwb25zZS11cmw');
+    expect(JSON.parse(lines[0]!).msg).toContain('"response_url":"[redacted]","command":"/invite"');
+    expect(JSON.parse(lines[2]!).msg).toBe('could not post to https://hooks.slack.com/[redacted]');
+  });
+
   it('keep a URL’s scheme, host and path but not its query string, where a receiver’s token may be', () => {
     const { logger, lines } = capture();
     logger.warn(

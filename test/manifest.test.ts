@@ -189,6 +189,7 @@ describe('manifest.yml', () => {
       'app_home_opened',
       'message.im',
       'team_join',
+      'team_rename',
       'user_change',
     ]);
     expect(manifest.features.app_home).toEqual({

@@ -6,12 +6,15 @@ import { Webhook } from 'standardwebhooks';
 import { query, sql } from '../src/db/sql.ts';
 import { features } from '../src/features/index.ts';
 import { ScimClient, ScimError } from '../src/features/scim/scim.client.ts';
+import { ScimConnection } from '../src/features/scim/scim.entity.ts';
 import { DEFAULT_POLICY, send, WebhookSender } from '../src/features/webhooks/webhook.delivery.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { outboundProblem } from '../src/shared/outbound.ts';
-import { FAST, startReceiver } from './features/webhooks/support.ts';
+import { connect } from './features/scim/support.ts';
+import { FAST, openWebhooks, startReceiver } from './features/webhooks/support.ts';
 import { startTestApp } from './support/app.ts';
 import { type ScimServer, startScimServer } from './support/scim-server.ts';
+import { textOf } from './support/views.ts';
 
 // URLs admins enter (webhook endpoints, SCIM services) may not reach this machine or private networks in
 // production: Roster would otherwise call, and report on, services only its own network can see.
@@ -210,6 +213,42 @@ describe('a name that resolves to this machine by the time Roster connects', () 
   });
 });
 
+describe('Roster set up as the quick start says: no NODE_ENV, no ALLOW_PRIVATE_URLS', () => {
+  it('refuses webhook endpoints and a SCIM service on this machine or a private network, calling none', async () => {
+    const receiver = await startReceiver();
+    const scim = await startScimServer();
+    // '' is not set at all, as in a .env without the line.
+    const t = await startTestApp({ env: { ALLOW_PRIVATE_URLS: '' } });
+    try {
+      const list = await openWebhooks(t);
+      for (const url of [
+        receiver.url,
+        `http://localhost:${new URL(receiver.url).port}/hooks`,
+        'https://169.254.169.254/latest/meta-data/',
+        'https://10.0.0.8/hooks',
+      ]) {
+        await t.slack.clickButton(list, { actionId: 'webhooks_add' }, { user: 'UADMIN' });
+        const res = await t.slack.submitView(t.standin.lastOpenedView(), { url }, { user: 'UADMIN' });
+        expect(res.json).toMatchObject({
+          response_action: 'errors',
+          errors: { url: expect.stringMatching(/private network.*ALLOW_PRIVATE_URLS=true/) },
+        });
+      }
+      expect(await query(t.em(), sql`select id from webhook_endpoint`)).toHaveLength(0);
+      expect(receiver.hits).toBe(0);
+
+      const form = await connect(t, scim);
+      expect(textOf(form)).toMatch(/Not connected: .*private network/);
+      expect(scim.calls).toHaveLength(0);
+      expect(await t.em().count(ScimConnection, {})).toBe(0);
+    } finally {
+      await t.stop();
+      await scim.close();
+      await receiver.close();
+    }
+  });
+});
+
 describe('a SCIM URL that answers with something else', () => {
   let server: Server;
   let url: string;
@@ -224,7 +263,7 @@ describe('a SCIM URL that answers with something else', () => {
   afterAll(() => new Promise((r) => server.close(r)));
 
   it('is a refusal that says what to check, not a crash', async () => {
-    const err = await new ScimClient(url, 'token').check().catch((e) => e);
+    const err = await new ScimClient(url, 'token', { allowPrivate: true }).check().catch((e) => e);
     expect(err).toBeInstanceOf(ScimError);
     expect(err.kind).toBe('rejected');
     expect(err.message).toMatch(/not JSON; is this the SCIM base URL\?/);

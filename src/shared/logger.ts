@@ -16,6 +16,10 @@ const SECRET_PATTERNS: [RegExp, string][] = [
   [/(smtps?:\/\/[^:/\s]+:)[^@\s]+@/g, '$1[redacted]@'],
   [/(postgres(?:ql)?:\/\/[^:/\s]+:)[^@\s]+@/g, '$1[redacted]@'],
   [/(https?:\/\/)[^\s"'/?#@]+@/gi, '$1[redacted]@'],
+  // A response_url lets whoever holds it post as Roster into the conversation for 30 minutes: by its host,
+  // and by its name in a payload written out as text (Socket Mode's debug lines hold whole payloads).
+  [/(https:\/\/hooks\.slack\.com\/)[^\s"'\\]+/g, '$1[redacted]'],
+  [/("response_url"\s*:\s*")(?:[^"\\]|\\.)+/g, '$1[redacted]'],
   [/(https?:\/\/[^\s"'?#]+)[?#][^\s"']*/gi, '$1?[redacted]'],
 ];
 
@@ -53,6 +57,8 @@ const REDACT = [
   '*.headers["x-slack-signature"]',
   'csrf',
   '*.csrf',
+  'response_url',
+  '*.response_url',
 ];
 
 /** The root logger: JSON lines, secrets redacted by key and scrubbed from strings. */

@@ -5,7 +5,7 @@ import https from 'node:https';
 import { BlockList, isIP } from 'node:net';
 
 /**
- * Addresses an admin-entered URL (a webhook endpoint, a SCIM service) may not reach in production: this
+ * Addresses an admin-entered URL (a webhook endpoint, a SCIM service) may not reach: this
  * machine, private networks, link-local ones (cloud metadata at 169.254.169.254) and the like. Otherwise
  * an admin of one workspace could make Roster call, and report on, services only its own network sees.
  */
@@ -67,8 +67,8 @@ function blocked(address: string): boolean {
 }
 
 /**
- * Why Roster may not call `url`, or null. With `allowPrivate` (outside production, or ALLOW_PRIVATE_URLS
- * set by an operator whose product lives on an internal network) every address is allowed. A host whose
+ * Why Roster may not call `url`, or null. With `allowPrivate` (ALLOW_PRIVATE_URLS, set by an operator whose
+ * product lives on an internal network, or to try Roster on one machine) every address is allowed. A host whose
  * name does not resolve is let through: the call itself then fails and says so.
  */
 export async function outboundProblem(url: string, allowPrivate: boolean): Promise<string | null> {

@@ -6,6 +6,11 @@ import type { Logger } from '../shared/logger.ts';
 export type WebRequest = {
   method: string;
   path: string;
+  /**
+   * The route as it was added, `/invitations/:token`: what logs name. The path itself may hold a live
+   * invitation or join token.
+   */
+  route: string;
   params: Record<string, string>;
   query: URLSearchParams;
   form: URLSearchParams;
@@ -30,7 +35,7 @@ export type WebResponse = {
 
 export type WebHandler = (req: WebRequest) => Promise<WebResponse>;
 
-type Route = { method: string; pattern: RegExp; keys: string[]; handler: WebHandler };
+type Route = { method: string; path: string; pattern: RegExp; keys: string[]; handler: WebHandler };
 
 /**
  * A request Roster cannot read: a broken percent-escape, a body too large or of the wrong type. It gets a
@@ -80,13 +85,13 @@ export class Router {
       keys.push(key);
       return '([^/]+)';
     });
-    this.routes.push({ method, pattern: new RegExp(`^${source}/?$`), keys, handler });
+    this.routes.push({ method, path, pattern: new RegExp(`^${source}/?$`), keys, handler });
   }
 
   match(
     method: string,
     path: string,
-  ): { handler: WebHandler; params: Record<string, string> } | 'wrong_method' | null {
+  ): { handler: WebHandler; params: Record<string, string>; route: string } | 'wrong_method' | null {
     let pathMatched = false;
     for (const route of this.routes) {
       const m = route.pattern.exec(path);
@@ -97,7 +102,7 @@ export class Router {
       route.keys.forEach((k, i) => {
         params[k] = decodeStrict(m[i + 1] ?? '');
       });
-      return { handler: route.handler, params };
+      return { handler: route.handler, params, route: route.path };
     }
     return pathMatched ? 'wrong_method' : null;
   }

@@ -113,7 +113,8 @@ function methodNotAllowed(res: ServerResponse, allow: string[]): void {
 /** One HTTP server for Slack's requests, the health check and the web pages. */
 export function createHttpServer(deps: ServerDeps): Server {
   const server = createServer((req, res) => {
-    handle(deps, req, res).catch((err) => {
+    const served: Served = {};
+    handle(deps, req, res, served).catch((err) => {
       if (err instanceof BadRequest) {
         // Anyone can send junk; it says nothing about Roster's health, so no error and no stack.
         deps.logger.info({ reason: err.message, method: req.method }, 'malformed web request refused');
@@ -127,7 +128,8 @@ export function createHttpServer(deps: ServerDeps): Server {
         return;
       }
       const ref = referenceId();
-      deps.logger.error({ err, ref, path: req.url?.split('?')[0] }, 'web request failed');
+      // The route, never the path: /invitations/…, /join/… and /join/confirm/… carry live tokens.
+      deps.logger.error({ err, ref, method: req.method, route: served.route ?? null }, 'web request failed');
       if (!res.headersSent) {
         send(res, {
           status: (err as { status?: number }).status ?? 500,
@@ -169,11 +171,20 @@ export function createHttpServer(deps: ServerDeps): Server {
 
 const FORM_TYPE = 'application/x-www-form-urlencoded';
 
-async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** What a request turned out to be, for the log: the route it matched (`/invitations/:token`). */
+type Served = { route?: string };
+
+async function handle(
+  deps: ServerDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  served: Served,
+): Promise<void> {
   const url = requestUrl(req.url);
   const method = req.method ?? 'GET';
 
   if (url.pathname === '/slack/events') {
+    served.route = url.pathname;
     // Slack only POSTs here; Bolt would answer anything else with an error and a stack trace in the log.
     if (method !== 'POST') {
       methodNotAllowed(res, ['POST']);
@@ -196,6 +207,7 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
   }
 
   if (url.pathname === '/healthz' || (url.pathname === '/readyz' && deps.ready)) {
+    served.route = url.pathname;
     if (!READ_METHODS.includes(method)) {
       methodNotAllowed(res, READ_METHODS);
       return;
@@ -226,6 +238,7 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
     });
     return;
   }
+  served.route = found.route;
   const isForm = method === 'POST';
   if (isForm && req.headers['content-type']?.split(';')[0]?.trim().toLowerCase() !== FORM_TYPE) {
     throw new BadRequest('This form was not sent the way its page sends it.');
@@ -235,6 +248,7 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
   const request: WebRequest = {
     method,
     path: url.pathname,
+    route: found.route,
     params: found.params,
     query,
     form: parseForm(body),
@@ -242,7 +256,7 @@ async function handle(deps: ServerDeps, req: IncomingMessage, res: ServerRespons
     network: clientNetwork(clientIp(req, deps.trustProxy)),
     cookies: parseCookies(req.headers.cookie),
     em: deps.orm.em.fork(),
-    log: deps.logger.child({ surface: 'web', route: url.pathname.split('/')[1] }),
+    log: deps.logger.child({ surface: 'web', route: found.route }),
     raw: req,
   };
   send(res, await found.handler(request));

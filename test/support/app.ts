@@ -92,6 +92,9 @@ export async function startTestApp(
     // On the test's own event loop, where a test can see and shape them (a subset of features, the
     // stand-in's pace); test/bulk-thread.test.ts runs them in their thread as in production.
     BULK_JOBS: 'inline',
+    // The tests' webhook receivers and SCIM services listen on 127.0.0.1, which Roster refuses unless
+    // allowed; a test of that refusal sets ALLOW_PRIVATE_URLS to '' (not set) or 'false'.
+    ALLOW_PRIVATE_URLS: 'true',
     ...(socket ? { SLACK_APP_TOKEN: APP_TOKEN } : {}),
     ...opts.env,
   });
@@ -222,6 +225,7 @@ export async function startSecondInstance(
     MAIL_FROM: 'Roster <roster@acme.test>',
     PORT: '0',
     LOG_LEVEL: 'silent',
+    ALLOW_PRIVATE_URLS: 'true',
     ...opts.env,
   });
   const roster = await startRoster({

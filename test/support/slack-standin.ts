@@ -71,6 +71,8 @@ export type UploadedFile = {
 export type StandinOptions = {
   members?: Member[];
   teamId?: string;
+  /** The workspace's name, as auth.test and team.info give it: Acme unless set. */
+  teamName?: string;
   botToken?: string;
   /** Slack's rate-limit tiers, on by default; `{ scale: 10 }` shortens every window tenfold (benches). */
   tiers?: TierOptions;
@@ -192,6 +194,8 @@ export class SlackStandin {
   readonly files = new Map<string, SlackFile & { content: Buffer }>();
   readonly uploadedFiles: UploadedFile[] = [];
   readonly teamId: string;
+  /** The workspace's name now; a test sets it as an admin renaming the workspace would. */
+  teamName: string;
   readonly botToken: string;
   port = 0;
   private readonly server: Server;
@@ -213,6 +217,7 @@ export class SlackStandin {
 
   constructor(opts: StandinOptions = {}) {
     this.teamId = opts.teamId ?? 'T0001';
+    this.teamName = opts.teamName ?? 'Acme';
     this.botToken = opts.botToken ?? 'xoxb-test-bot-token';
     this.rateLimits = new RateLimits(opts.tiers);
     for (const m of opts.members ?? []) this.addMember(m);
@@ -630,7 +635,7 @@ export class SlackStandin {
         return {
           ok: true,
           url: 'https://acme.slack.com/',
-          team: 'Acme',
+          team: this.teamName,
           team_id: this.teamId,
           user: 'roster',
           user_id: 'UBOT',
@@ -639,9 +644,21 @@ export class SlackStandin {
           is_enterprise_install: false,
         };
       case 'team.info':
+        // A bot token reads its own workspace; another one's id is not found.
+        if (args.team !== undefined && args.team !== this.teamId)
+          return { ok: false, error: 'team_not_found' };
         return {
           ok: true,
-          team: { id: this.teamId, name: 'Acme', domain: 'acme', email_domain: 'acme.test', icon: {} },
+          team: {
+            id: this.teamId,
+            name: this.teamName,
+            url: 'https://acme.slack.com/',
+            domain: 'acme',
+            email_domain: 'acme.test',
+            icon: { image_default: true },
+            avatar_base_url: 'https://ca.slack-edge.com/',
+            is_verified: false,
+          },
         };
       case 'users.info': {
         const m = this.members.get(String(args.user));

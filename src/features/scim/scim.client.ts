@@ -84,7 +84,7 @@ export class ScimClient {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.token = token;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.allowPrivate = opts.allowPrivate ?? true;
+    this.allowPrivate = opts.allowPrivate ?? false;
   }
 
   /** Checks the URL and the token: the service's configuration, or failing that one user of the list. */

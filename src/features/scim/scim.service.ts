@@ -62,7 +62,7 @@ export class ScimService {
   constructor(jobs: JobQueue, env?: { url: string; token: string }, opts: { allowPrivate?: boolean } = {}) {
     this.jobs = jobs;
     this.env = env;
-    this.allowPrivate = opts.allowPrivate ?? true;
+    this.allowPrivate = opts.allowPrivate ?? false;
   }
 
   /** Whether the deployment sets the connection (SCIM_URL, SCIM_TOKEN): Slack may not change it then. */

@@ -18,7 +18,7 @@ export function createWebhooksFeature(policy: Partial<WebhookPolicy> = {}): Feat
       const sender = new WebhookSender({
         policy: { ...DEFAULT_POLICY, ...policy },
         logger: deps.logger.child({ feature: 'webhooks' }),
-        allowPrivate: deps.config.allowPrivateUrls ?? !deps.config.production,
+        allowPrivate: deps.config.allowPrivateUrls ?? false,
         onDisabled: async (tx, endpointId) => {
           await deps.jobs.send(WEBHOOK_JOBS.disabled, { endpointId }, { em: tx });
         },
@@ -28,7 +28,7 @@ export function createWebhooksFeature(policy: Partial<WebhookPolicy> = {}): Feat
     slack(app, deps) {
       const endpoints = new WebhookEndpoints({
         production: deps.config.production,
-        allowPrivate: deps.config.allowPrivateUrls ?? !deps.config.production,
+        allowPrivate: deps.config.allowPrivateUrls ?? false,
       });
       registerWebhookActions(app, deps, endpoints);
       registerWebhookViews(app, deps, endpoints);

@@ -64,7 +64,7 @@ export class WebhookEndpoints {
 
   constructor(opts: { production?: boolean; allowPrivate?: boolean } = {}) {
     this.production = opts.production ?? false;
-    this.allowPrivate = opts.allowPrivate ?? !this.production;
+    this.allowPrivate = opts.allowPrivate ?? false;
   }
 
   async list(em: EntityManager, account: IAccount): Promise<Endpoint[]> {

@@ -112,7 +112,11 @@ describe('a SCIM service set by SCIM_URL and SCIM_TOKEN', () => {
       sql`update scim_connection set refused_at = now(), problem = 'refused' where account_id = ${id}`,
     );
     // The service as a restarted process builds it.
-    const restarted = new ScimService(t.roster.jobs, { url: server.url, token: server.token });
+    const restarted = new ScimService(
+      t.roster.jobs,
+      { url: server.url, token: server.token },
+      { allowPrivate: true },
+    );
     await restarted.applyEnvironment(t.em(), id);
     expect((await t.em().findOneOrFail(ScimConnection, { account: id })).refusedAt).toBeNull();
     await query(
@@ -125,7 +129,11 @@ describe('a SCIM service set by SCIM_URL and SCIM_TOKEN', () => {
 
   it('opening the SCIM view only reads: a restarted process applies SCIM_URL in its jobs, not in the view', async () => {
     const id = await accountId();
-    const restarted = new ScimService(t.roster.jobs, { url: server.url, token: server.token });
+    const restarted = new ScimService(
+      t.roster.jobs,
+      { url: server.url, token: server.token },
+      { allowPrivate: true },
+    );
     await query(
       t.em(),
       sql`update scim_connection set refused_at = now(), problem = 'refused' where account_id = ${id}`,

@@ -57,7 +57,7 @@ it('stops a drain whose connection was replaced, leaving the old service alone',
     sql`update scim_sync set state = 'pending', next_attempt_at = now(), leased_until = null, version = version + 1
         where account_id = ${account.id}`,
   );
-  const result = await drain(t.em(), replaced, new ScimClient(oldUrl, 'old-token'));
+  const result = await drain(t.em(), replaced, new ScimClient(oldUrl, 'old-token', { allowPrivate: true }));
   expect(result.synced).toBe(0);
   expect(result.failed).toEqual([]);
   expect(oldCalls).toBe(0);

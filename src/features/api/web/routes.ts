@@ -130,7 +130,7 @@ export function registerApiRoutes(router: Router, deps: Deps): void {
       } catch (err) {
         if (err instanceof ApiProblem) return err.response();
         const ref = referenceId();
-        req.log.error({ err, ref, path: req.path }, 'API request failed');
+        req.log.error({ err, ref, route: req.route }, 'API request failed');
         return new ApiProblem(500, `Roster could not answer this request. Reference: ${ref}.`).response();
       }
     };
