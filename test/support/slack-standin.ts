@@ -494,7 +494,7 @@ export class SlackStandin {
         last_name: rest.join(' '),
         title: m.title ?? '',
         phone: m.phone ?? '',
-        team: this.teamId,
+        team: m.teamId ?? this.teamId,
       },
     };
   }
