@@ -1,0 +1,93 @@
+import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
+import { DEFAULT_MEMBERS, eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
+import type { Member } from '../../support/slack-standin.ts';
+
+/**
+ * People of another organisation, met in channels shared through Slack Connect: Slack knows them (the
+ * directory mirror, users.info, users.lookupByEmail), with their own team, and with whatever address their
+ * organisation gave them. None of that makes them a member of this workspace.
+ */
+const PARTNER = 'TPARTNER';
+const outsider = (id: string, name: string, email: string): Member => ({
+  id,
+  name,
+  realName: `${name[0]!.toUpperCase()}${name.slice(1)} Outside`,
+  email,
+  teamId: PARTNER,
+});
+
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await startTestApp({
+    seatLimit: 20,
+    members: [
+      ...DEFAULT_MEMBERS,
+      outsider('UEXTANA', 'ana', 'ana@partner.example'),
+      { id: 'UBEA', name: 'bea', realName: 'Bea Member', email: 'bea@acme.test' },
+      outsider('UEXTBEA', 'bea', 'bea@acme.test'),
+      outsider('UEXTJO', 'jo', 'jo@acme.test'),
+      outsider('UEXTDEE', 'dee', 'dee@partner.example'),
+    ],
+  });
+  await eventually(
+    async () => (await t.roster.deps.directory.syncedAt(t.em(), await t.account())) !== null,
+    20_000,
+  );
+});
+afterAll(() => t.stop());
+
+/** Invites `text` through /invite and its form, as an admin, and waits until every invitation is delivered. */
+async function invite(text: string) {
+  await t.slack.command('/invite', text, { user: 'UADMIN' });
+  const res = await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UADMIN' });
+  expect(res.json?.errors).toBeUndefined();
+  await jobsDrained(t.em());
+}
+
+const dmsTo = (userId: string) =>
+  t.standin.messages.filter((m) => m.method === 'chat.postMessage' && m.channel === `D${userId}`);
+const userByEmail = (email: string) => t.em().findOne(User, { email });
+
+describe('an invitation to an address someone of another organisation also has', () => {
+  it('goes by email to the invitee, not as a DM to the outsider, and links nobody', async () => {
+    await invite('ana@partner.example client');
+    const mail = await t.smtp.waitForMail((m) => m.toText === 'ana@partner.example');
+    expect(mail.subject).toMatch(/invited you/);
+    expect(dmsTo('UEXTANA')).toHaveLength(0);
+    const ana = await userByEmail('ana@partner.example');
+    expect(ana).toMatchObject({ status: 'invited', slackUserId: null });
+    const invitation = await t.em().findOneOrFail(Invitation, { user: ana!.id });
+    expect(invitation.deliveryMethod).toBe('email');
+  });
+
+  it('goes by email too when only Slack knows the outsider (users.lookupByEmail finds them)', async () => {
+    // Met after the directory was read: the mirror has not seen them, Slack's lookup by email finds them.
+    t.standin.addMember(outsider('UEXTCY', 'cy', 'cy@partner.example'));
+    const lookups = t.standin.callsTo('users.lookupByEmail').length;
+    await invite('cy@partner.example client');
+    await t.smtp.waitForMail((m) => m.toText === 'cy@partner.example');
+    expect(t.standin.callsTo('users.lookupByEmail').length).toBe(lookups + 1);
+    expect(dmsTo('UEXTCY')).toHaveLength(0);
+    expect(await userByEmail('cy@partner.example')).toMatchObject({ slackUserId: null });
+  });
+
+  it('goes as a DM to the member of this workspace with that address, not to the outsider seen since', async () => {
+    // The outsider's profile changed after the directory was read: theirs is the newer row of the two.
+    await t.slack.event({
+      type: 'user_change',
+      user: {
+        id: 'UEXTBEA',
+        team_id: PARTNER,
+        name: 'bea',
+        real_name: 'Bea Outside',
+        profile: { email: 'bea@acme.test', team: PARTNER },
+      },
+    });
+    await invite('bea@acme.test client');
+    await eventually(() => dmsTo('UBEA').length === 1);
+    expect(dmsTo('UEXTBEA')).toHaveLength(0);
+    expect(await userByEmail('bea@acme.test')).toMatchObject({ slackUserId: 'UBEA' });
+  });
+});
