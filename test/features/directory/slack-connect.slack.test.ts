@@ -1,7 +1,9 @@
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
+import { INVITE_ACTIONS } from '../../../src/features/invites/slack/blocks.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { DEFAULT_MEMBERS, eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import type { Member } from '../../support/slack-standin.ts';
+import { textOf } from '../../support/views.ts';
 
 /**
  * People of another organisation, met in channels shared through Slack Connect: Slack knows them (the
@@ -89,5 +91,23 @@ describe('an invitation to an address someone of another organisation also has',
     await eventually(() => dmsTo('UBEA').length === 1);
     expect(dmsTo('UEXTBEA')).toHaveLength(0);
     expect(await userByEmail('bea@acme.test')).toMatchObject({ slackUserId: 'UBEA' });
+  });
+
+  it("cannot be accepted in Slack by the outsider, even with the invitee's address", async () => {
+    await invite('dee@partner.example client');
+    await t.smtp.waitForMail((m) => m.toText === 'dee@partner.example');
+    const dee = await userByEmail('dee@partner.example');
+    const invitation = await t.em().findOneOrFail(Invitation, { user: dee!.id });
+    // An Accept button from an invitation DM, pressed by the outsider.
+    const since = t.standin.responses.length;
+    await t.slack.blockAction({
+      user: 'UEXTDEE',
+      channel: 'DUEXTDEE',
+      actions: [{ type: 'button', action_id: INVITE_ACTIONS.accept, value: invitation.id }],
+    });
+    const answer = await t.standin.waitForResponse((r) => t.standin.responses.indexOf(r) >= since);
+    expect(textOf(answer.body)).toMatch(/only by a member of this workspace.*Slack Connect/);
+    expect(await userByEmail('dee@partner.example')).toMatchObject({ status: 'invited', slackUserId: null });
+    expect((await t.em().findOneOrFail(Invitation, invitation.id)).status).toBe('pending');
   });
 });
