@@ -1,9 +1,13 @@
+import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { INVITE_ACTIONS } from '../../../src/features/invites/slack/blocks.ts';
+import { JoinLink } from '../../../src/features/join-links/join-link.entity.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
+import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { DEFAULT_MEMBERS, eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import type { Member } from '../../support/slack-standin.ts';
 import { textOf } from '../../support/views.ts';
+import { postLink } from '../join-links/support.ts';
 
 /**
  * People of another organisation, met in channels shared through Slack Connect: Slack knows them (the
@@ -109,5 +113,33 @@ describe('an invitation to an address someone of another organisation also has',
     expect(textOf(answer.body)).toMatch(/only by a member of this workspace.*Slack Connect/);
     expect(await userByEmail('dee@partner.example')).toMatchObject({ status: 'invited', slackUserId: null });
     expect((await t.em().findOneOrFail(Invitation, invitation.id)).status).toBe('pending');
+  });
+});
+
+describe('a join link seen in a channel shared with another organisation', () => {
+  it('refuses someone of that organisation with a clear message, and takes no seat and no use', async () => {
+    const { message, linkId } = await postLink(t);
+    const account = await t.account();
+    const seats = await t.roster.deps.seats.usage(t.em(), account);
+    for (const _click of [1, 2]) {
+      const since = t.standin.responses.length;
+      await t.slack.clickButton(message, 'Join', { user: 'UEXTJO' });
+      const answers = t.standin.responses.slice(since).map((r) => textOf(r.body));
+      expect(answers).toHaveLength(1);
+      expect(answers[0]).toMatch(/for members of this Slack workspace \(Acme\)/);
+      expect(answers[0]).toMatch(/through Slack Connect, from another organisation/);
+      expect(answers[0]).toMatch(/nothing changed/);
+    }
+    expect(await userByEmail('jo@acme.test')).toBeNull();
+    expect(await t.em().count(SeatRequest, { email: 'jo@acme.test' })).toBe(0);
+    expect((await t.em().findOneOrFail(JoinLink, linkId)).uses).toBe(0);
+    expect(await t.roster.deps.seats.usage(t.em(), account)).toMatchObject({ used: seats.used });
+    expect(await t.em().count(AuditEvent, { action: 'join_link.join_refused', subjectId: linkId })).toBe(2);
+
+    // A member of this workspace still joins with the same message.
+    const since = t.standin.responses.length;
+    await t.slack.clickButton(message, 'Join', { user: 'UMEMBER' });
+    expect(textOf(t.standin.responses[since]!.body)).toMatch(/You joined Acme/);
+    expect((await t.em().findOneOrFail(JoinLink, linkId)).uses).toBe(1);
   });
 });
