@@ -143,3 +143,21 @@ describe('a join link seen in a channel shared with another organisation', () =>
     expect((await t.em().findOneOrFail(JoinLink, linkId)).uses).toBe(1);
   });
 });
+
+describe('someone of another organisation, in Slack', () => {
+  it('opening the Home tab sees no one’s row, though a user here has their address', async () => {
+    expect(await userByEmail('ana@partner.example')).not.toBeNull();
+    await t.slack.event({ type: 'app_home_opened', user: 'UEXTANA', tab: 'home', channel: 'DUEXTANA' });
+    const text = textOf(t.standin.homeView('UEXTANA'));
+    expect(text).toMatch(/through Slack Connect, from another organisation/);
+    expect(text).not.toMatch(/You:|Ana|invited/);
+  });
+
+  it('mentioned in /people is named as such, not shown as the user here with their address', async () => {
+    const since = t.standin.responses.length;
+    await t.slack.command('/people', '<@UEXTANA|ana>', { user: 'UMANAGER' });
+    const answer = textOf(t.standin.responses[since]!.body);
+    expect(answer).toMatch(/<@UEXTANA> is here through Slack Connect, from another organisation/);
+    expect(answer).not.toMatch(/ana@partner\.example/);
+  });
+});
