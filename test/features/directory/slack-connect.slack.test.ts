@@ -4,7 +4,14 @@ import { INVITE_ACTIONS } from '../../../src/features/invites/slack/blocks.ts';
 import { JoinLink } from '../../../src/features/join-links/join-link.entity.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
-import { DEFAULT_MEMBERS, eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
+import {
+  DEFAULT_MEMBERS,
+  eventually,
+  jobsDrained,
+  startTestApp,
+  TEAM_ID,
+  type TestApp,
+} from '../../support/app.ts';
 import type { Member } from '../../support/slack-standin.ts';
 import { textOf } from '../../support/views.ts';
 import { postLink } from '../join-links/support.ts';
@@ -35,6 +42,15 @@ beforeAll(async () => {
       outsider('UEXTBEA', 'bea', 'bea@acme.test'),
       outsider('UEXTJO', 'jo', 'jo@acme.test'),
       outsider('UEXTDEE', 'dee', 'dee@partner.example'),
+      // Of this organisation's Enterprise Grid, at home in a sister workspace and a member of this one too.
+      {
+        id: 'WGRIDGUS',
+        name: 'gus',
+        realName: 'Gus Grid',
+        email: 'gus@acme.test',
+        teamId: 'TSISTER',
+        enterpriseTeams: ['TSISTER', TEAM_ID],
+      },
     ],
   });
   await eventually(
@@ -140,6 +156,14 @@ describe('a join link seen in a channel shared with another organisation', () =>
     const since = t.standin.responses.length;
     await t.slack.clickButton(message, 'Join', { user: 'UMEMBER' });
     expect(textOf(t.standin.responses[since]!.body)).toMatch(/You joined Acme/);
+    expect((await t.em().findOneOrFail(JoinLink, linkId)).uses).toBe(1);
+  });
+  it('admits a member of this organisation on an Enterprise Grid whose own workspace is another', async () => {
+    const { message, linkId } = await postLink(t);
+    const since = t.standin.responses.length;
+    await t.slack.clickButton(message, 'Join', { user: 'WGRIDGUS' });
+    expect(textOf(t.standin.responses[since]!.body)).toMatch(/You joined Acme/);
+    expect(await userByEmail('gus@acme.test')).toMatchObject({ status: 'active', slackUserId: 'WGRIDGUS' });
     expect((await t.em().findOneOrFail(JoinLink, linkId)).uses).toBe(1);
   });
 });
