@@ -53,6 +53,12 @@ beforeAll(async () => {
       },
     ],
   });
+  t.standin.channels.set('CPARTNER', {
+    name: 'acme-partner',
+    is_private: false,
+    is_member: true,
+    is_ext_shared: true,
+  });
   await eventually(
     async () => (await t.roster.deps.directory.syncedAt(t.em(), await t.account())) !== null,
     20_000,
@@ -165,6 +171,20 @@ describe('a join link seen in a channel shared with another organisation', () =>
     expect(textOf(t.standin.responses[since]!.body)).toMatch(/You joined Acme/);
     expect(await userByEmail('gus@acme.test')).toMatchObject({ status: 'active', slackUserId: 'WGRIDGUS' });
     expect((await t.em().findOneOrFail(JoinLink, linkId)).uses).toBe(1);
+  });
+
+  it('warns the admin who posts one in a channel shared through Slack Connect that its URL is seen there', async () => {
+    const confirmations = () =>
+      t.standin.messages.filter((m) => m.channel === 'DUADMIN' && /Posted a join link/.test(String(m.text)));
+    const before = confirmations().length;
+    await postLink(t, { channel: 'CPARTNER', domains: 'acme.test' }, { channel: 'CPARTNER' });
+    const shared = await eventually(() => confirmations()[before]);
+    expect(shared.text).toMatch(
+      /<#CPARTNER> is shared with another organisation through Slack Connect.*Join button refuses them, but its URL lets anyone with an address at @acme\.test join/,
+    );
+    await postLink(t, { channel: 'C0GENERAL' });
+    const own = await eventually(() => confirmations()[before + 1]);
+    expect(own.text).not.toMatch(/Slack Connect/);
   });
 });
 
