@@ -386,7 +386,9 @@ export class SlackDriver {
   private user(userId: string) {
     const m = this.standin.members.get(userId);
     const name = m?.name ?? userId.toLowerCase();
-    return { id: userId, username: name, name, team_id: this.teamId };
+    // A member of another organisation, clicking in a channel shared through Slack Connect, comes with
+    // their own team; the payload's `team` stays the workspace the app answers for.
+    return { id: userId, username: name, name, team_id: m?.teamId ?? this.teamId };
   }
 
   private trigger(given?: string): string {

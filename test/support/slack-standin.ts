@@ -24,6 +24,11 @@ export type Member = {
   tz?: string;
   /** Another workspace's member seen through a shared channel (Slack Connect). */
   teamId?: string;
+  /**
+   * On an Enterprise Grid: every workspace of the organisation the member is in (`enterprise_user.teams`),
+   * their own `teamId` among them.
+   */
+  enterpriseTeams?: string[];
 };
 
 /** One Web API call as the app made it: the method, its arguments (nested JSON parsed) and the bearer token. */
@@ -184,7 +189,15 @@ export class SlackStandin {
   /** Channels Roster can ask about; any other C… id answers as a public channel Roster is in. */
   readonly channels = new Map<
     string,
-    { name: string; is_private: boolean; is_member: boolean; is_archived?: boolean }
+    {
+      name: string;
+      is_private: boolean;
+      is_member: boolean;
+      is_archived?: boolean;
+      /** Shared with another organisation through Slack Connect (or invited to be, while pending). */
+      is_ext_shared?: boolean;
+      is_pending_ext_shared?: boolean;
+    }
   >([['C0GENERAL', { name: 'general', is_private: false, is_member: true }]]);
   readonly messages: PostedMessage[] = [];
   readonly responses: Response[] = [];
@@ -499,8 +512,20 @@ export class SlackStandin {
         last_name: rest.join(' '),
         title: m.title ?? '',
         phone: m.phone ?? '',
-        team: this.teamId,
+        team: m.teamId ?? this.teamId,
       },
+      ...(m.enterpriseTeams
+        ? {
+            enterprise_user: {
+              id: m.id,
+              enterprise_id: 'E0001',
+              enterprise_name: 'Acme Group',
+              is_admin: Boolean(m.isAdmin),
+              is_owner: Boolean(m.isOwner),
+              teams: m.enterpriseTeams,
+            },
+          }
+        : {}),
     };
   }
 

@@ -123,12 +123,17 @@ export class DirectoryService {
     return row ? fromRow(row) : null;
   }
 
-  /** The workspace member with this email (not deleted), or null. */
+  /**
+   * The workspace member with this email (not deleted), or null. Someone of another organisation met in a
+   * Slack Connect channel is never the answer, even with the same address: their organisation vouches for
+   * it, not this workspace, and a DM to them would hand this account's invitation to an outsider.
+   */
   async byEmail(em: EntityManager, account: IAccount, email: string): Promise<Member | null> {
     const [row] = await query<Row>(
       em,
       sql`select * from slack_member where account_id = ${account.id}
             and lower(btrim(email)) = ${email.trim().toLowerCase()} and not deleted
+            and (cardinality(team_ids) = 0 or ${account.teamId} = any(team_ids))
           order by updated_at desc limit 1`,
     );
     return row ? fromRow(row) : null;

@@ -2,6 +2,7 @@ import { nowOrLater } from '../../slack/later.ts';
 import { isSlackBusy } from '../../slack/pacing.ts';
 import { escapeHtml } from '../../web/html.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
+import { isOfWorkspace, memberOf } from '../directory/directory.service.ts';
 import type { Deps } from '../feature.ts';
 import { INVITEE_ROLE } from '../people/labels.ts';
 import type { IUser } from '../people/user.entity.ts';
@@ -92,7 +93,12 @@ export async function deliverInvitation(
         if (isSlackBusy(err)) throw err;
         return null;
       });
-  const slackId = known?.slackUserId ?? (found?.user && !found.user.deleted ? found.user.id : undefined);
+  // Slack also finds people of other organisations met in Slack Connect channels: only a member of this
+  // workspace gets the DM; anyone else is invited by email, where the address itself is what is trusted.
+  const looked = found?.user ? memberOf(found.user) : null;
+  const member =
+    looked && !looked.deleted && isOfWorkspace(looked, (account as IAccount).teamId) ? looked : null;
+  const slackId = known?.slackUserId ?? member?.slackUserId;
   if (slackId) {
     try {
       // Posted to the user id, which Slack delivers in the app's DM with them: no conversations.open

@@ -2,7 +2,12 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { WebClient } from '@slack/web-api';
 import { TryLater } from '../../shared/jobs.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
-import { type DirectoryService, type Member, memberOf } from '../directory/directory.service.ts';
+import {
+  type DirectoryService,
+  isOfWorkspace,
+  type Member,
+  memberOf,
+} from '../directory/directory.service.ts';
 import { User } from '../people/user.entity.ts';
 
 /** How soon a job waiting for the first directory sync looks again. */
@@ -53,7 +58,7 @@ export class AdminDirectory {
     if (!person || person.deleted) return false;
     const userId = person.slackUserId;
     // An admin of another organisation, met in a shared channel, is no admin here.
-    if (person.teamIds.length > 0 && !person.teamIds.includes(account.teamId)) return false;
+    if (!isOfWorkspace(person, account.teamId)) return false;
     if (person.isAdmin || person.isOwner) return true;
     const rosterAdmin = await em.count(User, {
       account,

@@ -1,8 +1,9 @@
 import type { App } from '@slack/bolt';
 import { roster } from '../../../slack/context.ts';
+import { isOfWorkspace } from '../../directory/directory.service.ts';
 import type { Deps } from '../../feature.ts';
 import { homeData } from '../home.service.ts';
-import { homeView } from './views.ts';
+import { homeView, outsiderHomeView } from './views.ts';
 
 /** Publishes the Home tab each time someone opens it, drawn from the database as it is now. */
 export function registerHomeEvents(app: App, deps: Deps): void {
@@ -11,6 +12,12 @@ export function registerHomeEvents(app: App, deps: Deps): void {
     const { em, account } = roster(context);
     const person = await deps.admins.member(em, account, event.user);
     const isAdmin = await deps.admins.isAdminMember(em, account, person);
+    if (person && !isOfWorkspace(person, account.teamId)) {
+      // Someone of another organisation (Slack Connect) is nobody here, whatever their address or a Slack id
+      // linked before this was checked: they see no one's row and nothing of the account.
+      await client.views.publish({ user_id: event.user, view: outsiderHomeView(account) });
+      return;
+    }
     const usage = await deps.seats.usage(em, account);
     const data = await homeData(em, account, {
       slackUserId: event.user,

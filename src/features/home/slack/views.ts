@@ -33,6 +33,19 @@ function more(total: number, shown: number, where: string): string[] {
   return total > shown ? [`…and ${total - shown} more (${where}).`] : [];
 }
 
+/** The Home tab of someone of another organisation, met through Slack Connect: Roster is not theirs to use here. */
+export function outsiderHomeView(account: IAccount): { type: 'home'; blocks: Block[] } {
+  return {
+    type: 'home',
+    blocks: [
+      header('Roster'),
+      section(
+        `Roster keeps the people of this Slack workspace${account.name ? ` (${esc(account.name)})` : ''}. You are here through Slack Connect, from another organisation, so it has nothing to show you. If you should be a member here, ask one of this workspace's admins to invite you.`,
+      ),
+    ],
+  };
+}
+
 /** The Home tab: everyone sees their own status; admins also see seats, requests, invitations, links and imports. */
 export function homeView(
   data: HomeData,

@@ -4,6 +4,7 @@ import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
+import { isOfWorkspace } from '../../directory/directory.service.ts';
 import type { Deps } from '../../feature.ts';
 import { loginEmail } from '../../people/labels.ts';
 import { displayName, isPaidRole, User } from '../../people/user.entity.ts';
@@ -75,6 +76,13 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
         'link_invalid',
         'This invitation is no longer valid. Ask the person who invited you to send a new one.',
       );
+    if (person && !isOfWorkspace(person, account.teamId)) {
+      // An address given by another organisation (Slack Connect) does not show that this is the invitee.
+      throw new DomainError(
+        'not_allowed',
+        'This invitation can be accepted in Slack only by a member of this workspace, and you are here through Slack Connect, from another organisation. Nothing changed: ask the person who invited you to send it again, and it will come by email.',
+      );
+    }
     if (!person?.email || person.email.trim().toLowerCase() !== invitee.email.trim().toLowerCase()) {
       throw new DomainError('not_allowed', `This invitation is for ${invitee.email}, not for you.`);
     }

@@ -8,6 +8,7 @@ import { roster } from '../../../slack/context.ts';
 import { nowOrLater } from '../../../slack/later.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
+import { isOfWorkspace } from '../../directory/directory.service.ts';
 import type { Deps } from '../../feature.ts';
 import { INVITEE_ROLE, statusText } from '../../people/labels.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
@@ -113,6 +114,25 @@ export function registerJoinLinkActions(app: App, deps: Deps, links: JoinLinkSer
     const { em, account } = roster(context);
     const id = uuid.safeParse(action.value);
     const person = await deps.admins.member(em, account, body.user.id);
+    if (person && !isOfWorkspace(person, account.teamId)) {
+      // Someone of another organisation, in a channel shared through Slack Connect: a join link admits
+      // members of this workspace, so they take no seat and no use of the link, and learn why.
+      await auditRefusal(em, {
+        account,
+        actor: body.user.id,
+        action: 'join_link.join_refused',
+        subjectType: 'join_link',
+        subjectId: id.data ?? null,
+        surface: 'slack',
+        data: { reason: 'another organisation (Slack Connect)', teams: person.teamIds },
+      });
+      await respond({
+        response_type: 'ephemeral',
+        replace_original: false,
+        text: `:no_entry_sign: This join link is for members of this Slack workspace${account.name ? ` (${esc(account.name)})` : ''}. You are in this channel through Slack Connect, from another organisation, so you cannot join with it: nothing changed. If you should be in it, ask one of its admins to invite you.`,
+      });
+      return;
+    }
     if (!person?.email) {
       throw new DomainError(
         'invalid_input',

@@ -1,5 +1,6 @@
 import type { App, ViewSubmitAction } from '@slack/bolt';
 import type { View } from '@slack/types';
+import type { WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import { plain } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
@@ -151,6 +152,21 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** Whether people of another organisation are in the channel, or invited to it, through Slack Connect. */
+async function sharedWithOtherOrganisations(client: WebClient, channel: string): Promise<boolean> {
+  const res = await client.conversations.info({ channel });
+  const c = res.channel as { is_ext_shared?: boolean; is_pending_ext_shared?: boolean } | undefined;
+  return Boolean(c?.is_ext_shared || c?.is_pending_ext_shared);
+}
+
+/** What the admin should know of a link posted where another organisation sees it. */
+function sharedChannelWarning(link: IJoinLink): string {
+  const who = link.allowedEmailDomains.length
+    ? `anyone with an address at ${link.allowedEmailDomains.map((d) => `@${d}`).join(', ')}`
+    : 'anyone with any address';
+  return `\n:warning: <#${link.channelId}> is shared with another organisation through Slack Connect, whose people see this link too. Its Join button refuses them, but its URL lets ${who} join. If that is not what you want, revoke it and post one with your own email domains, or post it in a channel of this workspace only.`;
+}
+
 function slackError(err: unknown): string | undefined {
   return (err as { data?: { error?: string } }).data?.error;
 }
@@ -238,11 +254,17 @@ export function registerJoinLinkView(app: App, deps: Deps, links: JoinLinkServic
     }
     await ack();
     log.info({ linkId: link.id, channel: link.channelId }, 'join link posted');
+    const shared = await sharedWithOtherOrganisations(client, link.channelId ?? input.channelId).catch(
+      (err: unknown) => {
+        log.warn({ err, channel: link.channelId }, 'could not tell whether the join link channel is shared');
+        return false;
+      },
+    );
     await nowOrLater(deps.jobs, client, {
       method: 'chat.postMessage',
       args: {
         channel: body.user.id,
-        text: `:white_check_mark: Posted a join link in <#${link.channelId}>: people join as ${ROLE_LABEL[link.role]}, for ${input.expiryDays} days${link.maxUses ? `, up to ${link.maxUses} people` : ''}${link.allowedEmailDomains.length ? `, with ${link.allowedEmailDomains.map((d) => `@${d}`).join(', ')} addresses` : ''}. \`/joinlink list\` shows it with a Revoke button.`,
+        text: `:white_check_mark: Posted a join link in <#${link.channelId}>: people join as ${ROLE_LABEL[link.role]}, for ${input.expiryDays} days${link.maxUses ? `, up to ${link.maxUses} people` : ''}${link.allowedEmailDomains.length ? `, with ${link.allowedEmailDomains.map((d) => `@${d}`).join(', ')} addresses` : ''}. \`/joinlink list\` shows it with a Revoke button.${shared ? sharedChannelWarning(link) : ''}`,
       },
     });
   });

@@ -2,6 +2,7 @@ import type { App } from '@slack/bolt';
 import { slackActor } from '../../../slack/actor.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
+import { isOfWorkspace } from '../../directory/directory.service.ts';
 import type { Deps } from '../../feature.ts';
 import type { PersonService } from '../person.service.ts';
 import { personCard } from './blocks.ts';
@@ -39,9 +40,17 @@ export function registerPeopleCommand(app: App, deps: Deps, people: PersonServic
     const { em, account } = roster(context);
     const actor = await slackActor(deps, context, command.user_id);
     let user = await people.find(em, account, parsed);
-    if (!user && 'slackUserId' in parsed) {
+    if ('slackUserId' in parsed) {
       const person = await deps.admins.member(em, account, parsed.slackUserId).catch(() => null);
-      if (person?.email) user = await people.find(em, account, { email: person.email });
+      if (person && !isOfWorkspace(person, account.teamId)) {
+        // Their address is their own organisation's to say: it would show whoever here has it, maybe someone else.
+        await respond({
+          response_type: 'ephemeral',
+          text: `<@${parsed.slackUserId}> is here through Slack Connect, from another organisation: not a member of this workspace, so Roster does not know them by their Slack account. To find someone in Roster by their address, type \`/people EMAIL\`.`,
+        });
+        return;
+      }
+      if (!user && person?.email) user = await people.find(em, account, { email: person.email });
     }
     if (!user) {
       const who = 'email' in parsed ? esc(parsed.email) : `<@${parsed.slackUserId}>`;
