@@ -47,7 +47,13 @@ export function buildServices(infra: {
   const people = new PeopleChanges(seats, jobs);
   const invites = new InviteService(seats, jobs);
   const contacts = new ContactService(seats, jobs);
+  const admins = new AdminDirectory(slack, directory, Date.now, infra.prompt, async () => {
+    if (!jobs.has(DIRECTORY_JOBS.sync)) return false;
+    await jobs.sendUnlessQueued(DIRECTORY_JOBS.sync, {});
+    return true;
+  });
   const joinLinks = new JoinLinkService(seats, jobs, {
+    isAdmin: (em, account, slackUserId) => admins.isAdmin(em, account, slackUserId),
     tellJoiner: (request) => tellJoiner(slack, mailer, request),
   });
   seats.register('invite', invites.seatFlow());
@@ -58,11 +64,7 @@ export function buildServices(infra: {
   if (missing.length) throw new Error(`no seat flow for requests of kind ${missing.join(', ')}`);
   return {
     seats,
-    admins: new AdminDirectory(slack, directory, Date.now, infra.prompt, async () => {
-      if (!jobs.has(DIRECTORY_JOBS.sync)) return false;
-      await jobs.sendUnlessQueued(DIRECTORY_JOBS.sync, {});
-      return true;
-    }),
+    admins,
     directory,
     people,
     invites,

@@ -34,7 +34,7 @@ export function createJoinLinksFeature(limits: RateLimits = JOIN_RATE_LIMITS): F
           const mail = confirmationMail({
             accountName: ready.account.name ?? 'the account',
             url: `${deps.config.publicUrl}/join/confirm/${ready.token}`,
-            alreadyIn: Boolean(ready.existing),
+            existing: ready.existing,
           });
           await deps.mailer.send({ to: ready.confirmation.email, ...mail });
           await links.markSent(deps.orm.em.fork(), confirmationId);

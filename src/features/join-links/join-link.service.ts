@@ -37,13 +37,23 @@ export type Person = { email: string; name?: string | null; slackUserId?: string
 
 export type JoinResult =
   | { status: 'joined'; user: IUser }
+  /** A Roster record already exists for the address; only an `active` one is "in" (see {@link standing}). */
   | { status: 'exists'; user: IUser }
-  | { status: 'requested' }
+  /**
+   * A seat request was filed: no paid seat was free, or the admin who posted the link is no longer an
+   * admin, so the link's joins need an admin's approval.
+   */
+  | { status: 'requested'; reason: 'no_seat' | 'needs_approval' | 'waiting' }
   | { status: 'domain_not_allowed'; allowed: string[] }
   | { status: 'link_full' }
   | { status: 'link_invalid' };
 
 type Options = {
+  /**
+   * Whether a Slack user is an admin of the account now. A link admits paid members on its poster's
+   * authority, so every join asks this of the link's poster.
+   */
+  isAdmin: (em: EntityManager, account: IAccount, slackUserId: string) => Promise<boolean>;
   now?: () => Date;
   /** Tells a person who joined through a link what an admin decided on their seat request. */
   tellJoiner?: (request: ISeatRequest) => Promise<void>;
@@ -55,10 +65,12 @@ export class JoinLinkService {
   private readonly jobs: JobQueue;
   private readonly now: () => Date;
   private readonly tellJoiner?: (request: ISeatRequest) => Promise<void>;
+  private readonly isAdmin: Options['isAdmin'];
 
-  constructor(seats: SeatService, jobs: JobQueue, opts: Options = {}) {
+  constructor(seats: SeatService, jobs: JobQueue, opts: Options) {
     this.seats = seats;
     this.jobs = jobs;
+    this.isAdmin = opts.isAdmin;
     this.now = opts.now ?? (() => new Date());
     this.tellJoiner = opts.tellJoiner;
   }
@@ -258,6 +270,8 @@ export class JoinLinkService {
       return { status: 'domain_not_allowed', allowed: link.allowedEmailDomains };
     const existing = await findUserByEmail(tx, account, email);
     if (existing) return { status: 'exists', user: existing };
+    // Asked before the use is counted, so the link's row lock is not held over a Slack lookup.
+    const posterIsAdmin = await this.isAdmin(tx, account, link.createdBy);
 
     const [counted] = await query<{ uses: number; max_uses: number | null }>(
       tx,
@@ -269,7 +283,9 @@ export class JoinLinkService {
 
     // The admin who posted the link approved paid seats for the people joining through it while seats
     // are free, so the join acts with an admin's authority; with no seat free it becomes a seat request.
-    const actor: Actor = { slackUserId: person.slackUserId ?? email, isAdmin: true, surface };
+    // Once the poster is no longer an admin (rights removed, deactivated), that approval lapses: a paid
+    // join becomes a seat request an admin must approve, whatever seats are free.
+    const actor: Actor = { slackUserId: person.slackUserId ?? email, isAdmin: posterIsAdmin, surface };
     const result = await this.seats.admit(
       tx,
       account,
@@ -281,7 +297,12 @@ export class JoinLinkService {
         role: link.role,
         // A Slack joiner is the requester admins see; a web joiner has no Slack id, so the link's admin is.
         requestedBy: person.slackUserId ?? link.createdBy,
-        payload: { joinLinkId: link.id, slackUserId: person.slackUserId ?? null, surface },
+        payload: {
+          joinLinkId: link.id,
+          slackUserId: person.slackUserId ?? null,
+          surface,
+          ...(posterIsAdmin ? {} : { posterNoLongerAdmin: link.createdBy }),
+        },
         onNoSeat: 'request',
       },
       () => this.createMember(tx, account, link.role, person, link.id, actor.slackUserId, surface),
@@ -298,6 +319,7 @@ export class JoinLinkService {
       data: {
         email,
         outcome: result.status === 'added' ? 'joined' : 'seat_requested',
+        ...(posterIsAdmin ? {} : { posterNoLongerAdmin: link.createdBy }),
         uses: counted.uses,
         maxUses: counted.max_uses,
         ...(result.status === 'added' ? { userId: result.value.id } : { seatRequestId: result.request.id }),
@@ -308,12 +330,14 @@ export class JoinLinkService {
       await this.jobs.send(JOIN_JOBS.refreshMessage, { linkId: link.id }, { em: tx });
     }
     await tx.flush();
-    return result.status === 'added' ? { status: 'joined', user: result.value } : { status: 'requested' };
+    if (result.status === 'added') return { status: 'joined', user: result.value };
+    return { status: 'requested', reason: posterIsAdmin ? 'no_seat' : 'needs_approval' };
   }
 
   /** The same person joining twice at once: the second finds the first's user, or its pending request. */
   private async raced(em: EntityManager, err: unknown, linkId: string, email: string): Promise<JoinResult> {
-    if (err instanceof DomainError && err.code === 'conflict') return { status: 'requested' };
+    if (err instanceof DomainError && err.code === 'conflict')
+      return { status: 'requested', reason: 'waiting' };
     if (err instanceof UniqueConstraintViolationException) {
       const fresh = em.fork();
       const link = await fresh.findOne(JoinLink, linkId);

@@ -45,7 +45,7 @@ beforeAll(async () => {
   await jobs.define(JOIN_JOBS.sendConfirmation, async () => {});
   await jobs.define<{ linkId: string }>(JOIN_JOBS.refreshMessage, async (d) => void refreshed.push(d.linkId));
   seats = new SeatService(jobs, () => clock);
-  links = new JoinLinkService(seats, jobs, { now: () => clock });
+  links = new JoinLinkService(seats, jobs, { now: () => clock, isAdmin: async () => true });
   seats.register('join', links.seatFlow());
 });
 afterAll(async () => {

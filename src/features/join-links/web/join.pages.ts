@@ -3,6 +3,7 @@ import { DomainError } from '../../../shared/errors.ts';
 import { html, page } from '../../../web/html.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
 import { INVITEE_ROLE } from '../../people/labels.ts';
+import { requestedText, standing } from '../join-link.messages.ts';
 import { CONFIRMATION_HOURS, type JoinLinkService } from '../join-link.service.ts';
 import { type Limiter, RateLimiter } from './rate-limit.ts';
 
@@ -207,18 +208,15 @@ export function registerJoinPages(
             html`<h1 class="ok">You're in</h1><p>You joined ${account} as ${INVITEE_ROLE[result.user.role] ?? result.user.role}. Welcome!</p><p class="muted">You can close this page.</p>`,
           ),
         };
-      case 'exists':
-        return {
-          html: page(
-            'Already in',
-            html`<h1>You're already in</h1><p>${result.user.email} already has a place in ${account}. Nothing changed.</p>`,
-          ),
-        };
+      case 'exists': {
+        const { heading, text } = standing(result.user.status, result.user.email, account);
+        return { html: page(heading, html`<h1>${heading}</h1><p>${text}</p>`) };
+      }
       case 'requested':
         return {
           html: page(
             'Waiting for approval',
-            html`<h1>Almost there</h1><p>No paid seat is free right now, so an admin of ${account} has been asked to approve your place. We will email you when they decide.</p>`,
+            html`<h1>Almost there</h1><p>${requestedText(result.reason, account, 'We will email you when they decide.')}</p>`,
           ),
         };
       case 'domain_not_allowed':
