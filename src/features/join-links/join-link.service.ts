@@ -22,6 +22,17 @@ export const JOIN_JOBS = {
   refreshMessage: 'join.refresh-message',
 } as const;
 export const CONFIRMATION_HOURS = 24;
+/**
+ * At most this many confirmation emails go to one address per account in an hour, whatever links, forms
+ * and network addresses ask: the public join form must not be a way to flood someone's inbox.
+ */
+export const CONFIRMATIONS_PER_ADDRESS_HOUR = 3;
+
+/**
+ * What a join form's submission did: an email queued; none, because one to that address is still on its
+ * way or the address had its emails for the hour; or none, because `mayQueue` said no.
+ */
+export type ConfirmationOutcome = 'queued' | 'pending' | 'address_limited' | 'refused';
 const TOKEN = /^[A-Za-z0-9_-]{40,64}$/;
 
 export const createInput = z.object({
@@ -391,7 +402,9 @@ export class JoinLinkService {
     em: EntityManager,
     link: IJoinLink,
     person: { email: string; name: string },
-  ): Promise<void> {
+    /** Asked only when an email would be queued (the link's own rate limit): false queues nothing. */
+    mayQueue: () => boolean | Promise<boolean> = () => true,
+  ): Promise<ConfirmationOutcome> {
     if (!domainAllowed(link, person.email)) {
       throw new DomainError(
         'not_allowed',
@@ -399,17 +412,37 @@ export class JoinLinkService {
         { field: 'email' },
       );
     }
-    await em.transactional(async (tx) => {
+    const email = person.email.trim();
+    return em.transactional(async (tx) => {
+      // One submission per address and account at a time, so two at once cannot both take the last email.
+      const key = `join-confirmation:${link.account.id}:${email.toLowerCase()}`;
+      await query(tx, sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`);
+      const now = this.now();
+      const [seen] = await query<{ recent: number; unsent: number }>(
+        tx,
+        sql`select count(*)::int as recent,
+                   count(*) filter (where c.join_link_id = ${link.id} and c.sent_at is null
+                     and c.used_at is null and c.expires_at > ${now})::int as unsent
+              from join_confirmation c join join_link l on l.id = c.join_link_id
+             where l.account_id = ${link.account.id} and lower(btrim(c.email)) = ${email.toLowerCase()}
+               and c.created_at > ${new Date(now.getTime() - 3_600_000)}`,
+      );
+      // The email of an earlier submission is still on its way: it serves this one too.
+      if (seen && seen.unsent > 0) return 'pending';
+      if (seen && seen.recent >= CONFIRMATIONS_PER_ADDRESS_HOUR) return 'address_limited';
+      if (!(await mayQueue())) return 'refused';
       const confirmation = tx.create(JoinConfirmation, {
         joinLink: link.id,
-        email: person.email.trim(),
+        email,
         name: person.name.trim(),
         // Replaced when the email is sent: the raw token is made there and never stored or queued.
         tokenHash: newToken().hash,
-        expiresAt: new Date(this.now().getTime() + CONFIRMATION_HOURS * 3_600_000),
+        expiresAt: new Date(now.getTime() + CONFIRMATION_HOURS * 3_600_000),
+        createdAt: now,
       });
       await tx.flush();
       await this.jobs.send(JOIN_JOBS.sendConfirmation, { confirmationId: confirmation.id }, { em: tx });
+      return 'queued' as const;
     });
   }
 

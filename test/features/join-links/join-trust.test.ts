@@ -98,7 +98,10 @@ describe('a link whose poster is no longer an admin', () => {
       });
       // The admins asked are told why a link with seats free asks them.
       const asked = await t.standin.waitForMessage(
-        (m) => m.method === 'chat.postMessage' && textOf(m).includes(`Seat request*`) && textOf(m).includes(after.email),
+        (m) =>
+          m.method === 'chat.postMessage' &&
+          textOf(m).includes(`Seat request*`) &&
+          textOf(m).includes(after.email),
       );
       expect(textOf(asked)).toContain(
         `Through:* a join through a join link posted by <@${poster.id}>, who is no longer an admin, so every join through it needs approval`,
