@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
@@ -18,6 +19,7 @@ import { DOMAIN, domainAllowed, linkState, MAX_DOMAINS } from './join-link.terms
 
 export const JOIN_JOBS = {
   sendConfirmation: 'join.send-confirmation',
+  tellJoiner: 'join.tell-joiner',
   expireLinks: 'join.expire-links',
   refreshMessage: 'join.refresh-message',
 } as const;
@@ -66,6 +68,11 @@ type Options = {
    */
   isAdmin: (em: EntityManager, account: IAccount, slackUserId: string) => Promise<boolean>;
   now?: () => Date;
+  /**
+   * The secret confirmation tokens are derived from, so every attempt to email one confirmation carries
+   * the same link; without it, a random one per process (an attempt on another instance makes a new link).
+   */
+  tokenSecret?: string;
   /** Tells a person who joined through a link what an admin decided on their seat request. */
   tellJoiner?: (request: ISeatRequest) => Promise<void>;
 };
@@ -77,11 +84,15 @@ export class JoinLinkService {
   private readonly now: () => Date;
   private readonly tellJoiner?: (request: ISeatRequest) => Promise<void>;
   private readonly isAdmin: Options['isAdmin'];
+  private readonly tokenKey: Buffer;
 
   constructor(seats: SeatService, jobs: JobQueue, opts: Options) {
     this.seats = seats;
     this.jobs = jobs;
     this.isAdmin = opts.isAdmin;
+    this.tokenKey = opts.tokenSecret
+      ? createHmac('sha256', opts.tokenSecret).update('roster-join-confirmation').digest()
+      : randomBytes(32);
     this.now = opts.now ?? (() => new Date());
     this.tellJoiner = opts.tellJoiner;
   }
@@ -435,7 +446,7 @@ export class JoinLinkService {
         joinLink: link.id,
         email,
         name: person.name.trim(),
-        // Replaced when the email is sent: the raw token is made there and never stored or queued.
+        // The raw token is derived again when the email is sent; only its hash is stored or queued.
         tokenHash: newToken().hash,
         expiresAt: new Date(now.getTime() + CONFIRMATION_HOURS * 3_600_000),
         createdAt: now,
@@ -447,8 +458,18 @@ export class JoinLinkService {
   }
 
   /**
-   * Makes the confirmation's token (only its hash kept) for the email. Null when already sent, or when
-   * the link stopped working before the email could go out.
+   * A confirmation's raw token: derived from its id with a secret, so an email sent again after an attempt
+   * whose sending worked but whose recording failed carries the same link, and the first stays good. The
+   * database keeps only the hash, and the id alone gives nothing without the secret.
+   */
+  private confirmationToken(confirmationId: string): { token: string; hash: string } {
+    const token = createHmac('sha256', this.tokenKey).update(confirmationId).digest('base64url');
+    return { token, hash: hashToken(token) };
+  }
+
+  /**
+   * The confirmation's token (only its hash kept) for the email, the same on every attempt. Null when
+   * already sent, or when the link stopped working before the email could go out.
    */
   async prepareConfirmation(em: EntityManager, confirmationId: string) {
     return em.transactional(async (tx) => {
@@ -462,7 +483,7 @@ export class JoinLinkService {
       const account = link.account.getEntity();
       const existing = await findUserByEmail(tx, account, confirmation.email);
       if (!existing && linkState(link, this.now()) !== 'active') return null;
-      const { token, hash } = newToken();
+      const { token, hash } = this.confirmationToken(confirmation.id);
       confirmation.tokenHash = hash;
       return { token, confirmation, link, account, existing };
     });
@@ -470,6 +491,17 @@ export class JoinLinkService {
 
   async markSent(em: EntityManager, confirmationId: string): Promise<void> {
     await query(em, sql`update join_confirmation set sent_at = now() where id = ${confirmationId}`);
+  }
+
+  /**
+   * A confirmation whose email could not be sent after every attempt: it ends, so it no longer holds back
+   * a new submission of the form for the same address.
+   */
+  async abandonConfirmation(em: EntityManager, confirmationId: string): Promise<void> {
+    await query(
+      em,
+      sql`update join_confirmation set expires_at = least(expires_at, ${this.now()}) where id = ${confirmationId} and sent_at is null`,
+    );
   }
 
   /**
