@@ -150,7 +150,7 @@ describe('joining with a Roster record that is not active', () => {
     ],
   ];
   for (const [status, says] of cases) {
-    it(`tells a ${status} person their real status and what to do, the same on Slack and the web`, async () => {
+    it(`tells someone whose record is ${status} their real status and what to do, the same on Slack and the web`, async () => {
       const person = member();
       const em = t.em();
       em.create(User, {
