@@ -109,8 +109,8 @@ export async function composeRoster(parts: {
       jobs,
       slack,
       prompt: promptSlack,
-      mailer,
       scim: config.scim,
+      tokenSecret: config.slack.signingSecret,
       allowPrivateUrls: config.allowPrivateUrls ?? false,
     }),
   };

@@ -8,8 +8,7 @@ import { DirectoryService } from './features/directory/directory.service.ts';
 import { DIRECTORY_JOBS } from './features/directory/index.ts';
 import type { Services } from './features/feature.ts';
 import { InviteService } from './features/invites/invite.service.ts';
-import { JoinLinkService } from './features/join-links/join-link.service.ts';
-import { tellJoiner } from './features/join-links/tell-joiner.ts';
+import { JOIN_JOBS, JoinLinkService } from './features/join-links/join-link.service.ts';
 import { PEOPLE_CHANGES, PeopleChanges } from './features/people/people.changes.ts';
 import { PersonService } from './features/people/person.service.ts';
 import { ScimService } from './features/scim/scim.service.ts';
@@ -17,7 +16,6 @@ import { AdminDirectory } from './features/seats/admins.ts';
 import { SeatService } from './features/seats/seat.service.ts';
 import { SEAT_REQUEST_KINDS, type SeatRequestKind } from './features/seats/seat-request.entity.ts';
 import type { JobQueue } from './shared/jobs.ts';
-import type { Mailer } from './shared/mailer.ts';
 
 /**
  * Seat requests no flow answers: an import is started by an admin only, whose paid additions take a
@@ -35,20 +33,31 @@ export function buildServices(infra: {
   slack: WebClient;
   /** For lookups a person may be waiting on (users.info on a mirror miss): never paced, never sleeps on a 429. */
   prompt?: WebClient;
-  mailer: Mailer;
   /** The SCIM service set by the deployment, if any (SCIM_URL, SCIM_TOKEN). */
   scim?: { url: string; token: string };
+  /** The secret join confirmation links are derived from (the Slack signing secret). */
+  tokenSecret?: string;
   /** Whether webhook and SCIM URLs may be on this machine or a private network (ALLOW_PRIVATE_URLS). */
   allowPrivateUrls?: boolean;
 }): Services {
-  const { orm, jobs, slack, mailer } = infra;
+  const { orm, jobs, slack } = infra;
   const seats = new SeatService(jobs);
   const directory = new DirectoryService();
   const people = new PeopleChanges(seats, jobs);
   const invites = new InviteService(seats, jobs);
   const contacts = new ContactService(seats, jobs);
+  const admins = new AdminDirectory(slack, directory, Date.now, infra.prompt, async () => {
+    if (!jobs.has(DIRECTORY_JOBS.sync)) return false;
+    await jobs.sendUnlessQueued(DIRECTORY_JOBS.sync, {});
+    return true;
+  });
   const joinLinks = new JoinLinkService(seats, jobs, {
-    tellJoiner: (request) => tellJoiner(slack, mailer, request),
+    isAdmin: (em, account, slackUserId) => admins.isAdmin(em, account, slackUserId),
+    tokenSecret: infra.tokenSecret,
+    // Queued with the invitations' retry policy, so a mail server down for hours loses no decision.
+    tellJoiner: async (request) => {
+      await jobs.send(JOIN_JOBS.tellJoiner, { requestId: request.id }, { singletonKey: request.id });
+    },
   });
   seats.register('invite', invites.seatFlow());
   seats.register('convert', contacts.seatFlow());
@@ -58,11 +67,7 @@ export function buildServices(infra: {
   if (missing.length) throw new Error(`no seat flow for requests of kind ${missing.join(', ')}`);
   return {
     seats,
-    admins: new AdminDirectory(slack, directory, Date.now, infra.prompt, async () => {
-      if (!jobs.has(DIRECTORY_JOBS.sync)) return false;
-      await jobs.sendUnlessQueued(DIRECTORY_JOBS.sync, {});
-      return true;
-    }),
+    admins,
     directory,
     people,
     invites,

@@ -98,7 +98,7 @@ describe('the services built by the composition root', () => {
       { email: 'joiner@acme.test', name: 'Jo' },
       'web',
     );
-    expect(joined).toEqual({ status: 'requested' });
+    expect(joined).toEqual({ status: 'requested', reason: 'no_seat' });
     await approveTheRequestFor('joiner@acme.test');
     expect(await userStatus('joiner@acme.test')).toBe('active');
   });

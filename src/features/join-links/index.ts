@@ -1,7 +1,7 @@
 import type { Deps, Feature } from '../feature.ts';
 import { JoinLink } from './join-link.entity.ts';
-import { confirmationMail } from './join-link.messages.ts';
 import { JOIN_JOBS } from './join-link.service.ts';
+import { defineJoinMail } from './join-mail.delivery.ts';
 import { registerJoinLinkActions } from './slack/actions.ts';
 import { joinLinkMessage } from './slack/blocks.ts';
 import { registerJoinLinkCommand } from './slack/commands.ts';
@@ -25,22 +25,7 @@ export function createJoinLinksFeature(limits: RateLimits = JOIN_RATE_LIMITS): F
   return {
     name: 'join-links',
     async jobs(deps) {
-      const links = deps.joinLinks;
-      await deps.jobs.define<{ confirmationId: string }>(
-        JOIN_JOBS.sendConfirmation,
-        async ({ confirmationId }) => {
-          const ready = await links.prepareConfirmation(deps.orm.em.fork(), confirmationId);
-          if (!ready) return;
-          const mail = confirmationMail({
-            accountName: ready.account.name ?? 'the account',
-            url: `${deps.config.publicUrl}/join/confirm/${ready.token}`,
-            alreadyIn: Boolean(ready.existing),
-          });
-          await deps.mailer.send({ to: ready.confirmation.email, ...mail });
-          await links.markSent(deps.orm.em.fork(), confirmationId);
-        },
-        { retryLimit: 8, retryDelay: 2, retryBackoff: true },
-      );
+      await defineJoinMail(deps);
       await deps.jobs.define<{ linkId: string }>(
         JOIN_JOBS.refreshMessage,
         ({ linkId }) => refreshMessage(deps, linkId),

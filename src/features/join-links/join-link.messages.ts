@@ -1,7 +1,70 @@
 import type { Mail } from '../../shared/mailer.ts';
 import { html } from '../../web/html.ts';
+import type { UserStatus } from '../people/user.entity.ts';
 import type { ISeatRequest } from '../seats/seat-request.entity.ts';
 import { CONFIRMATION_HOURS } from './join-link.service.ts';
+
+/**
+ * What someone who joins while a Roster record already exists for their address is told, on every path
+ * (the Join button, the confirmation page, the confirmation email): only an `active` person is in; anyone
+ * else hears their real status and what to do, since a join link changes none of them. Plain text: each
+ * surface escapes it.
+ */
+export function standing(
+  status: UserStatus,
+  email: string,
+  accountName: string,
+): { heading: string; text: string } {
+  const card = `an admin of ${accountName} can do it from your card: /people ${email}`;
+  switch (status) {
+    case 'active':
+      return {
+        heading: "You're already in",
+        text: `${email} already has access to ${accountName}. Nothing changed.`,
+      };
+    case 'invited':
+      return {
+        heading: 'You have an invitation waiting',
+        text: `${email} is invited to ${accountName} but has not accepted yet. Open the invitation Roster sent you (a Slack message from Roster, or an email to ${email}) and press Accept. Cannot find it? Ask an admin to resend it; ${card}. Nothing changed.`,
+      };
+    case 'not_invited':
+      return {
+        heading: 'Your invitation has not been sent yet',
+        text: `${email} was added to ${accountName}, but no invitation was sent yet, so it cannot log in. Ask an admin to send your invitation; ${card}. Nothing changed.`,
+      };
+    case 'expired':
+      return {
+        heading: 'Your invitation expired',
+        text: `Your invitation to ${accountName} for ${email} expired before it was accepted. Ask an admin to resend it; ${card}. Nothing changed.`,
+      };
+    case 'locked':
+      return {
+        heading: 'Your access is locked',
+        text: `${email} was imported into ${accountName} and is locked, so it cannot log in yet. Ask an admin to unlock it; ${card}. Nothing changed.`,
+      };
+    default:
+      return {
+        heading: 'Your access was deactivated',
+        text: `${email} was deactivated in ${accountName}, and a join link does not bring it back. Ask an admin to reactivate you; ${card}. Nothing changed.`,
+      };
+  }
+}
+
+/** Why a join waits for an admin, said the same way on Slack and on the web; `later` says how they hear. */
+export function requestedText(
+  reason: 'no_seat' | 'needs_approval' | 'waiting',
+  accountName: string,
+  later: string,
+): string {
+  switch (reason) {
+    case 'needs_approval':
+      return `This join link now needs an admin's approval for each person, so an admin of ${accountName} has been asked to approve your place. ${later}`;
+    case 'waiting':
+      return `Your place in ${accountName} is already waiting for an admin's approval. ${later}`;
+    default:
+      return `No paid seat is free right now, so an admin of ${accountName} has been asked to approve your place. ${later}`;
+  }
+}
 
 /**
  * The confirmation email of a web join: a link to open, or, for a known address, a note that changes
@@ -12,10 +75,21 @@ import { CONFIRMATION_HOURS } from './join-link.service.ts';
 export function confirmationMail(opts: {
   accountName: string;
   url: string;
-  alreadyIn: boolean;
+  /** The address's Roster record, when it has one: then the email carries no link. */
+  existing?: { email: string; status: UserStatus } | null;
 }): Omit<Mail, 'to'> {
-  const { accountName, url } = opts;
-  if (opts.alreadyIn) {
+  const { accountName, url, existing } = opts;
+  if (existing && existing.status !== 'active') {
+    const { heading, text } = standing(existing.status, existing.email, accountName);
+    const intro = `Someone asked to join ${accountName} with this address through a join link. This address already has a place in ${accountName}, so the link changed nothing:`;
+    return {
+      subject: `${heading} (${accountName})`,
+      text: `Hello,\n\n${intro}\n\n${text}\n\nIf it was not you, ignore this email.`,
+      html: html`<p>Hello,</p><p>${intro}</p><p>${text}</p><p>If it was not you, ignore this email.</p>`
+        .value,
+    };
+  }
+  if (existing) {
     return {
       subject: `You already have access to ${accountName}`,
       text: `Hello,\n\nSomeone asked to join ${accountName} with this address through a join link, but you already have access, so nothing changed.\n\nIf it was not you, ignore this email.`,

@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
@@ -18,10 +19,22 @@ import { DOMAIN, domainAllowed, linkState, MAX_DOMAINS } from './join-link.terms
 
 export const JOIN_JOBS = {
   sendConfirmation: 'join.send-confirmation',
+  tellJoiner: 'join.tell-joiner',
   expireLinks: 'join.expire-links',
   refreshMessage: 'join.refresh-message',
 } as const;
 export const CONFIRMATION_HOURS = 24;
+/**
+ * At most this many confirmation emails go to one address per account in an hour, whatever links, forms
+ * and network addresses ask: the public join form must not be a way to flood someone's inbox.
+ */
+export const CONFIRMATIONS_PER_ADDRESS_HOUR = 3;
+
+/**
+ * What a join form's submission did: an email queued; none, because one to that address is still on its
+ * way or the address had its emails for the hour; or none, because `mayQueue` said no.
+ */
+export type ConfirmationOutcome = 'queued' | 'pending' | 'address_limited' | 'refused';
 const TOKEN = /^[A-Za-z0-9_-]{40,64}$/;
 
 export const createInput = z.object({
@@ -37,14 +50,29 @@ export type Person = { email: string; name?: string | null; slackUserId?: string
 
 export type JoinResult =
   | { status: 'joined'; user: IUser }
+  /** A Roster record already exists for the address; only an `active` one is "in" (see {@link standing}). */
   | { status: 'exists'; user: IUser }
-  | { status: 'requested' }
+  /**
+   * A seat request was filed: no paid seat was free, or the admin who posted the link is no longer an
+   * admin, so the link's joins need an admin's approval.
+   */
+  | { status: 'requested'; reason: 'no_seat' | 'needs_approval' | 'waiting' }
   | { status: 'domain_not_allowed'; allowed: string[] }
   | { status: 'link_full' }
   | { status: 'link_invalid' };
 
 type Options = {
+  /**
+   * Whether a Slack user is an admin of the account now. A link admits paid members on its poster's
+   * authority, so every join asks this of the link's poster.
+   */
+  isAdmin: (em: EntityManager, account: IAccount, slackUserId: string) => Promise<boolean>;
   now?: () => Date;
+  /**
+   * The secret confirmation tokens are derived from, so every attempt to email one confirmation carries
+   * the same link; without it, a random one per process (an attempt on another instance makes a new link).
+   */
+  tokenSecret?: string;
   /** Tells a person who joined through a link what an admin decided on their seat request. */
   tellJoiner?: (request: ISeatRequest) => Promise<void>;
 };
@@ -55,10 +83,16 @@ export class JoinLinkService {
   private readonly jobs: JobQueue;
   private readonly now: () => Date;
   private readonly tellJoiner?: (request: ISeatRequest) => Promise<void>;
+  private readonly isAdmin: Options['isAdmin'];
+  private readonly tokenKey: Buffer;
 
-  constructor(seats: SeatService, jobs: JobQueue, opts: Options = {}) {
+  constructor(seats: SeatService, jobs: JobQueue, opts: Options) {
     this.seats = seats;
     this.jobs = jobs;
+    this.isAdmin = opts.isAdmin;
+    this.tokenKey = opts.tokenSecret
+      ? createHmac('sha256', opts.tokenSecret).update('roster-join-confirmation').digest()
+      : randomBytes(32);
     this.now = opts.now ?? (() => new Date());
     this.tellJoiner = opts.tellJoiner;
   }
@@ -258,6 +292,8 @@ export class JoinLinkService {
       return { status: 'domain_not_allowed', allowed: link.allowedEmailDomains };
     const existing = await findUserByEmail(tx, account, email);
     if (existing) return { status: 'exists', user: existing };
+    // Asked before the use is counted, so the link's row lock is not held over a Slack lookup.
+    const posterIsAdmin = await this.isAdmin(tx, account, link.createdBy);
 
     const [counted] = await query<{ uses: number; max_uses: number | null }>(
       tx,
@@ -269,7 +305,9 @@ export class JoinLinkService {
 
     // The admin who posted the link approved paid seats for the people joining through it while seats
     // are free, so the join acts with an admin's authority; with no seat free it becomes a seat request.
-    const actor: Actor = { slackUserId: person.slackUserId ?? email, isAdmin: true, surface };
+    // Once the poster is no longer an admin (rights removed, deactivated), that approval lapses: a paid
+    // join becomes a seat request an admin must approve, whatever seats are free.
+    const actor: Actor = { slackUserId: person.slackUserId ?? email, isAdmin: posterIsAdmin, surface };
     const result = await this.seats.admit(
       tx,
       account,
@@ -281,7 +319,12 @@ export class JoinLinkService {
         role: link.role,
         // A Slack joiner is the requester admins see; a web joiner has no Slack id, so the link's admin is.
         requestedBy: person.slackUserId ?? link.createdBy,
-        payload: { joinLinkId: link.id, slackUserId: person.slackUserId ?? null, surface },
+        payload: {
+          joinLinkId: link.id,
+          slackUserId: person.slackUserId ?? null,
+          surface,
+          ...(posterIsAdmin ? {} : { posterNoLongerAdmin: link.createdBy }),
+        },
         onNoSeat: 'request',
       },
       () => this.createMember(tx, account, link.role, person, link.id, actor.slackUserId, surface),
@@ -298,6 +341,7 @@ export class JoinLinkService {
       data: {
         email,
         outcome: result.status === 'added' ? 'joined' : 'seat_requested',
+        ...(posterIsAdmin ? {} : { posterNoLongerAdmin: link.createdBy }),
         uses: counted.uses,
         maxUses: counted.max_uses,
         ...(result.status === 'added' ? { userId: result.value.id } : { seatRequestId: result.request.id }),
@@ -308,12 +352,14 @@ export class JoinLinkService {
       await this.jobs.send(JOIN_JOBS.refreshMessage, { linkId: link.id }, { em: tx });
     }
     await tx.flush();
-    return result.status === 'added' ? { status: 'joined', user: result.value } : { status: 'requested' };
+    if (result.status === 'added') return { status: 'joined', user: result.value };
+    return { status: 'requested', reason: posterIsAdmin ? 'no_seat' : 'needs_approval' };
   }
 
   /** The same person joining twice at once: the second finds the first's user, or its pending request. */
   private async raced(em: EntityManager, err: unknown, linkId: string, email: string): Promise<JoinResult> {
-    if (err instanceof DomainError && err.code === 'conflict') return { status: 'requested' };
+    if (err instanceof DomainError && err.code === 'conflict')
+      return { status: 'requested', reason: 'waiting' };
     if (err instanceof UniqueConstraintViolationException) {
       const fresh = em.fork();
       const link = await fresh.findOne(JoinLink, linkId);
@@ -367,7 +413,9 @@ export class JoinLinkService {
     em: EntityManager,
     link: IJoinLink,
     person: { email: string; name: string },
-  ): Promise<void> {
+    /** Asked only when an email would be queued (the link's own rate limit): false queues nothing. */
+    mayQueue: () => boolean | Promise<boolean> = () => true,
+  ): Promise<ConfirmationOutcome> {
     if (!domainAllowed(link, person.email)) {
       throw new DomainError(
         'not_allowed',
@@ -375,23 +423,53 @@ export class JoinLinkService {
         { field: 'email' },
       );
     }
-    await em.transactional(async (tx) => {
+    const email = person.email.trim();
+    return em.transactional(async (tx) => {
+      // One submission per address and account at a time, so two at once cannot both take the last email.
+      const key = `join-confirmation:${link.account.id}:${email.toLowerCase()}`;
+      await query(tx, sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`);
+      const now = this.now();
+      const [seen] = await query<{ recent: number; unsent: number }>(
+        tx,
+        sql`select count(*)::int as recent,
+                   count(*) filter (where c.join_link_id = ${link.id} and c.sent_at is null
+                     and c.used_at is null and c.expires_at > ${now})::int as unsent
+              from join_confirmation c join join_link l on l.id = c.join_link_id
+             where l.account_id = ${link.account.id} and lower(btrim(c.email)) = ${email.toLowerCase()}
+               and c.created_at > ${new Date(now.getTime() - 3_600_000)}`,
+      );
+      // The email of an earlier submission is still on its way: it serves this one too.
+      if (seen && seen.unsent > 0) return 'pending';
+      if (seen && seen.recent >= CONFIRMATIONS_PER_ADDRESS_HOUR) return 'address_limited';
+      if (!(await mayQueue())) return 'refused';
       const confirmation = tx.create(JoinConfirmation, {
         joinLink: link.id,
-        email: person.email.trim(),
+        email,
         name: person.name.trim(),
-        // Replaced when the email is sent: the raw token is made there and never stored or queued.
+        // The raw token is derived again when the email is sent; only its hash is stored or queued.
         tokenHash: newToken().hash,
-        expiresAt: new Date(this.now().getTime() + CONFIRMATION_HOURS * 3_600_000),
+        expiresAt: new Date(now.getTime() + CONFIRMATION_HOURS * 3_600_000),
+        createdAt: now,
       });
       await tx.flush();
       await this.jobs.send(JOIN_JOBS.sendConfirmation, { confirmationId: confirmation.id }, { em: tx });
+      return 'queued' as const;
     });
   }
 
   /**
-   * Makes the confirmation's token (only its hash kept) for the email. Null when already sent, or when
-   * the link stopped working before the email could go out.
+   * A confirmation's raw token: derived from its id with a secret, so an email sent again after an attempt
+   * whose sending worked but whose recording failed carries the same link, and the first stays good. The
+   * database keeps only the hash, and the id alone gives nothing without the secret.
+   */
+  private confirmationToken(confirmationId: string): { token: string; hash: string } {
+    const token = createHmac('sha256', this.tokenKey).update(confirmationId).digest('base64url');
+    return { token, hash: hashToken(token) };
+  }
+
+  /**
+   * The confirmation's token (only its hash kept) for the email, the same on every attempt. Null when
+   * already sent, or when the link stopped working before the email could go out.
    */
   async prepareConfirmation(em: EntityManager, confirmationId: string) {
     return em.transactional(async (tx) => {
@@ -405,7 +483,7 @@ export class JoinLinkService {
       const account = link.account.getEntity();
       const existing = await findUserByEmail(tx, account, confirmation.email);
       if (!existing && linkState(link, this.now()) !== 'active') return null;
-      const { token, hash } = newToken();
+      const { token, hash } = this.confirmationToken(confirmation.id);
       confirmation.tokenHash = hash;
       return { token, confirmation, link, account, existing };
     });
@@ -413,6 +491,17 @@ export class JoinLinkService {
 
   async markSent(em: EntityManager, confirmationId: string): Promise<void> {
     await query(em, sql`update join_confirmation set sent_at = now() where id = ${confirmationId}`);
+  }
+
+  /**
+   * A confirmation whose email could not be sent after every attempt: it ends, so it no longer holds back
+   * a new submission of the form for the same address.
+   */
+  async abandonConfirmation(em: EntityManager, confirmationId: string): Promise<void> {
+    await query(
+      em,
+      sql`update join_confirmation set expires_at = least(expires_at, ${this.now()}) where id = ${confirmationId} and sent_at is null`,
+    );
   }
 
   /**

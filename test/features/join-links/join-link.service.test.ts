@@ -45,7 +45,7 @@ beforeAll(async () => {
   await jobs.define(JOIN_JOBS.sendConfirmation, async () => {});
   await jobs.define<{ linkId: string }>(JOIN_JOBS.refreshMessage, async (d) => void refreshed.push(d.linkId));
   seats = new SeatService(jobs, () => clock);
-  links = new JoinLinkService(seats, jobs, { now: () => clock });
+  links = new JoinLinkService(seats, jobs, { now: () => clock, isAdmin: async () => true });
   seats.register('join', links.seatFlow());
 });
 afterAll(async () => {
@@ -185,6 +185,40 @@ describe('JoinLinkService', () => {
     await links.revoke(orm.em.fork(), account, admin, link.id);
     const row = await orm.em.fork().findOneOrFail(JoinConfirmation, { email: 'slow@x.test' });
     expect(await links.prepareConfirmation(orm.em.fork(), row.id)).toBeNull();
+  });
+
+  it('reuses a confirmation still on its way, and emails one address at most 3 times an hour', async () => {
+    const account = await freshAccount();
+    const { link } = await newLink(account);
+    const other = (await newLink(account)).link;
+    const ask = (on: typeof link, email: string) =>
+      links.requestConfirmation(orm.em.fork(), on, { email, name: 'Some One' });
+    const rows = () => orm.em.fork().count(JoinConfirmation, { email: { $ilike: 'flood@x.test' } });
+    const sendAll = async () => {
+      for (const c of await orm.em.fork().find(JoinConfirmation, { email: { $ilike: 'flood@x.test' } }))
+        await links.markSent(orm.em.fork(), c.id);
+    };
+    // Submitted twice at once, and again with other capitals and spaces, before the email went out.
+    const firsts = await Promise.all([ask(link, 'flood@x.test'), ask(link, 'flood@x.test')]);
+    expect(firsts.sort()).toEqual(['pending', 'queued']);
+    expect(await ask(link, '  FLOOD@x.test ')).toBe('pending');
+    expect(await rows()).toBe(1);
+    await sendAll();
+    expect(await ask(other, 'flood@x.test')).toBe('queued');
+    await sendAll();
+    expect(await ask(link, 'flood@x.test')).toBe('queued');
+    await sendAll();
+    expect(await ask(other, 'Flood@X.test')).toBe('address_limited');
+    expect(await rows()).toBe(3);
+    // Each account counts its own; an hour later, the address may have emails again.
+    const elsewhere = (await newLink(await freshAccount())).link;
+    expect(await ask(elsewhere, 'flood@x.test')).toBe('queued');
+    clock = new Date(Date.now() + 61 * 60_000);
+    try {
+      expect(await ask(link, 'flood@x.test')).toBe('queued');
+    } finally {
+      clock = new Date();
+    }
   });
 
   it('refuses a web join outside the link’s domains before anything is written', async () => {

@@ -226,7 +226,7 @@ describe('joining with the button', () => {
     const { message, linkId } = await postLink(t);
     expect(await joinAs(message, 'UMEMBER')).toBe(':tada: You joined Acme as an employee. Welcome!');
     expect(await joinAs(message, 'UMEMBER')).toBe(
-      'You are already in Acme (max@acme.test): already active. Nothing changed.',
+      'max@acme.test already has access to Acme. Nothing changed.',
     );
     expect((await linkRow(linkId)).uses).toBe(1);
     expect(await t.em().count(User, { email: 'max@acme.test' })).toBe(1);
@@ -247,7 +247,7 @@ describe('joining with the button', () => {
     const { message, linkId } = await postLink(t);
     const answer = await withSeatsFull(() => joinAs(message, person.id));
     expect(answer).toBe(
-      ':hourglass_flowing_sand: No paid seat is free right now, so an admin has been asked to approve your place in Acme. You will get a message when they decide.',
+      ':hourglass_flowing_sand: No paid seat is free right now, so an admin of Acme has been asked to approve your place. You will get a message when they decide.',
     );
     expect(await t.em().findOne(User, { email: person.email })).toBeNull();
     const request = await t.em().findOneOrFail(SeatRequest, { email: person.email });
@@ -265,7 +265,7 @@ describe('joining with the button', () => {
     // The waiting join holds its place on the link.
     expect((await linkRow(linkId)).uses).toBe(1);
     // A second click while it waits changes nothing.
-    expect(await withSeatsFull(() => joinAs(message, person.id))).toContain('an admin has been asked');
+    expect(await withSeatsFull(() => joinAs(message, person.id))).toContain('already waiting for an admin');
     expect(await t.em().count(SeatRequest, { email: person.email })).toBe(1);
 
     // Seats were full when it was posted, so it may offer to add one.

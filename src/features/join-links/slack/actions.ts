@@ -10,8 +10,9 @@ import type { IAccount } from '../../accounts/account.entity.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
 import { isOfWorkspace } from '../../directory/directory.service.ts';
 import type { Deps } from '../../feature.ts';
-import { INVITEE_ROLE, statusText } from '../../people/labels.ts';
+import { INVITEE_ROLE } from '../../people/labels.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
+import { requestedText, standing } from '../join-link.messages.ts';
 import type { JoinLinkService } from '../join-link.service.ts';
 import {
   accountName,
@@ -155,10 +156,10 @@ export function registerJoinLinkActions(app: App, deps: Deps, links: JoinLinkSer
         text = `:tada: You joined ${name} as ${INVITEE_ROLE[result.user.role]}. Welcome!`;
         break;
       case 'exists':
-        text = `You are already in ${name} (${esc(result.user.email)}): ${statusText(result.user.status)}. Nothing changed.`;
+        text = esc(standing(result.user.status, result.user.email, accountName(account)).text);
         break;
       case 'requested':
-        text = `:hourglass_flowing_sand: No paid seat is free right now, so an admin has been asked to approve your place in ${name}. You will get a message when they decide.`;
+        text = `:hourglass_flowing_sand: ${esc(requestedText(result.reason, accountName(account), 'You will get a message when they decide.'))}`;
         break;
       case 'domain_not_allowed':
         text = `This link is only for ${result.allowed.map((d) => `@${esc(d)}`).join(', ')} addresses, and your Slack email is ${esc(person.email)}. Ask an admin to invite you.`;

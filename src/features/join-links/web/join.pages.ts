@@ -3,16 +3,25 @@ import { DomainError } from '../../../shared/errors.ts';
 import { html, page } from '../../../web/html.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
 import { INVITEE_ROLE } from '../../people/labels.ts';
+import { requestedText, standing } from '../join-link.messages.ts';
 import { CONFIRMATION_HOURS, type JoinLinkService } from '../join-link.service.ts';
 import { type Limiter, RateLimiter } from './rate-limit.ts';
 
-export type RateLimits = { perIp: number; perLink: number; windowMs: number };
+export type RateLimits = {
+  perIp: number;
+  perLink: number;
+  /** How much of one link's `perLink` one network address may take; none when left out. */
+  perIpPerLink?: number;
+  windowMs: number;
+};
 
 /**
- * How many join forms one address, and one link, may submit per window. Each submission sends an
- * email, so these stop a script from mailing strangers or filling a link, not a team joining at once.
+ * How many join forms one address, and one link, may submit per window, and how many of a link's one
+ * address may take. Each submission may send an email, so these stop a script from mailing strangers;
+ * the share per address keeps a few addresses from using up a link for the people joining through it.
+ * One address's inbox is protected apart, by CONFIRMATIONS_PER_ADDRESS_HOUR.
  */
-export const JOIN_RATE_LIMITS: RateLimits = { perIp: 10, perLink: 60, windowMs: 60_000 };
+export const JOIN_RATE_LIMITS: RateLimits = { perIp: 10, perLink: 120, perIpPerLink: 5, windowMs: 60_000 };
 
 /** Expired, revoked, full and unknown links all get this page, so a token's page tells nothing about it. */
 const INVALID: WebResponse = {
@@ -145,18 +154,34 @@ export function registerJoinPages(
       return again(errors);
     }
     // Only a submission that would send an email counts against the link: junk posted from a few
-    // addresses (no form token, another page's, an empty field) must not use up the link for everyone.
-    if (!(await limiter.allow(`link:${link.id}`, limits.perLink))) {
-      req.log.warn({ ip: req.ip, joinLink: link.id }, 'join form rate limited: link');
-      return tooMany(limits);
-    }
+    // addresses (no form token, another page's, an empty field), or an address that already has its
+    // emails, must not use up the link for everyone. One address takes at most its share of the link.
+    const mayQueue = async () => {
+      if (
+        limits.perIpPerLink !== undefined &&
+        !(await limiter.allow(`link:${link.id}:ip:${req.network}`, limits.perIpPerLink))
+      ) {
+        req.log.warn({ ip: req.ip, joinLink: link.id }, 'join form rate limited: address on link');
+        return false;
+      }
+      if (!(await limiter.allow(`link:${link.id}`, limits.perLink))) {
+        req.log.warn({ ip: req.ip, joinLink: link.id }, 'join form rate limited: link');
+        return false;
+      }
+      return true;
+    };
+    let outcome: Awaited<ReturnType<JoinLinkService['requestConfirmation']>>;
     try {
-      await links.requestConfirmation(req.em, link, parsed.data);
+      outcome = await links.requestConfirmation(req.em, link, parsed.data, mayQueue);
     } catch (err) {
       if (err instanceof DomainError && err.field) return again({ [err.field]: err.message });
       throw err;
     }
-    // The same answer whether or not the address is known, so the page reveals nothing.
+    if (outcome === 'refused') return tooMany(limits);
+    if (outcome === 'address_limited')
+      req.log.warn({ joinLink: link.id }, 'join form: address had its emails');
+    // The same answer whether or not the address is known, and whether an email went now, an earlier one
+    // is still on its way, or the address had its emails for the hour: the page reveals nothing.
     return {
       html: page(
         'Check your inbox',
@@ -207,18 +232,15 @@ export function registerJoinPages(
             html`<h1 class="ok">You're in</h1><p>You joined ${account} as ${INVITEE_ROLE[result.user.role] ?? result.user.role}. Welcome!</p><p class="muted">You can close this page.</p>`,
           ),
         };
-      case 'exists':
-        return {
-          html: page(
-            'Already in',
-            html`<h1>You're already in</h1><p>${result.user.email} already has a place in ${account}. Nothing changed.</p>`,
-          ),
-        };
+      case 'exists': {
+        const { heading, text } = standing(result.user.status, result.user.email, account);
+        return { html: page(heading, html`<h1>${heading}</h1><p>${text}</p>`) };
+      }
       case 'requested':
         return {
           html: page(
             'Waiting for approval',
-            html`<h1>Almost there</h1><p>No paid seat is free right now, so an admin of ${account} has been asked to approve your place. We will email you when they decide.</p>`,
+            html`<h1>Almost there</h1><p>${requestedText(result.reason, account, 'We will email you when they decide.')}</p>`,
           ),
         };
       case 'domain_not_allowed':

@@ -37,9 +37,15 @@ export function requestMessage(request: ISeatRequest, usage: SeatUsage): { text:
       ? `\n:warning: *as ${esc(set.name)}: they will be able to approve seats and change the limit*`
       : `\n*Permission set:* ${esc(set.name)}`
     : '';
+  // A join link whose poster lost admin rights admits nobody on its own: say why this join waits.
+  const poster = request.payload.posterNoLongerAdmin;
+  const through =
+    typeof poster === 'string'
+      ? `${KIND_LABEL[request.kind]} posted by <@${poster}>, who is no longer an admin, so every join through it needs approval`
+      : KIND_LABEL[request.kind];
   const blocks: Block[] = [
     section(
-      `:bust_in_silhouette: *Seat request* from <@${request.requestedBy}>\n*For:* ${who(request)}\n*Role:* ${ROLE_LABEL[request.role]}${grants}\n*Through:* ${KIND_LABEL[request.kind]}`,
+      `:bust_in_silhouette: *Seat request* from <@${request.requestedBy}>\n*For:* ${who(request)}\n*Role:* ${ROLE_LABEL[request.role]}${grants}\n*Through:* ${through}`,
     ),
   ];
   if (request.status === 'pending') {

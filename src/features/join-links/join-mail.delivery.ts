@@ -1,0 +1,112 @@
+import { esc } from '../../slack/blocks.ts';
+import { nowOrLater } from '../../slack/later.ts';
+import { firstTime } from '../../slack/once.ts';
+import type { Deps } from '../feature.ts';
+import { DELIVERY_RETRY } from '../invites/invite.delivery.ts';
+import { SeatRequest } from '../seats/seat-request.entity.ts';
+import { confirmationMail } from './join-link.messages.ts';
+import { JOIN_JOBS } from './join-link.service.ts';
+import { tellJoiner } from './tell-joiner.ts';
+
+/** Posts `text` to a Slack user; queued while Slack is busy; a failure to tell is only logged. */
+async function notify(deps: Deps, channel: string, text: string, what: string): Promise<void> {
+  await nowOrLater(deps.jobs, deps.slack, { method: 'chat.postMessage', args: { channel, text } }).catch(
+    (err) => deps.logger.warn({ err }, `could not tell ${what}`),
+  );
+}
+
+/**
+ * Emails a web join's confirmation link. Retried like an invitation's delivery (a mail server down for a
+ * few hours loses nothing); the link is the same on every attempt. When the last attempt fails, the
+ * confirmation ends (the person may fill in the form again), it is logged as an error, and the admin
+ * who posted the link is told, once a day per link, that Roster cannot send its emails.
+ */
+export async function sendConfirmation(
+  deps: Deps,
+  confirmationId: string,
+  opts: { lastAttempt: boolean },
+): Promise<void> {
+  const links = deps.joinLinks;
+  const ready = await links.prepareConfirmation(deps.orm.em.fork(), confirmationId);
+  if (!ready) return;
+  const mail = confirmationMail({
+    accountName: ready.account.name ?? 'the account',
+    url: `${deps.config.publicUrl}/join/confirm/${ready.token}`,
+    existing: ready.existing,
+  });
+  try {
+    await deps.mailer.send({ to: ready.confirmation.email, ...mail });
+  } catch (err) {
+    if (!opts.lastAttempt) throw err;
+    const { link } = ready;
+    deps.logger.error(
+      { err, confirmationId, joinLinkId: link.id, job: JOIN_JOBS.sendConfirmation },
+      'gave up emailing a join confirmation',
+    );
+    await links.abandonConfirmation(deps.orm.em.fork(), confirmationId);
+    const day = new Date().toISOString().slice(0, 10);
+    if (await firstTime(deps.orm.em.fork(), `join-mail-failed:${link.id}:${day}`)) {
+      await notify(
+        deps,
+        link.createdBy,
+        `:warning: Roster could not email a confirmation to someone joining through your join link${link.channelId ? ` in <#${link.channelId}>` : ''}, after trying for several hours. The last error was: ${esc((err as Error).message.slice(0, 300))}\nCheck Roster's mail settings (SMTP_URL). The person can fill in the join form again once mail works.`,
+        'the poster of a join link that mail failed',
+      );
+    }
+    throw err;
+  }
+  await links.markSent(deps.orm.em.fork(), confirmationId);
+}
+
+/**
+ * Tells a person who joined through a link what an admin decided on their place (a DM, or an email for a
+ * web join), retried like an invitation's delivery, and once only. When the last attempt fails it is
+ * logged as an error and the admin who decided is asked to tell the person themselves.
+ */
+export async function tellJoinerOfDecision(
+  deps: Deps,
+  requestId: string,
+  opts: { lastAttempt: boolean },
+): Promise<void> {
+  const em = deps.orm.em.fork();
+  const request = await em.findOne(SeatRequest, requestId, { populate: ['account'] });
+  if (!request || request.payload.joinerTold) return;
+  try {
+    await tellJoiner(deps.slack, deps.mailer, request);
+  } catch (err) {
+    if (!opts.lastAttempt) throw err;
+    deps.logger.error(
+      { err, seatRequestId: requestId, job: JOIN_JOBS.tellJoiner },
+      'gave up telling a joiner the decision on their place',
+    );
+    if (request.decidedBy) {
+      await notify(
+        deps,
+        request.decidedBy,
+        `:warning: Roster could not tell ${esc(request.email)} that their place was ${request.status}, after trying for several hours. The last error was: ${esc((err as Error).message.slice(0, 300))}\nPlease let them know yourself.`,
+        'the admin who decided that the joiner was not told',
+      );
+    }
+    throw err;
+  }
+  request.payload = { ...request.payload, joinerTold: true };
+  await em.flush();
+}
+
+/** The join links' emails, with the invitations' retry policy ({@link DELIVERY_RETRY}). */
+export async function defineJoinMail(deps: Deps): Promise<void> {
+  const last = (retryCount: number) => ({ lastAttempt: retryCount >= DELIVERY_RETRY.retryLimit });
+  await deps.jobs.define<{ confirmationId: string }>(
+    JOIN_JOBS.sendConfirmation,
+    ({ confirmationId }, { retryCount }) => sendConfirmation(deps, confirmationId, last(retryCount)),
+    DELIVERY_RETRY,
+  );
+  await deps.jobs.define<{ requestId: string }>(
+    JOIN_JOBS.tellJoiner,
+    ({ requestId }, { retryCount }) => tellJoinerOfDecision(deps, requestId, last(retryCount)),
+    DELIVERY_RETRY,
+  );
+  // A queue is created once, with the options of the version that made it: the confirmation queue of a
+  // database that ran an earlier version still carries its short retries (8, over about 8 minutes).
+  await deps.jobs.boss.updateQueue(JOIN_JOBS.sendConfirmation, { ...DELIVERY_RETRY });
+}

@@ -1,0 +1,171 @@
+import { Writable } from 'node:stream';
+import { query, sql } from '../../../src/db/sql.ts';
+import { Account } from '../../../src/features/accounts/account.entity.ts';
+import { JoinConfirmation } from '../../../src/features/join-links/join-link.entity.ts';
+import { JOIN_JOBS } from '../../../src/features/join-links/join-link.service.ts';
+import {
+  sendConfirmation,
+  tellJoinerOfDecision,
+} from '../../../src/features/join-links/join-mail.delivery.ts';
+import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
+import { newToken } from '../../../src/shared/ids.ts';
+import { createLogger } from '../../../src/shared/logger.ts';
+import { eventually, startSecondInstance, startTestApp, type TestApp } from '../../support/app.ts';
+import { links } from '../../support/smtp-sink.ts';
+import { httpFrom, openForm, postLink } from './support.ts';
+
+const lines: string[] = [];
+const logger = createLogger(
+  'info',
+  new Writable({
+    write(chunk, _enc, done) {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  }),
+);
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await startTestApp({ seatLimit: 1000, logger });
+});
+afterAll(() => t.stop());
+
+const confirmLink = (mail: Parameters<typeof links>[0]) =>
+  links(mail).find((l) => l.includes('/join/confirm/'))!;
+
+describe('join emails', () => {
+  it('are retried as long as invitations are', async () => {
+    const queues = await query<Record<string, unknown>>(
+      t.em(),
+      sql`select name, retry_limit, retry_delay, retry_backoff, retry_delay_max from pgboss.queue
+           where name = any(${['invites.deliver', JOIN_JOBS.sendConfirmation, JOIN_JOBS.tellJoiner]})`,
+    );
+    const policy = (name: string) => {
+      const { name: _, ...rest } = queues.find((q) => q.name === name) ?? {};
+      return rest;
+    };
+    expect(policy('invites.deliver')).toMatchObject({ retry_limit: 30 });
+    expect(policy(JOIN_JOBS.sendConfirmation)).toEqual(policy('invites.deliver'));
+    expect(policy(JOIN_JOBS.tellJoiner)).toEqual(policy('invites.deliver'));
+  });
+
+  it('are retried as long as invitations are on a database an earlier Roster made the queue in', async () => {
+    // As the earlier version left its queue: 8 retries, 2 s apart, doubling.
+    await query(
+      t.em(),
+      sql`update pgboss.queue set retry_limit = 8, retry_delay = 2, retry_delay_max = null
+           where name = ${JOIN_JOBS.sendConfirmation}`,
+    );
+    const second = await startSecondInstance(t);
+    try {
+      const [row] = await query<{ retry_limit: number; retry_delay_max: number | null }>(
+        t.em(),
+        sql`select retry_limit, retry_delay_max from pgboss.queue where name = ${JOIN_JOBS.sendConfirmation}`,
+      );
+      expect(row).toEqual({ retry_limit: 30, retry_delay_max: 600 });
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('sent again after the sending worked but was not recorded, carry the same link, and the first still works', async () => {
+    const { url } = await postLink(t);
+    const email = 'twice-sent@outside.test';
+    const form = await openForm('127.0.3.10', url);
+    await form.submit('Twice Sent', email);
+    const first = confirmLink(await t.smtp.waitForMail((m) => m.toText === email));
+    // Recorded as sent once the job is done with it.
+    const row = await eventually(() => t.em().findOne(JoinConfirmation, { email, sentAt: { $ne: null } }));
+    // As when recording the send failed: the job runs again.
+    await query(t.em(), sql`update join_confirmation set sent_at = null where id = ${row.id}`);
+    await t.roster.deps.jobs.send(JOIN_JOBS.sendConfirmation, { confirmationId: row.id });
+    await eventually(() => (t.smtp.messagesTo(email).length === 2 ? true : null));
+    expect(t.smtp.messagesTo(email).map(confirmLink)).toEqual([first, first]);
+    const opened = await httpFrom('127.0.3.11', first);
+    expect(opened.status).toBe(200);
+    expect(opened.body).toContain('Confirm to join Acme');
+  });
+
+  it('when a confirmation cannot be sent at all: logs an error, tells the poster once a day, and the person may ask again', async () => {
+    const { linkId, url } = await postLink(t);
+    const em = t.em();
+    const pending = (email: string) =>
+      em.create(JoinConfirmation, {
+        joinLink: linkId,
+        email,
+        name: 'Unlucky',
+        tokenHash: newToken().hash,
+        expiresAt: new Date(Date.now() + 86_400_000),
+      });
+    const one = pending('unlucky@outside.test');
+    const two = pending('unlucky-too@outside.test');
+    await em.flush();
+    await t.smtp.stop();
+    try {
+      for (const c of [one, two]) {
+        await expect(sendConfirmation(t.roster.deps, c.id, { lastAttempt: true })).rejects.toThrow();
+      }
+    } finally {
+      await t.smtp.start();
+    }
+    const told = await t.standin.waitForMessage(
+      (m) => m.channel === 'DUADMIN' && String(m.text).includes('could not email a confirmation'),
+    );
+    expect(String(told.text)).toContain('<#C0GENERAL>');
+    expect(
+      t.standin.messages.filter((m) => String(m.text).includes('could not email a confirmation')),
+    ).toHaveLength(1);
+    const gaveUp = lines
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.msg === 'gave up emailing a join confirmation');
+    expect(gaveUp).toHaveLength(2);
+    expect(gaveUp[0]).toMatchObject({ level: 50, confirmationId: one.id, joinLinkId: linkId });
+    expect(JSON.stringify(gaveUp)).not.toContain('unlucky@outside.test');
+
+    // The lost confirmation holds nothing back: the form sends a new one once mail works.
+    const form = await openForm('127.0.3.20', url);
+    await form.submit('Unlucky', 'unlucky@outside.test');
+    const mail = await t.smtp.waitForMail((m) => m.toText === 'unlucky@outside.test');
+    expect(confirmLink(mail)).toBeDefined();
+  });
+
+  it('tells a joiner the decision once, and when that cannot be done at all, asks the admin who decided to', async () => {
+    const em = t.em();
+    const account = em.getReference(Account, (await t.account()).id);
+    const request = (email: string) =>
+      em.create(SeatRequest, {
+        account,
+        kind: 'join',
+        status: 'rejected',
+        email,
+        role: 'employee',
+        requestedBy: 'UADMIN',
+        decidedBy: 'UOWNER',
+        decidedAt: new Date(),
+        payload: { surface: 'web', slackUserId: null },
+        expiresAt: new Date(Date.now() + 86_400_000),
+      });
+    const told = request('told@outside.test');
+    const lost = request('lost@outside.test');
+    await em.flush();
+
+    await tellJoinerOfDecision(t.roster.deps, told.id, { lastAttempt: false });
+    await tellJoinerOfDecision(t.roster.deps, told.id, { lastAttempt: false });
+    expect(t.smtp.messagesTo('told@outside.test')).toHaveLength(1);
+
+    await t.smtp.stop();
+    try {
+      await expect(tellJoinerOfDecision(t.roster.deps, lost.id, { lastAttempt: true })).rejects.toThrow();
+    } finally {
+      await t.smtp.start();
+    }
+    const asked = await t.standin.waitForMessage(
+      (m) => m.channel === 'DUOWNER' && String(m.text).includes('could not tell lost@outside.test'),
+    );
+    expect(String(asked.text)).toContain('their place was rejected');
+    expect(
+      lines.some((l) => l.includes('gave up telling a joiner the decision') && l.includes('"level":50')),
+    ).toBe(true);
+  });
+});
