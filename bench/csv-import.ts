@@ -220,7 +220,7 @@ async function runScenario(scenario: string): Promise<void> {
   const orm = await initORM(url, { migrate: true });
   // Deliveries are queued by the import but not worked here: in Roster they go at Slack's pace (180
   // DMs a minute), and working 100,000 empty jobs at database speed would weigh on the import measured.
-  const jobs = await JobQueue.start(url, logger, { works: (name) => name !== INVITE_JOBS.deliver });
+  const jobs = await JobQueue.start(url, logger, { works: (name) => name !== INVITE_JOBS.deliverBatch });
   let peak = process.memoryUsage().rss;
   const sampler = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage().rss);
@@ -228,7 +228,7 @@ async function runScenario(scenario: string): Promise<void> {
   try {
     // The benchmark calls the service directly; the queued jobs have nothing to do here.
     await jobs.define(CSV_JOBS.run, async () => {});
-    await jobs.define(INVITE_JOBS.deliver, async () => {});
+    await jobs.define(INVITE_JOBS.deliverBatch, async () => {});
     const seats = new SeatService(jobs);
     const service = new CsvImportService({ orm, jobs, seats });
     const account = await ensureAccount(orm.em.fork(), 'T_BENCH', 'Bench');

@@ -15,6 +15,7 @@ export const BULK_QUEUES: readonly string[] = [
   FINISH_JOB,
   ERROR_FILE_JOB,
   INVITE_JOBS.deliver,
+  INVITE_JOBS.deliverBatch,
   DIRECTORY_JOBS.sync,
   SCIM_JOBS.sync,
   SCIM_JOBS.reconcile,

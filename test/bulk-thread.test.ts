@@ -35,7 +35,7 @@ describe('the bulk jobs thread', () => {
     const res = await fetch(`${t.url}/readyz`);
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ status: 'ready', checks: { bulkJobs: 'own thread' } });
-    for (const queue of [CSV_JOBS.preview, CSV_JOBS.run, INVITE_JOBS.deliver]) {
+    for (const queue of [CSV_JOBS.preview, CSV_JOBS.run, INVITE_JOBS.deliver, INVITE_JOBS.deliverBatch]) {
       expect(t.roster.jobs.has(queue)).toBe(true);
       expect(t.roster.jobs.worksOn(queue)).toBe(false);
     }

@@ -22,6 +22,11 @@ export class SmtpSink {
   port = 0;
   private server?: SMTPServer;
   private readonly waiters = new Set<() => void>();
+  /**
+   * Recipients the server answers `550 mailbox unavailable` for, as a real server does for an address it
+   * will not take: a failure of one mail while the server stays up for the others.
+   */
+  refusedRecipients = new Set<string>();
 
   get url(): string {
     return `smtp://127.0.0.1:${this.port}`;
@@ -36,6 +41,10 @@ export class SmtpSink {
       logger: false,
       // Idle pooled client connections must not hold stop() up for smtp-server's default 30 s.
       closeTimeout: 500,
+      onRcptTo: (address, _session, callback) => {
+        if (!this.refusedRecipients.has(address.address.toLowerCase())) return callback();
+        callback(Object.assign(new Error('Mailbox unavailable'), { responseCode: 550 }));
+      },
       onData: (stream, _session, callback) => {
         simpleParser(stream)
           .then((mail) => {

@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Transaction } from 'kysely';
-import { CompiledQuery } from 'kysely';
 import { json, statements } from '../../db/sql.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import { INVITE_JOBS } from '../invites/invitation.service.ts';
@@ -284,20 +282,11 @@ async function writeInvitations(
   return { applied, seated };
 }
 
-/** One insert for every delivery job of the batch, inside its transaction: the jobs exist only if the rows do. */
+/**
+ * One delivery job for the batch's invitations, in file order, inside its transaction: the job exists
+ * only if the rows do (see deliverBatch).
+ */
 async function queueDeliveries(tx: EntityManager, ctx: ApplyContext, invitationIds: string[]) {
   if (!invitationIds.length) return;
-  const trx = tx.getTransactionContext<Transaction<unknown>>();
-  if (!trx) throw new Error('invitations are queued inside the batch transaction');
-  const db = {
-    async executeSql(text: string, values: unknown[] = []) {
-      const res = await trx.executeQuery(CompiledQuery.raw(text, values));
-      return { rows: res.rows as unknown[] };
-    },
-  };
-  await ctx.jobs.boss.insert(
-    INVITE_JOBS.deliver,
-    invitationIds.map((invitationId) => ({ data: { invitationId } })),
-    { db },
-  );
+  await ctx.jobs.send(INVITE_JOBS.deliverBatch, { invitationIds }, { em: tx });
 }

@@ -6,7 +6,12 @@ import type { Surface } from '../audit/audit-event.entity.ts';
 import type { IUser } from '../people/user.entity.ts';
 import { type IInvitation, Invitation } from './invitation.entity.ts';
 
-export const INVITE_JOBS = { deliver: 'invites.deliver', expire: 'invites.expire' } as const;
+export const INVITE_JOBS = {
+  deliver: 'invites.deliver',
+  /** A CSV import batch's invitations, delivered one after another by one job (see deliverBatch). */
+  deliverBatch: 'invites.deliver-batch',
+  expire: 'invites.expire',
+} as const;
 
 /**
  * Creates a pending invitation for `user` inside `tx` (voiding any earlier one), marks the user invited

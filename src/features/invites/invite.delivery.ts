@@ -134,7 +134,47 @@ export async function deliverInvitation(
   log.info({ method: 'email' }, 'invitation delivered');
 }
 
-/** Registers the delivery job, retried with backoff per {@link DELIVERY_RETRY}. */
+/**
+ * Delivers the invitations of one CSV import batch (up to 1,000), one after another, as
+ * {@link deliverInvitation} delivers each. One that fails is recorded and the others go on; the batch is
+ * then retried on the same schedule as a single delivery, and a retry delivers only those not delivered yet
+ * (a delivered, cancelled or replaced invitation is skipped). While Slack asks Roster to slow down, the
+ * batch stops where it is and comes back when Slack allows, without using up an attempt.
+ *
+ * One job for a batch, not one per invitation: an import of 100,000 invitations writes 100 jobs, not
+ * 100,000, inside its transactions, and Slack's pace, not the job queue, sets how fast they go out.
+ */
+export async function deliverBatch(
+  deps: Deps,
+  invites: InviteService,
+  invitationIds: string[],
+  opts: { lastAttempt: boolean },
+): Promise<void> {
+  let failed = 0;
+  let first: Error | undefined;
+  for (const invitationId of invitationIds) {
+    try {
+      await deliverInvitation(deps, invites, invitationId, opts);
+    } catch (err) {
+      if (isSlackBusy(err)) throw err;
+      failed++;
+      first ??= err as Error;
+    }
+  }
+  if (failed) {
+    throw new Error(
+      `${failed} of ${invitationIds.length} invitations could not be delivered yet (first: ${first?.message})`,
+    );
+  }
+}
+
+/**
+ * A batch delivers its invitations one at a time at Slack's pace, so it may run for many minutes: it
+ * counts as stuck (and is started again, skipping what was delivered) only after two hours.
+ */
+const BATCH_EXPIRY_SECONDS = 2 * 60 * 60;
+
+/** Registers the delivery jobs, retried with backoff per {@link DELIVERY_RETRY}. */
 export async function defineDelivery(deps: Deps, invites: InviteService): Promise<void> {
   await deps.jobs.define<{ invitationId: string }>(
     INVITE_JOBS.deliver,
@@ -144,5 +184,13 @@ export async function defineDelivery(deps: Deps, invites: InviteService): Promis
       }),
     // Four at a time: Slack's pace (the shared buckets), not one worker's round trips, sets the rate.
     { ...DELIVERY_RETRY, localConcurrency: 4 },
+  );
+  await deps.jobs.define<{ invitationIds: string[] }>(
+    INVITE_JOBS.deliverBatch,
+    ({ invitationIds }, { retryCount }) =>
+      deliverBatch(deps, invites, invitationIds, {
+        lastAttempt: retryCount >= DELIVERY_RETRY.retryLimit,
+      }),
+    { ...DELIVERY_RETRY, expireInSeconds: BATCH_EXPIRY_SECONDS, localConcurrency: 4 },
   );
 }

@@ -68,9 +68,11 @@ const deliveryJobs = async (account: IAccount) => {
     .fork()
     .getConnection()
     .execute<{ n: number }[]>(
-      `select count(*)::int as n from pgboss.job j join invitation i on i.id = (j.data->>'invitationId')::uuid
+      `select count(*)::int as n from pgboss.job j
+       cross join lateral jsonb_array_elements_text(j.data->'invitationIds') as x(id)
+       join invitation i on i.id = x.id::uuid
      where j.name = ? and i.account_id = ?`,
-      [INVITE_JOBS.deliver, account.id],
+      [INVITE_JOBS.deliverBatch, account.id],
     );
   return row?.n ?? 0;
 };

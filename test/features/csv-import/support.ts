@@ -41,14 +41,15 @@ export async function startImportTestbed(
 ): Promise<ImportTestbed> {
   const db = await createTestDatabase();
   const orm = await initORM(db.url);
-  const jobs = await JobQueue.start(db.url, createLogger('silent'));
-  await jobs.define<{ importId: string }>(CSV_JOBS.run, async (d) => opts.onRun?.(d.importId));
   const { onDeliver } = opts;
-  if (onDeliver) {
-    await jobs.define<{ invitationId: string }>(INVITE_JOBS.deliver, async (d) => onDeliver(d.invitationId));
-  } else {
-    await jobs.boss.createQueue(INVITE_JOBS.deliver);
-  }
+  // Without onDeliver, delivery jobs are queued and never worked, so a test can count them.
+  const jobs = await JobQueue.start(db.url, createLogger('silent'), {
+    works: (name) => Boolean(onDeliver) || name !== INVITE_JOBS.deliverBatch,
+  });
+  await jobs.define<{ importId: string }>(CSV_JOBS.run, async (d) => opts.onRun?.(d.importId));
+  await jobs.define<{ invitationIds: string[] }>(INVITE_JOBS.deliverBatch, async (d) => {
+    for (const id of d.invitationIds) onDeliver?.(id);
+  });
   const seats = new SeatService(jobs);
   const service = new CsvImportService({ orm, jobs, seats });
   let n = 0;

@@ -1,0 +1,77 @@
+import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
+import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
+import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { textOf } from '../../support/views.ts';
+
+/*
+ * A CSV import queues one delivery job per batch of invitations, not one per invitation. The job delivers
+ * them one after another; one that fails is retried with the batch, and the others are never sent twice.
+ */
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp({ seatLimit: 10 });
+});
+afterAll(() => t.stop());
+
+const emails = ['al.batch@acme.test', 'bo.batch@acme.test', 'cy.batch@acme.test'];
+
+async function importFile() {
+  const csv = [
+    'first_name,email,role,send_invitation',
+    ...emails.map((e) => `${e.split('.')[0]},${e},employee,yes`),
+  ].join('\n');
+  const file = t.standin.addFile({ id: 'FBATCH001', name: 'batch.csv', content: csv, user: 'UADMIN' });
+  await t.slack.fileShare('UADMIN', file);
+  const preview = await eventually(
+    () =>
+      t.standin.messages.findLast((m) => m.channel === 'DUADMIN' && /Preview of batch\.csv/.test(textOf(m))),
+    20_000,
+  );
+  await t.slack.clickButton(preview, 'Import 3 rows', { user: 'UADMIN' });
+}
+
+const jobs = (name: string) =>
+  t
+    .em()
+    .getConnection()
+    .execute<{ id: string; state: string; data: any }[]>(
+      `select j.id, j.state, j.data from pgboss.job j where j.name = ?`,
+      [name],
+    );
+
+describe('an import batch of invitations', () => {
+  it('is delivered by one job; a refused mail is tried again, and no other invitee is mailed twice', async () => {
+    t.smtp.refusedRecipients.add('bo.batch@acme.test');
+    await importFile();
+
+    // Al and Cy are mailed; Bo's mail is refused and recorded as failed.
+    await t.smtp.waitForMail((m) => m.toText.includes('al.batch@acme.test'), 20_000);
+    await t.smtp.waitForMail((m) => m.toText.includes('cy.batch@acme.test'), 20_000);
+    const invitationOf = async (email: string) =>
+      (await t.em().find(Invitation, { user: { email } }, { populate: ['user'] }))[0];
+    const bo = await eventually(async () => {
+      const inv = await invitationOf('bo.batch@acme.test');
+      return inv?.lastError ? inv : null;
+    });
+    expect(bo.deliveredAt).toBeNull();
+    expect(bo.lastError).toMatch(/^Email failed/);
+
+    const batch = await jobs(INVITE_JOBS.deliverBatch);
+    expect(batch).toHaveLength(1);
+    const ids = await Promise.all(emails.map(async (e) => (await invitationOf(e))?.id));
+    expect(batch[0]?.data.invitationIds).toEqual(ids);
+    expect(await jobs(INVITE_JOBS.deliver)).toHaveLength(0);
+
+    // The mail server takes Bo's mail again: the batch's retry delivers it, and only it.
+    t.smtp.refusedRecipients.clear();
+    await t.smtp.waitForMail((m) => m.toText.includes('bo.batch@acme.test'), 20_000);
+    await eventually(async () =>
+      (await jobs(INVITE_JOBS.deliverBatch))[0]?.state === 'completed' ? true : null,
+    );
+    for (const email of emails) expect(t.smtp.messagesTo(email)).toHaveLength(1);
+    const delivered = await t.em().find(Invitation, { id: { $in: ids as string[] } });
+    expect(delivered.map((i) => i.deliveredAt)).not.toContain(null);
+    expect(delivered.find((i) => i.id === bo.id)?.deliveryAttempts).toBeGreaterThanOrEqual(2);
+  });
+});
