@@ -161,6 +161,20 @@ export class JobQueue {
     return queued.length ? null : this.send(name, data);
   }
 
+  /**
+   * Resolves once none of these jobs is waiting or running (done, or failed once and waiting for its retry),
+   * or after `timeoutMs`; true when none was left.
+   */
+  async settled(name: string, ids: string[], timeoutMs: number): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const jobs = await Promise.all(ids.map((id) => this.boss.findJobs(name, { id, limit: 1 })));
+      if (jobs.every(([job]) => !job || (job.state !== 'created' && job.state !== 'active'))) return true;
+      if (Date.now() > until) return false;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
   /** Lets running jobs finish for up to `graceMs`; those still running are then failed, to be retried later. */
   async stop(graceMs = 5_000): Promise<void> {
     this.stopping = true;

@@ -11,8 +11,8 @@ import { checkFileInfo, fileName, type SlackFileInfo } from './download.ts';
  * Takes an admin's upload: rejects a file that is not CSV or too big before reading it, records it once
  * per Slack file (the same file shared again finds it recorded and is told so), says it is being read, and
  * queues the preview. The caller has checked that the uploader is an admin. A Slack retry of a delivery
- * that was handled never arrives here (refuseReplays drops it), so every answer is given whatever the
- * retry count: a retry that arrives is one whose first delivery never ran.
+ * that was recorded never arrives here (refuseReplays drops it), so every answer is given whatever Slack's
+ * retry count: a retry that arrives is one whose first delivery was never recorded.
  */
 export async function intakeUpload(
   deps: Deps,
