@@ -34,7 +34,7 @@ export class TryLater extends Error {
   }
 }
 
-type Handler<T> = (data: T, meta: { id: string; retryCount: number }) => Promise<void>;
+type Handler<T> = (data: T, meta: { id: string; retryCount: number; createdOn: Date }) => Promise<void>;
 
 /**
  * Which queues this process works: every queue is defined (so any job can be sent from here), but only
@@ -108,6 +108,7 @@ export class JobQueue {
           await handler(job.data, {
             id: job.id,
             retryCount: (job as { retryCount?: number }).retryCount ?? 0,
+            createdOn: (job as { createdOn?: Date }).createdOn ?? new Date(),
           });
         } catch (err) {
           if (err instanceof TryLater) {

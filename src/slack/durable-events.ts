@@ -16,6 +16,12 @@ export type EventWork = {
   log: Logger;
   /** Slack's id of the event; the same on every delivery of it. */
   eventId: string;
+  /**
+   * When the event was recorded, on the database's clock: a later try (after a failure, minutes on) may find
+   * newer news written since, which it must not undo. (A handler that asks to wait with TryLater is queued
+   * again, and counts from then.)
+   */
+  recordedAt: Date;
 };
 
 export type DurableEventHandler = {
@@ -80,7 +86,7 @@ export class DurableEvents {
   async define(jobs: JobQueue, em: EntityManager, logger: Logger): Promise<void> {
     await jobs.define<EventJob>(
       SLACK_EVENT_JOB,
-      async ({ handler: name, teamId, eventId, event }, { retryCount }) => {
+      async ({ handler: name, teamId, eventId, event }, { retryCount, createdOn }) => {
         const log = logger.child({ team: teamId, event: event.type, eventId, handler: name });
         const handler = this.#handlers.get(name);
         if (!handler) {
@@ -94,7 +100,7 @@ export class DurableEvents {
           return;
         }
         if (retryCount) log.info({ retryCount }, 'acting on a Slack event again after a failed try');
-        await handler.handle(event, { em: fork, account, log, eventId });
+        await handler.handle(event, { em: fork, account, log, eventId, recordedAt: createdOn });
       },
       // Backoff from 2 s to 5 minutes: a database or Slack outage of about half an hour is outlasted.
       { retryLimit: 12, retryDelay: 2, retryBackoff: true, retryDelayMax: 300, localConcurrency: 4 },

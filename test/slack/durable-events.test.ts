@@ -136,6 +136,25 @@ describe('someone joining the workspace', () => {
     }
     await eventually(async () => (await inMirror()) === 1, 30_000);
   }, 60_000);
+  it('keeps a newer change of the same person when the try that failed comes back', async () => {
+    const lift = await refuse('slack_member', 'refuse_gil', 'insert', `new.email = 'gil.old@acme.test'`);
+    const user = (email: string) => ({ id: 'UGIL', team_id: TEAM_ID, name: 'gil', profile: { email } });
+    const emailInMirror = async () => {
+      const [row] = await exec(`select email from slack_member where slack_user_id = 'UGIL'`);
+      return row?.email as string | undefined;
+    };
+    try {
+      await t.slack.event({ type: 'team_join', user: user('gil.old@acme.test') });
+      expect(await emailInMirror()).toBeUndefined();
+      // Gil changes his email while the join waits for its retry.
+      await t.slack.event({ type: 'user_change', user: user('gil.new@acme.test') });
+      expect(await emailInMirror()).toBe('gil.new@acme.test');
+    } finally {
+      await lift();
+    }
+    await jobsDrained(t.em(), { timeoutMs: 30_000 });
+    expect(await emailInMirror()).toBe('gil.new@acme.test');
+  }, 60_000);
 });
 
 describe('a CSV shared by a member', () => {

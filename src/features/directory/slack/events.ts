@@ -6,8 +6,9 @@ import { memberOf } from '../directory.service.ts';
 
 /**
  * Someone joined the workspace or changed (an admin flag, an email, a deactivation): the mirror follows, by a
- * job queued with the event's receipt, retried if it fails. The workspace itself was renamed: the account
- * takes the new name (team.info at every start catches a rename missed here).
+ * job queued with the event's receipt, retried if it fails. A try that comes after a newer change of the same
+ * person was written (a later event, a sync) leaves that change in place. The workspace itself was renamed:
+ * the account takes the new name (team.info at every start catches a rename missed here).
  */
 export function registerDirectoryEvents(app: RosterApp, deps: Deps): void {
   for (const type of ['team_join', 'user_change'] as const) {
@@ -15,9 +16,9 @@ export function registerDirectoryEvents(app: RosterApp, deps: Deps): void {
       name: `directory.${type}`,
       type,
       wants: (event) => Boolean(event.user && memberOf(event.user)),
-      async handle(event, { em, account }) {
+      async handle(event, { em, account, recordedAt }) {
         const member = memberOf(event.user);
-        if (member) await deps.directory.upsert(em, account, [member]);
+        if (member) await deps.directory.upsert(em, account, [member], { asOf: recordedAt });
       },
     });
   }
