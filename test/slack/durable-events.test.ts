@@ -157,8 +157,8 @@ describe('someone joining the workspace', () => {
   }, 60_000);
 });
 
-describe('a CSV shared by a member', () => {
-  it('is answered once when Slack refuses the first answer', async () => {
+describe("a CSV shared in the bot's DM", () => {
+  it('is answered once, to a member, when Slack refuses the first answer', async () => {
     t.standin.failNext('chat.postMessage', 'internal_error', 1, (args) => args.channel === 'DUMEMBER');
     const told = () =>
       t.standin.messages.filter(
@@ -180,5 +180,44 @@ describe('a CSV shared by a member', () => {
     await eventually(() => told() === 1, 30_000);
     await jobsDrained(t.em());
     expect(told()).toBe(1);
+  }, 60_000);
+
+  it('is previewed once, by an admin, when the first try failed after recording it', async () => {
+    const file = t.standin.addFile({
+      id: 'FDURABLE02',
+      name: 'durable.csv',
+      content: 'type,first_name,last_name,email,role\nuser,Hal,Lee,hal@acme.test,employee\n',
+      user: 'UADMIN',
+    });
+    // The upload is recorded and its "Reading…" message posted; noting that message's id then fails.
+    const lift = await refuse(
+      'csv_import',
+      'refuse_reading',
+      'update',
+      `new.file_id = 'FDURABLE02' and new.message_ts is not null and old.message_ts is null`,
+    );
+    const posted = (text: string) =>
+      t.standin.messages.filter(
+        (m) => m.method === 'chat.postMessage' && m.channel === 'DUADMIN' && m.text?.includes(text),
+      );
+    try {
+      expect((await t.slack.fileShare('UADMIN', file)).status).toBe(200);
+      expect(posted('Reading durable.csv')).toHaveLength(1);
+    } finally {
+      await lift();
+    }
+    await eventually(
+      () =>
+        t.standin.messages.some(
+          (m) => m.channel === 'DUADMIN' && m.text?.startsWith('Preview of durable.csv'),
+        ),
+      30_000,
+    );
+    await jobsDrained(t.em());
+    expect(posted('durable.csv was already uploaded')).toHaveLength(0);
+    const [row] = await exec(
+      `select count(*)::int as n, min(status) as status from csv_import where file_id = 'FDURABLE02'`,
+    );
+    expect(row).toMatchObject({ n: 1, status: 'previewed' });
   }, 60_000);
 });

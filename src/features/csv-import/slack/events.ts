@@ -35,7 +35,7 @@ export function registerUploadEvent(app: RosterApp, deps: Deps, service: CsvImpo
     name: 'csv-import.upload',
     type: 'message',
     wants: (event, body) => isPersonsShare(event as unknown as FileShare, body),
-    async handle(event: SlackEventObject, { em, account }) {
+    async handle(event: SlackEventObject, { em, account, recordedAt }) {
       const message = event as unknown as FileShare & { user: string };
       // Who may import is settled before a byte of the file is read.
       if (!(await deps.admins.isAdmin(em, account, message.user))) {
@@ -50,6 +50,7 @@ export function registerUploadEvent(app: RosterApp, deps: Deps, service: CsvImpo
           userId: message.user,
           channel: message.channel,
           file,
+          recordedAt,
         });
       }
     },
