@@ -3,7 +3,7 @@ import { Account, type IAccount } from '../features/accounts/account.entity.ts';
 import type { JobQueue } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
 
-/** The job that does what a Slack event asks of one handler, retried until it is done. */
+/** The job that does what a Slack event asks of one handler, retried with backoff when a try fails. */
 export const SLACK_EVENT_JOB = 'slack.event';
 
 /** A Slack event's `event` object, as delivered. */
@@ -50,7 +50,10 @@ type EventJob = { handler: string; teamId: string; eventId: string; event: Slack
 export class DurableEvents {
   readonly #handlers = new Map<string, DurableEventHandler>();
 
-  /** Adds a handler; its event is then taken out of Bolt's hands whenever the handler wants it. */
+  /**
+   * Adds a handler: an event it wants is recorded with a job for it before the ack. Bolt's own listeners of
+   * the event type, if any, still run after the ack, without that promise.
+   */
   on(handler: DurableEventHandler): void {
     if (this.#handlers.has(handler.name)) throw new Error(`A durable event handler ${handler.name} exists`);
     this.#handlers.set(handler.name, handler);
