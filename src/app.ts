@@ -212,6 +212,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       feature.slack?.(app, deps);
       feature.web?.(deps.router, deps);
     }
+    await app.durableEvents.define(jobs, orm.em, logger);
     // Run once Slack's requests no longer come in (the HTTP server and the socket are closed before it): a
     // listener goes on after its ack has answered Slack, and still needs the jobs, the mailer and the pool.
     cleanups.push([

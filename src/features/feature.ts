@@ -1,10 +1,10 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { App } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
 import type { Config } from '../config.ts';
 import type { JobQueue } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Mailer } from '../shared/mailer.ts';
+import type { RosterApp } from '../slack/app.ts';
 import type { Csrf, Router } from '../web/router.ts';
 import type { SettingsService } from './accounts/settings.service.ts';
 import type { ApiTokenService } from './api/api-token.service.ts';
@@ -52,6 +52,6 @@ export type Feature = {
   name: string;
   /** Defines the feature's jobs; may return a stop for what it keeps running (run when Roster stops). */
   jobs?(deps: Deps): Promise<void | (() => Promise<void>)>;
-  slack?(app: App, deps: Deps): void;
+  slack?(app: RosterApp, deps: Deps): void;
   web?(router: Router, deps: Deps): void;
 };

@@ -34,7 +34,7 @@ export class TryLater extends Error {
   }
 }
 
-type Handler<T> = (data: T, meta: { id: string; retryCount: number }) => Promise<void>;
+type Handler<T> = (data: T, meta: { id: string; retryCount: number; createdOn: Date }) => Promise<void>;
 
 /**
  * Which queues this process works: every queue is defined (so any job can be sent from here), but only
@@ -108,6 +108,7 @@ export class JobQueue {
           await handler(job.data, {
             id: job.id,
             retryCount: (job as { retryCount?: number }).retryCount ?? 0,
+            createdOn: (job as { createdOn?: Date }).createdOn ?? new Date(),
           });
         } catch (err) {
           if (err instanceof TryLater) {
@@ -159,6 +160,20 @@ export class JobQueue {
   async sendUnlessQueued<T extends object>(name: string, data: T): Promise<string | null> {
     const queued = await this.boss.findJobs(name, { queued: true, limit: 1 });
     return queued.length ? null : this.send(name, data);
+  }
+
+  /**
+   * Resolves once none of these jobs is waiting or running (done, or failed once and waiting for its retry),
+   * or after `timeoutMs`; true when none was left.
+   */
+  async settled(name: string, ids: string[], timeoutMs: number): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const jobs = await Promise.all(ids.map((id) => this.boss.findJobs(name, { id, limit: 1 })));
+      if (jobs.every(([job]) => !job || (job.state !== 'created' && job.state !== 'active'))) return true;
+      if (Date.now() > until) return false;
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   /** Lets running jobs finish for up to `graceMs`; those still running are then failed, to be retried later. */

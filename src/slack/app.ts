@@ -11,6 +11,7 @@ import type { JobQueue } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { RosterContext } from './context.ts';
 import { surfaceOf, teamIdOf, userIdOf } from './context.ts';
+import { DurableEvents } from './durable-events.ts';
 import { slackRefusal } from './errors.ts';
 import { boltLogger } from './logger.ts';
 import { tellPerson } from './notify.ts';
@@ -55,7 +56,10 @@ export type SlackAppOptions = {
   em: EntityManager;
   /** The installed workspaces' accounts; requests from any other team are refused. */
   accounts: AccountDirectory;
-  /** Where a message to a person goes when Slack asks Roster to slow down (see nowOrLater). */
+  /**
+   * Where a message to a person goes when Slack asks Roster to slow down (see nowOrLater), and where events'
+   * durable work is queued (see DurableEvents).
+   */
   jobs: JobQueue;
   /** Wait for the handler before answering Slack's HTTP request; tests use it for determinism. */
   processBeforeResponse?: boolean;
@@ -78,6 +82,8 @@ type AfterAck = { run?: () => Promise<void> };
  * Slack (over HTTP and in Socket Mode alike), so a stop waits for them before it closes the database.
  */
 export class RosterApp extends App {
+  /** Handlers of events whose effect must survive a failure after Slack's ack; done by jobs. */
+  readonly durableEvents = new DurableEvents();
   readonly #inFlight = new Set<Promise<unknown>>();
 
   override processEvent(event: ReceiverEvent): Promise<void> {
@@ -150,7 +156,15 @@ export function createSlackApp(opts: SlackAppOptions): { app: RosterApp; receive
     convoStore: false,
   });
 
-  refuseReplays(app, opts.em, logger, opts.accounts);
+  refuseReplays(app, {
+    em: opts.em,
+    logger,
+    accounts: opts.accounts,
+    jobs: opts.jobs,
+    durable: app.durableEvents,
+    // Waiting for the handler, before the answer, means the event's jobs when they do its work.
+    awaitDurable: Boolean(receiver && opts.processBeforeResponse),
+  });
   refuseForeignResponseUrls(app, config.slack.apiUrl, logger);
 
   app.use(async (args) => {

@@ -3,8 +3,10 @@ import type { AckFn, App, ReceiverEvent } from '@slack/bolt';
 import type { AccountDirectory } from '../features/accounts/account.directory.ts';
 import { Account } from '../features/accounts/account.entity.ts';
 import { auditRefusal } from '../features/audit/audit.service.ts';
+import type { JobQueue } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
 import { surfaceOf, teamIdOf, userIdOf } from './context.ts';
+import { type DurableEvents, SLACK_EVENT_JOB } from './durable-events.ts';
 import { firstTime } from './once.ts';
 
 /** Thrown inside a listener whose request was already handled; the error handler drops it quietly. */
@@ -29,12 +31,30 @@ export function replayKey(body: Record<string, any>): string | undefined {
   return undefined;
 }
 
+export type ReplayOptions = {
+  em: EntityManager;
+  logger: Logger;
+  accounts: AccountDirectory;
+  jobs: JobQueue;
+  /** Events whose effect is done by jobs queued with their receipt (see DurableEvents). */
+  durable: DurableEvents;
+  /** Answer an event only once its jobs have had their first try (processBeforeResponse). */
+  awaitDurable?: boolean;
+};
+
+/** How long an answer waits for an event's jobs when asked to (awaitDurable); under Slack's 3 s. */
+const AWAIT_DURABLE_MS = 2_000;
+
 /**
  * Makes every Slack request act at most once, whatever its listener does. Interactive requests are
  * recorded just after `ack()` (so the acknowledgement never waits for the database) and the listener
  * stops there when the key was seen before; events, which Bolt acknowledges itself, are checked first.
+ * An event a durable handler wants is recorded together with its handlers' jobs, in one transaction, before
+ * the ack: what Slack was told it got is done even if the work fails at first, and a delivery that could not
+ * be recorded is answered with an error, so Slack sends it again.
  */
-export function refuseReplays(app: App, em: EntityManager, logger: Logger, accounts: AccountDirectory): void {
+export function refuseReplays(app: App, opts: ReplayOptions): void {
+  const { em, logger, accounts, jobs, durable } = opts;
   const process = app.processEvent.bind(app);
   const refused = async (body: Record<string, any>, key: string) => {
     const teamId = teamIdOf(body) ?? body.team_id;
@@ -61,6 +81,21 @@ export function refuseReplays(app: App, em: EntityManager, logger: Logger, accou
     const teamId = teamIdOf(body) ?? body.team_id;
     if (!key || !teamId || !accounts.find(teamId)) return process(event);
     if (key.startsWith('event:')) {
+      const handlers = durable.matching(body);
+      if (handlers.length) {
+        const queued = await em.fork().transactional(async (tx) => {
+          if (!(await firstTime(tx, key))) return undefined;
+          return durable.queue(jobs, tx, body, teamId, handlers);
+        });
+        if (queued) {
+          await process(event);
+          if (opts.awaitDurable) await jobs.settled(SLACK_EVENT_JOB, queued, AWAIT_DURABLE_MS);
+          return;
+        }
+        await event.ack();
+        await refused(body, key);
+        return;
+      }
       if (await firstTime(em.fork(), key)) return process(event);
       await event.ack();
       await refused(body, key);

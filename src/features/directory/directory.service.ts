@@ -80,9 +80,18 @@ export function isOfWorkspace(member: Pick<Member, 'teamIds'>, teamId: string): 
  * Slack's team_join and user_change events, so no request ever walks the directory.
  */
 export class DirectoryService {
-  /** Writes members as Slack describes them now; one statement for a whole page. */
-  async upsert(em: EntityManager, account: IAccount, members: Member[]): Promise<void> {
+  /**
+   * Writes members as Slack describes them; one statement for a whole page. With `asOf` (when Roster
+   * learned it, on the database's clock), a member written since is kept as it is: that write is newer news.
+   */
+  async upsert(
+    em: EntityManager,
+    account: IAccount,
+    members: Member[],
+    opts: { asOf?: Date } = {},
+  ): Promise<void> {
     if (!members.length) return;
+    const newer = opts.asOf ? 'where slack_member.updated_at <= $3' : '';
     await statements(em)(
       `insert into slack_member (account_id, slack_user_id, email, name, title, phone, is_admin, is_owner,
          is_bot, deleted, team_ids, updated_at)
@@ -93,7 +102,7 @@ export class DirectoryService {
        on conflict (account_id, slack_user_id) do update set email = excluded.email, name = excluded.name,
          title = excluded.title, phone = excluded.phone, is_admin = excluded.is_admin,
          is_owner = excluded.is_owner, is_bot = excluded.is_bot, deleted = excluded.deleted,
-         team_ids = excluded.team_ids, updated_at = now()`,
+         team_ids = excluded.team_ids, updated_at = now() ${newer}`,
       [
         json(
           members.map((m) => ({
@@ -110,6 +119,7 @@ export class DirectoryService {
           })),
         ),
         account.id,
+        ...(opts.asOf ? [opts.asOf] : []),
       ],
     );
   }

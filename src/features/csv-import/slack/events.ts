@@ -1,5 +1,5 @@
-import type { App } from '@slack/bolt';
-import { roster } from '../../../slack/context.ts';
+import type { RosterApp } from '../../../slack/app.ts';
+import type { SlackEventObject } from '../../../slack/durable-events.ts';
 import { nowOrLater } from '../../../slack/later.ts';
 import type { Deps } from '../../feature.ts';
 import type { CsvImportService } from '../csv-import.service.ts';
@@ -16,30 +16,43 @@ type FileShare = {
   files?: SlackFileInfo[];
 };
 
-/** A file shared in the bot's DM: an admin's CSV is previewed; anyone else is told who can import. */
-export function registerUploadEvent(app: App, deps: Deps, service: CsvImportService): void {
-  app.event('message', async ({ event, context }) => {
-    const message = event as unknown as FileShare;
-    if (message.subtype !== 'file_share' || message.channel_type !== 'im') return;
-    if (message.bot_id || !message.user || message.user === context.botUserId || !message.files?.length)
-      return;
-    const { em, account } = roster(context);
-    // Who may import is settled before a byte of the file is read. Every answer below is given even when
-    // Slack marks the delivery as a retry: a delivery whose event was handled before never gets here
-    // (refuseReplays drops it by its event id), so a retry that does is one whose first try never ran.
-    if (!(await deps.admins.isAdmin(em, account, message.user))) {
-      await nowOrLater(deps.jobs, deps.slack, {
-        method: 'chat.postMessage',
-        args: { channel: message.channel, text: NOT_ADMIN },
-      });
-      return;
-    }
-    for (const file of message.files) {
-      await intakeUpload(deps, service, em, account, {
-        userId: message.user,
-        channel: message.channel,
-        file,
-      });
-    }
+/** A person's file shared in the bot's DM; Roster's own uploads there (error files) are not. */
+function isPersonsShare(message: FileShare, body: Record<string, any>): boolean {
+  if (message.subtype !== 'file_share' || message.channel_type !== 'im') return false;
+  const botUserId = (body.authorizations as { user_id?: string; is_bot?: boolean }[] | undefined)?.find(
+    (a) => a.is_bot,
+  )?.user_id;
+  return Boolean(!message.bot_id && message.user && message.user !== botUserId && message.files?.length);
+}
+
+/**
+ * A file shared in the bot's DM: an admin's CSV is previewed; anyone else is told who can import. Done by a
+ * job queued with the event's receipt, so an upload whose first try failed is answered when the job is
+ * retried, and a delivery Slack sends again is dropped by its event id.
+ */
+export function registerUploadEvent(app: RosterApp, deps: Deps, service: CsvImportService): void {
+  app.durableEvents.on({
+    name: 'csv-import.upload',
+    type: 'message',
+    wants: (event, body) => isPersonsShare(event as unknown as FileShare, body),
+    async handle(event: SlackEventObject, { em, account, recordedAt }) {
+      const message = event as unknown as FileShare & { user: string };
+      // Who may import is settled before a byte of the file is read.
+      if (!(await deps.admins.isAdmin(em, account, message.user))) {
+        await nowOrLater(deps.jobs, deps.slack, {
+          method: 'chat.postMessage',
+          args: { channel: message.channel, text: NOT_ADMIN },
+        });
+        return;
+      }
+      for (const file of message.files ?? []) {
+        await intakeUpload(deps, service, em, account, {
+          userId: message.user,
+          channel: message.channel,
+          file,
+          recordedAt,
+        });
+      }
+    },
   });
 }

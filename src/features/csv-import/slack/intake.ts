@@ -11,15 +11,21 @@ import { checkFileInfo, fileName, type SlackFileInfo } from './download.ts';
  * Takes an admin's upload: rejects a file that is not CSV or too big before reading it, records it once
  * per Slack file (the same file shared again finds it recorded and is told so), says it is being read, and
  * queues the preview. The caller has checked that the uploader is an admin. A Slack retry of a delivery
- * that was handled never arrives here (refuseReplays drops it), so every answer is given whatever the
- * retry count: a retry that arrives is one whose first delivery never ran.
+ * that was recorded never arrives here (refuseReplays drops it), so every answer is given whatever Slack's
+ * retry count: a retry that arrives is one whose first delivery was never recorded.
  */
 export async function intakeUpload(
   deps: Deps,
   service: CsvImportService,
   em: EntityManager,
   account: IAccount,
-  input: { userId: string; channel: string; file: SlackFileInfo },
+  input: {
+    userId: string;
+    channel: string;
+    file: SlackFileInfo;
+    /** When the upload's event was recorded (database clock), so a try after a failed one knows its own. */
+    recordedAt?: Date;
+  },
 ): Promise<void> {
   const { file } = input;
   const name = fileName(file);
@@ -43,6 +49,23 @@ export async function intakeUpload(
     channelId: /^[CDGUW]/.test(input.channel) ? input.channel : null,
   });
   if (duplicate) {
+    if (
+      input.recordedAt &&
+      csvImport.createdAt >= input.recordedAt &&
+      csvImport.uploadedBy === input.userId
+    ) {
+      // Recorded since this upload's event was: by an earlier try of this upload that failed after it (or by
+      // the same person sharing the file again meanwhile, whose own answer covers it). The preview that try
+      // may have left unqueued is queued now; one queued already is left to come.
+      const queued = await deps.jobs.boss.findJobs(CSV_JOBS.preview, {
+        data: { importId: csvImport.id },
+        limit: 1,
+      });
+      if (csvImport.status === 'reading' && !queued.length) {
+        await deps.jobs.send(CSV_JOBS.preview, { importId: csvImport.id });
+      }
+      return;
+    }
     await nowOrLater(deps.jobs, deps.slack, {
       method: 'chat.postMessage',
       args: {

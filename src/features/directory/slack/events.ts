@@ -1,19 +1,25 @@
-import type { App } from '@slack/bolt';
+import type { RosterApp } from '../../../slack/app.ts';
 import { roster } from '../../../slack/context.ts';
 import { renameAccount } from '../../accounts/account.service.ts';
 import type { Deps } from '../../feature.ts';
 import { memberOf } from '../directory.service.ts';
 
 /**
- * Someone joined the workspace or changed (an admin flag, an email, a deactivation): the mirror follows.
- * The workspace itself was renamed: the account takes the new name.
+ * Someone joined the workspace or changed (an admin flag, an email, a deactivation): the mirror follows, by a
+ * job queued with the event's receipt, retried if it fails. A try that comes after a newer change of the same
+ * person was written (a later event, a sync) leaves that change in place. The workspace itself was renamed:
+ * the account takes the new name (team.info at every start catches a rename missed here).
  */
-export function registerDirectoryEvents(app: App, deps: Deps): void {
+export function registerDirectoryEvents(app: RosterApp, deps: Deps): void {
   for (const type of ['team_join', 'user_change'] as const) {
-    app.event(type, async ({ event, context }) => {
-      const { em, account } = roster(context);
-      const member = memberOf((event as { user: object }).user as Parameters<typeof memberOf>[0]);
-      if (member) await deps.directory.upsert(em, account, [member]);
+    app.durableEvents.on({
+      name: `directory.${type}`,
+      type,
+      wants: (event) => Boolean(event.user && memberOf(event.user)),
+      async handle(event, { em, account, recordedAt }) {
+        const member = memberOf(event.user);
+        if (member) await deps.directory.upsert(em, account, [member], { asOf: recordedAt });
+      },
     });
   }
   app.event('team_rename', async ({ event, context }) => {

@@ -1,0 +1,223 @@
+import type { Roster } from '../../src/app.ts';
+import { AuditEvent } from '../../src/features/audit/audit-event.entity.ts';
+import { User } from '../../src/features/people/user.entity.ts';
+import {
+  eventually,
+  jobsDrained,
+  SIGNING_SECRET,
+  startSecondInstance,
+  startTestApp,
+  TEAM_ID,
+  type TestApp,
+} from '../support/app.ts';
+import { SlackDriver } from '../support/slack-driver.ts';
+
+// Slack has its 200 as soon as an event is recorded; what the event asks of Roster must then happen once,
+// even when the first try at it fails, and whichever of two instances gets Slack's deliveries.
+
+let t: TestApp;
+let second: Roster;
+let secondSlack: SlackDriver;
+
+beforeAll(async () => {
+  t = await startTestApp({ seatLimit: 20 });
+  second = await startSecondInstance(t);
+  secondSlack = new SlackDriver({
+    appUrl: second.url,
+    signingSecret: SIGNING_SECRET,
+    standin: t.standin,
+    teamId: TEAM_ID,
+  });
+});
+afterAll(async () => {
+  await second?.stop();
+  await t.stop();
+});
+
+const exec = (q: string) => t.em().getConnection().execute(q);
+
+/**
+ * The database refuses, with an error of its own, what `table`'s trigger `name` is given (`when`, a
+ * condition on `new`), until the returned function lifts it.
+ */
+async function refuse(table: string, name: string, op: string, when: string) {
+  await exec(`create or replace function ${name}() returns trigger language plpgsql as $$
+    begin raise exception 'refused while the test says so'; end $$`);
+  await exec(
+    `create trigger ${name} before ${op} on ${table} for each row when (${when}) execute function ${name}()`,
+  );
+  return async () => {
+    await exec(`drop trigger ${name} on ${table}`);
+    await exec(`drop function ${name}()`);
+  };
+}
+
+/** An active employee holding a seat, known to Slack as `slackUserId`. */
+async function seated(email: string, slackUserId: string) {
+  const em = t.em();
+  const account = await t.account();
+  const user = em.create(User, { account, email, role: 'employee', status: 'active', slackUserId });
+  await em.flush();
+  return user;
+}
+
+const deleted = (id: string, email: string) => ({
+  type: 'user_change',
+  user: { id, team_id: TEAM_ID, name: id.toLowerCase(), deleted: true, profile: { email } },
+});
+
+const audits = (action: string, where: Record<string, unknown> = {}) =>
+  t.em().count(AuditEvent, { action, ...where });
+
+const statusOf = async (id: string) => (await t.em().findOneOrFail(User, id)).status;
+
+describe('a person deleted in Slack', () => {
+  it('is deactivated once, when the first try fails and Slack sends the event again meanwhile', async () => {
+    const user = await seated('dora@acme.test', 'UDORA');
+    const freedBefore = await audits('seat.freed');
+    const lift = await refuse('app_user', 'refuse_dora', 'update', `new.slack_user_id = 'UDORA'`);
+    let first: Awaited<ReturnType<SlackDriver['event']>>;
+    try {
+      first = await t.slack.event(deleted('UDORA', 'dora@acme.test'), { eventId: 'EvDurableDora' });
+      expect(first.status).toBe(200);
+      // The first try has run, and failed: Dora is still active.
+      expect(await statusOf(user.id)).toBe('active');
+      // Slack sends the event again, to the other instance: it is the same event, recorded already.
+      const again = await secondSlack.event(deleted('UDORA', 'dora@acme.test'), {
+        eventId: 'EvDurableDora',
+        retryNum: 1,
+      });
+      expect(again.status).toBe(200);
+      expect(await audits('slack.replay_refused', { data: { key: 'event:EvDurableDora' } })).toBe(1);
+      expect(await statusOf(user.id)).toBe('active');
+    } finally {
+      await lift();
+    }
+    // The database takes it again: the try after that deactivates her.
+    await eventually(async () => (await statusOf(user.id)) === 'deactivated', 30_000);
+    await jobsDrained(t.em());
+    expect(await audits('user.deactivated', { subjectId: user.id })).toBe(1);
+    expect(await audits('seat.freed')).toBe(freedBefore + 1);
+  }, 60_000);
+
+  it('is deactivated once when the same event reaches both instances at once', async () => {
+    const user = await seated('ella@acme.test', 'UELLA');
+    const freedBefore = await audits('seat.freed');
+    const event = deleted('UELLA', 'ella@acme.test');
+    const answers = await Promise.all([
+      t.slack.event(event, { eventId: 'EvDurableElla' }),
+      secondSlack.event(event, { eventId: 'EvDurableElla', retryNum: 1 }),
+    ]);
+    expect(answers.map((a) => a.status)).toEqual([200, 200]);
+    await eventually(async () => (await statusOf(user.id)) === 'deactivated');
+    await jobsDrained(t.em());
+    expect(await audits('user.deactivated', { subjectId: user.id })).toBe(1);
+    expect(await audits('seat.freed')).toBe(freedBefore + 1);
+    expect(await audits('slack.replay_refused', { data: { key: 'event:EvDurableElla' } })).toBe(1);
+  });
+});
+
+describe('someone joining the workspace', () => {
+  it('is in the directory mirror once the database takes it again, after a first try that failed', async () => {
+    const lift = await refuse('slack_member', 'refuse_fay', 'insert', `new.slack_user_id = 'UFAY'`);
+    const inMirror = async () => {
+      const [row] = await exec(`select count(*)::int as n from slack_member where slack_user_id = 'UFAY'`);
+      return Number(row?.n);
+    };
+    try {
+      const joined = await t.slack.event({
+        type: 'team_join',
+        user: { id: 'UFAY', team_id: TEAM_ID, name: 'fay', profile: { email: 'fay@acme.test' } },
+      });
+      expect(joined.status).toBe(200);
+      expect(await inMirror()).toBe(0);
+    } finally {
+      await lift();
+    }
+    await eventually(async () => (await inMirror()) === 1, 30_000);
+  }, 60_000);
+  it('keeps a newer change of the same person when the try that failed comes back', async () => {
+    const lift = await refuse('slack_member', 'refuse_gil', 'insert', `new.email = 'gil.old@acme.test'`);
+    const user = (email: string) => ({ id: 'UGIL', team_id: TEAM_ID, name: 'gil', profile: { email } });
+    const emailInMirror = async () => {
+      const [row] = await exec(`select email from slack_member where slack_user_id = 'UGIL'`);
+      return row?.email as string | undefined;
+    };
+    try {
+      await t.slack.event({ type: 'team_join', user: user('gil.old@acme.test') });
+      expect(await emailInMirror()).toBeUndefined();
+      // Gil changes his email while the join waits for its retry.
+      await t.slack.event({ type: 'user_change', user: user('gil.new@acme.test') });
+      expect(await emailInMirror()).toBe('gil.new@acme.test');
+    } finally {
+      await lift();
+    }
+    await jobsDrained(t.em(), { timeoutMs: 30_000 });
+    expect(await emailInMirror()).toBe('gil.new@acme.test');
+  }, 60_000);
+});
+
+describe("a CSV shared in the bot's DM", () => {
+  it('is answered once, to a member, when Slack refuses the first answer', async () => {
+    t.standin.failNext('chat.postMessage', 'internal_error', 1, (args) => args.channel === 'DUMEMBER');
+    const told = () =>
+      t.standin.messages.filter(
+        (m) =>
+          m.method === 'chat.postMessage' &&
+          m.channel === 'DUMEMBER' &&
+          JSON.stringify(m).includes('Only admins can import'),
+      ).length;
+    const file = t.standin.addFile({
+      id: 'FDURABLE01',
+      name: 'people.csv',
+      filetype: 'csv',
+      content: 'email\nx@acme.test\n',
+      user: 'UMEMBER',
+    });
+    const shared = await t.slack.fileShare('UMEMBER', file);
+    expect(shared.status).toBe(200);
+    expect(told()).toBe(0);
+    await eventually(() => told() === 1, 30_000);
+    await jobsDrained(t.em());
+    expect(told()).toBe(1);
+  }, 60_000);
+
+  it('is previewed once, by an admin, when the first try failed after recording it', async () => {
+    const file = t.standin.addFile({
+      id: 'FDURABLE02',
+      name: 'durable.csv',
+      content: 'type,first_name,last_name,email,role\nuser,Hal,Lee,hal@acme.test,employee\n',
+      user: 'UADMIN',
+    });
+    // The upload is recorded and its "Reading…" message posted; noting that message's id then fails.
+    const lift = await refuse(
+      'csv_import',
+      'refuse_reading',
+      'update',
+      `new.file_id = 'FDURABLE02' and new.message_ts is not null and old.message_ts is null`,
+    );
+    const posted = (text: string) =>
+      t.standin.messages.filter(
+        (m) => m.method === 'chat.postMessage' && m.channel === 'DUADMIN' && m.text?.includes(text),
+      );
+    try {
+      expect((await t.slack.fileShare('UADMIN', file)).status).toBe(200);
+      expect(posted('Reading durable.csv')).toHaveLength(1);
+    } finally {
+      await lift();
+    }
+    await eventually(
+      () =>
+        t.standin.messages.some(
+          (m) => m.channel === 'DUADMIN' && m.text?.startsWith('Preview of durable.csv'),
+        ),
+      30_000,
+    );
+    await jobsDrained(t.em());
+    expect(posted('durable.csv was already uploaded')).toHaveLength(0);
+    const [row] = await exec(
+      `select count(*)::int as n, min(status) as status from csv_import where file_id = 'FDURABLE02'`,
+    );
+    expect(row).toMatchObject({ n: 1, status: 'previewed' });
+  }, 60_000);
+});
