@@ -27,6 +27,8 @@ export const Invitation = defineEntity({
     deliveryMethod: p.enum(DELIVERY_METHODS).nullable(),
     deliveredAt: p.datetime().nullable(),
     deliveryAttempts: p.integer().default(0),
+    /** Set while a delivery is under way, so no other one runs at the same time (see prepareDelivery). */
+    deliveringUntil: p.datetime().nullable(),
     lastError: p.text().nullable(),
     acceptedAt: p.datetime().nullable(),
     cancelledAt: p.datetime().nullable(),

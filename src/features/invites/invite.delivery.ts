@@ -1,3 +1,4 @@
+import type { Logger } from '../../shared/logger.ts';
 import { nowOrLater } from '../../slack/later.ts';
 import { isSlackBusy } from '../../slack/pacing.ts';
 import { escapeHtml } from '../../web/html.ts';
@@ -6,6 +7,7 @@ import { isOfWorkspace, memberOf } from '../directory/directory.service.ts';
 import type { Deps } from '../feature.ts';
 import { INVITEE_ROLE } from '../people/labels.ts';
 import type { IUser } from '../people/user.entity.ts';
+import type { IInvitation } from './invitation.entity.ts';
 import { INVITE_JOBS } from './invitation.service.ts';
 import type { InviteService } from './invite.service.ts';
 import { deliveryFailedMessage, type InvitationLetter, invitationDm } from './slack/blocks.ts';
@@ -69,20 +71,45 @@ export async function deliverInvitation(
   invitationId: string,
   opts: { lastAttempt: boolean },
 ): Promise<void> {
-  const { slack, mailer, orm, logger, jobs } = deps;
+  const { orm, logger } = deps;
   const ready = await invites.prepareDelivery(orm.em.fork(), invitationId);
   if (!ready) return;
-  const { token, invitation, user, account } = ready;
-  const letter: InvitationLetter = {
-    inviter: await inviterName(deps, account as IAccount, invitation.invitedBy),
-    accountName: (account as IAccount).name ?? 'your company',
-    role: INVITEE_ROLE[user.role] ?? user.role,
-    message: invitation.personalMessage ?? null,
-    link: `${deps.config.publicUrl}/invitations/${token}`,
-    expires: invitation.expiresAt,
-  };
-  const log = logger.child({ job: INVITE_JOBS.deliver, invitationId, attempt: invitation.deliveryAttempts });
+  const { token, invitation, user } = ready;
+  const account = ready.account as IAccount;
+  try {
+    const letter: InvitationLetter = {
+      inviter: await inviterName(deps, account, invitation.invitedBy),
+      accountName: account.name ?? 'your company',
+      role: INVITEE_ROLE[user.role] ?? user.role,
+      message: invitation.personalMessage ?? null,
+      link: `${deps.config.publicUrl}/invitations/${token}`,
+      expires: invitation.expiresAt,
+    };
+    const log = logger.child({
+      job: INVITE_JOBS.deliver,
+      invitationId,
+      attempt: invitation.deliveryAttempts,
+    });
+    await send(deps, invites, { invitation, user, account }, letter, log, opts);
+  } catch (err) {
+    // However the delivery stopped (Slack asked to wait, the mail server refused), the next try must not
+    // find the invitation still held by this one.
+    await invites.releaseDelivery(orm.em.fork(), invitationId).catch(() => {});
+    throw err;
+  }
+}
 
+/** Sends a prepared invitation by DM or email, and records how it went. */
+async function send(
+  deps: Deps,
+  invites: InviteService,
+  { invitation, user, account }: { invitation: IInvitation; user: IUser; account: IAccount },
+  letter: InvitationLetter,
+  log: Logger,
+  opts: { lastAttempt: boolean },
+): Promise<void> {
+  const { slack, mailer, orm, jobs } = deps;
+  const invitationId = invitation.id;
   let dmError: string | undefined;
   // The directory mirror answers "is this person in Slack?"; Slack is asked only about an address it lacks.
   const known = await deps.directory.byEmail(orm.em.fork(), account as IAccount, user.email);

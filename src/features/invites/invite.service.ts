@@ -3,7 +3,7 @@ import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import { hashToken, newToken } from '../../shared/ids.ts';
-import type { JobQueue } from '../../shared/jobs.ts';
+import { type JobQueue, TryLater } from '../../shared/jobs.ts';
 import { Account, type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
@@ -15,6 +15,13 @@ import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import { type IInvitation, Invitation } from './invitation.entity.ts';
 import { latestPersonalMessage, queueInvitation } from './invitation.service.ts';
 import { MAX_EMAILS, MAX_MESSAGE } from './invite-text.ts';
+
+/**
+ * How long a delivery holds its invitation (see prepareDelivery): longer than any one delivery takes
+ * (a Slack lookup, a DM, an email with the mailer's own time-outs), so only a delivery that died meanwhile
+ * lets it lapse.
+ */
+const DELIVERY_LEASE_SECONDS = 15 * 60;
 
 export type InviteInput = {
   emails: string[];
@@ -202,16 +209,30 @@ export class InviteService {
   }
 
   /**
-   * Readies an invitation for delivery: a fresh token, whose hash replaces any earlier one, and one
-   * more attempt counted. Null when there is nothing to deliver (cancelled, superseded, delivered).
+   * Readies an invitation for delivery: a fresh token, whose hash replaces any earlier one, one more
+   * attempt counted, and the invitation held for this delivery until it is recorded as delivered or
+   * failed (or released). Null when there is nothing to deliver (cancelled, superseded, delivered);
+   * TryLater while another delivery of it holds it, so two never send it at once.
    */
   async prepareDelivery(em: EntityManager, invitationId: string) {
     return em.transactional(async (tx) => {
-      const [row] = await query<{ id: string }>(
+      const [row] = await query<{ id: string; leased_ms: number | null }>(
         tx,
-        sql`select id from invitation where id = ${invitationId} and status = 'pending' and delivered_at is null for update`,
+        sql`select id, case when delivering_until > now()
+              then ceil(extract(epoch from delivering_until - now()) * 1000)::int end as leased_ms
+            from invitation where id = ${invitationId} and status = 'pending' and delivered_at is null for update`,
       );
       if (!row) return null;
+      // Another delivery of it is under way: this one comes back when that one has had its time.
+      if (row.leased_ms !== null) {
+        throw new TryLater(row.leased_ms, `invitation ${invitationId} is being delivered by another job`);
+      }
+      // The lease, on the database's clock, as every lease is compared.
+      await query(
+        tx,
+        sql`update invitation set delivering_until = now() + make_interval(secs => ${DELIVERY_LEASE_SECONDS})
+            where id = ${invitationId}`,
+      );
       const invitation = await tx.findOneOrFail(Invitation, invitationId, {
         populate: ['user', 'account'],
         refresh: true,
@@ -238,6 +259,7 @@ export class InviteService {
       await query(tx, sql`select id from invitation where id = ${invitationId} for update`);
       const invitation = await tx.findOneOrFail(Invitation, invitationId, { populate: ['user', 'account'] });
       invitation.deliveredAt = this.now();
+      invitation.deliveringUntil = null;
       invitation.deliveryMethod = result.method;
       invitation.lastError = result.error ?? null;
       const user = invitation.user.getEntity();
@@ -268,6 +290,7 @@ export class InviteService {
       const invitation = await tx.findOne(Invitation, invitationId, { populate: ['user', 'account'] });
       if (!invitation) return;
       invitation.lastError = error.slice(0, 1000);
+      invitation.deliveringUntil = null;
       if (gaveUp) {
         audit(tx, {
           account: invitation.account.getEntity(),
@@ -280,6 +303,14 @@ export class InviteService {
         });
       }
     });
+  }
+
+  /** Ends a delivery that stopped before it was delivered or recorded as failed (Slack asked to wait). */
+  async releaseDelivery(em: EntityManager, invitationId: string): Promise<void> {
+    await query(
+      em,
+      sql`update invitation set delivering_until = null where id = ${invitationId} and delivered_at is null`,
+    );
   }
 
   /** The invitation behind a link, if the link still works; anything else is `null`, whatever the reason. */

@@ -1,5 +1,8 @@
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
+import { deliverInvitation } from '../../../src/features/invites/invite.delivery.ts';
+import { createUser } from '../../../src/features/people/people.service.ts';
+import { TryLater } from '../../../src/shared/jobs.ts';
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
 import { textOf } from '../../support/views.ts';
 
@@ -73,5 +76,37 @@ describe('an import batch of invitations', () => {
     const delivered = await t.em().find(Invitation, { id: { $in: ids as string[] } });
     expect(delivered.map((i) => i.deliveredAt)).not.toContain(null);
     expect(delivered.find((i) => i.id === bo.id)?.deliveryAttempts).toBeGreaterThanOrEqual(2);
+  });
+
+  it('is never sent twice by two deliveries of one invitation at once (a batch started again while it runs)', async () => {
+    // Built directly, so no queued job races the deliveries under test.
+    const em = t.em();
+    const user = await createUser(em, await t.account(), {
+      email: 'twice.batch@acme.test',
+      role: 'client',
+      status: 'invited',
+      addedBy: 'UADMIN',
+    });
+    const invitation = em.create(Invitation, {
+      account: await t.account(),
+      user,
+      expiresAt: new Date(Date.now() + 86_400_000),
+      invitedBy: 'UADMIN',
+    });
+    await em.flush();
+    const deliver = () =>
+      deliverInvitation(t.roster.deps, t.roster.deps.invites, invitation.id, { lastAttempt: false });
+    const outcomes = await Promise.allSettled([deliver(), deliver(), deliver()]);
+    // Each other delivery either found it delivered or was told to come back later; none sent it.
+    for (const o of outcomes) if (o.status === 'rejected') expect(o.reason).toBeInstanceOf(TryLater);
+    await t.smtp.waitForMail((m) => m.toText.includes('twice.batch@acme.test'));
+    await new Promise((r) => setTimeout(r, 500));
+    expect(t.smtp.messagesTo('twice.batch@acme.test')).toHaveLength(1);
+    const after = await t.em().findOneOrFail(Invitation, invitation.id);
+    expect(after.deliveryAttempts).toBe(1);
+    expect(after.deliveringUntil).toBeNull();
+    // Told to come back later, it finds the invitation delivered and sends nothing.
+    await deliver();
+    expect(t.smtp.messagesTo('twice.batch@acme.test')).toHaveLength(1);
   });
 });
