@@ -5,6 +5,7 @@ import { DomainError } from '../../shared/errors.ts';
 import { hashToken, newToken } from '../../shared/ids.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
+import { refuseOutsideDomains } from '../accounts/allowed-domains.ts';
 import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
 import { permissionSetToGrant } from '../people/grants.ts';
@@ -102,17 +103,7 @@ export class InviteService {
       permissionSetId: permissionSet?.id ?? null,
     };
     const outcomes: InviteOutcome[] = [];
-    const allowed = (await em.findOne(Account, account.id))?.allowedEmailDomains ?? [];
     for (const email of input.emails) {
-      const domain = email.trim().toLowerCase().split('@').pop() ?? '';
-      if (allowed.length && !allowed.includes(domain)) {
-        outcomes.push({
-          email,
-          result: 'refused',
-          reason: `invitations go only to ${allowed.map((d) => `@${d}`).join(', ')} addresses. An admin can change that with \`/seats settings\`.`,
-        });
-        continue;
-      }
       outcomes.push(
         await this.inviteOne(em.fork(), account, actor, email.trim(), input.role, permissionSet, payload),
       );
@@ -133,6 +124,8 @@ export class InviteService {
       return await em.transactional(async (tx) => {
         const existing = await findUserByEmail(tx, account, email);
         if (existing) return { email, result: 'exists', user: existing };
+        // Before a seat request is filed: an admin could not approve it.
+        await refuseOutsideDomains(tx, account, email);
         const converting = Boolean(await findContactByEmail(tx, account, email));
         const result = await this.seats.admit(
           tx,

@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { query, sql } from '../../db/sql.ts';
 import type { IAccount, IPermissionSet } from '../accounts/account.entity.ts';
 import { PermissionSet } from '../accounts/account.entity.ts';
+import { refuseOutsideDomains } from '../accounts/allowed-domains.ts';
 import { audit } from '../audit/audit.service.ts';
 import { Contact } from '../contacts/contact.entity.ts';
 import type { Actor } from '../seats/seat.service.ts';
@@ -68,10 +69,14 @@ export type NewUser = {
 
 /**
  * Creates a user inside `tx`. A contact with the same email becomes that user: its name, title and
- * phone fill what the caller left empty, and the contact stays, linked to the user.
+ * phone fill what the caller left empty, and the contact stays, linked to the user. A user added to be
+ * invited must have an email at the account's allowed domains.
  */
 export async function createUser(tx: EntityManager, account: IAccount, input: NewUser): Promise<IUser> {
   const email = input.email.trim();
+  if (input.status === 'not_invited' || input.status === 'invited') {
+    await refuseOutsideDomains(tx, account, email);
+  }
   const contact = await findContactByEmail(tx, account, email);
   const [first, ...rest] = (contact?.name ?? '').trim().split(/\s+/);
   const user = tx.create(User, {

@@ -4,6 +4,7 @@ import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { DomainError } from '../../shared/errors.ts';
 import type { IAccount, IPermissionSet } from '../accounts/account.entity.ts';
+import { refuseOutsideDomains } from '../accounts/allowed-domains.ts';
 import { audit } from '../audit/audit.service.ts';
 import { AuditEvent, type IAuditEvent } from '../audit/audit-event.entity.ts';
 import { Contact, type IContact } from '../contacts/contact.entity.ts';
@@ -319,11 +320,15 @@ function validEmail(raw: string): string {
   return email;
 }
 
-/** Refuses a login email the person already has, or one another user or contact of the account has. */
+/**
+ * Refuses a login email the person already has, one outside the account's allowed email domains, or one
+ * another user or contact of the account has.
+ */
 async function refuseEmail(em: EntityManager, account: IAccount, user: IUser, email: string): Promise<void> {
   if (user.email.trim().toLowerCase() === email.toLowerCase()) {
     throw new DomainError('conflict', `${email} is already their login email.`, { field: 'email' });
   }
+  await refuseOutsideDomains(em, account, email, 'email');
   const clash = await findUserByEmail(em, account, email);
   if (clash) {
     throw new DomainError('conflict', `${email} is already the login of ${displayName(clash)}.`, {
