@@ -19,6 +19,8 @@ import { MAX_EMAILS, MAX_MESSAGE } from './invite-text.ts';
 
 export type InviteInput = {
   emails: string[];
+  /** Names typed with the addresses (`Ana Lopez <ana@x.com>`), by lower-cased address. */
+  names?: Record<string, { firstName?: string; lastName?: string }>;
   role: Role;
   permissionSetId?: string | null;
   sendNow: boolean;
@@ -31,7 +33,13 @@ export type InviteOutcome =
   | { email: string; result: 'requested' }
   | { email: string; result: 'refused'; reason: string };
 
-type Payload = { sendNow: boolean; personalMessage: string | null; permissionSetId: string | null };
+type Payload = {
+  sendNow: boolean;
+  personalMessage: string | null;
+  permissionSetId: string | null;
+  firstName?: string;
+  lastName?: string;
+};
 
 /** Inviting people, delivering and accepting invitations, and what can be done to them later. */
 export class InviteService {
@@ -104,8 +112,13 @@ export class InviteService {
     };
     const outcomes: InviteOutcome[] = [];
     for (const email of input.emails) {
+      const names = input.names?.[email.trim().toLowerCase()];
       outcomes.push(
-        await this.inviteOne(em.fork(), account, actor, email.trim(), input.role, permissionSet, payload),
+        await this.inviteOne(em.fork(), account, actor, email.trim(), input.role, permissionSet, {
+          ...payload,
+          ...(names?.firstName ? { firstName: names.firstName } : {}),
+          ...(names?.lastName ? { lastName: names.lastName } : {}),
+        }),
       );
     }
     return outcomes;
@@ -131,7 +144,15 @@ export class InviteService {
           tx,
           account,
           actor,
-          { kind: 'invite', email, role, permissionSet, requestedBy: actor.slackUserId, payload },
+          {
+            kind: 'invite',
+            email,
+            name: [payload.firstName, payload.lastName].filter(Boolean).join(' ') || null,
+            role,
+            permissionSet,
+            requestedBy: actor.slackUserId,
+            payload,
+          },
           () =>
             this.create(tx, account, email, role, permissionSet, actor.slackUserId, payload, actor.surface),
         );
@@ -171,6 +192,9 @@ export class InviteService {
       status: 'not_invited',
       permissionSet,
       addedBy,
+      // A name typed with the address; otherwise a contact's, if one had this email.
+      firstName: payload.firstName,
+      lastName: payload.lastName,
     });
     audit(tx, {
       account,
