@@ -431,9 +431,14 @@ export class InviteService {
     });
   }
 
-  /** Cancels a pending invitation: its link stops working and the person no longer holds a seat. */
+  /**
+   * Cancels a pending invitation: its link stops working, the person no longer holds a seat, and seat
+   * requests about them are closed, as for any deactivation.
+   */
   async cancel(em: EntityManager, account: IAccount, actor: Actor, userId: string): Promise<IUser> {
     return em.transactional(async (tx) => {
+      // Before the person, the order an approval locks them in.
+      const requestIds = isUuid(userId) ? await this.seats.lockRequestsAbout(tx, account, userId) : [];
       const user = await this.userActorMayChange(tx, account, actor, userId);
       if (user.status !== 'invited' && user.status !== 'not_invited') {
         throw new DomainError(
@@ -457,6 +462,7 @@ export class InviteService {
         surface: actor.surface,
         data: { email: user.email, invitations: pending.map((i) => i.id) },
       });
+      await this.seats.closeForDeactivation(tx, account, requestIds, actor);
       if (isPaidRole(user.role)) this.seats.freed(tx, account, actor, user.email);
       return user;
     });
@@ -499,6 +505,10 @@ export class InviteService {
     }
     return user;
   }
+}
+
+function isUuid(value: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
 }
 
 export async function accountName(em: EntityManager, account: IAccount): Promise<string> {

@@ -4,7 +4,7 @@ import { type IUser, type Role, User, type UserStatus } from '../../../src/featu
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import { links } from '../../support/smtp-sink.ts';
-import { textOf } from '../../support/views.ts';
+import { buttonMessage, textOf } from '../../support/views.ts';
 
 // Deactivating a person has the same effects whether an admin does it on the card or Slack deactivates
 // the member: no invitation link keeps working, no seat request about them waits for an admin.
@@ -141,5 +141,23 @@ describe('a person deactivated by an admin', () => {
     );
     expect(told.args.text).toContain('was deactivated by <@UADMIN>');
     await jobsDrained(t.em());
+  });
+});
+
+describe('an invitation cancelled from /invite pending', () => {
+  it('closes the seat requests about the person it deactivates', async () => {
+    const client = await person('invited', 'client');
+    const request = await paidRoleAsked(client);
+    await t.slack.clickButton(buttonMessage('invite_cancel', client.id, 'Cancel'), 'Cancel', {
+      user: 'UADMIN',
+    });
+    expect((await t.em().findOneOrFail(User, client.id)).status).toBe('deactivated');
+    expect(await t.em().findOneOrFail(SeatRequest, request.id)).toMatchObject({ status: 'expired' });
+    await t.standin.waitForCall(
+      'chat.postMessage',
+      (c) =>
+        c.args.channel === 'UMEMBER' &&
+        String(c.args.text).includes(`${client.email} was deactivated by <@UADMIN>`),
+    );
   });
 });
