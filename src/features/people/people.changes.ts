@@ -208,6 +208,8 @@ export class PeopleChanges {
     actorId: string,
   ): Promise<void> {
     const before = { status: user.status, role: user.role };
+    // Checked again here for an approval: the domains may have changed since the request was filed.
+    if (kind !== 'role_change') await refuseOutsideDomains(tx, account, user.email);
     if (kind === 'role_change') {
       user.role = role;
     } else {

@@ -156,6 +156,30 @@ describe('the person card', () => {
     expect(await t.em().count(SeatRequest, { email: gone.email })).toBe(0);
   });
 
+  it('refuses to approve an unlock asked for before the domains left the person out', async () => {
+    const locked = await person('locked', 'earlier@gmail.example');
+    await t.em().nativeUpdate(Account, { teamId: TEAM_ID }, { allowedEmailDomains: [] });
+    try {
+      await t.slack.clickButton((await card('UMEMBER', locked.email)).body, 'Ask an admin to unlock', {
+        user: 'UMEMBER',
+      });
+      await t.slack.submitView(t.standin.lastOpenedView(), { send_now: [] }, { user: 'UMEMBER' });
+    } finally {
+      await t
+        .em()
+        .nativeUpdate(Account, { teamId: TEAM_ID }, { allowedEmailDomains: ['acme.test', 'acme.co.uk'] });
+    }
+    const request = await t.em().findOneOrFail(SeatRequest, { email: locked.email, status: 'pending' });
+    await expect(
+      t.roster.deps.seats.decide(t.em(), await t.account(), {
+        requestId: request.id,
+        actor: { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' },
+        decision: 'approve',
+      }),
+    ).rejects.toThrow(REFUSAL);
+    expect((await t.em().findOneOrFail(User, locked.id)).status).toBe('locked');
+  });
+
   it('refuses a login email outside the domains on the field, and takes one inside', async () => {
     const user = await person('active', 'pat@acme.test');
     await t.slack.clickButton((await card('UADMIN', user.email)).body, 'Change email', { user: 'UADMIN' });
