@@ -234,6 +234,52 @@ describe('a CSV import', () => {
     });
   });
 
+  it('ends a row in error when the domains changed between the preview and Import', async () => {
+    await t.em().nativeUpdate(Account, { teamId: TEAM_ID }, { allowedEmailDomains: [] });
+    const file = t.standin.addFile({
+      id: 'FDOMAINS3',
+      name: 'changed.csv',
+      content: [
+        'type,first_name,last_name,email,role,send_invitation',
+        'user,Ira,Inside,ira@acme.test,client,yes',
+        'user,Ola,Outside,ola@gmail.example,client,yes',
+      ].join('\n'),
+    });
+    try {
+      await t.slack.fileShare('UADMIN', file);
+      const preview = await eventually(() =>
+        t.standin.messages.findLast(
+          (m) => m.channel === 'DUADMIN' && textOf(m).includes('Preview of changed.csv'),
+        ),
+      );
+      expect(textOf(preview)).toContain('*0* in error');
+    } finally {
+      await t
+        .em()
+        .nativeUpdate(Account, { teamId: TEAM_ID }, { allowedEmailDomains: ['acme.test', 'acme.co.uk'] });
+    }
+    const preview = t.standin.messages.findLast(
+      (m) => m.channel === 'DUADMIN' && textOf(m).includes('Preview of changed.csv'),
+    )!;
+    await t.slack.clickButton(preview, 'Import 2 rows', { user: 'UADMIN' });
+    const summary = await eventually(() =>
+      t.standin.messages.findLast(
+        (m) => m.method === 'chat.update' && String(m.text).startsWith('Imported changed.csv'),
+      ),
+    );
+    expect(summary.text).toBe('Imported changed.csv: 1 created, 0 updated, 0 unchanged, 1 in error.');
+    expect(await t.em().findOneOrFail(User, { email: 'ira@acme.test' })).toMatchObject({ status: 'invited' });
+    expect(await t.em().findOne(User, { email: 'ola@gmail.example' })).toBeNull();
+    const [row] = await t
+      .em()
+      .getConnection()
+      .execute(
+        `select r.error from csv_import_row r join csv_import i on i.id = r.csv_import_id
+         where i.file_id = 'FDOMAINS3' and r.result = 'error'`,
+      );
+    expect(row?.error).toContain('email ola@gmail.example is outside the allowed email domains');
+  });
+
   it('leaves people outside the domains locked on Unlock and invite all, invites the rest and says why', async () => {
     const file = t.standin.addFile({
       id: 'FDOMAINS2',
