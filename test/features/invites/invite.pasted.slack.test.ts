@@ -1,13 +1,26 @@
 import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
-import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { DEFAULT_MEMBERS, eventually, startTestApp, type TestApp } from '../../support/app.ts';
 import { textOf } from '../../support/views.ts';
 
 // `/invite` takes addresses the way people paste them from Gmail and Outlook, as Slack sends the text.
 
 let t: TestApp;
 beforeAll(async () => {
-  t = await startTestApp({ seatLimit: 20 });
+  t = await startTestApp({
+    seatLimit: 20,
+    members: [
+      ...DEFAULT_MEMBERS,
+      // Of another organisation, met in a channel shared through Slack Connect.
+      {
+        id: 'UEXTANA',
+        name: 'ana',
+        realName: 'Ana Outside',
+        email: 'ana@partner.example',
+        teamId: 'TPARTNER',
+      },
+    ],
+  });
 });
 afterAll(() => t.stop());
 
@@ -66,6 +79,27 @@ describe('/invite with names and addresses pasted from a mail client', () => {
   it('fills a mentioned member with their name and Slack email', async () => {
     await t.slack.command('/invite', '<@UMANAGER|mia> ed@pasted.test', { user: 'UADMIN' });
     expect(emailsField(t.standin.lastOpenedView())).toBe('Mia Manager <mia@acme.test>\ned@pasted.test');
+  });
+
+  it('does not fill in the address of someone of another organisation, and the form says to type one', async () => {
+    // Slack tells Roster about them as about anyone seen in a shared channel: they are in the directory copy.
+    await t.slack.event({
+      type: 'user_change',
+      user: {
+        id: 'UEXTANA',
+        team_id: 'TPARTNER',
+        real_name: 'Ana Outside',
+        profile: { email: 'ana@partner.example' },
+      },
+    });
+    const account = await t.account();
+    await eventually(() => t.roster.deps.directory.byId(t.em(), account, 'UEXTANA'));
+    await t.slack.command('/invite', '<@UEXTANA|ana>', { user: 'UADMIN' });
+    const view = t.standin.lastOpenedView();
+    expect(emailsField(view)).toBe('@ana');
+    const res = await t.slack.submitView(view, {}, { user: 'UADMIN' });
+    expect(res.json.errors.emails).toContain('@ana (a Slack name, not an address: type their email)');
+    expect(JSON.stringify(view)).not.toContain('ana@partner.example');
   });
 
   it('refuses junk, a Slack name and an address outside ASCII on the form, saying why, and invites nobody', async () => {

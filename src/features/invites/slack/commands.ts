@@ -2,6 +2,7 @@ import type { App } from '@slack/bolt';
 import { slackActor } from '../../../slack/actor.ts';
 import { type Block, esc, context as note, section, slackDate } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
+import { isOfWorkspace } from '../../directory/directory.service.ts';
 import type { Deps } from '../../feature.ts';
 import { loginEmail, ROLE_LABEL } from '../../people/labels.ts';
 import { displayName } from '../../people/user.entity.ts';
@@ -74,7 +75,9 @@ export function registerInviteCommand(app: App, deps: Deps, invites: InviteServi
       const { em, account } = roster(context);
       const lines: string[] = [];
       for (const mention of mentions.slice(0, 100)) {
-        const member = await deps.directory.byId(em, account, mention.slackUserId);
+        const found = await deps.directory.byId(em, account, mention.slackUserId);
+        // Someone of another organisation (Slack Connect): their address is not this workspace's to fill in.
+        const member = found && isOfWorkspace(found, account.teamId) ? found : null;
         const [firstName, ...rest] = (member?.name ?? '').split(/\s+/);
         lines.push(
           member?.email && !member.deleted
