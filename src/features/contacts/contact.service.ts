@@ -4,6 +4,7 @@ import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
+import { refuseOutsideDomains } from '../accounts/allowed-domains.ts';
 import { audit } from '../audit/audit.service.ts';
 import { queueInvitation } from '../invites/invitation.service.ts';
 import { FIELD_MAX, keptOrNew } from '../people/field-limits.ts';
@@ -389,6 +390,8 @@ export class ContactService {
         `${email} is already a user (${displayName(existing)}, ${statusLabel(existing.status)}), so there is nothing to convert.`,
       );
     }
+    // The user would be invited now or later, and a requester's seat request could not be approved.
+    await refuseOutsideDomains(em, account, email, contact.email ? undefined : 'email');
     return email;
   }
 

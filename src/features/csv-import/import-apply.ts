@@ -89,7 +89,10 @@ async function applyAll(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<string
   };
   if (withEmail.length) set(await applyContacts(ctx, withEmail));
   if (withoutEmail.length) set(await applyNamedContacts(ctx, withoutEmail));
-  const plan = invited.length ? await planInvitations(ctx, invited) : { actions: [], profileOnly: [] };
+  const plan = invited.length
+    ? await planInvitations(ctx, invited)
+    : { actions: [], profileOnly: [], refused: new Map<string, Applied>() };
+  set(plan.refused);
   if (users.length || plan.profileOnly.length) set(await applyUsers(ctx, [...users, ...plan.profileOnly]));
   if (plan.actions.length) set(await applyInvitations(ctx, plan.actions));
   const detailed = rows.filter((r) => r.kind === 'user' && r.data.detailed);

@@ -7,7 +7,13 @@ import { isPaidRole, type Role } from '../people/user.entity.ts';
 import type { SeatService, SeatUsage } from '../seats/seat.service.ts';
 import type { Applied, ApplyContext, BatchRow } from './import-types.ts';
 
-type Current = { id: string; user_id: string | null; status: string | null; role: Role | null };
+type Current = {
+  id: string;
+  user_id: string | null;
+  status: string | null;
+  role: Role | null;
+  outside: string | null;
+};
 export type Action = {
   row: BatchRow;
   userId: string | null;
@@ -30,17 +36,22 @@ export async function lockSeatsForBatch(
 }
 
 /** What a user row asking for an invitation does, decided against the user as it is now. */
-export type InvitationPlan = { actions: Action[]; profileOnly: BatchRow[] };
+export type InvitationPlan = { actions: Action[]; profileOnly: BatchRow[]; refused: Map<string, Applied> };
 
 /**
  * Sorts user rows that ask for an invitation by what their user is now: new (created and invited),
  * locked (unlocked and invited), not yet invited (invited), or already invited or active, which need
- * no invitation any more and come back as `profileOnly`, for the plain user update.
+ * no invitation any more and come back as `profileOnly`, for the plain user update. A row to invite whose
+ * email is outside the account's allowed email domains (changed since the preview) is refused.
  */
 export async function planInvitations(ctx: ApplyContext, rows: BatchRow[]): Promise<InvitationPlan> {
   const current = await statements(ctx.tx)<Current>(
-    `/* csv:invited-current */ select x.id, u.id as user_id, u.status, u.role
+    `/* csv:invited-current */ select x.id, u.id as user_id, u.status, u.role,
+       case when cardinality(a.allowed_email_domains) > 0
+         and not lower(split_part(btrim(x.email), '@', 2)) = any(a.allowed_email_domains)
+         then array_to_string(array(select '@' || d from unnest(a.allowed_email_domains) d), ', ') end as outside
      from jsonb_to_recordset($1::jsonb) as x(id bigint, email text)
+     join account a on a.id = $2
      left join lateral (
        select u.id, u.status, u.role from app_user u
        where u.account_id = $2 and lower(btrim(u.email)) = lower(btrim(x.email))
@@ -51,9 +62,16 @@ export async function planInvitations(ctx: ApplyContext, rows: BatchRow[]): Prom
   const byId = new Map(current.map((c) => [String(c.id), c]));
   const actions: Action[] = [];
   const profileOnly: BatchRow[] = [];
+  const refused = new Map<string, Applied>();
   for (const row of rows) {
     const c = byId.get(String(row.id));
-    if (!c?.user_id) {
+    const invites = !c?.user_id || c.status === 'locked' || c.status === 'not_invited';
+    if (invites && c?.outside) {
+      refused.set(String(row.id), {
+        result: 'error',
+        error: `email ${row.data.email} is outside the allowed email domains, so no invitation can be sent: invitations go only to ${c.outside} addresses. Import the row without send_invitation, or ask an admin to change the domains with /seats settings`,
+      });
+    } else if (!c?.user_id) {
       actions.push({
         row,
         userId: null,
@@ -68,7 +86,7 @@ export async function planInvitations(ctx: ApplyContext, rows: BatchRow[]): Prom
       profileOnly.push(row);
     }
   }
-  return { actions, profileOnly };
+  return { actions, profileOnly, refused };
 }
 
 let savepoints = 0;

@@ -232,7 +232,8 @@ export function firstErrors(exec: Statements, importId: string): Promise<RowErro
  * Decides the staged rows that passed their checks, set-based: a row repeating an earlier one (same
  * email whatever its case and spaces, or same name and company for a contact without one) is in error;
  * a user row matching an existing user becomes an update, unchanged or an error (a role or permission
- * set the import would change, an invitation for a deactivated user); a contact row matching a contact
+ * set the import would change, an invitation for a deactivated user or one outside the account's allowed
+ * email domains); a contact row matching a contact
  * likewise, and one whose email belongs to a user is in error.
  */
 async function decideStaged(exec: Statements, importId: string, accountId: string) {
@@ -283,6 +284,20 @@ async function decideStaged(exec: Statements, importId: string, accountId: strin
          'seatNeeded', m.invite and m.status = 'locked' and m.role = any($3::text[]), 'invite', m.invite)
      from m where r.id = m.id`,
     [importId, accountId, PAID_ROLES],
+  );
+  // A row asking for an invitation, for a new person or one the import would invite, must be at the
+  // account's allowed email domains, as every invitation must.
+  await exec(
+    `/* csv:outside-domains */ update csv_import_row r set outcome = 'error',
+       error = 'email ' || (r.data->>'email') || ' is outside the allowed email domains, so no invitation can be sent: invitations go only to '
+         || array_to_string(array(select '@' || d from unnest(a.allowed_email_domains) d), ', ')
+         || ' addresses. Import the row without send_invitation, or ask an admin to change the domains with /seats settings'
+     from account a
+     where a.id = $2 and cardinality(a.allowed_email_domains) > 0
+       and r.csv_import_id = $1 and r.kind = 'user' and r.outcome in ('create', 'update')
+       and (r.data->>'sendInvitation')::boolean and (r.outcome = 'create' or (r.data->>'invite')::boolean)
+       and not lower(split_part(btrim(r.data->>'email'), '@', 2)) = any(a.allowed_email_domains)`,
+    [importId, accountId],
   );
   await exec(
     `/* csv:diff-contacts */ with m as (

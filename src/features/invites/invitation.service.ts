@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { JobQueue } from '../../shared/jobs.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
+import { refuseOutsideDomains } from '../accounts/allowed-domains.ts';
 import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
 import type { IUser } from '../people/user.entity.ts';
@@ -16,7 +17,8 @@ export const INVITE_JOBS = {
 /**
  * Creates a pending invitation for `user` inside `tx` (voiding any earlier one), marks the user invited
  * and queues the delivery. The link's token is made when the invitation is delivered, so no usable
- * token exists before then and only its hash is ever stored.
+ * token exists before then and only its hash is ever stored. Every invitation comes through here, so an
+ * address outside the account's allowed email domains is refused here, whoever sends it.
  */
 export async function queueInvitation(
   tx: EntityManager,
@@ -30,6 +32,7 @@ export async function queueInvitation(
     now?: Date;
   },
 ): Promise<IInvitation> {
+  await refuseOutsideDomains(tx, input.account, input.user.email);
   const now = input.now ?? new Date();
   const earlier = await tx.find(Invitation, { user: input.user, status: 'pending' });
   for (const inv of earlier) inv.status = 'superseded';

@@ -5,6 +5,7 @@ import { DomainError } from '../../shared/errors.ts';
 import { hashToken, newToken } from '../../shared/ids.ts';
 import { type JobQueue, TryLater } from '../../shared/jobs.ts';
 import { Account, type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
+import { refuseOutsideDomains } from '../accounts/allowed-domains.ts';
 import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
 import { permissionSetToGrant } from '../people/grants.ts';
@@ -25,6 +26,8 @@ const DELIVERY_LEASE_SECONDS = 15 * 60;
 
 export type InviteInput = {
   emails: string[];
+  /** Names typed with the addresses (`Ana Lopez <ana@x.com>`), by lower-cased address. */
+  names?: Record<string, { firstName?: string; lastName?: string }>;
   role: Role;
   permissionSetId?: string | null;
   sendNow: boolean;
@@ -37,7 +40,13 @@ export type InviteOutcome =
   | { email: string; result: 'requested' }
   | { email: string; result: 'refused'; reason: string };
 
-type Payload = { sendNow: boolean; personalMessage: string | null; permissionSetId: string | null };
+type Payload = {
+  sendNow: boolean;
+  personalMessage: string | null;
+  permissionSetId: string | null;
+  firstName?: string;
+  lastName?: string;
+};
 
 /** Inviting people, delivering and accepting invitations, and what can be done to them later. */
 export class InviteService {
@@ -109,19 +118,14 @@ export class InviteService {
       permissionSetId: permissionSet?.id ?? null,
     };
     const outcomes: InviteOutcome[] = [];
-    const allowed = (await em.findOne(Account, account.id))?.allowedEmailDomains ?? [];
     for (const email of input.emails) {
-      const domain = email.trim().toLowerCase().split('@').pop() ?? '';
-      if (allowed.length && !allowed.includes(domain)) {
-        outcomes.push({
-          email,
-          result: 'refused',
-          reason: `invitations go only to ${allowed.map((d) => `@${d}`).join(', ')} addresses. An admin can change that with \`/seats settings\`.`,
-        });
-        continue;
-      }
+      const names = input.names?.[email.trim().toLowerCase()];
       outcomes.push(
-        await this.inviteOne(em.fork(), account, actor, email.trim(), input.role, permissionSet, payload),
+        await this.inviteOne(em.fork(), account, actor, email.trim(), input.role, permissionSet, {
+          ...payload,
+          ...(names?.firstName ? { firstName: names.firstName } : {}),
+          ...(names?.lastName ? { lastName: names.lastName } : {}),
+        }),
       );
     }
     return outcomes;
@@ -140,12 +144,22 @@ export class InviteService {
       return await em.transactional(async (tx) => {
         const existing = await findUserByEmail(tx, account, email);
         if (existing) return { email, result: 'exists', user: existing };
+        // Before a seat request is filed: an admin could not approve it.
+        await refuseOutsideDomains(tx, account, email);
         const converting = Boolean(await findContactByEmail(tx, account, email));
         const result = await this.seats.admit(
           tx,
           account,
           actor,
-          { kind: 'invite', email, role, permissionSet, requestedBy: actor.slackUserId, payload },
+          {
+            kind: 'invite',
+            email,
+            name: [payload.firstName, payload.lastName].filter(Boolean).join(' ') || null,
+            role,
+            permissionSet,
+            requestedBy: actor.slackUserId,
+            payload,
+          },
           () =>
             this.create(tx, account, email, role, permissionSet, actor.slackUserId, payload, actor.surface),
         );
@@ -185,6 +199,9 @@ export class InviteService {
       status: 'not_invited',
       permissionSet,
       addedBy,
+      // A name typed with the address; otherwise a contact's, if one had this email.
+      firstName: payload.firstName,
+      lastName: payload.lastName,
     });
     audit(tx, {
       account,
@@ -445,9 +462,14 @@ export class InviteService {
     });
   }
 
-  /** Cancels a pending invitation: its link stops working and the person no longer holds a seat. */
+  /**
+   * Cancels a pending invitation: its link stops working, the person no longer holds a seat, and seat
+   * requests about them are closed, as for any deactivation.
+   */
   async cancel(em: EntityManager, account: IAccount, actor: Actor, userId: string): Promise<IUser> {
     return em.transactional(async (tx) => {
+      // Before the person, the order an approval locks them in.
+      const requestIds = isUuid(userId) ? await this.seats.lockRequestsAbout(tx, account, userId) : [];
       const user = await this.userActorMayChange(tx, account, actor, userId);
       if (user.status !== 'invited' && user.status !== 'not_invited') {
         throw new DomainError(
@@ -471,6 +493,7 @@ export class InviteService {
         surface: actor.surface,
         data: { email: user.email, invitations: pending.map((i) => i.id) },
       });
+      await this.seats.closeForDeactivation(tx, account, requestIds, actor);
       if (isPaidRole(user.role)) this.seats.freed(tx, account, actor, user.email);
       return user;
     });
@@ -513,6 +536,10 @@ export class InviteService {
     }
     return user;
   }
+}
+
+function isUuid(value: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
 }
 
 export async function accountName(em: EntityManager, account: IAccount): Promise<string> {

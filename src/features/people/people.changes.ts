@@ -4,6 +4,7 @@ import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
+import { allowedDomains, refuseOutsideDomains } from '../accounts/allowed-domains.ts';
 import { audit, auditRefusal } from '../audit/audit.service.ts';
 import { latestPersonalMessage, queueInvitation } from '../invites/invitation.service.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
@@ -107,6 +108,7 @@ export class PeopleChanges {
         : null;
       if (!user) throw new DomainError('not_found', 'That person is not in Roster.');
       const role = refuseChange(user, kind, newRole);
+      if (kind !== 'role_change') await refuseOutsideDomains(em, account, user.email);
       const endsHoldingSeat =
         isPaidRole(role) && (kind !== 'role_change' || SEAT_HOLDING_STATUSES.includes(user.status));
       if (endsHoldingSeat && actor.isAdmin && !opts.addSeat) {
@@ -145,6 +147,8 @@ export class PeopleChanges {
       const user = await lockUser(tx, account, userId);
       if (!user) throw new DomainError('not_found', 'That person is not in Roster.');
       const role = refuseChange(user, kind, newRole);
+      // Unlocked or reactivated, the person can be invited: their login must be at an allowed domain.
+      if (kind !== 'role_change') await refuseOutsideDomains(tx, account, user.email);
       // A change only needs a seat when the user ends up holding one: a paid role in a seat-holding status.
       const endsHoldingSeat =
         isPaidRole(role) && (kind !== 'role_change' || SEAT_HOLDING_STATUSES.includes(user.status));
@@ -204,6 +208,8 @@ export class PeopleChanges {
     actorId: string,
   ): Promise<void> {
     const before = { status: user.status, role: user.role };
+    // Checked again here for an approval: the domains may have changed since the request was filed.
+    if (kind !== 'role_change') await refuseOutsideDomains(tx, account, user.email);
     if (kind === 'role_change') {
       user.role = role;
     } else {
@@ -233,34 +239,47 @@ export class PeopleChanges {
     }
   }
 
-  /** The users an import created that are still locked: how many, and how many of them need a paid seat. */
+  /**
+   * The users an import created that are still locked: how many, how many of them need a paid seat, how
+   * many have no login email, and how many have one outside the account's allowed email domains.
+   */
   async lockedFromImport(em: EntityManager, account: IAccount, importId: string) {
-    const [row] = await query<{ total: number; paid: number; noLogin: number }>(
+    const domains = await allowedDomains(em, account);
+    const [row] = await query<{ total: number; paid: number; noLogin: number; outside: number }>(
       em,
-      sql`select count(*)::int as total, count(*) filter (where u.role = any(${PAID_ROLES}) and not u.login_missing)::int as paid,
-            count(*) filter (where u.login_missing)::int as "noLogin"
+      sql`select count(*)::int as total,
+            count(*) filter (where u.role = any(${PAID_ROLES}) and not u.login_missing and ${withinDomains(domains)})::int as paid,
+            count(*) filter (where u.login_missing)::int as "noLogin",
+            count(*) filter (where not u.login_missing and not ${withinDomains(domains)})::int as outside
           from ${importedBy(account.id, importId)} e join app_user u on u.id = e.user_id
           where u.account_id = ${account.id} and u.status = 'locked'`,
     );
-    return { total: row?.total ?? 0, paid: row?.paid ?? 0, noLogin: row?.noLogin ?? 0 };
+    return {
+      total: row?.total ?? 0,
+      paid: row?.paid ?? 0,
+      noLogin: row?.noLogin ?? 0,
+      outside: row?.outside ?? 0,
+    };
   }
 
   /**
    * Unlocks and invites every user an import created that is still locked, in file order: clients
    * always, paid roles while seats are free. Works in small transactions, so the account's seats are
-   * locked only for a moment at a time; stops cleanly at the limit and says how many are left.
+   * locked only for a moment at a time; stops cleanly at the limit and says how many are left. People
+   * whose email is outside the account's allowed email domains stay locked, counted apart.
    */
   async unlockImported(
     em: EntityManager,
     account: IAccount,
     actor: Actor,
     importId: string,
-  ): Promise<{ invited: number; left: number; noLogin: number }> {
+  ): Promise<{ invited: number; left: number; noLogin: number; outside: number }> {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can unlock imported people.');
     let invited = 0;
     for (;;) {
       const done = await em.transactional(async (tx) => {
         const usage = await this.seats.lock(tx, account);
+        const domains = await allowedDomains(tx, account);
         const pick = (paid: boolean, limit: number) =>
           limit <= 0
             ? Promise.resolve([] as { id: string }[])
@@ -268,7 +287,7 @@ export class PeopleChanges {
                 tx,
                 sql`select u.id from ${importedBy(account.id, importId)} e join app_user u on u.id = e.user_id
                     where u.account_id = ${account.id} and u.status = 'locked' and not u.login_missing
-                      and (u.role = any(${PAID_ROLES})) = ${paid}
+                      and (u.role = any(${PAID_ROLES})) = ${paid} and ${withinDomains(domains)}
                     order by e.id limit ${limit} for update of u skip locked`,
               );
         const rows = [
@@ -287,9 +306,14 @@ export class PeopleChanges {
       invited += done;
       if (done === 0) break;
     }
-    const { total, noLogin } = await this.lockedFromImport(em, account, importId);
-    return { invited, left: total - noLogin, noLogin };
+    const { total, noLogin, outside } = await this.lockedFromImport(em, account, importId);
+    return { invited, left: total - noLogin - outside, noLogin, outside };
   }
+}
+
+/** Whether the user `u`'s email is at one of `domains` (any, when there are none), as SQL. */
+function withinDomains(domains: string[]) {
+  return sql`(cardinality(${domains}::text[]) = 0 or lower(split_part(btrim(u.email), '@', 2)) = any(${domains}::text[]))`;
 }
 
 /**

@@ -3,9 +3,11 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { query, sql } from '../../db/sql.ts';
 import type { IAccount, IPermissionSet } from '../accounts/account.entity.ts';
 import { PermissionSet } from '../accounts/account.entity.ts';
+import { refuseOutsideDomains } from '../accounts/allowed-domains.ts';
 import { audit } from '../audit/audit.service.ts';
 import { Contact } from '../contacts/contact.entity.ts';
-import type { Actor } from '../seats/seat.service.ts';
+import { Invitation } from '../invites/invitation.entity.ts';
+import type { Actor, SeatService } from '../seats/seat.service.ts';
 import {
   type IUser,
   isPaidRole,
@@ -68,10 +70,14 @@ export type NewUser = {
 
 /**
  * Creates a user inside `tx`. A contact with the same email becomes that user: its name, title and
- * phone fill what the caller left empty, and the contact stays, linked to the user.
+ * phone fill what the caller left empty, and the contact stays, linked to the user. A user added to be
+ * invited must have an email at the account's allowed domains.
  */
 export async function createUser(tx: EntityManager, account: IAccount, input: NewUser): Promise<IUser> {
   const email = input.email.trim();
+  if (input.status === 'not_invited' || input.status === 'invited') {
+    await refuseOutsideDomains(tx, account, email);
+  }
   const contact = await findContactByEmail(tx, account, email);
   const [first, ...rest] = (contact?.name ?? '').trim().split(/\s+/);
   const user = tx.create(User, {
@@ -92,12 +98,56 @@ export async function createUser(tx: EntityManager, account: IAccount, input: Ne
 }
 
 /**
- * Deactivates the user a deleted Slack member was (by Slack id, else by email), freeing a paid seat.
- * Harmless when repeated: an already deactivated user is left as it is.
+ * What deactivating a person does, whoever asks (an admin on the card, Slack deleting the member): inside
+ * `tx`, with the person locked (and `requestIds` from SeatService.lockRequestsAbout locked before them),
+ * their pending invitations are cancelled so no link works any more, the seat requests about them are
+ * closed, they become `deactivated`, and a paid seat they held is freed. Audited once, with `reason`.
+ */
+export async function deactivateLocked(
+  tx: EntityManager,
+  seats: Pick<SeatService, 'freed' | 'closeForDeactivation'>,
+  account: IAccount,
+  user: IUser,
+  actor: Actor,
+  opts: { now: Date; requestIds: string[]; reason?: string },
+): Promise<{ before: UserStatus; seatFreed: boolean; invitationsCancelled: number; requestsClosed: number }> {
+  const before = user.status;
+  const seatFreed = isPaidRole(user.role) && SEAT_HOLDING_STATUSES.includes(user.status);
+  const pending = await tx.find(Invitation, { user, status: 'pending' });
+  for (const invitation of pending) {
+    invitation.status = 'cancelled';
+    invitation.cancelledAt = opts.now;
+  }
+  const requestsClosed = await seats.closeForDeactivation(tx, account, opts.requestIds, actor);
+  user.status = 'deactivated';
+  user.deactivatedAt = opts.now;
+  audit(tx, {
+    account,
+    actor: actor.slackUserId,
+    action: 'user.deactivated',
+    subjectType: 'user',
+    subjectId: user.id,
+    surface: actor.surface,
+    data: {
+      email: user.email,
+      before,
+      invitationsCancelled: pending.length,
+      requestsClosed,
+      ...(opts.reason ? { reason: opts.reason } : {}),
+    },
+  });
+  if (seatFreed) seats.freed(tx, account, actor, user.email);
+  return { before, seatFreed, invitationsCancelled: pending.length, requestsClosed };
+}
+
+/**
+ * Deactivates the user a deleted Slack member was (by Slack id, else by email), with the same effects as
+ * an admin's deactivation (deactivateLocked). Harmless when repeated: an already deactivated user is left
+ * as it is.
  */
 export async function deactivateFromSlack(
   em: EntityManager,
-  seats: { freed(tx: EntityManager, account: IAccount, actor: Actor, subject: string): void },
+  seats: Pick<SeatService, 'freed' | 'closeForDeactivation' | 'lockRequestsAbout'>,
   account: IAccount,
   slackUserId: string,
   email?: string,
@@ -106,28 +156,20 @@ export async function deactivateFromSlack(
     const bySlackId = await tx.find(User, { account, slackUserId, status: { $ne: 'deactivated' } });
     const byEmail = email && bySlackId.length === 0 ? await findUserByEmail(tx, account, email) : null;
     const found = byEmail && byEmail.status !== 'deactivated' ? [byEmail] : bySlackId;
-    // Locked and read again: a resend or a reactivation in flight finishes first, and is then undone here.
-    const users: IUser[] = [];
-    for (const user of found) {
-      const locked = await lockUser(tx, account, user.id);
-      if (locked && locked.status !== 'deactivated') users.push(locked);
-    }
     const actor: Actor = { slackUserId: 'slack', isAdmin: true, surface: 'slack' };
-    for (const user of users) {
-      const heldSeat = isPaidRole(user.role) && SEAT_HOLDING_STATUSES.includes(user.status);
-      user.status = 'deactivated';
-      user.deactivatedAt = new Date();
-      audit(tx, {
-        account,
-        actor: 'slack',
-        action: 'user.deactivated',
-        subjectType: 'user',
-        subjectId: user.id,
-        surface: 'slack',
-        data: { email: user.email, reason: 'deactivated in Slack' },
+    let count = 0;
+    for (const { id } of found) {
+      // Locked and read again: a resend or a reactivation in flight finishes first, and is then undone here.
+      const requestIds = await seats.lockRequestsAbout(tx, account, id);
+      const user = await lockUser(tx, account, id);
+      if (!user || user.status === 'deactivated') continue;
+      await deactivateLocked(tx, seats, account, user, actor, {
+        now: new Date(),
+        requestIds,
+        reason: 'deactivated in Slack',
       });
-      if (heldSeat) seats.freed(tx, account, actor, user.email);
+      count++;
     }
-    return users.length;
+    return count;
   });
 }

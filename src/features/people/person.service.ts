@@ -4,6 +4,7 @@ import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { DomainError } from '../../shared/errors.ts';
 import type { IAccount, IPermissionSet } from '../accounts/account.entity.ts';
+import { refuseOutsideDomains } from '../accounts/allowed-domains.ts';
 import { audit } from '../audit/audit.service.ts';
 import { AuditEvent, type IAuditEvent } from '../audit/audit-event.entity.ts';
 import { Contact, type IContact } from '../contacts/contact.entity.ts';
@@ -13,8 +14,8 @@ import { type PersonSyncState, personSyncState } from '../scim/scim.service.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
 import { FIELD_MAX, keptOrNew } from './field-limits.ts';
 import { permissionSetToGrant } from './grants.ts';
-import { findUserByEmail, lockUser } from './people.service.ts';
-import { displayName, type IUser, isPaidRole, SEAT_HOLDING_STATUSES, User } from './user.entity.ts';
+import { deactivateLocked, findUserByEmail, lockUser } from './people.service.ts';
+import { displayName, type IUser, User } from './user.entity.ts';
 
 export const HISTORY_SIZE = 20;
 
@@ -91,7 +92,8 @@ export class PersonService {
   }
 
   /**
-   * Deactivates a person: their seat is freed and a pending invitation cancelled, in one transaction.
+   * Deactivates a person: their seat is freed, a pending invitation cancelled and seat requests about them
+   * closed, in one transaction (deactivateLocked, as when Slack deactivates them).
    * Says whether they were active, so whoever asked can tell them. Deactivating twice changes nothing.
    */
   async deactivate(
@@ -102,27 +104,15 @@ export class PersonService {
   ): Promise<{ user: IUser; wasActive: boolean; seatFreed: boolean; already: boolean }> {
     requireAdmin(actor, 'deactivate people');
     return em.transactional(async (tx) => {
+      const requestIds = z.uuid().safeParse(userId).success
+        ? await this.seats.lockRequestsAbout(tx, account, userId)
+        : [];
       const user = await this.locked(tx, account, userId);
       if (user.status === 'deactivated') return { user, wasActive: false, seatFreed: false, already: true };
-      const before = user.status;
-      const seatFreed = isPaidRole(user.role) && SEAT_HOLDING_STATUSES.includes(user.status);
-      const pending = await tx.find(Invitation, { user, status: 'pending' });
-      for (const invitation of pending) {
-        invitation.status = 'cancelled';
-        invitation.cancelledAt = this.now();
-      }
-      user.status = 'deactivated';
-      user.deactivatedAt = this.now();
-      audit(tx, {
-        account,
-        actor: actor.slackUserId,
-        action: 'user.deactivated',
-        subjectType: 'user',
-        subjectId: user.id,
-        surface: actor.surface,
-        data: { email: user.email, before, invitationsCancelled: pending.length },
+      const { before, seatFreed } = await deactivateLocked(tx, this.seats, account, user, actor, {
+        now: this.now(),
+        requestIds,
       });
-      if (seatFreed) this.seats.freed(tx, account, actor, user.email);
       return { user, wasActive: before === 'active', seatFreed, already: false };
     });
   }
@@ -319,11 +309,15 @@ function validEmail(raw: string): string {
   return email;
 }
 
-/** Refuses a login email the person already has, or one another user or contact of the account has. */
+/**
+ * Refuses a login email the person already has, one outside the account's allowed email domains, or one
+ * another user or contact of the account has.
+ */
 async function refuseEmail(em: EntityManager, account: IAccount, user: IUser, email: string): Promise<void> {
   if (user.email.trim().toLowerCase() === email.toLowerCase()) {
     throw new DomainError('conflict', `${email} is already their login email.`, { field: 'email' });
   }
+  await refuseOutsideDomains(em, account, email, 'email');
   const clash = await findUserByEmail(em, account, email);
   if (clash) {
     throw new DomainError('conflict', `${email} is already the login of ${displayName(clash)}.`, {

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { query, sql } from '../../db/sql.ts';
+import { json, query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount, type IPermissionSet } from '../accounts/account.entity.ts';
@@ -190,6 +190,55 @@ export class SeatService {
       surface: actor.surface,
       data: { for: subject },
     });
+  }
+
+  /**
+   * Locks the pending seat requests about an existing person (to unlock, reactivate or make them paid),
+   * for a deactivation about to close them. Taken before the person's row, the order an approval takes
+   * them in (the request, then the person), so the two never deadlock.
+   */
+  async lockRequestsAbout(tx: EntityManager, account: IAccount, userId: string): Promise<string[]> {
+    if (!tx.isInTransaction()) throw new Error('seat requests can only be locked inside a transaction');
+    const rows = await query<{ id: string }>(
+      tx,
+      sql`select id from seat_request where account_id = ${account.id} and user_id = ${userId}
+          and status = 'pending' order by id for update`,
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * Closes the pending requests `ids` (locked with lockRequestsAbout) because their person was deactivated:
+   * no admin is left with a request to approve for someone who is gone. Each ends expired, saying why; the
+   * admins' copies are redrawn and the requester told, as for any decision. Returns how many were closed.
+   */
+  async closeForDeactivation(
+    tx: EntityManager,
+    account: IAccount,
+    ids: string[],
+    actor: Actor,
+  ): Promise<number> {
+    if (!ids.length) return 0;
+    const rows = await query<{ id: string; email: string }>(
+      tx,
+      sql`update seat_request set status = 'expired', decided_by = ${actor.slackUserId}, decided_at = ${this.now()},
+            payload = payload || ${json({ closedBecause: 'deactivated' })}::jsonb, updated_at = now()
+          where id = any(${ids}::uuid[]) and account_id = ${account.id} and status = 'pending'
+          returning id, email`,
+    );
+    for (const row of rows) {
+      audit(tx, {
+        account,
+        actor: actor.slackUserId,
+        action: 'seat_request.expired',
+        subjectType: 'seat_request',
+        subjectId: row.id,
+        surface: actor.surface,
+        data: { email: row.email, reason: 'person deactivated' },
+      });
+      await this.jobs.send(SEAT_JOBS.requestDecided, { requestId: row.id }, { em: tx });
+    }
+    return rows.length;
   }
 
   /** A requester's paid-seat addition: a pending request, posted to the admins by a background job. */

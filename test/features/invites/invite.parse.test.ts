@@ -1,4 +1,9 @@
-import { parseEmails, parseInviteText } from '../../../src/features/invites/invite-text.ts';
+import {
+  invalidMessage,
+  parseAddresses,
+  parseEmails,
+  parseInviteText,
+} from '../../../src/features/invites/invite-text.ts';
 
 describe('parseEmails', () => {
   it('splits on commas, semicolons, spaces and new lines', () => {
@@ -37,11 +42,89 @@ describe('parseInviteText', () => {
     expect(parseInviteText('ana@x.com, bo@y.org Contractor')).toEqual({
       emailsText: 'ana@x.com\nbo@y.org',
       role: 'contractor',
+      mentions: [],
     });
-    expect(parseInviteText('client cy@z.net')).toEqual({ emailsText: 'cy@z.net', role: 'client' });
+    expect(parseInviteText('client cy@z.net')).toEqual({
+      emailsText: 'cy@z.net',
+      role: 'client',
+      mentions: [],
+    });
   });
 
   it('leaves the role unset when none is named', () => {
-    expect(parseInviteText('ana@x.com')).toEqual({ emailsText: 'ana@x.com', role: undefined });
+    expect(parseInviteText('ana@x.com')).toEqual({ emailsText: 'ana@x.com', role: undefined, mentions: [] });
+  });
+});
+
+describe('addresses as people paste them', () => {
+  it('takes a name with its address, as Gmail and Outlook copy them, separated by commas or semicolons', () => {
+    expect(
+      parseAddresses('Ana Lopez <ana@example.com>, "Lopez, Ana" <ana2@x.com>; bo@y.org;Cy <cy@z.net>'),
+    ).toEqual({
+      addresses: [
+        { email: 'ana@example.com', firstName: 'Ana', lastName: 'Lopez' },
+        { email: 'ana2@x.com', firstName: 'Ana', lastName: 'Lopez' },
+        { email: 'bo@y.org' },
+        { email: 'cy@z.net', firstName: 'Cy' },
+      ],
+      invalid: [],
+      duplicates: [],
+    });
+  });
+
+  it('takes a quoted name with quotes and an address in it, and a name-less <address>', () => {
+    expect(
+      parseAddresses('"Ana \\"AJ\\" Lopez" <ana@x.com> <bo@y.org> "bo@y.org" <BO@y.org>').addresses,
+    ).toEqual([{ email: 'ana@x.com', firstName: 'Ana', lastName: '"AJ" Lopez' }, { email: 'bo@y.org' }]);
+  });
+
+  it('reads the text Slack sends: addresses made links, brackets escaped', () => {
+    const sent = 'Ana Lopez &lt;<mailto:ana@example.com|ana@example.com>&gt;, <mailto:bo@y.org|bo@y.org>';
+    expect(parseAddresses(sent).addresses).toEqual([
+      { email: 'ana@example.com', firstName: 'Ana', lastName: 'Lopez' },
+      { email: 'bo@y.org' },
+    ]);
+  });
+
+  it('still refuses junk, naming it and saying how a name goes with an address', () => {
+    const { addresses, invalid } = parseAddresses('Ana Lopez ana@x.com, Bo <not-an-address>, <ana@x.com');
+    expect(addresses).toEqual([{ email: 'ana@x.com' }]);
+    expect(invalid).toEqual(['Ana', 'Lopez', 'not-an-address', '<ana@x.com']);
+    expect(invalidMessage(invalid)).toBe(
+      'Not valid email addresses: Ana, Lopez, not-an-address, <ana@x.com. Fix or remove them; a name goes with its address as Ana Lopez <ana@example.com>.',
+    );
+  });
+
+  it('refuses addresses outside ASCII as the CSV import and the forms do, saying how to write the domain', () => {
+    const { addresses, invalid } = parseAddresses('josé@exämple.com ana@exämple.com');
+    expect(addresses).toEqual([]);
+    expect(invalidMessage(invalid)).toContain(
+      'josé@exämple.com (Roster takes addresses in plain ASCII, without accents or other scripts; ask for another address)',
+    );
+    expect(invalidMessage(invalid)).toContain(
+      'ana@exämple.com (Roster takes addresses in plain ASCII: write it ana@xn--exmple-cua.com)',
+    );
+  });
+
+  it('says a Slack name or mention is not an address', () => {
+    const { invalid } = parseAddresses('@ana <@U123|bo>');
+    expect(invalidMessage(invalid)).toContain(
+      '@ana (a Slack name, not an address: type their email), @bo (a Slack name',
+    );
+  });
+});
+
+describe('parseInviteText with names and mentions', () => {
+  it('keeps each name with its address, takes the role only as a word of its own, and returns mentions', () => {
+    expect(
+      parseInviteText('"Client, Ana" <ana@x.com>, Bo Contractor <bo@y.org> <@U0BO|bo> <@W0CY> client'),
+    ).toEqual({
+      emailsText: '"Client, Ana" <ana@x.com>\nBo Contractor <bo@y.org>',
+      role: 'client',
+      mentions: [
+        { slackUserId: 'U0BO', raw: '<@U0BO|bo>', label: 'bo' },
+        { slackUserId: 'W0CY', raw: '<@W0CY>', label: null },
+      ],
+    });
   });
 });

@@ -140,7 +140,10 @@ describe('bad input and repetition', () => {
     const { result } = await invite('UADMIN', '', { emails: 'good@example.com, not-an-email, also@bad' });
     expect(result.json).toEqual({
       response_action: 'errors',
-      errors: { emails: 'Not valid email addresses: not-an-email, also@bad. Fix or remove them.' },
+      errors: {
+        emails:
+          'Not valid email addresses: not-an-email, also@bad. Fix or remove them; a name goes with its address as Ana Lopez <ana@example.com>.',
+      },
     });
     expect(await t.em().count(User, {})).toBe(before);
   });

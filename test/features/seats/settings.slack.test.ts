@@ -229,7 +229,7 @@ describe('what the settings change', () => {
       (m) => m.channel === 'DUADMIN' && String(m.text).startsWith('Invitations:'),
     );
     expect(textOf(summary)).toContain('out@gmail.test');
-    expect(textOf(summary)).toContain('invitations go only to @acme.test addresses');
+    expect(textOf(summary)).toContain('invitations and logins go only to @acme.test addresses');
     expect(await t.em().findOne(User, { email: 'in@acme.test' })).not.toBeNull();
     expect(await t.em().findOne(User, { email: 'out@gmail.test' })).toBeNull();
     await t.em().nativeUpdate(Account, { teamId: TEAM_ID }, { allowedEmailDomains: [] });

@@ -41,11 +41,11 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
     const id = parseId(action.value);
     const csvImport = await em.findOne(CsvImport, { id, account });
     if (!csvImport) throw new DomainError('not_found', 'That import no longer exists.');
-    const { invited, left, noLogin } = await deps.people.unlockImported(em, account, actor, id);
+    const { invited, left, noLogin, outside } = await deps.people.unlockImported(em, account, actor, id);
     await respond({
       response_type: 'ephemeral',
       replace_original: false,
-      text: `${invited ? `:envelope: Unlocked and invited ${invited.toLocaleString('en-US')} ${invited === 1 ? 'person' : 'people'} from ${csvImport.fileName}.` : `Nobody from ${csvImport.fileName} was left to unlock.`}${left ? ` ${left.toLocaleString('en-US')} still locked: no paid seat was free for them. Raise the limit with \`/seats N\` and press *Unlock and invite all* again.` : ''}${noLogin ? ` ${noLogin.toLocaleString('en-US')} have no login email: set it on their card (\`/people\`), then unlock them there.` : ''}`,
+      text: `${invited ? `:envelope: Unlocked and invited ${invited.toLocaleString('en-US')} ${invited === 1 ? 'person' : 'people'} from ${csvImport.fileName}.` : `Nobody from ${csvImport.fileName} was left to unlock.`}${left ? ` ${left.toLocaleString('en-US')} still locked: no paid seat was free for them. Raise the limit with \`/seats N\` and press *Unlock and invite all* again.` : ''}${noLogin ? ` ${noLogin.toLocaleString('en-US')} have no login email: set it on their card (\`/people\`), then unlock them there.` : ''}${outside ? ` ${outside.toLocaleString('en-US')} ${outside === 1 ? 'has an email' : 'have emails'} outside the allowed email domains, so they stay locked; an admin can change the domains with \`/seats settings\`.` : ''}`,
     });
   });
 

@@ -2,12 +2,13 @@ import type { App } from '@slack/bolt';
 import { slackActor } from '../../../slack/actor.ts';
 import { type Block, esc, context as note, section, slackDate } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
+import { isOfWorkspace } from '../../directory/directory.service.ts';
 import type { Deps } from '../../feature.ts';
 import { loginEmail, ROLE_LABEL } from '../../people/labels.ts';
 import { displayName } from '../../people/user.entity.ts';
 import { DELIVERY_RETRY } from '../invite.delivery.ts';
 import type { InviteService } from '../invite.service.ts';
-import { parseInviteText, tooManyToFill } from '../invite-text.ts';
+import { addressLine, parseInviteText, tooManyToFill } from '../invite-text.ts';
 import { pendingActions } from './blocks.ts';
 import { openInviteModal } from './views.ts';
 
@@ -68,7 +69,28 @@ export function registerInviteCommand(app: App, deps: Deps, invites: InviteServi
       await respond({ response_type: 'ephemeral', text: HELP });
       return;
     }
-    const prefill = parseInviteText(text);
+    const { mentions, ...prefill } = parseInviteText(text);
+    if (mentions.length) {
+      // A mention is a member of the workspace: their address comes from Roster's copy of the directory.
+      const { em, account } = roster(context);
+      const lines: string[] = [];
+      for (const mention of mentions.slice(0, 100)) {
+        const found = await deps.directory.byId(em, account, mention.slackUserId);
+        // Someone of another organisation (Slack Connect): their address is not this workspace's to fill in.
+        const member = found && isOfWorkspace(found, account.teamId) ? found : null;
+        const [firstName, ...rest] = (member?.name ?? '').split(/\s+/);
+        lines.push(
+          member?.email && !member.deleted
+            ? addressLine({
+                email: member.email,
+                firstName: firstName || undefined,
+                lastName: rest.join(' ') || undefined,
+              })
+            : `@${mention.label ?? mention.slackUserId}`,
+        );
+      }
+      prefill.emailsText = [...lines, prefill.emailsText].filter(Boolean).join('\n');
+    }
     const tooMany = tooManyToFill(prefill.emailsText);
     if (tooMany) {
       await respond({ response_type: 'ephemeral', text: `:no_entry: ${tooMany}` });

@@ -12,7 +12,7 @@ import { ADMIN_SET_REFUSED, auditRefusedGrant, grantable } from '../../people/gr
 import { ROLES, type Role } from '../../people/user.entity.ts';
 import type { Actor } from '../../seats/seat.service.ts';
 import type { InviteService } from '../invite.service.ts';
-import { MAX_EMAILS, MAX_EMAILS_TEXT, MAX_MESSAGE, parseEmails } from '../invite-text.ts';
+import { invalidMessage, MAX_EMAILS, MAX_EMAILS_TEXT, MAX_MESSAGE, parseAddresses } from '../invite-text.ts';
 import { inviteSummary } from './blocks.ts';
 import { tellInviter } from './progress.ts';
 
@@ -35,7 +35,9 @@ export function inviteModal(opts: {
         type: 'input',
         block_id: 'emails',
         label: plain('Email addresses'),
-        hint: plain(`Separate them with commas, spaces or new lines; up to ${MAX_EMAILS} at once.`),
+        hint: plain(
+          `Separate them with commas, semicolons, spaces or new lines; up to ${MAX_EMAILS} at once. Names pasted with them, as in Ana Lopez <ana@example.com>, fill the names.`,
+        ),
         element: {
           type: 'plain_text_input',
           action_id: 'emails',
@@ -83,13 +85,14 @@ export function registerInviteView(app: App, deps: Deps, invites: InviteService)
   app.view<ViewSubmitAction | SlackViewAction>(INVITE_VIEW, async ({ ack, view, body, context, client }) => {
     const values = view.state.values;
     const typed = values.emails?.emails?.value ?? '';
-    const parsed = parseEmails(typed.slice(0, MAX_EMAILS_TEXT));
+    const { addresses, invalid } = parseAddresses(typed.slice(0, MAX_EMAILS_TEXT));
+    const parsed = { emails: addresses.map((a) => a.email), invalid };
     const role = (values.role?.role?.selected_option?.value ?? 'employee') as Role;
     const errors: Record<string, string> = {};
     if (typed.length > MAX_EMAILS_TEXT) {
       errors.emails = `Keep the addresses under ${MAX_EMAILS_TEXT} characters; invite the rest in another round.`;
     } else if (parsed.invalid.length) {
-      errors.emails = `Not valid email addresses: ${parsed.invalid.slice(0, 10).join(', ')}${parsed.invalid.length > 10 ? ` and ${parsed.invalid.length - 10} more` : ''}. Fix or remove them.`;
+      errors.emails = invalidMessage(parsed.invalid);
     } else if (parsed.emails.length === 0) {
       errors.emails = 'Enter at least one email address.';
     } else if (parsed.emails.length > MAX_EMAILS) {
@@ -131,6 +134,11 @@ export function registerInviteView(app: App, deps: Deps, invites: InviteService)
     const actor = await actorOf();
     const outcomes = await invites.invite(em, account, actor, {
       emails: parsed.emails,
+      names: Object.fromEntries(
+        addresses
+          .filter((a) => a.firstName || a.lastName)
+          .map((a) => [a.email.toLowerCase(), { firstName: a.firstName, lastName: a.lastName }]),
+      ),
       role,
       permissionSetId,
       sendNow: (values.send_now?.send_now?.selected_options ?? []).length > 0,

@@ -79,6 +79,11 @@ export function requestMessage(request: ISeatRequest, usage: SeatUsage): { text:
   return { text: `${text}: ${request.status}`, blocks };
 }
 
+/** A request closed because its person was deactivated, rather than left to expire. */
+function closedByDeactivation(request: ISeatRequest): boolean {
+  return request.payload.closedBecause === 'deactivated';
+}
+
 export function decisionLine(request: ISeatRequest): string {
   const when = request.decidedAt ? slackDate(request.decidedAt) : '';
   switch (request.status) {
@@ -87,7 +92,9 @@ export function decisionLine(request: ISeatRequest): string {
     case 'rejected':
       return `:x: Rejected by <@${request.decidedBy}> ${when}${request.reason ? `: “${esc(request.reason)}”` : ''}`;
     case 'expired':
-      return `:hourglass: Expired ${slackDate(request.expiresAt)}: nobody decided within 14 days.`;
+      return closedByDeactivation(request)
+        ? `:no_entry_sign: Closed ${when}: ${esc(loginEmail(request.email))} was deactivated${request.decidedBy === 'slack' ? ' in Slack' : ` by <@${request.decidedBy}>`}, so there is nothing to approve.`
+        : `:hourglass: Expired ${slackDate(request.expiresAt)}: nobody decided within 14 days.`;
     default:
       return 'Waiting for an admin.';
   }
@@ -102,7 +109,9 @@ export function outcomeForRequester(request: ISeatRequest, detail?: string): str
     case 'rejected':
       return `:x: <@${request.decidedBy}> rejected ${subject}.${request.reason ? ` Reason: “${esc(request.reason)}”` : ' No reason was given.'}`;
     case 'expired':
-      return `:hourglass: ${subject[0]!.toUpperCase()}${subject.slice(1)} expired: no admin decided within 14 days. Ask again if it is still needed.`;
+      return closedByDeactivation(request)
+        ? `:no_entry_sign: ${subject[0]!.toUpperCase()}${subject.slice(1)} was closed: ${esc(loginEmail(request.email))} was deactivated${request.decidedBy === 'slack' ? ' in Slack' : ` by <@${request.decidedBy}>`}.`
+        : `:hourglass: ${subject[0]!.toUpperCase()}${subject.slice(1)} expired: no admin decided within 14 days. Ask again if it is still needed.`;
     default:
       return `${subject} is waiting for an admin.`;
   }

@@ -1,0 +1,44 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { query, sql } from '../../db/sql.ts';
+import { DomainError } from '../../shared/errors.ts';
+import type { IAccount } from './account.entity.ts';
+
+// The account's "Allowed email domains": the only domains Roster sends invitations to and gives a login
+// email at. Every path that does either (an invitation, a user added to be invited, a login email changed,
+// an unlock or a reactivation, a CSV row asking for an invitation) asks here, admins included: an admin
+// who needs another domain adds it in the settings, where the change is audited.
+
+/** The domain of an address, lower-cased: what the allowed domains are compared with. */
+export function domainOfEmail(email: string): string {
+  const e = email.trim().toLowerCase();
+  return e.slice(e.lastIndexOf('@') + 1);
+}
+
+/** The account's allowed email domains as committed now (not as a request loaded them); empty: any. */
+export async function allowedDomains(em: EntityManager, account: IAccount): Promise<string[]> {
+  const [row] = await query<{ domains: string[] | null }>(
+    em,
+    sql`select allowed_email_domains as domains from account where id = ${account.id}`,
+  );
+  return row?.domains ?? [];
+}
+
+/** Why `email` may not be a login of an account allowing only `domains`, or null when it may. */
+export function outsideDomains(email: string, domains: readonly string[]): string | null {
+  if (domains.length === 0 || domains.includes(domainOfEmail(email))) return null;
+  return `${email.trim()} is not at an allowed domain: invitations and logins go only to ${domains.map((d) => `@${d}`).join(', ')} addresses. An admin can change the allowed email domains with \`/seats settings\`.`;
+}
+
+/**
+ * Refuses, with a message naming the allowed domains, a login email outside the account's allowed email
+ * domains. `field` is the form input the error belongs to, if any.
+ */
+export async function refuseOutsideDomains(
+  em: EntityManager,
+  account: IAccount,
+  email: string,
+  field?: string,
+): Promise<void> {
+  const why = outsideDomains(email, await allowedDomains(em, account));
+  if (why) throw new DomainError('not_allowed', why, field ? { field } : {});
+}

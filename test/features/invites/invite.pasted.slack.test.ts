@@ -1,0 +1,117 @@
+import { User } from '../../../src/features/people/user.entity.ts';
+import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
+import { DEFAULT_MEMBERS, eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { textOf } from '../../support/views.ts';
+
+// `/invite` takes addresses the way people paste them from Gmail and Outlook, as Slack sends the text.
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp({
+    seatLimit: 20,
+    members: [
+      ...DEFAULT_MEMBERS,
+      // Of another organisation, met in a channel shared through Slack Connect.
+      {
+        id: 'UEXTANA',
+        name: 'ana',
+        realName: 'Ana Outside',
+        email: 'ana@partner.example',
+        teamId: 'TPARTNER',
+      },
+    ],
+  });
+});
+afterAll(() => t.stop());
+
+const emailsField = (view: any) =>
+  view.blocks.find((b: any) => b.block_id === 'emails').element.initial_value;
+
+describe('/invite with names and addresses pasted from a mail client', () => {
+  it('fills the form with each name and address, and the names become the people’s first and last names', async () => {
+    // Typed: Ana Lopez <ana@pasted.test>, "Lopez, Bea" <bea@pasted.test>; cy@pasted.test client
+    // Slack escapes the brackets it does not use and makes each address a mailto link.
+    const sent =
+      'Ana Lopez &lt;<mailto:ana@pasted.test|ana@pasted.test>&gt;, "Lopez, Bea" &lt;<mailto:bea@pasted.test|bea@pasted.test>&gt;; <mailto:cy@pasted.test|cy@pasted.test> client';
+    await t.slack.command('/invite', sent, { user: 'UADMIN' });
+    const view = t.standin.lastOpenedView();
+    expect(emailsField(view)).toBe(
+      'Ana Lopez <ana@pasted.test>\n"Lopez, Bea" <bea@pasted.test>\ncy@pasted.test',
+    );
+    expect(view.blocks.find((b: any) => b.block_id === 'role').element.initial_option.value).toBe('client');
+    const res = await t.slack.submitView(view, {}, { user: 'UADMIN' });
+    expect(res.json?.errors).toBeUndefined();
+    const summary = await eventually(() =>
+      t.standin.messages.findLast(
+        (m) => m.channel === 'DUADMIN' && String(m.text).startsWith('Invitations: 3 of 3'),
+      ),
+    );
+    expect(textOf(summary)).toContain('ana@pasted.test*: invited');
+    const people = await t
+      .em()
+      .find(User, { email: { $like: '%@pasted.test' } }, { orderBy: { email: 'asc' } });
+    expect(people.map((u) => [u.email, u.firstName, u.lastName, u.role, u.status])).toEqual([
+      ['ana@pasted.test', 'Ana', 'Lopez', 'client', 'invited'],
+      ['bea@pasted.test', 'Bea', 'Lopez', 'client', 'invited'],
+      ['cy@pasted.test', null, null, 'client', 'invited'],
+    ]);
+    const mail = await t.smtp.waitForMail((m) => m.toText === 'bea@pasted.test');
+    expect(mail.text).toBeTruthy();
+  });
+
+  it("keeps a requester's typed name on the seat request, and the approval creates the person with it", async () => {
+    await t.slack.command('/invite', 'Dan Paid <dan@pasted.test>', { user: 'UMEMBER' });
+    await t.slack.submitView(t.standin.lastOpenedView(), { role: 'employee' }, { user: 'UMEMBER' });
+    const request = await t.em().findOneOrFail(SeatRequest, { email: 'dan@pasted.test' });
+    expect(request.name).toBe('Dan Paid');
+    await t.roster.deps.seats.decide(t.em(), await t.account(), {
+      requestId: request.id,
+      actor: { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' },
+      decision: 'approve',
+    });
+    expect(await t.em().findOneOrFail(User, { email: 'dan@pasted.test' })).toMatchObject({
+      firstName: 'Dan',
+      lastName: 'Paid',
+      status: 'invited',
+    });
+  });
+
+  it('fills a mentioned member with their name and Slack email', async () => {
+    await t.slack.command('/invite', '<@UMANAGER|mia> ed@pasted.test', { user: 'UADMIN' });
+    expect(emailsField(t.standin.lastOpenedView())).toBe('Mia Manager <mia@acme.test>\ned@pasted.test');
+  });
+
+  it('does not fill in the address of someone of another organisation, and the form says to type one', async () => {
+    // Slack tells Roster about them as about anyone seen in a shared channel: they are in the directory copy.
+    await t.slack.event({
+      type: 'user_change',
+      user: {
+        id: 'UEXTANA',
+        team_id: 'TPARTNER',
+        real_name: 'Ana Outside',
+        profile: { email: 'ana@partner.example' },
+      },
+    });
+    const account = await t.account();
+    await eventually(() => t.roster.deps.directory.byId(t.em(), account, 'UEXTANA'));
+    await t.slack.command('/invite', '<@UEXTANA|ana>', { user: 'UADMIN' });
+    const view = t.standin.lastOpenedView();
+    expect(emailsField(view)).toBe('@ana');
+    const res = await t.slack.submitView(view, {}, { user: 'UADMIN' });
+    expect(res.json.errors.emails).toContain('@ana (a Slack name, not an address: type their email)');
+    expect(JSON.stringify(view)).not.toContain('ana@partner.example');
+  });
+
+  it('refuses junk, a Slack name and an address outside ASCII on the form, saying why, and invites nobody', async () => {
+    await t.slack.command('/invite', '', { user: 'UADMIN' });
+    const res = await t.slack.submitView(
+      t.standin.lastOpenedView(),
+      { emails: 'Fay Fine <fay@pasted.test>\nGus Green gus@pasted.test\n@hal\nivy@exämple.com' },
+      { user: 'UADMIN' },
+    );
+    expect(res.json.errors.emails).toBe(
+      'Not valid email addresses: Gus, Green, @hal (a Slack name, not an address: type their email), ivy@exämple.com (Roster takes addresses in plain ASCII: write it ivy@xn--exmple-cua.com). Fix or remove them; a name goes with its address as Ana Lopez <ana@example.com>.',
+    );
+    expect(await t.em().count(User, { email: { $in: ['fay@pasted.test', 'gus@pasted.test'] } })).toBe(0);
+  });
+});
