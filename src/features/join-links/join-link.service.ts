@@ -86,6 +86,11 @@ type Options = {
   tokenSecret?: string;
   /** Tells a person who joined through a link what an admin decided on their seat request. */
   tellJoiner?: (request: ISeatRequest) => Promise<void>;
+  /**
+   * Whether an address belongs to a guest of the workspace in Slack, as far as the directory mirror knows:
+   * asked for a join on the web, where Slack does not say who is joining.
+   */
+  guestByEmail?: (em: EntityManager, account: IAccount, email: string) => Promise<GuestKind | null>;
 };
 
 /** Join links: created and revoked by admins, used by people to join on their own. */
@@ -95,12 +100,14 @@ export class JoinLinkService {
   private readonly now: () => Date;
   private readonly tellJoiner?: (request: ISeatRequest) => Promise<void>;
   private readonly isAdmin: Options['isAdmin'];
+  private readonly guestByEmail?: Options['guestByEmail'];
   private readonly tokenKey: Buffer;
 
   constructor(seats: SeatService, jobs: JobQueue, opts: Options) {
     this.seats = seats;
     this.jobs = jobs;
     this.isAdmin = opts.isAdmin;
+    this.guestByEmail = opts.guestByEmail;
     this.tokenKey = opts.tokenSecret
       ? createHmac('sha256', opts.tokenSecret).update('roster-join-confirmation').digest()
       : randomBytes(32);
@@ -305,6 +312,10 @@ export class JoinLinkService {
     if (existing) return { status: 'exists', user: existing };
     // Asked before the use is counted, so the link's row lock is not held over a Slack lookup.
     const posterIsAdmin = await this.isAdmin(tx, account, link.createdBy);
+    // The Join button says whether the person is a guest; on the web, the address they confirmed may be
+    // a Slack guest's, which the link must not make a paid member either.
+    const slackGuest =
+      person.guest !== undefined ? person.guest : ((await this.guestByEmail?.(tx, account, email)) ?? null);
 
     const [counted] = await query<{ uses: number; max_uses: number | null }>(
       tx,
@@ -320,7 +331,7 @@ export class JoinLinkService {
     // join becomes a seat request an admin must approve, whatever seats are free. A Slack guest sees the
     // link only because an admin let them into that channel, not because anyone chose them for a paid
     // seat: their paid join is a seat request too. A client link admits them as a client.
-    const guest = isPaidRole(link.role) && person.guest ? person.guest : null;
+    const guest = isPaidRole(link.role) && slackGuest ? slackGuest : null;
     const actor: Actor = {
       slackUserId: person.slackUserId ?? email,
       isAdmin: posterIsAdmin && !guest,
@@ -361,7 +372,7 @@ export class JoinLinkService {
         email,
         outcome: result.status === 'added' ? 'joined' : 'seat_requested',
         ...(posterIsAdmin ? {} : { posterNoLongerAdmin: link.createdBy }),
-        ...(person.guest ? { slackGuest: person.guest } : {}),
+        ...(slackGuest ? { slackGuest } : {}),
         uses: counted.uses,
         maxUses: counted.max_uses,
         ...(result.status === 'added' ? { userId: result.value.id } : { seatRequestId: result.request.id }),

@@ -2,8 +2,9 @@ import { query, sql } from '../../../src/db/sql.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { links } from '../../support/smtp-sink.ts';
 import { textOf } from '../../support/views.ts';
-import { postLink } from './support.ts';
+import { httpFrom, openForm, postLink } from './support.ts';
 
 let t: TestApp;
 
@@ -198,6 +199,43 @@ describe('a Slack guest asking for a paid seat through /invite', () => {
     );
     expect(textOf(asked)).toContain(
       `:warning: *<@${guest.id}>, who asks, is a Slack guest* (a multi-channel guest), not a full member of the workspace.`,
+    );
+  });
+});
+
+describe('a Slack guest joining on the web page with their Slack address', () => {
+  it('waits for an admin like the Join button, and the admins asked are told the address is a guest’s', async () => {
+    const { url } = await postLink(t);
+    const guest = member('single_channel');
+    await slackIntroduces(guest.id);
+    const form = await openForm('127.0.0.61', url);
+    expect((await form.submit('Gale Guest', guest.email)).status).toBe(200);
+    const mail = await t.smtp.waitForMail((m) => m.toText === guest.email);
+    const confirm = links(mail).find((l) => l.includes('/join/confirm/'))!;
+    const page = await httpFrom('127.0.0.62', confirm);
+    const csrf = page.body.match(/name="csrf" value="([^"]+)"/)![1]!;
+    const cookie = String(page.headers['set-cookie']).split(';')[0]!;
+    const pressed = await httpFrom('127.0.0.62', confirm, {
+      method: 'POST',
+      cookie,
+      body: new URLSearchParams({ csrf }).toString(),
+    });
+    expect(pressed.body.replace(/\s+/g, ' ')).toContain(
+      'You are a single-channel guest in this Slack workspace, not a full member, so a join link does not give you a paid seat on its own',
+    );
+    expect(await t.em().findOne(User, { email: guest.email })).toBeNull();
+    expect(await t.em().findOneOrFail(SeatRequest, { email: guest.email })).toMatchObject({
+      status: 'pending',
+      payload: expect.objectContaining({ slackGuest: 'single_channel' }),
+    });
+    const asked = await t.standin.waitForMessage(
+      (m) =>
+        m.method === 'chat.postMessage' &&
+        textOf(m).includes('Seat request*') &&
+        textOf(m).includes(guest.email),
+    );
+    expect(textOf(asked)).toContain(
+      `:warning: *Gale Guest (${guest.email}) is a Slack guest* (a single-channel guest), not a full member of the workspace`,
     );
   });
 });

@@ -52,8 +52,10 @@ export function requestMessage(request: ISeatRequest, usage: SeatUsage): { text:
   // they would make a guest a paid member.
   const joiner = guestOf(request.payload.slackGuest);
   const asker = guestOf(request.payload.requesterGuest);
+  // A join on the web has no Slack id: the guest is named by the address they confirmed.
+  const joinerId = request.payload.slackUserId;
   const guestLine = joiner
-    ? `\n:warning: *<@${request.requestedBy}> is a Slack guest* (${GUEST_LABEL[joiner]}), not a full member of the workspace: approving gives them a paid seat.`
+    ? `\n:warning: *${typeof joinerId === 'string' ? `<@${joinerId}>` : who(request)} is a Slack guest* (${GUEST_LABEL[joiner]}), not a full member of the workspace: approving gives them a paid seat.`
     : asker
       ? `\n:warning: *<@${request.requestedBy}>, who asks, is a Slack guest* (${GUEST_LABEL[asker]}), not a full member of the workspace.`
       : '';
