@@ -165,6 +165,25 @@ describe('a Slack guest pressing Join', () => {
     expect(asked()).toBe(before + 1);
   });
 
+  it('a member whose guest flags are unknown and about whom Slack will not answer is admitted to nothing', async () => {
+    const { message } = await postLink(t);
+    const guest = member('multi_channel');
+    await slackIntroduces(guest.id);
+    await query(
+      t.em(),
+      sql`update slack_member set is_restricted = null, is_ultra_restricted = null where slack_user_id = ${guest.id}`,
+    );
+    for (const error of ['internal_error', 'user_not_found']) {
+      t.standin.failNext('users.info', error, 1, (args) => args.user === guest.id);
+      const answer = await joinAs(message, guest.id);
+      expect(answer).not.toContain('You joined');
+      if (error === 'user_not_found')
+        expect(answer).toContain('Roster could not learn from Slack whether you are a full member');
+    }
+    expect(await t.em().findOne(User, { email: guest.email })).toBeNull();
+    expect(await t.em().findOne(SeatRequest, { email: guest.email })).toBeNull();
+  });
+
   it('a member who became a guest in Slack (user_change) is a guest from then on', async () => {
     const { message } = await postLink(t);
     const person = member();
