@@ -4,7 +4,7 @@ import { SettingsService } from './features/accounts/settings.service.ts';
 import { ApiTokenService } from './features/api/api-token.service.ts';
 import { ContactService } from './features/contacts/contact.service.ts';
 import { CsvImportService } from './features/csv-import/csv-import.service.ts';
-import { DirectoryService } from './features/directory/directory.service.ts';
+import { DirectoryService, guestKind } from './features/directory/directory.service.ts';
 import { DIRECTORY_JOBS } from './features/directory/index.ts';
 import type { Services } from './features/feature.ts';
 import { InviteService } from './features/invites/invite.service.ts';
@@ -53,6 +53,11 @@ export function buildServices(infra: {
   });
   const joinLinks = new JoinLinkService(seats, jobs, {
     isAdmin: (em, account, slackUserId) => admins.isAdmin(em, account, slackUserId),
+    guestByEmail: async (em, account, email) => {
+      const member = await directory.byEmail(em, account, email);
+      const kind = member ? guestKind(member) : null;
+      return kind === 'unknown' ? null : kind;
+    },
     tokenSecret: infra.tokenSecret,
     // Queued with the invitations' retry policy, so a mail server down for hours loses no decision.
     tellJoiner: async (request) => {

@@ -30,6 +30,8 @@ const member = (slackUserId: string, email: string, teamIds: string[]): Member =
   isBot: false,
   deleted: false,
   teamIds,
+  isRestricted: false,
+  isUltraRestricted: false,
 });
 
 describe('upgrading a database where invitations went to people of other organisations', () => {

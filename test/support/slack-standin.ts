@@ -29,6 +29,11 @@ export type Member = {
    * their own `teamId` among them.
    */
   enterpriseTeams?: string[];
+  /**
+   * A guest of the workspace: a multi-channel guest (`is_restricted`), or a single-channel guest, which
+   * Slack marks with both `is_restricted` and `is_ultra_restricted`.
+   */
+  guest?: 'multi_channel' | 'single_channel';
 };
 
 /** One Web API call as the app made it: the method, its arguments (nested JSON parsed) and the bearer token. */
@@ -268,6 +273,16 @@ export class SlackStandin {
     this.members.set(m.id, m);
   }
 
+  /**
+   * A member's user object exactly as Slack puts it in users.info, users.list and the team_join and
+   * user_change events, for a test to send in an event.
+   */
+  userOf(id: string): SlackObject {
+    const m = this.members.get(id);
+    if (!m) throw new Error(`no member ${id} in the Slack stand-in`);
+    return this.userObject(m);
+  }
+
   /** The next `times` calls of `method` (those matching `when`, if given) answer `{ ok: false, error }`. */
   failNext(method: string, error: string, times = 1, when?: (args: SlackObject) => boolean): void {
     this.failures.set(method, [...(this.failures.get(method) ?? []), { error, times, when }]);
@@ -497,8 +512,8 @@ export class SlackStandin {
       is_admin: Boolean(m.isAdmin),
       is_owner: Boolean(m.isOwner),
       is_primary_owner: false,
-      is_restricted: false,
-      is_ultra_restricted: false,
+      is_restricted: Boolean(m.guest),
+      is_ultra_restricted: m.guest === 'single_channel',
       is_bot: Boolean(m.isBot),
       is_app_user: false,
       tz: m.tz ?? 'Europe/London',

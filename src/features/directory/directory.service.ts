@@ -18,7 +18,36 @@ export type Member = {
   deleted: boolean;
   /** Their own team, and every team of theirs on an Enterprise Grid. */
   teamIds: string[];
+  /**
+   * Slack's `is_restricted`: a guest (multi-channel, or single-channel with `isUltraRestricted` too).
+   * Null when not known yet: a member the mirror recorded before it kept these flags.
+   */
+  isRestricted: boolean | null;
+  /** Slack's `is_ultra_restricted`: a single-channel guest. Null when not known yet. */
+  isUltraRestricted: boolean | null;
 };
+
+/** The two kinds of Slack guest: neither is a full member of the workspace, and neither is an admin. */
+export type GuestKind = 'multi_channel' | 'single_channel';
+
+/** How Roster says each kind of guest to people. */
+export const GUEST_LABEL: Record<GuestKind, string> = {
+  multi_channel: 'a multi-channel guest',
+  single_channel: 'a single-channel guest',
+};
+
+/**
+ * Whether `member` is a guest of their workspace in Slack, and which kind; null for a full member, and
+ * `unknown` while the mirror has not learnt the flags (ask Slack: users.info).
+ */
+export function guestKind(
+  member: Pick<Member, 'isRestricted' | 'isUltraRestricted'>,
+): GuestKind | null | 'unknown' {
+  if (member.isUltraRestricted) return 'single_channel';
+  if (member.isRestricted) return 'multi_channel';
+  if (member.isRestricted === null || member.isUltraRestricted === null) return 'unknown';
+  return null;
+}
 
 /** users.list's page size: Slack serves at most 1,000 a page (Tier 2, about 20 pages a minute). */
 export const PAGE_SIZE = 1000;
@@ -42,6 +71,8 @@ type SlackUser = {
   is_admin?: boolean;
   is_owner?: boolean;
   is_primary_owner?: boolean;
+  is_restricted?: boolean;
+  is_ultra_restricted?: boolean;
   real_name?: string;
   name?: string;
   profile?: { email?: string; real_name?: string; title?: string; phone?: string };
@@ -62,6 +93,9 @@ export function memberOf(u: SlackUser): Member | null {
     isBot: Boolean(u.is_bot),
     deleted: Boolean(u.deleted),
     teamIds: [u.team_id, ...(u.enterprise_user?.teams ?? [])].filter((t): t is string => Boolean(t)),
+    // Slack names both flags on every user object; one that does not is "not known", never "not a guest".
+    isRestricted: typeof u.is_restricted === 'boolean' ? u.is_restricted : null,
+    isUltraRestricted: typeof u.is_ultra_restricted === 'boolean' ? u.is_ultra_restricted : null,
   };
 }
 
@@ -83,6 +117,7 @@ export class DirectoryService {
   /**
    * Writes members as Slack describes them; one statement for a whole page. With `asOf` (when Roster
    * learned it, on the database's clock), a member written since is kept as it is: that write is newer news.
+   * A guest flag Slack did not name keeps what the mirror knew.
    */
   async upsert(
     em: EntityManager,
@@ -94,15 +129,19 @@ export class DirectoryService {
     const newer = opts.asOf ? 'where slack_member.updated_at <= $3' : '';
     await statements(em)(
       `insert into slack_member (account_id, slack_user_id, email, name, title, phone, is_admin, is_owner,
-         is_bot, deleted, team_ids, updated_at)
+         is_bot, deleted, team_ids, is_restricted, is_ultra_restricted, updated_at)
        select $2::uuid, m.id, m.email, m.name, m.title, m.phone, m.is_admin, m.is_owner, m.is_bot, m.deleted,
-         array(select jsonb_array_elements_text(m.team_ids)), now()
+         array(select jsonb_array_elements_text(m.team_ids)), m.is_restricted, m.is_ultra_restricted, now()
        from jsonb_to_recordset($1::jsonb) as m(id text, email text, name text, title text, phone text,
-         is_admin boolean, is_owner boolean, is_bot boolean, deleted boolean, team_ids jsonb)
+         is_admin boolean, is_owner boolean, is_bot boolean, deleted boolean, team_ids jsonb,
+         is_restricted boolean, is_ultra_restricted boolean)
        on conflict (account_id, slack_user_id) do update set email = excluded.email, name = excluded.name,
          title = excluded.title, phone = excluded.phone, is_admin = excluded.is_admin,
          is_owner = excluded.is_owner, is_bot = excluded.is_bot, deleted = excluded.deleted,
-         team_ids = excluded.team_ids, updated_at = now() ${newer}`,
+         team_ids = excluded.team_ids,
+         is_restricted = coalesce(excluded.is_restricted, slack_member.is_restricted),
+         is_ultra_restricted = coalesce(excluded.is_ultra_restricted, slack_member.is_ultra_restricted),
+         updated_at = now() ${newer}`,
       [
         json(
           members.map((m) => ({
@@ -116,6 +155,8 @@ export class DirectoryService {
             is_bot: m.isBot,
             deleted: m.deleted,
             team_ids: m.teamIds,
+            is_restricted: m.isRestricted,
+            is_ultra_restricted: m.isUltraRestricted,
           })),
         ),
         account.id,
@@ -279,6 +320,8 @@ type Row = {
   is_bot: boolean;
   deleted: boolean;
   team_ids: string[];
+  is_restricted: boolean | null;
+  is_ultra_restricted: boolean | null;
 };
 
 function fromRow(r: Row): Member {
@@ -293,5 +336,7 @@ function fromRow(r: Row): Member {
     isBot: r.is_bot,
     deleted: r.deleted,
     teamIds: r.team_ids,
+    isRestricted: r.is_restricted,
+    isUltraRestricted: r.is_ultra_restricted,
   };
 }

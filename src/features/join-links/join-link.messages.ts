@@ -1,8 +1,9 @@
 import type { Mail } from '../../shared/mailer.ts';
 import { html } from '../../web/html.ts';
+import { GUEST_LABEL, type GuestKind } from '../directory/directory.service.ts';
 import type { UserStatus } from '../people/user.entity.ts';
 import type { ISeatRequest } from '../seats/seat-request.entity.ts';
-import { CONFIRMATION_HOURS } from './join-link.service.ts';
+import { CONFIRMATION_HOURS, type RequestReason } from './join-link.service.ts';
 
 /**
  * What someone who joins while a Roster record already exists for their address is told, on every path
@@ -52,11 +53,14 @@ export function standing(
 
 /** Why a join waits for an admin, said the same way on Slack and on the web; `later` says how they hear. */
 export function requestedText(
-  reason: 'no_seat' | 'needs_approval' | 'waiting',
+  reason: RequestReason,
   accountName: string,
   later: string,
+  guest?: GuestKind,
 ): string {
   switch (reason) {
+    case 'guest':
+      return `You are ${GUEST_LABEL[guest ?? 'multi_channel']} in this Slack workspace, not a full member, so a join link does not give you a paid seat on its own: an admin of ${accountName} has been asked to approve your place. Nothing else changed. ${later}`;
     case 'needs_approval':
       return `This join link now needs an admin's approval for each person, so an admin of ${accountName} has been asked to approve your place. ${later}`;
     case 'waiting':

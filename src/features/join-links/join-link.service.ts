@@ -10,8 +10,9 @@ import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
+import type { GuestKind } from '../directory/directory.service.ts';
 import { createUser, findUserByEmail, permissionSetByName } from '../people/people.service.ts';
-import type { IUser, Role } from '../people/user.entity.ts';
+import { type IUser, isPaidRole, type Role } from '../people/user.entity.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import type { ISeatRequest } from '../seats/seat-request.entity.ts';
 import { type IJoinLink, JoinConfirmation, JoinLink } from './join-link.entity.ts';
@@ -46,20 +47,30 @@ export const createInput = z.object({
 });
 export type CreateInput = z.infer<typeof createInput>;
 
-export type Person = { email: string; name?: string | null; slackUserId?: string | null };
+export type Person = {
+  email: string;
+  name?: string | null;
+  slackUserId?: string | null;
+  /** A guest of the workspace in Slack (not a full member), when known to be one. */
+  guest?: GuestKind | null;
+};
 
 export type JoinResult =
   | { status: 'joined'; user: IUser }
   /** A Roster record already exists for the address; only an `active` one is "in" (see {@link standing}). */
   | { status: 'exists'; user: IUser }
   /**
-   * A seat request was filed: no paid seat was free, or the admin who posted the link is no longer an
-   * admin, so the link's joins need an admin's approval.
+   * A seat request was filed: no paid seat was free, the admin who posted the link is no longer an
+   * admin, so the link's joins need an admin's approval, or the person is a Slack guest, whom a link never
+   * admits to a paid seat on its own.
    */
-  | { status: 'requested'; reason: 'no_seat' | 'needs_approval' | 'waiting' }
+  | { status: 'requested'; reason: RequestReason; guest?: GuestKind }
   | { status: 'domain_not_allowed'; allowed: string[] }
   | { status: 'link_full' }
   | { status: 'link_invalid' };
+
+/** Why a join waits for an admin (see {@link requestedText}). */
+export type RequestReason = 'no_seat' | 'needs_approval' | 'waiting' | 'guest';
 
 type Options = {
   /**
@@ -75,6 +86,11 @@ type Options = {
   tokenSecret?: string;
   /** Tells a person who joined through a link what an admin decided on their seat request. */
   tellJoiner?: (request: ISeatRequest) => Promise<void>;
+  /**
+   * Whether an address belongs to a guest of the workspace in Slack, as far as the directory mirror knows:
+   * asked for a join on the web, where Slack does not say who is joining.
+   */
+  guestByEmail?: (em: EntityManager, account: IAccount, email: string) => Promise<GuestKind | null>;
 };
 
 /** Join links: created and revoked by admins, used by people to join on their own. */
@@ -84,12 +100,14 @@ export class JoinLinkService {
   private readonly now: () => Date;
   private readonly tellJoiner?: (request: ISeatRequest) => Promise<void>;
   private readonly isAdmin: Options['isAdmin'];
+  private readonly guestByEmail?: Options['guestByEmail'];
   private readonly tokenKey: Buffer;
 
   constructor(seats: SeatService, jobs: JobQueue, opts: Options) {
     this.seats = seats;
     this.jobs = jobs;
     this.isAdmin = opts.isAdmin;
+    this.guestByEmail = opts.guestByEmail;
     this.tokenKey = opts.tokenSecret
       ? createHmac('sha256', opts.tokenSecret).update('roster-join-confirmation').digest()
       : randomBytes(32);
@@ -294,6 +312,10 @@ export class JoinLinkService {
     if (existing) return { status: 'exists', user: existing };
     // Asked before the use is counted, so the link's row lock is not held over a Slack lookup.
     const posterIsAdmin = await this.isAdmin(tx, account, link.createdBy);
+    // The Join button says whether the person is a guest; on the web, the address they confirmed may be
+    // a Slack guest's, which the link must not make a paid member either.
+    const slackGuest =
+      person.guest !== undefined ? person.guest : ((await this.guestByEmail?.(tx, account, email)) ?? null);
 
     const [counted] = await query<{ uses: number; max_uses: number | null }>(
       tx,
@@ -306,8 +328,15 @@ export class JoinLinkService {
     // The admin who posted the link approved paid seats for the people joining through it while seats
     // are free, so the join acts with an admin's authority; with no seat free it becomes a seat request.
     // Once the poster is no longer an admin (rights removed, deactivated), that approval lapses: a paid
-    // join becomes a seat request an admin must approve, whatever seats are free.
-    const actor: Actor = { slackUserId: person.slackUserId ?? email, isAdmin: posterIsAdmin, surface };
+    // join becomes a seat request an admin must approve, whatever seats are free. A Slack guest sees the
+    // link only because an admin let them into that channel, not because anyone chose them for a paid
+    // seat: their paid join is a seat request too. A client link admits them as a client.
+    const guest = isPaidRole(link.role) && slackGuest ? slackGuest : null;
+    const actor: Actor = {
+      slackUserId: person.slackUserId ?? email,
+      isAdmin: posterIsAdmin && !guest,
+      surface,
+    };
     const result = await this.seats.admit(
       tx,
       account,
@@ -324,6 +353,7 @@ export class JoinLinkService {
           slackUserId: person.slackUserId ?? null,
           surface,
           ...(posterIsAdmin ? {} : { posterNoLongerAdmin: link.createdBy }),
+          ...(guest ? { slackGuest: guest } : {}),
         },
         onNoSeat: 'request',
       },
@@ -342,6 +372,7 @@ export class JoinLinkService {
         email,
         outcome: result.status === 'added' ? 'joined' : 'seat_requested',
         ...(posterIsAdmin ? {} : { posterNoLongerAdmin: link.createdBy }),
+        ...(slackGuest ? { slackGuest } : {}),
         uses: counted.uses,
         maxUses: counted.max_uses,
         ...(result.status === 'added' ? { userId: result.value.id } : { seatRequestId: result.request.id }),
@@ -353,6 +384,7 @@ export class JoinLinkService {
     }
     await tx.flush();
     if (result.status === 'added') return { status: 'joined', user: result.value };
+    if (guest) return { status: 'requested', reason: 'guest', guest };
     return { status: 'requested', reason: posterIsAdmin ? 'no_seat' : 'needs_approval' };
   }
 

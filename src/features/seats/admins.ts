@@ -4,6 +4,7 @@ import { TryLater } from '../../shared/jobs.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import {
   type DirectoryService,
+  guestKind,
   isOfWorkspace,
   type Member,
   memberOf,
@@ -71,18 +72,25 @@ export class AdminDirectory {
 
   /**
    * A Slack user as the directory mirror knows them; one the mirror has not seen yet is asked of Slack
-   * (users.info) once and remembered there. Null for a user Slack does not know.
+   * (users.info) once and remembered there. Null for a user Slack does not know. With `guestFlags`, a
+   * member the mirror knows but whose guest flags it has not learnt yet (recorded before it kept them) is
+   * asked of Slack too, so the caller can tell a guest from a full member.
    */
-  async member(em: EntityManager, account: IAccount, userId: string): Promise<Member | null> {
+  async member(
+    em: EntityManager,
+    account: IAccount,
+    userId: string,
+    opts: { guestFlags?: boolean } = {},
+  ): Promise<Member | null> {
     const known = await this.directory.byId(em, account, userId);
-    if (known) return known;
+    if (known && !(opts.guestFlags && guestKind(known) === 'unknown')) return known;
     const res = await this.lookup.users.info({ user: userId }).catch((err) => {
       if ((err as { data?: { error?: string } }).data?.error === 'user_not_found') return null;
       throw err;
     });
     const member = res?.user ? memberOf(res.user) : null;
     if (member) await this.directory.upsert(em, account, [member]);
-    return member;
+    return member ?? known;
   }
 
   /**

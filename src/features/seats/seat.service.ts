@@ -6,6 +6,7 @@ import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount, type IPermissionSet } from '../accounts/account.entity.ts';
 import { audit, auditRefusal } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
+import type { GuestKind } from '../directory/directory.service.ts';
 import { type IUser, isPaidRole, type Role } from '../people/user.entity.ts';
 import { type ISeatRequest, SeatRequest, type SeatRequestKind } from './seat-request.entity.ts';
 
@@ -22,7 +23,13 @@ export const SEAT_JOBS = {
 
 export type SeatUsage = { used: number; limit: number; free: number };
 
-export type Actor = { slackUserId: string; isAdmin: boolean; surface: Surface };
+export type Actor = {
+  slackUserId: string;
+  isAdmin: boolean;
+  surface: Surface;
+  /** A guest of the workspace in Slack, when known to be one: the admins asked are told. */
+  guest?: GuestKind | null;
+};
 
 /** What an approved request does: the flow that asked continues here, inside the approving transaction. */
 export type SeatFlow = {
@@ -164,6 +171,7 @@ export class SeatService {
     { status: 'added'; value: T; seatAdded: boolean } | { status: 'requested'; request: ISeatRequest }
   > {
     if (!isPaidRole(input.role)) return { status: 'added', value: await create(), seatAdded: false };
+    if (actor.guest) input = { ...input, payload: { ...input.payload, requesterGuest: actor.guest } };
     if (actor.isAdmin) {
       if (input.onNoSeat === 'request' && !input.addSeat) {
         const usage = await this.lock(tx, account);

@@ -8,7 +8,7 @@ import { roster } from '../../../slack/context.ts';
 import { nowOrLater } from '../../../slack/later.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
-import { isOfWorkspace } from '../../directory/directory.service.ts';
+import { guestKind, isOfWorkspace } from '../../directory/directory.service.ts';
 import type { Deps } from '../../feature.ts';
 import { INVITEE_ROLE } from '../../people/labels.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
@@ -114,7 +114,8 @@ export function registerJoinLinkActions(app: App, deps: Deps, links: JoinLinkSer
     await ack();
     const { em, account } = roster(context);
     const id = uuid.safeParse(action.value);
-    const person = await deps.admins.member(em, account, body.user.id);
+    // A member the mirror recorded before it kept Slack's guest flags is asked of Slack once.
+    const person = await deps.admins.member(em, account, body.user.id, { guestFlags: true });
     if (person && !isOfWorkspace(person, account.teamId)) {
       // Someone of another organisation, in a channel shared through Slack Connect: a join link admits
       // members of this workspace, so they take no seat and no use of the link, and learn why.
@@ -140,11 +141,19 @@ export function registerJoinLinkActions(app: App, deps: Deps, links: JoinLinkSer
         'Slack did not give Roster your email address, so you cannot join with the button. Open the link in the message instead, or ask an admin to invite you.',
       );
     }
+    const kind = guestKind(person);
+    if (kind === 'unknown') {
+      // Slack would not say whether they are a guest: no paid seat is given on a guess.
+      throw new DomainError(
+        'not_allowed',
+        'Roster could not learn from Slack whether you are a full member of this workspace or a guest, so you cannot join with the button right now: nothing changed. Try again in a few minutes, or ask an admin to invite you.',
+      );
+    }
     const result = id.success
       ? await links.join(
           em,
           id.data,
-          { email: person.email, name: person.name ?? undefined, slackUserId: body.user.id },
+          { email: person.email, name: person.name ?? undefined, slackUserId: body.user.id, guest: kind },
           'slack',
           account,
         )
@@ -159,7 +168,7 @@ export function registerJoinLinkActions(app: App, deps: Deps, links: JoinLinkSer
         text = esc(standing(result.user.status, result.user.email, accountName(account)).text);
         break;
       case 'requested':
-        text = `:hourglass_flowing_sand: ${esc(requestedText(result.reason, accountName(account), 'You will get a message when they decide.'))}`;
+        text = `:hourglass_flowing_sand: ${esc(requestedText(result.reason, accountName(account), 'You will get a message when they decide.', result.guest))}`;
         break;
       case 'domain_not_allowed':
         text = `This link is only for ${result.allowed.map((d) => `@${esc(d)}`).join(', ')} addresses, and your Slack email is ${esc(person.email)}. Ask an admin to invite you.`;

@@ -240,7 +240,7 @@ export function registerJoinPages(
         return {
           html: page(
             'Waiting for approval',
-            html`<h1>Almost there</h1><p>${requestedText(result.reason, account, 'We will email you when they decide.')}</p>`,
+            html`<h1>Almost there</h1><p>${requestedText(result.reason, account, 'We will email you when they decide.', result.guest)}</p>`,
           ),
         };
       case 'domain_not_allowed':

@@ -1,4 +1,5 @@
 import { actions, type Block, button, context, esc, section, slackDate } from '../../../slack/blocks.ts';
+import { GUEST_LABEL, type GuestKind } from '../../directory/directory.service.ts';
 import { loginEmail, ROLE_LABEL } from '../../people/labels.ts';
 import type { SeatUsage } from '../seat.service.ts';
 import type { ISeatRequest } from '../seat-request.entity.ts';
@@ -22,6 +23,10 @@ export const SEAT_ACTIONS = {
 /** The Home tab's Settings button. */
 export const SETTINGS_ACTION = 'settings_open';
 
+function guestOf(value: unknown): GuestKind | null {
+  return value === 'multi_channel' || value === 'single_channel' ? value : null;
+}
+
 function who(request: ISeatRequest): string {
   return request.name
     ? `${esc(request.name)} (${esc(loginEmail(request.email))})`
@@ -43,9 +48,20 @@ export function requestMessage(request: ISeatRequest, usage: SeatUsage): { text:
     typeof poster === 'string'
       ? `${KIND_LABEL[request.kind]} posted by <@${poster}>, who is no longer an admin, so every join through it needs approval`
       : KIND_LABEL[request.kind];
+  // A Slack guest asking for a paid seat, through a join link or for themselves: the admins must know
+  // they would make a guest a paid member.
+  const joiner = guestOf(request.payload.slackGuest);
+  const asker = guestOf(request.payload.requesterGuest);
+  // A join on the web has no Slack id: the guest is named by the address they confirmed.
+  const joinerId = request.payload.slackUserId;
+  const guestLine = joiner
+    ? `\n:warning: *${typeof joinerId === 'string' ? `<@${joinerId}>` : who(request)} is a Slack guest* (${GUEST_LABEL[joiner]}), not a full member of the workspace: approving gives them a paid seat.`
+    : asker
+      ? `\n:warning: *<@${request.requestedBy}>, who asks, is a Slack guest* (${GUEST_LABEL[asker]}), not a full member of the workspace.`
+      : '';
   const blocks: Block[] = [
     section(
-      `:bust_in_silhouette: *Seat request* from <@${request.requestedBy}>\n*For:* ${who(request)}\n*Role:* ${ROLE_LABEL[request.role]}${grants}\n*Through:* ${through}`,
+      `:bust_in_silhouette: *Seat request* from <@${request.requestedBy}>\n*For:* ${who(request)}\n*Role:* ${ROLE_LABEL[request.role]}${grants}\n*Through:* ${through}${guestLine}`,
     ),
   ];
   if (request.status === 'pending') {
