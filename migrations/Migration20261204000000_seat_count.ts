@@ -21,11 +21,19 @@ import { Migration } from '@mikro-orm/migrations';
  *   that frees seats before it takes as many still passes.
  * - Seats in use, as a transaction sees them, are `seat_usage.used` plus its own `seat_change` rows.
  *
- * The account row lock is taken at commit only, as the count's was, so a transaction that merely
- * writes people does not wait for `/seats` or another import's batch until it commits.
+ * The account row lock is taken at commit only, as the count's was, and only by a transaction that
+ * takes seats: one that merely writes people does not wait for `/seats` or another import's batch, and
+ * one that only frees seats (a deactivation, an expired invitation) adds its change under the count's
+ * own row lock, so it never waits for the account while holding a person (the other order, account
+ * first, is the one every seat-taking path keeps).
+ *
+ * `app_user` is locked against writes while the count is first taken and the triggers made, so no
+ * instance still running the previous version adds a seat holder the count misses. A `TRUNCATE` of
+ * `app_user` (which fires no row or statement trigger of the others) zeroes the counts.
  */
 export class Migration20261204000000_seat_count extends Migration {
   override async up(): Promise<void> {
+    this.addSql(`lock table "app_user" in share row exclusive mode;`);
     this.addSql(`create table "seat_usage" (
   "account_id" uuid primary key references "account" ("id"),
   "used" int not null default 0
@@ -82,7 +90,11 @@ declare
   now_used int;
 begin
   if not exists (select 1 from seat_change where id = NEW.id) then return null; end if;
-  select a.seat_limit into lim from account a where a.id = NEW.account_id for no key update;
+  select coalesce(sum(delta), 0) into total from seat_change where account_id = NEW.account_id;
+  -- Seats taken are checked against the limit under the account's lock; seats freed need no check.
+  if total > 0 then
+    select a.seat_limit into lim from account a where a.id = NEW.account_id for no key update;
+  end if;
   with gone as (delete from seat_change where account_id = NEW.account_id returning delta)
   select coalesce(sum(delta), 0) into total from gone;
   if total = 0 then return null; end if;
@@ -98,6 +110,15 @@ end
 $$;`);
     this.addSql(`create constraint trigger "seat_change_apply" after insert on "seat_change"
   deferrable initially deferred for each row execute function "roster_apply_seat_change"();`);
+    this.addSql(`create function "roster_seat_truncate"() returns trigger language plpgsql as $$
+begin
+  update seat_usage set used = 0 where used <> 0;
+  delete from seat_change;
+  return null;
+end
+$$;`);
+    this.addSql(`create trigger "app_user_seat_truncate" after truncate on "app_user"
+  for each statement execute function "roster_seat_truncate"();`);
 
     // The old per-row checks and the index their counts read, replaced by the above; a lowered limit
     // is checked against the count.
@@ -123,6 +144,8 @@ $$;`);
   }
 
   override async down(): Promise<void> {
+    this.addSql(`drop trigger if exists "app_user_seat_truncate" on "app_user";`);
+    this.addSql(`drop function if exists "roster_seat_truncate"();`);
     this.addSql(`drop trigger if exists "seat_change_apply" on "seat_change";`);
     this.addSql(`drop trigger if exists "app_user_seat_change_insert" on "app_user";`);
     this.addSql(`drop trigger if exists "app_user_seat_change_update" on "app_user";`);

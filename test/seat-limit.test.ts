@@ -248,6 +248,24 @@ describe('the seat count the database keeps', () => {
     expect(await kept(id)).toEqual({ kept: 1, counted: 1 });
   });
 
+  it('frees a seat without waiting for the account, so an admin holding it never deadlocks with the person', async () => {
+    const id = await account(5);
+    await run(insertUsers(id, 1, 'employee', 'active'));
+    const [person] = await run(sql`select id from app_user where account_id = ${id}`);
+    const [freeing, admin] = [await connect(), await connect()];
+    // A deactivation holds the person's row; an admin's change takes the account first, then the person.
+    await freeing.query('begin');
+    await freeing.query(`update app_user set status = 'deactivated' where id = $1`, [person!.id]);
+    await admin.query('begin');
+    await admin.query('select id from account where id = $1 for no key update', [id]);
+    const adminDone = admin.query('select id from app_user where id = $1 for update', [person!.id]);
+    await new Promise((r) => setTimeout(r, 200));
+    await freeing.query('commit');
+    await adminDone;
+    await admin.query('commit');
+    expect(await kept(id)).toEqual({ kept: 0, counted: 0 });
+  });
+
   it('stays exact when many transactions take and free seats at once', async () => {
     const id = await account(40);
     const workers = await Promise.all(Array.from({ length: 8 }, () => connect()));

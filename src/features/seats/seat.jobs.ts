@@ -141,4 +141,15 @@ export async function registerSeatJobs(deps: Deps): Promise<void> {
     if (expired) logger.info({ expired }, 'seat requests expired');
   });
   await jobs.boss.schedule(SEAT_JOBS.expireRequests, '*/15 * * * *');
+
+  // The kept seat counts, checked against the people once a night (see SeatService.recount).
+  await jobs.define(SEAT_JOBS.recount, async () => {
+    for (const fixed of await seats.recount(orm.em.fork())) {
+      logger.warn(
+        fixed,
+        'the kept count of paid seats differed from the people holding one; it was put right',
+      );
+    }
+  });
+  await jobs.boss.schedule(SEAT_JOBS.recount, '23 3 * * *');
 }

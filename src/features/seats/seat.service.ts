@@ -7,7 +7,13 @@ import { Account, type IAccount, type IPermissionSet } from '../accounts/account
 import { audit, auditRefusal } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
 import type { GuestKind } from '../directory/directory.service.ts';
-import { type IUser, isPaidRole, type Role } from '../people/user.entity.ts';
+import {
+  type IUser,
+  isPaidRole,
+  PAID_ROLES,
+  type Role,
+  SEAT_HOLDING_STATUSES,
+} from '../people/user.entity.ts';
 import { type ISeatRequest, SeatRequest, type SeatRequestKind } from './seat-request.entity.ts';
 
 export const REQUEST_TTL_DAYS = 14;
@@ -19,6 +25,7 @@ export const SEAT_JOBS = {
   refreshRequest: 'seats.refresh-request',
   requestDecided: 'seats.request-decided',
   expireRequests: 'seats.expire-requests',
+  recount: 'seats.recount',
 } as const;
 
 export type SeatUsage = { used: number; limit: number; free: number };
@@ -96,6 +103,36 @@ export class SeatService {
     );
     if (!row) throw new Error(`account ${account.id} not found`);
     return { used: row.used, limit: row.limit, free: Math.max(0, row.limit - row.used) };
+  }
+
+  /**
+   * Counts every account's seat holders again and puts right a kept count that differs, returning what
+   * was put right. The triggers keep the count exact whatever Roster writes; only writes made around
+   * them (triggers disabled for a data-only restore, say) can leave it wrong. Each account is counted
+   * holding its row lock and its count's row lock, so no seat is taken or freed during its count.
+   */
+  async recount(em: EntityManager): Promise<{ accountId: string; kept: number; counted: number }[]> {
+    const accounts = await query<{ id: string }>(em, sql`select id from account order by id`);
+    const fixed: { accountId: string; kept: number; counted: number }[] = [];
+    for (const { id } of accounts) {
+      await em.fork().transactional(async (tx) => {
+        await query(tx, sql`select id from account where id = ${id} for no key update`);
+        await query(
+          tx,
+          sql`insert into seat_usage (account_id, used) values (${id}, 0) on conflict (account_id) do nothing`,
+        );
+        const [row] = await query<{ kept: number; counted: number }>(
+          tx,
+          sql`select s.used as kept, (select count(*)::int from app_user u where u.account_id = s.account_id
+                and u.role = any(${PAID_ROLES}) and u.status = any(${SEAT_HOLDING_STATUSES})) as counted
+              from seat_usage s where s.account_id = ${id} for update`,
+        );
+        if (!row || row.kept === row.counted) return;
+        await query(tx, sql`update seat_usage set used = ${row.counted} where account_id = ${id}`);
+        fixed.push({ accountId: id, ...row });
+      });
+    }
+    return fixed;
   }
 
   /**
