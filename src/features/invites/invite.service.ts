@@ -244,19 +244,20 @@ export class InviteService {
       if (row.leased_ms !== null) {
         throw new TryLater(row.leased_ms, `invitation ${invitationId} is being delivered by another job`);
       }
-      // The lease, on the database's clock, as every lease is compared.
+      // The new link's hash, the attempt and the lease (on the database's clock, as every lease is
+      // compared), in the one write this transaction makes: a second write of the row would check its
+      // foreign keys again, waiting for a person locked by a deactivation that waits for this row.
+      const { token, hash } = newToken();
       await query(
         tx,
-        sql`update invitation set delivering_until = now() + make_interval(secs => ${DELIVERY_LEASE_SECONDS})
+        sql`update invitation set token_hash = ${hash}, delivery_attempts = delivery_attempts + 1,
+              delivering_until = now() + make_interval(secs => ${DELIVERY_LEASE_SECONDS}), updated_at = now()
             where id = ${invitationId}`,
       );
       const invitation = await tx.findOneOrFail(Invitation, invitationId, {
         populate: ['user', 'account'],
         refresh: true,
       });
-      const { token, hash } = newToken();
-      invitation.tokenHash = hash;
-      invitation.deliveryAttempts += 1;
       return {
         token,
         invitation,
