@@ -18,7 +18,10 @@ type LaterCall =
   | {
       method: 'views.update';
       args: ViewsUpdateArguments;
-      /** Posted instead when the modal is gone (closed meanwhile): what it was to show still reaches the person. */
+      /**
+       * Posted instead when the modal is gone (closed meanwhile) or was redrawn meanwhile (the `hash` given is
+       * stale): what it was to show still reaches the person.
+       */
       ifClosed?: ChatPostMessageArguments;
     };
 
@@ -40,7 +43,10 @@ async function make(slack: WebClient, call: LaterCall): Promise<void> {
     try {
       await slack.views.update(call.args);
     } catch (err) {
-      if (!call.ifClosed || platformError(err) !== 'not_found') throw err;
+      // `hash_conflict`: the modal was redrawn meanwhile (another click), so this redraw, which carried the
+      // hash it was made for, would never be taken; the person still gets what it was to show.
+      const error = platformError(err);
+      if (!call.ifClosed || (error !== 'not_found' && error !== 'hash_conflict')) throw err;
       await slack.chat.postMessage(call.ifClosed);
     }
   }

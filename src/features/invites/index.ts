@@ -1,5 +1,5 @@
 import type { Feature } from '../feature.ts';
-import { INVITE_JOBS } from './invitation.service.ts';
+import { INVITE_JOBS, queueRedeliveries } from './invitation.service.ts';
 import { defineDelivery, inviterName } from './invite.delivery.ts';
 import { defineProgress } from './invite.progress.ts';
 import { registerInviteActions } from './slack/actions.ts';
@@ -13,6 +13,10 @@ export const invitesFeature: Feature = {
   name: 'invites',
   async jobs(deps) {
     await defineDelivery(deps, deps.invites);
+    // Invitations an upgrade voided (a DM that reached the wrong person) go again, once.
+    const redelivered = await queueRedeliveries(deps.orm.em.fork(), deps.jobs);
+    if (redelivered)
+      deps.logger.info({ invitations: redelivered }, 'invitations queued to be delivered again');
     await defineProgress(deps);
     // Expired invitations give their seats back within minutes of their expiry.
     await deps.jobs.define(INVITE_JOBS.expire, async () => {

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { query, sql } from '../../db/sql.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import { refuseOutsideDomains } from '../accounts/allowed-domains.ts';
@@ -68,4 +69,29 @@ export async function queueInvitation(
 export async function latestPersonalMessage(tx: EntityManager, user: IUser): Promise<string | null> {
   const latest = await tx.findOne(Invitation, { user }, { orderBy: { createdAt: 'desc' } });
   return latest?.personalMessage ?? null;
+}
+
+/**
+ * The note an upgrade leaves on an invitation whose link it voided, to be delivered again
+ * (migrations/Migration20261204190000_redeliver_slack_connect_invitations.ts writes exactly this text).
+ */
+export const REDELIVER_NOTE =
+  'The Slack DM went to someone of another organisation (Slack Connect): delivered again';
+
+/**
+ * Queues the delivery of the invitations an upgrade voided (see REDELIVER_NOTE), run when Roster starts.
+ * The note is taken off in the transaction that queues the job, so each is queued once, however many
+ * processes start at the same time. Returns how many were queued.
+ */
+export async function queueRedeliveries(em: EntityManager, jobs: JobQueue): Promise<number> {
+  return em.transactional(async (tx) => {
+    const rows = await query<{ id: string }>(
+      tx,
+      sql`update invitation set last_error = null, updated_at = now()
+            where last_error = ${REDELIVER_NOTE} and status = 'pending' and delivered_at is null
+            returning id`,
+    );
+    for (const { id } of rows) await jobs.send(INVITE_JOBS.deliver, { invitationId: id }, { em: tx });
+    return rows.length;
+  });
 }

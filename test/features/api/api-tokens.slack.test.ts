@@ -192,6 +192,37 @@ describe('revoking while Slack asks Roster to slow down', () => {
   }, 60_000);
 });
 
+describe('revoking while Slack asks Roster to slow down, the list changing meanwhile', () => {
+  it('tells the revocation by DM when the list changed before Slack allowed its redraw', async () => {
+    await createToken('Changed meanwhile');
+    const list = await openTokens();
+    const row = await t.em().findOneOrFail(ApiToken, { name: 'Changed meanwhile' });
+    const notices = () =>
+      t.standin.messages.filter(
+        (m) =>
+          m.method === 'chat.postMessage' &&
+          m.channel === 'DUADMIN' &&
+          /\*Changed meanwhile\* is revoked/.test(String(m.text)),
+      );
+    t.standin.limitRate('views.update', { max: 0, windowMs: 60_000, retryAfter: 2 });
+    await t.slack.clickButton(list, { actionId: 'api_token_revoke', value: row.id }, { user: 'UADMIN' });
+    expect((await t.em().findOneOrFail(ApiToken, row.id)).revokedAt).not.toBeNull();
+    // The modal is redrawn meanwhile (as by another click): the hash the queued redraw carries is stale.
+    const shown = t.standin.views.get(list.id)!;
+    t.standin.views.set(list.id, { ...shown, hash: `${shown.hash}.later` });
+    t.standin.clearRateLimit('views.update');
+
+    await eventually(() => notices().length > 0, 20_000);
+    await jobsDrained(t.em(), { timeoutMs: 30_000 });
+    expect(notices()).toHaveLength(1);
+    const failed = await query<{ n: number }>(
+      t.em(),
+      sql`select count(*)::int as n from pgboss.job where name = 'slack.call' and state = 'failed'`,
+    );
+    expect(failed[0]!.n).toBe(0);
+  }, 60_000);
+});
+
 describe('only admins', () => {
   it('show the button to admins only, and refuse a member who forges the click', async () => {
     expect(textOf(await openHome('UMEMBER'))).not.toContain('API tokens');

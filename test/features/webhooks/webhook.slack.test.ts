@@ -224,6 +224,43 @@ describe('managing webhook endpoints from the App Home', () => {
     expect((await endpointRows())[0]!.enabled).toBe(true);
   }, 60_000);
 
+  it('names an endpoint without its query string in a notice sent by DM, the modal closed or absent', async () => {
+    const keyed = `${hooks.url}?key=sekrit-receiver-key#frag`;
+    const { id } = await addEndpoint(t, keyed);
+    const dms = () =>
+      t.standin.messages.filter((m) => m.method === 'chat.postMessage' && m.channel === 'DUADMIN');
+    const before = dms().length;
+    const list = await openWebhooks(t);
+    t.standin.limitRate('views.update', { max: 0, windowMs: 60_000, retryAfter: 2 });
+    await t.slack.clickButton(list, { actionId: 'webhooks_disable', value: id }, { user: 'UADMIN' });
+    // The admin closes the modal: the notice goes by DM.
+    t.standin.views.delete(list.id);
+    t.standin.clearRateLimit('views.update');
+    await eventually(
+      () =>
+        dms()
+          .slice(before)
+          .some((m) => /is disabled/.test(String(m.text))),
+      20_000,
+    );
+    // A button of a message (no modal): the notice goes by DM at once.
+    await t.slack.blockAction({
+      user: 'UADMIN',
+      actions: [{ type: 'button', action_id: 'webhooks_delete', block_id: 'b', value: id }],
+      channel: 'DUADMIN',
+    });
+    await jobsDrained(t.em(), { timeoutMs: 30_000 });
+    const told = dms()
+      .slice(before)
+      .map((m) => String(m.text));
+    expect(told).toEqual([
+      expect.stringContaining(`${new URL(hooks.url).host}`),
+      expect.stringContaining('was deleted'),
+    ]);
+    expect(told.join('\n')).not.toMatch(/sekrit|frag/);
+    expect(told[1]).toContain('?[redacted]');
+  }, 60_000);
+
   it('refuses everything to a non-admin, even with forged payloads, and records the refusal', async () => {
     // The Home tab of a member has no Webhooks button.
     await t.slack.event({ type: 'app_home_opened', user: 'UMEMBER', tab: 'home', channel: 'DUMEMBER' });

@@ -1,6 +1,7 @@
 import type { App, BlockButtonAction } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
 import { DomainError } from '../../../shared/errors.ts';
+import { redactedUrl } from '../../../shared/outbound.ts';
 import { slackActor } from '../../../slack/actor.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
@@ -8,6 +9,12 @@ import { nowOrLater } from '../../../slack/later.ts';
 import type { Deps } from '../../feature.ts';
 import type { WebhookEndpoints } from '../webhook.endpoints.ts';
 import { addEndpointModal, endpointsModal, logModal, WEBHOOK_ACTIONS } from './blocks.ts';
+
+/**
+ * An endpoint as a notice names it: scheme, host and path. A notice may end up as a DM (the modal closed, or
+ * no modal), which stays in Slack's history, and the URL's query string may carry the receiver's key.
+ */
+const shown = (url: string) => esc(redactedUrl(url));
 
 type ButtonArgs = { deps: Deps; body: BlockButtonAction; client: WebClient };
 
@@ -85,8 +92,8 @@ export function registerWebhookActions(app: App, deps: Deps, endpoints: WebhookE
       await answer({ deps, body, client }, async () => [
         await endpoints.list(em, account),
         enabled
-          ? `:large_green_circle: ${esc(endpoint.url)} is enabled; what was waiting goes out now.`
-          : `:red_circle: ${esc(endpoint.url)} is disabled: no events are queued for it until it is enabled.`,
+          ? `:large_green_circle: ${shown(endpoint.url)} is enabled; what was waiting goes out now.`
+          : `:red_circle: ${shown(endpoint.url)} is disabled: no events are queued for it until it is enabled.`,
       ]);
     });
   }
@@ -98,7 +105,7 @@ export function registerWebhookActions(app: App, deps: Deps, endpoints: WebhookE
     const endpoint = await endpoints.remove(em, account, actor, action.value ?? '');
     await answer({ deps, body, client }, async () => [
       await endpoints.list(em, account),
-      `:wastebasket: ${esc(endpoint.url)} was deleted.`,
+      `:wastebasket: ${shown(endpoint.url)} was deleted.`,
     ]);
   });
 }
