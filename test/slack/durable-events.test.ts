@@ -155,6 +155,48 @@ describe('someone joining the workspace', () => {
     await jobsDrained(t.em(), { timeoutMs: 30_000 });
     expect(await emailInMirror()).toBe('gil.new@acme.test');
   }, 60_000);
+
+  it('takes a newer change of the same person when the older one is written after it was recorded', async () => {
+    // Hal is made an admin, then demoted; the promotion is written late, after the demotion was recorded.
+    const user = (isAdmin: boolean) => ({
+      id: 'UHAL',
+      team_id: TEAM_ID,
+      name: 'hal',
+      is_admin: isAdmin,
+      profile: { email: 'hal.dir@acme.test' },
+    });
+    const adminInMirror = async () => {
+      const [row] = await exec(`select is_admin from slack_member where slack_user_id = 'UHAL'`);
+      return row?.is_admin as boolean | undefined;
+    };
+    const liftPromotion = await refuse(
+      'slack_member',
+      'refuse_hal_up',
+      'insert',
+      `new.slack_user_id = 'UHAL' and new.is_admin`,
+    );
+    let liftDemotion: (() => Promise<void>) | undefined;
+    try {
+      await t.slack.event({ type: 'user_change', user: user(true) });
+      liftDemotion = await refuse(
+        'slack_member',
+        'refuse_hal_down',
+        'insert',
+        `new.slack_user_id = 'UHAL' and not new.is_admin`,
+      );
+      await t.slack.event({ type: 'user_change', user: user(false) });
+      expect(await adminInMirror()).toBeUndefined();
+      // The promotion's retry is written first...
+      await liftPromotion();
+      await eventually(async () => (await adminInMirror()) === true, 30_000);
+    } finally {
+      await liftPromotion().catch(() => {});
+      await liftDemotion?.();
+    }
+    // ...and the demotion's retry, newer news, still is.
+    await jobsDrained(t.em(), { timeoutMs: 40_000 });
+    expect(await adminInMirror()).toBe(false);
+  }, 90_000);
 });
 
 describe("a CSV shared in the bot's DM", () => {

@@ -115,9 +115,11 @@ export function isOfWorkspace(member: Pick<Member, 'teamIds'>, teamId: string): 
  */
 export class DirectoryService {
   /**
-   * Writes members as Slack describes them; one statement for a whole page. With `asOf` (when Roster
-   * learned it, on the database's clock), a member written since is kept as it is: that write is newer news.
-   * A guest flag Slack did not name keeps what the mirror knew.
+   * Writes members as Slack describes them; one statement for a whole page. `asOf` is when what Slack said
+   * was true, on the database's clock: when its event was recorded, or when a sync asked for the page (now,
+   * without it). Each row keeps that time (`known_at`), and a member the mirror knows as of a later time is
+   * kept as it is: that is newer news, however late this write runs. A guest flag Slack did not name keeps
+   * what the mirror knew.
    */
   async upsert(
     em: EntityManager,
@@ -126,12 +128,12 @@ export class DirectoryService {
     opts: { asOf?: Date } = {},
   ): Promise<void> {
     if (!members.length) return;
-    const newer = opts.asOf ? 'where slack_member.updated_at <= $3' : '';
     await statements(em)(
       `insert into slack_member (account_id, slack_user_id, email, name, title, phone, is_admin, is_owner,
-         is_bot, deleted, team_ids, is_restricted, is_ultra_restricted, updated_at)
+         is_bot, deleted, team_ids, is_restricted, is_ultra_restricted, updated_at, known_at)
        select $2::uuid, m.id, m.email, m.name, m.title, m.phone, m.is_admin, m.is_owner, m.is_bot, m.deleted,
-         array(select jsonb_array_elements_text(m.team_ids)), m.is_restricted, m.is_ultra_restricted, now()
+         array(select jsonb_array_elements_text(m.team_ids)), m.is_restricted, m.is_ultra_restricted, now(),
+         coalesce($3::timestamptz, now())
        from jsonb_to_recordset($1::jsonb) as m(id text, email text, name text, title text, phone text,
          is_admin boolean, is_owner boolean, is_bot boolean, deleted boolean, team_ids jsonb,
          is_restricted boolean, is_ultra_restricted boolean)
@@ -141,7 +143,8 @@ export class DirectoryService {
          team_ids = excluded.team_ids,
          is_restricted = coalesce(excluded.is_restricted, slack_member.is_restricted),
          is_ultra_restricted = coalesce(excluded.is_ultra_restricted, slack_member.is_ultra_restricted),
-         updated_at = now() ${newer}`,
+         updated_at = now(), known_at = excluded.known_at
+       where slack_member.known_at <= excluded.known_at`,
       [
         json(
           members.map((m) => ({
@@ -160,7 +163,7 @@ export class DirectoryService {
           })),
         ),
         account.id,
-        ...(opts.asOf ? [opts.asOf] : []),
+        opts.asOf ?? null,
       ],
     );
   }
@@ -273,11 +276,13 @@ export class DirectoryService {
       let pages = 0;
       let members = 0;
       do {
+        // The page says who was what as of now, or a little later: an event recorded after this is newer.
+        const [{ asOf }] = (await query<{ asOf: Date }>(em, sql`select now() as "asOf"`)) as [{ asOf: Date }];
         const page = await slack.users.list({ limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) });
         const rows = (page.members ?? [])
           .map((u) => memberOf(u as SlackUser))
           .filter((m): m is Member => !!m);
-        await this.upsert(em, account, rows);
+        await this.upsert(em, account, rows, { asOf: new Date(asOf) });
         cursor = page.response_metadata?.next_cursor || undefined;
         pages += 1;
         members += rows.length;
