@@ -93,8 +93,13 @@ export class DurableEvents {
         const log = logger.child({ team: teamId, event: event.type, eventId, handler: name });
         const handler = this.#handlers.get(name);
         if (!handler) {
-          log.warn('no handler of this name in this version of Roster: the event is left undone');
-          return;
+          // Another version of Roster queued it (a deploy under way): failing leaves it, with its retries,
+          // to an instance that has the handler, rather than losing it here.
+          log.warn(
+            { retryCount },
+            'no handler of this name in this version of Roster: the event is left for an instance that has it',
+          );
+          throw new Error(`no durable event handler ${name} in this version of Roster`);
         }
         const fork = em.fork();
         const account = await fork.findOne(Account, { teamId });

@@ -1,6 +1,8 @@
 import type { Roster } from '../../src/app.ts';
 import { AuditEvent } from '../../src/features/audit/audit-event.entity.ts';
 import { User } from '../../src/features/people/user.entity.ts';
+import type { RosterApp } from '../../src/slack/app.ts';
+import { SLACK_EVENT_JOB } from '../../src/slack/durable-events.ts';
 import {
   eventually,
   jobsDrained,
@@ -196,6 +198,37 @@ describe('someone joining the workspace', () => {
     // ...and the demotion's retry, newer news, still is.
     await jobsDrained(t.em(), { timeoutMs: 40_000 });
     expect(await adminInMirror()).toBe(false);
+  }, 90_000);
+});
+
+describe('an event job of a handler this version does not have', () => {
+  it('is left for an instance that has the handler, not lost', async () => {
+    // Queued by a newer version during a deploy: the handler is not here yet.
+    const id = await t.roster.jobs.send(SLACK_EVENT_JOB, {
+      handler: 'test.added-later',
+      teamId: TEAM_ID,
+      eventId: 'EvDurableLater',
+      event: { type: 'test_later' },
+    });
+    const stateOf = async () => {
+      const [row] = await exec(`select state, retry_count from pgboss.job where id = '${id}'`);
+      return row as { state: string; retry_count: number };
+    };
+    await eventually(async () => (await stateOf()).retry_count >= 1, 30_000);
+    expect((await stateOf()).state).not.toBe('completed');
+    // The new version is rolled out: its instances do the event.
+    const done: string[] = [];
+    for (const app of [t.roster.app, second.app] as RosterApp[]) {
+      app.durableEvents.on({
+        name: 'test.added-later',
+        type: 'test_later',
+        async handle(_event, { eventId }) {
+          done.push(eventId);
+        },
+      });
+    }
+    await eventually(async () => (await stateOf()).state === 'completed', 40_000);
+    expect(done).toEqual(['EvDurableLater']);
   }, 90_000);
 });
 
