@@ -34,6 +34,11 @@ export type DurableEventHandler = {
    * anything it turns down is neither recorded nor queued.
    */
   wants?(event: SlackEventObject, body: Record<string, any>): boolean;
+  /**
+   * What of the event its job keeps, in the event's own shape: only what `handle` reads. The job's data
+   * stays in the database for days, so a person's profile beyond what Roster keeps of it must not be here.
+   */
+  keep(event: SlackEventObject): SlackEventObject;
   /** The event's effect, run by a job; it is run again when it throws, so a repeat must change nothing more. */
   handle(event: SlackEventObject, work: EventWork): Promise<void>;
 };
@@ -78,7 +83,8 @@ export class DurableEvents {
   ): Promise<string[]> {
     const ids: string[] = [];
     for (const handler of handlers) {
-      const job: EventJob = { handler: handler.name, teamId, eventId: body.event_id, event: body.event };
+      const event = { ...handler.keep(body.event), type: body.event.type };
+      const job: EventJob = { handler: handler.name, teamId, eventId: body.event_id, event };
       const id = await jobs.send(SLACK_EVENT_JOB, job, { em: tx });
       if (id) ids.push(id);
     }

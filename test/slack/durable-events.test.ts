@@ -119,6 +119,55 @@ describe('a person deleted in Slack', () => {
   });
 });
 
+describe("a Slack user's event, while its jobs are kept", () => {
+  it('keeps of their profile only what the mirror keeps, and a deactivation only who they are', async () => {
+    const res = await t.slack.event(
+      {
+        type: 'user_change',
+        user: {
+          id: 'UIDA',
+          team_id: TEAM_ID,
+          name: 'ida',
+          real_name: 'Ida Lind',
+          deleted: true,
+          tz: 'Europe/Stockholm',
+          profile: {
+            email: 'ida@acme.test',
+            real_name: 'Ida Lind',
+            first_name: 'Ida',
+            display_name: 'ida.l',
+            title: 'Nurse',
+            phone: '+46 70 000 00 00',
+            status_text: 'At the clinic',
+            image_72: 'https://avatars.slack-edge.com/ida_72.png',
+            fields: { Xf01: { value: 'Ward 4' } },
+          },
+        },
+      },
+      { eventId: 'EvDurableIda' },
+    );
+    expect(res.status).toBe(200);
+    await jobsDrained(t.em());
+    const rows = await exec(
+      `select data->>'handler' as handler, data->'event' as event from pgboss.job
+       where name = '${SLACK_EVENT_JOB}' and data->>'eventId' = 'EvDurableIda' order by 1`,
+    );
+    const kept = Object.fromEntries(rows.map((r) => [r.handler, JSON.stringify(r.event)]));
+    expect(Object.keys(kept)).toEqual(['directory.user_change', 'seats.deactivated-in-slack']);
+    for (const text of Object.values(kept)) {
+      for (const other of ['Europe/Stockholm', 'ida.l', 'At the clinic', 'ida_72', 'Ward 4', 'first_name']) {
+        expect(text).not.toContain(other);
+      }
+    }
+    // The mirror keeps email, name, title and phone; a deactivation needs only the email.
+    expect(kept['directory.user_change']).toContain('+46 70 000 00 00');
+    expect(kept['seats.deactivated-in-slack']).toContain('ida@acme.test');
+    for (const other of ['Nurse', '+46 70', 'Ida Lind']) {
+      expect(kept['seats.deactivated-in-slack']).not.toContain(other);
+    }
+  });
+});
+
 describe('someone joining the workspace', () => {
   it('is in the directory mirror once the database takes it again, after a first try that failed', async () => {
     const lift = await refuse('slack_member', 'refuse_fay', 'insert', `new.slack_user_id = 'UFAY'`);
@@ -222,6 +271,7 @@ describe('an event job of a handler this version does not have', () => {
       app.durableEvents.on({
         name: 'test.added-later',
         type: 'test_later',
+        keep: (event) => event,
         async handle(_event, { eventId }) {
           done.push(eventId);
         },

@@ -63,7 +63,7 @@ export const LEASE_RENEW_MS = 20_000;
 /** What a sync did: the pages and members it read, or `running` when another sync holds the workspace. */
 export type SyncResult = { pages: number; members: number; running?: false } | { running: true };
 
-type SlackUser = {
+export type SlackUser = {
   id?: string;
   team_id?: string;
   deleted?: boolean;
@@ -78,6 +78,31 @@ type SlackUser = {
   profile?: { email?: string; real_name?: string; title?: string; phone?: string };
   enterprise_user?: { teams?: string[] };
 };
+
+/**
+ * Of a Slack user object, only what {@link memberOf} reads (and the mirror keeps): what a queued event keeps
+ * of the person, without the rest of their profile (names, status, photos, custom fields).
+ */
+export function mirroredFields(u: SlackUser): SlackUser {
+  const { id, team_id, deleted, is_bot, is_admin, is_owner, is_primary_owner } = u;
+  const { is_restricted, is_ultra_restricted, real_name, name } = u;
+  const p = u.profile;
+  return {
+    id,
+    team_id,
+    deleted,
+    is_bot,
+    is_admin,
+    is_owner,
+    is_primary_owner,
+    is_restricted,
+    is_ultra_restricted,
+    real_name,
+    name,
+    ...(p ? { profile: { email: p.email, real_name: p.real_name, title: p.title, phone: p.phone } } : {}),
+    ...(u.enterprise_user ? { enterprise_user: { teams: u.enterprise_user.teams } } : {}),
+  };
+}
 
 /** A Slack user object (users.list, users.info, team_join, user_change) as a member row. */
 export function memberOf(u: SlackUser): Member | null {

@@ -2,7 +2,7 @@ import type { RosterApp } from '../../../slack/app.ts';
 import { roster } from '../../../slack/context.ts';
 import { renameAccount } from '../../accounts/account.service.ts';
 import type { Deps } from '../../feature.ts';
-import { memberOf } from '../directory.service.ts';
+import { memberOf, mirroredFields } from '../directory.service.ts';
 
 /**
  * Someone joined the workspace or changed (an admin flag, an email, a deactivation): the mirror follows, by a
@@ -17,6 +17,7 @@ export function registerDirectoryEvents(app: RosterApp, deps: Deps): void {
       name: `directory.${type}`,
       type,
       wants: (event) => Boolean(event.user && memberOf(event.user)),
+      keep: (event) => ({ user: mirroredFields(event.user) }),
       async handle(event, { em, account, recordedAt }) {
         const member = memberOf(event.user);
         if (member) await deps.directory.upsert(em, account, [member], { asOf: recordedAt });

@@ -13,6 +13,16 @@ export function registerUserChange(app: RosterApp, deps: Deps): void {
     name: 'seats.deactivated-in-slack',
     type: 'user_change',
     wants: (event) => event.user?.deleted === true,
+    // Who they are and of which workspace: nothing else of their profile.
+    keep: ({ user }) => ({
+      user: {
+        id: user.id,
+        team_id: user.team_id,
+        deleted: user.deleted,
+        ...(user.enterprise_user ? { enterprise_user: { teams: user.enterprise_user.teams } } : {}),
+        ...(user.profile ? { profile: { email: user.profile.email } } : {}),
+      },
+    }),
     async handle(event, { em, account, log }) {
       const user = event.user as { id: string; deleted?: boolean; profile?: { email?: string } };
       // Someone of another organisation, met through Slack Connect, deleted there: not anyone here, even by email.
