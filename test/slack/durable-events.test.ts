@@ -117,6 +117,52 @@ describe('a person deleted in Slack', () => {
     expect(await audits('seat.freed')).toBe(freedBefore + 1);
     expect(await audits('slack.replay_refused', { data: { key: 'event:EvDurableElla' } })).toBe(1);
   });
+
+  /** Refuses Slack's deactivation of `userId` (its audit entry, so its whole transaction) until lifted. */
+  const refuseSlackDeactivation = (name: string, userId: string) =>
+    refuse(
+      'audit_event',
+      name,
+      'insert',
+      `new.actor = 'slack' and new.action = 'user.deactivated' and new.subject_id = '${userId}'`,
+    );
+
+  it('stays as an admin reactivated them after the deactivation was recorded, when it is tried again', async () => {
+    const user = await seated('jon@acme.test', 'UJON');
+    const account = await t.account();
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    const lift = await refuseSlackDeactivation('refuse_jon', user.id);
+    try {
+      expect((await t.slack.event(deleted('UJON', 'jon@acme.test'))).status).toBe(200);
+      expect(await statusOf(user.id)).toBe('active');
+      // Meanwhile an admin deactivates Jon in Roster, then takes him back.
+      await t.roster.deps.person.deactivate(t.em(), account, admin, user.id);
+      await t.roster.deps.people.reactivate(t.em(), account, admin, user.id);
+      expect(await statusOf(user.id)).toBe('not_invited');
+    } finally {
+      await lift();
+    }
+    await jobsDrained(t.em(), { timeoutMs: 40_000 });
+    expect(await statusOf(user.id)).toBe('not_invited');
+  }, 60_000);
+
+  it('stays active when Slack reactivated them after the deactivation was recorded', async () => {
+    const user = await seated('kai@acme.test', 'UKAI');
+    const lift = await refuseSlackDeactivation('refuse_kai', user.id);
+    try {
+      expect((await t.slack.event(deleted('UKAI', 'kai@acme.test'))).status).toBe(200);
+      const back = { ...deleted('UKAI', 'kai@acme.test').user, deleted: false };
+      expect((await t.slack.event({ type: 'user_change', user: back })).status).toBe(200);
+      await eventually(async () => {
+        const [row] = await exec(`select deleted from slack_member where slack_user_id = 'UKAI'`);
+        return row?.deleted === false;
+      });
+    } finally {
+      await lift();
+    }
+    await jobsDrained(t.em(), { timeoutMs: 40_000 });
+    expect(await statusOf(user.id)).toBe('active');
+  }, 60_000);
 });
 
 describe("a Slack user's event, while its jobs are kept", () => {

@@ -202,6 +202,21 @@ export class DirectoryService {
     return row ? fromRow(row) : null;
   }
 
+  /** The member as the mirror knows them, when it knows them as of later than `asOf`; otherwise null. */
+  async knownSince(
+    em: EntityManager,
+    account: IAccount,
+    slackUserId: string,
+    asOf: Date,
+  ): Promise<Member | null> {
+    const [row] = await query<Row>(
+      em,
+      sql`select * from slack_member where account_id = ${account.id} and slack_user_id = ${slackUserId}
+            and known_at > ${asOf}`,
+    );
+    return row ? fromRow(row) : null;
+  }
+
   /**
    * The workspace member with this email (not deleted), or null. Someone of another organisation met in a
    * Slack Connect channel is never the answer, even with the same address: their organisation vouches for
