@@ -296,6 +296,49 @@ describe('someone joining the workspace', () => {
   }, 90_000);
 });
 
+describe('a directory sync and the events about the same person', () => {
+  const adminInMirror = async (id: string) => {
+    const [row] = await exec(`select is_admin from slack_member where slack_user_id = '${id}'`);
+    return row?.is_admin as boolean | undefined;
+  };
+
+  it('leaves a change Slack reported after the sync asked for the page', async () => {
+    // Slack's page says Leo is an admin; he is demoted while the page is on its way.
+    t.standin.addMember({ id: 'ULEO', name: 'leo', email: 'leo@acme.test', isAdmin: true });
+    const account = await t.account();
+    t.standin.delayNext('users.list', 3_000);
+    const sync = t.roster.deps.directory.sync(t.em(), account, t.roster.slack);
+    await new Promise((ok) => setTimeout(ok, 500));
+    const demoted = { ...t.standin.userOf('ULEO'), is_admin: false };
+    expect((await t.slack.event({ type: 'user_change', user: demoted })).status).toBe(200);
+    await eventually(async () => (await adminInMirror('ULEO')) === false);
+    await sync;
+    expect(await adminInMirror('ULEO')).toBe(false);
+  }, 30_000);
+
+  it('is not undone by an older event whose job is written after it', async () => {
+    t.standin.addMember({ id: 'UMIA', name: 'mia', email: 'mia@acme.test', isAdmin: false });
+    const account = await t.account();
+    const lift = await refuse(
+      'slack_member',
+      'refuse_mia',
+      'insert',
+      `new.slack_user_id = 'UMIA' and new.is_admin`,
+    );
+    try {
+      // Mia was an admin a moment ago: the event of that waits for its retry while a sync reads her demoted.
+      const promoted = { ...t.standin.userOf('UMIA'), is_admin: true };
+      expect((await t.slack.event({ type: 'user_change', user: promoted })).status).toBe(200);
+      await t.roster.deps.directory.sync(t.em(), account, t.roster.slack);
+      expect(await adminInMirror('UMIA')).toBe(false);
+    } finally {
+      await lift();
+    }
+    await jobsDrained(t.em(), { timeoutMs: 30_000 });
+    expect(await adminInMirror('UMIA')).toBe(false);
+  }, 60_000);
+});
+
 describe('an event job of a handler this version does not have', () => {
   it('is left for an instance that has the handler, not lost', async () => {
     // Queued by a newer version during a deploy: the handler is not here yet.
