@@ -34,6 +34,11 @@ export type DurableEventHandler = {
    * anything it turns down is neither recorded nor queued.
    */
   wants?(event: SlackEventObject, body: Record<string, any>): boolean;
+  /**
+   * What of the event its job keeps, in the event's own shape: only what `handle` reads. The job's data
+   * stays in the database for days, so a person's profile beyond what Roster keeps of it must not be here.
+   */
+  keep(event: SlackEventObject): SlackEventObject;
   /** The event's effect, run by a job; it is run again when it throws, so a repeat must change nothing more. */
   handle(event: SlackEventObject, work: EventWork): Promise<void>;
 };
@@ -78,7 +83,8 @@ export class DurableEvents {
   ): Promise<string[]> {
     const ids: string[] = [];
     for (const handler of handlers) {
-      const job: EventJob = { handler: handler.name, teamId, eventId: body.event_id, event: body.event };
+      const event = { ...handler.keep(body.event), type: body.event.type };
+      const job: EventJob = { handler: handler.name, teamId, eventId: body.event_id, event };
       const id = await jobs.send(SLACK_EVENT_JOB, job, { em: tx });
       if (id) ids.push(id);
     }
@@ -93,8 +99,13 @@ export class DurableEvents {
         const log = logger.child({ team: teamId, event: event.type, eventId, handler: name });
         const handler = this.#handlers.get(name);
         if (!handler) {
-          log.warn('no handler of this name in this version of Roster: the event is left undone');
-          return;
+          // Another version of Roster queued it (a deploy under way): failing leaves it, with its retries,
+          // to an instance that has the handler, rather than losing it here.
+          log.warn(
+            { retryCount },
+            'no handler of this name in this version of Roster: the event is left for an instance that has it',
+          );
+          throw new Error(`no durable event handler ${name} in this version of Roster`);
         }
         const fork = em.fork();
         const account = await fork.findOne(Account, { teamId });

@@ -1,6 +1,8 @@
 import type { Roster } from '../../src/app.ts';
 import { AuditEvent } from '../../src/features/audit/audit-event.entity.ts';
 import { User } from '../../src/features/people/user.entity.ts';
+import type { RosterApp } from '../../src/slack/app.ts';
+import { SLACK_EVENT_JOB } from '../../src/slack/durable-events.ts';
 import {
   eventually,
   jobsDrained,
@@ -115,6 +117,101 @@ describe('a person deleted in Slack', () => {
     expect(await audits('seat.freed')).toBe(freedBefore + 1);
     expect(await audits('slack.replay_refused', { data: { key: 'event:EvDurableElla' } })).toBe(1);
   });
+
+  /** Refuses Slack's deactivation of `userId` (its audit entry, so its whole transaction) until lifted. */
+  const refuseSlackDeactivation = (name: string, userId: string) =>
+    refuse(
+      'audit_event',
+      name,
+      'insert',
+      `new.actor = 'slack' and new.action = 'user.deactivated' and new.subject_id = '${userId}'`,
+    );
+
+  it('stays as an admin reactivated them after the deactivation was recorded, when it is tried again', async () => {
+    const user = await seated('jon@acme.test', 'UJON');
+    const account = await t.account();
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    const lift = await refuseSlackDeactivation('refuse_jon', user.id);
+    try {
+      expect((await t.slack.event(deleted('UJON', 'jon@acme.test'))).status).toBe(200);
+      expect(await statusOf(user.id)).toBe('active');
+      // Meanwhile an admin deactivates Jon in Roster, then takes him back.
+      await t.roster.deps.person.deactivate(t.em(), account, admin, user.id);
+      await t.roster.deps.people.reactivate(t.em(), account, admin, user.id);
+      expect(await statusOf(user.id)).toBe('not_invited');
+    } finally {
+      await lift();
+    }
+    await jobsDrained(t.em(), { timeoutMs: 40_000 });
+    expect(await statusOf(user.id)).toBe('not_invited');
+  }, 60_000);
+
+  it('stays active when Slack reactivated them after the deactivation was recorded', async () => {
+    const user = await seated('kai@acme.test', 'UKAI');
+    const lift = await refuseSlackDeactivation('refuse_kai', user.id);
+    try {
+      expect((await t.slack.event(deleted('UKAI', 'kai@acme.test'))).status).toBe(200);
+      const back = { ...deleted('UKAI', 'kai@acme.test').user, deleted: false };
+      expect((await t.slack.event({ type: 'user_change', user: back })).status).toBe(200);
+      await eventually(async () => {
+        const [row] = await exec(`select deleted from slack_member where slack_user_id = 'UKAI'`);
+        return row?.deleted === false;
+      });
+    } finally {
+      await lift();
+    }
+    await jobsDrained(t.em(), { timeoutMs: 40_000 });
+    expect(await statusOf(user.id)).toBe('active');
+  }, 60_000);
+});
+
+describe("a Slack user's event, while its jobs are kept", () => {
+  it('keeps of their profile only what the mirror keeps, and a deactivation only who they are', async () => {
+    const res = await t.slack.event(
+      {
+        type: 'user_change',
+        user: {
+          id: 'UIDA',
+          team_id: TEAM_ID,
+          name: 'ida',
+          real_name: 'Ida Lind',
+          deleted: true,
+          tz: 'Europe/Stockholm',
+          profile: {
+            email: 'ida@acme.test',
+            real_name: 'Ida Lind',
+            first_name: 'Ida',
+            display_name: 'ida.l',
+            title: 'Nurse',
+            phone: '+46 70 000 00 00',
+            status_text: 'At the clinic',
+            image_72: 'https://avatars.slack-edge.com/ida_72.png',
+            fields: { Xf01: { value: 'Ward 4' } },
+          },
+        },
+      },
+      { eventId: 'EvDurableIda' },
+    );
+    expect(res.status).toBe(200);
+    await jobsDrained(t.em());
+    const rows = await exec(
+      `select data->>'handler' as handler, data->'event' as event from pgboss.job
+       where name = '${SLACK_EVENT_JOB}' and data->>'eventId' = 'EvDurableIda' order by 1`,
+    );
+    const kept = Object.fromEntries(rows.map((r) => [r.handler, JSON.stringify(r.event)]));
+    expect(Object.keys(kept)).toEqual(['directory.user_change', 'seats.deactivated-in-slack']);
+    for (const text of Object.values(kept)) {
+      for (const other of ['Europe/Stockholm', 'ida.l', 'At the clinic', 'ida_72', 'Ward 4', 'first_name']) {
+        expect(text).not.toContain(other);
+      }
+    }
+    // The mirror keeps email, name, title and phone; a deactivation needs only the email.
+    expect(kept['directory.user_change']).toContain('+46 70 000 00 00');
+    expect(kept['seats.deactivated-in-slack']).toContain('ida@acme.test');
+    for (const other of ['Nurse', '+46 70', 'Ida Lind']) {
+      expect(kept['seats.deactivated-in-slack']).not.toContain(other);
+    }
+  });
 });
 
 describe('someone joining the workspace', () => {
@@ -155,6 +252,123 @@ describe('someone joining the workspace', () => {
     await jobsDrained(t.em(), { timeoutMs: 30_000 });
     expect(await emailInMirror()).toBe('gil.new@acme.test');
   }, 60_000);
+
+  it('takes a newer change of the same person when the older one is written after it was recorded', async () => {
+    // Hal is made an admin, then demoted; the promotion is written late, after the demotion was recorded.
+    const user = (isAdmin: boolean) => ({
+      id: 'UHAL',
+      team_id: TEAM_ID,
+      name: 'hal',
+      is_admin: isAdmin,
+      profile: { email: 'hal.dir@acme.test' },
+    });
+    const adminInMirror = async () => {
+      const [row] = await exec(`select is_admin from slack_member where slack_user_id = 'UHAL'`);
+      return row?.is_admin as boolean | undefined;
+    };
+    const liftPromotion = await refuse(
+      'slack_member',
+      'refuse_hal_up',
+      'insert',
+      `new.slack_user_id = 'UHAL' and new.is_admin`,
+    );
+    let liftDemotion: (() => Promise<void>) | undefined;
+    try {
+      await t.slack.event({ type: 'user_change', user: user(true) });
+      liftDemotion = await refuse(
+        'slack_member',
+        'refuse_hal_down',
+        'insert',
+        `new.slack_user_id = 'UHAL' and not new.is_admin`,
+      );
+      await t.slack.event({ type: 'user_change', user: user(false) });
+      expect(await adminInMirror()).toBeUndefined();
+      // The promotion's retry is written first...
+      await liftPromotion();
+      await eventually(async () => (await adminInMirror()) === true, 30_000);
+    } finally {
+      await liftPromotion().catch(() => {});
+      await liftDemotion?.();
+    }
+    // ...and the demotion's retry, newer news, still is.
+    await jobsDrained(t.em(), { timeoutMs: 40_000 });
+    expect(await adminInMirror()).toBe(false);
+  }, 90_000);
+});
+
+describe('a directory sync and the events about the same person', () => {
+  const adminInMirror = async (id: string) => {
+    const [row] = await exec(`select is_admin from slack_member where slack_user_id = '${id}'`);
+    return row?.is_admin as boolean | undefined;
+  };
+
+  it('leaves a change Slack reported after the sync asked for the page', async () => {
+    // Slack's page says Leo is an admin; he is demoted while the page is on its way.
+    t.standin.addMember({ id: 'ULEO', name: 'leo', email: 'leo@acme.test', isAdmin: true });
+    const account = await t.account();
+    t.standin.delayNext('users.list', 3_000);
+    const sync = t.roster.deps.directory.sync(t.em(), account, t.roster.slack);
+    await new Promise((ok) => setTimeout(ok, 500));
+    const demoted = { ...t.standin.userOf('ULEO'), is_admin: false };
+    expect((await t.slack.event({ type: 'user_change', user: demoted })).status).toBe(200);
+    await eventually(async () => (await adminInMirror('ULEO')) === false);
+    await sync;
+    expect(await adminInMirror('ULEO')).toBe(false);
+  }, 30_000);
+
+  it('is not undone by an older event whose job is written after it', async () => {
+    t.standin.addMember({ id: 'UMIA', name: 'mia', email: 'mia@acme.test', isAdmin: false });
+    const account = await t.account();
+    const lift = await refuse(
+      'slack_member',
+      'refuse_mia',
+      'insert',
+      `new.slack_user_id = 'UMIA' and new.is_admin`,
+    );
+    try {
+      // Mia was an admin a moment ago: the event of that waits for its retry while a sync reads her demoted.
+      const promoted = { ...t.standin.userOf('UMIA'), is_admin: true };
+      expect((await t.slack.event({ type: 'user_change', user: promoted })).status).toBe(200);
+      await t.roster.deps.directory.sync(t.em(), account, t.roster.slack);
+      expect(await adminInMirror('UMIA')).toBe(false);
+    } finally {
+      await lift();
+    }
+    await jobsDrained(t.em(), { timeoutMs: 30_000 });
+    expect(await adminInMirror('UMIA')).toBe(false);
+  }, 60_000);
+});
+
+describe('an event job of a handler this version does not have', () => {
+  it('is left for an instance that has the handler, not lost', async () => {
+    // Queued by a newer version during a deploy: the handler is not here yet.
+    const id = await t.roster.jobs.send(SLACK_EVENT_JOB, {
+      handler: 'test.added-later',
+      teamId: TEAM_ID,
+      eventId: 'EvDurableLater',
+      event: { type: 'test_later' },
+    });
+    const stateOf = async () => {
+      const [row] = await exec(`select state, retry_count from pgboss.job where id = '${id}'`);
+      return row as { state: string; retry_count: number };
+    };
+    await eventually(async () => (await stateOf()).retry_count >= 1, 30_000);
+    expect((await stateOf()).state).not.toBe('completed');
+    // The new version is rolled out: its instances do the event.
+    const done: string[] = [];
+    for (const app of [t.roster.app, second.app] as RosterApp[]) {
+      app.durableEvents.on({
+        name: 'test.added-later',
+        type: 'test_later',
+        keep: (event) => event,
+        async handle(_event, { eventId }) {
+          done.push(eventId);
+        },
+      });
+    }
+    await eventually(async () => (await stateOf()).state === 'completed', 40_000);
+    expect(done).toEqual(['EvDurableLater']);
+  }, 90_000);
 });
 
 describe("a CSV shared in the bot's DM", () => {

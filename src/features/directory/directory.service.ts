@@ -63,7 +63,7 @@ export const LEASE_RENEW_MS = 20_000;
 /** What a sync did: the pages and members it read, or `running` when another sync holds the workspace. */
 export type SyncResult = { pages: number; members: number; running?: false } | { running: true };
 
-type SlackUser = {
+export type SlackUser = {
   id?: string;
   team_id?: string;
   deleted?: boolean;
@@ -78,6 +78,31 @@ type SlackUser = {
   profile?: { email?: string; real_name?: string; title?: string; phone?: string };
   enterprise_user?: { teams?: string[] };
 };
+
+/**
+ * Of a Slack user object, only what {@link memberOf} reads (and the mirror keeps): what a queued event keeps
+ * of the person, without the rest of their profile (names, status, photos, custom fields).
+ */
+export function mirroredFields(u: SlackUser): SlackUser {
+  const { id, team_id, deleted, is_bot, is_admin, is_owner, is_primary_owner } = u;
+  const { is_restricted, is_ultra_restricted, real_name, name } = u;
+  const p = u.profile;
+  return {
+    id,
+    team_id,
+    deleted,
+    is_bot,
+    is_admin,
+    is_owner,
+    is_primary_owner,
+    is_restricted,
+    is_ultra_restricted,
+    real_name,
+    name,
+    ...(p ? { profile: { email: p.email, real_name: p.real_name, title: p.title, phone: p.phone } } : {}),
+    ...(u.enterprise_user ? { enterprise_user: { teams: u.enterprise_user.teams } } : {}),
+  };
+}
 
 /** A Slack user object (users.list, users.info, team_join, user_change) as a member row. */
 export function memberOf(u: SlackUser): Member | null {
@@ -115,9 +140,11 @@ export function isOfWorkspace(member: Pick<Member, 'teamIds'>, teamId: string): 
  */
 export class DirectoryService {
   /**
-   * Writes members as Slack describes them; one statement for a whole page. With `asOf` (when Roster
-   * learned it, on the database's clock), a member written since is kept as it is: that write is newer news.
-   * A guest flag Slack did not name keeps what the mirror knew.
+   * Writes members as Slack describes them; one statement for a whole page. `asOf` is when what Slack said
+   * was true, on the database's clock: when its event was recorded, or when a sync asked for the page (now,
+   * without it). Each row keeps that time (`known_at`), and a member the mirror knows as of a later time is
+   * kept as it is: that is newer news, however late this write runs. A guest flag Slack did not name keeps
+   * what the mirror knew.
    */
   async upsert(
     em: EntityManager,
@@ -126,12 +153,12 @@ export class DirectoryService {
     opts: { asOf?: Date } = {},
   ): Promise<void> {
     if (!members.length) return;
-    const newer = opts.asOf ? 'where slack_member.updated_at <= $3' : '';
     await statements(em)(
       `insert into slack_member (account_id, slack_user_id, email, name, title, phone, is_admin, is_owner,
-         is_bot, deleted, team_ids, is_restricted, is_ultra_restricted, updated_at)
+         is_bot, deleted, team_ids, is_restricted, is_ultra_restricted, updated_at, known_at)
        select $2::uuid, m.id, m.email, m.name, m.title, m.phone, m.is_admin, m.is_owner, m.is_bot, m.deleted,
-         array(select jsonb_array_elements_text(m.team_ids)), m.is_restricted, m.is_ultra_restricted, now()
+         array(select jsonb_array_elements_text(m.team_ids)), m.is_restricted, m.is_ultra_restricted, now(),
+         coalesce($3::timestamptz, now())
        from jsonb_to_recordset($1::jsonb) as m(id text, email text, name text, title text, phone text,
          is_admin boolean, is_owner boolean, is_bot boolean, deleted boolean, team_ids jsonb,
          is_restricted boolean, is_ultra_restricted boolean)
@@ -141,7 +168,8 @@ export class DirectoryService {
          team_ids = excluded.team_ids,
          is_restricted = coalesce(excluded.is_restricted, slack_member.is_restricted),
          is_ultra_restricted = coalesce(excluded.is_ultra_restricted, slack_member.is_ultra_restricted),
-         updated_at = now() ${newer}`,
+         updated_at = now(), known_at = excluded.known_at
+       where slack_member.known_at <= excluded.known_at`,
       [
         json(
           members.map((m) => ({
@@ -160,7 +188,7 @@ export class DirectoryService {
           })),
         ),
         account.id,
-        ...(opts.asOf ? [opts.asOf] : []),
+        opts.asOf ?? null,
       ],
     );
   }
@@ -170,6 +198,21 @@ export class DirectoryService {
     const [row] = await query<Row>(
       em,
       sql`select * from slack_member where account_id = ${account.id} and slack_user_id = ${slackUserId}`,
+    );
+    return row ? fromRow(row) : null;
+  }
+
+  /** The member as the mirror knows them, when it knows them as of later than `asOf`; otherwise null. */
+  async knownSince(
+    em: EntityManager,
+    account: IAccount,
+    slackUserId: string,
+    asOf: Date,
+  ): Promise<Member | null> {
+    const [row] = await query<Row>(
+      em,
+      sql`select * from slack_member where account_id = ${account.id} and slack_user_id = ${slackUserId}
+            and known_at > ${asOf}`,
     );
     return row ? fromRow(row) : null;
   }
@@ -273,11 +316,13 @@ export class DirectoryService {
       let pages = 0;
       let members = 0;
       do {
+        // The page says who was what as of now, or a little later: an event recorded after this is newer.
+        const [{ asOf }] = (await query<{ asOf: Date }>(em, sql`select now() as "asOf"`)) as [{ asOf: Date }];
         const page = await slack.users.list({ limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) });
         const rows = (page.members ?? [])
           .map((u) => memberOf(u as SlackUser))
           .filter((m): m is Member => !!m);
-        await this.upsert(em, account, rows);
+        await this.upsert(em, account, rows, { asOf: new Date(asOf) });
         cursor = page.response_metadata?.next_cursor || undefined;
         pages += 1;
         members += rows.length;

@@ -1,6 +1,7 @@
 import { raw, ref } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { query, sql } from '../../db/sql.ts';
+import type { Logger } from '../../shared/logger.ts';
 import type { IAccount, IPermissionSet } from '../accounts/account.entity.ts';
 import { PermissionSet } from '../accounts/account.entity.ts';
 import { refuseOutsideDomains } from '../accounts/allowed-domains.ts';
@@ -145,12 +146,27 @@ export async function deactivateLocked(
  * an admin's deactivation (deactivateLocked). Harmless when repeated: an already deactivated user is left
  * as it is.
  */
+/** Whether an admin reactivated the user after `asOf`. */
+async function reactivatedSince(em: EntityManager, account: IAccount, userId: string, asOf: Date) {
+  const rows = await query(
+    em,
+    sql`select 1 from audit_event where account_id = ${account.id} and subject_type = 'user'
+          and subject_id = ${userId} and action = 'user.reactivated' and created_at > ${asOf} limit 1`,
+  );
+  return rows.length > 0;
+}
+
 export async function deactivateFromSlack(
   em: EntityManager,
   seats: Pick<SeatService, 'freed' | 'closeForDeactivation' | 'lockRequestsAbout'>,
   account: IAccount,
   slackUserId: string,
   email?: string,
+  /**
+   * `asOf`: when Slack's deactivation was recorded. Someone an admin reactivated after that is left as they
+   * are: the reactivation is the newer decision, and a late try of the event must not undo it.
+   */
+  opts: { asOf?: Date; log?: Logger } = {},
 ): Promise<number> {
   return em.transactional(async (tx) => {
     const bySlackId = await tx.find(User, { account, slackUserId, status: { $ne: 'deactivated' } });
@@ -163,6 +179,13 @@ export async function deactivateFromSlack(
       const requestIds = await seats.lockRequestsAbout(tx, account, id);
       const user = await lockUser(tx, account, id);
       if (!user || user.status === 'deactivated') continue;
+      if (opts.asOf && (await reactivatedSince(tx, account, user.id, opts.asOf))) {
+        opts.log?.info(
+          { userId: user.id, slackUser: slackUserId },
+          'reactivated by an admin after Slack deactivated them: left active',
+        );
+        continue;
+      }
       await deactivateLocked(tx, seats, account, user, actor, {
         now: new Date(),
         requestIds,

@@ -16,6 +16,11 @@ type FileShare = {
   files?: SlackFileInfo[];
 };
 
+/** What the upload's job reads of a file: Slack's file object has much more (previews, who it is shared with). */
+function fileFields({ id, name, title, filetype, size, url_private_download, url_private }: SlackFileInfo) {
+  return { id, name, title, filetype, size, url_private_download, url_private };
+}
+
 /** A person's file shared in the bot's DM; Roster's own uploads there (error files) are not. */
 function isPersonsShare(message: FileShare, body: Record<string, any>): boolean {
   if (message.subtype !== 'file_share' || message.channel_type !== 'im') return false;
@@ -35,6 +40,11 @@ export function registerUploadEvent(app: RosterApp, deps: Deps, service: CsvImpo
     name: 'csv-import.upload',
     type: 'message',
     wants: (event, body) => isPersonsShare(event as unknown as FileShare, body),
+    keep: (event) => {
+      const { channel, channel_type, subtype, user, files } = event as unknown as FileShare;
+      const kept: FileShare = { channel, channel_type, subtype, user, files: files?.map(fileFields) };
+      return kept as unknown as SlackEventObject;
+    },
     async handle(event: SlackEventObject, { em, account, recordedAt }) {
       const message = event as unknown as FileShare & { user: string };
       // Who may import is settled before a byte of the file is read.

@@ -2,12 +2,13 @@ import type { RosterApp } from '../../../slack/app.ts';
 import { roster } from '../../../slack/context.ts';
 import { renameAccount } from '../../accounts/account.service.ts';
 import type { Deps } from '../../feature.ts';
-import { memberOf } from '../directory.service.ts';
+import { memberOf, mirroredFields } from '../directory.service.ts';
 
 /**
  * Someone joined the workspace or changed (an admin flag, an email, a deactivation): the mirror follows, by a
- * job queued with the event's receipt, retried if it fails. A try that comes after a newer change of the same
- * person was written (a later event, a sync) leaves that change in place. The workspace itself was renamed:
+ * job queued with the event's receipt, retried if it fails. The row is written as of when the event was
+ * recorded: a try that comes after a newer change of the same person was written (a later event, a sync that
+ * read them later) leaves that change in place, whichever job ran first. The workspace itself was renamed:
  * the account takes the new name (team.info at every start catches a rename missed here).
  */
 export function registerDirectoryEvents(app: RosterApp, deps: Deps): void {
@@ -16,6 +17,7 @@ export function registerDirectoryEvents(app: RosterApp, deps: Deps): void {
       name: `directory.${type}`,
       type,
       wants: (event) => Boolean(event.user && memberOf(event.user)),
+      keep: (event) => ({ user: mirroredFields(event.user) }),
       async handle(event, { em, account, recordedAt }) {
         const member = memberOf(event.user);
         if (member) await deps.directory.upsert(em, account, [member], { asOf: recordedAt });
