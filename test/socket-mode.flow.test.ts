@@ -63,7 +63,10 @@ describe('Roster in Socket Mode', () => {
     expect(refused.status).toBe(200);
     expect(refused.json).toEqual({
       response_action: 'errors',
-      errors: { emails: 'Not valid email addresses: not-an-email. Fix or remove them.' },
+      errors: {
+        emails:
+          'Not valid email addresses: not-an-email. Fix or remove them; a name goes with its address as Ana Lopez <ana@example.com>.',
+      },
     });
     expect(socket.delivered.at(-1)?.accepts_response_payload).toBe(true);
     expect(await t.em().count(User, {})).toBe(users);
