@@ -1,7 +1,7 @@
 import { initORM, type ORM } from '../../src/db/orm.ts';
 import { query, sql } from '../../src/db/sql.ts';
 import { Account } from '../../src/features/accounts/account.entity.ts';
-import { DirectoryService, type Member } from '../../src/features/directory/directory.service.ts';
+import { DirectoryService } from '../../src/features/directory/directory.service.ts';
 import { Invitation } from '../../src/features/invites/invitation.entity.ts';
 import { INVITE_JOBS, queueRedeliveries } from '../../src/features/invites/invitation.service.ts';
 import { User } from '../../src/features/people/user.entity.ts';
@@ -9,6 +9,7 @@ import { newToken } from '../../src/shared/ids.ts';
 import { JobQueue } from '../../src/shared/jobs.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { mirroredMember } from '../support/directory.ts';
 
 const UNLINK = 'Migration20261204110000_unlink_slack_connect_ids';
 const MIGRATION = 'Migration20261204190000_redeliver_slack_connect_invitations';
@@ -28,21 +29,6 @@ afterAll(async () => {
   await jobs.stop();
   await orm.close(true);
   await db.drop();
-});
-
-const member = (slackUserId: string, email: string, teamIds: string[]): Member => ({
-  slackUserId,
-  email,
-  name: null,
-  title: null,
-  phone: null,
-  isAdmin: false,
-  isOwner: false,
-  isBot: false,
-  deleted: false,
-  teamIds,
-  isRestricted: false,
-  isUltraRestricted: false,
 });
 
 describe('upgrading a database where invitation DMs went to people of other organisations', () => {
@@ -80,9 +66,9 @@ describe('upgrading a database where invitation DMs went to people of other orga
     const toMax = invitation(max);
     await em.flush();
     await new DirectoryService().upsert(em, account, [
-      member('UEXTANA', 'ana@partner.example', ['T0002']),
-      member('UEXTBO', 'bo@partner.example', ['T0002']),
-      member('UMAX', 'max@acme.test', ['T0001']),
+      mirroredMember('UEXTANA', 'ana@partner.example', ['T0002']),
+      mirroredMember('UEXTBO', 'bo@partner.example', ['T0002']),
+      mirroredMember('UMAX', 'max@acme.test', ['T0001']),
     ]);
 
     await orm.migrator.up({ migrations: [UNLINK, MIGRATION] });

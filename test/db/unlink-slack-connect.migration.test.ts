@@ -1,9 +1,10 @@
 import { initORM, type ORM } from '../../src/db/orm.ts';
 import { query, sql } from '../../src/db/sql.ts';
 import { Account } from '../../src/features/accounts/account.entity.ts';
-import { DirectoryService, type Member } from '../../src/features/directory/directory.service.ts';
+import { DirectoryService } from '../../src/features/directory/directory.service.ts';
 import { User } from '../../src/features/people/user.entity.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { mirroredMember } from '../support/directory.ts';
 
 const MIGRATION = 'Migration20261204110000_unlink_slack_connect_ids';
 
@@ -17,21 +18,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await orm.close(true);
   await db.drop();
-});
-
-const member = (slackUserId: string, email: string, teamIds: string[]): Member => ({
-  slackUserId,
-  email,
-  name: null,
-  title: null,
-  phone: null,
-  isAdmin: false,
-  isOwner: false,
-  isBot: false,
-  deleted: false,
-  teamIds,
-  isRestricted: false,
-  isUltraRestricted: false,
 });
 
 describe('upgrading a database where invitations went to people of other organisations', () => {
@@ -52,11 +38,11 @@ describe('upgrading a database where invitations went to people of other organis
     await em.flush();
     const directory = new DirectoryService();
     await directory.upsert(em, account, [
-      member('UEXTANA', 'ana@partner.example', ['T0002']),
-      member('UMAX', 'max@acme.test', ['T0001']),
-      member('WGIL', 'gil@acme.test', ['T0009', 'T0001']),
+      mirroredMember('UEXTANA', 'ana@partner.example', ['T0002']),
+      mirroredMember('UMAX', 'max@acme.test', ['T0001']),
+      mirroredMember('WGIL', 'gil@acme.test', ['T0009', 'T0001']),
     ]);
-    await directory.upsert(em, other, [member('UEXTANA', 'ana@partner.example', ['T0002'])]);
+    await directory.upsert(em, other, [mirroredMember('UEXTANA', 'ana@partner.example', ['T0002'])]);
 
     await orm.migrator.up({ migrations: [MIGRATION] });
 

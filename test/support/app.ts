@@ -32,6 +32,18 @@ export const DEFAULT_MEMBERS: Member[] = [
   { id: 'UMEMBER', name: 'max', realName: 'Max Member', email: 'max@acme.test', phone: '+1 555 0100' },
 ];
 
+/** The team of another organisation, met in channels shared through Slack Connect. */
+export const PARTNER_TEAM = 'TPARTNER';
+
+/** A person of another organisation, seen in a channel shared through Slack Connect. */
+export const outsider = (id: string, name: string, email: string): Member => ({
+  id,
+  name,
+  realName: `${name[0]!.toUpperCase()}${name.slice(1)} Outside`,
+  email,
+  teamId: PARTNER_TEAM,
+});
+
 export type TestApp = {
   roster: Roster;
   url: string;

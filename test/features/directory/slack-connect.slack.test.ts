@@ -8,11 +8,12 @@ import {
   DEFAULT_MEMBERS,
   eventually,
   jobsDrained,
+  outsider,
+  PARTNER_TEAM,
   startTestApp,
   TEAM_ID,
   type TestApp,
 } from '../../support/app.ts';
-import type { Member } from '../../support/slack-standin.ts';
 import { textOf } from '../../support/views.ts';
 import { postLink } from '../join-links/support.ts';
 
@@ -21,14 +22,7 @@ import { postLink } from '../join-links/support.ts';
  * directory mirror, users.info, users.lookupByEmail), with their own team, and with whatever address their
  * organisation gave them. None of that makes them a member of this workspace.
  */
-const PARTNER = 'TPARTNER';
-const outsider = (id: string, name: string, email: string): Member => ({
-  id,
-  name,
-  realName: `${name[0]!.toUpperCase()}${name.slice(1)} Outside`,
-  email,
-  teamId: PARTNER,
-});
+const PARTNER = PARTNER_TEAM;
 
 let t: TestApp;
 

@@ -1,6 +1,6 @@
 import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
-import { DEFAULT_MEMBERS, eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { DEFAULT_MEMBERS, eventually, outsider, startTestApp, type TestApp } from '../../support/app.ts';
 import { textOf } from '../../support/views.ts';
 
 // `/invite` takes addresses the way people paste them from Gmail and Outlook, as Slack sends the text.
@@ -12,13 +12,7 @@ beforeAll(async () => {
     members: [
       ...DEFAULT_MEMBERS,
       // Of another organisation, met in a channel shared through Slack Connect.
-      {
-        id: 'UEXTANA',
-        name: 'ana',
-        realName: 'Ana Outside',
-        email: 'ana@partner.example',
-        teamId: 'TPARTNER',
-      },
+      outsider('UEXTANA', 'ana', 'ana@partner.example'),
     ],
   });
 });

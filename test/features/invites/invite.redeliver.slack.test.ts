@@ -4,7 +4,14 @@ import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { REDELIVER_NOTE } from '../../../src/features/invites/invitation.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { hashToken } from '../../../src/shared/ids.ts';
-import { DEFAULT_MEMBERS, jobsDrained, startTestApp, TEAM_ID, type TestApp } from '../../support/app.ts';
+import {
+  DEFAULT_MEMBERS,
+  jobsDrained,
+  outsider,
+  startTestApp,
+  TEAM_ID,
+  type TestApp,
+} from '../../support/app.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -12,14 +19,8 @@ beforeAll(async () => {
     seatLimit: 20,
     members: [
       ...DEFAULT_MEMBERS,
-      // Of another organisation, met in a channel shared through Slack Connect, with the invitee's address.
-      {
-        id: 'UEXTANA',
-        name: 'ana',
-        realName: 'Ana Outside',
-        email: 'ana@partner.example',
-        teamId: 'TPARTNER',
-      },
+      // Of another organisation, met in a channel shared through Slack Connect.
+      outsider('UEXTANA', 'ana', 'ana@partner.example'),
     ],
   });
 });
