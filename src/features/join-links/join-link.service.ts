@@ -445,8 +445,12 @@ export class JoinLinkService {
     em: EntityManager,
     link: IJoinLink,
     person: { email: string; name: string },
-    /** Asked only when an email would be queued (the link's own rate limit): false queues nothing. */
-    mayQueue: () => boolean | Promise<boolean> = () => true,
+    /**
+     * Asked only when an email would be queued (the link's own rate limit): false queues nothing. It is
+     * given the open transaction, which its own checks must join: a second connection taken from the pool
+     * while this one waits would let a few submissions at once hold every connection, waiting for more.
+     */
+    mayQueue: (tx: EntityManager) => boolean | Promise<boolean> = () => true,
   ): Promise<ConfirmationOutcome> {
     if (!domainAllowed(link, person.email)) {
       throw new DomainError(
@@ -473,7 +477,7 @@ export class JoinLinkService {
       // The email of an earlier submission is still on its way: it serves this one too.
       if (seen && seen.unsent > 0) return 'pending';
       if (seen && seen.recent >= CONFIRMATIONS_PER_ADDRESS_HOUR) return 'address_limited';
-      if (!(await mayQueue())) return 'refused';
+      if (!(await mayQueue(tx))) return 'refused';
       const confirmation = tx.create(JoinConfirmation, {
         joinLink: link.id,
         email,

@@ -8,6 +8,7 @@ import {
   JOIN_JOBS,
   JoinLinkService,
 } from '../../../src/features/join-links/join-link.service.ts';
+import { SharedRateLimiter } from '../../../src/features/join-links/web/rate-limit.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { type Actor, SEAT_JOBS, SeatService } from '../../../src/features/seats/seat.service.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
@@ -185,6 +186,24 @@ describe('JoinLinkService', () => {
     await links.revoke(orm.em.fork(), account, admin, link.id);
     const row = await orm.em.fork().findOneOrFail(JoinConfirmation, { email: 'slow@x.test' });
     expect(await links.prepareConfirmation(orm.em.fork(), row.id)).toBeNull();
+  });
+
+  it('takes no second pool connection for its rate limit, so a burst of submissions cannot hold every one', async () => {
+    const account = await freshAccount();
+    const { link } = await newLink(account);
+    const limiter = new SharedRateLimiter(orm.em);
+    // More submissions at once than the pool has connections (10), each checked against the link's limit.
+    const burst = Array.from({ length: 14 }, (_, i) =>
+      links.requestConfirmation(orm.em.fork(), link, { email: `burst${i}@x.test`, name: 'Burst' }, (tx) =>
+        limiter.allow(`link:${link.id}`, 100, tx),
+      ),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise((_, fail) => {
+      timer = setTimeout(() => fail(new Error('the submissions hung')), 10_000);
+    });
+    const outcomes = await Promise.race([Promise.all(burst), stuck]).finally(() => clearTimeout(timer));
+    expect(outcomes).toEqual(Array(14).fill('queued'));
   });
 
   it('reuses a confirmation still on its way, and emails one address at most 3 times an hour', async () => {

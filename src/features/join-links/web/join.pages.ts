@@ -1,3 +1,4 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
 import { html, page } from '../../../web/html.ts';
@@ -156,15 +157,15 @@ export function registerJoinPages(
     // Only a submission that would send an email counts against the link: junk posted from a few
     // addresses (no form token, another page's, an empty field), or an address that already has its
     // emails, must not use up the link for everyone. One address takes at most its share of the link.
-    const mayQueue = async () => {
+    const mayQueue = async (tx: EntityManager) => {
       if (
         limits.perIpPerLink !== undefined &&
-        !(await limiter.allow(`link:${link.id}:ip:${req.network}`, limits.perIpPerLink))
+        !(await limiter.allow(`link:${link.id}:ip:${req.network}`, limits.perIpPerLink, tx))
       ) {
         req.log.warn({ ip: req.ip, joinLink: link.id }, 'join form rate limited: address on link');
         return false;
       }
-      if (!(await limiter.allow(`link:${link.id}`, limits.perLink))) {
+      if (!(await limiter.allow(`link:${link.id}`, limits.perLink, tx))) {
         req.log.warn({ ip: req.ip, joinLink: link.id }, 'join form rate limited: link');
         return false;
       }

@@ -29,7 +29,13 @@ export class RateLimiter {
 }
 
 /** What the join pages need of a limiter: in memory (one process) or in Postgres (every instance). */
-export type Limiter = { allow(key: string, limit: number): boolean | Promise<boolean> };
+export type Limiter = {
+  /**
+   * Whether one more hit under `key` is allowed, and counts it. `tx`: a transaction already open, which
+   * the check joins rather than taking a second connection from the pool while the first waits.
+   */
+  allow(key: string, limit: number, tx?: EntityManager): boolean | Promise<boolean>;
+};
 
 /**
  * The same sliding window, kept in PostgreSQL (table rate_limit_hit) so every Roster instance on the
@@ -46,7 +52,7 @@ export class SharedRateLimiter implements Limiter {
     this.windowMs = windowMs;
   }
 
-  async allow(key: string, limit: number): Promise<boolean> {
+  async allow(key: string, limit: number, within?: EntityManager): Promise<boolean> {
     // Now and then, forget the keys nobody has used within the window.
     if (++this.checks % 500 === 0) {
       await this.em
@@ -56,7 +62,7 @@ export class SharedRateLimiter implements Limiter {
           this.windowMs / 1000,
         ]);
     }
-    return this.em.fork().transactional(async (tx) => {
+    return (within ?? this.em.fork()).transactional(async (tx) => {
       const run = (sql: string, params: unknown[]) =>
         tx.getConnection().execute<Record<string, unknown>[]>(sql, params, 'all', tx.getTransactionContext());
       await run('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`rate:${key}`]);
