@@ -272,8 +272,7 @@ export class InviteService {
     invitationId: string,
     result: { method: 'slack_dm' | 'email'; slackUserId?: string; error?: string },
   ): Promise<void> {
-    await em.transactional(async (tx) => {
-      // The invitation before the person, the order an acceptance locks them in, so the two never deadlock.
+    const user = await em.transactional(async (tx) => {
       await query(tx, sql`select id from invitation where id = ${invitationId} for update`);
       const invitation = await tx.findOneOrFail(Invitation, invitationId, { populate: ['user', 'account'] });
       invitation.deliveredAt = this.now();
@@ -281,7 +280,6 @@ export class InviteService {
       invitation.deliveryMethod = result.method;
       invitation.lastError = result.error ?? null;
       const user = invitation.user.getEntity();
-      if (result.slackUserId && !user.slackUserId) user.slackUserId = result.slackUserId;
       audit(tx, {
         account: invitation.account.getEntity(),
         actor: 'roster',
@@ -296,7 +294,20 @@ export class InviteService {
           fellBackFrom: result.error,
         },
       });
+      return user;
     });
+    // The person learns their Slack id after the invitation is recorded, in a write of its own: a
+    // transaction that held the invitation while it waited for the person would deadlock with a
+    // deactivation, which holds the person while it cancels the invitation.
+    if (result.slackUserId && !user.slackUserId) {
+      await query(
+        em.fork(),
+        sql`update app_user set slack_user_id = ${result.slackUserId}, updated_at = now()
+            where id = ${user.id} and slack_user_id is null
+              and not exists (select 1 from app_user o where o.account_id = app_user.account_id
+                and o.slack_user_id = ${result.slackUserId})`,
+      );
+    }
   }
 
   /**

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
 import { deliverInvitation } from '../../../src/features/invites/invite.delivery.ts';
@@ -108,5 +109,43 @@ describe('an import batch of invitations', () => {
     // Told to come back later, it finds the invitation delivered and sends nothing.
     await deliver();
     expect(t.smtp.messagesTo('twice.batch@acme.test')).toHaveLength(1);
+  });
+
+  it('is recorded without waiting for the person, so a deactivation that holds them never deadlocks with it', async () => {
+    const em = t.em();
+    const user = await createUser(em, await t.account(), {
+      email: 'held.batch@acme.test',
+      role: 'client',
+      status: 'invited',
+      addedBy: 'UADMIN',
+    });
+    const invitation = em.create(Invitation, {
+      account: await t.account(),
+      user,
+      expiresAt: new Date(Date.now() + 86_400_000),
+      invitedBy: 'UADMIN',
+    });
+    await em.flush();
+    // A deactivation: the person first, then their invitation.
+    const other = new pg.Client({ connectionString: t.db.url });
+    await other.connect();
+    try {
+      await other.query('begin');
+      await other.query('select id from app_user where id = $1 for update', [user.id]);
+      const recorded = t.roster.deps.invites.recordDelivery(t.em(), invitation.id, {
+        method: 'slack_dm',
+        slackUserId: 'UHELD',
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      await other.query(`update invitation set status = 'cancelled' where id = $1`, [invitation.id]);
+      await other.query('commit');
+      await recorded;
+    } finally {
+      await other.end();
+    }
+    const after = await t.em().findOneOrFail(Invitation, invitation.id, { populate: ['user'] });
+    expect(after.status).toBe('cancelled');
+    expect(after.deliveredAt).not.toBeNull();
+    expect(after.user.getEntity().slackUserId).toBe('UHELD');
   });
 });
