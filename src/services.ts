@@ -55,8 +55,17 @@ export function buildServices(infra: {
     isAdmin: (em, account, slackUserId) => admins.isAdmin(em, account, slackUserId),
     guestByEmail: async (em, account, email) => {
       const member = await directory.byEmail(em, account, email);
-      const kind = member ? guestKind(member) : null;
-      return kind === 'unknown' ? null : kind;
+      if (!member) return null;
+      // Flags the mirror has not learnt yet (a member seen before guests were recorded) are asked of
+      // Slack once; if Slack cannot say, the address is treated as a guest's, so an admin decides.
+      let kind = guestKind(member);
+      if (kind === 'unknown') {
+        const asked = await admins
+          .member(em, account, member.slackUserId, { guestFlags: true })
+          .catch(() => null);
+        kind = asked ? guestKind(asked) : 'unknown';
+      }
+      return kind === 'unknown' ? 'multi_channel' : kind;
     },
     tokenSecret: infra.tokenSecret,
     // Queued with the invitations' retry policy, so a mail server down for hours loses no decision.

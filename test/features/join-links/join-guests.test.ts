@@ -257,4 +257,34 @@ describe('a Slack guest joining on the web page with their Slack address', () =>
       `:warning: *Gale Guest (${guest.email}) is a Slack guest* (a single-channel guest), not a full member of the workspace`,
     );
   });
+
+  it('asks Slack about an address whose guest flags the mirror has not learnt yet, and a guest waits for an admin', async () => {
+    const { url } = await postLink(t);
+    const guest = member('multi_channel');
+    await slackIntroduces(guest.id);
+    // As the mirror held members seen before guests were recorded.
+    await query(
+      t.em(),
+      sql`update slack_member set is_restricted = null, is_ultra_restricted = null where slack_user_id = ${guest.id}`,
+    );
+    const used = await seatsUsed();
+    const form = await openForm('127.0.0.63', url);
+    expect((await form.submit('Gil Guest', guest.email)).status).toBe(200);
+    const mail = await t.smtp.waitForMail((m) => m.toText === guest.email);
+    const confirm = links(mail).find((l) => l.includes('/join/confirm/'))!;
+    const page = await httpFrom('127.0.0.64', confirm);
+    const csrf = page.body.match(/name="csrf" value="([^"]+)"/)![1]!;
+    const cookie = String(page.headers['set-cookie']).split(';')[0]!;
+    const pressed = await httpFrom('127.0.0.64', confirm, {
+      method: 'POST',
+      cookie,
+      body: new URLSearchParams({ csrf }).toString(),
+    });
+    expect(pressed.body.replace(/\s+/g, ' ')).toContain(
+      'You are a multi-channel guest in this Slack workspace',
+    );
+    expect(await t.em().findOne(User, { email: guest.email })).toBeNull();
+    expect(await seatsUsed()).toBe(used);
+    expect(await mirrored(guest.id)).toEqual({ is_restricted: true, is_ultra_restricted: false });
+  });
 });
