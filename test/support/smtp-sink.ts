@@ -43,7 +43,15 @@ export class SmtpSink {
       closeTimeout: 500,
       onRcptTo: (address, _session, callback) => {
         if (!this.refusedRecipients.has(address.address.toLowerCase())) return callback();
-        callback(Object.assign(new Error('Mailbox unavailable'), { responseCode: 550 }));
+        // As Postfix words it: the refused address in the reply.
+        callback(
+          Object.assign(
+            new Error(
+              `<${address.address}>: Recipient address rejected: User unknown in local recipient table`,
+            ),
+            { responseCode: 550 },
+          ),
+        );
       },
       onData: (stream, _session, callback) => {
         simpleParser(stream)

@@ -39,17 +39,29 @@ export async function sendConfirmation(
   } catch (err) {
     if (!opts.lastAttempt) throw err;
     const { link } = ready;
+    // Mail servers repeat the refused address in their errors: the log keeps the error without it.
+    const error = withoutAddresses((err as Error).message);
     deps.logger.error(
-      { err, confirmationId, joinLinkId: link.id, job: JOIN_JOBS.sendConfirmation },
+      {
+        err: { message: error, code: (err as { code?: string }).code },
+        confirmationId,
+        joinLinkId: link.id,
+        job: JOIN_JOBS.sendConfirmation,
+      },
       'gave up emailing a join confirmation',
     );
     await links.abandonConfirmation(deps.orm.em.fork(), confirmationId);
     const day = new Date().toISOString().slice(0, 10);
-    if (await firstTime(deps.orm.em.fork(), `join-mail-failed:${link.id}:${day}`)) {
+    // Told to the poster while they are still an admin, with the mail server's error but without the
+    // addresses such errors repeat: the joiner's address is not theirs to see.
+    const posterIsAdmin = await deps.admins
+      .isAdmin(deps.orm.em.fork(), ready.account, link.createdBy)
+      .catch(() => false);
+    if (posterIsAdmin && (await firstTime(deps.orm.em.fork(), `join-mail-failed:${link.id}:${day}`))) {
       await notify(
         deps,
         link.createdBy,
-        `:warning: Roster could not email a confirmation to someone joining through your join link${link.channelId ? ` in <#${link.channelId}>` : ''}, after trying for several hours. The last error was: ${esc((err as Error).message.slice(0, 300))}\nCheck Roster's mail settings (SMTP_URL). The person can fill in the join form again once mail works.`,
+        `:warning: Roster could not email a confirmation to someone joining through your join link${link.channelId ? ` in <#${link.channelId}>` : ''}, after trying for several hours. The last error was: ${esc(error.slice(0, 300))}\nCheck Roster's mail settings (SMTP_URL). The person can fill in the join form again once mail works.`,
         'the poster of a join link that mail failed',
       );
     }
@@ -76,7 +88,11 @@ export async function tellJoinerOfDecision(
   } catch (err) {
     if (!opts.lastAttempt) throw err;
     deps.logger.error(
-      { err, seatRequestId: requestId, job: JOIN_JOBS.tellJoiner },
+      {
+        err: { message: withoutAddresses((err as Error).message), code: (err as { code?: string }).code },
+        seatRequestId: requestId,
+        job: JOIN_JOBS.tellJoiner,
+      },
       'gave up telling a joiner the decision on their place',
     );
     if (request.decidedBy) {
@@ -109,4 +125,9 @@ export async function defineJoinMail(deps: Deps): Promise<void> {
   // A queue is created once, with the options of the version that made it: the confirmation queue of a
   // database that ran an earlier version still carries its short retries (8, over about 8 minutes).
   await deps.jobs.boss.updateQueue(JOIN_JOBS.sendConfirmation, { ...DELIVERY_RETRY });
+}
+
+/** An error's text with the email addresses in it replaced, for a log or a person who is not their owner. */
+function withoutAddresses(text: string): string {
+  return text.replace(/[^\s<>@"']+@[^\s<>@"']+/g, '[address]');
 }

@@ -88,6 +88,7 @@ describe('join emails', () => {
   });
 
   it('when a confirmation cannot be sent at all: logs an error, tells the poster once a day, and the person may ask again', async () => {
+    const since = t.standin.messages.length;
     const { linkId, url } = await postLink(t);
     const em = t.em();
     const pending = (email: string) =>
@@ -114,7 +115,9 @@ describe('join emails', () => {
     );
     expect(String(told.text)).toContain('<#C0GENERAL>');
     expect(
-      t.standin.messages.filter((m) => String(m.text).includes('could not email a confirmation')),
+      t.standin.messages
+        .slice(since)
+        .filter((m) => String(m.text).includes('could not email a confirmation')),
     ).toHaveLength(1);
     const gaveUp = lines
       .map((l) => JSON.parse(l))
@@ -128,6 +131,35 @@ describe('join emails', () => {
     await form.submit('Unlucky', 'unlucky@outside.test');
     const mail = await t.smtp.waitForMail((m) => m.toText === 'unlucky@outside.test');
     expect(confirmLink(mail)).toBeDefined();
+  });
+
+  it("tells the poster of a mail server's refusal without the joiner's address, in the DM and in the log", async () => {
+    const { linkId } = await postLink(t);
+    const em = t.em();
+    const confirmation = em.create(JoinConfirmation, {
+      joinLink: linkId,
+      email: 'refused.joiner@outside.test',
+      name: 'Refused',
+      tokenHash: newToken().hash,
+      expiresAt: new Date(Date.now() + 86_400_000),
+    });
+    await em.flush();
+    t.smtp.refusedRecipients.add('refused.joiner@outside.test');
+    try {
+      await expect(sendConfirmation(t.roster.deps, confirmation.id, { lastAttempt: true })).rejects.toThrow(
+        /refused\.joiner@outside\.test/,
+      );
+    } finally {
+      t.smtp.refusedRecipients.clear();
+    }
+    const told = await t.standin.waitForMessage(
+      (m) => m.channel === 'DUADMIN' && String(m.text).includes('Recipient address rejected'),
+    );
+    expect(String(told.text)).not.toContain('refused.joiner@outside.test');
+    expect(String(told.text)).toContain('[address]');
+    const logged = lines.filter((l) => l.includes(confirmation.id));
+    expect(logged.length).toBeGreaterThan(0);
+    expect(logged.join('\n')).not.toContain('refused.joiner@outside.test');
   });
 
   it('tells a joiner the decision once, and when that cannot be done at all, asks the admin who decided to', async () => {
