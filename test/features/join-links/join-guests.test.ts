@@ -215,6 +215,7 @@ describe('a Slack guest asking for a paid seat through /invite', () => {
         m.method === 'chat.postMessage' &&
         textOf(m).includes('Seat request*') &&
         textOf(m).includes(guest.email),
+      20_000,
     );
     expect(textOf(asked)).toContain(
       `:warning: *<@${guest.id}>, who asks, is a Slack guest* (a multi-channel guest), not a full member of the workspace.`,
@@ -252,6 +253,7 @@ describe('a Slack guest joining on the web page with their Slack address', () =>
         m.method === 'chat.postMessage' &&
         textOf(m).includes('Seat request*') &&
         textOf(m).includes(guest.email),
+      20_000,
     );
     expect(textOf(asked)).toContain(
       `:warning: *Gale Guest (${guest.email}) is a Slack guest* (a single-channel guest), not a full member of the workspace`,
