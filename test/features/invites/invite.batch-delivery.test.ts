@@ -44,6 +44,21 @@ const jobs = (name: string) =>
       [name],
     );
 
+/** An invited person and their pending invitation, built directly so no queued job races the test. */
+async function pendingInvitation(email: string) {
+  const em = t.em();
+  const account = await t.account();
+  const user = await createUser(em, account, { email, role: 'client', status: 'invited', addedBy: 'UADMIN' });
+  const invitation = em.create(Invitation, {
+    account,
+    user,
+    expiresAt: new Date(Date.now() + 86_400_000),
+    invitedBy: 'UADMIN',
+  });
+  await em.flush();
+  return { user, invitation };
+}
+
 describe('an import batch of invitations', () => {
   it('is delivered by one job; a refused mail is tried again, and no other invitee is mailed twice', async () => {
     t.smtp.refusedRecipients.add('bo.batch@acme.test');
@@ -80,21 +95,7 @@ describe('an import batch of invitations', () => {
   });
 
   it('is never sent twice by two deliveries of one invitation at once (a batch started again while it runs)', async () => {
-    // Built directly, so no queued job races the deliveries under test.
-    const em = t.em();
-    const user = await createUser(em, await t.account(), {
-      email: 'twice.batch@acme.test',
-      role: 'client',
-      status: 'invited',
-      addedBy: 'UADMIN',
-    });
-    const invitation = em.create(Invitation, {
-      account: await t.account(),
-      user,
-      expiresAt: new Date(Date.now() + 86_400_000),
-      invitedBy: 'UADMIN',
-    });
-    await em.flush();
+    const { invitation } = await pendingInvitation('twice.batch@acme.test');
     const deliver = () =>
       deliverInvitation(t.roster.deps, t.roster.deps.invites, invitation.id, { lastAttempt: false });
     const outcomes = await Promise.allSettled([deliver(), deliver(), deliver()]);
@@ -112,20 +113,7 @@ describe('an import batch of invitations', () => {
   });
 
   it('is recorded without waiting for the person, so a deactivation that holds them never deadlocks with it', async () => {
-    const em = t.em();
-    const user = await createUser(em, await t.account(), {
-      email: 'held.batch@acme.test',
-      role: 'client',
-      status: 'invited',
-      addedBy: 'UADMIN',
-    });
-    const invitation = em.create(Invitation, {
-      account: await t.account(),
-      user,
-      expiresAt: new Date(Date.now() + 86_400_000),
-      invitedBy: 'UADMIN',
-    });
-    await em.flush();
+    const { user, invitation } = await pendingInvitation('held.batch@acme.test');
     // A deactivation: the person first, then their invitation.
     const other = new pg.Client({ connectionString: t.db.url });
     await other.connect();

@@ -223,24 +223,32 @@ describe('a Slack guest asking for a paid seat through /invite', () => {
   });
 });
 
+/**
+ * Joins on the web as a person does: the form filled in from one address, the emailed confirmation
+ * opened and confirmed from another. Returns the confirmation page's answer, its spaces folded.
+ */
+async function joinOnWeb(url: string, name: string, email: string, [from, confirmFrom]: [string, string]) {
+  const form = await openForm(from, url);
+  expect((await form.submit(name, email)).status).toBe(200);
+  const mail = await t.smtp.waitForMail((m) => m.toText === email);
+  const confirm = links(mail).find((l) => l.includes('/join/confirm/'))!;
+  const page = await httpFrom(confirmFrom, confirm);
+  const csrf = page.body.match(/name="csrf" value="([^"]+)"/)![1]!;
+  const cookie = String(page.headers['set-cookie']).split(';')[0]!;
+  const pressed = await httpFrom(confirmFrom, confirm, {
+    method: 'POST',
+    cookie,
+    body: new URLSearchParams({ csrf }).toString(),
+  });
+  return pressed.body.replace(/\s+/g, ' ');
+}
+
 describe('a Slack guest joining on the web page with their Slack address', () => {
   it('waits for an admin like the Join button, and the admins asked are told the address is a guest’s', async () => {
     const { url } = await postLink(t);
     const guest = member('single_channel');
     await slackIntroduces(guest.id);
-    const form = await openForm('127.0.0.61', url);
-    expect((await form.submit('Gale Guest', guest.email)).status).toBe(200);
-    const mail = await t.smtp.waitForMail((m) => m.toText === guest.email);
-    const confirm = links(mail).find((l) => l.includes('/join/confirm/'))!;
-    const page = await httpFrom('127.0.0.62', confirm);
-    const csrf = page.body.match(/name="csrf" value="([^"]+)"/)![1]!;
-    const cookie = String(page.headers['set-cookie']).split(';')[0]!;
-    const pressed = await httpFrom('127.0.0.62', confirm, {
-      method: 'POST',
-      cookie,
-      body: new URLSearchParams({ csrf }).toString(),
-    });
-    expect(pressed.body.replace(/\s+/g, ' ')).toContain(
+    expect(await joinOnWeb(url, 'Gale Guest', guest.email, ['127.0.0.61', '127.0.0.62'])).toContain(
       'You are a single-channel guest in this Slack workspace, not a full member, so a join link does not give you a paid seat on its own',
     );
     expect(await t.em().findOne(User, { email: guest.email })).toBeNull();
@@ -270,19 +278,7 @@ describe('a Slack guest joining on the web page with their Slack address', () =>
       sql`update slack_member set is_restricted = null, is_ultra_restricted = null where slack_user_id = ${guest.id}`,
     );
     const used = await seatsUsed();
-    const form = await openForm('127.0.0.63', url);
-    expect((await form.submit('Gil Guest', guest.email)).status).toBe(200);
-    const mail = await t.smtp.waitForMail((m) => m.toText === guest.email);
-    const confirm = links(mail).find((l) => l.includes('/join/confirm/'))!;
-    const page = await httpFrom('127.0.0.64', confirm);
-    const csrf = page.body.match(/name="csrf" value="([^"]+)"/)![1]!;
-    const cookie = String(page.headers['set-cookie']).split(';')[0]!;
-    const pressed = await httpFrom('127.0.0.64', confirm, {
-      method: 'POST',
-      cookie,
-      body: new URLSearchParams({ csrf }).toString(),
-    });
-    expect(pressed.body.replace(/\s+/g, ' ')).toContain(
+    expect(await joinOnWeb(url, 'Gil Guest', guest.email, ['127.0.0.63', '127.0.0.64'])).toContain(
       'You are a multi-channel guest in this Slack workspace',
     );
     expect(await t.em().findOne(User, { email: guest.email })).toBeNull();
