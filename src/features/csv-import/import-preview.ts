@@ -185,8 +185,16 @@ export async function previewFile(
   }
 
   // Fresh statistics after a large COPY, so the diff joins against people and contacts are planned
-  // for the rows that are really there; only the columns the joins use (the jsonb ones are costly).
-  if (rows >= 10_000) await exec('analyze csv_import_row (csv_import_id, kind, key, outcome)');
+  // for the rows that are really there; only the columns the joins use (the jsonb ones are costly), from
+  // a small sample: the plans need the row counts and the import's share of the table, which 3,000 rows
+  // give as well as the default 30,000, in a tenth of the time.
+  if (rows >= 10_000) {
+    await em.transactional(async (tx) => {
+      const run = statements(tx);
+      await run('set local default_statistics_target = 10');
+      await run('analyze csv_import_row (csv_import_id, kind, key, outcome)');
+    });
+  }
   await em.transactional((tx) => decideStaged(statements(tx), importId, account.id));
   const [counts] = await exec<PreviewCounts>(
     `/* csv:preview-counts */ select count(*)::int as rows,
