@@ -4,7 +4,7 @@ import { SettingsService } from './features/accounts/settings.service.ts';
 import { ApiTokenService } from './features/api/api-token.service.ts';
 import { ContactService } from './features/contacts/contact.service.ts';
 import { CsvImportService } from './features/csv-import/csv-import.service.ts';
-import { DirectoryService, guestKind } from './features/directory/directory.service.ts';
+import { DirectoryService, guestKind, type Member } from './features/directory/directory.service.ts';
 import { DIRECTORY_JOBS } from './features/directory/index.ts';
 import type { Services } from './features/feature.ts';
 import { InviteService } from './features/invites/invite.service.ts';
@@ -52,19 +52,29 @@ export function buildServices(infra: {
     return true;
   });
   const joinLinks = new JoinLinkService(seats, jobs, {
-    isAdmin: (em, account, slackUserId) => admins.isAdmin(em, account, slackUserId),
-    guestByEmail: async (em, account, email) => {
-      const member = await directory.byEmail(em, account, email);
-      if (!member) return null;
-      // Flags the mirror has not learnt yet (a member seen before guests were recorded) are asked of
-      // Slack once; if Slack cannot say, the address is treated as a guest's, so an admin decides.
-      let kind = guestKind(member);
-      if (kind === 'unknown') {
-        const asked = await admins
+    // Before the join's transaction opens, so no pooled connection waits on Slack: a poster the mirror never
+    // saw, and on the web a member whose guest flags it has not learnt yet (seen before guests were
+    // recorded), are asked of Slack once and remembered in the mirror.
+    prefetch: async (em, account, { poster, email }) => {
+      const asked = new Map<string, Member | null>([[poster, await admins.member(em, account, poster)]]);
+      const member = email ? await directory.byEmail(em, account, email) : null;
+      if (member && guestKind(member) === 'unknown') {
+        const found = await admins
           .member(em, account, member.slackUserId, { guestFlags: true })
           .catch(() => null);
-        kind = asked ? guestKind(asked) : 'unknown';
+        if (found) asked.set(found.slackUserId, found);
       }
+      return asked;
+    },
+    isAdmin: (em, account, slackUserId, asked) =>
+      admins.isAdminInDatabase(em, account, slackUserId, asked.get(slackUserId)),
+    guestByEmail: async (em, account, email, asked) => {
+      const member = await directory.byEmail(em, account, email);
+      if (!member) return null;
+      let kind = guestKind(member);
+      const said = asked.get(member.slackUserId);
+      if (kind === 'unknown' && said) kind = guestKind(said);
+      // If Slack could not say, the address is treated as a guest's, so an admin decides.
       return kind === 'unknown' ? 'multi_channel' : kind;
     },
     tokenSecret: infra.tokenSecret,

@@ -10,7 +10,7 @@ import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
-import type { GuestKind } from '../directory/directory.service.ts';
+import type { GuestKind, Member } from '../directory/directory.service.ts';
 import { createUser, findUserByEmail, permissionSetByName } from '../people/people.service.ts';
 import { type IUser, isPaidRole, type Role } from '../people/user.entity.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
@@ -72,12 +72,32 @@ export type JoinResult =
 /** Why a join waits for an admin (see {@link requestedText}). */
 export type RequestReason = 'no_seat' | 'needs_approval' | 'waiting' | 'guest';
 
+/**
+ * What Slack said, before a join's transaction opened, about people the directory mirror could not answer
+ * for: by Slack user id, null for one Slack does not know.
+ */
+export type Asked = ReadonlyMap<string, Member | null>;
+const NOTHING_ASKED: Asked = new Map();
+
 type Options = {
   /**
-   * Whether a Slack user is an admin of the account now. A link admits paid members on its poster's
+   * Whether a Slack user is an admin of the account now, from the database alone (the directory mirror,
+   * Roster's users) and, for someone the mirror does not hold, what `asked` says Slack told: it runs inside
+   * the joining transaction, which must never wait on Slack. A link admits paid members on its poster's
    * authority, so every join asks this of the link's poster.
    */
-  isAdmin: (em: EntityManager, account: IAccount, slackUserId: string) => Promise<boolean>;
+  isAdmin: (em: EntityManager, account: IAccount, slackUserId: string, asked: Asked) => Promise<boolean>;
+  /**
+   * Asks Slack what a join's checks will need and the mirror does not know yet, before the join's
+   * transaction opens: the link's poster, and with `email` (a join on the web) the member with that address.
+   * Slack may be slow or tell Roster to wait (429), and a transaction open meanwhile would hold a pooled
+   * connection for the whole wait: a few joins at once could take every connection Roster has.
+   */
+  prefetch?: (
+    em: EntityManager,
+    account: IAccount,
+    need: { poster: string; email?: string },
+  ) => Promise<Asked>;
   now?: () => Date;
   /**
    * The secret confirmation tokens are derived from, so every attempt to email one confirmation carries
@@ -87,10 +107,16 @@ type Options = {
   /** Tells a person who joined through a link what an admin decided on their seat request. */
   tellJoiner?: (request: ISeatRequest) => Promise<void>;
   /**
-   * Whether an address belongs to a guest of the workspace in Slack, as far as the directory mirror knows:
-   * asked for a join on the web, where Slack does not say who is joining.
+   * Whether an address belongs to a guest of the workspace in Slack, as far as the directory mirror knows
+   * and, for flags it has not learnt, `asked` says: asked for a join on the web, where Slack does not say who
+   * is joining. Inside the joining transaction, like {@link Options.isAdmin}.
    */
-  guestByEmail?: (em: EntityManager, account: IAccount, email: string) => Promise<GuestKind | null>;
+  guestByEmail?: (
+    em: EntityManager,
+    account: IAccount,
+    email: string,
+    asked: Asked,
+  ) => Promise<GuestKind | null>;
 };
 
 /** Join links: created and revoked by admins, used by people to join on their own. */
@@ -101,6 +127,7 @@ export class JoinLinkService {
   private readonly tellJoiner?: (request: ISeatRequest) => Promise<void>;
   private readonly isAdmin: Options['isAdmin'];
   private readonly guestByEmail?: Options['guestByEmail'];
+  private readonly prefetch?: Options['prefetch'];
   private readonly tokenKey: Buffer;
 
   constructor(seats: SeatService, jobs: JobQueue, opts: Options) {
@@ -108,6 +135,7 @@ export class JoinLinkService {
     this.jobs = jobs;
     this.isAdmin = opts.isAdmin;
     this.guestByEmail = opts.guestByEmail;
+    this.prefetch = opts.prefetch;
     this.tokenKey = opts.tokenSecret
       ? createHmac('sha256', opts.tokenSecret).update('roster-join-confirmation').digest()
       : randomBytes(32);
@@ -277,11 +305,43 @@ export class JoinLinkService {
     /** The account the request came from: a link of another account answers as an unknown one. */
     within?: IAccount,
   ): Promise<JoinResult> {
+    const asked = await this.askFirst(em, linkId, person.email, person.guest === undefined, within);
     try {
-      return await em.transactional((tx) => this.joinIn(tx, linkId, person, surface, within));
+      return await em.transactional((tx) => this.joinIn(tx, linkId, person, surface, asked, within));
     } catch (err) {
       return this.raced(em, err, linkId, person.email);
     }
+  }
+
+  /**
+   * What a join through `linkId` will need that only Slack can say, asked before its transaction opens (see
+   * {@link Options.prefetch}); `guest` when the joiner's guest flags must be looked up by their address.
+   * Read without locks and only to choose what to ask: the transaction reads everything again. Nothing is
+   * asked for a join that will not get that far; should the transaction need what was not asked (the
+   * address's user removed meanwhile), it decides as when Slack cannot say: an admin approves the join.
+   */
+  private async askFirst(
+    em: EntityManager,
+    linkId: string,
+    rawEmail: string,
+    guest: boolean,
+    within?: IAccount,
+  ): Promise<Asked> {
+    if (!this.prefetch) return NOTHING_ASKED;
+    const email = rawEmail.trim();
+    // A fork of its own, so the transaction's identity map never serves this read's copy of the link.
+    const read = em.fork();
+    const link = await read.findOne(
+      JoinLink,
+      { id: linkId, ...(within ? { account: within } : {}) },
+      { populate: ['account'] },
+    );
+    if (!link) return NOTHING_ASKED;
+    const state = linkState(link, this.now());
+    if (state === 'revoked' || state === 'expired' || !domainAllowed(link, email)) return NOTHING_ASKED;
+    const account = link.account.getEntity();
+    if (await findUserByEmail(read, account, email)) return NOTHING_ASKED;
+    return this.prefetch(read, account, { poster: link.createdBy, ...(guest ? { email } : {}) });
   }
 
   /**
@@ -294,6 +354,7 @@ export class JoinLinkService {
     linkId: string,
     person: Person,
     surface: Surface,
+    asked: Asked,
     within?: IAccount,
   ): Promise<JoinResult> {
     const email = person.email.trim();
@@ -310,12 +371,15 @@ export class JoinLinkService {
       return { status: 'domain_not_allowed', allowed: link.allowedEmailDomains };
     const existing = await findUserByEmail(tx, account, email);
     if (existing) return { status: 'exists', user: existing };
-    // Asked before the use is counted, so the link's row lock is not held over a Slack lookup.
-    const posterIsAdmin = await this.isAdmin(tx, account, link.createdBy);
+    // Read again here, from the database and what Slack said before the transaction (nothing in it waits on
+    // Slack): the poster may have lost their rights, or the mirror learnt a guest, while Slack answered.
+    const posterIsAdmin = await this.isAdmin(tx, account, link.createdBy, asked);
     // The Join button says whether the person is a guest; on the web, the address they confirmed may be
     // a Slack guest's, which the link must not make a paid member either.
     const slackGuest =
-      person.guest !== undefined ? person.guest : ((await this.guestByEmail?.(tx, account, email)) ?? null);
+      person.guest !== undefined
+        ? person.guest
+        : ((await this.guestByEmail?.(tx, account, email, asked)) ?? null);
 
     const [counted] = await query<{ uses: number; max_uses: number | null }>(
       tx,
@@ -567,6 +631,14 @@ export class JoinLinkService {
   async confirm(em: EntityManager, token: string): Promise<JoinResult & { accountName?: string | null }> {
     if (!TOKEN.test(token)) return { status: 'link_invalid' };
     const hash = hashToken(token);
+    // Read before it is claimed, so what the join needs of Slack is asked before the transaction opens.
+    const [pending] = await query<{ join_link_id: string; email: string }>(
+      em,
+      sql`select join_link_id, email from join_confirmation
+           where token_hash = ${hash} and used_at is null and expires_at > ${this.now()}`,
+    );
+    if (!pending) return { status: 'link_invalid' };
+    const asked = await this.askFirst(em, pending.join_link_id, pending.email, true);
     let claimed: { join_link_id: string; email: string } | undefined;
     try {
       return await em.transactional(async (tx) => {
@@ -577,7 +649,13 @@ export class JoinLinkService {
         );
         if (!row) return { status: 'link_invalid' as const };
         claimed = row;
-        const result = await this.joinIn(tx, row.join_link_id, { email: row.email, name: row.name }, 'web');
+        const result = await this.joinIn(
+          tx,
+          row.join_link_id,
+          { email: row.email, name: row.name },
+          'web',
+          asked,
+        );
         return { ...result, accountName: await this.accountName(tx, row.join_link_id) };
       });
     } catch (err) {

@@ -54,6 +54,20 @@ export class AdminDirectory {
     return this.isAdminMember(em, account, await this.member(em, account, userId));
   }
 
+  /**
+   * Whether a Slack user is an admin, from the database alone, never asking Slack: for a caller inside a
+   * transaction, whose connection must not wait on Slack. `seen` is what Slack said of them before, used only
+   * when the mirror does not hold them.
+   */
+  async isAdminInDatabase(
+    em: EntityManager,
+    account: IAccount,
+    userId: string,
+    seen?: Member | null,
+  ): Promise<boolean> {
+    return this.isAdminMember(em, account, (await this.directory.byId(em, account, userId)) ?? seen ?? null);
+  }
+
   /** Whether `person`, as {@link member} found them, is an admin: for a caller that needs the member too. */
   async isAdminMember(em: EntityManager, account: IAccount, person: Member | null): Promise<boolean> {
     if (!person || person.deleted) return false;
