@@ -197,3 +197,40 @@ describe('a link that no longer works', () => {
     expect(await state('accepted-earlier@example.com')).toMatchObject({ user: 'active', audits: 1 });
   });
 });
+
+describe('the invitation page on a phone', () => {
+  it('fits a long email address into a 360 px wide screen', async () => {
+    const email = 'alexandra.konstantinopoulou@engineering.example-corporation.com';
+    expect(email).toHaveLength(63);
+    await t.slack.command('/invite', '', { user: 'UADMIN' });
+    await t.slack.submitView(
+      t.standin.lastOpenedView(),
+      { emails: `Alexandra Konstantinopoulou <${email}>` },
+      { user: 'UADMIN' },
+    );
+    const mail = await t.smtp.waitForMail((m) => m.toText === email);
+    const link = links(mail).find((l) => l.includes('/invitations/'))!;
+    const ctx = await browser.newContext({
+      viewport: { width: 360, height: 740 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+    });
+    try {
+      const page = await ctx.newPage();
+      await page.goto(link);
+      expect(await page.textContent('main')).toContain(email);
+      // Evaluated in the page (a string: the project's types have no DOM).
+      const widths = (await page.evaluate(`({
+        page: document.documentElement.scrollWidth,
+        main: document.querySelector('main').scrollWidth,
+        mainBox: document.querySelector('main').clientWidth,
+      })`)) as { page: number; main: number; mainBox: number };
+      expect(widths.page).toBeLessThanOrEqual(360);
+      // Nothing inside the card runs past its edge either.
+      expect(widths.main).toBeLessThanOrEqual(widths.mainBox);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
