@@ -234,3 +234,26 @@ describe('the invitation page on a phone', () => {
     }
   });
 });
+
+describe('the invitation page while Slack is busy', () => {
+  it('shows the invitation without the inviter’s name when Slack answers 429 for them', async () => {
+    const email = 'slack-busy@example.com';
+    const link = await invitationLink(email);
+    // The inviter is not in the directory mirror, so the page asks Slack, which asks to wait.
+    await t.em().getConnection().execute(`delete from slack_member where slack_user_id = 'UADMIN'`);
+    const asked = t.standin.callsTo('users.info').length;
+    // Twice: an interactive lookup waits out one short Retry-After before it gives up.
+    t.standin.failWithStatus('users.info', 429, 2);
+
+    const res = await fetch(link);
+    expect(res.status).toBe(200);
+    const body = await res.text();
+    expect(t.standin.callsTo('users.info').length).toBeGreaterThan(asked);
+    expect(body).toContain("You're invited to Acme");
+    expect(body).toContain('<dt>Invited by</dt><dd>Someone</dd>');
+    const field = /name="csrf" value="([^"]+)"/.exec(body)?.[1];
+    const cookie = res.headers.get('set-cookie')?.split(';')[0];
+    expect((await accept(link, { field: field!, cookie })).status).toBe(200);
+    expect(await state(email)).toMatchObject({ user: 'active', invitation: 'accepted', audits: 1 });
+  });
+});
