@@ -39,13 +39,13 @@ const STYLE = `
   body { margin:0; font: 16px/1.5 -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; background:var(--bg); color:var(--fg); }
   main { max-width: 30rem; margin: 4rem auto; padding: 2rem; background: var(--card); border-radius: 12px; box-shadow: 0 1px 3px rgba(0,0,0,.12); }
   h1 { font-size: 1.4rem; margin: 0 0 1rem; }
-  p { margin: .5rem 0; }
+  p { margin: .5rem 0; overflow-wrap: anywhere; }
   .muted { color: var(--muted); font-size: .9rem; }
   .ok { color: var(--ok); } .error { color: var(--err); }
   label { display:block; font-weight:600; margin-top:1rem; }
   input[type=text], input[type=email] { width:100%; padding:.6rem; margin-top:.3rem; font-size:1rem; border:1px solid #bbb; border-radius:6px; background:transparent; color:inherit; }
   button { margin-top:1.5rem; padding:.7rem 1.4rem; font-size:1rem; font-weight:600; border:0; border-radius:6px; background:var(--accent); color:#fff; cursor:pointer; }
-  dl { display:grid; grid-template-columns: max-content 1fr; gap:.3rem 1rem; } dt { color:var(--muted); } dd { margin:0; }
+  dl { display:grid; grid-template-columns: max-content minmax(0,1fr); gap:.3rem 1rem; } dt { color:var(--muted); } dd { margin:0; min-width:0; overflow-wrap:anywhere; }
 `;
 
 /** A whole page: small, styled, no scripts. */

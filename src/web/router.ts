@@ -149,8 +149,11 @@ export async function readBody(req: IncomingMessage, limit = FORM_BODY_LIMIT): P
 }
 
 /**
- * CSRF protection for the web forms: a random value in a SameSite=Strict cookie, echoed in a hidden
- * field as an HMAC bound to the form's path, so a value from another page or site does not pass.
+ * CSRF protection for the web forms: a random value in a cookie, echoed in a hidden field as an HMAC bound
+ * to the form's path, so a value from another page or site does not pass. The cookie is SameSite=Lax, not
+ * Strict: people open these pages from links in webmail on another site, and a Strict cookie is not sent
+ * on that visit, so each visit would replace it and break the form in a tab opened earlier. Lax still keeps
+ * it off another site's POSTs. A page reuses a cookie the browser already has, never replaces it.
  */
 export class Csrf {
   private readonly key: Buffer;
@@ -165,7 +168,7 @@ export class Csrf {
     let cookie: string | undefined;
     if (!nonce || !/^[A-Za-z0-9_-]{32,}$/.test(nonce)) {
       nonce = randomBytes(24).toString('base64url');
-      cookie = `roster_csrf=${nonce}; Path=/; HttpOnly; SameSite=Strict${this.secure ? '; Secure' : ''}`;
+      cookie = `roster_csrf=${nonce}; Path=/; HttpOnly; SameSite=Lax${this.secure ? '; Secure' : ''}`;
     }
     return { field: this.sign(nonce, req.path), cookie };
   }

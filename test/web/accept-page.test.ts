@@ -197,3 +197,63 @@ describe('a link that no longer works', () => {
     expect(await state('accepted-earlier@example.com')).toMatchObject({ user: 'active', audits: 1 });
   });
 });
+
+describe('the invitation page on a phone', () => {
+  it('fits a long email address into a 360 px wide screen', async () => {
+    const email = 'alexandra.konstantinopoulou@engineering.example-corporation.com';
+    expect(email).toHaveLength(63);
+    await t.slack.command('/invite', '', { user: 'UADMIN' });
+    await t.slack.submitView(
+      t.standin.lastOpenedView(),
+      { emails: `Alexandra Konstantinopoulou <${email}>` },
+      { user: 'UADMIN' },
+    );
+    const mail = await t.smtp.waitForMail((m) => m.toText === email);
+    const link = links(mail).find((l) => l.includes('/invitations/'))!;
+    const ctx = await browser.newContext({
+      viewport: { width: 360, height: 740 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+    });
+    try {
+      const page = await ctx.newPage();
+      await page.goto(link);
+      expect(await page.textContent('main')).toContain(email);
+      // Evaluated in the page (a string: the project's types have no DOM).
+      const widths = (await page.evaluate(`({
+        page: document.documentElement.scrollWidth,
+        main: document.querySelector('main').scrollWidth,
+        mainBox: document.querySelector('main').clientWidth,
+      })`)) as { page: number; main: number; mainBox: number };
+      expect(widths.page).toBeLessThanOrEqual(360);
+      // Nothing inside the card runs past its edge either.
+      expect(widths.main).toBeLessThanOrEqual(widths.mainBox);
+    } finally {
+      await ctx.close();
+    }
+  });
+});
+
+describe('the invitation page while Slack is busy', () => {
+  it('shows the invitation without the inviter’s name when Slack answers 429 for them', async () => {
+    const email = 'slack-busy@example.com';
+    const link = await invitationLink(email);
+    // The inviter is not in the directory mirror, so the page asks Slack, which asks to wait.
+    await t.em().getConnection().execute(`delete from slack_member where slack_user_id = 'UADMIN'`);
+    const asked = t.standin.callsTo('users.info').length;
+    // Twice: an interactive lookup waits out one short Retry-After before it gives up.
+    t.standin.failWithStatus('users.info', 429, 2);
+
+    const res = await fetch(link);
+    expect(res.status).toBe(200);
+    const body = await res.text();
+    expect(t.standin.callsTo('users.info').length).toBeGreaterThan(asked);
+    expect(body).toContain("You're invited to Acme");
+    expect(body).toContain('<dt>Invited by</dt><dd>Someone</dd>');
+    const field = /name="csrf" value="([^"]+)"/.exec(body)?.[1];
+    const cookie = res.headers.get('set-cookie')?.split(';')[0];
+    expect((await accept(link, { field: field!, cookie })).status).toBe(200);
+    expect(await state(email)).toMatchObject({ user: 'active', invitation: 'accepted', audits: 1 });
+  });
+});

@@ -213,7 +213,7 @@ describe('malformed requests to the web pages get a 400 page, never a 500', () =
       body: `csrf=${csrf}&name=Cookie+Monster&email=cookie%40outside.test`,
     });
     expect(posted.status).toBe(403);
-    expect(posted.body).toContain('This form expired.');
+    expect(posted.body).toContain('This form expired or was sent from another page.');
     expect(await written()).toEqual(before);
     expect(errorsLogged.length).toBe(logged);
   });

@@ -31,5 +31,15 @@ export const invitesFeature: Feature = {
     registerInviteActions(app, deps, deps.invites);
   },
   web: (router, deps) =>
-    registerAcceptPage(router, deps.csrf, deps.invites, (account, id) => inviterName(deps, account, id)),
+    registerAcceptPage(router, deps.csrf, deps.invites, (account, id) =>
+      // A delivery job waits for Slack when it is busy; a person opening their invitation does not: the
+      // page names no one rather than failing.
+      inviterName(deps, account, id).catch((err) => {
+        deps.logger.warn(
+          { err: { name: (err as Error)?.name, message: (err as Error)?.message } },
+          'invitation page: could not name the inviter',
+        );
+        return 'Someone';
+      }),
+    ),
 };

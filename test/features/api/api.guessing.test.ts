@@ -1,7 +1,7 @@
 /**
  * Requests with missing or unknown tokens are limited per client address: past FAILED_AUTH_LIMIT within a
- * minute the address waits, whatever token it sends next, while other addresses go on as before. Every
- * answer is checked against the served OpenAPI document.
+ * minute the address's failing requests wait, while its working tokens and other addresses go on as
+ * before. Every answer is checked against the served OpenAPI document.
  */
 import { FAILED_AUTH_LIMIT } from '../../../src/features/api/web/routes.ts';
 import { clientNetwork } from '../../../src/web/server.ts';
@@ -36,12 +36,29 @@ it('makes an address that keeps sending unknown tokens wait, with Retry-After, a
   expect(wait).toBeGreaterThanOrEqual(1);
   expect(wait).toBeLessThanOrEqual(60);
   expect(limited.body.detail).toContain(`Try again in ${wait} s`);
-  // A working token from that address waits too: a right guess looks like a wrong one.
-  expect((await from(guesser, token)).status).toBe(429);
   expect((await from(guesser)).status).toBe(429);
   // Other addresses are not affected, with or without a working token.
   expect((await from('198.51.100.20', token)).status).toBe(200);
   expect((await from('198.51.100.21', `roster_${'h'.repeat(43)}`)).status).toBe(401);
+});
+
+it('still answers a working token from an address whose other requests are refused for unknown tokens', async () => {
+  // One integration on a host keeps retrying its revoked token; another on the same host has a working one.
+  const host = '203.0.113.9';
+  const stale = `roster_${'s'.repeat(43)}`;
+  for (let i = 0; i < FAILED_AUTH_LIMIT; i++) expect((await from(host, stale)).status).toBe(401);
+  expect((await from(host, stale)).status).toBe(429);
+
+  const working = await from(host, token);
+  expect(working.status).toBe(200);
+  expect(working.headers.get('retry-after')).toBeNull();
+  expect(Array.isArray(working.body.data)).toBe(true);
+  // The working token's request did not lift the limit for the stale one, nor for no token at all.
+  const again = await from(host, stale);
+  expect(again.status).toBe(429);
+  expect(Number(again.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+  expect((await from(host)).status).toBe(429);
+  expect((await from(host, token)).status).toBe(200);
 });
 
 it('counts an IPv6 client by its /64, so a new address for every guess does not escape the limit', async () => {

@@ -641,7 +641,7 @@ describe('joining on the web page', () => {
     expect(await unknownConfirm.text()).toBe(confirmPage);
   });
 
-  it('refuses a form posted without its CSRF cookie', async () => {
+  it('refuses a form posted without its CSRF cookie, and shows it again with what was typed', async () => {
     const { url } = await postLink(t);
     const page = await httpFrom('127.0.0.4', url);
     const csrf = page.body.match(/name="csrf" value="([^"]+)"/)![1]!;
@@ -651,5 +651,26 @@ describe('joining on the web page', () => {
     });
     expect(res.status).toBe(403);
     expect(await t.em().count(JoinConfirmation, { email: 'nocookie@outside.test' })).toBe(0);
+
+    // The form again, filled in, with a token for the cookie it now sets: pressing the button sends it.
+    expect(res.body).toContain('This form expired or was sent from another page.');
+    expect(res.body).toContain('value="No Cookie"');
+    expect(res.body).toContain('value="nocookie@outside.test"');
+    const fresh = res.body.match(/name="csrf" value="([^"]+)"/)?.[1];
+    expect(fresh).toBeDefined();
+    const setCookie = String(res.headers['set-cookie']);
+    expect(setCookie).toMatch(/^roster_csrf=[A-Za-z0-9_-]{32,}; Path=\/; HttpOnly; SameSite=Lax/);
+    const again = await httpFrom('127.0.0.4', url, {
+      method: 'POST',
+      cookie: setCookie.split(';')[0],
+      body: new URLSearchParams({
+        csrf: fresh!,
+        name: 'No Cookie',
+        email: 'nocookie@outside.test',
+      }).toString(),
+    });
+    expect(again.status).toBe(200);
+    expect(again.body).toContain('Check your inbox');
+    expect(await t.em().count(JoinConfirmation, { email: 'nocookie@outside.test' })).toBe(1);
   });
 });

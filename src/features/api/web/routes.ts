@@ -22,9 +22,11 @@ import type { ApiCaller } from '../api-token.service.ts';
 /** Requests per minute per token when API_RATE_LIMIT is not set. */
 export const DEFAULT_RATE_LIMIT = 600;
 /**
- * Failed authentications a client address may make within a minute. Past it, every request from that
- * address is refused until the minute has passed, whatever token it carries: a guess that happened to be
- * right must not stand out from the wrong ones.
+ * Failed authentications a client address may make within a minute. Past it, the address's requests that
+ * fail to authenticate are refused with 429 until the minute has passed. A request whose token works is
+ * never refused by this limit: one integration retrying a revoked token, or anyone behind the same proxy
+ * address, must not lock every other integration there out. Tokens are 256-bit random, so letting a right
+ * guess through gives nothing a guesser could reach.
  */
 export const FAILED_AUTH_LIMIT = 30;
 const WINDOW_MS = 60_000;
@@ -117,12 +119,15 @@ export function registerApiRoutes(router: Router, deps: Deps): void {
     (handler: (req: WebRequest, caller: ApiCaller) => Promise<WebResponse>) =>
     async (req: WebRequest): Promise<WebResponse> => {
       try {
-        refuseGuessing(req);
         let caller: ApiCaller;
         try {
           caller = await authenticate(req);
         } catch (err) {
-          if (err === UNAUTHORIZED) await failedAuthentication(req);
+          if (err === UNAUTHORIZED) {
+            // Only failing requests count, and only they wait: a working token goes on as before.
+            refuseGuessing(req);
+            await failedAuthentication(req);
+          }
           throw err;
         }
         await throttle(req, caller);

@@ -82,10 +82,12 @@ function joinForm(
   field: string,
   values: { name?: string; email?: string },
   errors: Record<string, string> = {},
+  notice?: string,
 ) {
   return html`<h1>Join ${intro.accountName}</h1>
 <p>You will join as ${intro.role}. Enter your name and work email; we will email you a link to confirm it.</p>
 ${intro.domains.length ? html`<p class="muted">This link is for ${intro.domains.map((d) => `@${d}`).join(', ')} addresses.</p>` : ''}
+${notice ? html`<p class="error" id="form-error">${notice}</p>` : ''}
 <form method="post" novalidate>
   <input type="hidden" name="csrf" value="${field}">
   <label for="name">Name</label>
@@ -134,16 +136,26 @@ export function registerJoinPages(
     const link = await links.findUsable(req.em, token);
     if (!link) return INVALID;
     const intro = introOf(link);
+    const values = { name: req.form.get('name') ?? '', email: req.form.get('email') ?? '' };
     if (!csrf.verify(req)) {
+      // The form again, with what was typed and a token that goes with the browser's cookie (issued now
+      // when it sent none): pressing the button once more sends it, nothing typed is lost.
+      const { field, cookie } = csrf.issue(req);
       return {
         status: 403,
+        headers: cookie ? { 'set-cookie': cookie } : {},
         html: page(
-          'Please try again',
-          html`<h1>Please try again</h1><p>This form expired. <a href="${req.path}">Open the join page again</a>.</p>`,
+          `Join ${intro.accountName}`,
+          joinForm(
+            intro,
+            field,
+            echoed(values),
+            {},
+            'This form expired or was sent from another page. Check your details and press the button again.',
+          ),
         ),
       };
     }
-    const values = { name: req.form.get('name') ?? '', email: req.form.get('email') ?? '' };
     const again = (errors: Record<string, string>): WebResponse => ({
       status: 422,
       html: page(`Join ${intro.accountName}`, joinForm(intro, csrf.issue(req).field, echoed(values), errors)),
