@@ -123,7 +123,4 @@ export async function defineJoinMail(deps: Deps): Promise<void> {
     ({ requestId }, { retryCount }) => tellJoinerOfDecision(deps, requestId, last(retryCount)),
     DELIVERY_RETRY,
   );
-  // A queue is created once, with the options of the version that made it: the confirmation queue of a
-  // database that ran an earlier version still carries its short retries (8, over about 8 minutes).
-  await deps.jobs.boss.updateQueue(JOIN_JOBS.sendConfirmation, { ...DELIVERY_RETRY });
 }
