@@ -81,4 +81,68 @@ describe('background jobs', () => {
   it('refuse a job name nobody handles, instead of queueing it forever', async () => {
     await expect(jobs.send('nobody.handles', {})).rejects.toThrow('No job named nobody.handles is defined');
   });
+
+  it('take the retry and expiry options of the code on a queue an earlier version created, however many instances start at once', async () => {
+    type Row = {
+      retry_limit: number;
+      retry_delay: number;
+      retry_backoff: boolean;
+      retry_delay_max: number | null;
+      expire_seconds: number;
+      notify: boolean;
+      updated_on: Date;
+    };
+    const queue = async (name: string) =>
+      (
+        await orm.em
+          .fork()
+          .getConnection()
+          .execute<Row[]>(
+            `select retry_limit, retry_delay, retry_backoff, retry_delay_max, expire_seconds, notify, updated_on
+               from pgboss.queue where name = ?`,
+            [name],
+          )
+      )[0];
+    // As an earlier version left it: fewer, slower retries capped at a minute, a short expiry, no NOTIFY.
+    await jobs.boss.createQueue('test.policy', {
+      retryLimit: 8,
+      retryDelay: 5,
+      retryBackoff: true,
+      retryDelayMax: 60,
+      expireInSeconds: 120,
+    });
+    const options = { retryLimit: 30, retryDelay: 1, localConcurrency: 1 };
+    const other = await JobQueue.start(db.url, createLogger('silent'), { works: () => false });
+    try {
+      // Two instances starting at once: neither fails, and both leave the code's options.
+      await Promise.all([
+        jobs.define('test.policy', async () => {}, options),
+        other.define('test.policy', async () => {}, options),
+        // A queue neither has seen yet is created once, with the same options.
+        jobs.define('test.policy-new', async () => {}, options),
+        other.define('test.policy-new', async () => {}, options),
+      ]);
+    } finally {
+      await other.stop();
+    }
+    const expected = {
+      retry_limit: 30,
+      retry_delay: 1,
+      retry_backoff: true,
+      // Dropped from the code, so dropped from the queue.
+      retry_delay_max: null,
+      expire_seconds: 900,
+      notify: true,
+    };
+    const updated = await queue('test.policy');
+    expect(updated).toMatchObject(expected);
+    expect(await queue('test.policy-new')).toMatchObject(expected);
+
+    // A job sent now carries them; defining the queue again with the same options writes nothing.
+    const id = (await jobs.send('test.policy', {}))!;
+    const [job] = await jobs.boss.findJobs('test.policy', { id, limit: 1 });
+    expect(job).toMatchObject({ retryLimit: 30, retryDelay: 1, expireInSeconds: 900 });
+    await jobs.define('test.policy', async () => {}, options);
+    expect((await queue('test.policy'))?.updated_on).toEqual(updated?.updated_on);
+  });
 });

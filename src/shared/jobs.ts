@@ -34,6 +34,28 @@ export class TryLater extends Error {
   }
 }
 
+/**
+ * A queue's retry and expiry options when its definition leaves them out. Every one is set explicitly on
+ * the queue, so that a definition that drops an option also takes it off an existing queue.
+ */
+const QUEUE_DEFAULTS = {
+  retryLimit: 5,
+  retryDelay: 2,
+  retryBackoff: true,
+  retryDelayMax: null,
+  // pg-boss's own default.
+  expireInSeconds: 15 * 60,
+} as const;
+
+type QueueOptions = {
+  retryLimit: number;
+  retryDelay: number;
+  retryBackoff: boolean;
+  retryDelayMax: number | null;
+  expireInSeconds: number;
+  notify: boolean;
+};
+
 type Handler<T> = (data: T, meta: { id: string; retryCount: number; createdOn: Date }) => Promise<void>;
 
 /**
@@ -83,16 +105,20 @@ export class JobQueue {
     return queue;
   }
 
-  /** Registers a queue and its worker. A failing handler is retried per `opts`. */
+  /**
+   * Registers a queue and its worker. A failing handler is retried per `opts`; a queue an earlier version
+   * created is brought to these options (see {@link align}).
+   */
   async define<T extends object>(name: string, handler: Handler<T>, opts: JobOptions = {}): Promise<void> {
-    const { localConcurrency = 2, ...queueOptions } = opts;
+    const { localConcurrency = 2, policy, ...given } = opts;
+    const wanted: QueueOptions = { ...QUEUE_DEFAULTS, ...given, notify: true };
+    const { retryDelayMax, ...created } = wanted;
     await this.boss.createQueue(name, {
-      retryLimit: 5,
-      retryDelay: 2,
-      retryBackoff: true,
-      ...queueOptions,
-      notify: true,
+      ...created,
+      ...(retryDelayMax === null ? {} : { retryDelayMax }),
+      ...(policy ? { policy } : {}),
     });
+    await this.align(name, wanted, policy);
     this.defined.add(name);
     if (!this.works(name)) return;
     // NOTIFY wakes workers for new jobs at once; retries and delayed jobs are found by polling, which
@@ -128,6 +154,39 @@ export class JobQueue {
           throw err;
         }
       },
+    );
+  }
+
+  /**
+   * pg-boss creates a queue once and keeps the options it was created with, so a retry policy changed in
+   * the code would never reach a database an earlier version made the queue in. The options that differ are
+   * set again: one UPDATE of the queue's row, which instances of one version starting at once may each run;
+   * they write the same values, so their order does not matter, and once aligned nothing is written. (An
+   * older version started later puts its own options back until it is replaced.) A policy cannot change
+   * after creation: that is only logged.
+   */
+  private async align(name: string, wanted: QueueOptions, policy: JobOptions['policy']): Promise<void> {
+    const queue = await this.boss.getQueue(name);
+    if (!queue) return;
+    const wantedPolicy = policy ?? 'standard';
+    if (queue.policy !== wantedPolicy) {
+      this.logger.warn(
+        { queue: name, policy: queue.policy, wanted: wantedPolicy },
+        'the job queue keeps the policy it was created with',
+      );
+    }
+    const stale = (Object.keys(wanted) as (keyof QueueOptions)[]).filter(
+      (key) => (queue[key] ?? null) !== wanted[key],
+    );
+    if (!stale.length) return;
+    // All of them, not only those that differ: pg-boss checks them together (a retryDelayMax needs
+    // retryBackoff in the same call).
+    await this.boss.updateQueue(name, wanted);
+    const changed = (from: object) =>
+      Object.fromEntries(stale.map((key) => [key, (from as QueueOptions)[key] ?? null]));
+    this.logger.info(
+      { queue: name, was: changed(queue), now: changed(wanted) },
+      'job queue options updated to this version',
     );
   }
 

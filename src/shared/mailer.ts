@@ -44,3 +44,56 @@ export function createMailer(opts: {
     close: () => transport.close(),
   };
 }
+
+/**
+ * An error's text with the email addresses in it replaced, for a log or a person who is not their owner:
+ * mail servers repeat the address they refuse (`550 5.1.1 <ana@x.test>: Recipient address rejected`).
+ */
+export function withoutAddresses(text: string): string {
+  return text.replace(/[^\s<>@"']+@[^\s<>@"']+/g, '[address]');
+}
+
+/** An address shown without giving it away: its first character and its domain (`a…@acme.test`). */
+export function maskedAddress(email: string): string {
+  const at = email.lastIndexOf('@');
+  return at > 0 ? `${email[0]}…${email.slice(at)}` : '…';
+}
+
+type SmtpError = Error & { code?: string; command?: string; response?: string; responseCode?: number };
+
+/**
+ * What went wrong sending an email, in words that carry no email address, for logs, a job's stored output
+ * and people other than the recipient: e.g. `the mail server refused the recipient (550 5.1.1: Recipient
+ * address rejected: User unknown in local recipient table)`.
+ */
+export function mailFailure(err: unknown): string {
+  const e = (err ?? {}) as SmtpError;
+  const response = typeof e.response === 'string' ? e.response.trim() : '';
+  // `550 5.1.1 <ana@x.test>: Recipient address rejected` → `550 5.1.1` and `Recipient address rejected`.
+  const reply = /^(\d{3})[ -](?:(\d\.\d{1,3}\.\d{1,3})\s+)?([\s\S]*)$/.exec(response);
+  const status = reply
+    ? [reply[1], reply[2]].filter(Boolean).join(' ')
+    : e.responseCode
+      ? String(e.responseCode)
+      : '';
+  const said = reply?.[3]
+    ? withoutAddresses(reply[3])
+        .replace(/^<?\[address\]>?:?\s*/, '')
+        .replace(/\s+/g, ' ')
+        .slice(0, 200)
+    : '';
+  const detail = status ? ` (${[status, said].filter(Boolean).join(': ')})` : '';
+  const code = e.code ?? '';
+  if (e.responseCode && (e.command === 'RCPT TO' || code === 'EENVELOPE')) {
+    return e.responseCode >= 500
+      ? `the mail server refused the recipient${detail}`
+      : `the mail server did not take the recipient for now${detail}`;
+  }
+  if (e.responseCode && code === 'EMESSAGE') return `the mail server refused the message${detail}`;
+  if (code === 'EAUTH') return `the mail server refused Roster's login${detail}`;
+  const message = withoutAddresses(e.message ?? String(err)).slice(0, 200);
+  if (['ECONNECTION', 'ESOCKET', 'ETIMEDOUT', 'EDNS', 'ETLS'].includes(code)) {
+    return `Roster could not reach the mail server (${code}: ${message})`;
+  }
+  return code ? `${code}: ${message}` : message;
+}

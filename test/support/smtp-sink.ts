@@ -23,8 +23,9 @@ export class SmtpSink {
   private server?: SMTPServer;
   private readonly waiters = new Set<() => void>();
   /**
-   * Recipients the server answers `550 mailbox unavailable` for, as a real server does for an address it
-   * will not take: a failure of one mail while the server stays up for the others.
+   * Recipients the server refuses, as Postfix does an address it will not take (`550 5.1.1 <address>:
+   * Recipient address rejected`, the address in the reply): a failure of one mail while the server stays
+   * up for the others.
    */
   refusedRecipients = new Set<string>();
 
@@ -43,11 +44,11 @@ export class SmtpSink {
       closeTimeout: 500,
       onRcptTo: (address, _session, callback) => {
         if (!this.refusedRecipients.has(address.address.toLowerCase())) return callback();
-        // As Postfix words it: the refused address in the reply.
+        // As Postfix words it, enhanced status code and refused address included.
         callback(
           Object.assign(
             new Error(
-              `<${address.address}>: Recipient address rejected: User unknown in local recipient table`,
+              `5.1.1 <${address.address}>: Recipient address rejected: User unknown in local recipient table`,
             ),
             { responseCode: 550 },
           ),

@@ -1,4 +1,5 @@
 import type { Logger } from '../../shared/logger.ts';
+import { mailFailure, withoutAddresses } from '../../shared/mailer.ts';
 import { nowOrLater } from '../../slack/later.ts';
 import { isSlackBusy } from '../../slack/pacing.ts';
 import { escapeHtml } from '../../web/html.ts';
@@ -95,8 +96,22 @@ export async function deliverInvitation(
     // However the delivery stopped (Slack asked to wait, the mail server refused), the next try must not
     // find the invitation still held by this one.
     await invites.releaseDelivery(orm.em.fork(), invitationId).catch(() => {});
-    throw err;
+    throw isSlackBusy(err) ? err : withoutInviteeAddress(err);
   }
+}
+
+/**
+ * A failed delivery's error as the job queue logs and stores it: its message and stack without email
+ * addresses (a database error can quote its query's values), and none of its other fields, which may hold
+ * the address whole.
+ */
+function withoutInviteeAddress(err: unknown): Error {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const clean = new Error(withoutAddresses(e.message));
+  clean.name = e.name;
+  clean.stack = e.stack && withoutAddresses(e.stack);
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' ? Object.assign(clean, { code }) : clean;
 }
 
 /** Sends a prepared invitation by DM or email, and records how it went. */
@@ -146,8 +161,12 @@ async function send(
   try {
     await mailer.send({ to: user.email, ...invitationEmail(user, letter) });
   } catch (err) {
-    const error = `Email failed: ${(err as Error).message}`;
+    // The mail server's words often repeat the invitee's address, and so do the transport's error fields
+    // (`rejected`, `response`): the failure is told, recorded and thrown (for the log and the job's stored
+    // output) in words of Roster's that say what went wrong without it.
+    const error = `Email failed: ${mailFailure(err)}`;
     await invites.recordFailure(orm.em.fork(), invitationId, error, opts.lastAttempt);
+    if (opts.lastAttempt) log.error({ reason: error }, 'gave up delivering an invitation');
     if (opts.lastAttempt && invitation.invitedBy) {
       // The inviter's only notice: queued while Slack is busy, not dropped.
       await nowOrLater(jobs, slack, {
@@ -155,7 +174,7 @@ async function send(
         args: { channel: invitation.invitedBy, ...deliveryFailedMessage(user, error) },
       }).catch((e) => log.warn({ err: e }, 'could not tell the inviter that delivery failed'));
     }
-    throw err;
+    throw Object.assign(new Error(error), { code: (err as { code?: string }).code });
   }
   await invites.recordDelivery(orm.em.fork(), invitationId, { method: 'email', error: dmError });
   log.info({ method: 'email' }, 'invitation delivered');

@@ -1,3 +1,4 @@
+import { withoutAddresses } from '../../shared/mailer.ts';
 import { esc } from '../../slack/blocks.ts';
 import { nowOrLater } from '../../slack/later.ts';
 import { firstTime } from '../../slack/once.ts';
@@ -122,12 +123,4 @@ export async function defineJoinMail(deps: Deps): Promise<void> {
     ({ requestId }, { retryCount }) => tellJoinerOfDecision(deps, requestId, last(retryCount)),
     DELIVERY_RETRY,
   );
-  // A queue is created once, with the options of the version that made it: the confirmation queue of a
-  // database that ran an earlier version still carries its short retries (8, over about 8 minutes).
-  await deps.jobs.boss.updateQueue(JOIN_JOBS.sendConfirmation, { ...DELIVERY_RETRY });
-}
-
-/** An error's text with the email addresses in it replaced, for a log or a person who is not their owner. */
-function withoutAddresses(text: string): string {
-  return text.replace(/[^\s<>@"']+@[^\s<>@"']+/g, '[address]');
 }

@@ -1,9 +1,11 @@
+import { Writable } from 'node:stream';
 import pg from 'pg';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
 import { deliverInvitation } from '../../../src/features/invites/invite.delivery.ts';
 import { createUser } from '../../../src/features/people/people.service.ts';
 import { TryLater } from '../../../src/shared/jobs.ts';
+import { createLogger } from '../../../src/shared/logger.ts';
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
 import { textOf } from '../../support/views.ts';
 
@@ -12,9 +14,21 @@ import { textOf } from '../../support/views.ts';
  * them one after another; one that fails is retried with the batch, and the others are never sent twice.
  */
 
+/** Every line the app logs. */
+const lines: string[] = [];
+const logger = createLogger(
+  'info',
+  new Writable({
+    write(chunk, _enc, done) {
+      lines.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  }),
+);
+
 let t: TestApp;
 beforeAll(async () => {
-  t = await startTestApp({ seatLimit: 10 });
+  t = await startTestApp({ seatLimit: 10, logger });
 });
 afterAll(() => t.stop());
 
@@ -135,5 +149,78 @@ describe('an import batch of invitations', () => {
     expect(after.status).toBe('cancelled');
     expect(after.deliveredAt).not.toBeNull();
     expect(after.user.getEntity().slackUserId).toBe('UHELD');
+  });
+});
+
+describe('an invitation the mail server refuses', () => {
+  it("is logged, stored by the job queue, recorded and told to the inviter without the invitee's address, saying what the server answered", async () => {
+    // Postfix repeats the address it refuses: `550 5.1.1 <ana.refused@acme.test>: Recipient address rejected`.
+    const single = 'ana.refused@acme.test';
+    const inBatch = 'bea.refused@acme.test';
+    t.smtp.refusedRecipients.add(single);
+    t.smtp.refusedRecipients.add(inBatch);
+    const one = await pendingInvitation(single);
+    const two = await pendingInvitation(inBatch);
+    const queue = t.roster.deps.jobs;
+    const ids: Record<string, string> = {};
+    try {
+      // The per-invitation job and an import's batch job each fail once and wait for their retry.
+      ids[INVITE_JOBS.deliver] = (await queue.send(INVITE_JOBS.deliver, {
+        invitationId: one.invitation.id,
+      }))!;
+      ids[INVITE_JOBS.deliverBatch] = (await queue.send(INVITE_JOBS.deliverBatch, {
+        invitationIds: [two.invitation.id],
+      }))!;
+      const failed = await eventually(async () => {
+        const rows = await t
+          .em()
+          .getConnection()
+          .execute<{ name: string; output: string }[]>(
+            `select name, output::text as output from pgboss.job where id in (?, ?) and state = 'retry'`,
+            Object.values(ids),
+          );
+        return rows.length === 2 ? rows : null;
+      }, 20_000);
+      for (const job of failed) {
+        expect(job.output).not.toContain(single);
+        expect(job.output).not.toContain(inBatch);
+        expect(job.output).toContain('the mail server refused the recipient (550 5.1.1');
+      }
+      // Roster's last attempt tells the inviter.
+      await expect(
+        deliverInvitation(t.roster.deps, t.roster.deps.invites, one.invitation.id, { lastAttempt: true }),
+      ).rejects.toThrow('550 5.1.1');
+    } finally {
+      for (const [name, id] of Object.entries(ids)) await queue.boss.cancel(name, id);
+      t.smtp.refusedRecipients.clear();
+    }
+
+    const told = await t.standin.waitForMessage(
+      (m) => m.channel === 'DUADMIN' && textOf(m).includes('a…@acme.test could not be delivered'),
+    );
+    expect(textOf(told)).toContain(
+      'Email failed: the mail server refused the recipient (550 5.1.1: Recipient address rejected',
+    );
+    const recorded = await t.em().find(Invitation, { id: [one.invitation.id, two.invitation.id] });
+    for (const invitation of recorded) {
+      expect(invitation.lastError).toMatch(
+        /^Email failed: the mail server refused the recipient \(550 5\.1\.1/,
+      );
+    }
+
+    // The log says what happened to these invitations, and nowhere whom they were for.
+    const logged = lines.join('\n');
+    const failures = lines.filter((l) => Object.values(ids).some((id) => l.includes(id)));
+    expect(failures.length).toBeGreaterThanOrEqual(2);
+    expect(failures.join('\n')).toContain('the mail server refused the recipient (550 5.1.1');
+    const gaveUp = lines.find((l) => l.includes('gave up delivering an invitation'));
+    expect(gaveUp).toContain(one.invitation.id);
+    expect(gaveUp).toContain('550 5.1.1');
+    const slack = JSON.stringify([t.standin.messages, t.standin.callsTo('chat.postMessage')]);
+    for (const address of [single, inBatch]) {
+      expect(logged).not.toContain(address);
+      expect(slack).not.toContain(address);
+      expect(recorded.map((i) => i.lastError).join('\n')).not.toContain(address);
+    }
   });
 });

@@ -1,0 +1,53 @@
+import nodemailer from 'nodemailer';
+import { mailFailure } from '../src/shared/mailer.ts';
+import { type SmtpSink, startSmtpSink } from './support/smtp-sink.ts';
+
+let sink: SmtpSink;
+beforeAll(async () => {
+  sink = await startSmtpSink();
+});
+afterAll(() => sink.close());
+
+/** The error sending one mail to `to` through the sink raises. */
+async function failureSending(to: string): Promise<unknown> {
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: sink.port, ignoreTLS: true });
+  try {
+    await transport.sendMail({ from: 'roster@acme.test', to, subject: 'Hello', text: 'Hello' });
+  } catch (err) {
+    return err;
+  } finally {
+    transport.close();
+  }
+  throw new Error(`sending to ${to} did not fail`);
+}
+
+describe('a mail failure, described', () => {
+  it('says what the server answered, without the address it repeats', async () => {
+    sink.refusedRecipients.add('ana@acme.test');
+    try {
+      const err = await failureSending('ana@acme.test');
+      expect(JSON.stringify({ ...(err as object), message: (err as Error).message })).toContain(
+        'ana@acme.test',
+      );
+      expect(mailFailure(err)).toBe(
+        'the mail server refused the recipient (550 5.1.1: Recipient address rejected: User unknown in local recipient table)',
+      );
+    } finally {
+      sink.refusedRecipients.clear();
+    }
+  });
+
+  it('says the server could not be reached, and any other error without addresses', async () => {
+    await sink.stop();
+    try {
+      expect(mailFailure(await failureSending('bo@acme.test'))).toMatch(
+        /^Roster could not reach the mail server \(E[A-Z]+: .*ECONNREFUSED/,
+      );
+    } finally {
+      await sink.start();
+    }
+    expect(mailFailure(new Error('No mailbox for "bo@acme.test" here'))).toBe(
+      'No mailbox for "[address]" here',
+    );
+  });
+});
