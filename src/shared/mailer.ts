@@ -53,12 +53,6 @@ export function withoutAddresses(text: string): string {
   return text.replace(/[^\s<>@"']+@[^\s<>@"']+/g, '[address]');
 }
 
-/** An address shown without giving it away: its first character and its domain (`a…@acme.test`). */
-export function maskedAddress(email: string): string {
-  const at = email.lastIndexOf('@');
-  return at > 0 ? `${email[0]}…${email.slice(at)}` : '…';
-}
-
 type SmtpError = Error & { code?: string; command?: string; response?: string; responseCode?: number };
 
 /**

@@ -1,4 +1,3 @@
-import { maskedAddress } from '../../../shared/mailer.ts';
 import { actions, type Block, button, context, esc, section, slackDate } from '../../../slack/blocks.ts';
 import { ROLE_LABEL, statusText } from '../../people/labels.ts';
 import type { InviteOutcome } from '../invite.service.ts';
@@ -98,16 +97,16 @@ export function invitationDm(invitationId: string, l: InvitationLetter): { text:
 }
 
 /**
- * What the inviter reads when Roster has stopped trying: what failed, and the button that tries again. Like
- * every report of a failed delivery it does not carry the invitee's address: the person is named by their
- * name and a masked address, and `/invite pending` shows the address to those allowed to see it.
+ * What the inviter reads when Roster has stopped trying: what failed, and the button that tries again. It
+ * goes to the inviter alone, who typed the address and needs to see it to spot a typo, so unlike the logs
+ * and the job queue's records it names the address.
  */
 export function deliveryFailedMessage(
   user: { id: string; email: string; firstName?: string | null; lastName?: string | null },
   error: string,
 ): { text: string; blocks: Block[] } {
   const name = [user.firstName, user.lastName].filter(Boolean).join(' ').trim();
-  const text = `The invitation to ${name ? `${name} (${maskedAddress(user.email)})` : maskedAddress(user.email)} could not be delivered`;
+  const text = `The invitation to ${name ? `${name} (${user.email})` : user.email} could not be delivered`;
   return {
     text,
     blocks: [
@@ -115,7 +114,7 @@ export function deliveryFailedMessage(
         type: 'section',
         text: {
           type: 'mrkdwn',
-          text: `:warning: *${esc(text)}.* Roster kept trying for several hours; the last error was: ${esc(error.slice(0, 300))}\nCheck their address (\`/invite pending\` shows it), then press *Resend* to try again.`,
+          text: `:warning: *${esc(text)}.* Roster kept trying for several hours; the last error was: ${esc(error.slice(0, 300))}\nCheck the address (\`/people ${esc(user.email)}\` can change it), then press *Resend* to try again.`,
         },
         accessory: button('Resend', INVITE_ACTIONS.resend, user.id),
       },
