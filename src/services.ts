@@ -35,7 +35,7 @@ export function buildServices(infra: {
   prompt?: WebClient;
   /** The SCIM service set by the deployment, if any (SCIM_URL, SCIM_TOKEN). */
   scim?: { url: string; token: string };
-  /** The secret join confirmation links are derived from (the Slack signing secret). */
+  /** The secret invitation and join confirmation links are derived from (the Slack signing secret). */
   tokenSecret?: string;
   /** Whether webhook and SCIM URLs may be on this machine or a private network (ALLOW_PRIVATE_URLS). */
   allowPrivateUrls?: boolean;
@@ -44,7 +44,7 @@ export function buildServices(infra: {
   const seats = new SeatService(jobs);
   const directory = new DirectoryService();
   const people = new PeopleChanges(seats, jobs);
-  const invites = new InviteService(seats, jobs);
+  const invites = new InviteService(seats, jobs, undefined, { tokenSecret: infra.tokenSecret });
   const contacts = new ContactService(seats, jobs);
   const admins = new AdminDirectory(slack, directory, Date.now, infra.prompt, async () => {
     if (!jobs.has(DIRECTORY_JOBS.sync)) return false;

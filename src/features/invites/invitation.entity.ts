@@ -20,6 +20,8 @@ export const Invitation = defineEntity({
     account: () => p.manyToOne(Account).ref(),
     user: () => p.manyToOne(User).ref(),
     tokenHash: p.string().nullable(),
+    /** What the link is derived from with the secret, set by the first delivery attempt (see prepareDelivery). */
+    tokenNonce: p.string().nullable(),
     status: p.enum(INVITATION_STATUSES).default('pending'),
     expiresAt: p.datetime(),
     invitedBy: p.string().nullable(),

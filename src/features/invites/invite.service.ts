@@ -1,8 +1,9 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
-import { hashToken, newToken } from '../../shared/ids.ts';
+import { hashToken } from '../../shared/ids.ts';
 import { type JobQueue, TryLater } from '../../shared/jobs.ts';
 import { Account, type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
 import { refuseOutsideDomains } from '../accounts/allowed-domains.ts';
@@ -53,11 +54,32 @@ export class InviteService {
   private readonly seats: SeatService;
   private readonly jobs: JobQueue;
   private readonly now: () => Date;
+  /** The key links are derived with (see linkToken). */
+  private readonly tokenKey: Buffer;
 
-  constructor(seats: SeatService, jobs: JobQueue, now: () => Date = () => new Date()) {
+  constructor(
+    seats: SeatService,
+    jobs: JobQueue,
+    now: () => Date = () => new Date(),
+    opts: { tokenSecret?: string } = {},
+  ) {
     this.seats = seats;
     this.jobs = jobs;
     this.now = now;
+    this.tokenKey = opts.tokenSecret
+      ? createHmac('sha256', opts.tokenSecret).update('roster-invitation-link').digest()
+      : randomBytes(32);
+  }
+
+  /**
+   * An invitation's link token: derived with a secret from the invitation and the nonce its first delivery
+   * attempt stored, so an attempt retried after one whose sending worked but whose recording failed sends
+   * the same link, and the first one the person received keeps working. Only the hash is stored; the id
+   * and nonce give nothing without the secret. Voiding a delivered link means clearing its nonce as well.
+   */
+  private linkToken(invitationId: string, nonce: string): { token: string; hash: string } {
+    const token = createHmac('sha256', this.tokenKey).update(`${invitationId}:${nonce}`).digest('base64url');
+    return { token, hash: hashToken(token) };
   }
 
   /** What approving a seat request for an invitation does; registered in the composition root. */
@@ -233,9 +255,9 @@ export class InviteService {
    */
   async prepareDelivery(em: EntityManager, invitationId: string) {
     return em.transactional(async (tx) => {
-      const [row] = await query<{ id: string; leased_ms: number | null }>(
+      const [row] = await query<{ id: string; token_nonce: string | null; leased_ms: number | null }>(
         tx,
-        sql`select id, case when delivering_until > now()
+        sql`select id, token_nonce, case when delivering_until > now()
               then ceil(extract(epoch from delivering_until - now()) * 1000)::int end as leased_ms
             from invitation where id = ${invitationId} and status = 'pending' and delivered_at is null for update`,
       );
@@ -244,13 +266,16 @@ export class InviteService {
       if (row.leased_ms !== null) {
         throw new TryLater(row.leased_ms, `invitation ${invitationId} is being delivered by another job`);
       }
-      // The new link's hash, the attempt and the lease (on the database's clock, as every lease is
-      // compared), in the one write this transaction makes: a second write of the row would check its
-      // foreign keys again, waiting for a person locked by a deactivation that waits for this row.
-      const { token, hash } = newToken();
+      // The link's hash (the same on every attempt), the attempt and the lease (on the database's clock,
+      // as every lease is compared), in the one write this transaction makes: a second write of the row
+      // would check its foreign keys again, waiting for a person locked by a deactivation that waits for
+      // this row.
+      const nonce = row.token_nonce ?? randomBytes(16).toString('base64url');
+      const { token, hash } = this.linkToken(invitationId, nonce);
       await query(
         tx,
-        sql`update invitation set token_hash = ${hash}, delivery_attempts = delivery_attempts + 1,
+        sql`update invitation set token_nonce = ${nonce}, token_hash = ${hash},
+              delivery_attempts = delivery_attempts + 1,
               delivering_until = now() + make_interval(secs => ${DELIVERY_LEASE_SECONDS}), updated_at = now()
             where id = ${invitationId}`,
       );

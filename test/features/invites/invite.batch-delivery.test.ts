@@ -7,6 +7,7 @@ import { createUser } from '../../../src/features/people/people.service.ts';
 import { TryLater } from '../../../src/shared/jobs.ts';
 import { createLogger } from '../../../src/shared/logger.ts';
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { links } from '../../support/smtp-sink.ts';
 import { textOf } from '../../support/views.ts';
 
 /*
@@ -224,5 +225,38 @@ describe('an invitation the mail server refuses', () => {
       expect(others).not.toContain(address);
       expect(recorded.map((i) => i.lastError).join('\n')).not.toContain(address);
     }
+  });
+});
+
+describe('an invitation emailed but not recorded', () => {
+  it('is sent again with the same link, so the first email the person got still works', async () => {
+    const email = 'dee.retried@acme.test';
+    const { invitation } = await pendingInvitation(email);
+    const invites = t.roster.deps.invites;
+    // The email goes out, then recording it fails (a lost connection, a stop): the job tries again.
+    const record = invites.recordDelivery;
+    invites.recordDelivery = async () => {
+      throw new Error('the connection to the database was lost');
+    };
+    try {
+      await expect(
+        deliverInvitation(t.roster.deps, invites, invitation.id, { lastAttempt: false }),
+      ).rejects.toThrow('the connection to the database was lost');
+    } finally {
+      invites.recordDelivery = record;
+    }
+    await deliverInvitation(t.roster.deps, invites, invitation.id, { lastAttempt: false });
+
+    const mails = t.smtp.messages.filter((m) => m.toText === email);
+    expect(mails).toHaveLength(2);
+    const [first, second] = mails.map((m) => links(m).find((l) => l.includes('/invitations/')));
+    expect(first).toBeDefined();
+    expect(second).toBe(first);
+    const page = await fetch(first!);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('Accept');
+    const recorded = await t.em().findOneOrFail(Invitation, invitation.id);
+    expect(recorded).toMatchObject({ deliveryMethod: 'email', deliveryAttempts: 2 });
+    expect(recorded.deliveredAt).not.toBeNull();
   });
 });
