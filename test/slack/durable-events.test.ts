@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import type { Roster } from '../../src/app.ts';
 import { AuditEvent } from '../../src/features/audit/audit-event.entity.ts';
 import { User } from '../../src/features/people/user.entity.ts';
@@ -71,6 +72,29 @@ const deleted = (id: string, email: string) => ({
 const audits = (action: string, where: Record<string, unknown> = {}) =>
   t.em().count(AuditEvent, { action, ...where });
 
+/**
+ * Sets this process's clock (`Date`) `ms` behind the real time, still running: timers, ticks and
+ * microtasks are left as they are. `jest.useRealTimers()` puts it right.
+ */
+function clockBehind(ms: number) {
+  jest.useFakeTimers({
+    now: Date.now() - ms,
+    advanceTimers: true,
+    doNotFake: [
+      'hrtime',
+      'nextTick',
+      'performance',
+      'queueMicrotask',
+      'setImmediate',
+      'clearImmediate',
+      'setInterval',
+      'clearInterval',
+      'setTimeout',
+      'clearTimeout',
+    ],
+  });
+}
+
 const statusOf = async (id: string) => (await t.em().findOneOrFail(User, id)).status;
 
 describe('a person deleted in Slack', () => {
@@ -140,6 +164,28 @@ describe('a person deleted in Slack', () => {
       await t.roster.deps.people.reactivate(t.em(), account, admin, user.id);
       expect(await statusOf(user.id)).toBe('not_invited');
     } finally {
+      await lift();
+    }
+    await jobsDrained(t.em(), { timeoutMs: 40_000 });
+    expect(await statusOf(user.id)).toBe('not_invited');
+  }, 60_000);
+
+  it("stays as an admin reactivated them after the deactivation was recorded, whatever Roster's own clock says", async () => {
+    const user = await seated('joy@acme.test', 'UJOY');
+    const account = await t.account();
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    const lift = await refuseSlackDeactivation('refuse_joy', user.id);
+    try {
+      expect((await t.slack.event(deleted('UJOY', 'joy@acme.test'))).status).toBe(200);
+      expect(await statusOf(user.id)).toBe('active');
+      // This machine's clock runs a minute behind the database's while an admin takes Joy back.
+      clockBehind(60_000);
+      await t.roster.deps.person.deactivate(t.em(), account, admin, user.id);
+      await t.roster.deps.people.reactivate(t.em(), account, admin, user.id);
+      jest.useRealTimers();
+      expect(await statusOf(user.id)).toBe('not_invited');
+    } finally {
+      jest.useRealTimers();
       await lift();
     }
     await jobsDrained(t.em(), { timeoutMs: 40_000 });
