@@ -342,6 +342,44 @@ describe('someone joining the workspace', () => {
   }, 90_000);
 });
 
+describe('an older event Slack delivers after a newer one about the same person', () => {
+  const mirrored = async (id: string) => {
+    const [row] = await exec(`select is_admin, deleted from slack_member where slack_user_id = '${id}'`);
+    return row as { is_admin: boolean; deleted: boolean } | undefined;
+  };
+  const minuteAgo = () => Date.now() - 60_000;
+
+  it('leaves the newer change in the mirror', async () => {
+    // Ned was made an admin a minute ago and demoted now; Slack delivers the promotion after the demotion.
+    const ned = (isAdmin: boolean) => ({
+      id: 'UNED',
+      team_id: TEAM_ID,
+      name: 'ned',
+      is_admin: isAdmin,
+      profile: { email: 'ned@acme.test' },
+    });
+    expect((await t.slack.event({ type: 'user_change', user: ned(false) })).status).toBe(200);
+    await eventually(async () => (await mirrored('UNED'))?.is_admin === false);
+    const late = await t.slack.event({ type: 'user_change', user: ned(true) }, { eventTime: minuteAgo() });
+    expect(late.status).toBe(200);
+    await jobsDrained(t.em());
+    expect(await mirrored('UNED')).toEqual({ is_admin: false, deleted: false });
+  });
+
+  it('leaves someone Slack reactivated after deleting them active, in Roster and in the mirror', async () => {
+    const user = await seated('ora@acme.test', 'UORA');
+    const back = { ...deleted('UORA', 'ora@acme.test').user, deleted: false };
+    expect((await t.slack.event({ type: 'user_change', user: back })).status).toBe(200);
+    await eventually(async () => (await mirrored('UORA'))?.deleted === false);
+    // The deletion, a minute older than the reactivation, reaches Roster after it.
+    const late = await t.slack.event(deleted('UORA', 'ora@acme.test'), { eventTime: minuteAgo() });
+    expect(late.status).toBe(200);
+    await jobsDrained(t.em());
+    expect(await statusOf(user.id)).toBe('active');
+    expect((await mirrored('UORA'))?.deleted).toBe(false);
+  });
+});
+
 describe('a directory sync and the events about the same person', () => {
   const adminInMirror = async (id: string) => {
     const [row] = await exec(`select is_admin from slack_member where slack_user_id = '${id}'`);

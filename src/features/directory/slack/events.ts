@@ -6,9 +6,10 @@ import { memberOf, mirroredFields } from '../directory.service.ts';
 
 /**
  * Someone joined the workspace or changed (an admin flag, an email, a deactivation): the mirror follows, by a
- * job queued with the event's receipt, retried if it fails. The row is written as of when the event was
- * recorded: a try that comes after a newer change of the same person was written (a later event, a sync that
- * read them later) leaves that change in place, whichever job ran first. The workspace itself was renamed:
+ * job queued with the event's receipt, retried if it fails. The row is written as of when the event happened
+ * in Slack (its event_time): a try that comes after a newer change of the same person was written (a later
+ * event, a sync that read them later) leaves that change in place, whichever job ran first and however late
+ * Slack delivered this one. The workspace itself was renamed:
  * the account takes the new name (team.info at every start catches a rename missed here).
  */
 export function registerDirectoryEvents(app: RosterApp, deps: Deps): void {
@@ -18,9 +19,9 @@ export function registerDirectoryEvents(app: RosterApp, deps: Deps): void {
       type,
       wants: (event) => Boolean(event.user && memberOf(event.user)),
       keep: (event) => ({ user: mirroredFields(event.user) }),
-      async handle(event, { em, account, recordedAt }) {
+      async handle(event, { em, account, recordedAt, eventTime }) {
         const member = memberOf(event.user);
-        if (member) await deps.directory.upsert(em, account, [member], { asOf: recordedAt });
+        if (member) await deps.directory.upsert(em, account, [member], { asOf: { eventTime, recordedAt } });
       },
     });
   }
