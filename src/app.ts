@@ -405,7 +405,8 @@ async function recordInstallation(
     SlackInstallation,
     {
       teamId,
-      teamName: name,
+      // The account's name: team.info's, unless a rename Slack dated later was handled meanwhile.
+      teamName: account.name ?? name,
       enterpriseId: auth.enterprise_id ?? null,
       appId: (auth as { app_id?: string }).app_id ?? null,
       botUserId: auth.user_id,

@@ -22,6 +22,11 @@ export type EventWork = {
    * again, and counts from then.)
    */
   recordedAt: Date;
+  /**
+   * When the event happened, as Slack says (the envelope's `event_time`: whole seconds): the order of two
+   * events about the same thing, whichever reached Roster first. Null when the delivery gave none.
+   */
+  eventTime: Date | null;
 };
 
 export type DurableEventHandler = {
@@ -43,7 +48,14 @@ export type DurableEventHandler = {
   handle(event: SlackEventObject, work: EventWork): Promise<void>;
 };
 
-type EventJob = { handler: string; teamId: string; eventId: string; event: SlackEventObject };
+type EventJob = {
+  handler: string;
+  teamId: string;
+  eventId: string;
+  /** The envelope's `event_time`, in seconds; absent from jobs queued before Roster kept it. */
+  eventTime?: number;
+  event: SlackEventObject;
+};
 
 /**
  * Slack events whose effect must not be lost once Slack has its ack (a deactivation, a directory change, an
@@ -84,7 +96,8 @@ export class DurableEvents {
     const ids: string[] = [];
     for (const handler of handlers) {
       const event = { ...handler.keep(body.event), type: body.event.type };
-      const job: EventJob = { handler: handler.name, teamId, eventId: body.event_id, event };
+      const eventTime = Number.isFinite(body.event_time) ? (body.event_time as number) : undefined;
+      const job: EventJob = { handler: handler.name, teamId, eventId: body.event_id, eventTime, event };
       const id = await jobs.send(SLACK_EVENT_JOB, job, { em: tx });
       if (id) ids.push(id);
     }
@@ -95,7 +108,7 @@ export class DurableEvents {
   async define(jobs: JobQueue, em: EntityManager, logger: Logger): Promise<void> {
     await jobs.define<EventJob>(
       SLACK_EVENT_JOB,
-      async ({ handler: name, teamId, eventId, event }, { retryCount, createdOn }) => {
+      async ({ handler: name, teamId, eventId, eventTime, event }, { retryCount, createdOn }) => {
         const log = logger.child({ team: teamId, event: event.type, eventId, handler: name });
         const handler = this.#handlers.get(name);
         if (!handler) {
@@ -114,7 +127,14 @@ export class DurableEvents {
           return;
         }
         if (retryCount) log.info({ retryCount }, 'acting on a Slack event again after a failed try');
-        await handler.handle(event, { em: fork, account, log, eventId, recordedAt: createdOn });
+        await handler.handle(event, {
+          em: fork,
+          account,
+          log,
+          eventId,
+          recordedAt: createdOn,
+          eventTime: eventTime === undefined ? null : new Date(eventTime * 1000),
+        });
       },
       // Backoff from 2 s to 5 minutes: a database or Slack outage of about half an hour is outlasted.
       { retryLimit: 12, retryDelay: 2, retryBackoff: true, retryDelayMax: 300, localConcurrency: 4 },

@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import type { Roster } from '../../src/app.ts';
 import { AuditEvent } from '../../src/features/audit/audit-event.entity.ts';
 import { User } from '../../src/features/people/user.entity.ts';
@@ -71,6 +72,29 @@ const deleted = (id: string, email: string) => ({
 const audits = (action: string, where: Record<string, unknown> = {}) =>
   t.em().count(AuditEvent, { action, ...where });
 
+/**
+ * Sets this process's clock (`Date`) `ms` behind the real time, still running: timers, ticks and
+ * microtasks are left as they are. `jest.useRealTimers()` puts it right.
+ */
+function clockBehind(ms: number) {
+  jest.useFakeTimers({
+    now: Date.now() - ms,
+    advanceTimers: true,
+    doNotFake: [
+      'hrtime',
+      'nextTick',
+      'performance',
+      'queueMicrotask',
+      'setImmediate',
+      'clearImmediate',
+      'setInterval',
+      'clearInterval',
+      'setTimeout',
+      'clearTimeout',
+    ],
+  });
+}
+
 const statusOf = async (id: string) => (await t.em().findOneOrFail(User, id)).status;
 
 describe('a person deleted in Slack', () => {
@@ -140,6 +164,28 @@ describe('a person deleted in Slack', () => {
       await t.roster.deps.people.reactivate(t.em(), account, admin, user.id);
       expect(await statusOf(user.id)).toBe('not_invited');
     } finally {
+      await lift();
+    }
+    await jobsDrained(t.em(), { timeoutMs: 40_000 });
+    expect(await statusOf(user.id)).toBe('not_invited');
+  }, 60_000);
+
+  it("stays as an admin reactivated them after the deactivation was recorded, whatever Roster's own clock says", async () => {
+    const user = await seated('joy@acme.test', 'UJOY');
+    const account = await t.account();
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    const lift = await refuseSlackDeactivation('refuse_joy', user.id);
+    try {
+      expect((await t.slack.event(deleted('UJOY', 'joy@acme.test'))).status).toBe(200);
+      expect(await statusOf(user.id)).toBe('active');
+      // This machine's clock runs a minute behind the database's while an admin takes Joy back.
+      clockBehind(60_000);
+      await t.roster.deps.person.deactivate(t.em(), account, admin, user.id);
+      await t.roster.deps.people.reactivate(t.em(), account, admin, user.id);
+      jest.useRealTimers();
+      expect(await statusOf(user.id)).toBe('not_invited');
+    } finally {
+      jest.useRealTimers();
       await lift();
     }
     await jobsDrained(t.em(), { timeoutMs: 40_000 });
@@ -294,6 +340,44 @@ describe('someone joining the workspace', () => {
     await jobsDrained(t.em(), { timeoutMs: 40_000 });
     expect(await adminInMirror()).toBe(false);
   }, 90_000);
+});
+
+describe('an older event Slack delivers after a newer one about the same person', () => {
+  const mirrored = async (id: string) => {
+    const [row] = await exec(`select is_admin, deleted from slack_member where slack_user_id = '${id}'`);
+    return row as { is_admin: boolean; deleted: boolean } | undefined;
+  };
+  const minuteAgo = () => Date.now() - 60_000;
+
+  it('leaves the newer change in the mirror', async () => {
+    // Ned was made an admin a minute ago and demoted now; Slack delivers the promotion after the demotion.
+    const ned = (isAdmin: boolean) => ({
+      id: 'UNED',
+      team_id: TEAM_ID,
+      name: 'ned',
+      is_admin: isAdmin,
+      profile: { email: 'ned@acme.test' },
+    });
+    expect((await t.slack.event({ type: 'user_change', user: ned(false) })).status).toBe(200);
+    await eventually(async () => (await mirrored('UNED'))?.is_admin === false);
+    const late = await t.slack.event({ type: 'user_change', user: ned(true) }, { eventTime: minuteAgo() });
+    expect(late.status).toBe(200);
+    await jobsDrained(t.em());
+    expect(await mirrored('UNED')).toEqual({ is_admin: false, deleted: false });
+  });
+
+  it('leaves someone Slack reactivated after deleting them active, in Roster and in the mirror', async () => {
+    const user = await seated('ora@acme.test', 'UORA');
+    const back = { ...deleted('UORA', 'ora@acme.test').user, deleted: false };
+    expect((await t.slack.event({ type: 'user_change', user: back })).status).toBe(200);
+    await eventually(async () => (await mirrored('UORA'))?.deleted === false);
+    // The deletion, a minute older than the reactivation, reaches Roster after it.
+    const late = await t.slack.event(deleted('UORA', 'ora@acme.test'), { eventTime: minuteAgo() });
+    expect(late.status).toBe(200);
+    await jobsDrained(t.em());
+    expect(await statusOf(user.id)).toBe('active');
+    expect((await mirrored('UORA'))?.deleted).toBe(false);
+  });
 });
 
 describe('a directory sync and the events about the same person', () => {

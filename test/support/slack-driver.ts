@@ -274,10 +274,14 @@ export class SlackDriver {
 
   /**
    * An event in its event_callback envelope. A retry (`retryNum`) carries the retry headers; give it the
-   * `eventId` of the delivery it repeats, as Slack does.
+   * `eventId` of the delivery it repeats, as Slack does. `eventTime` (ms since the epoch, now by default) is
+   * when it happened in Slack: an earlier one is an event Slack delivers late.
    */
-  event(event: SlackObject, opts: { eventId?: string } & SendOptions = {}): Promise<SlackResult> {
-    const now = Date.now() / 1000;
+  event(
+    event: SlackObject,
+    opts: { eventId?: string; eventTime?: number } & SendOptions = {},
+  ): Promise<SlackResult> {
+    const now = (opts.eventTime ?? Date.now()) / 1000;
     const body = JSON.stringify({
       token: VERIFICATION_TOKEN,
       team_id: this.teamId,

@@ -9,6 +9,8 @@ export const Account = defineEntity({
     ...baseProperties,
     teamId: p.string().unique(),
     name: p.string().nullable(),
+    /** When Slack said `name` (a team_rename's event_time, a team.info answer): an older rename is ignored. */
+    nameSetAt: p.datetime().nullable(),
     seatLimit: p.integer().default(0),
     approvalChannelId: p.string().nullable(),
     allowedEmailDomains: p.array().default([]),

@@ -21,10 +21,11 @@ export const AuditEvent = defineEntity({
     subjectId: p.string().nullable(),
     surface: p.enum(SURFACES),
     data: p.json<Record<string, unknown>>().default('{}'),
-    createdAt: p
-      .datetime()
-      .onCreate(() => new Date())
-      .defaultRaw('now()'),
+    /**
+     * Stamped by the database (its transaction's time), not by this process's clock: it is compared with
+     * times the database stamps, such as when a Slack event was recorded.
+     */
+    createdAt: p.datetime().defaultRaw('now()'),
     ...changeProperties,
   },
 });

@@ -134,6 +134,14 @@ export function isOfWorkspace(member: Pick<Member, 'teamIds'>, teamId: string): 
 }
 
 /**
+ * As of when what Slack said about someone was true. `eventTime`: when it happened in Slack (an event's
+ * `event_time`, whole seconds); `recordedAt`: when Roster recorded the event, or asked for a sync's page,
+ * on the database's clock. Without `eventTime` (a sync, which says how things are now), `recordedAt` stands
+ * for both, counted in whole seconds as Slack counts.
+ */
+export type AsOf = { eventTime?: Date | null; recordedAt: Date };
+
+/**
  * The workspace's directory in Postgres: who is a member, who is an admin, by Slack id and by email.
  * Filled by a paced users.list sync that resumes from its cursor after a restart, and kept fresh by
  * Slack's team_join and user_change events, so no request ever walks the directory.
@@ -141,24 +149,24 @@ export function isOfWorkspace(member: Pick<Member, 'teamIds'>, teamId: string): 
 export class DirectoryService {
   /**
    * Writes members as Slack describes them; one statement for a whole page. `asOf` is when what Slack said
-   * was true, on the database's clock: when its event was recorded, or when a sync asked for the page (now,
-   * without it). Each row keeps that time (`known_at`), and a member the mirror knows as of a later time is
-   * kept as it is: that is newer news, however late this write runs. A guest flag Slack did not name keeps
-   * what the mirror knew.
+   * was true (now, without it). Each row keeps that time (`known_at`, in whole seconds, and `recorded_at`
+   * to order two of the same second), and a member the mirror knows as of a later time is kept as it is:
+   * that is newer news, however late this write runs. A guest flag Slack did not name keeps what the
+   * mirror knew.
    */
   async upsert(
     em: EntityManager,
     account: IAccount,
     members: Member[],
-    opts: { asOf?: Date } = {},
+    opts: { asOf?: AsOf } = {},
   ): Promise<void> {
     if (!members.length) return;
     await statements(em)(
       `insert into slack_member (account_id, slack_user_id, email, name, title, phone, is_admin, is_owner,
-         is_bot, deleted, team_ids, is_restricted, is_ultra_restricted, updated_at, known_at)
+         is_bot, deleted, team_ids, is_restricted, is_ultra_restricted, updated_at, known_at, recorded_at)
        select $2::uuid, m.id, m.email, m.name, m.title, m.phone, m.is_admin, m.is_owner, m.is_bot, m.deleted,
          array(select jsonb_array_elements_text(m.team_ids)), m.is_restricted, m.is_ultra_restricted, now(),
-         coalesce($3::timestamptz, now())
+         date_trunc('second', coalesce($3::timestamptz, $4::timestamptz, now())), coalesce($4::timestamptz, now())
        from jsonb_to_recordset($1::jsonb) as m(id text, email text, name text, title text, phone text,
          is_admin boolean, is_owner boolean, is_bot boolean, deleted boolean, team_ids jsonb,
          is_restricted boolean, is_ultra_restricted boolean)
@@ -168,8 +176,8 @@ export class DirectoryService {
          team_ids = excluded.team_ids,
          is_restricted = coalesce(excluded.is_restricted, slack_member.is_restricted),
          is_ultra_restricted = coalesce(excluded.is_ultra_restricted, slack_member.is_ultra_restricted),
-         updated_at = now(), known_at = excluded.known_at
-       where slack_member.known_at <= excluded.known_at`,
+         updated_at = now(), known_at = excluded.known_at, recorded_at = excluded.recorded_at
+       where (slack_member.known_at, slack_member.recorded_at) <= (excluded.known_at, excluded.recorded_at)`,
       [
         json(
           members.map((m) => ({
@@ -188,7 +196,8 @@ export class DirectoryService {
           })),
         ),
         account.id,
-        opts.asOf ?? null,
+        opts.asOf?.eventTime ?? null,
+        opts.asOf?.recordedAt ?? null,
       ],
     );
   }
@@ -207,12 +216,14 @@ export class DirectoryService {
     em: EntityManager,
     account: IAccount,
     slackUserId: string,
-    asOf: Date,
+    asOf: AsOf,
   ): Promise<Member | null> {
+    const at = asOf.eventTime ?? asOf.recordedAt;
     const [row] = await query<Row>(
       em,
       sql`select * from slack_member where account_id = ${account.id} and slack_user_id = ${slackUserId}
-            and known_at > ${asOf}`,
+            and (known_at, recorded_at)
+              > (date_trunc('second', ${at}::timestamptz), ${asOf.recordedAt}::timestamptz)`,
     );
     return row ? fromRow(row) : null;
   }
@@ -316,13 +327,13 @@ export class DirectoryService {
       let pages = 0;
       let members = 0;
       do {
-        // The page says who was what as of now, or a little later: an event recorded after this is newer.
+        // The page says who was what as of now, or a little later: an event Slack dates later is newer.
         const [{ asOf }] = (await query<{ asOf: Date }>(em, sql`select now() as "asOf"`)) as [{ asOf: Date }];
         const page = await slack.users.list({ limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) });
         const rows = (page.members ?? [])
           .map((u) => memberOf(u as SlackUser))
           .filter((m): m is Member => !!m);
-        await this.upsert(em, account, rows, { asOf: new Date(asOf) });
+        await this.upsert(em, account, rows, { asOf: { recordedAt: new Date(asOf) } });
         cursor = page.response_metadata?.next_cursor || undefined;
         pages += 1;
         members += rows.length;

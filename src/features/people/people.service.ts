@@ -146,7 +146,7 @@ export async function deactivateLocked(
  * an admin's deactivation (deactivateLocked). Harmless when repeated: an already deactivated user is left
  * as it is.
  */
-/** Whether an admin reactivated the user after `asOf`. */
+/** Whether an admin reactivated the user after `asOf`: both are times the database stamped. */
 async function reactivatedSince(em: EntityManager, account: IAccount, userId: string, asOf: Date) {
   const rows = await query(
     em,
@@ -163,8 +163,9 @@ export async function deactivateFromSlack(
   slackUserId: string,
   email?: string,
   /**
-   * `asOf`: when Slack's deactivation was recorded. Someone an admin reactivated after that is left as they
-   * are: the reactivation is the newer decision, and a late try of the event must not undo it.
+   * `asOf`: when Slack's deactivation was recorded, on the database's clock. Someone an admin reactivated
+   * after that is left as they are: the reactivation is the newer decision, and a late try of the event must
+   * not undo it.
    */
   opts: { asOf?: Date; log?: Logger } = {},
 ): Promise<number> {

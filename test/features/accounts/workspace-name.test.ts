@@ -65,4 +65,35 @@ describe("the workspace's name", () => {
       await second.stop();
     }
   });
+
+  it('keeps the newer name when Slack delivers an older rename after it', async () => {
+    const renamed = await t.slack.event({ type: 'team_rename', name: 'Widgets Today', team_id: TEAM_ID });
+    expect(renamed.status).toBe(200);
+    expect((await t.account()).name).toBe('Widgets Today');
+    // A rename of a minute ago, redelivered or held up, reaches Roster now.
+    const late = await t.slack.event(
+      { type: 'team_rename', name: 'Widgets Yesterday', team_id: TEAM_ID },
+      { eventTime: Date.now() - 60_000 },
+    );
+    expect(late.status).toBe(200);
+    expect((await t.account()).name).toBe('Widgets Today');
+    expect(await installation()).toBe('Widgets Today');
+  });
+
+  it('keeps the name team.info gave at a start over a rename Slack made before it, delivered late', async () => {
+    t.standin.teamName = 'Widgets Restarted';
+    const second = await startSecondInstance(t);
+    try {
+      expect((await t.account()).name).toBe('Widgets Restarted');
+      const late = await t.slack.event(
+        { type: 'team_rename', name: 'Widgets Before', team_id: TEAM_ID },
+        { eventTime: Date.now() - 60_000 },
+      );
+      expect(late.status).toBe(200);
+      expect((await t.account()).name).toBe('Widgets Restarted');
+      expect(await installation()).toBe('Widgets Restarted');
+    } finally {
+      await second.stop();
+    }
+  });
 });

@@ -23,13 +23,13 @@ export function registerUserChange(app: RosterApp, deps: Deps): void {
         ...(user.profile ? { profile: { email: user.profile.email } } : {}),
       },
     }),
-    async handle(event, { em, account, log, recordedAt }) {
+    async handle(event, { em, account, log, recordedAt, eventTime }) {
       const user = event.user as { id: string; deleted?: boolean; profile?: { email?: string } };
       // Someone of another organisation, met through Slack Connect, deleted there: not anyone here, even by email.
       const member = memberOf(event.user as Parameters<typeof memberOf>[0]);
       if (member && !isOfWorkspace(member, account.teamId)) return;
       // Slack has told of them since, not deleted (reactivated there): that is the newer news.
-      const since = await deps.directory.knownSince(em, account, user.id, recordedAt);
+      const since = await deps.directory.knownSince(em, account, user.id, { eventTime, recordedAt });
       if (since && !since.deleted) {
         log.info({ slackUser: user.id }, 'reactivated in Slack since this deactivation: left as they are');
         return;
