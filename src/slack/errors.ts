@@ -1,6 +1,12 @@
 import { ErrorCode } from '@slack/web-api';
 import { TryLater } from '../shared/jobs.ts';
 
+/** The error code of a Web API call Slack answered with `ok: false` (`not_in_channel`, …), else undefined. */
+export function slackErrorCode(err: unknown): string | undefined {
+  const e = err as { code?: string; data?: { error?: string } };
+  return e?.code === ErrorCode.PlatformError ? e.data?.error : undefined;
+}
+
 /**
  * What Slack's refusals mean for the person who acted, and what they can do about it. Slack answers a Web
  * API call with an error code (`not_in_channel`, `missing_scope`, …); shown as a bare apology, the person

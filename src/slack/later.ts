@@ -7,6 +7,7 @@ import type {
 } from '@slack/web-api';
 import { ErrorCode } from '@slack/web-api';
 import { type JobQueue, TryLater } from '../shared/jobs.ts';
+import { slackErrorCode } from './errors.ts';
 
 /** A message posted, updated or deleted, or a modal redrawn, by a job when Slack could not take it at once. */
 export const SLACK_CALL_JOB = 'slack.call';
@@ -45,16 +46,11 @@ async function make(slack: WebClient, call: LaterCall): Promise<void> {
     } catch (err) {
       // `hash_conflict`: the modal was redrawn meanwhile (another click), so this redraw, which carried the
       // hash it was made for, would never be taken; the person still gets what it was to show.
-      const error = platformError(err);
+      const error = slackErrorCode(err);
       if (!call.ifClosed || (error !== 'not_found' && error !== 'hash_conflict')) throw err;
       await slack.chat.postMessage(call.ifClosed);
     }
   }
-}
-
-function platformError(err: unknown): string | undefined {
-  const e = err as { code?: string; data?: { error?: string } };
-  return e?.code === ErrorCode.PlatformError ? e.data?.error : undefined;
 }
 
 /** How long Slack asked to wait, when `err` says "not now"; undefined for any other error. */

@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { WebClient } from '@slack/web-api';
 import { json, query, sql, statements } from '../../db/sql.ts';
 import type { Logger } from '../../shared/logger.ts';
+import { slackErrorCode } from '../../slack/errors.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 
 /** A Slack user as Roster keeps them: enough to decide who is an admin and who is in the workspace. */
@@ -326,10 +327,29 @@ export class DirectoryService {
       }
       let pages = 0;
       let members = 0;
-      do {
+      /** Whether this sync began at the cursor an earlier one saved, which Slack may no longer take. */
+      let resumed = !!cursor;
+      for (;;) {
         // The page says who was what as of now, or a little later: an event Slack dates later is newer.
         const [{ asOf }] = (await query<{ asOf: Date }>(em, sql`select now() as "asOf"`)) as [{ asOf: Date }];
-        const page = await slack.users.list({ limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) });
+        let page: Awaited<ReturnType<WebClient['users']['list']>>;
+        try {
+          page = await slack.users.list({ limit: PAGE_SIZE, ...(cursor ? { cursor } : {}) });
+        } catch (err) {
+          if (!(resumed && slackErrorCode(err) === 'invalid_cursor')) throw err;
+          // Slack no longer takes the cursor a stopped sync saved (they do not last): the walk starts
+          // again from the first page, once, rather than failing on that cursor every night.
+          log?.info('Slack refused the saved directory cursor; the sync starts again');
+          resumed = false;
+          cursor = undefined;
+          await query(
+            em,
+            sql`update slack_directory_sync set started_at = now(), pages = 0, cursor = null
+                where account_id = ${account.id} and lease_holder = ${holder}`,
+          );
+          continue;
+        }
+        resumed = false;
         const rows = (page.members ?? [])
           .map((u) => memberOf(u as SlackUser))
           .filter((m): m is Member => !!m);
@@ -349,7 +369,8 @@ export class DirectoryService {
           log?.warn({ pages }, 'the Slack directory sync lost its lease to another; this one ends');
           return { running: true };
         }
-      } while (cursor);
+        if (!cursor) break;
+      }
       log?.info({ pages, members }, 'Slack directory synced');
       return { pages, members };
     } finally {

@@ -141,4 +141,31 @@ describe('the Slack directory mirror', () => {
     expect(calls('users.list') - before).toBe(result.pages);
     expect(await t.roster.deps.directory.syncedAt(t.em(), account)).not.toBeNull();
   });
+
+  it('starts again from the first page when Slack no longer takes the cursor a stopped sync saved', async () => {
+    const account = await t.account();
+    await query(
+      t.em(),
+      sql`update slack_directory_sync set finished_at = null, cursor = ${Buffer.from('3000').toString('base64')}
+          where account_id = ${account.id}`,
+    );
+    // Slack's cursors do not last: the saved one is refused, as real Slack answers a stale cursor.
+    t.standin.failNext('users.list', 'invalid_cursor', 1, (args) => Boolean(args.cursor));
+    const before = calls('users.list');
+    const result = await t.roster.deps.directory.sync(
+      t.em(),
+      account,
+      t.roster.slack,
+      createLogger('silent'),
+    );
+    if (result.running) throw new Error('another sync held the directory');
+    expect(result.pages).toBe(Math.ceil((CROWD + DEFAULT_MEMBERS.length) / 1000));
+    expect(calls('users.list') - before).toBe(result.pages + 1);
+    expect(await t.roster.deps.directory.syncedAt(t.em(), account)).not.toBeNull();
+    const [state] = await query<{ cursor: string | null; pages: number }>(
+      t.em(),
+      sql`select cursor, pages from slack_directory_sync where account_id = ${account.id}`,
+    );
+    expect(state).toEqual({ cursor: null, pages: result.pages });
+  });
 });

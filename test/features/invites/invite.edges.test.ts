@@ -380,7 +380,8 @@ describe('delivery', () => {
 
     const told = await eventually(() =>
       t.standin.messages.find(
-        (m) => m.channel === 'DUMANAGER' && String(m.text).includes('unlucky@example.com could not be delivered'),
+        (m) =>
+          m.channel === 'DUMANAGER' && String(m.text).includes('unlucky@example.com could not be delivered'),
       ),
     );
     expect(textOf(told)).toContain('Email failed');

@@ -4,6 +4,7 @@ import type { WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import { plain } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
+import { slackErrorCode } from '../../../slack/errors.ts';
 import { roleInput } from '../../../slack/inputs.ts';
 import { nowOrLater } from '../../../slack/later.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
@@ -167,10 +168,6 @@ function sharedChannelWarning(link: IJoinLink): string {
   return `\n:warning: <#${link.channelId}> is shared with another organisation through Slack Connect, whose people see this link too. Its Join button refuses them, but its URL lets ${who} join. If that is not what you want, revoke it and post one with your own email domains, or post it in a channel of this workspace only.`;
 }
 
-function slackError(err: unknown): string | undefined {
-  return (err as { data?: { error?: string } }).data?.error;
-}
-
 /** `/joinlink` (create, list, revoke) for admins, and the Join button for everyone. */
 
 /** The join link form's submission: the link is made only if its message was posted in the channel. */
@@ -228,13 +225,13 @@ export function registerJoinLinkView(app: App, deps: Deps, links: JoinLinkServic
           } catch (err) {
             // The admin is told no link was made, and none is kept: a post that lands after all is taken
             // down, or people would see a Join button for a link that does not exist.
-            if (slackError(err) === 'timeout') void deleteLatePost(posting);
+            if (slackErrorCode(err) === 'timeout') void deleteLatePost(posting);
             throw err;
           }
         },
       );
     } catch (err) {
-      const code = slackError(err);
+      const code = slackErrorCode(err);
       if (!code) throw err;
       log.info({ code, channel: input.channelId }, 'join link not posted');
       await ack({
