@@ -173,11 +173,13 @@ describe('the settings form', () => {
 
 describe('/seats channel', () => {
   it('takes the channel as Slack escapes it, or its bare id', async () => {
-    await t.slack.command('/seats', 'channel <#C0GENERAL|general>', { user: 'UADMIN' });
+    expect(t.slack.commandText('/seats', 'channel #general')).toBe('channel <#C0GENERAL|general>');
+    await t.slack.command('/seats', 'channel #general', { user: 'UADMIN' });
     await eventually(async () => (await account()).approvalChannelId === 'C0GENERAL');
     await t.slack.command('/seats', 'channel CAPPROVALS', { user: 'UADMIN' });
     await eventually(async () => (await account()).approvalChannelId === 'CAPPROVALS');
-    await t.slack.command('/seats', 'channel <#GSECRET|>', { user: 'UADMIN' });
+    // Slack leaves a private channel's name out: <#GSECRET|>.
+    await t.slack.command('/seats', 'channel #secret', { user: 'UADMIN' });
     await t.standin.waitForResponse((r) => textOf(r.body).includes('Roster is not in that private channel'));
     expect((await account()).approvalChannelId).toBe('CAPPROVALS');
   });
@@ -195,7 +197,8 @@ describe('/seats channel', () => {
       const listed = t.standin.callsTo('conversations.list').length;
       for (const name of ['#last-one', 'approvals']) {
         const before = t.standin.responses.length;
-        const res = await t.slack.command('/seats', `channel ${name}`, { user: 'UADMIN' });
+        // Typed out in full rather than picked from Slack's list, the name comes as typed.
+        const res = await t.slack.command('/seats', `channel ${name}`, { user: 'UADMIN', verbatim: true });
         expect(res.status).toBe(200);
         const [answer] = t.standin.responses.slice(before);
         expect(answer?.body.response_type).toBe('ephemeral');
@@ -209,7 +212,7 @@ describe('/seats channel', () => {
       expect((await account()).approvalChannelId).toBe('CAPPROVALS');
 
       // Picked from Slack's list, the same channel is taken straight away.
-      await t.slack.command('/seats', 'channel <#CLASTONE|last-one>', { user: 'UADMIN' });
+      await t.slack.command('/seats', 'channel #last-one', { user: 'UADMIN' });
       await eventually(async () => (await account()).approvalChannelId === 'CLASTONE');
       expect(t.standin.callsTo('conversations.list').length).toBe(listed);
     } finally {
