@@ -86,6 +86,25 @@ describe('/invite with names and addresses pasted from a mail client', () => {
     );
   });
 
+  it('answers `/invite @roster`, Slack’s way to add an app to a channel, with how to add Roster instead', async () => {
+    const opened = t.standin.callsTo('views.open').length;
+    const before = t.standin.responses.length;
+    const res = await t.slack.command('/invite', '@roster', { user: 'UMEMBER' });
+    expect(res.status).toBe(200);
+    const answer = await eventually(() => t.standin.responses.slice(before).at(-1));
+    expect(answer.body.response_type).toBe('ephemeral');
+    expect(textOf(answer.body)).toContain('`/invite @roster` cannot add Roster to a channel');
+    expect(textOf(answer.body)).toContain(
+      'open the channel’s details (click its name), then Integrations, then Add an app, and pick Roster',
+    );
+    expect(t.standin.callsTo('views.open').length).toBe(opened);
+
+    // With someone else named too, it is an invitation: the form opens, Roster's own name left to fix.
+    await t.slack.command('/invite', '@roster @mia', { user: 'UADMIN' });
+    expect(t.standin.callsTo('views.open').length).toBe(opened + 1);
+    expect(emailsField(t.standin.lastOpenedView())).toBe('@roster\nMia Manager <mia@acme.test>');
+  });
+
   it('does not fill in the address of someone of another organisation, and the form says to type one', async () => {
     // Slack tells Roster about them as about anyone seen in a shared channel: they are in the directory copy.
     await t.slack.event({

@@ -146,7 +146,11 @@ describe('the settings form', () => {
       user: 'UADMIN',
       view: withValues(view, { approval_channel: 'GSECRET' }),
     });
-    expect(secret.json.errors.approval_channel).toContain('/invite @roster');
+    // Not `/invite @roster`: Roster's own /invite would take it and open the invite form.
+    expect(secret.json.errors.approval_channel).toBe(
+      'Roster is not in the private channel <#GSECRET>. First add Roster to it: open the channel’s details (click its name), then Integrations, then Add an app, and pick Roster; then save again.',
+    );
+    expect(secret.json.errors.approval_channel).not.toContain('/invite');
     const archived = await t.slack.viewSubmission({
       user: 'UADMIN',
       view: withValues(view, { approval_channel: 'COLDSTUFF' }),
@@ -180,7 +184,11 @@ describe('/seats channel', () => {
     await eventually(async () => (await account()).approvalChannelId === 'CAPPROVALS');
     // Slack leaves a private channel's name out: <#GSECRET|>.
     await t.slack.command('/seats', 'channel #secret', { user: 'UADMIN' });
-    await t.standin.waitForResponse((r) => textOf(r.body).includes('Roster is not in that private channel'));
+    const told = await t.standin.waitForResponse((r) =>
+      textOf(r.body).includes('Roster is not in the private channel <#GSECRET>'),
+    );
+    expect(textOf(told.body)).toContain('then Integrations, then Add an app');
+    expect(textOf(told.body)).not.toContain('/invite');
     expect((await account()).approvalChannelId).toBe('CAPPROVALS');
   });
 
