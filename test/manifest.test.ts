@@ -155,7 +155,7 @@ describe('manifest.yml', () => {
     expect(manifest.settings.socket_mode_enabled).toBe(false);
   });
 
-  it('declares every slash command Roster handles, with a usage hint; only /people and /seats get mentions escaped', () => {
+  it('declares every slash command Roster handles, with a usage hint; /invite, /people and /seats get mentions escaped', () => {
     const commands = manifest.features.slash_commands;
     expect(commands.map((c) => c.command).sort()).toEqual([
       '/contact',
@@ -165,9 +165,10 @@ describe('manifest.yml', () => {
       '/seats',
     ]);
     for (const c of commands) {
-      // `/people @ana` must arrive as <@U…> to name one person, and `/seats channel #approvals` as <#C…|…>
-      // to name one channel; the others read typed text as it is.
-      expect(c.should_escape).toBe(c.command === '/people' || c.command === '/seats');
+      // `/invite @ana` and `/people @ana` must arrive as <@U…|ana> to name one person (unescaped, Slack sends
+      // the plain `@ana`, which names nobody), and `/seats channel #approvals` as <#C…|…> to name one
+      // channel; the others read typed text as it is.
+      expect(c.should_escape).toBe(['/invite', '/people', '/seats'].includes(c.command));
       expect(c.description.length).toBeGreaterThan(0);
       expect(c.usage_hint.length).toBeGreaterThan(0);
     }

@@ -10,6 +10,7 @@ import { ErrorCode, WebClient } from '@slack/web-api';
 import nodemailer from 'nodemailer';
 import { signSlackRequest } from './support/signer.ts';
 import { SlackDriver } from './support/slack-driver.ts';
+import { escapeCommandText, shouldEscape } from './support/slack-escape.ts';
 import {
   type Member,
   type SlackObject,
@@ -442,6 +443,54 @@ describe("the Slack stand-in's rate limits", () => {
     expect(await failure(client.users.info({ user: 'UADA' }))).toMatchObject({ retryAfter: 30 });
     standin.clearRateLimit('users.info');
     expect((await client.users.info({ user: 'UADA' })).ok).toBe(true);
+  });
+});
+
+describe("a slash command's text, as Slack sends it", () => {
+  const escaped = (typed: string) =>
+    escapeCommandText(typed, {
+      members: [
+        { id: 'UANA', name: 'ana' },
+        { id: 'UGONE', name: 'gone', deleted: true },
+        { id: 'UBOT', name: 'roster' },
+      ],
+      channels: [
+        ['C0GENERAL', { name: 'general', is_private: false }],
+        ['GSECRET', { name: 'secret', is_private: true }],
+      ],
+    });
+
+  it("reads each command's should_escape from manifest.yml", () => {
+    expect(shouldEscape('/invite')).toBe(true);
+    expect(shouldEscape('/people')).toBe(true);
+    expect(shouldEscape('/seats')).toBe(true);
+    expect(shouldEscape('/contact')).toBe(false);
+    expect(shouldEscape('/joinlink')).toBe(false);
+    expect(shouldEscape('/nonesuch')).toBeUndefined();
+  });
+
+  it('links members, channels, addresses and links, and writes a typed & < > as entities', () => {
+    expect(escaped('@ana, @roster @gone @nobody @here')).toBe(
+      '<@UANA|ana>, <@UBOT|roster> @gone @nobody <!here>',
+    );
+    expect(escaped('#general #secret #unknown')).toBe('<#C0GENERAL|general> <#GSECRET|> #unknown');
+    expect(escaped('Ana Lopez <ana@x.test>; bo@y.test')).toBe(
+      'Ana Lopez &lt;<mailto:ana@x.test|ana@x.test>&gt;; <mailto:bo@y.test|bo@y.test>',
+    );
+    expect(escaped('A & B <https://x.test/a?b=1&c=2>')).toBe(
+      'A &amp; B &lt;<https://x.test/a?b=1&amp;c=2>&gt;',
+    );
+  });
+
+  it('sends a command manifest.yml does not escape as typed, or a verbatim one as given', async () => {
+    const standin = await startSlackStandin({ members: MEMBERS, botToken: BOT_TOKEN });
+    try {
+      const slack = new SlackDriver({ appUrl: 'http://127.0.0.1:1', signingSecret: 's', standin });
+      expect(slack.commandText('/contact', 'add ada@x.test & <@ada>')).toBe('add ada@x.test & <@ada>');
+      expect(slack.commandText('/invite', '@ada @roster')).toBe('<@UADA|ada> <@UBOT|roster>');
+    } finally {
+      await standin.close();
+    }
   });
 });
 

@@ -31,13 +31,19 @@ export function slackRefusal(err: unknown): { code: string; text: string } | nul
 
 const RETRY = 'Please try again.';
 
+/**
+ * How to add Roster to a channel, the way that works everywhere: typing `/invite @roster` in the channel
+ * would open Roster's own invite form, since Roster registers `/invite`.
+ */
+export const ADD_ROSTER =
+  'add Roster to it: open the channel’s details (click its name), then Integrations, then Add an app, and pick Roster';
+
 const WORDS: Record<string, (data: { needed?: string }) => string> = {
   expired_trigger_id: () => `:hourglass: Slack took too long to open the form. ${RETRY}`,
   exchanged_trigger_id: () => `:hourglass: That form was already opened once. ${RETRY}`,
-  not_in_channel: () =>
-    ':no_entry: Roster is not in that channel. Type `/invite @roster` there, then try again.',
+  not_in_channel: () => `:no_entry: Roster is not in that channel. First ${ADD_ROSTER}; then try again.`,
   channel_not_found: () =>
-    ':no_entry: Roster cannot see that channel: it is private and Roster is not in it, or it no longer exists. Type `/invite @roster` there, or choose another channel.',
+    `:no_entry: Roster cannot see that channel: it is private and Roster is not in it, or it no longer exists. Either ${ADD_ROSTER}, or choose another channel.`,
   is_archived: () => ':no_entry: That channel is archived. Choose another channel.',
   missing_scope: (data) =>
     `:no_entry: Roster lacks a Slack permission${data.needed ? ` (\`${data.needed}\`)` : ''}. A workspace admin reinstalls Roster from its manifest (README: "Create the Slack app") to grant it.`,

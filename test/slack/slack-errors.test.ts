@@ -30,6 +30,15 @@ describe("Slack's refusals, said to the person who acted", () => {
     await t.standin.waitForResponse((r) => /token was revoked/.test(textOf(r.body)));
   });
 
+  it('says how to add Roster to a channel it is not in, not with `/invite @roster`, which Roster itself takes', async () => {
+    t.standin.failNext('conversations.info', 'not_in_channel');
+    await t.slack.command('/seats', 'channel #general', { user: 'UADMIN' });
+    const told = await t.standin.waitForResponse((r) => /Roster is not in that channel/.test(textOf(r.body)));
+    expect(textOf(told.body)).toBe(
+      ':no_entry: Roster is not in that channel. First add Roster to it: open the channel’s details (click its name), then Integrations, then Add an app, and pick Roster; then try again.',
+    );
+  });
+
   it('still apologises with a reference for a refusal it has no words for', async () => {
     t.standin.failNext('views.open', 'some_new_error');
     await t.slack.command('/contact', 'add', { user: 'UMANAGER' });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { signSlackRequest } from './signer.ts';
+import { escapeCommandText, shouldEscape } from './slack-escape.ts';
 import type { SlackObject, SlackStandin } from './slack-standin.ts';
 import {
   type ButtonMatch,
@@ -152,8 +153,17 @@ export class SlackDriver {
     };
   }
 
-  /** A slash command, form-encoded as Slack sends it, with a fresh response_url and trigger_id. */
-  command(command: string, text: string, as: As & { triggerId?: string }): Promise<SlackResult> {
+  /**
+   * A slash command, form-encoded as Slack sends it, with a fresh response_url and trigger_id. `text` is
+   * what the person typed: it goes out escaped or not as manifest.yml's should_escape says for the command
+   * (see commandText). `verbatim` sends it exactly as given, as Slack does with a name a person typed in
+   * full without picking it from Slack's list.
+   */
+  command(
+    command: string,
+    text: string,
+    as: As & { triggerId?: string; verbatim?: boolean },
+  ): Promise<SlackResult> {
     const channel = as.channel ?? 'C0GENERAL';
     const form = new URLSearchParams({
       token: VERIFICATION_TOKEN,
@@ -164,13 +174,26 @@ export class SlackDriver {
       user_id: as.user,
       user_name: this.user(as.user).name,
       command,
-      text,
+      text: as.verbatim ? text : this.commandText(command, text),
       api_app_id: APP_ID,
       is_enterprise_install: 'false',
       response_url: this.responseUrl(),
       trigger_id: this.trigger(as.triggerId),
     });
     return this.sendSigned(form.toString(), FORM, as);
+  }
+
+  /**
+   * The text Slack sends for `typed` after `command`: escaped (mentions, channels, addresses and links as
+   * Slack's markup, `&<>` as entities) when manifest.yml sets should_escape for it, else as typed. A command
+   * manifest.yml does not declare is sent as typed, Slack's default.
+   */
+  commandText(command: string, typed: string): string {
+    if (!shouldEscape(command)) return typed;
+    return escapeCommandText(typed, {
+      members: [...this.standin.members.values(), this.standin.bot],
+      channels: this.standin.channels.entries(),
+    });
   }
 
   /** Any interactivity payload: one form field, `payload`, holding JSON. */

@@ -215,6 +215,8 @@ export class SlackStandin {
   /** The workspace's name now; a test sets it as an admin renaming the workspace would. */
   teamName: string;
   readonly botToken: string;
+  /** Roster's bot user, as auth.test names it: a member Slack links in escaped text like anyone else. */
+  readonly bot = { id: 'UBOT', name: 'roster' } as const;
   port = 0;
   private readonly server: Server;
   private readonly failures = new Map<string, Failure[]>();
@@ -677,8 +679,8 @@ export class SlackStandin {
           url: 'https://acme.slack.com/',
           team: this.teamName,
           team_id: this.teamId,
-          user: 'roster',
-          user_id: 'UBOT',
+          user: this.bot.name,
+          user_id: this.bot.id,
           bot_id: 'BBOT',
           app_id: 'AROSTER',
           is_enterprise_install: false,

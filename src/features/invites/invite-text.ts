@@ -19,13 +19,22 @@ type Token =
   | { kind: 'angle'; text: string };
 
 /**
- * Slack's own formatting undone: an address it made a link of (`<mailto:a@b.c|a@b.c>`) becomes the address,
- * and the `&lt;` `&gt;` `&amp;` it writes for typed `<`, `>` and `&` become those characters again. Mentions
- * (`<@U123|ana>`) are left as they are, for the caller to look up.
+ * Slack's own formatting undone, as it escapes `/invite`'s text: an address it made a link of
+ * (`<mailto:a@b.c|a@b.c>`) becomes the address, a link (`<https://…|…>`) its text, a channel (`<#C1|x>`)
+ * `#x`, `<!here>` `@here`, a user group (`<!subteam^S1|@devs>`) its handle; and the `&lt;` `&gt;` `&amp;`
+ * it writes for typed `<`, `>` and `&` become those characters again. Mentions (`<@U123|ana>`) are left as
+ * they are, for the caller to look up.
  */
 function unslack(text: string): string {
   return text
     .replace(/<mailto:([^|<>]*)(?:\|([^<>]*))?>/gi, (_m, href: string, label?: string) => label ?? href)
+    .replace(
+      /<((?:https?|ftp):\/\/[^|<>\s]*)(?:\|([^<>]*))?>/gi,
+      (_m, href: string, label?: string) => label || href,
+    )
+    .replace(/<#([CG][A-Z0-9]+)(?:\|([^<>]*))?>/g, (_m, id: string, name?: string) => `#${name || id}`)
+    .replace(/<!subteam\^[A-Z0-9]+(?:\|([^<>]*))?>/g, (_m, handle?: string) => handle || '@group')
+    .replace(/<!(here|channel|everyone)(?:\|[^<>]*)?>/g, '@$1')
     .replace(/&lt;/g, '<')
     .replace(/&gt;/g, '>')
     .replace(/&amp;/g, '&');

@@ -193,7 +193,7 @@ describe('someone of another organisation, in Slack', () => {
 
   it('mentioned in /people is named as such, not shown as the user here with their address', async () => {
     const since = t.standin.responses.length;
-    await t.slack.command('/people', '<@UEXTANA|ana>', { user: 'UMANAGER' });
+    await t.slack.command('/people', '@ana', { user: 'UMANAGER' });
     const answer = textOf(t.standin.responses[since]!.body);
     expect(answer).toMatch(/<@UEXTANA> is here through Slack Connect, from another organisation/);
     expect(answer).not.toMatch(/ana@partner\.example/);

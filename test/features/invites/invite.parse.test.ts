@@ -86,6 +86,24 @@ describe('addresses as people paste them', () => {
     ]);
   });
 
+  it('undoes the rest of what Slack escapes: links, channels, @here, groups and the &amp; of a typed &', () => {
+    // Typed: <https://x.test/a?b=1&c=2> Ana & Bo <ab@x.test>, #general @here @devs example.org
+    const sent =
+      '&lt;<https://x.test/a?b=1&amp;c=2>&gt; Ana &amp; Bo &lt;<mailto:ab@x.test|ab@x.test>&gt;, <#C0GENERAL|general> <!here> <!subteam^S0DEVS|@devs> <http://example.org|example.org>';
+    const { addresses, invalid } = parseAddresses(sent);
+    expect(addresses).toEqual([{ email: 'ab@x.test', firstName: 'Ana', lastName: '& Bo' }]);
+    expect(invalid).toEqual(['https://x.test/a?b=1&c=2', '#general', '@here', '@devs', 'example.org']);
+    // A private channel Slack sends without its name is named by its id; nothing is left in Slack's markup.
+    expect(parseAddresses('<#G0SECRET|> <https://x.test>').invalid).toEqual(['#G0SECRET', 'https://x.test']);
+  });
+
+  it('reads an escaped literal entity as the text that was typed', () => {
+    // Typed: "A &lt; B" <ab@x.test>: Slack escapes the & of the typed entity, which stays as typed.
+    expect(parseAddresses('"A &amp;lt; B" &lt;<mailto:ab@x.test|ab@x.test>&gt;').addresses).toEqual([
+      { email: 'ab@x.test', firstName: 'A', lastName: '&lt; B' },
+    ]);
+  });
+
   it('still refuses junk, naming it and saying how a name goes with an address', () => {
     const { addresses, invalid } = parseAddresses('Ana Lopez ana@x.com, Bo <not-an-address>, <ana@x.com');
     expect(addresses).toEqual([{ email: 'ana@x.com' }]);

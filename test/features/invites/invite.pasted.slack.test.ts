@@ -3,7 +3,8 @@ import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts'
 import { DEFAULT_MEMBERS, eventually, outsider, startTestApp, type TestApp } from '../../support/app.ts';
 import { textOf } from '../../support/views.ts';
 
-// `/invite` takes addresses the way people paste them from Gmail and Outlook, as Slack sends the text.
+// `/invite` takes addresses the way people paste them from Gmail and Outlook, as Slack sends the text: the
+// driver escapes what a test types as Slack does for a command whose should_escape manifest.yml sets.
 
 let t: TestApp;
 beforeAll(async () => {
@@ -23,11 +24,12 @@ const emailsField = (view: any) =>
 
 describe('/invite with names and addresses pasted from a mail client', () => {
   it('fills the form with each name and address, and the names become the people’s first and last names', async () => {
-    // Typed: Ana Lopez <ana@pasted.test>, "Lopez, Bea" <bea@pasted.test>; cy@pasted.test client
+    const typed = 'Ana Lopez <ana@pasted.test>, "Lopez, Bea" <bea@pasted.test>; cy@pasted.test client';
     // Slack escapes the brackets it does not use and makes each address a mailto link.
-    const sent =
-      'Ana Lopez &lt;<mailto:ana@pasted.test|ana@pasted.test>&gt;, "Lopez, Bea" &lt;<mailto:bea@pasted.test|bea@pasted.test>&gt;; <mailto:cy@pasted.test|cy@pasted.test> client';
-    await t.slack.command('/invite', sent, { user: 'UADMIN' });
+    expect(t.slack.commandText('/invite', typed)).toBe(
+      'Ana Lopez &lt;<mailto:ana@pasted.test|ana@pasted.test>&gt;, "Lopez, Bea" &lt;<mailto:bea@pasted.test|bea@pasted.test>&gt;; <mailto:cy@pasted.test|cy@pasted.test> client',
+    );
+    await t.slack.command('/invite', typed, { user: 'UADMIN' });
     const view = t.standin.lastOpenedView();
     expect(emailsField(view)).toBe(
       'Ana Lopez <ana@pasted.test>\n"Lopez, Bea" <bea@pasted.test>\ncy@pasted.test',
@@ -71,8 +73,36 @@ describe('/invite with names and addresses pasted from a mail client', () => {
   });
 
   it('fills a mentioned member with their name and Slack email', async () => {
-    await t.slack.command('/invite', '<@UMANAGER|mia> ed@pasted.test', { user: 'UADMIN' });
+    await t.slack.command('/invite', '@mia ed@pasted.test', { user: 'UADMIN' });
     expect(emailsField(t.standin.lastOpenedView())).toBe('Mia Manager <mia@acme.test>\ned@pasted.test');
+  });
+
+  it('takes a link, an & and a channel typed with the addresses as what they are, not as Slack markup', async () => {
+    await t.slack.command('/invite', 'Jo & Kai <jk@pasted.test> https://pasted.test/team #general', {
+      user: 'UADMIN',
+    });
+    expect(emailsField(t.standin.lastOpenedView())).toBe(
+      'Jo & Kai <jk@pasted.test>\nhttps://pasted.test/team\n#general',
+    );
+  });
+
+  it('answers `/invite @roster`, Slack’s way to add an app to a channel, with how to add Roster instead', async () => {
+    const opened = t.standin.callsTo('views.open').length;
+    const before = t.standin.responses.length;
+    const res = await t.slack.command('/invite', '@roster', { user: 'UMEMBER' });
+    expect(res.status).toBe(200);
+    const answer = await eventually(() => t.standin.responses.slice(before).at(-1));
+    expect(answer.body.response_type).toBe('ephemeral');
+    expect(textOf(answer.body)).toContain('`/invite @roster` cannot add Roster to a channel');
+    expect(textOf(answer.body)).toContain(
+      'open the channel’s details (click its name), then Integrations, then Add an app, and pick Roster',
+    );
+    expect(t.standin.callsTo('views.open').length).toBe(opened);
+
+    // With someone else named too, it is an invitation: the form opens, Roster's own name left to fix.
+    await t.slack.command('/invite', '@roster @mia', { user: 'UADMIN' });
+    expect(t.standin.callsTo('views.open').length).toBe(opened + 1);
+    expect(emailsField(t.standin.lastOpenedView())).toBe('@roster\nMia Manager <mia@acme.test>');
   });
 
   it('does not fill in the address of someone of another organisation, and the form says to type one', async () => {
@@ -88,7 +118,7 @@ describe('/invite with names and addresses pasted from a mail client', () => {
     });
     const account = await t.account();
     await eventually(() => t.roster.deps.directory.byId(t.em(), account, 'UEXTANA'));
-    await t.slack.command('/invite', '<@UEXTANA|ana>', { user: 'UADMIN' });
+    await t.slack.command('/invite', '@ana', { user: 'UADMIN' });
     const view = t.standin.lastOpenedView();
     expect(emailsField(view)).toBe('@ana');
     const res = await t.slack.submitView(view, {}, { user: 'UADMIN' });

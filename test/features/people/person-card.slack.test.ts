@@ -96,7 +96,7 @@ describe('/people', () => {
 
   it('finds a person by @mention, as Slack escapes it', async () => {
     const user = await person('active', 'client', { slackUserId: 'UMEMBER' });
-    const res = await card('UADMIN', '<@UMEMBER|max>');
+    const res = await card('UADMIN', '@max');
     expect(textOf(res.body)).toContain(user.email);
   });
 

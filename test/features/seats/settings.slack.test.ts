@@ -146,7 +146,11 @@ describe('the settings form', () => {
       user: 'UADMIN',
       view: withValues(view, { approval_channel: 'GSECRET' }),
     });
-    expect(secret.json.errors.approval_channel).toContain('/invite @roster');
+    // Not `/invite @roster`: Roster's own /invite would take it and open the invite form.
+    expect(secret.json.errors.approval_channel).toBe(
+      'Roster is not in the private channel <#GSECRET>. First add Roster to it: open the channel’s details (click its name), then Integrations, then Add an app, and pick Roster; then save again.',
+    );
+    expect(secret.json.errors.approval_channel).not.toContain('/invite');
     const archived = await t.slack.viewSubmission({
       user: 'UADMIN',
       view: withValues(view, { approval_channel: 'COLDSTUFF' }),
@@ -173,12 +177,18 @@ describe('the settings form', () => {
 
 describe('/seats channel', () => {
   it('takes the channel as Slack escapes it, or its bare id', async () => {
-    await t.slack.command('/seats', 'channel <#C0GENERAL|general>', { user: 'UADMIN' });
+    expect(t.slack.commandText('/seats', 'channel #general')).toBe('channel <#C0GENERAL|general>');
+    await t.slack.command('/seats', 'channel #general', { user: 'UADMIN' });
     await eventually(async () => (await account()).approvalChannelId === 'C0GENERAL');
     await t.slack.command('/seats', 'channel CAPPROVALS', { user: 'UADMIN' });
     await eventually(async () => (await account()).approvalChannelId === 'CAPPROVALS');
-    await t.slack.command('/seats', 'channel <#GSECRET|>', { user: 'UADMIN' });
-    await t.standin.waitForResponse((r) => textOf(r.body).includes('Roster is not in that private channel'));
+    // Slack leaves a private channel's name out: <#GSECRET|>.
+    await t.slack.command('/seats', 'channel #secret', { user: 'UADMIN' });
+    const told = await t.standin.waitForResponse((r) =>
+      textOf(r.body).includes('Roster is not in the private channel <#GSECRET>'),
+    );
+    expect(textOf(told.body)).toContain('then Integrations, then Add an app');
+    expect(textOf(told.body)).not.toContain('/invite');
     expect((await account()).approvalChannelId).toBe('CAPPROVALS');
   });
 
@@ -195,7 +205,8 @@ describe('/seats channel', () => {
       const listed = t.standin.callsTo('conversations.list').length;
       for (const name of ['#last-one', 'approvals']) {
         const before = t.standin.responses.length;
-        const res = await t.slack.command('/seats', `channel ${name}`, { user: 'UADMIN' });
+        // Typed out in full rather than picked from Slack's list, the name comes as typed.
+        const res = await t.slack.command('/seats', `channel ${name}`, { user: 'UADMIN', verbatim: true });
         expect(res.status).toBe(200);
         const [answer] = t.standin.responses.slice(before);
         expect(answer?.body.response_type).toBe('ephemeral');
@@ -209,7 +220,7 @@ describe('/seats channel', () => {
       expect((await account()).approvalChannelId).toBe('CAPPROVALS');
 
       // Picked from Slack's list, the same channel is taken straight away.
-      await t.slack.command('/seats', 'channel <#CLASTONE|last-one>', { user: 'UADMIN' });
+      await t.slack.command('/seats', 'channel #last-one', { user: 'UADMIN' });
       await eventually(async () => (await account()).approvalChannelId === 'CLASTONE');
       expect(t.standin.callsTo('conversations.list').length).toBe(listed);
     } finally {

@@ -2,6 +2,7 @@ import type { App } from '@slack/bolt';
 import { slackActor } from '../../../slack/actor.ts';
 import { type Block, esc, context as note, section, slackDate } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
+import { ADD_ROSTER } from '../../../slack/errors.ts';
 import { isOfWorkspace } from '../../directory/directory.service.ts';
 import type { Deps } from '../../feature.ts';
 import { loginEmail, ROLE_LABEL } from '../../people/labels.ts';
@@ -20,6 +21,8 @@ const HELP = [
   '*`/invite ana@example.com, bo@example.org contractor`* opens it filled in.',
   '*`/invite pending`* lists invitations not yet accepted, with Resend, Send and Cancel.',
 ].join('\n');
+
+const ADD_TO_CHANNEL = `:information_source: \`/invite\` is Roster's command for inviting people, so \`/invite @roster\` cannot add Roster to a channel. Instead, ${ADD_ROSTER}. To invite someone, type \`/invite\` with their email or @name.`;
 
 /** `/invite`: the invite form (prefilled with what was typed), `pending` and `help`. */
 export function registerInviteCommand(app: App, deps: Deps, invites: InviteService): void {
@@ -70,6 +73,16 @@ export function registerInviteCommand(app: App, deps: Deps, invites: InviteServi
       return;
     }
     const { mentions, ...prefill } = parseInviteText(text);
+    if (
+      mentions.length === 1 &&
+      mentions[0]!.slackUserId === context.botUserId &&
+      !prefill.emailsText &&
+      !prefill.role
+    ) {
+      // `/invite @roster`: Slack's own way to add an app to a channel, which reaches Roster's /invite instead.
+      await respond({ response_type: 'ephemeral', text: ADD_TO_CHANNEL });
+      return;
+    }
     if (mentions.length) {
       // A mention is a member of the workspace: their address comes from Roster's copy of the directory.
       const { em, account } = roster(context);

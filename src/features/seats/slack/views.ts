@@ -6,6 +6,7 @@ import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
 import { esc, plain } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
+import { ADD_ROSTER } from '../../../slack/errors.ts';
 import { afterAck } from '../../../slack/notify.ts';
 import { firstTime } from '../../../slack/once.ts';
 import { Account, type IAccount } from '../../accounts/account.entity.ts';
@@ -137,13 +138,13 @@ export async function channelProblem(
     const channel = info.channel;
     if (channel?.is_archived) return 'That channel is archived. Choose another one.';
     if (channel?.is_private && !channel.is_member) {
-      return `Roster is not in that private channel. Type \`/invite @roster\` in <#${channelId}> first, then save again.`;
+      return `Roster is not in the private channel <#${channelId}>. First ${ADD_ROSTER}; then save again.`;
     }
     return null;
   } catch (err) {
     const code = (err as { data?: { error?: string } }).data?.error;
     if (code === 'channel_not_found') {
-      return 'Roster cannot see that channel: it is private and Roster is not in it. Type `/invite @roster` there first.';
+      return `Roster cannot see that channel: it is private and Roster is not in it. First ${ADD_ROSTER}.`;
     }
     throw err;
   }
