@@ -4,7 +4,7 @@ import { SettingsService } from './features/accounts/settings.service.ts';
 import { ApiTokenService } from './features/api/api-token.service.ts';
 import { ContactService } from './features/contacts/contact.service.ts';
 import { CsvImportService } from './features/csv-import/csv-import.service.ts';
-import { DirectoryService, guestKind } from './features/directory/directory.service.ts';
+import { DirectoryService, guestKind, isOfWorkspace } from './features/directory/directory.service.ts';
 import { DIRECTORY_JOBS } from './features/directory/index.ts';
 import type { Services } from './features/feature.ts';
 import { InviteService } from './features/invites/invite.service.ts';
@@ -50,6 +50,17 @@ export function buildServices(infra: {
     if (!jobs.has(DIRECTORY_JOBS.sync)) return false;
     await jobs.sendUnlessQueued(DIRECTORY_JOBS.sync, {});
     return true;
+  });
+  // An approval re-checks whom a request names: one filed before Roster refused people of other
+  // organisations may be by or for one of them.
+  seats.checkOutsiders(async (em, account, ids) => {
+    const outsiders: string[] = [];
+    for (const id of ids) {
+      // Slack not answering leaves the person as the mirror knows them, or unknown: not refused on a guess.
+      const person = await admins.member(em, account, id).catch(() => directory.byId(em, account, id));
+      if (person && !isOfWorkspace(person, account.teamId)) outsiders.push(id);
+    }
+    return outsiders;
   });
   const joinLinks = new JoinLinkService(seats, jobs, {
     isAdmin: (em, account, slackUserId) => admins.isAdmin(em, account, slackUserId),
