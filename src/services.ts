@@ -84,6 +84,9 @@ export function buildServices(infra: {
       await jobs.send(JOIN_JOBS.tellJoiner, { requestId: request.id }, { singletonKey: request.id });
     },
   });
+  const person = new PersonService(seats);
+  person.checkGuests((em, account, who) => admins.guestOf(em, account, who));
+  invites.checkGuests((em, account, who) => admins.guestOf(em, account, who));
   seats.register('invite', invites.seatFlow());
   seats.register('convert', contacts.seatFlow());
   seats.register('join', joinLinks.seatFlow());
@@ -99,7 +102,7 @@ export function buildServices(infra: {
     contacts,
     joinLinks,
     csvImports: new CsvImportService({ orm, jobs, seats }),
-    person: new PersonService(seats),
+    person,
     settings: new SettingsService(seats),
     scim: new ScimService(jobs, infra.scim, { allowPrivate: infra.allowPrivateUrls ?? false }),
     apiTokens: new ApiTokenService(),
