@@ -19,7 +19,7 @@ import { JobQueue } from './shared/jobs.ts';
 import { createLogger, type Logger, scrub } from './shared/logger.ts';
 import { createMailer, type Mailer } from './shared/mailer.ts';
 import { createSlackApp, INTERACTIVE_CLIENT } from './slack/app.ts';
-import { defineSlackCalls } from './slack/later.ts';
+import { defineSlackCalls, pruneRedraws } from './slack/later.ts';
 import { boltLogger } from './slack/logger.ts';
 import { PRUNE_RECEIPTS_JOB, pruneReceipts } from './slack/once.ts';
 import { PacedWebClient, SlackPacer } from './slack/pacing.ts';
@@ -90,9 +90,10 @@ export async function composeRoster(parts: {
     logger: boltLogger(logger),
     ...INTERACTIVE_CLIENT,
   });
-  await defineSlackCalls(jobs, slack);
+  await defineSlackCalls(jobs, slack, orm);
   await jobs.define(PRUNE_RECEIPTS_JOB, async () => {
     await pruneReceipts(orm.em.fork());
+    await pruneRedraws(orm.em.fork());
     await pacer.prune();
   });
   const deps: Deps = {

@@ -4,7 +4,12 @@ import { SettingsService } from './features/accounts/settings.service.ts';
 import { ApiTokenService } from './features/api/api-token.service.ts';
 import { ContactService } from './features/contacts/contact.service.ts';
 import { CsvImportService } from './features/csv-import/csv-import.service.ts';
-import { DirectoryService, guestKind, type Member } from './features/directory/directory.service.ts';
+import {
+  DirectoryService,
+  guestKind,
+  isOfWorkspace,
+  type Member,
+} from './features/directory/directory.service.ts';
 import { DIRECTORY_JOBS } from './features/directory/index.ts';
 import type { Services } from './features/feature.ts';
 import { InviteService } from './features/invites/invite.service.ts';
@@ -51,12 +56,29 @@ export function buildServices(infra: {
     await jobs.sendUnlessQueued(DIRECTORY_JOBS.sync, {});
     return true;
   });
+  // An approval re-checks whom a request names: one filed before Roster refused people of other
+  // organisations may be by or for one of them.
+  seats.checkOutsiders(async (em, account, ids) => {
+    const outsiders: string[] = [];
+    for (const id of ids) {
+      // Slack not answering leaves the person as the mirror knows them, or unknown: not refused on a guess.
+      const person = await admins.member(em, account, id).catch(() => directory.byId(em, account, id));
+      if (person && !isOfWorkspace(person, account.teamId)) outsiders.push(id);
+    }
+    return outsiders;
+  });
   const joinLinks = new JoinLinkService(seats, jobs, {
     // Before the join's transaction opens, so no pooled connection waits on Slack: a poster the mirror never
     // saw, and on the web a member whose guest flags it has not learnt yet (seen before guests were
     // recorded), are asked of Slack once and remembered in the mirror.
     prefetch: async (em, account, { poster, email }) => {
-      const asked = new Map<string, Member | null>([[poster, await admins.member(em, account, poster)]]);
+      let posterNow = await admins.member(em, account, poster);
+      // A guest is no admin, and inside the transaction a poster whose guest flags the mirror lacks counts
+      // as one: they are asked now, and if Slack cannot say, the join goes to an admin.
+      if (posterNow && guestKind(posterNow) === 'unknown') {
+        posterNow = await admins.member(em, account, poster, { guestFlags: true }).catch(() => posterNow);
+      }
+      const asked = new Map<string, Member | null>([[poster, posterNow]]);
       const member = email ? await directory.byEmail(em, account, email) : null;
       if (member && guestKind(member) === 'unknown') {
         const found = await admins
@@ -83,6 +105,9 @@ export function buildServices(infra: {
       await jobs.send(JOIN_JOBS.tellJoiner, { requestId: request.id }, { singletonKey: request.id });
     },
   });
+  const person = new PersonService(seats);
+  person.checkGuests((em, account, who) => admins.guestOf(em, account, who));
+  invites.checkGuests((em, account, who) => admins.guestOf(em, account, who));
   seats.register('invite', invites.seatFlow());
   seats.register('convert', contacts.seatFlow());
   seats.register('join', joinLinks.seatFlow());
@@ -98,7 +123,7 @@ export function buildServices(infra: {
     contacts,
     joinLinks,
     csvImports: new CsvImportService({ orm, jobs, seats }),
-    person: new PersonService(seats),
+    person,
     settings: new SettingsService(seats),
     scim: new ScimService(jobs, infra.scim, { allowPrivate: infra.allowPrivateUrls ?? false }),
     apiTokens: new ApiTokenService(),

@@ -2,7 +2,7 @@ import type { ORM } from './orm.ts';
 
 /**
  * Tables the migrations create on purpose without an entity: they are used through SQL only
- * (slack_receipt and slack_once: src/slack/once.ts; rate_limit_hit: src/features/join-links/web/rate-limit.ts;
+ * (slack_receipt and slack_once: src/slack/once.ts; slack_view_redraw: src/slack/later.ts; rate_limit_hit: src/features/join-links/web/rate-limit.ts;
  * slack_member and slack_directory_sync: src/features/directory/directory.service.ts; slack_pace:
  * src/slack/pacing.ts; webhook_endpoint, webhook_delivery and webhook_attempt: src/features/webhooks/,
  * filled by a trigger on audit_event; seat_usage and seat_change: the seat count, kept by triggers on
@@ -11,6 +11,7 @@ import type { ORM } from './orm.ts';
 const TABLES_WITHOUT_ENTITY = [
   'slack_receipt',
   'slack_once',
+  'slack_view_redraw',
   'rate_limit_hit',
   'slack_member',
   'slack_directory_sync',

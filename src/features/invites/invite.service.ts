@@ -9,7 +9,7 @@ import { Account, type IAccount, type IPermissionSet, PermissionSet } from '../a
 import { refuseOutsideDomains } from '../accounts/allowed-domains.ts';
 import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
-import { permissionSetToGrant } from '../people/grants.ts';
+import { type GuestCheck, permissionSetToGrant, refuseAdminSetForGuest } from '../people/grants.ts';
 import { statusText } from '../people/labels.ts';
 import { createUser, findContactByEmail, findUserByEmail, lockUser } from '../people/people.service.ts';
 import { type IUser, isPaidRole, type Role, User } from '../people/user.entity.ts';
@@ -56,6 +56,12 @@ export class InviteService {
   private readonly now: () => Date;
   /** The key links are derived with (see linkToken). */
   private readonly tokenKey: Buffer;
+  private guests?: GuestCheck;
+
+  /** How a guest in Slack is told apart; registered in the composition root (this service knows no Slack). */
+  checkGuests(check: GuestCheck): void {
+    this.guests = check;
+  }
 
   constructor(
     seats: SeatService,
@@ -141,6 +147,18 @@ export class InviteService {
     };
     const outcomes: InviteOutcome[] = [];
     for (const email of input.emails) {
+      if (permissionSet?.isAdmin && this.guests) {
+        // A guest in Slack is never a Roster admin: asked before the address's transaction, which never
+        // waits on Slack.
+        const guest = await this.guests(em, account, { email: email.trim() });
+        try {
+          await refuseAdminSetForGuest(em, account, actor, permissionSet, guest, email.trim());
+        } catch (err) {
+          if (!(err instanceof DomainError)) throw err;
+          outcomes.push({ email: email.trim(), result: 'refused', reason: err.message });
+          continue;
+        }
+      }
       const names = input.names?.[email.trim().toLowerCase()];
       outcomes.push(
         await this.inviteOne(em.fork(), account, actor, email.trim(), input.role, permissionSet, {

@@ -3,7 +3,18 @@ import { z } from 'zod';
 import { DomainError } from '../../shared/errors.ts';
 import { type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
 import { auditRefusal } from '../audit/audit.service.ts';
+import { GUEST_LABEL, type GuestKind } from '../directory/directory.service.ts';
 import type { Actor } from '../seats/seat.service.ts';
+
+/**
+ * Whether the Slack account of a person (by Slack id, else by email) is a guest's: its kind, null for a full
+ * member or someone not in Slack, `unknown` when Slack cannot say. May ask Slack: never inside a transaction.
+ */
+export type GuestCheck = (
+  em: EntityManager,
+  account: IAccount,
+  who: { slackUserId?: string | null; email?: string | null },
+) => Promise<GuestKind | 'unknown' | null>;
 
 export const ADMIN_SET_REFUSED =
   'Only admins can give a permission set that makes its holder an admin (it lets them approve seats and change the limit). Choose another set, or ask an admin.';
@@ -58,4 +69,36 @@ export async function auditRefusedGrant(
     surface: actor.surface,
     data: { set: set.name, for: subject },
   });
+}
+
+/**
+ * Refuses, with the reason, a permission set that makes its holder an admin for someone who is a guest in
+ * Slack (or whom Slack cannot place): a guest is never a Roster admin, so the set would mislead. Audited in
+ * its own transaction, like any refused grant.
+ */
+export async function refuseAdminSetForGuest(
+  em: EntityManager,
+  account: IAccount,
+  actor: Actor,
+  set: IPermissionSet,
+  guest: GuestKind | 'unknown' | null,
+  subject: string,
+): Promise<void> {
+  if (!set.isAdmin || !guest) return;
+  await auditRefusal(em, {
+    account,
+    actor: actor.slackUserId,
+    action: 'permission_set.grant_refused',
+    subjectType: 'permission_set',
+    subjectId: set.id,
+    surface: actor.surface,
+    data: { set: set.name, for: subject, reason: guest === 'unknown' ? 'guest status unknown' : guest },
+  });
+  throw new DomainError(
+    'not_allowed',
+    guest === 'unknown'
+      ? `Roster could not learn from Slack whether ${subject} is a guest of the workspace, and a guest cannot be a Roster admin, so “${set.name}” was not given. Try again in a few minutes, or choose another set.`
+      : `${subject} is ${GUEST_LABEL[guest]} in Slack, and a guest cannot be a Roster admin, so “${set.name}” was not given. Choose another set, or make them a full member in Slack first.`,
+    { field: 'permission_set' },
+  );
 }

@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { DomainError } from '../../shared/errors.ts';
-import type { IAccount, IPermissionSet } from '../accounts/account.entity.ts';
+import { type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
 import { refuseOutsideDomains } from '../accounts/allowed-domains.ts';
 import { audit } from '../audit/audit.service.ts';
 import { AuditEvent, type IAuditEvent } from '../audit/audit-event.entity.ts';
@@ -13,9 +13,9 @@ import { Invitation } from '../invites/invitation.entity.ts';
 import { type PersonSyncState, personSyncState } from '../scim/scim.service.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
 import { FIELD_MAX, keptOrNew } from './field-limits.ts';
-import { permissionSetToGrant } from './grants.ts';
+import { type GuestCheck, permissionSetToGrant, refuseAdminSetForGuest } from './grants.ts';
 import { deactivateLocked, findUserByEmail, lockUser } from './people.service.ts';
-import { displayName, type IUser, User } from './user.entity.ts';
+import { displayName, type IUser, isPlaceholderLogin, User } from './user.entity.ts';
 
 export const HISTORY_SIZE = 20;
 
@@ -48,9 +48,57 @@ export class PersonService {
   private readonly seats: SeatService;
   private readonly now: () => Date;
 
+  private guests?: GuestCheck;
+
   constructor(seats: SeatService, now: () => Date = () => new Date()) {
     this.seats = seats;
     this.now = now;
+  }
+
+  /** How a guest in Slack is told apart; registered in the composition root (this service knows no Slack). */
+  checkGuests(check: GuestCheck): void {
+    this.guests = check;
+  }
+
+  /**
+   * Why `permissionSetId` may not be given to the person `userId`, or null: a set that makes its holder an
+   * admin, for a guest in Slack. Reads only (and may ask Slack), so a form can show it before its ack; the
+   * change checks it again.
+   */
+  async permissionSetProblem(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    userId: string,
+    permissionSetId: string,
+  ): Promise<DomainError | null> {
+    if (!z.uuid().safeParse(userId).success || !z.uuid().safeParse(permissionSetId).success) return null;
+    const [user, set] = await Promise.all([
+      em.findOne(User, { id: userId, account }),
+      em.findOne(PermissionSet, { id: permissionSetId, account }),
+    ]);
+    if (!user || !set?.isAdmin) return null;
+    try {
+      await refuseAdminSetForGuest(
+        em,
+        account,
+        actor,
+        set,
+        await this.guestOf(em, account, user),
+        user.email,
+      );
+      return null;
+    } catch (err) {
+      if (err instanceof DomainError) return err;
+      throw err;
+    }
+  }
+
+  /** Whether `user`'s Slack account is a guest's; asked before a transaction, which never waits on Slack. */
+  private async guestOf(em: EntityManager, account: IAccount, user: IUser) {
+    if (!this.guests) return null;
+    const email = isPlaceholderLogin(user.email) ? null : user.email;
+    return this.guests(em, account, { slackUserId: user.slackUserId, email });
   }
 
   /** The user of the account with this email, or behind this Slack id; null when there is none. */
@@ -126,11 +174,18 @@ export class PersonService {
     permissionSetId: string,
   ): Promise<{ user: IUser; set: IPermissionSet; changed: boolean }> {
     requireAdmin(actor, 'change permission sets');
+    // Whether they are a guest in Slack is asked before the transaction, which never waits on Slack; who
+    // a person is in Slack does not change with the rows locked below.
+    const before = z.uuid().safeParse(userId).success
+      ? await em.findOne(User, { id: userId, account })
+      : null;
+    const guest = before ? await this.guestOf(em, account, before) : null;
     return em.transactional(async (tx) => {
       const user = await this.locked(tx, account, userId);
       const set = await permissionSetToGrant(tx, account, actor, permissionSetId, user.email);
       if (!set)
         throw new DomainError('invalid_input', 'Choose a permission set.', { field: 'permission_set' });
+      await refuseAdminSetForGuest(em, account, actor, set, guest, user.email);
       const from = user.permissionSet?.id ?? null;
       if (from === set.id) return { user, set, changed: false };
       user.permissionSet = ref(set);

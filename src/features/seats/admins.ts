@@ -1,9 +1,11 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { WebClient } from '@slack/web-api';
+import { query, sql } from '../../db/sql.ts';
 import { TryLater } from '../../shared/jobs.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import {
   type DirectoryService,
+  type GuestKind,
   guestKind,
   isOfWorkspace,
   type Member,
@@ -18,7 +20,9 @@ const FIRST_SYNC_PATIENCE_MS = 15 * 60_000;
 
 /**
  * Who may approve seats, import and post join links: the workspace's Slack admins and owners (from the
- * directory mirror) and active users whose permission set is Admin.
+ * directory mirror) and active users whose permission set is Admin. A Slack guest (single- or
+ * multi-channel) is never one, whatever their permission set: every admin check goes through
+ * {@link isAdminMember}.
  */
 export class AdminDirectory {
   private readonly slack: WebClient;
@@ -50,6 +54,7 @@ export class AdminDirectory {
     this.now = now;
   }
 
+  /** Whether the Slack user `userId` is a Roster admin here (see {@link isAdminMember}). */
   async isAdmin(em: EntityManager, account: IAccount, userId: string): Promise<boolean> {
     return this.isAdminMember(em, account, await this.member(em, account, userId));
   }
@@ -68,12 +73,20 @@ export class AdminDirectory {
     return this.isAdminMember(em, account, (await this.directory.byId(em, account, userId)) ?? seen ?? null);
   }
 
-  /** Whether `person`, as {@link member} found them, is an admin: for a caller that needs the member too. */
+  /**
+   * Whether `person`, as {@link member} found them, is an admin: for a caller that needs the member too.
+   * The one admin check every surface uses.
+   */
   async isAdminMember(em: EntityManager, account: IAccount, person: Member | null): Promise<boolean> {
     if (!person || person.deleted) return false;
     const userId = person.slackUserId;
     // An admin of another organisation, met in a shared channel, is no admin here.
     if (!isOfWorkspace(person, account.teamId)) return false;
+    // A guest is let into some channels, not trusted with the workspace: never an admin, whatever their
+    // permission set says.
+    const kind = guestKind(person);
+    if (kind === 'single_channel' || kind === 'multi_channel') return false;
+    // Slack makes no guest an admin or owner.
     if (person.isAdmin || person.isOwner) return true;
     const rosterAdmin = await em.count(User, {
       account,
@@ -81,7 +94,33 @@ export class AdminDirectory {
       status: 'active',
       permissionSet: { isAdmin: true },
     });
-    return rosterAdmin > 0;
+    if (rosterAdmin === 0) return false;
+    if (kind !== 'unknown') return true;
+    // The mirror cannot say whether they are a guest (recorded before it kept the flags): Slack is asked
+    // once and the answer kept, but never while a transaction is open; until Slack says they are a full
+    // member, they are treated as a guest, as the join page treats an address it cannot place.
+    if (em.isInTransaction()) return false;
+    const asked = await this.member(em, account, userId, { guestFlags: true }).catch(() => null);
+    return asked !== null && guestKind(asked) === null;
+  }
+
+  /**
+   * Whether the Slack account behind a person (by Slack id, else by email in the mirror) is a guest:
+   * its kind, null for a full member or someone the mirror does not know, `unknown` when neither the
+   * mirror nor Slack can say. Asks Slack (users.info) only outside a transaction.
+   */
+  async guestOf(
+    em: EntityManager,
+    account: IAccount,
+    who: { slackUserId?: string | null; email?: string | null },
+  ): Promise<GuestKind | 'unknown' | null> {
+    let person = who.slackUserId ? await this.directory.byId(em, account, who.slackUserId) : null;
+    if (!person && who.email) person = await this.directory.byEmail(em, account, who.email);
+    if (!person) return null;
+    const kind = guestKind(person);
+    if (kind !== 'unknown' || em.isInTransaction()) return kind;
+    const asked = await this.member(em, account, person.slackUserId, { guestFlags: true }).catch(() => null);
+    return asked ? guestKind(asked) : 'unknown';
   }
 
   /**
@@ -136,13 +175,18 @@ export class AdminDirectory {
       // forever: the admins the mirror knows so far, and Roster's own, are asked.
     }
     const ids = new Set(await this.directory.adminIds(em, account));
-    const rosterAdmins = await em.find(User, {
-      account,
-      status: 'active',
-      slackUserId: { $ne: null },
-      permissionSet: { isAdmin: true },
-    });
-    for (const u of rosterAdmins) if (u.slackUserId) ids.add(u.slackUserId);
+    // Roster's Admin users, but no one the mirror knows as a Slack guest: the buttons they would be sent
+    // refuse them (isAdminMember), which also asks Slack about anyone the mirror cannot yet place.
+    const rosterAdmins = await query<{ slack_user_id: string }>(
+      em,
+      sql`select u.slack_user_id from app_user u join permission_set s on s.id = u.permission_set_id
+          where u.account_id = ${account.id} and u.status = 'active' and u.slack_user_id is not null
+            and s.is_admin and not exists (
+              select 1 from slack_member m where m.account_id = u.account_id
+                and m.slack_user_id = u.slack_user_id
+                and (m.is_restricted or m.is_ultra_restricted))`,
+    );
+    for (const u of rosterAdmins) ids.add(u.slack_user_id);
     return [...ids];
   }
 }

@@ -17,6 +17,8 @@ import {
 import { type ISeatRequest, SeatRequest, type SeatRequestKind } from './seat-request.entity.ts';
 
 export const REQUEST_TTL_DAYS = 14;
+/** A Slack user id (an email or `roster` in `requestedBy` is not one, and is never asked of Slack). */
+const SLACK_USER_ID = /^[UW][A-Z0-9]{2,}$/;
 /** A reject reason's limit, the same in the form and here. */
 export const MAX_REASON = 500;
 
@@ -65,12 +67,24 @@ export type DecisionResult =
   | { outcome: 'approved'; request: ISeatRequest; usage: SeatUsage; detail: string; seatAdded: boolean }
   | { outcome: 'rejected'; request: ISeatRequest }
   | { outcome: 'no_seat'; request: ISeatRequest; usage: SeatUsage }
+  | { outcome: 'outsider'; request: ISeatRequest; outsiders: string[] }
   | { outcome: 'already_decided'; request: ISeatRequest };
+
+/**
+ * Of the Slack user ids given, those known to be of another organisation (met through Slack Connect).
+ * May ask Slack, so it is never called inside a transaction.
+ */
+export type OutsiderCheck = (
+  em: EntityManager,
+  account: IAccount,
+  slackUserIds: string[],
+) => Promise<string[]>;
 
 /** Seat accounting: the one place that decides whether a paid seat may be taken. */
 export class SeatService {
   private readonly jobs: JobQueue;
   private readonly flows = new Map<SeatRequestKind, SeatFlow>();
+  private outsiders?: OutsiderCheck;
   private readonly now: () => Date;
 
   constructor(jobs: JobQueue, now: () => Date = () => new Date()) {
@@ -81,6 +95,34 @@ export class SeatService {
   /** Features register what approval of their kind of request does. */
   register(kind: SeatRequestKind, flow: SeatFlow): void {
     this.flows.set(kind, flow);
+  }
+
+  /**
+   * How approvals tell people of another organisation (Slack Connect) apart; registered in the composition
+   * root, since this service knows nothing of Slack.
+   */
+  checkOutsiders(check: OutsiderCheck): void {
+    this.outsiders = check;
+  }
+
+  /**
+   * The Slack users a request is by or for who are known to be of another organisation: a request filed
+   * before Roster refused them (an old version) must not give them a seat when approved now. Read without
+   * a lock and before the approving transaction, since it may ask Slack; who a request names never changes.
+   */
+  private async outsidersOf(em: EntityManager, account: IAccount, requestId: string): Promise<string[]> {
+    if (!this.outsiders) return [];
+    const request = await em.fork().findOne(SeatRequest, { id: requestId, account }, { populate: ['user'] });
+    if (request?.status !== 'pending') return [];
+    const forSlackId = request.payload.slackUserId;
+    const ids = new Set(
+      [
+        request.requestedBy,
+        typeof forSlackId === 'string' ? forSlackId : null,
+        request.user?.getEntity().slackUserId ?? null,
+      ].filter((id): id is string => typeof id === 'string' && SLACK_USER_ID.test(id)),
+    );
+    return ids.size ? this.outsiders(em, account, [...ids]) : [];
   }
 
   /** The flow registered for a kind of request, if any. */
@@ -365,6 +407,10 @@ export class SeatService {
         { field: 'reason' },
       );
     }
+    const outsiders =
+      input.decision === 'reject' || !/^[0-9a-f-]{36}$/i.test(input.requestId)
+        ? []
+        : await this.outsidersOf(em, account, input.requestId);
     return em.transactional(async (tx) => {
       const [locked] = await query<{ id: string }>(
         tx,
@@ -411,6 +457,41 @@ export class SeatService {
         await tx.flush();
         await this.jobs.send(SEAT_JOBS.requestDecided, { requestId: request.id }, { em: tx });
         return { outcome: 'rejected', request };
+      }
+
+      if (outsiders.length) {
+        // Roster admits only members of this workspace: the request is closed, no seat taken. Nobody of
+        // the other organisation is told (no DM, no mail of this account's goes to them); a requester of
+        // this workspace hears that it was closed.
+        const requesterOutsider = outsiders.includes(request.requestedBy);
+        Object.assign(request, {
+          status: 'expired',
+          decidedBy: input.actor.slackUserId,
+          decidedAt,
+          payload: {
+            ...request.payload,
+            closedBecause: 'outsider',
+            outsiders,
+            ...(requesterOutsider || this.flows.get(request.kind)?.tell ? { requesterNotified: true } : {}),
+          },
+        });
+        audit(tx, {
+          account,
+          actor: input.actor.slackUserId,
+          action: 'seat_request.expired',
+          subjectType: 'seat_request',
+          subjectId: request.id,
+          surface: input.actor.surface,
+          data: {
+            email: request.email,
+            reason: 'another organisation (Slack Connect)',
+            outsiders,
+            decision: input.decision,
+          },
+        });
+        await tx.flush();
+        await this.jobs.send(SEAT_JOBS.requestDecided, { requestId: request.id }, { em: tx });
+        return { outcome: 'outsider', request, outsiders };
       }
 
       const flow = this.flows.get(request.kind);

@@ -53,11 +53,16 @@ export function registerApiTokenSlack(app: App, deps: Deps): void {
     // Someone who may not manage tokens sees the refusal, not the list.
     const tokens = actor.isAdmin ? await service.list(em, account) : [];
     // The revocation is made: its notice waits for Slack when Slack asks Roster to slow down.
-    await nowOrLater(deps.jobs, client, {
-      method: 'views.update',
-      args: { view_id: view.id, hash: view.hash, view: tokensModal(tokens, apiUrl(), notice) },
-      ifClosed: { channel: body.user.id, text: notice },
-    });
+    await nowOrLater(
+      deps.jobs,
+      client,
+      {
+        method: 'views.update',
+        args: { view_id: view.id, hash: view.hash, view: tokensModal(tokens, apiUrl(), notice) },
+        ifClosed: { channel: body.user.id, text: notice },
+      },
+      em,
+    );
   });
 
   app.view<ViewSubmitAction>(API_TOKENS_VIEW, async ({ ack, view, body, context }) => {

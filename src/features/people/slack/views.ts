@@ -73,7 +73,7 @@ export function registerPeopleForms(app: App, deps: Deps, people: PersonService)
           return deps.people.problem(em, account, actor, u, 'role_change', role, { addSeat });
         case 'permission_set':
           return setId
-            ? null
+            ? people.permissionSetProblem(em, account, actor, u, setId)
             : new DomainError('invalid_input', 'Choose a permission set.', { field: 'permission_set' });
         case 'details':
           try {

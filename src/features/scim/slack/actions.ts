@@ -50,11 +50,16 @@ export function registerScimActions(app: App, deps: Deps): void {
     note: string,
   ) => {
     const { em, account, userId } = roster(context);
-    await nowOrLater(deps.jobs, client, {
-      method: 'views.update',
-      args: { view_id: viewId, view: scimModal(await scim.status(em, account.id), note) },
-      ...(userId ? { ifClosed: { channel: userId, text: note } } : {}),
-    });
+    await nowOrLater(
+      deps.jobs,
+      client,
+      {
+        method: 'views.update',
+        args: { view_id: viewId, view: scimModal(await scim.status(em, account.id), note) },
+        ...(userId ? { ifClosed: { channel: userId, text: note } } : {}),
+      },
+      em,
+    );
   };
 
   app.action<BlockButtonAction>(SCIM_ACTIONS.open, async ({ ack, body, context, client }) => {

@@ -7,7 +7,7 @@ import { auditRefusal } from '../../audit/audit.service.ts';
 import type { Deps } from '../../feature.ts';
 import { type DecisionResult, SEAT_JOBS } from '../seat.service.ts';
 import { SeatRequest } from '../seat-request.entity.ts';
-import { decisionLine, SEAT_ACTIONS, SETTINGS_ACTION } from './blocks.ts';
+import { decisionLine, outsiderLine, SEAT_ACTIONS, SETTINGS_ACTION } from './blocks.ts';
 import { decideAsAdmin, openSettings, rejectModal } from './views.ts';
 
 const NOT_ADMIN = 'Only admins can approve seat requests.';
@@ -28,6 +28,8 @@ export function registerSeatActions(app: App, deps: Deps): void {
         }`;
       case 'no_seat':
         return `:warning: No paid seat is free (${result.usage.used} of ${result.usage.limit} used), so ${result.request.email} was not approved. Use *Approve and add a seat* to raise the limit to ${result.usage.limit + 1}, or free a seat first.`;
+      case 'outsider':
+        return `:no_entry_sign: Not approved: ${outsiderLine(result.request)} The request is closed and no seat was taken.`;
       case 'already_decided':
         return `The request for ${result.request.email} was already decided. ${decisionLine(result.request)}`;
     }

@@ -100,6 +100,17 @@ function closedByDeactivation(request: ISeatRequest): boolean {
   return request.payload.closedBecause === 'deactivated';
 }
 
+/**
+ * Why a request by or for someone of another organisation (Slack Connect), filed before Roster refused
+ * them, was closed when an admin approved it.
+ */
+export function outsiderLine(request: ISeatRequest): string {
+  const ids = Array.isArray(request.payload.outsiders) ? (request.payload.outsiders as string[]) : [];
+  const who = ids.length ? ids.map((id) => `<@${id}>`).join(' and ') : 'someone it names';
+  const named = ids.includes(request.requestedBy) ? `was made by ${who}` : `is for ${who}`;
+  return `the request for ${esc(loginEmail(request.email))} ${named}, of another organisation (met through Slack Connect), and Roster admits only members of this workspace.`;
+}
+
 export function decisionLine(request: ISeatRequest): string {
   const when = request.decidedAt ? slackDate(request.decidedAt) : '';
   switch (request.status) {
@@ -108,6 +119,9 @@ export function decisionLine(request: ISeatRequest): string {
     case 'rejected':
       return `:x: Rejected by <@${request.decidedBy}> ${when}${request.reason ? `: “${esc(request.reason)}”` : ''}`;
     case 'expired':
+      if (request.payload.closedBecause === 'outsider') {
+        return `:no_entry_sign: Closed ${when} when <@${request.decidedBy}> approved it: ${outsiderLine(request)} No seat was taken.`;
+      }
       return closedByDeactivation(request)
         ? `:no_entry_sign: Closed ${when}: ${esc(loginEmail(request.email))} was deactivated${request.decidedBy === 'slack' ? ' in Slack' : ` by <@${request.decidedBy}>`}, so there is nothing to approve.`
         : `:hourglass: Expired ${slackDate(request.expiresAt)}: nobody decided within 14 days.`;
@@ -125,6 +139,9 @@ export function outcomeForRequester(request: ISeatRequest, detail?: string): str
     case 'rejected':
       return `:x: <@${request.decidedBy}> rejected ${subject}.${request.reason ? ` Reason: “${esc(request.reason)}”` : ' No reason was given.'}`;
     case 'expired':
+      if (request.payload.closedBecause === 'outsider') {
+        return `:no_entry_sign: ${subject[0]!.toUpperCase()}${subject.slice(1)} was closed: it is for someone of another organisation (met through Slack Connect), and Roster admits only members of this workspace.`;
+      }
       return closedByDeactivation(request)
         ? `:no_entry_sign: ${subject[0]!.toUpperCase()}${subject.slice(1)} was closed: ${esc(loginEmail(request.email))} was deactivated${request.decidedBy === 'slack' ? ' in Slack' : ` by <@${request.decidedBy}>`}.`
         : `:hourglass: ${subject[0]!.toUpperCase()}${subject.slice(1)} expired: no admin decided within 14 days. Ask again if it is still needed.`;

@@ -1,3 +1,4 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
 import type { App, BlockButtonAction } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
 import { DomainError } from '../../../shared/errors.ts';
@@ -16,7 +17,7 @@ import { addEndpointModal, endpointsModal, logModal, WEBHOOK_ACTIONS } from './b
  */
 const shown = (url: string) => esc(redactedUrl(url));
 
-type ButtonArgs = { deps: Deps; body: BlockButtonAction; client: WebClient };
+type ButtonArgs = { deps: Deps; body: BlockButtonAction; client: WebClient; em: EntityManager };
 
 /**
  * Shows `notice` where the admin is: the Webhooks modal redrawn when the click came from it, else a DM
@@ -25,16 +26,21 @@ type ButtonArgs = { deps: Deps; body: BlockButtonAction; client: WebClient };
  * modal was closed meanwhile).
  */
 async function answer(
-  { deps, body, client }: ButtonArgs,
+  { deps, body, client, em }: ButtonArgs,
   draw: () => Promise<Parameters<typeof endpointsModal>>,
 ): Promise<void> {
   const [endpoints, notice] = await draw();
   if (body.view?.id) {
-    await nowOrLater(deps.jobs, client, {
-      method: 'views.update',
-      args: { view_id: body.view.id, view: endpointsModal(endpoints, notice) },
-      ...(notice ? { ifClosed: { channel: body.user.id, text: notice } } : {}),
-    });
+    await nowOrLater(
+      deps.jobs,
+      client,
+      {
+        method: 'views.update',
+        args: { view_id: body.view.id, view: endpointsModal(endpoints, notice) },
+        ...(notice ? { ifClosed: { channel: body.user.id, text: notice } } : {}),
+      },
+      em,
+    );
   } else if (notice) {
     await nowOrLater(deps.jobs, client, {
       method: 'chat.postMessage',
@@ -76,7 +82,7 @@ export function registerWebhookActions(app: App, deps: Deps, endpoints: WebhookE
     const { em, account } = roster(context);
     const actor = await slackActor(deps, context, body.user.id);
     const msgId = await endpoints.sendTest(em, account, actor, action.value ?? '');
-    await answer({ deps, body, client }, async () => [
+    await answer({ deps, body, client, em }, async () => [
       await endpoints.list(em, account),
       `:outbox_tray: Test event \`${msgId}\` is on its way. *Delivery log* shows how it went.`,
     ]);
@@ -89,7 +95,7 @@ export function registerWebhookActions(app: App, deps: Deps, endpoints: WebhookE
       const { em, account } = roster(context);
       const actor = await slackActor(deps, context, body.user.id);
       const endpoint = await endpoints.setEnabled(em, account, actor, action.value ?? '', enabled);
-      await answer({ deps, body, client }, async () => [
+      await answer({ deps, body, client, em }, async () => [
         await endpoints.list(em, account),
         enabled
           ? `:large_green_circle: ${shown(endpoint.url)} is enabled; what was waiting goes out now.`
@@ -103,7 +109,7 @@ export function registerWebhookActions(app: App, deps: Deps, endpoints: WebhookE
     const { em, account } = roster(context);
     const actor = await slackActor(deps, context, body.user.id);
     const endpoint = await endpoints.remove(em, account, actor, action.value ?? '');
-    await answer({ deps, body, client }, async () => [
+    await answer({ deps, body, client, em }, async () => [
       await endpoints.list(em, account),
       `:wastebasket: ${shown(endpoint.url)} was deleted.`,
     ]);

@@ -32,10 +32,15 @@ export function registerWebhookViews(app: App, deps: Deps, endpoints: WebhookEnd
     // The list underneath shows the new endpoint when the secret is closed (a little later if Slack asks
     // Roster to slow down), so the admin does not add it again.
     if (view.previous_view_id) {
-      await nowOrLater(deps.jobs, client, {
-        method: 'views.update',
-        args: { view_id: view.previous_view_id, view: endpointsModal(await endpoints.list(em, account)) },
-      }).catch((err) => roster(context).log.warn({ err }, 'could not redraw the webhooks list'));
+      await nowOrLater(
+        deps.jobs,
+        client,
+        {
+          method: 'views.update',
+          args: { view_id: view.previous_view_id, view: endpointsModal(await endpoints.list(em, account)) },
+        },
+        em,
+      ).catch((err) => roster(context).log.warn({ err }, 'could not redraw the webhooks list'));
     }
   });
 }

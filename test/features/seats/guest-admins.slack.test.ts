@@ -1,0 +1,211 @@
+import { query, sql } from '../../../src/db/sql.ts';
+import { PermissionSet } from '../../../src/features/accounts/account.entity.ts';
+import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
+import { memberOf } from '../../../src/features/directory/directory.service.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
+import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
+import { DEFAULT_MEMBERS, eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { textOf } from '../../support/views.ts';
+
+let t: TestApp;
+
+// Two guests and a full member of the workspace, each given Roster's Admin permission set (by an old
+// version, or by hand in the database), and a guest Roster does not know yet.
+beforeAll(async () => {
+  t = await startTestApp({
+    seatLimit: 10,
+    members: [
+      ...DEFAULT_MEMBERS,
+      { id: 'UGUESTM', name: 'gus', realName: 'Gus Guest', email: 'gus@acme.test', guest: 'multi_channel' },
+      { id: 'UGUESTS', name: 'sue', realName: 'Sue Guest', email: 'sue@acme.test', guest: 'single_channel' },
+      { id: 'UFULL', name: 'fay', realName: 'Fay Full', email: 'fay@acme.test' },
+      { id: 'UGUEST3', name: 'gil', realName: 'Gil Guest', email: 'gil@acme.test', guest: 'multi_channel' },
+    ],
+  });
+  const em = t.em();
+  const account = await t.account();
+  const admin = await em.findOneOrFail(PermissionSet, { account, isAdmin: true });
+  for (const [id, email] of [
+    ['UGUESTM', 'gus@acme.test'],
+    ['UGUESTS', 'sue@acme.test'],
+    ['UFULL', 'fay@acme.test'],
+  ] as const) {
+    em.create(User, {
+      account,
+      email,
+      role: 'employee',
+      status: 'active',
+      slackUserId: id,
+      permissionSet: admin,
+    });
+  }
+  await em.flush();
+  await t.roster.deps.directory.upsert(
+    t.em(),
+    account,
+    ['UGUESTM', 'UGUESTS', 'UFULL', 'UGUEST3'].map((id) => memberOf(t.standin.userOf(id))!),
+  );
+  // Recorded before the mirror kept guest flags: it cannot say whether these two are guests.
+  await query(
+    t.em(),
+    sql`update slack_member set is_restricted = null, is_ultra_restricted = null
+        where slack_user_id in ('UGUESTS', 'UFULL')`,
+  );
+});
+afterAll(() => t.stop());
+
+const requester = { slackUserId: 'UMANAGER', isAdmin: false, surface: 'slack' as const };
+
+async function pendingRequest(email: string) {
+  const em = t.em();
+  const account = await t.account();
+  const user = em.create(User, { account, email, role: 'employee', status: 'locked' });
+  await em.flush();
+  const result = await t.roster.deps.people.unlock(t.em(), account, requester, user.id);
+  if (result.status !== 'requested') throw new Error('expected a seat request');
+  return result.request.id;
+}
+
+/** A click on Approve, forged by `user`: Roster never sent them the request. */
+async function approveAs(user: string, requestId: string) {
+  const before = t.standin.responses.length;
+  await t.slack.blockAction({
+    user,
+    actions: [
+      { type: 'button', action_id: 'seat_approve', block_id: `seat_request:${requestId}`, value: requestId },
+    ],
+    message: { ts: '1700000000.000100', channel: `D${user}`, text: 'Seat request', blocks: [] },
+  });
+  return eventually(() => t.standin.responses.slice(before).at(-1));
+}
+
+describe('a Slack guest given the Admin permission set', () => {
+  it('cannot approve a seat request, and is not sent the requests to approve', async () => {
+    const id = await pendingRequest('hire1@example.com');
+    const reply = await approveAs('UGUESTM', id);
+    expect(reply.body.text).toBe('Only admins can approve seat requests.');
+    expect((await t.em().findOneOrFail(SeatRequest, id)).status).toBe('pending');
+    expect(
+      await t
+        .em()
+        .count(AuditEvent, { action: 'seat_request.decision_refused', actor: 'UGUESTM', subjectId: id }),
+    ).toBe(1);
+    const admins = await eventually(
+      async () => t.roster.deps.admins.adminIds(t.em(), await t.account()).catch(() => null),
+      30_000,
+    );
+    expect(admins).toContain('UADMIN');
+    expect(admins).not.toContain('UGUESTM');
+  });
+
+  it('cannot import people or give anyone the Admin permission set', async () => {
+    const opened = t.standin.callsTo('views.open').length;
+    await t.slack.shortcut({ user: 'UGUESTM', callbackId: 'import_csv' });
+    expect(t.standin.callsTo('views.open').length).toBe(opened);
+
+    const em = t.em();
+    const target = em.create(User, {
+      account: await t.account(),
+      email: 'tia@acme.test',
+      role: 'employee',
+      status: 'active',
+    });
+    await em.flush();
+    const admin = await t
+      .em()
+      .findOneOrFail(PermissionSet, { account: (await t.account()).id, isAdmin: true });
+    // The person card's form, submitted by hand: Roster never showed the guest its admin buttons.
+    const result = await t.slack.viewSubmission({
+      user: 'UGUESTM',
+      view: {
+        id: 'VFORGED1',
+        hash: 'h1',
+        callback_id: 'person_change_modal',
+        private_metadata: JSON.stringify({ u: target.id, c: 'permission_set' }),
+        state: {
+          values: {
+            permission_set: {
+              permission_set: { type: 'static_select', selected_option: { value: admin.id } },
+            },
+          },
+        },
+      },
+    });
+    expect(result.status).toBe(200);
+    expect(
+      (await t.em().findOneOrFail(User, target.id, { populate: ['permissionSet'] })).permissionSet,
+    ).toBeNull();
+  });
+
+  it('cannot post a join link', async () => {
+    const opened = t.standin.callsTo('views.open').length;
+    await t.slack.command('/joinlink', '', { user: 'UGUESTM' });
+    const reply = await t.standin.waitForResponse((r) => r.body.text === 'Only admins can post join links.');
+    expect(reply.body.response_type).toBe('ephemeral');
+    expect(t.standin.callsTo('views.open').length).toBe(opened);
+  });
+
+  it('whom the mirror cannot place is asked of Slack: a guest is refused, a full member is not', async () => {
+    const id = await pendingRequest('hire2@example.com');
+    const reply = await approveAs('UGUESTS', id);
+    expect(reply.body.text).toBe('Only admins can approve seat requests.');
+    expect((await t.em().findOneOrFail(SeatRequest, id)).status).toBe('pending');
+    // Slack's answer is kept.
+    const [row] = await query<{ is_ultra_restricted: boolean | null }>(
+      t.em(),
+      sql`select is_ultra_restricted from slack_member where slack_user_id = 'UGUESTS'`,
+    );
+    expect(row?.is_ultra_restricted).toBe(true);
+
+    const approved = await approveAs('UFULL', id);
+    expect(approved.body.text).toContain(':white_check_mark: Approved: hire2@example.com has a seat');
+    expect((await t.em().findOneOrFail(SeatRequest, id)).status).toBe('approved');
+  });
+});
+
+describe('giving the Admin permission set', () => {
+  it('is refused for a guest on the person card, with the reason on the field', async () => {
+    const em = t.em();
+    const user = em.create(User, {
+      account: await t.account(),
+      email: 'gil@acme.test',
+      role: 'employee',
+      status: 'active',
+      slackUserId: 'UGUEST3',
+    });
+    await em.flush();
+    const before = t.standin.responses.length;
+    await t.slack.command('/people', 'gil@acme.test', { user: 'UADMIN' });
+    const card = await eventually(() => t.standin.responses.slice(before).at(-1));
+    await t.slack.clickButton(card.body, 'Permission set', { user: 'UADMIN' });
+    const view = t.standin.lastOpenedView();
+    const result = await t.slack.submitView(view, { permission_set: 'Admin' }, { user: 'UADMIN' });
+    expect(result.json).toEqual({
+      response_action: 'errors',
+      errors: {
+        permission_set:
+          'gil@acme.test is a multi-channel guest in Slack, and a guest cannot be a Roster admin, so “Admin” was not given. Choose another set, or make them a full member in Slack first.',
+      },
+    });
+    expect(
+      (await t.em().findOneOrFail(User, user.id, { populate: ['permissionSet'] })).permissionSet,
+    ).toBeNull();
+    expect(
+      await t.em().count(AuditEvent, { action: 'permission_set.grant_refused', actor: 'UADMIN' }),
+    ).toBeGreaterThan(0);
+  });
+
+  it('is refused for a guest’s address in /invite, which adds nobody', async () => {
+    t.standin.addMember({ id: 'UGUEST4', name: 'hal', email: 'hal@acme.test', guest: 'single_channel' });
+    await t.roster.deps.directory.upsert(t.em(), await t.account(), [memberOf(t.standin.userOf('UGUEST4'))!]);
+    await t.slack.command('/invite', 'hal@acme.test', { user: 'UADMIN' });
+    await t.slack.submitView(t.standin.lastOpenedView(), { permission_set: 'Admin' }, { user: 'UADMIN' });
+    const dm = await eventually(() =>
+      t.standin.messagesTo('UADMIN').find((m) => textOf(m).includes('hal@acme.test')),
+    );
+    expect(textOf(dm)).toContain(
+      'hal@acme.test is a single-channel guest in Slack, and a guest cannot be a Roster admin',
+    );
+    expect(await t.em().count(User, { email: 'hal@acme.test' })).toBe(0);
+  });
+});
