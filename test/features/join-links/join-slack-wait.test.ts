@@ -1,11 +1,12 @@
 import { WebClient } from '@slack/web-api';
 import pg from 'pg';
 import { initORM, type ORM } from '../../../src/db/orm.ts';
-import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
+import { type IAccount, PermissionSet } from '../../../src/features/accounts/account.entity.ts';
 import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
 import type { Services } from '../../../src/features/feature.ts';
 import { JoinConfirmation, JoinLink } from '../../../src/features/join-links/join-link.entity.ts';
 import { JOIN_JOBS, type JoinResult } from '../../../src/features/join-links/join-link.service.ts';
+import { createUser } from '../../../src/features/people/people.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { SEAT_JOBS } from '../../../src/features/seats/seat.service.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
@@ -269,5 +270,33 @@ describe('a join whose checks wait on Slack', () => {
       status: 'pending',
       payload: expect.objectContaining({ posterNoLongerAdmin: poster.id }),
     });
+  });
+
+  it('learns the guest flags of a poster who holds Roster’s Admin set before the join, so a full member’s link admits and a guest’s does not', async () => {
+    const results: Record<string, JoinResult> = {};
+    for (const guest of [undefined, 'multi_channel'] as const) {
+      // A Roster admin by permission set, not in Slack, whom the mirror knew before it kept guest flags.
+      const poster = await member({ guest, mirror: 'flags unknown' });
+      const em = orm.em.fork();
+      await createUser(em, account, {
+        email: poster.email,
+        role: 'employee',
+        status: 'active',
+        slackUserId: poster.id,
+        permissionSet: await em.findOneOrFail(PermissionSet, { account, isAdmin: true }),
+      });
+      await em.flush();
+      const link = await postLink(poster.id);
+      const joiner = await member({ mirror: 'yes' });
+      results[guest ?? 'member'] = await services.joinLinks.join(
+        orm.em.fork(),
+        link.id,
+        { email: joiner.email, name: 'Jo Joiner', slackUserId: joiner.id, guest: null },
+        'slack',
+        account,
+      );
+    }
+    expect(results.member).toMatchObject({ status: 'joined' });
+    expect(results.multi_channel).toMatchObject({ status: 'requested', reason: 'needs_approval' });
   });
 });
