@@ -131,14 +131,19 @@ describe('JoinLinkService', () => {
     expect((await orm.em.fork().findOneOrFail(JoinLink, link.id)).uses).toBe(1);
   });
 
-  it('admits any domain when the link names none, and only its domains when it does', async () => {
+  it('admits any domain when neither the link nor the account names one, else only theirs', async () => {
     const account = await freshAccount();
+    const open = await newLink(account);
+    expect((await join(open.link.id, 'anyone@elsewhere.test')).status).toBe('joined');
     await orm.em
       .fork()
       .getConnection()
       .execute(`update account set allowed_email_domains = '{acme.test}' where id = ?`, [account.id]);
-    const open = await newLink(account);
-    expect((await join(open.link.id, 'anyone@elsewhere.test')).status).toBe('joined');
+    // The account's domains apply to a link with none of its own, posted before they were set.
+    expect(await join(open.link.id, 'late@elsewhere.test')).toEqual({
+      status: 'domain_not_allowed',
+      allowed: ['acme.test'],
+    });
     const closed = await newLink(account, { allowedDomains: ['acme.test'] });
     expect(await join(closed.link.id, 'other@elsewhere.test')).toEqual({
       status: 'domain_not_allowed',

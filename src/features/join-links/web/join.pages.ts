@@ -6,6 +6,7 @@ import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
 import { INVITEE_ROLE } from '../../people/labels.ts';
 import { requestedText, standing } from '../join-link.messages.ts';
 import { CONFIRMATION_HOURS, type JoinLinkService } from '../join-link.service.ts';
+import { onlyFor } from '../join-link.terms.ts';
 import { type Limiter, RateLimiter } from './rate-limit.ts';
 
 export type RateLimits = {
@@ -249,7 +250,7 @@ export function registerJoinPages(
           status: 403,
           html: page(
             'Not allowed',
-            html`<h1>This link is not for your email domain</h1><p>It is only for ${result.allowed.map((d) => `@${d}`).join(', ')} addresses. Ask an admin to invite you.</p>`,
+            html`<h1>This link is not for your email domain</h1><p>${onlyFor(result.allowed)} Ask an admin to invite you.</p>`,
           ),
         };
       default:

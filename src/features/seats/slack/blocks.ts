@@ -95,6 +95,11 @@ export function requestMessage(request: ISeatRequest, usage: SeatUsage): { text:
   return { text: `${text}: ${request.status}`, blocks };
 }
 
+/** A request closed when an admin approved it, because it could no longer be approved (its reason says why). */
+function refusedOnApproval(request: ISeatRequest): boolean {
+  return request.payload.closedBecause === 'refused';
+}
+
 /** A request closed because its person was deactivated, rather than left to expire. */
 function closedByDeactivation(request: ISeatRequest): boolean {
   return request.payload.closedBecause === 'deactivated';
@@ -106,6 +111,8 @@ export function decisionLine(request: ISeatRequest): string {
     case 'approved':
       return `:white_check_mark: Approved by <@${request.decidedBy}> ${when}`;
     case 'rejected':
+      if (refusedOnApproval(request))
+        return `:no_entry_sign: Closed ${when} when <@${request.decidedBy}> approved it: ${esc(request.reason)}`;
       return `:x: Rejected by <@${request.decidedBy}> ${when}${request.reason ? `: “${esc(request.reason)}”` : ''}`;
     case 'expired':
       return closedByDeactivation(request)
@@ -123,6 +130,8 @@ export function outcomeForRequester(request: ISeatRequest, detail?: string): str
     case 'approved':
       return `:white_check_mark: <@${request.decidedBy}> approved ${subject}.${detail ? ` ${detail}` : ''}`;
     case 'rejected':
+      if (refusedOnApproval(request))
+        return `:no_entry_sign: ${subject[0]!.toUpperCase()}${subject.slice(1)} could not be approved: ${esc(request.reason)}`;
       return `:x: <@${request.decidedBy}> rejected ${subject}.${request.reason ? ` Reason: “${esc(request.reason)}”` : ' No reason was given.'}`;
     case 'expired':
       return closedByDeactivation(request)
