@@ -57,12 +57,25 @@ const INVALID_CONFIRMATION: WebResponse = {
 /** The form's limits: the inputs' maxlength and the server's check are these same numbers. */
 export const FIELD_LIMITS = { name: 200, email: 254 } as const;
 
+/**
+ * What a name on the public form may not hold: the name reaches admins in Slack, where markup characters
+ * and links typed by a stranger could pass for Roster's own words (it is shown as plain text there anyway).
+ */
+const NOT_A_NAME = /[*_~`<>|]|:\/\/|www\./i;
+
+/** The name field, on the join form and on the Confirm page. */
+const nameField = z
+  .string()
+  .max(FIELD_LIMITS.name, `Names can be at most ${FIELD_LIMITS.name} characters.`)
+  .trim()
+  .min(1, 'Enter your name.')
+  .refine(
+    (name) => !NOT_A_NAME.test(name),
+    'Enter just your name: no links, and none of the characters * _ ~ ` < > |.',
+  );
+
 const form = z.object({
-  name: z
-    .string()
-    .max(FIELD_LIMITS.name, `Names can be at most ${FIELD_LIMITS.name} characters.`)
-    .trim()
-    .min(1, 'Enter your name.'),
+  name: nameField,
   email: z
     .string()
     .max(FIELD_LIMITS.email, `Email addresses can be at most ${FIELD_LIMITS.email} characters.`)
