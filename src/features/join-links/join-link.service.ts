@@ -572,8 +572,17 @@ export class JoinLinkService {
              where l.account_id = ${link.account.id} and lower(btrim(c.email)) = ${email.toLowerCase()}
                and c.created_at > ${new Date(now.getTime() - 3_600_000)}`,
       );
-      // The email of an earlier submission is still on its way: it serves this one too.
-      if (seen && seen.unsent > 0) return 'pending';
+      // The email of an earlier submission is still on its way: it serves this one too, with the name
+      // typed this time (a corrected typo is not thrown away; the Confirm page shows it either way).
+      if (seen && seen.unsent > 0) {
+        await query(
+          tx,
+          sql`update join_confirmation set name = ${person.name.trim()}
+               where join_link_id = ${link.id} and lower(btrim(email)) = ${email.toLowerCase()}
+                 and sent_at is null and used_at is null and expires_at > ${now}`,
+        );
+        return 'pending';
+      }
       if (seen && seen.recent >= CONFIRMATIONS_PER_ADDRESS_HOUR) return 'address_limited';
       if (!(await mayQueue(tx))) return 'refused';
       const confirmation = tx.create(JoinConfirmation, {
@@ -645,7 +654,7 @@ export class JoinLinkService {
   async findConfirmation(
     em: EntityManager,
     token: string,
-  ): Promise<{ email: string; role: Role; accountName: string | null } | null> {
+  ): Promise<{ email: string; name: string; role: Role; accountName: string | null } | null> {
     if (!TOKEN.test(token)) return null;
     const confirmation = await em.findOne(
       JoinConfirmation,
@@ -654,15 +663,26 @@ export class JoinLinkService {
     );
     const link = confirmation?.joinLink.getEntity();
     if (!confirmation || !link || linkState(link, this.now()) !== 'active') return null;
-    return { email: confirmation.email, role: link.role, accountName: link.account.getEntity().name ?? null };
+    return {
+      email: confirmation.email,
+      name: confirmation.name,
+      role: link.role,
+      accountName: link.account.getEntity().name ?? null,
+    };
   }
 
   /**
    * Confirming (the Confirm button on the emailed link's page) joins, by the same rules as the Join
    * button. The confirmation is used in the joining transaction, so it works once; a used one answers
-   * like an unknown one, so the link tells whoever holds it later nothing about the person.
+   * like an unknown one, so the link tells whoever holds it later nothing about the person. `name`, when
+   * given, is the name as the Confirm page showed it and the person left or corrected it (already
+   * validated): it is the one saved, not whatever the form that sent the email said.
    */
-  async confirm(em: EntityManager, token: string): Promise<JoinResult & { accountName?: string | null }> {
+  async confirm(
+    em: EntityManager,
+    token: string,
+    opts: { name?: string } = {},
+  ): Promise<JoinResult & { accountName?: string | null }> {
     if (!TOKEN.test(token)) return { status: 'link_invalid' };
     const hash = hashToken(token);
     // Read before it is claimed, so what the join needs of Slack is asked before the transaction opens.
@@ -678,7 +698,7 @@ export class JoinLinkService {
       return await em.transactional(async (tx) => {
         const [row] = await query<{ join_link_id: string; email: string; name: string }>(
           tx,
-          sql`update join_confirmation set used_at = now()
+          sql`update join_confirmation set used_at = now(), name = coalesce(${opts.name?.trim() || null}, name)
                where token_hash = ${hash} and used_at is null and expires_at > ${this.now()} returning join_link_id, email, name`,
         );
         if (!row) return { status: 'link_invalid' as const };

@@ -184,6 +184,26 @@ describe('JoinLinkService', () => {
     expect((await links.confirm(orm.em.fork(), 'not-a-token')).status).toBe('link_invalid');
   });
 
+  it('keeps the name of a corrected submission while the first email is unsent, and saves the confirmed one', async () => {
+    const account = await freshAccount();
+    const { link } = await newLink(account);
+    const email = 'retyped@x.test';
+    expect(await links.requestConfirmation(orm.em.fork(), link, { email, name: 'Rita Typo' })).toBe('queued');
+    expect(await links.requestConfirmation(orm.em.fork(), link, { email, name: ' Rita Right ' })).toBe(
+      'pending',
+    );
+    const rows = await orm.em.fork().find(JoinConfirmation, { email });
+    expect(rows.map((r) => r.name)).toEqual(['Rita Right']);
+    const token = (await links.prepareConfirmation(orm.em.fork(), rows[0]!.id))!.token;
+    expect(await links.findConfirmation(orm.em.fork(), token)).toMatchObject({ email, name: 'Rita Right' });
+    // The name the Confirm page shows may be corrected again there: that one is saved.
+    expect((await links.confirm(orm.em.fork(), token, { name: 'Rita Final-Name' })).status).toBe('joined');
+    expect(await orm.em.fork().findOneOrFail(User, { email })).toMatchObject({
+      firstName: 'Rita',
+      lastName: 'Final-Name',
+    });
+  });
+
   it('sends no confirmation for a link revoked before the email could go out', async () => {
     const account = await freshAccount();
     const { link } = await newLink(account);

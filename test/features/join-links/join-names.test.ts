@@ -1,5 +1,6 @@
 import type { Browser } from 'playwright-core';
 import { JoinConfirmation } from '../../../src/features/join-links/join-link.entity.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { startTestApp, type TestApp } from '../../support/app.ts';
 import { launchBrowser } from '../../support/browser.ts';
@@ -111,5 +112,34 @@ describe("a joiner's name in the admins' seat request", () => {
     expect(res.body).toContain('Enter just your name: no links, and none of the characters');
     expect(await t.em().count(JoinConfirmation, { email: 'typed@outside.test' })).toBe(0);
     expect(await t.em().count(SeatRequest, { email: 'typed@outside.test' })).toBe(0);
+  });
+});
+
+describe('the Confirm page', () => {
+  it('shows the name that will be saved, in a field to correct, and saves what is confirmed', async () => {
+    const { url } = await postLink(t);
+    const form = await openForm(nextClient(), url);
+    expect((await form.submit('Tnia Typo', 'tina@outside.test')).status).toBe(200);
+    const mail = await t.smtp.waitForMail((m) => m.toText === 'tina@outside.test');
+    const confirm = links(mail).find((l) => l.includes('/join/confirm/'))!;
+    const page = await browser.newPage();
+    await page.goto(confirm);
+    expect(await page.textContent('main')).toContain('with tina@outside.test.');
+    expect(await page.inputValue('#name')).toBe('Tnia Typo');
+    // A name the join form would refuse is refused here too, and nothing happens.
+    await page.fill('#name', 'see https://evil.example');
+    await page.click('button:has-text("Confirm")');
+    await page.waitForSelector('.error');
+    expect(await page.textContent('.error')).toContain('Enter just your name: no links');
+    expect(await t.em().findOne(User, { email: 'tina@outside.test' })).toBeNull();
+    await page.fill('#name', 'Tina Right');
+    await page.click('button:has-text("Confirm")');
+    await page.waitForSelector('h1.ok');
+    await page.close();
+    expect(await t.em().findOneOrFail(User, { email: 'tina@outside.test' })).toMatchObject({
+      status: 'active',
+      firstName: 'Tina',
+      lastName: 'Right',
+    });
   });
 });

@@ -4,6 +4,7 @@ import { DomainError } from '../../../shared/errors.ts';
 import { html, page } from '../../../web/html.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
 import { INVITEE_ROLE } from '../../people/labels.ts';
+import type { Role } from '../../people/user.entity.ts';
 import { requestedText, standing } from '../join-link.messages.ts';
 import { CONFIRMATION_HOURS, type JoinLinkService } from '../join-link.service.ts';
 import { onlyFor } from '../join-link.terms.ts';
@@ -112,6 +113,33 @@ ${intro.domains.length ? html`<p class="muted">This link is for ${intro.domains.
 </form>`;
 }
 
+/**
+ * The Confirm page of an emailed link: the address, and the name that will be saved, in a field to correct
+ * (the name came from whichever form submission sent the email: perhaps a typo, perhaps someone else's).
+ */
+function confirmPage(
+  pending: { email: string; role: Role; accountName: string | null },
+  field: string,
+  name: string,
+  error?: string,
+) {
+  const account = pending.accountName ?? 'the account';
+  return page(
+    `Join ${account}`,
+    html`<h1>Confirm to join ${account}</h1>
+<p>You will join ${account} as ${INVITEE_ROLE[pending.role] ?? pending.role} with ${pending.email}.</p>
+<form method="post" novalidate>
+  <input type="hidden" name="csrf" value="${field}">
+  <label for="name">Your name</label>
+  <input id="name" name="name" type="text" autocomplete="name" maxlength="${FIELD_LIMITS.name}" value="${name}" required>
+  ${error ? html`<p class="error" id="name-error">${error}</p>` : ''}
+  <p class="muted">Correct it if it is not your name as you want admins to see it.</p>
+  <button type="submit">Confirm</button>
+</form>
+<p class="muted">Did not ask to join? Close this page: nothing happens unless you press Confirm.</p>`,
+  );
+}
+
 /** The join page of a link, the confirmation it emails, and the page that link opens. */
 export function registerJoinPages(
   router: Router,
@@ -210,20 +238,10 @@ export function registerJoinPages(
   router.add('GET', '/join/confirm/:token', async (req) => {
     const pending = await links.findConfirmation(req.em, req.params.token ?? '');
     if (!pending) return INVALID_CONFIRMATION;
-    const account = pending.accountName ?? 'the account';
     const { field, cookie } = csrf.issue(req);
     return {
       headers: cookie ? { 'set-cookie': cookie } : {},
-      html: page(
-        `Join ${account}`,
-        html`<h1>Confirm to join ${account}</h1>
-<p>You will join ${account} as ${INVITEE_ROLE[pending.role] ?? pending.role} with ${pending.email}.</p>
-<form method="post">
-  <input type="hidden" name="csrf" value="${field}">
-  <button type="submit">Confirm</button>
-</form>
-<p class="muted">Did not ask to join? Close this page: nothing happens unless you press Confirm.</p>`,
-      ),
+      html: confirmPage(pending, field, pending.name),
     };
   });
 
@@ -237,7 +255,28 @@ export function registerJoinPages(
         ),
       };
     }
-    const result = await links.confirm(req.em, req.params.token ?? '');
+    // The name as the Confirm page showed it, perhaps corrected; a form without the field (an older page)
+    // keeps the name the join form gave.
+    const typed = req.form.get('name');
+    let name: string | undefined;
+    if (typed != null) {
+      const parsed = nameField.safeParse(typed);
+      if (!parsed.success) {
+        const pending = await links.findConfirmation(req.em, req.params.token ?? '');
+        if (!pending) return INVALID_CONFIRMATION;
+        return {
+          status: 422,
+          html: confirmPage(
+            pending,
+            csrf.issue(req).field,
+            typed.length > FIELD_LIMITS.name ? '' : typed,
+            parsed.error.issues[0]?.message,
+          ),
+        };
+      }
+      name = parsed.data;
+    }
+    const result = await links.confirm(req.em, req.params.token ?? '', { name });
     const account = result.accountName ?? 'the account';
     switch (result.status) {
       case 'joined':
