@@ -50,6 +50,8 @@ describe("the account's allowed email domains on join links", () => {
   it('refuses an outside address on the web form of a link with no domains of its own, and mails nothing', async () => {
     const { url, linkId } = await postLink(t);
     await setAccountDomains(['acme.test']);
+    // The form says which addresses it is for before anyone fills it in.
+    expect((await httpFrom(nextClient(), url)).body).toContain('This link is for @acme.test addresses.');
     const form = await openForm(nextClient(), url);
     const res = await form.submit('Outside Person', 'outsider@gmail.example');
     expect(res.status).toBe(422);

@@ -3,11 +3,12 @@ import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
 import { html, page } from '../../../web/html.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
+import { allowedDomains } from '../../accounts/allowed-domains.ts';
 import { INVITEE_ROLE } from '../../people/labels.ts';
 import type { Role } from '../../people/user.entity.ts';
 import { requestedText, standing } from '../join-link.messages.ts';
 import { CONFIRMATION_HOURS, type JoinLinkService } from '../join-link.service.ts';
-import { onlyFor } from '../join-link.terms.ts';
+import { joinDomains, onlyFor } from '../join-link.terms.ts';
 import { type Limiter, RateLimiter } from './rate-limit.ts';
 
 export type RateLimits = {
@@ -93,14 +94,15 @@ function echoed(values: { name: string; email: string }) {
 }
 
 function joinForm(
-  intro: { accountName: string; role: string; domains: string[] },
+  /** `domains`: what the link admits, the account's allowed domains included; null for any. */
+  intro: { accountName: string; role: string; domains: string[] | null },
   field: string,
   values: { name?: string; email?: string },
   errors: Record<string, string> = {},
 ) {
   return html`<h1>Join ${intro.accountName}</h1>
 <p>You will join as ${intro.role}. Enter your name and work email; we will email you a link to confirm it.</p>
-${intro.domains.length ? html`<p class="muted">This link is for ${intro.domains.map((d) => `@${d}`).join(', ')} addresses.</p>` : ''}
+${intro.domains ? html`<p class="muted">${intro.domains.length ? `This link is for ${intro.domains.map((d) => `@${d}`).join(', ')} addresses.` : onlyFor([])}</p>` : ''}
 <form method="post" novalidate>
   <input type="hidden" name="csrf" value="${field}">
   <label for="name">Name</label>
@@ -149,17 +151,20 @@ export function registerJoinPages(
 ): void {
   const limits = opts.limits ?? JOIN_RATE_LIMITS;
   const limiter = opts.limiter ?? new RateLimiter(limits.windowMs);
-  const introOf = (link: NonNullable<Awaited<ReturnType<JoinLinkService['findUsable']>>>) => ({
+  const introOf = async (
+    em: EntityManager,
+    link: NonNullable<Awaited<ReturnType<JoinLinkService['findUsable']>>>,
+  ) => ({
     accountName: link.account.getEntity().name ?? 'the account',
     role: INVITEE_ROLE[link.role] ?? link.role,
-    domains: link.allowedEmailDomains,
+    domains: joinDomains(link, await allowedDomains(em, link.account)),
   });
 
   router.add('GET', '/join/:token', async (req) => {
     const link = await links.findUsable(req.em, req.params.token ?? '');
     if (!link) return INVALID;
     const { field, cookie } = csrf.issue(req);
-    const intro = introOf(link);
+    const intro = await introOf(req.em, link);
     return {
       headers: cookie ? { 'set-cookie': cookie } : {},
       html: page(`Join ${intro.accountName}`, joinForm(intro, field, {})),
@@ -175,7 +180,7 @@ export function registerJoinPages(
     }
     const link = await links.findUsable(req.em, token);
     if (!link) return INVALID;
-    const intro = introOf(link);
+    const intro = await introOf(req.em, link);
     if (!csrf.verify(req)) {
       return {
         status: 403,
