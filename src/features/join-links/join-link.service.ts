@@ -150,7 +150,8 @@ export class JoinLinkService {
     return {
       // The account's domains may have narrowed since the join: an address outside them gets no login.
       refuse: async (tx, request, account) => {
-        const link = await tx.findOne(JoinLink, { id: request.payload.joinLinkId as string, account });
+        const linkId = request.payload.joinLinkId;
+        const link = typeof linkId === 'string' ? await tx.findOne(JoinLink, { id: linkId, account }) : null;
         const outside = outsideDomains(request.email, await allowedDomains(tx, account));
         if (outside) return outside;
         if (link && !domainAllowed(link, request.email))
