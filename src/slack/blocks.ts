@@ -8,6 +8,18 @@ export const plain = (text: string) => ({ type: 'plain_text' as const, text, emo
 
 export const section = (text: string): Block => ({ type: 'section', text: mrkdwn(text) });
 export const context = (...texts: string[]): Block => ({ type: 'context', elements: texts.map(mrkdwn) });
+/**
+ * Text that someone outside the workspace typed (a name on the public join form), for a plain_text object:
+ * never formatted, and with a zero-width joiner after the characters Slack could still read as markup,
+ * a link or a mention (* _ ~ ` > < | @, and a dot or colon inside a word, as in a URL or domain), so no
+ * client shows it as bold text or a live link whatever it does with plain text.
+ */
+export function inert(text: string): string {
+  return text.replace(/[*_~`><|@]|[.:](?=\S)/g, (c) => `${c}\u200d`);
+}
+/** A plain_text object with {@link inert} text and emoji codes left as typed. */
+export const inertText = (text: string) => ({ type: 'plain_text' as const, text: inert(text), emoji: false });
+
 export const divider = (): Block => ({ type: 'divider' });
 export const header = (text: string): Block => ({ type: 'header', text: plain(text) });
 

@@ -15,7 +15,7 @@ export function domainOfEmail(email: string): string {
 }
 
 /** The account's allowed email domains as committed now (not as a request loaded them); empty: any. */
-export async function allowedDomains(em: EntityManager, account: IAccount): Promise<string[]> {
+export async function allowedDomains(em: EntityManager, account: Pick<IAccount, 'id'>): Promise<string[]> {
   const [row] = await query<{ domains: string[] | null }>(
     em,
     sql`select allowed_email_domains as domains from account where id = ${account.id}`,

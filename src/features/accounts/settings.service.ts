@@ -146,7 +146,7 @@ export class SettingsService {
       if (changed.includes('allowedEmailDomains')) {
         changes.push(
           next.allowedEmailDomains.length
-            ? `invitations and new join links are for ${next.allowedEmailDomains.map((d) => `@${d}`).join(', ')} addresses`
+            ? `invitations and joins through join links are for ${next.allowedEmailDomains.map((d) => `@${d}`).join(', ')} addresses`
             : 'invitations may go to any address',
         );
       }

@@ -118,6 +118,12 @@ export function joinDecision(request: ISeatRequest, accountName: string): { text
         text: `An admin approved your place: you are now in ${accountName}. Welcome!`,
       };
     case 'rejected':
+      // Closed on approval: the address is outside the email domains the account or the link admits.
+      if (request.payload.closedBecause === 'refused')
+        return {
+          subject: `Your request to join ${accountName}`,
+          text: `Your place in ${accountName} could not be approved: ${request.email.trim()} is not at an email domain it admits. Ask an admin to invite you with another address.`,
+        };
       return {
         subject: `Your request to join ${accountName}`,
         text: `An admin did not approve your place in ${accountName}.${request.reason ? ` Their reason: “${request.reason}”.` : ''} Ask an admin if you think this is a mistake.`,

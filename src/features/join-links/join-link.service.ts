@@ -8,6 +8,7 @@ import { DomainError } from '../../shared/errors.ts';
 import { hashToken, newToken } from '../../shared/ids.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount } from '../accounts/account.entity.ts';
+import { allowedDomains, outsideDomains } from '../accounts/allowed-domains.ts';
 import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
 import type { GuestKind, Member } from '../directory/directory.service.ts';
@@ -16,7 +17,7 @@ import { type IUser, isPaidRole, type Role } from '../people/user.entity.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import type { ISeatRequest } from '../seats/seat-request.entity.ts';
 import { type IJoinLink, JoinConfirmation, JoinLink } from './join-link.entity.ts';
-import { DOMAIN, domainAllowed, linkState, MAX_DOMAINS } from './join-link.terms.ts';
+import { DOMAIN, domainAllowed, joinDomains, linkState, MAX_DOMAINS, onlyFor } from './join-link.terms.ts';
 
 export const JOIN_JOBS = {
   sendConfirmation: 'join.send-confirmation',
@@ -147,6 +148,16 @@ export class JoinLinkService {
   seatFlow(): SeatFlow {
     // The use was counted when the request was filed, so approving only creates the user.
     return {
+      // The account's domains may have narrowed since the join: an address outside them gets no login.
+      refuse: async (tx, request, account) => {
+        const linkId = request.payload.joinLinkId;
+        const link = typeof linkId === 'string' ? await tx.findOne(JoinLink, { id: linkId, account }) : null;
+        const outside = outsideDomains(request.email, await allowedDomains(tx, account));
+        if (outside) return outside;
+        if (link && !domainAllowed(link, request.email))
+          return `${request.email.trim()} is not at the join link's email domains (${link.allowedEmailDomains.map((d) => `@${d}`).join(', ')}).`;
+        return null;
+      },
       approve: async (tx, request, account) => {
         const existing = await findUserByEmail(tx, account, request.email);
         if (existing) return `${request.email} was already a user.`;
@@ -183,6 +194,19 @@ export class JoinLinkService {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can post join links.');
     const valid = createInput.parse(input);
     return em.transactional(async (tx) => {
+      // Both the account's domains and the link's apply to a join: a link domain outside the account's
+      // would admit nobody, and say otherwise in its message.
+      const accountDomains = await allowedDomains(tx, account);
+      const outside = accountDomains.length
+        ? valid.allowedDomains.filter((d) => !accountDomains.includes(d))
+        : [];
+      if (outside.length) {
+        throw new DomainError(
+          'not_allowed',
+          `${outside.map((d) => `@${d}`).join(', ')} ${outside.length === 1 ? 'is' : 'are'} not among the account's allowed email domains (${accountDomains.map((d) => `@${d}`).join(', ')}), so nobody could join with ${outside.length === 1 ? 'it' : 'them'}. Leave the field empty to admit the account's domains, or change them with \`/seats settings\`.`,
+          { field: 'domains' },
+        );
+      }
       const { token, hash } = newToken();
       const link = tx.create(JoinLink, {
         account,
@@ -338,7 +362,8 @@ export class JoinLinkService {
     );
     if (!link) return NOTHING_ASKED;
     const state = linkState(link, this.now());
-    if (state === 'revoked' || state === 'expired' || !domainAllowed(link, email)) return NOTHING_ASKED;
+    if (state === 'revoked' || state === 'expired' || (await this.outside(read, link, email)))
+      return NOTHING_ASKED;
     const account = link.account.getEntity();
     if (await findUserByEmail(read, account, email)) return NOTHING_ASKED;
     return this.prefetch(read, account, { poster: link.createdBy, ...(guest ? { email } : {}) });
@@ -367,8 +392,8 @@ export class JoinLinkService {
     const state = linkState(link, this.now());
     if (state === 'revoked' || state === 'expired') return { status: 'link_invalid' };
     const account = link.account.getEntity();
-    if (!domainAllowed(link, email))
-      return { status: 'domain_not_allowed', allowed: link.allowedEmailDomains };
+    const outside = await this.outside(tx, link, email);
+    if (outside) return outside;
     const existing = await findUserByEmail(tx, account, email);
     if (existing) return { status: 'exists', user: existing };
     // Read again here, from the database and what Slack said before the transaction (nothing in it waits on
@@ -452,6 +477,20 @@ export class JoinLinkService {
     return { status: 'requested', reason: posterIsAdmin ? 'no_seat' : 'needs_approval' };
   }
 
+  /**
+   * Why `email` may not join through `link`, or null when it may: a join must be at the account's allowed
+   * email domains and at the link's own, each when set. The account's are read as committed now.
+   */
+  private async outside(
+    em: EntityManager,
+    link: IJoinLink,
+    email: string,
+  ): Promise<{ status: 'domain_not_allowed'; allowed: string[] } | null> {
+    const accountDomains = await allowedDomains(em, link.account);
+    if (domainAllowed(link, email) && !outsideDomains(email, accountDomains)) return null;
+    return { status: 'domain_not_allowed', allowed: joinDomains(link, accountDomains) ?? [] };
+  }
+
   /** The same person joining twice at once: the second finds the first's user, or its pending request. */
   private async raced(em: EntityManager, err: unknown, linkId: string, email: string): Promise<JoinResult> {
     if (err instanceof DomainError && err.code === 'conflict')
@@ -503,7 +542,8 @@ export class JoinLinkService {
 
   /**
    * A web join waits for the email to be confirmed; the confirmation email goes out from a job. The
-   * address must fit the link's domains (the link's message shows them, so saying so reveals nothing).
+   * address must fit the link's domains and the account's (the link's message shows the link's; the
+   * account's are what anyone joining would be told anyway), checked before anything is written or mailed.
    */
   async requestConfirmation(
     em: EntityManager,
@@ -516,13 +556,8 @@ export class JoinLinkService {
      */
     mayQueue: (tx: EntityManager) => boolean | Promise<boolean> = () => true,
   ): Promise<ConfirmationOutcome> {
-    if (!domainAllowed(link, person.email)) {
-      throw new DomainError(
-        'not_allowed',
-        `This link is only for ${link.allowedEmailDomains.map((d) => `@${d}`).join(', ')} addresses.`,
-        { field: 'email' },
-      );
-    }
+    const outside = await this.outside(em, link, person.email);
+    if (outside) throw new DomainError('not_allowed', onlyFor(outside.allowed), { field: 'email' });
     const email = person.email.trim();
     return em.transactional(async (tx) => {
       // One submission per address and account at a time, so two at once cannot both take the last email.
@@ -538,8 +573,17 @@ export class JoinLinkService {
              where l.account_id = ${link.account.id} and lower(btrim(c.email)) = ${email.toLowerCase()}
                and c.created_at > ${new Date(now.getTime() - 3_600_000)}`,
       );
-      // The email of an earlier submission is still on its way: it serves this one too.
-      if (seen && seen.unsent > 0) return 'pending';
+      // The email of an earlier submission is still on its way: it serves this one too, with the name
+      // typed this time (a corrected typo is not thrown away; the Confirm page shows it either way).
+      if (seen && seen.unsent > 0) {
+        await query(
+          tx,
+          sql`update join_confirmation set name = ${person.name.trim()}
+               where join_link_id = ${link.id} and lower(btrim(email)) = ${email.toLowerCase()}
+                 and sent_at is null and used_at is null and expires_at > ${now}`,
+        );
+        return 'pending';
+      }
       if (seen && seen.recent >= CONFIRMATIONS_PER_ADDRESS_HOUR) return 'address_limited';
       if (!(await mayQueue(tx))) return 'refused';
       const confirmation = tx.create(JoinConfirmation, {
@@ -611,7 +655,7 @@ export class JoinLinkService {
   async findConfirmation(
     em: EntityManager,
     token: string,
-  ): Promise<{ email: string; role: Role; accountName: string | null } | null> {
+  ): Promise<{ email: string; name: string; role: Role; accountName: string | null } | null> {
     if (!TOKEN.test(token)) return null;
     const confirmation = await em.findOne(
       JoinConfirmation,
@@ -620,15 +664,26 @@ export class JoinLinkService {
     );
     const link = confirmation?.joinLink.getEntity();
     if (!confirmation || !link || linkState(link, this.now()) !== 'active') return null;
-    return { email: confirmation.email, role: link.role, accountName: link.account.getEntity().name ?? null };
+    return {
+      email: confirmation.email,
+      name: confirmation.name,
+      role: link.role,
+      accountName: link.account.getEntity().name ?? null,
+    };
   }
 
   /**
    * Confirming (the Confirm button on the emailed link's page) joins, by the same rules as the Join
    * button. The confirmation is used in the joining transaction, so it works once; a used one answers
-   * like an unknown one, so the link tells whoever holds it later nothing about the person.
+   * like an unknown one, so the link tells whoever holds it later nothing about the person. `name`, when
+   * given, is the name as the Confirm page showed it and the person left or corrected it (already
+   * validated): it is the one saved, not whatever the form that sent the email said.
    */
-  async confirm(em: EntityManager, token: string): Promise<JoinResult & { accountName?: string | null }> {
+  async confirm(
+    em: EntityManager,
+    token: string,
+    opts: { name?: string } = {},
+  ): Promise<JoinResult & { accountName?: string | null }> {
     if (!TOKEN.test(token)) return { status: 'link_invalid' };
     const hash = hashToken(token);
     // Read before it is claimed, so what the join needs of Slack is asked before the transaction opens.
@@ -644,7 +699,7 @@ export class JoinLinkService {
       return await em.transactional(async (tx) => {
         const [row] = await query<{ join_link_id: string; email: string; name: string }>(
           tx,
-          sql`update join_confirmation set used_at = now()
+          sql`update join_confirmation set used_at = now(), name = coalesce(${opts.name?.trim() || null}, name)
                where token_hash = ${hash} and used_at is null and expires_at > ${this.now()} returning join_link_id, email, name`,
         );
         if (!row) return { status: 'link_invalid' as const };

@@ -35,6 +35,26 @@ export function domainAllowed(link: Pick<IJoinLink, 'allowedEmailDomains'>, emai
   return link.allowedEmailDomains.length === 0 || link.allowedEmailDomains.includes(emailDomain(email));
 }
 
+/**
+ * The domains a join through `link` admits, when the account allows only `accountDomains` (empty: any):
+ * both lists apply, so with both set only the domains on both. Null: any domain.
+ */
+export function joinDomains(
+  link: Pick<IJoinLink, 'allowedEmailDomains'>,
+  accountDomains: readonly string[],
+): string[] | null {
+  if (accountDomains.length === 0) return link.allowedEmailDomains.length ? link.allowedEmailDomains : null;
+  if (link.allowedEmailDomains.length === 0) return [...accountDomains];
+  return link.allowedEmailDomains.filter((d) => accountDomains.includes(d));
+}
+
+/** What a person whose address a link does not admit is told, given {@link joinDomains}' list. */
+export function onlyFor(allowed: readonly string[]): string {
+  return allowed.length
+    ? `This link is only for ${allowed.map((d) => `@${d}`).join(', ')} addresses.`
+    : "This link no longer admits any address: its email domains are not among the account's allowed email domains.";
+}
+
 export type LinkState = 'active' | 'full' | 'expired' | 'revoked';
 
 export function linkState(link: IJoinLink, now: Date): LinkState {

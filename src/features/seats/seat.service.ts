@@ -44,6 +44,11 @@ export type Actor = {
 export type SeatFlow = {
   approve(tx: EntityManager, request: ISeatRequest, account: IAccount): Promise<string>;
   /**
+   * Why the request can no longer be approved at all, asked before a seat is taken; null when it can. A
+   * refused request is closed (rejected, saying why), so nobody is left with a request nobody may approve.
+   */
+  refuse?(tx: EntityManager, request: ISeatRequest, account: IAccount): Promise<string | null>;
+  /**
    * Tells whoever the request is for about its decision or expiry, in place of the default DM to
    * `requestedBy` (a join through a link tells the person joining, who may not be in Slack at all).
    */
@@ -68,6 +73,8 @@ export type DecisionResult =
   | { outcome: 'rejected'; request: ISeatRequest }
   | { outcome: 'no_seat'; request: ISeatRequest; usage: SeatUsage }
   | { outcome: 'outsider'; request: ISeatRequest; outsiders: string[] }
+  /** The flow refused it (see {@link SeatFlow.refuse}): closed, with `reason`. */
+  | { outcome: 'refused'; request: ISeatRequest; reason: string }
   | { outcome: 'already_decided'; request: ISeatRequest };
 
 /**
@@ -496,6 +503,28 @@ export class SeatService {
 
       const flow = this.flows.get(request.kind);
       if (!flow) throw new Error(`no flow registered for seat requests of kind ${request.kind}`);
+      const refused = await flow.refuse?.(tx, request, account);
+      if (refused) {
+        Object.assign(request, {
+          status: 'rejected',
+          decidedBy: input.actor.slackUserId,
+          decidedAt,
+          reason: refused,
+          payload: { ...request.payload, closedBecause: 'refused' },
+        });
+        audit(tx, {
+          account,
+          actor: input.actor.slackUserId,
+          action: 'seat_request.rejected',
+          subjectType: 'seat_request',
+          subjectId: request.id,
+          surface: input.actor.surface,
+          data: { email: request.email, reason: refused, refusedOnApproval: true },
+        });
+        await tx.flush();
+        await this.jobs.send(SEAT_JOBS.requestDecided, { requestId: request.id }, { em: tx });
+        return { outcome: 'refused', request, reason: refused };
+      }
       const usage = await this.lock(tx, account);
       if (usage.free === 0 && input.decision !== 'approve_add_seat') {
         return { outcome: 'no_seat', request, usage };

@@ -142,7 +142,7 @@ describe('the emailed confirmation link', () => {
 
 describe('the confirmation email', () => {
   it('holds none of what a stranger typed as the name, only Roster’s own words', async () => {
-    const name = 'Your account is suspended, log in at http://evil.example';
+    const name = 'Your account is suspended, log in at evil.example';
     const { mail, confirm } = await confirmationFor('target@outside.test', name);
     expect(mail.subject).toBe('Confirm your email to join Acme');
     for (const body of [mail.text ?? '', String(mail.html)]) {

@@ -264,7 +264,7 @@ describe('a Slack guest joining on the web page with their Slack address', () =>
       20_000,
     );
     expect(textOf(asked)).toContain(
-      `:warning: *Gale Guest (${guest.email}) is a Slack guest* (a single-channel guest), not a full member of the workspace`,
+      `:warning: *${guest.email} is a Slack guest* (a single-channel guest), not a full member of the workspace`,
     );
   });
 

@@ -131,14 +131,19 @@ describe('JoinLinkService', () => {
     expect((await orm.em.fork().findOneOrFail(JoinLink, link.id)).uses).toBe(1);
   });
 
-  it('admits any domain when the link names none, and only its domains when it does', async () => {
+  it('admits any domain when neither the link nor the account names one, else only theirs', async () => {
     const account = await freshAccount();
+    const open = await newLink(account);
+    expect((await join(open.link.id, 'anyone@elsewhere.test')).status).toBe('joined');
     await orm.em
       .fork()
       .getConnection()
       .execute(`update account set allowed_email_domains = '{acme.test}' where id = ?`, [account.id]);
-    const open = await newLink(account);
-    expect((await join(open.link.id, 'anyone@elsewhere.test')).status).toBe('joined');
+    // The account's domains apply to a link with none of its own, posted before they were set.
+    expect(await join(open.link.id, 'late@elsewhere.test')).toEqual({
+      status: 'domain_not_allowed',
+      allowed: ['acme.test'],
+    });
     const closed = await newLink(account, { allowedDomains: ['acme.test'] });
     expect(await join(closed.link.id, 'other@elsewhere.test')).toEqual({
       status: 'domain_not_allowed',
@@ -177,6 +182,26 @@ describe('JoinLinkService', () => {
     }
     expect(await orm.em.fork().findOne(User, { email: 'late@x.test' })).toBeNull();
     expect((await links.confirm(orm.em.fork(), 'not-a-token')).status).toBe('link_invalid');
+  });
+
+  it('keeps the name of a corrected submission while the first email is unsent, and saves the confirmed one', async () => {
+    const account = await freshAccount();
+    const { link } = await newLink(account);
+    const email = 'retyped@x.test';
+    expect(await links.requestConfirmation(orm.em.fork(), link, { email, name: 'Rita Typo' })).toBe('queued');
+    expect(await links.requestConfirmation(orm.em.fork(), link, { email, name: ' Rita Right ' })).toBe(
+      'pending',
+    );
+    const rows = await orm.em.fork().find(JoinConfirmation, { email });
+    expect(rows.map((r) => r.name)).toEqual(['Rita Right']);
+    const token = (await links.prepareConfirmation(orm.em.fork(), rows[0]!.id))!.token;
+    expect(await links.findConfirmation(orm.em.fork(), token)).toMatchObject({ email, name: 'Rita Right' });
+    // The name the Confirm page shows may be corrected again there: that one is saved.
+    expect((await links.confirm(orm.em.fork(), token, { name: 'Rita Final-Name' })).status).toBe('joined');
+    expect(await orm.em.fork().findOneOrFail(User, { email })).toMatchObject({
+      firstName: 'Rita',
+      lastName: 'Final-Name',
+    });
   });
 
   it('sends no confirmation for a link revoked before the email could go out', async () => {

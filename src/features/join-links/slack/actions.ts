@@ -14,6 +14,7 @@ import { INVITEE_ROLE } from '../../people/labels.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
 import { requestedText, standing } from '../join-link.messages.ts';
 import type { JoinLinkService } from '../join-link.service.ts';
+import { onlyFor } from '../join-link.terms.ts';
 import {
   accountName,
   JOIN_ACTIONS,
@@ -171,7 +172,9 @@ export function registerJoinLinkActions(app: App, deps: Deps, links: JoinLinkSer
         text = `:hourglass_flowing_sand: ${esc(requestedText(result.reason, accountName(account), 'You will get a message when they decide.', result.guest))}`;
         break;
       case 'domain_not_allowed':
-        text = `This link is only for ${result.allowed.map((d) => `@${esc(d)}`).join(', ')} addresses, and your Slack email is ${esc(person.email)}. Ask an admin to invite you.`;
+        text = result.allowed.length
+          ? `This link is only for ${result.allowed.map((d) => `@${esc(d)}`).join(', ')} addresses, and your Slack email is ${esc(person.email)}. Ask an admin to invite you.`
+          : `${esc(onlyFor(result.allowed))} Ask an admin to invite you.`;
         break;
       case 'link_full':
         text =

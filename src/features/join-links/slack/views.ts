@@ -2,6 +2,7 @@ import type { App, ViewSubmitAction } from '@slack/bolt';
 import type { View } from '@slack/types';
 import type { WebClient } from '@slack/web-api';
 import { z } from 'zod';
+import { DomainError } from '../../../shared/errors.ts';
 import { plain } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { slackErrorCode } from '../../../slack/errors.ts';
@@ -68,7 +69,9 @@ export function joinLinkModal(opts: {
         block_id: 'domains',
         optional: true,
         label: plain('Allowed email domains'),
-        hint: plain('For example acme.com, acme.co.uk. Empty: anyone with the link.'),
+        hint: plain(
+          "For example acme.com, acme.co.uk. Empty: anyone with the link. The account's allowed email domains apply too.",
+        ),
         element: {
           type: 'plain_text_input',
           action_id: 'domains',
@@ -231,6 +234,11 @@ export function registerJoinLinkView(app: App, deps: Deps, links: JoinLinkServic
         },
       );
     } catch (err) {
+      // A link domain outside the account's: said on the form's field.
+      if (err instanceof DomainError && err.field) {
+        await ack({ response_action: 'errors', errors: { [err.field]: err.message } });
+        return;
+      }
       const code = slackErrorCode(err);
       if (!code) throw err;
       log.info({ code, channel: input.channelId }, 'join link not posted');

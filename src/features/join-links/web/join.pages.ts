@@ -3,9 +3,12 @@ import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
 import { html, page } from '../../../web/html.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
+import { allowedDomains } from '../../accounts/allowed-domains.ts';
 import { INVITEE_ROLE } from '../../people/labels.ts';
+import type { Role } from '../../people/user.entity.ts';
 import { requestedText, standing } from '../join-link.messages.ts';
 import { CONFIRMATION_HOURS, type JoinLinkService } from '../join-link.service.ts';
+import { joinDomains, onlyFor } from '../join-link.terms.ts';
 import { type Limiter, RateLimiter } from './rate-limit.ts';
 
 export type RateLimits = {
@@ -56,12 +59,25 @@ const INVALID_CONFIRMATION: WebResponse = {
 /** The form's limits: the inputs' maxlength and the server's check are these same numbers. */
 export const FIELD_LIMITS = { name: 200, email: 254 } as const;
 
+/**
+ * What a name on the public form may not hold: the name reaches admins in Slack, where markup characters
+ * and links typed by a stranger could pass for Roster's own words (it is shown as plain text there anyway).
+ */
+const NOT_A_NAME = /[*_~`<>|]|:\/\/|www\./i;
+
+/** The name field, on the join form and on the Confirm page. */
+const nameField = z
+  .string()
+  .max(FIELD_LIMITS.name, `Names can be at most ${FIELD_LIMITS.name} characters.`)
+  .trim()
+  .min(1, 'Enter your name.')
+  .refine(
+    (name) => !NOT_A_NAME.test(name),
+    'Enter just your name: no links, and none of the characters * _ ~ ` < > |.',
+  );
+
 const form = z.object({
-  name: z
-    .string()
-    .max(FIELD_LIMITS.name, `Names can be at most ${FIELD_LIMITS.name} characters.`)
-    .trim()
-    .min(1, 'Enter your name.'),
+  name: nameField,
   email: z
     .string()
     .max(FIELD_LIMITS.email, `Email addresses can be at most ${FIELD_LIMITS.email} characters.`)
@@ -78,7 +94,8 @@ function echoed(values: { name: string; email: string }) {
 }
 
 function joinForm(
-  intro: { accountName: string; role: string; domains: string[] },
+  /** `domains`: what the link admits, the account's allowed domains included; null for any. */
+  intro: { accountName: string; role: string; domains: string[] | null },
   field: string,
   values: { name?: string; email?: string },
   errors: Record<string, string> = {},
@@ -86,7 +103,7 @@ function joinForm(
 ) {
   return html`<h1>Join ${intro.accountName}</h1>
 <p>You will join as ${intro.role}. Enter your name and work email; we will email you a link to confirm it.</p>
-${intro.domains.length ? html`<p class="muted">This link is for ${intro.domains.map((d) => `@${d}`).join(', ')} addresses.</p>` : ''}
+${intro.domains ? html`<p class="muted">${intro.domains.length ? `This link is for ${intro.domains.map((d) => `@${d}`).join(', ')} addresses.` : onlyFor([])}</p>` : ''}
 ${notice ? html`<p class="error" id="form-error">${notice}</p>` : ''}
 <form method="post" novalidate>
   <input type="hidden" name="csrf" value="${field}">
@@ -100,6 +117,33 @@ ${notice ? html`<p class="error" id="form-error">${notice}</p>` : ''}
 </form>`;
 }
 
+/**
+ * The Confirm page of an emailed link: the address, and the name that will be saved, in a field to correct
+ * (the name came from whichever form submission sent the email: perhaps a typo, perhaps someone else's).
+ */
+function confirmPage(
+  pending: { email: string; role: Role; accountName: string | null },
+  field: string,
+  name: string,
+  error?: string,
+) {
+  const account = pending.accountName ?? 'the account';
+  return page(
+    `Join ${account}`,
+    html`<h1>Confirm to join ${account}</h1>
+<p>You will join ${account} as ${INVITEE_ROLE[pending.role] ?? pending.role} with ${pending.email}.</p>
+<form method="post" novalidate>
+  <input type="hidden" name="csrf" value="${field}">
+  <label for="name">Your name</label>
+  <input id="name" name="name" type="text" autocomplete="name" maxlength="${FIELD_LIMITS.name}" value="${name}" required>
+  ${error ? html`<p class="error" id="name-error">${error}</p>` : ''}
+  <p class="muted">Correct it if it is not your name as you want admins to see it.</p>
+  <button type="submit">Confirm</button>
+</form>
+<p class="muted">Did not ask to join? Close this page: nothing happens unless you press Confirm.</p>`,
+  );
+}
+
 /** The join page of a link, the confirmation it emails, and the page that link opens. */
 export function registerJoinPages(
   router: Router,
@@ -109,17 +153,20 @@ export function registerJoinPages(
 ): void {
   const limits = opts.limits ?? JOIN_RATE_LIMITS;
   const limiter = opts.limiter ?? new RateLimiter(limits.windowMs);
-  const introOf = (link: NonNullable<Awaited<ReturnType<JoinLinkService['findUsable']>>>) => ({
+  const introOf = async (
+    em: EntityManager,
+    link: NonNullable<Awaited<ReturnType<JoinLinkService['findUsable']>>>,
+  ) => ({
     accountName: link.account.getEntity().name ?? 'the account',
     role: INVITEE_ROLE[link.role] ?? link.role,
-    domains: link.allowedEmailDomains,
+    domains: joinDomains(link, await allowedDomains(em, link.account)),
   });
 
   router.add('GET', '/join/:token', async (req) => {
     const link = await links.findUsable(req.em, req.params.token ?? '');
     if (!link) return INVALID;
     const { field, cookie } = csrf.issue(req);
-    const intro = introOf(link);
+    const intro = await introOf(req.em, link);
     return {
       headers: cookie ? { 'set-cookie': cookie } : {},
       html: page(`Join ${intro.accountName}`, joinForm(intro, field, {})),
@@ -135,7 +182,7 @@ export function registerJoinPages(
     }
     const link = await links.findUsable(req.em, token);
     if (!link) return INVALID;
-    const intro = introOf(link);
+    const intro = await introOf(req.em, link);
     const values = { name: req.form.get('name') ?? '', email: req.form.get('email') ?? '' };
     if (!csrf.verify(req)) {
       // The form again, with what was typed and a token that goes with the browser's cookie (issued now
@@ -208,20 +255,10 @@ export function registerJoinPages(
   router.add('GET', '/join/confirm/:token', async (req) => {
     const pending = await links.findConfirmation(req.em, req.params.token ?? '');
     if (!pending) return INVALID_CONFIRMATION;
-    const account = pending.accountName ?? 'the account';
     const { field, cookie } = csrf.issue(req);
     return {
       headers: cookie ? { 'set-cookie': cookie } : {},
-      html: page(
-        `Join ${account}`,
-        html`<h1>Confirm to join ${account}</h1>
-<p>You will join ${account} as ${INVITEE_ROLE[pending.role] ?? pending.role} with ${pending.email}.</p>
-<form method="post">
-  <input type="hidden" name="csrf" value="${field}">
-  <button type="submit">Confirm</button>
-</form>
-<p class="muted">Did not ask to join? Close this page: nothing happens unless you press Confirm.</p>`,
-      ),
+      html: confirmPage(pending, field, pending.name),
     };
   });
 
@@ -235,7 +272,28 @@ export function registerJoinPages(
         ),
       };
     }
-    const result = await links.confirm(req.em, req.params.token ?? '');
+    // The name as the Confirm page showed it, perhaps corrected; a form without the field (an older page)
+    // keeps the name the join form gave.
+    const typed = req.form.get('name');
+    let name: string | undefined;
+    if (typed != null) {
+      const parsed = nameField.safeParse(typed);
+      if (!parsed.success) {
+        const pending = await links.findConfirmation(req.em, req.params.token ?? '');
+        if (!pending) return INVALID_CONFIRMATION;
+        return {
+          status: 422,
+          html: confirmPage(
+            pending,
+            csrf.issue(req).field,
+            typed.length > FIELD_LIMITS.name ? '' : typed,
+            parsed.error.issues[0]?.message,
+          ),
+        };
+      }
+      name = parsed.data;
+    }
+    const result = await links.confirm(req.em, req.params.token ?? '', { name });
     const account = result.accountName ?? 'the account';
     switch (result.status) {
       case 'joined':
@@ -261,7 +319,7 @@ export function registerJoinPages(
           status: 403,
           html: page(
             'Not allowed',
-            html`<h1>This link is not for your email domain</h1><p>It is only for ${result.allowed.map((d) => `@${d}`).join(', ')} addresses. Ask an admin to invite you.</p>`,
+            html`<h1>This link is not for your email domain</h1><p>${onlyFor(result.allowed)} Ask an admin to invite you.</p>`,
           ),
         };
       default:

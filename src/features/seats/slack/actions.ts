@@ -30,6 +30,10 @@ export function registerSeatActions(app: App, deps: Deps): void {
         return `:warning: No paid seat is free (${result.usage.used} of ${result.usage.limit} used), so ${result.request.email} was not approved. Use *Approve and add a seat* to raise the limit to ${result.usage.limit + 1}, or free a seat first.`;
       case 'outsider':
         return `:no_entry_sign: Not approved: ${outsiderLine(result.request)} The request is closed and no seat was taken.`;
+      case 'refused':
+        return `:no_entry_sign: Not approved: ${esc(result.reason)} The request is closed and ${
+          result.request.kind === 'join' ? 'the person joining has' : `<@${result.request.requestedBy}> has`
+        } been told.`;
       case 'already_decided':
         return `The request for ${result.request.email} was already decided. ${decisionLine(result.request)}`;
     }

@@ -1,4 +1,13 @@
-import { actions, type Block, button, context, esc, section, slackDate } from '../../../slack/blocks.ts';
+import {
+  actions,
+  type Block,
+  button,
+  context,
+  esc,
+  inertText,
+  section,
+  slackDate,
+} from '../../../slack/blocks.ts';
 import { GUEST_LABEL, type GuestKind } from '../../directory/directory.service.ts';
 import { loginEmail, ROLE_LABEL } from '../../people/labels.ts';
 import type { SeatUsage } from '../seat.service.ts';
@@ -27,15 +36,43 @@ function guestOf(value: unknown): GuestKind | null {
   return value === 'multi_channel' || value === 'single_channel' ? value : null;
 }
 
+/**
+ * Who the request is for, in mrkdwn: the address only. The name was typed by the person joining (on the
+ * public join form, or in their Slack profile) and is shown apart, as plain text ({@link nameBlock}).
+ */
 function who(request: ISeatRequest): string {
-  return request.name
-    ? `${esc(request.name)} (${esc(loginEmail(request.email))})`
-    : esc(loginEmail(request.email));
+  return esc(loginEmail(request.email));
+}
+
+/** A join filled in on a link's web form: nobody in Slack asked, whatever `requestedBy` says. */
+export function fromWebForm(request: ISeatRequest): boolean {
+  return request.kind === 'join' && typeof request.payload.slackUserId !== 'string';
+}
+
+/** Who asked, in mrkdwn: the Slack user, or for a web join the link it came through. */
+export function requester(request: ISeatRequest): string {
+  return fromWebForm(request)
+    ? `the web form of a join link posted by <@${request.requestedBy}>`
+    : `<@${request.requestedBy}>`;
+}
+
+/**
+ * The name the request carries, as typed, in a plain_text block: text from outside the workspace is
+ * never read as mrkdwn (no bold, no links, no mentions).
+ */
+function nameBlock(request: ISeatRequest): Block | null {
+  if (!request.name?.trim()) return null;
+  return {
+    type: 'context',
+    elements: [
+      inertText(`${fromWebForm(request) ? 'Name as typed on the web form' : 'Name'}: ${request.name.trim()}`),
+    ],
+  };
 }
 
 /** The message admins see for a request: pending with buttons, or decided with who and when. */
 export function requestMessage(request: ISeatRequest, usage: SeatUsage): { text: string; blocks: Block[] } {
-  const text = `Seat request from <@${request.requestedBy}> for ${esc(request.email)}`;
+  const text = `Seat request from ${requester(request)} for ${esc(request.email)}`;
   const set = request.permissionSet?.isInitialized() ? request.permissionSet.getEntity() : null;
   const grants = set
     ? set.isAdmin
@@ -47,7 +84,9 @@ export function requestMessage(request: ISeatRequest, usage: SeatUsage): { text:
   const through =
     typeof poster === 'string'
       ? `${KIND_LABEL[request.kind]} posted by <@${poster}>, who is no longer an admin, so every join through it needs approval`
-      : KIND_LABEL[request.kind];
+      : fromWebForm(request)
+        ? `${KIND_LABEL[request.kind]}, on its web form (the address was confirmed by email; the name was not)`
+        : KIND_LABEL[request.kind];
   // A Slack guest asking for a paid seat, through a join link or for themselves: the admins must know
   // they would make a guest a paid member.
   const joiner = guestOf(request.payload.slackGuest);
@@ -59,10 +98,12 @@ export function requestMessage(request: ISeatRequest, usage: SeatUsage): { text:
     : asker
       ? `\n:warning: *<@${request.requestedBy}>, who asks, is a Slack guest* (${GUEST_LABEL[asker]}), not a full member of the workspace.`
       : '';
+  const name = nameBlock(request);
   const blocks: Block[] = [
     section(
-      `:bust_in_silhouette: *Seat request* from <@${request.requestedBy}>\n*For:* ${who(request)}\n*Role:* ${ROLE_LABEL[request.role]}${grants}\n*Through:* ${through}${guestLine}`,
+      `:bust_in_silhouette: *Seat request* from ${requester(request)}\n*For:* ${who(request)}\n*Role:* ${ROLE_LABEL[request.role]}${grants}\n*Through:* ${through}${guestLine}`,
     ),
+    ...(name ? [name] : []),
   ];
   if (request.status === 'pending') {
     if (usage.free > 0) {
@@ -95,6 +136,11 @@ export function requestMessage(request: ISeatRequest, usage: SeatUsage): { text:
   return { text: `${text}: ${request.status}`, blocks };
 }
 
+/** A request closed when an admin approved it, because it could no longer be approved (its reason says why). */
+function refusedOnApproval(request: ISeatRequest): boolean {
+  return request.payload.closedBecause === 'refused';
+}
+
 /** A request closed because its person was deactivated, rather than left to expire. */
 function closedByDeactivation(request: ISeatRequest): boolean {
   return request.payload.closedBecause === 'deactivated';
@@ -117,6 +163,8 @@ export function decisionLine(request: ISeatRequest): string {
     case 'approved':
       return `:white_check_mark: Approved by <@${request.decidedBy}> ${when}`;
     case 'rejected':
+      if (refusedOnApproval(request))
+        return `:no_entry_sign: Closed ${when} when <@${request.decidedBy}> approved it: ${esc(request.reason)}`;
       return `:x: Rejected by <@${request.decidedBy}> ${when}${request.reason ? `: “${esc(request.reason)}”` : ''}`;
     case 'expired':
       if (request.payload.closedBecause === 'outsider') {
@@ -137,6 +185,8 @@ export function outcomeForRequester(request: ISeatRequest, detail?: string): str
     case 'approved':
       return `:white_check_mark: <@${request.decidedBy}> approved ${subject}.${detail ? ` ${detail}` : ''}`;
     case 'rejected':
+      if (refusedOnApproval(request))
+        return `:no_entry_sign: ${subject[0]!.toUpperCase()}${subject.slice(1)} could not be approved: ${esc(request.reason)}`;
       return `:x: <@${request.decidedBy}> rejected ${subject}.${request.reason ? ` Reason: “${esc(request.reason)}”` : ' No reason was given.'}`;
     case 'expired':
       if (request.payload.closedBecause === 'outsider') {

@@ -20,7 +20,7 @@ import type { Deps } from '../../feature.ts';
 import { MAX_DOMAINS_TEXT } from '../../join-links/join-link.terms.ts';
 import { type Decision, type DecisionResult, MAX_REASON } from '../seat.service.ts';
 import { type ISeatRequest, SeatRequest } from '../seat-request.entity.ts';
-import { decisionLine } from './blocks.ts';
+import { decisionLine, requester } from './blocks.ts';
 
 export const SETTINGS_VIEW = 'settings_modal';
 export const REJECT_VIEW = 'seat_reject_modal';
@@ -295,7 +295,7 @@ export function rejectModal(request: ISeatRequest): View {
         type: 'section',
         text: {
           type: 'mrkdwn',
-          text: `Reject the request for *${esc(request.email)}* from <@${request.requestedBy}>?`,
+          text: `Reject the request for *${esc(request.email)}* from ${requester(request)}?`,
         },
       },
       {
