@@ -1,3 +1,4 @@
+import pg from 'pg';
 import type { Browser } from 'playwright-core';
 import { query, sql } from '../../../src/db/sql.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
@@ -182,6 +183,30 @@ describe('posting a join link', () => {
     expect(late?.channel).toBe('C0GENERAL');
     expect(textOf(late!)).toContain('Join Acme');
     expect(deleted.args.channel).toBe('C0GENERAL');
+    expect(await t.em().count(JoinLink, {})).toBe(count);
+  });
+
+  it('answers the form within 3 s when writing the link waited before the post, too', async () => {
+    const count = await t.em().count(JoinLink, {});
+    await t.slack.command('/joinlink', '', { user: 'UADMIN' });
+    const view = t.standin.lastOpenedView();
+    // Another admin's change holds the account for a second, so writing the link waits before it posts.
+    const other = new pg.Client({ connectionString: t.db.url });
+    await other.connect();
+    await other.query('begin');
+    await other.query('select id from account for update');
+    const released = new Promise((done) => setTimeout(done, 1000)).then(() => other.query('commit'));
+    t.standin.delayNext('chat.postMessage', 3500);
+    try {
+      const res = await t.slack.submitView(view, { channel: 'C0GENERAL' }, { user: 'UADMIN' });
+      expect(res.json.errors.channel).toBe(
+        'Slack took too long to post the message, so no link was made. Please post again.',
+      );
+    } finally {
+      await released;
+      await other.end();
+    }
+    await t.standin.waitForCall('chat.delete', () => true, 10_000);
     expect(await t.em().count(JoinLink, {})).toBe(count);
   });
 

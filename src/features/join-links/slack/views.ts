@@ -18,7 +18,13 @@ import { accountName, joinLinkMessage, NOT_ADMIN } from './blocks.ts';
 
 export const JOINLINK_VIEW = 'joinlink_modal';
 /** Slack wants a view submission answered within 3 seconds; the post must fit inside that. */
-const POST_TIMEOUT_MS = 2500;
+/**
+ * How long after a submission arrives Roster stops waiting for its post, whatever ran before it (the admin
+ * check, the link's checks): Slack wants the form's answer within 3 seconds.
+ */
+const POST_DEADLINE_MS = 2500;
+/** The least time the post is given, however late it starts. */
+const MIN_POST_MS = 300;
 
 /** The form that posts a join link, filled with the account's default terms. */
 export function joinLinkModal(opts: {
@@ -145,13 +151,13 @@ function readModal(
   };
 }
 
+/** Roster stopped waiting for Slack's answer to a post (see withTimeout). */
+class PostTimedOut extends Error {}
+
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(Object.assign(new Error('timed out'), { data: { error: 'timeout' } })),
-      ms,
-    );
+    timer = setTimeout(() => reject(new PostTimedOut('timed out')), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
@@ -176,6 +182,7 @@ function sharedChannelWarning(link: IJoinLink): string {
 /** The join link form's submission: the link is made only if its message was posted in the channel. */
 export function registerJoinLinkView(app: App, deps: Deps, links: JoinLinkService): void {
   app.view<ViewSubmitAction>(JOINLINK_VIEW, async ({ ack, view, body, context, client }) => {
+    const arrived = performance.now();
     const { em, account, log } = roster(context);
     const read = readModal(view.state.values);
     const isAdmin = await deps.admins.isAdmin(em, account, body.user.id);
@@ -223,12 +230,13 @@ export function registerJoinLinkView(app: App, deps: Deps, links: JoinLinkServic
             ...joinLinkMessage(created, `${deps.config.publicUrl}/join/${token}`, name),
           });
           try {
-            const res = await withTimeout(posting, POST_TIMEOUT_MS);
+            const left = POST_DEADLINE_MS - (performance.now() - arrived);
+            const res = await withTimeout(posting, Math.max(MIN_POST_MS, left));
             return { channel: res.channel ?? input.channelId, ts: res.ts ?? '' };
           } catch (err) {
             // The admin is told no link was made, and none is kept: a post that lands after all is taken
             // down, or people would see a Join button for a link that does not exist.
-            if (slackErrorCode(err) === 'timeout') void deleteLatePost(posting);
+            if (err instanceof PostTimedOut) void deleteLatePost(posting);
             throw err;
           }
         },
@@ -239,7 +247,7 @@ export function registerJoinLinkView(app: App, deps: Deps, links: JoinLinkServic
         await ack({ response_action: 'errors', errors: { [err.field]: err.message } });
         return;
       }
-      const code = slackErrorCode(err);
+      const code = err instanceof PostTimedOut ? 'timeout' : slackErrorCode(err);
       if (!code) throw err;
       log.info({ code, channel: input.channelId }, 'join link not posted');
       await ack({
