@@ -134,6 +134,10 @@ describe('Roster in Socket Mode', () => {
         profile: { email: 'jo@acme.test' },
       },
     });
+    // The event's jobs are done before Slack hears back, or soon after on a busy machine.
+    await eventually(async () =>
+      Boolean(await t.roster.deps.directory.byId(t.em(), await t.account(), 'UJOINER')),
+    );
     await t.slack.command('/seats', '11', { user: 'UJOINER' });
     await t.standin.waitForResponse((r) => textOf(r.body).includes('The seat limit is now 11'));
     expect(t.standin.callsTo('users.info')).toHaveLength(lookups);
