@@ -427,42 +427,38 @@ export class SeatService {
       const request = await tx.findOneOrFail(SeatRequest, input.requestId, { refresh: true });
       if (request.status !== 'pending') return { outcome: 'already_decided', request };
       if (request.expiresAt <= this.now()) {
-        request.status = 'expired';
         // Expired here rather than by the expiry job: audited the same way, so the history (and the
         // seat_request.decided webhook) says so.
-        audit(tx, {
+        await this.close(
+          tx,
           account,
-          actor: 'roster',
-          action: 'seat_request.expired',
-          subjectType: 'seat_request',
-          subjectId: request.id,
-          surface: 'job',
-          data: { email: request.email },
-        });
-        await tx.flush();
-        await this.jobs.send(SEAT_JOBS.requestDecided, { requestId: request.id }, { em: tx });
+          request,
+          { status: 'expired' },
+          {
+            actor: 'roster',
+            surface: 'job',
+            action: 'seat_request.expired',
+            data: { email: request.email },
+          },
+        );
         return { outcome: 'already_decided', request };
       }
 
-      const decidedAt = this.now();
+      const decided = { decidedBy: input.actor.slackUserId, decidedAt: this.now() };
+      const by = { actor: input.actor.slackUserId, surface: input.actor.surface };
       if (input.decision === 'reject') {
-        Object.assign(request, {
-          status: 'rejected',
-          decidedBy: input.actor.slackUserId,
-          decidedAt,
-          reason: input.reason?.trim() || null,
-        });
-        audit(tx, {
+        const reason = input.reason?.trim() || null;
+        await this.close(
+          tx,
           account,
-          actor: input.actor.slackUserId,
-          action: 'seat_request.rejected',
-          subjectType: 'seat_request',
-          subjectId: request.id,
-          surface: input.actor.surface,
-          data: { email: request.email, reason: request.reason },
-        });
-        await tx.flush();
-        await this.jobs.send(SEAT_JOBS.requestDecided, { requestId: request.id }, { em: tx });
+          request,
+          { status: 'rejected', ...decided, reason },
+          {
+            ...by,
+            action: 'seat_request.rejected',
+            data: { email: request.email, reason },
+          },
+        );
         return { outcome: 'rejected', request };
       }
 
@@ -471,33 +467,28 @@ export class SeatService {
         // the other organisation is told (no DM, no mail of this account's goes to them); a requester of
         // this workspace hears that it was closed.
         const requesterOutsider = outsiders.includes(request.requestedBy);
-        Object.assign(request, {
-          status: 'expired',
-          decidedBy: input.actor.slackUserId,
-          decidedAt,
-          payload: {
-            ...request.payload,
-            closedBecause: 'outsider',
-            outsiders,
-            ...(requesterOutsider || this.flows.get(request.kind)?.tell ? { requesterNotified: true } : {}),
-          },
-        });
-        audit(tx, {
+        const payload = {
+          ...request.payload,
+          closedBecause: 'outsider',
+          outsiders,
+          ...(requesterOutsider || this.flows.get(request.kind)?.tell ? { requesterNotified: true } : {}),
+        };
+        await this.close(
+          tx,
           account,
-          actor: input.actor.slackUserId,
-          action: 'seat_request.expired',
-          subjectType: 'seat_request',
-          subjectId: request.id,
-          surface: input.actor.surface,
-          data: {
-            email: request.email,
-            reason: 'another organisation (Slack Connect)',
-            outsiders,
-            decision: input.decision,
+          request,
+          { status: 'expired', ...decided, payload },
+          {
+            ...by,
+            action: 'seat_request.expired',
+            data: {
+              email: request.email,
+              reason: 'another organisation (Slack Connect)',
+              outsiders,
+              decision: input.decision,
+            },
           },
-        });
-        await tx.flush();
-        await this.jobs.send(SEAT_JOBS.requestDecided, { requestId: request.id }, { em: tx });
+        );
         return { outcome: 'outsider', request, outsiders };
       }
 
@@ -505,24 +496,18 @@ export class SeatService {
       if (!flow) throw new Error(`no flow registered for seat requests of kind ${request.kind}`);
       const refused = await flow.refuse?.(tx, request, account);
       if (refused) {
-        Object.assign(request, {
-          status: 'rejected',
-          decidedBy: input.actor.slackUserId,
-          decidedAt,
-          reason: refused,
-          payload: { ...request.payload, closedBecause: 'refused' },
-        });
-        audit(tx, {
+        const payload = { ...request.payload, closedBecause: 'refused' };
+        await this.close(
+          tx,
           account,
-          actor: input.actor.slackUserId,
-          action: 'seat_request.rejected',
-          subjectType: 'seat_request',
-          subjectId: request.id,
-          surface: input.actor.surface,
-          data: { email: request.email, reason: refused, refusedOnApproval: true },
-        });
-        await tx.flush();
-        await this.jobs.send(SEAT_JOBS.requestDecided, { requestId: request.id }, { em: tx });
+          request,
+          { status: 'rejected', ...decided, reason: refused, payload },
+          {
+            ...by,
+            action: 'seat_request.rejected',
+            data: { email: request.email, reason: refused, refusedOnApproval: true },
+          },
+        );
         return { outcome: 'refused', request, reason: refused };
       }
       const usage = await this.lock(tx, account);
@@ -535,25 +520,45 @@ export class SeatService {
         subject: request.email,
       });
       const detail = await flow.approve(tx, request, account);
-      Object.assign(request, {
-        status: 'approved',
-        decidedBy: input.actor.slackUserId,
-        decidedAt,
-        payload: { ...request.payload, outcome: detail },
-      });
-      audit(tx, {
+      const payload = { ...request.payload, outcome: detail };
+      await this.close(
+        tx,
         account,
-        actor: input.actor.slackUserId,
-        action: 'seat_request.approved',
-        subjectType: 'seat_request',
-        subjectId: request.id,
-        surface: input.actor.surface,
-        data: { email: request.email, seatAdded: taken.seatAdded },
-      });
-      await tx.flush();
-      await this.jobs.send(SEAT_JOBS.requestDecided, { requestId: request.id }, { em: tx });
+        request,
+        { status: 'approved', ...decided, payload },
+        {
+          ...by,
+          action: 'seat_request.approved',
+          data: { email: request.email, seatAdded: taken.seatAdded },
+        },
+      );
       return { outcome: 'approved', request, usage: taken.usage, detail, seatAdded: taken.seatAdded };
     });
+  }
+
+  /**
+   * A request decided in `tx`: its new state, the audit event that records it, and the job that updates
+   * its message and tells the requester, all committed with the decision.
+   */
+  private async close(
+    tx: EntityManager,
+    account: IAccount,
+    request: ISeatRequest,
+    changes: Partial<Pick<ISeatRequest, 'status' | 'decidedBy' | 'decidedAt' | 'reason' | 'payload'>>,
+    event: { actor: string; surface: Surface; action: string; data: Record<string, unknown> },
+  ): Promise<void> {
+    Object.assign(request, changes);
+    audit(tx, {
+      account,
+      actor: event.actor,
+      action: event.action,
+      subjectType: 'seat_request',
+      subjectId: request.id,
+      surface: event.surface,
+      data: event.data,
+    });
+    await tx.flush();
+    await this.jobs.send(SEAT_JOBS.requestDecided, { requestId: request.id }, { em: tx });
   }
 
   /** Sets the number of paid seats; refuses a limit below the seats in use. */
