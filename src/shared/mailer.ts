@@ -53,6 +53,20 @@ export function withoutAddresses(text: string): string {
   return text.replace(/[^\s<>@"']+@[^\s<>@"']+/g, '[address]');
 }
 
+/**
+ * A failed delivery's error as the job queue logs and stores it: its message and stack without email
+ * addresses (a mail server repeats the one it refuses; a database error can quote its query's values), and
+ * none of its other fields (a mail error's `rejected` and `response` hold the address whole).
+ */
+export function withoutAddressesError(err: unknown): Error {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const clean = new Error(withoutAddresses(e.message));
+  clean.name = e.name;
+  clean.stack = e.stack && withoutAddresses(e.stack);
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' ? Object.assign(clean, { code }) : clean;
+}
+
 type SmtpError = Error & { code?: string; command?: string; response?: string; responseCode?: number };
 
 /**

@@ -1,5 +1,5 @@
 import type { Logger } from '../../shared/logger.ts';
-import { mailFailure, withoutAddresses } from '../../shared/mailer.ts';
+import { mailFailure, withoutAddressesError } from '../../shared/mailer.ts';
 import { nowOrLater } from '../../slack/later.ts';
 import { isSlackBusy } from '../../slack/pacing.ts';
 import { escapeHtml } from '../../web/html.ts';
@@ -96,22 +96,8 @@ export async function deliverInvitation(
     // However the delivery stopped (Slack asked to wait, the mail server refused), the next try must not
     // find the invitation still held by this one.
     await invites.releaseDelivery(orm.em.fork(), invitationId).catch(() => {});
-    throw isSlackBusy(err) ? err : withoutInviteeAddress(err);
+    throw isSlackBusy(err) ? err : withoutAddressesError(err);
   }
-}
-
-/**
- * A failed delivery's error as the job queue logs and stores it: its message and stack without email
- * addresses (a database error can quote its query's values), and none of its other fields, which may hold
- * the address whole.
- */
-function withoutInviteeAddress(err: unknown): Error {
-  const e = err instanceof Error ? err : new Error(String(err));
-  const clean = new Error(withoutAddresses(e.message));
-  clean.name = e.name;
-  clean.stack = e.stack && withoutAddresses(e.stack);
-  const code = (e as { code?: unknown }).code;
-  return typeof code === 'string' ? Object.assign(clean, { code }) : clean;
 }
 
 /** Sends a prepared invitation by DM or email, and records how it went. */

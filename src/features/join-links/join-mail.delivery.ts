@@ -1,7 +1,8 @@
-import { withoutAddresses } from '../../shared/mailer.ts';
+import { withoutAddresses, withoutAddressesError } from '../../shared/mailer.ts';
 import { esc } from '../../slack/blocks.ts';
 import { nowOrLater } from '../../slack/later.ts';
 import { firstTime } from '../../slack/once.ts';
+import { isSlackBusy } from '../../slack/pacing.ts';
 import type { Deps } from '../feature.ts';
 import { DELIVERY_RETRY } from '../invites/invite.delivery.ts';
 import { SeatRequest } from '../seats/seat-request.entity.ts';
@@ -38,7 +39,8 @@ export async function sendConfirmation(
   try {
     await deps.mailer.send({ to: ready.confirmation.email, ...mail });
   } catch (err) {
-    if (!opts.lastAttempt) throw err;
+    // Mail servers repeat the refused address: the job queue logs and stores the error without it.
+    if (!opts.lastAttempt) throw withoutAddressesError(err);
     const { link } = ready;
     // Mail servers repeat the refused address in their errors: the log keeps the error without it.
     const error = withoutAddresses((err as Error).message);
@@ -66,7 +68,7 @@ export async function sendConfirmation(
         'the poster of a join link that mail failed',
       );
     }
-    throw err;
+    throw withoutAddressesError(err);
   }
   await links.markSent(deps.orm.em.fork(), confirmationId);
 }
@@ -87,7 +89,8 @@ export async function tellJoinerOfDecision(
   try {
     await tellJoiner(deps.slack, deps.mailer, request);
   } catch (err) {
-    if (!opts.lastAttempt) throw err;
+    // Slack asking to wait goes back as it is, to be waited out; anything else without the joiner's address.
+    if (!opts.lastAttempt) throw isSlackBusy(err) ? err : withoutAddressesError(err);
     deps.logger.error(
       {
         err: { message: withoutAddresses((err as Error).message), code: (err as { code?: string }).code },
@@ -104,7 +107,7 @@ export async function tellJoinerOfDecision(
         'the admin who decided that the joiner was not told',
       );
     }
-    throw err;
+    throw withoutAddressesError(err);
   }
   request.payload = { ...request.payload, joinerTold: true };
   await em.flush();
