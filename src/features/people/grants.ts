@@ -8,12 +8,14 @@ import type { Actor } from '../seats/seat.service.ts';
 
 /**
  * Whether the Slack account of a person (by Slack id, else by email) is a guest's: its kind, null for a full
- * member or someone not in Slack, `unknown` when Slack cannot say. May ask Slack: never inside a transaction.
+ * member or someone not in Slack, `unknown` when Slack cannot say (or, with `askSlack: false`, the directory
+ * mirror). May ask Slack: never inside a transaction.
  */
 export type GuestCheck = (
   em: EntityManager,
   account: IAccount,
   who: { slackUserId?: string | null; email?: string | null },
+  opts?: { askSlack: boolean },
 ) => Promise<GuestKind | 'unknown' | null>;
 
 export const ADMIN_SET_REFUSED =
@@ -59,6 +61,7 @@ export async function auditRefusedGrant(
   actor: Actor,
   set: IPermissionSet,
   subject: string,
+  extra: Record<string, unknown> = {},
 ): Promise<void> {
   await auditRefusal(em, {
     account,
@@ -67,14 +70,32 @@ export async function auditRefusedGrant(
     subjectType: 'permission_set',
     subjectId: set.id,
     surface: actor.surface,
-    data: { set: set.name, for: subject },
+    data: { set: set.name, for: subject, ...extra },
   });
 }
 
 /**
- * Refuses, with the reason, a permission set that makes its holder an admin for someone who is a guest in
- * Slack (or whom Slack cannot place): a guest is never a Roster admin, so the set would mislead. Audited in
- * its own transaction, like any refused grant.
+ * Why a permission set that makes its holder an admin cannot go to someone who is a guest in Slack (or whom
+ * Slack cannot place): a guest is never a Roster admin, so the set would mislead. Null when it can.
+ */
+export function adminSetForGuestProblem(
+  set: IPermissionSet,
+  guest: GuestKind | 'unknown' | null,
+  subject: string,
+): DomainError | null {
+  if (!set.isAdmin || !guest) return null;
+  return new DomainError(
+    'not_allowed',
+    guest === 'unknown'
+      ? `Roster could not learn from Slack whether ${subject} is a guest of the workspace, and a guest cannot be a Roster admin, so “${set.name}” was not given. Try again in a few minutes, or choose another set.`
+      : `${subject} is ${GUEST_LABEL[guest]} in Slack, and a guest cannot be a Roster admin, so “${set.name}” was not given. Choose another set, or make them a full member in Slack first.`,
+    { field: 'permission_set' },
+  );
+}
+
+/**
+ * Refuses, with the reason, such a set for a guest (see {@link adminSetForGuestProblem}). Audited in its own
+ * transaction, like any refused grant.
  */
 export async function refuseAdminSetForGuest(
   em: EntityManager,
@@ -84,21 +105,10 @@ export async function refuseAdminSetForGuest(
   guest: GuestKind | 'unknown' | null,
   subject: string,
 ): Promise<void> {
-  if (!set.isAdmin || !guest) return;
-  await auditRefusal(em, {
-    account,
-    actor: actor.slackUserId,
-    action: 'permission_set.grant_refused',
-    subjectType: 'permission_set',
-    subjectId: set.id,
-    surface: actor.surface,
-    data: { set: set.name, for: subject, reason: guest === 'unknown' ? 'guest status unknown' : guest },
+  const problem = adminSetForGuestProblem(set, guest, subject);
+  if (!problem) return;
+  await auditRefusedGrant(em, account, actor, set, subject, {
+    reason: guest === 'unknown' ? 'guest status unknown' : guest,
   });
-  throw new DomainError(
-    'not_allowed',
-    guest === 'unknown'
-      ? `Roster could not learn from Slack whether ${subject} is a guest of the workspace, and a guest cannot be a Roster admin, so “${set.name}” was not given. Try again in a few minutes, or choose another set.`
-      : `${subject} is ${GUEST_LABEL[guest]} in Slack, and a guest cannot be a Roster admin, so “${set.name}” was not given. Choose another set, or make them a full member in Slack first.`,
-    { field: 'permission_set' },
-  );
+  throw problem;
 }

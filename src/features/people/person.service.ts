@@ -72,21 +72,20 @@ export class PersonService {
     userId: string,
     permissionSetId: string,
   ): Promise<DomainError | null> {
+    // Only an admin gives sets; the change itself refuses, and records, anyone else.
+    if (!actor.isAdmin) return null;
     if (!z.uuid().safeParse(userId).success || !z.uuid().safeParse(permissionSetId).success) return null;
     const [user, set] = await Promise.all([
       em.findOne(User, { id: userId, account }),
       em.findOne(PermissionSet, { id: permissionSetId, account }),
     ]);
     if (!user || !set?.isAdmin) return null;
+    // Before the form's answer, from the directory mirror alone: a guest status only Slack can tell is
+    // asked when the change is made, after the answer, and its refusal comes by DM.
+    const guest = await this.guestOf(em, account, user, { askSlack: false });
+    if (guest === 'unknown') return null;
     try {
-      await refuseAdminSetForGuest(
-        em,
-        account,
-        actor,
-        set,
-        await this.guestOf(em, account, user),
-        user.email,
-      );
+      await refuseAdminSetForGuest(em, account, actor, set, guest, user.email);
       return null;
     } catch (err) {
       if (err instanceof DomainError) return err;
@@ -95,10 +94,10 @@ export class PersonService {
   }
 
   /** Whether `user`'s Slack account is a guest's; asked before a transaction, which never waits on Slack. */
-  private async guestOf(em: EntityManager, account: IAccount, user: IUser) {
+  private async guestOf(em: EntityManager, account: IAccount, user: IUser, opts?: { askSlack: boolean }) {
     if (!this.guests) return null;
     const email = isPlaceholderLogin(user.email) ? null : user.email;
-    return this.guests(em, account, { slackUserId: user.slackUserId, email });
+    return this.guests(em, account, { slackUserId: user.slackUserId, email }, opts);
   }
 
   /** The user of the account with this email, or behind this Slack id; null when there is none. */

@@ -70,7 +70,12 @@ export class AdminDirectory {
     userId: string,
     seen?: Member | null,
   ): Promise<boolean> {
-    return this.isAdminMember(em, account, (await this.directory.byId(em, account, userId)) ?? seen ?? null);
+    const known = await this.directory.byId(em, account, userId);
+    // What Slack said before the transaction wins over a row whose guest flags were never learnt (its
+    // write to the mirror may have lost to a newer change that did not carry them).
+    const person =
+      known && guestKind(known) === 'unknown' && seen && guestKind(seen) !== 'unknown' ? seen : known;
+    return this.isAdminMember(em, account, person ?? seen ?? null);
   }
 
   /**
@@ -107,18 +112,19 @@ export class AdminDirectory {
   /**
    * Whether the Slack account behind a person (by Slack id, else by email in the mirror) is a guest:
    * its kind, null for a full member or someone the mirror does not know, `unknown` when neither the
-   * mirror nor Slack can say. Asks Slack (users.info) only outside a transaction.
+   * mirror nor Slack can say. Asks Slack (users.info) only outside a transaction, and never with `askSlack: false`.
    */
   async guestOf(
     em: EntityManager,
     account: IAccount,
     who: { slackUserId?: string | null; email?: string | null },
+    opts: { askSlack: boolean } = { askSlack: true },
   ): Promise<GuestKind | 'unknown' | null> {
     let person = who.slackUserId ? await this.directory.byId(em, account, who.slackUserId) : null;
     if (!person && who.email) person = await this.directory.byEmail(em, account, who.email);
     if (!person) return null;
     const kind = guestKind(person);
-    if (kind !== 'unknown' || em.isInTransaction()) return kind;
+    if (kind !== 'unknown' || em.isInTransaction() || !opts.askSlack) return kind;
     const asked = await this.member(em, account, person.slackUserId, { guestFlags: true }).catch(() => null);
     return asked ? guestKind(asked) : 'unknown';
   }

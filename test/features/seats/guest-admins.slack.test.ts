@@ -195,6 +195,52 @@ describe('giving the Admin permission set', () => {
     ).toBeGreaterThan(0);
   });
 
+  it('is answered on the person card without waiting for Slack, and refused by DM when Slack then says guest', async () => {
+    t.standin.addMember({ id: 'UGUEST5', name: 'ivy', email: 'ivy@acme.test', guest: 'multi_channel' });
+    const account = await t.account();
+    await t.roster.deps.directory.upsert(t.em(), account, [memberOf(t.standin.userOf('UGUEST5'))!]);
+    // Recorded before the mirror kept guest flags: only Slack can say.
+    await query(
+      t.em(),
+      sql`update slack_member set is_restricted = null, is_ultra_restricted = null where slack_user_id = 'UGUEST5'`,
+    );
+    const em = t.em();
+    const user = em.create(User, {
+      account,
+      email: 'ivy@acme.test',
+      role: 'employee',
+      status: 'active',
+      slackUserId: 'UGUEST5',
+    });
+    await em.flush();
+    const before = t.standin.responses.length;
+    await t.slack.command('/people', 'ivy@acme.test', { user: 'UADMIN' });
+    const card = await eventually(() => t.standin.responses.slice(before).at(-1));
+    await t.slack.clickButton(card.body, 'Permission set', { user: 'UADMIN' });
+    const view = t.standin.lastOpenedView();
+    // Slack is slow to answer about her: the form's answer must not wait for it (the driver fails a
+    // submission not answered within 3 s).
+    t.standin.delayNext('users.info', 2500);
+    const result = await t.slack.submitView(view, { permission_set: 'Admin' }, { user: 'UADMIN' });
+    expect(result.status).toBe(200);
+    expect(result.json?.response_action).toBeUndefined();
+    const told = await t.standin.waitForMessage(
+      (m) => m.channel === 'DUADMIN' && String(m.text).includes('ivy@acme.test is a multi-channel guest'),
+      10_000,
+    );
+    expect(String(told.text)).toContain('Nothing was changed');
+    expect(
+      (await t.em().findOneOrFail(User, user.id, { populate: ['permissionSet'] })).permissionSet,
+    ).toBeNull();
+    expect(
+      await t.em().count(AuditEvent, {
+        action: 'permission_set.grant_refused',
+        actor: 'UADMIN',
+        data: { for: 'ivy@acme.test' },
+      }),
+    ).toBe(1);
+  });
+
   it('is refused for a guest’s address in /invite, which adds nobody', async () => {
     t.standin.addMember({ id: 'UGUEST4', name: 'hal', email: 'hal@acme.test', guest: 'single_channel' });
     await t.roster.deps.directory.upsert(t.em(), await t.account(), [memberOf(t.standin.userOf('UGUEST4'))!]);
