@@ -104,7 +104,7 @@ describe('a link whose poster is no longer an admin', () => {
           textOf(m).includes(after.email),
       );
       expect(textOf(asked)).toContain(
-        `Through:* a join through a join link posted by <@${poster.id}>, who is no longer an admin, so every join through it needs approval`,
+        `Through:* a join through a join link posted by <@${poster.id}>, whose admin rights Roster cannot confirm now (removed, or Slack could not say), so every join through it needs approval`,
       );
 
       // The web page's confirmation, checked when it is pressed, not when the form was filled.

@@ -79,11 +79,12 @@ export function requestMessage(request: ISeatRequest, usage: SeatUsage): { text:
       ? `\n:warning: *as ${esc(set.name)}: they will be able to approve seats and change the limit*`
       : `\n*Permission set:* ${esc(set.name)}`
     : '';
-  // A join link whose poster lost admin rights admits nobody on its own: say why this join waits.
+  // A join link whose poster lost admin rights, or whose rights Slack could not confirm, admits nobody on
+  // its own: say why this join waits.
   const poster = request.payload.posterNoLongerAdmin;
   const through =
     typeof poster === 'string'
-      ? `${KIND_LABEL[request.kind]} posted by <@${poster}>, who is no longer an admin, so every join through it needs approval`
+      ? `${KIND_LABEL[request.kind]} posted by <@${poster}>, whose admin rights Roster cannot confirm now (removed, or Slack could not say), so every join through it needs approval`
       : fromWebForm(request)
         ? `${KIND_LABEL[request.kind]}, on its web form (the address was confirmed by email; the name was not)`
         : KIND_LABEL[request.kind];
