@@ -163,22 +163,27 @@ describe('a Slack guest given the Admin permission set', () => {
   });
 });
 
+/** An active user behind a Slack account, and the person card's permission set form an admin opened for them. */
+async function permissionSetForm(email: string, slackUserId: string) {
+  const em = t.em();
+  const user = em.create(User, {
+    account: await t.account(),
+    email,
+    role: 'employee',
+    status: 'active',
+    slackUserId,
+  });
+  await em.flush();
+  const before = t.standin.responses.length;
+  await t.slack.command('/people', email, { user: 'UADMIN' });
+  const card = await eventually(() => t.standin.responses.slice(before).at(-1));
+  await t.slack.clickButton(card.body, 'Permission set', { user: 'UADMIN' });
+  return { user, view: t.standin.lastOpenedView() };
+}
+
 describe('giving the Admin permission set', () => {
   it('is refused for a guest on the person card, with the reason on the field', async () => {
-    const em = t.em();
-    const user = em.create(User, {
-      account: await t.account(),
-      email: 'gil@acme.test',
-      role: 'employee',
-      status: 'active',
-      slackUserId: 'UGUEST3',
-    });
-    await em.flush();
-    const before = t.standin.responses.length;
-    await t.slack.command('/people', 'gil@acme.test', { user: 'UADMIN' });
-    const card = await eventually(() => t.standin.responses.slice(before).at(-1));
-    await t.slack.clickButton(card.body, 'Permission set', { user: 'UADMIN' });
-    const view = t.standin.lastOpenedView();
+    const { user, view } = await permissionSetForm('gil@acme.test', 'UGUEST3');
     const result = await t.slack.submitView(view, { permission_set: 'Admin' }, { user: 'UADMIN' });
     expect(result.json).toEqual({
       response_action: 'errors',
@@ -204,20 +209,7 @@ describe('giving the Admin permission set', () => {
       t.em(),
       sql`update slack_member set is_restricted = null, is_ultra_restricted = null where slack_user_id = 'UGUEST5'`,
     );
-    const em = t.em();
-    const user = em.create(User, {
-      account,
-      email: 'ivy@acme.test',
-      role: 'employee',
-      status: 'active',
-      slackUserId: 'UGUEST5',
-    });
-    await em.flush();
-    const before = t.standin.responses.length;
-    await t.slack.command('/people', 'ivy@acme.test', { user: 'UADMIN' });
-    const card = await eventually(() => t.standin.responses.slice(before).at(-1));
-    await t.slack.clickButton(card.body, 'Permission set', { user: 'UADMIN' });
-    const view = t.standin.lastOpenedView();
+    const { user, view } = await permissionSetForm('ivy@acme.test', 'UGUEST5');
     // Slack is slow to answer about her: the form's answer must not wait for it (the driver fails a
     // submission not answered within 3 s).
     t.standin.delayNext('users.info', 2500);
