@@ -312,7 +312,9 @@ describe('joining with the button', () => {
   it('tells the person when an admin rejects their place', async () => {
     const person = member();
     const { message } = await postLink(t);
-    await withSeatsFull(() => joinAs(message, person.id));
+    expect(await withSeatsFull(() => joinAs(message, person.id))).toContain(
+      'has been asked to approve your place',
+    );
     const request = await t.em().findOneOrFail(SeatRequest, { email: person.email });
     await t.roster.deps.seats.decide(t.em(), await t.account(), {
       requestId: request.id,
@@ -330,7 +332,9 @@ describe('joining with the button', () => {
   it('tells the person when nobody decided on their place in time', async () => {
     const person = member();
     const { message } = await postLink(t);
-    await withSeatsFull(() => joinAs(message, person.id));
+    expect(await withSeatsFull(() => joinAs(message, person.id))).toContain(
+      'has been asked to approve your place',
+    );
     const request = await t.em().findOneOrFail(SeatRequest, { email: person.email });
     await t
       .em()
