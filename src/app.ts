@@ -26,6 +26,7 @@ import { PacedWebClient, SlackPacer } from './slack/pacing.ts';
 import { SocketHealth } from './slack/socket-health.ts';
 import { Csrf, Router } from './web/router.ts';
 import { createHttpServer } from './web/server.ts';
+import { addWelcomePage } from './web/welcome.page.ts';
 
 export type RosterOptions = {
   config: Config;
@@ -213,6 +214,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       feature.slack?.(app, deps);
       feature.web?.(deps.router, deps);
     }
+    addWelcomePage(deps.router, config);
     await app.durableEvents.define(jobs, orm.em, logger);
     // Run once Slack's requests no longer come in (the HTTP server and the socket are closed before it): a
     // listener goes on after its ack has answered Slack, and still needs the jobs, the mailer and the pool.
