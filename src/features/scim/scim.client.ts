@@ -87,17 +87,18 @@ export class ScimClient {
     this.allowPrivate = opts.allowPrivate ?? false;
   }
 
-  /** Checks the URL and the token: the service's configuration, or failing that one user of the list. */
+  /**
+   * Checks the URL and the token: the service's configuration (when it serves one), then one user of the
+   * list. Many services serve their configuration to anyone (RFC 7644's discovery endpoints), so only the
+   * list, which needs the token, says the token works.
+   */
   async check(): Promise<void> {
     try {
       await this.call('GET', '/ServiceProviderConfig');
     } catch (err) {
-      if (err instanceof ScimError && err.kind === 'not_found') {
-        await this.call('GET', '/Users?count=1');
-        return;
-      }
-      throw err;
+      if (!(err instanceof ScimError && err.kind === 'not_found')) throw err;
     }
+    await this.call('GET', '/Users?startIndex=1&count=1');
   }
 
   async findByUserName(userName: string): Promise<RemoteUser | null> {
