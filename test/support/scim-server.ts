@@ -126,6 +126,11 @@ export async function startScimServer(
     token?: string;
     /** Serves GET /ServiceProviderConfig to anyone, as many services do (discovery needs no token). */
     publicDiscovery?: boolean;
+    /**
+     * PATCH `replace` of a complex attribute keeps the sub-attributes its value leaves out, as RFC 7644
+     * 3.5.2.3 says (SCIMMY replaces the whole attribute).
+     */
+    rfcComplexReplace?: boolean;
   } = {},
 ): Promise<ScimServer> {
   declare();
@@ -171,6 +176,31 @@ export async function startScimServer(
         detail: `fault injected by the test (${fault.status})`,
       });
   });
+  if (opts.rfcComplexReplace) {
+    // Parsed here (the routers' own parser then leaves it be) and each such replace merged with what is stored.
+    app.patch(
+      '/scim/v2/Users/:id',
+      express.json({ type: ['application/scim+json', 'application/json'] }),
+      (req, _res, next) => {
+        const stored = users.get(String(req.params.id));
+        for (const op of req.body?.Operations ?? []) {
+          const path = typeof op.path === 'string' ? op.path : undefined;
+          const current = path ? stored?.[path] : undefined;
+          if (
+            String(op.op).toLowerCase() === 'replace' &&
+            current &&
+            typeof current === 'object' &&
+            !Array.isArray(current) &&
+            op.value &&
+            typeof op.value === 'object'
+          ) {
+            op.value = { ...current, ...op.value };
+          }
+        }
+        next();
+      },
+    );
+  }
   if (opts.publicDiscovery) {
     app.get('/scim/v2/ServiceProviderConfig', (_req, res) => {
       res.type('application/scim+json').send({
