@@ -56,6 +56,12 @@ const SCIM_JSON = 'application/scim+json';
 const DEFAULT_TIMEOUT_MS = 15_000;
 /** Used when a 429 carries no usable Retry-After. */
 const DEFAULT_RETRY_AFTER_MS = 30_000;
+/**
+ * The shortest pause after a 429, whatever its Retry-After says: `0`, or a date already past (the service's
+ * clock behind Roster's), would otherwise have the sync call again at once, as fast as it can, until the
+ * service lets it through.
+ */
+export const MIN_RETRY_AFTER_MS = 1000;
 
 /** The seconds (or HTTP date) of a Retry-After header, in milliseconds; undefined when absent or unreadable. */
 export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
@@ -181,7 +187,7 @@ export class ScimClient {
         'rate_limited',
         429,
         answered,
-        retryAfterMs(header(res, 'retry-after')) ?? DEFAULT_RETRY_AFTER_MS,
+        Math.max(MIN_RETRY_AFTER_MS, retryAfterMs(header(res, 'retry-after')) ?? DEFAULT_RETRY_AFTER_MS),
       );
     }
     if (res.status >= 500 || res.status === 408) {
