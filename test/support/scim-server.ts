@@ -121,7 +121,18 @@ function declare(): void {
  * token auth and unique userNames, plus knobs for the failures a client must survive: 429 with Retry-After,
  * 5xx, slow answers, and refusals of chosen users. One per process at a time (SCIMMY's declarations are global).
  */
-export async function startScimServer(opts: { token?: string } = {}): Promise<ScimServer> {
+export async function startScimServer(
+  opts: {
+    token?: string;
+    /** Serves GET /ServiceProviderConfig to anyone, as many services do (discovery needs no token). */
+    publicDiscovery?: boolean;
+    /**
+     * PATCH `replace` of a complex attribute keeps the sub-attributes its value leaves out, as RFC 7644
+     * 3.5.2.3 says (SCIMMY replaces the whole attribute).
+     */
+    rfcComplexReplace?: boolean;
+  } = {},
+): Promise<ScimServer> {
   declare();
   const token = opts.token ?? `scim-token-${randomUUID()}`;
   const users = new Map<string, StoredUser>();
@@ -165,6 +176,45 @@ export async function startScimServer(opts: { token?: string } = {}): Promise<Sc
         detail: `fault injected by the test (${fault.status})`,
       });
   });
+  if (opts.rfcComplexReplace) {
+    // Parsed here (the routers' own parser then leaves it be) and each such replace merged with what is stored.
+    app.patch(
+      '/scim/v2/Users/:id',
+      express.json({ type: ['application/scim+json', 'application/json'] }),
+      (req, _res, next) => {
+        const stored = users.get(String(req.params.id));
+        for (const op of req.body?.Operations ?? []) {
+          const path = typeof op.path === 'string' ? op.path : undefined;
+          const current = path ? stored?.[path] : undefined;
+          if (
+            String(op.op).toLowerCase() === 'replace' &&
+            current &&
+            typeof current === 'object' &&
+            !Array.isArray(current) &&
+            op.value &&
+            typeof op.value === 'object'
+          ) {
+            op.value = { ...current, ...op.value };
+          }
+        }
+        next();
+      },
+    );
+  }
+  if (opts.publicDiscovery) {
+    app.get('/scim/v2/ServiceProviderConfig', (_req, res) => {
+      res.type('application/scim+json').send({
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
+        patch: { supported: true },
+        bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
+        filter: { supported: true, maxResults: 1000 },
+        changePassword: { supported: false },
+        sort: { supported: false },
+        etag: { supported: false },
+        authenticationSchemes: [{ type: 'oauthbearertoken', name: 'OAuth Bearer Token', description: '' }],
+      });
+    });
+  }
   app.use(
     '/scim/v2',
     new SCIMMYRouters({

@@ -56,6 +56,12 @@ const SCIM_JSON = 'application/scim+json';
 const DEFAULT_TIMEOUT_MS = 15_000;
 /** Used when a 429 carries no usable Retry-After. */
 const DEFAULT_RETRY_AFTER_MS = 30_000;
+/**
+ * The shortest pause after a 429, whatever its Retry-After says: `0`, or a date already past (the service's
+ * clock behind Roster's), would otherwise have the sync call again at once, as fast as it can, until the
+ * service lets it through.
+ */
+export const MIN_RETRY_AFTER_MS = 1000;
 
 /** The seconds (or HTTP date) of a Retry-After header, in milliseconds; undefined when absent or unreadable. */
 export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
@@ -87,17 +93,18 @@ export class ScimClient {
     this.allowPrivate = opts.allowPrivate ?? false;
   }
 
-  /** Checks the URL and the token: the service's configuration, or failing that one user of the list. */
+  /**
+   * Checks the URL and the token: the service's configuration (when it serves one), then one user of the
+   * list. Many services serve their configuration to anyone (RFC 7644's discovery endpoints), so only the
+   * list, which needs the token, says the token works.
+   */
   async check(): Promise<void> {
     try {
       await this.call('GET', '/ServiceProviderConfig');
     } catch (err) {
-      if (err instanceof ScimError && err.kind === 'not_found') {
-        await this.call('GET', '/Users?count=1');
-        return;
-      }
-      throw err;
+      if (!(err instanceof ScimError && err.kind === 'not_found')) throw err;
     }
+    await this.call('GET', '/Users?startIndex=1&count=1');
   }
 
   async findByUserName(userName: string): Promise<RemoteUser | null> {
@@ -180,7 +187,7 @@ export class ScimClient {
         'rate_limited',
         429,
         answered,
-        retryAfterMs(header(res, 'retry-after')) ?? DEFAULT_RETRY_AFTER_MS,
+        Math.max(MIN_RETRY_AFTER_MS, retryAfterMs(header(res, 'retry-after')) ?? DEFAULT_RETRY_AFTER_MS),
       );
     }
     if (res.status >= 500 || res.status === 408) {

@@ -95,7 +95,7 @@ export function createBody(userId: string, shape: Shape): Record<string, unknown
 /**
  * The PATCH operations that turn `current` into `desired`; none when they already match. Each attribute is
  * replaced by its path: without one, services differ on whether multi-valued attributes (emails, roles) are
- * replaced or merged. A change of activity is its own `replace active` operation, as identity providers send it.
+ * replaced or merged; a name part cleared is removed by its own path. A change of activity is its own `replace active` operation, as identity providers send it.
  */
 export function patchOperations(current: Shape, desired: Shape): PatchOperation[] {
   const ops: PatchOperation[] = [];
@@ -110,6 +110,10 @@ export function patchOperations(current: Shape, desired: Shape): PatchOperation[
     current.givenName !== desired.givenName || current.familyName !== desired.familyName,
     attrs.name,
   );
+  // A replace of `name` leaves the sub-attributes its value lacks as they were (RFC 7644 3.5.2.3): a name part
+  // cleared in Roster is removed by its own path.
+  set('name.givenName', current.givenName !== null && desired.givenName === null, null, false);
+  set('name.familyName', current.familyName !== null && desired.familyName === null, null, false);
   set('displayName', current.displayName !== desired.displayName, attrs.displayName);
   set('emails', current.email !== desired.email, attrs.emails);
   set('title', current.title !== desired.title, desired.title, desired.title !== null);

@@ -1,4 +1,5 @@
 import type { View } from '@slack/types';
+import { redactedUrl } from '../../../shared/outbound.ts';
 import {
   type Block,
   button,
@@ -12,6 +13,12 @@ import {
 import type { Attempt, Endpoint } from '../webhook.endpoints.ts';
 import { MAX_ENDPOINTS, MAX_URL_LENGTH } from '../webhook.endpoints.ts';
 import { WEBHOOK_EVENT_TYPES, WEBHOOK_EVENTS } from '../webhook.events.ts';
+
+/**
+ * An endpoint's URL as the list shows it. The deployment's (WEBHOOK_URL) serves every workspace and is set by
+ * whoever runs Roster: its admins see its scheme, host and path, not a key its query string may hold.
+ */
+const shownUrl = (e: Endpoint) => escFit(e.managed ? redactedUrl(e.url) : e.url, 300);
 
 export const WEBHOOK_ACTIONS = {
   open: 'webhooks_open',
@@ -70,7 +77,7 @@ export function endpointsModal(endpoints: Endpoint[], notice?: string): View {
     blocks.push(section('No endpoints yet. *Add endpoint* to connect your product.'));
   for (const e of endpoints) {
     const lines = [
-      `*${escFit(e.url, 300)}*`,
+      `*${shownUrl(e)}*`,
       `${statusLine(e)} · ${eventsLine(e)}`,
       `${e.pending} waiting · ${lastLine(e)}`,
       e.managed
@@ -182,7 +189,7 @@ const OUTCOME_ICON: Record<Attempt['outcome'], string> = {
 /** The latest attempts for an endpoint: when, which event, the answer and how long it took. */
 export function logModal(endpoint: Endpoint, attempts: Attempt[]): View {
   const blocks: Block[] = [
-    section(`*${escFit(endpoint.url, 300)}*\n${statusLine(endpoint)} · ${endpoint.pending} waiting`),
+    section(`*${shownUrl(endpoint)}*\n${statusLine(endpoint)} · ${endpoint.pending} waiting`),
   ];
   if (attempts.length === 0) blocks.push(context('No attempts yet.'));
   for (const a of attempts) {
