@@ -34,13 +34,25 @@ export const MAX_NAME_CHARS = FIELD_MAX.name;
 /** Columns Roster adds to its error file: ignored without a warning when that file comes back fixed. */
 const OWN_COLUMNS = new Set(['line', 'reason']);
 
-/** "First Name", " first_name ", "FIRST-NAME" are all first_name. */
+/**
+ * A header cell with its case and its spaces, underscores, hyphens and dots dropped: "First Name",
+ * " first_name ", "FIRST-NAME", "FirstName" and "firstname" are all first_name, and "E-Mail" is email.
+ */
 export function normalizeHeader(header: string): string {
   return header
     .trim()
     .toLowerCase()
-    .replace(/[\s\-.]+/g, '_');
+    .replace(/[\s_\-.]+/g, '');
 }
+
+/** Each column by its name as normalizeHeader writes it, and the names exports commonly give it. */
+const COLUMN_BY_NAME = new Map<string, Column>([
+  ...COLUMNS.map((c) => [normalizeHeader(c), c] as [string, Column]),
+  ['emailaddress', 'email'],
+  ['fullname', 'name'],
+  ['jobtitle', 'title'],
+  ['phonenumber', 'phone'],
+]);
 
 export type Header = {
   /** Where each known column is in the file. */
@@ -66,8 +78,8 @@ export function readHeader(cells: string[]): Header {
   }
   cells.forEach((raw, i) => {
     const name = normalizeHeader(raw);
-    if ((COLUMNS as readonly string[]).includes(name)) {
-      const column = name as Column;
+    const column = COLUMN_BY_NAME.get(name);
+    if (column) {
       const earlier = index[column];
       if (earlier !== undefined) {
         throw new DomainError(

@@ -1,0 +1,67 @@
+import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
+import { CsvImport, CsvImportRow } from '../../../src/features/csv-import/csv-import.entity.ts';
+import { DomainError } from '../../../src/shared/errors.ts';
+import { type ImportTestbed, startImportTestbed } from './support.ts';
+
+// Files as spreadsheets and other tools really write them: European Excel, Unicode exports, and headers
+// spelled the way exports spell them.
+
+let bed: ImportTestbed;
+
+beforeAll(async () => {
+  bed = await startImportTestbed();
+});
+afterAll(() => bed.stop());
+
+const rowsOf = (importId: string) =>
+  bed.orm.em.fork().find(CsvImportRow, { csvImport: importId }, { orderBy: { line: 'asc' } });
+
+async function previewOk(account: IAccount, content: Buffer | string, name = 'people.csv') {
+  const summary = await bed.preview(account, content, { name }).catch((err) => {
+    throw new Error(`the file was refused: ${(err as Error).message}`);
+  });
+  return { summary, rows: await rowsOf(summary.csvImport.id) };
+}
+
+describe('CSV headers as exports spell them', () => {
+  it('matches column names that differ only in case, spaces, hyphens or underscores', async () => {
+    const account = await bed.freshAccount(10);
+    const { summary, rows } = await previewOk(
+      account,
+      'E-Mail,FirstName,lastname,Send Invitation,Permission-Set\neve@acme.test,Eve,Stone,no,\n',
+    );
+    expect(summary.warnings).toEqual([]);
+    expect(summary.counts).toMatchObject({ rows: 1, create: 1, error: 0 });
+    expect(rows[0]?.data).toMatchObject({ email: 'eve@acme.test', firstName: 'Eve', lastName: 'Stone' });
+  });
+
+  it('reads the names exports commonly give the columns', async () => {
+    const account = await bed.freshAccount(10);
+    const { summary, rows } = await previewOk(
+      account,
+      'Email Address,Full Name,Job Title,Phone Number\ngil@acme.test,Gil Marsh,Buyer,+1 555 0100\n',
+    );
+    expect(summary.warnings).toEqual([]);
+    expect(rows[0]?.data).toMatchObject({
+      email: 'gil@acme.test',
+      firstName: 'Gil',
+      lastName: 'Marsh',
+      title: 'Buyer',
+      phone: '+1 555 0100',
+    });
+  });
+
+  it('still refuses a file that names a column twice, however it is spelled', async () => {
+    const account = await bed.freshAccount(10);
+    const err = await bed
+      .preview(account, 'email,E-Mail,first_name\nfay@acme.test,fay@acme.test,Fay\n')
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect(err.message).toBe(
+      'The column email appears twice (columns 1 and 2). Keep one and upload the file again.',
+    );
+    const failed = await bed.orm.em.fork().find(CsvImport, { status: 'failed', account });
+    expect(failed).toHaveLength(1);
+    expect(await rowsOf(failed[0]!.id)).toHaveLength(0);
+  });
+});
