@@ -23,6 +23,55 @@ async function previewOk(account: IAccount, content: Buffer | string, name = 'pe
   return { summary, rows: await rowsOf(summary.csvImport.id) };
 }
 
+describe('CSV files as spreadsheets write them', () => {
+  it('reads a semicolon-separated file (Excel in most of Europe), keeping commas inside cells', async () => {
+    const account = await bed.freshAccount(10);
+    const file =
+      '\ufeffemail;first_name;last_name;company;notes\r\n' +
+      'anna@acme.test;Anna;Müller;Müller, Schmidt & Co;"Met in Berlin; call back"\r\n' +
+      'ben@acme.test;Ben;Weber;;\r\n';
+    const { summary, rows } = await previewOk(account, file);
+    expect(summary.counts).toMatchObject({ rows: 2, create: 2, error: 0 });
+    expect(summary.warnings).toEqual([]);
+    expect(rows[0]?.data).toMatchObject({
+      email: 'anna@acme.test',
+      firstName: 'Anna',
+      lastName: 'Müller',
+      company: 'Müller, Schmidt & Co',
+      notes: 'Met in Berlin; call back',
+    });
+    expect(rows.map((r) => r.line)).toEqual([2, 3]);
+  });
+
+  it('reads a tab-separated file', async () => {
+    const account = await bed.freshAccount(10);
+    const { summary, rows } = await previewOk(
+      account,
+      'email\tfirst_name\tcompany\ncara@acme.test\tCara\tCara, Inc.\n',
+    );
+    expect(summary.counts).toMatchObject({ rows: 1, create: 1, error: 0 });
+    expect(rows[0]?.data).toMatchObject({ email: 'cara@acme.test', company: 'Cara, Inc.' });
+  });
+
+  it('still reads a comma-separated file whose cells hold semicolons', async () => {
+    const account = await bed.freshAccount(10);
+    const { summary, rows } = await previewOk(
+      account,
+      'email,first_name,notes\ndan@acme.test,Dan,a; b; c; d\n',
+    );
+    expect(summary.counts).toMatchObject({ rows: 1, create: 1, error: 0 });
+    expect(rows[0]?.data).toMatchObject({ notes: 'a; b; c; d' });
+  });
+
+  it('still refuses a workbook renamed .csv', async () => {
+    const account = await bed.freshAccount(10);
+    const zip = Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x14, 0x00, 0x06, 0x00]);
+    const err = await bed.preview(account, zip, { name: 'book.csv' }).catch((e) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect(err.message).toContain('book.csv is not a CSV file');
+  });
+});
+
 describe('CSV headers as exports spell them', () => {
   it('matches column names that differ only in case, spaces, hyphens or underscores', async () => {
     const account = await bed.freshAccount(10);
