@@ -52,17 +52,62 @@ async function* chunksOf(source: CsvSource): AsyncGenerator<Buffer> {
   for await (const chunk of source) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }
 
+/** Whether bytes open with UTF-16's byte order mark, little or big endian. */
+function isUtf16Bom(b: Buffer): boolean {
+  return (b[0] === 0xff && b[1] === 0xfe) || (b[0] === 0xfe && b[1] === 0xff);
+}
+
+/** A file in UTF-16 (its byte order mark says which end first) as UTF-8; a NUL character stops it as binary. */
+async function* fromUtf16(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  // The decoder keeps a character split across chunks for the next one, and drops the byte order mark.
+  const decoder = iconv.getDecoder('utf16');
+  const convert = (text: string | undefined) => {
+    if (text?.includes('\0')) throw new BinaryFileError('binary data');
+    return text ? Buffer.from(text, 'utf8') : undefined;
+  };
+  for await (const bytes of chunks) {
+    const out = convert(decoder.write(bytes));
+    if (out) yield out;
+  }
+  const rest = convert(decoder.end());
+  if (rest) yield rest;
+}
+
+/** The first bytes of a file (at least two when it has them), and the rest of its chunks. */
+async function* peeked(first: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  try {
+    if (first.length) yield first;
+    for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
+  } finally {
+    // A read stopped early (a rejected file) stops the download too.
+    await rest.return?.();
+  }
+}
+
 /**
  * The file as UTF-8 bytes, as it reads: passed through untouched while the bytes are valid UTF-8 (the
  * parser reads bytes, so valid UTF-8 is never decoded twice), converted from Windows-1252 from the first
  * chunk that is not (text before it was plain ASCII in practice, which both read the same), without
- * holding the file. The byte order mark is dropped; a NUL byte stops the read as a binary file.
+ * holding the file. A file that opens with UTF-16's byte order mark (Excel's "Unicode Text", many
+ * reporting tools' exports) is converted from UTF-16. The byte order mark is dropped; otherwise a NUL
+ * byte stops the read as a binary file.
  */
 export async function* utf8Bytes(source: CsvSource): AsyncGenerator<Buffer> {
+  const chunks = chunksOf(source)[Symbol.asyncIterator]();
+  let start: Buffer = Buffer.alloc(0);
+  while (start.length < 2) {
+    const next = await chunks.next();
+    if (next.done) break;
+    start = start.length ? Buffer.concat([start, next.value]) : next.value;
+  }
+  if (isUtf16Bom(start)) {
+    yield* fromUtf16(peeked(start, chunks));
+    return;
+  }
   let carry: Buffer = Buffer.alloc(0);
   let utf8 = true;
   let first = true;
-  for await (const bytes of chunksOf(source)) {
+  for await (const bytes of peeked(start, chunks)) {
     if (bytes.includes(0)) throw new BinaryFileError('binary data');
     let out: Buffer;
     if (utf8) {

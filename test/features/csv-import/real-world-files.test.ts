@@ -23,6 +23,18 @@ async function previewOk(account: IAccount, content: Buffer | string, name = 'pe
   return { summary, rows: await rowsOf(summary.csvImport.id) };
 }
 
+/** UTF-16 with its byte order mark, as Excel's "Unicode Text" and many reporting tools write it. */
+function utf16(text: string, endian: 'le' | 'be'): Buffer {
+  const le = Buffer.from(`\ufeff${text}`, 'utf16le');
+  if (endian === 'le') return le;
+  const be = Buffer.alloc(le.length);
+  for (let i = 0; i < le.length; i += 2) {
+    be[i] = le[i + 1] as number;
+    be[i + 1] = le[i] as number;
+  }
+  return be;
+}
+
 describe('CSV files as spreadsheets write them', () => {
   it('reads a semicolon-separated file (Excel in most of Europe), keeping commas inside cells', async () => {
     const account = await bed.freshAccount(10);
@@ -61,6 +73,29 @@ describe('CSV files as spreadsheets write them', () => {
     );
     expect(summary.counts).toMatchObject({ rows: 1, create: 1, error: 0 });
     expect(rows[0]?.data).toMatchObject({ notes: 'a; b; c; d' });
+  });
+
+  it('reads UTF-16 files (little and big endian) instead of calling them binary', async () => {
+    const account = await bed.freshAccount(10);
+    const text =
+      'email\tfirst_name\tlast_name\r\nzoe@acme.test\tZoë\tÅberg\r\nyann@acme.test\tYann\tLe Bihan\r\n';
+    for (const endian of ['le', 'be'] as const) {
+      const { summary, rows } = await previewOk(account, utf16(text, endian), `unicode-${endian}.csv`);
+      expect(summary.counts).toMatchObject({ rows: 2, error: 0 });
+      expect(rows[0]?.data).toMatchObject({ email: 'zoe@acme.test', firstName: 'Zoë', lastName: 'Åberg' });
+      expect(rows.map((r) => r.line)).toEqual([2, 3]);
+    }
+  });
+
+  it('reads a UTF-16 file streamed in chunks that split its characters', async () => {
+    const account = await bed.freshAccount(10);
+    const bytes = utf16('email,first_name\nzoe@acme.test,Zoë\n', 'le');
+    async function* oddChunks() {
+      for (let i = 0; i < bytes.length; i += 3) yield bytes.subarray(i, i + 3);
+    }
+    const summary = await bed.preview(account, oddChunks());
+    const [row] = await rowsOf(summary.csvImport.id);
+    expect(row?.data).toMatchObject({ email: 'zoe@acme.test', firstName: 'Zoë' });
   });
 
   it('still refuses a workbook renamed .csv', async () => {
