@@ -168,7 +168,11 @@ export function detectDelimiter(head: Buffer): string {
  * them into row errors); a quote that is never closed rejects the file, naming the line it starts on. Records are handed over in arrays rather than one await each, which
  * costs more than parsing them.
  */
-export async function* readCsvBatches(source: CsvSource): AsyncGenerator<CsvRecord[]> {
+export async function* readCsvBatches(
+  source: CsvSource,
+  /** Told the file's separator once the header line has come, before the first record. */
+  onDelimiter?: (delimiter: string) => void,
+): AsyncGenerator<CsvRecord[]> {
   // Where the parser last finished a record, noted as it parses, for the line of a row it fails on.
   let lastEnd = 0;
   let lastEmpty = 0;
@@ -178,6 +182,7 @@ export async function* readCsvBatches(source: CsvSource): AsyncGenerator<CsvReco
   // Made once the header line has come, whose separators say the file's.
   let parser: ReturnType<typeof parse> | undefined;
   const start = (delimiter: string) => {
+    onDelimiter?.(delimiter);
     const made = parse({
       delimiter,
       on_record: (record: string[], context: { lines: number; empty_lines: number }) => {

@@ -60,13 +60,17 @@ export type Header = {
   /** The header as written. */
   columns: string[];
   warnings: string[];
+  /** The separator the file uses, named in a row error about its cells. */
+  delimiter: string;
 };
+
+const DELIMITER_NAMES: Record<string, string> = { ',': 'comma', ';': 'semicolon', '\t': 'tab' };
 
 /**
  * Reads the header row. `email` and a name column (`first_name`, `last_name` or `name`) are required;
  * unknown columns are named in a warning and ignored; a known column given twice rejects the file.
  */
-export function readHeader(cells: string[]): Header {
+export function readHeader(cells: string[], delimiter = ','): Header {
   const index: Partial<Record<Column, number>> = {};
   const unknown: string[] = [];
   const long = cells.findIndex((c) => c.length > MAX_HEADER_CHARS);
@@ -113,7 +117,7 @@ export function readHeader(cells: string[]): Header {
           .join(', ')}${unknown.length > 20 ? ` and ${unknown.length - 20} more` : ''}.`,
       ]
     : [];
-  return { index, columns: cells, warnings };
+  return { index, columns: cells, warnings, delimiter };
 }
 
 export type UserRow = {
@@ -303,7 +307,7 @@ export function checkRow(header: Header, cells: string[]): RowCheck {
   if (cells.length !== width && !(cells.length > width && cells.slice(width).every((c) => !c.trim()))) {
     return {
       ok: false,
-      error: `has ${cells.length} ${cells.length === 1 ? 'cell' : 'cells'} but the header has ${width} columns (a missing or extra comma?)`,
+      error: `has ${cells.length} ${cells.length === 1 ? 'cell' : 'cells'} but the header has ${width} columns (a missing or extra ${DELIMITER_NAMES[header.delimiter] ?? 'separator'}?)`,
     };
   }
   const long = cells.findIndex((c) => c.length > MAX_CELL_CHARS);

@@ -55,6 +55,38 @@ describe('CSV files as spreadsheets write them', () => {
     expect(rows.map((r) => r.line)).toEqual([2, 3]);
   });
 
+  it('answers a semicolon-separated file with an error file separated the same way', async () => {
+    const account = await bed.freshAccount(10);
+    const file =
+      'email;first_name;company\r\n' +
+      'not-an-email;Nina;Nord, Süd & Co\r\n' +
+      'otto@acme.test;Otto\r\n' +
+      'pia@acme.test;Pia;Pia; GmbH\r\n';
+    const { summary } = await previewOk(account, file);
+    expect(summary.firstErrors).toEqual([
+      { line: 2, reason: 'email "not-an-email" is not a valid email address' },
+      { line: 3, reason: 'has 2 cells but the header has 3 columns (a missing or extra semicolon?)' },
+      { line: 4, reason: 'has 4 cells but the header has 3 columns (a missing or extra semicolon?)' },
+    ]);
+    const errors = (await bed.service.errorFile(summary.csvImport.id))?.toString('utf8');
+    expect(errors?.split('\r\n')).toEqual([
+      '\ufeffemail;first_name;company;line;reason',
+      'not-an-email;Nina;"Nord, Süd & Co";2;"email ""not-an-email"" is not a valid email address"',
+      'otto@acme.test;Otto;;3;has 2 cells but the header has 3 columns (a missing or extra semicolon?)',
+      'pia@acme.test;Pia;Pia;4;has 4 cells but the header has 3 columns (a missing or extra semicolon?)',
+      '',
+    ]);
+    // Fixed and dropped again, it is read with its separator and its own columns ignored.
+    const fixed = errors
+      ?.replace('not-an-email', 'nina@acme.test')
+      .replace('Otto;;3', 'Otto;Otto AG;3')
+      .replace(/Pia;Pia;4/, 'Pia;"Pia; GmbH";4');
+    const again = await previewOk(account, fixed ?? '', 'people-errors.csv');
+    expect(again.summary.counts).toMatchObject({ rows: 3, create: 3, error: 0 });
+    expect(again.summary.warnings).toEqual([]);
+    expect(again.rows.map((r) => r.data.company)).toEqual(['Nord, Süd & Co', 'Otto AG', 'Pia; GmbH']);
+  });
+
   it('reads a tab-separated file', async () => {
     const account = await bed.freshAccount(10);
     const { summary, rows } = await previewOk(
