@@ -162,10 +162,11 @@ export function detectDelimiter(head: Buffer): string {
 }
 
 /**
- * Streams the records of a CSV file, a chunk's worth at a time: decoded from UTF-8 or Windows-1252, CRLF
- * or LF, cells separated by commas, semicolons or tabs (see detectDelimiter), quoted fields with
- * separators and line breaks, blank lines skipped. Ragged rows come through as they are (the caller turns
- * them into row errors); a quote that is never closed rejects the file, naming the line it starts on. Records are handed over in arrays rather than one await each, which
+ * Streams the records of a CSV file, a chunk's worth at a time: decoded from UTF-8, UTF-16 or
+ * Windows-1252 (see utf8Bytes), CRLF or LF, cells separated by commas, semicolons or tabs (see
+ * detectDelimiter), quoted fields with separators and line breaks, blank lines skipped. Ragged rows come
+ * through as they are (the caller turns them into row errors); a quote that is never closed rejects the
+ * file, naming the line it starts on. Records are handed over in arrays rather than one await each, which
  * costs more than parsing them.
  */
 export async function* readCsvBatches(
