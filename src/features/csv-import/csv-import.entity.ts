@@ -33,6 +33,8 @@ export const CsvImport = defineEntity({
     counts: p.json<Record<string, number>>().default('{}'),
     /** The header of the file as it was written, for the error file. */
     columns: p.json<string[]>().default('[]'),
+    /** The separator the file was read with (a comma, a semicolon or a tab), for the error file. */
+    delimiter: p.string().default(','),
     warnings: p.json<string[]>().default('[]'),
     /** Why the file as a whole was rejected. */
     error: p.text().nullable(),

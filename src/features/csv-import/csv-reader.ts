@@ -52,17 +52,62 @@ async function* chunksOf(source: CsvSource): AsyncGenerator<Buffer> {
   for await (const chunk of source) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }
 
+/** Whether bytes open with UTF-16's byte order mark, little or big endian. */
+function isUtf16Bom(b: Buffer): boolean {
+  return (b[0] === 0xff && b[1] === 0xfe) || (b[0] === 0xfe && b[1] === 0xff);
+}
+
+/** A file in UTF-16 (its byte order mark says which end first) as UTF-8; a NUL character stops it as binary. */
+async function* fromUtf16(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  // The decoder keeps a character split across chunks for the next one, and drops the byte order mark.
+  const decoder = iconv.getDecoder('utf16');
+  const convert = (text: string | undefined) => {
+    if (text?.includes('\0')) throw new BinaryFileError('binary data');
+    return text ? Buffer.from(text, 'utf8') : undefined;
+  };
+  for await (const bytes of chunks) {
+    const out = convert(decoder.write(bytes));
+    if (out) yield out;
+  }
+  const rest = convert(decoder.end());
+  if (rest) yield rest;
+}
+
+/** The first bytes of a file (at least two when it has them), and the rest of its chunks. */
+async function* peeked(first: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  try {
+    if (first.length) yield first;
+    for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
+  } finally {
+    // A read stopped early (a rejected file) stops the download too.
+    await rest.return?.();
+  }
+}
+
 /**
  * The file as UTF-8 bytes, as it reads: passed through untouched while the bytes are valid UTF-8 (the
  * parser reads bytes, so valid UTF-8 is never decoded twice), converted from Windows-1252 from the first
  * chunk that is not (text before it was plain ASCII in practice, which both read the same), without
- * holding the file. The byte order mark is dropped; a NUL byte stops the read as a binary file.
+ * holding the file. A file that opens with UTF-16's byte order mark (Excel's "Unicode Text", many
+ * reporting tools' exports) is converted from UTF-16. The byte order mark is dropped; otherwise a NUL
+ * byte stops the read as a binary file.
  */
 export async function* utf8Bytes(source: CsvSource): AsyncGenerator<Buffer> {
+  const chunks = chunksOf(source)[Symbol.asyncIterator]();
+  let start: Buffer = Buffer.alloc(0);
+  while (start.length < 2) {
+    const next = await chunks.next();
+    if (next.done) break;
+    start = start.length ? Buffer.concat([start, next.value]) : next.value;
+  }
+  if (isUtf16Bom(start)) {
+    yield* fromUtf16(peeked(start, chunks));
+    return;
+  }
   let carry: Buffer = Buffer.alloc(0);
   let utf8 = true;
   let first = true;
-  for await (const bytes of chunksOf(source)) {
+  for await (const bytes of peeked(start, chunks)) {
     if (bytes.includes(0)) throw new BinaryFileError('binary data');
     let out: Buffer;
     if (utf8) {
@@ -88,49 +133,86 @@ export async function* utf8Bytes(source: CsvSource): AsyncGenerator<Buffer> {
   if (carry.length) yield Buffer.from(iconv.decode(carry, 'win1252'), 'utf8');
 }
 
-/**
- * Streams the records of a CSV file, a chunk's worth at a time: decoded from UTF-8 or Windows-1252, CRLF
- * or LF, quoted fields with commas and line breaks, blank lines skipped. Ragged rows come through as
- * they are (the caller turns them into row errors); a quote that is never closed rejects the file,
- * naming the line it starts on. Records are handed over in arrays rather than one await each, which
- * costs more than parsing them.
- */
 /** How many bytes are parsed before the event loop gets a turn. */
 const PARSE_SLICE = 32 * 1024;
 
-export async function* readCsvBatches(source: CsvSource): AsyncGenerator<CsvRecord[]> {
+/** The separators Roster recognises, in the order a tie is settled: commas, then semicolons, then tabs. */
+const DELIMITERS = [',', ';', '\t'] as const;
+/** How far Roster looks for the end of the header line to tell the separator. */
+const SNIFF_BYTES = 64 * 1024;
+
+/**
+ * The separator of a file, told from its header line: the one that occurs most often there outside quotes.
+ * A comma when the line has none of them. Excel writes semicolons where the decimal separator is a comma
+ * (most of Europe) and tabs in its "Unicode Text"; a comma file whose cells hold semicolons still has more
+ * commas in its header, which names columns and holds no prose.
+ */
+export function detectDelimiter(head: Buffer): string {
+  const counts = new Map<number, number>(DELIMITERS.map((d) => [d.charCodeAt(0), 0]));
+  let quoted = false;
+  for (const b of head) {
+    if (b === 0x22) quoted = !quoted;
+    else if (!quoted && (b === 0x0a || b === 0x0d)) break;
+    else if (!quoted && counts.has(b)) counts.set(b, (counts.get(b) ?? 0) + 1);
+  }
+  let best: string = DELIMITERS[0];
+  for (const d of DELIMITERS)
+    if ((counts.get(d.charCodeAt(0)) ?? 0) > (counts.get(best.charCodeAt(0)) ?? 0)) best = d;
+  return best;
+}
+
+/**
+ * Streams the records of a CSV file, a chunk's worth at a time: decoded from UTF-8, UTF-16 or
+ * Windows-1252 (see utf8Bytes), CRLF or LF, cells separated by commas, semicolons or tabs (see
+ * detectDelimiter), quoted fields with separators and line breaks, blank lines skipped. Ragged rows come
+ * through as they are (the caller turns them into row errors); a quote that is never closed rejects the
+ * file, naming the line it starts on. Records are handed over in arrays rather than one await each, which
+ * costs more than parsing them.
+ */
+export async function* readCsvBatches(
+  source: CsvSource,
+  /** Told the file's separator once the header line has come, before the first record. */
+  onDelimiter?: (delimiter: string) => void,
+): AsyncGenerator<CsvRecord[]> {
   // Where the parser last finished a record, noted as it parses, for the line of a row it fails on.
   let lastEnd = 0;
   let lastEmpty = 0;
-  const parser = parse({
-    on_record: (record: string[], context: { lines: number; empty_lines: number }) => {
-      lastEnd = context.lines;
-      lastEmpty = context.empty_lines;
-      return record;
-    },
-    relax_column_count: true,
-    relax_quotes: true,
-    skip_empty_lines: true,
-    skip_records_with_empty_values: true,
-    max_record_size: MAX_RECORD_CHARS,
-    info: true,
-  });
   let ready: CsvRecord[] = [];
   let failure: unknown;
   let ended = false;
-  parser.on('data', ({ record, info }: { record: string[]; info: { lines: number } }) => {
-    // info.lines is where the record ends; line breaks inside quoted cells say how many lines it spans.
-    let inside = 0;
-    for (const cell of record)
-      for (let i = cell.indexOf('\n'); i !== -1; i = cell.indexOf('\n', i + 1)) inside++;
-    ready.push({ line: info.lines - inside, cells: record });
-  });
-  parser.on('error', (err) => {
-    failure = err;
-  });
-  parser.on('end', () => {
-    ended = true;
-  });
+  // Made once the header line has come, whose separators say the file's.
+  let parser: ReturnType<typeof parse> | undefined;
+  const start = (delimiter: string) => {
+    onDelimiter?.(delimiter);
+    const made = parse({
+      delimiter,
+      on_record: (record: string[], context: { lines: number; empty_lines: number }) => {
+        lastEnd = context.lines;
+        lastEmpty = context.empty_lines;
+        return record;
+      },
+      relax_column_count: true,
+      relax_quotes: true,
+      skip_empty_lines: true,
+      skip_records_with_empty_values: true,
+      max_record_size: MAX_RECORD_CHARS,
+      info: true,
+    });
+    made.on('data', ({ record, info }: { record: string[]; info: { lines: number } }) => {
+      // info.lines is where the record ends; line breaks inside quoted cells say how many lines it spans.
+      let inside = 0;
+      for (const cell of record)
+        for (let i = cell.indexOf('\n'); i !== -1; i = cell.indexOf('\n', i + 1)) inside++;
+      ready.push({ line: info.lines - inside, cells: record });
+    });
+    made.on('error', (err) => {
+      failure = err;
+    });
+    made.on('end', () => {
+      ended = true;
+    });
+    return made;
+  };
   const settle = () => new Promise<void>((ok) => setImmediate(ok));
   const take = () => {
     if (failure) throw failure;
@@ -138,8 +220,20 @@ export async function* readCsvBatches(source: CsvSource): AsyncGenerator<CsvReco
     ready = [];
     return out;
   };
+  let head: Buffer[] = [];
+  let headBytes = 0;
   try {
-    for await (const bytes of utf8Bytes(source)) {
+    for await (const chunk of utf8Bytes(source)) {
+      let bytes = chunk;
+      if (!parser) {
+        // The first bytes wait until the header line is whole (or long past any real header).
+        head.push(chunk);
+        headBytes += chunk.length;
+        if (!chunk.includes(0x0a) && !chunk.includes(0x0d) && headBytes < SNIFF_BYTES) continue;
+        bytes = Buffer.concat(head);
+        head = [];
+        parser = start(detectDelimiter(bytes));
+      }
       // A large chunk is parsed a slice at a time: parsing is synchronous, and Slack's requests to this
       // process wait for its event loop.
       for (let at = 0, end = 0; at < bytes.length; at = end) {
@@ -151,6 +245,12 @@ export async function* readCsvBatches(source: CsvSource): AsyncGenerator<CsvReco
         const out = take();
         if (out.length) yield out;
       }
+    }
+    if (!parser) {
+      // A file of one line, or none.
+      const bytes = Buffer.concat(head);
+      parser = start(detectDelimiter(bytes));
+      if (bytes.length) parser.write(bytes);
     }
     parser.end();
     while (!ended && !failure) await settle();
@@ -181,6 +281,6 @@ export async function* readCsvBatches(source: CsvSource): AsyncGenerator<CsvReco
     }
     throw err;
   } finally {
-    parser.destroy();
+    parser?.destroy();
   }
 }

@@ -34,13 +34,25 @@ export const MAX_NAME_CHARS = FIELD_MAX.name;
 /** Columns Roster adds to its error file: ignored without a warning when that file comes back fixed. */
 const OWN_COLUMNS = new Set(['line', 'reason']);
 
-/** "First Name", " first_name ", "FIRST-NAME" are all first_name. */
+/**
+ * A header cell with its case and its spaces, underscores, hyphens and dots dropped: "First Name",
+ * " first_name ", "FIRST-NAME", "FirstName" and "firstname" are all first_name, and "E-Mail" is email.
+ */
 export function normalizeHeader(header: string): string {
   return header
     .trim()
     .toLowerCase()
-    .replace(/[\s\-.]+/g, '_');
+    .replace(/[\s_\-.]+/g, '');
 }
+
+/** Each column by its name as normalizeHeader writes it, and the names exports commonly give it. */
+const COLUMN_BY_NAME = new Map<string, Column>([
+  ...COLUMNS.map((c) => [normalizeHeader(c), c] as [string, Column]),
+  ['emailaddress', 'email'],
+  ['fullname', 'name'],
+  ['jobtitle', 'title'],
+  ['phonenumber', 'phone'],
+]);
 
 export type Header = {
   /** Where each known column is in the file. */
@@ -48,13 +60,17 @@ export type Header = {
   /** The header as written. */
   columns: string[];
   warnings: string[];
+  /** The separator the file uses, named in a row error about its cells. */
+  delimiter: string;
 };
+
+const DELIMITER_NAMES: Record<string, string> = { ',': 'comma', ';': 'semicolon', '\t': 'tab' };
 
 /**
  * Reads the header row. `email` and a name column (`first_name`, `last_name` or `name`) are required;
  * unknown columns are named in a warning and ignored; a known column given twice rejects the file.
  */
-export function readHeader(cells: string[]): Header {
+export function readHeader(cells: string[], delimiter = ','): Header {
   const index: Partial<Record<Column, number>> = {};
   const unknown: string[] = [];
   const long = cells.findIndex((c) => c.length > MAX_HEADER_CHARS);
@@ -66,8 +82,8 @@ export function readHeader(cells: string[]): Header {
   }
   cells.forEach((raw, i) => {
     const name = normalizeHeader(raw);
-    if ((COLUMNS as readonly string[]).includes(name)) {
-      const column = name as Column;
+    const column = COLUMN_BY_NAME.get(name);
+    if (column) {
       const earlier = index[column];
       if (earlier !== undefined) {
         throw new DomainError(
@@ -101,7 +117,7 @@ export function readHeader(cells: string[]): Header {
           .join(', ')}${unknown.length > 20 ? ` and ${unknown.length - 20} more` : ''}.`,
       ]
     : [];
-  return { index, columns: cells, warnings };
+  return { index, columns: cells, warnings, delimiter };
 }
 
 export type UserRow = {
@@ -291,7 +307,7 @@ export function checkRow(header: Header, cells: string[]): RowCheck {
   if (cells.length !== width && !(cells.length > width && cells.slice(width).every((c) => !c.trim()))) {
     return {
       ok: false,
-      error: `has ${cells.length} ${cells.length === 1 ? 'cell' : 'cells'} but the header has ${width} columns (a missing or extra comma?)`,
+      error: `has ${cells.length} ${cells.length === 1 ? 'cell' : 'cells'} but the header has ${width} columns (a missing or extra ${DELIMITER_NAMES[header.delimiter] ?? 'separator'}?)`,
     };
   }
   const long = cells.findIndex((c) => c.length > MAX_CELL_CHARS);

@@ -10,14 +10,23 @@ export function defuse(cell: string): string {
   return FORMULA_START.test(cell) ? `'${cell}` : cell;
 }
 
-function quote(cell: string): string {
-  return /[",\r\n]/.test(cell) ? `"${cell.replace(/"/g, '""')}"` : cell;
+function quote(cell: string, delimiter: string): string {
+  return /[",\r\n]/.test(cell) || (delimiter !== ',' && cell.includes(delimiter))
+    ? `"${cell.replace(/"/g, '""')}"`
+    : cell;
 }
 
-/** One CSV line; every cell defused unless the cells are Roster's own (the templates). */
-export function csvLine(cells: readonly string[], opts: { trusted?: boolean } = {}): string {
-  const write = (c: string) => quote(opts.trusted ? c : defuse(c));
-  return `${cells.map((c) => write(c ?? '')).join(',')}\r\n`;
+/**
+ * One CSV line, its cells separated by `delimiter` (a comma unless the file it answers used another);
+ * every cell defused unless the cells are Roster's own (the templates).
+ */
+export function csvLine(
+  cells: readonly string[],
+  opts: { trusted?: boolean; delimiter?: string } = {},
+): string {
+  const delimiter = opts.delimiter ?? ',';
+  const write = (c: string) => quote(opts.trusted ? c : defuse(c), delimiter);
+  return `${cells.map((c) => write(c ?? '')).join(delimiter)}\r\n`;
 }
 
 /** Undoes `defuse` when an error file comes back fixed but still holding the quote Roster added. */

@@ -11,7 +11,8 @@ const PAGE = 5000;
 
 /**
  * Writes the error file of an import to `out`: the header and every row in error as they were in the
- * file, with `line` and `reason` columns added; every cell defused against formulas. Rows are read from
+ * file, with `line` and `reason` columns added (a row's cells past the header's last column follow its
+ * reason), separated as the file was; every cell defused against formulas. Rows are read from
  * the staged rows a page at a time and written as they come, waiting for `out` to drain, so memory stays
  * flat whatever the number of rows in error. Returns how many rows were written (0: nothing written).
  */
@@ -28,10 +29,17 @@ export async function writeErrorFile(orm: MikroORM, importId: string, out: Writa
       [importId, after, PAGE],
     );
     if (!page.length) break;
-    const lines = rows ? [] : [BOM + csvLine([...csvImport.columns, 'line', 'reason'])];
+    // In the separator of the file it answers: a spreadsheet set to semicolons opens it as it opened that.
+    const { delimiter } = csvImport;
+    const lines = rows ? [] : [BOM + csvLine([...csvImport.columns, 'line', 'reason'], { delimiter })];
     for (const r of page) {
+      const width = csvImport.columns.length;
       const cells = csvImport.columns.map((_, i) => r.cells[i] ?? '');
-      lines.push(csvLine([...cells, String(r.line), r.error ?? '']));
+      // A row with more cells than the header (an unquoted separator in a value) keeps the cells past the
+      // header's last column after its reason: nothing of it is lost, and it stays in error until fixed.
+      const extra = r.cells.slice(width);
+      while (extra.length && !extra.at(-1)?.trim()) extra.pop();
+      lines.push(csvLine([...cells, String(r.line), r.error ?? '', ...extra], { delimiter }));
     }
     rows += page.length;
     if (!out.write(lines.join(''), 'utf8')) await once(out, 'drain');

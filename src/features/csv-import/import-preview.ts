@@ -86,6 +86,7 @@ export async function previewFile(
 
   const hash = createHash('sha256');
   let header: Header | undefined;
+  let delimiter = ',';
   let rows = 0;
   // One staged row in COPY's text format, written out rather than mapped and joined: it is built once
   // per row of the file. The import's id, the line and the kind never need escaping.
@@ -103,7 +104,9 @@ export async function previewFile(
     let out: string[] = [];
     let checked = 0;
     let slice = performance.now();
-    for await (const batch of readCsvBatches(hashing(source, hash))) {
+    for await (const batch of readCsvBatches(hashing(source, hash), (d) => {
+      delimiter = d;
+    })) {
       for (const record of batch) {
         // Checking rows is synchronous work: let the event loop answer Slack every few milliseconds.
         if (++checked % 16 === 0 && performance.now() - slice > CHECK_SLICE_MS) {
@@ -111,7 +114,7 @@ export async function previewFile(
           slice = performance.now();
         }
         if (!header) {
-          header = readHeader(record.cells);
+          header = readHeader(record.cells, delimiter);
           continue;
         }
         if (++rows > maxRows) {
@@ -212,9 +215,9 @@ export async function previewFile(
   );
   const [moved] = await exec<{ id: string }>(
     `update csv_import set status = 'previewed', counts = $1::jsonb, columns = $2::jsonb, warnings = $3::jsonb,
-       file_sha256 = $4, updated_at = now()
+       file_sha256 = $4, delimiter = $6, updated_at = now()
      where id = $5 and status = 'reading' returning id`,
-    [json(counts), json(header.columns), json(header.warnings), hash.digest('hex'), importId],
+    [json(counts), json(header.columns), json(header.warnings), hash.digest('hex'), importId, delimiter],
   );
   if (!moved) throw new Error(`import ${importId} changed while it was being read`);
   await em.refresh(csvImport);

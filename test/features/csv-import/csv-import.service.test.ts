@@ -274,6 +274,27 @@ describe('CSV preview', () => {
     expect(lines[3]).toBe(`user,Plus,Cell,'+bad,'@SUM(A1),4,"email ""+bad"" is not a valid email address"`);
     expect(file).not.toMatch(/(^|,)"?[=+@\t-]/m);
   });
+
+  it('keeps every cell of a row with too many in the error file, after its reason', async () => {
+    const account = await freshAccount();
+    // An unquoted comma in a company name splits it in two: the error file must still hold both halves.
+    const summary = await preview(
+      account,
+      'email,first_name,company\npia@acme.test,Pia,Pia, GmbH & Co,\nota@acme.test,Ota,Ota KG\n',
+    );
+    expect(summary.firstErrors).toEqual([
+      { line: 2, reason: 'has 5 cells but the header has 3 columns (a missing or extra comma?)' },
+    ]);
+    const file = (await service.errorFile(summary.csvImport.id))?.toString('utf8') ?? '';
+    expect(file.slice(1).split('\r\n')).toEqual([
+      'email,first_name,company,line,reason',
+      'pia@acme.test,Pia,Pia,2,has 5 cells but the header has 3 columns (a missing or extra comma?), GmbH & Co',
+      '',
+    ]);
+    // Dropped again unfixed, the row is still in error rather than imported without its second half.
+    const again = await preview(account, file);
+    expect(again.counts).toMatchObject({ rows: 1, create: 0, error: 1 });
+  });
 });
 
 describe('CSV import', () => {

@@ -1,0 +1,184 @@
+import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
+import { CsvImport, CsvImportRow } from '../../../src/features/csv-import/csv-import.entity.ts';
+import { DomainError } from '../../../src/shared/errors.ts';
+import { type ImportTestbed, startImportTestbed } from './support.ts';
+
+// Files as spreadsheets and other tools really write them: European Excel, Unicode exports, and headers
+// spelled the way exports spell them.
+
+let bed: ImportTestbed;
+
+beforeAll(async () => {
+  bed = await startImportTestbed();
+});
+afterAll(() => bed.stop());
+
+const rowsOf = (importId: string) =>
+  bed.orm.em.fork().find(CsvImportRow, { csvImport: importId }, { orderBy: { line: 'asc' } });
+
+async function previewOk(account: IAccount, content: Buffer | string, name = 'people.csv') {
+  const summary = await bed.preview(account, content, { name }).catch((err) => {
+    throw new Error(`the file was refused: ${(err as Error).message}`);
+  });
+  return { summary, rows: await rowsOf(summary.csvImport.id) };
+}
+
+/** UTF-16 with its byte order mark, as Excel's "Unicode Text" and many reporting tools write it. */
+function utf16(text: string, endian: 'le' | 'be'): Buffer {
+  const le = Buffer.from(`\ufeff${text}`, 'utf16le');
+  if (endian === 'le') return le;
+  const be = Buffer.alloc(le.length);
+  for (let i = 0; i < le.length; i += 2) {
+    be[i] = le[i + 1] as number;
+    be[i + 1] = le[i] as number;
+  }
+  return be;
+}
+
+describe('CSV files as spreadsheets write them', () => {
+  it('reads a semicolon-separated file (Excel in most of Europe), keeping commas inside cells', async () => {
+    const account = await bed.freshAccount(10);
+    const file =
+      '\ufeffemail;first_name;last_name;company;notes\r\n' +
+      'anna@acme.test;Anna;Müller;Müller, Schmidt & Co;"Met in Berlin; call back"\r\n' +
+      'ben@acme.test;Ben;Weber;;\r\n';
+    const { summary, rows } = await previewOk(account, file);
+    expect(summary.counts).toMatchObject({ rows: 2, create: 2, error: 0 });
+    expect(summary.warnings).toEqual([]);
+    expect(rows[0]?.data).toMatchObject({
+      email: 'anna@acme.test',
+      firstName: 'Anna',
+      lastName: 'Müller',
+      company: 'Müller, Schmidt & Co',
+      notes: 'Met in Berlin; call back',
+    });
+    expect(rows.map((r) => r.line)).toEqual([2, 3]);
+  });
+
+  it('answers a semicolon-separated file with an error file separated the same way', async () => {
+    const account = await bed.freshAccount(10);
+    const file =
+      'email;first_name;company\r\n' +
+      'not-an-email;Nina;Nord, Süd & Co\r\n' +
+      'otto@acme.test;Otto\r\n' +
+      'pia@acme.test;Pia;Pia; GmbH\r\n';
+    const { summary } = await previewOk(account, file);
+    expect(summary.firstErrors).toEqual([
+      { line: 2, reason: 'email "not-an-email" is not a valid email address' },
+      { line: 3, reason: 'has 2 cells but the header has 3 columns (a missing or extra semicolon?)' },
+      { line: 4, reason: 'has 4 cells but the header has 3 columns (a missing or extra semicolon?)' },
+    ]);
+    const errors = (await bed.service.errorFile(summary.csvImport.id))?.toString('utf8');
+    expect(errors?.split('\r\n')).toEqual([
+      '\ufeffemail;first_name;company;line;reason',
+      'not-an-email;Nina;"Nord, Süd & Co";2;"email ""not-an-email"" is not a valid email address"',
+      'otto@acme.test;Otto;;3;has 2 cells but the header has 3 columns (a missing or extra semicolon?)',
+      'pia@acme.test;Pia;Pia;4;has 4 cells but the header has 3 columns (a missing or extra semicolon?); GmbH',
+      '',
+    ]);
+    // Fixed and dropped again, it is read with its separator and its own columns ignored.
+    const fixed = errors
+      ?.replace('not-an-email', 'nina@acme.test')
+      .replace('Otto;;3', 'Otto;Otto AG;3')
+      .replace('Pia;Pia;4', 'Pia;"Pia; GmbH";4')
+      .replace('semicolon?); GmbH', 'semicolon?)');
+    const again = await previewOk(account, fixed ?? '', 'people-errors.csv');
+    expect(again.summary.counts).toMatchObject({ rows: 3, create: 3, error: 0 });
+    expect(again.summary.warnings).toEqual([]);
+    expect(again.rows.map((r) => r.data.company)).toEqual(['Nord, Süd & Co', 'Otto AG', 'Pia; GmbH']);
+  });
+
+  it('reads a tab-separated file', async () => {
+    const account = await bed.freshAccount(10);
+    const { summary, rows } = await previewOk(
+      account,
+      'email\tfirst_name\tcompany\ncara@acme.test\tCara\tCara, Inc.\n',
+    );
+    expect(summary.counts).toMatchObject({ rows: 1, create: 1, error: 0 });
+    expect(rows[0]?.data).toMatchObject({ email: 'cara@acme.test', company: 'Cara, Inc.' });
+  });
+
+  it('still reads a comma-separated file whose cells hold semicolons', async () => {
+    const account = await bed.freshAccount(10);
+    const { summary, rows } = await previewOk(
+      account,
+      'email,first_name,notes\ndan@acme.test,Dan,a; b; c; d\n',
+    );
+    expect(summary.counts).toMatchObject({ rows: 1, create: 1, error: 0 });
+    expect(rows[0]?.data).toMatchObject({ notes: 'a; b; c; d' });
+  });
+
+  it('reads UTF-16 files (little and big endian) instead of calling them binary', async () => {
+    const account = await bed.freshAccount(10);
+    const text =
+      'email\tfirst_name\tlast_name\r\nzoe@acme.test\tZoë\tÅberg\r\nyann@acme.test\tYann\tLe Bihan\r\n';
+    for (const endian of ['le', 'be'] as const) {
+      const { summary, rows } = await previewOk(account, utf16(text, endian), `unicode-${endian}.csv`);
+      expect(summary.counts).toMatchObject({ rows: 2, error: 0 });
+      expect(rows[0]?.data).toMatchObject({ email: 'zoe@acme.test', firstName: 'Zoë', lastName: 'Åberg' });
+      expect(rows.map((r) => r.line)).toEqual([2, 3]);
+    }
+  });
+
+  it('reads a UTF-16 file streamed in chunks that split its characters', async () => {
+    const account = await bed.freshAccount(10);
+    const bytes = utf16('email,first_name\nzoe@acme.test,Zoë\n', 'le');
+    async function* oddChunks() {
+      for (let i = 0; i < bytes.length; i += 3) yield bytes.subarray(i, i + 3);
+    }
+    const summary = await bed.preview(account, oddChunks());
+    const [row] = await rowsOf(summary.csvImport.id);
+    expect(row?.data).toMatchObject({ email: 'zoe@acme.test', firstName: 'Zoë' });
+  });
+
+  it('still refuses a workbook renamed .csv', async () => {
+    const account = await bed.freshAccount(10);
+    const zip = Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x14, 0x00, 0x06, 0x00]);
+    const err = await bed.preview(account, zip, { name: 'book.csv' }).catch((e) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect(err.message).toContain('book.csv is not a CSV file');
+  });
+});
+
+describe('CSV headers as exports spell them', () => {
+  it('matches column names that differ only in case, spaces, hyphens or underscores', async () => {
+    const account = await bed.freshAccount(10);
+    const { summary, rows } = await previewOk(
+      account,
+      'E-Mail,FirstName,lastname,Send Invitation,Permission-Set\neve@acme.test,Eve,Stone,no,\n',
+    );
+    expect(summary.warnings).toEqual([]);
+    expect(summary.counts).toMatchObject({ rows: 1, create: 1, error: 0 });
+    expect(rows[0]?.data).toMatchObject({ email: 'eve@acme.test', firstName: 'Eve', lastName: 'Stone' });
+  });
+
+  it('reads the names exports commonly give the columns', async () => {
+    const account = await bed.freshAccount(10);
+    const { summary, rows } = await previewOk(
+      account,
+      'Email Address,Full Name,Job Title,Phone Number\ngil@acme.test,Gil Marsh,Buyer,+1 555 0100\n',
+    );
+    expect(summary.warnings).toEqual([]);
+    expect(rows[0]?.data).toMatchObject({
+      email: 'gil@acme.test',
+      firstName: 'Gil',
+      lastName: 'Marsh',
+      title: 'Buyer',
+      phone: '+1 555 0100',
+    });
+  });
+
+  it('still refuses a file that names a column twice, however it is spelled', async () => {
+    const account = await bed.freshAccount(10);
+    const err = await bed
+      .preview(account, 'email,E-Mail,first_name\nfay@acme.test,fay@acme.test,Fay\n')
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect(err.message).toBe(
+      'The column email appears twice (columns 1 and 2). Keep one and upload the file again.',
+    );
+    const failed = await bed.orm.em.fork().find(CsvImport, { status: 'failed', account });
+    expect(failed).toHaveLength(1);
+    expect(await rowsOf(failed[0]!.id)).toHaveLength(0);
+  });
+});
