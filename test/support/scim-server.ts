@@ -131,6 +131,8 @@ export async function startScimServer(
      * 3.5.2.3 says (SCIMMY replaces the whole attribute).
      */
     rfcComplexReplace?: boolean;
+    /** Answers `active` as the strings "True" and "False", as some Microsoft services do. */
+    stringBooleans?: boolean;
   } = {},
 ): Promise<ScimServer> {
   declare();
@@ -148,6 +150,29 @@ export async function startScimServer(
     Object.defineProperty(req, 'query', { value: { ...req.query }, writable: true, enumerable: true });
     next();
   });
+  const rewrites: ((body: Record<string, any>) => void)[] = [];
+  if (opts.stringBooleans) {
+    const asString = (user: Record<string, any>) => {
+      if (typeof user.active === 'boolean') user.active = user.active ? 'True' : 'False';
+    };
+    rewrites.push((body) => {
+      asString(body);
+      for (const user of Array.isArray(body.Resources) ? body.Resources : []) asString(user);
+    });
+  }
+  if (rewrites.length) {
+    // Rewrites the JSON answers the way such a service would write them.
+    app.use('/scim/v2', (_req, res, next) => {
+      const send = res.send.bind(res);
+      res.send = (body: unknown) => {
+        if (!body || typeof body !== 'object' || Buffer.isBuffer(body)) return send(body);
+        const copy = clean(body);
+        for (const rewrite of rewrites) rewrite(copy);
+        return send(copy);
+      };
+      next();
+    });
+  }
   app.use('/scim/v2', (req, res, next) => {
     const call: ScimServer['calls'][number] = {
       method: req.method,

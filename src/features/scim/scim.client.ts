@@ -34,7 +34,8 @@ export type RemoteUser = {
   id: string;
   userName: string;
   externalId?: string;
-  active?: boolean;
+  /** A boolean in SCIM 2.0; some services answer a string ("True", "false"): read it with `readActive`. */
+  active?: unknown;
   name?: { givenName?: string; familyName?: string; formatted?: string };
   displayName?: string;
   title?: string;
