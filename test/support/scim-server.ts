@@ -133,6 +133,8 @@ export async function startScimServer(
     rfcComplexReplace?: boolean;
     /** Answers `active` as the strings "True" and "False", as some Microsoft services do. */
     stringBooleans?: boolean;
+    /** Leaves totalResults out of list answers (RFC 7644 requires it; some services do not send it). */
+    omitTotalResults?: boolean;
   } = {},
 ): Promise<ScimServer> {
   declare();
@@ -158,6 +160,11 @@ export async function startScimServer(
     rewrites.push((body) => {
       asString(body);
       for (const user of Array.isArray(body.Resources) ? body.Resources : []) asString(user);
+    });
+  }
+  if (opts.omitTotalResults) {
+    rewrites.push((body) => {
+      if (Array.isArray(body.Resources)) delete body.totalResults;
     });
   }
   if (rewrites.length) {

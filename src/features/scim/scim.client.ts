@@ -115,11 +115,18 @@ export class ScimClient {
     return list.Resources?.find((u) => u.userName?.toLowerCase() === wanted) ?? null;
   }
 
-  /** One page of the Users list, from 1-based `startIndex`. */
-  async listUsers(startIndex: number, count: number): Promise<{ users: RemoteUser[]; total: number }> {
+  /** One page of the Users list, from 1-based `startIndex`, and whether pages may follow it. */
+  async listUsers(startIndex: number, count: number): Promise<{ users: RemoteUser[]; more: boolean }> {
     const list = await this.call<ListResponse>('GET', `/Users?startIndex=${startIndex}&count=${count}`);
     const users = list.Resources ?? [];
-    return { users, total: list.totalResults ?? users.length };
+    if (!users.length) return { users, more: false };
+    // totalResults is required (RFC 7644 3.4.2), yet some services leave it out: then a full page may have
+    // more after it, and only a short (or empty) one ends the list.
+    const more =
+      typeof list.totalResults === 'number'
+        ? startIndex - 1 + users.length < list.totalResults
+        : users.length >= count;
+    return { users, more };
   }
 
   async get(id: string): Promise<RemoteUser> {

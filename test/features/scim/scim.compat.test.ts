@@ -10,12 +10,12 @@ import {
   readActive,
   type SyncedUser,
 } from '../../../src/features/scim/scim.mapping.ts';
-import { reconcile } from '../../../src/features/scim/scim.reconcile.ts';
+import { LIST_PAGE, reconcile } from '../../../src/features/scim/scim.reconcile.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
 import { type ScimServer, startScimServer } from '../../support/scim-server.ts';
 
 // A service with habits of its own that Roster must still read right: `active` as the strings "True" and
-// "False" (as some Microsoft services answer).
+// "False" (as some Microsoft services answer), and lists without totalResults.
 let db: TestDatabase;
 let orm: ORM;
 let server: ScimServer;
@@ -25,7 +25,7 @@ let client: ScimClient;
 beforeAll(async () => {
   db = await createTestDatabase();
   orm = await initORM(db.url);
-  server = await startScimServer({ stringBooleans: true });
+  server = await startScimServer({ stringBooleans: true, omitTotalResults: true });
   accountId = (await ensureAccount(orm.em.fork(), 'T_SCIM_COMPAT')).id;
   await query(
     orm.em.fork(),
@@ -100,5 +100,29 @@ describe('a service that answers active as a string', () => {
       { op: 'replace', path: 'active', value: true },
     ]);
     expect(changeKinds(held, desiredShape(active))).toEqual(['reactivated']);
+  });
+});
+
+describe('a service whose lists leave out totalResults', () => {
+  it('reads every page, so a user on a later page is linked, not created again', async () => {
+    server.reset();
+    for (let i = 0; i < LIST_PAGE; i++) server.add({ userName: `own${i}@acme.test`, active: true });
+    // Already in the service, on the second page.
+    const ana = server.add({ userName: 'ana@acme.test', active: true });
+    const report = await sync();
+    expect(report.remoteUsers).toBe(LIST_PAGE + 1);
+    expect(report.linked.names).toContain('Ana');
+    expect(report.unknown.count).toBe(LIST_PAGE);
+    expect(
+      server.calls.filter((c) => c.method === 'POST' && c.path === '/Users').map((c) => c.status),
+    ).toEqual([201, 201]);
+    expect(server.byUserName('ana@acme.test')!.id).toBe(ana.id);
+    const pages = server.calls.filter(
+      (c) => c.method === 'GET' && c.path === '/Users' && /startIndex/.test(c.query),
+    );
+    expect(pages.map((c) => new URLSearchParams(c.query).get('startIndex'))).toEqual([
+      '1',
+      String(LIST_PAGE + 1),
+    ]);
   });
 });
