@@ -135,6 +135,8 @@ export async function startScimServer(
     stringBooleans?: boolean;
     /** Leaves totalResults out of list answers (RFC 7644 requires it; some services do not send it). */
     omitTotalResults?: boolean;
+    /** Answers errors as SCIM 1.1 did: `{ "Errors": [{ "description", "code" }] }`, with no `detail`. */
+    scim1Errors?: boolean;
   } = {},
 ): Promise<ScimServer> {
   declare();
@@ -152,7 +154,7 @@ export async function startScimServer(
     Object.defineProperty(req, 'query', { value: { ...req.query }, writable: true, enumerable: true });
     next();
   });
-  const rewrites: ((body: Record<string, any>) => void)[] = [];
+  const rewrites: ((body: Record<string, any>) => Record<string, any> | undefined)[] = [];
   if (opts.stringBooleans) {
     const asString = (user: Record<string, any>) => {
       if (typeof user.active === 'boolean') user.active = user.active ? 'True' : 'False';
@@ -160,12 +162,21 @@ export async function startScimServer(
     rewrites.push((body) => {
       asString(body);
       for (const user of Array.isArray(body.Resources) ? body.Resources : []) asString(user);
+      return body;
     });
   }
   if (opts.omitTotalResults) {
     rewrites.push((body) => {
       if (Array.isArray(body.Resources)) delete body.totalResults;
+      return body;
     });
+  }
+  if (opts.scim1Errors) {
+    rewrites.push((body) =>
+      body.schemas?.includes(ERROR_SCHEMA)
+        ? { Errors: [{ description: body.detail, code: Number(body.status) }] }
+        : body,
+    );
   }
   if (rewrites.length) {
     // Rewrites the JSON answers the way such a service would write them.
@@ -173,8 +184,8 @@ export async function startScimServer(
       const send = res.send.bind(res);
       res.send = (body: unknown) => {
         if (!body || typeof body !== 'object' || Buffer.isBuffer(body)) return send(body);
-        const copy = clean(body);
-        for (const rewrite of rewrites) rewrite(copy);
+        let copy = clean(body);
+        for (const rewrite of rewrites) copy = rewrite(copy) ?? copy;
         return send(copy);
       };
       next();

@@ -1,7 +1,7 @@
 import { initORM, type ORM } from '../../../src/db/orm.ts';
 import { query, sql } from '../../../src/db/sql.ts';
 import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
-import { ScimClient } from '../../../src/features/scim/scim.client.ts';
+import { ScimClient, ScimError } from '../../../src/features/scim/scim.client.ts';
 import { ScimConnection } from '../../../src/features/scim/scim.entity.ts';
 import {
   changeKinds,
@@ -15,7 +15,7 @@ import { createTestDatabase, type TestDatabase } from '../../support/database.ts
 import { type ScimServer, startScimServer } from '../../support/scim-server.ts';
 
 // A service with habits of its own that Roster must still read right: `active` as the strings "True" and
-// "False" (as some Microsoft services answer), and lists without totalResults.
+// "False" (as some Microsoft services answer), lists without totalResults, and errors as SCIM 1.1 wrote them.
 let db: TestDatabase;
 let orm: ORM;
 let server: ScimServer;
@@ -25,7 +25,7 @@ let client: ScimClient;
 beforeAll(async () => {
   db = await createTestDatabase();
   orm = await initORM(db.url);
-  server = await startScimServer({ stringBooleans: true, omitTotalResults: true });
+  server = await startScimServer({ stringBooleans: true, omitTotalResults: true, scim1Errors: true });
   accountId = (await ensureAccount(orm.em.fork(), 'T_SCIM_COMPAT')).id;
   await query(
     orm.em.fork(),
@@ -124,5 +124,23 @@ describe('a service whose lists leave out totalResults', () => {
       '1',
       String(LIST_PAGE + 1),
     ]);
+  });
+});
+
+describe('a service that answers errors as SCIM 1.1 did', () => {
+  it("shows the service's description of what it refused, never the token", async () => {
+    server.reset();
+    server.rejectWhen((u) =>
+      u.userName === 'eve@acme.test'
+        ? `title may not contain a semicolon (sent with Bearer ${server.token})`
+        : undefined,
+    );
+    const err = await client.create({ userName: 'eve@acme.test', title: 'a;b' }).catch((e) => e);
+    expect(err).toBeInstanceOf(ScimError);
+    expect(err.kind).toBe('rejected');
+    expect(err.message).toBe(
+      'POST /Users answered 400: title may not contain a semicolon (sent with Bearer [token])',
+    );
+    expect(JSON.stringify({ message: err.message, stack: err.stack })).not.toContain(server.token);
   });
 });
