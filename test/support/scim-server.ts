@@ -131,6 +131,12 @@ export async function startScimServer(
      * 3.5.2.3 says (SCIMMY replaces the whole attribute).
      */
     rfcComplexReplace?: boolean;
+    /** Answers `active` as the strings "True" and "False", as some Microsoft services do. */
+    stringBooleans?: boolean;
+    /** Leaves totalResults out of list answers (RFC 7644 requires it; some services do not send it). */
+    omitTotalResults?: boolean;
+    /** Answers errors as SCIM 1.1 did: `{ "Errors": [{ "description", "code" }] }`, with no `detail`. */
+    scim1Errors?: boolean;
   } = {},
 ): Promise<ScimServer> {
   declare();
@@ -148,6 +154,43 @@ export async function startScimServer(
     Object.defineProperty(req, 'query', { value: { ...req.query }, writable: true, enumerable: true });
     next();
   });
+  const rewrites: ((body: Record<string, any>) => Record<string, any> | undefined)[] = [];
+  if (opts.stringBooleans) {
+    const asString = (user: Record<string, any>) => {
+      if (typeof user.active === 'boolean') user.active = user.active ? 'True' : 'False';
+    };
+    rewrites.push((body) => {
+      asString(body);
+      for (const user of Array.isArray(body.Resources) ? body.Resources : []) asString(user);
+      return body;
+    });
+  }
+  if (opts.omitTotalResults) {
+    rewrites.push((body) => {
+      if (Array.isArray(body.Resources)) delete body.totalResults;
+      return body;
+    });
+  }
+  if (opts.scim1Errors) {
+    rewrites.push((body) =>
+      body.schemas?.includes(ERROR_SCHEMA)
+        ? { Errors: [{ description: body.detail, code: Number(body.status) }] }
+        : body,
+    );
+  }
+  if (rewrites.length) {
+    // Rewrites the JSON answers the way such a service would write them.
+    app.use('/scim/v2', (_req, res, next) => {
+      const send = res.send.bind(res);
+      res.send = (body: unknown) => {
+        if (!body || typeof body !== 'object' || Buffer.isBuffer(body)) return send(body);
+        let copy = clean(body);
+        for (const rewrite of rewrites) copy = rewrite(copy) ?? copy;
+        return send(copy);
+      };
+      next();
+    });
+  }
   app.use('/scim/v2', (req, res, next) => {
     const call: ScimServer['calls'][number] = {
       method: req.method,

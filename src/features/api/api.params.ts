@@ -34,14 +34,22 @@ type Issue = { parameter: string; detail: string };
 
 const dateTime = z.union([z.iso.datetime({ offset: true }), z.iso.date()]);
 
+/**
+ * A `+` left unencoded in a query string reads as a space, so `…T09:00:00+01:00` arrives as `…T09:00:00 01:00`.
+ * A space between a time and an hh:mm offset can only have been that `+`.
+ */
+const SPACE_FOR_PLUS = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:\d{2})$/;
+
 /** An ISO 8601 time with a zone (or a date, taken as midnight UTC), as UTC; or an issue. */
-function instant(parameter: string, value: string, issues: Issue[]): string | undefined {
+function instant(parameter: string, given: string, issues: Issue[]): string | undefined {
+  const value = given.replace(SPACE_FOR_PLUS, '$1+$2');
   const parsed = dateTime.safeParse(value);
   const time = parsed.success ? new Date(value) : null;
   if (!time || Number.isNaN(time.getTime())) {
+    const plus = given.includes(' ') ? ' A + in a query string reads as a space: write it as %2B.' : '';
     issues.push({
       parameter,
-      detail: `${parameter} must be an ISO 8601 date-time with a time zone, e.g. 2026-11-30T09:00:00Z (got “${value}”).`,
+      detail: `${parameter} must be an ISO 8601 date-time with a time zone, e.g. 2026-11-30T09:00:00Z or 2026-11-30T10:00:00%2B01:00 (got “${given}”).${plus}`,
     });
     return undefined;
   }

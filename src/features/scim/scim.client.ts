@@ -34,7 +34,8 @@ export type RemoteUser = {
   id: string;
   userName: string;
   externalId?: string;
-  active?: boolean;
+  /** A boolean in SCIM 2.0; some services answer a string ("True", "false"): read it with `readActive`. */
+  active?: unknown;
   name?: { givenName?: string; familyName?: string; formatted?: string };
   displayName?: string;
   title?: string;
@@ -114,11 +115,18 @@ export class ScimClient {
     return list.Resources?.find((u) => u.userName?.toLowerCase() === wanted) ?? null;
   }
 
-  /** One page of the Users list, from 1-based `startIndex`. */
-  async listUsers(startIndex: number, count: number): Promise<{ users: RemoteUser[]; total: number }> {
+  /** One page of the Users list, from 1-based `startIndex`, and whether pages may follow it. */
+  async listUsers(startIndex: number, count: number): Promise<{ users: RemoteUser[]; more: boolean }> {
     const list = await this.call<ListResponse>('GET', `/Users?startIndex=${startIndex}&count=${count}`);
     const users = list.Resources ?? [];
-    return { users, total: list.totalResults ?? users.length };
+    if (!users.length) return { users, more: false };
+    // totalResults is required (RFC 7644 3.4.2), yet some services leave it out: then a full page may have
+    // more after it, and only a short (or empty) one ends the list.
+    const more =
+      typeof list.totalResults === 'number'
+        ? startIndex - 1 + users.length < list.totalResults
+        : users.length >= count;
+    return { users, more };
   }
 
   async get(id: string): Promise<RemoteUser> {
@@ -179,7 +187,7 @@ export class ScimClient {
         );
       }
     }
-    const detail = errorDetail(text) ?? res.statusText;
+    const detail = errorDetail(text, this.token) ?? res.statusText;
     const answered = `${where} answered ${res.status}${detail ? `: ${detail}` : ''}`;
     if (res.status === 401 || res.status === 403) throw new ScimError('unauthorized', res.status, answered);
     if (res.status === 429) {
@@ -199,14 +207,26 @@ export class ScimClient {
   }
 }
 
-/** The `detail` of a SCIM error response, cut short; undefined for anything else. */
-function errorDetail(text: string): string | undefined {
+/**
+ * What a SCIM error response says, cut short: SCIM 2.0's `detail`, or the `description`s of SCIM 1.1's
+ * `Errors`; undefined when it says neither. `secret` is blanked out first, should the service echo it.
+ */
+function errorDetail(text: string, secret: string): string | undefined {
+  const clean = (said: string, max: number) =>
+    (secret ? said.replaceAll(secret, '[token]') : said).slice(0, max);
+  let body: unknown;
   try {
-    const detail = (JSON.parse(text) as { detail?: unknown }).detail;
-    return typeof detail === 'string' ? detail.slice(0, 300) : undefined;
+    body = JSON.parse(text);
   } catch {
-    return text ? text.slice(0, 200) : undefined;
+    return text ? clean(text, 200) : undefined;
   }
+  if (!body || typeof body !== 'object') return undefined;
+  const { detail, Errors } = body as { detail?: unknown; Errors?: unknown };
+  if (typeof detail === 'string' && detail.trim()) return clean(detail, 300);
+  const descriptions = (Array.isArray(Errors) ? Errors : [])
+    .map((e) => (e && typeof e === 'object' ? (e as { description?: unknown }).description : undefined))
+    .filter((d): d is string => typeof d === 'string' && d.trim() !== '');
+  return descriptions.length ? clean(descriptions.join('; '), 300) : undefined;
 }
 
 /** SCIM answers Roster reads are small (a page of users is well under this); more is cut off. */

@@ -26,7 +26,8 @@ export type Shape = {
   title: string | null;
   phone: string | null;
   role: string | null;
-  active: boolean;
+  /** null: the service's `active` is a value Roster cannot read, so Roster writes its own either way. */
+  active: boolean | null;
 };
 
 /**
@@ -66,8 +67,24 @@ export function remoteShape(remote: RemoteUser): Shape {
     title: remote.title || null,
     phone: primary(remote.phoneNumbers)?.value || null,
     role: primary(remote.roles)?.value ?? null,
-    active: remote.active !== false,
+    active: readActive(remote.active),
   };
+}
+
+/**
+ * The service's `active`: a JSON boolean, or a string one in any case (some services answer `"False"`).
+ * Left out (or null) means active, as for services that do not keep it. Anything else is not read as either,
+ * so a push writes Roster's value instead of leaving a user active by accident.
+ */
+export function readActive(value: unknown): boolean | null {
+  if (value === undefined || value === null) return true;
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'string') {
+    const word = value.trim().toLowerCase();
+    if (word === 'true') return true;
+    if (word === 'false') return false;
+  }
+  return null;
 }
 
 /** The attributes of a shape as SCIM User attributes (everything but `active`). */
@@ -127,7 +144,7 @@ export function patchOperations(current: Shape, desired: Shape): PatchOperation[
 export function changeKinds(current: Shape, desired: Shape): ('details' | 'deactivated' | 'reactivated')[] {
   const kinds: ('details' | 'deactivated' | 'reactivated')[] = [];
   if (patchOperations(current, { ...desired, active: current.active }).length) kinds.push('details');
-  if (current.active && !desired.active) kinds.push('deactivated');
-  if (!current.active && desired.active) kinds.push('reactivated');
+  if (current.active !== false && !desired.active) kinds.push('deactivated');
+  if (current.active !== true && desired.active) kinds.push('reactivated');
   return kinds;
 }

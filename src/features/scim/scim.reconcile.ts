@@ -112,12 +112,14 @@ export async function reconcile(
   for (let start = 1; ; ) {
     const page = await patiently(() => client.listUsers(start, LIST_PAGE));
     if (!page) return report;
+    const seen = byId.size;
     for (const u of page.users) {
       byId.set(u.id, u);
       byUserName.set((u.userName ?? '').toLowerCase(), u);
     }
     start += page.users.length;
-    if (page.users.length === 0 || start > page.total) break;
+    // A page with no user not seen before: a service that ignores startIndex would repeat itself forever.
+    if (!page.more || byId.size === seen) break;
   }
   report.remoteUsers = byId.size;
   const [{ total } = { total: 0 }] = await query<{ total: number }>(

@@ -50,6 +50,10 @@ describe('bad requests', () => {
     expect((await bad('/api/v1/people', { updated_since: '2026-11-30T10:00:00' })).errors[0].parameter).toBe(
       'updated_since',
     );
+    // A space that is not where an offset's + would be: the answer says how to send a +.
+    expect(
+      (await bad('/api/v1/people', { updated_since: '2026-11-30 09:00:00 01:00' })).errors[0].detail,
+    ).toMatch(/A \+ in a query string reads as a space: write it as %2B\./);
     expect((await bad('/api/v1/contacts', { role: 'client' })).errors[0].detail).toMatch(
       /role is not a parameter of \/api\/v1\/contacts/,
     );

@@ -120,6 +120,20 @@ describe('people', () => {
     expect(since.body.data[0].first_name).toBe('Changed');
   });
 
+  it('reads a time zone offset whose + was not encoded (and so arrives as a space)', async () => {
+    const [row] = await query<{ at: string }>(
+      t.em(),
+      sql`select to_char(now() at time zone 'UTC' + interval '1 hour', 'YYYY-MM-DD"T"HH24:MI:SS.US"+01:00"') as at`,
+    );
+    const later = await addPerson(t, account, 'plus-later@acme.test');
+    await settled(t);
+    const raw = await api.get(`/api/v1/people?updated_since=${row!.at}`, { token });
+    expect(raw.status).toBe(200);
+    expect(raw.body.data.map((p: any) => p.id)).toEqual([later]);
+    const encoded = await api.get('/api/v1/people', { token, query: { updated_since: row!.at } });
+    expect(encoded.body.data.map((p: any) => p.id)).toEqual([later]);
+  });
+
   it('answers one person by id, and 404 for an unknown id, another account’s id or a malformed one', async () => {
     const mine = await addPerson(t, account, 'one@acme.test');
     const theirs = await addPerson(t, other, 'theirs@other.test');
