@@ -32,6 +32,16 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): SafeH
   return new SafeHtml(out);
 }
 
+/** Text of several lines (a personal message) as HTML that shows its line breaks, each line escaped. */
+export function lines(text: string): SafeHtml {
+  return new SafeHtml(
+    text
+      .split(/\r\n|\r|\n/)
+      .map(escapeHtml)
+      .join('<br>'),
+  );
+}
+
 const STYLE = `
   :root { color-scheme: light dark; --fg:#1d1c1d; --muted:#616061; --bg:#f8f8f8; --card:#fff; --accent:#4a154b; --ok:#007a5a; --err:#e01e5a; }
   @media (prefers-color-scheme: dark) { :root { --fg:#e8e8e8; --muted:#ababad; --bg:#1a1d21; --card:#222529; --accent:#d4a3d6; } }
