@@ -583,6 +583,39 @@ describe('joining on the web page', () => {
     expect(errors).toEqual(['Enter your name.', 'Enter a valid email address, like name@example.com.']);
   });
 
+  it('ties each error to its field, so a screen reader reads it there, and only the fields in error', async () => {
+    const { url } = await postLink(t);
+    const page = await browser.newPage();
+    try {
+      await page.goto(url);
+      await page.fill('#name', 'Sonia Reader');
+      await page.fill('#email', 'not an email');
+      await page.click('button[type=submit]');
+      await page.waitForSelector('.error');
+      // As Chromium's accessibility tree gives them to a screen reader.
+      const cdp = await page.context().newCDPSession(page);
+      const field = async (selector: string) => {
+        const { root } = await cdp.send('DOM.getDocument');
+        const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: root.nodeId, selector });
+        const { nodes } = await cdp.send('Accessibility.getPartialAXTree', { nodeId, fetchRelatives: false });
+        const node = nodes[0]!;
+        return {
+          name: node.name?.value,
+          description: node.description?.value ?? '',
+          invalid: node.properties?.find((p) => p.name === 'invalid')?.value.value ?? 'false',
+        };
+      };
+      expect(await field('#email')).toEqual({
+        name: 'Work email',
+        description: 'Enter a valid email address, like name@example.com.',
+        invalid: 'true',
+      });
+      expect(await field('#name')).toEqual({ name: 'Name', description: '', invalid: 'false' });
+    } finally {
+      await page.close();
+    }
+  });
+
   it('refuses an address outside the link’s domains on the form, and sends nothing', async () => {
     const { url } = await postLink(t, { domains: 'acme.test' });
     const page = await browser.newPage();

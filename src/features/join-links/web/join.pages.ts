@@ -109,6 +109,10 @@ function withoutInvisible(text: string): string {
   return text.replace(INVISIBLE, '');
 }
 
+/** A field with an error is marked invalid and described by it, so a screen reader says both on the field. */
+const invalidIf = (id: string, error: string | undefined) =>
+  error ? html` aria-invalid="true" aria-describedby="${id}-error"` : '';
+
 function joinForm(
   /** `domains`: what the link admits, the account's allowed domains included; null for any. */
   intro: { accountName: string; role: string; domains: string[] | null },
@@ -124,10 +128,10 @@ ${notice ? html`<p class="error" id="form-error">${notice}</p>` : ''}
 <form method="post" novalidate>
   <input type="hidden" name="csrf" value="${field}">
   <label for="name">Name</label>
-  <input id="name" name="name" type="text" autocomplete="name" maxlength="${FIELD_LIMITS.name}" value="${values.name ?? ''}" required>
+  <input id="name" name="name" type="text" autocomplete="name" maxlength="${FIELD_LIMITS.name}" value="${values.name ?? ''}" required${invalidIf('name', errors.name)}>
   ${errors.name ? html`<p class="error" id="name-error">${errors.name}</p>` : ''}
   <label for="email">Work email</label>
-  <input id="email" name="email" type="email" autocomplete="email" maxlength="${FIELD_LIMITS.email}" value="${values.email ?? ''}" required>
+  <input id="email" name="email" type="email" autocomplete="email" maxlength="${FIELD_LIMITS.email}" value="${values.email ?? ''}" required${invalidIf('email', errors.email)}>
   ${errors.email ? html`<p class="error" id="email-error">${errors.email}</p>` : ''}
   <button type="submit">Send me the link</button>
 </form>`;
@@ -151,7 +155,7 @@ function confirmPage(
 <form method="post" novalidate>
   <input type="hidden" name="csrf" value="${field}">
   <label for="name">Your name</label>
-  <input id="name" name="name" type="text" autocomplete="name" maxlength="${FIELD_LIMITS.name}" value="${name}" required>
+  <input id="name" name="name" type="text" autocomplete="name" maxlength="${FIELD_LIMITS.name}" value="${name}" required${invalidIf('name', error)}>
   ${error ? html`<p class="error" id="name-error">${error}</p>` : ''}
   <p class="muted">Correct it if it is not your name as you want admins to see it.</p>
   <button type="submit">Confirm</button>
