@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
@@ -32,13 +33,12 @@ export function createMailer(opts: {
     async send(mail) {
       const info = await transport.sendMail({ from: opts.from, ...mail });
       await mkdir(opts.outboxDir, { recursive: true });
-      const safeTo = mail.to.replace(/[^A-Za-z0-9@._-]/g, '_');
-      const file = join(opts.outboxDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${safeTo}.eml`);
-      await writeFile(file, info.message as Buffer);
-      opts.logger.info(
-        { to: mail.to, subject: mail.subject, file },
-        'no SMTP_URL set: email written to the outbox',
-      );
+      // Named by time and a random part, not by the recipient: the name is logged, and no address may
+      // be; two emails written in the same millisecond get two files.
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      const file = join(opts.outboxDir, `${stamp}-${randomBytes(4).toString('hex')}.eml`);
+      await writeFile(file, info.message as Buffer, { flag: 'wx' });
+      opts.logger.info({ subject: mail.subject, file }, 'no SMTP_URL set: email written to the outbox');
       return { messageId: info.messageId };
     },
     close: () => transport.close(),

@@ -106,6 +106,17 @@ export class Router {
     }
     return pathMatched ? 'wrong_method' : null;
   }
+
+  /** The methods the routes of `path` take, HEAD with GET, for an `Allow` header. */
+  allowed(path: string): string[] {
+    const methods = new Set<string>();
+    for (const route of this.routes) {
+      if (!route.pattern.test(path)) continue;
+      if (route.method === 'GET') methods.add('GET').add('HEAD');
+      else methods.add(route.method);
+    }
+    return [...methods];
+  }
 }
 
 /**

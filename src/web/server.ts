@@ -228,12 +228,30 @@ async function handle(
     send(res, answer.response());
     return;
   }
-  if (found === null || found === 'wrong_method') {
+  if (found === null) {
     send(res, {
-      status: found === null ? 404 : 405,
+      status: 404,
       html: page(
         'Not found',
         html`<h1>There is nothing here</h1><p>Check the link you followed, or ask the person who sent it.</p>`,
+      ),
+    });
+    return;
+  }
+  if (found === 'wrong_method') {
+    // A page exists here, for other methods: say which (HTTP requires it of a 405), and answer OPTIONS,
+    // as a link checker may send it, with them alone. Nothing is looked up or changed either way.
+    const allow = deps.router.allowed(url.pathname).join(', ');
+    if (method === 'OPTIONS') {
+      send(res, { status: 204, headers: { allow } });
+      return;
+    }
+    send(res, {
+      status: 405,
+      headers: { allow },
+      html: page(
+        'Not allowed',
+        html`<h1>This page cannot be used that way</h1><p>Open the link in your browser, or ask the person who sent it.</p>`,
       ),
     });
     return;

@@ -106,6 +106,30 @@ describe('the invitation page, the other ways people reach it', () => {
     expect(body).toContain('“Welcome &lt;b&gt;aboard&lt;/b&gt; &amp; see you Monday”');
   });
 
+  it('keeps the line breaks of a personal message, in the email and on the page', async () => {
+    const message = 'Hi Lena,\n\nWelcome to the <team>!\nSee you Monday.\n— Adam';
+    await t.slack.command('/invite', '', { user: 'UADMIN' });
+    await t.slack.submitView(
+      t.standin.lastOpenedView(),
+      { emails: 'lena@example.com', message },
+      { user: 'UADMIN' },
+    );
+    const mail = await t.smtp.waitForMail((m) => m.toText === 'lena@example.com');
+    expect(mail.text).toContain(message);
+    const page = await browser.newPage();
+    try {
+      // The HTML part, as a mail client that shows HTML renders it.
+      await page.setContent(String(mail.html));
+      // biome-ignore lint/performance/useDomNodeTextContent: the line breaks as rendered are what is tested
+      expect(await page.innerText('blockquote')).toBe(message);
+      await page.goto(links(mail).find((l) => l.includes('/invitations/'))!);
+      // biome-ignore lint/performance/useDomNodeTextContent: the line breaks as rendered are what is tested
+      expect(await page.innerText('p.message')).toBe(`“${message}”`);
+    } finally {
+      await page.close();
+    }
+  });
+
   it('answers a link nobody issued with the same page as a used one', async () => {
     const res = await fetch(`${t.url}/invitations/${'x'.repeat(43)}`);
     expect(res.status).toBe(404);

@@ -218,3 +218,30 @@ describe('malformed requests to the web pages get a 400 page, never a 500', () =
     expect(errorsLogged.length).toBe(logged);
   });
 });
+
+describe('other methods on the web pages', () => {
+  it('answers OPTIONS with the methods a page takes, and other methods with 405 naming them, changing nothing', async () => {
+    const before = await written();
+    const logged = errorsLogged.length;
+    const options = await raw(joinPath, { method: 'OPTIONS' });
+    expect({ status: options.status, allow: options.headers.allow, body: options.body }).toEqual({
+      status: 204,
+      allow: 'GET, HEAD, POST',
+      body: '',
+    });
+    for (const method of ['PUT', 'DELETE', 'PATCH']) {
+      const res = await raw(joinPath, { method });
+      expect({ method, status: res.status, allow: res.headers.allow }).toEqual({
+        method,
+        status: 405,
+        allow: 'GET, HEAD, POST',
+      });
+      expect(res.body).toContain('<h1>This page cannot be used that way</h1>');
+      expect(res.headers['content-security-policy']).toContain("frame-ancestors 'none'");
+    }
+    // The join form still works as it did.
+    expect((await raw(joinPath, { method: 'HEAD' })).status).toBe(200);
+    expect(errorsLogged.slice(logged)).toEqual([]);
+    expect(await written()).toEqual(before);
+  });
+});

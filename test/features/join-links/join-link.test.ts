@@ -583,6 +583,39 @@ describe('joining on the web page', () => {
     expect(errors).toEqual(['Enter your name.', 'Enter a valid email address, like name@example.com.']);
   });
 
+  it('ties each error to its field, so a screen reader reads it there, and only the fields in error', async () => {
+    const { url } = await postLink(t);
+    const page = await browser.newPage();
+    try {
+      await page.goto(url);
+      await page.fill('#name', 'Sonia Reader');
+      await page.fill('#email', 'not an email');
+      await page.click('button[type=submit]');
+      await page.waitForSelector('.error');
+      // As Chromium's accessibility tree gives them to a screen reader.
+      const cdp = await page.context().newCDPSession(page);
+      const field = async (selector: string) => {
+        const { root } = await cdp.send('DOM.getDocument');
+        const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: root.nodeId, selector });
+        const { nodes } = await cdp.send('Accessibility.getPartialAXTree', { nodeId, fetchRelatives: false });
+        const node = nodes[0]!;
+        return {
+          name: node.name?.value,
+          description: node.description?.value ?? '',
+          invalid: node.properties?.find((p) => p.name === 'invalid')?.value.value ?? 'false',
+        };
+      };
+      expect(await field('#email')).toEqual({
+        name: 'Work email',
+        description: 'Enter a valid email address, like name@example.com.',
+        invalid: 'true',
+      });
+      expect(await field('#name')).toEqual({ name: 'Name', description: '', invalid: 'false' });
+    } finally {
+      await page.close();
+    }
+  });
+
   it('refuses an address outside the link’s domains on the form, and sends nothing', async () => {
     const { url } = await postLink(t, { domains: 'acme.test' });
     const page = await browser.newPage();
@@ -630,6 +663,40 @@ describe('joining on the web page', () => {
       (m) => m.toText === 'sam@outside.test' && m.subject === 'You joined Acme',
     );
     expect(told.text).toContain('An admin approved your place: you are now in Acme.');
+  });
+
+  it('emails a rejected web joiner the reason with its line breaks, in text and in HTML', async () => {
+    const { url } = await postLink(t);
+    const form = await openForm('127.0.0.4', url);
+    expect((await form.submit('Rhea Rejected', 'rhea@outside.test')).status).toBe(200);
+    const mail = await t.smtp.waitForMail((m) => m.toText === 'rhea@outside.test');
+    const confirm = links(mail).find((l) => l.includes('/join/confirm/'))!;
+    await withSeatsFull(async () => {
+      const p = await browser.newPage();
+      await p.goto(confirm);
+      await p.click('button:has-text("Confirm")');
+      await p.waitForSelector('text=Almost there');
+      await p.close();
+    });
+    const request = await t.em().findOneOrFail(SeatRequest, { email: 'rhea@outside.test' });
+    await t.roster.deps.seats.decide(t.em(), await t.account(), {
+      requestId: request.id,
+      actor: { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' },
+      decision: 'reject',
+      reason: 'Only contractors this quarter.\nAsk Maria in HR about the next round.',
+    });
+    const told = await t.smtp.waitForMail(
+      (m) => m.toText === 'rhea@outside.test' && m.subject === 'Your request to join Acme',
+    );
+    expect(told.text).toContain(
+      'Their reason: “Only contractors this quarter.\nAsk Maria in HR about the next round.”.',
+    );
+    // The HTML part, as a mail client that shows HTML renders it: the same words, on the same lines.
+    const page = await browser.newPage();
+    await page.setContent(String(told.html));
+    // biome-ignore lint/performance/useDomNodeTextContent: the line breaks as rendered are what is tested
+    expect(await page.innerText('body')).toBe(told.text?.trim());
+    await page.close();
   });
 
   it('gives expired, revoked and unknown links the same page, on the form and on its confirmation', async () => {

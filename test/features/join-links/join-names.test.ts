@@ -115,6 +115,63 @@ describe("a joiner's name in the admins' seat request", () => {
   });
 });
 
+describe('invisible characters in a typed name', () => {
+  it('are refused on the join form, never reaching the database, and the form comes back without them', async () => {
+    const { url } = await postLink(t);
+    for (const [name, email, shown] of [
+      ['Nul\u0000Name', 'nul@outside.test', 'NulName'],
+      ['Tab\tName', 'tab@outside.test', 'TabName'],
+      ['Ana \u202Ezeuqsav', 'bidi@outside.test', 'Ana zeuqsav'],
+    ] as const) {
+      const form = await openForm(nextClient(), url);
+      const res = await form.submit(name, email);
+      expect(res.status).toBe(422);
+      expect(res.body).toContain('Your name held invisible characters');
+      expect(res.body).toContain(`value="${shown}"`);
+      expect(await t.em().count(JoinConfirmation, { email })).toBe(0);
+    }
+  });
+
+  it('are refused on the Confirm page, which joins nobody until the name is clean', async () => {
+    const { url } = await postLink(t);
+    const form = await openForm(nextClient(), url);
+    expect((await form.submit('Rita Right', 'rita@outside.test')).status).toBe(200);
+    const mail = await t.smtp.waitForMail((m) => m.toText === 'rita@outside.test');
+    const confirm = links(mail).find((l) => l.includes('/join/confirm/'))!;
+
+    // A script posting a NUL: refused in words, not a failure of Roster's.
+    const opened = await fetch(confirm);
+    const csrf = /name="csrf" value="([^"]+)"/.exec(await opened.text())![1]!;
+    const cookie = opened.headers.get('set-cookie')!.split(';')[0]!;
+    const posted = await fetch(confirm, {
+      method: 'POST',
+      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ csrf, name: 'Rita\u0000Right' }).toString(),
+    });
+    expect(posted.status).toBe(422);
+    expect(await posted.text()).toContain('Your name held invisible characters');
+    expect(await t.em().findOne(User, { email: 'rita@outside.test' })).toBeNull();
+
+    // A person pasting a name with a direction override: told, shown the name without it, and can send it.
+    const page = await browser.newPage();
+    await page.goto(confirm);
+    await page.fill('#name', 'Rita \u202ERight');
+    await page.click('button:has-text("Confirm")');
+    await page.waitForSelector('.error');
+    expect(await page.textContent('.error')).toContain('Your name held invisible characters');
+    expect(await page.inputValue('#name')).toBe('Rita Right');
+    expect(await t.em().findOne(User, { email: 'rita@outside.test' })).toBeNull();
+    await page.click('button:has-text("Confirm")');
+    await page.waitForSelector('h1.ok');
+    await page.close();
+    expect(await t.em().findOneOrFail(User, { email: 'rita@outside.test' })).toMatchObject({
+      status: 'active',
+      firstName: 'Rita',
+      lastName: 'Right',
+    });
+  });
+});
+
 describe('the Confirm page', () => {
   it('shows the name that will be saved, in a field to correct, and saves what is confirmed', async () => {
     const { url } = await postLink(t);

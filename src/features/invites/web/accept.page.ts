@@ -1,4 +1,4 @@
-import { html, page } from '../../../web/html.ts';
+import { html, lines, page } from '../../../web/html.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
 import { INVITEE_ROLE } from '../../people/labels.ts';
@@ -46,7 +46,7 @@ export function registerAcceptPage(
   <dt>As</dt><dd>${INVITEE_ROLE[user.role] ?? user.role}</dd>
   <dt>Expires</dt><dd>${invitation.expiresAt.toUTCString()}</dd>
 </dl>
-${invitation.personalMessage ? html`<p>“${invitation.personalMessage}”</p>` : ''}
+${invitation.personalMessage ? html`<p class="message">“${lines(invitation.personalMessage)}”</p>` : ''}
 <form method="post">
   <input type="hidden" name="csrf" value="${field}">
   <button type="submit">Accept invitation</button>

@@ -65,6 +65,13 @@ export const FIELD_LIMITS = { name: 200, email: 254 } as const;
  */
 const NOT_A_NAME = /[*_~`<>|]|:\/\/|www\./i;
 
+/**
+ * Characters a typed name never holds and nobody sees: control characters (a NUL cannot even be stored),
+ * line and paragraph separators, and the direction overrides that make a name read in another order than
+ * it is written (to admins in Slack, as to anyone).
+ */
+const INVISIBLE = /[\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069]/gu;
+
 /** The name field, on the join form and on the Confirm page. */
 const nameField = z
   .string()
@@ -74,6 +81,10 @@ const nameField = z
   .refine(
     (name) => !NOT_A_NAME.test(name),
     'Enter just your name: no links, and none of the characters * _ ~ ` < > |.',
+  )
+  .refine(
+    (name) => !name.match(INVISIBLE),
+    'Your name held invisible characters (such as a tab, a line break or a text direction mark), now taken out: check it and send it again.',
   );
 
 const form = z.object({
@@ -88,10 +99,19 @@ const form = z.object({
 /** What the form shows again after an error: a value over its limit is left out, never echoed back. */
 function echoed(values: { name: string; email: string }) {
   return {
-    name: values.name.length > FIELD_LIMITS.name ? '' : values.name,
-    email: values.email.length > FIELD_LIMITS.email ? '' : values.email,
+    name: values.name.length > FIELD_LIMITS.name ? '' : withoutInvisible(values.name),
+    email: values.email.length > FIELD_LIMITS.email ? '' : withoutInvisible(values.email),
   };
 }
+
+/** Typed text as the form shows it again: without the characters a name may not hold, so it can be sent. */
+function withoutInvisible(text: string): string {
+  return text.replace(INVISIBLE, '');
+}
+
+/** A field with an error is marked invalid and described by it, so a screen reader says both on the field. */
+const invalidIf = (id: string, error: string | undefined) =>
+  error ? html` aria-invalid="true" aria-describedby="${id}-error"` : '';
 
 function joinForm(
   /** `domains`: what the link admits, the account's allowed domains included; null for any. */
@@ -108,10 +128,10 @@ ${notice ? html`<p class="error" id="form-error">${notice}</p>` : ''}
 <form method="post" novalidate>
   <input type="hidden" name="csrf" value="${field}">
   <label for="name">Name</label>
-  <input id="name" name="name" type="text" autocomplete="name" maxlength="${FIELD_LIMITS.name}" value="${values.name ?? ''}" required>
+  <input id="name" name="name" type="text" autocomplete="name" maxlength="${FIELD_LIMITS.name}" value="${values.name ?? ''}" required${invalidIf('name', errors.name)}>
   ${errors.name ? html`<p class="error" id="name-error">${errors.name}</p>` : ''}
   <label for="email">Work email</label>
-  <input id="email" name="email" type="email" autocomplete="email" maxlength="${FIELD_LIMITS.email}" value="${values.email ?? ''}" required>
+  <input id="email" name="email" type="email" autocomplete="email" maxlength="${FIELD_LIMITS.email}" value="${values.email ?? ''}" required${invalidIf('email', errors.email)}>
   ${errors.email ? html`<p class="error" id="email-error">${errors.email}</p>` : ''}
   <button type="submit">Send me the link</button>
 </form>`;
@@ -135,7 +155,7 @@ function confirmPage(
 <form method="post" novalidate>
   <input type="hidden" name="csrf" value="${field}">
   <label for="name">Your name</label>
-  <input id="name" name="name" type="text" autocomplete="name" maxlength="${FIELD_LIMITS.name}" value="${name}" required>
+  <input id="name" name="name" type="text" autocomplete="name" maxlength="${FIELD_LIMITS.name}" value="${name}" required${invalidIf('name', error)}>
   ${error ? html`<p class="error" id="name-error">${error}</p>` : ''}
   <p class="muted">Correct it if it is not your name as you want admins to see it.</p>
   <button type="submit">Confirm</button>
@@ -286,7 +306,7 @@ export function registerJoinPages(
           html: confirmPage(
             pending,
             csrf.issue(req).field,
-            typed.length > FIELD_LIMITS.name ? '' : typed,
+            typed.length > FIELD_LIMITS.name ? '' : withoutInvisible(typed),
             parsed.error.issues[0]?.message,
           ),
         };
