@@ -24,6 +24,7 @@ import { boltLogger } from './slack/logger.ts';
 import { PRUNE_RECEIPTS_JOB, pruneReceipts } from './slack/once.ts';
 import { PacedWebClient, SlackPacer } from './slack/pacing.ts';
 import { SocketHealth } from './slack/socket-health.ts';
+import { TokenWatch } from './slack/token-watch.ts';
 import { Csrf, Router } from './web/router.ts';
 import { createHttpServer } from './web/server.ts';
 
@@ -39,6 +40,8 @@ export type RosterOptions = {
    * the same factor (benches). Slack itself is paced at 1.
    */
   slackPaceScale?: number;
+  /** How often a bot token Slack refused while Roster ran is checked again; a minute unless given. */
+  slackTokenRecheckMs?: number;
 };
 
 export type Roster = {
@@ -74,12 +77,16 @@ export async function composeRoster(parts: {
   jobs: JobQueue;
   mailer: Mailer;
   slackPaceScale?: number;
-}): Promise<{ deps: Deps; pacer: SlackPacer; slack: PacedWebClient }> {
+  /** Whether Slack still takes the bot token; this thread's own when not given. */
+  tokenWatch?: TokenWatch;
+}): Promise<{ deps: Deps; pacer: SlackPacer; slack: PacedWebClient; tokenWatch: TokenWatch }> {
   const { config, logger, orm, jobs, mailer } = parts;
+  const tokenWatch = parts.tokenWatch ?? new TokenWatch(config, logger);
   const pacer = new SlackPacer(() => orm.em.fork());
   const slack = new PacedWebClient(config.slack.botToken, {
     pacer,
     logger,
+    watch: tokenWatch,
     scale: parts.slackPaceScale ?? 1,
     client: { slackApiUrl: config.slack.apiUrl, logger: boltLogger(logger), retryConfig: BULK_RETRIES },
   });
@@ -115,7 +122,7 @@ export async function composeRoster(parts: {
       allowPrivateUrls: config.allowPrivateUrls ?? false,
     }),
   };
-  return { deps, pacer, slack };
+  return { deps, pacer, slack, tokenWatch };
 }
 
 /** Thrown when Slack refuses the bot token at startup; the message says what to check. */
@@ -188,6 +195,8 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       },
     ]);
 
+    const tokenWatch = new TokenWatch(config, logger, opts.slackTokenRecheckMs);
+    cleanups.push(['bot token checks', async () => tokenWatch.stop()]);
     const { app, receiver } = createSlackApp({
       config,
       logger,
@@ -195,6 +204,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       accounts,
       jobs,
       processBeforeResponse: opts.processBeforeResponse,
+      tokenWatch,
     });
     const composed = await composeRoster({
       config,
@@ -203,6 +213,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       jobs,
       mailer,
       slackPaceScale: opts.slackPaceScale,
+      tokenWatch,
     });
     const { deps, pacer } = composed;
     bulkSlack = composed.slack;
@@ -293,7 +304,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       ready: async () =>
         stopping
           ? { ok: false, body: { status: 'stopping', reasons: ['Roster is stopping'] } }
-          : readiness({ orm, jobs, slack, socket, bulk, bulkThread }),
+          : readiness({ orm, jobs, slack, tokenWatch, socket, bulk, bulkThread }),
       trustProxy: config.trustProxy,
     });
     if (isLocal(config.publicUrl)) warnWhenReachedFromElsewhere(server, config.publicUrl, logger);
@@ -461,6 +472,7 @@ async function readiness(parts: {
   orm: ORM;
   jobs: JobQueue;
   slack: SlackState;
+  tokenWatch: TokenWatch;
   socket?: SocketHealth;
   bulk: BulkJobs;
   bulkThread?: BulkThread;
@@ -488,8 +500,10 @@ async function readiness(parts: {
   } else {
     checks.bulkJobs = parts.bulk === 'off' ? 'left to other instances' : 'inline';
   }
-  checks.slack = parts.slack.ok ? 'ok' : 'not connected';
+  const refused = parts.tokenWatch.problem();
+  checks.slack = !parts.slack.ok ? 'not connected' : refused ? 'token refused' : 'ok';
   if (!parts.slack.ok) reasons.push(parts.slack.problem ?? 'not connected to Slack');
+  else if (refused) reasons.push(refused);
   if (parts.socket) {
     const { check, problem } = parts.socket.report();
     checks.socketMode = check;

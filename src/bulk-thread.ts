@@ -45,8 +45,18 @@ try {
   stops.push(async () => mailer.close());
   const jobs = await JobQueue.start(databaseUrl, logger, { works: isBulkQueue });
   stops.push(() => jobs.stop((config.stopGraceSeconds ?? 5) * 1000));
-  const { deps, slack } = await composeRoster({ config, logger, orm, jobs, mailer, slackPaceScale });
-  stops.push(async () => slack.close());
+  const { deps, slack, tokenWatch } = await composeRoster({
+    config,
+    logger,
+    orm,
+    jobs,
+    mailer,
+    slackPaceScale,
+  });
+  stops.push(async () => {
+    slack.close();
+    tokenWatch.stop();
+  });
   // Every feature's queues are defined here (a bulk job may queue any job), but only bulk ones worked.
   for (const feature of features) {
     const stop = await feature.jobs?.(deps);

@@ -17,6 +17,7 @@ import { boltLogger } from './logger.ts';
 import { tellPerson } from './notify.ts';
 import { ReplayedRequest, refuseReplays } from './replay.ts';
 import { refuseForeignResponseUrls } from './response-url.ts';
+import type { TokenWatch } from './token-watch.ts';
 
 /** The longest Retry-After a call that answers a person waits out; never for a call that spends a trigger. */
 const SHORT_RETRY_AFTER_S = 1;
@@ -63,6 +64,8 @@ export type SlackAppOptions = {
   jobs: JobQueue;
   /** Wait for the handler before answering Slack's HTTP request; tests use it for determinism. */
   processBeforeResponse?: boolean;
+  /** Told of every listener's failure, so a refusal of the bot token is noticed (and said on /readyz). */
+  tokenWatch?: TokenWatch;
 };
 
 function unwrap(error: CodedError): unknown {
@@ -206,6 +209,7 @@ export function createSlackApp(opts: SlackAppOptions): { app: RosterApp; receive
     const requestLog = rc?.log ?? logger;
     const payload = (body ?? {}) as Record<string, any>;
     if (original instanceof ReplayedRequest) return;
+    opts.tokenWatch?.noteError(original);
     const domain = asDomainError(original);
     if (domain) {
       requestLog.info({ code: domain.code }, domain.message);

@@ -1,0 +1,101 @@
+import { Writable } from 'node:stream';
+import { type Roster, startRoster } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { Account } from '../../src/features/accounts/account.entity.ts';
+import { DIRECTORY_JOBS } from '../../src/features/directory/index.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import { DEFAULT_MEMBERS, eventually } from '../support/app.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { type SlackStandin, startSlackStandin } from '../support/slack-standin.ts';
+
+const TOKEN = 'xoxb-installed-token';
+
+/** Slack stops taking the bot token, as when the app is uninstalled or its token revoked. */
+const revoke = (standin: SlackStandin, token: string) => Object.assign(standin, { botToken: token });
+
+describe('a bot token Slack stops accepting while Roster runs', () => {
+  let db: TestDatabase;
+  let standin: SlackStandin;
+  let roster: Roster;
+  const lines: Record<string, any>[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    standin = await startSlackStandin({ teamId: 'T0001', botToken: TOKEN, members: DEFAULT_MEMBERS });
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const config = loadConfig({
+      SLACK_SIGNING_SECRET: 'secret',
+      SLACK_BOT_TOKEN: TOKEN,
+      SLACK_API_URL: standin.apiUrl,
+      DATABASE_URL: db.url,
+      PORT: '0',
+      BULK_JOBS: 'inline',
+    });
+    roster = await startRoster({
+      config,
+      logger: createLogger('info', sink),
+      host: '127.0.0.1',
+      slackTokenRecheckMs: 500,
+    });
+    // The first sync, queued at start, is done.
+    await eventually(
+      async () => (await roster.deps.directory.syncedAt(roster.orm.em.fork(), await account())) !== null,
+    );
+  });
+  afterAll(async () => {
+    await roster.stop();
+    await standin.close();
+    await db.drop();
+  });
+
+  const account = () => roster.orm.em.fork().findOneOrFail(Account, { teamId: 'T0001' });
+  const ready = async () => {
+    const res = await fetch(`${roster.url}/readyz`);
+    return { status: res.status, body: (await res.json()) as Record<string, any> };
+  };
+
+  it('makes /readyz say so, logs it once, and holds bulk work back instead of calling Slack again and again', async () => {
+    expect((await ready()).status).toBe(200);
+    revoke(standin, 'xoxb-the-reinstalled-one');
+    const before = standin.callsTo('users.list').length;
+    const sync = async () => roster.jobs.send(DIRECTORY_JOBS.sync, { force: true });
+    await sync();
+
+    const notReady = await eventually(async () => {
+      const r = await ready();
+      return r.status === 503 ? r : undefined;
+    });
+    expect(notReady.body.checks.slack).toBe('token refused');
+    expect(notReady.body.reasons).toEqual([
+      expect.stringMatching(
+        /^Slack no longer accepts SLACK_BOT_TOKEN \(invalid_auth\) since .*reinstalls Roster/,
+      ),
+    ]);
+
+    // More bulk work meanwhile waits for the token to be taken again, without asking Slack.
+    await sync();
+    await sync();
+    await eventually(
+      () =>
+        lines.filter((l) => l.level === 30 && /Slack no longer accepts the bot token/.test(l.msg)).length >=
+          3 || undefined,
+    );
+    expect(standin.callsTo('users.list').length - before).toBe(1);
+    // Said once, as an error, whatever the number of calls refused.
+    const errors = lines.filter((l) => l.level >= 50).map((l) => l.msg);
+    expect(errors).toEqual([notReady.body.reasons[0]]);
+    // Nothing of the token in the logs.
+    expect(JSON.stringify(lines)).not.toContain(TOKEN);
+
+    // Slack takes the token again (the app's install restored): ready, and the waiting sync is done.
+    revoke(standin, TOKEN);
+    await eventually(async () => ((await ready()).status === 200 ? true : undefined));
+    expect(lines.some((l) => l.level === 30 && /Slack accepts SLACK_BOT_TOKEN again/.test(l.msg))).toBe(true);
+    await eventually(() => (standin.callsTo('users.list').length - before >= 2 ? true : undefined));
+  });
+});
