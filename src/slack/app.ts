@@ -169,6 +169,7 @@ export function createSlackApp(opts: SlackAppOptions): { app: RosterApp; receive
     awaitDurable: Boolean(receiver && opts.processBeforeResponse),
   });
   refuseForeignResponseUrls(app, config.slack.apiUrl, logger);
+  if (opts.tokenWatch) watchUninstalls(app, opts.tokenWatch);
 
   app.use(async (args) => {
     const { body, context, next } = args;
@@ -237,6 +238,20 @@ export function createSlackApp(opts: SlackAppOptions): { app: RosterApp; receive
   }) as Parameters<typeof app.error>[0]);
 
   return { app, receiver };
+}
+
+/**
+ * Slack says the app was uninstalled from the workspace, or its bot token revoked: every call with the token
+ * will be refused, so Roster says so and holds bulk work back at once, rather than at the next call.
+ */
+function watchUninstalls(app: App, watch: TokenWatch): void {
+  app.event('app_uninstalled', async () => {
+    watch.noteRefused('app_uninstalled');
+  });
+  app.event('tokens_revoked', async ({ event }) => {
+    // A user's token (none of Roster's) is left alone; a bot's is Roster's own, its only bot.
+    if (event.tokens.bot?.length) watch.noteRefused('tokens_revoked');
+  });
 }
 
 /**

@@ -16,7 +16,9 @@ export function slackErrorCode(err: unknown): string | undefined {
 export function slackRefusal(err: unknown): { code: string; text: string } | null {
   const e = err as { code?: string; retryAfter?: number; data?: { error?: string; needed?: string } };
   // Held back because Slack refuses the bot token: said as Slack's refusal, not as a wait.
-  if (err instanceof TokenRefused) return { code: err.code, text: WORDS[err.code]!({}) };
+  if (err instanceof TokenRefused) {
+    return { code: err.code, text: (WORDS[err.code] ?? WORDS.token_revoked!)({}) };
+  }
   const busy = err instanceof TryLater;
   if (e?.code === ErrorCode.RateLimitedError || busy) {
     // Said at once rather than waited out: a form's trigger would expire meanwhile.

@@ -82,12 +82,20 @@ export class TokenWatch {
   noteError(err: unknown): boolean {
     const code = tokenRefusal(err);
     if (!code) return false;
-    if (this.#refused) return true;
+    this.noteRefused(code);
+    return true;
+  }
+
+  /**
+   * Slack refuses the bot token from now on, as a call's `code` said, or an event (`app_uninstalled`,
+   * `tokens_revoked`) told before any call met it.
+   */
+  noteRefused(code: string): void {
+    if (this.#refused) return;
     this.#refused = { code, since: new Date() };
     this.#logger.error(this.problem());
     this.#timer = setInterval(() => void this.recheck(), this.recheckMs);
     this.#timer.unref();
-    return true;
   }
 
   /** Asks Slack once (auth.test, no retries) whether it takes the token again. */

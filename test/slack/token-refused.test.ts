@@ -1,10 +1,11 @@
 import { Writable } from 'node:stream';
 import { type Roster, startRoster } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
+import { query, sql } from '../../src/db/sql.ts';
 import { Account } from '../../src/features/accounts/account.entity.ts';
 import { DIRECTORY_JOBS } from '../../src/features/directory/index.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import { DEFAULT_MEMBERS, eventually } from '../support/app.ts';
+import { DEFAULT_MEMBERS, eventually, jobsDrained, startTestApp, type TestApp } from '../support/app.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { type SlackStandin, startSlackStandin } from '../support/slack-standin.ts';
 
@@ -97,5 +98,49 @@ describe('a bot token Slack stops accepting while Roster runs', () => {
     await eventually(async () => ((await ready()).status === 200 ? true : undefined));
     expect(lines.some((l) => l.level === 30 && /Slack accepts SLACK_BOT_TOKEN again/.test(l.msg))).toBe(true);
     await eventually(() => (standin.callsTo('users.list').length - before >= 2 ? true : undefined));
+  });
+});
+
+describe('Slack telling Roster it was uninstalled, or its bot token revoked', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+    await eventually(
+      async () =>
+        (await jobsDrained(t.em()).then(() => true)) &&
+        (await t.roster.deps.directory.syncedAt(t.em(), await t.account())) !== null,
+    );
+  });
+  afterAll(() => t.stop());
+
+  const syncsDone = async () => {
+    const [row] = await query<{ n: number }>(
+      t.em(),
+      sql`select count(*)::int as n from pgboss.job where name = ${DIRECTORY_JOBS.sync} and state = 'completed'`,
+    );
+    return row!.n;
+  };
+  const readyz = async () => {
+    const res = await fetch(`${t.url}/readyz`);
+    return { status: res.status, body: (await res.json()) as Record<string, any> };
+  };
+
+  it('is not ready from that moment, and bulk work waits without calling Slack', async () => {
+    // A user's token revoked is not Roster's bot token.
+    await t.slack.event({ type: 'tokens_revoked', tokens: { oauth: ['UADMIN'] } });
+    expect((await readyz()).status).toBe(200);
+
+    await t.slack.event({ type: 'app_uninstalled' });
+    const r = await readyz();
+    expect(r.status).toBe(503);
+    expect(r.body.checks.slack).toBe('token refused');
+    expect(r.body.reasons).toEqual([expect.stringMatching(/\(app_uninstalled\).*reinstalls Roster/)]);
+
+    const before = t.standin.callsTo('users.list').length;
+    const done = await syncsDone();
+    await t.roster.jobs.send(DIRECTORY_JOBS.sync, { force: true });
+    // The sync's job has had its try: queued again, for when Slack takes the token.
+    await eventually(async () => (await syncsDone()) > done || undefined);
+    expect(t.standin.callsTo('users.list').length).toBe(before);
   });
 });
