@@ -271,9 +271,12 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       }
       await app.init();
       const installed = await recordInstallation(app.client, orm, logger);
-      // API_TOKEN belongs to the workspace of SLACK_BOT_TOKEN, the one this deployment serves.
-      if (installed) await deps.apiTokens.applyDeploymentToken(orm.em.fork(), installed, config.apiToken);
-      await accounts.load(orm.em.fork());
+      // API_TOKEN belongs to the workspace of SLACK_BOT_TOKEN, the one this deployment serves; so do Slack's
+      // requests: another workspace the database knows (one an earlier bot token served) is refused.
+      if (installed) {
+        await deps.apiTokens.applyDeploymentToken(orm.em.fork(), installed, config.apiToken);
+        accounts.remember({ id: installed.id, teamId: installed.teamId });
+      }
       // The directory mirror is filled now that the workspace is known (the job skips a fresh one).
       if (jobs.has(DIRECTORY_JOBS.sync)) await jobs.send(DIRECTORY_JOBS.sync, {});
       if (!receiver) {

@@ -20,9 +20,13 @@ export const directoryFeature: Feature = {
       DIRECTORY_JOBS.sync,
       async ({ force }) => {
         const em = orm.em.fork();
+        // users.list reads the bot token's workspace: only its account's mirror is written, never that of
+        // another workspace the database knows (one an earlier bot token served).
+        const { team_id: teamId } = await slack.auth.test();
         const installed = await query<{ id: string }>(
           em,
-          sql`select a.id from slack_installation i join account a on a.team_id = i.team_id`,
+          sql`select a.id from slack_installation i join account a on a.team_id = i.team_id
+              where i.team_id = ${teamId ?? null}`,
         );
         for (const { id } of installed) {
           const account = await em.findOneOrFail(Account, id);
