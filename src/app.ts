@@ -40,8 +40,6 @@ export type RosterOptions = {
    * the same factor (benches). Slack itself is paced at 1.
    */
   slackPaceScale?: number;
-  /** How often a bot token Slack refused while Roster ran is checked again; a minute unless given. */
-  slackTokenRecheckMs?: number;
 };
 
 export type Roster = {
@@ -57,6 +55,8 @@ export type Roster = {
   pacer: SlackPacer;
   /** The thread that works the bulk jobs, when BULK_JOBS is `thread`. */
   bulkThread?: BulkThread;
+  /** Whether Slack still takes the bot token, as this thread's calls found. */
+  tokenWatch: TokenWatch;
   stop(): Promise<void>;
 };
 
@@ -195,7 +195,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       },
     ]);
 
-    const tokenWatch = new TokenWatch(config, logger, opts.slackTokenRecheckMs);
+    const tokenWatch = new TokenWatch(config, logger);
     cleanups.push(['bot token checks', async () => tokenWatch.stop()]);
     const { app, receiver } = createSlackApp({
       config,
@@ -382,6 +382,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       slack: composed.slack,
       pacer,
       bulkThread,
+      tokenWatch,
       stop,
     };
   } catch (err) {

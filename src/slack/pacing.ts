@@ -283,7 +283,12 @@ export class PacedWebClient extends WebClient {
   }
 }
 
-/** Whether an error from a Slack call means "not now" rather than "no": such work is retried, not given up. */
+/**
+ * Whether an error from a Slack call means "not now" rather than "no": such work is retried, not given up.
+ * A bot token Slack refuses is a "no" for as long as it lasts: work with another way (an invitation by
+ * email rather than by DM) takes it, as it would Slack's own refusal.
+ */
 export function isSlackBusy(err: unknown): boolean {
+  if (err instanceof TokenRefused) return false;
   return err instanceof TryLater || (err as { code?: string })?.code === ErrorCode.RateLimitedError;
 }

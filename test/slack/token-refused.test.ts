@@ -4,6 +4,8 @@ import { loadConfig } from '../../src/config.ts';
 import { query, sql } from '../../src/db/sql.ts';
 import { Account } from '../../src/features/accounts/account.entity.ts';
 import { DIRECTORY_JOBS } from '../../src/features/directory/index.ts';
+import { Invitation } from '../../src/features/invites/invitation.entity.ts';
+import { User } from '../../src/features/people/user.entity.ts';
 import { createLogger } from '../../src/shared/logger.ts';
 import { DEFAULT_MEMBERS, eventually, jobsDrained, startTestApp, type TestApp } from '../support/app.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -41,7 +43,6 @@ describe('a bot token Slack stops accepting while Roster runs', () => {
       config,
       logger: createLogger('info', sink),
       host: '127.0.0.1',
-      slackTokenRecheckMs: 500,
     });
     // The first sync, queued at start, is done.
     await eventually(
@@ -63,7 +64,7 @@ describe('a bot token Slack stops accepting while Roster runs', () => {
   it('makes /readyz say so, logs it once, and holds bulk work back instead of calling Slack again and again', async () => {
     expect((await ready()).status).toBe(200);
     revoke(standin, 'xoxb-the-reinstalled-one');
-    const before = standin.callsTo('users.list').length;
+    const before = standin.calls.length;
     const sync = async () => roster.jobs.send(DIRECTORY_JOBS.sync, { force: true });
     await sync();
 
@@ -86,25 +87,38 @@ describe('a bot token Slack stops accepting while Roster runs', () => {
         lines.filter((l) => l.level === 30 && /Slack no longer accepts the bot token/.test(l.msg)).length >=
           3 || undefined,
     );
-    expect(standin.callsTo('users.list').length - before).toBe(1);
+    // Only the first sync's first call reached Slack.
+    expect(standin.calls.slice(before).map((c) => c.method)).toEqual(['auth.test']);
     // Said once, as an error, whatever the number of calls refused.
     const errors = lines.filter((l) => l.level >= 50).map((l) => l.msg);
     expect(errors).toEqual([notReady.body.reasons[0]]);
     // Nothing of the token in the logs.
     expect(JSON.stringify(lines)).not.toContain(TOKEN);
 
-    // Slack takes the token again (the app's install restored): ready, and the waiting sync is done.
+    // Slack takes the token again (the app's install restored): the next check (one a minute) finds it, and
+    // Roster is ready, and the waiting sync is done.
     revoke(standin, TOKEN);
-    await eventually(async () => ((await ready()).status === 200 ? true : undefined));
+    await roster.tokenWatch.recheck();
+    expect((await ready()).status).toBe(200);
     expect(lines.some((l) => l.level === 30 && /Slack accepts SLACK_BOT_TOKEN again/.test(l.msg))).toBe(true);
-    await eventually(() => (standin.callsTo('users.list').length - before >= 2 ? true : undefined));
+    // The syncs that met the refusal wait in the queue for their next try, not failed.
+    const [row] = await query<{ n: number }>(
+      roster.orm.em.fork(),
+      sql`select count(*)::int as n from pgboss.job where name = ${DIRECTORY_JOBS.sync} and state = 'created'`,
+    );
+    expect(row!.n).toBeGreaterThanOrEqual(1);
+    const [failed] = await query<{ n: number }>(
+      roster.orm.em.fork(),
+      sql`select count(*)::int as n from pgboss.job where name = ${DIRECTORY_JOBS.sync} and state in ('failed', 'retry')`,
+    );
+    expect(failed!.n).toBe(0);
   });
 });
 
 describe('Slack telling Roster it was uninstalled, or its bot token revoked', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp();
+    t = await startTestApp({ seatLimit: 10 });
     await eventually(
       async () =>
         (await jobsDrained(t.em()).then(() => true)) &&
@@ -142,5 +156,19 @@ describe('Slack telling Roster it was uninstalled, or its bot token revoked', ()
     // The sync's job has had its try: queued again, for when Slack takes the token.
     await eventually(async () => (await syncsDone()) > done || undefined);
     expect(t.standin.callsTo('users.list').length).toBe(before);
+  });
+
+  it('still invites a workspace member meanwhile, by email since no DM can be sent', async () => {
+    expect((await readyz()).body.checks.slack).toBe('token refused');
+    await t.slack.command('/invite', 'mia@acme.test', { user: 'UADMIN' });
+    await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UADMIN' });
+    await t.smtp.waitForMail((m) => m.toText === 'mia@acme.test');
+    const user = await t.em().findOneOrFail(User, { email: 'mia@acme.test' });
+    const invitation = await eventually(() =>
+      t.em().findOne(Invitation, { user: user.id, deliveryMethod: 'email' }),
+    );
+    expect(invitation.deliveredAt).not.toBeNull();
+    // No DM was tried with the token Slack refuses.
+    expect(t.standin.callsTo('chat.postMessage').filter((c) => c.args.channel === 'UMANAGER')).toEqual([]);
   });
 });
