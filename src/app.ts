@@ -252,6 +252,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
         databaseUrl,
         slackPaceScale: opts.slackPaceScale ?? 1,
         logger,
+        onTokenRefused: (code) => tokenWatch.noteRefused(code),
       });
     } else if (bulk === 'off') {
       logger.info({ queues: BULK_QUEUES }, 'bulk jobs are left to other instances (BULK_JOBS=off)');

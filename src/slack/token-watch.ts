@@ -59,11 +59,21 @@ export class TokenWatch {
   #checking = false;
   readonly #config: Pick<Config, 'slack'>;
   readonly #logger: Logger;
+  readonly #onRefused?: (code: string) => void;
 
-  constructor(config: Pick<Config, 'slack'>, logger: Logger, recheckMs = TOKEN_RECHECK_MS) {
+  /**
+   * `onRefused`: told of a refusal instead of logging it, in the bulk jobs thread, whose calls meet most
+   * refusals: the thread that answers Slack logs it and says it on /readyz.
+   */
+  constructor(
+    config: Pick<Config, 'slack'>,
+    logger: Logger,
+    opts: { recheckMs?: number; onRefused?: (code: string) => void } = {},
+  ) {
     this.#config = config;
     this.#logger = logger;
-    this.recheckMs = recheckMs;
+    this.recheckMs = opts.recheckMs ?? TOKEN_RECHECK_MS;
+    this.#onRefused = opts.onRefused;
   }
 
   /** The refusal in force, if Slack refuses the bot token now. */
@@ -93,7 +103,8 @@ export class TokenWatch {
   noteRefused(code: string): void {
     if (this.#refused) return;
     this.#refused = { code, since: new Date() };
-    this.#logger.error(this.problem());
+    if (this.#onRefused) this.#onRefused(code);
+    else this.#logger.error(this.problem());
     this.#timer = setInterval(() => void this.recheck(), this.recheckMs);
     this.#timer.unref();
   }

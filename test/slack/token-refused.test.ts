@@ -7,7 +7,14 @@ import { DIRECTORY_JOBS } from '../../src/features/directory/index.ts';
 import { Invitation } from '../../src/features/invites/invitation.entity.ts';
 import { User } from '../../src/features/people/user.entity.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import { DEFAULT_MEMBERS, eventually, jobsDrained, startTestApp, type TestApp } from '../support/app.ts';
+import {
+  BOT_TOKEN,
+  DEFAULT_MEMBERS,
+  eventually,
+  jobsDrained,
+  startTestApp,
+  type TestApp,
+} from '../support/app.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { type SlackStandin, startSlackStandin } from '../support/slack-standin.ts';
 
@@ -170,5 +177,31 @@ describe('Slack telling Roster it was uninstalled, or its bot token revoked', ()
     expect(invitation.deliveredAt).not.toBeNull();
     // No DM was tried with the token Slack refuses.
     expect(t.standin.callsTo('chat.postMessage').filter((c) => c.args.channel === 'UMANAGER')).toEqual([]);
+  });
+});
+
+describe('a bot token refused to the bulk jobs thread (BULK_JOBS=thread, the default)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ env: { BULK_JOBS: 'thread' } });
+    await eventually(
+      async () => (await t.roster.deps.directory.syncedAt(t.em(), await t.account())) !== null,
+      20_000,
+    );
+  });
+  afterAll(async () => {
+    revoke(t.standin, BOT_TOKEN);
+    await t.stop();
+  });
+
+  it('makes the instance not ready, though the thread that answers Slack made no call', async () => {
+    revoke(t.standin, 'xoxb-the-reinstalled-one');
+    await t.roster.jobs.send(DIRECTORY_JOBS.sync, { force: true });
+    const res = await eventually(async () => {
+      const r = await fetch(`${t.url}/readyz`);
+      return r.status === 503 ? ((await r.json()) as Record<string, any>) : undefined;
+    }, 20_000);
+    expect(res.checks.slack).toBe('token refused');
+    expect(res.reasons).toEqual([expect.stringMatching(/\(invalid_auth\)/)]);
   });
 });
