@@ -24,6 +24,7 @@ import { boltLogger } from './slack/logger.ts';
 import { PRUNE_RECEIPTS_JOB, pruneReceipts } from './slack/once.ts';
 import { PacedWebClient, SlackPacer } from './slack/pacing.ts';
 import { SocketHealth } from './slack/socket-health.ts';
+import { TokenWatch } from './slack/token-watch.ts';
 import { Csrf, Router } from './web/router.ts';
 import { createHttpServer } from './web/server.ts';
 import { addWelcomePage } from './web/welcome.page.ts';
@@ -55,6 +56,8 @@ export type Roster = {
   pacer: SlackPacer;
   /** The thread that works the bulk jobs, when BULK_JOBS is `thread`. */
   bulkThread?: BulkThread;
+  /** Whether Slack still takes the bot token, as this thread's calls found. */
+  tokenWatch: TokenWatch;
   stop(): Promise<void>;
 };
 
@@ -75,12 +78,16 @@ export async function composeRoster(parts: {
   jobs: JobQueue;
   mailer: Mailer;
   slackPaceScale?: number;
-}): Promise<{ deps: Deps; pacer: SlackPacer; slack: PacedWebClient }> {
+  /** Whether Slack still takes the bot token; this thread's own when not given. */
+  tokenWatch?: TokenWatch;
+}): Promise<{ deps: Deps; pacer: SlackPacer; slack: PacedWebClient; tokenWatch: TokenWatch }> {
   const { config, logger, orm, jobs, mailer } = parts;
+  const tokenWatch = parts.tokenWatch ?? new TokenWatch(config, logger);
   const pacer = new SlackPacer(() => orm.em.fork());
   const slack = new PacedWebClient(config.slack.botToken, {
     pacer,
     logger,
+    watch: tokenWatch,
     scale: parts.slackPaceScale ?? 1,
     client: { slackApiUrl: config.slack.apiUrl, logger: boltLogger(logger), retryConfig: BULK_RETRIES },
   });
@@ -116,7 +123,7 @@ export async function composeRoster(parts: {
       allowPrivateUrls: config.allowPrivateUrls ?? false,
     }),
   };
-  return { deps, pacer, slack };
+  return { deps, pacer, slack, tokenWatch };
 }
 
 /** Thrown when Slack refuses the bot token at startup; the message says what to check. */
@@ -189,6 +196,8 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       },
     ]);
 
+    const tokenWatch = new TokenWatch(config, logger);
+    cleanups.push(['bot token checks', async () => tokenWatch.stop()]);
     const { app, receiver } = createSlackApp({
       config,
       logger,
@@ -196,6 +205,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       accounts,
       jobs,
       processBeforeResponse: opts.processBeforeResponse,
+      tokenWatch,
     });
     const composed = await composeRoster({
       config,
@@ -204,6 +214,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       jobs,
       mailer,
       slackPaceScale: opts.slackPaceScale,
+      tokenWatch,
     });
     const { deps, pacer } = composed;
     bulkSlack = composed.slack;
@@ -243,6 +254,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
         databaseUrl,
         slackPaceScale: opts.slackPaceScale ?? 1,
         logger,
+        onTokenRefused: (code) => tokenWatch.noteRefused(code),
       });
     } else if (bulk === 'off') {
       logger.info({ queues: BULK_QUEUES }, 'bulk jobs are left to other instances (BULK_JOBS=off)');
@@ -262,9 +274,12 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       }
       await app.init();
       const installed = await recordInstallation(app.client, orm, logger);
-      // API_TOKEN belongs to the workspace of SLACK_BOT_TOKEN, the one this deployment serves.
-      if (installed) await deps.apiTokens.applyDeploymentToken(orm.em.fork(), installed, config.apiToken);
-      await accounts.load(orm.em.fork());
+      // API_TOKEN belongs to the workspace of SLACK_BOT_TOKEN, the one this deployment serves; so do Slack's
+      // requests: another workspace the database knows (one an earlier bot token served) is refused.
+      if (installed) {
+        await deps.apiTokens.applyDeploymentToken(orm.em.fork(), installed, config.apiToken);
+        accounts.remember({ id: installed.id, teamId: installed.teamId });
+      }
       // The directory mirror is filled now that the workspace is known (the job skips a fresh one).
       if (jobs.has(DIRECTORY_JOBS.sync)) await jobs.send(DIRECTORY_JOBS.sync, {});
       if (!receiver) {
@@ -295,7 +310,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       ready: async () =>
         stopping
           ? { ok: false, body: { status: 'stopping', reasons: ['Roster is stopping'] } }
-          : readiness({ orm, jobs, slack, socket, bulk, bulkThread }),
+          : readiness({ orm, jobs, slack, tokenWatch, socket, bulk, bulkThread }),
       trustProxy: config.trustProxy,
     });
     if (isLocal(config.publicUrl)) warnWhenReachedFromElsewhere(server, config.publicUrl, logger);
@@ -370,6 +385,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       slack: composed.slack,
       pacer,
       bulkThread,
+      tokenWatch,
       stop,
     };
   } catch (err) {
@@ -463,6 +479,7 @@ async function readiness(parts: {
   orm: ORM;
   jobs: JobQueue;
   slack: SlackState;
+  tokenWatch: TokenWatch;
   socket?: SocketHealth;
   bulk: BulkJobs;
   bulkThread?: BulkThread;
@@ -490,8 +507,10 @@ async function readiness(parts: {
   } else {
     checks.bulkJobs = parts.bulk === 'off' ? 'left to other instances' : 'inline';
   }
-  checks.slack = parts.slack.ok ? 'ok' : 'not connected';
+  const refused = parts.tokenWatch.problem();
+  checks.slack = !parts.slack.ok ? 'not connected' : refused ? 'token refused' : 'ok';
   if (!parts.slack.ok) reasons.push(parts.slack.problem ?? 'not connected to Slack');
+  else if (refused) reasons.push(refused);
   if (parts.socket) {
     const { check, problem } = parts.socket.report();
     checks.socketMode = check;

@@ -14,6 +14,7 @@ import { JobQueue } from './shared/jobs.ts';
 import { createLogger } from './shared/logger.ts';
 import { createMailer } from './shared/mailer.ts';
 import { logUnhandledRejections } from './shared/process-errors.ts';
+import { TokenWatch } from './slack/token-watch.ts';
 
 /** The bulk jobs thread's nice value: 10 lets a busy thread that answers Slack run first. */
 const BULK_NICE = 10;
@@ -45,8 +46,23 @@ try {
   stops.push(async () => mailer.close());
   const jobs = await JobQueue.start(databaseUrl, logger, { works: isBulkQueue });
   stops.push(() => jobs.stop((config.stopGraceSeconds ?? 5) * 1000));
-  const { deps, slack } = await composeRoster({ config, logger, orm, jobs, mailer, slackPaceScale });
-  stops.push(async () => slack.close());
+  // A bot token Slack refuses is said by the thread that answers Slack, in its log and on /readyz.
+  const tokenWatch = new TokenWatch(config, logger, {
+    onRefused: (code) => port.postMessage({ type: 'token_refused', code } satisfies BulkMessage),
+  });
+  const { deps, slack } = await composeRoster({
+    config,
+    logger,
+    orm,
+    jobs,
+    mailer,
+    slackPaceScale,
+    tokenWatch,
+  });
+  stops.push(async () => {
+    slack.close();
+    tokenWatch.stop();
+  });
   // Every feature's queues are defined here (a bulk job may queue any job), but only bulk ones worked.
   for (const feature of features) {
     const stop = await feature.jobs?.(deps);

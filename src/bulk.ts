@@ -27,7 +27,12 @@ export const isBulkQueue = (name: string) => BULK_QUEUES.includes(name);
 export type BulkThreadData = { config: Config; databaseUrl: string; slackPaceScale: number };
 
 /** Messages between the threads. */
-export type BulkMessage = { type: 'ready' } | { type: 'stop' } | { type: 'stopped' };
+export type BulkMessage =
+  | { type: 'ready' }
+  | { type: 'stop' }
+  | { type: 'stopped' }
+  /** The thread's Slack calls found the bot token refused (see TokenWatch). */
+  | { type: 'token_refused'; code: string };
 
 export type BulkThread = {
   /** Whether the thread is working its jobs, and since when it is not. */
@@ -56,6 +61,8 @@ export async function startBulkThread(opts: {
   databaseUrl: string;
   slackPaceScale: number;
   logger: Logger;
+  /** Slack refused the bot token to the thread's calls. */
+  onTokenRefused?: (code: string) => void;
 }): Promise<BulkThread> {
   const { logger } = opts;
   const data: BulkThreadData = {
@@ -91,6 +98,7 @@ export async function startBulkThread(opts: {
       worker = w;
       let started = 0;
       w.on('message', (m: BulkMessage) => {
+        if (m.type === 'token_refused') opts.onTokenRefused?.(m.code);
         if (m.type !== 'ready') return;
         started = Date.now();
         running = true;

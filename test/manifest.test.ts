@@ -188,9 +188,11 @@ describe('manifest.yml', () => {
   it('subscribes to the bot events Roster handles, with the Home tab on', () => {
     expect([...manifest.settings.event_subscriptions.bot_events].sort()).toEqual([
       'app_home_opened',
+      'app_uninstalled',
       'message.im',
       'team_join',
       'team_rename',
+      'tokens_revoked',
       'user_change',
     ]);
     expect(manifest.features.app_home).toEqual({

@@ -17,6 +17,7 @@ import { boltLogger } from './logger.ts';
 import { tellPerson } from './notify.ts';
 import { ReplayedRequest, refuseReplays } from './replay.ts';
 import { refuseForeignResponseUrls } from './response-url.ts';
+import type { TokenWatch } from './token-watch.ts';
 
 /** The longest Retry-After a call that answers a person waits out; never for a call that spends a trigger. */
 const SHORT_RETRY_AFTER_S = 1;
@@ -63,6 +64,8 @@ export type SlackAppOptions = {
   jobs: JobQueue;
   /** Wait for the handler before answering Slack's HTTP request; tests use it for determinism. */
   processBeforeResponse?: boolean;
+  /** Told of every listener's failure, so a refusal of the bot token is noticed (and said on /readyz). */
+  tokenWatch?: TokenWatch;
 };
 
 function unwrap(error: CodedError): unknown {
@@ -166,6 +169,7 @@ export function createSlackApp(opts: SlackAppOptions): { app: RosterApp; receive
     awaitDurable: Boolean(receiver && opts.processBeforeResponse),
   });
   refuseForeignResponseUrls(app, config.slack.apiUrl, logger);
+  if (opts.tokenWatch) watchUninstalls(app, opts.tokenWatch);
 
   app.use(async (args) => {
     const { body, context, next } = args;
@@ -206,6 +210,7 @@ export function createSlackApp(opts: SlackAppOptions): { app: RosterApp; receive
     const requestLog = rc?.log ?? logger;
     const payload = (body ?? {}) as Record<string, any>;
     if (original instanceof ReplayedRequest) return;
+    opts.tokenWatch?.noteError(original);
     const domain = asDomainError(original);
     if (domain) {
       requestLog.info({ code: domain.code }, domain.message);
@@ -233,6 +238,20 @@ export function createSlackApp(opts: SlackAppOptions): { app: RosterApp; receive
   }) as Parameters<typeof app.error>[0]);
 
   return { app, receiver };
+}
+
+/**
+ * Slack says the app was uninstalled from the workspace, or its bot token revoked: every call with the token
+ * will be refused, so Roster says so and holds bulk work back at once, rather than at the next call.
+ */
+function watchUninstalls(app: App, watch: TokenWatch): void {
+  app.event('app_uninstalled', async () => {
+    watch.noteRefused('app_uninstalled');
+  });
+  app.event('tokens_revoked', async ({ event }) => {
+    // A user's token (none of Roster's) is left alone; a bot's is Roster's own, its only bot.
+    if (event.tokens.bot?.length) watch.noteRefused('tokens_revoked');
+  });
 }
 
 /**

@@ -1,5 +1,6 @@
 import { ErrorCode } from '@slack/web-api';
 import { TryLater } from '../shared/jobs.ts';
+import { TokenRefused } from './token-watch.ts';
 
 /** The error code of a Web API call Slack answered with `ok: false` (`not_in_channel`, …), else undefined. */
 export function slackErrorCode(err: unknown): string | undefined {
@@ -14,6 +15,10 @@ export function slackErrorCode(err: unknown): string | undefined {
  */
 export function slackRefusal(err: unknown): { code: string; text: string } | null {
   const e = err as { code?: string; retryAfter?: number; data?: { error?: string; needed?: string } };
+  // Held back because Slack refuses the bot token: said as Slack's refusal, not as a wait.
+  if (err instanceof TokenRefused) {
+    return { code: err.code, text: (WORDS[err.code] ?? WORDS.token_revoked!)({}) };
+  }
   const busy = err instanceof TryLater;
   if (e?.code === ErrorCode.RateLimitedError || busy) {
     // Said at once rather than waited out: a form's trigger would expire meanwhile.
@@ -52,6 +57,8 @@ const WORDS: Record<string, (data: { needed?: string }) => string> = {
     ':no_entry: Slack no longer accepts Roster’s token. A workspace admin reinstalls Roster.',
   account_inactive: () =>
     ':no_entry: Roster’s Slack app was deactivated. A workspace admin reinstalls Roster.',
+  not_authed: () => ':no_entry: Slack no longer accepts Roster’s token. A workspace admin reinstalls Roster.',
+  token_expired: () => ':no_entry: Roster’s Slack token expired. A workspace admin reinstalls Roster.',
   ratelimited: () => `:hourglass: Slack asked Roster to slow down. Wait a minute, then try again.`,
   cannot_dm_bot: () => ':no_entry: That is a bot: Roster cannot send it a message.',
   user_not_found: () => ':no_entry: Slack does not know that person any more.',

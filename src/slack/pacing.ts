@@ -9,6 +9,7 @@ import {
 import { query, sql } from '../db/sql.ts';
 import { TryLater } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
+import { TokenRefused, type TokenWatch } from './token-watch.ts';
 
 /** Calls a minute Slack allows each tier of Web API methods, per method and workspace (its documented floors). */
 export const TIER_PER_MINUTE = { 1: 1, 2: 20, 3: 50, 4: 100 } as const;
@@ -185,6 +186,11 @@ export type PacedClientOptions = {
   maxWaitMs?: number;
   /** Multiplies every pace: for a Slack stand-in whose windows are shortened by the same factor. */
   scale?: number;
+  /**
+   * Whether Slack still takes the bot token: while it refuses it, no call is made, and a call it refuses
+   * throws {@link TokenRefused}, so the job waits for the token rather than failing on every try.
+   */
+  watch?: TokenWatch;
 };
 
 /**
@@ -194,7 +200,10 @@ export type PacedClientOptions = {
  * instance and the call throws {@link SlackBusy}. It shares no queue with the client that answers people.
  */
 export class PacedWebClient extends WebClient {
-  private readonly pacing: Required<Omit<PacedClientOptions, 'logger'>> & { logger: Logger };
+  private readonly pacing: Required<Omit<PacedClientOptions, 'logger' | 'watch'>> & {
+    logger: Logger;
+    watch?: TokenWatch;
+  };
   /** Set when Roster stops: calls waiting for their turn give up at once, so their jobs can be requeued. */
   private closed = false;
   private readonly sleepers = new Set<() => void>();
@@ -232,8 +241,10 @@ export class PacedWebClient extends WebClient {
   }
 
   override async apiCall(method: string, options: Record<string, unknown> = {}): Promise<WebAPICallResult> {
-    const { pacer, maxWaitMs, scale, logger } = this.pacing;
+    const { pacer, maxWaitMs, scale, logger, watch } = this.pacing;
     if (this.closed) throw new SlackBusy(method, 1000, 'Roster is stopping');
+    const refused = watch?.refused;
+    if (refused) throw new TokenRefused(method, refused.code, watch.recheckMs);
     const buckets = bucketsFor(method, options, scale);
     let budget = maxWaitMs;
     for (;;) {
@@ -258,6 +269,7 @@ export class PacedWebClient extends WebClient {
         return await super.apiCall(method, options);
       } catch (err) {
         const e = err as WebAPIRateLimitedError;
+        if (watch?.noteError(err)) throw new TokenRefused(method, watch.refused!.code, watch.recheckMs);
         if (e.code !== ErrorCode.RateLimitedError) throw err;
         const retryMs = Math.max(1, e.retryAfter) * 1000;
         logger.warn({ method, retryAfter: e.retryAfter }, 'Slack answered 429: holding the method back');
@@ -271,7 +283,12 @@ export class PacedWebClient extends WebClient {
   }
 }
 
-/** Whether an error from a Slack call means "not now" rather than "no": such work is retried, not given up. */
+/**
+ * Whether an error from a Slack call means "not now" rather than "no": such work is retried, not given up.
+ * A bot token Slack refuses is a "no" for as long as it lasts: work with another way (an invitation by
+ * email rather than by DM) takes it, as it would Slack's own refusal.
+ */
 export function isSlackBusy(err: unknown): boolean {
+  if (err instanceof TokenRefused) return false;
   return err instanceof TryLater || (err as { code?: string })?.code === ErrorCode.RateLimitedError;
 }

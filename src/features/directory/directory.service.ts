@@ -153,32 +153,41 @@ export class DirectoryService {
    * was true (now, without it). Each row keeps that time (`known_at`, in whole seconds, and `recorded_at`
    * to order two of the same second), and a member the mirror knows as of a later time is kept as it is:
    * that is newer news, however late this write runs. A guest flag Slack did not name keeps what the
-   * mirror knew.
+   * mirror knew. Returns the Slack ids of those it recorded as deleted whom the mirror knew as not deleted.
    */
   async upsert(
     em: EntityManager,
     account: IAccount,
     members: Member[],
     opts: { asOf?: AsOf } = {},
-  ): Promise<void> {
-    if (!members.length) return;
-    await statements(em)(
-      `insert into slack_member (account_id, slack_user_id, email, name, title, phone, is_admin, is_owner,
-         is_bot, deleted, team_ids, is_restricted, is_ultra_restricted, updated_at, known_at, recorded_at)
-       select $2::uuid, m.id, m.email, m.name, m.title, m.phone, m.is_admin, m.is_owner, m.is_bot, m.deleted,
-         array(select jsonb_array_elements_text(m.team_ids)), m.is_restricted, m.is_ultra_restricted, now(),
-         date_trunc('second', coalesce($3::timestamptz, $4::timestamptz, now())), coalesce($4::timestamptz, now())
-       from jsonb_to_recordset($1::jsonb) as m(id text, email text, name text, title text, phone text,
-         is_admin boolean, is_owner boolean, is_bot boolean, deleted boolean, team_ids jsonb,
-         is_restricted boolean, is_ultra_restricted boolean)
-       on conflict (account_id, slack_user_id) do update set email = excluded.email, name = excluded.name,
-         title = excluded.title, phone = excluded.phone, is_admin = excluded.is_admin,
-         is_owner = excluded.is_owner, is_bot = excluded.is_bot, deleted = excluded.deleted,
-         team_ids = excluded.team_ids,
-         is_restricted = coalesce(excluded.is_restricted, slack_member.is_restricted),
-         is_ultra_restricted = coalesce(excluded.is_ultra_restricted, slack_member.is_ultra_restricted),
-         updated_at = now(), known_at = excluded.known_at, recorded_at = excluded.recorded_at
-       where (slack_member.known_at, slack_member.recorded_at) <= (excluded.known_at, excluded.recorded_at)`,
+  ): Promise<string[]> {
+    if (!members.length) return [];
+    const rows = await statements(em)<{ slack_user_id: string }>(
+      `with page as (
+         select * from jsonb_to_recordset($1::jsonb) as m(id text, email text, name text, title text,
+           phone text, is_admin boolean, is_owner boolean, is_bot boolean, deleted boolean, team_ids jsonb,
+           is_restricted boolean, is_ultra_restricted boolean)
+       ), active_before as (
+         select slack_user_id from slack_member
+         where account_id = $2::uuid and not deleted and slack_user_id in (select id from page where deleted)
+       ), written as (
+         insert into slack_member (account_id, slack_user_id, email, name, title, phone, is_admin, is_owner,
+           is_bot, deleted, team_ids, is_restricted, is_ultra_restricted, updated_at, known_at, recorded_at)
+         select $2::uuid, m.id, m.email, m.name, m.title, m.phone, m.is_admin, m.is_owner, m.is_bot, m.deleted,
+           array(select jsonb_array_elements_text(m.team_ids)), m.is_restricted, m.is_ultra_restricted, now(),
+           date_trunc('second', coalesce($3::timestamptz, $4::timestamptz, now())), coalesce($4::timestamptz, now())
+         from page m
+         on conflict (account_id, slack_user_id) do update set email = excluded.email, name = excluded.name,
+           title = excluded.title, phone = excluded.phone, is_admin = excluded.is_admin,
+           is_owner = excluded.is_owner, is_bot = excluded.is_bot, deleted = excluded.deleted,
+           team_ids = excluded.team_ids,
+           is_restricted = coalesce(excluded.is_restricted, slack_member.is_restricted),
+           is_ultra_restricted = coalesce(excluded.is_ultra_restricted, slack_member.is_ultra_restricted),
+           updated_at = now(), known_at = excluded.known_at, recorded_at = excluded.recorded_at
+         where (slack_member.known_at, slack_member.recorded_at) <= (excluded.known_at, excluded.recorded_at)
+         returning slack_user_id, deleted
+       )
+       select w.slack_user_id from written w join active_before b using (slack_user_id) where w.deleted`,
       [
         json(
           members.map((m) => ({
@@ -201,6 +210,7 @@ export class DirectoryService {
         opts.asOf?.recordedAt ?? null,
       ],
     );
+    return rows.map((r) => r.slack_user_id);
   }
 
   /** One member by Slack id, or null when the directory has not seen them. */
@@ -290,8 +300,18 @@ export class DirectoryService {
    * workspace's lease (a row update, no transaction held), renews it while it runs and gives it back at
    * the end. A sync that finds the lease held returns `{ running: true }` at once, without calling Slack;
    * a lease whose holder died lapses after {@link LEASE_MS}, and the next sync resumes from the cursor.
+   *
+   * `onDeleted` is given, in the transaction that writes the page, the members of a page whom Slack now
+   * says are deleted and the mirror knew as not deleted: a deactivation whose event Roster never got. Should
+   * it fail, the page is not written either, and the sync's retry reads it again.
    */
-  async sync(em: EntityManager, account: IAccount, slack: WebClient, log?: Logger): Promise<SyncResult> {
+  async sync(
+    em: EntityManager,
+    account: IAccount,
+    slack: WebClient,
+    log?: Logger,
+    opts: { onDeleted?: (tx: EntityManager, members: Member[], asOf: Date) => Promise<void> } = {},
+  ): Promise<SyncResult> {
     const holder = randomUUID();
     await query(
       em,
@@ -353,7 +373,21 @@ export class DirectoryService {
         const rows = (page.members ?? [])
           .map((u) => memberOf(u as SlackUser))
           .filter((m): m is Member => !!m);
-        await this.upsert(em, account, rows, { asOf: { recordedAt: new Date(asOf) } });
+        const recordedAt = new Date(asOf);
+        const onDeleted = opts.onDeleted;
+        if (onDeleted) {
+          await em.transactional(async (tx) => {
+            const gone = new Set(await this.upsert(tx, account, rows, { asOf: { recordedAt } }));
+            if (gone.size)
+              await onDeleted(
+                tx,
+                rows.filter((m) => gone.has(m.slackUserId)),
+                recordedAt,
+              );
+          });
+        } else {
+          await this.upsert(em, account, rows, { asOf: { recordedAt } });
+        }
         cursor = page.response_metadata?.next_cursor || undefined;
         pages += 1;
         members += rows.length;

@@ -1,14 +1,15 @@
 import { query, sql } from '../../db/sql.ts';
 import { Account } from '../accounts/account.entity.ts';
 import type { Feature } from '../feature.ts';
-import { STALE_MS } from './directory.service.ts';
+import { deactivateFromSlack } from '../people/people.service.ts';
+import { isOfWorkspace, STALE_MS } from './directory.service.ts';
 import { registerDirectoryEvents } from './slack/events.ts';
 
 export const DIRECTORY_JOBS = { sync: 'slack.directory-sync' } as const;
 
 /**
  * The Slack directory mirror: synced at start when it is empty or stale and every night, kept fresh by
- * team_join and user_change. One sync per workspace at a time across every instance (a lease in
+ * team_join and user_change; a deactivation the sync finds that no event brought is made in Roster too. One sync per workspace at a time across every instance (a lease in
  * slack_directory_sync): a job that finds another sync running ends quietly, as that sync is doing its work.
  */
 export const directoryFeature: Feature = {
@@ -19,20 +20,43 @@ export const directoryFeature: Feature = {
       DIRECTORY_JOBS.sync,
       async ({ force }) => {
         const em = orm.em.fork();
+        // users.list reads the bot token's workspace: only its account's mirror is written, never that of
+        // another workspace the database knows (one an earlier bot token served).
+        const { team_id: teamId } = await slack.auth.test();
         const installed = await query<{ id: string }>(
           em,
-          sql`select a.id from slack_installation i join account a on a.team_id = i.team_id`,
+          sql`select a.id from slack_installation i join account a on a.team_id = i.team_id
+              where i.team_id = ${teamId ?? null}`,
         );
         for (const { id } of installed) {
           const account = await em.findOneOrFail(Account, id);
           const synced = await directory.syncedAt(em, account);
           if (!force && synced && Date.now() - synced.getTime() < STALE_MS) continue;
-          await directory.sync(
-            em,
-            account,
-            slack,
-            logger.child({ job: DIRECTORY_JOBS.sync, team: account.teamId }),
-          );
+          const log = logger.child({ job: DIRECTORY_JOBS.sync, team: account.teamId });
+          await directory.sync(em, account, slack, log, {
+            // Someone Slack deactivated while its user_change did not reach Roster (Roster down for longer
+            // than Slack retries, events turned off): deactivated as the event would have, once, as of when
+            // the page was read, so an admin's reactivation since stands.
+            async onDeleted(tx, members, asOf) {
+              for (const member of members) {
+                if (!isOfWorkspace(member, account.teamId)) continue;
+                const count = await deactivateFromSlack(
+                  tx,
+                  deps.seats,
+                  account,
+                  member.slackUserId,
+                  member.email ?? undefined,
+                  { asOf, log },
+                );
+                if (count) {
+                  log.info(
+                    { slackUser: member.slackUserId, count },
+                    'deactivated in Slack, found by the directory sync: deactivated in Roster',
+                  );
+                }
+              }
+            },
+          });
         }
       },
       { localConcurrency: 1, retryLimit: 10, retryDelay: 30, retryBackoff: true },

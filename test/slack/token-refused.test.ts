@@ -1,0 +1,207 @@
+import { Writable } from 'node:stream';
+import { type Roster, startRoster } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { query, sql } from '../../src/db/sql.ts';
+import { Account } from '../../src/features/accounts/account.entity.ts';
+import { DIRECTORY_JOBS } from '../../src/features/directory/index.ts';
+import { Invitation } from '../../src/features/invites/invitation.entity.ts';
+import { User } from '../../src/features/people/user.entity.ts';
+import { createLogger } from '../../src/shared/logger.ts';
+import {
+  BOT_TOKEN,
+  DEFAULT_MEMBERS,
+  eventually,
+  jobsDrained,
+  startTestApp,
+  type TestApp,
+} from '../support/app.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { type SlackStandin, startSlackStandin } from '../support/slack-standin.ts';
+
+const TOKEN = 'xoxb-installed-token';
+
+/** Slack stops taking the bot token, as when the app is uninstalled or its token revoked. */
+const revoke = (standin: SlackStandin, token: string) => Object.assign(standin, { botToken: token });
+
+describe('a bot token Slack stops accepting while Roster runs', () => {
+  let db: TestDatabase;
+  let standin: SlackStandin;
+  let roster: Roster;
+  const lines: Record<string, any>[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    standin = await startSlackStandin({ teamId: 'T0001', botToken: TOKEN, members: DEFAULT_MEMBERS });
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const config = loadConfig({
+      SLACK_SIGNING_SECRET: 'secret',
+      SLACK_BOT_TOKEN: TOKEN,
+      SLACK_API_URL: standin.apiUrl,
+      DATABASE_URL: db.url,
+      PORT: '0',
+      BULK_JOBS: 'inline',
+    });
+    roster = await startRoster({
+      config,
+      logger: createLogger('info', sink),
+      host: '127.0.0.1',
+    });
+    // The first sync, queued at start, is done.
+    await eventually(
+      async () => (await roster.deps.directory.syncedAt(roster.orm.em.fork(), await account())) !== null,
+    );
+  });
+  afterAll(async () => {
+    await roster.stop();
+    await standin.close();
+    await db.drop();
+  });
+
+  const account = () => roster.orm.em.fork().findOneOrFail(Account, { teamId: 'T0001' });
+  const ready = async () => {
+    const res = await fetch(`${roster.url}/readyz`);
+    return { status: res.status, body: (await res.json()) as Record<string, any> };
+  };
+
+  it('makes /readyz say so, logs it once, and holds bulk work back instead of calling Slack again and again', async () => {
+    expect((await ready()).status).toBe(200);
+    revoke(standin, 'xoxb-the-reinstalled-one');
+    const before = standin.calls.length;
+    const sync = async () => roster.jobs.send(DIRECTORY_JOBS.sync, { force: true });
+    await sync();
+
+    const notReady = await eventually(async () => {
+      const r = await ready();
+      return r.status === 503 ? r : undefined;
+    });
+    expect(notReady.body.checks.slack).toBe('token refused');
+    expect(notReady.body.reasons).toEqual([
+      expect.stringMatching(
+        /^Slack no longer accepts SLACK_BOT_TOKEN \(invalid_auth\) since .*reinstalls Roster/,
+      ),
+    ]);
+
+    // More bulk work meanwhile waits for the token to be taken again, without asking Slack.
+    await sync();
+    await sync();
+    await eventually(
+      () =>
+        lines.filter((l) => l.level === 30 && /Slack no longer accepts the bot token/.test(l.msg)).length >=
+          3 || undefined,
+    );
+    // Only the first sync's first call reached Slack.
+    expect(standin.calls.slice(before).map((c) => c.method)).toEqual(['auth.test']);
+    // Said once, as an error, whatever the number of calls refused.
+    const errors = lines.filter((l) => l.level >= 50).map((l) => l.msg);
+    expect(errors).toEqual([notReady.body.reasons[0]]);
+    // Nothing of the token in the logs.
+    expect(JSON.stringify(lines)).not.toContain(TOKEN);
+
+    // Slack takes the token again (the app's install restored): the next check (one a minute) finds it, and
+    // Roster is ready, and the waiting sync is done.
+    revoke(standin, TOKEN);
+    await roster.tokenWatch.recheck();
+    expect((await ready()).status).toBe(200);
+    expect(lines.some((l) => l.level === 30 && /Slack accepts SLACK_BOT_TOKEN again/.test(l.msg))).toBe(true);
+    // The syncs that met the refusal wait in the queue for their next try, not failed.
+    const [row] = await query<{ n: number }>(
+      roster.orm.em.fork(),
+      sql`select count(*)::int as n from pgboss.job where name = ${DIRECTORY_JOBS.sync} and state = 'created'`,
+    );
+    expect(row!.n).toBeGreaterThanOrEqual(1);
+    const [failed] = await query<{ n: number }>(
+      roster.orm.em.fork(),
+      sql`select count(*)::int as n from pgboss.job where name = ${DIRECTORY_JOBS.sync} and state in ('failed', 'retry')`,
+    );
+    expect(failed!.n).toBe(0);
+  });
+});
+
+describe('Slack telling Roster it was uninstalled, or its bot token revoked', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ seatLimit: 10 });
+    await eventually(
+      async () =>
+        (await jobsDrained(t.em()).then(() => true)) &&
+        (await t.roster.deps.directory.syncedAt(t.em(), await t.account())) !== null,
+    );
+  });
+  afterAll(() => t.stop());
+
+  const syncsDone = async () => {
+    const [row] = await query<{ n: number }>(
+      t.em(),
+      sql`select count(*)::int as n from pgboss.job where name = ${DIRECTORY_JOBS.sync} and state = 'completed'`,
+    );
+    return row!.n;
+  };
+  const readyz = async () => {
+    const res = await fetch(`${t.url}/readyz`);
+    return { status: res.status, body: (await res.json()) as Record<string, any> };
+  };
+
+  it('is not ready from that moment, and bulk work waits without calling Slack', async () => {
+    // A user's token revoked is not Roster's bot token.
+    await t.slack.event({ type: 'tokens_revoked', tokens: { oauth: ['UADMIN'] } });
+    expect((await readyz()).status).toBe(200);
+
+    await t.slack.event({ type: 'app_uninstalled' });
+    const r = await readyz();
+    expect(r.status).toBe(503);
+    expect(r.body.checks.slack).toBe('token refused');
+    expect(r.body.reasons).toEqual([expect.stringMatching(/\(app_uninstalled\).*reinstalls Roster/)]);
+
+    const before = t.standin.callsTo('users.list').length;
+    const done = await syncsDone();
+    await t.roster.jobs.send(DIRECTORY_JOBS.sync, { force: true });
+    // The sync's job has had its try: queued again, for when Slack takes the token.
+    await eventually(async () => (await syncsDone()) > done || undefined);
+    expect(t.standin.callsTo('users.list').length).toBe(before);
+  });
+
+  it('still invites a workspace member meanwhile, by email since no DM can be sent', async () => {
+    expect((await readyz()).body.checks.slack).toBe('token refused');
+    await t.slack.command('/invite', 'mia@acme.test', { user: 'UADMIN' });
+    await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UADMIN' });
+    await t.smtp.waitForMail((m) => m.toText === 'mia@acme.test');
+    const user = await t.em().findOneOrFail(User, { email: 'mia@acme.test' });
+    const invitation = await eventually(() =>
+      t.em().findOne(Invitation, { user: user.id, deliveryMethod: 'email' }),
+    );
+    expect(invitation.deliveredAt).not.toBeNull();
+    // No DM was tried with the token Slack refuses.
+    expect(t.standin.callsTo('chat.postMessage').filter((c) => c.args.channel === 'UMANAGER')).toEqual([]);
+  });
+});
+
+describe('a bot token refused to the bulk jobs thread (BULK_JOBS=thread, the default)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ env: { BULK_JOBS: 'thread' } });
+    await eventually(
+      async () => (await t.roster.deps.directory.syncedAt(t.em(), await t.account())) !== null,
+      20_000,
+    );
+  });
+  afterAll(async () => {
+    revoke(t.standin, BOT_TOKEN);
+    await t.stop();
+  });
+
+  it('makes the instance not ready, though the thread that answers Slack made no call', async () => {
+    revoke(t.standin, 'xoxb-the-reinstalled-one');
+    await t.roster.jobs.send(DIRECTORY_JOBS.sync, { force: true });
+    const res = await eventually(async () => {
+      const r = await fetch(`${t.url}/readyz`);
+      return r.status === 503 ? ((await r.json()) as Record<string, any>) : undefined;
+    }, 20_000);
+    expect(res.checks.slack).toBe('token refused');
+    expect(res.reasons).toEqual([expect.stringMatching(/\(invalid_auth\)/)]);
+  });
+});
