@@ -260,7 +260,8 @@ export async function recheckStaged(
 ): Promise<PreviewCounts> {
   await exec('update csv_import set previewed_at = clock_timestamp() where id = $1', [importId]);
   // What the preview itself wrote on a row: its outcome, error and match, and for a user row the role,
-  // permission set, seat and invitation of the user it matched (a new user's come from the file).
+  // permission set, seat and invitation of the user it matched (a new user's come from the file). A row
+  // still to create was matched with nothing and is as reading made it: it is not written again.
   await exec(
     `/* csv:recheck-reset */ update csv_import_row r set outcome = 'create', error = null, target_id = null,
        data = case when r.kind = 'user' then (r.data - 'invite') || jsonb_build_object(
@@ -272,7 +273,7 @@ export async function recheckStaged(
          'seatNeeded', coalesce((r.data->>'sendInvitation')::boolean, false)
            and coalesce(r.data->>'givenRole', 'employee') = any($3::text[]))
          else r.data end
-     where r.csv_import_id = $1 and r.kind is not null
+     where r.csv_import_id = $1 and r.kind is not null and r.outcome <> 'create'
        and not (r.outcome = 'error' and r.error like $4)`,
     [importId, accountId, PAID_ROLES, `${UNKNOWN_SET}"%`],
   );
