@@ -181,13 +181,15 @@ export class CsvImportService {
         [account.id, importId, csvImport.previewedAt],
       );
       if (since.length) {
-        await recheckStaged(exec, importId, account.id);
+        const errorsBefore = csvImport.counts.error ?? 0;
+        const counts = await recheckStaged(exec, importId, account.id);
         await tx.refresh(csvImport);
         return {
           status: 'rechecked',
           csvImport,
           after: since.map((s) => s.file_name),
           running: since.some((s) => s.running),
+          errorsChanged: counts.error !== errorsBefore,
         };
       }
       const [moved] = await exec<{ id: string }>(

@@ -83,7 +83,14 @@ export type StartResult =
    * `running` when one is still under way), so the preview was decided again against the people as they
    * are now, to be checked before Import is clicked again.
    */
-  | { status: 'rechecked'; csvImport: ICsvImport; after: string[]; running: boolean }
+  | {
+      status: 'rechecked';
+      csvImport: ICsvImport;
+      after: string[];
+      running: boolean;
+      /** The rows in error are not as many as before: the error file posted with the preview is out of date. */
+      errorsChanged: boolean;
+    }
   /** Not started: the click was on the preview as it was before it was checked again. */
   | { status: 'outdated'; csvImport: ICsvImport };
 

@@ -725,6 +725,23 @@ describe('a preview made before another import of the account', () => {
     expect(await t.em().count(AuditEvent, { action: 'csv_import.started', subjectId: typo.id })).toBe(0);
   });
 
+  it('posts a new error file when checking it again finds rows in error that the first one did not list', async () => {
+    const older = await previewOf('crew-old.csv', 'email,first_name,role\nquin@acme.test,Quin,employee\n');
+    const newer = await previewOf('crew-new.csv', 'email,first_name,role\nquin@acme.test,Quin,contractor\n');
+    await t.slack.clickButton(newer, 'Import 1 row', { user: 'UADMIN' });
+    await summaryOf('crew-new.csv');
+
+    await t.slack.clickButton(older, 'Import 1 row', { user: 'UADMIN' });
+    const upload = await eventually(() =>
+      t.standin.uploadedFiles.find((f) => f.filename === 'crew-old-errors.csv'),
+    );
+    expect(contentOf(upload)).toContain('is already a contractor in Roster');
+    const shown = textOf(current('DUADMIN', older.ts));
+    expect(shown).toContain('Checked again, nothing imported');
+    expect(shown).toContain('Nothing to import');
+    expect((await t.em().findOneOrFail(User, { email: 'quin@acme.test' })).role).toBe('contractor');
+  });
+
   it('lets two files dropped together both be imported, the second after it is checked again', async () => {
     const first = await previewOf('team-a.csv', 'email,first_name\nyara@acme.test,Yara\n');
     const second = await previewOf('team-b.csv', 'email,first_name\nzeno@acme.test,Zeno\n');

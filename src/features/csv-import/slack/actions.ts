@@ -6,6 +6,7 @@ import { nowOrLater } from '../../../slack/later.ts';
 import type { Deps } from '../../feature.ts';
 import type { Actor } from '../../seats/seat.service.ts';
 import { CsvImport, type CsvImportStatus } from '../csv-import.entity.ts';
+import { ERROR_FILE_JOB, type ErrorFileJob } from '../csv-import.jobs.ts';
 import { CSV_JOBS, type CsvImportService } from '../csv-import.service.ts';
 import { templateFile } from '../csv-writer.ts';
 import { CSV_ACTIONS, NOT_ADMIN, parseStartValue, previewMessage } from './blocks.ts';
@@ -82,6 +83,15 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
         return;
       }
       const summary = await service.summary(em, id);
+      // Checked again, rows may be in error that the preview's error file does not list: a new one is posted.
+      if (result.status === 'rechecked' && result.errorsChanged && summary.counts.error) {
+        await deps.jobs.send<ErrorFileJob>(ERROR_FILE_JOB, {
+          importId: id,
+          after: 'preview',
+          count: summary.counts.error,
+          revision: csvImport.previewRevision,
+        });
+      }
       const channel = body.channel?.id ?? csvImport.channelId;
       const ts = body.message?.ts ?? csvImport.messageTs;
       // The import is already started or cancelled: when Slack asks Roster to slow down, the preview is
