@@ -44,6 +44,13 @@ export const CsvImport = defineEntity({
     /** The progress message, then the summary. */
     progressTs: p.string().nullable(),
     importedBy: p.string().nullable(),
+    /**
+     * When the preview last compared the rows with the people and contacts in Roster: another import of
+     * the account applied after it makes the preview stale (see CsvImportService.start).
+     */
+    previewedAt: p.datetime().nullable(),
+    /** How many times the preview was checked again; the Import button carries it, so an older click is known. */
+    previewRevision: p.integer().default(0),
     startedAt: p.datetime().nullable(),
     finishedAt: p.datetime().nullable(),
     /** The id of the last row applied: every row up to it is applied, and none after it. */

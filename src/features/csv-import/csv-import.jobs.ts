@@ -28,8 +28,16 @@ type ImportJob = { importId: string };
 /** What follows a completed import: its summary and, when rows ended in error as written, the error file. */
 type FinishJob = { importId: string; seconds: number };
 
-/** The file of every row in error, uploaded after a preview or an import. */
-type ErrorFileJob = { importId: string; after: 'preview' | 'import'; count: number };
+/**
+ * The file of every row in error, uploaded after a preview or an import; after a preview checked again,
+ * its revision (the file of each revision is uploaded once).
+ */
+export type ErrorFileJob = {
+  importId: string;
+  after: 'preview' | 'import';
+  count: number;
+  revision?: number;
+};
 
 export const FINISH_JOB = 'csv-import.finish';
 export const ERROR_FILE_JOB = 'csv-import.error-file';
@@ -82,10 +90,10 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
   // Defined first: the preview and run jobs queue these.
   await jobs.define<ErrorFileJob>(
     ERROR_FILE_JOB,
-    async ({ importId, after, count }) => {
+    async ({ importId, after, count, revision }) => {
       const csvImport = await orm.em.fork().findOne(CsvImport, importId);
       if (!csvImport) return;
-      await once(`csv-import:${importId}:error-file:${after}`, (run) =>
+      await once(`csv-import:${importId}:error-file:${after}${revision ? `:${revision}` : ''}`, (run) =>
         uploadErrorFile(csvImport, count, after, run),
       );
     },

@@ -8,7 +8,7 @@ import type { Actor, SeatService } from '../seats/seat.service.ts';
 import { CsvImport, type ICsvImport } from './csv-import.entity.ts';
 import { type CsvSource, MAX_ROWS } from './csv-reader.ts';
 import { errorFile, writeErrorFileTo } from './import-error-file.ts';
-import { firstErrors, previewFile } from './import-preview.ts';
+import { firstErrors, previewFile, recheckStaged } from './import-preview.ts';
 import { importProgress, runImport } from './import-run.ts';
 import {
   CSV_JOBS,
@@ -42,6 +42,9 @@ export {
  * memory; the rows asking for an invitation are capped separately (INVITED_PER_BATCH).
  */
 export const BATCH_SIZE = 5000;
+
+/** The advisory lock namespace under which an account's imports are started or checked again ("CSVS"). */
+const START_LOCK = 0x43535653;
 
 export class CsvImportService {
   private readonly orm: MikroORM;
@@ -145,18 +148,57 @@ export class CsvImportService {
   /**
    * Starts the import of a previewed file, once: the status moves from previewed to importing in one
    * statement, so a double click or a retried request finds it already moving. The run is queued with it.
+   *
+   * A preview made before another import of the account was applied (started or completed since) is not
+   * applied as it stands, since its rows were decided against people that import has changed: it is
+   * decided again from its staged rows (`rechecked`) for the admin to check and import. `seenRevision` is
+   * the revision of the preview the click was on: a click on a preview since checked again (a double click,
+   * Slack's retry) starts nothing (`outdated`). Starts and rechecks of an account take turns.
    */
-  async start(em: EntityManager, account: IAccount, importId: string, actor: Actor): Promise<StartResult> {
+  async start(
+    em: EntityManager,
+    account: IAccount,
+    importId: string,
+    actor: Actor,
+    seenRevision?: number,
+  ): Promise<StartResult> {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can import people from a CSV file.');
-    return em.transactional(async (tx) => {
-      const [moved] = await statements(tx)<{ id: string }>(
+    const result = await em.transactional(async (tx): Promise<StartResult> => {
+      const exec = statements(tx);
+      await exec('select pg_advisory_xact_lock($1, hashtext($2))', [START_LOCK, account.id]);
+      const csvImport = await tx.findOne(CsvImport, { id: importId, account }, { refresh: true });
+      if (!csvImport) throw new DomainError('not_found', 'That import no longer exists.');
+      if (csvImport.status !== 'previewed') return { status: 'unchanged', csvImport };
+      if (seenRevision !== undefined && seenRevision !== csvImport.previewRevision)
+        return { status: 'outdated', csvImport };
+      // Imports that may have changed people since the preview compared its rows with them: any applied
+      // after it, or still being applied.
+      const since = await exec<{ file_name: string; running: boolean }>(
+        `select file_name, status = 'importing' as running from csv_import
+         where account_id = $1 and id <> $2 and started_at is not null
+           and coalesce(finished_at, 'infinity') >= coalesce($3::timestamptz, '-infinity')
+         order by started_at`,
+        [account.id, importId, csvImport.previewedAt],
+      );
+      if (since.length) {
+        const errorsBefore = csvImport.counts.error ?? 0;
+        const counts = await recheckStaged(exec, importId, account.id);
+        await tx.refresh(csvImport);
+        return {
+          status: 'rechecked',
+          csvImport,
+          after: since.map((s) => s.file_name),
+          running: since.some((s) => s.running),
+          errorsChanged: counts.error !== errorsBefore,
+        };
+      }
+      const [moved] = await exec<{ id: string }>(
         `update csv_import set status = 'importing', imported_by = $1, started_at = now(), updated_at = now()
          where id = $2 and account_id = $3 and status = 'previewed' returning id`,
         [actor.slackUserId, importId, account.id],
       );
-      const csvImport = await tx.findOne(CsvImport, { id: importId, account }, { refresh: true });
-      if (!csvImport) throw new DomainError('not_found', 'That import no longer exists.');
       if (!moved) return { status: 'unchanged', csvImport };
+      await tx.refresh(csvImport);
       audit(tx, {
         account,
         actor: actor.slackUserId,
@@ -170,6 +212,10 @@ export class CsvImportService {
       await this.jobs.send(CSV_JOBS.run, { importId }, { em: tx });
       return { status: 'started', csvImport };
     });
+    // Checked again, the file may have nothing left to change: it is closed as a preview with none is.
+    if (result.status === 'rechecked' && (await this.completeUnchanged(importId)))
+      return { ...result, csvImport: await em.findOneOrFail(CsvImport, importId, { refresh: true }) };
+    return result;
   }
 
   /** Cancels a previewed import; nothing of it was written. */

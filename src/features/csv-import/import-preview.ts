@@ -144,7 +144,7 @@ export async function previewFile(
           };
           const error =
             row.permissionSet && !set
-              ? `permission set "${row.permissionSet}" does not exist; the sets are ${setNames}`
+              ? `${UNKNOWN_SET}"${row.permissionSet}" does not exist; the sets are ${setNames}`
               : null;
           out.push(line(record.line, record.cells, 'user', rowKey(row), error, data));
         }
@@ -198,21 +198,13 @@ export async function previewFile(
       await run('analyze csv_import_row (csv_import_id, kind, key, outcome)');
     });
   }
-  await em.transactional((tx) => decideStaged(statements(tx), importId, account.id));
-  const [counts] = await exec<PreviewCounts>(
-    `/* csv:preview-counts */ select count(*)::int as rows,
-       count(*) filter (where outcome = 'create')::int as "create",
-       count(*) filter (where outcome = 'update')::int as "update",
-       count(*) filter (where outcome = 'unchanged')::int as unchanged,
-       count(*) filter (where outcome = 'error')::int as error,
-       count(*) filter (where kind = 'user')::int as users,
-       count(*) filter (where kind = 'contact')::int as contacts,
-       count(*) filter (where kind = 'user' and outcome <> 'error' and (data->>'seatNeeded')::boolean)::int as "seatsNeeded",
-       count(*) filter (where kind = 'user' and outcome <> 'error' and (data->>'sendInvitation')::boolean
-         and (outcome = 'create' or (data->>'invite')::boolean))::int as invitations
-     from csv_import_row where csv_import_id = $1`,
-    [importId],
-  );
+  await em.transactional(async (tx) => {
+    const run = statements(tx);
+    // Taken before the first comparison: an import applied after it may be missed by the preview.
+    await run('update csv_import set previewed_at = clock_timestamp() where id = $1', [importId]);
+    await decideStaged(run, importId, account.id);
+  });
+  const counts = await countStaged(exec, importId);
   const [moved] = await exec<{ id: string }>(
     `update csv_import set status = 'previewed', counts = $1::jsonb, columns = $2::jsonb, warnings = $3::jsonb,
        file_sha256 = $4, delimiter = $6, updated_at = now()
@@ -228,6 +220,71 @@ export async function previewFile(
     warnings: header.warnings,
     firstErrors: await firstErrors(exec, importId),
   };
+}
+
+/**
+ * How the error of a user row naming a permission set the account does not have begins: the one error
+ * found while reading that a row with a kind can have, kept when a preview is checked again.
+ */
+const UNKNOWN_SET = 'permission set ';
+
+/** The preview's counts, from the decided rows. */
+async function countStaged(exec: Statements, importId: string): Promise<PreviewCounts> {
+  const [counts] = await exec<PreviewCounts>(
+    `/* csv:preview-counts */ select count(*)::int as rows,
+       count(*) filter (where outcome = 'create')::int as "create",
+       count(*) filter (where outcome = 'update')::int as "update",
+       count(*) filter (where outcome = 'unchanged')::int as unchanged,
+       count(*) filter (where outcome = 'error')::int as error,
+       count(*) filter (where kind = 'user')::int as users,
+       count(*) filter (where kind = 'contact')::int as contacts,
+       count(*) filter (where kind = 'user' and outcome <> 'error' and (data->>'seatNeeded')::boolean)::int as "seatsNeeded",
+       count(*) filter (where kind = 'user' and outcome <> 'error' and (data->>'sendInvitation')::boolean
+         and (outcome = 'create' or (data->>'invite')::boolean))::int as invitations
+     from csv_import_row where csv_import_id = $1`,
+    [importId],
+  );
+  return counts as PreviewCounts;
+}
+
+/**
+ * Decides a previewed import's staged rows again against the people and contacts as they are now, as the
+ * preview did, with no file to read: the rows return to what reading the file made of them (the errors
+ * found while reading stay), the same set-based statements decide them, and the import's counts, preview
+ * time and revision are renewed. Runs in `exec`'s transaction; returns the new counts.
+ */
+export async function recheckStaged(
+  exec: Statements,
+  importId: string,
+  accountId: string,
+): Promise<PreviewCounts> {
+  await exec('update csv_import set previewed_at = clock_timestamp() where id = $1', [importId]);
+  // What the preview itself wrote on a row: its outcome, error and match, and for a user row the role,
+  // permission set, seat and invitation of the user it matched (a new user's come from the file). A row
+  // still to create was matched with nothing and is as reading made it: it is not written again.
+  await exec(
+    `/* csv:recheck-reset */ update csv_import_row r set outcome = 'create', error = null, target_id = null,
+       data = case when r.kind = 'user' then (r.data - 'invite') || jsonb_build_object(
+         'role', coalesce(r.data->>'givenRole', 'employee'),
+         'permissionSetId', coalesce(r.data->>'setId', (
+           select ps.id::text from permission_set ps where ps.account_id = $2
+             and lower(ps.name) = case when coalesce(r.data->>'givenRole', 'employee') = 'client' then 'client' else 'member' end
+           order by ps.name desc limit 1)),
+         'seatNeeded', coalesce((r.data->>'sendInvitation')::boolean, false)
+           and coalesce(r.data->>'givenRole', 'employee') = any($3::text[]))
+         else r.data end
+     where r.csv_import_id = $1 and r.kind is not null and r.outcome <> 'create'
+       and not (r.outcome = 'error' and r.error like $4)`,
+    [importId, accountId, PAID_ROLES, `${UNKNOWN_SET}"%`],
+  );
+  await decideStaged(exec, importId, accountId);
+  const counts = await countStaged(exec, importId);
+  await exec(
+    `update csv_import set counts = $2::jsonb, preview_revision = preview_revision + 1, updated_at = now()
+     where id = $1`,
+    [importId, json(counts)],
+  );
+  return counts;
 }
 
 /** The first rows in error of an import, in file order. */

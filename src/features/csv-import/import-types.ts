@@ -77,7 +77,22 @@ export type RunHooks = {
 
 export type StartResult =
   | { status: 'started'; csvImport: ICsvImport }
-  | { status: 'unchanged'; csvImport: ICsvImport };
+  | { status: 'unchanged'; csvImport: ICsvImport }
+  /**
+   * Not started: another import of the account was applied after the preview (`after` names them,
+   * `running` when one is still under way), so the preview was decided again against the people as they
+   * are now, to be checked before Import is clicked again.
+   */
+  | {
+      status: 'rechecked';
+      csvImport: ICsvImport;
+      after: string[];
+      running: boolean;
+      /** The rows in error are not as many as before: the error file posted with the preview is out of date. */
+      errorsChanged: boolean;
+    }
+  /** Not started: the click was on the preview as it was before it was checked again. */
+  | { status: 'outdated'; csvImport: ICsvImport };
 
 /** A staged row as a batch reads it. */
 export type BatchRow = {

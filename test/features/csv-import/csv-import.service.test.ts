@@ -470,6 +470,72 @@ describe('CSV import', () => {
     expect((await service.cancel(orm.em.fork(), account, id, admin)).status).toBe('unchanged');
   });
 
+  it('decides a preview again from its rows, once, when another import was applied after it', async () => {
+    const account = await freshAccount();
+    const older = await preview(
+      account,
+      [
+        'email,first_name,title,role,permission_set',
+        'ann@acme.test,Ann,Enginer,,',
+        'bob@acme.test,Bob,,,Wizards',
+        'ann@acme.test,Ann,Engineer,,',
+        'cat@acme.test,Cat,,employee,',
+      ].join('\n'),
+      'typo.csv',
+    );
+    expect(older.counts).toMatchObject({ create: 2, update: 0, error: 2 });
+    const id = older.csvImport.id;
+    const newer = await preview(
+      account,
+      'email,first_name,title,role\nann@acme.test,Ann,Engineer,\ncat@acme.test,Cat,,contractor\n',
+      'fixed.csv',
+    );
+    const started = await service.start(orm.em.fork(), account, newer.csvImport.id, admin);
+    expect(started.status).toBe('started');
+
+    // The newer import is under way: the older preview is not started, and says so.
+    const during = await service.start(orm.em.fork(), account, id, admin, 0);
+    expect(during).toMatchObject({ status: 'rechecked', after: ['fixed.csv'], running: true });
+    expect(await service.run(newer.csvImport.id)).not.toBeNull();
+
+    // Import clicked three times on the preview as it was: checked again once, started never.
+    const clicks = await Promise.all(
+      [1, 2, 3].map(() => service.start(orm.em.fork(), account, id, admin, 1)),
+    );
+    expect(clicks.map((r) => r.status).sort()).toEqual(['outdated', 'outdated', 'rechecked']);
+    expect(clicks.find((r) => r.status === 'rechecked')).toMatchObject({ running: false });
+    await jobsDrained(orm.em);
+    expect(runJobs).not.toContain(id);
+    const rechecked = await service.summary(orm.em.fork(), id);
+    expect(rechecked.csvImport).toMatchObject({ status: 'previewed', previewRevision: 2 });
+    // Ann is now in Roster with the newer title, Cat as a contractor; the errors found reading the file stay.
+    expect(rechecked.counts).toMatchObject({ rows: 4, create: 0, update: 1, unchanged: 0, error: 3 });
+    expect(rechecked.firstErrors.map((e) => [e.line, e.reason.slice(0, 30)])).toEqual([
+      [3, 'permission set "Wizards" does '],
+      [4, 'email ann@acme.test is also on'],
+      [5, 'is already a contractor in Ros'],
+    ]);
+    const byEmail = async () => new Map((await users(account)).map((u) => [u.email, u]));
+    expect((await byEmail()).get('ann@acme.test')?.title).toBe('Engineer');
+
+    // Imported as checked again, by the admin who saw it: Ann's title is what this file says.
+    expect((await service.start(orm.em.fork(), account, id, admin, 2)).status).toBe('started');
+    expect((await service.run(id))?.counts).toMatchObject({ updated: 1, created: 0, failed: 3 });
+    const after = await byEmail();
+    expect([...after.keys()].sort()).toEqual(['ann@acme.test', 'cat@acme.test']);
+    expect(after.get('ann@acme.test')?.title).toBe('Enginer');
+    expect(after.get('cat@acme.test')?.role).toBe('contractor');
+  });
+
+  it('starts a preview made after the last import without checking it again', async () => {
+    const account = await freshAccount();
+    await importNow(account, await preview(account, 'email,first_name\ndee@acme.test,Dee\n', 'a.csv'));
+    const later = await preview(account, 'email,first_name\ndee@acme.test,Deedee\n', 'b.csv');
+    expect((await service.start(orm.em.fork(), account, later.csvImport.id, admin, 0)).status).toBe(
+      'started',
+    );
+  });
+
   it('finishes an import killed half way, with no duplicate and no lost row', async () => {
     const account = await freshAccount();
     const small = new CsvImportService({ orm, jobs, seats, batchSize: 10 });

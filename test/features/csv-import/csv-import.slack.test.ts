@@ -684,3 +684,82 @@ describe('unlocking what an import left locked', () => {
     await t.setSeatLimit(50);
   });
 });
+
+describe('a preview made before another import of the account', () => {
+  /** Drops `content` as `name` and waits for its preview. */
+  async function previewOf(name: string, content: string) {
+    await shareInDm('UADMIN', addFile(name, content));
+    return readingOutcome(name, new RegExp(`Preview of ${name.replace('.', '\\.')}`));
+  }
+  const titleOf = async (email: string) => (await t.em().findOneOrFail(User, { email })).title;
+  const summaryOf = (name: string) =>
+    eventually(() =>
+      t.standin.messages.find((m) => m.method === 'chat.update' && m.text?.startsWith(`Imported ${name}`)),
+    );
+
+  it('is checked again against Roster as it is now instead of undoing the newer import', async () => {
+    const older = await previewOf('typo.csv', 'email,first_name,title\nxena@acme.test,Xena,Enginer\n');
+    const newer = await previewOf('fixed.csv', 'email,first_name,title\nxena@acme.test,Xena,Engineer\n');
+    await t.slack.clickButton(newer, 'Import 1 row', { user: 'UADMIN' });
+    await summaryOf('fixed.csv');
+    expect(await titleOf('xena@acme.test')).toBe('Engineer');
+
+    // Import on the older preview, clicked twice as an impatient admin (or Slack's retry) would.
+    await t.slack.clickButton(older, 'Import 1 row', { user: 'UADMIN' });
+    await t.slack.clickButton(older, 'Import 1 row', { user: 'UADMIN' });
+    const refreshed = await eventually(() => {
+      const shown = textOf(current('DUADMIN', older.ts));
+      return shown.includes('another import') ? shown : undefined;
+    });
+    expect(refreshed).toContain('fixed.csv');
+    expect(refreshed).toContain('check it and click Import again');
+    // Rechecked against Xena as the newer import left her: her title would change back.
+    expect(refreshed).toContain('*1* to update');
+    expect(refreshed).toContain('*0* to create');
+    await t.standin.waitForResponse((r) => /typo\.csv was checked again/.test(textOf(r.body)));
+    await jobsDrained(t.em());
+    const typo = await t.em().findOneOrFail(CsvImport, { fileName: 'typo.csv' });
+    expect(typo.status).toBe('previewed');
+    expect(typo.startedAt).toBeNull();
+    expect(await titleOf('xena@acme.test')).toBe('Engineer');
+    expect(await t.em().count(AuditEvent, { action: 'csv_import.started', subjectId: typo.id })).toBe(0);
+  });
+
+  it('posts a new error file when checking it again finds rows in error that the first one did not list', async () => {
+    const older = await previewOf('crew-old.csv', 'email,first_name,role\nquin@acme.test,Quin,employee\n');
+    const newer = await previewOf('crew-new.csv', 'email,first_name,role\nquin@acme.test,Quin,contractor\n');
+    await t.slack.clickButton(newer, 'Import 1 row', { user: 'UADMIN' });
+    await summaryOf('crew-new.csv');
+
+    await t.slack.clickButton(older, 'Import 1 row', { user: 'UADMIN' });
+    const upload = await eventually(() =>
+      t.standin.uploadedFiles.find((f) => f.filename === 'crew-old-errors.csv'),
+    );
+    expect(contentOf(upload)).toContain('is already a contractor in Roster');
+    const shown = textOf(current('DUADMIN', older.ts));
+    expect(shown).toContain('Checked again, nothing imported');
+    expect(shown).toContain('Nothing to import');
+    expect((await t.em().findOneOrFail(User, { email: 'quin@acme.test' })).role).toBe('contractor');
+  });
+
+  it('lets two files dropped together both be imported, the second after it is checked again', async () => {
+    const first = await previewOf('team-a.csv', 'email,first_name\nyara@acme.test,Yara\n');
+    const second = await previewOf('team-b.csv', 'email,first_name\nzeno@acme.test,Zeno\n');
+    await t.slack.clickButton(first, 'Import 1 row', { user: 'UADMIN' });
+    await summaryOf('team-a.csv');
+
+    await t.slack.clickButton(second, 'Import 1 row', { user: 'UADMIN' });
+    const refreshed = await eventually(() => {
+      const now = current('DUADMIN', second.ts);
+      return textOf(now).includes('another import') ? now : undefined;
+    });
+    // Unrelated to team-a.csv, its row is still one to create.
+    expect(textOf(refreshed)).toContain('*1* to create');
+    await t.slack.clickButton(refreshed, 'Import 1 row', { user: 'UADMIN' });
+    await summaryOf('team-b.csv');
+    expect((await usersNamed('yara@acme.test', 'zeno@acme.test')).map((u) => u.email)).toEqual([
+      'yara@acme.test',
+      'zeno@acme.test',
+    ]);
+  });
+});

@@ -6,9 +6,10 @@ import { nowOrLater } from '../../../slack/later.ts';
 import type { Deps } from '../../feature.ts';
 import type { Actor } from '../../seats/seat.service.ts';
 import { CsvImport, type CsvImportStatus } from '../csv-import.entity.ts';
+import { ERROR_FILE_JOB, type ErrorFileJob } from '../csv-import.jobs.ts';
 import { CSV_JOBS, type CsvImportService } from '../csv-import.service.ts';
 import { templateFile } from '../csv-writer.ts';
-import { CSV_ACTIONS, NOT_ADMIN, previewMessage } from './blocks.ts';
+import { CSV_ACTIONS, NOT_ADMIN, parseStartValue, previewMessage } from './blocks.ts';
 
 const importId = z.uuid();
 
@@ -57,15 +58,21 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
       await ack();
       const actor = await adminActor(context, body.user.id);
       const { em, account } = roster(context);
-      const id = parseId(action.value);
-      const result = await (verb === 'start' ? service.start : service.cancel).call(
-        service,
-        em,
-        account,
-        id,
-        actor,
-      );
+      const clicked = verb === 'start' ? parseStartValue(action.value) : { id: action.value, revision: 0 };
+      const id = parseId(clicked.id);
+      const result =
+        verb === 'start'
+          ? await service.start(em, account, id, actor, clicked.revision)
+          : await service.cancel(em, account, id, actor);
       const { csvImport } = result;
+      if (result.status === 'outdated') {
+        await respond({
+          response_type: 'ephemeral',
+          replace_original: false,
+          text: `${csvImport.fileName} was checked again after another import changed people, and nothing was imported: check its preview as it is now and click Import on it again.`,
+        });
+        return;
+      }
       if (result.status === 'unchanged') {
         const by = csvImport.importedBy ? ` (by <@${csvImport.importedBy}>)` : '';
         await respond({
@@ -76,6 +83,15 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
         return;
       }
       const summary = await service.summary(em, id);
+      // Checked again, rows may be in error that the preview's error file does not list: a new one is posted.
+      if (result.status === 'rechecked' && result.errorsChanged && summary.counts.error) {
+        await deps.jobs.send<ErrorFileJob>(ERROR_FILE_JOB, {
+          importId: id,
+          after: 'preview',
+          count: summary.counts.error,
+          revision: csvImport.previewRevision,
+        });
+      }
       const channel = body.channel?.id ?? csvImport.channelId;
       const ts = body.message?.ts ?? csvImport.messageTs;
       // The import is already started or cancelled: when Slack asks Roster to slow down, the preview is
@@ -88,7 +104,11 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
             ts,
             ...previewMessage(
               summary,
-              verb === 'start' ? { startedBy: actor.slackUserId } : { cancelledBy: actor.slackUserId },
+              result.status === 'rechecked'
+                ? { rechecked: { after: result.after, running: result.running } }
+                : verb === 'start'
+                  ? { startedBy: actor.slackUserId }
+                  : { cancelledBy: actor.slackUserId },
             ),
           },
         });

@@ -72,10 +72,37 @@ function errorLines(errors: RowError[], total: number): string {
   return lines.join('\n');
 }
 
+/**
+ * The Import button's value: the import and the revision of the preview shown, so a click on a preview
+ * since checked again is known. A value of the import alone (a preview posted before revisions) is revision 0.
+ */
+export function startValue(importId: string, revision: number): string {
+  return `${importId}:${revision}`;
+}
+
+export function parseStartValue(value: string | undefined): { id: string; revision: number } {
+  const [id = '', revision = '0'] = (value ?? '').split(':');
+  return { id, revision: /^\d{1,9}$/.test(revision) ? Number(revision) : -1 };
+}
+
+function recheckedNote({ after, running }: { after: string[]; running: boolean }): string {
+  const names =
+    after.slice(0, 3).map(esc).join(', ') + (after.length > 3 ? ` and ${n(after.length - 3)} more` : '');
+  const which = `another import (${names})`;
+  return running
+    ? `:arrows_counterclockwise: *Checked again, nothing imported:* ${which} is still changing people in Roster, so this preview may not be the last word. Wait for its summary, then click Import again: Roster checks this file against it once more first.`
+    : `:arrows_counterclockwise: *Checked again, nothing imported:* ${which} changed people in Roster after this preview was made, so Roster compared the file with Roster as it is now; the figures above are the new ones. Please check it and click Import again.`;
+}
+
 /** The preview: what the file would do, the first errors, and the Import and Cancel buttons. */
 export function previewMessage(
   summary: PreviewSummary,
-  state: { startedBy?: string; cancelledBy?: string } = {},
+  state: {
+    startedBy?: string;
+    cancelledBy?: string;
+    /** The preview was decided again after these imports of the account (`running`: one is under way). */
+    rechecked?: { after: string[]; running: boolean };
+  } = {},
 ) {
   const { counts, seats, csvImport } = summary;
   const name = esc(csvImport.fileName);
@@ -116,6 +143,7 @@ export function previewMessage(
   if (summary.firstErrors.length) {
     blocks.push(section(`*First errors*\n${errorLines(summary.firstErrors, counts.error)}`));
   }
+  if (state.rechecked) blocks.push(section(recheckedNote(state.rechecked)));
   if (state.startedBy) {
     blocks.push(context(`:arrow_forward: Import started by <@${state.startedBy}>. Progress below.`));
   } else if (state.cancelledBy) {
@@ -138,7 +166,12 @@ export function previewMessage(
     blocks.push(
       actions(
         `csv_import:${csvImport.id}`,
-        button(`Import ${plural(changes, 'row')}`, CSV_ACTIONS.start, csvImport.id, 'primary'),
+        button(
+          `Import ${plural(changes, 'row')}`,
+          CSV_ACTIONS.start,
+          startValue(csvImport.id, csvImport.previewRevision),
+          'primary',
+        ),
         button('Cancel', CSV_ACTIONS.cancel, csvImport.id),
       ),
     );
