@@ -637,6 +637,33 @@ describe('an import that stopped half way', () => {
   });
 });
 
+describe('a Resume for an import Roster does not have', () => {
+  it('says the import no longer exists, and runs nothing', async () => {
+    const since = t.standin.responses.length;
+    const jobs = async () =>
+      Number(
+        (
+          await t
+            .em()
+            .getConnection()
+            .execute<{ n: string }[]>(`select count(*) as n from pgboss.job where name = 'csv-import.run'`)
+        )[0]!.n,
+      );
+    const before = await jobs();
+    await t.slack.blockAction({
+      user: 'UADMIN',
+      channel: 'DUADMIN',
+      message: { ts: '1.2', text: 'stopped', blocks: [] },
+      actions: [
+        { type: 'button', action_id: 'csv_import_resume', value: '00000000-0000-4000-8000-000000000000' },
+      ],
+    });
+    const answer = await t.standin.waitForResponse((r) => t.standin.responses.indexOf(r) >= since);
+    expect(textOf(answer.body)).toContain('That import no longer exists.');
+    expect(await jobs()).toBe(before);
+  });
+});
+
 describe('unlocking what an import left locked', () => {
   it('offers Unlock and invite all with the seats it needs, stops at the limit, and finishes once seats are added', async () => {
     const used = (await t.roster.deps.seats.usage(t.em(), await t.account())).used;

@@ -121,9 +121,8 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
     await adminActor(context, body.user.id);
     const { em, account } = roster(context);
     const id = parseId(action.value);
-    const { csvImport } = await service.summary(em, id);
-    if (csvImport.account.id !== account.id)
-      throw new DomainError('not_found', 'That import no longer exists.');
+    const csvImport = await em.findOne(CsvImport, { id, account }, { refresh: true });
+    if (!csvImport) throw new DomainError('not_found', 'That import no longer exists.');
     if (csvImport.status !== 'importing') {
       await respond({
         response_type: 'ephemeral',
