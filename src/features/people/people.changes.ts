@@ -47,10 +47,33 @@ export class PeopleChanges {
 
   /** What approving a seat request for one of these changes does; registered in the composition root. */
   seatFlow(kind: Change): SeatFlow {
+    /** Why the person no longer fits the change asked for (an admin made it, or another, meanwhile), or null. */
+    const overtaken = (user: IUser, request: ISeatRequest): string | null => {
+      try {
+        refuseChange(user, kind, request.role);
+        return null;
+      } catch (err) {
+        if (err instanceof DomainError)
+          return `${err.message} They were changed since the request was made, so there is nothing to approve.`;
+        throw err;
+      }
+    };
     return {
+      // Asked before a seat is taken: an admin may have made the change from the card meanwhile, and the
+      // person accepted their invitation since; approving the old request must not put them back.
+      refuse: async (tx, request, account) => {
+        const user = request.user
+          ? await tx.findOne(User, { id: request.user.id, account }, { refresh: true })
+          : null;
+        if (!user) return 'That person is no longer in Roster.';
+        return overtaken(user, request);
+      },
       approve: async (tx, request, account) => {
         const user = request.user ? await lockUser(tx, account, request.user.id) : null;
         if (!user) throw new DomainError('not_found', 'That person is no longer in Roster.');
+        // Read again under the person's lock: a change committed since the check above is not undone.
+        const late = overtaken(user, request);
+        if (late) throw new DomainError('conflict', late);
         const invite = Boolean(request.payload.sendInvitation);
         await this.apply(tx, account, user, kind, request.role, invite, request.requestedBy);
         return invite ? `An invitation is on its way to ${user.email}.` : `${user.email} can now be invited.`;

@@ -573,3 +573,32 @@ describe('help', () => {
     }
   });
 });
+
+describe('a request overtaken by an admin', () => {
+  it('leaves a person an admin unlocked meanwhile as they are when the old request is approved', async () => {
+    const user = await person('locked');
+    const asked = await card('UMANAGER', user.email);
+    await change('UMANAGER', asked.body, 'Ask an admin to unlock', { send_now: ['send_now'] });
+    const request = await eventually(() =>
+      t.em().findOne(SeatRequest, { email: user.email, status: 'pending' }),
+    );
+    // An admin unlocks them from the card; they are invited and accept.
+    await change('UADMIN', (await card('UADMIN', user.email)).body, 'Unlock', { send_now: [] });
+    await eventually(async () => (await fresh(user.id)).status === 'not_invited');
+    const em = t.em();
+    (await em.findOneOrFail(User, user.id)).status = 'active';
+    await em.flush();
+    const used = await usedSeats();
+
+    await t.slack.blockAction({
+      user: 'UOWNER',
+      actions: [{ type: 'button', action_id: 'seat_approve', block_id: 'b', value: request.id }],
+    });
+    const reply = await t.standin.waitForResponse((r) => textOf(r.body).includes('Not approved'));
+    expect(textOf(reply.body)).toContain('is active');
+    expect((await fresh(user.id)).status).toBe('active');
+    expect(await usedSeats()).toBe(used);
+    expect((await t.em().findOneOrFail(SeatRequest, request.id)).status).toBe('rejected');
+    expect(await t.em().count(Invitation, { user: user.id })).toBe(0);
+  });
+});
