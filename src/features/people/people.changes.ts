@@ -132,12 +132,11 @@ export class PeopleChanges {
       if (!user) throw new DomainError('not_found', 'That person is not in Roster.');
       const role = refuseChange(user, kind, newRole);
       if (kind !== 'role_change') await refuseOutsideDomains(em, account, user.email);
-      const endsHoldingSeat =
-        isPaidRole(role) && (kind !== 'role_change' || SEAT_HOLDING_STATUSES.includes(user.status));
-      if (endsHoldingSeat && actor.isAdmin && !opts.addSeat) {
+      const needsSeat = needsNewSeat(user, kind, role);
+      if (needsSeat && actor.isAdmin && !opts.addSeat) {
         this.seats.refuseWhenFull(await this.seats.usage(em, account), user.email);
       }
-      if (endsHoldingSeat && !actor.isAdmin) {
+      if (needsSeat && !actor.isAdmin) {
         const email = user.email.trim();
         const waiting = await em.count(SeatRequest, {
           account,
@@ -172,12 +171,10 @@ export class PeopleChanges {
       const role = refuseChange(user, kind, newRole);
       // Unlocked or reactivated, the person can be invited: their login must be at an allowed domain.
       if (kind !== 'role_change') await refuseOutsideDomains(tx, account, user.email);
-      // A change only needs a seat when the user ends up holding one: a paid role in a seat-holding status.
-      const endsHoldingSeat =
-        isPaidRole(role) && (kind !== 'role_change' || SEAT_HOLDING_STATUSES.includes(user.status));
+      const wasHolding = holdsSeat(user);
       const apply = () =>
         this.apply(tx, account, user, kind, role, Boolean(opts.sendInvitation), actor.slackUserId);
-      if (!endsHoldingSeat) {
+      if (!needsNewSeat(user, kind, role)) {
         // Only a change that needs a seat can be asked of an admin; any other change to a person is theirs.
         if (!actor.isAdmin) {
           await auditRefusal(tx, {
@@ -194,9 +191,9 @@ export class PeopleChanges {
             `Only admins can change ${displayName(user)} that way; ask one.`,
           );
         }
-        const wasHolding = isPaidRole(user.role) && SEAT_HOLDING_STATUSES.includes(user.status);
         await apply();
-        if (wasHolding && kind === 'role_change') this.seats.freed(tx, account, actor, user.email);
+        // An employee made a contractor keeps their seat; made a client, they give it back.
+        if (wasHolding && !holdsSeat(user)) this.seats.freed(tx, account, actor, user.email);
         return { status: 'done', user, seatAdded: false };
       }
       const result = await this.seats.admit(
@@ -347,6 +344,19 @@ function importedBy(accountId: string, importId: string) {
   return sql`(select id, subject_id::uuid as user_id from audit_event
       where account_id = ${accountId} and action = 'user.imported' and data->>'importId' = ${importId}
       offset 0)`;
+}
+
+function holdsSeat(user: IUser): boolean {
+  return isPaidRole(user.role) && SEAT_HOLDING_STATUSES.includes(user.status);
+}
+
+/**
+ * Whether the change gives the person a paid seat they do not hold now: they end with a paid role in a
+ * seat-holding status. An employee made a contractor, or the reverse, keeps the seat they have.
+ */
+function needsNewSeat(user: IUser, kind: Change, role: Role): boolean {
+  if (kind !== 'role_change') return isPaidRole(role);
+  return isPaidRole(role) && SEAT_HOLDING_STATUSES.includes(user.status) && !holdsSeat(user);
 }
 
 /** The role the person ends up with; refuses a change that does not fit the person as they are. */

@@ -602,3 +602,46 @@ describe('a request overtaken by an admin', () => {
     expect(await t.em().count(Invitation, { user: user.id })).toBe(0);
   });
 });
+
+describe('a change between paid roles', () => {
+  it('makes an employee a contractor when every seat is taken, keeping their seat and the limit', async () => {
+    const user = await person('active', 'employee');
+    const used = await usedSeats();
+    await t.setSeatLimit(used);
+    try {
+      const { result } = await change('UADMIN', (await card('UADMIN', user.email)).body, 'Change role', {
+        role: 'contractor',
+      });
+      expect(result.json?.errors).toBeUndefined();
+      await eventually(async () => (await fresh(user.id)).role === 'contractor');
+      expect(await usedSeats()).toBe(used);
+      expect((await t.em().findOneOrFail(Account, (await t.account()).id)).seatLimit).toBe(used);
+      await t.standin.waitForMessage(
+        (m) => m.channel === 'DUADMIN' && textOf(m).includes('is now Contractor'),
+      );
+    } finally {
+      await t.setSeatLimit(50);
+    }
+  });
+
+  it('refuses a requester a forged change between paid roles instead of asking admins for a seat', async () => {
+    const user = await person('active', 'employee');
+    const requests = await t.em().count(SeatRequest, { email: user.email });
+    await t.slack.blockAction({
+      user: 'UMANAGER',
+      actions: [
+        {
+          type: 'button',
+          action_id: 'person_change_role',
+          block_id: 'b',
+          value: JSON.stringify({ u: user.id, c: 'role' }),
+        },
+      ],
+    });
+    const view = t.standin.lastOpenedView();
+    await t.slack.submitView(view, { role: 'contractor' }, { user: 'UMANAGER' });
+    await t.standin.waitForMessage((m) => m.channel === 'DUMANAGER' && textOf(m).includes('Only admins'));
+    expect((await fresh(user.id)).role).toBe('employee');
+    expect(await t.em().count(SeatRequest, { email: user.email })).toBe(requests);
+  });
+});
