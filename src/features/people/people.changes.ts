@@ -163,8 +163,13 @@ export class PeopleChanges {
     opts: { sendInvitation?: boolean; addSeat?: boolean },
   ): Promise<ChangeResult> {
     return em.transactional(async (tx) => {
-      // The account's seats first, then the person, the order an approval takes them in, so the two never
+      // An admin's change may be what a requester asked for: the requests about the person are locked first,
+      // then the account's seats, then the person, the order an approval takes them in, so the two never
       // deadlock; the person locked, so the status checked is the one the change replaces.
+      const requestIds =
+        actor.isAdmin && z.uuid().safeParse(userId).success
+          ? await this.seats.lockRequestsAbout(tx, account, userId)
+          : [];
       await this.seats.lock(tx, account);
       const user = await lockUser(tx, account, userId);
       if (!user) throw new DomainError('not_found', 'That person is not in Roster.');
@@ -172,8 +177,10 @@ export class PeopleChanges {
       // Unlocked or reactivated, the person can be invited: their login must be at an allowed domain.
       if (kind !== 'role_change') await refuseOutsideDomains(tx, account, user.email);
       const wasHolding = holdsSeat(user);
-      const apply = () =>
-        this.apply(tx, account, user, kind, role, Boolean(opts.sendInvitation), actor.slackUserId);
+      const apply = async () => {
+        await this.apply(tx, account, user, kind, role, Boolean(opts.sendInvitation), actor.slackUserId);
+        await this.closeDone(tx, account, actor, user, requestIds);
+      };
       if (!needsNewSeat(user, kind, role)) {
         // Only a change that needs a seat can be asked of an admin; any other change to a person is theirs.
         if (!actor.isAdmin) {
@@ -216,6 +223,32 @@ export class PeopleChanges {
         ? { status: 'done', user, seatAdded: result.seatAdded }
         : { status: 'requested', request: result.request };
     });
+  }
+
+  /** Closes, as done by the admin, the requests among `requestIds` that the change just made fulfils. */
+  private async closeDone(
+    tx: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    user: IUser,
+    requestIds: string[],
+  ): Promise<void> {
+    if (!requestIds.length) return;
+    const requests = await tx.find(SeatRequest, { id: { $in: requestIds }, account, status: 'pending' });
+    const done = requests.filter((r) => {
+      if (!(PEOPLE_CHANGES as readonly string[]).includes(r.kind)) return false;
+      // Done when the person now has what was asked: no longer locked, deactivated or expired, or in the role.
+      return r.kind === 'role_change'
+        ? user.role === r.role
+        : !['locked', 'deactivated', 'expired'].includes(user.status);
+    });
+    await this.seats.closeAsDone(
+      tx,
+      account,
+      done.map((r) => r.id),
+      actor,
+      'The change was made directly from their person card.',
+    );
   }
 
   private async apply(

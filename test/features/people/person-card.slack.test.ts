@@ -575,16 +575,14 @@ describe('help', () => {
 });
 
 describe('a request overtaken by an admin', () => {
-  it('leaves a person an admin unlocked meanwhile as they are when the old request is approved', async () => {
+  it('leaves a person unlocked meanwhile as they are when the old request is approved', async () => {
     const user = await person('locked');
     const asked = await card('UMANAGER', user.email);
     await change('UMANAGER', asked.body, 'Ask an admin to unlock', { send_now: ['send_now'] });
     const request = await eventually(() =>
       t.em().findOne(SeatRequest, { email: user.email, status: 'pending' }),
     );
-    // An admin unlocks them from the card; they are invited and accept.
-    await change('UADMIN', (await card('UADMIN', user.email)).body, 'Unlock', { send_now: [] });
-    await eventually(async () => (await fresh(user.id)).status === 'not_invited');
+    // Unlocked another way meanwhile (an import's Unlock and invite all), and they accepted.
     const em = t.em();
     (await em.findOneOrFail(User, user.id)).status = 'active';
     await em.flush();
@@ -643,5 +641,37 @@ describe('a change between paid roles', () => {
     await t.standin.waitForMessage((m) => m.channel === 'DUMANAGER' && textOf(m).includes('Only admins'));
     expect((await fresh(user.id)).role).toBe('employee');
     expect(await t.em().count(SeatRequest, { email: user.email })).toBe(requests);
+  });
+});
+
+describe('an admin making the change a requester asked for', () => {
+  it('closes the waiting request as done, redraws its messages and tells the requester', async () => {
+    const user = await person('deactivated');
+    const asked = await card('UMANAGER', user.email);
+    await change('UMANAGER', asked.body, 'Ask an admin to reactivate', { send_now: [] });
+    const request = await eventually(() =>
+      t.em().findOne(SeatRequest, { email: user.email, status: 'pending' }),
+    );
+    await eventually(async () => (await t.em().findOneOrFail(SeatRequest, request.id)).messages.length === 2);
+
+    await change('UADMIN', (await card('UADMIN', user.email)).body, 'Reactivate', { send_now: [] });
+    await eventually(async () => (await fresh(user.id)).status === 'not_invited');
+
+    const closed = await t.em().findOneOrFail(SeatRequest, request.id);
+    expect(closed.status).toBe('approved');
+    expect(closed.decidedBy).toBe('UADMIN');
+    await t.standin.waitForMessage(
+      (m) =>
+        m.channel === 'DUMANAGER' &&
+        textOf(m).includes('approved your request') &&
+        textOf(m).includes(user.email),
+    );
+    // Neither admin's copy keeps buttons for something done.
+    await eventually(() => {
+      const updates = t.standin.messages.filter(
+        (m) => m.method === 'chat.update' && JSON.stringify(m).includes(user.email),
+      );
+      return updates.length === 2 && updates.every((m) => !JSON.stringify(m).includes('seat_approve'));
+    });
   });
 });
