@@ -1,3 +1,4 @@
+import { ref } from '@mikro-orm/core';
 import { Account, PermissionSet } from '../../../src/features/accounts/account.entity.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../../src/features/contacts/contact.entity.ts';
@@ -673,5 +674,20 @@ describe('an admin making the change a requester asked for', () => {
       );
       return updates.length === 2 && updates.every((m) => !JSON.stringify(m).includes('seat_approve'));
     });
+  });
+});
+
+describe('the permission set form', () => {
+  it("starts from the person's own set, so saving it unchanged changes nothing", async () => {
+    const account = await t.account();
+    const manager = await t.em().findOneOrFail(PermissionSet, { account: account.id, name: 'Manager' });
+    const user = await person('active', 'employee', { permissionSet: ref(manager) });
+    const { view } = await change('UADMIN', (await card('UADMIN', user.email)).body, 'Permission set');
+    const select = view.blocks.find((b: any) => b.block_id === 'permission_set').element;
+    expect(select.initial_option.value).toBe(manager.id);
+    await t.standin.waitForMessage(
+      (m) => m.channel === 'DUADMIN' && textOf(m).includes('already had the permission set *Manager*'),
+    );
+    expect((await fresh(user.id)).permissionSet?.id).toBe(manager.id);
   });
 });
