@@ -6,7 +6,7 @@ import { createUser } from '../../../src/features/people/people.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { newToken } from '../../../src/shared/ids.ts';
-import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import { links } from '../../support/smtp-sink.ts';
 import { buttonMessage, textOf } from '../../support/views.ts';
 
@@ -274,6 +274,20 @@ describe('the pending list and its buttons', () => {
     );
     expect((await userByEmail('notyours@example.com'))?.status).toBe('not_invited');
     expect(await t.em().count(Invitation, { user: user.id })).toBe(0);
+  });
+  it('sends one invitation on a double click of Send invitation, and says the second click sent nothing more', async () => {
+    await invite('UADMIN', '', { emails: 'doubleclick@example.com', send_now: [] });
+    const user = await t.em().findOneOrFail(User, { email: 'doubleclick@example.com' });
+    const message = buttonMessage('invite_send', user.id, 'Send invitation', '12');
+    await Promise.all([
+      t.slack.clickButton(message, { actionId: 'invite_send' }, { user: 'UADMIN' }),
+      t.slack.clickButton(message, { actionId: 'invite_send' }, { user: 'UADMIN' }),
+    ]);
+    await t.standin.waitForResponse((r) => String(r.body.text).includes('was not sent again'));
+    await t.smtp.waitForMail((m) => m.toText === 'doubleclick@example.com');
+    await jobsDrained(t.em());
+    expect(await t.em().count(Invitation, { user: user.id })).toBe(1);
+    expect(t.smtp.messagesTo('doubleclick@example.com')).toHaveLength(1);
   });
 });
 

@@ -40,7 +40,15 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
         });
         return;
       }
-      const user = await invites.resend(em, account, actor, id.data);
+      const { user, repeated } = await invites.resend(em, account, actor, id.data);
+      if (repeated) {
+        await respond({
+          response_type: 'ephemeral',
+          replace_original: false,
+          text: `:envelope: An invitation to ${esc(loginEmail(user.email))} was queued a moment ago and is on its way, so it was not sent again.`,
+        });
+        return;
+      }
       await respond({
         response_type: 'ephemeral',
         replace_original: false,
