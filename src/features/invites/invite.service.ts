@@ -91,6 +91,14 @@ export class InviteService {
   /** What approving a seat request for an invitation does; registered in the composition root. */
   seatFlow(): SeatFlow {
     return {
+      // Asked before a seat is taken: someone invited the address directly since (an admin, a join), and
+      // approving must neither take a seat for them nor add one to the limit.
+      refuse: async (tx, request, account) => {
+        const existing = await findUserByEmail(tx, account, request.email);
+        return existing
+          ? `${request.email} is already a user (${existing.status.replace('_', ' ')}), so there is nothing to approve.`
+          : null;
+      },
       approve: async (tx, request, account) => {
         const payload = request.payload as Payload;
         const existing = await findUserByEmail(tx, account, request.email);

@@ -1,4 +1,4 @@
-import { PermissionSet } from '../../../src/features/accounts/account.entity.ts';
+import { Account, PermissionSet } from '../../../src/features/accounts/account.entity.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { DELIVERY_RETRY, deliverInvitation } from '../../../src/features/invites/invite.delivery.ts';
@@ -185,6 +185,29 @@ describe('seats', () => {
       status: 'invited',
       addedBy: 'UMEMBER',
     });
+  });
+
+  it('closes, taking no seat, a request for someone an admin has since invited directly', async () => {
+    await invite('UMEMBER', 'overtaken@example.com');
+    const request = await t.em().findOneOrFail(SeatRequest, { email: 'overtaken@example.com' });
+    await invite('UADMIN', 'overtaken@example.com');
+    expect(await userByEmail('overtaken@example.com')).toMatchObject({ status: 'invited' });
+    const account = await t.account();
+    const used = (await t.roster.deps.seats.usage(t.em(), account)).used;
+    await t.setSeatLimit(used);
+    try {
+      // The request's message offers Approve and add a seat, since none is free.
+      await t.slack.blockAction({
+        user: 'UADMIN',
+        actions: [{ type: 'button', action_id: 'seat_approve_add_seat', block_id: 'b', value: request.id }],
+      });
+      const reply = await t.standin.waitForResponse((r) => textOf(r.body).includes('Not approved'));
+      expect(textOf(reply.body)).toContain('overtaken@example.com is already a user');
+      expect((await t.em().findOneOrFail(Account, account.id)).seatLimit).toBe(used);
+      expect((await t.em().findOneOrFail(SeatRequest, request.id)).status).toBe('rejected');
+    } finally {
+      await t.setSeatLimit(50);
+    }
   });
 
   it("adds a requester's paid person without an invitation when Send invitation now was unticked", async () => {
