@@ -51,6 +51,10 @@ export class PeopleChanges {
     const overtaken = (user: IUser, request: ISeatRequest): string | null => {
       try {
         refuseChange(user, kind, request.role);
+        // A role change that no longer gives a seat (made a contractor since, say) is not a seat's to approve.
+        if (kind === 'role_change' && !needsNewSeat(user, kind, request.role)) {
+          return `${displayName(user)} is ${ROLE_LABEL_SHORT[user.role]} and ${user.status.replace('_', ' ')} now, so making them ${ROLE_LABEL_SHORT[request.role]} takes no new seat: an admin changes it from their card (\`/people ${user.email}\`).`;
+        }
         return null;
       } catch (err) {
         if (err instanceof DomainError)
@@ -378,6 +382,12 @@ function importedBy(accountId: string, importId: string) {
       where account_id = ${accountId} and action = 'user.imported' and data->>'importId' = ${importId}
       offset 0)`;
 }
+
+const ROLE_LABEL_SHORT: Record<Role, string> = {
+  employee: 'an employee',
+  contractor: 'a contractor',
+  client: 'a client',
+};
 
 function holdsSeat(user: IUser): boolean {
   return isPaidRole(user.role) && SEAT_HOLDING_STATUSES.includes(user.status);

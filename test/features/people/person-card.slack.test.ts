@@ -691,3 +691,31 @@ describe('the permission set form', () => {
     expect((await fresh(user.id)).permissionSet?.id).toBe(manager.id);
   });
 });
+
+describe('a paid role asked for, given otherwise meanwhile', () => {
+  it('closes the request when approved, adding no seat, once an admin made the client a contractor', async () => {
+    const user = await person('active', 'client');
+    const asked = await card('UMANAGER', user.email);
+    await change('UMANAGER', asked.body, 'Ask for a paid role', { role: 'employee' });
+    const request = await eventually(() =>
+      t.em().findOne(SeatRequest, { email: user.email, status: 'pending' }),
+    );
+    await change('UADMIN', (await card('UADMIN', user.email)).body, 'Change role', { role: 'contractor' });
+    await eventually(async () => (await fresh(user.id)).role === 'contractor');
+    expect((await t.em().findOneOrFail(SeatRequest, request.id)).status).toBe('pending');
+    const used = await usedSeats();
+    await t.setSeatLimit(used);
+    try {
+      await t.slack.blockAction({
+        user: 'UOWNER',
+        actions: [{ type: 'button', action_id: 'seat_approve_add_seat', block_id: 'b', value: request.id }],
+      });
+      const reply = await t.standin.waitForResponse((r) => textOf(r.body).includes('Not approved'));
+      expect(textOf(reply.body)).toContain('takes no new seat');
+      expect((await fresh(user.id)).role).toBe('contractor');
+      expect((await t.em().findOneOrFail(Account, (await t.account()).id)).seatLimit).toBe(used);
+    } finally {
+      await t.setSeatLimit(50);
+    }
+  });
+});
