@@ -9,6 +9,7 @@ import { audit, auditRefusal } from '../audit/audit.service.ts';
 import { latestPersonalMessage, queueInvitation } from '../invites/invitation.service.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import { type ISeatRequest, SeatRequest } from '../seats/seat-request.entity.ts';
+import { ROLE_LABEL } from './labels.ts';
 import { lockUser } from './people.service.ts';
 import {
   displayName,
@@ -80,6 +81,8 @@ export class PeopleChanges {
         if (late) throw new DomainError('conflict', late);
         const invite = Boolean(request.payload.sendInvitation);
         await this.apply(tx, account, user, kind, request.role, invite, request.requestedBy);
+        // A role change leaves the person's status as it was: an active person is not someone to invite.
+        if (kind === 'role_change') return `${user.email} is now ${ROLE_LABEL[user.role]}.`;
         return invite ? `An invitation is on its way to ${user.email}.` : `${user.email} can now be invited.`;
       },
     };

@@ -719,3 +719,30 @@ describe('a paid role asked for, given otherwise meanwhile', () => {
     }
   });
 });
+
+describe('an approved paid role', () => {
+  it('tells the admin and the requester the new role, not that an active person can be invited', async () => {
+    const user = await person('active', 'client');
+    await change('UMANAGER', (await card('UMANAGER', user.email)).body, 'Ask for a paid role', {
+      role: 'contractor',
+    });
+    const request = await eventually(() =>
+      t.em().findOne(SeatRequest, { email: user.email, status: 'pending' }),
+    );
+    await t.slack.blockAction({
+      user: 'UOWNER',
+      actions: [{ type: 'button', action_id: 'seat_approve', block_id: 'b', value: request.id }],
+    });
+    const reply = await t.standin.waitForResponse((r) => textOf(r.body).includes('Approved'));
+    expect(textOf(reply.body)).toContain(`${user.email} is now Contractor (paid seat).`);
+    expect(textOf(reply.body)).not.toContain('can now be invited');
+    const told = await t.standin.waitForMessage(
+      (m) =>
+        m.channel === 'DUMANAGER' &&
+        textOf(m).includes('approved your request') &&
+        textOf(m).includes(`${user.email} as`),
+    );
+    expect(textOf(told)).toContain(`${user.email} is now Contractor (paid seat).`);
+    expect((await fresh(user.id)).role).toBe('contractor');
+  });
+});
