@@ -24,10 +24,13 @@ export function roleInput(label: string, initial: Role = 'employee') {
   };
 }
 
-export function permissionSetInput(sets: IPermissionSet[], role: Role = 'employee') {
+/** `current`: the set the person has now, chosen to start with, so saving the form unchanged keeps it. */
+export function permissionSetInput(sets: IPermissionSet[], role: Role = 'employee', current?: string | null) {
   const options = sets.map((s) => ({ value: s.id, text: plain(s.name) }));
   const initial =
-    options.find((o) => o.text.text === (role === 'client' ? 'Client' : 'Member')) ?? options[0];
+    options.find((o) => current && o.value === current) ??
+    options.find((o) => o.text.text === (role === 'client' ? 'Client' : 'Member')) ??
+    options[0];
   return {
     type: 'input' as const,
     block_id: 'permission_set',

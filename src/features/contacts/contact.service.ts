@@ -75,6 +75,25 @@ export class ContactService {
   /** What approving a seat request to convert a contact does; registered in the composition root. */
   seatFlow(): SeatFlow {
     return {
+      // Asked before a seat is taken: a contact converted, or an address invited, since the request was
+      // filed needs no seat now; a contact that lost its email cannot be converted as asked. Either way the
+      // request is closed saying why, rather than left waiting or approved for nothing.
+      refuse: async (tx, request, account) => {
+        const contactId = request.payload.contactId;
+        const contact =
+          typeof contactId === 'string' && isId(contactId)
+            ? await tx.findOne(Contact, { id: contactId, account }, { populate: ['user'], refresh: true })
+            : null;
+        if (!contact) return `The contact for ${request.email} no longer exists.`;
+        if (contact.user) {
+          return `${contact.name} was already converted: they are the user ${contact.user.getEntity().email}, so there is nothing to approve.`;
+        }
+        if (!contact.email) return `${contact.name} no longer has an email address.`;
+        const existing = await findUserByEmail(tx, account, contact.email);
+        return existing
+          ? `${contact.email} is already a user (${statusLabel(existing.status)}), so there is nothing to approve.`
+          : null;
+      },
       // The admin approved: convert as the requester asked, unless the contact became a user meanwhile.
       approve: async (tx, request, account) => {
         // The approval holds the account's seats already; the contact is locked after them, as in convert.

@@ -91,6 +91,14 @@ export class InviteService {
   /** What approving a seat request for an invitation does; registered in the composition root. */
   seatFlow(): SeatFlow {
     return {
+      // Asked before a seat is taken: someone invited the address directly since (an admin, a join), and
+      // approving must neither take a seat for them nor add one to the limit.
+      refuse: async (tx, request, account) => {
+        const existing = await findUserByEmail(tx, account, request.email);
+        return existing
+          ? `${request.email} is already a user (${existing.status.replace('_', ' ')}), so there is nothing to approve.`
+          : null;
+      },
       approve: async (tx, request, account) => {
         const payload = request.payload as Payload;
         const existing = await findUserByEmail(tx, account, request.email);
@@ -496,8 +504,17 @@ export class InviteService {
     });
   }
 
-  /** Sends (or sends again) the invitation of a user who is invited or was added without one. */
-  async resend(em: EntityManager, account: IAccount, actor: Actor, userId: string): Promise<IUser> {
+  /**
+   * Sends (or sends again) the invitation of a user who is invited or was added without one. `repeated`:
+   * an invitation queued moments ago is still on its way (a double click, two admins at once), so nothing
+   * more was sent and its link stays the one that works.
+   */
+  async resend(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    userId: string,
+  ): Promise<{ user: IUser; repeated: boolean }> {
     return em.transactional(async (tx) => {
       const user = await this.userActorMayChange(tx, account, actor, userId);
       if (user.status !== 'invited' && user.status !== 'not_invited') {
@@ -506,6 +523,14 @@ export class InviteService {
           `${user.email} is ${statusText(user.status)}, so there is no invitation to send.`,
         );
       }
+      // Read under the person's lock, which the click before this one held until it committed. One whose
+      // delivery has failed is not on its way: sending it again is what the inviter asks for.
+      const [onItsWay] = await query<{ id: string }>(
+        tx,
+        sql`select id from invitation where user_id = ${user.id} and status = 'pending' and delivered_at is null
+              and last_error is null and created_at > now() - make_interval(secs => ${RESEND_REPEAT_SECONDS})`,
+      );
+      if (onItsWay) return { user, repeated: true };
       await queueInvitation(tx, this.jobs, {
         account,
         user,
@@ -513,7 +538,7 @@ export class InviteService {
         personalMessage: await latestPersonalMessage(tx, user),
         surface: actor.surface,
       });
-      return user;
+      return { user, repeated: false };
     });
   }
 
@@ -592,6 +617,9 @@ export class InviteService {
     return user;
   }
 }
+
+/** How recent an undelivered invitation is for a Resend or Send to be taken as a repeat of the click that queued it. */
+const RESEND_REPEAT_SECONDS = 10;
 
 function isUuid(value: string): boolean {
   return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);

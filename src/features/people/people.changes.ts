@@ -9,6 +9,7 @@ import { audit, auditRefusal } from '../audit/audit.service.ts';
 import { latestPersonalMessage, queueInvitation } from '../invites/invitation.service.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import { type ISeatRequest, SeatRequest } from '../seats/seat-request.entity.ts';
+import { ROLE_LABEL } from './labels.ts';
 import { lockUser } from './people.service.ts';
 import {
   displayName,
@@ -47,12 +48,41 @@ export class PeopleChanges {
 
   /** What approving a seat request for one of these changes does; registered in the composition root. */
   seatFlow(kind: Change): SeatFlow {
+    /** Why the person no longer fits the change asked for (an admin made it, or another, meanwhile), or null. */
+    const overtaken = (user: IUser, request: ISeatRequest): string | null => {
+      try {
+        refuseChange(user, kind, request.role);
+        // A role change that no longer gives a seat (made a contractor since, say) is not a seat's to approve.
+        if (kind === 'role_change' && !needsNewSeat(user, kind, request.role)) {
+          return `${displayName(user)} is ${ROLE_LABEL_SHORT[user.role]} and ${user.status.replace('_', ' ')} now, so making them ${ROLE_LABEL_SHORT[request.role]} takes no new seat: an admin changes it from their card (\`/people ${user.email}\`).`;
+        }
+        return null;
+      } catch (err) {
+        if (err instanceof DomainError)
+          return `${err.message} They were changed since the request was made, so there is nothing to approve.`;
+        throw err;
+      }
+    };
     return {
+      // Asked before a seat is taken: an admin may have made the change from the card meanwhile, and the
+      // person accepted their invitation since; approving the old request must not put them back.
+      refuse: async (tx, request, account) => {
+        const user = request.user
+          ? await tx.findOne(User, { id: request.user.id, account }, { refresh: true })
+          : null;
+        if (!user) return 'That person is no longer in Roster.';
+        return overtaken(user, request);
+      },
       approve: async (tx, request, account) => {
         const user = request.user ? await lockUser(tx, account, request.user.id) : null;
         if (!user) throw new DomainError('not_found', 'That person is no longer in Roster.');
+        // Read again under the person's lock: a change committed since the check above is not undone.
+        const late = overtaken(user, request);
+        if (late) throw new DomainError('conflict', late);
         const invite = Boolean(request.payload.sendInvitation);
         await this.apply(tx, account, user, kind, request.role, invite, request.requestedBy);
+        // A role change leaves the person's status as it was: an active person is not someone to invite.
+        if (kind === 'role_change') return `${user.email} is now ${ROLE_LABEL[user.role]}.`;
         return invite ? `An invitation is on its way to ${user.email}.` : `${user.email} can now be invited.`;
       },
     };
@@ -109,12 +139,11 @@ export class PeopleChanges {
       if (!user) throw new DomainError('not_found', 'That person is not in Roster.');
       const role = refuseChange(user, kind, newRole);
       if (kind !== 'role_change') await refuseOutsideDomains(em, account, user.email);
-      const endsHoldingSeat =
-        isPaidRole(role) && (kind !== 'role_change' || SEAT_HOLDING_STATUSES.includes(user.status));
-      if (endsHoldingSeat && actor.isAdmin && !opts.addSeat) {
+      const needsSeat = needsNewSeat(user, kind, role);
+      if (needsSeat && actor.isAdmin && !opts.addSeat) {
         this.seats.refuseWhenFull(await this.seats.usage(em, account), user.email);
       }
-      if (endsHoldingSeat && !actor.isAdmin) {
+      if (needsSeat && !actor.isAdmin) {
         const email = user.email.trim();
         const waiting = await em.count(SeatRequest, {
           account,
@@ -141,20 +170,25 @@ export class PeopleChanges {
     opts: { sendInvitation?: boolean; addSeat?: boolean },
   ): Promise<ChangeResult> {
     return em.transactional(async (tx) => {
-      // The account's seats first, then the person, the order an approval takes them in, so the two never
+      // An admin's change may be what a requester asked for: the requests about the person are locked first,
+      // then the account's seats, then the person, the order an approval takes them in, so the two never
       // deadlock; the person locked, so the status checked is the one the change replaces.
+      const requestIds =
+        actor.isAdmin && z.uuid().safeParse(userId).success
+          ? await this.seats.lockRequestsAbout(tx, account, userId)
+          : [];
       await this.seats.lock(tx, account);
       const user = await lockUser(tx, account, userId);
       if (!user) throw new DomainError('not_found', 'That person is not in Roster.');
       const role = refuseChange(user, kind, newRole);
       // Unlocked or reactivated, the person can be invited: their login must be at an allowed domain.
       if (kind !== 'role_change') await refuseOutsideDomains(tx, account, user.email);
-      // A change only needs a seat when the user ends up holding one: a paid role in a seat-holding status.
-      const endsHoldingSeat =
-        isPaidRole(role) && (kind !== 'role_change' || SEAT_HOLDING_STATUSES.includes(user.status));
-      const apply = () =>
-        this.apply(tx, account, user, kind, role, Boolean(opts.sendInvitation), actor.slackUserId);
-      if (!endsHoldingSeat) {
+      const wasHolding = holdsSeat(user);
+      const apply = async () => {
+        await this.apply(tx, account, user, kind, role, Boolean(opts.sendInvitation), actor.slackUserId);
+        await this.closeDone(tx, account, actor, user, requestIds);
+      };
+      if (!needsNewSeat(user, kind, role)) {
         // Only a change that needs a seat can be asked of an admin; any other change to a person is theirs.
         if (!actor.isAdmin) {
           await auditRefusal(tx, {
@@ -171,9 +205,9 @@ export class PeopleChanges {
             `Only admins can change ${displayName(user)} that way; ask one.`,
           );
         }
-        const wasHolding = isPaidRole(user.role) && SEAT_HOLDING_STATUSES.includes(user.status);
         await apply();
-        if (wasHolding && kind === 'role_change') this.seats.freed(tx, account, actor, user.email);
+        // An employee made a contractor keeps their seat; made a client, they give it back.
+        if (wasHolding && !holdsSeat(user)) this.seats.freed(tx, account, actor, user.email);
         return { status: 'done', user, seatAdded: false };
       }
       const result = await this.seats.admit(
@@ -196,6 +230,32 @@ export class PeopleChanges {
         ? { status: 'done', user, seatAdded: result.seatAdded }
         : { status: 'requested', request: result.request };
     });
+  }
+
+  /** Closes, as done by the admin, the requests among `requestIds` that the change just made fulfils. */
+  private async closeDone(
+    tx: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    user: IUser,
+    requestIds: string[],
+  ): Promise<void> {
+    if (!requestIds.length) return;
+    const requests = await tx.find(SeatRequest, { id: { $in: requestIds }, account, status: 'pending' });
+    const done = requests.filter((r) => {
+      if (!(PEOPLE_CHANGES as readonly string[]).includes(r.kind)) return false;
+      // Done when the person now has what was asked: no longer locked, deactivated or expired, or in the role.
+      return r.kind === 'role_change'
+        ? user.role === r.role
+        : !['locked', 'deactivated', 'expired'].includes(user.status);
+    });
+    await this.seats.closeAsDone(
+      tx,
+      account,
+      done.map((r) => r.id),
+      actor,
+      'The change was made directly from their person card.',
+    );
   }
 
   private async apply(
@@ -324,6 +384,25 @@ function importedBy(accountId: string, importId: string) {
   return sql`(select id, subject_id::uuid as user_id from audit_event
       where account_id = ${accountId} and action = 'user.imported' and data->>'importId' = ${importId}
       offset 0)`;
+}
+
+const ROLE_LABEL_SHORT: Record<Role, string> = {
+  employee: 'an employee',
+  contractor: 'a contractor',
+  client: 'a client',
+};
+
+function holdsSeat(user: IUser): boolean {
+  return isPaidRole(user.role) && SEAT_HOLDING_STATUSES.includes(user.status);
+}
+
+/**
+ * Whether the change gives the person a paid seat they do not hold now: they end with a paid role in a
+ * seat-holding status. An employee made a contractor, or the reverse, keeps the seat they have.
+ */
+function needsNewSeat(user: IUser, kind: Change, role: Role): boolean {
+  if (kind !== 'role_change') return isPaidRole(role);
+  return isPaidRole(role) && SEAT_HOLDING_STATUSES.includes(user.status) && !holdsSeat(user);
 }
 
 /** The role the person ends up with; refuses a change that does not fit the person as they are. */

@@ -335,6 +335,41 @@ export class SeatService {
     return rows.length;
   }
 
+  /**
+   * Closes the pending requests `ids` (locked with lockRequestsAbout) whose change an admin has just made
+   * themselves, from the person card: approved by that admin, saying how, so no admin is left with buttons
+   * for something done and the requester hears of it. The seat was taken with the admin's change.
+   */
+  async closeAsDone(
+    tx: EntityManager,
+    account: IAccount,
+    ids: string[],
+    actor: Actor,
+    outcome: string,
+  ): Promise<number> {
+    if (!ids.length) return 0;
+    const rows = await query<{ id: string; email: string }>(
+      tx,
+      sql`update seat_request set status = 'approved', decided_by = ${actor.slackUserId}, decided_at = ${this.now()},
+            payload = payload || ${json({ outcome, closedBecause: 'done' })}::jsonb, updated_at = now()
+          where id = any(${ids}::uuid[]) and account_id = ${account.id} and status = 'pending'
+          returning id, email`,
+    );
+    for (const row of rows) {
+      audit(tx, {
+        account,
+        actor: actor.slackUserId,
+        action: 'seat_request.approved',
+        subjectType: 'seat_request',
+        subjectId: row.id,
+        surface: actor.surface,
+        data: { email: row.email, seatAdded: false, madeDirectly: true },
+      });
+      await this.jobs.send(SEAT_JOBS.requestDecided, { requestId: row.id }, { em: tx });
+    }
+    return rows.length;
+  }
+
   /** A requester's paid-seat addition: a pending request, posted to the admins by a background job. */
   async request(
     tx: EntityManager,

@@ -297,6 +297,33 @@ describe('converting and editing', () => {
     );
   });
 
+  it('closes, adding no seat, a conversion request for a contact an admin has since converted', async () => {
+    const contact = await contactNamed('Olga Overtaken', 'olga@partner.test');
+    await t.slack.clickButton(convertButton(contact.id), 'Convert to user', { user: 'UMEMBER' });
+    await t.slack.submitView(t.standin.lastOpenedView(), { role: 'employee' }, { user: 'UMEMBER' });
+    const request = await eventually(() =>
+      t.em().findOne(SeatRequest, { email: 'olga@partner.test', status: 'pending' }),
+    );
+    await t.slack.clickButton(convertButton(contact.id), 'Convert to user', { user: 'UADMIN' });
+    await t.slack.submitView(t.standin.lastOpenedView(), { role: 'employee' }, { user: 'UADMIN' });
+    await eventually(() => t.em().findOne(User, { email: 'olga@partner.test' }));
+    const account = await t.account();
+    const { used } = await t.roster.deps.seats.usage(t.em(), account);
+    await t.setSeatLimit(used);
+    try {
+      const decision = await t.roster.deps.seats.decide(t.em(), account, {
+        requestId: request.id,
+        actor: { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' },
+        decision: 'approve_add_seat',
+      });
+      expect(decision.outcome).toBe('refused');
+      expect(decision.outcome === 'refused' && decision.reason).toContain('was already converted');
+      expect((await t.roster.deps.seats.usage(t.em(), account)).limit).toBe(used);
+    } finally {
+      await t.setSeatLimit(10);
+    }
+  });
+
   it('says a contact was already converted, and names the user', async () => {
     const contact = await t.em().findOneOrFail(Contact, { email: 'cleo@partner.test' });
     await t.slack.clickButton(convertButton(contact.id), 'Convert to user', { user: 'UMEMBER' });

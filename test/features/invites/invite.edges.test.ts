@@ -1,4 +1,4 @@
-import { PermissionSet } from '../../../src/features/accounts/account.entity.ts';
+import { Account, PermissionSet } from '../../../src/features/accounts/account.entity.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { DELIVERY_RETRY, deliverInvitation } from '../../../src/features/invites/invite.delivery.ts';
@@ -6,7 +6,7 @@ import { createUser } from '../../../src/features/people/people.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { newToken } from '../../../src/shared/ids.ts';
-import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import { links } from '../../support/smtp-sink.ts';
 import { buttonMessage, textOf } from '../../support/views.ts';
 
@@ -187,6 +187,29 @@ describe('seats', () => {
     });
   });
 
+  it('closes, taking no seat, a request for someone an admin has since invited directly', async () => {
+    await invite('UMEMBER', 'overtaken@example.com');
+    const request = await t.em().findOneOrFail(SeatRequest, { email: 'overtaken@example.com' });
+    await invite('UADMIN', 'overtaken@example.com');
+    expect(await userByEmail('overtaken@example.com')).toMatchObject({ status: 'invited' });
+    const account = await t.account();
+    const used = (await t.roster.deps.seats.usage(t.em(), account)).used;
+    await t.setSeatLimit(used);
+    try {
+      // The request's message offers Approve and add a seat, since none is free.
+      await t.slack.blockAction({
+        user: 'UADMIN',
+        actions: [{ type: 'button', action_id: 'seat_approve_add_seat', block_id: 'b', value: request.id }],
+      });
+      const reply = await t.standin.waitForResponse((r) => textOf(r.body).includes('Not approved'));
+      expect(textOf(reply.body)).toContain('overtaken@example.com is already a user');
+      expect((await t.em().findOneOrFail(Account, account.id)).seatLimit).toBe(used);
+      expect((await t.em().findOneOrFail(SeatRequest, request.id)).status).toBe('rejected');
+    } finally {
+      await t.setSeatLimit(50);
+    }
+  });
+
   it("adds a requester's paid person without an invitation when Send invitation now was unticked", async () => {
     await invite('UMEMBER', 'quiet@example.com', { send_now: [] });
     const request = await t.em().findOneOrFail(SeatRequest, { email: 'quiet@example.com' });
@@ -274,6 +297,20 @@ describe('the pending list and its buttons', () => {
     );
     expect((await userByEmail('notyours@example.com'))?.status).toBe('not_invited');
     expect(await t.em().count(Invitation, { user: user.id })).toBe(0);
+  });
+  it('sends one invitation on a double click of Send invitation, and says the second click sent nothing more', async () => {
+    await invite('UADMIN', '', { emails: 'doubleclick@example.com', send_now: [] });
+    const user = await t.em().findOneOrFail(User, { email: 'doubleclick@example.com' });
+    const message = buttonMessage('invite_send', user.id, 'Send invitation', '12');
+    await Promise.all([
+      t.slack.clickButton(message, { actionId: 'invite_send' }, { user: 'UADMIN' }),
+      t.slack.clickButton(message, { actionId: 'invite_send' }, { user: 'UADMIN' }),
+    ]);
+    await t.standin.waitForResponse((r) => String(r.body.text).includes('was not sent again'));
+    await t.smtp.waitForMail((m) => m.toText === 'doubleclick@example.com');
+    await jobsDrained(t.em());
+    expect(await t.em().count(Invitation, { user: user.id })).toBe(1);
+    expect(t.smtp.messagesTo('doubleclick@example.com')).toHaveLength(1);
   });
 });
 

@@ -104,4 +104,23 @@ describe('invitations that expire', () => {
     expect(request.kind).toBe('reactivate');
     expect((await t.em().findOneOrFail(User, user.id)).status).toBe('expired');
   });
+
+  it('tells an admin whose Resend of an expired invitation finds no seat free how to go on', async () => {
+    const user = await invite('UADMIN', 'noseat@acme.test');
+    await expireIn(8);
+    const limit = await used();
+    await t.setSeatLimit(limit);
+    try {
+      await t.slack.command('/invite', 'pending', { user: 'UADMIN' });
+      const list = await t.standin.waitForResponse((r) => textOf(r.body).includes('noseat@acme.test'));
+      await t.slack.clickButton(list.body, { actionId: 'invite_resend', value: user.id }, { user: 'UADMIN' });
+      const reply = await t.standin.waitForResponse((r) => textOf(r.body).includes('noseat@acme.test'));
+      expect(textOf(reply.body)).not.toContain('was not added');
+      expect(textOf(reply.body)).toContain('No paid seat is free');
+      expect(textOf(reply.body)).toContain(`\`/seats ${limit + 1}\``);
+      expect((await t.em().findOneOrFail(User, user.id)).status).toBe('expired');
+    } finally {
+      await t.setSeatLimit(20);
+    }
+  });
 });

@@ -1,3 +1,4 @@
+import { ref } from '@mikro-orm/core';
 import { Account, PermissionSet } from '../../../src/features/accounts/account.entity.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../../src/features/contacts/contact.entity.ts';
@@ -571,5 +572,177 @@ describe('help', () => {
       const answer = await eventually(() => t.standin.responses.slice(before).at(-1));
       expect(textOf(answer.body)).toContain(expected);
     }
+  });
+});
+
+describe('a request overtaken by an admin', () => {
+  it('leaves a person unlocked meanwhile as they are when the old request is approved', async () => {
+    const user = await person('locked');
+    const asked = await card('UMANAGER', user.email);
+    await change('UMANAGER', asked.body, 'Ask an admin to unlock', { send_now: ['send_now'] });
+    const request = await eventually(() =>
+      t.em().findOne(SeatRequest, { email: user.email, status: 'pending' }),
+    );
+    // Unlocked another way meanwhile (an import's Unlock and invite all), and they accepted.
+    const em = t.em();
+    (await em.findOneOrFail(User, user.id)).status = 'active';
+    await em.flush();
+    const used = await usedSeats();
+
+    await t.slack.blockAction({
+      user: 'UOWNER',
+      actions: [{ type: 'button', action_id: 'seat_approve', block_id: 'b', value: request.id }],
+    });
+    const reply = await t.standin.waitForResponse((r) => textOf(r.body).includes('Not approved'));
+    expect(textOf(reply.body)).toContain('is active');
+    expect((await fresh(user.id)).status).toBe('active');
+    expect(await usedSeats()).toBe(used);
+    expect((await t.em().findOneOrFail(SeatRequest, request.id)).status).toBe('rejected');
+    expect(await t.em().count(Invitation, { user: user.id })).toBe(0);
+  });
+});
+
+describe('a change between paid roles', () => {
+  it('makes an employee a contractor when every seat is taken, keeping their seat and the limit', async () => {
+    const user = await person('active', 'employee');
+    const used = await usedSeats();
+    await t.setSeatLimit(used);
+    try {
+      const { result } = await change('UADMIN', (await card('UADMIN', user.email)).body, 'Change role', {
+        role: 'contractor',
+      });
+      expect(result.json?.errors).toBeUndefined();
+      await eventually(async () => (await fresh(user.id)).role === 'contractor');
+      expect(await usedSeats()).toBe(used);
+      expect((await t.em().findOneOrFail(Account, (await t.account()).id)).seatLimit).toBe(used);
+      await t.standin.waitForMessage(
+        (m) => m.channel === 'DUADMIN' && textOf(m).includes('is now Contractor'),
+      );
+    } finally {
+      await t.setSeatLimit(50);
+    }
+  });
+
+  it('refuses a requester a forged change between paid roles instead of asking admins for a seat', async () => {
+    const user = await person('active', 'employee');
+    const requests = await t.em().count(SeatRequest, { email: user.email });
+    await t.slack.blockAction({
+      user: 'UMANAGER',
+      actions: [
+        {
+          type: 'button',
+          action_id: 'person_change_role',
+          block_id: 'b',
+          value: JSON.stringify({ u: user.id, c: 'role' }),
+        },
+      ],
+    });
+    const view = t.standin.lastOpenedView();
+    await t.slack.submitView(view, { role: 'contractor' }, { user: 'UMANAGER' });
+    await t.standin.waitForMessage((m) => m.channel === 'DUMANAGER' && textOf(m).includes('Only admins'));
+    expect((await fresh(user.id)).role).toBe('employee');
+    expect(await t.em().count(SeatRequest, { email: user.email })).toBe(requests);
+  });
+});
+
+describe('an admin making the change a requester asked for', () => {
+  it('closes the waiting request as done, redraws its messages and tells the requester', async () => {
+    const user = await person('deactivated');
+    const asked = await card('UMANAGER', user.email);
+    await change('UMANAGER', asked.body, 'Ask an admin to reactivate', { send_now: [] });
+    const request = await eventually(() =>
+      t.em().findOne(SeatRequest, { email: user.email, status: 'pending' }),
+    );
+    await eventually(async () => (await t.em().findOneOrFail(SeatRequest, request.id)).messages.length === 2);
+
+    await change('UADMIN', (await card('UADMIN', user.email)).body, 'Reactivate', { send_now: [] });
+    await eventually(async () => (await fresh(user.id)).status === 'not_invited');
+
+    const closed = await t.em().findOneOrFail(SeatRequest, request.id);
+    expect(closed.status).toBe('approved');
+    expect(closed.decidedBy).toBe('UADMIN');
+    await t.standin.waitForMessage(
+      (m) =>
+        m.channel === 'DUMANAGER' &&
+        textOf(m).includes('approved your request') &&
+        textOf(m).includes(user.email),
+    );
+    // Neither admin's copy keeps buttons for something done.
+    await eventually(() => {
+      const updates = t.standin.messages.filter(
+        (m) => m.method === 'chat.update' && JSON.stringify(m).includes(user.email),
+      );
+      return updates.length === 2 && updates.every((m) => !JSON.stringify(m).includes('seat_approve'));
+    });
+  });
+});
+
+describe('the permission set form', () => {
+  it("starts from the person's own set, so saving it unchanged changes nothing", async () => {
+    const account = await t.account();
+    const manager = await t.em().findOneOrFail(PermissionSet, { account: account.id, name: 'Manager' });
+    const user = await person('active', 'employee', { permissionSet: ref(manager) });
+    const { view } = await change('UADMIN', (await card('UADMIN', user.email)).body, 'Permission set');
+    const select = view.blocks.find((b: any) => b.block_id === 'permission_set').element;
+    expect(select.initial_option.value).toBe(manager.id);
+    await t.standin.waitForMessage(
+      (m) => m.channel === 'DUADMIN' && textOf(m).includes('already had the permission set *Manager*'),
+    );
+    expect((await fresh(user.id)).permissionSet?.id).toBe(manager.id);
+  });
+});
+
+describe('a paid role asked for, given otherwise meanwhile', () => {
+  it('closes the request when approved, adding no seat, once an admin made the client a contractor', async () => {
+    const user = await person('active', 'client');
+    const asked = await card('UMANAGER', user.email);
+    await change('UMANAGER', asked.body, 'Ask for a paid role', { role: 'employee' });
+    const request = await eventually(() =>
+      t.em().findOne(SeatRequest, { email: user.email, status: 'pending' }),
+    );
+    await change('UADMIN', (await card('UADMIN', user.email)).body, 'Change role', { role: 'contractor' });
+    await eventually(async () => (await fresh(user.id)).role === 'contractor');
+    expect((await t.em().findOneOrFail(SeatRequest, request.id)).status).toBe('pending');
+    const used = await usedSeats();
+    await t.setSeatLimit(used);
+    try {
+      await t.slack.blockAction({
+        user: 'UOWNER',
+        actions: [{ type: 'button', action_id: 'seat_approve_add_seat', block_id: 'b', value: request.id }],
+      });
+      const reply = await t.standin.waitForResponse((r) => textOf(r.body).includes('Not approved'));
+      expect(textOf(reply.body)).toContain('takes no new seat');
+      expect((await fresh(user.id)).role).toBe('contractor');
+      expect((await t.em().findOneOrFail(Account, (await t.account()).id)).seatLimit).toBe(used);
+    } finally {
+      await t.setSeatLimit(50);
+    }
+  });
+});
+
+describe('an approved paid role', () => {
+  it('tells the admin and the requester the new role, not that an active person can be invited', async () => {
+    const user = await person('active', 'client');
+    await change('UMANAGER', (await card('UMANAGER', user.email)).body, 'Ask for a paid role', {
+      role: 'contractor',
+    });
+    const request = await eventually(() =>
+      t.em().findOne(SeatRequest, { email: user.email, status: 'pending' }),
+    );
+    await t.slack.blockAction({
+      user: 'UOWNER',
+      actions: [{ type: 'button', action_id: 'seat_approve', block_id: 'b', value: request.id }],
+    });
+    const reply = await t.standin.waitForResponse((r) => textOf(r.body).includes('Approved'));
+    expect(textOf(reply.body)).toContain(`${user.email} is now Contractor (paid seat).`);
+    expect(textOf(reply.body)).not.toContain('can now be invited');
+    const told = await t.standin.waitForMessage(
+      (m) =>
+        m.channel === 'DUMANAGER' &&
+        textOf(m).includes('approved your request') &&
+        textOf(m).includes(`${user.email} as`),
+    );
+    expect(textOf(told)).toContain(`${user.email} is now Contractor (paid seat).`);
+    expect((await fresh(user.id)).role).toBe('contractor');
   });
 });

@@ -29,7 +29,21 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
       const expired = await em.findOne(User, { id: id.data, account, status: 'expired' });
       if (expired) {
         // The seat went back when the invitation expired: sending it again asks for one, like a new person.
-        const result = await deps.people.reactivate(em, account, actor, expired.id, { sendInvitation: true });
+        const result = await deps.people
+          .reactivate(em, account, actor, expired.id, { sendInvitation: true })
+          .catch(async (err) => {
+            if (!(err instanceof DomainError) || err.code !== 'no_seat') throw err;
+            const usage = await deps.seats.usage(em, account);
+            return { status: 'no_seat' as const, usage };
+          });
+        if (result.status === 'no_seat') {
+          await respond({
+            response_type: 'ephemeral',
+            replace_original: false,
+            text: `:no_entry: No paid seat is free (${result.usage.used} of ${result.usage.limit} used), so the invitation to ${esc(expired.email)} was not sent again: it expired and gave its seat back, and sending it again takes one. Raise the limit with \`/seats ${result.usage.limit + 1}\` or free a seat, then press Resend again.`,
+          });
+          return;
+        }
         await respond({
           response_type: 'ephemeral',
           replace_original: false,
@@ -40,7 +54,15 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
         });
         return;
       }
-      const user = await invites.resend(em, account, actor, id.data);
+      const { user, repeated } = await invites.resend(em, account, actor, id.data);
+      if (repeated) {
+        await respond({
+          response_type: 'ephemeral',
+          replace_original: false,
+          text: `:envelope: An invitation to ${esc(loginEmail(user.email))} was queued a moment ago and is on its way, so it was not sent again.`,
+        });
+        return;
+      }
       await respond({
         response_type: 'ephemeral',
         replace_original: false,

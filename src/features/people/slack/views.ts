@@ -204,7 +204,10 @@ export function changeModal(
         ...addSeat,
       ]);
     case 'permission_set':
-      return shell('Permission set', 'Change', [intro(who), permissionSetInput(opts.sets, user.role)]);
+      return shell('Permission set', 'Change', [
+        intro(who),
+        permissionSetInput(opts.sets, user.role, user.permissionSet?.id),
+      ]);
     case 'details':
       return shell('Edit details', 'Save', [
         detailInput('first_name', 'First name', user.firstName, FIELD_MAX.firstName),
