@@ -544,13 +544,29 @@ export class InviteService {
 
   /**
    * Cancels a pending invitation: its link stops working, the person no longer holds a seat, and seat
-   * requests about them are closed, as for any deactivation.
+   * requests about them are closed, as for any deactivation. A second press (a double click, the button
+   * pressed again in another message) finds the invitation already cancelled and changes nothing:
+   * `already` says so.
    */
-  async cancel(em: EntityManager, account: IAccount, actor: Actor, userId: string): Promise<IUser> {
+  async cancel(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    userId: string,
+  ): Promise<{ user: IUser; already: boolean }> {
     return em.transactional(async (tx) => {
       // Before the person, the order an approval locks them in.
       const requestIds = isUuid(userId) ? await this.seats.lockRequestsAbout(tx, account, userId) : [];
       const user = await this.userActorMayChange(tx, account, actor, userId);
+      if (user.status === 'deactivated' && user.deactivatedAt) {
+        // Deactivated by a cancel (not since reactivated, nor deactivated another way afterwards).
+        const cancelled = await tx.count(Invitation, {
+          user,
+          status: 'cancelled',
+          cancelledAt: { $gte: user.deactivatedAt },
+        });
+        if (cancelled) return { user, already: true };
+      }
       if (user.status !== 'invited' && user.status !== 'not_invited') {
         throw new DomainError(
           'conflict',
@@ -575,7 +591,7 @@ export class InviteService {
       });
       await this.seats.closeForDeactivation(tx, account, requestIds, actor);
       if (isPaidRole(user.role)) this.seats.freed(tx, account, actor, user.email);
-      return user;
+      return { user, already: false };
     });
   }
 

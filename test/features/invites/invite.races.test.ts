@@ -114,8 +114,10 @@ async function seatHolders(account: IAccount): Promise<number> {
 describe('a resend racing', () => {
   it('a cancel never gives the cancelled person their seat back', async () => {
     const { account, id } = await personHoldingTheOnlySeat('not_invited');
-    const { other } = await resendRacing(account, id, () =>
-      invites.cancel(orm.em.fork(), account, admin, id),
+    const { other } = await resendRacing(
+      account,
+      id,
+      async () => (await invites.cancel(orm.em.fork(), account, admin, id)).user,
     );
     expect(other.ok).toBe(true);
     const user = await orm.em.fork().findOneOrFail(User, id);

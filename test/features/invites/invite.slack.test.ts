@@ -294,6 +294,25 @@ describe('bad input and repetition', () => {
     expect((await userByEmail('guarded@example.com'))?.status).toBe('invited');
   });
 
+  it('cancels once on a double click, and the second press says it was already cancelled', async () => {
+    await invite('UADMIN', '', { emails: 'twice-cancelled@example.com' });
+    const user = await eventually(() => userByEmail('twice-cancelled@example.com'));
+    const message = buttonMessage('invite_cancel', user.id, 'Cancel', '4');
+    const since = t.standin.responses.length;
+    await t.slack.clickButton(message, { actionId: 'invite_cancel' }, { user: 'UADMIN' });
+    await t.slack.clickButton(message, { actionId: 'invite_cancel' }, { user: 'UADMIN' });
+    const answers = await eventually(() => {
+      const texts = t.standin.responses.slice(since).map((r) => textOf(r.body));
+      return texts.length >= 2 ? texts : null;
+    });
+    expect(answers[0]).toMatch(/^:x: Cancelled the invitation to twice-cancelled@example\.com/);
+    expect(answers[1]).toBe(
+      'The invitation to twice-cancelled@example.com is already cancelled: their link no longer works and they are deactivated in Roster. Nothing changed.',
+    );
+    expect((await userByEmail('twice-cancelled@example.com'))?.status).toBe('deactivated');
+    expect(await t.em().count(AuditEvent, { action: 'invitation.cancelled', subjectId: user.id })).toBe(1);
+  });
+
   it('adds people without an invitation when the box is unticked, and sends it later', async () => {
     await invite('UADMIN', '', { emails: 'later@example.com', send_now: [] });
     const user = await eventually(() => userByEmail('later@example.com'));

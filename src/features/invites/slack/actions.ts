@@ -76,11 +76,18 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
     const id = uuid.safeParse(action.value);
     if (!id.success) throw new DomainError('not_found', 'That person is no longer in Roster.');
     const { em, account } = roster(context);
-    const user = await invites.cancel(em, account, await slackActor(deps, context, body.user.id), id.data);
+    const { user, already } = await invites.cancel(
+      em,
+      account,
+      await slackActor(deps, context, body.user.id),
+      id.data,
+    );
     await respond({
       response_type: 'ephemeral',
       replace_original: false,
-      text: `:x: Cancelled the invitation to ${esc(user.email)}: their link no longer works and they are deactivated in Roster${isPaidRole(user.role) ? ', so their paid seat is free again' : ''}.`,
+      text: already
+        ? `The invitation to ${esc(user.email)} is already cancelled: their link no longer works and they are deactivated in Roster. Nothing changed.`
+        : `:x: Cancelled the invitation to ${esc(user.email)}: their link no longer works and they are deactivated in Roster${isPaidRole(user.role) ? ', so their paid seat is free again' : ''}.`,
     });
   });
 
