@@ -198,13 +198,22 @@ export class Csrf {
   }
 }
 
+/** Headers every answer carries: nothing cached, sniffed, or sent on as a referrer (links hold tokens). */
+export const COMMON_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+} as const;
+
+/** Headers every HTML page carries besides: no scripts, no framing, forms only back to Roster. */
+export const PAGE_HEADERS = {
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+} as const;
+
 export function send(res: ServerResponse, r: WebResponse): void {
-  const headers: Record<string, string | string[]> = {
-    'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
-    'cache-control': 'no-store',
-    ...r.headers,
-  };
+  const headers: Record<string, string | string[]> = { ...COMMON_HEADERS, ...r.headers };
   if (r.redirect) {
     res.writeHead(r.status ?? 303, { ...headers, location: r.redirect });
     res.end();
@@ -218,9 +227,7 @@ export function send(res: ServerResponse, r: WebResponse): void {
   res.writeHead(r.status ?? 200, {
     ...headers,
     'content-type': 'text/html; charset=utf-8',
-    'content-security-policy':
-      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-    'x-frame-options': 'DENY',
+    ...PAGE_HEADERS,
   });
   res.end(r.html ?? '');
 }
