@@ -583,6 +583,30 @@ describe('joining on the web page', () => {
     expect(errors).toEqual(['Enter your name.', 'Enter a valid email address, like name@example.com.']);
   });
 
+  it('says why an address with accents is refused, as /invite does, and what to do', async () => {
+    const { url } = await postLink(t);
+    const page = await browser.newPage();
+    try {
+      await page.goto(url);
+      await page.fill('#name', 'José Núñez');
+      await page.fill('#email', 'josé@acme.test');
+      await page.click('button[type=submit]');
+      await page.waitForSelector('#email-error');
+      expect(await page.textContent('#email-error')).toBe(
+        'Roster takes addresses in plain ASCII, without accents or other scripts; use another address.',
+      );
+      expect(await page.inputValue('#name')).toBe('José Núñez');
+    } finally {
+      await page.close();
+    }
+    const sent = await openForm('127.0.0.1', url);
+    const answer = await sent.submit('Ana', 'ana@exämple.test');
+    expect(answer.status).toBe(422);
+    expect(answer.body).toContain('Roster takes addresses in plain ASCII: write it ana@xn--exmple-cua.test.');
+    for (const email of ['josé@acme.test', 'ana@exämple.test', 'ana@xn--exmple-cua.test'])
+      expect(await t.em().count(JoinConfirmation, { email })).toBe(0);
+  });
+
   it('ties each error to its field, so a screen reader reads it there, and only the fields in error', async () => {
     const { url } = await postLink(t);
     const page = await browser.newPage();

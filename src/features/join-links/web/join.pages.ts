@@ -4,6 +4,7 @@ import { DomainError } from '../../../shared/errors.ts';
 import { html, page } from '../../../web/html.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
 import { allowedDomains } from '../../accounts/allowed-domains.ts';
+import { plainAsciiHint } from '../../invites/invite-text.ts';
 import { INVITEE_ROLE } from '../../people/labels.ts';
 import type { Role } from '../../people/user.entity.ts';
 import { requestedText, standing } from '../join-link.messages.ts';
@@ -231,6 +232,12 @@ export function registerJoinPages(
     if (!parsed.success) {
       const errors: Record<string, string> = {};
       for (const i of parsed.error.issues) errors[String(i.path[0])] ??= i.message;
+      // An address with accents or another script: say why, as /invite does, rather than only "not valid".
+      const hint =
+        errors.email && values.email.length <= FIELD_LIMITS.email
+          ? plainAsciiHint(values.email.trim(), 'use another address')
+          : undefined;
+      if (hint) errors.email = `${hint}.`;
       return again(errors);
     }
     // Only a submission that would send an email counts against the link: junk posted from a few
