@@ -185,12 +185,23 @@ export class Csrf {
   }
 
   verify(req: WebRequest): boolean {
+    return this.check(req) === 'ok';
+  }
+
+  /**
+   * Whether the form passes, and if not why: `no_cookie` when the browser sent no CSRF cookie at all (it
+   * blocks cookies, or lost them since the page was opened), which the page must say, as pressing the
+   * button again cannot help while cookies are blocked; `mismatch` for a cookie that does not go with
+   * the form (expired, replaced, another page's or site's).
+   */
+  check(req: WebRequest): 'ok' | 'no_cookie' | 'mismatch' {
     const nonce = req.cookies.roster_csrf;
+    if (!nonce) return 'no_cookie';
     const sent = req.form.get('csrf');
-    if (!nonce || !sent) return false;
+    if (!sent) return 'mismatch';
     const expected = Buffer.from(this.sign(nonce, req.path));
     const given = Buffer.from(sent);
-    return expected.length === given.length && timingSafeEqual(expected, given);
+    return expected.length === given.length && timingSafeEqual(expected, given) ? 'ok' : 'mismatch';
   }
 
   private sign(nonce: string, path: string): string {

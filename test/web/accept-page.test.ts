@@ -136,13 +136,34 @@ describe('the invitation page, the other ways people reach it', () => {
     expect(await res.text()).toContain('This invitation link is no longer valid');
   });
 
-  it('asks to try again when the form comes without its cookie, and leaves the invitation pending', async () => {
+  it('asks to try again when the form comes with a cookie that does not go with it, and leaves the invitation pending', async () => {
     const email = 'nocookie@example.com';
     const link = await invitationLink(email);
     const form = await openForm(link);
-    const res = await accept(link, { field: form.field });
+    const res = await accept(link, { field: form.field, cookie: `roster_csrf=${'x'.repeat(32)}` });
     expect(res.status).toBe(403);
-    expect(await res.text()).toContain('This form expired or was sent from another page.');
+    const body = await res.text();
+    expect(body).toContain('This form expired or was sent from another page.');
+    expect(body).not.toContain('cookie');
+    expect(await state(email)).toMatchObject({ user: 'invited', invitation: 'pending', audits: 0 });
+  });
+
+  it('tells a browser that blocks cookies to allow them for this site, and leaves the invitation pending', async () => {
+    const email = 'blocks-cookies@example.com';
+    const link = await invitationLink(email);
+    const ctx = await browser.newContext();
+    try {
+      const page = await ctx.newPage();
+      await page.goto(link);
+      // As a browser that blocks cookies: it keeps none of those Roster sets, so the form goes without one.
+      await ctx.clearCookies();
+      await page.click('button:has-text("Accept invitation")');
+      await page.waitForSelector('text=Allow cookies for this site in your browser');
+      expect(await page.textContent('h1')).toBe('Allow cookies for this site');
+      expect(await page.textContent('main')).toContain('open the invitation again and press Accept.');
+    } finally {
+      await ctx.close();
+    }
     expect(await state(email)).toMatchObject({ user: 'invited', invitation: 'pending', audits: 0 });
   });
 

@@ -772,8 +772,11 @@ describe('joining on the web page', () => {
     expect(res.status).toBe(403);
     expect(await t.em().count(JoinConfirmation, { email: 'nocookie@outside.test' })).toBe(0);
 
-    // The form again, filled in, with a token for the cookie it now sets: pressing the button sends it.
-    expect(res.body).toContain('This form expired or was sent from another page.');
+    // The form again, filled in, with a token for the cookie it now sets: pressing the button sends it,
+    // once the browser allows cookies, which the form asks for.
+    expect(res.body).toContain(
+      'Your browser must allow cookies for this site: allow them, then press the button again.',
+    );
     expect(res.body).toContain('value="No Cookie"');
     expect(res.body).toContain('value="nocookie@outside.test"');
     const fresh = res.body.match(/name="csrf" value="([^"]+)"/)?.[1];
@@ -792,5 +795,39 @@ describe('joining on the web page', () => {
     expect(again.status).toBe(200);
     expect(again.body).toContain('Check your inbox');
     expect(await t.em().count(JoinConfirmation, { email: 'nocookie@outside.test' })).toBe(1);
+  });
+
+  it('asks a browser that blocks cookies to allow them, and one with a stale cookie to press again', async () => {
+    const { url } = await postLink(t);
+    const ctx = await browser.newContext();
+    try {
+      const page = await ctx.newPage();
+      await page.goto(url);
+      await page.fill('#name', 'Cookie Less');
+      await page.fill('#email', 'cookieless@outside.test');
+      // As a browser that blocks cookies: it keeps none of those Roster sets, so the form goes without one.
+      await ctx.clearCookies();
+      await page.click('button[type=submit]');
+      await page.waitForSelector('#form-error');
+      expect(await page.textContent('#form-error')).toBe(
+        'Your browser did not send the cookie Roster needs to check that this form came from its own page. Your browser must allow cookies for this site: allow them, then press the button again.',
+      );
+      expect(await page.inputValue('#email')).toBe('cookieless@outside.test');
+    } finally {
+      await ctx.close();
+    }
+    expect(await t.em().count(JoinConfirmation, { email: 'cookieless@outside.test' })).toBe(0);
+
+    // A cookie that is there but does not go with the form keeps the answer it had.
+    const opened = await httpFrom('127.0.0.4', url);
+    const csrf = opened.body.match(/name="csrf" value="([^"]+)"/)![1]!;
+    const stale = await httpFrom('127.0.0.4', url, {
+      method: 'POST',
+      cookie: `roster_csrf=${'x'.repeat(32)}`,
+      body: new URLSearchParams({ csrf, name: 'Stale Cookie', email: 'stale@outside.test' }).toString(),
+    });
+    expect(stale.status).toBe(403);
+    expect(stale.body).toContain('This form expired or was sent from another page.');
+    expect(stale.body).not.toContain('allow cookies');
   });
 });

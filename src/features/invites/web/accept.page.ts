@@ -56,12 +56,16 @@ ${invitation.personalMessage ? html`<p class="message">“${lines(invitation.per
   });
 
   router.add('POST', '/invitations/:token', async (req) => {
-    if (!csrf.verify(req)) {
+    const csrfCheck = csrf.check(req);
+    if (csrfCheck !== 'ok') {
       return {
         status: 403,
         html: page(
           'Please try again',
-          html`<h1>Please try again</h1><p>This form expired or was sent from another page. <a href="${req.path}">Open the invitation again</a> and press Accept.</p>`,
+          csrfCheck === 'no_cookie'
+            ? // Pressing Accept again cannot help while the browser blocks cookies: say what to change.
+              html`<h1>Allow cookies for this site</h1><p>Your browser did not send the cookie Roster needs to check that this form came from its own page. Allow cookies for this site in your browser, then <a href="${req.path}">open the invitation again</a> and press Accept.</p>`
+            : html`<h1>Please try again</h1><p>This form expired or was sent from another page. <a href="${req.path}">Open the invitation again</a> and press Accept.</p>`,
         ),
       };
     }

@@ -57,6 +57,11 @@ const INVALID_CONFIRMATION: WebResponse = {
   ),
 };
 
+/** A form posted without the CSRF cookie at all: the browser blocks cookies, or lost them since. */
+const NO_COOKIE =
+  'Your browser did not send the cookie Roster needs to check that this form came from its own page.';
+const NO_COOKIE_FORM = `${NO_COOKIE} Your browser must allow cookies for this site: allow them, then press the button again.`;
+
 /** The form's limits: the inputs' maxlength and the server's check are these same numbers. */
 export const FIELD_LIMITS = { name: 200, email: 254 } as const;
 
@@ -205,7 +210,8 @@ export function registerJoinPages(
     if (!link) return INVALID;
     const intro = await introOf(req.em, link);
     const values = { name: req.form.get('name') ?? '', email: req.form.get('email') ?? '' };
-    if (!csrf.verify(req)) {
+    const csrfCheck = csrf.check(req);
+    if (csrfCheck !== 'ok') {
       // The form again, with what was typed and a token that goes with the browser's cookie (issued now
       // when it sent none): pressing the button once more sends it, nothing typed is lost.
       const { field, cookie } = csrf.issue(req);
@@ -219,7 +225,9 @@ export function registerJoinPages(
             field,
             echoed(values),
             {},
-            'This form expired or was sent from another page. Check your details and press the button again.',
+            csrfCheck === 'no_cookie'
+              ? NO_COOKIE_FORM
+              : 'This form expired or was sent from another page. Check your details and press the button again.',
           ),
         ),
       };
@@ -290,12 +298,15 @@ export function registerJoinPages(
   });
 
   router.add('POST', '/join/confirm/:token', async (req) => {
-    if (!csrf.verify(req)) {
+    const csrfCheck = csrf.check(req);
+    if (csrfCheck !== 'ok') {
       return {
         status: 403,
         html: page(
           'Please try again',
-          html`<h1>Please try again</h1><p>This page expired or was sent from another page. <a href="${req.path}">Open the confirmation link again</a> and press Confirm.</p>`,
+          csrfCheck === 'no_cookie'
+            ? html`<h1>Allow cookies for this site</h1><p>${NO_COOKIE} Allow cookies for this site in your browser, then <a href="${req.path}">open the confirmation link again</a> and press Confirm.</p>`
+            : html`<h1>Please try again</h1><p>This page expired or was sent from another page. <a href="${req.path}">Open the confirmation link again</a> and press Confirm.</p>`,
         ),
       };
     }
