@@ -196,7 +196,8 @@ export class Csrf {
    */
   check(req: WebRequest): 'ok' | 'no_cookie' | 'mismatch' {
     const nonce = req.cookies.roster_csrf;
-    if (!nonce) return 'no_cookie';
+    // One sent but left out for not decoding is a cookie that does not go with the form, not a missing one.
+    if (!nonce) return /(?:^|;)\s*roster_csrf=/.test(req.raw.headers.cookie ?? '') ? 'mismatch' : 'no_cookie';
     const sent = req.form.get('csrf');
     if (!sent) return 'mismatch';
     const expected = Buffer.from(this.sign(nonce, req.path));
