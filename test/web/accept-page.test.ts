@@ -80,15 +80,55 @@ async function openForm(link: string) {
   return { body, field, cookie };
 }
 
-const accept = (link: string, form: { field: string; cookie?: string }) =>
-  fetch(link, {
+/** Presses Accept; the 303 that answers it is followed as a browser does, with the cookie it sets. */
+async function accept(link: string, form: { field: string; cookie?: string }) {
+  const res = await fetch(link, {
     method: 'POST',
+    redirect: 'manual',
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
       ...(form.cookie ? { cookie: form.cookie } : {}),
     },
     body: new URLSearchParams({ csrf: form.field }).toString(),
   });
+  const location = res.headers.get('location');
+  if (res.status !== 303 || !location) return res;
+  const cookie = [form.cookie, ...res.headers.getSetCookie().map((c) => c.split(';')[0])]
+    .filter(Boolean)
+    .join('; ');
+  return fetch(new URL(location, link), { headers: { cookie } });
+}
+
+describe('reloading the page after Accept', () => {
+  it('shows "You\'re in" again, at an address without the token, and accepts once', async () => {
+    const email = 'reloads@example.com';
+    const link = await invitationLink(email);
+    const page = await browser.newPage();
+    try {
+      await page.goto(link);
+      await page.click('button:has-text("Accept invitation")');
+      await page.waitForSelector('h1.ok');
+      expect(page.url()).toBe(`${t.url}/invitations/accepted`);
+      const first = await page.textContent('main');
+      expect(first).toContain('reloads@example.com, you are now an active member of Acme as an employee.');
+      await page.reload();
+      expect(await page.textContent('h1')).toBe("You're in");
+      expect(await page.textContent('main')).toBe(first);
+      await page.goBack();
+      await page.goForward();
+      expect(await page.textContent('main')).toBe(first);
+    } finally {
+      await page.close();
+    }
+    expect(await state(email)).toMatchObject({ user: 'active', invitation: 'accepted', audits: 1 });
+  });
+
+  it('says there is nothing more to do when the page is opened by itself', async () => {
+    const res = await fetch(`${t.url}/invitations/accepted`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('If you pressed Accept on your invitation, you are in');
+  });
+});
 
 describe('the invitation page, the other ways people reach it', () => {
   it("shows the inviter's personal message, as they wrote it and escaped", async () => {

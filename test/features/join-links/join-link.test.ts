@@ -563,7 +563,9 @@ describe('joining on the web page', () => {
     };
     const known = await submit('known@outside.test');
     expect(known).toEqual(await submit('nobody-yet@outside.test'));
-    expect(known.status).toBe(200);
+    // The redirect to the same "Check your inbox" page, either way.
+    expect(known.status).toBe(303);
+    expect(known.text).toContain('We sent an email to <email>.');
     const mail = await t.smtp.waitForMail((m) => m.toText === 'known@outside.test');
     expect(mail.subject).toBe('You already have access to Acme');
     expect(links(mail).some((l) => l.includes('/join/confirm/'))).toBe(false);
@@ -829,5 +831,82 @@ describe('joining on the web page', () => {
     expect(stale.status).toBe(403);
     expect(stale.body).toContain('This form expired or was sent from another page.');
     expect(stale.body).not.toContain('allow cookies');
+  });
+});
+
+describe('reloading the answer pages of the join form and of Confirm', () => {
+  it('shows "Check your inbox" again on reload, back and forward, and sends no second email', async () => {
+    const { url, token } = await postLink(t);
+    const email = 'reloader@outside.test';
+    const page = await browser.newPage();
+    try {
+      await page.goto(url);
+      await page.fill('#name', 'Rita Reload');
+      await page.fill('#email', email);
+      await page.click('button[type=submit]');
+      await page.waitForSelector('text=Check your inbox');
+      // The answer is a page of its own, whose address holds neither the link's token nor the address.
+      expect(page.url()).toBe(`${t.url}/join/sent`);
+      expect(await page.textContent('main')).toContain(`We sent an email to ${email}.`);
+      // The first email has gone: a form posted again now would send a second, with a second link.
+      await t.smtp.waitForMail((m) => m.toText === email);
+
+      await page.reload();
+      expect(await page.textContent('h1')).toBe('Check your inbox');
+      expect(await page.textContent('main')).toContain(`We sent an email to ${email}.`);
+      await page.goBack();
+      expect(page.url()).toBe(url);
+      await page.goForward();
+      expect(page.url()).toBe(`${t.url}/join/sent`);
+      expect(await page.textContent('main')).toContain(`We sent an email to ${email}.`);
+    } finally {
+      await page.close();
+    }
+    await jobsDrained(t.em());
+    expect(t.smtp.messagesTo(email)).toHaveLength(1);
+    expect(await t.em().count(JoinConfirmation, { email })).toBe(1);
+    expect(url).toContain(token);
+  });
+
+  it('shows the same "Check your inbox" without the address when the page is opened by itself', async () => {
+    const res = await fetch(`${t.url}/join/sent`);
+    expect(res.status).toBe(200);
+    const body = await res.text();
+    expect(body).toContain('<h1>Check your inbox</h1>');
+    expect(body).toContain('we sent an email to the address you entered');
+    // An answer page Roster did not send here (a forged or altered cookie) is not shown.
+    const forged = await fetch(`${t.url}/join/sent`, {
+      headers: {
+        cookie: `roster_outcome=${Buffer.from('{"p":"/join/sent","t":"x","b":"<h1>Hacked</h1>","e":9e15}').toString('base64url')}.AAAA`,
+      },
+    });
+    expect(await forged.text()).not.toContain('Hacked');
+  });
+
+  it('shows "You\'re in" again when the page after Confirm is reloaded, joining once', async () => {
+    const { url, linkId } = await postLink(t);
+    const email = 'reconfirm@outside.test';
+    const form = await openForm('127.0.0.5', url);
+    const sent = await form.submit('Carl Confirm', email);
+    expect(sent.status).toBe(200);
+    expect(sent.redirectedTo).toBe(`${t.url}/join/sent`);
+    expect(sent.body).toContain(`We sent an email to <strong>${email}</strong>.`);
+    const mail = await t.smtp.waitForMail((m) => m.toText === email);
+    const confirm = links(mail).find((l) => l.includes('/join/confirm/'))!;
+    const page = await browser.newPage();
+    try {
+      await page.goto(confirm);
+      await page.click('button:has-text("Confirm")');
+      await page.waitForSelector('h1.ok');
+      expect(page.url()).toBe(`${t.url}/join/confirmed`);
+      await page.reload();
+      expect(await page.textContent('h1')).toBe("You're in");
+      expect(await page.textContent('main')).toContain('You joined Acme as an employee.');
+    } finally {
+      await page.close();
+    }
+    expect(await t.em().count(User, { email })).toBe(1);
+    expect((await linkRow(linkId)).uses).toBe(1);
+    expect(await audits('join_link.used', linkId)).toBe(1);
   });
 });

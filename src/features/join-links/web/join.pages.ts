@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
 import { html, page } from '../../../web/html.ts';
+import type { Outcomes } from '../../../web/outcome.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
 import { allowedDomains } from '../../accounts/allowed-domains.ts';
 import { plainAsciiHint } from '../../invites/invite-text.ts';
@@ -61,6 +62,10 @@ const INVALID_CONFIRMATION: WebResponse = {
 const NO_COOKIE =
   'Your browser did not send the cookie Roster needs to check that this form came from its own page.';
 const NO_COOKIE_FORM = `${NO_COOKIE} Your browser must allow cookies for this site: allow them, then press the button again.`;
+
+/** Where the join form's answer is shown, and Confirm's: fixed paths, holding no token and no address. */
+export const SENT_PATH = '/join/sent';
+export const CONFIRMED_PATH = '/join/confirmed';
 
 /** The form's limits: the inputs' maxlength and the server's check are these same numbers. */
 export const FIELD_LIMITS = { name: 200, email: 254 } as const;
@@ -174,6 +179,7 @@ function confirmPage(
 export function registerJoinPages(
   router: Router,
   csrf: Csrf,
+  outcomes: Outcomes,
   links: JoinLinkService,
   opts: { limits?: RateLimits; limiter?: Limiter } = {},
 ): void {
@@ -186,6 +192,30 @@ export function registerJoinPages(
     accountName: link.account.getEntity().name ?? 'the account',
     role: INVITEE_ROLE[link.role] ?? link.role,
     domains: joinDomains(link, await allowedDomains(em, link.account)),
+  });
+
+  // The answers of the join form and of Confirm, as pages of their own at fixed paths that hold no token
+  // and no address (added before `/join/:token`, which would take these paths): reloading them, or going
+  // back and forward to them, shows them again and posts nothing, so no second email goes.
+  router.add('GET', SENT_PATH, async (req) => {
+    const outcome = outcomes.read(req);
+    if (outcome) return { html: page(outcome.title, outcome.body) };
+    return {
+      html: page(
+        'Check your inbox',
+        html`<h1>Check your inbox</h1><p>If you filled in a join form, we sent an email to the address you entered. Open the link in it within ${CONFIRMATION_HOURS} hours to finish joining.</p><p class="muted">Nothing there after a few minutes? Check your spam folder, or fill in the form again.</p>`,
+      ),
+    };
+  });
+  router.add('GET', CONFIRMED_PATH, async (req) => {
+    const outcome = outcomes.read(req);
+    if (outcome) return { html: page(outcome.title, outcome.body) };
+    return {
+      html: page(
+        'Confirmed',
+        html`<h1>Nothing more to do here</h1><p>If you pressed Confirm on your join link, it was received: there is nothing more to do. You can close this page.</p>`,
+      ),
+    };
   });
 
   router.add('GET', '/join/:token', async (req) => {
@@ -277,12 +307,10 @@ export function registerJoinPages(
       req.log.warn({ joinLink: link.id }, 'join form: address had its emails');
     // The same answer whether or not the address is known, and whether an email went now, an earlier one
     // is still on its way, or the address had its emails for the hour: the page reveals nothing.
-    return {
-      html: page(
-        'Check your inbox',
-        html`<h1>Check your inbox</h1><p>We sent an email to <strong>${parsed.data.email}</strong>. Open the link in it within ${CONFIRMATION_HOURS} hours to finish joining ${intro.accountName}.</p><p class="muted">Nothing there after a few minutes? Check your spam folder, or fill in the form again.</p>`,
-      ),
-    };
+    return outcomes.redirect(SENT_PATH, {
+      title: 'Check your inbox',
+      body: html`<h1>Check your inbox</h1><p>We sent an email to <strong>${parsed.data.email}</strong>. Open the link in it within ${CONFIRMATION_HOURS} hours to finish joining ${intro.accountName}.</p><p class="muted">Nothing there after a few minutes? Check your spam folder, or fill in the form again.</p>`,
+    });
   });
 
   // Opening the emailed link only shows a Confirm button: mail scanners and link previews fetch links
@@ -335,23 +363,22 @@ export function registerJoinPages(
     const account = result.accountName ?? 'the account';
     switch (result.status) {
       case 'joined':
-        return {
-          html: page(
-            'Welcome',
-            html`<h1 class="ok">You're in</h1><p>You joined ${account} as ${INVITEE_ROLE[result.user.role] ?? result.user.role}. Welcome!</p><p class="muted">You can close this page.</p>`,
-          ),
-        };
+        return outcomes.redirect(CONFIRMED_PATH, {
+          title: 'Welcome',
+          body: html`<h1 class="ok">You're in</h1><p>You joined ${account} as ${INVITEE_ROLE[result.user.role] ?? result.user.role}. Welcome!</p><p class="muted">You can close this page.</p>`,
+        });
       case 'exists': {
         const { heading, text } = standing(result.user.status, result.user.email, account);
-        return { html: page(heading, html`<h1>${heading}</h1><p>${text}</p>`) };
+        return outcomes.redirect(CONFIRMED_PATH, {
+          title: heading,
+          body: html`<h1>${heading}</h1><p>${text}</p>`,
+        });
       }
       case 'requested':
-        return {
-          html: page(
-            'Waiting for approval',
-            html`<h1>Almost there</h1><p>${requestedText(result.reason, account, 'We will email you when they decide.', result.guest)}</p>`,
-          ),
-        };
+        return outcomes.redirect(CONFIRMED_PATH, {
+          title: 'Waiting for approval',
+          body: html`<h1>Almost there</h1><p>${requestedText(result.reason, account, 'We will email you when they decide.', result.guest)}</p>`,
+        });
       case 'domain_not_allowed':
         return {
           status: 403,
