@@ -25,6 +25,7 @@ import { PRUNE_RECEIPTS_JOB, pruneReceipts } from './slack/once.ts';
 import { PacedWebClient, SlackPacer } from './slack/pacing.ts';
 import { SocketHealth } from './slack/socket-health.ts';
 import { TokenWatch } from './slack/token-watch.ts';
+import { Outcomes } from './web/outcome.ts';
 import { Csrf, Router } from './web/router.ts';
 import { createHttpServer } from './web/server.ts';
 import { addWelcomePage } from './web/welcome.page.ts';
@@ -113,6 +114,7 @@ export async function composeRoster(parts: {
     slack,
     router: new Router(),
     csrf: new Csrf(config.slack.signingSecret, config.publicUrl),
+    outcomes: new Outcomes(config.slack.signingSecret, config.publicUrl),
     ...buildServices({
       orm,
       jobs,

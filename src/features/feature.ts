@@ -5,6 +5,7 @@ import type { JobQueue } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
 import type { Mailer } from '../shared/mailer.ts';
 import type { RosterApp } from '../slack/app.ts';
+import type { Outcomes } from '../web/outcome.ts';
 import type { Csrf, Router } from '../web/router.ts';
 import type { SettingsService } from './accounts/settings.service.ts';
 import type { ApiTokenService } from './api/api-token.service.ts';
@@ -45,6 +46,8 @@ export type Deps = Services & {
   slack: WebClient;
   router: Router;
   csrf: Csrf;
+  /** The answer pages of the forms that act, shown after a redirect (Post/Redirect/Get). */
+  outcomes: Outcomes;
 };
 
 /** A capability of Roster and the surfaces it adds: Slack listeners, web routes, background jobs. */

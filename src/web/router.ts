@@ -185,12 +185,24 @@ export class Csrf {
   }
 
   verify(req: WebRequest): boolean {
+    return this.check(req) === 'ok';
+  }
+
+  /**
+   * Whether the form passes, and if not why: `no_cookie` when the browser sent no CSRF cookie at all (it
+   * blocks cookies, or lost them since the page was opened), which the page must say, as pressing the
+   * button again cannot help while cookies are blocked; `mismatch` for a cookie that does not go with
+   * the form (expired, replaced, another page's or site's).
+   */
+  check(req: WebRequest): 'ok' | 'no_cookie' | 'mismatch' {
     const nonce = req.cookies.roster_csrf;
+    // One sent but left out for not decoding is a cookie that does not go with the form, not a missing one.
+    if (!nonce) return /(?:^|;)\s*roster_csrf=/.test(req.raw.headers.cookie ?? '') ? 'mismatch' : 'no_cookie';
     const sent = req.form.get('csrf');
-    if (!nonce || !sent) return false;
+    if (!sent) return 'mismatch';
     const expected = Buffer.from(this.sign(nonce, req.path));
     const given = Buffer.from(sent);
-    return expected.length === given.length && timingSafeEqual(expected, given);
+    return expected.length === given.length && timingSafeEqual(expected, given) ? 'ok' : 'mismatch';
   }
 
   private sign(nonce: string, path: string): string {
@@ -198,13 +210,22 @@ export class Csrf {
   }
 }
 
+/** Headers every answer carries: nothing cached, sniffed, or sent on as a referrer (links hold tokens). */
+export const COMMON_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+} as const;
+
+/** Headers every HTML page carries besides: no scripts, no framing, forms only back to Roster. */
+export const PAGE_HEADERS = {
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+} as const;
+
 export function send(res: ServerResponse, r: WebResponse): void {
-  const headers: Record<string, string | string[]> = {
-    'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
-    'cache-control': 'no-store',
-    ...r.headers,
-  };
+  const headers: Record<string, string | string[]> = { ...COMMON_HEADERS, ...r.headers };
   if (r.redirect) {
     res.writeHead(r.status ?? 303, { ...headers, location: r.redirect });
     res.end();
@@ -218,9 +239,7 @@ export function send(res: ServerResponse, r: WebResponse): void {
   res.writeHead(r.status ?? 200, {
     ...headers,
     'content-type': 'text/html; charset=utf-8',
-    'content-security-policy':
-      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-    'x-frame-options': 'DENY',
+    ...PAGE_HEADERS,
   });
   res.end(r.html ?? '');
 }

@@ -12,6 +12,8 @@ import { html, page } from './html.ts';
 import { ApiProblem, isApiPath } from './problem.ts';
 import {
   BadRequest,
+  COMMON_HEADERS,
+  PAGE_HEADERS,
   parseCookies,
   parseForm,
   type Router,
@@ -162,9 +164,17 @@ export function createHttpServer(deps: ServerDeps): Server {
         ? 'This address, or what the browser sent with it, is too long.'
         : 'The request was not well-formed HTTP.',
     );
-    socket.end(
-      `HTTP/1.1 400 Bad Request\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-content-type-options: nosniff\r\ncache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
-    );
+    // The same headers as every other page: written by hand, as no response object exists here.
+    const headers = Object.entries({
+      'content-type': 'text/html; charset=utf-8',
+      'content-length': String(Buffer.byteLength(body)),
+      ...COMMON_HEADERS,
+      ...PAGE_HEADERS,
+      connection: 'close',
+    })
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('');
+    socket.end(`HTTP/1.1 400 Bad Request\r\n${headers}\r\n${body}`);
   });
   return server;
 }

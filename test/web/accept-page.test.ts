@@ -80,15 +80,55 @@ async function openForm(link: string) {
   return { body, field, cookie };
 }
 
-const accept = (link: string, form: { field: string; cookie?: string }) =>
-  fetch(link, {
+/** Presses Accept; the 303 that answers it is followed as a browser does, with the cookie it sets. */
+async function accept(link: string, form: { field: string; cookie?: string }) {
+  const res = await fetch(link, {
     method: 'POST',
+    redirect: 'manual',
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
       ...(form.cookie ? { cookie: form.cookie } : {}),
     },
     body: new URLSearchParams({ csrf: form.field }).toString(),
   });
+  const location = res.headers.get('location');
+  if (res.status !== 303 || !location) return res;
+  const cookie = [form.cookie, ...res.headers.getSetCookie().map((c) => c.split(';')[0])]
+    .filter(Boolean)
+    .join('; ');
+  return fetch(new URL(location, link), { headers: { cookie } });
+}
+
+describe('reloading the page after Accept', () => {
+  it('shows "You\'re in" again, at an address without the token, and accepts once', async () => {
+    const email = 'reloads@example.com';
+    const link = await invitationLink(email);
+    const page = await browser.newPage();
+    try {
+      await page.goto(link);
+      await page.click('button:has-text("Accept invitation")');
+      await page.waitForSelector('h1.ok');
+      expect(page.url()).toBe(`${t.url}/invitations/accepted`);
+      const first = await page.textContent('main');
+      expect(first).toContain('reloads@example.com, you are now an active member of Acme as an employee.');
+      await page.reload();
+      expect(await page.textContent('h1')).toBe("You're in");
+      expect(await page.textContent('main')).toBe(first);
+      await page.goBack();
+      await page.goForward();
+      expect(await page.textContent('main')).toBe(first);
+    } finally {
+      await page.close();
+    }
+    expect(await state(email)).toMatchObject({ user: 'active', invitation: 'accepted', audits: 1 });
+  });
+
+  it('says there is nothing more to do when the page is opened by itself', async () => {
+    const res = await fetch(`${t.url}/invitations/accepted`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('If you pressed Accept on your invitation, you are in');
+  });
+});
 
 describe('the invitation page, the other ways people reach it', () => {
   it("shows the inviter's personal message, as they wrote it and escaped", async () => {
@@ -136,13 +176,34 @@ describe('the invitation page, the other ways people reach it', () => {
     expect(await res.text()).toContain('This invitation link is no longer valid');
   });
 
-  it('asks to try again when the form comes without its cookie, and leaves the invitation pending', async () => {
+  it('asks to try again when the form comes with a cookie that does not go with it, and leaves the invitation pending', async () => {
     const email = 'nocookie@example.com';
     const link = await invitationLink(email);
     const form = await openForm(link);
-    const res = await accept(link, { field: form.field });
+    const res = await accept(link, { field: form.field, cookie: `roster_csrf=${'x'.repeat(32)}` });
     expect(res.status).toBe(403);
-    expect(await res.text()).toContain('This form expired or was sent from another page.');
+    const body = await res.text();
+    expect(body).toContain('This form expired or was sent from another page.');
+    expect(body).not.toContain('cookie');
+    expect(await state(email)).toMatchObject({ user: 'invited', invitation: 'pending', audits: 0 });
+  });
+
+  it('tells a browser that blocks cookies to allow them for this site, and leaves the invitation pending', async () => {
+    const email = 'blocks-cookies@example.com';
+    const link = await invitationLink(email);
+    const ctx = await browser.newContext();
+    try {
+      const page = await ctx.newPage();
+      await page.goto(link);
+      // As a browser that blocks cookies: it keeps none of those Roster sets, so the form goes without one.
+      await ctx.clearCookies();
+      await page.click('button:has-text("Accept invitation")');
+      await page.waitForSelector('text=Allow cookies for this site in your browser');
+      expect(await page.textContent('h1')).toBe('Allow cookies for this site');
+      expect(await page.textContent('main')).toContain('open the invitation again and press Accept.');
+    } finally {
+      await ctx.close();
+    }
     expect(await state(email)).toMatchObject({ user: 'invited', invitation: 'pending', audits: 0 });
   });
 

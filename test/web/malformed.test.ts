@@ -167,8 +167,9 @@ describe('malformed requests to the web pages get a 400 page, never a 500', () =
       headers: { 'content-type': `${form}; charset=UTF-8`, cookie },
       body: fields,
     });
-    expect(ok.status).toBe(200);
-    expect(ok.body).toContain('Check your inbox');
+    // Answered, as every form that did its work, by a redirect to the page that shows "Check your inbox".
+    expect(ok.status).toBe(303);
+    expect(ok.headers.location).toBe('/join/sent');
   });
 
   it('refuses very long paths, up to ones Node itself will not read', async () => {
@@ -182,6 +183,32 @@ describe('malformed requests to the web pages get a 400 page, never a 500', () =
     expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     expect(answer).toContain('Roster could not read this request');
     expect(errorsLogged.length).toBe(before);
+  });
+
+  it('sends the 400 page for a request Node cannot read with the security headers of every other page', async () => {
+    const answer = await socketSend('HELLO THERE\r\n\r\n');
+    const headers = new Map(
+      answer
+        .split('\r\n\r\n')[0]!
+        .split('\r\n')
+        .slice(1)
+        .map((line) => [
+          line.slice(0, line.indexOf(':')).toLowerCase(),
+          line.slice(line.indexOf(':') + 1).trim(),
+        ]),
+    );
+    const other = await raw('/invitations/%zz');
+    expect(other.status).toBe(400);
+    for (const name of [
+      'content-security-policy',
+      'x-frame-options',
+      'referrer-policy',
+      'x-content-type-options',
+      'cache-control',
+    ]) {
+      expect([name, headers.get(name)]).toEqual([name, other.headers[name]]);
+    }
+    expect(headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
   });
 
   it('treats a path starting with // as a path on Roster, not another host', async () => {

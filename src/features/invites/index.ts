@@ -31,7 +31,7 @@ export const invitesFeature: Feature = {
     registerInviteActions(app, deps, deps.invites);
   },
   web: (router, deps) =>
-    registerAcceptPage(router, deps.csrf, deps.invites, (account, id) =>
+    registerAcceptPage(router, deps.csrf, deps.outcomes, deps.invites, (account, id) =>
       // A delivery job waits for Slack when it is busy; a person opening their invitation does not: the
       // page names no one rather than failing.
       inviterName(deps, account, id).catch((err) => {

@@ -154,21 +154,30 @@ function entries(text: string): Entry[] {
 }
 
 /**
+ * Why an address with accents or another script is refused, and what to do instead: its ASCII form when
+ * only the domain has them (`ana@xn--exmple-cua.com`), else `otherwise` (`ask for another address` where an
+ * admin types it, `use another address` where people type their own). Undefined for an address in ASCII.
+ */
+export function plainAsciiHint(value: string, otherwise = 'ask for another address'): string | undefined {
+  const at = value.lastIndexOf('@');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII is exactly what is tested here
+  if (at <= 0 || !/[^\x00-\x7f]/.test(value)) return undefined;
+  const local = value.slice(0, at);
+  const domain = domainToASCII(value.slice(at + 1));
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII is exactly what is tested here
+  const asciiLocal = !/[^\x00-\x7f]/.test(local);
+  return asciiLocal && domain && emailSchema.safeParse(`${local}@${domain}`).success
+    ? `Roster takes addresses in plain ASCII: write it ${local}@${domain}`
+    : `Roster takes addresses in plain ASCII, without accents or other scripts; ${otherwise}`;
+}
+
+/**
  * Why `value` is not an address, in words a person can act on: an address in another script (Roster, its
  * CSV import and its forms take addresses in ASCII), a Slack name, or anything else.
  */
 function whyNotAnAddress(value: string): string {
-  const at = value.lastIndexOf('@');
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII is exactly what is tested here
-  if (at > 0 && /[^\x00-\x7f]/.test(value)) {
-    const local = value.slice(0, at);
-    const domain = domainToASCII(value.slice(at + 1));
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII is exactly what is tested here
-    const asciiLocal = !/[^\x00-\x7f]/.test(local);
-    return asciiLocal && domain && emailSchema.safeParse(`${local}@${domain}`).success
-      ? `${value} (Roster takes addresses in plain ASCII: write it ${local}@${domain})`
-      : `${value} (Roster takes addresses in plain ASCII, without accents or other scripts; ask for another address)`;
-  }
+  const hint = plainAsciiHint(value);
+  if (hint) return `${value} (${hint})`;
   if (/^@[^@\s]+$/.test(value)) return `${value} (a Slack name, not an address: type their email)`;
   return value;
 }

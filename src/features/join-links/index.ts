@@ -42,7 +42,7 @@ export function createJoinLinksFeature(limits: RateLimits = JOIN_RATE_LIMITS): F
       registerJoinLinkActions(app, deps, deps.joinLinks);
     },
     web: (router, deps) =>
-      registerJoinPages(router, deps.csrf, deps.joinLinks, {
+      registerJoinPages(router, deps.csrf, deps.outcomes, deps.joinLinks, {
         limits,
         // In the database, so that every instance on it counts together.
         limiter: new SharedRateLimiter(deps.orm.em, limits.windowMs),

@@ -133,9 +133,21 @@ describe('the emailed confirmation link', () => {
     const { confirm, linkId } = await confirmationFor(email);
     const from = nextClient();
     const csrf = (await httpFrom(from, confirm)).body.match(/name="csrf" value="([^"]+)"/)![1]!;
+    // A cookie that does not go with the form: expired, or another page's.
+    const wrong = await httpFrom(from, confirm, {
+      method: 'POST',
+      cookie: `roster_csrf=${'x'.repeat(32)}`,
+      body: `csrf=${csrf}`,
+    });
+    expect(wrong.status).toBe(403);
+    expect(wrong.body).toContain('This page expired or was sent from another page.');
+    expect(wrong.body).toContain('Open the confirmation link again');
+    expect(wrong.body).not.toContain('cookie');
+    // No cookie at all: the browser blocks them, and pressing Confirm again will not help until it allows them.
     const res = await httpFrom(from, confirm, { method: 'POST', body: `csrf=${csrf}` });
     expect(res.status).toBe(403);
-    expect(res.body).toContain('Open the confirmation link again');
+    expect(res.body).toContain('<h1>Allow cookies for this site</h1>');
+    expect(res.body).toContain('Allow cookies for this site in your browser, then');
     expect(await state(email, linkId)).toMatchObject({ user: null, uses: 0, usedAt: null });
   });
 });

@@ -563,7 +563,9 @@ describe('joining on the web page', () => {
     };
     const known = await submit('known@outside.test');
     expect(known).toEqual(await submit('nobody-yet@outside.test'));
-    expect(known.status).toBe(200);
+    // The redirect to the same "Check your inbox" page, either way.
+    expect(known.status).toBe(303);
+    expect(known.text).toContain('We sent an email to <email>.');
     const mail = await t.smtp.waitForMail((m) => m.toText === 'known@outside.test');
     expect(mail.subject).toBe('You already have access to Acme');
     expect(links(mail).some((l) => l.includes('/join/confirm/'))).toBe(false);
@@ -581,6 +583,30 @@ describe('joining on the web page', () => {
     expect(await page.inputValue('#email')).toBe('not an email');
     await page.close();
     expect(errors).toEqual(['Enter your name.', 'Enter a valid email address, like name@example.com.']);
+  });
+
+  it('says why an address with accents is refused, as /invite does, and what to do', async () => {
+    const { url } = await postLink(t);
+    const page = await browser.newPage();
+    try {
+      await page.goto(url);
+      await page.fill('#name', 'José Núñez');
+      await page.fill('#email', 'josé@acme.test');
+      await page.click('button[type=submit]');
+      await page.waitForSelector('#email-error');
+      expect(await page.textContent('#email-error')).toBe(
+        'Roster takes addresses in plain ASCII, without accents or other scripts; use another address.',
+      );
+      expect(await page.inputValue('#name')).toBe('José Núñez');
+    } finally {
+      await page.close();
+    }
+    const sent = await openForm('127.0.0.1', url);
+    const answer = await sent.submit('Ana', 'ana@exämple.test');
+    expect(answer.status).toBe(422);
+    expect(answer.body).toContain('Roster takes addresses in plain ASCII: write it ana@xn--exmple-cua.test.');
+    for (const email of ['josé@acme.test', 'ana@exämple.test', 'ana@xn--exmple-cua.test'])
+      expect(await t.em().count(JoinConfirmation, { email })).toBe(0);
   });
 
   it('ties each error to its field, so a screen reader reads it there, and only the fields in error', async () => {
@@ -748,8 +774,11 @@ describe('joining on the web page', () => {
     expect(res.status).toBe(403);
     expect(await t.em().count(JoinConfirmation, { email: 'nocookie@outside.test' })).toBe(0);
 
-    // The form again, filled in, with a token for the cookie it now sets: pressing the button sends it.
-    expect(res.body).toContain('This form expired or was sent from another page.');
+    // The form again, filled in, with a token for the cookie it now sets: pressing the button sends it,
+    // once the browser allows cookies, which the form asks for.
+    expect(res.body).toContain(
+      'Your browser must allow cookies for this site: allow them, then press the button again.',
+    );
     expect(res.body).toContain('value="No Cookie"');
     expect(res.body).toContain('value="nocookie@outside.test"');
     const fresh = res.body.match(/name="csrf" value="([^"]+)"/)?.[1];
@@ -768,5 +797,116 @@ describe('joining on the web page', () => {
     expect(again.status).toBe(200);
     expect(again.body).toContain('Check your inbox');
     expect(await t.em().count(JoinConfirmation, { email: 'nocookie@outside.test' })).toBe(1);
+  });
+
+  it('asks a browser that blocks cookies to allow them, and one with a stale cookie to press again', async () => {
+    const { url } = await postLink(t);
+    const ctx = await browser.newContext();
+    try {
+      const page = await ctx.newPage();
+      await page.goto(url);
+      await page.fill('#name', 'Cookie Less');
+      await page.fill('#email', 'cookieless@outside.test');
+      // As a browser that blocks cookies: it keeps none of those Roster sets, so the form goes without one.
+      await ctx.clearCookies();
+      await page.click('button[type=submit]');
+      await page.waitForSelector('#form-error');
+      expect(await page.textContent('#form-error')).toBe(
+        'Your browser did not send the cookie Roster needs to check that this form came from its own page. Your browser must allow cookies for this site: allow them, then press the button again.',
+      );
+      expect(await page.inputValue('#email')).toBe('cookieless@outside.test');
+    } finally {
+      await ctx.close();
+    }
+    expect(await t.em().count(JoinConfirmation, { email: 'cookieless@outside.test' })).toBe(0);
+
+    // A cookie that is there but does not go with the form keeps the answer it had.
+    const opened = await httpFrom('127.0.0.4', url);
+    const csrf = opened.body.match(/name="csrf" value="([^"]+)"/)![1]!;
+    const stale = await httpFrom('127.0.0.4', url, {
+      method: 'POST',
+      cookie: `roster_csrf=${'x'.repeat(32)}`,
+      body: new URLSearchParams({ csrf, name: 'Stale Cookie', email: 'stale@outside.test' }).toString(),
+    });
+    expect(stale.status).toBe(403);
+    expect(stale.body).toContain('This form expired or was sent from another page.');
+    expect(stale.body).not.toContain('allow cookies');
+  });
+});
+
+describe('reloading the answer pages of the join form and of Confirm', () => {
+  it('shows "Check your inbox" again on reload, back and forward, and sends no second email', async () => {
+    const { url, token } = await postLink(t);
+    const email = 'reloader@outside.test';
+    const page = await browser.newPage();
+    try {
+      await page.goto(url);
+      await page.fill('#name', 'Rita Reload');
+      await page.fill('#email', email);
+      await page.click('button[type=submit]');
+      await page.waitForSelector('text=Check your inbox');
+      // The answer is a page of its own, whose address holds neither the link's token nor the address.
+      expect(page.url()).toBe(`${t.url}/join/sent`);
+      expect(await page.textContent('main')).toContain(`We sent an email to ${email}.`);
+      // The first email has gone: a form posted again now would send a second, with a second link.
+      await t.smtp.waitForMail((m) => m.toText === email);
+
+      await page.reload();
+      expect(await page.textContent('h1')).toBe('Check your inbox');
+      expect(await page.textContent('main')).toContain(`We sent an email to ${email}.`);
+      await page.goBack();
+      expect(page.url()).toBe(url);
+      await page.goForward();
+      expect(page.url()).toBe(`${t.url}/join/sent`);
+      expect(await page.textContent('main')).toContain(`We sent an email to ${email}.`);
+    } finally {
+      await page.close();
+    }
+    await jobsDrained(t.em());
+    expect(t.smtp.messagesTo(email)).toHaveLength(1);
+    expect(await t.em().count(JoinConfirmation, { email })).toBe(1);
+    expect(url).toContain(token);
+  });
+
+  it('shows the same "Check your inbox" without the address when the page is opened by itself', async () => {
+    const res = await fetch(`${t.url}/join/sent`);
+    expect(res.status).toBe(200);
+    const body = await res.text();
+    expect(body).toContain('<h1>Check your inbox</h1>');
+    expect(body).toContain('we sent an email to the address you entered');
+    // An answer page Roster did not send here (a forged or altered cookie) is not shown.
+    const forged = await fetch(`${t.url}/join/sent`, {
+      headers: {
+        cookie: `roster_outcome=${Buffer.from('{"p":"/join/sent","t":"x","b":"<h1>Hacked</h1>","e":9e15}').toString('base64url')}.AAAA`,
+      },
+    });
+    expect(await forged.text()).not.toContain('Hacked');
+  });
+
+  it('shows "You\'re in" again when the page after Confirm is reloaded, joining once', async () => {
+    const { url, linkId } = await postLink(t);
+    const email = 'reconfirm@outside.test';
+    const form = await openForm('127.0.0.5', url);
+    const sent = await form.submit('Carl Confirm', email);
+    expect(sent.status).toBe(200);
+    expect(sent.redirectedTo).toBe(`${t.url}/join/sent`);
+    expect(sent.body).toContain(`We sent an email to <strong>${email}</strong>.`);
+    const mail = await t.smtp.waitForMail((m) => m.toText === email);
+    const confirm = links(mail).find((l) => l.includes('/join/confirm/'))!;
+    const page = await browser.newPage();
+    try {
+      await page.goto(confirm);
+      await page.click('button:has-text("Confirm")');
+      await page.waitForSelector('h1.ok');
+      expect(page.url()).toBe(`${t.url}/join/confirmed`);
+      await page.reload();
+      expect(await page.textContent('h1')).toBe("You're in");
+      expect(await page.textContent('main')).toContain('You joined Acme as an employee.');
+    } finally {
+      await page.close();
+    }
+    expect(await t.em().count(User, { email })).toBe(1);
+    expect((await linkRow(linkId)).uses).toBe(1);
+    expect(await audits('join_link.used', linkId)).toBe(1);
   });
 });

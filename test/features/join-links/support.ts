@@ -33,10 +33,33 @@ export type WebAnswer = {
   status: number;
   body: string;
   headers: Record<string, string | string[] | undefined>;
+  /** Where a form's 303 led, when it was followed: the answer is then that page's. */
+  redirectedTo?: string;
 };
 
-/** One HTTP request to the app from a chosen loopback address (127.0.0.x), as a different client would. */
-export function httpFrom(
+/**
+ * One HTTP request to the app from a chosen loopback address (127.0.0.x), as a different client would.
+ * A 303 (a form's answer) is followed as a browser follows it: a GET of its Location, with the cookies it
+ * set besides those sent.
+ */
+export async function httpFrom(
+  from: string,
+  url: string,
+  opts: { method?: string; body?: string; cookie?: string } = {},
+): Promise<WebAnswer> {
+  const answer = await requestFrom(from, url, opts);
+  const location = answer.headers.location;
+  if (answer.status !== 303 || typeof location !== 'string') return answer;
+  const setCookie = answer.headers['set-cookie'] ?? [];
+  const cookie = [
+    ...(opts.cookie ? [opts.cookie] : []),
+    ...(Array.isArray(setCookie) ? setCookie : [setCookie]).map((c) => c.split(';')[0]!),
+  ].join('; ');
+  const target = new URL(location, url).toString();
+  return { ...(await requestFrom(from, target, { cookie })), redirectedTo: target };
+}
+
+function requestFrom(
   from: string,
   url: string,
   opts: { method?: string; body?: string; cookie?: string } = {},

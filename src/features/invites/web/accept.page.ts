@@ -1,4 +1,5 @@
 import { html, lines, page } from '../../../web/html.ts';
+import type { Outcomes } from '../../../web/outcome.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
 import { INVITEE_ROLE } from '../../people/labels.ts';
@@ -20,13 +21,30 @@ export const INVALID_INVITATION: WebResponse = {
   ),
 };
 
+/** Where Accept's answer is shown: a fixed path, holding neither the token nor the address. */
+export const ACCEPTED_PATH = '/invitations/accepted';
+
 /** `GET /invitations/:token` shows the invitation; its Accept button posts back, CSRF-protected. */
 export function registerAcceptPage(
   router: Router,
   csrf: Csrf,
+  outcomes: Outcomes,
   invites: InviteService,
   inviterName: (account: IAccount, slackUserId: string | null | undefined) => Promise<string>,
 ): void {
+  // The answer to Accept, as a page of its own (before `/invitations/:token`, which would take the path):
+  // reloading it, or going back to it, shows it again and posts nothing.
+  router.add('GET', ACCEPTED_PATH, async (req) => {
+    const outcome = outcomes.read(req);
+    if (outcome) return { html: page(outcome.title, outcome.body) };
+    return {
+      html: page(
+        'Invitation',
+        html`<h1>Nothing more to do here</h1><p>If you pressed Accept on your invitation, you are in: there is nothing more to do. You can close this page.</p>`,
+      ),
+    };
+  });
+
   router.add('GET', '/invitations/:token', async (req) => {
     const found = await invites.findByToken(req.em, req.params.token ?? '');
     if (!found?.usable) return INVALID_INVITATION;
@@ -56,25 +74,27 @@ ${invitation.personalMessage ? html`<p class="message">“${lines(invitation.per
   });
 
   router.add('POST', '/invitations/:token', async (req) => {
-    if (!csrf.verify(req)) {
+    const csrfCheck = csrf.check(req);
+    if (csrfCheck !== 'ok') {
       return {
         status: 403,
         html: page(
           'Please try again',
-          html`<h1>Please try again</h1><p>This form expired or was sent from another page. <a href="${req.path}">Open the invitation again</a> and press Accept.</p>`,
+          csrfCheck === 'no_cookie'
+            ? // Pressing Accept again cannot help while the browser blocks cookies: say what to change.
+              html`<h1>Allow cookies for this site</h1><p>Your browser did not send the cookie Roster needs to check that this form came from its own page. Allow cookies for this site in your browser, then <a href="${req.path}">open the invitation again</a> and press Accept.</p>`
+            : html`<h1>Please try again</h1><p>This form expired or was sent from another page. <a href="${req.path}">Open the invitation again</a> and press Accept.</p>`,
         ),
       };
     }
     const result = await invites.accept(req.em, { token: req.params.token ?? '' }, 'web');
     if (!result) return INVALID_INVITATION;
-    return {
-      html: page(
-        'Welcome',
-        html`<h1 class="ok">You're in</h1>
+    return outcomes.redirect(ACCEPTED_PATH, {
+      title: 'Welcome',
+      body: html`<h1 class="ok">You're in</h1>
 <p>${displayName(result.user)}, you are now an active member of ${result.account.name ?? 'the account'} as ${INVITEE_ROLE[result.user.role] ?? result.user.role}.</p>
 ${result.already ? html`<p class="muted">You had already accepted this invitation.</p>` : ''}
 <p class="muted">You can close this page.</p>`,
-      ),
-    };
+    });
   });
 }

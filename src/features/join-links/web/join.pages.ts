@@ -2,8 +2,10 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
 import { html, page } from '../../../web/html.ts';
+import type { Outcomes } from '../../../web/outcome.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
 import { allowedDomains } from '../../accounts/allowed-domains.ts';
+import { plainAsciiHint } from '../../invites/invite-text.ts';
 import { INVITEE_ROLE } from '../../people/labels.ts';
 import type { Role } from '../../people/user.entity.ts';
 import { requestedText, standing } from '../join-link.messages.ts';
@@ -55,6 +57,15 @@ const INVALID_CONFIRMATION: WebResponse = {
     html`<h1>This confirmation link is no longer valid</h1><p>It may have been used already, or it expired. If you already pressed Confirm, there is nothing more to do.</p><p>Otherwise, open the join link again and fill in the form for a new email.</p>`,
   ),
 };
+
+/** A form posted without the CSRF cookie at all: the browser blocks cookies, or lost them since. */
+const NO_COOKIE =
+  'Your browser did not send the cookie Roster needs to check that this form came from its own page.';
+const NO_COOKIE_FORM = `${NO_COOKIE} Your browser must allow cookies for this site: allow them, then press the button again.`;
+
+/** Where the join form's answer is shown, and Confirm's: fixed paths, holding no token and no address. */
+export const SENT_PATH = '/join/sent';
+export const CONFIRMED_PATH = '/join/confirmed';
 
 /** The form's limits: the inputs' maxlength and the server's check are these same numbers. */
 export const FIELD_LIMITS = { name: 200, email: 254 } as const;
@@ -168,6 +179,7 @@ function confirmPage(
 export function registerJoinPages(
   router: Router,
   csrf: Csrf,
+  outcomes: Outcomes,
   links: JoinLinkService,
   opts: { limits?: RateLimits; limiter?: Limiter } = {},
 ): void {
@@ -180,6 +192,30 @@ export function registerJoinPages(
     accountName: link.account.getEntity().name ?? 'the account',
     role: INVITEE_ROLE[link.role] ?? link.role,
     domains: joinDomains(link, await allowedDomains(em, link.account)),
+  });
+
+  // The answers of the join form and of Confirm, as pages of their own at fixed paths that hold no token
+  // and no address (added before `/join/:token`, which would take these paths): reloading them, or going
+  // back and forward to them, shows them again and posts nothing, so no second email goes.
+  router.add('GET', SENT_PATH, async (req) => {
+    const outcome = outcomes.read(req);
+    if (outcome) return { html: page(outcome.title, outcome.body) };
+    return {
+      html: page(
+        'Check your inbox',
+        html`<h1>Check your inbox</h1><p>If you filled in a join form, we sent an email to the address you entered. Open the link in it within ${CONFIRMATION_HOURS} hours to finish joining.</p><p class="muted">Nothing there after a few minutes? Check your spam folder, or fill in the form again.</p>`,
+      ),
+    };
+  });
+  router.add('GET', CONFIRMED_PATH, async (req) => {
+    const outcome = outcomes.read(req);
+    if (outcome) return { html: page(outcome.title, outcome.body) };
+    return {
+      html: page(
+        'Confirmed',
+        html`<h1>Nothing more to do here</h1><p>If you pressed Confirm on your join link, it was received: there is nothing more to do. You can close this page.</p>`,
+      ),
+    };
   });
 
   router.add('GET', '/join/:token', async (req) => {
@@ -204,7 +240,8 @@ export function registerJoinPages(
     if (!link) return INVALID;
     const intro = await introOf(req.em, link);
     const values = { name: req.form.get('name') ?? '', email: req.form.get('email') ?? '' };
-    if (!csrf.verify(req)) {
+    const csrfCheck = csrf.check(req);
+    if (csrfCheck !== 'ok') {
       // The form again, with what was typed and a token that goes with the browser's cookie (issued now
       // when it sent none): pressing the button once more sends it, nothing typed is lost.
       const { field, cookie } = csrf.issue(req);
@@ -218,7 +255,9 @@ export function registerJoinPages(
             field,
             echoed(values),
             {},
-            'This form expired or was sent from another page. Check your details and press the button again.',
+            csrfCheck === 'no_cookie'
+              ? NO_COOKIE_FORM
+              : 'This form expired or was sent from another page. Check your details and press the button again.',
           ),
         ),
       };
@@ -231,6 +270,12 @@ export function registerJoinPages(
     if (!parsed.success) {
       const errors: Record<string, string> = {};
       for (const i of parsed.error.issues) errors[String(i.path[0])] ??= i.message;
+      // An address with accents or another script: say why, as /invite does, rather than only "not valid".
+      const hint =
+        errors.email && values.email.length <= FIELD_LIMITS.email
+          ? plainAsciiHint(values.email.trim(), 'use another address')
+          : undefined;
+      if (hint) errors.email = `${hint}.`;
       return again(errors);
     }
     // Only a submission that would send an email counts against the link: junk posted from a few
@@ -262,12 +307,10 @@ export function registerJoinPages(
       req.log.warn({ joinLink: link.id }, 'join form: address had its emails');
     // The same answer whether or not the address is known, and whether an email went now, an earlier one
     // is still on its way, or the address had its emails for the hour: the page reveals nothing.
-    return {
-      html: page(
-        'Check your inbox',
-        html`<h1>Check your inbox</h1><p>We sent an email to <strong>${parsed.data.email}</strong>. Open the link in it within ${CONFIRMATION_HOURS} hours to finish joining ${intro.accountName}.</p><p class="muted">Nothing there after a few minutes? Check your spam folder, or fill in the form again.</p>`,
-      ),
-    };
+    return outcomes.redirect(SENT_PATH, {
+      title: 'Check your inbox',
+      body: html`<h1>Check your inbox</h1><p>We sent an email to <strong>${parsed.data.email}</strong>. Open the link in it within ${CONFIRMATION_HOURS} hours to finish joining ${intro.accountName}.</p><p class="muted">Nothing there after a few minutes? Check your spam folder, or fill in the form again.</p>`,
+    });
   });
 
   // Opening the emailed link only shows a Confirm button: mail scanners and link previews fetch links
@@ -283,12 +326,15 @@ export function registerJoinPages(
   });
 
   router.add('POST', '/join/confirm/:token', async (req) => {
-    if (!csrf.verify(req)) {
+    const csrfCheck = csrf.check(req);
+    if (csrfCheck !== 'ok') {
       return {
         status: 403,
         html: page(
           'Please try again',
-          html`<h1>Please try again</h1><p>This page expired or was sent from another page. <a href="${req.path}">Open the confirmation link again</a> and press Confirm.</p>`,
+          csrfCheck === 'no_cookie'
+            ? html`<h1>Allow cookies for this site</h1><p>${NO_COOKIE} Allow cookies for this site in your browser, then <a href="${req.path}">open the confirmation link again</a> and press Confirm.</p>`
+            : html`<h1>Please try again</h1><p>This page expired or was sent from another page. <a href="${req.path}">Open the confirmation link again</a> and press Confirm.</p>`,
         ),
       };
     }
@@ -317,23 +363,22 @@ export function registerJoinPages(
     const account = result.accountName ?? 'the account';
     switch (result.status) {
       case 'joined':
-        return {
-          html: page(
-            'Welcome',
-            html`<h1 class="ok">You're in</h1><p>You joined ${account} as ${INVITEE_ROLE[result.user.role] ?? result.user.role}. Welcome!</p><p class="muted">You can close this page.</p>`,
-          ),
-        };
+        return outcomes.redirect(CONFIRMED_PATH, {
+          title: 'Welcome',
+          body: html`<h1 class="ok">You're in</h1><p>You joined ${account} as ${INVITEE_ROLE[result.user.role] ?? result.user.role}. Welcome!</p><p class="muted">You can close this page.</p>`,
+        });
       case 'exists': {
         const { heading, text } = standing(result.user.status, result.user.email, account);
-        return { html: page(heading, html`<h1>${heading}</h1><p>${text}</p>`) };
+        return outcomes.redirect(CONFIRMED_PATH, {
+          title: heading,
+          body: html`<h1>${heading}</h1><p>${text}</p>`,
+        });
       }
       case 'requested':
-        return {
-          html: page(
-            'Waiting for approval',
-            html`<h1>Almost there</h1><p>${requestedText(result.reason, account, 'We will email you when they decide.', result.guest)}</p>`,
-          ),
-        };
+        return outcomes.redirect(CONFIRMED_PATH, {
+          title: 'Waiting for approval',
+          body: html`<h1>Almost there</h1><p>${requestedText(result.reason, account, 'We will email you when they decide.', result.guest)}</p>`,
+        });
       case 'domain_not_allowed':
         return {
           status: 403,
