@@ -487,6 +487,7 @@ async function readiness(parts: {
   bulkThread?: BulkThread;
 }): Promise<{ ok: boolean; body: Record<string, unknown> }> {
   const reasons: string[] = [];
+  const warnings: string[] = [];
   const checks: Record<string, string> = {};
   const started = performance.now();
   try {
@@ -512,7 +513,11 @@ async function readiness(parts: {
   const refused = parts.tokenWatch.problem();
   checks.slack = !parts.slack.ok ? 'not connected' : refused ? 'token refused' : 'ok';
   if (!parts.slack.ok) reasons.push(parts.slack.problem ?? 'not connected to Slack');
-  else if (refused) reasons.push(refused);
+  // Said, but not a reason to take the instance out of a load balancer: a token Slack stopped taking while
+  // Roster ran is refused to every instance alike, and the invitation and join pages, the emails' links and
+  // the API still work. (A token refused at start is a reason: a new deployment set up wrong should not
+  // replace one that works.)
+  else if (refused) warnings.push(refused);
   if (parts.socket) {
     const { check, problem } = parts.socket.report();
     checks.socketMode = check;
@@ -520,7 +525,12 @@ async function readiness(parts: {
   }
   return {
     ok: reasons.length === 0,
-    body: { status: reasons.length === 0 ? 'ready' : 'not ready', reasons, checks },
+    body: {
+      status: reasons.length === 0 ? 'ready' : 'not ready',
+      reasons,
+      ...(warnings.length ? { warnings } : {}),
+      checks,
+    },
   };
 }
 

@@ -75,12 +75,14 @@ describe('a bot token Slack stops accepting while Roster runs', () => {
     const sync = async () => roster.jobs.send(DIRECTORY_JOBS.sync, { force: true });
     await sync();
 
-    const notReady = await eventually(async () => {
+    const said = await eventually(async () => {
       const r = await ready();
-      return r.status === 503 ? r : undefined;
+      return r.body.checks.slack === 'token refused' ? r : undefined;
     });
-    expect(notReady.body.checks.slack).toBe('token refused');
-    expect(notReady.body.reasons).toEqual([
+    // Still in the load balancer: the web pages and the API work without Slack.
+    expect(said.status).toBe(200);
+    expect(said.body.reasons).toEqual([]);
+    expect(said.body.warnings).toEqual([
       expect.stringMatching(
         /^Slack no longer accepts SLACK_BOT_TOKEN \(invalid_auth\) since .*reinstalls Roster/,
       ),
@@ -98,7 +100,7 @@ describe('a bot token Slack stops accepting while Roster runs', () => {
     expect(standin.calls.slice(before).map((c) => c.method)).toEqual(['auth.test']);
     // Said once, as an error, whatever the number of calls refused.
     const errors = lines.filter((l) => l.level >= 50).map((l) => l.msg);
-    expect(errors).toEqual([notReady.body.reasons[0]]);
+    expect(errors).toEqual([said.body.warnings[0]]);
     // Nothing of the token in the logs.
     expect(JSON.stringify(lines)).not.toContain(TOKEN);
 
@@ -106,7 +108,9 @@ describe('a bot token Slack stops accepting while Roster runs', () => {
     // Roster is ready, and the waiting sync is done.
     revoke(standin, TOKEN);
     await roster.tokenWatch.recheck();
-    expect((await ready()).status).toBe(200);
+    const again = await ready();
+    expect(again.body.checks.slack).toBe('ok');
+    expect(again.body.warnings).toBeUndefined();
     expect(lines.some((l) => l.level === 30 && /Slack accepts SLACK_BOT_TOKEN again/.test(l.msg))).toBe(true);
     // The syncs that met the refusal wait in the queue for their next try, not failed.
     const [row] = await query<{ n: number }>(
@@ -146,16 +150,19 @@ describe('Slack telling Roster it was uninstalled, or its bot token revoked', ()
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   };
 
-  it('is not ready from that moment, and bulk work waits without calling Slack', async () => {
+  it('says so on /readyz from that moment, and bulk work waits without calling Slack', async () => {
     // A user's token revoked is not Roster's bot token.
     await t.slack.event({ type: 'tokens_revoked', tokens: { oauth: ['UADMIN'] } });
-    expect((await readyz()).status).toBe(200);
+    expect((await readyz()).body.checks.slack).toBe('ok');
 
     await t.slack.event({ type: 'app_uninstalled' });
     const r = await readyz();
-    expect(r.status).toBe(503);
+    expect(r.status).toBe(200);
     expect(r.body.checks.slack).toBe('token refused');
-    expect(r.body.reasons).toEqual([expect.stringMatching(/\(app_uninstalled\).*reinstalls Roster/)]);
+    expect(r.body.reasons).toEqual([]);
+    expect(r.body.warnings).toEqual([expect.stringMatching(/\(app_uninstalled\).*reinstalls Roster/)]);
+    // The invitation and join pages stay up for the emails' links.
+    expect((await fetch(`${t.url}/join/unknown-token`)).status).toBe(404);
 
     const before = t.standin.callsTo('users.list').length;
     const done = await syncsDone();
@@ -194,14 +201,15 @@ describe('a bot token refused to the bulk jobs thread (BULK_JOBS=thread, the def
     await t.stop();
   });
 
-  it('makes the instance not ready, though the thread that answers Slack made no call', async () => {
+  it('makes /readyz say so, though the thread that answers Slack made no call', async () => {
     revoke(t.standin, 'xoxb-the-reinstalled-one');
     await t.roster.jobs.send(DIRECTORY_JOBS.sync, { force: true });
     const res = await eventually(async () => {
       const r = await fetch(`${t.url}/readyz`);
-      return r.status === 503 ? ((await r.json()) as Record<string, any>) : undefined;
+      const body = (await r.json()) as Record<string, any>;
+      return body.checks.slack === 'token refused' ? { status: r.status, body } : undefined;
     }, 20_000);
-    expect(res.checks.slack).toBe('token refused');
-    expect(res.reasons).toEqual([expect.stringMatching(/\(invalid_auth\)/)]);
+    expect(res.status).toBe(200);
+    expect(res.body.warnings).toEqual([expect.stringMatching(/\(invalid_auth\)/)]);
   });
 });
