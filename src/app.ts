@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { App, SocketModeReceiver } from '@slack/bolt';
 import { ErrorCode, WebClient } from '@slack/web-api';
 import nodemailer from 'nodemailer';
-import { BULK_QUEUES, type BulkThread, isBulkQueue, startBulkThread } from './bulk.ts';
+import { BULK_QUEUES, type BulkMessage, type BulkThread, isBulkQueue, startBulkThread } from './bulk.ts';
 import { type BulkJobs, type Config, configWarnings, isLocal } from './config.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
 import { initORM, type ORM } from './db/orm.ts';
@@ -258,6 +258,10 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
         logger,
         onTokenRefused: (code) => tokenWatch.noteRefused(code),
       });
+      const thread = bulkThread;
+      tokenWatch.onRefusal((code) =>
+        thread.current()?.postMessage({ type: 'token_refused', code } satisfies BulkMessage),
+      );
     } else if (bulk === 'off') {
       logger.info({ queues: BULK_QUEUES }, 'bulk jobs are left to other instances (BULK_JOBS=off)');
     }

@@ -33,6 +33,9 @@ const stopAll = async () => {
   }
 };
 
+/** Whether Slack takes the bot token, as this thread's calls (or the main thread) found. */
+let tokenWatch: TokenWatch | undefined;
+
 try {
   // The main thread has applied the migrations already.
   const orm = await initORM(databaseUrl, { migrate: false });
@@ -47,9 +50,10 @@ try {
   const jobs = await JobQueue.start(databaseUrl, logger, { works: isBulkQueue });
   stops.push(() => jobs.stop((config.stopGraceSeconds ?? 5) * 1000));
   // A bot token Slack refuses is said by the thread that answers Slack, in its log and on /readyz.
-  const tokenWatch = new TokenWatch(config, logger, {
+  const watch = new TokenWatch(config, logger, {
     onRefused: (code) => port.postMessage({ type: 'token_refused', code } satisfies BulkMessage),
   });
+  tokenWatch = watch;
   const { deps, slack } = await composeRoster({
     config,
     logger,
@@ -57,11 +61,11 @@ try {
     jobs,
     mailer,
     slackPaceScale,
-    tokenWatch,
+    tokenWatch: watch,
   });
   stops.push(async () => {
     slack.close();
-    tokenWatch.stop();
+    watch.stop();
   });
   // Every feature's queues are defined here (a bulk job may queue any job), but only bulk ones worked.
   for (const feature of features) {
@@ -74,6 +78,7 @@ try {
 }
 
 port.on('message', (m: BulkMessage) => {
+  if (m.type === 'token_refused') tokenWatch?.noteRefused(m.code);
   if (m.type !== 'stop') return;
   void stopAll().then(() => {
     port.postMessage({ type: 'stopped' } satisfies BulkMessage);

@@ -31,7 +31,10 @@ export type BulkMessage =
   | { type: 'ready' }
   | { type: 'stop' }
   | { type: 'stopped' }
-  /** The thread's Slack calls found the bot token refused (see TokenWatch). */
+  /**
+   * Slack refuses the bot token (see TokenWatch): from the thread, its calls found it; to the thread, the
+   * thread that answers Slack found it or was told by an event (`app_uninstalled`), so bulk work waits at once.
+   */
   | { type: 'token_refused'; code: string };
 
 export type BulkThread = {

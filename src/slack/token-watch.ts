@@ -60,6 +60,7 @@ export class TokenWatch {
   readonly #config: Pick<Config, 'slack'>;
   readonly #logger: Logger;
   readonly #onRefused?: (code: string) => void;
+  readonly #listeners: ((code: string) => void)[] = [];
 
   /**
    * `onRefused`: told of a refusal instead of logging it, in the bulk jobs thread, whose calls meet most
@@ -74,6 +75,11 @@ export class TokenWatch {
     this.#logger = logger;
     this.recheckMs = opts.recheckMs ?? TOKEN_RECHECK_MS;
     this.#onRefused = opts.onRefused;
+  }
+
+  /** Calls `listener` with Slack's code each time the token becomes refused (the bulk thread learns it so). */
+  onRefusal(listener: (code: string) => void): void {
+    this.#listeners.push(listener);
   }
 
   /** The refusal in force, if Slack refuses the bot token now. */
@@ -105,6 +111,7 @@ export class TokenWatch {
     this.#refused = { code, since: new Date() };
     if (this.#onRefused) this.#onRefused(code);
     else this.#logger.error(this.problem());
+    for (const listener of this.#listeners) listener(code);
     this.#timer = setInterval(() => void this.recheck(), this.recheckMs);
     this.#timer.unref();
   }

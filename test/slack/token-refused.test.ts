@@ -213,3 +213,35 @@ describe('a bot token refused to the bulk jobs thread (BULK_JOBS=thread, the def
     expect(res.body.warnings).toEqual([expect.stringMatching(/\(invalid_auth\)/)]);
   });
 });
+
+describe('Slack telling Roster it was uninstalled, with bulk work in its own thread', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ env: { BULK_JOBS: 'thread' } });
+    await eventually(
+      async () => (await t.roster.deps.directory.syncedAt(t.em(), await t.account())) !== null,
+      20_000,
+    );
+  });
+  afterAll(() => t.stop());
+
+  it("holds the thread's bulk work back at once, before any of its own calls is refused", async () => {
+    await t.slack.event({ type: 'app_uninstalled' });
+    const [{ n: done }] = (await query<{ n: number }>(
+      t.em(),
+      sql`select count(*)::int as n from pgboss.job where name = ${DIRECTORY_JOBS.sync} and state = 'completed'`,
+    )) as [{ n: number }];
+    const before = t.standin.calls.length;
+    await t.roster.jobs.send(DIRECTORY_JOBS.sync, { force: true });
+    // The thread works the sync: it has had its try (queued again for when Slack takes the token)...
+    await eventually(async () => {
+      const [row] = await query<{ n: number }>(
+        t.em(),
+        sql`select count(*)::int as n from pgboss.job where name = ${DIRECTORY_JOBS.sync} and state = 'completed'`,
+      );
+      return row!.n > done || undefined;
+    }, 20_000);
+    // ...without a single call to Slack, though nothing Slack answered had refused the token yet.
+    expect(t.standin.calls.slice(before).map((c) => c.method)).toEqual([]);
+  });
+});
