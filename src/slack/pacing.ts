@@ -89,7 +89,11 @@ export function bucketsFor(method: string, args: Record<string, unknown>, scale 
 export class SlackBusy extends TryLater {
   readonly method: string;
   constructor(method: string, retryInMs: number, why: string) {
-    super(retryInMs, `Slack paces ${method}: ${why}; trying again in ${Math.ceil(retryInMs / 1000)} s`);
+    super(
+      retryInMs,
+      `Slack paces ${method}: ${why}; trying again in ${Math.ceil(retryInMs / 1000)} s`,
+      `Slack paces ${method}; each waits for its turn`,
+    );
     this.name = 'SlackBusy';
     this.method = method;
   }
