@@ -9,6 +9,7 @@ import {
 import { query, sql } from '../db/sql.ts';
 import { TryLater } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
+import { withRetryAfter } from './retry-after.ts';
 import { TokenRefused, type TokenWatch } from './token-watch.ts';
 
 /** Calls a minute Slack allows each tier of Web API methods, per method and workspace (its documented floors). */
@@ -220,8 +221,16 @@ export class PacedWebClient extends WebClient {
     this.pacing.scale = value;
   }
 
-  constructor(token: string, opts: PacedClientOptions & { client: WebClientOptions }) {
-    super(token, { ...opts.client, rejectRateLimitedCalls: true });
+  constructor(
+    token: string,
+    opts: PacedClientOptions & { client: Omit<WebClientOptions, 'fetch' | 'rejectRateLimitedCalls'> },
+  ) {
+    // A 429 without Retry-After holds the method too, for a default wait (see DEFAULT_RETRY_AFTER_S).
+    super(token, {
+      ...opts.client,
+      rejectRateLimitedCalls: true,
+      fetch: withRetryAfter((input, init) => fetch(input, init)),
+    });
     this.pacing = { maxWaitMs: 10_000, scale: 1, ...opts };
   }
 
