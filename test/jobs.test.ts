@@ -129,6 +129,42 @@ describe('background jobs', () => {
     }
   }, 120_000);
 
+  it('name a few reasons in the line of a queue whose jobs each wait for their own, and count the rest', async () => {
+    const lines: Record<string, any>[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const queue = await JobQueue.start(db.url, createLogger('info', sink), { waitLogMs: 1000 });
+    let tries = 0;
+    try {
+      await queue.define<{ i: number }>(
+        'test.own-reasons',
+        async ({ i }) => {
+          tries += 1;
+          throw new TryLater(600_000, `record ${i} is held by another job`);
+        },
+        { localConcurrency: 10 },
+      );
+      await queue.boss.insert(
+        'test.own-reasons',
+        Array.from({ length: 20 }, (_, i) => ({ data: { i } })),
+      );
+      await eventually(() => tries >= 20, 30_000);
+      const of = () => lines.filter((l) => l.queue === 'test.own-reasons');
+      await eventually(() => of().reduce((n, l) => n + (l.waiting as number), 0) === 20, 5000);
+      for (const l of of()) {
+        expect(l.msg.match(/is held by another job/g)?.length ?? 0).toBeLessThanOrEqual(5);
+        expect(Object.keys(l.reasons ?? {}).length).toBeLessThanOrEqual(5);
+      }
+      expect(of().some((l) => /; \d+ other reasons$/.test(l.msg))).toBe(true);
+    } finally {
+      await queue.stop();
+    }
+  }, 60_000);
+
   it('refuse a job name nobody handles, instead of queueing it forever', async () => {
     await expect(jobs.send('nobody.handles', {})).rejects.toThrow('No job named nobody.handles is defined');
   });

@@ -43,6 +43,9 @@ export class TryLater extends Error {
 /** How often the log says how many jobs of a queue were queued again to wait (see TryLater), at most. */
 export const WAIT_LOG_MS = 60_000;
 
+/** How many reasons for waiting a queue's line in the log names; the rest are counted. */
+const MAX_REASONS = 5;
+
 /** The jobs of one queue queued again to wait since its last line in the log. */
 type Waits = { reasons: Map<string, number>; retryInSeconds: number; timer: NodeJS.Timeout };
 
@@ -203,11 +206,19 @@ export class JobQueue {
       return;
     }
     const seconds = Math.round(this.waitLogMs / 1000);
-    const why = [...waits.reasons].map(([reason, n]) =>
-      waits.reasons.size > 1 ? `${reason} (${n})` : reason,
-    );
+    // The most frequent reasons, a few at most: the line stays one line whatever waits.
+    const ranked = [...waits.reasons].sort((a, b) => b[1] - a[1]);
+    const why = ranked
+      .slice(0, MAX_REASONS)
+      .map(([reason, n]) => (ranked.length > 1 ? `${reason} (${n})` : reason));
+    if (ranked.length > MAX_REASONS) why.push(`${ranked.length - MAX_REASONS} other reasons`);
     this.logger.info(
-      { queue, waiting, reasons: Object.fromEntries(waits.reasons), retryInSeconds: waits.retryInSeconds },
+      {
+        queue,
+        waiting,
+        reasons: Object.fromEntries(ranked.slice(0, MAX_REASONS)),
+        retryInSeconds: waits.retryInSeconds,
+      },
       `${waiting} ${waiting === 1 ? 'job' : 'jobs'} of ${queue} queued again to wait in the last ${seconds} s: ${why.join('; ')}`,
     );
     waits.reasons = new Map();
