@@ -1,8 +1,10 @@
+import { Writable } from 'node:stream';
 import { initORM, type ORM } from '../src/db/orm.ts';
 import { ensureAccount } from '../src/features/accounts/account.service.ts';
 import { Contact } from '../src/features/contacts/contact.entity.ts';
 import { JobQueue, TryLater } from '../src/shared/jobs.ts';
 import { createLogger } from '../src/shared/logger.ts';
+import { TokenRefused } from '../src/slack/token-watch.ts';
 import { eventually } from './support/app.ts';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
 
@@ -77,6 +79,91 @@ describe('background jobs', () => {
       );
     expect(keys.map((k) => k.singleton_key).sort()).toEqual(['a', 'a', 'b', 'b']);
   });
+
+  it('log the jobs of a queue queued again to wait in one line a while, saying how many and why, not one per job', async () => {
+    const lines: Record<string, any>[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const windowMs = 2000;
+    const queue = await JobQueue.start(db.url, createLogger('info', sink), { waitLogMs: windowMs });
+    const waiting = 120;
+    let tries = 0;
+    const started = Date.now();
+    try {
+      // Deliveries held back while Slack refuses the bot token: each is queued again for the next check.
+      await queue.define(
+        'test.token-refused',
+        async () => {
+          tries += 1;
+          throw new TokenRefused('chat.postMessage', 'invalid_auth', 600_000);
+        },
+        { localConcurrency: 20 },
+      );
+      await queue.boss.insert(
+        'test.token-refused',
+        Array.from({ length: waiting }, (_, i) => ({ data: { i } })),
+      );
+      await eventually(() => tries >= waiting, 60_000);
+      const of = () => lines.filter((l) => (l.queue ?? l.job) === 'test.token-refused');
+      // Every one is counted, once, in the lines for its queue.
+      await eventually(
+        () => of().reduce((n, l) => n + ((l.waiting as number | undefined) ?? 1), 0) === waiting,
+        windowMs * 3,
+      );
+      const elapsed = Date.now() - started;
+      expect(of().length).toBeLessThanOrEqual(Math.ceil(elapsed / windowMs) + 1);
+      expect(of().length).toBeLessThan(waiting / 10);
+      for (const l of of()) {
+        expect(l.level).toBe(30);
+        expect(l.msg).toMatch(
+          /^\d+ jobs? of test\.token-refused (waits|queued again to wait in the last 2 s): Slack no longer accepts the bot token \(invalid_auth\)/,
+        );
+      }
+      expect(of().at(-1)!.msg).toMatch(/^\d+ jobs? of test\.token-refused queued again/);
+    } finally {
+      await queue.stop();
+    }
+  }, 120_000);
+
+  it('name a few reasons in the line of a queue whose jobs each wait for their own, and count the rest', async () => {
+    const lines: Record<string, any>[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const queue = await JobQueue.start(db.url, createLogger('info', sink), { waitLogMs: 1000 });
+    let tries = 0;
+    try {
+      await queue.define<{ i: number }>(
+        'test.own-reasons',
+        async ({ i }) => {
+          tries += 1;
+          throw new TryLater(600_000, `record ${i} is held by another job`);
+        },
+        { localConcurrency: 10 },
+      );
+      await queue.boss.insert(
+        'test.own-reasons',
+        Array.from({ length: 20 }, (_, i) => ({ data: { i } })),
+      );
+      await eventually(() => tries >= 20, 30_000);
+      const of = () => lines.filter((l) => l.queue === 'test.own-reasons');
+      await eventually(() => of().reduce((n, l) => n + (l.waiting as number), 0) === 20, 5000);
+      for (const l of of()) {
+        expect(l.msg.match(/is held by another job/g)?.length ?? 0).toBeLessThanOrEqual(5);
+        expect(Object.keys(l.reasons ?? {}).length).toBeLessThanOrEqual(5);
+      }
+      expect(of().some((l) => /; \d+ other reasons$/.test(l.msg))).toBe(true);
+    } finally {
+      await queue.stop();
+    }
+  }, 60_000);
 
   it('refuse a job name nobody handles, instead of queueing it forever', async () => {
     await expect(jobs.send('nobody.handles', {})).rejects.toThrow('No job named nobody.handles is defined');

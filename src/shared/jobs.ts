@@ -27,12 +27,27 @@ export type SendOptions = {
  */
 export class TryLater extends Error {
   readonly retryInMs: number;
-  constructor(retryInMs: number, message: string) {
+  /**
+   * Why the job waits, the same for every job held back by the same cause (no job's own details): the
+   * log counts the jobs of a queue that wait for each reason (see {@link JobQueue}). The message by default.
+   */
+  readonly reason: string;
+  constructor(retryInMs: number, message: string, reason?: string) {
     super(message);
     this.name = 'TryLater';
     this.retryInMs = retryInMs;
+    this.reason = reason ?? message;
   }
 }
+
+/** How often the log says how many jobs of a queue were queued again to wait (see TryLater), at most. */
+export const WAIT_LOG_MS = 60_000;
+
+/** How many reasons for waiting a queue's line in the log names; the rest are counted. */
+const MAX_REASONS = 5;
+
+/** The jobs of one queue queued again to wait since its last line in the log. */
+type Waits = { reasons: Map<string, number>; retryInSeconds: number; timer: NodeJS.Timeout };
 
 /**
  * A queue's retry and expiry options when its definition leaves them out. Every one is set explicitly on
@@ -70,18 +85,22 @@ export class JobQueue {
   private readonly logger: Logger;
   private readonly defined = new Set<string>();
   private readonly works: WorkFilter;
+  private readonly waitLogMs: number;
+  private readonly waits = new Map<string, Waits>();
   stopping = false;
 
-  private constructor(boss: PgBoss, logger: Logger, works: WorkFilter) {
+  private constructor(boss: PgBoss, logger: Logger, works: WorkFilter, waitLogMs: number) {
     this.boss = boss;
     this.logger = logger;
     this.works = works;
+    this.waitLogMs = waitLogMs;
   }
 
+  /** `waitLogMs`: how often the log counts a queue's waiting jobs, at most ({@link WAIT_LOG_MS}). */
   static async start(
     connectionString: string,
     logger: Logger,
-    opts: { works?: WorkFilter } = {},
+    opts: { works?: WorkFilter; waitLogMs?: number } = {},
   ): Promise<JobQueue> {
     const boss = new PgBoss({
       connectionString,
@@ -89,7 +108,7 @@ export class JobQueue {
       max: 5,
       application_name: 'roster-jobs',
     });
-    const queue = new JobQueue(boss, logger, opts.works ?? (() => true));
+    const queue = new JobQueue(boss, logger, opts.works ?? (() => true), opts.waitLogMs ?? WAIT_LOG_MS);
     let shutdownReported = false;
     boss.on('error', (err: Error & { code?: string }) => {
       // 57P01: the server ended the connection because it is shutting down, or because the queue
@@ -147,7 +166,7 @@ export class JobQueue {
               startAfter: seconds,
               ...(key ? { singletonKey: key } : {}),
             });
-            log.info({ retryInSeconds: seconds }, err.message);
+            this.noteWait(name, err.reason, seconds);
             return;
           }
           log.warn({ err }, 'job failed; it will be retried if attempts remain');
@@ -155,6 +174,55 @@ export class JobQueue {
         }
       },
     );
+  }
+
+  /**
+   * Logs that a job of `queue` was queued again to wait: the first at once, then those that follow in one
+   * line per queue every {@link waitLogMs} with how many waited and why. Thousands of deliveries waiting for
+   * Slack (a refused bot token, its pace) are each queued again every minute or so; a line for each would
+   * bury the log.
+   */
+  private noteWait(queue: string, reason: string, retryInSeconds: number): void {
+    const waits = this.waits.get(queue);
+    if (waits) {
+      waits.reasons.set(reason, (waits.reasons.get(reason) ?? 0) + 1);
+      waits.retryInSeconds = Math.max(waits.retryInSeconds, retryInSeconds);
+      return;
+    }
+    this.logger.info({ queue, waiting: 1, retryInSeconds }, `1 job of ${queue} waits: ${reason}`);
+    const timer = setInterval(() => this.flushWaits(queue), this.waitLogMs);
+    timer.unref();
+    this.waits.set(queue, { reasons: new Map(), retryInSeconds: 0, timer });
+  }
+
+  /** Says how many jobs of `queue` waited since its last line; ends its lines when none did. */
+  private flushWaits(queue: string): void {
+    const waits = this.waits.get(queue);
+    if (!waits) return;
+    const waiting = [...waits.reasons.values()].reduce((a, b) => a + b, 0);
+    if (!waiting) {
+      clearInterval(waits.timer);
+      this.waits.delete(queue);
+      return;
+    }
+    const seconds = Math.round(this.waitLogMs / 1000);
+    // The most frequent reasons, a few at most: the line stays one line whatever waits.
+    const ranked = [...waits.reasons].sort((a, b) => b[1] - a[1]);
+    const why = ranked
+      .slice(0, MAX_REASONS)
+      .map(([reason, n]) => (ranked.length > 1 ? `${reason} (${n})` : reason));
+    if (ranked.length > MAX_REASONS) why.push(`${ranked.length - MAX_REASONS} other reasons`);
+    this.logger.info(
+      {
+        queue,
+        waiting,
+        reasons: Object.fromEntries(ranked.slice(0, MAX_REASONS)),
+        retryInSeconds: waits.retryInSeconds,
+      },
+      `${waiting} ${waiting === 1 ? 'job' : 'jobs'} of ${queue} queued again to wait in the last ${seconds} s: ${why.join('; ')}`,
+    );
+    waits.reasons = new Map();
+    waits.retryInSeconds = 0;
   }
 
   /**
@@ -239,5 +307,10 @@ export class JobQueue {
   async stop(graceMs = 5_000): Promise<void> {
     this.stopping = true;
     await this.boss.stop({ graceful: graceMs > 0, timeout: Math.max(graceMs, 1000) });
+    for (const [queue, waits] of this.waits) {
+      this.flushWaits(queue);
+      clearInterval(waits.timer);
+    }
+    this.waits.clear();
   }
 }

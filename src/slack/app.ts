@@ -17,10 +17,14 @@ import { boltLogger } from './logger.ts';
 import { tellPerson } from './notify.ts';
 import { ReplayedRequest, refuseReplays } from './replay.ts';
 import { refuseForeignResponseUrls } from './response-url.ts';
+import { withRetryAfter } from './retry-after.ts';
 import type { TokenWatch } from './token-watch.ts';
 
 /** The longest Retry-After a call that answers a person waits out; never for a call that spends a trigger. */
 const SHORT_RETRY_AFTER_S = 1;
+
+/** Slack's Web API, with a 429 that gave no Retry-After read as a rate limit all the same. */
+const slackFetch = withRetryAfter((input, init) => fetch(input, init));
 
 /**
  * One short wait, at most: a message answering a person that meets Slack's per-channel limit (Retry-After
@@ -28,14 +32,14 @@ const SHORT_RETRY_AFTER_S = 1;
  * only 3 s; any longer Retry-After is not waited out either: the 429 reaches the caller.
  */
 const patientOnce: typeof fetch = async (input, init) => {
-  const res = await fetch(input, init);
+  const res = await slackFetch(input, init);
   if (res.status !== 429) return res;
   const seconds = Number(res.headers.get('retry-after'));
   const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
   if (!(seconds > 0 && seconds <= SHORT_RETRY_AFTER_S) || /\/views\.(open|push)$/.test(url)) return res;
   await res.body?.cancel();
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  return fetch(input, init);
+  return slackFetch(input, init);
 };
 
 /**

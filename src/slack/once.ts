@@ -59,7 +59,11 @@ export async function onceAcross(
       sql`select done_at from slack_once where key = ${key}`,
     );
     if (row?.done_at) return false;
-    throw new TryLater(ONCE_POLL_MS, `${key} is being done by another worker`);
+    throw new TryLater(
+      ONCE_POLL_MS,
+      `${key} is being done by another worker`,
+      'the same work is being done by another worker',
+    );
   }
   const mine = sql`key = ${key} and holder = ${holder}`;
   const renew = setInterval(() => {

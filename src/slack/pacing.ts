@@ -9,6 +9,7 @@ import {
 import { query, sql } from '../db/sql.ts';
 import { TryLater } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
+import { withRetryAfter } from './retry-after.ts';
 import { TokenRefused, type TokenWatch } from './token-watch.ts';
 
 /** Calls a minute Slack allows each tier of Web API methods, per method and workspace (its documented floors). */
@@ -89,7 +90,11 @@ export function bucketsFor(method: string, args: Record<string, unknown>, scale 
 export class SlackBusy extends TryLater {
   readonly method: string;
   constructor(method: string, retryInMs: number, why: string) {
-    super(retryInMs, `Slack paces ${method}: ${why}; trying again in ${Math.ceil(retryInMs / 1000)} s`);
+    super(
+      retryInMs,
+      `Slack paces ${method}: ${why}; trying again in ${Math.ceil(retryInMs / 1000)} s`,
+      `Slack paces ${method}; each waits for its turn`,
+    );
     this.name = 'SlackBusy';
     this.method = method;
   }
@@ -216,8 +221,16 @@ export class PacedWebClient extends WebClient {
     this.pacing.scale = value;
   }
 
-  constructor(token: string, opts: PacedClientOptions & { client: WebClientOptions }) {
-    super(token, { ...opts.client, rejectRateLimitedCalls: true });
+  constructor(
+    token: string,
+    opts: PacedClientOptions & { client: Omit<WebClientOptions, 'fetch' | 'rejectRateLimitedCalls'> },
+  ) {
+    // A 429 without Retry-After holds the method too, for a default wait (see DEFAULT_RETRY_AFTER_S).
+    super(token, {
+      ...opts.client,
+      rejectRateLimitedCalls: true,
+      fetch: withRetryAfter((input, init) => fetch(input, init)),
+    });
     this.pacing = { maxWaitMs: 10_000, scale: 1, ...opts };
   }
 

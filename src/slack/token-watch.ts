@@ -36,6 +36,7 @@ export class TokenRefused extends TryLater {
     super(
       retryInMs,
       `Slack no longer accepts the bot token (${code}): ${method} waits; trying again in ${Math.ceil(retryInMs / 1000)} s`,
+      `Slack no longer accepts the bot token (${code}); checked again every ${Math.ceil(retryInMs / 1000)} s`,
     );
     this.name = 'TokenRefused';
     this.code = code;

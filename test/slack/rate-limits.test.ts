@@ -3,7 +3,7 @@ import { query, sql } from '../../src/db/sql.ts';
 import { Invitation } from '../../src/features/invites/invitation.entity.ts';
 import { User } from '../../src/features/people/user.entity.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import { PacedWebClient, SlackPacer } from '../../src/slack/pacing.ts';
+import { bucketsFor, isSlackBusy, PacedWebClient, SlackBusy, SlackPacer } from '../../src/slack/pacing.ts';
 import {
   BOT_TOKEN,
   DEFAULT_MEMBERS,
@@ -102,6 +102,23 @@ describe("Slack's rate limits", () => {
     t.standin.clearRateLimit('views.open');
   });
 
+  it('takes a 429 without Retry-After as Slack asking to slow down: the person is told how long to wait', async () => {
+    t.standin.limitRate('views.open', { max: 0, windowMs: 60_000, withoutRetryAfter: true });
+    try {
+      const asked = Date.now();
+      await t.slack.command('/invite', '', { user: 'UMANAGER' });
+      const told = await t.standin.waitForResponse(
+        (r) => r.at >= asked && /slow down|went wrong/i.test(String(r.body.text)),
+      );
+      expect(told.at - asked).toBeLessThan(3000);
+      expect(told.body.text).toBe(
+        ':hourglass: Slack asked Roster to slow down for 30 seconds. Please try again then.',
+      );
+    } finally {
+      t.standin.clearRateLimit('views.open');
+    }
+  });
+
   it('previews a CSV dropped while Slack refuses posts: the preview comes late, never lost', async () => {
     await jobsDrained(t.em(), { timeoutMs: 60_000 });
     t.standin.limitRate('chat.postMessage', { max: 0, windowMs: 60_000, retryAfter: 2 });
@@ -169,6 +186,31 @@ describe('pacing shared between instances', () => {
     expect(wait).toBeLessThanOrEqual(1000);
     await two.hold(bucket.key, 30_000);
     expect(await one.take(bucket)).toBeGreaterThan(29_000);
+  });
+
+  it('holds a method for every instance when Slack answers 429 without Retry-After, and the job waits without spending a retry', async () => {
+    const pacer = new SlackPacer(() => t.em());
+    const client = new PacedWebClient(BOT_TOKEN, {
+      pacer,
+      logger: createLogger('silent'),
+      client: { slackApiUrl: t.standin.apiUrl },
+    });
+    t.standin.limitRate('conversations.info', { max: 0, windowMs: 60_000, withoutRetryAfter: true });
+    try {
+      const err = await client.conversations.info({ channel: 'CGENERAL' }).catch((e: unknown) => e);
+      // A wait (the job is queued again, see TryLater), not a failure that spends the job's retries.
+      expect(err).toBeInstanceOf(SlackBusy);
+      expect(isSlackBusy(err)).toBe(true);
+      expect((err as SlackBusy).retryInMs).toBe(30_000);
+      // Held for every instance: another one's turn is about 30 s away too.
+      const other = new SlackPacer(() => t.em());
+      const wait = await other.take(bucketsFor('conversations.info', {})[0]!);
+      expect(wait).toBeGreaterThan(25_000);
+      expect(wait).toBeLessThanOrEqual(30_000);
+      expect(t.standin.rateLimited.filter((c) => c.method === 'conversations.info')).toHaveLength(1);
+    } finally {
+      t.standin.clearRateLimit('conversations.info');
+    }
   });
 
   it('ends a wait for a turn at once when Roster stops, so the job is queued again rather than outliving the stop', async () => {

@@ -73,6 +73,15 @@ describe('a bot token Slack stops accepting while Roster runs', () => {
     revoke(standin, 'xoxb-the-reinstalled-one');
     const before = standin.calls.length;
     const sync = async () => roster.jobs.send(DIRECTORY_JOBS.sync, { force: true });
+    // Syncs that had their try and were queued again to wait (their copies start a minute later).
+    const tried = async () => {
+      const [row] = await query<{ n: number }>(
+        roster.orm.em.fork(),
+        sql`select count(*)::int as n from pgboss.job where name = ${DIRECTORY_JOBS.sync} and state = 'created'
+              and start_after > now() + interval '30 seconds'`,
+      );
+      return row!.n;
+    };
     await sync();
 
     const said = await eventually(async () => {
@@ -89,13 +98,22 @@ describe('a bot token Slack stops accepting while Roster runs', () => {
     ]);
 
     // More bulk work meanwhile waits for the token to be taken again, without asking Slack.
+    await eventually(async () => (await tried()) >= 1 || undefined);
     await sync();
     await sync();
-    await eventually(
-      () =>
-        lines.filter((l) => l.level === 30 && /Slack no longer accepts the bot token/.test(l.msg)).length >=
-          3 || undefined,
-    );
+    await eventually(async () => (await tried()) >= 3 || undefined);
+    // Logged once for the queue, saying why; the rest are counted in one line a minute.
+    expect(
+      lines.filter((l) => l.level === 30 && /Slack no longer accepts the bot token/.test(l.msg)),
+    ).toEqual([
+      expect.objectContaining({
+        queue: DIRECTORY_JOBS.sync,
+        waiting: 1,
+        msg: expect.stringMatching(
+          /^1 job of slack\.directory-sync waits: Slack no longer accepts the bot token \(invalid_auth\)/,
+        ),
+      }),
+    ]);
     // Only the first sync's first call reached Slack.
     expect(standin.calls.slice(before).map((c) => c.method)).toEqual(['auth.test']);
     // Said once, as an error, whatever the number of calls refused.

@@ -222,6 +222,11 @@ export class SlackStandin {
   private readonly failures = new Map<string, Failure[]>();
   private readonly delays = new Map<string, number[]>();
   private readonly rateLimits: RateLimits;
+  /**
+   * Methods whose 429s come without a Retry-After header ({@link limitRate}'s `withoutRetryAfter`): Slack's
+   * answer usually has one, but nothing guarantees it (a proxy or Slack's edge may leave it out).
+   */
+  private readonly withoutRetryAfter = new Set<string>();
   /** Calls answered 429 because they went over a rate limit (Slack's tiers, or one set by {@link limitRate}). */
   readonly rateLimited: Call[] = [];
   private readonly pendingUploads = new Map<string, { filename: string; length: number; content?: Buffer }>();
@@ -305,11 +310,18 @@ export class SlackStandin {
 
   /**
    * Replaces Slack's rate limit for a method: at most `max` calls in any `windowMs`; past it, HTTP 429 with
-   * `Retry-After: retryAfter` seconds (by default, until the oldest call leaves the window). Every method
-   * is limited by its documented tier unless the stand-in was started with `tiers: false`.
+   * `Retry-After: retryAfter` seconds (by default, until the oldest call leaves the window), or with no
+   * Retry-After at all when `withoutRetryAfter`. Every method is limited by its documented tier unless the
+   * stand-in was started with `tiers: false`.
    */
-  limitRate(method: string, limit: { max: number; windowMs: number; retryAfter?: number }): void {
-    this.rateLimits.set(method, limit);
+  limitRate(
+    method: string,
+    limit: { max: number; windowMs: number; retryAfter?: number; withoutRetryAfter?: boolean },
+  ): void {
+    const { withoutRetryAfter, ...rest } = limit;
+    this.rateLimits.set(method, rest);
+    if (withoutRetryAfter) this.withoutRetryAfter.add(method);
+    else this.withoutRetryAfter.delete(method);
   }
 
   /** Shortens Slack's windows `scale` times from now on (1: Slack's own); benches use it. */
@@ -320,6 +332,7 @@ export class SlackStandin {
   /** Undoes {@link limitRate}: the method is limited by its tier again. */
   clearRateLimit(method: string): void {
     this.rateLimits.clear(method);
+    this.withoutRetryAfter.delete(method);
   }
 
   /**
@@ -618,7 +631,11 @@ export class SlackStandin {
     if (retryAfter !== null) {
       this.rateLimited.push(this.calls.at(-1)!);
       this.notify();
-      json(429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(retryAfter) });
+      json(
+        429,
+        { ok: false, error: 'ratelimited' },
+        this.withoutRetryAfter.has(method) ? {} : { 'retry-after': String(retryAfter) },
+      );
       return;
     }
     const queue = this.failures.get(method) ?? [];

@@ -290,7 +290,11 @@ export class InviteService {
       if (!row) return null;
       // Another delivery of it is under way: this one comes back when that one has had its time.
       if (row.leased_ms !== null) {
-        throw new TryLater(row.leased_ms, `invitation ${invitationId} is being delivered by another job`);
+        throw new TryLater(
+          row.leased_ms,
+          `invitation ${invitationId} is being delivered by another job`,
+          'the invitation is being delivered by another job',
+        );
       }
       // The link's hash (the same on every attempt), the attempt and the lease (on the database's clock,
       // as every lease is compared), in the one write this transaction makes: a second write of the row

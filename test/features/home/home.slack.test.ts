@@ -258,6 +258,71 @@ describe('the Home tab of an admin with more waiting than it shows', () => {
   });
 });
 
+describe('the Home tab of an admin with long names, addresses and file names', () => {
+  it('shortens each long value so Slack takes the tab, instead of refusing it whole', async () => {
+    const em = t.em();
+    const account = await em.findOneOrFail(Account, { teamId: TEAM_ID });
+    const longAgo = new Date('2020-01-01T00:00:00Z');
+    // Login emails near the 254-character limit, with `&` (valid before the @) that mrkdwn escapes to `&amp;`.
+    const email = (i: number) =>
+      `${`r&d.${i}.`.padEnd(220, 'x&')}@${'long-domain'.padEnd(20, 'z')}.example.com`;
+    for (let i = 0; i < 10; i++) {
+      em.create(SeatRequest, {
+        account,
+        kind: 'invite',
+        status: 'pending',
+        email: email(i),
+        name: `${'Bartholomew-Maximilian '.repeat(10)}${i}`,
+        role: 'employee',
+        requestedBy: 'UMANAGER',
+        expiresAt: new Date(Date.now() + 7 * 86_400_000),
+        // The oldest, so these are the ten shown.
+        createdAt: new Date(longAgo.getTime() + i * 1000),
+      });
+    }
+    for (let i = 0; i < 5; i++) {
+      em.create(CsvImport, {
+        account,
+        uploadedBy: 'UADMIN',
+        fileName: `${i} people & contractors, R&D & Q&A `.padEnd(250, '& '),
+        createdAt: new Date(Date.now() + 60_000 + i * 1000),
+      });
+    }
+    const domainsWere = account.allowedEmailDomains;
+    account.allowedEmailDomains = Array.from(
+      { length: 50 },
+      (_, i) =>
+        `${'department'.padEnd(60, 's')}.${'subsidiary'.padEnd(60, 's')}.${'region'.padEnd(60, 's')}.corp${i}.example.com`,
+    );
+    await em.flush();
+
+    const refused = t.standin.refusedBlocks.length;
+    const home = await openHome('UOWNER').finally(async () => {
+      account.allowedEmailDomains = domainsWere;
+      await em.flush();
+    });
+    expect(t.standin.refusedBlocks.slice(refused)).toEqual([]);
+    const text = textOf(home);
+    // Every request is listed, its address cut short with an ellipsis.
+    for (let i = 0; i < 10; i++) {
+      expect(text).toContain(`• r&amp;d.${i}.x&amp;x&amp;`);
+    }
+    expect(text).not.toContain(email(0).replace(/&/g, '&amp;'));
+    expect(text.match(/• r&amp;d\.\d\.[^\n]*…, Employee \(paid seat\), asked by <@UMANAGER>/g)).toHaveLength(
+      10,
+    );
+    expect(text.match(/• \d people &amp; contractors, [^\n]*…: previewed, <!date/g)).toHaveLength(5);
+    expect(text).toMatch(
+      /Allowed email domains: departmentsss[^\n]* and \d+ more \(Change settings lists them\)\./,
+    );
+    for (const block of home.blocks as { text?: { text: string }; elements?: { text: string }[] }[]) {
+      for (const piece of [block.text, ...(block.elements ?? [])]) {
+        expect(piece?.text.length ?? 0).toBeLessThanOrEqual(3000);
+      }
+    }
+  });
+});
+
 describe('the Home tab of a user', () => {
   it('shows an invited person their own status, found by their Slack email before they accepted', async () => {
     const text = textOf(await openHome('UNEW'));

@@ -3,7 +3,7 @@ import {
   button,
   context,
   divider,
-  esc,
+  escFit,
   header,
   section,
   slackDate,
@@ -28,6 +28,29 @@ const HELP = [
   'Drop a `.csv` file in this DM to import people (admins)',
 ].join('\n');
 
+/**
+ * How much of a long value the tab shows, so that no section or context text passes Slack's 3,000
+ * characters (over it Slack refuses the whole tab): ten seat requests of 254-character login emails (whose
+ * `&` mrkdwn writes as `&amp;`), with their role and requester, stay under it. Longer values end in "…".
+ */
+const FIT = { email: 200, name: 200, fileName: 300, domain: 80 } as const;
+/** The most of the settings' context the allowed email domains take; the rest are counted. */
+const DOMAINS_MAX = 2000;
+
+/** "Allowed email domains: a.test, b.test and 12 more (…)." within {@link DOMAINS_MAX} characters. */
+function allowedDomainsLine(domains: string[]): string {
+  const shown: string[] = [];
+  let length = 0;
+  for (const domain of domains) {
+    const fitted = escFit(domain, FIT.domain);
+    if (length + fitted.length + 2 > DOMAINS_MAX) break;
+    shown.push(fitted);
+    length += fitted.length + 2;
+  }
+  const rest = domains.length - shown.length;
+  return `Allowed email domains: ${shown.join(', ')}${rest ? ` and ${rest} more (Change settings lists them)` : ''}.`;
+}
+
 /** The line saying how many of a list were left out, if any: `…and 490 more (where to see them).` */
 function more(total: number, shown: number, where: string): string[] {
   return total > shown ? [`…and ${total - shown} more (${where}).`] : [];
@@ -40,7 +63,7 @@ export function outsiderHomeView(account: IAccount): { type: 'home'; blocks: Blo
     blocks: [
       header('Roster'),
       section(
-        `Roster keeps the people of this Slack workspace${account.name ? ` (${esc(account.name)})` : ''}. You are here through Slack Connect, from another organisation, so it has nothing to show you. If you should be a member here, ask one of this workspace's admins to invite you.`,
+        `Roster keeps the people of this Slack workspace${account.name ? ` (${escFit(account.name, FIT.name)})` : ''}. You are here through Slack Connect, from another organisation, so it has nothing to show you. If you should be a member here, ask one of this workspace's admins to invite you.`,
       ),
     ],
   };
@@ -59,7 +82,7 @@ export function homeView(
   blocks.push(
     section(
       me
-        ? `*You:* ${esc(displayName(me))}, ${ROLE_LABEL[me.role]}, ${STATUS_DESCRIPTION[me.status]}.`
+        ? `*You:* ${escFit(displayName(me), FIT.name)}, ${ROLE_LABEL[me.role]}, ${STATUS_DESCRIPTION[me.status]}.`
         : viewer.isAdmin
           ? '*You:* an admin. You approve seat requests, post join links, import people from CSV files and change the settings below; you are not a user of the account yourself.'
           : '*You:* not in Roster yet. Ask an admin for an invitation, or use a join link posted in a channel.',
@@ -81,7 +104,8 @@ export function homeView(
         requests.length
           ? [
               ...requests.map(
-                (r) => `• ${esc(loginEmail(r.email))}, ${ROLE_LABEL[r.role]}, asked by <@${r.requestedBy}>`,
+                (r) =>
+                  `• ${escFit(loginEmail(r.email), FIT.email)}, ${ROLE_LABEL[r.role]}, asked by <@${r.requestedBy}>`,
               ),
               ...more(counts.requests, requests.length, 'the oldest are shown first'),
             ].join('\n')
@@ -98,7 +122,7 @@ export function homeView(
         type: 'section',
         text: {
           type: 'mrkdwn',
-          text: `• ${esc(loginEmail(i.user.getEntity().email))}: ${i.deliveredAt ? `sent by ${i.deliveryMethod === 'email' ? 'email' : 'Slack DM'}` : 'being delivered'}, expires ${slackDate(i.expiresAt)}`,
+          text: `• ${escFit(loginEmail(i.user.getEntity().email), FIT.email)}: ${i.deliveredAt ? `sent by ${i.deliveryMethod === 'email' ? 'email' : 'Slack DM'}` : 'being delivered'}, expires ${slackDate(i.expiresAt)}`,
         },
         accessory: button('Person card', PERSON_ACTIONS.open, i.user.id),
       });
@@ -125,7 +149,9 @@ export function homeView(
     blocks.push(
       context(
         imports.length
-          ? imports.map((i) => `• ${esc(i.fileName)}: ${i.status}, ${slackDate(i.createdAt)}`).join('\n')
+          ? imports
+              .map((i) => `• ${escFit(i.fileName, FIT.fileName)}: ${i.status}, ${slackDate(i.createdAt)}`)
+              .join('\n')
           : 'None yet. Drop a `.csv` file in this DM to import people.',
       ),
     );
@@ -140,7 +166,7 @@ export function homeView(
         [
           `Invitations expire after ${account.invitationExpiryDays} days. New join links last ${account.joinLinkExpiryDays} days${account.joinLinkMaxUses ? ` and admit ${account.joinLinkMaxUses} people` : ''}.`,
           account.allowedEmailDomains.length
-            ? `Allowed email domains: ${account.allowedEmailDomains.map(esc).join(', ')}.`
+            ? allowedDomainsLine(account.allowedEmailDomains)
             : 'Invitations may go to any email domain; a join link may limit its own.',
           `Seat requests: ${account.approvalChannelId ? `<#${account.approvalChannelId}>` : 'DM to every admin'}.`,
         ].join('\n'),

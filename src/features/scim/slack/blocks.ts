@@ -1,4 +1,4 @@
-import { type Block, button, context, esc, escFit, section, slackDate } from '../../../slack/blocks.ts';
+import { type Block, button, context, escFit, section, slackDate } from '../../../slack/blocks.ts';
 import type { Differences, ReconcileReport } from '../scim.reconcile.ts';
 import type { PersonSyncState, ScimStatus } from '../scim.service.ts';
 
@@ -16,7 +16,7 @@ const people = (count: number) => `${n(count)} ${count === 1 ? 'person' : 'peopl
 export function statusLine(status: ScimStatus): string {
   if (!status.connected) {
     return status.managedByEnv
-      ? `Managed by the deployment (SCIM_URL): connecting to ${esc(status.baseUrl)}.`
+      ? `Managed by the deployment (SCIM_URL): connecting to ${escFit(status.baseUrl ?? '', 300)}.`
       : 'Not connected. Connect a SCIM 2.0 service to keep its users equal to Roster’s.';
   }
   const { counts } = status;
