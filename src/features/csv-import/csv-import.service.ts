@@ -9,7 +9,7 @@ import { CsvImport, type ICsvImport } from './csv-import.entity.ts';
 import { type CsvSource, MAX_ROWS } from './csv-reader.ts';
 import { errorFile, writeErrorFileTo } from './import-error-file.ts';
 import { firstErrors, previewFile, recheckStaged } from './import-preview.ts';
-import { importProgress, runImport } from './import-run.ts';
+import { failLost, importProgress, runImport, stagedRowsMissing } from './import-run.ts';
 import {
   CSV_JOBS,
   type ImportSummary,
@@ -181,6 +181,13 @@ export class CsvImportService {
         [account.id, importId, csvImport.previewedAt],
       );
       if (since.length) {
+        // Staged rows live in an unlogged table, which a database crash or failover empties: decided
+        // again, a preview whose rows are gone would look like one with nothing left to import.
+        if (await stagedRowsMissing(exec, importId, csvImport.counts.rows ?? 0)) {
+          await failLost(exec, importId, 'previewed');
+          await tx.refresh(csvImport);
+          return { status: 'lost', csvImport };
+        }
         const errorsBefore = csvImport.counts.error ?? 0;
         const counts = await recheckStaged(exec, importId, account.id);
         await tx.refresh(csvImport);

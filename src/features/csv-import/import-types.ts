@@ -91,6 +91,8 @@ export type StartResult =
       /** The rows in error are not as many as before: the error file posted with the preview is out of date. */
       errorsChanged: boolean;
     }
+  /** Not started, and failed: the rows read from the file were lost (the error says to upload it again). */
+  | { status: 'lost'; csvImport: ICsvImport }
   /** Not started: the click was on the preview as it was before it was checked again. */
   | { status: 'outdated'; csvImport: ICsvImport };
 

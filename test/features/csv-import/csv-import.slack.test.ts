@@ -769,6 +769,32 @@ describe('a preview made before another import of the account', () => {
     expect((await t.em().findOneOrFail(User, { email: 'quin@acme.test' })).role).toBe('contractor');
   });
 
+  it('fails, saying to upload the file again, when its staged rows were lost before it is checked again', async () => {
+    const older = await previewOf('lost.csv', 'email,first_name\nwade@acme.test,Wade\n');
+    const newer = await previewOf('kept.csv', 'email,first_name\nvera@acme.test,Vera\n');
+    await t.slack.clickButton(newer, 'Import 1 row', { user: 'UADMIN' });
+    await summaryOf('kept.csv');
+    // A database crash empties the unlogged table of staged rows.
+    const lost = await t.em().findOneOrFail(CsvImport, { fileName: 'lost.csv' });
+    await t.em().getConnection().execute('delete from csv_import_row where csv_import_id = ?', [lost.id]);
+
+    await t.slack.clickButton(older, 'Import 1 row', { user: 'UADMIN' });
+    const told = await t.standin.waitForResponse((r) => /lost\.csv was not imported/.test(textOf(r.body)));
+    expect(textOf(told.body)).toContain('were lost when the database restarted. Upload the file again');
+    const shown = await eventually(() => {
+      const now = textOf(current('DUADMIN', older.ts));
+      return now.includes('was not imported') ? now : undefined;
+    });
+    expect(shown).toContain('Upload the file again');
+    expect(shown).not.toContain('Import 1 row');
+    await jobsDrained(t.em());
+    const after = await t.em().findOneOrFail(CsvImport, lost.id, { refresh: true });
+    expect(after.status).toBe('failed');
+    expect(after.error).toContain('Upload the file again');
+    expect(await t.em().count(AuditEvent, { action: 'csv_import.completed', subjectId: lost.id })).toBe(0);
+    expect(await usersNamed('wade@acme.test')).toEqual([]);
+  });
+
   it('lets two files dropped together both be imported, the second after it is checked again', async () => {
     const first = await previewOf('team-a.csv', 'email,first_name\nyara@acme.test,Yara\n');
     const second = await previewOf('team-b.csv', 'email,first_name\nzeno@acme.test,Zeno\n');

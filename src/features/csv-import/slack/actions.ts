@@ -9,7 +9,8 @@ import { CsvImport, type CsvImportStatus } from '../csv-import.entity.ts';
 import { ERROR_FILE_JOB, type ErrorFileJob } from '../csv-import.jobs.ts';
 import { CSV_JOBS, type CsvImportService } from '../csv-import.service.ts';
 import { templateFile } from '../csv-writer.ts';
-import { CSV_ACTIONS, NOT_ADMIN, parseStartValue, previewMessage } from './blocks.ts';
+import { ROWS_LOST } from '../import-run.ts';
+import { CSV_ACTIONS, failedMessage, NOT_ADMIN, parseStartValue, previewMessage } from './blocks.ts';
 
 const importId = z.uuid();
 
@@ -71,6 +72,23 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
           replace_original: false,
           text: `${csvImport.fileName} was checked again after another import changed people, and nothing was imported: check its preview as it is now and click Import on it again.`,
         });
+        return;
+      }
+      if (result.status === 'lost') {
+        const reason = csvImport.error ?? ROWS_LOST;
+        await respond({
+          response_type: 'ephemeral',
+          replace_original: false,
+          text: `${csvImport.fileName} was not imported: ${reason}`,
+        });
+        const channel = body.channel?.id ?? csvImport.channelId;
+        const ts = body.message?.ts ?? csvImport.messageTs;
+        if (channel && ts) {
+          await nowOrLater(deps.jobs, client, {
+            method: 'chat.update',
+            args: { channel, ts, ...failedMessage(csvImport.fileName, reason) },
+          });
+        }
         return;
       }
       if (result.status === 'unchanged') {

@@ -55,6 +55,19 @@ export function rejectedMessage(fileName: string, reason: string) {
   };
 }
 
+/** An import that could not go on after its preview (its rows were lost): nothing was imported. */
+export function failedMessage(fileName: string, reason: string) {
+  const text = `:x: ${fileName} was not imported: ${reason}`;
+  return {
+    text,
+    blocks: [
+      section(`:x: *${esc(fileName)} was not imported.* ${esc(reason)}`),
+      context('Nothing was written. Drop the file here again, or start from a template:'),
+      templateButtons(),
+    ],
+  };
+}
+
 /** Room for the error lines in a section (3,000 characters), with the heading and the last line. */
 const ERRORS_BUDGET = 2600;
 
