@@ -126,7 +126,8 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
           { importId: job.importId, revision: job.revision, channel, ts },
           result?.status === 'rechecked' ? result : job,
         );
-        // Checked again, rows may be in error that the preview's error file does not list: a new one is posted.
+        // Checked again, other rows may be in error than the preview's error file lists (even as many): a
+        // new one is posted.
         if (shown && result?.status === 'rechecked' && result.errorsChanged) {
           const now = await em.findOneOrFail(CsvImport, job.importId, { refresh: true });
           if (now.counts.error)

@@ -51,6 +51,19 @@ export const BATCH_SIZE = 5000;
 const START_LOCK = 0x43535653;
 
 /**
+ * Which rows of an import are in error, as a digest of their line numbers in order: two digests differ
+ * when the sets of lines differ, whether or not they are as many. Computed in Postgres, however many.
+ */
+async function linesInError(exec: Statements, importId: string): Promise<string> {
+  const [row] = await exec<{ lines: string }>(
+    `select count(*) || ':' || md5(coalesce(string_agg(line::text, ',' order by line), '')) as lines
+     from csv_import_row where csv_import_id = $1 and outcome = 'error'`,
+    [importId],
+  );
+  return row?.lines ?? '';
+}
+
+/**
  * The other imports of the account that may have changed people since a preview compared its rows with
  * them (`previewedAt`): any applied after it, or still being applied (`running`).
  */
@@ -259,9 +272,10 @@ export class CsvImportService {
         return { status: 'lost' };
       }
       const since = await importsSince(exec, row.account_id, importId, csvImport.previewedAt);
-      const errorsBefore = csvImport.counts.error ?? 0;
-      const counts = await recheckStaged(exec, importId, row.account_id);
-      return { status: 'rechecked', ...since, errorsChanged: counts.error !== errorsBefore };
+      const errorsBefore = await linesInError(exec, importId);
+      await recheckStaged(exec, importId, row.account_id);
+      const errorsChanged = (await linesInError(exec, importId)) !== errorsBefore;
+      return { status: 'rechecked', ...since, errorsChanged };
     });
     if (result?.status === 'rechecked') await this.completeUnchanged(importId);
     return result;

@@ -32,7 +32,7 @@ export type RecheckResult =
       status: 'rechecked';
       after: string[];
       running: boolean;
-      /** The rows in error are not as many as before: the error file posted with the preview is out of date. */
+      /** Other rows are in error than before: the error file posted with the preview is out of date. */
       errorsChanged: boolean;
     };
 

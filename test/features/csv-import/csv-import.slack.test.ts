@@ -822,6 +822,36 @@ describe('a preview made before another import of the account', () => {
     expect(await usersNamed('wade@acme.test')).toEqual([]);
   });
 
+  it('posts a new error file when other rows are in error once checked again, even as many', async () => {
+    const pat = await previewOf('pat.csv', 'email,first_name,role\npat@acme.test,Pat,contractor\n');
+    await t.slack.clickButton(pat, 'Import 1 row', { user: 'UADMIN' });
+    await summaryOf('pat.csv');
+    // Pat's row is in error (the import does not change roles), Quin's is one to create.
+    const older = await previewOf(
+      'mix-old.csv',
+      'email,first_name,role\npat@acme.test,Pat,employee\nquin2@acme.test,Quin,employee\n',
+    );
+    const isErrors = (f: { filename?: string }) => f.filename === 'mix-old-errors.csv';
+    const first = await eventually(() => t.standin.uploadedFiles.find(isErrors));
+    expect(contentOf(first)).toContain('pat@acme.test');
+    const newer = await previewOf('mix-new.csv', 'email,first_name,role\nquin2@acme.test,Quin,contractor\n');
+    await t.slack.clickButton(newer, 'Import 1 row', { user: 'UADMIN' });
+    await summaryOf('mix-new.csv');
+    // An admin makes Pat an employee in Roster: Pat's row stops being in error, and Quin's starts.
+    await t
+      .em()
+      .getConnection()
+      .execute(`update app_user set role = 'employee' where email = 'pat@acme.test'`);
+
+    await t.slack.clickButton(older, 'Import 1 row', { user: 'UADMIN' });
+    const second = await eventually(() => t.standin.uploadedFiles.filter(isErrors)[1]);
+    expect(contentOf(second)).toContain('quin2@acme.test');
+    expect(contentOf(second)).not.toContain('pat@acme.test');
+    expect(t.standin.uploadedFiles.filter(isErrors)).toHaveLength(2);
+    const mix = await t.em().findOneOrFail(CsvImport, { fileName: 'mix-old.csv' });
+    expect(mix.counts).toMatchObject({ error: 1, unchanged: 1 });
+  });
+
   it('lets two files dropped together both be imported, the second after it is checked again', async () => {
     const first = await previewOf('team-a.csv', 'email,first_name\nyara@acme.test,Yara\n');
     const second = await previewOf('team-b.csv', 'email,first_name\nzeno@acme.test,Zeno\n');
