@@ -11,6 +11,7 @@ import type { Logger } from './shared/logger.ts';
 export const BULK_QUEUES: readonly string[] = [
   CSV_JOBS.preview,
   CSV_JOBS.run,
+  CSV_JOBS.recheck,
   // What follows an import: its summary, and its error file (read, written and uploaded a page at a time).
   FINISH_JOB,
   ERROR_FILE_JOB,

@@ -11,7 +11,12 @@ import { isSlackBusy } from '../../slack/pacing.ts';
 import { Account } from '../accounts/account.entity.ts';
 import type { Deps } from '../feature.ts';
 import { CsvImport, type ICsvImport } from './csv-import.entity.ts';
-import { CSV_JOBS, type CsvImportService, type ImportSummary } from './csv-import.service.ts';
+import {
+  CSV_JOBS,
+  type CsvImportService,
+  type ImportSummary,
+  type RecheckJob,
+} from './csv-import.service.ts';
 import { firstErrors } from './import-preview.ts';
 import {
   previewMessage,
@@ -22,6 +27,7 @@ import {
 } from './slack/blocks.ts';
 import { checkFileInfo, downloadSlackFile, type SlackFileInfo } from './slack/download.ts';
 import { ProgressReporter } from './slack/progress.ts';
+import { showCheckedAgain } from './slack/recheck.ts';
 import { uploadCompleted, uploadFromDisk } from './slack/upload.ts';
 
 type ImportJob = { importId: string };
@@ -98,6 +104,55 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
       );
     },
     { retryLimit: RUN_RETRIES, retryDelay: 5, retryBackoff: true, expireInSeconds: 1800 },
+  );
+
+  await jobs.define<RecheckJob>(
+    CSV_JOBS.recheck,
+    async (job, meta) => {
+      const em = orm.em.fork();
+      const csvImport = await em.findOne(CsvImport, job.importId);
+      const channel = job.channel ?? csvImport?.channelId;
+      const ts = job.ts ?? csvImport?.messageTs;
+      if (!csvImport) return;
+      const log = logger.child({ importId: job.importId });
+      try {
+        // A retry after the check was stored finds it done (null), and only redraws the preview.
+        const result = await service.recheck(job.importId, job.revision);
+        if (result) log.info({ status: result.status }, 'CSV preview checked again');
+        if (!channel || !ts) return;
+        const shown = await showCheckedAgain(
+          { orm, jobs, service },
+          slack,
+          { importId: job.importId, revision: job.revision, channel, ts },
+          result?.status === 'rechecked' ? result : job,
+        );
+        // Checked again, other rows may be in error than the preview's error file lists (even as many): a
+        // new one is posted.
+        if (shown && result?.status === 'rechecked' && result.errorsChanged) {
+          const now = await em.findOneOrFail(CsvImport, job.importId, { refresh: true });
+          if (now.counts.error)
+            await jobs.send<ErrorFileJob>(ERROR_FILE_JOB, {
+              importId: job.importId,
+              after: 'preview',
+              count: now.counts.error,
+              revision: now.previewRevision,
+            });
+        }
+      } catch (err) {
+        if (isSlackBusy(err)) throw err;
+        if (meta.retryCount < PREVIEW_RETRIES) throw err;
+        // The check could not be made: the preview is shown as it stands, with Import to try again.
+        const ref = referenceId();
+        log.error({ err, ref }, 'could not check a CSV preview again');
+        const now = await em.findOneOrFail(CsvImport, job.importId, { refresh: true });
+        if (now.status !== 'previewed' || now.previewRevision !== job.revision || !channel || !ts) return;
+        await nowOrLater(jobs, slack, {
+          method: 'chat.update',
+          args: { channel, ts, ...previewMessage(await service.summary(em, job.importId)) },
+        });
+      }
+    },
+    { retryLimit: PREVIEW_RETRIES, retryDelay: 2, retryBackoff: true, expireInSeconds: 600 },
   );
 
   await jobs.define<FinishJob>(

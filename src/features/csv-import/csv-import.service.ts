@@ -1,5 +1,5 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { statements } from '../../db/sql.ts';
+import { type Statements, statements } from '../../db/sql.ts';
 import { DomainError, isDomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount } from '../accounts/account.entity.ts';
@@ -9,12 +9,14 @@ import { CsvImport, type ICsvImport } from './csv-import.entity.ts';
 import { type CsvSource, MAX_ROWS } from './csv-reader.ts';
 import { errorFile, writeErrorFileTo } from './import-error-file.ts';
 import { firstErrors, previewFile, recheckStaged } from './import-preview.ts';
-import { importProgress, runImport } from './import-run.ts';
+import { failLost, importProgress, runImport, stagedRowsMissing } from './import-run.ts';
 import {
   CSV_JOBS,
   type ImportSummary,
   type PreviewCounts,
   type PreviewSummary,
+  type RecheckJob,
+  type RecheckResult,
   type RunHooks,
   type StartResult,
 } from './import-types.ts';
@@ -24,6 +26,8 @@ export {
   type ImportSummary,
   type PreviewCounts,
   type PreviewSummary,
+  type RecheckJob,
+  type RecheckResult,
   type ResultCounts,
   type RowError,
   type RunHooks,
@@ -45,6 +49,39 @@ export const BATCH_SIZE = 5000;
 
 /** The advisory lock namespace under which an account's imports are started or checked again ("CSVS"). */
 const START_LOCK = 0x43535653;
+
+/**
+ * Which rows of an import are in error, as a digest of their line numbers in order: two digests differ
+ * when the sets of lines differ, whether or not they are as many. Computed in Postgres, however many.
+ */
+async function linesInError(exec: Statements, importId: string): Promise<string> {
+  const [row] = await exec<{ lines: string }>(
+    `select count(*) || ':' || md5(coalesce(string_agg(line::text, ',' order by line), '')) as lines
+     from csv_import_row where csv_import_id = $1 and outcome = 'error'`,
+    [importId],
+  );
+  return row?.lines ?? '';
+}
+
+/**
+ * The other imports of the account that may have changed people since a preview compared its rows with
+ * them (`previewedAt`): any applied after it, or still being applied (`running`).
+ */
+async function importsSince(
+  exec: Statements,
+  accountId: string,
+  importId: string,
+  previewedAt: Date | null | undefined,
+): Promise<{ after: string[]; running: boolean }> {
+  const since = await exec<{ file_name: string; running: boolean }>(
+    `select file_name, status = 'importing' as running from csv_import
+     where account_id = $1 and id <> $2 and started_at is not null
+       and coalesce(finished_at, 'infinity') >= coalesce($3::timestamptz, '-infinity')
+     order by started_at`,
+    [accountId, importId, previewedAt ?? null],
+  );
+  return { after: since.map((s) => s.file_name), running: since.some((s) => s.running) };
+}
 
 export class CsvImportService {
   private readonly orm: MikroORM;
@@ -150,10 +187,12 @@ export class CsvImportService {
    * statement, so a double click or a retried request finds it already moving. The run is queued with it.
    *
    * A preview made before another import of the account was applied (started or completed since) is not
-   * applied as it stands, since its rows were decided against people that import has changed: it is
-   * decided again from its staged rows (`rechecked`) for the admin to check and import. `seenRevision` is
-   * the revision of the preview the click was on: a click on a preview since checked again (a double click,
-   * Slack's retry) starts nothing (`outdated`). Starts and rechecks of an account take turns.
+   * applied as it stands, since its rows were decided against people that import has changed: it is to be
+   * decided again from its staged rows (`checking`), by a job queued here (see {@link recheck}), for the
+   * admin to check and import. Queueing it moves the preview's revision on, so `seenRevision`, the
+   * revision of the preview the click was on, tells a click on a preview since checked again or being
+   * checked (a double click, Slack's retry): it starts nothing and queues nothing (`outdated`). Starts and
+   * rechecks of an account take turns. `message` is where the preview is shown, for the job to redraw it.
    */
   async start(
     em: EntityManager,
@@ -161,9 +200,10 @@ export class CsvImportService {
     importId: string,
     actor: Actor,
     seenRevision?: number,
+    message?: { channel?: string; ts?: string },
   ): Promise<StartResult> {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can import people from a CSV file.');
-    const result = await em.transactional(async (tx): Promise<StartResult> => {
+    return em.transactional(async (tx): Promise<StartResult> => {
       const exec = statements(tx);
       await exec('select pg_advisory_xact_lock($1, hashtext($2))', [START_LOCK, account.id]);
       const csvImport = await tx.findOne(CsvImport, { id: importId, account }, { refresh: true });
@@ -171,26 +211,21 @@ export class CsvImportService {
       if (csvImport.status !== 'previewed') return { status: 'unchanged', csvImport };
       if (seenRevision !== undefined && seenRevision !== csvImport.previewRevision)
         return { status: 'outdated', csvImport };
-      // Imports that may have changed people since the preview compared its rows with them: any applied
-      // after it, or still being applied.
-      const since = await exec<{ file_name: string; running: boolean }>(
-        `select file_name, status = 'importing' as running from csv_import
-         where account_id = $1 and id <> $2 and started_at is not null
-           and coalesce(finished_at, 'infinity') >= coalesce($3::timestamptz, '-infinity')
-         order by started_at`,
-        [account.id, importId, csvImport.previewedAt],
-      );
-      if (since.length) {
-        const errorsBefore = csvImport.counts.error ?? 0;
-        const counts = await recheckStaged(exec, importId, account.id);
+      const since = await importsSince(exec, account.id, importId, csvImport.previewedAt);
+      if (since.after.length) {
+        const [checking] = await exec<{ preview_revision: number }>(
+          `update csv_import set preview_revision = preview_revision + 1, updated_at = now()
+           where id = $1 returning preview_revision`,
+          [importId],
+        );
+        const revision = checking?.preview_revision ?? csvImport.previewRevision + 1;
+        await this.jobs.send<RecheckJob>(
+          CSV_JOBS.recheck,
+          { importId, revision, ...since, channel: message?.channel, ts: message?.ts },
+          { em: tx },
+        );
         await tx.refresh(csvImport);
-        return {
-          status: 'rechecked',
-          csvImport,
-          after: since.map((s) => s.file_name),
-          running: since.some((s) => s.running),
-          errorsChanged: counts.error !== errorsBefore,
-        };
+        return { status: 'checking', csvImport, ...since };
       }
       const [moved] = await exec<{ id: string }>(
         `update csv_import set status = 'importing', imported_by = $1, started_at = now(), updated_at = now()
@@ -212,9 +247,37 @@ export class CsvImportService {
       await this.jobs.send(CSV_JOBS.run, { importId }, { em: tx });
       return { status: 'started', csvImport };
     });
-    // Checked again, the file may have nothing left to change: it is closed as a preview with none is.
-    if (result.status === 'rechecked' && (await this.completeUnchanged(importId)))
-      return { ...result, csvImport: await em.findOneOrFail(CsvImport, importId, { refresh: true }) };
+  }
+
+  /**
+   * Decides a preview again against Roster as it is now, as Import queued it at `revision`: once, since
+   * it moves the revision on, and in turn with the account's starts. Null when there is nothing to do
+   * (checked already, cancelled, or checked again by a later click). A preview whose staged rows were lost
+   * (a crash or failover empties their unlogged table) is not decided again: it fails (`lost`), as a run
+   * that finds its rows gone does. Checked again, a preview with nothing left to change is closed as a
+   * preview with none is.
+   */
+  async recheck(importId: string, revision: number): Promise<RecheckResult | null> {
+    const result = await this.orm.em.fork().transactional(async (tx): Promise<RecheckResult | null> => {
+      const exec = statements(tx);
+      const [row] = await exec<{ account_id: string }>('select account_id from csv_import where id = $1', [
+        importId,
+      ]);
+      if (!row) return null;
+      await exec('select pg_advisory_xact_lock($1, hashtext($2))', [START_LOCK, row.account_id]);
+      const csvImport = await tx.findOne(CsvImport, importId, { refresh: true });
+      if (csvImport?.status !== 'previewed' || csvImport.previewRevision !== revision) return null;
+      if (await stagedRowsMissing(exec, importId, csvImport.counts.rows ?? 0)) {
+        await failLost(exec, importId, 'previewed');
+        return { status: 'lost' };
+      }
+      const since = await importsSince(exec, row.account_id, importId, csvImport.previewedAt);
+      const errorsBefore = await linesInError(exec, importId);
+      await recheckStaged(exec, importId, row.account_id);
+      const errorsChanged = (await linesInError(exec, importId)) !== errorsBefore;
+      return { status: 'rechecked', ...since, errorsChanged };
+    });
+    if (result?.status === 'rechecked') await this.completeUnchanged(importId);
     return result;
   }
 

@@ -1,5 +1,5 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { json, statements } from '../../db/sql.ts';
+import { json, type Statements, statements } from '../../db/sql.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { Account } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
@@ -125,13 +125,34 @@ async function rowsLost(orm: MikroORM, importId: string, rows: number): Promise<
   const exec = statements(orm.em.fork());
   const [staged] = await exec('select 1 from csv_import_row where csv_import_id = $1 limit 1', [importId]);
   if (staged || rows === 0) return false;
+  await failLost(exec, importId, 'importing');
+  return true;
+}
+
+/** What an admin is told of an import whose staged rows were lost. */
+export const ROWS_LOST =
+  'The rows read from the file were lost when the database restarted. Upload the file again to import it.';
+
+/** Fails an import in `status` whose staged rows were lost, saying to upload the file again. */
+export async function failLost(exec: Statements, importId: string, status: 'importing' | 'previewed') {
   await exec(
-    `update csv_import set status = 'failed', finished_at = now(), updated_at = now(),
-       error = 'The rows read from the file were lost when the database restarted. Upload the file again to import it.'
-     where id = $1 and status = 'importing'`,
+    `update csv_import set status = 'failed', finished_at = now(), updated_at = now(), error = $3
+     where id = $1 and status = $2`,
+    [importId, status, ROWS_LOST],
+  );
+}
+
+/**
+ * True when fewer rows are staged for an import than it read (`rows`): the unlogged table lost them in
+ * a database crash or failover.
+ */
+export async function stagedRowsMissing(exec: Statements, importId: string, rows: number): Promise<boolean> {
+  if (!rows) return false;
+  const [staged] = await exec<{ n: number }>(
+    'select count(*)::int as n from csv_import_row where csv_import_id = $1',
     [importId],
   );
-  return true;
+  return (staged?.n ?? 0) < rows;
 }
 
 /** One batch: the next rows in file order, applied, and the import's applied mark moved past them, in `tx`. */

@@ -6,7 +6,35 @@ import type { Actor, SeatService, SeatUsage } from '../seats/seat.service.ts';
 import type { CsvRowResult, ICsvImport } from './csv-import.entity.ts';
 import type { ContactRow, UserRow } from './csv-rows.ts';
 
-export const CSV_JOBS = { preview: 'csv-import.preview', run: 'csv-import.run' } as const;
+export const CSV_JOBS = {
+  preview: 'csv-import.preview',
+  run: 'csv-import.run',
+  recheck: 'csv-import.recheck',
+} as const;
+
+/**
+ * A preview to decide again, as Import queued it: the revision it moved the preview to, the imports
+ * applied since it was made (`running`: one is under way), and where the preview is shown.
+ */
+export type RecheckJob = {
+  importId: string;
+  revision: number;
+  after: string[];
+  running: boolean;
+  channel?: string;
+  ts?: string;
+};
+
+/** A preview decided again, or failed because its staged rows were lost. */
+export type RecheckResult =
+  | { status: 'lost' }
+  | {
+      status: 'rechecked';
+      after: string[];
+      running: boolean;
+      /** Other rows are in error than before: the error file posted with the preview is out of date. */
+      errorsChanged: boolean;
+    };
 
 /** How many row errors a preview or a summary shows; the error file has them all. */
 export const FIRST_ERRORS = 10;
@@ -80,17 +108,10 @@ export type StartResult =
   | { status: 'unchanged'; csvImport: ICsvImport }
   /**
    * Not started: another import of the account was applied after the preview (`after` names them,
-   * `running` when one is still under way), so the preview was decided again against the people as they
-   * are now, to be checked before Import is clicked again.
+   * `running` when one is still under way), so the preview is being decided again against the people as
+   * they are now (a job does it), to be checked before Import is clicked again.
    */
-  | {
-      status: 'rechecked';
-      csvImport: ICsvImport;
-      after: string[];
-      running: boolean;
-      /** The rows in error are not as many as before: the error file posted with the preview is out of date. */
-      errorsChanged: boolean;
-    }
+  | { status: 'checking'; csvImport: ICsvImport; after: string[]; running: boolean }
   /** Not started: the click was on the preview as it was before it was checked again. */
   | { status: 'outdated'; csvImport: ICsvImport };
 

@@ -493,21 +493,30 @@ describe('CSV import', () => {
     const started = await service.start(orm.em.fork(), account, newer.csvImport.id, admin);
     expect(started.status).toBe('started');
 
-    // The newer import is under way: the older preview is not started, and says so.
+    // The newer import is under way: the older preview is not started, but checked again, and says so.
     const during = await service.start(orm.em.fork(), account, id, admin, 0);
-    expect(during).toMatchObject({ status: 'rechecked', after: ['fixed.csv'], running: true });
+    expect(during).toMatchObject({ status: 'checking', after: ['fixed.csv'], running: true });
+    expect(await service.recheck(id, 1)).toMatchObject({
+      status: 'rechecked',
+      after: ['fixed.csv'],
+      running: true,
+    });
     expect(await service.run(newer.csvImport.id)).not.toBeNull();
 
-    // Import clicked three times on the preview as it was: checked again once, started never.
+    // Import clicked three times on the preview as it was: to be checked again once, started never.
     const clicks = await Promise.all(
-      [1, 2, 3].map(() => service.start(orm.em.fork(), account, id, admin, 1)),
+      [1, 2, 3].map(() => service.start(orm.em.fork(), account, id, admin, 2)),
     );
-    expect(clicks.map((r) => r.status).sort()).toEqual(['outdated', 'outdated', 'rechecked']);
-    expect(clicks.find((r) => r.status === 'rechecked')).toMatchObject({ running: false });
+    expect(clicks.map((r) => r.status).sort()).toEqual(['checking', 'outdated', 'outdated']);
+    // The job checking it, run three times at once (retries, a second worker): checked again once.
+    const checks = await Promise.all([1, 2, 3].map(() => service.recheck(id, 3)));
+    expect(checks.filter((c) => c !== null)).toEqual([
+      { status: 'rechecked', after: ['fixed.csv'], running: false, errorsChanged: true },
+    ]);
     await jobsDrained(orm.em);
     expect(runJobs).not.toContain(id);
     const rechecked = await service.summary(orm.em.fork(), id);
-    expect(rechecked.csvImport).toMatchObject({ status: 'previewed', previewRevision: 2 });
+    expect(rechecked.csvImport).toMatchObject({ status: 'previewed', previewRevision: 4 });
     // Ann is now in Roster with the newer title, Cat as a contractor; the errors found reading the file stay.
     expect(rechecked.counts).toMatchObject({ rows: 4, create: 0, update: 1, unchanged: 0, error: 3 });
     expect(rechecked.firstErrors.map((e) => [e.line, e.reason.slice(0, 30)])).toEqual([
@@ -519,7 +528,7 @@ describe('CSV import', () => {
     expect((await byEmail()).get('ann@acme.test')?.title).toBe('Engineer');
 
     // Imported as checked again, by the admin who saw it: Ann's title is what this file says.
-    expect((await service.start(orm.em.fork(), account, id, admin, 2)).status).toBe('started');
+    expect((await service.start(orm.em.fork(), account, id, admin, 4)).status).toBe('started');
     expect((await service.run(id))?.counts).toMatchObject({ updated: 1, created: 0, failed: 3 });
     const after = await byEmail();
     expect([...after.keys()].sort()).toEqual(['ann@acme.test', 'cat@acme.test']);

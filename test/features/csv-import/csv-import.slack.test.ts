@@ -735,8 +735,9 @@ describe('a preview made before another import of the account', () => {
     await t.slack.clickButton(older, 'Import 1 row', { user: 'UADMIN' });
     await t.slack.clickButton(older, 'Import 1 row', { user: 'UADMIN' });
     const refreshed = await eventually(() => {
+      // First said to be checking again, then redrawn by the job that checked it.
       const shown = textOf(current('DUADMIN', older.ts));
-      return shown.includes('another import') ? shown : undefined;
+      return shown.includes('Checked again, nothing imported') ? shown : undefined;
     });
     expect(refreshed).toContain('fixed.csv');
     expect(refreshed).toContain('check it and click Import again');
@@ -752,6 +753,32 @@ describe('a preview made before another import of the account', () => {
     expect(await t.em().count(AuditEvent, { action: 'csv_import.started', subjectId: typo.id })).toBe(0);
   });
 
+  it('says at once that it is being checked again, then shows the preview as checked again', async () => {
+    const older = await previewOf('chef.csv', 'email,first_name,title\numa@acme.test,Uma,Chef\n');
+    const newer = await previewOf('cook.csv', 'email,first_name,title\numa@acme.test,Uma,Cook\n');
+    await t.slack.clickButton(newer, 'Import 1 row', { user: 'UADMIN' });
+    await summaryOf('cook.csv');
+
+    await t.slack.clickButton(older, 'Import 1 row', { user: 'UADMIN' });
+    await eventually(() => textOf(current('DUADMIN', older.ts)).includes('Checked again, nothing imported'));
+    const versions = t.standin.messages
+      .filter((m) => m.channel === 'DUADMIN' && m.ts === older.ts)
+      .map((m) => textOf(m));
+    const checking = versions.findIndex((v) => v.includes('Checking again, nothing imported'));
+    const checked = versions.findIndex((v) => v.includes('Checked again, nothing imported'));
+    expect(checking).toBeGreaterThan(0);
+    expect(checked).toBeGreaterThan(checking);
+    const saidAtOnce = versions[checking] ?? '';
+    expect(saidAtOnce).toContain('cook.csv');
+    expect(saidAtOnce).toContain('comparing the file with Roster as it is now');
+    expect(saidAtOnce).not.toContain('Import 1 row');
+    expect(saidAtOnce).not.toContain('Cancel');
+    // The refreshed preview offers Import again, and nothing was imported meanwhile.
+    expect(versions[checked]).toContain('*1* to update');
+    expect(versions[checked]).toContain('Import 1 row');
+    expect(await titleOf('uma@acme.test')).toBe('Cook');
+  });
+
   it('posts a new error file when checking it again finds rows in error that the first one did not list', async () => {
     const older = await previewOf('crew-old.csv', 'email,first_name,role\nquin@acme.test,Quin,employee\n');
     const newer = await previewOf('crew-new.csv', 'email,first_name,role\nquin@acme.test,Quin,contractor\n');
@@ -763,10 +790,66 @@ describe('a preview made before another import of the account', () => {
       t.standin.uploadedFiles.find((f) => f.filename === 'crew-old-errors.csv'),
     );
     expect(contentOf(upload)).toContain('is already a contractor in Roster');
-    const shown = textOf(current('DUADMIN', older.ts));
-    expect(shown).toContain('Checked again, nothing imported');
+    const shown = await eventually(() => {
+      const now = textOf(current('DUADMIN', older.ts));
+      return now.includes('Checked again, nothing imported') ? now : undefined;
+    });
     expect(shown).toContain('Nothing to import');
     expect((await t.em().findOneOrFail(User, { email: 'quin@acme.test' })).role).toBe('contractor');
+  });
+
+  it('fails, saying to upload the file again, when its staged rows were lost before it is checked again', async () => {
+    const older = await previewOf('lost.csv', 'email,first_name\nwade@acme.test,Wade\n');
+    const newer = await previewOf('kept.csv', 'email,first_name\nvera@acme.test,Vera\n');
+    await t.slack.clickButton(newer, 'Import 1 row', { user: 'UADMIN' });
+    await summaryOf('kept.csv');
+    // A database crash empties the unlogged table of staged rows.
+    const lost = await t.em().findOneOrFail(CsvImport, { fileName: 'lost.csv' });
+    await t.em().getConnection().execute('delete from csv_import_row where csv_import_id = ?', [lost.id]);
+
+    await t.slack.clickButton(older, 'Import 1 row', { user: 'UADMIN' });
+    const shown = await eventually(() => {
+      const now = textOf(current('DUADMIN', older.ts));
+      return now.includes('was not imported') ? now : undefined;
+    });
+    expect(shown).toContain('were lost when the database restarted. Upload the file again');
+    expect(shown).not.toContain('Import 1 row');
+    await jobsDrained(t.em());
+    const after = await t.em().findOneOrFail(CsvImport, lost.id, { refresh: true });
+    expect(after.status).toBe('failed');
+    expect(after.error).toContain('Upload the file again');
+    expect(await t.em().count(AuditEvent, { action: 'csv_import.completed', subjectId: lost.id })).toBe(0);
+    expect(await usersNamed('wade@acme.test')).toEqual([]);
+  });
+
+  it('posts a new error file when other rows are in error once checked again, even as many', async () => {
+    const pat = await previewOf('pat.csv', 'email,first_name,role\npat@acme.test,Pat,contractor\n');
+    await t.slack.clickButton(pat, 'Import 1 row', { user: 'UADMIN' });
+    await summaryOf('pat.csv');
+    // Pat's row is in error (the import does not change roles), Quin's is one to create.
+    const older = await previewOf(
+      'mix-old.csv',
+      'email,first_name,role\npat@acme.test,Pat,employee\nquin2@acme.test,Quin,employee\n',
+    );
+    const isErrors = (f: { filename?: string }) => f.filename === 'mix-old-errors.csv';
+    const first = await eventually(() => t.standin.uploadedFiles.find(isErrors));
+    expect(contentOf(first)).toContain('pat@acme.test');
+    const newer = await previewOf('mix-new.csv', 'email,first_name,role\nquin2@acme.test,Quin,contractor\n');
+    await t.slack.clickButton(newer, 'Import 1 row', { user: 'UADMIN' });
+    await summaryOf('mix-new.csv');
+    // An admin makes Pat an employee in Roster: Pat's row stops being in error, and Quin's starts.
+    await t
+      .em()
+      .getConnection()
+      .execute(`update app_user set role = 'employee' where email = 'pat@acme.test'`);
+
+    await t.slack.clickButton(older, 'Import 1 row', { user: 'UADMIN' });
+    const second = await eventually(() => t.standin.uploadedFiles.filter(isErrors)[1]);
+    expect(contentOf(second)).toContain('quin2@acme.test');
+    expect(contentOf(second)).not.toContain('pat@acme.test');
+    expect(t.standin.uploadedFiles.filter(isErrors)).toHaveLength(2);
+    const mix = await t.em().findOneOrFail(CsvImport, { fileName: 'mix-old.csv' });
+    expect(mix.counts).toMatchObject({ error: 1, unchanged: 1 });
   });
 
   it('lets two files dropped together both be imported, the second after it is checked again', async () => {
@@ -778,7 +861,7 @@ describe('a preview made before another import of the account', () => {
     await t.slack.clickButton(second, 'Import 1 row', { user: 'UADMIN' });
     const refreshed = await eventually(() => {
       const now = current('DUADMIN', second.ts);
-      return textOf(now).includes('another import') ? now : undefined;
+      return textOf(now).includes('Checked again, nothing imported') ? now : undefined;
     });
     // Unrelated to team-a.csv, its row is still one to create.
     expect(textOf(refreshed)).toContain('*1* to create');

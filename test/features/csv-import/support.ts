@@ -47,6 +47,8 @@ export async function startImportTestbed(
     works: (name) => Boolean(onDeliver) || name !== INVITE_JOBS.deliverBatch,
   });
   await jobs.define<{ importId: string }>(CSV_JOBS.run, async (d) => opts.onRun?.(d.importId));
+  // Rechecks are taken and dropped too: the tests check previews again themselves.
+  await jobs.define<{ importId: string }>(CSV_JOBS.recheck, async () => {});
   await jobs.define<{ invitationIds: string[] }>(INVITE_JOBS.deliverBatch, async (d) => {
     for (const id of d.invitationIds) onDeliver?.(id);
   });

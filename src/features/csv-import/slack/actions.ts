@@ -6,10 +6,10 @@ import { nowOrLater } from '../../../slack/later.ts';
 import type { Deps } from '../../feature.ts';
 import type { Actor } from '../../seats/seat.service.ts';
 import { CsvImport, type CsvImportStatus } from '../csv-import.entity.ts';
-import { ERROR_FILE_JOB, type ErrorFileJob } from '../csv-import.jobs.ts';
 import { CSV_JOBS, type CsvImportService } from '../csv-import.service.ts';
 import { templateFile } from '../csv-writer.ts';
 import { CSV_ACTIONS, NOT_ADMIN, parseStartValue, previewMessage } from './blocks.ts';
+import { showCheckedAgain } from './recheck.ts';
 
 const importId = z.uuid();
 
@@ -60,16 +60,18 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
       const { em, account } = roster(context);
       const clicked = verb === 'start' ? parseStartValue(action.value) : { id: action.value, revision: 0 };
       const id = parseId(clicked.id);
+      const channel = body.channel?.id;
+      const ts = body.message?.ts;
       const result =
         verb === 'start'
-          ? await service.start(em, account, id, actor, clicked.revision)
+          ? await service.start(em, account, id, actor, clicked.revision, { channel, ts })
           : await service.cancel(em, account, id, actor);
       const { csvImport } = result;
       if (result.status === 'outdated') {
         await respond({
           response_type: 'ephemeral',
           replace_original: false,
-          text: `${csvImport.fileName} was checked again after another import changed people, and nothing was imported: check its preview as it is now and click Import on it again.`,
+          text: `${csvImport.fileName} was checked again after another import changed people, and nothing was imported: check its preview as it is now and click Import again.`,
         });
         return;
       }
@@ -82,37 +84,40 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
         });
         return;
       }
+      const where = { channel: channel ?? csvImport.channelId, ts: ts ?? csvImport.messageTs };
+      if (!where.channel || !where.ts) return;
+      const at = { channel: where.channel, ts: where.ts };
       const summary = await service.summary(em, id);
-      // Checked again, rows may be in error that the preview's error file does not list: a new one is posted.
-      if (result.status === 'rechecked' && result.errorsChanged && summary.counts.error) {
-        await deps.jobs.send<ErrorFileJob>(ERROR_FILE_JOB, {
-          importId: id,
-          after: 'preview',
-          count: summary.counts.error,
-          revision: csvImport.previewRevision,
-        });
+      if (result.status === 'checking') {
+        const checking = { after: result.after, running: result.running };
+        // Said at once, with no button, while a job checks the preview again and redraws it. When Slack asks
+        // Roster to slow down, the job's redraw is what shows.
+        try {
+          await client.chat.update({ ...at, ...previewMessage(summary, { checking }) });
+        } catch (err) {
+          deps.logger.warn({ err, importId: id }, 'could not say a CSV preview is being checked again');
+        }
+        // The check may have been done before that reached Slack: its result is drawn again over it.
+        await showCheckedAgain(
+          { orm: deps.orm, jobs: deps.jobs, service },
+          client,
+          { importId: id, revision: csvImport.previewRevision, ...at },
+          checking,
+        );
+        return;
       }
-      const channel = body.channel?.id ?? csvImport.channelId;
-      const ts = body.message?.ts ?? csvImport.messageTs;
       // The import is already started or cancelled: when Slack asks Roster to slow down, the preview is
       // redrawn once Slack allows rather than left offering its buttons.
-      if (channel && ts) {
-        await nowOrLater(deps.jobs, client, {
-          method: 'chat.update',
-          args: {
-            channel,
-            ts,
-            ...previewMessage(
-              summary,
-              result.status === 'rechecked'
-                ? { rechecked: { after: result.after, running: result.running } }
-                : verb === 'start'
-                  ? { startedBy: actor.slackUserId }
-                  : { cancelledBy: actor.slackUserId },
-            ),
-          },
-        });
-      }
+      await nowOrLater(deps.jobs, client, {
+        method: 'chat.update',
+        args: {
+          ...at,
+          ...previewMessage(
+            summary,
+            verb === 'start' ? { startedBy: actor.slackUserId } : { cancelledBy: actor.slackUserId },
+          ),
+        },
+      });
     });
   }
 

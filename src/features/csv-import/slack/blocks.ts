@@ -55,6 +55,19 @@ export function rejectedMessage(fileName: string, reason: string) {
   };
 }
 
+/** An import that could not go on after its preview (its rows were lost): nothing was imported. */
+export function failedMessage(fileName: string, reason: string) {
+  const text = `:x: ${fileName} was not imported: ${reason}`;
+  return {
+    text,
+    blocks: [
+      section(`:x: *${esc(fileName)} was not imported.* ${esc(reason)}`),
+      context('Nothing was written. Drop the file here again, or start from a template:'),
+      templateButtons(),
+    ],
+  };
+}
+
 /** Room for the error lines in a section (3,000 characters), with the heading and the last line. */
 const ERRORS_BUDGET = 2600;
 
@@ -94,6 +107,12 @@ function recheckedNote({ after, running }: { after: string[]; running: boolean }
     : `:arrows_counterclockwise: *Checked again, nothing imported:* ${which} changed people in Roster after this preview was made, so Roster compared the file with Roster as it is now; the figures above are the new ones. Please check it and click Import again.`;
 }
 
+function checkingNote({ after, running }: { after: string[]; running: boolean }): string {
+  const names =
+    after.slice(0, 3).map(esc).join(', ') + (after.length > 3 ? ` and ${n(after.length - 3)} more` : '');
+  return `:hourglass_flowing_sand: *Checking again, nothing imported:* another import (${names}) ${running ? 'is still changing' : 'changed'} people in Roster after this preview was made, so Roster is comparing the file with Roster as it is now. The new figures replace these in a moment.`;
+}
+
 /** The preview: what the file would do, the first errors, and the Import and Cancel buttons. */
 export function previewMessage(
   summary: PreviewSummary,
@@ -102,6 +121,8 @@ export function previewMessage(
     cancelledBy?: string;
     /** The preview was decided again after these imports of the account (`running`: one is under way). */
     rechecked?: { after: string[]; running: boolean };
+    /** The preview is being decided again after these imports: no button until it is. */
+    checking?: { after: string[]; running: boolean };
   } = {},
 ) {
   const { counts, seats, csvImport } = summary;
@@ -144,7 +165,9 @@ export function previewMessage(
     blocks.push(section(`*First errors*\n${errorLines(summary.firstErrors, counts.error)}`));
   }
   if (state.rechecked) blocks.push(section(recheckedNote(state.rechecked)));
-  if (state.startedBy) {
+  if (state.checking) {
+    blocks.push(section(checkingNote(state.checking)));
+  } else if (state.startedBy) {
     blocks.push(context(`:arrow_forward: Import started by <@${state.startedBy}>. Progress below.`));
   } else if (state.cancelledBy) {
     blocks.push(context(`:no_entry_sign: Cancelled by <@${state.cancelledBy}>. Nothing was imported.`));
