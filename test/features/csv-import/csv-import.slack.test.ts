@@ -820,6 +820,13 @@ describe('a preview made before another import of the account', () => {
     expect(after.error).toContain('Upload the file again');
     expect(await t.em().count(AuditEvent, { action: 'csv_import.completed', subjectId: lost.id })).toBe(0);
     expect(await usersNamed('wade@acme.test')).toEqual([]);
+    // A later click on the message (an older copy of it) says why, not that the file could not be read.
+    const since = t.standin.responses.length;
+    await t.slack.clickButton(older, 'Import 1 row', { user: 'UADMIN' });
+    const answer = await t.standin.waitForResponse((r) => t.standin.responses.indexOf(r) >= since);
+    expect(textOf(answer.body)).toBe(
+      'lost.csv was not imported: The rows read from the file were lost when the database restarted. Upload the file again to import it.',
+    );
   });
 
   it('posts a new error file when other rows are in error once checked again, even as many', async () => {

@@ -22,6 +22,14 @@ const STATUS_LINE: Record<CsvImportStatus, string> = {
   failed: 'could not be read; drop a fixed file here again',
 };
 
+/** What a click on an import's message that is past its buttons says of it: a failed one, why. */
+function statusLine(csvImport: { status: string; error?: string | null }): string {
+  if (csvImport.status === 'failed' && csvImport.error) {
+    return `was not imported: ${csvImport.error.replace(/\.\s*$/, '')}`;
+  }
+  return STATUS_LINE[csvImport.status as CsvImportStatus];
+}
+
 /** Import, Cancel and Resume on import messages, and the two template buttons. */
 export function registerImportActions(app: App, deps: Deps, service: CsvImportService): void {
   const adminActor = async (context: Parameters<typeof roster>[0], userId: string): Promise<Actor> => {
@@ -80,7 +88,7 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
         await respond({
           response_type: 'ephemeral',
           replace_original: false,
-          text: `${csvImport.fileName} ${STATUS_LINE[csvImport.status as CsvImportStatus]}${csvImport.status === 'importing' || csvImport.status === 'completed' ? by : ''}.`,
+          text: `${csvImport.fileName} ${statusLine(csvImport)}${csvImport.status === 'importing' || csvImport.status === 'completed' ? by : ''}.`,
         });
         return;
       }
@@ -132,7 +140,7 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
       await respond({
         response_type: 'ephemeral',
         replace_original: false,
-        text: `${csvImport.fileName} ${STATUS_LINE[csvImport.status as CsvImportStatus]}.`,
+        text: `${csvImport.fileName} ${statusLine(csvImport)}.`,
       });
       return;
     }
