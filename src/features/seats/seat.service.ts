@@ -312,27 +312,12 @@ export class SeatService {
     ids: string[],
     actor: Actor,
   ): Promise<number> {
-    if (!ids.length) return 0;
-    const rows = await query<{ id: string; email: string }>(
-      tx,
-      sql`update seat_request set status = 'expired', decided_by = ${actor.slackUserId}, decided_at = ${this.now()},
-            payload = payload || ${json({ closedBecause: 'deactivated' })}::jsonb, updated_at = now()
-          where id = any(${ids}::uuid[]) and account_id = ${account.id} and status = 'pending'
-          returning id, email`,
-    );
-    for (const row of rows) {
-      audit(tx, {
-        account,
-        actor: actor.slackUserId,
-        action: 'seat_request.expired',
-        subjectType: 'seat_request',
-        subjectId: row.id,
-        surface: actor.surface,
-        data: { email: row.email, reason: 'person deactivated' },
-      });
-      await this.jobs.send(SEAT_JOBS.requestDecided, { requestId: row.id }, { em: tx });
-    }
-    return rows.length;
+    return this.closeAll(tx, account, ids, actor, {
+      status: 'expired',
+      payload: { closedBecause: 'deactivated' },
+      action: 'seat_request.expired',
+      data: { reason: 'person deactivated' },
+    });
   }
 
   /**
@@ -347,11 +332,30 @@ export class SeatService {
     actor: Actor,
     outcome: string,
   ): Promise<number> {
+    return this.closeAll(tx, account, ids, actor, {
+      status: 'approved',
+      payload: { outcome, closedBecause: 'done' },
+      action: 'seat_request.approved',
+      data: { seatAdded: false, madeDirectly: true },
+    });
+  }
+
+  /**
+   * Closes those of the requests `ids` still pending as `status`, decided by `actor`: each audited as
+   * `action`, its admins' copies redrawn and its requester told (requestDecided). Returns how many.
+   */
+  private async closeAll(
+    tx: EntityManager,
+    account: IAccount,
+    ids: string[],
+    actor: Actor,
+    close: { status: 'expired' | 'approved'; payload: object; action: string; data: object },
+  ): Promise<number> {
     if (!ids.length) return 0;
     const rows = await query<{ id: string; email: string }>(
       tx,
-      sql`update seat_request set status = 'approved', decided_by = ${actor.slackUserId}, decided_at = ${this.now()},
-            payload = payload || ${json({ outcome, closedBecause: 'done' })}::jsonb, updated_at = now()
+      sql`update seat_request set status = ${close.status}, decided_by = ${actor.slackUserId}, decided_at = ${this.now()},
+            payload = payload || ${json(close.payload)}::jsonb, updated_at = now()
           where id = any(${ids}::uuid[]) and account_id = ${account.id} and status = 'pending'
           returning id, email`,
     );
@@ -359,11 +363,11 @@ export class SeatService {
       audit(tx, {
         account,
         actor: actor.slackUserId,
-        action: 'seat_request.approved',
+        action: close.action,
         subjectType: 'seat_request',
         subjectId: row.id,
         surface: actor.surface,
-        data: { email: row.email, seatAdded: false, madeDirectly: true },
+        data: { email: row.email, ...close.data },
       });
       await this.jobs.send(SEAT_JOBS.requestDecided, { requestId: row.id }, { em: tx });
     }
