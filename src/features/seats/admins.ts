@@ -148,7 +148,12 @@ export class AdminDirectory {
       throw err;
     });
     const member = res?.user ? memberOf(res.user) : null;
-    if (member) await this.directory.upsert(em, account, [member]);
+    // A deletion the mirror did not know is left for Slack's user_change event or the nightly sync to
+    // record: they deactivate the person in Roster too, and the sync finds such a deactivation by the change
+    // of the mirror's row, which a lookup recording it first would hide.
+    if (member && !(member.deleted && known && !known.deleted)) {
+      await this.directory.upsert(em, account, [member]);
+    }
     return member ?? known;
   }
 

@@ -24,11 +24,13 @@ const KEPT: Member = {
   deleted: true,
 };
 const PARTNER = outsider('UPARTNER', 'pat', 'pat@acme.test');
+/** Looked up in Slack (users.info) after Slack deactivated them, before the nightly sync reads them. */
+const LOOKED_UP: Member = { id: 'ULOOKED', name: 'lou', realName: 'Lou Looked', email: 'lou@acme.test' };
 
 let t: TestApp;
 
 beforeAll(async () => {
-  t = await startTestApp({ seatLimit: 10, members: [...DEFAULT_MEMBERS, LEAVER, KEPT, PARTNER] });
+  t = await startTestApp({ seatLimit: 10, members: [...DEFAULT_MEMBERS, LEAVER, KEPT, PARTNER, LOOKED_UP] });
   await eventually(async () => (await t.roster.deps.directory.syncedAt(t.em(), await t.account())) !== null);
 });
 afterAll(() => t.stop());
@@ -77,5 +79,26 @@ describe('someone Slack deactivated while Roster missed the event', () => {
     // The next night changes nothing more.
     await nightlySync();
     expect(await t.em().count(AuditEvent, { action: 'user.deactivated', subjectId: leaver.id })).toBe(1);
+  });
+});
+
+describe('someone Slack deactivated, looked up in Slack before the sync reads them', () => {
+  it('is still deactivated in Roster by the next directory sync', async () => {
+    const lou = await seated('lou@acme.test', LOOKED_UP.id);
+    t.standin.addMember({ ...LOOKED_UP, deleted: true });
+    // A lookup that asks Slack (the mirror has not learnt whether they are a guest) meets the deletion first.
+    await t
+      .em()
+      .getConnection()
+      .execute(
+        `update slack_member set is_restricted = null, is_ultra_restricted = null where slack_user_id = ?`,
+        [LOOKED_UP.id],
+      );
+    const asked = await t.roster.deps.admins.member(t.em(), await t.account(), LOOKED_UP.id, {
+      guestFlags: true,
+    });
+    expect(asked?.deleted).toBe(true);
+    await nightlySync();
+    expect(await statusOf(lou.id)).toBe('deactivated');
   });
 });
