@@ -40,9 +40,19 @@ const dateTime = z.union([z.iso.datetime({ offset: true }), z.iso.date()]);
  */
 const SPACE_FOR_PLUS = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}:\d{2})$/;
 
+/**
+ * A zone offset written without its colon, as ISO 8601's basic format and many tools write it (`+0100`,
+ * `-05`, also after a `+` read as a space): the hh:mm form Roster parses.
+ */
+const BASIC_OFFSET = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)([+ -])(\d{2})(\d{2})?$/;
+
 /** An ISO 8601 time with a zone (or a date, taken as midnight UTC), as UTC; or an issue. */
 function instant(parameter: string, given: string, issues: Issue[]): string | undefined {
-  const value = given.replace(SPACE_FOR_PLUS, '$1+$2');
+  const value = given
+    .replace(BASIC_OFFSET, (_all, time: string, sign: string, hh: string, mm?: string) => {
+      return `${time}${sign === '-' ? '-' : '+'}${hh}:${mm ?? '00'}`;
+    })
+    .replace(SPACE_FOR_PLUS, '$1+$2');
   const parsed = dateTime.safeParse(value);
   const time = parsed.success ? new Date(value) : null;
   if (!time || Number.isNaN(time.getTime())) {

@@ -134,6 +134,24 @@ describe('people', () => {
     expect(encoded.body.data.map((p: any) => p.id)).toEqual([later]);
   });
 
+  it('reads a time zone offset written without its colon (+0100, -05), as many tools write it', async () => {
+    const [row] = await query<{ plain: string }>(
+      t.em(),
+      sql`select to_char(now() at time zone 'UTC' + interval '1 hour', 'YYYY-MM-DD"T"HH24:MI:SS.US') as plain`,
+    );
+    const later = await addPerson(t, account, 'basic-offset@acme.test');
+    await settled(t);
+    for (const offset of ['+0100', '+01', '%2B0100']) {
+      const res = await api.get(`/api/v1/people?updated_since=${row!.plain}${offset}`, { token });
+      expect({ offset, status: res.status }).toEqual({ offset, status: 200 });
+      expect(res.body.data.map((p: any) => p.id)).toEqual([later]);
+    }
+    // Five hours behind UTC, the same wall-clock time is later still: nobody changed after it.
+    const behind = await api.get(`/api/v1/people?updated_since=${row!.plain}-05`, { token });
+    expect(behind.status).toBe(200);
+    expect(behind.body.data).toEqual([]);
+  });
+
   it('answers one person by id, and 404 for an unknown id, another account’s id or a malformed one', async () => {
     const mine = await addPerson(t, account, 'one@acme.test');
     const theirs = await addPerson(t, other, 'theirs@other.test');
