@@ -38,6 +38,8 @@ export type ScimServer = {
   add(user: Omit<StoredUser, 'id'>): StoredUser;
   /** Deletes a user directly, behind the client's back. */
   remove(id: string): void;
+  /** Answers at most `max` users a page whatever count is asked (undefined: as asked), as many services do. */
+  capPages(max: number | undefined): void;
   reset(): void;
   close(): Promise<void>;
 };
@@ -150,8 +152,13 @@ export async function startScimServer(
   const app = express();
   // Express 5 parses `req.query` afresh on every read, so the routers' cast of startIndex and count to
   // numbers would be lost (and every page would be SCIMMY's default 20): keep one parsed, writable copy.
+  let pageCap: number | undefined;
   app.use((req, _res, next) => {
-    Object.defineProperty(req, 'query', { value: { ...req.query }, writable: true, enumerable: true });
+    const query: Record<string, unknown> = { ...req.query };
+    if (pageCap !== undefined && query.count !== undefined && Number(query.count) > pageCap) {
+      query.count = String(pageCap);
+    }
+    Object.defineProperty(req, 'query', { value: query, writable: true, enumerable: true });
     next();
   });
   const rewrites: ((body: Record<string, any>) => Record<string, any> | undefined)[] = [];
@@ -308,12 +315,16 @@ export async function startScimServer(
       users.delete(id);
       byName.delete(user.userName.toLowerCase());
     },
+    capPages(max) {
+      pageCap = max;
+    },
     reset() {
       users.clear();
       byName.clear();
       faults.length = 0;
       calls.length = 0;
       active!.reject = undefined;
+      pageCap = undefined;
     },
     close: () =>
       new Promise<void>((ok) => {

@@ -120,12 +120,11 @@ export class ScimClient {
     const list = await this.call<ListResponse>('GET', `/Users?startIndex=${startIndex}&count=${count}`);
     const users = list.Resources ?? [];
     if (!users.length) return { users, more: false };
-    // totalResults is required (RFC 7644 3.4.2), yet some services leave it out: then a full page may have
-    // more after it, and only a short (or empty) one ends the list.
+    // totalResults is required (RFC 7644 3.4.2), yet some services leave it out: then any page may have
+    // more after it (many answer fewer users than asked, whatever `count` says), and only an empty one ends
+    // the list: one request more per read.
     const more =
-      typeof list.totalResults === 'number'
-        ? startIndex - 1 + users.length < list.totalResults
-        : users.length >= count;
+      typeof list.totalResults === 'number' ? startIndex - 1 + users.length < list.totalResults : true;
     return { users, more };
   }
 

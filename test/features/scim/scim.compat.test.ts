@@ -120,10 +120,27 @@ describe('a service whose lists leave out totalResults', () => {
     const pages = server.calls.filter(
       (c) => c.method === 'GET' && c.path === '/Users' && /startIndex/.test(c.query),
     );
+    // Without totalResults only an empty page says the list is over: one page more than the users.
     expect(pages.map((c) => new URLSearchParams(c.query).get('startIndex'))).toEqual([
       '1',
       String(LIST_PAGE + 1),
+      String(LIST_PAGE + 2),
     ]);
+  });
+
+  it('reads every page of a service that answers fewer users a page than asked', async () => {
+    server.reset();
+    server.capPages(100);
+    for (let i = 0; i < 100; i++) server.add({ userName: `capped${i}@acme.test`, active: true });
+    // Already in the service, on its second page of 100.
+    const ana = server.add({ userName: 'ana@acme.test', active: true });
+    const report = await sync();
+    expect(report.remoteUsers).toBe(101);
+    expect(report.linked.names).toContain('Ana');
+    expect(server.byUserName('ana@acme.test')!.id).toBe(ana.id);
+    expect(
+      server.calls.filter((c) => c.method === 'POST' && c.path === '/Users').map((c) => c.status),
+    ).toEqual([201, 201]);
   });
 });
 
