@@ -1,8 +1,6 @@
-import { initORM, type ORM } from '../../../src/db/orm.ts';
+import type { ORM } from '../../../src/db/orm.ts';
 import { query, sql } from '../../../src/db/sql.ts';
-import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
-import { ScimClient, ScimError } from '../../../src/features/scim/scim.client.ts';
-import { ScimConnection } from '../../../src/features/scim/scim.entity.ts';
+import { type ScimClient, ScimError } from '../../../src/features/scim/scim.client.ts';
 import {
   changeKinds,
   desiredShape,
@@ -11,34 +9,26 @@ import {
   type SyncedUser,
 } from '../../../src/features/scim/scim.mapping.ts';
 import { LIST_PAGE, reconcile } from '../../../src/features/scim/scim.reconcile.ts';
-import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
-import { type ScimServer, startScimServer } from '../../support/scim-server.ts';
+import type { ScimServer } from '../../support/scim-server.ts';
+import { connectedService } from './service.ts';
 
 // A service with habits of its own that Roster must still read right: `active` as the strings "True" and
 // "False" (as some Microsoft services answer), lists without totalResults, and errors as SCIM 1.1 wrote them.
-let db: TestDatabase;
 let orm: ORM;
 let server: ScimServer;
 let accountId: string;
 let client: ScimClient;
+let service: Awaited<ReturnType<typeof connectedService>>;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  orm = await initORM(db.url);
-  server = await startScimServer({ stringBooleans: true, omitTotalResults: true, scim1Errors: true });
-  accountId = (await ensureAccount(orm.em.fork(), 'T_SCIM_COMPAT')).id;
-  await query(
-    orm.em.fork(),
-    sql`insert into scim_connection (id, account_id, base_url, token)
-      values (gen_random_uuid(), ${accountId}, ${server.url}, ${server.token})`,
-  );
-  client = new ScimClient(server.url, server.token, { allowPrivate: true });
+  service = await connectedService('T_SCIM_COMPAT', {
+    stringBooleans: true,
+    omitTotalResults: true,
+    scim1Errors: true,
+  });
+  ({ orm, server, accountId, client } = service);
 });
-afterAll(async () => {
-  await orm.close(true);
-  await server.close();
-  await db.drop();
-});
+afterAll(() => service.close());
 
 const person: SyncedUser = {
   id: '00000000-0000-0000-0000-000000000001',
@@ -52,7 +42,7 @@ const person: SyncedUser = {
   loginMissing: false,
 };
 
-const connection = () => orm.em.fork().findOneOrFail(ScimConnection, { account: accountId });
+const connection = () => service.connection();
 const sync = async () => reconcile(orm.em.fork(), await connection(), client);
 
 describe('a service that answers active as a string', () => {

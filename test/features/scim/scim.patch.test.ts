@@ -1,40 +1,26 @@
-import { initORM, type ORM } from '../../../src/db/orm.ts';
+import type { ORM } from '../../../src/db/orm.ts';
 import { query, sql } from '../../../src/db/sql.ts';
-import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
-import { ScimClient } from '../../../src/features/scim/scim.client.ts';
-import { ScimConnection } from '../../../src/features/scim/scim.entity.ts';
+import type { ScimClient } from '../../../src/features/scim/scim.client.ts';
 import { reconcile } from '../../../src/features/scim/scim.reconcile.ts';
 import { drain } from '../../../src/features/scim/scim.sync.ts';
-import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
-import { type ScimServer, startScimServer } from '../../support/scim-server.ts';
+import type { ScimServer } from '../../support/scim-server.ts';
+import { connectedService } from './service.ts';
 
 // A service that follows RFC 7644 3.5.2.3: `replace name` with some sub-attributes leaves the others as
 // they were, so a name part cleared in Roster has to be removed by its own path.
-let db: TestDatabase;
 let orm: ORM;
 let server: ScimServer;
 let accountId: string;
 let client: ScimClient;
+let service: Awaited<ReturnType<typeof connectedService>>;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  orm = await initORM(db.url);
-  server = await startScimServer({ rfcComplexReplace: true });
-  accountId = (await ensureAccount(orm.em.fork(), 'T_SCIM_PATCH')).id;
-  await query(
-    orm.em.fork(),
-    sql`insert into scim_connection (id, account_id, base_url, token)
-      values (gen_random_uuid(), ${accountId}, ${server.url}, ${server.token})`,
-  );
-  client = new ScimClient(server.url, server.token, { allowPrivate: true });
+  service = await connectedService('T_SCIM_PATCH', { rfcComplexReplace: true });
+  ({ orm, server, accountId, client } = service);
 });
-afterAll(async () => {
-  await orm.close(true);
-  await server.close();
-  await db.drop();
-});
+afterAll(() => service.close());
 
-const connection = () => orm.em.fork().findOneOrFail(ScimConnection, { account: accountId });
+const connection = () => service.connection();
 const push = async () => drain(orm.em.fork(), await connection(), client);
 
 describe('a name part cleared in Roster', () => {
