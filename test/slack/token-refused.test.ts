@@ -23,6 +23,25 @@ const TOKEN = 'xoxb-installed-token';
 /** Slack stops taking the bot token, as when the app is uninstalled or its token revoked. */
 const revoke = (standin: SlackStandin, token: string) => Object.assign(standin, { botToken: token });
 
+/** How many directory sync jobs have had their try (done, or queued again to wait for the token). */
+async function syncsDone(t: TestApp): Promise<number> {
+  const [row] = await query<{ n: number }>(
+    t.em(),
+    sql`select count(*)::int as n from pgboss.job where name = ${DIRECTORY_JOBS.sync} and state = 'completed'`,
+  );
+  return row!.n;
+}
+
+/** Roster with its bulk jobs in their own thread (the default), once its first directory sync is done. */
+async function startWithBulkThread(): Promise<TestApp> {
+  const t = await startTestApp({ env: { BULK_JOBS: 'thread' } });
+  await eventually(
+    async () => (await t.roster.deps.directory.syncedAt(t.em(), await t.account())) !== null,
+    20_000,
+  );
+  return t;
+}
+
 describe('a bot token Slack stops accepting while Roster runs', () => {
   let db: TestDatabase;
   let standin: SlackStandin;
@@ -156,13 +175,6 @@ describe('Slack telling Roster it was uninstalled, or its bot token revoked', ()
   });
   afterAll(() => t.stop());
 
-  const syncsDone = async () => {
-    const [row] = await query<{ n: number }>(
-      t.em(),
-      sql`select count(*)::int as n from pgboss.job where name = ${DIRECTORY_JOBS.sync} and state = 'completed'`,
-    );
-    return row!.n;
-  };
   const readyz = async () => {
     const res = await fetch(`${t.url}/readyz`);
     return { status: res.status, body: (await res.json()) as Record<string, any> };
@@ -183,10 +195,10 @@ describe('Slack telling Roster it was uninstalled, or its bot token revoked', ()
     expect((await fetch(`${t.url}/join/unknown-token`)).status).toBe(404);
 
     const before = t.standin.callsTo('users.list').length;
-    const done = await syncsDone();
+    const done = await syncsDone(t);
     await t.roster.jobs.send(DIRECTORY_JOBS.sync, { force: true });
     // The sync's job has had its try: queued again, for when Slack takes the token.
-    await eventually(async () => (await syncsDone()) > done || undefined);
+    await eventually(async () => (await syncsDone(t)) > done || undefined);
     expect(t.standin.callsTo('users.list').length).toBe(before);
   });
 
@@ -208,11 +220,7 @@ describe('Slack telling Roster it was uninstalled, or its bot token revoked', ()
 describe('a bot token refused to the bulk jobs thread (BULK_JOBS=thread, the default)', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ env: { BULK_JOBS: 'thread' } });
-    await eventually(
-      async () => (await t.roster.deps.directory.syncedAt(t.em(), await t.account())) !== null,
-      20_000,
-    );
+    t = await startWithBulkThread();
   });
   afterAll(async () => {
     revoke(t.standin, BOT_TOKEN);
@@ -235,30 +243,17 @@ describe('a bot token refused to the bulk jobs thread (BULK_JOBS=thread, the def
 describe('Slack telling Roster it was uninstalled, with bulk work in its own thread', () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ env: { BULK_JOBS: 'thread' } });
-    await eventually(
-      async () => (await t.roster.deps.directory.syncedAt(t.em(), await t.account())) !== null,
-      20_000,
-    );
+    t = await startWithBulkThread();
   });
   afterAll(() => t.stop());
 
   it("holds the thread's bulk work back at once, before any of its own calls is refused", async () => {
     await t.slack.event({ type: 'app_uninstalled' });
-    const [{ n: done }] = (await query<{ n: number }>(
-      t.em(),
-      sql`select count(*)::int as n from pgboss.job where name = ${DIRECTORY_JOBS.sync} and state = 'completed'`,
-    )) as [{ n: number }];
+    const done = await syncsDone(t);
     const before = t.standin.calls.length;
     await t.roster.jobs.send(DIRECTORY_JOBS.sync, { force: true });
     // The thread works the sync: it has had its try (queued again for when Slack takes the token)...
-    await eventually(async () => {
-      const [row] = await query<{ n: number }>(
-        t.em(),
-        sql`select count(*)::int as n from pgboss.job where name = ${DIRECTORY_JOBS.sync} and state = 'completed'`,
-      );
-      return row!.n > done || undefined;
-    }, 20_000);
+    await eventually(async () => (await syncsDone(t)) > done || undefined, 20_000);
     // ...without a single call to Slack, though nothing Slack answered had refused the token yet.
     expect(t.standin.calls.slice(before).map((c) => c.method)).toEqual([]);
   });
