@@ -46,9 +46,10 @@ export type ReplayOptions = {
 const AWAIT_DURABLE_MS = 2_000;
 
 /**
- * Makes every Slack request act at most once, whatever its listener does. Interactive requests are
+ * Makes every Slack request act at most once, whatever its listener does. Commands, clicks and shortcuts are
  * recorded just after `ack()` (so the acknowledgement never waits for the database) and the listener
- * stops there when the key was seen before; events, which Bolt acknowledges itself, are checked first.
+ * stops there when the key was seen before; form submissions, whose listeners may save before they answer,
+ * and events, which Bolt acknowledges itself, are checked first.
  * An event a durable handler wants is recorded together with its handlers' jobs, in one transaction, before
  * the ack: what Slack was told it got is done even if the work fails at first, and a delivery that could not
  * be recorded is answered with an error, so Slack sends it again.
@@ -96,6 +97,14 @@ export function refuseReplays(app: App, opts: ReplayOptions): void {
         await refused(body, key);
         return;
       }
+      if (await firstTime(em.fork(), key)) return process(event);
+      await event.ack();
+      await refused(body, key);
+      return;
+    }
+    // A form submission's listener may save before it answers (the answer can carry what was saved, such as
+    // a new secret), so its key is recorded first: a replay is turned away before anything is made or shown.
+    if (body.type === 'view_submission') {
       if (await firstTime(em.fork(), key)) return process(event);
       await event.ack();
       await refused(body, key);

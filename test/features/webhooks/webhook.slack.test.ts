@@ -350,6 +350,21 @@ describe('managing webhook endpoints from the App Home', () => {
     }
   });
 
+  it('adds one endpoint when a signed submission is sent again, and shows the secret only the first time', async () => {
+    const url = 'https://replayed.example/hooks';
+    const list = await openWebhooks(t);
+    await t.slack.clickButton(list, { actionId: 'webhooks_add' }, { user: 'UADMIN' });
+    const first = await t.slack.submitView(t.standin.lastOpenedView(), { url }, { user: 'UADMIN' });
+    expect(JSON.stringify(first.json)).toMatch(/whsec_/);
+    const again = await first.resend();
+    expect(again.status).toBe(200);
+    expect(again.body).not.toMatch(/whsec_/);
+    expect((await endpointRows()).filter((r) => r.url === url)).toHaveLength(1);
+    expect(
+      await t.em().count(AuditEvent, { action: 'slack.replay_refused', actor: 'UADMIN' }),
+    ).toBeGreaterThanOrEqual(1);
+  });
+
   it('holds at most ten endpoints per account, and the list stays within Block Kit limits', async () => {
     for (let i = (await endpointRows()).filter((r) => !r.url.includes('other.example')).length; i < 10; i++) {
       await addEndpoint(t, `https://hooks${i}.example/${'x'.repeat(400)}`);
