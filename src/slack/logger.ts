@@ -8,6 +8,22 @@ import type { Logger } from '../shared/logger.ts';
  */
 const BODY_LINE = /^(http request result|http request body): ([\s\S]*)$/;
 
+/**
+ * Socket Mode's client logs, at debug level, every message it receives and every answer it sends: what
+ * people typed in forms (a SCIM token, an email), and answers that show a new secret once. Those lines keep
+ * only the message's kind and size.
+ */
+const SOCKET_LINE =
+  /^(Received a message on the WebSocket|Unable to parse an incoming WebSocket message|Calling ack\(\)|Sending a WebSocket message)[^:]*:? ?([\s\S]*)$/;
+
+/** Bolt's own lines around an acknowledgement carry the answer: `ack() response sent (body: {...})`. */
+const ACK_BODY = /^([\s\S]*?)\s*\(body: ([\s\S]*)\)$/;
+
+function socketSummary(text: string): Record<string, unknown> {
+  const type = /"type"\s*:\s*"([a-z_]+)"/.exec(text)?.[1] ?? /type: ([a-z_]+)/.exec(text)?.[1];
+  return { type, bytes: text.length };
+}
+
 function bodySummary(json: string): Record<string, unknown> {
   try {
     const body = JSON.parse(json) as Record<string, unknown>;
@@ -46,7 +62,10 @@ export function boltLogger(logger: Logger): BoltLogger {
   return {
     debug: (...args) => {
       const body = typeof args[0] === 'string' ? BODY_LINE.exec(args[0]) : null;
+      const socket =
+        !body && typeof args[0] === 'string' ? (SOCKET_LINE.exec(args[0]) ?? ACK_BODY.exec(args[0])) : null;
       if (body) log.debug({ slack: bodySummary(body[2] ?? '') }, `${body[1]} (body not logged)`);
+      else if (socket) log.debug({ slack: socketSummary(socket[2] ?? '') }, `${socket[1]} (body not logged)`);
       else write('debug', args);
     },
     info: (...args) => write('info', args),
