@@ -9,6 +9,7 @@ import { asDomainError } from '../shared/errors.ts';
 import { referenceId } from '../shared/ids.ts';
 import type { JobQueue } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
+import { withoutAddresses } from '../shared/mailer.ts';
 import type { RosterContext } from './context.ts';
 import { surfaceOf, teamIdOf, userIdOf } from './context.ts';
 import { DurableEvents } from './durable-events.ts';
@@ -217,7 +218,8 @@ export function createSlackApp(opts: SlackAppOptions): { app: RosterApp; receive
     opts.tokenWatch?.noteError(original);
     const domain = asDomainError(original);
     if (domain) {
-      requestLog.info({ code: domain.code }, domain.message);
+      // The person is told the whole message; the log keeps it without the addresses it may name.
+      requestLog.info({ code: domain.code }, withoutAddresses(domain.message));
       await tellPerson(opts.jobs, app.client, payload, domain.message).catch((err) =>
         requestLog.warn({ err }, 'could not tell the person about an error'),
       );

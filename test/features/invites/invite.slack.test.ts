@@ -5,6 +5,7 @@ import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
+import { createLogger } from '../../../src/shared/logger.ts';
 import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import { launchBrowser } from '../../support/browser.ts';
 import { links } from '../../support/smtp-sink.ts';
@@ -12,9 +13,16 @@ import { buttonMessage, textOf } from '../../support/views.ts';
 
 let t: TestApp;
 let browser: Browser;
+/** Everything the app logs: people's addresses must not reach it. */
+const logged: string[] = [];
+const logger = createLogger('info', {
+  write(line: string) {
+    logged.push(line);
+  },
+});
 
 beforeAll(async () => {
-  t = await startTestApp({ seatLimit: 20 });
+  t = await startTestApp({ seatLimit: 20, logger });
   browser = await launchBrowser();
 });
 afterAll(async () => {
@@ -104,6 +112,9 @@ describe('/invite, from the command to an active user', () => {
       String(r.body.text).includes('This invitation is for max@acme.test, not for you.'),
     );
     expect((await userByEmail('max@acme.test'))?.status).toBe('invited');
+    // The refusal is logged with its code, without the invitee's address.
+    expect(logged.some((l) => l.includes('"code":"not_allowed"'))).toBe(true);
+    expect(logged.filter((l) => l.includes('max@acme.test'))).toEqual([]);
   });
 
   it('converts a contact with the invited email into the user, keeping its details', async () => {
