@@ -203,6 +203,7 @@ export class ContactService {
   ): Promise<{ contact: IContact; changed: string[] }> {
     const contact = isId(id) ? await em.findOne(Contact, { id, account }) : null;
     if (!contact) throw new DomainError('not_found', 'That contact no longer exists.');
+    requireEditable(contact, actor);
     const kept = (field: 'phone' | 'company' | 'title' | 'notes') =>
       keptOrNew(contact[field], submitted[field], FIELD_MAX[field]);
     const input: ContactInput = {
@@ -465,4 +466,16 @@ export class ContactService {
     await tx.flush();
     return user;
   }
+}
+
+/**
+ * A converted contact's details are its user's (the person card shows its company and notes), and only an
+ * admin edits a user's details.
+ */
+export function requireEditable(contact: IContact, actor: Pick<Actor, 'isAdmin'>): void {
+  if (contact.user && !actor.isAdmin)
+    throw new DomainError(
+      'not_admin',
+      `${contact.name} is a user now, so only an admin can change their details (from their card: \`/people\`). Nothing was changed.`,
+    );
 }

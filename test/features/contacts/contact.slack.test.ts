@@ -491,15 +491,45 @@ describe('converting and editing', () => {
     expect((await t.em().findOneOrFail(Contact, long.id)).notes).toBe('Short');
   });
 
+  it("lets only an admin edit a converted contact, whose details are its user's, even by a forged form", async () => {
+    const contact = await t.em().findOneOrFail(Contact, { email: 'cleo@partner.test' });
+    const opened = t.standin.callsTo('views.open').length;
+    await t.slack.clickButton(buttonMessage('contact_edit', contact.id, 'Edit'), 'Edit', { user: 'UMEMBER' });
+    await t.standin.waitForResponse((r) =>
+      String(r.body.text).includes('Cleo Client is a user now, so only an admin can change their details'),
+    );
+    expect(t.standin.callsTo('views.open')).toHaveLength(opened);
+    // The form an admin would get, submitted by the member with his own signature.
+    const res = await t.slack.viewSubmission({
+      user: 'UMEMBER',
+      view: {
+        callback_id: 'contact_modal',
+        private_metadata: contact.id,
+        state: {
+          values: {
+            name: { name: { type: 'plain_text_input', value: 'Cleo Client' } },
+            email: { email: { type: 'plain_text_input', value: 'cleo@partner.test' } },
+            company: { company: { type: 'plain_text_input', value: 'Rival Co' } },
+          },
+        },
+      },
+    });
+    expect(res.status).toBe(200);
+    await t.standin.waitForCall('chat.postMessage', (c) =>
+      String(c.args.text).includes('only an admin can change their details'),
+    );
+    expect((await t.em().findOneOrFail(Contact, contact.id)).company).toBe('Partner');
+  });
+
   it('edits a converted contact but keeps the email its user logs in with', async () => {
     const contact = await t.em().findOneOrFail(Contact, { email: 'cleo@partner.test' });
-    await t.slack.clickButton(buttonMessage('contact_edit', contact.id, 'Edit'), 'Edit', { user: 'UMEMBER' });
+    await t.slack.clickButton(buttonMessage('contact_edit', contact.id, 'Edit'), 'Edit', { user: 'UADMIN' });
     const view = t.standin.lastOpenedView();
-    const moved = await t.slack.submitView(view, { email: 'cleo@elsewhere.test' }, { user: 'UMEMBER' });
+    const moved = await t.slack.submitView(view, { email: 'cleo@elsewhere.test' }, { user: 'UADMIN' });
     expect(moved.json?.errors).toEqual({
       email: 'Cleo Client was converted to the user cleo@partner.test, so the email stays cleo@partner.test.',
     });
-    const ok = await t.slack.submitView(view, { title: 'Buyer' }, { user: 'UMEMBER' });
+    const ok = await t.slack.submitView(view, { title: 'Buyer' }, { user: 'UADMIN' });
     expect(ok.json).toBeUndefined();
     expect(await t.em().findOneOrFail(Contact, contact.id)).toMatchObject({
       title: 'Buyer',
@@ -510,7 +540,7 @@ describe('converting and editing', () => {
     );
     const audits = await t.em().find(AuditEvent, { action: 'contact.edited', subjectId: contact.id });
     expect(audits.map((a) => a.data)).toEqual([{ changes: { title: { from: null, to: 'Buyer' } } }]);
-    await t.slack.submitView(view, { title: 'Buyer' }, { user: 'UMEMBER' });
+    await t.slack.submitView(view, { title: 'Buyer' }, { user: 'UADMIN' });
     await t.standin.waitForCall('chat.postMessage', (c) =>
       String(c.args.text).includes('Nothing changed on the contact *Cleo Client*'),
     );

@@ -7,7 +7,7 @@ import { permissionSets } from '../../accounts/account.service.ts';
 import type { Deps } from '../../feature.ts';
 import { grantable } from '../../people/grants.ts';
 import { Contact } from '../contact.entity.ts';
-import type { ContactService } from '../contact.service.ts';
+import { type ContactService, requireEditable } from '../contact.service.ts';
 import { CONTACT_ACTIONS, findResults, MAX_SEARCH } from './blocks.ts';
 import { contactModal, convertModal, prefillFrom } from './views.ts';
 
@@ -57,6 +57,7 @@ export function registerContactActions(app: App, deps: Deps, contacts: ContactSe
     const id = uuid.safeParse(action.value);
     const contact = id.success ? await em.findOne(Contact, { id: id.data, account }) : null;
     if (!contact) throw new DomainError('not_found', 'That contact no longer exists.');
+    requireEditable(contact, await slackActor(deps, context, body.user.id));
     await client.views.open({ trigger_id: body.trigger_id, view: contactModal(contact, contact.id) });
   });
 
