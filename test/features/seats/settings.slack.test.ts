@@ -192,6 +192,30 @@ describe('/seats channel', () => {
     expect((await account()).approvalChannelId).toBe('CAPPROVALS');
   });
 
+  it('refuses a channel shared with another organisation, from the command and from a forged settings form', async () => {
+    t.standin.channels.set('CPARTNER', {
+      name: 'acme-partner',
+      is_private: false,
+      is_member: true,
+      is_ext_shared: true,
+    });
+    try {
+      const before = (await account()).approvalChannelId;
+      await t.slack.command('/seats', 'channel #acme-partner', { user: 'UADMIN' });
+      await t.standin.waitForResponse((r) =>
+        textOf(r.body).includes('That channel is shared with another organisation through Slack Connect'),
+      );
+      const res = await t.slack.viewSubmission({
+        user: 'UADMIN',
+        view: withValues(await openSettings(), { approval_channel: 'CPARTNER' }),
+      });
+      expect(res.json?.errors?.approval_channel).toContain('shared with another organisation');
+      expect((await account()).approvalChannelId).toBe(before);
+    } finally {
+      t.standin.channels.delete('CPARTNER');
+    }
+  });
+
   it('answers a name Slack did not escape at once, in a workspace of 25,000 channels, without reading them', async () => {
     for (let i = 0; i < 25_000; i++) {
       t.standin.channels.set(`CBULK${String(i).padStart(6, '0')}`, {

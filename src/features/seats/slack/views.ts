@@ -137,6 +137,11 @@ export async function channelProblem(
     if (!info) return null;
     const channel = info.channel;
     if (channel?.is_archived) return 'That channel is archived. Choose another one.';
+    // Seat requests show the requesters' and the people's names and addresses: never to another organisation.
+    const shared = channel as { is_ext_shared?: boolean; is_pending_ext_shared?: boolean } | undefined;
+    if (shared?.is_ext_shared || shared?.is_pending_ext_shared) {
+      return 'That channel is shared with another organisation through Slack Connect, whose people would see the seat requests. Choose a channel of this workspace only.';
+    }
     if (channel?.is_private && !channel.is_member) {
       return `Roster is not in the private channel <#${channelId}>. First ${ADD_ROSTER}; then save again.`;
     }
