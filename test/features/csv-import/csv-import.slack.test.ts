@@ -279,6 +279,13 @@ describe('uploading a CSV file in the bot DM', () => {
       t.standin.uploadedFiles.find((f) => f.filename === 'roster-contacts-template.csv'),
     );
     expect(contentOf(contacts)).toContain('type,first_name,last_name,email,phone,company,title,notes');
+    // A click forged to come from a channel still gets the template in the clicker's DM, never in the channel.
+    const uploads = t.standin.uploadedFiles.length;
+    await t.slack.clickButton({ ...preview, channel: 'C0GENERAL' }, 'Download users template', {
+      user: 'UMEMBER',
+    });
+    const forged = await eventually(() => t.standin.uploadedFiles.slice(uploads)[0]);
+    expect(forged.channelId).toBe('DUMEMBER');
   });
 
   it('imports invitations through the seat rules and reports rows that found no free seat', async () => {

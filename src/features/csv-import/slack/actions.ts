@@ -158,10 +158,9 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
   ] as const) {
     app.action<BlockButtonAction>(actionId, async ({ ack, body, client }) => {
       await ack();
-      const channel =
-        body.channel?.id ??
-        (await client.conversations.open({ users: body.user.id })).channel?.id ??
-        body.user.id;
+      // Always to the clicker's DM: the channel a click names is the payload's word, and a template posted
+      // where the click came from would be Roster posting into any channel it is in.
+      const channel = (await client.conversations.open({ users: body.user.id })).channel?.id ?? body.user.id;
       const file = templateFile(kind);
       await client.filesUploadV2({
         channel_id: channel,
