@@ -25,7 +25,8 @@ export class Outcomes {
   }
 
   /** The 303 to `path`, whose GET page then shows `outcome` (read back with `read`). */
-  redirect(path: string, outcome: Outcome): WebResponse {
+  redirect(req: WebRequest, path: string, outcome: Outcome): WebResponse {
+    const location = `${req.base}${path}`;
     const payload = Buffer.from(
       JSON.stringify({
         p: path,
@@ -37,9 +38,9 @@ export class Outcomes {
     const value = `${payload}.${this.sign(payload)}`;
     return {
       status: 303,
-      redirect: path,
+      redirect: location,
       headers: {
-        'set-cookie': `${COOKIE}=${value}; Path=${path}; Max-Age=${LIFETIME_SECONDS}; HttpOnly; SameSite=Lax${this.secure ? '; Secure' : ''}`,
+        'set-cookie': `${COOKIE}=${value}; Path=${location}; Max-Age=${LIFETIME_SECONDS}; HttpOnly; SameSite=Lax${this.secure ? '; Secure' : ''}`,
       },
     };
   }

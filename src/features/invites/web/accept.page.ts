@@ -82,14 +82,14 @@ ${invitation.personalMessage ? html`<p class="message">“${lines(invitation.per
           'Please try again',
           csrfCheck === 'no_cookie'
             ? // Pressing Accept again cannot help while the browser blocks cookies: say what to change.
-              html`<h1>Allow cookies for this site</h1><p>Your browser did not send the cookie Roster needs to check that this form came from its own page. Allow cookies for this site in your browser, then <a href="${req.path}">open the invitation again</a> and press Accept.</p>`
-            : html`<h1>Please try again</h1><p>This form expired or was sent from another page. <a href="${req.path}">Open the invitation again</a> and press Accept.</p>`,
+              html`<h1>Allow cookies for this site</h1><p>Your browser did not send the cookie Roster needs to check that this form came from its own page. Allow cookies for this site in your browser, then <a href="${req.base}${req.path}">open the invitation again</a> and press Accept.</p>`
+            : html`<h1>Please try again</h1><p>This form expired or was sent from another page. <a href="${req.base}${req.path}">Open the invitation again</a> and press Accept.</p>`,
         ),
       };
     }
     const result = await invites.accept(req.em, { token: req.params.token ?? '' }, 'web');
     if (!result) return INVALID_INVITATION;
-    return outcomes.redirect(ACCEPTED_PATH, {
+    return outcomes.redirect(req, ACCEPTED_PATH, {
       title: 'Welcome',
       body: html`<h1 class="ok">You're in</h1>
 <p>${displayName(result.user)}, you are now an active member of ${result.account.name ?? 'the account'} as ${INVITEE_ROLE[result.user.role] ?? result.user.role}.</p>

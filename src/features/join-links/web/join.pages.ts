@@ -307,7 +307,7 @@ export function registerJoinPages(
       req.log.warn({ joinLink: link.id }, 'join form: address had its emails');
     // The same answer whether or not the address is known, and whether an email went now, an earlier one
     // is still on its way, or the address had its emails for the hour: the page reveals nothing.
-    return outcomes.redirect(SENT_PATH, {
+    return outcomes.redirect(req, SENT_PATH, {
       title: 'Check your inbox',
       body: html`<h1>Check your inbox</h1><p>We sent an email to <strong>${parsed.data.email}</strong>. Open the link in it within ${CONFIRMATION_HOURS} hours to finish joining ${intro.accountName}.</p><p class="muted">Nothing there after a few minutes? Check your spam folder, or fill in the form again.</p>`,
     });
@@ -333,8 +333,8 @@ export function registerJoinPages(
         html: page(
           'Please try again',
           csrfCheck === 'no_cookie'
-            ? html`<h1>Allow cookies for this site</h1><p>${NO_COOKIE} Allow cookies for this site in your browser, then <a href="${req.path}">open the confirmation link again</a> and press Confirm.</p>`
-            : html`<h1>Please try again</h1><p>This page expired or was sent from another page. <a href="${req.path}">Open the confirmation link again</a> and press Confirm.</p>`,
+            ? html`<h1>Allow cookies for this site</h1><p>${NO_COOKIE} Allow cookies for this site in your browser, then <a href="${req.base}${req.path}">open the confirmation link again</a> and press Confirm.</p>`
+            : html`<h1>Please try again</h1><p>This page expired or was sent from another page. <a href="${req.base}${req.path}">Open the confirmation link again</a> and press Confirm.</p>`,
         ),
       };
     }
@@ -363,19 +363,19 @@ export function registerJoinPages(
     const account = result.accountName ?? 'the account';
     switch (result.status) {
       case 'joined':
-        return outcomes.redirect(CONFIRMED_PATH, {
+        return outcomes.redirect(req, CONFIRMED_PATH, {
           title: 'Welcome',
           body: html`<h1 class="ok">You're in</h1><p>You joined ${account} as ${INVITEE_ROLE[result.user.role] ?? result.user.role}. Welcome!</p><p class="muted">You can close this page.</p>`,
         });
       case 'exists': {
         const { heading, text } = standing(result.user.status, result.user.email, account);
-        return outcomes.redirect(CONFIRMED_PATH, {
+        return outcomes.redirect(req, CONFIRMED_PATH, {
           title: heading,
           body: html`<h1>${heading}</h1><p>${text}</p>`,
         });
       }
       case 'requested':
-        return outcomes.redirect(CONFIRMED_PATH, {
+        return outcomes.redirect(req, CONFIRMED_PATH, {
           title: 'Waiting for approval',
           body: html`<h1>Almost there</h1><p>${requestedText(result.reason, account, 'We will email you when they decide.', result.guest)}</p>`,
         });
