@@ -131,6 +131,26 @@ describe('behind a proxy that serves Roster under a path prefix', () => {
     expect(new URL(href, confirm).toString()).toBe(confirm);
   });
 
+  it('links "open the invitation again" under the prefix', async () => {
+    const invited = 'reopen-invited@example.com';
+    await t.slack.command('/invite', '', { user: 'UADMIN' });
+    await t.slack.submitView(t.standin.lastOpenedView(), { emails: invited }, { user: 'UADMIN' });
+    const mail = await t.smtp.waitForMail((m) => m.toText === invited);
+    const link = links(mail).find((l) => l.includes('/invitations/'))!;
+    expect(link.startsWith(`${origin}${PREFIX}/invitations/`)).toBe(true);
+    const stale = await through(link, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        cookie: `roster_csrf=${'x'.repeat(32)}`,
+      },
+      body: new URLSearchParams({ csrf: 'nope' }).toString(),
+    });
+    expect(stale.res.status).toBe(403);
+    const href = /<a href="([^"]+)">Open the invitation again/.exec(stale.body)![1]!;
+    expect(new URL(href, link).toString()).toBe(link);
+  });
+
   it('joins and accepts in a browser, every page under the prefix, reloads included', async () => {
     const ctx = await browser.newContext();
     try {
