@@ -4,6 +4,7 @@
  * grows with the names in it past the 4 KB a browser keeps of a cookie (then silently dropped), and would
  * hold the person's address where anything that reads the browser's cookies finds it.
  */
+import { jest } from '@jest/globals';
 import type { Browser } from 'playwright-core';
 import { User } from '../../src/features/people/user.entity.ts';
 import { postLink } from '../features/join-links/support.ts';
@@ -118,4 +119,26 @@ it('shows "You\'re in" with a very long non-ASCII name, after Accept and on relo
     await ctx.close();
   }
   expect((await t.em().findOneOrFail(User, { email })).status).toBe('active');
+});
+
+it('shows the answer only at the page it was made for, and only for 15 minutes', async () => {
+  const { url } = await postLink(t);
+  const email = 'short-lived@outside.test';
+  const { value, page } = await post(url, { name: 'Sol Short', email });
+  expect(page).toContain(`We sent an email to <strong>${email}</strong>.`);
+  const at = async (path: string) =>
+    (await fetch(`${t.url}${path}`, { headers: { cookie: `roster_outcome=${value}` } })).text();
+  expect(await at('/join/sent')).toContain(email);
+  // Sent to another answer page (the browser scopes it to its own; this is someone sending it by hand).
+  expect(await at('/join/confirmed')).toContain('Nothing more to do here');
+  expect(await at('/invitations/accepted')).toContain('Nothing more to do here');
+  const now = Date.now();
+  const later = jest.spyOn(Date, 'now').mockReturnValue(now + 15 * 60_000 + 1000);
+  try {
+    const text = await at('/join/sent');
+    expect(text).toContain('we sent an email to the address you entered');
+    expect(text).not.toContain(email);
+  } finally {
+    later.mockRestore();
+  }
 });
