@@ -318,6 +318,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
           ? { ok: false, body: { status: 'stopping', reasons: ['Roster is stopping'] } }
           : readiness({ orm, jobs, slack, tokenWatch, socket, bulk, bulkThread }),
       trustProxy: config.trustProxy,
+      publicUrl: () => config.publicUrl,
     });
     if (isLocal(config.publicUrl)) warnWhenReachedFromElsewhere(server, config.publicUrl, logger);
     await listen(server, config.port, opts.host);

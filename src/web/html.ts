@@ -48,7 +48,7 @@ const STYLE = `
   * { box-sizing: border-box; }
   body { margin:0; font: 16px/1.5 -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; background:var(--bg); color:var(--fg); }
   main { max-width: 30rem; margin: 4rem auto; padding: 2rem; background: var(--card); border-radius: 12px; box-shadow: 0 1px 3px rgba(0,0,0,.12); }
-  h1 { font-size: 1.4rem; margin: 0 0 1rem; }
+  h1 { font-size: 1.4rem; margin: 0 0 1rem; overflow-wrap: anywhere; }
   p { margin: .5rem 0; overflow-wrap: anywhere; }
   .muted { color: var(--muted); font-size: .9rem; }
   .ok { color: var(--ok); } .error { color: var(--err); }

@@ -11,6 +11,12 @@ export type WebRequest = {
    * invitation or join token.
    */
   route: string;
+  /**
+   * Where people's browsers reach Roster on its host: PUBLIC_URL's path, `/roster` behind a proxy that
+   * serves it there (and strips it before passing requests on), '' at the host's root. Every link,
+   * redirect and cookie path a page sends starts with it; `path` never holds it.
+   */
+  base: string;
   params: Record<string, string>;
   query: URLSearchParams;
   form: URLSearchParams;
@@ -179,7 +185,7 @@ export class Csrf {
     let cookie: string | undefined;
     if (!nonce || !/^[A-Za-z0-9_-]{32,}$/.test(nonce)) {
       nonce = randomBytes(24).toString('base64url');
-      cookie = `roster_csrf=${nonce}; Path=/; HttpOnly; SameSite=Lax${this.secure ? '; Secure' : ''}`;
+      cookie = `roster_csrf=${nonce}; Path=${req.base}/; HttpOnly; SameSite=Lax${this.secure ? '; Secure' : ''}`;
     }
     return { field: this.sign(nonce, req.path), cookie };
   }
@@ -207,6 +213,15 @@ export class Csrf {
 
   private sign(nonce: string, path: string): string {
     return createHmac('sha256', this.key).update(`${nonce}|${path}`).digest('base64url');
+  }
+}
+
+/** The path under which browsers reach Roster, from its public address: `/roster`, or '' at the root. */
+export function basePath(publicUrl: string): string {
+  try {
+    return new URL(publicUrl).pathname.replace(/\/+$/, '');
+  } catch {
+    return '';
   }
 }
 

@@ -12,6 +12,7 @@ import { html, page } from './html.ts';
 import { ApiProblem, isApiPath } from './problem.ts';
 import {
   BadRequest,
+  basePath,
   COMMON_HEADERS,
   PAGE_HEADERS,
   parseCookies,
@@ -36,6 +37,8 @@ export type ServerDeps = {
   ready?: () => Promise<{ ok: boolean; body: Record<string, unknown> }>;
   /** Believe X-Forwarded-For (TRUST_PROXY): only behind a proxy that sets it, since anyone can send it. */
   trustProxy?: boolean;
+  /** PUBLIC_URL, read at each request: its path is where browsers reach the pages (see WebRequest.base). */
+  publicUrl?: () => string;
 };
 
 function clientIp(req: IncomingMessage, trustProxy = false): string {
@@ -277,6 +280,7 @@ async function handle(
     method,
     path: url.pathname,
     route: found.route,
+    base: basePath(deps.publicUrl?.() ?? ''),
     params: found.params,
     query,
     form: parseForm(body),

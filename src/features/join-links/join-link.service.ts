@@ -683,7 +683,7 @@ export class JoinLinkService {
     em: EntityManager,
     token: string,
     opts: { name?: string } = {},
-  ): Promise<JoinResult & { accountName?: string | null }> {
+  ): Promise<JoinResult & { accountName?: string | null; accountId?: string }> {
     if (!TOKEN.test(token)) return { status: 'link_invalid' };
     const hash = hashToken(token);
     // Read before it is claimed, so what the join needs of Slack is asked before the transaction opens.
@@ -711,17 +711,17 @@ export class JoinLinkService {
           'web',
           asked,
         );
-        return { ...result, accountName: await this.accountName(tx, row.join_link_id) };
+        return { ...result, ...(await this.accountOf(tx, row.join_link_id)) };
       });
     } catch (err) {
       if (!claimed) throw err;
       const result = await this.raced(em, err, claimed.join_link_id, claimed.email);
-      return { ...result, accountName: await this.accountName(em.fork(), claimed.join_link_id) };
+      return { ...result, ...(await this.accountOf(em.fork(), claimed.join_link_id)) };
     }
   }
 
-  private async accountName(em: EntityManager, linkId: string) {
+  private async accountOf(em: EntityManager, linkId: string) {
     const link = await em.findOne(JoinLink, linkId, { populate: ['account'] });
-    return link?.account.getEntity().name ?? null;
+    return { accountName: link?.account.getEntity().name ?? null, accountId: link?.account.id };
   }
 }

@@ -3,7 +3,7 @@ import type { Outcomes } from '../../../web/outcome.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
 import { INVITEE_ROLE } from '../../people/labels.ts';
-import { displayName } from '../../people/user.entity.ts';
+import { displayName, User } from '../../people/user.entity.ts';
 import type { InviteService } from '../invite.service.ts';
 
 /**
@@ -36,7 +36,21 @@ export function registerAcceptPage(
   // reloading it, or going back to it, shows it again and posts nothing.
   router.add('GET', ACCEPTED_PATH, async (req) => {
     const outcome = outcomes.read(req);
-    if (outcome) return { html: page(outcome.title, outcome.body) };
+    const user =
+      outcome?.k === 'accepted' && typeof outcome.u === 'string'
+        ? await req.em.findOne(User, outcome.u, { populate: ['account'] })
+        : null;
+    if (user) {
+      return {
+        html: page(
+          'Welcome',
+          html`<h1 class="ok">You're in</h1>
+<p>${displayName(user)}, you are now an active member of ${user.account.getEntity().name ?? 'the account'} as ${INVITEE_ROLE[user.role] ?? user.role}.</p>
+${outcome?.already ? html`<p class="muted">You had already accepted this invitation.</p>` : ''}
+<p class="muted">You can close this page.</p>`,
+        ),
+      };
+    }
     return {
       html: page(
         'Invitation',
@@ -82,19 +96,17 @@ ${invitation.personalMessage ? html`<p class="message">“${lines(invitation.per
           'Please try again',
           csrfCheck === 'no_cookie'
             ? // Pressing Accept again cannot help while the browser blocks cookies: say what to change.
-              html`<h1>Allow cookies for this site</h1><p>Your browser did not send the cookie Roster needs to check that this form came from its own page. Allow cookies for this site in your browser, then <a href="${req.path}">open the invitation again</a> and press Accept.</p>`
-            : html`<h1>Please try again</h1><p>This form expired or was sent from another page. <a href="${req.path}">Open the invitation again</a> and press Accept.</p>`,
+              html`<h1>Allow cookies for this site</h1><p>Your browser did not send the cookie Roster needs to check that this form came from its own page. Allow cookies for this site in your browser, then <a href="${req.base}${req.path}">open the invitation again</a> and press Accept.</p>`
+            : html`<h1>Please try again</h1><p>This form expired or was sent from another page. <a href="${req.base}${req.path}">Open the invitation again</a> and press Accept.</p>`,
         ),
       };
     }
     const result = await invites.accept(req.em, { token: req.params.token ?? '' }, 'web');
     if (!result) return INVALID_INVITATION;
-    return outcomes.redirect(ACCEPTED_PATH, {
-      title: 'Welcome',
-      body: html`<h1 class="ok">You're in</h1>
-<p>${displayName(result.user)}, you are now an active member of ${result.account.name ?? 'the account'} as ${INVITEE_ROLE[result.user.role] ?? result.user.role}.</p>
-${result.already ? html`<p class="muted">You had already accepted this invitation.</p>` : ''}
-<p class="muted">You can close this page.</p>`,
+    return outcomes.redirect(req, ACCEPTED_PATH, {
+      k: 'accepted',
+      u: result.user.id,
+      already: result.already,
     });
   });
 }

@@ -2,14 +2,15 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
 import { html, page } from '../../../web/html.ts';
-import type { Outcomes } from '../../../web/outcome.ts';
+import type { OutcomeFields, Outcomes } from '../../../web/outcome.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
+import { Account } from '../../accounts/account.entity.ts';
 import { allowedDomains } from '../../accounts/allowed-domains.ts';
 import { plainAsciiHint } from '../../invites/invite-text.ts';
 import { INVITEE_ROLE } from '../../people/labels.ts';
-import type { Role } from '../../people/user.entity.ts';
+import { type Role, User } from '../../people/user.entity.ts';
 import { requestedText, standing } from '../join-link.messages.ts';
-import { CONFIRMATION_HOURS, type JoinLinkService } from '../join-link.service.ts';
+import { CONFIRMATION_HOURS, type JoinLinkService, type RequestReason } from '../join-link.service.ts';
 import { joinDomains, onlyFor } from '../join-link.terms.ts';
 import { type Limiter, RateLimiter } from './rate-limit.ts';
 
@@ -175,6 +176,46 @@ function confirmPage(
   );
 }
 
+const accountNameOf = async (em: EntityManager, id: unknown) =>
+  (typeof id === 'string' ? (await em.findOne(Account, id))?.name : undefined) ?? 'the account';
+
+/** "Check your inbox" as the join form's redirect left it: the address, and the account being joined. */
+async function sentPage(em: EntityManager, o: OutcomeFields | undefined): Promise<string | undefined> {
+  if (o?.k !== 'sent' || typeof o.e !== 'string') return undefined;
+  const account = await accountNameOf(em, o.a);
+  return page(
+    'Check your inbox',
+    html`<h1>Check your inbox</h1><p>We sent an email to <strong>${o.e}</strong>. Open the link in it within ${CONFIRMATION_HOURS} hours to finish joining ${account}.</p><p class="muted">Nothing there after a few minutes? Check your spam folder, or fill in the form again.</p>`,
+  );
+}
+
+/** The answer to Confirm, drawn from what its redirect left: who joined, or why they wait. */
+async function confirmedPage(em: EntityManager, o: OutcomeFields | undefined): Promise<string | undefined> {
+  if (o?.k === 'joined' || o?.k === 'exists') {
+    if (typeof o.u !== 'string') return undefined;
+    const user = await em.findOne(User, o.u, { populate: ['account'] });
+    if (!user) return undefined;
+    const account = user.account.getEntity().name ?? 'the account';
+    if (o.k === 'joined') {
+      return page(
+        'Welcome',
+        html`<h1 class="ok">You're in</h1><p>You joined ${account} as ${INVITEE_ROLE[user.role] ?? user.role}. Welcome!</p><p class="muted">You can close this page.</p>`,
+      );
+    }
+    const { heading, text } = standing(user.status, user.email, account);
+    return page(heading, html`<h1>${heading}</h1><p>${text}</p>`);
+  }
+  if (o?.k === 'requested' && typeof o.r === 'string') {
+    const account = await accountNameOf(em, o.a);
+    const guest = o.g === 'multi_channel' || o.g === 'single_channel' ? o.g : undefined;
+    return page(
+      'Waiting for approval',
+      html`<h1>Almost there</h1><p>${requestedText(o.r as RequestReason, account, 'We will email you when they decide.', guest)}</p>`,
+    );
+  }
+  return undefined;
+}
+
 /** The join page of a link, the confirmation it emails, and the page that link opens. */
 export function registerJoinPages(
   router: Router,
@@ -198,8 +239,8 @@ export function registerJoinPages(
   // and no address (added before `/join/:token`, which would take these paths): reloading them, or going
   // back and forward to them, shows them again and posts nothing, so no second email goes.
   router.add('GET', SENT_PATH, async (req) => {
-    const outcome = outcomes.read(req);
-    if (outcome) return { html: page(outcome.title, outcome.body) };
+    const shown = await sentPage(req.em, outcomes.read(req));
+    if (shown) return { html: shown };
     return {
       html: page(
         'Check your inbox',
@@ -208,8 +249,8 @@ export function registerJoinPages(
     };
   });
   router.add('GET', CONFIRMED_PATH, async (req) => {
-    const outcome = outcomes.read(req);
-    if (outcome) return { html: page(outcome.title, outcome.body) };
+    const shown = await confirmedPage(req.em, outcomes.read(req));
+    if (shown) return { html: shown };
     return {
       html: page(
         'Confirmed',
@@ -307,10 +348,7 @@ export function registerJoinPages(
       req.log.warn({ joinLink: link.id }, 'join form: address had its emails');
     // The same answer whether or not the address is known, and whether an email went now, an earlier one
     // is still on its way, or the address had its emails for the hour: the page reveals nothing.
-    return outcomes.redirect(SENT_PATH, {
-      title: 'Check your inbox',
-      body: html`<h1>Check your inbox</h1><p>We sent an email to <strong>${parsed.data.email}</strong>. Open the link in it within ${CONFIRMATION_HOURS} hours to finish joining ${intro.accountName}.</p><p class="muted">Nothing there after a few minutes? Check your spam folder, or fill in the form again.</p>`,
-    });
+    return outcomes.redirect(req, SENT_PATH, { k: 'sent', e: parsed.data.email, a: link.account.id });
   });
 
   // Opening the emailed link only shows a Confirm button: mail scanners and link previews fetch links
@@ -333,8 +371,8 @@ export function registerJoinPages(
         html: page(
           'Please try again',
           csrfCheck === 'no_cookie'
-            ? html`<h1>Allow cookies for this site</h1><p>${NO_COOKIE} Allow cookies for this site in your browser, then <a href="${req.path}">open the confirmation link again</a> and press Confirm.</p>`
-            : html`<h1>Please try again</h1><p>This page expired or was sent from another page. <a href="${req.path}">Open the confirmation link again</a> and press Confirm.</p>`,
+            ? html`<h1>Allow cookies for this site</h1><p>${NO_COOKIE} Allow cookies for this site in your browser, then <a href="${req.base}${req.path}">open the confirmation link again</a> and press Confirm.</p>`
+            : html`<h1>Please try again</h1><p>This page expired or was sent from another page. <a href="${req.base}${req.path}">Open the confirmation link again</a> and press Confirm.</p>`,
         ),
       };
     }
@@ -360,24 +398,16 @@ export function registerJoinPages(
       name = parsed.data;
     }
     const result = await links.confirm(req.em, req.params.token ?? '', { name });
-    const account = result.accountName ?? 'the account';
     switch (result.status) {
       case 'joined':
-        return outcomes.redirect(CONFIRMED_PATH, {
-          title: 'Welcome',
-          body: html`<h1 class="ok">You're in</h1><p>You joined ${account} as ${INVITEE_ROLE[result.user.role] ?? result.user.role}. Welcome!</p><p class="muted">You can close this page.</p>`,
-        });
-      case 'exists': {
-        const { heading, text } = standing(result.user.status, result.user.email, account);
-        return outcomes.redirect(CONFIRMED_PATH, {
-          title: heading,
-          body: html`<h1>${heading}</h1><p>${text}</p>`,
-        });
-      }
+      case 'exists':
+        return outcomes.redirect(req, CONFIRMED_PATH, { k: result.status, u: result.user.id });
       case 'requested':
-        return outcomes.redirect(CONFIRMED_PATH, {
-          title: 'Waiting for approval',
-          body: html`<h1>Almost there</h1><p>${requestedText(result.reason, account, 'We will email you when they decide.', result.guest)}</p>`,
+        return outcomes.redirect(req, CONFIRMED_PATH, {
+          k: 'requested',
+          a: result.accountId ?? null,
+          r: result.reason,
+          g: result.guest ?? null,
         });
       case 'domain_not_allowed':
         return {
