@@ -181,8 +181,35 @@ export class JoinLinkService {
   }
 
   /**
-   * Creates a link and posts its message through `post`, in one transaction: when the message cannot be
-   * posted nothing is kept, so no link exists that nobody can see. The raw token only ever reaches `post`.
+   * Why `input` would make no link, as far as the database alone can tell (a link domain outside the
+   * account's), or null: read without locks, for the form to show on its field before it is answered.
+   */
+  async createProblem(em: EntityManager, account: IAccount, input: CreateInput): Promise<DomainError | null> {
+    return this.domainsProblem(em, account, createInput.parse(input).allowedDomains);
+  }
+
+  private async domainsProblem(
+    em: EntityManager,
+    account: IAccount,
+    domains: readonly string[],
+  ): Promise<DomainError | null> {
+    // Both the account's domains and the link's apply to a join: a link domain outside the account's
+    // would admit nobody, and say otherwise in its message.
+    const accountDomains = await allowedDomains(em, account);
+    const outside = accountDomains.length ? domains.filter((d) => !accountDomains.includes(d)) : [];
+    if (!outside.length) return null;
+    return new DomainError(
+      'not_allowed',
+      `${outside.map((d) => `@${d}`).join(', ')} ${outside.length === 1 ? 'is' : 'are'} not among the account's allowed email domains (${accountDomains.map((d) => `@${d}`).join(', ')}), so nobody could join with ${outside.length === 1 ? 'it' : 'them'}. Leave the field empty to admit the account's domains, or change them with \`/seats settings\`.`,
+      { field: 'domains' },
+    );
+  }
+
+  /**
+   * Creates a link and posts its message through `post`. No transaction is open while Slack takes the post:
+   * the link is written first, then posted, then its message recorded, each step short. When the message
+   * cannot be posted the link is deleted again, so none is kept that nobody can see. The raw token only ever
+   * reaches `post`.
    */
   async create(
     em: EntityManager,
@@ -193,22 +220,11 @@ export class JoinLinkService {
   ): Promise<IJoinLink> {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can post join links.');
     const valid = createInput.parse(input);
-    return em.transactional(async (tx) => {
-      // Both the account's domains and the link's apply to a join: a link domain outside the account's
-      // would admit nobody, and say otherwise in its message.
-      const accountDomains = await allowedDomains(tx, account);
-      const outside = accountDomains.length
-        ? valid.allowedDomains.filter((d) => !accountDomains.includes(d))
-        : [];
-      if (outside.length) {
-        throw new DomainError(
-          'not_allowed',
-          `${outside.map((d) => `@${d}`).join(', ')} ${outside.length === 1 ? 'is' : 'are'} not among the account's allowed email domains (${accountDomains.map((d) => `@${d}`).join(', ')}), so nobody could join with ${outside.length === 1 ? 'it' : 'them'}. Leave the field empty to admit the account's domains, or change them with \`/seats settings\`.`,
-          { field: 'domains' },
-        );
-      }
-      const { token, hash } = newToken();
-      const link = tx.create(JoinLink, {
+    const { token, hash } = newToken();
+    const link = await em.transactional(async (tx) => {
+      const problem = await this.domainsProblem(tx, account, valid.allowedDomains);
+      if (problem) throw problem;
+      const created = tx.create(JoinLink, {
         account,
         tokenHash: hash,
         role: valid.role,
@@ -219,6 +235,25 @@ export class JoinLinkService {
         createdBy: actor.slackUserId,
         channelId: valid.channelId,
       });
+      await tx.flush();
+      return created;
+    });
+    let posted: { channel: string; ts: string };
+    try {
+      posted = await post(link, token);
+    } catch (err) {
+      // Nobody saw its URL, so nobody can use it: it goes, rather than stay in the list as if it were out.
+      await query(em, sql`delete from join_link where id = ${link.id} and message_ts is null`);
+      throw err;
+    }
+    return em.transactional(async (tx) => {
+      const [row] = await query<{ uses: number; max_uses: number | null; revoked_at: Date | null }>(
+        tx,
+        sql`update join_link set channel_id = ${posted.channel}, message_ts = ${posted.ts}, updated_at = now()
+             where id = ${link.id} returning uses, max_uses, revoked_at`,
+      );
+      link.channelId = posted.channel;
+      link.messageTs = posted.ts;
       audit(tx, {
         account,
         actor: actor.slackUserId,
@@ -231,13 +266,15 @@ export class JoinLinkService {
           expiryDays: valid.expiryDays,
           maxUses: valid.maxUses,
           domains: valid.allowedDomains,
-          channel: valid.channelId,
+          channel: posted.channel,
         },
       });
+      // Revoked, or filled by the people quickest to click, while Slack was still answering: the message
+      // was not known then, so it is redrawn now.
+      if (row && (row.revoked_at || (row.max_uses != null && row.uses >= row.max_uses))) {
+        await this.jobs.send(JOIN_JOBS.refreshMessage, { linkId: link.id }, { em: tx });
+      }
       await tx.flush();
-      const posted = await post(link, token);
-      link.channelId = posted.channel;
-      link.messageTs = posted.ts;
       return link;
     });
   }
