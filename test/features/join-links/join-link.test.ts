@@ -101,6 +101,13 @@ describe('posting a join link', () => {
       .execute(`update account set allowed_email_domains = '{}' where team_id = 'T0001'`);
   });
 
+  it('chooses no channel for a form opened from a direct message, where a link is never posted', async () => {
+    await t.slack.command('/joinlink', '', { user: 'UADMIN', channel: 'DUADMIN' });
+    const channel = t.standin.lastOpenedView().blocks.find((b: any) => b.block_id === 'channel').element;
+    expect(channel.initial_conversation).toBeUndefined();
+    expect(channel.default_to_current_conversation).toBeUndefined();
+  });
+
   it('shows what is wrong on the form and creates nothing', async () => {
     await t.slack.command('/joinlink', '', { user: 'UADMIN' });
     const res = await t.slack.submitView(

@@ -17,6 +17,8 @@ import { MAX_DOMAINS_TEXT, parseDomains } from '../join-link.terms.ts';
 import { accountName, joinLinkMessage, NOT_ADMIN } from './blocks.ts';
 
 export const JOINLINK_VIEW = 'joinlink_modal';
+/** Slack's ids of public and private channels (a direct message's start with D). */
+const CHANNEL_ID = /^[CG][A-Z0-9]{2,30}$/;
 
 /** The form that posts a join link, filled with the account's default terms. */
 export function joinLinkModal(opts: {
@@ -84,9 +86,11 @@ export function joinLinkModal(opts: {
         element: {
           type: 'conversations_select',
           action_id: 'channel',
-          default_to_current_conversation: true,
           filter: { include: ['public', 'private'], exclude_bot_users: true },
-          ...(opts.channelId ? { initial_conversation: opts.channelId } : {}),
+          // Typed in a direct message, the command chooses nothing: a link is posted in a channel.
+          ...(opts.channelId && CHANNEL_ID.test(opts.channelId)
+            ? { initial_conversation: opts.channelId, default_to_current_conversation: true }
+            : {}),
         },
       },
     ],
@@ -119,7 +123,7 @@ const modalValues = z.object({
     .refine((id) => !id.startsWith('D'), {
       message: 'A join link is posted in a channel, not a direct message. Choose a channel.',
     })
-    .regex(/^[CG][A-Z0-9]{2,30}$/, 'Choose a channel.'),
+    .regex(CHANNEL_ID, 'Choose a channel.'),
 });
 
 /** The modal's values as the service's input, or the errors to show on its fields. */
