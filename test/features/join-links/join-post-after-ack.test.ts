@@ -121,4 +121,24 @@ describe('the join link form is answered before Slack takes the post', () => {
     expect(told).toHaveLength(1);
     expect(await linkCount()).toBe(before + 1);
   });
+
+  it('answers a Join click at once while Slack takes 4 s to say who clicked, then tells them they joined', async () => {
+    const since = t.standin.messages.length;
+    await submit('C0GENERAL');
+    await dmAbout('C0GENERAL', since);
+    const [message] = postsIn('C0GENERAL', since);
+    // Someone the directory mirror has not seen yet: Roster asks Slack who they are, after the ack.
+    t.standin.addMember({ id: 'UNEWCOMER', name: 'nia', realName: 'Nia Newcomer', email: 'nia@acme.test' });
+    t.standin.delayNext('users.info', 4000);
+    const responses = t.standin.responses.length;
+    const sentAt = performance.now();
+    const res = await t.slack.clickButton(message!, 'Join', { user: 'UNEWCOMER' });
+    expect(res.status).toBe(200);
+    expect(performance.now() - sentAt).toBeLessThan(1500);
+    const answer = await t.standin.waitForResponse(
+      (r) => t.standin.responses.indexOf(r) >= responses,
+      10_000,
+    );
+    expect(textOf(answer.body)).toBe(':tada: You joined Acme as an employee. Welcome!');
+  });
 });
