@@ -449,7 +449,16 @@ export class JoinLinkService {
          where id = ${link.id} and revoked_at is null and expires_at > ${this.now()} and (max_uses is null or uses < max_uses)
          returning uses, max_uses`,
     );
-    if (!counted) return link.maxUses != null ? { status: 'link_full' } : { status: 'link_invalid' };
+    if (!counted) {
+      // The link as it stands now, not as first read: a revoke or the expiry may have come between.
+      const [now] = await query<{ full: boolean }>(
+        tx,
+        sql`select (revoked_at is null and expires_at > ${this.now()} and max_uses is not null
+                    and uses >= max_uses) as full
+              from join_link where id = ${link.id}`,
+      );
+      return now?.full ? { status: 'link_full' } : { status: 'link_invalid' };
+    }
 
     // The admin who posted the link approved paid seats for the people joining through it while seats
     // are free, so the join acts with an admin's authority; with no seat free it becomes a seat request.

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import type { Browser } from 'playwright-core';
 import { query, sql } from '../../../src/db/sql.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
@@ -438,6 +439,30 @@ describe('joining with the button', () => {
     const [expired, unknown] = await Promise.all([fetch(url), fetch(`${t.url}/join/${'A'.repeat(43)}`)]);
     expect([expired.status, unknown.status]).toEqual([404, 404]);
     expect(await expired.text()).toBe(await unknown.text());
+  });
+
+  it('tells someone whose click met the revoke of a link with a maximum that it no longer works, not that it is full', async () => {
+    const person = member();
+    const { message, linkId } = await postLink(t, { max_uses: '5' });
+    // An admin's revoke is being written while the click is worked: it holds the link's row.
+    const other = new pg.Client({ connectionString: t.db.url });
+    await other.connect();
+    try {
+      await other.query('begin');
+      await other.query(`update join_link set revoked_at = now(), revoked_by = 'UADMIN' where id = $1`, [
+        linkId,
+      ]);
+      const clicked = joinAs(message, person.id);
+      await new Promise((r) => setTimeout(r, 1000));
+      await other.query('commit');
+      expect(await clicked).toBe(
+        'This join link is no longer valid. Ask an admin in your workspace for a new one.',
+      );
+    } finally {
+      await other.end();
+    }
+    expect((await linkRow(linkId)).uses).toBe(0);
+    expect(await t.em().count(User, { email: person.email })).toBe(0);
   });
 
   it('lets exactly 20 of 100 people in when they all click at once on a link for 20', async () => {
