@@ -13,7 +13,7 @@ import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
 import type { GuestKind, Member } from '../directory/directory.service.ts';
 import { createUser, findUserByEmail, permissionSetByName } from '../people/people.service.ts';
-import { type IUser, isPaidRole, type Role } from '../people/user.entity.ts';
+import { type IUser, isPaidRole, type Role, User } from '../people/user.entity.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import type { ISeatRequest } from '../seats/seat-request.entity.ts';
 import { type IJoinLink, JoinConfirmation, JoinLink } from './join-link.entity.ts';
@@ -431,7 +431,10 @@ export class JoinLinkService {
     const account = link.account.getEntity();
     const outside = await this.outside(tx, link, email);
     if (outside) return outside;
-    const existing = await findUserByEmail(tx, account, email);
+    // Someone in Roster under their Slack account is that person, whatever address Slack now gives them.
+    const existing =
+      (await findUserByEmail(tx, account, email)) ??
+      (person.slackUserId ? await tx.findOne(User, { account, slackUserId: person.slackUserId }) : null);
     if (existing) return { status: 'exists', user: existing };
     // Read again here, from the database and what Slack said before the transaction (nothing in it waits on
     // Slack): the poster may have lost their rights, or the mirror learnt a guest, while Slack answered.

@@ -239,6 +239,21 @@ describe('joining with the button', () => {
     expect(await t.em().count(User, { email: 'max@acme.test' })).toBe(1);
   });
 
+  it('tells someone in Roster under their Slack account, whose Slack email changed since, their status', async () => {
+    const person = member();
+    const { message, linkId } = await postLink(t);
+    expect(await joinAs(message, person.id)).toBe(':tada: You joined Acme as an employee. Welcome!');
+    await query(t.em(), sql`update app_user set status = 'deactivated' where slack_user_id = ${person.id}`);
+    // They took a new address in Slack; Roster knows them by their Slack account.
+    const renamed = `renamed-${person.email}`;
+    await query(t.em(), sql`update slack_member set email = ${renamed} where slack_user_id = ${person.id}`);
+    expect(await joinAs(message, person.id)).toBe(
+      `${person.email} was deactivated in Acme, and a join link does not bring it back. Ask an admin to reactivate you; an admin of Acme can do it from your card: /people ${person.email}. Nothing changed.`,
+    );
+    expect((await linkRow(linkId)).uses).toBe(1);
+    expect(await t.em().count(User, { slackUserId: person.id })).toBe(1);
+  });
+
   it('refuses an email domain the link does not allow, naming the allowed ones', async () => {
     const person = member('gail@elsewhere.test');
     const { message, linkId } = await postLink(t, { domains: 'acme.test, acme.example' });
