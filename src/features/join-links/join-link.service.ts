@@ -159,8 +159,12 @@ export class JoinLinkService {
         return null;
       },
       approve: async (tx, request, account) => {
-        const existing = await findUserByEmail(tx, account, request.email);
-        if (existing) return `${request.email} was already a user.`;
+        const slackUserId = (request.payload.slackUserId as string | null | undefined) ?? null;
+        // Added meanwhile under another address (invited by their Slack account): the same person.
+        const existing =
+          (await findUserByEmail(tx, account, request.email)) ??
+          (slackUserId ? await tx.findOne(User, { account, slackUserId }) : null);
+        if (existing) return `${existing.email} was already a user.`;
         await this.createMember(
           tx,
           account,
@@ -168,7 +172,7 @@ export class JoinLinkService {
           {
             email: request.email,
             name: request.name,
-            slackUserId: (request.payload.slackUserId as string | null) ?? null,
+            slackUserId,
           },
           request.payload.joinLinkId as string,
           request.requestedBy,

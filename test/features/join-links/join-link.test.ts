@@ -306,6 +306,30 @@ describe('joining with the button', () => {
     ).toBe(false);
   });
 
+  it('approves a waiting join whose person was added meanwhile under another address without failing', async () => {
+    const person = member();
+    const { message } = await postLink(t);
+    await withSeatsFull(() => joinAs(message, person.id));
+    const asked = await t.standin.waitForMessage(
+      (m) => m.channel === 'DUADMIN' && textOf(m).includes(`for ${person.email}`),
+    );
+    // An admin invited them meanwhile, by their Slack account, at another address.
+    await query(
+      t.em(),
+      sql`insert into app_user (id, account_id, email, role, status, slack_user_id)
+          select gen_random_uuid(), id, ${`work-${person.email}`}, 'employee', 'invited', ${person.id}
+            from account where team_id = 'T0001'`,
+    );
+    const since = t.standin.responses.length;
+    const approve = textOf(asked).includes('Approve and add a seat') ? 'Approve and add a seat' : 'Approve';
+    await t.slack.clickButton(asked, approve, { user: 'UADMIN' });
+    expect(answersSince(since).join('\n')).not.toContain('Something went wrong');
+    const request = await t.em().findOneOrFail(SeatRequest, { email: person.email });
+    expect(request.status).toBe('approved');
+    expect(request.payload.outcome).toBe(`work-${person.email} was already a user.`);
+    expect(await t.em().count(User, { slackUserId: person.id })).toBe(1);
+  });
+
   it('tells the person when an admin rejects their place', async () => {
     const person = member();
     const { message } = await postLink(t);
