@@ -439,6 +439,30 @@ describe('joining with the button', () => {
     expect((await linkRow(linkId)).revokedAt).not.toBeNull();
   });
 
+  it.each([
+    [
+      'channel_not_found',
+      'Roster is no longer in <#C0GENERAL>, so its message there still shows them: delete it yourself if you want it gone.',
+    ],
+    [
+      'not_in_channel',
+      'Roster is no longer in <#C0GENERAL>, so its message there still shows them: delete it yourself if you want it gone.',
+    ],
+    ['is_archived', '<#C0GENERAL> is archived, so its message there still shows them.'],
+  ])(
+    'still revokes when Roster cannot reach the channel (%s), and says its message still shows the button',
+    async (error, why) => {
+      const { linkId } = await postLink(t);
+      t.standin.failNext('chat.update', error);
+      const since = t.standin.responses.length;
+      await t.slack.command('/joinlink', `revoke ${linkId}`, { user: 'UADMIN' });
+      expect(answersSince(since)[0]).toBe(
+        `:no_entry_sign: Revoked the join link in <#C0GENERAL>: its button and URL no longer work. ${why} Clicking Join there tells people the link no longer works.`,
+      );
+      expect((await linkRow(linkId)).revokedAt).not.toBeNull();
+    },
+  );
+
   it('revokes while Slack refuses updates for a while: the message says so once Slack allows, once', async () => {
     const { message, linkId } = await postLink(t);
     const updates = () => t.standin.messages.filter((m) => m.method === 'chat.update' && m.ts === message.ts);
