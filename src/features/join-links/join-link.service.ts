@@ -736,7 +736,7 @@ export class JoinLinkService {
     em: EntityManager,
     token: string,
     opts: { name?: string } = {},
-  ): Promise<JoinResult & { accountName?: string | null }> {
+  ): Promise<JoinResult & { accountName?: string | null; linkEnded?: boolean }> {
     if (!TOKEN.test(token)) return { status: 'link_invalid' };
     const hash = hashToken(token);
     // Read before it is claimed, so what the join needs of Slack is asked before the transaction opens.
@@ -764,7 +764,10 @@ export class JoinLinkService {
           'web',
           asked,
         );
-        return { ...result, accountName: await this.accountName(tx, row.join_link_id) };
+        // A good confirmation whose link was revoked or expired since the page was opened: the person
+        // hears that of the link, not that their confirmation was used.
+        const ended = result.status === 'link_invalid' ? { linkEnded: true } : {};
+        return { ...result, ...ended, accountName: await this.accountName(tx, row.join_link_id) };
       });
     } catch (err) {
       if (!claimed) throw err;
