@@ -13,7 +13,7 @@ import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
 import type { GuestKind, Member } from '../directory/directory.service.ts';
 import { createUser, findUserByEmail, permissionSetByName } from '../people/people.service.ts';
-import { type IUser, isPaidRole, type Role } from '../people/user.entity.ts';
+import { type IUser, isPaidRole, type Role, User } from '../people/user.entity.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import type { ISeatRequest } from '../seats/seat-request.entity.ts';
 import { type IJoinLink, JoinConfirmation, JoinLink } from './join-link.entity.ts';
@@ -159,8 +159,12 @@ export class JoinLinkService {
         return null;
       },
       approve: async (tx, request, account) => {
-        const existing = await findUserByEmail(tx, account, request.email);
-        if (existing) return `${request.email} was already a user.`;
+        const slackUserId = (request.payload.slackUserId as string | null | undefined) ?? null;
+        // Added meanwhile under another address (invited by their Slack account): the same person.
+        const existing =
+          (await findUserByEmail(tx, account, request.email)) ??
+          (slackUserId ? await tx.findOne(User, { account, slackUserId }) : null);
+        if (existing) return `${existing.email} was already a user.`;
         await this.createMember(
           tx,
           account,
@@ -168,7 +172,7 @@ export class JoinLinkService {
           {
             email: request.email,
             name: request.name,
-            slackUserId: (request.payload.slackUserId as string | null) ?? null,
+            slackUserId,
           },
           request.payload.joinLinkId as string,
           request.requestedBy,
@@ -181,8 +185,35 @@ export class JoinLinkService {
   }
 
   /**
-   * Creates a link and posts its message through `post`, in one transaction: when the message cannot be
-   * posted nothing is kept, so no link exists that nobody can see. The raw token only ever reaches `post`.
+   * Why `input` would make no link, as far as the database alone can tell (a link domain outside the
+   * account's), or null: read without locks, for the form to show on its field before it is answered.
+   */
+  async createProblem(em: EntityManager, account: IAccount, input: CreateInput): Promise<DomainError | null> {
+    return this.domainsProblem(em, account, createInput.parse(input).allowedDomains);
+  }
+
+  private async domainsProblem(
+    em: EntityManager,
+    account: IAccount,
+    domains: readonly string[],
+  ): Promise<DomainError | null> {
+    // Both the account's domains and the link's apply to a join: a link domain outside the account's
+    // would admit nobody, and say otherwise in its message.
+    const accountDomains = await allowedDomains(em, account);
+    const outside = accountDomains.length ? domains.filter((d) => !accountDomains.includes(d)) : [];
+    if (!outside.length) return null;
+    return new DomainError(
+      'not_allowed',
+      `${outside.map((d) => `@${d}`).join(', ')} ${outside.length === 1 ? 'is' : 'are'} not among the account's allowed email domains (${accountDomains.map((d) => `@${d}`).join(', ')}), so nobody could join with ${outside.length === 1 ? 'it' : 'them'}. Leave the field empty to admit the account's domains, or change them with \`/seats settings\`.`,
+      { field: 'domains' },
+    );
+  }
+
+  /**
+   * Creates a link and posts its message through `post`. No transaction is open while Slack takes the post:
+   * the link is written first, then posted, then its message recorded, each step short. When the message
+   * cannot be posted the link is deleted again, so none is kept that nobody can see. The raw token only ever
+   * reaches `post`.
    */
   async create(
     em: EntityManager,
@@ -193,22 +224,11 @@ export class JoinLinkService {
   ): Promise<IJoinLink> {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can post join links.');
     const valid = createInput.parse(input);
-    return em.transactional(async (tx) => {
-      // Both the account's domains and the link's apply to a join: a link domain outside the account's
-      // would admit nobody, and say otherwise in its message.
-      const accountDomains = await allowedDomains(tx, account);
-      const outside = accountDomains.length
-        ? valid.allowedDomains.filter((d) => !accountDomains.includes(d))
-        : [];
-      if (outside.length) {
-        throw new DomainError(
-          'not_allowed',
-          `${outside.map((d) => `@${d}`).join(', ')} ${outside.length === 1 ? 'is' : 'are'} not among the account's allowed email domains (${accountDomains.map((d) => `@${d}`).join(', ')}), so nobody could join with ${outside.length === 1 ? 'it' : 'them'}. Leave the field empty to admit the account's domains, or change them with \`/seats settings\`.`,
-          { field: 'domains' },
-        );
-      }
-      const { token, hash } = newToken();
-      const link = tx.create(JoinLink, {
+    const { token, hash } = newToken();
+    const link = await em.transactional(async (tx) => {
+      const problem = await this.domainsProblem(tx, account, valid.allowedDomains);
+      if (problem) throw problem;
+      const created = tx.create(JoinLink, {
         account,
         tokenHash: hash,
         role: valid.role,
@@ -219,6 +239,25 @@ export class JoinLinkService {
         createdBy: actor.slackUserId,
         channelId: valid.channelId,
       });
+      await tx.flush();
+      return created;
+    });
+    let posted: { channel: string; ts: string };
+    try {
+      posted = await post(link, token);
+    } catch (err) {
+      // Nobody saw its URL, so nobody can use it: it goes, rather than stay in the list as if it were out.
+      await query(em, sql`delete from join_link where id = ${link.id} and message_ts is null`);
+      throw err;
+    }
+    return em.transactional(async (tx) => {
+      const [row] = await query<{ uses: number; max_uses: number | null; revoked_at: Date | null }>(
+        tx,
+        sql`update join_link set channel_id = ${posted.channel}, message_ts = ${posted.ts}, updated_at = now()
+             where id = ${link.id} returning uses, max_uses, revoked_at`,
+      );
+      link.channelId = posted.channel;
+      link.messageTs = posted.ts;
       audit(tx, {
         account,
         actor: actor.slackUserId,
@@ -231,13 +270,15 @@ export class JoinLinkService {
           expiryDays: valid.expiryDays,
           maxUses: valid.maxUses,
           domains: valid.allowedDomains,
-          channel: valid.channelId,
+          channel: posted.channel,
         },
       });
+      // Revoked, or filled by the people quickest to click, while Slack was still answering: the message
+      // was not known then, so it is redrawn now.
+      if (row && (row.revoked_at || (row.max_uses != null && row.uses >= row.max_uses))) {
+        await this.jobs.send(JOIN_JOBS.refreshMessage, { linkId: link.id }, { em: tx });
+      }
       await tx.flush();
-      const posted = await post(link, token);
-      link.channelId = posted.channel;
-      link.messageTs = posted.ts;
       return link;
     });
   }
@@ -394,7 +435,10 @@ export class JoinLinkService {
     const account = link.account.getEntity();
     const outside = await this.outside(tx, link, email);
     if (outside) return outside;
-    const existing = await findUserByEmail(tx, account, email);
+    // Someone in Roster under their Slack account is that person, whatever address Slack now gives them.
+    const existing =
+      (await findUserByEmail(tx, account, email)) ??
+      (person.slackUserId ? await tx.findOne(User, { account, slackUserId: person.slackUserId }) : null);
     if (existing) return { status: 'exists', user: existing };
     // Read again here, from the database and what Slack said before the transaction (nothing in it waits on
     // Slack): the poster may have lost their rights, or the mirror learnt a guest, while Slack answered.
@@ -412,7 +456,16 @@ export class JoinLinkService {
          where id = ${link.id} and revoked_at is null and expires_at > ${this.now()} and (max_uses is null or uses < max_uses)
          returning uses, max_uses`,
     );
-    if (!counted) return link.maxUses != null ? { status: 'link_full' } : { status: 'link_invalid' };
+    if (!counted) {
+      // The link as it stands now, not as first read: a revoke or the expiry may have come between.
+      const [now] = await query<{ full: boolean }>(
+        tx,
+        sql`select (revoked_at is null and expires_at > ${this.now()} and max_uses is not null
+                    and uses >= max_uses) as full
+              from join_link where id = ${link.id}`,
+      );
+      return now?.full ? { status: 'link_full' } : { status: 'link_invalid' };
+    }
 
     // The admin who posted the link approved paid seats for the people joining through it while seats
     // are free, so the join acts with an admin's authority; with no seat free it becomes a seat request.
@@ -683,7 +736,7 @@ export class JoinLinkService {
     em: EntityManager,
     token: string,
     opts: { name?: string } = {},
-  ): Promise<JoinResult & { accountName?: string | null; accountId?: string }> {
+  ): Promise<JoinResult & { accountName?: string | null; accountId?: string; linkEnded?: boolean }> {
     if (!TOKEN.test(token)) return { status: 'link_invalid' };
     const hash = hashToken(token);
     // Read before it is claimed, so what the join needs of Slack is asked before the transaction opens.
@@ -711,7 +764,10 @@ export class JoinLinkService {
           'web',
           asked,
         );
-        return { ...result, ...(await this.accountOf(tx, row.join_link_id)) };
+        // A good confirmation whose link was revoked or expired since the page was opened: the person
+        // hears that of the link, not that their confirmation was used.
+        const ended = result.status === 'link_invalid' ? { linkEnded: true } : {};
+        return { ...result, ...ended, ...(await this.accountOf(tx, row.join_link_id)) };
       });
     } catch (err) {
       if (!claimed) throw err;

@@ -128,6 +128,33 @@ describe('the emailed confirmation link', () => {
     expect(await state(email, linkId)).toMatchObject({ uses: 1, audits: 1 });
   });
 
+  it.each([
+    ['filled', 'This join link is full'],
+    ['was revoked', 'This join link is no longer valid'],
+  ])(
+    'says the join link ended, not "nothing more to do", when it %s between opening the page and Confirm',
+    async (what, heading) => {
+      const email = `late-${what.replace(' ', '-')}@outside.test`;
+      const posted = await postLink(t, { max_uses: '1' });
+      const form = await openForm(nextClient(), posted.url);
+      expect((await form.submit('Late Comer', email)).status).toBe(200);
+      const mail = await t.smtp.waitForMail((m) => m.toText === email);
+      const press = await confirmForm(nextClient(), links(mail).find((l) => l.includes('/join/confirm/'))!);
+      if (what === 'filled') {
+        // Someone quicker takes the last place meanwhile.
+        const quick = `UQUICK${clients}`;
+        t.standin.addMember({ id: quick, name: 'quick', realName: 'Quick One', email: `${quick}@acme.test` });
+        await t.slack.clickButton(posted.message, 'Join', { user: quick });
+      } else {
+        await t.slack.command('/joinlink', `revoke ${posted.linkId}`, { user: 'UADMIN' });
+      }
+      const answer = await press();
+      expect(answer.body).toContain(heading);
+      expect(answer.body).not.toContain('nothing more to do');
+      expect(await t.em().findOne(User, { email })).toBeNull();
+    },
+  );
+
   it('refuses a Confirm posted without its CSRF cookie, and joins no one', async () => {
     const email = 'forged@outside.test';
     const { confirm, linkId } = await confirmationFor(email);

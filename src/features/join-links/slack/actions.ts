@@ -5,6 +5,7 @@ import { DomainError } from '../../../shared/errors.ts';
 import type { Logger } from '../../../shared/logger.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
+import { slackErrorCode } from '../../../slack/errors.ts';
 import { nowOrLater } from '../../../slack/later.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
@@ -50,6 +51,9 @@ export async function updateLinkMessage(
     return now ? 'updated' : 'later';
   } catch (err) {
     log.warn({ err, linkId: link.id }, 'could not update a join link message');
+    const code = slackErrorCode(err);
+    if (code === 'not_in_channel' || code === 'channel_not_found') return 'left';
+    if (code === 'is_archived') return 'archived';
     return 'failed';
   }
 }

@@ -87,8 +87,11 @@ export function linkListBlocks(links: IJoinLink[], now: Date, note?: string): Bl
   return blocks;
 }
 
-/** Whether a link's channel message was redrawn: now, by a job once Slack allows, or not at all. */
-export type MessageUpdate = 'updated' | 'later' | 'failed';
+/**
+ * Whether a link's channel message was redrawn: now, by a job once Slack allows, or not at all (Roster no
+ * longer in its channel, the channel archived, or for another reason).
+ */
+export type MessageUpdate = 'updated' | 'later' | 'left' | 'archived' | 'failed';
 
 /** What the admin reads after revoking: whether it was already revoked, and whether its message says so. */
 export function revokedText(link: IJoinLink, already: boolean, message: MessageUpdate): string {
@@ -99,5 +102,11 @@ export function revokedText(link: IJoinLink, already: boolean, message: MessageU
   if (message === 'updated') return `${head} Its message says so.`;
   if (message === 'later')
     return `${head} Slack asked Roster to slow down, so its message will say so in a moment.`;
+  // The message still shows the button and the URL, which no longer work: the admin may want it gone.
+  const stale = 'Clicking Join there tells people the link no longer works.';
+  if (message === 'left')
+    return `${head} Roster is no longer in <#${link.channelId}>, so its message there still shows them: delete it yourself if you want it gone. ${stale}`;
+  if (message === 'archived')
+    return `${head} <#${link.channelId}> is archived, so its message there still shows them. ${stale}`;
   return `${head} Roster could not update its message (it may have been deleted); the link is revoked all the same.`;
 }

@@ -1,13 +1,13 @@
 import type { App, ViewSubmitAction } from '@slack/bolt';
 import type { View } from '@slack/types';
-import type { WebClient } from '@slack/web-api';
+import { ErrorCode, type WebClient } from '@slack/web-api';
 import { z } from 'zod';
-import { DomainError } from '../../../shared/errors.ts';
 import { plain } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
-import { slackErrorCode } from '../../../slack/errors.ts';
+import { slackErrorCode, slackRefusal } from '../../../slack/errors.ts';
 import { roleInput } from '../../../slack/inputs.ts';
-import { nowOrLater } from '../../../slack/later.ts';
+import { afterAck } from '../../../slack/notify.ts';
+import { firstTime } from '../../../slack/once.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
 import type { Deps } from '../../feature.ts';
 import { ROLE_LABEL } from '../../people/labels.ts';
@@ -17,14 +17,8 @@ import { MAX_DOMAINS_TEXT, parseDomains } from '../join-link.terms.ts';
 import { accountName, joinLinkMessage, NOT_ADMIN } from './blocks.ts';
 
 export const JOINLINK_VIEW = 'joinlink_modal';
-/** Slack wants a view submission answered within 3 seconds; the post must fit inside that. */
-/**
- * How long after a submission arrives Roster stops waiting for its post, whatever ran before it (the admin
- * check, the link's checks): Slack wants the form's answer within 3 seconds.
- */
-const POST_DEADLINE_MS = 2500;
-/** The least time the post is given, however late it starts. */
-const MIN_POST_MS = 300;
+/** Slack's ids of public and private channels (a direct message's start with D). */
+const CHANNEL_ID = /^[CG][A-Z0-9]{2,30}$/;
 
 /** The form that posts a join link, filled with the account's default terms. */
 export function joinLinkModal(opts: {
@@ -92,9 +86,11 @@ export function joinLinkModal(opts: {
         element: {
           type: 'conversations_select',
           action_id: 'channel',
-          default_to_current_conversation: true,
           filter: { include: ['public', 'private'], exclude_bot_users: true },
-          ...(opts.channelId ? { initial_conversation: opts.channelId } : {}),
+          // Typed in a direct message, the command chooses nothing: a link is posted in a channel.
+          ...(opts.channelId && CHANNEL_ID.test(opts.channelId)
+            ? { initial_conversation: opts.channelId, default_to_current_conversation: true }
+            : {}),
         },
       },
     ],
@@ -121,7 +117,13 @@ const modalValues = z.object({
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
     return n;
   }),
-  channel: z.string({ message: 'Choose a channel.' }).min(1, 'Choose a channel.'),
+  // Slack's own ids for public and private channels; a direct message is no place for a link.
+  channel: z
+    .string({ message: 'Choose a channel.' })
+    .refine((id) => !id.startsWith('D'), {
+      message: 'A join link is posted in a channel, not a direct message. Choose a channel.',
+    })
+    .regex(CHANNEL_ID, 'Choose a channel.'),
 });
 
 /** The modal's values as the service's input, or the errors to show on its fields. */
@@ -151,17 +153,6 @@ function readModal(
   };
 }
 
-/** Roster stopped waiting for Slack's answer to a post (see withTimeout). */
-class PostTimedOut extends Error {}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new PostTimedOut('timed out')), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 /** Whether people of another organisation are in the channel, or invited to it, through Slack Connect. */
 async function sharedWithOtherOrganisations(client: WebClient, channel: string): Promise<boolean> {
   const res = await client.conversations.info({ channel });
@@ -177,12 +168,36 @@ function sharedChannelWarning(link: IJoinLink): string {
   return `\n:warning: <#${link.channelId}> is shared with another organisation through Slack Connect, whose people see this link too. Its Join button refuses them, but its URL lets ${who} join. If that is not what you want, revoke it and post one with your own email domains, or post it in a channel of this workspace only.`;
 }
 
-/** `/joinlink` (create, list, revoke) for admins, and the Join button for everyone. */
+/** What the admin is told when Slack would not take the link's message: why, and what to do; null if not Slack. */
+function notPostedText(channel: string, err: unknown): string | null {
+  const code = slackErrorCode(err);
+  const refusal = slackRefusal(err);
+  const again = 'then post again with `/joinlink`.';
+  let why: string;
+  if (code === 'not_in_channel' || code === 'channel_not_found') {
+    why = `Roster cannot post in <#${channel}>: it is a private channel Roster is not in, or it no longer exists. Add Roster to it (channel details, then Integrations, then Add an app) or choose a public channel, ${again}`;
+  } else if (code === 'is_archived') {
+    why = `<#${channel}> is archived. Choose another channel, ${again}`;
+  } else if (refusal) {
+    why = refusal.text.replace(/^:[a-z_]+: /, '');
+  } else if (code) {
+    why = `Slack refused the message in <#${channel}> (${code}). Choose another channel, ${again}`;
+  } else {
+    const e = err as { code?: string };
+    if (e?.code !== ErrorCode.RequestError && e?.code !== ErrorCode.HTTPError) return null;
+    why = `Slack did not answer when Roster posted it in <#${channel}>. Should a Join message show up there anyway, its button says the link is no longer valid. Post again with \`/joinlink\`.`;
+  }
+  return `:no_entry: No join link was made. ${why}`;
+}
 
-/** The join link form's submission: the link is made only if its message was posted in the channel. */
+/**
+ * The join link form's submission. What reading alone can tell (the fields, the admin's rights, the
+ * account's domains) is shown on the form; the form is then closed at once, and the link is made and
+ * posted after that, its outcome coming by DM: posted (and where), or why not. Slack's answer to the post
+ * can take seconds, longer than Slack waits for the form's answer.
+ */
 export function registerJoinLinkView(app: App, deps: Deps, links: JoinLinkService): void {
   app.view<ViewSubmitAction>(JOINLINK_VIEW, async ({ ack, view, body, context, client }) => {
-    const arrived = performance.now();
     const { em, account, log } = roster(context);
     const read = readModal(view.state.values);
     const isAdmin = await deps.admins.isAdmin(em, account, body.user.id);
@@ -203,82 +218,60 @@ export function registerJoinLinkView(app: App, deps: Deps, links: JoinLinkServic
       return;
     }
     const { input } = read;
-    const name = accountName(account);
-    const deleteLatePost = async (posting: Promise<{ channel?: string; ts?: string }>) => {
-      const late = await posting.catch(() => null);
-      if (!late?.ts) return;
-      const channel = late.channel ?? input.channelId;
-      log.warn({ channel, ts: late.ts }, 'a join link post came after its timeout; deleting it');
-      // Deleted later if Slack asks to wait.
-      await nowOrLater(deps.jobs, client, { method: 'chat.delete', args: { channel, ts: late.ts } }).catch(
-        (err: unknown) =>
-          log.error({ err, channel, ts: late.ts }, 'could not delete a join link post that came too late'),
-      );
-    };
-    let link: IJoinLink;
-    try {
-      // Posting is part of creating: the message is the only place the link's URL ever exists, so the
-      // link is kept only if the message was posted, and the admin hears why not on the form.
-      link = await links.create(
-        em,
-        account,
-        { slackUserId: body.user.id, isAdmin, surface: 'slack' },
-        input,
-        async (created, token) => {
-          const posting = client.chat.postMessage({
-            channel: input.channelId,
-            ...joinLinkMessage(created, `${deps.config.publicUrl}/join/${token}`, name),
-          });
-          try {
-            const left = POST_DEADLINE_MS - (performance.now() - arrived);
-            const res = await withTimeout(posting, Math.max(MIN_POST_MS, left));
-            return { channel: res.channel ?? input.channelId, ts: res.ts ?? '' };
-          } catch (err) {
-            // The admin is told no link was made, and none is kept: a post that lands after all is taken
-            // down, or people would see a Join button for a link that does not exist.
-            if (err instanceof PostTimedOut) void deleteLatePost(posting);
-            throw err;
-          }
-        },
-      );
-    } catch (err) {
-      // A link domain outside the account's: said on the form's field.
-      if (err instanceof DomainError && err.field) {
-        await ack({ response_action: 'errors', errors: { [err.field]: err.message } });
-        return;
-      }
-      const code = err instanceof PostTimedOut ? 'timeout' : slackErrorCode(err);
-      if (!code) throw err;
-      log.info({ code, channel: input.channelId }, 'join link not posted');
-      await ack({
-        response_action: 'errors',
-        errors: {
-          channel:
-            code === 'not_in_channel' || code === 'channel_not_found'
-              ? 'Roster cannot post in that channel. Add Roster to it (channel details, then Integrations, then Add an app) or choose a public channel, then post again.'
-              : code === 'is_archived'
-                ? 'That channel is archived. Choose another one.'
-                : code === 'timeout'
-                  ? 'Slack took too long to post the message, so no link was made. Please post again.'
-                  : `Slack refused the message (${code}), so no link was made. Try another channel.`,
-        },
-      });
+    // A link domain outside the account's: said on the form's field.
+    const problem = await links.createProblem(em, account, input);
+    if (problem) {
+      await ack({ response_action: 'errors', errors: { [problem.field ?? 'domains']: problem.message } });
       return;
     }
     await ack();
-    log.info({ linkId: link.id, channel: link.channelId }, 'join link posted');
-    const shared = await sharedWithOtherOrganisations(client, link.channelId ?? input.channelId).catch(
-      (err: unknown) => {
-        log.warn({ err, channel: link.channelId }, 'could not tell whether the join link channel is shared');
-        return false;
+    // A submission Slack sends again (same view, same state) posts once.
+    if (!(await firstTime(em, `view:${view.id}:${view.hash}`))) return;
+    const name = accountName(account);
+    await afterAck(
+      deps,
+      client,
+      body.user.id,
+      async () => {
+        let link: IJoinLink;
+        try {
+          // Posting is part of creating: the message is the only place the link's URL ever exists, so the
+          // link is kept only if the message was posted.
+          link = await links.create(
+            em,
+            account,
+            { slackUserId: body.user.id, isAdmin, surface: 'slack' },
+            input,
+            async (created, token) => {
+              const res = await client.chat.postMessage({
+                channel: input.channelId,
+                ...joinLinkMessage(created, `${deps.config.publicUrl}/join/${token}`, name),
+              });
+              return { channel: res.channel ?? input.channelId, ts: res.ts ?? '' };
+            },
+          );
+        } catch (err) {
+          const text = notPostedText(input.channelId, err);
+          if (!text) throw err;
+          log.info(
+            { code: slackErrorCode(err) ?? slackRefusal(err)?.code, channel: input.channelId },
+            'join link not posted',
+          );
+          return text;
+        }
+        log.info({ linkId: link.id, channel: link.channelId }, 'join link posted');
+        const shared = await sharedWithOtherOrganisations(client, link.channelId ?? input.channelId).catch(
+          (err: unknown) => {
+            log.warn(
+              { err, channel: link.channelId },
+              'could not tell whether the join link channel is shared',
+            );
+            return false;
+          },
+        );
+        return `:white_check_mark: Posted a join link in <#${link.channelId}>: people join as ${ROLE_LABEL[link.role]}, for ${input.expiryDays} days${link.maxUses ? `, up to ${link.maxUses} people` : ''}${link.allowedEmailDomains.length ? `, with ${link.allowedEmailDomains.map((d) => `@${d}`).join(', ')} addresses` : ''}. \`/joinlink list\` shows it with a Revoke button.${shared ? sharedChannelWarning(link) : ''}`;
       },
+      (m) => `:no_entry: No join link was made. ${m}`,
     );
-    await nowOrLater(deps.jobs, client, {
-      method: 'chat.postMessage',
-      args: {
-        channel: body.user.id,
-        text: `:white_check_mark: Posted a join link in <#${link.channelId}>: people join as ${ROLE_LABEL[link.role]}, for ${input.expiryDays} days${link.maxUses ? `, up to ${link.maxUses} people` : ''}${link.allowedEmailDomains.length ? `, with ${link.allowedEmailDomains.map((d) => `@${d}`).join(', ')} addresses` : ''}. \`/joinlink list\` shows it with a Revoke button.${shared ? sharedChannelWarning(link) : ''}`,
-      },
-    });
   });
 }

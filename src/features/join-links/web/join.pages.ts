@@ -38,6 +38,17 @@ const INVALID: WebResponse = {
     html`<h1>This join link is no longer valid</h1><p>Ask an admin in your workspace for a new one.</p>`,
   ),
 };
+/**
+ * A confirmation pressed after its link filled up (since the page was opened): said to the one person who
+ * holds it, who would otherwise believe they had joined.
+ */
+const FULL: WebResponse = {
+  status: 409,
+  html: page(
+    'Join link full',
+    html`<h1>This join link is full</h1><p>Everyone it admits joined before you pressed Confirm, so you did not join. Ask an admin in your workspace for a new one.</p>`,
+  ),
+};
 const tooMany = (limits: RateLimits): WebResponse => {
   const seconds = Math.ceil(limits.windowMs / 1000);
   return {
@@ -417,8 +428,10 @@ export function registerJoinPages(
             html`<h1>This link is not for your email domain</h1><p>${onlyFor(result.allowed)} Ask an admin to invite you.</p>`,
           ),
         };
+      case 'link_full':
+        return FULL;
       default:
-        return INVALID_CONFIRMATION;
+        return result.linkEnded ? INVALID : INVALID_CONFIRMATION;
     }
   });
 }
