@@ -9,7 +9,7 @@ import { type IUser, User } from '../people/user.entity.ts';
 import { type ISeatRequest, SeatRequest } from '../seats/seat-request.entity.ts';
 
 /** How many of each list the tab shows; past it, the tab says how many more there are. */
-export const SHOWN = { requests: 10, invitations: 10, links: 10 } as const;
+export const SHOWN = { requests: 10, invitations: 10, links: 10, expired: 10 } as const;
 
 /** Who opened the Home tab: their Slack id, their Slack email if Slack gave it, and whether they are an admin. */
 export type HomeViewer = { slackUserId: string; email?: string; isAdmin: boolean };
@@ -23,8 +23,13 @@ export type HomeData = {
   invitations: IInvitation[];
   /** Join links neither revoked nor expired, the newest first, at most {@link SHOWN}; empty for a non-admin. */
   links: IJoinLink[];
+  /**
+   * People whose invitation expired, the most recently changed first, at most {@link SHOWN}: every one of
+   * the account for an admin, the ones the viewer added for anyone else.
+   */
+  expired: IUser[];
   /** How many of each there are in all, the ones not shown included. */
-  counts: { requests: number; invitations: number; links: number };
+  counts: { requests: number; invitations: number; links: number; expired: number };
   /** The last 5 CSV imports; empty for a non-admin. */
   imports: ICsvImport[];
 };
@@ -39,6 +44,17 @@ export async function homeData(em: EntityManager, account: IAccount, viewer: Hom
       ...(viewer.email ? [{ [raw('lower(btrim(email))')]: normalizeEmail(viewer.email) }] : []),
     ],
   });
+  // Someone else's expired invitations are not a non-admin's to see: only the ones they sent.
+  const expiredUsers = {
+    account,
+    status: 'expired',
+    ...(viewer.isAdmin ? {} : { addedBy: viewer.slackUserId }),
+  } as const;
+  const expired = await em.find(User, expiredUsers, {
+    orderBy: { updatedAt: 'desc', id: 'desc' },
+    limit: SHOWN.expired,
+  });
+  const expiredCount = expired.length < SHOWN.expired ? expired.length : await em.count(User, expiredUsers);
   if (!viewer.isAdmin) {
     return {
       me,
@@ -46,7 +62,8 @@ export async function homeData(em: EntityManager, account: IAccount, viewer: Hom
       invitations: [],
       links: [],
       imports: [],
-      counts: { requests: 0, invitations: 0, links: 0 },
+      expired,
+      counts: { requests: 0, invitations: 0, links: 0, expired: expiredCount },
     };
   }
   const pendingRequests = { account, status: 'pending' } as const;
@@ -72,6 +89,7 @@ export async function homeData(em: EntityManager, account: IAccount, viewer: Hom
         ? invitations.length
         : await em.count(Invitation, pendingInvitations),
     links: links.length < SHOWN.links ? links.length : await em.count(JoinLink, activeLinks),
+    expired: expiredCount,
   };
-  return { me, requests, invitations, links, imports, counts };
+  return { me, requests, invitations, links, imports, expired, counts };
 }

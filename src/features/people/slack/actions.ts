@@ -37,7 +37,7 @@ export function registerPeopleActions(app: App, deps: Deps, people: PersonServic
   app.action<BlockButtonAction>(PERSON_ACTIONS.change, async ({ ack, action, body, context, client }) => {
     await ack();
     const { em, account } = roster(context);
-    const { u, c } = readTarget(action.value);
+    const { u, c, h } = readTarget(action.value);
     const actor = await slackActor(deps, context, body.user.id);
     const card = await people.card(em, account, u);
     if (!actor.isAdmin && !['unlock', 'reactivate', 'role'].includes(c)) {
@@ -46,6 +46,7 @@ export function registerPeopleActions(app: App, deps: Deps, people: PersonServic
     await client.views.open({
       trigger_id: body.trigger_id,
       view: changeModal(card.user, c, {
+        fromHome: h === 1,
         isAdmin: actor.isAdmin,
         sets: grantable(await permissionSets(em, account), actor),
         company: card.contact?.company,

@@ -95,8 +95,16 @@ export function personCard(
   return { text: `${name} (${loginEmail(user.email)}): ${STATUS_EXPLAINED[user.status]}`, blocks };
 }
 
-const changeButton = (text: string, change: Change, user: IUser) =>
-  button(text, `person_change_${change}`, JSON.stringify({ u: user.id, c: change }));
+/**
+ * The button for one change. `fromHome`: pressed on the App Home, which is drawn again once the change is
+ * made, so it no longer offers what was just done.
+ */
+export const changeButton = (text: string, change: Change, user: IUser, fromHome = false) =>
+  button(
+    text,
+    `person_change_${change}`,
+    JSON.stringify({ u: user.id, c: change, ...(fromHome ? { h: 1 } : {}) }),
+  );
 
 function adminButtons(user: IUser) {
   const out = [];
@@ -143,9 +151,9 @@ function requesterButtons(user: IUser) {
 }
 
 /** A card button's or form's target: the person and the change, checked as anything from a request is. */
-const target = z.object({ u: z.uuid(), c: z.enum(CHANGES) });
+const target = z.object({ u: z.uuid(), c: z.enum(CHANGES), h: z.literal(1).optional() });
 
-export function readTarget(value: string | undefined): { u: string; c: Change } {
+export function readTarget(value: string | undefined): { u: string; c: Change; h?: 1 } {
   try {
     const parsed = target.safeParse(JSON.parse(value ?? ''));
     if (parsed.success) return parsed.data;
