@@ -18,10 +18,22 @@ export function parsePeopleText(text: string): { slackUserId: string } | { email
   const t = text.trim();
   const mention = /^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$/.exec(t);
   if (mention) return { slackUserId: mention[1]! };
-  const mailto = /^<mailto:([^|>]+)(?:\|[^>]*)?>$/i.exec(t);
-  const email = mailto ? mailto[1]! : t;
+  const email = unescapeSlack(t);
   if (/^[^\s@<>]+@[^\s@<>]+$/.test(email) && email.length <= 254) return { email };
   return { help: true };
+}
+
+/**
+ * The text as the person typed it: an address Slack made a link of (`<mailto:a@b.c|a@b.c>`, for all or part of
+ * what was typed, as for `r&d@acme.test`) is the address again, and the `&`, `<` and `>` Slack sends as
+ * `&amp;`, `&lt;` and `&gt;` are those characters.
+ */
+function unescapeSlack(text: string): string {
+  return text
+    .replace(/<mailto:([^|<>]*)(?:\|([^<>]*))?>/gi, (_m, href: string, label?: string) => label || href)
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 }
 
 /** `/people EMAIL|@someone`: the person card, with the actions the viewer may take. */
@@ -30,10 +42,10 @@ export function registerPeopleCommand(app: App, deps: Deps, people: PersonServic
     await ack();
     const parsed = parsePeopleText(command.text);
     if ('help' in parsed) {
-      const typed = command.text.trim();
+      const typed = unescapeSlack(command.text.trim());
       await respond({
         response_type: 'ephemeral',
-        text: `${typed && !/^help$/i.test(typed) ? `I could not read \`${esc(typed.slice(0, 100))}\` as an email or a mention.\n` : ''}${HELP}`,
+        text: `${typed && !/^help$/i.test(typed) ? `I could not read \`${esc(typed.slice(0, 100))}\` as an email or a mention. To find someone by name, type \`/contact find ${esc(typed.slice(0, 100))}\`.\n` : ''}${HELP}`,
       });
       return;
     }
