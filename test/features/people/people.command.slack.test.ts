@@ -47,3 +47,15 @@ describe('/people with what people really type', () => {
     expect(text).toContain('To find someone by name, type `/contact find Ana &amp; Bo`.');
   });
 });
+
+describe('/people @name that Slack did not make a mention', () => {
+  it('says to pick the person or type their email, and gives the search without the @', async () => {
+    // Someone who left Slack is no longer offered as a mention: Slack sends what was typed.
+    const reply = await people('UADMIN', '@gone.person');
+    const text = textOf(reply.body);
+    expect(text).toContain(
+      'Slack did not send `@gone.person` as a mention: pick the person from the list as you type, or type their email',
+    );
+    expect(text).toContain('To find someone by name, type `/contact find gone.person`.');
+  });
+});

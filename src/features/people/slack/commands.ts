@@ -43,9 +43,15 @@ export function registerPeopleCommand(app: App, deps: Deps, people: PersonServic
     const parsed = parsePeopleText(command.text);
     if ('help' in parsed) {
       const typed = unescapeSlack(command.text.trim());
+      // `@name` sent as text: Slack did not make a mention of it, as for someone who left Slack, or a name
+      // typed without picking it from the list. The search takes the name without its `@`.
+      const name = typed.replace(/^@/, '').slice(0, 100);
+      const why = typed.startsWith('@')
+        ? `Slack did not send \`${esc(typed.slice(0, 100))}\` as a mention: pick the person from the list as you type, or type their email (someone who left Slack can only be found by email).`
+        : `I could not read \`${esc(typed.slice(0, 100))}\` as an email or a mention.`;
       await respond({
         response_type: 'ephemeral',
-        text: `${typed && !/^help$/i.test(typed) ? `I could not read \`${esc(typed.slice(0, 100))}\` as an email or a mention. To find someone by name, type \`/contact find ${esc(typed.slice(0, 100))}\`.\n` : ''}${HELP}`,
+        text: `${typed && !/^help$/i.test(typed) ? `${why} To find someone by name, type \`/contact find ${esc(name)}\`.\n` : ''}${HELP}`,
       });
       return;
     }
