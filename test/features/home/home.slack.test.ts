@@ -336,3 +336,28 @@ describe('the Home tab of a user', () => {
     expect(text).toContain('Client (free), invited, not yet accepted.');
   });
 });
+
+describe('the Home tab of an admin whose invitation could not be delivered', () => {
+  it('says delivery failed, not that it is being delivered, once Roster stopped trying', async () => {
+    const em = t.em();
+    const account = await em.findOneOrFail(Account, { teamId: TEAM_ID });
+    const invitation = (email: string, extra: Record<string, unknown>) =>
+      em.create(Invitation, {
+        account,
+        user: em.create(User, { account, email, role: 'client', status: 'invited', addedBy: 'UADMIN' }),
+        expiresAt: new Date(Date.now() + 7 * 86_400_000),
+        // The newest, so these are among the ten shown.
+        createdAt: new Date(Date.now() + 3_600_000),
+        ...extra,
+      });
+    invitation('bounced@acme.test', { deliveryAttempts: 31, lastError: 'mailbox unavailable' });
+    invitation('flaky@acme.test', { deliveryAttempts: 2, lastError: 'connection reset' });
+    await em.flush();
+    const text = textOf(await openHome('UOWNER'));
+    expect(text).toContain(
+      '• bounced@acme.test: :warning: delivery failed: check the address on their card, then send it again from `/invite pending`',
+    );
+    expect(text).toContain('• flaky@acme.test: delivery failing, retrying');
+    expect(text).not.toContain('mailbox unavailable');
+  });
+});

@@ -11,6 +11,8 @@ import {
 } from '../../../slack/blocks.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
 import { API_TOKEN_ACTIONS } from '../../api/slack/blocks.ts';
+import type { IInvitation } from '../../invites/invitation.entity.ts';
+import { DELIVERY_RETRY } from '../../invites/invite.delivery.ts';
 import { loginEmail, ROLE_LABEL, STATUS_DESCRIPTION } from '../../people/labels.ts';
 import { changeButton, PERSON_ACTIONS } from '../../people/slack/blocks.ts';
 import { displayName, type IUser, isPaidRole } from '../../people/user.entity.ts';
@@ -96,6 +98,19 @@ function expiredBlocks(expired: IUser[], total: number, viewer: { isAdmin: boole
   return blocks;
 }
 
+/**
+ * Where an invitation's delivery stands, as `/invite pending` says it: one Roster stopped trying to deliver
+ * is not "being delivered", and the admin is told to check the address (the reason is left to
+ * `/invite pending` and the inviter's DM).
+ */
+function delivery(i: IInvitation): string {
+  if (i.deliveredAt) return `sent by ${i.deliveryMethod === 'email' ? 'email' : 'Slack DM'}`;
+  if (i.deliveryAttempts > DELIVERY_RETRY.retryLimit)
+    return ':warning: delivery failed: check the address on their card, then send it again from `/invite pending`';
+  if (i.lastError) return 'delivery failing, retrying';
+  return 'being delivered';
+}
+
 /** The Home tab of someone of another organisation, met through Slack Connect: Roster is not theirs to use here. */
 export function outsiderHomeView(account: IAccount): { type: 'home'; blocks: Block[] } {
   return {
@@ -164,7 +179,7 @@ export function homeView(
         type: 'section',
         text: {
           type: 'mrkdwn',
-          text: `• ${escFit(loginEmail(i.user.getEntity().email), FIT.email)}: ${i.deliveredAt ? `sent by ${i.deliveryMethod === 'email' ? 'email' : 'Slack DM'}` : 'being delivered'}, expires ${slackDate(i.expiresAt)}`,
+          text: `• ${escFit(loginEmail(i.user.getEntity().email), FIT.email)}: ${delivery(i)}, expires ${slackDate(i.expiresAt)}`,
         },
         accessory: button('Person card', PERSON_ACTIONS.open, i.user.id),
       });
