@@ -28,6 +28,8 @@ export type HomeData = {
    * the account for an admin, the ones the viewer added for anyone else.
    */
   expired: IUser[];
+  /** Of the expired people shown, those a seat request waits for: their id, and who asked. */
+  asked: Map<string, string>;
   /** How many of each there are in all, the ones not shown included. */
   counts: { requests: number; invitations: number; links: number; expired: number };
   /** The last 5 CSV imports; empty for a non-admin. */
@@ -55,6 +57,10 @@ export async function homeData(em: EntityManager, account: IAccount, viewer: Hom
     limit: SHOWN.expired,
   });
   const expiredCount = expired.length < SHOWN.expired ? expired.length : await em.count(User, expiredUsers);
+  const waiting = expired.length
+    ? await em.find(SeatRequest, { account, status: 'pending', user: { $in: expired.map((u) => u.id) } })
+    : [];
+  const asked = new Map(waiting.flatMap((r) => (r.user ? [[r.user.id, r.requestedBy] as const] : [])));
   if (!viewer.isAdmin) {
     return {
       me,
@@ -63,6 +69,7 @@ export async function homeData(em: EntityManager, account: IAccount, viewer: Hom
       links: [],
       imports: [],
       expired,
+      asked,
       counts: { requests: 0, invitations: 0, links: 0, expired: expiredCount },
     };
   }
@@ -91,5 +98,5 @@ export async function homeData(em: EntityManager, account: IAccount, viewer: Hom
     links: links.length < SHOWN.links ? links.length : await em.count(JoinLink, activeLinks),
     expired: expiredCount,
   };
-  return { me, requests, invitations, links, imports, expired, counts };
+  return { me, requests, invitations, links, imports, expired, asked, counts };
 }

@@ -116,6 +116,14 @@ describe('expired invitations on a non-admin’s Home tab', () => {
     expect(request.requestedBy).toBe('UMANAGER');
     expect((await fresh(mine.id)).status).toBe('expired');
     await eventually(() => t.standin.callsTo('views.publish').length > published);
+    // Drawn again: the request is said, and not offered a second time.
+    const after = await eventually(() => t.standin.homeView('UMANAGER'));
+    expect(textOf(after)).toContain('An admin has been asked to approve a seat (asked by <@UMANAGER>).');
+    expect(() => findButton(rowOf(after, mine).blocks, { actionId: 'person_change_reactivate' })).toThrow();
+    // An admin sees it asked for, and may still invite them again.
+    const admins = await openHome('UADMIN');
+    expect(textOf(admins)).toContain('An admin has been asked to approve a seat (asked by <@UMANAGER>).');
+    findButton(rowOf(admins, mine).blocks, 'Invite again');
   });
 
   it('offers nothing to bring back a client: that is an admin’s', async () => {

@@ -4,6 +4,7 @@ import {
   button,
   context,
   divider,
+  esc,
   escFit,
   header,
   section,
@@ -64,7 +65,12 @@ function more(total: number, shown: number, where: string): string[] {
  * admin invites them again (the form takes a seat, or adds one); anyone else asks an admin for the seat, which
  * only a paid role needs (a client's invitation is an admin's to send again).
  */
-function expiredBlocks(expired: IUser[], total: number, viewer: { isAdmin: boolean }): Block[] {
+function expiredBlocks(
+  expired: IUser[],
+  asked: Map<string, string>,
+  total: number,
+  viewer: { isAdmin: boolean },
+): Block[] {
   const blocks: Block[] = [
     section(`*${viewer.isAdmin ? 'Expired invitations' : 'Your invitations that expired'}* (${total})`),
   ];
@@ -79,14 +85,21 @@ function expiredBlocks(expired: IUser[], total: number, viewer: { isAdmin: boole
         ? escFit(loginEmail(user.email), FIT.email)
         : `${escFit(name, FIT.name)} (${escFit(loginEmail(user.email), FIT.email)})`;
     const paid = isPaidRole(user.role);
+    const askedBy = asked.get(user.id);
+    // Asked already: the request waits for an admin, whose Invite again also closes it as done.
+    const status = askedBy
+      ? ` An admin has been asked to approve a seat (asked by ${/^[UW][A-Z0-9]+$/.test(askedBy) ? `<@${askedBy}>` : esc(askedBy)}).`
+      : !viewer.isAdmin && !paid
+        ? ' Ask an admin to send it again.'
+        : '';
     blocks.push(
       section(
-        `• ${who}, ${ROLE_LABEL[user.role]}: the invitation expired${paid ? ' and the seat was freed' : ''}.${!viewer.isAdmin && !paid ? ' Ask an admin to send it again.' : ''}`,
+        `• ${who}, ${ROLE_LABEL[user.role]}: the invitation expired${paid ? ' and the seat was freed' : ''}.${status}`,
       ),
     );
     const bringBack = viewer.isAdmin
       ? [{ ...changeButton('Invite again', 'reactivate', user, true), style: 'primary' as const }]
-      : paid
+      : paid && !askedBy
         ? [changeButton('Ask an admin to invite again', 'reactivate', user, true)]
         : [];
     blocks.push(
@@ -132,7 +145,7 @@ export function homeView(
   usage: SeatUsage,
   scim?: ScimStatus,
 ): { type: 'home'; blocks: Block[] } {
-  const { me, requests, invitations, links, imports, expired, counts } = data;
+  const { me, requests, invitations, links, imports, expired, asked, counts } = data;
   const blocks: Block[] = [header('Roster')];
   blocks.push(
     section(
@@ -145,7 +158,8 @@ export function homeView(
   );
   blocks.push(context(HELP));
   // A non-admin sees the list only when it holds something: most have never invited anyone.
-  if (!viewer.isAdmin && counts.expired > 0) blocks.push(...expiredBlocks(expired, counts.expired, viewer));
+  if (!viewer.isAdmin && counts.expired > 0)
+    blocks.push(...expiredBlocks(expired, asked, counts.expired, viewer));
 
   if (viewer.isAdmin) {
     blocks.push(divider(), header('Seats'));
@@ -187,7 +201,7 @@ export function homeView(
     const moreInvitations = more(counts.invitations, invitations.length, '`/invite pending` lists them');
     if (moreInvitations.length) blocks.push(context(moreInvitations.join('\n')));
 
-    blocks.push(...expiredBlocks(expired, counts.expired, viewer));
+    blocks.push(...expiredBlocks(expired, asked, counts.expired, viewer));
 
     blocks.push(section(`*Active join links* (${counts.links})`));
     blocks.push(
