@@ -59,3 +59,27 @@ describe('/people @name that Slack did not make a mention', () => {
     expect(text).toContain('To find someone by name, type `/contact find gone.person`.');
   });
 });
+
+describe('the card on Enterprise Grid', () => {
+  it('names who added someone, and who changed them, by mention when their Slack id starts with W', async () => {
+    const em = t.em();
+    const user = em.create(User, {
+      account: await t.account(),
+      email: 'grid@acme.test',
+      role: 'client',
+      status: 'active',
+      addedBy: 'W0GRIDADMIN',
+    });
+    await em.flush();
+    await t.roster.deps.person.editDetails(
+      em,
+      await t.account(),
+      { slackUserId: 'W0GRIDADMIN', isAdmin: true, surface: 'slack' },
+      user.id,
+      { title: 'Engineer' },
+    );
+    const text = textOf((await people('UADMIN', 'grid@acme.test')).body);
+    expect(text).toContain('*Added by:* <@W0GRIDADMIN>');
+    expect(text).toMatch(/user edited · <@W0GRIDADMIN>/);
+  });
+});
