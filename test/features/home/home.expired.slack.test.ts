@@ -96,6 +96,28 @@ describe('expired invitations on an admin’s Home tab', () => {
   });
 });
 
+describe('Invite again with every seat taken', () => {
+  it('says so on the form and offers to add a seat, which brings them back with one seat more', async () => {
+    const user = await expired();
+    const account = await t.account();
+    const used = (await t.roster.deps.seats.usage(t.em(), account)).used;
+    await t.setSeatLimit(used);
+    try {
+      const form = await press(await openHome('UADMIN'), 'UADMIN', user, 'Invite again');
+      const refused = await t.slack.submitView(form, {}, { user: 'UADMIN' });
+      expect(JSON.stringify(refused.json?.errors)).toContain('Add a seat if none is free');
+      expect((await fresh(user.id)).status).toBe('expired');
+      const again = await press(await openHome('UADMIN'), 'UADMIN', user, 'Invite again');
+      const res = await t.slack.submitView(again, { add_seat: ['add_seat'] }, { user: 'UADMIN' });
+      expect(res.json?.errors).toBeUndefined();
+      await eventually(async () => (await fresh(user.id)).status === 'invited');
+      expect((await t.em().findOneOrFail(Account, account.id)).seatLimit).toBe(used + 1);
+    } finally {
+      await t.setSeatLimit(50);
+    }
+  });
+});
+
 describe('expired invitations on a non-admin’s Home tab', () => {
   it('shows the ones they sent, asks an admin for the seat, and redraws the tab', async () => {
     const mine = await expired('employee', { addedBy: 'UMANAGER' });
