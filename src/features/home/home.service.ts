@@ -38,14 +38,18 @@ export type HomeData = {
 
 /** Reads what the Home tab shows; a non-admin's tab reads only their own row. */
 export async function homeData(em: EntityManager, account: IAccount, viewer: HomeViewer): Promise<HomeData> {
-  const me = await em.findOne(User, {
-    account,
-    $or: [
-      { slackUserId: viewer.slackUserId },
-      // The same email whatever its case; compared whole, never as a pattern (an `_` would match any character).
-      ...(viewer.email ? [{ [raw('lower(btrim(email))')]: normalizeEmail(viewer.email) }] : []),
-    ],
-  });
+  // The user linked to their Slack account first: another user may have their Slack email (their login was
+  // changed in Roster, and the address given to someone since). Else the one with their Slack email.
+  const me =
+    (await em.findOne(
+      User,
+      { account, slackUserId: viewer.slackUserId },
+      { orderBy: { createdAt: 'asc' } },
+    )) ??
+    (viewer.email
+      ? // The same email whatever its case; compared whole, never as a pattern (an `_` would match any character).
+        await em.findOne(User, { account, [raw('lower(btrim(email))')]: normalizeEmail(viewer.email) })
+      : null);
   // Someone else's expired invitations are not a non-admin's to see: only the ones they sent.
   const expiredUsers = {
     account,

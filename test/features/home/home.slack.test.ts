@@ -361,3 +361,32 @@ describe('the Home tab of an admin whose invitation could not be delivered', () 
     expect(text).not.toContain('mailbox unavailable');
   });
 });
+
+describe('the Home tab of someone two users could be', () => {
+  it('shows the user linked to their Slack account, not another who has their Slack email', async () => {
+    const em = t.em();
+    const account = await em.findOneOrFail(Account, { teamId: TEAM_ID });
+    // Their login was changed in Roster, and their old address later given to someone invited since.
+    em.create(User, {
+      account,
+      email: 'max@acme.test',
+      firstName: 'Other',
+      lastName: 'Person',
+      role: 'client',
+      status: 'invited',
+    });
+    await em.flush();
+    em.create(User, {
+      account,
+      email: 'max.new@acme.test',
+      firstName: 'Max',
+      lastName: 'Linked',
+      role: 'employee',
+      status: 'active',
+      slackUserId: 'UMEMBER',
+    });
+    await em.flush();
+    const text = textOf(await openHome('UMEMBER'));
+    expect(text).toContain('*You:* Max Linked, Employee (paid seat), active.');
+  });
+});
