@@ -214,12 +214,31 @@ describe('a long list of expired invitations', () => {
         addedBy: 'UADMIN',
       });
     }
+    // Every other list full too: the tab holds them all within Slack's 100 blocks.
+    const inAWeek = new Date(Date.now() + 7 * 86_400_000);
+    for (let i = 0; i < 12; i++) {
+      em.create(Invitation, {
+        account,
+        user: em.create(User, { account, email: `waiting${i}@acme.test`, role: 'client', status: 'invited' }),
+        expiresAt: inAWeek,
+      });
+      em.create(SeatRequest, {
+        account,
+        kind: 'invite',
+        status: 'pending',
+        email: `queued${i}@acme.test`,
+        role: 'employee',
+        requestedBy: 'UMANAGER',
+        expiresAt: inAWeek,
+      });
+    }
     await em.flush();
     const total = await t.em().count(User, { account, status: 'expired' });
     const refused = t.standin.refusedBlocks.length;
     const home = await openHome('UOWNER');
     expect(t.standin.refusedBlocks.slice(refused)).toEqual([]);
     expect(home.blocks.length).toBeLessThanOrEqual(100);
+    expect(home.blocks.filter((b: any) => b.accessory?.text?.text === 'Person card')).toHaveLength(10);
     const text = textOf(home);
     expect(text).toContain(`*Expired invitations* (${total})`);
     expect(text).toContain(`…and ${total - 10} more (\`/invite pending\` lists them).`);
