@@ -148,6 +148,19 @@ describe('expired invitations on a non-admin’s Home tab', () => {
     findButton(rowOf(admins, mine).blocks, 'Invite again');
   });
 
+  it('files one seat request when two forms are opened by a double click and both sent', async () => {
+    const mine = await expired('contractor', { addedBy: 'UMANAGER' });
+    const home = await openHome('UMANAGER');
+    const first = await press(home, 'UMANAGER', mine, 'Ask an admin to invite again');
+    const second = await press(home, 'UMANAGER', mine, 'Ask an admin to invite again');
+    await t.slack.submitView(first, {}, { user: 'UMANAGER' });
+    await eventually(() => t.em().findOne(SeatRequest, { email: mine.email, status: 'pending' }));
+    const res = await t.slack.submitView(second, {}, { user: 'UMANAGER' });
+    expect(JSON.stringify(res.json?.errors)).toContain('is already waiting for an admin');
+    await jobsDrained(t.em());
+    expect(await t.em().count(SeatRequest, { email: mine.email })).toBe(1);
+  });
+
   it('offers nothing to bring back a client: that is an admin’s', async () => {
     const client = await expired('client', { addedBy: 'UMEMBER' });
     const home = await openHome('UMEMBER');
