@@ -258,3 +258,43 @@ describe('a long list of expired invitations', () => {
     expect(home.blocks.filter((b: any) => b.block_id?.startsWith('home_expired:'))).toHaveLength(10);
   });
 });
+
+describe('a non-admin’s forged ask, refused before any form opens', () => {
+  const press = (user: string, value: unknown, actionId: string) =>
+    t.slack.blockAction({
+      user,
+      actions: [{ type: 'button', action_id: actionId, block_id: 'b', value: JSON.stringify(value) }],
+      view: { id: 'VHOME', type: 'home' },
+    });
+
+  it('for a client, whom only an admin invites again', async () => {
+    const client = await expired('client', { addedBy: 'UMANAGER' });
+    const opened = t.standin.callsTo('views.open').length;
+    await press('UMANAGER', { u: client.id, c: 'reactivate', h: 1 }, 'person_change_reactivate');
+    await t.standin.waitForMessage(
+      (m) =>
+        m.channel === 'DUMANAGER' &&
+        textOf(m).includes('as a client they take no seat, so there is nothing to ask'),
+    );
+    expect(t.standin.callsTo('views.open').length).toBe(opened);
+  });
+
+  it('for someone no longer expired or locked', async () => {
+    const em = t.em();
+    const active = em.create(User, {
+      account: await t.account(),
+      email: `active${++n}@acme.test`,
+      role: 'employee',
+      status: 'active',
+      addedBy: 'UMANAGER',
+    });
+    await em.flush();
+    const opened = t.standin.callsTo('views.open').length;
+    await press('UMANAGER', { u: active.id, c: 'unlock' }, 'person_change_unlock');
+    await t.standin.waitForMessage(
+      (m) => m.channel === 'DUMANAGER' && textOf(m).includes('is active, not locked'),
+    );
+    expect(t.standin.callsTo('views.open').length).toBe(opened);
+    expect(await t.em().count(SeatRequest, { email: active.email })).toBe(0);
+  });
+});
