@@ -336,3 +336,57 @@ describe('the Home tab of a user', () => {
     expect(text).toContain('Client (free), invited, not yet accepted.');
   });
 });
+
+describe('the Home tab of an admin whose invitation could not be delivered', () => {
+  it('says delivery failed, not that it is being delivered, once Roster stopped trying', async () => {
+    const em = t.em();
+    const account = await em.findOneOrFail(Account, { teamId: TEAM_ID });
+    const invitation = (email: string, extra: Record<string, unknown>) =>
+      em.create(Invitation, {
+        account,
+        user: em.create(User, { account, email, role: 'client', status: 'invited', addedBy: 'UADMIN' }),
+        expiresAt: new Date(Date.now() + 7 * 86_400_000),
+        // The newest, so these are among the ten shown.
+        createdAt: new Date(Date.now() + 3_600_000),
+        ...extra,
+      });
+    invitation('bounced@acme.test', { deliveryAttempts: 31, lastError: 'mailbox unavailable' });
+    invitation('flaky@acme.test', { deliveryAttempts: 2, lastError: 'connection reset' });
+    await em.flush();
+    const text = textOf(await openHome('UOWNER'));
+    expect(text).toContain(
+      '• bounced@acme.test: :warning: delivery failed: check the address on their card, then send it again from `/invite pending`',
+    );
+    expect(text).toContain('• flaky@acme.test: delivery failing, retrying');
+    expect(text).not.toContain('mailbox unavailable');
+  });
+});
+
+describe('the Home tab of someone two users could be', () => {
+  it('shows the user linked to their Slack account, not another who has their Slack email', async () => {
+    const em = t.em();
+    const account = await em.findOneOrFail(Account, { teamId: TEAM_ID });
+    // Their login was changed in Roster, and their old address later given to someone invited since.
+    em.create(User, {
+      account,
+      email: 'max@acme.test',
+      firstName: 'Other',
+      lastName: 'Person',
+      role: 'client',
+      status: 'invited',
+    });
+    await em.flush();
+    em.create(User, {
+      account,
+      email: 'max.new@acme.test',
+      firstName: 'Max',
+      lastName: 'Linked',
+      role: 'employee',
+      status: 'active',
+      slackUserId: 'UMEMBER',
+    });
+    await em.flush();
+    const text = textOf(await openHome('UMEMBER'));
+    expect(text).toContain('*You:* Max Linked, Employee (paid seat), active.');
+  });
+});

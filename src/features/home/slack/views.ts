@@ -1,8 +1,10 @@
 import {
+  actions,
   type Block,
   button,
   context,
   divider,
+  esc,
   escFit,
   header,
   section,
@@ -10,9 +12,11 @@ import {
 } from '../../../slack/blocks.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
 import { API_TOKEN_ACTIONS } from '../../api/slack/blocks.ts';
+import type { IInvitation } from '../../invites/invitation.entity.ts';
+import { DELIVERY_RETRY } from '../../invites/invite.delivery.ts';
 import { loginEmail, ROLE_LABEL, STATUS_DESCRIPTION } from '../../people/labels.ts';
-import { PERSON_ACTIONS } from '../../people/slack/blocks.ts';
-import { displayName } from '../../people/user.entity.ts';
+import { changeButton, PERSON_ACTIONS } from '../../people/slack/blocks.ts';
+import { displayName, type IUser, isPaidRole } from '../../people/user.entity.ts';
 import type { ScimStatus } from '../../scim/scim.service.ts';
 import { scimHomeBlocks } from '../../scim/slack/blocks.ts';
 import type { SeatUsage } from '../../seats/seat.service.ts';
@@ -56,6 +60,70 @@ function more(total: number, shown: number, where: string): string[] {
   return total > shown ? [`…and ${total - shown} more (${where}).`] : [];
 }
 
+/**
+ * People whose invitation expired, each with what the viewer may do about it, as on their person card: an
+ * admin invites them again (the form takes a seat, or adds one); anyone else asks an admin for the seat, which
+ * only a paid role needs (a client's invitation is an admin's to send again).
+ */
+function expiredBlocks(
+  expired: IUser[],
+  asked: Map<string, string>,
+  total: number,
+  viewer: { isAdmin: boolean },
+): Block[] {
+  const blocks: Block[] = [
+    section(`*${viewer.isAdmin ? 'Expired invitations' : 'Your invitations that expired'}* (${total})`),
+  ];
+  if (expired.length === 0) {
+    blocks.push(context('None. An invitation not accepted in time shows here, to be sent again.'));
+    return blocks;
+  }
+  for (const user of expired) {
+    const name = displayName(user);
+    const who =
+      name === user.email
+        ? escFit(loginEmail(user.email), FIT.email)
+        : `${escFit(name, FIT.name)} (${escFit(loginEmail(user.email), FIT.email)})`;
+    const paid = isPaidRole(user.role);
+    const askedBy = asked.get(user.id);
+    // Asked already: the request waits for an admin, whose Invite again also closes it as done.
+    const status = askedBy
+      ? ` An admin has been asked to approve a seat (asked by ${/^[UW][A-Z0-9]+$/.test(askedBy) ? `<@${askedBy}>` : esc(askedBy)}).`
+      : !viewer.isAdmin && !paid
+        ? ' Ask an admin to send it again.'
+        : '';
+    blocks.push(
+      section(
+        `• ${who}, ${ROLE_LABEL[user.role]}: the invitation expired${paid ? ' and the seat was freed' : ''}.${status}`,
+      ),
+    );
+    const bringBack = viewer.isAdmin
+      ? [{ ...changeButton('Invite again', 'reactivate', user, true), style: 'primary' as const }]
+      : paid && !askedBy
+        ? [changeButton('Ask an admin to invite again', 'reactivate', user, true)]
+        : [];
+    blocks.push(
+      actions(`home_expired:${user.id}`, ...bringBack, button('Person card', PERSON_ACTIONS.open, user.id)),
+    );
+  }
+  const rest = more(total, expired.length, '`/invite pending` lists them');
+  if (rest.length) blocks.push(context(rest.join('\n')));
+  return blocks;
+}
+
+/**
+ * Where an invitation's delivery stands, as `/invite pending` says it: one Roster stopped trying to deliver
+ * is not "being delivered", and the admin is told to check the address (the reason is left to
+ * `/invite pending` and the inviter's DM).
+ */
+function delivery(i: IInvitation): string {
+  if (i.deliveredAt) return `sent by ${i.deliveryMethod === 'email' ? 'email' : 'Slack DM'}`;
+  if (i.deliveryAttempts > DELIVERY_RETRY.retryLimit)
+    return ':warning: delivery failed: check the address on their card, then send it again from `/invite pending`';
+  if (i.lastError) return 'delivery failing, retrying';
+  return 'being delivered';
+}
+
 /** The Home tab of someone of another organisation, met through Slack Connect: Roster is not theirs to use here. */
 export function outsiderHomeView(account: IAccount): { type: 'home'; blocks: Block[] } {
   return {
@@ -77,7 +145,7 @@ export function homeView(
   usage: SeatUsage,
   scim?: ScimStatus,
 ): { type: 'home'; blocks: Block[] } {
-  const { me, requests, invitations, links, imports, counts } = data;
+  const { me, requests, invitations, links, imports, expired, asked, counts } = data;
   const blocks: Block[] = [header('Roster')];
   blocks.push(
     section(
@@ -89,6 +157,9 @@ export function homeView(
     ),
   );
   blocks.push(context(HELP));
+  // A non-admin sees the list only when it holds something: most have never invited anyone.
+  if (!viewer.isAdmin && counts.expired > 0)
+    blocks.push(...expiredBlocks(expired, asked, counts.expired, viewer));
 
   if (viewer.isAdmin) {
     blocks.push(divider(), header('Seats'));
@@ -122,13 +193,15 @@ export function homeView(
         type: 'section',
         text: {
           type: 'mrkdwn',
-          text: `• ${escFit(loginEmail(i.user.getEntity().email), FIT.email)}: ${i.deliveredAt ? `sent by ${i.deliveryMethod === 'email' ? 'email' : 'Slack DM'}` : 'being delivered'}, expires ${slackDate(i.expiresAt)}`,
+          text: `• ${escFit(loginEmail(i.user.getEntity().email), FIT.email)}: ${delivery(i)}, expires ${slackDate(i.expiresAt)}`,
         },
         accessory: button('Person card', PERSON_ACTIONS.open, i.user.id),
       });
     }
     const moreInvitations = more(counts.invitations, invitations.length, '`/invite pending` lists them');
     if (moreInvitations.length) blocks.push(context(moreInvitations.join('\n')));
+
+    blocks.push(...expiredBlocks(expired, asked, counts.expired, viewer));
 
     blocks.push(section(`*Active join links* (${counts.links})`));
     blocks.push(

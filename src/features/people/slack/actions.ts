@@ -8,7 +8,7 @@ import { permissionSets } from '../../accounts/account.service.ts';
 import type { Deps } from '../../feature.ts';
 import { grantable } from '../grants.ts';
 import type { PersonService } from '../person.service.ts';
-import { displayName } from '../user.entity.ts';
+import { displayName, isPaidRole } from '../user.entity.ts';
 import { PERSON_ACTIONS, personCard, readTarget } from './blocks.ts';
 import { changeModal } from './views.ts';
 
@@ -37,15 +37,28 @@ export function registerPeopleActions(app: App, deps: Deps, people: PersonServic
   app.action<BlockButtonAction>(PERSON_ACTIONS.change, async ({ ack, action, body, context, client }) => {
     await ack();
     const { em, account } = roster(context);
-    const { u, c } = readTarget(action.value);
+    const { u, c, h } = readTarget(action.value);
     const actor = await slackActor(deps, context, body.user.id);
     const card = await people.card(em, account, u);
     if (!actor.isAdmin && !['unlock', 'reactivate', 'role'].includes(c)) {
       throw new DomainError('not_admin', 'Only admins can change that.');
     }
+    if (!actor.isAdmin && (c === 'unlock' || c === 'reactivate')) {
+      // Asked of an admin only for a paid seat, and only of someone it fits: a button the card would not have
+      // offered (a client, someone no longer locked or expired) is refused here, not after a form is filled.
+      if (!isPaidRole(card.user.role)) {
+        throw new DomainError(
+          'not_admin',
+          `Only admins can ${c} ${displayName(card.user)}: as a client they take no seat, so there is nothing to ask.`,
+        );
+      }
+      const problem = await deps.people.problem(em, account, actor, u, c, undefined);
+      if (problem) throw problem;
+    }
     await client.views.open({
       trigger_id: body.trigger_id,
       view: changeModal(card.user, c, {
+        fromHome: h === 1,
         isAdmin: actor.isAdmin,
         sets: grantable(await permissionSets(em, account), actor),
         company: card.contact?.company,

@@ -38,8 +38,11 @@ export function cut(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
+/** A Slack user id, as a mention: `U…`, or `W…` for a member of an Enterprise Grid organisation. */
+const SLACK_USER = /^[UW][A-Z0-9]+$/;
+
 function historyLine(e: IAuditEvent): string {
-  const by = /^U[A-Z0-9]+$/.test(e.actor) ? `<@${e.actor}>` : esc(e.actor);
+  const by = SLACK_USER.test(e.actor) ? `<@${e.actor}>` : esc(e.actor);
   return `${slackDate(e.createdAt, '{date_short} {time}')} · ${esc(e.action.replace(/[._]/g, ' '))} · ${by}`;
 }
 
@@ -58,7 +61,7 @@ export function personCard(
     `*Status:* ${STATUS_EXPLAINED[user.status]}`,
     `*Role:* ${ROLE_LABEL[user.role]} · ${holdsSeat ? 'holds a paid seat' : 'holds no paid seat'}`,
     `*Permission set:* ${permissionSet ? esc(permissionSet.name) : 'none'}${permissionSet?.isAdmin ? ' (a Roster admin while active)' : ''}`,
-    `*Added by:* ${user.addedBy && /^U[A-Z0-9]+$/.test(user.addedBy) ? `<@${user.addedBy}>` : esc(user.addedBy ?? 'unknown')}, ${slackDate(user.createdAt)}`,
+    `*Added by:* ${user.addedBy && SLACK_USER.test(user.addedBy) ? `<@${user.addedBy}>` : esc(user.addedBy ?? 'unknown')}, ${slackDate(user.createdAt)}`,
     ...(invitation
       ? [
           `*Invitation:* ${invitation.deliveryMethod === 'email' ? 'by email' : invitation.deliveryMethod === 'slack_dm' ? 'by Slack DM' : 'being delivered'}, expires ${slackDate(invitation.expiresAt)}`,
@@ -95,8 +98,16 @@ export function personCard(
   return { text: `${name} (${loginEmail(user.email)}): ${STATUS_EXPLAINED[user.status]}`, blocks };
 }
 
-const changeButton = (text: string, change: Change, user: IUser) =>
-  button(text, `person_change_${change}`, JSON.stringify({ u: user.id, c: change }));
+/**
+ * The button for one change. `fromHome`: pressed on the App Home, which is drawn again once the change is
+ * made, so it no longer offers what was just done.
+ */
+export const changeButton = (text: string, change: Change, user: IUser, fromHome = false) =>
+  button(
+    text,
+    `person_change_${change}`,
+    JSON.stringify({ u: user.id, c: change, ...(fromHome ? { h: 1 } : {}) }),
+  );
 
 function adminButtons(user: IUser) {
   const out = [];
@@ -143,9 +154,9 @@ function requesterButtons(user: IUser) {
 }
 
 /** A card button's or form's target: the person and the change, checked as anything from a request is. */
-const target = z.object({ u: z.uuid(), c: z.enum(CHANGES) });
+const target = z.object({ u: z.uuid(), c: z.enum(CHANGES), h: z.literal(1).optional() });
 
-export function readTarget(value: string | undefined): { u: string; c: Change } {
+export function readTarget(value: string | undefined): { u: string; c: Change; h?: 1 } {
   try {
     const parsed = target.safeParse(JSON.parse(value ?? ''));
     if (parsed.success) return parsed.data;

@@ -18,10 +18,22 @@ export function parsePeopleText(text: string): { slackUserId: string } | { email
   const t = text.trim();
   const mention = /^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$/.exec(t);
   if (mention) return { slackUserId: mention[1]! };
-  const mailto = /^<mailto:([^|>]+)(?:\|[^>]*)?>$/i.exec(t);
-  const email = mailto ? mailto[1]! : t;
+  const email = unescapeSlack(t);
   if (/^[^\s@<>]+@[^\s@<>]+$/.test(email) && email.length <= 254) return { email };
   return { help: true };
+}
+
+/**
+ * The text as the person typed it: an address Slack made a link of (`<mailto:a@b.c|a@b.c>`, for all or part of
+ * what was typed, as for `r&d@acme.test`) is the address again, and the `&`, `<` and `>` Slack sends as
+ * `&amp;`, `&lt;` and `&gt;` are those characters.
+ */
+function unescapeSlack(text: string): string {
+  return text
+    .replace(/<mailto:([^|<>]*)(?:\|([^<>]*))?>/gi, (_m, href: string, label?: string) => label || href)
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 }
 
 /** `/people EMAIL|@someone`: the person card, with the actions the viewer may take. */
@@ -30,10 +42,16 @@ export function registerPeopleCommand(app: App, deps: Deps, people: PersonServic
     await ack();
     const parsed = parsePeopleText(command.text);
     if ('help' in parsed) {
-      const typed = command.text.trim();
+      const typed = unescapeSlack(command.text.trim());
+      // `@name` sent as text: Slack did not make a mention of it, as for someone who left Slack, or a name
+      // typed without picking it from the list. The search takes the name without its `@`.
+      const name = typed.replace(/^@/, '').slice(0, 100);
+      const why = typed.startsWith('@')
+        ? `Slack did not send \`${esc(typed.slice(0, 100))}\` as a mention: pick the person from the list as you type, or type their email (someone who left Slack can only be found by email).`
+        : `I could not read \`${esc(typed.slice(0, 100))}\` as an email or a mention.`;
       await respond({
         response_type: 'ephemeral',
-        text: `${typed && !/^help$/i.test(typed) ? `I could not read \`${esc(typed.slice(0, 100))}\` as an email or a mention.\n` : ''}${HELP}`,
+        text: `${typed && !/^help$/i.test(typed) ? `${why} To find someone by name, type \`/contact find ${esc(name)}\`.\n` : ''}${HELP}`,
       });
       return;
     }

@@ -9,6 +9,7 @@ import { afterAck } from '../../../slack/notify.ts';
 import { firstTime } from '../../../slack/once.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { Deps } from '../../feature.ts';
+import { publishHome } from '../../home/slack/events.ts';
 import { FIELD_MAX } from '../field-limits.ts';
 import { loginEmail, ROLE_LABEL } from '../labels.ts';
 import type { ChangeResult } from '../people.changes.ts';
@@ -24,7 +25,7 @@ import { type Change, cut, PERSON_VIEW, readTarget } from './blocks.ts';
 export function registerPeopleForms(app: App, deps: Deps, people: PersonService): void {
   app.view<ViewSubmitAction>(PERSON_VIEW, async ({ ack, view, body, context, client }) => {
     const { em, account } = roster(context);
-    const { u, c } = readTarget(view.private_metadata);
+    const { u, c, h } = readTarget(view.private_metadata);
     const values = view.state.values;
     const actor = await slackActor(deps, context, body.user.id);
     const sendInvitation = (values.send_now?.send_now?.selected_options ?? []).length > 0;
@@ -59,6 +60,13 @@ export function registerPeopleForms(app: App, deps: Deps, people: PersonService)
       () => apply(c),
       (m) => `:no_entry: ${m} Nothing was changed.`,
     );
+    // Opened from the App Home: the tab is drawn again, so it shows the person as they are now (no longer
+    // expired, or asked for), whether the change was made or refused.
+    if (h === 1) {
+      await publishHome(deps, em.fork(), account, client, body.user.id).catch((err) =>
+        roster(context).log.warn({ err }, 'could not redraw the Home tab'),
+      );
+    }
 
     /** Reads only: no lock is taken, so the ack never waits behind a running import. */
     async function check(change: Change): Promise<DomainError | null> {
@@ -155,7 +163,13 @@ const ADD_SEAT = { value: 'add_seat', text: plain('Add a seat if none is free') 
 export function changeModal(
   user: IUser,
   change: Change,
-  opts: { isAdmin: boolean; sets: IPermissionSet[]; company?: string | null; notes?: string | null },
+  opts: {
+    isAdmin: boolean;
+    sets: IPermissionSet[];
+    company?: string | null;
+    notes?: string | null;
+    fromHome?: boolean;
+  },
 ): View {
   const name = displayName(user);
   const addSeat = opts.isAdmin
@@ -173,7 +187,7 @@ export function changeModal(
   const shell = (title: string, submit: string, blocks: unknown[]): View => ({
     type: 'modal',
     callback_id: PERSON_VIEW,
-    private_metadata: JSON.stringify({ u: user.id, c: change }),
+    private_metadata: JSON.stringify({ u: user.id, c: change, ...(opts.fromHome ? { h: 1 } : {}) }),
     title: plain(title),
     submit: plain(submit),
     close: plain('Cancel'),

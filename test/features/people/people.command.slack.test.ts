@@ -1,0 +1,85 @@
+import { User } from '../../../src/features/people/user.entity.ts';
+import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { textOf } from '../../support/views.ts';
+
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await startTestApp({ seatLimit: 10 });
+});
+afterAll(() => t.stop());
+
+/** `/people TEXT` as `user`, typed as a person types it (Slack escapes it): the reply. */
+async function people(user: string, text: string) {
+  const before = t.standin.responses.length;
+  await t.slack.command('/people', text, { user });
+  return eventually(() => t.standin.responses.slice(before).at(-1));
+}
+
+describe('/people with what people really type', () => {
+  it('finds someone whose address holds an `&`, which Slack sends as `&amp;`', async () => {
+    const em = t.em();
+    em.create(User, {
+      account: await t.account(),
+      email: 'r&d@acme.test',
+      firstName: 'Rae',
+      lastName: 'Andd',
+      role: 'employee',
+      status: 'active',
+      addedBy: 'UADMIN',
+    });
+    await em.flush();
+    const reply = await people('UADMIN', 'r&d@acme.test');
+    expect(textOf(reply.body)).toContain('Rae Andd');
+    expect(textOf(reply.body)).toContain('*Email:* r&amp;d@acme.test');
+  });
+
+  it('names an unknown address with an `&` once escaped, not twice', async () => {
+    const reply = await people('UADMIN', 'q&a@acme.test');
+    expect(textOf(reply.body)).toContain('q&amp;a@acme.test is not a user in Roster.');
+    expect(textOf(reply.body)).not.toContain('&amp;amp;');
+  });
+
+  it('points a name to the search, which finds people by name', async () => {
+    const reply = await people('UMEMBER', 'Ana & Bo');
+    const text = textOf(reply.body);
+    expect(text).toContain('I could not read `Ana &amp; Bo` as an email or a mention.');
+    expect(text).toContain('To find someone by name, type `/contact find Ana &amp; Bo`.');
+  });
+});
+
+describe('/people @name that Slack did not make a mention', () => {
+  it('says to pick the person or type their email, and gives the search without the @', async () => {
+    // Someone who left Slack is no longer offered as a mention: Slack sends what was typed.
+    const reply = await people('UADMIN', '@gone.person');
+    const text = textOf(reply.body);
+    expect(text).toContain(
+      'Slack did not send `@gone.person` as a mention: pick the person from the list as you type, or type their email',
+    );
+    expect(text).toContain('To find someone by name, type `/contact find gone.person`.');
+  });
+});
+
+describe('the card on Enterprise Grid', () => {
+  it('names who added someone, and who changed them, by mention when their Slack id starts with W', async () => {
+    const em = t.em();
+    const user = em.create(User, {
+      account: await t.account(),
+      email: 'grid@acme.test',
+      role: 'client',
+      status: 'active',
+      addedBy: 'W0GRIDADMIN',
+    });
+    await em.flush();
+    await t.roster.deps.person.editDetails(
+      em,
+      await t.account(),
+      { slackUserId: 'W0GRIDADMIN', isAdmin: true, surface: 'slack' },
+      user.id,
+      { title: 'Engineer' },
+    );
+    const text = textOf((await people('UADMIN', 'grid@acme.test')).body);
+    expect(text).toContain('*Added by:* <@W0GRIDADMIN>');
+    expect(text).toMatch(/user edited · <@W0GRIDADMIN>/);
+  });
+});
