@@ -3,12 +3,14 @@ import type { ORM } from '../../../src/db/orm.ts';
 import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../../src/features/contacts/contact.entity.ts';
+import { ContactService } from '../../../src/features/contacts/contact.service.ts';
 import { CsvImport, CsvImportRow } from '../../../src/features/csv-import/csv-import.entity.ts';
 import {
   CsvImportService,
   type PreviewSummary,
 } from '../../../src/features/csv-import/csv-import.service.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
+import { PersonService } from '../../../src/features/people/person.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import type { Actor, SeatService } from '../../../src/features/seats/seat.service.ts';
 import { DomainError } from '../../../src/shared/errors.ts';
@@ -534,6 +536,57 @@ describe('CSV import', () => {
     expect([...after.keys()].sort()).toEqual(['ann@acme.test', 'cat@acme.test']);
     expect(after.get('ann@acme.test')?.title).toBe('Enginer');
     expect(after.get('cat@acme.test')?.role).toBe('contractor');
+  });
+
+  it('checks a preview again when people or contacts changed by hand after it, and says while it is checked', async () => {
+    const account = await freshAccount();
+    const people = new PersonService(seats);
+    const contactService = new ContactService(seats, jobs);
+    await importNow(
+      account,
+      await preview(account, 'email,first_name,title\nivy@acme.test,Ivy,Chef\n', 'ivy.csv'),
+    );
+    const ivy = (await users(account))[0];
+    if (!ivy) throw new Error('Ivy was not imported');
+
+    // An admin edits Ivy's card after the preview that would make her a cook: the preview is stale.
+    const cook = await preview(account, 'email,first_name,title\nivy@acme.test,Ivy,Cook\n', 'cook.csv');
+    await people.editDetails(orm.em.fork(), account, admin, ivy.id, { firstName: 'Ivy', title: 'Baker' });
+    const edited = await service.start(orm.em.fork(), account, cook.csvImport.id, admin, 0);
+    expect(edited).toMatchObject({ status: 'checking', after: [], running: false });
+    // An older click while the check is not done says so; once done, that it was done.
+    expect(await service.start(orm.em.fork(), account, cook.csvImport.id, admin, 0)).toMatchObject({
+      status: 'outdated',
+      checking: true,
+    });
+    expect(await service.recheck(cook.csvImport.id, 1)).toMatchObject({ status: 'rechecked', after: [] });
+    expect(await service.start(orm.em.fork(), account, cook.csvImport.id, admin, 0)).toMatchObject({
+      status: 'outdated',
+      checking: false,
+    });
+    // Checked again against Ivy as the admin left her: nothing else changed, so it starts.
+    expect((await service.start(orm.em.fork(), account, cook.csvImport.id, admin, 2)).status).toBe('started');
+    await service.run(cook.csvImport.id);
+
+    // A contact added by hand after a preview makes it stale too.
+    const named = await preview(account, 'type,first_name,email\ncontact,Oli,oli@acme.test\n', 'oli.csv');
+    await contactService.add(orm.em.fork(), account, admin, {
+      name: 'Oli',
+      email: 'oli@acme.test',
+      phone: null,
+      company: null,
+      title: null,
+      notes: null,
+    });
+    expect((await service.start(orm.em.fork(), account, named.csvImport.id, admin, 0)).status).toBe(
+      'checking',
+    );
+
+    // A preview made after every change starts at once.
+    const quiet = await preview(account, 'email,first_name\nuli@acme.test,Uli\n', 'uli.csv');
+    expect((await service.start(orm.em.fork(), account, quiet.csvImport.id, admin, 0)).status).toBe(
+      'started',
+    );
   });
 
   it('starts a preview made after the last import without checking it again', async () => {
