@@ -199,6 +199,34 @@ describe('CSV preview', () => {
     expect(row?.data).toMatchObject({ email: 'una.known@acme.test', firstName: 'Una', lastName: 'Known' });
   });
 
+  it('reads the separator from the "sep=;" line Excel writes and reads, numbering lines as in the file', async () => {
+    const account = await freshAccount();
+    const summary = await preview(
+      account,
+      'sep=;\r\nfirst_name;last_name;email;company\r\nAnn;Öz;ann@acme.test;Acme, Inc.\r\nBo;Ek;not-an-email;\r\n',
+    );
+    expect(summary.counts).toMatchObject({ rows: 2, create: 1, error: 1 });
+    expect(summary.firstErrors).toEqual([
+      { line: 4, reason: 'email "not-an-email" is not a valid email address' },
+    ]);
+    const [ann] = await rowsOf(summary.csvImport.id);
+    expect(ann?.data).toMatchObject({ firstName: 'Ann', lastName: 'Öz', company: 'Acme, Inc.' });
+    expect(summary.csvImport.columns).toEqual(['first_name', 'last_name', 'email', 'company']);
+  });
+
+  it('refuses a phone number Excel turned into scientific notation, whose digits are lost', async () => {
+    const account = await freshAccount();
+    const summary = await preview(
+      account,
+      'first_name;email;phone\nAnn;ann@acme.test;4,93012E+11\nBo;bo@acme.test;1.5E+10\nCy;cy@acme.test;+49 30 1234567\n',
+    );
+    expect(summary.counts).toMatchObject({ rows: 3, create: 1, error: 2 });
+    expect(summary.firstErrors.map((e) => e.line)).toEqual([2, 3]);
+    expect(summary.firstErrors[0]?.reason).toBe(
+      'phone "4,93012E+11" is a number Excel wrote in scientific notation, which loses digits: format the phone column as Text in Excel, enter the numbers again and save the file again',
+    );
+  });
+
   it('gives every bad value a reason', async () => {
     const account = await freshAccount();
     const summary = await preview(account, fixture('bad-emails.csv'));
