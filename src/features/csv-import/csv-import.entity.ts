@@ -50,8 +50,8 @@ export const CsvImport = defineEntity({
      */
     previewedAt: p.datetime().nullable(),
     /**
-     * The transactions that comparison could see (a pg_snapshot): a person or contact of the account
-     * written by any other since makes the preview stale, by hand or by an import (see changedSince).
+     * The transactions that comparison could see (a pg_snapshot): a person or contact the file names,
+     * written by any other since, makes the preview stale, by hand or by an import (see changedSince).
      */
     previewedSnapshot: p.string().columnType('pg_snapshot').nullable().lazy(),
     /** How many times the preview was checked again; the Import button carries it, so an older click is known. */

@@ -566,7 +566,7 @@ describe('CSV import', () => {
     expect(after.get('cat@acme.test')?.role).toBe('contractor');
   });
 
-  it('checks a preview again when people or contacts changed by hand after it, and says while it is checked', async () => {
+  it('checks a preview again when people or contacts it names changed by hand after it, and says while it is checked', async () => {
     const account = await freshAccount();
     const people = new PersonService(seats);
     const contactService = new ContactService(seats, jobs);
@@ -610,8 +610,21 @@ describe('CSV import', () => {
       'checking',
     );
 
-    // A preview made after every change starts at once.
+    // Ivy's email changed after a preview that matched her by it: stale, though the file no longer names her.
+    const moved = await preview(account, 'email,first_name,title\nivy@acme.test,Ivy,Cook\n', 'moved.csv');
+    const card = orm.em.fork();
+    (await card.findOneOrFail(User, ivy.id)).email = 'ivy.m@acme.test';
+    await card.flush();
+    expect((await service.start(orm.em.fork(), account, moved.csvImport.id, admin, 0)).status).toBe(
+      'checking',
+    );
+
+    // In a large account people join and change all day: those the file does not name leave it as it is.
     const quiet = await preview(account, 'email,first_name\nuli@acme.test,Uli\n', 'uli.csv');
+    const em = orm.em.fork();
+    em.create(User, { account, email: 'new.joiner@acme.test', role: 'employee', status: 'active' });
+    await em.flush();
+    await people.editDetails(orm.em.fork(), account, admin, ivy.id, { firstName: 'Ivy', title: 'Chef' });
     expect((await service.start(orm.em.fork(), account, quiet.csvImport.id, admin, 0)).status).toBe(
       'started',
     );

@@ -56,7 +56,7 @@ describe('a preview made before people changed by hand', () => {
       const now = textOf(current('DUADMIN', stale.ts));
       return now.includes('Checked again, nothing imported') ? now : undefined;
     });
-    expect(refreshed).toContain('people or contacts changed in Roster');
+    expect(refreshed).toContain('people or contacts in this file changed in Roster');
     expect(refreshed).toContain('Import 1 row');
     await jobsDrained(t.em());
     expect((await t.em().findOneOrFail(User, { email: 'deb@acme.test' })).title).toBe('Baker');
@@ -82,7 +82,7 @@ describe('a preview made before people changed by hand', () => {
         const now = current('DUADMIN', stale.ts);
         return textOf(now).includes('Checking again, nothing imported') ? now : undefined;
       });
-      expect(textOf(checking)).toContain('people or contacts changed in Roster');
+      expect(textOf(checking)).toContain('people or contacts in this file changed in Roster');
       expect(textOf(checking)).not.toContain('Import 1 row');
       // An older click while the check runs says it is being checked, not that it was.
       const since = t.standin.responses.length;

@@ -101,7 +101,7 @@ export function parseStartValue(value: string | undefined): { id: string; revisi
 /** Who changed people since the preview: the other imports by name, or Roster itself when none did. */
 function changedBy({ after, running }: { after: string[]; running: boolean }, done: string, going: string) {
   if (!after.length)
-    return `people or contacts ${done} in Roster (edited by hand, joined, invited or provisioned)`;
+    return `people or contacts in this file ${done} in Roster (edited by hand, joined, invited or provisioned)`;
   const names =
     after.slice(0, 3).map(esc).join(', ') + (after.length > 3 ? ` and ${n(after.length - 3)} more` : '');
   return `another import (${names}) ${running ? going : done} people in Roster`;
