@@ -107,4 +107,35 @@ describe('a preview made before people changed by hand', () => {
     expect(row.startedAt).toBeNull();
     expect((await t.em().findOneOrFail(User, { email: 'abe@acme.test' })).title).toBe('Baker');
   });
+
+  it('stays cancelled when Cancel is clicked as the check finishes, whichever redraw reaches Slack last', async () => {
+    const first = await previewOf('gus.csv', 'email,first_name,title\ngus@acme.test,Gus,Chef\n');
+    await t.slack.clickButton(first, 'Import 1 row', { user: 'UADMIN' });
+    await summaryOf('gus.csv');
+    const stale = await previewOf('gus-2.csv', 'email,first_name,title\ngus@acme.test,Gus,Cook\n');
+    await t.em().getConnection().execute(`update app_user set title = 'Baker' where email = 'gus@acme.test'`);
+
+    // The admin clicks Cancel on the "Checking again" message just as the checked preview is on its way to
+    // Slack: the cancel is done and drawn before that redraw lands.
+    let cancelling: Promise<unknown> | undefined;
+    t.standin.whileAnswering('chat.update', async (args) => {
+      if (cancelling || !String(args.text ?? '').startsWith('Preview of gus-2.csv')) return;
+      if (!JSON.stringify(args.blocks ?? '').includes('Checked again')) return;
+      cancelling = t.slack.clickButton(current('DUADMIN', stale.ts), 'Cancel', { user: 'UADMIN' });
+      await cancelling;
+    });
+    try {
+      await t.slack.clickButton(stale, 'Import 1 row', { user: 'UADMIN' });
+      await eventually(() => cancelling);
+      await cancelling;
+      await jobsDrained(t.em());
+    } finally {
+      t.standin.whileAnswering('chat.update', null);
+    }
+    await eventually(() => {
+      const now = textOf(current('DUADMIN', stale.ts));
+      return /Cancelled by <@UADMIN>/.test(now) && !now.includes('Import 1 row');
+    });
+    expect((await t.em().findOneOrFail(CsvImport, { fileName: 'gus-2.csv' })).status).toBe('cancelled');
+  });
 });
