@@ -203,7 +203,7 @@ describe('CSV preview', () => {
     const account = await freshAccount();
     const summary = await preview(
       account,
-      'sep=;\r\nfirst_name;last_name;email;company\r\nAnn;Öz;ann@acme.test;Acme, Inc.\r\nBo;Ek;not-an-email;\r\n',
+      '\uFEFFsep=;\r\nfirst_name;last_name;email;company\r\nAnn;Öz;ann@acme.test;Acme, Inc.\r\nBo;Ek;not-an-email;\r\n',
     );
     expect(summary.counts).toMatchObject({ rows: 2, create: 1, error: 1 });
     expect(summary.firstErrors).toEqual([
@@ -628,6 +628,25 @@ describe('CSV import', () => {
     expect((await service.start(orm.em.fork(), account, quiet.csvImport.id, admin, 0)).status).toBe(
       'started',
     );
+  });
+
+  it('stops saying a preview is being checked once its check is given up, and Import tries again', async () => {
+    const account = await freshAccount();
+    await importNow(account, await preview(account, 'email,first_name\nkim@acme.test,Kim\n', 'kim.csv'));
+    const later = await preview(account, 'email,first_name\nkim@acme.test,Kimberly\n', 'kim-2.csv');
+    const id = later.csvImport.id;
+    await orm.em
+      .fork()
+      .getConnection()
+      .execute(`update app_user set first_name = 'K.' where email = 'kim@acme.test'`);
+    expect((await service.start(orm.em.fork(), account, id, admin, 0)).status).toBe('checking');
+    await service.checkGivenUp(id, 1);
+    expect(await service.start(orm.em.fork(), account, id, admin, 0)).toMatchObject({
+      status: 'outdated',
+      checking: false,
+    });
+    // The preview shown again as it was carries revision 1: Import on it has it checked once more.
+    expect((await service.start(orm.em.fork(), account, id, admin, 1)).status).toBe('checking');
   });
 
   it('starts a preview made after the last import without checking it again', async () => {
