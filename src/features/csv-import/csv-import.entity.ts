@@ -45,12 +45,19 @@ export const CsvImport = defineEntity({
     progressTs: p.string().nullable(),
     importedBy: p.string().nullable(),
     /**
-     * When the preview last compared the rows with the people and contacts in Roster: another import of
-     * the account applied after it makes the preview stale (see CsvImportService.start).
+     * When the preview last compared the rows with the people and contacts in Roster: it names the other
+     * imports of the account applied after it (see CsvImportService.start).
      */
     previewedAt: p.datetime().nullable(),
+    /**
+     * The transactions that comparison could see (a pg_snapshot): a person or contact the file names,
+     * written by any other since, makes the preview stale, by hand or by an import (see changedSince).
+     */
+    previewedSnapshot: p.string().columnType('pg_snapshot').nullable().lazy(),
     /** How many times the preview was checked again; the Import button carries it, so an older click is known. */
     previewRevision: p.integer().default(0),
+    /** The revision Import queued a check of: while it is the preview's revision, the check is not done. */
+    checkingRevision: p.integer().nullable(),
     startedAt: p.datetime().nullable(),
     finishedAt: p.datetime().nullable(),
     /** The id of the last row applied: every row up to it is applied, and none after it. */

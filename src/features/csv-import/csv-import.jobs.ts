@@ -144,6 +144,7 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
         // The check could not be made: the preview is shown as it stands, with Import to try again.
         const ref = referenceId();
         log.error({ err, ref }, 'could not check a CSV preview again');
+        await service.checkGivenUp(job.importId, job.revision);
         const now = await em.findOneOrFail(CsvImport, job.importId, { refresh: true });
         if (now.status !== 'previewed' || now.previewRevision !== job.revision || !channel || !ts) return;
         await nowOrLater(jobs, slack, {

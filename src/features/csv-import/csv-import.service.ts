@@ -83,6 +83,62 @@ async function importsSince(
   return { after: since.map((s) => s.file_name), running: since.some((s) => s.running) };
 }
 
+/** More people changed since a preview than are worth matching with its rows: it is checked again. */
+const CHANGED_TO_MATCH = 10_000;
+
+/**
+ * Whether a person or contact the preview's rows depend on was written since it compared them, by any
+ * path (a card edited by hand, a join link, an invitation, SCIM, a converted contact, another import): a
+ * row whose `change_xid` (set by the database on every insert and update) is a transaction the preview's
+ * snapshot could not see, and that a staged row is matched with as the preview matches them (its email,
+ * a contact's name and company, the user or contact it matched, a user's linked contact details). People
+ * the file does not name change all the time in a large account, and do not make it stale. The changes
+ * are a range of each table's (account_id, change_xid, id) index, taken with no lock; the staged rows are
+ * read only when there are some. A preview without a snapshot (made before Roster kept one) counts as
+ * changed.
+ */
+async function changedSince(exec: Statements, importId: string): Promise<boolean> {
+  const [preview] = await exec<{ account_id: string; snapshot: string | null }>(
+    'select account_id, previewed_snapshot::text as snapshot from csv_import where id = $1',
+    [importId],
+  );
+  if (!preview?.snapshot) return true;
+  const changed = await exec<{
+    id: string;
+    key: string | null;
+    named: string | null;
+    user_id: string | null;
+  }>(
+    `/* csv:changed-since */ select u.id, lower(btrim(u.email)) as key, null as named, null as user_id
+       from app_user u where u.account_id = $1 and u.change_xid >= pg_snapshot_xmin($2::pg_snapshot)
+         and not pg_visible_in_snapshot(u.change_xid, $2::pg_snapshot)
+     union all
+     select c.id, coalesce(lower(btrim(c.email)), (select lower(btrim(o.email)) from app_user o where o.id = c.user_id)),
+       case when c.email is null then 'name:' || lower(btrim(c.name)) || '|' || lower(btrim(coalesce(c.company, ''))) end,
+       c.user_id
+       from contact c where c.account_id = $1 and c.change_xid >= pg_snapshot_xmin($2::pg_snapshot)
+         and not pg_visible_in_snapshot(c.change_xid, $2::pg_snapshot)
+     limit $3`,
+    [preview.account_id, preview.snapshot, CHANGED_TO_MATCH + 1],
+  );
+  if (!changed.length) return false;
+  if (changed.length > CHANGED_TO_MATCH) return true;
+  const ids = changed.flatMap((c) => (c.user_id ? [c.id, c.user_id] : [c.id]));
+  const keys = changed.flatMap((c) => (c.key ? [c.key] : []));
+  const named = changed.flatMap((c) => (c.named ? [c.named] : []));
+  const [row] = await exec<{ hit: boolean }>(
+    `/* csv:changed-rows */ select exists (select 1 from csv_import_row r
+       where r.csv_import_id = $1 and r.kind is not null and (
+         r.key in (select unnest($2::text[]))
+         or r.target_id in (select unnest($3::uuid[]))
+         or (r.kind = 'contact' and coalesce(r.data->>'email', '') = ''
+           and 'name:' || lower(btrim(r.data->>'name')) || '|' || lower(btrim(coalesce(r.data->>'company', '')))
+             in (select unnest($4::text[]))))) as hit`,
+    [importId, keys, ids, named],
+  );
+  return row?.hit ?? true;
+}
+
 export class CsvImportService {
   private readonly orm: MikroORM;
   private readonly jobs: JobQueue;
@@ -186,12 +242,14 @@ export class CsvImportService {
    * Starts the import of a previewed file, once: the status moves from previewed to importing in one
    * statement, so a double click or a retried request finds it already moving. The run is queued with it.
    *
-   * A preview made before another import of the account was applied (started or completed since) is not
-   * applied as it stands, since its rows were decided against people that import has changed: it is to be
+   * A preview made before people or contacts it names changed (by hand, a join link, an invitation, SCIM),
+   * or before another import of the account started or completed, is not applied as it stands, since its
+   * rows were decided against people as they were: it is to be
    * decided again from its staged rows (`checking`), by a job queued here (see {@link recheck}), for the
    * admin to check and import. Queueing it moves the preview's revision on, so `seenRevision`, the
    * revision of the preview the click was on, tells a click on a preview since checked again or being
-   * checked (a double click, Slack's retry): it starts nothing and queues nothing (`outdated`). Starts and
+   * checked (a double click, Slack's retry): it starts nothing and queues nothing (`outdated`, with
+   * `checking` while that check is not done). Starts and
    * rechecks of an account take turns. `message` is where the preview is shown, for the job to redraw it.
    */
   async start(
@@ -203,18 +261,34 @@ export class CsvImportService {
     message?: { channel?: string; ts?: string },
   ): Promise<StartResult> {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can import people from a CSV file.');
+    const outdated = (csvImport: ICsvImport): StartResult | null =>
+      csvImport.status === 'previewed' &&
+      seenRevision !== undefined &&
+      seenRevision !== csvImport.previewRevision
+        ? {
+            status: 'outdated',
+            csvImport,
+            checking: csvImport.checkingRevision === csvImport.previewRevision,
+          }
+        : null;
+    // Revisions only move on: a click on an older one is answered at once, not after the check it would
+    // wait for (the lock below is held while a preview is checked again, for as long as that takes).
+    const before = await em.fork().findOne(CsvImport, { id: importId, account });
+    const early = before && outdated(before);
+    if (early) return early;
     return em.transactional(async (tx): Promise<StartResult> => {
       const exec = statements(tx);
       await exec('select pg_advisory_xact_lock($1, hashtext($2))', [START_LOCK, account.id]);
       const csvImport = await tx.findOne(CsvImport, { id: importId, account }, { refresh: true });
       if (!csvImport) throw new DomainError('not_found', 'That import no longer exists.');
       if (csvImport.status !== 'previewed') return { status: 'unchanged', csvImport };
-      if (seenRevision !== undefined && seenRevision !== csvImport.previewRevision)
-        return { status: 'outdated', csvImport };
+      const late = outdated(csvImport);
+      if (late) return late;
       const since = await importsSince(exec, account.id, importId, csvImport.previewedAt);
-      if (since.after.length) {
+      if (since.after.length || (await changedSince(exec, importId))) {
         const [checking] = await exec<{ preview_revision: number }>(
-          `update csv_import set preview_revision = preview_revision + 1, updated_at = now()
+          `update csv_import set preview_revision = preview_revision + 1,
+             checking_revision = preview_revision + 1, updated_at = now()
            where id = $1 returning preview_revision`,
           [importId],
         );
@@ -281,7 +355,21 @@ export class CsvImportService {
     return result;
   }
 
-  /** Cancels a previewed import; nothing of it was written. */
+  /**
+   * The check queued at `revision` was given up (it kept failing): the preview stands as it was, with
+   * Import to try again, and an older click no longer says it is being checked.
+   */
+  async checkGivenUp(importId: string, revision: number): Promise<void> {
+    await statements(this.orm.em.fork())(
+      'update csv_import set checking_revision = null where id = $1 and checking_revision = $2',
+      [importId, revision],
+    );
+  }
+
+  /**
+   * Cancels a previewed import, also while Import has it checked again (the check then finds it cancelled
+   * and changes nothing); nothing of it was written.
+   */
   async cancel(em: EntityManager, account: IAccount, importId: string, actor: Actor): Promise<StartResult> {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can cancel an import.');
     return em.transactional(async (tx) => {

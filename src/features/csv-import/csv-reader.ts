@@ -162,9 +162,20 @@ export function detectDelimiter(head: Buffer): string {
 }
 
 /**
+ * The separator a first line such as `sep=;` names: Excel reads it to split a file whatever the
+ * computer's list separator, and files exported for Excel begin with it. Null when the first line is
+ * anything else (or names a separator Roster does not read).
+ */
+export function separatorLine(head: Buffer): string | null {
+  const match = /^sep=(.)[ \t]*(?:\r\n|\n|\r|$)/i.exec(head.subarray(0, 16).toString('utf8'));
+  const named = match?.[1];
+  return named && (DELIMITERS as readonly string[]).includes(named) ? named : null;
+}
+
+/**
  * Streams the records of a CSV file, a chunk's worth at a time: decoded from UTF-8, UTF-16 or
  * Windows-1252 (see utf8Bytes), CRLF or LF, cells separated by commas, semicolons or tabs (see
- * detectDelimiter), quoted fields with separators and line breaks, blank lines skipped. Ragged rows come
+ * detectDelimiter, or as a first `sep=` line names it), quoted fields with separators and line breaks, blank lines skipped. Ragged rows come
  * through as they are (the caller turns them into row errors); a quote that is never closed rejects the
  * file, naming the line it starts on. Records are handed over in arrays rather than one await each, which
  * costs more than parsing them.
@@ -182,10 +193,14 @@ export async function* readCsvBatches(
   let ended = false;
   // Made once the header line has come, whose separators say the file's.
   let parser: ReturnType<typeof parse> | undefined;
-  const start = (delimiter: string) => {
+  const start = (head: Buffer) => {
+    const hint = separatorLine(head);
+    const delimiter = hint ?? detectDelimiter(head);
     onDelimiter?.(delimiter);
     const made = parse({
       delimiter,
+      // The "sep=;" line is not the header: the columns are named on the next line.
+      ...(hint ? { from_line: 2 } : {}),
       on_record: (record: string[], context: { lines: number; empty_lines: number }) => {
         lastEnd = context.lines;
         lastEmpty = context.empty_lines;
@@ -232,7 +247,7 @@ export async function* readCsvBatches(
         if (!chunk.includes(0x0a) && !chunk.includes(0x0d) && headBytes < SNIFF_BYTES) continue;
         bytes = Buffer.concat(head);
         head = [];
-        parser = start(detectDelimiter(bytes));
+        parser = start(bytes);
       }
       // A large chunk is parsed a slice at a time: parsing is synchronous, and Slack's requests to this
       // process wait for its event loop.
@@ -249,7 +264,7 @@ export async function* readCsvBatches(
     if (!parser) {
       // A file of one line, or none.
       const bytes = Buffer.concat(head);
-      parser = start(detectDelimiter(bytes));
+      parser = start(bytes);
       if (bytes.length) parser.write(bytes);
     }
     parser.end();

@@ -301,6 +301,12 @@ function names(r: RowValues, hint: string | null): { firstName: string | null; l
   };
 }
 
+/**
+ * A phone number as Excel writes a long number it took for one (`4,93012E+11`, `1.5E+10`): the digits
+ * past the first few are gone, and no phone number is written so.
+ */
+const EXCEL_SCIENTIFIC = /^\d+(?:[.,]\d+)?E\+?\d+$/i;
+
 /** Checks one record against the header: its cell count, then every value. */
 export function checkRow(header: Header, cells: string[]): RowCheck {
   const width = header.columns.length;
@@ -340,6 +346,12 @@ export function checkRow(header: Header, cells: string[]): RowCheck {
       return { ok: false, error: [...new Set(parsed.error.issues.map((i) => i.message))].join('; ') };
     }
     r = parsed.data;
+  }
+  if (r.phone && EXCEL_SCIENTIFIC.test(r.phone)) {
+    return {
+      ok: false,
+      error: `phone ${quoted(r.phone)} is a number Excel wrote in scientific notation, which loses digits: format the phone column as Text in Excel, enter the numbers again and save the file again`,
+    };
   }
   if (r.type === 'user') {
     return {

@@ -200,8 +200,12 @@ export async function previewFile(
   }
   await em.transactional(async (tx) => {
     const run = statements(tx);
-    // Taken before the first comparison: an import applied after it may be missed by the preview.
-    await run('update csv_import set previewed_at = clock_timestamp() where id = $1', [importId]);
+    // Taken before the first comparison: a change committed after it may be missed by the preview, so it
+    // counts as one made after the preview.
+    await run(
+      'update csv_import set previewed_at = clock_timestamp(), previewed_snapshot = pg_current_snapshot() where id = $1',
+      [importId],
+    );
     await decideStaged(run, importId, account.id);
   });
   const counts = await countStaged(exec, importId);
@@ -258,7 +262,10 @@ export async function recheckStaged(
   importId: string,
   accountId: string,
 ): Promise<PreviewCounts> {
-  await exec('update csv_import set previewed_at = clock_timestamp() where id = $1', [importId]);
+  await exec(
+    'update csv_import set previewed_at = clock_timestamp(), previewed_snapshot = pg_current_snapshot() where id = $1',
+    [importId],
+  );
   // What the preview itself wrote on a row: its outcome, error and match, and for a user row the role,
   // permission set, seat and invitation of the user it matched (a new user's come from the file). A row
   // still to create was matched with nothing and is as reading made it: it is not written again.
@@ -280,7 +287,8 @@ export async function recheckStaged(
   await decideStaged(exec, importId, accountId);
   const counts = await countStaged(exec, importId);
   await exec(
-    `update csv_import set counts = $2::jsonb, preview_revision = preview_revision + 1, updated_at = now()
+    `update csv_import set counts = $2::jsonb, preview_revision = preview_revision + 1,
+       checking_revision = null, updated_at = now()
      where id = $1`,
     [importId, json(counts)],
   );

@@ -107,13 +107,17 @@ export type StartResult =
   | { status: 'started'; csvImport: ICsvImport }
   | { status: 'unchanged'; csvImport: ICsvImport }
   /**
-   * Not started: another import of the account was applied after the preview (`after` names them,
-   * `running` when one is still under way), so the preview is being decided again against the people as
-   * they are now (a job does it), to be checked before Import is clicked again.
+   * Not started: people or contacts of the account changed after the preview, by hand or by other imports
+   * (`after` names those, `running` when one is still under way; empty when none did), so the preview is
+   * being decided again against the people as they are now (a job does it), to be checked before Import
+   * is clicked again.
    */
   | { status: 'checking'; csvImport: ICsvImport; after: string[]; running: boolean }
-  /** Not started: the click was on the preview as it was before it was checked again. */
-  | { status: 'outdated'; csvImport: ICsvImport };
+  /**
+   * Not started: the click was on the preview as it was before it was checked again, or (`checking`)
+   * while it is being checked again.
+   */
+  | { status: 'outdated'; csvImport: ICsvImport; checking: boolean };
 
 /** A staged row as a batch reads it. */
 export type BatchRow = {

@@ -3,12 +3,14 @@ import type { ORM } from '../../../src/db/orm.ts';
 import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../../src/features/contacts/contact.entity.ts';
+import { ContactService } from '../../../src/features/contacts/contact.service.ts';
 import { CsvImport, CsvImportRow } from '../../../src/features/csv-import/csv-import.entity.ts';
 import {
   CsvImportService,
   type PreviewSummary,
 } from '../../../src/features/csv-import/csv-import.service.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
+import { PersonService } from '../../../src/features/people/person.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import type { Actor, SeatService } from '../../../src/features/seats/seat.service.ts';
 import { DomainError } from '../../../src/shared/errors.ts';
@@ -195,6 +197,34 @@ describe('CSV preview', () => {
     expect(summary.counts).toMatchObject({ rows: 1, create: 1, error: 0 });
     const [row] = await rowsOf(summary.csvImport.id);
     expect(row?.data).toMatchObject({ email: 'una.known@acme.test', firstName: 'Una', lastName: 'Known' });
+  });
+
+  it('reads the separator from the "sep=;" line Excel writes and reads, numbering lines as in the file', async () => {
+    const account = await freshAccount();
+    const summary = await preview(
+      account,
+      '\uFEFFsep=;\r\nfirst_name;last_name;email;company\r\nAnn;Öz;ann@acme.test;Acme, Inc.\r\nBo;Ek;not-an-email;\r\n',
+    );
+    expect(summary.counts).toMatchObject({ rows: 2, create: 1, error: 1 });
+    expect(summary.firstErrors).toEqual([
+      { line: 4, reason: 'email "not-an-email" is not a valid email address' },
+    ]);
+    const [ann] = await rowsOf(summary.csvImport.id);
+    expect(ann?.data).toMatchObject({ firstName: 'Ann', lastName: 'Öz', company: 'Acme, Inc.' });
+    expect(summary.csvImport.columns).toEqual(['first_name', 'last_name', 'email', 'company']);
+  });
+
+  it('refuses a phone number Excel turned into scientific notation, whose digits are lost', async () => {
+    const account = await freshAccount();
+    const summary = await preview(
+      account,
+      'first_name;email;phone\nAnn;ann@acme.test;4,93012E+11\nBo;bo@acme.test;1.5E+10\nCy;cy@acme.test;+49 30 1234567\n',
+    );
+    expect(summary.counts).toMatchObject({ rows: 3, create: 1, error: 2 });
+    expect(summary.firstErrors.map((e) => e.line)).toEqual([2, 3]);
+    expect(summary.firstErrors[0]?.reason).toBe(
+      'phone "4,93012E+11" is a number Excel wrote in scientific notation, which loses digits: format the phone column as Text in Excel, enter the numbers again and save the file again',
+    );
   });
 
   it('gives every bad value a reason', async () => {
@@ -534,6 +564,89 @@ describe('CSV import', () => {
     expect([...after.keys()].sort()).toEqual(['ann@acme.test', 'cat@acme.test']);
     expect(after.get('ann@acme.test')?.title).toBe('Enginer');
     expect(after.get('cat@acme.test')?.role).toBe('contractor');
+  });
+
+  it('checks a preview again when people or contacts it names changed by hand after it, and says while it is checked', async () => {
+    const account = await freshAccount();
+    const people = new PersonService(seats);
+    const contactService = new ContactService(seats, jobs);
+    await importNow(
+      account,
+      await preview(account, 'email,first_name,title\nivy@acme.test,Ivy,Chef\n', 'ivy.csv'),
+    );
+    const ivy = (await users(account))[0];
+    if (!ivy) throw new Error('Ivy was not imported');
+
+    // An admin edits Ivy's card after the preview that would make her a cook: the preview is stale.
+    const cook = await preview(account, 'email,first_name,title\nivy@acme.test,Ivy,Cook\n', 'cook.csv');
+    await people.editDetails(orm.em.fork(), account, admin, ivy.id, { firstName: 'Ivy', title: 'Baker' });
+    const edited = await service.start(orm.em.fork(), account, cook.csvImport.id, admin, 0);
+    expect(edited).toMatchObject({ status: 'checking', after: [], running: false });
+    // An older click while the check is not done says so; once done, that it was done.
+    expect(await service.start(orm.em.fork(), account, cook.csvImport.id, admin, 0)).toMatchObject({
+      status: 'outdated',
+      checking: true,
+    });
+    expect(await service.recheck(cook.csvImport.id, 1)).toMatchObject({ status: 'rechecked', after: [] });
+    expect(await service.start(orm.em.fork(), account, cook.csvImport.id, admin, 0)).toMatchObject({
+      status: 'outdated',
+      checking: false,
+    });
+    // Checked again against Ivy as the admin left her: nothing else changed, so it starts.
+    expect((await service.start(orm.em.fork(), account, cook.csvImport.id, admin, 2)).status).toBe('started');
+    await service.run(cook.csvImport.id);
+
+    // A contact added by hand after a preview makes it stale too.
+    const named = await preview(account, 'type,first_name,email\ncontact,Oli,oli@acme.test\n', 'oli.csv');
+    await contactService.add(orm.em.fork(), account, admin, {
+      name: 'Oli',
+      email: 'oli@acme.test',
+      phone: null,
+      company: null,
+      title: null,
+      notes: null,
+    });
+    expect((await service.start(orm.em.fork(), account, named.csvImport.id, admin, 0)).status).toBe(
+      'checking',
+    );
+
+    // Ivy's email changed after a preview that matched her by it: stale, though the file no longer names her.
+    const moved = await preview(account, 'email,first_name,title\nivy@acme.test,Ivy,Cook\n', 'moved.csv');
+    const card = orm.em.fork();
+    (await card.findOneOrFail(User, ivy.id)).email = 'ivy.m@acme.test';
+    await card.flush();
+    expect((await service.start(orm.em.fork(), account, moved.csvImport.id, admin, 0)).status).toBe(
+      'checking',
+    );
+
+    // In a large account people join and change all day: those the file does not name leave it as it is.
+    const quiet = await preview(account, 'email,first_name\nuli@acme.test,Uli\n', 'uli.csv');
+    const em = orm.em.fork();
+    em.create(User, { account, email: 'new.joiner@acme.test', role: 'employee', status: 'active' });
+    await em.flush();
+    await people.editDetails(orm.em.fork(), account, admin, ivy.id, { firstName: 'Ivy', title: 'Chef' });
+    expect((await service.start(orm.em.fork(), account, quiet.csvImport.id, admin, 0)).status).toBe(
+      'started',
+    );
+  });
+
+  it('stops saying a preview is being checked once its check is given up, and Import tries again', async () => {
+    const account = await freshAccount();
+    await importNow(account, await preview(account, 'email,first_name\nkim@acme.test,Kim\n', 'kim.csv'));
+    const later = await preview(account, 'email,first_name\nkim@acme.test,Kimberly\n', 'kim-2.csv');
+    const id = later.csvImport.id;
+    await orm.em
+      .fork()
+      .getConnection()
+      .execute(`update app_user set first_name = 'K.' where email = 'kim@acme.test'`);
+    expect((await service.start(orm.em.fork(), account, id, admin, 0)).status).toBe('checking');
+    await service.checkGivenUp(id, 1);
+    expect(await service.start(orm.em.fork(), account, id, admin, 0)).toMatchObject({
+      status: 'outdated',
+      checking: false,
+    });
+    // The preview shown again as it was carries revision 1: Import on it has it checked once more.
+    expect((await service.start(orm.em.fork(), account, id, admin, 1)).status).toBe('checking');
   });
 
   it('starts a preview made after the last import without checking it again', async () => {

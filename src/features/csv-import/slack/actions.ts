@@ -79,7 +79,9 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
         await respond({
           response_type: 'ephemeral',
           replace_original: false,
-          text: `${csvImport.fileName} was checked again after another import changed people, and nothing was imported: check its preview as it is now and click Import again.`,
+          text: result.checking
+            ? `${csvImport.fileName} is being checked again, since people changed in Roster after its preview, and nothing was imported: its preview shows the new figures in a moment; check them and click Import again.`
+            : `${csvImport.fileName} was checked again after people changed in Roster, and nothing was imported: check its preview as it is now and click Import again.`,
         });
         return;
       }
@@ -98,7 +100,7 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
       const summary = await service.summary(em, id);
       if (result.status === 'checking') {
         const checking = { after: result.after, running: result.running };
-        // Said at once, with no button, while a job checks the preview again and redraws it. When Slack asks
+        // Said at once, with Cancel only, while a job checks the preview again and redraws it. When Slack asks
         // Roster to slow down, the job's redraw is what shows.
         try {
           await client.chat.update({ ...at, ...previewMessage(summary, { checking }) });

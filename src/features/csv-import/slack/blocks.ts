@@ -98,19 +98,24 @@ export function parseStartValue(value: string | undefined): { id: string; revisi
   return { id, revision: /^\d{1,9}$/.test(revision) ? Number(revision) : -1 };
 }
 
-function recheckedNote({ after, running }: { after: string[]; running: boolean }): string {
+/** Who changed people since the preview: the other imports by name, or Roster itself when none did. */
+function changedBy({ after, running }: { after: string[]; running: boolean }, done: string, going: string) {
+  if (!after.length)
+    return `people or contacts in this file ${done} in Roster (edited by hand, joined, invited or provisioned)`;
   const names =
     after.slice(0, 3).map(esc).join(', ') + (after.length > 3 ? ` and ${n(after.length - 3)} more` : '');
-  const which = `another import (${names})`;
-  return running
-    ? `:arrows_counterclockwise: *Checked again, nothing imported:* ${which} is still changing people in Roster, so this preview may not be the last word. Wait for its summary, then click Import again: Roster checks this file against it once more first.`
-    : `:arrows_counterclockwise: *Checked again, nothing imported:* ${which} changed people in Roster after this preview was made, so Roster compared the file with Roster as it is now; the figures above are the new ones. Please check it and click Import again.`;
+  return `another import (${names}) ${running ? going : done} people in Roster`;
 }
 
-function checkingNote({ after, running }: { after: string[]; running: boolean }): string {
-  const names =
-    after.slice(0, 3).map(esc).join(', ') + (after.length > 3 ? ` and ${n(after.length - 3)} more` : '');
-  return `:hourglass_flowing_sand: *Checking again, nothing imported:* another import (${names}) ${running ? 'is still changing' : 'changed'} people in Roster after this preview was made, so Roster is comparing the file with Roster as it is now. The new figures replace these in a moment.`;
+function recheckedNote(since: { after: string[]; running: boolean }): string {
+  const which = changedBy(since, 'changed', 'is still changing');
+  return since.running && since.after.length
+    ? `:arrows_counterclockwise: *Checked again, nothing imported:* ${which}, so this preview may not be the last word. Wait for its summary, then click Import again: Roster checks this file against it once more first.`
+    : `:arrows_counterclockwise: *Checked again, nothing imported:* ${which} after this preview was made, so Roster compared the file with Roster as it is now; the figures above are the new ones. Please check it and click Import again.`;
+}
+
+function checkingNote(since: { after: string[]; running: boolean }): string {
+  return `:hourglass_flowing_sand: *Checking again, nothing imported:* ${changedBy(since, 'changed', 'is still changing')} after this preview was made, so Roster is comparing the file with Roster as it is now. The new figures replace these in a moment; Cancel still stops it.`;
 }
 
 /** The preview: what the file would do, the first errors, and the Import and Cancel buttons. */
@@ -121,7 +126,7 @@ export function previewMessage(
     cancelledBy?: string;
     /** The preview was decided again after these imports of the account (`running`: one is under way). */
     rechecked?: { after: string[]; running: boolean };
-    /** The preview is being decided again after these imports: no button until it is. */
+    /** The preview is being decided again after these imports: Cancel, but no Import until it is. */
     checking?: { after: string[]; running: boolean };
   } = {},
 ) {
@@ -167,6 +172,8 @@ export function previewMessage(
   if (state.rechecked) blocks.push(section(recheckedNote(state.rechecked)));
   if (state.checking) {
     blocks.push(section(checkingNote(state.checking)));
+    if (csvImport.status === 'previewed')
+      blocks.push(actions(`csv_import:${csvImport.id}`, button('Cancel', CSV_ACTIONS.cancel, csvImport.id)));
   } else if (state.startedBy) {
     blocks.push(context(`:arrow_forward: Import started by <@${state.startedBy}>. Progress below.`));
   } else if (state.cancelledBy) {

@@ -3,6 +3,7 @@ import type { WebClient } from '@slack/web-api';
 import type { JobQueue } from '../../../shared/jobs.ts';
 import type { Block } from '../../../slack/blocks.ts';
 import { nowOrLater } from '../../../slack/later.ts';
+import { AuditEvent } from '../../audit/audit-event.entity.ts';
 import { CsvImport } from '../csv-import.entity.ts';
 import type { CsvImportService } from '../csv-import.service.ts';
 import { ROWS_LOST } from '../import-run.ts';
@@ -39,5 +40,25 @@ export async function showCheckedAgain(
     method: 'chat.update',
     args: { channel: at.channel, ts: at.ts, ...message },
   });
+  // Cancel, offered while the check ran, may have been clicked as this was drawn: its redraw may then have
+  // reached Slack before this one. Cancel wins: the preview says it was cancelled, not Import again.
+  const now = await em.findOne(CsvImport, at.importId, { refresh: true });
+  if (now?.status === 'cancelled') {
+    const by = await em.findOne(
+      AuditEvent,
+      { account: now.account, action: 'csv_import.cancelled', subjectId: at.importId },
+      { orderBy: { id: 'desc' } },
+    );
+    await nowOrLater(deps.jobs, client, {
+      method: 'chat.update',
+      args: {
+        channel: at.channel,
+        ts: at.ts,
+        ...previewMessage(await deps.service.summary(em, at.importId), {
+          cancelledBy: by?.actor ?? now.uploadedBy,
+        }),
+      },
+    });
+  }
   return true;
 }
