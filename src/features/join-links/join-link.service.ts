@@ -118,6 +118,8 @@ type Options = {
     email: string,
     asked: Asked,
   ) => Promise<GuestKind | null>;
+  /** Whether Slack has deactivated this member, as the directory mirror knows it (the database alone). */
+  deletedInSlack?: (em: EntityManager, account: IAccount, slackUserId: string) => Promise<boolean>;
 };
 
 /** Join links: created and revoked by admins, used by people to join on their own. */
@@ -129,6 +131,7 @@ export class JoinLinkService {
   private readonly isAdmin: Options['isAdmin'];
   private readonly guestByEmail?: Options['guestByEmail'];
   private readonly prefetch?: Options['prefetch'];
+  private readonly deletedInSlack?: Options['deletedInSlack'];
   private readonly tokenKey: Buffer;
 
   constructor(seats: SeatService, jobs: JobQueue, opts: Options) {
@@ -137,6 +140,7 @@ export class JoinLinkService {
     this.isAdmin = opts.isAdmin;
     this.guestByEmail = opts.guestByEmail;
     this.prefetch = opts.prefetch;
+    this.deletedInSlack = opts.deletedInSlack;
     this.tokenKey = opts.tokenSecret
       ? createHmac('sha256', opts.tokenSecret).update('roster-join-confirmation').digest()
       : randomBytes(32);
@@ -156,6 +160,11 @@ export class JoinLinkService {
         if (outside) return outside;
         if (link && !domainAllowed(link, request.email))
           return `${request.email.trim()} is not at the join link's email domains (${link.allowedEmailDomains.map((d) => `@${d}`).join(', ')}).`;
+        // Someone Slack deactivated while their join waited has left: approving it would give them a login
+        // and a paid seat, active, with nothing left to deactivate them again.
+        const joiner = request.payload.slackUserId;
+        if (typeof joiner === 'string' && (await this.deletedInSlack?.(tx, account, joiner)))
+          return `${request.email.trim()} was deactivated in Slack after asking to join, so there is nothing to approve.`;
         return null;
       },
       approve: async (tx, request, account) => {

@@ -203,6 +203,20 @@ export async function deactivateFromSlack(
       });
       count++;
     }
+    // A join through a link still waiting for an admin has no person yet: it is closed, as a deactivation
+    // closes the requests about a person, so no admin approves a place for someone who has left.
+    const joins = await query<{ id: string }>(
+      tx,
+      sql`select id from seat_request where account_id = ${account.id} and status = 'pending' and kind = 'join'
+            and user_id is null and payload->>'slackUserId' = ${slackUserId} order by id for update`,
+    );
+    const closed = await seats.closeForDeactivation(
+      tx,
+      account,
+      joins.map((r) => r.id),
+      actor,
+    );
+    if (closed) opts.log?.info({ slackUser: slackUserId, closed }, 'deactivated in Slack: their join closed');
     return count;
   });
 }

@@ -1,0 +1,96 @@
+import { memberOf, type SlackUser } from '../../../src/features/directory/directory.service.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
+import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
+import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
+import { textOf } from '../../support/views.ts';
+import { postLink } from '../join-links/support.ts';
+
+// A person's life in Roster as an operator and a member meet it: joins, requests and seats around a
+// deactivation.
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp({ seatLimit: 1000 });
+});
+afterAll(() => t.stop());
+
+let people = 0;
+/** A new workspace member, whom Roster does not know yet. */
+function member(): { id: string; email: string } {
+  const n = ++people;
+  const id = `ULIFE${n}`;
+  const email = `life${n}@acme.test`;
+  t.standin.addMember({ id, name: `life${n}`, realName: `Lee Life${n}`, email });
+  return { id, email };
+}
+
+const used = async () => (await t.roster.deps.seats.usage(t.em(), await t.account())).used;
+
+async function withSeatsFull<T>(fn: () => Promise<T>): Promise<T> {
+  await t.setSeatLimit(await used());
+  try {
+    return await fn();
+  } finally {
+    await t.setSeatLimit(1000);
+  }
+}
+
+/** A member clicks Join on a new link while no seat is free; returns their request and the admin's copy. */
+async function joinWaiting(person: { id: string; email: string }) {
+  const { message } = await postLink(t);
+  await withSeatsFull(() => t.slack.clickButton(message, 'Join', { user: person.id }));
+  const request = await t.em().findOneOrFail(SeatRequest, { email: person.email, kind: 'join' });
+  expect(request.status).toBe('pending');
+  const asked = await t.standin.waitForMessage(
+    (m) => m.channel === 'DUADMIN' && textOf(m).includes(`for ${person.email}`),
+  );
+  return { request, asked };
+}
+
+describe('a join waiting for a seat when Slack deactivates the joiner', () => {
+  it("is closed when Slack says so: the admins' copies say there is nothing to approve", async () => {
+    const person = member();
+    const { request, asked } = await joinWaiting(person);
+    t.standin.addMember({ ...t.standin.members.get(person.id)!, deleted: true });
+    await t.slack.event({ type: 'user_change', user: t.standin.userOf(person.id) });
+    await jobsDrained(t.em());
+    const closed = await t.em().findOneOrFail(SeatRequest, request.id);
+    expect(closed.status).toBe('expired');
+    expect(closed.payload).toMatchObject({ closedBecause: 'deactivated' });
+    await eventually(() =>
+      t.standin.messages.some(
+        (m) => m.method === 'chat.update' && m.ts === asked.ts && textOf(m).includes('nothing to approve'),
+      ),
+    );
+    const before = await used();
+    await t.slack.clickButton(asked, 'Approve', { user: 'UADMIN' }).catch(() => undefined);
+    await jobsDrained(t.em());
+    expect(await t.em().findOne(User, { email: person.email })).toBeNull();
+    expect(await used()).toBe(before);
+  });
+
+  it('cannot be approved even when its closing was missed: nobody gone from Slack gets a paid seat', async () => {
+    const person = member();
+    const { request, asked } = await joinWaiting(person);
+    // The mirror learnt of the deletion, but closing the join did not happen (its job gave up).
+    t.standin.addMember({ ...t.standin.members.get(person.id)!, deleted: true });
+    const gone = memberOf(t.standin.userOf(person.id) as SlackUser)!;
+    await t.roster.deps.directory.upsert(t.em(), await t.account(), [gone]);
+
+    const before = await used();
+    const approve = textOf(asked).includes('Approve and add a seat') ? 'Approve and add a seat' : 'Approve';
+    await t.slack.clickButton(asked, approve, { user: 'UADMIN' });
+    await jobsDrained(t.em());
+    expect(await t.em().findOne(User, { email: person.email })).toBeNull();
+    expect((await t.em().findOneOrFail(SeatRequest, request.id)).status).not.toBe('approved');
+    expect(await used()).toBe(before);
+    // The admin is told why.
+    const said = [
+      ...t.standin.responses.map((r) => textOf(r.body)),
+      ...t.standin.messagesTo('DUADMIN').map(textOf),
+    ];
+    expect(
+      said.some((x) => x.includes(`${person.email} was deactivated in Slack after asking to join`)),
+    ).toBe(true);
+  });
+});
