@@ -145,12 +145,18 @@ export async function deactivateLocked(
 }
 
 /**
- * Whether the user came (back) into Roster after `asOf`: added since, or reactivated or unlocked by an admin
- * since. Such a user is Roster's newer decision, which a deactivation in Slack recorded before it must not
+ * Whether the user came (back) into Roster after `asOf`: reactivated or unlocked by an admin since, or, with
+ * `added`, added since. Such a user is Roster's newer decision, which a deactivation in Slack recorded before it must not
  * undo. Both times are the database's (audit events and rows stamped by this app).
  */
-async function broughtBackSince(em: EntityManager, account: IAccount, user: IUser, asOf: Date) {
-  if (user.createdAt > asOf) return true;
+async function broughtBackSince(
+  em: EntityManager,
+  account: IAccount,
+  user: IUser,
+  asOf: Date,
+  opts: { added: boolean },
+) {
+  if (opts.added && user.createdAt > asOf) return true;
   const rows = await query(
     em,
     sql`select 1 from audit_event where account_id = ${account.id} and created_at > ${asOf}
@@ -179,6 +185,21 @@ export async function deactivateFromSlack(
   opts: { asOf?: Date; log?: Logger } = {},
 ): Promise<number> {
   return em.transactional(async (tx) => {
+    // A join through a link still waiting for an admin has no person yet: it is closed, as a deactivation
+    // closes the requests about a person, so no admin approves a place for someone who has left. Locked
+    // first: an approval of it committing meanwhile is waited for, and the person it created is found below.
+    const joins = await query<{ id: string }>(
+      tx,
+      sql`select id from seat_request where account_id = ${account.id} and status = 'pending' and kind = 'join'
+            and user_id is null and payload->>'slackUserId' = ${slackUserId} order by id for update`,
+    );
+    const closed = await seats.closeForDeactivation(
+      tx,
+      account,
+      joins.map((r) => r.id),
+      SLACK_ACTOR,
+    );
+    if (closed) opts.log?.info({ slackUser: slackUserId, closed }, 'deactivated in Slack: their join closed');
     const bySlackId = await tx.find(User, { account, slackUserId, status: { $ne: 'deactivated' } });
     const byEmail = email && bySlackId.length === 0 ? await findUserByEmail(tx, account, email) : null;
     const found = byEmail && byEmail.status !== 'deactivated' ? [byEmail] : bySlackId;
@@ -189,7 +210,7 @@ export async function deactivateFromSlack(
       const requestIds = await seats.lockRequestsAbout(tx, account, id);
       const user = await lockUser(tx, account, id);
       if (!user || user.status === 'deactivated') continue;
-      if (opts.asOf && (await broughtBackSince(tx, account, user, opts.asOf))) {
+      if (opts.asOf && (await broughtBackSince(tx, account, user, opts.asOf, { added: false }))) {
         opts.log?.info(
           { userId: user.id, slackUser: slackUserId },
           'reactivated by an admin after Slack deactivated them: left active',
@@ -203,20 +224,6 @@ export async function deactivateFromSlack(
       });
       count++;
     }
-    // A join through a link still waiting for an admin has no person yet: it is closed, as a deactivation
-    // closes the requests about a person, so no admin approves a place for someone who has left.
-    const joins = await query<{ id: string }>(
-      tx,
-      sql`select id from seat_request where account_id = ${account.id} and status = 'pending' and kind = 'join'
-            and user_id is null and payload->>'slackUserId' = ${slackUserId} order by id for update`,
-    );
-    const closed = await seats.closeForDeactivation(
-      tx,
-      account,
-      joins.map((r) => r.id),
-      actor,
-    );
-    if (closed) opts.log?.info({ slackUser: slackUserId, closed }, 'deactivated in Slack: their join closed');
     return count;
   });
 }
@@ -282,7 +289,8 @@ export async function deactivateDeletedInSlack(
               where account_id = ${account.id} and slack_user_id = ${candidate.slack_user_id}`,
         );
         if (!member?.deleted || !member.deleted_since) return false;
-        if (await broughtBackSince(tx, account, user, new Date(member.deleted_since))) return false;
+        if (await broughtBackSince(tx, account, user, new Date(member.deleted_since), { added: true }))
+          return false;
         await deactivateLocked(tx, seats, account, user, SLACK_ACTOR, {
           now: new Date(),
           requestIds,

@@ -1,4 +1,6 @@
+import pg from 'pg';
 import { memberOf, type SlackUser } from '../../../src/features/directory/directory.service.ts';
+import { deactivateFromSlack } from '../../../src/features/people/people.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
@@ -92,5 +94,57 @@ describe('a join waiting for a seat when Slack deactivates the joiner', () => {
     expect(
       said.some((x) => x.includes(`${person.email} was deactivated in Slack after asking to join`)),
     ).toBe(true);
+  });
+});
+
+describe('a join approved while Slack deactivates the joiner', () => {
+  it('ends with the person deactivated, not active in a paid seat', async () => {
+    const person = member();
+    const { request } = await joinWaiting(person);
+    const account = await t.account();
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    const seatsBefore = await used();
+    // The account's seats held a moment by someone else, so the approval waits with the request locked.
+    const holder = new pg.Client({ connectionString: t.db.url });
+    await holder.connect();
+    const waiting = async () => {
+      const { rows } = await holder.query(
+        `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+      );
+      return rows[0].n as number;
+    };
+    try {
+      await holder.query('begin');
+      await holder.query('select id from account where id = $1 for no key update', [account.id]);
+      const approving = t.roster.deps.seats.decide(t.em(), account, {
+        requestId: request.id,
+        actor: admin,
+        decision: 'approve',
+      });
+      await eventually(async () => (await waiting()) >= 1);
+      let settled = false;
+      const deactivating = deactivateFromSlack(
+        t.em(),
+        t.roster.deps.seats,
+        account,
+        person.id,
+        person.email,
+        {
+          asOf: new Date(),
+        },
+      ).finally(() => {
+        settled = true;
+      });
+      await eventually(async () => settled || (await waiting()) >= 2);
+      await holder.query('commit');
+      expect((await approving).outcome).toBe('approved');
+      await deactivating;
+    } finally {
+      await holder.end();
+    }
+    await jobsDrained(t.em());
+    const user = await t.em().findOneOrFail(User, { email: person.email });
+    expect(user.status).toBe('deactivated');
+    expect(await used()).toBe(seatsBefore);
   });
 });
