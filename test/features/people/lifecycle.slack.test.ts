@@ -148,3 +148,125 @@ describe('a join approved while Slack deactivates the joiner', () => {
     expect(await used()).toBe(seatsBefore);
   });
 });
+
+describe('reactivating when no paid seat is free', () => {
+  async function deactivatedPerson() {
+    const em = t.em();
+    const user = em.create(User, {
+      account: await t.account(),
+      email: `back${++people}@acme.test`,
+      firstName: 'Bo',
+      lastName: `Back${people}`,
+      role: 'employee',
+      status: 'deactivated',
+      addedBy: 'UADMIN',
+    });
+    await em.flush();
+    return user;
+  }
+  async function card(user: string, email: string) {
+    const before = t.standin.responses.length;
+    await t.slack.command('/people', email, { user });
+    return eventually(() => t.standin.responses.slice(before).at(-1));
+  }
+  async function change(user: string, body: any, button: string, values: Record<string, any> = {}) {
+    await t.slack.clickButton(body, button, { user });
+    const view = t.standin.lastOpenedView();
+    return { view, result: await t.slack.submitView(view, values, { user }) };
+  }
+
+  it('tells an admin no seat is free and adds one only when asked; a member asks the admins', async () => {
+    const admins = await deactivatedPerson();
+    const asked = await deactivatedPerson();
+    await t.setSeatLimit(await used());
+    try {
+      const { view, result } = await change(
+        'UADMIN',
+        (await card('UADMIN', admins.email)).body,
+        'Reactivate',
+        {
+          send_now: [],
+        },
+      );
+      expect(result.json.errors.add_seat).toMatch(/No paid seat is free/);
+      expect((await t.em().findOneOrFail(User, admins.id)).status).toBe('deactivated');
+      await t.slack.submitView(view, { send_now: [], add_seat: ['add_seat'] }, { user: 'UADMIN' });
+      expect((await t.em().findOneOrFail(User, admins.id)).status).toBe('not_invited');
+
+      const before = t.standin.responses.length;
+      await change('UMEMBER', (await card('UMEMBER', asked.email)).body, 'Ask an admin to reactivate', {
+        send_now: [],
+      });
+      const request = await eventually(() =>
+        t.em().findOne(SeatRequest, { email: asked.email, status: 'pending', kind: 'reactivate' }),
+      );
+      expect(request.requestedBy).toBe('UMEMBER');
+      expect((await t.em().findOneOrFail(User, asked.id)).status).toBe('deactivated');
+      const copy = await t.standin.waitForMessage(
+        (m) => m.channel === 'DUADMIN' && textOf(m).includes(asked.email) && textOf(m).includes('Approve'),
+      );
+      // The member hears that the admins were asked.
+      const told = [
+        ...t.standin.responses.slice(before).map((r) => textOf(r.body)),
+        ...t.standin.messagesTo('DUMEMBER').map(textOf),
+      ];
+      expect(told.some((x) => /asked|admin/i.test(x) && x.includes(asked.email))).toBe(true);
+      // Still no seat: the admin is offered to add one.
+      expect(textOf(copy)).toContain('Approve and add a seat');
+    } finally {
+      await t.setSeatLimit(1000);
+    }
+  });
+});
+
+describe('the last paid seat, wanted by every kind of change at once', () => {
+  it('goes to exactly one of them, and the seats in use never pass the limit', async () => {
+    const account = await t.account();
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    const em = t.em();
+    const make = (status: 'deactivated' | 'locked' | 'active', role: 'employee' | 'client') =>
+      em.create(User, {
+        account,
+        email: `last${++people}@acme.test`,
+        role,
+        status,
+        addedBy: 'UADMIN',
+      });
+    const gone = [make('deactivated', 'employee'), make('deactivated', 'employee')];
+    const imported = make('locked', 'employee');
+    const client = make('active', 'client');
+    await em.flush();
+    const joiners = [member(), member()];
+    const { message } = await postLink(t);
+    await t.setSeatLimit((await used()) + 1);
+    try {
+      const d = t.roster.deps;
+      const settled = await Promise.allSettled([
+        ...gone.map((u) => d.people.reactivate(t.em(), account, admin, u.id)),
+        d.people.unlock(t.em(), account, admin, imported.id),
+        d.people.changeRole(t.em(), account, admin, client.id, 'employee'),
+        ...joiners.map((j) => t.slack.clickButton(message, 'Join', { user: j.id })),
+      ]);
+      await jobsDrained(t.em());
+      const { used: inUse, limit } = await d.seats.usage(t.em(), account);
+      expect(inUse).toBe(limit);
+      const ids = [...gone, imported, client].map((u) => u.id);
+      const rows = await t.em().find(User, { id: { $in: ids } });
+      const seated = rows.filter(
+        (u) => u.role !== 'client' && ['not_invited', 'invited', 'active'].includes(u.status),
+      );
+      const joined = await t.em().count(User, { email: { $in: joiners.map((j) => j.email) } });
+      expect(seated.length + joined).toBe(1);
+      // Every admin change that lost was refused for want of a seat, not failed otherwise.
+      for (const s of settled.slice(0, 4)) {
+        if (s.status === 'rejected') expect((s.reason as { code?: string }).code).toBe('no_seat');
+      }
+      // A join that lost waits for an admin.
+      expect(
+        await t.em().count(SeatRequest, { email: { $in: joiners.map((j) => j.email) }, status: 'pending' }),
+      ).toBe(2 - joined);
+    } finally {
+      await t.setSeatLimit(1000);
+    }
+  });
+});
