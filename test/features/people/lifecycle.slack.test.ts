@@ -270,3 +270,47 @@ describe('the last paid seat, wanted by every kind of change at once', () => {
     }
   });
 });
+
+describe('an admin deactivating someone while another approves their unlock', () => {
+  it('ends with the person deactivated and their seat free, whichever commits first', async () => {
+    const account = await t.account();
+    const d = t.roster.deps;
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    const requester = { slackUserId: 'UMEMBER', isAdmin: false, surface: 'slack' as const };
+    const em = t.em();
+    const users = [1, 2, 3, 4].map(() =>
+      em.create(User, {
+        account,
+        email: `race${++people}@acme.test`,
+        role: 'employee',
+        status: 'locked',
+        addedBy: 'UADMIN',
+      }),
+    );
+    await em.flush();
+    const requests: { id: string }[] = [];
+    for (const u of users) {
+      const asked = await d.people.unlock(t.em(), account, requester, u.id, { sendInvitation: true });
+      if (asked.status !== 'requested') throw new Error(`the unlock of ${u.email} was not a request`);
+      requests.push(asked.request);
+    }
+    await jobsDrained(t.em());
+    const before = await used();
+    await Promise.all(
+      users.map((u, i) =>
+        Promise.allSettled([
+          d.seats.decide(t.em(), account, { requestId: requests[i]!.id, actor: admin, decision: 'approve' }),
+          d.person.deactivate(t.em(), account, admin, u.id),
+        ]).then((results) => {
+          for (const r of results) if (r.status === 'rejected') throw r.reason;
+        }),
+      ),
+    );
+    await jobsDrained(t.em());
+    for (const [i, u] of users.entries()) {
+      expect((await t.em().findOneOrFail(User, u.id)).status).toBe('deactivated');
+      expect((await t.em().findOneOrFail(SeatRequest, requests[i]!.id)).status).not.toBe('pending');
+    }
+    expect(await used()).toBe(before);
+  });
+});
