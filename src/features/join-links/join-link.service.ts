@@ -154,6 +154,11 @@ export class JoinLinkService {
     return {
       // The account's domains may have narrowed since the join: an address outside them gets no login.
       refuse: async (tx, request, account) => {
+        // Asked before a seat is taken: the address became a person since (an admin invited them, and may
+        // have deactivated them), and approving must neither take a seat nor add one to the limit.
+        const existing = await findUserByEmail(tx, account, request.email);
+        if (existing)
+          return `${request.email.trim()} is already a user (${existing.status.replace('_', ' ')}), so there is nothing to approve.`;
         const linkId = request.payload.joinLinkId;
         const link = typeof linkId === 'string' ? await tx.findOne(JoinLink, { id: linkId, account }) : null;
         const outside = outsideDomains(request.email, await allowedDomains(tx, account));

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { memberOf, type SlackUser } from '../../../src/features/directory/directory.service.ts';
 import { deactivateFromSlack } from '../../../src/features/people/people.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
@@ -312,5 +313,49 @@ describe('an admin deactivating someone while another approves their unlock', ()
       expect((await t.em().findOneOrFail(SeatRequest, requests[i]!.id)).status).not.toBe('pending');
     }
     expect(await used()).toBe(before);
+  });
+});
+
+describe('a join waiting for a seat whose address became a person since, now deactivated', () => {
+  it('is closed when approved: no seat is taken and Approve and add a seat adds none', async () => {
+    const person = member();
+    const { request, asked } = await joinWaiting(person);
+    const account = await t.account();
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    // An admin invited the address directly meanwhile, then deactivated them.
+    const em = t.em();
+    const user = em.create(User, {
+      account,
+      email: person.email,
+      role: 'employee',
+      status: 'invited',
+      addedBy: 'UADMIN',
+    });
+    await em.flush();
+    await t.roster.deps.person.deactivate(t.em(), account, admin, user.id);
+    const limit = await t.setSeatLimit(await used()).then(async () => (await t.account()).seatLimit);
+    try {
+      // With no seat free, the admin's choice is to approve and add one.
+      const decided = await t.roster.deps.seats.decide(t.em(), account, {
+        requestId: request.id,
+        actor: admin,
+        decision: 'approve_add_seat',
+      });
+      expect(decided.outcome).toBe('refused');
+      await jobsDrained(t.em());
+      await eventually(() =>
+        t.standin.messages.some(
+          (m) => m.method === 'chat.update' && m.ts === asked.ts && textOf(m).includes('already a user'),
+        ),
+      );
+      expect((await t.account()).seatLimit).toBe(limit);
+      const closed = await t.em().findOneOrFail(SeatRequest, request.id);
+      expect(closed.status).toBe('rejected');
+      expect(closed.reason).toContain('already a user (deactivated)');
+      expect((await t.em().findOneOrFail(User, user.id)).status).toBe('deactivated');
+      expect(await t.em().count(AuditEvent, { action: 'seat.taken', data: { for: person.email } })).toBe(0);
+    } finally {
+      await t.setSeatLimit(1000);
+    }
   });
 });
