@@ -179,8 +179,8 @@ export async function deactivateFromSlack(
   email?: string,
   /**
    * `asOf`: when Slack's deactivation was recorded, on the database's clock. Someone an admin reactivated
-   * after that is left as they are: the reactivation is the newer decision, and a late try of the event must
-   * not undo it.
+   * or unlocked after that is left as they are: that is the newer decision, and a late try of the event must
+   * not undo it. A join of theirs still waiting for a seat is closed.
    */
   opts: { asOf?: Date; log?: Logger } = {},
 ): Promise<number> {

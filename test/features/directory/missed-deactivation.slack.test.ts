@@ -32,6 +32,8 @@ const LOOKED_UP: Member = { id: 'ULOOKED', name: 'lou', realName: 'Lou Looked', 
 const GAVE_UP: Member = { id: 'UGAVEUP', name: 'gus', realName: 'Gus Gaveup', email: 'gus@acme.test' };
 /** The same, and then an admin reactivated them in Roster on purpose. */
 const BACK: Member = { id: 'UBACK', name: 'bea', realName: 'Bea Back', email: 'bea@acme.test' };
+/** The same, for someone Roster knows by email only (they accepted their invitation on the web page). */
+const BY_EMAIL: Member = { id: 'UBYEMAIL', name: 'eve', realName: 'Eve Email', email: 'eve@acme.test' };
 /** The same, and then Slack reported them back (not deleted) before the nightly sync. */
 const RETURNED: Member = { id: 'URETURNED', name: 'rex', realName: 'Rex Returned', email: 'rex@acme.test' };
 
@@ -40,7 +42,7 @@ let t: TestApp;
 beforeAll(async () => {
   t = await startTestApp({
     seatLimit: 10,
-    members: [...DEFAULT_MEMBERS, LEAVER, KEPT, PARTNER, LOOKED_UP, GAVE_UP, BACK, RETURNED],
+    members: [...DEFAULT_MEMBERS, LEAVER, KEPT, PARTNER, LOOKED_UP, GAVE_UP, BACK, RETURNED, BY_EMAIL],
   });
   await eventually(async () => (await t.roster.deps.directory.syncedAt(t.em(), await t.account())) !== null);
 });
@@ -124,7 +126,8 @@ async function deactivationGaveUp(member: Member) {
   await sql(`create or replace function refuse_deactivation() returns trigger language plpgsql as $$
     begin raise exception 'the database is not taking writes'; end $$`);
   await sql(`create trigger refuse_deactivation before update on app_user for each row
-    when (new.status = 'deactivated' and old.slack_user_id = '${member.id}') execute function refuse_deactivation()`);
+    when (new.status = 'deactivated' and (old.slack_user_id = '${member.id}' or lower(old.email) = '${member.email}'))
+    execute function refuse_deactivation()`);
   try {
     t.standin.addMember({ ...member, deleted: true });
     const eventId = `Ev_GAVE_UP_${member.id}`;
@@ -173,6 +176,21 @@ describe('someone Slack deactivated whose deactivation in Roster gave up', () =>
 
     await nightlySync();
     expect(await t.em().count(AuditEvent, { action: 'user.deactivated', subjectId: gus.id })).toBe(1);
+  });
+
+  it('is found by email when Roster has no Slack id for them', async () => {
+    const em = t.em();
+    const eve = em.create(User, {
+      account: await t.account(),
+      email: 'Eve@acme.test',
+      role: 'contractor',
+      status: 'active',
+    });
+    await em.flush();
+    await deactivationGaveUp(BY_EMAIL);
+    expect(await statusOf(eve.id)).toBe('active');
+    await nightlySync();
+    expect(await statusOf(eve.id)).toBe('deactivated');
   });
 
   it('stays as an admin reactivated them after the sync deactivated them', async () => {
