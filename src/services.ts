@@ -99,6 +99,8 @@ export function buildServices(infra: {
       // If Slack could not say, the address is treated as a guest's, so an admin decides.
       return kind === 'unknown' ? 'multi_channel' : kind;
     },
+    deletedInSlack: async (em, account, slackUserId) =>
+      (await directory.byId(em, account, slackUserId))?.deleted === true,
     tokenSecret: infra.tokenSecret,
     // Queued with the invitations' retry policy, so a mail server down for hours loses no decision.
     tellJoiner: async (request) => {

@@ -231,3 +231,62 @@ describe('20261204120000: scim.connected events keep only scheme, host and path'
     }
   });
 });
+
+describe('20261207030000: members deleted in Slack before the mirror kept since when', () => {
+  const name = 'Migration20261207030000_slack_member_deleted_since';
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('date a deletion from the first deactivation Roster made for it, else from when the row was written', async () => {
+    const orm = await initORM(db.url);
+    try {
+      const sql = (text: string, params: unknown[] = []) =>
+        orm.em.getConnection().execute<Record<string, any>[]>(text, params);
+      const [account] = await sql(
+        `insert into account (id, team_id) values (gen_random_uuid(), 'T_MIGRATE') returning id`,
+      );
+      const member = (id: string, deleted: boolean) =>
+        sql(
+          `insert into slack_member (account_id, slack_user_id, deleted, known_at, recorded_at)
+            values (?, ?, ?, '2026-06-01T00:00:00Z', '2026-06-01T00:00:00Z')`,
+          [account!.id, id, deleted],
+        );
+      await member('UBACK', true);
+      await member('UMISSED', true);
+      await member('USTAYED', false);
+      const [back] = await sql(
+        `insert into app_user (id, account_id, email, role, status, slack_user_id, created_at, updated_at)
+          values (gen_random_uuid(), ?, 'back@acme.test', 'client', 'not_invited', 'UBACK', now(), now())
+          returning id`,
+        [account!.id],
+      );
+      const audit = (action: string, actor: string, at: string) =>
+        sql(
+          `insert into audit_event (account_id, actor, action, subject_type, subject_id, surface, created_at)
+            values (?, ?, ?, 'user', ?, 'slack', ?)`,
+          [account!.id, actor, action, back!.id, at],
+        );
+      // Deactivated for Slack, then reactivated by an admin: that reactivation came after the deletion.
+      await audit('user.deactivated', 'slack', '2026-01-01T00:00:00Z');
+      await audit('user.reactivated', 'UADMIN', '2026-01-02T00:00:00Z');
+
+      await sql(`drop index slack_member_deleted_index`);
+      await sql(`alter table slack_member drop column deleted_since`);
+      await sql(`delete from mikro_orm_migrations where name = ?`, [name]);
+      expect((await orm.migrator.up({ migrations: [name] })).map((m) => m.name)).toEqual([name]);
+
+      const since = async (id: string) =>
+        (await sql(`select deleted_since from slack_member where slack_user_id = ?`, [id]))[0]!.deleted_since;
+      expect(new Date(await since('UBACK')).toISOString()).toBe('2026-01-01T00:00:00.000Z');
+      expect(new Date(await since('UMISSED')).toISOString()).toBe('2026-06-01T00:00:00.000Z');
+      expect(await since('USTAYED')).toBeNull();
+    } finally {
+      await orm.close(true);
+    }
+  });
+});

@@ -153,7 +153,8 @@ export class DirectoryService {
    * was true (now, without it). Each row keeps that time (`known_at`, in whole seconds, and `recorded_at`
    * to order two of the same second), and a member the mirror knows as of a later time is kept as it is:
    * that is newer news, however late this write runs. A guest flag Slack did not name keeps what the
-   * mirror knew. Returns the Slack ids of those it recorded as deleted whom the mirror knew as not deleted.
+   * mirror knew. A member first recorded as deleted keeps when that was recorded (`deleted_since`), which the
+   * nightly reconciliation weighs against an admin's reactivation in Roster. Returns the Slack ids of those it recorded as deleted whom the mirror knew as not deleted.
    */
   async upsert(
     em: EntityManager,
@@ -172,10 +173,12 @@ export class DirectoryService {
          where account_id = $2::uuid and not deleted and slack_user_id in (select id from page where deleted)
        ), written as (
          insert into slack_member (account_id, slack_user_id, email, name, title, phone, is_admin, is_owner,
-           is_bot, deleted, team_ids, is_restricted, is_ultra_restricted, updated_at, known_at, recorded_at)
+           is_bot, deleted, team_ids, is_restricted, is_ultra_restricted, updated_at, known_at, recorded_at,
+           deleted_since)
          select $2::uuid, m.id, m.email, m.name, m.title, m.phone, m.is_admin, m.is_owner, m.is_bot, m.deleted,
            array(select jsonb_array_elements_text(m.team_ids)), m.is_restricted, m.is_ultra_restricted, now(),
-           date_trunc('second', coalesce($3::timestamptz, $4::timestamptz, now())), coalesce($4::timestamptz, now())
+           date_trunc('second', coalesce($3::timestamptz, $4::timestamptz, now())), coalesce($4::timestamptz, now()),
+           case when m.deleted then coalesce($4::timestamptz, now()) end
          from page m
          on conflict (account_id, slack_user_id) do update set email = excluded.email, name = excluded.name,
            title = excluded.title, phone = excluded.phone, is_admin = excluded.is_admin,
@@ -183,7 +186,10 @@ export class DirectoryService {
            team_ids = excluded.team_ids,
            is_restricted = coalesce(excluded.is_restricted, slack_member.is_restricted),
            is_ultra_restricted = coalesce(excluded.is_ultra_restricted, slack_member.is_ultra_restricted),
-           updated_at = now(), known_at = excluded.known_at, recorded_at = excluded.recorded_at
+           updated_at = now(), known_at = excluded.known_at, recorded_at = excluded.recorded_at,
+           deleted_since = case when not excluded.deleted then null
+             when slack_member.deleted then coalesce(slack_member.deleted_since, excluded.deleted_since)
+             else excluded.deleted_since end
          where (slack_member.known_at, slack_member.recorded_at) <= (excluded.known_at, excluded.recorded_at)
          returning slack_user_id, deleted
        )

@@ -1,7 +1,7 @@
 import { query, sql } from '../../db/sql.ts';
 import { Account } from '../accounts/account.entity.ts';
 import type { Feature } from '../feature.ts';
-import { deactivateFromSlack } from '../people/people.service.ts';
+import { deactivateDeletedInSlack, deactivateFromSlack } from '../people/people.service.ts';
 import { isOfWorkspace, STALE_MS } from './directory.service.ts';
 import { registerDirectoryEvents } from './slack/events.ts';
 
@@ -9,7 +9,8 @@ export const DIRECTORY_JOBS = { sync: 'slack.directory-sync' } as const;
 
 /**
  * The Slack directory mirror: synced at start when it is empty or stale and every night, kept fresh by
- * team_join and user_change; a deactivation the sync finds that no event brought is made in Roster too. One sync per workspace at a time across every instance (a lease in
+ * team_join and user_change; after each sync, everyone the mirror knows as deleted in Slack and Roster still
+ * does not is deactivated in Roster, whether no event brought the deletion or its job gave up. One sync per workspace at a time across every instance (a lease in
  * slack_directory_sync): a job that finds another sync running ends quietly, as that sync is doing its work.
  */
 export const directoryFeature: Feature = {
@@ -33,7 +34,7 @@ export const directoryFeature: Feature = {
           const synced = await directory.syncedAt(em, account);
           if (!force && synced && Date.now() - synced.getTime() < STALE_MS) continue;
           const log = logger.child({ job: DIRECTORY_JOBS.sync, team: account.teamId });
-          await directory.sync(em, account, slack, log, {
+          const result = await directory.sync(em, account, slack, log, {
             // Someone Slack deactivated while its user_change did not reach Roster (Roster down for longer
             // than Slack retries, events turned off): deactivated as the event would have, once, as of when
             // the page was read, so an admin's reactivation since stands.
@@ -57,6 +58,12 @@ export const directoryFeature: Feature = {
               }
             },
           });
+          // Another sync holds the workspace and reconciles when it ends.
+          if (result.running) continue;
+          // Whoever the mirror knows as deleted and Roster still does not (the event's job gave up, or the
+          // mirror learnt of it before this sync): deactivated now, unless an admin brought them back since.
+          const count = await deactivateDeletedInSlack(em, deps.seats, account, { log });
+          if (count) log.info({ count }, 'deleted in Slack: deactivated in Roster by the directory sync');
         }
       },
       { localConcurrency: 1, retryLimit: 10, retryDelay: 30, retryBackoff: true },

@@ -118,6 +118,8 @@ type Options = {
     email: string,
     asked: Asked,
   ) => Promise<GuestKind | null>;
+  /** Whether Slack has deactivated this member, as the directory mirror knows it (the database alone). */
+  deletedInSlack?: (em: EntityManager, account: IAccount, slackUserId: string) => Promise<boolean>;
 };
 
 /** Join links: created and revoked by admins, used by people to join on their own. */
@@ -129,6 +131,7 @@ export class JoinLinkService {
   private readonly isAdmin: Options['isAdmin'];
   private readonly guestByEmail?: Options['guestByEmail'];
   private readonly prefetch?: Options['prefetch'];
+  private readonly deletedInSlack?: Options['deletedInSlack'];
   private readonly tokenKey: Buffer;
 
   constructor(seats: SeatService, jobs: JobQueue, opts: Options) {
@@ -137,6 +140,7 @@ export class JoinLinkService {
     this.isAdmin = opts.isAdmin;
     this.guestByEmail = opts.guestByEmail;
     this.prefetch = opts.prefetch;
+    this.deletedInSlack = opts.deletedInSlack;
     this.tokenKey = opts.tokenSecret
       ? createHmac('sha256', opts.tokenSecret).update('roster-join-confirmation').digest()
       : randomBytes(32);
@@ -150,12 +154,22 @@ export class JoinLinkService {
     return {
       // The account's domains may have narrowed since the join: an address outside them gets no login.
       refuse: async (tx, request, account) => {
+        // Asked before a seat is taken: the address became a person since (an admin invited them, and may
+        // have deactivated them), and approving must neither take a seat nor add one to the limit.
+        const existing = await findUserByEmail(tx, account, request.email);
+        if (existing)
+          return `${request.email.trim()} is already a user (${existing.status.replace('_', ' ')}), so there is nothing to approve.`;
         const linkId = request.payload.joinLinkId;
         const link = typeof linkId === 'string' ? await tx.findOne(JoinLink, { id: linkId, account }) : null;
         const outside = outsideDomains(request.email, await allowedDomains(tx, account));
         if (outside) return outside;
         if (link && !domainAllowed(link, request.email))
           return `${request.email.trim()} is not at the join link's email domains (${link.allowedEmailDomains.map((d) => `@${d}`).join(', ')}).`;
+        // Someone Slack deactivated while their join waited has left: approving it would give them a login
+        // and a paid seat, active, with nothing left to deactivate them again.
+        const joiner = request.payload.slackUserId;
+        if (typeof joiner === 'string' && (await this.deletedInSlack?.(tx, account, joiner)))
+          return `${request.email.trim()} was deactivated in Slack after asking to join, so there is nothing to approve.`;
         return null;
       },
       approve: async (tx, request, account) => {

@@ -18,6 +18,9 @@ import {
   type UserStatus,
 } from './user.entity.ts';
 
+/** Who deactivates a person Slack deactivated, in the audit log and to webhooks. */
+const SLACK_ACTOR: Actor = { slackUserId: 'slack', isAdmin: true, surface: 'slack' };
+
 /** Trimmed and lower-cased: the form in which two emails are the same person. */
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
@@ -142,20 +145,32 @@ export async function deactivateLocked(
 }
 
 /**
- * Deactivates the user a deleted Slack member was (by Slack id, else by email), with the same effects as
- * an admin's deactivation (deactivateLocked). Harmless when repeated: an already deactivated user is left
- * as it is.
+ * Whether the user came (back) into Roster after `asOf`: reactivated or unlocked by an admin since, or, with
+ * `added`, added since. Such a user is Roster's newer decision, which a deactivation in Slack recorded before it must not
+ * undo. Both times are the database's (audit events and rows stamped by this app).
  */
-/** Whether an admin reactivated the user after `asOf`: both are times the database stamped. */
-async function reactivatedSince(em: EntityManager, account: IAccount, userId: string, asOf: Date) {
+async function broughtBackSince(
+  em: EntityManager,
+  account: IAccount,
+  user: IUser,
+  asOf: Date,
+  opts: { added: boolean },
+) {
+  if (opts.added && user.createdAt > asOf) return true;
   const rows = await query(
     em,
-    sql`select 1 from audit_event where account_id = ${account.id} and subject_type = 'user'
-          and subject_id = ${userId} and action = 'user.reactivated' and created_at > ${asOf} limit 1`,
+    sql`select 1 from audit_event where account_id = ${account.id} and created_at > ${asOf}
+          and subject_type = 'user' and subject_id = ${user.id}
+          and action in ('user.reactivated', 'user.unlocked') limit 1`,
   );
   return rows.length > 0;
 }
 
+/**
+ * Deactivates the user a deleted Slack member was (by Slack id, else by email), with the same effects as
+ * an admin's deactivation (deactivateLocked). Harmless when repeated: an already deactivated user is left
+ * as it is.
+ */
 export async function deactivateFromSlack(
   em: EntityManager,
   seats: Pick<SeatService, 'freed' | 'closeForDeactivation' | 'lockRequestsAbout'>,
@@ -164,23 +179,38 @@ export async function deactivateFromSlack(
   email?: string,
   /**
    * `asOf`: when Slack's deactivation was recorded, on the database's clock. Someone an admin reactivated
-   * after that is left as they are: the reactivation is the newer decision, and a late try of the event must
-   * not undo it.
+   * or unlocked after that is left as they are: that is the newer decision, and a late try of the event must
+   * not undo it. A join of theirs still waiting for a seat is closed.
    */
   opts: { asOf?: Date; log?: Logger } = {},
 ): Promise<number> {
   return em.transactional(async (tx) => {
+    // A join through a link still waiting for an admin has no person yet: it is closed, as a deactivation
+    // closes the requests about a person, so no admin approves a place for someone who has left. Locked
+    // first: an approval of it committing meanwhile is waited for, and the person it created is found below.
+    const joins = await query<{ id: string }>(
+      tx,
+      sql`select id from seat_request where account_id = ${account.id} and status = 'pending' and kind = 'join'
+            and user_id is null and payload->>'slackUserId' = ${slackUserId} order by id for update`,
+    );
+    const closed = await seats.closeForDeactivation(
+      tx,
+      account,
+      joins.map((r) => r.id),
+      SLACK_ACTOR,
+    );
+    if (closed) opts.log?.info({ slackUser: slackUserId, closed }, 'deactivated in Slack: their join closed');
     const bySlackId = await tx.find(User, { account, slackUserId, status: { $ne: 'deactivated' } });
     const byEmail = email && bySlackId.length === 0 ? await findUserByEmail(tx, account, email) : null;
     const found = byEmail && byEmail.status !== 'deactivated' ? [byEmail] : bySlackId;
-    const actor: Actor = { slackUserId: 'slack', isAdmin: true, surface: 'slack' };
+    const actor = SLACK_ACTOR;
     let count = 0;
     for (const { id } of found) {
       // Locked and read again: a resend or a reactivation in flight finishes first, and is then undone here.
       const requestIds = await seats.lockRequestsAbout(tx, account, id);
       const user = await lockUser(tx, account, id);
       if (!user || user.status === 'deactivated') continue;
-      if (opts.asOf && (await reactivatedSince(tx, account, user.id, opts.asOf))) {
+      if (opts.asOf && (await broughtBackSince(tx, account, user, opts.asOf, { added: false }))) {
         opts.log?.info(
           { userId: user.id, slackUser: slackUserId },
           'reactivated by an admin after Slack deactivated them: left active',
@@ -196,4 +226,85 @@ export async function deactivateFromSlack(
     }
     return count;
   });
+}
+
+/** How many people one pass of the reconciliation reads at a time; each is deactivated in its own transaction. */
+const RECONCILE_BATCH = 200;
+
+/**
+ * Deactivates everyone the directory mirror knows as deleted in Slack who is still not deactivated in
+ * Roster: a deactivation whose job gave up (the database down for longer than its retries), or that
+ * happened while the mirror already said deleted, is made by the next sync. A person added, reactivated or
+ * unlocked in Roster after the mirror learnt of the deletion (`deleted_since`) is an admin's later decision
+ * and stays; someone Slack reports back (not deleted) is never in the list. Matched by Slack id, or by
+ * email for a user with no Slack id when no member of the workspace still in Slack has that email; only
+ * members of this workspace count. Returns how many were deactivated.
+ */
+export async function deactivateDeletedInSlack(
+  em: EntityManager,
+  seats: Pick<SeatService, 'freed' | 'closeForDeactivation' | 'lockRequestsAbout'>,
+  account: IAccount,
+  opts: { log?: Logger } = {},
+): Promise<number> {
+  let after = '00000000-0000-0000-0000-000000000000';
+  let count = 0;
+  for (;;) {
+    const candidates = await query<{ id: string; slack_user_id: string }>(
+      em,
+      sql`select c.id, c.slack_user_id from (
+            select u.id, m.slack_user_id, m.deleted_since
+            from slack_member m join app_user u on u.account_id = m.account_id and u.slack_user_id = m.slack_user_id
+            where m.account_id = ${account.id} and m.deleted and not m.is_bot and (cardinality(m.team_ids) = 0 or ${account.teamId} = any(m.team_ids))
+              and u.status <> 'deactivated' and u.id > ${after}
+            union all
+            select u.id, m.slack_user_id, m.deleted_since
+            from slack_member m join app_user u on u.account_id = m.account_id and u.slack_user_id is null
+              and lower(btrim(u.email)) = lower(btrim(m.email))
+            where m.account_id = ${account.id} and m.deleted and not m.is_bot and m.email is not null
+              and (cardinality(m.team_ids) = 0 or ${account.teamId} = any(m.team_ids)) and u.status <> 'deactivated' and u.id > ${after}
+              and not exists (select 1 from app_user x where x.account_id = m.account_id
+                and x.slack_user_id = m.slack_user_id)
+              and not exists (select 1 from slack_member o where o.account_id = m.account_id and not o.deleted
+                and o.email is not null and lower(btrim(o.email)) = lower(btrim(m.email)) and (cardinality(o.team_ids) = 0 or ${account.teamId} = any(o.team_ids)))
+          ) c
+          join app_user u on u.id = c.id
+          where c.deleted_since is not null and u.created_at <= c.deleted_since
+            and not exists (select 1 from audit_event a where a.account_id = ${account.id}
+              and a.created_at > c.deleted_since and a.subject_type = 'user' and a.subject_id = c.id::text
+              and a.action in ('user.reactivated', 'user.unlocked'))
+          order by c.id limit ${RECONCILE_BATCH}`,
+    );
+    if (!candidates.length) return count;
+    after = candidates.at(-1)!.id;
+    for (const candidate of candidates) {
+      const done = await em.transactional(async (tx) => {
+        // Locked in the order every deactivation takes them, then everything checked again: the event's own
+        // job, an admin's reactivation or Slack reporting them back may have come in between.
+        const requestIds = await seats.lockRequestsAbout(tx, account, candidate.id);
+        const user = await lockUser(tx, account, candidate.id);
+        if (!user || user.status === 'deactivated') return false;
+        const [member] = await query<{ deleted: boolean; deleted_since: Date | null }>(
+          tx,
+          sql`select deleted, deleted_since from slack_member
+              where account_id = ${account.id} and slack_user_id = ${candidate.slack_user_id}`,
+        );
+        if (!member?.deleted || !member.deleted_since) return false;
+        if (await broughtBackSince(tx, account, user, new Date(member.deleted_since), { added: true }))
+          return false;
+        await deactivateLocked(tx, seats, account, user, SLACK_ACTOR, {
+          now: new Date(),
+          requestIds,
+          reason: 'deactivated in Slack',
+        });
+        return true;
+      });
+      if (done) {
+        count++;
+        opts.log?.info(
+          { userId: candidate.id, slackUser: candidate.slack_user_id },
+          'deleted in Slack and still in Roster: deactivated in Roster by the directory sync',
+        );
+      }
+    }
+  }
 }
