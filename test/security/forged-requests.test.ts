@@ -162,6 +162,63 @@ describe('who may give the Admin permission set', () => {
     expect(await refusedGrants('UMEMBER')).toBe(1);
   });
 
+  it("refuses a requester's hand-made person card form on the field, audits an Admin set, and leaks no address", async () => {
+    const e = em();
+    const account = await t.account();
+    const me = e.create(User, {
+      account,
+      email: 'card.member@acme.test',
+      firstName: 'Card',
+      lastName: 'Member',
+      role: 'client',
+      status: 'active',
+    });
+    e.create(User, {
+      account,
+      email: 'taken.address@acme.test',
+      firstName: 'Taken',
+      lastName: 'Address',
+      role: 'client',
+      status: 'active',
+    });
+    await e.flush();
+    const before = await refusedGrants('UMEMBER');
+    const submit = (c: string, values: Record<string, any>) =>
+      t.slack.viewSubmission({
+        user: 'UMEMBER',
+        view: {
+          callback_id: 'person_change_modal',
+          private_metadata: JSON.stringify({ u: me.id, c }),
+          state: { values },
+        },
+      });
+    const set = await adminSet();
+    const grant = await submit('permission_set', {
+      permission_set: {
+        permission_set: {
+          type: 'static_select',
+          selected_option: { value: set.id, text: { type: 'plain_text', text: 'Admin' } },
+        },
+      },
+    });
+    expect(grant.json).toMatchObject({
+      response_action: 'errors',
+      errors: { permission_set: expect.stringContaining('Only admins can give a permission set') },
+    });
+    expect(await refusedGrants('UMEMBER')).toBe(before + 1);
+    // An address another user holds is not told apart from a free one: the answer is the same refusal.
+    for (const address of ['taken.address@acme.test', 'free.address@acme.test']) {
+      const res = await submit('email', { email: { email: { type: 'plain_text_input', value: address } } });
+      expect(res.json).toMatchObject({
+        response_action: 'errors',
+        errors: { email: 'Only admins can change that. Nothing was changed.' },
+      });
+    }
+    const after = await em().findOneOrFail(User, me.id, { populate: ['permissionSet'] });
+    expect(after).toMatchObject({ email: 'card.member@acme.test' });
+    expect(after.permissionSet?.id ?? null).not.toBe(set.id);
+  });
+
   it('lets an admin give the Admin set', async () => {
     await t.slack.command('/invite', 'ada.admin@acme.test client', { user: 'UADMIN' });
     const view = t.standin.lastOpenedView();

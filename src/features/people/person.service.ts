@@ -93,6 +93,13 @@ export class PersonService {
     }
   }
 
+  /** The account's permission set `id` when it makes its holder an admin, else null (also for a bad id). */
+  async adminSetNamed(em: EntityManager, account: IAccount, id: string): Promise<IPermissionSet | null> {
+    if (!z.uuid().safeParse(id).success) return null;
+    const set = await em.findOne(PermissionSet, { id, account });
+    return set?.isAdmin ? set : null;
+  }
+
   /** Whether `user`'s Slack account is a guest's; asked before a transaction, which never waits on Slack. */
   private async guestOf(em: EntityManager, account: IAccount, user: IUser, opts?: { askSlack: boolean }) {
     if (!this.guests) return null;

@@ -11,6 +11,7 @@ import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { Deps } from '../../feature.ts';
 import { publishHome } from '../../home/slack/events.ts';
 import { FIELD_MAX } from '../field-limits.ts';
+import { ADMIN_SET_REFUSED, auditRefusedGrant } from '../grants.ts';
 import { loginEmail, ROLE_LABEL } from '../labels.ts';
 import type { ChangeResult } from '../people.changes.ts';
 import { type PersonService, parseDetails } from '../person.service.ts';
@@ -70,6 +71,19 @@ export function registerPeopleForms(app: App, deps: Deps, people: PersonService)
 
     /** Reads only: no lock is taken, so the ack never waits behind a running import. */
     async function check(change: Change): Promise<DomainError | null> {
+      // Permission sets, details and the login email are an admin's to change: anyone else is told so on the
+      // form before anything of the person is looked at (an address clash would tell whose it is), and an
+      // attempt at a set that makes its holder an admin is recorded, as on every other path.
+      if (!actor.isAdmin && (change === 'permission_set' || change === 'details' || change === 'email')) {
+        if (change === 'permission_set') {
+          const set = await people.adminSetNamed(em, account, setId);
+          if (set) {
+            await auditRefusedGrant(em, account, actor, set, `person ${u}`);
+            return new DomainError('not_admin', ADMIN_SET_REFUSED, { field: 'permission_set' });
+          }
+        }
+        return new DomainError('not_admin', 'Only admins can change that. Nothing was changed.');
+      }
       switch (change) {
         case 'unlock':
         case 'reactivate':
