@@ -2,6 +2,9 @@ import { z } from 'zod';
 
 const README_SLACK_APP = 'README.md, section "Create the Slack app" (the app is created from manifest.yml)';
 
+const SIGNING_SECRET_HELP =
+  'copy the Signing Secret from the app\'s "Basic Information" page (32 characters, 0-9 and a-f)';
+
 /** A value repeated in a message, cut short; only for settings that hold no secret. */
 const shown = (value: string) => JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
 
@@ -113,7 +116,15 @@ const databaseFields = {
 /** Every setting, each read from the environment variable of its name. */
 const fields = {
   ...databaseFields,
-  SLACK_SIGNING_SECRET: z.string({ error: 'is missing' }).min(1, 'is missing'),
+  // Slack's signing secrets are 32 hex characters; only what is surely something else is refused (the bot or
+  // app token pasted in its place, or a value copied with spaces or quotes), never repeating the value.
+  SLACK_SIGNING_SECRET: z
+    .string({ error: 'is missing' })
+    .min(1, 'is missing')
+    .refine((v) => !/^(xox[a-z]|xapp)-/.test(v), {
+      error: `is a token, not the signing secret: ${SIGNING_SECRET_HELP}`,
+    })
+    .refine((v) => !/[\s"']/.test(v), { error: `must not hold spaces or quotes: ${SIGNING_SECRET_HELP}` }),
   SLACK_BOT_TOKEN: z
     .string({ error: 'is missing' })
     .min(1, 'is missing')
