@@ -210,3 +210,37 @@ describe('once started', () => {
     }
   });
 });
+
+describe('npm run migration:up on a database Roster cannot use', () => {
+  it('names DATABASE_URL and the reason, and gives up on a server that never answers', async () => {
+    const sockets: Socket[] = [];
+    const silent: Server = createServer((s) => sockets.push(s));
+    await new Promise<void>((ok) => silent.listen(0, '127.0.0.1', ok));
+    const { port } = silent.address() as { port: number };
+    try {
+      const began = Date.now();
+      const child = spawn(process.execPath, ['src/db/migrate.ts', 'up'], {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          DATABASE_URL: `postgres://roster:s3cret-pw@127.0.0.1:${port}/roster`,
+        },
+      });
+      let output = '';
+      child.stdout?.on('data', (chunk) => (output += chunk));
+      child.stderr?.on('data', (chunk) => (output += chunk));
+      const code = await new Promise((ok) => child.on('exit', ok));
+      expect(code).toBe(1);
+      expect(Date.now() - began).toBeLessThan(20_000);
+      expect(output).toContain(
+        `Roster cannot use the database in DATABASE_URL (postgres://roster@127.0.0.1:${port}/roster): 127.0.0.1:${port} did not answer within 10 s`,
+      );
+      expect(output).not.toContain('s3cret-pw');
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  }, 30_000);
+});
