@@ -5,6 +5,8 @@ const README_SLACK_APP = 'README.md, section "Create the Slack app" (the app is 
 const SIGNING_SECRET_HELP =
   'copy the Signing Secret from the app\'s "Basic Information" page (32 characters, 0-9 and a-f)';
 
+const BOT_TOKEN_HELP = 'copy the Bot User OAuth Token from the app\'s "OAuth & Permissions" page';
+
 /** A value repeated in a message, cut short; only for settings that hold no secret. */
 const shown = (value: string) => JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
 
@@ -128,7 +130,12 @@ const fields = {
   SLACK_BOT_TOKEN: z
     .string({ error: 'is missing' })
     .min(1, 'is missing')
-    .startsWith('xoxb-', 'must be a bot token (it starts with xoxb-)'),
+    .startsWith('xoxb-', 'must be a bot token (it starts with xoxb-)')
+    // .env.example's placeholder is the bare prefix: left as it is, it is a missing token, not a bad one.
+    .refine((v) => v !== 'xoxb-', {
+      error: `is missing (only its xoxb- beginning is set): ${BOT_TOKEN_HELP}`,
+    })
+    .refine((v) => !/[\s"']/.test(v), { error: `must not hold spaces or quotes: ${BOT_TOKEN_HELP}` }),
   SLACK_APP_TOKEN: z
     .string()
     .startsWith('xapp-', 'must be an app-level token (it starts with xapp-)')

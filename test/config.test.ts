@@ -154,6 +154,18 @@ describe('settings with a wrong value', () => {
     expect(loadConfig({ ...base, PORT: '8080' }).port).toBe(8080);
   });
 
+  it("takes .env.example's bare xoxb- placeholder as a missing SLACK_BOT_TOKEN", () => {
+    expect(problems({ SLACK_BOT_TOKEN: 'xoxb-' })).toEqual([
+      'SLACK_BOT_TOKEN is missing (only its xoxb- beginning is set): copy the Bot User OAuth Token from the app\'s "OAuth & Permissions" page',
+    ]);
+    expect(problems({ SLACK_BOT_TOKEN: 'xoxb-1-2 3' })).toEqual([
+      'SLACK_BOT_TOKEN must not hold spaces or quotes: copy the Bot User OAuth Token from the app\'s "OAuth & Permissions" page',
+    ]);
+    expect(() => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-' })).toThrow(
+      /see README\.md, section "Create the Slack app"/,
+    );
+  });
+
   it('refuses a token or a value with spaces as SLACK_SIGNING_SECRET, without repeating it', () => {
     const notSecret =
       'SLACK_SIGNING_SECRET is a token, not the signing secret: copy the Signing Secret from the app\'s "Basic Information" page (32 characters, 0-9 and a-f)';
