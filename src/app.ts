@@ -346,7 +346,8 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
 
-    const first = await slackProblem(config, logger);
+    // Up to 8 s when Slack does not answer: a stop meanwhile does not wait for it.
+    const first = await untilStopped(slackProblem(config, logger), signal);
     if (first?.retry) {
       logger.error(first.message);
       // Tried again in the background until Slack answers; the stop ends the attempts.
@@ -621,6 +622,18 @@ function listen(server: Server, port: number, host?: string): Promise<void> {
       ok();
     });
   });
+}
+
+/** `work`, or the stop's reason as soon as `signal` aborts (what `work` then does is left to the exit). */
+function untilStopped<T>(work: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return work;
+  signal.throwIfAborted();
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, fail) => {
+    onAbort = () => fail(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }
 
 /** Stops taking requests and lets those in flight finish; keep-alive connections get a short grace. */

@@ -244,3 +244,26 @@ describe('npm run migration:up on a database Roster cannot use', () => {
     }
   }, 30_000);
 });
+
+describe('a stop while Roster asks Slack about its token at start', () => {
+  it('stops at once rather than waiting for a Slack that does not answer', async () => {
+    const sockets: Socket[] = [];
+    const silent: Server = createServer((s) => sockets.push(s));
+    await new Promise<void>((ok) => silent.listen(0, '127.0.0.1', ok));
+    const { port } = silent.address() as { port: number };
+    try {
+      const run = start({ SLACK_API_URL: `http://127.0.0.1:${port}/api/` });
+      while (sockets.length === 0 && run.child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+      const signalled = Date.now();
+      run.child.kill('SIGTERM');
+      const { code } = await run.exited;
+      expect(Date.now() - signalled).toBeLessThan(4000);
+      expect(code).toBe(0);
+      expect(run.output()).toContain('stopped before Roster had started');
+      expect(run.output()).not.toMatch(/"level":(50|60)/);
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  });
+});
