@@ -267,3 +267,14 @@ describe('a stop while Roster asks Slack about its token at start', () => {
     }
   });
 });
+
+describe('a DATA_DIR the embedded database cannot be created in', () => {
+  it('names DATA_DIR and says to set DATABASE_URL otherwise', async () => {
+    // A directory under a file: no user may create it.
+    const run = start({ DATABASE_URL: '', DATA_DIR: join(root, 'package.json', 'data') });
+    expect((await run.exited).code).toBe(1);
+    const msg = fatal(run.output());
+    expect(msg).toContain('Check that DATA_DIR');
+    expect(msg).toContain('or set DATABASE_URL');
+  });
+});
