@@ -76,7 +76,9 @@ try {
     logger.info('stopped before Roster had started');
     process.exit(0);
   } else if (err instanceof StartupError) {
-    logger.fatal(err.message);
+    // Said even with LOG_LEVEL=silent: an exit code alone does not tell the operator what to fix.
+    if (logger.isLevelEnabled('fatal')) logger.fatal(err.message);
+    else console.error(err.message);
   } else {
     logger.fatal({ err }, 'Roster could not start');
   }

@@ -278,3 +278,12 @@ describe('a DATA_DIR the embedded database cannot be created in', () => {
     expect(msg).toContain('or set DATABASE_URL');
   });
 });
+
+describe('LOG_LEVEL=silent', () => {
+  it('still says why Roster could not start', async () => {
+    const port = await closedPort();
+    const run = start({ LOG_LEVEL: 'silent', DATABASE_URL: `postgres://roster@127.0.0.1:${port}/roster` });
+    expect((await run.exited).code).toBe(1);
+    expect(run.output()).toContain(`Roster cannot use the database in DATABASE_URL`);
+  });
+});
