@@ -168,6 +168,12 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     if (!databaseUrl) {
       embedded = await startEmbeddedPostgres(config.dataDir, logger).catch((err: Error) => {
         signal?.throwIfAborted();
+        // A second `npm start` in the same directory (another terminal) meets the first one's database.
+        if (err.message.includes('postmaster.pid')) {
+          throw new StartupError(
+            `Another Roster (or PostgreSQL) already runs on DATA_DIR (${config.dataDir}): stop it, or give this one a DATA_DIR of its own or a DATABASE_URL.`,
+          );
+        }
         throw new StartupError(
           `The embedded PostgreSQL could not start under ${join(config.dataDir, 'postgres')} (${scrub(err.message).slice(0, 300)}). Check that DATA_DIR (${config.dataDir}) is a directory Roster may write, or set DATABASE_URL.`,
         );

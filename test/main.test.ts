@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
 import { type SlackStandin, startSlackStandin } from './support/slack-standin.ts';
@@ -264,6 +266,27 @@ describe('a stop while Roster asks Slack about its token at start', () => {
     } finally {
       for (const s of sockets) s.destroy();
       silent.close();
+    }
+  });
+});
+
+describe('a DATA_DIR another Roster already runs on', () => {
+  it('says so, rather than blaming the directory', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'roster-main-'));
+    // As root, PostgreSQL runs as the postgres user, which must be able to enter the directory.
+    await chmod(dataDir, 0o755);
+    const first = start({ DATABASE_URL: '', DATA_DIR: dataDir });
+    try {
+      await waitFor(first, 'Roster is listening');
+      const second = start({ DATABASE_URL: '', DATA_DIR: dataDir });
+      expect((await second.exited).code).toBe(1);
+      const msg = fatal(second.output());
+      expect(msg).toContain(`Another Roster (or PostgreSQL) already runs on DATA_DIR (${dataDir})`);
+      expect(msg).not.toContain('may write');
+    } finally {
+      first.child.kill('SIGTERM');
+      await first.exited;
+      await rm(dataDir, { recursive: true, force: true });
     }
   });
 });
