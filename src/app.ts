@@ -5,6 +5,7 @@ import { ErrorCode, WebClient } from '@slack/web-api';
 import nodemailer from 'nodemailer';
 import { BULK_QUEUES, type BulkMessage, type BulkThread, isBulkQueue, startBulkThread } from './bulk.ts';
 import { type BulkJobs, type Config, configWarnings, isLocal } from './config.ts';
+import { databaseProblem } from './db/check.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
 import { initORM, type ORM } from './db/orm.ts';
 import { query, sql } from './db/sql.ts';
@@ -42,6 +43,8 @@ export type RosterOptions = {
    * the same factor (benches). Slack itself is paced at 1.
    */
   slackPaceScale?: number;
+  /** A stop asked for while starting: what is started is stopped again and startRoster() throws. */
+  signal?: AbortSignal;
 };
 
 export type Roster = {
@@ -128,12 +131,18 @@ export async function composeRoster(parts: {
   return { deps, pacer, slack, tokenWatch };
 }
 
+/**
+ * A start that cannot go on because of a setting or this machine (the database, the port, DATA_DIR): the
+ * message names the setting and says what to check, for the operator to read without a stack trace.
+ */
+export class StartupError extends Error {}
+
 /** Thrown when Slack refuses the bot token at startup; the message says what to check. */
-export class SlackAuthError extends Error {}
+export class SlackAuthError extends StartupError {}
 
 /** Builds and starts everything: database, migrations, jobs, the Slack app and the HTTP server. */
 export async function startRoster(opts: RosterOptions): Promise<Roster> {
-  const { config } = opts;
+  const { config, signal } = opts;
   const logger = opts.logger ?? createLogger(config.logLevel);
   const cleanups: [string, () => Promise<void>][] = [];
   const cleanUp = async () => {
@@ -157,10 +166,26 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     let embedded: EmbeddedDatabase | undefined;
     let databaseUrl = config.databaseUrl;
     if (!databaseUrl) {
-      embedded = await startEmbeddedPostgres(config.dataDir, logger);
+      embedded = await startEmbeddedPostgres(config.dataDir, logger).catch((err: Error) => {
+        signal?.throwIfAborted();
+        // A second `npm start` in the same directory (another terminal) meets the first one's database.
+        if (err.message.includes('postmaster.pid')) {
+          throw new StartupError(
+            `Another Roster (or PostgreSQL) already runs on DATA_DIR (${config.dataDir}): stop it, or give this one a DATA_DIR of its own or a DATABASE_URL.`,
+          );
+        }
+        throw new StartupError(
+          `The embedded PostgreSQL could not start under ${join(config.dataDir, 'postgres')} (${scrub(err.message).slice(0, 300)}). Check that DATA_DIR (${config.dataDir}) is a directory Roster may write, or set DATABASE_URL.`,
+        );
+      });
       cleanups.push(['embedded database', () => embedded!.stop()]);
       databaseUrl = embedded.url;
+    } else {
+      // Said in one line, and within seconds, rather than the ORM's stack trace or a wait without end.
+      const problem = await databaseProblem(databaseUrl, signal);
+      if (problem) throw new StartupError(problem);
     }
+    signal?.throwIfAborted();
 
     // Replicas started together take turns at the migrations (an advisory lock): one applies them.
     const orm = await initORM(databaseUrl, {
@@ -168,6 +193,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       onLockWait: () => logger.info('another instance is applying migrations; waiting for it'),
     });
     cleanups.push(['database pool', () => orm.close(true)]);
+    signal?.throwIfAborted();
 
     const mailer = createMailer({
       smtpUrl: config.smtpUrl,
@@ -321,12 +347,14 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       publicUrl: () => config.publicUrl,
     });
     if (isLocal(config.publicUrl)) warnWhenReachedFromElsewhere(server, config.publicUrl, logger);
+    signal?.throwIfAborted();
     await listen(server, config.port, opts.host);
     cleanups.push(['http server', () => close(server)]);
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
 
-    const first = await slackProblem(config, logger);
+    // Up to 8 s when Slack does not answer: a stop meanwhile does not wait for it.
+    const first = await untilStopped(slackProblem(config, logger), signal);
     if (first?.retry) {
       logger.error(first.message);
       // Tried again in the background until Slack answers; the stop ends the attempts.
@@ -359,11 +387,22 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     } else {
       await connectSlack(true);
     }
+    const requestUrl = `${config.publicUrl}/slack/events`;
+    const pages = `web pages at ${config.publicUrl}/`;
     logger.info(
-      { port, mode: receiver ? 'http' : 'socket', database: embedded ? 'embedded' : 'DATABASE_URL' },
+      {
+        port,
+        mode: receiver ? 'http' : 'socket',
+        database: embedded ? 'embedded' : 'DATABASE_URL',
+        ...(receiver ? { requestUrl } : {}),
+      },
       receiver
-        ? `Roster is listening on port ${port}; Slack requests go to /slack/events`
-        : `Roster is listening on port ${port} and ${slack.ok ? 'connected' : 'not connected'} in Socket Mode`,
+        ? `Roster is listening on port ${port}. Slack's Request URL (commands, interactivity, events): ${requestUrl}; ${pages}${
+            isLocal(config.publicUrl)
+              ? '. Slack cannot call a local address: set PUBLIC_URL to the https:// address Slack reaches this machine at, or use Socket Mode (SLACK_APP_TOKEN)'
+              : ''
+          }`
+        : `Roster is listening on port ${port} and ${slack.ok ? 'connected' : 'not connected'} in Socket Mode (no Request URL needed); ${pages}`,
     );
     let stopped: Promise<void> | undefined;
     const stop = () => {
@@ -572,12 +611,36 @@ function warnWhenReachedFromElsewhere(server: Server, publicUrl: string, logger:
 
 function listen(server: Server, port: number, host?: string): Promise<void> {
   return new Promise((ok, fail) => {
-    server.once('error', fail);
+    const onError = (err: Error & { code?: string }) =>
+      fail(
+        err.code === 'EADDRINUSE'
+          ? new StartupError(
+              `PORT ${port} is already in use by another program: stop it, or set PORT to a free port.`,
+            )
+          : err.code === 'EACCES'
+            ? new StartupError(
+                `PORT ${port} may not be opened by this user (ports below 1024 need privileges): set PORT to 1024 or above, e.g. 3000.`,
+              )
+            : err,
+      );
+    server.once('error', onError);
     server.listen(port, host, () => {
-      server.off('error', fail);
+      server.off('error', onError);
       ok();
     });
   });
+}
+
+/** `work`, or the stop's reason as soon as `signal` aborts (what `work` then does is left to the exit). */
+function untilStopped<T>(work: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return work;
+  signal.throwIfAborted();
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, fail) => {
+    onAbort = () => fail(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([work, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }
 
 /** Stops taking requests and lets those in flight finish; keep-alive connections get a short grace. */

@@ -2,6 +2,11 @@ import { z } from 'zod';
 
 const README_SLACK_APP = 'README.md, section "Create the Slack app" (the app is created from manifest.yml)';
 
+const SIGNING_SECRET_HELP =
+  'copy the Signing Secret from the app\'s "Basic Information" page (32 characters, 0-9 and a-f)';
+
+const BOT_TOKEN_HELP = 'copy the Bot User OAuth Token from the app\'s "OAuth & Permissions" page';
+
 /** A value repeated in a message, cut short; only for settings that hold no secret. */
 const shown = (value: string) => JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
 
@@ -113,11 +118,24 @@ const databaseFields = {
 /** Every setting, each read from the environment variable of its name. */
 const fields = {
   ...databaseFields,
-  SLACK_SIGNING_SECRET: z.string({ error: 'is missing' }).min(1, 'is missing'),
+  // Slack's signing secrets are 32 hex characters; only what is surely something else is refused (the bot or
+  // app token pasted in its place, or a value copied with spaces or quotes), never repeating the value.
+  SLACK_SIGNING_SECRET: z
+    .string({ error: 'is missing' })
+    .min(1, 'is missing')
+    .refine((v) => !/^(xox[a-z]|xapp)-/.test(v), {
+      error: `is a token, not the signing secret: ${SIGNING_SECRET_HELP}`,
+    })
+    .refine((v) => !/[\s"']/.test(v), { error: `must not hold spaces or quotes: ${SIGNING_SECRET_HELP}` }),
   SLACK_BOT_TOKEN: z
     .string({ error: 'is missing' })
     .min(1, 'is missing')
-    .startsWith('xoxb-', 'must be a bot token (it starts with xoxb-)'),
+    .startsWith('xoxb-', 'must be a bot token (it starts with xoxb-)')
+    // .env.example's placeholder is the bare prefix: left as it is, it is a missing token, not a bad one.
+    .refine((v) => v !== 'xoxb-', {
+      error: `is missing (only its xoxb- beginning is set): ${BOT_TOKEN_HELP}`,
+    })
+    .refine((v) => !/[\s"']/.test(v), { error: `must not hold spaces or quotes: ${BOT_TOKEN_HELP}` }),
   SLACK_APP_TOKEN: z
     .string()
     .startsWith('xapp-', 'must be an app-level token (it starts with xapp-)')

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { type Roster, SlackAuthError, startRoster } from './app.ts';
+import { type Roster, StartupError, startRoster } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './shared/logger.ts';
 import { logUnhandledRejections } from './shared/process-errors.ts';
@@ -27,6 +27,8 @@ logUnhandledRejections(logger);
 const STOP_DEADLINE_MS = ((config.stopDrainSeconds ?? 0) + (config.stopGraceSeconds ?? 5) + 4) * 1000;
 let roster: Roster | undefined;
 let stopping = false;
+/** Aborted by a stop that comes while starting: startRoster() stops what it started and gives up. */
+const starting = new AbortController();
 
 async function shutdown(reason: string): Promise<void> {
   if (stopping) return;
@@ -37,8 +39,12 @@ async function shutdown(reason: string): Promise<void> {
     logger.error(`Roster did not stop within ${STOP_DEADLINE_MS / 1000} s; exiting anyway`);
     process.exit(1);
   }, STOP_DEADLINE_MS).unref();
-  // While starting, startRoster() cleans up after itself; the stop happens when it returns.
-  if (!roster) return;
+  // While starting, startRoster() stops what it started and gives up (or, past its last step, returns and
+  // is stopped below).
+  if (!roster) {
+    starting.abort();
+    return;
+  }
   await roster.stop();
   logger.info('stopped');
   process.exit(0);
@@ -58,14 +64,21 @@ if (parent > 1) {
 }
 
 try {
-  roster = await startRoster({ config, logger });
+  roster = await startRoster({ config, logger, signal: starting.signal });
   if (stopping) {
     stopping = false;
     await shutdown('stop requested while starting');
   }
 } catch (err) {
-  if (err instanceof SlackAuthError) {
-    logger.fatal(err.message);
+  if (stopping) {
+    // The stop interrupted the start (the embedded database's first setup gets Ctrl-C too): not a failure.
+    logger.debug({ err }, 'start interrupted');
+    logger.info('stopped before Roster had started');
+    process.exit(0);
+  } else if (err instanceof StartupError) {
+    // Said even with LOG_LEVEL=silent: an exit code alone does not tell the operator what to fix.
+    if (logger.isLevelEnabled('fatal')) logger.fatal(err.message);
+    else console.error(err.message);
   } else {
     logger.fatal({ err }, 'Roster could not start');
   }

@@ -154,6 +154,35 @@ describe('settings with a wrong value', () => {
     expect(loadConfig({ ...base, PORT: '8080' }).port).toBe(8080);
   });
 
+  it("takes .env.example's bare xoxb- placeholder as a missing SLACK_BOT_TOKEN", () => {
+    expect(problems({ SLACK_BOT_TOKEN: 'xoxb-' })).toEqual([
+      'SLACK_BOT_TOKEN is missing (only its xoxb- beginning is set): copy the Bot User OAuth Token from the app\'s "OAuth & Permissions" page',
+    ]);
+    expect(problems({ SLACK_BOT_TOKEN: 'xoxb-1-2 3' })).toEqual([
+      'SLACK_BOT_TOKEN must not hold spaces or quotes: copy the Bot User OAuth Token from the app\'s "OAuth & Permissions" page',
+    ]);
+    expect(() => loadConfig({ SLACK_BOT_TOKEN: 'xoxb-' })).toThrow(
+      /see README\.md, section "Create the Slack app"/,
+    );
+  });
+
+  it('refuses a token or a value with spaces as SLACK_SIGNING_SECRET, without repeating it', () => {
+    const notSecret =
+      'SLACK_SIGNING_SECRET is a token, not the signing secret: copy the Signing Secret from the app\'s "Basic Information" page (32 characters, 0-9 and a-f)';
+    for (const value of ['xoxb-123-456-abc', 'xapp-1-A1-2-abc', 'xoxp-1-2']) {
+      expect(problems({ SLACK_SIGNING_SECRET: value })).toEqual([notSecret]);
+    }
+    expect(problems({ SLACK_SIGNING_SECRET: '8f14e45f ceea167a 5a36dedd 4bea2543' })).toEqual([
+      'SLACK_SIGNING_SECRET must not hold spaces or quotes: copy the Signing Secret from the app\'s "Basic Information" page (32 characters, 0-9 and a-f)',
+    ]);
+    expect(problems({ SLACK_SIGNING_SECRET: '"8f14e45fceea167a5a36dedd4bea2543"' })).toHaveLength(1);
+    expect(
+      loadConfig({ ...base, SLACK_SIGNING_SECRET: '8f14e45fceea167a5a36dedd4bea2543' }).slack,
+    ).toMatchObject({
+      signingSecret: '8f14e45fceea167a5a36dedd4bea2543',
+    });
+  });
+
   it('takes only http(s) URLs for PUBLIC_URL, SLACK_API_URL and SCIM_URL, as a base Roster adds paths to', () => {
     const publicUrl = 'PUBLIC_URL must be an http(s) URL like https://roster.example.com';
     expect(problems({ PUBLIC_URL: 'roster.example.com' })).toEqual([publicUrl]);

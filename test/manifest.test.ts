@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { ValidateFunction } from 'ajv';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
+import { features } from '../src/features/index.ts';
 
 /**
  * manifest.yml against Slack's public JSON Schema for app manifests (slackapi/manifest-schema, MIT),
@@ -223,5 +224,52 @@ describe('manifest.yml', () => {
         'groups:read',
       ].sort(),
     );
+  });
+});
+
+/**
+ * What the features register with Slack, read by handing each feature's `slack()` an app that records the
+ * commands, shortcuts and events it is given (and ignores the rest), so a listener added without its manifest
+ * entry fails here rather than never being called in a workspace.
+ */
+function registeredWithSlack(): { commands: string[]; shortcuts: string[]; events: string[] } {
+  const seen = { commands: new Set<string>(), shortcuts: new Set<string>(), events: new Set<string>() };
+  const idOf = (x: unknown) =>
+    typeof x === 'string' ? x : ((x as { callback_id?: string; type?: string })?.callback_id ?? String(x));
+  // Anything else a registration reaches for (deps, app.action, app.view, …) answers with itself.
+  const anything: object = new Proxy(() => {}, {
+    get: (_t, key) => (key === Symbol.toPrimitive ? () => '' : key === 'then' ? undefined : anything),
+    apply: () => anything,
+  });
+  const app = new Proxy(anything, {
+    get(target, key) {
+      if (key === 'command') return (name: unknown) => seen.commands.add(idOf(name));
+      if (key === 'shortcut') return (id: unknown) => seen.shortcuts.add(idOf(id));
+      if (key === 'event') return (type: unknown) => seen.events.add(idOf(type));
+      if (key === 'message') return () => seen.events.add('message.im');
+      if (key === 'durableEvents') {
+        return { on: (o: { type: string }) => seen.events.add(o.type === 'message' ? 'message.im' : o.type) };
+      }
+      return Reflect.get(target, key);
+    },
+  });
+  for (const feature of features) feature.slack?.(app as never, anything as never);
+  const sorted = (s: Set<string>) => [...s].sort();
+  return { commands: sorted(seen.commands), shortcuts: sorted(seen.shortcuts), events: sorted(seen.events) };
+}
+
+describe('manifest.yml and the code', () => {
+  const registered = registeredWithSlack();
+
+  it('declares every slash command and shortcut the features listen to, and none they do not', () => {
+    expect(registered.commands.length).toBeGreaterThan(0);
+    expect(manifest.features.slash_commands.map((c) => c.command).sort()).toEqual(registered.commands);
+    expect(manifest.features.shortcuts.map((s) => s.callback_id).sort()).toEqual(registered.shortcuts);
+  });
+
+  it('subscribes to every event the features listen to, and to the token events the app itself watches', () => {
+    // app_uninstalled and tokens_revoked are listened to by the Slack app itself (src/slack/app.ts).
+    const events = [...registered.events, 'app_uninstalled', 'tokens_revoked'].sort();
+    expect([...manifest.settings.event_subscriptions.bot_events].sort()).toEqual([...new Set(events)]);
   });
 });

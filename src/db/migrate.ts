@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadDatabaseConfig } from '../config.ts';
 import { createLogger } from '../shared/logger.ts';
+import { databaseProblem } from './check.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded.ts';
 import { initORM, migrationsPath, type ORM, withMigrationLock } from './orm.ts';
 import { schemaChanges } from './schema-diff.ts';
@@ -93,6 +94,9 @@ try {
     url = embedded.url;
   }
   console.log(`Database: ${embedded ? `the embedded one under ${config.dataDir}` : 'DATABASE_URL'}`);
+  // As at start: one line naming DATABASE_URL, within seconds, rather than a wait without end.
+  const problem = embedded ? undefined : await databaseProblem(url);
+  if (problem) throw new Error(problem);
   orm = await initORM(url);
   const [command, ...args] = process.argv.slice(2);
   console.log(await run(orm, command, args));

@@ -1,0 +1,312 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createTestDatabase, type TestDatabase } from './support/database.ts';
+import { type SlackStandin, startSlackStandin } from './support/slack-standin.ts';
+
+// `node src/main.ts` started as an operator starts it, with a setting that cannot work: one line saying
+// which setting and why, no stack trace, and a quick non-zero exit.
+
+const root = resolve(import.meta.dirname, '..');
+const BOT_TOKEN = 'xoxb-main-test';
+
+let standin: SlackStandin;
+let db: TestDatabase;
+beforeAll(async () => {
+  standin = await startSlackStandin({ teamId: 'T0001', botToken: BOT_TOKEN });
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await standin.close();
+  await db.drop();
+});
+
+type Run = {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<{ code: number | null; ms: number }>;
+};
+
+function start(env: Record<string, string>): Run {
+  const began = Date.now();
+  const child = spawn(process.execPath, ['src/main.ts'], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      PATH: `${join(root, 'node_modules/.bin')}:${process.env.PATH}`,
+      HOME: process.env.HOME,
+      SLACK_SIGNING_SECRET: 'main-test-secret',
+      SLACK_BOT_TOKEN: BOT_TOKEN,
+      SLACK_API_URL: standin.apiUrl,
+      DATABASE_URL: db.url,
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      BULK_JOBS: 'inline',
+      ...env,
+    },
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk) => (output += chunk));
+  child.stderr?.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<{ code: number | null; ms: number }>((ok) =>
+    child.on('exit', (code) => ok({ code, ms: Date.now() - began })),
+  );
+  return { child, output: () => output, exited };
+}
+
+async function waitFor(run: Run, text: string | RegExp, ms = 60_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!run.output().match(text)) {
+    if (run.child.exitCode !== null || Date.now() > until) {
+      throw new Error(`never said ${text}:\n${run.output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The fatal line of a start that failed, as the operator reads it. */
+function fatal(output: string): string {
+  const lines = output.split('\n').filter((l) => l.includes('"level":60'));
+  expect(lines).toHaveLength(1);
+  const line = lines[0] ?? '';
+  expect(line).not.toContain('"stack"');
+  expect(line).not.toContain('"err"');
+  return (JSON.parse(line) as { msg: string }).msg;
+}
+
+/** A TCP port with nothing listening on it. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as { port: number };
+  await new Promise((ok) => server.close(ok));
+  return port;
+}
+
+describe('a database Roster cannot use', () => {
+  it('names DATABASE_URL and the reason when nothing answers at its address, without the password', async () => {
+    const port = await closedPort();
+    const run = start({ DATABASE_URL: `postgres://roster:s3cret-pw@127.0.0.1:${port}/roster` });
+    const { code, ms } = await run.exited;
+    expect(code).toBe(1);
+    expect(ms).toBeLessThan(10_000);
+    const msg = fatal(run.output());
+    expect(msg).toContain('DATABASE_URL');
+    expect(msg).toContain(`127.0.0.1:${port}`);
+    expect(msg).toMatch(/nothing answers|refused/);
+    expect(run.output()).not.toContain('s3cret-pw');
+  });
+
+  it('says the database does not exist', async () => {
+    const url = new URL(db.url);
+    url.pathname = '/roster_main_test_no_such_database';
+    const run = start({ DATABASE_URL: url.toString() });
+    expect((await run.exited).code).toBe(1);
+    const msg = fatal(run.output());
+    expect(msg).toContain('DATABASE_URL');
+    expect(msg).toContain('"roster_main_test_no_such_database" does not exist');
+  });
+
+  /** A server that takes connections and never says a word, as a firewall or a wrong port can. */
+  async function silentServer(): Promise<{ port: number; connected: () => boolean; close: () => void }> {
+    const sockets: Socket[] = [];
+    const silent: Server = createServer((s) => sockets.push(s));
+    await new Promise<void>((ok) => silent.listen(0, '127.0.0.1', ok));
+    const { port } = silent.address() as { port: number };
+    return {
+      port,
+      connected: () => sockets.length > 0,
+      close: () => {
+        for (const s of sockets) s.destroy();
+        silent.close();
+      },
+    };
+  }
+
+  it('gives up on a server that never answers within seconds', async () => {
+    const silent = await silentServer();
+    try {
+      const run = start({ DATABASE_URL: `postgres://roster@127.0.0.1:${silent.port}/roster` });
+      const { code, ms } = await run.exited;
+      expect(code).toBe(1);
+      expect(ms).toBeLessThan(20_000);
+      expect(fatal(run.output())).toContain(`127.0.0.1:${silent.port} did not answer within 10 s`);
+    } finally {
+      silent.close();
+    }
+  }, 30_000);
+
+  it('stops at once on SIGTERM while it waits for the database', async () => {
+    const silent = await silentServer();
+    try {
+      const run = start({ DATABASE_URL: `postgres://roster@127.0.0.1:${silent.port}/roster` });
+      while (!silent.connected() && run.child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+      const signalled = Date.now();
+      run.child.kill('SIGTERM');
+      const { code } = await run.exited;
+      expect(Date.now() - signalled).toBeLessThan(3000);
+      expect(code).toBe(0);
+      expect(run.output()).toContain('stopped before Roster had started');
+      expect(run.output()).not.toContain('"stack"');
+      expect(run.output()).not.toMatch(/"level":(50|60)/);
+    } finally {
+      silent.close();
+    }
+  });
+});
+
+describe('a port Roster cannot take', () => {
+  it('names PORT when another program listens on it', async () => {
+    const busy = createServer();
+    await new Promise<void>((ok) => busy.listen(0, ok));
+    const { port } = busy.address() as { port: number };
+    try {
+      const run = start({ PORT: String(port) });
+      expect((await run.exited).code).toBe(1);
+      const msg = fatal(run.output());
+      expect(msg).toContain(`PORT ${port} is already in use`);
+    } finally {
+      busy.close();
+    }
+  });
+});
+
+describe('once started', () => {
+  it("says where to point Slack's Request URL and where the pages are", async () => {
+    const run = start({ PUBLIC_URL: 'https://roster.example.com/' });
+    try {
+      await waitFor(run, 'Roster is listening');
+      const line =
+        run
+          .output()
+          .split('\n')
+          .find((l) => l.includes('Roster is listening')) ?? '';
+      const { msg } = JSON.parse(line) as { msg: string };
+      expect(msg).toContain('https://roster.example.com/slack/events');
+      expect(msg).toContain('Request URL');
+      expect(msg).toMatch(/pages at https:\/\/roster\.example\.com\//);
+    } finally {
+      run.child.kill('SIGTERM');
+      expect((await run.exited).code).toBe(0);
+    }
+  });
+
+  it('says Slack cannot call a local address, and what to do', async () => {
+    const run = start({});
+    try {
+      await waitFor(run, 'Roster is listening');
+      const line =
+        run
+          .output()
+          .split('\n')
+          .find((l) => l.includes('Roster is listening')) ?? '';
+      const { msg } = JSON.parse(line) as { msg: string };
+      expect(msg).toMatch(/http:\/\/localhost:\d+\/slack\/events/);
+      expect(msg).toContain('PUBLIC_URL');
+      expect(msg).toContain('SLACK_APP_TOKEN');
+    } finally {
+      run.child.kill('SIGTERM');
+      expect((await run.exited).code).toBe(0);
+    }
+  });
+});
+
+describe('npm run migration:up on a database Roster cannot use', () => {
+  it('names DATABASE_URL and the reason, and gives up on a server that never answers', async () => {
+    const sockets: Socket[] = [];
+    const silent: Server = createServer((s) => sockets.push(s));
+    await new Promise<void>((ok) => silent.listen(0, '127.0.0.1', ok));
+    const { port } = silent.address() as { port: number };
+    try {
+      const began = Date.now();
+      const child = spawn(process.execPath, ['src/db/migrate.ts', 'up'], {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          DATABASE_URL: `postgres://roster:s3cret-pw@127.0.0.1:${port}/roster`,
+        },
+      });
+      let output = '';
+      child.stdout?.on('data', (chunk) => (output += chunk));
+      child.stderr?.on('data', (chunk) => (output += chunk));
+      const code = await new Promise((ok) => child.on('exit', ok));
+      expect(code).toBe(1);
+      expect(Date.now() - began).toBeLessThan(20_000);
+      expect(output).toContain(
+        `Roster cannot use the database in DATABASE_URL (postgres://roster@127.0.0.1:${port}/roster): 127.0.0.1:${port} did not answer within 10 s`,
+      );
+      expect(output).not.toContain('s3cret-pw');
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  }, 30_000);
+});
+
+describe('a stop while Roster asks Slack about its token at start', () => {
+  it('stops at once rather than waiting for a Slack that does not answer', async () => {
+    const sockets: Socket[] = [];
+    const silent: Server = createServer((s) => sockets.push(s));
+    await new Promise<void>((ok) => silent.listen(0, '127.0.0.1', ok));
+    const { port } = silent.address() as { port: number };
+    try {
+      const run = start({ SLACK_API_URL: `http://127.0.0.1:${port}/api/` });
+      while (sockets.length === 0 && run.child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+      const signalled = Date.now();
+      run.child.kill('SIGTERM');
+      const { code } = await run.exited;
+      expect(Date.now() - signalled).toBeLessThan(4000);
+      expect(code).toBe(0);
+      expect(run.output()).toContain('stopped before Roster had started');
+      expect(run.output()).not.toMatch(/"level":(50|60)/);
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  });
+});
+
+describe('a DATA_DIR another Roster already runs on', () => {
+  it('says so, rather than blaming the directory', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'roster-main-'));
+    // As root, PostgreSQL runs as the postgres user, which must be able to enter the directory.
+    await chmod(dataDir, 0o755);
+    const first = start({ DATABASE_URL: '', DATA_DIR: dataDir });
+    try {
+      await waitFor(first, 'Roster is listening');
+      const second = start({ DATABASE_URL: '', DATA_DIR: dataDir });
+      expect((await second.exited).code).toBe(1);
+      const msg = fatal(second.output());
+      expect(msg).toContain(`Another Roster (or PostgreSQL) already runs on DATA_DIR (${dataDir})`);
+      expect(msg).not.toContain('may write');
+    } finally {
+      first.child.kill('SIGTERM');
+      await first.exited;
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a DATA_DIR the embedded database cannot be created in', () => {
+  it('names DATA_DIR and says to set DATABASE_URL otherwise', async () => {
+    // A directory under a file: no user may create it.
+    const run = start({ DATABASE_URL: '', DATA_DIR: join(root, 'package.json', 'data') });
+    expect((await run.exited).code).toBe(1);
+    const msg = fatal(run.output());
+    expect(msg).toContain('Check that DATA_DIR');
+    expect(msg).toContain('or set DATABASE_URL');
+  });
+});
+
+describe('LOG_LEVEL=silent', () => {
+  it('still says why Roster could not start', async () => {
+    const port = await closedPort();
+    const run = start({ LOG_LEVEL: 'silent', DATABASE_URL: `postgres://roster@127.0.0.1:${port}/roster` });
+    expect((await run.exited).code).toBe(1);
+    expect(run.output()).toContain(`Roster cannot use the database in DATABASE_URL`);
+  });
+});
