@@ -242,7 +242,7 @@ describe('20261207030000: members deleted in Slack before the mirror kept since 
     await db.drop();
   });
 
-  it('date a deletion from the first deactivation Roster made for it, else from when the row was written', async () => {
+  it('date a deletion from the first deactivation Roster made for it, else from when the row was written, before any decision on record', async () => {
     const orm = await initORM(db.url);
     try {
       const sql = (text: string, params: unknown[] = []) =>
@@ -250,30 +250,47 @@ describe('20261207030000: members deleted in Slack before the mirror kept since 
       const [account] = await sql(
         `insert into account (id, team_id) values (gen_random_uuid(), 'T_MIGRATE') returning id`,
       );
-      const member = (id: string, deleted: boolean) =>
+      const member = (id: string, deleted: boolean, email: string | null = null) =>
         sql(
-          `insert into slack_member (account_id, slack_user_id, deleted, known_at, recorded_at)
-            values (?, ?, ?, '2026-06-01T00:00:00Z', '2026-06-01T00:00:00Z')`,
-          [account!.id, id, deleted],
+          `insert into slack_member (account_id, slack_user_id, deleted, email, known_at, recorded_at)
+            values (?, ?, ?, ?, '2026-06-01T00:00:00Z', '2026-06-01T00:00:00Z')`,
+          [account!.id, id, deleted, email],
         );
       await member('UBACK', true);
       await member('UMISSED', true);
       await member('USTAYED', false);
+      await member('UMAILBACK', true, 'mailback@acme.test');
+      await member('UREADDED', true, 'readded@acme.test');
+      // Users Roster knows by email alone: one deactivated for Slack then reactivated by an admin, one added
+      // (after the member left, for all Roster can tell) at the address of a deleted member.
+      const [mailBack] = await sql(
+        `insert into app_user (id, account_id, email, role, status, created_at, updated_at)
+          values (gen_random_uuid(), ?, 'mailback@acme.test', 'client', 'not_invited', '2025-12-01T00:00:00Z', now())
+          returning id`,
+        [account!.id],
+      );
+      await sql(
+        `insert into app_user (id, account_id, email, role, status, created_at, updated_at)
+          values (gen_random_uuid(), ?, 'readded@acme.test', 'client', 'not_invited', '2026-04-01T00:00:00Z', now())`,
+        [account!.id],
+      );
       const [back] = await sql(
         `insert into app_user (id, account_id, email, role, status, slack_user_id, created_at, updated_at)
           values (gen_random_uuid(), ?, 'back@acme.test', 'client', 'not_invited', 'UBACK', now(), now())
           returning id`,
         [account!.id],
       );
-      const audit = (action: string, actor: string, at: string) =>
+      const audit = (action: string, actor: string, at: string, subject = back!.id) =>
         sql(
           `insert into audit_event (account_id, actor, action, subject_type, subject_id, surface, created_at)
             values (?, ?, ?, 'user', ?, 'slack', ?)`,
-          [account!.id, actor, action, back!.id, at],
+          [account!.id, actor, action, subject, at],
         );
       // Deactivated for Slack, then reactivated by an admin: that reactivation came after the deletion.
       await audit('user.deactivated', 'slack', '2026-01-01T00:00:00Z');
       await audit('user.reactivated', 'UADMIN', '2026-01-02T00:00:00Z');
+      await audit('user.deactivated', 'slack', '2026-02-01T00:00:00Z', mailBack!.id);
+      await audit('user.reactivated', 'UADMIN', '2026-02-02T00:00:00Z', mailBack!.id);
 
       await sql(`drop index slack_member_deleted_index`);
       await sql(`alter table slack_member drop column deleted_since`);
@@ -285,6 +302,9 @@ describe('20261207030000: members deleted in Slack before the mirror kept since 
       expect(new Date(await since('UBACK')).toISOString()).toBe('2026-01-01T00:00:00.000Z');
       expect(new Date(await since('UMISSED')).toISOString()).toBe('2026-06-01T00:00:00.000Z');
       expect(await since('USTAYED')).toBeNull();
+      // Known by email alone: dated before the user was added, so the next sync undoes no admin's decision.
+      expect(new Date(await since('UMAILBACK')).toISOString()).toBe('2025-11-30T23:59:59.000Z');
+      expect(new Date(await since('UREADDED')).toISOString()).toBe('2026-03-31T23:59:59.000Z');
     } finally {
       await orm.close(true);
     }
