@@ -159,6 +159,12 @@ export class JoinLinkService {
         const existing = await findUserByEmail(tx, account, request.email);
         if (existing)
           return `${request.email.trim()} is already a user (${existing.status.replace('_', ' ')}), so there is nothing to approve.`;
+        // Or added meanwhile under another address, by their Slack account: the same person.
+        const joinerId = request.payload.slackUserId;
+        const linked =
+          typeof joinerId === 'string' ? await tx.findOne(User, { account, slackUserId: joinerId }) : null;
+        if (linked)
+          return `${request.email.trim()} is already a user as ${linked.email} (${linked.status.replace('_', ' ')}), so there is nothing to approve.`;
         const linkId = request.payload.joinLinkId;
         const link = typeof linkId === 'string' ? await tx.findOne(JoinLink, { id: linkId, account }) : null;
         const outside = outsideDomains(request.email, await allowedDomains(tx, account));

@@ -306,7 +306,7 @@ describe('joining with the button', () => {
     ).toBe(false);
   });
 
-  it('approves a waiting join whose person was added meanwhile under another address without failing', async () => {
+  it('closes a waiting join whose person was added meanwhile under another address, taking and adding no seat', async () => {
     const person = member();
     const { message } = await postLink(t);
     await withSeatsFull(() => joinAs(message, person.id));
@@ -321,12 +321,20 @@ describe('joining with the button', () => {
             from account where team_id = 'T0001'`,
     );
     const since = t.standin.responses.length;
+    const account = await t.account();
+    const limit = (await t.roster.deps.seats.usage(t.em(), account)).limit;
+    const taken = await t.em().count(AuditEvent, { action: 'seat.taken' });
     const approve = textOf(asked).includes('Approve and add a seat') ? 'Approve and add a seat' : 'Approve';
     await t.slack.clickButton(asked, approve, { user: 'UADMIN' });
     expect(answersSince(since).join('\n')).not.toContain('Something went wrong');
-    const request = await t.em().findOneOrFail(SeatRequest, { email: person.email });
-    expect(request.status).toBe('approved');
-    expect(request.payload.outcome).toBe(`work-${person.email} was already a user.`);
+    const request = await eventually(() =>
+      t.em().findOne(SeatRequest, { email: person.email, status: { $ne: 'pending' } }),
+    );
+    // Closed as nothing to approve: no seat taken for nobody, and no seat added to the limit.
+    expect(request.status).toBe('rejected');
+    expect(request.reason).toContain(`is already a user as work-${person.email}`);
+    expect((await t.roster.deps.seats.usage(t.em(), account)).limit).toBe(limit);
+    expect(await t.em().count(AuditEvent, { action: 'seat.taken' })).toBe(taken);
     expect(await t.em().count(User, { slackUserId: person.id })).toBe(1);
   });
 
