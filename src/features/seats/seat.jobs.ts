@@ -8,7 +8,15 @@ import { outcomeForRequester, requestMessage, withChannelRefused } from './slack
 type RequestJob = { requestId: string };
 
 /** What Slack says when a channel cannot take Roster's post. */
-const CHANNEL_GONE = new Set(['not_in_channel', 'channel_not_found', 'is_archived']);
+const CHANNEL_GONE = new Set([
+  'not_in_channel',
+  'channel_not_found',
+  'is_archived',
+  'shared_with_another_organisation',
+]);
+const SHARED_CHANNEL = Object.assign(new Error('approval channel shared through Slack Connect'), {
+  data: { error: 'shared_with_another_organisation' },
+});
 
 /** Posting requests to admins, keeping every copy up to date, telling requesters, expiring old requests. */
 export async function registerSeatJobs(deps: Deps): Promise<void> {
@@ -69,6 +77,13 @@ export async function registerSeatJobs(deps: Deps): Promise<void> {
       // The approval channel may have been archived, or Roster removed from it: the request goes to every
       // admin by DM instead, and they are told why, so it is never left unseen.
       try {
+        // A channel shared with another organisation since it was chosen (Slack Connect) would show them the
+        // requester's and the person's names and addresses: the admins are asked by DM instead.
+        const info = await slack.conversations.info({ channel });
+        const shared = info.channel as
+          | { is_ext_shared?: boolean; is_pending_ext_shared?: boolean }
+          | undefined;
+        if (shared?.is_ext_shared || shared?.is_pending_ext_shared) throw SHARED_CHANNEL;
         const res = await slack.chat.postMessage({ channel, ...message });
         request.messages = [{ channel: res.channel ?? channel, ts: res.ts ?? '', target: channel }];
         await em.flush();

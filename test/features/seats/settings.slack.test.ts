@@ -307,6 +307,36 @@ describe('an approval channel that refuses the post', () => {
     }
   });
 
+  it('asks the admins by DM, not in the channel, once the approval channel is shared with another organisation', async () => {
+    t.standin.channels.set('CSHAREDLATER', {
+      name: 'shared-later',
+      is_private: false,
+      is_member: true,
+      is_ext_shared: true,
+    });
+    try {
+      await t
+        .em()
+        .nativeUpdate(Account, { teamId: TEAM_ID }, { approvalChannelId: 'CSHAREDLATER', seatLimit: 100 });
+      await t.slack.command('/invite', 'shared.channel@acme.test employee', { user: 'UMANAGER' });
+      await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UMANAGER' });
+      for (const admin of ['DUADMIN', 'DUOWNER']) {
+        const dm = await t.standin.waitForMessage(
+          (m) =>
+            m.channel === admin &&
+            textOf(m).includes('shared.channel@acme.test') &&
+            /Seat request/.test(textOf(m)),
+        );
+        expect(textOf(dm)).toContain(
+          '<#CSHAREDLATER> is shared with another organisation through Slack Connect',
+        );
+      }
+      expect(t.standin.messages.filter((m) => m.channel === 'CSHAREDLATER')).toEqual([]);
+    } finally {
+      t.standin.channels.delete('CSHAREDLATER');
+    }
+  });
+
   it('keeps to the DMs when a DM fails and the job is retried: one copy per admin, none in the channel', async () => {
     await t
       .em()

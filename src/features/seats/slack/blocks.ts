@@ -212,7 +212,9 @@ export function withChannelRefused(
     blocks: [
       ...message.blocks,
       context(
-        `:warning: Roster could not post in the approval channel <#${channelId}> (${code.replace(/_/g, ' ')}), so this request came by DM. Choose another channel with \`/seats settings\`, or invite Roster to it.`,
+        code === 'shared_with_another_organisation'
+          ? `:warning: The approval channel <#${channelId}> is shared with another organisation through Slack Connect, so this request came by DM: its people would have seen the names and addresses in it. Choose a channel of this workspace only with \`/seats settings\`.`
+          : `:warning: Roster could not post in the approval channel <#${channelId}> (${code.replace(/_/g, ' ')}), so this request came by DM. Choose another channel with \`/seats settings\`, or invite Roster to it.`,
       ),
     ],
   };
