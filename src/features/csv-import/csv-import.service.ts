@@ -347,7 +347,7 @@ export class CsvImportService {
       }
       const since = await importsSince(exec, row.account_id, importId, csvImport.previewedAt);
       const errorsBefore = await linesInError(exec, importId);
-      await recheckStaged(exec, importId, row.account_id);
+      if (!(await recheckStaged(exec, importId, row.account_id))) return null;
       const errorsChanged = (await linesInError(exec, importId)) !== errorsBefore;
       return { status: 'rechecked', ...since, errorsChanged };
     });

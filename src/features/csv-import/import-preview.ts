@@ -255,16 +255,18 @@ async function countStaged(exec: Statements, importId: string): Promise<PreviewC
  * Decides a previewed import's staged rows again against the people and contacts as they are now, as the
  * preview did, with no file to read: the rows return to what reading the file made of them (the errors
  * found while reading stay), the same set-based statements decide them, and the import's counts, preview
- * time and revision are renewed. Runs in `exec`'s transaction; returns the new counts.
+ * time and revision are renewed. Runs in `exec`'s transaction; returns the new counts, or null when the
+ * import was cancelled meanwhile (its rows are then left as the check found them, for nothing).
  */
 export async function recheckStaged(
   exec: Statements,
   importId: string,
   accountId: string,
-): Promise<PreviewCounts> {
-  await exec(
-    'update csv_import set previewed_at = clock_timestamp(), previewed_snapshot = pg_current_snapshot() where id = $1',
-    [importId],
+): Promise<PreviewCounts | null> {
+  // What this check sees is taken now and written with its outcome at the end: the import's row is not
+  // written (so not locked) while the rows are decided, and a Cancel clicked meanwhile is not held up.
+  const [seen] = await exec<{ at: Date; snapshot: string }>(
+    'select clock_timestamp() as at, pg_current_snapshot()::text as snapshot',
   );
   // What the preview itself wrote on a row: its outcome, error and match, and for a user row the role,
   // permission set, seat and invitation of the user it matched (a new user's come from the file). A row
@@ -286,13 +288,14 @@ export async function recheckStaged(
   );
   await decideStaged(exec, importId, accountId);
   const counts = await countStaged(exec, importId);
-  await exec(
+  // Cancelled while it was checked: the cancel stands, and nothing of the check is kept.
+  const [kept] = await exec<{ id: string }>(
     `update csv_import set counts = $2::jsonb, preview_revision = preview_revision + 1,
-       checking_revision = null, updated_at = now()
-     where id = $1`,
-    [importId, json(counts)],
+       checking_revision = null, previewed_at = $3, previewed_snapshot = $4::pg_snapshot, updated_at = now()
+     where id = $1 and status = 'previewed' returning id`,
+    [importId, json(counts), seen!.at, seen!.snapshot],
   );
-  return counts;
+  return kept ? counts : null;
 }
 
 /** The first rows in error of an import, in file order. */
