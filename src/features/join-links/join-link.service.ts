@@ -24,7 +24,15 @@ export const JOIN_JOBS = {
   tellJoiner: 'join.tell-joiner',
   expireLinks: 'join.expire-links',
   refreshMessage: 'join.refresh-message',
+  tellUnposted: 'join.tell-unposted',
 } as const;
+/**
+ * A link whose message was still not recorded this long after it was written is closed (see
+ * {@link JoinLinkService.closeUnposted}). Posting it takes Slack's answer alone, which the listeners' client
+ * gives up on within about half a minute (three tries of 10 s at most): a link this old is not being posted
+ * by any instance, its process stopped before it could post or record the message.
+ */
+export const UNPOSTED_MINUTES = 10;
 export const CONFIRMATION_HOURS = 24;
 /**
  * At most this many confirmation emails go to one address per account in an hour, whatever links, forms
@@ -330,6 +338,44 @@ export class JoinLinkService {
 
   list(em: EntityManager, account: IAccount) {
     return em.find(JoinLink, { account }, { orderBy: { createdAt: 'desc' }, limit: 25 });
+  }
+
+  /**
+   * Links written more than {@link UNPOSTED_MINUTES} ago whose message was never recorded: the process
+   * posting them stopped on the way, so nobody may have their URL and Roster could never redraw their
+   * message. Each is closed (revoked by Roster) and its maker told by a job queued with it, once, by one
+   * conditional UPDATE: any number of instances may run this at once. A link being posted now is younger.
+   */
+  async closeUnposted(em: EntityManager): Promise<IJoinLink[]> {
+    return em.transactional(async (tx) => {
+      const rows = await query<{ id: string }>(
+        tx,
+        sql`update join_link set revoked_at = ${this.now()}, updated_at = now()
+             where message_ts is null and revoked_at is null
+               and created_at <= ${new Date(this.now().getTime() - UNPOSTED_MINUTES * 60_000)}
+             returning id`,
+      );
+      if (rows.length === 0) return [];
+      const links = await tx.find(
+        JoinLink,
+        { id: { $in: rows.map((r) => r.id) } },
+        { populate: ['account'], refresh: true },
+      );
+      for (const link of links) {
+        audit(tx, {
+          account: link.account.getEntity(),
+          actor: 'roster',
+          action: 'join_link.revoked',
+          subjectType: 'join_link',
+          subjectId: link.id,
+          surface: 'job',
+          data: { reason: 'not posted', uses: link.uses, maxUses: link.maxUses },
+        });
+        await this.jobs.send(JOIN_JOBS.tellUnposted, { linkId: link.id }, { em: tx });
+      }
+      await tx.flush();
+      return links;
+    });
   }
 
   /**
