@@ -703,8 +703,10 @@ export class JoinLinkService {
         joinLink: link.id,
         email,
         name: person.name.trim(),
-        // The raw token is derived again when the email is sent; only its hash is stored or queued.
+        // The raw token is derived again when the email is sent, from this nonce and the secret; only its
+        // hash is stored or queued.
         tokenHash: newToken().hash,
+        tokenNonce: randomBytes(16).toString('base64url'),
         expiresAt: new Date(now.getTime() + CONFIRMATION_HOURS * 3_600_000),
         createdAt: now,
       });
@@ -715,12 +717,16 @@ export class JoinLinkService {
   }
 
   /**
-   * A confirmation's raw token: derived from its id with a secret, so an email sent again after an attempt
-   * whose sending worked but whose recording failed carries the same link, and the first stays good. The
-   * database keeps only the hash, and the id alone gives nothing without the secret.
+   * A confirmation's raw token: derived with a secret from its id and the random nonce stored with it, so
+   * an email sent again after an attempt whose sending worked but whose recording failed carries the same
+   * link, and the first stays good. The database keeps only the hash; the id and nonce give nothing without
+   * the secret, and the secret alone gives no link. A confirmation made before nonces were kept has none:
+   * its link is derived from the id alone, as it was when its email may already have gone.
    */
-  private confirmationToken(confirmationId: string): { token: string; hash: string } {
-    const token = createHmac('sha256', this.tokenKey).update(confirmationId).digest('base64url');
+  private confirmationToken(confirmationId: string, nonce: string | null): { token: string; hash: string } {
+    const token = createHmac('sha256', this.tokenKey)
+      .update(nonce ? `${confirmationId}:${nonce}` : confirmationId)
+      .digest('base64url');
     return { token, hash: hashToken(token) };
   }
 
@@ -740,7 +746,7 @@ export class JoinLinkService {
       const account = link.account.getEntity();
       const existing = await findUserByEmail(tx, account, confirmation.email);
       if (!existing && linkState(link, this.now()) !== 'active') return null;
-      const { token, hash } = this.confirmationToken(confirmation.id);
+      const { token, hash } = this.confirmationToken(confirmation.id, confirmation.tokenNonce ?? null);
       confirmation.tokenHash = hash;
       return { token, confirmation, link, account, existing };
     });
