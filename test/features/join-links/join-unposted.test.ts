@@ -66,6 +66,9 @@ describe('a join link whose message was never posted', () => {
     expect(line).toMatch(/Employee \(paid seat\) in <#C0GENERAL>: \*not posted\* · made /);
     expect(line).toContain('Post a new one with `/joinlink`');
     expect(JSON.stringify(list.blocks)).not.toContain(id);
+    // Nor is it counted among the active links on the Home tab.
+    await t.slack.event({ type: 'app_home_opened', user: 'UADMIN', tab: 'home', channel: 'DUADMIN' });
+    expect(textOf(t.standin.homeView('UADMIN')!)).toContain('*Active join links* (0)');
     await makeOld(id, 60);
     await closeUnpostedLinks(t.roster.deps);
   });
