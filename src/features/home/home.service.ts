@@ -88,7 +88,8 @@ export async function homeData(em: EntityManager, account: IAccount, viewer: Hom
     orderBy: { createdAt: 'desc' },
     limit: SHOWN.invitations,
   });
-  const activeLinks = { account, revokedAt: null, expiresAt: { $gt: new Date() } };
+  // A link whose message was never recorded is not one people can be pointed to (see closeUnposted).
+  const activeLinks = { account, revokedAt: null, messageTs: { $ne: null }, expiresAt: { $gt: new Date() } };
   const links = await em.find(JoinLink, activeLinks, { orderBy: { createdAt: 'desc' }, limit: SHOWN.links });
   const imports = await em.find(CsvImport, { account }, { orderBy: { createdAt: 'desc' }, limit: 5 });
   // A full page may not be all there is: those are counted.

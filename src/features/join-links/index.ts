@@ -1,3 +1,4 @@
+import { slackDate } from '../../slack/blocks.ts';
 import type { Deps, Feature } from '../feature.ts';
 import { JoinLink } from './join-link.entity.ts';
 import { JOIN_JOBS } from './join-link.service.ts';
@@ -20,6 +21,17 @@ async function refreshMessage(deps: Deps, linkId: string): Promise<void> {
   });
 }
 
+/** Tells the admin who made a link that Roster closed it, its message never having been posted. */
+async function tellUnposted(deps: Deps, linkId: string): Promise<void> {
+  const link = await deps.orm.em.fork().findOne(JoinLink, linkId);
+  if (!link) return;
+  const where = link.channelId ? ` in <#${link.channelId}>` : '';
+  await deps.slack.chat.postMessage({
+    channel: link.createdBy,
+    text: `:warning: The join link you made${where} ${slackDate(link.createdAt)} was never posted: Roster stopped before its message was posted. Roster closed it, so nobody can join through it; should its message show up${where} anyway, its Join button says the link no longer works. Post a new one with \`/joinlink\`.`,
+  });
+}
+
 /** Join links with the join pages' rate limits given; tests use small ones. */
 export function createJoinLinksFeature(limits: RateLimits = JOIN_RATE_LIMITS): Feature {
   return {
@@ -31,8 +43,14 @@ export function createJoinLinksFeature(limits: RateLimits = JOIN_RATE_LIMITS): F
         ({ linkId }) => refreshMessage(deps, linkId),
         { retryLimit: 5, retryDelay: 5, retryBackoff: true },
       );
+      await deps.jobs.define<{ linkId: string }>(
+        JOIN_JOBS.tellUnposted,
+        ({ linkId }) => tellUnposted(deps, linkId),
+        { retryLimit: 5, retryDelay: 5, retryBackoff: true },
+      );
       await deps.jobs.define(JOIN_JOBS.expireLinks, async () => {
         await expireLinks(deps);
+        await closeUnpostedLinks(deps);
       });
       await deps.jobs.boss.schedule(JOIN_JOBS.expireLinks, '*/5 * * * *');
     },
@@ -63,6 +81,16 @@ export async function expireLinks(deps: Deps): Promise<number> {
   }
   if (expired.length) deps.logger.info({ expired: expired.length }, 'join links expired');
   return expired.length;
+}
+
+/**
+ * Closes links whose message was never posted, their maker told by a job; runs with the expiry, every five
+ * minutes, so such a link is closed at most UNPOSTED_MINUTES and five minutes after it was made.
+ */
+export async function closeUnpostedLinks(deps: Deps): Promise<number> {
+  const closed = await deps.joinLinks.closeUnposted(deps.orm.em.fork());
+  if (closed.length) deps.logger.info({ closed: closed.length }, 'unposted join links closed');
+  return closed.length;
 }
 
 /** Join links: /joinlink for admins, the Join button and the join pages for everyone. */

@@ -36,6 +36,8 @@ export const JoinConfirmation = defineEntity({
     email: p.string(),
     name: p.string(),
     tokenHash: p.string().unique(),
+    /** The random part its link is derived from with the secret; null on rows made before it was kept. */
+    tokenNonce: p.string().nullable(),
     expiresAt: p.datetime(),
     sentAt: p.datetime().nullable(),
     usedAt: p.datetime().nullable(),

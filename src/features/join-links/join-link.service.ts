@@ -24,7 +24,15 @@ export const JOIN_JOBS = {
   tellJoiner: 'join.tell-joiner',
   expireLinks: 'join.expire-links',
   refreshMessage: 'join.refresh-message',
+  tellUnposted: 'join.tell-unposted',
 } as const;
+/**
+ * A link whose message was still not recorded this long after it was written is closed (see
+ * {@link JoinLinkService.closeUnposted}). Posting it takes Slack's answer alone, which the listeners' client
+ * gives up on within about half a minute (three tries of 10 s at most): a link this old is not being posted
+ * by any instance, its process stopped before it could post or record the message.
+ */
+export const UNPOSTED_MINUTES = 10;
 export const CONFIRMATION_HOURS = 24;
 /**
  * At most this many confirmation emails go to one address per account in an hour, whatever links, forms
@@ -336,6 +344,44 @@ export class JoinLinkService {
 
   list(em: EntityManager, account: IAccount) {
     return em.find(JoinLink, { account }, { orderBy: { createdAt: 'desc' }, limit: 25 });
+  }
+
+  /**
+   * Links written more than {@link UNPOSTED_MINUTES} ago whose message was never recorded: the process
+   * posting them stopped on the way, so nobody may have their URL and Roster could never redraw their
+   * message. Each is closed (revoked by Roster) and its maker told by a job queued with it, once, by one
+   * conditional UPDATE: any number of instances may run this at once. A link being posted now is younger.
+   */
+  async closeUnposted(em: EntityManager): Promise<IJoinLink[]> {
+    return em.transactional(async (tx) => {
+      const rows = await query<{ id: string }>(
+        tx,
+        sql`update join_link set revoked_at = ${this.now()}, updated_at = now()
+             where message_ts is null and revoked_at is null
+               and created_at <= ${new Date(this.now().getTime() - UNPOSTED_MINUTES * 60_000)}
+             returning id`,
+      );
+      if (rows.length === 0) return [];
+      const links = await tx.find(
+        JoinLink,
+        { id: { $in: rows.map((r) => r.id) } },
+        { populate: ['account'], refresh: true },
+      );
+      for (const link of links) {
+        audit(tx, {
+          account: link.account.getEntity(),
+          actor: 'roster',
+          action: 'join_link.revoked',
+          subjectType: 'join_link',
+          subjectId: link.id,
+          surface: 'job',
+          data: { reason: 'not posted', uses: link.uses, maxUses: link.maxUses },
+        });
+        await this.jobs.send(JOIN_JOBS.tellUnposted, { linkId: link.id }, { em: tx });
+      }
+      await tx.flush();
+      return links;
+    });
   }
 
   /**
@@ -663,8 +709,10 @@ export class JoinLinkService {
         joinLink: link.id,
         email,
         name: person.name.trim(),
-        // The raw token is derived again when the email is sent; only its hash is stored or queued.
+        // The raw token is derived again when the email is sent, from this nonce and the secret; only its
+        // hash is stored or queued.
         tokenHash: newToken().hash,
+        tokenNonce: randomBytes(16).toString('base64url'),
         expiresAt: new Date(now.getTime() + CONFIRMATION_HOURS * 3_600_000),
         createdAt: now,
       });
@@ -675,12 +723,16 @@ export class JoinLinkService {
   }
 
   /**
-   * A confirmation's raw token: derived from its id with a secret, so an email sent again after an attempt
-   * whose sending worked but whose recording failed carries the same link, and the first stays good. The
-   * database keeps only the hash, and the id alone gives nothing without the secret.
+   * A confirmation's raw token: derived with a secret from its id and the random nonce stored with it, so
+   * an email sent again after an attempt whose sending worked but whose recording failed carries the same
+   * link, and the first stays good. The database keeps only the hash; the id and nonce give nothing without
+   * the secret, and the secret alone gives no link. A confirmation made before nonces were kept has none:
+   * its link is derived from the id alone, as it was when its email may already have gone.
    */
-  private confirmationToken(confirmationId: string): { token: string; hash: string } {
-    const token = createHmac('sha256', this.tokenKey).update(confirmationId).digest('base64url');
+  private confirmationToken(confirmationId: string, nonce: string | null): { token: string; hash: string } {
+    const token = createHmac('sha256', this.tokenKey)
+      .update(nonce ? `${confirmationId}:${nonce}` : confirmationId)
+      .digest('base64url');
     return { token, hash: hashToken(token) };
   }
 
@@ -700,7 +752,7 @@ export class JoinLinkService {
       const account = link.account.getEntity();
       const existing = await findUserByEmail(tx, account, confirmation.email);
       if (!existing && linkState(link, this.now()) !== 'active') return null;
-      const { token, hash } = this.confirmationToken(confirmation.id);
+      const { token, hash } = this.confirmationToken(confirmation.id, confirmation.tokenNonce ?? null);
       confirmation.tokenHash = hash;
       return { token, confirmation, link, account, existing };
     });

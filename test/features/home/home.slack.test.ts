@@ -220,6 +220,9 @@ describe('the Home tab of an admin with more waiting than it shows', () => {
         tokenHash: createHash('sha256').update(`home-count-${owner.teamId}-${i}`).digest('hex'),
         expiresAt: inAWeek,
         createdBy: 'UADMIN',
+        // Posted, as every link people can use is.
+        channelId: 'C0GENERAL',
+        messageTs: `1700000000.${String(i).padStart(6, '0')}`,
       });
     const invitation = (owner: typeof account, i: number) =>
       em.create(Invitation, {

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { query, sql } from '../../../src/db/sql.ts';
 import { Account } from '../../../src/features/accounts/account.entity.ts';
@@ -10,7 +11,13 @@ import {
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { newToken } from '../../../src/shared/ids.ts';
 import { createLogger } from '../../../src/shared/logger.ts';
-import { eventually, startSecondInstance, startTestApp, type TestApp } from '../../support/app.ts';
+import {
+  eventually,
+  SIGNING_SECRET,
+  startSecondInstance,
+  startTestApp,
+  type TestApp,
+} from '../../support/app.ts';
 import { links } from '../../support/smtp-sink.ts';
 import { httpFrom, openForm, postLink } from './support.ts';
 
@@ -83,6 +90,42 @@ describe('join emails', () => {
     await eventually(() => (t.smtp.messagesTo(email).length === 2 ? true : null));
     expect(t.smtp.messagesTo(email).map(confirmLink)).toEqual([first, first]);
     const opened = await httpFrom('127.0.3.11', first);
+    expect(opened.status).toBe(200);
+    expect(opened.body).toContain('Confirm to join Acme');
+  });
+
+  it("carry a link that the confirmation's id and the secret alone do not give, and one made before still works", async () => {
+    const { url, linkId } = await postLink(t);
+    // What the link would be without a random part of its own: derived from the id and the secret alone.
+    const key = createHmac('sha256', SIGNING_SECRET).update('roster-join-confirmation').digest();
+    const fromIdAlone = (id: string) => createHmac('sha256', key).update(id).digest('base64url');
+    const email = 'nonce@outside.test';
+    await (await openForm('127.0.3.12', url)).submit('Nonce Person', email);
+    const link = confirmLink(await t.smtp.waitForMail((m) => m.toText === email));
+    const row = await eventually(() => t.em().findOne(JoinConfirmation, { email, sentAt: { $ne: null } }));
+    const [stored] = await query<{ token_nonce: string | null }>(
+      t.em(),
+      sql`select token_nonce from join_confirmation where id = ${row.id}`,
+    );
+    expect(stored?.token_nonce).toMatch(/^[A-Za-z0-9_-]{22,}$/);
+    expect(link.endsWith(`/join/confirm/${fromIdAlone(row.id)}`)).toBe(false);
+
+    // A confirmation queued before links had a random part (no nonce): its email carries the link derived
+    // as then, which the first attempt may already have sent.
+    const em = t.em();
+    const old = em.create(JoinConfirmation, {
+      joinLink: linkId,
+      email: 'queued-before@outside.test',
+      name: 'Queued Before',
+      tokenHash: newToken().hash,
+      expiresAt: new Date(Date.now() + 86_400_000),
+    });
+    await em.flush();
+    await query(em, sql`update join_confirmation set token_nonce = null where id = ${old.id}`);
+    await t.roster.deps.jobs.send(JOIN_JOBS.sendConfirmation, { confirmationId: old.id });
+    const oldLink = confirmLink(await t.smtp.waitForMail((m) => m.toText === 'queued-before@outside.test'));
+    expect(oldLink.endsWith(`/join/confirm/${fromIdAlone(old.id)}`)).toBe(true);
+    const opened = await httpFrom('127.0.3.13', oldLink);
     expect(opened.status).toBe(200);
     expect(opened.body).toContain('Confirm to join Acme');
   });

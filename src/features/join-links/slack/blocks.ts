@@ -2,6 +2,7 @@ import { actions, type Block, button, context, esc, section, slackDate } from '.
 import type { IAccount } from '../../accounts/account.entity.ts';
 import { ROLE_LABEL } from '../../people/labels.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
+import { UNPOSTED_MINUTES } from '../join-link.service.ts';
 import { linkState } from '../join-link.terms.ts';
 
 export const JOIN_ACTIONS = { join: 'joinlink_join', revoke: 'joinlink_revoke' } as const;
@@ -38,7 +39,10 @@ export function joinLinkMessage(
   const state = linkState(link, now);
   if (state !== 'active' || !url) {
     const notice = {
-      revoked: `was revoked by <@${link.revokedBy}> ${link.revokedAt ? slackDate(link.revokedAt) : ''}`,
+      // No admin revoked it: Roster closed it as its message had not been recorded (see closeUnposted).
+      revoked: link.revokedBy
+        ? `was revoked by <@${link.revokedBy}> ${link.revokedAt ? slackDate(link.revokedAt) : ''}`
+        : 'was closed by Roster',
       expired: `expired ${slackDate(link.expiresAt)}`,
       full: `is full (${link.uses} of ${link.maxUses} joined)`,
       active: 'no longer works',
@@ -73,7 +77,20 @@ export function linkListBlocks(links: IJoinLink[], now: Date, note?: string): Bl
   blocks.push(section('*Join links*'));
   for (const link of links) {
     const state = linkState(link, now);
-    const line = `${ROLE_LABEL[link.role]}${link.channelId ? ` in <#${link.channelId}>` : ''}: ${link.uses}${link.maxUses ? ` of ${link.maxUses}` : ''} joined · *${state}* · ${state === 'expired' ? 'expired' : 'expires'} ${slackDate(link.expiresAt)}`;
+    const where = `${ROLE_LABEL[link.role]}${link.channelId ? ` in <#${link.channelId}>` : ''}`;
+    if (!link.messageTs) {
+      // Its message was never recorded: it is being posted this moment, or Roster stopped on the way, and
+      // then nobody may have its URL and its message could never be redrawn. It is not shown as working.
+      blocks.push(
+        section(
+          state === 'revoked'
+            ? `${where}: *not posted* · closed, nobody can join through it · made ${slackDate(link.createdAt)}`
+            : `${where}: *not posted* · made ${slackDate(link.createdAt)}. Unless it is being posted this moment, Roster stopped before posting it: Roster closes it within ${UNPOSTED_MINUTES + 5} minutes of being made and tells you. Post a new one with \`/joinlink\`.`,
+        ),
+      );
+      continue;
+    }
+    const line = `${where}: ${link.uses}${link.maxUses ? ` of ${link.maxUses}` : ''} joined · *${state}* · ${state === 'expired' ? 'expired' : 'expires'} ${slackDate(link.expiresAt)}`;
     blocks.push(
       state === 'active' || state === 'full'
         ? {

@@ -1,3 +1,4 @@
+import { domainToUnicode } from 'node:url';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
@@ -108,7 +109,22 @@ const nameField = z
   .refine(
     (name) => !name.match(INVISIBLE),
     'Your name held invisible characters (such as a tab, a line break or a text direction mark), now taken out: check it and send it again.',
-  );
+  )
+  // Spaces typed twice, or pasted in other widths, would reach admins and the person's record as they are.
+  .transform((name) => name.replace(/\s+/g, ' '));
+
+/**
+ * An address as its owner reads it: a domain in another script shown in that script, not in the ASCII
+ * (xn--) form a browser sends it in. Only shown: Roster keeps and mails the ASCII form, which every mail
+ * server takes and which is what the account's and the link's email domains are written in.
+ */
+function readableAddress(email: string): string {
+  const at = email.lastIndexOf('@');
+  const domain = email.slice(at + 1);
+  if (at < 0 || !/(^|\.)xn--/i.test(domain)) return email;
+  const unicode = domainToUnicode(domain);
+  return unicode ? `${email.slice(0, at)}@${unicode}` : email;
+}
 
 const form = z.object({
   name: nameField,
@@ -123,7 +139,7 @@ const form = z.object({
 function echoed(values: { name: string; email: string }) {
   return {
     name: values.name.length > FIELD_LIMITS.name ? '' : withoutInvisible(values.name),
-    email: values.email.length > FIELD_LIMITS.email ? '' : withoutInvisible(values.email),
+    email: values.email.length > FIELD_LIMITS.email ? '' : readableAddress(withoutInvisible(values.email)),
   };
 }
 
@@ -174,7 +190,7 @@ function confirmPage(
   return page(
     `Join ${account}`,
     html`<h1>Confirm to join ${account}</h1>
-<p>You will join ${account} as ${INVITEE_ROLE[pending.role] ?? pending.role} with ${pending.email}.</p>
+<p>You will join ${account} as ${INVITEE_ROLE[pending.role] ?? pending.role} with ${readableAddress(pending.email)}.</p>
 <form method="post" novalidate>
   <input type="hidden" name="csrf" value="${field}">
   <label for="name">Your name</label>
@@ -196,7 +212,7 @@ async function sentPage(em: EntityManager, o: OutcomeFields | undefined): Promis
   const account = await accountNameOf(em, o.a);
   return page(
     'Check your inbox',
-    html`<h1>Check your inbox</h1><p>We sent an email to <strong>${o.e}</strong>. Open the link in it within ${CONFIRMATION_HOURS} hours to finish joining ${account}.</p><p class="muted">Nothing there after a few minutes? Check your spam folder, or fill in the form again.</p>`,
+    html`<h1>Check your inbox</h1><p>We sent an email to <strong>${readableAddress(o.e)}</strong>. Open the link in it within ${CONFIRMATION_HOURS} hours to finish joining ${account}.</p><p class="muted">Nothing there after a few minutes? Check your spam folder, or fill in the form again.</p>`,
   );
 }
 
