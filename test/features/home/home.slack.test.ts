@@ -363,6 +363,30 @@ describe('the Home tab of an admin whose invitation could not be delivered', () 
     expect(text).toContain('• flaky@acme.test: delivery failing, retrying');
     expect(text).not.toContain('mailbox unavailable');
   });
+
+  it('says an invitation whose time ran out expired, in the minutes before Roster closes it', async () => {
+    const em = t.em();
+    const account = await em.findOneOrFail(Account, { teamId: TEAM_ID });
+    em.create(Invitation, {
+      account,
+      user: em.create(User, {
+        account,
+        email: 'late@acme.test',
+        role: 'client',
+        status: 'invited',
+        addedBy: 'UADMIN',
+      }),
+      expiresAt: new Date(Date.now() - 60_000),
+      createdAt: new Date(Date.now() + 7_200_000),
+      deliveredAt: new Date(),
+    });
+    await em.flush();
+    const line = textOf(await openHome('UOWNER'))
+      .split('\n')
+      .find((l) => l.includes('late@acme.test'));
+    expect(line).toMatch(/expired <!date/);
+    expect(line).not.toMatch(/expires/);
+  });
 });
 
 describe('the Home tab of someone two users could be', () => {

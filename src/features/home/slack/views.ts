@@ -193,7 +193,7 @@ export function homeView(
         type: 'section',
         text: {
           type: 'mrkdwn',
-          text: `• ${escFit(loginEmail(i.user.getEntity().email), FIT.email)}: ${delivery(i)}, expires ${slackDate(i.expiresAt)}`,
+          text: `• ${escFit(loginEmail(i.user.getEntity().email), FIT.email)}: ${delivery(i)}, ${i.expiresAt.getTime() <= Date.now() ? 'expired' : 'expires'} ${slackDate(i.expiresAt)}`,
         },
         accessory: button('Person card', PERSON_ACTIONS.open, i.user.id),
       });
