@@ -86,3 +86,32 @@ it('keeps pausing five minutes at a time however long the service fails', async 
   expect(wait).toBeLessThanOrEqual(300_000);
   server.reset();
 });
+
+it('still gives up a person whom the service keeps failing while it takes everyone else', async () => {
+  await query(
+    orm.em.fork(),
+    sql`insert into app_user (id, account_id, email, first_name, role, status)
+      values (gen_random_uuid(), ${accountId}, 'poison@acme.test', 'Poison', 'client', 'active')`,
+  );
+  server.fail(500, { times: 100_000, when: (req) => String(req.query.filter ?? '').includes('poison') });
+  const failedTold: string[] = [];
+  for (let i = 0; i < MAX_ATTEMPTS; i++) {
+    // Someone else changes each round, and the service takes them.
+    await query(
+      orm.em.fork(),
+      sql`insert into app_user (id, account_id, email, first_name, role, status)
+        values (gen_random_uuid(), ${accountId}, ${`fine${i}@acme.test`}, 'Fine', 'client', 'active')`,
+    );
+    await query(orm.em.fork(), sql`update scim_connection set paused_until = null`);
+    await query(orm.em.fork(), sql`update scim_sync set next_attempt_at = now() where state = 'pending'`);
+    failedTold.push(...(await run()).failed.map((f) => f.name));
+  }
+  expect(failedTold).toEqual(['Poison']);
+  const [poison] = await query<{ state: string }>(
+    orm.em.fork(),
+    sql`select s.state from scim_sync s join app_user u on u.id = s.user_id where u.email = 'poison@acme.test'`,
+  );
+  expect(poison!.state).toBe('failed');
+  for (let i = 0; i < MAX_ATTEMPTS; i++) expect(server.byUserName(`fine${i}@acme.test`)).toBeDefined();
+  server.reset();
+});
