@@ -165,13 +165,16 @@ export function personal(error: ScimError): boolean {
 /**
  * Records outcomes in one statement. A person whose row changed while being pushed (the version moved)
  * stays pending, to be pushed again with the newer values. Transient failures back off per person and
- * become `failed` after {@link MAX_ATTEMPTS}; `release`d people are handed back untouched.
+ * become `failed` after {@link MAX_ATTEMPTS}; `release`d people are handed back untouched. During an
+ * `outage` (the service failed everyone it was asked about) transient failures are the service's: the
+ * people keep the error on their card and wait for the connection's backoff, with no attempt counted.
  */
 export async function recordOutcomes(
   em: EntityManager,
   rows: Claimed[],
   outcomes: Outcome[],
   release: string[] = [],
+  outage = false,
 ): Promise<void> {
   const byId = new Map(rows.map((r) => [r.id, r]));
   const records = outcomes.map((o) => {
@@ -193,6 +196,7 @@ export async function recordOutcomes(
     if (o.error.kind === 'rate_limited' || o.error.kind === 'unauthorized') {
       return { user_id: o.userId, version: row.version, state: 'release' };
     }
+    if (outage) return { user_id: o.userId, version: row.version, state: 'held', error: o.error.message };
     const attempts = row.attempts + 1;
     return {
       user_id: o.userId,
@@ -209,14 +213,14 @@ export async function recordOutcomes(
     em,
     sql`update scim_sync s set
         state = case
-          when r.state in ('retry', 'release') then s.state
+          when r.state in ('retry', 'release', 'held') then s.state
           when s.version <> r.version then 'pending'
           else r.state end,
         remote_id = case when r.state = 'synced' then r.remote_id else s.remote_id end,
         pushed = case when r.state = 'synced' then r.pushed else s.pushed end,
         last_synced_at = case when r.state = 'synced' then now() else s.last_synced_at end,
         last_error = case when r.state in ('synced', 'skipped') then null when r.state = 'release' then s.last_error else r.error end,
-        attempts = case when r.state = 'retry' then r.attempts when r.state = 'release' then s.attempts else 0 end,
+        attempts = case when r.state = 'retry' then r.attempts when r.state in ('release', 'held') then s.attempts else 0 end,
         next_attempt_at = case
           when r.state = 'retry' and s.version = r.version then now() + make_interval(secs => r.delay_s)
           else s.next_attempt_at end,

@@ -97,7 +97,7 @@ export async function applyStop(
           updated_at = now() where id = ${connection.id} returning paused_until as "pausedUntil"`
       : sql`update scim_connection set failures = failures + 1,
           paused_until = now() + make_interval(secs => greatest(${(stop.error.retryAfterMs ?? 0) / 1000},
-            least(power(2, failures)::int, ${MAX_BACKOFF_S}))),
+            least(power(2, least(failures, 30))::int, ${MAX_BACKOFF_S}))),
           updated_at = now() where id = ${connection.id} returning paused_until as "pausedUntil"`,
   );
   return { newlyRefused: false, wakeAt: row ? new Date(row.pausedUntil) : undefined };
@@ -139,8 +139,16 @@ export async function drain(
     const rows = await claimDue(em, accountId, CLAIM_SIZE);
     if (!rows.length) break;
     const { outcomes, untouched, stop } = await pushBatch(client, rows);
-    await recordOutcomes(em, rows, outcomes, untouched);
-    collect(result, rows, outcomes);
+    // The service failing and answering nobody well: an outage, which would otherwise use up the attempts
+    // of whoever is at the head of the queue and give them up while nothing is wrong with them.
+    const answered = (o: Outcome) => o.result === 'synced' || (o.result === 'failed' && personal(o.error));
+    const outage = stop?.kind === 'transient' && !outcomes.some(answered);
+    await recordOutcomes(em, rows, outcomes, untouched, outage);
+    collect(
+      result,
+      rows,
+      outage ? outcomes.filter((o) => o.result !== 'failed' || personal(o.error)) : outcomes,
+    );
     if (stop) {
       const { newlyRefused, wakeAt } = await applyStop(em, connection, stop, onRefused);
       if (newlyRefused) result.refused = stop.error.message;
