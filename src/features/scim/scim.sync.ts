@@ -141,8 +141,16 @@ export async function drain(
     const { outcomes, untouched, stop } = await pushBatch(client, rows);
     // The service failing and answering nobody well: an outage, which would otherwise use up the attempts
     // of whoever is at the head of the queue and give them up while nothing is wrong with them.
+    // A service that still answers its own list while failing them is up, and the failures are theirs: a
+    // person it keeps failing alone is still given up after their attempts.
     const answered = (o: Outcome) => o.result === 'synced' || (o.result === 'failed' && personal(o.error));
-    const outage = stop?.kind === 'transient' && !outcomes.some(answered);
+    const outage =
+      stop?.kind === 'transient' &&
+      !outcomes.some(answered) &&
+      !(await client.check().then(
+        () => true,
+        () => false,
+      ));
     await recordOutcomes(em, rows, outcomes, untouched, outage);
     collect(
       result,

@@ -115,3 +115,21 @@ it('still gives up a person whom the service keeps failing while it takes everyo
   for (let i = 0; i < MAX_ATTEMPTS; i++) expect(server.byUserName(`fine${i}@acme.test`)).toBeDefined();
   server.reset();
 });
+
+it('gives up a person the service keeps failing alone while it answers its list, with nobody else waiting', async () => {
+  await query(orm.em.fork(), sql`update scim_sync set state = 'synced' where state <> 'synced'`);
+  await query(
+    orm.em.fork(),
+    sql`insert into app_user (id, account_id, email, first_name, role, status)
+      values (gen_random_uuid(), ${accountId}, 'alone@acme.test', 'Alone', 'client', 'active')`,
+  );
+  server.fail(500, { times: 100_000, when: (req) => String(req.query.filter ?? '').includes('alone') });
+  const failedTold: string[] = [];
+  for (let i = 0; i < MAX_ATTEMPTS; i++) {
+    await query(orm.em.fork(), sql`update scim_connection set paused_until = null`);
+    await query(orm.em.fork(), sql`update scim_sync set next_attempt_at = now() where state = 'pending'`);
+    failedTold.push(...(await run()).failed.map((f) => f.name));
+  }
+  expect(failedTold).toEqual(['Alone']);
+  server.reset();
+});
