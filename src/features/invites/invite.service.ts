@@ -600,26 +600,46 @@ export class InviteService {
   }
 
   /**
-   * Users whose invitation is pending, not yet sent or expired, most recently changed first, at most
-   * `limit` of them and how many there are: an admin sees all, anyone else those they added.
+   * Users whose invitation is pending, not yet sent or expired, newest first, `limit` of them from just
+   * after the user `after` (a page's last one), with how many there are in all and whether more follow.
+   * An admin sees all, anyone else those they added: checked here on every page, so a page's position,
+   * which comes back from Slack as anyone could write it, never widens what is shown. The order is by when
+   * each person was added, which a Resend or Cancel in between does not change, so paging on skips nobody.
+   * `null` when `after` is no longer a user of the account (erased since the last page).
    */
-  async pending(em: EntityManager, account: IAccount, actor: Actor, limit = 50) {
-    const [users, total] = await em.findAndCount(
-      User,
-      {
-        account,
-        status: { $in: ['invited', 'not_invited', 'expired'] },
-        ...(actor.isAdmin ? {} : { addedBy: actor.slackUserId }),
-      },
-      { orderBy: { updatedAt: 'desc' }, limit },
+  async pending(em: EntityManager, account: IAccount, actor: Actor, limit = 50, after?: string) {
+    const mine = actor.isAdmin ? sql`` : sql` and u.added_by = ${actor.slackUserId}`;
+    const where = sql`u.account_id = ${account.id} and u.status in ('invited', 'not_invited', 'expired')${mine}`;
+    let from = sql``;
+    if (after) {
+      const [cursor] = isUuid(after)
+        ? await query<{ id: string }>(
+            em,
+            sql`select id from app_user where id = ${after} and account_id = ${account.id}`,
+          )
+        : [];
+      if (!cursor) return null;
+      // Compared in the database, at its microseconds: a JavaScript date would round them to milliseconds.
+      from = sql` and (u.created_at, u.id) < (select c.created_at, c.id from app_user c where c.id = ${after})`;
+    }
+    const page = await query<{ id: string }>(
+      em,
+      sql`select u.id from app_user u where ${where}${from}
+            order by u.created_at desc, u.id desc limit ${limit + 1}`,
     );
-    const invitations = await em.find(Invitation, {
-      user: { $in: users.map((u) => u.id) },
-      status: 'pending',
-    });
+    const [{ total }] = (await query<{ total: number }>(
+      em,
+      sql`select count(*)::int as total from app_user u where ${where}`,
+    )) as [{ total: number }];
+    const ids = page.slice(0, limit).map((r) => r.id);
+    const users = new Map((await em.find(User, { id: { $in: ids }, account })).map((u) => [u.id, u]));
+    const invitations = await em.find(Invitation, { user: { $in: ids }, status: 'pending' });
     const byUser = new Map(invitations.map((i) => [i.user.id, i]));
-    const rows = users.map((user) => ({ user, invitation: byUser.get(user.id) as IInvitation | undefined }));
-    return { rows, total };
+    const rows = ids
+      .map((id) => users.get(id))
+      .filter((user): user is IUser => !!user)
+      .map((user) => ({ user, invitation: byUser.get(user.id) as IInvitation | undefined }));
+    return { rows, total, more: page.length > limit };
   }
 
   private async userActorMayChange(

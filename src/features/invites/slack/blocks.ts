@@ -7,6 +7,7 @@ export const INVITE_ACTIONS = {
   send: 'invite_send',
   cancel: 'invite_cancel',
   accept: 'invite_accept',
+  more: 'invite_pending_more',
 } as const;
 
 function line(o: InviteOutcome): string {
