@@ -1,6 +1,6 @@
 import { User } from '../../../src/features/people/user.entity.ts';
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
-import { findButton, textOf } from '../../support/views.ts';
+import { textOf } from '../../support/views.ts';
 
 let t: TestApp;
 
