@@ -421,7 +421,18 @@ export class InviteService {
   ): Promise<{ user: IUser; account: IAccount; already: boolean } | null> {
     return em.transactional(async (tx) => {
       const where = by.token ? sql`token_hash = ${hashToken(by.token)}` : sql`id = ${by.invitationId}`;
-      const [row] = await query<{ id: string }>(tx, sql`select id from invitation where ${where} for update`);
+      const [found] = await query<{ id: string; user_id: string }>(
+        tx,
+        sql`select id, user_id from invitation where ${where}`,
+      );
+      if (!found) return null;
+      // The person first, then the invitation: the order a cancel, a resend and a deactivation lock them
+      // in, so an acceptance racing one of them waits for it instead of deadlocking with it.
+      await query(tx, sql`select id from app_user where id = ${found.user_id} for update`);
+      const [row] = await query<{ id: string }>(
+        tx,
+        sql`select id from invitation where id = ${found.id} for update`,
+      );
       if (!row) return null;
       const invitation = await tx.findOneOrFail(Invitation, row.id, {
         populate: ['user', 'account'],
@@ -471,10 +482,13 @@ export class InviteService {
           user_expired: boolean;
         }[]
       >(
+        // The invitation and its person are taken together, and skipped while another transaction holds
+        // either: one holding the person (a cancel, a resend, an acceptance) goes on to write the
+        // invitation, and waiting for it while holding the invitation would deadlock with it.
         `with due as (
-           select i.id from invitation i
+           select i.id from invitation i join app_user u on u.id = i.user_id
             where i.status = 'pending' and i.expires_at <= ?
-            order by i.expires_at limit ? for update skip locked),
+            order by i.expires_at limit ? for update of i, u skip locked),
          inv as (
            update invitation set status = 'expired', updated_at = now()
              from due where invitation.id = due.id
