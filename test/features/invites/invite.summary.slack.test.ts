@@ -62,4 +62,31 @@ describe('the summary of 100 addresses at once', () => {
     );
     for (const email of all) expect(textOf(updated)).toContain(email);
   });
+
+  it('points to the card of someone already deactivated or expired, where they can be brought back', async () => {
+    const em = t.em();
+    const account = await t.account();
+    em.create(User, { account, email: 'gone@example.com', role: 'client', status: 'deactivated' });
+    em.create(User, { account, email: 'late@example.com', role: 'client', status: 'expired' });
+    await em.flush();
+    const before = t.standin.messages.length;
+    await t.slack.command('/invite', '', { user: 'UMANAGER' });
+    const view = t.standin.lastOpenedView();
+    await t.slack.submitView(
+      view,
+      { emails: 'GONE@example.com\nlate@example.com', role: 'client' },
+      { user: 'UMANAGER' },
+    );
+    const summary = await eventually(() =>
+      t.standin.messages
+        .slice(before)
+        .find((m) => m.channel === 'DUMANAGER' && String(m.text).startsWith('Invitations:')),
+    );
+    expect(textOf(summary)).toContain(
+      'already in Roster, deactivated. An admin can reactivate them from their card: `/people gone@example.com`.',
+    );
+    expect(textOf(summary)).toContain(
+      'already in Roster, invitation expired. An admin can invite them again from their card: `/people late@example.com`.',
+    );
+  });
 });

@@ -19,7 +19,12 @@ function line(o: InviteOutcome): string {
     case 'converted':
       return `:arrows_counterclockwise: *${esc(o.email)}*: was a contact, now a user${o.sent ? '; the invitation is on its way' : ' (not invited yet)'}. The contact's details are kept.`;
     case 'exists':
-      return `:information_source: *${esc(o.email)}*: already in Roster, ${statusText(o.user.status)}.`;
+      // An invitation cannot bring back someone deactivated or expired: their card can (or asks an admin to).
+      return `:information_source: *${esc(o.email)}*: already in Roster, ${statusText(o.user.status)}.${
+        o.user.status === 'deactivated' || o.user.status === 'expired'
+          ? ` An admin can ${o.user.status === 'expired' ? 'invite them again' : 'reactivate them'} from their card: \`/people ${esc(o.user.email)}\`.`
+          : ''
+      }`;
     case 'requested':
       return `:hourglass_flowing_sand: *${esc(o.email)}*: takes a paid seat, so an admin has been asked to approve it. You will get a message when they decide.`;
     case 'refused':
