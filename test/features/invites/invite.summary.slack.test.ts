@@ -89,4 +89,43 @@ describe('the summary of 100 addresses at once', () => {
       'already in Roster, invitation expired. An admin can invite them again from their card: `/people late@example.com`.',
     );
   });
+
+  it('offers a member Resend only on their own invitations, not on those someone else sent', async () => {
+    const em = t.em();
+    const account = await t.account();
+    const theirs = em.create(User, {
+      account,
+      email: 'hr-invited@example.com',
+      role: 'client',
+      status: 'invited',
+      addedBy: 'UADMIN',
+    });
+    const own = em.create(User, {
+      account,
+      email: 'mine-invited@example.com',
+      role: 'client',
+      status: 'invited',
+      addedBy: 'UMEMBER',
+    });
+    await em.flush();
+    const before = t.standin.messages.length;
+    await t.slack.command('/invite', '', { user: 'UMEMBER' });
+    const view = t.standin.lastOpenedView();
+    await t.slack.submitView(
+      view,
+      { emails: 'HR-invited@example.com, mine-invited@example.com', role: 'client' },
+      { user: 'UMEMBER' },
+    );
+    const summary = await eventually(() =>
+      t.standin.messages
+        .slice(before)
+        .find((m) => m.channel === 'DUMEMBER' && String(m.text).startsWith('Invitations:')),
+    );
+    const blocks = JSON.stringify(summary.blocks);
+    expect(blocks).toContain(`"value":"${own.id}"`);
+    expect(blocks).not.toContain(theirs.id);
+    expect(textOf(summary)).toContain(
+      'HR-invited@example.com*: already in Roster, invited. The person who added them, or an admin, can send their invitation.',
+    );
+  });
 });

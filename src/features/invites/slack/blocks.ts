@@ -10,7 +10,15 @@ export const INVITE_ACTIONS = {
   more: 'invite_pending_more',
 } as const;
 
-function line(o: InviteOutcome): string {
+/** Whether `inviter` may Resend or Send this person's invitation: theirs to send, or any for an admin. */
+function maySend(o: InviteOutcome, inviter: Inviter): boolean {
+  return o.result === 'exists' && (inviter.isAdmin || o.user.addedBy === inviter.slackUserId);
+}
+
+/** Who the summary is for, as far as its buttons go. */
+export type Inviter = { slackUserId: string; isAdmin: boolean };
+
+function line(o: InviteOutcome, inviter: Inviter): string {
   switch (o.result) {
     case 'invited':
       return `:envelope: *${esc(o.email)}*: invited; the invitation is on its way.`;
@@ -23,7 +31,9 @@ function line(o: InviteOutcome): string {
       return `:information_source: *${esc(o.email)}*: already in Roster, ${statusText(o.user.status)}.${
         o.user.status === 'deactivated' || o.user.status === 'expired'
           ? ` An admin can ${o.user.status === 'expired' ? 'invite them again' : 'reactivate them'} from their card: \`/people ${esc(o.user.email)}\`.`
-          : ''
+          : (o.user.status === 'invited' || o.user.status === 'not_invited') && !maySend(o, inviter)
+            ? ' The person who added them, or an admin, can send their invitation.'
+            : ''
       }`;
     case 'requested':
       return `:hourglass_flowing_sand: *${esc(o.email)}*: takes a paid seat, so an admin has been asked to approve it. You will get a message when they decide.`;
@@ -51,13 +61,20 @@ function cutLine(mrkdwn: string, max: number): string {
  * Send invitation) button beside it while the message has room for one, and otherwise `/invite pending`
  * has it.
  */
-export function inviteSummary(outcomes: InviteOutcome[], role: string): { text: string; blocks: Block[] } {
+export function inviteSummary(
+  outcomes: InviteOutcome[],
+  role: string,
+  inviter: Inviter,
+): { text: string; blocks: Block[] } {
   const done = outcomes.filter((o) => ['invited', 'added', 'converted'].includes(o.result)).length;
   const text = `Invitations: ${done} of ${outcomes.length} added as ${ROLE_LABEL[role] ?? role}`;
   const items = outcomes.map((o) => ({
-    line: cutLine(line(o), 1000),
+    line: cutLine(line(o, inviter), 1000),
+    // Only buttons that work for this inviter: someone else's invitation is theirs or an admin's to send.
     button:
-      o.result === 'exists' && (o.user.status === 'invited' || o.user.status === 'not_invited')
+      o.result === 'exists' &&
+      (o.user.status === 'invited' || o.user.status === 'not_invited') &&
+      maySend(o, inviter)
         ? o.user.status === 'invited'
           ? button('Resend', INVITE_ACTIONS.resend, o.user.id)
           : button('Send invitation', INVITE_ACTIONS.send, o.user.id)
