@@ -1,6 +1,7 @@
+import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
-import { textOf } from '../../support/views.ts';
+import { buttonMessage, textOf } from '../../support/views.ts';
 
 let t: TestApp;
 
@@ -115,5 +116,27 @@ describe('/invite pending, page after page', () => {
       expect(textOf(answer)).toContain('/invite pending');
       expect(listed(answer)).toEqual([]);
     }
+  });
+
+  it("refuses a member's forged Cancel on someone else's invitation or another account's person", async () => {
+    const em = t.em();
+    const theirs = await em.findOneOrFail(User, { email: 'wait10@example.com' });
+    const other = await ensureAccount(em, 'TOTHERTEAM');
+    const stranger = em.create(User, {
+      account: other,
+      email: 'x@other.test',
+      role: 'client',
+      status: 'invited',
+    });
+    await em.flush();
+    for (const [id, answer] of [
+      [theirs.id, 'Only the person who invited them or an admin can do that.'],
+      [stranger.id, 'That person is no longer in Roster.'],
+    ] as const) {
+      await t.slack.clickButton(buttonMessage('invite_cancel', id, 'Cancel'), 'Cancel', { user: 'UMEMBER' });
+      await t.standin.waitForResponse((r) => String(r.body.text).includes(answer));
+    }
+    expect((await t.em().findOneOrFail(User, theirs.id)).status).toBe('invited');
+    expect((await t.em().findOneOrFail(User, stranger.id)).status).toBe('invited');
   });
 });
