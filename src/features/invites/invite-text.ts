@@ -179,6 +179,9 @@ function whyNotAnAddress(value: string): string {
   const hint = plainAsciiHint(value);
   if (hint) return `${value} (${hint})`;
   if (/^@[^@\s]+$/.test(value)) return `${value} (a Slack name, not an address: type their email)`;
+  const withoutDot = value.replace(/\.+$/, '');
+  if (withoutDot !== value && emailSchema.safeParse(withoutDot).success)
+    return `${value} (the final dot is not part of an address: write ${withoutDot})`;
   return value;
 }
 

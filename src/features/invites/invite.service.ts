@@ -421,7 +421,18 @@ export class InviteService {
   ): Promise<{ user: IUser; account: IAccount; already: boolean } | null> {
     return em.transactional(async (tx) => {
       const where = by.token ? sql`token_hash = ${hashToken(by.token)}` : sql`id = ${by.invitationId}`;
-      const [row] = await query<{ id: string }>(tx, sql`select id from invitation where ${where} for update`);
+      const [found] = await query<{ id: string; user_id: string }>(
+        tx,
+        sql`select id, user_id from invitation where ${where}`,
+      );
+      if (!found) return null;
+      // The person first, then the invitation: the order a cancel, a resend and a deactivation lock them
+      // in, so an acceptance racing one of them waits for it instead of deadlocking with it.
+      await query(tx, sql`select id from app_user where id = ${found.user_id} for update`);
+      const [row] = await query<{ id: string }>(
+        tx,
+        sql`select id from invitation where id = ${found.id} for update`,
+      );
       if (!row) return null;
       const invitation = await tx.findOneOrFail(Invitation, row.id, {
         populate: ['user', 'account'],
@@ -471,10 +482,13 @@ export class InviteService {
           user_expired: boolean;
         }[]
       >(
+        // The invitation and its person are taken together, and skipped while another transaction holds
+        // either: one holding the person (a cancel, a resend, an acceptance) goes on to write the
+        // invitation, and waiting for it while holding the invitation would deadlock with it.
         `with due as (
-           select i.id from invitation i
+           select i.id from invitation i join app_user u on u.id = i.user_id
             where i.status = 'pending' and i.expires_at <= ?
-            order by i.expires_at limit ? for update skip locked),
+            order by i.expires_at limit ? for update of i, u skip locked),
          inv as (
            update invitation set status = 'expired', updated_at = now()
              from due where invitation.id = due.id
@@ -600,26 +614,46 @@ export class InviteService {
   }
 
   /**
-   * Users whose invitation is pending, not yet sent or expired, most recently changed first, at most
-   * `limit` of them and how many there are: an admin sees all, anyone else those they added.
+   * Users whose invitation is pending, not yet sent or expired, newest first, `limit` of them from just
+   * after the user `after` (a page's last one), with how many there are in all and whether more follow.
+   * An admin sees all, anyone else those they added: checked here on every page, so a page's position,
+   * which comes back from Slack as anyone could write it, never widens what is shown. The order is by when
+   * each person was added, which a Resend or Cancel in between does not change, so paging on skips nobody.
+   * `null` when `after` is no longer a user of the account (erased since the last page).
    */
-  async pending(em: EntityManager, account: IAccount, actor: Actor, limit = 50) {
-    const [users, total] = await em.findAndCount(
-      User,
-      {
-        account,
-        status: { $in: ['invited', 'not_invited', 'expired'] },
-        ...(actor.isAdmin ? {} : { addedBy: actor.slackUserId }),
-      },
-      { orderBy: { updatedAt: 'desc' }, limit },
+  async pending(em: EntityManager, account: IAccount, actor: Actor, limit = 50, after?: string) {
+    const mine = actor.isAdmin ? sql`` : sql` and u.added_by = ${actor.slackUserId}`;
+    const where = sql`u.account_id = ${account.id} and u.status in ('invited', 'not_invited', 'expired')${mine}`;
+    let from = sql``;
+    if (after) {
+      const [cursor] = isUuid(after)
+        ? await query<{ id: string }>(
+            em,
+            sql`select id from app_user where id = ${after} and account_id = ${account.id}`,
+          )
+        : [];
+      if (!cursor) return null;
+      // Compared in the database, at its microseconds: a JavaScript date would round them to milliseconds.
+      from = sql` and (u.created_at, u.id) < (select c.created_at, c.id from app_user c where c.id = ${after})`;
+    }
+    const page = await query<{ id: string }>(
+      em,
+      sql`select u.id from app_user u where ${where}${from}
+            order by u.created_at desc, u.id desc limit ${limit + 1}`,
     );
-    const invitations = await em.find(Invitation, {
-      user: { $in: users.map((u) => u.id) },
-      status: 'pending',
-    });
+    const [{ total }] = (await query<{ total: number }>(
+      em,
+      sql`select count(*)::int as total from app_user u where ${where}`,
+    )) as [{ total: number }];
+    const ids = page.slice(0, limit).map((r) => r.id);
+    const users = new Map((await em.find(User, { id: { $in: ids }, account })).map((u) => [u.id, u]));
+    const invitations = await em.find(Invitation, { user: { $in: ids }, status: 'pending' });
     const byUser = new Map(invitations.map((i) => [i.user.id, i]));
-    const rows = users.map((user) => ({ user, invitation: byUser.get(user.id) as IInvitation | undefined }));
-    return { rows, total };
+    const rows = ids
+      .map((id) => users.get(id))
+      .filter((user): user is IUser => !!user)
+      .map((user) => ({ user, invitation: byUser.get(user.id) as IInvitation | undefined }));
+    return { rows, total, more: page.length > limit };
   }
 
   private async userActorMayChange(

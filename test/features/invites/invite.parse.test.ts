@@ -124,6 +124,19 @@ describe('addresses as people paste them', () => {
     );
   });
 
+  it('says an address ended with a full stop, as at the end of a sentence, and how to write it', () => {
+    const { addresses, invalid } = parseAddresses(
+      'Please invite ana@example.com. Thanks, "Bo" <bo@example.org.>',
+    );
+    expect(addresses).toEqual([]);
+    expect(invalidMessage(invalid)).toContain(
+      'ana@example.com. (the final dot is not part of an address: write ana@example.com)',
+    );
+    expect(invalidMessage(invalid)).toContain(
+      'bo@example.org. (the final dot is not part of an address: write bo@example.org)',
+    );
+  });
+
   it('says a Slack name or mention is not an address', () => {
     const { invalid } = parseAddresses('@ana <@U123|bo>');
     expect(invalidMessage(invalid)).toContain(

@@ -8,6 +8,7 @@ import { InviteService } from '../../../src/features/invites/invite.service.ts';
 import { deactivateFromSlack } from '../../../src/features/people/people.service.ts';
 import { User, type UserStatus } from '../../../src/features/people/user.entity.ts';
 import { type Actor, SEAT_JOBS, SeatService } from '../../../src/features/seats/seat.service.ts';
+import { DomainError } from '../../../src/shared/errors.ts';
 import { JobQueue } from '../../../src/shared/jobs.ts';
 import { createLogger } from '../../../src/shared/logger.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
@@ -150,5 +151,90 @@ describe('a resend racing', () => {
       /deactivated, so there is no invitation to send/,
     );
     expect((await orm.em.fork().findOneOrFail(User, id)).status).toBe('deactivated');
+  });
+});
+
+describe('an invitation accepted while it is being cancelled', () => {
+  it('ends accepted or cancelled, each side told which, never in an error', async () => {
+    const { account, id } = await personHoldingTheOnlySeat('invited');
+    const invitation = orm.em.fork().create(Invitation, {
+      account,
+      user: id,
+      tokenHash: null,
+      status: 'pending',
+      expiresAt: new Date(Date.now() + 86_400_000),
+      invitedBy: 'UADMIN',
+    });
+    await orm.em.fork().persist(invitation).flush();
+    // The cancel holds the person and then waits to write the invitation; the acceptance takes the
+    // invitation meanwhile and asks for the person.
+    await blocker.query('begin');
+    await blocker.query('lock table invitation in share mode');
+    let cancel: Promise<Awaited<ReturnType<typeof settle>>>;
+    let accept: Promise<Awaited<ReturnType<typeof settle>>>;
+    try {
+      cancel = settle(invites.cancel(orm.em.fork(), account, admin, id));
+      await lockWaits(1);
+      let accepted = false;
+      accept = settle(invites.accept(orm.em.fork(), { invitationId: invitation.id }, 'web')).finally(() => {
+        accepted = true;
+      });
+      await lockWaits(2, () => accepted);
+    } finally {
+      await blocker.query('commit');
+    }
+    const [c, a] = await Promise.all([cancel, accept]);
+    // A deadlock between the two would reach one of them as an error instead of an answer.
+    expect(a).toEqual(expect.objectContaining({ ok: true }));
+    if (!c.ok) expect(c.error).toBeInstanceOf(DomainError);
+    const user = await orm.em.fork().findOneOrFail(User, id);
+    const now = await orm.em.fork().findOneOrFail(Invitation, invitation.id);
+    if (user.status === 'active') {
+      expect(now.status).toBe('accepted');
+      expect(c.ok).toBe(false);
+    } else {
+      expect(user.status).toBe('deactivated');
+      expect(now.status).toBe('cancelled');
+      expect(a.ok && a.value).toBeNull();
+    }
+  });
+});
+
+describe('an invitation expiring while it is being cancelled', () => {
+  it('is left to the next expiry run, and the cancel goes through', async () => {
+    const { account, id } = await personHoldingTheOnlySeat('invited');
+    const em = orm.em.fork();
+    const invitation = em.create(Invitation, {
+      account,
+      user: id,
+      tokenHash: null,
+      status: 'pending',
+      expiresAt: new Date(Date.now() - 60_000),
+      invitedBy: 'UADMIN',
+    });
+    await em.flush();
+    // The cancel holds the person and waits to record itself (before it writes the invitation); the
+    // expiry run comes meanwhile.
+    await blocker.query('begin');
+    await blocker.query('lock table audit_event in share mode');
+    let cancel: Promise<Awaited<ReturnType<typeof settle>>>;
+    let expire: Promise<Awaited<ReturnType<typeof settle>>>;
+    try {
+      cancel = settle(invites.cancel(orm.em.fork(), account, admin, id));
+      await lockWaits(1);
+      let expired = false;
+      expire = settle(invites.expire(orm.em.fork())).finally(() => {
+        expired = true;
+      });
+      await lockWaits(2, () => expired);
+    } finally {
+      await blocker.query('commit');
+    }
+    const [c, e] = await Promise.all([cancel, expire]);
+    expect(c).toEqual(expect.objectContaining({ ok: true }));
+    expect(e).toEqual(expect.objectContaining({ ok: true }));
+    expect((await orm.em.fork().findOneOrFail(User, id)).status).toBe('deactivated');
+    expect((await orm.em.fork().findOneOrFail(Invitation, invitation.id)).status).toBe('cancelled');
+    expect(await seatHolders(account)).toBe(0);
   });
 });

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
 import { roster } from '../../../slack/context.ts';
+import { readPage } from '../../../slack/paging.ts';
 import { permissionSets } from '../../accounts/account.service.ts';
 import type { Deps } from '../../feature.ts';
 import { grantable } from '../../people/grants.ts';
@@ -15,21 +16,11 @@ const uuid = z.uuid();
 /** What a Show more button carries: the search and where the next page starts. */
 const morePage = z.object({ q: z.string().max(MAX_SEARCH), o: z.number().int().min(0).max(10_000) });
 
-/** A Show more button's value, or null for anything Roster did not write (a forged or mangled request). */
-function readMore(value: string | undefined): z.infer<typeof morePage> | null {
-  try {
-    const parsed = morePage.safeParse(JSON.parse(value ?? ''));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null;
-  }
-}
-
 /** The buttons on search results: Show more, Add contact, Edit, Convert to user. */
 export function registerContactActions(app: App, deps: Deps, contacts: ContactService): void {
   app.action<BlockButtonAction>(CONTACT_ACTIONS.more, async ({ ack, action, context, respond }) => {
     await ack();
-    const page = readMore(action.value);
+    const page = readPage(morePage, action.value);
     if (!page) {
       throw new DomainError(
         'not_found',

@@ -1,4 +1,5 @@
 import { actions, type Block, button, context, esc, section } from '../../../slack/blocks.ts';
+import { showMore } from '../../../slack/paging.ts';
 import { INVITE_ACTIONS } from '../../invites/slack/blocks.ts';
 import { loginEmail, ROLE_LABEL, statusText } from '../../people/labels.ts';
 import { PERSON_ACTIONS } from '../../people/slack/blocks.ts';
@@ -69,14 +70,7 @@ export function findResults(
   }
   if (more) {
     blocks.push(
-      actions(
-        'contact_more',
-        button(
-          'Show more',
-          CONTACT_ACTIONS.more,
-          JSON.stringify({ q: text.slice(0, 150), o: offset + hits.length }),
-        ),
-      ),
+      showMore('contact_more', CONTACT_ACTIONS.more, { q: text.slice(0, 150), o: offset + hits.length }),
     );
   } else {
     blocks.push(context('That is all.'));

@@ -4,6 +4,7 @@ import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
+import { readPage } from '../../../slack/paging.ts';
 import { isOfWorkspace } from '../../directory/directory.service.ts';
 import type { Deps } from '../../feature.ts';
 import { loginEmail } from '../../people/labels.ts';
@@ -11,11 +12,33 @@ import { displayName, isPaidRole, User } from '../../people/user.entity.ts';
 import { Invitation } from '../invitation.entity.ts';
 import type { InviteService } from '../invite.service.ts';
 import { INVITE_ACTIONS } from './blocks.ts';
+import { PENDING_PAGE, pendingList } from './pending.ts';
 
 const uuid = z.uuid();
+/** A Show more button's value under `/invite pending` (see PendingPage). */
+const pendingPage = z.object({ a: uuid, n: z.number().int().min(1).max(1_000_000) });
 
-/** Resend, Send invitation and Cancel wherever they are shown; Accept in the invitation DM. */
+/** Resend, Send invitation and Cancel wherever they are shown; Show more under `/invite pending`; Accept in the invitation DM. */
 export function registerInviteActions(app: App, deps: Deps, invites: InviteService): void {
+  app.action<BlockButtonAction>(INVITE_ACTIONS.more, async ({ ack, action, body, context, respond }) => {
+    await ack();
+    const gone = new DomainError(
+      'not_found',
+      'Those invitations have changed since they were listed. Type `/invite pending` to list them again.',
+    );
+    const at = readPage(pendingPage, action.value);
+    if (!at) throw gone;
+    const { em, account } = roster(context);
+    const actor = await slackActor(deps, context, body.user.id);
+    const page = await invites.pending(em, account, actor, PENDING_PAGE, at.a);
+    if (!page) throw gone;
+    await respond({
+      response_type: 'ephemeral',
+      replace_original: false,
+      ...pendingList(page, actor.isAdmin, at.n),
+    });
+  });
+
   for (const [actionId, verb] of [
     [INVITE_ACTIONS.resend, 'resent'],
     [INVITE_ACTIONS.send, 'sent'],

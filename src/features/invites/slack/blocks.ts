@@ -7,9 +7,18 @@ export const INVITE_ACTIONS = {
   send: 'invite_send',
   cancel: 'invite_cancel',
   accept: 'invite_accept',
+  more: 'invite_pending_more',
 } as const;
 
-function line(o: InviteOutcome): string {
+/** Whether `inviter` may Resend or Send this person's invitation: theirs to send, or any for an admin. */
+function maySend(o: InviteOutcome, inviter: Inviter): boolean {
+  return o.result === 'exists' && (inviter.isAdmin || o.user.addedBy === inviter.slackUserId);
+}
+
+/** Who the summary is for, as far as its buttons go. */
+export type Inviter = { slackUserId: string; isAdmin: boolean };
+
+function line(o: InviteOutcome, inviter: Inviter): string {
   switch (o.result) {
     case 'invited':
       return `:envelope: *${esc(o.email)}*: invited; the invitation is on its way.`;
@@ -18,7 +27,14 @@ function line(o: InviteOutcome): string {
     case 'converted':
       return `:arrows_counterclockwise: *${esc(o.email)}*: was a contact, now a user${o.sent ? '; the invitation is on its way' : ' (not invited yet)'}. The contact's details are kept.`;
     case 'exists':
-      return `:information_source: *${esc(o.email)}*: already in Roster, ${statusText(o.user.status)}.`;
+      // An invitation cannot bring back someone deactivated or expired: their card can (or asks an admin to).
+      return `:information_source: *${esc(o.email)}*: already in Roster, ${statusText(o.user.status)}.${
+        o.user.status === 'deactivated' || o.user.status === 'expired'
+          ? ` An admin can ${o.user.status === 'expired' ? 'invite them again' : 'reactivate them'} from their card: \`/people ${esc(o.user.email)}\`.`
+          : (o.user.status === 'invited' || o.user.status === 'not_invited') && !maySend(o, inviter)
+            ? ' The person who added them, or an admin, can send their invitation.'
+            : ''
+      }`;
     case 'requested':
       return `:hourglass_flowing_sand: *${esc(o.email)}*: takes a paid seat, so an admin has been asked to approve it. You will get a message when they decide.`;
     case 'refused':
@@ -26,28 +42,77 @@ function line(o: InviteOutcome): string {
   }
 }
 
-/** One message for the person who invited: every address and what happened to it. */
-export function inviteSummary(outcomes: InviteOutcome[], role: string): { text: string; blocks: Block[] } {
+/**
+ * A summary's blocks at most: a message takes 50, and a line on the deliveries is added under the
+ * heading while they go out (see withProgress).
+ */
+const SUMMARY_BLOCKS = 49;
+/** Room for the longest line (an address of 254 characters and its reason) several times over. */
+const SECTION_TEXT = 3000;
+
+/** Escaped mrkdwn cut to `max` characters, never inside an escape such as `&amp;`. */
+function cutLine(mrkdwn: string, max: number): string {
+  return mrkdwn.length <= max ? mrkdwn : `${mrkdwn.slice(0, max - 1).replace(/&[a-z]*$/, '')}…`;
+}
+
+/**
+ * One message for the person who invited: every address and what happened to it, however many. Lines
+ * share sections, so 100 addresses fit in a message; an address already invited keeps its Resend (or
+ * Send invitation) button beside it while the message has room for one, and otherwise `/invite pending`
+ * has it.
+ */
+export function inviteSummary(
+  outcomes: InviteOutcome[],
+  role: string,
+  inviter: Inviter,
+): { text: string; blocks: Block[] } {
   const done = outcomes.filter((o) => ['invited', 'added', 'converted'].includes(o.result)).length;
   const text = `Invitations: ${done} of ${outcomes.length} added as ${ROLE_LABEL[role] ?? role}`;
-  const blocks: Block[] = [section(`*${text}*`)];
-  for (const o of outcomes.slice(0, 45)) {
-    if (o.result === 'exists' && (o.user.status === 'invited' || o.user.status === 'not_invited')) {
-      blocks.push({
-        type: 'section',
-        text: { type: 'mrkdwn', text: line(o) },
-        accessory: button(
-          o.user.status === 'invited' ? 'Resend' : 'Send invitation',
-          o.user.status === 'invited' ? INVITE_ACTIONS.resend : INVITE_ACTIONS.send,
-          o.user.id,
-        ),
-      });
-    } else {
-      blocks.push(section(line(o)));
+  const items = outcomes.map((o) => ({
+    line: cutLine(line(o, inviter), 1000),
+    // Only buttons that work for this inviter: someone else's invitation is theirs or an admin's to send.
+    button:
+      o.result === 'exists' &&
+      (o.user.status === 'invited' || o.user.status === 'not_invited') &&
+      maySend(o, inviter)
+        ? o.user.status === 'invited'
+          ? button('Resend', INVITE_ACTIONS.resend, o.user.id)
+          : button('Send invitation', INVITE_ACTIONS.send, o.user.id)
+        : null,
+  }));
+  const build = (buttons: number): Block[] => {
+    const blocks: Block[] = [section(`*${text}*`)];
+    let lines: string[] = [];
+    const flush = () => {
+      if (lines.length) blocks.push(section(lines.join('\n')));
+      lines = [];
+    };
+    let withButton = 0;
+    for (const item of items) {
+      if (item.button && withButton < buttons) {
+        withButton++;
+        flush();
+        blocks.push({ type: 'section', text: { type: 'mrkdwn', text: item.line }, accessory: item.button });
+      } else if (lines.join('\n').length + item.line.length + 1 > SECTION_TEXT) {
+        flush();
+        lines.push(item.line);
+      } else {
+        lines.push(item.line);
+      }
     }
+    flush();
+    if (withButton < items.filter((i) => i.button).length) {
+      blocks.push(context('Resend the other invitations from `/invite pending`.'));
+    }
+    return blocks;
+  };
+  // As many lines keep their button as the message has room for.
+  let buttons = items.filter((i) => i.button).length;
+  let blocks = build(buttons);
+  while (blocks.length > SUMMARY_BLOCKS && buttons > 0) {
+    buttons = Math.max(0, buttons - (blocks.length - SUMMARY_BLOCKS));
+    blocks = build(buttons);
   }
-  if (outcomes.length > 45)
-    blocks.push(context(`…and ${outcomes.length - 45} more. \`/invite pending\` lists them all.`));
   return { text, blocks };
 }
 

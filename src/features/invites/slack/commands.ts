@@ -1,20 +1,13 @@
 import type { App } from '@slack/bolt';
 import { slackActor } from '../../../slack/actor.ts';
-import { type Block, esc, context as note, section, slackDate } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { ADD_ROSTER } from '../../../slack/errors.ts';
 import { isOfWorkspace } from '../../directory/directory.service.ts';
 import type { Deps } from '../../feature.ts';
-import { loginEmail, ROLE_LABEL } from '../../people/labels.ts';
-import { displayName } from '../../people/user.entity.ts';
-import { DELIVERY_RETRY } from '../invite.delivery.ts';
 import type { InviteService } from '../invite.service.ts';
 import { addressLine, parseInviteText, tooManyToFill } from '../invite-text.ts';
-import { pendingActions } from './blocks.ts';
+import { PENDING_PAGE, pendingList } from './pending.ts';
 import { openInviteModal } from './views.ts';
-
-/** Two blocks a person, a heading and a last line: Slack takes at most 50 blocks in a message. */
-const SHOWN = 24;
 
 const HELP = [
   '*`/invite`* opens the invite form.',
@@ -32,40 +25,8 @@ export function registerInviteCommand(app: App, deps: Deps, invites: InviteServi
     if (/^pending$/i.test(text)) {
       const { em, account } = roster(context);
       const actor = await slackActor(deps, context, command.user_id);
-      const { rows, total } = await invites.pending(em, account, actor, SHOWN);
-      const blocks: Block[] = [
-        section(
-          rows.length
-            ? `*Invitations not yet accepted* (${total}${actor.isAdmin ? '' : ', the ones you sent'})`
-            : actor.isAdmin
-              ? 'No invitation is waiting to be accepted.'
-              : 'None of the people you invited is waiting: everyone accepted, or you have not invited anyone yet.',
-        ),
-      ];
-      for (const { user, invitation } of rows.slice(0, SHOWN)) {
-        const state =
-          user.status === 'not_invited'
-            ? 'added, invitation not sent'
-            : user.status === 'expired'
-              ? 'the invitation expired and the seat was freed; Resend asks for a seat again'
-              : invitation?.deliveredAt
-                ? `invited by ${invitation.deliveryMethod === 'email' ? 'email' : 'Slack DM'}, expires ${slackDate(invitation.expiresAt)}`
-                : invitation && invitation.deliveryAttempts > DELIVERY_RETRY.retryLimit
-                  ? `:warning: delivery failed (${esc((invitation.lastError ?? '').slice(0, 80))}); check the address and press Resend`
-                  : invitation?.lastError
-                    ? `delivery failing, retrying (${esc(invitation.lastError.slice(0, 80))})`
-                    : 'invitation being delivered';
-        blocks.push(
-          section(
-            `*${esc(displayName(user))}*${user.firstName ? ` (${esc(loginEmail(user.email))})` : ''}: ${ROLE_LABEL[user.role]}, ${state}`,
-          ),
-        );
-        blocks.push(pendingActions(user.id, user.status as 'invited' | 'not_invited' | 'expired'));
-      }
-      if (total > rows.length) {
-        blocks.push(note(`…and ${total - rows.length} more. Find anyone with \`/people EMAIL\`.`));
-      }
-      await respond({ response_type: 'ephemeral', text: 'Invitations not yet accepted', blocks });
+      const page = await invites.pending(em, account, actor, PENDING_PAGE);
+      await respond({ response_type: 'ephemeral', ...pendingList(page!, actor.isAdmin, 0) });
       return;
     }
     if (/^help$/i.test(text)) {

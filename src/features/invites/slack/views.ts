@@ -144,6 +144,6 @@ export function registerInviteView(app: App, deps: Deps, invites: InviteService)
       sendNow: (values.send_now?.send_now?.selected_options ?? []).length > 0,
       personalMessage: values.message?.message?.value ?? null,
     });
-    await tellInviter(deps, client, userId, outcomes, inviteSummary(outcomes, role));
+    await tellInviter(deps, client, userId, outcomes, inviteSummary(outcomes, role, actor));
   });
 }
