@@ -12,7 +12,17 @@ export type SearchHit =
       company: string | null;
       convertedTo: { email: string; status: UserStatus } | null;
     }
-  | { kind: 'user'; id: string; name: string; email: string; company: null; status: UserStatus; role: Role };
+  | {
+      kind: 'user';
+      id: string;
+      name: string;
+      email: string;
+      company: null;
+      status: UserStatus;
+      role: Role;
+      /** The Slack user who added them: besides admins, the one who may send or resend their invitation. */
+      addedBy: string | null;
+    };
 
 export const PAGE_SIZE = 10;
 
@@ -52,6 +62,7 @@ export async function searchPeople(
             company: null,
             status: r.status,
             role: r.role,
+            addedBy: r.added_by ?? null,
           },
   );
   return { hits, more: rows.length > PAGE_SIZE };
@@ -88,7 +99,8 @@ export function searchStatement(accountId: string, text: string, offset = 0): Sq
   return sql`with matched as (${sql.join(branches, ' union all ')}),
      best as (select distinct on (kind, id) kind, id, k from matched order by kind, id, k using ~<~)
      select b.kind, b.id, c.name, c.email, c.company, cu.email as converted_email,
-       cu.status as converted_status, u.first_name, u.last_name, u.email as user_email, u.status, u.role
+       cu.status as converted_status, u.first_name, u.last_name, u.email as user_email, u.status, u.role,
+       u.added_by
      from best b
      left join contact c on b.kind = 'contact' and c.id = b.id
      left join app_user cu on cu.id = c.user_id

@@ -8,7 +8,7 @@ import { registerContactViews } from './slack/views.ts';
 export const contactsFeature: Feature = {
   name: 'contacts',
   slack(app, deps) {
-    registerContactCommand(app, deps.contacts);
+    registerContactCommand(app, deps, deps.contacts);
     registerContactShortcuts(app, deps);
     registerContactViews(app, deps, deps.contacts);
     registerContactActions(app, deps, deps.contacts);

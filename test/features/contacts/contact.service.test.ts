@@ -93,6 +93,7 @@ describe('finding contacts and users', () => {
         company: null,
         status: 'invited',
         role: 'client',
+        addedBy: null,
       },
     ]);
   });

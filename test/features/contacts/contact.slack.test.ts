@@ -161,6 +161,7 @@ describe('finding', () => {
       lastName: 'Invited',
       role: 'employee',
       status: 'invited',
+      addedBy: 'UMEMBER',
     });
     em.create(User, {
       account,
@@ -169,6 +170,7 @@ describe('finding', () => {
       lastName: 'Notyet',
       role: 'client',
       status: 'not_invited',
+      addedBy: 'UADMIN',
     });
     await em.flush();
   });
@@ -194,12 +196,16 @@ describe('finding', () => {
     expect(body.blocks.filter((b: any) => b.type === 'actions')).toHaveLength(1);
   });
 
-  it('finds users with the invitation button that fits their status', async () => {
+  it('finds users with the invitation button that fits their status, for whoever may press it', async () => {
     const invited = await find('UMEMBER', 'ina');
     expect(textOf(invited)).toContain('User, Employee (paid seat), invited');
     expect(findButton(invited.blocks, { actionId: 'invite_resend' })).toBeDefined();
-    const notYet = await find('UMEMBER', 'NOTYET');
+    const notYet = await find('UADMIN', 'NOTYET');
     expect(findButton(notYet.blocks, { actionId: 'invite_send' })).toBeDefined();
+    // Someone an admin added: a member would be refused on Send invitation, so he is not offered it.
+    const notHis = await find('UMEMBER', 'NOTYET');
+    expect(textOf(notHis)).toContain('Nia Notyet');
+    expect(JSON.stringify(notHis.blocks)).not.toContain('invite_send');
   });
 
   it('shows 25 matches ten at a time with Show more', async () => {

@@ -18,7 +18,7 @@ const morePage = z.object({ q: z.string().max(MAX_SEARCH), o: z.number().int().m
 
 /** The buttons on search results: Show more, Add contact, Edit, Convert to user. */
 export function registerContactActions(app: App, deps: Deps, contacts: ContactService): void {
-  app.action<BlockButtonAction>(CONTACT_ACTIONS.more, async ({ ack, action, context, respond }) => {
+  app.action<BlockButtonAction>(CONTACT_ACTIONS.more, async ({ ack, action, body, context, respond }) => {
     await ack();
     const page = readPage(morePage, action.value);
     if (!page) {
@@ -30,7 +30,12 @@ export function registerContactActions(app: App, deps: Deps, contacts: ContactSe
     const { q, o } = page;
     const { em, account } = roster(context);
     const { hits, more } = await contacts.find(em, account, q, o);
-    await respond({ response_type: 'ephemeral', replace_original: false, ...findResults(q, hits, o, more) });
+    const viewer = await slackActor(deps, context, body.user.id);
+    await respond({
+      response_type: 'ephemeral',
+      replace_original: false,
+      ...findResults(q, hits, o, more, viewer),
+    });
   });
 
   app.action<BlockButtonAction>(CONTACT_ACTIONS.add, async ({ ack, action, body, client }) => {

@@ -21,6 +21,7 @@ export function findResults(
   hits: SearchHit[],
   offset: number,
   more: boolean,
+  viewer: { slackUserId: string; isAdmin: boolean },
 ): { text: string; blocks: Block[] } {
   if (hits.length === 0 && offset === 0) {
     return {
@@ -56,8 +57,12 @@ export function findResults(
       );
     } else {
       const line = `*${esc(hit.name)}*${details ? ` · ${details}` : ''}\nUser, ${ROLE_LABEL[hit.role]}, ${statusText(hit.status)}`;
-      const invite =
-        hit.status === 'invited'
+      // Only the invitation's sender (whoever added them) and admins may send it: others get no button they
+      // would be refused on.
+      const mayInvite = viewer.isAdmin || hit.addedBy === viewer.slackUserId;
+      const invite = !mayInvite
+        ? []
+        : hit.status === 'invited'
           ? [button('Resend invitation', INVITE_ACTIONS.resend, hit.id)]
           : hit.status === 'not_invited'
             ? [button('Send invitation', INVITE_ACTIONS.send, hit.id)]

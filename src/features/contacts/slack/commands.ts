@@ -1,5 +1,7 @@
 import type { App } from '@slack/bolt';
+import { slackActor } from '../../../slack/actor.ts';
 import { roster } from '../../../slack/context.ts';
+import type { Deps } from '../../feature.ts';
 import type { ContactService } from '../contact.service.ts';
 import { findResults, MAX_SEARCH } from './blocks.ts';
 import { contactModal, prefillFrom } from './views.ts';
@@ -10,7 +12,7 @@ const USAGE = [
 ].join('\n');
 
 /** `/contact`: the add form (prefilled with what was typed), `find TEXT` and `help`. */
-export function registerContactCommand(app: App, contacts: ContactService): void {
+export function registerContactCommand(app: App, deps: Deps, contacts: ContactService): void {
   app.command('/contact', async ({ ack, command, context, client, respond }) => {
     await ack();
     const text = command.text.trim();
@@ -38,7 +40,8 @@ export function registerContactCommand(app: App, contacts: ContactService): void
       }
       const { em, account } = roster(context);
       const { hits, more } = await contacts.find(em, account, query);
-      await respond({ response_type: 'ephemeral', ...findResults(query, hits, 0, more) });
+      const viewer = await slackActor(deps, context, command.user_id);
+      await respond({ response_type: 'ephemeral', ...findResults(query, hits, 0, more, viewer) });
     } else {
       await respond({
         response_type: 'ephemeral',
