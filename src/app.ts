@@ -187,11 +187,31 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     }
     signal?.throwIfAborted();
 
-    // Replicas started together take turns at the migrations (an advisory lock): one applies them.
+    // Replicas started together take turns at the migrations (an advisory lock): one applies them. A stop
+    // meanwhile waits for what cannot be cut short, and says so rather than seeming to hang.
+    let migrations: 'waiting' | 'applying' | undefined;
+    const sayWhatTheStopWaitsFor = () => {
+      if (migrations === 'waiting') {
+        logger.info('stopping once the other instance has applied the migrations (none are applied here)');
+      } else if (migrations === 'applying') {
+        logger.info(
+          'stopping once the migrations being applied are done: cut short, they would leave the database half-way',
+        );
+      }
+    };
+    signal?.addEventListener('abort', sayWhatTheStopWaitsFor, { once: true });
     const orm = await initORM(databaseUrl, {
       migrate: true,
-      onLockWait: () => logger.info('another instance is applying migrations; waiting for it'),
-    });
+      signal,
+      onLockWait: () => {
+        migrations = 'waiting';
+        logger.info('another instance is applying migrations; waiting for it');
+      },
+      onMigrating: (names) => {
+        migrations = 'applying';
+        logger.info({ migrations: names }, `applying ${names.length} database migration(s)`);
+      },
+    }).finally(() => signal?.removeEventListener('abort', sayWhatTheStopWaitsFor));
     cleanups.push(['database pool', () => orm.close(true)]);
     signal?.throwIfAborted();
 

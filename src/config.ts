@@ -206,6 +206,15 @@ const schema = z.object(fields).superRefine((env, ctx) => {
   if (env.WEBHOOK_SECRET && !env.WEBHOOK_URL) {
     ctx.addIssue({ code: 'custom', path: ['WEBHOOK_URL'], message: 'is missing: WEBHOOK_SECRET needs it' });
   }
+  // The default PUBLIC_URL is made from PORT before the port is bound: with 0 every link would say port 0.
+  if (env.PORT === 0 && !env.PUBLIC_URL) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['PUBLIC_URL'],
+      message:
+        'is required with PORT=0 (any free port): links in invitations and join links need the address people reach Roster at, and the port is only known once Roster listens. Set PUBLIC_URL, or a fixed PORT',
+    });
+  }
   const problem = env.WEBHOOK_URL && webhookUrlProblem(env.WEBHOOK_URL, env.NODE_ENV === 'production');
   if (problem) ctx.addIssue({ code: 'custom', path: ['WEBHOOK_URL'], message: problem });
 });

@@ -47,6 +47,7 @@ describe('BULK_JOBS=false', () => {
       DATABASE_URL: front.db.url,
       SMTP_URL: front.smtp.url,
       PORT: '0',
+      PUBLIC_URL: 'http://localhost',
       LOG_LEVEL: 'silent',
     });
     worker = await startRoster({ config, logger: createLogger('silent'), host: '127.0.0.1' });

@@ -147,11 +147,20 @@ describe('settings with a wrong value', () => {
     expect(problems({ STOP_GRACE_SECONDS: 'soon' })).toEqual([
       'STOP_GRACE_SECONDS must be a whole number of seconds from 0 to 60, got "soon"',
     ]);
-    expect(loadConfig({ ...base, PORT: '0', STOP_GRACE_SECONDS: '60' })).toMatchObject({
+    expect(
+      loadConfig({ ...base, PORT: '0', PUBLIC_URL: 'https://roster.example.com', STOP_GRACE_SECONDS: '60' }),
+    ).toMatchObject({
       port: 0,
+      publicUrl: 'https://roster.example.com',
       stopGraceSeconds: 60,
     });
     expect(loadConfig({ ...base, PORT: '8080' }).port).toBe(8080);
+  });
+
+  it('refuses PORT=0 without PUBLIC_URL, since every link would point at port 0', () => {
+    expect(problems({ PORT: '0' })).toEqual([
+      'PUBLIC_URL is required with PORT=0 (any free port): links in invitations and join links need the address people reach Roster at, and the port is only known once Roster listens. Set PUBLIC_URL, or a fixed PORT',
+    ]);
   });
 
   it("takes .env.example's bare xoxb- placeholder as a missing SLACK_BOT_TOKEN", () => {

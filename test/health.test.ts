@@ -100,6 +100,7 @@ describe('a Slack that refuses the token or cannot be reached at start', () => {
       SLACK_API_URL: slackApiUrl,
       DATABASE_URL: db.url,
       PORT: '0',
+      PUBLIC_URL: 'http://localhost',
     });
     const startedAt = Date.now();
     const roster = await startRoster({ config, logger: createLogger('info', sink), host: '127.0.0.1' });
@@ -140,7 +141,7 @@ describe('a Slack that refuses the token or cannot be reached at start', () => {
       }
       const warnings = lines.filter((l) => l.level === 40 && /PUBLIC_URL/.test(l.msg)).map((l) => l.msg);
       expect(warnings).toEqual([
-        'Roster is reached at roster.example.com but PUBLIC_URL is http://localhost:0: links in invitations and join links will not open for others. Set PUBLIC_URL to the address people reach Roster at.',
+        'Roster is reached at roster.example.com but PUBLIC_URL is http://localhost: links in invitations and join links will not open for others. Set PUBLIC_URL to the address people reach Roster at.',
       ]);
     } finally {
       await roster.stop();

@@ -2,9 +2,14 @@ import { execFile } from 'node:child_process';
 import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
+import pg from 'pg';
+import { startRoster } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
 import { initORM } from '../src/db/orm.ts';
 import { schemaChanges } from '../src/db/schema-diff.ts';
+import { createLogger } from '../src/shared/logger.ts';
 import { redactedUrl } from '../src/shared/outbound.ts';
 import { createTestDatabase, type TestDatabase, testDatabasePrefix } from './support/database.ts';
 import { adminQuery, withDatabase } from './support/postgres.ts';
@@ -309,4 +314,94 @@ describe('20261207030000: members deleted in Slack before the mirror kept since 
       await orm.close(true);
     }
   });
+});
+
+describe('a stop while starting, at the migrations', () => {
+  const adminUrl = () => process.env.ROSTER_TEST_ADMIN_URL as string;
+  const names: string[] = [];
+  afterAll(async () => {
+    for (const name of names) await adminQuery(adminUrl(), `drop database if exists "${name}" with (force)`);
+  });
+
+  /** Roster started in this process on an empty database, its log lines collected. */
+  async function startOnEmpty(suffix: string) {
+    const name = `${testDatabasePrefix()}${suffix}`;
+    names.push(name);
+    await adminQuery(adminUrl(), `create database "${name}"`);
+    const url = withDatabase(adminUrl(), name);
+    const stop = new AbortController();
+    const lines: { msg: string }[] = [];
+    const watchers: ((msg: string) => void)[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) {
+          const parsed = JSON.parse(line) as { msg: string };
+          lines.push(parsed);
+          for (const watch of watchers) watch(parsed.msg);
+        }
+        done();
+      },
+    });
+    const config = loadConfig({
+      SLACK_SIGNING_SECRET: 'secret',
+      SLACK_BOT_TOKEN: 'xoxb-migrations',
+      SLACK_API_URL: 'http://127.0.0.1:9/api/',
+      DATABASE_URL: url,
+      PORT: '0',
+      PUBLIC_URL: 'http://localhost',
+      BULK_JOBS: 'inline',
+    });
+    const started = startRoster({
+      config,
+      logger: createLogger('info', sink),
+      host: '127.0.0.1',
+      signal: stop.signal,
+    }).then(
+      async (roster) => {
+        await roster.stop();
+        return 'started';
+      },
+      (err: Error) => (stop.signal.aborted ? 'stopped' : String(err)),
+    );
+    return { url, stop, lines, started, onLine: (watch: (msg: string) => void) => watchers.push(watch) };
+  }
+
+  it('says it waits for the migrations being applied, then stops with all of them applied', async () => {
+    const run = await startOnEmpty('stop_applying');
+    // Stopped the moment the migrations begin.
+    run.onLine((msg) => {
+      if (/^applying \d+ database migration/.test(msg)) run.stop.abort();
+    });
+    expect(await run.started).toBe('stopped');
+    expect(run.lines.map((l) => l.msg)).toContain(
+      'stopping once the migrations being applied are done: cut short, they would leave the database half-way',
+    );
+    const { rows } = await adminQuery(run.url, 'select count(*)::int as n from mikro_orm_migrations');
+    expect(rows[0].n).toBe((await migrationFiles()).filter((f) => f.endsWith('.ts')).length);
+  }, 60_000);
+
+  it("says it waits for another instance's migrations, and applies none itself", async () => {
+    const run = await startOnEmpty('stop_waiting');
+    const other = new pg.Client({ connectionString: run.url });
+    await other.connect();
+    try {
+      // Another instance holds the migrations' lock (see withMigrationLock) before this one asks for it.
+      await other.query(`select pg_advisory_lock(hashtext('roster:migrations'))`);
+      const waiting = new Promise<void>((ok) =>
+        run.onLine((msg) => msg.startsWith('another instance is applying migrations') && ok()),
+      );
+      await waiting;
+      run.stop.abort();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(run.lines.map((l) => l.msg)).toContain(
+        'stopping once the other instance has applied the migrations (none are applied here)',
+      );
+      await other.query(`select pg_advisory_unlock(hashtext('roster:migrations'))`);
+      expect(await run.started).toBe('stopped');
+      const { rows } = await adminQuery(run.url, "select to_regclass('mikro_orm_migrations') as t");
+      expect(rows[0].t).toBeNull();
+    } finally {
+      await other.end();
+    }
+  }, 60_000);
 });

@@ -26,6 +26,7 @@ describe('Socket Mode', () => {
       SLACK_API_URL: standin.apiUrl,
       DATABASE_URL: db.url,
       PORT: '0',
+      PUBLIC_URL: 'http://localhost',
     });
     const started = startRoster({ config, logger: createLogger('silent'), host: '127.0.0.1' });
     await expect(started).rejects.toBeInstanceOf(SlackAuthError);

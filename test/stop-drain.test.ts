@@ -86,6 +86,7 @@ describe('SIGTERM with STOP_DRAIN_SECONDS set', () => {
         SLACK_API_URL: standin.apiUrl,
         DATA_DIR: dataDir,
         PORT: '0',
+        PUBLIC_URL: 'http://localhost',
         LOG_LEVEL: 'info',
         STOP_DRAIN_SECONDS: '2',
       },

@@ -92,6 +92,7 @@ async function start(): Promise<Running> {
       SLACK_API_URL: slowSlackUrl,
       DATA_DIR: dataDir,
       PORT: '0',
+      PUBLIC_URL: 'http://localhost',
       LOG_LEVEL: 'info',
       // Running jobs are handed back at once, so the import is stopped in its middle.
       STOP_GRACE_SECONDS: '0',

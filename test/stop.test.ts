@@ -48,6 +48,7 @@ async function start(how: 'npm' | 'node'): Promise<Running> {
       SLACK_API_URL: standin.apiUrl,
       DATA_DIR: dataDir,
       PORT: '0',
+      PUBLIC_URL: 'http://localhost',
       LOG_LEVEL: 'info',
     },
   });

@@ -3,6 +3,23 @@ import { resolve } from 'node:path';
 import { adminQuery } from './support/postgres.ts';
 
 const root = resolve(import.meta.dirname, '..');
+const adminUrl = () => process.env.ROSTER_TEST_ADMIN_URL as string;
+
+/** The databases whose names match the regular expression `pattern`. */
+async function databases(pattern: string): Promise<string[]> {
+  const { rows } = await adminQuery(
+    adminUrl(),
+    `select datname from pg_database where datname ~ '${pattern}'`,
+  );
+  return rows.map((r) => r.datname as string).sort();
+}
+
+/** The id of a process that has ended, as a run killed outright leaves in its databases' names. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '']);
+  await new Promise((ok) => child.on('exit', ok));
+  return child.pid as number;
+}
 
 describe('the test databases', () => {
   it('are all dropped at the end of a run, even those of a suite that failed before its cleanup', async () => {
@@ -29,4 +46,59 @@ describe('the test databases', () => {
     );
     expect(rows).toEqual([]);
   }, 90_000);
+
+  it('of a run stopped by Ctrl-C are dropped by it, and a later run drops those of runs killed outright', async () => {
+    const dead = await deadPid();
+    // A run still going (this one) and names that only look like Roster's are never touched.
+    const alive = process.pid;
+    const leftovers = [
+      `roster_template_${dead}`,
+      `roster_test_${dead}_0123456789ab`,
+      `roster_test_${dead}_migrate`,
+    ];
+    const kept = [
+      `roster_test_${alive}_0123456789ab`,
+      `roster_test_${dead}`,
+      `roster_test_0${dead}_0123456789ab`,
+      `roster_template_${dead}_copy`,
+      `myroster_template_${dead}`,
+    ];
+    for (const name of [...leftovers, ...kept]) {
+      await adminQuery(adminUrl(), `drop database if exists "${name}"`);
+      await adminQuery(adminUrl(), `create database "${name}"`);
+    }
+    try {
+      // Its own process group, as a terminal's Ctrl-C reaches every process of the run.
+      const jest = spawn(
+        process.execPath,
+        [
+          '--experimental-vm-modules',
+          'node_modules/jest/bin/jest.js',
+          '--testMatch',
+          '**/fixtures/suites/waits-for-interrupt.fixture.ts',
+        ],
+        { cwd: root, detached: true, env: { ...process.env, ROSTER_TEST_ADMIN_URL: adminUrl() } },
+      );
+      let output = '';
+      jest.stdout.on('data', (c) => (output += c));
+      jest.stderr.on('data', (c) => (output += c));
+      const exited = new Promise<number | null>((ok) => jest.on('exit', (code) => ok(code)));
+      const pid = jest.pid as number;
+      const ofRun = `^roster_(template_${pid}|test_${pid}_.*)$`;
+      const deadline = Date.now() + 60_000;
+      while ((await databases(ofRun)).length < 2) {
+        if (Date.now() > deadline) throw new Error(`the inner run never created its database:\n${output}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      process.kill(-pid, 'SIGINT');
+      expect(await exited).toBe(130);
+      expect(await databases(ofRun)).toEqual([]);
+      // Dropped when the inner run started, since their process is gone; the others are still there.
+      expect(await databases(`^(${[...leftovers, ...kept].join('|')})$`)).toEqual([...kept].sort());
+    } finally {
+      for (const name of [...leftovers, ...kept]) {
+        await adminQuery(adminUrl(), `drop database if exists "${name}"`);
+      }
+    }
+  }, 120_000);
 });

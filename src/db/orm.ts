@@ -34,16 +34,35 @@ export function ormOptions(clientUrl: string, overrides: Partial<Options> = {}):
   });
 }
 
-/** Opens the ORM; `migrate` applies pending migrations first (see {@link withMigrationLock}). */
+/**
+ * Opens the ORM; `migrate` applies pending migrations first (see {@link withMigrationLock}), telling
+ * `onMigrating` which ones just before. A `signal` aborted before they begin (while waiting for another
+ * instance's) applies none; once begun, they are applied to the end, never left half-way.
+ */
 export async function initORM(
   clientUrl: string,
-  opts: { migrate?: boolean; onLockWait?: () => void } & Partial<Options> = {},
+  opts: {
+    migrate?: boolean;
+    onLockWait?: () => void;
+    onMigrating?: (names: string[]) => void;
+    signal?: AbortSignal;
+  } & Partial<Options> = {},
 ) {
-  const { migrate = false, onLockWait, ...overrides } = opts;
+  const { migrate = false, onLockWait, onMigrating, signal, ...overrides } = opts;
   const orm = await MikroORM.init(ormOptions(clientUrl, overrides));
   if (migrate) {
     try {
-      await withMigrationLock(orm, () => orm.migrator.up(), onLockWait);
+      await withMigrationLock(
+        orm,
+        async () => {
+          signal?.throwIfAborted();
+          const pending = await orm.migrator.getPending();
+          signal?.throwIfAborted();
+          if (pending.length) onMigrating?.(pending.map((m) => m.name));
+          return orm.migrator.up();
+        },
+        onLockWait,
+      );
     } catch (err) {
       await orm.close(true);
       throw err;

@@ -63,6 +63,7 @@ describe('a bot token Slack stops accepting while Roster runs', () => {
       SLACK_API_URL: standin.apiUrl,
       DATABASE_URL: db.url,
       PORT: '0',
+      PUBLIC_URL: 'http://localhost',
       BULK_JOBS: 'inline',
     });
     roster = await startRoster({

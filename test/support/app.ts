@@ -100,6 +100,7 @@ export async function startTestApp(
     SMTP_URL: smtp.url,
     MAIL_FROM: 'Roster <roster@acme.test>',
     PORT: '0',
+    PUBLIC_URL: 'http://localhost',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     // On the test's own event loop, where a test can see and shape them (a subset of features, the
     // stand-in's pace); test/bulk-thread.test.ts runs them in their thread as in production.
@@ -236,6 +237,7 @@ export async function startSecondInstance(
     SMTP_URL: t.smtp.url,
     MAIL_FROM: 'Roster <roster@acme.test>',
     PORT: '0',
+    PUBLIC_URL: 'http://localhost',
     LOG_LEVEL: 'silent',
     ALLOW_PRIVATE_URLS: 'true',
     ...opts.env,

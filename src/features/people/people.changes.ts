@@ -98,12 +98,13 @@ export class PeopleChanges {
     return this.change(em, account, actor, userId, 'unlock', undefined, opts);
   }
 
+  /** `openedFor`: the status the form was opened for; the person must still have it (see refuseOvertaken). */
   reactivate(
     em: EntityManager,
     account: IAccount,
     actor: Actor,
     userId: string,
-    opts: { sendInvitation?: boolean; addSeat?: boolean } = {},
+    opts: { sendInvitation?: boolean; addSeat?: boolean; openedFor?: 'deactivated' | 'expired' } = {},
   ) {
     return this.change(em, account, actor, userId, 'reactivate', undefined, opts);
   }
@@ -167,7 +168,7 @@ export class PeopleChanges {
     userId: string,
     kind: Change,
     newRole: Role | undefined,
-    opts: { sendInvitation?: boolean; addSeat?: boolean },
+    opts: { sendInvitation?: boolean; addSeat?: boolean; openedFor?: 'deactivated' | 'expired' },
   ): Promise<ChangeResult> {
     return em.transactional(async (tx) => {
       // An admin's change may be what a requester asked for: the requests about the person are locked first,
@@ -180,6 +181,7 @@ export class PeopleChanges {
       await this.seats.lock(tx, account);
       const user = await lockUser(tx, account, userId);
       if (!user) throw new DomainError('not_found', 'That person is not in Roster.');
+      if (opts.openedFor) refuseOvertaken(user, opts.openedFor);
       const role = refuseChange(user, kind, newRole);
       // Unlocked or reactivated, the person can be invited: their login must be at an allowed domain.
       if (kind !== 'role_change') await refuseOutsideDomains(tx, account, user.email);
@@ -403,6 +405,28 @@ function holdsSeat(user: IUser): boolean {
 function needsNewSeat(user: IUser, kind: Change, role: Role): boolean {
   if (kind !== 'role_change') return isPaidRole(role);
   return isPaidRole(role) && SEAT_HOLDING_STATUSES.includes(user.status) && !holdsSeat(user);
+}
+
+/**
+ * Refuses a reactivation whose form was opened for a status the person no longer has, read under their lock:
+ * an "Invite again" of an expired person must not bring back someone deactivated since (in Slack, or by an
+ * admin). Reactivating a deactivated person stays the card's own, deliberate Reactivate.
+ */
+function refuseOvertaken(user: IUser, openedFor: 'deactivated' | 'expired'): void {
+  if (user.status === openedFor) return;
+  const name = displayName(user);
+  const form = openedFor === 'expired' ? 'Invite again' : 'Reactivate';
+  const what = openedFor === 'expired' ? 'invited again' : 'reactivated';
+  if (user.status === 'deactivated') {
+    throw new DomainError(
+      'conflict',
+      `${name} was deactivated after the ${form} form was opened (in Slack or by an admin), so they were not ${what}. If they should come back, reactivate them from their card (\`/people ${user.email}\`).`,
+    );
+  }
+  throw new DomainError(
+    'conflict',
+    `${name} is ${user.status.replace('_', ' ')} now, no longer ${openedFor}: they were changed after the ${form} form was opened, so they were not ${what}.`,
+  );
 }
 
 /** The role the person ends up with; refuses a change that does not fit the person as they are. */

@@ -96,6 +96,31 @@ describe('expired invitations on an admin’s Home tab', () => {
   });
 });
 
+describe('Invite again for someone deactivated after the form opened', () => {
+  it('refuses by DM, saying what happened, and leaves them deactivated', async () => {
+    const user = await expired();
+    const home = await openHome('UADMIN');
+    const form = await press(home, 'UADMIN', user, 'Invite again');
+    // Meanwhile Slack (or another admin) deactivates them.
+    await t.em().nativeUpdate(User, { id: user.id }, { status: 'deactivated' });
+
+    const res = await t.slack.submitView(form, {}, { user: 'UADMIN' });
+    expect(res.json?.errors).toBeUndefined();
+    const dm = await t.standin.waitForMessage(
+      (m) =>
+        m.channel === 'DUADMIN' &&
+        textOf(m).includes(user.email) &&
+        textOf(m).includes('Nothing was changed'),
+    );
+    expect(textOf(dm)).toContain(
+      `Lee Late${n} was deactivated after the Invite again form was opened (in Slack or by an admin), so they were not invited again.`,
+    );
+    await jobsDrained(t.em());
+    expect((await fresh(user.id)).status).toBe('deactivated');
+    expect(await t.em().count(Invitation, { user: user.id })).toBe(0);
+  });
+});
+
 describe('Invite again with every seat taken', () => {
   it('says so on the form and offers to add a seat, which brings them back with one seat more', async () => {
     const user = await expired();

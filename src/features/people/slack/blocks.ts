@@ -29,6 +29,9 @@ export const PERSON_VIEW = 'person_change_modal';
 
 /** The changes a person card offers; each opens the form of the same name. */
 export const CHANGES = ['unlock', 'reactivate', 'role', 'permission_set', 'details', 'email'] as const;
+/** The statuses reactivating brings a person back from: deactivated, or an invitation that expired. */
+export const REACTIVATED_FROM = ['deactivated', 'expired'] as const;
+export type ReactivatedFrom = (typeof REACTIVATED_FROM)[number];
 export type Change = (typeof CHANGES)[number];
 
 /** The longest a section may be, with room to spare for Slack counting escaped characters. */
@@ -154,9 +157,15 @@ function requesterButtons(user: IUser) {
 }
 
 /** A card button's or form's target: the person and the change, checked as anything from a request is. */
-const target = z.object({ u: z.uuid(), c: z.enum(CHANGES), h: z.literal(1).optional() });
+const target = z.object({
+  u: z.uuid(),
+  c: z.enum(CHANGES),
+  h: z.literal(1).optional(),
+  /** A reactivate form's: the status the person had when it opened, which they must still have on submit. */
+  s: z.enum(REACTIVATED_FROM).optional(),
+});
 
-export function readTarget(value: string | undefined): { u: string; c: Change; h?: 1 } {
+export function readTarget(value: string | undefined): { u: string; c: Change; h?: 1; s?: ReactivatedFrom } {
   try {
     const parsed = target.safeParse(JSON.parse(value ?? ''));
     if (parsed.success) return parsed.data;

@@ -16,7 +16,14 @@ import { loginEmail, ROLE_LABEL } from '../labels.ts';
 import type { ChangeResult } from '../people.changes.ts';
 import { type PersonService, parseDetails } from '../person.service.ts';
 import { displayName, type IUser, isPaidRole, isPlaceholderLogin, ROLES, type Role } from '../user.entity.ts';
-import { type Change, cut, PERSON_VIEW, readTarget } from './blocks.ts';
+import {
+  type Change,
+  cut,
+  PERSON_VIEW,
+  REACTIVATED_FROM,
+  type ReactivatedFrom,
+  readTarget,
+} from './blocks.ts';
 
 /**
  * The form each change on the person card opens, and what submitting it does. What can be checked by reading
@@ -26,7 +33,7 @@ import { type Change, cut, PERSON_VIEW, readTarget } from './blocks.ts';
 export function registerPeopleForms(app: App, deps: Deps, people: PersonService): void {
   app.view<ViewSubmitAction>(PERSON_VIEW, async ({ ack, view, body, context, client }) => {
     const { em, account } = roster(context);
-    const { u, c, h } = readTarget(view.private_metadata);
+    const { u, c, h, s } = readTarget(view.private_metadata);
     const values = view.state.values;
     const actor = await slackActor(deps, context, body.user.id);
     const sendInvitation = (values.send_now?.send_now?.selected_options ?? []).length > 0;
@@ -114,7 +121,15 @@ export function registerPeopleForms(app: App, deps: Deps, people: PersonService)
       switch (change) {
         case 'unlock':
         case 'reactivate': {
-          const result = await deps.people[change](em, account, actor, u, { sendInvitation, addSeat });
+          // What the form was opened for ("Invite again" of an expired person, Reactivate of a deactivated
+          // one) is checked against the person as they are under the lock: Slack or an admin may have
+          // deactivated them since, and inviting them then would quietly undo that.
+          const openedFor = change === 'reactivate' ? s : undefined;
+          const result = await deps.people[change](em, account, actor, u, {
+            sendInvitation,
+            addSeat,
+            openedFor,
+          });
           return outcome(
             result,
             (name) => `${change === 'unlock' ? 'Unlocked' : 'Reactivated'} ${name}`,
@@ -201,7 +216,12 @@ export function changeModal(
   const shell = (title: string, submit: string, blocks: unknown[]): View => ({
     type: 'modal',
     callback_id: PERSON_VIEW,
-    private_metadata: JSON.stringify({ u: user.id, c: change, ...(opts.fromHome ? { h: 1 } : {}) }),
+    private_metadata: JSON.stringify({
+      u: user.id,
+      c: change,
+      ...(opts.fromHome ? { h: 1 } : {}),
+      ...(change === 'reactivate' && isReactivatedFrom(user.status) ? { s: user.status } : {}),
+    }),
     title: plain(title),
     submit: plain(submit),
     close: plain('Cancel'),
@@ -261,4 +281,8 @@ export function changeModal(
         ),
       ]);
   }
+}
+
+function isReactivatedFrom(status: string): status is ReactivatedFrom {
+  return (REACTIVATED_FROM as readonly string[]).includes(status);
 }
