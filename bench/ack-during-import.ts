@@ -198,6 +198,8 @@ async function main(): Promise<void> {
           SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
           MAIL_FROM: 'Roster <roster@bench.test>',
           PORT: '0',
+          // A free port is picked; the links the bench never opens need an address of their own.
+          PUBLIC_URL: 'http://localhost',
           LOG_LEVEL: process.env.BENCH_APP_LOG_LEVEL ?? 'error',
           ...env,
         },

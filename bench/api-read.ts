@@ -50,6 +50,8 @@ const roster = await startRoster({
     SLACK_API_URL: standin.apiUrl,
     DATABASE_URL: dbUrl.toString(),
     PORT: '0',
+    // A free port is picked; the links the bench never opens need an address of their own.
+    PUBLIC_URL: 'http://localhost',
     LOG_LEVEL: 'silent',
     API_RATE_LIMIT: '100000',
   }),

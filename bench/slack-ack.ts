@@ -50,6 +50,8 @@ const roster = await startRoster({
     DATABASE_URL: dbUrl.toString(),
     SMTP_URL: smtp.url,
     PORT: '0',
+    // A free port is picked; the links the bench never opens need an address of their own.
+    PUBLIC_URL: 'http://localhost',
     LOG_LEVEL: 'silent',
   }),
   logger: createLogger('silent'),

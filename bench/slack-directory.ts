@@ -89,6 +89,8 @@ async function run(size: number): Promise<void> {
       DATABASE_URL: url.toString(),
       SMTP_URL: smtp.url,
       PORT: '0',
+      // A free port is picked; the links the bench never opens need an address of their own.
+      PUBLIC_URL: 'http://localhost',
       LOG_LEVEL: 'silent',
     });
     const started = performance.now();

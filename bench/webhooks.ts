@@ -103,6 +103,8 @@ const start = (withWebhooks: boolean) =>
       DATABASE_URL: dbUrl.toString(),
       SMTP_URL: smtp.url,
       PORT: '0',
+      // A free port is picked; the links the bench never opens need an address of their own.
+      PUBLIC_URL: 'http://localhost',
       LOG_LEVEL: 'silent',
       // The receiver is on this machine.
       ALLOW_PRIVATE_URLS: 'true',
