@@ -51,6 +51,11 @@ export class PeopleChanges {
     /** Why the person no longer fits the change asked for (an admin made it, or another, meanwhile), or null. */
     const overtaken = (user: IUser, request: ISeatRequest): string | null => {
       try {
+        // Asked for someone expired, since deactivated (in Slack, or by an admin): not brought back by it.
+        const from = request.payload.fromStatus;
+        if (kind === 'reactivate' && typeof from === 'string' && user.status !== from) {
+          return `${displayName(user)} is ${user.status.replace('_', ' ')} now, no longer ${from.replace('_', ' ')} as when the request was made, so there is nothing to approve. If they should come back, an admin reactivates them from their card (\`/people ${user.email}\`).`;
+        }
         refuseChange(user, kind, request.role);
         // A role change that no longer gives a seat (made a contractor since, say) is not a seat's to approve.
         if (kind === 'role_change' && !needsNewSeat(user, kind, request.role)) {
@@ -223,7 +228,8 @@ export class PeopleChanges {
           role,
           user,
           requestedBy: actor.slackUserId,
-          payload: { sendInvitation: Boolean(opts.sendInvitation) },
+          // The status it was asked from: an expired person deactivated before the approval is not brought back.
+          payload: { sendInvitation: Boolean(opts.sendInvitation), fromStatus: user.status },
           addSeat: opts.addSeat,
         },
         apply,

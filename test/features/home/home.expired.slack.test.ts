@@ -186,6 +186,27 @@ describe('expired invitations on a non-admin’s Home tab', () => {
     expect(await t.em().count(SeatRequest, { email: mine.email })).toBe(1);
   });
 
+  it('does not bring back someone deactivated after an admin was asked to invite them again', async () => {
+    const mine = await expired('employee', { addedBy: 'UMANAGER' });
+    const form = await press(await openHome('UMANAGER'), 'UMANAGER', mine, 'Ask an admin to invite again');
+    await t.slack.submitView(form, {}, { user: 'UMANAGER' });
+    const request = await eventually(() =>
+      t.em().findOne(SeatRequest, { email: mine.email, status: 'pending', kind: 'reactivate' }),
+    );
+    // Deactivated meanwhile (Slack deleted them, say), then an admin approves the old request.
+    await t.em().nativeUpdate(User, { id: mine.id }, { status: 'deactivated' });
+    const decision = await t.roster.deps.seats.decide(t.em(), await t.account(), {
+      requestId: request.id,
+      actor: { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' },
+      decision: 'approve',
+    });
+    expect(decision.outcome).toBe('refused');
+    expect(decision.outcome === 'refused' && decision.reason).toContain(
+      'is deactivated now, no longer expired as when the request was made',
+    );
+    expect((await fresh(mine.id)).status).toBe('deactivated');
+  });
+
   it('offers nothing to bring back a client: that is an admin’s', async () => {
     const client = await expired('client', { addedBy: 'UMEMBER' });
     const home = await openHome('UMEMBER');
