@@ -6,6 +6,7 @@ import { Account } from '../accounts/account.entity.ts';
 import type { Deps } from '../feature.ts';
 import { webhookDisabledText } from './slack/blocks.ts';
 import type { WebhookSender } from './webhook.delivery.ts';
+import { MAX_ENDPOINTS } from './webhook.endpoints.ts';
 
 export const WEBHOOK_JOBS = {
   deliver: 'webhooks.deliver',
@@ -42,7 +43,9 @@ export async function registerWebhookJobs(
       retryLimit: 3,
       retryDelay: 1,
       expireInSeconds: Math.ceil((sender.policy.jobBudgetMs + sender.policy.timeoutMs) / 1000) + 60,
-      localConcurrency: 4,
+      // One worker for every endpoint there can be (an account's and the deployment's), since each job is
+      // one endpoint's: receivers that never answer hold only their own deliveries, never a healthy one's.
+      localConcurrency: MAX_ENDPOINTS + 1,
     },
   );
 
