@@ -45,6 +45,8 @@ export type RosterOptions = {
   slackPaceScale?: number;
   /** A stop asked for while starting: what is started is stopped again and startRoster() throws. */
   signal?: AbortSignal;
+  /** Told while migrations are waited for or applied (true) and when they are done (false). */
+  onMigrations?: (busy: boolean) => void;
 };
 
 export type Roster = {
@@ -205,13 +207,18 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       signal,
       onLockWait: () => {
         migrations = 'waiting';
+        opts.onMigrations?.(true);
         logger.info('another instance is applying migrations; waiting for it');
       },
       onMigrating: (names) => {
         migrations = 'applying';
+        opts.onMigrations?.(true);
         logger.info({ migrations: names }, `applying ${names.length} database migration(s)`);
       },
-    }).finally(() => signal?.removeEventListener('abort', sayWhatTheStopWaitsFor));
+    }).finally(() => {
+      signal?.removeEventListener('abort', sayWhatTheStopWaitsFor);
+      opts.onMigrations?.(false);
+    });
     cleanups.push(['database pool', () => orm.close(true)]);
     signal?.throwIfAborted();
 

@@ -35,15 +35,22 @@ export async function main(): Promise<void> {
   /** Aborted by a stop that comes while starting: startRoster() stops what it started and gives up. */
   const starting = new AbortController();
 
+  /** Migrations being waited for or applied: a stop waits for them, however long, as the log says. */
+  let migrating = false;
+  let deadline: NodeJS.Timeout | undefined;
+  // A stop that hangs (a job that ignores the deadline, a stuck connection) must not keep the process alive.
+  const armDeadline = () => {
+    deadline ??= setTimeout(() => {
+      logger.error(`Roster did not stop within ${STOP_DEADLINE_MS / 1000} s; exiting anyway`);
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
+  };
+
   async function shutdown(reason: string): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ reason }, 'stopping');
-    // A stop that hangs (a job that ignores the deadline, a stuck connection) must not keep the process alive.
-    setTimeout(() => {
-      logger.error(`Roster did not stop within ${STOP_DEADLINE_MS / 1000} s; exiting anyway`);
-      process.exit(1);
-    }, STOP_DEADLINE_MS).unref();
+    if (!migrating) armDeadline();
     // While starting, startRoster() stops what it started and gives up (or, past its last step, returns and
     // is stopped below).
     if (!roster) {
@@ -69,7 +76,16 @@ export async function main(): Promise<void> {
   }
 
   try {
-    roster = await startRoster({ config, logger, signal: starting.signal });
+    roster = await startRoster({
+      config,
+      logger,
+      signal: starting.signal,
+      onMigrations: (busy) => {
+        migrating = busy;
+        // Done with a stop waiting: what is left of the start stops within the deadline.
+        if (!busy && stopping) armDeadline();
+      },
+    });
     if (stopping) {
       stopping = false;
       await shutdown('stop requested while starting');
