@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import { adminQuery } from './support/postgres.ts';
+import pg from 'pg';
+import { dropLeftovers, holdRunMarker, runTag, tagRunDatabase } from './support/leftovers.ts';
+import { adminQuery, withDatabase } from './support/postgres.ts';
 
 const root = resolve(import.meta.dirname, '..');
 const adminUrl = () => process.env.ROSTER_TEST_ADMIN_URL as string;
@@ -63,9 +65,11 @@ describe('the test databases', () => {
       `roster_template_${dead}_copy`,
       `myroster_template_${dead}`,
     ];
+    // Made on this machine by the dead run, as a run tags what it makes: these go.
     for (const name of [...leftovers, ...kept]) {
       await adminQuery(adminUrl(), `drop database if exists "${name}"`);
       await adminQuery(adminUrl(), `create database "${name}"`);
+      await tagRunDatabase(adminUrl(), name, dead);
     }
     try {
       // Its own process group, as a terminal's Ctrl-C reaches every process of the run.
@@ -101,4 +105,40 @@ describe('the test databases', () => {
       }
     }
   }, 120_000);
+
+  it('are left alone, however dead their process looks, when made elsewhere, by an untagged run, or still in use', async () => {
+    const dead = await deadPid();
+    const name = (suffix: string) => `roster_test_${dead}_${suffix}`;
+    const made = async (suffix: string, tag: string | null) => {
+      await adminQuery(adminUrl(), `drop database if exists "${name(suffix)}"`);
+      await adminQuery(adminUrl(), `create database "${name(suffix)}"`);
+      if (tag) await adminQuery(adminUrl(), `comment on database "${name(suffix)}" is '${tag}'`);
+    };
+    await made('elsewhere', runTag(dead, 'another-machine'));
+    await made('untagged', null);
+    await made('marked', runTag(dead));
+    await made('connected', runTag(dead));
+    await made('gone', runTag(dead));
+    // A run on another machine whose process id is this dead one keeps its marker session open.
+    const marker = await holdRunMarker(adminUrl(), dead);
+    // Someone working in one of them.
+    const user = new pg.Client({ connectionString: withDatabase(adminUrl(), name('connected')) });
+    await user.connect();
+    try {
+      // While the marker is open, nothing of that process id goes.
+      const ofDead = (names: string[]) => names.filter((n) => n.startsWith(name(''))).sort();
+      expect(ofDead(await dropLeftovers(adminUrl()))).toEqual([]);
+      await marker.end();
+      expect(ofDead(await dropLeftovers(adminUrl()))).toEqual([name('gone'), name('marked')].sort());
+      expect(await databases(`^roster_test_${dead}_`)).toEqual(
+        ['connected', 'elsewhere', 'untagged'].map(name).sort(),
+      );
+    } finally {
+      await user.end();
+      await marker.end().catch(() => {});
+      for (const suffix of ['elsewhere', 'untagged', 'marked', 'connected', 'gone']) {
+        await adminQuery(adminUrl(), `drop database if exists "${name(suffix)}" with (force)`);
+      }
+    }
+  }, 60_000);
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { tagRunDatabase } from './leftovers.ts';
 import { adminQuery, withDatabase } from './postgres.ts';
 
 export type TestDatabase = { url: string; name: string; drop(): Promise<void> };
@@ -21,6 +22,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     throw new Error('the test database template is missing: run the tests with npm test');
   const name = `${testDatabasePrefix()}${randomBytes(6).toString('hex')}`;
   await adminQuery(adminUrl, `create database "${name}" template "${template}"`);
+  await tagRunDatabase(adminUrl, name, Number(template.replace(/^roster_template_/, '')));
   return {
     url: withDatabase(adminUrl, name),
     name,

@@ -5,7 +5,7 @@ import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { initORM } from '../../src/db/orm.ts';
 import { JobQueue } from '../../src/shared/jobs.ts';
 import { createLogger } from '../../src/shared/logger.ts';
-import { dropLeftovers, dropRun, holdRunMarker } from './leftovers.ts';
+import { dropLeftovers, dropRun, holdRunMarker, tagRunDatabase } from './leftovers.ts';
 import { adminQuery, answers, DEFAULT_ADMIN_URL, withDatabase } from './postgres.ts';
 
 /**
@@ -33,6 +33,7 @@ export default async function globalSetup(): Promise<void> {
   const template = `roster_template_${process.pid}`;
   await adminQuery(adminUrl, `drop database if exists "${template}" with (force)`);
   await adminQuery(adminUrl, `create database "${template}"`);
+  await tagRunDatabase(adminUrl, template, process.pid);
   const templateUrl = withDatabase(adminUrl, template);
   const orm = await initORM(templateUrl, { migrate: true });
   await orm.close(true);
