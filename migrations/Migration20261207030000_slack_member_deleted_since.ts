@@ -1,10 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
 
-/** A Roster user a deleted member's row stands for: by Slack id, or by email when the user has none. */
-const MATCHED = `join "app_user" u on u."account_id" = m."account_id"
-  and (u."slack_user_id" = m."slack_user_id"
-    or (u."slack_user_id" is null and m."email" is not null and lower(btrim(u."email")) = lower(btrim(m."email"))))`;
-
 /**
  * Since when the mirror has known a member as deleted in Slack (`deleted_since`, the database's clock;
  * null while not deleted), so the nightly sync can deactivate in Roster everyone Slack deleted whose
@@ -22,27 +17,36 @@ export class Migration20261207030000_slack_member_deleted_since extends Migratio
   override async up(): Promise<void> {
     this.addSql(`alter table "slack_member" add column "deleted_since" timestamptz null;`);
     this.addSql(`update "slack_member" set "deleted_since" = "recorded_at" where "deleted";`);
-    this.addSql(`with "slack_off" as (
-        select m."account_id", m."slack_user_id", min(a."created_at") as "at"
-        from "slack_member" m ${MATCHED}
-        join "audit_event" a on a."account_id" = u."account_id" and a."subject_type" = 'user' and a."subject_id" = u."id"::text
-        where m."deleted" and a."action" = 'user.deactivated' and a."actor" = 'slack'
-        group by 1, 2)
-      update "slack_member" m set "deleted_since" = least(m."deleted_since", o."at")
-      from "slack_off" o
-      where m."deleted" and o."account_id" = m."account_id" and o."slack_user_id" = m."slack_user_id";`);
-    this.addSql(`with "kept" as (
-        select m."account_id", m."slack_user_id", min(least(
-          case when u."slack_user_id" is null then u."created_at" end,
-          (select min(a."created_at") from "audit_event" a
-            where a."account_id" = u."account_id" and a."subject_type" = 'user' and a."subject_id" = u."id"::text
-              and a."action" in ('user.reactivated', 'user.unlocked')))) as "at"
-        from "slack_member" m ${MATCHED}
+    // Each deleted member's users (by Slack id, or by email for a user without one) and their audit events,
+    // read once and grouped by user: one pass over each table, however many members were deleted.
+    this.addSql(`with "matched" as (
+        select m."account_id", m."slack_user_id", u."id" as "user_id", false as "by_email", u."created_at"
+        from "slack_member" m
+        join "app_user" u on u."account_id" = m."account_id" and u."slack_user_id" = m."slack_user_id"
         where m."deleted"
+        union all
+        select m."account_id", m."slack_user_id", u."id", true, u."created_at"
+        from "slack_member" m
+        join "app_user" u on u."account_id" = m."account_id" and u."slack_user_id" is null
+          and lower(btrim(u."email")) = lower(btrim(m."email"))
+        where m."deleted" and m."email" is not null),
+      "events" as (
+        select a."account_id", a."subject_id",
+          min(a."created_at") filter (where a."action" = 'user.deactivated' and a."actor" = 'slack') as "slack_off",
+          min(a."created_at") filter (where a."action" in ('user.reactivated', 'user.unlocked')) as "brought_back"
+        from "audit_event" a
+        where a."subject_type" = 'user' and a."action" in ('user.deactivated', 'user.reactivated', 'user.unlocked')
+        group by 1, 2),
+      "dated" as (
+        select t."account_id", t."slack_user_id", min(e."slack_off") as "slack_off",
+          min(least(case when t."by_email" then t."created_at" end, e."brought_back")) as "kept"
+        from "matched" t
+        left join "events" e on e."account_id" = t."account_id" and e."subject_id" = t."user_id"::text
         group by 1, 2)
-      update "slack_member" m set "deleted_since" = least(m."deleted_since", k."at" - interval '1 second')
-      from "kept" k
-      where m."deleted" and k."at" is not null and k."account_id" = m."account_id" and k."slack_user_id" = m."slack_user_id";`);
+      update "slack_member" m
+        set "deleted_since" = least(m."deleted_since", d."slack_off", d."kept" - interval '1 second')
+      from "dated" d
+      where m."deleted" and d."account_id" = m."account_id" and d."slack_user_id" = m."slack_user_id";`);
     this.addSql(
       `create index "slack_member_deleted_index" on "slack_member" ("account_id") where "deleted";`,
     );
