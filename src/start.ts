@@ -37,10 +37,12 @@ export async function main(): Promise<void> {
 
   /** Migrations being waited for or applied: a stop waits for them, however long, as the log says. */
   let migrating = false;
-  let deadline: NodeJS.Timeout | undefined;
+  let deadlineArmed = false;
   // A stop that hangs (a job that ignores the deadline, a stuck connection) must not keep the process alive.
   const armDeadline = () => {
-    deadline ??= setTimeout(() => {
+    if (deadlineArmed) return;
+    deadlineArmed = true;
+    setTimeout(() => {
       logger.error(`Roster did not stop within ${STOP_DEADLINE_MS / 1000} s; exiting anyway`);
       process.exit(1);
     }, STOP_DEADLINE_MS).unref();
