@@ -3,7 +3,7 @@ import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { z } from 'zod';
-import { query, sql } from '../../db/sql.ts';
+import { query, type Sql, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import { hashToken, newToken } from '../../shared/ids.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
@@ -353,35 +353,16 @@ export class JoinLinkService {
    * conditional UPDATE: any number of instances may run this at once. A link being posted now is younger.
    */
   async closeUnposted(em: EntityManager): Promise<IJoinLink[]> {
-    return em.transactional(async (tx) => {
-      const rows = await query<{ id: string }>(
-        tx,
-        sql`update join_link set revoked_at = ${this.now()}, updated_at = now()
-             where message_ts is null and revoked_at is null
-               and created_at <= ${new Date(this.now().getTime() - UNPOSTED_MINUTES * 60_000)}
-             returning id`,
-      );
-      if (rows.length === 0) return [];
-      const links = await tx.find(
-        JoinLink,
-        { id: { $in: rows.map((r) => r.id) } },
-        { populate: ['account'], refresh: true },
-      );
-      for (const link of links) {
-        audit(tx, {
-          account: link.account.getEntity(),
-          actor: 'roster',
-          action: 'join_link.revoked',
-          subjectType: 'join_link',
-          subjectId: link.id,
-          surface: 'job',
-          data: { reason: 'not posted', uses: link.uses, maxUses: link.maxUses },
-        });
-        await this.jobs.send(JOIN_JOBS.tellUnposted, { linkId: link.id }, { em: tx });
-      }
-      await tx.flush();
-      return links;
-    });
+    const before = new Date(this.now().getTime() - UNPOSTED_MINUTES * 60_000);
+    return this.closeWhere(
+      em,
+      sql`update join_link set revoked_at = ${this.now()}, updated_at = now()
+           where message_ts is null and revoked_at is null and created_at <= ${before}
+           returning id`,
+      'join_link.revoked',
+      { reason: 'not posted' },
+      (tx, link) => this.jobs.send(JOIN_JOBS.tellUnposted, { linkId: link.id }, { em: tx }),
+    );
   }
 
   /**
@@ -389,13 +370,29 @@ export class JoinLinkService {
    * once each, however often and on however many instances this runs.
    */
   async expireDue(em: EntityManager): Promise<IJoinLink[]> {
+    return this.closeWhere(
+      em,
+      sql`update join_link set expiry_announced_at = now(), updated_at = now()
+         where expires_at <= ${this.now()} and expiry_announced_at is null and revoked_at is null
+         returning id`,
+      'join_link.expired',
+      {},
+    );
+  }
+
+  /**
+   * The links one conditional UPDATE (`claim`, returning their ids) took, each audited as `action` by
+   * Roster and handed to `then` in the same transaction: taken once, however many instances run it.
+   */
+  private async closeWhere(
+    em: EntityManager,
+    claim: Sql,
+    action: 'join_link.revoked' | 'join_link.expired',
+    data: Record<string, unknown>,
+    then?: (tx: EntityManager, link: IJoinLink) => Promise<unknown>,
+  ): Promise<IJoinLink[]> {
     return em.transactional(async (tx) => {
-      const rows = await query<{ id: string }>(
-        tx,
-        sql`update join_link set expiry_announced_at = now(), updated_at = now()
-           where expires_at <= ${this.now()} and expiry_announced_at is null and revoked_at is null
-           returning id`,
-      );
+      const rows = await query<{ id: string }>(tx, claim);
       if (rows.length === 0) return [];
       const links = await tx.find(
         JoinLink,
@@ -406,13 +403,15 @@ export class JoinLinkService {
         audit(tx, {
           account: link.account.getEntity(),
           actor: 'roster',
-          action: 'join_link.expired',
+          action,
           subjectType: 'join_link',
           subjectId: link.id,
           surface: 'job',
-          data: { uses: link.uses, maxUses: link.maxUses },
+          data: { ...data, uses: link.uses, maxUses: link.maxUses },
         });
+        await then?.(tx, link);
       }
+      await tx.flush();
       return links;
     });
   }
