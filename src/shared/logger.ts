@@ -79,6 +79,8 @@ export function createLogger(level = 'info', destination?: pino.DestinationStrea
         },
       },
     },
-    destination,
+    // Written synchronously: a line logged just before the process exits (why it stopped, why it could not
+    // start) is never lost or put out of order by the exit, and Roster logs a few lines a request at most.
+    destination ?? pino.destination({ dest: 1, sync: true }),
   );
 }
