@@ -55,11 +55,14 @@ function instant(parameter: string, given: string, issues: Issue[]): string | un
     .replace(SPACE_FOR_PLUS, '$1+$2');
   const parsed = dateTime.safeParse(value);
   const time = parsed.success ? new Date(value) : null;
-  if (!time || Number.isNaN(time.getTime())) {
+  // Years 1 to 9999 in UTC, the ones an ISO 8601 time of four digits can say: year 0, or an offset that
+  // carries the time past either end, is no time the database takes.
+  const year = time?.getUTCFullYear() ?? Number.NaN;
+  if (!time || !(year >= 1 && year <= 9999)) {
     const plus = given.includes(' ') ? ' A + in a query string reads as a space: write it as %2B.' : '';
     issues.push({
       parameter,
-      detail: `${parameter} must be an ISO 8601 date-time with a time zone, e.g. 2026-11-30T09:00:00Z or 2026-11-30T10:00:00%2B01:00 (got “${given}”).${plus}`,
+      detail: `${parameter} must be an ISO 8601 date-time with a time zone, from year 0001 to 9999, e.g. 2026-11-30T09:00:00Z or 2026-11-30T10:00:00%2B01:00 (got “${given}”).${plus}`,
     });
     return undefined;
   }

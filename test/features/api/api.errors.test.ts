@@ -105,6 +105,26 @@ describe('bad requests', () => {
     expect(bare.body.data.every((p: any) => p.status === 'active')).toBe(true);
   });
 
+  it('refuses a time before year 1 or after 9999 as a bad filter, not as a failure of Roster', async () => {
+    for (const q of [
+      '0000-01-01',
+      '0000-01-01T00:00:00Z',
+      // Year 1 in its own zone, year 0 in UTC; and the other way round at the far end.
+      '0001-01-01T00:30:00%2B01:00',
+      '9999-12-31T23:59:59-14:00',
+    ]) {
+      const people = await api.get(`/api/v1/people?updated_since=${q}`, { token });
+      expect([people.status, people.body.errors?.[0]?.parameter]).toEqual([400, 'updated_since']);
+      expect(people.body.errors[0].detail).toMatch(/from year 0001 to 9999/);
+      const events = await api.get(`/api/v1/audit-events?since=${q}`, { token });
+      expect([events.status, events.body.errors?.[0]?.parameter]).toEqual([400, 'since']);
+    }
+    const edges = ['0001-01-01T00:00:00Z', '9999-12-31T23:59:59Z'];
+    for (const q of edges) {
+      expect((await api.get('/api/v1/contacts', { token, query: { updated_since: q } })).status).toBe(200);
+    }
+  });
+
   it('answers unknown API paths and other methods as problems too', async () => {
     const unknown = await api.get('/api/v1/users', { token });
     expect(unknown.status).toBe(404);
