@@ -50,7 +50,7 @@ const paging = [
   }),
   query(
     'cursor',
-    'next_cursor of the previous page. The cursor remembers the filters: repeat them or leave them out.',
+    'next_cursor of the previous page. The cursor remembers the filters: repeat them or leave them out. It works only with the tokens of the account it was issued to.',
     { type: 'string' },
   ),
 ];

@@ -94,6 +94,8 @@ const cursorShape = z.object({
   f: z.string(),
   x: z.string().regex(/^\d{1,20}$/),
   i: z.union([z.uuid(), z.string().regex(/^\d{1,19}$/)]),
+  /** The account it was issued to; cursors issued before it was added have none. */
+  a: z.uuid().optional(),
 });
 
 /**
@@ -102,6 +104,7 @@ const cursorShape = z.object({
  */
 export function encodeCursor(
   key: Buffer,
+  accountId: string,
   kind: ListKind,
   fingerprint: string,
   position: Position | null,
@@ -110,9 +113,9 @@ export function encodeCursor(
     xid: '0',
     id: kind === 'audit-events' ? '0' : '00000000-0000-0000-0000-000000000000',
   };
-  const body = Buffer.from(JSON.stringify({ v: 1, k: kind, f: fingerprint, x: at.xid, i: at.id })).toString(
-    'base64url',
-  );
+  const body = Buffer.from(
+    JSON.stringify({ v: 1, k: kind, f: fingerprint, x: at.xid, i: at.id, a: accountId }),
+  ).toString('base64url');
   return `${body}.${sign(key, body)}`;
 }
 
@@ -122,7 +125,12 @@ const NOT_ISSUED =
   'This cursor is not one Roster issued. Pass next_cursor from the previous page exactly as it came, or leave cursor out to start from the beginning.';
 
 /** The cursor's content when Roster issued it; refused otherwise. */
-function readCursor(key: Buffer, kind: ListKind, text: string): z.infer<typeof cursorShape> {
+function readCursor(
+  key: Buffer,
+  accountId: string,
+  kind: ListKind,
+  text: string,
+): z.infer<typeof cursorShape> {
   const [body, signature, ...rest] = text.split('.');
   const expected = body ? Buffer.from(sign(key, body)) : Buffer.alloc(0);
   const given = Buffer.from(signature ?? '');
@@ -131,6 +139,13 @@ function readCursor(key: Buffer, kind: ListKind, text: string): z.infer<typeof c
   }
   const parsed = cursorShape.safeParse(JSON.parse(Buffer.from(body, 'base64url').toString('utf8')));
   if (!parsed.success) throw invalidCursor(NOT_ISSUED);
+  // Positions are the database's, shared by every account: another account's cursor would read this
+  // account's list from a point in theirs, skipping the rows before it for good.
+  if (parsed.data.a !== undefined && parsed.data.a !== accountId) {
+    throw invalidCursor(
+      'This cursor was issued to another account’s token. Use each token with the cursors it was given, or leave cursor out to start from the beginning.',
+    );
+  }
   if (parsed.data.k !== kind) {
     throw invalidCursor(`This cursor belongs to the ${parsed.data.k} list, not to ${kind}.`);
   }
@@ -144,6 +159,7 @@ function readCursor(key: Buffer, kind: ListKind, text: string): z.infer<typeof c
  */
 export function parseList<K extends ListKind>(
   cursorKey: Buffer,
+  accountId: string,
   kind: K,
   query: URLSearchParams,
 ): ListRequest<K> {
@@ -203,7 +219,7 @@ export function parseList<K extends ListKind>(
   if (rawCursor === undefined) {
     return { kind, filters: filters as Filters[K], limit, from: null, afterEventId, fingerprint };
   }
-  const cursor = readCursor(cursorKey, kind, rawCursor);
+  const cursor = readCursor(cursorKey, accountId, kind, rawCursor);
   // A cursor may come without its filters: it carries the ones it was issued with.
   const bare = Object.keys(filters).length === 0 && afterEventId === undefined;
   if (!bare && cursor.f !== fingerprint) {

@@ -3,24 +3,27 @@
  * missing, unknown, revoked or over their rate limit; and that tokens stay out of the logs. Every answer is
  * checked against the served OpenAPI document.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { query, sql } from '../../../src/db/sql.ts';
 import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
-import type { TestApp } from '../../support/app.ts';
+import { cursorSigningKey } from '../../../src/features/api/web/routes.ts';
+import { SIGNING_SECRET, type TestApp } from '../../support/app.ts';
 import { type ApiApp, addPerson, startApiApp } from './fixture.ts';
-import { type ApiClient, settled, tokenFor } from './support.ts';
+import { type ApiClient, allPages, settled, tokenFor } from './support.ts';
 
 const RATE_LIMIT = 150;
+const NO_ID = '00000000-0000-0000-0000-000000000000';
 let a: ApiApp;
 let t: TestApp;
 let api: ApiClient;
 let account: IAccount;
 let token: string;
 let otherToken: string;
+let other: IAccount;
 
 beforeAll(async () => {
   a = await startApiApp(RATE_LIMIT);
-  ({ t, api, account, token, otherToken } = a);
+  ({ t, api, account, other, token, otherToken } = a);
 });
 afterAll(() => t.stop());
 
@@ -123,6 +126,32 @@ describe('bad requests', () => {
     for (const q of edges) {
       expect((await api.get('/api/v1/contacts', { token, query: { updated_since: q } })).status).toBe(200);
     }
+  });
+
+  it('refuses a cursor issued to another account’s token, which would skip that account’s first rows', async () => {
+    await addPerson(t, other, 'theirs-first@other.test');
+    await addPerson(t, account, 'ours-later@acme.test');
+    await settled(t);
+    const ours = await allPages(api, '/api/v1/people', token, {});
+    const answer = await api.get('/api/v1/people', { token: otherToken, query: { cursor: ours.cursor } });
+    expect(answer.status).toBe(400);
+    const refused = answer.body;
+    expect(refused.type).toBe('urn:roster:problem:invalid-cursor');
+    expect(refused.detail).toMatch(/another account/);
+    // Their own cursor from the start lists the person an outside cursor would have skipped.
+    const theirs = await allPages(api, '/api/v1/people', otherToken, {});
+    expect(theirs.rows.map((p) => p.email)).toContain('theirs-first@other.test');
+    const again = await api.get('/api/v1/people', { token: otherToken, query: { cursor: theirs.cursor } });
+    expect([again.status, again.body.data]).toEqual([200, []]);
+    // A cursor issued before cursors named their account still works, so no client has to start over.
+    const body = Buffer.from(JSON.stringify({ v: 1, k: 'people', f: '[]', x: '0', i: NO_ID })).toString(
+      'base64url',
+    );
+    const key = cursorSigningKey(SIGNING_SECRET);
+    const legacy = `${body}.${createHmac('sha256', key).update(body).digest('base64url')}`;
+    const resumed = await api.get('/api/v1/people', { token: otherToken, query: { cursor: legacy } });
+    expect(resumed.status).toBe(200);
+    expect(resumed.body.data.map((p: any) => p.email)).toContain('theirs-first@other.test');
   });
 
   it('answers unknown API paths and other methods as problems too', async () => {

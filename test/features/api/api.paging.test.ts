@@ -137,7 +137,7 @@ describe('after a restore on another database server', () => {
       sql`update app_user set change_xid = ${ahead!.x}::xid8 where account_id = ${acct.id}`,
     );
     expect((await allPages(api, '/api/v1/people', tok, {})).rows).toEqual([]);
-    const oldCursor = encodeCursor(cursorSigningKey(SIGNING_SECRET), 'people', '[]', {
+    const oldCursor = encodeCursor(cursorSigningKey(SIGNING_SECRET), acct.id, 'people', '[]', {
       xid: ahead!.x,
       id: ids[0]!,
     });

@@ -150,7 +150,7 @@ export function registerApiRoutes(router: Router, deps: Deps): void {
       ) => Promise<Page<T>>,
     ) =>
     async (req: WebRequest, caller: ApiCaller): Promise<WebResponse> => {
-      const request = parseList(cursorKey, kind, req.query);
+      const request = parseList(cursorKey, caller.accountId, kind, req.query);
       if (request.from && (await fromElsewhere(req.em, request.from))) {
         throw invalidCursor(
           'This cursor was issued before the database was restored or moved. Start again without cursor (and upsert by id).',
@@ -161,7 +161,13 @@ export function registerApiRoutes(router: Router, deps: Deps): void {
         json: {
           data: page.rows,
           has_more: page.hasMore,
-          next_cursor: encodeCursor(cursorKey, kind, request.fingerprint, page.last ?? request.from),
+          next_cursor: encodeCursor(
+            cursorKey,
+            caller.accountId,
+            kind,
+            request.fingerprint,
+            page.last ?? request.from,
+          ),
         },
       };
     };
