@@ -139,6 +139,11 @@ export async function startScimServer(
     omitTotalResults?: boolean;
     /** Answers errors as SCIM 1.1 did: `{ "Errors": [{ "description", "code" }] }`, with no `detail`. */
     scim1Errors?: boolean;
+    /**
+     * Answers a `userName eq` filter that matches nobody with 404 rather than an empty list, as some services
+     * do (RFC 7644 3.4.2 asks for 200 with totalResults 0).
+     */
+    notFoundWhenNoMatch?: boolean;
   } = {},
 ): Promise<ScimServer> {
   declare();
@@ -226,6 +231,16 @@ export async function startScimServer(
         detail: `fault injected by the test (${fault.status})`,
       });
   });
+  if (opts.notFoundWhenNoMatch) {
+    app.get('/scim/v2/Users', (req, res, next) => {
+      const exact = String(req.query.filter ?? '').match(/^userName eq "((?:[^"\\]|\\.)*)"$/i);
+      if (!exact || byName.has(JSON.parse(`"${exact[1]}"`).toLowerCase())) return next();
+      res
+        .status(404)
+        .type('application/scim+json')
+        .send({ schemas: [ERROR_SCHEMA], status: '404', detail: 'User not found' });
+    });
+  }
   if (opts.rfcComplexReplace) {
     // Parsed here (the routers' own parser then leaves it be) and each such replace merged with what is stored.
     app.patch(

@@ -110,7 +110,15 @@ export class ScimClient {
 
   async findByUserName(userName: string): Promise<RemoteUser | null> {
     const filter = encodeURIComponent(`userName eq ${filterString(userName)}`);
-    const list = await this.call<ListResponse>('GET', `/Users?filter=${filter}`);
+    let list: ListResponse;
+    try {
+      list = await this.call<ListResponse>('GET', `/Users?filter=${filter}`);
+    } catch (err) {
+      // Some services answer 404 when the filter matches nobody (RFC 7644 3.4.2 asks for an empty list). A
+      // URL without a Users endpoint at all says so again, on the create that follows.
+      if (err instanceof ScimError && err.kind === 'not_found') return null;
+      throw err;
+    }
     const wanted = userName.toLowerCase();
     return list.Resources?.find((u) => u.userName?.toLowerCase() === wanted) ?? null;
   }
