@@ -144,6 +144,8 @@ export async function startScimServer(
      * do (RFC 7644 3.4.2 asks for 200 with totalResults 0).
      */
     notFoundWhenNoMatch?: boolean;
+    /** Does not take PATCH (optional in RFC 7644): answers it 501, says so in its configuration, takes PUT. */
+    noPatch?: boolean;
   } = {},
 ): Promise<ScimServer> {
   declare();
@@ -241,6 +243,14 @@ export async function startScimServer(
         .send({ schemas: [ERROR_SCHEMA], status: '404', detail: 'User not found' });
     });
   }
+  if (opts.noPatch) {
+    app.patch('/scim/v2/Users/:id', (_req, res) => {
+      res
+        .status(501)
+        .type('application/scim+json')
+        .send({ schemas: [ERROR_SCHEMA], status: '501', detail: 'PATCH is not supported; use PUT' });
+    });
+  }
   if (opts.rfcComplexReplace) {
     // Parsed here (the routers' own parser then leaves it be) and each such replace merged with what is stored.
     app.patch(
@@ -270,7 +280,7 @@ export async function startScimServer(
     app.get('/scim/v2/ServiceProviderConfig', (_req, res) => {
       res.type('application/scim+json').send({
         schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],
-        patch: { supported: true },
+        patch: { supported: !opts.noPatch },
         bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
         filter: { supported: true, maxResults: 1000 },
         changePassword: { supported: false },

@@ -86,6 +86,8 @@ export class ScimClient {
   private readonly token: string;
   private readonly timeoutMs: number;
   private readonly allowPrivate: boolean;
+  /** The service answered a PATCH 501 or 405: it does not take PATCH, so updates are PUTs. */
+  private patchRefused = false;
 
   constructor(baseUrl: string, token: string, opts: { timeoutMs?: number; allowPrivate?: boolean } = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
@@ -149,6 +151,24 @@ export class ScimClient {
       schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
       Operations: operations,
     });
+  }
+
+  /**
+   * Changes the service's user `id` by `operations`, or, for a service that does not take PATCH (optional in
+   * RFC 7644, which has such a service answer 501; some answer 405), by replacing it with `user`, the whole
+   * user, with PUT. The first refused PATCH is remembered for the rest of this client's life.
+   */
+  async update(id: string, operations: PatchOperation[], user: Record<string, unknown>): Promise<void> {
+    if (!this.patchRefused) {
+      try {
+        await this.patch(id, operations);
+        return;
+      } catch (err) {
+        if (!(err instanceof ScimError && (err.status === 501 || err.status === 405))) throw err;
+        this.patchRefused = true;
+      }
+    }
+    await this.call('PUT', `/Users/${encodeURIComponent(id)}`, { ...user, id });
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -133,7 +133,7 @@ export async function pushOne(client: ScimClient, row: Claimed, known?: RemoteUs
   const ops = patchOperations(current ?? desired, desired);
   if (ops.length) {
     try {
-      await client.patch(remoteId, ops);
+      await client.update(remoteId, ops, createBody(row.id, desired));
     } catch (err) {
       // Deleted in the service behind Roster's back: create it again.
       if (err instanceof ScimError && err.kind === 'not_found' && known === undefined) {

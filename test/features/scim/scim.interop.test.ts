@@ -1,19 +1,21 @@
 import type { ORM } from '../../../src/db/orm.ts';
 import { query, sql } from '../../../src/db/sql.ts';
 import { ScimClient } from '../../../src/features/scim/scim.client.ts';
+import { reconcile } from '../../../src/features/scim/scim.reconcile.ts';
 import { drain } from '../../../src/features/scim/scim.sync.ts';
 import type { ScimServer } from '../../support/scim-server.ts';
 import { connectedService } from './service.ts';
 
-// A service with a habit met in products provisioned by Okta and Entra ID: it answers a userName filter
-// that matches nobody with 404 instead of an empty list.
+// A service with two habits met in products provisioned by Okta and Entra ID: it answers a userName filter
+// that matches nobody with 404 instead of an empty list, and it does not take PATCH (optional in RFC 7644,
+// which has it answer 501), only PUT, as Okta's own integrations send updates.
 let orm: ORM;
 let server: ScimServer;
 let accountId: string;
 let service: Awaited<ReturnType<typeof connectedService>>;
 
 beforeAll(async () => {
-  service = await connectedService('T_SCIM_INTEROP', { notFoundWhenNoMatch: true });
+  service = await connectedService('T_SCIM_INTEROP', { notFoundWhenNoMatch: true, noPatch: true });
   ({ orm, server, accountId } = service);
 });
 afterAll(() => service.close());
@@ -47,5 +49,63 @@ describe('a service that answers 404 to a userName filter that matches nobody', 
     expect(server.byUserName('ana@acme.test')).toMatchObject({ active: false, name: { givenName: 'Ana' } });
     expect(server.byUserName('bo@acme.test')!.id).toBe(bo.id);
     expect(server.users.size).toBe(2);
+  });
+});
+
+describe('a service that does not take PATCH', () => {
+  it('gets each change as the whole user by PUT, once a PATCH was refused', async () => {
+    await query(
+      orm.em.fork(),
+      sql`insert into app_user (id, account_id, email, first_name, last_name, title, role, status) values
+        (gen_random_uuid(), ${accountId}, 'cy@acme.test', 'Cy', 'Ng', 'Designer', 'client', 'invited'),
+        (gen_random_uuid(), ${accountId}, 'di@acme.test', 'Di', 'Ho', null, 'client', 'invited')`,
+    );
+    expect((await push()).synced).toBe(2);
+    const cyId = server.byUserName('cy@acme.test')!.id;
+
+    server.calls.length = 0;
+    await query(
+      orm.em.fork(),
+      sql`update app_user set status = 'active', last_name = null, title = null where email = 'cy@acme.test'`,
+    );
+    await query(orm.em.fork(), sql`update app_user set title = 'Lead' where email = 'di@acme.test'`);
+    const result = await push();
+    expect(result).toMatchObject({ synced: 2, failed: [] });
+    const cy = server.byUserName('cy@acme.test')!;
+    expect(cy.id).toBe(cyId);
+    expect(cy).toMatchObject({ active: true, name: { givenName: 'Cy' }, displayName: 'Cy' });
+    expect(cy.name.familyName).toBeUndefined();
+    expect(cy.title).toBeUndefined();
+    expect(server.byUserName('di@acme.test')).toMatchObject({ active: false, title: 'Lead' });
+    const writes = server.calls.filter((c) => c.method === 'PATCH' || c.method === 'PUT');
+    expect(writes.filter((c) => c.method === 'PUT').map((c) => c.status)).toEqual([200, 200]);
+    // A refused PATCH teaches the run (both people were pushed at once, so each may have tried one).
+    const patches = writes.filter((c) => c.method === 'PATCH').map((c) => c.status);
+    expect(patches.length).toBeGreaterThanOrEqual(1);
+    expect(patches.every((s) => s === 501)).toBe(true);
+    server.calls.length = 0;
+    await query(orm.em.fork(), sql`update app_user set title = 'Lead designer' where email = 'di@acme.test'`);
+    const learnt = client();
+    await drain(orm.em.fork(), await service.connection(), learnt);
+    await query(
+      orm.em.fork(),
+      sql`update app_user set title = 'Head of design' where email = 'di@acme.test'`,
+    );
+    await drain(orm.em.fork(), await service.connection(), learnt);
+    expect(
+      server.calls.filter((c) => c.method === 'PATCH' || c.method === 'PUT').map((c) => c.method),
+    ).toEqual(['PATCH', 'PUT', 'PUT']);
+    expect(server.byUserName('di@acme.test')!.title).toBe('Head of design');
+    expect(server.users.size).toBe(4);
+
+    // Sync now puts right what was changed behind Roster's back, the same way.
+    server.byUserName('cy@acme.test')!.active = false;
+    const report = await reconcile(orm.em.fork(), await service.connection(), client());
+    expect(report.reactivated).toEqual({ count: 1, names: ['Cy'] });
+    expect(server.byUserName('cy@acme.test')!.active).toBe(true);
+    expect((await states()).slice(2)).toEqual([
+      { email: 'cy@acme.test', state: 'synced', last_error: null },
+      { email: 'di@acme.test', state: 'synced', last_error: null },
+    ]);
   });
 });
