@@ -146,6 +146,8 @@ export async function startScimServer(
     notFoundWhenNoMatch?: boolean;
     /** Does not take PATCH (optional in RFC 7644): answers it 501, says so in its configuration, takes PUT. */
     noPatch?: boolean;
+    /** Takes request bodies as application/json only, refusing application/scim+json with 415. */
+    plainJsonOnly?: boolean;
   } = {},
 ): Promise<ScimServer> {
   declare();
@@ -233,6 +235,15 @@ export async function startScimServer(
         detail: `fault injected by the test (${fault.status})`,
       });
   });
+  if (opts.plainJsonOnly) {
+    app.use('/scim/v2', (req, res, next) => {
+      if (!/^application\/scim\+json/i.test(req.header('content-type') ?? '')) return next();
+      res
+        .status(415)
+        .type('application/json')
+        .send({ schemas: [ERROR_SCHEMA], status: '415', detail: 'Content-Type must be application/json' });
+    });
+  }
   if (opts.notFoundWhenNoMatch) {
     app.get('/scim/v2/Users', (req, res, next) => {
       const exact = String(req.query.filter ?? '').match(/^userName eq "((?:[^"\\]|\\.)*)"$/i);

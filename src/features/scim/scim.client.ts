@@ -88,6 +88,11 @@ export class ScimClient {
   private readonly allowPrivate: boolean;
   /** The service answered a PATCH 501 or 405: it does not take PATCH, so updates are PUTs. */
   private patchRefused = false;
+  /**
+   * The media type of the bodies Roster sends: SCIM's own (RFC 7644 8.1) until the service refuses it with
+   * 415, as services built on a general JSON framework may; then plain JSON.
+   */
+  private bodyType = SCIM_JSON;
 
   constructor(baseUrl: string, token: string, opts: { timeoutMs?: number; allowPrivate?: boolean } = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
@@ -173,6 +178,7 @@ export class ScimClient {
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const where = `${method} ${path.split('?')[0]}`;
+    const bodyType = this.bodyType;
     let res: OutboundAnswer;
     let text: string;
     try {
@@ -183,7 +189,7 @@ export class ScimClient {
         headers: {
           authorization: `Bearer ${this.token}`,
           accept: `${SCIM_JSON}, application/json`,
-          ...(body !== undefined ? { 'content-type': SCIM_JSON } : {}),
+          ...(body !== undefined ? { 'content-type': bodyType } : {}),
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         timeoutMs: this.timeoutMs,
@@ -196,6 +202,11 @@ export class ScimClient {
       if (e.code === 'TOO_LARGE') throw new ScimError('rejected', 0, `${where}: ${e.message}`);
       const what = e.code === 'TIMEOUT' ? `no answer within ${this.timeoutMs / 1000} s` : e.message;
       throw new ScimError('transient', 0, `${where}: ${what}`);
+    }
+    if (res.status === 415 && body !== undefined && bodyType === SCIM_JSON) {
+      // Refused for its media type, so not done: the same body again, as application/json.
+      this.bodyType = 'application/json';
+      return this.call<T>(method, path, body);
     }
     if (res.status >= 300 && res.status < 400) {
       // Redirects are not followed: the token would go wherever the answer points.
