@@ -148,6 +148,8 @@ export async function startScimServer(
     noPatch?: boolean;
     /** Takes request bodies as application/json only, refusing application/scim+json with 415. */
     plainJsonOnly?: boolean;
+    /** Answers a create 201 with the new user's Location and no body (RFC 7644 3.3: the body SHOULD hold it). */
+    bareCreateAnswer?: boolean;
   } = {},
 ): Promise<ScimServer> {
   declare();
@@ -235,6 +237,19 @@ export async function startScimServer(
         detail: `fault injected by the test (${fault.status})`,
       });
   });
+  if (opts.bareCreateAnswer) {
+    app.post('/scim/v2/Users', (_req, res, next) => {
+      const send = res.send.bind(res);
+      res.send = (body: unknown) => {
+        if (res.statusCode !== 201) return send(body);
+        const id = (typeof body === 'string' ? JSON.parse(body) : (body as { id?: string }))?.id;
+        res.set('Location', `/scim/v2/Users/${id}`);
+        res.removeHeader('content-type');
+        return send('');
+      };
+      next();
+    });
+  }
   if (opts.plainJsonOnly) {
     app.use('/scim/v2', (req, res, next) => {
       if (!/^application\/scim\+json/i.test(req.header('content-type') ?? '')) return next();

@@ -147,8 +147,21 @@ export class ScimClient {
     return this.call<RemoteUser>('GET', `/Users/${encodeURIComponent(id)}`);
   }
 
-  async create(user: Record<string, unknown>): Promise<RemoteUser> {
-    return this.call<RemoteUser>('POST', '/Users', user);
+  async create(user: Record<string, unknown> & { userName: string }): Promise<RemoteUser> {
+    const created = await this.call<Partial<RemoteUser> | undefined>('POST', '/Users', user);
+    if (created && typeof created === 'object' && typeof created.id === 'string' && created.id) {
+      return created as RemoteUser;
+    }
+    // The answer SHOULD hold the new user (RFC 7644 3.3), so some services leave it out: the list names it.
+    const found = await this.findByUserName(user.userName);
+    if (!found) {
+      throw new ScimError(
+        'rejected',
+        0,
+        `POST /Users answered without the new user's id, and GET /Users does not list ${user.userName}`,
+      );
+    }
+    return found;
   }
 
   async patch(id: string, operations: PatchOperation[]): Promise<RemoteUser | undefined> {

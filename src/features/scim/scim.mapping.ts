@@ -105,8 +105,14 @@ function attributes(shape: Shape): Record<string, unknown> {
 }
 
 /** The body of `POST /Users` for a user Roster creates in the service. */
-export function createBody(userId: string, shape: Shape): Record<string, unknown> {
-  return { schemas: [CORE_USER_SCHEMA], externalId: userId, ...attributes(shape), active: shape.active };
+export function createBody(userId: string, shape: Shape): Record<string, unknown> & { userName: string } {
+  return {
+    schemas: [CORE_USER_SCHEMA],
+    externalId: userId,
+    ...attributes(shape),
+    userName: shape.userName,
+    active: shape.active,
+  };
 }
 
 /**
