@@ -1,5 +1,8 @@
+import type { AddressInfo } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import nodemailer from 'nodemailer';
-import { mailFailure } from '../src/shared/mailer.ts';
+import { createLogger } from '../src/shared/logger.ts';
+import { createMailer, mailFailure } from '../src/shared/mailer.ts';
 import { type SmtpSink, startSmtpSink } from './support/smtp-sink.ts';
 
 let sink: SmtpSink;
@@ -50,4 +53,38 @@ describe('a mail failure, described', () => {
       'No mailbox for "[address]" here',
     );
   });
+});
+
+describe('a mail server that stops answering', () => {
+  it('is given up on within half a minute, so deliveries are retried rather than held for ten', async () => {
+    // Greets, then reads every command and answers none: a relay whose filter or disk hangs.
+    const sockets = new Set<Socket>();
+    const stalled = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.write('220 stalled.test ESMTP\r\n');
+    });
+    await new Promise<void>((ok) => stalled.listen(0, '127.0.0.1', ok));
+    const mailer = createMailer({
+      smtpUrl: `smtp://127.0.0.1:${(stalled.address() as AddressInfo).port}`,
+      from: 'Roster <roster@acme.test>',
+      outboxDir: '/nonexistent',
+      logger: createLogger('silent'),
+    });
+    const started = Date.now();
+    try {
+      const err = await mailer
+        .send({ to: 'ana@acme.test', subject: 'Hello', text: 'Hello', html: '<p>Hello</p>' })
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect(Date.now() - started).toBeLessThan(40_000);
+      expect(mailFailure(err)).toMatch(/^the mail server stopped answering \(ETIMEDOUT/);
+    } finally {
+      mailer.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((ok) => stalled.close(ok));
+    }
+  }, 60_000);
 });

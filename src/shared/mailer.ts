@@ -11,6 +11,14 @@ export interface Mailer {
   close(): void;
 }
 
+/**
+ * How long Roster waits on the mail server: to connect, for its greeting, and for each answer. Nodemailer's
+ * own wait for an answer is ten minutes, so a relay that hung held each delivery (and with four of them,
+ * every delivery, DMs included) that long before it was retried; a working relay answers within seconds.
+ * SMTP_URL's query changes them (`?socketTimeout=120000`).
+ */
+export const MAIL_TIMEOUTS = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 30_000 };
+
 /** Sends through SMTP_URL, or, with none set, writes each email as an .eml file under the outbox. */
 export function createMailer(opts: {
   smtpUrl?: string;
@@ -19,7 +27,10 @@ export function createMailer(opts: {
   logger: Logger;
 }): Mailer {
   if (opts.smtpUrl) {
-    const transport = nodemailer.createTransport(opts.smtpUrl, { from: opts.from });
+    const transport = nodemailer.createTransport(
+      { ...MAIL_TIMEOUTS, url: opts.smtpUrl },
+      { from: opts.from },
+    );
     return {
       async send(mail) {
         const info = await transport.sendMail({ from: opts.from, ...mail });
@@ -67,7 +78,14 @@ export function withoutAddressesError(err: unknown): Error {
   return typeof code === 'string' ? Object.assign(clean, { code }) : clean;
 }
 
-type SmtpError = Error & { code?: string; command?: string; response?: string; responseCode?: number };
+type SmtpError = Error & {
+  code?: string;
+  command?: string;
+  response?: string;
+  responseCode?: number;
+  /** Which of nodemailer's waits ran out, for ETIMEDOUT: `SOCKET_TIMEOUT`, `GREETING_TIMEOUT`, … */
+  timeoutType?: string;
+};
 
 /**
  * What went wrong sending an email, in words that carry no email address, for logs, a job's stored output
@@ -100,6 +118,10 @@ export function mailFailure(err: unknown): string {
   if (e.responseCode && code === 'EMESSAGE') return `the mail server refused the message${detail}`;
   if (code === 'EAUTH') return `the mail server refused Roster's login${detail}`;
   const message = withoutAddresses(e.message ?? String(err)).slice(0, 200);
+  // Every wait that ran out is ETIMEDOUT; only this one is a server that was reached and then went quiet.
+  if (code === 'ETIMEDOUT' && e.timeoutType === 'SOCKET_TIMEOUT') {
+    return `the mail server stopped answering (${code}: ${message})`;
+  }
   if (['ECONNECTION', 'ESOCKET', 'ETIMEDOUT', 'EDNS', 'ETLS'].includes(code)) {
     return `Roster could not reach the mail server (${code}: ${message})`;
   }
