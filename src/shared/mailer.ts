@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Logger } from './logger.ts';
 
-export type Mail = { to: string; subject: string; text: string; html: string; replyTo?: string };
+export type Mail = {
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+  /** Where replies go, when not to MAIL_FROM; a name is encoded by the mailer, whatever it holds. */
+  replyTo?: string | { name: string; address: string };
+};
 
 export interface Mailer {
   send(mail: Mail): Promise<{ messageId: string }>;
