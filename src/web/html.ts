@@ -65,3 +65,15 @@ export function page(title: string, body: SafeHtml): string {
 <meta name="robots" content="noindex"><title>${escapeHtml(title)} · Roster</title><style>${STYLE}</style></head>
 <body><main>${body.value}</main></body></html>`;
 }
+
+/**
+ * An email's HTML part around `body`: Roster's font and colours, and text that wraps anywhere it must, so a
+ * link written out, a long account name or a message of one long word fits a phone's screen instead of
+ * making the reader scroll sideways (`word-break` for mail apps that know no `overflow-wrap: anywhere`).
+ */
+export function emailHtml(body: SafeHtml): string {
+  return `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;color:#1d1c1d;line-height:1.5;word-break:break-word;overflow-wrap:anywhere">
+${body.value}
+</body></html>`;
+}

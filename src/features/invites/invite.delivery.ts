@@ -3,7 +3,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { mailFailure, withoutAddressesError } from '../../shared/mailer.ts';
 import { nowOrLater } from '../../slack/later.ts';
 import { isSlackBusy } from '../../slack/pacing.ts';
-import { escapeHtml, lines } from '../../web/html.ts';
+import { emailHtml, escapeHtml, lines, SafeHtml } from '../../web/html.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import { isOfWorkspace, memberOf } from '../directory/directory.service.ts';
 import type { Deps } from '../feature.ts';
@@ -31,13 +31,13 @@ export function invitationEmail(to: IUser, l: InvitationLetter) {
     '',
     `The link works until ${l.expires.toUTCString()}. If you were not expecting this, you can ignore it.`,
   ].join('\n');
-  const html = `<!doctype html><html><body style="font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;color:#1d1c1d;line-height:1.5">
-<p>Hello${to.firstName ? ` ${escapeHtml(to.firstName)}` : ''},</p>
+  const html = emailHtml(
+    new SafeHtml(`<p>Hello${to.firstName ? ` ${escapeHtml(to.firstName)}` : ''},</p>
 <p><strong>${escapeHtml(l.inviter)}</strong> invited you to join <strong>${escapeHtml(l.accountName)}</strong> as ${escapeHtml(l.role)}.</p>
 ${l.message ? `<blockquote style="border-left:3px solid #ccc;margin:0;padding-left:1em">${lines(l.message).value}</blockquote>` : ''}
 <p><a href="${escapeHtml(l.link)}" style="display:inline-block;background:#4a154b;color:#fff;padding:10px 18px;border-radius:6px;text-decoration:none;font-weight:600">Accept the invitation</a></p>
-<p style="color:#616061;font-size:13px">Or open ${escapeHtml(l.link)}<br>The link works until ${escapeHtml(l.expires.toUTCString())}. If you were not expecting this, you can ignore it.</p>
-</body></html>`;
+<p style="color:#616061;font-size:13px">Or open ${escapeHtml(l.link)}<br>The link works until ${escapeHtml(l.expires.toUTCString())}. If you were not expecting this, you can ignore it.</p>`),
+  );
   return { subject, text, html, ...(replyTo ? { replyTo } : {}) };
 }
 
