@@ -43,8 +43,8 @@ export function lines(text: string): SafeHtml {
 }
 
 const STYLE = `
-  :root { color-scheme: light dark; --fg:#1d1c1d; --muted:#616061; --bg:#f8f8f8; --card:#fff; --accent:#4a154b; --on-accent:#fff; --ok:#007a5a; --err:#e01e5a; }
-  @media (prefers-color-scheme: dark) { :root { --fg:#e8e8e8; --muted:#ababad; --bg:#1a1d21; --card:#222529; --accent:#d4a3d6; --on-accent:#1a1d21; --ok:#2bac76; --err:#ff7a9a; } }
+  :root { color-scheme: light dark; --fg:#1d1c1d; --muted:#616061; --bg:#f8f8f8; --card:#fff; --accent:#4a154b; --on-accent:#fff; --ok:#007a5a; --err:#e01e5a; --line:#767676; }
+  @media (prefers-color-scheme: dark) { :root { --fg:#e8e8e8; --muted:#ababad; --bg:#1a1d21; --card:#222529; --accent:#d4a3d6; --on-accent:#1a1d21; --ok:#2bac76; --err:#ff7a9a; --line:#bbb; } }
   * { box-sizing: border-box; }
   body { margin:0; font: 16px/1.5 -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; background:var(--bg); color:var(--fg); }
   main { max-width: 30rem; margin: 4rem auto; padding: 2rem; background: var(--card); border-radius: 12px; box-shadow: 0 1px 3px rgba(0,0,0,.12); }
@@ -53,7 +53,7 @@ const STYLE = `
   .muted { color: var(--muted); font-size: .9rem; }
   .ok { color: var(--ok); } .error { color: var(--err); }
   label { display:block; font-weight:600; margin-top:1rem; }
-  input[type=text], input[type=email] { width:100%; padding:.6rem; margin-top:.3rem; font-size:1rem; border:1px solid #bbb; border-radius:6px; background:transparent; color:inherit; }
+  input[type=text], input[type=email] { width:100%; padding:.6rem; margin-top:.3rem; font-size:1rem; border:1px solid var(--line); border-radius:6px; background:transparent; color:inherit; }
   button { margin-top:1.5rem; padding:.7rem 1.4rem; font-size:1rem; font-weight:600; border:0; border-radius:6px; background:var(--accent); color:var(--on-accent); cursor:pointer; }
   dl { display:grid; grid-template-columns: max-content minmax(0,1fr); gap:.3rem 1rem; } dt { color:var(--muted); } dd { margin:0; min-width:0; overflow-wrap:anywhere; }
 `;
