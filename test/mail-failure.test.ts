@@ -88,3 +88,41 @@ describe('a mail server that stops answering', () => {
     }
   }, 60_000);
 });
+
+describe('a mail server that refuses Roster at its greeting', () => {
+  it("says so in Roster's words, with the server's codes and reason", async () => {
+    const said: string[] = [];
+    for (const greeting of [
+      '554 5.7.1 Service unavailable; client host [127.0.0.1] blocked',
+      '421 4.3.2 Service not available, closing transmission channel',
+    ]) {
+      const refusing = createServer((socket) => {
+        socket.on('error', () => {});
+        socket.end(`${greeting}\r\n`);
+      });
+      await new Promise<void>((ok) => refusing.listen(0, '127.0.0.1', ok));
+      const mailer = createMailer({
+        smtpUrl: `smtp://127.0.0.1:${(refusing.address() as AddressInfo).port}`,
+        from: 'Roster <roster@acme.test>',
+        outboxDir: '/nonexistent',
+        logger: createLogger('silent'),
+      });
+      try {
+        const err = await mailer
+          .send({ to: 'ana@acme.test', subject: 'Hello', text: 'Hello', html: '<p>Hello</p>' })
+          .then(
+            () => null,
+            (e: unknown) => e,
+          );
+        said.push(mailFailure(err));
+      } finally {
+        mailer.close();
+        await new Promise((ok) => refusing.close(ok));
+      }
+    }
+    expect(said).toEqual([
+      "the mail server refused Roster's connection (554 5.7.1: Service unavailable; client host [127.0.0.1] blocked)",
+      "the mail server did not take Roster's connection for now (421 4.3.2: Service not available, closing transmission channel)",
+    ]);
+  });
+});

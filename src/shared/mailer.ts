@@ -123,6 +123,12 @@ export function mailFailure(err: unknown): string {
       : `the mail server did not take the recipient for now${detail}`;
   }
   if (e.responseCode && code === 'EMESSAGE') return `the mail server refused the message${detail}`;
+  // Its greeting was a refusal (`554 5.7.1 … client host blocked`, `421 4.3.2 Service not available`).
+  if (e.responseCode && code === 'EPROTOCOL' && e.command === 'CONN') {
+    return e.responseCode >= 500
+      ? `the mail server refused Roster's connection${detail}`
+      : `the mail server did not take Roster's connection for now${detail}`;
+  }
   if (code === 'EAUTH') return `the mail server refused Roster's login${detail}`;
   const message = withoutAddresses(e.message ?? String(err)).slice(0, 200);
   // Every wait that ran out is ETIMEDOUT; only this one is a server that was reached and then went quiet.
