@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { createServer, type Socket } from 'node:net';
 import nodemailer from 'nodemailer';
+import { SMTPServer } from 'smtp-server';
 import { createLogger } from '../src/shared/logger.ts';
 import { createMailer, mailFailure } from '../src/shared/mailer.ts';
 import { type SmtpSink, startSmtpSink } from './support/smtp-sink.ts';
@@ -124,5 +125,44 @@ describe('a mail server that refuses Roster at its greeting', () => {
       "the mail server refused Roster's connection (554 5.7.1: Service unavailable; client host [127.0.0.1] blocked)",
       "the mail server did not take Roster's connection for now (421 4.3.2: Service not available, closing transmission channel)",
     ]);
+  });
+});
+
+describe("a mail server that refuses Roster's sender address", () => {
+  it('says the sender (MAIL_FROM) was refused, not the recipient, whose address is not at fault', async () => {
+    // As a relay answers a MAIL_FROM its login may not send as: every email fails alike.
+    const relay = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      onMailFrom: (address, _session, callback) =>
+        callback(
+          Object.assign(
+            new Error(`5.7.1 <${address.address}>: Sender address rejected: not owned by user relay`),
+            { responseCode: 553 },
+          ),
+        ),
+    });
+    await new Promise<void>((ok) => relay.listen(0, '127.0.0.1', () => ok()));
+    const mailer = createMailer({
+      smtpUrl: `smtp://127.0.0.1:${(relay.server.address() as AddressInfo).port}`,
+      from: 'Roster <roster@acme.test>',
+      outboxDir: '/nonexistent',
+      logger: createLogger('silent'),
+    });
+    try {
+      const err = await mailer
+        .send({ to: 'ana@acme.test', subject: 'Hello', text: 'Hello', html: '<p>Hello</p>' })
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect(mailFailure(err)).toBe(
+        "the mail server refused Roster's sender address, MAIL_FROM (553 5.7.1: Sender address rejected: not owned by user relay)",
+      );
+    } finally {
+      mailer.close();
+      await new Promise<void>((ok) => relay.close(() => ok()));
+    }
   });
 });

@@ -117,6 +117,13 @@ export function mailFailure(err: unknown): string {
     : '';
   const detail = status ? ` (${[status, said].filter(Boolean).join(': ')})` : '';
   const code = e.code ?? '';
+  // Nodemailer calls this one EENVELOPE too, yet it is Roster's own address (a relay whose login may not
+  // send as MAIL_FROM): every email fails alike, and the recipient's address is not at fault.
+  if (e.responseCode && e.command === 'MAIL FROM') {
+    return e.responseCode >= 500
+      ? `the mail server refused Roster's sender address, MAIL_FROM${detail}`
+      : `the mail server did not take Roster's sender address, MAIL_FROM, for now${detail}`;
+  }
   if (e.responseCode && (e.command === 'RCPT TO' || code === 'EENVELOPE')) {
     return e.responseCode >= 500
       ? `the mail server refused the recipient${detail}`
