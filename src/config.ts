@@ -33,6 +33,15 @@ function baseUrl(example: string) {
   });
 }
 
+/**
+ * A base URL as links and cookies need it: as the URL standard writes it (spaces around it dropped, scheme
+ * and host in lower case, an international host and the path in ASCII), without a trailing slash, as
+ * Roster adds paths after it. Checked by {@link baseUrlProblem} first.
+ */
+function normalUrl(value: string): string {
+  return new URL(value).href.replace(/\/+$/, '');
+}
+
 function baseUrlProblem(value: string, example: string): string | null {
   let url: URL;
   try {
@@ -346,7 +355,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DATABASE_URL,
     smtpUrl: e.SMTP_URL,
     mailFrom: e.MAIL_FROM,
-    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    publicUrl: normalUrl(e.PUBLIC_URL ?? `http://localhost:${e.PORT}`),
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     dataDir: e.DATA_DIR,

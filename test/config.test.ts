@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { smtpProblem } from '../src/app.ts';
 import { ConfigError, configWarnings, loadConfig, SETTING_NAMES } from '../src/config.ts';
 import { parseConnection } from '../src/features/scim/scim.service.ts';
+import { Csrf, type WebRequest } from '../src/web/router.ts';
 import { startSmtpSink } from './support/smtp-sink.ts';
 
 const base = { SLACK_SIGNING_SECRET: 'secret', SLACK_BOT_TOKEN: 'xoxb-1' };
@@ -74,6 +75,21 @@ describe('settings', () => {
     expect(config.databaseUrl).toBeUndefined();
     expect(config.publicUrl).toBe('https://roster.example.com');
     expect(config.slack.apiUrl).toBe('http://127.0.0.1:9/api/');
+  });
+
+  it('writes PUBLIC_URL as links and cookies need it, however it was typed', () => {
+    const publicUrl = (value: string) => loadConfig({ ...base, PUBLIC_URL: value }).publicUrl;
+    // A space left around it in an .env file would split every emailed link in two.
+    expect(publicUrl(' https://roster.example.com/ ')).toBe('https://roster.example.com');
+    // HTTPS in capitals is https: the CSRF and answer-page cookies must still be Secure.
+    const shouting = publicUrl('HTTPS://Roster.Example.com/Roster/');
+    expect(shouting).toBe('https://roster.example.com/Roster');
+    const req = { cookies: {}, base: '/Roster', path: '/join/x' } as unknown as WebRequest;
+    expect(new Csrf('secret', shouting).issue(req).cookie).toMatch(/; Secure$/);
+    // Mail apps link an address in ASCII only up to its first space or accented letter.
+    expect(publicUrl('https://bücher.example/équipe rh/')).toBe(
+      'https://xn--bcher-kva.example/%C3%A9quipe%20rh',
+    );
   });
 
   it('requires DATABASE_URL where the deployment says so (the Docker image)', () => {

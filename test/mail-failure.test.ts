@@ -1,5 +1,9 @@
+import type { AddressInfo } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import nodemailer from 'nodemailer';
-import { mailFailure } from '../src/shared/mailer.ts';
+import { SMTPServer } from 'smtp-server';
+import { createLogger } from '../src/shared/logger.ts';
+import { createMailer, mailFailure } from '../src/shared/mailer.ts';
 import { type SmtpSink, startSmtpSink } from './support/smtp-sink.ts';
 
 let sink: SmtpSink;
@@ -49,5 +53,116 @@ describe('a mail failure, described', () => {
     expect(mailFailure(new Error('No mailbox for "bo@acme.test" here'))).toBe(
       'No mailbox for "[address]" here',
     );
+  });
+});
+
+describe('a mail server that stops answering', () => {
+  it('is given up on within half a minute, so deliveries are retried rather than held for ten', async () => {
+    // Greets, then reads every command and answers none: a relay whose filter or disk hangs.
+    const sockets = new Set<Socket>();
+    const stalled = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.write('220 stalled.test ESMTP\r\n');
+    });
+    await new Promise<void>((ok) => stalled.listen(0, '127.0.0.1', ok));
+    const mailer = createMailer({
+      smtpUrl: `smtp://127.0.0.1:${(stalled.address() as AddressInfo).port}`,
+      from: 'Roster <roster@acme.test>',
+      outboxDir: '/nonexistent',
+      logger: createLogger('silent'),
+    });
+    const started = Date.now();
+    try {
+      const err = await mailer
+        .send({ to: 'ana@acme.test', subject: 'Hello', text: 'Hello', html: '<p>Hello</p>' })
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect(Date.now() - started).toBeLessThan(40_000);
+      expect(mailFailure(err)).toMatch(/^the mail server stopped answering \(ETIMEDOUT/);
+    } finally {
+      mailer.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((ok) => stalled.close(ok));
+    }
+  }, 60_000);
+});
+
+describe('a mail server that refuses Roster at its greeting', () => {
+  it("says so in Roster's words, with the server's codes and reason", async () => {
+    const said: string[] = [];
+    for (const greeting of [
+      '554 5.7.1 Service unavailable; client host [127.0.0.1] blocked',
+      '421 4.3.2 Service not available, closing transmission channel',
+    ]) {
+      const refusing = createServer((socket) => {
+        socket.on('error', () => {});
+        socket.end(`${greeting}\r\n`);
+      });
+      await new Promise<void>((ok) => refusing.listen(0, '127.0.0.1', ok));
+      const mailer = createMailer({
+        smtpUrl: `smtp://127.0.0.1:${(refusing.address() as AddressInfo).port}`,
+        from: 'Roster <roster@acme.test>',
+        outboxDir: '/nonexistent',
+        logger: createLogger('silent'),
+      });
+      try {
+        const err = await mailer
+          .send({ to: 'ana@acme.test', subject: 'Hello', text: 'Hello', html: '<p>Hello</p>' })
+          .then(
+            () => null,
+            (e: unknown) => e,
+          );
+        said.push(mailFailure(err));
+      } finally {
+        mailer.close();
+        await new Promise((ok) => refusing.close(ok));
+      }
+    }
+    expect(said).toEqual([
+      "the mail server refused Roster's connection (554 5.7.1: Service unavailable; client host [127.0.0.1] blocked)",
+      "the mail server did not take Roster's connection for now (421 4.3.2: Service not available, closing transmission channel)",
+    ]);
+  });
+});
+
+describe("a mail server that refuses Roster's sender address", () => {
+  it('says the sender (MAIL_FROM) was refused, not the recipient, whose address is not at fault', async () => {
+    // As a relay answers a MAIL_FROM its login may not send as: every email fails alike.
+    const relay = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      onMailFrom: (address, _session, callback) =>
+        callback(
+          Object.assign(
+            new Error(`5.7.1 <${address.address}>: Sender address rejected: not owned by user relay`),
+            { responseCode: 553 },
+          ),
+        ),
+    });
+    await new Promise<void>((ok) => relay.listen(0, '127.0.0.1', () => ok()));
+    const mailer = createMailer({
+      smtpUrl: `smtp://127.0.0.1:${(relay.server.address() as AddressInfo).port}`,
+      from: 'Roster <roster@acme.test>',
+      outboxDir: '/nonexistent',
+      logger: createLogger('silent'),
+    });
+    try {
+      const err = await mailer
+        .send({ to: 'ana@acme.test', subject: 'Hello', text: 'Hello', html: '<p>Hello</p>' })
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect(mailFailure(err)).toBe(
+        "the mail server refused Roster's sender address, MAIL_FROM (553 5.7.1: Sender address rejected: not owned by user relay)",
+      );
+    } finally {
+      mailer.close();
+      await new Promise<void>((ok) => relay.close(() => ok()));
+    }
   });
 });

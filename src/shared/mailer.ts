@@ -4,12 +4,27 @@ import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Logger } from './logger.ts';
 
-export type Mail = { to: string; subject: string; text: string; html: string; replyTo?: string };
+export type Mail = {
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+  /** Where replies go, when not to MAIL_FROM; a name is encoded by the mailer, whatever it holds. */
+  replyTo?: string | { name: string; address: string };
+};
 
 export interface Mailer {
   send(mail: Mail): Promise<{ messageId: string }>;
   close(): void;
 }
+
+/**
+ * How long Roster waits on the mail server: to connect, for its greeting, and for each answer. Nodemailer's
+ * own wait for an answer is ten minutes, so a relay that hung held each delivery (and with four of them,
+ * every delivery, DMs included) that long before it was retried; a working relay answers within seconds.
+ * SMTP_URL's query changes them (`?socketTimeout=120000`).
+ */
+export const MAIL_TIMEOUTS = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 30_000 };
 
 /** Sends through SMTP_URL, or, with none set, writes each email as an .eml file under the outbox. */
 export function createMailer(opts: {
@@ -19,7 +34,10 @@ export function createMailer(opts: {
   logger: Logger;
 }): Mailer {
   if (opts.smtpUrl) {
-    const transport = nodemailer.createTransport(opts.smtpUrl, { from: opts.from });
+    const transport = nodemailer.createTransport(
+      { ...MAIL_TIMEOUTS, url: opts.smtpUrl },
+      { from: opts.from },
+    );
     return {
       async send(mail) {
         const info = await transport.sendMail({ from: opts.from, ...mail });
@@ -67,7 +85,14 @@ export function withoutAddressesError(err: unknown): Error {
   return typeof code === 'string' ? Object.assign(clean, { code }) : clean;
 }
 
-type SmtpError = Error & { code?: string; command?: string; response?: string; responseCode?: number };
+type SmtpError = Error & {
+  code?: string;
+  command?: string;
+  response?: string;
+  responseCode?: number;
+  /** Which of nodemailer's waits ran out, for ETIMEDOUT: `SOCKET_TIMEOUT`, `GREETING_TIMEOUT`, … */
+  timeoutType?: string;
+};
 
 /**
  * What went wrong sending an email, in words that carry no email address, for logs, a job's stored output
@@ -92,14 +117,31 @@ export function mailFailure(err: unknown): string {
     : '';
   const detail = status ? ` (${[status, said].filter(Boolean).join(': ')})` : '';
   const code = e.code ?? '';
+  // Nodemailer calls this one EENVELOPE too, yet it is Roster's own address (a relay whose login may not
+  // send as MAIL_FROM): every email fails alike, and the recipient's address is not at fault.
+  if (e.responseCode && e.command === 'MAIL FROM') {
+    return e.responseCode >= 500
+      ? `the mail server refused Roster's sender address, MAIL_FROM${detail}`
+      : `the mail server did not take Roster's sender address, MAIL_FROM, for now${detail}`;
+  }
   if (e.responseCode && (e.command === 'RCPT TO' || code === 'EENVELOPE')) {
     return e.responseCode >= 500
       ? `the mail server refused the recipient${detail}`
       : `the mail server did not take the recipient for now${detail}`;
   }
   if (e.responseCode && code === 'EMESSAGE') return `the mail server refused the message${detail}`;
+  // Its greeting was a refusal (`554 5.7.1 … client host blocked`, `421 4.3.2 Service not available`).
+  if (e.responseCode && code === 'EPROTOCOL' && e.command === 'CONN') {
+    return e.responseCode >= 500
+      ? `the mail server refused Roster's connection${detail}`
+      : `the mail server did not take Roster's connection for now${detail}`;
+  }
   if (code === 'EAUTH') return `the mail server refused Roster's login${detail}`;
   const message = withoutAddresses(e.message ?? String(err)).slice(0, 200);
+  // Every wait that ran out is ETIMEDOUT; only this one is a server that was reached and then went quiet.
+  if (code === 'ETIMEDOUT' && e.timeoutType === 'SOCKET_TIMEOUT') {
+    return `the mail server stopped answering (${code}: ${message})`;
+  }
   if (['ECONNECTION', 'ESOCKET', 'ETIMEDOUT', 'EDNS', 'ETLS'].includes(code)) {
     return `Roster could not reach the mail server (${code}: ${message})`;
   }

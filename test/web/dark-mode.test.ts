@@ -93,6 +93,28 @@ for (const colorScheme of ['light', 'dark'] as const) {
       }
     });
 
+    it("outline the join form's fields enough to be found (3:1 against the card, WCAG 1.4.11)", async () => {
+      const { url } = await postLink(t);
+      const ctx = await browser.newContext({ colorScheme, viewport: { width: 360, height: 740 } });
+      try {
+        const page = await ctx.newPage();
+        await page.goto(url);
+        const fields = (await page.evaluate(`(() => {
+          const card = getComputedStyle(document.querySelector('main')).backgroundColor;
+          return [...document.querySelectorAll('input:not([type=hidden])')].map((el) => ({
+            id: el.id, border: getComputedStyle(el).borderTopColor, card,
+          }));
+        })()`)) as { id: string; border: string; card: string }[];
+        expect(fields.map((f) => f.id)).toEqual(['name', 'email']);
+        const faint = fields
+          .map((f) => ({ ...f, ratio: Math.round(contrast(f.border, f.card) * 100) / 100 }))
+          .filter((f) => f.ratio < 3);
+        expect(faint).toEqual([]);
+      } finally {
+        await ctx.close();
+      }
+    });
+
     it('keep the join form, its errors and the Confirm page readable', async () => {
       const { url } = await postLink(t);
       const ctx = await browser.newContext({

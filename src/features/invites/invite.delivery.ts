@@ -1,8 +1,9 @@
+import { z } from 'zod';
 import type { Logger } from '../../shared/logger.ts';
 import { mailFailure, withoutAddressesError } from '../../shared/mailer.ts';
 import { nowOrLater } from '../../slack/later.ts';
 import { isSlackBusy } from '../../slack/pacing.ts';
-import { escapeHtml, lines } from '../../web/html.ts';
+import { emailHtml, escapeHtml, lines, SafeHtml } from '../../web/html.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
 import { isOfWorkspace, memberOf } from '../directory/directory.service.ts';
 import type { Deps } from '../feature.ts';
@@ -13,9 +14,13 @@ import { INVITE_JOBS } from './invitation.service.ts';
 import type { InviteService } from './invite.service.ts';
 import { deliveryFailedMessage, type InvitationLetter, invitationDm } from './slack/blocks.ts';
 
-/** The email: plain text and HTML saying who invites you, to what, as what, and the link. */
+/**
+ * The email: plain text and HTML saying who invites you, to what, as what, and the link. Replies go to the
+ * inviter: the sender is Roster's own address, often one nobody reads.
+ */
 export function invitationEmail(to: IUser, l: InvitationLetter) {
   const subject = `${l.inviter} invited you to ${l.accountName}`;
+  const replyTo = l.inviterEmail ? { name: l.inviter, address: l.inviterEmail } : undefined;
   const text = [
     `Hello${to.firstName ? ` ${to.firstName}` : ''},`,
     '',
@@ -26,14 +31,14 @@ export function invitationEmail(to: IUser, l: InvitationLetter) {
     '',
     `The link works until ${l.expires.toUTCString()}. If you were not expecting this, you can ignore it.`,
   ].join('\n');
-  const html = `<!doctype html><html><body style="font-family:-apple-system,Segoe UI,Roboto,Helvetica,Arial,sans-serif;color:#1d1c1d;line-height:1.5">
-<p>Hello${to.firstName ? ` ${escapeHtml(to.firstName)}` : ''},</p>
+  const html = emailHtml(
+    new SafeHtml(`<p>Hello${to.firstName ? ` ${escapeHtml(to.firstName)}` : ''},</p>
 <p><strong>${escapeHtml(l.inviter)}</strong> invited you to join <strong>${escapeHtml(l.accountName)}</strong> as ${escapeHtml(l.role)}.</p>
 ${l.message ? `<blockquote style="border-left:3px solid #ccc;margin:0;padding-left:1em">${lines(l.message).value}</blockquote>` : ''}
 <p><a href="${escapeHtml(l.link)}" style="display:inline-block;background:#4a154b;color:#fff;padding:10px 18px;border-radius:6px;text-decoration:none;font-weight:600">Accept the invitation</a></p>
-<p style="color:#616061;font-size:13px">Or open ${escapeHtml(l.link)}<br>The link works until ${escapeHtml(l.expires.toUTCString())}. If you were not expecting this, you can ignore it.</p>
-</body></html>`;
-  return { subject, text, html };
+<p style="color:#616061;font-size:13px">Or open ${escapeHtml(l.link)}<br>The link works until ${escapeHtml(l.expires.toUTCString())}. If you were not expecting this, you can ignore it.</p>`),
+  );
+  return { subject, text, html, ...(replyTo ? { replyTo } : {}) };
 }
 
 /**
@@ -47,18 +52,29 @@ export const DELIVERY_RETRY = {
   retryDelayMax: 600,
 } as const;
 
+/** The inviter as Slack shows them: their name (a plain word when Slack cannot say) and their email. */
+async function inviter(
+  deps: Deps,
+  account: IAccount,
+  invitedBy: string | null | undefined,
+): Promise<{ name: string; email: string | null }> {
+  if (!invitedBy) return { name: 'Someone', email: null };
+  const person = await deps.admins.member(deps.orm.em.fork(), account, invitedBy).catch((err) => {
+    if (isSlackBusy(err)) throw err;
+    return null;
+  });
+  const email =
+    person?.email && !person.deleted && z.email().safeParse(person.email).success ? person.email : null;
+  return { name: person?.name || 'Someone', email };
+}
+
 /** The inviter's name as Slack shows it; a plain word when Slack cannot say. */
 export async function inviterName(
   deps: Deps,
   account: IAccount,
   invitedBy: string | null | undefined,
 ): Promise<string> {
-  if (!invitedBy) return 'Someone';
-  const person = await deps.admins.member(deps.orm.em.fork(), account, invitedBy).catch((err) => {
-    if (isSlackBusy(err)) throw err;
-    return null;
-  });
-  return person?.name || 'Someone';
+  return (await inviter(deps, account, invitedBy)).name;
 }
 
 /**
@@ -78,8 +94,10 @@ export async function deliverInvitation(
   const { token, invitation, user } = ready;
   const account = ready.account as IAccount;
   try {
+    const from = await inviter(deps, account, invitation.invitedBy);
     const letter: InvitationLetter = {
-      inviter: await inviterName(deps, account, invitation.invitedBy),
+      inviter: from.name,
+      inviterEmail: from.email,
       accountName: account.name ?? 'your company',
       role: INVITEE_ROLE[user.role] ?? user.role,
       message: invitation.personalMessage ?? null,

@@ -1,5 +1,5 @@
 import type { Mail } from '../../shared/mailer.ts';
-import { html } from '../../web/html.ts';
+import { emailHtml, html } from '../../web/html.ts';
 import { GUEST_LABEL, type GuestKind } from '../directory/directory.service.ts';
 import type { UserStatus } from '../people/user.entity.ts';
 import type { ISeatRequest } from '../seats/seat-request.entity.ts';
@@ -89,23 +89,26 @@ export function confirmationMail(opts: {
     return {
       subject: `${heading} (${accountName})`,
       text: `Hello,\n\n${intro}\n\n${text}\n\nIf it was not you, ignore this email.`,
-      html: html`<p>Hello,</p><p>${intro}</p><p>${text}</p><p>If it was not you, ignore this email.</p>`
-        .value,
+      html: emailHtml(
+        html`<p>Hello,</p><p>${intro}</p><p>${text}</p><p>If it was not you, ignore this email.</p>`,
+      ),
     };
   }
   if (existing) {
     return {
       subject: `You already have access to ${accountName}`,
       text: `Hello,\n\nSomeone asked to join ${accountName} with this address through a join link, but you already have access, so nothing changed.\n\nIf it was not you, ignore this email.`,
-      html: html`<p>Hello,</p><p>Someone asked to join ${accountName} with this address through a join link, but you already have access, so nothing changed.</p><p>If it was not you, ignore this email.</p>`
-        .value,
+      html: emailHtml(
+        html`<p>Hello,</p><p>Someone asked to join ${accountName} with this address through a join link, but you already have access, so nothing changed.</p><p>If it was not you, ignore this email.</p>`,
+      ),
     };
   }
   return {
     subject: `Confirm your email to join ${accountName}`,
     text: `Hello,\n\nOpen this link within ${CONFIRMATION_HOURS} hours and press Confirm to finish joining ${accountName}:\n${url}\n\nIf you did not ask to join, ignore this email: nothing happens unless you press Confirm.`,
-    html: html`<p>Hello,</p><p><a href="${url}">Confirm your email and join ${accountName}</a></p><p>Or copy this link into your browser within ${CONFIRMATION_HOURS} hours, then press Confirm: ${url}</p><p>If you did not ask to join, ignore this email: nothing happens unless you press Confirm.</p>`
-      .value,
+    html: emailHtml(
+      html`<p>Hello,</p><p><a href="${url}">Confirm your email and join ${accountName}</a></p><p>Or copy this link into your browser within ${CONFIRMATION_HOURS} hours, then press Confirm: ${url}</p><p>If you did not ask to join, ignore this email: nothing happens unless you press Confirm.</p>`,
+    ),
   };
 }
 

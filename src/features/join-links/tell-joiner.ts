@@ -1,7 +1,7 @@
 import type { WebClient } from '@slack/web-api';
 import type { Mailer } from '../../shared/mailer.ts';
 import { esc } from '../../slack/blocks.ts';
-import { html, lines } from '../../web/html.ts';
+import { emailHtml, html, lines } from '../../web/html.ts';
 import type { ISeatRequest } from '../seats/seat-request.entity.ts';
 import { joinDecision } from './join-link.messages.ts';
 
@@ -17,5 +17,5 @@ export async function tellJoiner(slack: WebClient, mailer: Mailer, request: ISea
     await slack.chat.postMessage({ channel: slackUserId, text: `${icon} ${esc(text)}`.trim() });
     return;
   }
-  await mailer.send({ to: request.email, subject, text, html: html`<p>${lines(text)}</p>`.value });
+  await mailer.send({ to: request.email, subject, text, html: emailHtml(html`<p>${lines(text)}</p>`) });
 }

@@ -141,6 +141,8 @@ export function pendingActions(userId: string, status: 'invited' | 'not_invited'
 /** What an invitation says, whichever way it travels. */
 export type InvitationLetter = {
   inviter: string;
+  /** The inviter's Slack email, where the email's replies go; absent when Slack gives none. */
+  inviterEmail?: string | null;
   accountName: string;
   role: string;
   message: string | null;

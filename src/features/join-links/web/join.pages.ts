@@ -148,9 +148,18 @@ function withoutInvisible(text: string): string {
   return text.replace(INVISIBLE, '');
 }
 
-/** A field with an error is marked invalid and described by it, so a screen reader says both on the field. */
-const invalidIf = (id: string, error: string | undefined) =>
-  error ? html` aria-invalid="true" aria-describedby="${id}-error"` : '';
+/**
+ * A field with an error is marked invalid and described by it, so a screen reader says both on the field;
+ * the first such field of the page takes the cursor, so the person is where the correction goes.
+ */
+const invalidIf = (id: string, error: string | undefined, first = true) =>
+  error ? html` aria-invalid="true" aria-describedby="${id}-error"${first ? html` autofocus` : ''}` : '';
+
+/**
+ * A page's title, with `Error: ` before it when the page refuses what was sent: the title is what a screen
+ * reader says first of the page that answers a form, and otherwise reads as the page before did.
+ */
+const titled = (title: string, refused: boolean) => (refused ? `Error: ${title}` : title);
 
 function joinForm(
   /** `domains`: what the link admits, the account's allowed domains included; null for any. */
@@ -170,7 +179,7 @@ ${notice ? html`<p class="error" id="form-error">${notice}</p>` : ''}
   <input id="name" name="name" type="text" autocomplete="name" maxlength="${FIELD_LIMITS.name}" value="${values.name ?? ''}" required${invalidIf('name', errors.name)}>
   ${errors.name ? html`<p class="error" id="name-error">${errors.name}</p>` : ''}
   <label for="email">Work email</label>
-  <input id="email" name="email" type="email" autocomplete="email" maxlength="${FIELD_LIMITS.email}" value="${values.email ?? ''}" required${invalidIf('email', errors.email)}>
+  <input id="email" name="email" type="email" autocomplete="email" maxlength="${FIELD_LIMITS.email}" value="${values.email ?? ''}" required${invalidIf('email', errors.email, !errors.name)}>
   ${errors.email ? html`<p class="error" id="email-error">${errors.email}</p>` : ''}
   <button type="submit">Send me the link</button>
 </form>`;
@@ -188,7 +197,7 @@ function confirmPage(
 ) {
   const account = pending.accountName ?? 'the account';
   return page(
-    `Join ${account}`,
+    titled(`Join ${account}`, Boolean(error)),
     html`<h1>Confirm to join ${account}</h1>
 <p>You will join ${account} as ${INVITEE_ROLE[pending.role] ?? pending.role} with ${readableAddress(pending.email)}.</p>
 <form method="post" novalidate>
@@ -317,7 +326,7 @@ export function registerJoinPages(
         status: 403,
         headers: cookie ? { 'set-cookie': cookie } : {},
         html: page(
-          `Join ${intro.accountName}`,
+          titled(`Join ${intro.accountName}`, true),
           joinForm(
             intro,
             field,
@@ -332,7 +341,10 @@ export function registerJoinPages(
     }
     const again = (errors: Record<string, string>): WebResponse => ({
       status: 422,
-      html: page(`Join ${intro.accountName}`, joinForm(intro, csrf.issue(req).field, echoed(values), errors)),
+      html: page(
+        titled(`Join ${intro.accountName}`, true),
+        joinForm(intro, csrf.issue(req).field, echoed(values), errors),
+      ),
     });
     const parsed = form.safeParse(values);
     if (!parsed.success) {
