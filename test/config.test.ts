@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { smtpProblem } from '../src/app.ts';
-import { ConfigError, configWarnings, loadConfig, SETTING_NAMES } from '../src/config.ts';
+import { ConfigError, configWarnings, loadConfig, loadDatabaseConfig, SETTING_NAMES } from '../src/config.ts';
 import { parseConnection } from '../src/features/scim/scim.service.ts';
 import { startSmtpSink } from './support/smtp-sink.ts';
 
@@ -261,6 +261,41 @@ describe('settings with a wrong value', () => {
     }
     expect(error?.message).toBe(`Roster cannot start because of its settings:\n  - ${insecure}`);
     expect(error?.message).not.toContain('s3cret');
+  });
+
+  it('takes DATABASE_URL and SMTP_URL only when their client can read them, never repeating them', () => {
+    const unreadable =
+      'and this one cannot be read as one: check that its port is a number up to 65535, and write a #, / or ? in the user name or password percent-encoded (%23, %2F, %3F)';
+    const database = `DATABASE_URL must be a postgres:// URL like postgres://user:password@host:5432/roster, ${unreadable}`;
+    for (const url of [
+      'postgres://roster:pw@db.example.com:99999/roster',
+      'postgres://roster:pw@db.example.com:port/roster',
+      'postgres://roster:pa#ss@db.example.com/roster',
+      'postgres://roster:pa/ss@db.example.com/roster',
+    ]) {
+      expect(problems({ DATABASE_URL: url })).toEqual([database]);
+    }
+    // What pg reads: an @ or a space in the password, a socket directory, IPv6, query options.
+    for (const url of [
+      'postgres://roster:p@ss@db.example.com:5432/roster',
+      'postgresql://roster:p ss@db.example.com/roster',
+      'postgres://roster@/roster?host=/var/run/postgresql',
+      'postgres://%2Fvar%2Frun%2Fpostgresql/roster',
+      'postgres://roster@[::1]:5432/roster?sslmode=verify-full',
+    ]) {
+      expect(loadConfig({ ...base, DATABASE_URL: url }).databaseUrl).toBe(url);
+    }
+    expect(() => loadDatabaseConfig({ DATABASE_URL: 'postgres://u:pw@h:99999/x' })).toThrow(database);
+
+    expect(problems({ SMTP_URL: 'smtp://roster:pw@mail.example.com:abc' })).toEqual([
+      `SMTP_URL must be an smtp:// or smtps:// URL like smtp://user:password@mail.example.com:587, ${unreadable}`,
+    ]);
+    expect(problems({ SMTP_URL: 'smtps://' })).toEqual([
+      'SMTP_URL must name the mail server, like smtp://user:password@mail.example.com:587',
+    ]);
+    for (const url of ['smtp://user%40example.com:p@ss@mail.example.com:587', 'smtps://[::1]:465']) {
+      expect(loadConfig({ ...base, SMTP_URL: url }).smtpUrl).toBe(url);
+    }
   });
 
   it("names every wrong setting at once in its own words, never the library's", () => {

@@ -319,6 +319,49 @@ describe('npm run migration:up on a database Roster cannot use', () => {
   }, 30_000);
 });
 
+describe('a connection URL that cannot be read as a URL', () => {
+  const unreadable =
+    'cannot be read as one: check that its port is a number up to 65535, and write a #, / or ? in the user name or password percent-encoded (%23, %2F, %3F)';
+
+  it('is named among the settings, with what to check, before anything starts: no stack trace, no password', async () => {
+    const run = start({
+      // A port out of range, and a password with a bare # (which ends the URL's authority there).
+      DATABASE_URL: 'postgres://roster:s3cret-pw@127.0.0.1:99999/roster',
+      SMTP_URL: 'smtp://roster:hunter#2@mail.example.com:587',
+    });
+    const { code, ms } = await run.exited;
+    expect(code).toBe(78);
+    expect(ms).toBeLessThan(10_000);
+    expect(run.output().trim()).toBe(
+      [
+        'Roster cannot start because of its settings:',
+        `  - DATABASE_URL must be a postgres:// URL like postgres://user:password@host:5432/roster, and this one ${unreadable}`,
+        `  - SMTP_URL must be an smtp:// or smtps:// URL like smtp://user:password@mail.example.com:587, and this one ${unreadable}`,
+      ].join('\n'),
+    );
+  });
+
+  it('is named the same by npm run migration:up', async () => {
+    const child = spawn(process.execPath, ['src/db/migrate.ts', 'up'], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        DATABASE_URL: 'postgres://roster:s3cret#pw@127.0.0.1/roster',
+      },
+    });
+    let output = '';
+    child.stdout?.on('data', (chunk) => (output += chunk));
+    child.stderr?.on('data', (chunk) => (output += chunk));
+    expect(await new Promise((ok) => child.on('exit', ok))).toBe(1);
+    expect(output).toContain(
+      `DATABASE_URL must be a postgres:// URL like postgres://user:password@host:5432/roster, and this one ${unreadable}`,
+    );
+    expect(output).not.toMatch(/s3cret|Invalid URL|\n\s+at /);
+  });
+});
+
 describe('a stop while Roster asks Slack about its token at start', () => {
   it('stops at once rather than waiting for a Slack that does not answer', async () => {
     const sockets: Socket[] = [];
