@@ -437,4 +437,66 @@ describe('where the settings are written down', () => {
     const named = rows.flatMap((row) => [...(row.split(' | ')[0] ?? '').matchAll(/`([A-Z][A-Z0-9_]*)`/g)]);
     expect(named.map((m) => m[1]).sort()).toEqual([...SETTING_NAMES].sort());
   });
+
+  /** README's settings table: each variable's name and its default cell. */
+  async function readmeDefaults(): Promise<Map<string, string>> {
+    const readme = await readFile(join(root, 'README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('| variable | meaning | default |'));
+    const rows = table.slice(0, table.indexOf('\n\n')).split('\n').slice(2);
+    return new Map(
+      rows.flatMap((row) => {
+        const cells = row.split(' | ');
+        const names = [...(cells[0] ?? '').matchAll(/`([A-Z][A-Z0-9_]*)`/g)].map((m) => m[1] ?? '');
+        const cell = (cells.at(-1) ?? '').replace(/ \|$/, '');
+        return names.map((name) => [name, cell] as const);
+      }),
+    );
+  }
+
+  it("README's defaults are the ones Roster takes: setting each to its documented default changes nothing", async () => {
+    const defaults = await readmeDefaults();
+    const literal = [...defaults].flatMap(([name, cell]) => {
+      const value = /^`([^`]+)`/.exec(cell)?.[1];
+      return value ? [[name, value.replace('$PORT', '3000')] as const] : [];
+    });
+    // The settings whose default is a value, not "required", "off" or a sentence.
+    expect(literal.map(([name]) => name).sort()).toEqual(
+      [
+        'ALLOW_PRIVATE_URLS',
+        'API_RATE_LIMIT',
+        'BULK_JOBS',
+        'DATA_DIR',
+        'LOG_LEVEL',
+        'MAIL_FROM',
+        'PORT',
+        'PUBLIC_URL',
+        'SLACK_API_URL',
+        'STOP_DRAIN_SECONDS',
+        'STOP_GRACE_SECONDS',
+        'TRUST_PROXY',
+      ].sort(),
+    );
+    for (const [name, value] of literal) {
+      expect({ name, config: loadConfig({ ...base, [name]: value }) }).toEqual({
+        name,
+        config: loadConfig(base),
+      });
+    }
+    for (const name of ['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN'] as const) {
+      expect(defaults.get(name)).toBe('required');
+      expect(() => loadConfig({ ...base, [name]: undefined })).toThrow(`${name} is missing`);
+    }
+  });
+
+  it('.env.example copied as it is, with the Slack settings filled in, starts with the defaults', async () => {
+    const text = await readFile(join(root, '.env.example'), 'utf8');
+    const values = Object.fromEntries(
+      text.split('\n').flatMap((line) => {
+        const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
+        return m?.[1] && !m[1].startsWith('SLACK_') ? [[m[1], m[2] ?? '']] : [];
+      }),
+    );
+    expect(Object.keys(values).length).toBeGreaterThan(10);
+    expect(loadConfig({ ...base, ...values })).toEqual(loadConfig(base));
+  });
 });
