@@ -285,6 +285,51 @@ describe('once started', () => {
   });
 });
 
+describe("the deployment's own webhook and SCIM service on this machine", () => {
+  const webhook = {
+    WEBHOOK_URL: 'http://127.0.0.1:9/hooks?token=s3cret-query',
+    WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 7).toString('base64')}`,
+    SCIM_URL: 'http://localhost:9/scim/v2',
+    SCIM_TOKEN: 'scim-s3cret',
+  };
+  const warnings = (output: string) =>
+    output
+      .split('\n')
+      .filter((l) => l.includes('"level":40') && /WEBHOOK_URL|SCIM_URL/.test(l))
+      .map((l) => (JSON.parse(l) as { msg: string }).msg)
+      .sort();
+
+  it('says at start that neither will be called without ALLOW_PRIVATE_URLS', async () => {
+    const run = start(webhook);
+    try {
+      await waitFor(run, 'Roster is listening');
+      await waitFor(run, 'WEBHOOK_URL will not be called', 20_000);
+      await waitFor(run, 'SCIM_URL will not be called', 20_000);
+    } finally {
+      run.child.kill('SIGTERM');
+      expect((await run.exited).code).toBe(0);
+    }
+    expect(warnings(run.output())).toEqual([
+      'SCIM_URL will not be called: localhost is on this machine or a private network, which Roster does not call (an operator can allow it with ALLOW_PRIVATE_URLS=true).',
+      'WEBHOOK_URL will not be called: 127.0.0.1 is on this machine or a private network, which Roster does not call (an operator can allow it with ALLOW_PRIVATE_URLS=true).',
+    ]);
+    expect(run.output()).not.toMatch(/s3cret/);
+  });
+
+  it('says nothing of them with ALLOW_PRIVATE_URLS=true', async () => {
+    const run = start({ ...webhook, ALLOW_PRIVATE_URLS: 'true' });
+    try {
+      await waitFor(run, 'Roster is listening');
+      // Without ALLOW_PRIVATE_URLS the warnings come within moments of the start (above): this is ample.
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      run.child.kill('SIGTERM');
+      expect((await run.exited).code).toBe(0);
+    }
+    expect(warnings(run.output())).toEqual([]);
+  });
+});
+
 describe('npm run migration:up on a database Roster cannot use', () => {
   it('names DATABASE_URL and the reason, and gives up on a server that never answers', async () => {
     const sockets: Socket[] = [];
