@@ -206,7 +206,7 @@ const fields = {
     .string()
     .regex(
       /^roster_[A-Za-z0-9_-]{32,200}$/,
-      'must be roster_ followed by at least 32 letters, digits, - or _ (README, "Read API")',
+      'must be roster_ followed by 32 to 200 letters, digits, - or _ (README, "Read API")',
     )
     .optional(),
   API_RATE_LIMIT: wholeNumber('a whole number from 1 to 100000', 1, 100_000).default(600),

@@ -33,10 +33,15 @@ describe('settings', () => {
       error = e as ConfigError;
     }
     expect(error?.problems).toEqual([
-      'API_TOKEN must be roster_ followed by at least 32 letters, digits, - or _ (README, "Read API")',
+      'API_TOKEN must be roster_ followed by 32 to 200 letters, digits, - or _ (README, "Read API")',
       'API_RATE_LIMIT must be a whole number from 1 to 100000, got "0"',
     ]);
     expect(error?.message).not.toContain('secret-but-short');
+    // A token too long is told the upper bound, not only "at least 32", which it already has.
+    expect(() => loadConfig({ ...base, API_TOKEN: `roster_${'a'.repeat(201)}` })).toThrow(
+      'API_TOKEN must be roster_ followed by 32 to 200 letters, digits, - or _',
+    );
+    expect(loadConfig({ ...base, API_TOKEN: `roster_${'a'.repeat(200)}` }).apiToken).toHaveLength(207);
   });
 
   it('names every bad or missing setting in one error', () => {
