@@ -103,6 +103,17 @@ describe('a database Roster cannot use', () => {
     expect(run.output()).not.toContain('s3cret-pw');
   });
 
+  it('names a socket directory where no PostgreSQL listens, showing the URL without its password', async () => {
+    const run = start({
+      DATABASE_URL: 'postgres://roster:s3cret-pw@/roster?host=/nonexistent-roster-socket',
+    });
+    expect((await run.exited).code).toBe(1);
+    expect(fatal(run.output())).toBe(
+      'Roster cannot use the database in DATABASE_URL (postgres://roster@/roster): no PostgreSQL socket is there (connect ENOENT /nonexistent-roster-socket/.s.PGSQL.5432). Check that PostgreSQL runs on this machine, and the socket directory in the URL.',
+    );
+    expect(run.output()).not.toContain('s3cret-pw');
+  });
+
   it('says the database does not exist', async () => {
     const url = new URL(db.url);
     url.pathname = '/roster_main_test_no_such_database';

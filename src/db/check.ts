@@ -35,14 +35,21 @@ export async function databaseProblem(url: string, signal?: AbortSignal): Promis
   }
 }
 
-/** DATABASE_URL as it may be shown: without its password or query. */
+/**
+ * DATABASE_URL as it may be shown: without its password or query. A URL with no host (`postgres://u@/db`,
+ * its socket directory in `?host=`) reads as one to pg, and is shown so.
+ */
 function shownUrl(raw: string): string {
-  try {
-    const url = new URL(raw);
-    return `${url.protocol}//${url.username ? `${url.username}@` : ''}${url.host}${url.pathname}`;
-  } catch {
-    return 'not a URL';
+  for (const [text, host] of [
+    [raw, undefined],
+    [raw.replace('@/', '@localhost/'), ''],
+  ] as const) {
+    try {
+      const url = new URL(text);
+      return `${url.protocol}//${url.username ? `${url.username}@` : ''}${host ?? url.host}${url.pathname}`;
+    } catch {}
   }
+  return 'not a URL';
 }
 
 function reason(err: unknown, raw: string): string {
@@ -55,6 +62,9 @@ function reason(err: unknown, raw: string): string {
   switch (e.code) {
     case 'ECONNREFUSED':
       return `nothing answers at ${where} (connection refused). Check that PostgreSQL runs there, and the URL's host and port`;
+    case 'ENOENT':
+      // A Unix socket path (a host= directory) where no PostgreSQL listens.
+      return `no PostgreSQL socket is there (${scrub(e.message)}). Check that PostgreSQL runs on this machine, and the socket directory in the URL`;
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return `the host of ${where} is not found. Check the URL's host name`;
