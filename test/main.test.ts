@@ -397,7 +397,7 @@ describe('a connection URL that cannot be read as a URL', () => {
     );
   });
 
-  it('is named the same by npm run migration:up', async () => {
+  it('is named the same by npm run migration:up, which says it is the migrations that cannot run', async () => {
     const child = spawn(process.execPath, ['src/db/migrate.ts', 'up'], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -411,10 +411,12 @@ describe('a connection URL that cannot be read as a URL', () => {
     child.stdout?.on('data', (chunk) => (output += chunk));
     child.stderr?.on('data', (chunk) => (output += chunk));
     expect(await new Promise((ok) => child.on('exit', ok))).toBe(1);
-    expect(output).toContain(
-      `DATABASE_URL must be a postgres:// URL like postgres://user:password@host:5432/roster, and this one ${unreadable}`,
+    expect(output.trim()).toBe(
+      [
+        'The migrations cannot run because of the settings:',
+        `  - DATABASE_URL must be a postgres:// URL like postgres://user:password@host:5432/roster, and this one ${unreadable}`,
+      ].join('\n'),
     );
-    expect(output).not.toMatch(/s3cret|Invalid URL|\n\s+at /);
   });
 });
 

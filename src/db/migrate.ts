@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadDatabaseConfig } from '../config.ts';
+import { ConfigError, loadDatabaseConfig } from '../config.ts';
 import { createLogger } from '../shared/logger.ts';
 import { databaseProblem } from './check.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded.ts';
@@ -105,7 +105,16 @@ try {
   const [command, ...args] = process.argv.slice(2);
   console.log(await run(orm, command, args));
 } catch (err) {
-  console.error(err instanceof Error ? err.message : String(err));
+  // The settings' own message says Roster cannot start; here it is the migrations that cannot run.
+  if (err instanceof ConfigError) {
+    console.error(
+      ['The migrations cannot run because of the settings:', ...err.problems.map((p) => `  - ${p}`)].join(
+        '\n',
+      ),
+    );
+  } else {
+    console.error(err instanceof Error ? err.message : String(err));
+  }
   exitCode = 1;
 } finally {
   await orm?.close(true);
