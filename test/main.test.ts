@@ -114,6 +114,18 @@ describe('a database Roster cannot use', () => {
     expect(run.output()).not.toContain('s3cret-pw');
   });
 
+  it('names a certificate file the URL gives that cannot be read, rather than a stack trace', async () => {
+    const url = new URL(db.url);
+    url.password = 's3cret-pw';
+    url.search = '?sslmode=verify-full&sslrootcert=/nonexistent-roster-ca/ca.pem';
+    const run = start({ DATABASE_URL: url.toString() });
+    expect((await run.exited).code).toBe(1);
+    expect(fatal(run.output())).toBe(
+      `Roster cannot use the database in DATABASE_URL (postgres://${url.username}@${url.host}${url.pathname}): /nonexistent-roster-ca/ca.pem cannot be read (ENOENT). Check the paths the URL gives in sslrootcert, sslcert and sslkey.`,
+    );
+    expect(run.output()).not.toContain('s3cret-pw');
+  });
+
   it('says the database does not exist', async () => {
     const url = new URL(db.url);
     url.pathname = '/roster_main_test_no_such_database';

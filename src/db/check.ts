@@ -10,10 +10,15 @@ export const DATABASE_CONNECT_TIMEOUT_MS = 10_000;
  * is given up on after {@link DATABASE_CONNECT_TIMEOUT_MS}; `signal` (a stop while starting) gives up at once.
  */
 export async function databaseProblem(url: string, signal?: AbortSignal): Promise<string | undefined> {
-  const client = new pg.Client({
-    connectionString: url,
-    connectionTimeoutMillis: DATABASE_CONNECT_TIMEOUT_MS,
-  });
+  const problem = (err: unknown) =>
+    `Roster cannot use the database in DATABASE_URL (${shownUrl(url)}): ${reason(err, url)}.`;
+  let client: pg.Client;
+  try {
+    // pg reads the files the URL names (sslrootcert, sslcert, sslkey) here, before connecting.
+    client = new pg.Client({ connectionString: url, connectionTimeoutMillis: DATABASE_CONNECT_TIMEOUT_MS });
+  } catch (err) {
+    return problem(err);
+  }
   // A failed connection also emits 'error'; the rejected connect() below says it.
   client.on('error', () => {});
   let onAbort = () => {};
@@ -27,7 +32,7 @@ export async function databaseProblem(url: string, signal?: AbortSignal): Promis
     return undefined;
   } catch (err) {
     signal?.throwIfAborted();
-    return `Roster cannot use the database in DATABASE_URL (${shownUrl(url)}): ${reason(err, url)}.`;
+    return problem(err);
   } finally {
     signal?.removeEventListener('abort', onAbort);
     // Not awaited: ending a connection the server never answered waits for the connect timeout.
@@ -53,7 +58,10 @@ function shownUrl(raw: string): string {
 }
 
 function reason(err: unknown, raw: string): string {
-  const e = err as Error & { code?: string };
+  const e = err as Error & { code?: string; syscall?: string; path?: string };
+  if (e.syscall === 'open') {
+    return `${e.path} cannot be read (${e.code}). Check the paths the URL gives in sslrootcert, sslcert and sslkey`;
+  }
   let where = 'its server';
   try {
     const url = new URL(raw);
