@@ -347,6 +347,10 @@ function webApiMethodsCalled(): Map<string, string[]> {
       called.set(name, [...(called.get(name) ?? []), file.slice(srcDir.length)]);
     }
     if (/\.filesUploadV2\(/.test(text)) called.set('files.uploadV2', [file.slice(srcDir.length)]);
+    // A method named in a string, as WebClient.apiCall takes it.
+    for (const m of text.matchAll(/\bapiCall\(\s*'([a-z]+\.[a-zA-Z.]+)'/g)) {
+      called.set(m[1] ?? '', [...(called.get(m[1] ?? '') ?? []), file.slice(srcDir.length)]);
+    }
   }
   return called;
 }
