@@ -19,6 +19,7 @@ import { buildServices } from './services.ts';
 import { JobQueue } from './shared/jobs.ts';
 import { createLogger, type Logger, scrub } from './shared/logger.ts';
 import { createMailer, type Mailer } from './shared/mailer.ts';
+import { outboundProblem } from './shared/outbound.ts';
 import { createSlackApp, INTERACTIVE_CLIENT } from './slack/app.ts';
 import { defineSlackCalls, pruneRedraws } from './slack/later.ts';
 import { boltLogger } from './slack/logger.ts';
@@ -162,6 +163,17 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     const smtpUrl = config.smtpUrl;
     // In the background: a mail server that is down must not keep Slack's requests waiting.
     void smtpProblem(smtpUrl).then((problem) => problem && logger.warn(problem));
+  }
+  // A deployment's own endpoint on this machine or a private network is accepted by the settings (for
+  // ALLOW_PRIVATE_URLS), but without it never called: said once here rather than only per failed delivery.
+  for (const [setting, url] of [
+    ['WEBHOOK_URL', config.webhook?.url],
+    ['SCIM_URL', config.scim?.url],
+  ] as const) {
+    if (!url) continue;
+    void outboundProblem(url, config.allowPrivateUrls ?? false).then(
+      (problem) => problem && logger.warn(`${setting} will not be called: ${problem}.`),
+    );
   }
 
   try {

@@ -111,12 +111,52 @@ function oneOf<const T extends string>(values: readonly T[], what: string) {
     .transform((value) => value as T);
 }
 
+const UNREADABLE_URL =
+  'and this one cannot be read as one: check that its port is a number up to 65535, and write a #, / or ? in the user name or password percent-encoded (%23, %2F, %3F)';
+
+/**
+ * A connection URL (DATABASE_URL, SMTP_URL): its scheme, and that it reads as a URL at all, as its client
+ * would read it later (a port like 99999 or a # in the password failed deep in the client with a stack trace).
+ * The value is never repeated: it holds a password.
+ */
+function connectionUrl(scheme: RegExp, what: string, read: (value: string) => string | null) {
+  return z.string().superRefine((value, ctx) => {
+    const problem = scheme.test(value) ? read(value) : `must be ${what}`;
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+}
+
+/** `value` as a URL, or null when it is not one. */
+function asUrl(value: string): URL | null {
+  try {
+    return new URL(value);
+  } catch {
+    return null;
+  }
+}
+
+/** DATABASE_URL read as pg reads it: spaces and stray % encoded first, and a host left empty for a socket. */
+function databaseUrlProblem(value: string): string | null {
+  const encoded = /[ ]|%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(value)
+    ? encodeURI(value).replace(/%25(\d\d)/g, '%$1')
+    : value;
+  if (asUrl(encoded) || asUrl(encoded.replace('@/', '@localhost/'))) return null;
+  return `must be a postgres:// URL like postgres://user:password@host:5432/roster, ${UNREADABLE_URL}`;
+}
+
+const SMTP_URL_EXAMPLE = 'smtp://user:password@mail.example.com:587';
+
+/** SMTP_URL as nodemailer reads it, which also needs the mail server's host. */
+function smtpUrlProblem(value: string): string | null {
+  const url = asUrl(value);
+  if (!url) return `must be an smtp:// or smtps:// URL like ${SMTP_URL_EXAMPLE}, ${UNREADABLE_URL}`;
+  if (!url.hostname) return `must name the mail server, like ${SMTP_URL_EXAMPLE}`;
+  return null;
+}
+
 /** The settings that say where the database is; migrations need only these. */
 const databaseFields = {
-  DATABASE_URL: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-    .optional(),
+  DATABASE_URL: connectionUrl(/^postgres(ql)?:\/\//, 'a postgres:// URL', databaseUrlProblem).optional(),
   DATA_DIR: z.string().min(1).default('.data'),
   LOG_LEVEL: oneOf(
     ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
@@ -150,10 +190,7 @@ const fields = {
     .startsWith('xapp-', 'must be an app-level token (it starts with xapp-)')
     .optional(),
   SLACK_API_URL: baseUrl('https://slack.com/api/').default('https://slack.com/api/'),
-  SMTP_URL: z
-    .string()
-    .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
-    .optional(),
+  SMTP_URL: connectionUrl(/^smtps?:\/\//, 'an smtp:// or smtps:// URL', smtpUrlProblem).optional(),
   MAIL_FROM: z
     .string()
     .regex(/\S@\S/, 'must be an email address, like roster@example.com or Roster <roster@example.com>')
@@ -178,7 +215,7 @@ const fields = {
     .string()
     .regex(
       /^roster_[A-Za-z0-9_-]{32,200}$/,
-      'must be roster_ followed by at least 32 letters, digits, - or _ (README, "Read API")',
+      'must be roster_ followed by 32 to 200 letters, digits, - or _ (README, "Read API")',
     )
     .optional(),
   API_RATE_LIMIT: wholeNumber('a whole number from 1 to 100000', 1, 100_000).default(600),

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { smtpProblem } from '../src/app.ts';
-import { ConfigError, configWarnings, loadConfig, SETTING_NAMES } from '../src/config.ts';
+import { ConfigError, configWarnings, loadConfig, loadDatabaseConfig, SETTING_NAMES } from '../src/config.ts';
 import { parseConnection } from '../src/features/scim/scim.service.ts';
 import { Csrf, type WebRequest } from '../src/web/router.ts';
 import { startSmtpSink } from './support/smtp-sink.ts';
@@ -34,10 +34,15 @@ describe('settings', () => {
       error = e as ConfigError;
     }
     expect(error?.problems).toEqual([
-      'API_TOKEN must be roster_ followed by at least 32 letters, digits, - or _ (README, "Read API")',
+      'API_TOKEN must be roster_ followed by 32 to 200 letters, digits, - or _ (README, "Read API")',
       'API_RATE_LIMIT must be a whole number from 1 to 100000, got "0"',
     ]);
     expect(error?.message).not.toContain('secret-but-short');
+    // A token too long is told the upper bound, not only "at least 32", which it already has.
+    expect(() => loadConfig({ ...base, API_TOKEN: `roster_${'a'.repeat(201)}` })).toThrow(
+      'API_TOKEN must be roster_ followed by 32 to 200 letters, digits, - or _',
+    );
+    expect(loadConfig({ ...base, API_TOKEN: `roster_${'a'.repeat(200)}` }).apiToken).toHaveLength(207);
   });
 
   it('names every bad or missing setting in one error', () => {
@@ -279,6 +284,41 @@ describe('settings with a wrong value', () => {
     expect(error?.message).not.toContain('s3cret');
   });
 
+  it('takes DATABASE_URL and SMTP_URL only when their client can read them, never repeating them', () => {
+    const unreadable =
+      'and this one cannot be read as one: check that its port is a number up to 65535, and write a #, / or ? in the user name or password percent-encoded (%23, %2F, %3F)';
+    const database = `DATABASE_URL must be a postgres:// URL like postgres://user:password@host:5432/roster, ${unreadable}`;
+    for (const url of [
+      'postgres://roster:pw@db.example.com:99999/roster',
+      'postgres://roster:pw@db.example.com:port/roster',
+      'postgres://roster:pa#ss@db.example.com/roster',
+      'postgres://roster:pa/ss@db.example.com/roster',
+    ]) {
+      expect(problems({ DATABASE_URL: url })).toEqual([database]);
+    }
+    // What pg reads: an @ or a space in the password, a socket directory, IPv6, query options.
+    for (const url of [
+      'postgres://roster:p@ss@db.example.com:5432/roster',
+      'postgresql://roster:p ss@db.example.com/roster',
+      'postgres://roster@/roster?host=/var/run/postgresql',
+      'postgres://%2Fvar%2Frun%2Fpostgresql/roster',
+      'postgres://roster@[::1]:5432/roster?sslmode=verify-full',
+    ]) {
+      expect(loadConfig({ ...base, DATABASE_URL: url }).databaseUrl).toBe(url);
+    }
+    expect(() => loadDatabaseConfig({ DATABASE_URL: 'postgres://u:pw@h:99999/x' })).toThrow(database);
+
+    expect(problems({ SMTP_URL: 'smtp://roster:pw@mail.example.com:abc' })).toEqual([
+      `SMTP_URL must be an smtp:// or smtps:// URL like smtp://user:password@mail.example.com:587, ${unreadable}`,
+    ]);
+    expect(problems({ SMTP_URL: 'smtps://' })).toEqual([
+      'SMTP_URL must name the mail server, like smtp://user:password@mail.example.com:587',
+    ]);
+    for (const url of ['smtp://user%40example.com:p@ss@mail.example.com:587', 'smtps://[::1]:465']) {
+      expect(loadConfig({ ...base, SMTP_URL: url }).smtpUrl).toBe(url);
+    }
+  });
+
   it("names every wrong setting at once in its own words, never the library's", () => {
     let error: ConfigError | undefined;
     try {
@@ -417,5 +457,67 @@ describe('where the settings are written down', () => {
     const rows = table.slice(0, table.indexOf('\n\n')).split('\n');
     const named = rows.flatMap((row) => [...(row.split(' | ')[0] ?? '').matchAll(/`([A-Z][A-Z0-9_]*)`/g)]);
     expect(named.map((m) => m[1]).sort()).toEqual([...SETTING_NAMES].sort());
+  });
+
+  /** README's settings table: each variable's name and its default cell. */
+  async function readmeDefaults(): Promise<Map<string, string>> {
+    const readme = await readFile(join(root, 'README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('| variable | meaning | default |'));
+    const rows = table.slice(0, table.indexOf('\n\n')).split('\n').slice(2);
+    return new Map(
+      rows.flatMap((row) => {
+        const cells = row.split(' | ');
+        const names = [...(cells[0] ?? '').matchAll(/`([A-Z][A-Z0-9_]*)`/g)].map((m) => m[1] ?? '');
+        const cell = (cells.at(-1) ?? '').replace(/ \|$/, '');
+        return names.map((name) => [name, cell] as const);
+      }),
+    );
+  }
+
+  it("README's defaults are the ones Roster takes: setting each to its documented default changes nothing", async () => {
+    const defaults = await readmeDefaults();
+    const literal = [...defaults].flatMap(([name, cell]) => {
+      const value = /^`([^`]+)`/.exec(cell)?.[1];
+      return value ? [[name, value.replace('$PORT', '3000')] as const] : [];
+    });
+    // The settings whose default is a value, not "required", "off" or a sentence.
+    expect(literal.map(([name]) => name).sort()).toEqual(
+      [
+        'ALLOW_PRIVATE_URLS',
+        'API_RATE_LIMIT',
+        'BULK_JOBS',
+        'DATA_DIR',
+        'LOG_LEVEL',
+        'MAIL_FROM',
+        'PORT',
+        'PUBLIC_URL',
+        'SLACK_API_URL',
+        'STOP_DRAIN_SECONDS',
+        'STOP_GRACE_SECONDS',
+        'TRUST_PROXY',
+      ].sort(),
+    );
+    for (const [name, value] of literal) {
+      expect({ name, config: loadConfig({ ...base, [name]: value }) }).toEqual({
+        name,
+        config: loadConfig(base),
+      });
+    }
+    for (const name of ['SLACK_SIGNING_SECRET', 'SLACK_BOT_TOKEN'] as const) {
+      expect(defaults.get(name)).toBe('required');
+      expect(() => loadConfig({ ...base, [name]: undefined })).toThrow(`${name} is missing`);
+    }
+  });
+
+  it('.env.example copied as it is, with the Slack settings filled in, starts with the defaults', async () => {
+    const text = await readFile(join(root, '.env.example'), 'utf8');
+    const values = Object.fromEntries(
+      text.split('\n').flatMap((line) => {
+        const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
+        return m?.[1] && !m[1].startsWith('SLACK_') ? [[m[1], m[2] ?? '']] : [];
+      }),
+    );
+    expect(Object.keys(values).length).toBeGreaterThan(10);
+    expect(loadConfig({ ...base, ...values })).toEqual(loadConfig(base));
   });
 });

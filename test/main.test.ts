@@ -103,6 +103,29 @@ describe('a database Roster cannot use', () => {
     expect(run.output()).not.toContain('s3cret-pw');
   });
 
+  it('names a socket directory where no PostgreSQL listens, showing the URL without its password', async () => {
+    const run = start({
+      DATABASE_URL: 'postgres://roster:s3cret-pw@/roster?host=/nonexistent-roster-socket',
+    });
+    expect((await run.exited).code).toBe(1);
+    expect(fatal(run.output())).toBe(
+      'Roster cannot use the database in DATABASE_URL (postgres://roster@/roster): no PostgreSQL socket is there (connect ENOENT /nonexistent-roster-socket/.s.PGSQL.5432). Check that PostgreSQL runs on this machine, and the socket directory in the URL.',
+    );
+    expect(run.output()).not.toContain('s3cret-pw');
+  });
+
+  it('names a certificate file the URL gives that cannot be read, rather than a stack trace', async () => {
+    const url = new URL(db.url);
+    url.password = 's3cret-pw';
+    url.search = '?sslmode=verify-full&sslrootcert=/nonexistent-roster-ca/ca.pem';
+    const run = start({ DATABASE_URL: url.toString() });
+    expect((await run.exited).code).toBe(1);
+    expect(fatal(run.output())).toBe(
+      `Roster cannot use the database in DATABASE_URL (postgres://${url.username}@${url.host}${url.pathname}): /nonexistent-roster-ca/ca.pem cannot be read (ENOENT). Check the paths the URL gives in sslrootcert, sslcert and sslkey.`,
+    );
+    expect(run.output()).not.toContain('s3cret-pw');
+  });
+
   it('says the database does not exist', async () => {
     const url = new URL(db.url);
     url.pathname = '/roster_main_test_no_such_database';
@@ -285,6 +308,51 @@ describe('once started', () => {
   });
 });
 
+describe("the deployment's own webhook and SCIM service on this machine", () => {
+  const webhook = {
+    WEBHOOK_URL: 'http://127.0.0.1:9/hooks?token=s3cret-query',
+    WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 7).toString('base64')}`,
+    SCIM_URL: 'http://localhost:9/scim/v2',
+    SCIM_TOKEN: 'scim-s3cret',
+  };
+  const warnings = (output: string) =>
+    output
+      .split('\n')
+      .filter((l) => l.includes('"level":40') && /WEBHOOK_URL|SCIM_URL/.test(l))
+      .map((l) => (JSON.parse(l) as { msg: string }).msg)
+      .sort();
+
+  it('says at start that neither will be called without ALLOW_PRIVATE_URLS', async () => {
+    const run = start(webhook);
+    try {
+      await waitFor(run, 'Roster is listening');
+      await waitFor(run, 'WEBHOOK_URL will not be called', 20_000);
+      await waitFor(run, 'SCIM_URL will not be called', 20_000);
+    } finally {
+      run.child.kill('SIGTERM');
+      expect((await run.exited).code).toBe(0);
+    }
+    expect(warnings(run.output())).toEqual([
+      'SCIM_URL will not be called: localhost is on this machine or a private network, which Roster does not call (an operator can allow it with ALLOW_PRIVATE_URLS=true).',
+      'WEBHOOK_URL will not be called: 127.0.0.1 is on this machine or a private network, which Roster does not call (an operator can allow it with ALLOW_PRIVATE_URLS=true).',
+    ]);
+    expect(run.output()).not.toMatch(/s3cret/);
+  });
+
+  it('says nothing of them with ALLOW_PRIVATE_URLS=true', async () => {
+    const run = start({ ...webhook, ALLOW_PRIVATE_URLS: 'true' });
+    try {
+      await waitFor(run, 'Roster is listening');
+      // Without ALLOW_PRIVATE_URLS the warnings come within moments of the start (above): this is ample.
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      run.child.kill('SIGTERM');
+      expect((await run.exited).code).toBe(0);
+    }
+    expect(warnings(run.output())).toEqual([]);
+  });
+});
+
 describe('npm run migration:up on a database Roster cannot use', () => {
   it('names DATABASE_URL and the reason, and gives up on a server that never answers', async () => {
     const sockets: Socket[] = [];
@@ -317,6 +385,51 @@ describe('npm run migration:up on a database Roster cannot use', () => {
       silent.close();
     }
   }, 30_000);
+});
+
+describe('a connection URL that cannot be read as a URL', () => {
+  const unreadable =
+    'cannot be read as one: check that its port is a number up to 65535, and write a #, / or ? in the user name or password percent-encoded (%23, %2F, %3F)';
+
+  it('is named among the settings, with what to check, before anything starts: no stack trace, no password', async () => {
+    const run = start({
+      // A port out of range, and a password with a bare # (which ends the URL's authority there).
+      DATABASE_URL: 'postgres://roster:s3cret-pw@127.0.0.1:99999/roster',
+      SMTP_URL: 'smtp://roster:hunter#2@mail.example.com:587',
+    });
+    const { code, ms } = await run.exited;
+    expect(code).toBe(78);
+    expect(ms).toBeLessThan(10_000);
+    expect(run.output().trim()).toBe(
+      [
+        'Roster cannot start because of its settings:',
+        `  - DATABASE_URL must be a postgres:// URL like postgres://user:password@host:5432/roster, and this one ${unreadable}`,
+        `  - SMTP_URL must be an smtp:// or smtps:// URL like smtp://user:password@mail.example.com:587, and this one ${unreadable}`,
+      ].join('\n'),
+    );
+  });
+
+  it('is named the same by npm run migration:up, which says it is the migrations that cannot run', async () => {
+    const child = spawn(process.execPath, ['src/db/migrate.ts', 'up'], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        DATABASE_URL: 'postgres://roster:s3cret#pw@127.0.0.1/roster',
+      },
+    });
+    let output = '';
+    child.stdout?.on('data', (chunk) => (output += chunk));
+    child.stderr?.on('data', (chunk) => (output += chunk));
+    expect(await new Promise((ok) => child.on('exit', ok))).toBe(1);
+    expect(output.trim()).toBe(
+      [
+        'The migrations cannot run because of the settings:',
+        `  - DATABASE_URL must be a postgres:// URL like postgres://user:password@host:5432/roster, and this one ${unreadable}`,
+      ].join('\n'),
+    );
+  });
 });
 
 describe('a stop while Roster asks Slack about its token at start', () => {

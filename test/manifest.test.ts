@@ -1,5 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WebClient } from '@slack/web-api';
 import type { ValidateFunction } from 'ajv';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
@@ -268,8 +270,121 @@ describe('manifest.yml and the code', () => {
   });
 
   it('subscribes to every event the features listen to, and to the token events the app itself watches', () => {
-    // app_uninstalled and tokens_revoked are listened to by the Slack app itself (src/slack/app.ts).
-    const events = [...registered.events, 'app_uninstalled', 'tokens_revoked'].sort();
+    // The Slack app itself (src/slack/app.ts) listens to app_uninstalled and tokens_revoked.
+    const own = [...readSource('slack/app.ts').matchAll(/\bapp\.event\(\s*'([a-z_.]+)'/g)].map((m) => m[1]);
+    expect(own.sort()).toEqual(['app_uninstalled', 'tokens_revoked']);
+    const events = [...registered.events, ...own].sort();
     expect([...manifest.settings.event_subscriptions.bot_events].sort()).toEqual([...new Set(events)]);
+  });
+});
+
+const srcDir = fileURLToPath(new URL('../src/', import.meta.url));
+const readSource = (path: string) => readFileSync(join(srcDir, path), 'utf8');
+const sourceFiles = (dir = srcDir): string[] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
+
+/**
+ * The bot scopes each Web API method Roster calls needs, as Slack's method reference gives them
+ * (docs.slack.dev/reference/methods/…). A method called without a row here fails the test below: look up
+ * its scopes, add the row, and add the scope to manifest.yml if it is new.
+ */
+const METHOD_SCOPES: Record<string, string[]> = {
+  'auth.test': [],
+  'chat.delete': ['chat:write'],
+  'chat.postEphemeral': ['chat:write'],
+  'chat.postMessage': ['chat:write'],
+  'chat.update': ['chat:write'],
+  // A public or a private channel (the approval channel, a join link's channel).
+  'conversations.info': ['channels:read', 'groups:read'],
+  'conversations.open': ['im:write'],
+  'files.completeUploadExternal': ['files:write'],
+  'files.getUploadURLExternal': ['files:write'],
+  'files.info': ['files:read'],
+  'files.uploadV2': ['files:write'],
+  'team.info': ['team:read'],
+  'users.info': ['users:read'],
+  'users.list': ['users:read'],
+  'users.lookupByEmail': ['users:read.email'],
+  'views.open': [],
+  'views.publish': [],
+  'views.push': [],
+  'views.update': [],
+};
+
+/** The bot scopes each event Roster subscribes to needs (docs.slack.dev/reference/events/…). */
+const EVENT_SCOPES: Record<string, string[]> = {
+  app_home_opened: [],
+  app_uninstalled: [],
+  'message.im': ['im:history'],
+  team_join: ['users:read'],
+  team_rename: ['team:read'],
+  tokens_revoked: [],
+  user_change: ['users:read'],
+};
+
+/** Scopes no single method or event call for, each with what in Roster needs it. */
+const OTHER_SCOPES: Record<string, string> = {
+  commands: 'the slash commands and shortcuts',
+  'chat:write.public': 'chat.postMessage in a public channel Roster was not added to (join links, approvals)',
+  'users:read.email': 'the email in users.info and users.list (the directory mirror, Invite author)',
+  'files:read': "downloading an uploaded CSV file's url_private with the bot token",
+};
+
+/** Every Web API method src/ calls on a WebClient (`client.chat.postMessage(`, `slack.users.list(`, …). */
+function webApiMethodsCalled(): Map<string, string[]> {
+  const client = new WebClient() as unknown as Record<string, Record<string, unknown> | undefined>;
+  const called = new Map<string, string[]>();
+  for (const file of sourceFiles()) {
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/\.([a-z]+)\.([a-zA-Z]+)\(/g)) {
+      const [, family = '', method = ''] = m;
+      // Only the Web API methods a WebClient has: `url.search.slice(`, a map's `.users.values(` and a
+      // `this.logger.warn(` are not Slack calls.
+      if (family === 'logger' || typeof client[family]?.[method] !== 'function') continue;
+      const name = `${family}.${method}`;
+      called.set(name, [...(called.get(name) ?? []), file.slice(srcDir.length)]);
+    }
+    if (/\.filesUploadV2\(/.test(text)) called.set('files.uploadV2', [file.slice(srcDir.length)]);
+    // A method named in a string, as WebClient.apiCall takes it.
+    for (const m of text.matchAll(/\bapiCall\(\s*'([a-z]+\.[a-zA-Z.]+)'/g)) {
+      called.set(m[1] ?? '', [...(called.get(m[1] ?? '') ?? []), file.slice(srcDir.length)]);
+    }
+  }
+  return called;
+}
+
+describe('manifest.yml scopes and the Web API calls in src/', () => {
+  const called = webApiMethodsCalled();
+
+  it('finds the calls it reads (so the checks below look at something)', () => {
+    expect([...called.keys()]).toEqual(
+      expect.arrayContaining(['chat.postMessage', 'users.lookupByEmail', 'conversations.open', 'team.info']),
+    );
+  });
+
+  it('knows the scopes of every Web API method Roster calls', () => {
+    const unknown = [...called].filter(([method]) => !(method in METHOD_SCOPES));
+    expect(unknown.map(([method, files]) => `${method} (${files.join(', ')})`)).toEqual([]);
+  });
+
+  it('asks for every scope the calls and events need, and none that nothing needs', () => {
+    const needed = new Set([
+      ...[...called.keys()].flatMap((method) => METHOD_SCOPES[method] ?? []),
+      ...manifest.settings.event_subscriptions.bot_events.flatMap((event) => {
+        const scopes = EVENT_SCOPES[event];
+        if (!scopes) throw new Error(`the bot scopes of event ${event} are not listed in EVENT_SCOPES`);
+        return scopes;
+      }),
+      ...Object.keys(OTHER_SCOPES),
+    ]);
+    const asked = manifest.oauth_config.scopes.bot;
+    expect({ missing: [...needed].filter((s) => !asked.includes(s)).sort() }).toEqual({ missing: [] });
+    expect({ unused: asked.filter((s) => !needed.has(s)).sort() }).toEqual({ unused: [] });
+  });
+
+  it('lists no method Roster no longer calls', () => {
+    expect(Object.keys(METHOD_SCOPES).filter((method) => !called.has(method))).toEqual([]);
   });
 });

@@ -10,10 +10,15 @@ export const DATABASE_CONNECT_TIMEOUT_MS = 10_000;
  * is given up on after {@link DATABASE_CONNECT_TIMEOUT_MS}; `signal` (a stop while starting) gives up at once.
  */
 export async function databaseProblem(url: string, signal?: AbortSignal): Promise<string | undefined> {
-  const client = new pg.Client({
-    connectionString: url,
-    connectionTimeoutMillis: DATABASE_CONNECT_TIMEOUT_MS,
-  });
+  const problem = (err: unknown) =>
+    `Roster cannot use the database in DATABASE_URL (${shownUrl(url)}): ${reason(err, url)}.`;
+  let client: pg.Client;
+  try {
+    // pg reads the files the URL names (sslrootcert, sslcert, sslkey) here, before connecting.
+    client = new pg.Client({ connectionString: url, connectionTimeoutMillis: DATABASE_CONNECT_TIMEOUT_MS });
+  } catch (err) {
+    return problem(err);
+  }
   // A failed connection also emits 'error'; the rejected connect() below says it.
   client.on('error', () => {});
   let onAbort = () => {};
@@ -27,7 +32,7 @@ export async function databaseProblem(url: string, signal?: AbortSignal): Promis
     return undefined;
   } catch (err) {
     signal?.throwIfAborted();
-    return `Roster cannot use the database in DATABASE_URL (${shownUrl(url)}): ${reason(err, url)}.`;
+    return problem(err);
   } finally {
     signal?.removeEventListener('abort', onAbort);
     // Not awaited: ending a connection the server never answered waits for the connect timeout.
@@ -35,18 +40,28 @@ export async function databaseProblem(url: string, signal?: AbortSignal): Promis
   }
 }
 
-/** DATABASE_URL as it may be shown: without its password or query. */
+/**
+ * DATABASE_URL as it may be shown: without its password or query. A URL with no host (`postgres://u@/db`,
+ * its socket directory in `?host=`) reads as one to pg, and is shown so.
+ */
 function shownUrl(raw: string): string {
-  try {
-    const url = new URL(raw);
-    return `${url.protocol}//${url.username ? `${url.username}@` : ''}${url.host}${url.pathname}`;
-  } catch {
-    return 'not a URL';
+  for (const [text, host] of [
+    [raw, undefined],
+    [raw.replace('@/', '@localhost/'), ''],
+  ] as const) {
+    try {
+      const url = new URL(text);
+      return `${url.protocol}//${url.username ? `${url.username}@` : ''}${host ?? url.host}${url.pathname}`;
+    } catch {}
   }
+  return 'not a URL';
 }
 
 function reason(err: unknown, raw: string): string {
-  const e = err as Error & { code?: string };
+  const e = err as Error & { code?: string; syscall?: string; path?: string };
+  if (e.syscall === 'open') {
+    return `${e.path} cannot be read (${e.code}). Check the paths the URL gives in sslrootcert, sslcert and sslkey`;
+  }
   let where = 'its server';
   try {
     const url = new URL(raw);
@@ -55,6 +70,9 @@ function reason(err: unknown, raw: string): string {
   switch (e.code) {
     case 'ECONNREFUSED':
       return `nothing answers at ${where} (connection refused). Check that PostgreSQL runs there, and the URL's host and port`;
+    case 'ENOENT':
+      // A Unix socket path (a host= directory) where no PostgreSQL listens.
+      return `no PostgreSQL socket is there (${scrub(e.message)}). Check that PostgreSQL runs on this machine, and the socket directory in the URL`;
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return `the host of ${where} is not found. Check the URL's host name`;

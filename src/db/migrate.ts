@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadDatabaseConfig } from '../config.ts';
+import { ConfigError, loadDatabaseConfig } from '../config.ts';
 import { createLogger } from '../shared/logger.ts';
 import { databaseProblem } from './check.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded.ts';
+import { migrationStamp, newMigrationStamp } from './migration-name.ts';
 import { initORM, migrationsPath, type ORM, withMigrationLock } from './orm.ts';
 import { schemaChanges } from './schema-diff.ts';
 
@@ -16,10 +17,6 @@ const USAGE = `usage:
   npm run migration:create -- NAME --blank   the same, empty
   npm run migration:up               apply the pending migrations
   npm run migration:down             undo the last applied migration`;
-
-function timestamp(date = new Date()): string {
-  return date.toISOString().replace(/\D/g, '').slice(0, 14);
-}
 
 async function create(orm: ORM, args: string[]): Promise<string> {
   const name = args.find((a) => !a.startsWith('-'));
@@ -38,7 +35,9 @@ async function create(orm: ORM, args: string[]): Promise<string> {
   if (changes.up.length === 0 && !args.includes('--blank')) {
     return 'The database already matches the entities: no migration written (add --blank for an empty one).';
   }
-  const className = `Migration${timestamp()}_${name}`;
+  const now = new Date();
+  const stamp = newMigrationStamp(await readdir(migrationsPath), now);
+  const className = `Migration${stamp}_${name}`;
   // Template literals, as the existing migrations write their SQL.
   const literal = (line: string) => `\`${line.replace(/[`\\]/g, '\\$&').replace(/\$\{/g, '\\${')}\``;
   const sql = (lines: string[]) => lines.map((line) => `    this.addSql(${literal(line)});`).join('\n');
@@ -59,7 +58,12 @@ ${sql(changes.down)}
 }
 `,
   );
-  return `Wrote ${file} (${changes.up.length} statement(s)); read it, then npm run migration:up.`;
+  // Said, so a name that does not match the clock surprises nobody.
+  const dated =
+    stamp === migrationStamp(now)
+      ? ''
+      : ` It is dated just after the latest migration, since this machine's clock is behind it.`;
+  return `Wrote ${file} (${changes.up.length} statement(s)); read it, then npm run migration:up.${dated}`;
 }
 
 const waiting = () => console.log('Another Roster is applying migrations to this database; waiting for it.');
@@ -101,7 +105,16 @@ try {
   const [command, ...args] = process.argv.slice(2);
   console.log(await run(orm, command, args));
 } catch (err) {
-  console.error(err instanceof Error ? err.message : String(err));
+  // The settings' own message says Roster cannot start; here it is the migrations that cannot run.
+  if (err instanceof ConfigError) {
+    console.error(
+      ['The migrations cannot run because of the settings:', ...err.problems.map((p) => `  - ${p}`)].join(
+        '\n',
+      ),
+    );
+  } else {
+    console.error(err instanceof Error ? err.message : String(err));
+  }
   exitCode = 1;
 } finally {
   await orm?.close(true);

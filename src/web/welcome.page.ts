@@ -10,7 +10,8 @@ export function addWelcomePage(router: Router, config: Config): void {
   const socketMode = Boolean(config.slack.appToken);
   router.add('GET', '/', async () => ({
     html: page(
-      'Roster',
+      // The page names Roster itself: the tab reads "Running · Roster", not "Roster · Roster".
+      'Running',
       html`<h1>Roster is running</h1>
 <p>Roster works inside Slack: type <code>/invite</code> in any channel, or open Roster's <strong>Home</strong> tab.</p>
 <p>Were you sent a link to an invitation or a join link? Open it from the email or Slack message it came in; this page does nothing by itself.</p>

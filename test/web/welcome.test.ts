@@ -23,6 +23,7 @@ it('says Roster is running, works in Slack, and where Slack sends its requests',
   const res = await page.goto(`${t.url}/`);
   expect(res?.status()).toBe(200);
   expect(await page.textContent('h1')).toBe('Roster is running');
+  expect(await page.title()).toBe('Running · Roster');
   const text = (await page.textContent('main')) ?? '';
   expect(text).toContain('type /invite in any channel');
   expect(text).toContain(
