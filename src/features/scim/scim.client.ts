@@ -29,7 +29,7 @@ export class ScimError extends Error {
   }
 }
 
-/** A User resource as the service returns it; only what Roster reads is typed. */
+/** A User resource as the service returns it (its id read as a string); only what Roster reads is typed. */
 export type RemoteUser = {
   id: string;
   userName: string;
@@ -70,6 +70,18 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
   if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
   const at = Date.parse(header);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
+ * A user as the service answered it, with its id as a string: RFC 7643 makes `id` a string, yet some services
+ * answer a JSON number (`"id": 123`), which would never equal the id Roster keeps.
+ */
+function remoteUser(user: RemoteUser): RemoteUser;
+function remoteUser(user: RemoteUser | undefined): RemoteUser | undefined;
+function remoteUser(user: RemoteUser | undefined): RemoteUser | undefined {
+  if (!user || typeof user !== 'object') return user;
+  const id: unknown = user.id;
+  return typeof id === 'number' ? { ...user, id: String(id) } : user;
 }
 
 /** A SCIM value must be quoted in a filter; `"` and `\` are escaped as in JSON strings (RFC 7644 3.4.2.2). */
@@ -127,13 +139,13 @@ export class ScimClient {
       throw err;
     }
     const wanted = userName.toLowerCase();
-    return list.Resources?.find((u) => u.userName?.toLowerCase() === wanted) ?? null;
+    return remoteUser(list.Resources?.find((u) => u.userName?.toLowerCase() === wanted)) ?? null;
   }
 
   /** One page of the Users list, from 1-based `startIndex`, and whether pages may follow it. */
   async listUsers(startIndex: number, count: number): Promise<{ users: RemoteUser[]; more: boolean }> {
     const list = await this.call<ListResponse>('GET', `/Users?startIndex=${startIndex}&count=${count}`);
-    const users = list.Resources ?? [];
+    const users = (list.Resources ?? []).map((u) => remoteUser(u));
     if (!users.length) return { users, more: false };
     // totalResults is required (RFC 7644 3.4.2), yet some services leave it out: then any page may have
     // more after it (many answer fewer users than asked, whatever `count` says), and only an empty one ends
@@ -144,14 +156,13 @@ export class ScimClient {
   }
 
   async get(id: string): Promise<RemoteUser> {
-    return this.call<RemoteUser>('GET', `/Users/${encodeURIComponent(id)}`);
+    return remoteUser(await this.call<RemoteUser>('GET', `/Users/${encodeURIComponent(id)}`));
   }
 
   async create(user: Record<string, unknown> & { userName: string }): Promise<RemoteUser> {
-    const created = await this.call<Partial<RemoteUser> | undefined>('POST', '/Users', user);
-    if (created && typeof created === 'object' && typeof created.id === 'string' && created.id) {
-      return created as RemoteUser;
-    }
+    const created = remoteUser(await this.call<RemoteUser | undefined>('POST', '/Users', user));
+    if (created && typeof created === 'object' && typeof created.id === 'string' && created.id)
+      return created;
     // The answer SHOULD hold the new user (RFC 7644 3.3), so some services leave it out: the list names it.
     const found = await this.findByUserName(user.userName);
     if (!found) {
