@@ -154,10 +154,10 @@ export async function startScimServer(
     /** Gives users sequential ids and answers them as JSON numbers (`"id": 7`), as some services do. */
     numericIds?: boolean;
     /**
-     * Answers a duplicate userName 400 rather than 409, as FusionAuth before 1.36, go-scim and WSO2 do:
-     * `uniqueness` with scimType "uniqueness", `plain` with no scimType.
+     * Answers a duplicate userName 400 (with scimType "uniqueness") rather than 409, as FusionAuth before
+     * 1.36, go-scim and WSO2 do.
      */
-    duplicateAs400?: 'uniqueness' | 'plain';
+    duplicateAs400?: boolean;
     /**
      * Has no `roles` in its User schema and refuses a user or PATCH that sets them with 400 (invalidValue for a
      * whole user, invalidPath for a PATCH operation), as strict services do.
@@ -263,18 +263,13 @@ export async function startScimServer(
       });
   });
   if (opts.duplicateAs400) {
-    const plain = opts.duplicateAs400 === 'plain';
     app.use('/scim/v2', (_req, res, next) => {
       const send = res.send.bind(res);
       res.send = (body: unknown) => {
         if (res.statusCode !== 409) return send(body);
         res.status(400);
         const said = typeof body === 'string' ? JSON.parse(body) : (body as Record<string, any>);
-        return send(
-          plain
-            ? { schemas: [ERROR_SCHEMA], status: '400', detail: 'User already exists' }
-            : { ...said, status: '400' },
-        );
+        return send({ ...said, status: '400' });
       };
       next();
     });

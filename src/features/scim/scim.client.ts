@@ -8,7 +8,7 @@ export type ScimFailure =
   | 'rate_limited'
   /** 5xx, a timeout or no answer: worth trying again later. */
   | 'transient'
-  /** 409: a user with that userName already exists. */
+  /** 409 (or 400 with scimType "uniqueness"): a user with that userName already exists. */
   | 'conflict'
   /** 404: no such resource. */
   | 'not_found'
@@ -263,7 +263,11 @@ export class ScimClient {
     if (res.status >= 500 || res.status === 408) {
       throw new ScimError('transient', res.status, answered, retryAfterMs(header(res, 'retry-after')));
     }
-    if (res.status === 409) throw new ScimError('conflict', 409, answered);
+    // A duplicate userName is 409 in RFC 7644 (3.3, 3.12); some services (FusionAuth before 1.36, go-scim,
+    // WSO2) answer it 400, saying which by the same scimType.
+    if (res.status === 409 || (res.status === 400 && scimType(text) === 'uniqueness')) {
+      throw new ScimError('conflict', res.status, answered);
+    }
     if (res.status === 404) throw new ScimError('not_found', 404, answered);
     throw new ScimError('rejected', res.status, answered);
   }
@@ -289,6 +293,16 @@ function errorDetail(text: string, secret: string): string | undefined {
     .map((e) => (e && typeof e === 'object' ? (e as { description?: unknown }).description : undefined))
     .filter((d): d is string => typeof d === 'string' && d.trim() !== '');
   return descriptions.length ? clean(descriptions.join('; '), 300) : undefined;
+}
+
+/** The `scimType` of a SCIM error response (RFC 7644 3.12), if it has one. */
+export function scimType(text: string): string | undefined {
+  try {
+    const said = (JSON.parse(text) as { scimType?: unknown } | null)?.scimType;
+    return typeof said === 'string' ? said : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** SCIM answers Roster reads are small (a page of users is well under this); more is cut off. */
