@@ -44,6 +44,9 @@ export type RemoteUser = {
   roles?: { value: string; primary?: boolean }[];
 };
 
+/** What Roster knows of a service's support for something optional: nothing yet, taken, or refused. */
+export type Support = 'unknown' | 'taken' | 'refused';
+
 export type PatchOperation = { op: 'add' | 'replace' | 'remove'; path?: string; value?: unknown };
 
 type ListResponse = {
@@ -98,8 +101,13 @@ export class ScimClient {
   private readonly token: string;
   private readonly timeoutMs: number;
   private readonly allowPrivate: boolean;
-  /** The service answered a PATCH 501 or 405: it does not take PATCH, so updates are PUTs. */
-  private patchRefused = false;
+  /**
+   * Whether the service takes PATCH: `refused` once it answered one 501 or 405, and updates are then PUTs.
+   * The connection keeps what a run learns (see scim.sync.ts), so the next run starts from it.
+   */
+  patchSupport: Support = 'unknown';
+  /** The PATCH in flight while `patchSupport` is unknown: the others wait for its answer. */
+  private patchProbe?: Promise<unknown>;
   /**
    * The media type of the bodies Roster sends: SCIM's own (RFC 7644 8.1) until the service refuses it with
    * 415, as services built on a general JSON framework may; then plain JSON.
@@ -185,16 +193,24 @@ export class ScimClient {
   /**
    * Changes the service's user `id` by `operations`, or, for a service that does not take PATCH (optional in
    * RFC 7644, which has such a service answer 501; some answer 405), by replacing it with `user`, the whole
-   * user, with PUT. The first refused PATCH is remembered for the rest of this client's life.
+   * user, with PUT. The first refused PATCH is remembered for the rest of this client's life. While it is not
+   * known whether the service takes PATCH, one is sent at a time, so a refusal is met once, not once per
+   * call in flight.
    */
   async update(id: string, operations: PatchOperation[], user: Record<string, unknown>): Promise<void> {
-    if (!this.patchRefused) {
+    while (this.patchSupport === 'unknown' && this.patchProbe) await this.patchProbe.catch(() => {});
+    if (this.patchSupport !== 'refused') {
+      const attempt = this.patch(id, operations);
+      if (this.patchSupport === 'unknown') this.patchProbe = attempt;
       try {
-        await this.patch(id, operations);
+        await attempt;
+        this.patchSupport = 'taken';
         return;
       } catch (err) {
         if (!(err instanceof ScimError && (err.status === 501 || err.status === 405))) throw err;
-        this.patchRefused = true;
+        this.patchSupport = 'refused';
+      } finally {
+        if (this.patchProbe === attempt) this.patchProbe = undefined;
       }
     }
     await this.call('PUT', `/Users/${encodeURIComponent(id)}`, { ...user, id });
@@ -296,7 +312,7 @@ function errorDetail(text: string, secret: string): string | undefined {
 }
 
 /** The `scimType` of a SCIM error response (RFC 7644 3.12), if it has one. */
-export function scimType(text: string): string | undefined {
+function scimType(text: string): string | undefined {
   try {
     const said = (JSON.parse(text) as { scimType?: unknown } | null)?.scimType;
     return typeof said === 'string' ? said : undefined;
