@@ -20,12 +20,15 @@ export class ScimError extends Error {
   readonly kind: ScimFailure;
   readonly status: number;
   readonly retryAfterMs?: number;
-  constructor(kind: ScimFailure, status: number, message: string, retryAfterMs?: number) {
+  /** The service's `scimType` (RFC 7644 3.12), when its answer has one. */
+  readonly scimType?: string;
+  constructor(kind: ScimFailure, status: number, message: string, retryAfterMs?: number, scimType?: string) {
     super(message);
     this.name = 'ScimError';
     this.kind = kind;
     this.status = status;
     this.retryAfterMs = retryAfterMs;
+    this.scimType = scimType;
   }
 }
 
@@ -108,6 +111,11 @@ export class ScimClient {
   patchSupport: Support = 'unknown';
   /** The PATCH in flight while `patchSupport` is unknown: the others wait for its answer. */
   private patchProbe?: Promise<unknown>;
+  /**
+   * Whether the service takes the `roles` attribute: `refused` once it refused a user for them (a 400 naming
+   * them), and users are then sent without (see scim.push.ts).
+   */
+  rolesSupport: Support = 'unknown';
   /**
    * The media type of the bodies Roster sends: SCIM's own (RFC 7644 8.1) until the service refuses it with
    * 415, as services built on a general JSON framework may; then plain JSON.
@@ -266,6 +274,7 @@ export class ScimClient {
       }
     }
     const detail = errorDetail(text, this.token) ?? res.statusText;
+    const type = scimType(text);
     const answered = `${where} answered ${res.status}${detail ? `: ${detail}` : ''}`;
     if (res.status === 401 || res.status === 403) throw new ScimError('unauthorized', res.status, answered);
     if (res.status === 429) {
@@ -281,11 +290,11 @@ export class ScimClient {
     }
     // A duplicate userName is 409 in RFC 7644 (3.3, 3.12); some services (FusionAuth before 1.36, go-scim,
     // WSO2) answer it 400, saying which by the same scimType.
-    if (res.status === 409 || (res.status === 400 && scimType(text) === 'uniqueness')) {
-      throw new ScimError('conflict', res.status, answered);
+    if (res.status === 409 || (res.status === 400 && type === 'uniqueness')) {
+      throw new ScimError('conflict', res.status, answered, undefined, type);
     }
-    if (res.status === 404) throw new ScimError('not_found', 404, answered);
-    throw new ScimError('rejected', res.status, answered);
+    if (res.status === 404) throw new ScimError('not_found', 404, answered, undefined, type);
+    throw new ScimError('rejected', res.status, answered, undefined, type);
   }
 }
 

@@ -27,6 +27,8 @@ export const ScimConnection = defineEntity({
     lastReconciledAt: p.datetime().nullable(),
     /** When the service last refused a PATCH (501/405): updates are PUTs until a day after (scim.sync.ts). */
     patchRefusedAt: p.datetime().nullable(),
+    /** When the service last refused `roles` (a 400 naming them): users go without until a day after. */
+    rolesRefusedAt: p.datetime().nullable(),
   },
 });
 export type IScimConnection = InferEntity<typeof ScimConnection>;

@@ -104,7 +104,7 @@ export async function applyStop(
 }
 
 /**
- * How long what a service refused (PATCH) is taken as its way: then Roster tries again, once, so a
+ * How long what a service refused (PATCH, `roles`) is taken as its way: then Roster tries again, once, so a
  * service that has started taking it is not kept from it for good. Saving the connection again forgets it.
  */
 export const RELEARN_MS = 24 * 3600 * 1000;
@@ -115,6 +115,7 @@ const learntLately = (at: Date | null | undefined, now: number) =>
 /** Starts a run's client from what its connection learnt of the service within {@link RELEARN_MS}. */
 export function applyHabits(connection: IScimConnection, client: ScimClient, now = Date.now()): void {
   if (learntLately(connection.patchRefusedAt, now)) client.patchSupport = 'refused';
+  if (learntLately(connection.rolesRefusedAt, now)) client.rolesSupport = 'refused';
 }
 
 /**
@@ -135,17 +136,20 @@ export async function rememberHabits(
         ? 'taken'
         : 'same';
   const patch = change(connection.patchRefusedAt, client.patchSupport);
-  if (patch === 'same') return;
-  const [row] = await query<{ patchRefusedAt: Date | null }>(
+  const roles = change(connection.rolesRefusedAt, client.rolesSupport);
+  if (patch === 'same' && roles === 'same') return;
+  const [row] = await query<{ patchRefusedAt: Date | null; rolesRefusedAt: Date | null }>(
     em,
     sql`update scim_connection set
         patch_refused_at = case ${patch}::text when 'refused' then now() when 'taken' then null else patch_refused_at end,
+        roles_refused_at = case ${roles}::text when 'refused' then now() when 'taken' then null else roles_refused_at end,
         updated_at = now()
       where id = ${connection.id}
-      returning patch_refused_at as "patchRefusedAt"`,
+      returning patch_refused_at as "patchRefusedAt", roles_refused_at as "rolesRefusedAt"`,
   );
   if (!row) return;
   connection.patchRefusedAt = row.patchRefusedAt ? new Date(row.patchRefusedAt) : null;
+  connection.rolesRefusedAt = row.rolesRefusedAt ? new Date(row.rolesRefusedAt) : null;
 }
 
 /** The service answered well: the backoff starts over. */
