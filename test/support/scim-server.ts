@@ -49,6 +49,7 @@ let active:
       users: Map<string, StoredUser>;
       byName: Map<string, string>;
       reject?: (user: Record<string, any>) => string | undefined;
+      newId: () => string;
     }
   | undefined;
 let declared = false;
@@ -78,7 +79,7 @@ function declare(): void {
         if (!existing) throw new SCIMMY.Types.Error(404, null as any, `Resource ${resource.id} not found`);
         store.byName.delete(existing.userName.toLowerCase());
       }
-      const id = resource.id ?? randomUUID();
+      const id = resource.id ?? store.newId();
       const now = new Date().toISOString();
       const user = { ...data, id, meta: { resourceType: 'User', created: now, lastModified: now } };
       store.users.set(id, user);
@@ -150,13 +151,27 @@ export async function startScimServer(
     plainJsonOnly?: boolean;
     /** Answers a create 201 with the new user's Location and no body (RFC 7644 3.3: the body SHOULD hold it). */
     bareCreateAnswer?: boolean;
+    /** Gives users sequential ids and answers them as JSON numbers (`"id": 7`), as some services do. */
+    numericIds?: boolean;
+    /**
+     * Answers a duplicate userName 400 (with scimType "uniqueness") rather than 409, as FusionAuth before
+     * 1.36, go-scim and WSO2 do.
+     */
+    duplicateAs400?: boolean;
+    /**
+     * Has no `roles` in its User schema and refuses a user or PATCH that sets them with 400 (invalidValue for a
+     * whole user, invalidPath for a PATCH operation), as strict services do.
+     */
+    noRoles?: boolean;
   } = {},
 ): Promise<ScimServer> {
   declare();
   const token = opts.token ?? `scim-token-${randomUUID()}`;
   const users = new Map<string, StoredUser>();
   const byName = new Map<string, string>();
-  active = { users, byName };
+  let lastId = 0;
+  const newId = () => (opts.numericIds ? String(++lastId) : randomUUID());
+  active = { users, byName, newId };
   const faults: Fault[] = [];
   const calls: ScimServer['calls'] = [];
 
@@ -195,6 +210,16 @@ export async function startScimServer(
         ? { Errors: [{ description: body.detail, code: Number(body.status) }] }
         : body,
     );
+  }
+  if (opts.numericIds) {
+    const asNumber = (user: Record<string, any>) => {
+      if (typeof user.id === 'string' && /^\d+$/.test(user.id)) user.id = Number(user.id);
+    };
+    rewrites.push((body) => {
+      asNumber(body);
+      for (const user of Array.isArray(body.Resources) ? body.Resources : []) asNumber(user);
+      return body;
+    });
   }
   if (rewrites.length) {
     // Rewrites the JSON answers the way such a service would write them.
@@ -237,6 +262,39 @@ export async function startScimServer(
         detail: `fault injected by the test (${fault.status})`,
       });
   });
+  if (opts.duplicateAs400) {
+    app.use('/scim/v2', (_req, res, next) => {
+      const send = res.send.bind(res);
+      res.send = (body: unknown) => {
+        if (res.statusCode !== 409) return send(body);
+        res.status(400);
+        const said = typeof body === 'string' ? JSON.parse(body) : (body as Record<string, any>);
+        return send({ ...said, status: '400' });
+      };
+      next();
+    });
+  }
+  if (opts.noRoles) {
+    const refuse = (res: express.Response, scimType: string, detail: string) =>
+      res
+        .status(400)
+        .type('application/scim+json')
+        .send({ schemas: [ERROR_SCHEMA], status: '400', scimType, detail });
+    const json = express.json({ type: ['application/scim+json', 'application/json'] });
+    app.post('/scim/v2/Users', json, (req, res, next) => {
+      if (req.body?.roles === undefined) return next();
+      refuse(res, 'invalidValue', "Attribute 'roles' is not defined in the User schema");
+    });
+    app.put('/scim/v2/Users/:id', json, (req, res, next) => {
+      if (req.body?.roles === undefined) return next();
+      refuse(res, 'invalidValue', "Attribute 'roles' is not defined in the User schema");
+    });
+    app.patch('/scim/v2/Users/:id', json, (req, res, next) => {
+      const ops: { path?: string }[] = req.body?.Operations ?? [];
+      if (!ops.some((op) => String(op.path ?? '').startsWith('roles'))) return next();
+      refuse(res, 'invalidPath', 'Path roles does not name an attribute of the User schema');
+    });
+  }
   if (opts.bareCreateAnswer) {
     app.post('/scim/v2/Users', (_req, res, next) => {
       const send = res.send.bind(res);
@@ -354,7 +412,7 @@ export async function startScimServer(
       return id ? users.get(id) : undefined;
     },
     add(user) {
-      const id = randomUUID();
+      const id = newId();
       const stored = { ...user, id } as StoredUser;
       users.set(id, stored);
       byName.set(user.userName.toLowerCase(), id);

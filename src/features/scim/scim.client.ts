@@ -8,7 +8,7 @@ export type ScimFailure =
   | 'rate_limited'
   /** 5xx, a timeout or no answer: worth trying again later. */
   | 'transient'
-  /** 409: a user with that userName already exists. */
+  /** 409 (or 400 with scimType "uniqueness"): a user with that userName already exists. */
   | 'conflict'
   /** 404: no such resource. */
   | 'not_found'
@@ -20,16 +20,19 @@ export class ScimError extends Error {
   readonly kind: ScimFailure;
   readonly status: number;
   readonly retryAfterMs?: number;
-  constructor(kind: ScimFailure, status: number, message: string, retryAfterMs?: number) {
+  /** The service's `scimType` (RFC 7644 3.12), when its answer has one. */
+  readonly scimType?: string;
+  constructor(kind: ScimFailure, status: number, message: string, retryAfterMs?: number, scimType?: string) {
     super(message);
     this.name = 'ScimError';
     this.kind = kind;
     this.status = status;
     this.retryAfterMs = retryAfterMs;
+    this.scimType = scimType;
   }
 }
 
-/** A User resource as the service returns it; only what Roster reads is typed. */
+/** A User resource as the service returns it (its id read as a string); only what Roster reads is typed. */
 export type RemoteUser = {
   id: string;
   userName: string;
@@ -43,6 +46,9 @@ export type RemoteUser = {
   phoneNumbers?: { value: string; primary?: boolean; type?: string }[];
   roles?: { value: string; primary?: boolean }[];
 };
+
+/** What Roster knows of a service's support for something optional: nothing yet, taken, or refused. */
+export type Support = 'unknown' | 'taken' | 'refused';
 
 export type PatchOperation = { op: 'add' | 'replace' | 'remove'; path?: string; value?: unknown };
 
@@ -72,6 +78,18 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+/**
+ * A user as the service answered it, with its id as a string: RFC 7643 makes `id` a string, yet some services
+ * answer a JSON number (`"id": 123`), which would never equal the id Roster keeps.
+ */
+function remoteUser(user: RemoteUser): RemoteUser;
+function remoteUser(user: RemoteUser | undefined): RemoteUser | undefined;
+function remoteUser(user: RemoteUser | undefined): RemoteUser | undefined {
+  if (!user || typeof user !== 'object') return user;
+  const id: unknown = user.id;
+  return typeof id === 'number' ? { ...user, id: String(id) } : user;
+}
+
 /** A SCIM value must be quoted in a filter; `"` and `\` are escaped as in JSON strings (RFC 7644 3.4.2.2). */
 export function filterString(value: string): string {
   return JSON.stringify(value);
@@ -86,8 +104,18 @@ export class ScimClient {
   private readonly token: string;
   private readonly timeoutMs: number;
   private readonly allowPrivate: boolean;
-  /** The service answered a PATCH 501 or 405: it does not take PATCH, so updates are PUTs. */
-  private patchRefused = false;
+  /**
+   * Whether the service takes PATCH: `refused` once it answered one 501 or 405, and updates are then PUTs.
+   * The connection keeps what a run learns (see scim.sync.ts), so the next run starts from it.
+   */
+  patchSupport: Support = 'unknown';
+  /** The PATCH in flight while `patchSupport` is unknown: the others wait for its answer. */
+  private patchProbe?: Promise<unknown>;
+  /**
+   * Whether the service takes the `roles` attribute: `refused` once it refused a user for them (a 400 naming
+   * them), and users are then sent without (see scim.push.ts).
+   */
+  rolesSupport: Support = 'unknown';
   /**
    * The media type of the bodies Roster sends: SCIM's own (RFC 7644 8.1) until the service refuses it with
    * 415, as services built on a general JSON framework may; then plain JSON.
@@ -127,13 +155,13 @@ export class ScimClient {
       throw err;
     }
     const wanted = userName.toLowerCase();
-    return list.Resources?.find((u) => u.userName?.toLowerCase() === wanted) ?? null;
+    return remoteUser(list.Resources?.find((u) => u.userName?.toLowerCase() === wanted)) ?? null;
   }
 
   /** One page of the Users list, from 1-based `startIndex`, and whether pages may follow it. */
   async listUsers(startIndex: number, count: number): Promise<{ users: RemoteUser[]; more: boolean }> {
     const list = await this.call<ListResponse>('GET', `/Users?startIndex=${startIndex}&count=${count}`);
-    const users = list.Resources ?? [];
+    const users = (list.Resources ?? []).map((u) => remoteUser(u));
     if (!users.length) return { users, more: false };
     // totalResults is required (RFC 7644 3.4.2), yet some services leave it out: then any page may have
     // more after it (many answer fewer users than asked, whatever `count` says), and only an empty one ends
@@ -144,14 +172,13 @@ export class ScimClient {
   }
 
   async get(id: string): Promise<RemoteUser> {
-    return this.call<RemoteUser>('GET', `/Users/${encodeURIComponent(id)}`);
+    return remoteUser(await this.call<RemoteUser>('GET', `/Users/${encodeURIComponent(id)}`));
   }
 
   async create(user: Record<string, unknown> & { userName: string }): Promise<RemoteUser> {
-    const created = await this.call<Partial<RemoteUser> | undefined>('POST', '/Users', user);
-    if (created && typeof created === 'object' && typeof created.id === 'string' && created.id) {
-      return created as RemoteUser;
-    }
+    const created = remoteUser(await this.call<RemoteUser | undefined>('POST', '/Users', user));
+    if (created && typeof created === 'object' && typeof created.id === 'string' && created.id)
+      return created;
     // The answer SHOULD hold the new user (RFC 7644 3.3), so some services leave it out: the list names it.
     const found = await this.findByUserName(user.userName);
     if (!found) {
@@ -174,16 +201,24 @@ export class ScimClient {
   /**
    * Changes the service's user `id` by `operations`, or, for a service that does not take PATCH (optional in
    * RFC 7644, which has such a service answer 501; some answer 405), by replacing it with `user`, the whole
-   * user, with PUT. The first refused PATCH is remembered for the rest of this client's life.
+   * user, with PUT. The first refused PATCH is remembered for the rest of this client's life. While it is not
+   * known whether the service takes PATCH, one is sent at a time, so a refusal is met once, not once per
+   * call in flight.
    */
   async update(id: string, operations: PatchOperation[], user: Record<string, unknown>): Promise<void> {
-    if (!this.patchRefused) {
+    while (this.patchSupport === 'unknown' && this.patchProbe) await this.patchProbe.catch(() => {});
+    if (this.patchSupport !== 'refused') {
+      const attempt = this.patch(id, operations);
+      if (this.patchSupport === 'unknown') this.patchProbe = attempt;
       try {
-        await this.patch(id, operations);
+        await attempt;
+        this.patchSupport = 'taken';
         return;
       } catch (err) {
         if (!(err instanceof ScimError && (err.status === 501 || err.status === 405))) throw err;
-        this.patchRefused = true;
+        this.patchSupport = 'refused';
+      } finally {
+        if (this.patchProbe === attempt) this.patchProbe = undefined;
       }
     }
     await this.call('PUT', `/Users/${encodeURIComponent(id)}`, { ...user, id });
@@ -239,6 +274,7 @@ export class ScimClient {
       }
     }
     const detail = errorDetail(text, this.token) ?? res.statusText;
+    const type = scimType(text);
     const answered = `${where} answered ${res.status}${detail ? `: ${detail}` : ''}`;
     if (res.status === 401 || res.status === 403) throw new ScimError('unauthorized', res.status, answered);
     if (res.status === 429) {
@@ -252,9 +288,13 @@ export class ScimClient {
     if (res.status >= 500 || res.status === 408) {
       throw new ScimError('transient', res.status, answered, retryAfterMs(header(res, 'retry-after')));
     }
-    if (res.status === 409) throw new ScimError('conflict', 409, answered);
-    if (res.status === 404) throw new ScimError('not_found', 404, answered);
-    throw new ScimError('rejected', res.status, answered);
+    // A duplicate userName is 409 in RFC 7644 (3.3, 3.12); some services (FusionAuth before 1.36, go-scim,
+    // WSO2) answer it 400, saying which by the same scimType.
+    if (res.status === 409 || (res.status === 400 && type === 'uniqueness')) {
+      throw new ScimError('conflict', res.status, answered, undefined, type);
+    }
+    if (res.status === 404) throw new ScimError('not_found', 404, answered, undefined, type);
+    throw new ScimError('rejected', res.status, answered, undefined, type);
   }
 }
 
@@ -278,6 +318,16 @@ function errorDetail(text: string, secret: string): string | undefined {
     .map((e) => (e && typeof e === 'object' ? (e as { description?: unknown }).description : undefined))
     .filter((d): d is string => typeof d === 'string' && d.trim() !== '');
   return descriptions.length ? clean(descriptions.join('; '), 300) : undefined;
+}
+
+/** The `scimType` of a SCIM error response (RFC 7644 3.12), if it has one. */
+function scimType(text: string): string | undefined {
+  try {
+    const said = (JSON.parse(text) as { scimType?: unknown } | null)?.scimType;
+    return typeof said === 'string' ? said : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** SCIM answers Roster reads are small (a page of users is well under this); more is cut off. */

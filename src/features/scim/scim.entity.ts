@@ -25,6 +25,10 @@ export const ScimConnection = defineEntity({
     /** Consecutive transient failures (5xx, timeouts), for the backoff; 0 after any success. */
     failures: p.integer().default(0),
     lastReconciledAt: p.datetime().nullable(),
+    /** When the service last refused a PATCH (501/405): updates are PUTs until a day after (scim.sync.ts). */
+    patchRefusedAt: p.datetime().nullable(),
+    /** When the service last refused `roles` (a 400 naming them): users go without until a day after. */
+    rolesRefusedAt: p.datetime().nullable(),
   },
 });
 export type IScimConnection = InferEntity<typeof ScimConnection>;

@@ -80,23 +80,67 @@ export function claimUsers(em: EntityManager, accountId: string, userIds: string
 /**
  * Makes the service hold what Roster holds for one person. `known` is the person's user in the service
  * when the caller has just listed it (null: not there), or undefined to look it up.
+ *
+ * A service whose schema has no `roles` may refuse a user who has them (a 400 naming them): the person is
+ * then pushed again without, and the client keeps to that (see {@link ScimClient.rolesSupport}). Should the
+ * same refusal come back without roles, roles were not the matter: it is the person's, and the client
+ * goes on sending roles.
  */
 export async function pushOne(client: ScimClient, row: Claimed, known?: RemoteUser | null): Promise<Outcome> {
-  if (row.loginMissing) return { userId: row.id, result: 'skipped' };
-  const desired = desiredShape(row);
+  const withRoles = client.rolesSupport !== 'refused';
+  try {
+    const { outcome, sentRoles } = await push(client, row, known, withRoles);
+    if (sentRoles) client.rolesSupport = 'taken';
+    return outcome;
+  } catch (err) {
+    if (!withRoles || !refusesRoles(err)) throw err;
+    const before = client.rolesSupport;
+    client.rolesSupport = 'refused';
+    try {
+      return (await push(client, row, known, false)).outcome;
+    } catch (again) {
+      if (again instanceof ScimError && again.message === err.message) client.rolesSupport = before;
+      throw again;
+    }
+  }
+}
+
+/** A 400 that names `roles`, by its words or as a path the service does not have. */
+function refusesRoles(err: unknown): err is ScimError {
+  return (
+    err instanceof ScimError &&
+    err.status === 400 &&
+    (/\broles\b/i.test(err.message) || err.scimType === 'invalidPath' || err.scimType === 'noTarget')
+  );
+}
+
+/** A shape as compared and sent to a service that does not take `roles`. */
+function roleless(shape: Shape): Shape {
+  return { ...shape, role: null };
+}
+
+async function push(
+  client: ScimClient,
+  row: Claimed,
+  known: RemoteUser | null | undefined,
+  withRoles: boolean,
+): Promise<{ outcome: Outcome; sentRoles: boolean }> {
+  if (row.loginMissing) return { outcome: { userId: row.id, result: 'skipped' }, sentRoles: false };
+  const desired = withRoles ? desiredShape(row) : roleless(desiredShape(row));
+  const shaped = (shape: Shape) => (withRoles ? shape : roleless(shape));
   let remoteId = row.remoteId;
   let current: Shape | null = null;
   let how: 'linked' | undefined;
   if (known !== undefined) {
     remoteId = known?.id ?? null;
-    current = known ? remoteShape(known) : null;
+    current = known ? shaped(remoteShape(known)) : null;
     if (known && known.id !== row.remoteId) how = 'linked';
   } else if (remoteId) {
-    current = row.pushed;
+    current = row.pushed ? shaped(row.pushed) : null;
     if (!current) {
       const remote = await client.get(remoteId).catch(gone);
       remoteId = remote?.id ?? null;
-      current = remote ? remoteShape(remote) : null;
+      current = remote ? shaped(remoteShape(remote)) : null;
     }
   }
   if (!remoteId) {
@@ -106,12 +150,15 @@ export async function pushOne(client: ScimClient, row: Claimed, known?: RemoteUs
       try {
         const created = await client.create(createBody(row.id, desired));
         return {
-          userId: row.id,
-          result: 'synced',
-          how: 'created',
-          kinds: [],
-          remoteId: created.id,
-          shape: desired,
+          outcome: {
+            userId: row.id,
+            result: 'synced',
+            how: 'created',
+            kinds: [],
+            remoteId: created.id,
+            shape: desired,
+          },
+          sentRoles: desired.role !== null,
         };
       } catch (err) {
         if (!(err instanceof ScimError && err.kind === 'conflict')) throw err;
@@ -127,28 +174,35 @@ export async function pushOne(client: ScimClient, row: Claimed, known?: RemoteUs
       );
     }
     remoteId = existing.id;
-    current = remoteShape(existing);
+    current = shaped(remoteShape(existing));
     how = 'linked';
   }
   const ops = patchOperations(current ?? desired, desired);
+  let sentRoles = false;
   if (ops.length) {
     try {
       await client.update(remoteId, ops, createBody(row.id, desired));
     } catch (err) {
       // Deleted in the service behind Roster's back: create it again.
       if (err instanceof ScimError && err.kind === 'not_found' && known === undefined) {
-        return pushOne(client, { ...row, remoteId: null, pushed: null }, null);
+        return push(client, { ...row, remoteId: null, pushed: null }, null, withRoles);
       }
       throw err;
     }
+    // A PUT (to a service that refused PATCH) sends the whole user, roles included; a PATCH what changed.
+    sentRoles =
+      desired.role !== null && (client.patchSupport === 'refused' || ops.some((o) => o.path === 'roles'));
   }
   return {
-    userId: row.id,
-    result: 'synced',
-    how: how ?? (ops.length ? 'updated' : 'unchanged'),
-    kinds: current ? changeKinds(current, desired) : [],
-    remoteId,
-    shape: desired,
+    outcome: {
+      userId: row.id,
+      result: 'synced',
+      how: how ?? (ops.length ? 'updated' : 'unchanged'),
+      kinds: current ? changeKinds(current, desired) : [],
+      remoteId,
+      shape: desired,
+    },
+    sentRoles,
   };
 }
 

@@ -5,7 +5,14 @@ import { ScimError } from './scim.client.ts';
 import type { IScimConnection } from './scim.entity.ts';
 import { desiredShape } from './scim.mapping.ts';
 import { claimUsers, nameOf, personal, recordOutcomes } from './scim.push.ts';
-import { applyStop, clearBackoff, type OnRefused, pushBatch } from './scim.sync.ts';
+import {
+  applyHabits,
+  applyStop,
+  clearBackoff,
+  type OnRefused,
+  pushBatch,
+  rememberHabits,
+} from './scim.sync.ts';
 
 /** Users asked of the service per page of its list. */
 export const LIST_PAGE = 500;
@@ -81,6 +88,7 @@ export async function reconcile(
       select id, account_id, 'pending', 1 from app_user where account_id = ${accountId}
       on conflict (user_id) do nothing`,
   );
+  applyHabits(connection, client);
   let waits = 0;
   /** Calls `fn`, waiting out pauses; null when the reconciliation must stop (the reason is in the report). */
   const patiently = async <T>(fn: () => Promise<T>): Promise<T | null> => {
@@ -148,6 +156,7 @@ export async function reconcile(
       null;
     while (rows.length) {
       const { outcomes, untouched, stop } = await pushBatch(client, rows, known);
+      await rememberHabits(em, connection, client);
       // Transient failures are tried again here, after the pause; refusals are the person's and final.
       const settled = outcomes.filter((o) => o.result !== 'failed' || personal(o.error));
       await recordOutcomes(em, rows, settled);

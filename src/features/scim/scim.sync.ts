@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { query, sql } from '../../db/sql.ts';
-import type { RemoteUser, ScimClient } from './scim.client.ts';
+import type { RemoteUser, ScimClient, Support } from './scim.client.ts';
 import { ScimError } from './scim.client.ts';
 import type { IScimConnection } from './scim.entity.ts';
 import {
@@ -103,6 +103,55 @@ export async function applyStop(
   return { newlyRefused: false, wakeAt: row ? new Date(row.pausedUntil) : undefined };
 }
 
+/**
+ * How long what a service refused (PATCH, `roles`) is taken as its way: then Roster tries again, once, so a
+ * service that has started taking it is not kept from it for good. Saving the connection again forgets it.
+ */
+export const RELEARN_MS = 24 * 3600 * 1000;
+
+const learntLately = (at: Date | null | undefined, now: number) =>
+  !!at && now - new Date(at).getTime() < RELEARN_MS;
+
+/** Starts a run's client from what its connection learnt of the service within {@link RELEARN_MS}. */
+export function applyHabits(connection: IScimConnection, client: ScimClient, now = Date.now()): void {
+  if (learntLately(connection.patchRefusedAt, now)) client.patchSupport = 'refused';
+  if (learntLately(connection.rolesRefusedAt, now)) client.rolesSupport = 'refused';
+}
+
+/**
+ * Keeps with the connection what a run's client has learnt, so the next run (a new client, maybe in another
+ * instance) starts from it: a refusal is dated anew when the connection's is missing or out of date, and
+ * forgotten once the service takes what it refused.
+ */
+export async function rememberHabits(
+  em: EntityManager,
+  connection: IScimConnection,
+  client: ScimClient,
+): Promise<void> {
+  const now = Date.now();
+  const change = (at: Date | null | undefined, support: Support) =>
+    support === 'refused' && !learntLately(at, now)
+      ? 'refused'
+      : support === 'taken' && at
+        ? 'taken'
+        : 'same';
+  const patch = change(connection.patchRefusedAt, client.patchSupport);
+  const roles = change(connection.rolesRefusedAt, client.rolesSupport);
+  if (patch === 'same' && roles === 'same') return;
+  const [row] = await query<{ patchRefusedAt: Date | null; rolesRefusedAt: Date | null }>(
+    em,
+    sql`update scim_connection set
+        patch_refused_at = case ${patch}::text when 'refused' then now() when 'taken' then null else patch_refused_at end,
+        roles_refused_at = case ${roles}::text when 'refused' then now() when 'taken' then null else roles_refused_at end,
+        updated_at = now()
+      where id = ${connection.id}
+      returning patch_refused_at as "patchRefusedAt", roles_refused_at as "rolesRefusedAt"`,
+  );
+  if (!row) return;
+  connection.patchRefusedAt = row.patchRefusedAt ? new Date(row.patchRefusedAt) : null;
+  connection.rolesRefusedAt = row.rolesRefusedAt ? new Date(row.rolesRefusedAt) : null;
+}
+
 /** The service answered well: the backoff starts over. */
 export async function clearBackoff(em: EntityManager, connection: IScimConnection): Promise<void> {
   await query(
@@ -128,6 +177,7 @@ export async function drain(
     return { ...result, wakeAt: connection.pausedUntil };
   }
   const accountId = connection.account.id;
+  applyHabits(connection, client);
   for (;;) {
     // Disconnected, or connected to another service, since this drain began: what is pending now belongs
     // to the new connection, whose own drain pushes it; this client speaks to the old service.
@@ -139,6 +189,7 @@ export async function drain(
     const rows = await claimDue(em, accountId, CLAIM_SIZE);
     if (!rows.length) break;
     const { outcomes, untouched, stop } = await pushBatch(client, rows);
+    await rememberHabits(em, connection, client);
     // The service failing and answering nobody well: an outage, which would otherwise use up the attempts
     // of whoever is at the head of the queue and give them up while nothing is wrong with them.
     // A service that still answers its own list while failing them is up, and the failures are theirs: a
