@@ -1,0 +1,82 @@
+import { type IUser, User } from '../../src/features/people/user.entity.ts';
+import { eventually, startTestApp, type TestApp } from '../support/app.ts';
+import { textOf } from '../support/views.ts';
+
+/**
+ * Text people typed (names, personal messages) reaching Slack as Slack reads it: escaped wherever it is
+ * mrkdwn, so it shows as typed and never as a link, a mention or formatting, and cut to Slack's limits
+ * where it could pass them, so the message is not refused for everyone.
+ */
+
+/** A name as someone could type it on the public join form or in a CSV file. */
+const LINK_NAME = '<https://evil.example|Click here>';
+
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await startTestApp({ seatLimit: 10 });
+});
+afterAll(() => t.stop());
+
+let n = 0;
+async function person(extra: Partial<IUser> = {}) {
+  const em = t.em();
+  const user = em.create(User, {
+    account: await t.account(),
+    email: `typed${++n}@acme.test`,
+    firstName: LINK_NAME,
+    lastName: null,
+    role: 'employee',
+    status: 'active',
+    addedBy: 'UADMIN',
+    ...extra,
+  });
+  await em.flush();
+  return user;
+}
+
+describe('a refusal that names a person', () => {
+  it('reaches the person by DM with the name escaped, not as a link', async () => {
+    const user = await person();
+    // A requester's change between paid roles, refused once the form is closed: the refusal comes by DM.
+    await t.slack.blockAction({
+      user: 'UMANAGER',
+      actions: [
+        {
+          type: 'button',
+          action_id: 'person_change_role',
+          block_id: 'b',
+          value: JSON.stringify({ u: user.id, c: 'role' }),
+        },
+      ],
+    });
+    await t.slack.submitView(t.standin.lastOpenedView(), { role: 'contractor' }, { user: 'UMANAGER' });
+    const dm = await t.standin.waitForMessage(
+      (m) => m.channel === 'DUMANAGER' && textOf(m).includes('Only admins can change'),
+    );
+    expect(textOf(dm)).toContain('&lt;https://evil.example|Click here&gt;');
+    expect(textOf(dm)).not.toContain('<https://evil.example');
+  });
+
+  it('reaches the person who clicked with the name escaped, not as a link', async () => {
+    const client = await person({ role: 'client', status: 'locked' });
+    const before = t.standin.responses.length;
+    await t.slack.blockAction({
+      user: 'UMANAGER',
+      channel: 'DUMANAGER',
+      actions: [
+        {
+          type: 'button',
+          action_id: 'person_change_unlock',
+          block_id: 'b',
+          value: JSON.stringify({ u: client.id, c: 'unlock' }),
+        },
+      ],
+    });
+    const told = await eventually(() =>
+      t.standin.responses.slice(before).find((r) => textOf(r.body).includes('Only admins can unlock')),
+    );
+    expect(textOf(told.body)).toContain('&lt;https://evil.example|Click here&gt;');
+    expect(textOf(told.body)).not.toContain('<https://evil.example');
+  });
+});
