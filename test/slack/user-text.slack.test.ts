@@ -1,4 +1,5 @@
 import { type IUser, User } from '../../src/features/people/user.entity.ts';
+import { SeatRequest } from '../../src/features/seats/seat-request.entity.ts';
 import { eventually, startTestApp, type TestApp } from '../support/app.ts';
 import { textOf } from '../support/views.ts';
 
@@ -78,5 +79,52 @@ describe('a refusal that names a person', () => {
     );
     expect(textOf(told.body)).toContain('&lt;https://evil.example|Click here&gt;');
     expect(textOf(told.body)).not.toContain('<https://evil.example');
+  });
+});
+
+describe("a form's field error", () => {
+  it('says a request is already decided in plain words, without mentions, dates or escapes', async () => {
+    const em = t.em();
+    const account = await t.account();
+    const locked = em.create(User, {
+      account,
+      email: 'decided@acme.test',
+      role: 'employee',
+      status: 'locked',
+      addedBy: 'UADMIN',
+    });
+    await em.flush();
+    const asked = await t.roster.deps.people.unlock(
+      t.em(),
+      account,
+      { slackUserId: 'UMANAGER', isAdmin: false, surface: 'slack' },
+      locked.id,
+    );
+    if (asked.status !== 'requested') throw new Error('expected a seat request');
+    const copy = await eventually(
+      () =>
+        t.standin.messages.find(
+          (m) =>
+            m.method === 'chat.postMessage' &&
+            m.channel === 'DUADMIN' &&
+            JSON.stringify(m.blocks ?? []).includes(asked.request.id),
+        ),
+      30_000,
+    );
+    await t.slack.clickButton(copy, { actionId: 'seat_reject' }, { user: 'UADMIN' });
+    const form = t.standin.lastOpenedView();
+    // Another admin rejected it, with a reason holding an ampersand, while this form was open.
+    await t
+      .em()
+      .nativeUpdate(
+        SeatRequest,
+        { id: asked.request.id },
+        { status: 'rejected', decidedBy: 'UOWNER', decidedAt: new Date(), reason: 'R&D has no budget' },
+      );
+    const submitted = await t.slack.submitView(form, { reason: 'Not now' }, { user: 'UADMIN' });
+    const error: string = submitted.json.errors.reason;
+    expect(error).toMatch(/^Already decided: rejected on \d{4}-\d\d-\d\d \d\d:\d\d UTC\./);
+    // Slack shows it as plain text: markup would show as typed.
+    expect(error).not.toMatch(/<[@#!]|&amp;|&lt;/);
   });
 });
