@@ -1,5 +1,6 @@
 import { type IUser, User } from '../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../src/features/seats/seat-request.entity.ts';
+import { escFit } from '../../src/slack/blocks.ts';
 import { eventually, startTestApp, type TestApp } from '../support/app.ts';
 import { textOf } from '../support/views.ts';
 
@@ -11,6 +12,7 @@ import { textOf } from '../support/views.ts';
 
 /** A name as someone could type it on the public join form or in a CSV file. */
 const LINK_NAME = '<https://evil.example|Click here>';
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 let t: TestApp;
 
@@ -126,5 +128,35 @@ describe("a form's field error", () => {
     expect(error).toMatch(/^Already decided: rejected on \d{4}-\d\d-\d\d \d\d:\d\d UTC\./);
     // Slack shows it as plain text: markup would show as typed.
     expect(error).not.toMatch(/<[@#!]|&amp;|&lt;/);
+  });
+});
+
+describe('an invitation by Slack DM', () => {
+  it('reaches a member whose personal message is full of & and < and line breaks', async () => {
+    await t.slack.command('/invite', 'mia@acme.test', { user: 'UADMIN' });
+    const view = t.standin.lastOpenedView();
+    // 1,000 characters, the most the form takes, and over 4,000 once escaped and quoted: Slack takes 3,000.
+    const message = `Q&A:\n${'<3 & '.repeat(120)}\n${'&\n'.repeat(197)}`.slice(0, 1000);
+    await t.slack.submitView(view, { message }, { user: 'UADMIN' });
+    const dm = await eventually(
+      () =>
+        t.standin.messages.find((m) => m.channel === 'DUMANAGER' && String(m.text).includes('invited you')),
+      20_000,
+    );
+    const quote = (dm.blocks ?? []).find((b: any) => b.text?.text?.startsWith('> '))!;
+    expect(quote.text.text.length).toBeLessThanOrEqual(3000);
+    expect(quote.text.text).toMatch(/^> Q&amp;A:\n> &lt;3 &amp; &lt;3 &amp; /);
+    expect(quote.text.text).toMatch(/\n> &amp;\n> (&amp;)?…$/);
+    expect(t.standin.refusedBlocks).toEqual([]);
+  });
+});
+
+describe('escFit', () => {
+  it('never cuts an emoji in half', () => {
+    for (let max = 2; max < 60; max++) {
+      const fitted = escFit('🙂'.repeat(40), max);
+      expect(fitted.length).toBeLessThanOrEqual(max);
+      expect(fitted).not.toMatch(LONE_SURROGATE);
+    }
   });
 });
