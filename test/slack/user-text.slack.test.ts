@@ -1,6 +1,9 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { type IUser, User } from '../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../src/features/seats/seat-request.entity.ts';
 import { escFit } from '../../src/slack/blocks.ts';
+import { openScimForm } from '../features/scim/support.ts';
 import { eventually, startTestApp, type TestApp } from '../support/app.ts';
 import { textOf } from '../support/views.ts';
 
@@ -157,6 +160,36 @@ describe('escFit', () => {
       const fitted = escFit('🙂'.repeat(40), max);
       expect(fitted.length).toBeLessThanOrEqual(max);
       expect(fitted).not.toMatch(LONE_SURROGATE);
+    }
+  });
+});
+
+describe("a SCIM service's answer on the SCIM form", () => {
+  it('shows the error page a proxy in front of the service answered as text, not as markup', async () => {
+    // What nginx answers for a request it will not pass on.
+    const page =
+      '<html>\r\n<head><title>400 Bad Request</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n';
+    const proxy = createServer((_req, res) => {
+      res.writeHead(400, { 'content-type': 'text/html' });
+      res.end(page);
+    });
+    await new Promise<void>((ok) => proxy.listen(0, '127.0.0.1', ok));
+    try {
+      const { port } = proxy.address() as AddressInfo;
+      const form = await openScimForm(t);
+      await t.slack.submitView(
+        form,
+        { url: `http://127.0.0.1:${port}/scim/v2`, token: 'a-token' },
+        { user: 'UADMIN' },
+      );
+      const shown = await eventually(() => {
+        const text = textOf(t.standin.views.get(form.id)!);
+        return text.includes('Not connected') ? text : undefined;
+      });
+      expect(shown).toContain('&lt;html&gt;');
+      expect(shown).not.toContain('<html>');
+    } finally {
+      await new Promise((done) => proxy.close(done));
     }
   });
 });
