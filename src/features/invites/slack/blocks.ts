@@ -1,4 +1,13 @@
-import { actions, type Block, button, context, esc, section, slackDate } from '../../../slack/blocks.ts';
+import {
+  actions,
+  type Block,
+  button,
+  context,
+  esc,
+  escFit,
+  section,
+  slackDate,
+} from '../../../slack/blocks.ts';
 import { ROLE_LABEL, statusText } from '../../people/labels.ts';
 import type { InviteOutcome } from '../invite.service.ts';
 
@@ -186,6 +195,8 @@ export function deliveryFailedMessage(
 ): { text: string; blocks: Block[] } {
   const name = [user.firstName, user.lastName].filter(Boolean).join(' ').trim();
   const text = `The invitation to ${name ? `${name} (${user.email})` : user.email} could not be delivered`;
+  // A name of 511 characters, each `&` five once escaped, with the error would pass Slack's 3,000.
+  const who = name ? `${escFit(name, 300)} (${esc(user.email)})` : esc(user.email);
   return {
     text,
     blocks: [
@@ -193,7 +204,7 @@ export function deliveryFailedMessage(
         type: 'section',
         text: {
           type: 'mrkdwn',
-          text: `:warning: *${esc(text)}.* Roster kept trying for several hours; the last error was: ${esc(error.slice(0, 300))}\nCheck the address (\`/people ${esc(user.email)}\` can change it), then press *Resend* to try again.`,
+          text: `:warning: *The invitation to ${who} could not be delivered.* Roster kept trying for several hours; the last error was: ${esc(error.slice(0, 300))}\nCheck the address (\`/people ${esc(user.email)}\` can change it), then press *Resend* to try again.`,
         },
         accessory: button('Resend', INVITE_ACTIONS.resend, user.id),
       },
