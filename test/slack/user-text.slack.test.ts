@@ -193,3 +193,21 @@ describe("a SCIM service's answer on the SCIM form", () => {
     }
   });
 });
+
+describe('a name from a CSV file with line breaks and text direction controls', () => {
+  it('shows on one line of the Home tab, reading as typed', async () => {
+    const typed = await person({
+      // Each line break would start a line of its own in the list; U+202E would make the rest read backwards.
+      firstName: 'Ana\n:white_check_mark: Approved by the CEO\t',
+      lastName: '\u202Eesrever',
+      status: 'expired',
+    });
+    await t.slack.event({ type: 'app_home_opened', user: 'UADMIN', tab: 'home', channel: 'DUADMIN' });
+    const home = await eventually(() => t.standin.homeView('UADMIN'));
+    const line = home.blocks
+      .map((b: any) => b.text?.text ?? '')
+      .find((text: string) => text.includes(typed.email));
+    expect(line).toContain('• Ana :white_check_mark: Approved by the CEO esrever (');
+    expect(line).not.toMatch(/[\n\t\u202A-\u202E\u2066-\u2069]/);
+  });
+});
