@@ -10,6 +10,7 @@ import { referenceId } from '../shared/ids.ts';
 import type { JobQueue } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
 import { withoutAddresses } from '../shared/mailer.ts';
+import { esc } from './blocks.ts';
 import type { RosterContext } from './context.ts';
 import { surfaceOf, teamIdOf, userIdOf } from './context.ts';
 import { DurableEvents } from './durable-events.ts';
@@ -220,7 +221,8 @@ export function createSlackApp(opts: SlackAppOptions): { app: RosterApp; receive
     if (domain) {
       // The person is told the whole message; the log keeps it without the addresses it may name.
       requestLog.info({ code: domain.code }, withoutAddresses(domain.message));
-      await tellPerson(opts.jobs, app.client, payload, domain.message).catch((err) =>
+      // Its words are plain text, and may hold names as people typed them: escaped for mrkdwn.
+      await tellPerson(opts.jobs, app.client, payload, esc(domain.message)).catch((err) =>
         requestLog.warn({ err }, 'could not tell the person about an error'),
       );
       return;

@@ -54,7 +54,8 @@ export function escFit(raw: string, max: number): string {
   if (whole.length <= max) return whole;
   let keep = Math.min(raw.length, max - 1);
   while (keep > 0 && esc(raw.slice(0, keep)).length > max - 1) keep = Math.floor(keep * 0.9);
-  return `${esc(raw.slice(0, keep))}…`;
+  // Not between the two halves of an emoji, which would leave half a character.
+  return `${esc(raw.slice(0, keep).replace(/[\uD800-\uDBFF]$/, ''))}…`;
 }
 
 /** Text safe inside mrkdwn: Slack's three control characters escaped. */

@@ -3,6 +3,7 @@ import { DomainError } from '../shared/errors.ts';
 import { referenceId } from '../shared/ids.ts';
 import type { JobQueue } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
+import { esc } from './blocks.ts';
 import { nowOrLater } from './later.ts';
 import { isSlackResponseUrl } from './response-url.ts';
 
@@ -61,7 +62,9 @@ export async function afterAck(
     text = await work();
   } catch (err) {
     if (err instanceof DomainError) {
-      text = refused(err.message);
+      // A refusal's words are plain text and may name people as they were typed (a name like
+      // `<https://…|Click here>`): escaped, they read as typed rather than as a link or a mention.
+      text = refused(esc(err.message));
     } else {
       const ref = referenceId();
       deps.logger.error({ err, ref, user }, 'a form failed after it was acknowledged');

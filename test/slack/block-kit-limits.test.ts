@@ -82,6 +82,94 @@ describe("the Slack stand-in's Block Kit limits", () => {
   });
 });
 
+describe("the stand-in's checks of options, text objects and initial values", () => {
+  const option = (text: string, value = text) => ({ text: { type: 'plain_text', text }, value });
+  const input = (element: object) => ({
+    type: 'input',
+    block_id: 'b',
+    label: { type: 'plain_text', text: 'Label' },
+    element: { action_id: 'a', ...element },
+  });
+  const modal = (...blocks: object[]) => ({ title: { type: 'plain_text', text: 'ok' }, blocks });
+
+  it('refuses a menu starting with an option it does not list, and takes one it lists', () => {
+    const options = [option('Employee', 'employee'), option('Client', 'client')];
+    expect(
+      blockKitProblems(
+        'modal',
+        modal(input({ type: 'static_select', options, initial_option: option('Employee', 'employee') })),
+      ),
+    ).toEqual([]);
+    expect(
+      blockKitProblems(
+        'modal',
+        modal(input({ type: 'static_select', options, initial_option: option('Admin', 'admin') })),
+      )[0],
+    ).toMatch(/starts with an option that is not among its options/);
+    expect(
+      blockKitProblems(
+        'modal',
+        modal(input({ type: 'checkboxes', options, initial_options: [option('Employee', 'client')] })),
+      )[0],
+    ).toMatch(/not among its options/);
+  });
+
+  it('refuses an option over 75 characters, a value over 150, and checkboxes over 10', () => {
+    expect(
+      blockKitProblems(
+        'modal',
+        modal(input({ type: 'static_select', options: [option('o'.repeat(76), 'v')] })),
+      )[0],
+    ).toMatch(/options\[0\]\.text is 76 characters, over 75/);
+    expect(
+      blockKitProblems(
+        'modal',
+        modal(input({ type: 'static_select', options: [option('o', 'v'.repeat(151))] })),
+      )[0],
+    ).toMatch(/options\[0\]\.value is 151 characters, over 150/);
+    const eleven = Array.from({ length: 11 }, (_, i) => option(`o${i}`));
+    expect(blockKitProblems('modal', modal(input({ type: 'checkboxes', options: eleven })))[0]).toMatch(
+      /11 options, over 10/,
+    );
+    expect(blockKitProblems('modal', modal(input({ type: 'static_select', options: eleven })))).toEqual([]);
+  });
+
+  it('refuses an overflow menu of other than 2 to 5 options', () => {
+    const overflow = (n: number) => ({
+      blocks: [
+        {
+          type: 'actions',
+          elements: [
+            {
+              type: 'overflow',
+              action_id: 'o',
+              options: Array.from({ length: n }, (_, i) => option(`o${i}`)),
+            },
+          ],
+        },
+      ],
+    });
+    expect(blockKitProblems('message', overflow(5))).toEqual([]);
+    expect(blockKitProblems('message', overflow(6))[0]).toMatch(/6 options, not 2 to 5/);
+    expect(blockKitProblems('message', overflow(1))[0]).toMatch(/1 options, not 2 to 5/);
+  });
+
+  it('refuses an empty text, and mrkdwn where Slack takes plain_text only', () => {
+    expect(blockKitProblems('message', { blocks: [section('')] })[0]).toMatch(/text is empty/);
+    expect(
+      blockKitProblems('message', { blocks: [{ type: 'actions', elements: [button('', 'x')] }] })[0],
+    ).toMatch(/text is empty/);
+    expect(
+      blockKitProblems('message', {
+        blocks: [{ type: 'header', text: { type: 'mrkdwn', text: '*Roster*' } }],
+      })[0],
+    ).toMatch(/not plain_text/);
+    expect(blockKitProblems('modal', { title: { type: 'plain_text', text: '' }, blocks: [] })[0]).toMatch(
+      /title is empty/,
+    );
+  });
+});
+
 describe('long lists stay within the limits', () => {
   let t: TestApp;
   beforeAll(async () => {

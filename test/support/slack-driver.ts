@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { blockKitProblems } from './block-kit.ts';
 import { signSlackRequest } from './signer.ts';
 import { escapeCommandText, shouldEscape } from './slack-escape.ts';
 import type { SlackObject, SlackStandin } from './slack-standin.ts';
@@ -75,6 +76,24 @@ function requestName(rawBody: string, contentType: string): string {
   return body?.event?.type ? `the event ${body.event.type}` : `a ${body?.type ?? 'request'}`;
 }
 
+/**
+ * What Slack finds wrong with a submission's `errors` answer: each key must be the block_id of an input block
+ * of the submitted view, and each message a non-empty string. Slack shows the person a general error instead.
+ */
+function fieldErrorProblems(rawBody: string, errors: unknown): string[] {
+  const payload = parseJson(new URLSearchParams(rawBody).get('payload') ?? '');
+  const blocks = (payload?.view?.blocks ?? []) as SlackObject[];
+  // A view without blocks was made up by a test (a forged submission): no form shows its answer.
+  if (!blocks.length) return [];
+  const inputs = new Set(blocks.filter((b) => b.type === 'input').map((b) => b.block_id));
+  if (!errors || typeof errors !== 'object' || !Object.keys(errors).length)
+    return ['response_action errors without any error'];
+  return Object.entries(errors).flatMap(([blockId, message]) => [
+    ...(inputs.has(blockId) ? [] : [`errors.${blockId} names no input block of the view`]),
+    ...(typeof message === 'string' && message.length ? [] : [`errors.${blockId} is not a message`]),
+  ]);
+}
+
 function parseJson(text: string): SlackObject | undefined {
   try {
     const value: unknown = text ? JSON.parse(text) : undefined;
@@ -147,10 +166,33 @@ export class SlackDriver {
         `Roster did not acknowledge ${what} within 3 s (no ack after ${tookMs} ms): Slack would have shown the person an error`,
       );
     }
+    this.checkAck(rawBody, contentType, result);
     return {
       ...result,
       resend: () => this.sendSigned(rawBody, contentType, { ...opts, retryNum: (opts.retryNum ?? 0) + 1 }),
     };
+  }
+
+  /**
+   * A message or view in the app's HTTP answer is held to Slack's Block Kit limits like any posted one: a
+   * command's immediate reply, and the view a modal's submission answers with (update or push). Slack
+   * refuses one over them, and the person sees an error instead.
+   */
+  private checkAck(rawBody: string, contentType: string, result: RawResult): void {
+    const answer = result.json;
+    if (result.status !== 200 || !answer || typeof answer !== 'object') return;
+    const isCommand = contentType === FORM && new URLSearchParams(rawBody).has('command');
+    const action = answer.response_action;
+    const [surface, target] =
+      isCommand && (answer.text || answer.blocks)
+        ? (['message', answer] as const)
+        : (action === 'update' || action === 'push') && answer.view
+          ? (['modal', answer.view as SlackObject] as const)
+          : [];
+    const problems = surface && target ? blockKitProblems(surface, target) : [];
+    if (action === 'errors') problems.push(...fieldErrorProblems(rawBody, answer.errors));
+    if (problems.length)
+      this.standin.refusedBlocks.push({ method: `ack (${requestName(rawBody, contentType)})`, problems });
   }
 
   /**

@@ -32,6 +32,9 @@ export const JOIN_JOBS = {
  * gives up on within about half a minute (three tries of 10 s at most): a link this old is not being posted
  * by any instance, its process stopped before it could post or record the message.
  */
+/** The most links `/joinlink list` shows: one block each, with its heading and notes, within a message's 50. */
+export const LIST_SHOWN = 25;
+
 export const UNPOSTED_MINUTES = 10;
 export const CONFIRMATION_HOURS = 24;
 /**
@@ -342,8 +345,27 @@ export class JoinLinkService {
     });
   }
 
-  list(em: EntityManager, account: IAccount) {
-    return em.find(JoinLink, { account }, { orderBy: { createdAt: 'desc' }, limit: 25 });
+  /**
+   * The account's links for `/joinlink list`, at most {@link LIST_SHOWN} (a line each in a message of 50
+   * blocks): those that still admit people first, newest first, as only they can be revoked; then the closed
+   * ones, newest first. `total` counts them all, so the list can say how many it leaves out.
+   */
+  async list(em: EntityManager, account: IAccount): Promise<{ links: IJoinLink[]; total: number }> {
+    const now = this.now();
+    const working = await em.find(
+      JoinLink,
+      { account, revokedAt: null, expiresAt: { $gt: now } },
+      { orderBy: { createdAt: 'desc' }, limit: LIST_SHOWN },
+    );
+    const closed =
+      working.length < LIST_SHOWN
+        ? await em.find(
+            JoinLink,
+            { account, $or: [{ revokedAt: { $ne: null } }, { expiresAt: { $lte: now } }] },
+            { orderBy: { createdAt: 'desc' }, limit: LIST_SHOWN - working.length },
+          )
+        : [];
+    return { links: [...working, ...closed], total: await em.count(JoinLink, { account }) };
   }
 
   /**

@@ -56,7 +56,20 @@ export function isPaidRole(role: Role): boolean {
   return PAID_ROLES.includes(role);
 }
 
+/** Characters that reorder the text after them (bidi embeddings, overrides and isolates). */
+const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
+
+/**
+ * A person's name as Roster shows it, on one line: a name from a CSV file may hold line breaks, tabs or
+ * text direction controls, which in a list would start a line of their own or make the rest of the line
+ * read backwards, as something it is not. The email when there is no name.
+ */
 export function displayName(user: { firstName?: string | null; lastName?: string | null; email: string }) {
-  const name = [user.firstName, user.lastName].filter(Boolean).join(' ').trim();
+  const name = [user.firstName, user.lastName]
+    .filter(Boolean)
+    .join(' ')
+    .replace(BIDI_CONTROLS, '')
+    .replace(/[\s\p{Cc}]+/gu, ' ')
+    .trim();
   return name || user.email;
 }

@@ -146,9 +146,10 @@ describe('the settings form', () => {
       user: 'UADMIN',
       view: withValues(view, { approval_channel: 'GSECRET' }),
     });
-    // Not `/invite @roster`: Roster's own /invite would take it and open the invite form.
+    // Not `/invite @roster`: Roster's own /invite would take it and open the invite form. Slack shows a
+    // field's error as plain text, so the channel is named, not mentioned (`<#GSECRET>` would show as typed).
     expect(secret.json.errors.approval_channel).toBe(
-      'Roster is not in the private channel <#GSECRET>. First add Roster to it: open the channel’s details (click its name), then Integrations, then Add an app, and pick Roster; then save again.',
+      'Roster is not in the private channel #secret. First add Roster to it: open the channel’s details (click its name), then Integrations, then Add an app, and pick Roster; then save again.',
     );
     expect(secret.json.errors.approval_channel).not.toContain('/invite');
     const archived = await t.slack.viewSubmission({

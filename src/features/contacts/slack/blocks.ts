@@ -1,4 +1,4 @@
-import { actions, type Block, button, context, esc, section } from '../../../slack/blocks.ts';
+import { actions, type Block, button, context, esc, escFit, section } from '../../../slack/blocks.ts';
 import { showMore } from '../../../slack/paging.ts';
 import { INVITE_ACTIONS } from '../../invites/slack/blocks.ts';
 import { loginEmail, ROLE_LABEL, statusText } from '../../people/labels.ts';
@@ -14,6 +14,13 @@ export const CONTACT_ACTIONS = {
 
 /** Longer than any name, email or company a person would start typing. */
 export const MAX_SEARCH = 100;
+
+/**
+ * How much of a name or company a result shows: a name may hold 511 characters and a company 255, and each
+ * `&` is five once escaped, so at full length one result could pass Slack's 3,000 characters for a section
+ * and have Slack refuse the whole list, for everyone whose search finds it.
+ */
+const FIT = { name: 300, company: 200 } as const;
 
 /** Search results, with the buttons that fit each: convert and edit contacts, send or resend invitations. */
 export function findResults(
@@ -38,14 +45,15 @@ export function findResults(
     ),
   ];
   for (const hit of hits) {
-    const details = [hit.kind === 'user' ? loginEmail(hit.email) : hit.email, hit.company]
-      .filter(Boolean)
-      .map((v) => esc(v))
-      .join(' · ');
+    const details = [
+      ...(hit.email ? [esc(hit.kind === 'user' ? loginEmail(hit.email) : hit.email)] : []),
+      ...(hit.company ? [escFit(hit.company, FIT.company)] : []),
+    ].join(' · ');
+    const name = escFit(hit.name, FIT.name);
     if (hit.kind === 'contact') {
       blocks.push(
         section(
-          `*${esc(hit.name)}*${details ? ` · ${details}` : ''}\nContact${hit.convertedTo ? `, converted to user ${esc(loginEmail(hit.convertedTo.email))}, ${statusText(hit.convertedTo.status)}` : ''}`,
+          `*${name}*${details ? ` · ${details}` : ''}\nContact${hit.convertedTo ? `, converted to user ${esc(loginEmail(hit.convertedTo.email))}, ${statusText(hit.convertedTo.status)}` : ''}`,
         ),
       );
       blocks.push(
@@ -56,7 +64,7 @@ export function findResults(
         ),
       );
     } else {
-      const line = `*${esc(hit.name)}*${details ? ` · ${details}` : ''}\nUser, ${ROLE_LABEL[hit.role]}, ${statusText(hit.status)}`;
+      const line = `*${name}*${details ? ` · ${details}` : ''}\nUser, ${ROLE_LABEL[hit.role]}, ${statusText(hit.status)}`;
       // Only the invitation's sender (whoever added them) and admins may send it: others get no button they
       // would be refused on.
       const mayInvite = viewer.isAdmin || hit.addedBy === viewer.slackUserId;

@@ -103,7 +103,11 @@ function changedBy({ after, running }: { after: string[]; running: boolean }, do
   if (!after.length)
     return `people or contacts in this file ${done} in Roster (edited by hand, joined, invited or provisioned)`;
   const names =
-    after.slice(0, 3).map(esc).join(', ') + (after.length > 3 ? ` and ${n(after.length - 3)} more` : '');
+    after
+      .slice(0, 3)
+      // Each cut as the Home tab cuts a file's name: three names of `&`s would pass Slack's 3,000 characters.
+      .map((name) => escFit(name, 300))
+      .join(', ') + (after.length > 3 ? ` and ${n(after.length - 3)} more` : '');
   return `another import (${names}) ${running ? going : done} people in Roster`;
 }
 

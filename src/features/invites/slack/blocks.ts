@@ -1,4 +1,13 @@
-import { actions, type Block, button, context, esc, section, slackDate } from '../../../slack/blocks.ts';
+import {
+  actions,
+  type Block,
+  button,
+  context,
+  esc,
+  escFit,
+  section,
+  slackDate,
+} from '../../../slack/blocks.ts';
 import { ROLE_LABEL, statusText } from '../../people/labels.ts';
 import type { InviteOutcome } from '../invite.service.ts';
 
@@ -138,6 +147,20 @@ export function pendingActions(userId: string, status: 'invited' | 'not_invited'
   );
 }
 
+/**
+ * `raw` as a mrkdwn quote of at most `max` characters. The personal message may hold 1,000 characters, and
+ * each `&`, `<` or `>` grows to four or five once escaped, and each line by the quote's `> `: over Slack's
+ * 3,000, Slack refuses the whole DM. The end that does not fit is left out, never half an escape.
+ */
+function quoted(raw: string, max: number): string {
+  const quote = (text: string) => `> ${esc(text).replace(/\n/g, '\n> ')}`;
+  if (quote(raw).length <= max) return quote(raw);
+  let keep = raw.length;
+  while (keep > 0 && quote(raw.slice(0, keep)).length > max - 1) keep = Math.floor(keep * 0.9);
+  // Not between the two halves of an emoji.
+  return `${quote(raw.slice(0, keep).replace(/[\uD800-\uDBFF]$/, ''))}…`;
+}
+
 /** What an invitation says, whichever way it travels. */
 export type InvitationLetter = {
   inviter: string;
@@ -156,7 +179,7 @@ export function invitationDm(invitationId: string, l: InvitationLetter): { text:
     text: `${l.inviter} invited you to ${l.accountName} as ${l.role}`,
     blocks: [
       section(`:wave: *${esc(l.inviter)}* invited you to join *${esc(l.accountName)}* as ${esc(l.role)}.`),
-      ...(l.message ? [section(`> ${esc(l.message).replace(/\n/g, '\n> ')}`)] : []),
+      ...(l.message ? [section(quoted(l.message, SECTION_TEXT))] : []),
       actions(`invitation:${invitationId}`, button('Accept', INVITE_ACTIONS.accept, invitationId, 'primary')),
       context(`Or open <${l.link}|the invitation page>. It works until ${slackDate(l.expires)}.`),
     ],
@@ -174,6 +197,8 @@ export function deliveryFailedMessage(
 ): { text: string; blocks: Block[] } {
   const name = [user.firstName, user.lastName].filter(Boolean).join(' ').trim();
   const text = `The invitation to ${name ? `${name} (${user.email})` : user.email} could not be delivered`;
+  // A name of 511 characters, each `&` five once escaped, with the error would pass Slack's 3,000.
+  const who = name ? `${escFit(name, 300)} (${esc(user.email)})` : esc(user.email);
   return {
     text,
     blocks: [
@@ -181,7 +206,7 @@ export function deliveryFailedMessage(
         type: 'section',
         text: {
           type: 'mrkdwn',
-          text: `:warning: *${esc(text)}.* Roster kept trying for several hours; the last error was: ${esc(error.slice(0, 300))}\nCheck the address (\`/people ${esc(user.email)}\` can change it), then press *Resend* to try again.`,
+          text: `:warning: *The invitation to ${who} could not be delivered.* Roster kept trying for several hours; the last error was: ${esc(error.slice(0, 300))}\nCheck the address (\`/people ${esc(user.email)}\` can change it), then press *Resend* to try again.`,
         },
         accessory: button('Resend', INVITE_ACTIONS.resend, user.id),
       },

@@ -1,4 +1,4 @@
-import { type Block, context, esc, section, slackDate } from '../../../slack/blocks.ts';
+import { type Block, context, esc, escFit, section, slackDate } from '../../../slack/blocks.ts';
 import { showMore } from '../../../slack/paging.ts';
 import { loginEmail, ROLE_LABEL } from '../../people/labels.ts';
 import { displayName, type IUser } from '../../people/user.entity.ts';
@@ -8,6 +8,13 @@ import { INVITE_ACTIONS, pendingActions } from './blocks.ts';
 
 /** Two blocks a person, a heading and Show more: Slack takes at most 50 blocks in a message. */
 export const PENDING_PAGE = 24;
+
+/**
+ * How much of a name a line shows: a name may hold 511 characters, five each once escaped (`&amp;`), which
+ * with the address and the delivery's state could pass Slack's 3,000 for a section, and Slack would refuse
+ * the whole page.
+ */
+const NAME_FIT = 300;
 
 /** Where the next page of `/invite pending` starts: after user `a`, `n` people already shown. */
 export type PendingPage = { a: string; n: number };
@@ -49,7 +56,7 @@ export function pendingList(
   for (const { user, invitation } of rows.slice(0, PENDING_PAGE)) {
     blocks.push(
       section(
-        `*${esc(displayName(user))}*${user.firstName ? ` (${esc(loginEmail(user.email))})` : ''}: ${ROLE_LABEL[user.role]}, ${pendingState(user, invitation)}`,
+        `*${escFit(displayName(user), NAME_FIT)}*${user.firstName ? ` (${esc(loginEmail(user.email))})` : ''}: ${ROLE_LABEL[user.role]}, ${pendingState(user, invitation)}`,
       ),
       pendingActions(user.id, user.status as 'invited' | 'not_invited' | 'expired'),
     );

@@ -67,12 +67,12 @@ export async function showLinkList(
   note?: string,
   replace = false,
 ): Promise<void> {
-  const all = await links.list(em, account);
+  const { links: shown, total } = await links.list(em, account);
   await respond({
     response_type: 'ephemeral',
     replace_original: replace,
     text: note ?? 'Join links',
-    blocks: linkListBlocks(all, new Date(), note),
+    blocks: linkListBlocks(shown, new Date(), note, total),
   });
 }
 

@@ -69,8 +69,11 @@ export function joinLinkMessage(
   };
 }
 
-/** `/joinlink list`: each link with its channel, uses, state and expiry, and Revoke while it works. */
-export function linkListBlocks(links: IJoinLink[], now: Date, note?: string): Block[] {
+/**
+ * `/joinlink list`: each link with its channel, uses, state and expiry, and Revoke while it works; `total`,
+ * when more links exist than are shown, says how many are left out.
+ */
+export function linkListBlocks(links: IJoinLink[], now: Date, note?: string, total = links.length): Block[] {
   const blocks: Block[] = note ? [section(note)] : [];
   if (links.length === 0)
     return [...blocks, section('No join links yet. `/joinlink` posts one in a channel.')];
@@ -99,6 +102,18 @@ export function linkListBlocks(links: IJoinLink[], now: Date, note?: string): Bl
             accessory: button('Revoke', JOIN_ACTIONS.revoke, link.id, 'danger'),
           }
         : section(line),
+    );
+  }
+  if (total > links.length) {
+    // Links that still work come first: once a closed one is shown, none that works is left out.
+    const closedShown = links.some((l) => ['revoked', 'expired'].includes(linkState(l, now)));
+    const left = total - links.length;
+    blocks.push(
+      context(
+        closedShown
+          ? `…and ${left} older ${left === 1 ? 'link' : 'links'}, revoked or expired.`
+          : `…and ${left} more ${left === 1 ? 'link' : 'links'}, the oldest, not shown.`,
+      ),
     );
   }
   return blocks;

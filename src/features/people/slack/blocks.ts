@@ -37,8 +37,19 @@ export type Change = (typeof CHANGES)[number];
 /** The longest a section may be, with room to spare for Slack counting escaped characters. */
 const SECTION_MAX = 2900;
 
+/**
+ * `text` in at most `max` characters, ending in "…" when cut: never between the two halves of an emoji (half
+ * a character, which Slack cannot show), nor inside an escape (`&amp;`) or a mention or date (`<…>`) of
+ * mrkdwn, which would show as typed.
+ */
 export function cut(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  if (text.length <= max) return text;
+  const head = text
+    .slice(0, max - 1)
+    .replace(/[\uD800-\uDBFF]$/, '')
+    .replace(/&[a-z]*$/, '')
+    .replace(/<[^>]*$/, '');
+  return `${head}…`;
 }
 
 /** A Slack user id, as a mention: `U…`, or `W…` for a member of an Enterprise Grid organisation. */

@@ -2,7 +2,7 @@ import type { App, BlockButtonAction, ViewSubmitAction } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
 import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
-import { plain, section } from '../../../slack/blocks.ts';
+import { esc, plain, section } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { nowOrLater } from '../../../slack/later.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
@@ -105,7 +105,7 @@ export function registerScimActions(app: App, deps: Deps): void {
       note = ':white_check_mark: Connected. Roster is comparing everyone now; the report comes by DM.';
     } catch (err) {
       if (!(err instanceof DomainError)) throw err;
-      note = `:warning: Not connected: ${err.message}`;
+      note = `:warning: Not connected: ${esc(err.message)}`;
     }
     await refresh(client, context, view.id, note);
   });

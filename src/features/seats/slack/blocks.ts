@@ -179,6 +179,25 @@ export function decisionLine(request: ISeatRequest): string {
   }
 }
 
+/**
+ * A decided request in the words of a form's field error, which Slack shows as plain text: no mention,
+ * date or escape, which would show as typed there. Who decided is on the request's message.
+ */
+export function decidedPlain(request: ISeatRequest): string {
+  const at = (date: Date | null | undefined) =>
+    date ? ` on ${date.toISOString().replace('T', ' ').slice(0, 16)} UTC` : '';
+  switch (request.status) {
+    case 'approved':
+      return `Already decided: approved${at(request.decidedAt)}. Its message says by whom.`;
+    case 'rejected':
+      return `Already decided: ${refusedOnApproval(request) ? 'closed' : 'rejected'}${at(request.decidedAt)}. Its message says by whom and why.`;
+    case 'expired':
+      return `Already closed${at(request.decidedAt ?? request.expiresAt)}: there is nothing left to decide.`;
+    default:
+      return 'Already decided.';
+  }
+}
+
 /** What the requester is told when their request is decided or expires. */
 export function outcomeForRequester(request: ISeatRequest, detail?: string): string {
   const subject = `your request for a paid seat for ${esc(request.email)} as ${ROLE_LABEL[request.role]}`;

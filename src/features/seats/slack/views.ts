@@ -20,7 +20,7 @@ import type { Deps } from '../../feature.ts';
 import { MAX_DOMAINS_TEXT } from '../../join-links/join-link.terms.ts';
 import { type Decision, type DecisionResult, MAX_REASON } from '../seat.service.ts';
 import { type ISeatRequest, SeatRequest } from '../seat-request.entity.ts';
-import { decisionLine, requester } from './blocks.ts';
+import { decidedPlain, decisionLine, requester } from './blocks.ts';
 
 export const SETTINGS_VIEW = 'settings_modal';
 export const REJECT_VIEW = 'seat_reject_modal';
@@ -122,13 +122,16 @@ export function settingsModal(account: IAccount): View {
 
 /**
  * Whether Roster can post in a channel, or what to do about it: a private channel needs Roster invited,
- * an archived one cannot be used. Public channels take posts through chat:write.public.
+ * an archived one cannot be used. Public channels take posts through chat:write.public. `withinMs` is for a
+ * form, which shows the answer under its field as plain text: the channel is named there by its name, as a
+ * mention (`<#C…>`) would show as typed.
  */
 export async function channelProblem(
   client: WebClient,
   channelId: string,
   withinMs?: number,
 ): Promise<string | null> {
+  const inForm = withinMs !== undefined;
   try {
     const ask = client.conversations.info({ channel: channelId });
     // Before a form's ack the answer is waited for only so long; without one the channel is taken as chosen,
@@ -143,7 +146,8 @@ export async function channelProblem(
       return 'That channel is shared with another organisation through Slack Connect, whose people would see the seat requests. Choose a channel of this workspace only.';
     }
     if (channel?.is_private && !channel.is_member) {
-      return `Roster is not in the private channel <#${channelId}>. First ${ADD_ROSTER}; then save again.`;
+      const named = inForm ? (channel.name ? `#${channel.name}` : 'that channel') : `<#${channelId}>`;
+      return `Roster is not in the private channel ${named}. First ${ADD_ROSTER}; then save again.`;
     }
     return null;
   } catch (err) {
@@ -174,7 +178,7 @@ export function registerSeatViews(app: App, deps: Deps, settings: SettingsServic
       return;
     }
     if (request.status !== 'pending') {
-      await refuse(`Already decided. ${decisionLine(request)}`);
+      await refuse(decidedPlain(request));
       return;
     }
     if (reason && reason.trim().length > MAX_REASON) {

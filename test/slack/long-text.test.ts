@@ -1,0 +1,102 @@
+import { findResults } from '../../src/features/contacts/slack/blocks.ts';
+import { previewMessage } from '../../src/features/csv-import/slack/blocks.ts';
+import { deliveryFailedMessage } from '../../src/features/invites/slack/blocks.ts';
+import { pendingList } from '../../src/features/invites/slack/pending.ts';
+import { FIELD_MAX } from '../../src/features/people/field-limits.ts';
+import { blockKitProblems } from '../support/block-kit.ts';
+
+/**
+ * Messages built from the longest values Roster takes, made of the characters mrkdwn escapes (`&` is five
+ * once escaped): Slack refuses a message whole when one section passes 3,000 characters, so each must fit
+ * as the stand-in checks it, or the person sees nothing.
+ */
+
+const amps = (n: number) => '&'.repeat(n);
+/** The longest address Roster takes (254 characters). */
+const EMAIL = `${'a'.repeat(64)}@${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(56)}.test`;
+const ID = '00000000-0000-4000-8000-000000000001';
+
+it(`uses an address of ${FIELD_MAX.email} characters`, () => {
+  expect(EMAIL.length).toBe(FIELD_MAX.email);
+});
+
+describe('the longest names, companies and file names Roster takes', () => {
+  it('fit /contact find: a converted contact with a long name and company', () => {
+    const hits = [
+      {
+        kind: 'contact' as const,
+        id: ID,
+        name: amps(FIELD_MAX.name),
+        email: EMAIL,
+        company: amps(FIELD_MAX.company),
+        convertedTo: { email: EMAIL, status: 'active' as const },
+      },
+    ];
+    const results = findResults('&', hits, 0, false, { slackUserId: 'UADMIN', isAdmin: true });
+    expect(blockKitProblems('message', results)).toEqual([]);
+    expect(JSON.stringify(results)).toContain('&amp;&amp;');
+  });
+
+  it('fit /invite pending: a person whose invitation could not be delivered', () => {
+    const user = {
+      id: ID,
+      firstName: amps(FIELD_MAX.firstName),
+      lastName: amps(FIELD_MAX.lastName),
+      email: EMAIL,
+      role: 'employee',
+      status: 'invited',
+    };
+    const invitation = {
+      deliveredAt: null,
+      deliveryAttempts: 100,
+      lastError: '<>'.repeat(40),
+      expiresAt: new Date(),
+    };
+    const page = pendingList(
+      {
+        rows: [{ user, invitation }] as unknown as Parameters<typeof pendingList>[0]['rows'],
+        total: 1,
+        more: false,
+      },
+      true,
+      0,
+    );
+    expect(blockKitProblems('message', page)).toEqual([]);
+  });
+
+  it("fit the inviter's notice that an invitation could not be delivered", () => {
+    const notice = deliveryFailedMessage(
+      { id: ID, email: EMAIL, firstName: amps(FIELD_MAX.firstName), lastName: amps(FIELD_MAX.lastName) },
+      `Email failed: ${'<>'.repeat(150)}`,
+    );
+    expect(blockKitProblems('message', notice)).toEqual([]);
+    expect(notice.blocks[0]!.type).toBe('section');
+    expect(JSON.stringify(notice.blocks)).toContain(EMAIL);
+  });
+
+  it('fit a CSV preview checked again after three imports of long file names', () => {
+    const fileName = `${amps(251)}.csv`;
+    const preview = previewMessage(
+      {
+        counts: {
+          rows: 1,
+          users: 1,
+          contacts: 0,
+          create: 1,
+          update: 0,
+          unchanged: 0,
+          error: 0,
+          seatsNeeded: 0,
+          invitations: 0,
+        },
+        seats: { free: 1, used: 1, limit: 2 },
+        csvImport: { id: ID, fileName, status: 'previewed', previewRevision: 1 },
+        warnings: [],
+        firstErrors: [],
+      } as unknown as Parameters<typeof previewMessage>[0],
+      { rechecked: { after: [fileName, fileName, fileName], running: false } },
+    );
+    expect(blockKitProblems('message', preview)).toEqual([]);
+    expect(JSON.stringify(preview.blocks)).toContain('Import 1 row');
+  });
+});
