@@ -10,8 +10,8 @@ import type { Logger } from '../shared/logger.ts';
 const AppRateLimited = z.object({
   type: z.literal('app_rate_limited'),
   team_id: z.string().min(1),
-  /** The minute Slack started holding the workspace's events back, in epoch seconds. */
-  minute_rate_limited: z.number().int().positive(),
+  /** The minute Slack started holding the workspace's events back, in epoch seconds (a whole minute). */
+  minute_rate_limited: z.number().positive().finite(),
 });
 
 /** Slack's limit on one workspace's events, per hour. */

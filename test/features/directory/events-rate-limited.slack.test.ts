@@ -95,6 +95,8 @@ describe("Slack's app_rate_limited notice", () => {
     const at = until.toISOString().slice(11, 16);
     expect(warnings[0]!.msg).toContain(`drops them until ${at} UTC`);
     expect(warnings[0]!.msg).toContain(`a full directory sync is queued for ${at} UTC`);
+    // Slack's deprecated verification token, which the notice carries, stays out of the log.
+    expect(logLines.join('')).not.toContain('deprecated-verification-token');
   });
 
   it('queues one sync per window, however many notices come in it', async () => {
@@ -158,11 +160,48 @@ describe("Slack's app_rate_limited notice", () => {
     expect(refused.map((l) => l.team)).toEqual([STRANGER_TEAM]);
   });
 
+  it('that names no minute gets its 200, is logged, and queues nothing', async () => {
+    const before = await allJobs();
+    const body = JSON.stringify({ type: 'app_rate_limited', team_id: TEAM_ID, api_app_id: 'AROSTER' });
+    expect((await t.slack.sendSigned(body, 'application/json')).status).toBe(200);
+    expect(await allJobs()).toBe(before);
+    expect(dropWarnings()).toHaveLength(0);
+    expect(logged().filter((l) => /names no workspace or minute/.test(l.msg))).toHaveLength(1);
+  });
+
   it('with a bad signature is refused with 401, and nothing is queued', async () => {
     const before = await allJobs();
     const res = await t.slack.appRateLimited(hourOf(nowS()) + 8 * 3600, { badSignature: true });
     expect(res.status).toBe(401);
     expect(await allJobs()).toBe(before);
     expect(dropWarnings()).toHaveLength(0);
+  });
+});
+
+describe("Slack's app_rate_limited notice, answered as in production (at the ack)", () => {
+  let prod: TestApp;
+  beforeAll(async () => {
+    prod = await startTestApp({ processBeforeResponse: false });
+  });
+  afterAll(() => prod?.stop());
+
+  it('gets its 200 at the ack, and the sync is still queued after it', async () => {
+    const hour = hourOf(nowS()) + 3 * 3600;
+    const until = new Date((hour + 3600) * 1000);
+    const res = await prod.slack.appRateLimited(hour + 20 * 60);
+    expect(res.status).toBe(200);
+    const queued = () =>
+      prod
+        .em()
+        .getConnection()
+        .execute<{ id: string }[]>(`select id from pgboss.job where name = ? and start_after = ?`, [
+          DIRECTORY_JOBS.sync,
+          until,
+        ]);
+    const [job] = await eventually(async () => {
+      const rows = await queued();
+      return rows.length ? rows : null;
+    });
+    expect(job!.id).toBe(catchUpJobId(TEAM_ID, until));
   });
 });
