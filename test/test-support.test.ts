@@ -3,7 +3,7 @@
  * @slack/web-api sees it, the signer, the driver against a real Bolt app, the view helpers, and the
  * SMTP sink.
  */
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { App, isValidSlackRequest, LogLevel, type types } from '@slack/bolt';
 import { ErrorCode, WebClient } from '@slack/web-api';
@@ -792,6 +792,58 @@ describe('the driver, against a real Bolt app', () => {
   it("answers Slack's URL verification", async () => {
     const res = await slack.urlVerification('challenge-accepted');
     expect(res.json).toEqual({ challenge: 'challenge-accepted' });
+  });
+
+  it("sends Slack's app_rate_limited notice as Slack does: its own signed JSON body, with no event envelope", async () => {
+    const got: { headers: Record<string, unknown>; body: string }[] = [];
+    const recorder = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => {
+        body += c;
+      });
+      req.on('end', () => {
+        got.push({ headers: req.headers, body });
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => recorder.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = recorder.address() as AddressInfo;
+      const driver = new SlackDriver({
+        appUrl: `http://127.0.0.1:${port}`,
+        signingSecret: SIGNING_SECRET,
+        standin,
+      });
+      expect((await driver.appRateLimited(1518467820)).status).toBe(200);
+    } finally {
+      await new Promise((r) => recorder.close(r));
+    }
+    const [{ headers, body }] = got as [(typeof got)[0]];
+    expect(headers['content-type']).toBe('application/json');
+    expect(JSON.parse(body)).toEqual({
+      token: expect.any(String),
+      type: 'app_rate_limited',
+      team_id: 'T0001',
+      minute_rate_limited: 1518467820,
+      api_app_id: expect.stringMatching(/^A/),
+    });
+    expect(
+      isValidSlackRequest({
+        signingSecret: SIGNING_SECRET,
+        body,
+        headers: {
+          'x-slack-signature': String(headers['x-slack-signature']),
+          'x-slack-request-timestamp': Number(headers['x-slack-request-timestamp']),
+        },
+      }),
+    ).toBe(true);
+  });
+
+  it('delivers app_rate_limited to a Bolt app, which verifies it but finds no type in it and never acks it', async () => {
+    expect((await slack.appRateLimited(1518467820, { badSignature: true })).status).toBe(401);
+    // Bolt alone answers nothing: Slack gets a 404 after 3 s, and the driver says so.
+    await expect(slack.appRateLimited(1518467820)).rejects.toThrow(/did not acknowledge a app_rate_limited/);
+    expect(seen).toEqual([]);
   });
 
   it('is refused with 401 when the signature is bad, stale or missing, and nothing runs', async () => {

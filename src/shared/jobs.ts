@@ -19,6 +19,11 @@ export type SendOptions = {
   em?: EntityManager;
   singletonKey?: string;
   startAfter?: number | Date;
+  /**
+   * The job's id (a uuid): a second send with the same id queues nothing and returns null, however long
+   * after, until the first job is deleted (days after it ends). For "once per X" work whatever its timing.
+   */
+  id?: string;
 };
 
 /**

@@ -17,6 +17,7 @@ import { DurableEvents } from './durable-events.ts';
 import { slackRefusal } from './errors.ts';
 import { boltLogger } from './logger.ts';
 import { tellPerson } from './notify.ts';
+import { EventRateLimits } from './rate-limited.ts';
 import { ReplayedRequest, refuseReplays } from './replay.ts';
 import { refuseForeignResponseUrls } from './response-url.ts';
 import { withRetryAfter } from './retry-after.ts';
@@ -93,20 +94,28 @@ type AfterAck = { run?: () => Promise<void> };
 export class RosterApp extends App {
   /** Handlers of events whose effect must survive a failure after Slack's ack; done by jobs. */
   readonly durableEvents = new DurableEvents();
+  /** What catches up on a workspace's events Slack dropped over its hourly limit (see EventRateLimits). */
+  readonly rateLimits = new EventRateLimits();
+  /** Whom Slack's notices are checked against and told in; set by createSlackApp. */
+  notices?: { accounts: AccountDirectory; logger: Logger };
   readonly #inFlight = new Set<Promise<unknown>>();
 
   override processEvent(event: ReceiverEvent): Promise<void> {
     const afterAck: AfterAck = {};
-    const work = super.processEvent({
-      ...event,
-      ack: async (response?: unknown) => {
-        await event.ack(response);
-        const run = afterAck.run;
-        afterAck.run = undefined;
-        await run?.();
-      },
-      customProperties: { ...event.customProperties, rosterAfterAck: afterAck },
-    });
+    // Bolt finds no type in Slack's app_rate_limited notice and would leave it unanswered (a 404 after 3 s).
+    const work =
+      this.notices && EventRateLimits.isNotice(event.body)
+        ? this.rateLimits.answer(event, this.notices.accounts, this.notices.logger)
+        : super.processEvent({
+            ...event,
+            ack: async (response?: unknown) => {
+              await event.ack(response);
+              const run = afterAck.run;
+              afterAck.run = undefined;
+              await run?.();
+            },
+            customProperties: { ...event.customProperties, rosterAfterAck: afterAck },
+          });
     const tracked = work.catch(() => {});
     this.#inFlight.add(tracked);
     void tracked.finally(() => this.#inFlight.delete(tracked));
@@ -165,6 +174,7 @@ export function createSlackApp(opts: SlackAppOptions): { app: RosterApp; receive
     convoStore: false,
   });
 
+  app.notices = { accounts: opts.accounts, logger };
   refuseReplays(app, {
     em: opts.em,
     logger,

@@ -389,6 +389,22 @@ export class SlackDriver {
     return this.sendSigned(body, 'application/json', opts);
   }
 
+  /**
+   * Slack's notice that it stopped delivering the workspace's events (over 30,000 in the hour): a signed
+   * JSON body of its own, with no event envelope and no event id, naming the minute the limit began (epoch
+   * seconds, a whole minute). Sent once to the Request URL, and not retried.
+   */
+  appRateLimited(minuteRateLimited: number, opts: SendOptions = {}): Promise<SlackResult> {
+    const body = JSON.stringify({
+      token: VERIFICATION_TOKEN,
+      type: 'app_rate_limited',
+      team_id: this.teamId,
+      minute_rate_limited: minuteRateLimited,
+      api_app_id: APP_ID,
+    });
+    return this.sendSigned(body, 'application/json', opts);
+  }
+
   /** Fills the view's inputs (see fillView) and submits it, as the person would. */
   submitView(view: SlackObject, values: Record<string, FieldValue>, as: As): Promise<SlackResult> {
     return this.viewSubmission({ ...as, view: fillView(view, values) });

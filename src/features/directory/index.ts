@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { query, sql } from '../../db/sql.ts';
+import type { RosterApp } from '../../slack/app.ts';
 import { Account } from '../accounts/account.entity.ts';
-import type { Feature } from '../feature.ts';
+import type { Deps, Feature } from '../feature.ts';
 import { deactivateDeletedInSlack, deactivateFromSlack } from '../people/people.service.ts';
 import { isOfWorkspace, STALE_MS } from './directory.service.ts';
 import { registerDirectoryEvents } from './slack/events.ts';
@@ -70,5 +72,38 @@ export const directoryFeature: Feature = {
     );
     await jobs.boss.schedule(DIRECTORY_JOBS.sync, '23 4 * * *', { force: true });
   },
-  slack: registerDirectoryEvents,
+  slack(app, deps) {
+    registerDirectoryEvents(app, deps);
+    catchUpOnDroppedEvents(app, deps);
+  },
 };
+
+/**
+ * The id of the sync that catches up on a workspace's events Slack dropped until `until`: the same for
+ * every notice of that window, whichever instance gets it, so they queue one sync between them.
+ */
+export function catchUpJobId(teamId: string, until: Date): string {
+  const h = createHash('sha256').update(`directory catch-up:${teamId}:${until.toISOString()}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/**
+ * Slack dropped the workspace's events for the rest of the hour (a joiner, a promotion, a deactivation, an
+ * email changed): a full directory sync as soon as Slack sends events again reads everyone as they are then,
+ * so the mirror does not stay wrong until the night, and the reconciliation after it deactivates in Roster
+ * whoever Slack deleted meanwhile. One sync per window however many notices come.
+ */
+function catchUpOnDroppedEvents(app: RosterApp, deps: Deps): void {
+  app.rateLimits.on(async ({ teamId, until }) => {
+    const id = await deps.jobs.send(
+      DIRECTORY_JOBS.sync,
+      { force: true },
+      { id: catchUpJobId(teamId, until), startAfter: until },
+    );
+    const at = until.toISOString().slice(11, 16);
+    return {
+      again: id === null,
+      action: `a full directory sync is queued for ${at} UTC, when Slack sends events again, so the mirror catches up on them`,
+    };
+  });
+}
