@@ -17,9 +17,18 @@ const AppRateLimited = z.object({
 /** Slack's limit on one workspace's events, per hour. */
 export const EVENTS_PER_HOUR = 30_000;
 
-/** Slack holds events back for the rest of the hour it started in: they flow again at the next hour. */
+/**
+ * When the events Slack dropped are surely done with: Slack counts a workspace's events over an hour and does
+ * not say when it sends them again, so an hour after it began, whether it counts by the clock's hour or the
+ * last sixty minutes.
+ */
 export function limitEndsAt(minuteRateLimited: number): Date {
-  return new Date((Math.floor(minuteRateLimited / 3600) + 1) * 3_600_000);
+  return new Date(minuteRateLimited * 1000 + 3_600_000);
+}
+
+/** The clock hour a notice belongs to: notices of the same hour are one episode, caught up on once. */
+export function windowOf(minuteRateLimited: number): Date {
+  return new Date(Math.floor(minuteRateLimited / 3600) * 3_600_000);
 }
 
 /** A workspace whose events Slack stopped sending, and until when. */
@@ -28,8 +37,10 @@ export type EventsHeldBack = {
   teamId: string;
   /** When Slack started dropping the workspace's events. */
   since: Date;
-  /** When Slack sends them again: every event in between was dropped, not delayed. */
+  /** When they are surely sent again: every event in between may have been dropped, not delayed. */
   until: Date;
+  /** The clock hour of the notice: the first notice of an hour arranges the catching up for all of them. */
+  window: Date;
   log: Logger;
 };
 
@@ -83,7 +94,14 @@ export class EventRateLimits {
     const log = logger.child({ team: teamId, surface: 'app_rate_limited' });
     const since = new Date(minute * 1000);
     const until = limitEndsAt(minute);
-    const held: EventsHeldBack = { accountId: identity.id, teamId, since, until, log };
+    const held: EventsHeldBack = {
+      accountId: identity.id,
+      teamId,
+      since,
+      until,
+      window: windowOf(minute),
+      log,
+    };
     const done: CatchUp[] = [];
     for (const handler of this.#handlers) {
       try {
@@ -99,14 +117,14 @@ export class EventRateLimits {
     if (done.length && done.every((d) => d.again)) {
       log.info(
         fields,
-        `Slack again holds back this workspace's events until ${hhmm(until)}: already arranged`,
+        `Slack again says it holds back this workspace's events (since ${hhmm(since)}): already arranged`,
       );
       return;
     }
     const then = done.length ? done.map((d) => d.action).join('; ') : 'nothing catches up on them';
     log.warn(
       fields,
-      `Slack stopped sending this workspace's events at ${hhmm(since)} (over its limit of ${EVENTS_PER_HOUR.toLocaleString('en')} an hour) and drops them until ${hhmm(until)}: people's joins and changes in Slack meanwhile reach Roster through no event; ${then}`,
+      `Slack stopped sending this workspace's events at ${hhmm(since)} (over its limit of ${EVENTS_PER_HOUR.toLocaleString('en')} an hour) and drops them, for up to an hour: people's joins and changes in Slack meanwhile reach Roster through no event; ${then}`,
     );
   }
 }

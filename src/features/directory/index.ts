@@ -79,31 +79,31 @@ export const directoryFeature: Feature = {
 };
 
 /**
- * The id of the sync that catches up on a workspace's events Slack dropped until `until`: the same for
- * every notice of that window, whichever instance gets it, so they queue one sync between them.
+ * The id of the sync that catches up on a workspace's events Slack dropped, for the notices of the clock hour
+ * `window`: the same for every notice of that hour, whichever instance gets it, so they queue one sync.
  */
-export function catchUpJobId(teamId: string, until: Date): string {
-  const h = createHash('sha256').update(`directory catch-up:${teamId}:${until.toISOString()}`).digest('hex');
+export function catchUpJobId(teamId: string, window: Date): string {
+  const h = createHash('sha256').update(`directory catch-up:${teamId}:${window.toISOString()}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
 /**
- * Slack dropped the workspace's events for the rest of the hour (a joiner, a promotion, a deactivation, an
- * email changed): a full directory sync as soon as Slack sends events again reads everyone as they are then,
+ * Slack dropped the workspace's events for up to an hour (a joiner, a promotion, a deactivation, an email
+ * changed): a full directory sync once that hour has passed reads everyone as they are then,
  * so the mirror does not stay wrong until the night, and the reconciliation after it deactivates in Roster
- * whoever Slack deleted meanwhile. One sync per window however many notices come.
+ * whoever Slack deleted meanwhile. One sync per clock hour however many notices come in it.
  */
 function catchUpOnDroppedEvents(app: RosterApp, deps: Deps): void {
-  app.rateLimits.on(async ({ teamId, until }) => {
+  app.rateLimits.on(async ({ teamId, until, window }) => {
     const id = await deps.jobs.send(
       DIRECTORY_JOBS.sync,
       { force: true },
-      { id: catchUpJobId(teamId, until), startAfter: until },
+      { id: catchUpJobId(teamId, window), startAfter: until },
     );
     const at = until.toISOString().slice(11, 16);
     return {
       again: id === null,
-      action: `a full directory sync is queued for ${at} UTC, when Slack sends events again, so the mirror catches up on them`,
+      action: `a full directory sync is queued for ${at} UTC, an hour after Slack began dropping them, so the mirror catches up on them`,
     };
   });
 }

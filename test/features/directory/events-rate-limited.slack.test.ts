@@ -1,8 +1,8 @@
 /**
- * Slack sends an app at most 30,000 events an hour from one workspace; past that it drops them until the
- * next hour and sends one `app_rate_limited` notice instead (an org-wide profile change in a workspace of
- * 100,000 does it). The notice is answered at once, and the directory mirror catches up on what was dropped
- * as soon as Slack sends events again, instead of staying wrong until the nightly sync.
+ * Slack sends an app at most 30,000 events an hour from one workspace; past that it drops them (for up to an
+ * hour, as it counts them) and sends an `app_rate_limited` notice instead (an org-wide profile change in a
+ * workspace of 100,000 does it). The notice is answered at once, and the directory mirror catches up on what
+ * was dropped an hour after the first notice of a clock hour, instead of staying wrong until the nightly sync.
  */
 import { Writable } from 'node:stream';
 import { catchUpJobId, DIRECTORY_JOBS } from '../../../src/features/directory/index.ts';
@@ -30,7 +30,8 @@ let t: TestApp;
 let stranger: SlackDriver;
 const logLines: string[] = [];
 const logged = () => logLines.map((l) => JSON.parse(l) as { level: number; msg: string; team?: string });
-const dropWarnings = () => logged().filter((l) => l.level === 40 && /drops them until/.test(l.msg));
+const dropWarnings = () =>
+  logged().filter((l) => l.level === 40 && /drops them, for up to an hour/.test(l.msg));
 
 beforeAll(async () => {
   const sink = new Writable({
@@ -71,13 +72,15 @@ const allJobs = async () => (await sql<{ n: number }>(`select count(*)::int as n
 
 /** The start of the hour `s` (epoch seconds) is in, in epoch seconds. */
 const hourOf = (s: number) => Math.floor(s / 3600) * 3600;
+/** An epoch second as a Date. */
+const at = (s: number) => new Date(s * 1000);
 const nowS = () => Math.floor(Date.now() / 1000);
 
 describe("Slack's app_rate_limited notice", () => {
-  it('is answered at once with a 200, and queues one full directory sync for the next hour', async () => {
+  it('is answered at once with a 200, and queues one full directory sync an hour after it began', async () => {
     // A window two hours on, so no other sync shares its start.
     const hour = hourOf(nowS()) + 2 * 3600;
-    const until = new Date((hour + 3600) * 1000);
+    const until = at(hour + 37 * 60 + 3600);
     const sentAt = Date.now();
     const res = await t.slack.appRateLimited(hour + 37 * 60);
     expect(res.status).toBe(200);
@@ -85,23 +88,27 @@ describe("Slack's app_rate_limited notice", () => {
 
     const [sync] = await syncsAt(until);
     expect(sync).toBeDefined();
-    expect(sync!.id).toBe(catchUpJobId(TEAM_ID, until));
+    expect(sync!.id).toBe(catchUpJobId(TEAM_ID, at(hour)));
     // A full sync: the mirror is fresh (synced at start), which a plain sync would skip.
     expect(sync!.data).toEqual({ force: true });
 
     const warnings = dropWarnings();
     expect(warnings).toHaveLength(1);
     expect(warnings[0]!.team).toBe(TEAM_ID);
-    const at = until.toISOString().slice(11, 16);
-    expect(warnings[0]!.msg).toContain(`drops them until ${at} UTC`);
-    expect(warnings[0]!.msg).toContain(`a full directory sync is queued for ${at} UTC`);
+    const began = at(hour + 37 * 60)
+      .toISOString()
+      .slice(11, 16);
+    const then = until.toISOString().slice(11, 16);
+    expect(warnings[0]!.msg).toContain(`events at ${began} UTC`);
+    expect(warnings[0]!.msg).toContain(`a full directory sync is queued for ${then} UTC`);
     // Slack's deprecated verification token, which the notice carries, stays out of the log.
     expect(logLines.join('')).not.toContain('deprecated-verification-token');
   });
 
-  it('queues one sync per window, however many notices come in it', async () => {
+  it('queues one sync per clock hour, however many notices come in it', async () => {
     const hour = hourOf(nowS()) + 4 * 3600;
-    const until = new Date((hour + 3600) * 1000);
+    // An hour after the first notice of the hour.
+    const until = at(hour + 12 * 60 + 3600);
     for (const minute of [12, 13, 59]) {
       expect((await t.slack.appRateLimited(hour + minute * 60)).status).toBe(200);
     }
@@ -110,8 +117,8 @@ describe("Slack's app_rate_limited notice", () => {
     expect(dropWarnings()).toHaveLength(1);
     expect(logged().filter((l) => /already arranged/.test(l.msg))).toHaveLength(2);
 
-    // The next window is another sync.
-    const next = new Date((hour + 2 * 3600) * 1000);
+    // The next hour is another sync.
+    const next = at(hour + 3600 + 5 * 60 + 3600);
     expect((await t.slack.appRateLimited(hour + 3600 + 5 * 60)).status).toBe(200);
     expect(await syncsAt(next)).toHaveLength(1);
     expect(await syncsAt(until)).toHaveLength(1);
@@ -132,11 +139,11 @@ describe("Slack's app_rate_limited notice", () => {
     t.standin.addMember({ ...PROMOTED, isAdmin: true });
     t.standin.addMember({ ...LEAVER, deleted: true });
 
-    // The notice of a window that has ended (delivered late): the sync starts at once.
-    const hour = hourOf(nowS()) - 3600;
+    // The notice of a limit that began over an hour ago (delivered late): the sync starts at once.
+    const hour = hourOf(nowS()) - 2 * 3600;
     expect((await t.slack.appRateLimited(hour + 50 * 60)).status).toBe(200);
     // (Other tests left syncs queued for later hours: this one is waited for alone.)
-    const id = catchUpJobId(TEAM_ID, new Date((hour + 3600) * 1000));
+    const id = catchUpJobId(TEAM_ID, at(hour));
     await eventually(async () => {
       const [job] = await sql<{ state: string }>(`select state from pgboss.job where id = ?`, [id]);
       return job?.state === 'completed';
@@ -153,7 +160,7 @@ describe("Slack's app_rate_limited notice", () => {
     const hour = hourOf(nowS()) + 6 * 3600;
     const res = await stranger.appRateLimited(hour + 10 * 60);
     expect(res.status).toBe(200);
-    expect(await syncsAt(new Date((hour + 3600) * 1000))).toHaveLength(0);
+    expect(await syncsAt(at(hour + 10 * 60 + 3600))).toHaveLength(0);
     expect(await allJobs()).toBe(before);
     expect(dropWarnings()).toHaveLength(0);
     const refused = logged().filter((l) => /not installed refused/.test(l.msg));
@@ -187,7 +194,7 @@ describe("Slack's app_rate_limited notice, answered as in production (at the ack
 
   it('gets its 200 at the ack, and the sync is still queued after it', async () => {
     const hour = hourOf(nowS()) + 3 * 3600;
-    const until = new Date((hour + 3600) * 1000);
+    const until = at(hour + 20 * 60 + 3600);
     const res = await prod.slack.appRateLimited(hour + 20 * 60);
     expect(res.status).toBe(200);
     const queued = () =>
@@ -202,6 +209,6 @@ describe("Slack's app_rate_limited notice, answered as in production (at the ack
       const rows = await queued();
       return rows.length ? rows : null;
     });
-    expect(job!.id).toBe(catchUpJobId(TEAM_ID, until));
+    expect(job!.id).toBe(catchUpJobId(TEAM_ID, at(hour)));
   });
 });
