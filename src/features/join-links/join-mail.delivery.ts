@@ -1,4 +1,9 @@
-import { withoutAddresses, withoutAddressesError } from '../../shared/mailer.ts';
+import {
+  isPermanentRefusal,
+  mailFailure,
+  withoutAddresses,
+  withoutAddressesError,
+} from '../../shared/mailer.ts';
 import { esc } from '../../slack/blocks.ts';
 import { nowOrLater } from '../../slack/later.ts';
 import { firstTime } from '../../slack/once.ts';
@@ -21,7 +26,9 @@ async function notify(deps: Deps, channel: string, text: string, what: string): 
  * Emails a web join's confirmation link. Retried like an invitation's delivery (a mail server down for a
  * few hours loses nothing); the link is the same on every attempt. When the last attempt fails, the
  * confirmation ends (the person may fill in the form again), it is logged as an error, and the admin
- * who posted the link is told, once a day per link, that Roster cannot send its emails.
+ * who posted the link is told, once a day per link, that Roster cannot send its emails. An address the
+ * mail server refuses for good (a mistyped one) ends the confirmation at once, and the poster is told,
+ * once a day per link, that it was the address and not Roster's mail settings.
  */
 export async function sendConfirmation(
   deps: Deps,
@@ -39,17 +46,21 @@ export async function sendConfirmation(
   try {
     await deps.mailer.send({ to: ready.confirmation.email, ...mail });
   } catch (err) {
+    // Refused for good (`550 5.1.1 User unknown`: most often a typo), every retry would be refused alike
+    // for hours, while the person waits for an email that cannot come.
+    const refused = isPermanentRefusal(err);
     // Mail servers repeat the refused address: the job queue logs and stores the error without it.
-    if (!opts.lastAttempt) throw withoutAddressesError(err);
+    if (!opts.lastAttempt && !refused) throw withoutAddressesError(err);
     const { link } = ready;
-    // Mail servers repeat the refused address in their errors: the log keeps the error without it.
-    const error = withoutAddresses((err as Error).message);
+    // In Roster's words, with the mail server's codes and without the address they repeat.
+    const error = mailFailure(err);
     deps.logger.error(
       {
         err: { message: error, code: (err as { code?: string }).code },
         confirmationId,
         joinLinkId: link.id,
         job: JOIN_JOBS.sendConfirmation,
+        retried: !refused,
       },
       'gave up emailing a join confirmation',
     );
@@ -60,14 +71,19 @@ export async function sendConfirmation(
     const posterIsAdmin = await deps.admins
       .isAdmin(deps.orm.em.fork(), ready.account, link.createdBy)
       .catch(() => false);
-    if (posterIsAdmin && (await firstTime(deps.orm.em.fork(), `join-mail-failed:${link.id}:${day}`))) {
+    const where = `your join link${link.channelId ? ` in <#${link.channelId}>` : ''}`;
+    const once = `join-mail-${refused ? 'refused' : 'failed'}:${link.id}:${day}`;
+    if (posterIsAdmin && (await firstTime(deps.orm.em.fork(), once))) {
       await notify(
         deps,
         link.createdBy,
-        `:warning: Roster could not email a confirmation to someone joining through your join link${link.channelId ? ` in <#${link.channelId}>` : ''}, after trying for several hours. The last error was: ${esc(error.slice(0, 300))}\nCheck Roster's mail settings (SMTP_URL). The person can fill in the join form again once mail works.`,
+        refused
+          ? `:warning: Roster could not email a confirmation to someone joining through ${where}: ${esc(error.slice(0, 300))}. The address they typed is refused for good, most often a typo, so Roster did not try again; Roster's mail settings are not at fault. The person can fill in the join form again with their correct address.`
+          : `:warning: Roster could not email a confirmation to someone joining through ${where}, after trying for several hours. The last error was: ${esc(error.slice(0, 300))}\nCheck Roster's mail settings (SMTP_URL). The person can fill in the join form again once mail works.`,
         'the poster of a join link that mail failed',
       );
     }
+    if (refused) return;
     throw withoutAddressesError(err);
   }
   await links.markSent(deps.orm.em.fork(), confirmationId);
