@@ -91,8 +91,9 @@ export async function sendConfirmation(
 
 /**
  * Tells a person who joined through a link what an admin decided on their place (a DM, or an email for a
- * web join), retried like an invitation's delivery, and once only. When the last attempt fails it is
- * logged as an error and the admin who decided is asked to tell the person themselves.
+ * web join), retried like an invitation's delivery, and once only. When the last attempt fails, or the
+ * mail server refuses the address for good, it is logged as an error and the admin who decided is asked
+ * to tell the person themselves.
  */
 export async function tellJoinerOfDecision(
   deps: Deps,
@@ -105,24 +106,33 @@ export async function tellJoinerOfDecision(
   try {
     await tellJoiner(deps.slack, deps.mailer, request);
   } catch (err) {
+    const emailed = !request.payload.slackUserId;
+    // An address refused for good would be refused on every retry for hours: the admin is asked now.
+    const refused = emailed && isPermanentRefusal(err);
     // Slack asking to wait goes back as it is, to be waited out; anything else without the joiner's address.
-    if (!opts.lastAttempt) throw isSlackBusy(err) ? err : withoutAddressesError(err);
+    if (!opts.lastAttempt && !refused) throw isSlackBusy(err) ? err : withoutAddressesError(err);
+    const error = emailed ? mailFailure(err) : withoutAddresses((err as Error).message);
     deps.logger.error(
       {
-        err: { message: withoutAddresses((err as Error).message), code: (err as { code?: string }).code },
+        err: { message: error, code: (err as { code?: string }).code },
         seatRequestId: requestId,
         job: JOIN_JOBS.tellJoiner,
+        retried: !refused,
       },
       'gave up telling a joiner the decision on their place',
     );
     if (request.decidedBy) {
+      const why = refused
+        ? `: ${esc(error.slice(0, 300))}. Their address is refused for good, so Roster did not try again.`
+        : `, after trying for several hours. The last error was: ${esc(error.slice(0, 300))}`;
       await notify(
         deps,
         request.decidedBy,
-        `:warning: Roster could not tell ${esc(request.email)} that their place was ${request.status}, after trying for several hours. The last error was: ${esc((err as Error).message.slice(0, 300))}\nPlease let them know yourself.`,
+        `:warning: Roster could not tell ${esc(request.email)} that their place was ${request.status}${why}\nPlease let them know yourself.`,
         'the admin who decided that the joiner was not told',
       );
     }
+    if (refused) return;
     throw withoutAddressesError(err);
   }
   request.payload = { ...request.payload, joinerTold: true };

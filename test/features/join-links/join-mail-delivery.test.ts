@@ -312,8 +312,28 @@ describe('join emails', () => {
       (m) => m.channel === 'DUOWNER' && String(m.text).includes('could not tell lost@outside.test'),
     );
     expect(String(asked.text)).toContain('their place was rejected');
+    // The mail failure in Roster's words, not the transport's.
+    expect(String(asked.text)).toContain('The last error was: Roster could not reach the mail server (');
     expect(
       lines.some((l) => l.includes('gave up telling a joiner the decision') && l.includes('"level":50')),
     ).toBe(true);
+
+    // An address refused for good: the admin is asked on the first attempt, not hours later.
+    const refused = request('refused.decision@outside.test');
+    await em.flush();
+    t.smtp.refusedRecipients.add('refused.decision@outside.test');
+    try {
+      await tellJoinerOfDecision(t.roster.deps, refused.id, { lastAttempt: false });
+    } finally {
+      t.smtp.refusedRecipients.clear();
+    }
+    const askedNow = await t.standin.waitForMessage(
+      (m) =>
+        m.channel === 'DUOWNER' && String(m.text).includes('could not tell refused.decision@outside.test'),
+    );
+    expect(String(askedNow.text)).toContain(
+      'the mail server refused the recipient (550 5.1.1: Recipient address rejected: User unknown in local recipient table). Their address is refused for good, so Roster did not try again.',
+    );
+    expect(String(askedNow.text)).not.toContain('several hours');
   });
 });
