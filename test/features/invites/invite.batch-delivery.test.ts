@@ -320,6 +320,37 @@ describe('an invitation the mail server refuses for good (a mistyped address)', 
   });
 });
 
+describe('the /invite summary of a round with an address refused for good', () => {
+  it('ends at once, saying how many were delivered and that one could not be', async () => {
+    t.smtp.refusedRecipients.add('hal.typo@acme.test');
+    try {
+      await t.slack.command('/invite', '', { user: 'UOWNER' });
+      await t.slack.submitView(
+        t.standin.lastOpenedView(),
+        { emails: 'gus.round@acme.test, hal.typo@acme.test', role: 'client' },
+        { user: 'UOWNER' },
+      );
+      const summary = await eventually(() =>
+        t.standin.messages.find((m) => m.channel === 'DUOWNER' && /^Invitations:/.test(String(m.text))),
+      );
+      const last = await eventually(
+        () =>
+          t.standin.messages
+            .filter((m) => m.ts === summary.ts)
+            .map(textOf)
+            .find((text) => text.includes('invitations delivered')) ?? null,
+        20_000,
+      );
+      expect(last).toContain(
+        ':warning: 1 of 2 invitations delivered (0 by Slack DM, 1 by email); 1 could not be: a DM from Roster says why for each, and `/invite pending` lists it with Resend.',
+      );
+      expect(last).not.toContain('All ');
+    } finally {
+      t.smtp.refusedRecipients.clear();
+    }
+  });
+});
+
 describe('an invitation emailed but not recorded', () => {
   it('is sent again with the same link, so the first email the person got still works', async () => {
     const email = 'dee.retried@acme.test';
