@@ -182,7 +182,8 @@ async function send(
     const error = `Email failed: ${mailFailure(err)}`;
     // An address refused for good (`550 5.1.1 User unknown`: most often a typo) would be refused on every
     // retry for hours while the inviter waits: the inviter hears now, and corrects it and presses Resend.
-    const refused = isPermanentRefusal(err);
+    // A person in Slack whose DM failed is tried again: the next DM may go through whatever the address.
+    const refused = isPermanentRefusal(err) && !dmError;
     const gaveUp = opts.lastAttempt || refused;
     await invites.recordFailure(orm.em.fork(), invitationId, error, gaveUp);
     if (gaveUp) log.error({ reason: error, retried: !refused }, 'gave up delivering an invitation');

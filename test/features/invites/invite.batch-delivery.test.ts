@@ -320,6 +320,28 @@ describe('an invitation the mail server refuses for good (a mistyped address)', 
   });
 });
 
+describe('an invitation to someone in Slack whose DM failed and whose address the mail server refuses', () => {
+  it('is tried again, as the next DM may go through', async () => {
+    t.standin.addMember({ id: 'UIVY', name: 'ivy', realName: 'Ivy Both', email: 'ivy.both@acme.test' });
+    t.standin.failNext('chat.postMessage', 'internal_error', 1, (args) => args.channel === 'UIVY');
+    t.smtp.refusedRecipients.add('ivy.both@acme.test');
+    const { invitation } = await pendingInvitation('ivy.both@acme.test');
+    const deliver = () =>
+      deliverInvitation(t.roster.deps, t.roster.deps.invites, invitation.id, { lastAttempt: false });
+    try {
+      await expect(deliver()).rejects.toThrow('550 5.1.1');
+    } finally {
+      t.smtp.refusedRecipients.clear();
+    }
+    const failed = await t.em().findOneOrFail(Invitation, invitation.id);
+    expect(failed.deliveryFailedAt).toBeNull();
+    await deliver();
+    const delivered = await t.em().findOneOrFail(Invitation, invitation.id);
+    expect(delivered).toMatchObject({ deliveryMethod: 'slack_dm', deliveryAttempts: 2 });
+    expect(delivered.deliveredAt).toBeInstanceOf(Date);
+  });
+});
+
 describe('the /invite summary of a round with an address refused for good', () => {
   it('ends at once, saying how many were delivered and that one could not be', async () => {
     t.smtp.refusedRecipients.add('hal.typo@acme.test');
