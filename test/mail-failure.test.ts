@@ -3,7 +3,7 @@ import { createServer, type Socket } from 'node:net';
 import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { createLogger } from '../src/shared/logger.ts';
-import { createMailer, mailFailure } from '../src/shared/mailer.ts';
+import { createMailer, isPermanentRefusal, mailFailure } from '../src/shared/mailer.ts';
 import { type SmtpSink, startSmtpSink } from './support/smtp-sink.ts';
 
 let sink: SmtpSink;
@@ -53,6 +53,33 @@ describe('a mail failure, described', () => {
     expect(mailFailure(new Error('No mailbox for "bo@acme.test" here'))).toBe(
       'No mailbox for "[address]" here',
     );
+  });
+});
+
+describe('a refusal for good, told from one worth trying again', () => {
+  it('is a 5xx for the recipient; a 4xx, a server that is down and a refused sender are tried again', async () => {
+    sink.refusedRecipients.add('typo@acme.test');
+    sink.deferredRecipients.add('greylisted@acme.test');
+    try {
+      const refused = await failureSending('typo@acme.test');
+      expect(isPermanentRefusal(refused)).toBe(true);
+      const deferred = await failureSending('greylisted@acme.test');
+      expect(mailFailure(deferred)).toBe(
+        'the mail server did not take the recipient for now (450 4.2.0: Recipient address rejected: Greylisted)',
+      );
+      expect(isPermanentRefusal(deferred)).toBe(false);
+    } finally {
+      sink.refusedRecipients.clear();
+      sink.deferredRecipients.clear();
+    }
+    await sink.stop();
+    try {
+      expect(isPermanentRefusal(await failureSending('bo@acme.test'))).toBe(false);
+    } finally {
+      await sink.start();
+    }
+    // Roster's own sender address refused: every email fails alike until MAIL_FROM is fixed.
+    expect(isPermanentRefusal({ code: 'EENVELOPE', command: 'MAIL FROM', responseCode: 553 })).toBe(false);
   });
 });
 

@@ -95,6 +95,20 @@ type SmtpError = Error & {
 };
 
 /**
+ * Whether the mail server refused the recipient for good (a 5xx reply to RCPT TO: `550 5.1.1 User unknown`,
+ * most often a mistyped address): sending the same mail again is refused the same way, so a delivery ends at
+ * once rather than after hours of retries. A refusal for now (4xx: greylisting, a full mailbox), a server
+ * that could not be reached or stopped answering, and a refusal of Roster's own sender address (every
+ * email fails alike until MAIL_FROM or the relay is fixed) are worth trying again.
+ */
+export function isPermanentRefusal(err: unknown): boolean {
+  const e = (err ?? {}) as SmtpError;
+  if (typeof e.responseCode !== 'number' || e.responseCode < 500 || e.responseCode > 599) return false;
+  if (e.command === 'MAIL FROM') return false;
+  return e.command === 'RCPT TO' || e.code === 'EENVELOPE';
+}
+
+/**
  * What went wrong sending an email, in words that carry no email address, for logs, a job's stored output
  * and people other than the recipient: e.g. `the mail server refused the recipient (550 5.1.1: Recipient
  * address rejected: User unknown in local recipient table)`.

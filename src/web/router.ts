@@ -232,12 +232,24 @@ export const COMMON_HEADERS = {
   'cache-control': 'no-store',
 } as const;
 
-/** Headers every HTML page carries besides: no scripts, no framing, forms only back to Roster. */
+/**
+ * Headers every HTML page carries besides: no scripts, no framing, forms only back to Roster, and no
+ * `<base>` element to turn the pages' relative links and form targets elsewhere.
+ */
 export const PAGE_HEADERS = {
   'content-security-policy':
-    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
   'x-frame-options': 'DENY',
 } as const;
+
+/**
+ * Strict-Transport-Security when browsers reach Roster over https (PUBLIC_URL), so they never again open
+ * its links (which carry tokens) over plain http, for a year, on Roster's host alone (another service on
+ * a subdomain may not have https). None over http: it would have no effect and nothing to protect.
+ */
+export function transportHeaders(publicUrl: string | undefined): Record<string, string> {
+  return publicUrl && /^https:/i.test(publicUrl) ? { 'strict-transport-security': 'max-age=31536000' } : {};
+}
 
 export function send(res: ServerResponse, r: WebResponse): void {
   const headers: Record<string, string | string[]> = { ...COMMON_HEADERS, ...r.headers };

@@ -20,6 +20,7 @@ import {
   type Router,
   readBody,
   send,
+  transportHeaders,
   type WebRequest,
 } from './router.ts';
 
@@ -118,6 +119,10 @@ function methodNotAllowed(res: ServerResponse, allow: string[]): void {
 /** One HTTP server for Slack's requests, the health check and the web pages. */
 export function createHttpServer(deps: ServerDeps): Server {
   const server = createServer((req, res) => {
+    // On every answer, Slack's and the API's included: the browser applies it to the whole host.
+    for (const [name, value] of Object.entries(transportHeaders(deps.publicUrl?.()))) {
+      res.setHeader(name, value);
+    }
     const served: Served = {};
     handle(deps, req, res, served).catch((err) => {
       if (err instanceof BadRequest) {
@@ -173,6 +178,7 @@ export function createHttpServer(deps: ServerDeps): Server {
       'content-length': String(Buffer.byteLength(body)),
       ...COMMON_HEADERS,
       ...PAGE_HEADERS,
+      ...transportHeaders(deps.publicUrl?.()),
       connection: 'close',
     })
       .map(([name, value]) => `${name}: ${value}\r\n`)

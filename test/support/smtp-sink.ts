@@ -28,6 +28,11 @@ export class SmtpSink {
    * up for the others.
    */
   refusedRecipients = new Set<string>();
+  /**
+   * Recipients the server will not take for now, as Postfix greylists (`450 4.2.0 <address>: Recipient
+   * address rejected: Greylisted`): a refusal that a later try gets past.
+   */
+  deferredRecipients = new Set<string>();
 
   get url(): string {
     return `smtp://127.0.0.1:${this.port}`;
@@ -43,6 +48,13 @@ export class SmtpSink {
       // Idle pooled client connections must not hold stop() up for smtp-server's default 30 s.
       closeTimeout: 500,
       onRcptTo: (address, _session, callback) => {
+        if (this.deferredRecipients.has(address.address.toLowerCase())) {
+          return callback(
+            Object.assign(new Error(`4.2.0 <${address.address}>: Recipient address rejected: Greylisted`), {
+              responseCode: 450,
+            }),
+          );
+        }
         if (!this.refusedRecipients.has(address.address.toLowerCase())) return callback();
         // As Postfix words it, enhanced status code and refused address included.
         callback(

@@ -32,6 +32,8 @@ export const Invitation = defineEntity({
     /** Set while a delivery is under way, so no other one runs at the same time (see prepareDelivery). */
     deliveringUntil: p.datetime().nullable(),
     lastError: p.text().nullable(),
+    /** When Roster stopped trying to deliver it (refused for good, or out of retries); see deliveryGaveUp. */
+    deliveryFailedAt: p.datetime().nullable(),
     acceptedAt: p.datetime().nullable(),
     cancelledAt: p.datetime().nullable(),
   },

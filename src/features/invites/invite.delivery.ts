@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Logger } from '../../shared/logger.ts';
-import { mailFailure, withoutAddressesError } from '../../shared/mailer.ts';
+import { isPermanentRefusal, mailFailure, withoutAddressesError } from '../../shared/mailer.ts';
 import { nowOrLater } from '../../slack/later.ts';
 import { isSlackBusy } from '../../slack/pacing.ts';
 import { emailHtml, escapeHtml, lines, SafeHtml } from '../../web/html.ts';
@@ -43,7 +43,8 @@ ${l.message ? `<blockquote style="border-left:3px solid #ccc;margin:0;padding-le
 
 /**
  * How long delivery keeps trying: quick retries first (a blip), then every ten minutes for a few hours (a
- * mail server down for maintenance). Past the last attempt the inviter is told and can press Resend.
+ * mail server down for maintenance). Past the last attempt the inviter is told and can press Resend. An
+ * address the mail server refuses for good (5xx, see isPermanentRefusal) is not retried at all.
  */
 export const DELIVERY_RETRY = {
   retryLimit: 30,
@@ -51,6 +52,14 @@ export const DELIVERY_RETRY = {
   retryBackoff: true,
   retryDelayMax: 600,
 } as const;
+
+/**
+ * Whether Roster stopped trying to deliver an invitation: the mail server refused the address for good, or
+ * every retry failed (an invitation from before deliveryFailedAt existed is told by its attempts).
+ */
+export function deliveryGaveUp(i: Pick<IInvitation, 'deliveryFailedAt' | 'deliveryAttempts'>): boolean {
+  return !!i.deliveryFailedAt || i.deliveryAttempts > DELIVERY_RETRY.retryLimit;
+}
 
 /** The inviter as Slack shows them: their name (a plain word when Slack cannot say) and their email. */
 async function inviter(
@@ -80,7 +89,9 @@ export async function inviterName(
 /**
  * Delivers one invitation: by Slack DM when the person is in the workspace, otherwise (or when the DM
  * fails) by email. A failure is recorded and thrown so the job is retried; on the last attempt the
- * inviter is told. A delivered, cancelled or replaced invitation is never delivered again.
+ * inviter is told. An address the mail server refuses for good ends the delivery at once: recorded as not
+ * delivered, the inviter told, nothing thrown. A delivered, cancelled, replaced or given-up invitation is
+ * never delivered again.
  */
 export async function deliverInvitation(
   deps: Deps,
@@ -169,15 +180,24 @@ async function send(
     // (`rejected`, `response`): the failure is told, recorded and thrown (for the log and the job's stored
     // output) in words of Roster's that say what went wrong without it.
     const error = `Email failed: ${mailFailure(err)}`;
-    await invites.recordFailure(orm.em.fork(), invitationId, error, opts.lastAttempt);
-    if (opts.lastAttempt) log.error({ reason: error }, 'gave up delivering an invitation');
-    if (opts.lastAttempt && invitation.invitedBy) {
+    // An address refused for good (`550 5.1.1 User unknown`: most often a typo) would be refused on every
+    // retry for hours while the inviter waits: the inviter hears now, and corrects it and presses Resend.
+    // A person in Slack whose DM failed is tried again: the next DM may go through whatever the address.
+    const refused = isPermanentRefusal(err) && !dmError;
+    const gaveUp = opts.lastAttempt || refused;
+    await invites.recordFailure(orm.em.fork(), invitationId, error, gaveUp);
+    if (gaveUp) log.error({ reason: error, retried: !refused }, 'gave up delivering an invitation');
+    if (gaveUp && invitation.invitedBy) {
       // The inviter's only notice: queued while Slack is busy, not dropped.
       await nowOrLater(jobs, slack, {
         method: 'chat.postMessage',
-        args: { channel: invitation.invitedBy, ...deliveryFailedMessage(user, error) },
+        args: {
+          channel: invitation.invitedBy,
+          ...deliveryFailedMessage(user, error, refused ? 'refused' : 'retried'),
+        },
       }).catch((e) => log.warn({ err: e }, 'could not tell the inviter that delivery failed'));
     }
+    if (refused) return;
     throw Object.assign(new Error(error), { code: (err as { code?: string }).code });
   }
   await invites.recordDelivery(orm.em.fork(), invitationId, { method: 'email', error: dmError });

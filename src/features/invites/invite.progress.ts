@@ -23,17 +23,39 @@ export type ProgressJob = {
 const EVERY_SECONDS = 3;
 const FOLLOW_MS = 6 * 3600_000;
 
-/** Counts of a round's invitations: delivered, and settled (delivered, cancelled or replaced since). */
+/**
+ * Counts of a round's invitations: delivered, failed (Roster stopped trying: an address refused for good,
+ * or out of retries), and settled (delivered, failed, cancelled or replaced since).
+ */
 async function counts(deps: Deps, job: ProgressJob) {
-  const [row] = await query<{ total: number; delivered: number; by_dm: number; settled: number }>(
+  const [row] = await query<{
+    total: number;
+    delivered: number;
+    by_dm: number;
+    failed: number;
+    settled: number;
+  }>(
     deps.orm.em.fork(),
     sql`select count(*)::int as total,
           count(*) filter (where delivered_at is not null)::int as delivered,
           count(*) filter (where delivery_method = 'slack_dm')::int as by_dm,
-          count(*) filter (where delivered_at is not null or status <> 'pending')::int as settled
+          count(*) filter (where delivered_at is null and delivery_failed_at is not null
+            and status = 'pending')::int as failed,
+          count(*) filter (where delivered_at is not null or status <> 'pending'
+            or delivery_failed_at is not null)::int as settled
         from invitation where user_id = any(${job.userIds}::uuid[]) and created_at >= ${job.since}::timestamptz`,
   );
-  return row ?? { total: 0, delivered: 0, by_dm: 0, settled: 0 };
+  return row ?? { total: 0, delivered: 0, by_dm: 0, failed: 0, settled: 0 };
+}
+
+/** The summary's last line, once every invitation of the round is delivered, failed or withdrawn. */
+function doneLine(c: { delivered: number; by_dm: number; failed: number }): string {
+  const how = `${c.by_dm} by Slack DM, ${c.delivered - c.by_dm} by email`;
+  if (!c.failed) {
+    return `:white_check_mark: All ${c.delivered} invitation${c.delivered === 1 ? '' : 's'} delivered: ${how}.`;
+  }
+  const all = c.delivered + c.failed;
+  return `:warning: ${c.delivered} of ${all} invitation${all === 1 ? '' : 's'} delivered (${how}); ${c.failed} could not be: a DM from Roster says why for each, and \`/invite pending\` lists ${c.failed === 1 ? 'it' : 'them'} with Resend.`;
 }
 
 /**
@@ -45,7 +67,7 @@ export async function followProgress(deps: Deps, job: ProgressJob): Promise<void
   const c = await counts(deps, job);
   const done = c.settled >= c.total;
   const line = done
-    ? `:white_check_mark: All ${c.delivered} invitation${c.delivered === 1 ? '' : 's'} delivered: ${c.by_dm} by Slack DM, ${c.delivered - c.by_dm} by email.`
+    ? doneLine(c)
     : `:outbox_tray: Delivering: ${c.delivered} of ${c.total} sent so far. Slack paces Roster's messages, so a large round takes a little while; this line keeps count.`;
   const message = c.total ? withProgress(job.summary, line) : job.summary;
   let next = { ...job };

@@ -276,7 +276,8 @@ export class InviteService {
   /**
    * Readies an invitation for delivery: a fresh token, whose hash replaces any earlier one, one more
    * attempt counted, and the invitation held for this delivery until it is recorded as delivered or
-   * failed (or released). Null when there is nothing to deliver (cancelled, superseded, delivered);
+   * failed (or released). Null when there is nothing to deliver (cancelled, superseded, delivered, or
+   * given up on: a Resend makes a new invitation);
    * TryLater while another delivery of it holds it, so two never send it at once.
    */
   async prepareDelivery(em: EntityManager, invitationId: string) {
@@ -285,7 +286,8 @@ export class InviteService {
         tx,
         sql`select id, token_nonce, case when delivering_until > now()
               then ceil(extract(epoch from delivering_until - now()) * 1000)::int end as leased_ms
-            from invitation where id = ${invitationId} and status = 'pending' and delivered_at is null for update`,
+            from invitation where id = ${invitationId} and status = 'pending' and delivered_at is null
+              and delivery_failed_at is null for update`,
       );
       if (!row) return null;
       // Another delivery of it is under way: this one comes back when that one has had its time.
@@ -366,8 +368,9 @@ export class InviteService {
   }
 
   /**
-   * Records a failed attempt. The last one (Roster stops retrying) is also an audit event, so the
-   * person's history shows the invitation never arrived.
+   * Records a failed attempt. The last one (Roster stops retrying: out of retries, or the address refused
+   * for good) marks the invitation as not delivered, which no later delivery takes up again, and is an audit
+   * event, so the person's history shows the invitation never arrived.
    */
   async recordFailure(em: EntityManager, invitationId: string, error: string, gaveUp = false): Promise<void> {
     await em.transactional(async (tx) => {
@@ -376,6 +379,7 @@ export class InviteService {
       invitation.lastError = error.slice(0, 1000);
       invitation.deliveringUntil = null;
       if (gaveUp) {
+        invitation.deliveryFailedAt = this.now();
         audit(tx, {
           account: invitation.account.getEntity(),
           actor: 'roster',

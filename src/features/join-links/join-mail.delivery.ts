@@ -1,4 +1,9 @@
-import { withoutAddresses, withoutAddressesError } from '../../shared/mailer.ts';
+import {
+  isPermanentRefusal,
+  mailFailure,
+  withoutAddresses,
+  withoutAddressesError,
+} from '../../shared/mailer.ts';
 import { esc } from '../../slack/blocks.ts';
 import { nowOrLater } from '../../slack/later.ts';
 import { firstTime } from '../../slack/once.ts';
@@ -21,7 +26,9 @@ async function notify(deps: Deps, channel: string, text: string, what: string): 
  * Emails a web join's confirmation link. Retried like an invitation's delivery (a mail server down for a
  * few hours loses nothing); the link is the same on every attempt. When the last attempt fails, the
  * confirmation ends (the person may fill in the form again), it is logged as an error, and the admin
- * who posted the link is told, once a day per link, that Roster cannot send its emails.
+ * who posted the link is told, once a day per link, that Roster cannot send its emails. An address the
+ * mail server refuses for good (a mistyped one) ends the confirmation at once, and the poster is told,
+ * once a day per link, that it was the address and not Roster's mail settings.
  */
 export async function sendConfirmation(
   deps: Deps,
@@ -39,17 +46,21 @@ export async function sendConfirmation(
   try {
     await deps.mailer.send({ to: ready.confirmation.email, ...mail });
   } catch (err) {
+    // Refused for good (`550 5.1.1 User unknown`: most often a typo), every retry would be refused alike
+    // for hours, while the person waits for an email that cannot come.
+    const refused = isPermanentRefusal(err);
     // Mail servers repeat the refused address: the job queue logs and stores the error without it.
-    if (!opts.lastAttempt) throw withoutAddressesError(err);
+    if (!opts.lastAttempt && !refused) throw withoutAddressesError(err);
     const { link } = ready;
-    // Mail servers repeat the refused address in their errors: the log keeps the error without it.
-    const error = withoutAddresses((err as Error).message);
+    // In Roster's words, with the mail server's codes and without the address they repeat.
+    const error = mailFailure(err);
     deps.logger.error(
       {
         err: { message: error, code: (err as { code?: string }).code },
         confirmationId,
         joinLinkId: link.id,
         job: JOIN_JOBS.sendConfirmation,
+        retried: !refused,
       },
       'gave up emailing a join confirmation',
     );
@@ -60,14 +71,19 @@ export async function sendConfirmation(
     const posterIsAdmin = await deps.admins
       .isAdmin(deps.orm.em.fork(), ready.account, link.createdBy)
       .catch(() => false);
-    if (posterIsAdmin && (await firstTime(deps.orm.em.fork(), `join-mail-failed:${link.id}:${day}`))) {
+    const where = `your join link${link.channelId ? ` in <#${link.channelId}>` : ''}`;
+    const once = `join-mail-${refused ? 'refused' : 'failed'}:${link.id}:${day}`;
+    if (posterIsAdmin && (await firstTime(deps.orm.em.fork(), once))) {
       await notify(
         deps,
         link.createdBy,
-        `:warning: Roster could not email a confirmation to someone joining through your join link${link.channelId ? ` in <#${link.channelId}>` : ''}, after trying for several hours. The last error was: ${esc(error.slice(0, 300))}\nCheck Roster's mail settings (SMTP_URL). The person can fill in the join form again once mail works.`,
+        refused
+          ? `:warning: Roster could not email a confirmation to someone joining through ${where}: ${esc(error.slice(0, 300))}. The address they typed is refused for good, most often a typo, so Roster did not try again; Roster's mail settings are not at fault. The person can fill in the join form again with their correct address.`
+          : `:warning: Roster could not email a confirmation to someone joining through ${where}, after trying for several hours. The last error was: ${esc(error.slice(0, 300))}\nCheck Roster's mail settings (SMTP_URL). The person can fill in the join form again once mail works.`,
         'the poster of a join link that mail failed',
       );
     }
+    if (refused) return;
     throw withoutAddressesError(err);
   }
   await links.markSent(deps.orm.em.fork(), confirmationId);
@@ -75,8 +91,9 @@ export async function sendConfirmation(
 
 /**
  * Tells a person who joined through a link what an admin decided on their place (a DM, or an email for a
- * web join), retried like an invitation's delivery, and once only. When the last attempt fails it is
- * logged as an error and the admin who decided is asked to tell the person themselves.
+ * web join), retried like an invitation's delivery, and once only. When the last attempt fails, or the
+ * mail server refuses the address for good, it is logged as an error and the admin who decided is asked
+ * to tell the person themselves.
  */
 export async function tellJoinerOfDecision(
   deps: Deps,
@@ -89,24 +106,33 @@ export async function tellJoinerOfDecision(
   try {
     await tellJoiner(deps.slack, deps.mailer, request);
   } catch (err) {
+    const emailed = !request.payload.slackUserId;
+    // An address refused for good would be refused on every retry for hours: the admin is asked now.
+    const refused = emailed && isPermanentRefusal(err);
     // Slack asking to wait goes back as it is, to be waited out; anything else without the joiner's address.
-    if (!opts.lastAttempt) throw isSlackBusy(err) ? err : withoutAddressesError(err);
+    if (!opts.lastAttempt && !refused) throw isSlackBusy(err) ? err : withoutAddressesError(err);
+    const error = emailed ? mailFailure(err) : withoutAddresses((err as Error).message);
     deps.logger.error(
       {
-        err: { message: withoutAddresses((err as Error).message), code: (err as { code?: string }).code },
+        err: { message: error, code: (err as { code?: string }).code },
         seatRequestId: requestId,
         job: JOIN_JOBS.tellJoiner,
+        retried: !refused,
       },
       'gave up telling a joiner the decision on their place',
     );
     if (request.decidedBy) {
+      const why = refused
+        ? `: ${esc(error.slice(0, 300))}. Their address is refused for good, so Roster did not try again.`
+        : `, after trying for several hours. The last error was: ${esc(error.slice(0, 300))}`;
       await notify(
         deps,
         request.decidedBy,
-        `:warning: Roster could not tell ${esc(request.email)} that their place was ${request.status}, after trying for several hours. The last error was: ${esc((err as Error).message.slice(0, 300))}\nPlease let them know yourself.`,
+        `:warning: Roster could not tell ${esc(request.email)} that their place was ${request.status}${why}\nPlease let them know yourself.`,
         'the admin who decided that the joiner was not told',
       );
     }
+    if (refused) return;
     throw withoutAddressesError(err);
   }
   request.payload = { ...request.payload, joinerTold: true };

@@ -355,11 +355,19 @@ describe('the Home tab of an admin whose invitation could not be delivered', () 
       });
     invitation('bounced@acme.test', { deliveryAttempts: 31, lastError: 'mailbox unavailable' });
     invitation('flaky@acme.test', { deliveryAttempts: 2, lastError: 'connection reset' });
+    // Refused for good on the first attempt (a mistyped address): not retried, so failed at once.
+    invitation('typo@acme.test', {
+      deliveryAttempts: 1,
+      deliveryFailedAt: new Date(),
+      lastError: 'Email failed: the mail server refused the recipient (550 5.1.1)',
+    });
     await em.flush();
     const text = textOf(await openHome('UOWNER'));
-    expect(text).toContain(
-      '• bounced@acme.test: :warning: delivery failed: check the address on their card, then send it again from `/invite pending`',
-    );
+    for (const address of ['bounced@acme.test', 'typo@acme.test']) {
+      expect(text).toContain(
+        `• ${address}: :warning: delivery failed: check the address on their card, then send it again from \`/invite pending\``,
+      );
+    }
     expect(text).toContain('• flaky@acme.test: delivery failing, retrying');
     expect(text).not.toContain('mailbox unavailable');
   });

@@ -75,11 +75,11 @@ async function pendingInvitation(email: string) {
 }
 
 describe('an import batch of invitations', () => {
-  it('is delivered by one job; a refused mail is tried again, and no other invitee is mailed twice', async () => {
-    t.smtp.refusedRecipients.add('bo.batch@acme.test');
+  it('is delivered by one job; a mail the server will not take for now is tried again, and no other invitee is mailed twice', async () => {
+    t.smtp.deferredRecipients.add('bo.batch@acme.test');
     await importFile();
 
-    // Al and Cy are mailed; Bo's mail is refused and recorded as failed.
+    // Al and Cy are mailed; Bo's mail is greylisted and recorded as failed for now.
     await t.smtp.waitForMail((m) => m.toText.includes('al.batch@acme.test'), 20_000);
     await t.smtp.waitForMail((m) => m.toText.includes('cy.batch@acme.test'), 20_000);
     const invitationOf = async (email: string) =>
@@ -97,8 +97,8 @@ describe('an import batch of invitations', () => {
     expect(batch[0]?.data.invitationIds).toEqual(ids);
     expect(await jobs(INVITE_JOBS.deliver)).toHaveLength(0);
 
-    // The mail server takes Bo's mail again: the batch's retry delivers it, and only it.
-    t.smtp.refusedRecipients.clear();
+    // The mail server takes Bo's mail now: the batch's retry delivers it, and only it.
+    t.smtp.deferredRecipients.clear();
     await t.smtp.waitForMail((m) => m.toText.includes('bo.batch@acme.test'), 20_000);
     await eventually(async () =>
       (await jobs(INVITE_JOBS.deliverBatch))[0]?.state === 'completed' ? true : null,
@@ -153,13 +153,13 @@ describe('an import batch of invitations', () => {
   });
 });
 
-describe('an invitation the mail server refuses', () => {
+describe('an invitation the mail server will not take for now', () => {
   it("is logged, stored by the job queue and recorded without the invitee's address, and told to the inviter alone with it, saying what the server answered", async () => {
-    // Postfix repeats the address it refuses: `550 5.1.1 <ana.refused@acme.test>: Recipient address rejected`.
+    // Postfix repeats the address it greylists: `450 4.2.0 <ana.refused@acme.test>: Recipient address rejected`.
     const single = 'ana.refused@acme.test';
     const inBatch = 'bea.refused@acme.test';
-    t.smtp.refusedRecipients.add(single);
-    t.smtp.refusedRecipients.add(inBatch);
+    t.smtp.deferredRecipients.add(single);
+    t.smtp.deferredRecipients.add(inBatch);
     const one = await pendingInvitation(single);
     const two = await pendingInvitation(inBatch);
     const queue = t.roster.deps.jobs;
@@ -185,27 +185,28 @@ describe('an invitation the mail server refuses', () => {
       for (const job of failed) {
         expect(job.output).not.toContain(single);
         expect(job.output).not.toContain(inBatch);
-        expect(job.output).toContain('the mail server refused the recipient (550 5.1.1');
+        expect(job.output).toContain('the mail server did not take the recipient for now (450 4.2.0');
       }
       // Roster's last attempt tells the inviter.
       await expect(
         deliverInvitation(t.roster.deps, t.roster.deps.invites, one.invitation.id, { lastAttempt: true }),
-      ).rejects.toThrow('550 5.1.1');
+      ).rejects.toThrow('450 4.2.0');
     } finally {
       for (const [name, id] of Object.entries(ids)) await queue.boss.cancel(name, id);
-      t.smtp.refusedRecipients.clear();
+      t.smtp.deferredRecipients.clear();
     }
 
     const told = await t.standin.waitForMessage(
       (m) => m.channel === 'DUADMIN' && textOf(m).includes(`${single} could not be delivered`),
     );
     expect(textOf(told)).toContain(
-      'Email failed: the mail server refused the recipient (550 5.1.1: Recipient address rejected',
+      'Email failed: the mail server did not take the recipient for now (450 4.2.0: Recipient address rejected: Greylisted)',
     );
+    expect(textOf(told)).toContain('Roster kept trying for several hours');
     const recorded = await t.em().find(Invitation, { id: [one.invitation.id, two.invitation.id] });
     for (const invitation of recorded) {
       expect(invitation.lastError).toMatch(
-        /^Email failed: the mail server refused the recipient \(550 5\.1\.1/,
+        /^Email failed: the mail server did not take the recipient for now \(450 4\.2\.0/,
       );
     }
 
@@ -213,10 +214,11 @@ describe('an invitation the mail server refuses', () => {
     const logged = lines.join('\n');
     const failures = lines.filter((l) => Object.values(ids).some((id) => l.includes(id)));
     expect(failures.length).toBeGreaterThanOrEqual(2);
-    expect(failures.join('\n')).toContain('the mail server refused the recipient (550 5.1.1');
-    const gaveUp = lines.find((l) => l.includes('gave up delivering an invitation'));
-    expect(gaveUp).toContain(one.invitation.id);
-    expect(gaveUp).toContain('550 5.1.1');
+    expect(failures.join('\n')).toContain('the mail server did not take the recipient for now (450 4.2.0');
+    const gaveUp = lines.find(
+      (l) => l.includes('gave up delivering an invitation') && l.includes(one.invitation.id),
+    );
+    expect(gaveUp).toContain('450 4.2.0');
     // The inviter typed the address and sees it in the message that tells them, to spot a typo; no other
     // message carries an address.
     const others = JSON.stringify(t.standin.messages.filter((m) => m !== told));
@@ -224,6 +226,149 @@ describe('an invitation the mail server refuses', () => {
       expect(logged).not.toContain(address);
       expect(others).not.toContain(address);
       expect(recorded.map((i) => i.lastError).join('\n')).not.toContain(address);
+    }
+  });
+});
+
+describe('an invitation the mail server refuses for good (a mistyped address)', () => {
+  it('fails at once: recorded as not delivered with the reason, the inviter told, and never sent again', async () => {
+    const typo = 'dan.typo@acme.test';
+    const inBatch = 'eve.typo@acme.test';
+    const later = 'fay.later@acme.test';
+    t.smtp.refusedRecipients.add(typo);
+    t.smtp.refusedRecipients.add(inBatch);
+    // Greylisted: keeps the batch retrying, which must not take up the refused one again.
+    t.smtp.deferredRecipients.add(later);
+    const one = await pendingInvitation(typo);
+    const two = await pendingInvitation(inBatch);
+    const three = await pendingInvitation(later);
+    const queue = t.roster.deps.jobs;
+    const single = (await queue.send(INVITE_JOBS.deliver, { invitationId: one.invitation.id }))!;
+    const batch = (await queue.send(INVITE_JOBS.deliverBatch, {
+      invitationIds: [two.invitation.id, three.invitation.id],
+    }))!;
+    const stateOf = async (id: string) =>
+      (
+        await t
+          .em()
+          .getConnection()
+          .execute<{ state: string }[]>(`select state from pgboss.job where id = ?`, [id])
+      )[0]?.state;
+    try {
+      // The single delivery ends on its first attempt rather than being retried for hours.
+      expect(await eventually(async () => ((await stateOf(single)) === 'completed' ? true : null))).toBe(
+        true,
+      );
+
+      const toldOf = (address: string) =>
+        t.standin.messages.filter(
+          (m) => m.channel === 'DUADMIN' && textOf(m).includes(`${address} could not be delivered`),
+        );
+      for (const address of [typo, inBatch]) {
+        const told = await eventually(() => toldOf(address)[0] ?? null);
+        const text = textOf(told);
+        expect(text).toContain(
+          'Email failed: the mail server refused the recipient (550 5.1.1: Recipient address rejected: User unknown in local recipient table)',
+        );
+        expect(text).toContain('Roster did not try again');
+        expect(text).not.toContain('kept trying');
+        expect(JSON.stringify(told)).toContain('invite_resend');
+      }
+      for (const { invitation } of [one, two]) {
+        const failed = await t.em().findOneOrFail(Invitation, invitation.id);
+        expect(failed).toMatchObject({ deliveredAt: null, deliveryAttempts: 1, deliveringUntil: null });
+        expect(failed.deliveryFailedAt).toBeInstanceOf(Date);
+        expect(failed.lastError).toMatch(
+          /^Email failed: the mail server refused the recipient \(550 5\.1\.1/,
+        );
+      }
+
+      // The batch is retried for the greylisted one alone; once that is delivered, the refused one was
+      // neither sent again nor told again.
+      await eventually(async () => ((await stateOf(batch)) === 'retry' ? true : null), 20_000);
+      t.smtp.deferredRecipients.clear();
+      await t.smtp.waitForMail((m) => m.toText.includes(later), 20_000);
+      await eventually(async () => ((await stateOf(batch)) === 'completed' ? true : null), 20_000);
+      const again = await t.em().findOneOrFail(Invitation, two.invitation.id);
+      expect(again.deliveryAttempts).toBe(1);
+      expect(toldOf(inBatch)).toHaveLength(1);
+      expect(toldOf(typo)).toHaveLength(1);
+    } finally {
+      for (const [name, id] of [
+        [INVITE_JOBS.deliver, single],
+        [INVITE_JOBS.deliverBatch, batch],
+      ] as const)
+        await queue.boss.cancel(name, id).catch(() => {});
+      t.smtp.refusedRecipients.clear();
+      t.smtp.deferredRecipients.clear();
+    }
+    expect(t.smtp.messagesTo(typo)).toHaveLength(0);
+
+    // `/invite pending` says it failed, why, and what to do.
+    await t.slack.command('/invite', 'pending', { user: 'UADMIN' });
+    const pending = await t.standin.waitForResponse((r) => textOf(r.body).includes(typo));
+    expect(textOf(pending.body)).toContain(
+      `*${typo}*: Client (free), :warning: delivery failed (Email failed: the mail server refused the recipient (550 5.1.1: Recipient address rejected: User unknown in local recipient table)); check the address, correct it if it is wrong, and press Resend`,
+    );
+
+    // The log says it gave up, and why, without the address.
+    const gaveUp = lines.find(
+      (l) => l.includes('gave up delivering an invitation') && l.includes(one.invitation.id),
+    );
+    expect(gaveUp).toContain('550 5.1.1');
+    for (const address of [typo, inBatch]) expect(lines.join('\n')).not.toContain(address);
+  });
+});
+
+describe('an invitation to someone in Slack whose DM failed and whose address the mail server refuses', () => {
+  it('is tried again, as the next DM may go through', async () => {
+    t.standin.addMember({ id: 'UIVY', name: 'ivy', realName: 'Ivy Both', email: 'ivy.both@acme.test' });
+    t.standin.failNext('chat.postMessage', 'internal_error', 1, (args) => args.channel === 'UIVY');
+    t.smtp.refusedRecipients.add('ivy.both@acme.test');
+    const { invitation } = await pendingInvitation('ivy.both@acme.test');
+    const deliver = () =>
+      deliverInvitation(t.roster.deps, t.roster.deps.invites, invitation.id, { lastAttempt: false });
+    try {
+      await expect(deliver()).rejects.toThrow('550 5.1.1');
+    } finally {
+      t.smtp.refusedRecipients.clear();
+    }
+    const failed = await t.em().findOneOrFail(Invitation, invitation.id);
+    expect(failed.deliveryFailedAt).toBeNull();
+    await deliver();
+    const delivered = await t.em().findOneOrFail(Invitation, invitation.id);
+    expect(delivered).toMatchObject({ deliveryMethod: 'slack_dm', deliveryAttempts: 2 });
+    expect(delivered.deliveredAt).toBeInstanceOf(Date);
+  });
+});
+
+describe('the /invite summary of a round with an address refused for good', () => {
+  it('ends at once, saying how many were delivered and that one could not be', async () => {
+    t.smtp.refusedRecipients.add('hal.typo@acme.test');
+    try {
+      await t.slack.command('/invite', '', { user: 'UOWNER' });
+      await t.slack.submitView(
+        t.standin.lastOpenedView(),
+        { emails: 'gus.round@acme.test, hal.typo@acme.test', role: 'client' },
+        { user: 'UOWNER' },
+      );
+      const summary = await eventually(() =>
+        t.standin.messages.find((m) => m.channel === 'DUOWNER' && /^Invitations:/.test(String(m.text))),
+      );
+      const last = await eventually(
+        () =>
+          t.standin.messages
+            .filter((m) => m.ts === summary.ts)
+            .map(textOf)
+            .find((text) => text.includes('invitations delivered')) ?? null,
+        20_000,
+      );
+      expect(last).toContain(
+        ':warning: 1 of 2 invitations delivered (0 by Slack DM, 1 by email); 1 could not be: a DM from Roster says why for each, and `/invite pending` lists it with Resend.',
+      );
+      expect(last).not.toContain('All ');
+    } finally {
+      t.smtp.refusedRecipients.clear();
     }
   });
 });

@@ -176,7 +176,7 @@ describe('join emails', () => {
     expect(confirmLink(mail)).toBeDefined();
   });
 
-  it("tells the poster of a mail server's refusal without the joiner's address, in the DM, the log and the job queue's record", async () => {
+  it("tells the poster of a mail server's refusal for now without the joiner's address, in the DM, the log and the job queue's record", async () => {
     const { linkId } = await postLink(t);
     const em = t.em();
     const confirmation = em.create(JoinConfirmation, {
@@ -187,7 +187,7 @@ describe('join emails', () => {
       expiresAt: new Date(Date.now() + 86_400_000),
     });
     await em.flush();
-    t.smtp.refusedRecipients.add('refused.joiner@outside.test');
+    t.smtp.deferredRecipients.add('refused.joiner@outside.test');
     try {
       // What each try throws is what the job queue logs and stores: the server's answer, not the address.
       for (const lastAttempt of [false, true]) {
@@ -195,22 +195,87 @@ describe('join emails', () => {
           () => null,
           (err: Error) => err,
         );
-        expect(thrown?.message).toContain('550 5.1.1');
+        expect(thrown?.message).toContain('450 4.2.0');
         expect(JSON.stringify({ ...thrown, message: thrown?.message, stack: thrown?.stack })).not.toContain(
           'refused.joiner@outside.test',
         );
       }
     } finally {
-      t.smtp.refusedRecipients.clear();
+      t.smtp.deferredRecipients.clear();
     }
     const told = await t.standin.waitForMessage(
       (m) => m.channel === 'DUADMIN' && String(m.text).includes('Recipient address rejected'),
     );
     expect(String(told.text)).not.toContain('refused.joiner@outside.test');
-    expect(String(told.text)).toContain('[address]');
+    // In Roster's words, as every mail failure is told, not the transport's raw error.
+    expect(String(told.text)).toContain(
+      'The last error was: the mail server did not take the recipient for now (450 4.2.0: Recipient address rejected: Greylisted)',
+    );
+    expect(String(told.text)).not.toMatch(/\[address\]|Mail command failed/);
     const logged = lines.filter((l) => l.includes(confirmation.id));
     expect(logged.length).toBeGreaterThan(0);
     expect(logged.join('\n')).not.toContain('refused.joiner@outside.test');
+  });
+
+  it('ends at once when the mail server refuses the address for good, and says it was the address', async () => {
+    const since = t.standin.messages.length;
+    const { linkId, url } = await postLink(t);
+    const mistyped = 'mistyped.joiner@outside.tst';
+    t.smtp.refusedRecipients.add(mistyped);
+    try {
+      const page = await (await openForm('127.0.3.30', url)).submit('Mistyped', mistyped);
+      // The joiner is shown the address they typed, and told what to do if it is wrong.
+      expect(page.body).toContain('mistyped.joiner@outside.tst');
+      expect(page.body).toContain('if it is mistyped, no email can reach you');
+      const told = await t.standin.waitForMessage(
+        (m) =>
+          t.standin.messages.indexOf(m) >= since &&
+          m.channel === 'DUADMIN' &&
+          String(m.text).includes('could not email a confirmation'),
+        10_000,
+      );
+      const text = String(told.text);
+      expect(text).toContain(
+        'the mail server refused the recipient (550 5.1.1: Recipient address rejected: User unknown in local recipient table)',
+      );
+      expect(text).toContain('Roster did not try again');
+      expect(text).not.toContain('several hours');
+      expect(text).not.toContain('SMTP_URL');
+      expect(text).not.toContain(mistyped);
+      const confirmation = await t.em().findOneOrFail(JoinConfirmation, { email: mistyped });
+      // Its one attempt ended it: no retry waits, and the link it would have carried no longer works.
+      expect(confirmation.sentAt).toBeNull();
+      expect(confirmation.expiresAt.getTime()).toBeLessThanOrEqual(Date.now());
+      const job = await eventually(async () => {
+        const [row] = await query<{ state: string; retry_count: number }>(
+          t.em(),
+          sql`select state, retry_count from pgboss.job where name = ${JOIN_JOBS.sendConfirmation}
+                and data->>'confirmationId' = ${confirmation.id}`,
+        );
+        return row && row.state !== 'active' ? row : null;
+      });
+      expect(job).toMatchObject({ state: 'completed', retry_count: 0 });
+      const gaveUp = lines
+        .map((l) => JSON.parse(l))
+        .filter(
+          (l) => l.msg === 'gave up emailing a join confirmation' && l.confirmationId === confirmation.id,
+        );
+      expect(gaveUp).toHaveLength(1);
+      expect(gaveUp[0]).toMatchObject({ level: 50, joinLinkId: linkId });
+      expect(JSON.stringify(gaveUp)).not.toContain(mistyped);
+    } finally {
+      t.smtp.refusedRecipients.clear();
+    }
+    expect(
+      t.standin.messages
+        .slice(since)
+        .filter((m) => String(m.text).includes('could not email a confirmation')),
+    ).toHaveLength(1);
+    // With the address corrected, the form sends a confirmation at once.
+    await (await openForm('127.0.3.31', url)).submit('Mistyped', 'mistyped.joiner@outside.test');
+    expect(
+      confirmLink(await t.smtp.waitForMail((m) => m.toText === 'mistyped.joiner@outside.test')),
+    ).toBeDefined();
   });
 
   it('tells a joiner the decision once, and when that cannot be done at all, asks the admin who decided to', async () => {
@@ -247,8 +312,28 @@ describe('join emails', () => {
       (m) => m.channel === 'DUOWNER' && String(m.text).includes('could not tell lost@outside.test'),
     );
     expect(String(asked.text)).toContain('their place was rejected');
+    // The mail failure in Roster's words, not the transport's.
+    expect(String(asked.text)).toContain('The last error was: Roster could not reach the mail server (');
     expect(
       lines.some((l) => l.includes('gave up telling a joiner the decision') && l.includes('"level":50')),
     ).toBe(true);
+
+    // An address refused for good: the admin is asked on the first attempt, not hours later.
+    const refused = request('refused.decision@outside.test');
+    await em.flush();
+    t.smtp.refusedRecipients.add('refused.decision@outside.test');
+    try {
+      await tellJoinerOfDecision(t.roster.deps, refused.id, { lastAttempt: false });
+    } finally {
+      t.smtp.refusedRecipients.clear();
+    }
+    const askedNow = await t.standin.waitForMessage(
+      (m) =>
+        m.channel === 'DUOWNER' && String(m.text).includes('could not tell refused.decision@outside.test'),
+    );
+    expect(String(askedNow.text)).toContain(
+      'the mail server refused the recipient (550 5.1.1: Recipient address rejected: User unknown in local recipient table). Their address is refused for good, so Roster did not try again.',
+    );
+    expect(String(askedNow.text)).not.toContain('several hours');
   });
 });

@@ -13,7 +13,7 @@ import {
 import type { IAccount } from '../../accounts/account.entity.ts';
 import { API_TOKEN_ACTIONS } from '../../api/slack/blocks.ts';
 import type { IInvitation } from '../../invites/invitation.entity.ts';
-import { DELIVERY_RETRY } from '../../invites/invite.delivery.ts';
+import { deliveryGaveUp } from '../../invites/invite.delivery.ts';
 import { loginEmail, ROLE_LABEL, STATUS_DESCRIPTION } from '../../people/labels.ts';
 import { changeButton, PERSON_ACTIONS } from '../../people/slack/blocks.ts';
 import { displayName, type IUser, isPaidRole } from '../../people/user.entity.ts';
@@ -118,7 +118,7 @@ function expiredBlocks(
  */
 function delivery(i: IInvitation): string {
   if (i.deliveredAt) return `sent by ${i.deliveryMethod === 'email' ? 'email' : 'Slack DM'}`;
-  if (i.deliveryAttempts > DELIVERY_RETRY.retryLimit)
+  if (deliveryGaveUp(i))
     return ':warning: delivery failed: check the address on their card, then send it again from `/invite pending`';
   if (i.lastError) return 'delivery failing, retrying';
   return 'being delivered';

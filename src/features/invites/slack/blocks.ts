@@ -187,13 +187,15 @@ export function invitationDm(invitationId: string, l: InvitationLetter): { text:
 }
 
 /**
- * What the inviter reads when Roster has stopped trying: what failed, and the button that tries again. It
+ * What the inviter reads when Roster has stopped trying (`retried`: every retry failed; `refused`: the mail
+ * server refused the address for good, told at once): what failed, and the button that tries again. It
  * goes to the inviter alone, who typed the address and needs to see it to spot a typo, so unlike the logs
  * and the job queue's records it names the address.
  */
 export function deliveryFailedMessage(
   user: { id: string; email: string; firstName?: string | null; lastName?: string | null },
   error: string,
+  how: 'retried' | 'refused' = 'retried',
 ): { text: string; blocks: Block[] } {
   const name = [user.firstName, user.lastName].filter(Boolean).join(' ').trim();
   const text = `The invitation to ${name ? `${name} (${user.email})` : user.email} could not be delivered`;
@@ -206,7 +208,10 @@ export function deliveryFailedMessage(
         type: 'section',
         text: {
           type: 'mrkdwn',
-          text: `:warning: *The invitation to ${who} could not be delivered.* Roster kept trying for several hours; the last error was: ${esc(error.slice(0, 300))}\nCheck the address (\`/people ${esc(user.email)}\` can change it), then press *Resend* to try again.`,
+          text:
+            how === 'refused'
+              ? `:warning: *The invitation to ${who} could not be delivered.* ${esc(error.slice(0, 300))}\nThe mail server will refuse this address every time, so Roster did not try again. Correct the address (\`/people ${esc(user.email)}\` can change it), then press *Resend*.`
+              : `:warning: *The invitation to ${who} could not be delivered.* Roster kept trying for several hours; the last error was: ${esc(error.slice(0, 300))}\nCheck the address (\`/people ${esc(user.email)}\` can change it), then press *Resend* to try again.`,
         },
         accessory: button('Resend', INVITE_ACTIONS.resend, user.id),
       },

@@ -3,7 +3,7 @@ import { showMore } from '../../../slack/paging.ts';
 import { loginEmail, ROLE_LABEL } from '../../people/labels.ts';
 import { displayName, type IUser } from '../../people/user.entity.ts';
 import type { IInvitation } from '../invitation.entity.ts';
-import { DELIVERY_RETRY } from '../invite.delivery.ts';
+import { deliveryGaveUp } from '../invite.delivery.ts';
 import { INVITE_ACTIONS, pendingActions } from './blocks.ts';
 
 /** Two blocks a person, a heading and Show more: Slack takes at most 50 blocks in a message. */
@@ -25,8 +25,8 @@ function pendingState(user: IUser, invitation: IInvitation | undefined): string 
     return 'the invitation expired and the seat was freed; Resend asks for a seat again';
   if (invitation?.deliveredAt)
     return `invited by ${invitation.deliveryMethod === 'email' ? 'email' : 'Slack DM'}, expires ${slackDate(invitation.expiresAt)}`;
-  if (invitation && invitation.deliveryAttempts > DELIVERY_RETRY.retryLimit)
-    return `:warning: delivery failed (${esc((invitation.lastError ?? '').slice(0, 80))}); check the address and press Resend`;
+  if (invitation && deliveryGaveUp(invitation))
+    return `:warning: delivery failed (${esc((invitation.lastError ?? '').slice(0, 160))}); check the address, correct it if it is wrong, and press Resend`;
   if (invitation?.lastError) return `delivery failing, retrying (${esc(invitation.lastError.slice(0, 80))})`;
   return 'invitation being delivered';
 }

@@ -221,7 +221,7 @@ async function sentPage(em: EntityManager, o: OutcomeFields | undefined): Promis
   const account = await accountNameOf(em, o.a);
   return page(
     'Check your inbox',
-    html`<h1>Check your inbox</h1><p>We sent an email to <strong>${readableAddress(o.e)}</strong>. Open the link in it within ${CONFIRMATION_HOURS} hours to finish joining ${account}.</p><p class="muted">Nothing there after a few minutes? Check your spam folder, or fill in the form again.</p>`,
+    html`<h1>Check your inbox</h1><p>We sent an email to <strong>${readableAddress(o.e)}</strong>. Open the link in it within ${CONFIRMATION_HOURS} hours to finish joining ${account}.</p><p class="muted">Nothing there after a few minutes? Check your spam folder, and the address above: if it is mistyped, no email can reach you, so fill in the form again with the right one.</p>`,
   );
 }
 
