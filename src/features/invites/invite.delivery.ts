@@ -55,10 +55,11 @@ export const DELIVERY_RETRY = {
 
 /**
  * Whether Roster stopped trying to deliver an invitation: the mail server refused the address for good, or
- * every retry failed (an invitation from before deliveryFailedAt existed is told by its attempts).
+ * every retry failed. Not its attempts: a delivery Slack's rate limits held back counts one without using up
+ * a retry, and is still being tried.
  */
-export function deliveryGaveUp(i: Pick<IInvitation, 'deliveryFailedAt' | 'deliveryAttempts'>): boolean {
-  return !!i.deliveryFailedAt || i.deliveryAttempts > DELIVERY_RETRY.retryLimit;
+export function deliveryGaveUp(i: Pick<IInvitation, 'deliveryFailedAt'>): boolean {
+  return !!i.deliveryFailedAt;
 }
 
 /** The inviter as Slack shows them: their name (a plain word when Slack cannot say) and their email. */

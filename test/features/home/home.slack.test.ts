@@ -353,7 +353,14 @@ describe('the Home tab of an admin whose invitation could not be delivered', () 
         createdAt: new Date(Date.now() + 3_600_000),
         ...extra,
       });
-    invitation('bounced@acme.test', { deliveryAttempts: 31, lastError: 'mailbox unavailable' });
+    // Out of retries: the last one marked it as not delivered.
+    invitation('bounced@acme.test', {
+      deliveryAttempts: 31,
+      deliveryFailedAt: new Date(),
+      lastError: 'mailbox unavailable',
+    });
+    // Slack's rate limits held its delivery back again and again: many attempts counted, still tried.
+    invitation('held@acme.test', { deliveryAttempts: 45, lastError: 'Slack asked to wait' });
     invitation('flaky@acme.test', { deliveryAttempts: 2, lastError: 'connection reset' });
     // Refused for good on the first attempt (a mistyped address): not retried, so failed at once.
     invitation('typo@acme.test', {
@@ -369,6 +376,7 @@ describe('the Home tab of an admin whose invitation could not be delivered', () 
       );
     }
     expect(text).toContain('• flaky@acme.test: delivery failing, retrying');
+    expect(text).toContain('• held@acme.test: delivery failing, retrying');
     expect(text).not.toContain('mailbox unavailable');
   });
 
