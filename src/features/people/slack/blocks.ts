@@ -95,7 +95,7 @@ export function personCard(
       ),
     );
   }
-  return { text: `${name} (${loginEmail(user.email)}): ${STATUS_EXPLAINED[user.status]}`, blocks };
+  return { text: `${esc(name)} (${esc(loginEmail(user.email))}): ${STATUS_EXPLAINED[user.status]}`, blocks };
 }
 
 /**
