@@ -58,6 +58,29 @@ export function escFit(raw: string, max: number): string {
   return `${esc(raw.slice(0, keep).replace(/[\uD800-\uDBFF]$/, ''))}…`;
 }
 
+/**
+ * `text` (mrkdwn, already escaped) in at most `max` characters, ending in "…" when cut: never between the
+ * two halves of an emoji (half a character, which Slack cannot show), nor inside an escape (`&amp;`) or a
+ * mention or date (`<…>`) of mrkdwn, which would show as typed.
+ */
+export function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const head = text
+    .slice(0, max - 1)
+    .replace(/[\uD800-\uDBFF]$/, '')
+    .replace(/&[a-z]*$/, '')
+    .replace(/<[^>]*$/, '');
+  return `${head}…`;
+}
+
+/**
+ * The start of `text` in at most `max` characters as Slack counts them (UTF-16 units), without an
+ * ellipsis: for a form's starting value, where "…" would be saved as typed. Never half an emoji.
+ */
+export function clip(text: string, max: number): string {
+  return text.length <= max ? text : text.slice(0, max).replace(/[\uD800-\uDBFF]$/, '');
+}
+
 /** Text safe inside mrkdwn: Slack's three control characters escaped. */
 export function esc(text: string | null | undefined): string {
   return (text ?? '').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

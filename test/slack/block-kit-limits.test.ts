@@ -18,6 +18,22 @@ describe("the Slack stand-in's Block Kit limits", () => {
     ]);
     expect(blockKitProblems('home', { blocks: Array.from({ length: 100 }, () => section('x')) })).toEqual([]);
     expect(blockKitProblems('message', { blocks: [section('x'.repeat(3001))] })[0]).toMatch(/over 3000/);
+    const field = (initial_value: string) => ({
+      type: 'modal',
+      title: { type: 'plain_text', text: 'Form' },
+      blocks: [
+        {
+          type: 'input',
+          block_id: 'f',
+          label: { type: 'plain_text', text: 'Field' },
+          element: { type: 'plain_text_input', action_id: 'f', max_length: 10, initial_value },
+        },
+      ],
+    });
+    expect(blockKitProblems('modal', field('x'.repeat(10)))).toEqual([]);
+    expect(blockKitProblems('modal', field('x'.repeat(11)))).toEqual([
+      'blocks[0] (input).element.initial_value is 11 characters, over 10',
+    ]);
     expect(
       blockKitProblems('message', {
         blocks: [{ type: 'header', text: { type: 'plain_text', text: 'h'.repeat(151) } }],

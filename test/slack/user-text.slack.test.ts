@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Contact } from '../../src/features/contacts/contact.entity.ts';
 import { type IUser, User } from '../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../src/features/seats/seat-request.entity.ts';
 import { escFit } from '../../src/slack/blocks.ts';
@@ -209,5 +210,35 @@ describe('a name from a CSV file with line breaks and text direction controls', 
       .find((text: string) => text.includes(typed.email));
     expect(line).toContain('• Ana :white_check_mark: Approved by the CEO esrever (');
     expect(line).not.toMatch(/[\n\t\u202A-\u202E\u2066-\u2069]/);
+  });
+});
+
+describe('names with line breaks and text direction controls in /contact find', () => {
+  it('shows each contact, company and user on one line, reading as typed', async () => {
+    const em = t.em();
+    em.create(Contact, {
+      account: await t.account(),
+      name: 'Zoltan\n:white_check_mark: Verified\t\u202Eeman',
+      email: 'zoltan@supplier.test',
+      company: 'Zeta\nLtd\u2066',
+      addedBy: 'UMEMBER',
+    });
+    await em.flush();
+    await person({
+      email: 'zora@acme.test',
+      firstName: 'Zora\n:white_check_mark: Admin',
+      lastName: '\u202Ekcal',
+    });
+    const before = t.standin.responses.length;
+    await t.slack.command('/contact', 'find zo', { user: 'UMEMBER' });
+    const body = (await eventually(() => t.standin.responses[before])).body;
+    const lines = (body.blocks as any[]).map((b) => b.text?.text ?? '').filter(Boolean);
+    const contact = lines.find((l: string) => l.includes('zoltan@supplier.test'));
+    const user = lines.find((l: string) => l.includes('zora@acme.test'));
+    expect(contact).toMatch(
+      /^\*Zoltan :white_check_mark: Verified eman\* · zoltan@supplier\.test · Zeta Ltd\nContact/,
+    );
+    expect(user).toMatch(/^\*Zora :white_check_mark: Admin kcal\* · zora@acme\.test\nUser, /);
+    for (const line of [contact, user]) expect(line).not.toMatch(/[\t\u202A-\u202E\u2066-\u2069]/);
   });
 });

@@ -160,6 +160,9 @@ export function blockKitProblems(surface: Surface, payload: Obj): string[] {
       case 'plain_text_input':
         if (typeof e.initial_value === 'string') over(`${at}.initial_value`, e.initial_value, 3000);
         if (e.max_length !== undefined && e.max_length > 3000) problems.push(`${at}.max_length over 3000`);
+        // Slack refuses a field that starts with more than it lets anyone type there.
+        if (typeof e.initial_value === 'string' && e.max_length !== undefined)
+          over(`${at}.initial_value`, e.initial_value, e.max_length);
         break;
     }
   }

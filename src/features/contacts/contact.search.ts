@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { query, type Sql, sql } from '../../db/sql.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
-import type { Role, UserStatus } from '../people/user.entity.ts';
+import { displayName, oneLine, type Role, type UserStatus } from '../people/user.entity.ts';
 
 export type SearchHit =
   | {
@@ -49,15 +49,16 @@ export async function searchPeople(
         ? {
             kind: 'contact',
             id: r.id,
-            name: r.name,
+            // Shown on one line as a person's name is: a name from a CSV file may hold line breaks.
+            name: displayName({ firstName: r.name, email: r.email ?? '' }),
             email: r.email,
-            company: r.company,
+            company: r.company == null ? null : oneLine(r.company),
             convertedTo: r.converted_email ? { email: r.converted_email, status: r.converted_status } : null,
           }
         : {
             kind: 'user',
             id: r.id,
-            name: [r.first_name, r.last_name].filter(Boolean).join(' ') || r.user_email,
+            name: displayName({ firstName: r.first_name, lastName: r.last_name, email: r.user_email }),
             email: r.user_email,
             company: null,
             status: r.status,

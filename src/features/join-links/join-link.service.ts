@@ -17,7 +17,16 @@ import { type IUser, isPaidRole, type Role, User } from '../people/user.entity.t
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import type { ISeatRequest } from '../seats/seat-request.entity.ts';
 import { type IJoinLink, JoinConfirmation, JoinLink } from './join-link.entity.ts';
-import { DOMAIN, domainAllowed, joinDomains, linkState, MAX_DOMAINS, onlyFor } from './join-link.terms.ts';
+import {
+  DOMAIN,
+  domainAllowed,
+  domainsText,
+  joinDomains,
+  linkState,
+  MAX_DOMAINS,
+  MAX_DOMAINS_TEXT,
+  onlyFor,
+} from './join-link.terms.ts';
 
 export const JOIN_JOBS = {
   sendConfirmation: 'join.send-confirmation',
@@ -54,7 +63,10 @@ export const createInput = z.object({
   role: z.enum(['employee', 'contractor', 'client']),
   expiryDays: z.number().int().min(1).max(365),
   maxUses: z.number().int().min(1).max(100_000).nullable(),
-  allowedDomains: z.array(z.string().max(253).regex(DOMAIN)).max(MAX_DOMAINS),
+  allowedDomains: z
+    .array(z.string().max(253).regex(DOMAIN))
+    .max(MAX_DOMAINS)
+    .refine((domains) => domainsText(domains).length <= MAX_DOMAINS_TEXT),
   channelId: z.string().min(1),
 });
 export type CreateInput = z.infer<typeof createInput>;

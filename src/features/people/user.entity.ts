@@ -65,11 +65,13 @@ const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
  * read backwards, as something it is not. The email when there is no name.
  */
 export function displayName(user: { firstName?: string | null; lastName?: string | null; email: string }) {
-  const name = [user.firstName, user.lastName]
-    .filter(Boolean)
-    .join(' ')
+  return oneLine([user.firstName, user.lastName].filter(Boolean).join(' ')) || user.email;
+}
+
+/** Typed text (a name, a company) shown within a line: one line, without text direction controls. */
+export function oneLine(text: string): string {
+  return text
     .replace(BIDI_CONTROLS, '')
     .replace(/[\s\p{Cc}]+/gu, ' ')
     .trim();
-  return name || user.email;
 }

@@ -363,3 +363,76 @@ describe('an approval channel that refuses the post', () => {
     ).toHaveLength(1);
   });
 });
+
+describe('allowed email domains as long as the form takes', () => {
+  /** Fifty domains typed without spaces in exactly 1,000 characters: 1,049 as the form shows them again. */
+  const tight = Array.from(
+    { length: 50 },
+    (_, i) => `${String(i).padStart(2, '0')}${'x'.repeat(i === 0 ? 10 : 9)}.example`,
+  );
+  const domainsField = (view: any) =>
+    view.blocks.find((b: any) => ['allowed_domains', 'domains'].includes(b.block_id));
+  let saved: string[];
+  beforeAll(async () => {
+    saved = (await account()).allowedEmailDomains;
+  });
+  afterAll(async () => {
+    await t.em().nativeUpdate(Account, { teamId: TEAM_ID }, { allowedEmailDomains: saved });
+  });
+
+  it('reopen in the settings form and the join link form, and save again as they are', async () => {
+    expect(tight.join(',')).toHaveLength(1000);
+    const first = await t.slack.submitView(
+      await openSettings(),
+      { allowed_domains: tight.join(',') },
+      { user: 'UADMIN' },
+    );
+    expect(first.json).toBeUndefined();
+    expect((await account()).allowedEmailDomains).toEqual(tight);
+
+    const refused = t.standin.refusedBlocks.length;
+    const again = await openSettings();
+    expect(t.standin.refusedBlocks.length).toBe(refused);
+    const field = domainsField(again).element;
+    expect(field.initial_value).toBe(tight.join(', '));
+    expect(field.initial_value.length).toBeLessThanOrEqual(field.max_length);
+    // Saved unchanged, the settings save: the domains must not stand in the way of another change.
+    const second = await t.slack.submitView(again, { seat_limit: '90' }, { user: 'UADMIN' });
+    expect(second.json).toBeUndefined();
+    expect(await account()).toMatchObject({ seatLimit: 90, allowedEmailDomains: tight });
+
+    // A new join link starts with the account's domains, in a field of the same size.
+    await t.slack.command('/joinlink', '', { user: 'UADMIN', channel: 'C0GENERAL' });
+    expect(t.standin.refusedBlocks.length).toBe(refused);
+    const link = t.standin.lastOpenedView();
+    expect(link.callback_id).not.toBe('settings_modal');
+    expect(domainsField(link).element.initial_value).toBe(tight.join(', '));
+    const posted = await t.slack.submitView(link, { channel: 'C0GENERAL' }, { user: 'UADMIN' });
+    expect(posted.json?.errors).toBeUndefined();
+  });
+
+  it('refuses, on the field of either form, a list that would not fit its form again, and saves nothing', async () => {
+    // 1,099 characters typed without spaces, 1,148 written back with ", ".
+    const long = Array.from(
+      { length: 50 },
+      (_, i) => `${String(i).padStart(2, '0')}${'y'.repeat(11)}.example`,
+    );
+    const before = (await account()).allowedEmailDomains;
+    const res = await t.slack.submitView(
+      await openSettings(),
+      { allowed_domains: long.join(',') },
+      { user: 'UADMIN' },
+    );
+    const error = /These domains come to 1,148 characters .* over 1,100: remove some\./;
+    expect(res.json.errors.allowed_domains).toMatch(error);
+    expect((await account()).allowedEmailDomains).toEqual(before);
+
+    await t.slack.command('/joinlink', '', { user: 'UADMIN', channel: 'C0GENERAL' });
+    const link = await t.slack.submitView(
+      t.standin.lastOpenedView(),
+      { channel: 'C0GENERAL', domains: long.join(',') },
+      { user: 'UADMIN' },
+    );
+    expect(link.json.errors.domains).toMatch(error);
+  });
+});

@@ -1,5 +1,5 @@
 import type { View } from '@slack/types';
-import { type Block, context, divider, esc, plain, section, slackDate } from '../../../slack/blocks.ts';
+import { type Block, clip, context, divider, esc, plain, section, slackDate } from '../../../slack/blocks.ts';
 import type { IApiToken } from '../api-token.entity.ts';
 import { MAX_TOKENS, TOKEN_NAME_MAX } from '../api-token.service.ts';
 import {
@@ -61,7 +61,7 @@ export function tokensModal(tokens: IApiToken[], apiUrl: string, notice?: string
               confirm: {
                 title: plain('Revoke this token?'),
                 text: plain(
-                  `Requests with “${token.name.slice(0, 200)}” fail from now on. This cannot be undone.`,
+                  `Requests with “${clip(token.name, 200)}” fail from now on. This cannot be undone.`,
                 ),
                 confirm: plain('Revoke'),
                 deny: plain('Keep it'),

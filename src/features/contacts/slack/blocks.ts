@@ -32,7 +32,7 @@ export function findResults(
 ): { text: string; blocks: Block[] } {
   if (hits.length === 0 && offset === 0) {
     return {
-      text: `No contact or user matches “${text}”.`,
+      text: `No contact or user matches “${esc(text)}”.`,
       blocks: [
         section(`No contact or user matches “${esc(text)}”.`),
         actions('contact_none', button('Add contact', CONTACT_ACTIONS.add, text.slice(0, 150), 'primary')),
@@ -88,5 +88,5 @@ export function findResults(
   } else {
     blocks.push(context('That is all.'));
   }
-  return { text: `Matches for “${text}”`, blocks };
+  return { text: `Matches for “${esc(text)}”`, blocks };
 }

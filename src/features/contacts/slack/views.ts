@@ -1,7 +1,7 @@
 import type { App, ViewSubmitAction } from '@slack/bolt';
 import type { View } from '@slack/types';
 import { slackActor } from '../../../slack/actor.ts';
-import { esc, plain, section } from '../../../slack/blocks.ts';
+import { clip, esc, plain, section } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { detailInput, permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
 import { afterAck } from '../../../slack/notify.ts';
@@ -40,7 +40,7 @@ export function contactModal(prefill: ContactFields, contactId?: string): View {
     close: plain('Cancel'),
     blocks: FIELDS.map((f) => {
       const value = prefill[f.id];
-      return detailInput(f.id, f.label, contactId ? value : value?.slice(0, f.max), f.max, {
+      return detailInput(f.id, f.label, contactId ? value : value && clip(value, f.max), f.max, {
         multiline: f.multiline,
         optional: f.optional,
       });

@@ -137,7 +137,7 @@ export function previewMessage(
   const { counts, seats, csvImport } = summary;
   const name = esc(csvImport.fileName);
   const changes = counts.create + counts.update;
-  const text = `Preview of ${csvImport.fileName}: ${n(counts.create)} to create, ${n(counts.update)} to update, ${n(counts.unchanged)} unchanged, ${n(counts.error)} in error.`;
+  const text = `Preview of ${name}: ${n(counts.create)} to create, ${n(counts.update)} to update, ${n(counts.unchanged)} unchanged, ${n(counts.error)} in error.`;
   const blocks: Block[] = [
     section(
       `:mag: *Preview of ${name}*: ${plural(counts.rows, 'row')} (${plural(counts.users, 'user')}, ${plural(counts.contacts, 'contact')}). Nothing has been imported yet.`,
@@ -222,7 +222,7 @@ export function progressBar(done: number, total: number, width = 20): string {
 }
 
 export function progressMessage(fileName: string, done: number, total: number, seconds: number) {
-  const text = `Importing ${fileName}: ${n(done)} of ${n(total)} rows`;
+  const text = `Importing ${esc(fileName)}: ${n(done)} of ${n(total)} rows`;
   return {
     text,
     blocks: [
@@ -233,7 +233,7 @@ export function progressMessage(fileName: string, done: number, total: number, s
 }
 
 export function stoppedMessage(importId: string, fileName: string, done: number, total: number, ref: string) {
-  const text = `The import of ${fileName} stopped at ${n(done)} of ${n(total)} rows.`;
+  const text = `The import of ${esc(fileName)} stopped at ${n(done)} of ${n(total)} rows.`;
   return {
     text,
     blocks: [
@@ -251,7 +251,7 @@ export type StillLocked = { total: number; paid: number; free: number; noLogin?:
 
 export function summaryMessage(summary: ImportSummary, seconds: number, locked?: StillLocked) {
   const { counts, csvImport } = summary;
-  const text = `Imported ${csvImport.fileName}: ${n(counts.created)} created, ${n(counts.updated)} updated, ${n(counts.kept)} unchanged, ${n(counts.failed)} in error.`;
+  const text = `Imported ${esc(csvImport.fileName)}: ${n(counts.created)} created, ${n(counts.updated)} updated, ${n(counts.kept)} unchanged, ${n(counts.failed)} in error.`;
   const lines = [
     `• *${n(counts.created)}* created`,
     `• *${n(counts.updated)}* updated`,

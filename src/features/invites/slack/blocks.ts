@@ -9,6 +9,7 @@ import {
   slackDate,
 } from '../../../slack/blocks.ts';
 import { ROLE_LABEL, statusText } from '../../people/labels.ts';
+import { displayName } from '../../people/user.entity.ts';
 import type { InviteOutcome } from '../invite.service.ts';
 
 export const INVITE_ACTIONS = {
@@ -197,8 +198,9 @@ export function deliveryFailedMessage(
   error: string,
   how: 'retried' | 'refused' = 'retried',
 ): { text: string; blocks: Block[] } {
-  const name = [user.firstName, user.lastName].filter(Boolean).join(' ').trim();
-  const text = `The invitation to ${name ? `${name} (${user.email})` : user.email} could not be delivered`;
+  // One line, as everywhere a name is shown; the notification's text is mrkdwn too, so escaped like the blocks.
+  const name = user.firstName || user.lastName ? displayName(user) : '';
+  const text = `The invitation to ${name ? `${esc(name)} (${esc(user.email)})` : esc(user.email)} could not be delivered`;
   // A name of 511 characters, each `&` five once escaped, with the error would pass Slack's 3,000.
   const who = name ? `${escFit(name, 300)} (${esc(user.email)})` : esc(user.email);
   return {

@@ -13,7 +13,7 @@ import type { Deps } from '../../feature.ts';
 import { ROLE_LABEL } from '../../people/labels.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
 import type { CreateInput, JoinLinkService } from '../join-link.service.ts';
-import { MAX_DOMAINS_TEXT, parseDomains } from '../join-link.terms.ts';
+import { domainsText, MAX_DOMAINS_TEXT, parseDomains } from '../join-link.terms.ts';
 import { accountName, joinLinkMessage, NOT_ADMIN } from './blocks.ts';
 
 export const JOINLINK_VIEW = 'joinlink_modal';
@@ -76,7 +76,7 @@ export function joinLinkModal(opts: {
           type: 'plain_text_input',
           action_id: 'domains',
           max_length: MAX_DOMAINS_TEXT,
-          ...(opts.defaultDomains.length ? { initial_value: opts.defaultDomains.join(', ') } : {}),
+          ...(opts.defaultDomains.length ? { initial_value: domainsText(opts.defaultDomains) } : {}),
         },
       },
       {

@@ -5,6 +5,7 @@ import {
   type Block,
   button,
   context,
+  cut,
   esc,
   escFit,
   header,
@@ -36,21 +37,6 @@ export type Change = (typeof CHANGES)[number];
 
 /** The longest a section may be, with room to spare for Slack counting escaped characters. */
 const SECTION_MAX = 2900;
-
-/**
- * `text` in at most `max` characters, ending in "…" when cut: never between the two halves of an emoji (half
- * a character, which Slack cannot show), nor inside an escape (`&amp;`) or a mention or date (`<…>`) of
- * mrkdwn, which would show as typed.
- */
-export function cut(text: string, max: number): string {
-  if (text.length <= max) return text;
-  const head = text
-    .slice(0, max - 1)
-    .replace(/[\uD800-\uDBFF]$/, '')
-    .replace(/&[a-z]*$/, '')
-    .replace(/<[^>]*$/, '');
-  return `${head}…`;
-}
 
 /** A Slack user id, as a mention: `U…`, or `W…` for a member of an Enterprise Grid organisation. */
 const SLACK_USER = /^[UW][A-Z0-9]+$/;
@@ -109,7 +95,7 @@ export function personCard(
       ),
     );
   }
-  return { text: `${name} (${loginEmail(user.email)}): ${STATUS_EXPLAINED[user.status]}`, blocks };
+  return { text: `${esc(name)} (${esc(loginEmail(user.email))}): ${STATUS_EXPLAINED[user.status]}`, blocks };
 }
 
 /**

@@ -2,7 +2,7 @@ import type { App, ViewSubmitAction } from '@slack/bolt';
 import type { View } from '@slack/types';
 import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
-import { esc, plain, section } from '../../../slack/blocks.ts';
+import { cut, esc, plain, section } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { detailInput, permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
 import { afterAck } from '../../../slack/notify.ts';
@@ -16,14 +16,7 @@ import { loginEmail, ROLE_LABEL } from '../labels.ts';
 import type { ChangeResult } from '../people.changes.ts';
 import { type PersonService, parseDetails } from '../person.service.ts';
 import { displayName, type IUser, isPaidRole, isPlaceholderLogin, ROLES, type Role } from '../user.entity.ts';
-import {
-  type Change,
-  cut,
-  PERSON_VIEW,
-  REACTIVATED_FROM,
-  type ReactivatedFrom,
-  readTarget,
-} from './blocks.ts';
+import { type Change, PERSON_VIEW, REACTIVATED_FROM, type ReactivatedFrom, readTarget } from './blocks.ts';
 
 /**
  * The form each change on the person card opens, and what submitting it does. What can be checked by reading

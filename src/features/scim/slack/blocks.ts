@@ -1,4 +1,4 @@
-import { type Block, button, context, escFit, section, slackDate } from '../../../slack/blocks.ts';
+import { type Block, button, context, cut, escFit, section, slackDate } from '../../../slack/blocks.ts';
 import type { Differences, ReconcileReport } from '../scim.reconcile.ts';
 import type { PersonSyncState, ScimStatus } from '../scim.service.ts';
 
@@ -109,13 +109,11 @@ export function reportMessage(baseUrl: string, report: ReconcileReport) {
       ? 'Nothing was changed before it stopped.'
       : `No differences: all ${people(report.unchanged)} matched.`;
   const text = `${head}\n${summary}`;
-  return { text: text.slice(0, 3000), blocks: [section(escapeCut(text))] };
+  return { text: cut(text, 3000), blocks: [section(cut(text, SECTION_MAX))] };
 }
 
 /** A section's text within Slack's 3,000 characters. */
-function escapeCut(text: string): string {
-  return text.length <= 2900 ? text : `${text.slice(0, 2899)}…`;
-}
+const SECTION_MAX = 2900;
 
 /** Admins are told the token is refused: nothing more is sent until someone connects again. */
 export function refusedMessage(baseUrl: string, problem: string, managed: boolean) {
@@ -134,7 +132,7 @@ export function failuresMessage(baseUrl: string, failed: { name: string; error: 
   const shown = failed.slice(0, 5).map((f) => `• ${escFit(f.name, 80)}: ${escFit(f.error, 300)}`);
   const more = failed.length > shown.length ? `\n…and ${n(failed.length - shown.length)} more.` : '';
   const text = `:warning: *${escFit(baseUrl, 200)} refused ${people(failed.length)}:*\n${shown.join('\n')}${more}\nTheir person cards show the error; once their details are fixed they are sent again.`;
-  return { text: text.slice(0, 3000), blocks: [section(escapeCut(text))] };
+  return { text: cut(text, 3000), blocks: [section(cut(text, SECTION_MAX))] };
 }
 
 /** Confirmation that a Sync now is queued. */

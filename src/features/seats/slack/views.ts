@@ -17,7 +17,7 @@ import {
   type SettingsService,
 } from '../../accounts/settings.service.ts';
 import type { Deps } from '../../feature.ts';
-import { MAX_DOMAINS_TEXT } from '../../join-links/join-link.terms.ts';
+import { domainsText, MAX_DOMAINS_TEXT } from '../../join-links/join-link.terms.ts';
 import { type Decision, type DecisionResult, MAX_REASON } from '../seat.service.ts';
 import { type ISeatRequest, SeatRequest } from '../seat-request.entity.ts';
 import { decidedPlain, decisionLine, requester } from './blocks.ts';
@@ -90,7 +90,7 @@ export function settingsModal(account: IAccount): View {
           action_id: 'allowed_domains',
           max_length: MAX_DOMAINS_TEXT,
           ...(account.allowedEmailDomains.length
-            ? { initial_value: account.allowedEmailDomains.join(', ') }
+            ? { initial_value: domainsText(account.allowedEmailDomains) }
             : {}),
         },
       },
