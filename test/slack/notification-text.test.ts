@@ -5,7 +5,7 @@ import {
   stoppedMessage,
   summaryMessage,
 } from '../../src/features/csv-import/slack/blocks.ts';
-import { deliveryFailedMessage } from '../../src/features/invites/slack/blocks.ts';
+import { deliveryFailedMessage, invitationDm } from '../../src/features/invites/slack/blocks.ts';
 import { personCard } from '../../src/features/people/slack/blocks.ts';
 
 /**
@@ -56,6 +56,18 @@ describe("a message's notification text", () => {
     expectEscaped(notice.text);
     expect(notice.text).toContain(`${ESCAPED} :white_check_mark: Approved (ana@acme.test)`);
     expect(notice.blocks[0]).toMatchObject({ text: { text: expect.not.stringMatching(/\n:white_check/) } });
+  });
+
+  it("escapes the inviter's name and the account's in the invitation DM", () => {
+    const dm = invitationDm(ID, {
+      inviter: TYPED,
+      accountName: TYPED,
+      role: 'Employee',
+      message: null,
+      link: 'https://roster.example/invitations/x',
+      expires: new Date(),
+    });
+    expectEscaped(dm.text);
   });
 
   it("escapes a person's name in their card", () => {

@@ -177,7 +177,7 @@ export type InvitationLetter = {
 /** The invitation as a Slack DM: who invites you, to what, as what, with Accept and the page's link. */
 export function invitationDm(invitationId: string, l: InvitationLetter): { text: string; blocks: Block[] } {
   return {
-    text: `${l.inviter} invited you to ${l.accountName} as ${l.role}`,
+    text: `${esc(l.inviter)} invited you to ${esc(l.accountName)} as ${esc(l.role)}`,
     blocks: [
       section(`:wave: *${esc(l.inviter)}* invited you to join *${esc(l.accountName)}* as ${esc(l.role)}.`),
       ...(l.message ? [section(quoted(l.message, SECTION_TEXT))] : []),
