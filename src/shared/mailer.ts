@@ -19,12 +19,14 @@ export interface Mailer {
 }
 
 /**
- * How long Roster waits on the mail server: to connect, for its greeting, and for each answer. Nodemailer's
- * own wait for an answer is ten minutes, so a relay that hung held each delivery (and with four of them,
- * every delivery, DMs included) that long before it was retried; a working relay answers within seconds.
- * SMTP_URL's query changes them (`?socketTimeout=120000`).
+ * How long Roster waits on the mail server: 15 s to connect and for its greeting, and two minutes for each
+ * answer. Nodemailer's own wait for an answer is ten minutes, so a relay that hung held each delivery (and
+ * with four of them, every delivery, DMs included) that long before it was retried. The answer to a whole
+ * message comes after the relay has scanned it, which can take a while: a wait shorter than its scan would
+ * count a message the relay went on to take as failed, and send it again. SMTP_URL's query changes them
+ * (`?socketTimeout=300000`).
  */
-export const MAIL_TIMEOUTS = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 30_000 };
+export const MAIL_TIMEOUTS = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 120_000 };
 
 /** Sends through SMTP_URL, or, with none set, writes each email as an .eml file under the outbox. */
 export function createMailer(opts: {
