@@ -60,6 +60,11 @@ export type ConvertInput = {
   sendNow: boolean;
   /** Only for a contact that has no email yet. */
   email?: string | null;
+  /**
+   * The contact's email as the form showed it (null: none): a contact whose email changed since is not
+   * converted, so the invitation never goes to an address the person did not see. Undefined: not checked.
+   */
+  shownEmail?: string | null;
 };
 
 /** Contacts: people without a login, found alongside users and converted into users through the seat rules. */
@@ -260,6 +265,19 @@ export class ContactService {
     return searchPeople(em, account, text, offset);
   }
 
+  /** Why `actor` may not edit the contact `id` (converted, and they are no admin), or null; reads only. */
+  async editProblem(em: EntityManager, account: IAccount, actor: Actor, id: string): Promise<string | null> {
+    const contact = isId(id) ? await em.findOne(Contact, { id, account }) : null;
+    if (!contact) return null;
+    try {
+      requireEditable(contact, actor);
+      return null;
+    } catch (err) {
+      if (err instanceof DomainError) return err.message;
+      throw err;
+    }
+  }
+
   /** The contact behind a Convert button, or a DomainError when it is gone or already a user. */
   async toConvert(em: EntityManager, account: IAccount, id: string): Promise<IContact> {
     const contact = isId(id) ? await em.findOne(Contact, { id, account }, { populate: ['user'] }) : null;
@@ -383,6 +401,19 @@ export class ContactService {
     input: ConvertInput,
   ): Promise<string> {
     const contact = this.checkNotConverted(found);
+    if (input.shownEmail !== undefined) {
+      const now = contact.email ?? null;
+      const shown = input.shownEmail;
+      if (normalizeEmail(now ?? '') !== normalizeEmail(shown ?? '')) {
+        const again = 'Nothing was converted: close the form and press Convert to user again.';
+        throw new DomainError(
+          'conflict',
+          now
+            ? `${contact.name}'s email is now ${now}, not ${shown ? `the ${shown}` : 'none as'} this form showed. ${again}`
+            : `${contact.name} no longer has an email, though this form showed ${shown}. ${again}`,
+        );
+      }
+    }
     if (!(ROLES as readonly string[]).includes(input.role)) {
       throw new DomainError('invalid_input', 'Choose a role.', { field: 'role' });
     }

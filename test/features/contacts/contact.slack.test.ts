@@ -521,9 +521,7 @@ describe('converting and editing', () => {
       },
     });
     expect(res.status).toBe(200);
-    await t.standin.waitForCall('chat.postMessage', (c) =>
-      String(c.args.text).includes('only an admin can change their details'),
-    );
+    expect(res.json?.errors?.name).toContain('only an admin can change their details');
     expect((await t.em().findOneOrFail(Contact, contact.id)).company).toBe('Partner');
   });
 
@@ -560,5 +558,90 @@ describe('converting and editing', () => {
     );
     expect(findButton(body.blocks, { actionId: 'contact_edit' })).toBeDefined();
     expect(() => findButton(body.blocks, { actionId: 'contact_convert' })).toThrow();
+  });
+});
+
+describe('forms left open while the contact changes', () => {
+  async function contactNamed(name: string, email: string | null) {
+    const em = t.em();
+    const contact = em.create(Contact, { account: await t.account(), name, email, company: 'Partner' });
+    await em.flush();
+    return contact;
+  }
+  const convertButton = (id: string) => buttonMessage('contact_convert', id, 'Convert to user');
+  const dmsTo = (user: string) => t.standin.messages.filter((m) => m.channel === `D${user}`);
+
+  it('converts no one when the email changed after the Convert form showed another', async () => {
+    const contact = await contactNamed('Stan Stale', 'stan@partner.test');
+    await t.slack.clickButton(convertButton(contact.id), 'Convert to user', { user: 'UMEMBER' });
+    const view = t.standin.lastOpenedView();
+    expect(textOf(view)).toContain('stan@partner.test');
+    // Someone else corrects the address while the form is open.
+    const account = await t.account();
+    await t.roster.deps.contacts.edit(
+      t.em(),
+      account,
+      { slackUserId: 'UMANAGER', isAdmin: false, surface: 'slack' },
+      contact.id,
+      {
+        name: 'Stan Stale',
+        email: 'stanley@partner.test',
+        phone: null,
+        company: 'Partner',
+        title: null,
+        notes: null,
+      },
+    );
+    const res = await t.slack.submitView(view, { role: 'client' }, { user: 'UMEMBER' });
+    expect(res.json?.errors?.role).toBe(
+      "Stan Stale's email is now stanley@partner.test, not the stan@partner.test this form showed. Nothing was converted: close the form and press Convert to user again.",
+    );
+    expect(await t.em().count(User, { email: { $in: ['stan@partner.test', 'stanley@partner.test'] } })).toBe(
+      0,
+    );
+    expect((await t.em().findOneOrFail(Contact, contact.id)).user).toBeNull();
+  });
+
+  it('does not drop the address typed in the Convert form when the contact was given another meanwhile', async () => {
+    const contact = await contactNamed('Nell Noaddress', null);
+    await t.slack.clickButton(convertButton(contact.id), 'Convert to user', { user: 'UMEMBER' });
+    const view = t.standin.lastOpenedView();
+    const e = t.em();
+    const stored = await e.findOneOrFail(Contact, contact.id);
+    stored.email = 'nell.old@partner.test';
+    await e.flush();
+    const res = await t.slack.submitView(
+      view,
+      { role: 'client', email: 'nell@partner.test' },
+      { user: 'UMEMBER' },
+    );
+    expect(res.json?.errors?.role).toBe(
+      "Nell Noaddress's email is now nell.old@partner.test, not none as this form showed. Nothing was converted: close the form and press Convert to user again.",
+    );
+    expect(await t.em().count(User, { email: { $in: ['nell@partner.test', 'nell.old@partner.test'] } })).toBe(
+      0,
+    );
+  });
+
+  it("tells a member on the Edit form, before anything else, that a contact converted meanwhile is an admin's to edit", async () => {
+    const contact = await contactNamed('Vic Converted', null);
+    await t.slack.clickButton(buttonMessage('contact_edit', contact.id, 'Edit'), 'Edit', { user: 'UMEMBER' });
+    const view = t.standin.lastOpenedView();
+    expect(view.callback_id).toBe('contact_modal');
+    // An admin converts the contact, giving it an email, while the member's form is open.
+    await t.slack.clickButton(convertButton(contact.id), 'Convert to user', { user: 'UADMIN' });
+    await t.slack.submitView(
+      t.standin.lastOpenedView(),
+      { role: 'client', email: 'vic@partner.test' },
+      { user: 'UADMIN' },
+    );
+    expect((await t.em().findOneOrFail(Contact, contact.id, { populate: ['user'] })).user).not.toBeNull();
+    const before = dmsTo('UMEMBER').length;
+    const res = await t.slack.submitView(view, { title: 'Buyer' }, { user: 'UMEMBER' });
+    expect(res.json?.errors).toEqual({
+      name: 'Vic Converted is a user now, so only an admin can change their details (from their card: `/people`). Nothing was changed.',
+    });
+    expect(dmsTo('UMEMBER')).toHaveLength(before);
+    expect((await t.em().findOneOrFail(Contact, contact.id)).title).toBeNull();
   });
 });

@@ -1,5 +1,6 @@
 import type { App, ViewSubmitAction } from '@slack/bolt';
 import type { View } from '@slack/types';
+import { z } from 'zod';
 import { slackActor } from '../../../slack/actor.ts';
 import { esc, plain, section } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
@@ -55,7 +56,8 @@ export function convertModal(
   return {
     type: 'modal',
     callback_id: CONVERT_VIEW,
-    private_metadata: contact.id,
+    // The email the form shows, checked on submit: the invitation goes to the address the person saw.
+    private_metadata: JSON.stringify({ c: contact.id, e: contact.email ?? null }),
     title: plain('Convert to user'),
     submit: plain('Convert'),
     close: plain('Cancel'),
@@ -87,6 +89,20 @@ export function convertModal(
   };
 }
 
+const convertTarget = z.object({ c: z.string().max(100), e: z.string().max(254).nullable() });
+
+/**
+ * The contact a Convert form names, and the email it showed (undefined for a form written before it said,
+ * whose bare private_metadata is the contact's id). Looked up within the account by the service.
+ */
+export function readConvertTarget(meta: string): { contactId: string; shownEmail?: string | null } {
+  try {
+    const parsed = convertTarget.safeParse(JSON.parse(meta));
+    if (parsed.success) return { contactId: parsed.data.c, shownEmail: parsed.data.e };
+  } catch {}
+  return { contactId: meta };
+}
+
 /** `/contact add Ana Lee ana@acme.com`: an email-looking word fills the email, the rest the name. */
 export function prefillFrom(text: string | undefined): ContactFields {
   const words = (text ?? '').trim().split(/\s+/).filter(Boolean);
@@ -107,6 +123,14 @@ export function registerContactViews(app: App, deps: Deps, contacts: ContactServ
     }
     const { em, account } = roster(context);
     const editing = view.private_metadata || undefined;
+    const actor = await slackActor(deps, context, body.user.id);
+    // A contact converted since the form opened is an admin's to edit: said first, on the form, rather
+    // than asking to fix the email and then refusing the whole form.
+    const refused = editing ? await contacts.editProblem(em, account, actor, editing) : null;
+    if (refused) {
+      await ack({ response_action: 'errors', errors: { name: refused } });
+      return;
+    }
     const conflict = await contacts.emailConflict(em, account, parsed.value.email, editing);
     if (conflict) {
       await ack({ response_action: 'errors', errors: { email: conflict } });
@@ -119,7 +143,6 @@ export function registerContactViews(app: App, deps: Deps, contacts: ContactServ
       client,
       body.user.id,
       async () => {
-        const actor = await slackActor(deps, context, body.user.id);
         if (editing) {
           const { contact, changed } = await contacts.edit(em, account, actor, editing, parsed.value);
           return changed.length
@@ -135,15 +158,17 @@ export function registerContactViews(app: App, deps: Deps, contacts: ContactServ
 
   app.view<ViewSubmitAction>(CONVERT_VIEW, async ({ ack, view, body, context, client }) => {
     const values = view.state.values;
+    const { contactId, shownEmail } = readConvertTarget(view.private_metadata);
     const input = {
       role: (values.role?.role?.selected_option?.value ?? '') as Role,
       permissionSetId: values.permission_set?.permission_set?.selected_option?.value ?? null,
       sendNow: (values.send_now?.send_now?.selected_options ?? []).length > 0,
       email: values.email?.email?.value ?? null,
+      shownEmail,
     };
     const { em, account } = roster(context);
     const actor = await slackActor(deps, context, body.user.id);
-    const problems = await contacts.convertProblems(em, account, actor, view.private_metadata, input);
+    const problems = await contacts.convertProblems(em, account, actor, contactId, input);
     if (problems) {
       // An error for a field the form does not show goes on the role, which every form has.
       const errors: Record<string, string> = {};
@@ -160,7 +185,7 @@ export function registerContactViews(app: App, deps: Deps, contacts: ContactServ
       client,
       body.user.id,
       async () => {
-        const result = await contacts.convert(em, account, actor, view.private_metadata, input);
+        const result = await contacts.convert(em, account, actor, contactId, input);
         return result.status === 'converted'
           ? `:white_check_mark: ${esc(result.user.email)} is now a user${result.user.status === 'invited' ? ' and the invitation is on its way' : ' (not invited yet: `/invite pending` sends the invitation)'}. The contact stays, linked to the user.`
           : `:hourglass_flowing_sand: ${esc(result.email)} takes a paid seat, so an admin has been asked to approve it. You will get a message when they decide.`;
