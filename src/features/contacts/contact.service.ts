@@ -197,7 +197,8 @@ export class ContactService {
 
   /**
    * Saves changes to a contact with the same checks as adding; returns what changed. A field left empty
-   * keeps a stored value too long for the form to have shown it (`keptOrNew`).
+   * keeps a stored value too long for the form to have shown it (`keptOrNew`), and one in `untouched` keeps
+   * what the contact holds now.
    */
   async edit(
     em: EntityManager,
@@ -205,6 +206,7 @@ export class ContactService {
     actor: Actor,
     id: string,
     submitted: ContactInput,
+    opts: { untouched?: ReadonlySet<string> } = {},
   ): Promise<{ contact: IContact; changed: string[] }> {
     const contact = isId(id) ? await em.findOne(Contact, { id, account }) : null;
     if (!contact) throw new DomainError('not_found', 'That contact no longer exists.');
@@ -218,6 +220,11 @@ export class ContactService {
       title: kept('title'),
       notes: kept('notes'),
     };
+    // A field the form submitted as it showed it keeps what the contact holds now, which someone else may
+    // have changed since the form opened.
+    for (const field of CONTACT_FIELDS) {
+      if (opts.untouched?.has(field)) Object.assign(input, { [field]: contact[field] ?? null });
+    }
     const conflict = await this.emailConflict(em, account, input.email, id);
     if (conflict) throw new DomainError('conflict', conflict, { field: 'email' });
     const changes: Record<string, { from: string | null; to: string | null }> = {};

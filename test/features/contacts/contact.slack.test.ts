@@ -432,7 +432,7 @@ describe('converting and editing', () => {
       { user: 'UMEMBER' },
     );
     const view = t.standin.lastOpenedView();
-    expect(view.private_metadata).toBe(contact.id);
+    expect(JSON.parse(view.private_metadata).id).toBe(contact.id);
     const clash = await t.slack.submitView(view, { email: 'cleo@partner.test' }, { user: 'UMEMBER' });
     expect(clash.json?.errors?.email).toBe('cleo@partner.test is already a user (Cleo Client, invited).');
     const ok = await t.slack.submitView(
@@ -621,6 +621,36 @@ describe('forms left open while the contact changes', () => {
     expect(await t.em().count(User, { email: { $in: ['nell@partner.test', 'nell.old@partner.test'] } })).toBe(
       0,
     );
+  });
+
+  it('keeps what someone else changed while the Edit form was open, saving only what was typed', async () => {
+    const contact = await contactNamed('Kim Kept', 'kim@partner.test');
+    await t.slack.clickButton(buttonMessage('contact_edit', contact.id, 'Edit'), 'Edit', { user: 'UMEMBER' });
+    const view = t.standin.lastOpenedView();
+    // Someone else corrects the company and adds a phone while the form is open.
+    await t.roster.deps.contacts.edit(
+      t.em(),
+      await t.account(),
+      { slackUserId: 'UMANAGER', isAdmin: false, surface: 'slack' },
+      contact.id,
+      {
+        name: 'Kim Kept',
+        email: 'kim@partner.test',
+        phone: '+1 555 0199',
+        company: 'Partner GmbH',
+        title: null,
+        notes: null,
+      },
+    );
+    const before = dmsTo('UMEMBER').length;
+    await t.slack.submitView(view, { title: 'Buyer' }, { user: 'UMEMBER' });
+    expect(await t.em().findOneOrFail(Contact, contact.id)).toMatchObject({
+      title: 'Buyer',
+      phone: '+1 555 0199',
+      company: 'Partner GmbH',
+    });
+    const dm = await eventually(() => dmsTo('UMEMBER').slice(before).at(-1));
+    expect(dm.text).toContain('Saved your changes to the contact *Kim Kept* (title).');
   });
 
   it("tells a member on the Edit form, before anything else, that a contact converted meanwhile is an admin's to edit", async () => {

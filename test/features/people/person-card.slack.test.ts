@@ -319,6 +319,36 @@ describe('lifecycle changes from the card', () => {
     expect(tooLong.json.errors.notes).toMatch(/under 3000 characters/);
   });
 
+  it('keeps what another admin changed while the Edit details form was open, saving only what was typed', async () => {
+    const user = await person('active', 'employee', { title: 'Engineer', phone: '+1 555 0001' });
+    const res = await card('UADMIN', user.email);
+    await t.slack.clickButton(res.body, 'Edit details', { user: 'UADMIN' });
+    const view = t.standin.lastOpenedView();
+    // Another admin changes the phone and adds a company while this form is open.
+    await t.roster.deps.person.editDetails(
+      t.em(),
+      await t.account(),
+      { slackUserId: 'UOWNER', isAdmin: true, surface: 'slack' },
+      user.id,
+      {
+        firstName: 'Pat',
+        lastName: user.lastName,
+        title: 'Engineer',
+        phone: '+1 555 0002',
+        company: 'Initech',
+      },
+    );
+    const before = t.standin.messages.length;
+    await t.slack.submitView(view, { title: 'Lead engineer' }, { user: 'UADMIN' });
+    const saved = await fresh(user.id);
+    expect(saved).toMatchObject({ title: 'Lead engineer', phone: '+1 555 0002', firstName: 'Pat' });
+    expect((await t.em().findOneOrFail(Contact, { user: user.id })).company).toBe('Initech');
+    const dm = await eventually(() =>
+      t.standin.messages.slice(before).find((m) => String(m.text).includes('details')),
+    );
+    expect(dm.text).toContain('(1 changed)');
+  });
+
   it('shows every detail a CSV import may hold whole, and keeps notes too long for the form unless replaced', async () => {
     const title = `Head of ${'T'.repeat(247)}`;
     const user = await person('active', 'employee', { title, lastName: 'L'.repeat(255) });

@@ -4,7 +4,14 @@ import { z } from 'zod';
 import { slackActor } from '../../../slack/actor.ts';
 import { esc, plain, section } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
-import { detailInput, permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
+import {
+  detailInput,
+  permissionSetInput,
+  roleInput,
+  sendNowInput,
+  shownPrint,
+  untouchedFields,
+} from '../../../slack/inputs.ts';
 import { afterAck } from '../../../slack/notify.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { Deps } from '../../feature.ts';
@@ -35,7 +42,14 @@ export function contactModal(prefill: ContactFields, contactId?: string): View {
   return {
     type: 'modal',
     callback_id: CONTACT_VIEW,
-    private_metadata: contactId ?? '',
+    // Editing: the contact, and what each field showed, so a field left as it was keeps what the contact
+    // holds when the form is submitted (someone may have changed it meanwhile).
+    private_metadata: contactId
+      ? JSON.stringify({
+          id: contactId,
+          f: Object.fromEntries(FIELDS.map((f) => [f.id, shownPrint(prefill[f.id], f.max)])),
+        })
+      : '',
     title: plain(contactId ? 'Edit contact' : 'Add contact'),
     submit: plain('Save'),
     close: plain('Cancel'),
@@ -89,6 +103,21 @@ export function convertModal(
   };
 }
 
+const editTarget = z.object({ id: z.string().max(100), f: z.record(z.string(), z.string().max(20)) });
+
+/**
+ * The contact an Edit form names and the fingerprints of what it showed; a bare id (a form written before
+ * they were kept, or anything else) names the contact alone. Looked up within the account by the service.
+ */
+export function readEditTarget(meta: string): { contactId?: string; prints?: Record<string, string> } {
+  if (!meta) return {};
+  try {
+    const parsed = editTarget.safeParse(JSON.parse(meta));
+    if (parsed.success) return { contactId: parsed.data.id, prints: parsed.data.f };
+  } catch {}
+  return { contactId: meta };
+}
+
 const convertTarget = z.object({ c: z.string().max(100), e: z.string().max(254).nullable() });
 
 /**
@@ -122,7 +151,8 @@ export function registerContactViews(app: App, deps: Deps, contacts: ContactServ
       return;
     }
     const { em, account } = roster(context);
-    const editing = view.private_metadata || undefined;
+    const { contactId: editing, prints } = readEditTarget(view.private_metadata);
+    const untouched = untouchedFields(prints, values);
     const actor = await slackActor(deps, context, body.user.id);
     // A contact converted since the form opened is an admin's to edit: said first, on the form, rather
     // than asking to fix the email and then refusing the whole form.
@@ -131,7 +161,10 @@ export function registerContactViews(app: App, deps: Deps, contacts: ContactServ
       await ack({ response_action: 'errors', errors: { name: refused } });
       return;
     }
-    const conflict = await contacts.emailConflict(em, account, parsed.value.email, editing);
+    // An email left as the form showed it is checked as it is then, under the contact's edit.
+    const conflict = untouched.has('email')
+      ? null
+      : await contacts.emailConflict(em, account, parsed.value.email, editing);
     if (conflict) {
       await ack({ response_action: 'errors', errors: { email: conflict } });
       return;
@@ -144,7 +177,9 @@ export function registerContactViews(app: App, deps: Deps, contacts: ContactServ
       body.user.id,
       async () => {
         if (editing) {
-          const { contact, changed } = await contacts.edit(em, account, actor, editing, parsed.value);
+          const { contact, changed } = await contacts.edit(em, account, actor, editing, parsed.value, {
+            untouched,
+          });
           return changed.length
             ? `:white_check_mark: Saved your changes to the contact *${esc(contact.name)}* (${changed.join(', ')}).`
             : `Nothing changed on the contact *${esc(contact.name)}*.`;
