@@ -656,6 +656,7 @@ describe('a change between paid roles', () => {
   it('refuses a requester a forged change between paid roles instead of asking admins for a seat', async () => {
     const user = await person('active', 'employee');
     const requests = await t.em().count(SeatRequest, { email: user.email });
+    const opened = t.standin.callsTo('views.open').length;
     await t.slack.blockAction({
       user: 'UMANAGER',
       actions: [
@@ -667,11 +668,47 @@ describe('a change between paid roles', () => {
         },
       ],
     });
-    const view = t.standin.lastOpenedView();
-    await t.slack.submitView(view, { role: 'contractor' }, { user: 'UMANAGER' });
+    // The card offers no such ask: the forged button is refused with the reason, and no form opens.
+    await t.standin.waitForResponse((r) =>
+      textOf(r.body).includes(
+        `Only admins can change the role of ${user.firstName} ${user.lastName}: they already hold a paid role, so there is no seat to ask for.`,
+      ),
+    );
+    expect(t.standin.callsTo('views.open')).toHaveLength(opened);
+    // The form itself, made by hand, is refused too.
+    await t.slack.viewSubmission({
+      user: 'UMANAGER',
+      view: {
+        id: 'VFORGEDROLE',
+        hash: 'h1',
+        callback_id: 'person_change_modal',
+        private_metadata: JSON.stringify({ u: user.id, c: 'role' }),
+        state: {
+          values: {
+            role: { role: { type: 'static_select', selected_option: { value: 'contractor' } } },
+          },
+        },
+      },
+    });
     await t.standin.waitForMessage((m) => m.channel === 'DUMANAGER' && textOf(m).includes('Only admins'));
     expect((await fresh(user.id)).role).toBe('employee');
     expect(await t.em().count(SeatRequest, { email: user.email })).toBe(requests);
+  });
+
+  it("refuses a requester's forged Ask for a paid role, before any form opens, when one is already waiting", async () => {
+    const user = await person('active', 'client');
+    const res = await card('UMANAGER', user.email);
+    const { result } = await change('UMANAGER', res.body, 'Ask for a paid role', { role: 'employee' });
+    expect(result.status).toBe(200);
+    await eventually(
+      async () => (await t.em().count(SeatRequest, { email: user.email, status: 'pending' })) === 1,
+    );
+    const opened = t.standin.callsTo('views.open').length;
+    await t.slack.clickButton(res.body, 'Ask for a paid role', { user: 'UMANAGER' });
+    await t.standin.waitForResponse((r) =>
+      textOf(r.body).includes(`A seat request for ${user.email} is already waiting for an admin.`),
+    );
+    expect(t.standin.callsTo('views.open')).toHaveLength(opened);
   });
 });
 
