@@ -208,45 +208,55 @@ export class ContactService {
     submitted: ContactInput,
     opts: { untouched?: ReadonlySet<string> } = {},
   ): Promise<{ contact: IContact; changed: string[] }> {
-    const contact = isId(id) ? await em.findOne(Contact, { id, account }) : null;
-    if (!contact) throw new DomainError('not_found', 'That contact no longer exists.');
-    requireEditable(contact, actor);
-    const kept = (field: 'phone' | 'company' | 'title' | 'notes') =>
-      keptOrNew(contact[field], submitted[field], FIELD_MAX[field]);
-    const input: ContactInput = {
-      ...submitted,
-      phone: kept('phone'),
-      company: kept('company'),
-      title: kept('title'),
-      notes: kept('notes'),
-    };
-    // A field the form submitted as it showed it keeps what the contact holds now, which someone else may
-    // have changed since the form opened.
-    for (const field of CONTACT_FIELDS) {
-      if (opts.untouched?.has(field)) Object.assign(input, { [field]: contact[field] ?? null });
-    }
-    const conflict = await this.emailConflict(em, account, input.email, id);
-    if (conflict) throw new DomainError('conflict', conflict, { field: 'email' });
-    const changes: Record<string, { from: string | null; to: string | null }> = {};
-    for (const field of CONTACT_FIELDS) {
-      const from = contact[field] ?? null;
-      const to = input[field] ?? null;
-      if (from !== to) changes[field] = { from, to };
-    }
-    const changed = Object.keys(changes);
-    if (changed.length === 0) return { contact, changed };
-    Object.assign(contact, input);
-    audit(em, {
-      account,
-      actor: actor.slackUserId,
-      action: 'contact.edited',
-      subjectType: 'contact',
-      subjectId: contact.id,
-      surface: actor.surface,
-      data: { changes },
+    // The contact's row is held while it is read and written: a conversion running at the same moment
+    // (which holds it too) is waited for and seen, so a member never edits a contact that became a user.
+    return em.transactional(async (tx) => {
+      const [locked] = isId(id)
+        ? await query<{ id: string }>(
+            tx,
+            sql`select id from contact where id = ${id} and account_id = ${account.id} for update`,
+          )
+        : [];
+      const contact = locked ? await tx.findOne(Contact, { id, account }, { refresh: true }) : null;
+      if (!contact) throw new DomainError('not_found', 'That contact no longer exists.');
+      requireEditable(contact, actor);
+      const kept = (field: 'phone' | 'company' | 'title' | 'notes') =>
+        keptOrNew(contact[field], submitted[field], FIELD_MAX[field]);
+      const input: ContactInput = {
+        ...submitted,
+        phone: kept('phone'),
+        company: kept('company'),
+        title: kept('title'),
+        notes: kept('notes'),
+      };
+      // A field the form submitted as it showed it keeps what the contact holds now, which someone else may
+      // have changed since the form opened.
+      for (const field of CONTACT_FIELDS) {
+        if (opts.untouched?.has(field)) Object.assign(input, { [field]: contact[field] ?? null });
+      }
+      const conflict = await this.emailConflict(tx, account, input.email, id);
+      if (conflict) throw new DomainError('conflict', conflict, { field: 'email' });
+      const changes: Record<string, { from: string | null; to: string | null }> = {};
+      for (const field of CONTACT_FIELDS) {
+        const from = contact[field] ?? null;
+        const to = input[field] ?? null;
+        if (from !== to) changes[field] = { from, to };
+      }
+      const changed = Object.keys(changes);
+      if (changed.length === 0) return { contact, changed };
+      Object.assign(contact, input);
+      audit(tx, {
+        account,
+        actor: actor.slackUserId,
+        action: 'contact.edited',
+        subjectType: 'contact',
+        subjectId: contact.id,
+        surface: actor.surface,
+        data: { changes },
+      });
+      await this.flushUnique(tx, input.email);
+      return { contact, changed };
     });
-    await this.flushUnique(em, input.email);
-    return { contact, changed };
   }
 
   /** Two people saving the same email at the same moment: the unique index decides, the loser is told. */

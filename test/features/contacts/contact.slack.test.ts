@@ -1,3 +1,4 @@
+import { query, sql } from '../../../src/db/sql.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../../src/features/contacts/contact.entity.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
@@ -649,8 +650,44 @@ describe('forms left open while the contact changes', () => {
       phone: '+1 555 0199',
       company: 'Partner GmbH',
     });
-    const dm = await eventually(() => dmsTo('UMEMBER').slice(before).at(-1));
+    const dm = await eventually(() =>
+      dmsTo('UMEMBER')
+        .slice(before)
+        .find((m) => String(m.text).includes('Kim Kept')),
+    );
     expect(dm.text).toContain('Saved your changes to the contact *Kim Kept* (title).');
+  });
+
+  it('refuses a member whose Edit is saved while an admin is converting the contact, once the conversion is made', async () => {
+    const contact = await contactNamed('Rae Race', 'rae@partner.test');
+    await t.slack.clickButton(buttonMessage('contact_edit', contact.id, 'Edit'), 'Edit', { user: 'UMEMBER' });
+    const view = t.standin.lastOpenedView();
+    const before = dmsTo('UMEMBER').length;
+    let submitted: Promise<unknown> | undefined;
+    // A conversion holding the contact's row, as convert does, while the member's form is saved.
+    await t.em().transactional(async (tx) => {
+      await query(tx, sql`select id from contact where id = ${contact.id} for update`);
+      const user = tx.create(User, {
+        account: await t.account(),
+        email: 'rae@partner.test',
+        role: 'client',
+        status: 'not_invited',
+        addedBy: 'UADMIN',
+      });
+      const locked = await tx.findOneOrFail(Contact, contact.id);
+      locked.user = user as never;
+      await tx.flush();
+      submitted = t.slack.submitView(view, { title: 'Buyer' }, { user: 'UMEMBER' });
+      await new Promise((r) => setTimeout(r, 700));
+    });
+    await submitted;
+    const dm = await eventually(() =>
+      dmsTo('UMEMBER')
+        .slice(before)
+        .find((m) => String(m.text).includes('Rae Race')),
+    );
+    expect(dm.text).toContain('Rae Race is a user now, so only an admin can change their details');
+    expect((await t.em().findOneOrFail(Contact, contact.id)).title).toBeNull();
   });
 
   it("tells a member on the Edit form, before anything else, that a contact converted meanwhile is an admin's to edit", async () => {
