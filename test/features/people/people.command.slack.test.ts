@@ -152,3 +152,31 @@ describe('/people with something that is not one person', () => {
     expect(await reply(' <BRACKET@acme.test> ', false)).toContain('*Email:* bracket@acme.test');
   });
 });
+
+describe('/people @someone when Slack cannot say who they are', () => {
+  it('says so and asks for their email, rather than that they are not in Roster', async () => {
+    await eventually(
+      async () => (await t.roster.deps.directory.syncedAt(t.em(), await t.account())) !== null,
+    );
+    // Joined Slack after the last directory sync: Roster asks Slack who they are, and Slack fails.
+    t.standin.addMember({ id: 'UJOINED', name: 'jo', realName: 'Jo Joined', email: 'jo@acme.test' });
+    const em = t.em();
+    em.create(User, {
+      account: await t.account(),
+      email: 'jo@acme.test',
+      firstName: 'Jo',
+      role: 'client',
+      status: 'invited',
+      addedBy: 'UADMIN',
+    });
+    await em.flush();
+    t.standin.failNext('users.info', 'internal_error');
+    const text = textOf((await people('UADMIN', '<@UJOINED|jo>', true)).body);
+    expect(text).toContain(
+      'Slack could not say who <@UJOINED> is just now, so Roster cannot tell whether they are in Roster. Try again in a moment, or type their email: `/people name@example.com`.',
+    );
+    expect(text).not.toContain('is not a user in Roster');
+    // Once Slack answers, the card is found by the address Slack gives.
+    expect(textOf((await people('UADMIN', '<@UJOINED|jo>', true)).body)).toContain('*Email:* jo@acme.test');
+  });
+});

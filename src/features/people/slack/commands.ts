@@ -98,7 +98,20 @@ export function registerPeopleCommand(app: App, deps: Deps, people: PersonServic
     let user = await people.find(em, account, parsed);
     let slackEmail: string | null = null;
     if ('slackUserId' in parsed) {
-      const person = await deps.admins.member(em, account, parsed.slackUserId).catch(() => null);
+      let lookupFailed = false;
+      const person = await deps.admins.member(em, account, parsed.slackUserId).catch((err) => {
+        roster(context).log.warn({ err }, 'could not ask Slack who was mentioned');
+        lookupFailed = true;
+        return null;
+      });
+      if (!user && lookupFailed) {
+        // Without their address Roster cannot tell whether they are in Roster: saying they are not would be a guess.
+        await respond({
+          response_type: 'ephemeral',
+          text: `Slack could not say who <@${parsed.slackUserId}> is just now, so Roster cannot tell whether they are in Roster. Try again in a moment, or type their email: \`/people name@example.com\`.`,
+        });
+        return;
+      }
       if (person && !isOfWorkspace(person, account.teamId)) {
         // Their address is their own organisation's to say: it would show whoever here has it, maybe someone else.
         await respond({
