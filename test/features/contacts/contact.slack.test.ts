@@ -176,6 +176,20 @@ describe('finding', () => {
     await em.flush();
   });
 
+  it('says there are no more matches when Show more finds none left, as after contacts were removed', async () => {
+    const before = t.standin.responses.length;
+    await t.slack.clickButton(
+      buttonMessage('contact_find_more', JSON.stringify({ q: 'ana', o: 500 }), 'Show more'),
+      'Show more',
+      { user: 'UMEMBER' },
+    );
+    const answer = textOf((await eventually(() => t.standin.responses.slice(before).at(-1))).body);
+    expect(answer).toContain(
+      'No more matches for “ana” after the first 500. Search again with `/contact find ana`.',
+    );
+    expect(answer).not.toContain('501–500');
+  });
+
   it('says when nothing matches and offers to add a contact', async () => {
     const body = await find('UMEMBER', 'qwerty');
     expect(body.response_type).toBe('ephemeral');
