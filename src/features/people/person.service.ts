@@ -274,7 +274,8 @@ export class PersonService {
 
   /**
    * Changes the email a person logs in with. A pending invitation went to the old address, so it is
-   * cancelled; the admin sends a new one. Another user or contact with the new address is a clash.
+   * cancelled; the admin sends a new one. Another user or contact with the new address is a clash. The
+   * contact they were converted from takes the new address too.
    */
   async changeEmail(
     em: EntityManager,
@@ -297,6 +298,11 @@ export class PersonService {
         }
         if (pending.length && user.status === 'invited') user.status = 'not_invited';
         user.email = email;
+        // The contact they were converted from holds their login email: it moves with it, so the old
+        // address is free for someone else and the contact's Edit form does not refuse its own email.
+        const contact = await tx.findOne(Contact, { account, user });
+        const contactMoved = Boolean(contact?.email);
+        if (contact?.email) contact.email = email;
         // An imported user without a login has one now, and can be unlocked and invited.
         user.loginMissing = false;
         user.loginHint = null;
@@ -307,7 +313,12 @@ export class PersonService {
           subjectType: 'user',
           subjectId: user.id,
           surface: actor.surface,
-          data: { from, to: email, invitationsCancelled: pending.length },
+          data: {
+            from,
+            to: email,
+            invitationsCancelled: pending.length,
+            ...(contactMoved ? { contactId: contact!.id } : {}),
+          },
         });
         await tx.flush();
         return { user, from, invitationCancelled: pending.length > 0 };

@@ -394,6 +394,30 @@ describe('lifecycle changes from the card', () => {
     expect((await fresh(user.id)).email).toBe('new.address@acme.test');
     expect(await t.em().count(AuditEvent, { action: 'user.email_changed', subjectId: user.id })).toBe(1);
   });
+
+  it('moves the contact a person was converted from to their new login email', async () => {
+    const user = await person('active', 'client');
+    const e = t.em();
+    const contact = e.create(Contact, {
+      account: await t.account(),
+      user,
+      name: 'Pat Converted',
+      email: user.email,
+    });
+    await e.flush();
+    const res = await card('UADMIN', user.email);
+    await change('UADMIN', res.body, 'Change email', { email: 'pat.moved@acme.test' });
+    await eventually(async () => (await fresh(user.id)).email === 'pat.moved@acme.test');
+    expect((await t.em().findOneOrFail(Contact, contact.id)).email).toBe('pat.moved@acme.test');
+    // The old address is free again: a contact can be added with it.
+    await t.slack.command('/contact', 'add', { user: 'UMEMBER' });
+    const added = await t.slack.submitView(
+      t.standin.lastOpenedView(),
+      { name: 'Someone Else', email: user.email },
+      { user: 'UMEMBER' },
+    );
+    expect(added.json?.errors).toBeUndefined();
+  });
 });
 
 describe('a change made while a CSV import holds the seats', () => {
