@@ -105,6 +105,13 @@ describe('adding contacts', () => {
     });
   });
 
+  it('fills the form from a name and address pasted from an email, `Name <address>`', async () => {
+    await t.slack.command('/contact', 'add "Dee Dunn" <dee@dunn.test>,', { user: 'UMANAGER' });
+    const filled = t.standin.lastOpenedView();
+    const initial = (id: string) => filled.blocks.find((b: any) => b.block_id === id).element.initial_value;
+    expect([initial('name'), initial('email')]).toEqual(['Dee Dunn', 'dee@dunn.test']);
+  });
+
   it('explains /contact when the subcommand is unknown', async () => {
     const before = t.standin.responses.length;
     await t.slack.command('/contact', 'delete ana', { user: 'UMEMBER' });

@@ -132,11 +132,21 @@ export function readConvertTarget(meta: string): { contactId: string; shownEmail
   return { contactId: meta };
 }
 
-/** `/contact add Ana Lee ana@acme.com`: an email-looking word fills the email, the rest the name. */
+/**
+ * `/contact add Ana Lee ana@acme.com`: an email-looking word fills the email, the rest the name. As pasted
+ * from an email (`"Ana Lee" <ana@acme.com>,`), the quotes around the name and the brackets and commas around
+ * the address are left out.
+ */
 export function prefillFrom(text: string | undefined): ContactFields {
   const words = (text ?? '').trim().split(/\s+/).filter(Boolean);
   const email = words.find((w) => w.includes('@'));
-  return { name: words.filter((w) => w !== email).join(' '), email: email ?? '' };
+  const name = words
+    .filter((w) => w !== email)
+    .join(' ')
+    .replace(/^["'“”‘’]+|["'“”‘’]+$/g, '')
+    .trim();
+  const address = (email ?? '').replace(/^[<(["'“‘]*(?:mailto:)?|[>)\]"'”’,;.]*$/gi, '');
+  return { name, email: address };
 }
 
 /** The add/edit contact form's and the convert form's submissions: field errors, or the change and a DM. */
