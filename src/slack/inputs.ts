@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { IPermissionSet } from '../features/accounts/account.entity.ts';
 import { tooLongToShow } from '../features/people/field-limits.ts';
 import type { Role } from '../features/people/user.entity.ts';
@@ -94,4 +95,26 @@ export function detailInput(
       ...(value && !hidden ? { initial_value: value } : {}),
     },
   };
+}
+
+/**
+ * A short fingerprint of what a text field of a form showed (nothing, for a value too long to show), kept in
+ * the form's private_metadata: on submit, a field whose value still has it was not touched, and keeps what
+ * the record holds by then rather than putting back what the form showed (someone else's change meanwhile).
+ */
+export function shownPrint(value: string | null | undefined, max: number): string {
+  const shown = tooLongToShow(value, max) ? '' : (value ?? '').trim();
+  return createHash('sha256').update(shown).digest('base64url').slice(0, 12);
+}
+
+/** The fields of a submitted form left as it showed them, by their fingerprints (see shownPrint). */
+export function untouchedFields(
+  prints: Record<string, string> | undefined,
+  submitted: Record<string, string | null | undefined>,
+): Set<string> {
+  const untouched = new Set<string>();
+  for (const [field, print] of Object.entries(prints ?? {})) {
+    if (shownPrint(submitted[field] ?? '', Number.POSITIVE_INFINITY) === print) untouched.add(field);
+  }
+  return untouched;
 }

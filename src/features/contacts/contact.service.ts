@@ -60,6 +60,11 @@ export type ConvertInput = {
   sendNow: boolean;
   /** Only for a contact that has no email yet. */
   email?: string | null;
+  /**
+   * The contact's email as the form showed it (null: none): a contact whose email changed since is not
+   * converted, so the invitation never goes to an address the person did not see. Undefined: not checked.
+   */
+  shownEmail?: string | null;
 };
 
 /** Contacts: people without a login, found alongside users and converted into users through the seat rules. */
@@ -192,7 +197,8 @@ export class ContactService {
 
   /**
    * Saves changes to a contact with the same checks as adding; returns what changed. A field left empty
-   * keeps a stored value too long for the form to have shown it (`keptOrNew`).
+   * keeps a stored value too long for the form to have shown it (`keptOrNew`), and one in `untouched` keeps
+   * what the contact holds now.
    */
   async edit(
     em: EntityManager,
@@ -200,41 +206,57 @@ export class ContactService {
     actor: Actor,
     id: string,
     submitted: ContactInput,
+    opts: { untouched?: ReadonlySet<string> } = {},
   ): Promise<{ contact: IContact; changed: string[] }> {
-    const contact = isId(id) ? await em.findOne(Contact, { id, account }) : null;
-    if (!contact) throw new DomainError('not_found', 'That contact no longer exists.');
-    requireEditable(contact, actor);
-    const kept = (field: 'phone' | 'company' | 'title' | 'notes') =>
-      keptOrNew(contact[field], submitted[field], FIELD_MAX[field]);
-    const input: ContactInput = {
-      ...submitted,
-      phone: kept('phone'),
-      company: kept('company'),
-      title: kept('title'),
-      notes: kept('notes'),
-    };
-    const conflict = await this.emailConflict(em, account, input.email, id);
-    if (conflict) throw new DomainError('conflict', conflict, { field: 'email' });
-    const changes: Record<string, { from: string | null; to: string | null }> = {};
-    for (const field of CONTACT_FIELDS) {
-      const from = contact[field] ?? null;
-      const to = input[field] ?? null;
-      if (from !== to) changes[field] = { from, to };
-    }
-    const changed = Object.keys(changes);
-    if (changed.length === 0) return { contact, changed };
-    Object.assign(contact, input);
-    audit(em, {
-      account,
-      actor: actor.slackUserId,
-      action: 'contact.edited',
-      subjectType: 'contact',
-      subjectId: contact.id,
-      surface: actor.surface,
-      data: { changes },
+    // The contact's row is held while it is read and written: a conversion running at the same moment
+    // (which holds it too) is waited for and seen, so a member never edits a contact that became a user.
+    return em.transactional(async (tx) => {
+      const [locked] = isId(id)
+        ? await query<{ id: string }>(
+            tx,
+            sql`select id from contact where id = ${id} and account_id = ${account.id} for update`,
+          )
+        : [];
+      const contact = locked ? await tx.findOne(Contact, { id, account }, { refresh: true }) : null;
+      if (!contact) throw new DomainError('not_found', 'That contact no longer exists.');
+      requireEditable(contact, actor);
+      const kept = (field: 'phone' | 'company' | 'title' | 'notes') =>
+        keptOrNew(contact[field], submitted[field], FIELD_MAX[field]);
+      const input: ContactInput = {
+        ...submitted,
+        phone: kept('phone'),
+        company: kept('company'),
+        title: kept('title'),
+        notes: kept('notes'),
+      };
+      // A field the form submitted as it showed it keeps what the contact holds now, which someone else may
+      // have changed since the form opened.
+      for (const field of CONTACT_FIELDS) {
+        if (opts.untouched?.has(field)) Object.assign(input, { [field]: contact[field] ?? null });
+      }
+      const conflict = await this.emailConflict(tx, account, input.email, id);
+      if (conflict) throw new DomainError('conflict', conflict, { field: 'email' });
+      const changes: Record<string, { from: string | null; to: string | null }> = {};
+      for (const field of CONTACT_FIELDS) {
+        const from = contact[field] ?? null;
+        const to = input[field] ?? null;
+        if (from !== to) changes[field] = { from, to };
+      }
+      const changed = Object.keys(changes);
+      if (changed.length === 0) return { contact, changed };
+      Object.assign(contact, input);
+      audit(tx, {
+        account,
+        actor: actor.slackUserId,
+        action: 'contact.edited',
+        subjectType: 'contact',
+        subjectId: contact.id,
+        surface: actor.surface,
+        data: { changes },
+      });
+      await this.flushUnique(tx, input.email);
+      return { contact, changed };
     });
-    await this.flushUnique(em, input.email);
-    return { contact, changed };
   }
 
   /** Two people saving the same email at the same moment: the unique index decides, the loser is told. */
@@ -258,6 +280,19 @@ export class ContactService {
     offset = 0,
   ): Promise<{ hits: SearchHit[]; more: boolean }> {
     return searchPeople(em, account, text, offset);
+  }
+
+  /** Why `actor` may not edit the contact `id` (converted, and they are no admin), or null; reads only. */
+  async editProblem(em: EntityManager, account: IAccount, actor: Actor, id: string): Promise<string | null> {
+    const contact = isId(id) ? await em.findOne(Contact, { id, account }) : null;
+    if (!contact) return null;
+    try {
+      requireEditable(contact, actor);
+      return null;
+    } catch (err) {
+      if (err instanceof DomainError) return err.message;
+      throw err;
+    }
   }
 
   /** The contact behind a Convert button, or a DomainError when it is gone or already a user. */
@@ -383,6 +418,19 @@ export class ContactService {
     input: ConvertInput,
   ): Promise<string> {
     const contact = this.checkNotConverted(found);
+    if (input.shownEmail !== undefined) {
+      const now = contact.email ?? null;
+      const shown = input.shownEmail;
+      if (normalizeEmail(now ?? '') !== normalizeEmail(shown ?? '')) {
+        const again = 'Nothing was converted: close the form and press Convert to user again.';
+        throw new DomainError(
+          'conflict',
+          now
+            ? `${contact.name}'s email is now ${now}, not ${shown ? `the ${shown}` : 'none as'} this form showed. ${again}`
+            : `${contact.name} no longer has an email, though this form showed ${shown}. ${again}`,
+        );
+      }
+    }
     if (!(ROLES as readonly string[]).includes(input.role)) {
       throw new DomainError('invalid_input', 'Choose a role.', { field: 'role' });
     }

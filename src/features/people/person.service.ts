@@ -211,7 +211,8 @@ export class PersonService {
   /**
    * Edits a person's names, title and phone, and the company and notes kept on their linked contact
    * details (created the first time they are needed). Returns the fields that changed. A field left empty
-   * keeps a stored value too long for the form to have shown it (`keptOrNew`).
+   * keeps a stored value too long for the form to have shown it (`keptOrNew`), and one in `untouched` (left
+   * as the form showed it) keeps what the person holds now.
    */
   async editDetails(
     em: EntityManager,
@@ -219,6 +220,7 @@ export class PersonService {
     actor: Actor,
     userId: string,
     raw: Record<string, unknown>,
+    opts: { untouched?: ReadonlySet<string> } = {},
   ): Promise<{ user: IUser; changed: string[] }> {
     requireAdmin(actor, "edit people's details");
     const input = parseDetails(raw);
@@ -226,6 +228,7 @@ export class PersonService {
       const user = await this.locked(tx, account, userId);
       const changed: string[] = [];
       for (const key of ['firstName', 'lastName', 'title', 'phone'] as const) {
+        if (opts.untouched?.has(key)) continue;
         const value = keptOrNew(user[key], input[key], FIELD_MAX[key]);
         if ((user[key] ?? null) !== value) {
           user[key] = value;
@@ -233,6 +236,9 @@ export class PersonService {
         }
       }
       let contact = await tx.findOne(Contact, { account, user });
+      for (const key of ['company', 'notes'] as const) {
+        if (opts.untouched?.has(key)) input[key] = contact?.[key] ?? null;
+      }
       if (!contact && (input.company || input.notes)) {
         contact = tx.create(Contact, {
           account,
@@ -268,7 +274,8 @@ export class PersonService {
 
   /**
    * Changes the email a person logs in with. A pending invitation went to the old address, so it is
-   * cancelled; the admin sends a new one. Another user or contact with the new address is a clash.
+   * cancelled; the admin sends a new one. Another user or contact with the new address is a clash. The
+   * contact they were converted from takes the new address too.
    */
   async changeEmail(
     em: EntityManager,
@@ -291,6 +298,11 @@ export class PersonService {
         }
         if (pending.length && user.status === 'invited') user.status = 'not_invited';
         user.email = email;
+        // The contact they were converted from holds their login email: it moves with it, so the old
+        // address is free for someone else and the contact's Edit form does not refuse its own email.
+        const contact = await tx.findOne(Contact, { account, user });
+        const contactMoved = Boolean(contact?.email);
+        if (contact?.email) contact.email = email;
         // An imported user without a login has one now, and can be unlocked and invited.
         user.loginMissing = false;
         user.loginHint = null;
@@ -301,7 +313,12 @@ export class PersonService {
           subjectType: 'user',
           subjectId: user.id,
           surface: actor.surface,
-          data: { from, to: email, invitationsCancelled: pending.length },
+          data: {
+            from,
+            to: email,
+            invitationsCancelled: pending.length,
+            ...(contactMoved ? { contactId: contact!.id } : {}),
+          },
         });
         await tx.flush();
         return { user, from, invitationCancelled: pending.length > 0 };

@@ -1,3 +1,4 @@
+import { query, sql } from '../../../src/db/sql.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../../src/features/contacts/contact.entity.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
@@ -104,6 +105,13 @@ describe('adding contacts', () => {
     });
   });
 
+  it('fills the form from a name and address pasted from an email, `Name <address>`', async () => {
+    await t.slack.command('/contact', 'add "Dee Dunn" <dee@dunn.test>,', { user: 'UMANAGER' });
+    const filled = t.standin.lastOpenedView();
+    const initial = (id: string) => filled.blocks.find((b: any) => b.block_id === id).element.initial_value;
+    expect([initial('name'), initial('email')]).toEqual(['Dee Dunn', 'dee@dunn.test']);
+  });
+
   it('explains /contact when the subcommand is unknown', async () => {
     const before = t.standin.responses.length;
     await t.slack.command('/contact', 'delete ana', { user: 'UMEMBER' });
@@ -173,6 +181,20 @@ describe('finding', () => {
       addedBy: 'UADMIN',
     });
     await em.flush();
+  });
+
+  it('says there are no more matches when Show more finds none left, as after contacts were removed', async () => {
+    const before = t.standin.responses.length;
+    await t.slack.clickButton(
+      buttonMessage('contact_find_more', JSON.stringify({ q: 'ana', o: 500 }), 'Show more'),
+      'Show more',
+      { user: 'UMEMBER' },
+    );
+    const answer = textOf((await eventually(() => t.standin.responses.slice(before).at(-1))).body);
+    expect(answer).toContain(
+      'No more matches for “ana” after the first 500. Search again with `/contact find ana`.',
+    );
+    expect(answer).not.toContain('501–500');
   });
 
   it('says when nothing matches and offers to add a contact', async () => {
@@ -432,7 +454,7 @@ describe('converting and editing', () => {
       { user: 'UMEMBER' },
     );
     const view = t.standin.lastOpenedView();
-    expect(view.private_metadata).toBe(contact.id);
+    expect(JSON.parse(view.private_metadata).id).toBe(contact.id);
     const clash = await t.slack.submitView(view, { email: 'cleo@partner.test' }, { user: 'UMEMBER' });
     expect(clash.json?.errors?.email).toBe('cleo@partner.test is already a user (Cleo Client, invited).');
     const ok = await t.slack.submitView(
@@ -521,9 +543,7 @@ describe('converting and editing', () => {
       },
     });
     expect(res.status).toBe(200);
-    await t.standin.waitForCall('chat.postMessage', (c) =>
-      String(c.args.text).includes('only an admin can change their details'),
-    );
+    expect(res.json?.errors?.name).toContain('only an admin can change their details');
     expect((await t.em().findOneOrFail(Contact, contact.id)).company).toBe('Partner');
   });
 
@@ -560,5 +580,156 @@ describe('converting and editing', () => {
     );
     expect(findButton(body.blocks, { actionId: 'contact_edit' })).toBeDefined();
     expect(() => findButton(body.blocks, { actionId: 'contact_convert' })).toThrow();
+  });
+});
+
+describe('forms left open while the contact changes', () => {
+  async function contactNamed(name: string, email: string | null) {
+    const em = t.em();
+    const contact = em.create(Contact, { account: await t.account(), name, email, company: 'Partner' });
+    await em.flush();
+    return contact;
+  }
+  const convertButton = (id: string) => buttonMessage('contact_convert', id, 'Convert to user');
+  const dmsTo = (user: string) => t.standin.messages.filter((m) => m.channel === `D${user}`);
+
+  it('converts no one when the email changed after the Convert form showed another', async () => {
+    const contact = await contactNamed('Stan Stale', 'stan@partner.test');
+    await t.slack.clickButton(convertButton(contact.id), 'Convert to user', { user: 'UMEMBER' });
+    const view = t.standin.lastOpenedView();
+    expect(textOf(view)).toContain('stan@partner.test');
+    // Someone else corrects the address while the form is open.
+    const account = await t.account();
+    await t.roster.deps.contacts.edit(
+      t.em(),
+      account,
+      { slackUserId: 'UMANAGER', isAdmin: false, surface: 'slack' },
+      contact.id,
+      {
+        name: 'Stan Stale',
+        email: 'stanley@partner.test',
+        phone: null,
+        company: 'Partner',
+        title: null,
+        notes: null,
+      },
+    );
+    const res = await t.slack.submitView(view, { role: 'client' }, { user: 'UMEMBER' });
+    expect(res.json?.errors?.role).toBe(
+      "Stan Stale's email is now stanley@partner.test, not the stan@partner.test this form showed. Nothing was converted: close the form and press Convert to user again.",
+    );
+    expect(await t.em().count(User, { email: { $in: ['stan@partner.test', 'stanley@partner.test'] } })).toBe(
+      0,
+    );
+    expect((await t.em().findOneOrFail(Contact, contact.id)).user).toBeNull();
+  });
+
+  it('does not drop the address typed in the Convert form when the contact was given another meanwhile', async () => {
+    const contact = await contactNamed('Nell Noaddress', null);
+    await t.slack.clickButton(convertButton(contact.id), 'Convert to user', { user: 'UMEMBER' });
+    const view = t.standin.lastOpenedView();
+    const e = t.em();
+    const stored = await e.findOneOrFail(Contact, contact.id);
+    stored.email = 'nell.old@partner.test';
+    await e.flush();
+    const res = await t.slack.submitView(
+      view,
+      { role: 'client', email: 'nell@partner.test' },
+      { user: 'UMEMBER' },
+    );
+    expect(res.json?.errors?.role).toBe(
+      "Nell Noaddress's email is now nell.old@partner.test, not none as this form showed. Nothing was converted: close the form and press Convert to user again.",
+    );
+    expect(await t.em().count(User, { email: { $in: ['nell@partner.test', 'nell.old@partner.test'] } })).toBe(
+      0,
+    );
+  });
+
+  it('keeps what someone else changed while the Edit form was open, saving only what was typed', async () => {
+    const contact = await contactNamed('Kim Kept', 'kim@partner.test');
+    await t.slack.clickButton(buttonMessage('contact_edit', contact.id, 'Edit'), 'Edit', { user: 'UMEMBER' });
+    const view = t.standin.lastOpenedView();
+    // Someone else corrects the company and adds a phone while the form is open.
+    await t.roster.deps.contacts.edit(
+      t.em(),
+      await t.account(),
+      { slackUserId: 'UMANAGER', isAdmin: false, surface: 'slack' },
+      contact.id,
+      {
+        name: 'Kim Kept',
+        email: 'kim@partner.test',
+        phone: '+1 555 0199',
+        company: 'Partner GmbH',
+        title: null,
+        notes: null,
+      },
+    );
+    const before = dmsTo('UMEMBER').length;
+    await t.slack.submitView(view, { title: 'Buyer' }, { user: 'UMEMBER' });
+    expect(await t.em().findOneOrFail(Contact, contact.id)).toMatchObject({
+      title: 'Buyer',
+      phone: '+1 555 0199',
+      company: 'Partner GmbH',
+    });
+    const dm = await eventually(() =>
+      dmsTo('UMEMBER')
+        .slice(before)
+        .find((m) => String(m.text).includes('Kim Kept')),
+    );
+    expect(dm.text).toContain('Saved your changes to the contact *Kim Kept* (title).');
+  });
+
+  it('refuses a member whose Edit is saved while an admin is converting the contact, once the conversion is made', async () => {
+    const contact = await contactNamed('Rae Race', 'rae@partner.test');
+    await t.slack.clickButton(buttonMessage('contact_edit', contact.id, 'Edit'), 'Edit', { user: 'UMEMBER' });
+    const view = t.standin.lastOpenedView();
+    const before = dmsTo('UMEMBER').length;
+    let submitted: Promise<unknown> | undefined;
+    // A conversion holding the contact's row, as convert does, while the member's form is saved.
+    await t.em().transactional(async (tx) => {
+      await query(tx, sql`select id from contact where id = ${contact.id} for update`);
+      const user = tx.create(User, {
+        account: await t.account(),
+        email: 'rae@partner.test',
+        role: 'client',
+        status: 'not_invited',
+        addedBy: 'UADMIN',
+      });
+      const locked = await tx.findOneOrFail(Contact, contact.id);
+      locked.user = user as never;
+      await tx.flush();
+      submitted = t.slack.submitView(view, { title: 'Buyer' }, { user: 'UMEMBER' });
+      await new Promise((r) => setTimeout(r, 700));
+    });
+    await submitted;
+    const dm = await eventually(() =>
+      dmsTo('UMEMBER')
+        .slice(before)
+        .find((m) => String(m.text).includes('Rae Race')),
+    );
+    expect(dm.text).toContain('Rae Race is a user now, so only an admin can change their details');
+    expect((await t.em().findOneOrFail(Contact, contact.id)).title).toBeNull();
+  });
+
+  it("tells a member on the Edit form, before anything else, that a contact converted meanwhile is an admin's to edit", async () => {
+    const contact = await contactNamed('Vic Converted', null);
+    await t.slack.clickButton(buttonMessage('contact_edit', contact.id, 'Edit'), 'Edit', { user: 'UMEMBER' });
+    const view = t.standin.lastOpenedView();
+    expect(view.callback_id).toBe('contact_modal');
+    // An admin converts the contact, giving it an email, while the member's form is open.
+    await t.slack.clickButton(convertButton(contact.id), 'Convert to user', { user: 'UADMIN' });
+    await t.slack.submitView(
+      t.standin.lastOpenedView(),
+      { role: 'client', email: 'vic@partner.test' },
+      { user: 'UADMIN' },
+    );
+    expect((await t.em().findOneOrFail(Contact, contact.id, { populate: ['user'] })).user).not.toBeNull();
+    const before = dmsTo('UMEMBER').length;
+    const res = await t.slack.submitView(view, { title: 'Buyer' }, { user: 'UMEMBER' });
+    expect(res.json?.errors).toEqual({
+      name: 'Vic Converted is a user now, so only an admin can change their details (from their card: `/people`). Nothing was changed.',
+    });
+    expect(dmsTo('UMEMBER')).toHaveLength(before);
+    expect((await t.em().findOneOrFail(Contact, contact.id)).title).toBeNull();
   });
 });

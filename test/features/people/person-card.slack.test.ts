@@ -319,6 +319,36 @@ describe('lifecycle changes from the card', () => {
     expect(tooLong.json.errors.notes).toMatch(/under 3000 characters/);
   });
 
+  it('keeps what another admin changed while the Edit details form was open, saving only what was typed', async () => {
+    const user = await person('active', 'employee', { title: 'Engineer', phone: '+1 555 0001' });
+    const res = await card('UADMIN', user.email);
+    await t.slack.clickButton(res.body, 'Edit details', { user: 'UADMIN' });
+    const view = t.standin.lastOpenedView();
+    // Another admin changes the phone and adds a company while this form is open.
+    await t.roster.deps.person.editDetails(
+      t.em(),
+      await t.account(),
+      { slackUserId: 'UOWNER', isAdmin: true, surface: 'slack' },
+      user.id,
+      {
+        firstName: 'Pat',
+        lastName: user.lastName,
+        title: 'Engineer',
+        phone: '+1 555 0002',
+        company: 'Initech',
+      },
+    );
+    const before = t.standin.messages.length;
+    await t.slack.submitView(view, { title: 'Lead engineer' }, { user: 'UADMIN' });
+    const saved = await fresh(user.id);
+    expect(saved).toMatchObject({ title: 'Lead engineer', phone: '+1 555 0002', firstName: 'Pat' });
+    expect((await t.em().findOneOrFail(Contact, { user: user.id })).company).toBe('Initech');
+    const dm = await eventually(() =>
+      t.standin.messages.slice(before).find((m) => String(m.text).includes('details')),
+    );
+    expect(dm.text).toContain('(1 changed)');
+  });
+
   it('shows every detail a CSV import may hold whole, and keeps notes too long for the form unless replaced', async () => {
     const title = `Head of ${'T'.repeat(247)}`;
     const user = await person('active', 'employee', { title, lastName: 'L'.repeat(255) });
@@ -363,6 +393,30 @@ describe('lifecycle changes from the card', () => {
     expect(ok.status).toBe(200);
     expect((await fresh(user.id)).email).toBe('new.address@acme.test');
     expect(await t.em().count(AuditEvent, { action: 'user.email_changed', subjectId: user.id })).toBe(1);
+  });
+
+  it('moves the contact a person was converted from to their new login email', async () => {
+    const user = await person('active', 'client');
+    const e = t.em();
+    const contact = e.create(Contact, {
+      account: await t.account(),
+      user,
+      name: 'Pat Converted',
+      email: user.email,
+    });
+    await e.flush();
+    const res = await card('UADMIN', user.email);
+    await change('UADMIN', res.body, 'Change email', { email: 'pat.moved@acme.test' });
+    await eventually(async () => (await fresh(user.id)).email === 'pat.moved@acme.test');
+    expect((await t.em().findOneOrFail(Contact, contact.id)).email).toBe('pat.moved@acme.test');
+    // The old address is free again: a contact can be added with it.
+    await t.slack.command('/contact', 'add', { user: 'UMEMBER' });
+    const added = await t.slack.submitView(
+      t.standin.lastOpenedView(),
+      { name: 'Someone Else', email: user.email },
+      { user: 'UMEMBER' },
+    );
+    expect(added.json?.errors).toBeUndefined();
   });
 });
 
@@ -626,6 +680,7 @@ describe('a change between paid roles', () => {
   it('refuses a requester a forged change between paid roles instead of asking admins for a seat', async () => {
     const user = await person('active', 'employee');
     const requests = await t.em().count(SeatRequest, { email: user.email });
+    const opened = t.standin.callsTo('views.open').length;
     await t.slack.blockAction({
       user: 'UMANAGER',
       actions: [
@@ -637,11 +692,47 @@ describe('a change between paid roles', () => {
         },
       ],
     });
-    const view = t.standin.lastOpenedView();
-    await t.slack.submitView(view, { role: 'contractor' }, { user: 'UMANAGER' });
+    // The card offers no such ask: the forged button is refused with the reason, and no form opens.
+    await t.standin.waitForResponse((r) =>
+      textOf(r.body).includes(
+        `Only admins can change the role of ${user.firstName} ${user.lastName}: they already hold a paid role, so there is no seat to ask for.`,
+      ),
+    );
+    expect(t.standin.callsTo('views.open')).toHaveLength(opened);
+    // The form itself, made by hand, is refused too.
+    await t.slack.viewSubmission({
+      user: 'UMANAGER',
+      view: {
+        id: 'VFORGEDROLE',
+        hash: 'h1',
+        callback_id: 'person_change_modal',
+        private_metadata: JSON.stringify({ u: user.id, c: 'role' }),
+        state: {
+          values: {
+            role: { role: { type: 'static_select', selected_option: { value: 'contractor' } } },
+          },
+        },
+      },
+    });
     await t.standin.waitForMessage((m) => m.channel === 'DUMANAGER' && textOf(m).includes('Only admins'));
     expect((await fresh(user.id)).role).toBe('employee');
     expect(await t.em().count(SeatRequest, { email: user.email })).toBe(requests);
+  });
+
+  it("refuses a requester's forged Ask for a paid role, before any form opens, when one is already waiting", async () => {
+    const user = await person('active', 'client');
+    const res = await card('UMANAGER', user.email);
+    const { result } = await change('UMANAGER', res.body, 'Ask for a paid role', { role: 'employee' });
+    expect(result.status).toBe(200);
+    await eventually(
+      async () => (await t.em().count(SeatRequest, { email: user.email, status: 'pending' })) === 1,
+    );
+    const opened = t.standin.callsTo('views.open').length;
+    await t.slack.clickButton(res.body, 'Ask for a paid role', { user: 'UMANAGER' });
+    await t.standin.waitForResponse((r) =>
+      textOf(r.body).includes(`A seat request for ${user.email} is already waiting for an admin.`),
+    );
+    expect(t.standin.callsTo('views.open')).toHaveLength(opened);
   });
 });
 

@@ -39,6 +39,11 @@ export function findResults(
       ],
     };
   }
+  if (hits.length === 0) {
+    // A Show more pressed after the matches it would list were removed or renamed.
+    const none = `No more matches for “${esc(text)}” after the first ${offset}. Search again with \`/contact find ${esc(text)}\`.`;
+    return { text: none, blocks: [section(none)] };
+  }
   const blocks: Block[] = [
     section(
       `*Matches for “${esc(text)}”* (${offset + 1}–${offset + hits.length}${more ? ', more below' : ''})`,

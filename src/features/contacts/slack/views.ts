@@ -1,9 +1,17 @@
 import type { App, ViewSubmitAction } from '@slack/bolt';
 import type { View } from '@slack/types';
+import { z } from 'zod';
 import { slackActor } from '../../../slack/actor.ts';
 import { clip, esc, plain, section } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
-import { detailInput, permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
+import {
+  detailInput,
+  permissionSetInput,
+  roleInput,
+  sendNowInput,
+  shownPrint,
+  untouchedFields,
+} from '../../../slack/inputs.ts';
 import { afterAck } from '../../../slack/notify.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { Deps } from '../../feature.ts';
@@ -34,7 +42,14 @@ export function contactModal(prefill: ContactFields, contactId?: string): View {
   return {
     type: 'modal',
     callback_id: CONTACT_VIEW,
-    private_metadata: contactId ?? '',
+    // Editing: the contact, and what each field showed, so a field left as it was keeps what the contact
+    // holds when the form is submitted (someone may have changed it meanwhile).
+    private_metadata: contactId
+      ? JSON.stringify({
+          id: contactId,
+          f: Object.fromEntries(FIELDS.map((f) => [f.id, shownPrint(prefill[f.id], f.max)])),
+        })
+      : '',
     title: plain(contactId ? 'Edit contact' : 'Add contact'),
     submit: plain('Save'),
     close: plain('Cancel'),
@@ -55,7 +70,8 @@ export function convertModal(
   return {
     type: 'modal',
     callback_id: CONVERT_VIEW,
-    private_metadata: contact.id,
+    // The email the form shows, checked on submit: the invitation goes to the address the person saw.
+    private_metadata: JSON.stringify({ c: contact.id, e: contact.email ?? null }),
     title: plain('Convert to user'),
     submit: plain('Convert'),
     close: plain('Cancel'),
@@ -87,11 +103,50 @@ export function convertModal(
   };
 }
 
-/** `/contact add Ana Lee ana@acme.com`: an email-looking word fills the email, the rest the name. */
+const editTarget = z.object({ id: z.string().max(100), f: z.record(z.string(), z.string().max(20)) });
+
+/**
+ * The contact an Edit form names and the fingerprints of what it showed; a bare id (a form written before
+ * they were kept, or anything else) names the contact alone. Looked up within the account by the service.
+ */
+export function readEditTarget(meta: string): { contactId?: string; prints?: Record<string, string> } {
+  if (!meta) return {};
+  try {
+    const parsed = editTarget.safeParse(JSON.parse(meta));
+    if (parsed.success) return { contactId: parsed.data.id, prints: parsed.data.f };
+  } catch {}
+  return { contactId: meta };
+}
+
+const convertTarget = z.object({ c: z.string().max(100), e: z.string().max(254).nullable() });
+
+/**
+ * The contact a Convert form names, and the email it showed (undefined for a form written before it said,
+ * whose bare private_metadata is the contact's id). Looked up within the account by the service.
+ */
+export function readConvertTarget(meta: string): { contactId: string; shownEmail?: string | null } {
+  try {
+    const parsed = convertTarget.safeParse(JSON.parse(meta));
+    if (parsed.success) return { contactId: parsed.data.c, shownEmail: parsed.data.e };
+  } catch {}
+  return { contactId: meta };
+}
+
+/**
+ * `/contact add Ana Lee ana@acme.com`: an email-looking word fills the email, the rest the name. As pasted
+ * from an email (`"Ana Lee" <ana@acme.com>,`), the quotes around the name and the brackets and commas around
+ * the address are left out.
+ */
 export function prefillFrom(text: string | undefined): ContactFields {
   const words = (text ?? '').trim().split(/\s+/).filter(Boolean);
   const email = words.find((w) => w.includes('@'));
-  return { name: words.filter((w) => w !== email).join(' '), email: email ?? '' };
+  const name = words
+    .filter((w) => w !== email)
+    .join(' ')
+    .replace(/^["'“”‘’]+|["'“”‘’]+$/g, '')
+    .trim();
+  const address = (email ?? '').replace(/^[<(["'“‘]*(?:mailto:)?|[>)\]"'”’,;.]*$/gi, '');
+  return { name, email: address };
 }
 
 /** The add/edit contact form's and the convert form's submissions: field errors, or the change and a DM. */
@@ -106,8 +161,20 @@ export function registerContactViews(app: App, deps: Deps, contacts: ContactServ
       return;
     }
     const { em, account } = roster(context);
-    const editing = view.private_metadata || undefined;
-    const conflict = await contacts.emailConflict(em, account, parsed.value.email, editing);
+    const { contactId: editing, prints } = readEditTarget(view.private_metadata);
+    const untouched = untouchedFields(prints, values);
+    const actor = await slackActor(deps, context, body.user.id);
+    // A contact converted since the form opened is an admin's to edit: said first, on the form, rather
+    // than asking to fix the email and then refusing the whole form.
+    const refused = editing ? await contacts.editProblem(em, account, actor, editing) : null;
+    if (refused) {
+      await ack({ response_action: 'errors', errors: { name: refused } });
+      return;
+    }
+    // An email left as the form showed it is checked as it is then, under the contact's edit.
+    const conflict = untouched.has('email')
+      ? null
+      : await contacts.emailConflict(em, account, parsed.value.email, editing);
     if (conflict) {
       await ack({ response_action: 'errors', errors: { email: conflict } });
       return;
@@ -119,9 +186,10 @@ export function registerContactViews(app: App, deps: Deps, contacts: ContactServ
       client,
       body.user.id,
       async () => {
-        const actor = await slackActor(deps, context, body.user.id);
         if (editing) {
-          const { contact, changed } = await contacts.edit(em, account, actor, editing, parsed.value);
+          const { contact, changed } = await contacts.edit(em, account, actor, editing, parsed.value, {
+            untouched,
+          });
           return changed.length
             ? `:white_check_mark: Saved your changes to the contact *${esc(contact.name)}* (${changed.join(', ')}).`
             : `Nothing changed on the contact *${esc(contact.name)}*.`;
@@ -135,15 +203,17 @@ export function registerContactViews(app: App, deps: Deps, contacts: ContactServ
 
   app.view<ViewSubmitAction>(CONVERT_VIEW, async ({ ack, view, body, context, client }) => {
     const values = view.state.values;
+    const { contactId, shownEmail } = readConvertTarget(view.private_metadata);
     const input = {
       role: (values.role?.role?.selected_option?.value ?? '') as Role,
       permissionSetId: values.permission_set?.permission_set?.selected_option?.value ?? null,
       sendNow: (values.send_now?.send_now?.selected_options ?? []).length > 0,
       email: values.email?.email?.value ?? null,
+      shownEmail,
     };
     const { em, account } = roster(context);
     const actor = await slackActor(deps, context, body.user.id);
-    const problems = await contacts.convertProblems(em, account, actor, view.private_metadata, input);
+    const problems = await contacts.convertProblems(em, account, actor, contactId, input);
     if (problems) {
       // An error for a field the form does not show goes on the role, which every form has.
       const errors: Record<string, string> = {};
@@ -160,7 +230,7 @@ export function registerContactViews(app: App, deps: Deps, contacts: ContactServ
       client,
       body.user.id,
       async () => {
-        const result = await contacts.convert(em, account, actor, view.private_metadata, input);
+        const result = await contacts.convert(em, account, actor, contactId, input);
         return result.status === 'converted'
           ? `:white_check_mark: ${esc(result.user.email)} is now a user${result.user.status === 'invited' ? ' and the invitation is on its way' : ' (not invited yet: `/invite pending` sends the invitation)'}. The contact stays, linked to the user.`
           : `:hourglass_flowing_sand: ${esc(result.email)} takes a paid seat, so an admin has been asked to approve it. You will get a message when they decide.`;

@@ -7,8 +7,9 @@ import { nowOrLater } from '../../../slack/later.ts';
 import { permissionSets } from '../../accounts/account.service.ts';
 import type { Deps } from '../../feature.ts';
 import { grantable } from '../grants.ts';
+import { statusLabel } from '../labels.ts';
 import type { PersonService } from '../person.service.ts';
-import { displayName, isPaidRole } from '../user.entity.ts';
+import { displayName, isPaidRole, SEAT_HOLDING_STATUSES } from '../user.entity.ts';
 import { PERSON_ACTIONS, personCard, readTarget } from './blocks.ts';
 import { changeModal } from './views.ts';
 
@@ -53,6 +54,25 @@ export function registerPeopleActions(app: App, deps: Deps, people: PersonServic
         );
       }
       const problem = await deps.people.problem(em, account, actor, u, c, undefined);
+      if (problem) throw problem;
+    }
+    if (!actor.isAdmin && c === 'role') {
+      // Only a client's paid role is asked of an admin, as the card offers: a forged button for anyone else,
+      // or an ask already waiting, is refused here, not after a form is filled.
+      const name = displayName(card.user);
+      if (isPaidRole(card.user.role)) {
+        throw new DomainError(
+          'not_admin',
+          `Only admins can change the role of ${name}: they already hold a paid role, so there is no seat to ask for.`,
+        );
+      }
+      if (!SEAT_HOLDING_STATUSES.includes(card.user.status)) {
+        throw new DomainError(
+          'not_admin',
+          `Only admins can change the role of ${name}, who is ${statusLabel(card.user.status)}.`,
+        );
+      }
+      const problem = await deps.people.problem(em, account, actor, u, 'role_change', 'employee');
       if (problem) throw problem;
     }
     await client.views.open({

@@ -160,9 +160,17 @@ const target = z.object({
   h: z.literal(1).optional(),
   /** A reactivate form's: the status the person had when it opened, which they must still have on submit. */
   s: z.enum(REACTIVATED_FROM).optional(),
+  /** An Edit details form's: the fingerprint of what each field showed (see shownPrint). */
+  f: z.record(z.string().max(40), z.string().max(20)).optional(),
 });
 
-export function readTarget(value: string | undefined): { u: string; c: Change; h?: 1; s?: ReactivatedFrom } {
+export function readTarget(value: string | undefined): {
+  u: string;
+  c: Change;
+  h?: 1;
+  s?: ReactivatedFrom;
+  f?: Record<string, string>;
+} {
   try {
     const parsed = target.safeParse(JSON.parse(value ?? ''));
     if (parsed.success) return parsed.data;

@@ -13,14 +13,48 @@ const HELP = [
   'Anyone else sees the card and can ask an admin for a change that takes a paid seat.',
 ].join('\n');
 
-/** What was typed after `/people`: a mention (`<@U123|ana>`), an email (plain or `<mailto:…|…>`), or help. */
-export function parsePeopleText(text: string): { slackUserId: string } | { email: string } | { help: true } {
+const ONE_PERSON = '`/people` shows one person: type `/people @name` or `/people name@example.com`.';
+
+/**
+ * What was typed after `/people`: a mention (`<@U123|ana>`), an email (plain, `<mailto:…|…>`, or between
+ * angle brackets as copied from an email), help, or something Slack marked up that is not one person (a
+ * user group, a channel, `@here`, several mentions), answered with why.
+ */
+export function parsePeopleText(
+  text: string,
+): { slackUserId: string } | { email: string } | { help: true } | { notPerson: string } {
   const t = text.trim();
   const mention = /^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$/.exec(t);
   if (mention) return { slackUserId: mention[1]! };
-  const email = unescapeSlack(t);
+  const notPerson = notOnePerson(t);
+  if (notPerson) return { notPerson };
+  const email = unescapeSlack(t)
+    .trim()
+    .replace(/^<([^<>]*)>$/, '$1')
+    .trim();
   if (/^[^\s@<>]+@[^\s@<>]+$/.test(email) && email.length <= 254) return { email };
   return { help: true };
+}
+
+/** Why Slack's markup in `text` names no single person, or null when it does not say (see parsePeopleText). */
+function notOnePerson(text: string): string | null {
+  const mentions = [...text.matchAll(/<@([UW][A-Z0-9]+)(?:\|[^>]*)?>/g)];
+  if (mentions.length > 1) {
+    return `You mentioned ${mentions.length} people: \`/people\` shows one at a time, as in \`/people <@${mentions[0]![1]}>\`.`;
+  }
+  const group = /^<!subteam\^[A-Z0-9]+(?:\|([^<>]*))?>$/.exec(text);
+  if (group) {
+    const name = group[1] ? `\`${esc(unescapeSlack(group[1]).slice(0, 100))}\`` : 'That';
+    return `${name} is a user group, not a person. ${ONE_PERSON}`;
+  }
+  const channel = /^<#[CG][A-Z0-9]+(?:\|([^<>]*))?>$/.exec(text);
+  if (channel) {
+    const name = channel[1] ? `\`#${esc(unescapeSlack(channel[1]).slice(0, 100))}\`` : 'That';
+    return `${name} is a channel, not a person. ${ONE_PERSON}`;
+  }
+  const special = /^<!(here|channel|everyone)(?:\|[^<>]*)?>$/.exec(text);
+  if (special) return `\`@${special[1]}\` is not a person. ${ONE_PERSON}`;
+  return null;
 }
 
 /**
@@ -41,6 +75,10 @@ export function registerPeopleCommand(app: App, deps: Deps, people: PersonServic
   app.command('/people', async ({ ack, command, context, respond }) => {
     await ack();
     const parsed = parsePeopleText(command.text);
+    if ('notPerson' in parsed) {
+      await respond({ response_type: 'ephemeral', text: parsed.notPerson });
+      return;
+    }
     if ('help' in parsed) {
       const typed = unescapeSlack(command.text.trim());
       // `@name` sent as text: Slack did not make a mention of it, as for someone who left Slack, or a name
@@ -58,8 +96,22 @@ export function registerPeopleCommand(app: App, deps: Deps, people: PersonServic
     const { em, account } = roster(context);
     const actor = await slackActor(deps, context, command.user_id);
     let user = await people.find(em, account, parsed);
+    let slackEmail: string | null = null;
     if ('slackUserId' in parsed) {
-      const person = await deps.admins.member(em, account, parsed.slackUserId).catch(() => null);
+      let lookupFailed = false;
+      const person = await deps.admins.member(em, account, parsed.slackUserId).catch((err) => {
+        roster(context).log.warn({ err }, 'could not ask Slack who was mentioned');
+        lookupFailed = true;
+        return null;
+      });
+      if (!user && lookupFailed) {
+        // Without their address Roster cannot tell whether they are in Roster: saying they are not would be a guess.
+        await respond({
+          response_type: 'ephemeral',
+          text: `Slack could not say who <@${parsed.slackUserId}> is just now, so Roster cannot tell whether they are in Roster. Try again in a moment, or type their email: \`/people name@example.com\`.`,
+        });
+        return;
+      }
       if (person && !isOfWorkspace(person, account.teamId)) {
         // Their address is their own organisation's to say: it would show whoever here has it, maybe someone else.
         await respond({
@@ -68,13 +120,29 @@ export function registerPeopleCommand(app: App, deps: Deps, people: PersonServic
         });
         return;
       }
+      if (!user && person?.isBot) {
+        await respond({
+          response_type: 'ephemeral',
+          text: `<@${parsed.slackUserId}> is an app, not a person: Roster has no card for it. ${ONE_PERSON}`,
+        });
+        return;
+      }
       if (!user && person?.email) user = await people.find(em, account, { email: person.email });
+      if (!user && person?.deleted) {
+        await respond({
+          response_type: 'ephemeral',
+          text: `<@${parsed.slackUserId}> has left this Slack workspace and is not a user in Roster. If Roster knows them by another address, type \`/people EMAIL\`.`,
+        });
+        return;
+      }
+      slackEmail = person?.email ?? null;
     }
     if (!user) {
       const who = 'email' in parsed ? esc(parsed.email) : `<@${parsed.slackUserId}>`;
+      const address = 'email' in parsed ? parsed.email : slackEmail;
       await respond({
         response_type: 'ephemeral',
-        text: `${who} is not a user in Roster. Invite them with \`/invite${'email' in parsed ? ` ${esc(parsed.email)}` : ''}\`, or look for contacts with \`/contact find\`.`,
+        text: `${who} is not a user in Roster. Invite them with \`/invite${address ? ` ${esc(address)}` : ''}\`, or look for contacts with \`/contact find\`.`,
       });
       return;
     }

@@ -4,7 +4,14 @@ import { DomainError } from '../../../shared/errors.ts';
 import { slackActor } from '../../../slack/actor.ts';
 import { cut, esc, plain, section } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
-import { detailInput, permissionSetInput, roleInput, sendNowInput } from '../../../slack/inputs.ts';
+import {
+  detailInput,
+  permissionSetInput,
+  roleInput,
+  sendNowInput,
+  shownPrint,
+  untouchedFields,
+} from '../../../slack/inputs.ts';
 import { afterAck } from '../../../slack/notify.ts';
 import { firstTime } from '../../../slack/once.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
@@ -26,7 +33,7 @@ import { type Change, PERSON_VIEW, REACTIVATED_FROM, type ReactivatedFrom, readT
 export function registerPeopleForms(app: App, deps: Deps, people: PersonService): void {
   app.view<ViewSubmitAction>(PERSON_VIEW, async ({ ack, view, body, context, client }) => {
     const { em, account } = roster(context);
-    const { u, c, h, s } = readTarget(view.private_metadata);
+    const { u, c, h, s, f } = readTarget(view.private_metadata);
     const values = view.state.values;
     const actor = await slackActor(deps, context, body.user.id);
     const sendInvitation = (values.send_now?.send_now?.selected_options ?? []).length > 0;
@@ -140,7 +147,10 @@ export function registerPeopleForms(app: App, deps: Deps, people: PersonService)
             : `${esc(displayName(user))} already had the permission set *${esc(set.name)}*; nothing changed.`;
         }
         case 'details': {
-          const { user, changed } = await people.editDetails(em, account, actor, u, details);
+          // A field left as the form showed it keeps what the person holds now: another admin may have
+          // changed it since the form opened.
+          const untouched = untouchedFields(f, details);
+          const { user, changed } = await people.editDetails(em, account, actor, u, details, { untouched });
           return changed.length
             ? `:white_check_mark: Saved ${esc(displayName(user))}'s details (${changed.length} changed).`
             : `Nothing changed in ${esc(displayName(user))}'s details.`;
@@ -214,6 +224,18 @@ export function changeModal(
       c: change,
       ...(opts.fromHome ? { h: 1 } : {}),
       ...(change === 'reactivate' && isReactivatedFrom(user.status) ? { s: user.status } : {}),
+      ...(change === 'details'
+        ? {
+            f: {
+              firstName: shownPrint(user.firstName, FIELD_MAX.firstName),
+              lastName: shownPrint(user.lastName, FIELD_MAX.lastName),
+              title: shownPrint(user.title, FIELD_MAX.title),
+              phone: shownPrint(user.phone, FIELD_MAX.phone),
+              company: shownPrint(opts.company, FIELD_MAX.company),
+              notes: shownPrint(opts.notes, FIELD_MAX.notes),
+            },
+          }
+        : {}),
     }),
     title: plain(title),
     submit: plain(submit),
