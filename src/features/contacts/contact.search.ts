@@ -71,8 +71,10 @@ export async function searchPeople(
 
 /** The search's statement: one page from `offset`, plus one row to tell whether more follow. */
 export function searchStatement(accountId: string, text: string, offset = 0): Sql {
+  // Names are kept with one space between their words: "ana  lee" is looked up as "ana lee".
   const prefix = `${text
     .trim()
+    .replace(/\s+/g, ' ')
     .toLowerCase()
     .replace(/([%_\\])/g, '\\$1')}%`;
   const enough = offset + PAGE_SIZE + 1;

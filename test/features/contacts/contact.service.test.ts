@@ -115,6 +115,11 @@ describe('finding contacts and users', () => {
     expect(seen).toEqual(Array.from({ length: 37 }, (_, i) => `Mix ${String(i).padStart(2, '0')}`));
   });
 
+  it('reads spaces typed twice, or a tab, as one space between the words of a name', async () => {
+    expect(names((await find('ana  lee')).hits)).toEqual(['contact:Ana Lee']);
+    expect(names((await find('leela\tkay')).hits)).toEqual(['user:Leela Kay']);
+  });
+
   it('takes % and _ literally', async () => {
     expect(names((await find('a_')).hits)).toEqual(['contact:abc']);
     expect(names((await find('percent 100%')).hits)).toEqual(['contact:Percent 100%']);
