@@ -4,6 +4,9 @@ import express from 'express';
 import SCIMMY from 'scimmy';
 import SCIMMYRouters from 'scimmy-routers';
 
+/** Why a user is refused (400): the detail, with scimType invalidValue unless given. */
+type Rule = (user: Record<string, any>) => string | { scimType: string; detail: string } | undefined;
+
 /** A user as the server stores it: what SCIM clients sent, plus its id. */
 export type StoredUser = Record<string, any> & { id: string; userName: string };
 
@@ -31,8 +34,11 @@ export type ScimServer = {
   ): void;
   /** The next `times` matching calls answer only after `delayMs`. */
   slow(delayMs: number, opts?: { times?: number; when?: (req: express.Request) => boolean }): void;
-  /** Refuses users for which `rule` returns a reason, with 400 invalidValue (a schema rule of the product). */
-  rejectWhen(rule: ((user: Record<string, any>) => string | undefined) | undefined): void;
+  /**
+   * Refuses users for which `rule` returns a reason, with 400 invalidValue (a schema rule of the product), or
+   * with the scimType the rule gives.
+   */
+  rejectWhen(rule: Rule | undefined): void;
   byUserName(userName: string): StoredUser | undefined;
   /** Adds a user directly, as the product's own admins would. */
   add(user: Omit<StoredUser, 'id'>): StoredUser;
@@ -48,7 +54,7 @@ let active:
   | {
       users: Map<string, StoredUser>;
       byName: Map<string, string>;
-      reject?: (user: Record<string, any>) => string | undefined;
+      reject?: Rule;
       newId: () => string;
     }
   | undefined;
@@ -69,7 +75,8 @@ function declare(): void {
       delete data.meta;
       const userName = String(data.userName ?? '').toLowerCase();
       const reason = store.reject?.(data);
-      if (reason) throw new SCIMMY.Types.Error(400, 'invalidValue', reason);
+      if (typeof reason === 'string') throw new SCIMMY.Types.Error(400, 'invalidValue', reason);
+      if (reason) throw new SCIMMY.Types.Error(400, reason.scimType as any, reason.detail);
       const holder = store.byName.get(userName);
       if (holder && holder !== resource.id) {
         throw new SCIMMY.Types.Error(409, 'uniqueness', `userName ${userName} is already taken`);

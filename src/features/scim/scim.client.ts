@@ -113,7 +113,7 @@ export class ScimClient {
   private patchProbe?: Promise<unknown>;
   /**
    * Whether the service takes the `roles` attribute: `refused` once it refused a user for them (a 400 naming
-   * them), and users are then sent without (see scim.push.ts).
+   * them) and then took the same user without them, and users are then sent without (see scim.push.ts).
    */
   rolesSupport: Support = 'unknown';
   /**
