@@ -55,6 +55,9 @@ let active:
       users: Map<string, StoredUser>;
       byName: Map<string, string>;
       reject?: Rule;
+      /** userNames created lately, with how many more `userName eq` queries do not list them yet. */
+      unlisted: Map<string, number>;
+      listingLag: number;
       newId: () => string;
     }
   | undefined;
@@ -86,6 +89,7 @@ function declare(): void {
         if (!existing) throw new SCIMMY.Types.Error(404, null as any, `Resource ${resource.id} not found`);
         store.byName.delete(existing.userName.toLowerCase());
       }
+      if (!resource.id && store.listingLag) store.unlisted.set(userName, store.listingLag);
       const id = resource.id ?? store.newId();
       const now = new Date().toISOString();
       const user = { ...data, id, meta: { resourceType: 'User', created: now, lastModified: now } };
@@ -104,7 +108,10 @@ function declare(): void {
       const exact = filter?.match(/^userName eq "((?:[^"\\]|\\.)*)"$/i);
       let list: StoredUser[];
       if (exact) {
-        const id = store.byName.get(JSON.parse(`"${exact[1]}"`).toLowerCase());
+        const userName = JSON.parse(`"${exact[1]}"`).toLowerCase();
+        const lag = store.unlisted.get(userName) ?? 0;
+        if (lag) store.unlisted.set(userName, lag - 1);
+        const id = lag ? undefined : store.byName.get(userName);
         list = id ? [store.users.get(id)!] : [];
       } else {
         list = [...store.users.values()];
@@ -166,6 +173,11 @@ export async function startScimServer(
      */
     duplicateAs400?: boolean;
     /**
+     * A user created by POST is missing from the next `listingLag` `userName eq` queries, as in a service whose
+     * list catches up with its writes a moment later (eventual consistency).
+     */
+    listingLag?: number;
+    /**
      * Has no `roles` in its User schema and refuses a user or PATCH that sets them with 400 (invalidValue for a
      * whole user, invalidPath for a PATCH operation), as strict services do.
      */
@@ -178,7 +190,7 @@ export async function startScimServer(
   const byName = new Map<string, string>();
   let lastId = 0;
   const newId = () => (opts.numericIds ? String(++lastId) : randomUUID());
-  active = { users, byName, newId };
+  active = { users, byName, newId, unlisted: new Map(), listingLag: opts.listingLag ?? 0 };
   const faults: Fault[] = [];
   const calls: ScimServer['calls'] = [];
 
@@ -440,6 +452,7 @@ export async function startScimServer(
       faults.length = 0;
       calls.length = 0;
       active!.reject = undefined;
+      active!.unlisted.clear();
       pageCap = undefined;
     },
     close: () =>

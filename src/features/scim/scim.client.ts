@@ -182,10 +182,12 @@ export class ScimClient {
     // The answer SHOULD hold the new user (RFC 7644 3.3), so some services leave it out: the list names it.
     const found = await this.findByUserName(user.userName);
     if (!found) {
+      // The user was created: a service whose list catches up with its writes a moment later lists it on
+      // the next attempt, which links it.
       throw new ScimError(
-        'rejected',
+        'transient',
         0,
-        `POST /Users answered without the new user's id, and GET /Users does not list ${user.userName}`,
+        `POST /Users answered without the new user's id, and GET /Users does not list ${user.userName} yet`,
       );
     }
     return found;
