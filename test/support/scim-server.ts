@@ -44,6 +44,8 @@ export type ScimServer = {
   add(user: Omit<StoredUser, 'id'>): StoredUser;
   /** Deletes a user directly, behind the client's back. */
   remove(id: string): void;
+  /** With `noRoles`: whether roles are refused from now on (false: the product has added them to its schema). */
+  refuseRoles(refuse: boolean): void;
   /** Answers at most `max` users a page whatever count is asked (undefined: as asked), as many services do. */
   capPages(max: number | undefined): void;
   reset(): void;
@@ -293,6 +295,7 @@ export async function startScimServer(
       next();
     });
   }
+  let refusingRoles = !!opts.noRoles;
   if (opts.noRoles) {
     const refuse = (res: express.Response, scimType: string, detail: string) =>
       res
@@ -301,16 +304,16 @@ export async function startScimServer(
         .send({ schemas: [ERROR_SCHEMA], status: '400', scimType, detail });
     const json = express.json({ type: ['application/scim+json', 'application/json'] });
     app.post('/scim/v2/Users', json, (req, res, next) => {
-      if (req.body?.roles === undefined) return next();
+      if (!refusingRoles || req.body?.roles === undefined) return next();
       refuse(res, 'invalidValue', "Attribute 'roles' is not defined in the User schema");
     });
     app.put('/scim/v2/Users/:id', json, (req, res, next) => {
-      if (req.body?.roles === undefined) return next();
+      if (!refusingRoles || req.body?.roles === undefined) return next();
       refuse(res, 'invalidValue', "Attribute 'roles' is not defined in the User schema");
     });
     app.patch('/scim/v2/Users/:id', json, (req, res, next) => {
       const ops: { path?: string }[] = req.body?.Operations ?? [];
-      if (!ops.some((op) => String(op.path ?? '').startsWith('roles'))) return next();
+      if (!refusingRoles || !ops.some((op) => String(op.path ?? '').startsWith('roles'))) return next();
       refuse(res, 'invalidPath', 'Path roles does not name an attribute of the User schema');
     });
   }
@@ -443,6 +446,9 @@ export async function startScimServer(
       users.delete(id);
       byName.delete(user.userName.toLowerCase());
     },
+    refuseRoles(refuse) {
+      refusingRoles = refuse;
+    },
     capPages(max) {
       pageCap = max;
     },
@@ -454,6 +460,7 @@ export async function startScimServer(
       active!.reject = undefined;
       active!.unlisted.clear();
       pageCap = undefined;
+      refusingRoles = !!opts.noRoles;
     },
     close: () =>
       new Promise<void>((ok) => {
