@@ -4,6 +4,9 @@ import express from 'express';
 import SCIMMY from 'scimmy';
 import SCIMMYRouters from 'scimmy-routers';
 
+/** Why a user is refused (400): the detail, with scimType invalidValue unless given. */
+type Rule = (user: Record<string, any>) => string | { scimType: string; detail: string } | undefined;
+
 /** A user as the server stores it: what SCIM clients sent, plus its id. */
 export type StoredUser = Record<string, any> & { id: string; userName: string };
 
@@ -31,13 +34,18 @@ export type ScimServer = {
   ): void;
   /** The next `times` matching calls answer only after `delayMs`. */
   slow(delayMs: number, opts?: { times?: number; when?: (req: express.Request) => boolean }): void;
-  /** Refuses users for which `rule` returns a reason, with 400 invalidValue (a schema rule of the product). */
-  rejectWhen(rule: ((user: Record<string, any>) => string | undefined) | undefined): void;
+  /**
+   * Refuses users for which `rule` returns a reason, with 400 invalidValue (a schema rule of the product), or
+   * with the scimType the rule gives.
+   */
+  rejectWhen(rule: Rule | undefined): void;
   byUserName(userName: string): StoredUser | undefined;
   /** Adds a user directly, as the product's own admins would. */
   add(user: Omit<StoredUser, 'id'>): StoredUser;
   /** Deletes a user directly, behind the client's back. */
   remove(id: string): void;
+  /** With `noRoles`: whether roles are refused from now on (false: the product has added them to its schema). */
+  refuseRoles(refuse: boolean): void;
   /** Answers at most `max` users a page whatever count is asked (undefined: as asked), as many services do. */
   capPages(max: number | undefined): void;
   reset(): void;
@@ -48,7 +56,10 @@ let active:
   | {
       users: Map<string, StoredUser>;
       byName: Map<string, string>;
-      reject?: (user: Record<string, any>) => string | undefined;
+      reject?: Rule;
+      /** userNames created lately, with how many more `userName eq` queries do not list them yet. */
+      unlisted: Map<string, number>;
+      listingLag: number;
       newId: () => string;
     }
   | undefined;
@@ -69,7 +80,8 @@ function declare(): void {
       delete data.meta;
       const userName = String(data.userName ?? '').toLowerCase();
       const reason = store.reject?.(data);
-      if (reason) throw new SCIMMY.Types.Error(400, 'invalidValue', reason);
+      if (typeof reason === 'string') throw new SCIMMY.Types.Error(400, 'invalidValue', reason);
+      if (reason) throw new SCIMMY.Types.Error(400, reason.scimType as any, reason.detail);
       const holder = store.byName.get(userName);
       if (holder && holder !== resource.id) {
         throw new SCIMMY.Types.Error(409, 'uniqueness', `userName ${userName} is already taken`);
@@ -79,6 +91,7 @@ function declare(): void {
         if (!existing) throw new SCIMMY.Types.Error(404, null as any, `Resource ${resource.id} not found`);
         store.byName.delete(existing.userName.toLowerCase());
       }
+      if (!resource.id && store.listingLag) store.unlisted.set(userName, store.listingLag);
       const id = resource.id ?? store.newId();
       const now = new Date().toISOString();
       const user = { ...data, id, meta: { resourceType: 'User', created: now, lastModified: now } };
@@ -97,7 +110,10 @@ function declare(): void {
       const exact = filter?.match(/^userName eq "((?:[^"\\]|\\.)*)"$/i);
       let list: StoredUser[];
       if (exact) {
-        const id = store.byName.get(JSON.parse(`"${exact[1]}"`).toLowerCase());
+        const userName = JSON.parse(`"${exact[1]}"`).toLowerCase();
+        const lag = store.unlisted.get(userName) ?? 0;
+        if (lag) store.unlisted.set(userName, lag - 1);
+        const id = lag ? undefined : store.byName.get(userName);
         list = id ? [store.users.get(id)!] : [];
       } else {
         list = [...store.users.values()];
@@ -159,6 +175,11 @@ export async function startScimServer(
      */
     duplicateAs400?: boolean;
     /**
+     * A user created by POST is missing from the next `listingLag` `userName eq` queries, as in a service whose
+     * list catches up with its writes a moment later (eventual consistency).
+     */
+    listingLag?: number;
+    /**
      * Has no `roles` in its User schema and refuses a user or PATCH that sets them with 400 (invalidValue for a
      * whole user, invalidPath for a PATCH operation), as strict services do.
      */
@@ -171,7 +192,7 @@ export async function startScimServer(
   const byName = new Map<string, string>();
   let lastId = 0;
   const newId = () => (opts.numericIds ? String(++lastId) : randomUUID());
-  active = { users, byName, newId };
+  active = { users, byName, newId, unlisted: new Map(), listingLag: opts.listingLag ?? 0 };
   const faults: Fault[] = [];
   const calls: ScimServer['calls'] = [];
 
@@ -274,6 +295,7 @@ export async function startScimServer(
       next();
     });
   }
+  let refusingRoles = !!opts.noRoles;
   if (opts.noRoles) {
     const refuse = (res: express.Response, scimType: string, detail: string) =>
       res
@@ -282,16 +304,16 @@ export async function startScimServer(
         .send({ schemas: [ERROR_SCHEMA], status: '400', scimType, detail });
     const json = express.json({ type: ['application/scim+json', 'application/json'] });
     app.post('/scim/v2/Users', json, (req, res, next) => {
-      if (req.body?.roles === undefined) return next();
+      if (!refusingRoles || req.body?.roles === undefined) return next();
       refuse(res, 'invalidValue', "Attribute 'roles' is not defined in the User schema");
     });
     app.put('/scim/v2/Users/:id', json, (req, res, next) => {
-      if (req.body?.roles === undefined) return next();
+      if (!refusingRoles || req.body?.roles === undefined) return next();
       refuse(res, 'invalidValue', "Attribute 'roles' is not defined in the User schema");
     });
     app.patch('/scim/v2/Users/:id', json, (req, res, next) => {
       const ops: { path?: string }[] = req.body?.Operations ?? [];
-      if (!ops.some((op) => String(op.path ?? '').startsWith('roles'))) return next();
+      if (!refusingRoles || !ops.some((op) => String(op.path ?? '').startsWith('roles'))) return next();
       refuse(res, 'invalidPath', 'Path roles does not name an attribute of the User schema');
     });
   }
@@ -424,6 +446,9 @@ export async function startScimServer(
       users.delete(id);
       byName.delete(user.userName.toLowerCase());
     },
+    refuseRoles(refuse) {
+      refusingRoles = refuse;
+    },
     capPages(max) {
       pageCap = max;
     },
@@ -433,7 +458,9 @@ export async function startScimServer(
       faults.length = 0;
       calls.length = 0;
       active!.reject = undefined;
+      active!.unlisted.clear();
       pageCap = undefined;
+      refusingRoles = !!opts.noRoles;
     },
     close: () =>
       new Promise<void>((ok) => {

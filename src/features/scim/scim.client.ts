@@ -113,7 +113,7 @@ export class ScimClient {
   private patchProbe?: Promise<unknown>;
   /**
    * Whether the service takes the `roles` attribute: `refused` once it refused a user for them (a 400 naming
-   * them), and users are then sent without (see scim.push.ts).
+   * them) and then took the same user without them, and users are then sent without (see scim.push.ts).
    */
   rolesSupport: Support = 'unknown';
   /**
@@ -182,10 +182,12 @@ export class ScimClient {
     // The answer SHOULD hold the new user (RFC 7644 3.3), so some services leave it out: the list names it.
     const found = await this.findByUserName(user.userName);
     if (!found) {
+      // The user was created: a service whose list catches up with its writes a moment later lists it on
+      // the next attempt, which links it.
       throw new ScimError(
-        'rejected',
+        'transient',
         0,
-        `POST /Users answered without the new user's id, and GET /Users does not list ${user.userName}`,
+        `POST /Users answered without the new user's id, and GET /Users does not list ${user.userName} yet`,
       );
     }
     return found;

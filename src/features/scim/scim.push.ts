@@ -82,9 +82,11 @@ export function claimUsers(em: EntityManager, accountId: string, userIds: string
  * when the caller has just listed it (null: not there), or undefined to look it up.
  *
  * A service whose schema has no `roles` may refuse a user who has them (a 400 naming them): the person is
- * then pushed again without, and the client keeps to that (see {@link ScimClient.rolesSupport}). Should the
- * same refusal come back without roles, roles were not the matter: it is the person's, and the client
- * goes on sending roles.
+ * then pushed again without, and only once that is taken does the client keep to it (see
+ * {@link ScimClient.rolesSupport}). Should the push fail without roles too, roles were not shown to be the
+ * matter: the person's push fails with that answer, and the client goes on sending roles. The client is shared by the pushes in
+ * flight, so it is left alone until the roleless push has been taken: another person's push that starts
+ * meanwhile still sends roles, and refusals that are not about roles never turn them off.
  */
 export async function pushOne(client: ScimClient, row: Claimed, known?: RemoteUser | null): Promise<Outcome> {
   const withRoles = client.rolesSupport !== 'refused';
@@ -94,14 +96,9 @@ export async function pushOne(client: ScimClient, row: Claimed, known?: RemoteUs
     return outcome;
   } catch (err) {
     if (!withRoles || !refusesRoles(err)) throw err;
-    const before = client.rolesSupport;
+    const { outcome } = await push(client, row, known, false);
     client.rolesSupport = 'refused';
-    try {
-      return (await push(client, row, known, false)).outcome;
-    } catch (again) {
-      if (again instanceof ScimError && again.message === err.message) client.rolesSupport = before;
-      throw again;
-    }
+    return outcome;
   }
 }
 

@@ -150,10 +150,15 @@ export async function reconcile(
     after = ids[ids.length - 1]!;
     let rows = await claimUsers(em, accountId, ids);
     report.busy += ids.length - rows.length;
+    // A person whose push failed on the way may have been created meanwhile (a create that timed out, or
+    // one the service's list did not show yet): the next attempt looks them up rather than trust the list.
+    const tried = new Set<string>();
     const known = (row: (typeof rows)[number]) =>
-      (row.remoteId ? byId.get(row.remoteId) : undefined) ??
-      byUserName.get(desiredShape(row).userName) ??
-      null;
+      tried.has(row.id)
+        ? undefined
+        : ((row.remoteId ? byId.get(row.remoteId) : undefined) ??
+          byUserName.get(desiredShape(row).userName) ??
+          null);
     while (rows.length) {
       const { outcomes, untouched, stop } = await pushBatch(client, rows, known);
       await rememberHabits(em, connection, client);
@@ -177,10 +182,9 @@ export async function reconcile(
           if (o.how === 'unchanged' && !o.kinds.length) report.unchanged++;
         }
       }
-      const retry = new Set([
-        ...untouched,
-        ...outcomes.filter((o) => !settled.includes(o)).map((o) => o.userId),
-      ]);
+      const failedOnTheWay = outcomes.filter((o) => !settled.includes(o)).map((o) => o.userId);
+      for (const id of failedOnTheWay) tried.add(id);
+      const retry = new Set([...untouched, ...failedOnTheWay]);
       rows = rows.filter((r) => retry.has(r.id));
       if (!stop) waits = 0;
       else if (!(await waitOrStop(stop.error))) {

@@ -121,7 +121,8 @@ export function applyHabits(connection: IScimConnection, client: ScimClient, now
 /**
  * Keeps with the connection what a run's client has learnt, so the next run (a new client, maybe in another
  * instance) starts from it: a refusal is dated anew when the connection's is missing or out of date, and
- * forgotten once the service takes what it refused.
+ * forgotten once the service takes what it refused (and, for `roles`, the people sent without them are
+ * marked to be sent again).
  */
 export async function rememberHabits(
   em: EntityManager,
@@ -138,18 +139,41 @@ export async function rememberHabits(
   const patch = change(connection.patchRefusedAt, client.patchSupport);
   const roles = change(connection.rolesRefusedAt, client.rolesSupport);
   if (patch === 'same' && roles === 'same') return;
-  const [row] = await query<{ patchRefusedAt: Date | null; rolesRefusedAt: Date | null }>(
-    em,
-    sql`update scim_connection set
-        patch_refused_at = case ${patch}::text when 'refused' then now() when 'taken' then null else patch_refused_at end,
-        roles_refused_at = case ${roles}::text when 'refused' then now() when 'taken' then null else roles_refused_at end,
-        updated_at = now()
-      where id = ${connection.id}
-      returning patch_refused_at as "patchRefusedAt", roles_refused_at as "rolesRefusedAt"`,
-  );
+  const row = await em.transactional(async (tx) => {
+    const [saved] = await query<{ patchRefusedAt: Date | null; rolesRefusedAt: Date | null }>(
+      tx,
+      sql`update scim_connection set
+          patch_refused_at = case ${patch}::text when 'refused' then now() when 'taken' then null else patch_refused_at end,
+          roles_refused_at = case ${roles}::text when 'refused' then now() when 'taken' then null else roles_refused_at end,
+          updated_at = now()
+        where id = ${connection.id}
+        returning patch_refused_at as "patchRefusedAt", roles_refused_at as "rolesRefusedAt"`,
+    );
+    if (saved && roles === 'taken') await resendRoles(tx, connection.account.id);
+    return saved;
+  });
   if (!row) return;
   connection.patchRefusedAt = row.patchRefusedAt ? new Date(row.patchRefusedAt) : null;
   connection.rolesRefusedAt = row.rolesRefusedAt ? new Date(row.rolesRefusedAt) : null;
+}
+
+/**
+ * The service takes `roles` again: the people synced while it refused them hold no role there, and would
+ * keep none until their next change. They are marked pending (as the triggers mark a change), with the same
+ * notification, so the sync sends them their roles.
+ */
+async function resendRoles(em: EntityManager, accountId: string): Promise<void> {
+  await query(
+    em,
+    sql`with marked as (
+        update scim_sync s set state = 'pending', version = s.version + 1, attempts = 0,
+          next_attempt_at = now(), updated_at = now()
+        from app_user u
+        where u.id = s.user_id and s.account_id = ${accountId} and s.state = 'synced'
+          and s.pushed is not null and s.pushed->>'role' is null and u.role is not null
+        returning s.account_id)
+      select pg_notify('roster_scim', ${accountId}::text) from (select 1 from marked limit 1) m`,
+  );
 }
 
 /** The service answered well: the backoff starts over. */

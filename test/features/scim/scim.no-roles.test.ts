@@ -94,3 +94,33 @@ it('tries roles again a day after, and still refuses a person for anything else'
   expect(result.failed).toEqual([{ name: 'Cy', error: 'POST /Users answered 400: displayName is reserved' }]);
   expect(writes()).toEqual(['POST 400']);
 });
+
+it('sends their roles to the people sent without them once the service takes roles again', async () => {
+  // The product added roles to its schema meanwhile.
+  server.rejectWhen(undefined);
+  server.refuseRoles(false);
+  await query(
+    orm.em.fork(),
+    sql`update scim_connection set roles_refused_at = now() - interval '25 hours' where account_id = ${accountId}`,
+  );
+  await query(orm.em.fork(), sql`update app_user set title = 'Boss' where email = 'ana@acme.test'`);
+  writes();
+  // Ana's change carries her role and is taken; Bo, unchanged, is sent his role too.
+  expect(await push()).toMatchObject({ synced: 2, failed: [] });
+  expect(writes()).toEqual(['PATCH 200', 'PATCH 200']);
+  expect(await rolesRefusedAt()).toBeNull();
+  expect(server.byUserName('ana@acme.test')!.roles).toEqual([{ value: 'employee', primary: true }]);
+  expect(server.byUserName('bo@acme.test')!.roles).toEqual([{ value: 'client', primary: true }]);
+  expect(await states()).toEqual([
+    { email: 'ana@acme.test', state: 'synced', last_error: null },
+    { email: 'bo@acme.test', state: 'synced', last_error: null },
+    {
+      email: 'cy@acme.test',
+      state: 'failed',
+      last_error: 'POST /Users answered 400: displayName is reserved',
+    },
+  ]);
+  // Nothing is left to send: Sync now finds everyone as Roster holds them, roles included.
+  const report = await reconcile(orm.em.fork(), await service.connection(), client());
+  expect(report).toMatchObject({ unchanged: 2, updated: { count: 0 } });
+});
