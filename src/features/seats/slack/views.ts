@@ -10,6 +10,7 @@ import { ADD_ROSTER } from '../../../slack/errors.ts';
 import { afterAck } from '../../../slack/notify.ts';
 import { firstTime } from '../../../slack/once.ts';
 import { Account, type IAccount } from '../../accounts/account.entity.ts';
+import { readableDomain } from '../../accounts/allowed-domains.ts';
 import {
   INVITATION_EXPIRY_DAYS,
   JOIN_LINK_EXPIRY_DAYS,
@@ -90,7 +91,7 @@ export function settingsModal(account: IAccount): View {
           action_id: 'allowed_domains',
           max_length: MAX_DOMAINS_TEXT,
           ...(account.allowedEmailDomains.length
-            ? { initial_value: account.allowedEmailDomains.join(', ') }
+            ? { initial_value: account.allowedEmailDomains.map(readableDomain).join(', ') }
             : {}),
         },
       },
