@@ -386,5 +386,22 @@ describe('join emails', () => {
       'the mail server refused the recipient (550 5.1.1: Recipient address rejected: User unknown in local recipient table). Their address is refused for good, so Roster did not try again.',
     );
     expect(String(askedNow.text)).not.toContain('several hours');
+
+    // The email itself refused for good, once the server had read it: asked at once too, saying so.
+    const flagged = request('flagged.decision@outside.test');
+    await em.flush();
+    t.smtp.refusedAtData.set('flagged.decision@outside.test', 554);
+    try {
+      await tellJoinerOfDecision(t.roster.deps, flagged.id, { lastAttempt: false });
+    } finally {
+      t.smtp.refusedAtData.clear();
+    }
+    const askedOfEmail = await t.standin.waitForMessage(
+      (m) =>
+        m.channel === 'DUOWNER' && String(m.text).includes('could not tell flagged.decision@outside.test'),
+    );
+    expect(String(askedOfEmail.text)).toContain(
+      'the mail server refused the message (554 5.7.1: Message rejected as spam). The mail server refused the email itself, so Roster did not try again.',
+    );
   });
 });
