@@ -1,3 +1,6 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import addressparser from 'nodemailer/lib/addressparser';
 import { z } from 'zod';
 
 const README_SLACK_APP = 'README.md, section "Create the Slack app" (the app is created from manifest.yml)';
@@ -103,12 +106,39 @@ const scimUrl = z.string().superRefine((value, ctx) => {
 
 /** One of `values`; the message repeats what it got. A refinement, so the other checks still run. */
 function oneOf<const T extends string>(values: readonly T[], what: string) {
+  // In any case: `LOG_LEVEL=INFO` and `TRUST_PROXY=True` mean what they say.
   return z
     .string()
-    .refine((value) => (values as readonly string[]).includes(value), {
+    .refine((value) => (values as readonly string[]).includes(value.toLowerCase()), {
       error: (issue) => `must be ${what}, got ${shown(String(issue.input))}`,
     })
-    .transform((value) => value as T);
+    .transform((value) => value.toLowerCase() as T);
+}
+
+const MAIL_FROM_EXAMPLE = 'like roster@example.com or Roster <roster@example.com>';
+
+/**
+ * Why MAIL_FROM cannot be Roster's sender, read as nodemailer reads it (its address parser), or null. That
+ * parser takes much that is a typo (an unclosed `<`, two addresses, a name alone) and sends it on, where the
+ * mail server refuses every email or sends them from an address nobody meant.
+ */
+function mailFromProblem(value: string): string | null {
+  const unquoted = value.replace(/"(?:[^"\\]|\\.)*"/g, '""');
+  const opened = (unquoted.match(/</g) ?? []).length;
+  const closed = (unquoted.match(/>/g) ?? []).length;
+  if (opened !== closed || opened > 1 || /^[^<]*>|<[^>]*$/.test(unquoted)) {
+    return `must be one email address, ${MAIL_FROM_EXAMPLE}: its < and > do not enclose an address, got ${shown(value)}`;
+  }
+  const parsed = addressparser(value);
+  const addresses = parsed.flatMap((a) => ('group' in a ? a.group : [a]));
+  if (parsed.length > 1 || addresses.length > 1) {
+    return `must be one email address, ${MAIL_FROM_EXAMPLE}, got ${addresses.length || parsed.length} of them in ${shown(value)}`;
+  }
+  const address = addresses[0]?.address ?? '';
+  if ('group' in (parsed[0] ?? {}) || !/^[^\s@<>",;:()[\]\\]+@[^\s@<>",;:()[\]\\]+$/.test(address)) {
+    return `must be an email address, ${MAIL_FROM_EXAMPLE}`;
+  }
+  return null;
 }
 
 const UNREADABLE_URL =
@@ -193,7 +223,10 @@ const fields = {
   SMTP_URL: connectionUrl(/^smtps?:\/\//, 'an smtp:// or smtps:// URL', smtpUrlProblem).optional(),
   MAIL_FROM: z
     .string()
-    .regex(/\S@\S/, 'must be an email address, like roster@example.com or Roster <roster@example.com>')
+    .superRefine((value, ctx) => {
+      const problem = mailFromProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
     .default('Roster <roster@localhost>'),
   PUBLIC_URL: baseUrl('https://roster.example.com').optional(),
   PORT: wholeNumber('a port number (1-65535, or 0 for any free port)', 0, 65535).default(3000),
@@ -355,6 +388,37 @@ export class ConfigError extends Error {
     );
     this.name = 'ConfigError';
     this.problems = problems;
+  }
+}
+
+/** A settings file that is there but cannot be read: said in one line, as a settings problem. */
+export class EnvFileError extends ConfigError {
+  constructor(path: string, err: unknown) {
+    const code = (err as { code?: unknown }).code;
+    const why =
+      code === 'EISDIR'
+        ? 'it is a directory, not a file'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'Roster may not read it (permission denied)'
+          : (err as Error).message;
+    const line = `Roster cannot read its settings file ${path} (${resolve(path)}): ${why}${typeof code === 'string' && !why.includes(code) ? ` (${code})` : ''}. Make it a readable file of NAME=value lines, or remove it and set the variables in the environment.`;
+    super([line]);
+    this.message = line;
+    this.name = 'EnvFileError';
+  }
+}
+
+/**
+ * Reads a .env file in the working directory when there is one; variables already set win over it. Node's
+ * own reader fails on a directory with a TypeError and a stack trace that do not name the file.
+ */
+export function loadEnvFile(path = '.env'): void {
+  if (!existsSync(path)) return;
+  try {
+    readFileSync(path);
+    process.loadEnvFile(path);
+  } catch (err) {
+    throw new EnvFileError(path, err);
   }
 }
 

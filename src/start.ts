@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs';
 import { type Roster, StartupError, startRoster } from './app.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig, loadEnvFile } from './config.ts';
 import { createLogger } from './shared/logger.ts';
 import { logUnhandledRejections } from './shared/process-errors.ts';
 
@@ -9,11 +8,10 @@ import { logUnhandledRejections } from './shared/process-errors.ts';
  * everything, and stops on a signal.
  */
 export async function main(): Promise<void> {
-  // A .env file in the working directory is read when present; variables already set win over it.
-  if (existsSync('.env')) process.loadEnvFile('.env');
-
   let config: ReturnType<typeof loadConfig>;
   try {
+    // A .env file in the working directory is read when present; variables already set win over it.
+    loadEnvFile();
     config = loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {

@@ -358,6 +358,44 @@ describe('settings with a wrong value', () => {
   });
 });
 
+describe('settings written in another case, and MAIL_FROM as the mailer reads it', () => {
+  it('takes LOG_LEVEL and the yes-or-no settings in any case', () => {
+    const config = loadConfig({ ...base, LOG_LEVEL: 'INFO', TRUST_PROXY: 'True', BULK_JOBS: 'Off' });
+    expect(config).toMatchObject({ logLevel: 'info', trustProxy: true, bulkJobs: 'off' });
+    expect(loadConfig({ ...base, LOG_LEVEL: 'Debug' }).logLevel).toBe('debug');
+  });
+
+  it('refuses a MAIL_FROM that is not exactly one address, saying why', () => {
+    const problems = (MAIL_FROM: string) => {
+      try {
+        loadConfig({ ...base, MAIL_FROM });
+        return [];
+      } catch (e) {
+        return (e as ConfigError).problems;
+      }
+    };
+    expect(problems('Roster <roster@example.com')).toEqual([
+      'MAIL_FROM must be one email address, like roster@example.com or Roster <roster@example.com>: its < and > do not enclose an address, got "Roster <roster@example.com"',
+    ]);
+    expect(problems('roster@example.com>')).toHaveLength(1);
+    expect(problems('roster@example.com, ops@example.com')).toEqual([
+      'MAIL_FROM must be one email address, like roster@example.com or Roster <roster@example.com>, got 2 of them in "roster@example.com, ops@example.com"',
+    ]);
+    expect(problems('Roster')).toEqual([
+      'MAIL_FROM must be an email address, like roster@example.com or Roster <roster@example.com>',
+    ]);
+    expect(problems('Roster <>')).toHaveLength(1);
+    for (const good of [
+      'Roster <roster@example.com>',
+      'roster@example.com',
+      '"Roster, People <Team>" <roster@example.com>',
+      'Roster <roster@localhost>',
+    ]) {
+      expect(problems(good)).toEqual([]);
+    }
+  });
+});
+
 describe('warnings at start', () => {
   it('says what to do when production runs with a local PUBLIC_URL and without SMTP_URL', () => {
     const warnings = configWarnings(loadConfig({ ...base, NODE_ENV: 'production' }));

@@ -3,7 +3,13 @@ import { createServer, type Socket } from 'node:net';
 import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { createLogger } from '../src/shared/logger.ts';
-import { createMailer, isPermanentRefusal, MAIL_TIMEOUTS, mailFailure } from '../src/shared/mailer.ts';
+import {
+  createMailer,
+  isPermanentRefusal,
+  MAIL_TIMEOUTS,
+  mailFailure,
+  refusedForGood,
+} from '../src/shared/mailer.ts';
 import { type SmtpSink, startSmtpSink } from './support/smtp-sink.ts';
 
 let sink: SmtpSink;
@@ -80,6 +86,35 @@ describe('a refusal for good, told from one worth trying again', () => {
     }
     // Roster's own sender address refused: every email fails alike until MAIL_FROM is fixed.
     expect(isPermanentRefusal({ code: 'EENVELOPE', command: 'MAIL FROM', responseCode: 553 })).toBe(false);
+  });
+});
+
+describe('a message the mail server refuses once it has read it (its answer to DATA)', () => {
+  it('is refused for good at 552 and 554, said in words of the message, and tried again at 451', async () => {
+    sink.refusedAtData.set('big@acme.test', 552);
+    sink.refusedAtData.set('spam@acme.test', 554);
+    sink.refusedAtData.set('queue@acme.test', 451);
+    try {
+      const tooLarge = await failureSending('big@acme.test');
+      expect(refusedForGood(tooLarge)).toBe('message');
+      expect(isPermanentRefusal(tooLarge)).toBe(true);
+      expect(mailFailure(tooLarge)).toBe(
+        'the mail server refused the message (552 5.3.4: Message size exceeds fixed limit)',
+      );
+      const spam = await failureSending('spam@acme.test');
+      expect(isPermanentRefusal(spam)).toBe(true);
+      expect(mailFailure(spam)).toBe(
+        'the mail server refused the message (554 5.7.1: Message rejected as spam)',
+      );
+      const forNow = await failureSending('queue@acme.test');
+      expect(isPermanentRefusal(forNow)).toBe(false);
+      expect(refusedForGood(forNow)).toBeNull();
+      expect(mailFailure(forNow)).toBe(
+        'the mail server did not take the message for now (451 4.3.0: Error: queue file write error)',
+      );
+    } finally {
+      sink.refusedAtData.clear();
+    }
   });
 });
 

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -32,10 +32,10 @@ type Run = {
   exited: Promise<{ code: number | null; ms: number }>;
 };
 
-function start(env: Record<string, string>): Run {
+function start(env: Record<string, string>, cwd = root): Run {
   const began = Date.now();
-  const child = spawn(process.execPath, ['src/main.ts'], {
-    cwd: root,
+  const child = spawn(process.execPath, [join(root, 'src/main.ts')], {
+    cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       PATH: `${join(root, 'node_modules/.bin')}:${process.env.PATH}`,
@@ -493,5 +493,24 @@ describe('LOG_LEVEL=silent', () => {
     const run = start({ LOG_LEVEL: 'silent', DATABASE_URL: `postgres://roster@127.0.0.1:${port}/roster` });
     expect((await run.exited).code).toBe(1);
     expect(run.output()).toContain(`Roster cannot use the database in DATABASE_URL`);
+  });
+});
+
+describe('a .env that cannot be read', () => {
+  it('is named in one line with why, and Roster exits as for any other settings problem', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'roster-env-'));
+    try {
+      // A directory where the file should be: what a volume mounted at .env for a missing file leaves.
+      await mkdir(join(dir, '.env'));
+      const run = start({}, dir);
+      const { code, ms } = await run.exited;
+      expect(code).toBe(78);
+      expect(ms).toBeLessThan(10_000);
+      expect(run.output().trim()).toBe(
+        `Roster cannot read its settings file .env (${join(dir, '.env')}): it is a directory, not a file (EISDIR). Make it a readable file of NAME=value lines, or remove it and set the variables in the environment.`,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

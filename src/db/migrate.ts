@@ -1,7 +1,6 @@
-import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, loadDatabaseConfig } from '../config.ts';
+import { ConfigError, EnvFileError, loadDatabaseConfig, loadEnvFile } from '../config.ts';
 import { createLogger } from '../shared/logger.ts';
 import { databaseProblem } from './check.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded.ts';
@@ -85,11 +84,11 @@ async function run(orm: ORM, command: string | undefined, args: string[]): Promi
   }
 }
 
-if (existsSync('.env')) process.loadEnvFile('.env');
 let exitCode = 0;
 let embedded: EmbeddedDatabase | undefined;
 let orm: ORM | undefined;
 try {
+  loadEnvFile();
   const config = loadDatabaseConfig();
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
   let url = config.databaseUrl;
@@ -106,7 +105,9 @@ try {
   console.log(await run(orm, command, args));
 } catch (err) {
   // The settings' own message says Roster cannot start; here it is the migrations that cannot run.
-  if (err instanceof ConfigError) {
+  if (err instanceof EnvFileError) {
+    console.error(err.message);
+  } else if (err instanceof ConfigError) {
     console.error(
       ['The migrations cannot run because of the settings:', ...err.problems.map((p) => `  - ${p}`)].join(
         '\n',

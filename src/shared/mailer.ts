@@ -97,17 +97,25 @@ type SmtpError = Error & {
 };
 
 /**
- * Whether the mail server refused the recipient for good (a 5xx reply to RCPT TO: `550 5.1.1 User unknown`,
- * most often a mistyped address): sending the same mail again is refused the same way, so a delivery ends at
- * once rather than after hours of retries. A refusal for now (4xx: greylisting, a full mailbox), a server
- * that could not be reached or stopped answering, and a refusal of Roster's own sender address (every
- * email fails alike until MAIL_FROM or the relay is fixed) are worth trying again.
+ * What the mail server refused for good, if it did: the recipient (a 5xx reply to RCPT TO: `550 5.1.1 User
+ * unknown`, most often a mistyped address) or the message itself (a 5xx reply to the message it was sent:
+ * `552 5.3.4 Message too large`, `554 5.7.1 Rejected as spam`). Sending the same mail again is refused the
+ * same way, so a delivery ends at once rather than after hours of retries. A refusal for now (4xx:
+ * greylisting, a full mailbox, a full queue), a server that could not be reached or stopped answering, and a
+ * refusal of Roster's own sender address (every email fails alike until MAIL_FROM or the relay is fixed)
+ * are worth trying again.
  */
-export function isPermanentRefusal(err: unknown): boolean {
+export function refusedForGood(err: unknown): 'recipient' | 'message' | null {
   const e = (err ?? {}) as SmtpError;
-  if (typeof e.responseCode !== 'number' || e.responseCode < 500 || e.responseCode > 599) return false;
-  if (e.command === 'MAIL FROM') return false;
-  return e.command === 'RCPT TO' || e.code === 'EENVELOPE';
+  if (typeof e.responseCode !== 'number' || e.responseCode < 500 || e.responseCode > 599) return null;
+  if (e.command === 'MAIL FROM') return null;
+  if (e.code === 'EMESSAGE') return 'message';
+  return e.command === 'RCPT TO' || e.code === 'EENVELOPE' ? 'recipient' : null;
+}
+
+/** Whether the mail server refused the recipient or the message for good (see {@link refusedForGood}). */
+export function isPermanentRefusal(err: unknown): boolean {
+  return refusedForGood(err) !== null;
 }
 
 /**
@@ -145,7 +153,11 @@ export function mailFailure(err: unknown): string {
       ? `the mail server refused the recipient${detail}`
       : `the mail server did not take the recipient for now${detail}`;
   }
-  if (e.responseCode && code === 'EMESSAGE') return `the mail server refused the message${detail}`;
+  if (e.responseCode && code === 'EMESSAGE') {
+    return e.responseCode >= 500
+      ? `the mail server refused the message${detail}`
+      : `the mail server did not take the message for now${detail}`;
+  }
   // Its greeting was a refusal (`554 5.7.1 … client host blocked`, `421 4.3.2 Service not available`).
   if (e.responseCode && code === 'EPROTOCOL' && e.command === 'CONN') {
     return e.responseCode >= 500

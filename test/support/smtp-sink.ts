@@ -12,6 +12,13 @@ function addressText(field: AddressObject | AddressObject[] | undefined): string
     .join(', ');
 }
 
+/** How Postfix and spam filters word their answers to a message they refuse. */
+const DATA_REFUSALS = {
+  451: '4.3.0 Error: queue file write error',
+  552: '5.3.4 Message size exceeds fixed limit',
+  554: '5.7.1 Message rejected as spam',
+} as const;
+
 /**
  * A real SMTP server on 127.0.0.1 that accepts any sender and recipient, without TLS or authentication, and
  * keeps every message parsed. It can be stopped (connections are refused: a mail server that is down) and
@@ -33,6 +40,11 @@ export class SmtpSink {
    * address rejected: Greylisted`): a refusal that a later try gets past.
    */
   deferredRecipients = new Set<string>();
+  /**
+   * Recipients whose mails the server reads and then refuses, answering the message (DATA) with this code as
+   * a relay or its spam filter does: 552 (too large) and 554 (spam, policy) for good, 451 for now.
+   */
+  refusedAtData = new Map<string, 451 | 552 | 554>();
 
   get url(): string {
     return `smtp://127.0.0.1:${this.port}`;
@@ -66,7 +78,18 @@ export class SmtpSink {
           ),
         );
       },
-      onData: (stream, _session, callback) => {
+      onData: (stream, session, callback) => {
+        const refusal = session.envelope.rcptTo
+          .map((a) => this.refusedAtData.get(a.address.toLowerCase()))
+          .find((code) => code !== undefined);
+        if (refusal) {
+          // Read to its end first, as a server that refuses a message has taken all of it.
+          stream.on('end', () =>
+            callback(Object.assign(new Error(DATA_REFUSALS[refusal]), { responseCode: refusal })),
+          );
+          stream.resume();
+          return;
+        }
         simpleParser(stream)
           .then((mail) => {
             this.messages.push(Object.assign(mail, { toText: addressText(mail.to) }));

@@ -1,3 +1,4 @@
+import { domainToUnicode } from 'node:url';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
@@ -7,6 +8,20 @@ import type { IAccount } from './account.entity.ts';
 // email at. Every path that does either (an invitation, a user added to be invited, a login email changed,
 // an unlock or a reactivation, a CSV row asking for an invitation) asks here, admins included: an admin
 // who needs another domain adds it in the settings, where the change is audited.
+
+/**
+ * A domain as people write it: one kept in its ASCII form (`xn--bcher-kva.de`, the form addresses are kept
+ * and compared in) shown in its own script (`bücher.de`).
+ */
+export function readableDomain(domain: string): string {
+  if (!/(^|\.)xn--/.test(domain)) return domain;
+  return domainToUnicode(domain) || domain;
+}
+
+/** Domains as a message names them: `@acme.com, @bücher.de`. */
+export function atDomains(domains: readonly string[]): string {
+  return domains.map((d) => `@${readableDomain(d)}`).join(', ');
+}
 
 /** The domain of an address, lower-cased: what the allowed domains are compared with. */
 export function domainOfEmail(email: string): string {
@@ -26,7 +41,7 @@ export async function allowedDomains(em: EntityManager, account: Pick<IAccount, 
 /** Why `email` may not be a login of an account allowing only `domains`, or null when it may. */
 export function outsideDomains(email: string, domains: readonly string[]): string | null {
   if (domains.length === 0 || domains.includes(domainOfEmail(email))) return null;
-  return `${email.trim()} is not at an allowed domain: invitations and logins go only to ${domains.map((d) => `@${d}`).join(', ')} addresses. An admin can change the allowed email domains with \`/seats settings\`.`;
+  return `${email.trim()} is not at an allowed domain: invitations and logins go only to ${atDomains(domains)} addresses. An admin can change the allowed email domains with \`/seats settings\`.`;
 }
 
 /**

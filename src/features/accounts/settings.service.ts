@@ -5,6 +5,7 @@ import { audit, auditRefusal } from '../audit/audit.service.ts';
 import { parseDomains } from '../join-links/join-link.terms.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
 import { Account, type IAccount } from './account.entity.ts';
+import { atDomains } from './allowed-domains.ts';
 
 export const INVITATION_EXPIRY_DAYS = { min: 1, max: 90 } as const;
 export const JOIN_LINK_EXPIRY_DAYS = { min: 1, max: 365 } as const;
@@ -146,7 +147,7 @@ export class SettingsService {
       if (changed.includes('allowedEmailDomains')) {
         changes.push(
           next.allowedEmailDomains.length
-            ? `invitations and joins through join links are for ${next.allowedEmailDomains.map((d) => `@${d}`).join(', ')} addresses`
+            ? `invitations and joins through join links are for ${atDomains(next.allowedEmailDomains)} addresses`
             : 'invitations may go to any address',
         );
       }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Logger } from '../../shared/logger.ts';
-import { isPermanentRefusal, mailFailure, withoutAddressesError } from '../../shared/mailer.ts';
+import { mailFailure, refusedForGood, withoutAddressesError } from '../../shared/mailer.ts';
 import { nowOrLater } from '../../slack/later.ts';
 import { isSlackBusy } from '../../slack/pacing.ts';
 import { emailHtml, escapeHtml, lines, SafeHtml } from '../../web/html.ts';
@@ -44,7 +44,7 @@ ${l.message ? `<blockquote style="border-left:3px solid #ccc;margin:0;padding-le
 /**
  * How long delivery keeps trying: quick retries first (a blip), then every ten minutes for a few hours (a
  * mail server down for maintenance). Past the last attempt the inviter is told and can press Resend. An
- * address the mail server refuses for good (5xx, see isPermanentRefusal) is not retried at all.
+ * address or an email the mail server refuses for good (5xx, see refusedForGood) is not retried at all.
  */
 export const DELIVERY_RETRY = {
   retryLimit: 30,
@@ -90,8 +90,8 @@ export async function inviterName(
 /**
  * Delivers one invitation: by Slack DM when the person is in the workspace, otherwise (or when the DM
  * fails) by email. A failure is recorded and thrown so the job is retried; on the last attempt the
- * inviter is told. An address the mail server refuses for good ends the delivery at once: recorded as not
- * delivered, the inviter told, nothing thrown. A delivered, cancelled, replaced or given-up invitation is
+ * inviter is told. An address or an email the mail server refuses for good ends the delivery at once:
+ * recorded as not delivered, the inviter told, nothing thrown. A delivered, cancelled, replaced or given-up invitation is
  * never delivered again.
  */
 export async function deliverInvitation(
@@ -181,10 +181,12 @@ async function send(
     // (`rejected`, `response`): the failure is told, recorded and thrown (for the log and the job's stored
     // output) in words of Roster's that say what went wrong without it.
     const error = `Email failed: ${mailFailure(err)}`;
-    // An address refused for good (`550 5.1.1 User unknown`: most often a typo) would be refused on every
-    // retry for hours while the inviter waits: the inviter hears now, and corrects it and presses Resend.
+    // An address refused for good (`550 5.1.1 User unknown`: most often a typo), or the email itself
+    // (`554 5.7.1 Rejected as spam`), would be refused on every retry for hours while the inviter waits: the
+    // inviter hears now, and presses Resend once the address or the message is put right.
     // A person in Slack whose DM failed is tried again: the next DM may go through whatever the address.
-    const refused = isPermanentRefusal(err) && !dmError;
+    const refusedWhat = dmError ? null : refusedForGood(err);
+    const refused = refusedWhat !== null;
     const gaveUp = opts.lastAttempt || refused;
     await invites.recordFailure(orm.em.fork(), invitationId, error, gaveUp);
     if (gaveUp) log.error({ reason: error, retried: !refused }, 'gave up delivering an invitation');
@@ -194,7 +196,7 @@ async function send(
         method: 'chat.postMessage',
         args: {
           channel: invitation.invitedBy,
-          ...deliveryFailedMessage(user, error, refused ? 'refused' : 'retried'),
+          ...deliveryFailedMessage(user, error, refusedWhat ?? 'retried'),
         },
       }).catch((e) => log.warn({ err: e }, 'could not tell the inviter that delivery failed'));
     }

@@ -8,7 +8,7 @@ import { DomainError } from '../../shared/errors.ts';
 import { hashToken, newToken } from '../../shared/ids.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { Account, type IAccount } from '../accounts/account.entity.ts';
-import { allowedDomains, outsideDomains } from '../accounts/allowed-domains.ts';
+import { allowedDomains, atDomains, outsideDomains } from '../accounts/allowed-domains.ts';
 import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
 import type { GuestKind, Member } from '../directory/directory.service.ts';
@@ -193,7 +193,7 @@ export class JoinLinkService {
         const outside = outsideDomains(request.email, await allowedDomains(tx, account));
         if (outside) return outside;
         if (link && !domainAllowed(link, request.email))
-          return `${request.email.trim()} is not at the join link's email domains (${link.allowedEmailDomains.map((d) => `@${d}`).join(', ')}).`;
+          return `${request.email.trim()} is not at the join link's email domains (${atDomains(link.allowedEmailDomains)}).`;
         // Someone Slack deactivated while their join waited has left: approving it would give them a login
         // and a paid seat, active, with nothing left to deactivate them again.
         const joiner = request.payload.slackUserId;
@@ -247,7 +247,7 @@ export class JoinLinkService {
     if (!outside.length) return null;
     return new DomainError(
       'not_allowed',
-      `${outside.map((d) => `@${d}`).join(', ')} ${outside.length === 1 ? 'is' : 'are'} not among the account's allowed email domains (${accountDomains.map((d) => `@${d}`).join(', ')}), so nobody could join with ${outside.length === 1 ? 'it' : 'them'}. Leave the field empty to admit the account's domains, or change them with \`/seats settings\`.`,
+      `${atDomains(outside)} ${outside.length === 1 ? 'is' : 'are'} not among the account's allowed email domains (${atDomains(accountDomains)}), so nobody could join with ${outside.length === 1 ? 'it' : 'them'}. Leave the field empty to admit the account's domains, or change them with \`/seats settings\`.`,
       { field: 'domains' },
     );
   }

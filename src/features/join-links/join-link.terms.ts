@@ -1,9 +1,11 @@
+import { domainToASCII } from 'node:url';
+import { atDomains, readableDomain } from '../accounts/allowed-domains.ts';
 import { normalizeEmail } from '../people/people.service.ts';
 import type { IJoinLink } from './join-link.entity.ts';
 
 // A join link's terms as rules of their own: which email domains it admits, and whether it still works.
 
-/** An email domain: labels of letters, digits and hyphens, at least two. */
+/** An email domain in ASCII: labels of letters, digits and hyphens, at least two. */
 export const DOMAIN = /^[a-z0-9-]+(\.[a-z0-9-]+)+$/;
 export const MAX_DOMAINS = 50;
 /**
@@ -14,25 +16,36 @@ export const MAX_DOMAINS = 50;
  */
 export const MAX_DOMAINS_TEXT = 1100;
 
-/** A saved domain list as its form shows it again. */
+/** A saved domain list as its form shows it again: each domain as typed (`bücher.de`, not `xn--…`). */
 export function domainsText(domains: readonly string[]): string {
-  return domains.join(', ');
+  return domains.map(readableDomain).join(', ');
 }
 
-/** Reads "acme.com, @acme.co.uk" into lower-cased domains, or says which entry is not a domain. */
+/**
+ * Reads "acme.com, @acme.co.uk, bücher.de" into lower-cased domains, or says which entry is not a domain. A
+ * domain in another script is kept in its ASCII form (`xn--bcher-kva.de`): addresses are kept in that form
+ * (browsers send it so), and it is what they are compared with; forms and messages show it as typed.
+ */
 export function parseDomains(text: string): { ok: true; domains: string[] } | { ok: false; error: string } {
   if (text.length > MAX_DOMAINS_TEXT) {
     return {
       ok: false,
-      error: `Keep the domains under ${MAX_DOMAINS_TEXT.toLocaleString('en-US')} characters.`,
+      error: `Keep the domains to at most ${MAX_DOMAINS_TEXT.toLocaleString('en-US')} characters.`,
     };
   }
-  const domains = text
+  const typed = text
     .split(/[\s,;]+/)
     .map((d) => d.trim().toLowerCase().replace(/^@/, ''))
     .filter(Boolean);
-  const bad = domains.find((d) => !DOMAIN.test(d));
-  if (bad) return { ok: false, error: `Not a domain: ${bad.slice(0, 100)}. Domains look like example.com.` };
+  const domains: string[] = [];
+  for (const d of typed) {
+    // domainToASCII gives '' for what is no domain in any script.
+    const ascii = /^[\x20-\x7e]*$/.test(d) ? d : domainToASCII(d);
+    if (!ascii || !DOMAIN.test(ascii)) {
+      return { ok: false, error: `Not a domain: ${d.slice(0, 100)}. Domains look like example.com.` };
+    }
+    domains.push(ascii);
+  }
   const unique = [...new Set(domains)];
   if (unique.length > MAX_DOMAINS) return { ok: false, error: `At most ${MAX_DOMAINS} domains.` };
   const listed = domainsText(unique).length;
@@ -71,7 +84,7 @@ export function joinDomains(
 /** What a person whose address a link does not admit is told, given {@link joinDomains}' list. */
 export function onlyFor(allowed: readonly string[]): string {
   return allowed.length
-    ? `This link is only for ${allowed.map((d) => `@${d}`).join(', ')} addresses.`
+    ? `This link is only for ${atDomains(allowed)} addresses.`
     : "This link no longer admits any address: its email domains are not among the account's allowed email domains.";
 }
 

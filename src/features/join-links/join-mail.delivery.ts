@@ -1,9 +1,4 @@
-import {
-  isPermanentRefusal,
-  mailFailure,
-  withoutAddresses,
-  withoutAddressesError,
-} from '../../shared/mailer.ts';
+import { mailFailure, refusedForGood, withoutAddresses, withoutAddressesError } from '../../shared/mailer.ts';
 import { esc } from '../../slack/blocks.ts';
 import { nowOrLater } from '../../slack/later.ts';
 import { firstTime } from '../../slack/once.ts';
@@ -28,7 +23,8 @@ async function notify(deps: Deps, channel: string, text: string, what: string): 
  * confirmation ends (the person may fill in the form again), it is logged as an error, and the admin
  * who posted the link is told, once a day per link, that Roster cannot send its emails. An address the
  * mail server refuses for good (a mistyped one) ends the confirmation at once, and the poster is told,
- * once a day per link, that it was the address and not Roster's mail settings.
+ * once a day per link, that it was the address and not Roster's mail settings; an email the mail server
+ * refuses for good (spam, policy, size) ends it at once too, the poster told so.
  */
 export async function sendConfirmation(
   deps: Deps,
@@ -46,9 +42,11 @@ export async function sendConfirmation(
   try {
     await deps.mailer.send({ to: ready.confirmation.email, ...mail });
   } catch (err) {
-    // Refused for good (`550 5.1.1 User unknown`: most often a typo), every retry would be refused alike
-    // for hours, while the person waits for an email that cannot come.
-    const refused = isPermanentRefusal(err);
+    // Refused for good (`550 5.1.1 User unknown`: most often a typo; `554 5.7.1 Rejected as spam`: the
+    // email itself), every retry would be refused alike for hours, while the person waits for an email that
+    // cannot come.
+    const refusedWhat = refusedForGood(err);
+    const refused = refusedWhat !== null;
     // Mail servers repeat the refused address: the job queue logs and stores the error without it.
     if (!opts.lastAttempt && !refused) throw withoutAddressesError(err);
     const { link } = ready;
@@ -72,14 +70,16 @@ export async function sendConfirmation(
       .isAdmin(deps.orm.em.fork(), ready.account, link.createdBy)
       .catch(() => false);
     const where = `your join link${link.channelId ? ` in <#${link.channelId}>` : ''}`;
-    const once = `join-mail-${refused ? 'refused' : 'failed'}:${link.id}:${day}`;
+    const once = `join-mail-${refusedWhat === 'message' ? 'rejected' : refused ? 'refused' : 'failed'}:${link.id}:${day}`;
     if (posterIsAdmin && (await firstTime(deps.orm.em.fork(), once))) {
       await notify(
         deps,
         link.createdBy,
-        refused
-          ? `:warning: Roster could not email a confirmation to someone joining through ${where}: ${esc(error.slice(0, 300))}. The address they typed is refused for good, most often a typo, so Roster did not try again; Roster's mail settings are not at fault. The person can fill in the join form again with their correct address.`
-          : `:warning: Roster could not email a confirmation to someone joining through ${where}, after trying for several hours. The last error was: ${esc(error.slice(0, 300))}\nCheck Roster's mail settings (SMTP_URL). The person can fill in the join form again once mail works.`,
+        refusedWhat === 'message'
+          ? `:warning: Roster could not email a confirmation to someone joining through ${where}: ${esc(error.slice(0, 300))}. The mail server refused the email itself and would refuse it again, so Roster did not try again; whoever runs the mail server (SMTP_URL) can say why it refuses it. The person can fill in the join form again once that is fixed.`
+          : refused
+            ? `:warning: Roster could not email a confirmation to someone joining through ${where}: ${esc(error.slice(0, 300))}. The address they typed is refused for good, most often a typo, so Roster did not try again; Roster's mail settings are not at fault. The person can fill in the join form again with their correct address.`
+            : `:warning: Roster could not email a confirmation to someone joining through ${where}, after trying for several hours. The last error was: ${esc(error.slice(0, 300))}\nCheck Roster's mail settings (SMTP_URL). The person can fill in the join form again once mail works.`,
         'the poster of a join link that mail failed',
       );
     }
@@ -92,7 +92,7 @@ export async function sendConfirmation(
 /**
  * Tells a person who joined through a link what an admin decided on their place (a DM, or an email for a
  * web join), retried like an invitation's delivery, and once only. When the last attempt fails, or the
- * mail server refuses the address for good, it is logged as an error and the admin who decided is asked
+ * mail server refuses the address or the email for good, it is logged as an error and the admin who decided is asked
  * to tell the person themselves.
  */
 export async function tellJoinerOfDecision(
@@ -108,7 +108,8 @@ export async function tellJoinerOfDecision(
   } catch (err) {
     const emailed = !request.payload.slackUserId;
     // An address refused for good would be refused on every retry for hours: the admin is asked now.
-    const refused = emailed && isPermanentRefusal(err);
+    const refusedWhat = emailed ? refusedForGood(err) : null;
+    const refused = refusedWhat !== null;
     // Slack asking to wait goes back as it is, to be waited out; anything else without the joiner's address.
     if (!opts.lastAttempt && !refused) throw isSlackBusy(err) ? err : withoutAddressesError(err);
     const error = emailed ? mailFailure(err) : withoutAddresses((err as Error).message);
@@ -123,7 +124,7 @@ export async function tellJoinerOfDecision(
     );
     if (request.decidedBy) {
       const why = refused
-        ? `: ${esc(error.slice(0, 300))}. Their address is refused for good, so Roster did not try again.`
+        ? `: ${esc(error.slice(0, 300))}. ${refusedWhat === 'message' ? 'The mail server refused the email itself' : 'Their address is refused for good'}, so Roster did not try again.`
         : `, after trying for several hours. The last error was: ${esc(error.slice(0, 300))}`;
       await notify(
         deps,

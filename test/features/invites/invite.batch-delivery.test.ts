@@ -320,6 +320,57 @@ describe('an invitation the mail server refuses for good (a mistyped address)', 
   });
 });
 
+describe('an invitation whose email the mail server refuses for good once it has read it (552, 554)', () => {
+  it('fails at once as a refused address does, telling the inviter it was the email; a 451 is tried again', async () => {
+    const big = 'gus.large@acme.test';
+    const spam = 'hana.spam@acme.test';
+    const forNow = 'ike.queue@acme.test';
+    t.smtp.refusedAtData.set(big, 552);
+    t.smtp.refusedAtData.set(spam, 554);
+    t.smtp.refusedAtData.set(forNow, 451);
+    const one = await pendingInvitation(big);
+    const two = await pendingInvitation(spam);
+    const three = await pendingInvitation(forNow);
+    const deliver = (id: string) =>
+      deliverInvitation(t.roster.deps, t.roster.deps.invites, id, { lastAttempt: false });
+    const toldOf = (address: string) =>
+      t.standin.messages.filter(
+        (m) => m.channel === 'DUADMIN' && textOf(m).includes(`${address} could not be delivered`),
+      );
+    try {
+      // Not thrown: the job ends rather than being retried for hours.
+      await deliver(one.invitation.id);
+      await deliver(two.invitation.id);
+      await expect(deliver(three.invitation.id)).rejects.toThrow(
+        'Email failed: the mail server did not take the message for now (451 4.3.0: Error: queue file write error)',
+      );
+    } finally {
+      t.smtp.refusedAtData.clear();
+    }
+    for (const [{ invitation }, address, said] of [
+      [one, big, '552 5.3.4: Message size exceeds fixed limit'],
+      [two, spam, '554 5.7.1: Message rejected as spam'],
+    ] as const) {
+      const failed = await t.em().findOneOrFail(Invitation, invitation.id);
+      expect(failed).toMatchObject({ deliveredAt: null, deliveryAttempts: 1, deliveringUntil: null });
+      expect(failed.deliveryFailedAt).toBeInstanceOf(Date);
+      expect(failed.lastError).toBe(`Email failed: the mail server refused the message (${said})`);
+      const told = await eventually(() => toldOf(address)[0] ?? null);
+      expect(textOf(told)).toContain(`Email failed: the mail server refused the message (${said})`);
+      expect(textOf(told)).toContain('refused the email itself');
+      expect(textOf(told)).toContain('Roster did not try again');
+      expect(textOf(told)).not.toContain('Correct the address');
+      expect(JSON.stringify(told)).toContain('invite_resend');
+    }
+    const retried = await t.em().findOneOrFail(Invitation, three.invitation.id);
+    expect(retried.deliveryFailedAt).toBeNull();
+    expect(toldOf(forNow)).toHaveLength(0);
+    await deliver(three.invitation.id);
+    await t.smtp.waitForMail((m) => m.toText.includes(forNow));
+    expect(t.smtp.messagesTo(big)).toHaveLength(0);
+  });
+});
+
 describe('an invitation to someone in Slack whose DM failed and whose address the mail server refuses', () => {
   it('is tried again, as the next DM may go through', async () => {
     t.standin.addMember({ id: 'UIVY', name: 'ivy', realName: 'Ivy Both', email: 'ivy.both@acme.test' });

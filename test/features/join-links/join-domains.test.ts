@@ -46,6 +46,23 @@ async function pressConfirm(confirm: string) {
   return httpFrom(from, confirm, { method: 'POST', cookie, body: new URLSearchParams({ csrf }).toString() });
 }
 
+describe('a join link for a domain in another script', () => {
+  it('admits its addresses as browsers send them, and names the domain as typed', async () => {
+    const { url, linkId, message } = await postLink(t, { domains: 'bücher.de' });
+    expect((await t.em().findOneOrFail(JoinLink, linkId)).allowedEmailDomains).toEqual(['xn--bcher-kva.de']);
+    expect(textOf(message)).toContain('only @bücher.de addresses');
+    expect((await httpFrom(nextClient(), url)).body).toContain('This link is for @bücher.de addresses.');
+    // `anna@bücher.de` typed in a browser arrives in the ASCII form Roster keeps addresses in.
+    const joined = await (await openForm(nextClient(), url)).submit('Anna Buch', 'anna@xn--bcher-kva.de');
+    expect(joined.status).toBe(200);
+    await t.smtp.waitForMail((m) => m.toText === 'anna@bücher.de');
+    expect(await t.em().count(JoinConfirmation, { email: 'anna@xn--bcher-kva.de' })).toBe(1);
+    const res = await (await openForm(nextClient(), url)).submit('Bo Outside', 'bo@gmail.example');
+    expect(res.status).toBe(422);
+    expect(res.body).toContain('This link is only for @bücher.de addresses.');
+  });
+});
+
 describe("the account's allowed email domains on join links", () => {
   it('refuses an outside address on the web form of a link with no domains of its own, and mails nothing', async () => {
     const { url, linkId } = await postLink(t);

@@ -278,6 +278,57 @@ describe('join emails', () => {
     ).toBeDefined();
   });
 
+  it('ends at once when the mail server refuses the email itself for good, and retries one it will not take for now', async () => {
+    const since = t.standin.messages.length;
+    const { url } = await postLink(t);
+    const flagged = 'flagged.joiner@outside.test';
+    const queued = 'queued.joiner@outside.test';
+    t.smtp.refusedAtData.set(flagged, 554);
+    t.smtp.refusedAtData.set(queued, 451);
+    const jobOf = (email: string) =>
+      eventually(async () => {
+        const [row] = await query<{ state: string; retry_count: number }>(
+          t.em(),
+          sql`select j.state, j.retry_count from pgboss.job j join join_confirmation c
+                on c.id::text = j.data->>'confirmationId'
+              where j.name = ${JOIN_JOBS.sendConfirmation} and c.email = ${email}`,
+        );
+        return row && row.state !== 'active' && row.state !== 'created' ? row : null;
+      });
+    try {
+      await (await openForm('127.0.3.32', url)).submit('Flagged', flagged);
+      const told = await t.standin.waitForMessage(
+        (m) =>
+          t.standin.messages.indexOf(m) >= since &&
+          m.channel === 'DUADMIN' &&
+          String(m.text).includes('could not email a confirmation'),
+        10_000,
+      );
+      const text = String(told.text);
+      expect(text).toContain('the mail server refused the message (554 5.7.1: Message rejected as spam)');
+      expect(text).toContain('refused the email itself');
+      expect(text).toContain('Roster did not try again');
+      expect(text).not.toContain('typo');
+      expect(text).not.toContain(flagged);
+      expect(await jobOf(flagged)).toMatchObject({ state: 'completed', retry_count: 0 });
+      const confirmation = await t.em().findOneOrFail(JoinConfirmation, { email: flagged });
+      expect(confirmation.sentAt).toBeNull();
+      expect(confirmation.expiresAt.getTime()).toBeLessThanOrEqual(Date.now());
+
+      await (await openForm('127.0.3.33', url)).submit('Queued', queued);
+      expect(await jobOf(queued)).toMatchObject({ state: 'retry' });
+      t.smtp.refusedAtData.delete(queued);
+      expect(confirmLink(await t.smtp.waitForMail((m) => m.toText === queued, 20_000))).toBeDefined();
+    } finally {
+      t.smtp.refusedAtData.clear();
+    }
+    expect(
+      t.standin.messages
+        .slice(since)
+        .filter((m) => String(m.text).includes('could not email a confirmation')),
+    ).toHaveLength(1);
+  });
+
   it('tells a joiner the decision once, and when that cannot be done at all, asks the admin who decided to', async () => {
     const em = t.em();
     const account = em.getReference(Account, (await t.account()).id);
@@ -335,5 +386,22 @@ describe('join emails', () => {
       'the mail server refused the recipient (550 5.1.1: Recipient address rejected: User unknown in local recipient table). Their address is refused for good, so Roster did not try again.',
     );
     expect(String(askedNow.text)).not.toContain('several hours');
+
+    // The email itself refused for good, once the server had read it: asked at once too, saying so.
+    const flagged = request('flagged.decision@outside.test');
+    await em.flush();
+    t.smtp.refusedAtData.set('flagged.decision@outside.test', 554);
+    try {
+      await tellJoinerOfDecision(t.roster.deps, flagged.id, { lastAttempt: false });
+    } finally {
+      t.smtp.refusedAtData.clear();
+    }
+    const askedOfEmail = await t.standin.waitForMessage(
+      (m) =>
+        m.channel === 'DUOWNER' && String(m.text).includes('could not tell flagged.decision@outside.test'),
+    );
+    expect(String(askedOfEmail.text)).toContain(
+      'the mail server refused the message (554 5.7.1: Message rejected as spam). The mail server refused the email itself, so Roster did not try again.',
+    );
   });
 });

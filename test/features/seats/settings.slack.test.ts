@@ -1,5 +1,6 @@
 import { Account } from '../../../src/features/accounts/account.entity.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
+import { parseDomains } from '../../../src/features/join-links/join-link.terms.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { eventually, jobsDrained, startTestApp, TEAM_ID, type TestApp } from '../../support/app.ts';
 import { fillView, textOf } from '../../support/views.ts';
@@ -434,5 +435,57 @@ describe('allowed email domains as long as the form takes', () => {
       { user: 'UADMIN' },
     );
     expect(link.json.errors.domains).toMatch(error);
+  });
+});
+
+describe('allowed email domains in another script', () => {
+  afterAll(() =>
+    t
+      .em()
+      .getConnection()
+      .execute(`update account set allowed_email_domains = '{}' where team_id = ?`, [TEAM_ID]),
+  );
+
+  it('are saved in the ASCII form addresses are kept in, and shown as typed', async () => {
+    const since = t.standin.messages.length;
+    const res = await t.slack.viewSubmission({
+      user: 'UADMIN',
+      view: withValues(await openSettings(), { allowed_domains: 'acme.test, @Bücher.de' }),
+    });
+    expect(res.json).toBeUndefined();
+    // The form in which a browser sends `anna@bücher.de`, and in which the invite form has it typed.
+    expect((await account()).allowedEmailDomains).toEqual(['acme.test', 'xn--bcher-kva.de']);
+    const told = await t.standin.waitForMessage(
+      (m) =>
+        t.standin.messages.indexOf(m) >= since &&
+        m.channel === 'DUADMIN' &&
+        textOf(m).includes('Settings saved'),
+    );
+    expect(textOf(told)).toContain('for @acme.test, @bücher.de addresses');
+    const again = await openSettings();
+    expect(again.blocks.find((b: any) => b.block_id === 'allowed_domains').element.initial_value).toBe(
+      'acme.test, bücher.de',
+    );
+  });
+
+  it('are refused when no domain in any script, saying at most how long the list may be', async () => {
+    const view = await openSettings();
+    const res = await t.slack.viewSubmission({
+      user: 'UADMIN',
+      view: withValues(view, { allowed_domains: 'bücher' }),
+    });
+    expect(res.json.errors.allowed_domains).toBe('Not a domain: bücher. Domains look like example.com.');
+    // 50 domains in exactly 1,100 characters are taken; one character more is not.
+    const domains = Array.from(
+      { length: 50 },
+      (_, i) => `d${String(i).padStart(2, '0')}${'x'.repeat(i < 2 ? 13 : 12)}.test`,
+    );
+    const text = domains.join(', ');
+    expect(text).toHaveLength(1100);
+    expect(parseDomains(text)).toEqual({ ok: true, domains });
+    expect(parseDomains(`${text},`)).toEqual({
+      ok: false,
+      error: 'Keep the domains to at most 1,100 characters.',
+    });
   });
 });

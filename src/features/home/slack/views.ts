@@ -11,6 +11,7 @@ import {
   slackDate,
 } from '../../../slack/blocks.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
+import { readableDomain } from '../../accounts/allowed-domains.ts';
 import { API_TOKEN_ACTIONS } from '../../api/slack/blocks.ts';
 import type { IInvitation } from '../../invites/invitation.entity.ts';
 import { deliveryGaveUp } from '../../invites/invite.delivery.ts';
@@ -46,7 +47,7 @@ function allowedDomainsLine(domains: string[]): string {
   const shown: string[] = [];
   let length = 0;
   for (const domain of domains) {
-    const fitted = escFit(domain, FIT.domain);
+    const fitted = escFit(readableDomain(domain), FIT.domain);
     if (length + fitted.length + 2 > DOMAINS_MAX) break;
     shown.push(fitted);
     length += fitted.length + 2;

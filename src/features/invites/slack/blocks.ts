@@ -196,7 +196,7 @@ export function invitationDm(invitationId: string, l: InvitationLetter): { text:
 export function deliveryFailedMessage(
   user: { id: string; email: string; firstName?: string | null; lastName?: string | null },
   error: string,
-  how: 'retried' | 'refused' = 'retried',
+  how: 'retried' | 'recipient' | 'message' = 'retried',
 ): { text: string; blocks: Block[] } {
   // One line, as everywhere a name is shown; the notification's text is mrkdwn too, so escaped like the blocks.
   const name = user.firstName || user.lastName ? displayName(user) : '';
@@ -211,9 +211,11 @@ export function deliveryFailedMessage(
         text: {
           type: 'mrkdwn',
           text:
-            how === 'refused'
+            how === 'recipient'
               ? `:warning: *The invitation to ${who} could not be delivered.* ${esc(error.slice(0, 300))}\nThe mail server will refuse this address every time, so Roster did not try again. Correct the address (\`/people ${esc(user.email)}\` can change it), then press *Resend*.`
-              : `:warning: *The invitation to ${who} could not be delivered.* Roster kept trying for several hours; the last error was: ${esc(error.slice(0, 300))}\nCheck the address (\`/people ${esc(user.email)}\` can change it), then press *Resend* to try again.`,
+              : how === 'message'
+                ? `:warning: *The invitation to ${who} could not be delivered.* ${esc(error.slice(0, 300))}\nThe mail server refused the email itself and would refuse it again, so Roster did not try again. Whoever runs the mail server (\`SMTP_URL\`) can say why it refuses it; press *Resend* once that is fixed.`
+                : `:warning: *The invitation to ${who} could not be delivered.* Roster kept trying for several hours; the last error was: ${esc(error.slice(0, 300))}\nCheck the address (\`/people ${esc(user.email)}\` can change it), then press *Resend* to try again.`,
         },
         accessory: button('Resend', INVITE_ACTIONS.resend, user.id),
       },

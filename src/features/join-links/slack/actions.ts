@@ -8,6 +8,7 @@ import { roster } from '../../../slack/context.ts';
 import { slackErrorCode } from '../../../slack/errors.ts';
 import { nowOrLater } from '../../../slack/later.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
+import { atDomains } from '../../accounts/allowed-domains.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
 import { guestKind, isOfWorkspace } from '../../directory/directory.service.ts';
 import type { Deps } from '../../feature.ts';
@@ -177,7 +178,7 @@ export function registerJoinLinkActions(app: App, deps: Deps, links: JoinLinkSer
         break;
       case 'domain_not_allowed':
         text = result.allowed.length
-          ? `This link is only for ${result.allowed.map((d) => `@${esc(d)}`).join(', ')} addresses, and your Slack email is ${esc(person.email)}. Ask an admin to invite you.`
+          ? `This link is only for ${esc(atDomains(result.allowed))} addresses, and your Slack email is ${esc(person.email)}. Ask an admin to invite you.`
           : `${esc(onlyFor(result.allowed))} Ask an admin to invite you.`;
         break;
       case 'link_full':

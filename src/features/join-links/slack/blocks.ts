@@ -1,5 +1,6 @@
 import { actions, type Block, button, context, esc, section, slackDate } from '../../../slack/blocks.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
+import { atDomains } from '../../accounts/allowed-domains.ts';
 import { ROLE_LABEL } from '../../people/labels.ts';
 import type { IJoinLink } from '../join-link.entity.ts';
 import { UNPOSTED_MINUTES } from '../join-link.service.ts';
@@ -20,7 +21,7 @@ function places(link: IJoinLink): string {
 
 function terms(link: IJoinLink): string {
   const domains = link.allowedEmailDomains.length
-    ? ` · only ${link.allowedEmailDomains.map((d) => `@${esc(d)}`).join(', ')} addresses`
+    ? ` · only ${esc(atDomains(link.allowedEmailDomains))} addresses`
     : '';
   return `Joins as ${ROLE_LABEL[link.role]} · expires ${slackDate(link.expiresAt)} · ${places(link)}${domains}`;
 }

@@ -8,6 +8,7 @@ import { slackErrorCode, slackRefusal } from '../../../slack/errors.ts';
 import { roleInput } from '../../../slack/inputs.ts';
 import { afterAck } from '../../../slack/notify.ts';
 import { firstTime } from '../../../slack/once.ts';
+import { atDomains } from '../../accounts/allowed-domains.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
 import type { Deps } from '../../feature.ts';
 import { ROLE_LABEL } from '../../people/labels.ts';
@@ -163,7 +164,7 @@ async function sharedWithOtherOrganisations(client: WebClient, channel: string):
 /** What the admin should know of a link posted where another organisation sees it. */
 function sharedChannelWarning(link: IJoinLink): string {
   const who = link.allowedEmailDomains.length
-    ? `anyone with an address at ${link.allowedEmailDomains.map((d) => `@${d}`).join(', ')}`
+    ? `anyone with an address at ${atDomains(link.allowedEmailDomains)}`
     : 'anyone with any address';
   return `\n:warning: <#${link.channelId}> is shared with another organisation through Slack Connect, whose people see this link too. Its Join button refuses them, but its URL lets ${who} join. If that is not what you want, revoke it and post one with your own email domains, or post it in a channel of this workspace only.`;
 }
@@ -269,7 +270,7 @@ export function registerJoinLinkView(app: App, deps: Deps, links: JoinLinkServic
             return false;
           },
         );
-        return `:white_check_mark: Posted a join link in <#${link.channelId}>: people join as ${ROLE_LABEL[link.role]}, for ${input.expiryDays} days${link.maxUses ? `, up to ${link.maxUses} people` : ''}${link.allowedEmailDomains.length ? `, with ${link.allowedEmailDomains.map((d) => `@${d}`).join(', ')} addresses` : ''}. \`/joinlink list\` shows it with a Revoke button.${shared ? sharedChannelWarning(link) : ''}`;
+        return `:white_check_mark: Posted a join link in <#${link.channelId}>: people join as ${ROLE_LABEL[link.role]}, for ${input.expiryDays} days${link.maxUses ? `, up to ${link.maxUses} people` : ''}${link.allowedEmailDomains.length ? `, with ${atDomains(link.allowedEmailDomains)} addresses` : ''}. \`/joinlink list\` shows it with a Revoke button.${shared ? sharedChannelWarning(link) : ''}`;
       },
       (m) => `:no_entry: No join link was made. ${m}`,
     );

@@ -6,7 +6,7 @@ import { html, page } from '../../../web/html.ts';
 import type { OutcomeFields, Outcomes } from '../../../web/outcome.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
 import { Account } from '../../accounts/account.entity.ts';
-import { allowedDomains } from '../../accounts/allowed-domains.ts';
+import { allowedDomains, atDomains } from '../../accounts/allowed-domains.ts';
 import { plainAsciiHint } from '../../invites/invite-text.ts';
 import { INVITEE_ROLE } from '../../people/labels.ts';
 import { type Role, User } from '../../people/user.entity.ts';
@@ -171,7 +171,7 @@ function joinForm(
 ) {
   return html`<h1>Join ${intro.accountName}</h1>
 <p>You will join as ${intro.role}. Enter your name and work email; we will email you a link to confirm it.</p>
-${intro.domains ? html`<p class="muted">${intro.domains.length ? `This link is for ${intro.domains.map((d) => `@${d}`).join(', ')} addresses.` : onlyFor([])}</p>` : ''}
+${intro.domains ? html`<p class="muted">${intro.domains.length ? `This link is for ${atDomains(intro.domains)} addresses.` : onlyFor([])}</p>` : ''}
 ${notice ? html`<p class="error" id="form-error">${notice}</p>` : ''}
 <form method="post" novalidate>
   <input type="hidden" name="csrf" value="${field}">
