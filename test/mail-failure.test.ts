@@ -230,3 +230,61 @@ describe("a mail server that refuses Roster's sender address", () => {
     }
   });
 });
+
+describe('a mail server that refuses how Roster sends, not the address or the email', () => {
+  /** Sends one mail through a relay that answers RCPT TO and the message as given; the error it raises. */
+  async function refusal(answers: { rcpt?: [number, string]; data?: [number, string] }): Promise<unknown> {
+    const refuse = ([code, said]: [number, string]) => Object.assign(new Error(said), { responseCode: code });
+    const relay = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      onRcptTo: (_address, _session, callback) => callback(answers.rcpt ? refuse(answers.rcpt) : undefined),
+      onData: (stream, _session, callback) => {
+        stream.resume();
+        stream.on('end', () => callback(answers.data ? refuse(answers.data) : null));
+      },
+    });
+    await new Promise<void>((ok) => relay.listen(0, '127.0.0.1', () => ok()));
+    const mailer = createMailer({
+      smtpUrl: `smtp://127.0.0.1:${(relay.server.address() as AddressInfo).port}`,
+      from: 'Roster <roster@acme.test>',
+      outboxDir: '/nonexistent',
+      logger: createLogger('silent'),
+    });
+    try {
+      return await mailer
+        .send({ to: 'ana@acme.test', subject: 'Hello', text: 'Hello', html: '<p>Hello</p>' })
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+    } finally {
+      mailer.close();
+      await new Promise((ok) => relay.close(() => ok(null)));
+    }
+  }
+
+  it('tries again a relay that will not relay, saying it is about the mail settings, not the address', async () => {
+    const denied = await refusal({ rcpt: [554, '5.7.1 <ana@acme.test>: Relay access denied'] });
+    expect(refusedForGood(denied)).toBeNull();
+    expect(mailFailure(denied)).toBe(
+      'the mail server would not take the recipient under its rules (554 5.7.1: Relay access denied), most often about how Roster sends (the login in SMTP_URL, MAIL_FROM) rather than the address',
+    );
+    // Without an enhanced code, the words tell: relaying denied is tried again, no such user is not.
+    expect(refusedForGood(await refusal({ rcpt: [550, 'Relaying denied'] }))).toBeNull();
+    expect(refusedForGood(await refusal({ rcpt: [550, 'No such user here'] }))).toBe('recipient');
+    expect(refusedForGood(await refusal({ rcpt: [550, '5.2.1 Mailbox disabled'] }))).toBe('recipient');
+  });
+
+  it('tries again an email refused for its sender not being vouched for (DMARC), saying what to check', async () => {
+    const dmarc = await refusal({ data: [550, '5.7.26 Unauthenticated email is not accepted (DMARC)'] });
+    expect(refusedForGood(dmarc)).toBeNull();
+    expect(isPermanentRefusal(dmarc)).toBe(false);
+    expect(mailFailure(dmarc)).toBe(
+      "the mail server refused the message for how Roster sends it (550 5.7.26: Unauthenticated email is not accepted (DMARC)): check SMTP_URL, MAIL_FROM and the sending domain's SPF, DKIM and DMARC records",
+    );
+    // Refused as spam, with no word of how it was sent: the email itself, for good.
+    expect(refusedForGood(await refusal({ data: [554, '5.7.1 Message rejected as spam'] }))).toBe('message');
+  });
+});

@@ -96,21 +96,48 @@ type SmtpError = Error & {
   timeoutType?: string;
 };
 
+/** A reply's enhanced status code (RFC 3463) and its words: `550 5.1.1 User unknown` → `5.1.1`, `User unknown`. */
+function replyOf(e: SmtpError): { status: string | null; words: string } {
+  const response = typeof e.response === 'string' ? e.response.trim() : '';
+  const m = /^\d{3}[ -](?:(\d\.\d{1,3}\.\d{1,3})\s+)?([\s\S]*)$/.exec(response);
+  return { status: m?.[1] ?? null, words: m?.[2] ?? response };
+}
+
+/** Words a server without enhanced codes says of an address that has no mailbox. */
+const NO_MAILBOX =
+  /user unknown|unknown user|no such (user|mailbox|recipient)|does not exist|unknown recipient|invalid recipient|recipient not found|mailbox (unavailable|not found)/i;
+
 /**
- * What the mail server refused for good, if it did: the recipient (a 5xx reply to RCPT TO: `550 5.1.1 User
- * unknown`, most often a mistyped address) or the message itself (a 5xx reply to the message it was sent:
- * `552 5.3.4 Message too large`, `554 5.7.1 Rejected as spam`). Sending the same mail again is refused the
- * same way, so a delivery ends at once rather than after hours of retries. A refusal for now (4xx:
- * greylisting, a full mailbox, a full queue), a server that could not be reached or stopped answering, and a
- * refusal of Roster's own sender address (every email fails alike until MAIL_FROM or the relay is fixed)
- * are worth trying again.
+ * A refusal that is about how Roster sends rather than what: relaying denied to a login it does not know,
+ * a sender the domain's SPF, DKIM or DMARC does not vouch for, credentials refused. A fixed SMTP_URL,
+ * MAIL_FROM or DNS record makes the same email go through.
+ */
+const SENDING_SETUP = /relay|authenticat|\bspf\b|\bdkim\b|\bdmarc\b/i;
+const isSetupStatus = (status: string | null) => !!status && /^5\.7\.(2[3-7]|[089])$/.test(status);
+
+/**
+ * What the mail server refused for good, if it did: the recipient, an address with no mailbox (a 5xx reply to
+ * RCPT TO whose status is 5.1.x, `550 5.1.1 User unknown`, most often a mistyped address, or 5.2.1, a mailbox
+ * turned off), or the message itself (a 5xx reply to the message it was sent: `552 5.3.4 Message too large`,
+ * `554 5.7.1 Rejected as spam`). Sending the same mail again is refused the same way, so a delivery ends at
+ * once rather than after hours of retries. Tried again: a refusal for now (4xx: greylisting, a full mailbox,
+ * a full queue), a server that could not be reached or stopped answering, a refusal of Roster's own sender
+ * address, and a refusal of how Roster sends (relaying denied, SPF, DKIM or DMARC, at RCPT TO as at the
+ * message: `554 5.7.1 Relay access denied`): every email fails alike until the mail settings are fixed, and
+ * then the retries go through without anyone pressing Resend.
  */
 export function refusedForGood(err: unknown): 'recipient' | 'message' | null {
   const e = (err ?? {}) as SmtpError;
   if (typeof e.responseCode !== 'number' || e.responseCode < 500 || e.responseCode > 599) return null;
-  if (e.command === 'MAIL FROM') return null;
-  if (e.code === 'EMESSAGE') return 'message';
-  return e.command === 'RCPT TO' || e.code === 'EENVELOPE' ? 'recipient' : null;
+  const { status, words } = replyOf(e);
+  if (e.command === 'RCPT TO') {
+    const noMailbox = status ? /^5\.1\.\d+$/.test(status) || status === '5.2.1' : NO_MAILBOX.test(words);
+    return noMailbox ? 'recipient' : null;
+  }
+  if (e.code === 'EMESSAGE') {
+    return isSetupStatus(status) || SENDING_SETUP.test(words) ? null : 'message';
+  }
+  return null;
 }
 
 /** Whether the mail server refused the recipient or the message for good (see {@link refusedForGood}). */
@@ -149,14 +176,16 @@ export function mailFailure(err: unknown): string {
       : `the mail server did not take Roster's sender address, MAIL_FROM, for now${detail}`;
   }
   if (e.responseCode && (e.command === 'RCPT TO' || code === 'EENVELOPE')) {
-    return e.responseCode >= 500
+    if (e.responseCode < 500) return `the mail server did not take the recipient for now${detail}`;
+    return refusedForGood(e) || e.command !== 'RCPT TO'
       ? `the mail server refused the recipient${detail}`
-      : `the mail server did not take the recipient for now${detail}`;
+      : `the mail server would not take the recipient under its rules${detail}, most often about how Roster sends (the login in SMTP_URL, MAIL_FROM) rather than the address`;
   }
   if (e.responseCode && code === 'EMESSAGE') {
-    return e.responseCode >= 500
+    if (e.responseCode < 500) return `the mail server did not take the message for now${detail}`;
+    return refusedForGood(e)
       ? `the mail server refused the message${detail}`
-      : `the mail server did not take the message for now${detail}`;
+      : `the mail server refused the message for how Roster sends it${detail}: check SMTP_URL, MAIL_FROM and the sending domain's SPF, DKIM and DMARC records`;
   }
   // Its greeting was a refusal (`554 5.7.1 … client host blocked`, `421 4.3.2 Service not available`).
   if (e.responseCode && code === 'EPROTOCOL' && e.command === 'CONN') {
