@@ -45,19 +45,22 @@ async function person(extra: Partial<IUser> = {}) {
 describe('a refusal that names a person', () => {
   it('reaches the person by DM with the name escaped, not as a link', async () => {
     const user = await person();
-    // A requester's change between paid roles, refused once the form is closed: the refusal comes by DM.
-    await t.slack.blockAction({
+    // A requester's change between paid roles sent as a form, refused once the form is closed: the refusal
+    // comes by DM.
+    await t.slack.viewSubmission({
       user: 'UMANAGER',
-      actions: [
-        {
-          type: 'button',
-          action_id: 'person_change_role',
-          block_id: 'b',
-          value: JSON.stringify({ u: user.id, c: 'role' }),
+      view: {
+        id: 'VFORGEDNAME',
+        hash: 'h1',
+        callback_id: 'person_change_modal',
+        private_metadata: JSON.stringify({ u: user.id, c: 'role' }),
+        state: {
+          values: {
+            role: { role: { type: 'static_select', selected_option: { value: 'contractor' } } },
+          },
         },
-      ],
+      },
     });
-    await t.slack.submitView(t.standin.lastOpenedView(), { role: 'contractor' }, { user: 'UMANAGER' });
     const dm = await t.standin.waitForMessage(
       (m) => m.channel === 'DUMANAGER' && textOf(m).includes('Only admins can change'),
     );
