@@ -553,7 +553,7 @@ describe('hostile input', () => {
   it('refuses an over-long list of domains for a join link', () => {
     expect(parseDomains('acme.com, '.repeat(150))).toMatchObject({
       ok: false,
-      error: expect.stringMatching(/under 1,100 characters/),
+      error: expect.stringMatching(/at most 1,100 characters/),
     });
     const many = Array.from({ length: 60 }, (_, i) => `d${i}.test`).join(' ');
     expect(parseDomains(many)).toMatchObject({
