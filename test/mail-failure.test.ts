@@ -3,13 +3,7 @@ import { createServer, type Socket } from 'node:net';
 import nodemailer from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { createLogger } from '../src/shared/logger.ts';
-import {
-  createMailer,
-  isPermanentRefusal,
-  MAIL_TIMEOUTS,
-  mailFailure,
-  refusedForGood,
-} from '../src/shared/mailer.ts';
+import { createMailer, MAIL_TIMEOUTS, mailFailure, refusedForGood } from '../src/shared/mailer.ts';
 import { type SmtpSink, startSmtpSink } from './support/smtp-sink.ts';
 
 let sink: SmtpSink;
@@ -68,24 +62,24 @@ describe('a refusal for good, told from one worth trying again', () => {
     sink.deferredRecipients.add('greylisted@acme.test');
     try {
       const refused = await failureSending('typo@acme.test');
-      expect(isPermanentRefusal(refused)).toBe(true);
+      expect(refusedForGood(refused)).toBe('recipient');
       const deferred = await failureSending('greylisted@acme.test');
       expect(mailFailure(deferred)).toBe(
         'the mail server did not take the recipient for now (450 4.2.0: Recipient address rejected: Greylisted)',
       );
-      expect(isPermanentRefusal(deferred)).toBe(false);
+      expect(refusedForGood(deferred)).toBeNull();
     } finally {
       sink.refusedRecipients.clear();
       sink.deferredRecipients.clear();
     }
     await sink.stop();
     try {
-      expect(isPermanentRefusal(await failureSending('bo@acme.test'))).toBe(false);
+      expect(refusedForGood(await failureSending('bo@acme.test'))).toBeNull();
     } finally {
       await sink.start();
     }
     // Roster's own sender address refused: every email fails alike until MAIL_FROM is fixed.
-    expect(isPermanentRefusal({ code: 'EENVELOPE', command: 'MAIL FROM', responseCode: 553 })).toBe(false);
+    expect(refusedForGood({ code: 'EENVELOPE', command: 'MAIL FROM', responseCode: 553 })).toBeNull();
   });
 });
 
@@ -97,17 +91,17 @@ describe('a message the mail server refuses once it has read it (its answer to D
     try {
       const tooLarge = await failureSending('big@acme.test');
       expect(refusedForGood(tooLarge)).toBe('message');
-      expect(isPermanentRefusal(tooLarge)).toBe(true);
+      expect(refusedForGood(tooLarge)).toBe('message');
       expect(mailFailure(tooLarge)).toBe(
         'the mail server refused the message (552 5.3.4: Message size exceeds fixed limit)',
       );
       const spam = await failureSending('spam@acme.test');
-      expect(isPermanentRefusal(spam)).toBe(true);
+      expect(refusedForGood(spam)).toBe('message');
       expect(mailFailure(spam)).toBe(
         'the mail server refused the message (554 5.7.1: Message rejected as spam)',
       );
       const forNow = await failureSending('queue@acme.test');
-      expect(isPermanentRefusal(forNow)).toBe(false);
+      expect(refusedForGood(forNow)).toBeNull();
       expect(refusedForGood(forNow)).toBeNull();
       expect(mailFailure(forNow)).toBe(
         'the mail server did not take the message for now (451 4.3.0: Error: queue file write error)',
@@ -280,7 +274,7 @@ describe('a mail server that refuses how Roster sends, not the address or the em
   it('tries again an email refused for its sender not being vouched for (DMARC), saying what to check', async () => {
     const dmarc = await refusal({ data: [550, '5.7.26 Unauthenticated email is not accepted (DMARC)'] });
     expect(refusedForGood(dmarc)).toBeNull();
-    expect(isPermanentRefusal(dmarc)).toBe(false);
+    expect(refusedForGood(dmarc)).toBeNull();
     expect(mailFailure(dmarc)).toBe(
       "the mail server refused the message for how Roster sends it (550 5.7.26: Unauthenticated email is not accepted (DMARC)): check SMTP_URL, MAIL_FROM and the sending domain's SPF, DKIM and DMARC records",
     );

@@ -97,10 +97,10 @@ type SmtpError = Error & {
 };
 
 /** A reply's enhanced status code (RFC 3463) and its words: `550 5.1.1 User unknown` → `5.1.1`, `User unknown`. */
-function replyOf(e: SmtpError): { status: string | null; words: string } {
+function replyOf(e: SmtpError): { code: string | null; status: string | null; words: string } {
   const response = typeof e.response === 'string' ? e.response.trim() : '';
-  const m = /^\d{3}[ -](?:(\d\.\d{1,3}\.\d{1,3})\s+)?([\s\S]*)$/.exec(response);
-  return { status: m?.[1] ?? null, words: m?.[2] ?? response };
+  const m = /^(\d{3})[ -](?:(\d\.\d{1,3}\.\d{1,3})\s+)?([\s\S]*)$/.exec(response);
+  return { code: m?.[1] ?? null, status: m?.[2] ?? null, words: m ? (m[3] ?? '') : response };
 }
 
 /** Words a server without enhanced codes says of an address that has no mailbox. */
@@ -140,11 +140,6 @@ export function refusedForGood(err: unknown): 'recipient' | 'message' | null {
   return null;
 }
 
-/** Whether the mail server refused the recipient or the message for good (see {@link refusedForGood}). */
-export function isPermanentRefusal(err: unknown): boolean {
-  return refusedForGood(err) !== null;
-}
-
 /**
  * What went wrong sending an email, in words that carry no email address, for logs, a job's stored output
  * and people other than the recipient: e.g. `the mail server refused the recipient (550 5.1.1: Recipient
@@ -152,20 +147,20 @@ export function isPermanentRefusal(err: unknown): boolean {
  */
 export function mailFailure(err: unknown): string {
   const e = (err ?? {}) as SmtpError;
-  const response = typeof e.response === 'string' ? e.response.trim() : '';
   // `550 5.1.1 <ana@x.test>: Recipient address rejected` → `550 5.1.1` and `Recipient address rejected`.
-  const reply = /^(\d{3})[ -](?:(\d\.\d{1,3}\.\d{1,3})\s+)?([\s\S]*)$/.exec(response);
-  const status = reply
-    ? [reply[1], reply[2]].filter(Boolean).join(' ')
+  const reply = replyOf(e);
+  const status = reply.code
+    ? [reply.code, reply.status].filter(Boolean).join(' ')
     : e.responseCode
       ? String(e.responseCode)
       : '';
-  const said = reply?.[3]
-    ? withoutAddresses(reply[3])
-        .replace(/^<?\[address\]>?:?\s*/, '')
-        .replace(/\s+/g, ' ')
-        .slice(0, 200)
-    : '';
+  const said =
+    reply.code && reply.words
+      ? withoutAddresses(reply.words)
+          .replace(/^<?\[address\]>?:?\s*/, '')
+          .replace(/\s+/g, ' ')
+          .slice(0, 200)
+      : '';
   const detail = status ? ` (${[status, said].filter(Boolean).join(': ')})` : '';
   const code = e.code ?? '';
   // Nodemailer calls this one EENVELOPE too, yet it is Roster's own address (a relay whose login may not
