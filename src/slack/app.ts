@@ -10,6 +10,7 @@ import { referenceId } from '../shared/ids.ts';
 import type { JobQueue } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
 import { withoutAddresses } from '../shared/mailer.ts';
+import { ackAwaited } from '../shared/waiting-acks.ts';
 import { esc } from './blocks.ts';
 import type { RosterContext } from './context.ts';
 import { surfaceOf, teamIdOf, userIdOf } from './context.ts';
@@ -102,6 +103,8 @@ export class RosterApp extends App {
 
   override processEvent(event: ReceiverEvent): Promise<void> {
     const afterAck: AfterAck = {};
+    // Bulk work steps aside until Slack has its answer (see stepAside).
+    const acked = ackAwaited();
     // Bolt finds no type in Slack's app_rate_limited notice and would leave it unanswered (a 404 after 3 s).
     const work =
       this.notices && EventRateLimits.isNotice(event.body)
@@ -109,7 +112,11 @@ export class RosterApp extends App {
         : super.processEvent({
             ...event,
             ack: async (response?: unknown) => {
-              await event.ack(response);
+              try {
+                await event.ack(response);
+              } finally {
+                acked();
+              }
               const run = afterAck.run;
               afterAck.run = undefined;
               await run?.();
@@ -117,6 +124,7 @@ export class RosterApp extends App {
             customProperties: { ...event.customProperties, rosterAfterAck: afterAck },
           });
     const tracked = work.catch(() => {});
+    void tracked.finally(acked);
     this.#inFlight.add(tracked);
     void tracked.finally(() => this.#inFlight.delete(tracked));
     return work;
