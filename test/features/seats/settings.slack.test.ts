@@ -161,6 +161,22 @@ describe('the settings form', () => {
     expect((await account()).approvalChannelId).toBe('CAPPROVALS');
   });
 
+  it('says on the form, at once, why Slack would not describe the channel, and saves nothing', async () => {
+    const before = await account();
+    const view = await openSettings();
+    // An installation from before the manifest asked for groups:read: Slack refuses conversations.info.
+    t.standin.failNext('conversations.info', 'missing_scope');
+    const res = await t.slack.viewSubmission({
+      user: 'UADMIN',
+      view: withValues(view, { approval_channel: 'COTHER', seat_limit: '11' }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.json?.response_action).toBe('errors');
+    expect(res.json.errors.approval_channel).toMatch(/^Roster lacks a Slack permission.*reinstalls Roster/);
+    expect((await account()).approvalChannelId).toBe(before.approvalChannelId);
+    expect((await account()).seatLimit).toBe(before.seatLimit);
+  });
+
   it('is for admins: the command says so, and a forged submission changes nothing and is audited', async () => {
     await t.slack.command('/seats', 'settings', { user: 'UMEMBER' });
     await t.standin.waitForResponse((r) => textOf(r.body).includes('Only admins can change the settings.'));
