@@ -86,6 +86,9 @@ export const NOT_INSTALLED = 'Roster is not installed in this workspace.';
 /** Work to do right after a request's ack() has answered Slack; set by the middleware, run once. */
 type AfterAck = { run?: () => Promise<void> };
 
+/** A request's ack() as Bolt gave it, and whether a listener called it: the error handler answers one that did not. */
+type Unacked = { acked: boolean; ack: (response?: unknown) => Promise<void> };
+
 /**
  * Bolt's App, with every request's ack() followed by the work the middleware deferred past it (loading the
  * account), so a listener that acks first answers Slack at once and still finds its account loaded.
@@ -105,6 +108,7 @@ export class RosterApp extends App {
     const afterAck: AfterAck = {};
     // Bulk work steps aside until Slack has its answer (see stepAside).
     const acked = ackAwaited();
+    const unacked: Unacked = { acked: false, ack: event.ack };
     // Bolt finds no type in Slack's app_rate_limited notice and would leave it unanswered (a 404 after 3 s).
     const work =
       this.notices && EventRateLimits.isNotice(event.body)
@@ -112,6 +116,7 @@ export class RosterApp extends App {
         : super.processEvent({
             ...event,
             ack: async (response?: unknown) => {
+              unacked.acked = true;
               try {
                 await event.ack(response);
               } finally {
@@ -121,7 +126,7 @@ export class RosterApp extends App {
               afterAck.run = undefined;
               await run?.();
             },
-            customProperties: { ...event.customProperties, rosterAfterAck: afterAck },
+            customProperties: { ...event.customProperties, rosterAfterAck: afterAck, rosterUnacked: unacked },
           });
     const tracked = work.catch(() => {});
     void tracked.finally(acked);
@@ -235,35 +240,61 @@ export function createSlackApp(opts: SlackAppOptions): { app: RosterApp; receive
     const payload = (body ?? {}) as Record<string, any>;
     if (original instanceof ReplayedRequest) return;
     opts.tokenWatch?.noteError(original);
+    // `text` for a message (mrkdwn), `plain` for a form's field, which Slack shows as typed.
+    const answer = async (text: string, plain: string) => {
+      // A listener that failed before its ack leaves Slack waiting: a form would show Slack's own error after
+      // 3 s, and keep no word of Roster's. A form is answered under its first field instead, open, with what
+      // the person typed; any other request is acknowledged, and the person told as usual.
+      const unacked = context.rosterUnacked as Unacked | undefined;
+      if (unacked && !unacked.acked) {
+        unacked.acked = true;
+        const field = payload.type === 'view_submission' ? firstInputBlock(payload.view) : undefined;
+        if (field) {
+          await unacked.ack({ response_action: 'errors', errors: { [field]: plain } });
+          return;
+        }
+        try {
+          await unacked.ack();
+        } catch (err) {
+          // The request was handled before (see refuseReplays): the person was answered then.
+          if (err instanceof ReplayedRequest) return;
+          throw err;
+        }
+      }
+      await tellPerson(opts.jobs, app.client, payload, text).catch((err) =>
+        requestLog.warn({ err }, 'could not tell the person about an error'),
+      );
+    };
     const domain = asDomainError(original);
     if (domain) {
       // The person is told the whole message; the log keeps it without the addresses it may name.
       requestLog.info({ code: domain.code }, withoutAddresses(domain.message));
       // Its words are plain text, and may hold names as people typed them: escaped for mrkdwn.
-      await tellPerson(opts.jobs, app.client, payload, esc(domain.message)).catch((err) =>
-        requestLog.warn({ err }, 'could not tell the person about an error'),
-      );
+      await answer(esc(domain.message), domain.message);
       return;
     }
     const refused = slackRefusal(original);
     if (refused) {
       requestLog.warn({ slackError: refused.code }, 'Slack refused a call made for a request');
-      await tellPerson(opts.jobs, app.client, payload, refused.text).catch((err) =>
-        requestLog.warn({ err }, 'could not tell the person about an error'),
-      );
+      await answer(refused.text, refused.text.replace(/^:[a-z_]+: /, '').replaceAll('`', ''));
       return;
     }
     const ref = referenceId();
     requestLog.error({ err: original, ref }, 'Slack request failed');
-    await tellPerson(
-      opts.jobs,
-      app.client,
-      payload,
-      `:warning: Something went wrong on our side. Please try again; if it keeps happening, give your admin this reference: \`${ref}\`.`,
-    ).catch((err) => requestLog.warn({ err }, 'could not tell the person about an error'));
+    const again = `Please try again; if it keeps happening, give your admin this reference: \`${ref}\`.`;
+    await answer(
+      `:warning: Something went wrong on our side. ${again}`,
+      `Something went wrong on our side. ${again.replaceAll('`', '')}`,
+    );
   }) as Parameters<typeof app.error>[0]);
 
   return { app, receiver };
+}
+
+/** The block id of a submitted form's first input, where Slack can show an error; undefined if it has none. */
+function firstInputBlock(view: unknown): string | undefined {
+  const blocks = (view as { blocks?: { type?: string; block_id?: string }[] } | undefined)?.blocks;
+  return Array.isArray(blocks) ? blocks.find((b) => b?.type === 'input' && b.block_id)?.block_id : undefined;
 }
 
 /**

@@ -40,6 +40,17 @@ export function userIdOf(body: AnyBody): string | undefined {
   return body.user_id ?? body.user?.id ?? body.event?.user?.id ?? body.event?.user;
 }
 
+/**
+ * The workspace a request is for. A form opened through a channel shared with another organisation comes
+ * with the submitter's team as `team`, and the workspace where Roster is installed as the view's
+ * `app_installed_team_id`, which Bolt reads first too: the account, its replays and its log are that one's.
+ */
 export function teamIdOf(body: AnyBody): string | undefined {
-  return body.team_id ?? body.team?.id ?? body.user?.team_id ?? body.view?.team_id;
+  return (
+    body.team_id ??
+    body.view?.app_installed_team_id ??
+    body.team?.id ??
+    body.user?.team_id ??
+    body.view?.team_id
+  );
 }

@@ -492,6 +492,32 @@ describe('replays', () => {
     ).toBeGreaterThanOrEqual(1);
   });
 
+  it('acts once on a form sent twice by a member of another organisation, whose team is not the installed one', async () => {
+    await t.slack.command('/joinlink', '', { user: 'UADMIN' });
+    // A form opened through a channel shared with another organisation: Slack sends the submitter's team
+    // as `team`, and the workspace where Roster is installed as the view's app_installed_team_id.
+    const view = { ...fillView(t.standin.lastOpenedView(), {}), app_installed_team_id: 'T0001' };
+    const payload = {
+      type: 'view_submission',
+      team: { id: 'T0999', domain: 'other' },
+      user: { id: 'UEXTERNAL', username: 'eve', name: 'eve', team_id: 'T0999' },
+      api_app_id: 'AROSTER',
+      token: 'deprecated-verification-token',
+      trigger_id: t.standin.issueTriggerId(),
+      is_enterprise_install: false,
+      enterprise: null,
+      view,
+      response_urls: [],
+    };
+    const first = await t.slack.interaction(payload);
+    expect(first.json?.errors?.role).toBe('Only admins can post join links.');
+    const again = await first.resend();
+    expect(again.status).toBe(200);
+    const count = (action: string) => em().count(AuditEvent, { action, actor: 'UEXTERNAL' });
+    expect(await count('join_link.create_refused')).toBe(1);
+    expect(await count('slack.replay_refused')).toBe(1);
+  });
+
   it('opens the form once when a signed command is sent twice', async () => {
     const opened = () => t.standin.calls.filter((c) => c.method === 'views.open').length;
     const before = opened();

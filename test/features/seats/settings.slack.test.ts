@@ -161,6 +161,35 @@ describe('the settings form', () => {
     expect((await account()).approvalChannelId).toBe('CAPPROVALS');
   });
 
+  it('says on the form, at once, why Slack would not describe the channel, and saves nothing', async () => {
+    const before = await account();
+    const view = await openSettings();
+    // An installation from before the manifest asked for groups:read: Slack refuses conversations.info.
+    t.standin.failNext('conversations.info', 'missing_scope');
+    const res = await t.slack.viewSubmission({
+      user: 'UADMIN',
+      view: withValues(view, { approval_channel: 'COTHER', seat_limit: '11' }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.json?.response_action).toBe('errors');
+    expect(res.json.errors.approval_channel).toMatch(/^Roster lacks a Slack permission.*reinstalls Roster/);
+    expect((await account()).approvalChannelId).toBe(before.approvalChannelId);
+    expect((await account()).seatLimit).toBe(before.seatLimit);
+
+    // Slack failing outright: the form stays open with a reference to the logged error, and no DM repeats it.
+    const dms = t.standin.messages.filter((m) => m.channel === 'DUADMIN').length;
+    t.standin.failWithStatus('conversations.info', 500, 3);
+    const failed = await t.slack.viewSubmission({
+      user: 'UADMIN',
+      view: withValues(view, { approval_channel: 'COTHER', seat_limit: '11' }),
+    });
+    expect(failed.json?.errors?.approval_channel).toMatch(
+      /^Something went wrong on our side\. Please try again; if it keeps happening, give your admin this reference: [0-9a-f]{8}\.$/,
+    );
+    expect(t.standin.messages.filter((m) => m.channel === 'DUADMIN').length).toBe(dms);
+    expect((await account()).seatLimit).toBe(before.seatLimit);
+  });
+
   it('is for admins: the command says so, and a forged submission changes nothing and is audited', async () => {
     await t.slack.command('/seats', 'settings', { user: 'UMEMBER' });
     await t.standin.waitForResponse((r) => textOf(r.body).includes('Only admins can change the settings.'));
