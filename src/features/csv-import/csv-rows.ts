@@ -307,13 +307,19 @@ function names(r: RowValues, hint: string | null): { firstName: string | null; l
  */
 const EXCEL_SCIENTIFIC = /^\d+(?:[.,]\d+)?E\+?\d+$/i;
 
-/** Checks one record against the header: its cell count, then every value. */
+/**
+ * Checks one record against the header: its cell count, then every value. A row with fewer cells than
+ * the header lacks its last ones, which are empty: exporters drop empty trailing cells (Excel past its
+ * first rows, scripts that write only what a row holds), and no other reading of a short row exists. A
+ * row with more cells than the header, past empty ones, is an error: a value holding a separator that is
+ * not in quotes splits in two, and no cell can be told to belong to a column.
+ */
 export function checkRow(header: Header, cells: string[]): RowCheck {
   const width = header.columns.length;
-  if (cells.length !== width && !(cells.length > width && cells.slice(width).every((c) => !c.trim()))) {
+  if (cells.length > width && cells.slice(width).some((c) => c.trim())) {
     return {
       ok: false,
-      error: `has ${cells.length} ${cells.length === 1 ? 'cell' : 'cells'} but the header has ${width} columns (a missing or extra ${DELIMITER_NAMES[header.delimiter] ?? 'separator'}?)`,
+      error: `has ${cells.length} cells but the header has ${width} columns (an extra ${DELIMITER_NAMES[header.delimiter] ?? 'separator'}?)`,
     };
   }
   const long = cells.findIndex((c) => c.length > MAX_CELL_CHARS);

@@ -63,29 +63,28 @@ describe('CSV files as spreadsheets write them', () => {
       'otto@acme.test;Otto\r\n' +
       'pia@acme.test;Pia;Pia; GmbH\r\n';
     const { summary } = await previewOk(account, file);
+    // Otto's row lacks its last, empty cell, as some exporters write it: it is read, not an error.
+    expect(summary.counts).toMatchObject({ rows: 3, create: 1, error: 2 });
     expect(summary.firstErrors).toEqual([
       { line: 2, reason: 'email "not-an-email" is not a valid email address' },
-      { line: 3, reason: 'has 2 cells but the header has 3 columns (a missing or extra semicolon?)' },
-      { line: 4, reason: 'has 4 cells but the header has 3 columns (a missing or extra semicolon?)' },
+      { line: 4, reason: 'has 4 cells but the header has 3 columns (an extra semicolon?)' },
     ]);
     const errors = (await bed.service.errorFile(summary.csvImport.id))?.toString('utf8');
     expect(errors?.split('\r\n')).toEqual([
       '\ufeffemail;first_name;company;line;reason',
       'not-an-email;Nina;"Nord, Süd & Co";2;"email ""not-an-email"" is not a valid email address"',
-      'otto@acme.test;Otto;;3;has 2 cells but the header has 3 columns (a missing or extra semicolon?)',
-      'pia@acme.test;Pia;Pia;4;has 4 cells but the header has 3 columns (a missing or extra semicolon?); GmbH',
+      'pia@acme.test;Pia;Pia;4;has 4 cells but the header has 3 columns (an extra semicolon?); GmbH',
       '',
     ]);
     // Fixed and dropped again, it is read with its separator and its own columns ignored.
     const fixed = errors
       ?.replace('not-an-email', 'nina@acme.test')
-      .replace('Otto;;3', 'Otto;Otto AG;3')
       .replace('Pia;Pia;4', 'Pia;"Pia; GmbH";4')
       .replace('semicolon?); GmbH', 'semicolon?)');
     const again = await previewOk(account, fixed ?? '', 'people-errors.csv');
-    expect(again.summary.counts).toMatchObject({ rows: 3, create: 3, error: 0 });
+    expect(again.summary.counts).toMatchObject({ rows: 2, create: 2, error: 0 });
     expect(again.summary.warnings).toEqual([]);
-    expect(again.rows.map((r) => r.data.company)).toEqual(['Nord, Süd & Co', 'Otto AG', 'Pia; GmbH']);
+    expect(again.rows.map((r) => r.data.company)).toEqual(['Nord, Süd & Co', 'Pia; GmbH']);
   });
 
   it('reads a tab-separated file', async () => {
