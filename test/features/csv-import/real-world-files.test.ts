@@ -1,3 +1,4 @@
+import iconv from 'iconv-lite';
 import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
 import { CsvImport, CsvImportRow } from '../../../src/features/csv-import/csv-import.entity.ts';
 import { DomainError } from '../../../src/shared/errors.ts';
@@ -179,5 +180,106 @@ describe('CSV headers as exports spell them', () => {
     const failed = await bed.orm.em.fork().find(CsvImport, { status: 'failed', account });
     expect(failed).toHaveLength(1);
     expect(await rowsOf(failed[0]!.id)).toHaveLength(0);
+  });
+});
+
+describe('CSV files in a single-byte encoding: Windows-1252 or MacRoman', () => {
+  // Names as Western European files hold them, each alone in a file: detection must not need many.
+  const NAMES = [
+    'Müller',
+    'José',
+    'François',
+    'Søren',
+    'Weißmann',
+    'Élodie',
+    'Zoë',
+    'Ångström',
+    'Núñez',
+    'Sánchez',
+    'Gonçalves',
+    'Jürgen',
+    'Renée',
+    'Hélène',
+    'Brontë',
+    'Øyvind',
+    'Käthe',
+    'Çelik',
+    'Ödön',
+    'Ibáñez',
+    'Ünal',
+    'Íñigo',
+    'Ólafur',
+    'Bjørn',
+    'Cañón',
+    'Strauß',
+    'JOSÉ MÜLLER',
+    'ÉLODIE',
+    'Col·lecció',
+    'Zürich',
+    'Côte',
+    'Lærke',
+    'Raúl',
+    'Inês',
+    'João',
+    'Agnès',
+    'Noël',
+    'Loïc',
+    'Jérôme',
+    'Müller-Lüdenscheidt',
+    'María',
+    'Schröder',
+    'O’Neil',
+    'Björk',
+  ];
+  const oneNameFile = (name: string, encoding: string, eol: string) =>
+    Buffer.concat([
+      Buffer.from(`email,first_name${eol}`),
+      iconv.encode(`x@acme.test,${name}`, encoding),
+      Buffer.from(eol),
+    ]);
+
+  it('reads a file Excel for Mac saved as CSV (MacRoman, lines ending in a carriage return)', async () => {
+    const account = await bed.freshAccount(10);
+    const text =
+      'email,first_name,last_name,company\r' +
+      'jose@acme.test,José,Müller,Café Müller\r' +
+      'francois@acme.test,François,Gonçalves,\r' +
+      'soren@acme.test,Søren,Weißmann,Øresund ApS\r' +
+      'maria@acme.test,María,Núñez,\r' +
+      'noel@acme.test,Noël,Brontë,\r';
+    const { summary, rows } = await previewOk(account, iconv.encode(text, 'macintosh'));
+    expect(summary.counts).toMatchObject({ rows: 5, create: 5, error: 0 });
+    expect(rows.map((r) => [r.line, r.data.firstName, r.data.lastName, r.data.company])).toEqual([
+      [2, 'José', 'Müller', 'Café Müller'],
+      [3, 'François', 'Gonçalves', null],
+      [4, 'Søren', 'Weißmann', 'Øresund ApS'],
+      [5, 'María', 'Núñez', null],
+      [6, 'Noël', 'Brontë', null],
+    ]);
+  });
+
+  it('reads a MacRoman file of one name, whatever its line endings when the name tells', async () => {
+    const account = await bed.freshAccount(10);
+    const wrong: string[] = [];
+    for (const name of NAMES) {
+      // A few read as Windows-1252 words too ("Mar’a", "Schršder", "Raœl"): only the carriage returns
+      // Excel for Mac ends lines with tell them.
+      const eols = ['María', 'Schröder', 'O’Neil', 'Björk', 'Raúl'].includes(name) ? ['\r'] : ['\r', '\r\n'];
+      for (const eol of eols) {
+        const { rows } = await previewOk(account, oneNameFile(name, 'macintosh', eol));
+        if (rows[0]?.data.firstName !== name) wrong.push(`${name} read as ${rows[0]?.data.firstName}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('still reads a Windows-1252 file of one name as Windows-1252', async () => {
+    const account = await bed.freshAccount(10);
+    const wrong: string[] = [];
+    for (const name of [...NAMES, 'Eliška', 'Žižek', 'cœur', 'Acme™', 'Jean–Pierre', 'réunion à l’école']) {
+      const { rows } = await previewOk(account, oneNameFile(name, 'win1252', '\r\n'));
+      if (rows[0]?.data.firstName !== name) wrong.push(`${name} read as ${rows[0]?.data.firstName}`);
+    }
+    expect(wrong).toEqual([]);
   });
 });
