@@ -242,18 +242,32 @@ export function detectDelimiter(head: Buffer): string {
  * anything else (or names a separator Roster does not read).
  */
 export function separatorLine(head: Buffer): string | null {
-  const match = /^sep=(.)[ \t]*(?:\r\n|\n|\r|$)/i.exec(head.subarray(0, 16).toString('utf8'));
-  const named = match?.[1];
+  // Exporters that quote every cell write it in quotes.
+  const match = /^(?:sep=(.)|"sep=(.)")[ \t]*(?:\r\n|\n|\r|$)/i.exec(head.subarray(0, 16).toString('utf8'));
+  const named = match?.[1] ?? match?.[2];
   return named && (DELIMITERS as readonly string[]).includes(named) ? named : null;
+}
+
+/** A header cell as a repeat of it is compared: without its spaces and case. */
+const headerCell = (cell: string) => cell.trim().toLowerCase();
+
+/** Whether `cells` repeat the header's, past empty cells at the end of either. */
+function repeatsHeader(header: string[], cells: string[]): boolean {
+  let width = Math.max(header.length, cells.length);
+  while (width > 0 && !header[width - 1]?.trim() && !cells[width - 1]?.trim()) width--;
+  for (let i = 0; i < width; i++)
+    if (headerCell(header[i] ?? '') !== headerCell(cells[i] ?? '')) return false;
+  return true;
 }
 
 /**
  * Streams the records of a CSV file, a chunk's worth at a time: decoded from UTF-8, UTF-16, Windows-1252
- * or MacRoman (see utf8Bytes), CRLF or LF, cells separated by commas, semicolons or tabs (see
- * detectDelimiter, or as a first `sep=` line names it), quoted fields with separators and line breaks, blank lines skipped. Ragged rows come
- * through as they are (the caller turns them into row errors); a quote that is never closed rejects the
- * file, naming the line it starts on. Records are handed over in arrays rather than one await each, which
- * costs more than parsing them.
+ * or MacRoman (see utf8Bytes), CRLF, LF or CR, cells separated by commas, semicolons or tabs (see
+ * detectDelimiter, or as a first `sep=` line names it), spaces around a cell's quotes dropped, quoted
+ * fields with separators and line breaks, blank lines and lines repeating the header (files joined
+ * together) skipped. Ragged rows come through as they are (the caller turns them into row errors); a
+ * quote that is never closed rejects the file, naming the line it starts on. Records are handed over in
+ * arrays rather than one await each, which costs more than parsing them.
  */
 export async function* readCsvBatches(
   source: CsvSource,
@@ -263,6 +277,9 @@ export async function* readCsvBatches(
   // Where the parser last finished a record, noted as it parses, for the line of a row it fails on.
   let lastEnd = 0;
   let lastEmpty = 0;
+  // The parser counts a CRLF inside a quoted cell as two lines; a text editor, as one.
+  let extraLines = 0;
+  let header: string[] | undefined;
   let ready: CsvRecord[] = [];
   let failure: unknown;
   let ended = false;
@@ -276,25 +293,39 @@ export async function* readCsvBatches(
       delimiter,
       // The "sep=;" line is not the header: the columns are named on the next line.
       ...(hint ? { from_line: 2 } : {}),
-      on_record: (record: string[], context: { lines: number; empty_lines: number }) => {
-        lastEnd = context.lines;
+      on_record: (cells: string[], context: { lines: number; empty_lines: number }) => {
+        // context.lines is where the record ends; line breaks inside quoted cells say how many it spans.
+        let breaks = 0;
+        for (const cell of cells) {
+          if (!cell.includes('\n') && !cell.includes('\r')) continue;
+          for (let i = 0; i < cell.length; i++) {
+            const c = cell.charCodeAt(i);
+            if (c === 0x0d && cell.charCodeAt(i + 1) === 0x0a) extraLines++;
+            else if (c === 0x0a || c === 0x0d) breaks++;
+          }
+        }
+        lastEnd = context.lines - extraLines;
         lastEmpty = context.empty_lines;
-        return record;
+        if (!header) header = cells;
+        // The header again, as files joined together hold it: no person, so nothing to say.
+        else if (headerCell(cells[0] ?? '') === headerCell(header[0] ?? '') && repeatsHeader(header, cells))
+          return null;
+        ready.push({ line: lastEnd - breaks, cells });
+        return null;
       },
+      // Any line ending ends a row, as in a text editor: files edited on two systems mix them.
+      record_delimiter: ['\r\n', '\n', '\r'],
       relax_column_count: true,
       relax_quotes: true,
+      // Spaces around a cell's quotes (`"Email", "First Name"`), which would otherwise be read as part of it.
+      trim: true,
       skip_empty_lines: true,
       skip_records_with_empty_values: true,
       max_record_size: MAX_RECORD_CHARS,
-      info: true,
     });
-    made.on('data', ({ record, info }: { record: string[]; info: { lines: number } }) => {
-      // info.lines is where the record ends; line breaks inside quoted cells say how many lines it spans.
-      let inside = 0;
-      for (const cell of record)
-        for (let i = cell.indexOf('\n'); i !== -1; i = cell.indexOf('\n', i + 1)) inside++;
-      ready.push({ line: info.lines - inside, cells: record });
-    });
+    // Records are taken as they are parsed (on_record above) and none is passed on: flowing, the parser
+    // ends when its input does.
+    made.resume();
     made.on('error', (err) => {
       failure = err;
     });

@@ -333,7 +333,9 @@ export function checkRow(header: Header, cells: string[]): RowCheck {
   const input: Record<string, string> = {};
   for (const column of COLUMNS) {
     const at = header.index[column];
-    input[column] = at === undefined ? '' : restore((cells[at] ?? '').trim());
+    const cell = at === undefined ? '' : (cells[at] ?? '').trim();
+    // A line break inside a cell is kept as Roster writes one, whether the file wrote CRLF, LF or CR.
+    input[column] = restore(cell.includes('\r') ? cell.replace(/\r\n?/g, '\n') : cell);
   }
   const hint = loginHint(input);
   if (hint) {

@@ -74,14 +74,14 @@ describe('CSV files as spreadsheets write them', () => {
     expect(errors?.split('\r\n')).toEqual([
       '\ufeffemail;first_name;company;line;reason',
       'not-an-email;Nina;"Nord, Süd & Co";2;"email ""not-an-email"" is not a valid email address"',
-      'pia@acme.test;Pia;Pia;4;has 4 cells but the header has 3 columns (an extra semicolon?); GmbH',
+      'pia@acme.test;Pia;Pia;4;has 4 cells but the header has 3 columns (an extra semicolon?);GmbH',
       '',
     ]);
     // Fixed and dropped again, it is read with its separator and its own columns ignored.
     const fixed = errors
       ?.replace('not-an-email', 'nina@acme.test')
       .replace('Pia;Pia;4', 'Pia;"Pia; GmbH";4')
-      .replace('semicolon?); GmbH', 'semicolon?)');
+      .replace('semicolon?);GmbH', 'semicolon?)');
     const again = await previewOk(account, fixed ?? '', 'people-errors.csv');
     expect(again.summary.counts).toMatchObject({ rows: 2, create: 2, error: 0 });
     expect(again.summary.warnings).toEqual([]);
@@ -281,5 +281,101 @@ describe('CSV files in a single-byte encoding: Windows-1252 or MacRoman', () => 
       if (rows[0]?.data.firstName !== name) wrong.push(`${name} read as ${rows[0]?.data.firstName}`);
     }
     expect(wrong).toEqual([]);
+  });
+});
+
+describe('CSV files as other tools write them', () => {
+  it('reads header and value cells quoted after a space, as some exporters write them', async () => {
+    const account = await bed.freshAccount(10);
+    const { summary, rows } = await previewOk(
+      account,
+      '"Email", "First Name", "Last Name", "Company"\r\n"ann@acme.test", "Ann", "Lee", "Lee, Hart & Co"\r\n"bo@acme.test" , "Bo" , "Ek" , ""\r\n',
+    );
+    expect(summary.warnings).toEqual([]);
+    expect(summary.counts).toMatchObject({ rows: 2, create: 2, error: 0 });
+    expect(rows.map((r) => [r.data.email, r.data.firstName, r.data.lastName, r.data.company])).toEqual([
+      ['ann@acme.test', 'Ann', 'Lee', 'Lee, Hart & Co'],
+      ['bo@acme.test', 'Bo', 'Ek', null],
+    ]);
+  });
+
+  it('numbers lines after a CRLF inside a quoted cell as a text editor does, and keeps it as one line break', async () => {
+    const account = await bed.freshAccount(10);
+    const { summary, rows } = await previewOk(
+      account,
+      'email,first_name,notes\r\nann@acme.test,Ann,"Met in Oslo\r\ncall back"\r\nbo@acme.test,Bo,x\r\nnot-an-email,Cy,\r\n',
+    );
+    expect(rows.map((r) => r.line)).toEqual([2, 4, 5]);
+    expect(rows[0]?.data.notes).toBe('Met in Oslo\ncall back');
+    expect(summary.firstErrors).toEqual([
+      { line: 5, reason: 'email "not-an-email" is not a valid email address' },
+    ]);
+  });
+
+  it('numbers lines after a line break inside a quoted cell of a file whose lines end in a carriage return', async () => {
+    const account = await bed.freshAccount(10);
+    const { summary, rows } = await previewOk(
+      account,
+      'email,first_name,notes\rann@acme.test,Ann,"Met in Oslo\rcall back"\rbo@acme.test,Bo,x\rnot-an-email,Cy,\r',
+    );
+    expect(rows.map((r) => r.line)).toEqual([2, 4, 5]);
+    expect(rows[0]?.data.notes).toBe('Met in Oslo\ncall back');
+    expect(summary.firstErrors).toEqual([
+      { line: 5, reason: 'email "not-an-email" is not a valid email address' },
+    ]);
+  });
+
+  it('reads a file whose lines end in CRLF and LF both (edited on two systems), a row a line', async () => {
+    const account = await bed.freshAccount(10);
+    const { summary, rows } = await previewOk(
+      account,
+      'email,first_name\r\nann@acme.test,Ann\r\nbo@acme.test,Bo\nnot-an-email,Cy\n\ndi@acme.test,Di\r\n',
+    );
+    expect(rows.map((r) => [r.line, r.cells])).toEqual([
+      [2, ['ann@acme.test', 'Ann']],
+      [3, ['bo@acme.test', 'Bo']],
+      [4, ['not-an-email', 'Cy']],
+      [6, ['di@acme.test', 'Di']],
+    ]);
+    expect(summary.firstErrors).toEqual([
+      { line: 4, reason: 'email "not-an-email" is not a valid email address' },
+    ]);
+  });
+
+  it('skips the header repeated inside the file (exports joined together)', async () => {
+    const account = await bed.freshAccount(10);
+    const { summary, rows } = await previewOk(
+      account,
+      'email,first_name\r\nann@acme.test,Ann\r\n Email , First_Name \r\nbo@acme.test,Bo\r\n"email","first_name",\r\ncy@acme.test,Cy\r\n',
+    );
+    expect(summary.counts).toMatchObject({ rows: 3, create: 3, error: 0 });
+    expect(rows.map((r) => [r.line, r.data.email])).toEqual([
+      [2, 'ann@acme.test'],
+      [4, 'bo@acme.test'],
+      [6, 'cy@acme.test'],
+    ]);
+  });
+
+  it('reads the separator from a "sep=;" line in quotes after a byte order mark', async () => {
+    const account = await bed.freshAccount(10);
+    const { summary, rows } = await previewOk(
+      account,
+      '\ufeff"sep=;"\r\nemail;first_name\r\nann@acme.test;Ann, Jr.\r\n',
+    );
+    expect(summary.counts).toMatchObject({ rows: 1, create: 1, error: 0 });
+    expect(rows.map((r) => [r.line, r.data.firstName])).toEqual([[3, 'Ann, Jr.']]);
+  });
+
+  it('skips blank lines, lines of spaces and lines of separators, numbering the rest as in the file', async () => {
+    const account = await bed.freshAccount(10);
+    const { summary, rows } = await previewOk(
+      account,
+      'email,first_name\r\n\r\nann@acme.test,Ann\r\n,\r\n   \r\n , \r\nnot-an-email,Bo\r\n\r\n',
+    );
+    expect(summary.counts).toMatchObject({ rows: 2, create: 1, error: 1 });
+    expect(rows.map((r) => r.line)).toEqual([3, 7]);
+    expect(summary.firstErrors).toEqual([
+      { line: 7, reason: 'email "not-an-email" is not a valid email address' },
+    ]);
   });
 });
