@@ -52,6 +52,16 @@ const COLUMN_BY_NAME = new Map<string, Column>([
   ['fullname', 'name'],
   ['jobtitle', 'title'],
   ['phonenumber', 'phone'],
+  // Outlook's and Google Contacts' exports ("Given Name", "Surname", "E-mail 1 - Value", "Organization
+  // Name"); their second email, phone and the like stay unknown, so no column is named twice.
+  ['givenname', 'first_name'],
+  ['surname', 'last_name'],
+  ['familyname', 'last_name'],
+  ['email1value', 'email'],
+  ['organizationname', 'company'],
+  ['organization1name', 'company'],
+  ['organizationtitle', 'title'],
+  ['organization1title', 'title'],
 ]);
 
 export type Header = {

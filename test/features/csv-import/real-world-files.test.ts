@@ -168,6 +168,36 @@ describe('CSV headers as exports spell them', () => {
     });
   });
 
+  it('reads the columns of Google Contacts and Outlook exports', async () => {
+    const account = await bed.freshAccount(10);
+    const google = await previewOk(
+      account,
+      'First Name,Middle Name,Last Name,E-mail 1 - Label,E-mail 1 - Value,Organization Name,Organization Title\n' +
+        'Hal,J.,Moss,* Work,hal@acme.test,Moss & Co,Buyer\n',
+      'contacts.csv',
+    );
+    expect(google.summary.counts).toMatchObject({ rows: 1, create: 1, error: 0 });
+    expect(google.rows[0]?.data).toMatchObject({
+      email: 'hal@acme.test',
+      firstName: 'Hal',
+      lastName: 'Moss',
+      company: 'Moss & Co',
+      title: 'Buyer',
+    });
+    const outlook = await previewOk(
+      account,
+      '"Given Name","Surname","E-mail Address","Company","Job Title"\r\n"Ida","Vale","ida@acme.test","Vale Ltd","CFO"\r\n',
+      'outlook.csv',
+    );
+    expect(outlook.summary.counts).toMatchObject({ rows: 1, create: 1, error: 0 });
+    expect(outlook.rows[0]?.data).toMatchObject({
+      email: 'ida@acme.test',
+      firstName: 'Ida',
+      lastName: 'Vale',
+      company: 'Vale Ltd',
+    });
+  });
+
   it('still refuses a file that names a column twice, however it is spelled', async () => {
     const account = await bed.freshAccount(10);
     const err = await bed
