@@ -314,6 +314,37 @@ describe('CSV files in a single-byte encoding: Windows-1252 or MacRoman', () => 
   });
 });
 
+describe('CSV files whose names were garbled before they reached Roster', () => {
+  it('makes a row whose name or company reads as text converted twice an error, saying what to do', async () => {
+    const account = await bed.freshAccount(10);
+    const { summary } = await previewOk(
+      account,
+      'email,first_name,last_name,company\n' +
+        'ann@acme.test,Ann,MÃ¼ller,\n' +
+        'bo@acme.test,JosÃ©,Ek,\n' +
+        'cy@acme.test,Cy,Lee,Caf\ufffd Lee\n' +
+        'di@acme.test,Dião,SÃO PAULO,Itaú Unibanco\n',
+    );
+    expect(summary.counts).toMatchObject({ rows: 4, create: 1, error: 3 });
+    const advice =
+      'the file was saved in another encoding than it was written in. Save the original as CSV UTF-8 and upload it again, or correct the name';
+    expect(summary.firstErrors).toEqual([
+      {
+        line: 2,
+        reason: `last_name "MÃ¼ller" looks garbled (Ã¼ is ü, read in the wrong encoding): ${advice}`,
+      },
+      {
+        line: 3,
+        reason: `first_name "JosÃ©" looks garbled (Ã© is é, read in the wrong encoding): ${advice}`,
+      },
+      {
+        line: 4,
+        reason: `company "Caf\ufffd Lee" looks garbled (� stands for a letter that was lost): ${advice}`,
+      },
+    ]);
+  });
+});
+
 describe('CSV files as other tools write them', () => {
   it('reads header and value cells quoted after a space, as some exporters write them', async () => {
     const account = await bed.freshAccount(10);
