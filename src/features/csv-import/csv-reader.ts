@@ -109,7 +109,7 @@ const isLower = (c: string | undefined) => c !== undefined && /\p{Ll}/u.test(c);
  * Windows-1252 and MacRoman shows these on nearly every accented letter, since the letters of one are
  * symbols, capitals or rare letters in the other.
  */
-export function misreadScore(text: string): number {
+function misreadScore(text: string): number {
   let score = 0;
   const chars = Array.from(text);
   chars.forEach((c, i) => {
@@ -149,7 +149,7 @@ function crLines(bytes: Buffer): boolean {
  * MacRoman only when lines end in a carriage return alone, as Excel for Mac writes them and no Windows
  * tool does.
  */
-export function singleByteEncoding(bytes: Buffer): 'win1252' | 'macintosh' {
+function singleByteEncoding(bytes: Buffer): 'win1252' | 'macintosh' {
   if (!bytes.some((b) => b >= 0x80)) return 'win1252';
   const mac = misreadScore(iconv.decode(bytes, 'macintosh'));
   const win = misreadScore(iconv.decode(bytes, 'win1252'));
