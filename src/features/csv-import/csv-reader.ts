@@ -85,11 +85,84 @@ async function* peeked(first: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerat
 }
 
 /**
+ * The letters of names Windows-1252 writes: Latin-1's, and the few past it it has ("Šimon", "cœur"), which
+ * MacRoman writes as "ä", "ö", "é", "û", "å" and "ú" and so cannot tell apart alone ("Schröder" as
+ * "Schršder"): a file read well as Windows-1252 before stays read so.
+ */
+const NAME_LETTER = /[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ffŠšŽžŒœ]/;
+/** What may join two letters of a word: apostrophes ("O’Neil"), and a dash before a capital ("Jean–Pierre"). */
+const APOSTROPHE = /[\u2019\u02bc]/;
+const DASH = /[\u2010-\u2015]/;
+/** What may follow a word, and what may open one. */
+const AFTER_WORD = /[\u2019\u201d\u00bb\u2026\u2122\u00ae\u00a9]/;
+const BEFORE_WORD = /[\u2018\u2019\u201c\u201e\u00ab\u00bf\u00a1\u2022\u2013\u2014]/;
+const isLetter = (c: string | undefined) => c !== undefined && /\p{L}/u.test(c);
+const isUpper = (c: string | undefined) => c !== undefined && /\p{Lu}/u.test(c);
+const isLower = (c: string | undefined) => c !== undefined && /\p{Ll}/u.test(c);
+
+/**
+ * How unlike names and words `text` reads, scored on its characters past ASCII: a byte the encoding does
+ * not have, a symbol or stray punctuation inside or against a word ("M¸ller", "S¿ren", "†nal", "Zo‘"), a
+ * capital after a small letter ("JosÈ", "MŸller") and a small letter before a capital ("OíNeil") each
+ * count 1; a letter Western names do not use ("ƒlodie", "Straﬂe"), a dash inside a word before a small
+ * letter ("Ma–ana") or a small accented letter opening a word ½. A file read in the wrong one of
+ * Windows-1252 and MacRoman shows these on nearly every accented letter, since the letters of one are
+ * symbols, capitals or rare letters in the other.
+ */
+function misreadScore(text: string): number {
+  let score = 0;
+  const chars = Array.from(text);
+  chars.forEach((c, i) => {
+    if (c.charCodeAt(0) < 0x80) return;
+    const before = chars[i - 1];
+    const after = chars[i + 1];
+    if (c === '\ufffd' || /[\p{Cc}\p{Co}\p{Cn}]/u.test(c)) score += 2;
+    else if (isLetter(c)) {
+      if (!NAME_LETTER.test(c)) score += 0.5;
+      if (isUpper(c) && isLetter(before) && (isLower(before) || isLower(after))) score += 1;
+      else if (isLower(c) && isUpper(after)) score += 1;
+      else if (isLower(c) && !isLetter(before) && isLetter(after)) score += 0.5;
+    } else if (/\s/u.test(c)) {
+      // A no-break space reads the same either way.
+    } else if (isLetter(before) && isLetter(after)) {
+      // Catalan writes l·l.
+      if (DASH.test(c)) score += isUpper(after) ? 0 : 0.5;
+      else if (!APOSTROPHE.test(c) && !(c === '\u00b7' && /l/i.test(before!) && /l/i.test(after!)))
+        score += 1;
+    } else if (isLetter(before) && !AFTER_WORD.test(c)) score += 1;
+    else if (isLetter(after) && !BEFORE_WORD.test(c)) score += 1;
+  });
+  return score;
+}
+
+/** Whether lines in `bytes` end in a carriage return alone, as classic Mac OS wrote them. */
+function crLines(bytes: Buffer): boolean {
+  const cr = bytes.indexOf(0x0d);
+  return cr !== -1 && bytes[cr + 1] !== 0x0a && !bytes.includes(0x0a);
+}
+
+/**
+ * The single-byte encoding bytes that are not UTF-8 were written in: Windows-1252 (Excel on Windows, most
+ * tools) unless they read better as MacRoman (Excel for Mac's "CSV (Macintosh)" and "Comma Separated
+ * Values", older Numbers and FileMaker exports), which puts accented letters where Windows-1252 has
+ * symbols and rare letters. A tie (a name or two that read as words both ways, "María" as "Mar’a") goes to
+ * MacRoman only when lines end in a carriage return alone, as Excel for Mac writes them and no Windows
+ * tool does.
+ */
+function singleByteEncoding(bytes: Buffer): 'win1252' | 'macintosh' {
+  if (!bytes.some((b) => b >= 0x80)) return 'win1252';
+  const mac = misreadScore(iconv.decode(bytes, 'macintosh'));
+  const win = misreadScore(iconv.decode(bytes, 'win1252'));
+  return mac < win || (mac === win && crLines(bytes)) ? 'macintosh' : 'win1252';
+}
+
+/**
  * The file as UTF-8 bytes, as it reads: passed through untouched while the bytes are valid UTF-8 (the
- * parser reads bytes, so valid UTF-8 is never decoded twice), converted from Windows-1252 from the first
- * chunk that is not (text before it was plain ASCII in practice, which both read the same), without
- * holding the file. A file that opens with UTF-16's byte order mark (Excel's "Unicode Text", many
- * reporting tools' exports) is converted from UTF-16. The byte order mark is dropped; otherwise a NUL
+ * parser reads bytes, so valid UTF-8 is never decoded twice), converted from Windows-1252 or MacRoman (as
+ * that chunk reads better, see singleByteEncoding) from the first chunk that is not (text before it was
+ * plain ASCII in practice, which all three read the same), without holding the file. A file that opens
+ * with UTF-16's byte order mark (Excel's "Unicode Text", many reporting tools' exports) is converted from
+ * UTF-16. The byte order mark is dropped; otherwise a NUL
  * byte stops the read as a binary file.
  */
 export async function* utf8Bytes(source: CsvSource): AsyncGenerator<Buffer> {
@@ -106,6 +179,7 @@ export async function* utf8Bytes(source: CsvSource): AsyncGenerator<Buffer> {
   }
   let carry: Buffer = Buffer.alloc(0);
   let utf8 = true;
+  let encoding: 'win1252' | 'macintosh' = 'win1252';
   let first = true;
   for await (const bytes of peeked(start, chunks)) {
     if (bytes.includes(0)) throw new BinaryFileError('binary data');
@@ -118,11 +192,12 @@ export async function* utf8Bytes(source: CsvSource): AsyncGenerator<Buffer> {
         carry = Buffer.from(buf.subarray(cut));
       } else {
         utf8 = false;
-        out = Buffer.from(iconv.decode(buf, 'win1252'), 'utf8');
+        encoding = singleByteEncoding(buf);
+        out = Buffer.from(iconv.decode(buf, encoding), 'utf8');
         carry = Buffer.alloc(0);
       }
     } else {
-      out = Buffer.from(iconv.decode(bytes, 'win1252'), 'utf8');
+      out = Buffer.from(iconv.decode(bytes, encoding), 'utf8');
     }
     if (first && out.length) {
       first = false;
@@ -130,7 +205,7 @@ export async function* utf8Bytes(source: CsvSource): AsyncGenerator<Buffer> {
     }
     if (out.length) yield out;
   }
-  if (carry.length) yield Buffer.from(iconv.decode(carry, 'win1252'), 'utf8');
+  if (carry.length) yield Buffer.from(iconv.decode(carry, singleByteEncoding(carry)), 'utf8');
 }
 
 /** How many bytes are parsed before the event loop gets a turn. */
@@ -167,18 +242,32 @@ export function detectDelimiter(head: Buffer): string {
  * anything else (or names a separator Roster does not read).
  */
 export function separatorLine(head: Buffer): string | null {
-  const match = /^sep=(.)[ \t]*(?:\r\n|\n|\r|$)/i.exec(head.subarray(0, 16).toString('utf8'));
-  const named = match?.[1];
+  // Exporters that quote every cell write it in quotes.
+  const match = /^(?:sep=(.)|"sep=(.)")[ \t]*(?:\r\n|\n|\r|$)/i.exec(head.subarray(0, 16).toString('utf8'));
+  const named = match?.[1] ?? match?.[2];
   return named && (DELIMITERS as readonly string[]).includes(named) ? named : null;
 }
 
+/** A header cell as a repeat of it is compared: without its spaces and case. */
+const headerCell = (cell: string) => cell.trim().toLowerCase();
+
+/** Whether `cells` repeat the header's, past empty cells at the end of either. */
+function repeatsHeader(header: string[], cells: string[]): boolean {
+  let width = Math.max(header.length, cells.length);
+  while (width > 0 && !header[width - 1]?.trim() && !cells[width - 1]?.trim()) width--;
+  for (let i = 0; i < width; i++)
+    if (headerCell(header[i] ?? '') !== headerCell(cells[i] ?? '')) return false;
+  return true;
+}
+
 /**
- * Streams the records of a CSV file, a chunk's worth at a time: decoded from UTF-8, UTF-16 or
- * Windows-1252 (see utf8Bytes), CRLF or LF, cells separated by commas, semicolons or tabs (see
- * detectDelimiter, or as a first `sep=` line names it), quoted fields with separators and line breaks, blank lines skipped. Ragged rows come
- * through as they are (the caller turns them into row errors); a quote that is never closed rejects the
- * file, naming the line it starts on. Records are handed over in arrays rather than one await each, which
- * costs more than parsing them.
+ * Streams the records of a CSV file, a chunk's worth at a time: decoded from UTF-8, UTF-16, Windows-1252
+ * or MacRoman (see utf8Bytes), CRLF, LF or CR, cells separated by commas, semicolons or tabs (see
+ * detectDelimiter, or as a first `sep=` line names it), spaces around a cell's quotes dropped, quoted
+ * fields with separators and line breaks, blank lines and lines repeating the header (files joined
+ * together) skipped. Ragged rows come through as they are (the caller turns them into row errors); a
+ * quote that is never closed rejects the file, naming the line it starts on. Records are handed over in
+ * arrays rather than one await each, which costs more than parsing them.
  */
 export async function* readCsvBatches(
   source: CsvSource,
@@ -188,6 +277,9 @@ export async function* readCsvBatches(
   // Where the parser last finished a record, noted as it parses, for the line of a row it fails on.
   let lastEnd = 0;
   let lastEmpty = 0;
+  // The parser counts a CRLF inside a quoted cell as two lines; a text editor, as one.
+  let extraLines = 0;
+  let header: string[] | undefined;
   let ready: CsvRecord[] = [];
   let failure: unknown;
   let ended = false;
@@ -201,25 +293,39 @@ export async function* readCsvBatches(
       delimiter,
       // The "sep=;" line is not the header: the columns are named on the next line.
       ...(hint ? { from_line: 2 } : {}),
-      on_record: (record: string[], context: { lines: number; empty_lines: number }) => {
-        lastEnd = context.lines;
+      on_record: (cells: string[], context: { lines: number; empty_lines: number }) => {
+        // context.lines is where the record ends; line breaks inside quoted cells say how many it spans.
+        let breaks = 0;
+        for (const cell of cells) {
+          if (!cell.includes('\n') && !cell.includes('\r')) continue;
+          for (let i = 0; i < cell.length; i++) {
+            const c = cell.charCodeAt(i);
+            if (c === 0x0d && cell.charCodeAt(i + 1) === 0x0a) extraLines++;
+            else if (c === 0x0a || c === 0x0d) breaks++;
+          }
+        }
+        lastEnd = context.lines - extraLines;
         lastEmpty = context.empty_lines;
-        return record;
+        if (!header) header = cells;
+        // The header again, as files joined together hold it: no person, so nothing to say.
+        else if (headerCell(cells[0] ?? '') === headerCell(header[0] ?? '') && repeatsHeader(header, cells))
+          return null;
+        ready.push({ line: lastEnd - breaks, cells });
+        return null;
       },
+      // Any line ending ends a row, as in a text editor: files edited on two systems mix them.
+      record_delimiter: ['\r\n', '\n', '\r'],
       relax_column_count: true,
       relax_quotes: true,
+      // Spaces around a cell's quotes (`"Email", "First Name"`), which would otherwise be read as part of it.
+      trim: true,
       skip_empty_lines: true,
       skip_records_with_empty_values: true,
       max_record_size: MAX_RECORD_CHARS,
-      info: true,
     });
-    made.on('data', ({ record, info }: { record: string[]; info: { lines: number } }) => {
-      // info.lines is where the record ends; line breaks inside quoted cells say how many lines it spans.
-      let inside = 0;
-      for (const cell of record)
-        for (let i = cell.indexOf('\n'); i !== -1; i = cell.indexOf('\n', i + 1)) inside++;
-      ready.push({ line: info.lines - inside, cells: record });
-    });
+    // Records are taken as they are parsed (on_record above) and none is passed on: flowing, the parser
+    // ends when its input does.
+    made.resume();
     made.on('error', (err) => {
       failure = err;
     });

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import iconv from 'iconv-lite';
 import { z } from 'zod';
 import { DomainError } from '../../shared/errors.ts';
 import { FIELD_MAX } from '../people/field-limits.ts';
@@ -52,6 +53,16 @@ const COLUMN_BY_NAME = new Map<string, Column>([
   ['fullname', 'name'],
   ['jobtitle', 'title'],
   ['phonenumber', 'phone'],
+  // Outlook's and Google Contacts' exports ("Given Name", "Surname", "E-mail 1 - Value", "Organization
+  // Name"); their second email, phone and the like stay unknown, so no column is named twice.
+  ['givenname', 'first_name'],
+  ['surname', 'last_name'],
+  ['familyname', 'last_name'],
+  ['email1value', 'email'],
+  ['organizationname', 'company'],
+  ['organization1name', 'company'],
+  ['organizationtitle', 'title'],
+  ['organization1title', 'title'],
 ]);
 
 export type Header = {
@@ -307,13 +318,41 @@ function names(r: RowValues, hint: string | null): { firstName: string | null; l
  */
 const EXCEL_SCIENTIFIC = /^\d+(?:[.,]\d+)?E\+?\d+$/i;
 
-/** Checks one record against the header: its cell count, then every value. */
+/**
+ * Two or three characters that are one letter of UTF-8 read as Windows-1252 ("MÃ¼ller", "JosÃ©"): a lead
+ * Ã, Â, Ä or Å (or â€ for quotes and dashes) and a character Windows-1252 writes as 0x80–0xBF. A file
+ * opened in the wrong encoding and saved again holds them as text, and no name is written so. The
+ * replacement character stands for a byte that was not a character at all.
+ */
+const GARBLED =
+  /[ÂÃÄÅ][\u00a0-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a\u20ac\u2122]|â€.|\ufffd/;
+/** The columns holding names, where garbled text is an error rather than something to keep. */
+const NAME_COLUMNS = ['first_name', 'last_name', 'name', 'company', 'title'] as const;
+
+/** Why a name reads as garbled, or null: the letter it stood for when that can be told. */
+function garbled(value: string | null): string | null {
+  const match = value ? GARBLED.exec(value)?.[0] : undefined;
+  if (!match) return null;
+  if (match === '\ufffd') return '� stands for a letter that was lost';
+  const letter = iconv.encode(match, 'win1252').toString('utf8');
+  return letter.includes('\ufffd') || Array.from(letter).length !== 1
+    ? 'read in the wrong encoding'
+    : `${match} is ${letter}, read in the wrong encoding`;
+}
+
+/**
+ * Checks one record against the header: its cell count, then every value. A row with fewer cells than
+ * the header lacks its last ones, which are empty: exporters drop empty trailing cells (Excel past its
+ * first rows, scripts that write only what a row holds), and no other reading of a short row exists. A
+ * row with more cells than the header, past empty ones, is an error: a value holding a separator that is
+ * not in quotes splits in two, and no cell can be told to belong to a column.
+ */
 export function checkRow(header: Header, cells: string[]): RowCheck {
   const width = header.columns.length;
-  if (cells.length !== width && !(cells.length > width && cells.slice(width).every((c) => !c.trim()))) {
+  if (cells.length > width && cells.slice(width).some((c) => c.trim())) {
     return {
       ok: false,
-      error: `has ${cells.length} ${cells.length === 1 ? 'cell' : 'cells'} but the header has ${width} columns (a missing or extra ${DELIMITER_NAMES[header.delimiter] ?? 'separator'}?)`,
+      error: `has ${cells.length} cells but the header has ${width} columns (an extra ${DELIMITER_NAMES[header.delimiter] ?? 'separator'}?)`,
     };
   }
   const long = cells.findIndex((c) => c.length > MAX_CELL_CHARS);
@@ -327,7 +366,9 @@ export function checkRow(header: Header, cells: string[]): RowCheck {
   const input: Record<string, string> = {};
   for (const column of COLUMNS) {
     const at = header.index[column];
-    input[column] = at === undefined ? '' : restore((cells[at] ?? '').trim());
+    const cell = at === undefined ? '' : (cells[at] ?? '').trim();
+    // A line break inside a cell is kept as Roster writes one, whether the file wrote CRLF, LF or CR.
+    input[column] = restore(cell.includes('\r') ? cell.replace(/\r\n?/g, '\n') : cell);
   }
   const hint = loginHint(input);
   if (hint) {
@@ -346,6 +387,15 @@ export function checkRow(header: Header, cells: string[]): RowCheck {
       return { ok: false, error: [...new Set(parsed.error.issues.map((i) => i.message))].join('; ') };
     }
     r = parsed.data;
+  }
+  for (const column of NAME_COLUMNS) {
+    const why = garbled(r[column]);
+    if (why) {
+      return {
+        ok: false,
+        error: `${column} ${quoted(r[column])} looks garbled (${why}): the file was saved in another encoding than it was written in. Save the original as CSV UTF-8 and upload it again, or correct the name`,
+      };
+    }
   }
   if (r.phone && EXCEL_SCIENTIFIC.test(r.phone)) {
     return {

@@ -139,13 +139,29 @@ describe('CSV preview', () => {
     ]);
   });
 
-  it('turns ragged rows into row errors and reads the rest', async () => {
+  it('reads a short row as its trailing cells empty, turns a long one into a row error and reads the rest', async () => {
     const account = await freshAccount();
     const summary = await preview(account, fixture('ragged.csv'));
     expect(summary.counts).toMatchObject({ rows: 4, create: 2, error: 2 });
     expect(summary.firstErrors).toEqual([
-      { line: 3, reason: 'has 3 cells but the header has 4 columns (a missing or extra comma?)' },
-      { line: 4, reason: 'has 5 cells but the header has 4 columns (a missing or extra comma?)' },
+      // Three cells of four: the missing one is the email, and a user needs one.
+      { line: 3, reason: 'a user needs an email' },
+      { line: 4, reason: 'has 5 cells but the header has 4 columns (an extra comma?)' },
+    ]);
+  });
+
+  it('reads a row whose exporter dropped its empty trailing cells', async () => {
+    const account = await freshAccount();
+    const summary = await preview(
+      account,
+      'email,first_name,last_name,role\njane@acme.test,Jane\njon@acme.test,Jon,Lee\nkim@acme.test,Kim,Ode,client\n',
+    );
+    expect(summary.counts).toMatchObject({ rows: 3, create: 3, error: 0 });
+    const rows = await rowsOf(summary.csvImport.id);
+    expect(rows.map((r) => [r.line, r.data.email, r.data.firstName, r.data.lastName, r.data.role])).toEqual([
+      [2, 'jane@acme.test', 'Jane', null, 'employee'],
+      [3, 'jon@acme.test', 'Jon', 'Lee', 'employee'],
+      [4, 'kim@acme.test', 'Kim', 'Ode', 'client'],
     ]);
   });
 
@@ -313,12 +329,12 @@ describe('CSV preview', () => {
       'email,first_name,company\npia@acme.test,Pia,Pia, GmbH & Co,\nota@acme.test,Ota,Ota KG\n',
     );
     expect(summary.firstErrors).toEqual([
-      { line: 2, reason: 'has 5 cells but the header has 3 columns (a missing or extra comma?)' },
+      { line: 2, reason: 'has 5 cells but the header has 3 columns (an extra comma?)' },
     ]);
     const file = (await service.errorFile(summary.csvImport.id))?.toString('utf8') ?? '';
     expect(file.slice(1).split('\r\n')).toEqual([
       'email,first_name,company,line,reason',
-      'pia@acme.test,Pia,Pia,2,has 5 cells but the header has 3 columns (a missing or extra comma?), GmbH & Co',
+      'pia@acme.test,Pia,Pia,2,has 5 cells but the header has 3 columns (an extra comma?),GmbH & Co',
       '',
     ]);
     // Dropped again unfixed, the row is still in error rather than imported without its second half.
