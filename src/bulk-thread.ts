@@ -14,14 +14,12 @@ import { JobQueue } from './shared/jobs.ts';
 import { createLogger } from './shared/logger.ts';
 import { createMailer } from './shared/mailer.ts';
 import { logUnhandledRejections } from './shared/process-errors.ts';
-import { shareWaitingAcks } from './shared/waiting-acks.ts';
 import { TokenWatch } from './slack/token-watch.ts';
 
 /** The bulk jobs thread's nice value: 10 lets a busy thread that answers Slack run first. */
 const BULK_NICE = 10;
 
-const { config, databaseUrl, slackPaceScale, waitingAcks } = workerData as BulkThreadData;
-shareWaitingAcks(waitingAcks);
+const { config, databaseUrl, slackPaceScale } = workerData as BulkThreadData;
 const port = parentPort;
 if (!port) throw new Error('bulk-thread.ts runs as the bulk jobs thread, started by startBulkThread');
 

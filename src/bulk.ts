@@ -6,7 +6,6 @@ import { DIRECTORY_JOBS } from './features/directory/index.ts';
 import { INVITE_JOBS } from './features/invites/invitation.service.ts';
 import { SCIM_JOBS } from './features/scim/scim.service.ts';
 import type { Logger } from './shared/logger.ts';
-import { waitingAcksBuffer } from './shared/waiting-acks.ts';
 
 /** The jobs that take long or come by the thousand: CSV imports, invitation deliveries, syncs. */
 export const BULK_QUEUES: readonly string[] = [
@@ -26,13 +25,7 @@ export const BULK_QUEUES: readonly string[] = [
 export const isBulkQueue = (name: string) => BULK_QUEUES.includes(name);
 
 /** What the bulk jobs thread is started with (copied into the thread, so plain data only). */
-export type BulkThreadData = {
-  config: Config;
-  databaseUrl: string;
-  slackPaceScale: number;
-  /** The count of Slack requests waiting for their acknowledgement (see stepAside). */
-  waitingAcks: SharedArrayBuffer;
-};
+export type BulkThreadData = { config: Config; databaseUrl: string; slackPaceScale: number };
 
 /** Messages between the threads. */
 export type BulkMessage =
@@ -80,7 +73,6 @@ export async function startBulkThread(opts: {
     config: opts.config,
     databaseUrl: opts.databaseUrl,
     slackPaceScale: opts.slackPaceScale,
-    waitingAcks: waitingAcksBuffer(),
   };
   let worker: Worker | undefined;
   let running = false;

@@ -10,7 +10,6 @@ import { referenceId } from '../shared/ids.ts';
 import type { JobQueue } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
 import { withoutAddresses } from '../shared/mailer.ts';
-import { ackAwaited } from '../shared/waiting-acks.ts';
 import { esc } from './blocks.ts';
 import type { RosterContext } from './context.ts';
 import { surfaceOf, teamIdOf, userIdOf } from './context.ts';
@@ -106,8 +105,6 @@ export class RosterApp extends App {
 
   override processEvent(event: ReceiverEvent): Promise<void> {
     const afterAck: AfterAck = {};
-    // Bulk work steps aside until Slack has its answer (see stepAside).
-    const acked = ackAwaited();
     const unacked: Unacked = { acked: false, ack: event.ack };
     // Bolt finds no type in Slack's app_rate_limited notice and would leave it unanswered (a 404 after 3 s).
     const work =
@@ -117,11 +114,7 @@ export class RosterApp extends App {
             ...event,
             ack: async (response?: unknown) => {
               unacked.acked = true;
-              try {
-                await event.ack(response);
-              } finally {
-                acked();
-              }
+              await event.ack(response);
               const run = afterAck.run;
               afterAck.run = undefined;
               await run?.();
@@ -129,7 +122,6 @@ export class RosterApp extends App {
             customProperties: { ...event.customProperties, rosterAfterAck: afterAck, rosterUnacked: unacked },
           });
     const tracked = work.catch(() => {});
-    void tracked.finally(acked);
     this.#inFlight.add(tracked);
     void tracked.finally(() => this.#inFlight.delete(tracked));
     return work;

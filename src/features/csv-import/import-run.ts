@@ -1,7 +1,6 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { json, type Statements, statements } from '../../db/sql.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
-import { stepAside } from '../../shared/waiting-acks.ts';
 import { Account } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
@@ -112,8 +111,8 @@ export async function runImport(
     written.user += next.users;
     written.contact += next.count - next.users;
     hooks.onProgress?.(Math.min(done, total), total);
-    // Let Slack's requests be answered first between batches.
-    await stepAside();
+    // Let the event loop answer Slack between batches.
+    await new Promise<void>((ok) => setImmediate(ok));
   }
   return finish(deps.orm, importId, actor);
 }
