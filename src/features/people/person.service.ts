@@ -275,7 +275,9 @@ export class PersonService {
   /**
    * Changes the email a person logs in with. A pending invitation went to the old address, so it is
    * cancelled; the admin sends a new one. Another user or contact with the new address is a clash. The
-   * contact they were converted from takes the new address too.
+   * contact they were converted from takes the new address too. A change of letter case only
+   * (`Ana.Silva@…` for `ana.silva@…`) is the same mailbox: the address is rewritten as typed and a pending
+   * invitation stays valid.
    */
   async changeEmail(
     em: EntityManager,
@@ -291,7 +293,8 @@ export class PersonService {
         const user = await this.locked(tx, account, userId);
         const from = user.email;
         await refuseEmail(tx, account, user, email);
-        const pending = await tx.find(Invitation, { user, status: 'pending' });
+        const sameMailbox = sameAddress(from, email);
+        const pending = sameMailbox ? [] : await tx.find(Invitation, { user, status: 'pending' });
         for (const invitation of pending) {
           invitation.status = 'cancelled';
           invitation.cancelledAt = this.now();
@@ -377,6 +380,10 @@ export function parseDetails(raw: Record<string, unknown>): DetailsInput {
   throw new DomainError('invalid_input', Object.values(fields)[0] ?? 'Check the details.', { fields });
 }
 
+function sameAddress(a: string, b: string): boolean {
+  return a.trim().toLowerCase() === b.trim().toLowerCase();
+}
+
 function validEmail(raw: string): string {
   const email = raw.trim();
   if (email.length > 254 || !z.email().safeParse(email).success) {
@@ -392,9 +399,11 @@ function validEmail(raw: string): string {
  * another user or contact of the account has.
  */
 async function refuseEmail(em: EntityManager, account: IAccount, user: IUser, email: string): Promise<void> {
-  if (user.email.trim().toLowerCase() === email.toLowerCase()) {
+  if (user.email.trim() === email) {
     throw new DomainError('conflict', `${email} is already their login email.`, { field: 'email' });
   }
+  // Only its letter case changes: the same mailbox, which nobody else can hold.
+  if (sameAddress(user.email, email)) return;
   await refuseOutsideDomains(em, account, email, 'email');
   const clash = await findUserByEmail(em, account, email);
   if (clash) {

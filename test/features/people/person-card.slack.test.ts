@@ -395,6 +395,38 @@ describe('lifecycle changes from the card', () => {
     expect(await t.em().count(AuditEvent, { action: 'user.email_changed', subjectId: user.id })).toBe(1);
   });
 
+  it('takes a change of letter case only as the same mailbox: rewritten as typed, the invitation kept', async () => {
+    const user = await person('invited');
+    const e = t.em();
+    e.create(Invitation, {
+      account: await t.account(),
+      user,
+      tokenHash: 'c'.repeat(64),
+      status: 'pending',
+      expiresAt: new Date(Date.now() + 86_400_000),
+    });
+    await e.flush();
+    const res = await card('UADMIN', user.email);
+    const { view, result } = await change('UADMIN', res.body, 'Change email', { email: user.email });
+    expect(result.json.errors.email).toBe(`${user.email} is already their login email.`);
+    const cased = user.email.replace(/^person/, 'Person').replace('@acme.test', '@Acme.Test');
+    const before = t.standin.responses.length;
+    const ok = await t.slack.submitView(view, { email: cased }, { user: 'UADMIN' });
+    expect(ok.json?.errors).toBeUndefined();
+    await eventually(async () => (await fresh(user.id)).email === cased);
+    const after = await fresh(user.id);
+    expect(after.status).toBe('invited');
+    expect((await t.em().findOneOrFail(Invitation, { user: user.id })).status).toBe('pending');
+    const said = await eventually(() =>
+      t.standin.calls
+        .filter((c) => c.method === 'chat.postMessage' || c.method === 'chat.postEphemeral')
+        .map((c) => textOf(c.args))
+        .concat(t.standin.responses.slice(before).map((r) => textOf(r.body)))
+        .find((text) => text.includes(`now logs in with ${cased}`)),
+    );
+    expect(said).not.toContain('cancelled');
+  });
+
   it('moves the contact a person was converted from to their new login email', async () => {
     const user = await person('active', 'client');
     const e = t.em();
