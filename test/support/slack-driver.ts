@@ -318,7 +318,7 @@ export class SlackDriver {
     opts: {
       user: string;
       callbackId: string;
-      message: { ts: string; user: string; text: string };
+      message: { ts: string; user?: string; text: string; bot_id?: string; subtype?: string };
       channel?: string;
     } & SendOptions,
   ): Promise<SlackResult> {

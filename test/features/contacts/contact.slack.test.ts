@@ -80,6 +80,29 @@ describe('adding contacts', () => {
     });
   });
 
+  it('says there is nobody to save when the message was posted by an app or a bot user', async () => {
+    t.standin.addMember({ id: 'UHELPBOT', name: 'helpbot', realName: 'Help Bot', isBot: true });
+    const contacts = await t.em().count(Contact, {});
+    const opened = t.standin.callsTo('views.open').length;
+    await t.slack.messageShortcut({
+      user: 'UADMIN',
+      callbackId: 'save_author_contact',
+      message: { ts: '1700000000.000002', text: 'Build passed', bot_id: 'BCI', subtype: 'bot_message' },
+    });
+    await t.slack.messageShortcut({
+      user: 'UADMIN',
+      callbackId: 'save_author_contact',
+      message: { ts: '1700000000.000003', user: 'UHELPBOT', text: 'Reminder', bot_id: 'BHELP' },
+    });
+    const views = t.standin.callsTo('views.open').slice(opened);
+    expect(views).toHaveLength(2);
+    for (const call of views) {
+      expect(call.args.view.callback_id).not.toBe('contact_modal');
+      expect(textOf(call.args.view)).toContain('posted by an app, not a person');
+    }
+    expect(await t.em().count(Contact, {})).toBe(contacts);
+  });
+
   it('opens the form from the Add contact shortcut, and from /contact add with a name and email', async () => {
     await t.slack.shortcut({ user: 'UMANAGER', callbackId: 'add_contact' });
     const empty = t.standin.lastOpenedView();

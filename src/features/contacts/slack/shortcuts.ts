@@ -1,4 +1,5 @@
 import type { App } from '@slack/bolt';
+import type { View } from '@slack/types';
 import { roster } from '../../../slack/context.ts';
 import type { Deps } from '../../feature.ts';
 import { type ContactFields, contactModal } from './views.ts';
@@ -12,8 +13,14 @@ export function registerContactShortcuts(app: App, deps: Pick<Deps, 'admins'>): 
 
   app.shortcut('save_author_contact', async ({ ack, shortcut, client, context }) => {
     await ack();
-    const author = shortcut.type === 'message_action' ? shortcut.message.user : undefined;
+    const message = shortcut.type === 'message_action' ? shortcut.message : undefined;
+    const author = message?.user;
     const { em, account, log } = roster(context);
+    // A message posted by an app or a workflow has no person behind it to save.
+    if (!author && (message?.bot_id || message?.subtype === 'bot_message')) {
+      await client.views.open({ trigger_id: shortcut.trigger_id, view: notAPersonModal() });
+      return;
+    }
     // From the directory mirror, asking Slack only about someone it has not seen. Without the profile the
     // form still opens, empty, so the person can type the details in.
     const member = author
@@ -22,6 +29,10 @@ export function registerContactShortcuts(app: App, deps: Pick<Deps, 'admins'>): 
           return null;
         })
       : null;
+    if (member?.isBot) {
+      await client.views.open({ trigger_id: shortcut.trigger_id, view: notAPersonModal() });
+      return;
+    }
     const prefill: ContactFields = {
       name: member?.name ?? '',
       email: member?.email ?? '',
@@ -30,4 +41,22 @@ export function registerContactShortcuts(app: App, deps: Pick<Deps, 'admins'>): 
     };
     await client.views.open({ trigger_id: shortcut.trigger_id, view: contactModal(prefill) });
   });
+}
+
+/** Said instead of the contact form when the message's author is an app or a bot. */
+function notAPersonModal(): View {
+  return {
+    type: 'modal',
+    title: { type: 'plain_text', text: 'Save as contact' },
+    close: { type: 'plain_text', text: 'OK' },
+    blocks: [
+      {
+        type: 'section',
+        text: {
+          type: 'mrkdwn',
+          text: 'That message was posted by an app, not a person, so there is nobody to save as a contact. To add someone it mentions, use *Add contact* or `/contact add`.',
+        },
+      },
+    ],
+  };
 }
