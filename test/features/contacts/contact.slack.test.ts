@@ -141,6 +141,15 @@ describe('adding contacts', () => {
     const body = (await eventually(() => t.standin.responses[before])).body;
     expect(body.text).toContain('I did not understand `/contact delete ana`.');
     expect(body.text).toContain('`/contact find ana`');
+    // Typed text is shown as text: no mention or link is made of it, and a long paste is cut.
+    const next = t.standin.responses.length;
+    await t.slack.command('/contact', `remove <!channel> & <https://x.test|y> ${'z'.repeat(400)}`, {
+      user: 'UMEMBER',
+    });
+    const echoed = (await eventually(() => t.standin.responses[next])).body.text as string;
+    expect(echoed).toContain('`/contact remove &lt;!channel&gt; &amp; &lt;https://x.test|y&gt; zzz');
+    expect(echoed).not.toMatch(/<!channel>|<https:/);
+    expect((echoed.split('\n')[0] ?? '').length).toBeLessThan(260);
   });
 
   it('refuses an email held by a user or another contact, naming the record, and writes nothing', async () => {

@@ -1,5 +1,6 @@
 import type { App } from '@slack/bolt';
 import { slackActor } from '../../../slack/actor.ts';
+import { cut, esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import type { Deps } from '../../feature.ts';
 import type { ContactService } from '../contact.service.ts';
@@ -45,7 +46,8 @@ export function registerContactCommand(app: App, deps: Deps, contacts: ContactSe
     } else {
       await respond({
         response_type: 'ephemeral',
-        text: `I did not understand \`/contact ${text}\`.\n${USAGE}`,
+        // The command's text comes as typed (not escaped by Slack): shown as text, never as a mention.
+        text: `I did not understand \`/contact ${cut(esc(text), 200)}\`.\n${USAGE}`,
       });
     }
   });
