@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
+import { showsSomething } from '../../shared/visible.ts';
 import { type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
 import { refuseOutsideDomains } from '../accounts/allowed-domains.ts';
 import { audit } from '../audit/audit.service.ts';
@@ -35,7 +36,8 @@ export const contactInput = z.object({
     .string()
     .trim()
     .min(1, 'Enter a name.')
-    .max(FIELD_MAX.name, `Keep it under ${FIELD_MAX.name} characters.`),
+    .max(FIELD_MAX.name, `Keep it under ${FIELD_MAX.name} characters.`)
+    .refine(showsSomething, 'Enter a name: this one is only spaces or invisible characters.'),
   email: z
     .string()
     .trim()

@@ -178,6 +178,14 @@ describe('adding contacts', () => {
       name: 'Enter a name.',
       email: 'Enter a valid email address, or leave it empty.',
     });
+    // Zero-width spaces and joiners survive trimming but show nothing: a name of them alone is no name.
+    const unseen = await addContact('UMEMBER', {
+      name: ' \u200B\u2060\uFEFF ',
+      email: 'unseen@supplier.test',
+    });
+    expect(unseen.json?.errors).toEqual({
+      name: 'Enter a name: this one is only spaces or invisible characters.',
+    });
     expect(await t.em().count(Contact, {})).toBe(count);
   });
 });

@@ -132,6 +132,15 @@ describe('invisible characters in a typed name', () => {
     }
   });
 
+  it('refuse a name of zero-width characters alone, which would reach admins as a blank', async () => {
+    const { url } = await postLink(t);
+    const form = await openForm(nextClient(), url);
+    const res = await form.submit('\u200B\u200D\u2060', 'blank@outside.test');
+    expect(res.status).toBe(422);
+    expect(res.body).toContain('Enter your name: this one is only spaces or invisible characters.');
+    expect(await t.em().count(JoinConfirmation, { email: 'blank@outside.test' })).toBe(0);
+  });
+
   it('are refused on the Confirm page, which joins nobody until the name is clean', async () => {
     const { url } = await postLink(t);
     const form = await openForm(nextClient(), url);

@@ -2,6 +2,7 @@ import { domainToUnicode } from 'node:url';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
+import { showsSomething } from '../../../shared/visible.ts';
 import { html, page } from '../../../web/html.ts';
 import type { OutcomeFields, Outcomes } from '../../../web/outcome.ts';
 import type { Csrf, Router, WebResponse } from '../../../web/router.ts';
@@ -102,6 +103,7 @@ const nameField = z
   .max(FIELD_LIMITS.name, `Names can be at most ${FIELD_LIMITS.name} characters.`)
   .trim()
   .min(1, 'Enter your name.')
+  .refine(showsSomething, 'Enter your name: this one is only spaces or invisible characters.')
   .refine(
     (name) => !NOT_A_NAME.test(name),
     'Enter just your name: no links, and none of the characters * _ ~ ` < > |.',
