@@ -4,5 +4,5 @@
  * `trim()` leaves in place. A name made of those alone would show as a blank to admins.
  */
 export function showsSomething(text: string): boolean {
-  return /[^\p{Z}\p{Cc}\p{Cf}\s]/u.test(text);
+  return /[^\p{Z}\p{Cc}\p{Cf}]/u.test(text);
 }

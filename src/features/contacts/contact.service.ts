@@ -18,7 +18,10 @@ import { SeatRequest } from '../seats/seat-request.entity.ts';
 import { Contact, type IContact } from './contact.entity.ts';
 import { type SearchHit, searchPeople } from './contact.search.ts';
 
-/** An optional text field of a form: trimmed, at most `max` characters, empty as null. */
+/**
+ * An optional text field of a form: trimmed, at most `max` characters, empty as null. A value of only
+ * invisible characters (zero-width spaces, direction marks) is empty too: saved, it would show as a blank.
+ */
 export const optionalText = (max: number) =>
   z
     .string()
@@ -26,7 +29,7 @@ export const optionalText = (max: number) =>
     .max(max, `Keep it under ${max} characters.`)
     .optional()
     .nullable()
-    .transform((v) => v || null);
+    .transform((v) => (v && showsSomething(v) ? v : null));
 
 /** Whether `id` can be a row's id: anything else from a request is a contact that does not exist. */
 const isId = (id: string) => z.uuid().safeParse(id).success;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import iconv from 'iconv-lite';
 import { z } from 'zod';
 import { DomainError } from '../../shared/errors.ts';
+import { showsSomething } from '../../shared/visible.ts';
 import { FIELD_MAX } from '../people/field-limits.ts';
 import { MISSING_LOGIN_DOMAIN, ROLES, type Role } from '../people/user.entity.ts';
 import { restore } from './csv-writer.ts';
@@ -366,7 +367,9 @@ export function checkRow(header: Header, cells: string[]): RowCheck {
   const input: Record<string, string> = {};
   for (const column of COLUMNS) {
     const at = header.index[column];
-    const cell = at === undefined ? '' : (cells[at] ?? '').trim();
+    const trimmed = at === undefined ? '' : (cells[at] ?? '').trim();
+    // A cell of zero-width spaces or direction marks alone is empty: kept, it would be a blank name.
+    const cell = trimmed && showsSomething(trimmed) ? trimmed : '';
     // A line break inside a cell is kept as Roster writes one, whether the file wrote CRLF, LF or CR.
     input[column] = restore(cell.includes('\r') ? cell.replace(/\r\n?/g, '\n') : cell);
   }

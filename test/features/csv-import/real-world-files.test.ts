@@ -343,6 +343,24 @@ describe('CSV files whose names were garbled before they reached Roster', () => 
       },
     ]);
   });
+
+  it('reads a cell of zero-width characters alone as empty, so no name is a blank', async () => {
+    const account = await bed.freshAccount(10);
+    const { summary, rows } = await previewOk(
+      account,
+      'type,email,first_name,last_name,company\n' +
+        'contact,,\u200B\u200D,\u2060\uFEFF,Acme\n' +
+        'user,ann@acme.test,\u200E,Lee,\u200B\n',
+    );
+    expect(summary.counts).toMatchObject({ rows: 2, create: 1, error: 1 });
+    expect(summary.firstErrors).toEqual([{ line: 2, reason: 'a contact needs a first_name or last_name' }]);
+    expect(rows.find((r) => r.line === 3)?.data).toMatchObject({
+      email: 'ann@acme.test',
+      firstName: null,
+      lastName: 'Lee',
+      company: null,
+    });
+  });
 });
 
 describe('CSV files as other tools write them', () => {

@@ -319,6 +319,16 @@ describe('lifecycle changes from the card', () => {
     expect(tooLong.json.errors.notes).toMatch(/under 3000 characters/);
   });
 
+  it('saves a detail of zero-width characters alone as empty, not as a blank that looks filled in', async () => {
+    const user = await person('active');
+    await change('UADMIN', (await card('UADMIN', user.email)).body, 'Edit details', {
+      first_name: '\u200B\u200D',
+      last_name: 'Visible',
+      title: ' \u2060\uFEFF ',
+    });
+    expect(await fresh(user.id)).toMatchObject({ firstName: null, lastName: 'Visible', title: null });
+  });
+
   it('keeps what another admin changed while the Edit details form was open, saving only what was typed', async () => {
     const user = await person('active', 'employee', { title: 'Engineer', phone: '+1 555 0001' });
     const res = await card('UADMIN', user.email);
