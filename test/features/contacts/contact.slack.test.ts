@@ -80,7 +80,7 @@ describe('adding contacts', () => {
     });
   });
 
-  it('says there is nobody to save when the message was posted by an app or a bot user', async () => {
+  it('says there is nobody to save when the message was posted by an app, a bot user or Slackbot', async () => {
     t.standin.addMember({ id: 'UHELPBOT', name: 'helpbot', realName: 'Help Bot', isBot: true });
     const contacts = await t.em().count(Contact, {});
     const opened = t.standin.callsTo('views.open').length;
@@ -94,8 +94,14 @@ describe('adding contacts', () => {
       callbackId: 'save_author_contact',
       message: { ts: '1700000000.000003', user: 'UHELPBOT', text: 'Reminder', bot_id: 'BHELP' },
     });
+    // Slackbot's reminders and replies carry its user id, no bot_id.
+    await t.slack.messageShortcut({
+      user: 'UADMIN',
+      callbackId: 'save_author_contact',
+      message: { ts: '1700000000.000004', user: 'USLACKBOT', text: 'Reminder: standup' },
+    });
     const views = t.standin.callsTo('views.open').slice(opened);
-    expect(views).toHaveLength(2);
+    expect(views).toHaveLength(3);
     for (const call of views) {
       expect(call.args.view.callback_id).not.toBe('contact_modal');
       expect(textOf(call.args.view)).toContain('posted by an app, not a person');

@@ -4,6 +4,9 @@ import { roster } from '../../../slack/context.ts';
 import type { Deps } from '../../feature.ts';
 import { type ContactFields, contactModal } from './views.ts';
 
+/** Slackbot's user id, the same in every workspace. */
+const SLACKBOT = 'USLACKBOT';
+
 /** The *Add contact* shortcut, and *Save author as contact* on a message, prefilled from their profile. */
 export function registerContactShortcuts(app: App, deps: Pick<Deps, 'admins'>): void {
   app.shortcut('add_contact', async ({ ack, shortcut, client }) => {
@@ -16,8 +19,9 @@ export function registerContactShortcuts(app: App, deps: Pick<Deps, 'admins'>): 
     const message = shortcut.type === 'message_action' ? shortcut.message : undefined;
     const author = message?.user;
     const { em, account, log } = roster(context);
-    // A message posted by an app or a workflow has no person behind it to save.
-    if (!author && (message?.bot_id || message?.subtype === 'bot_message')) {
+    // A message posted by an app, a workflow or Slackbot has no person behind it to save. Slackbot's
+    // messages carry its user id and no bot_id, and its profile is not flagged as a bot.
+    if ((!author && (message?.bot_id || message?.subtype === 'bot_message')) || author === SLACKBOT) {
       await client.views.open({ trigger_id: shortcut.trigger_id, view: notAPersonModal() });
       return;
     }
