@@ -1,6 +1,9 @@
 import { findResults } from '../../src/features/contacts/slack/blocks.ts';
 import { previewMessage } from '../../src/features/csv-import/slack/blocks.ts';
-import { deliveryFailedMessage } from '../../src/features/invites/slack/blocks.ts';
+import {
+  batchDeliveryFailedMessage,
+  deliveryFailedMessage,
+} from '../../src/features/invites/slack/blocks.ts';
 import { pendingList } from '../../src/features/invites/slack/pending.ts';
 import { FIELD_MAX } from '../../src/features/people/field-limits.ts';
 import { blockKitProblems } from '../support/block-kit.ts';
@@ -72,6 +75,19 @@ describe('the longest names, companies and file names Roster takes', () => {
     expect(blockKitProblems('message', notice)).toEqual([]);
     expect(notice.blocks[0]!.type).toBe('section');
     expect(JSON.stringify(notice.blocks)).toContain(EMAIL);
+  });
+
+  it("fit the importer's notice of a batch's invitations not delivered, long addresses and errors each way", () => {
+    const amp = `${amps(64)}@${'b'.repeat(63)}.test`;
+    const error = `Email failed: ${'&<>'.repeat(100)}`;
+    const notice = batchDeliveryFailedMessage([
+      ...Array.from({ length: 1000 }, () => ({ user: { email: amp }, error, how: 'recipient' as const })),
+      ...Array.from({ length: 10 }, () => ({ user: { email: EMAIL }, error, how: 'message' as const })),
+      { user: { email: EMAIL }, error, how: 'retried' as const },
+    ]);
+    expect(blockKitProblems('message', notice)).toEqual([]);
+    expect(notice.text).toBe('1,011 invitations from your CSV import could not be delivered');
+    expect(JSON.stringify(notice.blocks)).toContain('and 995 more');
   });
 
   it('fit a CSV preview checked again after three imports of long file names', () => {

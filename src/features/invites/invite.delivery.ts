@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Logger } from '../../shared/logger.ts';
 import { mailFailure, refusedForGood, withoutAddressesError } from '../../shared/mailer.ts';
 import { nowOrLater } from '../../slack/later.ts';
+import { firstTime } from '../../slack/once.ts';
 import { isSlackBusy } from '../../slack/pacing.ts';
 import { emailHtml, escapeHtml, lines, SafeHtml } from '../../web/html.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
@@ -12,7 +13,12 @@ import type { IUser } from '../people/user.entity.ts';
 import type { IInvitation } from './invitation.entity.ts';
 import { INVITE_JOBS } from './invitation.service.ts';
 import type { InviteService } from './invite.service.ts';
-import { deliveryFailedMessage, type InvitationLetter, invitationDm } from './slack/blocks.ts';
+import {
+  batchDeliveryFailedMessage,
+  deliveryFailedMessage,
+  type InvitationLetter,
+  invitationDm,
+} from './slack/blocks.ts';
 
 /**
  * The email: plain text and HTML saying who invites you, to what, as what, and the link. Replies go to the
@@ -98,7 +104,7 @@ export async function deliverInvitation(
   deps: Deps,
   invites: InviteService,
   invitationId: string,
-  opts: { lastAttempt: boolean },
+  opts: DeliveryOptions,
 ): Promise<void> {
   const { orm, logger } = deps;
   const ready = await invites.prepareDelivery(orm.em.fork(), invitationId);
@@ -130,6 +136,20 @@ export async function deliverInvitation(
   }
 }
 
+/** An invitation Roster stopped trying to deliver, as its inviter is told of it. */
+export type GaveUp = {
+  inviter: string;
+  user: Pick<IUser, 'id' | 'email' | 'firstName' | 'lastName'>;
+  error: string;
+  how: 'retried' | 'recipient' | 'message';
+};
+
+type DeliveryOptions = {
+  lastAttempt: boolean;
+  /** Where a given-up delivery is reported instead of a DM of its own (a batch tells the inviter once). */
+  gaveUp?: (failure: GaveUp) => void;
+};
+
 /** Sends a prepared invitation by DM or email, and records how it went. */
 async function send(
   deps: Deps,
@@ -137,7 +157,7 @@ async function send(
   { invitation, user, account }: { invitation: IInvitation; user: IUser; account: IAccount },
   letter: InvitationLetter,
   log: Logger,
-  opts: { lastAttempt: boolean },
+  opts: DeliveryOptions,
 ): Promise<void> {
   const { slack, mailer, orm, jobs } = deps;
   const invitationId = invitation.id;
@@ -190,7 +210,9 @@ async function send(
     const gaveUp = opts.lastAttempt || refused;
     await invites.recordFailure(orm.em.fork(), invitationId, error, gaveUp);
     if (gaveUp) log.error({ reason: error, retried: !refused }, 'gave up delivering an invitation');
-    if (gaveUp && invitation.invitedBy) {
+    if (gaveUp && invitation.invitedBy && opts.gaveUp) {
+      opts.gaveUp({ inviter: invitation.invitedBy, user, error, how: refusedWhat ?? 'retried' });
+    } else if (gaveUp && invitation.invitedBy) {
       // The inviter's only notice: queued while Slack is busy, not dropped.
       await nowOrLater(jobs, slack, {
         method: 'chat.postMessage',
@@ -225,19 +247,50 @@ export async function deliverBatch(
 ): Promise<void> {
   let failed = 0;
   let first: Error | undefined;
-  for (const invitationId of invitationIds) {
-    try {
-      await deliverInvitation(deps, invites, invitationId, opts);
-    } catch (err) {
-      if (isSlackBusy(err)) throw err;
-      failed++;
-      first ??= err as Error;
+  const gaveUp: GaveUp[] = [];
+  try {
+    for (const invitationId of invitationIds) {
+      try {
+        await deliverInvitation(deps, invites, invitationId, { ...opts, gaveUp: (f) => gaveUp.push(f) });
+      } catch (err) {
+        if (isSlackBusy(err)) throw err;
+        failed++;
+        first ??= err as Error;
+      }
     }
+  } finally {
+    // Told before the batch stops for Slack's pace too: the invitations given up are not taken up again.
+    await tellInvitersOfBatch(deps, gaveUp).catch((err) =>
+      deps.logger.warn({ err }, 'could not tell the importer that invitations were not delivered'),
+    );
   }
   if (failed) {
     throw new Error(
       `${failed} of ${invitationIds.length} invitations could not be delivered yet (first: ${first?.message})`,
     );
+  }
+}
+
+/**
+ * One DM per inviter for a batch's invitations given up, in place of one per invitation: an import of
+ * thousands of invitations while the mail server is down would otherwise send as many DMs. Addresses the
+ * mail server refuses for good (typos, most often) are listed with every batch; a failure of the mail
+ * server itself, the same for every batch, is told once a day, and `/invite pending` lists them all.
+ */
+async function tellInvitersOfBatch(deps: Deps, gaveUp: GaveUp[]): Promise<void> {
+  const byInviter = new Map<string, GaveUp[]>();
+  for (const f of gaveUp) byInviter.set(f.inviter, [...(byInviter.get(f.inviter) ?? []), f]);
+  const day = new Date().toISOString().slice(0, 10);
+  for (const [inviter, failures] of byInviter) {
+    const mailWide = failures.some((f) => f.how !== 'recipient');
+    const toldToday =
+      mailWide && !(await firstTime(deps.orm.em.fork(), `invite-batch-mail:${inviter}:${day}`));
+    const told = toldToday ? failures.filter((f) => f.how === 'recipient') : failures;
+    if (!told.length) continue;
+    await nowOrLater(deps.jobs, deps.slack, {
+      method: 'chat.postMessage',
+      args: { channel: inviter, ...batchDeliveryFailedMessage(told) },
+    });
   }
 }
 

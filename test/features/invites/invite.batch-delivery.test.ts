@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import pg from 'pg';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
-import { deliverInvitation } from '../../../src/features/invites/invite.delivery.ts';
+import { deliverBatch, deliverInvitation } from '../../../src/features/invites/invite.delivery.ts';
 import { createUser } from '../../../src/features/people/people.service.ts';
 import { TryLater } from '../../../src/shared/jobs.ts';
 import { createLogger } from '../../../src/shared/logger.ts';
@@ -264,16 +264,24 @@ describe('an invitation the mail server refuses for good (a mistyped address)', 
         t.standin.messages.filter(
           (m) => m.channel === 'DUADMIN' && textOf(m).includes(`${address} could not be delivered`),
         );
-      for (const address of [typo, inBatch]) {
-        const told = await eventually(() => toldOf(address)[0] ?? null);
-        const text = textOf(told);
-        expect(text).toContain(
-          'Email failed: the mail server refused the recipient (550 5.1.1: Recipient address rejected: User unknown in local recipient table)',
-        );
-        expect(text).toContain('Roster did not try again');
-        expect(text).not.toContain('kept trying');
-        expect(JSON.stringify(told)).toContain('invite_resend');
-      }
+      const toldOfBatch = () =>
+        t.standin.messages.filter((m) => m.channel === 'DUADMIN' && textOf(m).includes(inBatch));
+      const told = await eventually(() => toldOf(typo)[0] ?? null);
+      const text = textOf(told);
+      expect(text).toContain(
+        'Email failed: the mail server refused the recipient (550 5.1.1: Recipient address rejected: User unknown in local recipient table)',
+      );
+      expect(text).toContain('Roster did not try again');
+      expect(text).not.toContain('kept trying');
+      expect(JSON.stringify(told)).toContain('invite_resend');
+      // The batch's refused address is told in the batch's one notice, named so a typo can be spotted.
+      const batchTold = await eventually(() => toldOfBatch()[0] ?? null);
+      expect(textOf(batchTold)).toContain(
+        ':warning: *1 invitation from your CSV import could not be delivered.*',
+      );
+      expect(textOf(batchTold)).toContain(
+        `• 1 address the mail server refuses for good, most often a typo: ${inBatch}. Roster did not try again.`,
+      );
       for (const { invitation } of [one, two]) {
         const failed = await t.em().findOneOrFail(Invitation, invitation.id);
         expect(failed).toMatchObject({ deliveredAt: null, deliveryAttempts: 1, deliveringUntil: null });
@@ -291,7 +299,7 @@ describe('an invitation the mail server refuses for good (a mistyped address)', 
       await eventually(async () => ((await stateOf(batch)) === 'completed' ? true : null), 20_000);
       const again = await t.em().findOneOrFail(Invitation, two.invitation.id);
       expect(again.deliveryAttempts).toBe(1);
-      expect(toldOf(inBatch)).toHaveLength(1);
+      expect(toldOfBatch()).toHaveLength(1);
       expect(toldOf(typo)).toHaveLength(1);
     } finally {
       for (const [name, id] of [
@@ -454,5 +462,68 @@ describe('an invitation emailed but not recorded', () => {
     const recorded = await t.em().findOneOrFail(Invitation, invitation.id);
     expect(recorded).toMatchObject({ deliveryMethod: 'email', deliveryAttempts: 2 });
     expect(recorded.deliveredAt).not.toBeNull();
+  });
+});
+
+describe('an import batch whose invitations Roster stops trying to deliver', () => {
+  it('tells the importer once for the batch, not once per invitation, and a mail server failure once a day', async () => {
+    const down = ['ja.down@acme.test', 'ki.down@acme.test', 'lu.down@acme.test', 'mo.down@acme.test'];
+    const typos = ['ned.typo@acme.test', 'ola.typo@acme.test'];
+    for (const address of down) t.smtp.deferredRecipients.add(address);
+    for (const address of typos) t.smtp.refusedRecipients.add(address);
+    const batchOf = async (addresses: string[]) => {
+      const ids: string[] = [];
+      for (const address of addresses) ids.push((await pendingInvitation(address)).invitation.id);
+      return ids;
+    };
+    const notices = () =>
+      t.standin.messages.filter((m) => m.channel === 'DUADMIN' && textOf(m).includes('from your CSV import'));
+    const before = notices().length;
+    const deliver = (ids: string[]) =>
+      deliverBatch(t.roster.deps, t.roster.deps.invites, ids, { lastAttempt: true });
+    try {
+      // The last attempt: four still greylisted, two refused for good.
+      await expect(deliver(await batchOf([...down.slice(0, 3), ...typos]))).rejects.toThrow(
+        '3 of 5 invitations could not be delivered yet',
+      );
+      const first = await eventually(() => notices()[before] ?? null);
+      const text = textOf(first);
+      expect(text).toContain(':warning: *5 invitations from your CSV import could not be delivered.*');
+      expect(text).toContain(
+        `• 2 addresses the mail server refuses for good, most often a typo: ${typos.join(', ')}. Roster did not try again.`,
+      );
+      expect(text).toContain(
+        '• 3 invitations still failing after several hours of retries; the last error was: Email failed: the mail server did not take the recipient for now (450 4.2.0',
+      );
+      expect(text).toContain('A failure of the mail server is told once a day');
+      // No notice of its own for any of them.
+      for (const address of [...down, ...typos]) {
+        expect(JSON.stringify(t.standin.messages)).not.toContain(`${address} could not be delivered`);
+      }
+
+      // Another batch the same day: its typo is told, the mail server's failure is not told again.
+      t.smtp.refusedRecipients.add('pia.typo@acme.test');
+      await expect(deliver(await batchOf([down[3]!, 'pia.typo@acme.test']))).rejects.toThrow(
+        '1 of 2 invitations could not be delivered yet',
+      );
+      const second = await eventually(() => notices()[before + 1] ?? null);
+      expect(textOf(second)).toContain(
+        ':warning: *1 invitation from your CSV import could not be delivered.*',
+      );
+      expect(textOf(second)).toContain('most often a typo: pia.typo@acme.test.');
+      expect(textOf(second)).not.toContain('still failing');
+      // A batch failing only for the mail server says nothing more today.
+      t.smtp.deferredRecipients.add('quin.down@acme.test');
+      await expect(deliver(await batchOf(['quin.down@acme.test']))).rejects.toThrow();
+      await new Promise((r) => setTimeout(r, 500));
+      expect(notices()).toHaveLength(before + 2);
+    } finally {
+      t.smtp.deferredRecipients.clear();
+      t.smtp.refusedRecipients.clear();
+    }
+    // Each is recorded as not delivered, for `/invite pending` and its Resend.
+    const recorded = await t.em().find(Invitation, { user: { email: [...down, ...typos] } });
+    expect(recorded).toHaveLength(6);
+    for (const invitation of recorded) expect(invitation.deliveryFailedAt).toBeInstanceOf(Date);
   });
 });

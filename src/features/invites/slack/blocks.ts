@@ -222,3 +222,60 @@ export function deliveryFailedMessage(
     ],
   };
 }
+
+/** Addresses listed by name in a batch's notice; the rest are counted. */
+const LISTED = 5;
+
+/**
+ * What the admin who imported reads when Roster stopped trying to deliver some of a batch's invitations:
+ * one message for the batch, by cause, pointing to `/invite pending` for Resend. Addresses refused for good
+ * are named (up to five), so a typo can be spotted; a failure of the mail server is told with its error,
+ * and said to be told once a day.
+ */
+export function batchDeliveryFailedMessage(
+  failures: { user: { email: string }; error: string; how: 'retried' | 'recipient' | 'message' }[],
+): { text: string; blocks: Block[] } {
+  const n = (count: number, one: string, many = `${one}s`) =>
+    `${count.toLocaleString('en-US')} ${count === 1 ? one : many}`;
+  const text = `${n(failures.length, 'invitation')} from your CSV import could not be delivered`;
+  const of = (how: (typeof failures)[number]['how']) => failures.filter((f) => f.how === how);
+  const lines: string[] = [];
+  const refused = of('recipient');
+  if (refused.length) {
+    const named = refused
+      .slice(0, LISTED)
+      .map((f) => escFit(f.user.email, 100))
+      .join(', ');
+    const more = refused.length > LISTED ? ` and ${n(refused.length - LISTED, 'more', 'more')}` : '';
+    lines.push(
+      `• ${n(refused.length, 'address', 'addresses')} the mail server refuses for good, most often a typo: ${named}${more}. Roster did not try again. Correct each address (\`/people EMAIL\` can change it), then press *Resend* in \`/invite pending\`.`,
+    );
+  }
+  const message = of('message');
+  if (message.length) {
+    lines.push(
+      `• ${n(message.length, 'email')} the mail server refused itself and would refuse again: ${esc(message[0]!.error.slice(0, 300))}. Whoever runs the mail server (\`SMTP_URL\`) can say why; then press *Resend* in \`/invite pending\`.`,
+    );
+  }
+  const retried = of('retried');
+  if (retried.length) {
+    lines.push(
+      `• ${n(retried.length, 'invitation')} still failing after several hours of retries; the last error was: ${esc(retried.at(-1)!.error.slice(0, 300))}. Check Roster's mail settings (\`SMTP_URL\`) and the addresses, then press *Resend* in \`/invite pending\`.`,
+    );
+  }
+  const mailWide = message.length + retried.length > 0;
+  return {
+    text,
+    blocks: [
+      section(`:warning: *${text}.*`),
+      ...lines.map((line) => section(line)),
+      ...(mailWide
+        ? [
+            context(
+              'A failure of the mail server is told once a day, however many batches of the import it stops: `/invite pending` lists every invitation not delivered.',
+            ),
+          ]
+        : []),
+    ],
+  };
+}
