@@ -1,6 +1,6 @@
 import { mailFailure, refusedForGood, withoutAddresses, withoutAddressesError } from '../../shared/mailer.ts';
 import { esc } from '../../slack/blocks.ts';
-import { nowOrLater } from '../../slack/later.ts';
+import { nowOrLater, SLACK_CALL_JOB } from '../../slack/later.ts';
 import { firstTime } from '../../slack/once.ts';
 import { isSlackBusy } from '../../slack/pacing.ts';
 import type { Deps } from '../feature.ts';
@@ -62,27 +62,32 @@ export async function sendConfirmation(
       },
       'gave up emailing a join confirmation',
     );
-    await links.abandonConfirmation(deps.orm.em.fork(), confirmationId);
-    const day = new Date().toISOString().slice(0, 10);
     // Told to the poster while they are still an admin, with the mail server's error but without the
     // addresses such errors repeat: the joiner's address is not theirs to see.
     const posterIsAdmin = await deps.admins
       .isAdmin(deps.orm.em.fork(), ready.account, link.createdBy)
       .catch(() => false);
     const where = `your join link${link.channelId ? ` in <#${link.channelId}>` : ''}`;
+    const day = new Date().toISOString().slice(0, 10);
     const once = `join-mail-${refusedWhat === 'message' ? 'rejected' : refused ? 'refused' : 'failed'}:${link.id}:${day}`;
-    if (posterIsAdmin && (await firstTime(deps.orm.em.fork(), once))) {
-      await notify(
-        deps,
-        link.createdBy,
-        refusedWhat === 'message'
-          ? `:warning: Roster could not email a confirmation to someone joining through ${where}: ${esc(error.slice(0, 300))}. The mail server refused the email itself and would refuse it again, so Roster did not try again; whoever runs the mail server (SMTP_URL) can say why it refuses it. The person can fill in the join form again once that is fixed.`
-          : refused
-            ? `:warning: Roster could not email a confirmation to someone joining through ${where}: ${esc(error.slice(0, 300))}. The address they typed is refused for good, most often a typo, so Roster did not try again; Roster's mail settings are not at fault. The person can fill in the join form again with their correct address.`
-            : `:warning: Roster could not email a confirmation to someone joining through ${where}, after trying for several hours. The last error was: ${esc(error.slice(0, 300))}\nCheck Roster's mail settings (SMTP_URL). The person can fill in the join form again once mail works.`,
-        'the poster of a join link that mail failed',
-      );
-    }
+    const text =
+      refusedWhat === 'message'
+        ? `:warning: Roster could not email a confirmation to someone joining through ${where}: ${esc(error.slice(0, 300))}. The mail server refused the email itself and would refuse it again, so Roster did not try again; whoever runs the mail server (SMTP_URL) can say why it refuses it. The person can fill in the join form again once that is fixed.`
+        : refused
+          ? `:warning: Roster could not email a confirmation to someone joining through ${where}: ${esc(error.slice(0, 300))}. The address they typed is refused for good, most often a typo, so Roster did not try again; Roster's mail settings are not at fault. The person can fill in the join form again with their correct address.`
+          : `:warning: Roster could not email a confirmation to someone joining through ${where}, after trying for several hours. The last error was: ${esc(error.slice(0, 300))}\nCheck Roster's mail settings (SMTP_URL). The person can fill in the join form again once mail works.`;
+    // The confirmation ends and the poster's notice is queued in one transaction: a stop between the two
+    // can neither end it untold nor tell of one still holding back the form.
+    await deps.orm.em.fork().transactional(async (tx) => {
+      await links.abandonConfirmation(tx, confirmationId);
+      if (posterIsAdmin && (await firstTime(tx, once))) {
+        await deps.jobs.send(
+          SLACK_CALL_JOB,
+          { method: 'chat.postMessage', args: { channel: link.createdBy, text } },
+          { em: tx },
+        );
+      }
+    });
     if (refused) return;
     throw withoutAddressesError(err);
   }
