@@ -70,6 +70,15 @@ describe('posting a join link', () => {
     expect(await t.em().count(JoinLink, {})).toBe(0);
   });
 
+  it('echoes a subcommand it does not know as text, escaped and cut short', async () => {
+    const since = t.standin.responses.length;
+    await t.slack.command('/joinlink', `make <!channel> & ${'y'.repeat(400)}`, { user: 'UADMIN' });
+    const [answer] = answersSince(since);
+    expect(answer).toContain('I did not understand `make &lt;!channel&gt; &amp; yyy');
+    expect(answer).not.toContain('<!channel>');
+    expect(answer).not.toContain('y'.repeat(250));
+  });
+
   it('refuses the form from someone who is not an admin, and writes nothing', async () => {
     await t.slack.command('/joinlink', '', { user: 'UADMIN' });
     const res = await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UMANAGER' });

@@ -82,6 +82,16 @@ describe('/seats', () => {
     );
     expect(reply.body.text).toContain('*`/seats 25`* sets the limit to 25 (admins).');
   });
+
+  it('echoes what it did not understand as Slack sent it, escaped, and cut short', async () => {
+    await t.slack.command('/seats', `a < b & ${'x'.repeat(500)}`, { user: 'UADMIN' });
+    const reply = await t.standin.waitForResponse((r) =>
+      JSON.stringify(r.body).includes('did not understand `/seats a &lt; b &amp; x'),
+    );
+    const echoed = reply.body.text.split('\n')[0];
+    expect(echoed.length).toBeLessThan(240);
+    expect(echoed).toMatch(/x…`\.$/);
+  });
 });
 
 describe('seat requests in Slack', () => {

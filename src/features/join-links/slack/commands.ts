@@ -1,6 +1,6 @@
 import type { App } from '@slack/bolt';
 import { z } from 'zod';
-import { esc } from '../../../slack/blocks.ts';
+import { cut, esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import type { Deps } from '../../feature.ts';
 import type { JoinLinkService } from '../join-link.service.ts';
@@ -64,7 +64,7 @@ export function registerJoinLinkCommand(app: App, deps: Deps, links: JoinLinkSer
       default:
         await respond({
           response_type: 'ephemeral',
-          text: `I did not understand \`${esc(command.text)}\`. ${HELP}`,
+          text: `I did not understand \`${cut(esc(command.text), 200)}\`. ${HELP}`,
         });
     }
   });

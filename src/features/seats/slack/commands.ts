@@ -3,6 +3,7 @@ import {
   actions,
   type Block,
   button,
+  cut,
   esc,
   context as note,
   section,
@@ -145,6 +146,7 @@ export function registerSeatsCommand(app: App, deps: Deps): void {
       return;
     }
 
-    await reply({ text: `I did not understand \`/seats ${text}\`.\n${USAGE}` });
+    // Slack sends the text escaped (manifest.yml's should_escape): shown as it came, cut short.
+    await reply({ text: `I did not understand \`/seats ${cut(text, 200)}\`.\n${USAGE}` });
   });
 }
