@@ -371,6 +371,8 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       return true;
     };
 
+    // A token API_TOKEN no longer sets stops working before the API answers, whether or not Slack does.
+    await deps.apiTokens.retireDeploymentTokens(orm.em.fork(), config.apiToken);
     const server = createHttpServer({
       orm,
       logger,

@@ -1,7 +1,9 @@
 import { request as httpRequest } from 'node:http';
 import { Writable } from 'node:stream';
+import { Client } from 'pg';
 import { startRoster } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
+import { hashToken } from '../src/shared/ids.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { startTestApp, type TestApp } from './support/app.ts';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
@@ -86,7 +88,7 @@ describe('a Slack that refuses the token or cannot be reached at start', () => {
     await db.drop();
   });
 
-  async function startWith(slackApiUrl: string) {
+  async function startWith(slackApiUrl: string, env: Record<string, string> = {}) {
     const lines: Record<string, any>[] = [];
     const sink = new Writable({
       write(chunk, _encoding, done) {
@@ -101,6 +103,7 @@ describe('a Slack that refuses the token or cannot be reached at start', () => {
       DATABASE_URL: db.url,
       PORT: '0',
       PUBLIC_URL: 'http://localhost',
+      ...env,
     });
     const startedAt = Date.now();
     const roster = await startRoster({ config, logger: createLogger('info', sink), host: '127.0.0.1' });
@@ -143,6 +146,54 @@ describe('a Slack that refuses the token or cannot be reached at start', () => {
       expect(warnings).toEqual([
         'Roster is reached at roster.example.com but PUBLIC_URL is http://localhost: links in invitations and join links will not open for others. Set PUBLIC_URL to the address people reach Roster at.',
       ]);
+    } finally {
+      await roster.stop();
+    }
+  });
+
+  it('stops a token API_TOKEN no longer sets before the API answers, though Slack cannot say the workspace', async () => {
+    // A deployment token stored by an earlier start, when Slack answered.
+    const kept = `roster_${'k3pt'.repeat(10)}`;
+    const dropped = `roster_${'dr0p'.repeat(10)}`;
+    const first = await startWith(standin.apiUrl);
+    await first.roster.stop();
+    const pg = new Client({ connectionString: db.url });
+    await pg.connect();
+    try {
+      const [account] = (
+        await pg.query(
+          `insert into account (id, team_id, name, seat_limit, created_at, updated_at)
+           values (gen_random_uuid(), 'T0001', 'Acme', 10, now(), now()) returning id`,
+        )
+      ).rows;
+      for (const token of [kept, dropped]) {
+        await pg.query(
+          `insert into api_token (id, account_id, name, token_hash, hint, managed, created_by, scope, created_at, updated_at)
+           values (gen_random_uuid(), $1, 'API_TOKEN', $2, $3, true, 'deployment', 'read', now(), now())`,
+          [account.id, hashToken(token), token.slice(0, 12)],
+        );
+      }
+    } finally {
+      await pg.end();
+    }
+    // Started again with API_TOKEN set to one of them, while Slack refuses the bot token.
+    for (const slackApiUrl of [standin.apiUrl, 'http://127.0.0.1:9/api/']) {
+      const { roster } = await startWith(slackApiUrl, { API_TOKEN: kept });
+      try {
+        const people = (token: string) =>
+          request(`${roster.url}/api/v1/people`, { headers: { authorization: `Bearer ${token}` } });
+        expect((await people(dropped)).status).toBe(401);
+        expect((await people(kept)).status).toBe(200);
+      } finally {
+        await roster.stop();
+      }
+    }
+    const { roster } = await startWith(standin.apiUrl);
+    try {
+      const res = await request(`${roster.url}/api/v1/people`, {
+        headers: { authorization: `Bearer ${kept}` },
+      });
+      expect(res.status).toBe(401);
     } finally {
       await roster.stop();
     }

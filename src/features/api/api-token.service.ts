@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { LockMode } from '@mikro-orm/core';
 import { type EntityManager, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { query, sql } from '../../db/sql.ts';
+import { query, type Sql, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import { hashToken } from '../../shared/ids.ts';
 import { Account, type IAccount } from '../accounts/account.entity.ts';
@@ -173,31 +173,47 @@ export class ApiTokenService {
   }
 
   /**
+   * Revokes every managed token API_TOKEN no longer sets, whichever workspace it served: run at start,
+   * before the API answers and whether or not Slack does, so a token removed or changed in the environment
+   * stops working with the restart even while Slack cannot be reached or refuses the bot token.
+   */
+  async retireDeploymentTokens(em: EntityManager, token: string | undefined): Promise<void> {
+    const hash = token ? hashToken(token) : null;
+    await em.transactional((tx) => this.retire(tx, sql`token_hash is distinct from ${hash}`));
+  }
+
+  /** Revokes the managed tokens `which` selects, each audited in the account it belonged to. */
+  private async retire(tx: EntityManager, which: Sql): Promise<void> {
+    // The deployment's token may have served another workspace before: each one retired is audited in
+    // the account it belonged to, whose admins read that log.
+    const retired = await query<{ id: string; account_id: string; name: string; hint: string }>(
+      tx,
+      sql`update api_token set revoked_at = now(), revoked_by = ${DEPLOYMENT}, updated_at = now()
+        where managed and revoked_at is null and (${which})
+        returning id, account_id, name, hint`,
+    );
+    for (const r of retired) {
+      audit(tx, {
+        account: tx.getReference(Account, r.account_id),
+        actor: DEPLOYMENT,
+        action: 'api_token.revoked',
+        subjectType: 'api_token',
+        subjectId: r.id,
+        surface: 'system',
+        data: { name: r.name, hint: r.hint, reason: 'API_TOKEN changed' },
+      });
+    }
+  }
+
+  /**
    * Makes API_TOKEN (or its absence) true for the account of the deployment's workspace: its hash stored
-   * as a managed token, and any managed token the environment no longer sets revoked.
+   * as a managed token, and any managed token the environment no longer sets, or set for another
+   * workspace, revoked.
    */
   async applyDeploymentToken(em: EntityManager, account: IAccount, token: string | undefined): Promise<void> {
     const hash = token ? hashToken(token) : null;
     await em.transactional(async (tx) => {
-      // The deployment's token may have served another workspace before: each one retired is audited in
-      // the account it belonged to, whose admins read that log.
-      const retired = await query<{ id: string; account_id: string; name: string; hint: string }>(
-        tx,
-        sql`update api_token set revoked_at = now(), revoked_by = ${DEPLOYMENT}, updated_at = now()
-          where managed and revoked_at is null and (account_id <> ${account.id} or token_hash is distinct from ${hash})
-          returning id, account_id, name, hint`,
-      );
-      for (const r of retired) {
-        audit(tx, {
-          account: tx.getReference(Account, r.account_id),
-          actor: DEPLOYMENT,
-          action: 'api_token.revoked',
-          subjectType: 'api_token',
-          subjectId: r.id,
-          surface: 'system',
-          data: { name: r.name, hint: r.hint, reason: 'API_TOKEN changed' },
-        });
-      }
+      await this.retire(tx, sql`account_id <> ${account.id} or token_hash is distinct from ${hash}`);
       if (!token || !hash) return;
       const [row] = await query<{ id: string }>(
         tx,
