@@ -78,16 +78,63 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined);
+
+/** A multi-valued attribute (emails, phone numbers, roles): its entries that hold a string value. */
+function multi(value: unknown): { value: string; primary?: boolean; type?: string }[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  return value
+    .filter((v): v is Record<string, unknown> => !!v && typeof v === 'object' && typeof v.value === 'string')
+    .map((v) => ({ value: v.value as string, primary: v.primary === true, type: text(v.type) }));
+}
+
 /**
- * A user as the service answered it, with its id as a string: RFC 7643 makes `id` a string, yet some services
- * answer a JSON number (`"id": 123`), which would never equal the id Roster keeps.
+ * A user as the service answered it, read field by field: what is not of its type in RFC 7643 is left out,
+ * so an odd answer (`"userName": 42`, `"emails": "a@b.c"`) is a difference the next push writes over, never a
+ * crash that would leave people leased and no one told. Its id is a string: some services answer a JSON
+ * number (`"id": 123`), which would never equal the id Roster keeps. Null when the answer is no object.
  */
-function remoteUser(user: RemoteUser): RemoteUser;
-function remoteUser(user: RemoteUser | undefined): RemoteUser | undefined;
-function remoteUser(user: RemoteUser | undefined): RemoteUser | undefined {
-  if (!user || typeof user !== 'object') return user;
-  const id: unknown = user.id;
-  return typeof id === 'number' ? { ...user, id: String(id) } : user;
+function remoteUser(user: unknown): RemoteUser | undefined {
+  if (!user || typeof user !== 'object' || Array.isArray(user)) return undefined;
+  const u = user as Record<string, unknown>;
+  const name = u.name && typeof u.name === 'object' ? (u.name as Record<string, unknown>) : undefined;
+  return {
+    id: typeof u.id === 'number' ? String(u.id) : (text(u.id) ?? ''),
+    userName: text(u.userName) ?? '',
+    externalId: text(u.externalId),
+    active: u.active,
+    name: name
+      ? {
+          givenName: text(name.givenName),
+          familyName: text(name.familyName),
+          formatted: text(name.formatted),
+        }
+      : undefined,
+    displayName: text(u.displayName),
+    title: text(u.title),
+    emails: multi(u.emails),
+    phoneNumbers: multi(u.phoneNumbers),
+    roles: multi(u.roles),
+  };
+}
+
+/**
+ * The users of a list answer (RFC 7644 3.4.2): its `Resources`, each read by {@link remoteUser}. An answer
+ * that is not a list at all is the service's fault, said like any refusal.
+ */
+function listed(list: unknown, where: string): { users: RemoteUser[]; totalResults?: number } {
+  const body = list && typeof list === 'object' && !Array.isArray(list) ? (list as ListResponse) : null;
+  const resources: unknown = body?.Resources ?? [];
+  if (!body || !Array.isArray(resources)) {
+    throw new ScimError(
+      'rejected',
+      200,
+      `${where} answered with something that is not a SCIM list of users; is this the SCIM base URL?`,
+    );
+  }
+  // An entry without an id or a userName cannot be linked to anyone: it is passed over.
+  const users = resources.map((u) => remoteUser(u)).filter((u): u is RemoteUser => !!u?.id && !!u.userName);
+  return { users, totalResults: typeof body.totalResults === 'number' ? body.totalResults : undefined };
 }
 
 /** A SCIM value must be quoted in a filter; `"` and `\` are escaped as in JSON strings (RFC 7644 3.4.2.2). */
@@ -145,9 +192,9 @@ export class ScimClient {
 
   async findByUserName(userName: string): Promise<RemoteUser | null> {
     const filter = encodeURIComponent(`userName eq ${filterString(userName)}`);
-    let list: ListResponse;
+    let list: unknown;
     try {
-      list = await this.call<ListResponse>('GET', `/Users?filter=${filter}`);
+      list = await this.call<unknown>('GET', `/Users?filter=${filter}`);
     } catch (err) {
       // Some services answer 404 when the filter matches nobody (RFC 7644 3.4.2 asks for an empty list). A
       // URL without a Users endpoint at all says so again, on the create that follows.
@@ -155,13 +202,16 @@ export class ScimClient {
       throw err;
     }
     const wanted = userName.toLowerCase();
-    return remoteUser(list.Resources?.find((u) => u.userName?.toLowerCase() === wanted)) ?? null;
+    return listed(list, 'GET /Users').users.find((u) => u.userName.toLowerCase() === wanted) ?? null;
   }
 
   /** One page of the Users list, from 1-based `startIndex`, and whether pages may follow it. */
   async listUsers(startIndex: number, count: number): Promise<{ users: RemoteUser[]; more: boolean }> {
-    const list = await this.call<ListResponse>('GET', `/Users?startIndex=${startIndex}&count=${count}`);
-    const users = (list.Resources ?? []).map((u) => remoteUser(u));
+    const list = listed(
+      await this.call<unknown>('GET', `/Users?startIndex=${startIndex}&count=${count}`),
+      'GET /Users',
+    );
+    const { users } = list;
     if (!users.length) return { users, more: false };
     // totalResults is required (RFC 7644 3.4.2), yet some services leave it out: then any page may have
     // more after it (many answer fewer users than asked, whatever `count` says), and only an empty one ends
@@ -172,13 +222,16 @@ export class ScimClient {
   }
 
   async get(id: string): Promise<RemoteUser> {
-    return remoteUser(await this.call<RemoteUser>('GET', `/Users/${encodeURIComponent(id)}`));
+    const user = remoteUser(await this.call<unknown>('GET', `/Users/${encodeURIComponent(id)}`));
+    if (!user) {
+      throw new ScimError('rejected', 200, 'GET /Users/{id} answered with something that is not a SCIM user');
+    }
+    return user;
   }
 
   async create(user: Record<string, unknown> & { userName: string }): Promise<RemoteUser> {
-    const created = remoteUser(await this.call<RemoteUser | undefined>('POST', '/Users', user));
-    if (created && typeof created === 'object' && typeof created.id === 'string' && created.id)
-      return created;
+    const created = remoteUser(await this.call<unknown>('POST', '/Users', user));
+    if (created?.id) return created;
     // The answer SHOULD hold the new user (RFC 7644 3.3), so some services leave it out: the list names it.
     const found = await this.findByUserName(user.userName);
     if (!found) {

@@ -50,8 +50,17 @@ export async function pushBatch(
       const row = rows[next++]!;
       try {
         outcomes.push(await pushOne(client, row, known?.(row)));
-      } catch (err) {
-        if (!(err instanceof ScimError)) throw err;
+      } catch (thrown) {
+        // Anything else (an answer read wrongly) is this person's failure, recorded and told like a refused
+        // value: thrown on, it would leave the batch leased with nothing recorded, again at every run.
+        const err =
+          thrown instanceof ScimError
+            ? thrown
+            : new ScimError(
+                'rejected',
+                0,
+                `Roster could not read the service's answer: ${(thrown as Error).message}`,
+              );
         outcomes.push({ userId: row.id, result: 'failed', error: err });
         if (!personal(err)) stop ??= { error: err, kind: err.kind as Stop['kind'] };
       }
