@@ -4,6 +4,7 @@ import { type EntityManager, UniqueConstraintViolationException } from '@mikro-o
 import { query, type Sql, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import { hashToken } from '../../shared/ids.ts';
+import { showsSomething } from '../../shared/visible.ts';
 import { Account, type IAccount } from '../accounts/account.entity.ts';
 import { audit, auditRefusal } from '../audit/audit.service.ts';
 import type { Actor } from '../seats/seat.service.ts';
@@ -67,6 +68,11 @@ export class ApiTokenService {
     }
     const name = rawName.trim().replace(/\s+/g, ' ');
     if (!name) throw new DomainError('invalid_input', 'Enter a name for the token.', { field: 'name' });
+    if (!showsSomething(name)) {
+      throw new DomainError('invalid_input', 'Enter a name: this one is only invisible characters.', {
+        field: 'name',
+      });
+    }
     if (name.length > TOKEN_NAME_MAX) {
       throw new DomainError('invalid_input', `Keep the name to ${TOKEN_NAME_MAX} characters.`, {
         field: 'name',
@@ -123,8 +129,15 @@ export class ApiTokenService {
    * Revokes one of the account's tokens; it stops working with the next request. Revoking a revoked token
    * changes nothing; the deployment's token is revoked by changing API_TOKEN, not here.
    */
-  async revoke(em: EntityManager, account: IAccount, actor: Actor, tokenId: string): Promise<IApiToken> {
-    await this.requireAdmin(em, account, actor, 'api_token.revoke_refused', tokenId);
+  /** Revokes a token of `account`; `tokenId` is null when the request named none that could exist. */
+  async revoke(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    tokenId: string | null,
+  ): Promise<IApiToken> {
+    await this.requireAdmin(em, account, actor, 'api_token.revoke_refused', tokenId ?? undefined);
+    if (tokenId === null) throw new DomainError('not_found', 'That token no longer exists.');
     return em.transactional(async (tx) => {
       const row = await tx.findOne(
         ApiToken,

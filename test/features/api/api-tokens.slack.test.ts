@@ -119,6 +119,8 @@ describe('creating a token in App Home', () => {
     expect(taken.json.errors.name).toMatch(/already named/);
     const empty = await t.slack.submitView(await openTokens(), { name: '   ' }, { user: 'UADMIN' });
     expect(empty.json.errors.name).toBe('Enter a name for the token.');
+    const unseen = await t.slack.submitView(await openTokens(), { name: '\u200B\u2060' }, { user: 'UADMIN' });
+    expect(unseen.json.errors.name).toBe('Enter a name: this one is only invisible characters.');
     expect(await t.em().count(ApiToken, {})).toBe(before);
   });
 });
@@ -266,6 +268,16 @@ describe('only admins', () => {
     const shown = t.standin.callsTo('views.update').at(-1)!;
     expect(JSON.stringify(shown.args)).toContain('Only admins can manage API tokens.');
     expect(JSON.stringify(shown.args)).not.toContain('*Kept*');
+    // A forged value that names no token at all is refused for the member, and audited, all the same.
+    await t.slack.blockAction({
+      user: 'UMEMBER',
+      actions: [{ type: 'button', action_id: 'api_token_revoke', value: 'not-a-token' }],
+      view: { ...forged, hash: 'h2' },
+    });
+    expect(await t.em().count(AuditEvent, { action: 'api_token.revoke_refused', actor: 'UMEMBER' })).toBe(2);
+    expect(JSON.stringify(t.standin.callsTo('views.update').at(-1)!.args)).toContain(
+      'Only admins can manage API tokens.',
+    );
   });
 
   it('cannot revoke another account’s token, even as an admin', async () => {
