@@ -83,6 +83,10 @@ export function invalidCursor(detail: string): ApiProblem {
 
 /** Whether a request target belongs to the API, whose errors are problem+json rather than pages. */
 export function isApiPath(target: string | undefined): boolean {
-  const path = (target ?? '').replace(/^https?:\/\/[^/]+/i, '').split('?')[0]!;
+  // `//api/v1/…`, from a client whose base URL ends in a slash, is the API's too: answered as a problem.
+  const path = (target ?? '')
+    .replace(/^https?:\/\/[^/]+/i, '')
+    .split('?')[0]!
+    .replace(/^\/+/, '/');
   return path === '/api' || path.startsWith('/api/');
 }

@@ -240,7 +240,12 @@ async function handle(
   if ((found === null || found === 'wrong_method') && isApiPath(url.pathname)) {
     const answer =
       found === null
-        ? new ApiProblem(404, `${url.pathname} is not part of the API; /api/v1/openapi.json lists what is.`)
+        ? new ApiProblem(
+            404,
+            url.pathname.startsWith('//')
+              ? `${url.pathname} begins with a doubled slash: the base URL ends in one. Ask for ${url.pathname.replace(/^\/+/, '/')}.`
+              : `${url.pathname} is not part of the API; /api/v1/openapi.json lists what is.`,
+          )
         : new ApiProblem(405, 'The API only reads: use GET.', {
             headers: { allow: READ_METHODS.join(', ') },
           });

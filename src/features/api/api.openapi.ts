@@ -106,6 +106,7 @@ export function openApiDocument(publicUrl: string): Record<string, unknown> {
           responses: {
             '200': json('Person', 'The person as they are now.'),
             '404': problem('No person with this id in the token’s account.'),
+            '400': problem('A query parameter was given: this path takes none; `errors` names each one.'),
             '401': errors['401'],
             '429': errors['429'],
           },

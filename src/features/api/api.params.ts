@@ -22,6 +22,8 @@ export type ListRequest<K extends ListKind> = {
   afterEventId?: string;
   /** The filters as the cursor remembers them. */
   fingerprint: string;
+  /** A cursor issued before cursors named their account: its position must be checked to be this account's. */
+  unbound?: boolean;
 };
 
 const PARAMETERS: Record<ListKind, string[]> = {
@@ -121,6 +123,9 @@ export function encodeCursor(
 
 const sign = (key: Buffer, body: string) => createHmac('sha256', key).update(body).digest('base64url');
 
+export const OTHER_ACCOUNT =
+  'This cursor was issued to another account’s token. Use each token with the cursors it was given, or leave cursor out to start from the beginning.';
+
 const NOT_ISSUED =
   'This cursor is not one Roster issued. Pass next_cursor from the previous page exactly as it came, or leave cursor out to start from the beginning.';
 
@@ -142,9 +147,7 @@ function readCursor(
   // Positions are the database's, shared by every account: another account's cursor would read this
   // account's list from a point in theirs, skipping the rows before it for good.
   if (parsed.data.a !== undefined && parsed.data.a !== accountId) {
-    throw invalidCursor(
-      'This cursor was issued to another account’s token. Use each token with the cursors it was given, or leave cursor out to start from the beginning.',
-    );
+    throw invalidCursor(OTHER_ACCOUNT);
   }
   if (parsed.data.k !== kind) {
     throw invalidCursor(`This cursor belongs to the ${parsed.data.k} list, not to ${kind}.`);
@@ -237,5 +240,6 @@ export function parseList<K extends ListKind>(
     limit,
     from: { xid: cursor.x, id: cursor.i },
     fingerprint: cursor.f,
+    unbound: cursor.a === undefined,
   };
 }

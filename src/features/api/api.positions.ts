@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { query, sql } from '../../db/sql.ts';
 import type { Logger } from '../../shared/logger.ts';
+import type { ListKind } from './api.params.ts';
 import type { Position } from './api.queries.ts';
 
 const TABLES = ['app_user', 'contact', 'audit_event'] as const;
@@ -41,4 +42,29 @@ export async function fromElsewhere(em: EntityManager, position: Position): Prom
     sql`select ${position.xid}::xid8 >= pg_snapshot_xmax(pg_current_snapshot()) as ahead`,
   );
   return row?.ahead === true;
+}
+
+const TABLE_OF: Record<ListKind, (typeof TABLES)[number]> = {
+  people: 'app_user',
+  contacts: 'contact',
+  'audit-events': 'audit_event',
+};
+
+/**
+ * Whether a cursor issued before cursors named their account may be read for `accountId`: its position is
+ * the start of a list, or a row of that account's list (rows keep their ids). Another account's position
+ * would read this account's list from a point in theirs, skipping the rows before it for good.
+ */
+export async function positionOfAccount(
+  em: EntityManager,
+  kind: ListKind,
+  accountId: string,
+  position: Position,
+): Promise<boolean> {
+  if (/^0+$/.test(position.id.replace(/-/g, ''))) return true;
+  const rows = await query(
+    em,
+    sql`select 1 from ${sql.raw(TABLE_OF[kind])} where id = ${position.id} and account_id = ${accountId}`,
+  );
+  return rows.length === 1;
 }

@@ -152,11 +152,31 @@ describe('bad requests', () => {
     const resumed = await api.get('/api/v1/people', { token: otherToken, query: { cursor: legacy } });
     expect(resumed.status).toBe(200);
     expect(resumed.body.data.map((p: any) => p.email)).toContain('theirs-first@other.test');
+    // Such a cursor standing on a row of another account is refused too, not read from that point on.
+    const legacyOf = (cursor: string) => {
+      const { a: _account, ...rest } = JSON.parse(Buffer.from(cursor.split('.')[0]!, 'base64url').toString());
+      const unbound = Buffer.from(JSON.stringify(rest)).toString('base64url');
+      return `${unbound}.${createHmac('sha256', key).update(unbound).digest('base64url')}`;
+    };
+    const outside = await api.get('/api/v1/people', {
+      token: otherToken,
+      query: { cursor: legacyOf(ours.cursor) },
+    });
+    expect([outside.status, outside.body.type]).toEqual([400, 'urn:roster:problem:invalid-cursor']);
+    expect(outside.body.detail).toMatch(/another account/);
+    const inside = await api.get('/api/v1/people', { token, query: { cursor: legacyOf(ours.cursor) } });
+    expect([inside.status, inside.body.data]).toEqual([200, []]);
   });
 
   it('answers unknown API paths and other methods as problems too', async () => {
     const unknown = await api.get('/api/v1/users', { token });
     expect(unknown.status).toBe(404);
+    // A base URL ending in a slash doubles it: still a problem, saying so.
+    const doubled = await api.get('//api/v1/people', { token });
+    expect([doubled.status, doubled.headers.get('content-type')]).toEqual([404, 'application/problem+json']);
+    expect(doubled.body.detail).toBe(
+      '//api/v1/people begins with a doubled slash: the base URL ends in one. Ask for /api/v1/people.',
+    );
     const post = await api.get('/api/v1/people', { token, method: 'POST' });
     expect(post.status).toBe(405);
     expect(post.headers.get('allow')).toBe('GET, HEAD');

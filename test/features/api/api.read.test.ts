@@ -167,6 +167,12 @@ describe('people', () => {
     }
     // The other account's token reads its own person.
     expect((await api.get(`/api/v1/people/${theirs}`, { token: otherToken })).status).toBe(200);
+    // It takes no parameter: one given is refused, as the lists refuse those they do not take.
+    const extra = await api.get(`/api/v1/people/${mine}?fields=email&fields=name`, { token });
+    expect([extra.status, extra.body.type]).toEqual([400, 'urn:roster:problem:invalid-parameter']);
+    expect(extra.body.errors).toEqual([
+      { parameter: 'fields', detail: 'fields is not a parameter of /api/v1/people/{id}, which takes none.' },
+    ]);
   });
 });
 

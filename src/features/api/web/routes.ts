@@ -7,8 +7,8 @@ import type { Router, WebRequest, WebResponse } from '../../../web/router.ts';
 import type { Deps } from '../../feature.ts';
 import { SharedRateLimiter } from '../../join-links/web/rate-limit.ts';
 import { openApiDocument } from '../api.openapi.ts';
-import { encodeCursor, type ListKind, parseList } from '../api.params.ts';
-import { fromElsewhere } from '../api.positions.ts';
+import { encodeCursor, type ListKind, OTHER_ACCOUNT, parseList } from '../api.params.ts';
+import { fromElsewhere, positionOfAccount } from '../api.positions.ts';
 import {
   auditPosition,
   findPerson,
@@ -156,6 +156,13 @@ export function registerApiRoutes(router: Router, deps: Deps): void {
           'This cursor was issued before the database was restored or moved. Start again without cursor (and upsert by id).',
         );
       }
+      if (
+        request.from &&
+        request.unbound &&
+        !(await positionOfAccount(req.em, kind, caller.accountId, request.from))
+      ) {
+        throw invalidCursor(OTHER_ACCOUNT);
+      }
       const page = await read(req, caller, request);
       return {
         json: {
@@ -190,6 +197,16 @@ export function registerApiRoutes(router: Router, deps: Deps): void {
     '/api/v1/people/:id',
     endpoint(async (req, caller) => {
       const id = req.params.id ?? '';
+      // The lists refuse what they do not take; so does the person, who takes nothing.
+      const given = [...new Set(req.query.keys())];
+      if (given.length) {
+        throw invalidParameters(
+          given.map((parameter) => ({
+            parameter,
+            detail: `${parameter} is not a parameter of /api/v1/people/{id}, which takes none.`,
+          })),
+        );
+      }
       const found = uuid.safeParse(id).success ? await findPerson(req.em, caller.accountId, id) : null;
       if (!found) throw NOT_FOUND(`Person ${id}`);
       return { json: found };
