@@ -48,13 +48,17 @@ type EndpointRow = { id: string; url: string; secret: string; enabled: boolean }
 export type Outcome = { ok: boolean; status: number | null; error: string | null; durationMs: number };
 
 /**
- * Endpoints with deliveries due now. Per endpoint, the first due delivery found ends the look (in the
- * pending index, by endpoint and due time): the sweep costs the same whatever waits or was delivered.
+ * Endpoints with deliveries due now that a claim would take: the oldest pending event of its subject, as
+ * the claim takes them. Without that, an endpoint whose later events wait behind an earlier one's backoff
+ * (a receiver down for hours) was found due at every sweep, and a job queued each second that claimed
+ * nothing. Per endpoint, the first such delivery found ends the look (in the pending index, by endpoint
+ * and due time; the subject's oldest from the chain index).
  */
 export const DUE_ENDPOINTS = sql`select w.id as endpoint_id from webhook_endpoint w
     where w.enabled and exists (select 1 from webhook_delivery d
       where d.endpoint_id = w.id and d.status = 'pending' and d.next_attempt_at <= now()
-        and (d.lease_until is null or d.lease_until < now()))`;
+        and (d.lease_until is null or d.lease_until < now())
+        and d.id = (select min(e.id) from webhook_delivery e where e.chain = d.chain and e.status = 'pending'))`;
 
 /**
  * Sends an endpoint's due deliveries, signed per Standard Webhooks. Deliveries are claimed from the

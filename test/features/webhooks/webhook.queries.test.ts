@@ -47,6 +47,38 @@ describe('the statements over webhook deliveries, on a month of them', () => {
     expect(due).not.toMatch(/Seq Scan on webhook_delivery/);
   });
 
+  it('counts an endpoint due only when a claim would take something: not while its subjects wait behind a retry', async () => {
+    const account = await t.account();
+    const [endpoint] = await query<{ id: string }>(
+      t.em(),
+      sql`insert into webhook_endpoint (id, account_id, url, secret)
+          values (gen_random_uuid(), ${account.id}, 'https://hooks.example/behind', 'whsec_x') returning id`,
+    );
+    const id = endpoint!.id;
+    // A person's first event waits out its backoff for an hour; their next one is due now, behind it.
+    await query(
+      t.em(),
+      sql`insert into webhook_delivery (endpoint_id, account_id, msg_id, event_type, subject, payload, next_attempt_at, attempts)
+          values (${id}, ${account.id}, 'msg_head', 'person.updated', 'person:behind', '{}'::jsonb, now() + interval '1 hour', 5),
+                 (${id}, ${account.id}, 'msg_next', 'person.updated', 'person:behind', '{}'::jsonb, now(), 0)`,
+    );
+    const due = async () =>
+      (await query<{ endpoint_id: string }>(t.em(), DUE_ENDPOINTS)).map((r) => r.endpoint_id);
+    try {
+      expect(await due()).not.toContain(id);
+      // Once the first is due again, the endpoint is.
+      await query(
+        t.em(),
+        sql`update webhook_delivery set next_attempt_at = now() where msg_id = 'msg_head' and endpoint_id = ${id}`,
+      );
+      expect(await due()).toContain(id);
+    } finally {
+      // The other tests count this month's five endpoints.
+      await query(t.em(), sql`delete from webhook_delivery where endpoint_id = ${id}`);
+      await query(t.em(), sql`delete from webhook_endpoint where id = ${id}`);
+    }
+  });
+
   it('prunes by when a delivery ended, through its index, removing only what is over 30 days old', async () => {
     const prune = await plan(PRUNE_DELIVERIES);
     expect(prune).toContain('webhook_delivery_done_index');
