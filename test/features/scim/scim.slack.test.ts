@@ -310,9 +310,14 @@ describe('when the service fails', () => {
       ),
     ).toHaveLength(1);
 
-    await t.slack.clickButton(form, { actionId: 'scim_disconnect' }, { user: 'UADMIN' });
-    await connect(t, server, right);
+    // The form that says so takes a new token, the saved URL already in place, as the DM says.
+    expect(textOf(told)).toContain('connect again with a valid token');
+    const url = form.blocks.find((b: any) => b.block_id === 'url');
+    expect(url?.element.initial_value).toBe(server.url);
+    const res = await t.slack.submitView(form, { token: right }, { user: 'UADMIN' });
+    expect(res.status).toBe(200);
     await remoteUser(server, 'max@acme.test', (u) => u.name?.givenName === 'Maxime');
+    expect((await t.em().findOneOrFail(ScimConnection, { managed: false })).refusedAt).toBeNull();
   });
 });
 

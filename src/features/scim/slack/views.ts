@@ -11,8 +11,10 @@ export function scimModal(status: ScimStatus, note?: string): View {
   const blocks: Block[] = [section(statusLine(status))];
   const editable = !status.managedByEnv;
   if (note) blocks.push(context(note));
-  // A connection saved with a URL Roster no longer takes is replaced by connecting again, here.
-  const canSubmit = (!status.connected || !!status.unusableUrl) && editable;
+  // A connection saved with a URL Roster no longer takes, or whose token the service refused, is replaced
+  // by connecting again, here: the URL kept, a new token typed.
+  const canSubmit = (!status.connected || !!status.unusableUrl || !!status.refused) && editable;
+  const keptUrl = status.refused && !status.unusableUrl ? status.baseUrl : null;
   if (canSubmit) {
     blocks.push(
       {
@@ -20,7 +22,11 @@ export function scimModal(status: ScimStatus, note?: string): View {
         block_id: 'url',
         label: plain('Base URL'),
         hint: plain('The SCIM 2.0 endpoint of your product, e.g. https://app.example.com/scim/v2'),
-        element: { type: 'url_text_input', action_id: 'url' },
+        element: {
+          type: 'url_text_input',
+          action_id: 'url',
+          ...(keptUrl ? { initial_value: keptUrl } : {}),
+        },
       },
       {
         type: 'input',
