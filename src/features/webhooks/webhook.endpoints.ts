@@ -341,7 +341,8 @@ export class WebhookEndpoints {
     return endpoint;
   }
 
-  private async requireAdmin(em: EntityManager, account: IAccount, actor: Actor, what: string) {
+  /** Refuses, and records, anyone but an admin: `what` they tried names the refusal (`add`, `manage`…). */
+  async requireAdmin(em: EntityManager, account: IAccount, actor: Actor, what: string) {
     if (actor.isAdmin) return;
     await auditRefusal(em, {
       account,

@@ -1,7 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { App, BlockButtonAction } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
-import { DomainError } from '../../../shared/errors.ts';
 import { redactedUrl } from '../../../shared/outbound.ts';
 import { slackActor } from '../../../slack/actor.ts';
 import { esc } from '../../../slack/blocks.ts';
@@ -55,7 +54,7 @@ export function registerWebhookActions(app: App, deps: Deps, endpoints: WebhookE
     await ack();
     const { em, account } = roster(context);
     const actor = await slackActor(deps, context, body.user.id);
-    if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can manage webhooks.');
+    await endpoints.requireAdmin(em, account, actor, 'manage');
     await client.views.open({
       trigger_id: body.trigger_id,
       view: endpointsModal(await endpoints.list(em, account)),
@@ -64,8 +63,9 @@ export function registerWebhookActions(app: App, deps: Deps, endpoints: WebhookE
 
   app.action<BlockButtonAction>(WEBHOOK_ACTIONS.add, async ({ ack, body, context, client }) => {
     await ack();
+    const { em, account } = roster(context);
     const actor = await slackActor(deps, context, body.user.id);
-    if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can add webhook endpoints.');
+    await endpoints.requireAdmin(em, account, actor, 'add');
     await client.views.push({ trigger_id: body.trigger_id, view: addEndpointModal() });
   });
 
