@@ -11,8 +11,10 @@ import type { Deps } from '../feature.ts';
 import { type IScimConnection, ScimConnection } from './scim.entity.ts';
 import { reconcile } from './scim.reconcile.ts';
 import { SCIM_JOBS } from './scim.service.ts';
-import { drain, type OnRefused } from './scim.sync.ts';
+import { drain, type OnOutage, type OnRefused } from './scim.sync.ts';
 import {
+  answeringMessage,
+  failingMessage,
   failuresMessage,
   progressMessage,
   refusedMessage,
@@ -58,6 +60,17 @@ export async function registerScimJobs(deps: Deps): Promise<(() => Promise<void>
         },
         { em: tx },
       );
+
+  // The service failing for about an hour, and answering again after that: told in the transaction that
+  // counts the failure or clears the backoff, so once each.
+  const tellOutage = (connection: IScimConnection): OnOutage => {
+    const notice = (tx: EntityManager, message: { text: string; blocks: unknown[] }) =>
+      jobs.send<NoticeJob>(SCIM_JOBS.notice, { accountId: connection.account.id, message }, { em: tx });
+    return {
+      failing: (tx, problem) => notice(tx, failingMessage(connection.baseUrl, problem)),
+      answering: (tx) => notice(tx, answeringMessage(connection.baseUrl)),
+    };
+  };
 
   // A connection saved with a URL Roster no longer takes: stopped before any call, the admins told once.
   const stoppedForUrl = async (em: EntityManager, connection: IScimConnection) => {
@@ -113,7 +126,13 @@ export async function registerScimJobs(deps: Deps): Promise<(() => Promise<void>
         const connection = await em.findOne(ScimConnection, { account: accountId });
         if (!connection) return;
         if (await stoppedForUrl(em, connection)) return;
-        const result = await drain(em, connection, scim.client(connection), tellRefused(connection));
+        const result = await drain(
+          em,
+          connection,
+          scim.client(connection),
+          tellRefused(connection),
+          tellOutage(connection),
+        );
         if (result.synced || result.failed.length) {
           log.info({ accountId, synced: result.synced, failed: result.failed.length }, 'SCIM sync');
         }
@@ -178,6 +197,7 @@ export async function registerScimJobs(deps: Deps): Promise<(() => Promise<void>
           scim.client(connection),
           (done, total) => progress.set(done, total),
           tellRefused(connection),
+          tellOutage(connection),
         );
       } finally {
         await progress.stop();

@@ -9,6 +9,7 @@ import {
   applyHabits,
   applyStop,
   clearBackoff,
+  type OnOutage,
   type OnRefused,
   pushBatch,
   rememberHabits,
@@ -65,6 +66,7 @@ export async function reconcile(
   client: ScimClient,
   progress: (done: number, total: number) => void = () => {},
   onRefused?: OnRefused,
+  onOutage?: OnOutage,
 ): Promise<ReconcileReport> {
   const accountId = connection.account.id;
   const report: ReconcileReport = {
@@ -105,7 +107,13 @@ export async function reconcile(
   };
   const waitOrStop = async (err: ScimError): Promise<boolean> => {
     const kind = err.kind === 'unauthorized' || err.kind === 'rate_limited' ? err.kind : 'transient';
-    const { newlyRefused, wakeAt } = await applyStop(em, connection, { error: err, kind }, onRefused);
+    const { newlyRefused, wakeAt } = await applyStop(
+      em,
+      connection,
+      { error: err, kind },
+      onRefused,
+      onOutage,
+    );
     if (kind === 'unauthorized' || ++waits > MAX_WAITS) {
       report.stopped = err.message;
       report.newlyRefused = newlyRefused;
@@ -200,7 +208,7 @@ export async function reconcile(
     done += ids.length;
     progress(done, total);
   }
-  await clearBackoff(em, connection);
+  await clearBackoff(em, connection, onOutage);
 
   const linked = new Set(
     (

@@ -75,6 +75,21 @@ export async function pushBatch(
 export type OnRefused = (tx: EntityManager, problem: string) => Promise<unknown>;
 
 /**
+ * Queues, in the transaction that counts the failure or clears the backoff, what tells the admins that the
+ * service has been failing for about an hour, and that it answers again after such a while.
+ */
+export type OnOutage = {
+  failing: (tx: EntityManager, problem: string) => Promise<unknown>;
+  answering: (tx: EntityManager) => Promise<unknown>;
+};
+
+/**
+ * Failures in a row after which the admins are told the service keeps failing: about an hour at the
+ * backoff's pace (1 s doubling to 5 minutes: 9 pauses make 8.5 minutes, then 5 minutes each).
+ */
+export const OUTAGE_NOTICE_FAILURES = 20;
+
+/**
  * Reacts to a stop at the connection: a refused token stops syncing until an admin connects again (true
  * when this is news), a 429 pauses for its Retry-After, a 5xx or timeout backs off, doubling each time.
  * Returns when the service may be called again.
@@ -84,6 +99,7 @@ export async function applyStop(
   connection: IScimConnection,
   stop: Stop,
   onRefused?: OnRefused,
+  onOutage?: OnOutage,
 ): Promise<{ newlyRefused: boolean; wakeAt?: Date }> {
   if (stop.kind === 'unauthorized') {
     // The refusal and what tells the admins about it commit together: a sync that stops after it finds the
@@ -99,17 +115,26 @@ export async function applyStop(
     });
     return { newlyRefused };
   }
-  const [row] = await query<{ pausedUntil: Date }>(
-    em,
-    stop.kind === 'rate_limited'
-      ? sql`update scim_connection set paused_until = now() + make_interval(secs => ${(stop.error.retryAfterMs ?? 0) / 1000}),
-          updated_at = now() where id = ${connection.id} returning paused_until as "pausedUntil"`
-      : sql`update scim_connection set failures = failures + 1,
+  if (stop.kind === 'rate_limited') {
+    const [row] = await query<{ pausedUntil: Date }>(
+      em,
+      sql`update scim_connection set paused_until = now() + make_interval(secs => ${(stop.error.retryAfterMs ?? 0) / 1000}),
+          updated_at = now() where id = ${connection.id} returning paused_until as "pausedUntil"`,
+    );
+    return { newlyRefused: false, wakeAt: row ? new Date(row.pausedUntil) : undefined };
+  }
+  // The failure counted and, on the one that makes about an hour, the admins' notice queued: together.
+  return em.transactional(async (tx) => {
+    const [row] = await query<{ pausedUntil: Date; failures: number }>(
+      tx,
+      sql`update scim_connection set failures = failures + 1,
           paused_until = now() + make_interval(secs => greatest(${(stop.error.retryAfterMs ?? 0) / 1000},
             least(power(2, least(failures, 30))::int, ${MAX_BACKOFF_S}))),
-          updated_at = now() where id = ${connection.id} returning paused_until as "pausedUntil"`,
-  );
-  return { newlyRefused: false, wakeAt: row ? new Date(row.pausedUntil) : undefined };
+          updated_at = now() where id = ${connection.id} returning paused_until as "pausedUntil", failures`,
+    );
+    if (row?.failures === OUTAGE_NOTICE_FAILURES) await onOutage?.failing(tx, stop.error.message);
+    return { newlyRefused: false, wakeAt: row ? new Date(row.pausedUntil) : undefined };
+  });
 }
 
 /**
@@ -185,12 +210,24 @@ async function resendRoles(em: EntityManager, accountId: string): Promise<void> 
   );
 }
 
-/** The service answered well: the backoff starts over. */
-export async function clearBackoff(em: EntityManager, connection: IScimConnection): Promise<void> {
-  await query(
-    em,
-    sql`update scim_connection set failures = 0, paused_until = null where id = ${connection.id} and failures > 0`,
-  );
+/**
+ * The service answered well: the backoff starts over. After a failure long enough for the admins to have
+ * been told, they are told it answers again, in the same transaction (one worker clears it, so once).
+ */
+export async function clearBackoff(
+  em: EntityManager,
+  connection: IScimConnection,
+  onOutage?: OnOutage,
+): Promise<void> {
+  await em.transactional(async (tx) => {
+    const [row] = await query<{ failures: number }>(
+      tx,
+      sql`update scim_connection c set failures = 0, paused_until = null
+        from (select id, failures from scim_connection where id = ${connection.id} for update) was
+        where c.id = was.id and was.failures > 0 returning was.failures`,
+    );
+    if (row && row.failures >= OUTAGE_NOTICE_FAILURES) await onOutage?.answering(tx);
+  });
 }
 
 /**
@@ -203,6 +240,7 @@ export async function drain(
   connection: IScimConnection,
   client: ScimClient,
   onRefused?: OnRefused,
+  onOutage?: OnOutage,
 ): Promise<RunResult> {
   const result: RunResult = { synced: 0, failed: [] };
   if (connection.refusedAt) return result;
@@ -242,12 +280,12 @@ export async function drain(
       outage ? outcomes.filter((o) => o.result !== 'failed' || personal(o.error)) : outcomes,
     );
     if (stop) {
-      const { newlyRefused, wakeAt } = await applyStop(em, connection, stop, onRefused);
+      const { newlyRefused, wakeAt } = await applyStop(em, connection, stop, onRefused, onOutage);
       if (newlyRefused) result.refused = stop.error.message;
       result.wakeAt = wakeAt;
       return result;
     }
-    if (result.synced) await clearBackoff(em, connection);
+    if (result.synced) await clearBackoff(em, connection, onOutage);
   }
   // People backing off after a transient failure: wake when the first is due.
   const [next] = await query<{ at: Date | null }>(

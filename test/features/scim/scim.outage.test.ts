@@ -8,7 +8,7 @@ import { ensureAccount } from '../../../src/features/accounts/account.service.ts
 import { ScimClient } from '../../../src/features/scim/scim.client.ts';
 import { ScimConnection } from '../../../src/features/scim/scim.entity.ts';
 import { MAX_ATTEMPTS } from '../../../src/features/scim/scim.push.ts';
-import { drain } from '../../../src/features/scim/scim.sync.ts';
+import { drain, type OnOutage, OUTAGE_NOTICE_FAILURES } from '../../../src/features/scim/scim.sync.ts';
 import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
 import { type ScimServer, startScimServer } from '../../support/scim-server.ts';
 
@@ -132,4 +132,37 @@ it('gives up a person the service keeps failing alone while it answers its list,
   }
   expect(failedTold).toEqual(['Alone']);
   server.reset();
+});
+
+it('tells the admins once when the service has failed for about an hour, and once when it answers again', async () => {
+  await query(orm.em.fork(), sql`update scim_sync set state = 'synced' where state <> 'synced'`);
+  await query(
+    orm.em.fork(),
+    sql`insert into app_user (id, account_id, email, first_name, role, status)
+      values (gen_random_uuid(), ${accountId}, 'hour@acme.test', 'Hour', 'client', 'active')`,
+  );
+  const told: string[] = [];
+  const onOutage: OnOutage = {
+    failing: async (_tx, problem) => void told.push(`failing: ${problem}`),
+    answering: async () => void told.push('answering'),
+  };
+  const round = async () => {
+    await query(orm.em.fork(), sql`update scim_connection set paused_until = null`);
+    await query(orm.em.fork(), sql`update scim_sync set next_attempt_at = now() where state = 'pending'`);
+    const connection = await orm.em.fork().findOneOrFail(ScimConnection, { account: accountId });
+    return drain(orm.em.fork(), connection, client, undefined, onOutage);
+  };
+  // Nearly an hour of failures already; three more rounds of the service failing everyone.
+  await query(orm.em.fork(), sql`update scim_connection set failures = ${OUTAGE_NOTICE_FAILURES - 2}`);
+  server.fail(503, { times: 100_000 });
+  for (let i = 0; i < 3; i++) await round();
+  expect(told).toEqual([expect.stringMatching(/^failing: .*503/)]);
+  // It answers: told once, and the kept change goes out.
+  server.reset();
+  expect((await round()).synced).toBe(1);
+  await query(orm.em.fork(), sql`update app_user set first_name = 'Houra' where email = 'hour@acme.test'`);
+  await round();
+  expect(told).toHaveLength(2);
+  expect(told[1]).toBe('answering');
+  expect(server.byUserName('hour@acme.test')?.name?.givenName).toBe('Houra');
 });

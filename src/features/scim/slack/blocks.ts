@@ -121,6 +121,18 @@ export function refusedMessage(baseUrl: string, problem: string, managed: boolea
   return { text, blocks: [section(text)] };
 }
 
+/** Admins are told the service has been failing for about an hour; Roster keeps trying. */
+export function failingMessage(baseUrl: string, problem: string) {
+  const text = `:warning: *SCIM provisioning is waiting:* ${escFit(baseUrl, 300)} has been failing for about an hour (${escFit(problem, 400)}). Roster keeps trying every 5 minutes, and the changes made meanwhile are kept and sent once it answers: check the service's status. You will be told when it answers again.`;
+  return { text, blocks: [section(text)] };
+}
+
+/** Admins are told the service answers again after they were told it kept failing. */
+export function answeringMessage(baseUrl: string) {
+  const text = `:white_check_mark: *SCIM provisioning works again:* ${escFit(baseUrl, 300)} answers, and the changes kept meanwhile are being sent.`;
+  return { text, blocks: [section(text)] };
+}
+
 /** Admins are told a connection saved with a URL Roster no longer takes is stopped (see savedUrlProblem). */
 export function unusableUrlMessage(problem: string) {
   const text = `:warning: *SCIM provisioning stopped:* ${escFit(problem, 600)} Open the App Home, *SCIM provisioning* → *Manage*, to connect again. Changes made meanwhile are kept and sent once it is connected again.`;
