@@ -1,5 +1,5 @@
 import type { WebClient } from '@slack/web-api';
-import { DomainError } from '../shared/errors.ts';
+import { asDomainError } from '../shared/errors.ts';
 import { referenceId } from '../shared/ids.ts';
 import type { JobQueue } from '../shared/jobs.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -61,10 +61,12 @@ export async function afterAck(
   try {
     text = await work();
   } catch (err) {
-    if (err instanceof DomainError) {
+    // A refusal found only now, the database's seat-limit check included (as the global handler reads it).
+    const refusal = asDomainError(err);
+    if (refusal) {
       // A refusal's words are plain text and may name people as they were typed (a name like
       // `<https://…|Click here>`): escaped, they read as typed rather than as a link or a mention.
-      text = refused(esc(err.message));
+      text = refused(esc(refusal.message));
     } else {
       const ref = referenceId();
       deps.logger.error({ err, ref, user }, 'a form failed after it was acknowledged');

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
-import type { IAccount } from '../accounts/account.entity.ts';
+import { type IAccount, PermissionSet } from '../accounts/account.entity.ts';
 import { allowedDomains, refuseOutsideDomains } from '../accounts/allowed-domains.ts';
 import { audit, auditRefusal } from '../audit/audit.service.ts';
 import { latestPersonalMessage, queueInvitation } from '../invites/invitation.service.ts';
@@ -61,6 +61,11 @@ export class PeopleChanges {
         if (kind === 'role_change' && !needsNewSeat(user, kind, request.role)) {
           return `${displayName(user)} is ${ROLE_LABEL_SHORT[user.role]} and ${user.status.replace('_', ' ')} now, so making them ${ROLE_LABEL_SHORT[request.role]} takes no new seat: an admin changes it from their card (\`/people ${user.email}\`).`;
         }
+        // Unlocked or reactivated as the paid role asked for: made a client (or another role) since, the seat
+        // asked for is no longer what bringing them back takes.
+        if (kind !== 'role_change' && user.role !== request.role) {
+          return `${displayName(user)} is ${ROLE_LABEL_SHORT[user.role]} now, no longer ${ROLE_LABEL_SHORT[request.role]} as when the request was made, so there is no seat to approve: an admin ${kind === 'unlock' ? 'unlocks' : 'reactivates'} them from their card (\`/people ${user.email}\`).`;
+        }
         return null;
       } catch (err) {
         if (err instanceof DomainError)
@@ -76,7 +81,17 @@ export class PeopleChanges {
           ? await tx.findOne(User, { id: request.user.id, account }, { refresh: true })
           : null;
         if (!user) return 'That person is no longer in Roster.';
-        return overtaken(user, request);
+        const late = overtaken(user, request);
+        if (late || kind === 'role_change') return late;
+        // The allowed domains changed since: brought back, they could not be invited; the request is closed.
+        const outside = await refuseOutsideDomains(tx, account, user.email).then(
+          () => null,
+          (err: unknown) => {
+            if (err instanceof DomainError) return err.message;
+            throw err;
+          },
+        );
+        return outside;
       },
       approve: async (tx, request, account) => {
         const user = request.user ? await lockUser(tx, account, request.user.id) : null;
@@ -228,6 +243,10 @@ export class PeopleChanges {
           role,
           user,
           requestedBy: actor.slackUserId,
+          // The set the change brings back with them: one that makes an admin is said in bold on the request.
+          permissionSet: user.permissionSet
+            ? await tx.findOne(PermissionSet, { id: user.permissionSet.id, account })
+            : null,
           // The status it was asked from: an expired person deactivated before the approval is not brought back.
           payload: { sendInvitation: Boolean(opts.sendInvitation), fromStatus: user.status },
           addSeat: opts.addSeat,
