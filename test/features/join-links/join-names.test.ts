@@ -138,6 +138,11 @@ describe('invisible characters in a typed name', () => {
     const res = await form.submit('\u200B\u200D\u2060', 'blank@outside.test');
     expect(res.status).toBe(422);
     expect(res.body).toContain('Enter your name: this one is only spaces or invisible characters.');
+    // Nor of characters drawn as nothing: Hangul fillers, the blank Braille pattern, marks with no letter.
+    for (const blank of ['\u3164', '\u115F\u1160', '\u2800', '\u0301\u0301']) {
+      const again = await (await openForm(nextClient(), url)).submit(blank, 'blank@outside.test');
+      expect([again.status, blank]).toEqual([422, blank]);
+    }
     expect(await t.em().count(JoinConfirmation, { email: 'blank@outside.test' })).toBe(0);
   });
 
