@@ -15,6 +15,7 @@ import {
   CSV_JOBS,
   type CsvImportService,
   type ImportSummary,
+  previewMessageOf,
   type RecheckJob,
 } from './csv-import.service.ts';
 import { firstErrors } from './import-preview.ts';
@@ -111,8 +112,10 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
     async (job, meta) => {
       const em = orm.em.fork();
       const csvImport = await em.findOne(CsvImport, job.importId);
-      const channel = job.channel ?? csvImport?.channelId;
-      const ts = job.ts ?? csvImport?.messageTs;
+      // The message stored for the preview, or the one the click named in its channel (see previewMessageOf).
+      const at = csvImport ? previewMessageOf(csvImport, { channel: job.channel, ts: job.ts }) : null;
+      const channel = at?.channel;
+      const ts = at?.ts;
       if (!csvImport) return;
       const log = logger.child({ importId: job.importId });
       try {

@@ -293,9 +293,10 @@ export class CsvImportService {
           [importId],
         );
         const revision = checking?.preview_revision ?? csvImport.previewRevision + 1;
+        const at = previewMessageOf(csvImport, message);
         await this.jobs.send<RecheckJob>(
           CSV_JOBS.recheck,
-          { importId, revision, ...since, channel: message?.channel, ts: message?.ts },
+          { importId, revision, ...since, channel: at?.channel, ts: at?.ts },
           { em: tx },
         );
         await tx.refresh(csvImport);
@@ -462,4 +463,21 @@ export class CsvImportService {
       hooks,
     );
   }
+}
+
+/**
+ * Where an import's preview is: the message Roster stored for it. A click's own channel and timestamp only
+ * stand in for a timestamp Roster did not get to store, and only in the preview's channel: a payload
+ * naming another message (forged, or another import's) never has that message redrawn with this preview.
+ */
+export function previewMessageOf(
+  csvImport: Pick<ICsvImport, 'channelId' | 'messageTs'>,
+  clicked?: { channel?: string; ts?: string },
+): { channel: string; ts: string } | null {
+  if (csvImport.channelId && csvImport.messageTs)
+    return { channel: csvImport.channelId, ts: csvImport.messageTs };
+  if (csvImport.channelId && clicked?.ts && clicked.channel === csvImport.channelId) {
+    return { channel: csvImport.channelId, ts: clicked.ts };
+  }
+  return null;
 }

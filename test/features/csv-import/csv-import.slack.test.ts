@@ -241,6 +241,29 @@ describe('uploading a CSV file in the bot DM', () => {
     expect(await usersNamed('carl@acme.test', 'cora@acme.test')).toHaveLength(0);
   });
 
+  it("redraws only the clicked import's own preview, whatever message a forged click names", async () => {
+    await shareInDm('UOWNER', addFile('owner-kept.csv', fixture('crlf.csv'), { user: 'UOWNER' }));
+    const ownerPreview = await readingOutcome('owner-kept.csv', /Preview of owner-kept\.csv/, 'DUOWNER');
+    await shareInDm('UADMIN', addFile('admin-own.csv', 'email,first_name\nao@acme.test,Ao\n'));
+    const adminPreview = await readingOutcome('admin-own.csv', /Preview of admin-own\.csv/);
+    const cancel = adminPreview.blocks
+      .flatMap((b: any) => b.elements ?? [])
+      .find((e: any) => e.action_id === 'csv_import_cancel');
+    // The admin's own Cancel, in a payload naming the owner's preview message.
+    await t.slack.blockAction({
+      user: 'UADMIN',
+      actions: [{ type: 'button', action_id: 'csv_import_cancel', block_id: 'x', value: cancel.value }],
+      message: { ...ownerPreview },
+      channel: 'DUOWNER',
+    });
+    await eventually(() =>
+      /Cancelled by <@UADMIN>/.test(textOf(current('DUADMIN', adminPreview.ts))) ? true : null,
+    );
+    expect(textOf(current('DUOWNER', ownerPreview.ts))).toContain('Preview of owner-kept.csv');
+    expect(textOf(current('DUOWNER', ownerPreview.ts))).not.toContain('admin-own.csv');
+    expect((await t.em().findOneOrFail(CsvImport, { fileName: 'owner-kept.csv' })).status).toBe('previewed');
+  });
+
   it('cancels a preview while Slack refuses updates for a while: the preview says so once Slack allows, once', async () => {
     const csv = 'type,first_name,last_name,email,role\nuser,Slow,Lane,slow.lane@acme.test,client\n';
     await shareInDm('UADMIN', addFile('slow.csv', csv));
@@ -558,6 +581,21 @@ describe('the Import from CSV shortcut', () => {
     expect(res2.json?.errors?.file).toMatch(/^notes\.txt is not a CSV file/);
     expect(await importOf(big.id)).toBeNull();
     expect(await importOf(txt.id)).toBeNull();
+  });
+
+  it('refuses on the form a file someone else uploaded, which a forged submission could name', async () => {
+    const theirs = addFile('hr-private.csv', 'email,first_name\nhr@acme.test,Hr\n', { user: 'UMEMBER' });
+    await t.slack.shortcut({ user: 'UADMIN', callbackId: 'import_csv' });
+    const res = await t.slack.submitView(
+      t.standin.lastOpenedView(),
+      { file: { files: [{ id: theirs.id }] } },
+      { user: 'UADMIN' },
+    );
+    expect(res.json).toEqual({
+      response_action: 'errors',
+      errors: { file: 'Choose a file you upload here: that one is someone else’s.' },
+    });
+    expect(await importOf(theirs.id)).toBeNull();
   });
 
   it('closes the form in time when Slack is slow to describe the file, and reads or refuses it after', async () => {

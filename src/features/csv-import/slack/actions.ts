@@ -6,7 +6,7 @@ import { nowOrLater } from '../../../slack/later.ts';
 import type { Deps } from '../../feature.ts';
 import type { Actor } from '../../seats/seat.service.ts';
 import { CsvImport, type CsvImportStatus } from '../csv-import.entity.ts';
-import { CSV_JOBS, type CsvImportService } from '../csv-import.service.ts';
+import { CSV_JOBS, type CsvImportService, previewMessageOf } from '../csv-import.service.ts';
 import { templateFile } from '../csv-writer.ts';
 import { CSV_ACTIONS, NOT_ADMIN, parseStartValue, previewMessage } from './blocks.ts';
 import { showCheckedAgain } from './recheck.ts';
@@ -94,9 +94,8 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
         });
         return;
       }
-      const where = { channel: channel ?? csvImport.channelId, ts: ts ?? csvImport.messageTs };
-      if (!where.channel || !where.ts) return;
-      const at = { channel: where.channel, ts: where.ts };
+      const at = previewMessageOf(csvImport, { channel, ts });
+      if (!at) return;
       const summary = await service.summary(em, id);
       if (result.status === 'checking') {
         const checking = { after: result.after, running: result.running };

@@ -10,6 +10,8 @@ export type SlackFileInfo = {
   size?: number;
   url_private_download?: string;
   url_private?: string;
+  /** Who uploaded it. */
+  user?: string;
 };
 
 export function fileName(file: SlackFileInfo): string {

@@ -31,14 +31,14 @@ export function registerImportForm(app: App, deps: Deps, service: CsvImportServi
     // The form waits for Slack's answer only so long: past that it closes, and what is wrong with the file
     // comes by DM instead of on the form.
     const answered = await Promise.race([asked, after(FILE_CHECK_MS)]);
-    const problem = answered ? fileProblem(answered.file) : null;
+    const problem = answered ? fileProblem(answered.file, userId) : null;
     if (problem) {
       await refuse(problem);
       return;
     }
     await ack();
     const file = (answered ?? (await asked)).file;
-    const late = answered ? null : fileProblem(file);
+    const late = answered ? null : fileProblem(file, userId);
     if (late || !file) {
       await nowOrLater(deps.jobs, client, {
         method: 'chat.postMessage',
@@ -61,9 +61,14 @@ function after(ms: number): Promise<undefined> {
   return new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref());
 }
 
-/** What is wrong with the chosen file, in words for the admin; null when it can be read. */
-function fileProblem(file: SlackFileInfo | undefined): string | null {
+/**
+ * What is wrong with the chosen file, in words for the admin; null when it can be read. A file chosen on
+ * the form is one its submitter uploads: an id of anyone else's (a forged submission) is no file of theirs,
+ * whatever channel it was shared in.
+ */
+function fileProblem(file: SlackFileInfo | undefined, userId: string): string | null {
   if (!file) return 'Slack could not find that file any more. Upload it again.';
+  if (file.user && file.user !== userId) return 'Choose a file you upload here: that one is someone else’s.';
   try {
     checkFileInfo(file);
     return null;
