@@ -246,7 +246,7 @@ describe('uploading a CSV file in the bot DM', () => {
     const ownerPreview = await readingOutcome('owner-kept.csv', /Preview of owner-kept\.csv/, 'DUOWNER');
     await shareInDm('UADMIN', addFile('admin-own.csv', 'email,first_name\nao@acme.test,Ao\n'));
     const adminPreview = await readingOutcome('admin-own.csv', /Preview of admin-own\.csv/);
-    const cancel = adminPreview.blocks
+    const cancel = (adminPreview.blocks ?? [])
       .flatMap((b: any) => b.elements ?? [])
       .find((e: any) => e.action_id === 'csv_import_cancel');
     // The admin's own Cancel, in a payload naming the owner's preview message.

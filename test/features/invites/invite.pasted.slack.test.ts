@@ -6,6 +6,11 @@ import { textOf } from '../../support/views.ts';
 // `/invite` takes addresses the way people paste them from Gmail and Outlook, as Slack sends the text: the
 // driver escapes what a test types as Slack does for a command whose should_escape manifest.yml sets.
 
+const crowd = Array.from({ length: 101 }, (_, i) => {
+  const n = String(i + 1).padStart(3, '0');
+  return { id: `UCROWD${n}`, name: `crowd${n}`, realName: `Crowd ${n}`, email: `crowd${n}@acme.test` };
+});
+
 let t: TestApp;
 beforeAll(async () => {
   t = await startTestApp({
@@ -14,6 +19,8 @@ beforeAll(async () => {
       ...DEFAULT_MEMBERS,
       // Of another organisation, met in a channel shared through Slack Connect.
       outsider('UEXTANA', 'ana', 'ana@partner.example'),
+      // A team too large for one round.
+      ...crowd,
     ],
   });
 });
@@ -103,6 +110,26 @@ describe('/invite with names and addresses pasted from a mail client', () => {
     await t.slack.command('/invite', '@roster @mia', { user: 'UADMIN' });
     expect(t.standin.callsTo('views.open').length).toBe(opened + 1);
     expect(emailsField(t.standin.lastOpenedView())).toBe('@roster\nMia Manager <mia@acme.test>');
+  });
+
+  it('refuses more than 100 people mentioned at once, before any is looked up, instead of leaving some out', async () => {
+    const opened = t.standin.callsTo('views.open').length;
+    const before = t.standin.responses.length;
+    await t.slack.command('/invite', crowd.map((m) => `@${m.name}`).join(' '), { user: 'UADMIN' });
+    const answer = await eventually(() => t.standin.responses[before]);
+    expect(textOf(answer.body)).toBe(
+      ':no_entry: At most 100 people at once; you mentioned 101. Nobody was invited: run `/invite` again with up to 100 of them, and the rest in another round.',
+    );
+    expect(t.standin.callsTo('views.open').length).toBe(opened);
+    // Fewer fill the form, one line each, none left out.
+    const some = crowd.slice(0, 60);
+    await t.slack.command('/invite', some.map((m) => `@${m.name}`).join(' '), { user: 'UADMIN' });
+    await eventually(() => t.standin.callsTo('views.open').length === opened + 1 || null, 10_000);
+    const lines = emailsField(t.standin.lastOpenedView()).split('\n');
+    expect(lines).toHaveLength(60);
+    expect(lines.map((line: string) => /crowd(\d{3})/i.exec(line)?.[1])).toEqual(
+      some.map((m) => m.name.slice(-3)),
+    );
   });
 
   it('does not fill in the address of someone of another organisation, and the form says to type one', async () => {

@@ -5,7 +5,7 @@ import { ADD_ROSTER } from '../../../slack/errors.ts';
 import { isOfWorkspace } from '../../directory/directory.service.ts';
 import type { Deps } from '../../feature.ts';
 import type { InviteService } from '../invite.service.ts';
-import { addressLine, parseInviteText, tooManyToFill } from '../invite-text.ts';
+import { addressLine, MAX_EMAILS, parseInviteText, tooManyToFill } from '../invite-text.ts';
 import { PENDING_PAGE, pendingList } from './pending.ts';
 import { openInviteModal } from './views.ts';
 
@@ -44,11 +44,20 @@ export function registerInviteCommand(app: App, deps: Deps, invites: InviteServi
       await respond({ response_type: 'ephemeral', text: ADD_TO_CHANNEL });
       return;
     }
+    // Over the limit, said before anyone is looked up: no part of the list is left out unsaid.
+    const mentioned = new Set(mentions.map((m) => m.slackUserId)).size;
+    if (mentioned > MAX_EMAILS) {
+      await respond({
+        response_type: 'ephemeral',
+        text: `:no_entry: At most ${MAX_EMAILS} people at once; you mentioned ${mentioned.toLocaleString('en-US')}. Nobody was invited: run \`/invite\` again with up to ${MAX_EMAILS} of them, and the rest in another round.`,
+      });
+      return;
+    }
     if (mentions.length) {
       // A mention is a member of the workspace: their address comes from Roster's copy of the directory.
       const { em, account } = roster(context);
       const lines: string[] = [];
-      for (const mention of mentions.slice(0, 100)) {
+      for (const mention of mentions) {
         const found = await deps.directory.byId(em, account, mention.slackUserId);
         // Someone of another organisation (Slack Connect): their address is not this workspace's to fill in.
         const member = found && isOfWorkspace(found, account.teamId) ? found : null;
