@@ -3,6 +3,8 @@ import { previewMessage } from '../../src/features/csv-import/slack/blocks.ts';
 import {
   batchDeliveryFailedMessage,
   deliveryFailedMessage,
+  inviteSummary,
+  withProgress,
 } from '../../src/features/invites/slack/blocks.ts';
 import { pendingList } from '../../src/features/invites/slack/pending.ts';
 import { FIELD_MAX } from '../../src/features/people/field-limits.ts';
@@ -75,6 +77,22 @@ describe('the longest names, companies and file names Roster takes', () => {
     expect(blockKitProblems('message', notice)).toEqual([]);
     expect(notice.blocks[0]!.type).toBe('section');
     expect(JSON.stringify(notice.blocks)).toContain(EMAIL);
+  });
+
+  it('fit a summary of 100 refusals each as long as a reason gets (a long allowed domains list), with its progress line', () => {
+    const reason = `email is outside the allowed email domains (${Array.from({ length: 36 }, (_, i) => `subsidiary-${i}.example.com`).join(', ')})`;
+    const outcomes = Array.from({ length: 100 }, (_, i) => ({
+      email: `p${i}@${'o'.repeat(200)}.test`,
+      result: 'refused' as const,
+      reason,
+    }));
+    const summary = inviteSummary(outcomes, 'client', { slackUserId: 'UADMIN', isAdmin: true });
+    expect(blockKitProblems('message', summary)).toEqual([]);
+    expect(blockKitProblems('message', withProgress(summary, 'Delivering: 0 of 100 sent so far.'))).toEqual(
+      [],
+    );
+    // Every address is named.
+    for (let i = 0; i < 100; i++) expect(JSON.stringify(summary.blocks)).toContain(`p${i}@`);
   });
 
   it("fit the importer's notice of a batch's invitations not delivered, long addresses and errors each way", () => {

@@ -60,6 +60,13 @@ const SUMMARY_BLOCKS = 49;
 /** Room for the longest line (an address of 254 characters and its reason) several times over. */
 const SECTION_TEXT = 3000;
 
+/**
+ * The longest line of a summary: three fit in a section with their line breaks, so 100 lines make at most
+ * 34 sections however long each one's reason (an allowed domains list of 1,000 characters, say). At 1,000,
+ * two fit, and 100 such lines passed Slack's 50 blocks: the inviter saw nothing of the refusals.
+ */
+const LINE_MAX = Math.floor((SECTION_TEXT - 2) / 3);
+
 /** Escaped mrkdwn cut to `max` characters, never inside an escape such as `&amp;`. */
 function cutLine(mrkdwn: string, max: number): string {
   return mrkdwn.length <= max ? mrkdwn : `${mrkdwn.slice(0, max - 1).replace(/&[a-z]*$/, '')}…`;
@@ -79,7 +86,7 @@ export function inviteSummary(
   const done = outcomes.filter((o) => ['invited', 'added', 'converted'].includes(o.result)).length;
   const text = `Invitations: ${done} of ${outcomes.length} added as ${ROLE_LABEL[role] ?? role}`;
   const items = outcomes.map((o) => ({
-    line: cutLine(line(o, inviter), 1000),
+    line: cutLine(line(o, inviter), LINE_MAX),
     // Only buttons that work for this inviter: someone else's invitation is theirs or an admin's to send.
     button:
       o.result === 'exists' &&
