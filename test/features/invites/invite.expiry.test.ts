@@ -72,6 +72,25 @@ describe('invitations that expire', () => {
     );
   });
 
+  it("shows a requester their expired client without a Resend that could only be refused: an admin's to send again", async () => {
+    const user = await invite('UADMIN', 'expired.client@acme.test');
+    await t.em().nativeUpdate(User, { id: user.id }, { addedBy: 'UMANAGER', role: 'client' });
+    await expireIn(8);
+    await t.slack.command('/invite', 'pending', { user: 'UMANAGER' });
+    const list = await t.standin.waitForResponse((r) => textOf(r.body).includes('expired.client@acme.test'));
+    expect(textOf(list.body)).toContain(
+      'Client (free), the invitation expired; ask an admin to send it again',
+    );
+    expect(JSON.stringify(list.body.blocks)).not.toContain(`"value":"${user.id}"`);
+    // An admin's list offers Resend, which sends a new one.
+    await t.slack.command('/invite', 'pending', { user: 'UADMIN' });
+    const theirs = await t.standin.waitForResponse(
+      (r) => r !== list && textOf(r.body).includes('expired.client@acme.test'),
+    );
+    expect(textOf(theirs.body)).toContain('the invitation expired; Resend sends a new one');
+    expect(JSON.stringify(theirs.body.blocks)).toContain(`"value":"${user.id}"`);
+  });
+
   it("turns a requester's Resend of an expired invitation into a seat request", async () => {
     const user = await invite('UADMIN', 'requested@acme.test');
     await t.em().nativeUpdate(User, { id: user.id }, { addedBy: 'UMANAGER' });

@@ -1,7 +1,7 @@
 import { type Block, context, esc, escFit, section, slackDate } from '../../../slack/blocks.ts';
 import { showMore } from '../../../slack/paging.ts';
 import { loginEmail, ROLE_LABEL } from '../../people/labels.ts';
-import { displayName, type IUser } from '../../people/user.entity.ts';
+import { displayName, type IUser, isPaidRole } from '../../people/user.entity.ts';
 import type { IInvitation } from '../invitation.entity.ts';
 import { deliveryGaveUp } from '../invite.delivery.ts';
 import { INVITE_ACTIONS, pendingActions } from './blocks.ts';
@@ -19,10 +19,19 @@ const NAME_FIT = 300;
 /** Where the next page of `/invite pending` starts: after user `a`, `n` people already shown. */
 export type PendingPage = { a: string; n: number };
 
-function pendingState(user: IUser, invitation: IInvitation | undefined): string {
+function pendingState(user: IUser, invitation: IInvitation | undefined, isAdmin: boolean): string {
   if (user.status === 'not_invited') return 'added, invitation not sent';
-  if (user.status === 'expired')
-    return 'the invitation expired and the seat was freed; Resend asks for a seat again';
+  if (user.status === 'expired') {
+    // A client holds no seat: theirs is an admin's to send again (see the App Home's expired list).
+    if (!isPaidRole(user.role)) {
+      return isAdmin
+        ? 'the invitation expired; Resend sends a new one'
+        : 'the invitation expired; ask an admin to send it again';
+    }
+    return isAdmin
+      ? 'the invitation expired and the seat was freed; Resend takes a seat again'
+      : 'the invitation expired and the seat was freed; Resend asks for a seat again';
+  }
   if (invitation?.deliveredAt)
     return `invited by ${invitation.deliveryMethod === 'email' ? 'email' : 'Slack DM'}, expires ${slackDate(invitation.expiresAt)}`;
   if (invitation && deliveryGaveUp(invitation))
@@ -56,10 +65,13 @@ export function pendingList(
   for (const { user, invitation } of rows.slice(0, PENDING_PAGE)) {
     blocks.push(
       section(
-        `*${escFit(displayName(user), NAME_FIT)}*${user.firstName ? ` (${esc(loginEmail(user.email))})` : ''}: ${ROLE_LABEL[user.role]}, ${pendingState(user, invitation)}`,
+        `*${escFit(displayName(user), NAME_FIT)}*${user.firstName ? ` (${esc(loginEmail(user.email))})` : ''}: ${ROLE_LABEL[user.role]}, ${pendingState(user, invitation, isAdmin)}`,
       ),
-      pendingActions(user.id, user.status as 'invited' | 'not_invited' | 'expired'),
     );
+    // Only the buttons that work for the viewer: a client's expired invitation is sent again by an admin.
+    if (isAdmin || user.status !== 'expired' || isPaidRole(user.role)) {
+      blocks.push(pendingActions(user.id, user.status as 'invited' | 'not_invited' | 'expired'));
+    }
   }
   const last = rows.at(-1);
   if (more && last) {
