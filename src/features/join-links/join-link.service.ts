@@ -706,7 +706,7 @@ export class JoinLinkService {
      * given the open transaction, which its own checks must join: a second connection taken from the pool
      * while this one waits would let a few submissions at once hold every connection, waiting for more.
      */
-    mayQueue: (tx: EntityManager) => boolean | Promise<boolean> = () => true,
+    mayQueue: (tx: EntityManager, count: boolean) => boolean | Promise<boolean> = () => true,
   ): Promise<ConfirmationOutcome> {
     const outside = await this.outside(em, link, person.email);
     if (outside) throw new DomainError('not_allowed', onlyFor(outside.allowed), { field: 'email' });
@@ -725,6 +725,11 @@ export class JoinLinkService {
              where l.account_id = ${link.account.id} and lower(btrim(c.email)) = ${email.toLowerCase()}
                and c.created_at > ${new Date(now.getTime() - 3_600_000)}`,
       );
+      // An address asked for before answers as any other would when the rate limits are used up: only its
+      // hit is not counted, since it queues no email. Answered "Check your inbox" past the limits while
+      // others got "Too many tries", the page would tell which addresses were asked for.
+      const askedBefore = !!seen && (seen.unsent > 0 || seen.recent >= CONFIRMATIONS_PER_ADDRESS_HOUR);
+      if (askedBefore && !(await mayQueue(tx, false))) return 'refused';
       // The email of an earlier submission is still on its way: it serves this one too, with the name
       // typed this time (a corrected typo is not thrown away; the Confirm page shows it either way).
       if (seen && seen.unsent > 0) {
@@ -737,7 +742,7 @@ export class JoinLinkService {
         return 'pending';
       }
       if (seen && seen.recent >= CONFIRMATIONS_PER_ADDRESS_HOUR) return 'address_limited';
-      if (!(await mayQueue(tx))) return 'refused';
+      if (!(await mayQueue(tx, true))) return 'refused';
       const confirmation = tx.create(JoinConfirmation, {
         joinLink: link.id,
         email,

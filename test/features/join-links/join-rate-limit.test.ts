@@ -2,7 +2,7 @@ import { features } from '../../../src/features/index.ts';
 import { createJoinLinksFeature } from '../../../src/features/join-links/index.ts';
 import { JoinConfirmation } from '../../../src/features/join-links/join-link.entity.ts';
 import { RateLimiter } from '../../../src/features/join-links/web/rate-limit.ts';
-import { startTestApp, type TestApp } from '../../support/app.ts';
+import { jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import { httpFrom, openForm, postLink } from './support.ts';
 
 // Small limits, so the test shows each one without hundreds of requests: 3 a minute per address,
@@ -52,6 +52,27 @@ describe('rate limits on the join form', () => {
     // The other link still works, from a fresh address.
     const form = await openForm('127.0.0.40', second.url);
     expect((await form.submit('Elsewhere', 'elsewhere@outside.test')).status).toBe(200);
+  });
+});
+
+describe('an address asked for before, once the link is used up', () => {
+  it('gets the same "Too many tries" as any other, so the page tells nobody which addresses were asked for', async () => {
+    const { url } = await postLink(t);
+    const asked = 'asked.before@outside.test';
+    // Three emails for one address (its hour's worth), then two others: the link's five for the minute.
+    for (let i = 0; i < 3; i++) {
+      const form = await openForm(`127.0.5.${10 + i}`, url);
+      expect((await form.submit('Asked', asked)).status).toBe(200);
+      await jobsDrained(t.em());
+    }
+    for (let i = 0; i < 2; i++) {
+      const form = await openForm(`127.0.5.${20 + i}`, url);
+      expect((await form.submit('Other', `other.before${i}@outside.test`)).status).toBe(200);
+    }
+    const again = await (await openForm('127.0.5.30', url)).submit('Probe', asked);
+    const never = await (await openForm('127.0.5.31', url)).submit('Probe', 'never.asked@outside.test');
+    expect([again.status, never.status]).toEqual([429, 429]);
+    expect(again.body).toBe(never.body);
   });
 });
 
@@ -110,5 +131,13 @@ describe('RateLimiter', () => {
     expect(limiter.allow('a', 3)).toBe(false);
     now = 70_000;
     expect(limiter.allow('a', 3)).toBe(true);
+  });
+
+  it('says whether one more hit would be allowed without counting it', () => {
+    const limiter = new RateLimiter(60_000, () => 0);
+    expect(limiter.wouldAllow('c', 1)).toBe(true);
+    expect(limiter.wouldAllow('c', 1)).toBe(true);
+    expect(limiter.allow('c', 1)).toBe(true);
+    expect(limiter.wouldAllow('c', 1)).toBe(false);
   });
 });

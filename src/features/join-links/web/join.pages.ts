@@ -363,15 +363,18 @@ export function registerJoinPages(
     // Only a submission that would send an email counts against the link: junk posted from a few
     // addresses (no form token, another page's, an empty field), or an address that already has its
     // emails, must not use up the link for everyone. One address takes at most its share of the link.
-    const mayQueue = async (tx: EntityManager) => {
+    // `count`: false for an address that queues no email, checked against the same limits without a hit.
+    const mayQueue = async (tx: EntityManager, count: boolean) => {
+      const check = (key: string, limit: number) =>
+        count ? limiter.allow(key, limit, tx) : limiter.wouldAllow(key, limit, tx);
       if (
         limits.perIpPerLink !== undefined &&
-        !(await limiter.allow(`link:${link.id}:ip:${req.network}`, limits.perIpPerLink, tx))
+        !(await check(`link:${link.id}:ip:${req.network}`, limits.perIpPerLink))
       ) {
         req.log.warn({ ip: req.ip, joinLink: link.id }, 'join form rate limited: address on link');
         return false;
       }
-      if (!(await limiter.allow(`link:${link.id}`, limits.perLink, tx))) {
+      if (!(await check(`link:${link.id}`, limits.perLink))) {
         req.log.warn({ ip: req.ip, joinLink: link.id }, 'join form rate limited: link');
         return false;
       }

@@ -26,6 +26,11 @@ export class RateLimiter {
     }
     return true;
   }
+
+  wouldAllow(key: string, limit: number): boolean {
+    const now = this.now();
+    return (this.hits.get(key) ?? []).filter((t) => now - t < this.windowMs).length < limit;
+  }
 }
 
 /** What the join pages need of a limiter: in memory (one process) or in Postgres (every instance). */
@@ -35,6 +40,8 @@ export type Limiter = {
    * the check joins rather than taking a second connection from the pool while the first waits.
    */
   allow(key: string, limit: number, tx?: EntityManager): boolean | Promise<boolean>;
+  /** Whether one more hit under `key` would be allowed, counting none. */
+  wouldAllow(key: string, limit: number, tx?: EntityManager): boolean | Promise<boolean>;
 };
 
 /**
@@ -77,5 +84,18 @@ export class SharedRateLimiter implements Limiter {
       );
       return inserted.length > 0;
     });
+  }
+
+  async wouldAllow(key: string, limit: number, within?: EntityManager): Promise<boolean> {
+    const em = within ?? this.em.fork();
+    const [row] = await em
+      .getConnection()
+      .execute<{ n: number }[]>(
+        'select count(*)::int as n from rate_limit_hit where key = ? and at > now() - make_interval(secs => ?)',
+        [key, this.windowMs / 1000],
+        'all',
+        em.getTransactionContext(),
+      );
+    return (row?.n ?? 0) < limit;
   }
 }
