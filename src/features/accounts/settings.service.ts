@@ -20,6 +20,13 @@ export type SettingsInput = {
   joinLinkMaxUses: number | null;
 };
 
+/** Whether the form's `key` was submitted as the form showed it, so its admin did not change it. */
+function left(input: SettingsInput, shown: SettingsInput | null, key: keyof SettingsInput): boolean {
+  if (!shown || !(key in shown)) return false;
+  const norm = (v: unknown) => (typeof v === 'string' ? v.trim() : v);
+  return norm(input[key]) === norm(shown[key]);
+}
+
 const whole = (name: string, min: number, max: number) =>
   z
     .number({ error: `Enter ${name} as a whole number.` })
@@ -69,12 +76,17 @@ export class SettingsService {
     account: IAccount,
     actor: Actor,
     input: SettingsInput,
+    shown: SettingsInput | null = null,
   ): Promise<DomainError | null> {
     try {
       await refuseNonAdmin(em, account, actor);
       const { valid } = parseSettings(input);
       const usage = await this.seats.usage(em, account);
-      if (valid.seatLimit !== usage.limit && valid.seatLimit < usage.used) {
+      if (
+        !left(input, shown, 'seatLimit') &&
+        valid.seatLimit !== usage.limit &&
+        valid.seatLimit < usage.used
+      ) {
         return new DomainError(
           'invalid_input',
           `${usage.used} paid seats are in use, so the limit cannot be ${valid.seatLimit}. Deactivate people or make them clients first.`,
@@ -92,13 +104,19 @@ export class SettingsService {
    * Checks and saves the settings; a value out of range is refused on its field with the range named,
    * and nothing is saved. Returns what changed, in words.
    */
-  async save(em: EntityManager, account: IAccount, actor: Actor, input: SettingsInput): Promise<string[]> {
+  async save(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    input: SettingsInput,
+    shown: SettingsInput | null = null,
+  ): Promise<string[]> {
     await refuseNonAdmin(em, account, actor);
     const { valid, domains } = parseSettings(input);
     return em.transactional(async (tx) => {
       const current = await tx.findOneOrFail(Account, account.id, { refresh: true });
       const changes: string[] = [];
-      if (valid.seatLimit !== current.seatLimit) {
+      if (!left(input, shown, 'seatLimit') && valid.seatLimit !== current.seatLimit) {
         try {
           await this.seats.setLimit(tx, account, valid.seatLimit, actor);
         } catch (err) {
@@ -108,19 +126,30 @@ export class SettingsService {
         }
         changes.push(`the seat limit is ${valid.seatLimit}`);
       }
-      const next = {
-        approvalChannelId: valid.approvalChannelId,
-        allowedEmailDomains: domains.domains,
-        invitationExpiryDays: valid.invitationExpiryDays,
-        joinLinkExpiryDays: valid.joinLinkExpiryDays,
-        joinLinkMaxUses: valid.joinLinkMaxUses,
-      };
       const before = {
         approvalChannelId: current.approvalChannelId ?? null,
         allowedEmailDomains: current.allowedEmailDomains,
         invitationExpiryDays: current.invitationExpiryDays,
         joinLinkExpiryDays: current.joinLinkExpiryDays,
         joinLinkMaxUses: current.joinLinkMaxUses ?? null,
+      };
+      // A field left as the form showed it keeps what is saved now: another admin may have changed it since.
+      const next = {
+        approvalChannelId: left(input, shown, 'approvalChannelId')
+          ? before.approvalChannelId
+          : valid.approvalChannelId,
+        allowedEmailDomains: left(input, shown, 'allowedDomains')
+          ? before.allowedEmailDomains
+          : domains.domains,
+        invitationExpiryDays: left(input, shown, 'invitationExpiryDays')
+          ? before.invitationExpiryDays
+          : valid.invitationExpiryDays,
+        joinLinkExpiryDays: left(input, shown, 'joinLinkExpiryDays')
+          ? before.joinLinkExpiryDays
+          : valid.joinLinkExpiryDays,
+        joinLinkMaxUses: left(input, shown, 'joinLinkMaxUses')
+          ? before.joinLinkMaxUses
+          : valid.joinLinkMaxUses,
       };
       const changed = (Object.keys(next) as (keyof typeof next)[]).filter(
         (key) => JSON.stringify(before[key]) !== JSON.stringify(next[key]),

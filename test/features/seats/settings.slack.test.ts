@@ -518,3 +518,40 @@ describe('allowed email domains in another script', () => {
     });
   });
 });
+
+describe('the settings form, while another admin changes the settings', () => {
+  it('keeps what another admin saved while it was open, saving only the fields its admin changed', async () => {
+    const before = await account();
+    const view = await openSettings();
+    // Meanwhile the owner raises the limit and another admin sets the expiry.
+    await t.slack.command('/seats', String(before.seatLimit + 5), { user: 'UOWNER' });
+    await eventually(async () => (await account()).seatLimit === before.seatLimit + 5 || null);
+    await t.em().nativeUpdate(Account, { id: before.id }, { invitationExpiryDays: 21 });
+    // This admin changes the allowed domains only, and leaves the rest as the form showed it.
+    const res = await t.slack.viewSubmission({
+      user: 'UADMIN',
+      view: withValues(view, { allowed_domains: 'kept.test' }),
+    });
+    expect(res.status).toBe(200);
+    const told = await t.standin.waitForMessage(
+      (m) =>
+        m.channel === 'DUADMIN' && textOf(m).includes('Settings saved') && textOf(m).includes('kept.test'),
+    );
+    expect(textOf(told)).not.toContain('the seat limit is');
+    expect(await account()).toMatchObject({
+      seatLimit: before.seatLimit + 5,
+      invitationExpiryDays: 21,
+      allowedEmailDomains: ['kept.test'],
+    });
+    // Put back for the tests below.
+    await t.em().nativeUpdate(
+      Account,
+      { id: before.id },
+      {
+        seatLimit: before.seatLimit,
+        invitationExpiryDays: before.invitationExpiryDays,
+        allowedEmailDomains: before.allowedEmailDomains,
+      },
+    );
+  });
+});

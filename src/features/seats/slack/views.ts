@@ -14,6 +14,7 @@ import {
   INVITATION_EXPIRY_DAYS,
   JOIN_LINK_EXPIRY_DAYS,
   JOIN_LINK_MAX_USES,
+  type SettingsInput,
   type SettingsService,
 } from '../../accounts/settings.service.ts';
 import type { Deps } from '../../feature.ts';
@@ -52,9 +53,20 @@ const number = (
 
 /** The settings form, filled with the account's current settings. */
 export function settingsModal(account: IAccount): View {
+  // What the form shows, kept with it: a field its admin leaves as shown keeps what another admin saved
+  // meanwhile (see SettingsService.save), rather than putting back the value the form opened with.
+  const shown: SettingsInput = {
+    approvalChannelId: account.approvalChannelId ?? null,
+    seatLimit: account.seatLimit,
+    allowedDomains: account.allowedEmailDomains.length ? domainsText(account.allowedEmailDomains) : '',
+    invitationExpiryDays: account.invitationExpiryDays,
+    joinLinkExpiryDays: account.joinLinkExpiryDays,
+    joinLinkMaxUses: account.joinLinkMaxUses ?? null,
+  };
   return {
     type: 'modal',
     callback_id: SETTINGS_VIEW,
+    private_metadata: JSON.stringify(shown),
     title: plain('Roster settings'),
     submit: plain('Save'),
     close: plain('Cancel'),
@@ -238,8 +250,9 @@ export function registerSeatViews(app: App, deps: Deps, settings: SettingsServic
       joinLinkExpiryDays: num('join_link_expiry') ?? Number.NaN,
       joinLinkMaxUses: num('join_link_max_uses'),
     };
+    const shown = shownSettings(view.private_metadata);
     // Read-only checks before the ack; saving may wait for the account's seats behind an import.
-    const problem = await settings.problems(em, account, actor, input);
+    const problem = await settings.problems(em, account, actor, input, shown);
     if (problem) {
       await ack({
         response_action: 'errors',
@@ -255,7 +268,7 @@ export function registerSeatViews(app: App, deps: Deps, settings: SettingsServic
       client,
       body.user.id,
       async () => {
-        const changes = await settings.save(em, account, actor, input);
+        const changes = await settings.save(em, account, actor, input, shown);
         return changes.length
           ? `:white_check_mark: Settings saved: ${changes.join('; ')}.`
           : 'Settings saved; nothing had changed.';
@@ -263,6 +276,16 @@ export function registerSeatViews(app: App, deps: Deps, settings: SettingsServic
       (m) => `:no_entry: ${m} The settings were not saved.`,
     );
   });
+}
+
+/** What the settings form showed when it opened; null for a form opened before it kept that. */
+function shownSettings(metadata: string | undefined): SettingsInput | null {
+  try {
+    const shown = JSON.parse(metadata || 'null') as SettingsInput | null;
+    return shown && typeof shown === 'object' && 'seatLimit' in shown ? shown : null;
+  } catch {
+    return null;
+  }
 }
 
 /** How long the settings form waits for Slack to describe the chosen channel before its ack. */
