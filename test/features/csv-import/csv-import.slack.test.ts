@@ -229,6 +229,14 @@ describe('uploading a CSV file in the bot DM', () => {
     ]);
   });
 
+  it('previews a file whose event carries its id alone, asking Slack what it is', async () => {
+    const file = addFile('id-only.csv', 'email,first_name\nida@acme.test,Ida\n');
+    // As Slack sends files from Slack Connect channels: the id, and to ask files.info for the rest.
+    await t.slack.fileShare('UADMIN', { id: file.id, file_access: 'check_file_info' });
+    const preview = await readingOutcome('id-only.csv', /Preview of id-only\.csv/);
+    expect(textOf(preview)).toContain('*1* to create');
+  });
+
   it('cancels a preview, and refuses Import from a non-admin', async () => {
     await shareInDm('UADMIN', addFile('crlf.csv', fixture('crlf.csv')));
     const preview = await readingOutcome('crlf.csv', /Preview of crlf\.csv/);

@@ -1,6 +1,7 @@
 import type { RosterApp } from '../../../slack/app.ts';
 import type { SlackEventObject } from '../../../slack/durable-events.ts';
 import { nowOrLater } from '../../../slack/later.ts';
+import { isSlackBusy } from '../../../slack/pacing.ts';
 import type { Deps } from '../../feature.ts';
 import type { CsvImportService } from '../csv-import.service.ts';
 import { NOT_ADMIN } from './blocks.ts';
@@ -55,14 +56,28 @@ export function registerUploadEvent(app: RosterApp, deps: Deps, service: CsvImpo
         });
         return;
       }
-      for (const file of message.files ?? []) {
+      for (const shared of message.files ?? []) {
         await intakeUpload(deps, service, em, account, {
           userId: message.user,
           channel: message.channel,
-          file,
+          file: await described(deps, shared),
           recordedAt,
         });
       }
     },
   });
+}
+
+/**
+ * The shared file as Slack describes it. An event may carry the file's id alone (`"file_access":
+ * "check_file_info"`, as for files from Slack Connect channels): its name and type are asked for, so a
+ * CSV is not refused as one of unknown type. Slack busy is waited out by the event's job.
+ */
+async function described(deps: Deps, file: SlackFileInfo): Promise<SlackFileInfo> {
+  if (file.name || file.title || file.filetype || !file.id) return file;
+  const info = await deps.slack.files.info({ file: file.id }).catch((err) => {
+    if (isSlackBusy(err)) throw err;
+    return null;
+  });
+  return info?.file ? { ...(info.file as SlackFileInfo), id: file.id } : file;
 }
