@@ -133,24 +133,21 @@ export class SettingsService {
         joinLinkExpiryDays: current.joinLinkExpiryDays,
         joinLinkMaxUses: current.joinLinkMaxUses ?? null,
       };
-      // A field left as the form showed it keeps what is saved now: another admin may have changed it since.
-      const next = {
-        approvalChannelId: left(input, shown, 'approvalChannelId')
-          ? before.approvalChannelId
-          : valid.approvalChannelId,
-        allowedEmailDomains: left(input, shown, 'allowedDomains')
-          ? before.allowedEmailDomains
-          : domains.domains,
-        invitationExpiryDays: left(input, shown, 'invitationExpiryDays')
-          ? before.invitationExpiryDays
-          : valid.invitationExpiryDays,
-        joinLinkExpiryDays: left(input, shown, 'joinLinkExpiryDays')
-          ? before.joinLinkExpiryDays
-          : valid.joinLinkExpiryDays,
-        joinLinkMaxUses: left(input, shown, 'joinLinkMaxUses')
-          ? before.joinLinkMaxUses
-          : valid.joinLinkMaxUses,
+      const typed = {
+        approvalChannelId: valid.approvalChannelId,
+        allowedEmailDomains: domains.domains,
+        invitationExpiryDays: valid.invitationExpiryDays,
+        joinLinkExpiryDays: valid.joinLinkExpiryDays,
+        joinLinkMaxUses: valid.joinLinkMaxUses,
       };
+      // A field left as the form showed it keeps what is saved now: another admin may have changed it since.
+      const field = { allowedEmailDomains: 'allowedDomains' } as const;
+      const next = Object.fromEntries(
+        (Object.keys(typed) as (keyof typeof typed)[]).map((key) => [
+          key,
+          left(input, shown, key === 'allowedEmailDomains' ? field[key] : key) ? before[key] : typed[key],
+        ]),
+      ) as typeof typed;
       const changed = (Object.keys(next) as (keyof typeof next)[]).filter(
         (key) => JSON.stringify(before[key]) !== JSON.stringify(next[key]),
       );
