@@ -836,22 +836,6 @@ export class JoinLinkService {
   }
 
   /**
-   * Whether `token` is a confirmation still unused and in time whose join link stopped (full, revoked or
-   * past its end) since the email went: its page then says the join link ended, as its Confirm would, not
-   * to fill in the link's form again, which only answers that the link is no longer valid.
-   */
-  async confirmationOfEndedLink(em: EntityManager, token: string): Promise<boolean> {
-    if (!TOKEN.test(token)) return false;
-    const confirmation = await em.findOne(
-      JoinConfirmation,
-      { tokenHash: hashToken(token), usedAt: null, expiresAt: { $gt: this.now() } },
-      { populate: ['joinLink'] },
-    );
-    const link = confirmation?.joinLink.getEntity();
-    return !!link && linkState(link, this.now()) !== 'active';
-  }
-
-  /**
    * Confirming (the Confirm button on the emailed link's page) joins, by the same rules as the Join
    * button. The confirmation is used in the joining transaction, so it works once; a used one answers
    * like an unknown one, so the link tells whoever holds it later nothing about the person. `name`, when

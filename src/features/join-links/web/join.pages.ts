@@ -399,11 +399,7 @@ export function registerJoinPages(
   // (GET and HEAD) before the person does, and must not join anyone.
   router.add('GET', '/join/confirm/:token', async (req) => {
     const pending = await links.findConfirmation(req.em, req.params.token ?? '');
-    if (!pending) {
-      return (await links.confirmationOfEndedLink(req.em, req.params.token ?? ''))
-        ? INVALID
-        : INVALID_CONFIRMATION;
-    }
+    if (!pending) return INVALID_CONFIRMATION;
     const { field, cookie } = csrf.issue(req);
     return {
       headers: cookie ? { 'set-cookie': cookie } : {},
