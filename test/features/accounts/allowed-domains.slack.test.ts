@@ -156,7 +156,7 @@ describe('the person card', () => {
     expect(await t.em().count(SeatRequest, { email: gone.email })).toBe(0);
   });
 
-  it('refuses to approve an unlock asked for before the domains left the person out', async () => {
+  it('refuses to approve an unlock asked for before the domains left the person out, and closes the request', async () => {
     const locked = await person('locked', 'earlier@gmail.example');
     await t.em().nativeUpdate(Account, { teamId: TEAM_ID }, { allowedEmailDomains: [] });
     try {
@@ -170,13 +170,14 @@ describe('the person card', () => {
         .nativeUpdate(Account, { teamId: TEAM_ID }, { allowedEmailDomains: ['acme.test', 'acme.co.uk'] });
     }
     const request = await t.em().findOneOrFail(SeatRequest, { email: locked.email, status: 'pending' });
-    await expect(
-      t.roster.deps.seats.decide(t.em(), await t.account(), {
-        requestId: request.id,
-        actor: { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' },
-        decision: 'approve',
-      }),
-    ).rejects.toThrow(REFUSAL);
+    const decided = await t.roster.deps.seats.decide(t.em(), await t.account(), {
+      requestId: request.id,
+      actor: { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' },
+      decision: 'approve',
+    });
+    // Said why, and closed rather than left pending with buttons no admin could use.
+    expect(decided).toMatchObject({ outcome: 'refused', reason: expect.stringContaining(REFUSAL) });
+    expect((await t.em().findOneOrFail(SeatRequest, request.id)).status).toBe('rejected');
     expect((await t.em().findOneOrFail(User, locked.id)).status).toBe('locked');
   });
 
