@@ -160,7 +160,8 @@ describe('a name that resolves to this machine by the time Roster connects', () 
               ${JSON.stringify({ type: 'webhook.test', timestamp: new Date().toISOString(), data: {} })}::jsonb)`,
       );
       const sender = new WebhookSender({
-        policy: { ...DEFAULT_POLICY, ...FAST },
+        // Its retry not due within this run: on a slow machine a retry after 100 ms was made in it too.
+        policy: { ...DEFAULT_POLICY, ...FAST, retryBaseMs: 60_000, retryMaxMs: 60_000 },
         logger: createLogger('silent'),
         allowPrivate: false,
         onDisabled: async () => undefined,
