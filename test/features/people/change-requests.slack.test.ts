@@ -1,11 +1,12 @@
 import { ref } from '@mikro-orm/core';
 import { Account, PermissionSet } from '../../../src/features/accounts/account.entity.ts';
-import { type IUser, type Role, User, type UserStatus } from '../../../src/features/people/user.entity.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { SEAT_LIMIT_CONSTRAINT } from '../../../src/shared/errors.ts';
 import { afterAck } from '../../../src/slack/notify.ts';
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
 import { textOf } from '../../support/views.ts';
+import { openCard, personMaker } from './support.ts';
 
 // Requests for a change to a person (unlock, reactivate) as admins read them, and as an approval finds the
 // person: what they would get back is said, and a person changed since is not given a seat.
@@ -16,27 +17,8 @@ beforeAll(async () => {
 });
 afterAll(() => t.stop());
 
-let n = 0;
-async function person(status: UserStatus, role: Role = 'employee', extra: Partial<IUser> = {}) {
-  const em = t.em();
-  const user = em.create(User, {
-    account: await t.account(),
-    email: `req${++n}@acme.test`,
-    firstName: 'Req',
-    lastName: `Person${n}`,
-    role,
-    status,
-    addedBy: 'UADMIN',
-    ...extra,
-  });
-  await em.flush();
-  return user;
-}
-async function card(user: string, email: string) {
-  const before = t.standin.responses.length;
-  await t.slack.command('/people', email, { user });
-  return eventually(() => t.standin.responses.slice(before).at(-1));
-}
+const person = personMaker(() => t, { first: 'Req', last: 'Req', domain: 'acme.test' });
+const card = (user: string, email: string) => openCard(t, user, email);
 async function ask(user: string, email: string, button: string) {
   await t.slack.clickButton((await card(user, email)).body, button, { user });
   const view = t.standin.lastOpenedView();

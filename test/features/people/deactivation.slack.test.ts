@@ -1,10 +1,11 @@
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
-import { type IUser, type Role, User, type UserStatus } from '../../../src/features/people/user.entity.ts';
+import { type IUser, User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import { links } from '../../support/smtp-sink.ts';
 import { buttonMessage, textOf } from '../../support/views.ts';
+import { personMaker } from './support.ts';
 
 // Deactivating a person has the same effects whether an admin does it on the card or Slack deactivates
 // the member: no invitation link keeps working, no seat request about them waits for an admin.
@@ -15,22 +16,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.stop());
 
-let n = 0;
-async function person(status: UserStatus, role: Role, extra: Partial<IUser> = {}) {
-  const em = t.em();
-  const user = em.create(User, {
-    account: await t.account(),
-    email: `gone${++n}@partner.test`,
-    firstName: 'Gail',
-    lastName: `Gone${n}`,
-    role,
-    status,
-    addedBy: 'UADMIN',
-    ...extra,
-  });
-  await em.flush();
-  return user;
-}
+const person = personMaker(() => t, { first: 'Gail', last: 'Gone', domain: 'partner.test' });
 
 const deletedInSlack = (id: string, email: string, eventId: string) =>
   t.slack.event({ type: 'user_change', user: { id, deleted: true, profile: { email } } }, { eventId });

@@ -3,10 +3,11 @@ import { Account, PermissionSet } from '../../../src/features/accounts/account.e
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../../src/features/contacts/contact.entity.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
-import { type IUser, type Role, User, type UserStatus } from '../../../src/features/people/user.entity.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import { fillView, textOf } from '../../support/views.ts';
+import { openCard, personMaker } from './support.ts';
 
 let t: TestApp;
 
@@ -15,32 +16,12 @@ beforeAll(async () => {
 });
 afterAll(() => t.stop());
 
-let n = 0;
-async function person(status: UserStatus, role: Role = 'employee', extra: Partial<IUser> = {}) {
-  const em = t.em();
-  const user = em.create(User, {
-    account: await t.account(),
-    email: `person${++n}@acme.test`,
-    firstName: 'Pat',
-    lastName: `Person${n}`,
-    role,
-    status,
-    addedBy: 'UADMIN',
-    ...extra,
-  });
-  await em.flush();
-  return user;
-}
+const person = personMaker(() => t, { first: 'Pat', last: 'Person', domain: 'acme.test' });
 
 const fresh = (id: string) => t.em().findOneOrFail(User, id, { populate: ['permissionSet'] });
 const usedSeats = async () => (await t.roster.deps.seats.usage(t.em(), await t.account())).used;
 
-/** `/people EMAIL` as `user`: the ephemeral card Roster answered with. */
-async function card(user: string, text: string) {
-  const before = t.standin.responses.length;
-  await t.slack.command('/people', text, { user });
-  return eventually(() => t.standin.responses.slice(before).at(-1));
-}
+const card = (user: string, text: string) => openCard(t, user, text);
 
 /** Presses a card button and submits the form it opened with `values`. */
 async function change(user: string, cardBody: any, buttonText: string, values: Record<string, any> = {}) {
