@@ -279,7 +279,11 @@ export async function deliverBatch(
  */
 async function tellInvitersOfBatch(deps: Deps, gaveUp: GaveUp[]): Promise<void> {
   const byInviter = new Map<string, GaveUp[]>();
-  for (const f of gaveUp) byInviter.set(f.inviter, [...(byInviter.get(f.inviter) ?? []), f]);
+  for (const f of gaveUp) {
+    const theirs = byInviter.get(f.inviter);
+    if (theirs) theirs.push(f);
+    else byInviter.set(f.inviter, [f]);
+  }
   const day = new Date().toISOString().slice(0, 10);
   for (const [inviter, failures] of byInviter) {
     const mailWide = failures.some((f) => f.how !== 'recipient');
