@@ -211,6 +211,88 @@ describe('a person deleted in Slack', () => {
   }, 60_000);
 });
 
+describe('Slack telling of a deletion Roster already acted on', () => {
+  const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+  const mirroredDeleted = async (id: string) => {
+    const [row] = await exec(`select deleted from slack_member where slack_user_id = '${id}'`);
+    return row?.deleted === true;
+  };
+
+  it('leaves someone an admin reactivated after the first word of it as they are', async () => {
+    const user = await seated('pia@acme.test', 'UPIA');
+    const account = await t.account();
+    expect((await t.slack.event(deleted('UPIA', 'pia@acme.test'))).status).toBe(200);
+    await eventually(
+      async () => (await statusOf(user.id)) === 'deactivated' && (await mirroredDeleted('UPIA')),
+    );
+    await t.roster.deps.people.reactivate(t.em(), account, admin, user.id);
+    expect(await statusOf(user.id)).toBe('not_invited');
+    // The same deletion again, as a new event (a profile edit of the deleted account, say).
+    expect((await t.slack.event(deleted('UPIA', 'pia@acme.test'))).status).toBe(200);
+    await jobsDrained(t.em());
+    expect(await statusOf(user.id)).toBe('not_invited');
+    expect(await audits('user.deactivated', { subjectId: user.id })).toBe(1);
+  });
+
+  it('leaves someone added with the same address after the deletion as they are', async () => {
+    expect((await t.slack.event(deleted('UQUIN', 'quin@acme.test'))).status).toBe(200);
+    await eventually(() => mirroredDeleted('UQUIN'));
+    await jobsDrained(t.em());
+    // An admin adds Quin again by email, as someone Slack does not know yet.
+    const em = t.em();
+    const user = em.create(User, {
+      account: await t.account(),
+      email: 'quin@acme.test',
+      role: 'employee',
+      status: 'active',
+    });
+    await em.flush();
+    expect((await t.slack.event(deleted('UQUIN', 'quin@acme.test'))).status).toBe(200);
+    await jobsDrained(t.em());
+    expect(await statusOf(user.id)).toBe('active');
+  });
+
+  it('deactivates by email nobody Slack knows by another id, nor anyone whose address a member still holds', async () => {
+    const em = t.em();
+    const account = await t.account();
+    // Rae is someone else in Slack (URAE), who took over the address the deleted account had.
+    const rae = await seated('rae@acme.test', 'URAE');
+    // Sam has no Slack id in Roster; his address belongs to a member still in Slack.
+    t.standin.addMember({ id: 'USAM', name: 'sam', email: 'sam@acme.test' });
+    await t.roster.deps.directory.upsert(em, account, [
+      {
+        slackUserId: 'USAM',
+        email: 'sam@acme.test',
+        name: 'sam',
+        title: null,
+        phone: null,
+        isAdmin: false,
+        isOwner: false,
+        isBot: false,
+        deleted: false,
+        teamIds: [TEAM_ID],
+        isRestricted: false,
+        isUltraRestricted: false,
+      },
+    ]);
+    const sam = em.create(User, { account, email: 'sam@acme.test', role: 'employee', status: 'active' });
+    // Tia has no Slack id in Roster, and nobody else holds her address: the deleted account was hers.
+    const tia = em.create(User, { account, email: 'tia@acme.test', role: 'employee', status: 'active' });
+    await em.flush();
+    for (const [id, email] of [
+      ['URAEOLD', 'rae@acme.test'],
+      ['USAMOLD', 'sam@acme.test'],
+      ['UTIA', 'tia@acme.test'],
+    ] as const) {
+      expect((await t.slack.event(deleted(id, email))).status).toBe(200);
+    }
+    await eventually(async () => (await statusOf(tia.id)) === 'deactivated');
+    await jobsDrained(t.em());
+    expect(await statusOf(rae.id)).toBe('active');
+    expect(await statusOf(sam.id)).toBe('active');
+  });
+});
+
 describe("a Slack user's event, while its jobs are kept", () => {
   it('keeps of their profile only what the mirror keeps, and a deactivation only who they are', async () => {
     const res = await t.slack.event(

@@ -178,9 +178,11 @@ export async function deactivateFromSlack(
   slackUserId: string,
   email?: string,
   /**
-   * `asOf`: when Slack's deactivation was recorded, on the database's clock. Someone an admin reactivated
-   * or unlocked after that is left as they are: that is the newer decision, and a late try of the event must
-   * not undo it. A join of theirs still waiting for a seat is closed.
+   * `asOf`: when Slack's deactivation was recorded, on the database's clock; when the directory mirror learnt
+   * of the same deletion earlier (an earlier event, a sync), that earlier time. Someone an admin added by
+   * email, reactivated or unlocked after that is left as they are: that is the newer decision, and a late try of the
+   * event, or Slack telling of the same deletion again, must not undo it. A join of theirs still waiting for
+   * a seat is closed.
    */
   opts: { asOf?: Date; log?: Logger } = {},
 ): Promise<number> {
@@ -202,7 +204,23 @@ export async function deactivateFromSlack(
     if (closed) opts.log?.info({ slackUser: slackUserId, closed }, 'deactivated in Slack: their join closed');
     const bySlackId = await tx.find(User, { account, slackUserId, status: { $ne: 'deactivated' } });
     const byEmail = email && bySlackId.length === 0 ? await findUserByEmail(tx, account, email) : null;
-    const found = byEmail && byEmail.status !== 'deactivated' ? [byEmail] : bySlackId;
+    // By email only a user Slack knows by no other id, and whose address no other member of the workspace
+    // still in Slack holds: the address is theirs, not someone else's who took it over.
+    const emailIsTheirs =
+      byEmail &&
+      byEmail.status !== 'deactivated' &&
+      !byEmail.slackUserId &&
+      !(
+        await query(
+          tx,
+          sql`select 1 from slack_member where account_id = ${account.id} and slack_user_id <> ${slackUserId}
+                and not deleted and not is_bot and lower(btrim(email)) = ${normalizeEmail(byEmail.email)}
+                and (cardinality(team_ids) = 0 or ${account.teamId} = any(team_ids)) limit 1`,
+        )
+      ).length;
+    const found = emailIsTheirs ? [byEmail] : bySlackId;
+    const since = opts.asOf && (await deletedSince(tx, account, slackUserId));
+    const asOf = opts.asOf && since && since < opts.asOf ? since : opts.asOf;
     const actor = SLACK_ACTOR;
     let count = 0;
     for (const { id } of found) {
@@ -210,10 +228,12 @@ export async function deactivateFromSlack(
       const requestIds = await seats.lockRequestsAbout(tx, account, id);
       const user = await lockUser(tx, account, id);
       if (!user || user.status === 'deactivated') continue;
-      if (opts.asOf && (await broughtBackSince(tx, account, user, opts.asOf, { added: false }))) {
+      // Someone added by email since is a new decision; a user of this very Slack account made since can
+      // only come from their own join, asked before the deletion, and goes with it.
+      if (asOf && (await broughtBackSince(tx, account, user, asOf, { added: Boolean(emailIsTheirs) }))) {
         opts.log?.info(
           { userId: user.id, slackUser: slackUserId },
-          'reactivated by an admin after Slack deactivated them: left active',
+          'added or reactivated in Roster after Slack deactivated them: left as they are',
         );
         continue;
       }
@@ -226,6 +246,16 @@ export async function deactivateFromSlack(
     }
     return count;
   });
+}
+
+/** When the directory mirror first learnt that this member was deleted in Slack, if it knows them as deleted. */
+async function deletedSince(em: EntityManager, account: IAccount, slackUserId: string): Promise<Date | null> {
+  const [row] = await query<{ deleted_since: Date | null }>(
+    em,
+    sql`select deleted_since from slack_member
+          where account_id = ${account.id} and slack_user_id = ${slackUserId} and deleted`,
+  );
+  return row?.deleted_since ? new Date(row.deleted_since) : null;
 }
 
 /** How many people one pass of the reconciliation reads at a time; each is deactivated in its own transaction. */
