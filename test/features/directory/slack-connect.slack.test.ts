@@ -191,6 +191,57 @@ describe('someone of another organisation, in Slack', () => {
     expect(text).not.toMatch(/You:|Ana|invited/);
   });
 
+  it("pressing buttons of person cards and invitations, even forged with a user's id, sees and changes nothing", async () => {
+    const em = t.em();
+    const zed = em.create(User, {
+      account: await t.account(),
+      email: 'zed@acme.test',
+      firstName: 'Zed',
+      role: 'employee',
+      status: 'active',
+    });
+    await em.flush();
+    const opened = () => t.standin.calls.filter((c) => c.method === 'views.open').length;
+    const openedBefore = opened();
+    const since = t.standin.responses.length;
+    const buttons = [
+      { action_id: 'person_open', value: zed.id },
+      { action_id: 'person_deactivate', value: zed.id },
+      { action_id: 'person_change_role', value: JSON.stringify({ u: zed.id, c: 'role' }) },
+      { action_id: INVITE_ACTIONS.cancel, value: zed.id },
+    ];
+    for (const button of buttons) {
+      const res = await t.slack.blockAction({
+        user: 'UEXTANA',
+        channel: 'CPARTNER',
+        message: { ts: '1700000000.000100', text: 'Roster', blocks: [] },
+        actions: [{ type: 'button', block_id: 'b', ...button }],
+      });
+      expect(res.status).toBe(200);
+    }
+    await eventually(() => t.standin.responses.length >= since + buttons.length);
+    const answers = t.standin.responses.slice(since).map((r) => textOf(r.body));
+    expect(answers).toHaveLength(buttons.length);
+    for (const answer of answers) {
+      expect(answer).toMatch(
+        /through Slack Connect, from another organisation, so it has nothing to show you/,
+      );
+      expect(answer).not.toMatch(/zed|Zed/);
+    }
+    expect(opened()).toBe(openedBefore);
+    expect((await t.em().findOneOrFail(User, zed.id)).status).toBe('active');
+    expect(await t.em().count(AuditEvent, { subjectId: zed.id })).toBe(0);
+    // A member of this workspace pressing the same card button sees it.
+    await t.slack.blockAction({
+      user: 'UMANAGER',
+      channel: 'CPARTNER',
+      message: { ts: '1700000000.000100', text: 'Roster', blocks: [] },
+      actions: [{ type: 'button', block_id: 'b', ...buttons[0]! }],
+    });
+    await eventually(() => t.standin.responses.length > since + buttons.length);
+    expect(textOf(t.standin.responses.at(-1)!.body)).toMatch(/zed@acme\.test/);
+  });
+
   it('mentioned in /people is named as such, not shown as the user here with their address', async () => {
     const since = t.standin.responses.length;
     await t.slack.command('/people', '@ana', { user: 'UMANAGER' });

@@ -30,7 +30,7 @@ export function registerContactActions(app: App, deps: Deps, contacts: ContactSe
     const { q, o } = page;
     const { em, account } = roster(context);
     const { hits, more } = await contacts.find(em, account, q, o);
-    const viewer = await slackActor(deps, context, body.user.id);
+    const viewer = await slackActor(deps, context, body.user.id, { membersOnly: true });
     await respond({
       response_type: 'ephemeral',
       replace_original: false,
@@ -53,7 +53,7 @@ export function registerContactActions(app: App, deps: Deps, contacts: ContactSe
     const id = uuid.safeParse(action.value);
     const contact = id.success ? await em.findOne(Contact, { id: id.data, account }) : null;
     if (!contact) throw new DomainError('not_found', 'That contact no longer exists.');
-    requireEditable(contact, await slackActor(deps, context, body.user.id));
+    requireEditable(contact, await slackActor(deps, context, body.user.id, { membersOnly: true }));
     await client.views.open({ trigger_id: body.trigger_id, view: contactModal(contact, contact.id) });
   });
 
@@ -61,7 +61,7 @@ export function registerContactActions(app: App, deps: Deps, contacts: ContactSe
     await ack();
     const { em, account } = roster(context);
     const contact = await contacts.toConvert(em, account, action.value ?? '');
-    const actor = await slackActor(deps, context, body.user.id);
+    const actor = await slackActor(deps, context, body.user.id, { membersOnly: true });
     await client.views.open({
       trigger_id: body.trigger_id,
       view: convertModal(contact, grantable(await permissionSets(em, account), actor)),

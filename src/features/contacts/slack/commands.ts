@@ -41,7 +41,7 @@ export function registerContactCommand(app: App, deps: Deps, contacts: ContactSe
       }
       const { em, account } = roster(context);
       const { hits, more } = await contacts.find(em, account, query);
-      const viewer = await slackActor(deps, context, command.user_id);
+      const viewer = await slackActor(deps, context, command.user_id, { membersOnly: true });
       await respond({ response_type: 'ephemeral', ...findResults(query, hits, 0, more, viewer) });
     } else {
       await respond({

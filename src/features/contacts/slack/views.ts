@@ -163,7 +163,7 @@ export function registerContactViews(app: App, deps: Deps, contacts: ContactServ
     const { em, account } = roster(context);
     const { contactId: editing, prints } = readEditTarget(view.private_metadata);
     const untouched = untouchedFields(prints, values);
-    const actor = await slackActor(deps, context, body.user.id);
+    const actor = await slackActor(deps, context, body.user.id, { membersOnly: true });
     // A contact converted since the form opened is an admin's to edit: said first, on the form, rather
     // than asking to fix the email and then refusing the whole form.
     const refused = editing ? await contacts.editProblem(em, account, actor, editing) : null;
@@ -212,7 +212,7 @@ export function registerContactViews(app: App, deps: Deps, contacts: ContactServ
       shownEmail,
     };
     const { em, account } = roster(context);
-    const actor = await slackActor(deps, context, body.user.id);
+    const actor = await slackActor(deps, context, body.user.id, { membersOnly: true });
     const problems = await contacts.convertProblems(em, account, actor, contactId, input);
     if (problems) {
       // An error for a field the form does not show goes on the role, which every form has.

@@ -29,7 +29,7 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
     const at = readPage(pendingPage, action.value);
     if (!at) throw gone;
     const { em, account } = roster(context);
-    const actor = await slackActor(deps, context, body.user.id);
+    const actor = await slackActor(deps, context, body.user.id, { membersOnly: true });
     const page = await invites.pending(em, account, actor, PENDING_PAGE, at.a);
     if (!page) throw gone;
     await respond({
@@ -48,7 +48,7 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
       const id = uuid.safeParse(action.value);
       if (!id.success) throw new DomainError('not_found', 'That person is no longer in Roster.');
       const { em, account } = roster(context);
-      const actor = await slackActor(deps, context, body.user.id);
+      const actor = await slackActor(deps, context, body.user.id, { membersOnly: true });
       const expired = await em.findOne(User, { id: id.data, account, status: 'expired' });
       if (expired) {
         // The seat went back when the invitation expired: sending it again asks for one, like a new person.
@@ -102,7 +102,7 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
     const { user, already } = await invites.cancel(
       em,
       account,
-      await slackActor(deps, context, body.user.id),
+      await slackActor(deps, context, body.user.id, { membersOnly: true }),
       id.data,
     );
     await respond({

@@ -24,7 +24,7 @@ export function registerInviteCommand(app: App, deps: Deps, invites: InviteServi
     const text = command.text.trim();
     if (/^pending$/i.test(text)) {
       const { em, account } = roster(context);
-      const actor = await slackActor(deps, context, command.user_id);
+      const actor = await slackActor(deps, context, command.user_id, { membersOnly: true });
       const page = await invites.pending(em, account, actor, PENDING_PAGE);
       await respond({ response_type: 'ephemeral', ...pendingList(page!, actor.isAdmin, 0) });
       return;

@@ -73,7 +73,7 @@ export async function openInviteModal(
   prefill: { emailsText?: string; role?: Role },
 ): Promise<void> {
   const { em, account } = roster(context);
-  const actor = await slackActor(deps, context, userId);
+  const actor = await slackActor(deps, context, userId, { membersOnly: true });
   await client.views.open({
     trigger_id: triggerId,
     view: inviteModal({ ...prefill, permissionSets: grantable(await permissionSets(em, account), actor) }),

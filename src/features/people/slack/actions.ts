@@ -20,8 +20,8 @@ export function registerPeopleActions(app: App, deps: Deps, people: PersonServic
     async ({ ack, action, body, context, respond, client }) => {
       await ack();
       const { em, account } = roster(context);
+      const actor = await slackActor(deps, context, body.user.id, { membersOnly: true });
       const card = await people.card(em, account, action.value ?? '');
-      const actor = await slackActor(deps, context, body.user.id);
       // From a message the card answers in place; from the App Home, which has no reply address, by DM,
       // which waits for Slack when Slack asks Roster to slow down.
       if (body.response_url) {
@@ -39,7 +39,7 @@ export function registerPeopleActions(app: App, deps: Deps, people: PersonServic
     await ack();
     const { em, account } = roster(context);
     const { u, c, h } = readTarget(action.value);
-    const actor = await slackActor(deps, context, body.user.id);
+    const actor = await slackActor(deps, context, body.user.id, { membersOnly: true });
     const card = await people.card(em, account, u);
     if (!actor.isAdmin && !['unlock', 'reactivate', 'role'].includes(c)) {
       throw new DomainError('not_admin', 'Only admins can change that.');
@@ -92,7 +92,7 @@ export function registerPeopleActions(app: App, deps: Deps, people: PersonServic
     async ({ ack, action, body, context, client, respond }) => {
       await ack();
       const { em, account } = roster(context);
-      const actor = await slackActor(deps, context, body.user.id);
+      const actor = await slackActor(deps, context, body.user.id, { membersOnly: true });
       const { user, wasActive, seatFreed, already } = await people.deactivate(
         em,
         account,

@@ -94,7 +94,7 @@ export function registerPeopleCommand(app: App, deps: Deps, people: PersonServic
       return;
     }
     const { em, account } = roster(context);
-    const actor = await slackActor(deps, context, command.user_id);
+    const actor = await slackActor(deps, context, command.user_id, { membersOnly: true });
     let user = await people.find(em, account, parsed);
     let slackEmail: string | null = null;
     if ('slackUserId' in parsed) {

@@ -35,7 +35,7 @@ export function registerPeopleForms(app: App, deps: Deps, people: PersonService)
     const { em, account } = roster(context);
     const { u, c, h, s, f } = readTarget(view.private_metadata);
     const values = view.state.values;
-    const actor = await slackActor(deps, context, body.user.id);
+    const actor = await slackActor(deps, context, body.user.id, { membersOnly: true });
     const sendInvitation = (values.send_now?.send_now?.selected_options ?? []).length > 0;
     const addSeat = actor.isAdmin && (values.add_seat?.add_seat?.selected_options ?? []).length > 0;
     const role = values.role?.role?.selected_option?.value as Role;
