@@ -247,3 +247,28 @@ describe('giving the Admin permission set', () => {
     expect(await t.em().count(User, { email: 'hal@acme.test' })).toBe(0);
   });
 });
+
+describe('a Roster Admin whose Slack account is deleted', () => {
+  it('is not among the admins seat requests are sent to, nor an admin anywhere', async () => {
+    const em = t.em();
+    const account = await t.account();
+    const adminSet = await em.findOneOrFail(PermissionSet, { account, isAdmin: true });
+    em.create(User, {
+      account,
+      email: 'flo@acme.test',
+      role: 'employee',
+      status: 'active',
+      slackUserId: 'UFLO',
+      permissionSet: adminSet,
+    });
+    await em.flush();
+    const flo = { id: 'UFLO', name: 'flo', team_id: account.teamId, profile: { email: 'flo@acme.test' } };
+    const admins = () => t.roster.deps.admins.adminIds(t.em(), account);
+    await t.roster.deps.directory.upsert(t.em(), account, [memberOf({ ...flo, deleted: false })!]);
+    expect(await eventually(admins, 30_000)).toContain('UFLO');
+    // Slack deleted Flo; Roster keeps her active (an admin reactivated her since, say).
+    await t.roster.deps.directory.upsert(t.em(), account, [memberOf({ ...flo, deleted: true })!]);
+    expect(await admins()).not.toContain('UFLO');
+    expect(await t.roster.deps.admins.isAdmin(t.em(), account, 'UFLO')).toBe(false);
+  });
+});
