@@ -44,6 +44,15 @@ export function outsideDomains(email: string, domains: readonly string[]): strin
   return `${email.trim()} is not at an allowed domain: invitations and logins go only to ${atDomains(domains)} addresses. An admin can change the allowed email domains with \`/seats settings\`.`;
 }
 
+/** Why `email` may not be a login of this account now (outside its allowed email domains), or null. */
+export async function outsideAllowedDomains(
+  em: EntityManager,
+  account: IAccount,
+  email: string,
+): Promise<string | null> {
+  return outsideDomains(email, await allowedDomains(em, account));
+}
+
 /**
  * Refuses, with a message naming the allowed domains, a login email outside the account's allowed email
  * domains. `field` is the form input the error belongs to, if any.
@@ -54,6 +63,6 @@ export async function refuseOutsideDomains(
   email: string,
   field?: string,
 ): Promise<void> {
-  const why = outsideDomains(email, await allowedDomains(em, account));
+  const why = await outsideAllowedDomains(em, account, email);
   if (why) throw new DomainError('not_allowed', why, field ? { field } : {});
 }

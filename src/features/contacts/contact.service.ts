@@ -5,7 +5,7 @@ import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { showsSomething } from '../../shared/visible.ts';
 import { type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
-import { refuseOutsideDomains } from '../accounts/allowed-domains.ts';
+import { outsideAllowedDomains, refuseOutsideDomains } from '../accounts/allowed-domains.ts';
 import { audit } from '../audit/audit.service.ts';
 import { queueInvitation } from '../invites/invitation.service.ts';
 import { FIELD_MAX, keptOrNew } from '../people/field-limits.ts';
@@ -14,7 +14,7 @@ import { statusLabel } from '../people/labels.ts';
 import { createUser, findContactByEmail, findUserByEmail, normalizeEmail } from '../people/people.service.ts';
 import { displayName, type IUser, isPaidRole, ROLES, type Role } from '../people/user.entity.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
-import { SeatRequest } from '../seats/seat-request.entity.ts';
+import { type ISeatRequest, SeatRequest } from '../seats/seat-request.entity.ts';
 import { Contact, type IContact } from './contact.entity.ts';
 import { type SearchHit, searchPeople } from './contact.search.ts';
 
@@ -47,6 +47,7 @@ export const contactInput = z.object({
     .optional()
     .nullable()
     .transform((v) => v || null)
+    .refine((v) => v === null || v.length <= FIELD_MAX.email, `Keep it under ${FIELD_MAX.email} characters.`)
     .refine(
       (v) => v === null || z.email().safeParse(v).success,
       'Enter a valid email address, or leave it empty.',
@@ -71,6 +72,15 @@ export type ConvertInput = {
    */
   shownEmail?: string | null;
 };
+
+/**
+ * Why a conversion request no longer fits its contact: the contact's email was changed since the request
+ * was filed, and the admin deciding it sees the address it was filed for, not the new one. Null when it fits.
+ */
+function movedFrom(contact: IContact, request: ISeatRequest): string | null {
+  if (normalizeEmail(contact.email ?? '') === normalizeEmail(request.email)) return null;
+  return `${contact.name}'s email was changed to ${contact.email} after this request for ${request.email} was filed, so it is not approved: nobody is given a seat at an address no admin saw. Whoever still wants them converted can ask again.`;
+}
 
 /** Contacts: people without a login, found alongside users and converted into users through the seat rules. */
 export class ContactService {
@@ -99,10 +109,14 @@ export class ContactService {
           return `${contact.name} was already converted: they are the user ${contact.user.getEntity().email}, so there is nothing to approve.`;
         }
         if (!contact.email) return `${contact.name} no longer has an email address.`;
+        const moved = movedFrom(contact, request);
+        if (moved) return moved;
         const existing = await findUserByEmail(tx, account, contact.email);
-        return existing
-          ? `${contact.email} is already a user (${statusLabel(existing.status)}), so there is nothing to approve.`
-          : null;
+        if (existing) {
+          return `${contact.email} is already a user (${statusLabel(existing.status)}), so there is nothing to approve.`;
+        }
+        // The allowed email domains changed since the request was filed: approving could never succeed.
+        return outsideAllowedDomains(tx, account, contact.email);
       },
       // The admin approved: convert as the requester asked, unless the contact became a user meanwhile.
       approve: async (tx, request, account) => {
@@ -122,6 +136,9 @@ export class ContactService {
         }
         if (!contact.email)
           throw new DomainError('conflict', `${contact.name} no longer has an email address.`);
+        // Edited since the check above: nothing is made; the next Approve closes the request saying why.
+        const moved = movedFrom(contact, request);
+        if (moved) throw new DomainError('conflict', moved);
         const existing = await findUserByEmail(tx, account, contact.email);
         if (existing) return `${contact.email} had already become a user (${statusLabel(existing.status)}).`;
         const permissionSet = request.permissionSet

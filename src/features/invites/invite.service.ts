@@ -6,7 +6,7 @@ import { DomainError } from '../../shared/errors.ts';
 import { hashToken } from '../../shared/ids.ts';
 import { type JobQueue, TryLater } from '../../shared/jobs.ts';
 import { Account, type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
-import { refuseOutsideDomains } from '../accounts/allowed-domains.ts';
+import { outsideAllowedDomains, refuseOutsideDomains } from '../accounts/allowed-domains.ts';
 import { audit } from '../audit/audit.service.ts';
 import type { Surface } from '../audit/audit-event.entity.ts';
 import { type GuestCheck, permissionSetToGrant, refuseAdminSetForGuest } from '../people/grants.ts';
@@ -95,9 +95,11 @@ export class InviteService {
       // approving must neither take a seat for them nor add one to the limit.
       refuse: async (tx, request, account) => {
         const existing = await findUserByEmail(tx, account, request.email);
-        return existing
-          ? `${request.email} is already a user (${existing.status.replace('_', ' ')}), so there is nothing to approve.`
-          : null;
+        if (existing) {
+          return `${request.email} is already a user (${existing.status.replace('_', ' ')}), so there is nothing to approve.`;
+        }
+        // The allowed email domains changed since the request was filed: approving could never succeed.
+        return outsideAllowedDomains(tx, account, request.email);
       },
       approve: async (tx, request, account) => {
         const payload = request.payload as Payload;

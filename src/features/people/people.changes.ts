@@ -4,7 +4,7 @@ import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { type IAccount, PermissionSet } from '../accounts/account.entity.ts';
-import { allowedDomains, refuseOutsideDomains } from '../accounts/allowed-domains.ts';
+import { allowedDomains, outsideAllowedDomains, refuseOutsideDomains } from '../accounts/allowed-domains.ts';
 import { audit, auditRefusal } from '../audit/audit.service.ts';
 import { latestPersonalMessage, queueInvitation } from '../invites/invitation.service.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
@@ -84,14 +84,7 @@ export class PeopleChanges {
         const late = overtaken(user, request);
         if (late || kind === 'role_change') return late;
         // The allowed domains changed since: brought back, they could not be invited; the request is closed.
-        const outside = await refuseOutsideDomains(tx, account, user.email).then(
-          () => null,
-          (err: unknown) => {
-            if (err instanceof DomainError) return err.message;
-            throw err;
-          },
-        );
-        return outside;
+        return outsideAllowedDomains(tx, account, user.email);
       },
       approve: async (tx, request, account) => {
         const user = request.user ? await lockUser(tx, account, request.user.id) : null;

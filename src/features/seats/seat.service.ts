@@ -533,23 +533,28 @@ export class SeatService {
 
       const flow = this.flows.get(request.kind);
       if (!flow) throw new Error(`no flow registered for seat requests of kind ${request.kind}`);
-      const refused = await flow.refuse?.(tx, request, account);
-      if (refused) {
+      const refuse = async (reason: string): Promise<DecisionResult> => {
         const payload = { ...request.payload, closedBecause: 'refused' };
         await this.close(
           tx,
           account,
           request,
-          { status: 'rejected', ...decided, reason: refused, payload },
+          { status: 'rejected', ...decided, reason, payload },
           {
             ...by,
             action: 'seat_request.rejected',
-            data: { email: request.email, reason: refused, refusedOnApproval: true },
+            data: { email: request.email, reason, refusedOnApproval: true },
           },
         );
-        return { outcome: 'refused', request, reason: refused };
-      }
+        return { outcome: 'refused', request, reason };
+      };
+      const refused = await flow.refuse?.(tx, request, account);
+      if (refused) return refuse(refused);
       const usage = await this.lock(tx, account);
+      // Asked again now that the seats are held: an admin who added the person directly meanwhile (which
+      // takes the seats first too) has committed, and approving must not take, or add, a seat for nothing.
+      const refusedSince = await flow.refuse?.(tx, request, account);
+      if (refusedSince) return refuse(refusedSince);
       if (usage.free === 0 && input.decision !== 'approve_add_seat') {
         return { outcome: 'no_seat', request, usage };
       }

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { query, sql } from '../../../src/db/sql.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../../src/features/contacts/contact.entity.ts';
@@ -51,6 +52,20 @@ describe('adding contacts', () => {
     const confirmation = await eventually(() => confirmations('UMEMBER').at(-1));
     expect(confirmation.text).toContain('Added the contact *Ana Lee* (ana@supplier.test)');
     expect(await t.em().count(AuditEvent, { action: 'contact.added', subjectId: contact.id })).toBe(1);
+  });
+
+  it('answers an address longer than any email can be on its field, adding nothing', async () => {
+    const email = `${'a'.repeat(64)}@${['b', 'c', 'd', 'e'].map((l) => l.repeat(60)).join('.')}.test`;
+    // Longer than the form lets anyone type: a submission made by hand.
+    await t.slack.command('/contact', 'add', { user: 'UMEMBER' });
+    const view = t.standin.lastOpenedView();
+    const values = {
+      name: { name: { type: 'plain_text_input', value: 'Lou Long' } },
+      email: { email: { type: 'plain_text_input', value: email } },
+    };
+    const res = await t.slack.viewSubmission({ user: 'UMEMBER', view: { ...view, state: { values } } });
+    expect(res.json?.errors).toEqual({ email: 'Keep it under 254 characters.' });
+    expect(await t.em().count(Contact, { name: 'Lou Long' })).toBe(0);
   });
 
   it('saves a message author as a contact, prefilled from their Slack profile', async () => {
@@ -394,6 +409,96 @@ describe('converting and editing', () => {
       expect(decision.outcome === 'refused' && decision.reason).toContain('was already converted');
       expect((await t.roster.deps.seats.usage(t.em(), account)).limit).toBe(used);
     } finally {
+      await t.setSeatLimit(10);
+    }
+  });
+
+  /** A member's paid conversion of a new contact, waiting for an admin. */
+  async function conversionRequested(name: string, email: string) {
+    const contact = await contactNamed(name, email);
+    await t.slack.clickButton(convertButton(contact.id), 'Convert to user', { user: 'UMEMBER' });
+    await t.slack.submitView(t.standin.lastOpenedView(), { role: 'employee' }, { user: 'UMEMBER' });
+    const request = await eventually(() => t.em().findOne(SeatRequest, { email, status: 'pending' }));
+    return { contact, request };
+  }
+  const approve = async (requestId: string, decision: 'approve' | 'approve_add_seat' = 'approve') =>
+    t.roster.deps.seats.decide(t.em(), await t.account(), {
+      requestId,
+      actor: { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' },
+      decision,
+    });
+
+  it("closes a conversion request whose contact's email was changed since: nobody gets a seat at the new address", async () => {
+    const { contact, request } = await conversionRequested('Paula Swap', 'paula@partner.test');
+    // The member who asked changes the contact's address with the ordinary Edit form.
+    await t.slack.clickButton(buttonMessage('contact_edit', contact.id, 'Edit'), 'Edit', { user: 'UMEMBER' });
+    const edit = await t.slack.submitView(
+      t.standin.lastOpenedView(),
+      { email: 'mallory@elsewhere.test' },
+      { user: 'UMEMBER' },
+    );
+    expect(edit.json?.errors).toBeUndefined();
+    await eventually(
+      async () => (await t.em().findOneOrFail(Contact, contact.id)).email === 'mallory@elsewhere.test',
+    );
+    const decision = await approve(request.id);
+    expect(decision.outcome).toBe('refused');
+    expect(decision.outcome === 'refused' && decision.reason).toContain(
+      "Paula Swap's email was changed to mallory@elsewhere.test after this request for paula@partner.test was filed",
+    );
+    expect(await t.em().findOne(User, { email: 'mallory@elsewhere.test' })).toBeNull();
+    expect((await t.em().findOneOrFail(SeatRequest, request.id)).status).toBe('rejected');
+  });
+
+  it('closes, saying why, a conversion request whose address the allowed email domains left out since', async () => {
+    const { request } = await conversionRequested('Dora Domain', 'dora@partner.test');
+    const domains = (list: string[]) =>
+      query(t.em(), sql`update account set allowed_email_domains = ${list} where team_id = 'T0001'`);
+    await domains(['acme.test']);
+    try {
+      const decision = await approve(request.id);
+      expect(decision.outcome).toBe('refused');
+      expect(decision.outcome === 'refused' && decision.reason).toContain(
+        'dora@partner.test is not at an allowed domain',
+      );
+      expect((await t.em().findOneOrFail(SeatRequest, request.id)).status).toBe('rejected');
+      expect(await t.em().findOne(User, { email: 'dora@partner.test' })).toBeNull();
+    } finally {
+      await domains([]);
+    }
+  });
+
+  it('adds no seat when the address becomes a user while the approval waits for the seats', async () => {
+    const { contact, request } = await conversionRequested('Rita Race', 'rita@partner.test');
+    const account = await t.account();
+    const { used } = await t.roster.deps.seats.usage(t.em(), account);
+    await t.setSeatLimit(used);
+    // Someone holds the account's seats a moment, so the approval waits after its first checks.
+    const holder = new pg.Client({ connectionString: t.db.url });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('select id from account where id = $1 for no key update', [account.id]);
+      const approving = approve(request.id, 'approve_add_seat');
+      await eventually(async () => {
+        const { rows } = await holder.query(
+          `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+        );
+        return rows[0].n >= 1;
+      });
+      // Meanwhile the address becomes a user (a client, taking no seat) and the contact is linked to them.
+      const em = t.em();
+      const user = em.create(User, { account, email: 'rita@partner.test', role: 'client', status: 'active' });
+      await em.flush();
+      await holder.query('commit');
+      const decision = await approving;
+      expect(decision.outcome).toBe('refused');
+      expect((await t.roster.deps.seats.usage(t.em(), account)).limit).toBe(used);
+      expect(await t.em().count(User, { email: 'rita@partner.test' })).toBe(1);
+      expect((await t.em().findOneOrFail(User, user.id)).role).toBe('client');
+      expect((await t.em().findOneOrFail(Contact, contact.id)).user).toBeFalsy();
+    } finally {
+      await holder.end();
       await t.setSeatLimit(10);
     }
   });
