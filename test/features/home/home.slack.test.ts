@@ -148,6 +148,32 @@ describe('the Home tab of an admin with work waiting', () => {
     expect(text).toContain('Seat requests: <#CAPPROVALS>.');
   });
 
+  it('names the join link the request came through, not its poster as the one who asked', async () => {
+    const em = t.em();
+    const account = await em.findOneOrFail(Account, { teamId: TEAM_ID });
+    // As a join through the link's web page with no seat free files it: no Slack user asked, and the
+    // request is kept under the admin who posted the link.
+    const request = em.create(SeatRequest, {
+      account,
+      kind: 'join',
+      status: 'pending',
+      email: 'walkin@acme.test',
+      role: 'employee',
+      requestedBy: 'UADMIN',
+      payload: { name: 'Walk In' },
+      expiresAt: new Date(Date.now() + 7 * 86_400_000),
+    });
+    await em.flush();
+    try {
+      const text = textOf(await openHome('UOWNER'));
+      expect(text).toContain(
+        '• walkin@acme.test, Employee (paid seat), asked by the web form of a join link posted by <@UADMIN>',
+      );
+    } finally {
+      await t.em().nativeDelete(SeatRequest, { id: request.id });
+    }
+  });
+
   it("opens the invited person's card from the invitation's button", async () => {
     const home = await openHome('UOWNER');
     const invitation = await t.em().findOneOrFail(Invitation, { user: { email: 'nina@acme.test' } });

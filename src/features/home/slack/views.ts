@@ -21,7 +21,7 @@ import { displayName, type IUser, isPaidRole } from '../../people/user.entity.ts
 import type { ScimStatus } from '../../scim/scim.service.ts';
 import { scimHomeBlocks } from '../../scim/slack/blocks.ts';
 import type { SeatUsage } from '../../seats/seat.service.ts';
-import { SETTINGS_ACTION } from '../../seats/slack/blocks.ts';
+import { requester, SETTINGS_ACTION } from '../../seats/slack/blocks.ts';
 import { webhooksHomeBlock } from '../../webhooks/slack/blocks.ts';
 import type { HomeData } from '../home.service.ts';
 
@@ -177,7 +177,8 @@ export function homeView(
           ? [
               ...requests.map(
                 (r) =>
-                  `• ${escFit(loginEmail(r.email), FIT.email)}, ${ROLE_LABEL[r.role]}, asked by <@${r.requestedBy}>`,
+                  // A join filled in on a link's web form was asked by nobody in Slack: the link is named.
+                  `• ${escFit(loginEmail(r.email), FIT.email)}, ${ROLE_LABEL[r.role]}, asked by ${requester(r)}`,
               ),
               ...more(counts.requests, requests.length, 'the oldest are shown first'),
             ].join('\n')
