@@ -218,6 +218,11 @@ const fields = {
   SLACK_APP_TOKEN: z
     .string()
     .startsWith('xapp-', 'must be an app-level token (it starts with xapp-)')
+    // The prefix alone is an unfinished paste, not a token: Socket Mode would only fail to connect.
+    .refine((v) => v !== 'xapp-', {
+      error:
+        'is missing (only its xapp- beginning is set): paste the whole app-level token from Basic Information > App-Level Tokens, or leave it empty to run over HTTP',
+    })
     .optional(),
   SLACK_API_URL: baseUrl('https://slack.com/api/').default('https://slack.com/api/'),
   SMTP_URL: connectionUrl(/^smtps?:\/\//, 'an smtp:// or smtps:// URL', smtpUrlProblem).optional(),

@@ -108,6 +108,9 @@ describe('settings', () => {
     expect(() => loadConfig({ ...base, SLACK_APP_TOKEN: 'xoxb-wrong' })).toThrow(
       'SLACK_APP_TOKEN must be an app-level token',
     );
+    expect(() => loadConfig({ ...base, SLACK_APP_TOKEN: 'xapp-' })).toThrow(
+      'SLACK_APP_TOKEN is missing (only its xapp- beginning is set)',
+    );
   });
 
   it('refuses a TRUST_PROXY that is not true or false, and reads NODE_ENV', () => {
