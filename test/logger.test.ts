@@ -24,8 +24,9 @@ describe('logs', () => {
         token: 'xoxb-123-456-abc',
         headers: { authorization: 'Bearer xoxb-999' },
         nested: { signingSecret: 's3cret' },
+        endpoint: { url: 'https://hooks.example.com/in', secret: 'plainS3cretValue' },
       },
-      'calling with xoxb-123-456-abc and xapp-1-A1-2-def',
+      'calling with xoxb-123-456-abc and xapp-1-A1-2-def, signed with whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw+/Z9=',
     );
     logger.info(
       { url: 'https://roster.example.com/invitations/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-abcd' },
@@ -40,7 +41,10 @@ describe('logs', () => {
       'oops',
     );
     const out = lines.join('');
-    expect(out).not.toMatch(/xoxb-\d|xapp-1|s3cret|AbCdEfGhIjKlMnOp|ZZZZZZZZZZZZ|xoxb-777/);
+    expect(out).not.toMatch(
+      /xoxb-\d|xapp-1|s3cret|S3cretValue|MfKQ9r8GKYq|AbCdEfGhIjKlMnOp|ZZZZZZZZZZZZ|xoxb-777/,
+    );
+    expect(out).toContain('whsec_[redacted]');
     expect(out).toContain('/invitations/[redacted]');
     expect(out).toContain('[redacted]');
     expect(lines).toHaveLength(3);

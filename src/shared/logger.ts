@@ -3,7 +3,7 @@ import { type Logger, pino } from 'pino';
 export type { Logger };
 
 /**
- * Slack tokens, API tokens, link tokens in URLs, bearer headers, and the user names, passwords and query
+ * Slack tokens, API tokens, webhook signing secrets, link tokens in URLs, bearer headers, and the user names, passwords and query
  * strings of URLs (a webhook receiver's or SCIM service's URL may carry a secret there), wherever they
  * appear in a string.
  */
@@ -11,6 +11,8 @@ const SECRET_PATTERNS: [RegExp, string][] = [
   [/xox[abposr]-[A-Za-z0-9-]+/g, 'xox?-[redacted]'],
   [/xapp-[A-Za-z0-9-]+/g, 'xapp-[redacted]'],
   [/roster_[A-Za-z0-9_-]{32,}/g, 'roster_[redacted]'],
+  // A webhook endpoint's signing secret (Standard Webhooks' form: base64 after the prefix).
+  [/whsec_[A-Za-z0-9+/=]+/g, 'whsec_[redacted]'],
   [/\/(invitations|join|confirm)\/[A-Za-z0-9_-]{16,}/g, '/$1/[redacted]'],
   [/(Bearer\s+)[^\s"']+/gi, '$1[redacted]'],
   [/(smtps?:\/\/[^:/\s]+:)[^@\s]+@/g, '$1[redacted]@'],
@@ -49,6 +51,8 @@ const REDACT = [
   '*.appToken',
   'signingSecret',
   '*.signingSecret',
+  'secret',
+  '*.secret',
   'password',
   '*.password',
   'headers.authorization',
