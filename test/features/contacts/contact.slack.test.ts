@@ -4,7 +4,7 @@ import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../../src/features/contacts/contact.entity.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
-import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import { links } from '../../support/smtp-sink.ts';
 import { buttonMessage, findButton, textOf } from '../../support/views.ts';
 
@@ -66,6 +66,32 @@ describe('adding contacts', () => {
     const res = await t.slack.viewSubmission({ user: 'UMEMBER', view: { ...view, state: { values } } });
     expect(res.json?.errors).toEqual({ email: 'Keep it under 254 characters.' });
     expect(await t.em().count(Contact, { name: 'Lou Long' })).toBe(0);
+  });
+
+  it('adds once, and confirms once, when the same form is submitted twice', async () => {
+    await t.slack.command('/contact', 'add', { user: 'UMANAGER' });
+    const view = t.standin.lastOpenedView();
+    // With no email nothing else would stop a second contact; with one, a second DM would say it failed.
+    const noEmail = { name: 'Twice Submitted' };
+    await t.slack.submitView(view, noEmail, { user: 'UMANAGER' });
+    await t.slack.submitView(view, noEmail, { user: 'UMANAGER' });
+    await t.slack.command('/contact', 'add', { user: 'UMANAGER' });
+    const second = t.standin.lastOpenedView();
+    const withEmail = { name: 'Eve Twice', email: 'eve@partner.test' };
+    await Promise.all([
+      t.slack.submitView(second, withEmail, { user: 'UMANAGER' }),
+      t.slack.submitView(second, withEmail, { user: 'UMANAGER' }),
+    ]);
+    await eventually(
+      () => confirmations('UMANAGER').filter((m) => /Eve Twice/.test(String(m.text))).length > 0,
+    );
+    await jobsDrained(t.em());
+    expect(await t.em().count(Contact, { name: 'Twice Submitted' })).toBe(1);
+    expect(await t.em().count(Contact, { email: 'eve@partner.test' })).toBe(1);
+    const told = t.standin.messages.filter((m) => m.channel === 'DUMANAGER').map((m) => String(m.text));
+    expect(told.filter((m) => m.includes('Added the contact *Twice Submitted*'))).toHaveLength(1);
+    expect(told.filter((m) => m.includes('Added the contact *Eve Twice*'))).toHaveLength(1);
+    expect(told.filter((m) => m.includes('Nothing was saved'))).toEqual([]);
   });
 
   it('saves a message author as a contact, prefilled from their Slack profile', async () => {

@@ -13,6 +13,7 @@ import {
   untouchedFields,
 } from '../../../slack/inputs.ts';
 import { afterAck } from '../../../slack/notify.ts';
+import { firstTime } from '../../../slack/once.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { Deps } from '../../feature.ts';
 import { FIELD_MAX } from '../../people/field-limits.ts';
@@ -180,6 +181,9 @@ export function registerContactViews(app: App, deps: Deps, contacts: ContactServ
       return;
     }
     await ack();
+    // The same add form submitted twice (a double click) adds once, and is told once. An edit sent again
+    // changes nothing more, and says so.
+    if (!editing && !(await firstTime(em, `view:${view.id}:${view.hash}`))) return;
     // The outcome by DM, which waits for Slack when it asks Roster to slow down rather than being lost.
     await afterAck(
       deps,
