@@ -95,7 +95,10 @@ async function applyAll(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<string
   set(plan.refused);
   if (users.length || plan.profileOnly.length) set(await applyUsers(ctx, [...users, ...plan.profileOnly]));
   if (plan.actions.length) set(await applyInvitations(ctx, plan.actions));
-  const detailed = rows.filter((r) => r.kind === 'user' && r.data.detailed);
+  // A row refused (no paid seat, the allowed domains, changed meanwhile) writes nothing, its details included.
+  const detailed = rows.filter(
+    (r) => r.kind === 'user' && r.data.detailed && results.get(r.id)?.result !== 'error',
+  );
   if (detailed.length) {
     for (const id of await applyUserDetails(ctx, detailed)) {
       if (results.get(id)?.result === 'unchanged')

@@ -378,6 +378,17 @@ async function decideStaged(exec: Statements, importId: string, accountId: strin
        and not lower(split_part(btrim(r.data->>'email'), '@', 2)) = any(a.allowed_email_domains)`,
     [importId, accountId],
   );
+  // Before contacts are matched: a contact converted into a user keeps the user's address, and a row with it
+  // is the user's, not a contact to update.
+  await exec(
+    `/* csv:contact-is-user */ update csv_import_row r set outcome = 'error',
+       error = (r.data->>'email') || ' is already a user in Roster (contacts are people without a login); make the row a user to update them'
+     from app_user u
+     where r.csv_import_id = $1 and r.kind = 'contact' and r.outcome = 'create'
+       and coalesce(r.data->>'email', '') <> ''
+       and u.account_id = $2 and lower(btrim(u.email)) = r.key`,
+    [importId, accountId],
+  );
   await exec(
     `/* csv:diff-contacts */ with m as (
        select r.id, c.id as contact_id,
@@ -394,15 +405,6 @@ async function decideStaged(exec: Statements, importId: string, accountId: strin
      update csv_import_row r set target_id = m.contact_id,
        outcome = case when m.changed then 'update' else 'unchanged' end
      from m where r.id = m.id`,
-    [importId, accountId],
-  );
-  await exec(
-    `/* csv:contact-is-user */ update csv_import_row r set outcome = 'error',
-       error = (r.data->>'email') || ' is already a user in Roster (contacts are people without a login); make the row a user to update them'
-     from app_user u
-     where r.csv_import_id = $1 and r.kind = 'contact' and r.outcome = 'create'
-       and coalesce(r.data->>'email', '') <> ''
-       and u.account_id = $2 and lower(btrim(u.email)) = r.key`,
     [importId, accountId],
   );
   await exec(

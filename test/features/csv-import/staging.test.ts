@@ -373,6 +373,38 @@ describe('applying staged rows', () => {
     ).toBe(1);
   });
 
+  it('writes none of the company and notes of a row refused at import for want of a paid seat', async () => {
+    const account = await freshAccount(0);
+    await importNow(
+      account,
+      await preview(account, 'email,first_name,role,company\nzed@acme.test,Zed,employee,OldCo'),
+    );
+    const file = 'email,first_name,company,notes,send_invitation\nzed@acme.test,Zed,NewCo,hello,yes';
+    const done = await importNow(account, await preview(account, file));
+    expect(done.counts).toMatchObject({ noSeat: 1, failed: 1 });
+    const user = await orm.em.fork().findOneOrFail(User, { account, email: 'zed@acme.test' });
+    expect(user.status).toBe('locked');
+    expect(await orm.em.fork().find(Contact, { account, user })).toMatchObject([
+      { company: 'OldCo', notes: null },
+    ]);
+  });
+
+  it('refuses a contact row with the address of a user converted from a contact, and changes nothing', async () => {
+    const account = await freshAccount();
+    const contact = 'type,first_name,last_name,email,company';
+    await importNow(account, await preview(account, `${contact}\ncontact,Carl,Contact,carl@acme.test,Acme`));
+    // The same address as a user row: the contact becomes that user.
+    await importNow(account, await preview(account, `${contact}\nuser,Carl,Contact,carl@acme.test,`));
+    const user = await orm.em.fork().findOneOrFail(User, { account, email: 'carl@acme.test' });
+    expect(await orm.em.fork().count(Contact, { account, user })).toBe(1);
+    const summary = await preview(account, `${contact}\ncontact,Evil,Rename,CARL@acme.test,EvilCo`);
+    expect(summary.counts).toMatchObject({ error: 1, update: 0 });
+    expect(summary.firstErrors[0]?.reason).toContain('CARL@acme.test is already a user in Roster');
+    expect(await orm.em.fork().find(Contact, { account, user })).toMatchObject([
+      { name: 'Carl Contact', company: 'Acme' },
+    ]);
+  });
+
   it('stops giving seats at the limit: the first rows are invited, the rest are errors, used stays at the limit', async () => {
     const account = await freshAccount(5);
     const small = new CsvImportService({ orm, jobs, seats, batchSize: 4 });
