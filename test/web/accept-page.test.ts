@@ -227,6 +227,23 @@ describe('the invitation page, the other ways people reach it', () => {
     expect(reopened.status).toBe(404);
     expect(await reopened.text()).toContain('This invitation link is no longer valid');
   });
+
+  it('does not tell someone deactivated since the first press, from a tab left open, that they are in', async () => {
+    const email = 'stale@example.com';
+    const link = await invitationLink(email);
+    const form = await openForm(link);
+    expect((await accept(link, form)).status).toBe(200);
+    const em = t.em();
+    const user = await em.findOneOrFail(User, { email });
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    await t.roster.deps.person.deactivate(t.em(), await t.account(), admin, user.id);
+    const again = await accept(link, form);
+    const body = await again.text();
+    expect(body).not.toContain('active member');
+    expect(body).not.toContain('You had already accepted');
+    expect(body).toContain('This invitation link is no longer valid');
+    expect(await state(email)).toMatchObject({ user: 'deactivated', invitation: 'accepted', audits: 1 });
+  });
 });
 
 describe('a link that no longer works', () => {

@@ -450,7 +450,9 @@ export class InviteService {
       if (invitation.status === 'accepted') {
         const recent =
           invitation.acceptedAt && this.now().getTime() - invitation.acceptedAt.getTime() < 10 * 60_000;
-        return recent ? { user, account, already: true } : null;
+        // Only someone still active is told they are in: deactivated (or locked) since, the link is just
+        // no longer valid.
+        return recent && user.status === 'active' ? { user, account, already: true } : null;
       }
       if (invitation.status !== 'pending' || invitation.expiresAt <= this.now() || user.status !== 'invited')
         return null;

@@ -368,6 +368,30 @@ describe('delivery', () => {
     expect(await userByEmail('erin@acme.test')).toMatchObject({ status: 'active', slackUserId: 'UERIN' });
   });
 
+  it('does not tell an invitee deactivated since accepting that they are a member, however soon they click again', async () => {
+    t.standin.addMember({ id: 'UFERN', name: 'fern', realName: 'Fern Gone', email: 'fern@acme.test' });
+    await invite('UADMIN', 'fern@acme.test');
+    const dm = await eventually(() =>
+      t.standin.messages.find((m) => m.channel === 'DUFERN' && String(m.text).includes('invited you')),
+    );
+    await t.slack.clickButton(dm, { actionId: 'invite_accept' }, { user: 'UFERN' });
+    await eventually(() =>
+      t.standin.responses.find((r) => String(r.body.text).includes('You accepted the invitation')),
+    );
+    const user = await t.em().findOneOrFail(User, { email: 'fern@acme.test' });
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    await t.roster.deps.person.deactivate(t.em(), await t.account(), admin, user.id);
+    for (const acceptedAt of [new Date(), new Date(Date.now() - 3_600_000)]) {
+      await t.em().nativeUpdate(Invitation, { user: user.id }, { acceptedAt });
+      const before = t.standin.responses.length;
+      await t.slack.clickButton(dm, { actionId: 'invite_accept' }, { user: 'UFERN' });
+      const answer = await eventually(() => t.standin.responses.slice(before).find((r) => r.body.text));
+      expect(String(answer.body.text)).toContain('This invitation is no longer valid');
+      expect(String(answer.body.text)).not.toMatch(/member|accepted/);
+    }
+    expect(await userByEmail('fern@acme.test')).toMatchObject({ status: 'deactivated' });
+  });
+
   it('does nothing when the delivery job runs again for an invitation already delivered', async () => {
     await invite('UADMIN', 'once@example.com');
     await inviteLink('once@example.com');

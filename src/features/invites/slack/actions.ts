@@ -149,7 +149,9 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
       const now = await em
         .fork()
         .findOne(Invitation, { id: invitation.id, account }, { populate: ['user', 'account'] });
-      if (now?.status === 'accepted' && now.user.getEntity().slackUserId === body.user.id) {
+      // Someone deactivated or locked since is not told they are a member: the invitation is no longer valid.
+      const member = now?.user.getEntity();
+      if (now?.status === 'accepted' && member?.slackUserId === body.user.id && member.status === 'active') {
         await respond({
           replace_original: true,
           text: `:white_check_mark: You already accepted this invitation: you are a member of ${esc(now.account.getEntity().name ?? 'the account')}. There is nothing more to do.`,
