@@ -76,6 +76,43 @@ describe('an address asked for before, once the link is used up', () => {
   });
 });
 
+describe("one network address's share of a link", () => {
+  // A share of 3 submissions a minute per network address, so the probe takes a few requests.
+  let shared: TestApp;
+  beforeAll(async () => {
+    const share = { perIp: 50, perLink: 100, perIpPerLink: 3, windowMs: 60_000 };
+    shared = await startTestApp({
+      features: features.map((f) => (f.name === 'join-links' ? createJoinLinksFeature(share) : f)),
+    });
+  });
+  afterAll(() => shared?.stop());
+
+  /**
+   * Someone probing whether `target` was asked for this hour: they ask for it twice from two addresses of
+   * theirs, then from a third send a new address, another, the target and a third new one.
+   */
+  async function probe(target: string, net: number, someoneElseAsked: boolean) {
+    const { url } = await postLink(shared);
+    const asks = someoneElseAsked ? [1, 2, 3] : [2, 3];
+    for (const host of asks) {
+      expect((await (await openForm(`127.0.${net}.${host}`, url)).submit('X', target)).status).toBe(200);
+      await jobsDrained(shared.em());
+    }
+    const form = await openForm(`127.0.${net}.9`, url);
+    const statuses: number[] = [];
+    for (const email of [`a${net}@outside.test`, `b${net}@outside.test`, target, `c${net}@outside.test`])
+      statuses.push((await form.submit('Probe', email)).status);
+    return statuses;
+  }
+
+  it('is used up alike whether or not someone else asked for an address, so it tells nothing of them', async () => {
+    const asked = await probe('victim@outside.test', 60, true);
+    const notAsked = await probe('nobody@outside.test', 61, false);
+    expect(notAsked).toEqual([200, 200, 200, 429]);
+    expect(asked).toEqual(notAsked);
+  });
+});
+
 describe('junk posted to a link', () => {
   it('does not use up the link: a real joiner still gets through after junk from many addresses', async () => {
     const { url } = await postLink(t);

@@ -362,14 +362,16 @@ export function registerJoinPages(
     }
     // Only a submission that would send an email counts against the link: junk posted from a few
     // addresses (no form token, another page's, an empty field), or an address that already has its
-    // emails, must not use up the link for everyone. One address takes at most its share of the link.
-    // `count`: false for an address that queues no email, checked against the same limits without a hit.
+    // emails, must not use up the link for everyone. One address takes at most its share of the link, and
+    // every filled-in form counts against that share, whether or not it queues an email: a share that
+    // counted only new addresses would tell its sender which addresses others had asked for.
+    // `count`: false for an address that queues no email, checked against the link's limit without a hit.
     const mayQueue = async (tx: EntityManager, count: boolean) => {
       const check = (key: string, limit: number) =>
         count ? limiter.allow(key, limit, tx) : limiter.wouldAllow(key, limit, tx);
       if (
         limits.perIpPerLink !== undefined &&
-        !(await check(`link:${link.id}:ip:${req.network}`, limits.perIpPerLink))
+        !(await limiter.allow(`link:${link.id}:ip:${req.network}`, limits.perIpPerLink, tx))
       ) {
         req.log.warn({ ip: req.ip, joinLink: link.id }, 'join form rate limited: address on link');
         return false;
