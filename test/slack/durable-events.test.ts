@@ -13,6 +13,7 @@ import {
   TEAM_ID,
   type TestApp,
 } from '../support/app.ts';
+import { mirroredMember } from '../support/directory.ts';
 import { SlackDriver } from '../support/slack-driver.ts';
 
 // Slack has its 200 as soon as an event is recorded; what the event asks of Roster must then happen once,
@@ -259,22 +260,7 @@ describe('Slack telling of a deletion Roster already acted on', () => {
     const rae = await seated('rae@acme.test', 'URAE');
     // Sam has no Slack id in Roster; his address belongs to a member still in Slack.
     t.standin.addMember({ id: 'USAM', name: 'sam', email: 'sam@acme.test' });
-    await t.roster.deps.directory.upsert(em, account, [
-      {
-        slackUserId: 'USAM',
-        email: 'sam@acme.test',
-        name: 'sam',
-        title: null,
-        phone: null,
-        isAdmin: false,
-        isOwner: false,
-        isBot: false,
-        deleted: false,
-        teamIds: [TEAM_ID],
-        isRestricted: false,
-        isUltraRestricted: false,
-      },
-    ]);
+    await t.roster.deps.directory.upsert(em, account, [mirroredMember('USAM', 'sam@acme.test', [TEAM_ID])]);
     const sam = em.create(User, { account, email: 'sam@acme.test', role: 'employee', status: 'active' });
     // Tia has no Slack id in Roster, and nobody else holds her address: the deleted account was hers.
     const tia = em.create(User, { account, email: 'tia@acme.test', role: 'employee', status: 'active' });
