@@ -121,11 +121,12 @@ export function joinDecision(request: ISeatRequest, accountName: string): { text
         text: `An admin approved your place: you are now in ${accountName}. Welcome!`,
       };
     case 'rejected':
-      // Closed on approval: the address is outside the email domains the account or the link admits.
+      // Closed when an admin approved it, for the reason the join's checks gave (the address became a user
+      // meanwhile, or is outside the email domains the account or the link admits now).
       if (request.payload.closedBecause === 'refused')
         return {
           subject: `Your request to join ${accountName}`,
-          text: `Your place in ${accountName} could not be approved: ${request.email.trim()} is not at an email domain it admits. Ask an admin to invite you with another address.`,
+          text: `Your place in ${accountName} could not be approved: ${request.reason ?? `${request.email.trim()} is not at an email domain it admits.`} Ask an admin if you think this is a mistake.`,
         };
       return {
         subject: `Your request to join ${accountName}`,

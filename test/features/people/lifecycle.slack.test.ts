@@ -70,6 +70,8 @@ describe('a join waiting for a seat when Slack deactivates the joiner', () => {
     await jobsDrained(t.em());
     expect(await t.em().findOne(User, { email: person.email })).toBeNull();
     expect(await used()).toBe(before);
+    // The person who left is sent nothing: no DM that Slack would refuse, no word of an expiry.
+    expect(t.standin.messagesTo(`D${person.id}`).filter((m) => /request|place/i.test(textOf(m)))).toEqual([]);
   });
 
   it('cannot be approved even when its closing was missed: nobody gone from Slack gets a paid seat', async () => {
@@ -95,6 +97,30 @@ describe('a join waiting for a seat when Slack deactivates the joiner', () => {
     expect(
       said.some((x) => x.includes(`${person.email} was deactivated in Slack after asking to join`)),
     ).toBe(true);
+  });
+});
+
+describe('a join closed when an admin approves it', () => {
+  it('tells the joiner the reason it was closed: their address became a user meanwhile', async () => {
+    const person = member();
+    const { request, asked } = await joinWaiting(person);
+    // An admin invites the same address directly while the join waits.
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    const [outcome] = await t.roster.deps.invites.invite(t.em(), await t.account(), admin, {
+      emails: [person.email],
+      role: 'employee',
+      sendNow: false,
+    });
+    expect(outcome?.result).toBe('added');
+    const approve = textOf(asked).includes('Approve and add a seat') ? 'Approve and add a seat' : 'Approve';
+    await t.slack.clickButton(asked, approve, { user: 'UADMIN' });
+    await jobsDrained(t.em());
+    expect((await t.em().findOneOrFail(SeatRequest, request.id)).status).toBe('rejected');
+    const told = await eventually(() =>
+      t.standin.messagesTo(`D${person.id}`).find((m) => textOf(m).includes('could not be approved')),
+    );
+    expect(textOf(told)).toContain(`${person.email} is already a user (not invited)`);
+    expect(textOf(told)).not.toContain('email domain');
   });
 });
 
