@@ -110,6 +110,7 @@ export function buildServices(infra: {
   const person = new PersonService(seats);
   person.checkGuests((em, account, who, opts) => admins.guestOf(em, account, who, opts));
   invites.checkGuests((em, account, who, opts) => admins.guestOf(em, account, who, opts));
+  contacts.checkGuests((em, account, who, opts) => admins.guestOf(em, account, who, opts));
   seats.register('invite', invites.seatFlow());
   seats.register('convert', contacts.seatFlow());
   seats.register('join', joinLinks.seatFlow());

@@ -9,7 +9,7 @@ import { outsideAllowedDomains, refuseOutsideDomains } from '../accounts/allowed
 import { audit } from '../audit/audit.service.ts';
 import { queueInvitation } from '../invites/invitation.service.ts';
 import { FIELD_MAX, keptOrNew } from '../people/field-limits.ts';
-import { permissionSetToGrant } from '../people/grants.ts';
+import { type GuestCheck, permissionSetToGrant, refuseAdminSetForGuest } from '../people/grants.ts';
 import { statusLabel } from '../people/labels.ts';
 import { createUser, findContactByEmail, findUserByEmail, normalizeEmail } from '../people/people.service.ts';
 import { displayName, type IUser, isPaidRole, ROLES, type Role } from '../people/user.entity.ts';
@@ -87,9 +87,32 @@ export class ContactService {
   private readonly seats: SeatService;
   private readonly jobs: JobQueue;
 
+  private guests?: GuestCheck;
+
   constructor(seats: SeatService, jobs: JobQueue) {
     this.seats = seats;
     this.jobs = jobs;
+  }
+
+  /** How a guest in Slack is told apart; registered in the composition root (this service knows no Slack). */
+  checkGuests(check: GuestCheck): void {
+    this.guests = check;
+  }
+
+  /**
+   * Refuses (audited, on the permission set field) a set that makes its holder an admin for an address that
+   * is a guest's in Slack, as /invite and the person card do. Asks Slack, so never inside a transaction.
+   */
+  private async refuseAdminSetForGuest(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    set: IPermissionSet | null,
+    email: string | null,
+  ): Promise<void> {
+    if (!set?.isAdmin || !email || !this.guests) return;
+    const guest = await this.guests(em, account, { email });
+    await refuseAdminSetForGuest(em, account, actor, set, guest, email);
   }
 
   /** What approving a seat request to convert a contact does; registered in the composition root. */
@@ -337,7 +360,20 @@ export class ContactService {
     try {
       const contact = await this.toConvert(em, account, contactId);
       await this.checkConvertible(em, account, contact, input);
-      await permissionSetToGrant(em, account, actor, input.permissionSetId, contact.email ?? contact.name);
+      const set = await permissionSetToGrant(
+        em,
+        account,
+        actor,
+        input.permissionSetId,
+        contact.email ?? contact.name,
+      );
+      await this.refuseAdminSetForGuest(
+        em,
+        account,
+        actor,
+        set,
+        contact.email ?? input.email?.trim() ?? null,
+      );
       if (!actor.isAdmin && isPaidRole(input.role)) {
         const email = contact.email ?? input.email?.trim() ?? '';
         const waiting = await em.findOne(SeatRequest, {
@@ -374,6 +410,12 @@ export class ContactService {
     contactId: string,
     input: ConvertInput,
   ): Promise<{ status: 'converted'; user: IUser } | { status: 'requested'; email: string }> {
+    // A guest in Slack is never given an admin set: asked before the transaction, which never waits on Slack.
+    if (input.permissionSetId && this.guests) {
+      const shown = isId(contactId) ? await em.findOne(Contact, { id: contactId, account }) : null;
+      const set = await permissionSetToGrant(em, account, actor, input.permissionSetId, shown?.email ?? '');
+      await this.refuseAdminSetForGuest(em, account, actor, set, shown?.email ?? input.email?.trim() ?? null);
+    }
     return em.transactional(async (tx) => {
       // The account's seats first, then the contact: the order an approval, an invitation and every other
       // seat change take them in, so a conversion never deadlocks with them. Two clicks on Convert (or two

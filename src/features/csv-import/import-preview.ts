@@ -364,6 +364,20 @@ async function decideStaged(exec: Statements, importId: string, accountId: strin
      from m where r.id = m.id`,
     [importId, accountId, PAID_ROLES],
   );
+  // A guest in Slack is never given a set that makes its holder an admin, as on the card and in /invite: a
+  // new person's row naming such a set for an address the directory knows as a guest's is in error.
+  await exec(
+    `/* csv:guest-admins */ update csv_import_row r set outcome = 'error',
+       error = 'email ' || (r.data->>'email') || ' is a guest in Slack, and a guest cannot be a Roster admin, so the permission set '
+         || ps.name || ' was not given. Give the row another permission set, or make them a full member in Slack first'
+     from permission_set ps, account a
+     where r.csv_import_id = $1 and r.kind = 'user' and r.outcome = 'create'
+       and a.id = $2 and ps.account_id = $2 and ps.is_admin and ps.id::text = r.data->>'permissionSetId'
+       and exists (select 1 from slack_member m where m.account_id = $2 and not m.deleted and not m.is_bot
+         and lower(btrim(m.email)) = r.key and (m.is_restricted or m.is_ultra_restricted)
+         and (cardinality(m.team_ids) = 0 or a.team_id = any(m.team_ids)))`,
+    [importId, accountId],
+  );
   // A row asking for an invitation, for a new person or one the import would invite, must be at the
   // account's allowed email domains, as every invitation must.
   await exec(

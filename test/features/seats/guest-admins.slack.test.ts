@@ -1,11 +1,12 @@
 import { query, sql } from '../../../src/db/sql.ts';
 import { PermissionSet } from '../../../src/features/accounts/account.entity.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
+import { Contact } from '../../../src/features/contacts/contact.entity.ts';
 import { memberOf } from '../../../src/features/directory/directory.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { DEFAULT_MEMBERS, eventually, startTestApp, type TestApp } from '../../support/app.ts';
-import { textOf } from '../../support/views.ts';
+import { buttonMessage, textOf } from '../../support/views.ts';
 
 let t: TestApp;
 
@@ -245,6 +246,60 @@ describe('giving the Admin permission set', () => {
       'hal@acme.test is a single-channel guest in Slack, and a guest cannot be a Roster admin',
     );
     expect(await t.em().count(User, { email: 'hal@acme.test' })).toBe(0);
+  });
+
+  /** A new guest of the workspace, known to the directory mirror, whom Roster does not know yet. */
+  async function newGuest(id: string, name: string) {
+    t.standin.addMember({ id, name, email: `${name}@acme.test`, guest: 'multi_channel' });
+    await t.roster.deps.directory.upsert(t.em(), await t.account(), [memberOf(t.standin.userOf(id))!]);
+    return `${name}@acme.test`;
+  }
+
+  it('is refused for a guest when an admin converts a contact, with the reason on the form', async () => {
+    const email = await newGuest('UGUEST6', 'jan');
+    const em = t.em();
+    const contact = em.create(Contact, { account: await t.account(), name: 'Jan Guest', email });
+    await em.flush();
+    await t.slack.clickButton(
+      buttonMessage('contact_convert', contact.id, 'Convert to user'),
+      'Convert to user',
+      {
+        user: 'UADMIN',
+      },
+    );
+    const result = await t.slack.submitView(
+      t.standin.lastOpenedView(),
+      { role: 'employee', permission_set: 'Admin' },
+      { user: 'UADMIN' },
+    );
+    expect(result.json?.errors).toEqual({
+      permission_set: `${email} is a multi-channel guest in Slack, and a guest cannot be a Roster admin, so “Admin” was not given. Choose another set, or make them a full member in Slack first.`,
+    });
+    expect(await t.em().findOne(User, { email })).toBeNull();
+  });
+
+  it('is refused for a guest in a CSV import: the row is in error and nobody is made', async () => {
+    const email = await newGuest('UGUEST7', 'kim');
+    const file = t.standin.addFile({
+      id: 'FGUESTADMIN',
+      name: 'guest-admins.csv',
+      content: `type,email,first_name,permission_set\nuser,${email},Kim,Admin\nuser,lou@acme.test,Lou,Admin\n`,
+    });
+    await t.slack.fileShare('UADMIN', file);
+    const preview = await eventually(
+      () =>
+        t.standin.messages
+          .filter((m) => m.channel === 'DUADMIN' && /Preview of guest-admins\.csv/.test(textOf(m)))
+          .at(-1),
+      10_000,
+    );
+    expect(textOf(preview)).toContain('*1* in error');
+    expect(textOf(preview)).toContain(
+      `email ${email} is a guest in Slack, and a guest cannot be a Roster admin, so the permission set Admin was not given`,
+    );
+    await t.slack.clickButton(preview, { actionId: 'csv_import_start' }, { user: 'UADMIN' });
+    await eventually(async () => (await t.em().findOne(User, { email: 'lou@acme.test' })) !== null, 10_000);
+    expect(await t.em().findOne(User, { email })).toBeNull();
   });
 });
 
