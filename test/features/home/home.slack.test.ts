@@ -169,6 +169,13 @@ describe('the Home tab of an admin with work waiting', () => {
       expect(text).toContain(
         '• walkin@acme.test, Employee (paid seat), asked by the web form of a join link posted by <@UADMIN>',
       );
+      // And so does /seats.
+      const before = t.standin.responses.length;
+      await t.slack.command('/seats', '', { user: 'UOWNER' });
+      const listed = textOf((await eventually(() => t.standin.responses[before])).body);
+      expect(listed).toContain(
+        '• *walkin@acme.test*: Employee (paid seat), asked by the web form of a join link posted by <@UADMIN>',
+      );
     } finally {
       await t.em().nativeDelete(SeatRequest, { id: request.id });
     }

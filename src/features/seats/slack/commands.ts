@@ -15,7 +15,7 @@ import { audit } from '../../audit/audit.service.ts';
 import type { Deps } from '../../feature.ts';
 import { ROLE_LABEL } from '../../people/labels.ts';
 import { SeatRequest } from '../seat-request.entity.ts';
-import { SEAT_ACTIONS } from './blocks.ts';
+import { requester, SEAT_ACTIONS } from './blocks.ts';
 import { channelProblem, openSettings } from './views.ts';
 
 const USAGE = [
@@ -59,7 +59,7 @@ export function registerSeatsCommand(app: App, deps: Deps): void {
       for (const r of pending) {
         blocks.push(
           section(
-            `• *${esc(r.email)}*: ${ROLE_LABEL[r.role]}, asked by <@${r.requestedBy}> ${slackDate(r.createdAt)}`,
+            `• *${esc(r.email)}*: ${ROLE_LABEL[r.role]}, asked by ${requester(r)} ${slackDate(r.createdAt)}`,
           ),
         );
         if (isAdmin) {
