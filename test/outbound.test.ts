@@ -34,6 +34,11 @@ describe('which addresses an admin-entered URL may reach', () => {
     'https://[64:ff9b:1::a00:1]/hooks',
     'https://[2002:a00:1::1]/hooks',
     'https://[::7f00:1]/hooks',
+    // 127.0.0.1 mapped in hex, and IPv4-translated; a site-local and a discard-only address.
+    'https://[::ffff:7f00:1]/hooks',
+    'https://[::ffff:0:7f00:1]/hooks',
+    'https://[fec0::1]/hooks',
+    'https://[100::1]/hooks',
     'https://localhost/hooks',
   ])('refuses %s in production', async (url) => {
     expect(await outboundProblem(url, false)).toMatch(/private network.*ALLOW_PRIVATE_URLS/);

@@ -34,8 +34,13 @@ for (const [net, prefix] of [
   ['64:ff9b::', 96],
   ['64:ff9b:1::', 48],
   ['2002::', 16],
+  // IPv4-translated addresses (an IPv4-mapped one is checked as the IPv4 address it holds).
+  ['::ffff:0:0:0', 96],
+  // Discard-only, unique local, link-local and the deprecated site-local ranges.
+  ['100::', 64],
   ['fc00::', 7],
   ['fe80::', 10],
+  ['fec0::', 10],
   ['ff00::', 8],
 ] as const) {
   BLOCKED.addSubnet(net, prefix, 'ipv6');
