@@ -11,6 +11,7 @@ import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import { type ISeatRequest, SeatRequest } from '../seats/seat-request.entity.ts';
 import { ROLE_LABEL } from './labels.ts';
 import { lockUser } from './people.service.ts';
+import { refuseChangedSince, type Shown } from './shown.ts';
 import {
   displayName,
   type IUser,
@@ -128,9 +129,14 @@ export class PeopleChanges {
     actor: Actor,
     userId: string,
     role: Role,
-    opts: { addSeat?: boolean } = {},
+    /** `shownRole`: the role the form showed; the person must still have it (see refuseChangedSince). */
+    opts: { addSeat?: boolean; shownRole?: string } = {},
   ) {
-    return this.change(em, account, actor, userId, 'role_change', role, opts);
+    const { shownRole, ...rest } = opts;
+    return this.change(em, account, actor, userId, 'role_change', role, {
+      ...rest,
+      ...(shownRole ? { shown: { of: 'role', value: shownRole } as const } : {}),
+    });
   }
 
   /**
@@ -181,7 +187,12 @@ export class PeopleChanges {
     userId: string,
     kind: Change,
     newRole: Role | undefined,
-    opts: { sendInvitation?: boolean; addSeat?: boolean; openedFor?: 'deactivated' | 'expired' },
+    opts: {
+      sendInvitation?: boolean;
+      addSeat?: boolean;
+      openedFor?: 'deactivated' | 'expired';
+      shown?: Shown;
+    },
   ): Promise<ChangeResult> {
     return em.transactional(async (tx) => {
       // An admin's change may be what a requester asked for: the requests about the person are locked first,
@@ -195,6 +206,7 @@ export class PeopleChanges {
       const user = await lockUser(tx, account, userId);
       if (!user) throw new DomainError('not_found', 'That person is not in Roster.');
       if (opts.openedFor) refuseOvertaken(user, opts.openedFor);
+      refuseChangedSince(user, opts.shown);
       const role = refuseChange(user, kind, newRole);
       // Unlocked or reactivated, the person can be invited: their login must be at an allowed domain.
       if (kind !== 'role_change') await refuseOutsideDomains(tx, account, user.email);

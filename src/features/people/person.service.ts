@@ -14,7 +14,8 @@ import { type PersonSyncState, personSyncState } from '../scim/scim.service.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
 import { FIELD_MAX, keptOrNew } from './field-limits.ts';
 import { type GuestCheck, permissionSetToGrant, refuseAdminSetForGuest } from './grants.ts';
-import { deactivateLocked, findUserByEmail, lockUser } from './people.service.ts';
+import { deactivateLocked, findContactByEmail, findUserByEmail, lockUser } from './people.service.ts';
+import { refuseChangedSince } from './shown.ts';
 import { displayName, type IUser, isPlaceholderLogin, User } from './user.entity.ts';
 
 export const HISTORY_SIZE = 20;
@@ -178,6 +179,8 @@ export class PersonService {
     actor: Actor,
     userId: string,
     permissionSetId: string,
+    /** `shownSetId`: the set the form showed (null: none); the person must still have it. */
+    opts: { shownSetId?: string | null } = {},
   ): Promise<{ user: IUser; set: IPermissionSet; changed: boolean }> {
     requireAdmin(actor, 'change permission sets');
     // Whether they are a guest in Slack is asked before the transaction, which never waits on Slack; who
@@ -188,6 +191,8 @@ export class PersonService {
     const guest = before ? await this.guestOf(em, account, before) : null;
     return em.transactional(async (tx) => {
       const user = await this.locked(tx, account, userId);
+      if (opts.shownSetId !== undefined)
+        refuseChangedSince(user, { of: 'permission_set', value: opts.shownSetId });
       const set = await permissionSetToGrant(tx, account, actor, permissionSetId, user.email);
       if (!set)
         throw new DomainError('invalid_input', 'Choose a permission set.', { field: 'permission_set' });
@@ -285,12 +290,15 @@ export class PersonService {
     actor: Actor,
     userId: string,
     newEmail: string,
+    /** `shownEmail`: the fingerprint of the login email the form showed (shownPrint); it must still be theirs. */
+    opts: { shownEmail?: string } = {},
   ): Promise<{ user: IUser; from: string; invitationCancelled: boolean }> {
     requireAdmin(actor, "change people's login email");
     const email = validEmail(newEmail);
     try {
       return await em.transactional(async (tx) => {
         const user = await this.locked(tx, account, userId);
+        if (opts.shownEmail !== undefined) refuseChangedSince(user, { of: 'email', value: opts.shownEmail });
         const from = user.email;
         await refuseEmail(tx, account, user, email);
         const sameMailbox = sameAddress(from, email);
@@ -411,12 +419,9 @@ async function refuseEmail(em: EntityManager, account: IAccount, user: IUser, em
       field: 'email',
     });
   }
-  const contactClash = await em.findOne(Contact, {
-    account,
-    email: { $ilike: email.replace(/([%_\\])/g, '\\$1') },
-    user: { $ne: user.id },
-  });
-  if (contactClash) {
+  // Any contact with the address but the one this person was converted from (a contact of nobody too).
+  const contactClash = await findContactByEmail(em, account, email);
+  if (contactClash && contactClash.user?.id !== user.id) {
     throw new DomainError(
       'conflict',
       `${email} belongs to the contact ${contactClash.name}: convert that contact instead, or change its email first.`,

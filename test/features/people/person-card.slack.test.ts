@@ -372,6 +372,61 @@ describe('lifecycle changes from the card', () => {
     expect((await t.em().findOneOrFail(Contact, { user: user.id })).notes).toBe('Short now');
   });
 
+  it('refuses a role, permission set or email form left open while another admin changed the same thing', async () => {
+    const admin = { slackUserId: 'UOWNER', isAdmin: true, surface: 'slack' as const };
+    const account = await t.account();
+    const em = t.em();
+    const manager = await em.findOneOrFail(PermissionSet, { account, name: 'Manager' });
+    const user = await person('active', 'employee');
+    const opened = async (button: string) => {
+      const res = await card('UADMIN', user.email);
+      await t.slack.clickButton(res.body, button, { user: 'UADMIN' });
+      return t.standin.lastOpenedView();
+    };
+    const roleForm = await opened('Change role');
+    const setForm = await opened('Permission set');
+    const emailForm = await opened('Change email');
+    const seatsBefore = await usedSeats();
+    // Meanwhile another admin makes them a client (freeing the seat), gives them Manager and a new address.
+    await t.roster.deps.people.changeRole(t.em(), account, admin, user.id, 'client');
+    await t.roster.deps.person.changePermissionSet(t.em(), account, admin, user.id, manager.id);
+    await t.roster.deps.person.changeEmail(t.em(), account, admin, user.id, 'moved@acme.test');
+    // Contractor from the form opened for an employee would now take a new seat nobody meant to.
+    const role = await t.slack.submitView(roleForm, { role: 'contractor' }, { user: 'UADMIN' });
+    expect(role.json?.errors?.role).toContain(
+      'role was changed after this form was opened (it is Client (free) now), so nothing was changed',
+    );
+    const set = await t.slack.submitView(setForm, {}, { user: 'UADMIN' });
+    expect(set.json?.errors?.permission_set).toContain(
+      'permission set was changed after this form was opened',
+    );
+    const email = await t.slack.submitView(emailForm, { email: 'other@acme.test' }, { user: 'UADMIN' });
+    expect(email.json?.errors?.email).toContain(
+      'login email was changed after this form was opened (it is moved@acme.test now)',
+    );
+    const now = await fresh(user.id);
+    expect(now).toMatchObject({ role: 'client', email: 'moved@acme.test' });
+    expect(now.permissionSet?.id).toBe(manager.id);
+    expect(await usedSeats()).toBe(seatsBefore - 1);
+    // The same change made under the lock refuses too: the form's check and the change's are the same rule.
+    await expect(
+      t.roster.deps.people.changeRole(t.em(), account, admin, user.id, 'contractor', {
+        shownRole: 'employee',
+      }),
+    ).rejects.toThrow('role was changed after this form was opened');
+  });
+
+  it("refuses as a login email the address of a contact, also one who is nobody's", async () => {
+    const user = await person('active');
+    const em = t.em();
+    em.create(Contact, { account: await t.account(), name: 'Carla Contact', email: 'carla@acme.test' });
+    await em.flush();
+    const res = await card('UADMIN', user.email);
+    const { result } = await change('UADMIN', res.body, 'Change email', { email: ' CARLA@acme.test ' });
+    expect(result.json.errors.email).toContain('belongs to the contact Carla Contact');
+    expect((await fresh(user.id)).email).toBe(user.email);
+  });
+
   it('changes the login email, refusing one that another person has, and cancels the old invitation', async () => {
     const user = await person('not_invited');
     const other = await person('active');

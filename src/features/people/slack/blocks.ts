@@ -162,6 +162,11 @@ const target = z.object({
   s: z.enum(REACTIVATED_FROM).optional(),
   /** An Edit details form's: the fingerprint of what each field showed (see shownPrint). */
   f: z.record(z.string().max(40), z.string().max(20)).optional(),
+  /**
+   * A role, permission set or email form's: what it showed of the value it changes (the role, the set's id
+   * or null, the email's fingerprint), which the person must still have on submit.
+   */
+  w: z.string().max(320).nullable().optional(),
 });
 
 export function readTarget(value: string | undefined): {
@@ -170,6 +175,7 @@ export function readTarget(value: string | undefined): {
   h?: 1;
   s?: ReactivatedFrom;
   f?: Record<string, string>;
+  w?: string | null;
 } {
   try {
     const parsed = target.safeParse(JSON.parse(value ?? ''));

@@ -22,7 +22,16 @@ import { ADMIN_SET_REFUSED, auditRefusedGrant } from '../grants.ts';
 import { loginEmail, ROLE_LABEL } from '../labels.ts';
 import type { ChangeResult } from '../people.changes.ts';
 import { type PersonService, parseDetails } from '../person.service.ts';
-import { displayName, type IUser, isPaidRole, isPlaceholderLogin, ROLES, type Role } from '../user.entity.ts';
+import { refuseChangedSince, type Shown } from '../shown.ts';
+import {
+  displayName,
+  type IUser,
+  isPaidRole,
+  isPlaceholderLogin,
+  ROLES,
+  type Role,
+  User,
+} from '../user.entity.ts';
 import { type Change, PERSON_VIEW, REACTIVATED_FROM, type ReactivatedFrom, readTarget } from './blocks.ts';
 
 /**
@@ -33,7 +42,7 @@ import { type Change, PERSON_VIEW, REACTIVATED_FROM, type ReactivatedFrom, readT
 export function registerPeopleForms(app: App, deps: Deps, people: PersonService): void {
   app.view<ViewSubmitAction>(PERSON_VIEW, async ({ ack, view, body, context, client }) => {
     const { em, account } = roster(context);
-    const { u, c, h, s, f } = readTarget(view.private_metadata);
+    const { u, c, h, s, f, w } = readTarget(view.private_metadata);
     const values = view.state.values;
     const actor = await slackActor(deps, context, body.user.id, { membersOnly: true });
     const sendInvitation = (values.send_now?.send_now?.selected_options ?? []).length > 0;
@@ -91,6 +100,9 @@ export function registerPeopleForms(app: App, deps: Deps, people: PersonService)
         }
         return new DomainError('not_admin', 'Only admins can change that. Nothing was changed.');
       }
+      // A form left open while someone else changed the same thing: said on the form, before anything else.
+      const stale = await changedSinceShown(change);
+      if (stale) return stale;
       switch (change) {
         case 'unlock':
         case 'reactivate':
@@ -117,6 +129,28 @@ export function registerPeopleForms(app: App, deps: Deps, people: PersonService)
       }
     }
 
+    /** What the form showed of the value it changes, for the services to check again under their locks. */
+    function shownOf(change: Change): Shown | undefined {
+      if (w === undefined) return undefined;
+      if (change === 'role' && w !== null) return { of: 'role', value: w };
+      if (change === 'permission_set') return { of: 'permission_set', value: w };
+      if (change === 'email' && w !== null) return { of: 'email', value: w };
+      return undefined;
+    }
+
+    async function changedSinceShown(change: Change): Promise<DomainError | null> {
+      const shown = shownOf(change);
+      const user = shown ? await em.findOne(User, { id: u, account }) : null;
+      if (!user) return null;
+      try {
+        refuseChangedSince(user, shown);
+        return null;
+      } catch (err) {
+        if (err instanceof DomainError) return err;
+        throw err;
+      }
+    }
+
     async function apply(change: Change): Promise<string> {
       switch (change) {
         case 'unlock':
@@ -137,11 +171,16 @@ export function registerPeopleForms(app: App, deps: Deps, people: PersonService)
           );
         }
         case 'role': {
-          const result = await deps.people.changeRole(em, account, actor, u, role, { addSeat });
+          const result = await deps.people.changeRole(em, account, actor, u, role, {
+            addSeat,
+            ...(w ? { shownRole: w } : {}),
+          });
           return outcome(result, (name) => `${name} is now ${ROLE_LABEL[role]}`, false);
         }
         case 'permission_set': {
-          const { user, set, changed } = await people.changePermissionSet(em, account, actor, u, setId);
+          const { user, set, changed } = await people.changePermissionSet(em, account, actor, u, setId, {
+            ...(w !== undefined ? { shownSetId: w } : {}),
+          });
           return changed
             ? `:white_check_mark: ${esc(displayName(user))} now has the permission set *${esc(set.name)}*.`
             : `${esc(displayName(user))} already had the permission set *${esc(set.name)}*; nothing changed.`;
@@ -156,7 +195,9 @@ export function registerPeopleForms(app: App, deps: Deps, people: PersonService)
             : `Nothing changed in ${esc(displayName(user))}'s details.`;
         }
         case 'email': {
-          const { user, from, invitationCancelled } = await people.changeEmail(em, account, actor, u, email);
+          const { user, from, invitationCancelled } = await people.changeEmail(em, account, actor, u, email, {
+            ...(w ? { shownEmail: w } : {}),
+          });
           const was = isPlaceholderLogin(from)
             ? 'they had none; they can now be unlocked'
             : `was ${esc(from)}`;
@@ -224,6 +265,9 @@ export function changeModal(
       c: change,
       ...(opts.fromHome ? { h: 1 } : {}),
       ...(change === 'reactivate' && isReactivatedFrom(user.status) ? { s: user.status } : {}),
+      ...(change === 'role' ? { w: user.role } : {}),
+      ...(change === 'permission_set' ? { w: user.permissionSet?.id ?? null } : {}),
+      ...(change === 'email' ? { w: shownPrint(user.email, Number.POSITIVE_INFINITY) } : {}),
       ...(change === 'details'
         ? {
             f: {
