@@ -108,6 +108,16 @@ export async function tellJoinerOfDecision(
   const em = deps.orm.em.fork();
   const request = await em.findOne(SeatRequest, requestId, { populate: ['account'] });
   if (!request || request.payload.joinerTold) return;
+  // Someone Slack deactivated (the join closed for it, or refused for it when an admin approved) has left:
+  // there is nobody to tell, and Slack takes no DM to them.
+  const joiner = request.payload.slackUserId;
+  if (
+    request.status !== 'approved' &&
+    typeof joiner === 'string' &&
+    (request.payload.closedBecause === 'deactivated' ||
+      (await deps.directory.byId(em, request.account.getEntity(), joiner))?.deleted)
+  )
+    return;
   try {
     await tellJoiner(deps.slack, deps.mailer, request);
   } catch (err) {

@@ -5,13 +5,8 @@ import { emailHtml, html, lines } from '../../web/html.ts';
 import type { ISeatRequest } from '../seats/seat-request.entity.ts';
 import { joinDecision } from './join-link.messages.ts';
 
-/**
- * Tells the person behind a join's seat request the decision: a DM when they joined from Slack, else email;
- * nothing when the join was closed because Slack deactivated them.
- */
+/** Tells the person behind a join's seat request the decision: a DM when they joined from Slack, else email. */
 export async function tellJoiner(slack: WebClient, mailer: Mailer, request: ISeatRequest): Promise<void> {
-  // Closed because Slack deactivated the person who joined: they have left, and Slack takes no DM to them.
-  if (request.payload.closedBecause === 'deactivated') return;
   const account = request.account.isInitialized() ? request.account.getEntity() : null;
   const name = account?.name ?? 'the account';
   const { text, subject } = joinDecision(request, name);

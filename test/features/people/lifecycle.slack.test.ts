@@ -97,6 +97,8 @@ describe('a join waiting for a seat when Slack deactivates the joiner', () => {
     expect(
       said.some((x) => x.includes(`${person.email} was deactivated in Slack after asking to join`)),
     ).toBe(true);
+    // The person who left is sent nothing.
+    expect(t.standin.messagesTo(`D${person.id}`).filter((m) => /request|place/i.test(textOf(m)))).toEqual([]);
   });
 });
 
