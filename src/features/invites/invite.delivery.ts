@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { query, sql } from '../../db/sql.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { mailFailure, refusedForGood, withoutAddressesError } from '../../shared/mailer.ts';
 import { nowOrLater } from '../../slack/later.ts';
@@ -178,21 +179,33 @@ async function send(
     looked && !looked.deleted && isOfWorkspace(looked, (account as IAccount).teamId) ? looked : null;
   const slackId = known?.slackUserId ?? member?.slackUserId;
   if (slackId) {
+    let posted = false;
     try {
       // Posted to the user id, which Slack delivers in the app's DM with them: no conversations.open
       // (Tier 3, 50 a minute) per invitation.
       await slack.chat.postMessage({ channel: slackId, ...invitationDm(invitation.id, letter) });
-      await invites.recordDelivery(orm.em.fork(), invitationId, {
-        method: 'slack_dm',
-        slackUserId: slackId,
-      });
-      log.info({ method: 'slack_dm' }, 'invitation delivered');
-      return;
+      posted = true;
     } catch (err) {
       if (isSlackBusy(err)) throw err;
       dmError = `Slack DM failed: ${(err as Error).message}`;
       log.warn({ err }, 'invitation DM failed; sending it by email');
     }
+    if (posted) {
+      // Sent: a failure to record it is retried by the job (the same link again), never a reason to email
+      // the same invitation as well.
+      await invites.recordDelivery(orm.em.fork(), invitationId, { method: 'slack_dm', slackUserId: slackId });
+      log.info({ method: 'slack_dm' }, 'invitation delivered');
+      return;
+    }
+  }
+  // Cancelled or replaced while Slack was asked about them: nothing goes out, and nobody is told of it.
+  const [pending] = await query(
+    orm.em.fork(),
+    sql`select 1 from invitation where id = ${invitationId} and status = 'pending'`,
+  );
+  if (!pending) {
+    log.info('invitation no longer pending: not sent');
+    return;
   }
   try {
     await mailer.send({ to: user.email, ...invitationEmail(user, letter) });
@@ -208,7 +221,7 @@ async function send(
     const refusedWhat = dmError ? null : refusedForGood(err);
     const refused = refusedWhat !== null;
     const gaveUp = opts.lastAttempt || refused;
-    await invites.recordFailure(orm.em.fork(), invitationId, error, gaveUp);
+    if (!(await invites.recordFailure(orm.em.fork(), invitationId, error, gaveUp))) return;
     if (gaveUp) log.error({ reason: error, retried: !refused }, 'gave up delivering an invitation');
     if (gaveUp && invitation.invitedBy && opts.gaveUp) {
       opts.gaveUp({ inviter: invitation.invitedBy, user, error, how: refusedWhat ?? 'retried' });

@@ -374,10 +374,20 @@ export class InviteService {
    * for good) marks the invitation as not delivered, which no later delivery takes up again, and is an audit
    * event, so the person's history shows the invitation never arrived.
    */
-  async recordFailure(em: EntityManager, invitationId: string, error: string, gaveUp = false): Promise<void> {
-    await em.transactional(async (tx) => {
-      const invitation = await tx.findOne(Invitation, invitationId, { populate: ['user', 'account'] });
-      if (!invitation) return;
+  async recordFailure(
+    em: EntityManager,
+    invitationId: string,
+    error: string,
+    gaveUp = false,
+  ): Promise<boolean> {
+    return em.transactional(async (tx) => {
+      await query(tx, sql`select id from invitation where id = ${invitationId} for update`);
+      const invitation = await tx.findOne(Invitation, invitationId, {
+        populate: ['user', 'account'],
+        refresh: true,
+      });
+      // Cancelled or replaced while it was being delivered: its failure is nobody's concern any more.
+      if (!invitation || invitation.status !== 'pending') return false;
       invitation.lastError = error.slice(0, 1000);
       invitation.deliveringUntil = null;
       if (gaveUp) {
@@ -392,6 +402,7 @@ export class InviteService {
           data: { email: invitation.user.getEntity().email, attempts: invitation.deliveryAttempts, error },
         });
       }
+      return true;
     });
   }
 

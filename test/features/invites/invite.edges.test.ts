@@ -392,6 +392,60 @@ describe('delivery', () => {
     expect(await userByEmail('fern@acme.test')).toMatchObject({ status: 'deactivated' });
   });
 
+  it('delivers once: a DM Slack took whose recording fails is not followed by an email', async () => {
+    const exec = (q: string) => t.em().getConnection().execute(q);
+    // The database refuses to record a DM delivery of Nell's invitation, as when its connection drops.
+    t.standin.addMember({ id: 'UNELL', name: 'nell', realName: 'Nell Once', email: 'nell@acme.test' });
+    await exec(`create or replace function refuse_nell() returns trigger language plpgsql as $$ begin
+      if new.delivery_method = 'slack_dm' and exists (select 1 from app_user u
+          where u.id = new.user_id and u.email = 'nell@acme.test') then
+        raise exception 'connection lost while recording';
+      end if;
+      return new; end $$`);
+    await exec(
+      'create trigger refuse_nell before update on invitation for each row execute function refuse_nell()',
+    );
+    try {
+      await invite('UADMIN', 'nell@acme.test');
+      await eventually(() =>
+        t.standin.messages.find((m) => m.channel === 'DUNELL' && String(m.text).includes('invited you')),
+      );
+      // The email the old code sent at once, taking the failure for a failed DM, does not come.
+      await new Promise((ok) => setTimeout(ok, 1500));
+      expect(t.smtp.messagesTo('nell@acme.test')).toHaveLength(0);
+      const user = await t.em().findOneOrFail(User, { email: 'nell@acme.test' });
+      const invitation = await t.em().findOneOrFail(Invitation, { user: user.id });
+      expect(invitation.deliveryMethod).toBeNull();
+      expect(invitation.lastError ?? '').not.toContain('Slack DM failed');
+    } finally {
+      await exec('drop trigger refuse_nell on invitation');
+      await exec('drop function refuse_nell()');
+    }
+  });
+
+  it('sends nothing, and tells the inviter nothing, for an invitation cancelled while it was being delivered', async () => {
+    t.smtp.refusedRecipients.add('gone@acme.test');
+    // Slack is slow to say whether the address is a member's: the delivery is under way meanwhile.
+    t.standin.delayNext('users.lookupByEmail', 2000);
+    await invite('UADMIN', 'gone@acme.test');
+    const user = await eventually(() => userByEmail('gone@acme.test'));
+    await t.standin.waitForCall('users.lookupByEmail', (c) => JSON.stringify(c).includes('gone@acme.test'));
+    const before = t.standin.messagesTo('DUADMIN').length;
+    await t.slack.clickButton(buttonMessage('invite_cancel', user.id, 'Cancel'), 'Cancel', {
+      user: 'UADMIN',
+    });
+    await t.standin.waitForResponse((r) =>
+      textOf(r.body).includes('Cancelled the invitation to gone@acme.test'),
+    );
+    await new Promise((ok) => setTimeout(ok, 2500));
+    await jobsDrained(t.em());
+    expect(t.smtp.messagesTo('gone@acme.test')).toHaveLength(0);
+    const told = t.standin.messagesTo('DUADMIN').slice(before).map(textOf);
+    expect(told.filter((m) => m.includes('could not be delivered'))).toEqual([]);
+    const invitation = await t.em().findOneOrFail(Invitation, { user: user.id });
+    expect(invitation).toMatchObject({ status: 'cancelled', deliveredAt: null, lastError: null });
+  });
+
   it('does nothing when the delivery job runs again for an invitation already delivered', async () => {
     await invite('UADMIN', 'once@example.com');
     await inviteLink('once@example.com');

@@ -5,7 +5,7 @@ import { InviteService } from '../../../src/features/invites/invite.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
-import { textOf } from '../../support/views.ts';
+import { buttonMessage, textOf } from '../../support/views.ts';
 
 let t: TestApp;
 
@@ -121,6 +121,19 @@ describe('invitations that expire', () => {
       .em()
       .findOneOrFail(SeatRequest, { email: 'requested@acme.test', status: 'pending' });
     expect(request.kind).toBe('reactivate');
+    expect((await t.em().findOneOrFail(User, user.id)).status).toBe('expired');
+  });
+
+  it("refuses a member's Resend of an expired invitation someone else sent, asking no admin for anything", async () => {
+    const user = await invite('UADMIN', 'notyours@acme.test');
+    await expireIn(8);
+    const before = t.standin.responses.length;
+    await t.slack.clickButton(buttonMessage('invite_resend', user.id, 'Resend'), 'Resend', {
+      user: 'UMEMBER',
+    });
+    const answer = await eventually(() => t.standin.responses.slice(before).find((r) => r.body.text));
+    expect(textOf(answer.body)).toBe('Only the person who invited them or an admin can do that.');
+    expect(await t.em().count(SeatRequest, { email: 'notyours@acme.test' })).toBe(0);
     expect((await t.em().findOneOrFail(User, user.id)).status).toBe('expired');
   });
 

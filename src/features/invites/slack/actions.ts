@@ -51,9 +51,14 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
       const actor = await slackActor(deps, context, body.user.id, { membersOnly: true });
       const expired = await em.findOne(User, { id: id.data, account, status: 'expired' });
       if (expired) {
+        // As for any invitation: only whoever invited them, or an admin, sends it again.
+        if (!actor.isAdmin && expired.addedBy !== actor.slackUserId) {
+          throw new DomainError('not_allowed', 'Only the person who invited them or an admin can do that.');
+        }
         // The seat went back when the invitation expired: sending it again asks for one, like a new person.
+        // Checked under the lock to still be expired: deactivated meanwhile, they are not brought back.
         const result = await deps.people
-          .reactivate(em, account, actor, expired.id, { sendInvitation: true })
+          .reactivate(em, account, actor, expired.id, { sendInvitation: true, openedFor: 'expired' })
           .catch(async (err) => {
             if (!(err instanceof DomainError) || err.code !== 'no_seat') throw err;
             const usage = await deps.seats.usage(em, account);
