@@ -7,7 +7,7 @@ import { BULK_QUEUES, type BulkMessage, type BulkThread, isBulkQueue, startBulkT
 import { type BulkJobs, type Config, configWarnings, isLocal } from './config.ts';
 import { databaseProblem } from './db/check.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './db/embedded.ts';
-import { initORM, type ORM } from './db/orm.ts';
+import { initORM, MigrationFailed, type ORM } from './db/orm.ts';
 import { query, sql } from './db/sql.ts';
 import { AccountDirectory } from './features/accounts/account.directory.ts';
 import { type IAccount, SlackInstallation } from './features/accounts/account.entity.ts';
@@ -227,10 +227,15 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
         opts.onMigrations?.(true);
         logger.info({ migrations: names }, `applying ${names.length} database migration(s)`);
       },
-    }).finally(() => {
-      signal?.removeEventListener('abort', sayWhatTheStopWaitsFor);
-      opts.onMigrations?.(false);
-    });
+    })
+      .catch((err: unknown) => {
+        // One line that says what failed and what to do, not the driver's stack.
+        throw err instanceof MigrationFailed ? new StartupError(err.message, { cause: err }) : err;
+      })
+      .finally(() => {
+        signal?.removeEventListener('abort', sayWhatTheStopWaitsFor);
+        opts.onMigrations?.(false);
+      });
     cleanups.push(['database pool', () => orm.close(true)]);
     signal?.throwIfAborted();
 

@@ -155,6 +155,31 @@ describe('instances that start together on a database with pending migrations', 
     expect(await recorded(url)).toEqual(await everyMigrationOnce());
   }, 60_000);
 
+  it('a migration that fails says which were pending, that none was applied, and what to do', async () => {
+    const url = await freshDatabase('fails');
+    const orm = await initORM(url, { migrate: true });
+    await orm.migrator.down();
+    await orm.close(true);
+    const last = (await everyMigrationOnce()).at(-1)!.replace(/ 1$/, '');
+    // The database refuses what applying it writes (as a column added by hand would make it refuse).
+    await adminQuery(
+      url,
+      `create function refuse_migrations() returns trigger language plpgsql as $$
+         begin raise exception 'refused by the test'; end $$;
+       create trigger refuse_migrations before insert on mikro_orm_migrations
+         for each row execute function refuse_migrations()`,
+    );
+    const before = await recorded(url);
+    const failed = await initORM(url, { migrate: true }).then(
+      (o) => o.close(true).then(() => 'started'),
+      (err: Error) => err.message,
+    );
+    expect(failed).toBe(
+      `Applying 1 database migration(s) failed (${last}): refused by the test. None of them was applied, so the database is as it was before. Fix what the database says (see Upgrading in the README), or go back to the version that ran before, and start again.`,
+    );
+    expect(await recorded(url)).toEqual(before);
+  }, 60_000);
+
   it('two npm run migration:up at once: both succeed, and every migration is applied once', async () => {
     const url = await freshDatabase('together_cli');
     const [a, b] = await Promise.all([

@@ -35,6 +35,21 @@ export function ormOptions(clientUrl: string, overrides: Partial<Options> = {}):
 }
 
 /**
+ * Pending migrations that could not be applied. They run in one transaction, so none of them was: the
+ * message says so, names them and what the database answered, and what to do.
+ */
+export class MigrationFailed extends Error {
+  constructor(names: string[], cause: unknown) {
+    const why = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+    super(
+      `Applying ${names.length} database migration(s) failed (${names.join(', ')}): ${why}. None of them was applied, so the database is as it was before. Fix what the database says (see Upgrading in the README), or go back to the version that ran before, and start again.`,
+      { cause },
+    );
+    this.name = 'MigrationFailed';
+  }
+}
+
+/**
  * Opens the ORM; `migrate` applies pending migrations first (see {@link withMigrationLock}), telling
  * `onMigrating` which ones just before. A `signal` aborted before they begin (while waiting for another
  * instance's) applies none; once begun, they are applied to the end, never left half-way.
@@ -59,7 +74,12 @@ export async function initORM(
           const pending = await orm.migrator.getPending();
           signal?.throwIfAborted();
           if (pending.length) onMigrating?.(pending.map((m) => m.name));
-          return orm.migrator.up();
+          return orm.migrator.up().catch((err: unknown) => {
+            throw new MigrationFailed(
+              pending.map((m) => m.name),
+              err,
+            );
+          });
         },
         onLockWait,
       );
