@@ -69,16 +69,11 @@ export function createJoinLinksFeature(limits: RateLimits = JOIN_RATE_LIMITS): F
 }
 
 /**
- * Marks links past their expiry and replaces their messages by a notice. Runs every five minutes;
- * a message Slack will not update (deleted, channel archived) is logged and left.
+ * Marks links past their expiry; their messages are replaced by a notice by a job each, retried while Slack
+ * is busy or down. Runs every five minutes.
  */
 export async function expireLinks(deps: Deps): Promise<number> {
   const expired = await deps.joinLinks.expireDue(deps.orm.em.fork());
-  for (const link of expired) {
-    await refreshMessage(deps, link.id).catch((err) =>
-      deps.logger.warn({ err, linkId: link.id }, 'could not mark a join link message expired'),
-    );
-  }
   if (expired.length) deps.logger.info({ expired: expired.length }, 'join links expired');
   return expired.length;
 }

@@ -401,7 +401,8 @@ export class JoinLinkService {
 
   /**
    * Links past their expiry that were not yet announced: marks them announced and records the expiry,
-   * once each, however often and on however many instances this runs.
+   * once each, however often and on however many instances this runs. Each message's redraw is a job
+   * queued with the mark, so Slack being busy or down then delays it rather than losing it.
    */
   async expireDue(em: EntityManager): Promise<IJoinLink[]> {
     return this.closeWhere(
@@ -411,6 +412,7 @@ export class JoinLinkService {
          returning id`,
       'join_link.expired',
       {},
+      (tx, link) => this.jobs.send(JOIN_JOBS.refreshMessage, { linkId: link.id }, { em: tx }),
     );
   }
 

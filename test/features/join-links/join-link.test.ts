@@ -521,6 +521,28 @@ describe('joining with the button', () => {
     expect(await expired.text()).toBe(await unknown.text());
   });
 
+  it('expires a link while Slack refuses updates: its message says so once Slack allows, once', async () => {
+    const { message, linkId } = await postLink(t);
+    const updates = () => t.standin.messages.filter((m) => m.method === 'chat.update' && m.ts === message.ts);
+    await t
+      .em()
+      .getConnection()
+      .execute(`update join_link set expires_at = now() - interval '1 minute' where id = ?`, [linkId]);
+    t.standin.limitRate('chat.update', { max: 0, windowMs: 60_000, retryAfter: 1 });
+    try {
+      expect(await expireLinks(t.roster.deps)).toBe(1);
+      await new Promise((ok) => setTimeout(ok, 500));
+      expect(updates()).toHaveLength(0);
+    } finally {
+      t.standin.clearRateLimit('chat.update');
+    }
+    const updated = await eventually(() => updates()[0], 30_000);
+    expect(textOf(updated)).toMatch(/This join link for \*Acme\* expired/);
+    expect(await expireLinks(t.roster.deps)).toBe(0);
+    await jobsDrained(t.em(), { timeoutMs: 30_000 });
+    expect(updates()).toHaveLength(1);
+  }, 60_000);
+
   it('tells someone whose click met the revoke of a link with a maximum that it no longer works, not that it is full', async () => {
     const person = member();
     const { message, linkId } = await postLink(t, { max_uses: '5' });
