@@ -152,7 +152,13 @@ export class SettingsService {
         (key) => JSON.stringify(before[key]) !== JSON.stringify(next[key]),
       );
       if (changed.length) {
-        await tx.nativeUpdate(Account, { id: account.id }, next);
+        // Only what this form changed is written: another admin saving other fields at the same moment
+        // keeps their change, whichever commits last.
+        await tx.nativeUpdate(
+          Account,
+          { id: account.id },
+          Object.fromEntries(changed.map((key) => [key, next[key]])),
+        );
         audit(tx, {
           account,
           actor: actor.slackUserId,

@@ -554,4 +554,37 @@ describe('the settings form, while another admin changes the settings', () => {
       },
     );
   });
+
+  it('keeps both changes when two admins save different fields at the same moment', async () => {
+    const before = await account();
+    const a = await openSettings('UADMIN');
+    const b = await openSettings('UOWNER');
+    // Something holds the account's seats a moment (an import, an approval): both saves wait for the row.
+    let held!: () => void;
+    const holding = new Promise<void>((ok) => {
+      held = ok;
+    });
+    const holder = t.em().transactional(async (tx) => {
+      await t.roster.deps.seats.lock(tx, before);
+      held();
+      await new Promise((ok) => setTimeout(ok, 1500));
+    });
+    await holding;
+    const [ra, rb] = await Promise.all([
+      t.slack.viewSubmission({ user: 'UADMIN', view: withValues(a, { invitation_expiry: '14' }) }),
+      t.slack.viewSubmission({ user: 'UOWNER', view: withValues(b, { join_link_expiry: '60' }) }),
+    ]);
+    expect([ra.json, rb.json]).toEqual([undefined, undefined]);
+    await holder;
+    for (const user of ['UADMIN', 'UOWNER'])
+      await t.standin.waitForMessage((m) => m.channel === `D${user}` && textOf(m).includes('Settings saved'));
+    expect(await account()).toMatchObject({ invitationExpiryDays: 14, joinLinkExpiryDays: 60 });
+    await t
+      .em()
+      .nativeUpdate(
+        Account,
+        { id: before.id },
+        { invitationExpiryDays: before.invitationExpiryDays, joinLinkExpiryDays: before.joinLinkExpiryDays },
+      );
+  });
 });
