@@ -1,4 +1,5 @@
 import type { Browser } from 'playwright-core';
+import { Account } from '../../src/features/accounts/account.entity.ts';
 import { AuditEvent } from '../../src/features/audit/audit-event.entity.ts';
 import { Invitation } from '../../src/features/invites/invitation.entity.ts';
 import { User } from '../../src/features/people/user.entity.ts';
@@ -226,6 +227,21 @@ describe('the invitation page, the other ways people reach it', () => {
     const reopened = await fetch(link);
     expect(reopened.status).toBe(404);
     expect(await reopened.text()).toContain('This invitation link is no longer valid');
+  });
+
+  it('no longer accepts an invitation whose address the allowed email domains stopped admitting', async () => {
+    const email = 'narrowed@example.com';
+    const link = await invitationLink(email);
+    const form = await openForm(link);
+    const account = await t.account();
+    await t.em().nativeUpdate(Account, { id: account.id }, { allowedEmailDomains: ['acme.test'] });
+    try {
+      const answer = await accept(link, form);
+      expect(await answer.text()).toContain('This invitation link is no longer valid');
+      expect(await state(email)).toMatchObject({ user: 'invited', invitation: 'pending', audits: 0 });
+    } finally {
+      await t.em().nativeUpdate(Account, { id: account.id }, { allowedEmailDomains: [] });
+    }
   });
 
   it('does not tell someone deactivated since the first press, from a tab left open, that they are in', async () => {

@@ -7,6 +7,7 @@ import { firstTime } from '../../slack/once.ts';
 import { isSlackBusy } from '../../slack/pacing.ts';
 import { emailHtml, escapeHtml, lines, SafeHtml } from '../../web/html.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
+import { outsideAllowedDomains } from '../accounts/allowed-domains.ts';
 import { isOfWorkspace, memberOf } from '../directory/directory.service.ts';
 import type { Deps } from '../feature.ts';
 import { INVITEE_ROLE } from '../people/labels.ts';
@@ -178,6 +179,38 @@ async function send(
   const member =
     looked && !looked.deleted && isOfWorkspace(looked, (account as IAccount).teamId) ? looked : null;
   const slackId = known?.slackUserId ?? member?.slackUserId;
+  // Cancelled or replaced while Slack was asked about them: nothing goes out, and nobody is told of it.
+  const [pending] = await query(
+    orm.em.fork(),
+    sql`select 1 from invitation where id = ${invitationId} and status = 'pending'`,
+  );
+  if (!pending) {
+    log.info('invitation no longer pending: not sent');
+    return;
+  }
+  /** The inviter hears of a delivery Roster gave up on: with the batch's notice, or by a DM of its own. */
+  const tellInviter = async (error: string, how: GaveUp['how']) => {
+    if (!invitation.invitedBy) return;
+    if (opts.gaveUp) {
+      opts.gaveUp({ inviter: invitation.invitedBy, user, error, how });
+      return;
+    }
+    // The inviter's only notice: queued while Slack is busy, not dropped.
+    await nowOrLater(jobs, slack, {
+      method: 'chat.postMessage',
+      args: { channel: invitation.invitedBy, ...deliveryFailedMessage(user, error, how) },
+    }).catch((e) => log.warn({ err: e }, 'could not tell the inviter that delivery failed'));
+  };
+  // The allowed email domains narrowed since it was queued (a retry hours later): no link goes out.
+  const outside = await outsideAllowedDomains(orm.em.fork(), account as IAccount, user.email);
+  if (outside) {
+    const error = `Not sent: ${outside}`;
+    if (await invites.recordFailure(orm.em.fork(), invitationId, error, true)) {
+      log.error({ reason: 'outside the allowed email domains' }, 'gave up delivering an invitation');
+      await tellInviter(error, 'recipient');
+    }
+    return;
+  }
   if (slackId) {
     let posted = false;
     try {
@@ -198,15 +231,6 @@ async function send(
       return;
     }
   }
-  // Cancelled or replaced while Slack was asked about them: nothing goes out, and nobody is told of it.
-  const [pending] = await query(
-    orm.em.fork(),
-    sql`select 1 from invitation where id = ${invitationId} and status = 'pending'`,
-  );
-  if (!pending) {
-    log.info('invitation no longer pending: not sent');
-    return;
-  }
   try {
     await mailer.send({ to: user.email, ...invitationEmail(user, letter) });
   } catch (err) {
@@ -222,18 +246,9 @@ async function send(
     const refused = refusedWhat !== null;
     const gaveUp = opts.lastAttempt || refused;
     if (!(await invites.recordFailure(orm.em.fork(), invitationId, error, gaveUp))) return;
-    if (gaveUp) log.error({ reason: error, retried: !refused }, 'gave up delivering an invitation');
-    if (gaveUp && invitation.invitedBy && opts.gaveUp) {
-      opts.gaveUp({ inviter: invitation.invitedBy, user, error, how: refusedWhat ?? 'retried' });
-    } else if (gaveUp && invitation.invitedBy) {
-      // The inviter's only notice: queued while Slack is busy, not dropped.
-      await nowOrLater(jobs, slack, {
-        method: 'chat.postMessage',
-        args: {
-          channel: invitation.invitedBy,
-          ...deliveryFailedMessage(user, error, refusedWhat ?? 'retried'),
-        },
-      }).catch((e) => log.warn({ err: e }, 'could not tell the inviter that delivery failed'));
+    if (gaveUp) {
+      log.error({ reason: error, retried: !refused }, 'gave up delivering an invitation');
+      await tellInviter(error, refusedWhat ?? 'retried');
     }
     if (refused) return;
     throw Object.assign(new Error(error), { code: (err as { code?: string }).code });

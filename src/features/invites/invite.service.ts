@@ -333,7 +333,12 @@ export class InviteService {
   ): Promise<void> {
     const user = await em.transactional(async (tx) => {
       await query(tx, sql`select id from invitation where id = ${invitationId} for update`);
-      const invitation = await tx.findOneOrFail(Invitation, invitationId, { populate: ['user', 'account'] });
+      const invitation = await tx.findOneOrFail(Invitation, invitationId, {
+        populate: ['user', 'account'],
+        refresh: true,
+      });
+      // Cancelled or replaced the moment it went out: it stays as that left it, not recorded as delivered.
+      if (invitation.status !== 'pending') return null;
       invitation.deliveredAt = this.now();
       invitation.deliveringUntil = null;
       invitation.deliveryMethod = result.method;
@@ -358,7 +363,7 @@ export class InviteService {
     // The person learns their Slack id after the invitation is recorded, in a write of its own: a
     // transaction that held the invitation while it waited for the person would deadlock with a
     // deactivation, which holds the person while it cancels the invitation.
-    if (result.slackUserId && !user.slackUserId) {
+    if (user && result.slackUserId && !user.slackUserId) {
       await query(
         em.fork(),
         sql`update app_user set slack_user_id = ${result.slackUserId}, updated_at = now()
@@ -467,6 +472,8 @@ export class InviteService {
       }
       if (invitation.status !== 'pending' || invitation.expiresAt <= this.now() || user.status !== 'invited')
         return null;
+      // The allowed email domains narrowed since it was sent: no login outside them, as for any new one.
+      if (await outsideAllowedDomains(tx, account, user.email)) return null;
       invitation.status = 'accepted';
       invitation.acceptedAt = this.now();
       user.status = 'active';

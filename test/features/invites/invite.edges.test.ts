@@ -446,6 +446,56 @@ describe('delivery', () => {
     expect(invitation).toMatchObject({ status: 'cancelled', deliveredAt: null, lastError: null });
   });
 
+  /** Waits until the invitation's delivery has begun (and is waiting on Slack's slowed lookup). */
+  const underWay = (userId: string) =>
+    eventually(async () => {
+      const invitation = await t.em().findOne(Invitation, { user: userId });
+      return invitation && invitation.deliveryAttempts >= 1 && !invitation.deliveredAt ? invitation : null;
+    });
+
+  it('sends no DM for an invitation cancelled while Slack was asked who the address is', async () => {
+    // Someone Roster's copy of the directory does not know yet: Slack is asked, slowly.
+    t.standin.addMember({ id: 'UDMGONE', name: 'dmgone', realName: 'Dee Gone', email: 'dmgone@acme.test' });
+    t.standin.delayNext('users.lookupByEmail', 2000, 3);
+    await invite('UADMIN', 'dmgone@acme.test');
+    const user = await eventually(() => userByEmail('dmgone@acme.test'));
+    await underWay(user.id);
+    await t.slack.clickButton(buttonMessage('invite_cancel', user.id, 'Cancel'), 'Cancel', {
+      user: 'UADMIN',
+    });
+    await new Promise((ok) => setTimeout(ok, 2500));
+    await jobsDrained(t.em());
+    expect(t.standin.messagesTo('DUDMGONE').filter((m) => textOf(m).includes('invited you'))).toEqual([]);
+    const invitation = await t.em().findOneOrFail(Invitation, { user: user.id });
+    expect(invitation).toMatchObject({ status: 'cancelled', deliveredAt: null });
+  });
+
+  it('sends nothing to an address the allowed email domains stopped admitting, and tells the inviter', async () => {
+    const account = await t.account();
+    t.standin.delayNext('users.lookupByEmail', 2000, 3);
+    await invite('UADMIN', 'late@other.test');
+    const user = await eventually(() => userByEmail('late@other.test'));
+    await underWay(user.id);
+    const before = t.standin.messagesTo('DUADMIN').length;
+    // The domains narrow while the delivery is under way (as they may between two tries, hours apart).
+    await t.em().nativeUpdate(Account, { id: account.id }, { allowedEmailDomains: ['acme.test'] });
+    try {
+      const told = await eventually(() =>
+        t.standin
+          .messagesTo('DUADMIN')
+          .slice(before)
+          .find((m) => textOf(m).includes('late@other.test')),
+      );
+      expect(textOf(told)).toContain('is not at an allowed domain');
+      expect(t.smtp.messagesTo('late@other.test')).toHaveLength(0);
+      const invitation = await t.em().findOneOrFail(Invitation, { user: user.id });
+      expect(invitation.deliveredAt).toBeNull();
+      expect(invitation.deliveryFailedAt).not.toBeNull();
+    } finally {
+      await t.em().nativeUpdate(Account, { id: account.id }, { allowedEmailDomains: [] });
+    }
+  });
+
   it('does nothing when the delivery job runs again for an invitation already delivered', async () => {
     await invite('UADMIN', 'once@example.com');
     await inviteLink('once@example.com');
