@@ -112,6 +112,17 @@ export function confirmationMail(opts: {
   };
 }
 
+/** Why a join closed when an admin approved it, for the person who joined. */
+function refusedForJoiner(request: ISeatRequest, accountName: string): string {
+  const email = request.email.trim();
+  const reason = request.reason ?? '';
+  if (/is already a user/.test(reason))
+    return `You are already in ${accountName} (as ${email} or another address of yours), so your request to join was closed. If you cannot get in, ask an admin.`;
+  if (/allowed domain|email domains/.test(reason) || !reason)
+    return `Your place in ${accountName} could not be approved: ${email} is not at an email domain it admits. Ask an admin to invite you with another address.`;
+  return `Your place in ${accountName} could not be approved. Ask an admin if you think this is a mistake.`;
+}
+
 /** What a person who joined through a link hears when an admin decides on their place. */
 export function joinDecision(request: ISeatRequest, accountName: string): { text: string; subject: string } {
   switch (request.status) {
@@ -121,12 +132,12 @@ export function joinDecision(request: ISeatRequest, accountName: string): { text
         text: `An admin approved your place: you are now in ${accountName}. Welcome!`,
       };
     case 'rejected':
-      // Closed when an admin approved it, for the reason the join's checks gave (the address became a user
-      // meanwhile, or is outside the email domains the account or the link admits now).
+      // Closed when an admin approved it, for the reason the join's checks gave, told in the joiner's terms
+      // (the reason itself is worded for the admins).
       if (request.payload.closedBecause === 'refused')
         return {
           subject: `Your request to join ${accountName}`,
-          text: `Your place in ${accountName} could not be approved: ${request.reason ?? `${request.email.trim()} is not at an email domain it admits.`} Ask an admin if you think this is a mistake.`,
+          text: refusedForJoiner(request, accountName),
         };
       return {
         subject: `Your request to join ${accountName}`,

@@ -119,9 +119,11 @@ describe('a join closed when an admin approves it', () => {
     await jobsDrained(t.em());
     expect((await t.em().findOneOrFail(SeatRequest, request.id)).status).toBe('rejected');
     const told = await eventually(() =>
-      t.standin.messagesTo(`D${person.id}`).find((m) => textOf(m).includes('could not be approved')),
+      t.standin.messagesTo(`D${person.id}`).find((m) => textOf(m).includes('request to join was closed')),
     );
-    expect(textOf(told)).toContain(`${person.email} is already a user (not invited)`);
+    expect(textOf(told)).toContain(
+      `You are already in Acme (as ${person.email} or another address of yours), so your request to join was closed.`,
+    );
     expect(textOf(told)).not.toContain('email domain');
   });
 });
