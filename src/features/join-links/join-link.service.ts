@@ -551,12 +551,24 @@ export class JoinLinkService {
         ? person.guest
         : ((await this.guestByEmail?.(tx, account, email, asked)) ?? null);
 
-    const [counted] = await query<{ uses: number; max_uses: number | null }>(
+    // Someone an admin turned down through this link asks again on the place they already took: the admins
+    // decide again, and the link keeps its other places for other people.
+    const [turnedDown] = await query(
       tx,
-      sql`update join_link set uses = uses + 1, updated_at = now()
-         where id = ${link.id} and revoked_at is null and expires_at > ${this.now()} and (max_uses is null or uses < max_uses)
-         returning uses, max_uses`,
+      sql`select 1 from seat_request where account_id = ${account.id} and kind = 'join' and status = 'rejected'
+            and payload->>'joinLinkId' = ${link.id}
+            and (lower(btrim(email)) = ${email.toLowerCase()}
+              ${person.slackUserId ? sql`or payload->>'slackUserId' = ${person.slackUserId}` : sql``})
+          limit 1`,
     );
+    const [counted] = turnedDown
+      ? [{ uses: link.uses, max_uses: link.maxUses ?? null }]
+      : await query<{ uses: number; max_uses: number | null }>(
+          tx,
+          sql`update join_link set uses = uses + 1, updated_at = now()
+             where id = ${link.id} and revoked_at is null and expires_at > ${this.now()} and (max_uses is null or uses < max_uses)
+             returning uses, max_uses`,
+        );
     if (!counted) {
       // The link as it stands now, not as first read: a revoke or the expiry may have come between.
       const [now] = await query<{ full: boolean }>(
@@ -621,7 +633,7 @@ export class JoinLinkService {
         ...(result.status === 'added' ? { userId: result.value.id } : { seatRequestId: result.request.id }),
       },
     });
-    if (counted.max_uses != null && counted.uses >= counted.max_uses) {
+    if (!turnedDown && counted.max_uses != null && counted.uses >= counted.max_uses) {
       // The last place went: the channel message should say the link is full.
       await this.jobs.send(JOIN_JOBS.refreshMessage, { linkId: link.id }, { em: tx });
     }

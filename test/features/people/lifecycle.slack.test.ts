@@ -128,6 +128,33 @@ describe('a join closed when an admin approves it', () => {
   });
 });
 
+describe('a join an admin turned down', () => {
+  it('asked again through the same link, goes to the admins again on the place it took, not a new one', async () => {
+    const person = member();
+    const { request } = await joinWaiting(person);
+    const linkId = request.payload.joinLinkId as string;
+    const uses = async () =>
+      (await t.em().getConnection().execute(`select uses from join_link where id = ?`, [linkId]))[0]?.uses;
+    expect(await uses()).toBe(1);
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    const decided = await t.roster.deps.seats.decide(t.em(), await t.account(), {
+      requestId: request.id,
+      actor: admin,
+      decision: 'reject',
+    });
+    expect(decided.outcome).toBe('rejected');
+    const link = await t.standin.waitForMessage(
+      (m) => m.method === 'chat.postMessage' && JSON.stringify(m.blocks ?? []).includes(linkId),
+    );
+    await withSeatsFull(() => t.slack.clickButton(link, 'Join', { user: person.id }));
+    const again = await eventually(() =>
+      t.em().findOne(SeatRequest, { email: person.email, kind: 'join', status: 'pending' }),
+    );
+    expect(again.id).not.toBe(request.id);
+    expect(await uses()).toBe(1);
+  });
+});
+
 describe('a join approved while Slack deactivates the joiner', () => {
   it('ends with the person deactivated, not active in a paid seat', async () => {
     const person = member();
