@@ -395,7 +395,7 @@ describe('joining with the button', () => {
     );
     const updated = await t.standin.waitForMessage((m) => m.method === 'chat.update' && m.ts === message.ts);
     expect(textOf(updated)).toContain(
-      'This join link for *Acme* is full (1 of 1 joined). Ask an admin for a new one.',
+      'This join link for *Acme* is full (1 of 1 places used). Ask an admin for a new one.',
     );
     expect(JSON.stringify(updated.blocks)).not.toContain('/join/');
     expect(JSON.stringify(updated.blocks)).not.toContain('joinlink_join');
@@ -428,7 +428,7 @@ describe('joining with the button', () => {
     expect(textOf(redrawn)).toContain(
       ':no_entry_sign: Revoked the join link in <#C0GENERAL>: its button and URL no longer work. Its message says so.',
     );
-    expect(textOf(redrawn)).toMatch(/Employee \(paid seat\) in <#C0GENERAL>: 0 joined · \*revoked\*/);
+    expect(textOf(redrawn)).toMatch(/Employee \(paid seat\) in <#C0GENERAL>: 0 places used · \*revoked\*/);
 
     const updated = await t.standin.waitForMessage((m) => m.method === 'chat.update' && m.ts === message.ts);
     expect(textOf(updated)).toContain('This join link for *Acme* was revoked by <@UADMIN>');

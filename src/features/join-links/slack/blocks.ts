@@ -45,7 +45,8 @@ export function joinLinkMessage(
         ? `was revoked by <@${link.revokedBy}> ${link.revokedAt ? slackDate(link.revokedAt) : ''}`
         : 'was closed by Roster',
       expired: `expired ${slackDate(link.expiresAt)}`,
-      full: `is full (${link.uses} of ${link.maxUses} joined)`,
+      // Places, not people: a join waiting for an admin (or turned down) holds one too.
+      full: `is full (${link.uses} of ${link.maxUses} places used)`,
       active: 'no longer works',
     }[state];
     return {
@@ -54,7 +55,7 @@ export function joinLinkMessage(
         section(
           `:no_entry_sign: This join link for *${esc(accountName)}* ${notice}. Ask an admin for a new one.`,
         ),
-        context(`${ROLE_LABEL[link.role]} · ${link.uses} joined`),
+        context(`${ROLE_LABEL[link.role]} · ${link.uses} ${link.uses === 1 ? 'place' : 'places'} used`),
       ],
     };
   }
@@ -94,7 +95,7 @@ export function linkListBlocks(links: IJoinLink[], now: Date, note?: string, tot
       );
       continue;
     }
-    const line = `${where}: ${link.uses}${link.maxUses ? ` of ${link.maxUses}` : ''} joined · *${state}* · ${state === 'expired' ? 'expired' : 'expires'} ${slackDate(link.expiresAt)}`;
+    const line = `${where}: ${link.uses}${link.maxUses ? ` of ${link.maxUses}` : ''} ${link.uses === 1 && !link.maxUses ? 'place' : 'places'} used · *${state}* · ${state === 'expired' ? 'expired' : 'expires'} ${slackDate(link.expiresAt)}`;
     blocks.push(
       state === 'active' || state === 'full'
         ? {
