@@ -118,6 +118,17 @@ describe('a join link whose message was never posted', () => {
     expect(line).toMatch(/\*not posted\* · closed, nobody can join through it/);
   });
 
+  it('is revoked by its id without claiming a message that says so', async () => {
+    const id = await linkStuckPosting();
+    const since = t.standin.responses.length;
+    await t.slack.command('/joinlink', `revoke ${id}`, { user: 'UADMIN' });
+    const answer = textOf(t.standin.responses[since]!.body);
+    expect(answer).toBe(
+      ':no_entry_sign: Revoked the join link in <#C0GENERAL>: its button and URL no longer work.',
+    );
+    expect((await t.em().findOneOrFail(JoinLink, id)).revokedAt).not.toBeNull();
+  });
+
   it('leaves posted links alone however old', async () => {
     const before = await t.em().count(JoinLink, { revokedAt: null, messageTs: { $ne: null } });
     await t

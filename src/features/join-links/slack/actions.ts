@@ -39,7 +39,7 @@ export async function updateLinkMessage(
   link: IJoinLink,
   account: IAccount,
 ): Promise<MessageUpdate> {
-  if (!link.channelId || !link.messageTs) return 'updated';
+  if (!link.channelId || !link.messageTs) return 'none';
   try {
     const now = await nowOrLater(deps.jobs, client, {
       method: 'chat.update',

@@ -125,7 +125,7 @@ export function linkListBlocks(links: IJoinLink[], now: Date, note?: string, tot
  * Whether a link's channel message was redrawn: now, by a job once Slack allows, or not at all (Roster no
  * longer in its channel, the channel archived, or for another reason).
  */
-export type MessageUpdate = 'updated' | 'later' | 'left' | 'archived' | 'failed';
+export type MessageUpdate = 'updated' | 'later' | 'left' | 'archived' | 'failed' | 'none';
 
 /** What the admin reads after revoking: whether it was already revoked, and whether its message says so. */
 export function revokedText(link: IJoinLink, already: boolean, message: MessageUpdate): string {
@@ -134,6 +134,8 @@ export function revokedText(link: IJoinLink, already: boolean, message: MessageU
     ? `That join link${where} was already revoked.`
     : `:no_entry_sign: Revoked the join link${where}: its button and URL no longer work.`;
   if (message === 'updated') return `${head} Its message says so.`;
+  // Never posted (Roster stopped before its message went out): there is no message to say anything.
+  if (message === 'none') return head;
   if (message === 'later')
     return `${head} Slack asked Roster to slow down, so its message will say so in a moment.`;
   // The message still shows the button and the URL, which no longer work: the admin may want it gone.
