@@ -18,9 +18,9 @@ import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import type { ISeatRequest } from '../seats/seat-request.entity.ts';
 import { type IJoinLink, JoinConfirmation, JoinLink } from './join-link.entity.ts';
 import {
-  DOMAIN,
   domainAllowed,
   domainsText,
+  isDomain,
   joinDomains,
   linkState,
   MAX_DOMAINS,
@@ -64,7 +64,7 @@ export const createInput = z.object({
   expiryDays: z.number().int().min(1).max(365),
   maxUses: z.number().int().min(1).max(100_000).nullable(),
   allowedDomains: z
-    .array(z.string().max(253).regex(DOMAIN))
+    .array(z.string().max(253).refine(isDomain, 'Not a domain.'))
     .max(MAX_DOMAINS)
     .refine((domains) => domainsText(domains).length <= MAX_DOMAINS_TEXT),
   channelId: z.string().min(1),

@@ -5,8 +5,22 @@ import type { IJoinLink } from './join-link.entity.ts';
 
 // A join link's terms as rules of their own: which email domains it admits, and whether it still works.
 
-/** An email domain in ASCII: labels of letters, digits and hyphens, at least two. */
-export const DOMAIN = /^[a-z0-9-]+(\.[a-z0-9-]+)+$/;
+/** A domain label in ASCII: 1 to 63 letters, digits and hyphens, neither first nor last a hyphen. */
+const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+
+/**
+ * Whether `ascii` is an email domain: at least two labels, at most 253 characters, and a last label that is
+ * not all digits (`10.0.0.1` is an address, not a domain).
+ */
+export function isDomain(ascii: string): boolean {
+  const labels = ascii.split('.');
+  return (
+    ascii.length <= 253 &&
+    labels.length >= 2 &&
+    labels.every((label) => LABEL.test(label)) &&
+    !/^\d+$/.test(labels.at(-1)!)
+  );
+}
 export const MAX_DOMAINS = 50;
 /**
  * The longest a domain list may be, typed in its form and as {@link domainsText} writes it back there: a list
@@ -39,9 +53,10 @@ export function parseDomains(text: string): { ok: true; domains: string[] } | { 
     .filter(Boolean);
   const domains: string[] = [];
   for (const d of typed) {
-    // domainToASCII gives '' for what is no domain in any script.
-    const ascii = /^[\x20-\x7e]*$/.test(d) ? d : domainToASCII(d);
-    if (!ascii || !DOMAIN.test(ascii)) {
+    // domainToASCII gives '' for what is no domain in any script (`xn--` labels that do not decode too). A
+    // final dot (`acme.com.`, the DNS root) names the same domain.
+    const ascii = domainToASCII(d.replace(/\.$/, ''));
+    if (!ascii || !isDomain(ascii)) {
       return { ok: false, error: `Not a domain: ${d.slice(0, 100)}. Domains look like example.com.` };
     }
     domains.push(ascii);

@@ -519,6 +519,31 @@ describe('allowed email domains in another script', () => {
   });
 });
 
+describe('what counts as an email domain', () => {
+  it.each([
+    '-acme.com',
+    'acme-.com',
+    'xn--.com',
+    'xn--zz.com',
+    '10.0.0.1',
+    'acme..com',
+    `${'a'.repeat(64)}.com`,
+    'localhost',
+  ])('refuses %s, naming it', (typed) => {
+    expect(parseDomains(typed)).toEqual({
+      ok: false,
+      error: `Not a domain: ${typed}. Domains look like example.com.`,
+    });
+  });
+
+  it('takes a name with its final dot as the same domain, and any case', () => {
+    expect(parseDomains('Acme.COM. eu-west.acme.co.uk 3com.com')).toEqual({
+      ok: true,
+      domains: ['acme.com', 'eu-west.acme.co.uk', '3com.com'],
+    });
+  });
+});
+
 describe('the settings form, while another admin changes the settings', () => {
   it('keeps what another admin saved while it was open, saving only the fields its admin changed', async () => {
     const before = await account();
