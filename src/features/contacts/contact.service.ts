@@ -101,7 +101,9 @@ export class ContactService {
 
   /**
    * Refuses (audited, on the permission set field) a set that makes its holder an admin for an address that
-   * is a guest's in Slack, as /invite and the person card do. Asks Slack, so never inside a transaction.
+   * is a guest's in Slack, as /invite and the person card do. Asks Slack, so never inside a transaction;
+   * with `askSlack: false` (before a form's answer) from the directory mirror alone, leaving a status only
+   * Slack can tell to the conversion itself.
    */
   private async refuseAdminSetForGuest(
     em: EntityManager,
@@ -109,9 +111,11 @@ export class ContactService {
     actor: Actor,
     set: IPermissionSet | null,
     email: string | null,
+    opts: { askSlack: boolean } = { askSlack: true },
   ): Promise<void> {
     if (!set?.isAdmin || !email || !this.guests) return;
-    const guest = await this.guests(em, account, { email });
+    const guest = await this.guests(em, account, { email }, opts);
+    if (guest === 'unknown' && !opts.askSlack) return;
     await refuseAdminSetForGuest(em, account, actor, set, guest, email);
   }
 
@@ -373,6 +377,7 @@ export class ContactService {
         actor,
         set,
         contact.email ?? input.email?.trim() ?? null,
+        { askSlack: false },
       );
       if (!actor.isAdmin && isPaidRole(input.role)) {
         const email = contact.email ?? input.email?.trim() ?? '';
