@@ -242,6 +242,16 @@ describe('someone of another organisation, in Slack', () => {
     expect(textOf(t.standin.responses.at(-1)!.body)).toMatch(/zed@acme\.test/);
   });
 
+  it('submitting the invite form, forged from one a member opened, is refused on the form and invites nobody', async () => {
+    await t.slack.command('/invite', 'sneaky@partner.example client', { user: 'UMANAGER' });
+    const res = await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UEXTANA' });
+    expect(Object.values(res.json?.errors ?? {}).join(' ')).toMatch(
+      /through Slack Connect, from another organisation/,
+    );
+    await jobsDrained(t.em());
+    expect(await userByEmail('sneaky@partner.example')).toBeNull();
+  });
+
   it('mentioned in /people is named as such, not shown as the user here with their address', async () => {
     const since = t.standin.responses.length;
     await t.slack.command('/people', '@ana', { user: 'UMANAGER' });

@@ -83,6 +83,14 @@ export async function openInviteModal(
 /** The invite form's submission: field errors on the form, otherwise the invitations and a summary by DM. */
 export function registerInviteView(app: App, deps: Deps, invites: InviteService): void {
   app.view<ViewSubmitAction | SlackViewAction>(INVITE_VIEW, async ({ ack, view, body, context, client }) => {
+    // Who submitted, asked once however many times it is needed below. Someone of another organisation
+    // (Slack Connect) is refused before anything else, on the form, as /invite refuses them the form.
+    let asked: Promise<Actor> | undefined;
+    const actorOf = () => {
+      asked ??= slackActor(deps, context, body.user.id, { membersOnly: true });
+      return asked;
+    };
+    await actorOf();
     const values = view.state.values;
     const typed = values.emails?.emails?.value ?? '';
     const { addresses, invalid } = parseAddresses(typed.slice(0, MAX_EMAILS_TEXT));
@@ -107,12 +115,6 @@ export function registerInviteView(app: App, deps: Deps, invites: InviteService)
       errors.permission_set = 'That permission set no longer exists; choose another.';
     }
     // The form never offers an admin set to a requester, so such a submission was made by hand.
-    // Who submitted, asked once however many times it is needed below.
-    let asked: Promise<Actor> | undefined;
-    const actorOf = () => {
-      asked ??= slackActor(deps, context, body.user.id);
-      return asked;
-    };
     const refusedGrant = chosen?.isAdmin && !(await actorOf()).isAdmin;
     if (refusedGrant) errors.permission_set = ADMIN_SET_REFUSED;
     const message = values.message?.message?.value ?? '';
