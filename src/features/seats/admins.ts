@@ -143,6 +143,9 @@ export class AdminDirectory {
   ): Promise<Member | null> {
     const known = await this.directory.byId(em, account, userId);
     if (known && !(opts.guestFlags && guestKind(known) === 'unknown')) return known;
+    // What Slack answers is true as of before the call: a user_change recorded while it was under way is
+    // newer news, and the answer is not written over it.
+    const [{ asOf }] = (await query<{ asOf: Date }>(em, sql`select now() as "asOf"`)) as [{ asOf: Date }];
     const res = await this.lookup.users.info({ user: userId }).catch((err) => {
       if ((err as { data?: { error?: string } }).data?.error === 'user_not_found') return null;
       throw err;
@@ -152,7 +155,7 @@ export class AdminDirectory {
     // record: they deactivate the person in Roster too, and the sync finds such a deactivation by the change
     // of the mirror's row, which a lookup recording it first would hide.
     if (member && !(member.deleted && known && !known.deleted)) {
-      await this.directory.upsert(em, account, [member]);
+      await this.directory.upsert(em, account, [member], { asOf: { recordedAt: new Date(asOf) } });
     }
     return member ?? known;
   }

@@ -83,6 +83,28 @@ describe('the Slack directory mirror', () => {
     expect(calls('users.info')).toBe(info);
   });
 
+  it('does not write a users.info answer over a user_change Slack sent while the answer was on its way', async () => {
+    const account = await t.account();
+    // An admin who joined after the sync, whose team_join Roster has not had.
+    const lou = { id: 'ULATE', name: 'lou', realName: 'Lou Late', email: 'lou@acme.test' };
+    t.standin.addMember({ ...lou, isAdmin: true });
+    const asSlackReadThem = t.standin.userOf('ULATE');
+    // While the answer (an admin) is on its way, Slack demotes them, and Roster records that user_change.
+    t.standin.whileAnswering('users.info', async () => {
+      t.standin.whileAnswering('users.info', null);
+      await new Promise((r) => setTimeout(r, 1100));
+      await t.slack.event({ type: 'user_change', user: { ...asSlackReadThem, is_admin: false } });
+      await eventually(
+        async () => (await t.roster.deps.directory.byId(t.em(), account, 'ULATE'))?.isAdmin === false,
+      );
+    });
+    expect((await t.roster.deps.admins.member(t.em(), account, 'ULATE'))?.isAdmin).toBe(true);
+    expect((await t.roster.deps.directory.byId(t.em(), account, 'ULATE'))?.isAdmin).toBe(false);
+    expect(await t.roster.deps.directory.adminIds(t.em(), account)).not.toContain('ULATE');
+    // As Slack has them now, for the syncs of the tests below.
+    t.standin.addMember(lou);
+  });
+
   it('queues the first sync when the admins are needed before it, so the directory is walked once, by the sync job', async () => {
     const account = await t.account();
     // As before the first sync has finished.
