@@ -273,7 +273,8 @@ export class DirectoryService {
   }
 
   /**
-   * For a caller waiting on the first full sync: when it finished (null while it has not), and since when
+   * For a caller waiting on the first full sync: when a full sync last finished (null while none has; a
+   * later walk under way leaves it as it was, the mirror being whole meanwhile), and since when
    * the mirror has been awaited, that is when the current sync started or, before any, when first asked.
    */
   async awaited(em: EntityManager, account: IAccount): Promise<{ finishedAt: Date | null; since: Date }> {
@@ -289,11 +290,14 @@ export class DirectoryService {
     };
   }
 
-  /** Whether a full sync has finished, and when. */
+  /**
+   * When the last full sync finished; null before any has, and while a walk is under way (one stopped half
+   * way included), so the sync job does not take a mirror mid-walk for an up-to-date one.
+   */
   async syncedAt(em: EntityManager, account: IAccount): Promise<Date | null> {
     const [row] = await query<{ finished_at: string | Date | null }>(
       em,
-      sql`select finished_at from slack_directory_sync where account_id = ${account.id}`,
+      sql`select finished_at from slack_directory_sync where account_id = ${account.id} and cursor is null`,
     );
     return row?.finished_at ? new Date(row.finished_at) : null;
   }
@@ -323,12 +327,12 @@ export class DirectoryService {
       em,
       sql`insert into slack_directory_sync (account_id) values (${account.id}) on conflict (account_id) do nothing`,
     );
-    const [state] = await query<{ cursor: string | null; finished_at: Date | null }>(
+    const [state] = await query<{ cursor: string | null }>(
       em,
       sql`update slack_directory_sync set lease_holder = ${holder},
             lease_until = now() + make_interval(secs => ${LEASE_MS / 1000})
           where account_id = ${account.id} and (lease_until is null or lease_until < now())
-          returning cursor, finished_at`,
+          returning cursor`,
     );
     if (!state) {
       log?.info('a Slack directory sync is already running for this workspace; this one ends');
@@ -343,7 +347,8 @@ export class DirectoryService {
     }, LEASE_RENEW_MS);
     renew.unref();
     try {
-      let cursor = state.finished_at ? undefined : (state.cursor ?? undefined);
+      // A saved cursor is a walk under way (a finished walk leaves none): it goes on from there.
+      let cursor = state.cursor ?? undefined;
       if (!cursor) {
         await query(
           em,
@@ -400,7 +405,7 @@ export class DirectoryService {
         const kept = await query<{ account_id: string }>(
           em,
           sql`update slack_directory_sync set cursor = ${cursor ?? null}, pages = pages + 1,
-                finished_at = ${cursor ? null : new Date()},
+                finished_at = case when ${cursor ?? null}::text is null then now() else finished_at end,
                 lease_until = now() + make_interval(secs => ${LEASE_MS / 1000})
               where account_id = ${account.id} and lease_holder = ${holder} returning account_id`,
         );

@@ -190,4 +190,29 @@ describe('the Slack directory mirror', () => {
     );
     expect(state).toEqual({ cursor: null, pages: result.pages });
   });
+
+  it('counts the mirror as whole while a later sync walks it: the admins are asked at once, not held', async () => {
+    const account = await t.account();
+    let listed = 0;
+    let midway: { admins: string[] | string; syncedAt: Date | null } | undefined;
+    // Asked as the nightly sync reads its second page, the first written and its cursor saved.
+    t.standin.whileAnswering('users.list', async () => {
+      listed += 1;
+      if (listed !== 2) return;
+      const admins = await t.roster.deps.admins.adminIds(t.em(), account).catch((err: Error) => err.name);
+      midway = { admins, syncedAt: await t.roster.deps.directory.syncedAt(t.em(), account) };
+    });
+    await t.roster.deps.jobs.send('slack.directory-sync', { force: true });
+    // At Slack's pace for users.list, on top of the syncs above.
+    await jobsDrained(t.em(), { queues: ['slack.directory-sync'], timeoutMs: 80_000 });
+    t.standin.whileAnswering('users.list', null);
+    expect(listed).toBe(Math.ceil((CROWD + DEFAULT_MEMBERS.length) / 1000));
+    expect(typeof midway?.admins === 'string' ? midway.admins : [...midway!.admins].sort()).toEqual([
+      'UADMIN',
+      'UOWNER',
+    ]);
+    // The sync job sees a walk under way, not an up-to-date mirror, so one stopped half way is carried on.
+    expect(midway?.syncedAt).toBeNull();
+    expect(await t.roster.deps.directory.syncedAt(t.em(), account)).not.toBeNull();
+  }, 90_000);
 });
