@@ -124,6 +124,30 @@ describe('reloading the page after Accept', () => {
     expect(await state(email)).toMatchObject({ user: 'active', invitation: 'accepted', audits: 1 });
   });
 
+  it('does not say "You\'re in" when reloaded after the person was deactivated', async () => {
+    const email = 'reload-deactivated@example.com';
+    const link = await invitationLink(email);
+    const form = await openForm(link);
+    const pressed = await fetch(link, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: form.cookie },
+      body: new URLSearchParams({ csrf: form.field }).toString(),
+    });
+    expect(pressed.status).toBe(303);
+    const answer = new URL(pressed.headers.get('location') ?? '', link);
+    const cookie = [form.cookie, ...pressed.headers.getSetCookie().map((c) => c.split(';')[0])].join('; ');
+    expect(await (await fetch(answer, { headers: { cookie } })).text()).toContain(
+      'you are now an active member',
+    );
+    const user = await t.em().findOneOrFail(User, { email });
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    await t.roster.deps.person.deactivate(t.em(), await t.account(), admin, user.id);
+    const reloaded = await (await fetch(answer, { headers: { cookie } })).text();
+    expect(reloaded).not.toContain('active member');
+    expect(reloaded).toContain('This invitation link is no longer valid');
+  });
+
   it('says there is nothing more to do when the page is opened by itself', async () => {
     const res = await fetch(`${t.url}/invitations/accepted`);
     expect(res.status).toBe(200);
@@ -236,6 +260,13 @@ describe('the invitation page, the other ways people reach it', () => {
     const account = await t.account();
     await t.em().nativeUpdate(Account, { id: account.id }, { allowedEmailDomains: ['acme.test'] });
     try {
+      // Opened now, the link offers no Accept to be refused.
+      const opened = await fetch(link);
+      expect(opened.status).toBe(404);
+      const body = await opened.text();
+      expect(body).toContain('This invitation link is no longer valid');
+      expect(body).not.toContain('Accept invitation');
+      // From a tab opened before, Accept is refused.
       const answer = await accept(link, form);
       expect(await answer.text()).toContain('This invitation link is no longer valid');
       expect(await state(email)).toMatchObject({ user: 'invited', invitation: 'pending', audits: 0 });

@@ -392,7 +392,7 @@ export class InviteService {
         refresh: true,
       });
       // Cancelled or replaced while it was being delivered: its failure is nobody's concern any more.
-      if (!invitation || invitation.status !== 'pending') return false;
+      if (invitation?.status !== 'pending') return false;
       invitation.lastError = error.slice(0, 1000);
       invitation.deliveringUntil = null;
       if (gaveUp) {
@@ -428,7 +428,13 @@ export class InviteService {
       { populate: ['user', 'account'] },
     );
     if (!invitation) return null;
-    const usable = invitation.status === 'pending' && invitation.expiresAt > this.now();
+    // As accept() judges it, so the page never offers an Accept that would then be refused.
+    const user = invitation.user.getEntity();
+    const usable =
+      invitation.status === 'pending' &&
+      invitation.expiresAt > this.now() &&
+      user.status === 'invited' &&
+      !(await outsideAllowedDomains(em, invitation.account.getEntity(), user.email));
     return { invitation, usable };
   }
 

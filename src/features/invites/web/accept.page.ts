@@ -33,13 +33,15 @@ export function registerAcceptPage(
   inviterName: (account: IAccount, slackUserId: string | null | undefined) => Promise<string>,
 ): void {
   // The answer to Accept, as a page of its own (before `/invitations/:token`, which would take the path):
-  // reloading it, or going back to it, shows it again and posts nothing.
+  // reloading it, or going back to it, shows it again and posts nothing. Someone deactivated or locked since
+  // is not told they are in: for them the link is just no longer valid, as pressing Accept again says.
   router.add('GET', ACCEPTED_PATH, async (req) => {
     const outcome = outcomes.read(req);
     const user =
       outcome?.k === 'accepted' && typeof outcome.u === 'string'
         ? await req.em.findOne(User, outcome.u, { populate: ['account'] })
         : null;
+    if (user && user.status !== 'active') return INVALID_INVITATION;
     if (user) {
       return {
         html: page(
