@@ -8,7 +8,7 @@ import { DELIVERY_RETRY } from '../invites/invite.delivery.ts';
 import { SeatRequest } from '../seats/seat-request.entity.ts';
 import { confirmationMail } from './join-link.messages.ts';
 import { JOIN_JOBS } from './join-link.service.ts';
-import { tellJoiner } from './tell-joiner.ts';
+import { joinerLeft, tellJoiner } from './tell-joiner.ts';
 
 /** Posts `text` to a Slack user; queued while Slack is busy; a failure to tell is only logged. */
 async function notify(deps: Deps, channel: string, text: string, what: string): Promise<void> {
@@ -108,16 +108,7 @@ export async function tellJoinerOfDecision(
   const em = deps.orm.em.fork();
   const request = await em.findOne(SeatRequest, requestId, { populate: ['account'] });
   if (!request || request.payload.joinerTold) return;
-  // Someone Slack deactivated (the join closed for it, or refused for it when an admin approved) has left:
-  // there is nobody to tell, and Slack takes no DM to them.
-  const joiner = request.payload.slackUserId;
-  if (
-    request.status !== 'approved' &&
-    typeof joiner === 'string' &&
-    (request.payload.closedBecause === 'deactivated' ||
-      (await deps.directory.byId(em, request.account.getEntity(), joiner))?.deleted)
-  )
-    return;
+  if (await joinerLeft(deps.directory, em, request.account.getEntity(), request)) return;
   try {
     await tellJoiner(deps.slack, deps.mailer, request);
   } catch (err) {

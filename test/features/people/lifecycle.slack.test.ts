@@ -94,10 +94,12 @@ describe('a join waiting for a seat when Slack deactivates the joiner', () => {
       ...t.standin.responses.map((r) => textOf(r.body)),
       ...t.standin.messagesTo('DUADMIN').map(textOf),
     ];
-    expect(
-      said.some((x) => x.includes(`${person.email} was deactivated in Slack after asking to join`)),
-    ).toBe(true);
-    // The person who left is sent nothing.
+    const answer = said.find((x) =>
+      x.includes(`${person.email} was deactivated in Slack after asking to join`),
+    );
+    // The person who left is sent nothing, and the admin is not told otherwise.
+    expect(answer).toMatch(/They have left Slack, so nobody was told\.$/);
+    expect(answer).not.toMatch(/has been told/);
     expect(t.standin.messagesTo(`D${person.id}`).filter((m) => /request|place/i.test(textOf(m)))).toEqual([]);
   });
 });

@@ -1,10 +1,13 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
 import type { App, BlockButtonAction } from '@slack/bolt';
 import { z } from 'zod';
 import { DomainError } from '../../../shared/errors.ts';
 import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
+import type { IAccount } from '../../accounts/account.entity.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
 import type { Deps } from '../../feature.ts';
+import { joinerLeft } from '../../join-links/tell-joiner.ts';
 import { type DecisionResult, SEAT_JOBS } from '../seat.service.ts';
 import { SeatRequest } from '../seat-request.entity.ts';
 import { decisionLine, outsiderLine, SEAT_ACTIONS, SETTINGS_ACTION } from './blocks.ts';
@@ -15,25 +18,28 @@ const requestId = z.uuid();
 
 /** Approve, Approve and add a seat, Reject (opening its reason form) on requests; the Home tab's Settings. */
 export function registerSeatActions(app: App, deps: Deps): void {
-  const describe = async (result: DecisionResult): Promise<string> => {
+  const describe = async (em: EntityManager, account: IAccount, result: DecisionResult): Promise<string> => {
+    // A joiner who has left Slack is told nothing (see tellJoinerOfDecision), and the admin hears so.
+    const told = async (who: string) =>
+      (await joinerLeft(deps.directory, em, account, result.request))
+        ? 'They have left Slack, so nobody was told.'
+        : `${who} been told.`;
     switch (result.outcome) {
       case 'approved':
         return `:white_check_mark: Approved: ${result.request.email} has a seat (${result.usage.used} of ${result.usage.limit} used${result.seatAdded ? ', one seat added' : ''}). ${result.detail}`;
       case 'rejected':
         return `:x: Rejected the request for ${result.request.email}. ${
           // A join's requester may be the admin who posted the link; the person joining is who hears.
-          result.request.kind === 'join'
-            ? 'They have been told.'
-            : `<@${result.request.requestedBy}> has been told.`
+          await told(result.request.kind === 'join' ? 'They have' : `<@${result.request.requestedBy}> has`)
         }`;
       case 'no_seat':
         return `:warning: No paid seat is free (${result.usage.used} of ${result.usage.limit} used), so ${result.request.email} was not approved. Use *Approve and add a seat* to raise the limit to ${result.usage.limit + 1}, or free a seat first.`;
       case 'outsider':
         return `:no_entry_sign: Not approved: ${outsiderLine(result.request)} The request is closed and no seat was taken.`;
       case 'refused':
-        return `:no_entry_sign: Not approved: ${esc(result.reason)} The request is closed and ${
-          result.request.kind === 'join' ? 'the person joining has' : `<@${result.request.requestedBy}> has`
-        } been told.`;
+        return `:no_entry_sign: Not approved: ${esc(result.reason)} The request is closed. ${await told(
+          result.request.kind === 'join' ? 'The person joining has' : `<@${result.request.requestedBy}> has`,
+        )}`;
       case 'already_decided':
         return `The request for ${result.request.email} was already decided. ${decisionLine(result.request)}`;
     }
@@ -52,7 +58,9 @@ export function registerSeatActions(app: App, deps: Deps): void {
         if (result.outcome === 'no_seat') {
           await deps.jobs.send(SEAT_JOBS.refreshRequest, { requestId: id.data });
         }
-        await respond({ response_type: 'ephemeral', replace_original: false, text: await describe(result) });
+        const { em, account } = roster(context);
+        const text = await describe(em, account, result);
+        await respond({ response_type: 'ephemeral', replace_original: false, text });
       } catch (err) {
         if (err instanceof DomainError && err.code === 'not_admin') {
           await respond({ response_type: 'ephemeral', replace_original: false, text: NOT_ADMIN });
