@@ -80,7 +80,7 @@ export class SettingsService {
   ): Promise<DomainError | null> {
     try {
       await refuseNonAdmin(em, account, actor);
-      const { valid } = parseSettings(input);
+      const { valid } = parseSettings(input, shown);
       const usage = await this.seats.usage(em, account);
       if (
         !left(input, shown, 'seatLimit') &&
@@ -112,7 +112,7 @@ export class SettingsService {
     shown: SettingsInput | null = null,
   ): Promise<string[]> {
     await refuseNonAdmin(em, account, actor);
-    const { valid, domains } = parseSettings(input);
+    const { valid, domains } = parseSettings(input, shown);
     return em.transactional(async (tx) => {
       const current = await tx.findOneOrFail(Account, account.id, { refresh: true });
       const changes: string[] = [];
@@ -196,7 +196,11 @@ export class SettingsService {
   }
 }
 
-function parseSettings(input: SettingsInput) {
+/**
+ * The form's values, checked. Domains left as the form showed them are not: they are kept as saved (see
+ * save), and domains an earlier version took, which a stricter check now refuses, block no other change.
+ */
+function parseSettings(input: SettingsInput, shown: SettingsInput | null) {
   const parsed = settings.safeParse(input);
   const fields: Record<string, string> = {};
   if (!parsed.success) {
@@ -204,7 +208,9 @@ function parseSettings(input: SettingsInput) {
       fields[FIELD[issue.path[0] as keyof SettingsInput] ?? 'seat_limit'] ??= issue.message;
     }
   }
-  const domains = parseDomains(input.allowedDomains ?? '');
+  const domains = left(input, shown, 'allowedDomains')
+    ? ({ ok: true, domains: [] } as const)
+    : parseDomains(input.allowedDomains ?? '');
   if (!domains.ok) fields.allowed_domains = domains.error;
   if (!parsed.success || !domains.ok) {
     throw new DomainError('invalid_input', Object.values(fields)[0] ?? 'Check the settings.', { fields });

@@ -544,6 +544,47 @@ describe('what counts as an email domain', () => {
   });
 });
 
+describe('allowed email domains saved before this check', () => {
+  it('block no other change while left as shown, and are named once edited', async () => {
+    const before = await account();
+    const { id } = before;
+    // Taken by an earlier version, which checked domains less closely.
+    await t.em().nativeUpdate(Account, { id }, { allowedEmailDomains: ['acme-.com', 'acme.test'] });
+    try {
+      const view = await openSettings();
+      const expiry = before.invitationExpiryDays === 15 ? '16' : '15';
+      const saved = await t.slack.viewSubmission({
+        user: 'UADMIN',
+        view: withValues(view, { invitation_expiry: expiry }),
+      });
+      expect(saved.json).toBeUndefined();
+      expect(await account()).toMatchObject({
+        invitationExpiryDays: Number(expiry),
+        allowedEmailDomains: ['acme-.com', 'acme.test'],
+      });
+      const again = await openSettings();
+      const edited = await t.slack.viewSubmission({
+        user: 'UADMIN',
+        view: withValues(again, { allowed_domains: 'acme-.com, acme.org' }),
+      });
+      expect(edited.json?.errors).toEqual({
+        allowed_domains: 'Not a domain: acme-.com. Domains look like example.com.',
+      });
+    } finally {
+      await t
+        .em()
+        .nativeUpdate(
+          Account,
+          { id },
+          {
+            allowedEmailDomains: before.allowedEmailDomains,
+            invitationExpiryDays: before.invitationExpiryDays,
+          },
+        );
+    }
+  });
+});
+
 describe('the settings form, while another admin changes the settings', () => {
   it('keeps what another admin saved while it was open, saving only the fields its admin changed', async () => {
     const before = await account();
