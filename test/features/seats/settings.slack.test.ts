@@ -571,16 +571,14 @@ describe('allowed email domains saved before this check', () => {
         allowed_domains: 'Not a domain: acme-.com. Domains look like example.com.',
       });
     } finally {
-      await t
-        .em()
-        .nativeUpdate(
-          Account,
-          { id },
-          {
-            allowedEmailDomains: before.allowedEmailDomains,
-            invitationExpiryDays: before.invitationExpiryDays,
-          },
-        );
+      await t.em().nativeUpdate(
+        Account,
+        { id },
+        {
+          allowedEmailDomains: before.allowedEmailDomains,
+          invitationExpiryDays: before.invitationExpiryDays,
+        },
+      );
     }
   });
 });
