@@ -155,6 +155,8 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
     }
   };
   const graceMs = (config.stopGraceSeconds ?? 5) * 1000;
+  /** How long Slack waits for a request's ack. */
+  const SLACK_ACK_MS = 3000;
   /** When the stop's grace ends: Slack requests still being worked and running jobs share it. */
   let graceEnds = 0;
 
@@ -369,7 +371,20 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
             `Socket Mode could not connect to Slack (${(err as Error).message}). Check SLACK_APP_TOKEN: an app-level token with the connections:write scope, from the app's "Basic Information" page.`,
           );
         }
-        cleanups.push(['socket mode', () => app.stop().then(() => {})]);
+        cleanups.push([
+          'socket mode',
+          async () => {
+            // A request being worked answers Slack on the socket: it is closed once they have (Slack waits
+            // 3 s for an ack, so no longer than that, nor than the stop's grace).
+            const wait = Math.min(SLACK_ACK_MS, graceEnds ? Math.max(0, graceEnds - Date.now()) : graceMs);
+            if (!(await app.acked(wait))) {
+              logger.warn(
+                'Slack requests not acknowledged before the socket closed; Slack shows their people an error',
+              );
+            }
+            await app.stop();
+          },
+        ]);
       }
       slack.ok = true;
       slack.problem = undefined;

@@ -102,29 +102,50 @@ export class RosterApp extends App {
   /** Whom Slack's notices are checked against and told in; set by createSlackApp. */
   notices?: { accounts: AccountDirectory; logger: Logger };
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** Requests not yet acked, each settled by its ack, or by the end of its work when none came. */
+  readonly #unacked = new Set<Promise<void>>();
 
+  /**
+   * Every request Slack sends, from either receiver: counted until its work ends, and until it is acked,
+   * whatever stage (a replay refused, the listener) acks it.
+   */
   override processEvent(event: ReceiverEvent): Promise<void> {
-    const afterAck: AfterAck = {};
-    const unacked: Unacked = { acked: false, ack: event.ack };
-    // Bolt finds no type in Slack's app_rate_limited notice and would leave it unanswered (a 404 after 3 s).
-    const work =
-      this.notices && EventRateLimits.isNotice(event.body)
-        ? this.rateLimits.answer(event, this.notices.accounts, this.notices.logger)
-        : super.processEvent({
-            ...event,
-            ack: async (response?: unknown) => {
-              unacked.acked = true;
-              await event.ack(response);
-              const run = afterAck.run;
-              afterAck.run = undefined;
-              await run?.();
-            },
-            customProperties: { ...event.customProperties, rosterAfterAck: afterAck, rosterUnacked: unacked },
-          });
+    let answered = () => {};
+    const answer = new Promise<void>((r) => {
+      answered = r;
+    });
+    this.#unacked.add(answer);
+    void answer.then(() => this.#unacked.delete(answer));
+    const work = this.handle({
+      ...event,
+      ack: (response?: unknown) => event.ack(response).finally(answered),
+    });
     const tracked = work.catch(() => {});
+    void tracked.finally(answered);
     this.#inFlight.add(tracked);
     void tracked.finally(() => this.#inFlight.delete(tracked));
     return work;
+  }
+
+  /** A request's work, inside what processEvent counts; refuseReplays puts its check in front of it. */
+  handle(event: ReceiverEvent): Promise<void> {
+    const afterAck: AfterAck = {};
+    const unacked: Unacked = { acked: false, ack: event.ack };
+    // Bolt finds no type in Slack's app_rate_limited notice and would leave it unanswered (a 404 after 3 s).
+    if (this.notices && EventRateLimits.isNotice(event.body)) {
+      return this.rateLimits.answer(event, this.notices.accounts, this.notices.logger);
+    }
+    return super.processEvent({
+      ...event,
+      ack: async (response?: unknown) => {
+        unacked.acked = true;
+        await event.ack(response);
+        const run = afterAck.run;
+        afterAck.run = undefined;
+        await run?.();
+      },
+      customProperties: { ...event.customProperties, rosterAfterAck: afterAck, rosterUnacked: unacked },
+    });
   }
 
   /** Requests whose listeners are still at work. */
@@ -136,20 +157,34 @@ export class RosterApp extends App {
    * Resolves once every request being worked has finished (including any that started meanwhile), or
    * after `timeoutMs`; true when none was left.
    */
-  async settle(timeoutMs: number): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<false>((r) => {
-      timer = setTimeout(() => r(false), timeoutMs);
-    });
-    try {
-      while (this.#inFlight.size > 0) {
-        const done = await Promise.race([Promise.all([...this.#inFlight]).then(() => true), timeout]);
-        if (!done) return false;
-      }
-      return true;
-    } finally {
-      clearTimeout(timer);
+  settle(timeoutMs: number): Promise<boolean> {
+    return until(this.#inFlight, timeoutMs);
+  }
+
+  /**
+   * Resolves once every request being worked has been acked (or has ended without an ack), or after
+   * `timeoutMs`; true when none was left. In Socket Mode the ack travels on the socket, which a stop may
+   * close only then.
+   */
+  acked(timeoutMs: number): Promise<boolean> {
+    return until(this.#unacked, timeoutMs);
+  }
+}
+
+/** Waits until `pending` is empty (what joins it meanwhile too), or `timeoutMs`; true when it emptied. */
+async function until(pending: Set<Promise<unknown>>, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((r) => {
+    timer = setTimeout(() => r(false), timeoutMs);
+  });
+  try {
+    while (pending.size > 0) {
+      const done = await Promise.race([Promise.all([...pending]).then(() => true), timeout]);
+      if (!done) return false;
     }
+    return true;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { AckFn, App, ReceiverEvent } from '@slack/bolt';
+import type { AckFn, ReceiverEvent } from '@slack/bolt';
 import type { AccountDirectory } from '../features/accounts/account.directory.ts';
 import { Account } from '../features/accounts/account.entity.ts';
 import { auditRefusal } from '../features/audit/audit.service.ts';
@@ -54,9 +54,12 @@ const AWAIT_DURABLE_MS = 2_000;
  * the ack: what Slack was told it got is done even if the work fails at first, and a delivery that could not
  * be recorded is answered with an error, so Slack sends it again.
  */
-export function refuseReplays(app: App, opts: ReplayOptions): void {
+export function refuseReplays(
+  app: { handle: (event: ReceiverEvent) => Promise<void> },
+  opts: ReplayOptions,
+): void {
   const { em, logger, accounts, jobs, durable } = opts;
-  const process = app.processEvent.bind(app);
+  const process = app.handle.bind(app);
   const refused = async (body: Record<string, any>, key: string) => {
     const teamId = teamIdOf(body) ?? body.team_id;
     const log = logger.child({ team: teamId, user: userIdOf(body), surface: surfaceOf(body) });
@@ -75,7 +78,7 @@ export function refuseReplays(app: App, opts: ReplayOptions): void {
     }
   };
 
-  app.processEvent = async (event: ReceiverEvent) => {
+  app.handle = async (event: ReceiverEvent) => {
     const body = event.body as Record<string, any>;
     const key = replayKey(body);
     // A workspace that has not installed Roster is refused by the middleware, with nothing written.
