@@ -1,4 +1,5 @@
 import type { SocketModeReceiver } from '@slack/bolt';
+import type { WebClient } from '@slack/web-api';
 import { type Logger, scrub } from '../shared/logger.ts';
 
 export type SocketState = 'connecting' | 'connected' | 'reconnecting' | 'disconnected';
@@ -19,6 +20,8 @@ const TOKEN_REFUSED = new Set([
   'account_inactive',
   'token_revoked',
   'token_expired',
+  // An app-level token without connections:write: no scope can be added to a token once made.
+  'missing_scope',
 ]);
 
 /** Pauses before trying again a reconnect that failed: 5 s, 10 s, 20 s, then every 30 s. */
@@ -46,6 +49,7 @@ export class SocketHealth {
 
   watch(client: SocketModeReceiver['client']): void {
     this.retryFailedReconnects(client);
+    this.endFirstStartOnRefusal(client);
     client.on('connecting', () => {
       // A reconnect opens its connection with start() too: it stays what it was until it is up.
       if (!this.everConnected) this.set('connecting');
@@ -131,6 +135,27 @@ export class SocketHealth {
         this.retryTimer = setTimeout(() => void client.start(), delay);
         this.retryTimer.unref();
         return undefined as never;
+      }
+    };
+  }
+
+  /**
+   * The client tries apps.connections.open again, forever, on every refusal but a few (`missing_scope`,
+   * `token_revoked` and `token_expired` among those it retries): a first start with such a token would
+   * never end nor say why. Refused on the first start, it is not tried again, and the start fails, saying
+   * what to check.
+   */
+  private endFirstStartOnRefusal(client: SocketModeReceiver['client']): void {
+    const c = client as unknown as { webClient: WebClient; autoReconnectEnabled: boolean };
+    const connections = c.webClient.apps.connections;
+    const open = connections.open.bind(connections);
+    connections.open = async (args) => {
+      try {
+        return await open(args);
+      } catch (err) {
+        const code = (err as { data?: { error?: string } }).data?.error;
+        if (!this.everConnected && code && TOKEN_REFUSED.has(code)) c.autoReconnectEnabled = false;
+        throw err;
       }
     };
   }
