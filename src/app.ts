@@ -363,7 +363,7 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
       if (!receiver) {
         const client = (app as unknown as { receiver: SocketModeReceiver }).receiver.client;
         socket = new SocketHealth(logger);
-        socket.watch(client);
+        socket.watch(client, { acked: (ms) => app.acked(ms) });
         try {
           await app.start();
         } catch (err) {

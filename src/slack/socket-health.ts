@@ -24,6 +24,19 @@ const TOKEN_REFUSED = new Set([
   'missing_scope',
 ]);
 
+/** How long Slack waits for an envelope's ack. */
+const SLACK_ACK_MS = 3000;
+
+/** Whether a Socket Mode message is Slack's `disconnect`. */
+function isDisconnect(data: unknown): boolean {
+  if (typeof data !== 'string' || !data.includes('"disconnect"')) return false;
+  try {
+    return (JSON.parse(data) as { type?: string }).type === 'disconnect';
+  } catch {
+    return false;
+  }
+}
+
 /** Pauses before trying again a reconnect that failed: 5 s, 10 s, 20 s, then every 30 s. */
 const RETRY_MS = [5_000, 10_000, 20_000, 30_000];
 
@@ -47,9 +60,17 @@ export class SocketHealth {
     this.logger = logger;
   }
 
-  watch(client: SocketModeReceiver['client']): void {
+  /**
+   * Follows `client`'s connection. With `acked` (resolving once the requests being worked have been
+   * acknowledged, or after the time it is given), a disconnect Slack asks for closes the socket only then.
+   */
+  watch(
+    client: SocketModeReceiver['client'],
+    opts: { acked?: (timeoutMs: number) => Promise<boolean> } = {},
+  ): void {
     this.retryFailedReconnects(client);
     this.endFirstStartOnRefusal(client);
+    if (opts.acked) this.ackBeforeDisconnecting(client, opts.acked);
     client.on('connecting', () => {
       // A reconnect opens its connection with start() too: it stays what it was until it is up.
       if (!this.everConnected) this.set('connecting');
@@ -158,6 +179,25 @@ export class SocketHealth {
         throw err;
       }
     };
+  }
+
+  /**
+   * On Slack's `disconnect` (every few hours, `refresh_requested`), the client closes the socket at once:
+   * a request still being worked would lose its ack with it, and its person see Slack's error. The message
+   * is handed on once they are acknowledged, within Slack's 3 s.
+   */
+  private ackBeforeDisconnecting(
+    client: SocketModeReceiver['client'],
+    acked: (timeoutMs: number) => Promise<boolean>,
+  ): void {
+    const emit = client.emit.bind(client);
+    client.emit = ((name: string | symbol, ...args: unknown[]) => {
+      if (name === 'ws_message' && isDisconnect(args[0])) {
+        void acked(SLACK_ACK_MS).then(() => emit(name, ...args));
+        return true;
+      }
+      return emit(name, ...args);
+    }) as typeof client.emit;
   }
 
   private set(state: SocketState): void {
