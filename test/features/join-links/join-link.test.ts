@@ -386,12 +386,12 @@ describe('joining with the button', () => {
     expect(await t.em().findOne(User, { email: person.email })).toBeNull();
   });
 
-  it('says the link is full once everyone it admits has joined, and the message says so too', async () => {
+  it('says the link is full once all its places are taken, and the message says so too', async () => {
     const [first, second] = [member(), member()];
     const { message, linkId } = await postLink(t, { max_uses: '1' });
     expect(await joinAs(message, first.id)).toContain('You joined Acme');
     expect(await joinAs(message, second.id)).toBe(
-      'This join link is full: everyone it admits has joined. Ask an admin in your workspace for a new one.',
+      'This join link is full: all its places are taken (by people who joined, or wait for an admin or were turned down). Ask an admin in your workspace for a new one.',
     );
     const updated = await t.standin.waitForMessage((m) => m.method === 'chat.update' && m.ts === message.ts);
     expect(textOf(updated)).toContain(

@@ -48,7 +48,7 @@ const FULL: WebResponse = {
   status: 409,
   html: page(
     'Join link full',
-    html`<h1>This join link is full</h1><p>Everyone it admits joined before you pressed Confirm, so you did not join. Ask an admin in your workspace for a new one.</p>`,
+    html`<h1>This join link is full</h1><p>All its places were taken before you pressed Confirm, so you did not join. Ask an admin in your workspace for a new one.</p>`,
   ),
 };
 const tooMany = (limits: RateLimits): WebResponse => {
