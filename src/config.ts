@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { domainToASCII } from 'node:url';
 import addressparser from 'nodemailer/lib/addressparser';
 import { z } from 'zod';
 
@@ -137,6 +138,21 @@ function mailFromProblem(value: string): string | null {
   const address = addresses[0]?.address ?? '';
   if ('group' in (parsed[0] ?? {}) || !/^[^\s@<>",;:()[\]\\]+@[^\s@<>",;:()[\]\\]+$/.test(address)) {
     return `must be an email address, ${MAIL_FROM_EXAMPLE}`;
+  }
+  // What every mail server takes as a sender: plain ASCII (another script needs SMTPUTF8, which mail servers
+  // may refuse, and arrives garbled where they do not), and a domain of whole labels.
+  const at = address.lastIndexOf('@');
+  const local = address.slice(0, at);
+  const domain = address.slice(at + 1);
+  if (!/^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/.test(local)) {
+    return `must be an email address of plain ASCII letters, digits and dots before its @, ${MAIL_FROM_EXAMPLE}, got ${shown(address)}`;
+  }
+  const label = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+  if (!new RegExp(`^${label}(?:\\.${label})*$`).test(domain)) {
+    const ascii = domainToASCII(domain);
+    return ascii && ascii !== domain.toLowerCase() && !ascii.endsWith('.')
+      ? `must have its domain in ASCII, as mail servers take it: ${shown(`${local}@${ascii}`)} rather than ${shown(address)}`
+      : `must be an email address whose domain is whole names joined by single dots (no dot at its start or end), ${MAIL_FROM_EXAMPLE}, got ${shown(address)}`;
   }
   return null;
 }

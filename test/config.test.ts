@@ -388,11 +388,29 @@ describe('settings written in another case, and MAIL_FROM as the mailer reads it
       'MAIL_FROM must be an email address, like roster@example.com or Roster <roster@example.com>',
     ]);
     expect(problems('Roster <>')).toHaveLength(1);
+    // What a mail server would refuse as a sender, or pass on garbled.
+    expect(problems('Röster <rostér@example.com>')).toEqual([
+      'MAIL_FROM must be an email address of plain ASCII letters, digits and dots before its @, like roster@example.com or Roster <roster@example.com>, got "rostér@example.com"',
+    ]);
+    for (const bad of [
+      'roster@example.com.',
+      'roster@.example.com',
+      'roster@example..com',
+      'roster@-acme.com',
+    ]) {
+      expect(problems(bad)).toEqual([
+        `MAIL_FROM must be an email address whose domain is whole names joined by single dots (no dot at its start or end), like roster@example.com or Roster <roster@example.com>, got "${bad}"`,
+      ]);
+    }
+    expect(problems('roster@exämple.com')).toEqual([
+      'MAIL_FROM must have its domain in ASCII, as mail servers take it: "roster@xn--exmple-cua.com" rather than "roster@exämple.com"',
+    ]);
     for (const good of [
       'Roster <roster@example.com>',
       'roster@example.com',
       '"Roster, People <Team>" <roster@example.com>',
       'Roster <roster@localhost>',
+      'Röster <no-reply+roster@mail.example.co.uk>',
     ]) {
       expect(problems(good)).toEqual([]);
     }
