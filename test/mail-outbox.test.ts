@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -58,5 +58,19 @@ describe('the outbox', () => {
     const contents = await Promise.all(files.map((f) => readFile(join(dir, f), 'utf8')));
     expect(contents.some((c) => c.includes('To: a+b@example.com'))).toBe(true);
     expect(contents.some((c) => c.includes('To: a_b@example.com'))).toBe(true);
+  });
+
+  it('is readable by the user Roster runs as only: its emails hold working links', async () => {
+    const { logger } = capture();
+    const outbox = join(dir, 'outbox');
+    const mailer = createMailer({ from: 'Roster <roster@acme.test>', outboxDir: outbox, logger });
+    await mailer.send(mail('ana@example.com'));
+    mailer.close();
+    const [file] = await readdir(outbox);
+    const mode = async (path: string) => ((await stat(path)).mode & 0o777).toString(8);
+    expect({ dir: await mode(outbox), file: await mode(join(outbox, file!)) }).toEqual({
+      dir: '700',
+      file: '600',
+    });
   });
 });

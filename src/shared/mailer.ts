@@ -52,12 +52,13 @@ export function createMailer(opts: {
   return {
     async send(mail) {
       const info = await transport.sendMail({ from: opts.from, ...mail });
-      await mkdir(opts.outboxDir, { recursive: true });
+      // Its emails hold working links (an invitation's, a join's): for the user Roster runs as only.
+      await mkdir(opts.outboxDir, { recursive: true, mode: 0o700 });
       // Named by time and a random part, not by the recipient: the name is logged, and no address may
       // be; two emails written in the same millisecond get two files.
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       const file = join(opts.outboxDir, `${stamp}-${randomBytes(4).toString('hex')}.eml`);
-      await writeFile(file, info.message as Buffer, { flag: 'wx' });
+      await writeFile(file, info.message as Buffer, { flag: 'wx', mode: 0o600 });
       opts.logger.info({ subject: mail.subject, file }, 'no SMTP_URL set: email written to the outbox');
       return { messageId: info.messageId };
     },
