@@ -3,7 +3,7 @@ import { emailHtml, html } from '../../web/html.ts';
 import { GUEST_LABEL, type GuestKind } from '../directory/directory.service.ts';
 import type { UserStatus } from '../people/user.entity.ts';
 import type { ISeatRequest } from '../seats/seat-request.entity.ts';
-import { CONFIRMATION_HOURS, type RequestReason } from './join-link.service.ts';
+import type { RequestReason } from './join-link.service.ts';
 
 /**
  * What someone who joins while a Roster record already exists for their address is told, on every path
@@ -79,10 +79,13 @@ export function requestedText(
 export function confirmationMail(opts: {
   accountName: string;
   url: string;
+  /** Until when the link works: said as it is, for an email that went out late (mail down for hours). */
+  expiresAt: Date;
   /** The address's Roster record, when it has one: then the email carries no link. */
   existing?: { email: string; status: UserStatus } | null;
 }): Omit<Mail, 'to'> {
   const { accountName, url, existing } = opts;
+  const until = opts.expiresAt.toUTCString();
   if (existing && existing.status !== 'active') {
     const { heading, text } = standing(existing.status, existing.email, accountName);
     const intro = `Someone asked to join ${accountName} with this address through a join link. This address already has a place in ${accountName}, so the link changed nothing:`;
@@ -105,9 +108,9 @@ export function confirmationMail(opts: {
   }
   return {
     subject: `Confirm your email to join ${accountName}`,
-    text: `Hello,\n\nOpen this link within ${CONFIRMATION_HOURS} hours and press Confirm to finish joining ${accountName}:\n${url}\n\nIf you did not ask to join, ignore this email: nothing happens unless you press Confirm.`,
+    text: `Hello,\n\nOpen this link and press Confirm to finish joining ${accountName}:\n${url}\n\nThe link works until ${until}. If you did not ask to join, ignore this email: nothing happens unless you press Confirm.`,
     html: emailHtml(
-      html`<p>Hello,</p><p><a href="${url}">Confirm your email and join ${accountName}</a></p><p>Or copy this link into your browser within ${CONFIRMATION_HOURS} hours, then press Confirm: ${url}</p><p>If you did not ask to join, ignore this email: nothing happens unless you press Confirm.</p>`,
+      html`<p>Hello,</p><p><a href="${url}">Confirm your email and join ${accountName}</a></p><p>Or copy this link into your browser, then press Confirm: ${url}</p><p>The link works until ${until}. If you did not ask to join, ignore this email: nothing happens unless you press Confirm.</p>`,
     ),
   };
 }

@@ -790,13 +790,14 @@ export class JoinLinkService {
 
   /**
    * The confirmation's token (only its hash kept) for the email, the same on every attempt. Null when
-   * already sent, or when the link stopped working before the email could go out.
+   * already sent, when its own time ran out or it was used (a retry hours late, after a stop), or when the
+   * link stopped working before the email could go out: no email with a link that no longer works.
    */
   async prepareConfirmation(em: EntityManager, confirmationId: string) {
     return em.transactional(async (tx) => {
       const confirmation = await tx.findOne(
         JoinConfirmation,
-        { id: confirmationId, sentAt: null },
+        { id: confirmationId, sentAt: null, usedAt: null, expiresAt: { $gt: this.now() } },
         { populate: ['joinLink', 'joinLink.account'] },
       );
       if (!confirmation) return null;

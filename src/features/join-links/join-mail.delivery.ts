@@ -37,6 +37,7 @@ export async function sendConfirmation(
   const mail = confirmationMail({
     accountName: ready.account.name ?? 'the account',
     url: `${deps.config.publicUrl}/join/confirm/${ready.token}`,
+    expiresAt: ready.confirmation.expiresAt,
     existing: ready.existing,
   });
   try {

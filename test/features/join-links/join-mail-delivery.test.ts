@@ -94,6 +94,22 @@ describe('join emails', () => {
     expect(opened.body).toContain('Confirm to join Acme');
   });
 
+  it('say until when their link works, and are not sent once it no longer does (a retry a day late)', async () => {
+    const { url } = await postLink(t);
+    const email = 'late-joiner@outside.test';
+    await (await openForm('127.0.3.90', url)).submit('Late Joiner', email);
+    const mail = await t.smtp.waitForMail((m) => m.toText === email);
+    const row = await eventually(() => t.em().findOne(JoinConfirmation, { email, sentAt: { $ne: null } }));
+    expect(mail.text).toContain(`The link works until ${row.expiresAt.toUTCString()}.`);
+    // As a send still queued when the confirmation's time ran out (Roster stopped for a day, say).
+    await query(
+      t.em(),
+      sql`update join_confirmation set sent_at = null, expires_at = now() - interval '1 minute' where id = ${row.id}`,
+    );
+    await sendConfirmation(t.roster.deps, row.id, { lastAttempt: false });
+    expect(t.smtp.messagesTo(email)).toHaveLength(1);
+  });
+
   it("carry a link that the confirmation's id and the secret alone do not give, and one made before still works", async () => {
     const { url, linkId } = await postLink(t);
     // What the link would be without a random part of its own: derived from the id and the secret alone.
