@@ -1,4 +1,5 @@
 import { slackDate } from '../../slack/blocks.ts';
+import { slackErrorCode } from '../../slack/errors.ts';
 import type { Deps, Feature } from '../feature.ts';
 import { JoinLink } from './join-link.entity.ts';
 import { JOIN_JOBS } from './join-link.service.ts';
@@ -10,15 +11,36 @@ import { registerJoinLinkView } from './slack/views.ts';
 import { JOIN_RATE_LIMITS, type RateLimits, registerJoinPages } from './web/join.pages.ts';
 import { SharedRateLimiter } from './web/rate-limit.ts';
 
-/** Redraws a link's channel message as its current notice (revoked, expired, full). */
+/** Slack's answers to an update of a message that is gone or out of reach for good: no retry changes them. */
+const MESSAGE_GONE = new Set([
+  'message_not_found',
+  'channel_not_found',
+  'is_archived',
+  'not_in_channel',
+  'cant_update_message',
+]);
+
+/**
+ * Redraws a link's channel message as its current notice (revoked, expired, full). A message someone
+ * deleted, or a channel archived or left, is let be: its button already says the link no longer works.
+ */
 async function refreshMessage(deps: Deps, linkId: string): Promise<void> {
   const link = await deps.orm.em.fork().findOne(JoinLink, linkId, { populate: ['account'] });
   if (!link?.channelId || !link.messageTs) return;
-  await deps.slack.chat.update({
-    channel: link.channelId,
-    ts: link.messageTs,
-    ...joinLinkMessage(link, null, link.account.getEntity().name ?? 'the account'),
-  });
+  try {
+    await deps.slack.chat.update({
+      channel: link.channelId,
+      ts: link.messageTs,
+      ...joinLinkMessage(link, null, link.account.getEntity().name ?? 'the account'),
+    });
+  } catch (err) {
+    const code = slackErrorCode(err);
+    if (!code || !MESSAGE_GONE.has(code)) throw err;
+    deps.logger.info(
+      { joinLink: link.id, slackError: code },
+      'join link message no longer in Slack; left as it is',
+    );
+  }
 }
 
 /** Tells the admin who made a link that Roster closed it, its message never having been posted. */

@@ -521,6 +521,26 @@ describe('joining with the button', () => {
     expect(await expired.text()).toBe(await unknown.text());
   });
 
+  it('expires a link whose message someone deleted: nothing to redraw, and no retry', async () => {
+    const { message, linkId } = await postLink(t);
+    await t
+      .em()
+      .getConnection()
+      .execute(`update join_link set expires_at = now() - interval '1 minute' where id = ?`, [linkId]);
+    t.standin.failNext('chat.update', 'message_not_found', 1, (args) => args.ts === message.ts);
+    expect(await expireLinks(t.roster.deps)).toBe(1);
+    await jobsDrained(t.em(), { queues: ['join.refresh-message'] });
+    const [job] = await t
+      .em()
+      .getConnection()
+      .execute<{ state: string; retry_count: number }[]>(
+        `select state, retry_count from pgboss.job where name = 'join.refresh-message' and data->>'linkId' = ?`,
+        [linkId],
+      );
+    expect(job).toEqual({ state: 'completed', retry_count: 0 });
+    expect(t.standin.callsTo('chat.update').filter((c) => c.args.ts === message.ts)).toHaveLength(1);
+  });
+
   it('expires a link while Slack refuses updates: its message says so once Slack allows, once', async () => {
     const { message, linkId } = await postLink(t);
     const updates = () => t.standin.messages.filter((m) => m.method === 'chat.update' && m.ts === message.ts);
