@@ -82,6 +82,13 @@ export async function createUser(tx: EntityManager, account: IAccount, input: Ne
   if (input.status === 'not_invited' || input.status === 'invited') {
     await refuseOutsideDomains(tx, account, email);
   }
+  // The contact with that email is locked before the user takes the email: a conversion of it locks it
+  // before making its user too, so the two queue here rather than each holding what the other waits for.
+  await query(
+    tx,
+    sql`select id from contact where account_id = ${account.id} and email is not null
+          and lower(btrim(email)) = ${normalizeEmail(email)} for update`,
+  );
   const contact = await findContactByEmail(tx, account, email);
   const [first, ...rest] = (contact?.name ?? '').trim().split(/\s+/);
   const user = tx.create(User, {

@@ -60,3 +60,32 @@ describe('converting contacts while seats change', () => {
     expect(usage.used).toBe(contacts.length);
   });
 });
+
+describe('converting a contact while someone invites its address', () => {
+  it('never deadlocks: one adds the person, the other says they are already in Roster', async () => {
+    const account = await t.account();
+    const em = t.em();
+    const contacts = Array.from({ length: 20 }, (_, i) =>
+      em.create(Contact, { account, name: `Both Ways ${i}`, email: `both${i}@partner.test` }),
+    );
+    await em.flush();
+    // A client is free: the invite takes no seat lock, and reaches the contact by its email alone.
+    const results = await Promise.allSettled(
+      contacts.flatMap((c) => [
+        t.roster.deps.contacts.convert(t.em(), account, admin, c.id, employee),
+        t.roster.deps.invites.invite(t.em(), account, owner, {
+          emails: [c.email!],
+          role: 'client',
+          sendNow: false,
+        }),
+      ]),
+    );
+    const failures = results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason?.message)] : []));
+    expect(failures.filter((m) => !/already/.test(m))).toEqual([]);
+    for (const c of contacts) {
+      const users = await t.em().find(User, { account, email: c.email! });
+      expect(users).toHaveLength(1);
+      expect((await t.em().findOneOrFail(Contact, c.id)).user?.id).toBe(users[0]!.id);
+    }
+  }, 60_000);
+});
