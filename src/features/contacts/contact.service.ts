@@ -1,5 +1,6 @@
 import { type EntityManager, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { z } from 'zod';
+import { retryDeadlocks } from '../../db/deadlock.ts';
 import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
@@ -421,6 +422,16 @@ export class ContactService {
       const set = await permissionSetToGrant(em, account, actor, input.permissionSetId, shown?.email ?? '');
       await this.refuseAdminSetForGuest(em, account, actor, set, shown?.email ?? input.email?.trim() ?? null);
     }
+    return retryDeadlocks(() => this.convertOnce(em, account, actor, contactId, input));
+  }
+
+  private convertOnce(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    contactId: string,
+    input: ConvertInput,
+  ): Promise<{ status: 'converted'; user: IUser } | { status: 'requested'; email: string }> {
     return em.transactional(async (tx) => {
       // The account's seats first, then the contact: the order an approval, an invitation and every other
       // seat change take them in, so a conversion never deadlocks with them. Two clicks on Convert (or two

@@ -1,4 +1,5 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+import { retryDeadlocks } from '../../db/deadlock.ts';
 import { json, type Statements, statements } from '../../db/sql.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { Account } from '../accounts/account.entity.ts';
@@ -98,9 +99,14 @@ export async function runImport(
       for (const table of tables) await statements(em)(`analyze ${table} (account_id)`);
       analyzedAt[kind] = written[kind];
     }
-    const next = await deps.orm.em
-      .fork()
-      .transactional((tx) => applyBatch(deps, tx, { importId, accountId, actor, batch, seatsFree }, hooks));
+    // A batch takes the contacts of its file before the account's seats; a conversion of one of them at
+    // that moment takes them the other way round. Whichever Postgres ends, it runs again (the batch is
+    // written whole or not at all), rather than failing the import's try.
+    const next = await retryDeadlocks(() =>
+      deps.orm.em
+        .fork()
+        .transactional((tx) => applyBatch(deps, tx, { importId, accountId, actor, batch, seatsFree }, hooks)),
+    );
     if (next === 'busy') {
       // Another worker is applying a batch: wait for it rather than finish early.
       await new Promise((r) => setTimeout(r, 250));

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import pg from 'pg';
 import type { ORM } from '../../../src/db/orm.ts';
 import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
@@ -15,7 +16,7 @@ import { User } from '../../../src/features/people/user.entity.ts';
 import type { Actor, SeatService } from '../../../src/features/seats/seat.service.ts';
 import { DomainError } from '../../../src/shared/errors.ts';
 import type { JobQueue } from '../../../src/shared/jobs.ts';
-import { jobsDrained } from '../../support/app.ts';
+import { eventually, jobsDrained } from '../../support/app.ts';
 import { admin, type ImportTestbed, startImportTestbed } from './support.ts';
 
 let bed: ImportTestbed;
@@ -722,4 +723,61 @@ describe('CSV import', () => {
     expect([first.duplicate, second.duplicate]).toEqual([false, true]);
     expect(second.csvImport.id).toBe(first.csvImport.id);
   });
+});
+
+describe('an import batch and a conversion of a contact in its file, at the same moment', () => {
+  /** Waits until `n` sessions of this database wait on a lock. */
+  async function waiting(c: pg.Client, n: number) {
+    await eventually(async () => {
+      await c.query('select pg_stat_clear_snapshot()');
+      const { rows } = await c.query(
+        `select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+      );
+      return rows[0].n >= n;
+    });
+  }
+
+  it('both finish: the batch takes the contact before the seats, the conversion the other way round', async () => {
+    const account = await freshAccount(100);
+    const em = orm.em.fork();
+    const contact = em.create(Contact, { account, name: 'Old Name', email: 'cleo@partner.test' });
+    await em.flush();
+    const summary = await preview(
+      account,
+      'type,first_name,last_name,email,role,permission_set,title,company,phone,notes,send_invitation\n' +
+        'contact,New,Name,cleo@partner.test,,,,,,,\n' +
+        'user,Ivy,Newcomer,ivy@acme.test,employee,,,,,,yes\n',
+    );
+    expect((await service.start(orm.em.fork(), account, summary.csvImport.id, admin)).status).toBe('started');
+    // Another admin's /seats holds the account's seats a moment: the conversion queues for them first, and
+    // the batch reaches them holding the contact.
+    const gate = new pg.Client({ connectionString: bed.db.url });
+    await gate.connect();
+    try {
+      await gate.query('begin');
+      await gate.query('select id from account where id = $1 for no key update', [account.id]);
+      const outcome = (p: Promise<unknown>) =>
+        p.then(
+          () => 'done',
+          (err: Error) => err.message.split('\n')[0],
+        );
+      const converting = outcome(
+        new ContactService(seats, jobs).convert(orm.em.fork(), account, admin, contact.id, {
+          role: 'employee',
+          sendNow: false,
+        }),
+      );
+      await waiting(gate, 1);
+      const importing = outcome(service.run(summary.csvImport.id));
+      await waiting(gate, 2);
+      await gate.query('commit');
+      expect(await Promise.all([converting, importing])).toEqual(['done', 'done']);
+    } finally {
+      await gate.end();
+    }
+    const users = await orm.em
+      .fork()
+      .find(User, { account, email: { $in: ['cleo@partner.test', 'ivy@acme.test'] } });
+    expect(users.map((u) => u.email).sort()).toEqual(['cleo@partner.test', 'ivy@acme.test']);
+  }, 30_000);
 });
