@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
+import { retryDeadlocks } from '../../db/deadlock.ts';
 import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import { hashToken } from '../../shared/ids.ts';
@@ -191,37 +192,41 @@ export class InviteService {
     payload: Payload,
   ): Promise<InviteOutcome> {
     try {
-      return await em.transactional(async (tx) => {
-        const existing = await findUserByEmail(tx, account, email);
-        if (existing) return { email, result: 'exists', user: existing };
-        // Before a seat request is filed: an admin could not approve it.
-        await refuseOutsideDomains(tx, account, email);
-        const converting = Boolean(await findContactByEmail(tx, account, email));
-        const result = await this.seats.admit(
-          tx,
-          account,
-          actor,
-          {
-            kind: 'invite',
+      // Taken as every paid addition takes them (the account's seats, then a contact with the address); a
+      // CSV import's batch takes them the other way round, and the one Postgres stops runs again.
+      return await retryDeadlocks(() =>
+        em.transactional(async (tx) => {
+          const existing = await findUserByEmail(tx, account, email);
+          if (existing) return { email, result: 'exists', user: existing };
+          // Before a seat request is filed: an admin could not approve it.
+          await refuseOutsideDomains(tx, account, email);
+          const converting = Boolean(await findContactByEmail(tx, account, email));
+          const result = await this.seats.admit(
+            tx,
+            account,
+            actor,
+            {
+              kind: 'invite',
+              email,
+              name: [payload.firstName, payload.lastName].filter(Boolean).join(' ') || null,
+              role,
+              permissionSet,
+              requestedBy: actor.slackUserId,
+              payload,
+            },
+            () =>
+              this.create(tx, account, email, role, permissionSet, actor.slackUserId, payload, actor.surface),
+          );
+          if (result.status === 'requested') return { email, result: 'requested' };
+          const user = result.value;
+          return {
             email,
-            name: [payload.firstName, payload.lastName].filter(Boolean).join(' ') || null,
-            role,
-            permissionSet,
-            requestedBy: actor.slackUserId,
-            payload,
-          },
-          () =>
-            this.create(tx, account, email, role, permissionSet, actor.slackUserId, payload, actor.surface),
-        );
-        if (result.status === 'requested') return { email, result: 'requested' };
-        const user = result.value;
-        return {
-          email,
-          result: converting ? 'converted' : payload.sendNow ? 'invited' : 'added',
-          user,
-          sent: payload.sendNow,
-        };
-      });
+            result: converting ? 'converted' : payload.sendNow ? 'invited' : 'added',
+            user,
+            sent: payload.sendNow,
+          };
+        }),
+      );
     } catch (err) {
       if (err instanceof DomainError) return { email, result: 'refused', reason: err.message };
       if (err instanceof UniqueConstraintViolationException) {

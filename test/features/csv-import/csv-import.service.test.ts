@@ -11,6 +11,7 @@ import {
   type PreviewSummary,
 } from '../../../src/features/csv-import/csv-import.service.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
+import { InviteService } from '../../../src/features/invites/invite.service.ts';
 import { PersonService } from '../../../src/features/people/person.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import type { Actor, SeatService } from '../../../src/features/seats/seat.service.ts';
@@ -725,7 +726,7 @@ describe('CSV import', () => {
   });
 });
 
-describe('an import batch and a conversion of a contact in its file, at the same moment', () => {
+describe('an import batch, and a contact of its file converted or invited by hand at the same moment', () => {
   /** Waits until `n` sessions of this database wait on a lock. */
   async function waiting(c: pg.Client, n: number) {
     await eventually(async () => {
@@ -737,47 +738,59 @@ describe('an import batch and a conversion of a contact in its file, at the same
     });
   }
 
-  it('both finish: the batch takes the contact before the seats, the conversion the other way round', async () => {
-    const account = await freshAccount(100);
-    const em = orm.em.fork();
-    const contact = em.create(Contact, { account, name: 'Old Name', email: 'cleo@partner.test' });
-    await em.flush();
-    const summary = await preview(
-      account,
-      'type,first_name,last_name,email,role,permission_set,title,company,phone,notes,send_invitation\n' +
-        'contact,New,Name,cleo@partner.test,,,,,,,\n' +
-        'user,Ivy,Newcomer,ivy@acme.test,employee,,,,,,yes\n',
-    );
-    expect((await service.start(orm.em.fork(), account, summary.csvImport.id, admin)).status).toBe('started');
-    // Another admin's /seats holds the account's seats a moment: the conversion queues for them first, and
-    // the batch reaches them holding the contact.
-    const gate = new pg.Client({ connectionString: bed.db.url });
-    await gate.connect();
-    try {
-      await gate.query('begin');
-      await gate.query('select id from account where id = $1 for no key update', [account.id]);
-      const outcome = (p: Promise<unknown>) =>
-        p.then(
-          () => 'done',
-          (err: Error) => err.message.split('\n')[0],
-        );
-      const converting = outcome(
-        new ContactService(seats, jobs).convert(orm.em.fork(), account, admin, contact.id, {
-          role: 'employee',
-          sendNow: false,
-        }),
+  it.each(['converted', 'invited'] as const)(
+    'both finish when the contact is %s: the batch takes the contact before the seats, the other the other way round',
+    async (how) => {
+      const account = await freshAccount(100);
+      const em = orm.em.fork();
+      const contact = em.create(Contact, { account, name: 'Old Name', email: 'cleo@partner.test' });
+      await em.flush();
+      const summary = await preview(
+        account,
+        'type,first_name,last_name,email,role,permission_set,title,company,phone,notes,send_invitation\n' +
+          'contact,New,Name,cleo@partner.test,,,,,,,\n' +
+          'user,Ivy,Newcomer,ivy@acme.test,employee,,,,,,yes\n',
       );
-      await waiting(gate, 1);
-      const importing = outcome(service.run(summary.csvImport.id));
-      await waiting(gate, 2);
-      await gate.query('commit');
-      expect(await Promise.all([converting, importing])).toEqual(['done', 'done']);
-    } finally {
-      await gate.end();
-    }
-    const users = await orm.em
-      .fork()
-      .find(User, { account, email: { $in: ['cleo@partner.test', 'ivy@acme.test'] } });
-    expect(users.map((u) => u.email).sort()).toEqual(['cleo@partner.test', 'ivy@acme.test']);
-  }, 30_000);
+      expect((await service.start(orm.em.fork(), account, summary.csvImport.id, admin)).status).toBe(
+        'started',
+      );
+      // Another admin's /seats holds the account's seats a moment: the conversion queues for them first, and
+      // the batch reaches them holding the contact.
+      const gate = new pg.Client({ connectionString: bed.db.url });
+      await gate.connect();
+      try {
+        await gate.query('begin');
+        await gate.query('select id from account where id = $1 for no key update', [account.id]);
+        const outcome = (p: Promise<unknown>) =>
+          p.then(
+            () => 'done',
+            (err: Error) => err.message.split('\n')[0],
+          );
+        const converting = outcome(
+          how === 'converted'
+            ? new ContactService(seats, jobs).convert(orm.em.fork(), account, admin, contact.id, {
+                role: 'employee',
+                sendNow: false,
+              })
+            : new InviteService(seats, jobs).invite(orm.em.fork(), account, admin, {
+                emails: ['cleo@partner.test'],
+                role: 'employee',
+                sendNow: false,
+              }),
+        );
+        await waiting(gate, 1);
+        const importing = outcome(service.run(summary.csvImport.id));
+        await waiting(gate, 2);
+        await gate.query('commit');
+        expect(await Promise.all([converting, importing])).toEqual(['done', 'done']);
+      } finally {
+        await gate.end();
+      }
+      const users = await orm.em
+        .fork()
+        .find(User, { account, email: { $in: ['cleo@partner.test', 'ivy@acme.test'] } });
+      expect(users.map((u) => u.email).sort()).toEqual(['cleo@partner.test', 'ivy@acme.test']);
+    },
+    30_000,
+  );
 });
