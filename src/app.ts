@@ -574,9 +574,12 @@ export async function slackProblem(
         message: `Slack did not accept SLACK_BOT_TOKEN (${e.data?.error}). Check the token on the app's "OAuth & Permissions" page and that SLACK_API_URL (${config.slack.apiUrl}) is right; then restart Roster.`,
       };
     }
+    // What fetch says by itself ("fetch failed") names no cause; the one under it does (ENOTFOUND, ECONNREFUSED).
+    const cause = (e as { original?: { cause?: { code?: string; message?: string } } }).original?.cause;
+    const why = cause?.code ?? cause?.message;
     return {
       retry: true,
-      message: `Slack cannot be reached at ${config.slack.apiUrl} (${scrub(e.message)}). Check this machine's network and SLACK_API_URL; Roster tries again every ${SLACK_RETRY_MS / 1000} s.`,
+      message: `Slack cannot be reached at ${config.slack.apiUrl} (${scrub(e.message)}${why ? `: ${scrub(why)}` : ''}). Check this machine's network and SLACK_API_URL; Roster tries again every ${SLACK_RETRY_MS / 1000} s.`,
     };
   }
 }

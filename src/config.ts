@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { domainToASCII } from 'node:url';
+import { parseEnv } from 'node:util';
 import addressparser from 'nodemailer/lib/addressparser';
 import { z } from 'zod';
 
@@ -210,6 +211,15 @@ const databaseFields = {
   ).default('info'),
 };
 
+/**
+ * Whether a secret or token is plain ASCII, as Slack makes them; true too when it holds spaces or quotes,
+ * which are said on their own. Another character (the README's placeholder `…`, a dash a rich-text editor
+ * put in) made every call to Slack fail with an error that blamed the network.
+ */
+const plainOrSaid = (v: string) => /[\s"']/.test(v) || /^[\x21-\x7e]*$/.test(v);
+const NOT_PLAIN =
+  'holds a character that is not plain ASCII (a placeholder like … left in, or a paste from a rich-text editor)';
+
 /** Every setting, each read from the environment variable of its name. */
 const fields = {
   ...databaseFields,
@@ -221,7 +231,8 @@ const fields = {
     .refine((v) => !/^(xox[a-z]|xapp)-/.test(v), {
       error: `is a token, not the signing secret: ${SIGNING_SECRET_HELP}`,
     })
-    .refine((v) => !/[\s"']/.test(v), { error: `must not hold spaces or quotes: ${SIGNING_SECRET_HELP}` }),
+    .refine((v) => !/[\s"']/.test(v), { error: `must not hold spaces or quotes: ${SIGNING_SECRET_HELP}` })
+    .refine(plainOrSaid, { error: `${NOT_PLAIN}: ${SIGNING_SECRET_HELP}` }),
   SLACK_BOT_TOKEN: z
     .string({ error: 'is missing' })
     .min(1, 'is missing')
@@ -230,7 +241,8 @@ const fields = {
     .refine((v) => v !== 'xoxb-', {
       error: `is missing (only its xoxb- beginning is set): ${BOT_TOKEN_HELP}`,
     })
-    .refine((v) => !/[\s"']/.test(v), { error: `must not hold spaces or quotes: ${BOT_TOKEN_HELP}` }),
+    .refine((v) => !/[\s"']/.test(v), { error: `must not hold spaces or quotes: ${BOT_TOKEN_HELP}` })
+    .refine(plainOrSaid, { error: `${NOT_PLAIN}: ${BOT_TOKEN_HELP}` }),
   SLACK_APP_TOKEN: z
     .string()
     .startsWith('xapp-', 'must be an app-level token (it starts with xapp-)')
@@ -436,8 +448,12 @@ export class EnvFileError extends ConfigError {
 export function loadEnvFile(path = '.env'): void {
   if (!existsSync(path)) return;
   try {
-    readFileSync(path);
-    process.loadEnvFile(path);
+    // Read as process.loadEnvFile reads it (a variable already set stays), without the byte-order mark
+    // some editors put first, which would hide the first setting under another name.
+    const text = readFileSync(path, 'utf8').replace(/^\uFEFF/, '');
+    for (const [key, value] of Object.entries(parseEnv(text))) {
+      if (process.env[key] === undefined) process.env[key] = value;
+    }
   } catch (err) {
     throw new EnvFileError(path, err);
   }

@@ -199,6 +199,18 @@ describe('settings with a wrong value', () => {
     );
   });
 
+  it("refuses the quick start's placeholders typed as they are, rather than blaming the network later", () => {
+    expect(problems({ SLACK_SIGNING_SECRET: '…', SLACK_BOT_TOKEN: 'xoxb-…' })).toEqual([
+      expect.stringMatching(
+        /^SLACK_SIGNING_SECRET holds a character that is not plain ASCII \(a placeholder like … left in/,
+      ),
+      expect.stringMatching(
+        /^SLACK_BOT_TOKEN holds a character that is not plain ASCII \(a placeholder like … left in/,
+      ),
+    ]);
+    expect(problems({ SLACK_BOT_TOKEN: 'xoxb-1-2\u20133' })).toHaveLength(1);
+  });
+
   it('refuses a token or a value with spaces as SLACK_SIGNING_SECRET, without repeating it', () => {
     const notSecret =
       'SLACK_SIGNING_SECRET is a token, not the signing secret: copy the Signing Secret from the app\'s "Basic Information" page (32 characters, 0-9 and a-f)';
@@ -491,6 +503,20 @@ describe('warnings at start', () => {
       expect(failed?.stderr).toContain('Roster cannot start because of its settings:\n  - PORT ');
       // The Slack settings came from .env, so only PORT is named.
       expect(failed?.stderr).not.toContain('SLACK_');
+      // Saved with a byte-order mark first, as some Windows editors do, the first setting is still read.
+      await writeFile(
+        join(dir, '.env'),
+        `\uFEFFSLACK_SIGNING_SECRET=from-dotenv\nSLACK_BOT_TOKEN=xoxb-from-dotenv\nPORT=eighty\n`,
+      );
+      const marked = await promisify(execFile)(process.execPath, [main], {
+        cwd: dir,
+        env: { PATH: process.env.PATH },
+      }).then(
+        () => undefined,
+        (err: { code: number; stderr: string }) => err,
+      );
+      expect(marked?.code).toBe(78);
+      expect(marked?.stderr).not.toContain('SLACK_');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

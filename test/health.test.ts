@@ -1,5 +1,8 @@
+import { execFile } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
+import { resolve } from 'node:path';
 import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { startRoster } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
@@ -197,6 +200,30 @@ describe('a Slack that refuses the token or cannot be reached at start', () => {
     } finally {
       await roster.stop();
     }
+  });
+
+  it('names why Slack cannot be reached: the address not found, the connection refused', async () => {
+    // In a process of its own: the test runner's realms hide the cause fetch gives its error.
+    const script = `
+      import { slackProblem } from './src/app.ts';
+      import { loadConfig } from './src/config.ts';
+      import { createLogger } from './src/shared/logger.ts';
+      for (const url of ['http://127.0.0.1:39/api/', 'http://no-such-host.invalid/api/']) {
+        const config = loadConfig({ SLACK_SIGNING_SECRET: 's', SLACK_BOT_TOKEN: 'xoxb-1', SLACK_API_URL: url });
+        console.log((await slackProblem(config, createLogger('silent')))?.message);
+      }`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: resolve(import.meta.dirname, '..'),
+      env: { PATH: process.env.PATH },
+    });
+    expect(stdout.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /^Slack cannot be reached at http:\/\/127\.0\.0\.1:39\/api\/ \(.*fetch failed: ECONNREFUSED\)\. Check/,
+      ),
+      expect.stringMatching(
+        /^Slack cannot be reached at http:\/\/no-such-host\.invalid\/api\/ \(.*fetch failed: ENOTFOUND\)\. Check/,
+      ),
+    ]);
   });
 
   it('says when Slack cannot be reached at all, within 10 seconds', async () => {
