@@ -3,6 +3,7 @@ import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { z } from 'zod';
+import { retryDeadlocks } from '../../db/deadlock.ts';
 import { query, type Sql, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import { hashToken, newToken } from '../../shared/ids.ts';
@@ -473,7 +474,11 @@ export class JoinLinkService {
   ): Promise<JoinResult> {
     const asked = await this.askFirst(em, linkId, person.email, person.guest === undefined, within);
     try {
-      return await em.transactional((tx) => this.joinIn(tx, linkId, person, surface, asked, within));
+      // The link, the account's seats, then a contact with the address; an import batch takes the last two
+      // the other way round, and the one Postgres stops as a deadlock runs again.
+      return await retryDeadlocks(() =>
+        em.transactional((tx) => this.joinIn(tx, linkId, person, surface, asked, within)),
+      );
     } catch (err) {
       return this.raced(em, err, linkId, person.email);
     }

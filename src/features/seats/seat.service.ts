@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
+import { retryDeadlocks } from '../../db/deadlock.ts';
 import { json, query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
@@ -457,6 +458,17 @@ export class SeatService {
       input.decision === 'reject' || !/^[0-9a-f-]{36}$/i.test(input.requestId)
         ? []
         : await this.outsidersOf(em, account, input.requestId);
+    // An approval takes the account's seats, then a contact with the address (creating the user); an import
+    // batch takes them the other way round, and the one Postgres stops as a deadlock runs again.
+    return retryDeadlocks(() => this.decideOnce(em, account, input, outsiders));
+  }
+
+  private decideOnce(
+    em: EntityManager,
+    account: IAccount,
+    input: { requestId: string; actor: Actor; decision: Decision; reason?: string | null },
+    outsiders: string[],
+  ): Promise<DecisionResult> {
     return em.transactional(async (tx) => {
       const [locked] = await query<{ id: string }>(
         tx,

@@ -14,7 +14,8 @@ import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { InviteService } from '../../../src/features/invites/invite.service.ts';
 import { PersonService } from '../../../src/features/people/person.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
-import type { Actor, SeatService } from '../../../src/features/seats/seat.service.ts';
+import { type Actor, SEAT_JOBS, type SeatService } from '../../../src/features/seats/seat.service.ts';
+import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { DomainError } from '../../../src/shared/errors.ts';
 import type { JobQueue } from '../../../src/shared/jobs.ts';
 import { eventually, jobsDrained } from '../../support/app.ts';
@@ -726,7 +727,7 @@ describe('CSV import', () => {
   });
 });
 
-describe('an import batch, and a contact of its file converted or invited by hand at the same moment', () => {
+describe('an import batch, and a contact of its file converted, invited or approved by hand at the same moment', () => {
   /** Waits until `n` sessions of this database wait on a lock. */
   async function waiting(c: pg.Client, n: number) {
     await eventually(async () => {
@@ -738,7 +739,7 @@ describe('an import batch, and a contact of its file converted or invited by han
     });
   }
 
-  it.each(['converted', 'invited'] as const)(
+  it.each(['converted', 'invited', 'approved'] as const)(
     'both finish when the contact is %s: the batch takes the contact before the seats, the other the other way round',
     async (how) => {
       const account = await freshAccount(100);
@@ -754,7 +755,25 @@ describe('an import batch, and a contact of its file converted or invited by han
       expect((await service.start(orm.em.fork(), account, summary.csvImport.id, admin)).status).toBe(
         'started',
       );
-      // Another admin's /seats holds the account's seats a moment: the conversion queues for them first, and
+      const contactService = new ContactService(seats, jobs);
+      const inviteService = new InviteService(seats, jobs);
+      const employee = { role: 'employee' as const, sendNow: false };
+      // A manager's invitation of the contact's address, waiting for an admin's approval.
+      let requested: string | undefined;
+      if (how === 'approved') {
+        seats.register('invite', inviteService.seatFlow());
+        for (const name of [SEAT_JOBS.postRequest, SEAT_JOBS.requestDecided]) {
+          if (!jobs.has(name)) await jobs.define(name, async () => {});
+        }
+        const [asked] = await inviteService.invite(orm.em.fork(), account, member, {
+          emails: ['cleo@partner.test'],
+          ...employee,
+        });
+        expect(asked?.result).toBe('requested');
+        requested = (await orm.em.fork().findOneOrFail(SeatRequest, { account, email: 'cleo@partner.test' }))
+          .id;
+      }
+      // Another admin's /seats holds the account's seats a moment: the other queues for them first, and
       // the batch reaches them holding the contact.
       const gate = new pg.Client({ connectionString: bed.db.url });
       await gate.connect();
@@ -768,15 +787,17 @@ describe('an import batch, and a contact of its file converted or invited by han
           );
         const converting = outcome(
           how === 'converted'
-            ? new ContactService(seats, jobs).convert(orm.em.fork(), account, admin, contact.id, {
-                role: 'employee',
-                sendNow: false,
-              })
-            : new InviteService(seats, jobs).invite(orm.em.fork(), account, admin, {
-                emails: ['cleo@partner.test'],
-                role: 'employee',
-                sendNow: false,
-              }),
+            ? contactService.convert(orm.em.fork(), account, admin, contact.id, employee)
+            : how === 'invited'
+              ? inviteService.invite(orm.em.fork(), account, admin, {
+                  emails: ['cleo@partner.test'],
+                  ...employee,
+                })
+              : seats.decide(orm.em.fork(), account, {
+                  requestId: requested!,
+                  actor: admin,
+                  decision: 'approve',
+                }),
         );
         await waiting(gate, 1);
         const importing = outcome(service.run(summary.csvImport.id));
