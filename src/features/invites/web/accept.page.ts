@@ -16,7 +16,7 @@ export const INVALID_INVITATION: WebResponse = {
   html: page(
     'Invitation no longer valid',
     html`<h1>This invitation link is no longer valid</h1>
-<p>A link works only once. If you already accepted this invitation, there is nothing more to do: you are in.</p>
+<p>A link works only once. If you already accepted this invitation, there is nothing more to do.</p>
 <p>Otherwise it may have expired, been replaced by a newer invitation, or been cancelled: ask the person who invited you to send a new one.</p>`,
   ),
 };
@@ -34,14 +34,23 @@ export function registerAcceptPage(
 ): void {
   // The answer to Accept, as a page of its own (before `/invitations/:token`, which would take the path):
   // reloading it, or going back to it, shows it again and posts nothing. Someone deactivated or locked since
-  // is not told they are in: for them the link is just no longer valid, as pressing Accept again says.
+  // is not told they are in, but that their access ended (this page is theirs: it goes by their cookie).
   router.add('GET', ACCEPTED_PATH, async (req) => {
     const outcome = outcomes.read(req);
     const user =
       outcome?.k === 'accepted' && typeof outcome.u === 'string'
         ? await req.em.findOne(User, outcome.u, { populate: ['account'] })
         : null;
-    if (user && user.status !== 'active') return INVALID_INVITATION;
+    if (user && user.status !== 'active') {
+      const name = user.account.getEntity().name ?? 'the account';
+      return {
+        status: 410,
+        html: page(
+          'Invitation',
+          html`<h1>This invitation no longer gives access</h1><p>You accepted it, but your access to ${name} has ended since. If you think that is a mistake, ask an admin of ${name}.</p>`,
+        ),
+      };
+    }
     if (user) {
       return {
         html: page(
