@@ -216,6 +216,8 @@ const databaseFields = {
  * which are said on their own. Another character (the README's placeholder `…`, a dash a rich-text editor
  * put in) made every call to Slack fail with an error that blamed the network.
  */
+const APP_TOKEN_HELP =
+  'paste the whole app-level token from Basic Information > App-Level Tokens, or leave it empty to run over HTTP';
 const plainOrSaid = (v: string) => /[\s"']/.test(v) || /^[\x21-\x7e]*$/.test(v);
 const NOT_PLAIN =
   'holds a character that is not plain ASCII (a placeholder like … left in, or a paste from a rich-text editor)';
@@ -251,6 +253,8 @@ const fields = {
       error:
         'is missing (only its xapp- beginning is set): paste the whole app-level token from Basic Information > App-Level Tokens, or leave it empty to run over HTTP',
     })
+    .refine((v) => !/[\s"']/.test(v), { error: `must not hold spaces or quotes: ${APP_TOKEN_HELP}` })
+    .refine(plainOrSaid, { error: `${NOT_PLAIN}: ${APP_TOKEN_HELP}` })
     .optional(),
   SLACK_API_URL: baseUrl('https://slack.com/api/').default('https://slack.com/api/'),
   SMTP_URL: connectionUrl(/^smtps?:\/\//, 'an smtp:// or smtps:// URL', smtpUrlProblem).optional(),

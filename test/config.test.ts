@@ -209,6 +209,12 @@ describe('settings with a wrong value', () => {
       ),
     ]);
     expect(problems({ SLACK_BOT_TOKEN: 'xoxb-1-2\u20133' })).toHaveLength(1);
+    expect(problems({ SLACK_APP_TOKEN: 'xapp-…' })).toEqual([
+      expect.stringMatching(/^SLACK_APP_TOKEN holds a character that is not plain ASCII/),
+    ]);
+    expect(problems({ SLACK_APP_TOKEN: 'xapp-1-A1 abc' })).toEqual([
+      expect.stringMatching(/^SLACK_APP_TOKEN must not hold spaces or quotes/),
+    ]);
   });
 
   it('refuses a token or a value with spaces as SLACK_SIGNING_SECRET, without repeating it', () => {
