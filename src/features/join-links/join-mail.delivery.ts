@@ -37,7 +37,8 @@ export async function sendConfirmation(
   const mail = confirmationMail({
     accountName: ready.account.name ?? 'the account',
     url: `${deps.config.publicUrl}/join/confirm/${ready.token}`,
-    expiresAt: ready.confirmation.expiresAt,
+    // The confirmation's own 24 hours, or the join link's end when it comes first.
+    expiresAt: new Date(Math.min(ready.link.expiresAt.getTime(), ready.confirmation.expiresAt.getTime())),
     existing: ready.existing,
   });
   try {

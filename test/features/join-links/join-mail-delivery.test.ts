@@ -101,6 +101,17 @@ describe('join emails', () => {
     const mail = await t.smtp.waitForMail((m) => m.toText === email);
     const row = await eventually(() => t.em().findOne(JoinConfirmation, { email, sentAt: { $ne: null } }));
     expect(mail.text).toContain(`The link works until ${row.expiresAt.toUTCString()}.`);
+    // A join link ending before the confirmation's 24 hours: the email gives the link's end.
+    const { url: shortUrl, linkId } = await postLink(t);
+    const ends = new Date(Date.now() + 3 * 3_600_000);
+    await query(t.em(), sql`update join_link set expires_at = ${ends} where id = ${linkId}`);
+    await (await openForm('127.0.3.92', shortUrl)).submit('Soon Joiner', 'soon-joiner@outside.test');
+    const soon = await t.smtp.waitForMail((m) => m.toText === 'soon-joiner@outside.test');
+    const [{ at }] = (await query<{ at: Date }>(
+      t.em(),
+      sql`select expires_at as at from join_link where id = ${linkId}`,
+    )) as [{ at: Date }];
+    expect(soon.text).toContain(`The link works until ${new Date(at).toUTCString()}.`);
     // As a send still queued when the confirmation's time ran out (Roster stopped for a day, say).
     await query(
       t.em(),
