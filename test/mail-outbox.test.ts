@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -63,6 +63,9 @@ describe('the outbox', () => {
   it('is readable by the user Roster runs as only: its emails hold working links', async () => {
     const { logger } = capture();
     const outbox = join(dir, 'outbox');
+    // One an earlier version made, readable by anyone on the machine.
+    await mkdir(outbox, { mode: 0o755 });
+    await chmod(outbox, 0o755);
     const mailer = createMailer({ from: 'Roster <roster@acme.test>', outboxDir: outbox, logger });
     await mailer.send(mail('ana@example.com'));
     mailer.close();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Logger } from './logger.ts';
@@ -54,6 +54,8 @@ export function createMailer(opts: {
       const info = await transport.sendMail({ from: opts.from, ...mail });
       // Its emails hold working links (an invitation's, a join's): for the user Roster runs as only.
       await mkdir(opts.outboxDir, { recursive: true, mode: 0o700 });
+      // An outbox made before it was kept private is made private too.
+      await chmod(opts.outboxDir, 0o700);
       // Named by time and a random part, not by the recipient: the name is logged, and no address may
       // be; two emails written in the same millisecond get two files.
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');

@@ -391,7 +391,7 @@ describe('joining with the button', () => {
     const { message, linkId } = await postLink(t, { max_uses: '1' });
     expect(await joinAs(message, first.id)).toContain('You joined Acme');
     expect(await joinAs(message, second.id)).toBe(
-      'This join link is full: all its places are taken (by people who joined, or wait for an admin or were turned down). Ask an admin in your workspace for a new one.',
+      'This join link is full: all its places have been used (each join, and each request to join, takes one). Ask an admin in your workspace for a new one.',
     );
     const updated = await t.standin.waitForMessage((m) => m.method === 'chat.update' && m.ts === message.ts);
     expect(textOf(updated)).toContain(

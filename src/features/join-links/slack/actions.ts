@@ -183,7 +183,7 @@ export function registerJoinLinkActions(app: App, deps: Deps, links: JoinLinkSer
         break;
       case 'link_full':
         text =
-          'This join link is full: all its places are taken (by people who joined, or wait for an admin or were turned down). Ask an admin in your workspace for a new one.';
+          'This join link is full: all its places have been used (each join, and each request to join, takes one). Ask an admin in your workspace for a new one.';
         break;
       default:
         text = 'This join link is no longer valid. Ask an admin in your workspace for a new one.';
