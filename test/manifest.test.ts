@@ -340,9 +340,10 @@ function webApiMethodsCalled(): Map<string, string[]> {
     const text = readFileSync(file, 'utf8');
     for (const m of text.matchAll(/\.([a-z]+)\.([a-zA-Z]+)\(/g)) {
       const [, family = '', method = ''] = m;
-      // Only the Web API methods a WebClient has: `url.search.slice(`, a map's `.users.values(` and a
-      // `this.logger.warn(` are not Slack calls.
-      if (family === 'logger' || typeof client[family]?.[method] !== 'function') continue;
+      // Only the Web API methods a WebClient has: `url.search.slice(`, a map's `.users.values(`, a
+      // `this.logger.warn(` and a function's own `.emit.bind(` are not Slack calls.
+      if (family === 'logger' || ['bind', 'call', 'apply'].includes(method)) continue;
+      if (typeof client[family]?.[method] !== 'function') continue;
       const name = `${family}.${method}`;
       called.set(name, [...(called.get(name) ?? []), file.slice(srcDir.length)]);
     }
