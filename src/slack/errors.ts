@@ -9,6 +9,24 @@ export function slackErrorCode(err: unknown): string | undefined {
 }
 
 /**
+ * Whether Slack refused an update or delete of a message because the message is gone or out of reach for
+ * good (deleted, its channel archived, deleted or left): no retry changes that answer.
+ */
+export function messageGone(err: unknown): boolean {
+  const code = slackErrorCode(err);
+  return code !== undefined && MESSAGE_GONE.has(code);
+}
+
+const MESSAGE_GONE = new Set([
+  'message_not_found',
+  'channel_not_found',
+  'is_archived',
+  'not_in_channel',
+  'cant_update_message',
+  'cant_delete_message',
+]);
+
+/**
  * What Slack's refusals mean for the person who acted, and what they can do about it. Slack answers a Web
  * API call with an error code (`not_in_channel`, `missing_scope`, …); shown as a bare apology, the person
  * could do nothing with it.

@@ -9,7 +9,7 @@ import type {
 import { ErrorCode } from '@slack/web-api';
 import { query, sql } from '../db/sql.ts';
 import { type JobQueue, TryLater } from '../shared/jobs.ts';
-import { slackErrorCode } from './errors.ts';
+import { messageGone, slackErrorCode } from './errors.ts';
 
 /** A message posted, updated or deleted, or a modal redrawn, by a job when Slack could not take it at once. */
 export const SLACK_CALL_JOB = 'slack.call';
@@ -50,7 +50,12 @@ export async function defineSlackCalls(jobs: JobQueue, slack: WebClient, orm: Mi
         return;
       }
     }
-    await make(slack, call);
+    await make(slack, call).catch((err) => {
+      // A message deleted meanwhile, or in a channel archived or left, has nothing left to change: done.
+      // (Made at once instead, the error reaches whoever asked, who says so.)
+      if ((call.method === 'chat.update' || call.method === 'chat.delete') && messageGone(err)) return;
+      throw err;
+    });
   });
 }
 

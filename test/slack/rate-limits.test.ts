@@ -3,6 +3,7 @@ import { query, sql } from '../../src/db/sql.ts';
 import { Invitation } from '../../src/features/invites/invitation.entity.ts';
 import { User } from '../../src/features/people/user.entity.ts';
 import { createLogger } from '../../src/shared/logger.ts';
+import { SLACK_CALL_JOB } from '../../src/slack/later.ts';
 import { bucketsFor, isSlackBusy, PacedWebClient, SlackBusy, SlackPacer } from '../../src/slack/pacing.ts';
 import {
   BOT_TOKEN,
@@ -165,6 +166,30 @@ describe("Slack's rate limits", () => {
     // Paced under Slack's limits: Slack never had to refuse a call.
     expect(t.standin.rateLimited.slice(limitedBefore)).toEqual([]);
   }, 150_000);
+});
+
+describe('a call put off while Slack was busy', () => {
+  it.each(['chat.update', 'chat.delete'] as const)(
+    'ends without retrying when the message is gone by then (%s)',
+    async (method) => {
+      t.standin.failNext(method, 'message_not_found');
+      const id = await t.roster.deps.jobs.send(SLACK_CALL_JOB, {
+        method,
+        args: {
+          channel: 'C0GENERAL',
+          ts: '1700000000.000900',
+          ...(method === 'chat.update' ? { text: 'x' } : {}),
+        },
+      });
+      await jobsDrained(t.em(), { queues: [SLACK_CALL_JOB] });
+      const [job] = await query<{ state: string; retry_count: number }>(
+        t.em(),
+        sql`select state, retry_count from pgboss.job where id = ${id}`,
+      );
+      expect(job).toEqual({ state: 'completed', retry_count: 0 });
+      expect(t.standin.callsTo(method).filter((c) => c.args.ts === '1700000000.000900')).toHaveLength(1);
+    },
+  );
 });
 
 describe('pacing shared between instances', () => {

@@ -1,5 +1,5 @@
 import { slackDate } from '../../slack/blocks.ts';
-import { slackErrorCode } from '../../slack/errors.ts';
+import { messageGone, slackErrorCode } from '../../slack/errors.ts';
 import type { Deps, Feature } from '../feature.ts';
 import { JoinLink } from './join-link.entity.ts';
 import { JOIN_JOBS } from './join-link.service.ts';
@@ -10,15 +10,6 @@ import { registerJoinLinkCommand } from './slack/commands.ts';
 import { registerJoinLinkView } from './slack/views.ts';
 import { JOIN_RATE_LIMITS, type RateLimits, registerJoinPages } from './web/join.pages.ts';
 import { SharedRateLimiter } from './web/rate-limit.ts';
-
-/** Slack's answers to an update of a message that is gone or out of reach for good: no retry changes them. */
-const MESSAGE_GONE = new Set([
-  'message_not_found',
-  'channel_not_found',
-  'is_archived',
-  'not_in_channel',
-  'cant_update_message',
-]);
 
 /**
  * Redraws a link's channel message as its current notice (revoked, expired, full). A message someone
@@ -34,8 +25,8 @@ async function refreshMessage(deps: Deps, linkId: string): Promise<void> {
       ...joinLinkMessage(link, null, link.account.getEntity().name ?? 'the account'),
     });
   } catch (err) {
+    if (!messageGone(err)) throw err;
     const code = slackErrorCode(err);
-    if (!code || !MESSAGE_GONE.has(code)) throw err;
     deps.logger.info(
       { joinLink: link.id, slackError: code },
       'join link message no longer in Slack; left as it is',
