@@ -1,8 +1,7 @@
-import pg from 'pg';
 import { AuditEvent } from '../src/features/audit/audit-event.entity.ts';
 import { User } from '../src/features/people/user.entity.ts';
 import { SeatRequest } from '../src/features/seats/seat-request.entity.ts';
-import { APP_TOKEN, eventually, startTestApp, type TestApp } from './support/app.ts';
+import { APP_TOKEN, eventually, startTestApp, submitWhileWorked, type TestApp } from './support/app.ts';
 import type { SocketStandin } from './support/socket-standin.ts';
 import { textOf } from './support/views.ts';
 
@@ -167,43 +166,12 @@ describe('Roster in Socket Mode', () => {
   });
 
   it('acknowledges a form still being worked when Slack asks it to reconnect, field errors and all', async () => {
-    const holder = new pg.Client({ connectionString: t.db.url });
-    const watcher = new pg.Client({ connectionString: t.db.url });
-    await holder.connect();
-    await watcher.connect();
-    try {
-      const opened = socket.connections.length;
-      await t.slack.command('/invite', 'ana@example.com', { user: 'UMANAGER' });
-      await t.standin.waitForCall('views.open');
-      const view = t.standin.lastOpenedView();
-      // Another session holds the receipts table, so the submission is still being worked, before its ack.
-      await holder.query('begin');
-      await holder.query('lock table slack_receipt in share mode');
-      const submitted = t.slack.submitView(
-        view,
-        { emails: 'ana@example.com, not-an-email' },
-        { user: 'UMANAGER' },
-      );
-      await eventually(async () => {
-        const { rows } = await watcher.query(
-          `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
-        );
-        return rows.length > 0;
-      });
-      const reconnecting = socket.disconnect('refresh_requested');
-      await new Promise((r) => setTimeout(r, 300));
-      await holder.query('commit');
-      const res = await submitted;
-      expect(res.status).toBe(200);
-      expect(res.json?.response_action).toBe('errors');
-      await reconnecting;
-      await socket.waitForConnections(opened + 1);
-      await eventually(async () => (await readyz()).status === 200);
-    } finally {
-      await holder.query('rollback').catch(() => {});
-      await holder.end().catch(() => {});
-      await watcher.end().catch(() => {});
-    }
+    const opened = socket.connections.length;
+    const { answer } = await submitWhileWorked(t, () => socket.disconnect('refresh_requested'));
+    expect(answer.status).toBe(200);
+    expect(answer.json?.response_action).toBe('errors');
+    await socket.waitForConnections(opened + 1);
+    await eventually(async () => (await readyz()).status === 200);
   });
 
   it('goes to reconnecting when the connection drops without a word, and back to connected', async () => {

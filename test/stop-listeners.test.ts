@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { createLogger } from '../src/shared/logger.ts';
-import { eventually, startTestApp } from './support/app.ts';
+import { eventually, startTestApp, submitWhileWorked } from './support/app.ts';
 import { findButton, textOf } from './support/views.ts';
 
 // Slack's request is answered at the ack (as in production), and the click's listener goes on working after
@@ -99,36 +99,11 @@ describe.each(['http', 'socket'] as const)('a stop while a click is still being 
       socketMode: mode === 'socket',
       env: { STOP_GRACE_SECONDS: '10' },
     });
-    const holder = await connect(t.db.url);
-    const watcher = await connect(t.db.url);
     try {
-      await t.slack.command('/invite', 'ana@example.com', { user: 'UMANAGER' });
-      await t.standin.waitForCall('views.open');
-      const view = t.standin.lastOpenedView();
-      // Another session holds the receipts table, so the submission is still being worked, before its ack.
-      await holder.query('begin');
-      await holder.query('lock table slack_receipt in share mode');
-      const submitted = t.slack.submitView(
-        view,
-        { emails: 'ana@example.com, not-an-email' },
-        { user: 'UMANAGER' },
-      );
-      await eventually(async () => {
-        const { rows } = await watcher.query(
-          `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
-        );
-        return rows.length > 0;
-      });
-      const stopping = t.roster.stop();
-      await new Promise((r) => setTimeout(r, 300));
-      await holder.query('commit');
-      const res = await submitted;
-      await stopping;
-      expect(res.status).toBe(200);
-      expect(res.json?.response_action).toBe('errors');
+      const { answer } = await submitWhileWorked(t, () => t.roster.stop());
+      expect(answer.status).toBe(200);
+      expect(answer.json?.response_action).toBe('errors');
     } finally {
-      await holder.end().catch(() => {});
-      await watcher.end().catch(() => {});
       await t.stop();
     }
   }, 60_000);

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import pg from 'pg';
 import { type Roster, startRoster } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { query, sql } from '../../src/db/sql.ts';
@@ -252,4 +253,48 @@ export async function startSecondInstance(
   });
   config.publicUrl = roster.url;
   return roster;
+}
+
+/**
+ * Submits the invite form (opened by UMANAGER) with a bad address while another session holds the table of
+ * Slack receipts, so the submission is still being worked, before its ack, when `meanwhile` starts; the
+ * lock is let go 300 ms later. Returns Slack's answer to the submission, and what `meanwhile` gave.
+ */
+export async function submitWhileWorked<T>(
+  t: TestApp,
+  meanwhile: () => Promise<T>,
+): Promise<{ answer: Awaited<ReturnType<SlackDriver['submitView']>>; during: T }> {
+  const holder = new pg.Client({ connectionString: t.db.url });
+  const watcher = new pg.Client({ connectionString: t.db.url });
+  holder.on('error', () => {});
+  watcher.on('error', () => {});
+  await holder.connect();
+  await watcher.connect();
+  try {
+    await t.slack.command('/invite', 'ana@example.com', { user: 'UMANAGER' });
+    await t.standin.waitForCall('views.open');
+    const view = t.standin.lastOpenedView();
+    await holder.query('begin');
+    await holder.query('lock table slack_receipt in share mode');
+    const submitted = t.slack.submitView(
+      view,
+      { emails: 'ana@example.com, not-an-email' },
+      { user: 'UMANAGER' },
+    );
+    await eventually(async () => {
+      const { rows } = await watcher.query(
+        `select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+      );
+      return rows.length > 0;
+    });
+    const during = meanwhile();
+    await new Promise((r) => setTimeout(r, 300));
+    await holder.query('commit');
+    const answer = await submitted;
+    return { answer, during: await during };
+  } finally {
+    await holder.query('rollback').catch(() => {});
+    await holder.end().catch(() => {});
+    await watcher.end().catch(() => {});
+  }
 }
