@@ -905,11 +905,13 @@ describe('an approved paid role', () => {
     const reply = await t.standin.waitForResponse((r) => textOf(r.body).includes('Approved'));
     expect(textOf(reply.body)).toContain(`${user.email} is now Contractor (paid seat).`);
     expect(textOf(reply.body)).not.toContain('can now be invited');
+    // Told by a job, through the paced client: on a loaded machine it can take longer than 5 s.
     const told = await t.standin.waitForMessage(
       (m) =>
         m.channel === 'DUMANAGER' &&
         textOf(m).includes('approved your request') &&
         textOf(m).includes(`${user.email} as`),
+      20_000,
     );
     expect(textOf(told)).toContain(`${user.email} is now Contractor (paid seat).`);
     expect((await fresh(user.id)).role).toBe('contractor');
