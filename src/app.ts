@@ -229,6 +229,11 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
         opts.onMigrations?.(true);
         logger.info({ migrations: names }, `applying ${names.length} database migration(s)`);
       },
+      onTableLocked: (holders, retryInMs) => {
+        logger.warn(
+          `a table the migrations change is locked by another session (${holders}); nothing was applied, and requests to the instances still running are not held up; trying again in ${retryInMs / 1000} s`,
+        );
+      },
     })
       .catch((err: unknown) => {
         // One line that says what failed and what to do, not the driver's stack.

@@ -193,6 +193,88 @@ describe('instances that start together on a database with pending migrations', 
   }, 90_000);
 });
 
+describe('migrations on a table another session holds (a long report, a backup)', () => {
+  const adminUrl = () => process.env.ROSTER_TEST_ADMIN_URL as string;
+  const names: string[] = [];
+  afterAll(async () => {
+    for (const name of names) await adminQuery(adminUrl(), `drop database if exists "${name}" with (force)`);
+  });
+
+  /** A database with the last migration (it alters "invitation") pending, and a session reading that table. */
+  const heldDatabase = async (suffix: string) => {
+    const name = `${testDatabasePrefix()}${suffix}`;
+    names.push(name);
+    await adminQuery(adminUrl(), `create database "${name}"`);
+    const url = withDatabase(adminUrl(), name);
+    const orm = await initORM(url, { migrate: true });
+    await orm.migrator.down();
+    await orm.close(true);
+    const holder = new pg.Client({ connectionString: url, application_name: 'nightly-report' });
+    await holder.connect();
+    await holder.query('begin');
+    await holder.query('select count(*) from invitation');
+    return { url, holder };
+  };
+  const hasDeliveryFailedAt = async (url: string) =>
+    (
+      await adminQuery(
+        url,
+        `select 1 from information_schema.columns where table_name = 'invitation' and column_name = 'delivery_failed_at'`,
+      )
+    ).rows.length === 1;
+
+  it('give way, so the table keeps answering, say who holds it, and apply once it is free', async () => {
+    const { url, holder } = await heldDatabase('held');
+    const told: string[] = [];
+    const starting = initORM(url, {
+      migrate: true,
+      tableLocks: { waitMs: 200, retryInMs: 300, giveUpAfterMs: 60_000 },
+      onTableLocked: (holders) => told.push(holders),
+    });
+    try {
+      await new Promise((r) => setTimeout(r, 800));
+      // A request of an instance still serving: it would queue behind a migration that waited for the lock.
+      const other = new pg.Client({ connectionString: url });
+      await other.connect();
+      try {
+        await other.query('set statement_timeout = 2000');
+        await other.query('select count(*) from invitation');
+        await other.query(`update invitation set expires_at = expires_at where false`);
+      } finally {
+        await other.end();
+      }
+      expect(told.length).toBeGreaterThanOrEqual(1);
+      expect(told[0]).toMatch(/^pid \d+, nightly-report, idle in transaction, transaction open \d+ s$/);
+      expect(await hasDeliveryFailedAt(url)).toBe(false);
+    } finally {
+      await holder.query('commit');
+      await holder.end();
+    }
+    await (await starting).close(true);
+    expect(await hasDeliveryFailedAt(url)).toBe(true);
+  }, 60_000);
+
+  it('give up in the end with a message that says who held the table and that nothing was applied', async () => {
+    const { url, holder } = await heldDatabase('held_long');
+    try {
+      const failed = await initORM(url, {
+        migrate: true,
+        tableLocks: { waitMs: 100, retryInMs: 100, giveUpAfterMs: 700 },
+      }).then(
+        (o) => o.close(true).then(() => 'started'),
+        (err: Error) => err.message,
+      );
+      expect(failed).toMatch(
+        /^Applying 1 database migration\(s\) failed \(Migration\d+_invitation_delivery_failed_at\): a table they change stayed locked by other sessions for \d+ s \(pid \d+, nightly-report, idle in transaction, transaction open \d+ s\); end those sessions or wait for them to finish\. None of them was applied/,
+      );
+      expect(await hasDeliveryFailedAt(url)).toBe(false);
+    } finally {
+      await holder.query('commit');
+      await holder.end();
+    }
+  }, 60_000);
+});
+
 describe('20261204120000: scim.connected events keep only scheme, host and path', () => {
   const name = 'Migration20261204120000_scim_connected_url_redacted';
   let db: TestDatabase;

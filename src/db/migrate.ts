@@ -5,7 +5,7 @@ import { createLogger } from '../shared/logger.ts';
 import { databaseProblem } from './check.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded.ts';
 import { migrationStamp, newMigrationStamp } from './migration-name.ts';
-import { initORM, migrationsPath, type ORM, withMigrationLock } from './orm.ts';
+import { initORM, migrateGivingWay, migrationsPath, type ORM, withMigrationLock } from './orm.ts';
 import { schemaChanges } from './schema-diff.ts';
 
 // `npm run migration:create|up|down`: the migrations, run against the app's own database (DATABASE_URL,
@@ -72,7 +72,16 @@ async function run(orm: ORM, command: string | undefined, args: string[]): Promi
     case 'create':
       return create(orm, args);
     case 'up': {
-      const done = await withMigrationLock(orm, () => orm.migrator.up(), waiting);
+      const done = await withMigrationLock(
+        orm,
+        () =>
+          migrateGivingWay(orm, undefined, (holders, retryInMs) =>
+            console.log(
+              `A table the migrations change is locked by another session (${holders}); nothing was applied, trying again in ${retryInMs / 1000} s.`,
+            ),
+          ),
+        waiting,
+      );
       return done.length ? `Applied ${done.map((m) => m.name).join(', ')}` : 'No pending migrations.';
     }
     case 'down': {

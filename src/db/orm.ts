@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Migrator } from '@mikro-orm/migrations';
 import { defineConfig, MikroORM, type Options } from '@mikro-orm/postgresql';
 import { CompiledQuery, type DatabaseConnection, sql } from 'kysely';
@@ -60,10 +61,13 @@ export async function initORM(
     migrate?: boolean;
     onLockWait?: () => void;
     onMigrating?: (names: string[]) => void;
+    /** Told when an attempt gave way to another session's lock on a table, before the next one. */
+    onTableLocked?: (holders: string, retryInMs: number) => void;
+    tableLocks?: Partial<TableLockPatience>;
     signal?: AbortSignal;
   } & Partial<Options> = {},
 ) {
-  const { migrate = false, onLockWait, onMigrating, signal, ...overrides } = opts;
+  const { migrate = false, onLockWait, onMigrating, onTableLocked, tableLocks, signal, ...overrides } = opts;
   const orm = await MikroORM.init(ormOptions(clientUrl, overrides));
   if (migrate) {
     try {
@@ -74,11 +78,18 @@ export async function initORM(
           const pending = await orm.migrator.getPending();
           signal?.throwIfAborted();
           if (pending.length) onMigrating?.(pending.map((m) => m.name));
-          return orm.migrator.up().catch((err: unknown) => {
-            throw new MigrationFailed(
-              pending.map((m) => m.name),
-              err,
-            );
+          return migrateGivingWay(
+            orm,
+            { ...TABLE_LOCK_PATIENCE, ...tableLocks },
+            onTableLocked,
+            signal,
+          ).catch((err: unknown) => {
+            throw err instanceof MigrationFailed
+              ? err
+              : new MigrationFailed(
+                  pending.map((m) => m.name),
+                  err,
+                );
           });
         },
         onLockWait,
@@ -89,6 +100,92 @@ export async function initORM(
     }
   }
   return orm;
+}
+
+/** How migrations give way to other sessions' locks on the tables they change (see {@link migrateGivingWay}). */
+export interface TableLockPatience {
+  /** How long one attempt waits for a table's lock before giving way. */
+  waitMs: number;
+  /** How long between attempts. */
+  retryInMs: number;
+  /** How long in all before the start fails. */
+  giveUpAfterMs: number;
+}
+
+const TABLE_LOCK_PATIENCE: TableLockPatience = {
+  waitMs: 5_000,
+  retryInMs: 5_000,
+  giveUpAfterMs: 10 * 60_000,
+};
+
+/**
+ * Applies the pending migrations in one transaction that waits at most `waitMs` for any table's lock.
+ * Changing a table takes a lock that waits for every transaction using that table (a long report, a
+ * `pg_dump` backup), and while it waits Postgres queues every other query on that table behind it: the
+ * Roster instances still serving would stop answering. So an attempt that waits too long gives way (the
+ * transaction is undone, nothing is applied), says which sessions hold the tables, and tries again,
+ * until `giveUpAfterMs`. A stop between attempts leaves the database as it was.
+ */
+export async function migrateGivingWay(
+  orm: MikroORM,
+  patience: TableLockPatience = TABLE_LOCK_PATIENCE,
+  onTableLocked?: (holders: string, retryInMs: number) => void,
+  signal?: AbortSignal,
+) {
+  const connection = orm.em.getConnection();
+  const since = Date.now();
+  for (;;) {
+    try {
+      return await connection.transactional(async (trx) => {
+        await connection.execute(
+          `set local lock_timeout = ${Math.max(1, Math.round(patience.waitMs))}`,
+          [],
+          'run',
+          trx,
+        );
+        return orm.migrator.up({ transaction: trx });
+      });
+    } catch (err) {
+      if (!isLockTimeout(err)) throw err;
+      const holders = await longTransactions(orm, patience.waitMs);
+      if (Date.now() - since + patience.retryInMs > patience.giveUpAfterMs) {
+        const pending = (await orm.migrator.getPending()).map((m) => m.name);
+        throw new MigrationFailed(
+          pending,
+          new Error(
+            `a table they change stayed locked by other sessions for ${Math.round((Date.now() - since) / 1000)} s (${holders}); end those sessions or wait for them to finish`,
+          ),
+        );
+      }
+      onTableLocked?.(holders, patience.retryInMs);
+      await sleep(patience.retryInMs, undefined, { signal });
+    }
+  }
+}
+
+const isLockTimeout = (err: unknown): boolean => {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    if ((e as { code?: string }).code === '55P03') return true;
+  }
+  return false;
+};
+
+/** The other sessions of this database in a transaction older than `olderThanMs`: who, since when. */
+async function longTransactions(orm: MikroORM, olderThanMs: number): Promise<string> {
+  const rows = await orm.em
+    .getConnection()
+    .execute<{ pid: number; app: string; age: number; state: string }[]>(
+      `select pid, coalesce(nullif(application_name, ''), 'no name') as app, state,
+            extract(epoch from now() - xact_start)::int as age
+       from pg_stat_activity
+      where datname = current_database() and pid <> pg_backend_pid() and xact_start is not null
+        and xact_start < now() - make_interval(secs => ?)
+      order by xact_start limit 5`,
+      [olderThanMs / 1000],
+    );
+  return rows.length
+    ? rows.map((r) => `pid ${r.pid}, ${r.app}, ${r.state}, transaction open ${r.age} s`).join('; ')
+    : 'no transaction open now';
 }
 
 /**
