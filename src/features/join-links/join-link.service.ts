@@ -592,9 +592,11 @@ export class JoinLinkService {
     // link only because an admin let them into that channel, not because anyone chose them for a paid
     // seat: their paid join is a seat request too. A client link admits them as a client.
     const guest = isPaidRole(link.role) && slackGuest ? slackGuest : null;
+    // Someone an admin turned down asks the admins again, however many seats are free: the poster's
+    // approval of the link does not overrule an admin's decision on this person.
     const actor: Actor = {
       slackUserId: person.slackUserId ?? email,
-      isAdmin: posterIsAdmin && !guest,
+      isAdmin: posterIsAdmin && !guest && !turnedDown,
       surface,
     };
     const result = await this.seats.admit(
@@ -613,6 +615,7 @@ export class JoinLinkService {
           slackUserId: person.slackUserId ?? null,
           surface,
           ...(posterIsAdmin ? {} : { posterNoLongerAdmin: link.createdBy }),
+          ...(turnedDown ? { turnedDownBefore: true } : {}),
           ...(guest ? { slackGuest: guest } : {}),
         },
         onNoSeat: 'request',

@@ -155,6 +155,41 @@ describe('a join an admin turned down', () => {
     expect(again.id).not.toBe(request.id);
     expect(await uses()).toBe(1);
   });
+
+  it('asked again while seats are free, still waits for an admin, who is told they turned it down before', async () => {
+    const person = member();
+    const { request } = await joinWaiting(person);
+    const linkId = request.payload.joinLinkId as string;
+    await t.roster.deps.seats.decide(t.em(), await t.account(), {
+      requestId: request.id,
+      actor: { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' },
+      decision: 'reject',
+      reason: 'Not one of ours',
+    });
+    const link = await t.standin.waitForMessage(
+      (m) => m.method === 'chat.postMessage' && JSON.stringify(m.blocks ?? []).includes(linkId),
+    );
+    const free = await t.roster.deps.seats.usage(t.em(), await t.account());
+    expect(free.free).toBeGreaterThan(0);
+    const since = t.standin.responses.length;
+    await t.slack.clickButton(link, 'Join', { user: person.id });
+    const answer = t.standin.responses
+      .slice(since)
+      .map((r) => textOf(r.body))
+      .join('\n');
+    expect(answer).toContain('has been asked to approve your place');
+    expect(await t.em().findOne(User, { email: person.email })).toBeNull();
+    await eventually(() =>
+      t.em().findOne(SeatRequest, { email: person.email, kind: 'join', status: 'pending' }),
+    );
+    const asked = await t.standin.waitForMessage(
+      (m) =>
+        m.channel === 'DUADMIN' &&
+        textOf(m).includes(`for ${person.email}`) &&
+        textOf(m).includes('ask again'),
+    );
+    expect(textOf(asked)).toContain('An admin turned down');
+  });
 });
 
 describe('a join approved while Slack deactivates the joiner', () => {

@@ -99,10 +99,14 @@ export function requestMessage(request: ISeatRequest, usage: SeatUsage): { text:
     : asker
       ? `\n:warning: *<@${request.requestedBy}>, who asks, is a Slack guest* (${GUEST_LABEL[asker]}), not a full member of the workspace.`
       : '';
+  // Asked again after an admin turned down their join through this link: the admins decide again, knowing it.
+  const again = request.payload.turnedDownBefore
+    ? `\n:warning: An admin turned down ${who(request)}'s earlier join through this link; they ask again.`
+    : '';
   const name = nameBlock(request);
   const blocks: Block[] = [
     section(
-      `:bust_in_silhouette: *Seat request* from ${requester(request)}\n*For:* ${who(request)}\n*Role:* ${ROLE_LABEL[request.role]}${grants}\n*Through:* ${through}${guestLine}`,
+      `:bust_in_silhouette: *Seat request* from ${requester(request)}\n*For:* ${who(request)}\n*Role:* ${ROLE_LABEL[request.role]}${grants}\n*Through:* ${through}${guestLine}${again}`,
     ),
     ...(name ? [name] : []),
   ];
