@@ -80,6 +80,39 @@ describe('background jobs', () => {
     expect(keys.map((k) => k.singleton_key).sort()).toEqual(['a', 'a', 'b', 'b']);
   });
 
+  it('count the attempts a job used before it waited for Slack: it still comes to its last one and ends there', async () => {
+    const seen: { retryCount: number; createdOn: string; data: object }[] = [];
+    let first: Date | undefined;
+    await jobs.define<{ invitationId: string }>(
+      'test.waits-then-fails',
+      async (data, { retryCount, createdOn }) => {
+        seen.push({ retryCount, createdOn: createdOn.toISOString(), data });
+        first ??= createdOn;
+        // Fails, then meets Slack's pace, then fails again: as a delivery whose mail server refuses for now
+        // and whose look-up of the address in Slack is rate limited on some attempts.
+        if (seen.length % 2 === 0) throw new TryLater(1000, 'Slack is busy');
+        throw new Error('the mail server did not take it for now');
+      },
+      { retryLimit: 2, retryDelay: 1, retryBackoff: false },
+    );
+    await jobs.send('test.waits-then-fails', { invitationId: 'i-1' });
+    await eventually(async () => {
+      const [row] = await orm.em
+        .fork()
+        .getConnection()
+        .execute<{ n: number }[]>(
+          `select count(*)::int as n from pgboss.job where name = 'test.waits-then-fails' and state in ('created', 'retry', 'active')`,
+        );
+      return seen.length >= 3 && row?.n === 0;
+    }, 30_000);
+    await new Promise((r) => setTimeout(r, 2500));
+    // Three failed attempts (the first and its two retries), with a wait for Slack between each: no more.
+    expect(seen.map((s) => s.retryCount)).toEqual([0, 1, 1, 2, 2]);
+    expect(new Set(seen.map((s) => s.createdOn))).toEqual(new Set([first!.toISOString()]));
+    // The handler sees the job's own data only.
+    expect(seen.every((s) => JSON.stringify(s.data) === '{"invitationId":"i-1"}')).toBe(true);
+  }, 60_000);
+
   it('log the jobs of a queue queued again to wait in one line a while, saying how many and why, not one per job', async () => {
     const lines: Record<string, any>[] = [];
     const sink = new Writable({

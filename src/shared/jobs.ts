@@ -54,6 +54,10 @@ const MAX_REASONS = 5;
 /** The jobs of one queue queued again to wait since its last line in the log. */
 type Waits = { reasons: Map<string, number>; retryInSeconds: number; timer: NodeJS.Timeout };
 
+/** Carried in the data of a job queued again to wait: the attempts it had used, and when it was first queued. */
+const WAITED = '_waited';
+type Waited = { spent: number; since: string };
+
 /**
  * A queue's retry and expiry options when its definition leaves them out. Every one is set explicitly on
  * the queue, so that a definition that drops an option also takes it off an existing queue.
@@ -154,21 +158,27 @@ export class JobQueue {
       async ([job]) => {
         if (!job) return;
         const log = this.logger.child({ job: name, jobId: job.id });
+        const { [WAITED]: waited, ...data } = job.data as T & { [WAITED]?: Waited };
+        // The attempts a job had used before it was queued again to wait count on: a job that meets Slack's
+        // pace on every attempt still comes to its last one, and its handler gives up and says so.
+        const retryCount = ((job as { retryCount?: number }).retryCount ?? 0) + (waited?.spent ?? 0);
+        const createdOn = waited
+          ? new Date(waited.since)
+          : ((job as { createdOn?: Date }).createdOn ?? new Date());
         try {
-          await handler(job.data, {
-            id: job.id,
-            retryCount: (job as { retryCount?: number }).retryCount ?? 0,
-            createdOn: (job as { createdOn?: Date }).createdOn ?? new Date(),
-          });
+          await handler(data as T, { id: job.id, retryCount, createdOn });
         } catch (err) {
           if (err instanceof TryLater) {
-            // A new job, not a retry: waiting for Slack's pace is not a failure and must not use up attempts.
+            // A new job, not a retry: waiting for Slack's pace is not a failure and must not use up attempts,
+            // nor give back those used already (they travel with it, and its own limit is what is left).
             const seconds = Math.max(1, Math.ceil(err.retryInMs / 1000));
             const key = (job as { singletonKey?: string | null }).singletonKey;
+            const carried: Waited = { spent: retryCount, since: createdOn.toISOString() };
             // With its singleton key: a keyless copy would escape the one-per-key limit of its queue, and
             // in a stately queue collide with other keyless copies and be dropped.
-            await this.boss.send(name, job.data as object, {
+            await this.boss.send(name, { ...data, [WAITED]: carried } as object, {
               startAfter: seconds,
+              retryLimit: Math.max(0, wanted.retryLimit - retryCount),
               ...(key ? { singletonKey: key } : {}),
             });
             this.noteWait(name, err.reason, seconds);
