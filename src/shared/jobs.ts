@@ -58,6 +58,13 @@ type Waits = { reasons: Map<string, number>; retryInSeconds: number; timer: Node
 const WAITED = '_waited';
 type Waited = { spent: number; since: string };
 
+/** A job's own data, and what it carries from before it waited; data that is not an object (a schedule's) as is. */
+function unwrapWaited<T>(raw: unknown): { data: T; waited?: Waited } {
+  if (!raw || typeof raw !== 'object' || !(WAITED in raw)) return { data: raw as T };
+  const { [WAITED]: waited, ...data } = raw as Record<string, unknown>;
+  return { data: data as T, waited: waited as Waited };
+}
+
 /**
  * A queue's retry and expiry options when its definition leaves them out. Every one is set explicitly on
  * the queue, so that a definition that drops an option also takes it off an existing queue.
@@ -158,7 +165,7 @@ export class JobQueue {
       async ([job]) => {
         if (!job) return;
         const log = this.logger.child({ job: name, jobId: job.id });
-        const { [WAITED]: waited, ...data } = job.data as T & { [WAITED]?: Waited };
+        const { waited, data } = unwrapWaited<T>(job.data);
         // The attempts a job had used before it was queued again to wait count on: a job that meets Slack's
         // pace on every attempt still comes to its last one, and its handler gives up and says so.
         const retryCount = ((job as { retryCount?: number }).retryCount ?? 0) + (waited?.spent ?? 0);
@@ -166,7 +173,7 @@ export class JobQueue {
           ? new Date(waited.since)
           : ((job as { createdOn?: Date }).createdOn ?? new Date());
         try {
-          await handler(data as T, { id: job.id, retryCount, createdOn });
+          await handler(data, { id: job.id, retryCount, createdOn });
         } catch (err) {
           if (err instanceof TryLater) {
             // A new job, not a retry: waiting for Slack's pace is not a failure and must not use up attempts,
