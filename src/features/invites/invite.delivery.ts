@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { query, sql } from '../../db/sql.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { mailFailure, refusedForGood, withoutAddressesError } from '../../shared/mailer.ts';
-import { nowOrLater } from '../../slack/later.ts';
+import { nowOrLater, SLACK_CALL_JOB } from '../../slack/later.ts';
 import { firstTime } from '../../slack/once.ts';
 import { isSlackBusy } from '../../slack/pacing.ts';
 import { emailHtml, escapeHtml, lines, SafeHtml } from '../../web/html.ts';
@@ -18,6 +18,7 @@ import type { InviteService } from './invite.service.ts';
 import {
   batchDeliveryFailedMessage,
   deliveryFailedMessage,
+  type GiveUpCause,
   type InvitationLetter,
   invitationDm,
 } from './slack/blocks.ts';
@@ -143,7 +144,7 @@ export type GaveUp = {
   inviter: string;
   user: Pick<IUser, 'id' | 'email' | 'firstName' | 'lastName'>;
   error: string;
-  how: 'retried' | 'recipient' | 'message';
+  how: GiveUpCause;
 };
 
 type DeliveryOptions = {
@@ -180,34 +181,48 @@ async function send(
     looked && !looked.deleted && isOfWorkspace(looked, (account as IAccount).teamId) ? looked : null;
   const slackId = known?.slackUserId ?? member?.slackUserId;
   // Cancelled or replaced while Slack was asked about them: nothing goes out, and nobody is told of it.
-  const [pending] = await query(
+  const [pending] = await query<{ expired: boolean }>(
     orm.em.fork(),
-    sql`select 1 from invitation where id = ${invitationId} and status = 'pending'`,
+    sql`select expires_at <= now() as expired from invitation where id = ${invitationId} and status = 'pending'`,
   );
   if (!pending) {
     log.info('invitation no longer pending: not sent');
     return;
   }
-  /** The inviter hears of a delivery Roster gave up on: with the batch's notice, or by a DM of its own. */
-  const tellInviter = async (error: string, how: GaveUp['how']) => {
-    if (!invitation.invitedBy) return;
-    if (opts.gaveUp) {
-      opts.gaveUp({ inviter: invitation.invitedBy, user, error, how });
-      return;
-    }
-    // The inviter's only notice: queued while Slack is busy, not dropped.
-    await nowOrLater(jobs, slack, {
-      method: 'chat.postMessage',
-      args: { channel: invitation.invitedBy, ...deliveryFailedMessage(user, error, how) },
-    }).catch((e) => log.warn({ err: e }, 'could not tell the inviter that delivery failed'));
+  /**
+   * Records that Roster stopped trying, and has the inviter hear of it: a batch tells each inviter once,
+   * from what its invitations report; a single delivery queues the inviter's DM in the transaction that
+   * records it, so a stop between the two can neither leave it untold nor tell it twice.
+   */
+  const giveUp = async (error: string, how: GiveUpCause): Promise<boolean> => {
+    const inviter = invitation.invitedBy;
+    const recorded = await invites.recordFailure(orm.em.fork(), invitationId, error, true, async (tx) => {
+      if (!inviter || opts.gaveUp) return;
+      await jobs.send(
+        SLACK_CALL_JOB,
+        {
+          method: 'chat.postMessage',
+          args: { channel: inviter, ...deliveryFailedMessage(user, error, how) },
+        },
+        { em: tx },
+      );
+    });
+    if (recorded && inviter) opts.gaveUp?.({ inviter, user, error, how });
+    return recorded;
   };
+  // Its link expired while it waited (Roster stopped, Slack or the mail server holding it back): a link
+  // that no longer works is not sent.
+  if (pending.expired) {
+    if (await giveUp('Not sent: its link expired before it could be delivered', 'expired')) {
+      log.error({ reason: 'link expired before delivery' }, 'gave up delivering an invitation');
+    }
+    return;
+  }
   // The allowed email domains narrowed since it was queued (a retry hours later): no link goes out.
   const outside = await outsideAllowedDomains(orm.em.fork(), account as IAccount, user.email);
   if (outside) {
-    const error = `Not sent: ${outside}`;
-    if (await invites.recordFailure(orm.em.fork(), invitationId, error, true)) {
+    if (await giveUp(`Not sent: ${outside}`, 'domain')) {
       log.error({ reason: 'outside the allowed email domains' }, 'gave up delivering an invitation');
-      await tellInviter(error, 'recipient');
     }
     return;
   }
@@ -244,12 +259,10 @@ async function send(
     // A person in Slack whose DM failed is tried again: the next DM may go through whatever the address.
     const refusedWhat = dmError ? null : refusedForGood(err);
     const refused = refusedWhat !== null;
-    const gaveUp = opts.lastAttempt || refused;
-    if (!(await invites.recordFailure(orm.em.fork(), invitationId, error, gaveUp))) return;
-    if (gaveUp) {
+    if (opts.lastAttempt || refused) {
+      if (!(await giveUp(error, refusedWhat ?? 'retried'))) return;
       log.error({ reason: error, retried: !refused }, 'gave up delivering an invitation');
-      await tellInviter(error, refusedWhat ?? 'retried');
-    }
+    } else if (!(await invites.recordFailure(orm.em.fork(), invitationId, error))) return;
     if (refused) return;
     throw Object.assign(new Error(error), { code: (err as { code?: string }).code });
   }
@@ -314,10 +327,10 @@ async function tellInvitersOfBatch(deps: Deps, gaveUp: GaveUp[]): Promise<void> 
   }
   const day = new Date().toISOString().slice(0, 10);
   for (const [inviter, failures] of byInviter) {
-    const mailWide = failures.some((f) => f.how !== 'recipient');
+    const mailWide = failures.some((f) => f.how === 'retried' || f.how === 'message');
     const toldToday =
       mailWide && !(await firstTime(deps.orm.em.fork(), `invite-batch-mail:${inviter}:${day}`));
-    const told = toldToday ? failures.filter((f) => f.how === 'recipient') : failures;
+    const told = toldToday ? failures.filter((f) => f.how !== 'retried' && f.how !== 'message') : failures;
     if (!told.length) continue;
     await nowOrLater(deps.jobs, deps.slack, {
       method: 'chat.postMessage',

@@ -389,6 +389,8 @@ export class InviteService {
     invitationId: string,
     error: string,
     gaveUp = false,
+    /** Done in the same transaction when it is recorded as given up (the inviter's notice queued). */
+    alsoOnGivingUp?: (tx: EntityManager) => Promise<void>,
   ): Promise<boolean> {
     return em.transactional(async (tx) => {
       await query(tx, sql`select id from invitation where id = ${invitationId} for update`);
@@ -411,6 +413,8 @@ export class InviteService {
           surface: 'job',
           data: { email: invitation.user.getEntity().email, attempts: invitation.deliveryAttempts, error },
         });
+        await tx.flush();
+        await alsoOnGivingUp?.(tx);
       }
       return true;
     });

@@ -156,3 +156,30 @@ describe('invitations that expire', () => {
     }
   });
 });
+
+describe('an invitation whose delivery waited past its expiry', () => {
+  it('never sends one whose link expired while its delivery waited: the inviter hears so, with Resend', async () => {
+    const email = 'late.delivery@example.com';
+    t.smtp.refusedAtData.set(email, 451);
+    try {
+      await t.slack.command('/invite', '', { user: 'UADMIN' });
+      await t.slack.submitView(t.standin.lastOpenedView(), { emails: email }, { user: 'UADMIN' });
+      const user = await eventually(() => t.em().findOne(User, { email }));
+      await eventually(async () => (await t.em().findOne(Invitation, { user: user.id }))?.lastError);
+      // Its expiry passes while the mail server still refuses for now, before the expiry job's next run.
+      await t.em().nativeUpdate(Invitation, { user: user.id }, { expiresAt: new Date(Date.now() - 60_000) });
+    } finally {
+      t.smtp.refusedAtData.delete(email);
+    }
+    const told = await t.standin.waitForMessage(
+      (m) => m.channel === 'DUADMIN' && textOf(m).includes(email) && textOf(m).includes('link expired'),
+      30_000,
+    );
+    expect(textOf(told)).toContain('its link expired before Roster could deliver it');
+    expect(JSON.stringify(told.blocks)).toContain('Resend');
+    const invitation = await t.em().findOneOrFail(Invitation, { user: { email } }, { refresh: true });
+    expect(invitation.deliveredAt).toBeNull();
+    expect(invitation.deliveryFailedAt).not.toBeNull();
+    expect(t.smtp.messages.some((m) => m.toText.includes(email))).toBe(false);
+  }, 60_000);
+});

@@ -194,16 +194,20 @@ export function invitationDm(invitationId: string, l: InvitationLetter): { text:
   };
 }
 
+/** Why Roster stopped trying to deliver an invitation, as its inviter is told. */
+export type GiveUpCause = 'retried' | 'recipient' | 'message' | 'expired' | 'domain';
+
 /**
- * What the inviter reads when Roster has stopped trying (`retried`: every retry failed; `refused`: the mail
- * server refused the address for good, told at once): what failed, and the button that tries again. It
- * goes to the inviter alone, who typed the address and needs to see it to spot a typo, so unlike the logs
- * and the job queue's records it names the address.
+ * What the inviter reads when Roster has stopped trying (`retried`: every retry failed; `recipient`,
+ * `message`: the mail server refused the address or the email for good, told at once; `expired`: the link
+ * expired before it could be delivered; `domain`: the address is outside the allowed domains now): what
+ * failed, and the button that tries again. It goes to the inviter alone, who typed the address and needs
+ * to see it to spot a typo, so unlike the logs and the job queue's records it names the address.
  */
 export function deliveryFailedMessage(
   user: { id: string; email: string; firstName?: string | null; lastName?: string | null },
   error: string,
-  how: 'retried' | 'recipient' | 'message' = 'retried',
+  how: GiveUpCause = 'retried',
 ): { text: string; blocks: Block[] } {
   // One line, as everywhere a name is shown; the notification's text is mrkdwn too, so escaped like the blocks.
   const name = user.firstName || user.lastName ? displayName(user) : '';
@@ -218,11 +222,15 @@ export function deliveryFailedMessage(
         text: {
           type: 'mrkdwn',
           text:
-            how === 'recipient'
-              ? `:warning: *The invitation to ${who} could not be delivered.* ${esc(error.slice(0, 300))}\nThe mail server will refuse this address every time, so Roster did not try again. Correct the address (\`/people ${esc(user.email)}\` can change it), then press *Resend*.`
-              : how === 'message'
-                ? `:warning: *The invitation to ${who} could not be delivered.* ${esc(error.slice(0, 300))}\nThe mail server refused the email itself and would refuse it again, so Roster did not try again. Whoever runs the mail server (\`SMTP_URL\`) can say why it refuses it; press *Resend* once that is fixed.`
-                : `:warning: *The invitation to ${who} could not be delivered.* Roster kept trying for several hours; the last error was: ${esc(error.slice(0, 300))}\nCheck the address (\`/people ${esc(user.email)}\` can change it), then press *Resend* to try again.`,
+            how === 'expired'
+              ? `:warning: *The invitation to ${who} was not delivered:* its link expired before Roster could deliver it (Roster was stopped, or Slack or the mail server held it back), so nothing was sent. Press *Resend* to send a new one.`
+              : how === 'domain'
+                ? `:warning: *The invitation to ${who} was not delivered.* ${esc(error.slice(0, 300))}\nChange the address (\`/people ${esc(user.email)}\`) or the allowed domains (\`/seats settings\`), then press *Resend*.`
+                : how === 'recipient'
+                  ? `:warning: *The invitation to ${who} could not be delivered.* ${esc(error.slice(0, 300))}\nThe mail server will refuse this address every time, so Roster did not try again. Correct the address (\`/people ${esc(user.email)}\` can change it), then press *Resend*.`
+                  : how === 'message'
+                    ? `:warning: *The invitation to ${who} could not be delivered.* ${esc(error.slice(0, 300))}\nThe mail server refused the email itself and would refuse it again, so Roster did not try again. Whoever runs the mail server (\`SMTP_URL\`) can say why it refuses it; press *Resend* once that is fixed.`
+                    : `:warning: *The invitation to ${who} could not be delivered.* Roster kept trying for several hours; the last error was: ${esc(error.slice(0, 300))}\nCheck the address (\`/people ${esc(user.email)}\` can change it), then press *Resend* to try again.`,
         },
         accessory: button('Resend', INVITE_ACTIONS.resend, user.id),
       },
@@ -240,7 +248,7 @@ const LISTED = 5;
  * and said to be told once a day.
  */
 export function batchDeliveryFailedMessage(
-  failures: { user: { email: string }; error: string; how: 'retried' | 'recipient' | 'message' }[],
+  failures: { user: { email: string }; error: string; how: GiveUpCause }[],
 ): { text: string; blocks: Block[] } {
   const n = (count: number, one: string, many = `${one}s`) =>
     `${count.toLocaleString('en-US')} ${count === 1 ? one : many}`;
@@ -256,6 +264,23 @@ export function batchDeliveryFailedMessage(
     const more = refused.length > LISTED ? ` and ${n(refused.length - LISTED, 'more', 'more')}` : '';
     lines.push(
       `• ${n(refused.length, 'address', 'addresses')} the mail server refuses for good, most often a typo: ${named}${more}. Roster did not try again. Correct each address (\`/people EMAIL\` can change it), then press *Resend* in \`/invite pending\`.`,
+    );
+  }
+  const expired = of('expired');
+  if (expired.length) {
+    lines.push(
+      `• ${n(expired.length, 'invitation')} whose link expired before Roster could deliver it (Roster was stopped, or Slack or the mail server held it back): nothing was sent. Press *Resend* in \`/invite pending\` to send new ones.`,
+    );
+  }
+  const domain = of('domain');
+  if (domain.length) {
+    lines.push(
+      `• ${n(domain.length, 'address', 'addresses')} outside the allowed email domains, which changed since the import: ${domain
+        .slice(0, LISTED)
+        .map((f) => escFit(f.user.email, 100))
+        .join(
+          ', ',
+        )}${domain.length > LISTED ? ` and ${n(domain.length - LISTED, 'more', 'more')}` : ''}. Nothing was sent.`,
     );
   }
   const message = of('message');
