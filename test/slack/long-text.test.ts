@@ -69,14 +69,18 @@ describe('the longest names, companies and file names Roster takes', () => {
     expect(blockKitProblems('message', page)).toEqual([]);
   });
 
-  it("fit the inviter's notice that an invitation could not be delivered", () => {
-    const notice = deliveryFailedMessage(
-      { id: ID, email: EMAIL, firstName: amps(FIELD_MAX.firstName), lastName: amps(FIELD_MAX.lastName) },
-      `Email failed: ${'<>'.repeat(150)}`,
-    );
-    expect(blockKitProblems('message', notice)).toEqual([]);
-    expect(notice.blocks[0]!.type).toBe('section');
-    expect(JSON.stringify(notice.blocks)).toContain(EMAIL);
+  it("fit the inviter's notice that an invitation could not be delivered, whatever the cause", () => {
+    for (const how of ['retried', 'recipient', 'message', 'expired', 'domain'] as const) {
+      const notice = deliveryFailedMessage(
+        { id: ID, email: EMAIL, firstName: amps(FIELD_MAX.firstName), lastName: amps(FIELD_MAX.lastName) },
+        `Email failed: ${'<>'.repeat(150)}`,
+        how,
+      );
+      expect(blockKitProblems('message', notice)).toEqual([]);
+      expect(notice.blocks[0]!.type).toBe('section');
+      expect(JSON.stringify(notice.blocks)).toContain(EMAIL);
+      expect(JSON.stringify(notice.blocks)).toContain('Resend');
+    }
   });
 
   it('fit a summary of 100 refusals each as long as a reason gets (a long allowed domains list), with its progress line', () => {
@@ -102,10 +106,16 @@ describe('the longest names, companies and file names Roster takes', () => {
       ...Array.from({ length: 1000 }, () => ({ user: { email: amp }, error, how: 'recipient' as const })),
       ...Array.from({ length: 10 }, () => ({ user: { email: EMAIL }, error, how: 'message' as const })),
       { user: { email: EMAIL }, error, how: 'retried' as const },
+      ...Array.from({ length: 1000 }, () => ({ user: { email: amp }, error, how: 'expired' as const })),
+      ...Array.from({ length: 1000 }, () => ({ user: { email: amp }, error, how: 'domain' as const })),
     ]);
     expect(blockKitProblems('message', notice)).toEqual([]);
-    expect(notice.text).toBe('1,011 invitations from your CSV import could not be delivered');
+    expect(notice.text).toBe('3,011 invitations from your CSV import could not be delivered');
     expect(JSON.stringify(notice.blocks)).toContain('and 995 more');
+    expect(JSON.stringify(notice.blocks)).toContain(
+      '1,000 invitations whose link expired before Roster could deliver it',
+    );
+    expect(JSON.stringify(notice.blocks)).toContain('1,000 addresses outside the allowed email domains');
   });
 
   it('fit a CSV preview checked again after three imports of long file names', () => {
