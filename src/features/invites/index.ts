@@ -2,6 +2,7 @@ import type { Feature } from '../feature.ts';
 import { INVITE_JOBS, queueRedeliveries } from './invitation.service.ts';
 import { defineDelivery, inviterName } from './invite.delivery.ts';
 import { defineProgress } from './invite.progress.ts';
+import { EXPIRE_BATCH } from './invite.service.ts';
 import { registerInviteActions } from './slack/actions.ts';
 import { registerInviteCommand } from './slack/commands.ts';
 import { registerInviteShortcuts } from './slack/shortcuts.ts';
@@ -18,9 +19,10 @@ export const invitesFeature: Feature = {
     if (redelivered)
       deps.logger.info({ invitations: redelivered }, 'invitations queued to be delivered again');
     await defineProgress(deps);
-    // Expired invitations give their seats back within minutes of their expiry.
+    // Expired invitations give their seats back within minutes of their expiry: every one that is due, a
+    // batch per transaction, so a round of thousands sent together (an import) all expire on one run.
     await deps.jobs.define(INVITE_JOBS.expire, async () => {
-      await deps.invites.expire(deps.orm.em.fork());
+      while ((await deps.invites.expire(deps.orm.em.fork(), EXPIRE_BATCH)) === EXPIRE_BATCH);
     });
     await deps.jobs.boss.schedule(INVITE_JOBS.expire, '*/5 * * * *');
   },

@@ -26,6 +26,9 @@ import { MAX_EMAILS, MAX_MESSAGE } from './invite-text.ts';
  */
 const DELIVERY_LEASE_SECONDS = 15 * 60;
 
+/** How many invitations one transaction of the expiry takes. */
+export const EXPIRE_BATCH = 1000;
+
 export type InviteInput = {
   emails: string[];
   /** Names typed with the addresses (`Ana Lopez <ana@x.com>`), by lower-cased address. */
@@ -511,7 +514,7 @@ export class InviteService {
    * `expired` too and holds no seat. Rows another transaction holds (an acceptance in progress) are left
    * for the next run. Returns how many invitations expired.
    */
-  async expire(em: EntityManager, limit = 1000): Promise<number> {
+  async expire(em: EntityManager, limit = EXPIRE_BATCH): Promise<number> {
     return em.transactional(async (tx) => {
       const rows = await tx.getConnection().execute<
         {

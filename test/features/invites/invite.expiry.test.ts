@@ -1,10 +1,11 @@
+import { query, sql } from '../../../src/db/sql.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Invitation } from '../../../src/features/invites/invitation.entity.ts';
 import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
 import { InviteService } from '../../../src/features/invites/invite.service.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
-import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import { buttonMessage, textOf } from '../../support/views.ts';
 
 let t: TestApp;
@@ -181,5 +182,50 @@ describe('an invitation whose delivery waited past its expiry', () => {
     expect(invitation.deliveredAt).toBeNull();
     expect(invitation.deliveryFailedAt).not.toBeNull();
     expect(t.smtp.messages.some((m) => m.toText.includes(email))).toBe(false);
+  }, 60_000);
+});
+
+describe('a large round of invitations expiring together', () => {
+  it('all expire on one run of the scheduled job, a thousand per transaction', async () => {
+    const account = await t.account();
+    await t.setSeatLimit(5000);
+    // Invitations of the tests above already due (one whose delivery waited past its expiry) expire too.
+    const due = async () =>
+      (
+        await query<{ n: number }>(
+          t.em(),
+          sql`select count(*)::int as n from invitation i join app_user u on u.id = i.user_id
+               where i.status = 'pending' and i.expires_at <= now() and u.status = 'invited' and u.role = 'employee'`,
+        )
+      )[0]!.n;
+    const dueBefore = await due();
+    try {
+      await query(
+        t.em(),
+        sql`with u as (
+              insert into app_user (id, account_id, email, role, status, added_by)
+              select gen_random_uuid(), ${account.id}, 'round' || g || '@acme.test', 'employee', 'invited', 'UADMIN'
+                from generate_series(1, 2500) g returning id)
+            insert into invitation (id, account_id, user_id, token_hash, status, expires_at, delivered_at)
+            select gen_random_uuid(), ${account.id}, u.id, encode(sha256(u.id::text::bytea), 'hex'), 'pending',
+                   now() - interval '1 minute', now()
+              from u`,
+      );
+      const before = await used();
+      await t.roster.jobs.send(INVITE_JOBS.expire, {});
+      await jobsDrained(t.em(), { queues: [INVITE_JOBS.expire] });
+      const [left] = await query<{ n: number }>(
+        t.em(),
+        sql`select count(*)::int as n from invitation where status = 'pending' and expires_at <= now()`,
+      );
+      expect(left!.n).toBe(0);
+      expect(await due()).toBe(0);
+      expect(await t.em().count(User, { email: { $like: 'round%@acme.test' }, status: 'expired' })).toBe(
+        2500,
+      );
+      expect(await used()).toBe(before - 2500 - dueBefore);
+    } finally {
+      await t.setSeatLimit(20);
+    }
   }, 60_000);
 });
