@@ -96,7 +96,15 @@ export async function composeRoster(parts: {
     logger,
     watch: tokenWatch,
     scale: parts.slackPaceScale ?? 1,
-    client: { slackApiUrl: config.slack.apiUrl, logger: boltLogger(logger), retryConfig: BULK_RETRIES },
+    // Each try ends after 10 s without an answer, as the listeners' own calls do: a Slack that takes a call
+    // and never answers would otherwise hold the job's worker until the job expires (15 minutes, 2 hours
+    // for an import batch), and four of them every invitation worker.
+    client: {
+      slackApiUrl: config.slack.apiUrl,
+      logger: boltLogger(logger),
+      retryConfig: BULK_RETRIES,
+      timeout: INTERACTIVE_CLIENT.timeout,
+    },
   });
   // A lookup a person may be waiting on (users.info on a mirror miss, inside a click) is made like the
   // listeners' own calls: never paced, and a 429 is said at once rather than slept on.

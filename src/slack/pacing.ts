@@ -87,6 +87,19 @@ export function bucketsFor(method: string, args: Record<string, unknown>, scale 
 }
 
 /** Slack is busy for this work: the call was not made; try again after `retryInMs`. */
+/** How long work waits after Slack took a call and did not answer it in time. */
+const NO_ANSWER_RETRY_MS = 30_000;
+
+/** A call whose every try ran out of time (the client's `timeout`) with no answer from Slack. */
+function noAnswer(err: unknown): boolean {
+  const e = err as { code?: string; original?: { name?: string; message?: string } };
+  // The client wraps what fetch threw; one that is not an Error of this realm arrives as its string.
+  return (
+    e?.code === ErrorCode.RequestError &&
+    (e.original?.name === 'TimeoutError' || /^TimeoutError\b/.test(e.original?.message ?? ''))
+  );
+}
+
 export class SlackBusy extends TryLater {
   readonly method: string;
   constructor(method: string, retryInMs: number, why: string) {
@@ -283,6 +296,12 @@ export class PacedWebClient extends WebClient {
       } catch (err) {
         const e = err as WebAPIRateLimitedError;
         if (watch?.noteError(err)) throw new TokenRefused(method, watch.refused!.code, watch.recheckMs);
+        // Slack took the request and did not answer in time, on every try: a wait, as for a 429, not a "no"
+        // (an invitation's DM is not turned into an email because Slack was slow).
+        if (noAnswer(err)) {
+          logger.warn({ method }, 'Slack did not answer in time: the job waits and tries again');
+          throw new SlackBusy(method, NO_ANSWER_RETRY_MS, 'Slack did not answer in time');
+        }
         if (e.code !== ErrorCode.RateLimitedError) throw err;
         const retryMs = Math.max(1, e.retryAfter) * 1000;
         logger.warn({ method, retryAfter: e.retryAfter }, 'Slack answered 429: holding the method back');

@@ -238,6 +238,27 @@ describe('pacing shared between instances', () => {
     }
   });
 
+  it('makes a call Slack never answers a wait of the job (not a failure) once every try has run out of time', async () => {
+    const client = new PacedWebClient(BOT_TOKEN, {
+      pacer: new SlackPacer(() => t.em()),
+      logger: createLogger('silent'),
+      client: {
+        slackApiUrl: t.standin.apiUrl,
+        timeout: 300,
+        retryConfig: { retries: 1, factor: 1, minTimeout: 10, maxTimeout: 10 },
+      },
+    });
+    t.standin.delayNext('conversations.info', 3_000, 2);
+    const started = Date.now();
+    const err = await client.conversations.info({ channel: 'CGENERAL' }).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(err).toBeInstanceOf(SlackBusy);
+    expect(isSlackBusy(err)).toBe(true);
+    expect((err as SlackBusy).retryInMs).toBe(30_000);
+    // Slack answering again, the next call goes through.
+    await expect(client.conversations.info({ channel: 'CGENERAL' })).resolves.toMatchObject({ ok: true });
+  });
+
   it('ends a wait for a turn at once when Roster stops, so the job is queued again rather than outliving the stop', async () => {
     const pacer = new SlackPacer(() => t.em());
     const client = new PacedWebClient(BOT_TOKEN, {
