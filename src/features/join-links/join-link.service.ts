@@ -359,26 +359,53 @@ export class JoinLinkService {
   }
 
   /**
-   * The account's links for `/joinlink list`, at most {@link LIST_SHOWN} (a line each in a message of 50
-   * blocks): those that still admit people first, newest first, as only they can be revoked; then the closed
-   * ones, newest first. `total` counts them all, so the list can say how many it leaves out.
+   * A page of the account's links for `/joinlink list`, at most {@link LIST_SHOWN} (a line each in a message
+   * of 50 blocks): those that still admit people first, newest first, as only they can be revoked; then, once
+   * every working link was shown, the closed ones, newest first. `after` is the last working link of the
+   * page before (looked up in this account; null when it is not there), and `more` says whether working
+   * links older than this page's remain, each reachable by Show more. `total` counts every link.
    */
-  async list(em: EntityManager, account: IAccount): Promise<{ links: IJoinLink[]; total: number }> {
+  async list(
+    em: EntityManager,
+    account: IAccount,
+    after?: string,
+  ): Promise<{ links: IJoinLink[]; total: number; more: number } | null> {
     const now = this.now();
+    const from = after ? await em.findOne(JoinLink, { id: after, account }) : null;
+    if (after && !from) return null;
+    const older = from
+      ? {
+          $or: [{ createdAt: { $lt: from.createdAt } }, { createdAt: from.createdAt, id: { $lt: from.id } }],
+        }
+      : {};
     const working = await em.find(
       JoinLink,
-      { account, revokedAt: null, expiresAt: { $gt: now } },
-      { orderBy: { createdAt: 'desc' }, limit: LIST_SHOWN },
+      { account, revokedAt: null, expiresAt: { $gt: now }, ...older },
+      { orderBy: { createdAt: 'desc', id: 'desc' }, limit: LIST_SHOWN + 1 },
     );
+    const shown = working.slice(0, LIST_SHOWN);
+    const last = shown.at(-1);
+    const more =
+      working.length > LIST_SHOWN && last
+        ? await em.count(JoinLink, {
+            account,
+            revokedAt: null,
+            expiresAt: { $gt: now },
+            $or: [
+              { createdAt: { $lt: last.createdAt } },
+              { createdAt: last.createdAt, id: { $lt: last.id } },
+            ],
+          })
+        : 0;
     const closed =
-      working.length < LIST_SHOWN
+      !more && shown.length < LIST_SHOWN
         ? await em.find(
             JoinLink,
             { account, $or: [{ revokedAt: { $ne: null } }, { expiresAt: { $lte: now } }] },
-            { orderBy: { createdAt: 'desc' }, limit: LIST_SHOWN - working.length },
+            { orderBy: { createdAt: 'desc' }, limit: LIST_SHOWN - shown.length },
           )
         : [];
-    return { links: [...working, ...closed], total: await em.count(JoinLink, { account }) };
+    return { links: [...shown, ...closed], total: await em.count(JoinLink, { account }), more };
   }
 
   /**

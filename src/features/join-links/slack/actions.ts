@@ -7,6 +7,7 @@ import { esc } from '../../../slack/blocks.ts';
 import { roster } from '../../../slack/context.ts';
 import { slackErrorCode } from '../../../slack/errors.ts';
 import { nowOrLater } from '../../../slack/later.ts';
+import { readPage } from '../../../slack/paging.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
 import { atDomains } from '../../accounts/allowed-domains.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
@@ -23,6 +24,7 @@ import {
   joinLinkMessage,
   linkListBlocks,
   type MessageUpdate,
+  NOT_ADMIN,
   revokedText,
 } from './blocks.ts';
 
@@ -68,14 +70,17 @@ export async function showLinkList(
   note?: string,
   replace = false,
 ): Promise<void> {
-  const { links: shown, total } = await links.list(em, account);
+  const page = await links.list(em, account);
   await respond({
     response_type: 'ephemeral',
     replace_original: replace,
     text: note ?? 'Join links',
-    blocks: linkListBlocks(shown, new Date(), note, total),
+    blocks: linkListBlocks(page!.links, new Date(), note, page!.total, { more: page!.more, shownBefore: 0 }),
   });
 }
+
+/** A Show more button's value under `/joinlink list` (see LinkPage), as Slack sends it back. */
+const linkPage = z.object({ a: z.uuid(), n: z.number().int().min(1).max(1_000_000) });
 
 /** Revoke on the list (admins), and the Join button on a link's message (everyone). */
 export function registerJoinLinkActions(app: App, deps: Deps, links: JoinLinkService): void {
@@ -115,6 +120,33 @@ export function registerJoinLinkActions(app: App, deps: Deps, links: JoinLinkSer
       await showLinkList(links, respond, em, account, revokedText(link, already, updated), true);
     },
   );
+
+  // Show more under `/joinlink list`: the next page, for admins only (the list is theirs alone).
+  app.action<BlockButtonAction>(JOIN_ACTIONS.more, async ({ ack, action, body, context, respond }) => {
+    await ack();
+    const { em, account } = roster(context);
+    if (!(await deps.admins.isAdmin(em, account, body.user.id))) {
+      await respond({ response_type: 'ephemeral', replace_original: false, text: NOT_ADMIN });
+      return;
+    }
+    const at = readPage(linkPage, action.value);
+    const page = at ? await links.list(em, account, at.a) : null;
+    if (!at || !page) {
+      throw new DomainError(
+        'not_found',
+        'Those links have changed since they were listed. Type `/joinlink list` to list them again.',
+      );
+    }
+    await respond({
+      response_type: 'ephemeral',
+      replace_original: false,
+      text: 'Join links',
+      blocks: linkListBlocks(page.links, new Date(), undefined, page.total, {
+        more: page.more,
+        shownBefore: at.n,
+      }),
+    });
+  });
 
   app.action<BlockButtonAction>(JOIN_ACTIONS.join, async ({ ack, action, body, context, respond }) => {
     await ack();

@@ -1,4 +1,5 @@
 import { actions, type Block, button, context, esc, section, slackDate } from '../../../slack/blocks.ts';
+import { showMore } from '../../../slack/paging.ts';
 import type { IAccount } from '../../accounts/account.entity.ts';
 import { atDomains } from '../../accounts/allowed-domains.ts';
 import { ROLE_LABEL } from '../../people/labels.ts';
@@ -6,7 +7,14 @@ import type { IJoinLink } from '../join-link.entity.ts';
 import { UNPOSTED_MINUTES } from '../join-link.service.ts';
 import { linkState } from '../join-link.terms.ts';
 
-export const JOIN_ACTIONS = { join: 'joinlink_join', revoke: 'joinlink_revoke' } as const;
+export const JOIN_ACTIONS = {
+  join: 'joinlink_join',
+  revoke: 'joinlink_revoke',
+  more: 'joinlink_more',
+} as const;
+
+/** A Show more button's value under `/joinlink list`: the last working link shown, and how many were shown. */
+export type LinkPage = { a: string; n: number };
 
 export const NOT_ADMIN = 'Only admins can post join links.';
 
@@ -75,7 +83,13 @@ export function joinLinkMessage(
  * `/joinlink list`: each link with its channel, uses, state and expiry, and Revoke while it works; `total`,
  * when more links exist than are shown, says how many are left out.
  */
-export function linkListBlocks(links: IJoinLink[], now: Date, note?: string, total = links.length): Block[] {
+export function linkListBlocks(
+  links: IJoinLink[],
+  now: Date,
+  note?: string,
+  total = links.length,
+  page: { more: number; shownBefore: number } = { more: 0, shownBefore: 0 },
+): Block[] {
   const blocks: Block[] = note ? [section(note)] : [];
   if (links.length === 0)
     return [...blocks, section('No join links yet. `/joinlink` posts one in a channel.')];
@@ -106,17 +120,24 @@ export function linkListBlocks(links: IJoinLink[], now: Date, note?: string, tot
         : section(line),
     );
   }
-  if (total > links.length) {
-    // Links that still work come first: once a closed one is shown, none that works is left out.
-    const closedShown = links.some((l) => ['revoked', 'expired'].includes(linkState(l, now)));
-    const left = total - links.length;
+  const last = links.at(-1);
+  if (page.more && last) {
+    // Older links that still work, each of which may need revoking: one click away, never out of reach.
     blocks.push(
       context(
-        closedShown
-          ? `…and ${left} older ${left === 1 ? 'link' : 'links'}, revoked or expired.`
-          : `…and ${left} more ${left === 1 ? 'link' : 'links'}, the oldest, not shown.`,
+        `…and ${page.more} older ${page.more === 1 ? 'link that still works' : 'links that still work'}, then any revoked or expired.`,
       ),
+      showMore('joinlink_more', JOIN_ACTIONS.more, {
+        a: last.id,
+        n: page.shownBefore + links.length,
+      } satisfies LinkPage),
     );
+    return blocks;
+  }
+  if (total > page.shownBefore + links.length) {
+    // Every link that still works has been shown by now: those left out are closed.
+    const left = total - page.shownBefore - links.length;
+    blocks.push(context(`…and ${left} more ${left === 1 ? 'link' : 'links'}, revoked or expired.`));
   }
   return blocks;
 }
