@@ -241,6 +241,8 @@ export class PersonService {
         }
       }
       let contact = await tx.findOne(Contact, { account, user });
+      const contactBefore = contact;
+      const contactChanges: Record<string, { from: string | null; to: string | null }> = {};
       for (const key of ['company', 'notes'] as const) {
         if (opts.untouched?.has(key)) input[key] = contact?.[key] ?? null;
       }
@@ -258,9 +260,23 @@ export class PersonService {
       for (const key of ['company', 'notes'] as const) {
         const value = keptOrNew(contact?.[key], input[key], FIELD_MAX[key]);
         if (contact && (contact[key] ?? null) !== value) {
+          contactChanges[key] = { from: contact[key] ?? null, to: value };
           contact[key] = value;
           changed.push(key);
         }
+      }
+      // The contact they were converted from changed too: said as a contact's edit (the contact.updated
+      // webhook, the contact's history), as an edit through /contact would be.
+      if (contactBefore && Object.keys(contactChanges).length) {
+        audit(tx, {
+          account,
+          actor: actor.slackUserId,
+          action: 'contact.edited',
+          subjectType: 'contact',
+          subjectId: contactBefore.id,
+          surface: actor.surface,
+          data: { changes: contactChanges },
+        });
       }
       if (changed.length) {
         audit(tx, {
@@ -313,7 +329,20 @@ export class PersonService {
         // address is free for someone else and the contact's Edit form does not refuse its own email.
         const contact = await tx.findOne(Contact, { account, user });
         const contactMoved = Boolean(contact?.email);
-        if (contact?.email) contact.email = email;
+        if (contact?.email) {
+          if (contact.email !== email) {
+            audit(tx, {
+              account,
+              actor: actor.slackUserId,
+              action: 'contact.edited',
+              subjectType: 'contact',
+              subjectId: contact.id,
+              surface: actor.surface,
+              data: { changes: { email: { from: contact.email, to: email } } },
+            });
+          }
+          contact.email = email;
+        }
         // An imported user without a login has one now, and can be unlocked and invited.
         user.loginMissing = false;
         user.loginHint = null;

@@ -170,6 +170,46 @@ describe('events from Slack surfaces', () => {
     expect(typesAbout(cleo.id)).toEqual(['person.created', 'person.invited']);
   });
 
+  it("a converted contact's details changed on the person card: contact.updated with them, beside person.updated", async () => {
+    await t.slack.command('/contact', 'add', { user: 'UADMIN' });
+    await t.slack.submitView(
+      t.standin.lastOpenedView(),
+      { name: 'Dora Client', email: 'dora@partner.test', company: 'Partner' },
+      { user: 'UADMIN' },
+    );
+    const contact = await t.em().findOneOrFail(Contact, { email: 'dora@partner.test' });
+    const convert = buttonMessage('contact_convert', contact.id, 'Convert to user');
+    await t.slack.clickButton(convert, 'Convert to user', { user: 'UADMIN' });
+    await t.slack.submitView(t.standin.lastOpenedView(), { role: 'client' }, { user: 'UADMIN' });
+    await waitForType('contact.converted', contact.id);
+    const dora = await userByEmail('dora@partner.test');
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+    const account = await t.account();
+
+    await t.roster.deps.person.changeEmail(t.em(), account, admin, dora.id, 'dora.new@partner.test');
+    const moved = await hooks.waitFor(
+      (r) =>
+        r.type === 'contact.updated' &&
+        r.subject === contact.id &&
+        r.body.data.contact.email === 'dora.new@partner.test',
+    );
+    expect(moved.body.data.change).toMatchObject({ actor: 'UADMIN', action: 'contact.edited' });
+
+    await t.roster.deps.person.editDetails(t.em(), account, admin, dora.id, { company: 'Other Co' });
+    const edited = await hooks.waitFor(
+      (r) =>
+        r.type === 'contact.updated' &&
+        r.subject === contact.id &&
+        r.body.data.contact.company === 'Other Co',
+    );
+    expect(edited.body.data.contact).toMatchObject({
+      id: contact.id,
+      user_id: dora.id,
+      email: 'dora.new@partner.test',
+    });
+    await hooks.waitFor((r) => r.type === 'person.updated' && r.subject === dora.id);
+  });
+
   it('a CSV import: an event per person and contact it created, then import.completed', async () => {
     const file = t.standin.addFile({
       id: 'FWEBHOOKS1',
