@@ -19,6 +19,7 @@ import {
   type RecheckJob,
 } from './csv-import.service.ts';
 import { firstErrors } from './import-preview.ts';
+import { FINISH_JOB } from './import-run.ts';
 import {
   previewMessage,
   progressMessage,
@@ -46,7 +47,7 @@ export type ErrorFileJob = {
   revision?: number;
 };
 
-export const FINISH_JOB = 'csv-import.finish';
+export { FINISH_JOB };
 export const ERROR_FILE_JOB = 'csv-import.error-file';
 
 export const PREVIEW_RETRIES = 3;

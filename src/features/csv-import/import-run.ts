@@ -33,6 +33,12 @@ export const INVITED_PER_BATCH = 1000;
 /** What running an import needs. */
 export type RunDeps = { orm: MikroORM; jobs: JobQueue; seats: SeatService; batchSize: number };
 
+/** The job that posts a completed import's summary and error file. */
+export const FINISH_JOB = 'csv-import.finish';
+
+/** How long after its completion an import's summary is made, if the run that completed it did not. */
+const FINISH_BACKSTOP_SECONDS = 5 * 60;
+
 /**
  * A row's result and invitation as its preview decided them, in SQL over csv_import_row: what applying it
  * does unless something changed in between. Only a row whose application differs stores its own.
@@ -120,7 +126,7 @@ export async function runImport(
     // Let the event loop answer Slack between batches.
     await new Promise<void>((ok) => setImmediate(ok));
   }
-  return finish(deps.orm, importId, actor);
+  return finish(deps, importId, actor);
 }
 
 /**
@@ -274,9 +280,12 @@ async function applyBatch(
   return { count: rows.length, users: rows.filter((r) => r.kind === 'user').length };
 }
 
-/** Marks the import completed, once, with its counts and the audit event that records them. */
-async function finish(orm: MikroORM, importId: string, actor: Actor): Promise<ImportSummary | null> {
-  const em = orm.em.fork();
+/**
+ * Marks the import completed, once, with its counts and the audit event that records them, and queues in
+ * the same transaction, five minutes ahead, the job that tells the importer (see {@link FINISH_JOB}).
+ */
+async function finish(deps: RunDeps, importId: string, actor: Actor): Promise<ImportSummary | null> {
+  const em = deps.orm.em.fork();
   await em.transactional(async (tx) => {
     const exec = statements(tx);
     const [r] = await exec<ResultCounts>(
@@ -305,6 +314,13 @@ async function finish(orm: MikroORM, importId: string, actor: Actor): Promise<Im
       [json(r), importId],
     );
     if (!moved) return;
+    // The run job queues the summary as soon as its progress bar has stopped; this one, queued with the
+    // completion, makes it should the process die before that (the summary and error file are made once).
+    await deps.jobs.send(
+      FINISH_JOB,
+      { importId, seconds: 0 },
+      { em: tx, startAfter: FINISH_BACKSTOP_SECONDS },
+    );
     audit(tx, {
       account: tx.getReference(Account, moved.account_id),
       actor: actor.slackUserId,

@@ -140,6 +140,41 @@ describe('uploading a CSV file in the bot DM', () => {
     expect(await t.em().count(User, { email: { $like: '%@acme.test' }, status: 'locked' })).toBe(3);
   });
 
+  it('queues the summary with the completion itself, so a process killed after completing still sends it, once', async () => {
+    const file = addFile('backstop.csv', 'type,name,email\ncontact,Bea Backstop,bea@backstop.test\n');
+    await shareInDm('UADMIN', file);
+    const preview = await readingOutcome('backstop.csv', /Preview of backstop\.csv/);
+    await t.slack.clickButton(preview, 'Import 1 row', { user: 'UADMIN' });
+    const summaries = () => t.standin.messages.filter((m) => m.text?.startsWith('Imported backstop.csv'));
+    await eventually(() => summaries().length === 1 || null);
+    const csvImport = (await importOf(file.id))!;
+    // A finish job written in the transaction that completed the import (same clock reading), due five minutes
+    // later: the one the run job queues afterwards would be lost with a process killed in between.
+    const [backstop] = await t
+      .em()
+      .getConnection()
+      .execute<{ id: string; same_transaction: boolean }[]>(
+        `select j.id, j.created_on = i.finished_at as same_transaction
+           from pgboss.job j join csv_import i on i.id::text = j.data->>'importId'
+          where j.name = 'csv-import.finish' and i.id = ? and j.start_after > j.created_on + interval '30 seconds'`,
+        [csvImport.id],
+      );
+    expect(backstop?.same_transaction).toBe(true);
+    // Run now, it finds the summary made and makes nothing twice.
+    await t
+      .em()
+      .getConnection()
+      .execute(`update pgboss.job set start_after = now() where id = ?`, [backstop!.id]);
+    await eventually(async () => {
+      const [job] = await t
+        .em()
+        .getConnection()
+        .execute<{ state: string }[]>(`select state from pgboss.job where id = ?`, [backstop!.id]);
+      return job?.state === 'completed' || null;
+    });
+    expect(summaries()).toHaveLength(1);
+  });
+
   it('tells a non-admin who can import and reads nothing', async () => {
     const file = addFile('team.csv', fixture('people.csv'), { user: 'UMEMBER' });
     const infoCalls = t.standin.callsTo('files.info').length;

@@ -6,6 +6,7 @@ import {
   CsvImportService,
   type PreviewSummary,
 } from '../../../src/features/csv-import/csv-import.service.ts';
+import { FINISH_JOB } from '../../../src/features/csv-import/import-run.ts';
 import { INVITE_JOBS } from '../../../src/features/invites/invitation.service.ts';
 import { type Actor, SeatService } from '../../../src/features/seats/seat.service.ts';
 import { JobQueue } from '../../../src/shared/jobs.ts';
@@ -49,6 +50,8 @@ export async function startImportTestbed(
   await jobs.define<{ importId: string }>(CSV_JOBS.run, async (d) => opts.onRun?.(d.importId));
   // Rechecks are taken and dropped too: the tests check previews again themselves.
   await jobs.define<{ importId: string }>(CSV_JOBS.recheck, async () => {});
+  // So are summaries: the tests read a completed import's counts themselves.
+  await jobs.define<{ importId: string }>(FINISH_JOB, async () => {});
   await jobs.define<{ invitationIds: string[] }>(INVITE_JOBS.deliverBatch, async (d) => {
     for (const id of d.invitationIds) onDeliver?.(id);
   });
