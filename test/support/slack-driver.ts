@@ -347,6 +347,11 @@ export class SlackDriver {
     opts: { eventId?: string; eventTime?: number } & SendOptions = {},
   ): Promise<SlackResult> {
     const now = (opts.eventTime ?? Date.now()) / 1000;
+    // Slack sends the Home tab it shows with app_home_opened, once one was published.
+    if (event.type === 'app_home_opened' && event.tab === 'home' && !('view' in event)) {
+      const shown = this.standin.homeView(String(event.user));
+      if (shown) event = { ...event, view: shown };
+    }
     const body = JSON.stringify({
       token: VERIFICATION_TOKEN,
       team_id: this.teamId,

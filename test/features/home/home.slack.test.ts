@@ -33,11 +33,9 @@ afterAll(() => t.stop());
 
 /** Opens the Home tab as `user`, as Slack reports it, and returns the view the app published. */
 async function openHome(user: string) {
-  const before = t.standin.callsTo('views.publish').length;
   const res = await t.slack.event({ type: 'app_home_opened', user, tab: 'home', channel: `D${user}` });
   expect(res.status).toBe(200);
-  // processBeforeResponse: the tab is published before Slack's request is answered.
-  expect(t.standin.callsTo('views.publish').length).toBe(before + 1);
+  // processBeforeResponse: the tab is published (unless it shows this already) before Slack is answered.
   const view = t.standin.homeView(user);
   if (!view) throw new Error(`no Home tab was published for ${user}`);
   expect(view.type).toBe('home');

@@ -16,7 +16,7 @@ import { afterAck } from '../../../slack/notify.ts';
 import { firstTime } from '../../../slack/once.ts';
 import type { IPermissionSet } from '../../accounts/account.entity.ts';
 import type { Deps } from '../../feature.ts';
-import { publishHome } from '../../home/slack/events.ts';
+import { publishHomeOrLater } from '../../home/slack/events.ts';
 import { FIELD_MAX } from '../field-limits.ts';
 import { ADMIN_SET_REFUSED, auditRefusedGrant } from '../grants.ts';
 import { loginEmail, ROLE_LABEL } from '../labels.ts';
@@ -80,8 +80,9 @@ export function registerPeopleForms(app: App, deps: Deps, people: PersonService)
     // Opened from the App Home: the tab is drawn again, so it shows the person as they are now (no longer
     // expired, or asked for), whether the change was made or refused.
     if (h === 1) {
-      await publishHome(deps, em.fork(), account, client, body.user.id).catch((err) =>
-        roster(context).log.warn({ err }, 'could not redraw the Home tab'),
+      const { log } = roster(context);
+      await publishHomeOrLater(deps, em.fork(), account, client, body.user.id, log).catch((err) =>
+        log.warn({ err }, 'could not redraw the Home tab'),
       );
     }
 
