@@ -95,9 +95,11 @@ describe('/joinlink list of an account with more working links than a message ho
       pages.push(page);
       if (pages.length > 10) throw new Error('Show more never ends');
     }
-    const revocable = (body: any) =>
-      JSON.stringify(body.blocks).match(/"action_id":"joinlink_revoke"[^}]*"value":"([0-9a-f-]{36})"/g)
-        ?.length ?? 0;
+    const revokes = (body: any): string[] =>
+      body.blocks
+        .filter((b: any) => b.accessory?.action_id === 'joinlink_revoke')
+        .map((b: any) => b.accessory.value);
+    const revocable = (body: any) => revokes(body).length;
     expect(textOf(pages[0])).toContain('…and 35 older links that still work, then any revoked or expired.');
     expect(pages.map(revocable)).toEqual([25, 25, 10]);
     // The last page fills up with closed links, and counts those it leaves out.
@@ -113,15 +115,34 @@ describe('/joinlink list of an account with more working links than a message ho
     // The oldest, on the last page of working links, is revoked from there.
     const oldest = ids[0]!;
     const last = pages.find((p) => JSON.stringify(p.blocks).includes(oldest))!;
-    const button = findButton(last.blocks, { actionId: 'joinlink_revoke', value: oldest });
-    expect(button.action.value).toBe(oldest);
+    const value = revokes(last).find((v) => v.includes(oldest))!;
+    // Past the first page the button also names its page: that page, not the first, is redrawn.
+    expect(JSON.parse(value)).toEqual({ l: oldest, a: expect.any(String), n: 50 });
     before = t.standin.responses.length;
     await t.slack.clickButton(
       { ...last, channel: 'C0GENERAL', ts: '1' },
-      { actionId: 'joinlink_revoke', value: oldest },
+      { actionId: 'joinlink_revoke', value },
       { user: 'UADMIN' },
     );
     await eventually(async () => (await t.em().findOne(JoinLink, oldest, { refresh: true }))?.revokedAt);
+    const redrawn = (await eventually(() => t.standin.responses[before])).body;
+    expect(redrawn.replace_original).toBe(true);
+    expect(textOf(redrawn)).toMatch(/revoked/i);
+    // The same page, less the link revoked: its other nine working links, none of the first page's.
+    expect(revokes(redrawn)).toHaveLength(9);
+    for (const id of ids.slice(1, 10)) expect(JSON.stringify(redrawn.blocks)).toContain(id);
+    expect(JSON.stringify(redrawn.blocks)).not.toContain(ids[59]!);
+    // Its buttons still name the page: a second Revoke there redraws it again.
+    const next = revokes(redrawn).find((v) => v.includes(ids[1]!))!;
+    before = t.standin.responses.length;
+    await t.slack.clickButton(
+      { ...redrawn, channel: 'C0GENERAL', ts: '1' },
+      { actionId: 'joinlink_revoke', value: next },
+      { user: 'UADMIN' },
+    );
+    const again = (await eventually(() => t.standin.responses[before])).body;
+    expect(revokes(again)).toHaveLength(8);
+    expect(JSON.stringify(again.blocks)).not.toContain(ids[59]!);
   });
 
   it("answers a member's Show more as it answers their /joinlink list, and a forged one with what to do", async () => {

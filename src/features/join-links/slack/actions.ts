@@ -22,6 +22,7 @@ import {
   accountName,
   JOIN_ACTIONS,
   joinLinkMessage,
+  type LinkPage,
   linkListBlocks,
   type MessageUpdate,
   NOT_ADMIN,
@@ -69,18 +70,34 @@ export async function showLinkList(
   account: IAccount,
   note?: string,
   replace = false,
+  at?: LinkPage,
 ): Promise<void> {
-  const page = await links.list(em, account);
+  // A page after the first whose first link is gone (it never is: links are kept) falls back to the first.
+  const onPage = at ? await links.list(em, account, at.a) : null;
+  const from = onPage ? at : undefined;
+  const page = onPage ?? (await links.list(em, account))!;
   await respond({
     response_type: 'ephemeral',
     replace_original: replace,
     text: note ?? 'Join links',
-    blocks: linkListBlocks(page!.links, new Date(), note, page!.total, { more: page!.more, shownBefore: 0 }),
+    blocks: linkListBlocks(page.links, new Date(), note, page.total, {
+      more: page.more,
+      shownBefore: from?.n ?? 0,
+      after: from?.a,
+    }),
   });
 }
 
 /** A Show more button's value under `/joinlink list` (see LinkPage), as Slack sends it back. */
 const linkPage = z.object({ a: z.uuid(), n: z.number().int().min(1).max(1_000_000) });
+
+/** A Revoke button's value: the link's id on the first page, with its page after that (see RevokeOnPage). */
+function readRevoke(value: string | undefined): { id: string; at?: LinkPage } | null {
+  const plain = uuid.safeParse(value);
+  if (plain.success) return { id: plain.data };
+  const paged = readPage(linkPage.extend({ l: z.uuid() }), value);
+  return paged ? { id: paged.l, at: { a: paged.a, n: paged.n } } : null;
+}
 
 /** Revoke on the list (admins), and the Join button on a link's message (everyone). */
 export function registerJoinLinkActions(app: App, deps: Deps, links: JoinLinkService): void {
@@ -96,7 +113,7 @@ export function registerJoinLinkActions(app: App, deps: Deps, links: JoinLinkSer
           actor: body.user.id,
           action: 'join_link.revoke_refused',
           subjectType: 'join_link',
-          subjectId: uuid.safeParse(action.value).data ?? null,
+          subjectId: readRevoke(action.value)?.id ?? null,
           surface: 'slack',
           data: { reason: 'not an admin' },
         });
@@ -107,17 +124,17 @@ export function registerJoinLinkActions(app: App, deps: Deps, links: JoinLinkSer
         });
         return;
       }
-      const id = uuid.safeParse(action.value);
-      if (!id.success) throw new DomainError('not_found', 'That join link no longer exists.');
+      const revoking = readRevoke(action.value);
+      if (!revoking) throw new DomainError('not_found', 'That join link no longer exists.');
       const { link, already } = await links.revoke(
         em,
         account,
         { slackUserId: body.user.id, isAdmin, surface: 'slack' },
-        id.data,
+        revoking.id,
       );
       const updated = await updateLinkMessage(deps, client, log, link, account);
-      // The list the button was on is redrawn, so the revoked link shows as revoked there too.
-      await showLinkList(links, respond, em, account, revokedText(link, already, updated), true);
+      // The page of the list the button was on is redrawn, so the revoked link is shown closed there too.
+      await showLinkList(links, respond, em, account, revokedText(link, already, updated), true, revoking.at);
     },
   );
 
@@ -144,6 +161,7 @@ export function registerJoinLinkActions(app: App, deps: Deps, links: JoinLinkSer
       blocks: linkListBlocks(page.links, new Date(), undefined, page.total, {
         more: page.more,
         shownBefore: at.n,
+        after: at.a,
       }),
     });
   });

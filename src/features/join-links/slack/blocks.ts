@@ -16,6 +16,9 @@ export const JOIN_ACTIONS = {
 /** A Show more button's value under `/joinlink list`: the last working link shown, and how many were shown. */
 export type LinkPage = { a: string; n: number };
 
+/** A Revoke button's value on a page after the first: the link (`l`) and the page it is on (see LinkPage). */
+export type RevokeOnPage = { l: string } & LinkPage;
+
 export const NOT_ADMIN = 'Only admins can post join links.';
 
 /** The account's name as messages say it. */
@@ -88,8 +91,11 @@ export function linkListBlocks(
   now: Date,
   note?: string,
   total = links.length,
-  page: { more: number; shownBefore: number } = { more: 0, shownBefore: 0 },
+  page: { more: number; shownBefore: number; after?: string } = { more: 0, shownBefore: 0 },
 ): Block[] {
+  // Past the first page, Revoke carries its page, so the page it was on is the one redrawn.
+  const revokeValue = (id: string) =>
+    page.after ? JSON.stringify({ l: id, a: page.after, n: page.shownBefore } satisfies RevokeOnPage) : id;
   const blocks: Block[] = note ? [section(note)] : [];
   if (links.length === 0)
     return [...blocks, section('No join links yet. `/joinlink` posts one in a channel.')];
@@ -115,7 +121,7 @@ export function linkListBlocks(
         ? {
             type: 'section',
             text: { type: 'mrkdwn', text: line },
-            accessory: button('Revoke', JOIN_ACTIONS.revoke, link.id, 'danger'),
+            accessory: button('Revoke', JOIN_ACTIONS.revoke, revokeValue(link.id), 'danger'),
           }
         : section(line),
     );
