@@ -237,9 +237,9 @@ export async function startRoster(opts: RosterOptions): Promise<Roster> {
         opts.onMigrations?.(true);
         logger.info({ migrations: names }, `applying ${names.length} database migration(s)`);
       },
-      onTableLocked: (holders, retryInMs) => {
+      onTableLocked: (holders, retryInMs, waitMs) => {
         logger.warn(
-          `a table the migrations change is locked by another session (${holders}); nothing was applied, and requests to the instances still running are not held up; trying again in ${retryInMs / 1000} s`,
+          `a table the migrations change is locked by another session (${holders}); nothing was applied (requests on that table were held up for at most ${waitMs / 1000} s); trying again in ${retryInMs / 1000} s`,
         );
       },
     })

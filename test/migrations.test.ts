@@ -254,6 +254,40 @@ describe('migrations on a table another session holds (a long report, a backup)'
     expect(await hasDeliveryFailedAt(url)).toBe(true);
   }, 60_000);
 
+  it('hold up a request on that table for half a second at most, by default', async () => {
+    const { url, holder } = await heldDatabase('held_default');
+    const told: string[] = [];
+    const starting = initORM(url, {
+      migrate: true,
+      tableLocks: { retryInMs: 300, giveUpAfterMs: 60_000 },
+      onTableLocked: (holders) => told.push(holders),
+    });
+    const other = new pg.Client({ connectionString: url });
+    await other.connect();
+    try {
+      // The first attempt has given way: the next ones wait for the lock the same way.
+      for (const since = Date.now(); told.length === 0 && Date.now() - since < 20_000; ) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(told.length).toBeGreaterThanOrEqual(1);
+      let slowest = 0;
+      for (let i = 0; i < 6; i++) {
+        const started = Date.now();
+        await other.query('select count(*) from invitation');
+        slowest = Math.max(slowest, Date.now() - started);
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      expect(slowest).toBeLessThan(2_000);
+      expect(await hasDeliveryFailedAt(url)).toBe(false);
+    } finally {
+      await other.end();
+      await holder.query('commit');
+      await holder.end();
+    }
+    await (await starting).close(true);
+    expect(await hasDeliveryFailedAt(url)).toBe(true);
+  }, 60_000);
+
   it('give up in the end with a message that says who held the table and that nothing was applied', async () => {
     const { url, holder } = await heldDatabase('held_long');
     try {

@@ -62,7 +62,7 @@ export async function initORM(
     onLockWait?: () => void;
     onMigrating?: (names: string[]) => void;
     /** Told when an attempt gave way to another session's lock on a table, before the next one. */
-    onTableLocked?: (holders: string, retryInMs: number) => void;
+    onTableLocked?: (holders: string, retryInMs: number, waitMs: number) => void;
     tableLocks?: Partial<TableLockPatience>;
     signal?: AbortSignal;
   } & Partial<Options> = {},
@@ -113,7 +113,8 @@ export interface TableLockPatience {
 }
 
 const TABLE_LOCK_PATIENCE: TableLockPatience = {
-  waitMs: 5_000,
+  // Queries on the table wait behind the migration as long as it waits: half a second, once per attempt.
+  waitMs: 500,
   retryInMs: 5_000,
   giveUpAfterMs: 10 * 60_000,
 };
@@ -129,7 +130,7 @@ const TABLE_LOCK_PATIENCE: TableLockPatience = {
 export async function migrateGivingWay(
   orm: MikroORM,
   patience: TableLockPatience = TABLE_LOCK_PATIENCE,
-  onTableLocked?: (holders: string, retryInMs: number) => void,
+  onTableLocked?: (holders: string, retryInMs: number, waitMs: number) => void,
   signal?: AbortSignal,
 ) {
   const connection = orm.em.getConnection();
@@ -157,7 +158,7 @@ export async function migrateGivingWay(
           ),
         );
       }
-      onTableLocked?.(holders, patience.retryInMs);
+      onTableLocked?.(holders, patience.retryInMs, patience.waitMs);
       await sleep(patience.retryInMs, undefined, { signal });
     }
   }
