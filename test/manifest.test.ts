@@ -296,6 +296,8 @@ const METHOD_SCOPES: Record<string, string[]> = {
   'chat.postEphemeral': ['chat:write'],
   'chat.postMessage': ['chat:write'],
   'chat.update': ['chat:write'],
+  // Only the bot's own DMs are read back (a post Slack did not answer).
+  'conversations.history': ['im:history'],
   // A public or a private channel (the approval channel, a join link's channel).
   'conversations.info': ['channels:read', 'groups:read'],
   'conversations.open': ['im:write'],

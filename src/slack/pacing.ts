@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import {
   ErrorCode,
+  type RetryOptions,
+  retryPolicies,
   type WebAPICallResult,
   type WebAPIRateLimitedError,
   WebClient,
@@ -21,6 +24,7 @@ export const METHOD_TIERS: Record<string, Tier> = {
   'users.list': 2,
   'conversations.list': 2,
   'users.lookupByEmail': 3,
+  'conversations.history': 3,
   'conversations.open': 3,
   'conversations.info': 3,
   'chat.update': 3,
@@ -89,6 +93,37 @@ export function bucketsFor(method: string, args: Record<string, unknown>, scale 
 /** Slack is busy for this work: the call was not made; try again after `retryInMs`. */
 /** How long work waits after Slack took a call and did not answer it in time. */
 const NO_ANSWER_RETRY_MS = 30_000;
+
+/** Set on the error of a post (chat.postMessage) that ran out of time: Slack may have made it. */
+const UNANSWERED_POST = Symbol('unanswered post');
+
+/** Marks a post's timeout (see UNANSWERED_POST), so the client does not simply make it again. */
+function markUnansweredPosts(inner: typeof fetch): typeof fetch {
+  return async (input, init) => {
+    try {
+      return await inner(input, init);
+    } catch (err) {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const { name, message } = err as { name?: string; message?: string };
+      // fetch's own error may be of another realm (the Web API client would keep only its text): a new one.
+      if (name === 'TimeoutError' && /\/chat\.postMessage$/.test(url)) {
+        throw Object.assign(new Error(`TimeoutError: ${message}`), { name, [UNANSWERED_POST]: true });
+      }
+      throw err;
+    }
+  };
+}
+
+/** How long a DM Slack did not answer is looked for before being posted again (its job's tries). */
+const UNANSWERED_KEPT_MS = 60 * 60_000;
+
+/** Which DM a post is: its channel and text (a post without text is never looked for). */
+function postKey(args: Record<string, unknown> | undefined): string | undefined {
+  const text = args?.text;
+  const to = String(args?.channel ?? '');
+  if (typeof text !== 'string' || !/^[UWD][A-Z0-9]+$/.test(to)) return undefined;
+  return createHash('sha256').update(`${to}\n${text}`).digest('base64url');
+}
 
 /** A call whose every try ran out of time (the client's `timeout`) with no answer from Slack. */
 function noAnswer(err: unknown): boolean {
@@ -239,12 +274,58 @@ export class PacedWebClient extends WebClient {
     opts: PacedClientOptions & { client: Omit<WebClientOptions, 'fetch' | 'rejectRateLimitedCalls'> },
   ) {
     // A 429 without Retry-After holds the method too, for a default wait (see DEFAULT_RETRY_AFTER_S).
+    const given = opts.client.retryConfig ?? retryPolicies.tenRetriesInAboutThirtyMinutes;
     super(token, {
       ...opts.client,
       rejectRateLimitedCalls: true,
-      fetch: withRetryAfter((input, init) => fetch(input, init)),
+      fetch: withRetryAfter(markUnansweredPosts((input, init) => fetch(input, init))),
+      // A post Slack did not answer may have been made: it is looked for (see findPost), not made again here.
+      // (The client hands retryConfig to p-retry, whose onFailedAttempt ends the retries by throwing.)
+      retryConfig: {
+        ...given,
+        onFailedAttempt: (err: Error) => {
+          const original = (err as { original?: object }).original;
+          if (original && UNANSWERED_POST in original) throw err;
+        },
+      } as RetryOptions,
     });
     this.pacing = { maxWaitMs: 10_000, scale: 1, ...opts };
+  }
+
+  /** DMs whose post Slack did not answer, by {@link postKey}: when the first was sent. */
+  private readonly unanswered = new Map<string, number>();
+
+  private remember(key: string, sentAt: number): void {
+    this.unanswered.set(key, sentAt);
+    // Kept while the job may try again (its waits and retries), and no more than a few hundred.
+    for (const [k, at] of this.unanswered) {
+      if (Date.now() - at > UNANSWERED_KEPT_MS || this.unanswered.size > 500) this.unanswered.delete(k);
+    }
+  }
+
+  /**
+   * The DM `args` would post, if the bot posted it since `sentAt`: read back from the conversation (the bot
+   * may read its DMs, not channels). Matched by its text, which names what it is about.
+   */
+  private async findPost(
+    args: Record<string, unknown>,
+    sentAt: number,
+  ): Promise<WebAPICallResult | undefined> {
+    const to = String(args.channel ?? '');
+    if (typeof args.text !== 'string' || !/^[UWD][A-Z0-9]+$/.test(to)) return undefined;
+    const channel = to.startsWith('D')
+      ? to
+      : ((await super.apiCall('conversations.open', { users: to })) as { channel?: { id?: string } }).channel
+          ?.id;
+    if (!channel) return undefined;
+    const { messages = [] } = (await super.apiCall('conversations.history', {
+      channel,
+      // A second of leeway for the clocks of Roster and Slack.
+      oldest: ((sentAt - 1000) / 1000).toFixed(6),
+      limit: 50,
+    })) as { messages?: { bot_id?: string; text?: string; ts?: string }[] };
+    const mine = messages.find((m) => m.bot_id && m.text === args.text);
+    return mine ? ({ ok: true, channel, ts: mine.ts, message: mine } as WebAPICallResult) : undefined;
   }
 
   /** Ends every wait for a turn now and refuses new ones: called first when Roster stops. */
@@ -291,11 +372,41 @@ export class PacedWebClient extends WebClient {
         await this.sleep(waitMs);
         if (this.closed) throw new SlackBusy(method, waitMs, 'Roster is stopping');
       }
+      // A DM whose post went unanswered before (its job waited and tries again) may have been posted since.
+      const unanswered = method === 'chat.postMessage' ? postKey(options) : undefined;
+      const before = unanswered ? this.unanswered.get(unanswered) : undefined;
+      if (unanswered && before !== undefined) {
+        const posted = await this.findPost(options ?? {}, before).catch(() => undefined);
+        if (posted) {
+          this.unanswered.delete(unanswered);
+          logger.warn(
+            { method },
+            'a DM Slack did not answer in time was posted after all: not posting it again',
+          );
+          return posted;
+        }
+      }
+      const sentAt = before ?? Date.now();
       try {
-        return await super.apiCall(method, options);
+        const result = await super.apiCall(method, options);
+        if (unanswered) this.unanswered.delete(unanswered);
+        return result;
       } catch (err) {
         const e = err as WebAPIRateLimitedError;
         if (watch?.noteError(err)) throw new TokenRefused(method, watch.refused!.code, watch.recheckMs);
+        // A DM Slack took and answered late was posted: it is not posted again, in the job's next try either.
+        if (noAnswer(err) && unanswered) {
+          const posted = await this.findPost(options ?? {}, sentAt).catch(() => undefined);
+          if (posted) {
+            this.unanswered.delete(unanswered);
+            logger.warn(
+              { method },
+              'Slack did not answer in time, but the DM was posted: not posting it again',
+            );
+            return posted;
+          }
+          this.remember(unanswered, sentAt);
+        }
         // Slack took the request and did not answer in time, on every try: a wait, as for a 429, not a "no"
         // (an invitation's DM is not turned into an email because Slack was slow).
         if (noAnswer(err)) {

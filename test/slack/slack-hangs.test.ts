@@ -41,6 +41,7 @@ async function pendingInvitation(email: string) {
 it('a Slack that does not answer holds no worker for long: other invitations go out, and the slow DMs go as DMs', async () => {
   // The next four DMs are answered only after 25 s: each of the four invitation workers is in one of them.
   t.standin.delayNext('chat.postMessage', 25_000, 4);
+  const sent = Date.now();
   const slow: string[] = [];
   for (const m of SLOW) {
     const invitation = await pendingInvitation(m.email!);
@@ -66,4 +67,25 @@ it('a Slack that does not answer holds no worker for long: other invitations go 
     expect(invitation.deliveryMethod).toBe('slack_dm');
   }
   for (const m of SLOW) expect(t.smtp.messagesTo(m.email!)).toHaveLength(0);
+  // Each was posted when Slack got to it (25 s on), after Roster had stopped waiting: it was found in the
+  // conversation when the job tried again, not posted a second time.
+  await new Promise((r) => setTimeout(r, Math.max(0, sent + 27_000 - Date.now())));
+  for (const m of SLOW) expect(t.standin.messagesTo(m.id)).toHaveLength(1);
 }, 90_000);
+
+it('a DM Slack posted but answered late is found in the conversation, not posted again', async () => {
+  const member: Member = { id: 'ULATE', name: 'late', email: 'late@acme.test' };
+  t.standin.addMember(member);
+  const invitation = await pendingInvitation(member.email!);
+  // Posted at once; the answer comes after the bulk client's 10 s.
+  t.standin.answerLate('chat.postMessage', 12_000, 1);
+  await t.roster.deps.jobs.send(INVITE_JOBS.deliver, { invitationId: invitation.id });
+  const delivered = await eventually(async () => {
+    const row = await t.em().findOne(Invitation, invitation.id, { refresh: true });
+    return row?.deliveredAt ? row : null;
+  }, 20_000);
+  expect(delivered.deliveryMethod).toBe('slack_dm');
+  expect(t.standin.messagesTo('ULATE')).toHaveLength(1);
+  expect(t.standin.callsTo('chat.postMessage').filter((c) => c.args.channel === 'ULATE')).toHaveLength(1);
+  expect(t.smtp.messagesTo(member.email!)).toHaveLength(0);
+}, 60_000);

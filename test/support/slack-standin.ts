@@ -221,6 +221,7 @@ export class SlackStandin {
   private readonly server: Server;
   private readonly failures = new Map<string, Failure[]>();
   private readonly delays = new Map<string, number[]>();
+  private readonly lateAnswers = new Map<string, number[]>();
   private readonly rateLimits: RateLimits;
   /**
    * Methods whose 429s come without a Retry-After header ({@link limitRate}'s `withoutRetryAfter`): Slack's
@@ -237,7 +238,7 @@ export class SlackStandin {
   private readonly ownAnswers = new Map<string, (args: SlackObject, token?: string) => SlackObject>();
   private readonly hooks = new Map<string, (args: SlackObject) => Promise<void>>();
   private lastViewId?: string;
-  private tsCounter = 0;
+  private lastTs = 0n;
   private idCounter = 0;
 
   constructor(opts: StandinOptions = {}) {
@@ -293,6 +294,14 @@ export class SlackStandin {
   /** The next `times` calls of `method` (those matching `when`, if given) answer `{ ok: false, error }`. */
   failNext(method: string, error: string, times = 1, when?: (args: SlackObject) => boolean): void {
     this.failures.set(method, [...(this.failures.get(method) ?? []), { error, times, when }]);
+  }
+
+  /**
+   * The next `times` calls of `method` take effect at once (a message appears) but are answered only `ms`
+   * later, as when Slack is slow to answer what it did.
+   */
+  answerLate(method: string, ms: number, times = 1): void {
+    this.lateAnswers.set(method, [...(this.lateAnswers.get(method) ?? []), ...Array<number>(times).fill(ms)]);
   }
 
   /**
@@ -499,8 +508,9 @@ export class SlackStandin {
 
   /** Message timestamps: unique and increasing, shaped like Slack's (`1700000000.000100`). */
   private nextTs(): string {
-    this.tsCounter += 1;
-    const micros = 1_700_000_000_000_000n + BigInt(this.tsCounter) * 100n;
+    // Slack's ts is the time the message was posted, in microseconds, and unique within a channel.
+    const micros = BigInt(Date.now()) * 1000n > this.lastTs ? BigInt(Date.now()) * 1000n : this.lastTs + 100n;
+    this.lastTs = micros;
     const s = micros.toString();
     return `${s.slice(0, -6)}.${s.slice(-6)}`;
   }
@@ -657,6 +667,8 @@ export class SlackStandin {
       body = this.answer(method, args);
     }
     this.notify();
+    const late = this.lateAnswers.get(method)?.shift();
+    if (late) await new Promise((r) => setTimeout(r, late));
     json(status, body, status === 429 ? { 'retry-after': '1' } : {});
   }
 
@@ -746,6 +758,27 @@ export class SlackStandin {
         const users = String(args.users ?? '').split(',')[0];
         if (!users) return { ok: false, error: 'users_list_not_supplied' };
         return { ok: true, channel: { id: `D${users}` } };
+      }
+      case 'conversations.history': {
+        // Only the bot's DMs can be read (im:history): a channel's needs channels:history, which Roster lacks.
+        const channel = String(args.channel ?? '');
+        if (!channel.startsWith('D'))
+          return { ok: false, error: 'missing_scope', needed: 'channels:history' };
+        const oldest = Number(args.oldest ?? 0);
+        const limit = Math.min(Number(args.limit ?? 100), 999);
+        const found = this.messages
+          .filter((m) => m.channel === channel && m.method !== 'chat.postEphemeral' && Number(m.ts) > oldest)
+          .reverse()
+          .slice(0, limit)
+          .map((m) => ({
+            type: 'message',
+            user: 'UBOT',
+            bot_id: 'BBOT',
+            text: m.text,
+            blocks: m.blocks,
+            ts: m.ts,
+          }));
+        return { ok: true, messages: found, has_more: false };
       }
       case 'conversations.info': {
         const channel = String(args.channel ?? '');

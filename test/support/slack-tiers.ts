@@ -13,6 +13,7 @@ export const STANDIN_TIERS: Record<string, keyof typeof TIER_PER_MINUTE> = {
   'users.list': 2,
   'conversations.list': 2,
   'users.lookupByEmail': 3,
+  'conversations.history': 3,
   'conversations.open': 3,
   'conversations.info': 3,
   'chat.update': 3,
