@@ -3,7 +3,6 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import {
   ErrorCode,
   type RetryOptions,
-  retryPolicies,
   type WebAPICallResult,
   type WebAPIRateLimitedError,
   WebClient,
@@ -274,7 +273,8 @@ export class PacedWebClient extends WebClient {
     opts: PacedClientOptions & { client: Omit<WebClientOptions, 'fetch' | 'rejectRateLimitedCalls'> },
   ) {
     // A 429 without Retry-After holds the method too, for a default wait (see DEFAULT_RETRY_AFTER_S).
-    const given = opts.client.retryConfig ?? retryPolicies.tenRetriesInAboutThirtyMinutes;
+    // Without one given, the Web API client's own default (ten retries in about thirty minutes).
+    const given = opts.client.retryConfig ?? { retries: 10, factor: 1.96821, randomize: true };
     super(token, {
       ...opts.client,
       rejectRateLimitedCalls: true,
