@@ -116,12 +116,32 @@ function markUnansweredPosts(inner: typeof fetch): typeof fetch {
 /** How long a DM Slack did not answer is looked for before being posted again (its job's tries). */
 const UNANSWERED_KEPT_MS = 60 * 60_000;
 
-/** Which DM a post is: its channel and text (a post without text is never looked for). */
+/**
+ * Which DM a post is: its channel, its text and what its buttons carry (two invitations of one inviter to
+ * one person have the same text, but their Accept buttons name each its own). A post without text is never
+ * looked for.
+ */
 function postKey(args: Record<string, unknown> | undefined): string | undefined {
   const text = args?.text;
   const to = String(args?.channel ?? '');
   if (typeof text !== 'string' || !/^[UWD][A-Z0-9]+$/.test(to)) return undefined;
-  return createHash('sha256').update(`${to}\n${text}`).digest('base64url');
+  return createHash('sha256').update(`${to}\n${text}\n${carried(args?.blocks)}`).digest('base64url');
+}
+
+/** The values a message's buttons and menus carry, in order: what tells it from another of the same text. */
+function carried(blocks: unknown): string {
+  const values: string[] = [];
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) for (const item of node) walk(item);
+    else if (node && typeof node === 'object') {
+      for (const [key, value] of Object.entries(node)) {
+        if (key === 'value' && typeof value === 'string') values.push(value);
+        else walk(value);
+      }
+    }
+  };
+  walk(blocks);
+  return JSON.stringify(values);
 }
 
 /** A call whose every try ran out of time (the client's `timeout`) with no answer from Slack. */
@@ -323,8 +343,9 @@ export class PacedWebClient extends WebClient {
       // A second of leeway for the clocks of Roster and Slack.
       oldest: ((sentAt - 1000) / 1000).toFixed(6),
       limit: 50,
-    })) as { messages?: { bot_id?: string; text?: string; ts?: string }[] };
-    const mine = messages.find((m) => m.bot_id && m.text === args.text);
+    })) as { messages?: { bot_id?: string; text?: string; ts?: string; blocks?: unknown }[] };
+    const wanted = carried(args.blocks);
+    const mine = messages.find((m) => m.bot_id && m.text === args.text && carried(m.blocks) === wanted);
     return mine ? ({ ok: true, channel, ts: mine.ts, message: mine } as WebAPICallResult) : undefined;
   }
 

@@ -283,3 +283,60 @@ describe('pacing shared between instances', () => {
     await expect(client.users.info({ user: 'UMEMBER' })).rejects.toMatchObject({ name: 'SlackBusy' });
   });
 });
+
+describe('a DM Slack did not answer in time', () => {
+  const TEXT = 'Adam Admin invited you to Acme as a client';
+  const invitation = (id: string) => ({
+    channel: 'UMEMBER',
+    text: TEXT,
+    blocks: [
+      {
+        type: 'actions',
+        block_id: `invitation:${id}`,
+        elements: [
+          {
+            type: 'button',
+            action_id: 'invite_accept',
+            text: { type: 'plain_text', text: 'Accept' },
+            value: id,
+          },
+        ],
+      },
+    ],
+  });
+  const dms = () => t.standin.messagesTo('UMEMBER').filter((m) => m.text === TEXT);
+
+  it('is looked for, not posted again, and a DM of the same text with other buttons is a post of its own', async () => {
+    const client = new PacedWebClient(BOT_TOKEN, {
+      pacer: new SlackPacer(() => t.em()),
+      logger: createLogger('silent'),
+      client: {
+        slackApiUrl: t.standin.apiUrl,
+        timeout: 300,
+        retryConfig: { retries: 1, factor: 1, minTimeout: 10, maxTimeout: 10 },
+      },
+    });
+    // Made at once, answered after the client stopped waiting: found in the conversation, not made again.
+    t.standin.answerLate('chat.postMessage', 1_000, 1);
+    const first = await client.chat.postMessage(invitation('I1'));
+    expect(dms()).toHaveLength(1);
+    expect(first).toMatchObject({ ok: true, ts: dms()[0]!.ts });
+
+    // Made only once Slack answers: not there yet, so the job waits (and the client does not post it again).
+    t.standin.delayNext('chat.postMessage', 1_000, 1);
+    await expect(client.chat.postMessage(invitation('I2'))).rejects.toBeInstanceOf(SlackBusy);
+    await eventually(() => dms().length === 2 || null);
+    expect(dms()).toHaveLength(2);
+
+    // Another invitation to the same person, same text: its own Accept button makes it a post of its own,
+    // even while the one before is still looked for.
+    const third = await client.chat.postMessage(invitation('I3'));
+    expect(dms()).toHaveLength(3);
+    expect(third.ts).toBe(dms()[2]!.ts);
+
+    // The job of the second tries again: it finds its DM, made meanwhile, and posts nothing.
+    const again = await client.chat.postMessage(invitation('I2'));
+    expect(dms()).toHaveLength(3);
+    expect(again.ts).toBe(dms()[1]!.ts);
+  });
+});
