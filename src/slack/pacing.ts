@@ -125,7 +125,9 @@ function postKey(args: Record<string, unknown> | undefined): string | undefined 
   const text = args?.text;
   const to = String(args?.channel ?? '');
   if (typeof text !== 'string' || !/^[UWD][A-Z0-9]+$/.test(to)) return undefined;
-  return createHash('sha256').update(`${to}\n${text}\n${carried(args?.blocks)}`).digest('base64url');
+  return createHash('sha256')
+    .update(`${to}\n${text}\n${carried(args?.blocks)}`)
+    .digest('base64url');
 }
 
 /** The values a message's buttons and menus carry, in order: what tells it from another of the same text. */
