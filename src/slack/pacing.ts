@@ -326,29 +326,37 @@ export class PacedWebClient extends WebClient {
   }
 
   /**
-   * The DM `args` would post, if the bot posted it since `sentAt`: read back from the conversation (the bot
-   * may read its DMs, not channels). Matched by its text, which names what it is about.
+   * The DM `args` (one with a {@link postKey}) would post, if the bot posted it since `sentAt`: read back
+   * from the conversation, in turn like any bulk call (the bot may read its DMs, not channels). When it was,
+   * it is forgotten as unanswered and the caller gets it as if just posted. Throws when Slack is busy.
    */
-  private async findPost(
+  private async foundPosted(
+    key: string,
     args: Record<string, unknown>,
     sentAt: number,
   ): Promise<WebAPICallResult | undefined> {
-    const to = String(args.channel ?? '');
-    if (typeof args.text !== 'string' || !/^[UWD][A-Z0-9]+$/.test(to)) return undefined;
+    const to = String(args.channel);
     const channel = to.startsWith('D')
       ? to
-      : ((await super.apiCall('conversations.open', { users: to })) as { channel?: { id?: string } }).channel
+      : ((await this.apiCall('conversations.open', { users: to })) as { channel?: { id?: string } }).channel
           ?.id;
     if (!channel) return undefined;
-    const { messages = [] } = (await super.apiCall('conversations.history', {
+    const { messages = [] } = (await this.apiCall('conversations.history', {
       channel,
       // A second of leeway for the clocks of Roster and Slack.
       oldest: ((sentAt - 1000) / 1000).toFixed(6),
-      limit: 50,
+      // At most 15: what Slack gives a non-Marketplace app distributed to other workspaces.
+      limit: 15,
     })) as { messages?: { bot_id?: string; text?: string; ts?: string; blocks?: unknown }[] };
     const wanted = carried(args.blocks);
     const mine = messages.find((m) => m.bot_id && m.text === args.text && carried(m.blocks) === wanted);
-    return mine ? ({ ok: true, channel, ts: mine.ts, message: mine } as WebAPICallResult) : undefined;
+    if (!mine) return undefined;
+    this.unanswered.delete(key);
+    this.pacing.logger.warn(
+      { method: 'chat.postMessage' },
+      'Slack did not answer a DM in time, but it was posted: not posting it again',
+    );
+    return { ok: true, channel, ts: mine.ts, message: mine } as WebAPICallResult;
   }
 
   /** Ends every wait for a turn now and refuses new ones: called first when Roster stops. */
@@ -399,15 +407,12 @@ export class PacedWebClient extends WebClient {
       const unanswered = method === 'chat.postMessage' ? postKey(options) : undefined;
       const before = unanswered ? this.unanswered.get(unanswered) : undefined;
       if (unanswered && before !== undefined) {
-        const posted = await this.findPost(options ?? {}, before).catch(() => undefined);
-        if (posted) {
-          this.unanswered.delete(unanswered);
-          logger.warn(
-            { method },
-            'a DM Slack did not answer in time was posted after all: not posting it again',
-          );
-          return posted;
-        }
+        // Not knowing whether it was posted, the job waits (Slack busy) rather than posting it blindly.
+        const posted = await this.foundPosted(unanswered, options, before).catch((err) => {
+          if (isSlackBusy(err)) throw err;
+          return undefined;
+        });
+        if (posted) return posted;
       }
       const sentAt = before ?? Date.now();
       try {
@@ -419,15 +424,8 @@ export class PacedWebClient extends WebClient {
         if (watch?.noteError(err)) throw new TokenRefused(method, watch.refused!.code, watch.recheckMs);
         // A DM Slack took and answered late was posted: it is not posted again, in the job's next try either.
         if (noAnswer(err) && unanswered) {
-          const posted = await this.findPost(options ?? {}, sentAt).catch(() => undefined);
-          if (posted) {
-            this.unanswered.delete(unanswered);
-            logger.warn(
-              { method },
-              'Slack did not answer in time, but the DM was posted: not posting it again',
-            );
-            return posted;
-          }
+          const posted = await this.foundPosted(unanswered, options, sentAt).catch(() => undefined);
+          if (posted) return posted;
           this.remember(unanswered, sentAt);
         }
         // Slack took the request and did not answer in time, on every try: a wait, as for a 429, not a "no"

@@ -59,6 +59,18 @@ const delivered = (members: Member[]) =>
   });
 const lastVersion = (ts: string) => t.standin.messages.filter((m) => m.ts === ts).at(-1);
 
+/** A paced client that gives Slack 300 ms a try, two tries: a Slack that does not answer, in a test's time. */
+const impatientClient = () =>
+  new PacedWebClient(BOT_TOKEN, {
+    pacer: new SlackPacer(() => t.em()),
+    logger: createLogger('silent'),
+    client: {
+      slackApiUrl: t.standin.apiUrl,
+      timeout: 300,
+      retryConfig: { retries: 1, factor: 1, minTimeout: 10, maxTimeout: 10 },
+    },
+  });
+
 describe("Slack's rate limits", () => {
   it('opens a form within 3 s of its trigger while invitation DMs wait out a 20 s Retry-After, then delivers each DM and the summary once', async () => {
     // Slack refuses chat.postMessage for a while, as it does when a workspace posts too much.
@@ -239,15 +251,7 @@ describe('pacing shared between instances', () => {
   });
 
   it('makes a call Slack never answers a wait of the job (not a failure) once every try has run out of time', async () => {
-    const client = new PacedWebClient(BOT_TOKEN, {
-      pacer: new SlackPacer(() => t.em()),
-      logger: createLogger('silent'),
-      client: {
-        slackApiUrl: t.standin.apiUrl,
-        timeout: 300,
-        retryConfig: { retries: 1, factor: 1, minTimeout: 10, maxTimeout: 10 },
-      },
-    });
+    const client = impatientClient();
     // The test before holds conversations.info for every instance: this one starts with Slack's turn open.
     await query(t.em(), sql`delete from slack_pace where key = 'method:conversations.info'`);
     t.standin.delayNext('conversations.info', 3_000, 2);
@@ -307,15 +311,7 @@ describe('a DM Slack did not answer in time', () => {
   const dms = () => t.standin.messagesTo('UMEMBER').filter((m) => m.text === TEXT);
 
   it('is looked for, not posted again, and a DM of the same text with other buttons is a post of its own', async () => {
-    const client = new PacedWebClient(BOT_TOKEN, {
-      pacer: new SlackPacer(() => t.em()),
-      logger: createLogger('silent'),
-      client: {
-        slackApiUrl: t.standin.apiUrl,
-        timeout: 300,
-        retryConfig: { retries: 1, factor: 1, minTimeout: 10, maxTimeout: 10 },
-      },
-    });
+    const client = impatientClient();
     // Made at once, answered after the client stopped waiting: found in the conversation, not made again.
     t.standin.answerLate('chat.postMessage', 1_000, 1);
     const first = await client.chat.postMessage(invitation('I1'));
@@ -334,7 +330,18 @@ describe('a DM Slack did not answer in time', () => {
     expect(dms()).toHaveLength(3);
     expect(third.ts).toBe(dms()[2]!.ts);
 
-    // The job of the second tries again: it finds its DM, made meanwhile, and posts nothing.
+    // The job of the second tries again while Slack refuses to let it read the DM: not knowing whether it
+    // was posted, it waits rather than posting it blindly.
+    t.standin.limitRate('conversations.history', { max: 0, windowMs: 60_000, retryAfter: 30 });
+    try {
+      await expect(client.chat.postMessage(invitation('I2'))).rejects.toBeInstanceOf(SlackBusy);
+      expect(dms()).toHaveLength(3);
+    } finally {
+      t.standin.clearRateLimit('conversations.history');
+      await query(t.em(), sql`delete from slack_pace where key = 'method:conversations.history'`);
+    }
+
+    // It tries again once Slack allows: it finds its DM, made meanwhile, and posts nothing.
     const again = await client.chat.postMessage(invitation('I2'));
     expect(dms()).toHaveLength(3);
     expect(again.ts).toBe(dms()[1]!.ts);
