@@ -4,6 +4,7 @@ import type { App } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from '../../../shared/logger.ts';
 import { roster } from '../../../slack/context.ts';
+import { busyFor } from '../../../slack/later.ts';
 import { isSlackBusy } from '../../../slack/pacing.ts';
 import { Account, type IAccount } from '../../accounts/account.entity.ts';
 import { isOfWorkspace } from '../../directory/directory.service.ts';
@@ -52,12 +53,9 @@ export async function publishHomeOrLater(
   try {
     await publishHome(deps, em, account, client, slackUserId, shown);
   } catch (err) {
-    if (!isSlackBusy(err) || !deps.jobs.has(HOME_PUBLISH_JOB)) throw err;
-    const e = err as { retryInMs?: number; retryAfter?: number };
-    const seconds = Math.max(
-      1,
-      Math.ceil(e.retryInMs !== undefined ? e.retryInMs / 1000 : (e.retryAfter ?? 1)),
-    );
+    const waitMs = isSlackBusy(err) ? busyFor(err) : undefined;
+    if (waitMs === undefined || !deps.jobs.has(HOME_PUBLISH_JOB)) throw err;
+    const seconds = Math.ceil(waitMs / 1000);
     await deps.jobs.send(
       HOME_PUBLISH_JOB,
       { accountId: account.id, slackUserId },
