@@ -143,6 +143,29 @@ describe('/joinlink list of an account with more working links than a message ho
     const again = (await eventually(() => t.standin.responses[before])).body;
     expect(revokes(again)).toHaveLength(8);
     expect(JSON.stringify(again.blocks)).not.toContain(ids[59]!);
+
+    // A Revoke whose page is no link of this account (forged): the link is revoked, the first page drawn.
+    const forged = JSON.stringify({ l: ids[40]!, a: '00000000-0000-4000-8000-000000000000', n: 25 });
+    before = t.standin.responses.length;
+    const section = {
+      type: 'section',
+      text: { type: 'mrkdwn', text: 'A link' },
+      accessory: {
+        type: 'button',
+        action_id: 'joinlink_revoke',
+        text: { type: 'plain_text', text: 'Revoke' },
+        value: forged,
+      },
+    };
+    await t.slack.clickButton(
+      { channel: 'C0GENERAL', ts: '1', blocks: [section] },
+      { actionId: 'joinlink_revoke', value: forged },
+      { user: 'UADMIN' },
+    );
+    const first = (await eventually(() => t.standin.responses[before])).body;
+    expect((await t.em().findOne(JoinLink, ids[40]!, { refresh: true }))?.revokedAt).toBeTruthy();
+    expect(JSON.stringify(first.blocks)).toContain(ids[59]!);
+    expect(revokes(first).every((v) => !v.startsWith('{'))).toBe(true);
   });
 
   it("answers a member's Show more as it answers their /joinlink list, and a forged one with what to do", async () => {

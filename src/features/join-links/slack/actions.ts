@@ -72,7 +72,7 @@ export async function showLinkList(
   replace = false,
   at?: LinkPage,
 ): Promise<void> {
-  // A page after the first whose first link is gone (it never is: links are kept) falls back to the first.
+  // A page cursor that is no link of this account (a forged value) falls back to the first page.
   const onPage = at ? await links.list(em, account, at.a) : null;
   const from = onPage ? at : undefined;
   const page = onPage ?? (await links.list(em, account))!;
