@@ -162,6 +162,38 @@ describe('background jobs', () => {
     }
   }, 120_000);
 
+  it('hand a job running at a stop back to the queue: its signal is aborted, and what it throws then is no warning', async () => {
+    const lines: Record<string, any>[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const queue = await JobQueue.start(db.url, createLogger('info', sink));
+    let started = false;
+    let thrown = false;
+    await queue.define('test.long', async (_data, { signal }) => {
+      started = true;
+      await new Promise((aborted) => signal.addEventListener('abort', aborted, { once: true }));
+      thrown = true;
+      // What a query says once the stop has closed the database connections under the job.
+      throw new Error('driver has already been destroyed');
+    });
+    const id = await queue.send('test.long', {});
+    await eventually(() => started, 15_000);
+    await queue.stop(0);
+    await eventually(() => thrown && lines.some((l) => l.job === 'test.long' && l.level === 30));
+    expect(lines.filter((l) => l.job === 'test.long').map((l) => [l.level, l.msg, l.err])).toEqual([
+      [30, 'job handed back by the stop; it runs again after the next start', undefined],
+    ]);
+    const [job] = await orm.em
+      .fork()
+      .getConnection()
+      .execute<{ state: string }[]>(`select state from pgboss.job where id = ?`, [id]);
+    expect(job?.state).toBe('retry');
+  });
+
   it('name a few reasons in the line of a queue whose jobs each wait for their own, and count the rest', async () => {
     const lines: Record<string, any>[] = [];
     const sink = new Writable({

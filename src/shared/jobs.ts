@@ -30,6 +30,14 @@ export type SendOptions = {
  * Thrown by a job that cannot do its work yet (Slack asked Roster to slow down): the job is queued again to
  * start after `retryInMs`, without spending one of its retries or holding a worker meanwhile.
  */
+/** Thrown by a job that ends early because Roster is stopping: the queue runs it again after the next start. */
+export class HandedBack extends Error {
+  constructor() {
+    super('Roster is stopping: the job runs again after the next start');
+    this.name = 'HandedBack';
+  }
+}
+
 export class TryLater extends Error {
   readonly retryInMs: number;
   /**
@@ -87,7 +95,16 @@ type QueueOptions = {
   notify: boolean;
 };
 
-type Handler<T> = (data: T, meta: { id: string; retryCount: number; createdOn: Date }) => Promise<void>;
+type Handler<T> = (
+  data: T,
+  meta: {
+    id: string;
+    retryCount: number;
+    createdOn: Date;
+    /** Aborted when Roster stops and the job is handed back to the queue: long work ends at its next step. */
+    signal: AbortSignal;
+  },
+) => Promise<void>;
 
 /**
  * Which queues this process works: every queue is defined (so any job can be sent from here), but only
@@ -173,7 +190,7 @@ export class JobQueue {
           ? new Date(waited.since)
           : ((job as { createdOn?: Date }).createdOn ?? new Date());
         try {
-          await handler(data, { id: job.id, retryCount, createdOn });
+          await handler(data, { id: job.id, retryCount, createdOn, signal: job.signal });
         } catch (err) {
           if (err instanceof TryLater) {
             // A new job, not a retry: waiting for Slack's pace is not a failure and must not use up attempts,
@@ -191,7 +208,12 @@ export class JobQueue {
             this.noteWait(name, err.reason, seconds);
             return;
           }
-          log.warn({ err }, 'job failed; it will be retried if attempts remain');
+          if (this.stopping || err instanceof HandedBack) {
+            // Its connections were closed under it, or it ended at its next step: not a fault, and no stack.
+            log.info('job handed back by the stop; it runs again after the next start');
+          } else {
+            log.warn({ err }, 'job failed; it will be retried if attempts remain');
+          }
           throw err;
         }
       },

@@ -310,6 +310,7 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
         const summary = await service.run(importId, {
           log,
           onProgress: (done, total) => reporter.set(done, total),
+          signal: meta.signal,
         });
         await reporter.stop();
         if (!summary) return;
@@ -319,7 +320,8 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
         await jobs.send<FinishJob>(FINISH_JOB, { importId, seconds: seconds() });
       } catch (err) {
         await reporter.stop();
-        if (meta.retryCount >= RUN_RETRIES) {
+        // Handed back by a stop, it is not the import that failed: it goes on after the next start.
+        if (meta.retryCount >= RUN_RETRIES && !meta.signal.aborted) {
           const ref = referenceId();
           log.error({ err, ref }, 'a CSV import stopped');
           const { done, total } = await service.progress(importId);

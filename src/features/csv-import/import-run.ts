@@ -1,7 +1,7 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { retryDeadlocks } from '../../db/deadlock.ts';
 import { json, type Statements, statements } from '../../db/sql.ts';
-import type { JobQueue } from '../../shared/jobs.ts';
+import { HandedBack, type JobQueue } from '../../shared/jobs.ts';
 import { Account } from '../accounts/account.entity.ts';
 import { audit } from '../audit/audit.service.ts';
 import type { Actor, SeatService } from '../seats/seat.service.ts';
@@ -18,7 +18,7 @@ import type {
 } from './import-types.ts';
 
 /** The advisory lock namespace of import batches ("CSVI"). */
-const BATCH_LOCK = 0x43535649;
+export const BATCH_LOCK = 0x43535649;
 
 /** Rows written to a table before the first refresh of its statistics. */
 const ANALYZE_FROM = 1000;
@@ -95,6 +95,8 @@ export async function runImport(
   const analyzedAt = { user: 0, contact: 0 };
   for (let batch = 0; ; batch++) {
     if (hooks.maxBatches !== undefined && batch >= hooks.maxBatches) return null;
+    // A stop hands the import back between batches: each batch is whole, so the next start goes on from here.
+    if (hooks.signal?.aborted) throw new HandedBack();
     for (const kind of ['user', 'contact'] as const) {
       if (written[kind] < Math.max(2 * analyzedAt[kind], ANALYZE_FROM)) continue;
       // People and contacts grow faster than autovacuum refreshes their statistics, and a planner that

@@ -97,6 +97,8 @@ export type RunHooks = {
   log?: Logger;
   /** Called after every batch with the rows applied so far. */
   onProgress?(done: number, total: number): void;
+  /** When aborted (Roster is stopping), the run ends before its next batch, throwing HandedBack. */
+  signal?: AbortSignal;
   /** Stops after this many batches, as a process that dies there would. */
   maxBatches?: number;
   /** Runs inside each batch's transaction just before it commits; throwing rolls the batch back. */

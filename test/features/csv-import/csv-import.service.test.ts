@@ -17,7 +17,7 @@ import { User } from '../../../src/features/people/user.entity.ts';
 import { type Actor, SEAT_JOBS, type SeatService } from '../../../src/features/seats/seat.service.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { DomainError } from '../../../src/shared/errors.ts';
-import type { JobQueue } from '../../../src/shared/jobs.ts';
+import { HandedBack, type JobQueue } from '../../../src/shared/jobs.ts';
 import { eventually, jobsDrained } from '../../support/app.ts';
 import { admin, type ImportTestbed, startImportTestbed } from './support.ts';
 
@@ -677,7 +677,7 @@ describe('CSV import', () => {
     );
   });
 
-  it('finishes an import killed half way, with no duplicate and no lost row', async () => {
+  it('finishes an import killed or stopped half way, with no duplicate and no lost row', async () => {
     const account = await freshAccount();
     const small = new CsvImportService({ orm, jobs, seats, batchSize: 10 });
     const lines = ['type,first_name,last_name,email,company'];
@@ -700,10 +700,16 @@ describe('CSV import', () => {
     expect(await small.progress(id)).toEqual({ done: 30, total: 45 });
     expect((await orm.em.fork().findOneOrFail(CsvImport, id)).status).toBe('importing');
     expect(await small.unfinished()).toContain(id);
+    // ...and the next is handed back by a stop after one batch: it ends before the batch that follows.
+    const stop = new AbortController();
+    let reports = 0;
+    const stopped = small.run(id, { signal: stop.signal, onProgress: () => ++reports === 2 && stop.abort() });
+    await expect(stopped).rejects.toBeInstanceOf(HandedBack);
+    expect(await small.progress(id)).toEqual({ done: 40, total: 45 });
 
     const progress: number[] = [];
     const done = await small.run(id, { onProgress: (d) => progress.push(d) });
-    expect(progress).toEqual([30, 40, 45]);
+    expect(progress).toEqual([40, 45]);
     expect(done?.counts).toMatchObject({ created: 45, failed: 0 });
     expect(await users(account)).toHaveLength(25);
     expect(await contacts(account)).toHaveLength(20);
