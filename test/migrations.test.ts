@@ -215,11 +215,11 @@ describe('migrations on a table another session holds (a long report, a backup)'
     await holder.query('select count(*) from invitation');
     return { url, holder };
   };
-  const hasDeliveryFailedAt = async (url: string) =>
+  const hasFailureUntold = async (url: string) =>
     (
       await adminQuery(
         url,
-        `select 1 from information_schema.columns where table_name = 'invitation' and column_name = 'delivery_failed_at'`,
+        `select 1 from information_schema.columns where table_name = 'invitation' and column_name = 'failure_untold'`,
       )
     ).rows.length === 1;
 
@@ -245,13 +245,13 @@ describe('migrations on a table another session holds (a long report, a backup)'
       }
       expect(told.length).toBeGreaterThanOrEqual(1);
       expect(told[0]).toMatch(/^pid \d+, nightly-report, idle in transaction, transaction open \d+ s$/);
-      expect(await hasDeliveryFailedAt(url)).toBe(false);
+      expect(await hasFailureUntold(url)).toBe(false);
     } finally {
       await holder.query('commit');
       await holder.end();
     }
     await (await starting).close(true);
-    expect(await hasDeliveryFailedAt(url)).toBe(true);
+    expect(await hasFailureUntold(url)).toBe(true);
   }, 60_000);
 
   it('hold up a request on that table for half a second at most, by default', async () => {
@@ -278,14 +278,14 @@ describe('migrations on a table another session holds (a long report, a backup)'
         await new Promise((r) => setTimeout(r, 150));
       }
       expect(slowest).toBeLessThan(2_000);
-      expect(await hasDeliveryFailedAt(url)).toBe(false);
+      expect(await hasFailureUntold(url)).toBe(false);
     } finally {
       await other.end();
       await holder.query('commit');
       await holder.end();
     }
     await (await starting).close(true);
-    expect(await hasDeliveryFailedAt(url)).toBe(true);
+    expect(await hasFailureUntold(url)).toBe(true);
   }, 60_000);
 
   it('give up in the end with a message that says who held the table and that nothing was applied', async () => {
@@ -299,9 +299,9 @@ describe('migrations on a table another session holds (a long report, a backup)'
         (err: Error) => err.message,
       );
       expect(failed).toMatch(
-        /^Applying 1 database migration\(s\) failed \(Migration\d+_invitation_delivery_failed_at\): a table they change stayed locked by other sessions for \d+ s \(pid \d+, nightly-report, idle in transaction, transaction open \d+ s\); end those sessions or wait for them to finish\. None of them was applied/,
+        /^Applying 1 database migration\(s\) failed \(Migration\d+_invitation_failure_untold\): a table they change stayed locked by other sessions for \d+ s \(pid \d+, nightly-report, idle in transaction, transaction open \d+ s\); end those sessions or wait for them to finish\. None of them was applied/,
       );
-      expect(await hasDeliveryFailedAt(url)).toBe(false);
+      expect(await hasFailureUntold(url)).toBe(false);
     } finally {
       await holder.query('commit');
       await holder.end();

@@ -34,6 +34,8 @@ export const Invitation = defineEntity({
     lastError: p.text().nullable(),
     /** When Roster stopped trying to deliver it (refused for good, or out of retries); see deliveryGaveUp. */
     deliveryFailedAt: p.datetime().nullable(),
+    /** Given up in an import batch, and its inviter not told yet: why (a GiveUpCause); see deliverBatch. */
+    failureUntold: p.text().nullable(),
     acceptedAt: p.datetime().nullable(),
     cancelledAt: p.datetime().nullable(),
   },

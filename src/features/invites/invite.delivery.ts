@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { query, sql } from '../../db/sql.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { mailFailure, refusedForGood, withoutAddressesError } from '../../shared/mailer.ts';
-import { nowOrLater, SLACK_CALL_JOB } from '../../slack/later.ts';
+import { SLACK_CALL_JOB } from '../../slack/later.ts';
 import { firstTime } from '../../slack/once.ts';
 import { isSlackBusy } from '../../slack/pacing.ts';
 import { emailHtml, escapeHtml, lines, SafeHtml } from '../../web/html.ts';
@@ -149,8 +149,11 @@ export type GaveUp = {
 
 type DeliveryOptions = {
   lastAttempt: boolean;
-  /** Where a given-up delivery is reported instead of a DM of its own (a batch tells the inviter once). */
-  gaveUp?: (failure: GaveUp) => void;
+  /**
+   * Delivered as part of a batch, which tells each inviter once for all its invitations given up: a
+   * given-up delivery is marked as untold (`invitation.failure_untold`) instead of queueing a DM of its own.
+   */
+  batched?: boolean;
 };
 
 /** Sends a prepared invitation by DM or email, and records how it went. */
@@ -190,14 +193,19 @@ async function send(
     return;
   }
   /**
-   * Records that Roster stopped trying, and has the inviter hear of it: a batch tells each inviter once,
-   * from what its invitations report; a single delivery queues the inviter's DM in the transaction that
-   * records it, so a stop between the two can neither leave it untold nor tell it twice.
+   * Records that Roster stopped trying, and has the inviter hear of it, in the transaction that records it,
+   * so a stop between the two can neither leave it untold nor tell it twice: a single delivery queues the
+   * inviter's DM; a batch's marks it as untold, for the batch to tell each inviter once (even a retry of
+   * the batch after a stop).
    */
   const giveUp = async (error: string, how: GiveUpCause): Promise<boolean> => {
     const inviter = invitation.invitedBy;
-    const recorded = await invites.recordFailure(orm.em.fork(), invitationId, error, true, async (tx) => {
-      if (!inviter || opts.gaveUp) return;
+    return invites.recordFailure(orm.em.fork(), invitationId, error, true, async (tx) => {
+      if (!inviter) return;
+      if (opts.batched) {
+        await query(tx, sql`update invitation set failure_untold = ${how} where id = ${invitationId}`);
+        return;
+      }
       await jobs.send(
         SLACK_CALL_JOB,
         {
@@ -207,8 +215,6 @@ async function send(
         { em: tx },
       );
     });
-    if (recorded && inviter) opts.gaveUp?.({ inviter, user, error, how });
-    return recorded;
   };
   // Its link expired while it waited (Roster stopped, Slack or the mail server holding it back): a link
   // that no longer works is not sent.
@@ -288,11 +294,10 @@ export async function deliverBatch(
 ): Promise<void> {
   let failed = 0;
   let first: Error | undefined;
-  const gaveUp: GaveUp[] = [];
   try {
     for (const invitationId of invitationIds) {
       try {
-        await deliverInvitation(deps, invites, invitationId, { ...opts, gaveUp: (f) => gaveUp.push(f) });
+        await deliverInvitation(deps, invites, invitationId, { ...opts, batched: true });
       } catch (err) {
         if (isSlackBusy(err)) throw err;
         failed++;
@@ -301,7 +306,8 @@ export async function deliverBatch(
     }
   } finally {
     // Told before the batch stops for Slack's pace too: the invitations given up are not taken up again.
-    await tellInvitersOfBatch(deps, gaveUp).catch((err) =>
+    // What an earlier try of this batch gave up on before it was stopped is told now.
+    await tellInvitersOfBatch(deps, invitationIds).catch((err) =>
       deps.logger.warn({ err }, 'could not tell the importer that invitations were not delivered'),
     );
   }
@@ -318,25 +324,58 @@ export async function deliverBatch(
  * mail server refuses for good (typos, most often) are listed with every batch; a failure of the mail
  * server itself, the same for every batch, is told once a day, and `/invite pending` lists them all.
  */
-async function tellInvitersOfBatch(deps: Deps, gaveUp: GaveUp[]): Promise<void> {
-  const byInviter = new Map<string, GaveUp[]>();
-  for (const f of gaveUp) {
-    const theirs = byInviter.get(f.inviter);
-    if (theirs) theirs.push(f);
-    else byInviter.set(f.inviter, [f]);
-  }
-  const day = new Date().toISOString().slice(0, 10);
-  for (const [inviter, failures] of byInviter) {
-    const mailWide = failures.some((f) => f.how === 'retried' || f.how === 'message');
-    const toldToday =
-      mailWide && !(await firstTime(deps.orm.em.fork(), `invite-batch-mail:${inviter}:${day}`));
-    const told = toldToday ? failures.filter((f) => f.how !== 'retried' && f.how !== 'message') : failures;
-    if (!told.length) continue;
-    await nowOrLater(deps.jobs, deps.slack, {
-      method: 'chat.postMessage',
-      args: { channel: inviter, ...batchDeliveryFailedMessage(told) },
-    });
-  }
+async function tellInvitersOfBatch(deps: Deps, invitationIds: string[]): Promise<void> {
+  // The marks are taken and the DMs queued in one transaction: told once, whatever stops where.
+  await deps.orm.em.fork().transactional(async (tx) => {
+    const untold = await query<{
+      invitation_id: string;
+      inviter: string;
+      how: GiveUpCause;
+      error: string | null;
+      id: string;
+      email: string;
+      first_name: string | null;
+      last_name: string | null;
+    }>(
+      tx,
+      sql`with untold as (
+            select id, failure_untold from invitation
+            where id = any(${invitationIds}::uuid[]) and failure_untold is not null
+            order by id for update)
+          update invitation i set failure_untold = null
+          from untold, app_user u
+          where i.id = untold.id and u.id = i.user_id
+          returning i.id as invitation_id, i.invited_by as inviter, untold.failure_untold as how, i.last_error as error,
+                    u.id, u.email, u.first_name, u.last_name`,
+    );
+    // In the order of the batch, as they were delivered.
+    const at = new Map(invitationIds.map((id, i) => [id, i]));
+    untold.sort((a, b) => (at.get(a.invitation_id) ?? 0) - (at.get(b.invitation_id) ?? 0));
+    const byInviter = new Map<string, GaveUp[]>();
+    for (const row of untold) {
+      const failure: GaveUp = {
+        inviter: row.inviter,
+        how: row.how,
+        error: row.error ?? '',
+        user: { id: row.id, email: row.email, firstName: row.first_name, lastName: row.last_name },
+      };
+      const theirs = byInviter.get(row.inviter);
+      if (theirs) theirs.push(failure);
+      else byInviter.set(row.inviter, [failure]);
+    }
+    const day = new Date().toISOString().slice(0, 10);
+    for (const [inviter, failures] of byInviter) {
+      const mailWide = failures.some((f) => f.how === 'retried' || f.how === 'message');
+      const toldToday = mailWide && !(await firstTime(tx, `invite-batch-mail:${inviter}:${day}`));
+      const told = toldToday ? failures.filter((f) => f.how !== 'retried' && f.how !== 'message') : failures;
+      if (!told.length) continue;
+      await deps.jobs.send(
+        SLACK_CALL_JOB,
+        { method: 'chat.postMessage', args: { channel: inviter, ...batchDeliveryFailedMessage(told) } },
+        { em: tx },
+      );
+    }
+  });
 }
 
 /**

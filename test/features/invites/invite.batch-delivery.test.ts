@@ -6,7 +6,8 @@ import { deliverBatch, deliverInvitation } from '../../../src/features/invites/i
 import { createUser } from '../../../src/features/people/people.service.ts';
 import { TryLater } from '../../../src/shared/jobs.ts';
 import { createLogger } from '../../../src/shared/logger.ts';
-import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
+import { SLACK_CALL_JOB } from '../../../src/slack/later.ts';
+import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import { links } from '../../support/smtp-sink.ts';
 import { textOf } from '../../support/views.ts';
 
@@ -525,5 +526,37 @@ describe('an import batch whose invitations Roster stops trying to deliver', () 
     const recorded = await t.em().find(Invitation, { user: { email: [...down, ...typos] } });
     expect(recorded).toHaveLength(6);
     for (const invitation of recorded) expect(invitation.deliveryFailedAt).toBeInstanceOf(Date);
+  });
+});
+
+describe('an import batch stopped after it gave up on an invitation', () => {
+  it('tells the importer on its retry, once', async () => {
+    const told = () =>
+      t.standin.messages.filter((m) => m.channel === 'DUADMIN' && textOf(m).includes('rex.typo@acme.test'));
+    t.smtp.refusedRecipients.add('rex.typo@acme.test');
+    try {
+      const typo = (await pendingInvitation('rex.typo@acme.test')).invitation.id;
+      const fine = (await pendingInvitation('sam.fine@acme.test')).invitation.id;
+      // The batch's first delivery gives up on the mistyped address; Roster stops before the batch tells.
+      await deliverInvitation(t.roster.deps, t.roster.deps.invites, typo, {
+        lastAttempt: false,
+        batched: true,
+      });
+      await jobsDrained(t.em(), { queues: [SLACK_CALL_JOB] });
+      expect(told()).toEqual([]);
+      // The batch's retry after the restart delivers the other one and tells of the mistyped one.
+      await deliverBatch(t.roster.deps, t.roster.deps.invites, [typo, fine], { lastAttempt: false });
+      const notice = await eventually(() => told()[0]);
+      expect(textOf(notice)).toContain(
+        ':warning: *1 invitation from your CSV import could not be delivered.*',
+      );
+      expect(textOf(notice)).toContain('most often a typo: rex.typo@acme.test.');
+      // Once: another retry finds nothing left to tell.
+      await deliverBatch(t.roster.deps, t.roster.deps.invites, [typo, fine], { lastAttempt: false });
+      await jobsDrained(t.em(), { queues: [SLACK_CALL_JOB] });
+      expect(told()).toHaveLength(1);
+    } finally {
+      t.smtp.refusedRecipients.clear();
+    }
   });
 });
