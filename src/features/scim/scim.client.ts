@@ -32,6 +32,9 @@ export class ScimError extends Error {
   }
 }
 
+/** How a service that cannot filter on an attribute answers such a filter (400 invalidFilter, 501). */
+const FILTER_REFUSED = [400, 501];
+
 /** A User resource as the service returns it (its id read as a string); only what Roster reads is typed. */
 export type RemoteUser = {
   id: string;
@@ -203,6 +206,29 @@ export class ScimClient {
     }
     const wanted = userName.toLowerCase();
     return listed(list, 'GET /Users').users.find((u) => u.userName.toLowerCase() === wanted) ?? null;
+  }
+
+  /**
+   * The user Roster created for its person `externalId` (the person's id, sent with every create), if the
+   * service has one: found under an older userName too (a create whose answer was lost, then an email
+   * change). A service that cannot filter on externalId (it refuses the filter, or has no such attribute)
+   * is taken as having none, and so is a listing that does not match it exactly.
+   */
+  async findByExternalId(externalId: string): Promise<RemoteUser | null> {
+    const filter = encodeURIComponent(`externalId eq ${filterString(externalId)}`);
+    let list: unknown;
+    try {
+      list = await this.call<unknown>('GET', `/Users?filter=${filter}`);
+    } catch (err) {
+      if (
+        err instanceof ScimError &&
+        (err.kind === 'not_found' || (err.kind === 'rejected' && FILTER_REFUSED.includes(err.status)))
+      ) {
+        return null;
+      }
+      throw err;
+    }
+    return listed(list, 'GET /Users').users.find((u) => u.externalId === externalId) ?? null;
   }
 
   /** One page of the Users list, from 1-based `startIndex`, and whether pages may follow it. */

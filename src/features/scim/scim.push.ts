@@ -141,8 +141,12 @@ async function push(
     }
   }
   if (!remoteId) {
-    // A listing that just said "not there" needs no lookup.
-    const found = known === undefined ? await client.findByUserName(desired.userName) : null;
+    // A listing that just said "not there" needs no lookup. A user Roster created whose answer was lost
+    // (a timeout, a stop) is found by the externalId it was created with, even after an email change.
+    const found =
+      known === undefined
+        ? ((await client.findByExternalId(row.id)) ?? (await client.findByUserName(desired.userName)))
+        : null;
     if (!found) {
       try {
         const created = await client.create(createBody(row.id, desired));

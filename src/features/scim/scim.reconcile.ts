@@ -125,6 +125,8 @@ export async function reconcile(
 
   const byId = new Map<string, RemoteUser>();
   const byUserName = new Map<string, RemoteUser>();
+  /** Users Roster created, by the person's id it sent as their externalId: found under an older email too. */
+  const byExternalId = new Map<string, RemoteUser>();
   for (let start = 1; ; ) {
     const page = await patiently(() => client.listUsers(start, LIST_PAGE));
     if (!page) return report;
@@ -132,6 +134,7 @@ export async function reconcile(
     for (const u of page.users) {
       byId.set(u.id, u);
       byUserName.set((u.userName ?? '').toLowerCase(), u);
+      if (typeof u.externalId === 'string' && u.externalId) byExternalId.set(u.externalId, u);
     }
     start += page.users.length;
     // A page with no user not seen before: a service that ignores startIndex would repeat itself forever.
@@ -165,6 +168,7 @@ export async function reconcile(
       tried.has(row.id)
         ? undefined
         : ((row.remoteId ? byId.get(row.remoteId) : undefined) ??
+          byExternalId.get(row.id) ??
           byUserName.get(desiredShape(row).userName) ??
           null);
     while (rows.length) {
