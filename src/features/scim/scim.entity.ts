@@ -56,6 +56,8 @@ export const ScimSync = defineEntity({
     nextAttemptAt: p.datetime().defaultRaw('now()'),
     leasedUntil: p.datetime().nullable(),
     lastError: p.text().nullable(),
+    /** Refused by the service, and the admins not told yet: the service's words (see takeUntoldFailures). */
+    failureUntold: p.text().nullable(),
     lastSyncedAt: p.datetime().nullable(),
     updatedAt: p.datetime().defaultRaw('now()'),
   },

@@ -9,6 +9,7 @@ import { Account } from '../accounts/account.entity.ts';
 import { ProgressReporter } from '../csv-import/slack/progress.ts';
 import type { Deps } from '../feature.ts';
 import { type IScimConnection, ScimConnection } from './scim.entity.ts';
+import { takeUntoldFailures } from './scim.push.ts';
 import { reconcile } from './scim.reconcile.ts';
 import { SCIM_JOBS } from './scim.service.ts';
 import { drain, type OnOutage, type OnRefused } from './scim.sync.ts';
@@ -138,8 +139,16 @@ export async function registerScimJobs(deps: Deps): Promise<(() => Promise<void>
         }
         if (result.refused)
           log.warn({ accountId, problem: result.refused }, 'the SCIM service refused the token');
-        if (result.failed.length)
-          await tellAdmins(accountId, failuresMessage(connection.baseUrl, result.failed));
+        // Everyone refused and not told yet, by this drain or by one stopped before it told: once each.
+        await orm.em.fork().transactional(async (tx) => {
+          const failed = await takeUntoldFailures(tx, accountId);
+          if (!failed.length) return;
+          await jobs.send<NoticeJob>(
+            SCIM_JOBS.notice,
+            { accountId, message: failuresMessage(connection.baseUrl, failed) },
+            { em: tx },
+          );
+        });
         if (!result.wakeAt) return;
         const wait = result.wakeAt.getTime() - Date.now();
         // A short pause is waited out here; a longer one frees the worker until a wake job is due.

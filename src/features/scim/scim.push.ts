@@ -230,6 +230,11 @@ export async function recordOutcomes(
   outcomes: Outcome[],
   release: string[] = [],
   outage = false,
+  /**
+   * Whether the people now failed are marked for the admins' notice (`failure_untold`, which
+   * {@link takeUntoldFailures} takes): the sync's; Sync now reports them to the admin who clicked.
+   */
+  tell = false,
 ): Promise<void> {
   const byId = new Map(rows.map((r) => [r.id, r]));
   const records = outcomes.map((o) => {
@@ -279,12 +284,48 @@ export async function recordOutcomes(
         next_attempt_at = case
           when r.state = 'retry' and s.version = r.version then now() + make_interval(secs => r.delay_s)
           else s.next_attempt_at end,
+        failure_untold = case
+          when r.state = 'failed' and ${tell}::boolean then r.error
+          when r.state = 'synced' then null
+          else s.failure_untold end,
         leased_until = null,
         updated_at = now()
       from jsonb_to_recordset(${json(records)}::jsonb)
         as r(user_id uuid, version int, state text, remote_id text, pushed jsonb, error text, attempts int, delay_s int)
       where s.user_id = r.user_id`,
   );
+}
+
+/**
+ * The people of the account the service refused whose admins are not told yet, with the service's words,
+ * and the marks cleared, in `tx`: the notice queued in the same transaction tells each of them once, even
+ * when the sync that refused them was stopped before it told.
+ */
+export async function takeUntoldFailures(
+  tx: EntityManager,
+  accountId: string,
+): Promise<{ name: string; error: string }[]> {
+  const rows = await query<{
+    email: string;
+    firstName: string | null;
+    lastName: string | null;
+    error: string;
+    at: Date;
+  }>(
+    tx,
+    sql`with untold as (
+          select user_id, failure_untold from scim_sync
+          where account_id = ${accountId} and failure_untold is not null
+          order by user_id for update)
+        update scim_sync s set failure_untold = null
+        from untold, app_user u
+        where s.user_id = untold.user_id and u.id = s.user_id
+        returning u.email, u.first_name as "firstName", u.last_name as "lastName",
+                  untold.failure_untold as error, s.updated_at as at`,
+  );
+  return rows
+    .sort((a, b) => new Date(a.at).getTime() - new Date(b.at).getTime())
+    .map((r) => ({ name: displayName(r), error: r.error }));
 }
 
 /** A person as a report names them. */

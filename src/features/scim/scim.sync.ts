@@ -273,7 +273,7 @@ export async function drain(
         () => true,
         () => false,
       ));
-    await recordOutcomes(em, rows, outcomes, untouched, outage);
+    await recordOutcomes(em, rows, outcomes, untouched, outage, true);
     collect(
       result,
       rows,
