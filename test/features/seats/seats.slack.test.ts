@@ -37,7 +37,8 @@ async function postedCopy(requestId: string, admin = 'UADMIN') {
           m.channel === `D${admin}` &&
           JSON.stringify(m.blocks ?? []).includes(requestId),
       ),
-    30_000,
+    // 25 requests to two admins are 50 posts at Slack's pace for chat.postMessage (3 a second past a burst).
+    60_000,
   );
 }
 
