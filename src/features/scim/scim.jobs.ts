@@ -121,7 +121,7 @@ export async function registerScimJobs(deps: Deps): Promise<(() => Promise<void>
 
   await jobs.define<AccountJob>(
     SCIM_JOBS.sync,
-    async ({ accountId }) => {
+    async ({ accountId }, { signal }) => {
       for (;;) {
         const em = orm.em.fork();
         const connection = await em.findOne(ScimConnection, { account: accountId });
@@ -133,6 +133,7 @@ export async function registerScimJobs(deps: Deps): Promise<(() => Promise<void>
           scim.client(connection),
           tellRefused(connection),
           tellOutage(connection),
+          signal,
         );
         if (result.synced || result.failed.length) {
           log.info({ accountId, synced: result.synced, failed: result.failed.length }, 'SCIM sync');
@@ -149,7 +150,8 @@ export async function registerScimJobs(deps: Deps): Promise<(() => Promise<void>
             { em: tx },
           );
         });
-        if (!result.wakeAt) return;
+        // Stopped: the people left are pending, and the next start's sync takes them.
+        if (!result.wakeAt || signal.aborted) return;
         const wait = result.wakeAt.getTime() - Date.now();
         // A short pause is waited out here; a longer one frees the worker until a wake job is due.
         if (wait > SHORT_PAUSE_MS || jobs.stopping) {

@@ -241,6 +241,8 @@ export async function drain(
   client: ScimClient,
   onRefused?: OnRefused,
   onOutage?: OnOutage,
+  /** Aborted when Roster stops: the batch under way is recorded, and no other is claimed. */
+  signal?: AbortSignal,
 ): Promise<RunResult> {
   const result: RunResult = { synced: 0, failed: [] };
   if (connection.refusedAt) return result;
@@ -250,6 +252,7 @@ export async function drain(
   const accountId = connection.account.id;
   applyHabits(connection, client);
   for (;;) {
+    if (signal?.aborted) return result;
     // Disconnected, or connected to another service, since this drain began: what is pending now belongs
     // to the new connection, whose own drain pushes it; this client speaks to the old service.
     const [current] = await query<{ id: string }>(

@@ -94,10 +94,15 @@ export class WebhookSender {
   }
 
   /**
-   * Delivers what is due for one endpoint, `concurrency` at a time, until nothing is due or the job's
-   * budget is spent. Returns how many attempts were made and whether work may be left.
+   * Delivers what is due for one endpoint, `concurrency` at a time, until nothing is due, the job's
+   * budget is spent, or `signal` is aborted (Roster is stopping): the sends under way end, and what was
+   * claimed but not sent is handed back. Returns how many attempts were made and whether work may be left.
    */
-  async run(em: EntityManager, endpointId: string): Promise<{ attempts: number; more: boolean }> {
+  async run(
+    em: EntityManager,
+    endpointId: string,
+    signal?: AbortSignal,
+  ): Promise<{ attempts: number; more: boolean }> {
     const [endpoint] = await query<EndpointRow>(
       em,
       sql`select id, url, secret, enabled from webhook_endpoint where id = ${endpointId}`,
@@ -114,8 +119,9 @@ export class WebhookSender {
     let drained = false;
     let attempts = 0;
     let more = false;
+    const stopped = signal ? aborted(signal) : null;
     for (;;) {
-      const late = Date.now() >= deadline;
+      const late = Date.now() >= deadline || signal?.aborted === true;
       // Up to four slots' worth claimed ahead: one claim (a round trip) then feeds many sends.
       if (!late && !claiming && !drained && ready.length < 2 * concurrency) {
         const limit = 4 * concurrency - ready.length - inFlight.size;
@@ -149,7 +155,7 @@ export class WebhookSender {
       }
       const waits = [...inFlight, ...(claiming ? [claiming] : [])];
       if (waits.length === 0) break;
-      await Promise.race(waits);
+      await Promise.race(stopped ? [...waits, stopped] : waits);
     }
     await Promise.all([...inFlight, ...(claiming ? [claiming] : [])]);
     // Claimed but not sent before the budget ran out: handed back at once rather than when the lease ends.
@@ -344,4 +350,10 @@ export async function send(
           : (e.code ?? e.message).slice(0, 200);
     return { ok: false, status: null, error, durationMs };
   }
+}
+
+/** Resolves when `signal` is aborted (at once if it is already). */
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((done) => signal.addEventListener('abort', () => done(), { once: true }));
 }

@@ -34,9 +34,12 @@ export async function registerWebhookJobs(
   const { jobs, orm, logger, slack, admins } = deps;
   await jobs.define<{ endpointId: string }>(
     WEBHOOK_JOBS.deliver,
-    async ({ endpointId }) => {
-      const { more } = await sender.run(orm.em.fork(), endpointId);
-      if (more) await jobs.send(WEBHOOK_JOBS.deliver, { endpointId }, { singletonKey: endpointId });
+    async ({ endpointId }, { signal }) => {
+      const { more } = await sender.run(orm.em.fork(), endpointId, signal);
+      // Stopped: the sweep of the next start finds what is left.
+      if (more && !signal.aborted) {
+        await jobs.send(WEBHOOK_JOBS.deliver, { endpointId }, { singletonKey: endpointId });
+      }
     },
     {
       policy: 'stately',

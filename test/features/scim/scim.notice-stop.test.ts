@@ -3,6 +3,7 @@ import { query, sql } from '../../../src/db/sql.ts';
 import type { Deps } from '../../../src/features/feature.ts';
 import { registerScimJobs } from '../../../src/features/scim/scim.jobs.ts';
 import { SCIM_JOBS, ScimService } from '../../../src/features/scim/scim.service.ts';
+import { drain } from '../../../src/features/scim/scim.sync.ts';
 import { JobQueue } from '../../../src/shared/jobs.ts';
 import { createLogger } from '../../../src/shared/logger.ts';
 import { eventually, jobsDrained } from '../../support/app.ts';
@@ -77,3 +78,40 @@ it('tells the admins about a person the service refused even when Roster stops d
     await second.stop(0);
   }
 }, 60_000);
+
+it('claims nobody more once Roster stops: the batch under way is recorded, the rest wait pending', async () => {
+  server.rejectWhen(() => undefined);
+  for (let i = 0; i < 50; i++) {
+    await query(
+      orm.em.fork(),
+      sql`insert into app_user (id, account_id, email, first_name, role, status)
+        values (gen_random_uuid(), ${accountId}, ${`stop${i}@acme.test`}, 'Stop', 'client', 'active')`,
+    );
+  }
+  const stop = new AbortController();
+  const from = server.calls.length;
+  // The stop comes while the first batch (40 people) is being pushed.
+  server.slow(200, { when: (req) => req.method === 'POST' });
+  const draining = drain(
+    orm.em.fork(),
+    await service.connection(),
+    service.client,
+    undefined,
+    undefined,
+    stop.signal,
+  );
+  await eventually(() => server.calls.slice(from).some((c) => c.method === 'POST'));
+  stop.abort();
+  const result = await draining;
+  expect(result.synced).toBe(40);
+  const states = await query<{ state: string; leased: boolean; n: number }>(
+    orm.em.fork(),
+    sql`select s.state, s.leased_until is not null as leased, count(*)::int as n
+        from scim_sync s join app_user u on u.id = s.user_id
+        where s.account_id = ${accountId} and u.email like 'stop%' group by 1, 2 order by 1`,
+  );
+  expect(states).toEqual([
+    { state: 'pending', leased: false, n: 10 },
+    { state: 'synced', leased: false, n: 40 },
+  ]);
+});

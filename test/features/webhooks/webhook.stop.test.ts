@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { initORM, type ORM } from '../../../src/db/orm.ts';
+import { query, sql } from '../../../src/db/sql.ts';
+import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
+import { DEFAULT_POLICY, WebhookSender } from '../../../src/features/webhooks/webhook.delivery.ts';
+import { createLogger } from '../../../src/shared/logger.ts';
+import { eventually } from '../../support/app.ts';
+import { createTestDatabase, type TestDatabase } from '../../support/database.ts';
+
+// Roster stops while an endpoint's deliveries go out: the sends under way end, nothing more is claimed or
+// sent, and what was claimed but not sent goes back to the outbox untouched, for the next start.
+
+let db: TestDatabase;
+let orm: ORM;
+let receiver: Server;
+let url: string;
+let received = 0;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  orm = await initORM(db.url);
+  // A receiver that takes a second to answer each delivery.
+  receiver = createServer((req, res) => {
+    req.resume();
+    received += 1;
+    setTimeout(() => res.writeHead(200).end(), 1000);
+  });
+  await new Promise<void>((ok) => receiver.listen(0, '127.0.0.1', ok));
+  url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+});
+afterAll(async () => {
+  receiver.closeAllConnections();
+  await new Promise((r) => receiver.close(r));
+  await orm.close(true);
+  await db.drop();
+});
+
+it('ends the sends under way and hands back what was claimed but not sent', async () => {
+  const em = orm.em.fork();
+  const account = await ensureAccount(em, 'T_WEBHOOK_STOP');
+  const endpointId = randomUUID();
+  const secret = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
+  await query(
+    em,
+    sql`insert into webhook_endpoint (id, account_id, url, secret) values (${endpointId}, ${account.id}, ${url}, ${secret})`,
+  );
+  for (let n = 0; n < 12; n++) {
+    await query(
+      em,
+      sql`insert into webhook_delivery (endpoint_id, account_id, msg_id, event_type, subject, payload)
+          values (${endpointId}, ${account.id}, ${`msg_${n}`}, 'webhook.test', ${`s${n}`}, '{}'::jsonb)`,
+    );
+  }
+  const sender = new WebhookSender({
+    policy: { ...DEFAULT_POLICY, concurrency: 2 },
+    logger: createLogger('silent'),
+    allowPrivate: true,
+    onDisabled: async () => {},
+  });
+  const stop = new AbortController();
+  const running = sender.run(orm.em.fork(), endpointId, stop.signal);
+  await eventually(() => received >= 2);
+  stop.abort();
+  const { attempts, more } = await running;
+
+  const rows = await query<{ status: string; attempts: number; leased: boolean }>(
+    em,
+    sql`select status, attempts, lease_until is not null as leased from webhook_delivery
+        where endpoint_id = ${endpointId} order by id`,
+  );
+  const delivered = rows.filter((r) => r.status === 'delivered');
+  // The two under way were answered and recorded; no other was sent after the stop.
+  expect(received).toBe(2);
+  expect(attempts).toBe(2);
+  expect(delivered).toHaveLength(2);
+  expect(more).toBe(true);
+  // The others are as they were: pending, no attempt counted, no lease that would hold them back.
+  expect(rows.filter((r) => r.status !== 'delivered')).toEqual(
+    Array.from({ length: 10 }, () => ({ status: 'pending', attempts: 0, leased: false })),
+  );
+});
