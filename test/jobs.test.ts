@@ -194,6 +194,21 @@ describe('background jobs', () => {
     expect(job?.state).toBe('retry');
   });
 
+  it('abort no signal of a job that merely outlives its expiry: only a stop ends a job early', async () => {
+    let seen: boolean | undefined;
+    await jobs.define(
+      'test.overdue',
+      async (_data, { signal }) => {
+        await new Promise((r) => setTimeout(r, 2500));
+        seen = signal.aborted;
+      },
+      { expireInSeconds: 1, retryLimit: 0 },
+    );
+    await jobs.send('test.overdue', {});
+    await eventually(() => seen !== undefined, 15_000);
+    expect(seen).toBe(false);
+  });
+
   it('name a few reasons in the line of a queue whose jobs each wait for their own, and count the rest', async () => {
     const lines: Record<string, any>[] = [];
     const sink = new Writable({

@@ -101,7 +101,10 @@ type Handler<T> = (
     id: string;
     retryCount: number;
     createdOn: Date;
-    /** Aborted when Roster stops and the job is handed back to the queue: long work ends at its next step. */
+    /**
+     * Aborted as soon as Roster begins to stop (not when a job merely outlives its expiry): long work ends
+     * at its next step, and the job is handed back to the queue.
+     */
     signal: AbortSignal;
   },
 ) => Promise<void>;
@@ -121,6 +124,8 @@ export class JobQueue {
   private readonly waitLogMs: number;
   private readonly waits = new Map<string, Waits>();
   stopping = false;
+  /** Aborted when the queue begins to stop: the signal every running job is given. */
+  private readonly stopped = new AbortController();
 
   private constructor(boss: PgBoss, logger: Logger, works: WorkFilter, waitLogMs: number) {
     this.boss = boss;
@@ -190,7 +195,7 @@ export class JobQueue {
           ? new Date(waited.since)
           : ((job as { createdOn?: Date }).createdOn ?? new Date());
         try {
-          await handler(data, { id: job.id, retryCount, createdOn, signal: job.signal });
+          await handler(data, { id: job.id, retryCount, createdOn, signal: this.stopped.signal });
         } catch (err) {
           if (err instanceof TryLater) {
             // A new job, not a retry: waiting for Slack's pace is not a failure and must not use up attempts,
@@ -350,6 +355,7 @@ export class JobQueue {
   /** Lets running jobs finish for up to `graceMs`; those still running are then failed, to be retried later. */
   async stop(graceMs = 5_000): Promise<void> {
     this.stopping = true;
+    this.stopped.abort();
     await this.boss.stop({ graceful: graceMs > 0, timeout: Math.max(graceMs, 1000) });
     for (const [queue, waits] of this.waits) {
       this.flushWaits(queue);

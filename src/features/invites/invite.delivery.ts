@@ -327,8 +327,9 @@ export async function deliverBatch(
 async function tellInvitersOfBatch(deps: Deps, invitationIds: string[]): Promise<void> {
   // The marks are taken and the DMs queued in one transaction: told once, whatever stops where.
   await deps.orm.em.fork().transactional(async (tx) => {
-    const untold = await query<{
+    const marked = await query<{
       invitation_id: string;
+      status: string;
       inviter: string;
       how: GiveUpCause;
       error: string | null;
@@ -345,9 +346,11 @@ async function tellInvitersOfBatch(deps: Deps, invitationIds: string[]): Promise
           update invitation i set failure_untold = null
           from untold, app_user u
           where i.id = untold.id and u.id = i.user_id
-          returning i.id as invitation_id, i.invited_by as inviter, untold.failure_untold as how, i.last_error as error,
+          returning i.id as invitation_id, i.status, i.invited_by as inviter, untold.failure_untold as how, i.last_error as error,
                     u.id, u.email, u.first_name, u.last_name`,
     );
+    // Cancelled or replaced since it was given up: nobody's concern any more, and not told.
+    const untold = marked.filter((row) => row.status === 'pending');
     // In the order of the batch, as they were delivered.
     const at = new Map(invitationIds.map((id, i) => [id, i]));
     untold.sort((a, b) => (at.get(a.invitation_id) ?? 0) - (at.get(b.invitation_id) ?? 0));

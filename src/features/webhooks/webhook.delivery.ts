@@ -119,45 +119,57 @@ export class WebhookSender {
     let drained = false;
     let attempts = 0;
     let more = false;
-    const stopped = signal ? aborted(signal) : null;
-    for (;;) {
-      const late = Date.now() >= deadline || signal?.aborted === true;
-      // Up to four slots' worth claimed ahead: one claim (a round trip) then feeds many sends.
-      if (!late && !claiming && !drained && ready.length < 2 * concurrency) {
-        const limit = 4 * concurrency - ready.length - inFlight.size;
-        if (limit > 0) {
-          const claim: Promise<unknown> = this.claim(em, endpointId, limit)
-            .then((rows) => {
-              ready.push(...rows);
-              drained = rows.length === 0;
-            })
-            .finally(() => {
-              claiming = null;
-            });
-          claiming = claim;
+    // Wakes the wait below at a stop; the listener goes with the run (the signal is shared by every job).
+    let wake = () => {};
+    const stopped = new Promise<void>((done) => {
+      wake = done;
+    });
+    if (signal?.aborted) wake();
+    else signal?.addEventListener('abort', wake, { once: true });
+    try {
+      for (;;) {
+        const late = Date.now() >= deadline || signal?.aborted === true;
+        // Up to four slots' worth claimed ahead: one claim (a round trip) then feeds many sends.
+        if (!late && !claiming && !drained && ready.length < 2 * concurrency) {
+          const limit = 4 * concurrency - ready.length - inFlight.size;
+          if (limit > 0) {
+            const claim: Promise<unknown> = this.claim(em, endpointId, limit)
+              .then((rows) => {
+                ready.push(...rows);
+                drained = rows.length === 0;
+              })
+              .finally(() => {
+                claiming = null;
+              });
+            claiming = claim;
+          }
         }
+        while (!late && ready.length && inFlight.size < concurrency) {
+          const row = ready.shift()!;
+          attempts += 1;
+          const task: Promise<unknown> = this.deliverOne(em, endpoint, signer, row)
+            .catch((err) =>
+              this.logger.error({ err, endpointId, delivery: row.id }, 'webhook delivery failed'),
+            )
+            .finally(() => {
+              inFlight.delete(task);
+              // A finished delivery may let the next event of its subject go.
+              drained = false;
+            });
+          inFlight.add(task);
+        }
+        if (late) {
+          more = true;
+          break;
+        }
+        const waits = [...inFlight, ...(claiming ? [claiming] : [])];
+        if (waits.length === 0) break;
+        await Promise.race([...waits, stopped]);
       }
-      while (!late && ready.length && inFlight.size < concurrency) {
-        const row = ready.shift()!;
-        attempts += 1;
-        const task: Promise<unknown> = this.deliverOne(em, endpoint, signer, row)
-          .catch((err) => this.logger.error({ err, endpointId, delivery: row.id }, 'webhook delivery failed'))
-          .finally(() => {
-            inFlight.delete(task);
-            // A finished delivery may let the next event of its subject go.
-            drained = false;
-          });
-        inFlight.add(task);
-      }
-      if (late) {
-        more = true;
-        break;
-      }
-      const waits = [...inFlight, ...(claiming ? [claiming] : [])];
-      if (waits.length === 0) break;
-      await Promise.race(stopped ? [...waits, stopped] : waits);
+      await Promise.all([...inFlight, ...(claiming ? [claiming] : [])]);
+    } finally {
+      signal?.removeEventListener('abort', wake);
     }
-    await Promise.all([...inFlight, ...(claiming ? [claiming] : [])]);
     // Claimed but not sent before the budget ran out: handed back at once rather than when the lease ends.
     if (ready.length) {
       await query(
@@ -350,10 +362,4 @@ export async function send(
           : (e.code ?? e.message).slice(0, 200);
     return { ok: false, status: null, error, durationMs };
   }
-}
-
-/** Resolves when `signal` is aborted (at once if it is already). */
-function aborted(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((done) => signal.addEventListener('abort', () => done(), { once: true }));
 }

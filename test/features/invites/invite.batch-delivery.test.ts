@@ -560,3 +560,30 @@ describe('an import batch stopped after it gave up on an invitation', () => {
     }
   });
 });
+
+describe('an import batch stopped after it gave up on an invitation cancelled before its retry', () => {
+  it("tells nobody of it: a cancelled invitation is nobody's concern any more", async () => {
+    const told = () =>
+      t.standin.messages.filter((m) => m.channel === 'DUADMIN' && textOf(m).includes('zed.typo@acme.test'));
+    t.smtp.refusedRecipients.add('zed.typo@acme.test');
+    try {
+      const { user, invitation } = await pendingInvitation('zed.typo@acme.test');
+      await deliverInvitation(t.roster.deps, t.roster.deps.invites, invitation.id, {
+        lastAttempt: false,
+        batched: true,
+      });
+      await t.roster.deps.invites.cancel(
+        t.em(),
+        await t.account(),
+        { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' },
+        user.id,
+      );
+      expect((await t.em().findOneOrFail(Invitation, invitation.id)).status).toBe('cancelled');
+      await deliverBatch(t.roster.deps, t.roster.deps.invites, [invitation.id], { lastAttempt: false });
+      await jobsDrained(t.em(), { queues: [SLACK_CALL_JOB] });
+      expect(told().map((m) => textOf(m))).toEqual([]);
+    } finally {
+      t.smtp.refusedRecipients.clear();
+    }
+  });
+});
