@@ -88,15 +88,38 @@ export function claimUsers(em: EntityManager, accountId: string, userIds: string
  * flight, so it is left alone until the roleless push has been taken: another person's push that starts
  * meanwhile still sends roles, and refusals that are not about roles never turn them off.
  */
-export async function pushOne(client: ScimClient, row: Claimed, known?: RemoteUser | null): Promise<Outcome> {
+/**
+ * Whether `externalId` is the id of a person in Roster (of any account): a user the service holds under
+ * that externalId was created for them, and is never linked to anyone else.
+ */
+export type IsRosterPerson = (externalId: string) => Promise<boolean>;
+
+/** The shape of Roster's ids, sent as externalId. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The {@link IsRosterPerson} of Roster's database. */
+export function rosterPeople(em: EntityManager): IsRosterPerson {
+  return async (externalId) => {
+    if (!UUID.test(externalId)) return false;
+    const [row] = await query(em, sql`select 1 from app_user where id = ${externalId.toLowerCase()}::uuid`);
+    return row !== undefined;
+  };
+}
+
+export async function pushOne(
+  client: ScimClient,
+  row: Claimed,
+  known?: RemoteUser | null,
+  isRosterPerson?: IsRosterPerson,
+): Promise<Outcome> {
   const withRoles = client.rolesSupport !== 'refused';
   try {
-    const { outcome, sentRoles } = await push(client, row, known, withRoles);
+    const { outcome, sentRoles } = await push(client, row, known, withRoles, isRosterPerson);
     if (sentRoles) client.rolesSupport = 'taken';
     return outcome;
   } catch (err) {
     if (!withRoles || !refusesRoles(err)) throw err;
-    const { outcome } = await push(client, row, known, false);
+    const { outcome } = await push(client, row, known, false, isRosterPerson);
     client.rolesSupport = 'refused';
     return outcome;
   }
@@ -121,6 +144,7 @@ async function push(
   row: Claimed,
   known: RemoteUser | null | undefined,
   withRoles: boolean,
+  isRosterPerson?: IsRosterPerson,
 ): Promise<{ outcome: Outcome; sentRoles: boolean }> {
   if (row.loginMissing) return { outcome: { userId: row.id, result: 'skipped' }, sentRoles: false };
   const desired = withRoles ? desiredShape(row) : roleless(desiredShape(row));
@@ -143,9 +167,22 @@ async function push(
   if (!remoteId) {
     // A listing that just said "not there" needs no lookup. A user Roster created whose answer was lost
     // (a timeout, a stop) is found by the externalId it was created with, even after an email change.
+    // A user found by userName that was created for another person in Roster (who had this email before)
+    // is theirs: this person is refused rather than linked to it, so two people never share one user.
+    const notAnothers = async (user: RemoteUser | null) => {
+      const theirs = user?.externalId;
+      if (!user || !theirs || theirs.toLowerCase() === row.id.toLowerCase()) return user;
+      if (!(await isRosterPerson?.(theirs))) return user;
+      throw new ScimError(
+        'rejected',
+        409,
+        `the service's user ${desired.userName} belongs to another person in Roster (it was created for them under this email); change this person's email, or remove that user from the service`,
+      );
+    };
     const found =
       known === undefined
-        ? ((await client.findByExternalId(row.id)) ?? (await client.findByUserName(desired.userName)))
+        ? ((await client.findByExternalId(row.id)) ??
+          (await notAnothers(await client.findByUserName(desired.userName))))
         : null;
     if (!found) {
       try {
@@ -166,7 +203,7 @@ async function push(
       }
     }
     // Created meanwhile by someone else, or refused as a duplicate: link to the one that exists.
-    const existing = found ?? (await client.findByUserName(desired.userName));
+    const existing = found ?? (await notAnothers(await client.findByUserName(desired.userName)));
     if (!existing) {
       throw new ScimError(
         'rejected',
@@ -186,7 +223,7 @@ async function push(
     } catch (err) {
       // Deleted in the service behind Roster's back: create it again.
       if (err instanceof ScimError && err.kind === 'not_found' && known === undefined) {
-        return push(client, { ...row, remoteId: null, pushed: null }, null, withRoles);
+        return push(client, { ...row, remoteId: null, pushed: null }, null, withRoles, isRosterPerson);
       }
       throw err;
     }

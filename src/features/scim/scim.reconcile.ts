@@ -4,7 +4,15 @@ import type { RemoteUser, ScimClient } from './scim.client.ts';
 import { ScimError } from './scim.client.ts';
 import type { IScimConnection } from './scim.entity.ts';
 import { desiredShape } from './scim.mapping.ts';
-import { claimUsers, nameOf, personal, recordOutcomes } from './scim.push.ts';
+import {
+  type Claimed,
+  claimUsers,
+  nameOf,
+  personal,
+  recordOutcomes,
+  rosterPeople,
+  UUID,
+} from './scim.push.ts';
 import {
   applyHabits,
   applyStop,
@@ -141,6 +149,22 @@ export async function reconcile(
     if (!page.more || byId.size === seen) break;
   }
   report.remoteUsers = byId.size;
+  // Users created for people in Roster, by their externalId: never linked to anyone else by userName.
+  const forRosterPeople = new Set(
+    (
+      await query<{ id: string }>(
+        em,
+        sql`select id::text as id from app_user where id = any(${[...byExternalId.keys()]
+          .filter((id) => UUID.test(id))
+          .map((id) => id.toLowerCase())}::uuid[])`,
+      )
+    ).map((r) => r.id),
+  );
+  const sameName = (row: Claimed) => {
+    const user = byUserName.get(desiredShape(row).userName);
+    const theirs = user?.externalId?.toLowerCase();
+    return theirs && theirs !== row.id && forRosterPeople.has(theirs) ? undefined : user;
+  };
   const [{ total } = { total: 0 }] = await query<{ total: number }>(
     em,
     sql`select count(*)::int as total from app_user where account_id = ${accountId}`,
@@ -169,10 +193,10 @@ export async function reconcile(
         ? undefined
         : ((row.remoteId ? byId.get(row.remoteId) : undefined) ??
           byExternalId.get(row.id) ??
-          byUserName.get(desiredShape(row).userName) ??
+          sameName(row) ??
           null);
     while (rows.length) {
-      const { outcomes, untouched, stop } = await pushBatch(client, rows, known);
+      const { outcomes, untouched, stop } = await pushBatch(client, rows, known, rosterPeople(em));
       await rememberHabits(em, connection, client);
       // Transient failures are tried again here, after the pause; refusals are the person's and final.
       const settled = outcomes.filter((o) => o.result !== 'failed' || personal(o.error));

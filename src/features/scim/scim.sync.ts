@@ -6,12 +6,14 @@ import type { IScimConnection } from './scim.entity.ts';
 import {
   type Claimed,
   claimDue,
+  type IsRosterPerson,
   MAX_ATTEMPTS,
   nameOf,
   type Outcome,
   personal,
   pushOne,
   recordOutcomes,
+  rosterPeople,
 } from './scim.push.ts';
 
 /** People pushed at once: calls in flight to the service, each for a different person. */
@@ -41,6 +43,7 @@ export async function pushBatch(
   client: ScimClient,
   rows: Claimed[],
   known?: (row: Claimed) => RemoteUser | null | undefined,
+  isRosterPerson?: IsRosterPerson,
 ): Promise<{ outcomes: Outcome[]; untouched: string[]; stop?: Stop }> {
   const outcomes: Outcome[] = [];
   let stop: Stop | undefined;
@@ -49,7 +52,7 @@ export async function pushBatch(
     while (!stop && next < rows.length) {
       const row = rows[next++]!;
       try {
-        outcomes.push(await pushOne(client, row, known?.(row)));
+        outcomes.push(await pushOne(client, row, known?.(row), isRosterPerson));
       } catch (thrown) {
         // Anything else (an answer read wrongly) is this person's failure, recorded and told like a refused
         // value: thrown on, it would leave the batch leased with nothing recorded, again at every run.
@@ -262,7 +265,7 @@ export async function drain(
     if (!current) return result;
     const rows = await claimDue(em, accountId, CLAIM_SIZE);
     if (!rows.length) break;
-    const { outcomes, untouched, stop } = await pushBatch(client, rows);
+    const { outcomes, untouched, stop } = await pushBatch(client, rows, undefined, rosterPeople(em));
     await rememberHabits(em, connection, client);
     // The service failing and answering nobody well: an outage, which would otherwise use up the attempts
     // of whoever is at the head of the queue and give them up while nothing is wrong with them.

@@ -160,3 +160,68 @@ it('a service that cannot filter on externalId: the person is created once, as b
     refuseExternalIdFilter = false;
   }
 });
+
+const links = (emails: string[]) =>
+  query<{ email: string; remoteId: string | null; state: string; lastError: string | null }>(
+    orm.em.fork(),
+    sql`select u.email, s.remote_id as "remoteId", s.state, s.last_error as "lastError"
+        from scim_sync s join app_user u on u.id = s.user_id
+        where s.account_id = ${accountId} and u.email = any(${emails}) `,
+  );
+
+/** A person whose create was taken but not recorded (a stop), their lease run out: the user's remote id. */
+async function lostCreate(email: string): Promise<string> {
+  const client = new ScimClient(server.url, server.token, { allowPrivate: true });
+  const rows = await claimDue(orm.em.fork(), accountId, 40);
+  const outcome = await pushOne(client, rows.find((r) => r.email === email)!);
+  expect(outcome.result).toBe('synced');
+  await query(
+    orm.em.fork(),
+    sql`update scim_sync set leased_until = now() - interval '1 second' where account_id = ${accountId}`,
+  );
+  return (outcome as { remoteId: string }).remoteId;
+}
+
+/**
+ * The one whose create was lost is linked to that user, under their new email; the newcomer with their old
+ * email is never linked to it: refused, saying why, when the service still holds the old email, or given a
+ * user of their own once it no longer does (whichever of the two is pushed first).
+ */
+async function neverShared(original: string, mover: string, newcomer: string) {
+  const linked = await links([mover, newcomer]);
+  const moved = linked.find((l) => l.email === mover);
+  const added = linked.find((l) => l.email === newcomer)!;
+  expect(moved).toMatchObject({ state: 'synced', remoteId: original });
+  expect(server.users.get(original)?.userName).toBe(mover);
+  if (added.state === 'failed') {
+    expect(added).toMatchObject({
+      remoteId: null,
+      lastError: expect.stringContaining('belongs to another person in Roster'),
+    });
+  } else {
+    expect(added.remoteId).not.toBe(original);
+    expect(server.users.get(added.remoteId!)?.userName).toBe(newcomer);
+  }
+}
+
+it('a lost create, an email change, and a new person given the old email: never two people on one user', async () => {
+  server.reset();
+  await addPerson('ann@acme.test', 'Ann');
+  const original = await lostCreate('ann@acme.test');
+  await changeEmail('ann@acme.test', 'ann.new@acme.test');
+  await addPerson('ann@acme.test', 'Bob');
+  const client = new ScimClient(server.url, server.token, { allowPrivate: true });
+  for (let i = 0; i < 3; i++) await drain(orm.em.fork(), await service.connection(), client);
+  await neverShared(original, 'ann.new@acme.test', 'ann@acme.test');
+});
+
+it('Sync now: a new person given the old email of someone whose create was lost is not linked to their user', async () => {
+  server.reset();
+  await addPerson('cy@acme.test', 'Cy');
+  const original = await lostCreate('cy@acme.test');
+  await changeEmail('cy@acme.test', 'cy.new@acme.test');
+  await addPerson('cy@acme.test', 'Dee');
+  const client = new ScimClient(server.url, server.token, { allowPrivate: true });
+  await reconcile(orm.em.fork(), await service.connection(), client);
+  await neverShared(original, 'cy.new@acme.test', 'cy@acme.test');
+});
