@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { WebClient } from '@slack/web-api';
 import { json, query, sql, statements } from '../../db/sql.ts';
+import { HandedBack } from '../../shared/jobs.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { slackErrorCode } from '../../slack/errors.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
@@ -61,8 +62,13 @@ export const STALE_MS = 24 * 3_600_000;
 export const LEASE_MS = 90_000;
 export const LEASE_RENEW_MS = 20_000;
 
-/** What a sync did: the pages and members it read, or `running` when another sync holds the workspace. */
-export type SyncResult = { pages: number; members: number; running?: false } | { running: true };
+/**
+ * What a sync did: the pages and members it read, or `running` when another sync holds the workspace, with
+ * how long that one's lease has left (a holder that died leaves it to lapse).
+ */
+export type SyncResult =
+  | { pages: number; members: number; running?: false }
+  | { running: true; leaseLeftMs: number };
 
 export type SlackUser = {
   id?: string;
@@ -308,19 +314,34 @@ export class DirectoryService {
    *
    * One sync per workspace at a time, across every instance on the database: the sync first takes the
    * workspace's lease (a row update, no transaction held), renews it while it runs and gives it back at
-   * the end. A sync that finds the lease held returns `{ running: true }` at once, without calling Slack;
+   * the end. A sync that finds the lease held returns `{ running: true }` and the lease's time left at
+   * once, without calling Slack;
    * a lease whose holder died lapses after {@link LEASE_MS}, and the next sync resumes from the cursor.
    *
    * `onDeleted` is given, in the transaction that writes the page, the members of a page whom Slack now
    * says are deleted and the mirror knew as not deleted: a deactivation whose event Roster never got. Should
    * it fail, the page is not written either, and the sync's retry reads it again.
    */
+  /** How long the workspace's sync lease has left (0 when none is held). */
+  private async leaseLeftMs(em: EntityManager, account: IAccount): Promise<number> {
+    const [row] = await query<{ ms: number }>(
+      em,
+      sql`select greatest(0, extract(epoch from lease_until - now()) * 1000)::int as ms
+          from slack_directory_sync where account_id = ${account.id}`,
+    );
+    return row?.ms ?? 0;
+  }
+
   async sync(
     em: EntityManager,
     account: IAccount,
     slack: WebClient,
     log?: Logger,
-    opts: { onDeleted?: (tx: EntityManager, members: Member[], asOf: Date) => Promise<void> } = {},
+    opts: {
+      onDeleted?: (tx: EntityManager, members: Member[], asOf: Date) => Promise<void>;
+      /** Aborted when Roster stops: the sync ends before its next page (HandedBack), its lease given back. */
+      signal?: AbortSignal;
+    } = {},
   ): Promise<SyncResult> {
     const holder = randomUUID();
     await query(
@@ -336,7 +357,7 @@ export class DirectoryService {
     );
     if (!state) {
       log?.info('a Slack directory sync is already running for this workspace; this one ends');
-      return { running: true };
+      return { running: true, leaseLeftMs: await this.leaseLeftMs(em, account) };
     }
     const renew = setInterval(() => {
       query(
@@ -361,6 +382,8 @@ export class DirectoryService {
       /** Whether this sync began at the cursor an earlier one saved, which Slack may no longer take. */
       let resumed = !!cursor;
       for (;;) {
+        // Stopping: the walk goes on from the saved cursor after the next start.
+        if (opts.signal?.aborted) throw new HandedBack();
         // The page says who was what as of now, or a little later: an event Slack dates later is newer.
         const [{ asOf }] = (await query<{ asOf: Date }>(em, sql`select now() as "asOf"`)) as [{ asOf: Date }];
         let page: Awaited<ReturnType<WebClient['users']['list']>>;
@@ -412,7 +435,7 @@ export class DirectoryService {
         if (!kept.length) {
           // This instance stalled past its lease and another sync took over: it goes on from the cursor.
           log?.warn({ pages }, 'the Slack directory sync lost its lease to another; this one ends');
-          return { running: true };
+          return { running: true, leaseLeftMs: await this.leaseLeftMs(em, account) };
         }
         if (!cursor) break;
       }

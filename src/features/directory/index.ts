@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { query, sql } from '../../db/sql.ts';
+import { TryLater } from '../../shared/jobs.ts';
 import type { RosterApp } from '../../slack/app.ts';
 import { Account } from '../accounts/account.entity.ts';
 import type { Deps, Feature } from '../feature.ts';
@@ -9,11 +10,15 @@ import { registerDirectoryEvents } from './slack/events.ts';
 
 export const DIRECTORY_JOBS = { sync: 'slack.directory-sync' } as const;
 
+/** How soon a sync job that found another sync running looks again whether it finished or lapsed. */
+const HOLDER_CHECK_MS = 10_000;
+
 /**
  * The Slack directory mirror: synced at start when it is empty or stale and every night, kept fresh by
  * team_join and user_change; after each sync, everyone the mirror knows as deleted in Slack and Roster still
  * does not is deactivated in Roster, whether no event brought the deletion or its job gave up. One sync per workspace at a time across every instance (a lease in
- * slack_directory_sync): a job that finds another sync running ends quietly, as that sync is doing its work.
+ * slack_directory_sync): a job that finds another sync running looks again shortly, and ends once that one
+ * has finished, or syncs itself once its lease lapsed (its holder stopped or died).
  */
 export const directoryFeature: Feature = {
   name: 'directory',
@@ -21,7 +26,7 @@ export const directoryFeature: Feature = {
     const { jobs, orm, slack, logger, directory } = deps;
     await jobs.define<{ force?: boolean }>(
       DIRECTORY_JOBS.sync,
-      async ({ force }) => {
+      async ({ force }, { createdOn, signal }) => {
         const em = orm.em.fork();
         // users.list reads the bot token's workspace: only its account's mirror is written, never that of
         // another workspace the database knows (one an earlier bot token served).
@@ -35,8 +40,11 @@ export const directoryFeature: Feature = {
           const account = await em.findOneOrFail(Account, id);
           const synced = await directory.syncedAt(em, account);
           if (!force && synced && Date.now() - synced.getTime() < STALE_MS) continue;
+          // A sync that finished since this job was asked for did its work (one it waited for, below).
+          if (synced && synced >= createdOn) continue;
           const log = logger.child({ job: DIRECTORY_JOBS.sync, team: account.teamId });
           const result = await directory.sync(em, account, slack, log, {
+            signal,
             // Someone Slack deactivated while its user_change did not reach Roster (Roster down for longer
             // than Slack retries, events turned off): deactivated as the event would have, once, as of when
             // the page was read, so an admin's reactivation since stands.
@@ -60,8 +68,14 @@ export const directoryFeature: Feature = {
               }
             },
           });
-          // Another sync holds the workspace and reconciles when it ends.
-          if (result.running) continue;
+          // Another sync holds the workspace. It reconciles when it ends, unless its holder stopped or died
+          // (its lease then lapses): this job looks again, and syncs itself if nothing has finished by then.
+          if (result.running) {
+            throw new TryLater(
+              Math.min(result.leaseLeftMs + 1000, HOLDER_CHECK_MS),
+              'another Slack directory sync holds the workspace',
+            );
+          }
           // Whoever the mirror knows as deleted and Roster still does not (the event's job gave up, or the
           // mirror learnt of it before this sync): deactivated now, unless an admin brought them back since.
           const count = await deactivateDeletedInSlack(em, deps.seats, account, { log });

@@ -1,6 +1,7 @@
 import type { Roster } from '../../../src/app.ts';
 import { query, sql } from '../../../src/db/sql.ts';
 import { DIRECTORY_JOBS } from '../../../src/features/directory/index.ts';
+import { HandedBack } from '../../../src/shared/jobs.ts';
 import {
   DEFAULT_MEMBERS,
   eventually,
@@ -73,12 +74,14 @@ describe('the Slack directory sync on two instances', () => {
       sql`select pages, lease_holder from slack_directory_sync where account_id = ${account.id}`,
     );
     expect(sync).toEqual({ pages: PAGES, lease_holder: null });
-    // Both jobs ended well, neither failed nor retried: the one that found a sync running ended quietly.
+    // Every job ended well, none failed nor retried: the one that found a sync running looked again a
+    // little later (a copy of it, queued to wait), found that sync finished, and walked nothing.
     const jobs = await query<{ state: string; retry_count: number }>(
       t.em(),
       sql`select state, retry_count from pgboss.job where name = ${DIRECTORY_JOBS.sync} and created_on >= ${since}`,
     );
     expect(jobs).toEqual([
+      { state: 'completed', retry_count: 0 },
       { state: 'completed', retry_count: 0 },
       { state: 'completed', retry_count: 0 },
     ]);
@@ -98,7 +101,7 @@ describe('the Slack directory sync on two instances', () => {
     // The first holds the lease once its first page is asked for.
     await eventually(() => calls('users.list') > before);
     const other = await second.deps.directory.sync(second.orm.em.fork(), account, second.slack);
-    expect(other).toEqual({ running: true });
+    expect(other).toMatchObject({ running: true });
     expect(await first).toEqual({ pages: PAGES, members: CROWD + DEFAULT_MEMBERS.length });
     expect(calls('users.list') - before).toBe(PAGES);
     const [row] = await query<{ lease_holder: string | null }>(
@@ -120,7 +123,7 @@ describe('the Slack directory sync on two instances', () => {
     );
     const before = calls('users.list');
     // Another sync meanwhile ends at once, and leaves the cursor alone.
-    expect(await second.deps.directory.sync(second.orm.em.fork(), account, second.slack)).toEqual({
+    expect(await second.deps.directory.sync(second.orm.em.fork(), account, second.slack)).toMatchObject({
       running: true,
     });
     expect(calls('users.list')).toBe(before);
@@ -130,5 +133,42 @@ describe('the Slack directory sync on two instances', () => {
     expect(result).toEqual({ pages: PAGES - 2, members: CROWD + DEFAULT_MEMBERS.length - 2000 });
     expect(calls('users.list') - before).toBe(PAGES - 2);
     expect(await t.roster.deps.directory.syncedAt(t.em(), account)).not.toBeNull();
+  }, 60_000);
+
+  it('syncs, once its lease has lapsed, what a sync stopped or killed in its middle left', async () => {
+    const accountId = await unsynced();
+    const account = await t.account();
+    // As a stop or a crash after the second page leaves it: its lease still on for a few seconds.
+    await query(
+      t.em(),
+      sql`update slack_directory_sync set cursor = ${Buffer.from('2000').toString('base64')}, pages = 2,
+            lease_holder = gen_random_uuid(), lease_until = now() + interval '3 seconds'
+          where account_id = ${accountId}`,
+    );
+    const before = calls('users.list');
+    // The job the stop handed back, started again: it finds the lease held, and looks again once it lapses.
+    await second.deps.jobs.send(DIRECTORY_JOBS.sync, { force: true });
+    await eventually(async () => (await t.roster.deps.directory.syncedAt(t.em(), account)) !== null, 30_000);
+    expect(calls('users.list') - before).toBe(PAGES - 2);
+  }, 60_000);
+
+  it('ends a sync before its next page when Roster stops, giving back its lease and keeping its cursor', async () => {
+    const accountId = await unsynced();
+    const account = await t.account();
+    t.standin.delayNext('users.list', 500, 1);
+    const stop = new AbortController();
+    const before = calls('users.list');
+    const syncing = t.roster.deps.directory.sync(t.em(), account, t.roster.slack, undefined, {
+      signal: stop.signal,
+    });
+    await eventually(() => calls('users.list') > before);
+    stop.abort();
+    await expect(syncing).rejects.toBeInstanceOf(HandedBack);
+    expect(calls('users.list') - before).toBe(1);
+    const [row] = await query<{ pages: number; cursor: string | null; lease_holder: string | null }>(
+      t.em(),
+      sql`select pages, cursor, lease_holder from slack_directory_sync where account_id = ${accountId}`,
+    );
+    expect(row).toMatchObject({ pages: 1, lease_holder: null, cursor: expect.any(String) });
   }, 60_000);
 });
