@@ -1,7 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
@@ -22,50 +20,13 @@ const ROWS = 10_000;
 
 let standin: SlackStandin;
 let dataDir: string;
-let slowSlack: Server;
-let slowSlackUrl: string;
-
-/** Slack's Web API as seen through a slow network: progress updates (chat.update) take 1.5 s each. */
-function startSlowSlack(): Promise<void> {
-  slowSlack = createServer(async (req, res) => {
-    try {
-      const chunks: Buffer[] = [];
-      for await (const chunk of req) chunks.push(chunk as Buffer);
-      if (req.url?.includes('chat.update')) await new Promise((r) => setTimeout(r, 1500));
-      const answer = await fetch(`${standin.baseUrl}${req.url}`, {
-        method: req.method,
-        headers: Object.fromEntries(
-          Object.entries(req.headers).filter(
-            ([k, v]) => typeof v === 'string' && !['host', 'connection', 'content-length'].includes(k),
-          ),
-        ) as Record<string, string>,
-        body: req.method === 'GET' ? undefined : Buffer.concat(chunks),
-      });
-      res.writeHead(answer.status, {
-        'content-type': answer.headers.get('content-type') ?? 'application/json',
-      });
-      res.end(Buffer.from(await answer.arrayBuffer()));
-    } catch {
-      res.writeHead(502).end();
-    }
-  });
-  return new Promise((ok) =>
-    slowSlack.listen(0, '127.0.0.1', () => {
-      slowSlackUrl = `http://127.0.0.1:${(slowSlack.address() as AddressInfo).port}/api/`;
-      ok();
-    }),
-  );
-}
 
 beforeAll(async () => {
   standin = await startSlackStandin({ members: DEFAULT_MEMBERS, teamId: 'T0001', botToken: BOT_TOKEN });
-  await startSlowSlack();
   dataDir = await mkdtemp(join(tmpdir(), 'roster-stop-import-'));
   await chmod(dataDir, 0o755);
 });
 afterAll(async () => {
-  slowSlack.closeAllConnections();
-  await new Promise((r) => slowSlack.close(r));
   await standin.close();
   await rm(dataDir, { recursive: true, force: true });
 });
@@ -88,7 +49,7 @@ async function start(): Promise<Running> {
       HOME: process.env.HOME,
       SLACK_SIGNING_SECRET: SECRET,
       SLACK_BOT_TOKEN: BOT_TOKEN,
-      SLACK_API_URL: slowSlackUrl,
+      SLACK_API_URL: `${standin.baseUrl}/api/`,
       DATA_DIR: dataDir,
       PORT: '0',
       PUBLIC_URL: 'http://localhost',
@@ -111,23 +72,6 @@ async function start(): Promise<Running> {
   return { child, output: () => output, exited, port: Number(port), pgPort: Number(pgPort) };
 }
 
-async function query(pgPort: number, sql: string): Promise<Record<string, any>[]> {
-  const client = new pg.Client({
-    host: '127.0.0.1',
-    port: pgPort,
-    user: 'roster',
-    password: 'roster',
-    database: 'roster',
-  });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    return (await client.query(sql)).rows;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
 /** A session on Roster's database kept open across statements (a lock it takes is held until it ends). */
 async function session(pgPort: number): Promise<pg.Client> {
   const client = new pg.Client({
@@ -141,6 +85,15 @@ async function session(pgPort: number): Promise<pg.Client> {
   client.on('error', () => {});
   await client.connect();
   return client;
+}
+
+async function query(pgPort: number, sql: string): Promise<Record<string, any>[]> {
+  const client = await session(pgPort);
+  try {
+    return (await client.query(sql)).rows;
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 /** True when a session waits for a lock matching `where` (on `pg_locks w`). */
@@ -172,8 +125,6 @@ describe('stopping in the middle of an import', () => {
       signingSecret: SECRET,
       standin,
       teamId: 'T0001',
-      // Roster reaches Slack through the slow proxy, so Slack's response_urls are on the proxy too.
-      responseOrigin: new URL(slowSlackUrl).origin,
     });
     await slack.fileShare('UADMIN', file);
     const preview = await eventually(

@@ -194,18 +194,9 @@ export class ScimClient {
   }
 
   async findByUserName(userName: string): Promise<RemoteUser | null> {
-    const filter = encodeURIComponent(`userName eq ${filterString(userName)}`);
-    let list: unknown;
-    try {
-      list = await this.call<unknown>('GET', `/Users?filter=${filter}`);
-    } catch (err) {
-      // Some services answer 404 when the filter matches nobody (RFC 7644 3.4.2 asks for an empty list). A
-      // URL without a Users endpoint at all says so again, on the create that follows.
-      if (err instanceof ScimError && err.kind === 'not_found') return null;
-      throw err;
-    }
     const wanted = userName.toLowerCase();
-    return listed(list, 'GET /Users').users.find((u) => u.userName.toLowerCase() === wanted) ?? null;
+    const users = await this.usersWhere(`userName eq ${filterString(userName)}`, () => false);
+    return users.find((u) => u.userName.toLowerCase() === wanted) ?? null;
   }
 
   /**
@@ -215,20 +206,25 @@ export class ScimClient {
    * is taken as having none, and so is a listing that does not match it exactly.
    */
   async findByExternalId(externalId: string): Promise<RemoteUser | null> {
-    const filter = encodeURIComponent(`externalId eq ${filterString(externalId)}`);
+    const users = await this.usersWhere(
+      `externalId eq ${filterString(externalId)}`,
+      (err) => err.kind === 'rejected' && FILTER_REFUSED.includes(err.status),
+    );
+    return users.find((u) => u.externalId === externalId) ?? null;
+  }
+
+  /** The users a filter lists; none when the service answers 404 or an error `none` accepts as such. */
+  private async usersWhere(filter: string, none: (err: ScimError) => boolean): Promise<RemoteUser[]> {
     let list: unknown;
     try {
-      list = await this.call<unknown>('GET', `/Users?filter=${filter}`);
+      list = await this.call<unknown>('GET', `/Users?filter=${encodeURIComponent(filter)}`);
     } catch (err) {
-      if (
-        err instanceof ScimError &&
-        (err.kind === 'not_found' || (err.kind === 'rejected' && FILTER_REFUSED.includes(err.status)))
-      ) {
-        return null;
-      }
+      // Some services answer 404 when the filter matches nobody (RFC 7644 3.4.2 asks for an empty list). A
+      // URL without a Users endpoint at all says so again, on the create that follows.
+      if (err instanceof ScimError && (err.kind === 'not_found' || none(err))) return [];
       throw err;
     }
-    return listed(list, 'GET /Users').users.find((u) => u.externalId === externalId) ?? null;
+    return listed(list, 'GET /Users').users;
   }
 
   /** One page of the Users list, from 1-based `startIndex`, and whether pages may follow it. */
