@@ -64,7 +64,7 @@ type Waits = { reasons: Map<string, number>; retryInSeconds: number; timer: Node
 
 /** Carried in the data of a job queued again to wait: the attempts it had used, and when it was first queued. */
 const WAITED = '_waited';
-type Waited = { spent: number; since: string };
+type Waited = { spent: number; since: string; due?: string };
 
 /** A job's own data, and what it carries from before it waited; data that is not an object (a schedule's) as is. */
 function unwrapWaited<T>(raw: unknown): { data: T; waited?: Waited } {
@@ -101,6 +101,11 @@ type Handler<T> = (
     id: string;
     retryCount: number;
     createdOn: Date;
+    /**
+     * When the job was first due: its start time when it was queued to start later, else when it was
+     * queued. Kept by a copy queued again to wait (TryLater); a retry after a failure counts from its retry.
+     */
+    dueOn: Date;
     /**
      * Aborted as soon as Roster begins to stop (not when a job merely outlives its expiry): long work ends
      * at its next step, and the job is handed back to the queue.
@@ -194,15 +199,23 @@ export class JobQueue {
         const createdOn = waited
           ? new Date(waited.since)
           : ((job as { createdOn?: Date }).createdOn ?? new Date());
+        const startAfter = (job as { startAfter?: Date }).startAfter;
+        const dueOn = waited
+          ? new Date(waited.due ?? waited.since)
+          : new Date(Math.max(createdOn.getTime(), startAfter ? new Date(startAfter).getTime() : 0));
         try {
-          await handler(data, { id: job.id, retryCount, createdOn, signal: this.stopped.signal });
+          await handler(data, { id: job.id, retryCount, createdOn, dueOn, signal: this.stopped.signal });
         } catch (err) {
           if (err instanceof TryLater) {
             // A new job, not a retry: waiting for Slack's pace is not a failure and must not use up attempts,
             // nor give back those used already (they travel with it, and its own limit is what is left).
             const seconds = Math.max(1, Math.ceil(err.retryInMs / 1000));
             const key = (job as { singletonKey?: string | null }).singletonKey;
-            const carried: Waited = { spent: retryCount, since: createdOn.toISOString() };
+            const carried: Waited = {
+              spent: retryCount,
+              since: createdOn.toISOString(),
+              due: dueOn.toISOString(),
+            };
             // With its singleton key: a keyless copy would escape the one-per-key limit of its queue, and
             // in a stately queue collide with other keyless copies and be dropped.
             await this.boss.send(name, { ...data, [WAITED]: carried } as object, {

@@ -26,7 +26,7 @@ export const directoryFeature: Feature = {
     const { jobs, orm, slack, logger, directory } = deps;
     await jobs.define<{ force?: boolean }>(
       DIRECTORY_JOBS.sync,
-      async ({ force }, { createdOn, signal }) => {
+      async ({ force }, { dueOn, signal }) => {
         const em = orm.em.fork();
         // users.list reads the bot token's workspace: only its account's mirror is written, never that of
         // another workspace the database knows (one an earlier bot token served).
@@ -40,8 +40,9 @@ export const directoryFeature: Feature = {
           const account = await em.findOneOrFail(Account, id);
           const synced = await directory.syncedAt(em, account);
           if (!force && synced && Date.now() - synced.getTime() < STALE_MS) continue;
-          // A sync that finished since this job was asked for did its work (one it waited for, below).
-          if (synced && synced >= createdOn) continue;
+          // A sync that finished since this job was due did its work (one it waited for, below). Since it
+          // was due, not queued: a catch-up queued to start an hour later reads what Slack dropped meanwhile.
+          if (synced && synced >= dueOn) continue;
           const log = logger.child({ job: DIRECTORY_JOBS.sync, team: account.teamId });
           const result = await directory.sync(em, account, slack, log, {
             signal,
