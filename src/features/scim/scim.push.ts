@@ -89,19 +89,23 @@ export function claimUsers(em: EntityManager, accountId: string, userIds: string
  * meanwhile still sends roles, and refusals that are not about roles never turn them off.
  */
 /**
- * Whether `externalId` is the id of a person in Roster (of any account): a user the service holds under
- * that externalId was created for them, and is never linked to anyone else.
+ * Whether `externalId` is the id of another person of the account: a user the service holds under that
+ * externalId was created for them, and is never linked to anyone else. One of another account (a workspace
+ * Roster served before, another workspace on the same service) with the same email is the same human.
  */
 export type IsRosterPerson = (externalId: string) => Promise<boolean>;
 
 /** The shape of Roster's ids, sent as externalId. */
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** The {@link IsRosterPerson} of Roster's database. */
-export function rosterPeople(em: EntityManager): IsRosterPerson {
+/** The {@link IsRosterPerson} of an account. */
+export function rosterPeople(em: EntityManager, accountId: string): IsRosterPerson {
   return async (externalId) => {
     if (!UUID.test(externalId)) return false;
-    const [row] = await query(em, sql`select 1 from app_user where id = ${externalId.toLowerCase()}::uuid`);
+    const [row] = await query(
+      em,
+      sql`select 1 from app_user where id = ${externalId.toLowerCase()}::uuid and account_id = ${accountId}`,
+    );
     return row !== undefined;
   };
 }

@@ -149,12 +149,14 @@ export async function reconcile(
     if (!page.more || byId.size === seen) break;
   }
   report.remoteUsers = byId.size;
-  // Users created for people in Roster, by their externalId: never linked to anyone else by userName.
+  // Users created for people of the account, by their externalId: never linked to anyone else by userName.
   const forRosterPeople = new Set(
     (
       await query<{ id: string }>(
         em,
-        sql`select id::text as id from app_user where id = any(${[...byExternalId.keys()]
+        sql`select id::text as id from app_user where account_id = ${accountId} and id = any(${[
+          ...byExternalId.keys(),
+        ]
           .filter((id) => UUID.test(id))
           .map((id) => id.toLowerCase())}::uuid[])`,
       )
@@ -196,7 +198,7 @@ export async function reconcile(
           sameName(row) ??
           null);
     while (rows.length) {
-      const { outcomes, untouched, stop } = await pushBatch(client, rows, known, rosterPeople(em));
+      const { outcomes, untouched, stop } = await pushBatch(client, rows, known, rosterPeople(em, accountId));
       await rememberHabits(em, connection, client);
       // Transient failures are tried again here, after the pause; refusals are the person's and final.
       const settled = outcomes.filter((o) => o.result !== 'failed' || personal(o.error));

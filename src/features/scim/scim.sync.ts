@@ -265,7 +265,12 @@ export async function drain(
     if (!current) return result;
     const rows = await claimDue(em, accountId, CLAIM_SIZE);
     if (!rows.length) break;
-    const { outcomes, untouched, stop } = await pushBatch(client, rows, undefined, rosterPeople(em));
+    const { outcomes, untouched, stop } = await pushBatch(
+      client,
+      rows,
+      undefined,
+      rosterPeople(em, accountId),
+    );
     await rememberHabits(em, connection, client);
     // The service failing and answering nobody well: an outage, which would otherwise use up the attempts
     // of whoever is at the head of the queue and give them up while nothing is wrong with them.
