@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { query, sql } from '../../../src/db/sql.ts';
 import { MAX_ENDPOINTS } from '../../../src/features/webhooks/webhook.endpoints.ts';
-import { startTestApp, type TestApp } from '../../support/app.ts';
+import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
 import { featuresWith, type Receiver, startReceiver } from './support.ts';
 
 // Receivers that never answer hold their own deliveries for the whole timeout; a healthy endpoint of the
@@ -45,5 +45,7 @@ it('delivers to a healthy endpoint at once while every other endpoint of the acc
   const started = Date.now();
   await healthy.waitFor(() => changes() >= 2, 5_000);
   expect(Date.now() - started).toBeLessThan(3_000);
-  expect(stuck.every((r) => r.hits >= 1)).toBe(true);
+  // The stuck ones were tried too (they hold their deliveries, not the healthy one's): on a busy machine
+  // the last of their jobs may start only after the healthy endpoint's second delivery.
+  await eventually(() => stuck.every((r) => r.hits >= 1), 10_000);
 });
