@@ -188,7 +188,8 @@ async function push(
         ? ((await client.findByExternalId(row.id)) ??
           (await notAnothers(await client.findByUserName(desired.userName))))
         : null;
-    if (!found) {
+    // Created, or null when the service says the userName is taken.
+    const create = async (): Promise<{ outcome: Outcome; sentRoles: boolean } | null> => {
       try {
         const created = await client.create(createBody(row.id, desired));
         return {
@@ -204,10 +205,22 @@ async function push(
         };
       } catch (err) {
         if (!(err instanceof ScimError && err.kind === 'conflict')) throw err;
+        return null;
       }
+    };
+    if (!found) {
+      const made = await create();
+      if (made) return made;
     }
     // Created meanwhile by someone else, or refused as a duplicate: link to the one that exists.
-    const existing = found ?? (await notAnothers(await client.findByUserName(desired.userName)));
+    let existing = found ?? (await notAnothers(await client.findByUserName(desired.userName)));
+    if (!existing && !found) {
+      // The user that held the userName was renamed since the create (another person's, pushed at the same
+      // time, who moved off this email): the userName is free now.
+      const made = await create();
+      if (made) return made;
+      existing = await notAnothers(await client.findByUserName(desired.userName));
+    }
     if (!existing) {
       throw new ScimError(
         'rejected',
