@@ -26,10 +26,6 @@ export type SendOptions = {
   id?: string;
 };
 
-/**
- * Thrown by a job that cannot do its work yet (Slack asked Roster to slow down): the job is queued again to
- * start after `retryInMs`, without spending one of its retries or holding a worker meanwhile.
- */
 /** Thrown by a job that ends early because Roster is stopping: the queue runs it again after the next start. */
 export class HandedBack extends Error {
   constructor() {
@@ -38,6 +34,10 @@ export class HandedBack extends Error {
   }
 }
 
+/**
+ * Thrown by a job that cannot do its work yet (Slack asked Roster to slow down): the job is queued again to
+ * start after `retryInMs`, without spending one of its retries or holding a worker meanwhile.
+ */
 export class TryLater extends Error {
   readonly retryInMs: number;
   /**
