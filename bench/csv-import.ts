@@ -32,6 +32,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { initORM } from '../src/db/orm.ts';
 import { ensureAccount } from '../src/features/accounts/account.service.ts';
 import { CSV_JOBS, CsvImportService } from '../src/features/csv-import/csv-import.service.ts';
+import { FINISH_JOB } from '../src/features/csv-import/import-run.ts';
 import { INVITE_JOBS } from '../src/features/invites/invitation.service.ts';
 import { SeatService } from '../src/features/seats/seat.service.ts';
 import { JobQueue } from '../src/shared/jobs.ts';
@@ -229,6 +230,7 @@ async function runScenario(scenario: string): Promise<void> {
     // The benchmark calls the service directly; the queued jobs have nothing to do here.
     await jobs.define(CSV_JOBS.run, async () => {});
     await jobs.define(INVITE_JOBS.deliverBatch, async () => {});
+    await jobs.define(FINISH_JOB, async () => {});
     const seats = new SeatService(jobs);
     const service = new CsvImportService({ orm, jobs, seats });
     const account = await ensureAccount(orm.em.fork(), 'T_BENCH', 'Bench');
