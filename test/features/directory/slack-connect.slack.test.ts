@@ -242,6 +242,38 @@ describe('someone of another organisation, in Slack', () => {
     expect(textOf(t.standin.responses.at(-1)!.body)).toMatch(/zed@acme\.test/);
   });
 
+  it("using the contact shortcuts, even on a member's message, opens no form and reads no one's details", async () => {
+    const opened = () => t.standin.callsTo('views.open').length;
+    const openedBefore = opened();
+    const refusals = () =>
+      [
+        ...t.standin.responses.map((r) => textOf(r.body)),
+        ...t.standin.messagesTo('DUEXTANA').map(textOf),
+      ].filter((text) =>
+        /through Slack Connect, from another organisation, so it has nothing to show you/.test(text),
+      ).length;
+    const refusedBefore = refusals();
+    // The author's email and phone would prefill the form, from this workspace's directory.
+    const onMessage = {
+      channel: 'CPARTNER',
+      message: { ts: '1700000000.000200', user: 'UMEMBER', text: 'hello' },
+    };
+    await t.slack.messageShortcut({ user: 'UEXTANA', callbackId: 'save_author_contact', ...onMessage });
+    await t.slack.shortcut({ user: 'UEXTANA', callbackId: 'add_contact' });
+    await t.slack.blockAction({
+      user: 'UEXTANA',
+      channel: 'CPARTNER',
+      message: { ts: '1700000000.000201', text: 'Roster', blocks: [] },
+      actions: [{ type: 'button', block_id: 'b', action_id: 'contact_add_open', value: 'x@acme.test' }],
+    });
+    await eventually(() => refusals() === refusedBefore + 3);
+    expect(opened()).toBe(openedBefore);
+    // A member of this workspace saving the same author gets the form, prefilled.
+    await t.slack.messageShortcut({ user: 'UMANAGER', callbackId: 'save_author_contact', ...onMessage });
+    await eventually(() => opened() === openedBefore + 1);
+    expect(JSON.stringify(t.standin.lastOpenedView())).toContain('max@acme.test');
+  });
+
   it('submitting the invite form, forged from one a member opened, is refused on the form and invites nobody', async () => {
     await t.slack.command('/invite', 'sneaky@partner.example client', { user: 'UMANAGER' });
     const res = await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UEXTANA' });

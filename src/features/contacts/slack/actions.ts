@@ -38,8 +38,9 @@ export function registerContactActions(app: App, deps: Deps, contacts: ContactSe
     });
   });
 
-  app.action<BlockButtonAction>(CONTACT_ACTIONS.add, async ({ ack, action, body, client }) => {
+  app.action<BlockButtonAction>(CONTACT_ACTIONS.add, async ({ ack, action, body, client, context }) => {
     await ack();
+    await slackActor(deps, context, body.user.id, { membersOnly: true });
     const text = action.value ?? '';
     await client.views.open({
       trigger_id: body.trigger_id,

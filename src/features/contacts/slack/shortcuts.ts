@@ -1,5 +1,6 @@
 import type { App } from '@slack/bolt';
 import type { View } from '@slack/types';
+import { slackActor } from '../../../slack/actor.ts';
 import { roster } from '../../../slack/context.ts';
 import type { Deps } from '../../feature.ts';
 import { type ContactFields, contactModal } from './views.ts';
@@ -9,8 +10,10 @@ const SLACKBOT = 'USLACKBOT';
 
 /** The *Add contact* shortcut, and *Save author as contact* on a message, prefilled from their profile. */
 export function registerContactShortcuts(app: App, deps: Pick<Deps, 'admins'>): void {
-  app.shortcut('add_contact', async ({ ack, shortcut, client }) => {
+  app.shortcut('add_contact', async ({ ack, shortcut, client, context }) => {
     await ack();
+    // Someone of another organisation (Slack Connect) is refused before any form opens.
+    await slackActor(deps, context, shortcut.user.id, { membersOnly: true });
     await client.views.open({ trigger_id: shortcut.trigger_id, view: contactModal({}) });
   });
 
@@ -19,6 +22,9 @@ export function registerContactShortcuts(app: App, deps: Pick<Deps, 'admins'>): 
     const message = shortcut.type === 'message_action' ? shortcut.message : undefined;
     const author = message?.user;
     const { em, account, log } = roster(context);
+    // Before anything is read: the form would show this workspace's directory (email, phone) to someone of
+    // another organisation, whatever author their payload names.
+    await slackActor(deps, context, shortcut.user.id, { membersOnly: true });
     // A message posted by an app, a workflow or Slackbot has no person behind it to save. Slackbot's
     // messages carry its user id and no bot_id, and its profile is not flagged as a bot.
     if ((!author && (message?.bot_id || message?.subtype === 'bot_message')) || author === SLACKBOT) {
