@@ -1,5 +1,6 @@
 import { statements } from '../../db/sql.ts';
 import { referenceId } from '../../shared/ids.ts';
+import { FIELD_MAX } from '../people/field-limits.ts';
 import { applyInvitations, planInvitations } from './import-invitations.ts';
 import type { Applied, ApplyContext, BatchRow } from './import-types.ts';
 
@@ -111,7 +112,8 @@ async function applyAll(ctx: ApplyContext, rows: BatchRow[]): Promise<Map<string
 /**
  * A user row's company and notes, kept on the user's linked contact details as converting a contact
  * keeps them: the first linked contact is updated, or one is made (without an email of its own, since
- * the user's is their login). Returns the rows whose details changed.
+ * the user's is their login; named as the person is, cut to what a contact's name holds, as the person
+ * card does: the names stay whole on the user). Returns the rows whose details changed.
  */
 async function applyUserDetails(ctx: ApplyContext, rows: BatchRow[]): Promise<string[]> {
   const changed = await statements(ctx.tx)<{ id: string }>(
@@ -135,7 +137,7 @@ async function applyUserDetails(ctx: ApplyContext, rows: BatchRow[]): Promise<st
        returning u.id),
      ins as (
        insert into contact (id, account_id, name, email, company, notes, user_id, added_by)
-       select gen_random_uuid(), $2::uuid, coalesce(nullif(btrim(u.name), ''), btrim(u.email)), null, u.company,
+       select gen_random_uuid(), $2::uuid, left(coalesce(nullif(btrim(u.name), ''), btrim(u.email)), ${FIELD_MAX.name}), null, u.company,
          u.notes, u.user_id, $3::text
        from u where u.contact_id is null
        returning user_id)
@@ -262,7 +264,7 @@ async function applyNamedContacts(ctx: ApplyContext, rows: BatchRow[]): Promise<
      m as (
        select x.*, c.id as cid from x
        left join lateral (
-         select c.id from contact c where c.account_id = $2 and c.email is null
+         select c.id from contact c where c.account_id = $2 and c.email is null and c.user_id is null
            and lower(btrim(c.name)) = lower(btrim(x.name))
            and lower(btrim(coalesce(c.company, ''))) = lower(btrim(coalesce(x.company, '')))
          order by c.created_at, c.id limit 1

@@ -318,7 +318,9 @@ export function firstErrors(exec: Statements, importId: string): Promise<RowErro
 async function decideStaged(exec: Statements, importId: string, accountId: string) {
   await exec(
     `/* csv:dedupe */ update csv_import_row r set outcome = 'error',
-       error = case when coalesce(r.data->>'email', '') <> ''
+       error = case when r.data->>'loginHint' is not null
+         then 'the name "' || (r.data->>'loginHint') || '" in the email column is also on line ' || d.first
+         when coalesce(r.data->>'email', '') <> ''
          then 'email ' || (r.data->>'email') || ' is also on line ' || d.first
          else 'a contact with the same name and company (and no email) is on line ' || d.first end
      from (select id, line, min(line) over (partition by key) as first
@@ -430,7 +432,7 @@ async function decideStaged(exec: Statements, importId: string, accountId: strin
            or (r.data->>'title' is not null and r.data->>'title' is distinct from c.title)
            or (r.data->>'notes' is not null and r.data->>'notes' is distinct from c.notes) as changed
        from csv_import_row r
-       join contact c on c.account_id = $2 and c.email is null
+       join contact c on c.account_id = $2 and c.email is null and c.user_id is null
          and lower(btrim(c.name)) = lower(btrim(r.data->>'name'))
          and lower(btrim(coalesce(c.company, ''))) = lower(btrim(coalesce(r.data->>'company', '')))
        where r.csv_import_id = $1 and r.kind = 'contact' and r.outcome = 'create'

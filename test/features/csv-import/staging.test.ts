@@ -271,6 +271,38 @@ describe('applying staged rows', () => {
     expect(await detailsOf('eve@acme.test')).toMatchObject([{ company: 'Globex Ltd', notes: 'Likes tea' }]);
   });
 
+  it("imports a user whose names together are longer than a contact's name, cutting only the details' label", async () => {
+    const account = await freshAccount();
+    const [first, last] = ['A'.repeat(200), 'B'.repeat(200)];
+    const file = `email,first_name,last_name,company\nlong@acme.test,${first},${last},Acme\n`;
+    const summary = await preview(account, file);
+    expect(summary.counts).toMatchObject({ create: 1, error: 0 });
+    const done = await importNow(account, summary);
+    expect(done.counts).toMatchObject({ created: 1, failed: 0 });
+    const user = await orm.em.fork().findOneOrFail(User, { account, email: 'long@acme.test' });
+    expect(user).toMatchObject({ firstName: first, lastName: last });
+    const [details] = await orm.em.fork().find(Contact, { account, user });
+    expect(details).toMatchObject({ company: 'Acme', name: `${first} ${last}`.slice(0, 255) });
+  });
+
+  it("does not take a contact row without an email for a user's contact details of the same name", async () => {
+    const account = await freshAccount();
+    await importNow(
+      account,
+      await preview(account, 'email,first_name,last_name,company\nada@acme.test,Ada,Lovelace,Acme\n'),
+    );
+    const file = 'type,email,first_name,last_name,company,title\ncontact,,Ada,Lovelace,Acme,Buyer\n';
+    const summary = await preview(account, file);
+    expect(summary.counts).toMatchObject({ create: 1, update: 0 });
+    await importNow(account, summary);
+    const contacts = await orm.em.fork().find(Contact, { account }, { orderBy: { createdAt: 'asc' } });
+    expect(contacts).toMatchObject([
+      { name: 'Ada Lovelace', company: 'Acme', title: null, user: expect.anything() },
+      { name: 'Ada Lovelace', company: 'Acme', title: 'Buyer', user: null },
+    ]);
+    expect((await preview(account, file)).counts).toMatchObject({ create: 0, unchanged: 1 });
+  });
+
   it('imports a user whose email column holds a name as locked with the login marked missing', async () => {
     const account = await freshAccount();
     const file = [
@@ -299,6 +331,12 @@ describe('applying staged rows', () => {
 
     const again = await preview(account, file);
     expect(again.counts).toMatchObject({ create: 0, unchanged: 2, error: 2 });
+
+    // A name repeated in the email column is named as the file has it, not by its placeholder.
+    const twice = await preview(account, 'email,first_name\nAnn Lee,Ann\nAnn Lee,Ann\n');
+    expect(twice.firstErrors).toEqual([
+      { line: 3, reason: 'the name "Ann Lee" in the email column is also on line 2' },
+    ]);
   });
 
   it('resumes a stop in the middle of invited rows with no duplicate and no lost row', async () => {
