@@ -184,8 +184,13 @@ export async function* utf8Bytes(source: CsvSource): AsyncGenerator<Buffer> {
   for await (const bytes of peeked(start, chunks)) {
     if (bytes.includes(0)) throw new BinaryFileError('binary data');
     let out: Buffer;
+    // A UTF-8 byte order mark is dropped before anything is decoded: a file that turns out not to be
+    // UTF-8 throughout (rows added by a tool writing Windows-1252) would read it as three letters glued
+    // to its first column's name.
+    const raw =
+      first && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes;
     if (utf8) {
-      const buf = carry.length ? Buffer.concat([carry, bytes]) : bytes;
+      const buf = carry.length ? Buffer.concat([carry, raw]) : raw;
       const cut = completeUtf8End(buf);
       if (isUtf8(buf.subarray(0, cut))) {
         out = buf.subarray(0, cut);
@@ -197,12 +202,9 @@ export async function* utf8Bytes(source: CsvSource): AsyncGenerator<Buffer> {
         carry = Buffer.alloc(0);
       }
     } else {
-      out = Buffer.from(iconv.decode(bytes, encoding), 'utf8');
+      out = Buffer.from(iconv.decode(raw, encoding), 'utf8');
     }
-    if (first && out.length) {
-      first = false;
-      if (out[0] === 0xef && out[1] === 0xbb && out[2] === 0xbf) out = out.subarray(3);
-    }
+    first = false;
     if (out.length) yield out;
   }
   if (carry.length) yield Buffer.from(iconv.decode(carry, singleByteEncoding(carry)), 'utf8');
@@ -394,10 +396,16 @@ export async function* readCsvBatches(
           `The row on line ${line} is longer than ${MAX_RECORD_CHARS.toLocaleString('en-US')} characters (a quote that is never closed?), so the rest of the file cannot be read.`,
         );
       }
-      const at = (err as CsvError & { lines?: number }).lines;
+      if (err.code === 'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE') {
+        throw new DomainError(
+          'file_rejected',
+          `A cell on line ${line} has text after its closing quote (such as \`"Smith" Jr\`), so the rest of the file cannot be read. Put the whole cell inside the quotes (\`"Smith Jr"\`), or remove its quotes, and upload the file again.`,
+        );
+      }
+      // The parser's own line count takes a CRLF inside a quoted cell for two lines.
       throw new DomainError(
         'file_rejected',
-        `The file is not valid CSV${at ? ` at line ${at}` : ''}: ${err.message.replace(/^[^:]*:\s*/, '')}`,
+        `The file is not valid CSV at line ${line}: ${err.message.replace(/^[^:]*:\s*/, '').replace(/ at line \d+.*$/, '')}`,
       );
     }
     throw err;

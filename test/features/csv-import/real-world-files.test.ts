@@ -303,6 +303,18 @@ describe('CSV files in a single-byte encoding: Windows-1252 or MacRoman', () => 
     expect(wrong).toEqual([]);
   });
 
+  it('reads a UTF-8 file with a byte order mark and a Windows-1252 letter as Windows-1252, without the mark', async () => {
+    const account = await bed.freshAccount(10);
+    const bytes = Buffer.concat([
+      Buffer.from('\ufeffemail,first_name\nzoe@acme.test,Zo'),
+      Buffer.from([0xeb]),
+      Buffer.from('\n'),
+    ]);
+    const { summary, rows } = await previewOk(account, bytes);
+    expect(summary.counts).toMatchObject({ rows: 1, create: 1, error: 0 });
+    expect(rows[0]?.data).toMatchObject({ email: 'zoe@acme.test', firstName: 'Zoë' });
+  });
+
   it('still reads a Windows-1252 file of one name as Windows-1252', async () => {
     const account = await bed.freshAccount(10);
     const wrong: string[] = [];
@@ -389,6 +401,17 @@ describe('CSV files as other tools write them', () => {
     expect(summary.firstErrors).toEqual([
       { line: 5, reason: 'email "not-an-email" is not a valid email address' },
     ]);
+  });
+
+  it('refuses text after a closing quote naming the line as a text editor does, and what to change', async () => {
+    const account = await bed.freshAccount(10);
+    const err = await bed
+      .preview(account, 'email,first_name\r\n"Line\r\nbreak",Ann\r\n"a@x.test" Jr,Ann\r\nb@x.test,Bob\r\n')
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect(err.message).toBe(
+      'A cell on line 4 has text after its closing quote (such as `"Smith" Jr`), so the rest of the file cannot be read. Put the whole cell inside the quotes (`"Smith Jr"`), or remove its quotes, and upload the file again.',
+    );
   });
 
   it('numbers lines after a line break inside a quoted cell of a file whose lines end in a carriage return', async () => {
