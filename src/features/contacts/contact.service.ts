@@ -2,6 +2,7 @@ import { type EntityManager, UniqueConstraintViolationException } from '@mikro-o
 import { z } from 'zod';
 import { retryDeadlocks } from '../../db/deadlock.ts';
 import { query, sql } from '../../db/sql.ts';
+import { emailAddress } from '../../shared/email.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { showsSomething } from '../../shared/visible.ts';
@@ -50,7 +51,7 @@ export const contactInput = z.object({
     .transform((v) => v || null)
     .refine((v) => v === null || v.length <= FIELD_MAX.email, `Keep it under ${FIELD_MAX.email} characters.`)
     .refine(
-      (v) => v === null || z.email().safeParse(v).success,
+      (v) => v === null || emailAddress().safeParse(v).success,
       'Enter a valid email address, or leave it empty.',
     ),
   phone: optionalText(FIELD_MAX.phone),

@@ -1,5 +1,5 @@
 import { domainToASCII } from 'node:url';
-import { z } from 'zod';
+import { emailAddress } from '../../shared/email.ts';
 import { ROLES, type Role } from '../people/user.entity.ts';
 
 export const MAX_EMAILS = 100;
@@ -7,7 +7,7 @@ export const MAX_EMAILS = 100;
 export const MAX_EMAILS_TEXT = 3000;
 /** The personal message's limit, the same in the form and here. */
 export const MAX_MESSAGE = 1000;
-const emailSchema = z.email();
+const emailSchema = emailAddress();
 
 /** An address as typed, with the name given with it (`Ana Lopez <ana@example.com>`), if any. */
 export type TypedAddress = { email: string; firstName?: string; lastName?: string };

@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { query, sql } from '../../db/sql.ts';
+import { emailAddress } from '../../shared/email.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { mailFailure, refusedForGood, withoutAddressesError } from '../../shared/mailer.ts';
 import { SLACK_CALL_JOB } from '../../slack/later.ts';
@@ -83,7 +83,7 @@ async function inviter(
     return null;
   });
   const email =
-    person?.email && !person.deleted && z.email().safeParse(person.email).success ? person.email : null;
+    person?.email && !person.deleted && emailAddress().safeParse(person.email).success ? person.email : null;
   return { name: person?.name || 'Someone', email };
 }
 

@@ -2,6 +2,7 @@ import { ref } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { z } from 'zod';
+import { emailAddress } from '../../shared/email.ts';
 import { DomainError } from '../../shared/errors.ts';
 import { type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
 import { refuseOutsideDomains } from '../accounts/allowed-domains.ts';
@@ -423,7 +424,7 @@ function sameAddress(a: string, b: string): boolean {
 
 function validEmail(raw: string): string {
   const email = raw.trim();
-  if (email.length > 254 || !z.email().safeParse(email).success) {
+  if (email.length > 254 || !emailAddress().safeParse(email).success) {
     throw new DomainError('invalid_input', 'Enter a valid email address, like name@example.com.', {
       field: 'email',
     });

@@ -124,6 +124,14 @@ describe('addresses as people paste them', () => {
     );
   });
 
+  it('takes the ASCII form of a top-level domain in another script, and says how to write one typed in it', () => {
+    const { addresses, invalid } = parseAddresses('ivan@xn--e1afmkfd.xn--p1ai oleg@пример.рф');
+    expect(addresses).toEqual([{ email: 'ivan@xn--e1afmkfd.xn--p1ai' }]);
+    expect(invalidMessage(invalid)).toContain(
+      'oleg@пример.рф (Roster takes addresses in plain ASCII: write it oleg@xn--e1afmkfd.xn--p1ai)',
+    );
+  });
+
   it('says an address ended with a full stop, as at the end of a sentence, and how to write it', () => {
     const { addresses, invalid } = parseAddresses(
       'Please invite ana@example.com. Thanks, "Bo" <bo@example.org.>',

@@ -87,4 +87,15 @@ describe('an address at an international domain', () => {
     expect(shown).not.toContain('xn--');
     await page.close();
   });
+
+  it('takes a top-level domain in another script too (.рф)', async () => {
+    const { url } = await postLink(t);
+    const page = await fillJoinForm(url, 'Ivan Petrov', 'ivan@пример.рф');
+    expect(await page.textContent('h1')).toBe('Check your inbox');
+    expect(await page.textContent('main')).toContain('We sent an email to ivan@пример.рф.');
+    await t.em().findOneOrFail(JoinConfirmation, { email: 'ivan@xn--e1afmkfd.xn--p1ai' });
+    const mail = await t.smtp.waitForMail((m) => m.toText === 'ivan@пример.рф');
+    expect(mail.headerLines.find((h) => h.key === 'to')?.line).toBe('To: ivan@xn--e1afmkfd.xn--p1ai');
+    await page.close();
+  });
 });

@@ -1,6 +1,7 @@
 import { domainToUnicode } from 'node:url';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
+import { emailAddress } from '../../../shared/email.ts';
 import { DomainError } from '../../../shared/errors.ts';
 import { showsSomething } from '../../../shared/visible.ts';
 import { html, page } from '../../../web/html.ts';
@@ -134,7 +135,7 @@ const form = z.object({
     .string()
     .max(FIELD_LIMITS.email, `Email addresses can be at most ${FIELD_LIMITS.email} characters.`)
     .trim()
-    .pipe(z.email('Enter a valid email address, like name@example.com.')),
+    .pipe(emailAddress('Enter a valid email address, like name@example.com.')),
 });
 
 /** What the form shows again after an error: a value over its limit is left out, never echoed back. */
