@@ -996,6 +996,22 @@ describe('reloading the answer pages of the join form and of Confirm', () => {
     expect(url).toContain(token);
   });
 
+  it('gives on "Check your inbox" the time the email gives when the join link ends within 24 hours', async () => {
+    const posted = await postLink(t);
+    await t
+      .em()
+      .getConnection()
+      .execute(`update join_link set expires_at = now() + interval '1 hour' where id = ?`, [posted.linkId]);
+    const { expiresAt } = await t.em().findOneOrFail(JoinLink, posted.linkId);
+    const form = await openForm('127.0.0.78', posted.url);
+    const page = await form.submit('Late Comer', 'late@outside.test');
+    const mail = await t.smtp.waitForMail((m) => m.toText === 'late@outside.test');
+    const until = expiresAt.toUTCString();
+    expect(mail.text).toContain(`The link works until ${until}.`);
+    expect(page.body).toContain(`Open the link in it by ${until} to finish joining`);
+    expect(page.body).not.toContain('within 24 hours');
+  });
+
   it('shows the same "Check your inbox" without the address when the page is opened by itself', async () => {
     const res = await fetch(`${t.url}/join/sent`);
     expect(res.status).toBe(200);

@@ -222,9 +222,10 @@ const accountNameOf = async (em: EntityManager, id: unknown) =>
 async function sentPage(em: EntityManager, o: OutcomeFields | undefined): Promise<string | undefined> {
   if (o?.k !== 'sent' || typeof o.e !== 'string') return undefined;
   const account = await accountNameOf(em, o.a);
+  const until = typeof o.u === 'string' ? `by ${o.u}` : `within ${CONFIRMATION_HOURS} hours`;
   return page(
     'Check your inbox',
-    html`<h1>Check your inbox</h1><p>We sent an email to <strong>${readableAddress(o.e)}</strong>. Open the link in it within ${CONFIRMATION_HOURS} hours to finish joining ${account}.</p><p class="muted">Nothing there after a few minutes? Check your spam folder, and the address above: if it is mistyped, no email can reach you, so fill in the form again with the right one.</p>`,
+    html`<h1>Check your inbox</h1><p>We sent an email to <strong>${readableAddress(o.e)}</strong>. Open the link in it ${until} to finish joining ${account}.</p><p class="muted">Nothing there after a few minutes? Check your spam folder, and the address above: if it is mistyped, no email can reach you, so fill in the form again with the right one.</p>`,
   );
 }
 
@@ -283,7 +284,7 @@ export function registerJoinPages(
     return {
       html: page(
         'Check your inbox',
-        html`<h1>Check your inbox</h1><p>If you filled in a join form, we sent an email to the address you entered. Open the link in it within ${CONFIRMATION_HOURS} hours to finish joining.</p><p class="muted">Nothing there after a few minutes? Check your spam folder, or fill in the form again.</p>`,
+        html`<h1>Check your inbox</h1><p>If you filled in a join form, we sent an email to the address you entered. Open the link in it within ${CONFIRMATION_HOURS} hours at most to finish joining.</p><p class="muted">Nothing there after a few minutes? Check your spam folder, or fill in the form again.</p>`,
       ),
     };
   });
@@ -395,7 +396,14 @@ export function registerJoinPages(
       req.log.warn({ joinLink: link.id }, 'join form: address had its emails');
     // The same answer whether or not the address is known, and whether an email went now, an earlier one
     // is still on its way, or the address had its emails for the hour: the page reveals nothing.
-    return outcomes.redirect(req, SENT_PATH, { k: 'sent', e: parsed.data.email, a: link.account.id });
+    // A link that ends within the confirmation's hours ends its confirmation too: the page gives that time.
+    const endsSooner = link.expiresAt.getTime() < Date.now() + CONFIRMATION_HOURS * 3_600_000;
+    return outcomes.redirect(req, SENT_PATH, {
+      k: 'sent',
+      e: parsed.data.email,
+      a: link.account.id,
+      ...(endsSooner ? { u: link.expiresAt.toUTCString() } : {}),
+    });
   });
 
   // Opening the emailed link only shows a Confirm button: mail scanners and link previews fetch links
