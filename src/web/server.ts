@@ -9,7 +9,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { referenceId } from '../shared/ids.ts';
 import type { Logger } from '../shared/logger.ts';
 import { html, page } from './html.ts';
-import { ApiProblem, isApiPath } from './problem.ts';
+import { ApiProblem, isApiPath, PROBLEM_TYPE } from './problem.ts';
 import {
   BadRequest,
   basePath,
@@ -167,17 +167,32 @@ export function createHttpServer(deps: ServerDeps): Server {
       return;
     }
     deps.logger.info({ code: err.code }, 'unreadable HTTP request refused');
-    const body = badRequestPage(
-      err.code === 'HPE_HEADER_OVERFLOW'
-        ? 'This address, or what the browser sent with it, is too long.'
-        : 'The request was not well-formed HTTP.',
-    );
-    // The same headers as every other page: written by hand, as no response object exists here.
+    const tooLong = err.code === 'HPE_HEADER_OVERFLOW';
+    // The API's clients read JSON: the request line, as far as it was received, says whether it was theirs.
+    const raw = (err as { rawPacket?: Buffer }).rawPacket;
+    const line = /^[A-Z]+ (\S+) HTTP\//.exec(raw?.subarray(0, 4096).toString('latin1') ?? '');
+    const target = line?.[1];
+    const api = isApiPath(target);
+    const body = api
+      ? JSON.stringify(
+          new ApiProblem(
+            400,
+            tooLong
+              ? 'The request line or its headers are too long.'
+              : 'The request was not well-formed HTTP.',
+          ).response().json,
+        )
+      : badRequestPage(
+          tooLong
+            ? 'This address, or what the browser sent with it, is too long.'
+            : 'The request was not well-formed HTTP.',
+        );
+    // The same headers as every other answer: written by hand, as no response object exists here.
     const headers = Object.entries({
-      'content-type': 'text/html; charset=utf-8',
+      'content-type': api ? PROBLEM_TYPE : 'text/html; charset=utf-8',
       'content-length': String(Buffer.byteLength(body)),
       ...COMMON_HEADERS,
-      ...PAGE_HEADERS,
+      ...(api ? {} : PAGE_HEADERS),
       ...transportHeaders(deps.publicUrl?.()),
       connection: 'close',
     })

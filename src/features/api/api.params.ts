@@ -207,7 +207,8 @@ export function parseList<K extends ListKind>(
     else if (key === 'status') {
       filters.status = oneOf(key, v, kind === 'people' ? USER_STATUSES : CONTACT_STATUSES, issues);
     } else if (key === 'since') {
-      if (/^\d{1,18}$/.test(v) && Number(v) > 0) afterEventId = String(Number(v));
+      // Kept as text: past 2^53 a Number would name another event.
+      if (/^\d{1,18}$/.test(v) && /[1-9]/.test(v)) afterEventId = v.replace(/^0+/, '');
       else if (/^\d+$/.test(v)) {
         issues.push({ parameter: key, detail: `since must be an audit event id from 1 up (got “${v}”).` });
       } else filters.since = instant(key, v, issues);

@@ -4,6 +4,7 @@
  * checked against the served OpenAPI document.
  */
 import { createHash, createHmac } from 'node:crypto';
+import { connect } from 'node:net';
 import { query, sql } from '../../../src/db/sql.ts';
 import type { IAccount } from '../../../src/features/accounts/account.entity.ts';
 import { cursorSigningKey } from '../../../src/features/api/web/routes.ts';
@@ -67,6 +68,41 @@ describe('bad requests', () => {
     const repeated = await api.get('/api/v1/people?status=active&status=invited', { token });
     expect(repeated.status).toBe(400);
     expect(repeated.body.errors[0].detail).toMatch(/Give status once/);
+  });
+
+  it('takes an audit event id past 2^53 exactly as given', async () => {
+    // 9007199254740993 read as a Number is 9007199254740992: another event.
+    const detail = (await bad('/api/v1/audit-events', { since: '09007199254740993' })).detail;
+    expect(detail).toContain('9007199254740993');
+    expect(detail).not.toContain('9007199254740992');
+  });
+
+  it('answers API requests the HTTP parser refuses as problems, not pages', async () => {
+    const port = Number(new URL(t.url).port);
+    const raw = (text: string) =>
+      new Promise<string>((resolve, reject) => {
+        let out = '';
+        const socket = connect(port, '127.0.0.1', () => socket.write(text));
+        socket.on('data', (d) => {
+          out += d;
+        });
+        socket.on('end', () => resolve(out));
+        socket.on('error', reject);
+      });
+    const answers = [
+      `GET /api/v1/people HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nX-Trace: ${'a'.repeat(20_000)}\r\n\r\n`,
+      `GET /api/v1/people HTTP/1.1\r\nHost: x\r\nAuthorization Bearer ${token}\r\n\r\n`,
+    ];
+    for (const request of answers) {
+      const answer = await raw(request);
+      const [head, body] = answer.split('\r\n\r\n');
+      expect(head!.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+      expect(head).toMatch(/\r\ncontent-type: application\/problem\+json\r\n/);
+      expect(JSON.parse(body!)).toMatchObject({ status: 400, title: 'Bad Request' });
+    }
+    // A page's request refused the same way is still answered with a page.
+    const page = await raw(`GET /join/x HTTP/1.1\r\nHost: x\r\nX-Trace: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(page).toMatch(/\r\ncontent-type: text\/html; charset=utf-8\r\n/);
   });
 
   it('refuses a limit outside 1 to 1000', async () => {
