@@ -308,6 +308,49 @@ export class DirectoryService {
     return row?.finished_at ? new Date(row.finished_at) : null;
   }
 
+  /** How long the workspace's sync lease has left (0 when none is held). */
+  private async leaseLeftMs(em: EntityManager, account: IAccount): Promise<number> {
+    const [row] = await query<{ ms: number }>(
+      em,
+      sql`select greatest(0, extract(epoch from lease_until - now()) * 1000)::int as ms
+          from slack_directory_sync where account_id = ${account.id}`,
+    );
+    return row?.ms ?? 0;
+  }
+
+  /**
+   * Links the people in Roster that no Slack account is linked to yet to the members among `members` with
+   * their email, as the mirror now knows them (an event that arrives late never links an address its
+   * member has since given up): full members of this workspace, not deleted, no bot (someone met through
+   * Slack Connect may give any address). Someone who accepted their invitation on the web, or whose
+   * invitation went by email, and joined Slack later, is then known by their Slack account: their Admin
+   * permission set works, and Slack's deactivation reaches them. Its own short statement, outside any
+   * transaction that holds the mirror's rows. Returns how many were linked.
+   */
+  async linkUsers(em: EntityManager, account: IAccount, members: Member[]): Promise<number> {
+    const ids = members.filter((m) => m.email && !m.deleted && !m.isBot).map((m) => m.slackUserId);
+    if (!ids.length) return 0;
+    const linked = await query<{ id: string }>(
+      em,
+      sql`with found as (
+            select distinct on (lower(btrim(m.email))) m.slack_user_id, m.email
+            from slack_member m
+            where m.account_id = ${account.id} and m.slack_user_id = any(${ids}::text[])
+              and m.email is not null and not m.deleted and not m.is_bot
+              and (cardinality(m.team_ids) = 0 or ${account.teamId} = any(m.team_ids))
+            order by lower(btrim(m.email)), m.slack_user_id
+          )
+          update app_user u set slack_user_id = f.slack_user_id, updated_at = now()
+          from found f
+          where u.account_id = ${account.id} and u.slack_user_id is null
+            and lower(btrim(u.email)) = lower(btrim(f.email))
+            and not exists (select 1 from app_user o where o.account_id = ${account.id}
+              and o.slack_user_id = f.slack_user_id)
+          returning u.id`,
+    );
+    return linked.length;
+  }
+
   /**
    * Reads the whole directory, a page of 1,000 at a time, resuming from the cursor saved after each page
    * (a restart loses at most one page). Paced by the Web API client's own rate-limit handling.
@@ -322,16 +365,6 @@ export class DirectoryService {
    * says are deleted and the mirror knew as not deleted: a deactivation whose event Roster never got. Should
    * it fail, the page is not written either, and the sync's retry reads it again.
    */
-  /** How long the workspace's sync lease has left (0 when none is held). */
-  private async leaseLeftMs(em: EntityManager, account: IAccount): Promise<number> {
-    const [row] = await query<{ ms: number }>(
-      em,
-      sql`select greatest(0, extract(epoch from lease_until - now()) * 1000)::int as ms
-          from slack_directory_sync where account_id = ${account.id}`,
-    );
-    return row?.ms ?? 0;
-  }
-
   async sync(
     em: EntityManager,
     account: IAccount,
@@ -422,6 +455,7 @@ export class DirectoryService {
         } else {
           await this.upsert(em, account, rows, { asOf: { recordedAt } });
         }
+        await this.linkUsers(em, account, rows);
         cursor = page.response_metadata?.next_cursor || undefined;
         pages += 1;
         members += rows.length;

@@ -1,4 +1,6 @@
 import { query, sql } from '../../../src/db/sql.ts';
+import { PermissionSet } from '../../../src/features/accounts/account.entity.ts';
+import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { createLogger } from '../../../src/shared/logger.ts';
 import { DEFAULT_MEMBERS, eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
@@ -215,4 +217,58 @@ describe('the Slack directory mirror', () => {
     expect(midway?.syncedAt).toBeNull();
     expect(await t.roster.deps.directory.syncedAt(t.em(), account)).not.toBeNull();
   }, 90_000);
+  it('links someone in Roster without a Slack account to the member who joins with their address, so their Admin set works', async () => {
+    const account = await t.account();
+    const em = t.em();
+    const admin = await em.findOneOrFail(PermissionSet, { account, isAdmin: true });
+    // Accepted on the web (or invited by email) before they were in Slack, then given the Admin set.
+    const boss = em.create(User, {
+      account,
+      email: 'Boss@Acme.test',
+      role: 'employee',
+      status: 'active',
+      permissionSet: admin,
+    });
+    // Someone of another organisation met through Slack Connect with a person's address is linked to nobody.
+    const kept = em.create(User, { account, email: 'kept@acme.test', role: 'employee', status: 'active' });
+    await em.flush();
+    await t.slack.event({
+      type: 'team_join',
+      user: { id: 'UEXTKEPT', team_id: 'TPARTNER', name: 'kept', profile: { email: 'kept@acme.test' } },
+    });
+    await t.slack.event({
+      type: 'team_join',
+      user: {
+        id: 'UBOSS',
+        team_id: 'T0001',
+        name: 'boss',
+        is_restricted: false,
+        is_ultra_restricted: false,
+        profile: { email: 'boss@acme.test' },
+      },
+    });
+    await jobsDrained(t.em());
+    expect((await t.em().findOneOrFail(User, boss.id)).slackUserId).toBe('UBOSS');
+    expect((await t.em().findOneOrFail(User, kept.id)).slackUserId).toBeNull();
+    expect(await t.roster.deps.admins.isAdmin(t.em(), account, 'UBOSS')).toBe(true);
+
+    // A member the mirror already knew is linked by the next sync.
+    const known = em.create(User, {
+      account,
+      email: 'person4999@acme.test',
+      role: 'client',
+      status: 'active',
+    });
+    await em.flush();
+    const result = await t.roster.deps.directory.sync(
+      t.em(),
+      account,
+      t.roster.slack,
+      createLogger('silent'),
+    );
+    if (result.running) throw new Error('another sync held the directory');
+    expect((await t.em().findOneOrFail(User, known.id)).slackUserId).toBe('UCROWD04999');
+    // No admin more for the tests that count who is asked.
+    await query(t.em(), sql`update app_user set permission_set_id = null where id = ${boss.id}`);
+  });
 });

@@ -9,7 +9,8 @@ import { memberOf, mirroredFields } from '../directory.service.ts';
  * job queued with the event's receipt, retried if it fails. The row is written as of when the event happened
  * in Slack (its event_time): a try that comes after a newer change of the same person was written (a later
  * event, a sync that read them later) leaves that change in place, whichever job ran first and however late
- * Slack delivered this one. The workspace itself was renamed: the account takes the new name, unless it has
+ * Slack delivered this one. Someone in Roster with their email and no Slack account yet is linked to
+ * theirs (see DirectoryService.linkUsers). The workspace itself was renamed: the account takes the new name, unless it has
  * one Slack gave later (team.info at every start catches a rename missed here).
  */
 export function registerDirectoryEvents(app: RosterApp, deps: Deps): void {
@@ -21,7 +22,9 @@ export function registerDirectoryEvents(app: RosterApp, deps: Deps): void {
       keep: (event) => ({ user: mirroredFields(event.user) }),
       async handle(event, { em, account, recordedAt, eventTime }) {
         const member = memberOf(event.user);
-        if (member) await deps.directory.upsert(em, account, [member], { asOf: { eventTime, recordedAt } });
+        if (!member) return;
+        await deps.directory.upsert(em, account, [member], { asOf: { eventTime, recordedAt } });
+        await deps.directory.linkUsers(em, account, [member]);
       },
     });
   }
