@@ -314,11 +314,17 @@ export class PersonService {
     const email = validEmail(newEmail);
     try {
       return await em.transactional(async (tx) => {
+        // A seat request about them (to unlock or reactivate them) follows them to the new address: locked
+        // first, in the order an approval takes them.
+        const requestIds = z.uuid().safeParse(userId).success
+          ? await this.seats.lockRequestsAbout(tx, account, userId)
+          : [];
         const user = await this.locked(tx, account, userId);
         if (opts.shownEmail !== undefined) refuseChangedSince(user, { of: 'email', value: opts.shownEmail });
         const from = user.email;
         await refuseEmail(tx, account, user, email);
         const sameMailbox = sameAddress(from, email);
+        if (requestIds.length && !sameMailbox) await this.seats.readdress(tx, account, requestIds, email);
         const pending = sameMailbox ? [] : await tx.find(Invitation, { user, status: 'pending' });
         for (const invitation of pending) {
           invitation.status = 'cancelled';
@@ -389,7 +395,8 @@ export class PersonService {
         : null;
       if (!user) throw new DomainError('not_found', 'That person is no longer in Roster.');
       await refuseEmail(em, account, user, email);
-      return null;
+      if (sameAddress(user.email, email)) return null;
+      return await this.seats.readdressProblem(em, account, { userId: user.id }, email);
     } catch (err) {
       if (err instanceof DomainError) return err;
       throw err;

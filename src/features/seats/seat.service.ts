@@ -303,6 +303,61 @@ export class SeatService {
   }
 
   /**
+   * The pending requests `ids` (locked with lockRequestsAbout) about a person whose login email an admin is
+   * changing to `email`: they take the new address, so the old one is free for a request of its own, and
+   * their admins' copies are redrawn with it. Refused, changing nothing, while another request waits for
+   * the new address: an admin decides that one first.
+   */
+  async readdress(tx: EntityManager, account: IAccount, ids: string[], email: string): Promise<void> {
+    const problem = await this.readdressProblem(tx, account, ids, email);
+    if (problem) throw problem;
+    const moved = await query<{ id: string }>(
+      tx,
+      sql`update seat_request set email = ${email}, updated_at = now()
+          where id = any(${ids}::uuid[]) and account_id = ${account.id} and status = 'pending'
+          returning id`,
+    );
+    for (const { id } of moved) {
+      await this.jobs.send(SEAT_JOBS.refreshRequest, { requestId: id }, { em: tx });
+    }
+  }
+
+  /**
+   * Why the pending requests about a person (`ids`, or those about `userId`) cannot take the address
+   * `email` (see readdress), or null; reads only, so a form can say it before it closes.
+   */
+  async readdressProblem(
+    em: EntityManager,
+    account: IAccount,
+    about: string[] | { userId: string },
+    email: string,
+  ): Promise<DomainError | null> {
+    const ids = Array.isArray(about)
+      ? about
+      : (
+          await query<{ id: string }>(
+            em,
+            sql`select id from seat_request where account_id = ${account.id} and user_id = ${about.userId}
+                and status = 'pending'`,
+          )
+        ).map((r) => r.id);
+    if (!ids.length) return null;
+    const [other] = await query<{ id: string }>(
+      em,
+      sql`select id from seat_request where account_id = ${account.id} and status = 'pending'
+            and lower(btrim(email)) = lower(btrim(${email})) and id <> all(${ids}::uuid[])
+          limit 1`,
+    );
+    return other
+      ? new DomainError(
+          'conflict',
+          `A seat request for ${email} is already waiting for an admin. Approve or reject it first, then change the email.`,
+          { field: 'email' },
+        )
+      : null;
+  }
+
+  /**
    * Closes the pending requests `ids` (locked with lockRequestsAbout) because their person was deactivated:
    * no admin is left with a request to approve for someone who is gone. Each ends expired, saying why; the
    * admins' copies are redrawn and the requester told, as for any decision. Returns how many were closed.

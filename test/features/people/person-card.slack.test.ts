@@ -441,6 +441,49 @@ describe('lifecycle changes from the card', () => {
     expect(await t.em().count(AuditEvent, { action: 'user.email_changed', subjectId: user.id })).toBe(1);
   });
 
+  it('moves a waiting seat request about the person to their new address, freeing the old one', async () => {
+    const user = await person('locked');
+    const old = user.email;
+    const asked = await card('UMANAGER', old);
+    await change('UMANAGER', asked.body, 'Ask an admin to unlock');
+    const request = await eventually(() => t.em().findOne(SeatRequest, { email: old, status: 'pending' }));
+    await eventually(async () => (await t.em().findOneOrFail(SeatRequest, request.id)).messages.length > 0);
+    const updates = t.standin.callsTo('chat.update').length;
+    const res = await card('UADMIN', old);
+    const { result } = await change('UADMIN', res.body, 'Change email', { email: 'moved.request@acme.test' });
+    expect(result.json?.errors).toBeUndefined();
+    await eventually(async () => (await fresh(user.id)).email === 'moved.request@acme.test');
+    expect(await t.em().findOneOrFail(SeatRequest, request.id)).toMatchObject({
+      email: 'moved.request@acme.test',
+      status: 'pending',
+    });
+    // The admins' copies name the new address.
+    await eventually(() =>
+      t.standin
+        .callsTo('chat.update')
+        .slice(updates)
+        .some((c) => textOf(c.args).includes('moved.request@acme.test')),
+    );
+    expect(await t.em().count(SeatRequest, { email: old, status: 'pending' })).toBe(0);
+
+    // While a request for the address it would move to waits (a member asked to invite someone there),
+    // the change is refused, saying why.
+    const other = await person('locked');
+    const otherCard = await card('UMANAGER', other.email);
+    await change('UMANAGER', otherCard.body, 'Ask an admin to unlock');
+    await eventually(() => t.em().findOne(SeatRequest, { email: other.email, status: 'pending' }));
+    await t.slack.command('/invite', 'spare@acme.test', { user: 'UMEMBER' });
+    await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UMEMBER' });
+    await eventually(() => t.em().findOne(SeatRequest, { email: 'spare@acme.test', status: 'pending' }));
+    const clash = await change('UADMIN', (await card('UADMIN', other.email)).body, 'Change email', {
+      email: 'spare@acme.test',
+    });
+    expect(clash.result.json?.errors?.email).toBe(
+      'A seat request for spare@acme.test is already waiting for an admin. Approve or reject it first, then change the email.',
+    );
+    expect((await fresh(other.id)).email).toBe(other.email);
+  });
+
   it('takes a change of letter case only as the same mailbox: rewritten as typed, the invitation kept', async () => {
     const user = await person('invited');
     const e = t.em();
