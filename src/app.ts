@@ -598,6 +598,57 @@ export async function slackProblem(
 }
 
 /** /readyz: what must hold for Roster to do its work, each with the reason when it does not. */
+/** How long /readyz waits for the database before it says the database does not answer. */
+const READINESS_DATABASE_MS = 5000;
+type DatabaseReadiness = { checks: Record<string, string>; reasons: string[] };
+/** The database check under way, per ORM: a probe while one waits on a silent server joins it. */
+const databaseChecks = new WeakMap<ORM, Promise<DatabaseReadiness>>();
+
+/**
+ * The database's part of /readyz: it answers, and its migrations are applied. A server that takes the
+ * connection and then says nothing (a network partition, a stuck server) is reported after
+ * {@link READINESS_DATABASE_MS}, rather than leaving the probe waiting for ever.
+ */
+async function databaseReadiness(orm: ORM): Promise<DatabaseReadiness> {
+  let running = databaseChecks.get(orm);
+  if (!running) {
+    const started = performance.now();
+    running = (async (): Promise<DatabaseReadiness> => {
+      try {
+        await query(orm.em.fork(), sql`select 1`);
+        const database = `up (${Math.round(performance.now() - started)} ms)`;
+        const pending = await orm.migrator.getPending();
+        return {
+          checks: { database, migrations: pending.length ? `${pending.length} pending` : 'applied' },
+          reasons: pending.length ? [`migrations not applied: ${pending.map((m) => m.name).join(', ')}`] : [],
+        };
+      } catch (err) {
+        return {
+          checks: { database: 'down' },
+          reasons: [`the database does not answer: ${scrub((err as Error).message)}`],
+        };
+      }
+    })().finally(() => databaseChecks.delete(orm));
+    databaseChecks.set(orm, running);
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const silent = new Promise<DatabaseReadiness>((ok) => {
+    timer = setTimeout(
+      () =>
+        ok({
+          checks: { database: 'not answering' },
+          reasons: [`the database did not answer within ${READINESS_DATABASE_MS / 1000} s`],
+        }),
+      READINESS_DATABASE_MS,
+    );
+  });
+  try {
+    return await Promise.race([running, silent]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function readiness(parts: {
   orm: ORM;
   jobs: JobQueue;
@@ -610,17 +661,9 @@ async function readiness(parts: {
   const reasons: string[] = [];
   const warnings: string[] = [];
   const checks: Record<string, string> = {};
-  const started = performance.now();
-  try {
-    await query(parts.orm.em.fork(), sql`select 1`);
-    checks.database = `up (${Math.round(performance.now() - started)} ms)`;
-    const pending = await parts.orm.migrator.getPending();
-    checks.migrations = pending.length ? `${pending.length} pending` : 'applied';
-    if (pending.length) reasons.push(`migrations not applied: ${pending.map((m) => m.name).join(', ')}`);
-  } catch (err) {
-    checks.database = 'down';
-    reasons.push(`the database does not answer: ${scrub((err as Error).message)}`);
-  }
+  const db = await databaseReadiness(parts.orm);
+  Object.assign(checks, db.checks);
+  reasons.push(...db.reasons);
   checks.queue = parts.jobs.stopping ? 'stopped' : 'running';
   if (parts.jobs.stopping) reasons.push('the job queue is stopping');
   if (parts.bulkThread) {

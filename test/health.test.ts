@@ -61,6 +61,32 @@ describe('a running Roster', () => {
     }
   });
 
+  it('is not ready, saying so within seconds, while the database does not answer', async () => {
+    // A server that takes the query and says nothing (a partition, a stuck server) is held here by a lock
+    // that the readiness check's read of the migrations waits behind.
+    const holder = new Client({ connectionString: t.db.url });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('lock table mikro_orm_migrations in access exclusive mode');
+      const began = Date.now();
+      const [first, second] = await Promise.all([request(`${t.url}/readyz`), request(`${t.url}/readyz`)]);
+      expect(Date.now() - began).toBeLessThan(15_000);
+      for (const res of [first, second]) {
+        expect(res.status).toBe(503);
+        expect(JSON.parse(res.text)).toMatchObject({
+          status: 'not ready',
+          reasons: ['the database did not answer within 5 s'],
+          checks: { database: 'not answering' },
+        });
+      }
+    } finally {
+      await holder.query('rollback');
+      await holder.end();
+    }
+    expect((await request(`${t.url}/readyz`)).status).toBe(200);
+  });
+
   it('answers anything but a POST to /slack/events with 405, and unknown methods elsewhere without a stack trace', async () => {
     for (const method of ['GET', 'PUT', 'DELETE', 'PATCH']) {
       const res = await request(`${t.url}/slack/events`, { method });
