@@ -187,8 +187,13 @@ function databaseUrlProblem(value: string): string | null {
   const encoded = /[ ]|%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(value)
     ? encodeURI(value).replace(/%25(\d\d)/g, '%$1')
     : value;
-  if (asUrl(encoded) || asUrl(encoded.replace('@/', '@localhost/'))) return null;
-  return `must be a postgres:// URL like postgres://user:password@host:5432/roster, ${UNREADABLE_URL}`;
+  const url = asUrl(encoded) ?? asUrl(encoded.replace('@/', '@localhost/'));
+  if (!url)
+    return `must be a postgres:// URL like postgres://user:password@host:5432/roster, ${UNREADABLE_URL}`;
+  if (!url.pathname.replace(/^\/+/, '')) {
+    return 'must name the database at its end, like postgres://user:password@host:5432/roster';
+  }
+  return null;
 }
 
 const SMTP_URL_EXAMPLE = 'smtp://user:password@mail.example.com:587';

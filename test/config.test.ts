@@ -70,6 +70,17 @@ describe('settings', () => {
     expect(error?.message).toContain('Create the Slack app');
   });
 
+  it('refuses a DATABASE_URL that names no database, saying where it goes', () => {
+    for (const url of ['postgres://postgres@127.0.0.1:5432', 'postgres://postgres@127.0.0.1:5432/']) {
+      expect(() => loadConfig({ ...base, DATABASE_URL: url })).toThrow(
+        'DATABASE_URL must name the database at its end, like postgres://user:password@host:5432/roster',
+      );
+    }
+    expect(
+      loadConfig({ ...base, DATABASE_URL: 'postgres://u@/roster?host=/var/run/postgresql' }).databaseUrl,
+    ).toBe('postgres://u@/roster?host=/var/run/postgresql');
+  });
+
   it('treats blank values as unset and trims a trailing slash from PUBLIC_URL', () => {
     const config = loadConfig({
       ...base,

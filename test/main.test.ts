@@ -136,6 +136,16 @@ describe('a database Roster cannot use', () => {
     expect(msg).toContain('"roster_main_test_no_such_database" does not exist');
   });
 
+  it("says a server's refusal that mentions a timeout as the server said it, not as a silent server", async () => {
+    const url = new URL(db.url);
+    url.search = '?options=-c%20statement_timeout%3Dsoon';
+    const run = start({ DATABASE_URL: url.toString() });
+    expect((await run.exited).code).toBe(1);
+    const msg = fatal(run.output());
+    expect(msg).toContain('invalid value for parameter "statement_timeout"');
+    expect(msg).not.toContain('did not answer');
+  });
+
   /** A server that takes connections and never says a word, as a firewall or a wrong port can. */
   async function silentServer(): Promise<{ port: number; connected: () => boolean; close: () => void }> {
     const sockets: Socket[] = [];

@@ -86,7 +86,8 @@ function reason(err: unknown, raw: string): string {
     case '3D000':
       return `${scrub(e.message)}. Create it (createdb), or fix the database name at the end of the URL`;
   }
-  if (/timeout/i.test(e.message)) {
+  // pg's own connect timeout; a server's error (it has a SQLSTATE code) that mentions a timeout is said as it is.
+  if (!/^[0-9A-Z]{5}$/.test(String(e.code ?? '')) && /timeout/i.test(e.message)) {
     return `${where} did not answer within ${DATABASE_CONNECT_TIMEOUT_MS / 1000} s. Check that PostgreSQL runs there, and the URL's host and port`;
   }
   return `${scrub(e.message)}. Check that PostgreSQL runs there and the URL's host, port, user, password and database name`;
