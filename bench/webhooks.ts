@@ -174,14 +174,17 @@ try {
     `backlog: ${CHANGES} changes over ${ids.length} people made in ${madeIn.toFixed(1)} s (${(CHANGES / madeIn).toFixed(0)}/s), nothing delivered yet`,
   );
 
-  const startedAt = performance.now();
+  const startedAt = Date.now();
   roster = await start(true);
-  const drainStarted = performance.now();
+  const started = Date.now();
   await waitFor(CHANGES);
-  const drain = (performance.now() - drainStarted) / 1000;
+  // From the first event's arrival to the last's: the instance starts delivering while it starts up.
+  const times = [...arrivals.values()];
+  const first = Math.min(...times);
+  const drain = Math.max(0.001, (Math.max(...times) - first) / 1000);
   const drainRate = CHANGES / drain;
   console.log(
-    `backlog drained: ${CHANGES} events in ${drain.toFixed(1)} s once the instance had started (in ${((drainStarted - startedAt) / 1000).toFixed(1)} s) = ${drainRate.toFixed(0)} events/s`,
+    `backlog drained: ${CHANGES} events in ${drain.toFixed(1)} s from the first one's arrival, ${((first - startedAt) / 1000).toFixed(1)} s after the instance began to start (it was ready in ${((started - startedAt) / 1000).toFixed(1)} s) = ${drainRate.toFixed(0)} events/s`,
   );
 
   // Live: changes while it delivers.
