@@ -73,6 +73,29 @@ describe('invitations that expire', () => {
     );
   });
 
+  it('sends an expired invitation again once for a double click, saying so to the second', async () => {
+    const user = await invite('UADMIN', 'twice@acme.test');
+    await expireIn(8);
+    await t.slack.command('/invite', 'pending', { user: 'UADMIN' });
+    const list = await t.standin.waitForResponse((r) => textOf(r.body).includes('twice@acme.test'));
+    const since = t.standin.responses.length;
+    const click = () =>
+      t.slack.clickButton(list.body, { actionId: 'invite_resend', value: user.id }, { user: 'UADMIN' });
+    await Promise.all([click(), click()]);
+    await eventually(() => t.standin.responses.length >= since + 2);
+    const answers = t.standin.responses.slice(since).map((r) => textOf(r.body));
+    expect(answers).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('Invitation sent again to twice@acme.test'),
+        // Found under the person's lock, or (when the first had finished) before it: a repeat either way.
+        expect.stringMatching(
+          /^:envelope: (twice@acme\.test was invited again a moment ago, so nothing more was sent|An invitation to twice@acme\.test was queued a moment ago and is on its way, so it was not sent again)\.$/,
+        ),
+      ]),
+    );
+    expect(await t.em().count(Invitation, { user: user.id, status: 'pending' })).toBe(1);
+  });
+
   it("shows a requester their expired client without a Resend that could only be refused: an admin's to send again", async () => {
     const user = await invite('UADMIN', 'expired.client@acme.test');
     await t.em().nativeUpdate(User, { id: user.id }, { addedBy: 'UMANAGER', role: 'client' });

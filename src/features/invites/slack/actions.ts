@@ -60,10 +60,26 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
         const result = await deps.people
           .reactivate(em, account, actor, expired.id, { sendInvitation: true, openedFor: 'expired' })
           .catch(async (err) => {
-            if (!(err instanceof DomainError) || err.code !== 'no_seat') throw err;
+            if (!(err instanceof DomainError)) throw err;
+            if (err.code === 'conflict') {
+              // Another click (a double click, or someone else's) sent it again a moment ago: said as a repeat,
+              // not as a form overtaken. Anything else the person became since is said as it is.
+              const now = await em.fork().findOne(User, { id: expired.id, account });
+              if (now?.status === 'invited' || now?.status === 'not_invited')
+                return { status: 'repeat' as const };
+            }
+            if (err.code !== 'no_seat') throw err;
             const usage = await deps.seats.usage(em, account);
             return { status: 'no_seat' as const, usage };
           });
+        if (result.status === 'repeat') {
+          await respond({
+            response_type: 'ephemeral',
+            replace_original: false,
+            text: `:envelope: ${esc(expired.email)} was invited again a moment ago, so nothing more was sent.`,
+          });
+          return;
+        }
         if (result.status === 'no_seat') {
           await respond({
             response_type: 'ephemeral',
