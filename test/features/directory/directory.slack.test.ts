@@ -1,5 +1,5 @@
 import { query, sql } from '../../../src/db/sql.ts';
-import { PermissionSet } from '../../../src/features/accounts/account.entity.ts';
+import { type IAccount, PermissionSet } from '../../../src/features/accounts/account.entity.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
 import { createLogger } from '../../../src/shared/logger.ts';
@@ -27,6 +27,13 @@ beforeAll(async () => {
 afterAll(() => t.stop());
 
 const calls = (method: string) => t.standin.calls.filter((c) => c.method === method).length;
+
+/** A directory sync run here and now, to its end. */
+async function syncNow(account: IAccount) {
+  const result = await t.roster.deps.directory.sync(t.em(), account, t.roster.slack, createLogger('silent'));
+  if (result.running) throw new Error('another sync held the directory');
+  return result;
+}
 
 describe('the Slack directory mirror', () => {
   it('is filled at start by users.list, a thousand members a page', async () => {
@@ -154,13 +161,7 @@ describe('the Slack directory mirror', () => {
           where account_id = ${account.id}`,
     );
     const before = calls('users.list');
-    const result = await t.roster.deps.directory.sync(
-      t.em(),
-      account,
-      t.roster.slack,
-      createLogger('silent'),
-    );
-    if (result.running) throw new Error('another sync held the directory');
+    const result = await syncNow(account);
     expect(result.pages).toBe(Math.ceil((CROWD + DEFAULT_MEMBERS.length - 3000) / 1000));
     expect(calls('users.list') - before).toBe(result.pages);
     expect(await t.roster.deps.directory.syncedAt(t.em(), account)).not.toBeNull();
@@ -176,13 +177,7 @@ describe('the Slack directory mirror', () => {
     // Slack's cursors do not last: the saved one is refused, as real Slack answers a stale cursor.
     t.standin.failNext('users.list', 'invalid_cursor', 1, (args) => Boolean(args.cursor));
     const before = calls('users.list');
-    const result = await t.roster.deps.directory.sync(
-      t.em(),
-      account,
-      t.roster.slack,
-      createLogger('silent'),
-    );
-    if (result.running) throw new Error('another sync held the directory');
+    const result = await syncNow(account);
     expect(result.pages).toBe(Math.ceil((CROWD + DEFAULT_MEMBERS.length) / 1000));
     expect(calls('users.list') - before).toBe(result.pages + 1);
     expect(await t.roster.deps.directory.syncedAt(t.em(), account)).not.toBeNull();
@@ -260,13 +255,7 @@ describe('the Slack directory mirror', () => {
       status: 'active',
     });
     await em.flush();
-    const result = await t.roster.deps.directory.sync(
-      t.em(),
-      account,
-      t.roster.slack,
-      createLogger('silent'),
-    );
-    if (result.running) throw new Error('another sync held the directory');
+    await syncNow(account);
     expect((await t.em().findOneOrFail(User, known.id)).slackUserId).toBe('UCROWD04999');
     // No admin more for the tests that count who is asked.
     await query(t.em(), sql`update app_user set permission_set_id = null where id = ${boss.id}`);
