@@ -96,6 +96,45 @@ describe('invitations that expire', () => {
     expect(await t.em().count(Invitation, { user: user.id, status: 'pending' })).toBe(1);
   });
 
+  it('says a Resend overtaken by a reactivation without an invitation as it is, not as a repeat', async () => {
+    const user = await invite('UADMIN', 'overtaken@acme.test');
+    await expireIn(8);
+    await t.slack.command('/invite', 'pending', { user: 'UADMIN' });
+    const list = await t.standin.waitForResponse((r) => textOf(r.body).includes('overtaken@acme.test'));
+    const since = t.standin.responses.length;
+    const account = await t.account();
+    let card: Promise<unknown> = Promise.resolve();
+    let clicked: Promise<unknown> = Promise.resolve();
+    // The account's seats held a moment, so both admins' changes wait behind it, the card's first.
+    await t
+      .em()
+      .fork()
+      .transactional(async (tx) => {
+        await query(tx, sql`select id from account where id = ${account.id} for no key update`);
+        card = t.roster.deps.people.reactivate(
+          t.em(),
+          account,
+          { slackUserId: 'UOWNER', isAdmin: true, surface: 'slack' },
+          user.id,
+          { sendInvitation: false, openedFor: 'expired' },
+        );
+        await new Promise((ok) => setTimeout(ok, 500));
+        clicked = t.slack.clickButton(
+          list.body,
+          { actionId: 'invite_resend', value: user.id },
+          { user: 'UADMIN' },
+        );
+        await new Promise((ok) => setTimeout(ok, 1000));
+      });
+    await card;
+    await clicked;
+    await eventually(() => t.standin.responses.length > since);
+    expect(textOf(t.standin.responses[since]!.body)).toContain(
+      'is not invited now, no longer expired: they were changed after',
+    );
+    expect(await t.em().count(Invitation, { user: user.id, status: 'pending' })).toBe(0);
+  });
+
   it("shows a requester their expired client without a Resend that could only be refused: an admin's to send again", async () => {
     const user = await invite('UADMIN', 'expired.client@acme.test');
     await t.em().nativeUpdate(User, { id: user.id }, { addedBy: 'UMANAGER', role: 'client' });

@@ -65,8 +65,7 @@ export function registerInviteActions(app: App, deps: Deps, invites: InviteServi
               // Another click (a double click, or someone else's) sent it again a moment ago: said as a repeat,
               // not as a form overtaken. Anything else the person became since is said as it is.
               const now = await em.fork().findOne(User, { id: expired.id, account });
-              if (now?.status === 'invited' || now?.status === 'not_invited')
-                return { status: 'repeat' as const };
+              if (now?.status === 'invited') return { status: 'repeat' as const };
             }
             if (err.code !== 'no_seat') throw err;
             const usage = await deps.seats.usage(em, account);
