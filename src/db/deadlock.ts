@@ -6,12 +6,17 @@ import { DeadlockException } from '@mikro-orm/core';
  * advises exactly this; most paths take their locks in one order and never need it, but a CSV import's
  * batch takes contacts before the account's seats, the other way round from a conversion.
  */
-export async function retryDeadlocks<T>(work: () => Promise<T>, attempts = 3): Promise<T> {
+export async function retryDeadlocks<T>(
+  work: () => Promise<T>,
+  attempts = 3,
+  /** Another failure that running again resolves (the caller says why). */
+  also?: (err: unknown) => boolean,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await work();
     } catch (err) {
-      if (attempt >= attempts || !(err instanceof DeadlockException)) throw err;
+      if (attempt >= attempts || !(err instanceof DeadlockException || also?.(err))) throw err;
     }
   }
 }

@@ -514,8 +514,14 @@ export class SeatService {
         ? []
         : await this.outsidersOf(em, account, input.requestId);
     // An approval takes the account's seats, then a contact with the address (creating the user); an import
-    // batch takes them the other way round, and the one Postgres stops as a deadlock runs again.
-    return retryDeadlocks(() => this.decideOnce(em, account, input, outsiders));
+    // batch takes them the other way round, and the one Postgres stops as a deadlock runs again. Someone
+    // added meanwhile at the address without the seat lock (a free role, a join) makes the user's insert
+    // meet theirs: run again, the flow's own check finds them and closes the request, saying so.
+    return retryDeadlocks(
+      () => this.decideOnce(em, account, input, outsiders),
+      3,
+      (err) => err instanceof UniqueConstraintViolationException,
+    );
   }
 
   private decideOnce(

@@ -306,6 +306,42 @@ describe('seat requests in Slack', () => {
   }, 90_000); // 25 requests posted to one approval channel at Slack's 1 message a second
 });
 
+describe('an approval racing a free addition of the same address', () => {
+  it('closes the request as already a user, rather than failing on the address taken meanwhile', async () => {
+    const email = 'held@acme.test';
+    await t.slack.command('/invite', email, { user: 'UMANAGER' });
+    await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UMANAGER' });
+    const request = await eventually(() => t.em().findOne(SeatRequest, { email, status: 'pending' }));
+    const copy = await postedCopy(request.id);
+    const account = await t.account();
+    // A client added at the address (a free role takes no seat lock), written but not yet committed when
+    // the admin approves.
+    let inserted!: () => void;
+    const written = new Promise<void>((ok) => {
+      inserted = ok;
+    });
+    const other = t.em().transactional(async (tx) => {
+      tx.create(User, { account, email, role: 'client', status: 'not_invited', addedBy: 'UMEMBER' });
+      await tx.flush();
+      inserted();
+      await new Promise((ok) => setTimeout(ok, 1500));
+    });
+    await written;
+    const since = t.standin.responses.length;
+    await t.slack.clickButton(copy, { actionId: 'seat_approve' }, { user: 'UADMIN' });
+    await other;
+    await eventually(() => t.standin.responses.length > since);
+    const said = t.standin.responses
+      .slice(since)
+      .map((r) => textOf(r.body))
+      .join('\n');
+    expect(said).toContain(`${email} is already a user (not invited), so there is nothing to approve.`);
+    expect(said).not.toMatch(/Something went wrong/);
+    expect((await t.em().findOneOrFail(SeatRequest, request.id)).status).not.toBe('pending');
+    expect(await t.em().count(User, { email })).toBe(1);
+  });
+});
+
 describe('/seats with more requests waiting than it lists', () => {
   it('lists the oldest 20 with their buttons and says how many more wait', async () => {
     const em = t.em();
