@@ -313,7 +313,9 @@ export class SeatService {
     if (problem) throw problem;
     const moved = await query<{ id: string }>(
       tx,
-      sql`update seat_request set email = ${email}, updated_at = now()
+      // A person without a name was named by their address when the request was filed: it moves too.
+      sql`update seat_request set email = ${email}, updated_at = now(),
+            name = case when lower(btrim(name)) = lower(btrim(email)) then ${email} else name end
           where id = any(${ids}::uuid[]) and account_id = ${account.id} and status = 'pending'
           returning id`,
     );

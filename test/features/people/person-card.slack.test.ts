@@ -484,6 +484,38 @@ describe('lifecycle changes from the card', () => {
     expect((await fresh(other.id)).email).toBe(other.email);
   });
 
+  it('names a person without a name by their new address on the moved request', async () => {
+    const account = await t.account();
+    const em = t.em();
+    const user = em.create(User, {
+      account,
+      email: 'nameless.old@acme.test',
+      role: 'employee',
+      status: 'locked',
+    });
+    await em.flush();
+    const manager = { slackUserId: 'UMANAGER', isAdmin: false, surface: 'slack' } as const;
+    expect((await t.roster.deps.people.unlock(t.em(), account, manager, user.id)).status).toBe('requested');
+    const request = await eventually(() =>
+      t.em().findOne(SeatRequest, { email: 'nameless.old@acme.test', status: 'pending' }),
+    );
+    await eventually(async () => (await t.em().findOneOrFail(SeatRequest, request.id)).messages.length > 0);
+    const updates = t.standin.callsTo('chat.update').length;
+    const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' } as const;
+    await t.roster.deps.person.changeEmail(t.em(), account, admin, user.id, 'nameless.new@acme.test');
+    expect(await t.em().findOneOrFail(SeatRequest, request.id)).toMatchObject({
+      email: 'nameless.new@acme.test',
+      name: 'nameless.new@acme.test',
+    });
+    const redrawn = await eventually(() =>
+      t.standin
+        .callsTo('chat.update')
+        .slice(updates)
+        .find((c) => textOf(c.args).includes('nameless.new')),
+    );
+    expect(textOf(redrawn.args)).not.toContain('nameless.old');
+  });
+
   it('takes a change of letter case only as the same mailbox: rewritten as typed, the invitation kept', async () => {
     const user = await person('invited');
     const e = t.em();
