@@ -23,6 +23,9 @@ const SLACK_USER_ID = /^[UW][A-Z0-9]{2,}$/;
 /** A reject reason's limit, the same in the form and here. */
 export const MAX_REASON = 500;
 
+/** The highest seat limit Roster takes, by /seats, the settings or an approval that adds a seat. */
+export const MAX_SEAT_LIMIT = 100_000;
+
 export const SEAT_JOBS = {
   postRequest: 'seats.post-request',
   refreshRequest: 'seats.refresh-request',
@@ -219,6 +222,12 @@ export class SeatService {
     let seatAdded = false;
     if (usage.free === 0) {
       if (!opts.addSeat) this.refuseWhenFull(usage, opts.subject);
+      if (usage.limit >= MAX_SEAT_LIMIT) {
+        throw new DomainError(
+          'no_seat',
+          `No paid seat is free (${usage.used} of ${usage.limit} used), and the seat limit cannot go above ${MAX_SEAT_LIMIT}, so ${opts.subject} was not added. Free a seat first.`,
+        );
+      }
       await this.changeLimit(
         tx,
         account,
@@ -694,8 +703,11 @@ export class SeatService {
       });
       throw new DomainError('not_admin', 'Only admins can change the seat limit.');
     }
-    if (!Number.isInteger(limit) || limit < 0 || limit > 100_000) {
-      throw new DomainError('invalid_input', 'The seat limit must be a whole number from 0 to 100000.');
+    if (!Number.isInteger(limit) || limit < 0 || limit > MAX_SEAT_LIMIT) {
+      throw new DomainError(
+        'invalid_input',
+        `The seat limit must be a whole number from 0 to ${MAX_SEAT_LIMIT}.`,
+      );
     }
     return em.transactional(async (tx) => {
       const usage = await this.lock(tx, account);

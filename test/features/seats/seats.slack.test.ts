@@ -1,3 +1,4 @@
+import { Account } from '../../../src/features/accounts/account.entity.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { SeatRequest } from '../../../src/features/seats/seat-request.entity.ts';
@@ -309,6 +310,9 @@ describe('seat requests in Slack', () => {
 describe('an approval racing a free addition of the same address', () => {
   it('closes the request as already a user, rather than failing on the address taken meanwhile', async () => {
     const email = 'held@acme.test';
+    // Seats free, so the request offers its plain Approve.
+    const { used } = await t.roster.deps.seats.usage(t.em(), await t.account());
+    await t.em().nativeUpdate(Account, { id: (await t.account()).id }, { seatLimit: used + 5 });
     await t.slack.command('/invite', email, { user: 'UMANAGER' });
     await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UMANAGER' });
     const request = await eventually(() => t.em().findOne(SeatRequest, { email, status: 'pending' }));

@@ -8,7 +8,7 @@ import type { IAccount } from '../../accounts/account.entity.ts';
 import { auditRefusal } from '../../audit/audit.service.ts';
 import type { Deps } from '../../feature.ts';
 import { joinerLeft } from '../../join-links/tell-joiner.ts';
-import { type DecisionResult, SEAT_JOBS } from '../seat.service.ts';
+import { type DecisionResult, MAX_SEAT_LIMIT, SEAT_JOBS } from '../seat.service.ts';
 import { SeatRequest } from '../seat-request.entity.ts';
 import { decisionLine, outsiderLine, SEAT_ACTIONS, SETTINGS_ACTION } from './blocks.ts';
 import { decideAsAdmin, openSettings, rejectModal } from './views.ts';
@@ -33,7 +33,11 @@ export function registerSeatActions(app: App, deps: Deps): void {
           await told(result.request.kind === 'join' ? 'They have' : `<@${result.request.requestedBy}> has`)
         }`;
       case 'no_seat':
-        return `:warning: No paid seat is free (${result.usage.used} of ${result.usage.limit} used), so ${result.request.email} was not approved. Use *Approve and add a seat* to raise the limit to ${result.usage.limit + 1}, or free a seat first.`;
+        return `:warning: No paid seat is free (${result.usage.used} of ${result.usage.limit} used), so ${result.request.email} was not approved. ${
+          result.usage.limit >= MAX_SEAT_LIMIT
+            ? `The limit is at its most (${MAX_SEAT_LIMIT}): free a seat first.`
+            : `Use *Approve and add a seat* to raise the limit to ${result.usage.limit + 1}, or free a seat first.`
+        }`;
       case 'outsider':
         return `:no_entry_sign: Not approved: ${outsiderLine(result.request)} The request is closed and no seat was taken.`;
       case 'refused':

@@ -10,7 +10,7 @@ import {
 } from '../../../slack/blocks.ts';
 import { GUEST_LABEL, type GuestKind } from '../../directory/directory.service.ts';
 import { loginEmail, ROLE_LABEL } from '../../people/labels.ts';
-import type { SeatUsage } from '../seat.service.ts';
+import { MAX_SEAT_LIMIT, type SeatUsage } from '../seat.service.ts';
 import type { ISeatRequest } from '../seat-request.entity.ts';
 
 const KIND_LABEL: Record<ISeatRequest['kind'], string> = {
@@ -113,6 +113,20 @@ export function requestMessage(request: ISeatRequest, usage: SeatUsage): { text:
   if (request.status === 'pending') {
     if (usage.free > 0) {
       blocks.push(section(`*Seats:* ${usage.used} of ${usage.limit} used, ${usage.free} free`));
+      blocks.push(
+        actions(
+          `seat_request:${request.id}`,
+          button('Approve', SEAT_ACTIONS.approve, request.id, 'primary'),
+          button('Reject', SEAT_ACTIONS.reject, request.id, 'danger'),
+        ),
+      );
+    } else if (usage.limit >= MAX_SEAT_LIMIT) {
+      // The limit can go no higher: Approve stays, and says so until a seat is free.
+      blocks.push(
+        section(
+          `:warning: *No paid seat is free* (${usage.used} of ${usage.limit} used), and the limit is at its most. Free a seat, then approve.`,
+        ),
+      );
       blocks.push(
         actions(
           `seat_request:${request.id}`,
