@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Config } from './config.ts';
-import { ERROR_FILE_JOB, FINISH_JOB } from './features/csv-import/csv-import.jobs.ts';
+import { ERROR_FILE_JOB, FINISH_JOB, UNLOCK_ALL_JOB } from './features/csv-import/csv-import.jobs.ts';
 import { CSV_JOBS } from './features/csv-import/import-types.ts';
 import { DIRECTORY_JOBS } from './features/directory/index.ts';
 import { INVITE_JOBS } from './features/invites/invitation.service.ts';
@@ -15,6 +15,7 @@ export const BULK_QUEUES: readonly string[] = [
   // What follows an import: its summary, and its error file (read, written and uploaded a page at a time).
   FINISH_JOB,
   ERROR_FILE_JOB,
+  UNLOCK_ALL_JOB,
   INVITE_JOBS.deliver,
   INVITE_JOBS.deliverBatch,
   DIRECTORY_JOBS.sync,

@@ -26,6 +26,8 @@ import {
   rejectedMessage,
   stoppedMessage,
   summaryMessage,
+  unlockedText,
+  unlockingText,
 } from './slack/blocks.ts';
 import { checkFileInfo, downloadSlackFile, type SlackFileInfo } from './slack/download.ts';
 import { ProgressReporter } from './slack/progress.ts';
@@ -49,6 +51,9 @@ export type ErrorFileJob = {
 
 export { FINISH_JOB };
 export const ERROR_FILE_JOB = 'csv-import.error-file';
+/** Unlock and invite all: the people an import left locked, unlocked and invited a hundred at a time. */
+export const UNLOCK_ALL_JOB = 'csv-import.unlock-all';
+export type UnlockAllJob = { importId: string; by: string };
 
 export const PREVIEW_RETRIES = 3;
 export const RUN_RETRIES = 3;
@@ -94,6 +99,58 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
       await rm(dir, { recursive: true, force: true });
     }
   }
+
+  await jobs.define<UnlockAllJob>(
+    UNLOCK_ALL_JOB,
+    async ({ importId, by }, meta) => {
+      const em = orm.em.fork();
+      const csvImport = await em.findOne(CsvImport, importId, { populate: ['account'] });
+      if (!csvImport) return;
+      const account = csvImport.account.getEntity();
+      const dm = async (text: string) => {
+        await slack.chat.postMessage({ channel: by, text });
+      };
+      // Whoever clicked is asked again: someone no longer an admin unlocks nobody.
+      if (!(await deps.admins.isAdmin(em, account, by))) {
+        await dm(`Nobody from ${csvImport.fileName} was unlocked: only admins can unlock imported people.`);
+        return;
+      }
+      const actor = { slackUserId: by, isAdmin: true, surface: 'slack' as const };
+      // One message, redrawn with the count at most every few seconds; its redraws are best effort.
+      let progress: { channel: string; ts: string } | null = null;
+      let shownAt = 0;
+      const show = async (invited: number) => {
+        if (Date.now() - shownAt < 3000) return;
+        shownAt = Date.now();
+        const text = unlockingText(csvImport.fileName, invited);
+        try {
+          if (progress) await slack.chat.update({ ...progress, text });
+          else {
+            const res = await slack.chat.postMessage({ channel: by, text });
+            if (res.channel && res.ts) progress = { channel: res.channel, ts: res.ts };
+          }
+        } catch (err) {
+          logger.warn({ err, importId }, 'could not say how Unlock and invite all goes');
+        }
+      };
+      await show(0);
+      const result = await deps.people.unlockImported(em, account, actor, importId, {
+        progress: show,
+        signal: meta.signal,
+      });
+      const text = unlockedText(csvImport.fileName, result);
+      // Done: said in the progress message, and in a new one so that it notifies.
+      if (progress) {
+        await slack.chat
+          .update({ ...(progress as { channel: string; ts: string }), text })
+          .catch((err) =>
+            logger.warn({ err, importId }, 'could not redraw the Unlock and invite all message'),
+          );
+      }
+      await nowOrLater(jobs, slack, { method: 'chat.postMessage', args: { channel: by, text } }, em);
+    },
+    { retryLimit: RUN_RETRIES, retryDelay: 5, retryBackoff: true, expireInSeconds: 3600 },
+  );
 
   // Defined first: the preview and run jobs queue these.
   await jobs.define<ErrorFileJob>(

@@ -2,7 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
-import type { JobQueue } from '../../shared/jobs.ts';
+import { HandedBack, type JobQueue } from '../../shared/jobs.ts';
 import { type IAccount, PermissionSet } from '../accounts/account.entity.ts';
 import { allowedDomains, outsideAllowedDomains, refuseOutsideDomains } from '../accounts/allowed-domains.ts';
 import { audit, auditRefusal } from '../audit/audit.service.ts';
@@ -365,11 +365,20 @@ export class PeopleChanges {
     account: IAccount,
     actor: Actor,
     importId: string,
+    opts: {
+      /** After each batch, with how many were unlocked so far. */
+      progress?: (invited: number) => Promise<void>;
+      /** Roster stopping: the batch under way is committed, and HandedBack thrown before the next. */
+      signal?: AbortSignal;
+    } = {},
   ): Promise<{ invited: number; left: number; noLogin: number; outside: number }> {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can unlock imported people.');
     let invited = 0;
     for (;;) {
-      const done = await em.transactional(async (tx) => {
+      if (opts.signal?.aborted) throw new HandedBack();
+      // Each batch in an entity manager of its own: one that kept every batch's people and audit events
+      // would be walked whole by every flush, so the thousandth person would cost a thousand times the first.
+      const done = await em.fork().transactional(async (tx) => {
         const usage = await this.seats.lock(tx, account);
         const domains = await allowedDomains(tx, account);
         const pick = (paid: boolean, limit: number) =>
@@ -397,6 +406,7 @@ export class PeopleChanges {
       });
       invited += done;
       if (done === 0) break;
+      await opts.progress?.(invited);
     }
     const { total, noLogin, outside } = await this.lockedFromImport(em, account, importId);
     return { invited, left: total - noLogin - outside, noLogin, outside };

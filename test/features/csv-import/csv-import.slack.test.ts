@@ -780,11 +780,26 @@ describe('unlocking what an import left locked', () => {
     await t.standin.waitForResponse((r) => /Only admins/.test(textOf(r.body)));
     expect(await t.em().count(User, { email: { $like: 'lou%' }, status: 'locked' })).toBe(3);
 
+    // Answered at once; a job does the work, and the admin's DM says how it went.
+    const dmSaid = (text: string) =>
+      eventually(() =>
+        t.standin
+          .messagesTo('DUADMIN')
+          .find((m) => m.method === 'chat.postMessage' && textOf(m).includes(text)),
+      );
     await t.slack.clickButton(current('DUADMIN', summary.ts), 'Unlock and invite all', { user: 'UADMIN' });
-    const first = await t.standin.waitForResponse((r) =>
-      textOf(r.body).includes('Unlocked and invited 2 people'),
+    await t.standin.waitForResponse((r) =>
+      textOf(r.body).includes(
+        'Unlocking and inviting the people of locked.csv who are still locked. A DM says how it goes',
+      ),
     );
-    expect(textOf(first.body)).toContain('1 still locked: no paid seat was free');
+    const first = await dmSaid('Unlocked and invited 2 people');
+    expect(textOf(first)).toContain('1 still locked: no paid seat was free');
+    // The progress message, redrawn with the outcome.
+    const progress = await dmSaid(
+      'Unlocking and inviting the people of locked.csv who are still locked, a hundred at a time',
+    );
+    expect(textOf(current('DUADMIN', progress.ts))).toContain('Unlocked and invited 2 people');
     const statusOf = async (email: string) => (await t.em().findOneOrFail(User, { email })).status;
     expect(await statusOf('lou1@acme.test')).toBe('invited');
     expect(await statusOf('lou2@acme.test')).toBe('locked');
@@ -794,7 +809,7 @@ describe('unlocking what an import left locked', () => {
 
     await t.setSeatLimit(usage.limit + 1);
     await t.slack.clickButton(current('DUADMIN', summary.ts), 'Unlock and invite all', { user: 'UADMIN' });
-    await t.standin.waitForResponse((r) => textOf(r.body).includes('Unlocked and invited 1 person'));
+    await dmSaid('Unlocked and invited 1 person');
     expect(await statusOf('lou2@acme.test')).toBe('invited');
     await t.setSeatLimit(50);
   });

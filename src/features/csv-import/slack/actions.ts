@@ -6,6 +6,7 @@ import { nowOrLater } from '../../../slack/later.ts';
 import type { Deps } from '../../feature.ts';
 import type { Actor } from '../../seats/seat.service.ts';
 import { CsvImport, type CsvImportStatus } from '../csv-import.entity.ts';
+import { UNLOCK_ALL_JOB, type UnlockAllJob } from '../csv-import.jobs.ts';
 import { CSV_JOBS, type CsvImportService, previewMessageOf } from '../csv-import.service.ts';
 import { templateFile } from '../csv-writer.ts';
 import { CSV_ACTIONS, NOT_ADMIN, parseStartValue, previewMessage } from './blocks.ts';
@@ -50,11 +51,19 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
     const id = parseId(action.value);
     const csvImport = await em.findOne(CsvImport, { id, account });
     if (!csvImport) throw new DomainError('not_found', 'That import no longer exists.');
-    const { invited, left, noLogin, outside } = await deps.people.unlockImported(em, account, actor, id);
+    // Thousands of people take minutes: a job does it, and its messages say how it goes. A second click
+    // while it runs starts nothing more.
+    const queued = await deps.jobs.send<UnlockAllJob>(
+      UNLOCK_ALL_JOB,
+      { importId: id, by: actor.slackUserId },
+      { singletonKey: id },
+    );
     await respond({
       response_type: 'ephemeral',
       replace_original: false,
-      text: `${invited ? `:envelope: Unlocked and invited ${invited.toLocaleString('en-US')} ${invited === 1 ? 'person' : 'people'} from ${csvImport.fileName}.` : `Nobody from ${csvImport.fileName} was left to unlock.`}${left ? ` ${left.toLocaleString('en-US')} still locked: no paid seat was free for them. Raise the limit with \`/seats N\` and press *Unlock and invite all* again.` : ''}${noLogin ? ` ${noLogin.toLocaleString('en-US')} have no login email: set it on their card (\`/people\`), then unlock them there.` : ''}${outside ? ` ${outside.toLocaleString('en-US')} ${outside === 1 ? 'has an email' : 'have emails'} outside the allowed email domains, so they stay locked; an admin can change the domains with \`/seats settings\`.` : ''}`,
+      text: queued
+        ? `:hourglass_flowing_sand: Unlocking and inviting the people of ${csvImport.fileName} who are still locked. A DM says how it goes, and what was done at the end.`
+        : `The people of ${csvImport.fileName} are being unlocked already: a DM says what was done when it ends.`,
     });
   });
 

@@ -334,3 +334,17 @@ export function unlockAllBlocks(importId: string, locked: StillLocked): Block[] 
     } as ReturnType<typeof button>),
   ];
 }
+
+/** What Unlock and invite all did, said when it is done. */
+export function unlockedText(
+  fileName: string,
+  { invited, left, noLogin, outside }: { invited: number; left: number; noLogin: number; outside: number },
+): string {
+  const n = (v: number) => v.toLocaleString('en-US');
+  return `${invited ? `:envelope: Unlocked and invited ${n(invited)} ${invited === 1 ? 'person' : 'people'} from ${fileName}.` : `Nobody from ${fileName} was left to unlock.`}${left ? ` ${n(left)} still locked: no paid seat was free for them. Raise the limit with \`/seats N\` and press *Unlock and invite all* again.` : ''}${noLogin ? ` ${n(noLogin)} have no login email: set it on their card (\`/people\`), then unlock them there.` : ''}${outside ? ` ${n(outside)} ${outside === 1 ? 'has an email' : 'have emails'} outside the allowed email domains, so they stay locked; an admin can change the domains with \`/seats settings\`.` : ''}`;
+}
+
+/** Said while Unlock and invite all works, a hundred people at a time. */
+export function unlockingText(fileName: string, invited: number): string {
+  return `:hourglass_flowing_sand: Unlocking and inviting the people of ${fileName} who are still locked, a hundred at a time: ${invited.toLocaleString('en-US')} so far.`;
+}
