@@ -147,7 +147,10 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
             logger.warn({ err, importId }, 'could not redraw the Unlock and invite all message'),
           );
       }
-      await nowOrLater(jobs, slack, { method: 'chat.postMessage', args: { channel: by, text } }, em);
+      // Not retried on failure: the job's retry would find everyone unlocked and say nobody was left.
+      await nowOrLater(jobs, slack, { method: 'chat.postMessage', args: { channel: by, text } }, em).catch(
+        (err) => logger.error({ err, importId }, 'could not tell the admin what Unlock and invite all did'),
+      );
     },
     { retryLimit: RUN_RETRIES, retryDelay: 5, retryBackoff: true, expireInSeconds: 3600 },
   );
