@@ -10,8 +10,11 @@ export type JobOptions = {
   retryDelayMax?: number;
   expireInSeconds?: number;
   localConcurrency?: number;
-  /** pg-boss's queue policy; `stately` keeps at most one job queued and one running per singletonKey. */
-  policy?: 'standard' | 'short' | 'singleton' | 'stately';
+  /**
+   * pg-boss's queue policy; `stately` keeps at most one job queued and one running per singletonKey,
+   * `exclusive` one job queued or running per singletonKey (a second send returns null).
+   */
+  policy?: 'standard' | 'short' | 'singleton' | 'stately' | 'exclusive';
 };
 
 export type SendOptions = {

@@ -107,42 +107,42 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
       const csvImport = await em.findOne(CsvImport, importId, { populate: ['account'] });
       if (!csvImport) return;
       const account = csvImport.account.getEntity();
-      const dm = async (text: string) => {
-        await slack.chat.postMessage({ channel: by, text });
-      };
       // Whoever clicked is asked again: someone no longer an admin unlocks nobody.
       if (!(await deps.admins.isAdmin(em, account, by))) {
-        await dm(`Nobody from ${csvImport.fileName} was unlocked: only admins can unlock imported people.`);
+        await slack.chat.postMessage({
+          channel: by,
+          text: `Nobody from ${csvImport.fileName} was unlocked: only admins can unlock imported people.`,
+        });
         return;
       }
       const actor = { slackUserId: by, isAdmin: true, surface: 'slack' as const };
-      // One message, redrawn with the count at most every few seconds; its redraws are best effort.
-      let progress: { channel: string; ts: string } | null = null;
-      let shownAt = 0;
-      const show = async (invited: number) => {
-        if (Date.now() - shownAt < 3000) return;
-        shownAt = Date.now();
-        const text = unlockingText(csvImport.fileName, invited);
-        try {
-          if (progress) await slack.chat.update({ ...progress, text });
-          else {
-            const res = await slack.chat.postMessage({ channel: by, text });
-            if (res.channel && res.ts) progress = { channel: res.channel, ts: res.ts };
-          }
-        } catch (err) {
-          logger.warn({ err, importId }, 'could not say how Unlock and invite all goes');
-        }
-      };
-      await show(0);
-      const result = await deps.people.unlockImported(em, account, actor, importId, {
-        progress: show,
-        signal: meta.signal,
-      });
+      // One DM, redrawn with the count on the import progress message's cadence, apart from the batches.
+      let progress: { channel: string; ts: string } | undefined;
+      const reporter = new ProgressReporter(
+        async (done) => {
+          const text = unlockingText(csvImport.fileName, done);
+          if (progress) return slack.chat.update({ ...progress, text });
+          const res = await slack.chat.postMessage({ channel: by, text });
+          if (res.channel && res.ts) progress = { channel: res.channel, ts: res.ts };
+        },
+        { logger },
+      );
+      reporter.start();
+      let result: Awaited<ReturnType<typeof deps.people.unlockImported>>;
+      try {
+        result = await deps.people.unlockImported(em, account, actor, importId, {
+          progress: (done) => reporter.set(done, 0),
+          signal: meta.signal,
+        });
+      } finally {
+        await reporter.stop();
+      }
       const text = unlockedText(csvImport.fileName, result);
       // Done: said in the progress message, and in a new one so that it notifies.
-      if (progress) {
+      const shown = progress as { channel: string; ts: string } | undefined;
+      if (shown) {
         await slack.chat
-          .update({ ...(progress as { channel: string; ts: string }), text })
+          .update({ ...shown, text })
           .catch((err) =>
             logger.warn({ err, importId }, 'could not redraw the Unlock and invite all message'),
           );
@@ -152,7 +152,14 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
         (err) => logger.error({ err, importId }, 'could not tell the admin what Unlock and invite all did'),
       );
     },
-    { retryLimit: RUN_RETRIES, retryDelay: 5, retryBackoff: true, expireInSeconds: 3600 },
+    // One run per import at a time: a second click while one is queued or running queues nothing.
+    {
+      retryLimit: RUN_RETRIES,
+      retryDelay: 5,
+      retryBackoff: true,
+      expireInSeconds: 3600,
+      policy: 'exclusive',
+    },
   );
 
   // Defined first: the preview and run jobs queue these.

@@ -367,7 +367,7 @@ export class PeopleChanges {
     importId: string,
     opts: {
       /** After each batch, with how many were unlocked so far. */
-      progress?: (invited: number) => Promise<void>;
+      progress?: (invited: number) => void;
       /** Roster stopping: the batch under way is committed, and HandedBack thrown before the next. */
       signal?: AbortSignal;
     } = {},
@@ -406,7 +406,7 @@ export class PeopleChanges {
       });
       invited += done;
       if (done === 0) break;
-      await opts.progress?.(invited);
+      opts.progress?.(invited);
     }
     const { total, noLogin, outside } = await this.lockedFromImport(em, account, importId);
     return { invited, left: total - noLogin - outside, noLogin, outside };

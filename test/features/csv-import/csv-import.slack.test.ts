@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { query, sql } from '../../../src/db/sql.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../../src/features/contacts/contact.entity.ts';
 import { CsvImport } from '../../../src/features/csv-import/csv-import.entity.ts';
@@ -808,8 +809,32 @@ describe('unlocking what an import left locked', () => {
     expect(usage.used).toBe(usage.limit);
 
     await t.setSeatLimit(usage.limit + 1);
-    await t.slack.clickButton(current('DUADMIN', summary.ts), 'Unlock and invite all', { user: 'UADMIN' });
+    // Pressed twice while the first run waits for the seats (held here a moment): one run, one answer each.
+    const since = t.standin.responses.length;
+    await t
+      .em()
+      .fork()
+      .transactional(async (tx) => {
+        await query(tx, sql`select id from account where id = ${(await t.account()).id} for update`);
+        await t.slack.clickButton(current('DUADMIN', summary.ts), 'Unlock and invite all', {
+          user: 'UADMIN',
+        });
+        await t.slack.clickButton(current('DUADMIN', summary.ts), 'Unlock and invite all', {
+          user: 'UADMIN',
+        });
+        await eventually(() => t.standin.responses.length >= since + 2);
+      });
+    expect(t.standin.responses.slice(since).map((r) => textOf(r.body))).toEqual([
+      expect.stringContaining('Unlocking and inviting the people of locked.csv who are still locked.'),
+      'The people of locked.csv are being unlocked already: a DM says what was done when it ends.',
+    ]);
     await dmSaid('Unlocked and invited 1 person');
+    await jobsDrained(t.em());
+    expect(
+      t.standin
+        .messagesTo('DUADMIN')
+        .filter((m) => m.method === 'chat.postMessage' && /left to unlock/.test(textOf(m))),
+    ).toHaveLength(0);
     expect(await statusOf('lou2@acme.test')).toBe('invited');
     await t.setSeatLimit(50);
   });
