@@ -597,7 +597,6 @@ export async function slackProblem(
   }
 }
 
-/** /readyz: what must hold for Roster to do its work, each with the reason when it does not. */
 /** How long /readyz waits for the database before it says the database does not answer. */
 const READINESS_DATABASE_MS = 5000;
 type DatabaseReadiness = { checks: Record<string, string>; reasons: string[] };
@@ -649,6 +648,7 @@ async function databaseReadiness(orm: ORM): Promise<DatabaseReadiness> {
   }
 }
 
+/** /readyz: what must hold for Roster to do its work, each with the reason when it does not. */
 async function readiness(parts: {
   orm: ORM;
   jobs: JobQueue;
