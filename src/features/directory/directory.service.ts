@@ -322,14 +322,14 @@ export class DirectoryService {
    * Links the people in Roster that no Slack account is linked to yet to the members among `members` with
    * their email, as the mirror now knows them (an event that arrives late never links an address its
    * member has since given up): members of this workspace, guests too (the same person; a guest is never
-   * an admin), not deleted, no bot (someone met through Slack Connect may give any address). Someone who accepted their invitation on the web, or whose
-   * invitation went by email, and joined Slack later, is then known by their Slack account: their Admin
-   * permission set works, and Slack's deactivation reaches them. Its own short statement, outside any
-   * transaction that holds the mirror's rows. Returns how many were linked.
+   * an admin), not deleted, no bot (someone met through Slack Connect may give any address). Someone who
+   * accepted their invitation on the web, or whose invitation went by email, and joined Slack later, is then
+   * known by their Slack account: their Admin permission set works, and Slack's deactivation reaches them.
+   * Its own short statement, outside any transaction that holds the mirror's rows. Returns how many.
    */
   async linkUsers(em: EntityManager, account: IAccount, members: Member[]): Promise<number> {
-    const ids = members.filter((m) => m.email && !m.deleted && !m.isBot).map((m) => m.slackUserId);
-    if (!ids.length) return 0;
+    if (!members.length) return 0;
+    const ids = members.map((m) => m.slackUserId);
     const linked = await query<{ id: string }>(
       em,
       sql`with found as (

@@ -10,8 +10,8 @@ import { memberOf, mirroredFields } from '../directory.service.ts';
  * in Slack (its event_time): a try that comes after a newer change of the same person was written (a later
  * event, a sync that read them later) leaves that change in place, whichever job ran first and however late
  * Slack delivered this one. Someone in Roster with their email and no Slack account yet is linked to
- * theirs (see DirectoryService.linkUsers). The workspace itself was renamed: the account takes the new name, unless it has
- * one Slack gave later (team.info at every start catches a rename missed here).
+ * theirs (see DirectoryService.linkUsers). The workspace itself was renamed: the account takes the new
+ * name, unless it has one Slack gave later (team.info at every start catches a rename missed here).
  */
 export function registerDirectoryEvents(app: RosterApp, deps: Deps): void {
   for (const type of ['team_join', 'user_change'] as const) {
