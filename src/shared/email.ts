@@ -11,3 +11,8 @@ export const EMAIL_PATTERN =
 /** The schema of such an address; `error` is what a person is shown when it is not one. */
 export const emailAddress = (error?: string) =>
   z.email({ pattern: EMAIL_PATTERN, ...(error ? { error } : {}) });
+
+const anyAddress = emailAddress();
+
+/** Whether `value` is such an address. */
+export const isEmailAddress = (value: string): boolean => anyAddress.safeParse(value).success;

@@ -2,7 +2,7 @@ import { type EntityManager, UniqueConstraintViolationException } from '@mikro-o
 import { z } from 'zod';
 import { retryDeadlocks } from '../../db/deadlock.ts';
 import { query, sql } from '../../db/sql.ts';
-import { emailAddress } from '../../shared/email.ts';
+import { isEmailAddress } from '../../shared/email.ts';
 import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { showsSomething } from '../../shared/visible.ts';
@@ -50,10 +50,7 @@ export const contactInput = z.object({
     .nullable()
     .transform((v) => v || null)
     .refine((v) => v === null || v.length <= FIELD_MAX.email, `Keep it under ${FIELD_MAX.email} characters.`)
-    .refine(
-      (v) => v === null || emailAddress().safeParse(v).success,
-      'Enter a valid email address, or leave it empty.',
-    ),
+    .refine((v) => v === null || isEmailAddress(v), 'Enter a valid email address, or leave it empty.'),
   phone: optionalText(FIELD_MAX.phone),
   company: optionalText(FIELD_MAX.company),
   title: optionalText(FIELD_MAX.title),

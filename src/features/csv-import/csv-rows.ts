@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import iconv from 'iconv-lite';
 import { z } from 'zod';
-import { emailAddress } from '../../shared/email.ts';
+import { isEmailAddress } from '../../shared/email.ts';
 import { DomainError } from '../../shared/errors.ts';
 import { showsSomething } from '../../shared/visible.ts';
 import { FIELD_MAX } from '../people/field-limits.ts';
@@ -172,8 +172,7 @@ const optional = (label: string, max = 255) =>
     .string()
     .max(max, { error: `${label} is longer than ${max} characters` })
     .transform((v) => v || null);
-const emailFormat = emailAddress();
-const email = z.string().refine((v) => !v || (v.length <= 254 && emailFormat.safeParse(v).success), {
+const email = z.string().refine((v) => !v || (v.length <= 254 && isEmailAddress(v)), {
   error: (iss) => `email ${quoted(iss.input)} is not a valid email address`,
 });
 const yesNo = z

@@ -1,5 +1,5 @@
 import { domainToASCII } from 'node:url';
-import { emailAddress } from '../../shared/email.ts';
+import { isEmailAddress } from '../../shared/email.ts';
 import { ROLES, type Role } from '../people/user.entity.ts';
 
 export const MAX_EMAILS = 100;
@@ -7,7 +7,6 @@ export const MAX_EMAILS = 100;
 export const MAX_EMAILS_TEXT = 3000;
 /** The personal message's limit, the same in the form and here. */
 export const MAX_MESSAGE = 1000;
-const emailSchema = emailAddress();
 
 /** An address as typed, with the name given with it (`Ana Lopez <ana@example.com>`), if any. */
 export type TypedAddress = { email: string; firstName?: string; lastName?: string };
@@ -142,7 +141,7 @@ function entries(text: string): Entry[] {
         `${pending.map((p) => (p.quoted ? `"${p.text}"` : p.text)).join(' ')} <${token.text}>`.trim();
       pending = [];
       out.push({ kind: 'address', address: { email: token.text, ...names }, raw });
-    } else if (token.kind === 'word' && emailSchema.safeParse(token.text).success) {
+    } else if (token.kind === 'word' && isEmailAddress(token.text)) {
       flush();
       out.push({ kind: 'address', address: { email: token.text }, raw: token.text });
     } else {
@@ -166,7 +165,7 @@ export function plainAsciiHint(value: string, otherwise = 'ask for another addre
   const domain = domainToASCII(value.slice(at + 1));
   // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII is exactly what is tested here
   const asciiLocal = !/[^\x00-\x7f]/.test(local);
-  return asciiLocal && domain && emailSchema.safeParse(`${local}@${domain}`).success
+  return asciiLocal && domain && isEmailAddress(`${local}@${domain}`)
     ? `Roster takes addresses in plain ASCII: write it ${local}@${domain}`
     : `Roster takes addresses in plain ASCII, without accents or other scripts; ${otherwise}`;
 }
@@ -180,7 +179,7 @@ function whyNotAnAddress(value: string): string {
   if (hint) return `${value} (${hint})`;
   if (/^@[^@\s]+$/.test(value)) return `${value} (a Slack name, not an address: type their email)`;
   const withoutDot = value.replace(/\.+$/, '');
-  if (withoutDot !== value && emailSchema.safeParse(withoutDot).success)
+  if (withoutDot !== value && isEmailAddress(withoutDot))
     return `${value} (the final dot is not part of an address: write ${withoutDot})`;
   return value;
 }
@@ -205,7 +204,7 @@ export function parseAddresses(text: string): {
       continue;
     }
     const { email } = entry.address;
-    if (email.length > 254 || !emailSchema.safeParse(email).success) {
+    if (email.length > 254 || !isEmailAddress(email)) {
       invalid.push(email || entry.raw);
       continue;
     }

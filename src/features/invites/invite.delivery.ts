@@ -1,5 +1,5 @@
 import { query, sql } from '../../db/sql.ts';
-import { emailAddress } from '../../shared/email.ts';
+import { isEmailAddress } from '../../shared/email.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { mailFailure, refusedForGood, withoutAddressesError } from '../../shared/mailer.ts';
 import { SLACK_CALL_JOB } from '../../slack/later.ts';
@@ -82,8 +82,7 @@ async function inviter(
     if (isSlackBusy(err)) throw err;
     return null;
   });
-  const email =
-    person?.email && !person.deleted && emailAddress().safeParse(person.email).success ? person.email : null;
+  const email = person?.email && !person.deleted && isEmailAddress(person.email) ? person.email : null;
   return { name: person?.name || 'Someone', email };
 }
 

@@ -2,7 +2,7 @@ import { ref } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { z } from 'zod';
-import { emailAddress } from '../../shared/email.ts';
+import { isEmailAddress } from '../../shared/email.ts';
 import { DomainError } from '../../shared/errors.ts';
 import { type IAccount, type IPermissionSet, PermissionSet } from '../accounts/account.entity.ts';
 import { refuseOutsideDomains } from '../accounts/allowed-domains.ts';
@@ -324,7 +324,7 @@ export class PersonService {
         const from = user.email;
         await refuseEmail(tx, account, user, email);
         const sameMailbox = sameAddress(from, email);
-        if (requestIds.length && !sameMailbox) await this.seats.readdress(tx, account, requestIds, email);
+        if (requestIds.length && !sameMailbox) await this.seats.readdress(tx, account, userId, email);
         const pending = sameMailbox ? [] : await tx.find(Invitation, { user, status: 'pending' });
         for (const invitation of pending) {
           invitation.status = 'cancelled';
@@ -396,7 +396,7 @@ export class PersonService {
       if (!user) throw new DomainError('not_found', 'That person is no longer in Roster.');
       await refuseEmail(em, account, user, email);
       if (sameAddress(user.email, email)) return null;
-      return await this.seats.readdressProblem(em, account, { userId: user.id }, email);
+      return await this.seats.readdressProblem(em, account, user.id, email);
     } catch (err) {
       if (err instanceof DomainError) return err;
       throw err;
@@ -431,7 +431,7 @@ function sameAddress(a: string, b: string): boolean {
 
 function validEmail(raw: string): string {
   const email = raw.trim();
-  if (email.length > 254 || !emailAddress().safeParse(email).success) {
+  if (email.length > 254 || !isEmailAddress(email)) {
     throw new DomainError('invalid_input', 'Enter a valid email address, like name@example.com.', {
       field: 'email',
     });
