@@ -312,20 +312,20 @@ export class SeatService {
   }
 
   /**
-   * The pending requests `ids` (locked with lockRequestsAbout) about a person whose login email an admin is
-   * changing to `email`: they take the new address, so the old one is free for a request of its own, and
-   * their admins' copies are redrawn with it. Refused, changing nothing, while another request waits for
-   * the new address: an admin decides that one first.
+   * The pending requests about the person `userId` (locked with lockRequestsAbout), whose login email an
+   * admin is changing to `email`: they take the new address, so the old one is free for a request of its
+   * own, and their admins' copies are redrawn with it. Refused, changing nothing, while another request
+   * waits for the new address: an admin decides that one first.
    */
-  async readdress(tx: EntityManager, account: IAccount, ids: string[], email: string): Promise<void> {
-    const problem = await this.readdressProblem(tx, account, ids, email);
+  async readdress(tx: EntityManager, account: IAccount, userId: string, email: string): Promise<void> {
+    const problem = await this.readdressProblem(tx, account, userId, email);
     if (problem) throw problem;
     const moved = await query<{ id: string }>(
       tx,
       // A person without a name was named by their address when the request was filed: it moves too.
       sql`update seat_request set email = ${email}, updated_at = now(),
             name = case when lower(btrim(name)) = lower(btrim(email)) then ${email} else name end
-          where id = any(${ids}::uuid[]) and account_id = ${account.id} and status = 'pending'
+          where account_id = ${account.id} and user_id = ${userId} and status = 'pending'
           returning id`,
     );
     for (const { id } of moved) {
@@ -334,32 +334,26 @@ export class SeatService {
   }
 
   /**
-   * Why the pending requests about a person (`ids`, or those about `userId`) cannot take the address
-   * `email` (see readdress), or null; reads only, so a form can say it before it closes.
+   * Why the pending requests about the person `userId` cannot take the address `email` (see readdress),
+   * or null (as when there are none); reads only, so a form can say it before it closes.
    */
   async readdressProblem(
     em: EntityManager,
     account: IAccount,
-    about: string[] | { userId: string },
+    userId: string,
     email: string,
   ): Promise<DomainError | null> {
-    const ids = Array.isArray(about)
-      ? about
-      : (
-          await query<{ id: string }>(
-            em,
-            sql`select id from seat_request where account_id = ${account.id} and user_id = ${about.userId}
-                and status = 'pending'`,
-          )
-        ).map((r) => r.id);
-    if (!ids.length) return null;
-    const [other] = await query<{ id: string }>(
+    const [clash] = await query<{ id: string }>(
       em,
-      sql`select id from seat_request where account_id = ${account.id} and status = 'pending'
-            and lower(btrim(email)) = lower(btrim(${email})) and id <> all(${ids}::uuid[])
+      sql`select other.id from seat_request other
+          where other.account_id = ${account.id} and other.status = 'pending'
+            and lower(btrim(other.email)) = lower(btrim(${email}))
+            and other.user_id is distinct from ${userId}::uuid
+            and exists (select 1 from seat_request mine where mine.account_id = ${account.id}
+              and mine.user_id = ${userId}::uuid and mine.status = 'pending')
           limit 1`,
     );
-    return other
+    return clash
       ? new DomainError(
           'conflict',
           `A seat request for ${email} is already waiting for an admin. Approve or reject it first, then change the email.`,
