@@ -189,9 +189,10 @@ export class AdminDirectory {
       // forever: the admins the mirror knows so far, and Roster's own, are asked.
     }
     const ids = new Set(await this.directory.adminIds(em, account));
-    // Roster's Admin users, but no one the mirror knows as a Slack guest or as deleted in Slack: the
-    // buttons they would be sent refuse them (isAdminMember), which also asks Slack about anyone the mirror
-    // cannot yet place.
+    // Roster's Admin users, but no one the mirror knows as a Slack guest, as deleted in Slack or as a
+    // member of another organisation (Slack Connect): the buttons they would be sent refuse them
+    // (isAdminMember), which also asks Slack about anyone the mirror cannot yet place, and the requests
+    // they would be sent name people of this workspace.
     const rosterAdmins = await query<{ slack_user_id: string }>(
       em,
       sql`select u.slack_user_id from app_user u join permission_set s on s.id = u.permission_set_id
@@ -199,7 +200,8 @@ export class AdminDirectory {
             and s.is_admin and not exists (
               select 1 from slack_member m where m.account_id = u.account_id
                 and m.slack_user_id = u.slack_user_id
-                and (m.deleted or m.is_restricted or m.is_ultra_restricted))`,
+                and (m.deleted or m.is_restricted or m.is_ultra_restricted
+                  or not (cardinality(m.team_ids) = 0 or ${account.teamId} = any(m.team_ids))))`,
     );
     for (const u of rosterAdmins) ids.add(u.slack_user_id);
     return [...ids];

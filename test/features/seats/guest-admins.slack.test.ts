@@ -21,6 +21,8 @@ beforeAll(async () => {
       { id: 'UGUESTS', name: 'sue', realName: 'Sue Guest', email: 'sue@acme.test', guest: 'single_channel' },
       { id: 'UFULL', name: 'fay', realName: 'Fay Full', email: 'fay@acme.test' },
       { id: 'UGUEST3', name: 'gil', realName: 'Gil Guest', email: 'gil@acme.test', guest: 'multi_channel' },
+      // Met through Slack Connect: a member of another organisation.
+      { id: 'UEXTADM', name: 'eve', realName: 'Eve Partner', email: 'eve@partner.test', teamId: 'TPARTNER' },
     ],
   });
   const em = t.em();
@@ -30,6 +32,7 @@ beforeAll(async () => {
     ['UGUESTM', 'gus@acme.test'],
     ['UGUESTS', 'sue@acme.test'],
     ['UFULL', 'fay@acme.test'],
+    ['UEXTADM', 'eve@partner.test'],
   ] as const) {
     em.create(User, {
       account,
@@ -44,7 +47,7 @@ beforeAll(async () => {
   await t.roster.deps.directory.upsert(
     t.em(),
     account,
-    ['UGUESTM', 'UGUESTS', 'UFULL', 'UGUEST3'].map((id) => memberOf(t.standin.userOf(id))!),
+    ['UGUESTM', 'UGUESTS', 'UFULL', 'UGUEST3', 'UEXTADM'].map((id) => memberOf(t.standin.userOf(id))!),
   );
   // Recorded before the mirror kept guest flags: it cannot say whether these two are guests.
   await query(
@@ -97,6 +100,21 @@ describe('a Slack guest given the Admin permission set', () => {
     );
     expect(admins).toContain('UADMIN');
     expect(admins).not.toContain('UGUESTM');
+  });
+});
+
+describe('someone of another organisation given the Admin permission set', () => {
+  it('is not sent the seat requests to approve, nor can approve one', async () => {
+    const id = await pendingRequest('hire3@example.com');
+    const admins = await eventually(
+      async () => t.roster.deps.admins.adminIds(t.em(), await t.account()).catch(() => null),
+      30_000,
+    );
+    expect(admins).toContain('UADMIN');
+    expect(admins).not.toContain('UEXTADM');
+    const reply = await approveAs('UEXTADM', id);
+    expect(reply.body.text).toBe('Only admins can approve seat requests.');
+    expect((await t.em().findOneOrFail(SeatRequest, id)).status).toBe('pending');
   });
 
   it('cannot import people or give anyone the Admin permission set', async () => {
