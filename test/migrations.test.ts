@@ -200,14 +200,14 @@ describe('migrations on a table another session holds (a long report, a backup)'
     for (const name of names) await adminQuery(adminUrl(), `drop database if exists "${name}" with (force)`);
   });
 
-  /** A database with the last migration (it alters "invitation") pending, and a session reading that table. */
+  /** A database with one migration that alters "invitation" pending, and a session reading that table. */
   const heldDatabase = async (suffix: string) => {
     const name = `${testDatabasePrefix()}${suffix}`;
     names.push(name);
     await adminQuery(adminUrl(), `create database "${name}"`);
     const url = withDatabase(adminUrl(), name);
     const orm = await initORM(url, { migrate: true });
-    await orm.migrator.down();
+    await orm.migrator.down(['Migration20261209000000_invitation_failure_untold']);
     await orm.close(true);
     const holder = new pg.Client({ connectionString: url, application_name: 'nightly-report' });
     await holder.connect();

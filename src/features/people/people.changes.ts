@@ -6,7 +6,7 @@ import { HandedBack, type JobQueue } from '../../shared/jobs.ts';
 import { type IAccount, PermissionSet } from '../accounts/account.entity.ts';
 import { allowedDomains, outsideAllowedDomains, refuseOutsideDomains } from '../accounts/allowed-domains.ts';
 import { audit, auditRefusal } from '../audit/audit.service.ts';
-import { latestPersonalMessage, queueInvitation } from '../invites/invitation.service.ts';
+import { INVITE_JOBS, latestPersonalMessage, queueInvitation } from '../invites/invitation.service.ts';
 import type { Actor, SeatFlow, SeatService } from '../seats/seat.service.ts';
 import { type ISeatRequest, SeatRequest } from '../seats/seat-request.entity.ts';
 import { ROLE_LABEL } from './labels.ts';
@@ -374,34 +374,36 @@ export class PeopleChanges {
   ): Promise<{ invited: number; left: number; noLogin: number; outside: number }> {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can unlock imported people.');
     let invited = 0;
+    // Where each kind's walk through the import's people has reached (their audit events' ids): anyone
+    // passed over stays locked for a reason a later batch would find again (no login email, outside the
+    // domains, being changed by someone else at that moment).
+    const after = { free: 0, paid: 0 };
     for (;;) {
       if (opts.signal?.aborted) throw new HandedBack();
-      // Each batch in an entity manager of its own: one that kept every batch's people and audit events
-      // would be walked whole by every flush, so the thousandth person would cost a thousand times the first.
       const done = await em.fork().transactional(async (tx) => {
         const usage = await this.seats.lock(tx, account);
         const domains = await allowedDomains(tx, account);
-        const pick = (paid: boolean, limit: number) =>
-          limit <= 0
-            ? Promise.resolve([] as { id: string }[])
-            : query<{ id: string }>(
-                tx,
-                sql`select u.id from ${importedBy(account.id, importId)} e join app_user u on u.id = e.user_id
-                    where u.account_id = ${account.id} and u.status = 'locked' and not u.login_missing
-                      and (u.role = any(${PAID_ROLES})) = ${paid} and ${withinDomains(domains)}
-                    order by e.id limit ${limit} for update of u skip locked`,
-              );
+        const pick = async (paid: boolean, limit: number) => {
+          if (limit <= 0) return [];
+          const kind = paid ? 'paid' : 'free';
+          const rows = await query<Unlocked & { event: string }>(
+            tx,
+            sql`select u.id, u.email, u.role, e.id as event from audit_event e
+                  join app_user u on u.id = e.subject_id::uuid
+                where e.account_id = ${account.id} and e.action = 'user.imported'
+                  and e.data->>'importId' = ${importId} and e.id > ${after[kind]}
+                  and u.account_id = ${account.id} and u.status = 'locked' and not u.login_missing
+                  and (u.role = any(${PAID_ROLES})) = ${paid} and ${withinDomains(domains)}
+                order by e.id limit ${limit} for update of u skip locked`,
+          );
+          if (rows.length) after[kind] = Number(rows.at(-1)?.event);
+          return rows;
+        };
         const rows = [
           ...(await pick(false, BULK_BATCH)),
           ...(await pick(true, Math.min(usage.free, BULK_BATCH))),
         ];
-        for (const { id } of rows) {
-          const user = await tx.findOneOrFail(User, id, { refresh: true });
-          if (isPaidRole(user.role)) {
-            await this.seats.take(tx, account, { actor, subject: user.email });
-          }
-          await this.apply(tx, account, user, 'unlock', user.role, true, actor.slackUserId);
-        }
+        await unlockAndInvite(tx, this.jobs, account, actor, rows, usage);
         return rows.length;
       });
       invited += done;
@@ -411,6 +413,79 @@ export class PeopleChanges {
     const { total, noLogin, outside } = await this.lockedFromImport(em, account, importId);
     return { invited, left: total - noLogin - outside, noLogin, outside };
   }
+}
+
+/** A locked user picked for a bulk unlock. */
+type Unlocked = { id: string; email: string; role: Role };
+
+/**
+ * Unlocks and invites `rows`, locked users locked for update whose addresses are within the account's
+ * domains, set-based: one statement each for the users, their invitations (voiding any pending one), the
+ * audit events a one-by-one unlock writes (unlocked, invitation, seat taken) and one delivery job for the
+ * batch. The paid ones take seats counted from `usage`, taken under the account's seat lock, which must
+ * have them free.
+ */
+async function unlockAndInvite(
+  tx: EntityManager,
+  jobs: JobQueue,
+  account: IAccount,
+  actor: Actor,
+  rows: Unlocked[],
+  usage: { used: number; limit: number },
+): Promise<void> {
+  if (!rows.length) return;
+  const ids = rows.map((r) => r.id);
+  await query(
+    tx,
+    sql`update app_user set status = 'invited', deactivated_at = null, updated_at = now()
+        where account_id = ${account.id} and id = any(${ids}::uuid[])`,
+  );
+  const superseded = await query<{ user_id: string }>(
+    tx,
+    sql`update invitation set status = 'superseded', updated_at = now()
+        where account_id = ${account.id} and user_id = any(${ids}::uuid[]) and status = 'pending'
+        returning user_id`,
+  );
+  // The token is made when the invitation is delivered (its hash is null until then). Each person's
+  // events in the order a one-by-one unlock writes them.
+  const invitations = await query<{ id: string }>(
+    tx,
+    sql`with u as (
+          select * from unnest(${ids}::uuid[], ${rows.map((r) => r.email)}::text[], ${rows.map((r) => r.role)}::text[])
+            with ordinality as u(user_id, email, role, n)),
+        inv as (
+          insert into invitation (id, account_id, user_id, token_hash, status, expires_at, invited_by)
+          select gen_random_uuid(), a.id, u.user_id, null, 'pending',
+            now() + make_interval(days => a.invitation_expiry_days), ${actor.slackUserId}
+          from u join account a on a.id = ${account.id}
+          returning id, user_id),
+        logged as (
+          insert into audit_event (account_id, actor, action, subject_type, subject_id, surface, data)
+          select ${account.id}::uuid, ${actor.slackUserId}, e.action, e.subject_type, e.subject_id, ${actor.surface}, e.data
+          from u join inv on inv.user_id = u.user_id
+          cross join lateral (values
+            (1, 'user.unlocked', 'user', u.user_id::text, jsonb_build_object('email', u.email,
+              'before', jsonb_build_object('status', 'locked', 'role', u.role),
+              'after', jsonb_build_object('status', 'not_invited', 'role', u.role))),
+            (2, case when u.user_id = any(${superseded.map((x) => x.user_id)}::uuid[])
+                  then 'invitation.resent' else 'invitation.created' end,
+              'invitation', inv.id::text, jsonb_build_object('email', u.email))
+          ) as e(k, action, subject_type, subject_id, data)
+          order by u.n, e.k)
+        select inv.id from inv join u on u.user_id = inv.user_id order by u.n`,
+  );
+  const seated = rows.filter((r) => isPaidRole(r.role)).map((r) => r.email);
+  if (seated.length) {
+    await query(
+      tx,
+      sql`insert into audit_event (account_id, actor, action, subject_type, subject_id, surface, data)
+          select ${account.id}::uuid, ${actor.slackUserId}, 'seat.taken', 'seat', null, ${actor.surface},
+            jsonb_build_object('for', e.email, 'used', ${usage.used}::int + e.n, 'limit', ${usage.limit}::int,
+              'seatAdded', false)
+          from unnest(${seated}::text[]) with ordinality as e(email, n)`,
+    );
+  }
+  await jobs.send(INVITE_JOBS.deliverBatch, { invitationIds: invitations.map((i) => i.id) }, { em: tx });
 }
 
 /** Whether the user `u`'s email is at one of `domains` (any, when there are none), as SQL. */

@@ -807,6 +807,29 @@ describe('unlocking what an import left locked', () => {
     expect(await statusOf('lou3@acme.test')).toBe('invited');
     const usage = await t.roster.deps.seats.usage(t.em(), await t.account());
     expect(usage.used).toBe(usage.limit);
+    // Each unlocked person has their invitation delivered, and the audit log says what was done to each,
+    // as an unlock from their card would: unlocked, invited, and a seat taken for the paid one.
+    await jobsDrained(t.em());
+    for (const email of ['lou1@acme.test', 'lou3@acme.test']) {
+      const user = await t.em().findOneOrFail(User, { email });
+      const invitations = await t.em().find(Invitation, { user });
+      expect(invitations.map((i) => [i.status, i.deliveredAt !== null])).toEqual([['pending', true]]);
+      const logged = await t.em().find(AuditEvent, { subjectId: { $in: [user.id, invitations[0]!.id] } });
+      expect(logged.map((e) => e.action)).toEqual([
+        'user.imported',
+        'user.unlocked',
+        'invitation.created',
+        'invitation.delivered',
+      ]);
+      expect(logged[1]?.data).toMatchObject({ email, before: { status: 'locked' } });
+      expect(logged.slice(1, 3).map((e) => e.actor)).toEqual(['UADMIN', 'UADMIN']);
+    }
+    const seatTaken = await t
+      .em()
+      .find(AuditEvent, { action: 'seat.taken', data: { for: 'lou1@acme.test' } });
+    expect(seatTaken.map((e) => e.data)).toEqual([
+      { for: 'lou1@acme.test', used: usage.used, limit: usage.limit, seatAdded: false },
+    ]);
 
     await t.setSeatLimit(usage.limit + 1);
     // Pressed twice while the first run waits for the seats (held here a moment): one run, one answer each.
