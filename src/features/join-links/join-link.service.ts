@@ -863,12 +863,17 @@ export class JoinLinkService {
 
   /**
    * What an emailed confirmation would do, for the page its link opens: only reads, so a mail scanner
-   * fetching the link changes nothing. Null for a used, expired or unknown token, or a link that stopped.
+   * fetching the link changes nothing. Null for a used, expired or unknown token. A good confirmation whose
+   * link stopped since it was sent says so (`ended`): its holder hears that they did not join, and why.
    */
   async findConfirmation(
     em: EntityManager,
     token: string,
-  ): Promise<{ email: string; name: string; role: Role; accountName: string | null } | null> {
+  ): Promise<
+    | { ended: null; email: string; name: string; role: Role; accountName: string | null }
+    | { ended: 'full' | 'invalid' }
+    | null
+  > {
     if (!TOKEN.test(token)) return null;
     const confirmation = await em.findOne(
       JoinConfirmation,
@@ -876,8 +881,12 @@ export class JoinLinkService {
       { populate: ['joinLink', 'joinLink.account'] },
     );
     const link = confirmation?.joinLink.getEntity();
-    if (!confirmation || !link || linkState(link, this.now()) !== 'active') return null;
+    if (!confirmation || !link) return null;
+    const state = linkState(link, this.now());
+    if (state === 'full') return { ended: 'full' };
+    if (state !== 'active') return { ended: 'invalid' };
     return {
+      ended: null,
       email: confirmation.email,
       name: confirmation.name,
       role: link.role,
@@ -909,26 +918,31 @@ export class JoinLinkService {
     const asked = await this.askFirst(em, pending.join_link_id, pending.email, true);
     let claimed: { join_link_id: string; email: string } | undefined;
     try {
-      return await em.transactional(async (tx) => {
-        const [row] = await query<{ join_link_id: string; email: string; name: string }>(
-          tx,
-          sql`update join_confirmation set used_at = now(), name = coalesce(${opts.name?.trim() || null}, name)
+      // The link, the account's seats, then a contact with the address, as a join through the button: the
+      // one Postgres stops as a deadlock with an import batch runs again, its claim rolled back with it.
+      return await retryDeadlocks(() =>
+        em.transactional(async (tx) => {
+          claimed = undefined;
+          const [row] = await query<{ join_link_id: string; email: string; name: string }>(
+            tx,
+            sql`update join_confirmation set used_at = now(), name = coalesce(${opts.name?.trim() || null}, name)
                where token_hash = ${hash} and used_at is null and expires_at > ${this.now()} returning join_link_id, email, name`,
-        );
-        if (!row) return { status: 'link_invalid' as const };
-        claimed = row;
-        const result = await this.joinIn(
-          tx,
-          row.join_link_id,
-          { email: row.email, name: row.name },
-          'web',
-          asked,
-        );
-        // A good confirmation whose link was revoked or expired since the page was opened: the person
-        // hears that of the link, not that their confirmation was used.
-        const ended = result.status === 'link_invalid' ? { linkEnded: true } : {};
-        return { ...result, ...ended, ...(await this.accountOf(tx, row.join_link_id)) };
-      });
+          );
+          if (!row) return { status: 'link_invalid' as const };
+          claimed = row;
+          const result = await this.joinIn(
+            tx,
+            row.join_link_id,
+            { email: row.email, name: row.name },
+            'web',
+            asked,
+          );
+          // A good confirmation whose link was revoked or expired since the page was opened: the person
+          // hears that of the link, not that their confirmation was used.
+          const ended = result.status === 'link_invalid' ? { linkEnded: true } : {};
+          return { ...result, ...ended, ...(await this.accountOf(tx, row.join_link_id)) };
+        }),
+      );
     } catch (err) {
       if (!claimed) throw err;
       const result = await this.raced(em, err, claimed.join_link_id, claimed.email);

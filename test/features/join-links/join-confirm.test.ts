@@ -1,5 +1,7 @@
+import pg from 'pg';
 import type { Browser } from 'playwright-core';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
+import { Contact } from '../../../src/features/contacts/contact.entity.ts';
 import { JoinConfirmation, JoinLink } from '../../../src/features/join-links/join-link.entity.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { startTestApp, type TestApp } from '../../support/app.ts';
@@ -176,6 +178,87 @@ describe('the emailed confirmation link', () => {
     expect(res.body).toContain('<h1>Allow cookies for this site</h1>');
     expect(res.body).toContain('Allow cookies for this site in your browser, then');
     expect(await state(email, linkId)).toMatchObject({ user: null, uses: 0, usedAt: null });
+  });
+});
+
+describe('a confirmation whose join link stopped before it was pressed', () => {
+  /** The confirmation page's text, without its markup. */
+  const plain = (body: string) =>
+    body
+      .replace(/<[^>]+>/g, ' ')
+      .replace(/&#39;|&apos;|&#x27;/g, "'")
+      .replace(/\s+/g, ' ');
+
+  it('says the link filled up when opened after the last place went, not that it may have been used', async () => {
+    const posted = await postLink(t, { max_uses: '1' });
+    const confirmationOf = async (email: string) => {
+      const form = await openForm(nextClient(), posted.url);
+      expect((await form.submit('Web Person', email)).status).toBe(200);
+      const mail = await t.smtp.waitForMail((m) => m.toText === email);
+      return links(mail).find((l) => l.includes('/join/confirm/'))!;
+    };
+    const first = await confirmationOf('first-place@outside.test');
+    const second = await confirmationOf('second-place@outside.test');
+    const from = nextClient();
+    const opened = await httpFrom(from, first);
+    const csrf = opened.body.match(/name="csrf" value="([^"]+)"/)![1]!;
+    const cookie = String(opened.headers['set-cookie']).split(';')[0]!;
+    await httpFrom(from, first, { method: 'POST', cookie, body: new URLSearchParams({ csrf }).toString() });
+    expect(await t.em().findOne(User, { email: 'first-place@outside.test' })).not.toBeNull();
+
+    const page = await httpFrom(nextClient(), second);
+    expect(page.status).toBe(409);
+    expect(plain(page.body)).toContain('This join link is full');
+    expect(plain(page.body)).toContain('so you did not join');
+    expect(plain(page.body)).not.toContain('nothing more to do');
+    expect(await t.em().findOne(User, { email: 'second-place@outside.test' })).toBeNull();
+  });
+
+  it('says the link is no longer valid when it was revoked', async () => {
+    const { confirm, linkId } = await confirmationFor('revoked-link@outside.test');
+    await t.em().nativeUpdate(JoinLink, { id: linkId }, { revokedAt: new Date() });
+    const page = await httpFrom(nextClient(), confirm);
+    expect(page.status).toBe(404);
+    expect(plain(page.body)).toContain('This join link is no longer valid');
+    expect(plain(page.body)).not.toContain('nothing more to do');
+  });
+});
+
+describe('Confirm pressed while a CSV import batch holds a contact with the address', () => {
+  it('joins all the same: the transaction Postgres stops as a deadlock runs again', async () => {
+    const email = 'dee.lock@outside.test';
+    const account = await t.account();
+    const em = t.em();
+    em.create(Contact, { account, name: 'Dee Lock', email });
+    await em.flush();
+    const { confirm } = await confirmationFor(email, 'Dee Lock');
+    const from = nextClient();
+    const opened = await httpFrom(from, confirm);
+    const csrf = opened.body.match(/name="csrf" value="([^"]+)"/)![1]!;
+    const cookie = String(opened.headers['set-cookie']).split(';')[0]!;
+
+    // An import batch's order: the contact first, then the account's seats.
+    const batch = new pg.Client({ connectionString: t.db.url });
+    await batch.connect();
+    try {
+      await batch.query('begin');
+      await batch.query('select id from contact where lower(btrim(email)) = $1 for update', [email]);
+      const pressed = httpFrom(from, confirm, {
+        method: 'POST',
+        cookie,
+        body: new URLSearchParams({ csrf }).toString(),
+      });
+      // Confirm takes the link and the seats, then waits for the contact; Postgres stops it (it waited
+      // first) once the batch waits for the seats.
+      await new Promise((r) => setTimeout(r, 500));
+      await batch.query('select id from account where id = $1 for no key update', [account.id]);
+      await batch.query('commit');
+      const answer = await pressed;
+      expect(answer.status).toBe(200);
+    } finally {
+      await batch.end();
+    }
+    expect(await t.em().findOne(User, { email })).toMatchObject({ status: 'active' });
   });
 });
 

@@ -42,14 +42,14 @@ const INVALID: WebResponse = {
   ),
 };
 /**
- * A confirmation pressed after its link filled up (since the page was opened): said to the one person who
- * holds it, who would otherwise believe they had joined.
+ * A good confirmation whose link filled up before it was pressed (or before its page was opened): said to
+ * the one person who holds it, who would otherwise believe they had joined.
  */
 const FULL: WebResponse = {
   status: 409,
   html: page(
     'Join link full',
-    html`<h1>This join link is full</h1><p>All its places were taken before you pressed Confirm, so you did not join. Ask an admin in your workspace for a new one.</p>`,
+    html`<h1>This join link is full</h1><p>All its places were taken before you confirmed, so you did not join. Ask an admin in your workspace for a new one.</p>`,
   ),
 };
 const tooMany = (limits: RateLimits): WebResponse => {
@@ -411,6 +411,7 @@ export function registerJoinPages(
   router.add('GET', '/join/confirm/:token', async (req) => {
     const pending = await links.findConfirmation(req.em, req.params.token ?? '');
     if (!pending) return INVALID_CONFIRMATION;
+    if (pending.ended) return pending.ended === 'full' ? FULL : INVALID;
     const { field, cookie } = csrf.issue(req);
     return {
       headers: cookie ? { 'set-cookie': cookie } : {},
@@ -440,6 +441,7 @@ export function registerJoinPages(
       if (!parsed.success) {
         const pending = await links.findConfirmation(req.em, req.params.token ?? '');
         if (!pending) return INVALID_CONFIRMATION;
+        if (pending.ended) return pending.ended === 'full' ? FULL : INVALID;
         return {
           status: 422,
           html: confirmPage(
