@@ -39,7 +39,8 @@ export type HomeData = {
 /** Reads what the Home tab shows; a non-admin's tab reads only their own row. */
 export async function homeData(em: EntityManager, account: IAccount, viewer: HomeViewer): Promise<HomeData> {
   // The user linked to their Slack account first: another user may have their Slack email (their login was
-  // changed in Roster, and the address given to someone since). Else the one with their Slack email.
+  // changed in Roster, and the address given to someone since). Else the one with their Slack email, unless
+  // that user is another Slack account's (someone who left, whose address was given to a newcomer).
   const me =
     (await em.findOne(
       User,
@@ -48,7 +49,11 @@ export async function homeData(em: EntityManager, account: IAccount, viewer: Hom
     )) ??
     (viewer.email
       ? // The same email whatever its case; compared whole, never as a pattern (an `_` would match any character).
-        await em.findOne(User, { account, [raw('lower(btrim(email))')]: normalizeEmail(viewer.email) })
+        await em.findOne(User, {
+          account,
+          [raw('lower(btrim(email))')]: normalizeEmail(viewer.email),
+          slackUserId: null,
+        })
       : null);
   // Someone else's expired invitations are not a non-admin's to see: only the ones they sent.
   const expiredUsers = {

@@ -25,6 +25,7 @@ beforeAll(async () => {
       ...DEFAULT_MEMBERS,
       { id: 'UNEW', name: 'nina', realName: 'Nina New', email: 'nina@acme.test' },
       { id: 'UCASE', name: 'cal', realName: 'Cal Case', email: 'Cal.Case@Acme.test' },
+      { id: 'UHIRE', name: 'hal', realName: 'Hal Hire', email: 'hal@acme.test' },
     ],
   });
   t.standin.channels.set('CAPPROVALS', { name: 'approvals', is_private: false, is_member: true });
@@ -462,5 +463,24 @@ describe('the Home tab of someone two users could be', () => {
     await em.flush();
     const text = textOf(await openHome('UMEMBER'));
     expect(text).toContain('*You:* Max Linked, Employee (paid seat), active.');
+  });
+
+  it('does not show a newcomer the user of another Slack account who had their address', async () => {
+    const em = t.em();
+    const account = await em.findOneOrFail(Account, { teamId: TEAM_ID });
+    // Frank left, deactivated in Slack and in Roster; his address was given to a new hire since.
+    em.create(User, {
+      account,
+      email: 'hal@acme.test',
+      firstName: 'Frank',
+      lastName: 'Former',
+      role: 'employee',
+      status: 'deactivated',
+      slackUserId: 'UFRANK',
+    });
+    await em.flush();
+    const text = textOf(await openHome('UHIRE'));
+    expect(text).not.toContain('Frank Former');
+    expect(text).toContain('*You:* not in Roster yet.');
   });
 });
