@@ -10,6 +10,7 @@ import { type OnceRun, onceAcross } from '../../slack/once.ts';
 import { isSlackBusy } from '../../slack/pacing.ts';
 import { Account } from '../accounts/account.entity.ts';
 import type { Deps } from '../feature.ts';
+import { unlockedSince } from '../people/people.changes.ts';
 import { CsvImport, type ICsvImport } from './csv-import.entity.ts';
 import {
   CSV_JOBS,
@@ -53,7 +54,8 @@ export { FINISH_JOB };
 export const ERROR_FILE_JOB = 'csv-import.error-file';
 /** Unlock and invite all: the people an import left locked, unlocked and invited a hundred at a time. */
 export const UNLOCK_ALL_JOB = 'csv-import.unlock-all';
-export type UnlockAllJob = { importId: string; by: string };
+/** `since`: when it was clicked, so a run taken up again after a stop counts what it did before too. */
+export type UnlockAllJob = { importId: string; by: string; since?: string };
 
 export const PREVIEW_RETRIES = 3;
 export const RUN_RETRIES = 3;
@@ -102,7 +104,7 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
 
   await jobs.define<UnlockAllJob>(
     UNLOCK_ALL_JOB,
-    async ({ importId, by }, meta) => {
+    async ({ importId, by, since }, meta) => {
       const em = orm.em.fork();
       const csvImport = await em.findOne(CsvImport, importId, { populate: ['account'] });
       if (!csvImport) return;
@@ -116,6 +118,8 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
         return;
       }
       const actor = { slackUserId: by, isAdmin: true, surface: 'slack' as const };
+      // What an earlier try of this run did before a stop handed it back.
+      const before = since ? await unlockedSince(em, account, importId, by, new Date(since)) : 0;
       // One DM, redrawn with the count on the import progress message's cadence, apart from the batches.
       let progress: { channel: string; ts: string } | undefined;
       const reporter = new ProgressReporter(
@@ -131,9 +135,10 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
       let result: Awaited<ReturnType<typeof deps.people.unlockImported>>;
       try {
         result = await deps.people.unlockImported(em, account, actor, importId, {
-          progress: (done) => reporter.set(done, 0),
+          progress: (done) => reporter.set(before + done, 0),
           signal: meta.signal,
         });
+        result = { ...result, invited: before + result.invited };
       } finally {
         await reporter.stop();
       }

@@ -374,10 +374,10 @@ export class PeopleChanges {
   ): Promise<{ invited: number; left: number; noLogin: number; outside: number }> {
     if (!actor.isAdmin) throw new DomainError('not_admin', 'Only admins can unlock imported people.');
     let invited = 0;
-    // Where each kind's walk through the import's people has reached (their audit events' ids): anyone
-    // passed over stays locked for a reason a later batch would find again (no login email, outside the
-    // domains, being changed by someone else at that moment).
-    const after = { free: 0, paid: 0 };
+    // Where each kind's walk through the import's people has reached (their audit events' ids). Someone
+    // passed over (being changed by someone else at that moment, made a client meanwhile) is found by one
+    // more walk from the start, once the walks end; the run ends when a walk from the start finds nobody.
+    let after = { free: 0, paid: 0 };
     for (;;) {
       if (opts.signal?.aborted) throw new HandedBack();
       const done = await em.fork().transactional(async (tx) => {
@@ -404,15 +404,58 @@ export class PeopleChanges {
           ...(await pick(true, Math.min(usage.free, BULK_BATCH))),
         ];
         await unlockAndInvite(tx, this.jobs, account, actor, rows, usage);
-        return rows.length;
+        return rows.map((r) => r.id);
       });
-      invited += done;
-      if (done === 0) break;
+      // What was asked of an admin for these people is done: the requests are closed as such, in a
+      // transaction of their own that locks only them, as an approval locks them first.
+      await em.fork().transactional(async (tx) => {
+        const asked = await query<{ id: string }>(
+          tx,
+          sql`select r.id from seat_request r join app_user u on u.id = r.user_id
+              where r.account_id = ${account.id} and r.status = 'pending' and r.kind = 'unlock'
+                and r.user_id = any(${done}::uuid[]) and u.status <> 'locked'
+              order by r.id for update of r`,
+        );
+        await this.seats.closeAsDone(
+          tx,
+          account,
+          asked.map((r) => r.id),
+          actor,
+          'They were unlocked and invited with Unlock and invite all, after their import.',
+        );
+      });
+      invited += done.length;
+      if (done.length === 0) {
+        if (!after.free && !after.paid) break;
+        after = { free: 0, paid: 0 };
+        continue;
+      }
       opts.progress?.(invited);
     }
     const { total, noLogin, outside } = await this.lockedFromImport(em, account, importId);
     return { invited, left: total - noLogin - outside, noLogin, outside };
   }
+}
+
+/**
+ * How many of the people import `importId` created `actorId` has unlocked since `since`: what an Unlock
+ * and invite all stopped and taken up again (after a restart) did in all.
+ */
+export async function unlockedSince(
+  em: EntityManager,
+  account: IAccount,
+  importId: string,
+  actorId: string,
+  since: Date,
+): Promise<number> {
+  const [row] = await query<{ n: number }>(
+    em,
+    sql`select count(*)::int as n from audit_event
+        where account_id = ${account.id} and action = 'user.unlocked' and actor = ${actorId}
+          and created_at >= ${since}
+          and subject_id in (select e.user_id::text from ${importedBy(account.id, importId)} e)`,
+  );
+  return row?.n ?? 0;
 }
 
 /** A locked user picked for a bulk unlock. */

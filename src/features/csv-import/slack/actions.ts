@@ -1,5 +1,6 @@
 import type { App, BlockButtonAction } from '@slack/bolt';
 import { z } from 'zod';
+import { query, sql } from '../../../db/sql.ts';
 import { DomainError } from '../../../shared/errors.ts';
 import { roster } from '../../../slack/context.ts';
 import { nowOrLater } from '../../../slack/later.ts';
@@ -52,10 +53,12 @@ export function registerImportActions(app: App, deps: Deps, service: CsvImportSe
     const csvImport = await em.findOne(CsvImport, { id, account });
     if (!csvImport) throw new DomainError('not_found', 'That import no longer exists.');
     // Thousands of people take minutes: a job does it, and its messages say how it goes. A second click
-    // while it runs starts nothing more.
+    // while it runs starts nothing more. The click's time on the database's clock, which stamps the audit
+    // events the run counts.
+    const [{ now }] = (await query<{ now: Date }>(em, sql`select now() as now`)) as [{ now: Date }];
     const queued = await deps.jobs.send<UnlockAllJob>(
       UNLOCK_ALL_JOB,
-      { importId: id, by: actor.slackUserId },
+      { importId: id, by: actor.slackUserId, since: new Date(now).toISOString() },
       { singletonKey: id },
     );
     await respond({
