@@ -864,7 +864,8 @@ export class JoinLinkService {
   /**
    * What an emailed confirmation would do, for the page its link opens: only reads, so a mail scanner
    * fetching the link changes nothing. Null for a used, expired or unknown token. A good confirmation whose
-   * link stopped since it was sent says so (`ended`): its holder hears that they did not join, and why.
+   * link stopped since it was sent says so (`ended`): its holder, not in Roster, hears that they did not
+   * join, and why.
    */
   async findConfirmation(
     em: EntityManager,
@@ -883,6 +884,10 @@ export class JoinLinkService {
     const link = confirmation?.joinLink.getEntity();
     if (!confirmation || !link) return null;
     const state = linkState(link, this.now());
+    // Someone already in Roster (who joined with another confirmation, say) is not told they did not
+    // join: they hear what a used confirmation says, that there is nothing more to do.
+    if (state !== 'active' && (await findUserByEmail(em, link.account.getEntity(), confirmation.email)))
+      return null;
     if (state === 'full') return { ended: 'full' };
     if (state !== 'active') return { ended: 'invalid' };
     return {

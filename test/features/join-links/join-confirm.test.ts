@@ -6,7 +6,7 @@ import { JoinConfirmation, JoinLink } from '../../../src/features/join-links/joi
 import { User } from '../../../src/features/people/user.entity.ts';
 import { startTestApp, type TestApp } from '../../support/app.ts';
 import { launchBrowser } from '../../support/browser.ts';
-import { links } from '../../support/smtp-sink.ts';
+import { links, type Mail } from '../../support/smtp-sink.ts';
 import { httpFrom, openForm, postLink } from './support.ts';
 
 let t: TestApp;
@@ -212,6 +212,31 @@ describe('a confirmation whose join link stopped before it was pressed', () => {
     expect(plain(page.body)).toContain('so you did not join');
     expect(plain(page.body)).not.toContain('nothing more to do');
     expect(await t.em().findOne(User, { email: 'second-place@outside.test' })).toBeNull();
+  });
+
+  it('does not tell someone who joined with their first confirmation that they did not join', async () => {
+    const posted = await postLink(t, { max_uses: '1' });
+    const email = 'twice@outside.test';
+    // The form filled twice, the first email being slow to come: two confirmation emails.
+    const mails: Mail[] = [];
+    for (const from of [nextClient(), nextClient()]) {
+      const form = await openForm(from, posted.url);
+      expect((await form.submit('Tess Twice', email)).status).toBe(200);
+      mails.push(await t.smtp.waitForMail((m) => m.toText === email && !mails.includes(m)));
+    }
+    const [first, second] = mails.map((m) => links(m).find((l) => l.includes('/join/confirm/'))!);
+    expect(first).not.toBe(second);
+    const from = nextClient();
+    const opened = await httpFrom(from, first!);
+    const csrf = opened.body.match(/name="csrf" value="([^"]+)"/)![1]!;
+    const cookie = String(opened.headers['set-cookie']).split(';')[0]!;
+    await httpFrom(from, first!, { method: 'POST', cookie, body: new URLSearchParams({ csrf }).toString() });
+    expect(await t.em().findOne(User, { email })).toMatchObject({ status: 'active' });
+
+    // The link is full now, with her in it: the second email's page says nothing more is to be done.
+    const page = await httpFrom(nextClient(), second!);
+    expect(plain(page.body)).not.toContain('did not join');
+    expect(plain(page.body)).toContain('nothing more to do');
   });
 
   it('says the link is no longer valid when it was revoked', async () => {
