@@ -97,6 +97,9 @@ export class WebhookSender {
    * Delivers what is due for one endpoint, `concurrency` at a time, until nothing is due, the job's
    * budget is spent, or `signal` is aborted (Roster is stopping): the sends under way end, and what was
    * claimed but not sent is handed back. Returns how many attempts were made and whether work may be left.
+   * The endpoint is looked up again before each round of sends: once it is deleted or turned off, only the
+   * sends already under way go out, and what was claimed for it is handed back (a turned-off endpoint's
+   * deliveries wait for it to be enabled; a deleted one's went with it).
    */
   async run(
     em: EntityManager,
@@ -117,6 +120,11 @@ export class WebhookSender {
     const ready: Claimed[] = [];
     let claiming: Promise<unknown> | null = null;
     let drained = false;
+    // Whether the endpoint was still there and on when last looked at; `cleared` lets the sends started
+    // right after a look go (a claim looks too), so no send goes out on a look older than its round.
+    let open = true;
+    let cleared = false;
+    let checking: Promise<unknown> | null = null;
     let attempts = 0;
     let more = false;
     // Wakes the wait below at a stop; the listener goes with the run (the signal is shared by every job).
@@ -128,6 +136,8 @@ export class WebhookSender {
     else signal?.addEventListener('abort', wake, { once: true });
     try {
       for (;;) {
+        // Deleted or turned off: the sends under way end, nothing more is claimed or sent.
+        if (!open) break;
         const late = Date.now() >= deadline || signal?.aborted === true;
         // Up to four slots' worth claimed ahead: one claim (a round trip) then feeds many sends.
         if (!late && !claiming && !drained && ready.length < 2 * concurrency) {
@@ -137,6 +147,8 @@ export class WebhookSender {
               .then((rows) => {
                 ready.push(...rows);
                 drained = rows.length === 0;
+                // The claim takes rows only while the endpoint is on: as good as a look.
+                if (rows.length) cleared = true;
               })
               .finally(() => {
                 claiming = null;
@@ -144,7 +156,7 @@ export class WebhookSender {
             claiming = claim;
           }
         }
-        while (!late && ready.length && inFlight.size < concurrency) {
+        while (!late && cleared && ready.length && inFlight.size < concurrency) {
           const row = ready.shift()!;
           attempts += 1;
           const task: Promise<unknown> = this.deliverOne(em, endpoint, signer, row)
@@ -158,19 +170,38 @@ export class WebhookSender {
             });
           inFlight.add(task);
         }
+        cleared = false;
         if (late) {
           more = true;
           break;
         }
-        const waits = [...inFlight, ...(claiming ? [claiming] : [])];
+        // Rows to send and a free slot: one look at the endpoint lets the next round go.
+        if (ready.length && inFlight.size < concurrency && !checking) {
+          const check: Promise<unknown> = this.isOpen(em, endpointId)
+            .then((on) => {
+              open = on;
+              cleared = on;
+            })
+            .catch((err) => {
+              // Not known to be on, so nothing more is sent this time; the sweep finds what is left.
+              this.logger.warn({ err, endpointId }, 'could not look up a webhook endpoint before sending');
+              open = false;
+            })
+            .finally(() => {
+              checking = null;
+            });
+          checking = check;
+        }
+        const waits = [...inFlight, ...(claiming ? [claiming] : []), ...(checking ? [checking] : [])];
         if (waits.length === 0) break;
         await Promise.race([...waits, stopped]);
       }
-      await Promise.all([...inFlight, ...(claiming ? [claiming] : [])]);
+      await Promise.all([...inFlight, ...(claiming ? [claiming] : []), ...(checking ? [checking] : [])]);
     } finally {
       signal?.removeEventListener('abort', wake);
     }
-    // Claimed but not sent before the budget ran out: handed back at once rather than when the lease ends.
+    // Claimed but not sent (the budget ran out, Roster is stopping, the endpoint was turned off): handed
+    // back at once rather than when the lease ends. A deleted endpoint's rows are gone already.
     if (ready.length) {
       await query(
         em,
@@ -179,7 +210,16 @@ export class WebhookSender {
       );
       more = true;
     }
-    return { attempts, more };
+    return { attempts, more: more && open };
+  }
+
+  /** Whether the endpoint still exists and is on. */
+  private async isOpen(em: EntityManager, endpointId: string): Promise<boolean> {
+    const [row] = await query<{ enabled: boolean }>(
+      em,
+      sql`select enabled from webhook_endpoint where id = ${endpointId}`,
+    );
+    return row?.enabled === true;
   }
 
   private async claim(em: EntityManager, endpointId: string, limit: number): Promise<Claimed[]> {
