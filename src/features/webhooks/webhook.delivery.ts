@@ -11,7 +11,10 @@ export type WebhookPolicy = {
   /** The first retry waits this long; each next one twice as long, up to `retryMaxMs`. */
   retryBaseMs: number;
   retryMaxMs: number;
-  /** A delivery is retried until it is this old, then given up (its successors for the subject go on). */
+  /**
+   * A delivery is retried until it is this old, then given up (its successors for the subject go on); one
+   * that waited for its endpoint to be enabled again, until this long after that.
+   */
   retryForMs: number;
   /** An endpoint that has answered nothing but failures for this long is turned off and its admins told. */
   disableAfterMs: number;
@@ -323,7 +326,7 @@ export class WebhookSender {
         tx,
         sql`with d as (update webhook_delivery set lease_until = null, last_attempt_at = now(),
                 last_response_status = ${outcome.status}, last_error = ${outcome.error},
-                status = case when created_at + make_interval(secs => ${p.retryForMs / 1000}) <= now()
+                status = case when coalesce(retry_from, created_at) + make_interval(secs => ${p.retryForMs / 1000}) <= now()
                   then 'failed' else 'pending' end,
                 next_attempt_at = now() + make_interval(secs => ${jittered / 1000})
               where id = ${row.id} returning id, status)

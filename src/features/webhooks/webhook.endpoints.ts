@@ -172,7 +172,10 @@ export class WebhookEndpoints {
     return { endpoint: endpoint!, secret };
   }
 
-  /** Turns an endpoint off (nothing is queued for it) or on again (what waited is tried at once). */
+  /**
+   * Turns an endpoint off (nothing is queued for it) or on again (what waited is tried at once, with the
+   * full retry window from now: it may have waited longer than that window).
+   */
   async setEnabled(
     em: EntityManager,
     account: IAccount,
@@ -201,7 +204,7 @@ export class WebhookEndpoints {
       if (enabled) {
         await query(
           tx,
-          sql`update webhook_delivery set next_attempt_at = now()
+          sql`update webhook_delivery set next_attempt_at = now(), retry_from = now()
               where endpoint_id = ${endpoint.id} and status = 'pending'`,
         );
         await query(tx, sql`select pg_notify('roster_webhooks', '')`);

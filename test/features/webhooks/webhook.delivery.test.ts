@@ -116,6 +116,54 @@ describe('a receiver that is down for a while', () => {
     expect(text).toMatch(/\d+ ms · attempt \d+ · delivered/);
     expect(log.blocks.length).toBeLessThanOrEqual(16);
   });
+
+  it('Enable after more than a day off: what waited gets its retries again, not one try', async () => {
+    hooks.mode = 'fail';
+    const [id] = await people(t, 'waited', 1);
+    const failed = hooks.failedIds.length;
+    await t.roster.deps.person.deactivate(t.em(), await t.account(), admin, id!);
+    await eventually(() => hooks.failedIds.length > failed);
+    const msgId = hooks.failedIds.at(-1)!;
+    const list = await openWebhooks(t);
+    await t.slack.clickButton(list, { actionId: 'webhooks_disable', value: endpointId }, { user: 'UADMIN' });
+    const attempts = async () =>
+      query<{ outcome: string }>(
+        t.em(),
+        sql`select a.outcome from webhook_attempt a join webhook_delivery d on d.id = a.delivery_id
+            where d.endpoint_id = ${endpointId} and d.msg_id = ${msgId} order by a.id`,
+      );
+    // No attempt under way any more: the event waits for the endpoint.
+    await eventually(async () => {
+      const [row] = await query<{ status: string; leased: boolean }>(
+        t.em(),
+        sql`select status, lease_until > now() as leased from webhook_delivery
+            where endpoint_id = ${endpointId} and msg_id = ${msgId}`,
+      );
+      return row?.status === 'pending' && !row.leased;
+    });
+    const tried = (await attempts()).length;
+    // A day and more goes by while it is off: the event is older than the 25 hours it is retried for.
+    await query(
+      t.em(),
+      sql`update webhook_delivery set created_at = created_at - interval '26 hours'
+          where endpoint_id = ${endpointId} and msg_id = ${msgId}`,
+    );
+
+    // Fixed, the receiver still fails its first request while it warms up: retried, not given up.
+    await t.slack.clickButton(
+      t.standin.lastOpenedView(),
+      { actionId: 'webhooks_enable', value: endpointId },
+      { user: 'UADMIN' },
+    );
+    const afterEnable = await eventually(async () => {
+      const rows = await attempts();
+      return rows.length > tried && rows.slice(tried);
+    });
+    expect(afterEnable[0]!.outcome).toBe('retrying');
+    hooks.mode = 'ok';
+    const got = await hooks.waitFor((r) => r.id === msgId);
+    expect(got.body.data.person.status).toBe('deactivated');
+  });
 });
 
 describe('a receiver that keeps failing', () => {
