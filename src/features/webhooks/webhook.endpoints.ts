@@ -325,16 +325,24 @@ export class WebhookEndpoints {
       await query(em, sql`delete from webhook_endpoint where managed`);
       return;
     }
+    // Turned on again: what waited is due at once, with its retries counted from now, as Enable does.
     await query(
       em,
-      sql`insert into webhook_endpoint (id, account_id, url, secret, events, managed, created_by)
-          values (${randomUUID()}, null, ${webhook.url}, ${webhook.secret}, null, true, 'deployment')
-          on conflict (managed) where managed do update set
-            url = excluded.url, secret = excluded.secret, updated_at = now(),
-            enabled = webhook_endpoint.enabled
-              or webhook_endpoint.url <> excluded.url or webhook_endpoint.secret <> excluded.secret,
-            disabled_reason = case when webhook_endpoint.url <> excluded.url
-              or webhook_endpoint.secret <> excluded.secret then null else webhook_endpoint.disabled_reason end`,
+      sql`with before as (select id, enabled from webhook_endpoint where managed),
+            synced as (insert into webhook_endpoint (id, account_id, url, secret, events, managed, created_by)
+              values (${randomUUID()}, null, ${webhook.url}, ${webhook.secret}, null, true, 'deployment')
+              on conflict (managed) where managed do update set
+                url = excluded.url, secret = excluded.secret, updated_at = now(),
+                enabled = webhook_endpoint.enabled
+                  or webhook_endpoint.url <> excluded.url or webhook_endpoint.secret <> excluded.secret,
+                disabled_reason = case when webhook_endpoint.url <> excluded.url
+                  or webhook_endpoint.secret <> excluded.secret then null else webhook_endpoint.disabled_reason end,
+                failing_since = case when webhook_endpoint.url <> excluded.url
+                  or webhook_endpoint.secret <> excluded.secret then null else webhook_endpoint.failing_since end
+              returning id, enabled)
+          update webhook_delivery d set next_attempt_at = now(), retry_from = now()
+          from synced join before on before.id = synced.id
+          where d.endpoint_id = synced.id and d.status = 'pending' and synced.enabled and not before.enabled`,
     );
   }
 

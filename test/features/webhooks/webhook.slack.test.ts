@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { query, sql } from '../../../src/db/sql.ts';
 import { ensureAccount } from '../../../src/features/accounts/account.service.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
-import { newSecret } from '../../../src/features/webhooks/webhook.endpoints.ts';
+import { newSecret, WebhookEndpoints } from '../../../src/features/webhooks/webhook.endpoints.ts';
 import { createLogger } from '../../../src/shared/logger.ts';
 import { eventually, jobsDrained, startTestApp, type TestApp } from '../../support/app.ts';
 import { textOf } from '../../support/views.ts';
@@ -446,5 +446,56 @@ describe('the endpoint set by the deployment (WEBHOOK_URL, WEBHOOK_SECRET)', () 
     );
     expect(still!.enabled).toBe(true);
     expect(deployed.rejected).toEqual([]);
+  });
+
+  it('turned on again by a new WEBHOOK_SECRET after a day off: what waited gets its retries again', async () => {
+    deployed.mode = 'fail';
+    const failed = deployed.failedIds.length;
+    await d.slack.command('/seats', '16', { user: 'UADMIN' });
+    await eventually(() => deployed.failedIds.length > failed);
+    const msgId = deployed.failedIds.at(-1)!;
+    // A day of failures later Roster turned it off; the event waited over a day.
+    await query(
+      d.em(),
+      sql`update webhook_endpoint set enabled = false, failing_since = now() - interval '25 hours',
+            disabled_reason = 'failing since yesterday' where managed`,
+    );
+    await eventually(async () => {
+      const [row] = await query<{ status: string; leased: boolean }>(
+        d.em(),
+        sql`select status, lease_until > now() as leased from webhook_delivery where msg_id = ${msgId}`,
+      );
+      return row?.status === 'pending' && !row.leased;
+    });
+    await query(
+      d.em(),
+      sql`update webhook_delivery set created_at = created_at - interval '26 hours',
+            next_attempt_at = now() + interval '1 hour' where msg_id = ${msgId}`,
+    );
+    const attempts = () =>
+      query<{ outcome: string }>(
+        d.em(),
+        sql`select a.outcome from webhook_attempt a join webhook_delivery w on w.id = a.delivery_id
+            where w.msg_id = ${msgId} order by a.id`,
+      );
+    const tried = (await attempts()).length;
+
+    // The deployment sets a new secret and restarts (the receiver, still starting, fails at first).
+    const next = newSecret();
+    await WebhookEndpoints.syncManaged(d.em(), { url: deployed.url, secret: next });
+    deployed.secret = next;
+    const afterRestart = await eventually(async () => {
+      const rows = await attempts();
+      return rows.length > tried && rows.slice(tried);
+    });
+    expect(afterRestart[0]!.outcome).toBe('retrying');
+    const [endpoint] = await query<{ enabled: boolean }>(
+      d.em(),
+      sql`select enabled from webhook_endpoint where managed`,
+    );
+    expect(endpoint!.enabled).toBe(true);
+    deployed.mode = 'ok';
+    const got = await deployed.waitFor((r) => r.id === msgId);
+    expect(got.body.data.seats.limit).toBe(16);
   });
 });
