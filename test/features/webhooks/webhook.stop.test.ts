@@ -39,9 +39,10 @@ afterAll(async () => {
   await db.drop();
 });
 
-it('ends the sends under way and hands back what was claimed but not sent', async () => {
+/** An endpoint of a new account `teamId` with twelve deliveries waiting, and a sender two at a time. */
+async function twelveWaiting(teamId: string) {
   const em = orm.em.fork();
-  const account = await ensureAccount(em, 'T_WEBHOOK_STOP');
+  const account = await ensureAccount(em, teamId);
   const endpointId = randomUUID();
   const secret = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
   await query(
@@ -52,7 +53,7 @@ it('ends the sends under way and hands back what was claimed but not sent', asyn
     await query(
       em,
       sql`insert into webhook_delivery (endpoint_id, account_id, msg_id, event_type, subject, payload)
-          values (${endpointId}, ${account.id}, ${`msg_${n}`}, 'webhook.test', ${`s${n}`}, '{}'::jsonb)`,
+          values (${endpointId}, ${account.id}, ${`msg_${teamId}_${n}`}, 'webhook.test', ${`s${n}`}, '{}'::jsonb)`,
     );
   }
   const sender = new WebhookSender({
@@ -61,6 +62,11 @@ it('ends the sends under way and hands back what was claimed but not sent', asyn
     allowPrivate: true,
     onDisabled: async () => {},
   });
+  return { em, account, endpointId, sender };
+}
+
+it('ends the sends under way and hands back what was claimed but not sent', async () => {
+  const { em, endpointId, sender } = await twelveWaiting('T_WEBHOOK_STOP');
   const stop = new AbortController();
   const running = sender.run(orm.em.fork(), endpointId, stop.signal);
   await eventually(() => received >= 2);
@@ -87,27 +93,7 @@ it('ends the sends under way and hands back what was claimed but not sent', asyn
 for (const how of ['deleted', 'disabled'] as const) {
   it(`sends nothing more once an admin has ${how} the endpoint, beyond the sends under way`, async () => {
     received = 0;
-    const em = orm.em.fork();
-    const account = await ensureAccount(em, `T_WEBHOOK_${how.toUpperCase()}`);
-    const endpointId = randomUUID();
-    const secret = `whsec_${Buffer.alloc(32, 1).toString('base64')}`;
-    await query(
-      em,
-      sql`insert into webhook_endpoint (id, account_id, url, secret) values (${endpointId}, ${account.id}, ${url}, ${secret})`,
-    );
-    for (let n = 0; n < 12; n++) {
-      await query(
-        em,
-        sql`insert into webhook_delivery (endpoint_id, account_id, msg_id, event_type, subject, payload)
-            values (${endpointId}, ${account.id}, ${`msg_${how}_${n}`}, 'webhook.test', ${`s${n}`}, '{}'::jsonb)`,
-      );
-    }
-    const sender = new WebhookSender({
-      policy: { ...DEFAULT_POLICY, concurrency: 2 },
-      logger: createLogger('silent'),
-      allowPrivate: true,
-      onDisabled: async () => {},
-    });
+    const { em, account, endpointId, sender } = await twelveWaiting(`T_WEBHOOK_${how.toUpperCase()}`);
     const running = sender.run(orm.em.fork(), endpointId);
     await eventually(() => received >= 2);
 
