@@ -408,22 +408,7 @@ export class PeopleChanges {
       });
       // What was asked of an admin for these people is done: the requests are closed as such, in a
       // transaction of their own that locks only them, as an approval locks them first.
-      await em.fork().transactional(async (tx) => {
-        const asked = await query<{ id: string }>(
-          tx,
-          sql`select r.id from seat_request r join app_user u on u.id = r.user_id
-              where r.account_id = ${account.id} and r.status = 'pending' and r.kind = 'unlock'
-                and r.user_id = any(${done}::uuid[]) and u.status <> 'locked'
-              order by r.id for update of r`,
-        );
-        await this.seats.closeAsDone(
-          tx,
-          account,
-          asked.map((r) => r.id),
-          actor,
-          'They were unlocked and invited with Unlock and invite all, after their import.',
-        );
-      });
+      if (done.length) await this.closeUnlockRequests(em, account, actor, done);
       invited += done.length;
       if (done.length === 0) {
         if (!after.free && !after.paid) break;
@@ -434,6 +419,31 @@ export class PeopleChanges {
     }
     const { total, noLogin, outside } = await this.lockedFromImport(em, account, importId);
     return { invited, left: total - noLogin - outside, noLogin, outside };
+  }
+
+  /** Closes as done the pending requests to unlock `userIds` that are unlocked now. */
+  private async closeUnlockRequests(
+    em: EntityManager,
+    account: IAccount,
+    actor: Actor,
+    userIds: string[],
+  ): Promise<void> {
+    await em.fork().transactional(async (tx) => {
+      const asked = await query<{ id: string }>(
+        tx,
+        sql`select r.id from seat_request r join app_user u on u.id = r.user_id
+              where r.account_id = ${account.id} and r.status = 'pending' and r.kind = 'unlock'
+                and r.user_id = any(${userIds}::uuid[]) and u.status <> 'locked'
+              order by r.id for update of r`,
+      );
+      await this.seats.closeAsDone(
+        tx,
+        account,
+        asked.map((r) => r.id),
+        actor,
+        'They were unlocked and invited with Unlock and invite all, after their import.',
+      );
+    });
   }
 }
 
