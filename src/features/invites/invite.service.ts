@@ -43,7 +43,7 @@ export type InviteOutcome =
   | { email: string; result: 'invited' | 'added' | 'converted'; user: IUser; sent: boolean }
   | { email: string; result: 'exists'; user: IUser }
   | { email: string; result: 'requested' }
-  | { email: string; result: 'refused'; reason: string };
+  | { email: string; result: 'refused'; reason: string; noSeat?: true };
 
 type Payload = {
   sendNow: boolean;
@@ -231,7 +231,14 @@ export class InviteService {
         }),
       );
     } catch (err) {
-      if (err instanceof DomainError) return { email, result: 'refused', reason: err.message };
+      if (err instanceof DomainError) {
+        return {
+          email,
+          result: 'refused',
+          reason: err.message,
+          ...(err.code === 'no_seat' ? { noSeat: true as const } : {}),
+        };
+      }
       if (err instanceof UniqueConstraintViolationException) {
         // Another request added the same person a moment ago (a retry, a double submit).
         const user = await findUserByEmail(em.fork(), account, email);

@@ -149,6 +149,9 @@ describe('seats', () => {
       expect(text).toContain(
         `seat-two@example.com*: No paid seat is free (${used.used + 1} of ${used.used + 1} used), so seat-two@example.com was not added.`,
       );
+      expect(text).toContain(
+        'To add those no seat was free for, raise the seat limit with `/seats N`, then invite them again.',
+      );
       expect(String(summary!.text)).toBe('Invitations: 1 of 2 added as Employee (paid seat)');
       expect(await userByEmail('seat-one@example.com')).toMatchObject({ status: 'invited' });
       expect(await userByEmail('seat-two@example.com')).toBeNull();

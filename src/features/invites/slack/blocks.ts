@@ -121,6 +121,13 @@ export function inviteSummary(
     if (withButton < items.filter((i) => i.button).length) {
       blocks.push(context('Resend the other invitations from `/invite pending`.'));
     }
+    if (outcomes.some((o) => o.result === 'refused' && o.noSeat)) {
+      blocks.push(
+        context(
+          'To add those no seat was free for, raise the seat limit with `/seats N`, then invite them again.',
+        ),
+      );
+    }
     return blocks;
   };
   // As many lines keep their button as the message has room for.
