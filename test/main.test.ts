@@ -495,6 +495,12 @@ describe('a DATA_DIR the embedded database cannot be created in', () => {
     expect(msg).toContain('Check that DATA_DIR');
     expect(msg).toContain('or set DATABASE_URL');
   });
+
+  it('says so at once for a path no process may create, such as one under /proc', async () => {
+    const run = start({ DATABASE_URL: '', DATA_DIR: '/proc/roster-data' });
+    expect((await run.exited).code).toBe(1);
+    expect(fatal(run.output())).toContain('Check that DATA_DIR (/proc/roster-data)');
+  }, 20_000);
 });
 
 describe('LOG_LEVEL=silent', () => {

@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { arch, platform } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import type { Logger } from '../shared/logger.ts';
+import { makeDirectory } from '../shared/make-directory.ts';
 
 export type EmbeddedDatabase = { url: string; stop(): Promise<void> };
 
@@ -52,7 +52,7 @@ async function importEmbeddedPostgres() {
 export async function startEmbeddedPostgres(dataDir: string, logger: Logger): Promise<EmbeddedDatabase> {
   const EmbeddedPostgres = await importEmbeddedPostgres();
   const databaseDir = resolve(join(dataDir, 'postgres'));
-  await mkdir(dataDir, { recursive: true });
+  await makeDirectory(dataDir);
   const port = await freePort();
   const user = 'roster';
   const password = 'roster';

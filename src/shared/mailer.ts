@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import type { Logger } from './logger.ts';
+import { makeDirectory } from './make-directory.ts';
 
 export type Mail = {
   to: string;
@@ -53,7 +54,7 @@ export function createMailer(opts: {
     async send(mail) {
       const info = await transport.sendMail({ from: opts.from, ...mail });
       // Its emails hold working links (an invitation's, a join's): for the user Roster runs as only.
-      await mkdir(opts.outboxDir, { recursive: true, mode: 0o700 });
+      await makeDirectory(opts.outboxDir, 0o700);
       // An outbox made before it was kept private is made private too.
       await chmod(opts.outboxDir, 0o700);
       // Named by time and a random part, not by the recipient: the name is logged, and no address may
