@@ -78,6 +78,45 @@ export function claimUsers(em: EntityManager, accountId: string, userIds: string
 }
 
 /**
+ * Who else in the account the service's `user` is, when it is someone else's than `userId`'s: a person it was
+ * created for (its externalId is their id), or a person Roster keeps it linked to (their sync row holds its
+ * id). Such a user is never linked to anyone else. One of another account (a workspace Roster served before,
+ * another workspace on the same service) with the same email is the same human: it is nobody else's here.
+ */
+export type OwnerOf = (user: RemoteUser, userId: string) => Promise<Owner | null>;
+
+/** The other person a service's user is, as the refusal names them, and why it is theirs. */
+export type Owner = { name: string; email: string; why: 'created' | 'linked' };
+
+/** The shape of Roster's ids, sent as externalId. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The {@link OwnerOf} of an account. */
+export function rosterPeople(em: EntityManager, accountId: string): OwnerOf {
+  return async (user, userId) => {
+    const theirs = user.externalId && UUID.test(user.externalId) ? user.externalId.toLowerCase() : null;
+    const [owner] = await query<{
+      email: string;
+      firstName: string | null;
+      lastName: string | null;
+      created: boolean;
+    }>(
+      em,
+      sql`select u.email, u.first_name as "firstName", u.last_name as "lastName",
+          u.id = ${theirs}::uuid is true as created
+        from app_user u
+        where u.account_id = ${accountId} and u.id <> ${userId}::uuid
+          and (u.id = ${theirs}::uuid or u.id in (
+            select s.user_id from scim_sync s where s.account_id = ${accountId} and s.remote_id = ${user.id}))
+        order by created desc
+        limit 1`,
+    );
+    if (!owner) return null;
+    return { name: displayName(owner), email: owner.email, why: owner.created ? 'created' : 'linked' };
+  };
+}
+
+/**
  * Makes the service hold what Roster holds for one person. `known` is the person's user in the service
  * when the caller has just listed it (null: not there), or undefined to look it up.
  *
@@ -88,42 +127,20 @@ export function claimUsers(em: EntityManager, accountId: string, userIds: string
  * flight, so it is left alone until the roleless push has been taken: another person's push that starts
  * meanwhile still sends roles, and refusals that are not about roles never turn them off.
  */
-/**
- * Whether `externalId` is the id of another person of the account: a user the service holds under that
- * externalId was created for them, and is never linked to anyone else. One of another account (a workspace
- * Roster served before, another workspace on the same service) with the same email is the same human.
- */
-export type IsRosterPerson = (externalId: string) => Promise<boolean>;
-
-/** The shape of Roster's ids, sent as externalId. */
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** The {@link IsRosterPerson} of an account. */
-export function rosterPeople(em: EntityManager, accountId: string): IsRosterPerson {
-  return async (externalId) => {
-    if (!UUID.test(externalId)) return false;
-    const [row] = await query(
-      em,
-      sql`select 1 from app_user where id = ${externalId.toLowerCase()}::uuid and account_id = ${accountId}`,
-    );
-    return row !== undefined;
-  };
-}
-
 export async function pushOne(
   client: ScimClient,
   row: Claimed,
   known?: RemoteUser | null,
-  isRosterPerson?: IsRosterPerson,
+  ownerOf?: OwnerOf,
 ): Promise<Outcome> {
   const withRoles = client.rolesSupport !== 'refused';
   try {
-    const { outcome, sentRoles } = await push(client, row, known, withRoles, isRosterPerson);
+    const { outcome, sentRoles } = await push(client, row, known, withRoles, ownerOf);
     if (sentRoles) client.rolesSupport = 'taken';
     return outcome;
   } catch (err) {
     if (!withRoles || !refusesRoles(err)) throw err;
-    const { outcome } = await push(client, row, known, false, isRosterPerson);
+    const { outcome } = await push(client, row, known, false, ownerOf);
     client.rolesSupport = 'refused';
     return outcome;
   }
@@ -148,18 +165,27 @@ async function push(
   row: Claimed,
   known: RemoteUser | null | undefined,
   withRoles: boolean,
-  isRosterPerson?: IsRosterPerson,
+  ownerOf?: OwnerOf,
 ): Promise<{ outcome: Outcome; sentRoles: boolean }> {
   if (row.loginMissing) return { outcome: { userId: row.id, result: 'skipped' }, sentRoles: false };
+  if (known && known.id !== row.remoteId && (await ownerOf?.(known, row.id))) {
+    // The listing's user under this email is another person's (one who moved off it since the listing, or
+    // whose push is under way): looked up afresh, which refuses this person while it still holds the email.
+    return push(client, row, undefined, withRoles, ownerOf);
+  }
   const desired = withRoles ? desiredShape(row) : roleless(desiredShape(row));
   const shaped = (shape: Shape) => (withRoles ? shape : roleless(shape));
   let remoteId = row.remoteId;
   let current: Shape | null = null;
   let how: 'linked' | undefined;
+  let linked: RemoteUser | undefined;
   if (known !== undefined) {
     remoteId = known?.id ?? null;
     current = known ? shaped(remoteShape(known)) : null;
-    if (known && known.id !== row.remoteId) how = 'linked';
+    if (known && known.id !== row.remoteId) {
+      how = 'linked';
+      linked = known;
+    }
   } else if (remoteId) {
     current = row.pushed ? shaped(row.pushed) : null;
     if (!current) {
@@ -171,16 +197,19 @@ async function push(
   if (!remoteId) {
     // A listing that just said "not there" needs no lookup. A user Roster created whose answer was lost
     // (a timeout, a stop) is found by the externalId it was created with, even after an email change.
-    // A user found by userName that was created for another person in Roster (who had this email before)
-    // is theirs: this person is refused rather than linked to it, so two people never share one user.
+    // A user found by userName that was created for another person in Roster (who had this email before),
+    // or that Roster keeps linked to another person, is theirs: this person is refused rather than linked to
+    // it, so two people never share one user.
     const notAnothers = async (user: RemoteUser | null) => {
-      const theirs = user?.externalId;
-      if (!user || !theirs || theirs.toLowerCase() === row.id.toLowerCase()) return user;
-      if (!(await isRosterPerson?.(theirs))) return user;
+      const owner = user && (await ownerOf?.(user, row.id));
+      if (!owner) return user;
+      const who = `${owner.name} (${owner.email})`;
       throw new ScimError(
         'rejected',
         409,
-        `the service's user ${desired.userName} belongs to another person in Roster (it was created for them under this email); change this person's email, or remove that user from the service`,
+        owner.why === 'created'
+          ? `the service's user ${desired.userName} belongs to another person in Roster, ${who}: it was created for them under this email; change this person's email, or remove that user from the service`
+          : `the service's user ${desired.userName} belongs to another person in Roster, ${who}, who is linked to it; Sync now once the service no longer holds this email for them, or change this person's email`,
       );
     };
     const found =
@@ -231,8 +260,12 @@ async function push(
     remoteId = existing.id;
     current = shaped(remoteShape(existing));
     how = 'linked';
+    linked = existing;
   }
   const ops = patchOperations(current ?? desired, desired);
+  // A user the product had before Roster is given the person's id as its externalId, as the users Roster
+  // creates are: it stays theirs after they move to another email, whoever is given the old one.
+  if (linked && !linked.externalId) ops.push({ op: 'replace', path: 'externalId', value: row.id });
   let sentRoles = false;
   if (ops.length) {
     try {
@@ -240,7 +273,7 @@ async function push(
     } catch (err) {
       // Deleted in the service behind Roster's back: create it again.
       if (err instanceof ScimError && err.kind === 'not_found' && known === undefined) {
-        return push(client, { ...row, remoteId: null, pushed: null }, null, withRoles, isRosterPerson);
+        return push(client, { ...row, remoteId: null, pushed: null }, null, withRoles, ownerOf);
       }
       throw err;
     }

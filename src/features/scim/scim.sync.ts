@@ -6,10 +6,10 @@ import type { IScimConnection } from './scim.entity.ts';
 import {
   type Claimed,
   claimDue,
-  type IsRosterPerson,
   MAX_ATTEMPTS,
   nameOf,
   type Outcome,
+  type OwnerOf,
   personal,
   pushOne,
   recordOutcomes,
@@ -43,7 +43,7 @@ export async function pushBatch(
   client: ScimClient,
   rows: Claimed[],
   known?: (row: Claimed) => RemoteUser | null | undefined,
-  isRosterPerson?: IsRosterPerson,
+  ownerOf?: OwnerOf,
 ): Promise<{ outcomes: Outcome[]; untouched: string[]; stop?: Stop }> {
   const outcomes: Outcome[] = [];
   let stop: Stop | undefined;
@@ -52,7 +52,7 @@ export async function pushBatch(
     while (!stop && next < rows.length) {
       const row = rows[next++]!;
       try {
-        outcomes.push(await pushOne(client, row, known?.(row), isRosterPerson));
+        outcomes.push(await pushOne(client, row, known?.(row), ownerOf));
       } catch (thrown) {
         // Anything else (an answer read wrongly) is this person's failure, recorded and told like a refused
         // value: thrown on, it would leave the batch leased with nothing recorded, again at every run.

@@ -225,3 +225,56 @@ it('Sync now: a new person given the old email of someone whose create was lost 
   await reconcile(orm.em.fork(), await service.connection(), client);
   await neverShared(original, 'cy.new@acme.test', 'cy@acme.test');
 });
+
+/**
+ * `name`'s user was in the product before Roster (its own admins made it: no externalId), so Roster linked
+ * them to it by userName; then they move to `moved` and a newcomer, Bob, is given their old email.
+ */
+async function productUserThenMove(name: string, old: string, moved: string, newcomer: string) {
+  server.reset();
+  const pre = server.add({ userName: old, active: true, name: { givenName: name } });
+  await addPerson(old, name);
+  const client = new ScimClient(server.url, server.token, { allowPrivate: true });
+  await drain(orm.em.fork(), await service.connection(), client);
+  expect((await links([old]))[0]?.remoteId).toBe(pre.id);
+  await changeEmail(old, moved);
+  await addPerson(newcomer, 'Bob');
+  return pre;
+}
+
+it('a product user linked by userName is given the person’s id as its externalId', async () => {
+  const pre = await productUserThenMove('Eda', 'eda@acme.test', 'eda.new@acme.test', 'eda@acme.test');
+  const [eda] = await query<{ id: string }>(
+    orm.em.fork(),
+    sql`select id from app_user where email = 'eda.new@acme.test'`,
+  );
+  expect(server.users.get(pre.id)?.externalId).toBe(eda!.id);
+});
+
+it('Sync now: the newcomer given the old email of someone linked to a product user never shares it', async () => {
+  // Linked before Roster gave such users its id: only Roster's own record says whose the user is.
+  const pre = await productUserThenMove('Fay', 'fay@acme.test', 'fay.new@acme.test', 'fay@acme.test');
+  delete server.users.get(pre.id)!.externalId;
+  const client = new ScimClient(server.url, server.token, { allowPrivate: true });
+  await reconcile(orm.em.fork(), await service.connection(), client);
+  await neverShared(pre.id, 'fay.new@acme.test', 'fay@acme.test');
+  // Bob leaves: Fay's account in the product stays on.
+  await query(orm.em.fork(), sql`update app_user set status = 'deactivated' where email = 'fay@acme.test'`);
+  for (let i = 0; i < 2; i++) await drain(orm.em.fork(), await service.connection(), client);
+  expect(server.users.get(pre.id)).toMatchObject({ userName: 'fay.new@acme.test', active: true });
+});
+
+it('the newcomer pushed in the same batch as the mover is refused, naming whose user it is', async () => {
+  const pre = await productUserThenMove('Gus', 'gus@acme.test', 'gus.new@acme.test', 'gus@acme.test');
+  delete server.users.get(pre.id)!.externalId;
+  // Gus's rename is under way when Bob is looked up by the old email.
+  server.slow(300, { when: (req) => req.method === 'PATCH' });
+  const client = new ScimClient(server.url, server.token, { allowPrivate: true });
+  await drain(orm.em.fork(), await service.connection(), client);
+  await neverShared(pre.id, 'gus.new@acme.test', 'gus@acme.test');
+  const [bob] = await links(['gus@acme.test']);
+  expect(bob).toMatchObject({
+    state: 'failed',
+    lastError: expect.stringContaining('belongs to another person in Roster, Gus (gus.new@acme.test)'),
+  });
+});
