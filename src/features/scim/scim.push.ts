@@ -31,7 +31,16 @@ export type Outcome =
       shape: Shape;
     }
   | { userId: string; result: 'skipped' }
-  | { userId: string; result: 'failed'; error: ScimError };
+  | {
+      userId: string;
+      result: 'failed';
+      error: ScimError;
+      /**
+       * The person is to be inactive and the service refused another of their values: the deactivation was
+       * sent on its own and taken, and the service now holds `shape` (what it held, switched off).
+       */
+      deactivated?: { remoteId: string; shape: Shape };
+    };
 
 /** How long a claim lasts: a worker that dies mid-push leaves the person to be taken again after this. */
 const LEASE = '5 minutes';
@@ -275,6 +284,35 @@ async function push(
       if (err instanceof ScimError && err.kind === 'not_found' && known === undefined) {
         return push(client, { ...row, remoteId: null, pushed: null }, null, withRoles, ownerOf);
       }
+      // A refused value (a title, an email another user holds) never keeps an account switched on: the
+      // deactivation goes on its own, and the person is still marked failed with the service's words.
+      // Refused for its roles, the person is pushed again without them first (see pushOne).
+      const refused = err instanceof ScimError && (err.kind === 'rejected' || err.kind === 'conflict');
+      if (
+        refused &&
+        !desired.active &&
+        current?.active !== false &&
+        ops.some((o) => o.path !== 'active') &&
+        !(withRoles && refusesRoles(err))
+      ) {
+        const off: Shape = { ...(current ?? desired), active: false };
+        await client.update(
+          remoteId,
+          [{ op: 'replace', path: 'active', value: false }],
+          createBody(row.id, off),
+        );
+        const error = new ScimError(
+          err.kind,
+          err.status,
+          `${err.message} (the deactivation was sent on its own and taken)`,
+          undefined,
+          err.scimType,
+        );
+        return {
+          outcome: { userId: row.id, result: 'failed', error, deactivated: { remoteId, shape: off } },
+          sentRoles: false,
+        };
+      }
       throw err;
     }
     // A PUT (to a service that refused PATCH) sends the whole user, roles included; a PATCH what changed.
@@ -337,7 +375,14 @@ export async function recordOutcomes(
     }
     if (o.result === 'skipped') return { user_id: o.userId, version: row.version, state: 'skipped' };
     if (personal(o.error)) {
-      return { user_id: o.userId, version: row.version, state: 'failed', error: o.error.message };
+      return {
+        user_id: o.userId,
+        version: row.version,
+        state: 'failed',
+        error: o.error.message,
+        remote_id: o.deactivated?.remoteId,
+        pushed: o.deactivated?.shape,
+      };
     }
     // The service's state, not the person's: they wait for the connection's pause, with no attempt counted.
     if (o.error.kind === 'rate_limited' || o.error.kind === 'unauthorized') {
@@ -363,8 +408,8 @@ export async function recordOutcomes(
           when r.state in ('retry', 'release', 'held') then s.state
           when s.version <> r.version then 'pending'
           else r.state end,
-        remote_id = case when r.state = 'synced' then r.remote_id else s.remote_id end,
-        pushed = case when r.state = 'synced' then r.pushed else s.pushed end,
+        remote_id = case when r.state in ('synced', 'failed') and r.remote_id is not null then r.remote_id else s.remote_id end,
+        pushed = case when r.state in ('synced', 'failed') and r.pushed is not null then r.pushed else s.pushed end,
         last_synced_at = case when r.state = 'synced' then now() else s.last_synced_at end,
         last_error = case when r.state in ('synced', 'skipped') then null when r.state = 'release' then s.last_error else r.error end,
         attempts = case when r.state = 'retry' then r.attempts when r.state in ('release', 'held') then s.attempts else 0 end,

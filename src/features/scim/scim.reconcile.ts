@@ -209,6 +209,7 @@ export async function reconcile(
         if (o.result === 'skipped') report.skipped++;
         else if (o.result === 'failed') {
           add(report.failed, name);
+          if (o.deactivated) add(report.deactivated, name);
           if (report.failed.errors.length < NAMES_SHOWN)
             report.failed.errors.push(`${name}: ${o.error.message}`);
         } else {

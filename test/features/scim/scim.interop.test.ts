@@ -115,4 +115,30 @@ describe('a service that does not take PATCH', () => {
       { email: 'di@acme.test', state: 'synced', last_error: null },
     ]);
   });
+  it('deactivates a person whose new title it refuses by a PUT of what it holds, switched off', async () => {
+    await query(
+      orm.em.fork(),
+      sql`insert into app_user (id, account_id, email, first_name, title, role, status)
+        values (gen_random_uuid(), ${accountId}, 'gil@acme.test', 'Gil', 'Clerk', 'client', 'active')`,
+    );
+    await push();
+    expect(server.byUserName('gil@acme.test')).toMatchObject({ active: true, title: 'Clerk' });
+    server.rejectWhen((u) => (u.title === 'Emperor' ? 'title "Emperor" is not allowed here' : undefined));
+    try {
+      await query(
+        orm.em.fork(),
+        sql`update app_user set title = 'Emperor', status = 'deactivated', deactivated_at = now()
+          where email = 'gil@acme.test'`,
+      );
+      server.calls.length = 0;
+      const run = await push();
+      expect(run.failed).toEqual([
+        { name: 'Gil', error: expect.stringContaining('"Emperor" is not allowed') },
+      ]);
+      expect(server.byUserName('gil@acme.test')).toMatchObject({ active: false, title: 'Clerk' });
+      expect(server.calls.filter((c) => c.method === 'PUT').map((c) => c.status)).toEqual([400, 200]);
+    } finally {
+      server.rejectWhen(undefined);
+    }
+  });
 });

@@ -50,3 +50,72 @@ describe('a name part cleared in Roster', () => {
     expect(again.unchanged).toBe(2);
   });
 });
+
+describe('a person to deactivate whose other values the service refuses', () => {
+  const add = (email: string, name: string) =>
+    query(
+      orm.em.fork(),
+      sql`insert into app_user (id, account_id, email, first_name, role, status)
+        values (gen_random_uuid(), ${accountId}, ${email}, ${name}, 'client', 'active')`,
+    );
+  const deactivate = (email: string) =>
+    query(
+      orm.em.fork(),
+      sql`update app_user set status = 'deactivated', deactivated_at = now() where email = ${email}`,
+    );
+  const state = async (email: string) =>
+    (
+      await query<{ state: string; lastError: string | null }>(
+        orm.em.fork(),
+        sql`select s.state, s.last_error as "lastError" from scim_sync s join app_user u on u.id = s.user_id
+          where u.email = ${email}`,
+      )
+    )[0];
+  afterEach(() => server.rejectWhen(undefined));
+
+  it('is deactivated all the same, and the refused title is still told', async () => {
+    await add('eve@acme.test', 'Eve');
+    await push();
+    expect(server.byUserName('eve@acme.test')).toMatchObject({ active: true });
+    server.rejectWhen((u) => (u.title === 'Chief Everything Officer' ? 'title too long here' : undefined));
+    await query(
+      orm.em.fork(),
+      sql`update app_user set title = 'Chief Everything Officer' where email = 'eve@acme.test'`,
+    );
+    await push();
+    expect(await state('eve@acme.test')).toMatchObject({ state: 'failed' });
+
+    await deactivate('eve@acme.test');
+    const run = await push();
+    expect(server.byUserName('eve@acme.test')).toMatchObject({ active: false });
+    expect(server.byUserName('eve@acme.test')?.title).toBeUndefined();
+    expect(run.failed).toEqual([{ name: 'Eve', error: expect.stringContaining('title too long here') }]);
+    expect(await state('eve@acme.test')).toMatchObject({
+      state: 'failed',
+      lastError: expect.stringContaining('the deactivation was sent on its own and taken'),
+    });
+
+    // Sync now has nothing more to switch off: only the title is still refused.
+    const report = await reconcile(orm.em.fork(), await connection(), client);
+    expect(report.deactivated.count).toBe(0);
+    expect(report.failed.errors).toEqual([expect.stringContaining('title too long here')]);
+    expect(server.byUserName('eve@acme.test')).toMatchObject({ active: false });
+  });
+
+  it('is deactivated by Sync now when their new email is another user’s in the service', async () => {
+    await add('finn@acme.test', 'Finn');
+    await push();
+    // The product's own admins gave the address to someone Roster does not know.
+    server.add({ userName: 'finn.other@acme.test', active: true });
+    await query(
+      orm.em.fork(),
+      sql`update app_user set email = 'finn.other@acme.test', status = 'deactivated', deactivated_at = now()
+        where email = 'finn@acme.test'`,
+    );
+    const report = await reconcile(orm.em.fork(), await connection(), client);
+    expect(server.byUserName('finn@acme.test')).toMatchObject({ active: false });
+    expect(server.byUserName('finn.other@acme.test')).toMatchObject({ active: true });
+    expect(report.deactivated.names).toEqual(['Finn']);
+    expect(report.failed.errors).toEqual([expect.stringMatching(/^Finn: .*409/)]);
+  });
+});
