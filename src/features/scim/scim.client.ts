@@ -2,7 +2,10 @@ import { type OutboundAnswer, type OutboundError, outboundRequest } from '../../
 
 /** What went wrong with a call to the SCIM service, as Roster must react to it. */
 export type ScimFailure =
-  /** 401/403: the token is refused; nothing more can be sent until an admin connects again. */
+  /**
+   * 401/403: the token is refused; nothing more can be sent until an admin connects again. A 403 to a write
+   * for one user is that user's refusal while the token still lists users (see scim.push.ts).
+   */
   | 'unauthorized'
   /** 429: the service asks Roster to slow down for `retryAfterMs`. */
   | 'rate_limited'

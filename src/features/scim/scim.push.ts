@@ -229,7 +229,7 @@ async function push(
     // Created, or null when the service says the userName is taken.
     const create = async (): Promise<{ outcome: Outcome; sentRoles: boolean } | null> => {
       try {
-        const created = await client.create(createBody(row.id, desired));
+        const created = await write(client, () => client.create(createBody(row.id, desired)));
         return {
           outcome: {
             userId: row.id,
@@ -278,7 +278,7 @@ async function push(
   let sentRoles = false;
   if (ops.length) {
     try {
-      await client.update(remoteId, ops, createBody(row.id, desired));
+      await write(client, () => client.update(remoteId, ops, createBody(row.id, desired)));
     } catch (err) {
       // Deleted in the service behind Roster's back: create it again.
       if (err instanceof ScimError && err.kind === 'not_found' && known === undefined) {
@@ -296,10 +296,8 @@ async function push(
         !(withRoles && refusesRoles(err))
       ) {
         const off: Shape = { ...(current ?? desired), active: false };
-        await client.update(
-          remoteId,
-          [{ op: 'replace', path: 'active', value: false }],
-          createBody(row.id, off),
+        await write(client, () =>
+          client.update(remoteId, [{ op: 'replace', path: 'active', value: false }], createBody(row.id, off)),
         );
         const error = new ScimError(
           err.kind,
@@ -330,6 +328,29 @@ async function push(
     },
     sentRoles,
   };
+}
+
+/**
+ * A write for one person, whose 403 is theirs while the token works: some services forbid a change to one
+ * user (Slack's own SCIM API will not deactivate a primary owner) with the status that otherwise says the
+ * token lacks the right. The token is confirmed with {@link ScimClient.check}, as the outage logic does:
+ * if it passes, the 403 is this person's refusal; if not, the check's own failure is thrown (a 401 or 403
+ * there stops the sync as a refused token, a 5xx or a timeout waits like any).
+ */
+async function write<T>(client: ScimClient, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (!(err instanceof ScimError && err.kind === 'unauthorized' && err.status === 403)) throw err;
+    await client.check();
+    throw new ScimError(
+      'rejected',
+      403,
+      `${err.message} (refused for this person alone: the token works for the others)`,
+      undefined,
+      err.scimType,
+    );
+  }
 }
 
 function gone(err: unknown): null {

@@ -7,7 +7,7 @@ import type { Actor } from '../../../src/features/seats/seat.service.ts';
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
 import { type ScimServer, startScimServer } from '../../support/scim-server.ts';
 import { textOf } from '../../support/views.ts';
-import { connect, syncState } from './support.ts';
+import { connect, dmTo, remoteUser, syncState } from './support.ts';
 
 // The admins are told once that the service refused the token. Before the Slack directory mirror has
 // synced, finding the admins reads Slack's member list, which Slack may pace: the notice then waits for
@@ -95,3 +95,44 @@ it('marks a connection refused only together with its notice: a notice that cann
   expect(told).toEqual(['token refused']);
   expect(await refusedAt()).not.toBeNull();
 });
+
+it('a 403 about one person (a product that will not deactivate its owner) refuses them, not the token', async () => {
+  const account = await t.account();
+  await query(
+    t.em(),
+    sql`update scim_connection set token = ${server.token}, refused_at = null, problem = null
+      where account_id = ${account.id}`,
+  );
+  const em = t.em();
+  const owner = em.create(User, { account, email: 'olga@acme.test', role: 'employee', status: 'active' });
+  em.create(User, { account, email: 'pia@acme.test', firstName: 'Pia', role: 'employee', status: 'active' });
+  await em.flush();
+  await syncState(t, 'olga@acme.test');
+  await syncState(t, 'pia@acme.test');
+  const olga = server.byUserName('olga@acme.test')!;
+  const stoppedBefore = stopped('UADMIN').length;
+
+  // The product forbids deactivating its owner's account, as Slack's own SCIM API answers for a primary owner.
+  server.fail(403, { times: 1000, when: (req) => req.method === 'PATCH' && req.path.includes(olga.id) });
+  await t.roster.deps.person.deactivate(t.em(), account, admin, owner.id);
+  const failed = await syncState(t, 'olga@acme.test', (s) => s.state === 'failed');
+  expect(failed.lastError).toContain('answered 403');
+  expect(failed.lastError).toContain('refused for this person alone');
+  const told = await dmTo(t, 'UADMIN', /refused 1 person/);
+  expect(textOf(told)).toContain('olga@acme.test');
+
+  // Everyone else is still provisioned, and nobody is told the token is refused.
+  await query(t.em(), sql`update app_user set first_name = 'Piera' where email = 'pia@acme.test'`);
+  await remoteUser(server, 'pia@acme.test', (u) => u.name?.givenName === 'Piera');
+  expect((await t.em().findOneOrFail(ScimConnection, { account: account.id })).refusedAt).toBeNull();
+  expect(stopped('UADMIN')).toHaveLength(stoppedBefore);
+
+  // A token that may no longer list users is refused, as ever.
+  server.fail(403, { times: 100_000 });
+  await query(t.em(), sql`update app_user set first_name = 'Pi' where email = 'pia@acme.test'`);
+  await eventually(async () => {
+    const c = await t.em().findOne(ScimConnection, { account: account.id });
+    return c?.refusedAt ?? undefined;
+  });
+  await eventually(() => stopped('UADMIN')[stoppedBefore], 25_000);
+}, 60_000);
