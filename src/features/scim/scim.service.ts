@@ -130,7 +130,14 @@ export class ScimService {
     const { url, token } = parseConnection(input);
     await checkConnection(new ScimClient(url, token, { timeoutMs: 8000, allowPrivate: this.allowPrivate }));
     await em.transactional(async (tx) => {
-      await this.remove(tx, account.id);
+      // Connecting again to the same service (a new token, after a refusal) keeps who is linked to whom there:
+      // forgotten, a person whose email changed meanwhile would be created twice and their old user left
+      // active. The connection itself starts afresh, so a sync still running with the old token stops.
+      const same = await query(
+        tx,
+        sql`select 1 from scim_connection where account_id = ${account.id} and base_url = ${url} for update`,
+      );
+      await this.remove(tx, account.id, same.length > 0);
       await query(
         tx,
         sql`insert into scim_connection (id, account_id, base_url, token, managed, connected_by)
@@ -250,9 +257,9 @@ export class ScimService {
     return true;
   }
 
-  /** Deletes the connection and the sync states that point into that service. */
-  private async remove(em: EntityManager, accountId: string): Promise<boolean> {
-    await query(em, sql`delete from scim_sync where account_id = ${accountId}`);
+  /** Deletes the connection and, unless `keepLinks`, the sync states that point into that service. */
+  private async remove(em: EntityManager, accountId: string, keepLinks = false): Promise<boolean> {
+    if (!keepLinks) await query(em, sql`delete from scim_sync where account_id = ${accountId}`);
     const removed = await query(
       em,
       sql`delete from scim_connection where account_id = ${accountId} returning id`,

@@ -7,7 +7,7 @@ import { ScimConnection } from '../../../src/features/scim/scim.entity.ts';
 import { drain } from '../../../src/features/scim/scim.sync.ts';
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
 import { type ScimServer, startScimServer } from '../../support/scim-server.ts';
-import { connect, remoteUser } from './support.ts';
+import { connect, openScimForm, remoteUser, syncState } from './support.ts';
 
 // A sync already running when an admin disconnects and connects again must not push the new connection's
 // pending people through its old client (to the old service, recording them synced there).
@@ -35,6 +35,8 @@ afterAll(async () => {
   await new Promise((r) => old.close(r));
 });
 
+const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
+
 it('stops a drain whose connection was replaced, leaving the old service alone', async () => {
   await t.slack.command('/invite', 'mia@acme.test employee', { user: 'UADMIN' });
   await t.slack.submitView(t.standin.lastOpenedView(), {}, { user: 'UADMIN' });
@@ -44,7 +46,6 @@ it('stops a drain whose connection was replaced, leaving the old service alone',
   const account = await t.account();
   const replaced = await t.em().findOneOrFail(ScimConnection, { account: account.id });
 
-  const admin = { slackUserId: 'UADMIN', isAdmin: true, surface: 'slack' as const };
   await t.roster.deps.scim.disconnect(t.em(), account, admin);
   await connect(t, server);
   await eventually(async () => {
@@ -61,4 +62,33 @@ it('stops a drain whose connection was replaced, leaving the old service alone',
   expect(result.synced).toBe(0);
   expect(result.failed).toEqual([]);
   expect(oldCalls).toBe(0);
+});
+
+it('connecting again to the same service with a new token keeps who is linked to whom', async () => {
+  const account = await t.account();
+  // Ann's user was in the product before Roster, which linked her to it by userName; this product does
+  // not keep externalId, so only Roster's record says the user is hers.
+  const pre = server.add({ userName: 'ann@acme.test', active: true, name: { givenName: 'Ann' } });
+  const em = t.em();
+  const ann = em.create(User, { account, email: 'ann@acme.test', role: 'employee', status: 'active' });
+  await em.flush();
+  await syncState(t, 'ann@acme.test', (s) => s.state === 'synced' && s.remoteId === pre.id);
+  delete server.users.get(pre.id)!.externalId;
+
+  // The token is rotated in the product: Roster's is refused. Meanwhile Ann changes address, then leaves.
+  await query(t.em(), sql`update scim_connection set token = 'revoked-token'`);
+  await query(t.em(), sql`update app_user set email = 'ann.smith@acme.test' where id = ${ann.id}`);
+  await eventually(async () => {
+    const c = await t.em().findOne(ScimConnection, { account: account.id });
+    return c?.refusedAt ?? undefined;
+  });
+  await t.roster.deps.person.deactivate(t.em(), account, admin, ann.id);
+
+  // An admin connects again with the new token, as the DM says; the reconciliation that follows switches
+  // off Ann's own user, under her new address, and creates nobody.
+  const form = await openScimForm(t);
+  await t.slack.submitView(form, { url: server.url, token: server.token }, { user: 'UADMIN' });
+  await remoteUser(server, 'ann.smith@acme.test', (u) => u.id === pre.id && u.active === false);
+  await syncState(t, 'ann.smith@acme.test');
+  expect([...server.users.values()].filter((u) => u.userName.startsWith('ann'))).toHaveLength(1);
 });
