@@ -272,9 +272,6 @@ async function push(
     linked = existing;
   }
   const ops = patchOperations(current ?? desired, desired);
-  // A user the product had before Roster is given the person's id as its externalId, as the users Roster
-  // creates are: it stays theirs after they move to another email, whoever is given the old one.
-  if (linked && !linked.externalId) ops.push({ op: 'replace', path: 'externalId', value: row.id });
   let sentRoles = false;
   if (ops.length) {
     try {
@@ -316,6 +313,21 @@ async function push(
     // A PUT (to a service that refused PATCH) sends the whole user, roles included; a PATCH what changed.
     sentRoles =
       desired.role !== null && (client.patchSupport === 'refused' || ops.some((o) => o.path === 'roles'));
+  }
+  if (linked && !linked.externalId && !(ops.length && client.patchSupport === 'refused')) {
+    // A user the product had before Roster is given the person's id as its externalId (a PUT above sent it
+    // already), as the users Roster creates are: it stays theirs after they move to another email, whoever
+    // is given the old one. A service that refuses it still has them linked: Roster's record keeps the user
+    // theirs all the same.
+    await write(client, () =>
+      client.update(
+        remoteId,
+        [{ op: 'replace', path: 'externalId', value: row.id }],
+        createBody(row.id, desired),
+      ),
+    ).catch((err) => {
+      if (!(err instanceof ScimError && err.kind === 'rejected')) throw err;
+    });
   }
   return {
     outcome: {

@@ -251,6 +251,23 @@ it('a product user linked by userName is given the person’s id as its external
   expect(server.users.get(pre.id)?.externalId).toBe(eda!.id);
 });
 
+it('a product that will not take an externalId still has the person linked', async () => {
+  server.reset();
+  const pre = server.add({ userName: 'hal@acme.test', active: true, name: { givenName: 'Hal' } });
+  server.rejectWhen((u) => (u.externalId ? 'externalId is read-only here' : undefined));
+  try {
+    await addPerson('hal@acme.test', 'Hal');
+    const client = new ScimClient(server.url, server.token, { allowPrivate: true });
+    await drain(orm.em.fork(), await service.connection(), client);
+    expect(await links(['hal@acme.test'])).toEqual([
+      expect.objectContaining({ state: 'synced', remoteId: pre.id, lastError: null }),
+    ]);
+    expect(server.users.get(pre.id)?.externalId).toBeUndefined();
+  } finally {
+    server.rejectWhen(undefined);
+  }
+});
+
 it('Sync now: the newcomer given the old email of someone linked to a product user never shares it', async () => {
   // Linked before Roster gave such users its id: only Roster's own record says whose the user is.
   const pre = await productUserThenMove('Fay', 'fay@acme.test', 'fay.new@acme.test', 'fay@acme.test');
