@@ -72,7 +72,8 @@ export function buildServices(infra: {
     // saw, and on the web a member whose guest flags it has not learnt yet (seen before guests were
     // recorded), are asked of Slack once and remembered in the mirror.
     prefetch: async (em, account, { poster, email }) => {
-      let posterNow = await admins.member(em, account, poster);
+      // Slack failing leaves the poster unknown: their approval is not assumed, and an admin decides.
+      let posterNow = await admins.member(em, account, poster).catch(() => null);
       // A guest is no admin, and inside the transaction a poster whose guest flags the mirror lacks counts
       // as one: they are asked now, and if Slack cannot say, the join goes to an admin.
       if (posterNow && guestKind(posterNow) === 'unknown') {

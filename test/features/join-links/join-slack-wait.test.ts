@@ -243,6 +243,20 @@ describe('a join whose checks wait on Slack', () => {
     });
   });
 
+  it('on a link whose poster the mirror never saw, with Slack failing, waits for an admin instead of failing', async () => {
+    const poster = await member({ isAdmin: true, mirror: 'no' });
+    const link = await postLink(poster.id);
+    const joiner = await member({ mirror: 'yes' });
+    const token = await confirmationToken(link, joiner.email);
+    standin.failNext('users.info', 'internal_error', 1, (args) => args.user === poster.id);
+
+    const result = await services.joinLinks.confirm(orm.em.fork(), token);
+    expect(result).toMatchObject({ status: 'requested', reason: 'needs_approval' });
+    expect(await orm.em.fork().findOneOrFail(SeatRequest, { email: joiner.email })).toMatchObject({
+      status: 'pending',
+    });
+  });
+
   it('reads the poster’s rights again once Slack has answered: lost meanwhile, a paid join waits for an admin', async () => {
     const poster = await member({ isAdmin: true, mirror: 'yes' });
     const link = await postLink(poster.id);
