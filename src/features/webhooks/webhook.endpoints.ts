@@ -325,10 +325,11 @@ export class WebhookEndpoints {
       await query(em, sql`delete from webhook_endpoint where managed`);
       return;
     }
-    // Turned on again: what waited is due at once, with its retries counted from now, as Enable does.
+    // Turned on again, or given a new address or secret while on (and perhaps failing for want of it): what
+    // waited is due at once, with its retries counted from now, as Enable does.
     await query(
       em,
-      sql`with before as (select id, enabled from webhook_endpoint where managed),
+      sql`with before as (select id, enabled, url, secret from webhook_endpoint where managed),
             synced as (insert into webhook_endpoint (id, account_id, url, secret, events, managed, created_by)
               values (${randomUUID()}, null, ${webhook.url}, ${webhook.secret}, null, true, 'deployment')
               on conflict (managed) where managed do update set
@@ -342,7 +343,8 @@ export class WebhookEndpoints {
               returning id, enabled)
           update webhook_delivery d set next_attempt_at = now(), retry_from = now()
           from synced join before on before.id = synced.id
-          where d.endpoint_id = synced.id and d.status = 'pending' and synced.enabled and not before.enabled`,
+          where d.endpoint_id = synced.id and d.status = 'pending' and synced.enabled
+            and (not before.enabled or before.url <> ${webhook.url} or before.secret <> ${webhook.secret})`,
     );
   }
 

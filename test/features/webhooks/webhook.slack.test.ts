@@ -498,4 +498,48 @@ describe('the endpoint set by the deployment (WEBHOOK_URL, WEBHOOK_SECRET)', () 
     const got = await deployed.waitFor((r) => r.id === msgId);
     expect(got.body.data.seats.limit).toBe(16);
   });
+
+  it('given a new WEBHOOK_SECRET while on and failing for want of it: what waited is sent at once, retried', async () => {
+    deployed.mode = 'fail';
+    const failed = deployed.failedIds.length;
+    await d.slack.command('/seats', '17', { user: 'UADMIN' });
+    await eventually(() => deployed.failedIds.length > failed);
+    const msgId = deployed.failedIds.at(-1)!;
+    // Twenty hours of failures (the receiver refusing the old secret): still on, not yet turned off.
+    await query(
+      d.em(),
+      sql`update webhook_endpoint set failing_since = now() - interval '20 hours' where managed`,
+    );
+    await eventually(async () => {
+      const [row] = await query<{ status: string; leased: boolean }>(
+        d.em(),
+        sql`select status, lease_until > now() as leased from webhook_delivery where msg_id = ${msgId}`,
+      );
+      return row?.status === 'pending' && !row.leased;
+    });
+    await query(
+      d.em(),
+      sql`update webhook_delivery set created_at = now() - interval '24 hours 30 minutes',
+            next_attempt_at = now() + interval '55 minutes' where msg_id = ${msgId}`,
+    );
+    const attempts = () =>
+      query<{ outcome: string }>(
+        d.em(),
+        sql`select a.outcome from webhook_attempt a join webhook_delivery w on w.id = a.delivery_id
+            where w.msg_id = ${msgId} order by a.id`,
+      );
+    const tried = (await attempts()).length;
+
+    const next = newSecret();
+    await WebhookEndpoints.syncManaged(d.em(), { url: deployed.url, secret: next });
+    deployed.secret = next;
+    const afterRestart = await eventually(async () => {
+      const rows = await attempts();
+      return rows.length > tried && rows.slice(tried);
+    });
+    expect(afterRestart[0]!.outcome).toBe('retrying');
+    deployed.mode = 'ok';
+    const got = await deployed.waitFor((r) => r.id === msgId);
+    expect(got.body.data.seats.limit).toBe(17);
+  });
 });
