@@ -328,13 +328,13 @@ describe('the Slack stand-in, as @slack/web-api sees it', () => {
     expect(file).toMatchObject({ id: 'FCSV', filetype: 'csv', mimetype: 'text/csv', size: 23 });
     expect(file).not.toHaveProperty('content');
 
-    const anonymous = await fetch(file.url_private_download);
+    const anonymous = await fetch(file.url_private_download!);
     expect(anonymous.status).toBe(403);
     expect(anonymous.headers.get('content-type')).toContain('text/html');
     const wrong = await fetch(file.url_private, { headers: { authorization: 'Bearer xoxb-wrong' } });
     expect(wrong.status).toBe(403);
 
-    const ok = await fetch(file.url_private_download, { headers: { authorization: `Bearer ${BOT_TOKEN}` } });
+    const ok = await fetch(file.url_private_download!, { headers: { authorization: `Bearer ${BOT_TOKEN}` } });
     expect(ok.status).toBe(200);
     expect(await ok.text()).toBe('email\nada@example.test\n');
 

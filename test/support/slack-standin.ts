@@ -61,9 +61,13 @@ export type SlackFile = {
   mimetype: string;
   size: number;
   url_private: string;
-  url_private_download: string;
+  url_private_download?: string;
   user: string;
   created: number;
+  /** A remote file (files.remote.add): kept by another service, whose address Slack gives as its URLs. */
+  mode?: 'external';
+  is_external?: boolean;
+  external_url?: string;
   /** Where the file is shared, as files.info lists it: by conversation, the messages that share it. */
   shares?: { public?: Record<string, { ts: string }[]>; private?: Record<string, { ts: string }[]> };
 };
@@ -371,6 +375,8 @@ export class SlackStandin {
     size?: number;
     user?: string;
     title?: string;
+    /** A remote file kept at this address by another service, as files.remote.add makes them. */
+    external?: string;
   }): SlackFile {
     const content = Buffer.isBuffer(f.content) ? f.content : Buffer.from(f.content);
     const extension = f.name.includes('.') ? (f.name.split('.').pop() ?? '').toLowerCase() : '';
@@ -381,8 +387,12 @@ export class SlackStandin {
       filetype: f.filetype ?? (extension || 'text'),
       mimetype: f.mimetype ?? MIME_TYPES[extension] ?? 'application/octet-stream',
       size: f.size ?? content.length,
-      url_private: `${this.baseUrl}/files/${f.id}/${encodeURIComponent(f.name)}`,
-      url_private_download: `${this.baseUrl}/files/${f.id}/download/${encodeURIComponent(f.name)}`,
+      ...(f.external
+        ? { url_private: f.external, mode: 'external' as const, is_external: true, external_url: f.external }
+        : {
+            url_private: `${this.baseUrl}/files/${f.id}/${encodeURIComponent(f.name)}`,
+            url_private_download: `${this.baseUrl}/files/${f.id}/download/${encodeURIComponent(f.name)}`,
+          }),
       user: f.user ?? 'UADMIN',
       created: Math.floor(Date.now() / 1000),
       content,

@@ -313,7 +313,7 @@ export async function registerCsvImportJobs(deps: Deps, service: CsvImportServic
         }
         checkFileInfo(file);
         // The download streams straight into the preview's staging rows: the file is never held whole.
-        const chunks = await downloadSlackFile(file, config.slack.botToken);
+        const chunks = await downloadSlackFile(file, config.slack);
         let summary = await service.preview(importId, chunks);
         if (await service.completeUnchanged(importId)) summary = await service.summary(em, importId);
         log.info({ counts: summary.counts }, 'CSV file previewed');

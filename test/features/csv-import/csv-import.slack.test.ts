@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { query, sql } from '../../../src/db/sql.ts';
 import { AuditEvent } from '../../../src/features/audit/audit-event.entity.ts';
 import { Contact } from '../../../src/features/contacts/contact.entity.ts';
@@ -21,7 +23,11 @@ afterAll(() => t.stop());
 const fixture = (name: string) => readFileSync(new URL(`../../fixtures/csv/${name}`, import.meta.url));
 
 let fileNo = 0;
-function addFile(name: string, content: Buffer | string, opts: { size?: number; user?: string } = {}) {
+function addFile(
+  name: string,
+  content: Buffer | string,
+  opts: { size?: number; user?: string; external?: string } = {},
+) {
   return t.standin.addFile({ id: `F${String(++fileNo).padStart(6, '0')}`, name, content, ...opts });
 }
 
@@ -202,13 +208,48 @@ describe('uploading a CSV file in the bot DM', () => {
     // Slack announced a small size, but the bytes keep coming: the download stops at the limit (a
     // 1 MB limit here, to keep the test small; the job uses the 1 GB one).
     const lying = addFile('lying.csv', Buffer.alloc(1024 * 1024 + 10, 'a'), { size: 1000 });
-    const chunks = await downloadSlackFile(lying, t.standin.botToken, 1024 * 1024);
+    const chunks = await downloadSlackFile(
+      lying,
+      { botToken: t.standin.botToken, apiUrl: t.standin.apiUrl },
+      1024 * 1024,
+    );
     let received = 0;
     const read = (async () => {
       for await (const chunk of chunks) received += chunk.byteLength;
     })();
     await expect(read).rejects.toThrow('lying.csv is over the 1.0 MB limit');
     expect(received).toBeLessThanOrEqual(1024 * 1024);
+  });
+
+  it('refuses a file kept by another service, and never sends the bot token to its host', async () => {
+    // Another app linked a spreadsheet in Slack (files.remote.add): its URL is that app's server.
+    const seen: (string | undefined)[] = [];
+    const elsewhere = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(200, { 'content-type': 'text/csv' }).end('type,email\nuser,zed@example.com\n');
+    });
+    await new Promise<void>((ok) => elsewhere.listen(0, '127.0.0.2', ok));
+    try {
+      const url = `http://127.0.0.2:${(elsewhere.address() as AddressInfo).port}/sheet/people.csv`;
+      const remote = addFile('remote-people.csv', 'x', { external: url });
+      await shareInDm('UADMIN', remote);
+      const reply = await eventually(() =>
+        t.standin.messagesTo('DUADMIN').find((m) => m.text?.includes('remote-people.csv is kept by another')),
+      );
+      expect(reply.text).toContain('Download it as a .csv file and upload that file here.');
+
+      // Described as an ordinary file, but at another host: refused before a request is made.
+      const moved = addFile('moved.csv', 'x');
+      await expect(
+        downloadSlackFile(
+          { ...moved, url_private_download: url },
+          { botToken: t.standin.botToken, apiUrl: t.standin.apiUrl },
+        ),
+      ).rejects.toThrow('moved.csv is not stored in Slack');
+      expect(seen).toEqual([]);
+    } finally {
+      await new Promise((r) => elsewhere.close(r));
+    }
   });
 
   it('refuses a file that is not CSV, by its name and by its content', async () => {
