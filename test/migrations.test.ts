@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { createHmac } from 'node:crypto';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
@@ -9,6 +10,7 @@ import { startRoster } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { initORM } from '../src/db/orm.ts';
 import { schemaChanges } from '../src/db/schema-diff.ts';
+import { auditedUrl } from '../src/features/audit/audit.service.ts';
 import { createLogger } from '../src/shared/logger.ts';
 import { redactedUrl } from '../src/shared/outbound.ts';
 import { createTestDatabase, type TestDatabase, testDatabasePrefix } from './support/database.ts';
@@ -363,7 +365,7 @@ describe('20261204120000: scim.connected events keep only scheme, host and path'
       for (const [i, [url, kept]] of entered.entries()) {
         const row = await stored(rows[i]!.id);
         expect({ url, data: row.data }).toEqual({ url, data: { url: kept, note: 'kept' } });
-        // The rule the app applies to new events.
+        // The rule the app applied to new events then.
         expect(row.data.url).toBe(redactedUrl(url));
         // The read API lists each audit event once: its place in the list stays.
         expect(row.xid).toBe(rows[i]!.xid);
@@ -372,6 +374,98 @@ describe('20261204120000: scim.connected events keep only scheme, host and path'
       expect((await stored(noUrl.id)).data).toEqual({});
       const all = JSON.stringify(await sql(`select data from audit_event where action = 'scim.connected'`));
       expect(all).not.toMatch(/hunter2|abc123|p%40ss|secret|keyonly|tenant/);
+    } finally {
+      await orm.close(true);
+    }
+  });
+});
+
+describe('20261213000000: webhook and SCIM events keep only the scheme and host of a URL', () => {
+  const name = 'Migration20261213000000_audit_url_paths_redacted';
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('cuts the paths older events hold, where a receiver keeps its key, as newer events are written', async () => {
+    const orm = await initORM(db.url);
+    try {
+      const sql = (text: string, params: unknown[] = []) =>
+        orm.em.getConnection().execute<Record<string, any>[]>(text, params);
+      const [account] = await sql(
+        `insert into account (id, team_id) values (gen_random_uuid(), 'T_MIGRATE') returning id`,
+      );
+      // As the app wrote them before: scheme, host and path, and ?[redacted] for a query string.
+      const written: [string, string, string][] = [
+        [
+          'webhook.endpoint_added',
+          'https://hooks.zapier.com/hooks/catch/123456/abc1x9/',
+          'https://hooks.zapier.com',
+        ],
+        [
+          'webhook.test_sent',
+          'https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX',
+          'https://hooks.slack.com',
+        ],
+        [
+          'webhook.endpoint_disabled',
+          'https://discord.com/api/webhooks/1/tok3n?[redacted]',
+          'https://discord.com',
+        ],
+        ['webhook.endpoint_deleted', 'http://localhost:3001/in/roster', 'http://localhost:3001'],
+        ['webhook.endpoint_enabled', 'https://hook.eu1.make.com/k3y?[redacted]', 'https://hook.eu1.make.com'],
+        ['scim.connected', 'https://app.example.com:8443/scim/v2/t3nant', 'https://app.example.com:8443'],
+        ['webhook.endpoint_added', 'https://hooks.example.com', 'https://hooks.example.com'],
+        ['webhook.endpoint_added', '[not a URL]', '[not a URL]'],
+      ];
+      const insert = (action: string, data: unknown) =>
+        sql(
+          `insert into audit_event (account_id, actor, action, subject_type, surface, data)
+            values (?, 'UADMIN', ?, 'webhook_endpoint', 'slack', ?::jsonb) returning id, change_xid::text as xid`,
+          [account!.id, action, JSON.stringify(data)],
+        ).then((rows) => rows[0]!);
+      const rows = [];
+      for (const [action, url] of written) rows.push(await insert(action, { url, events: ['user.added'] }));
+      // Other events are not the migration's to change.
+      const other = await insert('user.updated', { url: 'https://example.com/people/ana' });
+      const noUrl = await insert('webhook.endpoint_added', {});
+
+      await sql(`drop table audit_url_key`);
+      await sql(`delete from mikro_orm_migrations where name = ?`, [name]);
+      expect((await orm.migrator.up({ migrations: [name] })).map((m) => m.name)).toEqual([name]);
+
+      const stored = async (id: string) =>
+        (await sql(`select data, change_xid::text as xid from audit_event where id = ?`, [id]))[0]!;
+      for (const [i, [action, url, kept]] of written.entries()) {
+        const row = await stored(rows[i]!.id);
+        expect({ action, url, data: row.data }).toEqual({
+          action,
+          url,
+          data: { url: kept, events: ['user.added'] },
+        });
+        // The read API lists each audit event once: its place in the list stays.
+        expect(row.xid).toBe(rows[i]!.xid);
+      }
+      expect((await stored(other.id)).data).toEqual({ url: 'https://example.com/people/ana' });
+      expect((await stored(noUrl.id)).data).toEqual({});
+      const all = JSON.stringify(await sql(`select data from audit_event where action not like 'user.%'`));
+      expect(all).not.toMatch(/abc1x9|XXXXsecretXXXX|tok3n|k3y|t3nant|\/in\/roster/);
+
+      // The key of newer events' fingerprints: made once, random, never in the migration's text.
+      const [key] = await sql(`select length(key) as bytes, encode(key, 'hex') as hex from audit_url_key`);
+      expect(key!.bytes).toBe(32);
+      const source = await readFile(join(root, 'migrations', `${name}.ts`), 'utf8');
+      expect(source).not.toContain(key!.hex);
+      // Newer events keep the same origin the migration leaves.
+      const url = 'https://hooks.zapier.com/hooks/catch/123456/abc1x9/';
+      const audited = await auditedUrl(orm.em.fork(), url);
+      expect(audited.url).toBe('https://hooks.zapier.com');
+      expect(audited.urlFingerprint).toBe(
+        createHmac('sha256', Buffer.from(key!.hex, 'hex')).update(url).digest('hex').slice(0, 8),
+      );
     } finally {
       await orm.close(true);
     }

@@ -6,7 +6,7 @@ import type { ORM } from './orm.ts';
  * slack_member and slack_directory_sync: src/features/directory/directory.service.ts; slack_pace:
  * src/slack/pacing.ts; webhook_endpoint, webhook_delivery and webhook_attempt: src/features/webhooks/,
  * filled by a trigger on audit_event; seat_usage and seat_change: the seat count, kept by triggers on
- * app_user and read by src/features/seats/seat.service.ts).
+ * app_user and read by src/features/seats/seat.service.ts; audit_url_key: src/features/audit/audit.service.ts).
  */
 const TABLES_WITHOUT_ENTITY = [
   'slack_receipt',
@@ -21,6 +21,7 @@ const TABLES_WITHOUT_ENTITY = [
   'webhook_attempt',
   'seat_usage',
   'seat_change',
+  'audit_url_key',
 ];
 
 /**

@@ -49,8 +49,9 @@ for (const [net, prefix] of [
 const LOOKUP_TIMEOUT_MS = 1000;
 
 /**
- * An admin-entered URL as the audit log and logs keep it: scheme, host and path. A receiver's URL may carry
- * a token in its query string (or fragment, or user name), which only the endpoint itself needs.
+ * An admin-entered URL as Slack notices and DMs name it to the admins: scheme, host and path. A receiver's URL
+ * may carry a token in its query string (or fragment, or user name), which only the endpoint itself needs. The
+ * audit log, which read API tokens can list, keeps less (see `auditedUrl`): many receivers' keys are in the path.
  */
 export function redactedUrl(url: string): string {
   let parsed: URL;

@@ -5,7 +5,7 @@ import { DomainError } from '../../shared/errors.ts';
 import type { JobQueue } from '../../shared/jobs.ts';
 import { redactedUrl } from '../../shared/outbound.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
-import { audit } from '../audit/audit.service.ts';
+import { audit, auditedUrl } from '../audit/audit.service.ts';
 import type { Actor } from '../seats/seat.service.ts';
 import { ScimClient, ScimError } from './scim.client.ts';
 import { type IScimConnection, ScimConnection, ScimSync, type ScimSyncState } from './scim.entity.ts';
@@ -151,7 +151,7 @@ export class ScimService {
         subjectId: account.id,
         surface: actor.surface,
         // Read API tokens can list the audit log: it keeps the URL without anything that might be a secret.
-        data: { url: redactedUrl(url) },
+        data: await auditedUrl(tx, url),
       });
       await this.jobs.send(
         SCIM_JOBS.reconcile,

@@ -3,9 +3,9 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { webhookUrlProblem } from '../../config.ts';
 import { query, sql } from '../../db/sql.ts';
 import { DomainError } from '../../shared/errors.ts';
-import { outboundProblem, redactedUrl } from '../../shared/outbound.ts';
+import { outboundProblem } from '../../shared/outbound.ts';
 import type { IAccount } from '../accounts/account.entity.ts';
-import { audit, auditRefusal } from '../audit/audit.service.ts';
+import { audit, auditedUrl, auditRefusal } from '../audit/audit.service.ts';
 import type { Actor } from '../seats/seat.service.ts';
 import { isWebhookEventType, TEST_EVENT, type WebhookEventType } from './webhook.events.ts';
 
@@ -165,7 +165,7 @@ export class WebhookEndpoints {
         subjectType: 'webhook_endpoint',
         subjectId: id,
         surface: actor.surface,
-        data: { url: redactedUrl(url), events },
+        data: { ...(await auditedUrl(tx, url)), events },
       });
     });
     const endpoint = await this.find(em, account, id);
@@ -216,7 +216,7 @@ export class WebhookEndpoints {
         subjectType: 'webhook_endpoint',
         subjectId: endpoint.id,
         surface: actor.surface,
-        data: { url: redactedUrl(endpoint.url) },
+        data: await auditedUrl(tx, endpoint.url),
       });
     });
     return (await this.find(em, account, endpoint.id))!;
@@ -244,7 +244,7 @@ export class WebhookEndpoints {
         subjectType: 'webhook_endpoint',
         subjectId: endpoint.id,
         surface: actor.surface,
-        data: { url: redactedUrl(endpoint.url) },
+        data: await auditedUrl(tx, endpoint.url),
       });
     });
     return endpoint;
@@ -286,7 +286,7 @@ export class WebhookEndpoints {
         subjectType: 'webhook_endpoint',
         subjectId: endpoint.id,
         surface: actor.surface,
-        data: { url: redactedUrl(endpoint.url), msgId },
+        data: { ...(await auditedUrl(tx, endpoint.url)), msgId },
       });
     });
     return msgId;
