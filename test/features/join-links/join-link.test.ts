@@ -853,7 +853,7 @@ describe('joining on the web page', () => {
     await page.close();
   });
 
-  it('gives expired, revoked and unknown links the same page, on the form and on its confirmation', async () => {
+  it('gives expired, revoked and unknown links the same page, the holder of a confirmation too', async () => {
     const revoked = await postLink(t);
     const expired = await postLink(t);
     const form = await openForm('127.0.0.3', revoked.url);
@@ -881,14 +881,15 @@ describe('joining on the web page', () => {
     expect(pages[0]!.body).toContain('This join link is no longer valid');
     expect(pages[0]!.body).toContain('Ask an admin in your workspace for a new one.');
 
+    // Its holder, who has not joined, hears of the link, as the link's own page says it.
     const opened = await fetch(confirm);
     expect(opened.status).toBe(404);
-    const confirmPage = await opened.text();
-    expect(confirmPage).toContain('This confirmation link is no longer valid');
+    expect(await opened.text()).toBe(pages[0]!.body);
     expect(await t.em().findOne(User, { email: 'larry@outside.test' })).toBeNull();
+    // An unknown confirmation gets the one page for unknown, used and expired ones.
     const unknownConfirm = await fetch(`${t.url}/join/confirm/${'y'.repeat(43)}`);
     expect(unknownConfirm.status).toBe(404);
-    expect(await unknownConfirm.text()).toBe(confirmPage);
+    expect(await unknownConfirm.text()).toContain('This confirmation link is no longer valid');
   });
 
   it('refuses a form posted without its CSRF cookie, and shows it again with what was typed', async () => {
