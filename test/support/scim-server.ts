@@ -40,8 +40,11 @@ export type ScimServer = {
    */
   rejectWhen(rule: Rule | undefined): void;
   byUserName(userName: string): StoredUser | undefined;
-  /** Adds a user directly, as the product's own admins would. */
-  add(user: Omit<StoredUser, 'id'>): StoredUser;
+  /**
+   * Adds a user directly, as the product's own admins would; under `id` when given (a tenant that numbers its
+   * users as another tenant at the same URL does).
+   */
+  add(user: Omit<StoredUser, 'id'>, id?: string): StoredUser;
   /** Deletes a user directly, behind the client's back. */
   remove(id: string): void;
   /** With `noRoles`: whether roles are refused from now on (false: the product has added them to its schema). */
@@ -433,8 +436,8 @@ export async function startScimServer(
       const id = byName.get(userName.toLowerCase());
       return id ? users.get(id) : undefined;
     },
-    add(user) {
-      const id = newId();
+    add(user, given) {
+      const id = given ?? newId();
       const stored = { ...user, id } as StoredUser;
       users.set(id, stored);
       byName.set(user.userName.toLowerCase(), id);

@@ -18,6 +18,13 @@ export type Claimed = SyncedUser & {
   version: number;
   pushed: Shape | null;
   attempts: number;
+  /**
+   * `remoteId` was kept from an earlier connection to the same URL and has not been confirmed since: only a
+   * hint, since one URL may serve several tenants (see {@link confirmKeptLink}).
+   */
+  keptLink: boolean;
+  /** The kept link was found not to be the person's: their row forgets it, whatever the push comes to. */
+  unlinked?: boolean;
 };
 
 /** How one person's push ended. */
@@ -47,7 +54,15 @@ const LEASE = '5 minutes';
 /** After this many transient failures in a row, a person is marked failed and admins are told. */
 export const MAX_ATTEMPTS = 12;
 
+/**
+ * A link is confirmed under the connection once the person was synced after the connection was made; one
+ * older than that was kept from an earlier connection to the same URL.
+ */
+const CONFIRMED = sql`coalesce(s.last_synced_at >= (select c.created_at from scim_connection c
+  where c.account_id = s.account_id), false)`;
+
 const CLAIMED_COLUMNS = sql`s.user_id as "id", s.remote_id as "remoteId", s.version, s.pushed, s.attempts,
+  s.remote_id is not null and not ${CONFIRMED} as "keptLink",
   u.email, u.first_name as "firstName", u.last_name as "lastName", u.title, u.phone, u.role, u.status,
   u.login_missing as "loginMissing"`;
 
@@ -89,8 +104,9 @@ export function claimUsers(em: EntityManager, accountId: string, userIds: string
 /**
  * Who else in the account the service's `user` is, when it is someone else's than `userId`'s: a person it was
  * created for (its externalId is their id), or a person Roster keeps it linked to (their sync row holds its
- * id). Such a user is never linked to anyone else. One of another account (a workspace Roster served before,
- * another workspace on the same service) with the same email is the same human: it is nobody else's here.
+ * id, confirmed under this connection: a link kept from an earlier one may be another tenant's user). Such a
+ * user is never linked to anyone else. One of another account (a workspace Roster served before, another
+ * workspace on the same service) with the same email is the same human: it is nobody else's here.
  */
 export type OwnerOf = (user: RemoteUser, userId: string) => Promise<Owner | null>;
 
@@ -116,7 +132,8 @@ export function rosterPeople(em: EntityManager, accountId: string): OwnerOf {
         from app_user u
         where u.account_id = ${accountId} and u.id <> ${userId}::uuid
           and (u.id = ${theirs}::uuid or u.id in (
-            select s.user_id from scim_sync s where s.account_id = ${accountId} and s.remote_id = ${user.id}))
+            select s.user_id from scim_sync s
+            where s.account_id = ${accountId} and s.remote_id = ${user.id} and ${CONFIRMED}))
         order by created desc
         limit 1`,
     );
@@ -142,17 +159,55 @@ export async function pushOne(
   known?: RemoteUser | null,
   ownerOf?: OwnerOf,
 ): Promise<Outcome> {
+  const found = row.keptLink ? await confirmKeptLink(client, row, known) : known;
   const withRoles = client.rolesSupport !== 'refused';
   try {
-    const { outcome, sentRoles } = await push(client, row, known, withRoles, ownerOf);
+    const { outcome, sentRoles } = await push(client, row, found, withRoles, ownerOf);
     if (sentRoles) client.rolesSupport = 'taken';
     return outcome;
   } catch (err) {
     if (!withRoles || !refusesRoles(err)) throw err;
-    const { outcome } = await push(client, row, known, false, ownerOf);
+    const { outcome } = await push(client, row, found, false, ownerOf);
     client.rolesSupport = 'refused';
     return outcome;
   }
+}
+
+/**
+ * Whether the service's `user` is recognisably the person of `row`: created for them (its externalId is their
+ * id), or under the userName Roster last pushed for them or would push now.
+ */
+export function samePerson(user: RemoteUser, row: Claimed): boolean {
+  if (user.externalId?.toLowerCase() === row.id.toLowerCase()) return true;
+  const userName = user.userName.toLowerCase();
+  return userName === row.pushed?.userName?.toLowerCase() || userName === desiredShape(row).userName;
+}
+
+/**
+ * A remote id kept from an earlier connection to the same URL is a hint, never trusted as such: many products
+ * serve all their tenants at one SCIM URL and pick the tenant by the token, numbering users per tenant, so
+ * the same id may be another tenant's user, someone else. The user under it (as the caller listed it, else
+ * looked up) is taken as the person's only when {@link samePerson}; otherwise the link is dropped and the
+ * person is matched afresh, by externalId then userName. Nothing is written before this. Returns what the
+ * push is to take as the person's known user.
+ */
+async function confirmKeptLink(
+  client: ScimClient,
+  row: Claimed,
+  known: RemoteUser | null | undefined,
+): Promise<RemoteUser | null | undefined> {
+  const kept = row.remoteId!;
+  const user = known !== undefined ? (known?.id === kept ? known : null) : await client.get(kept).catch(gone);
+  row.keptLink = false;
+  if (user && samePerson(user, row)) {
+    // Looked up here: what the service holds now is what the push compares with.
+    if (known === undefined) row.pushed = remoteShape(user);
+    return known;
+  }
+  row.remoteId = null;
+  row.pushed = null;
+  row.unlinked = true;
+  return known?.id === kept ? undefined : known;
 }
 
 /** A 400 that names `roles`, by its words or as a path the service does not have. */
@@ -434,6 +489,8 @@ export async function recordOutcomes(
   });
   for (const id of release) records.push({ user_id: id, version: byId.get(id)!.version, state: 'release' });
   if (!records.length) return;
+  // A link kept from an earlier connection that proved another's is forgotten, however the push ended.
+  const unlinked = records.map((r) => ({ ...r, unlink: byId.get(r.user_id)!.unlinked === true }));
   await query(
     em,
     sql`update scim_sync s set
@@ -441,8 +498,10 @@ export async function recordOutcomes(
           when r.state in ('retry', 'release', 'held') then s.state
           when s.version <> r.version then 'pending'
           else r.state end,
-        remote_id = case when r.state in ('synced', 'failed') and r.remote_id is not null then r.remote_id else s.remote_id end,
-        pushed = case when r.state in ('synced', 'failed') and r.pushed is not null then r.pushed else s.pushed end,
+        remote_id = case when r.state in ('synced', 'failed') and r.remote_id is not null then r.remote_id
+          when r.unlink then null else s.remote_id end,
+        pushed = case when r.state in ('synced', 'failed') and r.pushed is not null then r.pushed
+          when r.unlink then null else s.pushed end,
         last_synced_at = case when r.state = 'synced' then now() else s.last_synced_at end,
         last_error = case when r.state in ('synced', 'skipped') then null when r.state = 'release' then s.last_error else r.error end,
         attempts = case when r.state = 'retry' then r.attempts when r.state in ('release', 'held') then s.attempts else 0 end,
@@ -455,8 +514,9 @@ export async function recordOutcomes(
           else s.failure_untold end,
         leased_until = null,
         updated_at = now()
-      from jsonb_to_recordset(${json(records)}::jsonb)
-        as r(user_id uuid, version int, state text, remote_id text, pushed jsonb, error text, attempts int, delay_s int)
+      from jsonb_to_recordset(${json(unlinked)}::jsonb)
+        as r(user_id uuid, version int, state text, remote_id text, pushed jsonb, error text, attempts int, delay_s int,
+          unlink boolean)
       where s.user_id = r.user_id`,
   );
 }

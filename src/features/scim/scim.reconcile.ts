@@ -11,6 +11,7 @@ import {
   personal,
   recordOutcomes,
   rosterPeople,
+  samePerson,
   UUID,
 } from './scim.push.ts';
 import {
@@ -190,13 +191,14 @@ export async function reconcile(
     // A person whose push failed on the way may have been created meanwhile (a create that timed out, or
     // one the service's list did not show yet): the next attempt looks them up rather than trust the list.
     const tried = new Set<string>();
+    // A remote id kept from an earlier connection to the same URL is only taken when the listed user under
+    // it is recognisably the person's: the URL may serve another tenant now (see pushOne).
+    const byRemoteId = (row: Claimed) => {
+      const user = row.remoteId ? byId.get(row.remoteId) : undefined;
+      return user && (!row.keptLink || samePerson(user, row)) ? user : undefined;
+    };
     const known = (row: (typeof rows)[number]) =>
-      tried.has(row.id)
-        ? undefined
-        : ((row.remoteId ? byId.get(row.remoteId) : undefined) ??
-          byExternalId.get(row.id) ??
-          sameName(row) ??
-          null);
+      tried.has(row.id) ? undefined : (byRemoteId(row) ?? byExternalId.get(row.id) ?? sameName(row) ?? null);
     while (rows.length) {
       const { outcomes, untouched, stop } = await pushBatch(client, rows, known, rosterPeople(em, accountId));
       await rememberHabits(em, connection, client);

@@ -132,7 +132,8 @@ export class ScimService {
     await em.transactional(async (tx) => {
       // Connecting again to the same service (a new token, after a refusal) keeps who is linked to whom there:
       // forgotten, a person whose email changed meanwhile would be created twice and their old user left
-      // active. The connection itself starts afresh, so a sync still running with the old token stops.
+      // active. The connection itself starts afresh, so a sync still running with the old token stops. The
+      // kept links are hints until confirmed (see confirmKeptLink): the token may be another tenant's.
       const same = await query(
         tx,
         sql`select 1 from scim_connection where account_id = ${account.id} and base_url = ${url} for update`,

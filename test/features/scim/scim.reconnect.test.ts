@@ -10,7 +10,8 @@ import { type ScimServer, startScimServer } from '../../support/scim-server.ts';
 import { connect, openScimForm, remoteUser, syncState } from './support.ts';
 
 // A sync already running when an admin disconnects and connects again must not push the new connection's
-// pending people through its old client (to the old service, recording them synced there).
+// pending people through its old client (to the old service, recording them synced there). The service
+// numbers its users (1, 2, …), as products that serve every tenant at one URL often do per tenant.
 
 let t: TestApp;
 let server: ScimServer;
@@ -20,7 +21,7 @@ let oldUrl: string;
 let oldCalls = 0;
 
 beforeAll(async () => {
-  server = await startScimServer();
+  server = await startScimServer({ numericIds: true });
   old = createServer((_req, res) => {
     oldCalls++;
     res.writeHead(500).end();
@@ -92,3 +93,54 @@ it('connecting again to the same service with a new token keeps who is linked to
   await syncState(t, 'ann.smith@acme.test');
   expect([...server.users.values()].filter((u) => u.userName.startsWith('ann'))).toHaveLength(1);
 });
+
+it('connecting again at the same URL for another tenant never writes to its users under the old ids', async () => {
+  const mia = await t.em().findOneOrFail(User, { email: 'mia@acme.test' });
+  const miaLink = await syncState(t, 'mia@acme.test');
+  const annLink = await syncState(t, 'ann.smith@acme.test');
+  // The product serves every tenant at this URL and picks the tenant by the token; the other tenant numbers
+  // its own users from 1 as well: Zed holds Mia's old id there, and that tenant's own Mia holds Ann's.
+  server.reset();
+  const zed = server.add(
+    { userName: 'zed@other.test', active: true, name: { givenName: 'Zed' }, title: 'Buyer' },
+    miaLink.remoteId!,
+  );
+  const theirMia = server.add(
+    { userName: 'mia@acme.test', active: true, name: { givenName: 'Mia' } },
+    annLink.remoteId!,
+  );
+  // The reconciliation's list answers late, so the regular sync meets Mia's next change first.
+  server.slow(6000, {
+    when: (req) => req.method === 'GET' && req.path === '/Users' && req.query.count === '500',
+  });
+
+  // Saved as the form saves it (in real life with the other tenant's token).
+  await t.roster.deps.scim.connect(t.em(), await t.account(), admin, {
+    url: server.url,
+    token: server.token,
+  });
+  await query(t.em(), sql`update app_user set title = 'Designer' where id = ${mia.id}`);
+
+  // Mia is linked to her own user in that tenant (the old link to Ann's id does not make it Ann's)...
+  await syncState(t, 'mia@acme.test', (s) => s.state === 'synced' && s.remoteId === theirMia.id);
+  expect(server.users.get(theirMia.id)).toMatchObject({ title: 'Designer', externalId: mia.id });
+  // ...Ann gets a user of her own once Sync now has run...
+  await eventually(async () => {
+    const [c] = await query<{ at: Date | null }>(
+      t.em(),
+      sql`select last_reconciled_at as at from scim_connection`,
+    );
+    return c?.at ?? undefined;
+  }, 20_000);
+  const ann = await remoteUser(server, 'ann.smith@acme.test');
+  expect(ann.id).not.toBe(theirMia.id);
+  expect(ann.active).toBe(false);
+  // ...and Zed's user was never written to.
+  expect(server.users.get(zed.id)).toMatchObject({
+    userName: 'zed@other.test',
+    title: 'Buyer',
+    name: { givenName: 'Zed' },
+    active: true,
+  });
+  expect(server.calls.filter((c) => c.method !== 'GET' && c.path === `/Users/${zed.id}`)).toEqual([]);
+}, 60_000);
