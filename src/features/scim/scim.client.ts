@@ -1,10 +1,12 @@
+import { createHash } from 'node:crypto';
 import { type OutboundAnswer, type OutboundError, outboundRequest } from '../../shared/outbound.ts';
 
 /** What went wrong with a call to the SCIM service, as Roster must react to it. */
 export type ScimFailure =
   /**
    * 401/403: the token is refused; nothing more can be sent until an admin connects again. A 403 to a write
-   * for one user is that user's refusal while the token still lists users (see scim.push.ts).
+   * for one user, once the service has taken writes with the token, is that user's refusal while the token
+   * still lists users (see scim.push.ts).
    */
   | 'unauthorized'
   /** 429: the service asks Roster to slow down for `retryAfterMs`. */
@@ -174,6 +176,13 @@ export class ScimClient {
    * 415, as services built on a general JSON framework may; then plain JSON.
    */
   private bodyType = SCIM_JSON;
+  /**
+   * Whether the service has taken a write (a create or an update) with this token, in this run or, as its
+   * connection keeps (see scim.sync.ts), before: only then can a 403 to a write be one user's refusal.
+   */
+  writeTaken = false;
+  /** The last {@link tokenWorks} check, shared by the calls of the next {@link TOKEN_CHECK_MS}. */
+  private tokenCheck?: { at: number; done: Promise<void> };
 
   constructor(baseUrl: string, token: string, opts: { timeoutMs?: number; allowPrivate?: boolean } = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
@@ -194,6 +203,27 @@ export class ScimClient {
       if (!(err instanceof ScimError && err.kind === 'not_found')) throw err;
     }
     await this.call('GET', '/Users?startIndex=1&count=1');
+  }
+
+  /**
+   * {@link check}, shared: a run whose writes are refused one after another checks the token once, not once
+   * per refusal. A check that failed is made again by the next caller.
+   */
+  tokenWorks(now = Date.now()): Promise<void> {
+    const last = this.tokenCheck;
+    if (last && now - last.at < TOKEN_CHECK_MS) return last.done;
+    const done = this.check();
+    const entry = { at: now, done };
+    this.tokenCheck = entry;
+    done.catch(() => {
+      if (this.tokenCheck === entry) this.tokenCheck = undefined;
+    });
+    return done;
+  }
+
+  /** A digest of the token, kept with the connection to know which token a write was taken with. */
+  get tokenDigest(): string {
+    return createHash('sha256').update(this.token).digest('hex');
   }
 
   async findByUserName(userName: string): Promise<RemoteUser | null> {
@@ -341,6 +371,7 @@ export class ScimClient {
       throw new ScimError('transient', res.status, `${where}: unexpected redirect (${res.status})`);
     }
     if (res.status >= 200 && res.status < 300) {
+      if (method !== 'GET') this.writeTaken = true;
       try {
         return (text ? JSON.parse(text) : undefined) as T;
       } catch {
@@ -409,6 +440,9 @@ function scimType(text: string): string | undefined {
     return undefined;
   }
 }
+
+/** How long a {@link ScimClient.tokenWorks} check answers for the calls that follow it. */
+const TOKEN_CHECK_MS = 30_000;
 
 /** SCIM answers Roster reads are small (a page of users is well under this); more is cut off. */
 const MAX_ANSWER_BYTES = 8 * 1024 * 1024;

@@ -29,6 +29,11 @@ export const ScimConnection = defineEntity({
     patchRefusedAt: p.datetime().nullable(),
     /** When the service last refused `roles` (a 400 naming them): users go without until a day after. */
     rolesRefusedAt: p.datetime().nullable(),
+    /**
+     * The SHA-256 digest of the token the service has taken a write with on this connection: until then a 403
+     * to a write says the token may not write (see scim.push.ts).
+     */
+    writeTakenWith: p.text().nullable(),
   },
 });
 export type IScimConnection = InferEntity<typeof ScimConnection>;

@@ -398,18 +398,22 @@ async function push(
 }
 
 /**
- * A write for one person, whose 403 is theirs while the token works: some services forbid a change to one
- * user (Slack's own SCIM API will not deactivate a primary owner) with the status that otherwise says the
- * token lacks the right. The token is confirmed with {@link ScimClient.check}, as the outage logic does:
- * if it passes, the 403 is this person's refusal; if not, the check's own failure is thrown (a 401 or 403
- * there stops the sync as a refused token, a 5xx or a timeout waits like any).
+ * A write for one person, whose 403 may be theirs while the token works: some services forbid a change to
+ * one user (Slack's own SCIM API will not deactivate a primary owner) with the status that otherwise says
+ * the token lacks the right. A token is known to be allowed to write only once the service has taken a write
+ * with it (on this connection, or in this run): before that a 403 says it may not (a read-only token lists
+ * users all the same), and stops the sync as a refused token. After, the token is confirmed with
+ * {@link ScimClient.tokenWorks}, shared by the refusals of the run: if it passes, the 403 is this person's
+ * refusal; if not, the check's own failure is thrown (a 401 or 403 there stops the sync as a refused token,
+ * a 5xx or a timeout waits like any).
  */
 async function write<T>(client: ScimClient, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (err) {
     if (!(err instanceof ScimError && err.kind === 'unauthorized' && err.status === 403)) throw err;
-    await client.check();
+    if (!client.writeTaken) throw err;
+    await client.tokenWorks();
     throw new ScimError(
       'rejected',
       403,

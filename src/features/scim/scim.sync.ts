@@ -149,17 +149,21 @@ export const RELEARN_MS = 24 * 3600 * 1000;
 const learntLately = (at: Date | null | undefined, now: number) =>
   !!at && now - new Date(at).getTime() < RELEARN_MS;
 
-/** Starts a run's client from what its connection learnt of the service within {@link RELEARN_MS}. */
+/**
+ * Starts a run's client from what its connection learnt of the service within {@link RELEARN_MS}, and from
+ * whether it has taken a write with this client's token.
+ */
 export function applyHabits(connection: IScimConnection, client: ScimClient, now = Date.now()): void {
   if (learntLately(connection.patchRefusedAt, now)) client.patchSupport = 'refused';
   if (learntLately(connection.rolesRefusedAt, now)) client.rolesSupport = 'refused';
+  if (connection.writeTakenWith && connection.writeTakenWith === client.tokenDigest) client.writeTaken = true;
 }
 
 /**
  * Keeps with the connection what a run's client has learnt, so the next run (a new client, maybe in another
  * instance) starts from it: a refusal is dated anew when the connection's is missing or out of date, and
  * forgotten once the service takes what it refused (and, for `roles`, the people sent without them are
- * marked to be sent again).
+ * marked to be sent again); a write taken is kept with the token's digest.
  */
 export async function rememberHabits(
   em: EntityManager,
@@ -175,16 +179,24 @@ export async function rememberHabits(
         : 'same';
   const patch = change(connection.patchRefusedAt, client.patchSupport);
   const roles = change(connection.rolesRefusedAt, client.rolesSupport);
-  if (patch === 'same' && roles === 'same') return;
+  const wrote =
+    client.writeTaken && connection.writeTakenWith !== client.tokenDigest ? client.tokenDigest : null;
+  if (patch === 'same' && roles === 'same' && !wrote) return;
   const row = await em.transactional(async (tx) => {
-    const [saved] = await query<{ patchRefusedAt: Date | null; rolesRefusedAt: Date | null }>(
+    const [saved] = await query<{
+      patchRefusedAt: Date | null;
+      rolesRefusedAt: Date | null;
+      writeTakenWith: string | null;
+    }>(
       tx,
       sql`update scim_connection set
           patch_refused_at = case ${patch}::text when 'refused' then now() when 'taken' then null else patch_refused_at end,
           roles_refused_at = case ${roles}::text when 'refused' then now() when 'taken' then null else roles_refused_at end,
+          write_taken_with = coalesce(${wrote}::text, write_taken_with),
           updated_at = now()
         where id = ${connection.id}
-        returning patch_refused_at as "patchRefusedAt", roles_refused_at as "rolesRefusedAt"`,
+        returning patch_refused_at as "patchRefusedAt", roles_refused_at as "rolesRefusedAt",
+          write_taken_with as "writeTakenWith"`,
     );
     if (saved && roles === 'taken') await resendRoles(tx, connection.account.id);
     return saved;
@@ -192,6 +204,7 @@ export async function rememberHabits(
   if (!row) return;
   connection.patchRefusedAt = row.patchRefusedAt ? new Date(row.patchRefusedAt) : null;
   connection.rolesRefusedAt = row.rolesRefusedAt ? new Date(row.rolesRefusedAt) : null;
+  connection.writeTakenWith = row.writeTakenWith;
 }
 
 /**

@@ -2,12 +2,12 @@ import { query, sql } from '../../../src/db/sql.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { ScimError } from '../../../src/features/scim/scim.client.ts';
 import { ScimConnection } from '../../../src/features/scim/scim.entity.ts';
-import { applyStop, type Stop } from '../../../src/features/scim/scim.sync.ts';
+import { applyStop, CONCURRENCY, type Stop } from '../../../src/features/scim/scim.sync.ts';
 import type { Actor } from '../../../src/features/seats/seat.service.ts';
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
 import { type ScimServer, startScimServer } from '../../support/scim-server.ts';
 import { textOf } from '../../support/views.ts';
-import { connect, dmTo, remoteUser, syncState } from './support.ts';
+import { connect, dmTo, openScimForm, remoteUser, syncState } from './support.ts';
 
 // The admins are told once that the service refused the token. Before the Slack directory mirror has
 // synced, finding the admins reads Slack's member list, which Slack may pace: the notice then waits for
@@ -135,4 +135,75 @@ it('a 403 about one person (a product that will not deactivate its owner) refuse
     return c?.refusedAt ?? undefined;
   });
   await eventually(() => stopped('UADMIN')[stoppedBefore], 25_000);
+}, 60_000);
+
+const refusedPeople = () =>
+  t.standin.messages.filter((m) => m.channel === 'DUADMIN' && /refused \d+ (person|people)/.test(textOf(m)));
+const checks = () => server.calls.filter((c) => c.method === 'GET' && c.path === '/ServiceProviderConfig');
+
+it('a token that can read but not write stops the sync once, rather than refusing everyone one by one', async () => {
+  const account = await t.account();
+  const em = t.em();
+  for (let i = 1; i <= 3 * CONCURRENCY; i++) {
+    em.create(User, { account, email: `reader${i}@acme.test`, role: 'employee', status: 'active' });
+  }
+  await em.flush();
+  // A read-only token (a read scope, or writing withdrawn in the product): it lists users, every write is 403.
+  server.reset();
+  server.fail(403, { times: 100_000, when: (req) => req.method !== 'GET' });
+  const stoppedBefore = stopped('UADMIN').length;
+  const refusedBefore = refusedPeople().length;
+
+  // Connected again with it (the token above was refused): nothing is ever written with it.
+  const form = await openScimForm(t);
+  await t.slack.submitView(form, { url: server.url, token: server.token }, { user: 'UADMIN' });
+  await eventually(async () => {
+    const c = await t.em().findOne(ScimConnection, { account: account.id }, { refresh: true });
+    return c?.refusedAt ?? undefined;
+  });
+  await eventually(() => stopped('UADMIN')[stoppedBefore], 25_000);
+  const readers = await query<{ state: string; lastError: string | null }>(
+    t.em(),
+    sql`select s.state, s.last_error as "lastError" from scim_sync s join app_user u on u.id = s.user_id
+      where u.email like 'reader%'`,
+  );
+  expect(readers).toHaveLength(3 * CONCURRENCY);
+  expect(readers.every((r) => r.state === 'pending' && r.lastError === null)).toBe(true);
+  expect(server.calls.filter((c) => c.method !== 'GET').length).toBeLessThanOrEqual(CONCURRENCY);
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(stopped('UADMIN')).toHaveLength(stoppedBefore + 1);
+  expect(refusedPeople()).toHaveLength(refusedBefore);
+}, 60_000);
+
+it('checks the token once for a run of people the product refuses one by one', async () => {
+  const account = await t.account();
+  // Writing allowed: connected again, everyone is sent.
+  server.reset();
+  const form = await openScimForm(t);
+  await t.slack.submitView(form, { url: server.url, token: server.token }, { user: 'UADMIN' });
+  await syncState(t, `reader${3 * CONCURRENCY}@acme.test`);
+  await eventually(async () => {
+    const [c] = await query<{ at: Date | null }>(
+      t.em(),
+      sql`select last_reconciled_at as at from scim_connection`,
+    );
+    return c?.at ?? undefined;
+  }, 20_000);
+
+  // The product will not deactivate any of the readers (its admins, say): each is refused on their own.
+  server.fail(403, { times: 100_000, when: (req) => req.method === 'PATCH' });
+  const checksBefore = checks().length;
+  await query(t.em(), sql`update app_user set status = 'deactivated' where email like 'reader%'`);
+  await eventually(async () => {
+    const [row] = await query<{ n: number }>(
+      t.em(),
+      sql`select count(*)::int as n from scim_sync s join app_user u on u.id = s.user_id
+        where u.email like 'reader%' and s.state = 'failed' and s.last_error like '%refused for this person alone%'`,
+    );
+    return row?.n === 3 * CONCURRENCY || undefined;
+  }, 20_000);
+  expect(checks().length - checksBefore).toBe(1);
+  expect(
+    (await t.em().findOneOrFail(ScimConnection, { account: account.id }, { refresh: true })).refusedAt,
+  ).toBeNull();
 }, 60_000);
