@@ -855,7 +855,9 @@ describe('unlocking what an import left locked', () => {
       const user = await t.em().findOneOrFail(User, { email });
       const invitations = await t.em().find(Invitation, { user });
       expect(invitations.map((i) => [i.status, i.deliveredAt !== null])).toEqual([['pending', true]]);
-      const logged = await t.em().find(AuditEvent, { subjectId: { $in: [user.id, invitations[0]!.id] } });
+      const logged = await t
+        .em()
+        .find(AuditEvent, { subjectId: { $in: [user.id, invitations[0]!.id] } }, { orderBy: { id: 'asc' } });
       expect(logged.map((e) => e.action)).toEqual([
         'user.imported',
         'user.unlocked',
