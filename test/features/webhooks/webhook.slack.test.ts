@@ -448,18 +448,13 @@ describe('the endpoint set by the deployment (WEBHOOK_URL, WEBHOOK_SECRET)', () 
     expect(deployed.rejected).toEqual([]);
   });
 
-  it('turned on again by a new WEBHOOK_SECRET after a day off: what waited gets its retries again', async () => {
+  /** A seat limit change whose event the deployment's receiver failed, sitting idle between two tries. */
+  async function failedEvent(limit: number): Promise<string> {
     deployed.mode = 'fail';
     const failed = deployed.failedIds.length;
-    await d.slack.command('/seats', '16', { user: 'UADMIN' });
+    await d.slack.command('/seats', String(limit), { user: 'UADMIN' });
     await eventually(() => deployed.failedIds.length > failed);
     const msgId = deployed.failedIds.at(-1)!;
-    // A day of failures later Roster turned it off; the event waited over a day.
-    await query(
-      d.em(),
-      sql`update webhook_endpoint set enabled = false, failing_since = now() - interval '25 hours',
-            disabled_reason = 'failing since yesterday' where managed`,
-    );
     await eventually(async () => {
       const [row] = await query<{ status: string; leased: boolean }>(
         d.em(),
@@ -467,11 +462,14 @@ describe('the endpoint set by the deployment (WEBHOOK_URL, WEBHOOK_SECRET)', () 
       );
       return row?.status === 'pending' && !row.leased;
     });
-    await query(
-      d.em(),
-      sql`update webhook_delivery set created_at = created_at - interval '26 hours',
-            next_attempt_at = now() + interval '1 hour' where msg_id = ${msgId}`,
-    );
+    return msgId;
+  }
+
+  /**
+   * The deployment sets a new WEBHOOK_SECRET and restarts, the receiver still failing at first: how the
+   * event's first try after that ended.
+   */
+  async function firstTryAfterNewSecret(msgId: string): Promise<string | undefined> {
     const attempts = () =>
       query<{ outcome: string }>(
         d.em(),
@@ -479,8 +477,6 @@ describe('the endpoint set by the deployment (WEBHOOK_URL, WEBHOOK_SECRET)', () 
             where w.msg_id = ${msgId} order by a.id`,
       );
     const tried = (await attempts()).length;
-
-    // The deployment sets a new secret and restarts (the receiver, still starting, fails at first).
     const next = newSecret();
     await WebhookEndpoints.syncManaged(d.em(), { url: deployed.url, secret: next });
     deployed.secret = next;
@@ -488,7 +484,23 @@ describe('the endpoint set by the deployment (WEBHOOK_URL, WEBHOOK_SECRET)', () 
       const rows = await attempts();
       return rows.length > tried && rows.slice(tried);
     });
-    expect(afterRestart[0]!.outcome).toBe('retrying');
+    return afterRestart[0]?.outcome;
+  }
+
+  it('turned on again by a new WEBHOOK_SECRET after a day off: what waited gets its retries again', async () => {
+    const msgId = await failedEvent(16);
+    // A day of failures later Roster turned it off; the event waited over a day.
+    await query(
+      d.em(),
+      sql`update webhook_endpoint set enabled = false, failing_since = now() - interval '25 hours',
+            disabled_reason = 'failing since yesterday' where managed`,
+    );
+    await query(
+      d.em(),
+      sql`update webhook_delivery set created_at = created_at - interval '26 hours',
+            next_attempt_at = now() + interval '1 hour' where msg_id = ${msgId}`,
+    );
+    expect(await firstTryAfterNewSecret(msgId)).toBe('retrying');
     const [endpoint] = await query<{ enabled: boolean }>(
       d.em(),
       sql`select enabled from webhook_endpoint where managed`,
@@ -500,44 +512,18 @@ describe('the endpoint set by the deployment (WEBHOOK_URL, WEBHOOK_SECRET)', () 
   });
 
   it('given a new WEBHOOK_SECRET while on and failing for want of it: what waited is sent at once, retried', async () => {
-    deployed.mode = 'fail';
-    const failed = deployed.failedIds.length;
-    await d.slack.command('/seats', '17', { user: 'UADMIN' });
-    await eventually(() => deployed.failedIds.length > failed);
-    const msgId = deployed.failedIds.at(-1)!;
+    const msgId = await failedEvent(17);
     // Twenty hours of failures (the receiver refusing the old secret): still on, not yet turned off.
     await query(
       d.em(),
       sql`update webhook_endpoint set failing_since = now() - interval '20 hours' where managed`,
     );
-    await eventually(async () => {
-      const [row] = await query<{ status: string; leased: boolean }>(
-        d.em(),
-        sql`select status, lease_until > now() as leased from webhook_delivery where msg_id = ${msgId}`,
-      );
-      return row?.status === 'pending' && !row.leased;
-    });
     await query(
       d.em(),
       sql`update webhook_delivery set created_at = now() - interval '24 hours 30 minutes',
             next_attempt_at = now() + interval '55 minutes' where msg_id = ${msgId}`,
     );
-    const attempts = () =>
-      query<{ outcome: string }>(
-        d.em(),
-        sql`select a.outcome from webhook_attempt a join webhook_delivery w on w.id = a.delivery_id
-            where w.msg_id = ${msgId} order by a.id`,
-      );
-    const tried = (await attempts()).length;
-
-    const next = newSecret();
-    await WebhookEndpoints.syncManaged(d.em(), { url: deployed.url, secret: next });
-    deployed.secret = next;
-    const afterRestart = await eventually(async () => {
-      const rows = await attempts();
-      return rows.length > tried && rows.slice(tried);
-    });
-    expect(afterRestart[0]!.outcome).toBe('retrying');
+    expect(await firstTryAfterNewSecret(msgId)).toBe('retrying');
     deployed.mode = 'ok';
     const got = await deployed.waitFor((r) => r.id === msgId);
     expect(got.body.data.seats.limit).toBe(17);
