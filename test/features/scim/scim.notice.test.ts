@@ -7,7 +7,7 @@ import type { Actor } from '../../../src/features/seats/seat.service.ts';
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
 import { type ScimServer, startScimServer } from '../../support/scim-server.ts';
 import { textOf } from '../../support/views.ts';
-import { connect, dmTo, openScimForm, remoteUser, syncState } from './support.ts';
+import { connect, dmTo, openScimForm, reconciled, remoteUser, syncState } from './support.ts';
 
 // The admins are told once that the service refused the token. Before the Slack directory mirror has
 // synced, finding the admins reads Slack's member list, which Slack may pace: the notice then waits for
@@ -182,13 +182,7 @@ it('checks the token once for a run of people the product refuses one by one', a
   const form = await openScimForm(t);
   await t.slack.submitView(form, { url: server.url, token: server.token }, { user: 'UADMIN' });
   await syncState(t, `reader${3 * CONCURRENCY}@acme.test`);
-  await eventually(async () => {
-    const [c] = await query<{ at: Date | null }>(
-      t.em(),
-      sql`select last_reconciled_at as at from scim_connection`,
-    );
-    return c?.at ?? undefined;
-  }, 20_000);
+  await reconciled(t);
 
   // The product will not deactivate any of the readers (its admins, say): each is refused on their own.
   server.fail(403, { times: 100_000, when: (req) => req.method === 'PATCH' });

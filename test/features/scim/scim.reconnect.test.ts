@@ -7,7 +7,7 @@ import { ScimConnection } from '../../../src/features/scim/scim.entity.ts';
 import { drain } from '../../../src/features/scim/scim.sync.ts';
 import { eventually, startTestApp, type TestApp } from '../../support/app.ts';
 import { type ScimServer, startScimServer } from '../../support/scim-server.ts';
-import { connect, openScimForm, remoteUser, syncState } from './support.ts';
+import { connect, openScimForm, reconciled, remoteUser, syncState } from './support.ts';
 
 // A sync already running when an admin disconnects and connects again must not push the new connection's
 // pending people through its old client (to the old service, recording them synced there). The service
@@ -125,13 +125,7 @@ it('connecting again at the same URL for another tenant never writes to its user
   await syncState(t, 'mia@acme.test', (s) => s.state === 'synced' && s.remoteId === theirMia.id);
   expect(server.users.get(theirMia.id)).toMatchObject({ title: 'Designer', externalId: mia.id });
   // ...Ann gets a user of her own once Sync now has run...
-  await eventually(async () => {
-    const [c] = await query<{ at: Date | null }>(
-      t.em(),
-      sql`select last_reconciled_at as at from scim_connection`,
-    );
-    return c?.at ?? undefined;
-  }, 20_000);
+  await reconciled(t);
   const ann = await remoteUser(server, 'ann.smith@acme.test');
   expect(ann.id).not.toBe(theirMia.id);
   expect(ann.active).toBe(false);

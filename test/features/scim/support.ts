@@ -1,3 +1,4 @@
+import { query, sql } from '../../../src/db/sql.ts';
 import { User } from '../../../src/features/people/user.entity.ts';
 import { ScimSync } from '../../../src/features/scim/scim.entity.ts';
 import { eventually, type TestApp } from '../../support/app.ts';
@@ -51,6 +52,17 @@ export async function syncState(
     const row = await t.em().findOne(ScimSync, { userId: user.id });
     return row && check(row) ? row : undefined;
   });
+}
+
+/** Once the connection's reconciliation (the one Connect starts) has run: when it did. */
+export function reconciled(t: TestApp): Promise<Date> {
+  return eventually(async () => {
+    const [c] = await query<{ at: Date | null }>(
+      t.em(),
+      sql`select last_reconciled_at as at from scim_connection`,
+    );
+    return c?.at ?? undefined;
+  }, 20_000);
 }
 
 /** The last DM to `user` whose text matches. */
