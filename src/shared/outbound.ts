@@ -64,6 +64,21 @@ export function redactedUrl(url: string): string {
   return `${parsed.protocol}//${parsed.host}${parsed.pathname}${hidden}`;
 }
 
+/**
+ * A URL as shown to people who did not set it: its scheme and host, with `/…` standing for any path and query.
+ * Many receivers carry their key in the path (`/hooks/catch/<id>/<key>/`), so only the host is safe to share.
+ */
+export function hostOnlyUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return '[not a URL]';
+  }
+  const more = parsed.pathname !== '/' || parsed.search || parsed.hash ? '/…' : '';
+  return `${parsed.protocol}//${parsed.host}${more}`;
+}
+
 function blocked(address: string): boolean {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
   if (mapped) return BLOCKED.check(mapped, 'ipv4');

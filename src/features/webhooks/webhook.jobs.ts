@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { query, sql } from '../../db/sql.ts';
-import { redactedUrl } from '../../shared/outbound.ts';
+import { hostOnlyUrl, redactedUrl } from '../../shared/outbound.ts';
 import { nowOrLater } from '../../slack/later.ts';
 import { Account } from '../accounts/account.entity.ts';
 import type { Deps } from '../feature.ts';
@@ -66,8 +66,10 @@ export async function registerWebhookJobs(
     );
     // The deployment's endpoint serves every account: each one's admins are told.
     const accounts = await em.find(Account, endpoint.account_id ? { id: endpoint.account_id } : {});
-    // Named without its query string, which may hold the receiver's key: a DM stays in Slack's history.
-    const text = webhookDisabledText(redactedUrl(endpoint.url), endpoint.disabled_reason, last);
+    // Named without its query string, which may hold the receiver's key: a DM stays in Slack's history. The
+    // deployment's, told to every workspace's admins, by its host alone: its path may hold the key.
+    const shown = endpoint.account_id ? redactedUrl(endpoint.url) : hostOnlyUrl(endpoint.url);
+    const text = webhookDisabledText(shown, endpoint.disabled_reason, last);
     // Every account's admins are found before anyone is told: finding them may say "try again later",
     // and a retry must not tell the admins of the accounts before it a second time.
     const ids = new Set<string>();

@@ -8,13 +8,14 @@ import { roster } from '../../../slack/context.ts';
 import { nowOrLater } from '../../../slack/later.ts';
 import type { Deps } from '../../feature.ts';
 import type { WebhookEndpoints } from '../webhook.endpoints.ts';
-import { addEndpointModal, endpointsModal, logModal, WEBHOOK_ACTIONS } from './blocks.ts';
+import { addEndpointModal, endpointsModal, logModal, shownUrl, WEBHOOK_ACTIONS } from './blocks.ts';
 
 /**
- * An endpoint as a notice names it: scheme, host and path. A notice may end up as a DM (the modal closed, or
- * no modal), which stays in Slack's history, and the URL's query string may carry the receiver's key.
+ * An endpoint as a notice names it: scheme, host and path (the deployment's: scheme and host). A notice may end
+ * up as a DM (the modal closed, or no modal), which stays in Slack's history, and the URL's query string may
+ * carry the receiver's key.
  */
-const shown = (url: string) => esc(redactedUrl(url));
+const shown = (e: { managed: boolean; url: string }) => (e.managed ? shownUrl(e) : esc(redactedUrl(e.url)));
 
 type ButtonArgs = { deps: Deps; body: BlockButtonAction; client: WebClient; em: EntityManager };
 
@@ -98,8 +99,8 @@ export function registerWebhookActions(app: App, deps: Deps, endpoints: WebhookE
       await answer({ deps, body, client, em }, async () => [
         await endpoints.list(em, account),
         enabled
-          ? `:large_green_circle: ${shown(endpoint.url)} is enabled; what was waiting goes out now.`
-          : `:red_circle: ${shown(endpoint.url)} is disabled: no events are queued for it until it is enabled.`,
+          ? `:large_green_circle: ${shown(endpoint)} is enabled; what was waiting goes out now.`
+          : `:red_circle: ${shown(endpoint)} is disabled: no events are queued for it until it is enabled.`,
       ]);
     });
   }
@@ -111,7 +112,7 @@ export function registerWebhookActions(app: App, deps: Deps, endpoints: WebhookE
     const endpoint = await endpoints.remove(em, account, actor, action.value ?? '');
     await answer({ deps, body, client, em }, async () => [
       await endpoints.list(em, account),
-      `:wastebasket: ${shown(endpoint.url)} was deleted.`,
+      `:wastebasket: ${shown(endpoint)} was deleted.`,
     ]);
   });
 }

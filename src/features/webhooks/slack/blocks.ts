@@ -1,5 +1,5 @@
 import type { View } from '@slack/types';
-import { redactedUrl } from '../../../shared/outbound.ts';
+import { hostOnlyUrl } from '../../../shared/outbound.ts';
 import {
   type Block,
   button,
@@ -16,9 +16,10 @@ import { WEBHOOK_EVENT_TYPES, WEBHOOK_EVENTS } from '../webhook.events.ts';
 
 /**
  * An endpoint's URL as the list shows it. The deployment's (WEBHOOK_URL) serves every workspace and is set by
- * whoever runs Roster: its admins see its scheme, host and path, not a key its query string may hold.
+ * whoever runs Roster: each workspace's admins see its scheme and host only, not a key its path or query may hold.
  */
-const shownUrl = (e: Endpoint) => escFit(e.managed ? redactedUrl(e.url) : e.url, 300);
+export const shownUrl = (e: Pick<Endpoint, 'managed' | 'url'>) =>
+  escFit(e.managed ? hostOnlyUrl(e.url) : e.url, 300);
 
 export const WEBHOOK_ACTIONS = {
   open: 'webhooks_open',
